@@ -1,0 +1,246 @@
+/* Canonical number text (SPEC §4.5) and locale-independent parsing.
+ *
+ * Shortest round trip: the C library's correctly rounded "%.*e" at 15, 16 then 17 significant
+ * digits, keeping the first that reads back to the same double (15 digits always survive a
+ * decimal→double→decimal trip, so a shorter exact form shows up at 15 with trailing zeros, which
+ * are stripped). The digits and the decimal exponent are then laid out as ECMAScript's
+ * Number::toString does. Integral values below 2^53 take a fast path without printf.
+ *
+ * Locale: printf and strtod honour LC_NUMERIC, and an application may have set a locale with a
+ * decimal comma. We switch the calling thread to a "C" locale object with uselocale() around the
+ * calls (thread-local, so nothing process-wide changes). */
+#include "numfmt_int.h"
+
+#include "trifle/payload.h"
+
+#include <float.h>
+#include <locale.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+
+static void c_locale_init(void)
+{
+    c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
+
+static locale_t c_locale_get(void)
+{
+    (void)pthread_once(&c_locale_once, c_locale_init);
+    return c_locale;
+}
+
+/* Digits of |v| (no leading zeros, no trailing zeros) and the exponent n such that
+ * v = 0.d1d2...dk × 10^n, as in ECMAScript's definition. Returns k. */
+static int shortest_digits(double v, char digits[24], int *n_out)
+{
+    char tmp[40];
+    int prec, k = 0, e;
+    locale_t old = uselocale(c_locale_get());
+
+    /* subnormals carry fewer than 53 significant bits, so their shortest form may be shorter than
+     * the 15 digits that are exact for normal doubles: search those from one digit */
+    for (prec = v < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
+        (void)snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
+        if (prec == 17 || strtod(tmp, NULL) == v)
+            break;
+    }
+    uselocale(old);
+    /* tmp = "d.ddddde[+-]xx" */
+    {
+        const char *p = tmp, *epos = strchr(tmp, 'e');
+        for (; p < epos; p++)
+            if (*p >= '0' && *p <= '9')
+                digits[k++] = *p;
+        e = atoi(epos + 1);
+    }
+    while (k > 1 && digits[k - 1] == '0')
+        k--;
+    digits[k] = '\0';
+    *n_out = e + 1;
+    return k;
+}
+
+size_t trifle__fmt_double(char *buf, double v)
+{
+    char digits[24];
+    char *p = buf;
+    int k, n, i;
+
+    if (!isfinite(v)) {
+        memcpy(buf, "null", 5);
+        return 4;
+    }
+    if (v == 0) {
+        buf[0] = '0';
+        buf[1] = '\0';
+        return 1;
+    }
+    if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+        /* integral and exact: plain digits, no printf */
+        int64_t iv = (int64_t)v;
+        char rev[24];
+        uint64_t u = iv < 0 ? (uint64_t)(-iv) : (uint64_t)iv;
+        int m = 0;
+        if (iv < 0)
+            *p++ = '-';
+        while (u > 0) {
+            rev[m++] = (char)('0' + u % 10);
+            u /= 10;
+        }
+        while (m > 0)
+            *p++ = rev[--m];
+        *p = '\0';
+        return (size_t)(p - buf);
+    }
+    if (v < 0) {
+        *p++ = '-';
+        v = -v;
+    }
+    k = shortest_digits(v, digits, &n);
+    if (k <= n && n <= 21) {
+        /* digits followed by n-k zeros */
+        memcpy(p, digits, (size_t)k);
+        p += k;
+        for (i = 0; i < n - k; i++)
+            *p++ = '0';
+    } else if (0 < n && n <= 21) {
+        memcpy(p, digits, (size_t)n);
+        p += n;
+        *p++ = '.';
+        memcpy(p, digits + n, (size_t)(k - n));
+        p += k - n;
+    } else if (-6 < n && n <= 0) {
+        *p++ = '0';
+        *p++ = '.';
+        for (i = 0; i < -n; i++)
+            *p++ = '0';
+        memcpy(p, digits, (size_t)k);
+        p += k;
+    } else {
+        int e = n - 1;
+        *p++ = digits[0];
+        if (k > 1) {
+            *p++ = '.';
+            memcpy(p, digits + 1, (size_t)(k - 1));
+            p += k - 1;
+        }
+        p += snprintf(p, 8, "e%c%d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+    }
+    *p = '\0';
+    return (size_t)(p - buf);
+}
+
+int trifle__parse_double(const char *text, size_t len, double *out)
+{
+    char tmp[128];
+    char *heap = NULL, *s = tmp, *end;
+    size_t i = 0;
+    int digits = 0;
+    double v;
+    locale_t old;
+
+    /* validate the grammar first: strtod also accepts hex, inf, nan and leading spaces */
+    if (i < len && (text[i] == '+' || text[i] == '-'))
+        i++;
+    while (i < len && text[i] >= '0' && text[i] <= '9')
+        i++, digits++;
+    if (i < len && text[i] == '.') {
+        i++;
+        while (i < len && text[i] >= '0' && text[i] <= '9')
+            i++, digits++;
+    }
+    if (digits == 0)
+        return -1;
+    if (i < len && (text[i] == 'e' || text[i] == 'E')) {
+        int ed = 0;
+        i++;
+        if (i < len && (text[i] == '+' || text[i] == '-'))
+            i++;
+        while (i < len && text[i] >= '0' && text[i] <= '9')
+            i++, ed++;
+        if (ed == 0)
+            return -1;
+    }
+    if (i != len)
+        return -1;
+    if (len >= sizeof(tmp)) {
+        heap = malloc(len + 1);
+        if (heap == NULL)
+            return -1;
+        s = heap;
+    }
+    memcpy(s, text, len);
+    s[len] = '\0';
+    old = uselocale(c_locale_get());
+    v = strtod(s, &end);
+    uselocale(old);
+    free(heap);
+    if (!isfinite(v))
+        return -1;
+    *out = v == 0 ? 0.0 : v; /* -0 is stored as 0 */
+    return 0;
+}
+
+size_t trifle__fmt_plain(char *buf, size_t size, double v)
+{
+    char digits[24];
+    int k, n, i;
+    size_t len = 0;
+
+#define PUT(c)                                                                                  \
+    do {                                                                                        \
+        if (len + 1 < size)                                                                     \
+            buf[len] = (c);                                                                     \
+        len++;                                                                                  \
+    } while (0)
+    if (size == 0)
+        return 0;
+    if (!isfinite(v)) {
+        buf[0] = '\0';
+        return 0;
+    }
+    if (v == 0) {
+        PUT('0');
+        buf[len < size ? len : size - 1] = '\0';
+        return len;
+    }
+    if (v < 0) {
+        PUT('-');
+        v = -v;
+    }
+    k = shortest_digits(v, digits, &n);
+    if (n <= 0) {
+        PUT('0');
+        PUT('.');
+        for (i = 0; i < -n; i++)
+            PUT('0');
+        for (i = 0; i < k; i++)
+            PUT(digits[i]);
+    } else if (k <= n) {
+        for (i = 0; i < k; i++)
+            PUT(digits[i]);
+        for (i = 0; i < n - k; i++)
+            PUT('0');
+    } else {
+        for (i = 0; i < n; i++)
+            PUT(digits[i]);
+        PUT('.');
+        for (i = n; i < k; i++)
+            PUT(digits[i]);
+    }
+#undef PUT
+    buf[len < size ? len : size - 1] = '\0';
+    return len;
+}
+
+size_t trifle_format_double(char *buf, double v)
+{
+    return trifle__fmt_double(buf, v);
+}

@@ -1,0 +1,90 @@
+/**
+ * @file trifle/common.h
+ * @brief Export macros, version numbers and the memory hooks shared by every public header.
+ */
+#ifndef TRIFLE_COMMON_H
+#define TRIFLE_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+#define TRIFLE_BEGIN_DECLS extern "C" {
+#define TRIFLE_END_DECLS }
+#else
+#define TRIFLE_BEGIN_DECLS
+#define TRIFLE_END_DECLS
+#endif
+
+/** Marks a symbol exported from libtrifle (the library is built with -fvisibility=hidden). */
+#if defined(__GNUC__) || defined(__clang__)
+#define TRIFLE_API __attribute__((visibility("default")))
+#define TRIFLE_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define TRIFLE_API
+#define TRIFLE_PRINTF(f, a)
+#endif
+
+#define TRIFLE_VERSION_MAJOR 1 /**< library major version (the SONAME) */
+#define TRIFLE_VERSION_MINOR 0 /**< library minor version */
+#define TRIFLE_VERSION_PATCH 0 /**< library patch version */
+#define TRIFLE_VERSION_STRING "1.0.0" /**< "major.minor.patch" */
+
+TRIFLE_BEGIN_DECLS
+
+/**
+ * @brief The version of the library that is running (it may differ from TRIFLE_VERSION_STRING).
+ * @return A static string such as "1.0.0". Thread-safe.
+ */
+TRIFLE_API const char *trifle_version(void);
+
+/** Replaceable allocator; every libtrifle allocation and every driver allocation goes through it. */
+typedef struct trifle_allocator {
+    void *(*malloc)(size_t size);              /**< like malloc(3) */
+    void *(*realloc)(void *ptr, size_t size);  /**< like realloc(3) */
+    void (*free)(void *ptr);                   /**< like free(3) */
+} trifle_allocator;
+
+/**
+ * @brief Replace the allocator. Call it before any other libtrifle call, once per process.
+ * @param a The functions to use; NULL restores malloc/realloc/free. The struct is copied.
+ * Not thread-safe: no other libtrifle call may run at the same time.
+ */
+TRIFLE_API void trifle_set_allocator(const trifle_allocator *a);
+
+/**
+ * @brief Free memory that libtrifle handed to the caller (JSON text, timeline arrays, ...).
+ * @param ptr What a libtrifle function returned as caller-owned memory; NULL is fine. Thread-safe.
+ */
+TRIFLE_API void trifle_mem_free(void *ptr);
+
+/** Log levels passed to the log handler. */
+enum trifle_log_level {
+    TRIFLE_LOG_ERROR = 0, /**< an operation failed and nobody else will report it */
+    TRIFLE_LOG_WARN = 1,  /**< something was degraded or retried */
+    TRIFLE_LOG_INFO = 2,  /**< lifecycle: driver loaded, connection reopened */
+    TRIFLE_LOG_DEBUG = 3  /**< detail for development */
+};
+
+/**
+ * @brief Log callback.
+ * @param level A trifle_log_level.
+ * @param origin "core" or the driver name.
+ * @param message The formatted message, without a newline; valid during the call only.
+ * @param payload The pointer given to trifle_set_log_handler().
+ * May be called from any thread, including the buffer's flush thread.
+ */
+typedef void (*trifle_log_fn)(int level, const char *origin, const char *message, void *payload);
+
+/**
+ * @brief Install the process-wide log handler. libtrifle never prints; with no handler it is silent.
+ * @param max_level Messages above this level are not formatted at all.
+ * @param fn The handler, or NULL to turn logging off.
+ * @param payload Passed to every call of @p fn.
+ * Thread-safe, but messages being logged concurrently may still reach the previous handler.
+ */
+TRIFLE_API void trifle_set_log_handler(int max_level, trifle_log_fn fn, void *payload);
+
+TRIFLE_END_DECLS
+
+#endif

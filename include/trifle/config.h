@@ -1,0 +1,81 @@
+/**
+ * @file trifle/config.h
+ * @brief Library configuration (SPEC §1). Options are set by their YAML names as text, so the
+ * CLI, the YAML loader and environment variables share one validator:
+ * @code
+ * trifle_config *cfg = NULL;
+ * trifle_config_new(&cfg, &err);
+ * trifle_config_set(cfg, "driver", "sqlite:stats.db", &err);
+ * trifle_config_set(cfg, "time_zone", "Europe/Bratislava", &err);
+ * trifle_config_set(cfg, "granularities", "1h,1d", &err);
+ * @endcode
+ */
+#ifndef TRIFLE_CONFIG_H
+#define TRIFLE_CONFIG_H
+
+#include "error.h"
+
+TRIFLE_BEGIN_DECLS
+
+/** A configuration. One thread at a time while it is built; trifle_open() copies what it needs. */
+typedef struct trifle_config trifle_config;
+
+/**
+ * @brief A configuration holding the SPEC §1 defaults (no driver yet).
+ * @return 0 or TRIFLE_ENOMEM. The caller owns *out (trifle_config_free()).
+ */
+TRIFLE_API int trifle_config_new(trifle_config **out, trifle_error *err);
+
+/** @brief Free a configuration; NULL is fine. */
+TRIFLE_API void trifle_config_free(trifle_config *cfg);
+
+/** @brief A deep copy of @p cfg. The caller owns *out. */
+TRIFLE_API int trifle_config_dup(trifle_config **out, const trifle_config *cfg, trifle_error *err);
+
+/**
+ * @brief Set one option from text, validating it now.
+ *
+ * Names: `driver`, `time_zone`, `week_start`, `granularities` (comma-separated, items trimmed),
+ * `joined`, `separator`, `system_tracking`, `max_points`, `connections`, `driver_path`
+ * (colon-separated plugin directories searched before the defaults), and `buffer.enabled`,
+ * `buffer.duration_ms`, `buffer.size`, `buffer.aggregate`, `buffer.async`, `buffer.max_pending`,
+ * `buffer.full_policy`, `buffer.block_timeout_ms`, `buffer.retry_initial_ms`,
+ * `buffer.retry_max_ms`, `buffer.close_timeout_ms`, `buffer.batch_items`. Booleans accept
+ * true/false/1/0/yes/no/on/off (case-insensitive).
+ * @return 0; TRIFLE_ECONFIG with the SPEC §1 message naming the value (`unknown time zone: Foo`,
+ *         `invalid granularity "5x" in granularities[2]`, `invalid buffer option size: 0`,
+ *         `unknown configuration key <name>`); TRIFLE_ENOMEM. On failure @p cfg is unchanged.
+ */
+TRIFLE_API int trifle_config_set(trifle_config *cfg, const char *name, const char *value,
+                                 trifle_error *err);
+
+/**
+ * @brief Set the granularity list from an array (exact duplicates removed, order kept).
+ * @return 0, TRIFLE_ECONFIG `invalid granularity "<g>" in granularities[<i>]` or
+ *         `granularities must not be empty`.
+ */
+TRIFLE_API int trifle_config_set_granularities(trifle_config *cfg, const char *const *list,
+                                               size_t n, trifle_error *err);
+
+/**
+ * @brief Read an option back as text (the normalised form: `separated`, `1h,1d`, `true`).
+ * @return A string owned by @p cfg, valid until the option changes; NULL for unknown names or an
+ *         unset driver.
+ */
+TRIFLE_API const char *trifle_config_get(const trifle_config *cfg, const char *name);
+
+/** @brief Number of configured granularities. */
+TRIFLE_API size_t trifle_config_granularity_count(const trifle_config *cfg);
+
+/** @brief The i-th granularity label, or NULL past the end. Borrowed from @p cfg. */
+TRIFLE_API const char *trifle_config_granularity(const trifle_config *cfg, size_t i);
+
+/**
+ * @brief Parse a boolean text option (true/false/1/0/yes/no/on/off, case-insensitive).
+ * @return 0 and *out = 0 or 1, or TRIFLE_EINVAL.
+ */
+TRIFLE_API int trifle_parse_bool(int *out, const char *text);
+
+TRIFLE_END_DECLS
+
+#endif

@@ -1,0 +1,237 @@
+/**
+ * @file trifle/driver.h
+ * @brief The storage driver plugin ABI (SPEC §7). A driver is a shared object `trifle_<name>.so`
+ * that exports exactly one symbol, `trifle_driver_<name>_init`, defined with TRIFLE_DRIVER_DEFINE().
+ *
+ * Drivers include this header and link only their database client: never libtrifle. Everything a
+ * driver needs from the host (memory, errors, logging, number text, result delivery) arrives in the
+ * trifle_host_api table.
+ *
+ * ### Contract in brief
+ * - The core produces every item, including the `__system__key__` items: drivers hold no tracking,
+ *   granularity or buffering logic and store exactly the identifiers they are given.
+ * - One `inc` or `set` call is one transaction (or one script, or one ordered bulk write).
+ * - `get` and `scan` deliver leaves through host->emit(); nothing is allocated across the boundary.
+ * - A connection is used by one thread at a time, but may move between threads between calls.
+ *
+ * ### Versioning
+ * TRIFLE_DRIVER_ABI_MAJOR changes when a member is removed, reordered or retyped, or when
+ * trifle_leaf, trifle_bucket, trifle_entry or trifle_write_result change layout. MINOR changes when
+ * members are appended to trifle_driver or trifle_host_api. A driver built for an older minor loads
+ * (missing members read as NULL); a newer minor or another major is refused.
+ */
+#ifndef TRIFLE_DRIVER_H
+#define TRIFLE_DRIVER_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+TRIFLE_BEGIN_DECLS
+
+#define TRIFLE_DRIVER_ABI_MAJOR 1 /**< see the file comment */
+#define TRIFLE_DRIVER_ABI_MINOR 0 /**< see the file comment */
+
+/** @name Capability bits (trifle_driver.caps). Unknown bits are ignored by the core. */
+/**@{*/
+#define TRIFLE_CAP_MODE_PARTIAL (1u << 0)   /**< stores the partial identifier mode */
+#define TRIFLE_CAP_MODE_SEPARATED (1u << 1) /**< stores the separated identifier mode */
+#define TRIFLE_CAP_PING (1u << 2)           /**< implements ping and scan (beam/scan) */
+#define TRIFLE_CAP_TTL (1u << 3)            /**< honours an expiry option (mongo expire_after) */
+#define TRIFLE_CAP_ATOMIC_BATCH (1u << 4)   /**< an inc/set call is all-or-nothing */
+#define TRIFLE_CAP_SETUP (1u << 5)          /**< setup creates tables/indexes (not just a ping) */
+/**@}*/
+
+/** Identifier modes (SPEC §3.2); passed to open as option `trifle.joined`. */
+enum trifle_id_mode {
+    TRIFLE_ID_FULL = 0,     /**< `key<sep>G<sep>unix` in one column/field */
+    TRIFLE_ID_PARTIAL = 1,  /**< `key<sep>G` plus a timestamp */
+    TRIFLE_ID_SEPARATED = 2 /**< key, granularity and timestamp apart */
+};
+
+/** The driver's connection; its layout is private to the driver. */
+typedef struct trifle_conn trifle_conn;
+/** The core's result collector; opaque to drivers, fed through trifle_host_api.emit. */
+typedef struct trifle_sink trifle_sink;
+
+/** One numeric leaf: a packed (dotted) path and its value, e.g. {"meta.duration", 2.5}. */
+typedef struct trifle_leaf {
+    const char *path; /**< packed path, valid UTF-8, no empty segment */
+    double value;     /**< finite */
+} trifle_leaf;
+
+/**
+ * One bucket identifier. `id` is what the driver stores in its key column/field/hash name for the
+ * mode the connection was opened with; the other members are there for the columns of the partial
+ * and separated layouts:
+ *
+ * | mode      | id                    | also stored            |
+ * |-----------|-----------------------|------------------------|
+ * | full      | `event::1h::1736935200` | —                    |
+ * | partial   | `event::1h`           | at                     |
+ * | separated | `event`               | granularity, at        |
+ */
+typedef struct trifle_bucket {
+    const char *id;          /**< identifier string for the connection's mode (see above) */
+    const char *key;         /**< metric key as given by the caller */
+    const char *granularity; /**< granularity label, "1h" */
+    int64_t at;              /**< bucket start, Unix seconds (UTC) */
+} trifle_bucket;
+
+/** One write item: a bucket and the leaves to add (inc) or replace (set). */
+typedef struct trifle_entry {
+    trifle_bucket bucket;       /**< distinct within one call */
+    const trifle_leaf *leaves;  /**< sorted by path in byte order, paths unique, n_leaves >= 1 */
+    size_t n_leaves;            /**< number of leaves */
+} trifle_entry;
+
+/** Outcome of a failed inc/set (SPEC §7.3). The core zero-fills it and sets failed_item = -1. */
+typedef struct trifle_write_result {
+    size_t struct_size;  /**< sizeof(trifle_write_result) as the core knows it */
+    size_t applied;      /**< number of leading items known to be applied */
+    ptrdiff_t failed_item; /**< index of the item rejected because of stored data (EDATA), else -1 */
+    int outcome_unknown; /**< 1 when the request was sent but the reply was lost */
+} trifle_write_result;
+
+/** Services the core offers to a driver. Valid until the process exits; callable from any thread. */
+typedef struct trifle_host_api {
+    uint32_t abi_major;  /**< TRIFLE_DRIVER_ABI_MAJOR of the core */
+    uint32_t abi_minor;  /**< TRIFLE_DRIVER_ABI_MINOR of the core */
+    size_t struct_size;  /**< sizeof(trifle_host_api) in the core */
+    void *(*alloc)(size_t size);             /**< the application's allocator (may fail: NULL) */
+    void *(*realloc)(void *ptr, size_t size); /**< likewise */
+    void (*free)(void *ptr);                 /**< likewise; NULL is fine */
+    /** Fill @p err (which may be NULL) with a code, the store's native code and a message. */
+    void (*error_set)(trifle_error *err, int code, int native, const char *fmt, ...)
+        TRIFLE_PRINTF(4, 5);
+    /** Log through the application's handler; @p driver is the driver's name. */
+    void (*log)(int level, const char *driver, const char *fmt, ...) TRIFLE_PRINTF(3, 4);
+    /**
+     * Deliver one leaf of bucket @p index (get) or of the ping (scan, index 0; path without the
+     * `data.` prefix). The path is copied. Emitting a path again for the same index adds the
+     * values, so rows a driver must merge (legacy copies, duplicate documents) may simply be
+     * emitted one by one. Returns 0, or TRIFLE_ENOMEM, which the driver returns as it is.
+     */
+    int (*emit)(trifle_sink *sink, size_t index, const char *path, double value);
+    /**
+     * Write @p v as canonical number text (SPEC §4.5: shortest round trip, `1e+21`, `0` for -0)
+     * into @p buf (at least 32 bytes) with a terminating NUL; returns the length. Independent of
+     * the process locale.
+     */
+    size_t (*format_double)(char *buf, double v);
+    /**
+     * Parse decimal number text (`[+-]digits[.digits][e[+-]digits]`, whole string, no spaces)
+     * independently of the locale. Returns 0 and sets *out to a finite value, or TRIFLE_EINVAL.
+     */
+    int (*parse_double)(const char *text, size_t len, double *out);
+} trifle_host_api;
+
+/**
+ * The driver's operation table: one static const object per plugin. Members are only appended
+ * (bump TRIFLE_DRIVER_ABI_MINOR and add conformance cases); everything up to `scan` is ABI 1.0 and
+ * required, except `ping` and `scan` when TRIFLE_CAP_PING is not declared.
+ */
+typedef struct trifle_driver {
+    uint32_t abi_major;  /**< TRIFLE_DRIVER_ABI_MAJOR the driver was built with */
+    uint32_t abi_minor;  /**< TRIFLE_DRIVER_ABI_MINOR the driver was built with */
+    size_t struct_size;  /**< sizeof(trifle_driver) the driver was built with */
+    const char *name;    /**< "postgres": must equal the <name> of the file and the entry symbol */
+    const char *version; /**< the driver's own version, "1.0.0" */
+    uint64_t caps;       /**< TRIFLE_CAP_* bits */
+    /** URL schemes the driver serves, NULL-terminated: {"postgres", "postgresql", NULL}. */
+    const char *const *schemes;
+
+    /**
+     * Connect (no DDL). @p url is the driver URL without its query string; @p opts is a
+     * NULL-terminated list of name/value pairs: first the core's `trifle.joined` ("full",
+     * "partial", "separated") and `trifle.separator`, then every URL query parameter in order,
+     * percent-decoded. Unknown parameters are the driver's call (sqlite and redis reject them;
+     * postgres and mongo pass them on to their client library). On failure *out is NULL, or a
+     * half-open connection that close() accepts. Codes: ECONN, EAUTH, ECONFIG.
+     */
+    int (*open)(trifle_conn **out, const trifle_host_api *host, const char *url,
+                const char *const *opts, trifle_error *err);
+    /** Release the connection and everything it holds. NULL and half-open connections are fine. */
+    void (*close)(trifle_conn *conn);
+    /** Create tables/indexes if missing; idempotent; never drops or alters data. */
+    int (*setup)(trifle_conn *conn, trifle_error *err);
+    /** Add each leaf to the stored value, all items in one transaction. SPEC §7.2, §7.3. */
+    int (*inc)(trifle_conn *conn, const trifle_entry *items, size_t n, trifle_write_result *res,
+               trifle_error *err);
+    /** Replace each leaf, keeping the bucket's other leaves; one transaction. SPEC §7.2, §7.3. */
+    int (*set)(trifle_conn *conn, const trifle_entry *items, size_t n, trifle_write_result *res,
+               trifle_error *err);
+    /**
+     * Read the numeric leaves of each bucket and emit them with the bucket's index; a missing
+     * bucket emits nothing; non-numeric stored values are skipped. One round trip where the store
+     * allows (sqlite may chunk statements).
+     */
+    int (*get)(trifle_conn *conn, const trifle_bucket *buckets, size_t n, trifle_sink *sink,
+               trifle_error *err);
+    /** Replace the ping of @p key with @p at (not floored) and the flat `data` leaves. */
+    int (*ping)(trifle_conn *conn, const char *key, int64_t at, const trifle_leaf *leaves,
+                size_t n, trifle_error *err);
+    /** Read the ping of @p key: *at_out and its numeric data leaves (emit index 0, no `data.`
+     *  prefix). TRIFLE_ENOTFOUND when there is none. */
+    int (*scan)(trifle_conn *conn, const char *key, int64_t *at_out, trifle_sink *sink,
+                trifle_error *err);
+    /* APPEND ONLY below this line: bump TRIFLE_DRIVER_ABI_MINOR and add conformance cases. */
+} trifle_driver;
+
+/** Signature of the entry symbol `trifle_driver_<name>_init`. */
+typedef int (*trifle_driver_init_fn)(const trifle_host_api *host, const trifle_driver **out,
+                                     trifle_error *err);
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TRIFLE_DRIVER_EXPORT __attribute__((visibility("default")))
+#else
+#define TRIFLE_DRIVER_EXPORT
+#endif
+
+/** The header fields of a trifle_driver initialiser: `{TRIFLE_DRIVER_HEADER, .name = "x", ...}`. */
+#define TRIFLE_DRIVER_HEADER                                                                  \
+    .abi_major = TRIFLE_DRIVER_ABI_MAJOR, .abi_minor = TRIFLE_DRIVER_ABI_MINOR,               \
+    .struct_size = sizeof(trifle_driver)
+
+/**
+ * Emit the plugin's one export. The entry refuses a host of another ABI major (the host refuses a
+ * driver of another major too), and otherwise hands out the static table. @p name is the bare
+ * driver name (`postgres`), @p table the static const trifle_driver. @p init_hook is an expression
+ * evaluated once, before the table is returned (0 for none), e.g. a call to mongoc_init(); the
+ * loader calls the entry once per process under its mutex.
+ */
+#define TRIFLE_DRIVER_DEFINE_WITH_INIT(name, table, init_hook)                                \
+    TRIFLE_DRIVER_EXPORT int trifle_driver_##name##_init(                                    \
+        const trifle_host_api *host, const trifle_driver **out, trifle_error *err);          \
+    TRIFLE_DRIVER_EXPORT int trifle_driver_##name##_init(                                    \
+        const trifle_host_api *host, const trifle_driver **out, trifle_error *err)           \
+    {                                                                                         \
+        (void)err;                                                                            \
+        if (out == NULL)                                                                      \
+            return TRIFLE_EINVAL;                                                             \
+        *out = NULL;                                                                          \
+        if (host == NULL || host->abi_major != TRIFLE_DRIVER_ABI_MAJOR)                       \
+            return TRIFLE_EABI;                                                               \
+        (void)(init_hook);                                                                    \
+        *out = &(table);                                                                      \
+        return TRIFLE_OK;                                                                     \
+    }
+
+/** TRIFLE_DRIVER_DEFINE_WITH_INIT() without an init hook. */
+#define TRIFLE_DRIVER_DEFINE(name, table) TRIFLE_DRIVER_DEFINE_WITH_INIT(name, table, 0)
+
+/** Fill the fields of a write result that fit in the caller's struct_size. */
+#define TRIFLE_WRITE_RESULT_SET(res, applied_, failed_, unknown_)                             \
+    do {                                                                                      \
+        if ((res) != NULL && (res)->struct_size >= sizeof(trifle_write_result)) {             \
+            (res)->applied = (applied_);                                                      \
+            (res)->failed_item = (failed_);                                                   \
+            (res)->outcome_unknown = (unknown_);                                              \
+        }                                                                                     \
+    } while (0)
+
+TRIFLE_END_DECLS
+
+#endif

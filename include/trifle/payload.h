@@ -1,0 +1,73 @@
+/**
+ * @file trifle/payload.h
+ * @brief Validated values objects (SPEC §4): a nested JSON object of finite numbers, stored packed
+ * as sorted dotted paths. Build one once and pass it to any number of track/assert calls.
+ */
+#ifndef TRIFLE_PAYLOAD_H
+#define TRIFLE_PAYLOAD_H
+
+#include "driver.h"
+#include "error.h"
+
+TRIFLE_BEGIN_DECLS
+
+/** A validated, packed values object. Immutable once built: thread-safe to share. */
+typedef struct trifle_payload trifle_payload;
+
+/**
+ * @brief Parse and validate JSON text (SPEC §4.1) and pack it (§4.2).
+ * @param json The text; it need not be NUL-terminated.
+ * @param len Length of @p json in bytes.
+ * @return 0; TRIFLE_EINVAL with one of the §4.1 messages and err->path set to the dotted path at
+ *         fault (`value at "meta.bad" is not a number`; `invalid JSON: ...` for unparsable text);
+ *         TRIFLE_ENOMEM. On success the caller owns *out (trifle_payload_free()).
+ */
+TRIFLE_API int trifle_payload_parse(trifle_payload **out, const char *json, size_t len,
+                                    trifle_error *err);
+
+/**
+ * @brief Build a payload from packed leaves (`{"meta.duration", 2.5}`), validated as JSON input
+ * would be: each path split on `.` must have no empty or `$`-prefixed segment, values finite, no
+ * duplicate path and no path that is a prefix of another. The leaves are copied.
+ */
+TRIFLE_API int trifle_payload_from_leaves(trifle_payload **out, const trifle_leaf *leaves,
+                                          size_t n, trifle_error *err);
+
+/** @brief Free a payload; NULL is fine. */
+TRIFLE_API void trifle_payload_free(trifle_payload *p);
+
+/** @brief Number of packed leaves (0 for `{}` and `{"a":{}}`). */
+TRIFLE_API size_t trifle_payload_count(const trifle_payload *p);
+
+/** @brief The packed leaves, sorted by path in byte order. Borrowed from @p p. */
+TRIFLE_API const trifle_leaf *trifle_payload_leaves(const trifle_payload *p);
+
+/**
+ * @brief Value at a packed path.
+ * @return 0 and *out, or TRIFLE_ENOTFOUND.
+ */
+TRIFLE_API int trifle_payload_get(const trifle_payload *p, const char *path, double *out);
+
+/** Flags for JSON output. */
+enum trifle_json_flags {
+    TRIFLE_JSON_COMPACT = 0, /**< one line, no spaces */
+    TRIFLE_JSON_PRETTY = 1   /**< two-space indentation */
+};
+
+/**
+ * @brief The payload unpacked (SPEC §4.3) as JSON text with canonical numbers (§4.5).
+ * @param out Caller-owned NUL-terminated text (trifle_mem_free()).
+ */
+TRIFLE_API int trifle_payload_to_json(const trifle_payload *p, char **out, int flags,
+                                      trifle_error *err);
+
+/**
+ * @brief Canonical number text (SPEC §4.5): shortest round trip, ECMAScript Number::toString.
+ * @param buf At least 32 bytes. Non-finite values give "null".
+ * @return The length written. Locale-independent; thread-safe.
+ */
+TRIFLE_API size_t trifle_format_double(char *buf, double v);
+
+TRIFLE_END_DECLS
+
+#endif

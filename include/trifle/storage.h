@@ -1,0 +1,164 @@
+/**
+ * @file trifle/storage.h
+ * @brief Plugin discovery and a direct, low-level connection to one driver. The stats handle uses
+ * this layer itself; the conformance runner and benchmarks use it to drive a plugin without the
+ * granularity and buffering logic on top.
+ */
+#ifndef TRIFLE_STORAGE_H
+#define TRIFLE_STORAGE_H
+
+#include "driver.h"
+#include "error.h"
+
+TRIFLE_BEGIN_DECLS
+
+/** What is known about one plugin file. */
+typedef struct trifle_plugin_info {
+    char name[64];      /**< driver name from the file name (`sqlite`) */
+    char path[1024];    /**< file path */
+    char version[32];   /**< the driver's version, "" if it failed to load */
+    uint32_t abi_major; /**< ABI the driver was built for */
+    uint32_t abi_minor; /**< ABI the driver was built for */
+    uint64_t caps;      /**< TRIFLE_CAP_* bits */
+    char schemes[128];  /**< space-separated URL schemes */
+    char error[256];    /**< "" when it loaded, else the load error */
+} trifle_plugin_info;
+
+/**
+ * @brief List every `trifle_*.so` in the search path (@p driver_path, TRIFLE_DRIVER_PATH, the
+ * directories of trifle_driver_dir_add(), the installed plugin directory), first occurrence of a name
+ * wins, loading each to read its table. Plugins that fail are listed with `error` set.
+ * @param driver_path Extra colon-separated directories searched first, or NULL.
+ * @param out Caller-owned array (trifle_mem_free()).
+ */
+TRIFLE_API int trifle_plugins_list(trifle_plugin_info **out, size_t *n_out,
+                                   const char *driver_path, trifle_error *err);
+
+/**
+ * @brief Load (once per process) the driver called @p name_or_path and return its operation
+ * table, as the core validated and copied it. A name matches `[a-z][a-z0-9_]*` and is searched in
+ * @p driver_path, TRIFLE_DRIVER_PATH, trifle_driver_dir_add() directories, then
+ * `<libdir>/trifle-1/`; an argument with
+ * a `/` is a file.
+ * @param out Receives a table owned by libtrifle, valid until trifle_shutdown().
+ * @return 0; TRIFLE_ENOTFOUND `driver <name> not found (searched: <dirs>)`; TRIFLE_EABI naming
+ *         the field at fault (`driver <name>: ABI 2.0 not supported`, `driver <name>: entry symbol
+ *         trifle_driver_<name>_init not found`, `driver <name>: struct_size 24 too small`,
+ *         `driver <name>: required member inc is NULL`, `driver <name>: name "x" does not match`,
+ *         `driver <name>: <path>: <dlerror> (check with ldd)`). Thread-safe.
+ */
+TRIFLE_API int trifle_driver_load(const trifle_driver **out, const char *name_or_path,
+                                  const char *driver_path, trifle_error *err);
+
+/**
+ * @brief The driver name a URL scheme maps to (SPEC §7.1): `sqlite:` → sqlite, `postgres://` and
+ * `postgresql://` → postgres, `redis://`, `redis+unix://` → redis, `mongodb://`, `mongodb+srv://`
+ * → mongo; any other `<scheme>:` → the plugin named `<scheme>` if one exists.
+ * @param buf Receives the name (at least 64 bytes).
+ * @return 0, or TRIFLE_ECONFIG `unknown driver: <scheme>` / `invalid driver URL: <reason>`.
+ */
+TRIFLE_API int trifle_driver_for_url(char *buf, size_t size, const char *url, trifle_error *err);
+
+/**
+ * @brief Register a plugin directory searched after TRIFLE_DRIVER_PATH and before the installed
+ * plugin directory (the CLI and the conformance runner register the build tree this way, so the
+ * installed library never looks there). Duplicates are ignored.
+ * @return 0, TRIFLE_EINVAL for an empty path, TRIFLE_ENOMEM. Thread-safe.
+ */
+TRIFLE_API int trifle_driver_dir_add(const char *dir, trifle_error *err);
+
+/** @brief Unload every driver (drivers are otherwise kept until exit). Not thread-safe. */
+TRIFLE_API void trifle_shutdown(void);
+
+/** One connection to one driver. One thread at a time. */
+typedef struct trifle_storage trifle_storage;
+
+/** Options for trifle_storage_open(). Zero-initialise, then set what you need. */
+typedef struct trifle_storage_options {
+    int joined;              /**< a trifle_id_mode; a `joined` URL parameter overrides it */
+    const char *separator;   /**< NULL = "::"; a `separator` URL parameter overrides it */
+    const char *driver_path; /**< extra plugin directories, or NULL */
+    const char *driver;      /**< plugin name or file path to use instead of the URL scheme's */
+} trifle_storage_options;
+
+/**
+ * @brief Parse @p url (SPEC §11.2), load its driver and connect.
+ *
+ * The generic URL parameters `joined`, `separator` and `system_tracking` are taken out; the rest
+ * go to the driver percent-decoded. Passwords are masked as `***` in every message.
+ * @return 0; TRIFLE_ECONFIG (`invalid driver URL: ...`, `unknown driver: ...`, `<name> driver
+ *         supports only the full identifier mode`); TRIFLE_ENOTFOUND/TRIFLE_EABI from loading;
+ *         TRIFLE_ECONN/TRIFLE_EAUTH from connecting. The caller owns *out (trifle_storage_close()).
+ */
+TRIFLE_API int trifle_storage_open(trifle_storage **out, const char *url,
+                                   const trifle_storage_options *opts, trifle_error *err);
+
+/** @brief Close the connection; NULL is fine. */
+TRIFLE_API void trifle_storage_close(trifle_storage *st);
+
+/** @brief The loaded driver's table. Borrowed. */
+TRIFLE_API const trifle_driver *trifle_storage_driver(const trifle_storage *st);
+
+/** @brief The identifier mode in force after URL parameters (a trifle_id_mode). */
+TRIFLE_API int trifle_storage_mode(const trifle_storage *st);
+
+/** @brief The separator in force after URL parameters. Borrowed. */
+TRIFLE_API const char *trifle_storage_separator(const trifle_storage *st);
+
+/**
+ * @brief The value of the `system_tracking` URL parameter: 1 or 0, or -1 when the URL has none.
+ */
+TRIFLE_API int trifle_storage_system_tracking(const trifle_storage *st);
+
+/** @brief `SQLiteDriver(J)`-style description (J/P/S by mode) into @p buf. */
+TRIFLE_API size_t trifle_storage_describe(const trifle_storage *st, char *buf, size_t size);
+
+/**
+ * @brief Build the identifier string of a bucket for the storage's mode and separator into
+ * @p buf: full `key<sep>G<sep>unix`, partial `key<sep>G`, separated `key`.
+ * @return The length, or a value >= @p size when it did not fit.
+ */
+TRIFLE_API size_t trifle_storage_identifier(const trifle_storage *st, char *buf, size_t size,
+                                            const char *key, const char *granularity, int64_t at);
+
+/** @brief Run the driver's setup (idempotent). */
+TRIFLE_API int trifle_storage_setup(trifle_storage *st, trifle_error *err);
+
+/**
+ * @brief One driver `inc` call: every item in one transaction. Items' `bucket.id` must be set
+ * (trifle_storage_identifier()). @p res may be NULL.
+ */
+TRIFLE_API int trifle_storage_inc(trifle_storage *st, const trifle_entry *items, size_t n,
+                                  trifle_write_result *res, trifle_error *err);
+
+/** @brief One driver `set` call (see trifle_storage_inc()). */
+TRIFLE_API int trifle_storage_set(trifle_storage *st, const trifle_entry *items, size_t n,
+                                  trifle_write_result *res, trifle_error *err);
+
+/**
+ * @brief Leaf callback for reads: bucket index, packed path, value (summed over duplicates).
+ * Calls for one index come together, paths in byte order; the path is valid during the call.
+ */
+typedef int (*trifle_leaf_fn)(size_t index, const char *path, double value, void *payload);
+
+/**
+ * @brief One driver `get` for @p n buckets; the leaves are then passed to @p fn grouped by index
+ * in ascending index order. A non-zero return from @p fn stops and is returned.
+ */
+TRIFLE_API int trifle_storage_get(trifle_storage *st, const trifle_bucket *buckets, size_t n,
+                                  trifle_leaf_fn fn, void *payload, trifle_error *err);
+
+/** @brief One driver `ping`. TRIFLE_ENOTSUP `driver does not support beam/scan` without the cap. */
+TRIFLE_API int trifle_storage_ping(trifle_storage *st, const char *key, int64_t at,
+                                   const trifle_leaf *leaves, size_t n, trifle_error *err);
+
+/**
+ * @brief One driver `scan`: *at_out and the data leaves (index 0) through @p fn.
+ * @return 0, TRIFLE_ENOTFOUND when there is no ping, TRIFLE_ENOTSUP without the capability.
+ */
+TRIFLE_API int trifle_storage_scan(trifle_storage *st, const char *key, int64_t *at_out,
+                                   trifle_leaf_fn fn, void *payload, trifle_error *err);
+
+TRIFLE_END_DECLS
+
+#endif

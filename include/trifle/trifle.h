@@ -1,0 +1,124 @@
+/**
+ * @file trifle/trifle.h
+ * @brief Trifle Stats for C: time-series counters in your own database. This umbrella header
+ * includes every public header and declares the stats handle and its operations (SPEC §5).
+ *
+ * @code
+ * trifle_error err = TRIFLE_ERROR_INIT;
+ * trifle_config *cfg = NULL;
+ * trifle *t = NULL;
+ * trifle_payload *p = NULL;
+ * trifle_config_new(&cfg, &err);
+ * trifle_config_set(cfg, "driver", "sqlite:stats.db", &err);
+ * if (trifle_open(&t, cfg, &err) != 0 || trifle_setup(t, &err) != 0) { ... }
+ * trifle_payload_parse(&p, "{\"count\":1,\"duration\":{\"db\":0.25}}", 34, &err);
+ * trifle_track(t, "event::logs", (int64_t)time(NULL), p, 0, &err);
+ * trifle_close(t, &err);
+ * trifle_free(t);
+ * @endcode
+ */
+#ifndef TRIFLE_TRIFLE_H
+#define TRIFLE_TRIFLE_H
+
+#include "common.h"
+#include "config.h"
+#include "driver.h"
+#include "error.h"
+#include "payload.h"
+#include "series.h"
+#include "storage.h"
+#include "time.h"
+
+TRIFLE_BEGIN_DECLS
+
+/** A stats handle: one configuration, its driver connections and its buffer. Thread-safe. */
+typedef struct trifle trifle;
+
+/** Flag for trifle_track()/trifle_assert(): count the write under `__untracked__` (SPEC §3.4). */
+#define TRIFLE_UNTRACKED 1u
+
+/**
+ * @brief Validate @p cfg, load the driver and connect (no DDL: see trifle_setup()).
+ * @param out On success a handle the caller owns: trifle_close() then trifle_free().
+ * @param cfg Borrowed; the handle keeps its own copy.
+ * @return 0; TRIFLE_ECONFIG (`driver required`, URL and option errors); TRIFLE_ENOTFOUND or
+ *         TRIFLE_EABI (plugin); TRIFLE_ECONN, TRIFLE_EAUTH (storage).
+ */
+TRIFLE_API int trifle_open(trifle **out, const trifle_config *cfg, trifle_error *err);
+
+/**
+ * @brief Flush pending writes (retrying until buffer.close_timeout_ms), stop background work and
+ * close the connections. The memory stays valid until trifle_free(); every later call gets
+ * TRIFLE_ECLOSED `buffer is closed`.
+ * @return 0, or TRIFLE_EDRIVER `<n> buffered operations could not be written: <last error>`.
+ */
+TRIFLE_API int trifle_close(trifle *t, trifle_error *err);
+
+/** @brief Free a handle (closing it first if needed, errors ignored); NULL is fine. */
+TRIFLE_API void trifle_free(trifle *t);
+
+/** @brief Run the driver's setup: create tables/indexes if missing. Idempotent. */
+TRIFLE_API int trifle_setup(trifle *t, trifle_error *err);
+
+/**
+ * @brief Increment @p values in the bucket of every configured granularity (SPEC §5.1), plus the
+ * `__system__key__` counts when system tracking is on.
+ * @param key Metric key: UTF-8, 1-200 bytes, no empty or `$` dotted segment; not
+ *        `__system__key__` or `__untracked__`.
+ * @param flags 0 or TRIFLE_UNTRACKED.
+ * @return 0; TRIFLE_EINVAL (`invalid metric key`, `reserved key: __system__key__`, `time out of
+ *         range`); storage codes when unbuffered; TRIFLE_EBUSY `buffer is full`.
+ */
+TRIFLE_API int trifle_track(trifle *t, const char *key, int64_t at, const trifle_payload *values,
+                            unsigned flags, trifle_error *err);
+
+/** @brief Like trifle_track() but replaces the leaves (SPEC §5.2); system counts still add. */
+TRIFLE_API int trifle_assert(trifle *t, const char *key, int64_t at, const trifle_payload *values,
+                             unsigned flags, trifle_error *err);
+
+/**
+ * @brief Read the series of @p key between @p from and @p to at @p granularity (SPEC §5.3). The
+ * buffer's pending writes for these buckets are flushed first (read-your-writes).
+ * @param granularity Any valid granularity, configured or not.
+ * @param skip_blanks Non-zero drops empty buckets.
+ * @return 0 and a caller-owned series (trifle_series_free()); TRIFLE_EINVAL (`invalid
+ *         granularity: <g>`, `timeline too long: more than <n> points`); storage codes.
+ */
+TRIFLE_API int trifle_values(trifle *t, trifle_series **out, const char *key, int64_t from,
+                             int64_t to, const char *granularity, int skip_blanks,
+                             trifle_error *err);
+
+/**
+ * @brief Store the status ping of @p key (SPEC §5.4): replaces the previous one; not bucketed,
+ * not buffered. TRIFLE_ENOTSUP `driver does not support beam/scan` without the capability.
+ */
+TRIFLE_API int trifle_beam(trifle *t, const char *key, int64_t at, const trifle_payload *values,
+                           trifle_error *err);
+
+/**
+ * @brief Read the ping of @p key (SPEC §5.5).
+ * @param found Set to 1, or 0 when there is none (not an error; *values is then an empty payload).
+ * @param at Set to the ping's instant when found.
+ * @param values Receives a caller-owned payload with the `data` leaves (trifle_payload_free()).
+ */
+TRIFLE_API int trifle_scan(trifle *t, const char *key, int *found, int64_t *at,
+                           trifle_payload **values, trifle_error *err);
+
+/** @brief Write everything pending now; returns the first error, keeping the data (SPEC §5.6). */
+TRIFLE_API int trifle_flush(trifle *t, trifle_error *err);
+
+/** @brief The handle's time zone. Borrowed; lives as long as the handle. */
+TRIFLE_API const trifle_zone *trifle_get_zone(const trifle *t);
+
+/** @brief The handle's effective configuration (after URL parameters). Borrowed. */
+TRIFLE_API const trifle_config *trifle_get_config(const trifle *t);
+
+/** @brief `SQLiteDriver(J)`-style description of the handle's driver and mode. */
+TRIFLE_API size_t trifle_describe(const trifle *t, char *buf, size_t size);
+
+/** @brief The name of the handle's driver ("sqlite"). Borrowed. */
+TRIFLE_API const char *trifle_driver_name(const trifle *t);
+
+TRIFLE_END_DECLS
+
+#endif

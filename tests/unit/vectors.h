@@ -1,0 +1,12 @@
+/* Loading the SPEC vectors (shared/spec/vectors) for unit tests. Tests load the files; they never
+ * copy expectations into the source. */
+#ifndef TRIFLE_TEST_VECTORS_H
+#define TRIFLE_TEST_VECTORS_H
+
+#include <cjson/cJSON.h>
+
+/* Parse <TRIFLE_VECTORS_DIR>/<name> (env TRIFLE_VECTORS_DIR overrides the compiled-in path).
+ * Aborts the test program with a message when the file is missing or unparsable. */
+cJSON *vectors_load(const char *name);
+
+#endif
