@@ -130,8 +130,9 @@ typedef struct trifle_host_api {
 
 /**
  * The driver's operation table: one static const object per plugin. Members are only appended
- * (bump TRIFLE_DRIVER_ABI_MINOR and add conformance cases); everything up to `scan` is ABI 1.0 and
- * required, except `ping` and `scan` when TRIFLE_CAP_PING is not declared.
+ * (bump TRIFLE_DRIVER_ABI_MINOR and add conformance cases); everything up to `drop` is ABI 1.0; all
+ * members up to `scan` are required, except `ping` and `scan` when TRIFLE_CAP_PING is not
+ * declared; `drop` is optional.
  */
 typedef struct trifle_driver {
     uint32_t abi_major;  /**< TRIFLE_DRIVER_ABI_MAJOR the driver was built with */
@@ -177,6 +178,12 @@ typedef struct trifle_driver {
      *  prefix). TRIFLE_ENOTFOUND when there is none. */
     int (*scan)(trifle_conn *conn, const char *key, int64_t *at_out, trifle_sink *sink,
                 trifle_error *err);
+    /**
+     * Optional (may be NULL): remove everything setup created for this connection's namespace
+     * (its table and ping table, prefix keys, collections). trifle-conformance uses it to clean
+     * up the namespace of each case; applications normally never call it.
+     */
+    int (*drop)(trifle_conn *conn, trifle_error *err);
     /* APPEND ONLY below this line: bump TRIFLE_DRIVER_ABI_MINOR and add conformance cases. */
 } trifle_driver;
 

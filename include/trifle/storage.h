@@ -148,6 +148,12 @@ typedef int (*trifle_leaf_fn)(size_t index, const char *path, double value, void
 TRIFLE_API int trifle_storage_get(trifle_storage *st, const trifle_bucket *buckets, size_t n,
                                   trifle_leaf_fn fn, void *payload, trifle_error *err);
 
+/**
+ * @brief Remove the connection's namespace (tables, keys, collections) through the driver's
+ * optional `drop`. TRIFLE_ENOTSUP when the driver has none. Meant for test suites.
+ */
+TRIFLE_API int trifle_storage_drop(trifle_storage *st, trifle_error *err);
+
 /** @brief One driver `ping`. TRIFLE_ENOTSUP `driver does not support beam/scan` without the cap. */
 TRIFLE_API int trifle_storage_ping(trifle_storage *st, const char *key, int64_t at,
                                    const trifle_leaf *leaves, size_t n, trifle_error *err);
