@@ -486,17 +486,21 @@ int trifle_driver_load(const trifle_driver **out, const char *name_or_path,
 
 int trifle__driver_exists(const char *name, const char *driver_path)
 {
-    char *path;
+    char *path = NULL;
     dir_list l;
-    int found = 0;
+    int found;
 
     if (!trifle__driver_name_valid(name))
         return 0;
     (void)pthread_mutex_lock(&loader_lock);
     if (find_loaded_name(name) != NULL) {
         found = 1;
-    } else if (dirs_build(&l, driver_path) == 0) {
-        if ((path = trifle__malloc(PATH_CAP)) != NULL)
+    } else if (dirs_build(&l, driver_path) != 0) {
+        found = TRIFLE_ENOMEM;
+    } else {
+        if ((path = trifle__malloc(PATH_CAP)) == NULL)
+            found = TRIFLE_ENOMEM;
+        else
             found = find_file(&l, name, path, PATH_CAP) == 0;
         trifle__free(path);
         dirs_free(&l);

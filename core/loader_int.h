@@ -19,7 +19,7 @@ int trifle__driver_name_valid(const char *name);
 
 /* 1 when a driver called name is loaded or a regular file trifle_<name>.so is in the search path
  * (driver_path, TRIFLE_DRIVER_PATH, trifle_driver_dir_add() directories, the installed plugin
- * directory), else 0. Loads nothing. Thread-safe. */
+ * directory), 0 when not, TRIFLE_ENOMEM. Loads nothing. Thread-safe. */
 int trifle__driver_exists(const char *name, const char *driver_path);
 
 #endif

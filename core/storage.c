@@ -287,7 +287,7 @@ int trifle_storage_open(trifle_storage **out, const char *url, const trifle_stor
     const trifle_driver *drv = NULL;
     const char *which, *sep, **dopts = NULL;
     size_t i;
-    int rc, mode;
+    int rc, mode, exists = 0;
 
     if (out == NULL)
         return trifle__error(err, TRIFLE_EINVAL, "invalid argument: out is NULL");
@@ -312,10 +312,12 @@ int trifle_storage_open(trifle_storage **out, const char *url, const trifle_stor
         which = opts->driver;
     else if (u.driver != NULL)
         which = u.driver;
-    else if (trifle__driver_exists(u.scheme, opts->driver_path))
+    else if ((exists = trifle__driver_exists(u.scheme, opts->driver_path)) == 1)
         which = u.scheme; /* a third-party plugin named like the scheme */
     else {
-        rc = trifle__error(err, TRIFLE_ECONFIG, "unknown driver: %s", u.scheme);
+        rc = exists == TRIFLE_ENOMEM
+                 ? trifle__error(err, TRIFLE_ENOMEM, "out of memory")
+                 : trifle__error(err, TRIFLE_ECONFIG, "unknown driver: %s", u.scheme);
         goto done;
     }
     if ((rc = trifle_driver_load(&drv, which, opts->driver_path, err)) != 0 ||
@@ -614,7 +616,7 @@ int trifle_driver_for_url(char *buf, size_t size, const char *url, trifle_error 
 {
     trifle__url u;
     const char *name;
-    int rc;
+    int rc, exists = 0;
 
     if (buf == NULL || size == 0)
         return trifle__error(err, TRIFLE_EINVAL, "invalid argument: buffer is NULL");
@@ -622,9 +624,11 @@ int trifle_driver_for_url(char *buf, size_t size, const char *url, trifle_error 
     if ((rc = trifle__url_parse(&u, url, err)) != 0)
         return rc;
     name = u.driver;
-    if (name == NULL && trifle__driver_exists(u.scheme, NULL))
+    if (name == NULL && (exists = trifle__driver_exists(u.scheme, NULL)) == 1)
         name = u.scheme;
-    if (name == NULL)
+    if (exists == TRIFLE_ENOMEM)
+        rc = trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+    else if (name == NULL)
         rc = trifle__error(err, TRIFLE_ECONFIG, "unknown driver: %s", u.scheme);
     else if (strlen(name) >= size)
         rc = trifle__error(err, TRIFLE_EINVAL, "invalid argument: buffer too small");

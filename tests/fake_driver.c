@@ -65,6 +65,7 @@ typedef struct fk_db {
     /* faults */
     unsigned long fail_at[N_OPS];
     long fail_left[N_OPS]; /* -1: until reset */
+    long fail_count;       /* calls to fail once armed: >= 1, or -1 */
     int fail_code, fail_native, fail_unknown;
     long fail_applied, fail_item;
 } fk_db;
@@ -74,6 +75,9 @@ struct trifle_conn {
     fk_db *db;
     int mode; /* trifle_id_mode */
     int probe;
+    int get_reverse;   /* get emits buckets and leaves in reverse order */
+    int get_split;     /* get emits each leaf twice, as two halves of its value */
+    int get_misbehave; /* 1: emit an index past the buckets; 2: emit an empty path */
 };
 
 static pthread_mutex_t fk_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -133,6 +137,7 @@ static void fk_stats_reset(fk_db *db)
     memset(db->stats, 0, sizeof(db->stats));
     memset(db->fail_at, 0, sizeof(db->fail_at));
     memset(db->fail_left, 0, sizeof(db->fail_left));
+    db->fail_count = 1;
     db->fail_code = TRIFLE_ECONN;
     db->fail_native = 0;
     db->fail_unknown = 0;
@@ -433,10 +438,12 @@ static void fk_settings_apply(const trifle_host_api *h, fk_db *db, const fk_sett
         fk_data_free(h, db);
     if (s->reset_stats)
         fk_stats_reset(db);
+    if (s->count != 0)
+        db->fail_count = s->count;
     for (op = 0; op < N_OPS; op++) {
         if (s->fail_in[op] > 0) {
             db->fail_at[op] = db->stats[op].calls + (unsigned long)s->fail_in[op];
-            db->fail_left[op] = s->count != 0 ? s->count : 1;
+            db->fail_left[op] = db->fail_count;
         }
     }
     if (s->has_code)
@@ -500,6 +507,14 @@ static int fk_open(trifle_conn **out, const trifle_host_api *host, const char *u
             continue;
         } else if (strcmp(opts[i], "fake_probe") == 0) {
             c->probe = strcmp(opts[i + 1], "1") == 0;
+        } else if (strcmp(opts[i], "get_order") == 0 &&
+                   (strcmp(opts[i + 1], "reverse") == 0 || strcmp(opts[i + 1], "forward") == 0)) {
+            c->get_reverse = opts[i + 1][0] == 'r';
+        } else if (strcmp(opts[i], "get_split") == 0) {
+            c->get_split = strcmp(opts[i + 1], "1") == 0;
+        } else if (strcmp(opts[i], "get_misbehave") == 0 &&
+                   (strcmp(opts[i + 1], "index") == 0 || strcmp(opts[i + 1], "path") == 0)) {
+            c->get_misbehave = opts[i + 1][0] == 'i' ? 1 : 2;
         } else if ((r = fk_setting(&s, opts[i], opts[i + 1], 0)) <= 0) {
             if (r == 0)
                 host->error_set(err, TRIFLE_ECONFIG, 0,
@@ -532,10 +547,15 @@ static int fk_open(trifle_conn **out, const trifle_host_api *host, const char *u
         fk_dbs = db;
     }
     c->db = db;
+    fk_settings_apply(host, db, &s); /* first, so that fail_open=1 fails this very open */
     fk_count(c, OP_OPEN, 0, 0);
-    fk_settings_apply(host, db, &s);
-    if (fk_should_fail(c, OP_OPEN))
-        rc = fk_fail(c, OP_OPEN, err);
+    if (fk_should_fail(c, OP_OPEN)) {
+        /* like client libraries that echo the URI: the core must mask the password */
+        host->error_set(err, db->fail_code, db->fail_native,
+                        "fake: injected failure of open call %lu for %s", db->stats[OP_OPEN].calls,
+                        url);
+        rc = db->fail_code;
+    }
 done:
     (void)pthread_mutex_unlock(&fk_lock);
     if (rc == TRIFLE_ENOMEM)
@@ -675,12 +695,25 @@ static int fk_set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_wr
     return fk_write(c, 0, items, n, res, err);
 }
 
+/* Emit one stored leaf as the connection's knobs say. */
+static int fk_emit_leaf(trifle_conn *c, trifle_sink *sink, size_t i, const fk_leaf *l)
+{
+    int rc;
+
+    if (c->get_split) {
+        if ((rc = c->host->emit(sink, i, l->path, l->value * 0.5)) != 0)
+            return rc;
+        return c->host->emit(sink, i, l->path, l->value * 0.5);
+    }
+    return c->host->emit(sink, i, l->path, l->value);
+}
+
 static int fk_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle_sink *sink,
                   trifle_error *err)
 {
     const trifle_host_api *h = c->host;
     fk_bucket *b;
-    size_t i, k;
+    size_t j, i, k, kk;
     char *key;
     int rc = 0;
 
@@ -690,23 +723,26 @@ static int fk_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
         rc = fk_fail(c, OP_GET, err);
         goto done;
     }
-    for (i = 0; i < n; i++) {
+    if (c->get_misbehave != 0) {
+        rc = h->emit(sink, c->get_misbehave == 1 ? n : 0, c->get_misbehave == 1 ? "x" : "", 1);
+        goto done; /* a sloppy driver that ignores emit's answer */
+    }
+    for (j = 0; j < n && rc == 0; j++) {
+        i = c->get_reverse ? n - 1 - j : j;
         if ((key = fk_bucket_key(c, &buckets[i])) == NULL) {
             rc = TRIFLE_ENOMEM;
             break;
         }
         b = fk_find(c->db, key, fk_hash(key));
         h->free(key);
-        for (k = 0; b != NULL && k < b->n && rc == 0; k++)
+        for (kk = 0; b != NULL && kk < b->n && rc == 0; kk++) {
+            k = c->get_reverse ? b->n - 1 - kk : kk;
             if (!b->leaves[k].pending)
-                rc = h->emit(sink, i, b->leaves[k].path, b->leaves[k].value);
-        if (rc != 0)
-            break;
+                rc = fk_emit_leaf(c, sink, i, &b->leaves[k]);
+        }
     }
-    if (rc != 0 && rc != TRIFLE_ENOMEM)
-        h->error_set(err, rc, 0, "fake: emit failed");
-    else if (rc == TRIFLE_ENOMEM)
-        h->error_set(err, rc, 0, "out of memory");
+    if (rc != 0)
+        h->error_set(err, rc, 0, rc == TRIFLE_ENOMEM ? "out of memory" : "fake: emit failed");
 done:
     (void)pthread_mutex_unlock(&fk_lock);
     return rc;

@@ -20,7 +20,8 @@
  *               FAKE_CONTROL_KEY, ...) (numbers; not counted):
  *                 `fail_<op>=N`    fail the N-th <op> call from now (1 = the next one)
  *                 `fail_count=K`   ... and the K-1 calls after it (default 1; -1 = every call
- *                                  until reset)
+ *                                  until reset); applies to faults armed after it
+ *               In a URL, `fail_open=1` fails that very open.
  *                 `fail_code=C`    status returned: a name (ECONN, EDATA, ...) or a negative
  *                                  number (default ECONN); `fail_native=N` sets err->native
  *                 `fail_applied=A` a failing inc/set first applies its first A items and reports
@@ -28,9 +29,15 @@
  *                 `fail_item=I`    ... applies items before I and reports failed_item = I,
  *                                  applied = I (use with fail_code=EDATA)
  *                 `fail_unknown=1` ... applies every item, then fails with outcome_unknown = 1
- *                 `reset_stats=1`  zero the counters and disarm every fault
+ *                 `reset_stats=1`  zero the counters and disarm every fault (settings persist
+ *                                  until then)
  *                 `reset_data=1`   forget every stored bucket and ping
  *               `fake_probe=1` (URL only) opens a connection whose calls are not counted.
+ *  Emission     URL parameters that make `get` behave like less tidy drivers, to test the core's
+ *               sink: `get_order=reverse` emits buckets and leaves backwards, `get_split=1` emits
+ *               every leaf twice with half its value, `get_misbehave=index|path` emits an index
+ *               past the call's buckets or an empty path (and ignores emit's answer).
+ *               An injected open failure names the URL, as client libraries that echo it do.
  *               `expire_after` is accepted and ignored; other parameters are rejected like the
  *               sqlite driver does (`invalid driver URL: unknown parameter <name>`).
  *  Contract     inc/set check what SPEC §7.2 promises drivers (ids set and distinct within a call
