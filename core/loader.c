@@ -80,17 +80,17 @@ static int host_parse_double(const char *text, size_t len, double *out)
 }
 
 static const trifle_host_api host_api = {
-    TRIFLE_DRIVER_ABI_MAJOR,
-    TRIFLE_DRIVER_ABI_MINOR,
-    sizeof(trifle_host_api),
-    trifle__malloc,
-    trifle__realloc,
-    trifle__free,
-    host_error_set,
-    host_log,
-    trifle__sink_emit,
-    trifle__fmt_double,
-    host_parse_double,
+    .abi_major = TRIFLE_DRIVER_ABI_MAJOR,
+    .abi_minor = TRIFLE_DRIVER_ABI_MINOR,
+    .struct_size = sizeof(trifle_host_api),
+    .alloc = trifle__malloc,
+    .realloc = trifle__realloc,
+    .free = trifle__free,
+    .error_set = host_error_set,
+    .log = host_log,
+    .emit = trifle__sink_emit,
+    .format_double = trifle__fmt_double,
+    .parse_double = host_parse_double,
 };
 
 const trifle_host_api *trifle__host_api(void)
@@ -196,7 +196,8 @@ static int dirs_build(dir_list *l, const char *driver_path)
     int rc;
 
     memset(l, 0, sizeof(*l));
-    if ((rc = dirs_split(l, driver_path)) != 0 || (rc = dirs_split(l, getenv("TRIFLE_DRIVER_PATH"))))
+    if ((rc = dirs_split(l, driver_path)) != 0 ||
+        (rc = dirs_split(l, getenv("TRIFLE_DRIVER_PATH"))) != 0)
         goto fail;
     for (i = 0; i < added_dirs.n; i++)
         if ((rc = dirs_push(l, added_dirs.dirs[i], strlen(added_dirs.dirs[i]))) != 0)
@@ -261,9 +262,9 @@ static int check_table(trifle_driver *copy, const char *name, const trifle_drive
         const char *field;
         size_t offset;
     } required[] = {
-        {"open", offsetof(trifle_driver, open)}, {"close", offsetof(trifle_driver, close)},
+        {"open", offsetof(trifle_driver, open)},   {"close", offsetof(trifle_driver, close)},
         {"setup", offsetof(trifle_driver, setup)}, {"inc", offsetof(trifle_driver, inc)},
-        {"set", offsetof(trifle_driver, set)},   {"get", offsetof(trifle_driver, get)},
+        {"set", offsetof(trifle_driver, set)},     {"get", offsetof(trifle_driver, get)},
     };
     void (*member)(void);
     size_t i, n;
@@ -431,8 +432,8 @@ static int not_found(trifle_error *err, const char *name, const dir_list *l)
     return rc;
 }
 
-static int load_locked(const trifle_driver **out, const char *name_or_path,
-                       const char *driver_path, trifle_error *err)
+static int load_locked(const trifle_driver **out, const char *name_or_path, const char *driver_path,
+                       trifle_error *err)
 {
     char name[64], *path = NULL;
     loaded_driver *d;
@@ -468,8 +469,8 @@ done:
     return rc;
 }
 
-int trifle_driver_load(const trifle_driver **out, const char *name_or_path,
-                       const char *driver_path, trifle_error *err)
+int trifle_driver_load(const trifle_driver **out, const char *name_or_path, const char *driver_path,
+                       trifle_error *err)
 {
     int rc;
 

@@ -8,7 +8,7 @@
 
 /* Size of the ABI 1.0 operation table: everything up to and including `scan`. A driver table
  * with a smaller struct_size is refused. */
-#define TRIFLE__DRIVER_SIZE_1_0                                                                \
+#define TRIFLE__DRIVER_SIZE_1_0 \
     (offsetof(trifle_driver, scan) + sizeof(((const trifle_driver *)0)->scan))
 
 /* The host table handed to every driver (one static object, valid until exit). */

@@ -3,9 +3,9 @@
  *
  * The sink copies every emitted (index, path, value) into an array of records whose paths live in
  * an arena of blocks that never move; after the driver returns, the records are sorted once by
- * (index, path bytes, emission order) — skipped when the driver already emitted them in that order —
- * and runs of one (index, path) are summed in emission order, so the result does not depend on the
- * sort. A 8,760-bucket × 10-leaf read is one array of ~90k records and one sort. */
+ * (index, path bytes, emission order) — skipped when the driver already emitted them in that order
+ * — and runs of one (index, path) are summed in emission order, so the result does not depend on
+ * the sort. A 8,760-bucket × 10-leaf read is one array of ~90k records and one sort. */
 #include "storage_int.h"
 
 #include <inttypes.h>
@@ -271,8 +271,8 @@ static int check_mode(const trifle_driver *drv, int mode, trifle_error *err)
     if ((drv->caps & need) == need)
         return 0;
     if ((drv->caps & (TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED)) == 0)
-        return trifle__error(err, TRIFLE_ECONFIG, "%s driver supports only the full identifier mode",
-                             drv->name);
+        return trifle__error(err, TRIFLE_ECONFIG,
+                             "%s driver supports only the full identifier mode", drv->name);
     return trifle__error(err, TRIFLE_ECONFIG, "%s driver does not support the %s identifier mode",
                          drv->name, trifle__id_mode_name(mode));
 }
@@ -413,8 +413,8 @@ size_t trifle_storage_describe(const trifle_storage *st, char *buf, size_t size)
 {
     static const struct {
         const char *name, *display;
-    } names[] = {{"sqlite", "SQLite"}, {"postgres", "Postgres"}, {"redis", "Redis"},
-                 {"mongo", "Mongo"}};
+    } names[] = {
+        {"sqlite", "SQLite"}, {"postgres", "Postgres"}, {"redis", "Redis"}, {"mongo", "Mongo"}};
     static const char *const modes[] = {"(J)", "(P)", "(S)"};
     text_out o = {buf, size, 0};
     char first[2];
@@ -442,8 +442,8 @@ size_t trifle_storage_describe(const trifle_storage *st, char *buf, size_t size)
     return o.len;
 }
 
-size_t trifle_storage_identifier(const trifle_storage *st, char *buf, size_t size,
-                                 const char *key, const char *granularity, int64_t at)
+size_t trifle_storage_identifier(const trifle_storage *st, char *buf, size_t size, const char *key,
+                                 const char *granularity, int64_t at)
 {
     text_out o = {buf, size, 0};
     const char *parts[3];
@@ -506,13 +506,14 @@ static int write_call(trifle_storage *st, int add, const trifle_entry *items, si
         return trifle__error(err, TRIFLE_EINVAL, "invalid argument: items is NULL");
     for (i = 0; i < n; i++) {
         if (items[i].bucket.id == NULL)
-            return trifle__error(err, TRIFLE_EINVAL, "invalid argument: items[%zu] has no bucket id",
-                                 i);
+            return trifle__error(err, TRIFLE_EINVAL,
+                                 "invalid argument: items[%zu] has no bucket id", i);
         if (items[i].leaves == NULL || items[i].n_leaves == 0)
             return trifle__error(err, TRIFLE_EINVAL, "invalid argument: items[%zu] has no leaves",
                                  i);
     }
-    rc = add ? st->drv->inc(st->conn, items, n, res, &e) : st->drv->set(st->conn, items, n, res, &e);
+    rc =
+        add ? st->drv->inc(st->conn, items, n, res, &e) : st->drv->set(st->conn, items, n, res, &e);
     return rc != 0 ? driver_error(st, rc, &e, add ? "inc" : "set", err) : 0;
 }
 

@@ -20,7 +20,8 @@ typedef struct trifle__url {
     int joined;          /* `joined` parameter as a trifle_id_mode, -1 when absent */
     char *separator;     /* `separator` parameter, NULL when absent */
     int system_tracking; /* `system_tracking` parameter: 0 or 1, -1 when absent */
-    char *secrets[TRIFLE__URL_MAX_SECRETS]; /* passwords (raw and decoded), to scrub from messages */
+    char
+        *secrets[TRIFLE__URL_MAX_SECRETS]; /* passwords (raw and decoded), to scrub from messages */
     size_t n_secrets;
 } trifle__url;
 

@@ -342,9 +342,9 @@ static int fk_fail(trifle_conn *c, int op, trifle_error *err)
 
 static int fk_status(const char *text, int *out)
 {
-    static const char *const names[] = {"OK",     "ERROR",   "ENOMEM",  "EINVAL", "ENOTFOUND",
-                                        "ENOTSUP", "ECONFIG", "ECONN",  "EAUTH",  "ETIMEDOUT",
-                                        "EBUSY",  "EABI",    "EDRIVER", "EDATA",  "ECLOSED"};
+    static const char *const names[] = {"OK",      "ERROR",   "ENOMEM",  "EINVAL", "ENOTFOUND",
+                                        "ENOTSUP", "ECONFIG", "ECONN",   "EAUTH",  "ETIMEDOUT",
+                                        "EBUSY",   "EABI",    "EDRIVER", "EDATA",  "ECLOSED"};
     size_t i;
     char *end;
     long v;
@@ -517,8 +517,8 @@ static int fk_open(trifle_conn **out, const trifle_host_api *host, const char *u
             c->get_misbehave = opts[i + 1][0] == 'i' ? 1 : 2;
         } else if ((r = fk_setting(&s, opts[i], opts[i + 1], 0)) <= 0) {
             if (r == 0)
-                host->error_set(err, TRIFLE_ECONFIG, 0,
-                                "invalid driver URL: unknown parameter %s", opts[i]);
+                host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: unknown parameter %s",
+                                opts[i]);
             else
                 host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: invalid %s: %s",
                                 opts[i], opts[i + 1]);
@@ -663,8 +663,8 @@ static int fk_write(trifle_conn *c, int add, const trifle_entry *items, size_t n
         for (k = 0; k < items[i].n_leaves; k++) {
             fk_bucket *b = touched[i];
             fk_leaf *l = &b->leaves[fk_leaf_find(b->leaves, b->n, items[i].leaves[k].path, &found)];
-            l->value = add && !l->pending ? l->value + items[i].leaves[k].value
-                                          : items[i].leaves[k].value;
+            l->value =
+                add && !l->pending ? l->value + items[i].leaves[k].value : items[i].leaves[k].value;
             l->pending = 0;
         }
     }
@@ -768,8 +768,8 @@ static int fk_control(trifle_conn *c, const trifle_leaf *leaves, size_t n, trifl
     return 0;
 }
 
-static int fk_ping(trifle_conn *c, const char *key, int64_t at, const trifle_leaf *leaves,
-                   size_t n, trifle_error *err)
+static int fk_ping(trifle_conn *c, const char *key, int64_t at, const trifle_leaf *leaves, size_t n,
+                   trifle_error *err)
 {
     const trifle_host_api *h = c->host;
     fk_pingrec *p, **pp;

@@ -101,8 +101,8 @@ static int ab_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
     return 0;
 }
 
-ABI_MAYBE_UNUSED static int ab_ping(trifle_conn *c, const char *key, int64_t at, const trifle_leaf *leaves,
-                   size_t n, trifle_error *err)
+ABI_MAYBE_UNUSED static int ab_ping(trifle_conn *c, const char *key, int64_t at,
+                                    const trifle_leaf *leaves, size_t n, trifle_error *err)
 {
     (void)c;
     (void)key;
@@ -113,8 +113,8 @@ ABI_MAYBE_UNUSED static int ab_ping(trifle_conn *c, const char *key, int64_t at,
     return 0;
 }
 
-ABI_MAYBE_UNUSED static int ab_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink *sink,
-                   trifle_error *err)
+ABI_MAYBE_UNUSED static int ab_scan(trifle_conn *c, const char *key, int64_t *at_out,
+                                    trifle_sink *sink, trifle_error *err)
 {
     (void)at_out;
     (void)sink;
@@ -153,8 +153,8 @@ ABI_MAYBE_UNUSED static int ab_scan(trifle_conn *c, const char *key, int64_t *at
 static const char *const ab_schemes[] = {ABI_STR(ABI_NAME), "abi", NULL};
 
 /* The members, in table order, for both layouts below. */
-#define ABI_MEMBERS                                                                           \
-    ABI_TABLE_NAME_VALUE, ABI_VERSION_VALUE, ABI_CAPS, ab_schemes, ab_open, ABI_CLOSE_VALUE,  \
+#define ABI_MEMBERS                                                                          \
+    ABI_TABLE_NAME_VALUE, ABI_VERSION_VALUE, ABI_CAPS, ab_schemes, ab_open, ABI_CLOSE_VALUE, \
         ab_setup, ABI_INC_VALUE, ab_write, ab_get, ABI_PING_VALUE, ABI_SCAN_VALUE
 #ifdef ABI_NULL_INC
 #define ABI_INC_VALUE NULL
@@ -196,7 +196,8 @@ typedef struct abi_driver_1_0 {
     int (*ping)(trifle_conn *, const char *, int64_t, const trifle_leaf *, size_t, trifle_error *);
     int (*scan)(trifle_conn *, const char *, int64_t *, trifle_sink *, trifle_error *);
 } abi_driver_1_0;
-ABI_MAYBE_UNUSED static const abi_driver_1_0 ab_table_storage = {1, 0, sizeof(abi_driver_1_0), ABI_MEMBERS};
+ABI_MAYBE_UNUSED static const abi_driver_1_0 ab_table_storage = {1, 0, sizeof(abi_driver_1_0),
+                                                                 ABI_MEMBERS};
 #define ABI_TABLE_PTR ((const trifle_driver *)(const void *)&ab_table_storage)
 #elif defined(ABI_PADDED)
 /* A driver whose table is followed by private data it counts in struct_size. */
@@ -210,8 +211,8 @@ ABI_MAYBE_UNUSED static const struct {
 #ifndef ABI_STRUCT_SIZE
 #define ABI_STRUCT_SIZE sizeof(trifle_driver)
 #endif
-ABI_MAYBE_UNUSED static const trifle_driver ab_table_storage = {ABI_TABLE_MAJOR, ABI_TABLE_MINOR, ABI_STRUCT_SIZE,
-                                               ABI_MEMBERS};
+ABI_MAYBE_UNUSED static const trifle_driver ab_table_storage = {ABI_TABLE_MAJOR, ABI_TABLE_MINOR,
+                                                                ABI_STRUCT_SIZE, ABI_MEMBERS};
 #define ABI_TABLE_PTR (&ab_table_storage)
 #endif
 
@@ -227,9 +228,9 @@ ABI_MAYBE_UNUSED static const trifle_driver ab_table_storage = {ABI_TABLE_MAJOR,
 #define ABI_ENTRY(n) ABI_ENTRY2(n)
 
 TRIFLE_DRIVER_EXPORT int ABI_ENTRY(ABI_ENTRY_NAME)(const trifle_host_api *host,
-                                                  const trifle_driver **out, trifle_error *err);
+                                                   const trifle_driver **out, trifle_error *err);
 TRIFLE_DRIVER_EXPORT int ABI_ENTRY(ABI_ENTRY_NAME)(const trifle_host_api *host,
-                                                  const trifle_driver **out, trifle_error *err)
+                                                   const trifle_driver **out, trifle_error *err)
 {
     if (out == NULL)
         return TRIFLE_EINVAL;

@@ -221,8 +221,8 @@ static void test_plugins_list(void **state)
             assert_string_equal(list[i].error, "");
             assert_string_equal(list[i].version, "0.0.1");
             assert_string_equal(list[i].schemes, "abi_ok abi");
-            assert_int_equal(list[i].caps, TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED |
-                                               TRIFLE_CAP_PING);
+            assert_int_equal(list[i].caps,
+                             TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED | TRIFLE_CAP_PING);
             assert_int_equal(list[i].abi_major, 1);
         }
         if (list[i].error[0] == '\0')

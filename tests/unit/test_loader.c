@@ -276,8 +276,11 @@ static void test_dlopen_failure(void **state)
 
 static void test_names(void **state)
 {
-    static const char *const bad[] = {"Fake",  "1fake", "fa-ke", "fa.ke", "_fake", "fake ",
-                                      "sqlite3.so", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+    static const char *const bad[] = {
+        "Fake",       "1fake",
+        "fa-ke",      "fa.ke",
+        "_fake",      "fake ",
+        "sqlite3.so", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
     trifle_error err = TRIFLE_ERROR_INIT;
     const trifle_driver *d = NULL;
     char want[160];

@@ -211,9 +211,9 @@ static void test_identifier(void **state)
 
     (void)state;
     st = open_ok("fake:ids", NULL);
-    assert_int_equal(trifle_storage_identifier(st, buf, sizeof(buf), "event::logs", "1h",
-                                               1736935200),
-                     strlen("event::logs::1h::1736935200"));
+    assert_int_equal(
+        trifle_storage_identifier(st, buf, sizeof(buf), "event::logs", "1h", 1736935200),
+        strlen("event::logs::1h::1736935200"));
     assert_string_equal(buf, "event::logs::1h::1736935200");
     (void)trifle_storage_identifier(st, buf, sizeof(buf), "old", "1d", -86400);
     assert_string_equal(buf, "old::1d::-86400");
@@ -392,7 +392,7 @@ static void test_year_of_hours(void **state)
     trifle_storage *st = open_ok("fake:year", NULL), *sloppy;
     trifle_entry *items = calloc(BIG_BUCKETS, sizeof(*items));
     trifle_leaf *leaves = calloc(BIG_BUCKETS * BIG_LEAVES, sizeof(*leaves));
-    char (*ids)[40] = calloc(BIG_BUCKETS, sizeof(*ids));
+    char(*ids)[40] = calloc(BIG_BUCKETS, sizeof(*ids));
     trifle_bucket *reads = calloc(BIG_BUCKETS, sizeof(*reads));
     trifle_error err = TRIFLE_ERROR_INIT;
     struct timespec t0, t1;

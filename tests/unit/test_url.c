@@ -3,10 +3,10 @@
 #include "url_int.h"
 
 #include <setjmp.h>
-#include <stdio.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -14,8 +14,7 @@
 #include "trifle/driver.h"
 #include "trifle/storage.h"
 
-static void expect_driver(const char *url, const char *scheme, const char *driver,
-                          const char *base)
+static void expect_driver(const char *url, const char *scheme, const char *driver, const char *base)
 {
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle__url u;
@@ -72,7 +71,8 @@ static void test_scheme_errors(void **state)
     expect_error("", TRIFLE_ECONFIG, "driver required");
     expect_error("stats.db", TRIFLE_ECONFIG,
                  "invalid driver URL: missing scheme (expected <scheme>:...)");
-    expect_error(":x", TRIFLE_ECONFIG, "invalid driver URL: missing scheme (expected <scheme>:...)");
+    expect_error(":x", TRIFLE_ECONFIG,
+                 "invalid driver URL: missing scheme (expected <scheme>:...)");
     expect_error("1db:x", TRIFLE_ECONFIG,
                  "invalid driver URL: missing scheme (expected <scheme>:...)");
     expect_error("rediss://h:6380", TRIFLE_ECONFIG,
@@ -165,7 +165,8 @@ static void test_param_errors(void **state)
     expect_error("sqlite:x?a=1&&b=2", TRIFLE_ECONFIG, "invalid driver URL: empty parameter");
     expect_error("sqlite:x?a=1&", TRIFLE_ECONFIG, "invalid driver URL: empty parameter");
     expect_error("sqlite:x?=1", TRIFLE_ECONFIG, "invalid driver URL: empty parameter name");
-    expect_error("sqlite:x?table", TRIFLE_ECONFIG, "invalid driver URL: parameter table has no value");
+    expect_error("sqlite:x?table", TRIFLE_ECONFIG,
+                 "invalid driver URL: parameter table has no value");
     expect_error("sqlite:x?table=%", TRIFLE_ECONFIG,
                  "invalid driver URL: bad percent escape in parameter table");
     expect_error("sqlite:x?table=a%4", TRIFLE_ECONFIG,
@@ -176,7 +177,8 @@ static void test_param_errors(void **state)
                  "invalid driver URL: NUL byte in parameter table");
     expect_error("sqlite:x?ta%ble=1", TRIFLE_ECONFIG,
                  "invalid driver URL: bad percent escape in a parameter name");
-    expect_error("sqlite:x?t%00=1", TRIFLE_ECONFIG, "invalid driver URL: NUL byte in a parameter name");
+    expect_error("sqlite:x?t%00=1", TRIFLE_ECONFIG,
+                 "invalid driver URL: NUL byte in a parameter name");
     expect_error("sqlite:x?joined=full&joined=full", TRIFLE_ECONFIG,
                  "invalid driver URL: duplicate parameter joined");
     expect_error("sqlite:x?separator=a&separator=b", TRIFLE_ECONFIG,
@@ -185,7 +187,8 @@ static void test_param_errors(void **state)
                  "invalid driver URL: duplicate parameter system_tracking");
     expect_error("sqlite:x?joined=joined", TRIFLE_ECONFIG, "invalid identifier mode: joined");
     expect_error("sqlite:x?joined=", TRIFLE_ECONFIG, "invalid identifier mode: ");
-    expect_error("sqlite:x?separator=", TRIFLE_ECONFIG, "separator must be 1 to 16 bytes without NUL");
+    expect_error("sqlite:x?separator=", TRIFLE_ECONFIG,
+                 "separator must be 1 to 16 bytes without NUL");
     expect_error("sqlite:x?separator=12345678901234567", TRIFLE_ECONFIG,
                  "separator must be 1 to 16 bytes without NUL");
     expect_error("sqlite:x?system_tracking=maybe", TRIFLE_ECONFIG,
@@ -230,7 +233,8 @@ static void test_mask(void **state)
     expect_mask("redis://u:p@ss@h/1", "redis://u:***@h/1");
     expect_mask("mongodb://u:p%40ss@h1,h2/db?authSource=admin",
                 "mongodb://u:***@h1,h2/db?authSource=admin");
-    expect_mask("postgresql://h/db?sslPassWord=x&user=u", "postgresql://h/db?sslPassWord=***&user=u");
+    expect_mask("postgresql://h/db?sslPassWord=x&user=u",
+                "postgresql://h/db?sslPassWord=***&user=u");
     expect_mask("postgres://user@h/db", "postgres://user@h/db");
     expect_mask("sqlite:/tmp/a:b@c.db", "sqlite:/tmp/a:b@c.db");
     expect_mask("redis://h/0?x=1&", "redis://h/0?x=1&");
@@ -250,8 +254,7 @@ static void test_secrets_and_scrub(void **state)
 
     (void)state;
     assert_int_equal(
-        trifle__url_parse(&u, "postgres://me:s%40cret@h/db?password=hunter2&sslmode=off", NULL),
-        0);
+        trifle__url_parse(&u, "postgres://me:s%40cret@h/db?password=hunter2&sslmode=off", NULL), 0);
     /* raw and decoded userinfo password, then the query password */
     assert_int_equal(u.n_secrets, 3);
     assert_string_equal(u.secrets[0], "s%40cret");
@@ -264,8 +267,8 @@ static void test_secrets_and_scrub(void **state)
                    "connection to postgres://me:s%%40cret@h failed: password \"s@cret\" or "
                    "hunter2 rejected");
     trifle__url_scrub(&u, msg, sizeof(msg));
-    assert_string_equal(msg,
-                        "connection to postgres://me:***@h failed: password \"***\" or *** rejected");
+    assert_string_equal(
+        msg, "connection to postgres://me:***@h failed: password \"***\" or *** rejected");
     trifle__url_free(&u);
 
     /* a two-letter password is masked only where it is plainly a password */
@@ -323,11 +326,11 @@ static void test_long_message_is_cut(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_schemes),           cmocka_unit_test(test_scheme_errors),
-        cmocka_unit_test(test_params),            cmocka_unit_test(test_joined_values),
-        cmocka_unit_test(test_param_errors),      cmocka_unit_test(test_separator_and_bool),
-        cmocka_unit_test(test_mask),              cmocka_unit_test(test_secrets_and_scrub),
-        cmocka_unit_test(test_driver_for_url),    cmocka_unit_test(test_long_message_is_cut),
+        cmocka_unit_test(test_schemes),        cmocka_unit_test(test_scheme_errors),
+        cmocka_unit_test(test_params),         cmocka_unit_test(test_joined_values),
+        cmocka_unit_test(test_param_errors),   cmocka_unit_test(test_separator_and_bool),
+        cmocka_unit_test(test_mask),           cmocka_unit_test(test_secrets_and_scrub),
+        cmocka_unit_test(test_driver_for_url), cmocka_unit_test(test_long_message_is_cut),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
