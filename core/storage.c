@@ -5,7 +5,12 @@
  * an arena of blocks that never move; after the driver returns, the records are sorted once by
  * (index, path bytes, emission order) — skipped when the driver already emitted them in that order
  * — and runs of one (index, path) are summed in emission order, so the result does not depend on
- * the sort. A 8,760-bucket × 10-leaf read is one array of ~90k records and one sort. */
+ * the sort. An 8,760-bucket × 10-leaf read is one array of ~90k records and one sort.
+ *
+ * Which plugin serves a URL: trifle_storage_options.driver when set (a name or a file), else the
+ * built-in scheme map of SPEC §7.1, else a plugin named exactly like the (lower-cased) scheme if
+ * one is in the search path. The last rule lets third-party drivers work without a core change:
+ * `trifle_clickhouse.so` serves `clickhouse://...`. Other schemes are `unknown driver: <scheme>`. */
 #include "storage_int.h"
 
 #include <inttypes.h>
