@@ -490,6 +490,20 @@ int trifle_storage_setup(trifle_storage *st, trifle_error *err)
     return 0;
 }
 
+int trifle_storage_drop(trifle_storage *st, trifle_error *err)
+{
+    trifle_error e = TRIFLE_ERROR_INIT;
+    int rc;
+
+    if (st == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: storage is NULL");
+    if (st->drv->drop == NULL)
+        return trifle__error(err, TRIFLE_ENOTSUP, "driver %s does not support drop", st->drv->name);
+    if ((rc = st->drv->drop(st->conn, &e)) != 0)
+        return driver_error(st, rc, &e, "drop", err);
+    return 0;
+}
+
 static int write_call(trifle_storage *st, int add, const trifle_entry *items, size_t n,
                       trifle_write_result *res, trifle_error *err)
 {

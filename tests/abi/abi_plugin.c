@@ -204,15 +204,16 @@ ABI_MAYBE_UNUSED static const abi_driver_1_0 ab_table_storage = {1, 0, sizeof(ab
 ABI_MAYBE_UNUSED static const struct {
     trifle_driver table;
     char private_tail[64];
-} ab_table_storage = {{ABI_TABLE_MAJOR, ABI_TABLE_MINOR, sizeof(trifle_driver) + 64, ABI_MEMBERS},
+} ab_table_storage = {{ABI_TABLE_MAJOR, ABI_TABLE_MINOR, sizeof(trifle_driver) + 64, ABI_MEMBERS,
+                       NULL /* drop */},
                       {0}};
 #define ABI_TABLE_PTR (&ab_table_storage.table)
 #else
 #ifndef ABI_STRUCT_SIZE
 #define ABI_STRUCT_SIZE sizeof(trifle_driver)
 #endif
-ABI_MAYBE_UNUSED static const trifle_driver ab_table_storage = {ABI_TABLE_MAJOR, ABI_TABLE_MINOR,
-                                                                ABI_STRUCT_SIZE, ABI_MEMBERS};
+ABI_MAYBE_UNUSED static const trifle_driver ab_table_storage = {
+    ABI_TABLE_MAJOR, ABI_TABLE_MINOR, ABI_STRUCT_SIZE, ABI_MEMBERS, NULL /* drop: optional */};
 #define ABI_TABLE_PTR (&ab_table_storage)
 #endif
 
