@@ -11,6 +11,7 @@
 #include "alloc_int.h"
 #include "error_int.h"
 #include "trifle/driver.h"
+#include "trifle/storage.h"
 
 #define BAD_URL "invalid driver URL: "
 
@@ -519,4 +520,9 @@ void trifle__url_scrub(const trifle__url *u, char *msg, size_t size)
         return;
     tmp[o.len < sizeof(tmp) ? o.len : sizeof(tmp) - 1] = '\0';
     trifle__strlcpy_utf8(msg, tmp, size);
+}
+
+size_t trifle_url_mask(char *buf, size_t size, const char *url)
+{
+    return trifle__url_mask(buf, size, url);
 }
