@@ -802,16 +802,12 @@ const char *trifle_query_result_message(const trifle_query_result *r)
     return r == NULL || r->message == NULL ? "" : r->message;
 }
 
-/* Add references to every extra field to obj (the tree is not copied). */
+/* Add copies of the extra fields to obj (they are small). */
 static void add_extra(cJSON *obj, const trifle_query_result *r, int *oom)
 {
     cJSON *c;
 
-    cJSON_ArrayForEach(c, r->extra)
-    {
-        if (!cJSON_AddItemReferenceToObject(obj, c->string, c))
-            *oom = 1;
-    }
+    cJSON_ArrayForEach(c, r->extra) (void)jadd(obj, c->string, cJSON_Duplicate(c, 1), oom);
 }
 
 /* The wrapper tree of a rendering (references into r), or NULL when the rendering is r->data or
@@ -826,8 +822,9 @@ static cJSON *render_tree(const trifle_query_result *r, int style, int *oom)
         return NULL; /* the extra object itself */
     doc = cJSON_CreateObject();
     if (r->status == 200) {
-        if (doc == NULL || !cJSON_AddItemReferenceToObject(doc, "data", r->data))
-            *oom = 1;
+        /* an object node sharing the data's members; deleting it leaves them alone (1.7.15's
+         * cJSON_AddItemReferenceToObject leaks its node when the key cannot be copied) */
+        (void)jadd(doc, "data", cJSON_CreateObjectReference(r->data->child), oom);
         return doc;
     }
     if (style == TRIFLE_QUERY_RENDER_HTTP) {
