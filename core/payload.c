@@ -11,8 +11,9 @@
  * (the smallest path in byte order), then any conflict (the pair whose shorter path is smallest,
  * then whose longer path is smallest); err->path is the shorter path of the pair.
  *
- * Nesting is bounded at PAYLOAD_MAX_DEPTH objects (the top level counts as one), so the recursive
- * walks have a bounded depth. Keys must be UTF-8: text input is checked by the JSON layer, which
+ * Depth is bounded at PAYLOAD_MAX_DEPTH segments per path, counting the segments of dotted keys
+ * too: `{"a.b":{"c":1}}` is three levels deep, as its unpacked form is. So every payload prints
+ * as JSON that parses back into the same payload, and the recursive walks are bounded. Keys must be UTF-8: text input is checked by the JSON layer, which
  * answers `invalid JSON: invalid UTF-8 at byte N`; packed leaves (trifle_payload_from_leaves) give
  * `invalid key at "<path>"`, with each invalid byte shown as U+FFFD in the message and path. */
 #include "payload_int.h"
@@ -77,10 +78,11 @@ static void sort_leaves(trifle_leaf *leaves, size_t n)
 /* ---------------------------------------------------------------------------------------------
  * Checks shared by both inputs */
 
-/* SPEC §4.1: no empty dotted segment, no segment starting with `$`. */
-static int key_valid(const char *k, size_t n)
+/* SPEC §4.1: no empty dotted segment, no segment starting with `$`. Returns the number of
+ * segments, or 0 for an invalid key. */
+static size_t key_segments(const char *k, size_t n)
 {
-    size_t i, seg = 0;
+    size_t i, seg = 0, count = 0;
 
     if (n == 0)
         return 0;
@@ -89,9 +91,10 @@ static int key_valid(const char *k, size_t n)
             if (i == seg || k[seg] == '$')
                 return 0;
             seg = i + 1;
+            count++;
         }
     }
-    return 1;
+    return count;
 }
 
 static int utf8_valid(const char *s, size_t n)
@@ -239,26 +242,27 @@ static void write_path(char *dst, size_t len, const frame *f)
     }
 }
 
-/* plen: length of the path of `up` (0 at the top level). depth: objects above the members. */
-static int walk_object(walk *w, const cJSON *obj, const frame *up, size_t plen, int depth)
+/* plen: length of the path of `up` (0 at the top level); depth: its number of segments. */
+static int walk_object(walk *w, const cJSON *obj, const frame *up, size_t plen, size_t depth)
 {
     const cJSON *m;
     int rc;
 
     for (m = obj->child; m != NULL; m = m->next) {
         frame f;
-        size_t len;
+        size_t len, segments;
 
         f.key = m->string;
         f.keylen = strlen(m->string);
         f.up = up;
         len = up == NULL ? f.keylen : plen + 1 + f.keylen;
-        if (w->p == NULL && !key_valid(f.key, f.keylen))
+        segments = key_segments(f.key, f.keylen);
+        if (segments == 0)
             return walk_fail(w, &f, FAULT_KEY);
+        if (depth + segments > PAYLOAD_MAX_DEPTH)
+            return walk_fail(w, &f, FAULT_DEPTH);
         if (cJSON_IsObject(m)) {
-            if (depth == PAYLOAD_MAX_DEPTH)
-                return walk_fail(w, &f, FAULT_DEPTH);
-            if ((rc = walk_object(w, m, &f, len, depth + 1)) != 0)
+            if ((rc = walk_object(w, m, &f, len, depth + segments)) != 0)
                 return rc;
         } else if (!cJSON_IsNumber(m)) {
             return walk_fail(w, &f, FAULT_NOT_NUMBER);
@@ -295,7 +299,7 @@ int trifle_payload_parse(trifle_payload **out, const char *json, size_t len, tri
     }
     memset(&w, 0, sizeof(w));
     w.err = err;
-    if ((rc = walk_object(&w, root, NULL, 0, 1)) != 0)
+    if ((rc = walk_object(&w, root, NULL, 0, 0)) != 0)
         goto done;
     if ((p = payload_alloc(w.n, w.bytes)) == NULL) {
         rc = trifle__error(err, TRIFLE_ENOMEM, "out of memory");
@@ -303,7 +307,7 @@ int trifle_payload_parse(trifle_payload **out, const char *json, size_t len, tri
     }
     w.p = p;
     w.n = w.bytes = 0;
-    (void)walk_object(&w, root, NULL, 0, 1); /* the same tree again: cannot fail */
+    (void)walk_object(&w, root, NULL, 0, 0); /* the same tree again: cannot fail */
     sort_leaves(p->leaves, p->n);
     if ((rc = check_paths(p->leaves, p->n, err)) != 0)
         goto done;
@@ -352,12 +356,17 @@ int trifle_payload_from_leaves(trifle_payload **out, const trifle_leaf *leaves, 
     for (i = 0; i < n; i++) {
         const char *path = leaves[i].path != NULL ? leaves[i].path : "";
         size_t len = strlen(path);
+        size_t segments = key_segments(path, len);
 
-        if (!key_valid(path, len) || !utf8_valid(path, len)) {
+        if (segments == 0 || !utf8_valid(path, len)) {
             char shown[PATH_MSG_MAX];
             sanitize_utf8(shown, sizeof(shown), path);
             return trifle__error_path(err, TRIFLE_EINVAL, shown, "invalid key at \"%s\"", shown);
         }
+        if (segments > PAYLOAD_MAX_DEPTH)
+            return trifle__error_path(err, TRIFLE_EINVAL, path,
+                                      "values nested deeper than %d levels at \"%s\"",
+                                      PAYLOAD_MAX_DEPTH, path);
         if (!isfinite(leaves[i].value))
             return trifle__error_path(err, TRIFLE_EINVAL, path, "value at \"%s\" is not finite",
                                       path);

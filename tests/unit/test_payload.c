@@ -352,12 +352,14 @@ static void test_json_duplicates_last_wins(void **state)
 static void test_nesting_depth(void **state)
 {
     trifle__buf text = TRIFLE__BUF_INIT, path = TRIFLE__BUF_INIT;
+    trifle_error err = TRIFLE_ERROR_INIT;
     trifle_payload *p;
+    trifle_leaf leaf;
     char message[600];
     int i;
 
     (void)state;
-    /* 64 objects including the top level: fine */
+    /* 64 levels: 63 nested objects and a leaf */
     for (i = 0; i < 63; i++)
         trifle__buf_puts(&text, "{\"k\":");
     trifle__buf_puts(&text, "{\"v\":1");
@@ -367,18 +369,48 @@ static void test_nesting_depth(void **state)
     assert_int_equal(trifle_payload_count(p), 1);
     assert_int_equal(strlen(trifle_payload_leaves(p)[0].path), 63 * 2 + 1);
     trifle_payload_free(p);
-    /* 65: the member that opens the 65th object is at fault */
+    /* 65: the member at level 65 is at fault */
     trifle__buf_reset(&text);
     for (i = 0; i < 64; i++) {
         trifle__buf_puts(&text, "{\"k\":");
-        trifle__buf_puts(&path, i ? ".k" : "k");
+        trifle__buf_puts(&path, "k.");
     }
     trifle__buf_puts(&text, "{\"v\":1");
+    trifle__buf_puts(&path, "v");
     for (i = 0; i < 65; i++)
         trifle__buf_putc(&text, '}');
     (void)snprintf(message, sizeof(message), "values nested deeper than 64 levels at \"%s\"",
                    path.data);
     assert_parse_fails(text.data, message, path.data);
+    /* dotted keys count as the levels they unpack to, so output always parses back */
+    trifle__buf_reset(&path);
+    for (i = 0; i < 63; i++)
+        trifle__buf_puts(&path, "k.");
+    trifle__buf_puts(&path, "v");
+    trifle__buf_reset(&text);
+    trifle__buf_printf(&text, "{\"%s\":1}", path.data);
+    p = parse_ok(text.data);
+    trifle_payload_free(p);
+    leaf.path = path.data;
+    leaf.value = 1;
+    assert_int_equal(trifle_payload_from_leaves(&p, &leaf, 1, &err), 0);
+    trifle_payload_free(p);
+    (void)snprintf(message, sizeof(message), "values nested deeper than 64 levels at \"x.%s\"",
+                   path.data);
+    {
+        trifle__buf deep = TRIFLE__BUF_INIT;
+        trifle__buf_printf(&deep, "x.%s", path.data);
+        trifle__buf_reset(&text);
+        trifle__buf_printf(&text, "{\"x\":{\"%s\":1}}", path.data);
+        assert_parse_fails(text.data, message, deep.data);
+        trifle__buf_reset(&text);
+        trifle__buf_puts(&text, deep.data);
+        trifle__buf_free(&deep);
+    }
+    leaf.path = text.data;
+    assert_int_equal(trifle_payload_from_leaves(&p, &leaf, 1, &err), TRIFLE_EINVAL);
+    assert_string_equal(err.message, message);
+    assert_string_equal(err.path, text.data);
     /* far deeper than JSON allows at all */
     trifle__buf_reset(&text);
     for (i = 0; i < 600; i++)
