@@ -88,7 +88,8 @@ int trifle__aggregate(double **values, unsigned char **present, size_t *n_out,
         }
         if (aggregator == TRIFLE_AGGREGATOR_MEAN && count > 0)
             acc /= (double)count;
-        if (count == 0 && (aggregator == TRIFLE_AGGREGATOR_MIN || aggregator == TRIFLE_AGGREGATOR_MAX)) {
+        if (count == 0 &&
+            (aggregator == TRIFLE_AGGREGATOR_MIN || aggregator == TRIFLE_AGGREGATOR_MAX)) {
             v[g] = NAN;
             p[g] = 0;
         } else {
@@ -109,8 +110,8 @@ done:
 }
 
 int trifle_series_aggregate(double **values, unsigned char **present, size_t *n_out,
-                            const trifle_series *s, int aggregator, const char *path,
-                            size_t slices, trifle_error *err)
+                            const trifle_series *s, int aggregator, const char *path, size_t slices,
+                            trifle_error *err)
 {
     unsigned char *p = NULL;
     int rc = trifle__aggregate(values, &p, n_out, s, aggregator, path, slices, err);

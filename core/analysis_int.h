@@ -39,7 +39,10 @@ typedef struct trifle__strset {
     int failed;
 } trifle__strset;
 
-#define TRIFLE__STRSET_INIT {NULL, 0, 0, 0}
+#define TRIFLE__STRSET_INIT \
+    {                       \
+        NULL, 0, 0, 0       \
+    }
 
 /* Insert s[0..len) unless present. Returns 0, or -1 after an allocation failure. */
 int trifle__strset_add(trifle__strset *set, const char *s, size_t len);
@@ -47,8 +50,7 @@ int trifle__strset_add(trifle__strset *set, const char *s, size_t len);
 ptrdiff_t trifle__strset_find(const trifle__strset *set, const char *s);
 void trifle__strset_free(trifle__strset *set);
 /* Copy into one caller-owned block: a NULL-terminated pointer array followed by the strings. */
-int trifle__strset_export(char ***out, size_t *n_out, const trifle__strset *set,
-                          trifle_error *err);
+int trifle__strset_export(char ***out, size_t *n_out, const trifle__strset *set, trifle_error *err);
 
 /* SPEC §8.1 available_paths into set. Returns 0 or TRIFLE_ENOMEM. */
 int trifle__available_paths(trifle__strset *set, const trifle_series *s, trifle_error *err);
@@ -78,16 +80,15 @@ int trifle__category(cJSON **out, const trifle_series *s, const char *path, size
 cJSON *trifle__time_json(int64_t at, const trifle_zone *zone, int flags);
 
 /* Reads the series for a query: trifle_values() in trifle_query(), a fake in the unit tests. */
-typedef int (*trifle__query_read_fn)(trifle_series **out, const char *key, int64_t from,
-                                     int64_t to, const char *granularity, void *ctx,
-                                     trifle_error *err);
+typedef int (*trifle__query_read_fn)(trifle_series **out, const char *key, int64_t from, int64_t to,
+                                     const char *granularity, void *ctx, trifle_error *err);
 
 /* Everything trifle__query_run() needs from a handle. */
 typedef struct trifle__query_env {
-    const trifle_zone *zone;           /* source zone: bucket times and CLI local times */
-    const char *const *granularities;  /* the configured list */
+    const trifle_zone *zone;          /* source zone: bucket times and CLI local times */
+    const char *const *granularities; /* the configured list */
     size_t n_granularities;
-    int flags;                         /* trifle_query_flags */
+    int flags; /* trifle_query_flags */
     trifle__query_read_fn read;
     void *ctx;
 } trifle__query_env;

@@ -31,9 +31,9 @@ enum func_kind { F_SUM, F_MEAN, F_MIN, F_MAX, F_SQRT };
 
 typedef struct op {
     int kind;
-    int arg;      /* OP_VAR: variable index; OP_CALL: function */
-    size_t argc;  /* OP_CALL: number of arguments */
-    double num;   /* OP_NUM: the literal, NaN when it overflows */
+    int arg;     /* OP_VAR: variable index; OP_CALL: function */
+    size_t argc; /* OP_CALL: number of arguments */
+    double num;  /* OP_NUM: the literal, NaN when it overflows */
 } op;
 
 struct trifle_expression {
@@ -546,8 +546,8 @@ static int write_response(cJSON **row, const trifle__path *resp, double v)
     return 0;
 }
 
-int trifle_expression_apply(trifle_series **out, const trifle_expression *e,
-                            const trifle_series *s, trifle_error *err)
+int trifle_expression_apply(trifle_series **out, const trifle_expression *e, const trifle_series *s,
+                            trifle_error *err)
 {
     trifle_series *res = NULL;
     double *stack = NULL;
@@ -589,9 +589,9 @@ done:
     return rc;
 }
 
-int trifle_series_transform(trifle_series **out, const trifle_series *s,
-                            const char *const *paths, size_t n_paths, const char *expression,
-                            const char *response, trifle_error *err)
+int trifle_series_transform(trifle_series **out, const trifle_series *s, const char *const *paths,
+                            size_t n_paths, const char *expression, const char *response,
+                            trifle_error *err)
 {
     trifle_expression *e = NULL;
     int rc = trifle_expression_compile(&e, paths, n_paths, expression, response, err);

@@ -37,8 +37,7 @@ static const char *prefix_text(const trifle__buf *prefix)
 }
 
 /* Every leaf (non-container value) beneath v, as paths extending prefix. */
-static void collect_leaves(trifle__strset *set, trifle__buf *prefix, int has_prefix,
-                           const cJSON *v)
+static void collect_leaves(trifle__strset *set, trifle__buf *prefix, int has_prefix, const cJSON *v)
 {
     if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
         size_t keep = prefix->len, k = 0;
@@ -195,8 +194,8 @@ static int callback_failed(trifle_error *err, int rc, const char *which)
 
 /* One timeline entry of row i at tp; *out NULL on allocation failure (rc 0) or error (rc). */
 static int timeline_entry(cJSON **out, const trifle_series *s, size_t i, const trifle__path *tp,
-                          const trifle_zone *zone, int flags, trifle_timeline_fn fn,
-                          void *payload, trifle_error *err)
+                          const trifle_zone *zone, int flags, trifle_timeline_fn fn, void *payload,
+                          trifle_error *err)
 {
     const cJSON *raw = trifle__fetch(s->rows[i], tp);
     cJSON *e, *t;
@@ -302,8 +301,8 @@ int trifle__timeline(cJSON **out, const trifle_series *s, const char *path, size
 }
 
 int trifle_series_timeline(char **out, const trifle_series *s, const char *path, size_t slices,
-                           const trifle_zone *zone, int flags, trifle_timeline_fn fn,
-                           void *payload, trifle_error *err)
+                           const trifle_zone *zone, int flags, trifle_timeline_fn fn, void *payload,
+                           trifle_error *err)
 {
     cJSON *tree = NULL;
     int rc = trifle__timeline(&tree, s, path, slices, zone, flags, fn, payload, err);
@@ -356,8 +355,8 @@ static int category_group(cJSON *obj, const trifle_series *s, size_t from, size_
                 trifle__free(raw_json);
                 if (rc != 0)
                     return callback_failed(err, rc, "category");
-                if (category_add(obj, key != NULL && *key != '\0' ? key : paths->v[k], amount,
-                                 1) != 0)
+                if (category_add(obj, key != NULL && *key != '\0' ? key : paths->v[k], amount, 1) !=
+                    0)
                     return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
             } else {
                 sum += amount;

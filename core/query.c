@@ -98,7 +98,8 @@ static cJSON *jadd(cJSON *parent, const char *name, cJSON *item, int *oom)
         *oom = 1;
         return NULL;
     }
-    ok = name != NULL ? cJSON_AddItemToObject(parent, name, item) : cJSON_AddItemToArray(parent, item);
+    ok = name != NULL ? cJSON_AddItemToObject(parent, name, item)
+                      : cJSON_AddItemToArray(parent, item);
     if (!ok) {
         cJSON_Delete(item);
         *oom = 1;
@@ -132,8 +133,7 @@ static int extra_strings(query *q, const char *name, const char *const *v, size_
 
 static int extra_available(query *q)
 {
-    return extra_strings(q, "available_paths", (const char *const *)q->available.v,
-                         q->available.n);
+    return extra_strings(q, "available_paths", (const char *const *)q->available.v, q->available.n);
 }
 
 /* A copy of s[0..len) lower-cased (ASCII) or not. NULL on OOM. */
@@ -174,7 +174,8 @@ static int check_time(query *q, const char *name, int64_t *out)
 {
     const cJSON *v = field(q, name);
     trifle_error e = TRIFLE_ERROR_INIT;
-    int flags = q->env->flags & TRIFLE_QUERY_CLI_TIME ? TRIFLE_TIME_CLI : TRIFLE_TIME_OFFSET_REQUIRED;
+    int flags =
+        q->env->flags & TRIFLE_QUERY_CLI_TIME ? TRIFLE_TIME_CLI : TRIFLE_TIME_OFFSET_REQUIRED;
 
     if (v == NULL)
         return fail(q, 400, TRIFLE_EINVAL, "%s is required", name);
@@ -360,8 +361,7 @@ static int check_transponder(query *q)
         cJSON_ArrayForEach(c, paths)
         {
             if (!cJSON_IsString(c)) {
-                rc = fail(q, 400, TRIFLE_EINVAL,
-                          "transpond_paths must be an array of strings");
+                rc = fail(q, 400, TRIFLE_EINVAL, "transpond_paths must be an array of strings");
                 goto done;
             }
             list[i++] = c->valuestring;
@@ -419,8 +419,7 @@ static int check_value_path(query *q)
     trifle__path tp;
     int rc = 0;
 
-    list = trifle__calloc(cJSON_IsArray(v) ? (size_t)cJSON_GetArraySize(v) + 1 : 1,
-                          sizeof(*list));
+    list = trifle__calloc(cJSON_IsArray(v) ? (size_t)cJSON_GetArraySize(v) + 1 : 1, sizeof(*list));
     if (list == NULL)
         return TRIFLE_ENOMEM;
     if (cJSON_IsString(v)) {
@@ -450,8 +449,8 @@ static int check_value_path(query *q)
                 rc = TRIFLE_ENOMEM;
         }
         if (rc == 0) {
-            rc = fail(q, 422, TRIFLE_EINVAL,
-                      "Only a single value_path is supported for this tool.");
+            rc =
+                fail(q, 422, TRIFLE_EINVAL, "Only a single value_path is supported for this tool.");
             if (rc == STOP && extra_strings(q, "provided_paths", (const char *const *)trimmed, n))
                 rc = TRIFLE_ENOMEM;
         }
@@ -486,8 +485,8 @@ static int check_value_path(query *q)
     if (q->mode != MODE_CATEGORY && trifle__strset_find(&q->available, q->path) < 0) {
         const char *missing = q->path;
         rc = fail(q, 422, TRIFLE_EINVAL, "Unknown path(s): %s", q->path);
-        if (rc == STOP && (extra_strings(q, "missing_paths", &missing, 1) != 0 ||
-                           extra_available(q) != 0))
+        if (rc == STOP &&
+            (extra_strings(q, "missing_paths", &missing, 1) != 0 || extra_available(q) != 0))
             rc = TRIFLE_ENOMEM;
     }
 done:
@@ -547,8 +546,7 @@ static cJSON *data_head(const query *q, int *oom)
 
     (void)jadd(d, "status", cJSON_CreateString("ok"), oom);
     if (q->mode == MODE_AGGREGATE)
-        (void)jadd(d, "aggregator", cJSON_CreateString(trifle_aggregator_name(q->aggregator)),
-                   oom);
+        (void)jadd(d, "aggregator", cJSON_CreateString(trifle_aggregator_name(q->aggregator)), oom);
     else
         (void)jadd(d, "formatter", cJSON_CreateString(mode_names[q->mode]), oom);
     (void)jadd(d, "metric_key", cJSON_CreateString(q->key), oom);
@@ -571,8 +569,7 @@ static void data_tail(cJSON *d, const query *q, const trifle__strset *matched, i
 {
     (void)jadd(d, "available_paths",
                json_strings((const char *const *)q->available.v, q->available.n), oom);
-    (void)jadd(d, "matched_paths", json_strings((const char *const *)matched->v, matched->n),
-               oom);
+    (void)jadd(d, "matched_paths", json_strings((const char *const *)matched->v, matched->n), oom);
     if (matched->n > 0)
         (void)jadd(d, "table", build_table(q, matched), oom);
 }
@@ -593,8 +590,8 @@ static int run_aggregate(query *q)
     for (i = 0; i < n; i++)
         kept += present[i];
     if (kept == 0) {
-        rc = fail(q, 422, TRIFLE_EINVAL,
-                  "No data available for path %s in the selected timeframe.", q->path);
+        rc = fail(q, 422, TRIFLE_EINVAL, "No data available for path %s in the selected timeframe.",
+                  q->path);
         if (rc == STOP && extra_available(q) != 0)
             rc = TRIFLE_ENOMEM;
         goto done;
@@ -649,8 +646,8 @@ static int run_formatter(query *q)
     int rc, oom = 0;
 
     if (q->mode == MODE_TIMELINE) {
-        rc = trifle__timeline(&result, q->series, q->path, q->slices, q->env->zone, 0, NULL,
-                              NULL, &e);
+        rc = trifle__timeline(&result, q->series, q->path, q->slices, q->env->zone, 0, NULL, NULL,
+                              &e);
         if (rc == 0)
             match_keys(&matched, result, &q->available);
     } else {
@@ -807,7 +804,7 @@ static void add_extra(cJSON *obj, const trifle_query_result *r, int *oom)
 {
     cJSON *c;
 
-    cJSON_ArrayForEach(c, r->extra) (void)jadd(obj, c->string, cJSON_Duplicate(c, 1), oom);
+    cJSON_ArrayForEach(c, r->extra)(void) jadd(obj, c->string, cJSON_Duplicate(c, 1), oom);
 }
 
 /* The wrapper tree of a rendering (references into r), or NULL when the rendering is r->data or
@@ -835,10 +832,10 @@ static cJSON *render_tree(const trifle_query_result *r, int style, int *oom)
             if (!*oom)
                 add_extra(inner, r, oom);
         } else {
-            (void)jadd(inner, "detail",
-                       cJSON_CreateString(r->status == 400 ? "Bad request"
-                                                           : "Internal server error"),
-                       oom);
+            (void)jadd(
+                inner, "detail",
+                cJSON_CreateString(r->status == 400 ? "Bad request" : "Internal server error"),
+                oom);
         }
         return doc;
     }
@@ -955,7 +952,9 @@ int trifle_query_result_render(char **out, const trifle_query_result *r, int sty
         style = TRIFLE_QUERY_RENDER_CLI;
     doc = render_tree(r, style, &oom);
     if (!oom)
-        *out = trifle__json_print(doc != NULL ? doc : r->status == 200 ? r->data : r->extra,
+        *out = trifle__json_print(doc != NULL        ? doc
+                                  : r->status == 200 ? r->data
+                                                     : r->extra,
                                   (flags & TRIFLE_JSON_PRETTY) != 0);
     cJSON_Delete(doc);
     if (*out == NULL)

@@ -11,8 +11,8 @@ static int read_values(trifle_series **out, const char *key, int64_t from, int64
     return trifle_values((trifle *)ctx, out, key, from, to, granularity, 0, err);
 }
 
-int trifle_query(trifle_query_result **out, trifle *t, const char *request, size_t len,
-                 int flags, trifle_error *err)
+int trifle_query(trifle_query_result **out, trifle *t, const char *request, size_t len, int flags,
+                 trifle_error *err)
 {
     const trifle_config *cfg;
     const char **list;

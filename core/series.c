@@ -48,7 +48,8 @@ int trifle__path_parse(trifle__path *p, const char *path, trifle_error *err)
     if (path == NULL)
         path = "";
     len = strlen(path);
-    /* at most len/2+1 segments; the block holds each segment NUL-terminated, then the joined text */
+    /* at most len/2+1 segments; the block holds each segment NUL-terminated, then the joined text
+     */
     p->seg = trifle__calloc(len / 2 + 1, sizeof(char *));
     block = trifle__malloc(2 * len + 2);
     if (p->seg == NULL || block == NULL) {
@@ -215,8 +216,7 @@ void trifle__strset_free(trifle__strset *set)
     set->failed = 0;
 }
 
-int trifle__strset_export(char ***out, size_t *n_out, const trifle__strset *set,
-                          trifle_error *err)
+int trifle__strset_export(char ***out, size_t *n_out, const trifle__strset *set, trifle_error *err)
 {
     size_t i, bytes = (set->n + 1) * sizeof(char *), pos;
     char **list;

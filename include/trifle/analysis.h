@@ -115,9 +115,9 @@ TRIFLE_API int trifle_series_aggregate(double **values, unsigned char **present,
 
 /**
  * @brief Timeline callback: may replace the entry `{"at":...,"value":...}` of one row and path.
- * @param json_out Starts as NULL (keep the entry); set it to JSON text that the callback owns and
- *        that stays valid until the callback returns to the formatter's next step (it is parsed at
- *        once).
+ * @param json_out Starts as NULL (keep the entry); set it to JSON text that the callback owns;
+ *        the formatter parses it at once, so it need only stay valid until the callback is called
+ *        again or the formatter returns.
  * @param at The bucket start (Unix seconds).
  * @param raw_json The raw value at the path as JSON text, or NULL when the row has none.
  * @param payload The pointer given to the formatter.

@@ -70,8 +70,9 @@ static void test_linear(void **state)
     {
         trifle_error err = TRIFLE_ERROR_INIT;
         trifle_designator *d = NULL;
-        assert_int_equal(trifle_designator_new_linear(&d, num(c, "min"), num(c, "max"),
-                                                      num(c, "step"), &err), 0);
+        assert_int_equal(
+            trifle_designator_new_linear(&d, num(c, "min"), num(c, "max"), num(c, "step"), &err),
+            0);
         n += check_cases(d, c);
         trifle_designator_free(d);
     }
@@ -208,12 +209,9 @@ static void test_oom(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_linear),
-        cmocka_unit_test(test_geometric),
-        cmocka_unit_test(test_custom),
-        cmocka_unit_test(test_construction_errors),
-        cmocka_unit_test(test_labels_edges),
-        cmocka_unit_test(test_oom),
+        cmocka_unit_test(test_linear),       cmocka_unit_test(test_geometric),
+        cmocka_unit_test(test_custom),       cmocka_unit_test(test_construction_errors),
+        cmocka_unit_test(test_labels_edges), cmocka_unit_test(test_oom),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

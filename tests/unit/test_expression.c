@@ -152,8 +152,9 @@ static void test_compile_once_apply_twice(void **state)
     char *text = NULL;
 
     (void)state;
-    assert_int_equal(trifle_expression_compile(&e, paths, 2, "sqrt(a) * b + max(1, 2) - 0.5",
-                                               " m . r ", &err), 0);
+    assert_int_equal(
+        trifle_expression_compile(&e, paths, 2, "sqrt(a) * b + max(1, 2) - 0.5", " m . r ", &err),
+        0);
     assert_int_equal(trifle_expression_apply(&a, e, s, &err), 0);
     assert_int_equal(trifle_expression_apply(&b, e, a, &err), 0);
     assert_int_equal(trifle_series_row_json(b, 0, &text, 0, &err), 0);
@@ -237,8 +238,7 @@ static void test_response_on_non_object_row(void **state)
 
     (void)state;
     s->n = 2; /* first the null row and the array row */
-    assert_int_equal(trifle_series_transform(&out, s, paths, 1, "x(1)", "r", &err),
-                     TRIFLE_EINVAL);
+    assert_int_equal(trifle_series_transform(&out, s, paths, 1, "x(1)", "r", &err), TRIFLE_EINVAL);
     assert_string_equal(err.message, "unknown function x");
     assert_int_equal(trifle_series_transform(&out, s, paths, 1, "a", "r.v", &err), 0);
     assert_int_equal(trifle_series_row_json(out, 0, &text, 0, &err), 0);

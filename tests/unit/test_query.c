@@ -163,8 +163,8 @@ static void test_check4_mode(void **state)
     (void)state;
     expect("{" BASE "\"granularity\":\" 1h \"}", 400,
            "mode is required (aggregate, timeline or category)", NULL);
-    expect("{" BASE "\"granularity\":\"1h\",\"mode\":\"sideways\"}", 400,
-           "invalid mode: sideways", NULL);
+    expect("{" BASE "\"granularity\":\"1h\",\"mode\":\"sideways\"}", 400, "invalid mode: sideways",
+           NULL);
     expect("{" BASE "\"granularity\":\"1h\",\"mode\":1}", 400, "mode must be a string", NULL);
     /* format is an alias used only when mode is absent */
     expect("{" BASE "\"granularity\":\"1h\",\"format\":\"sideways\"}", 400,
@@ -177,8 +177,8 @@ static void test_check4_mode(void **state)
 
 static void test_check5_slices(void **state)
 {
-    static const char *const bad[] = {"0", "-1", "1.5", "\"abc\"", "\"1000001\"", "1000001",
-                                      "true", "\"+3\"", "\"\"", "[1]", "\"1 2\""};
+    static const char *const bad[] = {"0",    "-1",     "1.5",  "\"abc\"", "\"1000001\"", "1000001",
+                                      "true", "\"+3\"", "\"\"", "[1]",     "\"1 2\""};
     char req[512];
     size_t i;
 
@@ -203,11 +203,11 @@ static void test_check6_value_path(void **state)
            NULL);
     expect("{" AGG "\"value_path\":[\"a\",1]}", 400,
            "value_path must be a string or an array of strings", NULL);
-    expect("{" AGG "\"value_path\":{}}", 400,
-           "value_path must be a string or an array of strings", NULL);
+    expect("{" AGG "\"value_path\":{}}", 400, "value_path must be a string or an array of strings",
+           NULL);
     /* check 6 comes before the aggregator check */
-    expect("{" BASE "\"granularity\":\"1h\",\"mode\":\"aggregate\"}", 400,
-           "value_path is required", NULL);
+    expect("{" BASE "\"granularity\":\"1h\",\"mode\":\"aggregate\"}", 400, "value_path is required",
+           NULL);
 }
 
 static void test_check7_aggregator(void **state)
@@ -264,7 +264,8 @@ static void test_check8_read(void **state)
     assert_string_equal(text, "{\"errors\":{\"detail\":\"Internal server error\"}}");
     trifle_mem_free(text);
     text = render(r, TRIFLE_QUERY_RENDER_CLI);
-    assert_string_equal(text, "{\"error\":{\"code\":\"ECONN\",\"message\":\"connection refused\"}}");
+    assert_string_equal(text,
+                        "{\"error\":{\"code\":\"ECONN\",\"message\":\"connection refused\"}}");
     trifle_mem_free(text);
     trifle_query_result_free(r);
 
@@ -341,7 +342,8 @@ static void test_aggregate_data(void **state)
                 "\"table\":{\"columns\":[\"at\",\"count\"],\"rows\":[[\"2026-01-24T00:00:00Z\",40],"
                 "[\"2026-01-24T01:00:00Z\",2]]}}");
     /* slices > 1: no "value"; nulls are removed from "values"; table keeps every bucket */
-    f.series = "{\"at\":[1769212800,1769216400,1769220000],\"values\":[{},{\"d\":5},{\"d\":\"7\"}]}";
+    f.series =
+        "{\"at\":[1769212800,1769216400,1769220000],\"values\":[{},{\"d\":5},{\"d\":\"7\"}]}";
     expect_data(&f, "{" AGG "\"aggregator\":\"min\",\"value_path\":\"d\",\"slices\":\"3\"}",
                 "{\"status\":\"ok\",\"aggregator\":\"min\",\"metric_key\":\"k\",\"value_path\":"
                 "\"d\",\"slices\":3,\"values\":[5,7],\"count\":2,\"timeframe\":{\"from\":"
@@ -389,7 +391,8 @@ static void test_timeline_data(void **state)
     (void)state;
     f.series = "{\"at\":[1769212800,1769216400],\"values\":[{\"n\":{\"a\":1}},{\"n\":{\"a\":2,"
                "\"b\":\"x\"}}]}";
-    expect_data(&f, "{" BASE "\"granularity\":\"1h\",\"format\":\"timeline\",\"value_path\":\"n.a\"}",
+    expect_data(&f,
+                "{" BASE "\"granularity\":\"1h\",\"format\":\"timeline\",\"value_path\":\"n.a\"}",
                 "{\"status\":\"ok\",\"formatter\":\"timeline\",\"metric_key\":\"k\",\"value_path\":"
                 "\"n.a\",\"slices\":1,\"timeframe\":{\"from\":\"2026-01-24T00:00:00Z\",\"to\":"
                 "\"2026-01-24T01:00:00Z\",\"label\":\"custom\",\"granularity\":\"1h\"},\"result\":"
@@ -399,17 +402,19 @@ static void test_timeline_data(void **state)
                 "[[\"2026-01-24T00:00:00Z\",1],[\"2026-01-24T01:00:00Z\",2]]}}");
     /* a path that is a leaf in one row and a container in another */
     f.series = "{\"at\":[1769212800,1769216400],\"values\":[{\"a\":1},{\"a\":{\"b\":2}}]}";
-    expect_data(&f, "{" BASE "\"granularity\":\"1h\",\"mode\":\"timeline\",\"value_path\":\"a\","
-                    "\"slices\":2}",
-                "{\"status\":\"ok\",\"formatter\":\"timeline\",\"metric_key\":\"k\",\"value_path\":"
-                "\"a\",\"slices\":2,\"timeframe\":{\"from\":\"2026-01-24T00:00:00Z\",\"to\":"
-                "\"2026-01-24T01:00:00Z\",\"label\":\"custom\",\"granularity\":\"1h\"},\"result\":"
-                "{\"a\":[[{\"at\":\"2026-01-24T00:00:00Z\",\"value\":1}],[{\"at\":"
-                "\"2026-01-24T01:00:00Z\",\"value\":0}]],\"a.b\":[[{\"at\":\"2026-01-24T00:00:00Z\","
-                "\"value\":0}],[{\"at\":\"2026-01-24T01:00:00Z\",\"value\":2}]]},"
-                "\"available_paths\":[\"a\",\"a.b\"],\"matched_paths\":[\"a\",\"a.b\"],\"table\":"
-                "{\"columns\":[\"at\",\"a\",\"a.b\"],\"rows\":[[\"2026-01-24T00:00:00Z\",1,null],"
-                "[\"2026-01-24T01:00:00Z\",null,2]]}}");
+    expect_data(
+        &f,
+        "{" BASE "\"granularity\":\"1h\",\"mode\":\"timeline\",\"value_path\":\"a\","
+        "\"slices\":2}",
+        "{\"status\":\"ok\",\"formatter\":\"timeline\",\"metric_key\":\"k\",\"value_path\":"
+        "\"a\",\"slices\":2,\"timeframe\":{\"from\":\"2026-01-24T00:00:00Z\",\"to\":"
+        "\"2026-01-24T01:00:00Z\",\"label\":\"custom\",\"granularity\":\"1h\"},\"result\":"
+        "{\"a\":[[{\"at\":\"2026-01-24T00:00:00Z\",\"value\":1}],[{\"at\":"
+        "\"2026-01-24T01:00:00Z\",\"value\":0}]],\"a.b\":[[{\"at\":\"2026-01-24T00:00:00Z\","
+        "\"value\":0}],[{\"at\":\"2026-01-24T01:00:00Z\",\"value\":2}]]},"
+        "\"available_paths\":[\"a\",\"a.b\"],\"matched_paths\":[\"a\",\"a.b\"],\"table\":"
+        "{\"columns\":[\"at\",\"a\",\"a.b\"],\"rows\":[[\"2026-01-24T00:00:00Z\",1,null],"
+        "[\"2026-01-24T01:00:00Z\",null,2]]}}");
 }
 
 static void test_category_data(void **state)
@@ -418,8 +423,9 @@ static void test_category_data(void **state)
     trifle_query_result *r;
 
     (void)state;
-    expect_data(&f, "{" BASE "\"granularity\":\"1h\",\"mode\":\"category\",\"value_path\":\"c\","
-                    "\"slices\":2}",
+    expect_data(&f,
+                "{" BASE "\"granularity\":\"1h\",\"mode\":\"category\",\"value_path\":\"c\","
+                "\"slices\":2}",
                 "{\"status\":\"ok\",\"formatter\":\"category\",\"metric_key\":\"k\",\"value_path\":"
                 "\"c\",\"slices\":2,\"timeframe\":{\"from\":\"2026-01-24T00:00:00Z\",\"to\":"
                 "\"2026-01-24T01:00:00Z\",\"label\":\"custom\",\"granularity\":\"1h\"},\"result\":"
@@ -446,8 +452,9 @@ static void test_transponder(void **state)
     fake f = {0};
 
     (void)state;
-    expect_data(&f, "{" AGG "\"value_path\":\"ratio\",\"transpond_paths\":[\"count\","
-                    "\"duration\"],\"expression\":\"a / b\",\"response\":\"ratio\"}",
+    expect_data(&f,
+                "{" AGG "\"value_path\":\"ratio\",\"transpond_paths\":[\"count\","
+                "\"duration\"],\"expression\":\"a / b\",\"response\":\"ratio\"}",
                 "{\"status\":\"ok\",\"aggregator\":\"sum\",\"metric_key\":\"k\",\"value_path\":"
                 "\"ratio\",\"slices\":1,\"value\":95.23809523809524,\"values\":"
                 "[95.23809523809524],\"count\":1,\"timeframe\":{\"from\":\"2026-01-24T00:00:00Z\","
@@ -464,12 +471,12 @@ static void test_transponder(void **state)
            422, "unknown variable b", "{}");
     expect("{" AGG "\"value_path\":\"r\",\"transpond_paths\":5,\"expression\":\"a\"}", 400,
            "transpond_paths must be an array of strings", NULL);
-    expect("{" AGG "\"value_path\":\"r\",\"transpond_paths\":[\"a\",7],\"expression\":\"a\"}",
-           400, "transpond_paths must be an array of strings", NULL);
+    expect("{" AGG "\"value_path\":\"r\",\"transpond_paths\":[\"a\",7],\"expression\":\"a\"}", 400,
+           "transpond_paths must be an array of strings", NULL);
     expect("{" AGG "\"value_path\":\"r\",\"expression\":\"a\"}", 422,
            "at least one path is required", NULL);
-    expect("{" AGG "\"value_path\":\"r\",\"transpond_paths\":[\"count\"],\"response\":\"r\"}",
-           422, "expression must be text", NULL);
+    expect("{" AGG "\"value_path\":\"r\",\"transpond_paths\":[\"count\"],\"response\":\"r\"}", 422,
+           "expression must be text", NULL);
     expect("{" AGG "\"value_path\":\"r\",\"transpond_paths\":[\"count\"],\"expression\":\"a\"}",
            422, "response path is required", NULL);
     expect("{" AGG "\"value_path\":\"r\",\"transpond_paths\":[\"count\"],\"expression\":\"a\","
@@ -491,8 +498,9 @@ static void test_zone_and_cli_times(void **state)
     (void)state;
     assert_int_equal(trifle_zone_open(&zone, "Europe/Bratislava", &err), 0);
     f.series = "{\"at\":[1769209200],\"values\":[{\"n\":1}]}";
-    r = query_env(&f, "{\"key\":\"k\",\"from\":\"2026-01-24\",\"to\":\"@1769216400\","
-                      "\"granularity\":\"1d\",\"mode\":\"timeline\",\"value_path\":\"n\"}",
+    r = query_env(&f,
+                  "{\"key\":\"k\",\"from\":\"2026-01-24\",\"to\":\"@1769216400\","
+                  "\"granularity\":\"1d\",\"mode\":\"timeline\",\"value_path\":\"n\"}",
                   TRIFLE_QUERY_CLI_TIME, zone);
     assert_int_equal(trifle_query_result_status(r), 200);
     assert_true(f.from == 1769209200 && f.to == T1); /* local midnight, +01:00 */
@@ -507,8 +515,9 @@ static void test_zone_and_cli_times(void **state)
     trifle_mem_free(text);
     trifle_query_result_free(r);
     /* the same request over HTTP rules needs offsets */
-    r = query_env(&f, "{\"key\":\"k\",\"from\":\"2026-01-24\",\"to\":\"@1769216400\","
-                      "\"granularity\":\"1d\",\"mode\":\"timeline\",\"value_path\":\"n\"}",
+    r = query_env(&f,
+                  "{\"key\":\"k\",\"from\":\"2026-01-24\",\"to\":\"@1769216400\","
+                  "\"granularity\":\"1d\",\"mode\":\"timeline\",\"value_path\":\"n\"}",
                   TRIFLE_QUERY_HTTP_TIME, zone);
     assert_int_equal(trifle_query_result_status(r), 400);
     assert_string_equal(trifle_query_result_message(r), "invalid time: 2026-01-24");
@@ -566,8 +575,8 @@ static void test_renderings(void **state)
                               "aggregator \\\"avg\\\".\",\"allowed\":[\"max\",\"mean\",\"min\","
                               "\"sum\"]}}");
     trifle_mem_free(text);
-    assert_int_equal(trifle_query_result_render(&text, r, TRIFLE_QUERY_RENDER_CLI,
-                                                TRIFLE_JSON_PRETTY, &err), 0);
+    assert_int_equal(
+        trifle_query_result_render(&text, r, TRIFLE_QUERY_RENDER_CLI, TRIFLE_JSON_PRETTY, &err), 0);
     assert_string_equal(text, "{\n  \"error\": {\n    \"code\": \"EINVAL\",\n    \"message\": "
                               "\"Unsupported aggregator \\\"avg\\\".\",\n    \"allowed\": [\n"
                               "      \"max\",\n      \"mean\",\n      \"min\",\n      \"sum\"\n"
@@ -634,24 +643,15 @@ static void test_oom(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_shape),
-        cmocka_unit_test(test_check1_key),
-        cmocka_unit_test(test_check2_times),
-        cmocka_unit_test(test_check3_granularity),
-        cmocka_unit_test(test_check4_mode),
-        cmocka_unit_test(test_check5_slices),
-        cmocka_unit_test(test_check6_value_path),
-        cmocka_unit_test(test_check7_aggregator),
-        cmocka_unit_test(test_check8_read),
-        cmocka_unit_test(test_check9_to_12_paths),
-        cmocka_unit_test(test_aggregate_data),
-        cmocka_unit_test(test_aggregate_no_data),
-        cmocka_unit_test(test_timeline_data),
-        cmocka_unit_test(test_category_data),
-        cmocka_unit_test(test_transponder),
-        cmocka_unit_test(test_zone_and_cli_times),
-        cmocka_unit_test(test_renderings),
-        cmocka_unit_test(test_oom),
+        cmocka_unit_test(test_request_shape),     cmocka_unit_test(test_check1_key),
+        cmocka_unit_test(test_check2_times),      cmocka_unit_test(test_check3_granularity),
+        cmocka_unit_test(test_check4_mode),       cmocka_unit_test(test_check5_slices),
+        cmocka_unit_test(test_check6_value_path), cmocka_unit_test(test_check7_aggregator),
+        cmocka_unit_test(test_check8_read),       cmocka_unit_test(test_check9_to_12_paths),
+        cmocka_unit_test(test_aggregate_data),    cmocka_unit_test(test_aggregate_no_data),
+        cmocka_unit_test(test_timeline_data),     cmocka_unit_test(test_category_data),
+        cmocka_unit_test(test_transponder),       cmocka_unit_test(test_zone_and_cli_times),
+        cmocka_unit_test(test_renderings),        cmocka_unit_test(test_oom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -176,8 +176,8 @@ static void test_aggregate_present_optional(void **state)
     size_t n = 0;
 
     (void)state;
-    assert_int_equal(trifle_series_aggregate(&v, NULL, &n, s, TRIFLE_AGGREGATOR_MIN, "y", 2,
-                                             &err), 0);
+    assert_int_equal(trifle_series_aggregate(&v, NULL, &n, s, TRIFLE_AGGREGATOR_MIN, "y", 2, &err),
+                     0);
     assert_int_equal(n, 2);
     assert_true(isnan(v[0]));
     assert_true(v[1] == 2);
@@ -200,8 +200,8 @@ static void test_resolve_paths(void **state)
         char **list = NULL;
         size_t n = 99;
         cJSON *got;
-        assert_int_equal(trifle_series_resolve_paths(&list, &n, s, get(c, "path")->valuestring,
-                                                     &err), 0);
+        assert_int_equal(
+            trifle_series_resolve_paths(&list, &n, s, get(c, "path")->valuestring, &err), 0);
         got = strings_json(list, n);
         if (!json_check(got, get(c, "expected"), get(c, "path")->valuestring))
             fail();
@@ -226,8 +226,8 @@ static void formatter_vectors(const char *name)
         cJSON *got;
         int rc;
         if (strcmp(name, "timeline") == 0)
-            rc = trifle_series_timeline(&text, s, path, slices, NULL, TRIFLE_SERIES_UNIX_TIME,
-                                        NULL, NULL, &err);
+            rc = trifle_series_timeline(&text, s, path, slices, NULL, TRIFLE_SERIES_UNIX_TIME, NULL,
+                                        NULL, &err);
         else
             rc = trifle_series_category(&text, s, path, slices, 0, NULL, NULL, &err);
         assert_int_equal(rc, 0);
@@ -301,7 +301,8 @@ static void test_timeline_callback(void **state)
 
     (void)state;
     assert_int_equal(trifle_series_timeline(&text, s, "c", 1, NULL, TRIFLE_SERIES_UNIX_TIME,
-                                            timeline_cb, &calls, &err), 0);
+                                            timeline_cb, &calls, &err),
+                     0);
     assert_int_equal(calls, 6);
     /* normalisation made "2" a number; CZ is absent from the first row */
     assert_string_equal(text, "{\"c.CZ\":[[1736899200,\"-\"],{\"at\":1736985600,\"value\":4}],"
@@ -327,11 +328,13 @@ static void test_timeline_callback_errors(void **state)
     int flag = 1;
 
     (void)state;
-    assert_int_equal(trifle_series_timeline(&text, s, "c.US", 1, NULL, 0, timeline_bad_cb, NULL,
-                                            &err), TRIFLE_EINVAL);
+    assert_int_equal(
+        trifle_series_timeline(&text, s, "c.US", 1, NULL, 0, timeline_bad_cb, NULL, &err),
+        TRIFLE_EINVAL);
     assert_null(text);
-    assert_int_equal(trifle_series_timeline(&text, s, "c.US", 1, NULL, 0, timeline_bad_cb, &flag,
-                                            &err), TRIFLE_ENOTSUP);
+    assert_int_equal(
+        trifle_series_timeline(&text, s, "c.US", 1, NULL, 0, timeline_bad_cb, &flag, &err),
+        TRIFLE_ENOTSUP);
     assert_true(strncmp(err.message, "timeline callback failed: ", 26) == 0);
     assert_string_equal(err.message + 26, trifle_strerror(TRIFLE_ENOTSUP));
     assert_null(text);
@@ -361,8 +364,8 @@ static void test_category_callback(void **state)
     assert_int_equal(trifle_series_category(&text, s, "c", 1, 0, category_cb, NULL, &err), 0);
     assert_string_equal(text, "{\"europe\":60,\"c.US\":40}");
     trifle_mem_free(text);
-    assert_int_equal(trifle_series_category(&text, s, "c", 2, TRIFLE_JSON_PRETTY, category_cb,
-                                            NULL, &err), 0);
+    assert_int_equal(
+        trifle_series_category(&text, s, "c", 2, TRIFLE_JSON_PRETTY, category_cb, NULL, &err), 0);
     assert_string_equal(text, "[\n  {\n    \"europe\": 20,\n    \"c.US\": 10\n  },\n"
                               "  {\n    \"europe\": 40,\n    \"c.US\": 30\n  }\n]");
     trifle_mem_free(text);
@@ -413,7 +416,8 @@ static void test_from_json_errors(void **state)
         const char *json, *message;
     } cases[] = {
         {"{\"at\":[1,2],\"values\":[{}]}", "series arrays differ in length"},
-        {"{\"at\":[1],\"values\":{}}", "series must be an object with \"at\" and \"values\" arrays"},
+        {"{\"at\":[1],\"values\":{}}",
+         "series must be an object with \"at\" and \"values\" arrays"},
         {"[1]", "series must be an object with \"at\" and \"values\" arrays"},
         {"{\"at\":[1.5],\"values\":[{}]}", "series at[0] is not an integer"},
         {"{\"at\":[\"1\"],\"values\":[{}]}", "series at[0] is not an integer"},
@@ -457,7 +461,8 @@ static void test_paths(void **state)
 }
 
 /* ------------------------------------------------------------------------------------------- */
-/* Out of memory: every allocation failure ends in TRIFLE_ENOMEM and leaks nothing (valgrind, ASan) */
+/* Out of memory: every allocation failure ends in TRIFLE_ENOMEM and leaks nothing (valgrind, ASan)
+ */
 
 static void test_oom(void **state)
 {
