@@ -257,9 +257,10 @@ static int check_slices(query *q)
     } else if (cJSON_IsString(v)) {
         const char *t;
         size_t len = trifle__trim(v->valuestring, &t), i;
-        d = len > 0 && len <= 8 ? 0 : -1;
+        d = len > 0 ? 0 : -1;
+        /* stop growing past the limit, so long digit strings cannot overflow */
         for (i = 0; d >= 0 && i < len; i++)
-            d = t[i] >= '0' && t[i] <= '9' ? d * 10 + (t[i] - '0') : -1;
+            d = t[i] >= '0' && t[i] <= '9' ? (d > MAX_SLICES ? d : d * 10 + (t[i] - '0')) : -1;
     }
     if (!(d >= 1 && d <= MAX_SLICES && d == floor(d)))
         return fail(q, 422, TRIFLE_EINVAL, "slices must be a positive integer.");

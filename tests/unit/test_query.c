@@ -192,6 +192,9 @@ static void test_check5_slices(void **state)
     expect("{" AGG "\"slices\":3.0}", 400, "value_path is required", NULL);
     expect("{" AGG "\"slices\":1000000}", 400, "value_path is required", NULL);
     expect("{" AGG "\"slices\":null}", 400, "value_path is required", NULL);
+    expect("{" AGG "\"slices\":\"0000000000000000000007\"}", 400, "value_path is required", NULL);
+    expect("{" AGG "\"slices\":\"99999999999999999999999999\"}", 422,
+           "slices must be a positive integer.", NULL);
 }
 
 static void test_check6_value_path(void **state)
