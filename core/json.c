@@ -548,8 +548,10 @@ int trifle__json_parse(cJSON **out, const char *text, size_t len, trifle_error *
     int rc;
 
     *out = NULL;
-    if (text == NULL)
+    if (text == NULL) {
         text = "";
+        len = 0;
+    }
     memset(&st, 0, sizeof(st));
     st.s = (const unsigned char *)text;
     st.len = len;

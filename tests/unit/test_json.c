@@ -203,6 +203,7 @@ static void test_parse_length_bounded(void **state)
     assert_string_equal(err.message, "invalid JSON: unexpected end of input at byte 7");
     /* NULL text with no length is empty input, not a crash */
     assert_int_equal(trifle__json_parse(&v, NULL, 0, NULL), TRIFLE_EINVAL);
+    assert_int_equal(trifle__json_parse(&v, NULL, 5, NULL), TRIFLE_EINVAL);
 }
 
 static void test_nesting_limit(void **state)
