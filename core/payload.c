@@ -13,9 +13,10 @@
  *
  * Depth is bounded at PAYLOAD_MAX_DEPTH segments per path, counting the segments of dotted keys
  * too: `{"a.b":{"c":1}}` is three levels deep, as its unpacked form is. So every payload prints
- * as JSON that parses back into the same payload, and the recursive walks are bounded. Keys must be UTF-8: text input is checked by the JSON layer, which
- * answers `invalid JSON: invalid UTF-8 at byte N`; packed leaves (trifle_payload_from_leaves) give
- * `invalid key at "<path>"`, with each invalid byte shown as U+FFFD in the message and path. */
+ * as JSON that parses back into the same payload, and the recursive walks are bounded. Keys must be
+ * UTF-8: text input is checked by the JSON layer, which answers `invalid JSON: invalid UTF-8 at
+ * byte N`; packed leaves (trifle_payload_from_leaves) give `invalid key at "<path>"`, with each
+ * invalid byte shown as U+FFFD in the message and path. */
 #include "payload_int.h"
 
 #include <math.h>
@@ -228,8 +229,7 @@ static int walk_fail(walk *w, const frame *f, enum walk_fault fault)
                                   path);
     case FAULT_NOT_FINITE:
     default:
-        return trifle__error_path(err, TRIFLE_EINVAL, path, "value at \"%s\" is not finite",
-                                  path);
+        return trifle__error_path(err, TRIFLE_EINVAL, path, "value at \"%s\" is not finite", path);
     }
 }
 
