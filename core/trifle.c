@@ -44,38 +44,12 @@ struct trifle {
 
 int trifle__utf8_valid(const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    size_t i = 0, len;
 
-    while (p < end) {
-        unsigned c = *p;
-        size_t len, i;
-        uint32_t cp;
-
-        if (c < 0x80) {
-            if (c == 0)
-                return 0;
-            p++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF)
-            len = 2, cp = c & 0x1F;
-        else if (c >= 0xE0 && c <= 0xEF)
-            len = 3, cp = c & 0x0F;
-        else if (c >= 0xF0 && c <= 0xF4)
-            len = 4, cp = c & 0x07;
-        else
+    while (i < n) {
+        if (s[i] == '\0' || (len = trifle__utf8_seq(s + i, n - i)) == 0)
             return 0;
-        if ((size_t)(end - p) < len)
-            return 0;
-        for (i = 1; i < len; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i] & 0x3F);
-        }
-        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return 0; /* overlong forms and surrogates */
-        p += len;
+        i += len;
     }
     return 1;
 }
