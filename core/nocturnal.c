@@ -18,8 +18,8 @@ static int out_of_range(trifle_error *err)
 static int check_args(const trifle_granularity *g, int week_start, trifle_error *err)
 {
     if (!trifle__granularity_valid(g))
-        return trifle__error(err, TRIFLE_EINVAL, "invalid granularity: %s",
-                             g == NULL ? "" : g->label);
+        return trifle__error(err, TRIFLE_EINVAL, "invalid granularity: %.*s",
+                             g == NULL ? 0 : (int)sizeof(g->label), g == NULL ? "" : g->label);
     if (week_start < TRIFLE_SUNDAY || week_start > TRIFLE_SATURDAY)
         return trifle__error(err, TRIFLE_EINVAL, "invalid week start: %d", week_start);
     return 0;

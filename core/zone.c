@@ -229,7 +229,7 @@ void trifle__zone_lookup(const trifle_zone *zone, int64_t at, trifle__period *ou
     const zone_block *blk = block_get(zone, at);
     if (blk == NULL) {
         out->offset = trifle__zone_offset_direct(zone, at);
-        out->since = at - 1;
+        out->since = at; /* knows nothing: `at` itself may be a transition */
         return;
     }
     size_t i = 0;
@@ -326,8 +326,6 @@ static int name_is_iana(const char *name)
         else
             break;
     }
-    if (name[len - 1] == '/')
-        return 0;
     static const char *const not_zones[] = {"localtime", "posixrules"};
     for (size_t i = 0; i < sizeof(not_zones) / sizeof(not_zones[0]); i++) {
         if (strcmp(name, not_zones[i]) == 0)
