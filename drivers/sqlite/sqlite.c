@@ -442,23 +442,32 @@ static int sq_at_parse_bucket(const char *s, size_t n, int64_t *at, int *legacy)
 }
 
 /* A ping's `at`: RFC 3339 (`T`, `t` or space; any fraction, floored; `Z` or an offset), or
- * integer seconds as text. */
+ * Unix seconds as text (`1736935200`, `1736935200.5`, floored). */
 static int sq_time_parse(const char *s, size_t n, int64_t *out)
 {
     size_t i = 0;
     int64_t t, off = 0;
     unsigned oh, om;
 
-    if (n > 0 && n <= 20 && (s[0] == '-' || (s[0] >= '0' && s[0] <= '9'))) {
-        int neg = s[0] == '-';
+    if (n > 0 && (s[0] == '-' || (s[0] >= '0' && s[0] <= '9'))) {
+        /* seconds as text (a TEXT column turns stored numbers into text): floored */
+        int neg = s[0] == '-', frac = 0;
         uint64_t v = 0;
+        size_t d;
         for (i = (size_t)neg; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
             if (v > (UINT64_C(1) << 62) / 10)
                 return 0;
             v = v * 10 + (unsigned)(s[i] - '0');
         }
-        if (i == n && i > (size_t)neg) {
-            *out = neg ? -(int64_t)v : (int64_t)v;
+        d = i;
+        if (i < n && s[i] == '.' && i > (size_t)neg) {
+            for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+                frac |= s[i] != '0';
+            if (i == d + 1)
+                return 0;
+        }
+        if (i == n && d > (size_t)neg) {
+            *out = neg ? -(int64_t)v - (frac ? 1 : 0) : (int64_t)v;
             return 1;
         }
     }
@@ -1088,7 +1097,7 @@ fail:
     return rc;
 }
 
-/* Prepare *st once per connection from c->sql (NUL-terminated by the caller). */
+/* Prepare *st (kept for the life of the connection) from the text in c->sql. */
 static int sq_prepare_sql(trifle_conn *c, sqlite3_stmt **st, const char *table, trifle_error *err)
 {
     int rc;
@@ -1873,9 +1882,14 @@ static int sq_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink
         rc = 0;
         break;
     case SQLITE_FLOAT: {
-        double d = floor(sqlite3_column_double(c->scan, 0));
+        /* seconds with a fraction: floored (without libm's floor) */
+        double d = sqlite3_column_double(c->scan, 0);
         rc = d >= -9.2e18 && d <= 9.2e18 ? 0 : -1;
-        at = rc == 0 ? (int64_t)d : 0;
+        if (rc == 0) {
+            at = (int64_t)d;
+            if ((double)at > d)
+                at--;
+        }
         break;
     }
     default: {

@@ -454,8 +454,8 @@ static void test_schema_per_mode(void **state)
     static const char *const expect[] = {
         "0|key|TEXT|0|NULL|1\n1|data|TEXT|1|'{}'|0",
         "0|key|TEXT|1|NULL|1\n1|at|TEXT|1|NULL|2\n2|data|TEXT|1|'{}'|0",
-        "0|key|TEXT|1|NULL|1\n1|granularity|TEXT|1|NULL|2\n2|at|TEXT|1|NULL|3\n3|data|TEXT|1|"
-        "'{}'|0",
+        ("0|key|TEXT|1|NULL|1\n1|granularity|TEXT|1|NULL|2\n2|at|TEXT|1|NULL|3\n3|data|TEXT|1|"
+         "'{}'|0"),
     };
     const char *extra[] = {"table", "stats_x", NULL};
     char name[32];
@@ -1275,6 +1275,8 @@ static void test_ping_scan(void **state)
             {"'2025-01-15T12:00:00.999+02:00'", T0},
             {"'2025-01-15 10:00:00Z'", T0},
             {"1736935200", T0},
+            {"1736935200.75", T0},
+            {"-0.5", -1},
             {"'1736935201'", T0 + 1},
             {"'1969-12-31T23:59:59.5Z'", -1},
         };
@@ -1292,6 +1294,29 @@ static void test_ping_scan(void **state)
             assert_int_equal(sink_count(s, 0), 1);
             assert_true(sink_value(s, 0, "n") == 3);
             sink_free(s);
+        }
+        /* columns without TEXT affinity keep numbers as numbers */
+        raw("ping", "CREATE TABLE num_pings (key TEXT PRIMARY KEY, at, data TEXT);"
+                    "INSERT INTO num_pings VALUES ('r', 1736935200.75, '{\"data.v\":1}'),"
+                    " ('i', 1736935200, NULL), ('n', -0.25, '');");
+        {
+            const char *num_extra[] = {"table", "st", "ping_table", "num_pings", NULL};
+            trifle_conn *d = NULL;
+            char path[512], url[600];
+            db_path(path, sizeof(path), "ping");
+            (void)snprintf(url, sizeof(url), "sqlite:%s", path);
+            assert_int_equal(conn_open_opts(&d, url, "separated", num_extra, &err), 0);
+            s = sink_new(1);
+            assert_int_equal(drv->scan(d, "r", &at, s, &err), 0);
+            assert_true(at == T0);
+            assert_true(sink_value(s, 0, "v") == 1);
+            assert_int_equal(drv->scan(d, "i", &at, s, &err), 0);
+            assert_true(at == T0);
+            assert_int_equal(drv->scan(d, "n", &at, s, &err), 0);
+            assert_true(at == -1);
+            assert_int_equal(sink_count(s, 0), 1);
+            sink_free(s);
+            drv->close(d);
         }
         raw("ping", "UPDATE pongs SET at = 'yesterday' WHERE key = 'other';");
         s = sink_new(1);
