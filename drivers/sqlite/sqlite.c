@@ -96,9 +96,9 @@ struct trifle_conn {
     size_t cap_ents;
     sq_ent *sorted; /* c->ents grouped by item (cap_ents entries) */
     size_t cap_sorted;
-    size_t first[SQ_CHUNK + 1]; /* item j's entries are sorted[first[j] .. first[j + 1]) */
-    uint16_t slots[SQ_SLOTS];        /* chunk index + 1, 0 = empty */
-    unsigned char legacy[SQ_CHUNK];  /* a legacy-`at` row of this chunk item was merged */
+    size_t first[SQ_CHUNK + 1];       /* item j's entries are sorted[first[j] .. first[j + 1]) */
+    uint16_t slots[SQ_SLOTS];         /* chunk index + 1, 0 = empty */
+    unsigned char legacy[SQ_CHUNK];   /* a legacy-`at` row of this chunk item was merged */
     char at[SQ_CHUNK][SQ_AT_LEN + 1]; /* canonical `at` text of each chunk item */
     char at_legacy[SQ_CHUNK][SQ_AT_LEGACY_LEN + 1];
     size_t row_off[SQ_CHUNK]; /* each chunk item's new row in c->json */
@@ -516,8 +516,7 @@ static int sq_skip(sq_json *js, int depth);
 
 static void sq_ws(sq_json *js)
 {
-    while (js->p < js->end &&
-           (*js->p == ' ' || *js->p == '\t' || *js->p == '\n' || *js->p == '\r'))
+    while (js->p < js->end && (*js->p == ' ' || *js->p == '\t' || *js->p == '\n' || *js->p == '\r'))
         js->p++;
 }
 
@@ -984,6 +983,7 @@ static int sq_open(trifle_conn **out, const trifle_host_api *host, const char *u
                    const char *const *opts, trifle_error *err)
 {
     const char *path, *table = "trifle_stats", *ping_table = NULL;
+    char *literal = NULL;
     trifle_conn *c = NULL;
     int mode = TRIFLE_ID_FULL, rc;
     size_t i;
@@ -1063,8 +1063,20 @@ static int sq_open(trifle_conn **out, const trifle_host_api *host, const char *u
         memcpy(c->ping_table + strlen(table), "_ping", 6);
     }
 
-    rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                           SQLITE_OPEN_NOMUTEX, NULL);
+    if (strncmp(path, "file:", 5) == 0) {
+        /* Debian builds SQLite with SQLITE_USE_URI: keep `sqlite:file:x.db` a plain file name */
+        size_t n = strlen(path) + 1;
+        literal = host->alloc(n + 2);
+        if (literal == NULL) {
+            rc = sq_oom(c, err);
+            goto fail;
+        }
+        memcpy(literal, "./", 2);
+        memcpy(literal + 2, path, n);
+    }
+    rc = sqlite3_open_v2(literal != NULL ? literal : path, &c->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    host->free(literal);
     if (c->db == NULL) {
         rc = sq_oom(c, err);
         goto fail;
@@ -1104,8 +1116,7 @@ static int sq_prepare_sql(trifle_conn *c, sqlite3_stmt **st, const char *table, 
 
     if (c->oom)
         return sq_oom(c, err);
-    rc = sqlite3_prepare_v3(c->db, c->sql.p, (int)c->sql.len, SQLITE_PREPARE_PERSISTENT, st,
-                            NULL);
+    rc = sqlite3_prepare_v3(c->db, c->sql.p, (int)c->sql.len, SQLITE_PREPARE_PERSISTENT, st, NULL);
     if (rc != SQLITE_OK) {
         *st = NULL;
         return sq_fail(c, rc, table, err);
@@ -1177,8 +1188,7 @@ static const trifle_bucket *sq_bucket(const void *base, size_t stride, size_t i)
 }
 
 /* The SELECT for chunks of up to sq_classes[ci] identifiers (SPEC §7.5). */
-static int sq_select(trifle_conn *c, size_t k, sqlite3_stmt **out, unsigned *cls,
-                     trifle_error *err)
+static int sq_select(trifle_conn *c, size_t k, sqlite3_stmt **out, unsigned *cls, trifle_error *err)
 {
     static const char *const head[] = {
         [TRIFLE_ID_FULL] = "SELECT key, data FROM ",
@@ -1233,7 +1243,8 @@ static uint32_t sq_hash(const char *id, size_t id_len, const char *g, size_t g_l
 static int sq_bind_text(sqlite3_stmt *st, int i, const char *s, int len, int *rc)
 {
     if (*rc == SQLITE_OK)
-        *rc = s != NULL ? sqlite3_bind_text(st, i, s, len, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+        *rc =
+            s != NULL ? sqlite3_bind_text(st, i, s, len, SQLITE_STATIC) : sqlite3_bind_null(st, i);
     return *rc;
 }
 
@@ -1380,8 +1391,8 @@ done:
  * inc / set
  */
 
-/* Append the canonical row of item `it` to c->json: stored leaves s[0..ns) (sorted by path, then read
- * order) merged with the item's leaves. On a non-finite result *bad names the path. */
+/* Append the canonical row of item `it` to c->json: stored leaves s[0..ns) (sorted by path, then
+ * read order) merged with the item's leaves. On a non-finite result *bad names the path. */
 static int sq_row_build(trifle_conn *c, const trifle_entry *it, const sq_ent *s, size_t ns,
                         int is_set, const char **bad)
 {
@@ -1792,8 +1803,8 @@ static int sq_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
  * ping / scan
  */
 
-static int sq_ping(trifle_conn *c, const char *key, int64_t at, const trifle_leaf *leaves,
-                   size_t n, trifle_error *err)
+static int sq_ping(trifle_conn *c, const char *key, int64_t at, const trifle_leaf *leaves, size_t n,
+                   trifle_error *err)
 {
     char at_text[SQ_AT_LEN + 1];
     int rc, brc = SQLITE_OK;
@@ -1904,8 +1915,7 @@ static int sq_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink
         rc = TRIFLE_EDRIVER;
         goto done;
     }
-    sq_flatten(c, 0, sqlite3_column_text(c->scan, 1),
-               (size_t)sqlite3_column_bytes(c->scan, 1), 0);
+    sq_flatten(c, 0, sqlite3_column_text(c->scan, 1), (size_t)sqlite3_column_bytes(c->scan, 1), 0);
     if (c->oom) {
         rc = sq_oom(c, err);
         goto done;

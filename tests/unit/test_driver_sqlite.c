@@ -157,8 +157,17 @@ static int h_parse_double(const char *text, size_t len, double *out)
 }
 
 static const trifle_host_api host = {
-    TRIFLE_DRIVER_ABI_MAJOR, TRIFLE_DRIVER_ABI_MINOR, sizeof(trifle_host_api),
-    h_alloc, h_realloc, h_free, h_error_set, h_log, h_emit, h_format_double, h_parse_double,
+    TRIFLE_DRIVER_ABI_MAJOR,
+    TRIFLE_DRIVER_ABI_MINOR,
+    sizeof(trifle_host_api),
+    h_alloc,
+    h_realloc,
+    h_free,
+    h_error_set,
+    h_log,
+    h_emit,
+    h_format_double,
+    h_parse_double,
 };
 
 static trifle_sink *sink_new(size_t n)
@@ -600,7 +609,8 @@ static void check_canonical(const char *text, const cJSON *expected_flat, const 
     int n = 0, want;
 
     assert_non_null(doc);
-    cJSON_ArrayForEach(it, doc) {
+    cJSON_ArrayForEach(it, doc)
+    {
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(expected_flat, it->string);
         assert_false(cJSON_IsObject(it));
         if (prev != NULL)
@@ -628,7 +638,8 @@ static void test_sqlite_read_vectors(void **state)
 
     (void)state;
     assert_true(cJSON_GetArraySize(vecs) >= 4);
-    cJSON_ArrayForEach(v, vecs) {
+    cJSON_ArrayForEach(v, vecs)
+    {
         const cJSON *stored = cJSON_GetObjectItemCaseSensitive(v, "stored");
         const cJSON *flat = cJSON_GetObjectItemCaseSensitive(v, "expected_flat"), *e;
         cJSON *non_numeric = cJSON_CreateObject();
@@ -644,12 +655,14 @@ static void test_sqlite_read_vectors(void **state)
         raw(name, sql);
         s = get1(c, &t);
         assert_int_equal(sink_count(s, 0), (size_t)cJSON_GetArraySize(flat));
-        cJSON_ArrayForEach(e, flat) {
+        cJSON_ArrayForEach(e, flat)
+        {
             assert_true(sink_value(s, 0, e->string) == e->valuedouble);
         }
         sink_free(s);
         /* a write folds every layout into one flat row and keeps non-numeric values */
-        cJSON_ArrayForEach(e, stored) {
+        cJSON_ArrayForEach(e, stored)
+        {
             if (!cJSON_IsNumber(e) && !cJSON_IsObject(e))
                 cJSON_AddItemToObject(non_numeric, e->string, cJSON_Duplicate(e, 1));
         }
@@ -707,8 +720,7 @@ static void test_legacy_at_rows(void **state)
                        cols, vals);
         raw(name, sql);
         write1_ok(c, 1, &t, inc, 1);
-        assert_string_equal(raw(name, "SELECT at, data FROM trifle_stats;"),
-                            T0_TEXT "|{\"a\":1}");
+        assert_string_equal(raw(name, "SELECT at, data FROM trifle_stats;"), T0_TEXT "|{\"a\":1}");
         drv->close(c);
     }
 }
@@ -789,8 +801,15 @@ static void test_awkward_paths(void **state)
 {
     /* sorted in byte order, as the core delivers them */
     trifle_leaf l[] = {
-        {"$x", 1},   {"a\"b", 2},     {"a$b.c", 3}, {"a'b", 4},     {"a\\b", 5},
-        {"t\tab", 6}, {"x.y.z", 7},    {"\x7f", 8},   {"\xc3\xa9.\xc3\xbc", 9},
+        {"$x", 1},
+        {"a\"b", 2},
+        {"a$b.c", 3},
+        {"a'b", 4},
+        {"a\\b", 5},
+        {"t\tab", 6},
+        {"x.y.z", 7},
+        {"\x7f", 8},
+        {"\xc3\xa9.\xc3\xbc", 9},
         {"\xe6\x97\xa5\xe6\x9c\xac.\xe8\xaa\x9e", 10},
     };
     const size_t n = sizeof(l) / sizeof(l[0]);
@@ -809,22 +828,29 @@ static void test_awkward_paths(void **state)
         assert_true(sink_value(s, 0, l[i].path) == 2 * l[i].value);
     sink_free(s);
     /* SQLite's own JSON reader agrees on every key */
-    assert_string_equal(raw("awkward", "SELECT json_valid(data), json_extract(data, '$.\"x.y.z\"'),"
-                                       " (SELECT count(*) FROM json_each(data)) FROM trifle_stats;"),
+    assert_string_equal(raw("awkward",
+                            "SELECT json_valid(data), json_extract(data, '$.\"x.y.z\"'),"
+                            " (SELECT count(*) FROM json_each(data)) FROM trifle_stats;"),
                         "1|14|10");
     assert_string_equal(raw("awkward", "SELECT j.value FROM trifle_stats, json_each(data) AS j "
                                        "WHERE j.key = 'a\"b' OR j.key = 'a''b' OR j.key = "
                                        "'t' || char(9) || 'ab' ORDER BY j.value;"),
                         "4\n8\n12");
-    assert_string_equal(raw("awkward", "SELECT key FROM trifle_stats;"),
-                        "k'ey \"x\" \xc3\xa9");
+    assert_string_equal(raw("awkward", "SELECT key FROM trifle_stats;"), "k'ey \"x\" \xc3\xa9");
     drv->close(c);
 }
 
 static void test_doubles_round_trip(void **state)
 {
-    static const double v[] = {0.1, 1e-300, 5e-324, 1.7976931348623157e308, -2.5, 1e21,
-                               123456789012345680000.0, 2.2250738585072014e-308, 1.0 / 3};
+    static const double v[] = {0.1,
+                               1e-300,
+                               5e-324,
+                               1.7976931348623157e308,
+                               -2.5,
+                               1e21,
+                               123456789012345680000.0,
+                               2.2250738585072014e-308,
+                               1.0 / 3};
     static const char *const p[] = {"d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8"};
     const size_t n = sizeof(v) / sizeof(v[0]);
     const trifle_leaf a[] = {{"s", 0.1}}, b[] = {{"s", 0.2}};
@@ -1133,8 +1159,8 @@ static void test_open_errors(void **state)
     const char *bad4[] = {"table", long_name, NULL};
     const char *bad5[] = {"table", "ok", "ping_table", "p;drop", NULL};
     const char *unknown[] = {"table", "ok", "timeout_ms", "5", NULL};
-    const char *known[] = {"joined", "partial", "separator", "--", "system_tracking", "false",
-                           "table", ok_name, NULL};
+    const char *known[] = {"joined", "partial", "separator", "--", "system_tracking",
+                           "false",  "table",   ok_name,     NULL};
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_conn *c = NULL;
 
@@ -1212,6 +1238,10 @@ static void test_url_forms(void **state)
     assert_int_equal(conn_open_opts(&c, "sqlite:relative.db", "full", NULL, &err), 0);
     drv->close(c);
     assert_int_equal(stat("relative.db", &st), 0);
+    /* "file:" is a file name, not an SQLite URI */
+    assert_int_equal(conn_open_opts(&c, "sqlite:file:uri.db", "full", NULL, &err), 0);
+    drv->close(c);
+    assert_int_equal(stat("file:uri.db", &st), 0);
     assert_int_equal(chdir(cwd), 0);
     /* in memory: everything works, nothing is written to disk */
     assert_int_equal(conn_open_opts(&c, "sqlite::memory:", "full", NULL, &err), 0);
@@ -1271,14 +1301,10 @@ static void test_ping_scan(void **state)
             const char *at_sql;
             int64_t at;
         } v[] = {
-            {"'" T0_LEGACY "'", T0},
-            {"'2025-01-15T12:00:00.999+02:00'", T0},
-            {"'2025-01-15 10:00:00Z'", T0},
-            {"1736935200", T0},
-            {"1736935200.75", T0},
-            {"-0.5", -1},
-            {"'1736935201'", T0 + 1},
-            {"'1969-12-31T23:59:59.5Z'", -1},
+            {"'" T0_LEGACY "'", T0},        {"'2025-01-15T12:00:00.999+02:00'", T0},
+            {"'2025-01-15 10:00:00Z'", T0}, {"1736935200", T0},
+            {"1736935200.75", T0},          {"-0.5", -1},
+            {"'1736935201'", T0 + 1},       {"'1969-12-31T23:59:59.5Z'", -1},
         };
         char sql[512];
         size_t i;
