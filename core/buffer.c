@@ -2,8 +2,8 @@
  *
  * Locks. `lock` guards the pending table, the caches, the counters and the FIFO queue; `flush_lock`
  * serialises flushes and guards what a flush owns (the snapshot, the records kept from failed
- * flushes, the quarantine). The order is flush_lock → lock → the handle's conn_lock is never taken
- * while `lock` is held, so enqueue never waits for I/O.
+ * flushes, the quarantine). Lock order: flush_lock, then `lock` or the handle's conn_lock — never
+ * `lock` and conn_lock together, so an enqueue never waits for I/O.
  *
  * Hot path (aggregate mode). A track looks up, per granularity, its bucket start in a cache of
  * [start, next) — no time-zone call while the instant stays inside — and its record through a
@@ -73,8 +73,8 @@ typedef struct bop {
 typedef struct gcache {
     int64_t start, next; /* bucket cache: instants in [start, next) floor to start */
     int bucket_valid;
-    bentry *data, *sys; /* last records, valid while gen matches */
-    uint64_t gen;
+    bentry *data, *sys; /* last records, each valid while its generation matches */
+    uint64_t data_gen, sys_gen;
     size_t sys_tk; /* index of the last keys.<tk> slot in sys */
 } gcache;
 
@@ -108,6 +108,7 @@ struct trifle__buffer {
     int stop, closed, thread_started;
     pthread_t thread;
     int64_t backoff_ms, retry_at_ms, quarantine_at_ms, last_flush_ms;
+    int64_t first_pending_ms; /* when the pending state last became non-empty (the timer's start) */
     trifle_buffer_counters stats;
     trifle_error_handler on_error;
     void *on_error_payload;
@@ -798,6 +799,12 @@ static int write_table(trifle__buffer *b, btable *t, int alone, trifle_error *er
             if (table_insert(&b->quarantine, o.quarantine[j]) != 0)
                 (void)table_insert(t, o.quarantine[j]);
         }
+        if (o.n_quarantine > 0 && t != &b->quarantine) {
+            /* first retry of new quarantine records after retry_max_ms (SPEC §6.4) */
+            trifle__mutex_lock(&b->lock);
+            b->quarantine_at_ms = now_ms() + b->env.opt->retry_max_ms;
+            trifle__mutex_unlock(&b->lock);
+        }
         outcome_free(&o);
         if (one != 0 && rc == 0)
             rc = one;
@@ -967,12 +974,18 @@ static int flush_fifo(trifle__buffer *b, int with_quarantine, trifle_error *err)
     return rc;
 }
 
-/* One flush of everything pending (and, when due, the quarantine). Takes flush_lock. */
+/* One flush of everything pending. with_quarantine: 1 = also retry the quarantine, 2 = only when
+ * its retry_max_ms period is due, 0 = not. Takes flush_lock. */
 static int flush_now(trifle__buffer *b, int with_quarantine, trifle_error *err)
 {
     trifle_error e = TRIFLE_ERROR_INIT;
     int rc;
 
+    if (with_quarantine == 2) {
+        trifle__mutex_lock(&b->lock);
+        with_quarantine = b->quarantined > 0 && now_ms() >= b->quarantine_at_ms;
+        trifle__mutex_unlock(&b->lock);
+    }
     trifle__mutex_lock(&b->flush_lock);
     rc = b->aggregate ? flush_aggregate(b, with_quarantine, &e) : flush_fifo(b, with_quarantine, &e);
     trifle__mutex_unlock(&b->flush_lock);
@@ -1015,23 +1028,23 @@ static void *flush_main(void *arg)
     trifle__mutex_lock(&b->lock);
     while (!b->stop) {
         int64_t now = now_ms(), deadline = -1;
-        int due = 0, quarantine_due;
         uint64_t seq = b->req_seq;
-        int has_pending = (b->aggregate ? b->tables[b->cur].count : b->q_n) > 0 ||
-                          b->held > b->quarantined;
+        int fresh = b->ops_since > 0; /* writes since the last snapshot */
+        int kept = b->held > b->quarantined; /* records of failed flushes */
+        int quarantine_due = b->quarantined > 0 && now >= b->quarantine_at_ms;
+        int due = b->req_seq > b->done_seq || b->ops_since >= (uint64_t)o->size || quarantine_due;
 
-        quarantine_due = b->quarantined > 0 && now >= b->quarantine_at_ms;
-        if (b->req_seq > b->done_seq || b->ops_since >= (uint64_t)o->size || quarantine_due)
-            due = 1;
-        else if (b->retry_at_ms > 0 && has_pending)
+        if (!due && fresh && o->duration_ms > 0) {
+            int64_t at = b->first_pending_ms + o->duration_ms;
+            due = now >= at;
+            deadline = at;
+        }
+        if (!due && kept && b->retry_at_ms > 0) {
             due = now >= b->retry_at_ms;
-        else if (has_pending && o->duration_ms > 0)
-            due = now >= b->last_flush_ms + o->duration_ms;
-        if (!due) {
-            if (b->retry_at_ms > 0 && has_pending)
+            if (deadline < 0 || b->retry_at_ms < deadline)
                 deadline = b->retry_at_ms;
-            else if (has_pending && o->duration_ms > 0)
-                deadline = b->last_flush_ms + o->duration_ms;
+        }
+        if (!due) {
             if (b->quarantined > 0 && (deadline < 0 || b->quarantine_at_ms < deadline))
                 deadline = b->quarantine_at_ms;
             cond_wait_until(&b->wake, &b->lock, deadline);
@@ -1111,6 +1124,7 @@ static int record_for(trifle__buffer *b, size_t g, const char *key, int64_t at, 
 {
     gcache *c = &b->gc[g];
     bentry *cached = system ? c->sys : c->data;
+    uint64_t cached_gen = system ? c->sys_gen : c->data_gen;
     btable *t = &b->tables[b->cur];
     char stackid[512], *id = stackid;
     size_t idlen, cap = sizeof(stackid);
@@ -1119,7 +1133,7 @@ static int record_for(trifle__buffer *b, size_t g, const char *key, int64_t at, 
     const char *gran = b->env.grans[g].label;
 
     *out = NULL;
-    if (cached != NULL && c->gen == b->gen && cached->at == at && strcmp(cached->key, key) == 0) {
+    if (cached != NULL && cached_gen == b->gen && cached->at == at && strcmp(cached->key, key) == 0) {
         *out = cached;
         return 0;
     }
@@ -1149,12 +1163,12 @@ static int record_for(trifle__buffer *b, size_t g, const char *key, int64_t at, 
     }
     if (id != stackid)
         trifle__free(id);
-    if (e != NULL) {
-        if (system)
-            c->sys = e;
-        else
-            c->data = e;
-        c->gen = b->gen;
+    if (e != NULL && system) {
+        c->sys = e;
+        c->sys_gen = b->gen;
+    } else if (e != NULL) {
+        c->data = e;
+        c->data_gen = b->gen;
     }
     *out = e;
     return 0;
@@ -1197,6 +1211,23 @@ static int wait_for_room(trifle__buffer *b, size_t needed, int *waited, trifle_e
 
 static int add_fifo(trifle__buffer *b, const char *key, int64_t at, const trifle_payload *v,
                     unsigned flags, int is_track, trifle_error *err);
+
+/* Count an accepted operation and wake the flush thread when it has something new to do: the
+ * first pending write starts the timer, the size-th triggers a flush. Caller holds `lock`.
+ * Returns 1 when the caller must flush itself (no flush thread and the size is reached). */
+static int accepted(trifle__buffer *b)
+{
+    int first = b->ops_since == 0, full;
+
+    b->stats.operations++;
+    b->ops_since++;
+    full = b->ops_since >= (uint64_t)b->env.opt->size;
+    if (first)
+        b->first_pending_ms = now_ms();
+    if (b->thread_started && (full || (first && b->env.opt->duration_ms > 0)))
+        (void)pthread_cond_signal(&b->wake);
+    return full && !b->thread_started;
+}
 
 int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const trifle_payload *v,
                        unsigned flags, int is_track, trifle_error *err)
@@ -1257,13 +1288,9 @@ int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const tri
         if (tracking)
             entry_compose_system(sys[g], tk_pos[g]);
     }
-    b->stats.operations++;
-    b->ops_since++;
-    trigger = b->ops_since >= (uint64_t)b->env.opt->size;
-    if (trigger && b->thread_started)
-        (void)pthread_cond_signal(&b->wake);
+    trigger = accepted(b);
     trifle__mutex_unlock(&b->lock);
-    if (trigger && !b->thread_started)
+    if (trigger)
         (void)flush_now(b, 0, NULL); /* enqueue never returns flush errors (SPEC §6.4) */
     return 0;
 oom:
@@ -1342,13 +1369,9 @@ static int add_fifo(trifle__buffer *b, const char *key, int64_t at, const trifle
         b->q_head = op;
     b->q_tail = op;
     b->q_n++;
-    b->stats.operations++;
-    b->ops_since++;
-    trigger = b->ops_since >= (uint64_t)b->env.opt->size;
-    if (trigger && b->thread_started)
-        (void)pthread_cond_signal(&b->wake);
+    trigger = accepted(b);
     trifle__mutex_unlock(&b->lock);
-    if (trigger && !b->thread_started)
+    if (trigger)
         (void)flush_now(b, 0, NULL);
     return 0;
 oom:
@@ -1364,7 +1387,7 @@ static int flush_and_wait(trifle__buffer *b, trifle_error *err)
     int rc;
 
     if (!b->thread_started)
-        return flush_now(b, 0, err);
+        return flush_now(b, 2, err);
     trifle__mutex_lock(&b->lock);
     if (b->closed) {
         trifle__mutex_unlock(&b->lock);
