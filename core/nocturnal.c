@@ -237,3 +237,9 @@ int trifle_add(int64_t *out, const trifle_zone *zone, int64_t at, int64_t n, int
         *out = r;
     return 0;
 }
+
+int64_t trifle__bucket_next(const trifle_zone *zone, int week_start, const trifle_granularity *g,
+                            int64_t start)
+{
+    return next_start(zone, week_start, g, start);
+}
