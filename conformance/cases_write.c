@@ -252,8 +252,8 @@ static void case_paths_awkward(conf_ctx *c)
         write_ok(c, 0, &e, 1) || (r = conf_get(c, c->st, &e.bucket, 1)) == NULL ||
         conf_expect(c, r, 0, "awkward paths after 2 incs", want, N_AWKWARD, CONF_EXACT))
         return;
-    for (i = 0; i < N_AWKWARD; i += 2)
-        l[i].value = want[i].value = -0.5;
+    for (i = 0; i < N_AWKWARD; i++) /* set: even paths -0.5, odd paths back to i + 1 */
+        l[i].value = want[i].value = i % 2 == 0 ? -0.5 : (double)(i + 1);
     if (conf_entry(c, c->st, &e, KEY, "1h", CONF_T0, l, N_AWKWARD) || write_ok(c, 1, &e, 1) ||
         (r = conf_get(c, c->st, &e.bucket, 1)) == NULL ||
         conf_expect(c, r, 0, "awkward paths after set", want, N_AWKWARD, CONF_EXACT))
