@@ -273,7 +273,8 @@ static void case_paths_awkward(conf_ctx *c)
 }
 
 static const char *const awkward_keys[] = {
-    "it's \"quoted\"", "back\\slash", "spa ce", "\xc3\xbcn\xc3\xaf/c\xc3\xb6" "d\xc3\xa9 \xe6\x97\xa5",
+    "it's \"quoted\"", "back\\slash", "spa ce", ("\xc3\xbcn\xc3\xaf/c\xc3\xb6" /* ünï/cödé 日 */
+                                             "d\xc3\xa9 \xe6\x97\xa5"),
     "pct%25", "a$b", "semi;colon", "k", "k2", "K", "q?x=y&z"};
 
 #define N_KEYS (sizeof(awkward_keys) / sizeof(awkward_keys[0]))
