@@ -386,10 +386,6 @@ static void config_free_cb(conf_ctx *c, void *p)
     trifle_config_free(p);
 }
 
-/* Handles opened by the case, so conf_handle_close() can find their record. */
-#define MAX_HANDLES 64
-static handle_rec *open_handles[MAX_HANDLES];
-
 trifle *conf_handle(conf_ctx *c, const char *url, ...)
 {
     trifle_config *cfg = NULL;
@@ -398,7 +394,6 @@ trifle *conf_handle(conf_ctx *c, const char *url, ...)
     const char *name;
     va_list ap;
     int rc;
-    size_t i;
 
     trifle_error_clear(&c->err);
     if ((rc = trifle_config_new(&cfg, &c->err)) != 0) {
@@ -432,11 +427,6 @@ trifle *conf_handle(conf_ctx *c, const char *url, ...)
     h = xmalloc(sizeof(*h));
     h->t = t;
     conf_defer(c, handle_close_cb, h);
-    for (i = 0; i < MAX_HANDLES; i++)
-        if (open_handles[i] == NULL) {
-            open_handles[i] = h;
-            break;
-        }
     if ((rc = trifle_setup(t, &c->err)) != 0) {
         conf_fail_err(c, "setup", rc);
         return NULL;
@@ -447,14 +437,12 @@ trifle *conf_handle(conf_ctx *c, const char *url, ...)
 int conf_handle_close(conf_ctx *c, trifle *t)
 {
     trifle_error err = TRIFLE_ERROR_INIT;
-    size_t i;
+    conf_cleanup *k;
     int rc;
 
-    for (i = 0; i < MAX_HANDLES; i++)
-        if (open_handles[i] != NULL && open_handles[i]->t == t) {
-            open_handles[i]->t = NULL;
-            open_handles[i] = NULL;
-        }
+    for (k = c->cleanups; k != NULL; k = k->next) /* not again after the body */
+        if (k->fn == handle_close_cb && ((handle_rec *)k->p)->t == t)
+            ((handle_rec *)k->p)->t = NULL;
     rc = trifle_close(t, &err);
     trifle_free(t);
     if (rc != 0) {
