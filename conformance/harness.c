@@ -46,18 +46,6 @@ void conf_fail_err(conf_ctx *c, const char *what, int rc)
               c->err.message[0] != '\0' ? c->err.message : "(no message)");
 }
 
-void conf_note(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs("# ", stdout);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    fputc('\n', stdout);
-    fflush(stdout);
-}
-
 /* The runner is a test tool: running out of memory outside --oom is not worth recovering from. */
 static void *xmalloc(size_t size)
 {

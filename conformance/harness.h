@@ -86,8 +86,6 @@ void conf_fail(conf_ctx *c, const char *fmt, ...) TRIFLE_PRINTF(2, 3);
 void conf_fail_err(conf_ctx *c, const char *what, int rc);
 /** Skip the case for an environment reason. */
 void conf_skip(conf_ctx *c, const char *fmt, ...) TRIFLE_PRINTF(2, 3);
-/** Print a TAP diagnostic line (`# ...`). */
-void conf_note(const char *fmt, ...) TRIFLE_PRINTF(1, 2);
 /**@}*/
 
 /** Run @p expr (which reports into &c->err); on a non-zero result record it and return. */
