@@ -1178,6 +1178,23 @@ static int sq_setup(trifle_conn *c, trifle_error *err)
     return rc;
 }
 
+/* Remove both tables (the optional ABI drop, used by trifle-conformance after each case). Cached
+ * statements that name them fail to re-prepare afterwards, which reports "no such table". */
+static int sq_drop(trifle_conn *c, trifle_error *err)
+{
+    if (c == NULL)
+        return TRIFLE_EINVAL;
+    c->oom = 0;
+    sq_sql3(c, "DROP TABLE IF EXISTS ", c->table, ";");
+    sq_puts(c, &c->sql, "DROP TABLE IF EXISTS ");
+    sq_puts(c, &c->sql, c->ping_table);
+    sq_puts(c, &c->sql, ";");
+    sq_putc(c, &c->sql, '\0');
+    if (c->oom)
+        return sq_oom(c, err);
+    return sq_exec(c, c->sql.p, NULL, err);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Reading a chunk of identifiers (get, and the read half of inc/set)
  */
@@ -1960,6 +1977,7 @@ static const trifle_driver sq_driver = {
     .get = sq_get,
     .ping = sq_ping,
     .scan = sq_scan,
+    .drop = sq_drop,
 };
 
 TRIFLE_DRIVER_DEFINE(sqlite, sq_driver)
