@@ -70,12 +70,21 @@ typedef struct bop {
     size_t n;
 } bop;
 
-typedef struct gcache {
-    int64_t start, next; /* bucket cache: instants in [start, next) floor to start */
-    int bucket_valid;
-    bentry *data, *sys; /* last records, each valid while its generation matches */
+/* Per-granularity caches, direct-mapped by bucket slot (instant / nominal bucket length), so a
+ * workload that spreads instants over a day still finds its 1m buckets and records without a
+ * time-zone call or a hash lookup. A slot is only a hint: every hit is checked. */
+#define GC_SLOTS 1024
+
+typedef struct gslot {
+    int64_t start, next; /* instants in [start, next) floor to start; next > start when valid */
+    bentry *data, *sys;  /* records of that bucket, each valid while its generation matches */
     uint64_t data_gen, sys_gen;
-    size_t sys_tk; /* index of the last keys.<tk> slot in sys */
+} gslot;
+
+typedef struct gcache {
+    int64_t span;        /* nominal bucket length in seconds (slot = at / span) */
+    size_t sys_tk;       /* index of the last keys.<tk> slot in a system record */
+    gslot slot[GC_SLOTS];
 } gcache;
 
 struct trifle__buffer {
@@ -94,6 +103,8 @@ struct trifle__buffer {
     size_t held;       /* lock: retained.count + quarantine.count (or held FIFO operations) */
     size_t quarantined;
     bentry *free_list;
+    size_t n_free;
+    uint64_t system_hash; /* hash of SYSTEM_KEY */
     gcache *gc;
     /* FIFO state */
     bop *q_head, *q_tail; /* lock: queued operations */
@@ -161,28 +172,30 @@ static uint64_t hash_mix(uint64_t x)
     return x;
 }
 
-/* The stored identity of a record: the identifier string, plus the instant in partial mode and
- * the granularity and instant in separated mode. Records of different keys whose strings coincide
- * (separators that look like key text, ERRATA minor 16) are the same stored row and merge here. */
-static uint64_t ident_hash(int mode, const char *id, const char *gran, int64_t at)
+/* Records are found by their tuple (key, granularity, bucket start): the key's hash is computed
+ * once per call, so a lookup costs a mix and a compare, and the identifier string is built only
+ * when a record is created. Granularity labels are compared by pointer: they all point into the
+ * handle's configuration. */
+static uint64_t tuple_hash(uint64_t key_hash, const char *gran, int64_t at)
 {
-    uint64_t h = hash_str(id, 0xcbf29ce484222325ULL);
-
-    if (mode != TRIFLE_ID_FULL)
-        h = hash_mix(h ^ (uint64_t)at);
-    if (mode == TRIFLE_ID_SEPARATED)
-        h = hash_str(gran, h);
-    return h;
+    return hash_mix(key_hash ^ hash_mix((uint64_t)at ^ ((uint64_t)(uintptr_t)gran << 17)));
 }
 
-static int ident_eq(int mode, const bentry *e, uint64_t h, const char *id, const char *gran,
-                    int64_t at)
+static int tuple_eq(const bentry *e, uint64_t h, const char *key, const char *gran, int64_t at)
 {
-    if (e->hash != h || strcmp(e->id, id) != 0)
+    return e->hash == h && e->at == at && e->gran == gran && strcmp(e->key, key) == 0;
+}
+
+/* Whether two records are the same stored row: the identifier string, plus the instant in partial
+ * mode and the granularity and instant in separated mode. Records of different keys can coincide
+ * there with separators that look like key text (ERRATA minor 16); a flush folds them. */
+static int same_stored(int mode, const bentry *x, const bentry *y)
+{
+    if (strcmp(x->id, y->id) != 0)
         return 0;
-    if (mode != TRIFLE_ID_FULL && e->at != at)
+    if (mode != TRIFLE_ID_FULL && x->at != y->at)
         return 0;
-    return mode != TRIFLE_ID_SEPARATED || strcmp(e->gran, gran) == 0;
+    return mode != TRIFLE_ID_SEPARATED || strcmp(x->gran, y->gran) == 0;
 }
 
 static void entry_destroy(bentry *e)
@@ -221,9 +234,10 @@ static bentry *entry_new(trifle__buffer *b, const char *key, const char *gran, i
 {
     bentry *e = b->free_list;
 
-    if (e != NULL)
+    if (e != NULL) {
         b->free_list = e->next;
-    else if ((e = trifle__calloc(1, sizeof(*e))) == NULL)
+        b->n_free--;
+    } else if ((e = trifle__calloc(1, sizeof(*e))) == NULL)
         return NULL;
     e->next = NULL;
     e->key = trifle__strdup(key);
@@ -408,7 +422,7 @@ static int entry_compose_entry(bentry *dst, const bentry *src)
 /* ---------------------------------------------------------------------------------------------
  * Tables */
 
-static bentry *table_find(const btable *t, int mode, uint64_t h, const char *id, const char *gran,
+static bentry *table_find(const btable *t, uint64_t h, const char *key, const char *gran,
                           int64_t at)
 {
     bentry *e;
@@ -416,7 +430,7 @@ static bentry *table_find(const btable *t, int mode, uint64_t h, const char *id,
     if (t->nslots == 0)
         return NULL;
     for (e = t->slots[h & (t->nslots - 1)]; e != NULL; e = e->next)
-        if (ident_eq(mode, e, h, id, gran, at))
+        if (tuple_eq(e, h, key, gran, at))
             return e;
     return NULL;
 }
@@ -502,18 +516,14 @@ static void table_destroy(btable *t)
 /* Give records back to the free list (kept small: the rest is freed). Caller holds `lock`. */
 static void recycle(trifle__buffer *b, bentry *e)
 {
-    size_t kept = 0;
-    bentry *x;
-
-    for (x = b->free_list; x != NULL && kept < 4096; x = x->next)
-        kept++;
-    if (kept >= 4096) {
+    if (b->n_free >= 4096) {
         entry_destroy(e);
         return;
     }
     entry_reset(e);
     e->next = b->free_list;
     b->free_list = e;
+    b->n_free++;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -742,9 +752,9 @@ static int take_snapshot(trifle__buffer *b, trifle_error *err)
                 entry_destroy(e); /* cannot happen: capacity was reserved below */
             continue;
         }
-        old = table_find(&b->quarantine, b->mode, e->hash, e->id, e->gran, e->at);
+        old = table_find(&b->quarantine, e->hash, e->key, e->gran, e->at);
         if (old == NULL)
-            old = table_find(&b->retained, b->mode, e->hash, e->id, e->gran, e->at);
+            old = table_find(&b->retained, e->hash, e->key, e->gran, e->at);
         if (old != NULL) {
             if (entry_compose_entry(old, e) == 0) {
                 trifle__mutex_lock(&b->lock);
@@ -778,6 +788,21 @@ static int write_table(trifle__buffer *b, btable *t, int alone, trifle_error *er
     if ((all = table_drain(t, &n)) == NULL)
         return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
     qsort(all, n, sizeof(*all), entry_order);
+    {
+        /* fold records that are one stored row (ERRATA minor 16); neighbours after sorting */
+        size_t w = 0;
+        for (i = 0; i < n; i++) {
+            if (w > 0 && same_stored(b->mode, all[w - 1], all[i]) &&
+                entry_compose_entry(all[w - 1], all[i]) == 0) {
+                trifle__mutex_lock(&b->lock);
+                recycle(b, all[i]);
+                trifle__mutex_unlock(&b->lock);
+                continue;
+            }
+            all[w++] = all[i];
+        }
+        n = w;
+    }
     for (i = 0; i < n; i++)
         (void)table_insert(t, all[i]); /* slots exist: cannot fail */
     for (i = 0; i < (alone ? n : 1); i++) {
@@ -869,8 +894,7 @@ static int ops_share_record(int mode, const bop *a, const bop *b)
 
     for (i = 0; i < a->n; i++)
         for (j = 0; j < b->n; j++)
-            if (ident_eq(mode, &a->entries[i], b->entries[j].hash, b->entries[j].id,
-                         b->entries[j].gran, b->entries[j].at))
+            if (same_stored(mode, &a->entries[i], &b->entries[j]))
                 return 1;
     return 0;
 }
@@ -1074,10 +1098,20 @@ int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trif
         return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
     b->env = *env;
     b->mode = trifle_storage_mode(env->st);
+    b->system_hash = hash_str(SYSTEM_KEY, 0xcbf29ce484222325ULL);
     b->aggregate = env->opt->aggregate;
     if ((b->gc = trifle__calloc(env->n_grans ? env->n_grans : 1, sizeof(*b->gc))) == NULL) {
         trifle__free(b);
         return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+    }
+    {
+        static const int64_t unit_seconds[] = {1, 60, 3600, 86400, 604800, 2592000, 7776000,
+                                               31536000};
+        size_t g;
+        for (g = 0; g < env->n_grans; g++) {
+            int64_t span = unit_seconds[env->grans[g].unit] * env->grans[g].offset;
+            b->gc[g].span = span > 0 ? span : 1;
+        }
     }
     (void)trifle__mutex_init(&b->lock);
     (void)trifle__mutex_init(&b->flush_lock);
@@ -1099,74 +1133,79 @@ int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trif
     return 0;
 }
 
+static gslot *slot_of(gcache *c, int64_t at)
+{
+    uint64_t k = (uint64_t)(at >= 0 ? at / c->span : -((-at) / c->span) - 1);
+
+    return &c->slot[k & (GC_SLOTS - 1)];
+}
+
 /* The bucket of granularity g holding at. Caller holds `lock`. */
 static int bucket_for(trifle__buffer *b, size_t g, int64_t at, int64_t *out, trifle_error *err)
 {
-    gcache *c = &b->gc[g];
+    gslot *s = slot_of(&b->gc[g], at);
     int rc;
 
-    if (c->bucket_valid && at >= c->start && at < c->next) {
-        *out = c->start;
+    if (at >= s->start && at < s->next) {
+        *out = s->start;
         return 0;
     }
     if ((rc = trifle_floor(out, b->env.zone, b->env.week_start, &b->env.grans[g], at, err)) != 0)
         return rc;
-    c->start = *out;
-    c->next = trifle__bucket_next(b->env.zone, b->env.week_start, &b->env.grans[g], *out);
-    c->bucket_valid = c->next > c->start;
+    s->start = *out;
+    s->next = trifle__bucket_next(b->env.zone, b->env.week_start, &b->env.grans[g], *out);
+    if (s->next <= s->start)
+        s->next = s->start; /* never matches */
+    s->data = s->sys = NULL;
     return 0;
 }
 
-/* Look up (create = 0) or get-or-create (create = 1) the pending record of (key, g, at). *miss
- * is incremented when it does not exist. Caller holds `lock`. */
-static int record_for(trifle__buffer *b, size_t g, const char *key, int64_t at, int system,
-                      int create, bentry **out, size_t *miss, trifle_error *err)
+/* Look up (create = 0) or get-or-create (create = 1) the pending record of (key, g, at); key_hash
+ * is the key's hash. *miss is incremented when it does not exist. Caller holds `lock`. */
+static int record_for(trifle__buffer *b, size_t g, const char *key, uint64_t key_hash, int64_t at,
+                      int system, int create, bentry **out, size_t *miss, trifle_error *err)
 {
-    gcache *c = &b->gc[g];
+    gslot *c = slot_of(&b->gc[g], at);
     bentry *cached = system ? c->sys : c->data;
     uint64_t cached_gen = system ? c->sys_gen : c->data_gen;
     btable *t = &b->tables[b->cur];
-    char stackid[512], *id = stackid;
-    size_t idlen, cap = sizeof(stackid);
+    const char *gran = b->env.grans[g].label;
     uint64_t h;
     bentry *e;
-    const char *gran = b->env.grans[g].label;
 
     *out = NULL;
     if (cached != NULL && cached_gen == b->gen && cached->at == at && strcmp(cached->key, key) == 0) {
         *out = cached;
         return 0;
     }
-    idlen = trifle_storage_identifier(b->env.st, id, cap, key, gran, at);
-    if (idlen >= cap) {
-        cap = idlen + 1;
-        if ((id = trifle__malloc(cap)) == NULL)
-            return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
-        (void)trifle_storage_identifier(b->env.st, id, cap, key, gran, at);
-    }
-    h = ident_hash(b->mode, id, gran, at);
-    e = table_find(t, b->mode, h, id, gran, at);
+    h = tuple_hash(key_hash, gran, at);
+    e = table_find(t, h, key, gran, at);
     if (e == NULL) {
         (*miss)++;
-        if (create) {
-            if ((e = entry_new(b, key, gran, at, id, h)) == NULL || table_insert(t, e) != 0) {
-                if (e != NULL)
-                    entry_destroy(e);
+        if (!create)
+            return 0;
+        {
+            char stackid[512], *id = stackid;
+            size_t cap = sizeof(stackid), len;
+
+            len = trifle_storage_identifier(b->env.st, id, cap, key, gran, at);
+            if (len >= cap && (id = trifle__malloc(cap = len + 1)) != NULL)
+                (void)trifle_storage_identifier(b->env.st, id, cap, key, gran, at);
+            if (id != NULL && (e = entry_new(b, key, gran, at, id, h)) != NULL &&
+                table_insert(t, e) != 0) {
+                entry_destroy(e);
                 e = NULL;
             }
-            if (e == NULL) {
-                if (id != stackid)
-                    trifle__free(id);
+            if (id != stackid)
+                trifle__free(id);
+            if (e == NULL)
                 return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
-            }
         }
     }
-    if (id != stackid)
-        trifle__free(id);
-    if (e != NULL && system) {
+    if (system) {
         c->sys = e;
         c->sys_gen = b->gen;
-    } else if (e != NULL) {
+    } else {
         c->data = e;
         c->data_gen = b->gen;
     }
@@ -1238,9 +1277,11 @@ int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const tri
     int64_t bucket[64];
     const char *tk = (flags & TRIFLE_UNTRACKED) ? UNTRACKED_KEY : key;
     int tracking = b->env.system_tracking, rc = 0, waited = 0, trigger;
+    uint64_t kh;
 
     if (!b->aggregate)
         return add_fifo(b, key, at, v, flags, is_track, err);
+    kh = hash_str(key, 0xcbf29ce484222325ULL);
     if (n > 64)
         return trifle__error(err, TRIFLE_ECONFIG, "at most 64 granularities may be buffered");
     trifle__mutex_lock(&b->lock);
@@ -1255,9 +1296,10 @@ int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const tri
     for (;;) {
         miss = 0;
         for (g = 0; g < n && rc == 0; g++) {
-            rc = record_for(b, g, key, bucket[g], 0, 0, &data[g], &miss, err);
+            rc = record_for(b, g, key, kh, bucket[g], 0, 0, &data[g], &miss, err);
             if (rc == 0 && tracking)
-                rc = record_for(b, g, SYSTEM_KEY, bucket[g], 1, 0, &sys[g], &miss, err);
+                rc = record_for(b, g, SYSTEM_KEY, b->system_hash, bucket[g], 1, 0, &sys[g], &miss,
+                                err);
         }
         if (rc != 0)
             goto unlock;
@@ -1269,13 +1311,14 @@ int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const tri
     /* phase 1: every record exists and has a slot for every leaf */
     for (g = 0; g < n; g++) {
         if (data[g] == NULL &&
-            (rc = record_for(b, g, key, bucket[g], 0, 1, &data[g], &miss, err)) != 0)
+            (rc = record_for(b, g, key, kh, bucket[g], 0, 1, &data[g], &miss, err)) != 0)
             goto unlock;
         if (entry_reserve_payload(data[g], v) != 0)
             goto oom;
         if (tracking) {
             if (sys[g] == NULL &&
-                (rc = record_for(b, g, SYSTEM_KEY, bucket[g], 1, 1, &sys[g], &miss, err)) != 0)
+                (rc = record_for(b, g, SYSTEM_KEY, b->system_hash, bucket[g], 1, 1, &sys[g], &miss,
+                                 err)) != 0)
                 goto unlock;
             if (entry_reserve_system(sys[g], tk, &tk_pos[g], b->gc[g].sys_tk) != 0)
                 goto oom;
@@ -1337,7 +1380,6 @@ static int add_fifo(trifle__buffer *b, const char *key, int64_t at, const trifle
             e->id = trifle__strdup(id);
             e->gran = b->env.grans[g].label;
             e->at = bucket;
-            e->hash = ident_hash(b->mode, id, e->gran, bucket);
             if (e->key == NULL || e->id == NULL)
                 goto oom;
             if (pass == 0) {

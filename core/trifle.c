@@ -58,22 +58,34 @@ int trifle__utf8_valid(const char *s, size_t n)
 
 int trifle__key_check(const char *key, int for_write, trifle_error *err)
 {
-    size_t len, i, seg = 0;
+    size_t i = 0, seg = 0, len;
 
-    if (key == NULL || (len = strlen(key)) == 0 || len > MAX_KEY_BYTES ||
-        !trifle__utf8_valid(key, len))
+    if (key == NULL)
         return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
-    /* ERRATA I3: the key becomes the system path keys.<key>, so it must be a valid packed path */
-    for (i = 0; i <= len; i++) {
-        if (i == len || key[i] == '.') {
+    /* one pass: ASCII bytes inline, multi-byte sequences through the UTF-8 decoder; every dotted
+     * segment non-empty and not starting with '$' (the key becomes the system path keys.<key>,
+     * ERRATA I3) */
+    for (;;) {
+        unsigned char c = (unsigned char)key[i];
+        if (c == '\0' || c == '.') {
             if (i == seg || key[seg] == '$')
                 return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
-            seg = i + 1;
+            if (c == '\0')
+                break;
+            seg = ++i;
+        } else if (c < 0x80) {
+            i++;
+        } else if ((len = trifle__utf8_seq(key + i, strnlen(key + i, 4))) == 0) {
+            return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
+        } else {
+            i += len;
         }
+        if (i > MAX_KEY_BYTES)
+            return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
     }
-    if (for_write && strcmp(key, SYSTEM_KEY) == 0)
+    if (for_write && key[0] == '_' && strcmp(key, SYSTEM_KEY) == 0)
         return trifle__error(err, TRIFLE_EINVAL, "reserved key: " SYSTEM_KEY);
-    if (for_write && strcmp(key, UNTRACKED_KEY) == 0)
+    if (for_write && key[0] == '_' && strcmp(key, UNTRACKED_KEY) == 0)
         return trifle__error(err, TRIFLE_EINVAL, "reserved key: " UNTRACKED_KEY);
     return 0;
 }
