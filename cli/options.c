@@ -210,7 +210,7 @@ static int option(cli_args *a, const char *arg, const char *next, int *consumed,
     id = option_find(name, n);
     if (id < 0)
         return cli_error(err, CLI_USAGE, "unknown option: --%.*s", (int)n, name);
-    if (a->opt[id] != NULL || (id == CLI_OPT_KEY && a->key != NULL))
+    if (a->opt[id] != NULL)
         return cli_error(err, CLI_USAGE, "option --%s given more than once", optdefs[id].name);
     if (optdefs[id].kind == FLAG)
         return flag_value(&a->opt[id], optdefs[id].name, eq != NULL ? eq + 1 : NULL, err);
