@@ -10,9 +10,15 @@
 #include "trifle/driver.h"
 #include "trifle/error.h"
 
+#define TRIFLE__JSON_MAX_DEPTH 512 /* nested objects/arrays accepted by trifle__json_parse */
+
 /* Parse text[0..len) (need not be NUL-terminated; trailing whitespace allowed, nothing else).
  * Duplicate object members are removed recursively, keeping the last occurrence in the position of
  * the last one. Number literals that overflow become +-Inf (callers report "not finite").
+ * The text must be strict RFC 8259 JSON in UTF-8: no leading zeros, no `1.`, no BOM, no control
+ * characters, no unpaired surrogate escapes, at most TRIFLE__JSON_MAX_DEPTH nested containers, and
+ * no `\u0000` (C strings cannot carry it; cJSON would silently cut the string there). Number
+ * literals of any length are read exactly, whatever cJSON build is linked. Locale-independent.
  * Errors: TRIFLE_EINVAL `invalid JSON: <reason> at byte <offset>`, TRIFLE_ENOMEM. */
 int trifle__json_parse(cJSON **out, const char *text, size_t len, trifle_error *err);
 
@@ -30,5 +36,9 @@ cJSON *trifle__json_unpack(const trifle_leaf *leaves, size_t n);
 
 /* Compare two strings in byte (memcmp) order, for qsort over trifle_leaf by path. */
 int trifle__leaf_cmp(const void *a, const void *b);
+
+/* Length (1-4) of the well-formed UTF-8 sequence at s[0..n) (n > 0), or 0 when it is not well
+ * formed (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */
+size_t trifle__utf8_seq(const char *s, size_t n);
 
 #endif

@@ -13,6 +13,8 @@
 
 #include "trifle/payload.h"
 
+#include "alloc_int.h"
+
 #include <float.h>
 #include <locale.h>
 #include <math.h>
@@ -36,30 +38,86 @@ static locale_t c_locale_get(void)
     return c_locale;
 }
 
+/* The significant digits of a "%.*e" rendering ("d.ddde+xx") into d[]; returns their count and
+ * sets *e to the decimal exponent. */
+static int split_exp_form(const char *tmp, char *d, int *e)
+{
+    const char *p = tmp, *epos = strchr(tmp, 'e');
+    int k = 0;
+
+    for (; p < epos; p++)
+        if (*p >= '0' && *p <= '9')
+            d[k++] = *p;
+    *e = atoi(epos + 1);
+    return k;
+}
+
+/* Move the k-digit decimal d.ddd × 10^e one unit in its last place up (dir > 0) or down. */
+static void step_last_digit(char *d, int k, int *e, int dir)
+{
+    int i = k - 1;
+
+    if (dir > 0) {
+        while (i >= 0 && d[i] == '9')
+            d[i--] = '0';
+        if (i >= 0) {
+            d[i]++;
+        } else { /* 9.99 -> 10.0 */
+            d[0] = '1';
+            (*e)++;
+        }
+        return;
+    }
+    while (d[i] == '0')
+        d[i--] = '9';
+    d[i]--;
+    if (d[0] == '0') { /* 1.000 -> 0.999 = 9.99 × 10^(e-1), all nines */
+        memmove(d, d + 1, (size_t)(k - 1));
+        d[k - 1] = '9';
+        (*e)--;
+    }
+}
+
+/* Read back the k-digit decimal d.ddd × 10^e (the caller has the C locale in force). */
+static double read_back(const char *d, int k, int e)
+{
+    char tmp[48];
+
+    (void)snprintf(tmp, sizeof(tmp), "%c.%.*se%d", d[0], k - 1, d + 1, e);
+    return strtod(tmp, NULL);
+}
+
 /* Digits of |v| (no leading zeros, no trailing zeros) and the exponent n such that
- * v = 0.d1d2...dk × 10^n, as in ECMAScript's definition. Returns k. */
+ * v = 0.d1d2...dk × 10^n, as in ECMAScript's definition. Returns k.
+ *
+ * For each precision p the correctly rounded p-digit decimal is the closest candidate, so it is
+ * tried first. Next to a power of two the rounding interval of v is lopsided (the gap below is
+ * half the gap above), and the closest candidate may fall outside it on the narrow side while its
+ * neighbour on the wide side still reads back to v: that neighbour is then the shortest form
+ * (2^-1017 = 7.120236347223045e-307, not ...0444e-307). 17 digits always round-trip. */
 static int shortest_digits(double v, char digits[24], int *n_out)
 {
     char tmp[40];
-    int prec, k = 0, e;
+    int prec, k, e;
     locale_t old = uselocale(c_locale_get());
 
     /* subnormals carry fewer than 53 significant bits, so their shortest form may be shorter than
      * the 15 digits that are exact for normal doubles: search those from one digit */
-    for (prec = v < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
+    for (prec = v < DBL_MIN ? 1 : 15;; prec++) {
+        double back;
+
         (void)snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
-        if (prec == 17 || strtod(tmp, NULL) == v)
+        k = split_exp_form(tmp, digits, &e);
+        if (prec == 17)
+            break;
+        back = strtod(tmp, NULL);
+        if (back == v)
+            break;
+        step_last_digit(digits, k, &e, back < v ? 1 : -1);
+        if (read_back(digits, k, e) == v)
             break;
     }
     uselocale(old);
-    /* tmp = "d.ddddde[+-]xx" */
-    {
-        const char *p = tmp, *epos = strchr(tmp, 'e');
-        for (; p < epos; p++)
-            if (*p >= '0' && *p <= '9')
-                digits[k++] = *p;
-        e = atoi(epos + 1);
-    }
     while (k > 1 && digits[k - 1] == '0')
         k--;
     digits[k] = '\0';
@@ -171,7 +229,7 @@ int trifle__parse_double(const char *text, size_t len, double *out)
     if (i != len)
         return -1;
     if (len >= sizeof(tmp)) {
-        heap = malloc(len + 1);
+        heap = trifle__malloc(len + 1); /* the application's allocator; OOM reads as -1 */
         if (heap == NULL)
             return -1;
         s = heap;
@@ -181,7 +239,7 @@ int trifle__parse_double(const char *text, size_t len, double *out)
     old = uselocale(c_locale_get());
     v = strtod(s, &end);
     uselocale(old);
-    free(heap);
+    trifle__free(heap);
     if (!isfinite(v))
         return -1;
     *out = v == 0 ? 0.0 : v; /* -0 is stored as 0 */

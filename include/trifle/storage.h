@@ -67,6 +67,13 @@ TRIFLE_API int trifle_driver_for_url(char *buf, size_t size, const char *url, tr
  */
 TRIFLE_API int trifle_driver_dir_add(const char *dir, trifle_error *err);
 
+/**
+ * @brief Copy @p url into @p buf with its password replaced by `***` (the userinfo password and
+ * any query parameter whose name contains "password"), for messages and logs.
+ * @return The length of the masked URL; a value >= @p size means it was truncated. Thread-safe.
+ */
+TRIFLE_API size_t trifle_url_mask(char *buf, size_t size, const char *url);
+
 /** @brief Unload every driver (drivers are otherwise kept until exit). Not thread-safe. */
 TRIFLE_API void trifle_shutdown(void);
 

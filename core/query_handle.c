@@ -1,0 +1,42 @@
+/* trifle_query(): the SPEC §9.7 query (query.c) bound to a stats handle. Kept apart from query.c
+ * so that the query logic links and is tested without the handle. */
+#include "analysis_int.h"
+
+#include "alloc_int.h"
+#include "error_int.h"
+
+static int read_values(trifle_series **out, const char *key, int64_t from, int64_t to,
+                       const char *granularity, void *ctx, trifle_error *err)
+{
+    return trifle_values((trifle *)ctx, out, key, from, to, granularity, 0, err);
+}
+
+int trifle_query(trifle_query_result **out, trifle *t, const char *request, size_t len, int flags,
+                 trifle_error *err)
+{
+    const trifle_config *cfg;
+    const char **list;
+    trifle__query_env env;
+    size_t n, i;
+    int rc;
+
+    *out = NULL;
+    if (t == NULL || request == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "trifle_query needs a handle and a request");
+    cfg = trifle_get_config(t);
+    n = trifle_config_granularity_count(cfg);
+    list = trifle__calloc(n ? n : 1, sizeof(*list));
+    if (list == NULL)
+        return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+    for (i = 0; i < n; i++)
+        list[i] = trifle_config_granularity(cfg, i);
+    env.zone = trifle_get_zone(t);
+    env.granularities = list;
+    env.n_granularities = n;
+    env.flags = flags;
+    env.read = read_values;
+    env.ctx = t;
+    rc = trifle__query_run(out, request, len, &env, err);
+    trifle__free(list);
+    return rc;
+}

@@ -1,0 +1,659 @@
+/* A direct connection to one driver (include/trifle/storage.h): URL → plugin → open, thin checked
+ * wrappers around the operation table, and the sink that collects what `get` and `scan` emit.
+ *
+ * The sink copies every emitted (index, path, value) into an array of records whose paths live in
+ * an arena of blocks that never move; after the driver returns, the records are sorted once by
+ * (index, path bytes, emission order) — skipped when the driver already emitted them in that order
+ * — and runs of one (index, path) are summed in emission order, so the result does not depend on
+ * the sort. An 8,760-bucket × 10-leaf read is one array of ~90k records and one sort.
+ *
+ * Which plugin serves a URL: trifle_storage_options.driver when set (a name or a file), else the
+ * built-in scheme map of SPEC §7.1, else a plugin named exactly like the (lower-cased) scheme if
+ * one is in the search path. The last rule lets third-party drivers work without a core change:
+ * `trifle_clickhouse.so` serves `clickhouse://...`. Other schemes are `unknown driver: <scheme>`. */
+#include "storage_int.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc_int.h"
+#include "error_int.h"
+#include "loader_int.h"
+#include "trifle/storage.h"
+#include "url_int.h"
+
+#define SINK_BLOCK 65536
+#define SINK_KEEP (1u << 20) /* memory kept between calls; more is released after the call */
+
+typedef struct sink_rec {
+    size_t index;
+    const char *path; /* NUL-terminated, in an arena block */
+    size_t len;
+    size_t seq; /* emission order: duplicates are summed in it */
+    double value;
+} sink_rec;
+
+typedef struct sink_block {
+    struct sink_block *next;
+    size_t used, cap;
+    char data[];
+} sink_block;
+
+struct trifle_sink {
+    sink_rec *recs;
+    size_t n, cap;
+    sink_block *head, *cur;
+    size_t limit; /* emitted indexes must be below it */
+    int rc;       /* first failure: TRIFLE_ENOMEM or TRIFLE_EDRIVER */
+    char msg[160];
+};
+
+struct trifle_storage {
+    const trifle_driver *drv; /* the loader's validated copy */
+    trifle_conn *conn;
+    int mode;
+    int system_tracking;
+    char separator[17];
+    trifle_sink sink;
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * Sink */
+
+static void sink_free(trifle_sink *s)
+{
+    sink_block *b, *next;
+
+    for (b = s->head; b != NULL; b = next) {
+        next = b->next;
+        trifle__free(b);
+    }
+    trifle__free(s->recs);
+    memset(s, 0, sizeof(*s));
+}
+
+static void sink_reset(trifle_sink *s, size_t limit)
+{
+    s->n = 0;
+    s->cur = s->head;
+    if (s->head != NULL)
+        s->head->used = 0;
+    s->limit = limit;
+    s->rc = 0;
+    s->msg[0] = '\0';
+}
+
+/* Release what a large read left behind; small buffers are kept for the next call. */
+static void sink_trim(trifle_sink *s)
+{
+    size_t kept = s->cap * sizeof(sink_rec);
+    sink_block *b;
+
+    for (b = s->head; b != NULL; b = b->next)
+        kept += b->cap;
+    if (kept > SINK_KEEP)
+        sink_free(s);
+}
+
+static char *sink_copy(trifle_sink *s, const char *path, size_t len)
+{
+    sink_block *b;
+    size_t need = len + 1;
+    char *p;
+
+    if (s->cur != NULL && s->cur->cap - s->cur->used >= need) {
+        b = s->cur;
+    } else if (s->cur != NULL && s->cur->next != NULL && s->cur->next->cap >= need) {
+        b = s->cur = s->cur->next; /* a block kept from an earlier call */
+        b->used = 0;
+    } else {
+        size_t cap = need > SINK_BLOCK ? need : SINK_BLOCK;
+        if ((b = trifle__malloc(sizeof(*b) + cap)) == NULL)
+            return NULL;
+        b->used = 0;
+        b->cap = cap;
+        if (s->cur == NULL) {
+            b->next = s->head;
+            s->head = b;
+        } else {
+            b->next = s->cur->next;
+            s->cur->next = b;
+        }
+        s->cur = b;
+    }
+    p = b->data + b->used;
+    memcpy(p, path, len);
+    p[len] = '\0';
+    b->used += need;
+    return p;
+}
+
+static int sink_fail(trifle_sink *s, int code, const char *fmt, ...) TRIFLE_PRINTF(3, 4);
+
+static int sink_fail(trifle_sink *s, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (s->rc == 0) {
+        s->rc = code;
+        va_start(ap, fmt);
+        (void)vsnprintf(s->msg, sizeof(s->msg), fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+int trifle__sink_emit(trifle_sink *s, size_t index, const char *path, double value)
+{
+    sink_rec *r;
+    size_t len;
+
+    if (s == NULL)
+        return TRIFLE_EINVAL;
+    if (s->rc != 0)
+        return s->rc == TRIFLE_ENOMEM ? TRIFLE_ENOMEM : TRIFLE_EINVAL;
+    if (index >= s->limit) {
+        (void)sink_fail(s, TRIFLE_EDRIVER, "emitted bucket index %zu for a call of %zu", index,
+                        s->limit);
+        return TRIFLE_EINVAL;
+    }
+    if (path == NULL || path[0] == '\0') {
+        (void)sink_fail(s, TRIFLE_EDRIVER, "emitted an empty path for bucket index %zu", index);
+        return TRIFLE_EINVAL;
+    }
+    if (s->n == s->cap) {
+        size_t ncap = s->cap == 0 ? 64 : 2 * s->cap;
+        if ((r = trifle__reallocarray(s->recs, ncap, sizeof(*r))) == NULL)
+            return sink_fail(s, TRIFLE_ENOMEM, "out of memory");
+        s->recs = r;
+        s->cap = ncap;
+    }
+    len = strlen(path);
+    r = &s->recs[s->n];
+    if ((r->path = sink_copy(s, path, len)) == NULL)
+        return sink_fail(s, TRIFLE_ENOMEM, "out of memory");
+    r->index = index;
+    r->len = len;
+    r->seq = s->n;
+    r->value = value;
+    s->n++;
+    return 0;
+}
+
+static int rec_cmp(const void *pa, const void *pb)
+{
+    const sink_rec *a = pa, *b = pb;
+    int c;
+
+    if (a->index != b->index)
+        return a->index < b->index ? -1 : 1;
+    if ((c = memcmp(a->path, b->path, (a->len < b->len ? a->len : b->len) + 1)) != 0)
+        return c; /* comparing the NUL too orders a prefix first */
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static int same_leaf(const sink_rec *a, const sink_rec *b)
+{
+    return a->index == b->index && a->len == b->len && memcmp(a->path, b->path, a->len) == 0;
+}
+
+static int sink_deliver(trifle_sink *s, trifle_leaf_fn fn, void *payload)
+{
+    size_t i, j;
+    double sum;
+    int rc;
+
+    for (i = 1; i < s->n; i++)
+        if (rec_cmp(&s->recs[i - 1], &s->recs[i]) > 0)
+            break;
+    if (i < s->n)
+        qsort(s->recs, s->n, sizeof(*s->recs), rec_cmp);
+    for (i = 0; i < s->n; i = j) {
+        sum = s->recs[i].value;
+        for (j = i + 1; j < s->n && same_leaf(&s->recs[i], &s->recs[j]); j++)
+            sum += s->recs[j].value;
+        if ((rc = fn(s->recs[i].index, s->recs[i].path, sum, payload)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Errors of driver calls */
+
+/* The driver's error for a failed call, with err->driver set; a driver that returned a code but
+ * no message still gives one naming the operation. */
+static int driver_error(const trifle_storage *st, int rc, const trifle_error *e, const char *op,
+                        trifle_error *err)
+{
+    const char *name = st->drv->name;
+
+    if (rc > 0)
+        rc = TRIFLE_EDRIVER; /* statuses are negative; a positive return is a driver bug */
+    if (err == NULL)
+        return rc;
+    if (e->message[0] == '\0') {
+        if (rc == TRIFLE_ENOTFOUND && strcmp(op, "scan") == 0)
+            (void)trifle__error(err, rc, "no ping");
+        else
+            (void)trifle__error(err, rc, "driver %s: %s failed (%s)", name, op,
+                                trifle_status_name(rc));
+    } else {
+        *err = *e;
+    }
+    err->code = rc;
+    trifle__strlcpy_utf8(err->driver, name, sizeof(err->driver));
+    return rc;
+}
+
+/* After get/scan: a sink failure wins over what the driver made of it. */
+static int sink_error(const trifle_storage *st, int rc, const trifle_error *e, const char *op,
+                      trifle_error *err)
+{
+    if (st->sink.rc == TRIFLE_ENOMEM)
+        return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+    if (st->sink.rc != 0) {
+        (void)trifle__error(err, st->sink.rc, "driver %s: %s %s", st->drv->name, op, st->sink.msg);
+        if (err != NULL)
+            trifle__strlcpy_utf8(err->driver, st->drv->name, sizeof(err->driver));
+        return st->sink.rc;
+    }
+    return driver_error(st, rc, e, op, err);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Open and close */
+
+static int check_mode(const trifle_driver *drv, int mode, trifle_error *err)
+{
+    uint64_t need = mode == TRIFLE_ID_PARTIAL     ? TRIFLE_CAP_MODE_PARTIAL
+                    : mode == TRIFLE_ID_SEPARATED ? TRIFLE_CAP_MODE_SEPARATED
+                                                  : 0;
+
+    if ((drv->caps & need) == need)
+        return 0;
+    if ((drv->caps & (TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED)) == 0)
+        return trifle__error(err, TRIFLE_ECONFIG,
+                             "%s driver supports only the full identifier mode", drv->name);
+    return trifle__error(err, TRIFLE_ECONFIG, "%s driver does not support the %s identifier mode",
+                         drv->name, trifle__id_mode_name(mode));
+}
+
+int trifle_storage_open(trifle_storage **out, const char *url, const trifle_storage_options *opts,
+                        trifle_error *err)
+{
+    static const trifle_storage_options defaults = {TRIFLE_ID_FULL, NULL, NULL, NULL};
+    trifle_error e = TRIFLE_ERROR_INIT;
+    trifle__url u;
+    trifle_storage *st = NULL;
+    const trifle_driver *drv = NULL;
+    const char *which, *sep, **dopts = NULL;
+    size_t i;
+    int rc, mode, exists = 0;
+
+    if (out == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: out is NULL");
+    *out = NULL;
+    if (opts == NULL)
+        opts = &defaults;
+    if ((rc = trifle__url_parse(&u, url, err)) != 0)
+        return rc;
+    if (opts->joined < TRIFLE_ID_FULL || opts->joined > TRIFLE_ID_SEPARATED) {
+        rc = trifle__error(err, TRIFLE_ECONFIG, "invalid identifier mode: %d", opts->joined);
+        goto done;
+    }
+    sep = opts->separator != NULL ? opts->separator : "::";
+    if (trifle__separator_check(sep) != 0) {
+        rc = trifle__error(err, TRIFLE_ECONFIG, "separator must be 1 to 16 bytes without NUL");
+        goto done;
+    }
+    mode = u.joined >= 0 ? u.joined : opts->joined;
+    if (u.separator != NULL)
+        sep = u.separator;
+    if (opts->driver != NULL && opts->driver[0] != '\0')
+        which = opts->driver;
+    else if (u.driver != NULL)
+        which = u.driver;
+    else if ((exists = trifle__driver_exists(u.scheme, opts->driver_path)) == 1)
+        which = u.scheme; /* a third-party plugin named like the scheme */
+    else {
+        rc = exists == TRIFLE_ENOMEM
+                 ? trifle__error(err, TRIFLE_ENOMEM, "out of memory")
+                 : trifle__error(err, TRIFLE_ECONFIG, "unknown driver: %s", u.scheme);
+        goto done;
+    }
+    if ((rc = trifle_driver_load(&drv, which, opts->driver_path, err)) != 0 ||
+        (rc = check_mode(drv, mode, err)) != 0)
+        goto done;
+    if ((st = trifle__calloc(1, sizeof(*st))) == NULL ||
+        (dopts = trifle__calloc(2 * u.n_params + 5, sizeof(*dopts))) == NULL) {
+        rc = trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+        goto done;
+    }
+    st->drv = drv;
+    st->mode = mode;
+    st->system_tracking = u.system_tracking;
+    memcpy(st->separator, sep, strlen(sep) + 1);
+    dopts[0] = "trifle.joined";
+    dopts[1] = trifle__id_mode_name(mode);
+    dopts[2] = "trifle.separator";
+    dopts[3] = st->separator;
+    for (i = 0; i < 2 * u.n_params; i++)
+        dopts[4 + i] = u.params[i];
+    rc = drv->open(&st->conn, trifle__host_api(), u.base, dopts, &e);
+    if (rc != 0) {
+        trifle__url_scrub(&u, e.message, sizeof(e.message));
+        rc = driver_error(st, rc, &e, "open", err);
+        goto done;
+    }
+    *out = st;
+    st = NULL;
+done:
+    trifle_storage_close(st);
+    trifle__free(dopts);
+    trifle__url_free(&u);
+    return rc;
+}
+
+void trifle_storage_close(trifle_storage *st)
+{
+    if (st == NULL)
+        return;
+    if (st->conn != NULL)
+        st->drv->close(st->conn);
+    sink_free(&st->sink);
+    trifle__free(st);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Accessors */
+
+const trifle_driver *trifle_storage_driver(const trifle_storage *st)
+{
+    return st != NULL ? st->drv : NULL;
+}
+
+int trifle_storage_mode(const trifle_storage *st)
+{
+    return st != NULL ? st->mode : TRIFLE_ID_FULL;
+}
+
+const char *trifle_storage_separator(const trifle_storage *st)
+{
+    return st != NULL ? st->separator : "::";
+}
+
+int trifle_storage_system_tracking(const trifle_storage *st)
+{
+    return st != NULL ? st->system_tracking : -1;
+}
+
+/* Bounded writer: counts everything, stores what fits, always NUL-terminates when size > 0. */
+typedef struct text_out {
+    char *buf;
+    size_t size, len;
+} text_out;
+
+static void text_put(text_out *o, const char *s)
+{
+    size_t n = strlen(s), room;
+
+    if (o->size > 0 && o->len < o->size - 1) {
+        room = o->size - 1 - o->len;
+        memcpy(o->buf + o->len, s, n < room ? n : room);
+    }
+    o->len += n;
+}
+
+static void text_end(text_out *o)
+{
+    if (o->size > 0)
+        o->buf[o->len < o->size ? o->len : o->size - 1] = '\0';
+}
+
+size_t trifle_storage_describe(const trifle_storage *st, char *buf, size_t size)
+{
+    static const struct {
+        const char *name, *display;
+    } names[] = {
+        {"sqlite", "SQLite"}, {"postgres", "Postgres"}, {"redis", "Redis"}, {"mongo", "Mongo"}};
+    static const char *const modes[] = {"(J)", "(P)", "(S)"};
+    text_out o = {buf, size, 0};
+    char first[2];
+    size_t i;
+
+    if (st == NULL) {
+        text_end(&o);
+        return 0;
+    }
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(names[i].name, st->drv->name) == 0)
+            break;
+    if (i < sizeof(names) / sizeof(names[0])) {
+        text_put(&o, names[i].display);
+    } else {
+        /* a third-party driver: its name with the first letter capitalised */
+        first[0] = (char)(st->drv->name[0] - 'a' + 'A');
+        first[1] = '\0';
+        text_put(&o, first);
+        text_put(&o, st->drv->name + 1);
+    }
+    text_put(&o, "Driver");
+    text_put(&o, modes[st->mode]);
+    text_end(&o);
+    return o.len;
+}
+
+size_t trifle_storage_identifier(const trifle_storage *st, char *buf, size_t size, const char *key,
+                                 const char *granularity, int64_t at)
+{
+    text_out o = {buf, size, 0};
+    const char *parts[3];
+    char unix_text[24];
+    size_t n = 0, i;
+    int mode = st != NULL ? st->mode : TRIFLE_ID_FULL;
+    const char *sep = st != NULL ? st->separator : "::";
+
+    (void)snprintf(unix_text, sizeof(unix_text), "%" PRId64, at);
+    parts[n++] = key != NULL ? key : "";
+    if (mode != TRIFLE_ID_SEPARATED)
+        parts[n++] = granularity != NULL ? granularity : "";
+    if (mode == TRIFLE_ID_FULL)
+        parts[n++] = unix_text;
+    /* SPEC §3.2 join(): empty parts are left out */
+    for (i = 0; i < n; i++) {
+        if (parts[i][0] == '\0')
+            continue;
+        if (o.len > 0)
+            text_put(&o, sep);
+        text_put(&o, parts[i]);
+    }
+    text_end(&o);
+    return o.len;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Operations */
+
+int trifle_storage_setup(trifle_storage *st, trifle_error *err)
+{
+    trifle_error e = TRIFLE_ERROR_INIT;
+    int rc;
+
+    if (st == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: storage is NULL");
+    if ((rc = st->drv->setup(st->conn, &e)) != 0)
+        return driver_error(st, rc, &e, "setup", err);
+    return 0;
+}
+
+int trifle_storage_drop(trifle_storage *st, trifle_error *err)
+{
+    trifle_error e = TRIFLE_ERROR_INIT;
+    int rc;
+
+    if (st == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: storage is NULL");
+    if (st->drv->drop == NULL)
+        return trifle__error(err, TRIFLE_ENOTSUP, "driver %s does not support drop", st->drv->name);
+    if ((rc = st->drv->drop(st->conn, &e)) != 0)
+        return driver_error(st, rc, &e, "drop", err);
+    return 0;
+}
+
+static int write_call(trifle_storage *st, int add, const trifle_entry *items, size_t n,
+                      trifle_write_result *res, trifle_error *err)
+{
+    trifle_error e = TRIFLE_ERROR_INIT;
+    trifle_write_result local;
+    size_t i;
+    int rc;
+
+    if (res == NULL)
+        res = &local;
+    memset(res, 0, sizeof(*res));
+    res->struct_size = sizeof(*res);
+    res->failed_item = -1;
+    if (st == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: storage is NULL");
+    if (n == 0)
+        return 0;
+    if (items == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: items is NULL");
+    for (i = 0; i < n; i++) {
+        if (items[i].bucket.id == NULL)
+            return trifle__error(err, TRIFLE_EINVAL,
+                                 "invalid argument: items[%zu] has no bucket id", i);
+        if (items[i].leaves == NULL || items[i].n_leaves == 0)
+            return trifle__error(err, TRIFLE_EINVAL, "invalid argument: items[%zu] has no leaves",
+                                 i);
+    }
+    rc =
+        add ? st->drv->inc(st->conn, items, n, res, &e) : st->drv->set(st->conn, items, n, res, &e);
+    return rc != 0 ? driver_error(st, rc, &e, add ? "inc" : "set", err) : 0;
+}
+
+int trifle_storage_inc(trifle_storage *st, const trifle_entry *items, size_t n,
+                       trifle_write_result *res, trifle_error *err)
+{
+    return write_call(st, 1, items, n, res, err);
+}
+
+int trifle_storage_set(trifle_storage *st, const trifle_entry *items, size_t n,
+                       trifle_write_result *res, trifle_error *err)
+{
+    return write_call(st, 0, items, n, res, err);
+}
+
+int trifle_storage_get(trifle_storage *st, const trifle_bucket *buckets, size_t n,
+                       trifle_leaf_fn fn, void *payload, trifle_error *err)
+{
+    trifle_error e = TRIFLE_ERROR_INIT;
+    size_t i;
+    int rc;
+
+    if (st == NULL || fn == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: %s is NULL",
+                             st == NULL ? "storage" : "callback");
+    if (n == 0)
+        return 0;
+    if (buckets == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: buckets is NULL");
+    for (i = 0; i < n; i++)
+        if (buckets[i].id == NULL)
+            return trifle__error(err, TRIFLE_EINVAL, "invalid argument: buckets[%zu] has no id", i);
+    sink_reset(&st->sink, n);
+    rc = st->drv->get(st->conn, buckets, n, &st->sink, &e);
+    if (rc != 0 || st->sink.rc != 0)
+        rc = sink_error(st, rc, &e, "get", err);
+    else
+        rc = sink_deliver(&st->sink, fn, payload);
+    sink_reset(&st->sink, 0);
+    sink_trim(&st->sink);
+    return rc;
+}
+
+static int need_ping(const trifle_storage *st, trifle_error *err)
+{
+    if ((st->drv->caps & TRIFLE_CAP_PING) == 0 || st->drv->ping == NULL || st->drv->scan == NULL)
+        return trifle__error(err, TRIFLE_ENOTSUP, "driver does not support beam/scan");
+    return 0;
+}
+
+int trifle_storage_ping(trifle_storage *st, const char *key, int64_t at, const trifle_leaf *leaves,
+                        size_t n, trifle_error *err)
+{
+    trifle_error e = TRIFLE_ERROR_INIT;
+    int rc;
+
+    if (st == NULL || key == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: %s is NULL",
+                             st == NULL ? "storage" : "key");
+    if (leaves == NULL && n > 0)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: leaves is NULL");
+    if ((rc = need_ping(st, err)) != 0)
+        return rc;
+    if ((rc = st->drv->ping(st->conn, key, at, leaves, n, &e)) != 0)
+        return driver_error(st, rc, &e, "ping", err);
+    return 0;
+}
+
+int trifle_storage_scan(trifle_storage *st, const char *key, int64_t *at_out, trifle_leaf_fn fn,
+                        void *payload, trifle_error *err)
+{
+    trifle_error e = TRIFLE_ERROR_INIT;
+    int64_t at = 0;
+    int rc;
+
+    if (st == NULL || key == NULL || at_out == NULL || fn == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: %s is NULL",
+                             st == NULL    ? "storage"
+                             : key == NULL ? "key"
+                             : fn == NULL  ? "callback"
+                                           : "at_out");
+    if ((rc = need_ping(st, err)) != 0)
+        return rc;
+    sink_reset(&st->sink, 1);
+    rc = st->drv->scan(st->conn, key, &at, &st->sink, &e);
+    if (rc != 0 || st->sink.rc != 0) {
+        rc = sink_error(st, rc, &e, "scan", err);
+    } else {
+        *at_out = at;
+        rc = sink_deliver(&st->sink, fn, payload);
+    }
+    sink_reset(&st->sink, 0);
+    sink_trim(&st->sink);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * trifle_driver_for_url */
+
+int trifle_driver_for_url(char *buf, size_t size, const char *url, trifle_error *err)
+{
+    trifle__url u;
+    const char *name;
+    int rc, exists = 0;
+
+    if (buf == NULL || size == 0)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: buffer is NULL");
+    buf[0] = '\0';
+    if ((rc = trifle__url_parse(&u, url, err)) != 0)
+        return rc;
+    name = u.driver;
+    if (name == NULL && (exists = trifle__driver_exists(u.scheme, NULL)) == 1)
+        name = u.scheme;
+    if (exists == TRIFLE_ENOMEM)
+        rc = trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+    else if (name == NULL)
+        rc = trifle__error(err, TRIFLE_ECONFIG, "unknown driver: %s", u.scheme);
+    else if (strlen(name) >= size)
+        rc = trifle__error(err, TRIFLE_EINVAL, "invalid argument: buffer too small");
+    else
+        memcpy(buf, name, strlen(name) + 1);
+    trifle__url_free(&u);
+    return rc;
+}

@@ -1,0 +1,715 @@
+/* The stats handle: configuration → driver connection, and the five operations of SPEC §5.
+ *
+ * A write of key K at instant `at` becomes, for every configured granularity G, one data item on
+ * (K, G, floor(at, G)) and — with system tracking — one system item on (__system__key__, G, ...)
+ * carrying {count: 1, keys.<tk>: 1} (SPEC §3.3, §3.4). Items are sorted by identifier (byte order)
+ * before they reach the driver, so concurrent writers touch rows in the same order (no deadlocks in
+ * PostgreSQL) and a flush is deterministic; items whose identifier strings coincide (possible only
+ * with separators that look like key text, ERRATA minor 16) are merged first. */
+#include "trifle/trifle.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc_int.h"
+#include "config_int.h"
+#include "error_int.h"
+#include "json_int.h"
+#include "payload_int.h"
+#include "series_int.h"
+#include "thread_int.h"
+#include "trifle_int.h"
+
+#define SYSTEM_KEY "__system__key__"
+#define UNTRACKED_KEY "__untracked__"
+#define MAX_KEY_BYTES 200 /* ERRATA I4: every joined identifier then fits VARCHAR(255) */
+
+struct trifle {
+    trifle_config *cfg; /* effective configuration (URL parameters applied) */
+    trifle_zone *zone;
+    trifle_storage *st;
+    trifle__mutex conn_lock; /* a connection sees one thread at a time (STYLE §5) */
+    _Atomic int closed;
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * Keys */
+
+int trifle__utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+
+    while (p < end) {
+        unsigned c = *p;
+        size_t len, i;
+        uint32_t cp;
+
+        if (c < 0x80) {
+            if (c == 0)
+                return 0;
+            p++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF)
+            len = 2, cp = c & 0x1F;
+        else if (c >= 0xE0 && c <= 0xEF)
+            len = 3, cp = c & 0x0F;
+        else if (c >= 0xF0 && c <= 0xF4)
+            len = 4, cp = c & 0x07;
+        else
+            return 0;
+        if ((size_t)(end - p) < len)
+            return 0;
+        for (i = 1; i < len; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return 0; /* overlong forms and surrogates */
+        p += len;
+    }
+    return 1;
+}
+
+int trifle__key_check(const char *key, int for_write, trifle_error *err)
+{
+    size_t len, i, seg = 0;
+
+    if (key == NULL || (len = strlen(key)) == 0 || len > MAX_KEY_BYTES ||
+        !trifle__utf8_valid(key, len))
+        return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
+    /* ERRATA I3: the key becomes the system path keys.<key>, so it must be a valid packed path */
+    for (i = 0; i <= len; i++) {
+        if (i == len || key[i] == '.') {
+            if (i == seg || key[seg] == '$')
+                return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
+            seg = i + 1;
+        }
+    }
+    if (for_write && strcmp(key, SYSTEM_KEY) == 0)
+        return trifle__error(err, TRIFLE_EINVAL, "reserved key: " SYSTEM_KEY);
+    if (for_write && strcmp(key, UNTRACKED_KEY) == 0)
+        return trifle__error(err, TRIFLE_EINVAL, "reserved key: " UNTRACKED_KEY);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Lifecycle */
+
+static int check_open(const trifle *t, trifle_error *err)
+{
+    if (t == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument");
+    if (atomic_load(&t->closed))
+        return trifle__error(err, TRIFLE_ECLOSED, "buffer is closed");
+    return 0;
+}
+
+int trifle_open(trifle **out, const trifle_config *cfg, trifle_error *err)
+{
+    trifle *t = NULL;
+    trifle_storage_options so;
+    int rc, st_tracking;
+
+    if (out == NULL || cfg == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument");
+    *out = NULL;
+    if ((rc = trifle__config_validate(cfg, err)) != 0)
+        return rc;
+    if ((t = trifle__calloc(1, sizeof(*t))) == NULL)
+        return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+    if (trifle__mutex_init(&t->conn_lock) != 0) {
+        trifle__free(t);
+        return trifle__error(err, TRIFLE_ERROR, "cannot create a mutex");
+    }
+    if ((rc = trifle_config_dup(&t->cfg, cfg, err)) != 0)
+        goto fail;
+    if ((rc = trifle_zone_open(&t->zone, trifle_config_get(cfg, "time_zone"), err)) != 0)
+        goto fail;
+    memset(&so, 0, sizeof(so));
+    so.joined = t->cfg->joined;
+    so.separator = trifle_config_get(cfg, "separator");
+    so.driver_path = trifle_config_get(cfg, "driver_path");
+    if ((rc = trifle_storage_open(&t->st, trifle_config_get(cfg, "driver"), &so, err)) != 0)
+        goto fail;
+    /* URL parameter > configuration > default (ERRATA I8): record the effective values */
+    t->cfg->joined = trifle_storage_mode(t->st);
+    if ((rc = trifle_config_set(t->cfg, "joined", trifle__config_mode_name(t->cfg->joined), err)) !=
+            0 ||
+        (rc = trifle_config_set(t->cfg, "separator", trifle_storage_separator(t->st), err)) != 0)
+        goto fail;
+    st_tracking = trifle_storage_system_tracking(t->st);
+    if (st_tracking >= 0 &&
+        (rc = trifle_config_set(t->cfg, "system_tracking", st_tracking ? "true" : "false", err)) !=
+            0)
+        goto fail;
+    *out = t;
+    return 0;
+fail:
+    trifle_storage_close(t->st);
+    trifle_zone_free(t->zone);
+    trifle_config_free(t->cfg);
+    trifle__mutex_destroy(&t->conn_lock);
+    trifle__free(t);
+    return rc;
+}
+
+int trifle_close(trifle *t, trifle_error *err)
+{
+    int expected = 0;
+
+    if (t == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument");
+    if (!atomic_compare_exchange_strong(&t->closed, &expected, 1))
+        return trifle__error(err, TRIFLE_ECLOSED, "buffer is closed");
+    trifle__mutex_lock(&t->conn_lock);
+    trifle_storage_close(t->st);
+    t->st = NULL;
+    trifle__mutex_unlock(&t->conn_lock);
+    return 0;
+}
+
+void trifle_free(trifle *t)
+{
+    if (t == NULL)
+        return;
+    if (!atomic_load(&t->closed))
+        (void)trifle_close(t, NULL);
+    trifle_zone_free(t->zone);
+    trifle_config_free(t->cfg);
+    trifle__mutex_destroy(&t->conn_lock);
+    trifle__free(t);
+}
+
+int trifle_setup(trifle *t, trifle_error *err)
+{
+    int rc;
+
+    if ((rc = check_open(t, err)) != 0)
+        return rc;
+    trifle__mutex_lock(&t->conn_lock);
+    rc = trifle_storage_setup(t->st, err);
+    trifle__mutex_unlock(&t->conn_lock);
+    return rc;
+}
+
+int trifle_flush(trifle *t, trifle_error *err)
+{
+    return check_open(t, err); /* writes are unbuffered until the buffer lands (issue 5) */
+}
+
+const trifle_zone *trifle_get_zone(const trifle *t)
+{
+    return t == NULL ? NULL : t->zone;
+}
+
+const trifle_config *trifle_get_config(const trifle *t)
+{
+    return t == NULL ? NULL : t->cfg;
+}
+
+size_t trifle_describe(const trifle *t, char *buf, size_t size)
+{
+    if (t == NULL || t->st == NULL) {
+        if (size > 0)
+            buf[0] = '\0';
+        return 0;
+    }
+    return trifle_storage_describe(t->st, buf, size);
+}
+
+const char *trifle_driver_name(const trifle *t)
+{
+    return t == NULL || t->st == NULL ? NULL : trifle_storage_driver(t->st)->name;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Write path */
+
+/* Identifier strings of one write live in one arena; items point into it. */
+typedef struct write_plan {
+    trifle_entry *items;
+    size_t n;
+    char *arena;
+    trifle_leaf *merged; /* leaves of merged duplicate identifiers, if any */
+    trifle_leaf system_leaves[2];
+    char *tracking_path; /* "keys.<tk>" */
+} write_plan;
+
+static void plan_free(write_plan *p)
+{
+    trifle__free(p->items);
+    trifle__free(p->arena);
+    trifle__free(p->merged);
+    trifle__free(p->tracking_path);
+    memset(p, 0, sizeof(*p));
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+    return strcmp(((const trifle_entry *)a)->bucket.id, ((const trifle_entry *)b)->bucket.id);
+}
+
+/* Merge two sorted leaf lists: inc adds, set keeps the later value. */
+static size_t merge_leaves(trifle_leaf *out, const trifle_leaf *a, size_t na, const trifle_leaf *b,
+                           size_t nb, int add)
+{
+    size_t i = 0, j = 0, k = 0;
+
+    while (i < na || j < nb) {
+        int c = i == na ? 1 : j == nb ? -1 : strcmp(a[i].path, b[j].path);
+        if (c < 0)
+            out[k++] = a[i++];
+        else if (c > 0)
+            out[k++] = b[j++];
+        else {
+            out[k] = b[j];
+            if (add)
+                out[k].value = a[i].value + b[j].value;
+            k++, i++, j++;
+        }
+    }
+    return k;
+}
+
+/* After sorting: fold items with equal identifiers into one (ERRATA minor 16). */
+static int plan_merge_duplicates(write_plan *p, int add, trifle_error *err)
+{
+    size_t i, total = 0, w = 0, used = 0;
+
+    for (i = 1; i < p->n; i++)
+        if (strcmp(p->items[i - 1].bucket.id, p->items[i].bucket.id) == 0)
+            break;
+    if (i >= p->n)
+        return 0; /* the common case: nothing to merge */
+    for (i = 0; i < p->n; i++)
+        total += p->items[i].n_leaves;
+    if ((p->merged = trifle__calloc(total * 2, sizeof(*p->merged))) == NULL)
+        return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+    for (i = 0; i < p->n; i++) {
+        if (w > 0 && strcmp(p->items[w - 1].bucket.id, p->items[i].bucket.id) == 0) {
+            trifle_entry *prev = &p->items[w - 1];
+            trifle_leaf *dst = p->merged + used;
+            size_t k = merge_leaves(dst, prev->leaves, prev->n_leaves, p->items[i].leaves,
+                                    p->items[i].n_leaves, add);
+            prev->leaves = dst;
+            prev->n_leaves = k;
+            used += k;
+        } else {
+            p->items[w++] = p->items[i];
+        }
+    }
+    p->n = w;
+    return 0;
+}
+
+/* Data items (with_data) and/or system items (with_system) of one write, sorted and merged. */
+static int plan_build(trifle *t, write_plan *p, const char *key, int64_t at,
+                      const trifle_payload *values, unsigned flags, int with_data, int with_system,
+                      int add, trifle_error *err)
+{
+    const trifle_config *cfg = t->cfg;
+    size_t g, keylen = strlen(key), idcap, off = 0, per;
+    int rc;
+
+    memset(p, 0, sizeof(*p));
+    per = (with_data ? 1 : 0) + (with_system ? 1 : 0);
+    if ((p->items = trifle__calloc(cfg->n_grans * per, sizeof(*p->items))) == NULL)
+        goto oom;
+    /* longest identifier: prefix-less "key<sep>G<sep>-unix" for the longer of key / system key */
+    idcap = (keylen > sizeof(SYSTEM_KEY) ? keylen : sizeof(SYSTEM_KEY)) + 2 * 16 + 32 + 24;
+    if ((p->arena = trifle__calloc(cfg->n_grans * per, idcap)) == NULL)
+        goto oom;
+    if (with_system) {
+        const char *tk = (flags & TRIFLE_UNTRACKED) ? UNTRACKED_KEY : key;
+        size_t tl = strlen(tk);
+        if ((p->tracking_path = trifle__malloc(5 + tl + 1)) == NULL)
+            goto oom;
+        memcpy(p->tracking_path, "keys.", 5);
+        memcpy(p->tracking_path + 5, tk, tl + 1);
+        p->system_leaves[0].path = "count";
+        p->system_leaves[0].value = 1;
+        p->system_leaves[1].path = p->tracking_path;
+        p->system_leaves[1].value = 1;
+    }
+    for (g = 0; g < cfg->n_grans; g++) {
+        int64_t bucket;
+        int pass;
+
+        if ((rc = trifle_floor(&bucket, t->zone, cfg->week_start, &cfg->grans[g], at, err)) != 0)
+            goto fail;
+        for (pass = 0; pass < 2; pass++) {
+            trifle_entry *e;
+            const char *k;
+
+            if ((pass == 0 && !with_data) || (pass == 1 && !with_system))
+                continue;
+            k = pass == 0 ? key : SYSTEM_KEY;
+            e = &p->items[p->n++];
+            e->bucket.key = k;
+            e->bucket.granularity = cfg->grans[g].label;
+            e->bucket.at = bucket;
+            e->bucket.id = p->arena + off;
+            if (trifle_storage_identifier(t->st, p->arena + off, idcap, k, cfg->grans[g].label,
+                                          bucket) >= idcap) {
+                rc = trifle__error(err, TRIFLE_ERROR, "identifier too long");
+                goto fail;
+            }
+            off += idcap;
+            if (pass == 0) {
+                e->leaves = trifle_payload_leaves(values);
+                e->n_leaves = trifle_payload_count(values);
+            } else {
+                e->leaves = p->system_leaves;
+                e->n_leaves = 2;
+            }
+        }
+    }
+    qsort(p->items, p->n, sizeof(*p->items), item_cmp);
+    if ((rc = plan_merge_duplicates(p, add, err)) != 0)
+        goto fail;
+    return 0;
+oom:
+    rc = trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+fail:
+    plan_free(p);
+    return rc;
+}
+
+static int write_check(trifle *t, const char *key, const trifle_payload *values, trifle_error *err)
+{
+    int rc;
+
+    if ((rc = check_open(t, err)) != 0)
+        return rc;
+    if (values == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "values must be an object");
+    return trifle__key_check(key, 1, err);
+}
+
+/* One driver call under the connection lock. */
+static int storage_write(trifle *t, int add, const write_plan *p, trifle_error *err)
+{
+    trifle_write_result res;
+    int rc;
+
+    memset(&res, 0, sizeof(res));
+    res.struct_size = sizeof(res);
+    res.failed_item = -1;
+    trifle__mutex_lock(&t->conn_lock);
+    rc = add ? trifle_storage_inc(t->st, p->items, p->n, &res, err)
+             : trifle_storage_set(t->st, p->items, p->n, &res, err);
+    trifle__mutex_unlock(&t->conn_lock);
+    return rc;
+}
+
+static int write_op(trifle *t, const char *key, int64_t at, const trifle_payload *values,
+                    unsigned flags, int is_track, trifle_error *err)
+{
+    write_plan p;
+    int rc, tracking;
+
+    if ((rc = write_check(t, key, values, err)) != 0)
+        return rc;
+    if (trifle_payload_count(values) == 0)
+        return 0; /* {} writes nothing, system item included (SPEC §3.4) */
+    tracking = t->cfg->system_tracking;
+    if (is_track) {
+        /* data and system items in one inc batch: one transaction */
+        if ((rc = plan_build(t, &p, key, at, values, flags, 1, tracking, 1, err)) != 0)
+            return rc;
+        rc = storage_write(t, 1, &p, err);
+        plan_free(&p);
+        return rc;
+    }
+    /* assert: data items replace (set), system items add (inc) — two calls (ERRATA I17) */
+    if ((rc = plan_build(t, &p, key, at, values, flags, 1, 0, 0, err)) != 0)
+        return rc;
+    rc = storage_write(t, 0, &p, err);
+    plan_free(&p);
+    if (rc != 0 || !tracking)
+        return rc;
+    if ((rc = plan_build(t, &p, key, at, values, flags, 0, 1, 1, err)) != 0)
+        return rc;
+    rc = storage_write(t, 1, &p, err);
+    plan_free(&p);
+    return rc;
+}
+
+int trifle_track(trifle *t, const char *key, int64_t at, const trifle_payload *values,
+                 unsigned flags, trifle_error *err)
+{
+    return write_op(t, key, at, values, flags, 1, err);
+}
+
+int trifle_assert(trifle *t, const char *key, int64_t at, const trifle_payload *values,
+                  unsigned flags, trifle_error *err)
+{
+    return write_op(t, key, at, values, flags, 0, err);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Read path */
+
+/* A growing list of leaves whose paths are copied into one string arena. While collecting, a
+ * leaf's path holds its offset in the arena (the arena may move); leafvec_settle() turns offsets
+ * into pointers. */
+typedef struct leafvec {
+    trifle_leaf *leaves;
+    size_t n, cap;
+    char *strings;
+    size_t slen, scap;
+} leafvec;
+
+static int leafvec_push(leafvec *v, const char *path, double value)
+{
+    size_t plen = strlen(path) + 1;
+
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 16;
+        trifle_leaf *l = trifle__reallocarray(v->leaves, cap, sizeof(*l));
+        if (l == NULL)
+            return TRIFLE_ENOMEM;
+        v->leaves = l;
+        v->cap = cap;
+    }
+    if (v->slen + plen > v->scap) {
+        size_t cap = v->scap ? v->scap * 2 : 256;
+        char *s;
+        while (cap < v->slen + plen)
+            cap *= 2;
+        if ((s = trifle__realloc(v->strings, cap)) == NULL)
+            return TRIFLE_ENOMEM;
+        v->strings = s;
+        v->scap = cap;
+    }
+    memcpy(v->strings + v->slen, path, plen);
+    v->leaves[v->n].path = (const char *)(uintptr_t)v->slen;
+    v->leaves[v->n].value = value;
+    v->slen += plen;
+    v->n++;
+    return 0;
+}
+
+static void leafvec_settle(leafvec *v)
+{
+    size_t i;
+
+    for (i = 0; i < v->n; i++)
+        v->leaves[i].path = v->strings + (uintptr_t)v->leaves[i].path;
+}
+
+static void leafvec_clear(leafvec *v)
+{
+    v->n = 0;
+    v->slen = 0;
+}
+
+static void leafvec_free(leafvec *v)
+{
+    trifle__free(v->leaves);
+    trifle__free(v->strings);
+    memset(v, 0, sizeof(*v));
+}
+
+/* Collects the leaves of one bucket at a time (storage delivers them grouped by index, paths
+ * sorted) and turns each group into a row. */
+typedef struct row_collector {
+    trifle_series *s;
+    size_t current; /* index being collected, SIZE_MAX = none */
+    leafvec v;
+} row_collector;
+
+static int collector_finish_group(row_collector *c)
+{
+    cJSON *row;
+
+    if (c->current == SIZE_MAX)
+        return 0;
+    leafvec_settle(&c->v);
+    row = trifle__json_unpack(c->v.leaves, c->v.n);
+    if (row == NULL)
+        return TRIFLE_ENOMEM;
+    cJSON_Delete(c->s->rows[c->current]);
+    c->s->rows[c->current] = row;
+    leafvec_clear(&c->v);
+    c->current = SIZE_MAX;
+    return 0;
+}
+
+static int collect_leaf(size_t index, const char *path, double value, void *payload)
+{
+    row_collector *c = payload;
+
+    if (index >= c->s->n)
+        return TRIFLE_ERROR;
+    if (index != c->current) {
+        if (collector_finish_group(c) != 0)
+            return TRIFLE_ENOMEM;
+        c->current = index;
+    }
+    return leafvec_push(&c->v, path, value);
+}
+
+static int series_skip_blanks(trifle_series **s, trifle_error *err)
+{
+    trifle_series *in = *s, *out = NULL;
+    size_t i, kept = 0;
+    int rc;
+
+    for (i = 0; i < in->n; i++)
+        if (cJSON_GetArraySize(in->rows[i]) > 0)
+            kept++;
+    if ((rc = trifle__series_new(&out, kept, err)) != 0)
+        return rc;
+    for (kept = 0, i = 0; i < in->n; i++) {
+        if (cJSON_GetArraySize(in->rows[i]) == 0)
+            continue;
+        out->at[kept] = in->at[i];
+        out->rows[kept++] = in->rows[i];
+        in->rows[i] = NULL;
+    }
+    trifle_series_free(in);
+    *s = out;
+    return 0;
+}
+
+int trifle_values(trifle *t, trifle_series **out, const char *key, int64_t from, int64_t to,
+                  const char *granularity, int skip_blanks, trifle_error *err)
+{
+    trifle_granularity g;
+    int64_t *timeline = NULL;
+    size_t n = 0, i, idcap, off = 0;
+    trifle_bucket *buckets = NULL;
+    char *ids = NULL;
+    trifle_series *s = NULL;
+    row_collector c;
+    int rc;
+
+    memset(&c, 0, sizeof(c));
+    c.current = SIZE_MAX;
+    if (out == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument");
+    *out = NULL;
+    if ((rc = check_open(t, err)) != 0 || (rc = trifle__key_check(key, 0, err)) != 0)
+        return rc;
+    if (granularity == NULL || trifle_granularity_parse(&g, granularity, NULL) != 0)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid granularity: %s",
+                             granularity ? granularity : "");
+    if ((rc = trifle_timeline(&timeline, &n, t->zone, t->cfg->week_start, &g, from, to,
+                              (size_t)t->cfg->max_points, err)) != 0)
+        return rc;
+    if ((rc = trifle__series_new(&s, n, err)) != 0)
+        goto done;
+    for (i = 0; i < n; i++) {
+        s->at[i] = timeline[i];
+        if ((s->rows[i] = cJSON_CreateObject()) == NULL)
+            goto oom;
+    }
+    if (n > 0) {
+        idcap = strlen(key) + 2 * 16 + sizeof(g.label) + 24;
+        if ((buckets = trifle__calloc(n, sizeof(*buckets))) == NULL ||
+            (ids = trifle__calloc(n, idcap)) == NULL)
+            goto oom;
+        for (i = 0; i < n; i++, off += idcap) {
+            buckets[i].id = ids + off;
+            buckets[i].key = key;
+            buckets[i].granularity = g.label;
+            buckets[i].at = timeline[i];
+            (void)trifle_storage_identifier(t->st, ids + off, idcap, key, g.label, timeline[i]);
+        }
+        c.s = s;
+        trifle__mutex_lock(&t->conn_lock);
+        rc = trifle_storage_get(t->st, buckets, n, collect_leaf, &c, err);
+        trifle__mutex_unlock(&t->conn_lock);
+        if (rc == 0 && collector_finish_group(&c) != 0)
+            goto oom;
+        if (rc == TRIFLE_ENOMEM && err != NULL && err->message[0] == '\0')
+            (void)trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+        if (rc != 0)
+            goto done;
+    }
+    if (skip_blanks && (rc = series_skip_blanks(&s, err)) != 0)
+        goto done;
+    *out = s;
+    s = NULL;
+    goto done;
+oom:
+    rc = trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+done:
+    trifle_series_free(s);
+    trifle__free(timeline);
+    trifle__free(buckets);
+    trifle__free(ids);
+    leafvec_free(&c.v);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Pings */
+
+int trifle_beam(trifle *t, const char *key, int64_t at, const trifle_payload *values,
+                trifle_error *err)
+{
+    trifle_granularity one_second;
+    int64_t check;
+    int rc;
+
+    if ((rc = write_check(t, key, values, err)) != 0)
+        return rc;
+    /* the instant is stored as given (not floored); flooring to 1s only checks its range */
+    (void)trifle_granularity_parse(&one_second, "1s", NULL);
+    if ((rc = trifle_floor(&check, NULL, TRIFLE_MONDAY, &one_second, at, err)) != 0)
+        return rc;
+    trifle__mutex_lock(&t->conn_lock);
+    rc = trifle_storage_ping(t->st, key, at, trifle_payload_leaves(values),
+                             trifle_payload_count(values), err);
+    trifle__mutex_unlock(&t->conn_lock);
+    return rc;
+}
+
+static int collect_scan_leaf(size_t index, const char *path, double value, void *payload)
+{
+    (void)index;
+    return leafvec_push(payload, path, value);
+}
+
+int trifle_scan(trifle *t, const char *key, int *found, int64_t *at, trifle_payload **values,
+                trifle_error *err)
+{
+    leafvec c;
+    int64_t when = 0;
+    int rc;
+
+    memset(&c, 0, sizeof(c));
+    if (found == NULL || values == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument");
+    *found = 0;
+    *values = NULL;
+    if ((rc = check_open(t, err)) != 0 || (rc = trifle__key_check(key, 0, err)) != 0)
+        return rc;
+    trifle__mutex_lock(&t->conn_lock);
+    rc = trifle_storage_scan(t->st, key, &when, collect_scan_leaf, &c, err);
+    trifle__mutex_unlock(&t->conn_lock);
+    if (rc == TRIFLE_ENOTFOUND) {
+        c.n = 0; /* no ping: not an error (SPEC §5.5) */
+        rc = 0;
+    } else if (rc == 0) {
+        *found = 1;
+        if (at != NULL)
+            *at = when;
+    }
+    if (rc == 0) {
+        leafvec_settle(&c);
+        rc = trifle__payload_from_sorted(values, c.leaves, c.n, err);
+        if (rc != 0)
+            *found = 0;
+    }
+    leafvec_free(&c);
+    return rc;
+}

@@ -1,0 +1,660 @@
+/* The metrics query (SPEC §9.7, ERRATA I11, minor 18): every check in its order, each mode's data
+ * object, the transponder fields and the HTTP/CLI renderings. Runs trifle__query_run() over a
+ * fake reader, so no storage is involved. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "analysis_helpers.h"
+#include "analysis_int.h"
+#include "error_int.h"
+
+/* 2026-01-24T00:00Z, 01:00Z, 02:00Z */
+#define T0 1769212800
+#define T1 1769216400
+#define T2 1769220000
+
+static const char *const granularities[] = {"1m", "1h", "1d"};
+
+typedef struct fake {
+    const char *series; /* JSON {"at":[...],"values":[...]} returned by the reader */
+    int rc;             /* non-zero: the reader fails with this code and message */
+    const char *message;
+    int calls;
+    char key[64], granularity[32];
+    int64_t from, to;
+} fake;
+
+static int fake_read(trifle_series **out, const char *key, int64_t from, int64_t to,
+                     const char *granularity, void *ctx, trifle_error *err)
+{
+    fake *f = ctx;
+
+    f->calls++;
+    (void)snprintf(f->key, sizeof(f->key), "%s", key);
+    (void)snprintf(f->granularity, sizeof(f->granularity), "%s", granularity);
+    f->from = from;
+    f->to = to;
+    if (f->rc != 0)
+        return trifle__error(err, f->rc, "%s", f->message);
+    return trifle_series_from_json(out, f->series, strlen(f->series), err);
+}
+
+static const char *default_series =
+    "{\"at\":[1769212800,1769216400],\"values\":[{\"count\":40,\"duration\":0.42,"
+    "\"meta\":{\"label\":\"fast\"},\"c\":{\"US\":1,\"SK\":2}},{\"count\":2,\"c\":{\"US\":3}}]}";
+
+static trifle_query_result *query_env(fake *f, const char *request, int flags,
+                                      const trifle_zone *zone)
+{
+    trifle__query_env env;
+    trifle_query_result *r = NULL;
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    env.zone = zone;
+    env.granularities = granularities;
+    env.n_granularities = 3;
+    env.flags = flags;
+    env.read = fake_read;
+    env.ctx = f;
+    if (f->series == NULL)
+        f->series = default_series;
+    assert_int_equal(trifle__query_run(&r, request, strlen(request), &env, &err), 0);
+    assert_non_null(r);
+    return r;
+}
+
+static trifle_query_result *query(fake *f, const char *request)
+{
+    return query_env(f, request, TRIFLE_QUERY_HTTP_TIME, NULL);
+}
+
+static char *render(const trifle_query_result *r, int style)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    char *text = NULL;
+
+    assert_int_equal(trifle_query_result_render(&text, r, style, 0, &err), 0);
+    return text;
+}
+
+/* Run a request and check status, message and (for failures) the extra fields. */
+static void expect(const char *request, int status, const char *message, const char *extra)
+{
+    fake f = {0};
+    trifle_query_result *r = query(&f, request);
+    char *text;
+
+    if (trifle_query_result_status(r) != status ||
+        strcmp(trifle_query_result_message(r), message) != 0)
+        fail_msg("%s\n  got %d \"%s\"\n want %d \"%s\"", request, trifle_query_result_status(r),
+                 trifle_query_result_message(r), status, message);
+    assert_int_equal(trifle_query_result_code(r), status == 200 ? 0 : TRIFLE_EINVAL);
+    if (extra != NULL) {
+        text = render(r, TRIFLE_QUERY_RENDER_DATA);
+        assert_string_equal(text, extra);
+        trifle_mem_free(text);
+    }
+    /* storage is only read once the checks before step 8 passed */
+    if (status == 400 || strstr(message, "slices") || strstr(message, "Aggregator") ||
+        strstr(message, "aggregator"))
+        assert_int_equal(f.calls, 0);
+    trifle_query_result_free(r);
+}
+
+#define BASE "\"key\":\"k\",\"from\":\"2026-01-24T00:00:00Z\",\"to\":\"2026-01-24T01:00:00Z\","
+#define AGG BASE "\"granularity\":\"1h\",\"mode\":\"aggregate\",\"aggregator\":\"sum\","
+
+/* ------------------------------------------------------------------------------------------- */
+/* Checks in order                                                                              */
+
+static void test_request_shape(void **state)
+{
+    (void)state;
+    expect("[1]", 400, "query request must be a JSON object", "{}");
+    {
+        fake f = {0};
+        trifle_query_result *r = query(&f, "{\"key\":");
+        assert_int_equal(trifle_query_result_status(r), 400);
+        assert_true(strncmp(trifle_query_result_message(r), "invalid JSON: ", 14) == 0);
+        trifle_query_result_free(r);
+    }
+}
+
+static void test_check1_key(void **state)
+{
+    (void)state;
+    expect("{\"from\":\"x\"}", 400, "key must be a non-empty string", "{}");
+    expect("{\"key\":\"  \"}", 400, "key must be a non-empty string", NULL);
+    expect("{\"key\":5}", 400, "key must be a non-empty string", NULL);
+    expect("{\"key\":null}", 400, "key must be a non-empty string", NULL);
+    /* the first failure wins: key before everything else */
+    expect("{\"key\":\"\",\"slices\":0,\"value_path\":5}", 400, "key must be a non-empty string",
+           NULL);
+}
+
+static void test_check2_times(void **state)
+{
+    (void)state;
+    expect("{\"key\":\"k\"}", 400, "from is required", NULL);
+    expect("{\"key\":\"k\",\"from\":5}", 400, "from must be a time string", NULL);
+    expect("{\"key\":\"k\",\"from\":\"2026-01-24T00:00:00\"}", 400,
+           "invalid time: 2026-01-24T00:00:00", NULL);
+    expect("{\"key\":\"k\",\"from\":\"2026-01-24T00:00:00Z\"}", 400, "to is required", NULL);
+    expect("{\"key\":\"k\",\"from\":\"2026-01-24T00:00:00Z\",\"to\":\"now\"}", 400,
+           "invalid time: now", NULL);
+}
+
+static void test_check3_granularity(void **state)
+{
+    (void)state;
+    expect("{" BASE "\"mode\":\"timeline\"}", 400, "granularity is required", NULL);
+    expect("{" BASE "\"granularity\":\"5x\"}", 400, "invalid granularity: 5x", NULL);
+    expect("{" BASE "\"granularity\":\"1s\"}", 400, "granularity 1s is not configured", NULL);
+    expect("{" BASE "\"granularity\":\"01h\"}", 400, "granularity 01h is not configured", NULL);
+    expect("{" BASE "\"granularity\":[\"1h\"]}", 400, "granularity is required", NULL);
+}
+
+static void test_check4_mode(void **state)
+{
+    (void)state;
+    expect("{" BASE "\"granularity\":\" 1h \"}", 400,
+           "mode is required (aggregate, timeline or category)", NULL);
+    expect("{" BASE "\"granularity\":\"1h\",\"mode\":\"sideways\"}", 400, "invalid mode: sideways",
+           NULL);
+    expect("{" BASE "\"granularity\":\"1h\",\"mode\":1}", 400, "mode must be a string", NULL);
+    /* format is an alias used only when mode is absent */
+    expect("{" BASE "\"granularity\":\"1h\",\"format\":\"sideways\"}", 400,
+           "invalid mode: sideways", NULL);
+    expect("{" BASE "\"granularity\":\"1h\",\"mode\":\"sideways\",\"format\":\"timeline\"}", 400,
+           "invalid mode: sideways", NULL);
+    expect("{" BASE "\"granularity\":\"1h\",\"mode\":null,\"format\":\" TimeLine \"}", 400,
+           "value_path is required", NULL);
+}
+
+static void test_check5_slices(void **state)
+{
+    static const char *const bad[] = {"0",    "-1",     "1.5",  "\"abc\"", "\"1000001\"", "1000001",
+                                      "true", "\"+3\"", "\"\"", "[1]",     "\"1 2\""};
+    char req[512];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        (void)snprintf(req, sizeof(req), "{" AGG "\"slices\":%s,\"value_path\":5}", bad[i]);
+        expect(req, 422, "slices must be a positive integer.", "{}");
+    }
+    /* valid forms move on to the next check */
+    expect("{" AGG "\"slices\":\" 12 \"}", 400, "value_path is required", NULL);
+    expect("{" AGG "\"slices\":3.0}", 400, "value_path is required", NULL);
+    expect("{" AGG "\"slices\":1000000}", 400, "value_path is required", NULL);
+    expect("{" AGG "\"slices\":null}", 400, "value_path is required", NULL);
+    expect("{" AGG "\"slices\":\"0000000000000000000007\"}", 400, "value_path is required", NULL);
+    expect("{" AGG "\"slices\":\"99999999999999999999999999\"}", 422,
+           "slices must be a positive integer.", NULL);
+}
+
+static void test_check6_value_path(void **state)
+{
+    (void)state;
+    expect("{" AGG "\"slices\":2}", 400, "value_path is required", NULL);
+    expect("{" AGG "\"value_path\":\" \"}", 400, "value_path must not be blank", NULL);
+    expect("{" AGG "\"value_path\":5}", 400, "value_path must be a string or an array of strings",
+           NULL);
+    expect("{" AGG "\"value_path\":[\"a\",1]}", 400,
+           "value_path must be a string or an array of strings", NULL);
+    expect("{" AGG "\"value_path\":{}}", 400, "value_path must be a string or an array of strings",
+           NULL);
+    /* check 6 comes before the aggregator check */
+    expect("{" BASE "\"granularity\":\"1h\",\"mode\":\"aggregate\"}", 400, "value_path is required",
+           NULL);
+}
+
+static void test_check7_aggregator(void **state)
+{
+    (void)state;
+    expect("{" BASE "\"granularity\":\"1h\",\"mode\":\"aggregate\",\"value_path\":\"count\"}", 422,
+           "Aggregator must be provided (options: max, mean, min, sum).", "{}");
+    expect("{" BASE "\"granularity\":\"1h\",\"mode\":\"aggregate\",\"value_path\":\"count\","
+           "\"aggregator\":null}",
+           422, "Aggregator must be provided (options: max, mean, min, sum).", NULL);
+    expect("{" BASE "\"granularity\":\"1h\",\"mode\":\"aggregate\",\"value_path\":\"count\","
+           "\"aggregator\":[\"sum\"]}",
+           422, "Aggregator must be a string.", "{}");
+    expect("{" BASE "\"granularity\":\"1h\",\"mode\":\"aggregate\",\"value_path\":\"count\","
+           "\"aggregator\":\" Median \"}",
+           422, "Unsupported aggregator \" Median \".",
+           "{\"allowed\":[\"max\",\"mean\",\"min\",\"sum\"]}");
+    /* other modes ignore it */
+    expect("{" BASE "\"granularity\":\"1h\",\"mode\":\"timeline\",\"value_path\":\"count\","
+           "\"aggregator\":5}",
+           200, "", NULL);
+    /* trimmed and case-insensitive */
+    expect("{" BASE "\"granularity\":\"1h\",\"mode\":\"aggregate\",\"value_path\":\"count\","
+           "\"aggregator\":\" MAX \"}",
+           200, "", NULL);
+}
+
+static void test_check8_read(void **state)
+{
+    fake f = {0};
+    trifle_query_result *r;
+    char *text;
+
+    (void)state;
+    f.rc = TRIFLE_EINVAL;
+    f.message = "timeline too long: more than 10 points";
+    r = query(&f, "{" AGG "\"value_path\":\"count\"}");
+    assert_int_equal(f.calls, 1);
+    assert_int_equal(trifle_query_result_status(r), 400);
+    assert_int_equal(trifle_query_result_code(r), TRIFLE_EINVAL);
+    assert_string_equal(trifle_query_result_message(r), "timeline too long: more than 10 points");
+    text = render(r, TRIFLE_QUERY_RENDER_HTTP);
+    assert_string_equal(text, "{\"errors\":{\"detail\":\"Bad request\"}}");
+    trifle_mem_free(text);
+    trifle_query_result_free(r);
+
+    memset(&f, 0, sizeof(f));
+    f.rc = TRIFLE_ECONN;
+    f.message = "connection refused";
+    r = query(&f, "{" AGG "\"value_path\":[\"a\",\"b\"]}");
+    assert_int_equal(trifle_query_result_status(r), 500);
+    assert_int_equal(trifle_query_result_code(r), TRIFLE_ECONN);
+    text = render(r, TRIFLE_QUERY_RENDER_HTTP);
+    assert_string_equal(text, "{\"errors\":{\"detail\":\"Internal server error\"}}");
+    trifle_mem_free(text);
+    text = render(r, TRIFLE_QUERY_RENDER_CLI);
+    assert_string_equal(text,
+                        "{\"error\":{\"code\":\"ECONN\",\"message\":\"connection refused\"}}");
+    trifle_mem_free(text);
+    trifle_query_result_free(r);
+
+    /* the arguments given to the reader: trimmed key and granularity, instants */
+    memset(&f, 0, sizeof(f));
+    r = query(&f, "{\"key\":\" event::logs \",\"from\":\"2026-01-24T01:00:00+01:00\","
+                  "\"to\":\"2026-01-24 02:00:00.9z\",\"granularity\":\"1h \",\"mode\":\"category\","
+                  "\"value_path\":\"c\"}");
+    assert_int_equal(trifle_query_result_status(r), 200);
+    assert_string_equal(f.key, "event::logs");
+    assert_string_equal(f.granularity, "1h");
+    assert_true(f.from == T0 && f.to == T2);
+    trifle_query_result_free(r);
+}
+
+static void test_check9_to_12_paths(void **state)
+{
+    (void)state;
+    expect("{" AGG "\"value_path\":[]}", 422, "Value path required.", "{}");
+    expect("{" AGG "\"value_path\":[\" \",\"\"]}", 422, "Value path required.", NULL);
+    expect("{" AGG "\"value_path\":[\" count \",\"\",\"b\"]}", 422,
+           "Only a single value_path is supported for this tool.",
+           "{\"provided_paths\":[\"count\",\"b\"]}");
+    expect("{" AGG "\"value_path\":[\"c.*\"]}", 422,
+           "Wildcards are not supported in value_path \"c.*\"", "{}");
+    expect("{" AGG "\"value_path\":\"nope\"}", 422, "Unknown path(s): nope",
+           "{\"missing_paths\":[\"nope\"],\"available_paths\":[\"c.SK\",\"c.US\",\"count\","
+           "\"duration\"]}");
+    /* a container path is not an available path for aggregate and timeline ... */
+    expect("{" BASE "\"granularity\":\"1h\",\"mode\":\"timeline\",\"value_path\":\"c\"}", 422,
+           "Unknown path(s): c", NULL);
+    /* ... but category expands it (check 12 does not apply) */
+    expect("{" BASE "\"granularity\":\"1h\",\"mode\":\"category\",\"value_path\":\"c\"}", 200, "",
+           NULL);
+    /* a one-element array is a single path; segments are trimmed */
+    expect("{" AGG "\"value_path\":[\" count \"]}", 200, "", NULL);
+    expect("{" AGG "\"value_path\":\"c . US\"}", 200, "", NULL);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Data objects                                                                                 */
+
+static void expect_data(fake *f, const char *request, const char *data)
+{
+    trifle_query_result *r = query(f, request);
+    char *text;
+
+    if (trifle_query_result_status(r) != 200)
+        fail_msg("%s: %d %s", request, trifle_query_result_status(r),
+                 trifle_query_result_message(r));
+    text = render(r, TRIFLE_QUERY_RENDER_DATA);
+    assert_string_equal(text, data);
+    trifle_mem_free(text);
+    trifle_query_result_free(r);
+}
+
+static void test_aggregate_data(void **state)
+{
+    fake f = {0};
+
+    (void)state;
+    f.series = "{\"at\":[1769212800,1769216400],\"values\":[{\"count\":40,\"duration\":0.42},"
+               "{\"count\":2}]}";
+    /* the SPEC §9.7 example */
+    expect_data(&f,
+                "{\"key\":\"event::signup\",\"from\":\"2026-01-24T00:00:00Z\",\"to\":"
+                "\"2026-01-24T01:00:00Z\",\"granularity\":\"1h\",\"mode\":\"aggregate\","
+                "\"value_path\":\"count\",\"aggregator\":\"sum\"}",
+                "{\"status\":\"ok\",\"aggregator\":\"sum\",\"metric_key\":\"event::signup\","
+                "\"value_path\":\"count\",\"slices\":1,\"value\":42,\"values\":[42],\"count\":1,"
+                "\"timeframe\":{\"from\":\"2026-01-24T00:00:00Z\",\"to\":\"2026-01-24T01:00:00Z\","
+                "\"label\":\"custom\",\"granularity\":\"1h\"},"
+                "\"available_paths\":[\"count\",\"duration\"],\"matched_paths\":[\"count\"],"
+                "\"table\":{\"columns\":[\"at\",\"count\"],\"rows\":[[\"2026-01-24T00:00:00Z\",40],"
+                "[\"2026-01-24T01:00:00Z\",2]]}}");
+    /* slices > 1: no "value"; nulls are removed from "values"; table keeps every bucket */
+    f.series =
+        "{\"at\":[1769212800,1769216400,1769220000],\"values\":[{},{\"d\":5},{\"d\":\"7\"}]}";
+    expect_data(&f, "{" AGG "\"aggregator\":\"min\",\"value_path\":\"d\",\"slices\":\"3\"}",
+                "{\"status\":\"ok\",\"aggregator\":\"min\",\"metric_key\":\"k\",\"value_path\":"
+                "\"d\",\"slices\":3,\"values\":[5,7],\"count\":2,\"timeframe\":{\"from\":"
+                "\"2026-01-24T00:00:00Z\",\"to\":\"2026-01-24T01:00:00Z\",\"label\":\"custom\","
+                "\"granularity\":\"1h\"},\"available_paths\":[\"d\"],\"matched_paths\":[\"d\"],"
+                "\"table\":{\"columns\":[\"at\",\"d\"],\"rows\":[[\"2026-01-24T00:00:00Z\",null],"
+                "[\"2026-01-24T01:00:00Z\",5],[\"2026-01-24T02:00:00Z\",7]]}}");
+}
+
+static void test_aggregate_no_data(void **state)
+{
+    fake f = {0};
+    trifle_query_result *r;
+    char *text;
+
+    (void)state;
+    /* every group's min is null */
+    f.series = "{\"at\":[1769212800,1769216400],\"values\":[{\"d\":1},{}]}";
+    r = query(&f, "{" AGG "\"aggregator\":\"max\",\"value_path\":\"d\",\"slices\":2}");
+    assert_int_equal(trifle_query_result_status(r), 200);
+    trifle_query_result_free(r);
+    f.series = "{\"at\":[1769212800,1769216400,1769220000],\"values\":[{\"d\":1},{},{}]}";
+    r = query(&f, "{" AGG "\"aggregator\":\"max\",\"value_path\":\"d\",\"slices\":2}");
+    assert_int_equal(trifle_query_result_status(r), 422);
+    assert_string_equal(trifle_query_result_message(r),
+                        "No data available for path d in the selected timeframe.");
+    text = render(r, TRIFLE_QUERY_RENDER_HTTP);
+    assert_string_equal(text, "{\"errors\":{\"status\":\"error\",\"error\":\"No data available "
+                              "for path d in the selected timeframe.\",\"available_paths\":"
+                              "[\"d\"]}}");
+    trifle_mem_free(text);
+    trifle_query_result_free(r);
+    /* an empty series fails check 12 first */
+    f.series = "{\"at\":[],\"values\":[]}";
+    r = query(&f, "{" AGG "\"value_path\":\"d\"}");
+    assert_int_equal(trifle_query_result_status(r), 422);
+    assert_string_equal(trifle_query_result_message(r), "Unknown path(s): d");
+    trifle_query_result_free(r);
+}
+
+static void test_timeline_data(void **state)
+{
+    fake f = {0};
+
+    (void)state;
+    f.series = "{\"at\":[1769212800,1769216400],\"values\":[{\"n\":{\"a\":1}},{\"n\":{\"a\":2,"
+               "\"b\":\"x\"}}]}";
+    expect_data(&f,
+                "{" BASE "\"granularity\":\"1h\",\"format\":\"timeline\",\"value_path\":\"n.a\"}",
+                "{\"status\":\"ok\",\"formatter\":\"timeline\",\"metric_key\":\"k\",\"value_path\":"
+                "\"n.a\",\"slices\":1,\"timeframe\":{\"from\":\"2026-01-24T00:00:00Z\",\"to\":"
+                "\"2026-01-24T01:00:00Z\",\"label\":\"custom\",\"granularity\":\"1h\"},\"result\":"
+                "{\"n.a\":[{\"at\":\"2026-01-24T00:00:00Z\",\"value\":1},{\"at\":"
+                "\"2026-01-24T01:00:00Z\",\"value\":2}]},\"available_paths\":[\"n.a\"],"
+                "\"matched_paths\":[\"n.a\"],\"table\":{\"columns\":[\"at\",\"n.a\"],\"rows\":"
+                "[[\"2026-01-24T00:00:00Z\",1],[\"2026-01-24T01:00:00Z\",2]]}}");
+    /* a path that is a leaf in one row and a container in another */
+    f.series = "{\"at\":[1769212800,1769216400],\"values\":[{\"a\":1},{\"a\":{\"b\":2}}]}";
+    expect_data(
+        &f,
+        "{" BASE "\"granularity\":\"1h\",\"mode\":\"timeline\",\"value_path\":\"a\","
+        "\"slices\":2}",
+        "{\"status\":\"ok\",\"formatter\":\"timeline\",\"metric_key\":\"k\",\"value_path\":"
+        "\"a\",\"slices\":2,\"timeframe\":{\"from\":\"2026-01-24T00:00:00Z\",\"to\":"
+        "\"2026-01-24T01:00:00Z\",\"label\":\"custom\",\"granularity\":\"1h\"},\"result\":"
+        "{\"a\":[[{\"at\":\"2026-01-24T00:00:00Z\",\"value\":1}],[{\"at\":"
+        "\"2026-01-24T01:00:00Z\",\"value\":0}]],\"a.b\":[[{\"at\":\"2026-01-24T00:00:00Z\","
+        "\"value\":0}],[{\"at\":\"2026-01-24T01:00:00Z\",\"value\":2}]]},"
+        "\"available_paths\":[\"a\",\"a.b\"],\"matched_paths\":[\"a\",\"a.b\"],\"table\":"
+        "{\"columns\":[\"at\",\"a\",\"a.b\"],\"rows\":[[\"2026-01-24T00:00:00Z\",1,null],"
+        "[\"2026-01-24T01:00:00Z\",null,2]]}}");
+}
+
+static void test_category_data(void **state)
+{
+    fake f = {0};
+    trifle_query_result *r;
+
+    (void)state;
+    expect_data(&f,
+                "{" BASE "\"granularity\":\"1h\",\"mode\":\"category\",\"value_path\":\"c\","
+                "\"slices\":2}",
+                "{\"status\":\"ok\",\"formatter\":\"category\",\"metric_key\":\"k\",\"value_path\":"
+                "\"c\",\"slices\":2,\"timeframe\":{\"from\":\"2026-01-24T00:00:00Z\",\"to\":"
+                "\"2026-01-24T01:00:00Z\",\"label\":\"custom\",\"granularity\":\"1h\"},\"result\":"
+                "[{\"c.SK\":2,\"c.US\":1},{\"c.SK\":0,\"c.US\":3}],\"available_paths\":[\"c.SK\","
+                "\"c.US\",\"count\",\"duration\"],\"matched_paths\":[\"c.SK\",\"c.US\"],\"table\":"
+                "{\"columns\":[\"at\",\"c.SK\",\"c.US\"],\"rows\":[[\"2026-01-24T00:00:00Z\",2,1],"
+                "[\"2026-01-24T01:00:00Z\",null,3]]}}");
+    /* keys exist but none is an available (numeric) path */
+    r = query(&f, "{" BASE "\"granularity\":\"1h\",\"mode\":\"category\",\"value_path\":\"meta\"}");
+    assert_int_equal(trifle_query_result_status(r), 422);
+    assert_string_equal(trifle_query_result_message(r),
+                        "No matching data found for path meta in the selected timeframe.");
+    trifle_query_result_free(r);
+    expect("{" BASE "\"granularity\":\"1h\",\"mode\":\"category\",\"value_path\":\"zzz\"}", 422,
+           "No matching data found for path zzz in the selected timeframe.",
+           "{\"available_paths\":[\"c.SK\",\"c.US\",\"count\",\"duration\"]}");
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Transponder (ERRATA I11)                                                                     */
+
+static void test_transponder(void **state)
+{
+    fake f = {0};
+
+    (void)state;
+    expect_data(&f,
+                "{" AGG "\"value_path\":\"ratio\",\"transpond_paths\":[\"count\","
+                "\"duration\"],\"expression\":\"a / b\",\"response\":\"ratio\"}",
+                "{\"status\":\"ok\",\"aggregator\":\"sum\",\"metric_key\":\"k\",\"value_path\":"
+                "\"ratio\",\"slices\":1,\"value\":95.23809523809524,\"values\":"
+                "[95.23809523809524],\"count\":1,\"timeframe\":{\"from\":\"2026-01-24T00:00:00Z\","
+                "\"to\":\"2026-01-24T01:00:00Z\",\"label\":\"custom\",\"granularity\":\"1h\"},"
+                "\"available_paths\":[\"c.SK\",\"c.US\",\"count\",\"duration\",\"ratio\"],"
+                "\"matched_paths\":[\"ratio\"],\"table\":{\"columns\":[\"at\",\"ratio\"],\"rows\":"
+                "[[\"2026-01-24T00:00:00Z\",95.23809523809524],[\"2026-01-24T01:00:00Z\",null]]}}");
+    /* a comma-separated string, as the CLI passes --transpond-paths */
+    expect("{" AGG "\"value_path\":\"r\",\"transpond_paths\":\"count,,duration\","
+           "\"expression\":\"c * 2\",\"response\":\"r\"}",
+           200, "", NULL);
+    expect("{" AGG "\"value_path\":\"r\",\"transpond_paths\":\"count,,duration\","
+           "\"expression\":\"b * 2\",\"response\":\"r\"}",
+           422, "unknown variable b", "{}");
+    expect("{" AGG "\"value_path\":\"r\",\"transpond_paths\":5,\"expression\":\"a\"}", 400,
+           "transpond_paths must be an array of strings", NULL);
+    expect("{" AGG "\"value_path\":\"r\",\"transpond_paths\":[\"a\",7],\"expression\":\"a\"}", 400,
+           "transpond_paths must be an array of strings", NULL);
+    expect("{" AGG "\"value_path\":\"r\",\"expression\":\"a\"}", 422,
+           "at least one path is required", NULL);
+    expect("{" AGG "\"value_path\":\"r\",\"transpond_paths\":[\"count\"],\"response\":\"r\"}", 422,
+           "expression must be text", NULL);
+    expect("{" AGG "\"value_path\":\"r\",\"transpond_paths\":[\"count\"],\"expression\":\"a\"}",
+           422, "response path is required", NULL);
+    expect("{" AGG "\"value_path\":\"r\",\"transpond_paths\":[\"count\"],\"expression\":\"a\","
+           "\"response\":\"count.x\"}",
+           422, "cannot write to response path count.x", "{}");
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Zones, CLI times, renderings                                                                 */
+
+static void test_zone_and_cli_times(void **state)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_zone *zone = NULL;
+    trifle_query_result *r;
+    fake f = {0};
+    char *text;
+
+    (void)state;
+    assert_int_equal(trifle_zone_open(&zone, "Europe/Bratislava", &err), 0);
+    f.series = "{\"at\":[1769209200],\"values\":[{\"n\":1}]}";
+    r = query_env(&f,
+                  "{\"key\":\"k\",\"from\":\"2026-01-24\",\"to\":\"@1769216400\","
+                  "\"granularity\":\"1d\",\"mode\":\"timeline\",\"value_path\":\"n\"}",
+                  TRIFLE_QUERY_CLI_TIME, zone);
+    assert_int_equal(trifle_query_result_status(r), 200);
+    assert_true(f.from == 1769209200 && f.to == T1); /* local midnight, +01:00 */
+    text = render(r, TRIFLE_QUERY_RENDER_CSV);
+    assert_string_equal(text, "at,n\n2026-01-24T00:00:00+01:00,1\n");
+    trifle_mem_free(text);
+    text = render(r, TRIFLE_QUERY_RENDER_DATA);
+    /* bucket times in the zone, timeframe in UTC */
+    assert_non_null(strstr(text, "\"timeframe\":{\"from\":\"2026-01-23T23:00:00Z\",\"to\":"
+                                 "\"2026-01-24T01:00:00Z\""));
+    assert_non_null(strstr(text, "{\"at\":\"2026-01-24T00:00:00+01:00\",\"value\":1}"));
+    trifle_mem_free(text);
+    trifle_query_result_free(r);
+    /* the same request over HTTP rules needs offsets */
+    r = query_env(&f,
+                  "{\"key\":\"k\",\"from\":\"2026-01-24\",\"to\":\"@1769216400\","
+                  "\"granularity\":\"1d\",\"mode\":\"timeline\",\"value_path\":\"n\"}",
+                  TRIFLE_QUERY_HTTP_TIME, zone);
+    assert_int_equal(trifle_query_result_status(r), 400);
+    assert_string_equal(trifle_query_result_message(r), "invalid time: 2026-01-24");
+    trifle_query_result_free(r);
+    trifle_zone_free(zone);
+}
+
+static int starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static void test_renderings(void **state)
+{
+    fake f = {0};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_query_result *r;
+    char *text = NULL;
+
+    (void)state;
+    f.series = "{\"at\":[1769212800,1769216400],\"values\":[{\"x\":{\"a,b\":1.5,\"c\":2}},"
+               "{\"x\":{\"c\":10}}]}";
+    r = query(&f, "{" BASE "\"granularity\":\"1h\",\"mode\":\"category\",\"value_path\":\"x\"}");
+    assert_int_equal(trifle_query_result_status(r), 200);
+    assert_int_equal(trifle_query_result_code(r), 0);
+    assert_string_equal(trifle_query_result_message(r), "");
+    text = render(r, TRIFLE_QUERY_RENDER_CSV);
+    assert_string_equal(text, "at,\"x.a,b\",x.c\n2026-01-24T00:00:00Z,1.5,2\n"
+                              "2026-01-24T01:00:00Z,,10\n");
+    trifle_mem_free(text);
+    text = render(r, TRIFLE_QUERY_RENDER_TABLE);
+    assert_string_equal(text, "at                    x.a,b  x.c\n"
+                              "2026-01-24T00:00:00Z  1.5    2\n"
+                              "2026-01-24T01:00:00Z  -      10\n");
+    trifle_mem_free(text);
+    text = render(r, TRIFLE_QUERY_RENDER_HTTP);
+    assert_true(starts_with(text, "{\"data\":{\"status\":\"ok\",\"formatter\":\"category\","));
+    trifle_mem_free(text);
+    text = render(r, TRIFLE_QUERY_RENDER_CLI);
+    assert_true(starts_with(text, "{\"status\":\"ok\",\"formatter\":\"category\","));
+    trifle_mem_free(text);
+    assert_int_equal(trifle_query_result_render(&text, r, 9, 0, &err), TRIFLE_EINVAL);
+    assert_null(text);
+    trifle_query_result_free(r);
+
+    r = query(&f, "{" AGG "\"aggregator\":\"avg\",\"value_path\":\"x.c\"}");
+    assert_int_equal(trifle_query_result_status(r), 422);
+    text = render(r, TRIFLE_QUERY_RENDER_HTTP);
+    assert_string_equal(text, "{\"errors\":{\"status\":\"error\",\"error\":\"Unsupported "
+                              "aggregator \\\"avg\\\".\",\"allowed\":[\"max\",\"mean\",\"min\","
+                              "\"sum\"]}}");
+    trifle_mem_free(text);
+    text = render(r, TRIFLE_QUERY_RENDER_TABLE);
+    assert_string_equal(text, "{\"error\":{\"code\":\"EINVAL\",\"message\":\"Unsupported "
+                              "aggregator \\\"avg\\\".\",\"allowed\":[\"max\",\"mean\",\"min\","
+                              "\"sum\"]}}");
+    trifle_mem_free(text);
+    assert_int_equal(
+        trifle_query_result_render(&text, r, TRIFLE_QUERY_RENDER_CLI, TRIFLE_JSON_PRETTY, &err), 0);
+    assert_string_equal(text, "{\n  \"error\": {\n    \"code\": \"EINVAL\",\n    \"message\": "
+                              "\"Unsupported aggregator \\\"avg\\\".\",\n    \"allowed\": [\n"
+                              "      \"max\",\n      \"mean\",\n      \"min\",\n      \"sum\"\n"
+                              "    ]\n  }\n}");
+    trifle_mem_free(text);
+    trifle_query_result_free(r);
+    trifle_query_result_free(NULL);
+}
+
+/* Every allocation failure gives TRIFLE_ENOMEM, or a result identical to the one without
+ * failures (nothing is turned into a 400/422/500 by running out of memory), and leaks nothing. */
+static void test_oom(void **state)
+{
+    static const char *const requests[] = {
+        "{" AGG "\"value_path\":\"ratio\",\"transpond_paths\":[\"count\",\"duration\"],"
+        "\"expression\":\"a / b\",\"response\":\"ratio\"}",
+        "{" BASE "\"granularity\":\"1h\",\"mode\":\"timeline\",\"value_path\":\"count\","
+        "\"slices\":2}",
+        "{" BASE "\"granularity\":\"1h\",\"mode\":\"category\",\"value_path\":\"c\"}",
+        "{" AGG "\"value_path\":[\"a\",\"b\"]}",
+        "{" AGG "\"value_path\":\"zz\"}",
+        "{" AGG "\"aggregator\":\"x\",\"value_path\":\"zz\"}",
+    };
+    size_t i, n;
+
+    (void)state;
+    for (i = 0; i < sizeof(requests) / sizeof(requests[0]); i++) {
+        fake f0 = {0};
+        trifle_query_result *r0 = query(&f0, requests[i]);
+        char *want = render(r0, TRIFLE_QUERY_RENDER_CLI);
+        int rc = TRIFLE_ENOMEM;
+        trifle_query_result_free(r0);
+        for (n = 1; rc == TRIFLE_ENOMEM && n < 100000; n++) {
+            trifle__query_env env;
+            trifle_query_result *r = NULL;
+            trifle_error err = TRIFLE_ERROR_INIT;
+            char *text = NULL;
+            fake f = {0};
+            f.series = default_series;
+            env.zone = NULL;
+            env.granularities = granularities;
+            env.n_granularities = 3;
+            env.flags = 0;
+            env.read = fake_read;
+            env.ctx = &f;
+            oom_start(n);
+            rc = trifle__query_run(&r, requests[i], strlen(requests[i]), &env, &err);
+            if (rc == 0)
+                rc = trifle_query_result_render(&text, r, TRIFLE_QUERY_RENDER_CLI, 0, &err);
+            oom_stop();
+            assert_true(rc == 0 || rc == TRIFLE_ENOMEM);
+            if (rc == 0)
+                assert_string_equal(text, want);
+            else
+                assert_int_equal(err.code, TRIFLE_ENOMEM);
+            trifle_mem_free(text);
+            trifle_query_result_free(r);
+        }
+        assert_int_equal(rc, 0);
+        trifle_mem_free(want);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_request_shape),     cmocka_unit_test(test_check1_key),
+        cmocka_unit_test(test_check2_times),      cmocka_unit_test(test_check3_granularity),
+        cmocka_unit_test(test_check4_mode),       cmocka_unit_test(test_check5_slices),
+        cmocka_unit_test(test_check6_value_path), cmocka_unit_test(test_check7_aggregator),
+        cmocka_unit_test(test_check8_read),       cmocka_unit_test(test_check9_to_12_paths),
+        cmocka_unit_test(test_aggregate_data),    cmocka_unit_test(test_aggregate_no_data),
+        cmocka_unit_test(test_timeline_data),     cmocka_unit_test(test_category_data),
+        cmocka_unit_test(test_transponder),       cmocka_unit_test(test_zone_and_cli_times),
+        cmocka_unit_test(test_renderings),        cmocka_unit_test(test_oom),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
