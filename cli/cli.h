@@ -127,6 +127,18 @@ int cli_report(const trifle_error *err, const char *extra);
  * first. Returns 0 or TRIFLE_ERROR (with @p err filled) when stdout cannot be written. */
 int cli_print(const char *text, int json, int pretty, trifle_error *err);
 
+/* query.c */
+
+/* The rendering --format asks for (a trifle_query_render) and whether it is JSON; CLI_USAGE for
+ * an unknown format. */
+int cli_query_format(int *style, int *json, const cli_args *a, trifle_error *err);
+
+/* Run `trifle query` on an open handle, appending the rendering to @p out. A failed query returns
+ * its status with its message in @p err and its extra fields (JSON members, each preceded by ',')
+ * in *extra (caller frees with free()). */
+int cli_query_run(trifle *t, const cli_args *a, int style, cli_buf *out, char **extra,
+                  trifle_error *err);
+
 /* commands.c */
 
 /* Run the parsed command. On success *out is the complete stdout text (caller frees with free()),

@@ -209,22 +209,25 @@ static int run_setup(trifle *t, cli_buf *out, trifle_error *err)
     return 0;
 }
 
-/* setup, track, assert, values, beam, scan: validate, open the store, run, close. */
-static int run_data(const cli_args *a, cli_buf *out, trifle_error *err)
+/* setup, track, assert, values, beam, scan, query: validate, open the store, run, close. */
+static int run_data(const cli_args *a, cli_buf *out, int *json, char **extra, trifle_error *err)
 {
     trifle_config *cfg = NULL;
     trifle *t = NULL;
     cli_input in;
     unsigned flags;
-    int rc, rc_close;
+    int rc, rc_close, style = 0;
     trifle_error close_err = TRIFLE_ERROR_INIT;
 
     memset(&in, 0, sizeof(in));
     if ((rc = check_required(a, err)) != 0)
         goto done;
+    if (a->command == CLI_CMD_QUERY && (rc = cli_query_format(&style, json, a, err)) != 0)
+        goto done;
     if ((rc = cli_config_build(&cfg, a, err)) != 0)
         goto done;
-    if ((rc = input_load(&in, a, cfg, err)) != 0)
+    /* query's inputs are checked by trifle_query() itself, in the order of SPEC §9.7. */
+    if (a->command != CLI_CMD_QUERY && (rc = input_load(&in, a, cfg, err)) != 0)
         goto done;
     if ((rc = trifle_open(&t, cfg, err)) != 0)
         goto done;
@@ -250,6 +253,9 @@ static int run_data(const cli_args *a, cli_buf *out, trifle_error *err)
         break;
     case CLI_CMD_SCAN:
         rc = run_scan(t, a, &in, out, err);
+        break;
+    case CLI_CMD_QUERY:
+        rc = cli_query_run(t, a, style, out, extra, err);
         break;
     default:
         rc = cli_error(err, TRIFLE_ERROR, "internal error: command %d", a->command);
@@ -373,9 +379,10 @@ static int run_version(cli_buf *out)
     return 0;
 }
 
+/* `help COMMAND`, `COMMAND --help`; `help` alone gives the overview, `help --help` its own usage. */
 static int run_help(const cli_args *a, cli_buf *out, trifle_error *err)
 {
-    int topic = a->command == CLI_CMD_HELP ? CLI_CMD_NONE : a->command;
+    int topic = a->command == CLI_CMD_HELP && !a->help ? CLI_CMD_NONE : a->command;
 
     if (a->command == CLI_CMD_HELP && a->topic != NULL) {
         for (topic = CLI_CMD_NONE + 1; topic < CLI_CMD__COUNT; topic++)
@@ -411,7 +418,7 @@ int cli_run(const cli_args *args, char **out, int *json, char **extra, trifle_er
             rc = cli_error(err, TRIFLE_ENOTSUP, "serve is not available in this build");
             break;
         default:
-            rc = run_data(args, &b, err);
+            rc = run_data(args, &b, json, extra, err);
             break;
         }
     }

@@ -491,6 +491,96 @@ class TestErrors(CliCase):
         self.assertIn("trifle setup", json.loads(r.err)["error"]["message"], r)
 
 
+class TestQuery(CliCase):
+    """`trifle query` maps its flags onto a SPEC §9.7 request (ERRATA I11 for the transponder)."""
+
+    FROM, TO = "2026-01-24T00:00:00Z", "2026-01-24T01:00:00Z"
+
+    def setUp(self):
+        super().setUp()
+        self.setup_db()
+        self.track("event::signup", {"count": 40, "duration": 80}, "2026-01-24T00:10:00Z")
+        self.track("event::signup", {"count": 2, "duration": 10}, "2026-01-24T01:59:59Z")
+
+    def query(self, *extra):
+        return ("query", "event::signup", "--from", self.FROM, "--to", self.TO,
+                "--granularity", "1h", "--driver", self.url) + extra
+
+    def query_fails(self, exit_code, message, *extra, **fields):
+        r = self.run_cli(*self.query(*extra))
+        self.assertEqual(r.code, exit_code, r)
+        self.assertEqual(r.out, "", r)
+        self.assertEqual(r.err.count("\n"), 1, r)
+        error = json.loads(r.err)["error"]
+        self.assertEqual(error.pop("message"), message, r)
+        self.assertEqual(error.pop("code"), "EINVAL" if exit_code == EXIT_INPUT else "USAGE", r)
+        self.assertEqual(error, fields, r)
+
+    def test_aggregate(self):
+        doc = self.ok(*self.query("--mode", "aggregate", "--value-path", "count",
+                                  "--aggregator", "sum"))
+        self.assertEqual(list(doc.keys()),
+                         ["status", "aggregator", "metric_key", "value_path", "slices", "value",
+                          "values", "count", "timeframe", "available_paths", "matched_paths",
+                          "table"])
+        self.assertEqual(doc["status"], "ok")
+        self.assertEqual(doc["aggregator"], "sum")
+        self.assertEqual(doc["metric_key"], "event::signup")
+        self.assertEqual((doc["value"], doc["values"], doc["count"]), (42, [42], 1))
+        self.assertEqual(doc["timeframe"], {"from": self.FROM, "to": self.TO, "label": "custom",
+                                            "granularity": "1h"})
+        self.assertEqual(doc["available_paths"], ["count", "duration"])
+        self.assertEqual(doc["matched_paths"], ["count"])
+        self.assertEqual(doc["table"], {"columns": ["at", "count"],
+                                        "rows": [["2026-01-24T00:00:00Z", 40],
+                                                 ["2026-01-24T01:00:00Z", 2]]})
+
+    def test_timeline_with_slices(self):
+        doc = self.ok(*self.query("--mode", "timeline", "--value-path", "count", "--slices", "2"))
+        self.assertEqual(doc["formatter"], "timeline")
+        self.assertEqual(doc["slices"], 2)
+        self.assertEqual(doc["result"], {"count": [[{"at": "2026-01-24T00:00:00Z", "value": 40}],
+                                                   [{"at": "2026-01-24T01:00:00Z", "value": 2}]]})
+
+    def test_csv_and_table(self):
+        args = ("--mode", "aggregate", "--value-path", "count", "--aggregator", "max")
+        r = self.run_cli(*self.query(*args, "--format", "csv"))
+        self.assertEqual((r.code, r.err), (0, ""), r)
+        self.assertEqual(r.out, "at,count\n2026-01-24T00:00:00Z,40\n2026-01-24T01:00:00Z,2\n")
+        r = self.run_cli(*self.query(*args, "--format=table", "--pretty"))
+        self.assertEqual((r.code, r.err), (0, ""), r)
+        self.assertEqual([line.split() for line in r.out.splitlines()],
+                         [["at", "count"], ["2026-01-24T00:00:00Z", "40"],
+                          ["2026-01-24T01:00:00Z", "2"]])
+
+    def test_transponder(self):
+        doc = self.ok(*self.query("--mode", "aggregate", "--aggregator", "sum",
+                                  "--transpond-paths", "duration,count", "--expression", "a / b",
+                                  "--response", "per_signup", "--value-path", "per_signup"))
+        self.assertIn("per_signup", doc["available_paths"])
+        self.assertEqual(doc["values"], [7])  # 80/40 + 10/2
+        self.query_fails(EXIT_INPUT, "unexpected end of expression", "--mode", "aggregate",
+                         "--aggregator", "sum", "--value-path", "count", "--transpond-paths",
+                         "duration,count", "--expression", "a +", "--response", "x")
+
+    def test_query_checks_keep_their_extra_fields(self):
+        self.query_fails(EXIT_INPUT, 'Unsupported aggregator "median".', "--mode", "aggregate",
+                         "--value-path", "count", "--aggregator", "median",
+                         allowed=["max", "mean", "min", "sum"])
+        self.query_fails(EXIT_INPUT, "Unknown path(s): nope", "--mode", "aggregate",
+                         "--value-path", "nope", "--aggregator", "sum",
+                         missing_paths=["nope"], available_paths=["count", "duration"])
+        self.query_fails(EXIT_INPUT, "slices must be a positive integer.", "--mode", "timeline",
+                         "--value-path", "count", "--slices", "0")
+        self.query_fails(EXIT_INPUT, "Aggregator must be provided (options: max, mean, min, sum).",
+                         "--mode", "aggregate", "--value-path", "count")
+
+    def test_query_usage_errors(self):
+        self.query_fails(EXIT_USAGE, "missing option --mode")
+        self.query_fails(EXIT_USAGE, "invalid value for --format: xml (json, table or csv)",
+                         "--mode", "timeline", "--format", "xml")
+
+
 class TestInstalledBinary(CliCase):
     """ERRATA I13: a `trifle` outside the build tree never searches the build tree's plugins."""
 
