@@ -64,12 +64,12 @@ enum cli_option {
 
 /* The parsed command line with the environment applied (flag > environment > default). */
 typedef struct cli_args {
-    int command;                      /* a cli_command */
-    const char *opt[CLI_OPT__COUNT];  /* option text, NULL when absent; flags hold "true"/"false" */
-    const char *key;                  /* metric key: first positional or --key */
-    const char *topic;                /* `help COMMAND` */
-    int help;                         /* --help / -h given */
-    int pretty;                       /* --pretty / TRIFLE_PRETTY */
+    int command;                     /* a cli_command */
+    const char *opt[CLI_OPT__COUNT]; /* option text, NULL when absent; flags hold "true"/"false" */
+    const char *key;                 /* metric key: first positional or --key */
+    const char *topic;               /* `help COMMAND` */
+    int help;                        /* --help / -h given */
+    int pretty;                      /* --pretty / TRIFLE_PRETTY */
 } cli_args;
 
 /* options.c */

@@ -282,9 +282,12 @@ static const struct {
     uint64_t bit;
     const char *name;
 } capabilities[] = {
-    {TRIFLE_CAP_MODE_PARTIAL, "partial"}, {TRIFLE_CAP_MODE_SEPARATED, "separated"},
-    {TRIFLE_CAP_PING, "ping"},            {TRIFLE_CAP_TTL, "ttl"},
-    {TRIFLE_CAP_ATOMIC_BATCH, "atomic_batch"}, {TRIFLE_CAP_SETUP, "setup"},
+    {TRIFLE_CAP_MODE_PARTIAL, "partial"},
+    {TRIFLE_CAP_MODE_SEPARATED, "separated"},
+    {TRIFLE_CAP_PING, "ping"},
+    {TRIFLE_CAP_TTL, "ttl"},
+    {TRIFLE_CAP_ATOMIC_BATCH, "atomic_batch"},
+    {TRIFLE_CAP_SETUP, "setup"},
 };
 
 static void put_schemes(cli_buf *out, const char *schemes)
@@ -329,8 +332,7 @@ static void put_plugin(cli_buf *out, const trifle_plugin_info *info)
     }
     cli_buf_puts(out, ",\"version\":");
     cli_buf_json_string(out, info->version);
-    (void)snprintf(abi, sizeof(abi), "%u.%u", (unsigned)info->abi_major,
-                   (unsigned)info->abi_minor);
+    (void)snprintf(abi, sizeof(abi), "%u.%u", (unsigned)info->abi_major, (unsigned)info->abi_minor);
     cli_buf_puts(out, ",\"abi\":");
     cli_buf_json_string(out, abi);
     cli_buf_puts(out, ",\"schemes\":");
@@ -379,7 +381,7 @@ static int run_version(cli_buf *out)
     return 0;
 }
 
-/* `help COMMAND`, `COMMAND --help`; `help` alone gives the overview, `help --help` its own usage. */
+/* `help COMMAND` and `COMMAND --help`; `help` alone: the overview; `help --help`: its usage. */
 static int run_help(const cli_args *a, cli_buf *out, trifle_error *err)
 {
     int topic = a->command == CLI_CMD_HELP && !a->help ? CLI_CMD_NONE : a->command;

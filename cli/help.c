@@ -151,10 +151,9 @@ static const char drivers_text[] =
     "Example:\n"
     "  trifle drivers --pretty\n";
 
-static const char version_text[] =
-    "Usage: trifle version\n"
-    "\n"
-    "Print {\"version\":\"1.0.0\",\"driver_abi\":\"1.0\"}.\n";
+static const char version_text[] = "Usage: trifle version\n"
+                                   "\n"
+                                   "Print {\"version\":\"1.0.0\",\"driver_abi\":\"1.0\"}.\n";
 
 static const char help_text[] =
     "Usage: trifle help [COMMAND]\n"
@@ -164,11 +163,11 @@ static const char help_text[] =
 const char *cli_help_text(int command)
 {
     static const char *const texts[CLI_CMD__COUNT] = {
-        [CLI_CMD_NONE] = overview,       [CLI_CMD_SETUP] = setup_text,
-        [CLI_CMD_TRACK] = track_text,    [CLI_CMD_ASSERT] = assert_text,
-        [CLI_CMD_VALUES] = values_text,  [CLI_CMD_BEAM] = beam_text,
-        [CLI_CMD_SCAN] = scan_text,      [CLI_CMD_QUERY] = query_text,
-        [CLI_CMD_SERVE] = serve_text,    [CLI_CMD_DRIVERS] = drivers_text,
+        [CLI_CMD_NONE] = overview,        [CLI_CMD_SETUP] = setup_text,
+        [CLI_CMD_TRACK] = track_text,     [CLI_CMD_ASSERT] = assert_text,
+        [CLI_CMD_VALUES] = values_text,   [CLI_CMD_BEAM] = beam_text,
+        [CLI_CMD_SCAN] = scan_text,       [CLI_CMD_QUERY] = query_text,
+        [CLI_CMD_SERVE] = serve_text,     [CLI_CMD_DRIVERS] = drivers_text,
         [CLI_CMD_VERSION] = version_text, [CLI_CMD_HELP] = help_text,
     };
 

@@ -18,10 +18,10 @@
 enum { TAKES_VALUE = 0, FLAG = 1 };
 
 typedef struct optdef {
-    const char *name;      /* without the leading "--" */
-    int kind;              /* TAKES_VALUE or FLAG */
-    unsigned commands;     /* CMD() bits of the commands that accept it */
-    const char *env;       /* environment variable, or NULL */
+    const char *name;  /* without the leading "--" */
+    int kind;          /* TAKES_VALUE or FLAG */
+    unsigned commands; /* CMD() bits of the commands that accept it */
+    const char *env;   /* environment variable, or NULL */
 } optdef;
 
 /* Indexed by enum cli_option. */
@@ -61,9 +61,9 @@ static const optdef optdefs[CLI_OPT__COUNT] = {
 };
 
 static const char *const command_names[CLI_CMD__COUNT] = {
-    [CLI_CMD_SETUP] = "setup",     [CLI_CMD_TRACK] = "track",   [CLI_CMD_ASSERT] = "assert",
-    [CLI_CMD_VALUES] = "values",   [CLI_CMD_BEAM] = "beam",     [CLI_CMD_SCAN] = "scan",
-    [CLI_CMD_QUERY] = "query",     [CLI_CMD_SERVE] = "serve",   [CLI_CMD_DRIVERS] = "drivers",
+    [CLI_CMD_SETUP] = "setup",     [CLI_CMD_TRACK] = "track", [CLI_CMD_ASSERT] = "assert",
+    [CLI_CMD_VALUES] = "values",   [CLI_CMD_BEAM] = "beam",   [CLI_CMD_SCAN] = "scan",
+    [CLI_CMD_QUERY] = "query",     [CLI_CMD_SERVE] = "serve", [CLI_CMD_DRIVERS] = "drivers",
     [CLI_CMD_VERSION] = "version", [CLI_CMD_HELP] = "help",
 };
 
@@ -72,10 +72,10 @@ static const struct {
     int option;
     const char *config;
 } config_map[] = {
-    {CLI_OPT_TIME_ZONE, "time_zone"},     {CLI_OPT_WEEK_START, "week_start"},
+    {CLI_OPT_TIME_ZONE, "time_zone"},         {CLI_OPT_WEEK_START, "week_start"},
     {CLI_OPT_GRANULARITIES, "granularities"}, {CLI_OPT_JOINED, "joined"},
-    {CLI_OPT_SEPARATOR, "separator"},     {CLI_OPT_SYSTEM_TRACKING, "system_tracking"},
-    {CLI_OPT_MAX_POINTS, "max_points"},   {CLI_OPT_DRIVER_PATH, "driver_path"},
+    {CLI_OPT_SEPARATOR, "separator"},         {CLI_OPT_SYSTEM_TRACKING, "system_tracking"},
+    {CLI_OPT_MAX_POINTS, "max_points"},       {CLI_OPT_DRIVER_PATH, "driver_path"},
 };
 
 #define DEFAULT_DRIVER "sqlite:trifle.db"
