@@ -67,7 +67,7 @@ typedef struct cli_args {
     int command;                     /* a cli_command */
     const char *opt[CLI_OPT__COUNT]; /* option text, NULL when absent; flags hold "true"/"false" */
     const char *key;                 /* metric key: first positional or --key */
-    const char *topic;               /* `help COMMAND` */
+    int topic;                       /* `help COMMAND`: a cli_command, CLI_CMD_NONE if absent */
     int help;                        /* --help / -h given */
     int pretty;                      /* --pretty / TRIFLE_PRETTY */
 } cli_args;
@@ -78,8 +78,8 @@ typedef struct cli_args {
  * Returns 0, CLI_USAGE or TRIFLE_ECONFIG (a bad TRIFLE_PRETTY) with @p err filled. */
 int cli_args_parse(cli_args *out, int argc, char **argv, trifle_error *err);
 
-/* The command's name ("track") or NULL. */
-const char *cli_command_name(int command);
+/* Whether the flag option @p option (--untracked, --skip-blanks, --pretty) is on. */
+int cli_flag(const cli_args *a, int option);
 
 /* Build the library configuration from the global options (buffer disabled, SPEC §11.1).
  * Returns 0 or the trifle_config_set() status (TRIFLE_ECONFIG names the value at fault). */

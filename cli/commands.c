@@ -155,8 +155,7 @@ static int run_values(trifle *t, const cli_args *a, const cli_input *in, cli_buf
 {
     trifle_series *s = NULL;
     char *json = NULL;
-    int rc, skip = a->opt[CLI_OPT_SKIP_BLANKS] != NULL &&
-                   strcmp(a->opt[CLI_OPT_SKIP_BLANKS], "true") == 0;
+    int rc, skip = cli_flag(a, CLI_OPT_SKIP_BLANKS);
 
     if ((rc = trifle_values(t, &s, a->key, in->from, in->to, in->granularity, skip, err)) != 0)
         return rc;
@@ -232,9 +231,7 @@ static int run_data(const cli_args *a, cli_buf *out, int *json, char **extra, tr
     if ((rc = trifle_open(&t, cfg, err)) != 0)
         goto done;
 
-    flags = a->opt[CLI_OPT_UNTRACKED] != NULL && strcmp(a->opt[CLI_OPT_UNTRACKED], "true") == 0
-                ? TRIFLE_UNTRACKED
-                : 0u;
+    flags = cli_flag(a, CLI_OPT_UNTRACKED) ? TRIFLE_UNTRACKED : 0u;
     switch (a->command) {
     case CLI_CMD_SETUP:
         rc = run_setup(t, out, err);
@@ -382,19 +379,13 @@ static int run_version(cli_buf *out)
 }
 
 /* `help COMMAND` and `COMMAND --help`; `help` alone: the overview; `help --help`: its usage. */
-static int run_help(const cli_args *a, cli_buf *out, trifle_error *err)
+static void run_help(const cli_args *a, cli_buf *out)
 {
-    int topic = a->command == CLI_CMD_HELP && !a->help ? CLI_CMD_NONE : a->command;
+    int topic = a->command;
 
-    if (a->command == CLI_CMD_HELP && a->topic != NULL) {
-        for (topic = CLI_CMD_NONE + 1; topic < CLI_CMD__COUNT; topic++)
-            if (strcmp(cli_command_name(topic), a->topic) == 0)
-                break;
-        if (topic == CLI_CMD__COUNT)
-            return cli_error(err, CLI_USAGE, "unknown command: %s", a->topic);
-    }
+    if (a->command == CLI_CMD_HELP && (a->topic != CLI_CMD_NONE || !a->help))
+        topic = a->topic;
     cli_buf_puts(out, cli_help_text(topic));
-    return 0;
 }
 
 int cli_run(const cli_args *args, char **out, int *json, char **extra, trifle_error *err)
@@ -407,7 +398,8 @@ int cli_run(const cli_args *args, char **out, int *json, char **extra, trifle_er
     *extra = NULL;
     if (args->help || args->command == CLI_CMD_HELP) {
         *json = 0;
-        rc = run_help(args, &b, err);
+        run_help(args, &b);
+        rc = 0;
     } else {
         switch (args->command) {
         case CLI_CMD_VERSION:

@@ -115,11 +115,9 @@ int cli_error(trifle_error *err, int code, const char *fmt, ...)
     return code;
 }
 
-const char *cli_command_name(int command)
+int cli_flag(const cli_args *a, int option)
 {
-    if (command <= CLI_CMD_NONE || command >= CLI_CMD__COUNT)
-        return NULL;
-    return command_names[command];
+    return a->opt[option] != NULL && strcmp(a->opt[option], "true") == 0;
 }
 
 static int command_find(const char *word)
@@ -176,8 +174,9 @@ static int positional(cli_args *a, const char *word, trifle_error *err)
         }
         break;
     case CLI_CMD_HELP:
-        if (a->topic == NULL) {
-            a->topic = word;
+        if (a->topic == CLI_CMD_NONE) {
+            if ((a->topic = command_find(word)) == CLI_CMD_NONE)
+                return cli_error(err, CLI_USAGE, "unknown command: %s", word);
             return 0;
         }
         break;
@@ -294,7 +293,7 @@ int cli_args_parse(cli_args *out, int argc, char **argv, trifle_error *err)
         return 0;
     if ((rc = apply_environment(out, err)) != 0)
         return rc;
-    out->pretty = out->opt[CLI_OPT_PRETTY] != NULL && strcmp(out->opt[CLI_OPT_PRETTY], "true") == 0;
+    out->pretty = cli_flag(out, CLI_OPT_PRETTY);
     return 0;
 }
 
