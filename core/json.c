@@ -11,9 +11,9 @@
  *  - Long number literals. Stock 1.7.15 copies at most 63 characters of a literal before calling
  *    strtod. It then either rejects the rest or, at top level, silently uses the truncated value.
  *    Debian's CVE-2023-26819 backport reads them in full. So that both builds behave the same, a
- *    literal longer than 63 characters is blanked to `0` in a private copy of the text. Its value is
- *    then read here with strtod in the C locale and put back into the tree by its position among the
- *    document's numbers.
+ *    literal longer than 63 characters is blanked to `0` in a private copy of the text. Its
+ *    value is then read here with strtod in the C locale and put back into the tree by its
+ *    position among the document's numbers.
  *  - Duplicate members are kept by cJSON, and cJSON_GetObjectItem finds the first one. SPEC §4.1
  *    says the last one wins, so the earlier ones are deleted (dedupe).
  *  - The printer is not SPEC §4.5 (`1e+20`, `1e-06`), so output is written here with
@@ -189,7 +189,14 @@ static int scan_string(scan_state *st)
             if (st->i + 1 >= st->len)
                 return scan_eof(st);
             switch (st->s[st->i + 1]) {
-            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+            case '"':
+            case '\\':
+            case '/':
+            case 'b':
+            case 'f':
+            case 'n':
+            case 'r':
+            case 't':
                 st->i += 2;
                 continue;
             case 'u':
@@ -348,7 +355,8 @@ static int scan_text(scan_state *st)
                 break;
             }
             if (st->s[st->i] != (IN_OBJECT() ? '}' : ']'))
-                return scan_fail(st, st->i, IN_OBJECT() ? "expected ',' or '}'" : "expected ',' or ']'");
+                return scan_fail(st, st->i,
+                                 IN_OBJECT() ? "expected ',' or '}'" : "expected ',' or ']'");
             st->i++;
             depth--;
         }
@@ -548,8 +556,10 @@ int trifle__json_parse(cJSON **out, const char *text, size_t len, trifle_error *
     int rc;
 
     *out = NULL;
-    if (text == NULL)
+    if (text == NULL) {
         text = "";
+        len = 0;
+    }
     memset(&st, 0, sizeof(st));
     st.s = (const unsigned char *)text;
     st.len = len;

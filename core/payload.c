@@ -13,9 +13,10 @@
  *
  * Depth is bounded at PAYLOAD_MAX_DEPTH segments per path, counting the segments of dotted keys
  * too: `{"a.b":{"c":1}}` is three levels deep, as its unpacked form is. So every payload prints
- * as JSON that parses back into the same payload, and the recursive walks are bounded. Keys must be UTF-8: text input is checked by the JSON layer, which
- * answers `invalid JSON: invalid UTF-8 at byte N`; packed leaves (trifle_payload_from_leaves) give
- * `invalid key at "<path>"`, with each invalid byte shown as U+FFFD in the message and path. */
+ * as JSON that parses back into the same payload, and the recursive walks are bounded. Keys must be
+ * UTF-8: text input is checked by the JSON layer, which answers `invalid JSON: invalid UTF-8 at
+ * byte N`; packed leaves (trifle_payload_from_leaves) give `invalid key at "<path>"`, with each
+ * invalid byte shown as U+FFFD in the message and path. */
 #include "payload_int.h"
 
 #include <math.h>
@@ -161,8 +162,11 @@ static int check_paths(const trifle_leaf *l, size_t n, trifle_error *err)
             return trifle__error_path(err, TRIFLE_EINVAL, l[i].path, "duplicate path \"%s\"",
                                       l[i].path);
     for (i = 0; i + 1 < n; i++) {
-        size_t plen = strlen(l[i].path);
-        size_t j = lower_bound_dotted(l, i + 1, n, l[i].path, plen);
+        size_t plen = strlen(l[i].path), j;
+        /* the paths that start with this one directly follow it; usually there are none */
+        if (strncmp(l[i + 1].path, l[i].path, plen) != 0)
+            continue;
+        j = lower_bound_dotted(l, i + 1, n, l[i].path, plen);
         if (j < n && strncmp(l[j].path, l[i].path, plen) == 0 && l[j].path[plen] == '.')
             return trifle__error_path(err, TRIFLE_EINVAL, l[i].path,
                                       "conflicting paths \"%s\" and \"%s\"", l[i].path, l[j].path);
@@ -225,8 +229,7 @@ static int walk_fail(walk *w, const frame *f, enum walk_fault fault)
                                   path);
     case FAULT_NOT_FINITE:
     default:
-        return trifle__error_path(err, TRIFLE_EINVAL, path, "value at \"%s\" is not finite",
-                                  path);
+        return trifle__error_path(err, TRIFLE_EINVAL, path, "value at \"%s\" is not finite", path);
     }
 }
 
@@ -256,11 +259,13 @@ static int walk_object(walk *w, const cJSON *obj, const frame *up, size_t plen, 
         f.keylen = strlen(m->string);
         f.up = up;
         len = up == NULL ? f.keylen : plen + 1 + f.keylen;
-        segments = key_segments(f.key, f.keylen);
-        if (segments == 0)
-            return walk_fail(w, &f, FAULT_KEY);
-        if (depth + segments > PAYLOAD_MAX_DEPTH)
-            return walk_fail(w, &f, FAULT_DEPTH);
+        segments = 0;
+        if (w->p == NULL) { /* the filling walk sees the same, already checked tree */
+            if ((segments = key_segments(f.key, f.keylen)) == 0)
+                return walk_fail(w, &f, FAULT_KEY);
+            if (depth + segments > PAYLOAD_MAX_DEPTH)
+                return walk_fail(w, &f, FAULT_DEPTH);
+        }
         if (cJSON_IsObject(m)) {
             if ((rc = walk_object(w, m, &f, len, depth + segments)) != 0)
                 return rc;

@@ -4,8 +4,12 @@
  * (K, G, floor(at, G)) and — with system tracking — one system item on (__system__key__, G, ...)
  * carrying {count: 1, keys.<tk>: 1} (SPEC §3.3, §3.4). Items are sorted by identifier (byte order)
  * before they reach the driver, so concurrent writers touch rows in the same order (no deadlocks in
- * PostgreSQL) and a flush is deterministic; items whose identifier strings coincide (possible only
- * with separators that look like key text, ERRATA minor 16) are merged first. */
+ * PostgreSQL) and a flush is deterministic.
+ *
+ * The identifiers of one write never coincide: labels differ before the first separator, and a
+ * label that is a prefix of another (`1m`, `1mo`) would need the separator to start with the
+ * unit's tail followed by digits. Coinciding identifiers of *different* keys (ERRATA minor 16) can
+ * only meet in the buffer, which keys its pending state by the stored identity. */
 #include "trifle/trifle.h"
 
 #include <stdatomic.h>
@@ -40,38 +44,12 @@ struct trifle {
 
 int trifle__utf8_valid(const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    size_t i = 0, len;
 
-    while (p < end) {
-        unsigned c = *p;
-        size_t len, i;
-        uint32_t cp;
-
-        if (c < 0x80) {
-            if (c == 0)
-                return 0;
-            p++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF)
-            len = 2, cp = c & 0x1F;
-        else if (c >= 0xE0 && c <= 0xEF)
-            len = 3, cp = c & 0x0F;
-        else if (c >= 0xF0 && c <= 0xF4)
-            len = 4, cp = c & 0x07;
-        else
+    while (i < n) {
+        if (s[i] == '\0' || (len = trifle__utf8_seq(s + i, n - i)) == 0)
             return 0;
-        if ((size_t)(end - p) < len)
-            return 0;
-        for (i = 1; i < len; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i] & 0x3F);
-        }
-        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return 0; /* overlong forms and surrogates */
-        p += len;
+        i += len;
     }
     return 1;
 }
@@ -236,7 +214,6 @@ typedef struct write_plan {
     trifle_entry *items;
     size_t n;
     char *arena;
-    trifle_leaf *merged; /* leaves of merged duplicate identifiers, if any */
     trifle_leaf system_leaves[2];
     char *tracking_path; /* "keys.<tk>" */
 } write_plan;
@@ -245,73 +222,29 @@ static void plan_free(write_plan *p)
 {
     trifle__free(p->items);
     trifle__free(p->arena);
-    trifle__free(p->merged);
     trifle__free(p->tracking_path);
     memset(p, 0, sizeof(*p));
 }
 
+/* Items sort by identifier string, then granularity label, then bucket start: a total order
+ * that is the storage identity's order in every mode. */
 static int item_cmp(const void *a, const void *b)
 {
-    return strcmp(((const trifle_entry *)a)->bucket.id, ((const trifle_entry *)b)->bucket.id);
-}
+    const trifle_bucket *x = &((const trifle_entry *)a)->bucket;
+    const trifle_bucket *y = &((const trifle_entry *)b)->bucket;
+    int c = strcmp(x->id, y->id);
 
-/* Merge two sorted leaf lists: inc adds, set keeps the later value. */
-static size_t merge_leaves(trifle_leaf *out, const trifle_leaf *a, size_t na, const trifle_leaf *b,
-                           size_t nb, int add)
-{
-    size_t i = 0, j = 0, k = 0;
-
-    while (i < na || j < nb) {
-        int c = i == na ? 1 : j == nb ? -1 : strcmp(a[i].path, b[j].path);
-        if (c < 0)
-            out[k++] = a[i++];
-        else if (c > 0)
-            out[k++] = b[j++];
-        else {
-            out[k] = b[j];
-            if (add)
-                out[k].value = a[i].value + b[j].value;
-            k++, i++, j++;
-        }
-    }
-    return k;
-}
-
-/* After sorting: fold items with equal identifiers into one (ERRATA minor 16). */
-static int plan_merge_duplicates(write_plan *p, int add, trifle_error *err)
-{
-    size_t i, total = 0, w = 0, used = 0;
-
-    for (i = 1; i < p->n; i++)
-        if (strcmp(p->items[i - 1].bucket.id, p->items[i].bucket.id) == 0)
-            break;
-    if (i >= p->n)
-        return 0; /* the common case: nothing to merge */
-    for (i = 0; i < p->n; i++)
-        total += p->items[i].n_leaves;
-    if ((p->merged = trifle__calloc(total * 2, sizeof(*p->merged))) == NULL)
-        return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
-    for (i = 0; i < p->n; i++) {
-        if (w > 0 && strcmp(p->items[w - 1].bucket.id, p->items[i].bucket.id) == 0) {
-            trifle_entry *prev = &p->items[w - 1];
-            trifle_leaf *dst = p->merged + used;
-            size_t k = merge_leaves(dst, prev->leaves, prev->n_leaves, p->items[i].leaves,
-                                    p->items[i].n_leaves, add);
-            prev->leaves = dst;
-            prev->n_leaves = k;
-            used += k;
-        } else {
-            p->items[w++] = p->items[i];
-        }
-    }
-    p->n = w;
-    return 0;
+    if (c == 0)
+        c = strcmp(x->granularity, y->granularity);
+    if (c == 0)
+        c = (x->at > y->at) - (x->at < y->at);
+    return c;
 }
 
 /* Data items (with_data) and/or system items (with_system) of one write, sorted and merged. */
 static int plan_build(trifle *t, write_plan *p, const char *key, int64_t at,
                       const trifle_payload *values, unsigned flags, int with_data, int with_system,
-                      int add, trifle_error *err)
+                      trifle_error *err)
 {
     const trifle_config *cfg = t->cfg;
     size_t g, keylen = strlen(key), idcap, off = 0, per;
@@ -371,8 +304,6 @@ static int plan_build(trifle *t, write_plan *p, const char *key, int64_t at,
         }
     }
     qsort(p->items, p->n, sizeof(*p->items), item_cmp);
-    if ((rc = plan_merge_duplicates(p, add, err)) != 0)
-        goto fail;
     return 0;
 oom:
     rc = trifle__error(err, TRIFLE_ENOMEM, "out of memory");
@@ -421,20 +352,20 @@ static int write_op(trifle *t, const char *key, int64_t at, const trifle_payload
     tracking = t->cfg->system_tracking;
     if (is_track) {
         /* data and system items in one inc batch: one transaction */
-        if ((rc = plan_build(t, &p, key, at, values, flags, 1, tracking, 1, err)) != 0)
+        if ((rc = plan_build(t, &p, key, at, values, flags, 1, tracking, err)) != 0)
             return rc;
         rc = storage_write(t, 1, &p, err);
         plan_free(&p);
         return rc;
     }
     /* assert: data items replace (set), system items add (inc) — two calls (ERRATA I17) */
-    if ((rc = plan_build(t, &p, key, at, values, flags, 1, 0, 0, err)) != 0)
+    if ((rc = plan_build(t, &p, key, at, values, flags, 1, 0, err)) != 0)
         return rc;
     rc = storage_write(t, 0, &p, err);
     plan_free(&p);
     if (rc != 0 || !tracking)
         return rc;
-    if ((rc = plan_build(t, &p, key, at, values, flags, 0, 1, 1, err)) != 0)
+    if ((rc = plan_build(t, &p, key, at, values, flags, 0, 1, err)) != 0)
         return rc;
     rc = storage_write(t, 1, &p, err);
     plan_free(&p);

@@ -121,4 +121,7 @@ TRIFLE_API const char *trifle_driver_name(const trifle *t);
 
 TRIFLE_END_DECLS
 
+/* The series API takes a handle for trifle_query(), so it comes after the handle. */
+#include "analysis.h"
+
 #endif

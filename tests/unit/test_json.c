@@ -173,9 +173,20 @@ static void test_parse_errors(void **state)
 static void test_parse_valid_forms(void **state)
 {
     static const char *const texts[] = {
-        "{}", "[]", " \t\r\n{ } \n", "0", "-0", "1.5e+10", "1E-3", "true", "false", "null",
-        "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\uD83D\\uDE00\"", "\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\"",
-        "[[[[]]]]", "{\"\":{\"\":[]}}",
+        "{}",
+        "[]",
+        " \t\r\n{ } \n",
+        "0",
+        "-0",
+        "1.5e+10",
+        "1E-3",
+        "true",
+        "false",
+        "null",
+        "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\uD83D\\uDE00\"",
+        "\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\"",
+        "[[[[]]]]",
+        "{\"\":{\"\":[]}}",
     };
     size_t i;
 
@@ -203,6 +214,7 @@ static void test_parse_length_bounded(void **state)
     assert_string_equal(err.message, "invalid JSON: unexpected end of input at byte 7");
     /* NULL text with no length is empty input, not a crash */
     assert_int_equal(trifle__json_parse(&v, NULL, 0, NULL), TRIFLE_EINVAL);
+    assert_int_equal(trifle__json_parse(&v, NULL, 5, NULL), TRIFLE_EINVAL);
 }
 
 static void test_nesting_limit(void **state)
@@ -226,8 +238,9 @@ static void test_nesting_limit(void **state)
     text[2 * TRIFLE__JSON_MAX_DEPTH + 1] = ']';
     assert_int_equal(trifle__json_parse(&v, text, 2 * TRIFLE__JSON_MAX_DEPTH + 2, &err),
                      TRIFLE_EINVAL);
-    (void)snprintf(expected, sizeof(expected), "invalid JSON: nesting deeper than %d levels at byte %d",
-                   TRIFLE__JSON_MAX_DEPTH, TRIFLE__JSON_MAX_DEPTH);
+    (void)snprintf(expected, sizeof(expected),
+                   "invalid JSON: nesting deeper than %d levels at byte %d", TRIFLE__JSON_MAX_DEPTH,
+                   TRIFLE__JSON_MAX_DEPTH);
     assert_string_equal(err.message, expected);
     assert_null(v);
     free(text);
@@ -306,8 +319,8 @@ static void test_long_literals(void **state)
 
     /* several, mixed with short ones, inside arrays and duplicates: each lands in its place */
     (void)snprintf(text, sizeof(text),
-                   "{\"a\":[1,%s,2,[-%s]],\"b\":%s,\"b\":%s,\"c\":3,\"d\":%se-80}", seventy, seventy,
-                   halfway, seventy, seventy);
+                   "{\"a\":[1,%s,2,[-%s]],\"b\":%s,\"b\":%s,\"c\":3,\"d\":%se-80}", seventy,
+                   seventy, halfway, seventy, seventy);
     v = parse_ok(text);
     a = cJSON_GetObjectItemCaseSensitive(v, "a");
     assert_true(cJSON_GetArrayItem(a, 0)->valuedouble == 1);
@@ -357,12 +370,14 @@ static void test_overflowing_literals(void **state)
 
 static void test_locale_independent(void **state)
 {
-    const char *long_half = "2.500000000000000000000000000000000000000000000000000000000000000000001";
+    const char *long_half =
+        "2.500000000000000000000000000000000000000000000000000000000000000000001";
     cJSON *v;
     char *out;
 
     (void)state;
-    if (setlocale(LC_NUMERIC, "de_DE.UTF-8") == NULL && setlocale(LC_NUMERIC, "de_DE.utf8") == NULL) {
+    if (setlocale(LC_NUMERIC, "de_DE.UTF-8") == NULL &&
+        setlocale(LC_NUMERIC, "de_DE.utf8") == NULL) {
         print_message("SKIP locale check: no de_DE.UTF-8 locale (apt-get install locales)\n");
         skip();
         return;
@@ -512,7 +527,7 @@ static void assert_unpacks(const trifle_leaf *l, size_t n, const char *expected)
 static void test_unpack_rules(void **state)
 {
     /* members come out in byte order of their names at every level ("a" < "a-b" < "a0") */
-    static const trifle_leaf order[] = {{"a0", 1}, {"a-b", 2}, {"a.x", 3}, {"b.c.d", 4},
+    static const trifle_leaf order[] = {{"a0", 1},  {"a-b", 2},  {"a.x", 3}, {"b.c.d", 4},
                                         {"a.w", 5}, {"b.c-", 6}, {"B", 7}};
     /* empty segments are foreign data: ignored */
     static const trifle_leaf empty[] = {{"", 1}, {".a", 2}, {"a.", 3}, {"a..b", 4}, {"ok", 5}};
@@ -521,8 +536,9 @@ static void test_unpack_rules(void **state)
     static const trifle_leaf utf8[] = {{"\xC3\xA9", 1}, {"z", 2}, {"e\xCC\x81", 3}};
 
     (void)state;
-    assert_unpacks(order, 7, "{\"B\":7,\"a\":{\"w\":5,\"x\":3},\"a-b\":2,\"a0\":1,"
-                             "\"b\":{\"c\":{\"d\":4},\"c-\":6}}");
+    assert_unpacks(order, 7,
+                   "{\"B\":7,\"a\":{\"w\":5,\"x\":3},\"a-b\":2,\"a0\":1,"
+                   "\"b\":{\"c\":{\"d\":4},\"c-\":6}}");
     assert_unpacks(empty, 5, "{\"ok\":5}");
     assert_unpacks(dup, 5, "{\"x\":3,\"y\":{\"z\":{\"w\":4}}}");
     assert_unpacks(utf8, 3, "{\"e\xCC\x81\":3,\"z\":2,\"\xC3\xA9\":1}");

@@ -117,11 +117,11 @@ static void test_parse_double(void **state)
     static const struct {
         const char *text;
         double value;
-    } ok[] = {{"1", 1},     {"-1.5e3", -1500}, {"+2", 2},          {".5", 0.5},
-              {"5.", 5},    {"1E-2", 0.01},    {"0.1", 0.1},       {"-0", 0},
-              {"007", 7},   {"1e308", 1e308},  {"4.9e-324", 5e-324}};
-    static const char *const bad[] = {"", "-", ".", "e5", "1e", "1e+", "abc", "0x10", "inf",
-                                      "nan", " 1", "1 ", "1,5", "1e400", "--1"};
+    } ok[] = {{"1", 1},   {"-1.5e3", -1500}, {"+2", 2},           {".5", 0.5},
+              {"5.", 5},  {"1E-2", 0.01},    {"0.1", 0.1},        {"-0", 0},
+              {"007", 7}, {"1e308", 1e308},  {"4.9e-324", 5e-324}};
+    static const char *const bad[] = {"",    "-",   ".",  "e5", "1e",  "1e+",   "abc", "0x10",
+                                      "inf", "nan", " 1", "1 ", "1,5", "1e400", "--1"};
     char long_text[300];
     size_t i;
     double v;
@@ -154,9 +154,14 @@ static void test_fmt_plain(void **state)
     static const struct {
         double v;
         const char *text;
-    } cases[] = {{0, "0"},         {-0.0, "0"},       {2.5, "2.5"},
-                 {-2.5, "-2.5"},   {1e21, "1000000000000000000000"},
-                 {1.5e-7, "0.00000015"}, {100, "100"}, {0.1 + 0.2, "0.30000000000000004"}};
+    } cases[] = {{0, "0"},
+                 {-0.0, "0"},
+                 {2.5, "2.5"},
+                 {-2.5, "-2.5"},
+                 {1e21, "1000000000000000000000"},
+                 {1.5e-7, "0.00000015"},
+                 {100, "100"},
+                 {0.1 + 0.2, "0.30000000000000004"}};
     char buf[400];
     size_t i;
 
@@ -179,7 +184,8 @@ static void test_locale_independent(void **state)
     double v = 0;
 
     (void)state;
-    if (setlocale(LC_NUMERIC, "de_DE.UTF-8") == NULL && setlocale(LC_NUMERIC, "de_DE.utf8") == NULL) {
+    if (setlocale(LC_NUMERIC, "de_DE.UTF-8") == NULL &&
+        setlocale(LC_NUMERIC, "de_DE.utf8") == NULL) {
         print_message("SKIP locale check: no de_DE.UTF-8 locale (apt-get install locales)\n");
         skip();
         return;

@@ -320,8 +320,8 @@ static void test_duplicate_and_conflict_order(void **state)
     assert_parse_fails("{\"b\":1,\"b.c\":2,\"a\":1,\"a.z\":3,\"a.x\":4}",
                        "conflicting paths \"a\" and \"a.x\"", "a");
     /* siblings that sort between a path and its extensions ("a-b" < "a.c") do not hide them */
-    assert_parse_fails("{\"a\":1,\"a-b\":1,\"a+\":1,\"a.c\":1}", "conflicting paths \"a\" and \"a.c\"",
-                       "a");
+    assert_parse_fails("{\"a\":1,\"a-b\":1,\"a+\":1,\"a.c\":1}",
+                       "conflicting paths \"a\" and \"a.c\"", "a");
     /* a longer name is not an extension */
     trifle_payload_free(parse_ok("{\"a\":1,\"ab\":2,\"a-b\":3,\"b\":{\"a\":1}}"));
 }
@@ -436,8 +436,9 @@ static void test_numbers(void **state)
     strcat(text, "1,\"b\":1234567890123456789012345678901234567890123456789012345678901234567890}");
     p = parse_ok(text);
     assert_value(p, "a", 9007199254740994.0);
-    assert_value(p, "b", strtod("1234567890123456789012345678901234567890123456789012345678901234567890",
-                                NULL));
+    assert_value(
+        p, "b",
+        strtod("1234567890123456789012345678901234567890123456789012345678901234567890", NULL));
     trifle_payload_free(p);
     /* overflowing literals are not finite (ERRATA 23), underflow is 0 */
     assert_parse_fails("{\"x\":{\"y\":1e400}}", "value at \"x.y\" is not finite", "x.y");
@@ -621,10 +622,12 @@ static void test_to_json(void **state)
     trifle_payload *p;
 
     (void)state;
-    p = parse_ok("{\"z\":1e21,\"a-b\":0.1,\"a\":{\"y\":1e-7,\"x\":{\"q\":100}},\"k.l\":2.5,\"k\":{\"m\":3}}");
+    p = parse_ok("{\"z\":1e21,\"a-b\":0.1,\"a\":{\"y\":1e-7,\"x\":{\"q\":100}},\"k.l\":2.5,\"k\":{"
+                 "\"m\":3}}");
     /* members in byte order at every level, canonical numbers, packed keys expanded */
-    assert_json(p, TRIFLE_JSON_COMPACT,
-                "{\"a\":{\"x\":{\"q\":100},\"y\":1e-7},\"a-b\":0.1,\"k\":{\"l\":2.5,\"m\":3},\"z\":1e+21}");
+    assert_json(
+        p, TRIFLE_JSON_COMPACT,
+        "{\"a\":{\"x\":{\"q\":100},\"y\":1e-7},\"a-b\":0.1,\"k\":{\"l\":2.5,\"m\":3},\"z\":1e+21}");
     assert_json(p, TRIFLE_JSON_PRETTY,
                 "{\n"
                 "  \"a\": {\n"
@@ -648,8 +651,9 @@ static void test_to_json(void **state)
 
 static void test_round_trip(void **state)
 {
-    const char *text = "{\"count\":1,\"meta\":{\"duration\":2.5e-9,\"nested\":{\"x\":-1}},"
-                       "\"country.US\":3,\"country\":{\"SK\":0.30000000000000004},\"max\":1.7976931348623157e308}";
+    const char *text =
+        "{\"count\":1,\"meta\":{\"duration\":2.5e-9,\"nested\":{\"x\":-1}},"
+        "\"country.US\":3,\"country\":{\"SK\":0.30000000000000004},\"max\":1.7976931348623157e308}";
     trifle_payload *a = parse_ok(text), *b;
     char *out = NULL;
     size_t i;
@@ -690,7 +694,8 @@ static void test_locale_independent(void **state)
     trifle_payload *p;
 
     (void)state;
-    if (setlocale(LC_NUMERIC, "de_DE.UTF-8") == NULL && setlocale(LC_NUMERIC, "de_DE.utf8") == NULL) {
+    if (setlocale(LC_NUMERIC, "de_DE.UTF-8") == NULL &&
+        setlocale(LC_NUMERIC, "de_DE.utf8") == NULL) {
         print_message("SKIP locale check: no de_DE.UTF-8 locale (apt-get install locales)\n");
         skip();
         return;
@@ -708,9 +713,10 @@ static void test_locale_independent(void **state)
 static void test_oom(void **state)
 {
     static const trifle_leaf leaves[] = {{"x.y", 1}, {"a", 2}, {"b.c.d", 3}, {"b.e", 4}};
-    const char *text = "{\"count\":1,\"meta\":{\"duration\":2.5,\"nested\":{\"x\":-1}},\"dup\":\"s\","
-                       "\"dup\":7,\"long\":123456789012345678901234567890123456789012345678901234567890"
-                       "1234567890}";
+    const char *text =
+        "{\"count\":1,\"meta\":{\"duration\":2.5,\"nested\":{\"x\":-1}},\"dup\":\"s\","
+        "\"dup\":7,\"long\":123456789012345678901234567890123456789012345678901234567890"
+        "1234567890}";
     int which;
 
     (void)state;
