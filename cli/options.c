@@ -158,9 +158,19 @@ static int flag_value(const char **out, const char *name, const char *text, trif
     return 0;
 }
 
+/* A word from the command line for a message, with any URL password masked: it may be a driver
+ * URL given in the wrong place. */
+static const char *masked(char *buf, size_t size, const char *word)
+{
+    (void)trifle_url_mask(buf, size, word);
+    return buf;
+}
+
 /* One positional word after the command. */
 static int positional(cli_args *a, const char *word, trifle_error *err)
 {
+    char shown[256];
+
     switch (a->command) {
     case CLI_CMD_TRACK:
     case CLI_CMD_ASSERT:
@@ -176,14 +186,15 @@ static int positional(cli_args *a, const char *word, trifle_error *err)
     case CLI_CMD_HELP:
         if (a->topic == CLI_CMD_NONE) {
             if ((a->topic = command_find(word)) == CLI_CMD_NONE)
-                return cli_error(err, CLI_USAGE, "unknown command: %s", word);
+                return cli_error(err, CLI_USAGE, "unknown command: %s",
+                                 masked(shown, sizeof(shown), word));
             return 0;
         }
         break;
     default:
         break;
     }
-    return cli_error(err, CLI_USAGE, "unexpected argument: %s", word);
+    return cli_error(err, CLI_USAGE, "unexpected argument: %s", masked(shown, sizeof(shown), word));
 }
 
 /* Parse one argument that starts with '-'; *consumed is 1, or 2 when it took the next word. */
@@ -253,6 +264,7 @@ static int apply_environment(cli_args *a, trifle_error *err)
 
 int cli_args_parse(cli_args *out, int argc, char **argv, trifle_error *err)
 {
+    char shown[256];
     int i, rc, only_positional = 0;
 
     memset(out, 0, sizeof(*out));
@@ -267,7 +279,8 @@ int cli_args_parse(cli_args *out, int argc, char **argv, trifle_error *err)
                 return rc;
         } else if (out->command == CLI_CMD_NONE) {
             if ((out->command = command_find(arg)) == CLI_CMD_NONE)
-                return cli_error(err, CLI_USAGE, "unknown command: %s", arg);
+                return cli_error(err, CLI_USAGE, "unknown command: %s",
+                                 masked(shown, sizeof(shown), arg));
         } else if ((rc = positional(out, arg, err)) != 0) {
             return rc;
         }

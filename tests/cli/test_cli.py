@@ -474,8 +474,12 @@ class TestErrors(CliCase):
                    "--driver", self.url, "--driver-path", bad)
 
     def test_passwords_are_never_printed(self):
+        self.fails(EXIT_USAGE, "USAGE", "unexpected argument: postgres://user:***@db/x", "setup",
+                   "postgres://user:s3cret@db/x")
+        self.fails(EXIT_USAGE, "USAGE", "unknown command: redis://:***@db/0", "redis://:s3cret@db/0")
         for args in (["setup", "--driver", "postgres://user:s3cret@127.0.0.1:1/db"],
                      ["setup", "--driver", "redis://:s3cret@127.0.0.1:1/0"],
+                     ["setup", "--driver", "sqlite:x.db?password=s3cret&bogus=1"],
                      ["setup", "--drvier=postgres://user:s3cret@127.0.0.1:1/db"]):
             r = self.run_cli(*args)
             self.assertNotEqual(r.code, 0, r)
