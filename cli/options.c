@@ -210,7 +210,7 @@ static int option(cli_args *a, const char *arg, const char *next, int *consumed,
         n = 4;
         eq = NULL;
     } else if (arg[1] != '-') {
-        return cli_error(err, CLI_USAGE, "unknown option: %s", arg);
+        return cli_error(err, CLI_USAGE, "unknown option: %.*s", (int)strcspn(arg, "="), arg);
     } else {
         name = arg + 2;
         eq = strchr(name, '=');
