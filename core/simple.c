@@ -108,6 +108,8 @@ static struct simple_state {
 
     pthread_t consumer, checkpointer;
     int consumer_on, checkpointer_on;
+    trifle_simple_thread_hook hook; /* S.ctl; copied into each thread at start */
+    void *hook_payload;
 } S = {
     .ctl = PTHREAD_MUTEX_INITIALIZER,
     .cfg = {1, 0, 1, NULL, DEF_BUFFER_SIZE, DEF_FLUSH_MS, DEF_CHECKPOINT_MS, NULL},
@@ -479,6 +481,29 @@ static int enqueue(int kind, const skey *k, int64_t v)
     return apply_now(kind, k, v); /* full (or unbuffered meanwhile): drain ourselves, in order */
 }
 
+typedef struct thread_arg {
+    const char *role;
+    trifle_simple_thread_hook hook;
+    void *payload;
+} thread_arg;
+
+static thread_arg consumer_arg, checkpoint_arg; /* written under S.ctl before the thread starts */
+
+static void tell(const thread_arg *t, int event)
+{
+    if (t->hook != NULL)
+        t->hook(t->role, event, t->payload);
+}
+
+void trifle_simple_set_thread_hook(trifle_simple_thread_hook hook, void *payload)
+{
+    ensure_init();
+    pthread_mutex_lock(&S.ctl);
+    S.hook = hook;
+    S.hook_payload = payload;
+    pthread_mutex_unlock(&S.ctl);
+}
+
 size_t trifle__simple_queued(void)
 {
     return atomic_load(&S.queued);
@@ -486,20 +511,31 @@ size_t trifle__simple_queued(void)
 
 static void *consumer_main(void *arg)
 {
-    (void)arg;
+    const thread_arg *t = arg;
+
+    tell(t, TRIFLE_SIMPLE_THREAD_START);
     for (;;) {
-        int stop;
+        int stop, napped = 0;
         pthread_mutex_lock(&S.fifo);
-        if (!S.consumer_stop && S.rings[S.active].count == 0)
-            cond_wait_ms(&S.fifo_wake, &S.fifo, S.cfg.flush_ms);
+        if (!S.consumer_stop && S.rings[S.active].count == 0) {
+            pthread_mutex_unlock(&S.fifo);
+            tell(t, TRIFLE_SIMPLE_THREAD_IDLE);
+            pthread_mutex_lock(&S.fifo);
+            if (!S.consumer_stop && S.rings[S.active].count == 0)
+                cond_wait_ms(&S.fifo_wake, &S.fifo, S.cfg.flush_ms);
+            napped = 1;
+        }
         stop = S.consumer_stop;
         pthread_mutex_unlock(&S.fifo);
         if (stop)
             break;
+        if (napped)
+            tell(t, TRIFLE_SIMPLE_THREAD_RUNNING);
         pthread_mutex_lock(&S.lock);
         drain();
         pthread_mutex_unlock(&S.lock);
     }
+    tell(t, TRIFLE_SIMPLE_THREAD_EXIT);
     return NULL;
 }
 
@@ -559,8 +595,6 @@ static int read_entry(const char *cat, const char *name, int64_t *value, int *ki
     entry *e;
 
     ensure_init();
-    if ((value == NULL && kind == NULL) || key_make(&k, cat, name) != 0)
-        return invalid_name(err);
     if (!atomic_load_explicit(&S.enabled, memory_order_relaxed)) {
         if (value != NULL)
             *value = 0;
@@ -568,6 +602,8 @@ static int read_entry(const char *cat, const char *name, int64_t *value, int *ki
             *kind = TRIFLE_SIMPLE_COUNTER;
         return 0;
     }
+    if ((value == NULL && kind == NULL) || key_make(&k, cat, name) != 0)
+        return invalid_name(err);
     pthread_mutex_lock(&S.lock);
     drain();
     e = find(&k);
@@ -675,7 +711,7 @@ static int write_file(const char *text, size_t len, trifle_error *err)
     char *dir = stats_path(""), *tmp = stats_path("/simple.tmp"), *final = stats_path("/simple");
     char why[128];
     const char *step = NULL;
-    int fd = -1, dfd = -1, rc = 0, e = 0;
+    int fd = -1, dfd = -1, rc = 0, e = 0, created = 0, renamed = 0;
 
     if (dir == NULL || tmp == NULL || final == NULL) {
         rc = trifle__error(err, TRIFLE_ENOMEM, "out of memory");
@@ -690,6 +726,7 @@ static int write_file(const char *text, size_t len, trifle_error *err)
         step = "open simple.tmp";
         goto fail;
     }
+    created = 1;
     if (fchmod(fd, 0600) != 0) {
         step = "chmod simple.tmp";
         goto fail;
@@ -712,6 +749,7 @@ static int write_file(const char *text, size_t len, trifle_error *err)
         step = "rename simple.tmp";
         goto fail;
     }
+    renamed = 1;
     dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0 || fsync(dfd) != 0) {
         /* the new file is in place; only its durability is in doubt */
@@ -723,8 +761,8 @@ fail:
     e = errno;
     errtext(e, why, sizeof(why));
     rc = trifle__error(err, TRIFLE_ERROR, "cannot save %s: %s: %s", final, step, why);
-    if (fd >= 0)
-        (void)unlink(tmp);
+    if (created && !renamed)
+        (void)unlink(tmp); /* the previous simple is untouched */
 done:
     if (fd >= 0)
         (void)close(fd);
@@ -791,7 +829,10 @@ static int changed(void)
 
 static void *checkpoint_main(void *arg)
 {
-    (void)arg;
+    const thread_arg *t = arg;
+
+    tell(t, TRIFLE_SIMPLE_THREAD_START);
+    tell(t, TRIFLE_SIMPLE_THREAD_IDLE);
     pthread_mutex_lock(&S.ck_lock);
     while (!S.ck_stop) {
         int64_t due = real_now_ms() + S.cfg.checkpoint_ms, now;
@@ -800,11 +841,15 @@ static void *checkpoint_main(void *arg)
         if (S.ck_stop)
             break;
         pthread_mutex_unlock(&S.ck_lock);
-        if (changed())
+        if (changed()) {
+            tell(t, TRIFLE_SIMPLE_THREAD_RUNNING);
             (void)save_now(NULL);
+            tell(t, TRIFLE_SIMPLE_THREAD_IDLE);
+        }
         pthread_mutex_lock(&S.ck_lock);
     }
     pthread_mutex_unlock(&S.ck_lock);
+    tell(t, TRIFLE_SIMPLE_THREAD_EXIT);
     return NULL;
 }
 
@@ -814,7 +859,7 @@ static void quarantine(const char *path, const char *reason)
     trifle__buf b = TRIFLE__BUF_INIT;
     long long now = (long long)time(NULL);
     char why[128];
-    int i, moved = 0;
+    int i, moved = 0, e = 0;
 
     for (i = 0; i < 100 && !moved; i++) {
         trifle__buf_reset(&b);
@@ -829,6 +874,7 @@ static void quarantine(const char *path, const char *reason)
             moved = 1;
         } else if (errno != EEXIST) {
             moved = rename(path, b.data) == 0; /* no hard links here (or a directory) */
+            e = errno;
             break;
         }
     }
@@ -836,7 +882,7 @@ static void quarantine(const char *path, const char *reason)
         trifle__log(TRIFLE_LOG_WARN, "core", "stats: %s: %s; renamed to %s, starting empty",
                     path, reason, b.data);
     } else {
-        errtext(errno, why, sizeof(why));
+        errtext(e != 0 ? e : EEXIST, why, sizeof(why));
         trifle__log(TRIFLE_LOG_ERROR, "core",
                     "stats: %s: %s; cannot rename it (%s), starting empty", path, reason, why);
     }
@@ -1285,15 +1331,19 @@ int trifle_simple_start(trifle_error *err)
         goto done;
     if (S.cfg.persist)
         load();
+    consumer_arg.role = "stats-consumer";
+    checkpoint_arg.role = "stats-checkpoint";
+    consumer_arg.hook = checkpoint_arg.hook = S.hook;
+    consumer_arg.payload = checkpoint_arg.payload = S.hook_payload;
     if (!S.cfg.no_buffer) {
-        if (pthread_create(&S.consumer, NULL, consumer_main, NULL) != 0) {
+        if (pthread_create(&S.consumer, NULL, consumer_main, &consumer_arg) != 0) {
             rc = trifle__error(err, TRIFLE_ERROR, "cannot start the stats consumer thread");
             goto done;
         }
         S.consumer_on = 1;
     }
     if (S.cfg.persist) {
-        if (pthread_create(&S.checkpointer, NULL, checkpoint_main, NULL) != 0) {
+        if (pthread_create(&S.checkpointer, NULL, checkpoint_main, &checkpoint_arg) != 0) {
             stop_threads();
             rc = trifle__error(err, TRIFLE_ERROR, "cannot start the stats checkpoint thread");
             goto done;
@@ -1379,6 +1429,8 @@ void trifle_simple_reset(void)
     atomic_store(&S.enabled, 1);
     atomic_store(&S.no_buffer, 1);
     pthread_mutex_unlock(&S.lock);
+    S.hook = NULL;
+    S.hook_payload = NULL;
     trifle__sysinfo_reset();
     pthread_mutex_unlock(&S.ctl);
 }

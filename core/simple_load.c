@@ -208,12 +208,10 @@ static int string(reader *r)
  * the value in *out. */
 static int number(reader *r, int *is_int, int64_t *out)
 {
-    size_t start;
     int neg = 0, integral = 1, overflow = 0;
     uint64_t acc = 0, limit;
 
     ws(r);
-    start = r->pos;
     if (r->pos < r->len && r->s[r->pos] == '-') {
         neg = 1;
         r->pos++;
@@ -253,7 +251,6 @@ static int number(reader *r, int *is_int, int64_t *out)
         while (r->pos < r->len && r->s[r->pos] >= '0' && r->s[r->pos] <= '9')
             r->pos++;
     }
-    (void)start;
     *is_int = integral && !overflow;
     if (*is_int)
         *out = neg ? (acc == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)acc) : (int64_t)acc;
@@ -536,6 +533,11 @@ static int item_cmp(const trifle__simple_item *a, const trifle__simple_item *b)
     return c != 0 ? c : strcmp(a->name, b->name);
 }
 
+static int item_find_cmp(const void *pa, const void *pb)
+{
+    return item_cmp(pa, pb);
+}
+
 /* Sorting key: (category, name) then the order of appearance, so the last duplicate is kept. */
 static int item_sort_cmp(const void *pa, const void *pb)
 {
@@ -681,8 +683,7 @@ int trifle__simple_file_parse(trifle__simple_file *out, const char *text, size_t
     sort_unique(&stats);
     for (i = 0; i < gauges.n; i++) {
         trifle__simple_item *hit =
-            bsearch(&gauges.items[i], stats.items, stats.n, sizeof(*stats.items),
-                    (int (*)(const void *, const void *))item_cmp);
+            bsearch(&gauges.items[i], stats.items, stats.n, sizeof(*stats.items), item_find_cmp);
         if (hit != NULL)
             hit->kind = TRIFLE_SIMPLE_GAUGE;
     }

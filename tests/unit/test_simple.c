@@ -569,6 +569,55 @@ static void test_consumer_drains_without_reads(void **state)
     assert_int_equal(trifle_simple_stop(&err), 0);
 }
 
+static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
+static int hook_seen[2][4];
+static int hook_in_main;
+static pthread_t main_thread;
+
+static void thread_hook(const char *role, int event, void *payload)
+{
+    int r = strcmp(role, "stats-consumer") == 0 ? 0 : strcmp(role, "stats-checkpoint") == 0 ? 1 : -1;
+
+    assert_ptr_equal(payload, &hook_seen);
+    assert_true(r >= 0 && event >= 0 && event <= 3);
+    pthread_mutex_lock(&hook_lock);
+    hook_seen[r][event]++;
+    if (pthread_equal(pthread_self(), main_thread))
+        hook_in_main = 1;
+    pthread_mutex_unlock(&hook_lock);
+}
+
+static void test_thread_hook(void **state)
+{
+    trifle_simple_options o;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    int r;
+
+    (void)state;
+    main_thread = pthread_self();
+    memset(hook_seen, 0, sizeof(hook_seen));
+    trifle_simple_set_thread_hook(thread_hook, &hook_seen);
+    trifle_simple_options_init(&o);
+    o.data_dir = tmp_root;
+    o.no_buffer = 0;
+    o.flush_interval_ms = 1;
+    assert_int_equal(trifle_simple_configure(&o, &err), 0);
+    assert_int_equal(trifle_simple_start(&err), 0);
+    assert_int_equal(trifle_simple_incr("h", "n", 1, NULL), 0);
+    for (r = 0; r < 2000 && trifle__simple_queued() > 0; r++) {
+        struct timespec ts = {0, 1000000};
+        (void)nanosleep(&ts, NULL);
+    }
+    assert_int_equal(trifle_simple_stop(&err), 0);
+    for (r = 0; r < 2; r++) {
+        assert_int_equal(hook_seen[r][TRIFLE_SIMPLE_THREAD_START], 1);
+        assert_int_equal(hook_seen[r][TRIFLE_SIMPLE_THREAD_EXIT], 1);
+        assert_true(hook_seen[r][TRIFLE_SIMPLE_THREAD_IDLE] >= 1);
+    }
+    assert_true(hook_seen[0][TRIFLE_SIMPLE_THREAD_RUNNING] >= 1); /* the consumer drained */
+    assert_false(hook_in_main);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Persistence */
 
@@ -867,6 +916,74 @@ static void test_kill9_snapshots(void **state)
         free(text);
     }
     assert_true(last_a > 0);
+}
+
+/* The file reader on its own (the fuzz target checks its promises on arbitrary input). */
+static void test_file_parse(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *error; /* NULL: parses */
+        size_t n;
+        int format;
+    } cases[] = {
+        {"{\"version\":2,\"stats\":{\"a\":{\"n\":1}},\"gauges\":{\"a\":[\"n\",\"zz\"]}}", NULL, 1, 2},
+        {"{\"gauges\":{},\"stats\":{},\"version\":2,\"extra\":[1,{\"x\":null},true]}", NULL, 0, 2},
+        {"{\"version\":2,\"stats\":{\"a\":{\"n\":1}},\"stats\":{\"b\":{\"n\":2,\"m\":3}}}", NULL, 2, 2},
+        {"{\"a\":{\"n\":1,\"n\":2}}", NULL, 1, 1},
+        {"{}", NULL, 0, 1},
+        {"{\"version\":\"2\",\"stats\":{\"x\":{\"y\":1}}}", "invalid stats file: category is not an object at byte 11", 0, 0},
+        /* no object `stats`: read as INFINI, where `version` must be a category */
+        {"{\"version\":2,\"stats\":[]}", "invalid stats file: category is not an object at byte 11", 0, 0},
+        {"", "invalid stats file: the document is not an object at byte 0", 0, 0},
+        {"[]", "invalid stats file: the document is not an object at byte 0", 0, 0},
+        {"{\"a\":{\"n\":1}", "invalid stats file: expected ',' or '}' at byte 12", 0, 0},
+        {"{\"a\":{\"n\":1}} x", "invalid stats file: trailing characters after the document at byte 14", 0, 0},
+        {"{\"a\":{\"n\":1.5}}", "invalid stats file: value is not an int64 integer at byte 10", 0, 0},
+        {"{\"a\":{\"n\":1e3}}", "invalid stats file: value is not an int64 integer at byte 10", 0, 0},
+        {"{\"a\":{\"n\":9223372036854775808}}", "invalid stats file: value is not an int64 integer at byte 10", 0, 0},
+        {"{\"a\":{\"n\":-9223372036854775808}}", NULL, 1, 1},
+        {"{\"a\":{\"n\":01}}", "invalid stats file: leading zero in number at byte 11", 0, 0},
+        {"{\"a\":{\"\":1}}", "invalid stats file: invalid stats name at byte 6", 0, 0},
+        {"{\"a\":{\"\\u0000\":1}}", "invalid stats file: \\u0000 in string at byte 13", 0, 0},
+        {"{\"a\":{\"\\ud800\":1}}", "invalid stats file: unpaired surrogate escape at byte 13", 0, 0},
+        {"{\"a\":{\"\xff\":1}}", "invalid stats file: invalid UTF-8 at byte 7", 0, 0},
+        {"{\"version\":3,\"stats\":{}}", "invalid stats file: unsupported version at byte 0", 0, 0},
+        {"{\"version\":2,\"stats\":{\"a\":{\"n\":1}},\"gauges\":{\"a\":\"n\"}}", "invalid stats file: gauges category is not an array at byte 49", 0, 0},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        trifle__simple_file f;
+        trifle_error err = TRIFLE_ERROR_INIT;
+        int rc = trifle__simple_file_parse(&f, cases[i].text, strlen(cases[i].text), &err);
+        if (cases[i].error == NULL) {
+            if (rc != 0)
+                fail_msg("case %zu: %s", i, err.message);
+            assert_int_equal(f.n, cases[i].n);
+            assert_int_equal(f.format, cases[i].format);
+        } else {
+            if (rc != TRIFLE_EINVAL || strcmp(err.message, cases[i].error) != 0)
+                fail_msg("case %zu: rc %d, message %s", i, rc, err.message);
+            assert_null(f.items);
+        }
+        trifle__simple_file_free(&f);
+    }
+    {
+        /* the last duplicate wins; gauges mark kinds */
+        trifle__simple_file f;
+        const char *t = "{\"version\":2,\"stats\":{\"b\":{\"x\":1},\"a\":{\"n\":1,\"n\":-2}},"
+                        "\"gauges\":{\"a\":[\"n\"]}}";
+        assert_int_equal(trifle__simple_file_parse(&f, t, strlen(t), NULL), 0);
+        assert_int_equal(f.n, 2);
+        assert_string_equal(f.items[0].category, "a");
+        assert_int_equal(f.items[0].value, -2);
+        assert_int_equal(f.items[0].kind, TRIFLE_SIMPLE_GAUGE);
+        assert_string_equal(f.items[1].category, "b");
+        assert_int_equal(f.items[1].kind, TRIFLE_SIMPLE_COUNTER);
+        trifle__simple_file_free(&f);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1391,6 +1508,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_buffered_threads_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unbuffered_threads_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consumer_drains_without_reads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_thread_hook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persist_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_drains_then_saves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_periodic_checkpoint, setup, teardown),
@@ -1398,6 +1516,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_corrupt_file_renamed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_save_then_success, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_snapshots, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_parse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_render_json_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_render_prometheus_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prometheus_defaults_and_spec_example, setup,
