@@ -95,6 +95,7 @@ struct trifle_conn {
     int mode;          /* enum trifle_id_mode */
     int oom;           /* an allocation failed during the current call */
     int connect_ms;    /* connect/reset deadline, -1 = none */
+    int doomed;        /* the server sent a FATAL error while we were idle */
     unsigned prepared; /* bit per PG_ST_*: prepared on the current session */
     char table[PG_NAME_MAX + 1];
     char ping_table[PG_NAME_MAX + 6]; /* the default "<table>_ping" may be 5 bytes longer */
@@ -941,16 +942,23 @@ static int pg_name_ok(const char *s)
     return 1;
 }
 
-/* libpq would print notices (`relation ... already exists, skipping`) on stderr: log them. */
-static void pg_notice(void *arg, const char *message)
+/* Notices (`relation ... already exists, skipping`), which libpq would print on stderr, go to
+ * the log. An error that arrives while the connection is idle is delivered here too: a FATAL one
+ * (57P01 when the server shuts down or pg_terminate_backend() ends us) dooms the connection. */
+static void pg_notice(void *arg, const PGresult *res)
 {
-    const trifle_conn *c = arg;
-    size_t n = strlen(message);
+    trifle_conn *c = arg;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *msg = PQresultErrorMessage(res);
+    size_t n = strlen(msg);
 
-    while (n > 0 && message[n - 1] == '\n')
+    if (sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
+        c->doomed = 1;
+    while (n > 0 && msg[n - 1] == '\n')
         n--;
     if (c->host->log != NULL)
-        c->host->log(TRIFLE_LOG_DEBUG, PG_NAME, "%.*s", (int)(n < 1000 ? n : 1000), message);
+        c->host->log(c->doomed ? TRIFLE_LOG_INFO : TRIFLE_LOG_DEBUG, PG_NAME, "%.*s",
+                     (int)(n < 1000 ? n : 1000), msg);
 }
 
 static int64_t pg_now_ms(void)
@@ -1006,7 +1014,7 @@ static int pg_alive(trifle_conn *c)
 {
     int i;
 
-    if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK)
+    if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK || c->doomed)
         return 0;
     for (i = 0; i < 4; i++) {
         struct pollfd pfd;
@@ -1024,7 +1032,7 @@ static int pg_alive(trifle_conn *c)
         (void)PQisBusy(c->pg); /* parses what arrived: an idle-time error goes to pg_notice */
         while ((note = PQnotifies(c->pg)) != NULL)
             PQfreemem(note);
-        if (PQstatus(c->pg) != CONNECTION_OK)
+        if (PQstatus(c->pg) != CONNECTION_OK || c->doomed)
             return 0;
     }
     return PQstatus(c->pg) == CONNECTION_OK;
@@ -1033,6 +1041,7 @@ static int pg_alive(trifle_conn *c)
 static int pg_reconnect(trifle_conn *c, trifle_error *err)
 {
     c->prepared = 0; /* a new session knows none of our statements */
+    c->doomed = 0;
     if (c->host->log != NULL)
         c->host->log(TRIFLE_LOG_INFO, PG_NAME, "connection lost; reconnecting");
     if (!PQresetStart(c->pg))
@@ -1191,10 +1200,15 @@ static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *u
                 rc = pg_oom(c, err);
                 goto done;
             }
-            if (!pg_keyword_known(defs, name) || strcmp(name, "dbname") == 0 ||
-                strcmp(name, "client_encoding") == 0) {
+            if (!pg_keyword_known(defs, name)) {
                 rc = pg_err(c, err, TRIFLE_ECONFIG, 0, "invalid driver URL: unknown parameter %s",
                             name);
+                goto done;
+            }
+            if (strcmp(name, "client_encoding") == 0 && strcmp(value, "UTF8") != 0 &&
+                strcmp(value, "utf8") != 0 && strcmp(value, "UTF-8") != 0) {
+                rc = pg_err(c, err, TRIFLE_ECONFIG, 0,
+                            "invalid driver URL: client_encoding must be UTF8 (keys are UTF-8)");
                 goto done;
             }
             if (strcmp(name, "password") == 0 && pg_set_secret(c, value) != 0) {
@@ -1236,7 +1250,7 @@ static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *u
     }
     /* SQLSTATEs in connection messages (`FATAL:  28P01: ...`), so failures map exactly */
     (void)PQsetErrorVerbosity(c->pg, PQERRORS_VERBOSE);
-    (void)PQsetNoticeProcessor(c->pg, pg_notice, c);
+    (void)PQsetNoticeReceiver(c->pg, pg_notice, c);
     pg_connect_timeout(c);
     rc = pg_connect_wait(c, 0, err);
     if (rc == 0 && PQserverVersion(c->pg) < PG_MIN_SERVER)
