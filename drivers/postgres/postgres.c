@@ -464,8 +464,8 @@ static int pg_conn_fail(trifle_conn *c, trifle_error *err)
     return pg_err(c, err, code, pg_sqlstate_code(state), "cannot connect to postgres: %s", text);
 }
 
-/* A server error on a working connection. `table` is named when the statement's table is
- * missing; *edata tells the caller that the failure is TRIFLE_EDATA (value too long). */
+/* A server error on a working connection (or a client-side failure when res is NULL). `table` is
+ * named when the statement's table is missing. */
 static int pg_result_fail(trifle_conn *c, const PGresult *res, const char *table, trifle_error *err)
 {
     const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -880,9 +880,10 @@ static int pg_object(pg_json *js, int depth)
                 return 0;
             if (numeric && !c->oom && js->rc == 0 && pg_path_ok(c->path.p, c->path.len)) {
                 pg_putc(c, &c->path, '\0');
-                if (!c->oom)
+                if (!c->oom) {
                     js->rc = js->leaf(js->ctx, c->path.p, c->path.len - 1, v);
-                c->path.len--;
+                    c->path.len--;
+                }
             }
         } else if (!pg_skip(js)) {
             return 0;
@@ -1410,7 +1411,7 @@ static int pg_prepare(trifle_conn *c, int st, const char *table, trifle_error *e
  */
 static int pg_run(trifle_conn *c, pg_call *q, PGresult **out, trifle_error *err)
 {
-    int reconnected = 0, retries = 0, rc;
+    int reconnected = 0, retries = 0, reprepared = 0, rc;
 
     *out = NULL;
     q->unknown = 0;
@@ -1499,6 +1500,13 @@ static int pg_run(trifle_conn *c, pg_call *q, PGresult **out, trifle_error *err)
             return rc;
         }
         PQclear(ok);
+        if (pg_state_is(state, "26000") && q->st >= 0 && !reprepared) {
+            /* our statement is gone (DISCARD ALL by a pooler): prepare it again, once */
+            reprepared = 1;
+            c->prepared &= ~(1u << q->st);
+            PQclear(bad);
+            continue;
+        }
         if ((pg_state_is(state, "40P01") || pg_state_is(state, "40001")) && retries < PG_RETRIES) {
             retries++;
             if (c->host->log != NULL)
@@ -1796,7 +1804,6 @@ static uint32_t pg_hash(const char *id, size_t id_len, const char *g, size_t g_l
 /* Where one get's rows go. */
 typedef struct pg_get_ctx {
     trifle_conn *c;
-    const trifle_bucket *buckets;
     trifle_sink *sink;
     size_t index; /* first bucket index of the row's identifier */
 } pg_get_ctx;
@@ -1928,7 +1935,6 @@ static int pg_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
         return rc;
 
     ctx.c = c;
-    ctx.buckets = buckets;
     ctx.sink = sink;
     rows = PQntuples(r);
     for (row = 0; row < rows && rc == 0; row++) {
@@ -2065,7 +2071,6 @@ static int pg_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink
         goto done;
     }
     ctx.c = c;
-    ctx.buckets = NULL;
     ctx.sink = sink;
     ctx.index = 0;
     if (!PQgetisnull(r, 0, 1))
