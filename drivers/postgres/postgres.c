@@ -394,7 +394,7 @@ static int pg_oom(trifle_conn *c, trifle_error *err)
     return TRIFLE_ENOMEM;
 }
 
-/* libpq's multi-line text as one line: `LOCATION:` lines dropped, line breaks as "; ". */
+/* libpq's multi-line text as one line: lines trimmed, `LOCATION:` lines dropped, "; " between. */
 static void pg_oneline(char *out, size_t size, const char *text)
 {
     size_t o = 0;
@@ -403,7 +403,11 @@ static void pg_oneline(char *out, size_t size, const char *text)
     while (*p != '\0' && o + 1 < size) {
         size_t n = strcspn(p, "\n");
         const char *q = p;
-        while (n > 0 && (q[n - 1] == ' ' || q[n - 1] == '\r'))
+        while (n > 0 && (*q == ' ' || *q == '\t')) {
+            q++;
+            n--;
+        }
+        while (n > 0 && (q[n - 1] == ' ' || q[n - 1] == '\r' || q[n - 1] == '\t'))
             n--;
         if (n > 0 && strncmp(q, "LOCATION:", 9) != 0) {
             if (o > 0 && o + 2 < size) {

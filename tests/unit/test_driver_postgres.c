@@ -729,8 +729,9 @@ typedef struct relay {
     int port;
     int up_port;
     char up_host[256];
-    atomic_int cut;  /* armed: drop the next server → client bytes and close */
-    atomic_int cuts; /* replies swallowed */
+    atomic_int cut;    /* armed: drop the next server → client bytes and close */
+    atomic_int cuts;   /* replies swallowed */
+    atomic_int refuse; /* close every connection at once: a server that is down */
     atomic_int stop;
     pthread_t th;
 } relay;
@@ -751,7 +752,7 @@ static void relay_pair(relay *r, int cfd)
         close(cfd);
         return;
     }
-    while (!atomic_load(&r->stop)) {
+    while (!atomic_load(&r->stop) && !atomic_load(&r->refuse)) {
         struct pollfd p[2] = {{cfd, POLLIN, 0}, {ufd, POLLIN, 0}};
         ssize_t k;
         if (poll(p, 2, 100) <= 0)
@@ -787,7 +788,9 @@ static void *relay_main(void *p)
         if (poll(&pl, 1, 100) <= 0)
             continue;
         cfd = accept(r->lfd, NULL, NULL);
-        if (cfd >= 0)
+        if (cfd >= 0 && atomic_load(&r->refuse))
+            close(cfd);
+        else if (cfd >= 0)
             relay_pair(r, cfd);
     }
     return NULL;
@@ -876,6 +879,19 @@ static void test_outcome_unknown(void **state)
     get1(st, "u", T0, &g); /* sent again on a new connection */
     assert_int_equal(atomic_load(&r.cuts), 2);
     assert_true(got_value(&g, 0, "count") == 3);
+
+    /* the server goes away between calls: ECONN, known not applied; back again: success */
+    atomic_store(&r.refuse, 1);
+    sleep_ms(300); /* the relay closes the live connection within 100 ms */
+    res.outcome_unknown = 0;
+    assert_int_equal(trifle_storage_inc(st, &it.e, 1, &res, &err), TRIFLE_ECONN);
+    assert_int_equal(res.outcome_unknown, 0);
+    assert_non_null(strstr(err.message, "cannot connect to postgres"));
+    assert_int_equal(trifle_storage_inc(st, &it.e, 1, &res, &err), TRIFLE_ECONN);
+    atomic_store(&r.refuse, 0);
+    inc1(st, "u", T0, l, 1);
+    get1(st, "u", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 4);
     trifle_storage_close(st);
     relay_stop(&r);
     ns_drop(&n);
