@@ -6,9 +6,10 @@
  * with the field `at` (RFC 3339 UTC) and `data.<path>` fields. Only the full identifier mode
  * exists, so `id` is always `key<sep>G<sep>unix`.
  *
- * Protocol. Requests are written as RESP text into one buffer per connection and handed to
- * hiredis in one redisAppendFormattedCommand() call, so a pipeline of n commands costs one copy
- * and one round trip: `get` is n HGETALLs, `ping` is MULTI/DEL/HSET/EXEC.
+ * Protocol. Requests are written as RESP text into one buffer per connection and sent with one
+ * send(MSG_NOSIGNAL) loop (hiredis 0.14's own writer could raise SIGPIPE), so a pipeline of n
+ * commands is one buffer and one round trip: `get` is n HGETALLs, `ping` is MULTI/DEL/HSET/EXEC.
+ * hiredis connects and parses the replies.
  *
  * Writes. Every inc/set call is exactly one EVALSHA of rd_script (SCRIPT LOAD once per
  * connection, EVAL when the server answers NOSCRIPT). The script checks the whole batch first
@@ -37,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include <trifle/driver.h>
@@ -144,8 +146,9 @@ struct trifle_conn {
     size_t prefix_raw_len; /* the prefix without the separator */
     char sep[17];
     size_t sep_len;
-    rd_buf cmd; /* RESP text of the request being built */
-    rd_buf aux; /* the next request, built while reading replies (drop) */
+    rd_buf cmd;   /* RESP text of the request being built */
+    rd_buf aux;   /* the next request, built while reading replies (drop) */
+    rd_buf hello; /* AUTH/SELECT/PING of a new connection */
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -184,6 +187,9 @@ static void rd_put(trifle_conn *c, rd_buf *b, const char *s, size_t n)
     b->len += n;
 }
 
+/* Append a string literal (its length counted by the compiler). */
+#define RD_PUT_LIT(c, b, lit) rd_put((c), (b), "" lit, sizeof(lit) - 1)
+
 static void rd_buf_free(trifle_conn *c, rd_buf *b)
 {
     c->host->free(b->p);
@@ -220,7 +226,7 @@ static void rd_arg2(trifle_conn *c, rd_buf *b, const char *s1, size_t n1, const 
     rd_hdr(c, b, '$', n1 + n2);
     rd_put(c, b, s1, n1);
     rd_put(c, b, s2, n2);
-    rd_put(c, b, "\r\n", 2);
+    RD_PUT_LIT(c, b, "\r\n");
 }
 
 static void rd_arg(trifle_conn *c, rd_buf *b, const char *s, size_t n)
@@ -402,19 +408,68 @@ static int rd_dead(const trifle_conn *c)
     return n != 0;
 }
 
+/* Record an I/O failure in the context the way hiredis does (REDIS_ERR_IO + strerror text). */
+static void rd_set_io_error(redisContext *ctx, int e)
+{
+    ctx->err = REDIS_ERR_IO;
+    if (strerror_r(e, ctx->errstr, sizeof(ctx->errstr)) != 0)
+        (void)snprintf(ctx->errstr, sizeof(ctx->errstr), "I/O error %d", e);
+}
+
+/*
+ * Write b[0..n) to the socket. hiredis 0.14 writes with write(2), which raises SIGPIPE in the
+ * application when the server has reset the connection; a library must not do that, so requests
+ * go out with send(MSG_NOSIGNAL) and hiredis only reads. A send timeout (SO_SNDTIMEO) reads as
+ * EAGAIN, which rd_ctx_fail reports as ETIMEDOUT.
+ */
+static int rd_send(trifle_conn *c, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(c->ctx->fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            rd_set_io_error(c->ctx, w < 0 ? errno : EPIPE);
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 /* Connect, set the command timeout, and authenticate and select the database in one round trip
  * (a PING when there is neither, so that a server wanting a password is noticed now). */
 static int rd_connect(trifle_conn *c, trifle_error *err)
 {
     struct timeval tv;
-    const char *argv[3];
-    size_t argvlen[3];
-    char dbtext[24];
     redisReply *r = NULL;
-    int n = 0, i, rc = 0;
+    rd_buf *b = &c->hello;
     const char *op[2];
+    int n = 0, i, rc = 0;
 
     rd_ctx_free(c);
+    b->len = 0;
+    if (c->password != NULL) {
+        rd_hdr(c, b, '*', c->user != NULL ? 3 : 2);
+        rd_arg(c, b, "AUTH", 4);
+        if (c->user != NULL)
+            rd_arg_str(c, b, c->user);
+        rd_arg_str(c, b, c->password);
+        op[n++] = "AUTH";
+    }
+    if (c->db != 0) {
+        RD_PUT_LIT(c, b, "*2\r\n$6\r\nSELECT\r\n");
+        rd_arg_uint(c, b, (uint64_t)c->db);
+        op[n++] = "SELECT";
+    }
+    if (n == 0) {
+        RD_PUT_LIT(c, b, "*1\r\n$4\r\nPING\r\n");
+        op[n++] = "PING";
+    }
+    if (c->oom)
+        return rd_oom(c, err);
+
     tv.tv_sec = c->timeout_ms / 1000;
     tv.tv_usec = (c->timeout_ms % 1000) * 1000;
     c->ctx = c->tcp_host != NULL ? redisConnectWithTimeout(c->tcp_host, c->port, tv)
@@ -425,38 +480,8 @@ static int rd_connect(trifle_conn *c, trifle_error *err)
         return rd_ctx_fail(c, "connect", err);
     if (c->tcp_host != NULL)
         (void)redisEnableKeepAlive(c->ctx); /* best effort: notices dead peers while idle */
-
-    if (c->password != NULL) {
-        argv[0] = "AUTH";
-        argvlen[0] = 4;
-        i = 1;
-        if (c->user != NULL) {
-            argv[i] = c->user;
-            argvlen[i++] = strlen(c->user);
-        }
-        argv[i] = c->password;
-        argvlen[i] = strlen(c->password);
-        if (redisAppendCommandArgv(c->ctx, i + 1, argv, argvlen) != REDIS_OK)
-            return rd_ctx_fail(c, "connect", err);
-        op[n++] = "AUTH";
-    }
-    if (c->db != 0) {
-        char *p = rd_utoa(dbtext, (uint64_t)c->db);
-        argv[0] = "SELECT";
-        argvlen[0] = 6;
-        argv[1] = p;
-        argvlen[1] = (size_t)(dbtext + 24 - p);
-        if (redisAppendCommandArgv(c->ctx, 2, argv, argvlen) != REDIS_OK)
-            return rd_ctx_fail(c, "connect", err);
-        op[n++] = "SELECT";
-    }
-    if (n == 0) {
-        argv[0] = "PING";
-        argvlen[0] = 4;
-        if (redisAppendCommandArgv(c->ctx, 1, argv, argvlen) != REDIS_OK)
-            return rd_ctx_fail(c, "connect", err);
-        op[n++] = "PING";
-    }
+    if (rd_send(c, b->p, b->len) != 0)
+        return rd_ctx_fail(c, "connect", err);
     for (i = 0; i < n; i++) {
         if (redisGetReply(c->ctx, (void **)&r) != REDIS_OK || r == NULL)
             return rd_ctx_fail(c, "connect", err);
@@ -488,19 +513,6 @@ static int rd_ensure(trifle_conn *c, trifle_error *err)
     return rd_connect(c, err);
 }
 
-/* Hand c->cmd to hiredis and write all of it. */
-static int rd_flush(trifle_conn *c)
-{
-    int done = 0;
-
-    if (redisAppendFormattedCommand(c->ctx, c->cmd.p, c->cmd.len) != REDIS_OK)
-        return -1;
-    while (!done)
-        if (redisBufferWrite(c->ctx, &done) != REDIS_OK)
-            return -1;
-    return 0;
-}
-
 /* Called with each reply of a pipeline, in order; the reply is freed afterwards. */
 typedef int (*rd_reply_fn)(trifle_conn *c, size_t i, redisReply *r, void *payload,
                            trifle_error *err);
@@ -528,7 +540,7 @@ static int rd_call(trifle_conn *c, size_t n, enum rd_retry retry, rd_reply_fn fn
     for (attempt = 0;; attempt++) {
         if ((rc = rd_ensure(c, err)) != 0)
             return rc;
-        if (rd_flush(c) != 0) {
+        if (rd_send(c, c->cmd.p, c->cmd.len) != 0) {
             if (attempt == 0 && rd_ctx_retryable(c->ctx))
                 goto again;
             return rd_ctx_fail(c, op, err);
@@ -1015,7 +1027,7 @@ static int rd_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
             c->host->error_set(err, TRIFLE_EINVAL, 0, "bucket %zu has no identifier", i);
             return TRIFLE_EINVAL;
         }
-        rd_put(c, &c->cmd, "*2\r\n$7\r\nHGETALL\r\n", 17);
+        RD_PUT_LIT(c, &c->cmd, "*2\r\n$7\r\nHGETALL\r\n");
         rd_arg_key(c, &c->cmd, buckets[i].id);
     }
     g.buckets = buckets;
@@ -1135,7 +1147,7 @@ static int rd_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_
     w.noscript = 0;
     if (!c->have_sha) {
         c->cmd.len = 0;
-        rd_put(c, &c->cmd, "*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n", 26);
+        RD_PUT_LIT(c, &c->cmd, "*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n");
         rd_arg(c, &c->cmd, rd_script, sizeof(rd_script) - 1);
         if ((rc = rd_call(c, 1, RD_READ, rd_load_reply, NULL, NULL, "SCRIPT LOAD", err)) != 0)
             goto done;
@@ -1183,7 +1195,7 @@ static void rd_arg_ping_key(trifle_conn *c, rd_buf *b, const char *key)
     rd_put(c, b, c->prefix, c->prefix_len);
     rd_put(c, b, key, kn);
     rd_put(c, b, c->sep, c->sep_len);
-    rd_put(c, b, "ping\r\n", 6);
+    RD_PUT_LIT(c, b, "ping\r\n");
 }
 
 static int rd_ping_reply(trifle_conn *c, size_t i, redisReply *r, void *payload, trifle_error *err)
@@ -1221,10 +1233,10 @@ static int rd_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
     }
     b = &c->cmd;
     b->len = 0;
-    rd_put(c, b, "*1\r\n$5\r\nMULTI\r\n*2\r\n$3\r\nDEL\r\n", 28);
+    RD_PUT_LIT(c, b, "*1\r\n$5\r\nMULTI\r\n*2\r\n$3\r\nDEL\r\n");
     rd_arg_ping_key(c, b, key);
     rd_hdr(c, b, '*', 4 + 2 * n);
-    rd_put(c, b, "$4\r\nHSET\r\n", 10);
+    RD_PUT_LIT(c, b, "$4\r\nHSET\r\n");
     rd_arg_ping_key(c, b, key);
     rd_arg(c, b, "at", 2);
     rd_arg(c, b, at_text, RD_AT_LEN);
@@ -1236,7 +1248,7 @@ static int rd_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
         rd_arg2(c, b, "data.", 5, leaves[i].path, strlen(leaves[i].path));
         rd_arg_num(c, b, leaves[i].value);
     }
-    rd_put(c, b, "*1\r\n$4\r\nEXEC\r\n", 14);
+    RD_PUT_LIT(c, b, "*1\r\n$4\r\nEXEC\r\n");
     /* MULTI/DEL/HSET/EXEC replaces the ping whole, so resending it is harmless */
     return rd_call(c, 4, RD_READ, rd_ping_reply, NULL, NULL, "ping", err);
 }
@@ -1286,7 +1298,7 @@ static int rd_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink
     if (c == NULL || key == NULL || at_out == NULL || sink == NULL)
         return TRIFLE_EINVAL;
     c->cmd.len = 0;
-    rd_put(c, &c->cmd, "*2\r\n$7\r\nHGETALL\r\n", 17);
+    RD_PUT_LIT(c, &c->cmd, "*2\r\n$7\r\nHGETALL\r\n");
     rd_arg_ping_key(c, &c->cmd, key);
     s.key = key;
     s.at_out = at_out;
@@ -1312,7 +1324,7 @@ static int rd_setup(trifle_conn *c, trifle_error *err)
     if (c == NULL)
         return TRIFLE_EINVAL;
     c->cmd.len = 0;
-    rd_put(c, &c->cmd, "*1\r\n$4\r\nPING\r\n", 14);
+    RD_PUT_LIT(c, &c->cmd, "*1\r\n$4\r\nPING\r\n");
     return rd_call(c, 1, RD_READ, rd_pong_reply, NULL, NULL, "PING", err);
 }
 
@@ -1323,7 +1335,7 @@ static void rd_put_glob(trifle_conn *c, rd_buf *b, const char *s, size_t n)
 
     for (i = 0; i < n; i++) {
         if (s[i] == '*' || s[i] == '?' || s[i] == '[' || s[i] == ']' || s[i] == '\\')
-            rd_put(c, b, "\\", 1);
+            RD_PUT_LIT(c, b, "\\");
         rd_put(c, b, s + i, 1);
     }
 }
@@ -1399,13 +1411,13 @@ static int rd_drop(trifle_conn *c, trifle_error *err)
     memcpy(d.cursor, "0", 2);
     do {
         c->cmd.len = 0;
-        rd_put(c, &c->cmd, "*6\r\n$4\r\nSCAN\r\n", 14);
+        RD_PUT_LIT(c, &c->cmd, "*6\r\n$4\r\nSCAN\r\n");
         rd_arg_str(c, &c->cmd, d.cursor);
         rd_arg(c, &c->cmd, "MATCH", 5);
         /* the pattern: glob-escaped "<prefix><sep>" then "*" */
         pat_off = c->aux.len = 0;
         rd_put_glob(c, &c->aux, c->prefix, c->prefix_len);
-        rd_put(c, &c->aux, "*", 1);
+        RD_PUT_LIT(c, &c->aux, "*");
         if (c->oom)
             return rd_oom(c, err);
         rd_arg(c, &c->cmd, c->aux.p + pat_off, c->aux.len);
@@ -1462,6 +1474,9 @@ static void rd_close(trifle_conn *c)
     c->host->free(c->prefix);
     rd_buf_free(c, &c->cmd);
     rd_buf_free(c, &c->aux);
+    if (c->hello.p != NULL) /* it holds the password */
+        memset(c->hello.p, 0, c->hello.cap);
+    rd_buf_free(c, &c->hello);
     c->host->free(c);
 }
 
