@@ -905,12 +905,13 @@ static int rd_time_parse(const char *s, size_t n, int64_t *out)
     int64_t off = 0;
     size_t i;
 
-    if (n > 0 && n <= 19 && (s[0] == '-' || (s[0] >= '0' && s[0] <= '9'))) {
-        int neg = s[0] == '-';
+    if (n > 0 && (s[0] == '-' || (s[0] >= '0' && s[0] <= '9'))) {
+        size_t neg = s[0] == '-';
         int64_t v = 0;
-        for (i = (size_t)neg; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+        /* at most 18 digits: beyond any printable year, and v cannot overflow */
+        for (i = neg; i < n && i - neg < 18 && s[i] >= '0' && s[i] <= '9'; i++)
             v = v * 10 + (s[i] - '0');
-        if (i == n && n > (size_t)neg) {
+        if (i == n && n > neg) {
             *out = neg ? -v : v;
             return 1;
         }

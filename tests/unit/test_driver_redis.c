@@ -1355,6 +1355,15 @@ static void t_ping_layout(void **state)
     assert_int_equal(drv->scan(c, "health", &at, s, &err), 0);
     assert_true(at == T0);
     sink_free(s);
+    RCMD_OK(r, "HSET", key, "at", "-86400");
+    s = sink_new(1);
+    assert_int_equal(drv->scan(c, "health", &at, s, &err), 0);
+    assert_true(at == -86400);
+    sink_free(s);
+    RCMD_OK(r, "HSET", key, "at", "99999999999999999999"); /* would overflow int64 */
+    s = sink_new(1);
+    assert_int_equal(drv->scan(c, "health", &at, s, &err), TRIFLE_EDRIVER);
+    sink_free(s);
     RCMD_OK(r, "HSET", key, "at", "yesterday");
     s = sink_new(1);
     assert_int_equal(drv->scan(c, "health", &at, s, &err), TRIFLE_EDRIVER);
