@@ -3,6 +3,12 @@
 # Declares TRIFLE_DRIVER_<NAME> = AUTO|ON|OFF. AUTO builds the driver when its dependency is found;
 # ON fails at configure time when it is not (so CI and packagers never lose a driver silently); OFF
 # does not look.
+# Also installed with the CMake package, so a third-party plugin project can call it after
+# find_package(trifle): the plugin then links trifle::driver_api and installs into
+# TRIFLE_PLUGIN_DIR.
+include(FeatureSummary)
+include(GNUInstallDirs)
+
 function(trifle_add_driver name)
   cmake_parse_arguments(D "" "PACKAGE;PKGCONFIG" "TARGETS;SOURCES" ${ARGN})
   string(TOUPPER ${name} UP)
@@ -21,6 +27,7 @@ function(trifle_add_driver name)
     endif()
   endif()
   if(D_PKGCONFIG)
+    find_package(PkgConfig REQUIRED)
     pkg_check_modules(TRIFLE_PC_${UP} QUIET IMPORTED_TARGET ${D_PKGCONFIG})
     if(TRIFLE_PC_${UP}_FOUND)
       list(APPEND targets PkgConfig::TRIFLE_PC_${UP})
@@ -37,10 +44,19 @@ function(trifle_add_driver name)
   endif()
   add_library(trifle_driver_${name} MODULE ${D_SOURCES})
   set_target_properties(trifle_driver_${name} PROPERTIES PREFIX "" OUTPUT_NAME trifle_${name}
-    C_VISIBILITY_PRESET hidden LIBRARY_OUTPUT_DIRECTORY ${TRIFLE_BUILD_PLUGIN_DIR})
+    C_VISIBILITY_PRESET hidden)
+  if(TRIFLE_BUILD_PLUGIN_DIR)
+    set_target_properties(trifle_driver_${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${TRIFLE_BUILD_PLUGIN_DIR})
+  endif()
   target_link_libraries(trifle_driver_${name} PRIVATE trifle::driver_api ${targets})
   target_link_options(trifle_driver_${name} PRIVATE -Wl,--no-undefined)
-  install(TARGETS trifle_driver_${name} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/trifle-${PROJECT_VERSION_MAJOR})
+  if(TRIFLE_PLUGIN_INSTALL_DIR)     # inside the trifle-c build
+    install(TARGETS trifle_driver_${name} LIBRARY DESTINATION ${TRIFLE_PLUGIN_INSTALL_DIR})
+  elseif(TRIFLE_PLUGIN_DIR)         # a third-party project after find_package(trifle)
+    install(TARGETS trifle_driver_${name} LIBRARY DESTINATION ${TRIFLE_PLUGIN_DIR})
+  else()
+    install(TARGETS trifle_driver_${name} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/trifle-1)
+  endif()
   set_property(GLOBAL APPEND PROPERTY TRIFLE_DRIVERS ${name})
   add_feature_info(driver_${name} ON "${name} storage driver")
 endfunction()

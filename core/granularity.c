@@ -35,9 +35,8 @@ int trifle__days_in_month(int64_t y, int m)
 
 void trifle__civil_from_wall(trifle__civil *c, int64_t wall)
 {
-    int64_t days = trifle__floordiv(wall, 86400);
-    int64_t sod = wall - days * 86400;
-    trifle__civil_from_days(days, &c->year, &c->month, &c->day);
+    int64_t sod = trifle__floormod(wall, 86400); /* not wall - days * 86400: no overflow */
+    trifle__civil_from_days(trifle__floordiv(wall, 86400), &c->year, &c->month, &c->day);
     c->hour = (int)(sod / 3600);
     c->minute = (int)(sod / 60 % 60);
     c->second = (int)(sod % 60);

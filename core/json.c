@@ -147,7 +147,7 @@ static int hex4(const unsigned char *s, unsigned *out)
 static int scan_unicode_escape(scan_state *st)
 {
     size_t at = st->i;
-    unsigned cp, lo;
+    unsigned cp = 0, lo = 0;
 
     size_t k;
 

@@ -18,8 +18,8 @@ static int out_of_range(trifle_error *err)
 static int check_args(const trifle_granularity *g, int week_start, trifle_error *err)
 {
     if (!trifle__granularity_valid(g))
-        return trifle__error(err, TRIFLE_EINVAL, "invalid granularity: %s",
-                             g == NULL ? "" : g->label);
+        return trifle__error(err, TRIFLE_EINVAL, "invalid granularity: %.*s",
+                             g == NULL ? 0 : (int)sizeof(g->label), g == NULL ? "" : g->label);
     if (week_start < TRIFLE_SUNDAY || week_start > TRIFLE_SATURDAY)
         return trifle__error(err, TRIFLE_EINVAL, "invalid week start: %d", week_start);
     return 0;
@@ -188,8 +188,8 @@ int64_t trifle__resolve(const trifle_zone *zone, int64_t wall, int has_pref, int
     return have_gap ? gap : wall - off; /* the last fallback cannot happen with real zones */
 }
 
-/* Largest |n| worth computing for each unit before the result is surely out of range: keeps every
- * product below 2^63. */
+/* The length of the accepted range. An |n| moving further than this is out of range whatever the
+ * start, so trifle_add() rejects it before multiplying: every product stays below 2^63. */
 #define SPAN_SECONDS (TRIFLE__TIME_MAX - TRIFLE__TIME_MIN)
 
 int trifle_add(int64_t *out, const trifle_zone *zone, int64_t at, int64_t n, int unit,
@@ -215,7 +215,7 @@ int trifle_add(int64_t *out, const trifle_zone *zone, int64_t at, int64_t n, int
                 return out_of_range(err);
             wall += n * per * 86400;
         } else {
-            int64_t months_limit = (SPAN_SECONDS / 86400 / 28 + 2);
+            int64_t months_limit = SPAN_SECONDS / 86400 / 28 + 2;
             int64_t per = unit == TRIFLE_UNIT_MONTH ? 1 : unit == TRIFLE_UNIT_QUARTER ? 3 : 12;
             if (n > months_limit / per || n < -months_limit / per)
                 return out_of_range(err);
@@ -236,4 +236,10 @@ int trifle_add(int64_t *out, const trifle_zone *zone, int64_t at, int64_t n, int
     if (out != NULL)
         *out = r;
     return 0;
+}
+
+int64_t trifle__bucket_next(const trifle_zone *zone, int week_start, const trifle_granularity *g,
+                            int64_t start)
+{
+    return next_start(zone, week_start, g, start);
 }

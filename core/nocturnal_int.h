@@ -119,4 +119,9 @@ int trifle__zone_next_direct(const trifle_zone *zone, int64_t at, int64_t upper,
  * W - offset(T - 1). */
 int64_t trifle__resolve(const trifle_zone *zone, int64_t wall, int has_pref, int32_t pref);
 
+/* The bucket start that follows bucket start `start` (SPEC §2.7 next(t)); start must be a bucket
+ * start of g. Lets callers cache [start, next) and skip floor() for instants inside it. */
+int64_t trifle__bucket_next(const trifle_zone *zone, int week_start, const trifle_granularity *g,
+                            int64_t start);
+
 #endif

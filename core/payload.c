@@ -20,6 +20,7 @@
 #include "payload_int.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,10 @@
 
 /* ---------------------------------------------------------------------------------------------
  * Storage */
+
+/* Every payload gets a process-unique serial number, so the buffer can recognise a payload it has
+ * merged before even if a freed payload's address is reused. */
+static _Atomic uint64_t next_serial;
 
 /* One block: struct, n leaves, `bytes` of path text. */
 static trifle_payload *payload_alloc(size_t n, size_t bytes)
@@ -50,6 +55,7 @@ static trifle_payload *payload_alloc(size_t n, size_t bytes)
     if (p == NULL)
         return NULL;
     p->n = n;
+    p->serial = atomic_fetch_add(&next_serial, 1) + 1;
     p->leaves = (trifle_leaf *)(void *)(p + 1);
     p->strings = (char *)(p->leaves + n);
     return p;

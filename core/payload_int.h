@@ -2,10 +2,13 @@
 #ifndef TRIFLE_PAYLOAD_INT_H
 #define TRIFLE_PAYLOAD_INT_H
 
+#include <stdint.h>
+
 #include "trifle/payload.h"
 
 struct trifle_payload {
     size_t n;
+    uint64_t serial;     /* unique per payload built in this process, never 0 */
     trifle_leaf *leaves; /* sorted by path in byte order, unique; paths point into `strings` */
     char *strings;
 };

@@ -457,7 +457,21 @@ size_t trifle_storage_identifier(const trifle_storage *st, char *buf, size_t siz
     int mode = st != NULL ? st->mode : TRIFLE_ID_FULL;
     const char *sep = st != NULL ? st->separator : "::";
 
-    (void)snprintf(unix_text, sizeof(unix_text), "%" PRId64, at);
+    {
+        /* decimal without printf: this runs for every record the write path creates */
+        char rev[24];
+        uint64_t u = at < 0 ? (uint64_t)0 - (uint64_t)at : (uint64_t)at;
+        size_t k = 0, j = 0;
+        do {
+            rev[k++] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u > 0);
+        if (at < 0)
+            unix_text[j++] = '-';
+        while (k > 0)
+            unix_text[j++] = rev[--k];
+        unix_text[j] = '\0';
+    }
     parts[n++] = key != NULL ? key : "";
     if (mode != TRIFLE_ID_SEPARATED)
         parts[n++] = granularity != NULL ? granularity : "";

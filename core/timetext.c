@@ -1,6 +1,10 @@
 /* Time text: RFC 3339 output (SPEC conventions) and the time argument parser shared by the HTTP
  * API (SPEC §9.1) and the CLI (SPEC §11.3, ERRATA minor 22).
  *
+ * Output falls back to UTC with `Z` when the offset is not whole minutes (SPEC) and, beyond the
+ * SPEC, when the local year would have five digits (9999-12-31 east of UTC), so that every instant
+ * in range prints as RFC 3339 this parser reads back.
+ *
  * Leap seconds: `:60` is rejected. Instants are Unix seconds, which have no leap seconds, and
  * accepting 23:59:60 would make two different texts name the same instant; an explicit
  * `invalid time` is clearer than a silent shift. */
@@ -30,6 +34,11 @@ size_t trifle_time_format(char *buf, size_t size, int64_t at, const trifle_zone 
         off = 0; /* not whole minutes: print in UTC (and never overflow at + off) */
     trifle__civil c;
     trifle__civil_from_wall(&c, at + off);
+    if (off != 0 && (c.year < 0 || c.year > 9999)) {
+        /* the last hours of 9999 east of UTC: RFC 3339 has no year 10000, UTC still fits */
+        off = 0;
+        trifle__civil_from_wall(&c, at);
+    }
     char text[48], *p = text;
     if (c.year >= 0 && c.year <= 9999) {
         /* by hand: snprintf costs ten times more and the server formats every bucket */

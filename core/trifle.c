@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "alloc_int.h"
+#include "buffer_int.h"
 #include "config_int.h"
 #include "error_int.h"
 #include "json_int.h"
@@ -36,6 +37,7 @@ struct trifle {
     trifle_zone *zone;
     trifle_storage *st;
     trifle__mutex conn_lock; /* a connection sees one thread at a time (STYLE §5) */
+    trifle__buffer *buffer;  /* NULL when buffer.enabled is false */
     _Atomic int closed;
 };
 
@@ -56,22 +58,34 @@ int trifle__utf8_valid(const char *s, size_t n)
 
 int trifle__key_check(const char *key, int for_write, trifle_error *err)
 {
-    size_t len, i, seg = 0;
+    size_t i = 0, seg = 0, len;
 
-    if (key == NULL || (len = strlen(key)) == 0 || len > MAX_KEY_BYTES ||
-        !trifle__utf8_valid(key, len))
+    if (key == NULL)
         return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
-    /* ERRATA I3: the key becomes the system path keys.<key>, so it must be a valid packed path */
-    for (i = 0; i <= len; i++) {
-        if (i == len || key[i] == '.') {
+    /* one pass: ASCII bytes inline, multi-byte sequences through the UTF-8 decoder; every dotted
+     * segment non-empty and not starting with '$' (the key becomes the system path keys.<key>,
+     * ERRATA I3) */
+    for (;;) {
+        unsigned char c = (unsigned char)key[i];
+        if (c == '\0' || c == '.') {
             if (i == seg || key[seg] == '$')
                 return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
-            seg = i + 1;
+            if (c == '\0')
+                break;
+            seg = ++i;
+        } else if (c < 0x80) {
+            i++;
+        } else if ((len = trifle__utf8_seq(key + i, strnlen(key + i, 4))) == 0) {
+            return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
+        } else {
+            i += len;
         }
+        if (i > MAX_KEY_BYTES)
+            return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
     }
-    if (for_write && strcmp(key, SYSTEM_KEY) == 0)
+    if (for_write && key[0] == '_' && strcmp(key, SYSTEM_KEY) == 0)
         return trifle__error(err, TRIFLE_EINVAL, "reserved key: " SYSTEM_KEY);
-    if (for_write && strcmp(key, UNTRACKED_KEY) == 0)
+    if (for_write && key[0] == '_' && strcmp(key, UNTRACKED_KEY) == 0)
         return trifle__error(err, TRIFLE_EINVAL, "reserved key: " UNTRACKED_KEY);
     return 0;
 }
@@ -126,6 +140,19 @@ int trifle_open(trifle **out, const trifle_config *cfg, trifle_error *err)
         (rc = trifle_config_set(t->cfg, "system_tracking", st_tracking ? "true" : "false", err)) !=
             0)
         goto fail;
+    if (t->cfg->buffer.enabled) {
+        trifle__buffer_env env;
+        env.st = t->st;
+        env.conn_lock = &t->conn_lock;
+        env.grans = t->cfg->grans;
+        env.n_grans = t->cfg->n_grans;
+        env.zone = t->zone;
+        env.week_start = t->cfg->week_start;
+        env.system_tracking = t->cfg->system_tracking;
+        env.opt = &t->cfg->buffer;
+        if ((rc = trifle__buffer_new(&t->buffer, &env, err)) != 0)
+            goto fail;
+    }
     *out = t;
     return 0;
 fail:
@@ -139,17 +166,19 @@ fail:
 
 int trifle_close(trifle *t, trifle_error *err)
 {
-    int expected = 0;
+    int expected = 0, rc = 0;
 
     if (t == NULL)
         return trifle__error(err, TRIFLE_EINVAL, "invalid argument");
     if (!atomic_compare_exchange_strong(&t->closed, &expected, 1))
         return trifle__error(err, TRIFLE_ECLOSED, "buffer is closed");
+    if (t->buffer != NULL)
+        rc = trifle__buffer_close(t->buffer, err); /* final flush, with retries */
     trifle__mutex_lock(&t->conn_lock);
     trifle_storage_close(t->st);
     t->st = NULL;
     trifle__mutex_unlock(&t->conn_lock);
-    return 0;
+    return rc;
 }
 
 void trifle_free(trifle *t)
@@ -158,6 +187,7 @@ void trifle_free(trifle *t)
         return;
     if (!atomic_load(&t->closed))
         (void)trifle_close(t, NULL);
+    trifle__buffer_free(t->buffer);
     trifle_zone_free(t->zone);
     trifle_config_free(t->cfg);
     trifle__mutex_destroy(&t->conn_lock);
@@ -178,7 +208,27 @@ int trifle_setup(trifle *t, trifle_error *err)
 
 int trifle_flush(trifle *t, trifle_error *err)
 {
-    return check_open(t, err); /* writes are unbuffered until the buffer lands (issue 5) */
+    int rc;
+
+    if ((rc = check_open(t, err)) != 0 || t->buffer == NULL)
+        return rc;
+    return trifle__buffer_flush(t->buffer, err);
+}
+
+int trifle_buffer_stats(const trifle *t, trifle_buffer_counters *out)
+{
+    if (t == NULL || out == NULL)
+        return TRIFLE_EINVAL;
+    memset(out, 0, sizeof(*out));
+    if (t->buffer != NULL)
+        trifle__buffer_get_stats(t->buffer, out);
+    return 0;
+}
+
+void trifle_set_error_handler(trifle *t, trifle_error_handler fn, void *payload)
+{
+    if (t != NULL && t->buffer != NULL)
+        trifle__buffer_set_error_handler(t->buffer, fn, payload);
 }
 
 const trifle_zone *trifle_get_zone(const trifle *t)
@@ -349,6 +399,8 @@ static int write_op(trifle *t, const char *key, int64_t at, const trifle_payload
         return rc;
     if (trifle_payload_count(values) == 0)
         return 0; /* {} writes nothing, system item included (SPEC §3.4) */
+    if (t->buffer != NULL)
+        return trifle__buffer_add(t->buffer, key, at, values, flags, is_track, err);
     tracking = t->cfg->system_tracking;
     if (is_track) {
         /* data and system items in one inc batch: one transaction */
@@ -535,6 +587,10 @@ int trifle_values(trifle *t, trifle_series **out, const char *key, int64_t from,
     if ((rc = trifle_timeline(&timeline, &n, t->zone, t->cfg->week_start, &g, from, to,
                               (size_t)t->cfg->max_points, err)) != 0)
         return rc;
+    /* read-your-writes (SPEC §5.3, ERRATA I6) */
+    if (n > 0 && t->buffer != NULL &&
+        (rc = trifle__buffer_flush_for_read(t->buffer, key, g.label, err)) != 0)
+        goto done;
     if ((rc = trifle__series_new(&s, n, err)) != 0)
         goto done;
     for (i = 0; i < n; i++) {

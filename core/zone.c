@@ -127,30 +127,30 @@ int32_t trifle__zone_offset_direct(const trifle_zone *zone, int64_t at)
     return interval_offset(zone, interval_at(zone, clamp_domain(at)));
 }
 
-int trifle__zone_prev_direct(const trifle_zone *zone, int64_t lower, int64_t at,
-                             trifle__transition *out)
+/* The first transition of (lo, hi] found by bisection, the latest one when @p reverse. */
+static int direct_first(const trifle_zone *zone, int64_t lo, int64_t hi, int reverse,
+                        trifle__transition *out)
 {
     if (zone == NULL)
         return 0;
-    lower = clamp_domain(lower);
-    at = clamp_domain(at);
-    if (lower >= at)
+    lo = clamp_domain(lo);
+    hi = clamp_domain(hi);
+    if (lo >= hi)
         return 0;
-    return scan(zone, lower, interval_at(zone, lower), at, interval_at(zone, at), 1, take_first,
+    return scan(zone, lo, interval_at(zone, lo), hi, interval_at(zone, hi), reverse, take_first,
                 out);
+}
+
+int trifle__zone_prev_direct(const trifle_zone *zone, int64_t lower, int64_t at,
+                             trifle__transition *out)
+{
+    return direct_first(zone, lower, at, 1, out);
 }
 
 int trifle__zone_next_direct(const trifle_zone *zone, int64_t at, int64_t upper,
                              trifle__transition *out)
 {
-    if (zone == NULL)
-        return 0;
-    at = clamp_domain(at);
-    upper = clamp_domain(upper);
-    if (at >= upper)
-        return 0;
-    return scan(zone, at, interval_at(zone, at), upper, interval_at(zone, upper), 0, take_first,
-                out);
+    return direct_first(zone, at, upper, 0, out);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -229,7 +229,7 @@ void trifle__zone_lookup(const trifle_zone *zone, int64_t at, trifle__period *ou
     const zone_block *blk = block_get(zone, at);
     if (blk == NULL) {
         out->offset = trifle__zone_offset_direct(zone, at);
-        out->since = at - 1;
+        out->since = at; /* knows nothing: `at` itself may be a transition */
         return;
     }
     size_t i = 0;
@@ -326,8 +326,6 @@ static int name_is_iana(const char *name)
         else
             break;
     }
-    if (name[len - 1] == '/')
-        return 0;
     static const char *const not_zones[] = {"localtime", "posixrules"};
     for (size_t i = 0; i < sizeof(not_zones) / sizeof(not_zones[0]); i++) {
         if (strcmp(name, not_zones[i]) == 0)

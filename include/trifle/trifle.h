@@ -107,6 +107,41 @@ TRIFLE_API int trifle_scan(trifle *t, const char *key, int *found, int64_t *at,
 /** @brief Write everything pending now; returns the first error, keeping the data (SPEC §5.6). */
 TRIFLE_API int trifle_flush(trifle *t, trifle_error *err);
 
+/** Counters of a handle's write buffer (SPEC §6.7). All zero when the buffer is disabled. */
+typedef struct trifle_buffer_counters {
+    uint64_t operations;         /**< track/assert calls accepted into the buffer */
+    uint64_t flushes;            /**< flush attempts that wrote everything they took */
+    uint64_t flush_errors;       /**< flush attempts that failed (data kept) */
+    uint64_t retries;            /**< flush attempts that retried kept data */
+    uint64_t unknown_outcomes;   /**< driver calls whose reply was lost (retried: at least once) */
+    uint64_t quarantined;        /**< records waiting in quarantine now (gauge) */
+    uint64_t pending_entries;    /**< records pending now, quarantine included (gauge) */
+    uint64_t pending_operations; /**< operations accepted since the last flush took them (gauge) */
+    uint64_t blocked_waits;      /**< calls that waited for room (buffer.full_policy block) */
+    uint64_t rejected_full;      /**< calls refused with `buffer is full` */
+} trifle_buffer_counters;
+
+/**
+ * @brief Read the buffer's counters.
+ * @param out Filled with a consistent snapshot. Thread-safe.
+ * @return 0, or TRIFLE_EINVAL for NULL arguments.
+ */
+TRIFLE_API int trifle_buffer_stats(const trifle *t, trifle_buffer_counters *out);
+
+/**
+ * @brief Called with each failed flush (from the flush thread or the caller that flushed).
+ * @param err The failure; valid during the call only.
+ * @param payload The pointer given to trifle_set_error_handler().
+ * Must not call back into the same handle.
+ */
+typedef void (*trifle_error_handler)(const trifle_error *err, void *payload);
+
+/**
+ * @brief Install (or, with NULL, remove) the handler of background flush failures (SPEC §6.4).
+ * Thread-safe.
+ */
+TRIFLE_API void trifle_set_error_handler(trifle *t, trifle_error_handler fn, void *payload);
+
 /** @brief The handle's time zone. Borrowed; lives as long as the handle. */
 TRIFLE_API const trifle_zone *trifle_get_zone(const trifle *t);
 

@@ -597,6 +597,90 @@ static void test_concurrent_first_use(void **state)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Out of memory: opening fails cleanly at every allocation; a zone whose cache cannot grow still
+ * answers through GLib directly */
+
+static int allocations_left = -1; /* -1: no limit */
+
+static void *oom_malloc(size_t n)
+{
+    if (allocations_left == 0)
+        return NULL;
+    if (allocations_left > 0)
+        allocations_left--;
+    return malloc(n);
+}
+
+static void *oom_realloc(void *p, size_t n)
+{
+    if (allocations_left == 0)
+        return NULL;
+    if (allocations_left > 0)
+        allocations_left--;
+    return realloc(p, n);
+}
+
+static void test_out_of_memory(void **state)
+{
+    (void)state;
+    /* expectations first, from a zone whose cache works */
+    static const char *const grans[] = {"1m", "7m", "1h", "1d", "1w", "1mo", "1y", "10y"};
+    enum { N_GRANS = sizeof(grans) / sizeof(grans[0]), N_X = 6 * 48 };
+    const int64_t x0 = 1762059600 - 3 * 86400; /* Havana's repeated midnight +- 3 days */
+    static int64_t want[N_GRANS][N_X];
+    trifle_zone *ref = NULL;
+    assert_int_equal(trifle_zone_open(&ref, "America/Havana", NULL), 0);
+    for (size_t gi = 0; gi < N_GRANS; gi++) {
+        trifle_granularity g = gran(grans[gi]);
+        for (int i = 0; i < N_X; i++)
+            want[gi][i] = floor_ok(ref, TRIFLE_MONDAY, &g, x0 + i * 1800);
+    }
+    trifle_zone_free(ref);
+
+    const trifle_allocator a = {oom_malloc, oom_realloc, free};
+    trifle_set_allocator(&a);
+    trifle_zone *z = NULL;
+    int n = 0;
+    for (;; n++) {
+        trifle_error err = TRIFLE_ERROR_INIT;
+        allocations_left = n;
+        int rc = trifle_zone_open(&z, "America/Havana", &err);
+        if (rc == 0)
+            break;
+        assert_int_equal(rc, TRIFLE_ENOMEM);
+        assert_string_equal(err.message, "out of memory");
+        assert_null(z);
+    }
+    assert_true(n > 0);
+    /* no block of the cache can be filled from now on */
+    allocations_left = 0;
+    for (size_t gi = 0; gi < N_GRANS; gi++) {
+        trifle_granularity g = gran(grans[gi]);
+        for (int i = 0; i < N_X; i++) {
+            int64_t b = 0;
+            assert_int_equal(trifle_floor(&b, z, TRIFLE_MONDAY, &g, x0 + i * 1800, NULL), 0);
+            if (b != want[gi][i])
+                fail_msg("%s at %lld: %lld without cache, %lld with", g.label,
+                         (long long)(x0 + i * 1800), (long long)b, (long long)want[gi][i]);
+        }
+    }
+    char buf[40];
+    (void)trifle_time_format(buf, sizeof(buf), 1762056000, z);
+    assert_string_equal(buf, "2025-11-02T00:00:00-04:00");
+    int64_t *pts = (int64_t *)&n;
+    size_t np = 5;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_granularity g1h = gran("1h");
+    assert_int_equal(trifle_timeline(&pts, &np, z, 1, &g1h, 1762056000, 1762066000, 0, &err),
+                     TRIFLE_ENOMEM);
+    assert_null(pts);
+    assert_int_equal(np, 0);
+    allocations_left = -1;
+    trifle_zone_free(z);
+    trifle_set_allocator(NULL);
+}
+
+/* ---------------------------------------------------------------------------------------------
  * resolve, add, ranges, zones */
 
 static void test_resolve(void **state)
@@ -823,6 +907,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_definition_historical),
         cmocka_unit_test(test_cache_matches_glib),
         cmocka_unit_test(test_concurrent_first_use),
+        cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

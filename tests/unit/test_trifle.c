@@ -35,6 +35,8 @@ static trifle *open_handle(const char *db, const char *const *opts)
     (void)snprintf(url, sizeof(url), "fake:%s", db);
     assert_int_equal(trifle_config_set(cfg, "driver", url, &err), 0);
     assert_int_equal(trifle_config_set(cfg, "granularities", "1h,1d", &err), 0);
+    /* these tests observe each operation at the driver: unbuffered (test_buffer covers the rest) */
+    assert_int_equal(trifle_config_set(cfg, "buffer.enabled", "false", &err), 0);
     for (i = 0; opts != NULL && opts[i] != NULL; i += 2)
         assert_int_equal(trifle_config_set(cfg, opts[i], opts[i + 1], &err), 0);
     if (trifle_open(&t, cfg, &err) != 0)
@@ -342,6 +344,7 @@ static void test_system_tracking_off_and_url_overrides(void **state)
     (void)snprintf(url, sizeof(url), "fake:%s_url?joined=separated&system_tracking=on", f->db);
     assert_int_equal(trifle_config_set(cfg, "driver", url, &err), 0);
     assert_int_equal(trifle_config_set(cfg, "granularities", "1h,1d", &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "buffer.enabled", "false", &err), 0);
     assert_int_equal(trifle_config_set(cfg, "joined", "partial", &err), 0);
     assert_int_equal(trifle_config_set(cfg, "system_tracking", "false", &err), 0);
     assert_int_equal(trifle_open(&t, cfg, &err), 0);

@@ -1,0 +1,149 @@
+/* The `trifle` command (SPEC §11): declarations shared by the files of cli/. The CLI is a client of
+ * the public API only (<trifle/trifle.h>); nothing here is installed. */
+#ifndef TRIFLE_CLI_H
+#define TRIFLE_CLI_H
+
+#include <stddef.h>
+
+#include <trifle/trifle.h>
+
+/* Status of a usage error (unknown command or option, missing or repeated option). It is not a
+ * trifle_status: the JSON code is "USAGE" and the exit code 2 (SPEC §11.5, ERRATA minor 22). */
+#define CLI_USAGE 1000
+
+/* Commands, in the order `trifle help` lists them. */
+enum cli_command {
+    CLI_CMD_NONE = 0,
+    CLI_CMD_SETUP,
+    CLI_CMD_TRACK,
+    CLI_CMD_ASSERT,
+    CLI_CMD_VALUES,
+    CLI_CMD_BEAM,
+    CLI_CMD_SCAN,
+    CLI_CMD_QUERY,
+    CLI_CMD_SERVE,
+    CLI_CMD_DRIVERS,
+    CLI_CMD_VERSION,
+    CLI_CMD_HELP,
+    CLI_CMD__COUNT
+};
+
+/* Every option the command line knows. Global options (SPEC §11.1) come first. */
+enum cli_option {
+    CLI_OPT_DRIVER = 0,
+    CLI_OPT_GRANULARITIES,
+    CLI_OPT_TIME_ZONE,
+    CLI_OPT_WEEK_START,
+    CLI_OPT_JOINED,
+    CLI_OPT_SEPARATOR,
+    CLI_OPT_SYSTEM_TRACKING,
+    CLI_OPT_MAX_POINTS,
+    CLI_OPT_DRIVER_PATH,
+    CLI_OPT_PRETTY,
+    CLI_OPT_HELP,
+    CLI_OPT_CONFIG,
+    CLI_OPT_LISTEN,
+    CLI_OPT_KEY,
+    CLI_OPT_VALUES,
+    CLI_OPT_AT,
+    CLI_OPT_UNTRACKED,
+    CLI_OPT_FROM,
+    CLI_OPT_TO,
+    CLI_OPT_GRANULARITY,
+    CLI_OPT_SKIP_BLANKS,
+    CLI_OPT_MODE,
+    CLI_OPT_VALUE_PATH,
+    CLI_OPT_AGGREGATOR,
+    CLI_OPT_SLICES,
+    CLI_OPT_FORMAT,
+    CLI_OPT_TRANSPOND_PATHS,
+    CLI_OPT_EXPRESSION,
+    CLI_OPT_RESPONSE,
+    CLI_OPT__COUNT
+};
+
+/* The parsed command line with the environment applied (flag > environment > default). */
+typedef struct cli_args {
+    int command;                     /* a cli_command */
+    const char *opt[CLI_OPT__COUNT]; /* option text, NULL when absent; flags hold "true"/"false" */
+    const char *key;                 /* metric key: first positional or --key */
+    int topic;                       /* `help COMMAND`: a cli_command, CLI_CMD_NONE if absent */
+    int help;                        /* --help / -h given */
+    int pretty;                      /* --pretty / TRIFLE_PRETTY */
+} cli_args;
+
+/* options.c */
+
+/* Parse argv and the TRIFLE_* environment into @p out. Strings point into argv/environ.
+ * Returns 0, CLI_USAGE or TRIFLE_ECONFIG (a bad TRIFLE_PRETTY) with @p err filled. */
+int cli_args_parse(cli_args *out, int argc, char **argv, trifle_error *err);
+
+/* Whether the flag option @p option (--untracked, --skip-blanks, --pretty) is on. */
+int cli_flag(const cli_args *a, int option);
+
+/* Build the library configuration from the global options (buffer disabled, SPEC §11.1).
+ * Returns 0 or the trifle_config_set() status (TRIFLE_ECONFIG names the value at fault). */
+int cli_config_build(trifle_config **out, const cli_args *args, trifle_error *err);
+
+/* Fill @p err with @p code and a printf-style message, truncated UTF-8-safely; returns @p code. */
+int cli_error(trifle_error *err, int code, const char *fmt, ...) TRIFLE_PRINTF(3, 4);
+
+/* help.c */
+
+/* The usage text of @p command (CLI_CMD_NONE: the overview). Static. */
+const char *cli_help_text(int command);
+
+/* output.c */
+
+/* A growable text buffer. Allocation failure is sticky: check `failed` once at the end. */
+typedef struct cli_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    int failed;
+} cli_buf;
+
+#define CLI_BUF_INIT {NULL, 0, 0, 0}
+
+void cli_buf_append(cli_buf *b, const char *s, size_t n);
+void cli_buf_puts(cli_buf *b, const char *s);
+void cli_buf_putc(cli_buf *b, char c);
+/* Append @p s as a JSON string literal; invalid UTF-8 bytes become U+FFFD. */
+void cli_buf_json_string(cli_buf *b, const char *s);
+void cli_buf_free(cli_buf *b);
+
+/* Re-indent valid JSON text with two spaces per level, one member per line, ": " after names.
+ * Number, string and literal tokens are copied byte for byte. */
+void cli_json_pretty(cli_buf *out, const char *json);
+
+/* Map a status (or CLI_USAGE) to the exit code of SPEC §11.5. */
+int cli_exit_code(int code);
+
+/* Write `{"error":{"code":...,"message":...}}` plus @p extra members (JSON text starting with ','
+ * or NULL) as one line to stderr and return the exit code for err->code. */
+int cli_report(const trifle_error *err, const char *extra);
+
+/* Write @p text to stdout, followed by a newline. With @p pretty the JSON text is re-indented
+ * first. Returns 0 or TRIFLE_ERROR (with @p err filled) when stdout cannot be written. */
+int cli_print(const char *text, int json, int pretty, trifle_error *err);
+
+/* query.c */
+
+/* The rendering --format asks for (a trifle_query_render) and whether it is JSON; CLI_USAGE for
+ * an unknown format. */
+int cli_query_format(int *style, int *json, const cli_args *a, trifle_error *err);
+
+/* Run `trifle query` on an open handle, appending the rendering to @p out. A failed query returns
+ * its status with its message in @p err and its extra fields (JSON members, each preceded by ',')
+ * in *extra (caller frees with free()). */
+int cli_query_run(trifle *t, const cli_args *a, int style, cli_buf *out, char **extra,
+                  trifle_error *err);
+
+/* commands.c */
+
+/* Run the parsed command. On success *out is the complete stdout text (caller frees with free()),
+ * *json says whether it is JSON (subject to --pretty). On failure *extra may receive extra members
+ * for the error object (`query`, SPEC §11.5). Returns 0 or a status. */
+int cli_run(const cli_args *args, char **out, int *json, char **extra, trifle_error *err);
+
+#endif

@@ -1,0 +1,277 @@
+/* Output of `trifle`: one JSON document plus a newline on stdout, or one JSON error line on stderr
+ * (SPEC §11.4, §11.5). */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int buf_reserve(cli_buf *b, size_t n)
+{
+    size_t cap;
+    char *p;
+
+    if (b->failed)
+        return -1;
+    if (n < b->cap - b->len && b->data != NULL)
+        return 0;
+    cap = b->cap != 0 ? b->cap : 256;
+    while (cap - b->len <= n) {
+        if (cap > ((size_t)-1) / 2) {
+            b->failed = 1;
+            return -1;
+        }
+        cap *= 2;
+    }
+    if ((p = realloc(b->data, cap)) == NULL) {
+        b->failed = 1;
+        return -1;
+    }
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+void cli_buf_append(cli_buf *b, const char *s, size_t n)
+{
+    if (buf_reserve(b, n) != 0)
+        return;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void cli_buf_puts(cli_buf *b, const char *s)
+{
+    cli_buf_append(b, s, strlen(s));
+}
+
+void cli_buf_putc(cli_buf *b, char c)
+{
+    cli_buf_append(b, &c, 1);
+}
+
+void cli_buf_free(cli_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->failed = 0;
+}
+
+/* Length of the valid UTF-8 sequence at @p s (1-4), or 0 when the bytes there are not one. */
+static size_t utf8_sequence(const unsigned char *s)
+{
+    size_t n, i;
+    unsigned long cp;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        n = 2;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+        n = 3;
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+        n = 4;
+    else
+        return 0;
+    cp = s[0] & (0x7Fu >> n);
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3Fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+void cli_buf_json_string(cli_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+
+    cli_buf_putc(b, '"');
+    while (*p != '\0') {
+        size_t n;
+
+        switch (*p) {
+        case '"':
+            cli_buf_puts(b, "\\\"");
+            break;
+        case '\\':
+            cli_buf_puts(b, "\\\\");
+            break;
+        case '\n':
+            cli_buf_puts(b, "\\n");
+            break;
+        case '\r':
+            cli_buf_puts(b, "\\r");
+            break;
+        case '\t':
+            cli_buf_puts(b, "\\t");
+            break;
+        case '\b':
+            cli_buf_puts(b, "\\b");
+            break;
+        case '\f':
+            cli_buf_puts(b, "\\f");
+            break;
+        default:
+            if (*p < 0x20) {
+                char u[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+                cli_buf_append(b, u, sizeof(u));
+            } else if ((n = utf8_sequence(p)) == 0) {
+                cli_buf_puts(b, "\\ufffd");
+            } else {
+                cli_buf_append(b, (const char *)p, n);
+                p += n;
+                continue;
+            }
+        }
+        p++;
+    }
+    cli_buf_putc(b, '"');
+}
+
+static void newline_indent(cli_buf *out, int depth)
+{
+    int i;
+
+    cli_buf_putc(out, '\n');
+    for (i = 0; i < depth; i++)
+        cli_buf_puts(out, "  ");
+}
+
+static const char *skip_space(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+void cli_json_pretty(cli_buf *out, const char *json)
+{
+    const char *p = json;
+    int depth = 0;
+
+    while (*p != '\0') {
+        const char *q;
+
+        switch (*p) {
+        case '"':
+            for (q = p + 1; *q != '\0' && *q != '"'; q++)
+                if (*q == '\\' && q[1] != '\0')
+                    q++;
+            if (*q == '"')
+                q++;
+            cli_buf_append(out, p, (size_t)(q - p));
+            p = q;
+            continue;
+        case '{':
+        case '[':
+            q = skip_space(p + 1);
+            if (*q == (*p == '{' ? '}' : ']')) {
+                cli_buf_putc(out, *p);
+                cli_buf_putc(out, *q);
+                p = q + 1;
+                continue;
+            }
+            cli_buf_putc(out, *p);
+            newline_indent(out, ++depth);
+            break;
+        case '}':
+        case ']':
+            newline_indent(out, depth > 0 ? --depth : 0);
+            cli_buf_putc(out, *p);
+            break;
+        case ',':
+            cli_buf_putc(out, ',');
+            newline_indent(out, depth);
+            break;
+        case ':':
+            cli_buf_puts(out, ": ");
+            break;
+        case ' ':
+        case '\t':
+        case '\n':
+        case '\r':
+            break;
+        default:
+            cli_buf_putc(out, *p);
+            break;
+        }
+        p++;
+    }
+}
+
+int cli_exit_code(int code)
+{
+    switch (code) {
+    case TRIFLE_OK:
+        return 0;
+    case CLI_USAGE:
+        return 2;
+    case TRIFLE_EINVAL:
+        return 3;
+    case TRIFLE_ECONFIG:
+        return 4;
+    case TRIFLE_ENOTFOUND:
+    case TRIFLE_EABI:
+        return 5;
+    default:
+        /* Storage and driver failures, ENOMEM, and (ERRATA minor 22) ENOTSUP and ECLOSED. */
+        return 1;
+    }
+}
+
+int cli_report(const trifle_error *err, const char *extra)
+{
+    cli_buf b = CLI_BUF_INIT;
+    int code = err->code != 0 ? err->code : TRIFLE_ERROR;
+
+    cli_buf_puts(&b, "{\"error\":{\"code\":");
+    cli_buf_json_string(&b, code == CLI_USAGE ? "USAGE" : trifle_status_name(code));
+    cli_buf_puts(&b, ",\"message\":");
+    cli_buf_json_string(&b, err->message[0] != '\0' ? err->message : trifle_strerror(code));
+    if (extra != NULL)
+        cli_buf_puts(&b, extra);
+    cli_buf_puts(&b, "}}\n");
+    if (b.failed)
+        fputs("{\"error\":{\"code\":\"ENOMEM\",\"message\":\"out of memory\"}}\n", stderr);
+    else
+        fputs(b.data, stderr);
+    fflush(stderr);
+    cli_buf_free(&b);
+    return cli_exit_code(code);
+}
+
+int cli_print(const char *text, int json, int pretty, trifle_error *err)
+{
+    cli_buf b = CLI_BUF_INIT;
+    int rc = 0;
+
+    if (json && pretty)
+        cli_json_pretty(&b, text);
+    else
+        cli_buf_puts(&b, text);
+    if (b.len == 0 || b.data[b.len - 1] != '\n')
+        cli_buf_putc(&b, '\n');
+    if (b.failed) {
+        rc = cli_error(err, TRIFLE_ENOMEM, "out of memory");
+        goto done;
+    }
+    errno = 0;
+    if (fwrite(b.data, 1, b.len, stdout) != b.len || fflush(stdout) != 0) {
+        char reason[128] = "";
+        if (errno != 0 && strerror_r(errno, reason, sizeof(reason)) != 0)
+            reason[0] = '\0';
+        rc = cli_error(err, TRIFLE_ERROR, "cannot write to standard output%s%s",
+                       reason[0] != '\0' ? ": " : "", reason);
+    }
+done:
+    cli_buf_free(&b);
+    return rc;
+}

@@ -1,0 +1,126 @@
+/* `trifle query` (SPEC §11.4, §9.7, ERRATA I11): the flags become a §9.7 request body for
+ * trifle_query(), which runs the same checks with the same messages as the HTTP endpoint. */
+#include "cli.h"
+
+#include <string.h>
+
+#include <trifle/analysis.h>
+
+/* Output formats of --format, in the order of the message. */
+static const struct {
+    const char *name;
+    int style;
+} formats[] = {
+    {"json", TRIFLE_QUERY_RENDER_DATA},
+    {"table", TRIFLE_QUERY_RENDER_TABLE},
+    {"csv", TRIFLE_QUERY_RENDER_CSV},
+};
+
+/* Request fields and the options they come from; absent options are left out of the request. */
+static const struct {
+    const char *field;
+    int option;
+} fields[] = {
+    {"from", CLI_OPT_FROM},
+    {"to", CLI_OPT_TO},
+    {"granularity", CLI_OPT_GRANULARITY},
+    {"mode", CLI_OPT_MODE},
+    {"value_path", CLI_OPT_VALUE_PATH},
+    {"aggregator", CLI_OPT_AGGREGATOR},
+    {"slices", CLI_OPT_SLICES},
+    {"transpond_paths", CLI_OPT_TRANSPOND_PATHS},
+    {"expression", CLI_OPT_EXPRESSION},
+    {"response", CLI_OPT_RESPONSE},
+};
+
+int cli_query_format(int *style, int *json, const cli_args *a, trifle_error *err)
+{
+    const char *f = a->opt[CLI_OPT_FORMAT] != NULL ? a->opt[CLI_OPT_FORMAT] : "json";
+    size_t i;
+
+    for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+        if (strcmp(formats[i].name, f) == 0) {
+            *style = formats[i].style;
+            *json = formats[i].style == TRIFLE_QUERY_RENDER_DATA;
+            return 0;
+        }
+    }
+    return cli_error(err, CLI_USAGE, "invalid value for --format: %s (json, table or csv)", f);
+}
+
+/* The request body. Every value stays text: §9.7 accepts `slices` as a decimal-digit string and
+ * `transpond_paths` as one comma-separated string. */
+static void request_build(cli_buf *req, const cli_args *a)
+{
+    size_t i;
+
+    cli_buf_puts(req, "{\"key\":");
+    cli_buf_json_string(req, a->key);
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        const char *v = a->opt[fields[i].option];
+        if (v == NULL)
+            continue;
+        cli_buf_putc(req, ',');
+        cli_buf_json_string(req, fields[i].field);
+        cli_buf_putc(req, ':');
+        cli_buf_json_string(req, v);
+    }
+    cli_buf_putc(req, '}');
+}
+
+/* A failed query: its code and message, and its extra fields as members for the error line. */
+static int query_failure(const trifle_query_result *r, char **extra, trifle_error *err)
+{
+    char *fields_json = NULL;
+    int rc, code = trifle_query_result_code(r);
+
+    if (code == 0)
+        code = TRIFLE_ERROR;
+    if ((rc = trifle_query_result_render(&fields_json, r, TRIFLE_QUERY_RENDER_DATA,
+                                         TRIFLE_JSON_COMPACT, err)) != 0)
+        return rc;
+    /* `{"allowed":[...]}` → `,"allowed":[...]`; `{}` → nothing. */
+    if (fields_json[0] == '{' && strcmp(fields_json, "{}") != 0) {
+        size_t n = strlen(fields_json);
+        cli_buf b = CLI_BUF_INIT;
+        cli_buf_putc(&b, ',');
+        cli_buf_append(&b, fields_json + 1, n - 2);
+        if (b.failed) {
+            cli_buf_free(&b);
+            trifle_mem_free(fields_json);
+            return cli_error(err, TRIFLE_ENOMEM, "out of memory");
+        }
+        *extra = b.data;
+    }
+    trifle_mem_free(fields_json);
+    return cli_error(err, code, "%s", trifle_query_result_message(r));
+}
+
+int cli_query_run(trifle *t, const cli_args *a, int style, cli_buf *out, char **extra,
+                  trifle_error *err)
+{
+    trifle_query_result *r = NULL;
+    cli_buf req = CLI_BUF_INIT;
+    char *text = NULL;
+    int rc;
+
+    request_build(&req, a);
+    if (req.failed) {
+        rc = cli_error(err, TRIFLE_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = trifle_query(&r, t, req.data, req.len, TRIFLE_QUERY_CLI_TIME, err)) != 0)
+        goto done;
+    if (trifle_query_result_status(r) != 200) {
+        rc = query_failure(r, extra, err);
+        goto done;
+    }
+    if ((rc = trifle_query_result_render(&text, r, style, TRIFLE_JSON_COMPACT, err)) != 0)
+        goto done;
+    cli_buf_puts(out, text);
+    trifle_mem_free(text);
+done:
+    trifle_query_result_free(r);
+    cli_buf_free(&req);
+    return rc;
+}

@@ -1,0 +1,1983 @@
+/*
+ * trifle_sqlite.so: the SQLite storage driver (SPEC §7.5; ERRATA I5, I15, minor 2, 9, 19).
+ *
+ * Layout. The tables are the Go schemas of trifle_stats_go (one per identifier mode) plus a ping
+ * table. `data` is a JSON object whose keys are packed paths stored flat, in byte order, with
+ * numbers in canonical text (SPEC §4.5): `{"count":3,"meta.duration":6}`. `at` is UTC text
+ * `YYYY-MM-DDTHH:MM:SSZ`; lookups also match the legacy `YYYY-MM-DDTHH:MM:SS.000000Z`.
+ *
+ * Writes. One `BEGIN IMMEDIATE ... COMMIT` per inc/set call, so the read-modify-write cannot
+ * interleave with another writer. Items are processed in chunks of at most 500 identifiers: one
+ * SELECT reads every stored row of the chunk, the rows are flattened into (item, path, value)
+ * entries, sorted, merged with the item's leaves, and each item is written back as one canonical
+ * row with an upsert (a legacy-`at` row that was merged is deleted). Everything is O(n log n) in
+ * the number of stored leaves of a chunk, and every statement is prepared once per connection.
+ *
+ * Reads. The same chunked SELECT; each matching row is flattened and its numeric leaves are
+ * emitted. emit() adds values for a repeated path, which is exactly the merge rule for flat keys,
+ * the nested copies written by upstream's `json_set('$.a.b')` and the two `at` variants.
+ *
+ * JSON. Stored text is read by a strict RFC 8259 parser that flattens nested objects as it goes
+ * and keeps non-numeric values as their raw text, so that writes carry them over byte for byte.
+ * Numbers are parsed and printed by the host (locale-independent, shortest round trip). NULL,
+ * invalid JSON and non-objects count as `{}`. We do not use SQLite's JSON functions for writing:
+ * they print REAL values with 15 significant digits.
+ *
+ * Threads: a connection is used by one thread at a time (SQLITE_OPEN_NOMUTEX); it holds no
+ * thread-local state, so it may move between threads between calls.
+ */
+#include <sqlite3.h>
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <trifle/driver.h>
+
+#define SQ_NAME "sqlite"
+#define SQ_CHUNK 500           /* identifiers per SELECT (SPEC §7.5) */
+#define SQ_NAME_MAX 58         /* bytes of a table name (SPEC §7.5) */
+#define SQ_BEGIN_RETRIES 3     /* extra BEGIN IMMEDIATE attempts on SQLITE_BUSY (ERRATA minor 19) */
+#define SQ_BUSY_TIMEOUT "5000" /* ms, SPEC §7.4 */
+#define SQ_MAX_DEPTH 512       /* JSON nesting accepted in stored rows; deeper counts as invalid */
+#define SQ_AT_LEN 20           /* "2025-01-15T08:00:00Z" */
+#define SQ_AT_LEGACY_LEN 27    /* "2025-01-15T08:00:00.000000Z" */
+#define SQ_SLOTS 1024          /* hash slots for one chunk: a power of two above 2 * SQ_CHUNK */
+
+/* SELECT statements are prepared for these chunk sizes; a chunk uses the smallest that fits and
+ * binds NULL to the spare identifiers (NULL never matches). */
+static const unsigned sq_classes[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, SQ_CHUNK};
+#define SQ_N_CLASSES (sizeof(sq_classes) / sizeof(sq_classes[0]))
+
+/* A growable byte buffer; allocation failure is recorded in the connection (sticky). */
+typedef struct sq_buf {
+    char *p;
+    size_t len;
+    size_t cap;
+} sq_buf;
+
+/* One flattened leaf of a stored row. */
+typedef struct sq_ent {
+    const char *path; /* set once the chunk is read (the arena may move while reading) */
+    size_t path_off;  /* NUL-terminated path in the arena */
+    size_t path_len;
+    size_t raw_off; /* non-numeric: the value's JSON text in the arena */
+    size_t raw_len;
+    size_t seq; /* read order, so the sort is stable */
+    double num;
+    unsigned item; /* chunk-relative index */
+    int numeric;
+} sq_ent;
+
+struct trifle_conn {
+    const trifle_host_api *host;
+    sqlite3 *db;
+    int mode; /* enum trifle_id_mode */
+    int oom;  /* an allocation failed during the current call */
+    char table[SQ_NAME_MAX + 1];
+    char ping_table[SQ_NAME_MAX + 6]; /* the default "<table>_ping" may be 5 bytes longer */
+    sqlite3_stmt *select[SQ_N_CLASSES];
+    sqlite3_stmt *upsert[SQ_N_CLASSES]; /* upserts of sq_classes[i] rows */
+    sqlite3_stmt *delete_legacy;
+    sqlite3_stmt *begin;
+    sqlite3_stmt *begin_read;
+    sqlite3_stmt *commit;
+    sqlite3_stmt *rollback;
+    sqlite3_stmt *ping;
+    sqlite3_stmt *scan;
+    sq_buf sql;   /* statement text being built */
+    sq_buf arena; /* paths and raw values of the rows being merged */
+    sq_buf json;  /* the row being written */
+    sq_buf path;  /* path of the JSON member being parsed */
+    sq_ent *ents;
+    size_t n_ents;
+    size_t cap_ents;
+    sq_ent *sorted; /* c->ents grouped by item (cap_ents entries) */
+    size_t cap_sorted;
+    size_t first[SQ_CHUNK + 1];       /* item j's entries are sorted[first[j] .. first[j + 1]) */
+    uint16_t slots[SQ_SLOTS];         /* chunk index + 1, 0 = empty */
+    unsigned char legacy[SQ_CHUNK];   /* a legacy-`at` row of this chunk item was merged */
+    char at[SQ_CHUNK][SQ_AT_LEN + 1]; /* canonical `at` text of each chunk item */
+    char at_legacy[SQ_CHUNK][SQ_AT_LEGACY_LEN + 1];
+    size_t row_off[SQ_CHUNK]; /* each chunk item's new row in c->json */
+    size_t row_len[SQ_CHUNK];
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * Buffers
+ */
+
+static int sq_grow(trifle_conn *c, sq_buf *b, size_t n)
+{
+    size_t cap = b->cap != 0 ? b->cap : 256;
+    char *p;
+
+    if (c->oom)
+        return -1;
+    if (n > SIZE_MAX / 4 - b->len) {
+        c->oom = 1;
+        return -1;
+    }
+    while (cap - b->len < n)
+        cap *= 2;
+    p = b->p != NULL ? c->host->realloc(b->p, cap) : c->host->alloc(cap);
+    if (p == NULL) {
+        c->oom = 1;
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static void sq_put(trifle_conn *c, sq_buf *b, const char *s, size_t n)
+{
+    if (n == 0)
+        return;
+    if (n > b->cap - b->len && sq_grow(c, b, n) != 0)
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static void sq_putc(trifle_conn *c, sq_buf *b, char ch)
+{
+    if (b->len < b->cap)
+        b->p[b->len++] = ch;
+    else
+        sq_put(c, b, &ch, 1);
+}
+
+static void sq_puts(trifle_conn *c, sq_buf *b, const char *s)
+{
+    sq_put(c, b, s, strlen(s));
+}
+
+static void sq_buf_free(trifle_conn *c, sq_buf *b)
+{
+    c->host->free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Append s[0..n) as a JSON string literal. */
+static void sq_put_jstr(trifle_conn *c, sq_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i, run = 0;
+
+    sq_putc(c, b, '"');
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        char esc[6] = {'\\', 'u', '0', '0', 0, 0};
+        size_t esc_len = 2;
+
+        if (ch >= 0x20 && ch != '"' && ch != '\\')
+            continue;
+        sq_put(c, b, s + run, i - run);
+        switch (ch) {
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        default:
+            esc[4] = hex[ch >> 4];
+            esc[5] = hex[ch & 15];
+            esc_len = 6;
+            break;
+        }
+        sq_put(c, b, esc, esc_len);
+        run = i + 1;
+    }
+    sq_put(c, b, s + run, n - run);
+    sq_putc(c, b, '"');
+}
+
+/* Append a finite double in canonical number text (SPEC §4.5). */
+static void sq_put_num(trifle_conn *c, sq_buf *b, double v)
+{
+    char tmp[40];
+    size_t n = c->host->format_double(tmp, v);
+
+    sq_put(c, b, tmp, n);
+}
+
+static int sq_ents_reserve(trifle_conn *c)
+{
+    size_t cap;
+    sq_ent *e;
+
+    if (c->n_ents < c->cap_ents)
+        return 0;
+    if (c->oom)
+        return -1;
+    cap = c->cap_ents != 0 ? c->cap_ents * 2 : 256;
+    if (cap > SIZE_MAX / sizeof(*e)) {
+        c->oom = 1;
+        return -1;
+    }
+    e = c->ents != NULL ? c->host->realloc(c->ents, cap * sizeof(*e))
+                        : c->host->alloc(cap * sizeof(*e));
+    if (e == NULL) {
+        c->oom = 1;
+        return -1;
+    }
+    c->ents = e;
+    c->cap_ents = cap;
+    return 0;
+}
+
+/* Forget the rows of the previous chunk or call. */
+static void sq_scratch_reset(trifle_conn *c)
+{
+    c->n_ents = 0;
+    c->arena.len = 0;
+    c->path.len = 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Errors (STYLE §3): busy/locked → EBUSY, cannot open → ECONN, missing table → ECONFIG
+ * (ERRATA I15), anything else → EDRIVER with the extended result code as `native`.
+ */
+
+static int sq_fail(trifle_conn *c, int rc, const char *table, trifle_error *err)
+{
+    const char *msg = sqlite3_errmsg(c->db);
+    int code;
+
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        code = TRIFLE_EBUSY;
+        break;
+    case SQLITE_CANTOPEN:
+        code = TRIFLE_ECONN;
+        break;
+    case SQLITE_NOMEM:
+        code = TRIFLE_ENOMEM;
+        break;
+    case SQLITE_ERROR:
+        if (strncmp(msg, "no such table", 13) == 0) {
+            /* "no such table: main.x": name the table SQLite names, else the one we meant */
+            const char *name = strstr(msg, ": ");
+            if (name != NULL) {
+                name += 2;
+                if (strncmp(name, "main.", 5) == 0)
+                    name += 5;
+            } else {
+                name = table != NULL ? table : c->table;
+            }
+            c->host->error_set(err, TRIFLE_ECONFIG, rc,
+                               "table %s does not exist (run \"trifle setup\")", name);
+            return TRIFLE_ECONFIG;
+        }
+        code = TRIFLE_EDRIVER;
+        break;
+    default:
+        code = TRIFLE_EDRIVER;
+        break;
+    }
+    c->host->error_set(err, code, rc, "%s", msg);
+    return code;
+}
+
+static int sq_oom(trifle_conn *c, trifle_error *err)
+{
+    c->host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
+    return TRIFLE_ENOMEM;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Time: proleptic Gregorian UTC, without the C library (no TZ, no locale).
+ */
+
+static int64_t sq_floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+
+    if (a % b != 0 && (a < 0) != (b < 0))
+        q--;
+    return q;
+}
+
+/* Days since 1970-01-01 → civil date (H. Hinnant's days_from_civil inverse). */
+static void sq_civil(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t era, yy;
+    unsigned doe, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = (unsigned)(z - era * 146097);
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    yy = (int64_t)yoe + era * 400;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = yy + (*m <= 2);
+}
+
+static int64_t sq_days(int64_t y, unsigned m, unsigned d)
+{
+    int64_t era;
+    unsigned yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned)(y - era * 400);
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void sq_put2(char *p, unsigned v)
+{
+    p[0] = (char)('0' + v / 10 % 10);
+    p[1] = (char)('0' + v % 10);
+}
+
+/* `at` (Unix seconds) as `YYYY-MM-DDTHH:MM:SSZ`, or with `.000000Z` when legacy. Returns 0, or -1
+ * outside years 0000-9999. */
+static int sq_at_format(char *out, int64_t at, int legacy)
+{
+    int64_t days, secs, y;
+    unsigned m, d;
+
+    if (at < -62167219200LL || at > 253402300799LL)
+        return -1;
+    days = sq_floor_div(at, 86400);
+    secs = at - days * 86400;
+    sq_civil(days, &y, &m, &d);
+    sq_put2(out, (unsigned)(y / 100));
+    sq_put2(out + 2, (unsigned)(y % 100));
+    out[4] = '-';
+    sq_put2(out + 5, m);
+    out[7] = '-';
+    sq_put2(out + 8, d);
+    out[10] = 'T';
+    sq_put2(out + 11, (unsigned)(secs / 3600));
+    out[13] = ':';
+    sq_put2(out + 14, (unsigned)(secs / 60 % 60));
+    out[16] = ':';
+    sq_put2(out + 17, (unsigned)(secs % 60));
+    if (legacy) {
+        memcpy(out + 19, ".000000Z", 9);
+    } else {
+        out[19] = 'Z';
+        out[20] = '\0';
+    }
+    return 0;
+}
+
+static int sq_digits(const char *s, size_t n, unsigned *out)
+{
+    unsigned v = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+static unsigned sq_month_days(int64_t y, unsigned m)
+{
+    static const unsigned char days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+    if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
+        return 29;
+    return days[m - 1];
+}
+
+/* `YYYY-MM-DD?HH:MM:SS` (19 bytes, any separator at 10 accepted by the caller) → seconds. */
+static int sq_datetime19(const char *s, int64_t *out)
+{
+    unsigned y, mo, d, h, mi, se;
+
+    if (s[4] != '-' || s[7] != '-' || s[13] != ':' || s[16] != ':' || !sq_digits(s, 4, &y) ||
+        !sq_digits(s + 5, 2, &mo) || !sq_digits(s + 8, 2, &d) || !sq_digits(s + 11, 2, &h) ||
+        !sq_digits(s + 14, 2, &mi) || !sq_digits(s + 17, 2, &se))
+        return 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > sq_month_days(y, mo) || h > 23 || mi > 59 || se > 60)
+        return 0;
+    *out = sq_days(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + se;
+    return 1;
+}
+
+/* A bucket row's `at`: exactly the canonical or the legacy form. */
+static int sq_at_parse_bucket(const char *s, size_t n, int64_t *at, int *legacy)
+{
+    if (s == NULL)
+        return 0;
+    if (n == SQ_AT_LEN && s[19] == 'Z')
+        *legacy = 0;
+    else if (n == SQ_AT_LEGACY_LEN && memcmp(s + 19, ".000000Z", 8) == 0)
+        *legacy = 1;
+    else
+        return 0;
+    return s[10] == 'T' && sq_datetime19(s, at);
+}
+
+/* A ping's `at`: RFC 3339 (`T`, `t` or space; any fraction, floored; `Z` or an offset), or
+ * Unix seconds as text (`1736935200`, `1736935200.5`, floored). */
+static int sq_time_parse(const char *s, size_t n, int64_t *out)
+{
+    size_t i = 0;
+    int64_t t, off = 0;
+    unsigned oh, om;
+
+    if (n > 0 && (s[0] == '-' || (s[0] >= '0' && s[0] <= '9'))) {
+        /* seconds as text (a TEXT column turns stored numbers into text): floored */
+        int neg = s[0] == '-', frac = 0;
+        uint64_t v = 0;
+        size_t d;
+        for (i = (size_t)neg; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+            if (v > (UINT64_C(1) << 62) / 10)
+                return 0;
+            v = v * 10 + (unsigned)(s[i] - '0');
+        }
+        d = i;
+        if (i < n && s[i] == '.' && i > (size_t)neg) {
+            for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+                frac |= s[i] != '0';
+            if (i == d + 1)
+                return 0;
+        }
+        if (i == n && d > (size_t)neg) {
+            *out = neg ? -(int64_t)v - (frac ? 1 : 0) : (int64_t)v;
+            return 1;
+        }
+    }
+    if (n < 20 || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !sq_datetime19(s, &t))
+        return 0;
+    i = 19;
+    if (s[i] == '.') {
+        size_t f = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == f)
+            return 0;
+    }
+    if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
+        i++;
+    } else if (i < n && (s[i] == '+' || s[i] == '-')) {
+        if (n - i < 6 || s[i + 3] != ':' || !sq_digits(s + i + 1, 2, &oh) ||
+            !sq_digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
+            return 0;
+        off = (int64_t)oh * 3600 + (int64_t)om * 60;
+        if (s[i] == '-')
+            off = -off;
+        i += 6;
+    } else {
+        return 0;
+    }
+    if (i != n)
+        return 0;
+    *out = t - off;
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Stored JSON → flat entries
+ */
+
+typedef struct sq_json {
+    trifle_conn *c;
+    const char *p;
+    const char *end;
+    unsigned item;
+    int keep_raw; /* writes carry non-numeric values over; reads only need numbers */
+} sq_json;
+
+static int sq_skip(sq_json *js, int depth);
+
+static void sq_ws(sq_json *js)
+{
+    while (js->p < js->end && (*js->p == ' ' || *js->p == '\t' || *js->p == '\n' || *js->p == '\r'))
+        js->p++;
+}
+
+static int sq_hex4(const char *p, unsigned *out)
+{
+    unsigned v = 0;
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        char ch = p[i];
+        v <<= 4;
+        if (ch >= '0' && ch <= '9')
+            v |= (unsigned)(ch - '0');
+        else if (ch >= 'a' && ch <= 'f')
+            v |= (unsigned)(ch - 'a' + 10);
+        else if (ch >= 'A' && ch <= 'F')
+            v |= (unsigned)(ch - 'A' + 10);
+        else
+            return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static void sq_put_utf8(trifle_conn *c, sq_buf *b, unsigned u)
+{
+    char s[4];
+    size_t n;
+
+    if (u < 0x80) {
+        s[0] = (char)u;
+        n = 1;
+    } else if (u < 0x800) {
+        s[0] = (char)(0xC0 | (u >> 6));
+        s[1] = (char)(0x80 | (u & 0x3F));
+        n = 2;
+    } else if (u < 0x10000) {
+        s[0] = (char)(0xE0 | (u >> 12));
+        s[1] = (char)(0x80 | ((u >> 6) & 0x3F));
+        s[2] = (char)(0x80 | (u & 0x3F));
+        n = 3;
+    } else {
+        s[0] = (char)(0xF0 | (u >> 18));
+        s[1] = (char)(0x80 | ((u >> 12) & 0x3F));
+        s[2] = (char)(0x80 | ((u >> 6) & 0x3F));
+        s[3] = (char)(0x80 | (u & 0x3F));
+        n = 4;
+    }
+    sq_put(c, b, s, n);
+}
+
+/* The string at js->p (its opening quote); its decoded bytes go to out unless out is NULL. Lone
+ * surrogates decode to U+FFFD. */
+static int sq_string(sq_json *js, sq_buf *out)
+{
+    trifle_conn *c = js->c;
+    const char *p = js->p + 1, *run = p, *end = js->end;
+
+    for (;;) {
+        unsigned char ch;
+        if (p >= end)
+            return 0;
+        ch = (unsigned char)*p;
+        if (ch == '"')
+            break;
+        if (ch < 0x20)
+            return 0;
+        if (ch != '\\') {
+            p++;
+            continue;
+        }
+        if (out != NULL)
+            sq_put(c, out, run, (size_t)(p - run));
+        if (++p >= end)
+            return 0;
+        if (*p == 'u') {
+            unsigned u, lo;
+            if (end - p < 5 || !sq_hex4(p + 1, &u))
+                return 0;
+            p += 5;
+            if (u >= 0xD800 && u <= 0xDBFF) {
+                if (end - p >= 6 && p[0] == '\\' && p[1] == 'u' && sq_hex4(p + 2, &lo) &&
+                    lo >= 0xDC00 && lo <= 0xDFFF) {
+                    u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+                    p += 6;
+                } else {
+                    u = 0xFFFD;
+                }
+            } else if (u >= 0xDC00 && u <= 0xDFFF) {
+                u = 0xFFFD;
+            }
+            if (out != NULL)
+                sq_put_utf8(c, out, u);
+        } else {
+            char d;
+            switch (*p) {
+            case '"':
+            case '\\':
+            case '/':
+                d = *p;
+                break;
+            case 'b':
+                d = '\b';
+                break;
+            case 'f':
+                d = '\f';
+                break;
+            case 'n':
+                d = '\n';
+                break;
+            case 'r':
+                d = '\r';
+                break;
+            case 't':
+                d = '\t';
+                break;
+            default:
+                return 0;
+            }
+            if (out != NULL)
+                sq_putc(c, out, d);
+            p++;
+        }
+        run = p;
+    }
+    if (out != NULL)
+        sq_put(c, out, run, (size_t)(p - run));
+    js->p = p + 1;
+    return 1;
+}
+
+/* A JSON number at js->p. *numeric says whether it is a finite double (1e400 is kept as text). */
+static int sq_number(sq_json *js, double *v, int *numeric)
+{
+    const char *s = js->p, *p = s, *end = js->end;
+    int upper = 0, plain = 1;
+    size_t len;
+
+#define SQ_DIGIT(q) ((q) < end && *(q) >= '0' && *(q) <= '9')
+    if (p < end && *p == '-')
+        p++;
+    if (p < end && *p == '0') {
+        p++;
+    } else if (SQ_DIGIT(p)) {
+        while (SQ_DIGIT(p))
+            p++;
+    } else {
+        return 0;
+    }
+    if (p < end && *p == '.') {
+        p++;
+        plain = 0;
+        if (!SQ_DIGIT(p))
+            return 0;
+        while (SQ_DIGIT(p))
+            p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        upper = *p == 'E';
+        plain = 0;
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (!SQ_DIGIT(p))
+            return 0;
+        while (SQ_DIGIT(p))
+            p++;
+    }
+#undef SQ_DIGIT
+    js->p = p;
+    len = (size_t)(p - s);
+    *numeric = 0;
+    if (plain && len - (*s == '-') <= 15) {
+        /* integers below 10^15 are exact doubles: the common case needs no strtod */
+        int64_t iv = 0;
+        for (const char *q = s + (*s == '-'); q < p; q++)
+            iv = iv * 10 + (*q - '0');
+        *v = *s == '-' ? -(double)iv : (double)iv;
+        if (*v == 0)
+            *v = 0; /* -0 is stored as 0, as the host's parser does */
+        *numeric = 1;
+    } else if (!upper) {
+        *numeric = js->c->host->parse_double(s, len, v) == 0;
+    } else if (len < 128) {
+        /* the host's grammar names a lower-case exponent */
+        char tmp[128];
+        memcpy(tmp, s, len);
+        for (size_t i = 0; i < len; i++)
+            if (tmp[i] == 'E')
+                tmp[i] = 'e';
+        *numeric = js->c->host->parse_double(tmp, len, v) == 0;
+    }
+    if (*numeric && !isfinite(*v))
+        *numeric = 0;
+    return 1;
+}
+
+static int sq_literal(sq_json *js, const char *word, size_t n)
+{
+    if ((size_t)(js->end - js->p) < n || memcmp(js->p, word, n) != 0)
+        return 0;
+    js->p += n;
+    return 1;
+}
+
+/* Validate and skip any JSON value at js->p. */
+static int sq_skip(sq_json *js, int depth)
+{
+    double v;
+    int numeric;
+
+    if (depth > SQ_MAX_DEPTH || js->p >= js->end)
+        return 0;
+    switch (*js->p) {
+    case '"':
+        return sq_string(js, NULL);
+    case 't':
+        return sq_literal(js, "true", 4);
+    case 'f':
+        return sq_literal(js, "false", 5);
+    case 'n':
+        return sq_literal(js, "null", 4);
+    case '[':
+    case '{': {
+        char close = *js->p == '[' ? ']' : '}';
+        js->p++;
+        sq_ws(js);
+        if (js->p < js->end && *js->p == close) {
+            js->p++;
+            return 1;
+        }
+        for (;;) {
+            if (close == '}') {
+                if (js->p >= js->end || *js->p != '"' || !sq_string(js, NULL))
+                    return 0;
+                sq_ws(js);
+                if (js->p >= js->end || *js->p != ':')
+                    return 0;
+                js->p++;
+                sq_ws(js);
+            }
+            if (!sq_skip(js, depth + 1))
+                return 0;
+            sq_ws(js);
+            if (js->p >= js->end)
+                return 0;
+            if (*js->p == close) {
+                js->p++;
+                return 1;
+            }
+            if (*js->p != ',')
+                return 0;
+            js->p++;
+            sq_ws(js);
+        }
+    }
+    default:
+        return sq_number(js, &v, &numeric);
+    }
+}
+
+/* Record the leaf at the current path. */
+static void sq_ent_add(sq_json *js, int numeric, double v, const char *raw, size_t raw_len)
+{
+    trifle_conn *c = js->c;
+    sq_ent *e;
+
+    if (sq_ents_reserve(c) != 0)
+        return;
+    e = &c->ents[c->n_ents];
+    e->path = NULL;
+    e->path_off = c->arena.len;
+    e->path_len = c->path.len;
+    sq_put(c, &c->arena, c->path.p, c->path.len);
+    sq_putc(c, &c->arena, '\0');
+    e->numeric = numeric;
+    e->num = numeric ? v : 0;
+    e->raw_off = c->arena.len;
+    e->raw_len = numeric ? 0 : raw_len;
+    if (!numeric)
+        sq_put(c, &c->arena, raw, raw_len);
+    e->seq = c->n_ents;
+    e->item = js->item;
+    c->n_ents++;
+}
+
+static int sq_leaf(sq_json *js, int depth)
+{
+    const char *start = js->p;
+    double v = 0;
+    int numeric = 0;
+
+    if (*js->p == '-' || (*js->p >= '0' && *js->p <= '9')) {
+        if (!sq_number(js, &v, &numeric))
+            return 0;
+    } else if (!sq_skip(js, depth + 1)) {
+        return 0;
+    }
+    if (numeric || js->keep_raw)
+        sq_ent_add(js, numeric, v, start, (size_t)(js->p - start));
+    return 1;
+}
+
+/* The object at js->p; members are flattened under the current path. */
+static int sq_object(sq_json *js, int depth)
+{
+    trifle_conn *c = js->c;
+    size_t base = c->path.len;
+
+    if (depth > SQ_MAX_DEPTH)
+        return 0;
+    js->p++;
+    sq_ws(js);
+    if (js->p < js->end && *js->p == '}') {
+        js->p++;
+        return 1;
+    }
+    for (;;) {
+        c->path.len = base;
+        if (depth > 0)
+            sq_putc(c, &c->path, '.');
+        if (js->p >= js->end || *js->p != '"' || !sq_string(js, &c->path))
+            return 0;
+        sq_ws(js);
+        if (js->p >= js->end || *js->p != ':')
+            return 0;
+        js->p++;
+        sq_ws(js);
+        if (js->p >= js->end)
+            return 0;
+        if (*js->p == '{') {
+            if (!sq_object(js, depth + 1))
+                return 0;
+        } else if (!sq_leaf(js, depth)) {
+            return 0;
+        }
+        sq_ws(js);
+        if (js->p >= js->end)
+            return 0;
+        if (*js->p == '}') {
+            js->p++;
+            c->path.len = base;
+            return 1;
+        }
+        if (*js->p != ',')
+            return 0;
+        js->p++;
+        sq_ws(js);
+    }
+}
+
+/* Append the leaves of one stored `data` text to c->ents, tagged with item. NULL, invalid JSON and
+ * anything but an object add nothing (they count as {}). Allocation failure sets c->oom. */
+static void sq_flatten(trifle_conn *c, unsigned item, const unsigned char *text, size_t len,
+                       int keep_raw)
+{
+    size_t n0 = c->n_ents, a0 = c->arena.len;
+    sq_json js;
+
+    if (text == NULL)
+        return;
+    js.c = c;
+    js.p = (const char *)text;
+    js.end = js.p + len;
+    js.item = item;
+    js.keep_raw = keep_raw;
+    c->path.len = 0;
+    sq_ws(&js);
+    if (js.p < js.end && *js.p == '{' && sq_object(&js, 0)) {
+        sq_ws(&js);
+        if (js.p == js.end)
+            return;
+    }
+    c->n_ents = n0;
+    c->arena.len = a0;
+}
+
+/* A path the core can take: no empty dotted segment, no NUL (foreign data only). */
+static int sq_path_ok(const char *p, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || p[0] == '.' || p[n - 1] == '.' || strlen(p) != n)
+        return 0;
+    for (i = 1; i < n; i++)
+        if (p[i] == '.' && p[i - 1] == '.')
+            return 0;
+    return 1;
+}
+
+static int sq_pathcmp(const char *a, size_t an, const char *b, size_t bn)
+{
+    int r = memcmp(a, b, an < bn ? an : bn);
+
+    if (r != 0)
+        return r;
+    return an < bn ? -1 : an > bn;
+}
+
+static int sq_ent_cmp(const void *pa, const void *pb)
+{
+    const sq_ent *a = pa, *b = pb;
+    int r = sq_pathcmp(a->path, a->path_len, b->path, b->path_len);
+
+    if (r != 0)
+        return r;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Connection
+ */
+
+static int sq_name_ok(const char *s)
+{
+    size_t i, n = strlen(s);
+
+    if (n == 0 || n > SQ_NAME_MAX || (s[0] >= '0' && s[0] <= '9'))
+        return 0;
+    for (i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+static void sq_close(trifle_conn *c)
+{
+    size_t i;
+
+    if (c == NULL)
+        return;
+    for (i = 0; i < SQ_N_CLASSES; i++) {
+        sqlite3_finalize(c->select[i]);
+        sqlite3_finalize(c->upsert[i]);
+    }
+    sqlite3_finalize(c->delete_legacy);
+    sqlite3_finalize(c->begin);
+    sqlite3_finalize(c->begin_read);
+    sqlite3_finalize(c->commit);
+    sqlite3_finalize(c->rollback);
+    sqlite3_finalize(c->ping);
+    sqlite3_finalize(c->scan);
+    (void)sqlite3_close_v2(c->db);
+    sq_buf_free(c, &c->sql);
+    sq_buf_free(c, &c->arena);
+    sq_buf_free(c, &c->json);
+    sq_buf_free(c, &c->path);
+    c->host->free(c->ents);
+    c->host->free(c->sorted);
+    c->host->free(c);
+}
+
+static int sq_exec(trifle_conn *c, const char *sql, const char *table, trifle_error *err)
+{
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+
+    return rc == SQLITE_OK ? 0 : sq_fail(c, sqlite3_extended_errcode(c->db), table, err);
+}
+
+static int sq_open(trifle_conn **out, const trifle_host_api *host, const char *url,
+                   const char *const *opts, trifle_error *err)
+{
+    const char *path, *table = "trifle_stats", *ping_table = NULL;
+    char *literal = NULL;
+    trifle_conn *c = NULL;
+    int mode = TRIFLE_ID_FULL, rc;
+    size_t i;
+
+    if (out == NULL || host == NULL)
+        return TRIFLE_EINVAL;
+    *out = NULL;
+    if (url == NULL || strncmp(url, "sqlite:", 7) != 0) {
+        host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: expected sqlite:PATH");
+        return TRIFLE_ECONFIG;
+    }
+    path = url + 7;
+    if (strncmp(path, "//", 2) == 0) {
+        if (path[2] != '/') {
+            host->error_set(err, TRIFLE_ECONFIG, 0,
+                            "invalid driver URL: use sqlite:PATH or sqlite:///ABSOLUTE/PATH");
+            return TRIFLE_ECONFIG;
+        }
+        path += 2;
+    }
+    if (*path == '\0') {
+        host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: missing database path");
+        return TRIFLE_ECONFIG;
+    }
+    for (i = 0; opts != NULL && opts[i] != NULL; i += 2) {
+        const char *name = opts[i], *value = opts[i + 1] != NULL ? opts[i + 1] : "";
+        if (strcmp(name, "trifle.joined") == 0) {
+            if (strcmp(value, "full") == 0)
+                mode = TRIFLE_ID_FULL;
+            else if (strcmp(value, "partial") == 0)
+                mode = TRIFLE_ID_PARTIAL;
+            else if (strcmp(value, "separated") == 0)
+                mode = TRIFLE_ID_SEPARATED;
+            else {
+                host->error_set(err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %s", value);
+                return TRIFLE_ECONFIG;
+            }
+        } else if (strncmp(name, "trifle.", 7) == 0) {
+            /* the core's own options: the separator is already inside bucket ids */
+        } else if (strcmp(name, "table") == 0) {
+            table = value;
+        } else if (strcmp(name, "ping_table") == 0) {
+            ping_table = value;
+        } else if (strcmp(name, "joined") == 0 || strcmp(name, "separator") == 0 ||
+                   strcmp(name, "system_tracking") == 0) {
+            /* URL parameters of every driver, applied by the core (SPEC §11.2) */
+        } else {
+            host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: unknown parameter %s",
+                            name);
+            return TRIFLE_ECONFIG;
+        }
+        if (opts[i + 1] == NULL)
+            break;
+    }
+    if (!sq_name_ok(table)) {
+        host->error_set(err, TRIFLE_ECONFIG, 0, "invalid table name: %s", table);
+        return TRIFLE_ECONFIG;
+    }
+    if (ping_table != NULL && !sq_name_ok(ping_table)) {
+        host->error_set(err, TRIFLE_ECONFIG, 0, "invalid table name: %s", ping_table);
+        return TRIFLE_ECONFIG;
+    }
+
+    c = host->alloc(sizeof(*c));
+    if (c == NULL) {
+        host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
+        return TRIFLE_ENOMEM;
+    }
+    memset(c, 0, sizeof(*c));
+    c->host = host;
+    c->mode = mode;
+    memcpy(c->table, table, strlen(table) + 1);
+    if (ping_table != NULL) {
+        memcpy(c->ping_table, ping_table, strlen(ping_table) + 1);
+    } else {
+        memcpy(c->ping_table, table, strlen(table));
+        memcpy(c->ping_table + strlen(table), "_ping", 6);
+    }
+
+    if (strncmp(path, "file:", 5) == 0) {
+        /* Debian builds SQLite with SQLITE_USE_URI: keep `sqlite:file:x.db` a plain file name */
+        size_t n = strlen(path) + 1;
+        literal = host->alloc(n + 2);
+        if (literal == NULL) {
+            rc = sq_oom(c, err);
+            goto fail;
+        }
+        memcpy(literal, "./", 2);
+        memcpy(literal + 2, path, n);
+    }
+    rc = sqlite3_open_v2(literal != NULL ? literal : path, &c->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    host->free(literal);
+    if (c->db == NULL) {
+        rc = sq_oom(c, err);
+        goto fail;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    if (rc != SQLITE_OK) {
+        rc = sqlite3_extended_errcode(c->db);
+        if ((rc & 0xff) == SQLITE_CANTOPEN) {
+            host->error_set(err, TRIFLE_ECONN, rc, "cannot open sqlite database %s: %s", path,
+                            sqlite3_errmsg(c->db));
+            rc = TRIFLE_ECONN;
+        } else {
+            rc = sq_fail(c, rc, NULL, err);
+        }
+        goto fail;
+    }
+    /* busy_timeout first, so that switching a new file to WAL waits for a concurrent opener */
+    rc = sq_exec(c, "PRAGMA busy_timeout=" SQ_BUSY_TIMEOUT ";", NULL, err);
+    if (rc == 0 && strcmp(path, ":memory:") != 0)
+        rc = sq_exec(c, "PRAGMA journal_mode=WAL;", NULL, err);
+    if (rc == 0)
+        rc = sq_exec(c, "PRAGMA synchronous=NORMAL;", NULL, err);
+    if (rc != 0)
+        goto fail;
+    *out = c;
+    return TRIFLE_OK;
+
+fail:
+    sq_close(c);
+    return rc;
+}
+
+/* Prepare *st (kept for the life of the connection) from the text in c->sql. */
+static int sq_prepare_sql(trifle_conn *c, sqlite3_stmt **st, const char *table, trifle_error *err)
+{
+    int rc;
+
+    if (c->oom)
+        return sq_oom(c, err);
+    rc = sqlite3_prepare_v3(c->db, c->sql.p, (int)c->sql.len, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    if (rc != SQLITE_OK) {
+        *st = NULL;
+        return sq_fail(c, rc, table, err);
+    }
+    return 0;
+}
+
+static int sq_prepare(trifle_conn *c, sqlite3_stmt **st, const char *sql, trifle_error *err)
+{
+    if (*st != NULL)
+        return 0;
+    c->sql.len = 0;
+    sq_puts(c, &c->sql, sql);
+    return sq_prepare_sql(c, st, NULL, err);
+}
+
+/* Reset a cached statement and drop its bindings (which may point at the caller's strings). */
+static void sq_done(sqlite3_stmt *st)
+{
+    if (st != NULL) {
+        (void)sqlite3_reset(st);
+        (void)sqlite3_clear_bindings(st);
+    }
+}
+
+/* "<a><table><b>" into c->sql, for statements that name one table. */
+static void sq_sql3(trifle_conn *c, const char *a, const char *table, const char *b)
+{
+    c->sql.len = 0;
+    sq_puts(c, &c->sql, a);
+    sq_puts(c, &c->sql, table);
+    sq_puts(c, &c->sql, b);
+}
+
+static int sq_setup(trifle_conn *c, trifle_error *err)
+{
+    static const char *const schema[] = {
+        [TRIFLE_ID_FULL] = " (key TEXT PRIMARY KEY, data TEXT NOT NULL DEFAULT '{}');",
+        [TRIFLE_ID_PARTIAL] = " (key TEXT NOT NULL, at TEXT NOT NULL, data TEXT NOT NULL DEFAULT "
+                              "'{}', PRIMARY KEY (key, at));",
+        [TRIFLE_ID_SEPARATED] = " (key TEXT NOT NULL, granularity TEXT NOT NULL, at TEXT NOT "
+                                "NULL, data TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (key, "
+                                "granularity, at));",
+    };
+    int rc;
+
+    if (c == NULL)
+        return TRIFLE_EINVAL;
+    c->oom = 0;
+    sq_sql3(c, "CREATE TABLE IF NOT EXISTS ", c->table, schema[c->mode]);
+    sq_puts(c, &c->sql, "CREATE TABLE IF NOT EXISTS ");
+    sq_puts(c, &c->sql, c->ping_table);
+    sq_puts(c, &c->sql,
+            " (key TEXT PRIMARY KEY, at TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}');");
+    sq_putc(c, &c->sql, '\0');
+    if (c->oom)
+        return sq_oom(c, err);
+    rc = sq_exec(c, c->sql.p, NULL, err);
+    return rc;
+}
+
+/* Remove both tables (the optional ABI drop, used by trifle-conformance after each case). Cached
+ * statements that name them fail to re-prepare afterwards, which reports "no such table". */
+static int sq_drop(trifle_conn *c, trifle_error *err)
+{
+    if (c == NULL)
+        return TRIFLE_EINVAL;
+    c->oom = 0;
+    sq_sql3(c, "DROP TABLE IF EXISTS ", c->table, ";");
+    sq_puts(c, &c->sql, "DROP TABLE IF EXISTS ");
+    sq_puts(c, &c->sql, c->ping_table);
+    sq_puts(c, &c->sql, ";");
+    sq_putc(c, &c->sql, '\0');
+    if (c->oom)
+        return sq_oom(c, err);
+    return sq_exec(c, c->sql.p, NULL, err);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Reading a chunk of identifiers (get, and the read half of inc/set)
+ */
+
+static const trifle_bucket *sq_bucket(const void *base, size_t stride, size_t i)
+{
+    return (const trifle_bucket *)(const void *)((const char *)base + i * stride);
+}
+
+/* The SELECT for chunks of up to sq_classes[ci] identifiers (SPEC §7.5). */
+static int sq_select(trifle_conn *c, size_t k, sqlite3_stmt **out, unsigned *cls, trifle_error *err)
+{
+    static const char *const head[] = {
+        [TRIFLE_ID_FULL] = "SELECT key, data FROM ",
+        [TRIFLE_ID_PARTIAL] = "SELECT key, at, data FROM ",
+        [TRIFLE_ID_SEPARATED] = "SELECT key, granularity, at, data FROM ",
+    };
+    static const char *const term[] = {
+        [TRIFLE_ID_FULL] = "?",
+        [TRIFLE_ID_PARTIAL] = "(key = ? AND at IN (?, ?))",
+        [TRIFLE_ID_SEPARATED] = "(key = ? AND granularity = ? AND at IN (?, ?))",
+    };
+    size_t ci = 0, j;
+    int rc;
+
+    while (sq_classes[ci] < k)
+        ci++;
+    *cls = sq_classes[ci];
+    if (c->select[ci] == NULL) {
+        sq_sql3(c, head[c->mode], c->table,
+                c->mode == TRIFLE_ID_FULL ? " WHERE key IN (" : " WHERE ");
+        for (j = 0; j < sq_classes[ci]; j++) {
+            if (j > 0)
+                sq_puts(c, &c->sql, c->mode == TRIFLE_ID_FULL ? ", " : " OR ");
+            sq_puts(c, &c->sql, term[c->mode]);
+        }
+        sq_puts(c, &c->sql, c->mode == TRIFLE_ID_FULL ? ");" : ";");
+        rc = sq_prepare_sql(c, &c->select[ci], c->table, err);
+        if (rc != 0)
+            return rc;
+    }
+    *out = c->select[ci];
+    return 0;
+}
+
+static uint32_t sq_hash(const char *id, size_t id_len, const char *g, size_t g_len, int64_t at)
+{
+    uint64_t h = UINT64_C(1469598103934665603);
+    size_t i;
+
+    for (i = 0; i < id_len; i++)
+        h = (h ^ (unsigned char)id[i]) * UINT64_C(1099511628211);
+    h = (h ^ 0xff) * UINT64_C(1099511628211);
+    for (i = 0; i < g_len; i++)
+        h = (h ^ (unsigned char)g[i]) * UINT64_C(1099511628211);
+    h ^= (uint64_t)at * UINT64_C(0x9E3779B97F4A7C15);
+    h ^= h >> 31;
+    h *= UINT64_C(0xBF58476D1CE4E5B9);
+    h ^= h >> 29;
+    return (uint32_t)h;
+}
+
+static int sq_bind_text(sqlite3_stmt *st, int i, const char *s, int len, int *rc)
+{
+    if (*rc == SQLITE_OK)
+        *rc =
+            s != NULL ? sqlite3_bind_text(st, i, s, len, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+    return *rc;
+}
+
+/* Emit the numeric leaves of one stored row for bucket index. */
+static int sq_emit_row(trifle_conn *c, trifle_sink *sink, size_t index, const unsigned char *data,
+                       size_t len, trifle_error *err)
+{
+    size_t i, n0 = c->n_ents, a0 = c->arena.len;
+    int rc = 0;
+
+    sq_flatten(c, 0, data, len, 0);
+    if (c->oom)
+        return sq_oom(c, err);
+    for (i = n0; i < c->n_ents && rc == 0; i++) {
+        const sq_ent *e = &c->ents[i];
+        const char *path = c->arena.p + e->path_off;
+        if (e->numeric && sq_path_ok(path, e->path_len))
+            rc = c->host->emit(sink, index, path, e->num);
+    }
+    c->n_ents = n0;
+    c->arena.len = a0;
+    if (rc != 0)
+        c->host->error_set(err, rc, 0, "cannot deliver the values of bucket %zu", index);
+    return rc;
+}
+
+/*
+ * Read the stored rows of buckets [lo, lo + k) (k <= SQ_CHUNK) of an array with the given stride
+ * (trifle_bucket[] or trifle_entry[]). With a sink, each row's numeric leaves are emitted; without
+ * one (writes), every leaf is appended to c->ents with its chunk index, c->legacy marks the items
+ * that had a legacy-`at` row, and c->at/c->at_legacy hold each item's `at` texts.
+ */
+static int sq_read_chunk(trifle_conn *c, const void *base, size_t stride, size_t lo, size_t k,
+                         trifle_sink *sink, trifle_error *err)
+{
+    const unsigned mask = SQ_SLOTS - 1;
+    const int per = c->mode == TRIFLE_ID_FULL ? 1 : c->mode == TRIFLE_ID_PARTIAL ? 3 : 4;
+    const int at_col = c->mode == TRIFLE_ID_SEPARATED ? 2 : 1;
+    const int data_col = c->mode == TRIFLE_ID_FULL ? 1 : at_col + 1;
+    sqlite3_stmt *st;
+    unsigned cls, j;
+    int rc, brc = SQLITE_OK;
+
+    rc = sq_select(c, k, &st, &cls, err);
+    if (rc != 0)
+        return rc;
+    memset(c->slots, 0, sizeof(c->slots));
+    memset(c->legacy, 0, k);
+    for (j = 0; j < cls; j++) {
+        int p = (int)j * per + 1;
+        if (j < k) {
+            const trifle_bucket *b = sq_bucket(base, stride, lo + j);
+            size_t id_len = strlen(b->id);
+            const char *g = c->mode == TRIFLE_ID_SEPARATED ? b->granularity : "";
+            uint32_t h;
+            if (c->mode != TRIFLE_ID_FULL && (sq_at_format(c->at[j], b->at, 0) != 0 ||
+                                              sq_at_format(c->at_legacy[j], b->at, 1) != 0)) {
+                c->host->error_set(err, TRIFLE_EINVAL, 0, "time out of range: %lld (bucket %zu)",
+                                   (long long)b->at, lo + j);
+                rc = TRIFLE_EINVAL;
+                goto done;
+            }
+            sq_bind_text(st, p++, b->id, (int)id_len, &brc);
+            if (c->mode == TRIFLE_ID_SEPARATED)
+                sq_bind_text(st, p++, g, -1, &brc);
+            if (c->mode != TRIFLE_ID_FULL) {
+                sq_bind_text(st, p++, c->at[j], SQ_AT_LEN, &brc);
+                sq_bind_text(st, p, c->at_legacy[j], SQ_AT_LEGACY_LEN, &brc);
+            }
+            h = sq_hash(b->id, id_len, g, strlen(g), c->mode == TRIFLE_ID_FULL ? 0 : b->at);
+            while (c->slots[h & mask] != 0)
+                h++;
+            c->slots[h & mask] = (uint16_t)(j + 1);
+        } else {
+            for (int q = 0; q < per; q++)
+                sq_bind_text(st, p + q, NULL, 0, &brc);
+        }
+    }
+    if (brc != SQLITE_OK) {
+        rc = sq_fail(c, brc, c->table, err);
+        goto done;
+    }
+
+    while ((brc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(st, 0);
+        size_t key_len = (size_t)sqlite3_column_bytes(st, 0);
+        const char *g = "";
+        size_t g_len = 0;
+        const unsigned char *data;
+        size_t data_len;
+        int64_t at = 0;
+        int legacy = 0;
+        uint32_t h;
+
+        if (key == NULL)
+            continue;
+        if (c->mode == TRIFLE_ID_SEPARATED) {
+            g = (const char *)sqlite3_column_text(st, 1);
+            g_len = (size_t)sqlite3_column_bytes(st, 1);
+            if (g == NULL)
+                continue;
+        }
+        if (c->mode != TRIFLE_ID_FULL) {
+            const char *t = (const char *)sqlite3_column_text(st, at_col);
+            if (!sq_at_parse_bucket(t, (size_t)sqlite3_column_bytes(st, at_col), &at, &legacy))
+                continue;
+        }
+        data = sqlite3_column_text(st, data_col);
+        data_len = (size_t)sqlite3_column_bytes(st, data_col);
+        for (h = sq_hash(key, key_len, g, g_len, at); c->slots[h & mask] != 0; h++) {
+            unsigned i = c->slots[h & mask] - 1u;
+            const trifle_bucket *b = sq_bucket(base, stride, lo + i);
+            if ((c->mode != TRIFLE_ID_FULL && b->at != at) || strlen(b->id) != key_len ||
+                memcmp(b->id, key, key_len) != 0)
+                continue;
+            if (c->mode == TRIFLE_ID_SEPARATED &&
+                (strlen(b->granularity) != g_len || memcmp(b->granularity, g, g_len) != 0))
+                continue;
+            if (sink != NULL) {
+                /* a get may name one bucket twice: every index gets the row */
+                rc = sq_emit_row(c, sink, lo + i, data, data_len, err);
+                if (rc != 0)
+                    goto done;
+            } else {
+                sq_flatten(c, i, data, data_len, 1);
+                c->legacy[i] |= (unsigned char)legacy;
+                break; /* items of one write are distinct */
+            }
+        }
+        if (c->oom) {
+            rc = sq_oom(c, err);
+            goto done;
+        }
+    }
+    if (brc != SQLITE_DONE)
+        rc = sq_fail(c, brc, c->table, err);
+
+done:
+    sq_done(st);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * inc / set
+ */
+
+/* Append the canonical row of item `it` to c->json: stored leaves s[0..ns) (sorted by path, then
+ * read order) merged with the item's leaves. On a non-finite result *bad names the path. */
+static int sq_row_build(trifle_conn *c, const trifle_entry *it, const sq_ent *s, size_t ns,
+                        int is_set, const char **bad)
+{
+    sq_buf *b = &c->json;
+    size_t i = 0, l = 0, lpl = 0;
+    const char *lp = NULL;
+    int first = 1;
+
+    sq_putc(c, b, '{');
+    if (it->n_leaves > 0) {
+        lp = it->leaves[0].path;
+        lpl = strlen(lp);
+    }
+    while (i < ns || l < it->n_leaves) {
+        const sq_ent *raw = NULL;
+        double sum = 0, v;
+        int cmp, has_num = 0;
+        size_t g = i;
+
+        if (i >= ns)
+            cmp = 1;
+        else if (l >= it->n_leaves)
+            cmp = -1;
+        else
+            cmp = sq_pathcmp(s[i].path, s[i].path_len, lp, lpl);
+        if (cmp <= 0) {
+            /* one stored path: numeric copies are summed, else the first non-numeric is kept */
+            for (; g < ns && sq_pathcmp(s[g].path, s[g].path_len, s[i].path, s[i].path_len) == 0;
+                 g++) {
+                if (s[g].numeric) {
+                    sum += s[g].num;
+                    has_num = 1;
+                } else if (raw == NULL) {
+                    raw = &s[g];
+                }
+            }
+        }
+        if (!first)
+            sq_putc(c, b, ',');
+        first = 0;
+        if (cmp < 0) {
+            sq_put_jstr(c, b, s[i].path, s[i].path_len);
+            sq_putc(c, b, ':');
+            if (has_num) {
+                if (!isfinite(sum)) {
+                    *bad = s[i].path;
+                    return TRIFLE_EDATA;
+                }
+                sq_put_num(c, b, sum);
+            } else {
+                sq_put(c, b, c->arena.p + raw->raw_off, raw->raw_len);
+            }
+            i = g;
+            continue;
+        }
+        v = it->leaves[l].value;
+        if (!is_set && cmp == 0 && has_num)
+            v += sum; /* a non-numeric stored value counts as 0 (ERRATA I5) */
+        if (!isfinite(v)) {
+            *bad = lp;
+            return TRIFLE_EDATA;
+        }
+        sq_put_jstr(c, b, lp, lpl);
+        sq_putc(c, b, ':');
+        sq_put_num(c, b, v);
+        if (cmp == 0)
+            i = g;
+        if (++l < it->n_leaves) {
+            lp = it->leaves[l].path;
+            lpl = strlen(lp);
+        }
+    }
+    sq_putc(c, b, '}');
+    return c->oom ? TRIFLE_ENOMEM : 0;
+}
+
+static int sq_prepare_write(trifle_conn *c, trifle_error *err)
+{
+    int rc;
+
+    if ((rc = sq_prepare(c, &c->begin, "BEGIN IMMEDIATE;", err)) != 0 ||
+        (rc = sq_prepare(c, &c->commit, "COMMIT;", err)) != 0 ||
+        (rc = sq_prepare(c, &c->rollback, "ROLLBACK;", err)) != 0)
+        return rc;
+    if (c->delete_legacy == NULL && c->mode != TRIFLE_ID_FULL) {
+        sq_sql3(c, "DELETE FROM ", c->table,
+                c->mode == TRIFLE_ID_PARTIAL ? " WHERE key = ? AND at = ?;"
+                                             : " WHERE key = ? AND granularity = ? AND at = ?;");
+        if ((rc = sq_prepare_sql(c, &c->delete_legacy, c->table, err)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* The upsert of sq_classes[ci] rows (SPEC §7.5's statement with a multi-row VALUES list: one
+ * statement per up to 500 rows instead of one per row halves the cost of a write). */
+static int sq_upsert_stmt(trifle_conn *c, size_t ci, sqlite3_stmt **out, trifle_error *err)
+{
+    static const char *const cols[] = {
+        [TRIFLE_ID_FULL] = "key",
+        [TRIFLE_ID_PARTIAL] = "key, at",
+        [TRIFLE_ID_SEPARATED] = "key, granularity, at",
+    };
+    static const char *const row[] = {
+        [TRIFLE_ID_FULL] = "(?, ?)",
+        [TRIFLE_ID_PARTIAL] = "(?, ?, ?)",
+        [TRIFLE_ID_SEPARATED] = "(?, ?, ?, ?)",
+    };
+    size_t j;
+    int rc;
+
+    if (c->upsert[ci] == NULL) {
+        sq_sql3(c, "INSERT INTO ", c->table, " (");
+        sq_puts(c, &c->sql, cols[c->mode]);
+        sq_puts(c, &c->sql, ", data) VALUES ");
+        for (j = 0; j < sq_classes[ci]; j++) {
+            if (j > 0)
+                sq_puts(c, &c->sql, ", ");
+            sq_puts(c, &c->sql, row[c->mode]);
+        }
+        sq_puts(c, &c->sql, " ON CONFLICT (");
+        sq_puts(c, &c->sql, cols[c->mode]);
+        sq_puts(c, &c->sql, ") DO UPDATE SET data = excluded.data;");
+        if ((rc = sq_prepare_sql(c, &c->upsert[ci], c->table, err)) != 0)
+            return rc;
+    }
+    *out = c->upsert[ci];
+    return 0;
+}
+
+/* BEGIN IMMEDIATE: each attempt waits up to busy_timeout; SQLITE_BUSY is retried 3 times. */
+static int sq_begin(trifle_conn *c, trifle_error *err)
+{
+    int attempt, rc;
+
+    if (!sqlite3_get_autocommit(c->db)) {
+        /* a transaction left open by an earlier failure would make BEGIN fail forever */
+        (void)sqlite3_step(c->rollback);
+        (void)sqlite3_reset(c->rollback);
+    }
+    for (attempt = 0;; attempt++) {
+        rc = sqlite3_step(c->begin);
+        if (rc == SQLITE_DONE) {
+            (void)sqlite3_reset(c->begin);
+            return 0;
+        }
+        if ((rc & 0xff) != SQLITE_BUSY || attempt == SQ_BEGIN_RETRIES) {
+            rc = sq_fail(c, rc, NULL, err);
+            (void)sqlite3_reset(c->begin);
+            return rc;
+        }
+        (void)sqlite3_reset(c->begin);
+        if (c->host->log != NULL)
+            c->host->log(TRIFLE_LOG_WARN, SQ_NAME,
+                         "database is locked; retrying BEGIN IMMEDIATE (%d of %d)", attempt + 1,
+                         SQ_BEGIN_RETRIES);
+    }
+}
+
+static int sq_step_done(trifle_conn *c, sqlite3_stmt *st, const char *table, trifle_error *err)
+{
+    int rc = sqlite3_step(st);
+
+    rc = rc == SQLITE_DONE ? 0 : sq_fail(c, rc, table, err);
+    sq_done(st);
+    return rc;
+}
+
+/* Group c->ents by chunk item into c->sorted (a stable counting sort: rows arrive in index
+ * order, not item order) and sort each item's entries by path, then read order. A row this driver
+ * wrote is already in path order, so the per-item sort is usually skipped. */
+static int sq_group(trifle_conn *c, size_t k)
+{
+    size_t i, j, n = c->n_ents;
+
+    if (c->cap_sorted < c->cap_ents) {
+        sq_ent *p = c->sorted != NULL ? c->host->realloc(c->sorted, c->cap_ents * sizeof(*p))
+                                      : c->host->alloc(c->cap_ents * sizeof(*p));
+        if (p == NULL)
+            return TRIFLE_ENOMEM;
+        c->sorted = p;
+        c->cap_sorted = c->cap_ents;
+    }
+    memset(c->first, 0, (k + 1) * sizeof(c->first[0]));
+    for (i = 0; i < n; i++) {
+        c->ents[i].path = c->arena.p + c->ents[i].path_off;
+        c->first[c->ents[i].item + 1]++;
+    }
+    for (j = 0; j < k; j++)
+        c->first[j + 1] += c->first[j];
+    for (i = 0; i < n; i++) /* first[j] serves as the cursor, then is restored below */
+        c->sorted[c->first[c->ents[i].item]++] = c->ents[i];
+    for (j = k; j > 0; j--)
+        c->first[j] = c->first[j - 1];
+    c->first[0] = 0;
+    for (j = 0; j < k; j++) {
+        sq_ent *s = c->sorted + c->first[j];
+        size_t m = c->first[j + 1] - c->first[j];
+        for (i = 1; i < m; i++)
+            if (sq_pathcmp(s[i - 1].path, s[i - 1].path_len, s[i].path, s[i].path_len) >= 0)
+                break;
+        if (i < m)
+            qsort(s, m, sizeof(*s), sq_ent_cmp);
+    }
+    return 0;
+}
+
+/* Write items [lo, lo + k) whose stored rows sq_read_chunk() has put in c->ents. */
+static int sq_write_chunk(trifle_conn *c, const trifle_entry *items, size_t lo, size_t k,
+                          int is_set, ptrdiff_t *failed, trifle_error *err)
+{
+    const int sep = c->mode == TRIFLE_ID_SEPARATED;
+    size_t j;
+    int rc;
+
+    rc = sq_group(c, k);
+    if (rc != 0)
+        return sq_oom(c, err);
+
+    /* every new row first: the statements bind them in place (c->json must not move) */
+    c->json.len = 0;
+    for (j = 0; j < k; j++) {
+        const trifle_entry *it = &items[lo + j];
+        const char *bad = NULL;
+
+        c->row_off[j] = c->json.len;
+        rc = sq_row_build(c, it, c->sorted + c->first[j], c->first[j + 1] - c->first[j], is_set,
+                          &bad);
+        c->row_len[j] = c->json.len - c->row_off[j];
+        if (rc == TRIFLE_EDATA) {
+            c->host->error_set(err, rc, 0, "value at \"%s\" of %s is not finite", bad,
+                               it->bucket.id);
+            *failed = (ptrdiff_t)(lo + j);
+            return rc;
+        }
+        if (rc != 0)
+            return sq_oom(c, err);
+    }
+
+    /* upserts of 500, 256, ..., 1 rows */
+    for (j = 0; j < k;) {
+        size_t ci = SQ_N_CLASSES - 1, r, end;
+        sqlite3_stmt *st;
+        int brc = SQLITE_OK, n = 1;
+
+        while (sq_classes[ci] > k - j)
+            ci--;
+        if ((rc = sq_upsert_stmt(c, ci, &st, err)) != 0)
+            return rc;
+        for (r = j, end = j + sq_classes[ci]; r < end; r++) {
+            const trifle_bucket *b = &items[lo + r].bucket;
+            sq_bind_text(st, n++, b->id, -1, &brc);
+            if (sep)
+                sq_bind_text(st, n++, b->granularity, -1, &brc);
+            if (c->mode != TRIFLE_ID_FULL)
+                sq_bind_text(st, n++, c->at[r], SQ_AT_LEN, &brc);
+            sq_bind_text(st, n++, c->json.p + c->row_off[r], (int)c->row_len[r], &brc);
+        }
+        if (brc != SQLITE_OK) {
+            rc = sq_fail(c, brc, c->table, err);
+            sq_done(st);
+        } else {
+            rc = sq_step_done(c, st, c->table, err);
+        }
+        if (rc != 0)
+            return rc;
+        j = end;
+    }
+
+    /* legacy rows that were folded into the canonical ones */
+    for (j = 0; j < k; j++) {
+        const trifle_bucket *b = &items[lo + j].bucket;
+        int brc = SQLITE_OK, n = 1;
+
+        if (!c->legacy[j])
+            continue;
+        sq_bind_text(c->delete_legacy, n++, b->id, -1, &brc);
+        if (sep)
+            sq_bind_text(c->delete_legacy, n++, b->granularity, -1, &brc);
+        sq_bind_text(c->delete_legacy, n, c->at_legacy[j], SQ_AT_LEGACY_LEN, &brc);
+        if (brc != SQLITE_OK) {
+            rc = sq_fail(c, brc, c->table, err);
+            sq_done(c->delete_legacy);
+        } else {
+            rc = sq_step_done(c, c->delete_legacy, c->table, err);
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int sq_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_set,
+                    trifle_write_result *res, trifle_error *err)
+{
+    ptrdiff_t failed = -1;
+    size_t i, l, lo;
+    int rc, in_txn = 0;
+
+    if (c == NULL || (n > 0 && items == NULL))
+        return TRIFLE_EINVAL;
+    if (n == 0)
+        return TRIFLE_OK;
+    for (i = 0; i < n; i++) {
+        for (l = 0; l < items[i].n_leaves; l++) {
+            if (items[i].leaves[l].path == NULL ||
+                (l > 0 && strcmp(items[i].leaves[l - 1].path, items[i].leaves[l].path) >= 0)) {
+                c->host->error_set(err, TRIFLE_EINVAL, 0,
+                                   "leaves of item %zu are not unique and sorted by path", i);
+                rc = TRIFLE_EINVAL;
+                goto done;
+            }
+        }
+    }
+    c->oom = 0;
+    sq_scratch_reset(c);
+    rc = sq_prepare_write(c, err);
+    if (rc != 0)
+        goto done;
+    rc = sq_begin(c, err);
+    if (rc != 0)
+        goto done;
+    in_txn = 1;
+    for (lo = 0; lo < n; lo += SQ_CHUNK) {
+        size_t k = n - lo < SQ_CHUNK ? n - lo : SQ_CHUNK;
+        rc = sq_read_chunk(c, items, sizeof(*items), lo, k, NULL, err);
+        if (rc == 0)
+            rc = sq_write_chunk(c, items, lo, k, is_set, &failed, err);
+        sq_scratch_reset(c);
+        if (rc != 0)
+            goto done;
+    }
+    rc = sqlite3_step(c->commit);
+    if (rc != SQLITE_DONE)
+        rc = sq_fail(c, rc, NULL, err);
+    else
+        rc = 0;
+    (void)sqlite3_reset(c->commit);
+
+done:
+    if (rc != 0) {
+        if (in_txn && !sqlite3_get_autocommit(c->db)) {
+            (void)sqlite3_step(c->rollback);
+            (void)sqlite3_reset(c->rollback);
+        }
+        TRIFLE_WRITE_RESULT_SET(res, 0, failed, 0);
+    }
+    return rc;
+}
+
+static int sq_inc(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
+                  trifle_error *err)
+{
+    return sq_write(c, items, n, 0, res, err);
+}
+
+static int sq_set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
+                  trifle_error *err)
+{
+    return sq_write(c, items, n, 1, res, err);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * get
+ */
+
+static int sq_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle_sink *sink,
+                  trifle_error *err)
+{
+    size_t lo;
+    int rc = 0, in_txn = 0;
+
+    if (c == NULL || (n > 0 && (buckets == NULL || sink == NULL)))
+        return TRIFLE_EINVAL;
+    if (n == 0)
+        return TRIFLE_OK;
+    c->oom = 0;
+    sq_scratch_reset(c);
+    if (n > SQ_CHUNK) {
+        /* several statements: one read transaction gives them one snapshot */
+        if ((rc = sq_prepare(c, &c->begin_read, "BEGIN;", err)) != 0 ||
+            (rc = sq_prepare(c, &c->commit, "COMMIT;", err)) != 0 ||
+            (rc = sq_prepare(c, &c->rollback, "ROLLBACK;", err)) != 0)
+            return rc;
+        if (sqlite3_get_autocommit(c->db)) {
+            rc = sq_step_done(c, c->begin_read, NULL, err);
+            if (rc != 0)
+                return rc;
+            in_txn = 1;
+        }
+    }
+    for (lo = 0; lo < n && rc == 0; lo += SQ_CHUNK) {
+        size_t k = n - lo < SQ_CHUNK ? n - lo : SQ_CHUNK;
+        rc = sq_read_chunk(c, buckets, sizeof(*buckets), lo, k, sink, err);
+    }
+    sq_scratch_reset(c);
+    if (in_txn) {
+        sqlite3_stmt *end = rc == 0 ? c->commit : c->rollback;
+        int erc = sqlite3_step(end);
+        if (erc != SQLITE_DONE && rc == 0)
+            rc = sq_fail(c, erc, NULL, err);
+        (void)sqlite3_reset(end);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * ping / scan
+ */
+
+static int sq_ping(trifle_conn *c, const char *key, int64_t at, const trifle_leaf *leaves, size_t n,
+                   trifle_error *err)
+{
+    char at_text[SQ_AT_LEN + 1];
+    int rc, brc = SQLITE_OK;
+    size_t i;
+
+    if (c == NULL || key == NULL || (n > 0 && leaves == NULL))
+        return TRIFLE_EINVAL;
+    if (sq_at_format(at_text, at, 0) != 0) {
+        c->host->error_set(err, TRIFLE_EINVAL, 0, "time out of range: %lld", (long long)at);
+        return TRIFLE_EINVAL;
+    }
+    c->oom = 0;
+    if (c->ping == NULL) {
+        sq_sql3(c, "INSERT INTO ", c->ping_table,
+                " (key, at, data) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET at = "
+                "excluded.at, data = excluded.data;");
+        if ((rc = sq_prepare_sql(c, &c->ping, c->ping_table, err)) != 0)
+            return rc;
+    }
+    c->json.len = 0;
+    sq_puts(c, &c->json, "{\"at\":\"");
+    sq_puts(c, &c->json, at_text);
+    sq_putc(c, &c->json, '"');
+    for (i = 0; i < n; i++) {
+        if (!isfinite(leaves[i].value) || leaves[i].path == NULL) {
+            c->host->error_set(err, TRIFLE_EINVAL, 0, "invalid ping leaf %zu", i);
+            return TRIFLE_EINVAL;
+        }
+        c->path.len = 0;
+        sq_puts(c, &c->path, "data.");
+        sq_puts(c, &c->path, leaves[i].path);
+        sq_putc(c, &c->json, ',');
+        sq_put_jstr(c, &c->json, c->path.p, c->path.len);
+        sq_putc(c, &c->json, ':');
+        sq_put_num(c, &c->json, leaves[i].value);
+    }
+    sq_putc(c, &c->json, '}');
+    if (c->oom)
+        return sq_oom(c, err);
+    sq_bind_text(c->ping, 1, key, -1, &brc);
+    sq_bind_text(c->ping, 2, at_text, SQ_AT_LEN, &brc);
+    sq_bind_text(c->ping, 3, c->json.p, (int)c->json.len, &brc);
+    if (brc != SQLITE_OK) {
+        rc = sq_fail(c, brc, c->ping_table, err);
+        sq_done(c->ping);
+        return rc;
+    }
+    return sq_step_done(c, c->ping, c->ping_table, err);
+}
+
+static int sq_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink *sink,
+                   trifle_error *err)
+{
+    int rc, brc = SQLITE_OK;
+    int64_t at = 0;
+    size_t i;
+
+    if (c == NULL || key == NULL || at_out == NULL || sink == NULL)
+        return TRIFLE_EINVAL;
+    c->oom = 0;
+    sq_scratch_reset(c);
+    if (c->scan == NULL) {
+        sq_sql3(c, "SELECT at, data FROM ", c->ping_table,
+                " WHERE key = ? ORDER BY at DESC LIMIT 1;");
+        if ((rc = sq_prepare_sql(c, &c->scan, c->ping_table, err)) != 0)
+            return rc;
+    }
+    sq_bind_text(c->scan, 1, key, -1, &brc);
+    if (brc != SQLITE_OK) {
+        rc = sq_fail(c, brc, c->ping_table, err);
+        goto done;
+    }
+    rc = sqlite3_step(c->scan);
+    if (rc == SQLITE_DONE) {
+        c->host->error_set(err, TRIFLE_ENOTFOUND, 0, "no ping for key %s", key);
+        rc = TRIFLE_ENOTFOUND;
+        goto done;
+    }
+    if (rc != SQLITE_ROW) {
+        rc = sq_fail(c, rc, c->ping_table, err);
+        goto done;
+    }
+    switch (sqlite3_column_type(c->scan, 0)) {
+    case SQLITE_INTEGER:
+        at = sqlite3_column_int64(c->scan, 0);
+        rc = 0;
+        break;
+    case SQLITE_FLOAT: {
+        /* seconds with a fraction: floored (without libm's floor) */
+        double d = sqlite3_column_double(c->scan, 0);
+        rc = d >= -9.2e18 && d <= 9.2e18 ? 0 : -1;
+        if (rc == 0) {
+            at = (int64_t)d;
+            if ((double)at > d)
+                at--;
+        }
+        break;
+    }
+    default: {
+        const char *t = (const char *)sqlite3_column_text(c->scan, 0);
+        rc = t != NULL && sq_time_parse(t, (size_t)sqlite3_column_bytes(c->scan, 0), &at) ? 0 : -1;
+        break;
+    }
+    }
+    if (rc != 0) {
+        c->host->error_set(err, TRIFLE_EDRIVER, 0, "invalid ping time \"%s\" for key %s",
+                           (const char *)sqlite3_column_text(c->scan, 0), key);
+        rc = TRIFLE_EDRIVER;
+        goto done;
+    }
+    sq_flatten(c, 0, sqlite3_column_text(c->scan, 1), (size_t)sqlite3_column_bytes(c->scan, 1), 0);
+    if (c->oom) {
+        rc = sq_oom(c, err);
+        goto done;
+    }
+    for (i = 0; i < c->n_ents && rc == 0; i++) {
+        const sq_ent *e = &c->ents[i];
+        const char *path = c->arena.p + e->path_off;
+        if (e->numeric && e->path_len > 5 && memcmp(path, "data.", 5) == 0 &&
+            sq_path_ok(path + 5, e->path_len - 5))
+            rc = c->host->emit(sink, 0, path + 5, e->num);
+    }
+    if (rc != 0) {
+        c->host->error_set(err, rc, 0, "cannot deliver the ping of key %s", key);
+        goto done;
+    }
+    *at_out = at;
+
+done:
+    sq_scratch_reset(c);
+    sq_done(c->scan);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The plugin's one export
+ */
+
+static const char *const sq_schemes[] = {"sqlite", NULL};
+
+static const trifle_driver sq_driver = {
+    TRIFLE_DRIVER_HEADER,
+    .name = SQ_NAME,
+    .version = "1.0.0",
+    .caps = TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED | TRIFLE_CAP_PING |
+            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP,
+    .schemes = sq_schemes,
+    .open = sq_open,
+    .close = sq_close,
+    .setup = sq_setup,
+    .inc = sq_inc,
+    .set = sq_set,
+    .get = sq_get,
+    .ping = sq_ping,
+    .scan = sq_scan,
+    .drop = sq_drop,
+};
+
+TRIFLE_DRIVER_DEFINE(sqlite, sq_driver)

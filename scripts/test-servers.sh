@@ -1,0 +1,519 @@
+#!/usr/bin/env bash
+# test-servers.sh: throw-away PostgreSQL, Redis and FerretDB servers for trifle-c's tests.
+#
+# Usage: scripts/test-servers.sh start|stop|status|env [DIR]
+#   start   start the servers (those already running and answering are kept), wait until each
+#           answers, write DIR/env.sh; a half-started previous run is cleaned up first
+#   stop    stop the servers started in DIR and remove DIR
+#   status  show each server; exit 0 when all answer, 3 otherwise
+#   env     print DIR/env.sh
+# DIR defaults to build/test-servers in the source tree. Every server listens on 127.0.0.1 only,
+# on a free port, with its data under DIR; nothing system-wide (the Debian cluster, services) is
+# used or touched. Source DIR/env.sh to get the TRIFLE_TEST_URI_* variables the tests read.
+#
+# Environment:
+#   TRIFLE_TEST_SERVERS         which servers (default "postgres redis mongo")
+#   TRIFLE_TEST_SERVER_TIMEOUT  seconds to wait for each server (default 60)
+#   TRIFLE_PG_PORT, TRIFLE_REDIS_PORT, TRIFLE_MONGO_PORT   fixed ports instead of free ones
+#   TRIFLE_FERRETDB             ferretdb binary (default: ~/.cache/trifle/bin/ferretdb, then PATH)
+#   TRIFLE_FERRETDB_HANDLER     FerretDB backend: postgresql (default when postgres is started too:
+#                               database "ferretdb" of the test cluster) or sqlite (files in DIR)
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC_DIR=$(dirname "$SCRIPT_DIR")
+SERVERS=${TRIFLE_TEST_SERVERS:-postgres redis mongo}
+TIMEOUT=${TRIFLE_TEST_SERVER_TIMEOUT:-60}
+MARKER=.trifle-test-servers
+PG_DB=trifle_test
+PG_FERRET_DB=ferretdb
+PG_USER=trifle
+MONGO_DB=trifle_test
+
+die() { printf 'test-servers: error: %s\n' "$*" >&2; exit 1; }
+note() { printf 'test-servers: %s\n' "$*"; }
+
+# Prints the last lines of a server log to stderr, then fails.
+die_log() {
+    local log=$1
+    shift
+    printf 'test-servers: error: %s\n' "$*" >&2
+    if [[ -s $log ]]; then
+        printf -- '--- last lines of %s ---\n' "$log" >&2
+        tail -n 25 "$log" >&2
+        printf -- '---\n' >&2
+    fi
+    exit 1
+}
+
+# ---- processes and ports ---------------------------------------------------------------------------
+
+# Reads a PID file; prints the pid when that process is alive and its command line contains
+# $2 (so a recycled pid of an unrelated process is never taken for ours).
+live_pid() {
+    local file=$1 needle=$2 pid cmd
+    [[ -s $file ]] || return 1
+    read -r pid <"$file" || return 1
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+    [[ $cmd == *"$needle"* ]] || return 1
+    printf '%s\n' "$pid"
+}
+
+# Sends TERM to a pid, waits up to 10 s, then KILLs it. A process that leads its own process
+# group (servers are started with setsid or daemonize) gets the signal for the whole group.
+end_pid() {
+    local pid=$1 i target stat
+    target=$pid
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 0
+    stat=${stat##*) }
+    read -r _ _ i _ <<<"$stat"
+    if [[ $i == "$pid" ]]; then
+        target=-$pid
+    fi
+    kill -TERM -- "$target" 2>/dev/null || return 0
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        # a child of this shell (a server started by this very run) lingers as a zombie
+        [[ $(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null) != Z ]] || return 0
+        sleep 0.1
+    done
+    kill -KILL -- "$target" 2>/dev/null || true
+    return 0
+}
+
+# Ends every server process (postgres, redis-server, ferretdb) whose command line names $1 or
+# whose working directory is inside $1: the leftovers of a run whose PID files were lost. Only
+# processes tied to that path are touched, never another instance.
+sweep() {
+    local path=$1 d pid comm cwd cmd
+    for d in /proc/[0-9]*; do
+        pid=${d#/proc/}
+        comm=$(cat "$d/comm" 2>/dev/null) || continue
+        case $comm in postgres | redis-server | ferretdb) ;; *) continue ;; esac
+        cwd=$(readlink "$d/cwd" 2>/dev/null) || cwd=
+        cwd=${cwd% (deleted)}
+        cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || cmd=
+        if [[ $cwd == "$path" || $cwd == "$path"/* || $cmd == *"$path/"* || $cmd == *"$path "* ]]; then
+            end_pid "$pid"
+        fi
+    done
+}
+
+# True when a TCP port on this machine is in use in any state (listening, or connections that
+# would make bind fail); read from /proc so that no extra tool is needed.
+port_in_use() {
+    local hex
+    hex=$(printf ':%04X ' "$1")
+    grep -qsF -- "$hex" /proc/net/tcp /proc/net/tcp6
+}
+
+# Prints a free loopback port in 20000..59999 (or $1 when given: then it must be free).
+pick_port() {
+    local fixed=${1:-} p i
+    if [[ -n $fixed ]]; then
+        port_in_use "$fixed" && die "port $fixed is in use"
+        printf '%s\n' "$fixed"
+        return
+    fi
+    for ((i = 0; i < 200; i++)); do
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        port_in_use "$p" || { printf '%s\n' "$p"; return; }
+    done
+    die "no free TCP port found"
+}
+
+# Waits until "$@" succeeds, at most $TIMEOUT seconds; fails early when pid $1 dies.
+wait_for() {
+    local pid=$1 deadline=$((SECONDS + TIMEOUT))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        [[ $pid == - ]] || kill -0 "$pid" 2>/dev/null || return 2
+        ((SECONDS < deadline)) || return 1
+        sleep 0.1
+    done
+}
+
+# ---- PostgreSQL --------------------------------------------------------------------------------------
+
+pg_bindir() {
+    local d best=
+    for d in /usr/lib/postgresql/*/bin; do
+        [[ -x $d/initdb && -x $d/pg_ctl ]] && best=$d
+    done
+    [[ -n $best ]] || die "PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin (run scripts/install-deps.sh)"
+    printf '%s\n' "$best"
+}
+
+# postgres refuses to run as root: as root, its commands run as the unprivileged `postgres` user.
+as_pg() {
+    if ((EUID == 0)); then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# The cluster lives in DIR/postgres unless the postgres user cannot reach DIR or the socket path
+# would be too long for a unix socket (107 bytes); then in a private directory under /tmp,
+# recorded in DIR/postgres.base so that stop removes it.
+pg_base() {
+    if [[ -s $DIR/postgres.base ]]; then
+        cat "$DIR/postgres.base"
+    else
+        printf '%s\n' "$DIR/postgres"
+    fi
+}
+
+# Chooses where the next cluster goes (see pg_base).
+pg_choose_base() {
+    local base=$DIR/postgres
+    rm -f "$DIR/postgres.base"
+    if ((${#base} > 80)) || { ((EUID == 0)) && ! runuser -u postgres -- test -x "$DIR"; }; then
+        base=$(mktemp -d "${TMPDIR:-/tmp}/trifle-pg.XXXXXX")
+        printf '%s\n' "$base" >"$DIR/postgres.base"
+    fi
+}
+
+pg_ready() {
+    local port
+    port=$(cat "$DIR/postgres.port" 2>/dev/null) || return 1
+    live_pid "$DIR/postgres.pid" "$(pg_base)/data" >/dev/null || return 1
+    "$(pg_bindir)/pg_isready" -q -h 127.0.0.1 -p "$port" -d postgres -t 2
+}
+
+pg_psql() {
+    local data port
+    data=$(pg_base)/data
+    port=$(cat "$DIR/postgres.port")
+    psql -X -q -v ON_ERROR_STOP=1 -h "$data" -p "$port" -U postgres -d postgres "$@"
+}
+
+pg_stop() {
+    local base data pid
+    base=$(pg_base)
+    data=$base/data
+    # pg_ctl reads the postmaster's pid from the data directory; immediate: the data is thrown
+    # away anyway.
+    if [[ -s $data/postmaster.pid ]]; then
+        as_pg "$(pg_bindir)/pg_ctl" stop -D "$data" -m immediate -w -t 20 >/dev/null 2>&1 || true
+    fi
+    if pid=$(live_pid "$DIR/postgres.pid" "$data"); then
+        end_pid "$pid"
+    fi
+    sweep "$data"
+    rm -rf "$base"
+    rm -f "$DIR/postgres.pid" "$DIR/postgres.port" "$DIR/postgres.password" "$DIR/postgres.base"
+}
+
+pg_start() {
+    local bin base data port log pw
+    bin=$(pg_bindir)
+    pg_choose_base
+    base=$(pg_base)
+    data=$base/data
+    log=$base/postgres.log # where the postgres user can write
+    port=$(pick_port "${TRIFLE_PG_PORT:-}")
+    pw=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+
+    mkdir -p "$base"
+    : >"$log"
+    if ((EUID == 0)); then
+        chown postgres: "$base" "$log"
+    fi
+    # trust only on the unix socket in the data directory (used here, for setup); TCP needs a
+    # password (scram-sha-256), so a wrong one fails as it would in production.
+    as_pg "$bin/initdb" -D "$data" -U postgres -E UTF8 --no-locale --no-sync \
+        --auth-local=trust --auth-host=scram-sha-256 >>"$log" 2>&1 ||
+        die_log "$log" "initdb failed"
+    cat >>"$data/postgresql.conf" <<EOF
+
+# trifle-c test cluster (scripts/test-servers.sh): loopback only, throw-away, fast.
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$data'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 200
+shared_buffers = 64MB
+password_encryption = 'scram-sha-256'
+log_min_messages = warning
+log_min_error_statement = panic
+EOF
+    printf '%s\n' "$port" >"$DIR/postgres.port"
+    as_pg "$bin/pg_ctl" start -D "$data" -l "$log" -w -t "$TIMEOUT" >/dev/null 2>&1 ||
+        die_log "$log" "PostgreSQL did not start on 127.0.0.1:$port within ${TIMEOUT}s"
+    head -n 1 "$data/postmaster.pid" >"$DIR/postgres.pid"
+    wait_for - "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -d postgres -t 2 ||
+        die_log "$log" "PostgreSQL does not answer on 127.0.0.1:$port"
+
+    pg_psql >>"$log" 2>&1 <<EOF || die_log "$log" "creating role $PG_USER / database $PG_DB failed"
+CREATE ROLE $PG_USER LOGIN PASSWORD '$pw';
+CREATE DATABASE $PG_DB OWNER $PG_USER;
+CREATE DATABASE $PG_FERRET_DB OWNER $PG_USER;
+EOF
+    printf '%s\n' "$pw" >"$DIR/postgres.password"
+    chmod 600 "$DIR/postgres.password"
+    # The password is needed over TCP, and a wrong one is refused.
+    PGPASSWORD=$pw psql -X -q -w -h 127.0.0.1 -p "$port" -U "$PG_USER" -d "$PG_DB" -c 'SELECT 1' \
+        >/dev/null 2>>"$log" || die_log "$log" "cannot log in as $PG_USER over TCP"
+    if PGPASSWORD=wrong-$pw psql -X -q -w -h 127.0.0.1 -p "$port" -U "$PG_USER" -d "$PG_DB" \
+        -c 'SELECT 1' >/dev/null 2>&1; then
+        die "PostgreSQL accepted a wrong password: check $data/pg_hba.conf"
+    fi
+}
+
+pg_env() {
+    local port pw
+    port=$(cat "$DIR/postgres.port")
+    pw=$(cat "$DIR/postgres.password")
+    printf "export TRIFLE_TEST_URI_POSTGRES='postgres://%s:%s@127.0.0.1:%s/%s'\n" "$PG_USER" "$pw" "$port" "$PG_DB"
+    printf "export TRIFLE_TEST_URI_POSTGRES_BADPASS='postgres://%s:wrong-%s@127.0.0.1:%s/%s'\n" "$PG_USER" "$pw" "$port" "$PG_DB"
+    printf "export TRIFLE_TEST_PG_SOCKET_DIR='%s'\n" "$(pg_base)/data"
+}
+
+# ---- Redis ---------------------------------------------------------------------------------------------
+
+redis_ready() {
+    local port
+    port=$(cat "$DIR/redis.port" 2>/dev/null) || return 1
+    live_pid "$DIR/redis.pid" ":$port" >/dev/null || return 1
+    [[ $(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null) == PONG ]]
+}
+
+redis_stop() {
+    local port pid
+    port=$(cat "$DIR/redis.port" 2>/dev/null) || port=
+    if [[ -n $port ]] && pid=$(live_pid "$DIR/redis.pid" ":$port"); then
+        end_pid "$pid"
+    fi
+    sweep "$DIR/redis"
+    rm -rf "$DIR/redis" "$DIR/redis.pid" "$DIR/redis.port"
+}
+
+redis_start() {
+    local port log
+    command -v redis-server >/dev/null || die "redis-server not found (run scripts/install-deps.sh)"
+    port=$(pick_port "${TRIFLE_REDIS_PORT:-}")
+    log=$DIR/redis.log
+    mkdir -p "$DIR/redis"
+    : >"$log"
+    printf '%s\n' "$port" >"$DIR/redis.port"
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+        --dir "$DIR/redis" --pidfile "$DIR/redis.pid" --logfile "$log" >>"$log" 2>&1 ||
+        die_log "$log" "redis-server did not start"
+    wait_for - test -s "$DIR/redis.pid" || die_log "$log" "redis-server wrote no PID file"
+    wait_for - redis_ready || die_log "$log" "Redis does not answer PING on 127.0.0.1:$port within ${TIMEOUT}s"
+}
+
+redis_env() {
+    printf "export TRIFLE_TEST_URI_REDIS='redis://127.0.0.1:%s/0'\n" "$(cat "$DIR/redis.port")"
+}
+
+# ---- FerretDB (MongoDB wire protocol) --------------------------------------------------------------
+
+ferretdb_bin() {
+    local f
+    for f in "${TRIFLE_FERRETDB:-}" "${TRIFLE_TOOLS_BIN:-${HOME:-/root}/.cache/trifle/bin}/ferretdb" \
+        "$(command -v ferretdb || true)"; do
+        [[ -n $f && -x $f ]] && { printf '%s\n' "$f"; return; }
+    done
+    die "ferretdb not found (run scripts/install-deps.sh, or set TRIFLE_FERRETDB)"
+}
+
+# A real MongoDB wire handshake with nothing but bash: sends OP_MSG {ping: 1, $db: "admin"} and
+# expects a reply containing the BSON element ok: 1.0 (double).
+mongo_ping() {
+    local port=$1
+    timeout 5 bash -c '
+        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        # header: length 51, requestID 1, responseTo 0, opCode 2013 (OP_MSG); flags 0; section
+        # kind 0; BSON {ping: int32 1, $db: "admin"} (30 bytes).
+        printf "\x33\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\xdd\x07\x00\x00\x00\x00\x00\x00\x00\x1e\x00\x00\x00\x10ping\x00\x01\x00\x00\x00\x02\$db\x00\x06\x00\x00\x00admin\x00\x00" >&3
+        dd bs=4096 count=1 <&3 2>/dev/null | od -An -v -tx1 | tr -d " \n" | grep -q 016f6b00000000000000f03f
+    ' mongo_ping "$port"
+}
+
+mongo_ready() {
+    local port
+    port=$(cat "$DIR/ferretdb.port" 2>/dev/null) || return 1
+    live_pid "$DIR/ferretdb.pid" "127.0.0.1:$port" >/dev/null || return 1
+    mongo_ping "$port"
+}
+
+mongo_stop() {
+    local port pid
+    port=$(cat "$DIR/ferretdb.port" 2>/dev/null) || port=
+    if [[ -n $port ]] && pid=$(live_pid "$DIR/ferretdb.pid" "127.0.0.1:$port"); then
+        end_pid "$pid"
+    fi
+    sweep "$DIR/ferretdb"
+    rm -rf "$DIR/ferretdb" "$DIR/ferretdb.pid" "$DIR/ferretdb.port" "$DIR/ferretdb.handler"
+}
+
+# The backend FerretDB stores into. postgresql is the default because the sqlite handler filters
+# only in Go: every update scans the whole collection (about 60 us per stored document: 200 ms
+# per update at 3,000 documents), while the postgresql handler pushes the filter down (about
+# 3-9 ms per update at any size). Both answer the same (drivers/mongo/README.md).
+ferretdb_handler() {
+    local h=${TRIFLE_FERRETDB_HANDLER:-}
+    if [[ -z $h ]]; then
+        h=sqlite
+        [[ " $SERVERS " != *" postgres "* ]] || h=postgresql
+    fi
+    case $h in
+    sqlite) ;;
+    postgresql)
+        [[ " $SERVERS " == *" postgres "* ]] ||
+            die "TRIFLE_FERRETDB_HANDLER=postgresql needs postgres in TRIFLE_TEST_SERVERS"
+        ;;
+    *) die "TRIFLE_FERRETDB_HANDLER must be postgresql or sqlite, not: $h" ;;
+    esac
+    printf '%s\n' "$h"
+}
+
+mongo_start() {
+    local bin port log pid handler rc=0
+    local -a backend
+    bin=$(ferretdb_bin)
+    handler=$(ferretdb_handler)
+    port=$(pick_port "${TRIFLE_MONGO_PORT:-}")
+    log=$DIR/ferretdb.log
+    mkdir -p "$DIR/ferretdb/data"
+    : >"$log"
+    printf '%s\n' "$port" >"$DIR/ferretdb.port"
+    if [[ $handler == postgresql ]]; then
+        # Its own database of the test cluster, so that the postgres driver's tests never see
+        # FerretDB's tables; each MongoDB database becomes a schema there.
+        backend=(--handler=postgresql --postgresql-url="postgres://$PG_USER:$(cat "$DIR/postgres.password")@127.0.0.1:$(cat "$DIR/postgres.port")/$PG_FERRET_DB")
+    else
+        # One SQLite file per MongoDB database, under data/.
+        backend=(--handler=sqlite --sqlite-url="file:$DIR/ferretdb/data/")
+    fi
+    printf '%s\n' "$handler" >"$DIR/ferretdb.handler"
+    # --debug-addr=- : no debug HTTP listener (its default port 8088 would clash between runs);
+    # --state-dir: FerretDB writes state.json there (default: the current directory).
+    setsid "$bin" "${backend[@]}" \
+        --listen-addr="127.0.0.1:$port" --debug-addr=- --state-dir="$DIR/ferretdb" \
+        --telemetry=disable --log-level=info </dev/null >>"$log" 2>&1 &
+    pid=$!
+    printf '%s\n' "$pid" >"$DIR/ferretdb.pid"
+    wait_for "$pid" grep -qF "Listening on TCP 127.0.0.1:$port" "$log" || rc=$?
+    ((rc == 0)) || die_log "$log" "FerretDB $( ((rc == 2)) && echo exited || echo 'did not listen') on 127.0.0.1:$port"
+    wait_for "$pid" mongo_ping "$port" ||
+        die_log "$log" "FerretDB does not answer a MongoDB ping on 127.0.0.1:$port within ${TIMEOUT}s"
+}
+
+mongo_env() {
+    printf "export TRIFLE_TEST_URI_MONGO='mongodb://127.0.0.1:%s/%s'\n" "$(cat "$DIR/ferretdb.port")" "$MONGO_DB"
+    # FerretDB runs without authentication; any credentials are refused with code 18
+    # (AuthenticationFailed), which is what a "bad credentials" test needs.
+    printf "export TRIFLE_TEST_URI_MONGO_BADPASS='mongodb://trifle:wrong@127.0.0.1:%s/%s'\n" "$(cat "$DIR/ferretdb.port")" "$MONGO_DB"
+    printf "export TRIFLE_TEST_MONGO_SERVER='ferretdb-v1.24.2-%s'\n" "$(cat "$DIR/ferretdb.handler")"
+}
+
+# ---- commands ------------------------------------------------------------------------------------------
+
+server_fn() { # maps a name of $SERVERS to its function prefix
+    case $1 in
+    postgres) echo pg ;;
+    redis) echo redis ;;
+    mongo) echo mongo ;;
+    *) die "unknown server in TRIFLE_TEST_SERVERS: $1 (postgres, redis, mongo)" ;;
+    esac
+}
+
+state_name() { # the file name stem of a server's PID and port files in DIR
+    case $1 in
+    postgres) echo postgres ;;
+    redis) echo redis ;;
+    mongo) echo ferretdb ;;
+    esac
+}
+
+write_env() {
+    local name tmp=$DIR/env.sh.tmp
+    {
+        printf '# Written by scripts/test-servers.sh start; source it before running the tests.\n'
+        printf "export TRIFLE_TEST_SERVERS_DIR='%s'\n" "$DIR"
+        for name in $SERVERS; do "$(server_fn "$name")_env"; done
+    } >"$tmp"
+    mv -f "$tmp" "$DIR/env.sh"
+}
+
+cmd_start() {
+    local name fn t0 restarted=
+    if [[ -e $DIR && ! -e $DIR/$MARKER ]]; then
+        [[ -d $DIR && -z $(ls -A "$DIR") ]] || die "$DIR exists and was not made by this script; choose another DIR"
+    fi
+    for name in $SERVERS; do server_fn "$name" >/dev/null; done
+    if [[ " $SERVERS " == *" mongo "* ]]; then
+        ferretdb_handler >/dev/null # fails early on a bad TRIFLE_FERRETDB_HANDLER
+    fi
+    mkdir -p "$DIR"
+    : >"$DIR/$MARKER"
+    rm -f "$DIR/env.sh"
+    for name in $SERVERS; do
+        fn=$(server_fn "$name")
+        if [[ $name == mongo && -n $restarted && $(cat "$DIR/ferretdb.handler" 2>/dev/null) == postgresql ]]; then
+            : # its PostgreSQL backend was just replaced: start it afresh
+        elif [[ $name == mongo && -s $DIR/ferretdb.handler &&
+            $(cat "$DIR/ferretdb.handler") != "$(ferretdb_handler)" ]]; then
+            : # another handler was asked for
+        elif "${fn}_ready"; then
+            note "$name: already running on 127.0.0.1:$(cat "$DIR/$(state_name "$name").port")"
+            continue
+        fi
+        "${fn}_stop" # leftovers of a half-started run
+        t0=$(date +%s%N)
+        "${fn}_start"
+        [[ $name != postgres ]] || restarted=1
+        note "$name: started in $((($(date +%s%N) - t0) / 1000000)) ms"
+    done
+    write_env
+    note "environment: $DIR/env.sh"
+    sed -n 's/^export \(TRIFLE_TEST_URI_[A-Z_]*\)=.*/  \1/p' "$DIR/env.sh"
+}
+
+cmd_stop() {
+    local name
+    if [[ ! -e $DIR ]]; then
+        note "nothing to stop in $DIR"
+        return
+    fi
+    [[ -e $DIR/$MARKER ]] || die "$DIR was not made by this script; not touching it"
+    for name in postgres redis mongo; do "$(server_fn "$name")_stop"; done
+    rm -rf "$DIR"
+    note "stopped; removed $DIR"
+}
+
+cmd_status() {
+    local name fn file all=0
+    for name in $SERVERS; do
+        fn=$(server_fn "$name")
+        file=$(state_name "$name")
+        if [[ -e $DIR/$MARKER ]] && "${fn}_ready"; then
+            printf '%-9s up    pid %s, 127.0.0.1:%s\n' "$name" "$(cat "$DIR/$file.pid")" "$(cat "$DIR/$file.port")"
+        else
+            printf '%-9s down\n' "$name"
+            all=3
+        fi
+    done
+    return "$all"
+}
+
+usage() { sed -n '2,/^set -/{/^set -/d;s/^# \{0,1\}//;p;}' "$0"; }
+
+cmd=${1:-}
+DIR=${2:-$SRC_DIR/build/test-servers}
+[[ $DIR == /* ]] || DIR=$PWD/$DIR
+DIR=${DIR%/}
+case $cmd in
+start) cmd_start ;;
+stop) cmd_stop ;;
+status) cmd_status ;;
+env) cat "$DIR/env.sh" ;;
+-h | --help | help) usage ;;
+*) usage >&2; exit 2 ;;
+esac

@@ -1,0 +1,35 @@
+#!/bin/sh
+# usage: check.sh BUILD_DIR SOURCE_DIR
+set -eu
+build=$1
+src=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$CMAKE_COMMAND" --install "$build" --prefix "$work/prefix" >/dev/null
+lib=$work/prefix/lib
+[ -d "$work/prefix/lib64" ] && lib=$work/prefix/lib64
+# 1. find_package(trifle) + trifle::trifle
+"$CMAKE_COMMAND" -S "$src/consumer" -B "$work/cmake" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+"$CMAKE_COMMAND" --build "$work/cmake" >/dev/null
+LD_LIBRARY_PATH=$lib "$work/cmake/consumer" "$lib/trifle-1"
+# 2. pkg-config
+PKG_CONFIG_PATH=$lib/pkgconfig
+export PKG_CONFIG_PATH
+$CC -std=c11 $(pkg-config --cflags trifle) "$src/consumer/main.c" -o "$work/pc" $(pkg-config --libs trifle)
+LD_LIBRARY_PATH=$lib "$work/pc" "$(pkg-config --variable=plugindir trifle)"
+# 3. every installed plugin exports exactly its entry symbol
+for so in "$lib"/trifle-1/trifle_*.so; do
+    name=$(basename "$so" .so)
+    name=${name#trifle_}
+    exports=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRW]$/ {print $3}')
+    if [ "$exports" != "trifle_driver_${name}_init" ]; then
+        echo "$so exports: $exports" >&2
+        exit 1
+    fi
+done
+# 4. libtrifle links no database client
+if ldd "$lib/libtrifle.so.1" | grep -Eq 'sqlite|libpq|hiredis|mongoc|bson'; then
+    echo "libtrifle links a database client" >&2
+    exit 1
+fi
+echo "install ok"

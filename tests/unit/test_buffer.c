@@ -1,0 +1,523 @@
+/* The write buffer (SPEC §6) against the fake driver: what reaches the driver and when, merge
+ * semantics, failures that must not lose or double anything, the memory bound, close, FIFO mode,
+ * threads, and the allocation-free hot path. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "../fake_driver.h"
+#include "trifle/trifle.h"
+
+#define T0 1736937465 /* 2025-01-15T10:37:45Z */
+#define H0 1736935200 /* its 1h bucket */
+
+static int db_counter;
+static char db[64];
+
+/* Open a buffered handle on a fresh fake database; opts are name/value pairs. */
+static trifle *open_buffered(const char *const *opts)
+{
+    trifle_config *cfg = NULL;
+    trifle *t = NULL;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    char url[128];
+    size_t i;
+
+    assert_int_equal(trifle_driver_dir_add(TRIFLE_TEST_PLUGIN_DIR, &err), 0);
+    (void)snprintf(db, sizeof(db), "buffer%d", ++db_counter);
+    (void)snprintf(url, sizeof(url), "fake:%s", db);
+    assert_int_equal(trifle_config_new(&cfg, &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "driver", url, &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "granularities", "1h,1d", &err), 0);
+    /* defaults for these tests: no thread, no size trigger, fast retries */
+    assert_int_equal(trifle_config_set(cfg, "buffer.async", "false", &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "buffer.size", "100000", &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "buffer.retry_initial_ms", "1", &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "buffer.retry_max_ms", "20", &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "buffer.close_timeout_ms", "200", &err), 0);
+    for (i = 0; opts != NULL && opts[i] != NULL; i += 2)
+        if (trifle_config_set(cfg, opts[i], opts[i + 1], &err) != 0)
+            fail_msg("%s=%s: %s", opts[i], opts[i + 1], err.message);
+    if (trifle_open(&t, cfg, &err) != 0)
+        fail_msg("open: %s", err.message);
+    trifle_config_free(cfg);
+    return t;
+}
+
+static trifle_payload *payload(const char *json)
+{
+    trifle_payload *p = NULL;
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    if (trifle_payload_parse(&p, json, strlen(json), &err) != 0)
+        fail_msg("payload %s: %s", json, err.message);
+    return p;
+}
+
+static double counter(const char *name)
+{
+    return fake_counter(db, name);
+}
+
+/* The row of key's bucket at `at` as JSON. */
+static char *row(trifle *t, const char *key, int64_t at, const char *g)
+{
+    trifle_series *s = NULL;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    char *json = NULL;
+
+    if (trifle_values(t, &s, key, at, at, g, 0, &err) != 0)
+        fail_msg("values: %s", err.message);
+    assert_int_equal(trifle_series_row_json(s, 0, &json, TRIFLE_JSON_COMPACT, &err), 0);
+    trifle_series_free(s);
+    return json;
+}
+
+static void expect_row(trifle *t, const char *key, int64_t at, const char *g, const char *expected)
+{
+    char *json = row(t, key, at, g);
+
+    assert_string_equal(json, expected);
+    trifle_mem_free(json);
+}
+
+static void track(trifle *t, const char *key, int64_t at, const trifle_payload *p)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    if (trifle_track(t, key, at, p, 0, &err) != 0)
+        fail_msg("track: %s", err.message);
+}
+
+static void test_merges_into_one_flush(void **state)
+{
+    trifle *t = open_buffered(NULL);
+    trifle_payload *p = payload("{\"count\":1,\"m\":{\"d\":0.5}}");
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_buffer_counters c;
+
+    (void)state;
+    track(t, "event::logs", T0, p);
+    track(t, "event::logs", T0 + 60, p);
+    track(t, "event::logs", T0 + 120, p);
+    assert_true(counter("inc.calls") == 0); /* nothing written yet */
+    assert_int_equal(trifle_buffer_stats(t, &c), 0);
+    assert_int_equal(c.operations, 3);
+    assert_int_equal(c.pending_operations, 3);
+    assert_int_equal(c.pending_entries, 4);
+    assert_int_equal(trifle_flush(t, &err), 0);
+    assert_true(counter("inc.calls") == 1);
+    assert_true(counter("inc.items") == 4);
+    /* the Go [T] vector: three buffered tracks in one bucket count 3 (SPEC §3.4) */
+    expect_row(t, "__system__key__", T0, "1h", "{\"count\":3,\"keys\":{\"event::logs\":3}}");
+    expect_row(t, "event::logs", T0, "1h", "{\"count\":3,\"m\":{\"d\":1.5}}");
+    assert_int_equal(trifle_buffer_stats(t, &c), 0);
+    assert_int_equal(c.pending_entries, 0);
+    assert_int_equal(c.flushes, 1);
+    trifle_payload_free(p);
+    trifle_free(t);
+}
+
+static void test_composition_in_call_order(void **state)
+{
+    trifle *t = open_buffered(NULL);
+    trifle_payload *one = payload("{\"a\":1,\"b\":1}");
+    trifle_payload *five = payload("{\"a\":5}");
+    trifle_payload *two = payload("{\"a\":2}");
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    (void)state;
+    /* track then assert then track: a = 5 + 2 (SET(v)+ADD(b) = SET(v+b)); b = 1 */
+    track(t, "k", T0, one);
+    assert_int_equal(trifle_assert(t, "k", T0, five, 0, &err), 0);
+    track(t, "k", T0, two);
+    assert_int_equal(trifle_flush(t, &err), 0);
+    assert_true(counter("set.calls") == 1); /* SET leaves in one set call */
+    assert_true(counter("inc.calls") == 1); /* ADD leaves (b, system items) in one inc call */
+    expect_row(t, "k", T0, "1h", "{\"a\":7,\"b\":1}");
+    /* an assert after increments replaces them */
+    track(t, "k", T0, one);
+    assert_int_equal(trifle_assert(t, "k", T0, two, 0, &err), 0);
+    expect_row(t, "k", T0, "1h", "{\"a\":2,\"b\":2}");
+    expect_row(t, "__system__key__", T0, "1d", "{\"count\":5,\"keys\":{\"k\":5}}");
+    trifle_payload_free(one);
+    trifle_payload_free(five);
+    trifle_payload_free(two);
+    trifle_free(t);
+}
+
+static void test_size_trigger_and_batches(void **state)
+{
+    static const char *const opts[] = {"buffer.size", "3", "buffer.batch_items", "1", NULL};
+    trifle *t = open_buffered(opts);
+    trifle_payload *p = payload("{\"n\":1}");
+
+    (void)state;
+    track(t, "a", T0, p);
+    track(t, "b", T0, p);
+    assert_true(counter("inc.calls") == 0);
+    track(t, "c", T0, p); /* third operation: flush on the caller's thread (async = false) */
+    /* 3 keys × 2 granularities + 2 system records, one record per call (batch_items = 1) */
+    assert_true(counter("inc.calls") == 8);
+    assert_true(counter("inc.items") == 8);
+    trifle_payload_free(p);
+    trifle_free(t);
+}
+
+static void test_timer_flushes_in_background(void **state)
+{
+    static const char *const opts[] = {"buffer.async", "true", "buffer.duration_ms", "20", NULL};
+    trifle *t = open_buffered(opts);
+    trifle_payload *p = payload("{\"n\":1}");
+    int i;
+
+    (void)state;
+    track(t, "k", T0, p);
+    /* wait (bounded) for the flush thread's timer */
+    for (i = 0; i < 500 && counter("inc.calls") < 1; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (counter("inc.calls") != 1)
+        fail_msg("inc.calls = %g after %d polls", counter("inc.calls"), i);
+    trifle_payload_free(p);
+    trifle_free(t);
+}
+
+static void test_read_your_writes(void **state)
+{
+    static const char *const opts[] = {"buffer.async", "true", "buffer.duration_ms", "0", NULL};
+    trifle *t = open_buffered(opts);
+    trifle_payload *p = payload("{\"n\":1}");
+
+    (void)state;
+    track(t, "k", T0, p);
+    track(t, "k", T0, p);
+    expect_row(t, "k", T0, "1h", "{\"n\":2}"); /* values() flushed first */
+    assert_true(counter("inc.calls") == 1);
+    trifle_payload_free(p);
+    trifle_free(t);
+}
+
+static void test_failed_flush_keeps_everything(void **state)
+{
+    trifle *t = open_buffered(NULL);
+    trifle_payload *p = payload("{\"n\":1}");
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_buffer_counters c;
+
+    (void)state;
+    track(t, "k", T0, p);
+    assert_int_equal(fake_control(db, "fail_inc", 1), 0);
+    assert_int_equal(trifle_flush(t, &err), TRIFLE_ECONN);
+    assert_int_equal(trifle_buffer_stats(t, &c), 0);
+    assert_int_equal(c.flush_errors, 1);
+    assert_int_equal(c.pending_entries, 4);
+    /* newer writes compose behind the kept ones */
+    track(t, "k", T0, p);
+    assert_int_equal(trifle_flush(t, &err), 0);
+    expect_row(t, "k", T0, "1h", "{\"n\":2}");
+    expect_row(t, "__system__key__", T0, "1h", "{\"count\":2,\"keys\":{\"k\":2}}");
+    assert_int_equal(trifle_buffer_stats(t, &c), 0);
+    assert_int_equal(c.pending_entries, 0);
+    assert_true(c.retries >= 1);
+    trifle_payload_free(p);
+    trifle_free(t);
+}
+
+static void test_partially_applied_call_is_not_repeated(void **state)
+{
+    trifle *t = open_buffered(NULL);
+    trifle_payload *p = payload("{\"n\":1}");
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    (void)state;
+    track(t, "k", T0, p);
+    /* the next inc applies its first 2 of 4 items, then fails */
+    assert_int_equal(fake_control(db, "fail_applied", 2), 0);
+    assert_int_equal(fake_control(db, "fail_inc", 1), 0);
+    assert_int_equal(trifle_flush(t, &err), TRIFLE_ECONN);
+    assert_int_equal(trifle_flush(t, &err), 0);
+    assert_true(counter("inc.batch.1") == 2); /* only the two unapplied items were resent */
+    expect_row(t, "k", T0, "1h", "{\"n\":1}");
+    expect_row(t, "k", T0, "1d", "{\"n\":1}");
+    expect_row(t, "__system__key__", T0, "1d", "{\"count\":1,\"keys\":{\"k\":1}}");
+    trifle_payload_free(p);
+    trifle_free(t);
+}
+
+static void test_applied_set_is_not_repeated(void **state)
+{
+    trifle *t = open_buffered(NULL);
+    trifle_payload *add = payload("{\"a\":1}");
+    trifle_payload *set = payload("{\"b\":9}");
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    (void)state;
+    track(t, "k", T0, add);
+    assert_int_equal(trifle_assert(t, "k", T0, set, 0, &err), 0);
+    assert_int_equal(fake_control(db, "fail_inc", 1), 0);
+    assert_int_equal(trifle_flush(t, &err), TRIFLE_ECONN); /* set went through, inc failed */
+    assert_true(counter("set.calls") == 1);
+    assert_int_equal(trifle_flush(t, &err), 0);
+    assert_true(counter("set.calls") == 1); /* the set is not repeated */
+    expect_row(t, "k", T0, "1h", "{\"a\":1,\"b\":9}");
+    trifle_payload_free(add);
+    trifle_payload_free(set);
+    trifle_free(t);
+}
+
+static void test_edata_quarantines_one_record(void **state)
+{
+    static const char *const opts[] = {"buffer.retry_max_ms", "600000", NULL};
+    trifle *t = open_buffered(opts);
+    trifle_payload *p = payload("{\"n\":1}");
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_buffer_counters c;
+
+    (void)state;
+    track(t, "bad", T0, p);
+    track(t, "good", T0, p);
+    /* items are sorted: __system__key__::1d, __system__key__::1h, bad::1d, bad::1h, good::...;
+     * the store rejects item 2 (bad::1d) because of stored data, after applying items 0 and 1 */
+    assert_int_equal(fake_control(db, "fail_code", TRIFLE_EDATA), 0);
+    assert_int_equal(fake_control(db, "fail_item", 2), 0);
+    assert_int_equal(fake_control(db, "fail_inc", 1), 0);
+    assert_int_equal(trifle_flush(t, &err), TRIFLE_EDATA);
+    /* the rejected record waits in quarantine (retried alone after retry_max_ms); everything
+     * else is written by the next flush */
+    assert_int_equal(fake_control(db, "reset_stats", 1), 0);
+    assert_int_equal(trifle_flush(t, &err), 0);
+    assert_true(counter("inc.items") == 3); /* bad::1h, good::1d, good::1h */
+    assert_int_equal(trifle_buffer_stats(t, &c), 0);
+    assert_int_equal(c.quarantined, 1);
+    expect_row(t, "good", T0, "1h", "{\"n\":1}");
+    expect_row(t, "good", T0, "1d", "{\"n\":1}");
+    expect_row(t, "bad", T0, "1h", "{\"n\":1}");
+    /* reads never wait for quarantined records (ERRATA I6), and close writes them */
+    expect_row(t, "bad", T0, "1d", "{}");
+    assert_int_equal(trifle_close(t, &err), 0);
+    trifle_payload_free(p);
+    trifle_free(t);
+}
+
+static void test_outcome_unknown_retries(void **state)
+{
+    trifle *t = open_buffered(NULL);
+    trifle_payload *p = payload("{\"n\":1}");
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_buffer_counters c;
+
+    (void)state;
+    track(t, "k", T0, p);
+    assert_int_equal(fake_control(db, "fail_unknown", 1), 0);
+    assert_int_equal(fake_control(db, "fail_inc", 1), 0);
+    assert_int_equal(trifle_flush(t, &err), TRIFLE_ECONN);
+    assert_int_equal(trifle_flush(t, &err), 0);
+    assert_int_equal(trifle_buffer_stats(t, &c), 0);
+    assert_int_equal(c.unknown_outcomes, 1);
+    /* at-least-once: the lost reply's items were applied and are applied again */
+    expect_row(t, "k", T0, "1h", "{\"n\":2}");
+    trifle_payload_free(p);
+    trifle_free(t);
+}
+
+static void test_memory_bound(void **state)
+{
+    static const char *const err_opts[] = {"buffer.max_pending", "4", "buffer.size", "4",
+                                           "buffer.full_policy", "error", NULL};
+    static const char *const block_opts[] = {"buffer.max_pending", "4", "buffer.size", "4", NULL};
+    trifle *t = open_buffered(err_opts);
+    trifle_payload *p = payload("{\"n\":1}");
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_buffer_counters c;
+
+    (void)state;
+    track(t, "k", T0, p);          /* 4 records: k and system, at 1h and 1d */
+    track(t, "k", T0 + 1, p);      /* same records: fits */
+    assert_int_equal(trifle_track(t, "other", T0, p, 0, &err), TRIFLE_EBUSY);
+    assert_string_equal(err.message, "buffer is full");
+    assert_int_equal(trifle_buffer_stats(t, &c), 0);
+    assert_int_equal(c.rejected_full, 1);
+    assert_int_equal(c.operations, 2); /* the refused call left nothing behind */
+    assert_int_equal(trifle_flush(t, &err), 0);
+    track(t, "other", T0, p);
+    trifle_free(t);
+
+    /* block: with no flush thread the blocked caller flushes to make room (ERRATA minor 5) */
+    t = open_buffered(block_opts);
+    track(t, "k", T0, p);
+    track(t, "other", T0, p);
+    assert_int_equal(trifle_buffer_stats(t, &c), 0);
+    assert_int_equal(c.blocked_waits, 1);
+    expect_row(t, "k", T0, "1h", "{\"n\":1}");
+    expect_row(t, "other", T0, "1h", "{\"n\":1}");
+    trifle_payload_free(p);
+    trifle_free(t);
+}
+
+static void test_close_flushes_or_reports(void **state)
+{
+    trifle *t = open_buffered(NULL);
+    trifle_payload *p = payload("{\"n\":1}");
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    (void)state;
+    track(t, "k", T0, p);
+    assert_int_equal(trifle_close(t, &err), 0);
+    assert_true(counter("inc.calls") == 1);
+    assert_int_equal(trifle_track(t, "k", T0, p, 0, &err), TRIFLE_ECLOSED);
+    trifle_free(t);
+
+    /* storage down for good: close gives up after close_timeout_ms and says so */
+    t = open_buffered(NULL);
+    track(t, "k", T0, p);
+    assert_int_equal(fake_control(db, "fail_count", -1), 0);
+    assert_int_equal(fake_control(db, "fail_inc", 1), 0);
+    assert_int_equal(trifle_close(t, &err), TRIFLE_EDRIVER);
+    assert_non_null(strstr(err.message, "4 buffered operations could not be written: "));
+    trifle_free(t);
+    trifle_payload_free(p);
+}
+
+static void test_fifo_mode(void **state)
+{
+    static const char *const opts[] = {"buffer.aggregate", "false", NULL};
+    trifle *t = open_buffered(opts);
+    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *s = payload("{\"n\":10}");
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    (void)state;
+    track(t, "k", T0, p);
+    assert_int_equal(trifle_assert(t, "k", T0, s, 0, &err), 0);
+    track(t, "k", T0, p);
+    assert_int_equal(trifle_flush(t, &err), 0);
+    /* every operation is its own batch, in order */
+    assert_true(counter("inc.calls") == 3);
+    assert_true(counter("set.calls") == 1);
+    expect_row(t, "k", T0, "1h", "{\"n\":11}");
+    expect_row(t, "__system__key__", T0, "1h", "{\"count\":3,\"keys\":{\"k\":3}}");
+    trifle_payload_free(p);
+    trifle_payload_free(s);
+    trifle_free(t);
+}
+
+typedef struct worker {
+    trifle *t;
+    const trifle_payload *p;
+    int n;
+} worker;
+
+static void *work(void *arg)
+{
+    worker *w = arg;
+    int i;
+
+    for (i = 0; i < w->n; i++)
+        if (trifle_track(w->t, "shared", T0 + (i % 60), w->p, 0, NULL) != 0)
+            abort();
+    return NULL;
+}
+
+static void test_threads_exact_totals(void **state)
+{
+    static const char *const opts[] = {"buffer.async", "true", "buffer.size", "256",
+                                       "buffer.duration_ms", "5", NULL};
+    trifle *t = open_buffered(opts);
+    trifle_payload *p = payload("{\"n\":1,\"f\":{\"q\":0.25}}");
+    pthread_t th[4];
+    worker w = {t, p, 5000};
+    int i;
+
+    (void)state;
+    for (i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, work, &w), 0);
+    for (i = 0; i < 4; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    expect_row(t, "shared", T0, "1h", "{\"f\":{\"q\":5000},\"n\":20000}");
+    expect_row(t, "__system__key__", T0, "1d", "{\"count\":20000,\"keys\":{\"shared\":20000}}");
+    trifle_payload_free(p);
+    trifle_free(t);
+}
+
+/* Counting allocator: the steady-state hot path must not allocate. */
+static _Atomic long allocations;
+static void *count_malloc(size_t n)
+{
+    allocations++;
+    return malloc(n);
+}
+static void *count_realloc(void *p, size_t n)
+{
+    allocations++;
+    return realloc(p, n);
+}
+
+static void test_hot_path_does_not_allocate(void **state)
+{
+    static const trifle_allocator counting = {count_malloc, count_realloc, free};
+    trifle *t;
+    trifle_payload *p = payload("{\"a\":1,\"b\":{\"c\":2,\"d\":3},\"e\":4}");
+    long before;
+    int i;
+
+    (void)state;
+    trifle_set_allocator(&counting);
+    t = open_buffered(NULL);
+    track(t, "k", T0, p); /* warm up: records, slots, caches */
+    before = allocations;
+    for (i = 0; i < 10000; i++)
+        track(t, "k", T0 + (i % 60), p);
+    assert_int_equal(allocations - before, 0);
+    trifle_free(t);
+    trifle_set_allocator(NULL);
+    trifle_payload_free(p);
+}
+
+static void test_bucket_cache_boundaries(void **state)
+{
+    trifle *t = open_buffered(NULL);
+    trifle_payload *p = payload("{\"n\":1}");
+
+    (void)state;
+    track(t, "k", H0 + 3599, p); /* last second of the hour */
+    track(t, "k", H0 + 3600, p); /* first second of the next */
+    track(t, "k", H0, p);        /* back into the first */
+    expect_row(t, "k", H0, "1h", "{\"n\":2}");
+    expect_row(t, "k", H0 + 3600, "1h", "{\"n\":1}");
+    expect_row(t, "k", H0, "1d", "{\"n\":3}");
+    trifle_payload_free(p);
+    trifle_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_merges_into_one_flush),
+        cmocka_unit_test(test_composition_in_call_order),
+        cmocka_unit_test(test_size_trigger_and_batches),
+        cmocka_unit_test(test_timer_flushes_in_background),
+        cmocka_unit_test(test_read_your_writes),
+        cmocka_unit_test(test_failed_flush_keeps_everything),
+        cmocka_unit_test(test_partially_applied_call_is_not_repeated),
+        cmocka_unit_test(test_applied_set_is_not_repeated),
+        cmocka_unit_test(test_edata_quarantines_one_record),
+        cmocka_unit_test(test_outcome_unknown_retries),
+        cmocka_unit_test(test_memory_bound),
+        cmocka_unit_test(test_close_flushes_or_reports),
+        cmocka_unit_test(test_fifo_mode),
+        cmocka_unit_test(test_threads_exact_totals),
+        cmocka_unit_test(test_hot_path_does_not_allocate),
+        cmocka_unit_test(test_bucket_cache_boundaries),
+    };
+    return cmocka_run_group_tests_name("buffer", tests, NULL, NULL);
+}
