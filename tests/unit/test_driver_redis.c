@@ -1606,22 +1606,34 @@ static void t_big_batches(void **state)
 
 static void t_database_select(void **state)
 {
-    static const char *const db5[] = {"db", "5", NULL};
+    char saved[sizeof(base_url)], other[8], key[160], *slash;
+    const char *const db[] = {"db", other, NULL};
     trifle_conn *c;
     rconn *r;
     titem it;
-    char key[160];
+    long mine = 0;
+    size_t i;
 
     (void)state;
     need_server();
-    if (strncmp(base_url, "redis://", 8) != 0 || strchr(base_url + 8, '/') != NULL)
-        skip(); /* the URL already names a database */
-    c = server_open_sep("db", "::", db5);
+    /* the test server's database (URL path or db parameter), and another one */
+    slash = strncmp(base_url, "redis://", 8) == 0 ? strchr(base_url + 8, '/') : NULL;
+    if (slash != NULL && slash[1] != '\0')
+        mine = atol(slash + 1);
+    for (i = 0; base_params[i] != NULL; i += 2)
+        if (strcmp(base_params[i], "db") == 0)
+            mine = atol(base_params[i + 1]);
+    (void)snprintf(other, sizeof(other), "%d", mine == 5 ? 6 : 5);
+    memcpy(saved, base_url, sizeof(saved));
+    if (slash != NULL)
+        *slash = '\0'; /* db=N instead of /N */
+    c = server_open_sep("db", "::", db);
+    memcpy(base_url, saved, sizeof(saved));
     titem_init(&it, "k", T0, "n", 1.0, NULL);
     write_ok(c, 0, &it, 1);
     r = rconn_open();
     assert_int_equal(rint_cmd(r, "EXISTS", hkey("db", "k", T0)), 0);
-    RCMD_OK(r, "SELECT", "5");
+    RCMD_OK(r, "SELECT", other);
     assert_int_equal(rint_cmd(r, "EXISTS", hkey("db", "k", T0)), 1);
     (void)snprintf(key, sizeof(key), "%s", hkey("db", "k", T0));
     RCMD_OK(r, "DEL", key);
