@@ -64,6 +64,11 @@ def rtext(v, digits=1):
     return "n/a" if v is None else f"{v:,.{digits}f}×"
 
 
+def cpu_per_call(rows):
+    vals = [r["cpu_seconds"] / r["calls"] * 1e6 for r in rows if "cpu_seconds" in r and "failed" not in r]
+    return statistics.median(vals) if vals else None
+
+
 def rss(rows):
     v = med(rows, "peak_rss_kb")
     return "n/a" if v is None else f"{v / 1024:,.1f} MiB"
@@ -136,8 +141,8 @@ def main():
     # ---- track
     w("## Track")
     w("")
-    w("| backend | mode | trifle-c N | trifle-c calls/s | trifle_stats_go N | Go calls/s | trifle-c / Go | peak RSS C | peak RSS Go |")
-    w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    w("| backend | mode | trifle-c N | trifle-c calls/s | trifle_stats_go N | Go calls/s | trifle-c / Go | CPU µs per call C | CPU µs per call Go | trifle-c / Go on CPU | peak RSS C | peak RSS Go |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for b in backends:
         for buffered, label, field in ((False, "unbuffered", "calls_per_s"), (True, "buffered, incl. close", "with_close_per_s")):
             c = pick(results, bench="track", impl="c", backend=b, buffered=buffered, threads=1)
@@ -146,13 +151,21 @@ def main():
             rv = ratio(cv, gv)
             cn = c[0].get("calls", "") if c else ""
             gn = g[0].get("calls", "") if g else ""
+            ccpu = cpu_per_call(c)
+            gcpu = cpu_per_call(g)
             ctext = num(cv) if cv is not None else f"failed: {failure(c)}" if failure(c) else "n/a"
             gtext = num(gv) if gv is not None else f"failed: {failure(g)}" if failure(g) else "n/a"
-            w(f"| {NAMES[b]} | {label} | {cn} | {ctext} | {gn} | {gtext} | {rtext(rv)} | {rss(c)} | {rss(g)} |")
+            w(f"| {NAMES[b]} | {label} | {cn} | {ctext} | {gn} | {gtext} | {rtext(rv)} | {num(ccpu, 1)} | "
+              f"{num(gcpu, 1)} | {rtext(ratio(gcpu, ccpu))} | {rss(c)} | {rss(g)} |")
             need = 10 if buffered else 2
             if go:
                 targets.append((f"{label.split(',')[0]} track ≥ {need}× trifle_stats_go, {NAMES[b]}",
                                 rtext(rv), None if rv is None else rv >= need, rv, need))
+    w("")
+    w("CPU µs per call is the client process's CPU time (user + system, all threads) divided by the "
+      "calls, the servers' CPU not included. On a loaded machine it is the steadier comparison: Go "
+      "runs its garbage collector and runtime on other threads, so it gets more of the contended "
+      "cores than a single-threaded C client and its wall-clock rate suffers less from the load.")
     w("")
 
     # ---- in-process
@@ -267,8 +280,7 @@ def main():
         elif ok:
             status = "met"
         elif need and value:
-            status = f"**missed**: {value / need * 100:.0f}% of the target" if need < 1 or name.startswith("sustained") \
-                else f"**missed** by {need / value:.1f}×"
+            status = f"**missed**: {value / need * 100:.0f}% of the target"
         else:
             status = "**missed**"
         summary.append(f"| {name} | {measured} | {status} |")

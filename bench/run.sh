@@ -217,9 +217,9 @@ raw_limit() { # raw_limit BACKEND REP
         psql "$TRIFLE_TEST_URI_POSTGRES" -qc "DROP TABLE IF EXISTS raw_upsert; CREATE TABLE raw_upsert (key VARCHAR(255) PRIMARY KEY, data JSONB NOT NULL DEFAULT '{}'::jsonb);" >/dev/null 2>&1
         pgbench -n -f "$SRC/bench/pgbench_upsert.sql" -T "${N_RAW[postgres]}" -c 1 "$TRIFLE_TEST_URI_POSTGRES" \
             >"$WORK/pgbench.out" 2>&1 || true
-        python3 - "$rep" "${N_RAW[postgres]}" >>"$RESULTS" <<'EOF' <"$WORK/pgbench.out"
+        python3 - "$rep" "${N_RAW[postgres]}" "$WORK/pgbench.out" >>"$RESULTS" <<'EOF'
 import json, re, sys
-text = sys.stdin.read()
+text = open(sys.argv[3], encoding="utf-8", errors="replace").read()
 m = re.search(r"tps = ([0-9.]+)", text)
 row = {"bench": "raw", "backend": "postgres", "rep": sys.argv[1],
        "tool": "pgbench -n -f bench/pgbench_upsert.sql -c 1 -T %s (1,000-row upserts)" % sys.argv[2]}
@@ -240,9 +240,10 @@ EOF
         read -r host port <<<"$host"
         redis-benchmark -h "$host" -p "$port" -c 1 -P 100 -n "${N_RAW[redis]}" -r 100000 --csv \
             HINCRBYFLOAT "rawbench:__rand_int__" f 1.5 >"$WORK/rb.out" 2>&1 || true
-        python3 - "$rep" "${N_RAW[redis]}" >>"$RESULTS" <<'EOF' <"$WORK/rb.out"
+        python3 - "$rep" "${N_RAW[redis]}" "$WORK/rb.out" >>"$RESULTS" <<'EOF'
 import csv, json, sys
-rows = [r for r in csv.reader(sys.stdin.read().splitlines()) if r and r[0].startswith("HINCRBYFLOAT")]
+text = open(sys.argv[3], encoding="utf-8", errors="replace").read()
+rows = [r for r in csv.reader(text.splitlines()) if r and r[0].startswith("HINCRBYFLOAT")]
 row = {"bench": "raw", "backend": "redis", "rep": sys.argv[1],
        "tool": "redis-benchmark -c 1 -P 100 -n %s HINCRBYFLOAT" % sys.argv[2]}
 if rows:
