@@ -311,8 +311,8 @@ for b in "${BACKENDS[@]}"; do
     run backend="$b" -- "$CB" fill-year "$yurl"
     for ((r = 1; r <= REPS; r++)); do
         say "$b: values over 8,760 buckets (rep $r/$REPS)"
-        run backend="$b" rep="$r" -- "$CB" values "$yurl" --reps 1
-        [[ -n $GO_BIN ]] && run backend="$b" rep="$r" -- "$GO_BIN" values "$yurl" --reps 1
+        run backend="$b" rep="$r" -- "$CB" values "$yurl" --reps 3
+        [[ -n $GO_BIN ]] && run backend="$b" rep="$r" -- "$GO_BIN" values "$yurl" --reps 3
     done
     # the data of this backend's runs is left in the throw-away servers / build dir
 done
