@@ -138,11 +138,15 @@ static void stack_path(char *out, size_t size, ynode *const *stack, size_t depth
     out[0] = '\0';
     for (i = 0; i < depth && len < size; i++) {
         const ynode *c = stack[i];
+        /* the innermost entry of c: the open container one level down, or the next entry */
+        int inner_open = i + 1 < depth && c->n > 0 && c->kids[c->n - 1] == stack[i + 1];
         int w = 0;
         if (c->kind == Y_MAP && c->n % 2 == 1)
             w = snprintf(out + len, size - len, "%s%s", len ? "." : "", c->kids[c->n - 1]->text);
+        else if (c->kind == Y_MAP && inner_open)
+            w = snprintf(out + len, size - len, "%s%s", len ? "." : "", c->kids[c->n - 2]->text);
         else if (c->kind == Y_SEQ)
-            w = snprintf(out + len, size - len, "[%zu]", c->n);
+            w = snprintf(out + len, size - len, "[%zu]", inner_open ? c->n - 1 : c->n);
         if (w > 0)
             len += (size_t)w;
     }
@@ -443,6 +447,7 @@ static int map_each(cfg_ctx *x, const ynode *m, const char *path, key_fn fn, voi
     if (m->kind != Y_MAP)
         return fail(x, m, path[0] ? path : "(document)", "expected a mapping, got %s",
                     kind_name(m));
+    /* duplicates first, so a repeated key is reported before either value is judged */
     for (i = 0; i + 1 < m->n; i += 2) {
         const ynode *k = m->kids[i];
         for (j = 0; j < i; j += 2) {
@@ -451,6 +456,9 @@ static int map_each(cfg_ctx *x, const ynode *m, const char *path, key_fn fn, voi
                 return fail(x, k, sub, "duplicate key (first at line %zu)", m->kids[j]->line);
             }
         }
+    }
+    for (i = 0; i + 1 < m->n; i += 2) {
+        const ynode *k = m->kids[i];
         path_key(sub, sizeof(sub), path, k->text);
         if ((rc = fn(x, k->text, k, m->kids[i + 1], sub, payload)) != 0)
             return rc;

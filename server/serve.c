@@ -357,11 +357,15 @@ static int start_stats(srv_server *s, trifle_simple_label **labels, trifle_error
 /* ------------------------------------------------------------------------------------------- */
 /* The run                                                                                      */
 
-/* Wait for SIGTERM/SIGINT, refreshing the buffer counters once a second. */
+/* Wait for SIGTERM/SIGINT, refreshing the buffer counters once a second (or once per stats
+ * checkpoint when that is more often, so a checkpoint never saves stale buffer figures). */
 static int wait_for_signal(srv_server *s, const sigset_t *set)
 {
+    int64_t ms = s->cfg->stats.checkpoint_interval_ms < 1000 ? s->cfg->stats.checkpoint_interval_ms
+                                                              : 1000;
+
     for (;;) {
-        struct timespec ts = {1, 0};
+        struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
         int sig = sigtimedwait(set, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT)
             return sig;
