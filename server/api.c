@@ -160,7 +160,7 @@ void srv_api_metrics_get(srv_request *r)
     srv_buf_puts(&b, "{\"data\":");
     srv_buf_puts(&b, json);
     srv_buf_putc(&b, '}');
-    srv_count("api", "metrics.get", 1);
+    srv_count(SRV_API_GET, 1);
     srv_respond(r, 200, JSON_TYPE, &b);
 done:
     trifle_mem_free(json);
@@ -294,7 +294,7 @@ void srv_api_metrics_post(srv_request *r)
         respond_failure(r, rc, &e);
         goto done;
     }
-    srv_count("api", assert_op ? "metrics.assert" : "metrics.track", 1);
+    srv_count(assert_op ? SRV_API_ASSERT : SRV_API_TRACK, 1);
     srv_response_buf(r, &b);
     srv_buf_puts(&b, "{\"data\":{\"created\":\"ok\"}}");
     srv_respond(r, 201, JSON_TYPE, &b);
@@ -343,7 +343,7 @@ void srv_api_metrics_query(srv_request *r)
         srv_log(TRIFLE_LOG_ERROR, "source %s: query: %s: %s", s->cfg->id,
                 trifle_status_name(trifle_query_result_code(res)), trifle_query_result_message(res));
     if (status == 200)
-        srv_count("api", "metrics.query", 1);
+        srv_count(SRV_API_QUERY, 1);
     srv_response_buf(r, &b);
     srv_buf_puts(&b, text);
     srv_respond(r, status, JSON_TYPE, &b);

@@ -281,15 +281,19 @@ static int fail(cfg_ctx *x, const ynode *n, const char *path, const char *fmt, .
 /* `<parent>.<key>` or `<parent>[<i>]` into a path buffer. */
 static void path_key(char *out, size_t size, const char *parent, const char *key)
 {
-    if (parent[0] == '\0')
-        (void)snprintf(out, size, "%s", key);
-    else
-        (void)snprintf(out, size, "%s.%s", parent, key);
+    int n = parent[0] == '\0' ? snprintf(out, size, "%s", key)
+                              : snprintf(out, size, "%s.%s", parent, key);
+
+    if (n < 0 || (size_t)n >= size)
+        out[size - 1] = '\0'; /* a cut path still names the place */
 }
 
 static void path_index(char *out, size_t size, const char *parent, size_t i)
 {
-    (void)snprintf(out, size, "%s[%zu]", parent, i);
+    int n = snprintf(out, size, "%s[%zu]", parent, i);
+
+    if (n < 0 || (size_t)n >= size)
+        out[size - 1] = '\0';
 }
 
 static int is_null(const ynode *n)
@@ -645,8 +649,8 @@ static int http_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v
         }
         free(c->listen);
         c->listen = s;
-        (void)snprintf(c->listen_where, sizeof(c->listen_where), "%s:%zu:%zu: %s", x->file,
-                       v->line, v->col, path);
+        c->listen_line = v->line;
+        c->listen_col = v->col;
         return 0;
     }
     if (strcmp(key, "threads") == 0) {

@@ -28,6 +28,11 @@
 #include <microhttpd.h>
 #include <zlib.h>
 
+/* libmicrohttpd's per-connection memory (request line, headers, I/O buffers). It zeroes the whole
+ * area before every keep-alive request, so its 32 KiB default cost more than parsing a request;
+ * 8 KiB still holds the largest headers the API needs (a 512-byte token) many times over. */
+#define CONNECTION_MEMORY 8192
+
 /* A client that keeps sending after its body was refused is cut off after this many bytes. */
 #define DISCARD_LIMIT ((size_t)64 << 20)
 
@@ -106,11 +111,12 @@ static void release_body(void *data)
 
 static void count_response(int status, size_t bytes)
 {
-    const char *cls = status >= 500 ? "responses.5xx" : status >= 400 ? "responses.4xx"
-                    : status >= 300 ? "responses.3xx" : "responses.2xx";
-
-    srv_count("http", cls, 1);
-    srv_count("http", "bytes_out", (int64_t)bytes);
+    srv_count(status >= 500   ? SRV_HTTP_5XX
+              : status >= 400 ? SRV_HTTP_4XX
+              : status >= 300 ? SRV_HTTP_3XX
+                              : SRV_HTTP_2XX,
+              1);
+    srv_count(SRV_HTTP_BYTES_OUT, bytes);
 }
 
 void srv_respond(srv_request *r, int status, const char *content_type, srv_buf *body)
@@ -173,7 +179,7 @@ void srv_respond_detail(srv_request *r, int status, const char *detail)
     if (status == 503)
         r->retry_after = 1;
     if (status == 401 || status == 403)
-        srv_count("api", "auth_failed", 1);
+        srv_count(SRV_API_AUTH_FAILED, 1);
     srv_respond(r, status, "application/json; charset=utf-8", &b);
 }
 
@@ -188,7 +194,7 @@ void srv_respond_reason(srv_request *r, int status, const char *reason)
     srv_buf_json_cstr(&b, reason);
     srv_buf_puts(&b, "}}");
     if (status == 401 || status == 403)
-        srv_count("api", "auth_failed", 1);
+        srv_count(SRV_API_AUTH_FAILED, 1);
     srv_respond(r, status, "application/json; charset=utf-8", &b);
 }
 
@@ -863,7 +869,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
     const char *q;
 
     (void)con;
-    srv_count("http", "requests", 1);
+    srv_count(SRV_HTTP_REQUESTS, 1);
     if (r == NULL)
         return NULL;
     r->srv = s;
@@ -892,7 +898,7 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **req_cls,
         return;
     *req_cls = NULL;
     if (r->raw_bytes > 0)
-        srv_count("http", "bytes_in", (int64_t)r->raw_bytes);
+        srv_count(SRV_HTTP_BYTES_IN, r->raw_bytes);
     if (r->gzip)
         (void)inflateEnd(&r->z);
     srv_buf_release(&r->body);
@@ -956,7 +962,8 @@ int srv_http_start(srv_server *s, trifle_error *err)
     limit = (unsigned)(c->max_connections + (c->max_connections < 64 ? 64 : c->max_connections));
     s->daemon = MHD_start_daemon(
         MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
-        s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
+        s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONNECTION_MEMORY, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)c->threads, MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT,
         timeout, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
         s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_UNESCAPE_CALLBACK,

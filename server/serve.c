@@ -120,10 +120,17 @@ static int check_loopback(const srv_listen_addr *a, const char *text, trifle_err
 static int open_listener(srv_server *s, const srv_listen_addr *a, char *shown, size_t size,
                          trifle_error *err)
 {
-    const char *where = s->cfg->listen_where[0] != '\0' ? s->cfg->listen_where : "http.listen";
+    char where[4200];
     char reason[256];
     int fd = -1, one = 1;
 
+    if (s->listen_from_cli)
+        (void)snprintf(where, sizeof(where), "--listen");
+    else if (s->cfg->listen_line > 0)
+        (void)snprintf(where, sizeof(where), "%s:%zu:%zu: http.listen", s->cfg->file,
+                       s->cfg->listen_line, s->cfg->listen_col);
+    else
+        (void)snprintf(where, sizeof(where), "http.listen");
     if (a->is_unix) {
         struct sockaddr_un un;
         struct stat st;
@@ -478,7 +485,7 @@ int srv_serve(const srv_options *opts, trifle_error *err)
         }
         free(cfg->listen);
         cfg->listen = l;
-        (void)snprintf(cfg->listen_where, sizeof(cfg->listen_where), "--listen");
+        s.listen_from_cli = 1;
     }
     (void)srv_listen_parse(&addr, cfg->listen, &reason);
     if (zero && (rc = check_loopback(&addr, cfg->listen, err)) != 0)

@@ -180,7 +180,8 @@ typedef struct srv_label {
 typedef struct srv_config {
     char *file;                /* the configuration file as given; NULL for the zero-config */
     char *listen;              /* host:port, [v6]:port or unix:/path */
-    char listen_where[64];     /* `<file>:<line>:<column>: http.listen` for bind errors */
+    size_t listen_line;        /* where http.listen was set (for bind errors); 0: not in a file */
+    size_t listen_col;
     int threads;
     int read_timeout_ms;
     int write_timeout_ms;
@@ -301,6 +302,7 @@ typedef struct srv_server {
     atomic_int stopping;            /* graceful shutdown began: new requests get 503 */
     pthread_mutex_t counters_lock;  /* serialises srv_counters_refresh() */
     int stats_enabled;
+    int listen_from_cli;            /* --listen replaced http.listen */
 } srv_server;
 
 /* http.c */
@@ -344,11 +346,31 @@ void srv_api_metrics_query(srv_request *r);
 void srv_admin_stats(srv_request *r, int prometheus);
 void srv_admin_threads(srv_request *r);
 void srv_admin_pools(srv_request *r);
-/* Add the buffer counters of every source to Simple Stats (deltas for counters, gauges set). */
+/* Move the server's counters and the buffer counters of every source into Simple Stats (deltas
+ * for counters, gauges set). Thread-safe. */
 void srv_counters_refresh(srv_server *s);
 /* The `pool` member of /stats. */
 int srv_pools_provider(trifle_simple_writer *w, trifle_error *err, void *payload);
-void srv_count(const char *category, const char *name, int64_t delta);
+
+/* The server's own counters (SPEC §10.9). The request path adds to relaxed atomics; the deltas
+ * reach Simple Stats in srv_counters_refresh() (at least once a second and before every /stats
+ * render), so a request never takes the module's lock. */
+enum srv_counter {
+    SRV_HTTP_REQUESTS = 0,
+    SRV_HTTP_2XX,
+    SRV_HTTP_3XX,
+    SRV_HTTP_4XX,
+    SRV_HTTP_5XX,
+    SRV_HTTP_BYTES_IN,
+    SRV_HTTP_BYTES_OUT,
+    SRV_API_GET,
+    SRV_API_TRACK,
+    SRV_API_ASSERT,
+    SRV_API_QUERY,
+    SRV_API_AUTH_FAILED,
+    SRV_COUNTER__COUNT
+};
+void srv_count(int counter, uint64_t delta);
 
 /* files.c: /_local/files (SPEC §10.7) */
 void srv_files_list(srv_request *r, int whole);

@@ -237,7 +237,7 @@ class ServerTestCase(unittest.TestCase):
 def run_main():
     import sys
     global TRIFLE
-    if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
+    if len(sys.argv) > 1 and os.sep in sys.argv[1] and os.path.isfile(sys.argv[1]):
         TRIFLE = os.path.abspath(sys.argv.pop(1))
     if not os.path.exists(TRIFLE) and shutil.which(TRIFLE) is None:
         sys.exit("trifle binary not found: set TRIFLE_BIN or pass its path")

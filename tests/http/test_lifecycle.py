@@ -180,6 +180,40 @@ class ShutdownTest(ServerTestCase):
                                          r"written: ")
 
 
+class BufferFullTest(ServerTestCase):
+    def test_503_when_the_buffer_is_full(self):
+        """full_policy: error → 503 with Retry-After (SPEC §9.1, ERRATA minor 8); a store error
+        is 500; the unwritten operations make the exit status 1."""
+        d = self.fresh_dir("full")
+        cfg = base_config(os.path.join(d, "data"), os.path.join(d, "data", "f.db"),
+                          source_extra="    setup: false\n    granularities: [1d]\n"
+                                       "    system_tracking: false\n"
+                                       "    buffer: {size: 1, max_pending: 2, full_policy: error,"
+                                       " duration_ms: 0, close_timeout_ms: 200,"
+                                       " retry_initial_ms: 50, retry_max_ms: 100}")
+        srv = Server(d, cfg).start()
+        try:
+            statuses = []
+            for i in range(6):
+                st, h, raw, doc = srv.request("POST", "/api/v1/metrics",
+                                              {"key": "full::%d" % i, "at": "2026-01-01T00:00:00Z",
+                                               "values": {"n": 1}}, token=WRITER)
+                statuses.append(st)
+                if st == 503:
+                    self.assertEqual(doc, {"errors": {"detail": "Service unavailable"}})
+                    self.assertEqual(h.get("retry-after"), "1")
+            self.assertIn(201, statuses)
+            self.assertIn(503, statuses)
+            self.assertEqual(set(statuses), {201, 503})
+            # reading needs the failing flush: a storage error is 500
+            self.assertDetail(srv.request("GET", "/api/v1/metrics?key=full::0&from=2026-01-01T00"
+                                          ":00:00Z&to=2026-01-01T00:00:00Z&granularity=1d",
+                                          token=WRITER), 500, "Internal server error")
+            self.assertEqual(srv.terminate(), 1)
+        finally:
+            srv.stop()
+
+
 class PersistenceTest(ServerTestCase):
     def test_simple_stats_survive_kill_9(self):
         d = self.fresh_dir("kill9")
