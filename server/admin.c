@@ -8,18 +8,12 @@ static const struct {
     const char *category;
     const char *name;
 } counter_names[SRV_COUNTER__COUNT] = {
-    [SRV_HTTP_REQUESTS] = {"http", "requests"},
-    [SRV_HTTP_2XX] = {"http", "responses.2xx"},
-    [SRV_HTTP_3XX] = {"http", "responses.3xx"},
-    [SRV_HTTP_4XX] = {"http", "responses.4xx"},
-    [SRV_HTTP_5XX] = {"http", "responses.5xx"},
-    [SRV_HTTP_BYTES_IN] = {"http", "bytes_in"},
-    [SRV_HTTP_BYTES_OUT] = {"http", "bytes_out"},
-    [SRV_API_GET] = {"api", "metrics.get"},
-    [SRV_API_TRACK] = {"api", "metrics.track"},
-    [SRV_API_ASSERT] = {"api", "metrics.assert"},
-    [SRV_API_QUERY] = {"api", "metrics.query"},
-    [SRV_API_AUTH_FAILED] = {"api", "auth_failed"},
+    [SRV_HTTP_REQUESTS] = {"http", "requests"},   [SRV_HTTP_2XX] = {"http", "responses.2xx"},
+    [SRV_HTTP_3XX] = {"http", "responses.3xx"},   [SRV_HTTP_4XX] = {"http", "responses.4xx"},
+    [SRV_HTTP_5XX] = {"http", "responses.5xx"},   [SRV_HTTP_BYTES_IN] = {"http", "bytes_in"},
+    [SRV_HTTP_BYTES_OUT] = {"http", "bytes_out"}, [SRV_API_GET] = {"api", "metrics.get"},
+    [SRV_API_TRACK] = {"api", "metrics.track"},   [SRV_API_ASSERT] = {"api", "metrics.assert"},
+    [SRV_API_QUERY] = {"api", "metrics.query"},   [SRV_API_AUTH_FAILED] = {"api", "auth_failed"},
 };
 
 static atomic_uint_fast64_t pending[SRV_COUNTER__COUNT];
@@ -76,18 +70,16 @@ void srv_counters_refresh(srv_server *s)
                 (void)trifle_simple_incr(src->category, counters[k].name,
                                          a - b > INT64_MAX ? INT64_MAX : (int64_t)(a - b), NULL);
         }
-        (void)trifle_simple_gauge(src->category, "pending_entries",
-                                  (int64_t)(now.pending_entries > INT64_MAX ? INT64_MAX
-                                                                            : now.pending_entries),
-                                  NULL);
+        (void)trifle_simple_gauge(
+            src->category, "pending_entries",
+            (int64_t)(now.pending_entries > INT64_MAX ? INT64_MAX : now.pending_entries), NULL);
         (void)trifle_simple_gauge(
             src->category, "pending_operations",
             (int64_t)(now.pending_operations > INT64_MAX ? INT64_MAX : now.pending_operations),
             NULL);
-        (void)trifle_simple_gauge(src->category, "quarantined",
-                                  (int64_t)(now.quarantined > INT64_MAX ? INT64_MAX
-                                                                        : now.quarantined),
-                                  NULL);
+        (void)trifle_simple_gauge(
+            src->category, "quarantined",
+            (int64_t)(now.quarantined > INT64_MAX ? INT64_MAX : now.quarantined), NULL);
         src->last = now;
     }
     pthread_mutex_unlock(&s->counters_lock);
@@ -168,10 +160,9 @@ void srv_admin_stats(srv_request *r, int prometheus)
     srv_response_buf(r, &b);
     srv_buf_puts(&b, text);
     trifle_mem_free(text);
-    srv_respond(r, 200,
-                prometheus ? TRIFLE_SIMPLE_PROMETHEUS_CONTENT_TYPE
-                           : TRIFLE_SIMPLE_JSON_CONTENT_TYPE,
-                &b);
+    srv_respond(
+        r, 200,
+        prometheus ? TRIFLE_SIMPLE_PROMETHEUS_CONTENT_TYPE : TRIFLE_SIMPLE_JSON_CONTENT_TYPE, &b);
 }
 
 void srv_admin_threads(srv_request *r)

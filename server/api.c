@@ -341,7 +341,8 @@ void srv_api_metrics_query(srv_request *r)
     status = trifle_query_result_status(res);
     if (status == 500)
         srv_log(TRIFLE_LOG_ERROR, "source %s: query: %s: %s", s->cfg->id,
-                trifle_status_name(trifle_query_result_code(res)), trifle_query_result_message(res));
+                trifle_status_name(trifle_query_result_code(res)),
+                trifle_query_result_message(res));
     if (status == 200)
         srv_count(SRV_API_QUERY, 1);
     srv_response_buf(r, &b);

@@ -98,8 +98,8 @@ int srv_token_generate(char out[SRV_TOKEN_TEXT_SIZE])
     memcpy(out, "trf_", 4);
     /* 32 bytes = 10 groups of 3 + 2 bytes: 40 + 3 characters, no padding */
     for (i = 0; i < 32; i += 3) {
-        unsigned v = (unsigned)raw[i] << 16 | (unsigned)raw[i + 1] << 8 |
-                     (i + 2 < 32 ? raw[i + 2] : 0);
+        unsigned v =
+            (unsigned)raw[i] << 16 | (unsigned)raw[i + 1] << 8 | (i + 2 < 32 ? raw[i + 2] : 0);
         out[o++] = b64[v >> 18 & 63];
         out[o++] = b64[v >> 12 & 63];
         out[o++] = b64[v >> 6 & 63];

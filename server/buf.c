@@ -53,8 +53,8 @@ void srv_log(int level, const char *fmt, ...)
     int n, m;
     va_list ap;
 
-    n = snprintf(line, sizeof(line), "trifle serve: %s: ",
-                 names[level >= 0 && level <= 3 ? level : 0]);
+    n = snprintf(line, sizeof(line),
+                 "trifle serve: %s: ", names[level >= 0 && level <= 3 ? level : 0]);
     if (n < 0)
         return;
     va_start(ap, fmt);

@@ -35,7 +35,7 @@ typedef struct ynode {
     size_t line, col; /* 1-based */
     char *text;       /* scalar text (NUL-terminated; may contain NUL when len says so) */
     size_t len;
-    int plain;        /* plain (unquoted) scalar: can be null */
+    int plain;           /* plain (unquoted) scalar: can be null */
     struct ynode **kids; /* sequence items, or mapping key, value, key, value, ... */
     size_t n, cap;
     struct ynode *next_alloc;
@@ -185,9 +185,8 @@ static int parse_tree(cfg_ctx *x, const char *text, size_t len, ynode **root)
         case YAML_DOCUMENT_START_EVENT:
             if (++documents > 1)
                 rc = srv_error(x->err, TRIFLE_ECONFIG,
-                               "%s:%zu:%zu: (document): only one YAML document is allowed",
-                               x->file, (size_t)ev.start_mark.line + 1,
-                               (size_t)ev.start_mark.column + 1);
+                               "%s:%zu:%zu: (document): only one YAML document is allowed", x->file,
+                               (size_t)ev.start_mark.line + 1, (size_t)ev.start_mark.column + 1);
             break;
         case YAML_SCALAR_EVENT:
             n = node_new(x, Y_SCALAR, &ev.start_mark);
@@ -206,19 +205,18 @@ static int parse_tree(cfg_ctx *x, const char *text, size_t len, ynode **root)
             n = anchor_find(x, ev.data.alias.anchor);
             if (n == NULL) {
                 stack_path(where, sizeof(where), stack, depth);
-                rc = srv_error(x->err, TRIFLE_ECONFIG, "%s:%zu:%zu: %s: unknown alias *%s",
-                               x->file, (size_t)ev.start_mark.line + 1,
-                               (size_t)ev.start_mark.column + 1, where,
-                               (const char *)ev.data.alias.anchor);
+                rc = srv_error(x->err, TRIFLE_ECONFIG, "%s:%zu:%zu: %s: unknown alias *%s", x->file,
+                               (size_t)ev.start_mark.line + 1, (size_t)ev.start_mark.column + 1,
+                               where, (const char *)ev.data.alias.anchor);
             }
             break;
         case YAML_MAPPING_START_EVENT:
         case YAML_SEQUENCE_START_EVENT:
             if (depth == YAML_MAX_DEPTH) {
                 stack_path(where, sizeof(where), stack, depth);
-                rc = srv_error(x->err, TRIFLE_ECONFIG, "%s:%zu:%zu: %s: nested too deeply",
-                               x->file, (size_t)ev.start_mark.line + 1,
-                               (size_t)ev.start_mark.column + 1, where);
+                rc = srv_error(x->err, TRIFLE_ECONFIG, "%s:%zu:%zu: %s: nested too deeply", x->file,
+                               (size_t)ev.start_mark.line + 1, (size_t)ev.start_mark.column + 1,
+                               where);
                 break;
             }
             n = node_new(x, ev.type == YAML_MAPPING_START_EVENT ? Y_MAP : Y_SEQ, &ev.start_mark);
@@ -248,8 +246,8 @@ static int parse_tree(cfg_ctx *x, const char *text, size_t len, ynode **root)
                                "%s:%zu:%zu: (document): mapping keys must be scalars", x->file,
                                n->line, n->col);
             }
-            if (rc == 0 && (ev.type == YAML_MAPPING_START_EVENT ||
-                            ev.type == YAML_SEQUENCE_START_EVENT))
+            if (rc == 0 &&
+                (ev.type == YAML_MAPPING_START_EVENT || ev.type == YAML_SEQUENCE_START_EVENT))
                 stack[depth++] = n;
         }
         yaml_event_delete(&ev);
@@ -321,6 +319,8 @@ static int get_text(cfg_ctx *x, const ynode *n, const char *path, char **out)
     *out = NULL;
     if (n->kind != Y_SCALAR)
         return fail(x, n, path, "expected a scalar, got %s", kind_name(n));
+    if (is_null(n))
+        return fail(x, n, path, "a value is required (remove the key for its default)");
     if (memchr(n->text, '\0', n->len) != NULL)
         return fail(x, n, path, "NUL bytes are not allowed");
     cap = n->len + 1;
@@ -619,8 +619,8 @@ int srv_listen_parse(srv_listen_addr *out, const char *text, const char **reason
 /* ------------------------------------------------------------------------------------------- */
 /* Sections                                                                                     */
 
-static int set_int_field(cfg_ctx *x, const ynode *v, const char *path, const char *key,
-                         int64_t lo, int64_t hi, int64_t *out)
+static int set_int_field(cfg_ctx *x, const ynode *v, const char *path, const char *key, int64_t lo,
+                         int64_t hi, int64_t *out)
 {
     char fmt[96];
 
@@ -775,15 +775,10 @@ static int labels_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode 
     return rc == 0 ? 0 : srv_error(x->err, rc, "out of memory");
 }
 
-static const char *const stats_keys[] = {"enabled",
-                                         "persist",
-                                         "no_buffer",
-                                         "include_storage_stats_in_api",
-                                         "public",
-                                         "buffer_size",
-                                         "flush_interval_ms",
-                                         "checkpoint_interval_ms",
-                                         NULL};
+static const char *const stats_keys[] = {
+    "enabled", "persist",     "no_buffer",         "include_storage_stats_in_api",
+    "public",  "buffer_size", "flush_interval_ms", "checkpoint_interval_ms",
+    NULL};
 
 /* `stats:` (SPEC §10.8): validated by the Simple Stats module's own option parser. */
 static int stats_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v, const char *path,
@@ -816,7 +811,7 @@ static int stats_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *
 
 typedef struct source_ctx {
     srv_source_config *s;
-    const ynode *driver;   /* the driver node */
+    const ynode *driver; /* the driver node */
     int has_max_points;
 } source_ctx;
 
@@ -828,11 +823,19 @@ static int lib_fail(cfg_ctx *x, const ynode *n, const char *path, int rc, const 
     return fail(x, n, path, "%s", e->message);
 }
 
-static const char *const buffer_keys[] = {
-    "enabled",          "duration_ms",   "size",          "aggregate",
-    "async",            "max_pending",   "full_policy",   "block_timeout_ms",
-    "retry_initial_ms", "retry_max_ms",  "close_timeout_ms", "batch_items",
-    NULL};
+static const char *const buffer_keys[] = {"enabled",
+                                          "duration_ms",
+                                          "size",
+                                          "aggregate",
+                                          "async",
+                                          "max_pending",
+                                          "full_policy",
+                                          "block_timeout_ms",
+                                          "retry_initial_ms",
+                                          "retry_max_ms",
+                                          "close_timeout_ms",
+                                          "batch_items",
+                                          NULL};
 
 static int buffer_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v,
                       const char *path, void *payload)
@@ -869,9 +872,9 @@ static int source_id_ok(const char *id)
 }
 
 /* Library options a source block passes to trifle_config_set() under the same name. */
-static const char *const library_keys[] = {"time_zone",       "week_start", "joined",
-                                           "separator",       "system_tracking",
-                                           "connections",     "max_points", NULL};
+static const char *const library_keys[] = {
+    "time_zone",       "week_start",  "joined",     "separator",
+    "system_tracking", "connections", "max_points", NULL};
 
 static int source_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v,
                       const char *path, void *payload)
@@ -895,9 +898,9 @@ static int source_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode 
     }
     if (strcmp(key, "name") == 0 || strcmp(key, "default_timeframe") == 0 ||
         strcmp(key, "default_granularity") == 0) {
-        char **slot = key[0] == 'n'           ? &s->name
+        char **slot = key[0] == 'n'                           ? &s->name
                       : strcmp(key, "default_timeframe") == 0 ? &s->default_timeframe
-                                                               : &s->default_granularity;
+                                                              : &s->default_granularity;
         free(*slot);
         *slot = NULL;
         return get_string(x, v, path, 1, slot);
@@ -941,8 +944,8 @@ static int source_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode 
             return fail(x, v, path, "expected a sequence, got %s", kind_name(v));
         /* the key path of the message is the source: the library text names the entry
          * (`sources[0]: invalid granularity "5x" in granularities[2]`, SPEC §12) */
-        (void)snprintf(parent, sizeof(parent), "%.*s", (int)(strlen(path) - strlen(".granularities")),
-                       path);
+        (void)snprintf(parent, sizeof(parent), "%.*s",
+                       (int)(strlen(path) - strlen(".granularities")), path);
         if ((list = calloc(v->n + 1, sizeof(*list))) == NULL)
             return srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
         rc = 0;
@@ -1064,8 +1067,8 @@ typedef struct grant_ctx {
     int has_source;
 } grant_ctx;
 
-static int grant_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v,
-                     const char *path, void *payload)
+static int grant_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v, const char *path,
+                     void *payload)
 {
     grant_ctx *gc = payload;
     char *id = NULL;
@@ -1104,8 +1107,8 @@ typedef struct token_ctx {
     const ynode *sha_node;
 } token_ctx;
 
-static int token_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v,
-                     const char *path, void *payload)
+static int token_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v, const char *path,
+                     void *payload)
 {
     token_ctx *tc = payload;
     srv_token *t = tc->t;
@@ -1124,7 +1127,8 @@ static int token_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *
         if ((rc = get_text(x, v, path, &text)) != 0)
             return rc;
         if (srv_hex_decode(t->sha256, text) != 0)
-            rc = fail(x, v, path, "sha256 must be 64 hex digits (printf '%%s' \"$TOKEN\" | sha256sum)");
+            rc = fail(x, v, path,
+                      "sha256 must be 64 hex digits (printf '%%s' \"$TOKEN\" | sha256sum)");
         free(text);
         tc->has_sha = rc == 0;
         tc->sha_node = v;
@@ -1200,10 +1204,19 @@ static int load_tokens(cfg_ctx *x, const ynode *n)
 
 /* --- top level -------------------------------------------------------------------------------- */
 
-enum { TOP_HTTP, TOP_DATA_DIR, TOP_DRIVER_PATH, TOP_NODE, TOP_LIMITS, TOP_SOURCES, TOP_TOKENS,
-       TOP_STATS, TOP__COUNT };
-static const char *const top_keys[TOP__COUNT] = {"http",  "data_dir", "driver_path", "node",
-                                                 "limits", "sources", "tokens",      "stats"};
+enum {
+    TOP_HTTP,
+    TOP_DATA_DIR,
+    TOP_DRIVER_PATH,
+    TOP_NODE,
+    TOP_LIMITS,
+    TOP_SOURCES,
+    TOP_TOKENS,
+    TOP_STATS,
+    TOP__COUNT
+};
+static const char *const top_keys[TOP__COUNT] = {"http",   "data_dir", "driver_path", "node",
+                                                 "limits", "sources",  "tokens",      "stats"};
 
 typedef struct top_ctx {
     const ynode *value[TOP__COUNT];
@@ -1296,8 +1309,7 @@ static int read_file(const char *path, char **out, size_t *len, trifle_error *er
         if (cap >= CFG_MAX_FILE) {
             free(buf);
             fclose(f);
-            return srv_error(err, TRIFLE_ECONFIG, "%s: configuration file larger than 4 MiB",
-                             path);
+            return srv_error(err, TRIFLE_ECONFIG, "%s: configuration file larger than 4 MiB", path);
         }
         cap *= 2;
     }

@@ -104,9 +104,8 @@ static int walk(srv_request *r, char *path, int *parent, const char **last, stru
         if (next < 0) {
             int e = errno;
             struct stat lst;
-            if (e == ELOOP ||
-                (e == ENOTDIR && fstatat(fd, comp, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
-                 S_ISLNK(lst.st_mode)))
+            if (e == ELOOP || (e == ENOTDIR && fstatat(fd, comp, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
+                               S_ISLNK(lst.st_mode)))
                 srv_respond_reason(r, 403, "symlinks are not followed");
             else if (e == ENOENT || e == ENOTDIR)
                 srv_respond_reason(r, 404, "file not found");
@@ -337,8 +336,7 @@ static int in_use(srv_server *s, int parent, const char *name)
         const srv_protected *p = &s->protected_files[i];
         if (strcmp(p->name, name) != 0)
             continue;
-        if (stat(p->dir, &there) == 0 && there.st_dev == here.st_dev &&
-            there.st_ino == here.st_ino)
+        if (stat(p->dir, &there) == 0 && there.st_dev == here.st_dev && there.st_ino == here.st_ino)
             return 1;
     }
     return 0;

@@ -54,12 +54,12 @@ enum route {
 
 /* What a route needs before it runs. */
 enum access {
-    ACCESS_NONE = 0,     /* /health */
-    ACCESS_READ,         /* source-bound, read grant */
-    ACCESS_WRITE,        /* source-bound, write grant on a writable source */
+    ACCESS_NONE = 0, /* /health */
+    ACCESS_READ,     /* source-bound, read grant */
+    ACCESS_WRITE,    /* source-bound, write grant on a writable source */
     ACCESS_READ_OR_WRITE,
-    ACCESS_STATS,        /* any valid token unless stats.public */
-    ACCESS_ADMIN         /* admin token */
+    ACCESS_STATS, /* any valid token unless stats.public */
+    ACCESS_ADMIN  /* admin token */
 };
 
 enum phase { PHASE_NEW = 0, PHASE_BODY, PHASE_DONE };
@@ -67,15 +67,15 @@ enum phase { PHASE_NEW = 0, PHASE_BODY, PHASE_DONE };
 struct srv_request {
     srv_server *srv;
     struct MHD_Connection *con;
-    char *target;        /* the request target as sent: path and query */
-    size_t path_len;     /* bytes of the path in target */
-    const char *query;   /* raw query after '?', or NULL */
+    char *target;      /* the request target as sent: path and query */
+    size_t path_len;   /* bytes of the path in target */
+    const char *query; /* raw query after '?', or NULL */
     int route;
     int phase;
-    int begun;           /* begin() ran */
+    int begun; /* begin() ran */
     int responded;
-    int close;           /* answer with Connection: close */
-    int retry_after;     /* answer with Retry-After: 1 */
+    int close;       /* answer with Connection: close */
+    int retry_after; /* answer with Retry-After: 1 */
     /* query parameters, decoded on first use: name, value, name, value, ... */
     char **params;
     unsigned char *param_bad;
@@ -85,13 +85,13 @@ struct srv_request {
     int wants_body;
     srv_buf body;
     z_stream z;
-    int gzip;            /* 1: inflating, 2: one gzip member ended */
+    int gzip; /* 1: inflating, 2: one gzip member ended */
     int too_large;
     int bad_body;
     size_t raw_bytes;
     /* authentication */
     srv_source *source;
-    const char *file;    /* /_local/files/:file, raw */
+    const char *file; /* /_local/files/:file, raw */
     size_t file_len;
 };
 
@@ -141,8 +141,8 @@ void srv_respond(srv_request *r, int status, const char *content_type, srv_buf *
         len = 0;
     } else {
         len = body->len;
-        resp = MHD_create_response_from_buffer_with_free_callback(body->len, body->data,
-                                                                   release_body);
+        resp =
+            MHD_create_response_from_buffer_with_free_callback(body->len, body->data, release_body);
         if (resp == NULL)
             srv_buf_release(body);
         body->data = NULL;
@@ -297,8 +297,7 @@ static int parse_params(srv_request *r)
             eq = memchr(p, '=', len);
             r->params[2 * i] = pct_decode(p, eq != NULL ? (size_t)(eq - p) : len, 1, &bad1);
             r->params[2 * i + 1] =
-                eq != NULL ? pct_decode(eq + 1, len - (size_t)(eq + 1 - p), 1, &bad2)
-                           : strdup("");
+                eq != NULL ? pct_decode(eq + 1, len - (size_t)(eq + 1 - p), 1, &bad2) : strdup("");
             if (r->params[2 * i] == NULL || r->params[2 * i + 1] == NULL)
                 return TRIFLE_ENOMEM;
             r->param_bad[i] = (unsigned char)(bad1 || bad2);
@@ -341,7 +340,8 @@ static int segment_is(const char *s, size_t n, const char *want)
     for (i = 0; i < n; i++, w++) {
         char c = s[i];
         if (c == '%') {
-            int hi = i + 1 < n ? hex_value(s[i + 1]) : -1, lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
+            int hi = i + 1 < n ? hex_value(s[i + 1]) : -1,
+                lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return 0;
             c = (char)(hi << 4 | lo);
@@ -600,7 +600,8 @@ static int content_encoding(const char *ce)
         n--;
     if (n == 8 && strncasecmp(ce, "identity", 8) == 0)
         return 0;
-    if ((n == 4 && strncasecmp(ce, "gzip", 4) == 0) || (n == 6 && strncasecmp(ce, "x-gzip", 6) == 0))
+    if ((n == 4 && strncasecmp(ce, "gzip", 4) == 0) ||
+        (n == 6 && strncasecmp(ce, "x-gzip", 6) == 0))
         return 1;
     return -1;
 }
@@ -672,8 +673,8 @@ static void feed_gzip(srv_request *r, const char *data, size_t n)
             }
             r->gzip = 1;
         }
-        if (srv_buf_reserve(&r->body, r->body.len + 16384 > max + 1 ? max + 1 - r->body.len
-                                                                   : 16384) != 0) {
+        if (srv_buf_reserve(&r->body,
+                            r->body.len + 16384 > max + 1 ? max + 1 - r->body.len : 16384) != 0) {
             r->bad_body = 1;
             return;
         }
@@ -809,9 +810,8 @@ static int has_body(srv_request *r)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
     srv_request *r = *req_cls;
     enum MHD_Result result = MHD_YES;
@@ -954,7 +954,8 @@ int srv_http_start(srv_server *s, trifle_error *err)
 
     if (timeout == 0) {
         /* ERRATA I18: read/write timeouts merge into one idle timeout in whole seconds */
-        int ms = c->read_timeout_ms > c->write_timeout_ms ? c->read_timeout_ms : c->write_timeout_ms;
+        int ms =
+            c->read_timeout_ms > c->write_timeout_ms ? c->read_timeout_ms : c->write_timeout_ms;
         timeout = (unsigned)((ms + 999) / 1000);
     }
     /* libmicrohttpd closes connections beyond its own limit without a word; leave room above
@@ -963,11 +964,11 @@ int srv_http_start(srv_server *s, trifle_error *err)
     s->daemon = MHD_start_daemon(
         MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
         s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)CONNECTION_MEMORY, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)c->threads, MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT,
-        timeout, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_UNESCAPE_CALLBACK,
-        identity_unescape, NULL, MHD_OPTION_END);
+        (size_t)CONNECTION_MEMORY, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->listen_fd,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads, MHD_OPTION_CONNECTION_LIMIT, limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        s, MHD_OPTION_UNESCAPE_CALLBACK, identity_unescape, NULL, MHD_OPTION_END);
     if (s->daemon == NULL)
         return srv_error(err, TRIFLE_ERROR, "cannot start the HTTP server on %s", c->listen);
     return 0;

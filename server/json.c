@@ -273,8 +273,8 @@ static void skip_value(scanner *s)
         } else if (depth > 0) {
             s->p++;
         } else {
-            while (s->p < s->end && *s->p != ',' && *s->p != '}' && *s->p != ']' &&
-                   *s->p != ' ' && *s->p != '\t' && *s->p != '\n' && *s->p != '\r')
+            while (s->p < s->end && *s->p != ',' && *s->p != '}' && *s->p != ']' && *s->p != ' ' &&
+                   *s->p != '\t' && *s->p != '\n' && *s->p != '\r')
                 s->p++;
         }
     } while (depth > 0 && s->p < s->end);

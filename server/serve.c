@@ -93,7 +93,8 @@ static int resolve(const srv_listen_addr *a, struct addrinfo **res, char *reason
     return 0;
 }
 
-/* SPEC §12.1: without a configuration file only loopback addresses (or a unix socket) are served. */
+/* SPEC §12.1: without a configuration file only loopback addresses (or a unix socket) are served.
+ */
 static int check_loopback(const srv_listen_addr *a, const char *text, trifle_error *err)
 {
     struct addrinfo *res = NULL, *ai;
@@ -174,8 +175,7 @@ static int open_listener(srv_server *s, const srv_listen_addr *a, char *shown, s
         if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
             getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
                         NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-            (void)snprintf(shown, size, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host,
-                           port);
+            (void)snprintf(shown, size, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
         else
             (void)snprintf(shown, size, "%s", s->cfg->listen);
     }
@@ -303,8 +303,7 @@ static int protect_files(srv_server *s, trifle_error *err)
         if (slash == NULL)
             (void)snprintf(dir, sizeof(dir), ".");
         else
-            (void)snprintf(dir, sizeof(dir), "%.*s", slash == file ? 1 : (int)(slash - file),
-                           file);
+            (void)snprintf(dir, sizeof(dir), "%.*s", slash == file ? 1 : (int)(slash - file), file);
         for (k = 0; k < sizeof(suffixes) / sizeof(suffixes[0]); k++) {
             (void)snprintf(name, sizeof(name), "%s%s", slash != NULL ? slash + 1 : file,
                            suffixes[k]);
@@ -347,8 +346,8 @@ static int start_stats(srv_server *s, trifle_simple_label **labels, trifle_error
     if (!o.enabled)
         return 0;
     if ((rc = trifle_simple_register("system", trifle_simple_system_provider,
-                                     o.include_storage_stats_in_api ? c->data_dir : NULL,
-                                     err)) != 0 ||
+                                     o.include_storage_stats_in_api ? c->data_dir : NULL, err)) !=
+            0 ||
         (o.include_storage_stats_in_api &&
          (rc = trifle_simple_register("disk", trifle_simple_disk_provider, c->data_dir, err)) !=
              0) ||
@@ -368,8 +367,8 @@ static int start_stats(srv_server *s, trifle_simple_label **labels, trifle_error
  * checkpoint when that is more often, so a checkpoint never saves stale buffer figures). */
 static int wait_for_signal(srv_server *s, const sigset_t *set)
 {
-    int64_t ms = s->cfg->stats.checkpoint_interval_ms < 1000 ? s->cfg->stats.checkpoint_interval_ms
-                                                              : 1000;
+    int64_t ms =
+        s->cfg->stats.checkpoint_interval_ms < 1000 ? s->cfg->stats.checkpoint_interval_ms : 1000;
 
     for (;;) {
         struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};

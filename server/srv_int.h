@@ -32,7 +32,7 @@ int64_t srv_monotonic_ms(void);
  * Idle buffers are kept up to max_count buffers and max_size bytes; buffers that grew beyond
  * max_item_size are freed on release. Thread-safe. */
 typedef struct srv_pool {
-    const char *tag;          /* "http_request", "http_response" */
+    const char *tag; /* "http_request", "http_response" */
     pthread_mutex_t lock;
     char **idle;              /* idle buffers (data pointers), max_count slots */
     size_t n_idle;            /* pool_items */
@@ -150,10 +150,10 @@ typedef struct srv_grant {
 } srv_grant;
 
 typedef struct srv_token {
-    char *name;              /* label for logs */
+    char *name; /* label for logs */
     unsigned char sha256[32];
     int has_expiry;
-    int64_t expires_at;      /* Unix seconds */
+    int64_t expires_at; /* Unix seconds */
     int admin;
     srv_grant *grants;
     size_t n_grants;
@@ -161,15 +161,15 @@ typedef struct srv_token {
 
 typedef struct srv_source_config {
     char *id;
-    char *name;                /* display_name */
-    char *driver;              /* driver URL after path resolution (may hold a password) */
-    char *sqlite_file;         /* absolute database path of a sqlite source, else NULL */
+    char *name;        /* display_name */
+    char *driver;      /* driver URL after path resolution (may hold a password) */
+    char *sqlite_file; /* absolute database path of a sqlite source, else NULL */
     char *default_timeframe;
     char *default_granularity; /* NULL: 1h, 1d or the first granularity (SPEC §9.4) */
     int read_only;
-    int setup;                 /* -1: unset (then !read_only, ERRATA minor 21) */
-    trifle_config *lib;        /* every SPEC §1 option set from the YAML source block */
-    char where[64];            /* `<line>:<column>` of the source's driver, for open errors */
+    int setup;          /* -1: unset (then !read_only, ERRATA minor 21) */
+    trifle_config *lib; /* every SPEC §1 option set from the YAML source block */
+    char where[64];     /* `<line>:<column>` of the source's driver, for open errors */
 } srv_source_config;
 
 typedef struct srv_label {
@@ -178,16 +178,16 @@ typedef struct srv_label {
 } srv_label;
 
 typedef struct srv_config {
-    char *file;                /* the configuration file as given; NULL for the zero-config */
-    char *listen;              /* host:port, [v6]:port or unix:/path */
-    size_t listen_line;        /* where http.listen was set (for bind errors); 0: not in a file */
+    char *file;         /* the configuration file as given; NULL for the zero-config */
+    char *listen;       /* host:port, [v6]:port or unix:/path */
+    size_t listen_line; /* where http.listen was set (for bind errors); 0: not in a file */
     size_t listen_col;
     int threads;
     int read_timeout_ms;
     int write_timeout_ms;
-    int idle_timeout_s;        /* 0: ceil(max(read, write) / 1000) (ERRATA I18) */
+    int idle_timeout_s; /* 0: ceil(max(read, write) / 1000) (ERRATA I18) */
     int shutdown_timeout_ms;
-    char *data_dir;            /* absolute or relative to the working directory */
+    char *data_dir; /* absolute or relative to the working directory */
     char *driver_path;
     char *node_id;
     char *node_name;
@@ -211,7 +211,8 @@ int srv_config_load(srv_config **out, const char *path, trifle_error *err);
 int srv_config_default(srv_config **out, trifle_error *err);
 void srv_config_free(srv_config *c);
 
-/* Parse a listen address: `host:port`, `[v6]:port` or `unix:/path`. Returns 0 or -1 with a reason. */
+/* Parse a listen address: `host:port`, `[v6]:port` or `unix:/path`. Returns 0 or -1 with a reason.
+ */
 typedef struct srv_listen_addr {
     int is_unix;
     char host[256]; /* without brackets */
@@ -255,8 +256,7 @@ typedef struct srv_thread srv_thread;
 typedef int (*srv_thread_probe)(void *payload);
 
 /* Register a thread (or a thread slot) with @p role; NULL when the registry is full. */
-srv_thread *srv_thread_register(const char *role, int state, srv_thread_probe probe,
-                                void *payload);
+srv_thread *srv_thread_register(const char *role, int state, srv_thread_probe probe, void *payload);
 void srv_thread_set_state(srv_thread *t, int state);
 /* The calling thread's slot, claimed from the `http-worker` slots on first use. */
 srv_thread *srv_thread_self_worker(void);
@@ -276,7 +276,7 @@ typedef struct srv_source {
     size_t n_granularities;
     const char **granularities; /* borrowed from the handle's configuration */
     const char *default_granularity;
-    char category[80];          /* Simple Stats category `buffer.<id>` */
+    char category[80];           /* Simple Stats category `buffer.<id>` */
     trifle_buffer_counters last; /* counters already added to Simple Stats */
 } srv_source;
 
@@ -290,19 +290,19 @@ typedef struct srv_server {
     srv_config *cfg;
     srv_source *sources;
     size_t n_sources;
-    int data_fd;                    /* data_dir, opened at start-up */
+    int data_fd; /* data_dir, opened at start-up */
     struct MHD_Daemon *daemon;
     int listen_fd;
     srv_pool request_pool;
     srv_pool response_pool;
     srv_protected *protected_files;
     size_t n_protected;
-    atomic_long connections;        /* open client connections */
-    atomic_long active;             /* requests between their request line and completion */
-    atomic_int stopping;            /* graceful shutdown began: new requests get 503 */
-    pthread_mutex_t counters_lock;  /* serialises srv_counters_refresh() */
+    atomic_long connections;       /* open client connections */
+    atomic_long active;            /* requests between their request line and completion */
+    atomic_int stopping;           /* graceful shutdown began: new requests get 503 */
+    pthread_mutex_t counters_lock; /* serialises srv_counters_refresh() */
     int stats_enabled;
-    int listen_from_cli;            /* --listen replaced http.listen */
+    int listen_from_cli; /* --listen replaced http.listen */
 } srv_server;
 
 /* http.c */

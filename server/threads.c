@@ -16,7 +16,7 @@
 struct srv_thread {
     char role[96];
     atomic_int state;
-    atomic_int claimed;     /* http-worker slots: taken by a pool thread */
+    atomic_int claimed; /* http-worker slots: taken by a pool thread */
     srv_thread_probe probe;
     void *payload;
 };
@@ -31,8 +31,7 @@ static const char *state_name(int s)
     return s == SRV_THREAD_RUNNING ? "running" : s == SRV_THREAD_BLOCKED ? "blocked" : "idle";
 }
 
-srv_thread *srv_thread_register(const char *role, int state, srv_thread_probe probe,
-                                void *payload)
+srv_thread *srv_thread_register(const char *role, int state, srv_thread_probe probe, void *payload)
 {
     srv_thread *t = NULL;
     size_t n;

@@ -190,10 +190,20 @@ class Server:
             self.proc.wait()
 
     def stop(self):
+        """SIGTERM if still running; then the exit status must be 0 and stderr must hold no
+        sanitizer report (ASan/UBSan/LSan builds run the same tests)."""
+        rc = None
         if self.proc and self.proc.poll() is None:
-            self.terminate()
+            rc = self.terminate()
         if getattr(self, "stderr_file", None):
             self.stderr_file.close()
+            self.stderr_file = None
+        text = self.stderr() if self.proc else ""
+        for marker in ("Sanitizer", "runtime error:"):
+            if marker in text:
+                raise AssertionError("sanitizer report from trifle serve:\n" + text)
+        if rc not in (None, 0):
+            raise AssertionError("trifle serve exited with %s:\n%s" % (rc, text))
 
     def __enter__(self):
         return self.start()

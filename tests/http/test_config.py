@@ -104,6 +104,10 @@ class ConfigErrorTest(ServerTestCase):
                     "invalid stats option prometheus_labels: __x")
         self.expect(good(extra_top="stats: {enabled: perhaps}"), "4:18: stats.enabled",
                     "invalid stats option enabled: perhaps")
+        # null means "none" only where none makes sense
+        text = good().replace('  listen: "127.0.0.1:0"', '  listen: "127.0.0.1:0"\n  threads: ~')
+        self.expect(text, "3:12: http.threads",
+                    "a value is required (remove the key for its default)")
 
     def test_structure(self):
         self.expect(good().replace("sources:\n  - id: main\n    driver: \"sqlite:data/c.db\"\n",

@@ -97,8 +97,9 @@ class StatsTest(ServerTestCase):
             self.assertEqual(list(doc[tag]), fields)
         self.assertGreaterEqual(doc["http_request"]["acquired"], 3)
         self.assertEqual(doc["http_request"]["invalid"], 0)
-        # the response being built right now is the one in use
-        self.assertEqual(doc["http_response"]["inuse"], 1)
+        # the response being built right now is in use (earlier ones may still be sending)
+        self.assertGreaterEqual(doc["http_response"]["inuse"], 1)
+        self.assertLessEqual(doc["http_response"]["inuse"], doc["http_response"]["acquired"])
 
 
 class PublicAndDisabledTest(ServerTestCase):
