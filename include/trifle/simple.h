@@ -26,7 +26,7 @@
  * thread-safe unless its documentation says otherwise.
  *
  * With `enabled` false every function below is a no-op returning 0 (renders give an empty
- * document, trifle_simple_get() gives TRIFLE_ENOTFOUND).
+ * document, trifle_simple_get() gives 0, nothing is loaded, saved or started).
  */
 #ifndef TRIFLE_SIMPLE_H
 #define TRIFLE_SIMPLE_H
@@ -147,6 +147,31 @@ TRIFLE_API int trifle_simple_stop(trifle_error *err);
  */
 TRIFLE_API int trifle_simple_save(trifle_error *err);
 
+/** Events reported to a trifle_simple_thread_hook. */
+enum trifle_simple_thread_event {
+    TRIFLE_SIMPLE_THREAD_START = 0,   /**< first call in a new thread */
+    TRIFLE_SIMPLE_THREAD_RUNNING = 1, /**< the thread is working (draining, saving) */
+    TRIFLE_SIMPLE_THREAD_IDLE = 2,    /**< the thread is about to wait */
+    TRIFLE_SIMPLE_THREAD_EXIT = 3     /**< last call before the thread ends */
+};
+
+/**
+ * @brief Observer of the module's own threads, so a server can list them (SPEC §10.6 roles
+ * `stats-consumer` and `stats-checkpoint`).
+ * @param role `stats-consumer` or `stats-checkpoint` (static text).
+ * @param event A trifle_simple_thread_event.
+ * @param payload The pointer given to trifle_simple_set_thread_hook().
+ * Called from the thread concerned (so pthread_self() identifies it), with no module lock held; it
+ * must not call trifle_simple_stop(), trifle_simple_configure() or trifle_simple_reset().
+ */
+typedef void (*trifle_simple_thread_hook)(const char *role, int event, void *payload);
+
+/**
+ * @brief Install the thread observer (NULL removes it). Takes effect for threads started by the
+ * next trifle_simple_start(). Thread-safe, but threads already running keep the previous hook.
+ */
+TRIFLE_API void trifle_simple_set_thread_hook(trifle_simple_thread_hook hook, void *payload);
+
 /**
  * @brief Forget every entry and provider and restore the defaults (for tests and for embedders that
  * restart the module). Stops the module first, without saving. Nothing else may call the module
@@ -187,7 +212,7 @@ TRIFLE_API int trifle_simple_gauge(const char *category, const char *name, int64
 
 /**
  * @brief Read an entry (queued updates are applied first). Never creates an entry; negative values
- * come back as they are.
+ * come back as they are. With `enabled` false it gives 0 and returns 0.
  * @param value Receives the value; untouched on failure.
  * @return 0; TRIFLE_ENOTFOUND `no stats entry <category> <name>`; TRIFLE_EINVAL
  *         `invalid stats name` (also for a NULL @p value). Thread-safe.
