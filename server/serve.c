@@ -317,6 +317,31 @@ static int protect_files(srv_server *s, trifle_error *err)
 /* ------------------------------------------------------------------------------------------- */
 /* Simple Stats                                                                                 */
 
+/* The Simple Stats consumer and checkpoint threads list themselves in /debug/threads. */
+static _Thread_local srv_thread *stats_thread;
+
+static void stats_thread_hook(const char *role, int event, void *payload)
+{
+    (void)payload;
+    switch (event) {
+    case TRIFLE_SIMPLE_THREAD_START:
+        stats_thread = srv_thread_register(role, SRV_THREAD_RUNNING, NULL, NULL);
+        break;
+    case TRIFLE_SIMPLE_THREAD_RUNNING:
+        srv_thread_set_state(stats_thread, SRV_THREAD_RUNNING);
+        break;
+    case TRIFLE_SIMPLE_THREAD_IDLE:
+        srv_thread_set_state(stats_thread, SRV_THREAD_IDLE);
+        break;
+    case TRIFLE_SIMPLE_THREAD_EXIT:
+        srv_thread_retire(stats_thread);
+        stats_thread = NULL;
+        break;
+    default:
+        break;
+    }
+}
+
 static int start_stats(srv_server *s, trifle_simple_label **labels, trifle_error *err)
 {
     srv_config *c = s->cfg;
@@ -341,6 +366,7 @@ static int start_stats(srv_server *s, trifle_simple_label **labels, trifle_error
     o.n_prometheus_labels = c->n_labels;
     if ((rc = trifle_simple_configure(&o, err)) != 0)
         return rc;
+    trifle_simple_set_thread_hook(stats_thread_hook, NULL);
     if ((rc = trifle_simple_start(err)) != 0)
         return rc;
     if (!o.enabled)
@@ -353,10 +379,6 @@ static int start_stats(srv_server *s, trifle_simple_label **labels, trifle_error
              0) ||
         (rc = trifle_simple_register("pool", srv_pools_provider, s, err)) != 0)
         return rc;
-    if (!o.no_buffer)
-        (void)srv_thread_register("stats-consumer", SRV_THREAD_IDLE, NULL, NULL);
-    if (o.persist)
-        (void)srv_thread_register("stats-checkpoint", SRV_THREAD_IDLE, NULL, NULL);
     return 0;
 }
 
@@ -560,6 +582,7 @@ done:
         (void)trifle_simple_unregister("system");
         if (trifle_simple_stop(&e) != 0)
             srv_log(TRIFLE_LOG_ERROR, "stats: %s", e.message);
+        trifle_simple_set_thread_hook(NULL, NULL);
     }
     trifle_simple_reset();
     for (i = 0; i < s.n_sources; i++) {

@@ -258,6 +258,8 @@ typedef int (*srv_thread_probe)(void *payload);
 /* Register a thread (or a thread slot) with @p role; NULL when the registry is full. */
 srv_thread *srv_thread_register(const char *role, int state, srv_thread_probe probe, void *payload);
 void srv_thread_set_state(srv_thread *t, int state);
+/* The thread has ended: it is no longer listed. */
+void srv_thread_retire(srv_thread *t);
 /* The calling thread's slot, claimed from the `http-worker` slots on first use. */
 srv_thread *srv_thread_self_worker(void);
 /* Mark the calling thread (if registered) running / blocked / idle. */

@@ -2,9 +2,9 @@
  *
  * Threads the server runs itself register a slot and update its state; libmicrohttpd's pool
  * threads claim one of the `http-worker` slots registered at start-up the first time they call
- * into the server (a thread-local pointer remembers it). Threads that live inside libtrifle and
- * the Simple Stats module (buffer flushers, the stats consumer and checkpointer) are registered
- * with a probe that derives their state from the module's own figures. */
+ * into the server (a thread-local pointer remembers it). The Simple Stats threads report
+ * themselves through the module's thread hook. libtrifle's buffer flushers are registered with a
+ * probe that derives their state from the buffer's counters. */
 #include "srv_int.h"
 
 #include <stdio.h>
@@ -17,6 +17,7 @@ struct srv_thread {
     char role[96];
     atomic_int state;
     atomic_int claimed; /* http-worker slots: taken by a pool thread */
+    atomic_int retired; /* the thread has ended: no longer listed */
     srv_thread_probe probe;
     void *payload;
 };
@@ -43,12 +44,19 @@ srv_thread *srv_thread_register(const char *role, int state, srv_thread_probe pr
         (void)snprintf(t->role, sizeof(t->role), "%s", role);
         atomic_store(&t->state, state);
         atomic_store(&t->claimed, 0);
+        atomic_store(&t->retired, 0);
         t->probe = probe;
         t->payload = payload;
         atomic_store(&n_registered, n + 1);
     }
     pthread_mutex_unlock(&registry_lock);
     return t;
+}
+
+void srv_thread_retire(srv_thread *t)
+{
+    if (t != NULL)
+        atomic_store(&t->retired, 1);
 }
 
 void srv_thread_set_state(srv_thread *t, int state)
@@ -111,7 +119,10 @@ void srv_threads_render(srv_buf *out)
 
     for (i = 0; i < n; i++) {
         const srv_thread *t = &registry[i];
-        int state = t->probe != NULL ? t->probe(t->payload) : atomic_load(&t->state);
+        int state;
+        if (atomic_load(&t->retired))
+            continue;
+        state = t->probe != NULL ? t->probe(t->payload) : atomic_load(&t->state);
         for (j = 0; j < ng; j++)
             if (groups[j].state == state && strcmp(groups[j].role, t->role) == 0)
                 break;
