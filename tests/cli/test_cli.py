@@ -148,7 +148,8 @@ class TestInfo(CliCase):
         self.assertEqual(d["abi"], "1.0")
         self.assertIn("sqlite", d["schemes"])
         # SPEC §7.9: every identifier mode, beam/scan, all-or-nothing batches, real DDL; no TTL.
-        self.assertEqual(d["capabilities"], ["partial", "separated", "ping", "atomic_batch", "setup"])
+        self.assertEqual(d["capabilities"],
+                         ["partial", "separated", "ping", "atomic_batch", "setup", "exact_doubles"])
 
     def test_drivers_lists_a_broken_plugin_with_its_error(self):
         bad = os.path.join(self.dir, "plugins")
