@@ -236,6 +236,14 @@ static int open_sources(srv_server *s, trifle_error *err)
         trifle_set_error_handler(src->t, flush_error_handler, (void *)src->cfg);
         if (src->cfg->setup && (rc = trifle_setup(src->t, &e)) != 0)
             return source_error(s->cfg, i, rc, &e, err);
+        {
+            /* passwords never reach the log (SPEC §11.2) */
+            char masked[512], desc[64];
+            (void)trifle_url_mask(masked, sizeof(masked), src->cfg->driver);
+            (void)trifle_describe(src->t, desc, sizeof(desc));
+            srv_log(TRIFLE_LOG_INFO, "source %s: %s (%s%s%s)", src->cfg->id, masked, desc,
+                    src->cfg->read_only ? ", read-only" : "", src->cfg->setup ? ", setup" : "");
+        }
         src->zone = trifle_get_zone(src->t);
         /* the effective configuration: URL parameters override source keys (ERRATA I8) */
         eff = trifle_get_config(src->t);
