@@ -216,7 +216,7 @@ int conf_oom_main(conf_target *t, int tap)
 {
     unsigned long n;
     unsigned long survived = 0, failed = 0, other = 0;
-    char first_other[512] = "", bad[512] = "";
+    char first_other[600] = "", bad[600] = ""; /* room for "allocation N: " + msg */
     int done = 0;
 
     if (tap)

@@ -720,7 +720,7 @@ static int probe(conf_target *t)
     if (!c.failed)
         return 0;
     if (c.err.code == TRIFLE_ECONN || c.err.code == TRIFLE_ETIMEDOUT) {
-        char why[1100];
+        char why[1200]; /* "<case> server not reachable: " + reason[1024] */
 
         snprintf(why, sizeof(why), "%s server not reachable: %s", t->name, c.reason);
         return no_server(why);

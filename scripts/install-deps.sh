@@ -107,7 +107,7 @@ if ((want_ferretdb)); then
         GO=${GO:-$(command -v go || true)}
         [[ -n $GO ]] || { [[ -x /usr/local/go/bin/go ]] && GO=/usr/local/go/bin/go; }
         [[ -n $GO ]] || die "go not found (FerretDB needs Go >= 1.24; or pass --no-ferretdb)"
-        note "building FerretDB $FERRETDB_VERSION with $("$GO" version) (about 2 minutes)"
+        note "building FerretDB $FERRETDB_VERSION with $("$GO" version) (about 3 CPU-minutes)"
         work=$(mktemp -d "${TMPDIR:-/tmp}/trifle-ferretdb.XXXXXX")
         trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
         dl=$(cd "$work" && GOFLAGS=-mod=mod "$GO" mod download -json \

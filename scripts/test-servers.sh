@@ -51,12 +51,12 @@ die_log() {
 # Reads a PID file; prints the pid when that process is alive and its command line contains
 # $2 (so a recycled pid of an unrelated process is never taken for ours).
 live_pid() {
-    local file=$1 needle=$2 pid
+    local file=$1 needle=$2 pid cmd
     [[ -s $file ]] || return 1
     read -r pid <"$file" || return 1
     [[ $pid =~ ^[0-9]+$ ]] || return 1
-    [[ -r /proc/$pid/cmdline ]] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$needle" || return 1
+    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+    [[ $cmd == *"$needle"* ]] || return 1
     printf '%s\n' "$pid"
 }
 
@@ -446,6 +446,10 @@ cmd_start() {
     local name fn t0 restarted=
     if [[ -e $DIR && ! -e $DIR/$MARKER ]]; then
         [[ -d $DIR && -z $(ls -A "$DIR") ]] || die "$DIR exists and was not made by this script; choose another DIR"
+    fi
+    for name in $SERVERS; do server_fn "$name" >/dev/null; done
+    if [[ " $SERVERS " == *" mongo "* ]]; then
+        ferretdb_handler >/dev/null # fails early on a bad TRIFLE_FERRETDB_HANDLER
     fi
     mkdir -p "$DIR"
     : >"$DIR/$MARKER"

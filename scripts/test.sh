@@ -103,7 +103,7 @@ if [ "${TRIFLE_TEST_QUICK:-0}" != "1" ]; then
 
     log "valgrind memcheck"
     if [ -d "$ROOT/build/release" ]; then
-        run_ctest memcheck "$ROOT/build/release" -T memcheck -R '^(unit\.|abi\.)' \
+        TRIFLE_TEST_LIGHT=1 run_ctest memcheck "$ROOT/build/release" -T memcheck --timeout 900 -R '^(unit\.|abi\.)' \
             --overwrite MemoryCheckCommandOptions="--error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --suppressions=$ROOT/tests/valgrind.supp"
     fi
 

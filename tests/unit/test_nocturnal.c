@@ -385,7 +385,7 @@ static void test_definition_around_2025_transitions(void **state)
     }
     int failures = 0, transitions = 0, sweeps = 0;
     const int64_t y2025 = 1735689600, y2026 = 1767225600;
-    for (size_t zi = 0; zi < n_names; zi++) {
+    for (size_t zi = 0; zi < (test_light() && n_names > 2 ? 2 : n_names); zi++) {
         const trifle_zone *z = zone(names[zi]);
         trifle__transition t = {y2025, 0, 0};
         while (trifle__zone_next(z, t.at, y2026, &t)) {
@@ -403,7 +403,8 @@ static void test_definition_around_2025_transitions(void **state)
     }
     print_message("zones: %zu, 2025 transitions: %d, sweeps: %d, failures: %d\n", n_names,
                   transitions, sweeps, failures);
-    assert_true(transitions >= 8); /* five of the seven zones change twice a year */
+    if (!test_light())
+        assert_true(transitions >= 8); /* five of the seven zones change twice a year */
     assert_int_equal(failures, 0);
 }
 
@@ -427,7 +428,7 @@ static void test_definition_historical(void **state)
         {"Europe/Bratislava", -1693699200},  /* 1916: the first summer time */
     };
     int failures = 0;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < (test_light() ? 2 : sizeof(cases) / sizeof(cases[0])); i++) {
         const trifle_zone *z = zone(cases[i].zone);
         int64_t lo = cases[i].around - 40 * 86400, hi = cases[i].around + 40 * 86400;
         if (lo < TRIFLE__TIME_MIN)

@@ -39,3 +39,10 @@ cJSON *vectors_load(const char *name)
     }
     return doc;
 }
+
+int test_light(void)
+{
+    const char *v = getenv("TRIFLE_TEST_LIGHT");
+
+    return v != NULL && *v != '\0' && *v != '0';
+}

@@ -9,4 +9,9 @@
  * Aborts the test program with a message when the file is missing or unparsable. */
 cJSON *vectors_load(const char *name);
 
+/* 1 when TRIFLE_TEST_LIGHT is set: the valgrind memcheck stage of scripts/test.sh sets it so
+ * exhaustive sweeps run a representative slice (their full runs happen in the release and
+ * sanitizer stages). */
+int test_light(void);
+
 #endif

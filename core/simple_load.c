@@ -1,0 +1,768 @@
+/* The Simple Stats persistence file (SPEC §10.3): a small strict JSON reader for exactly the two
+ * accepted shapes, and the writer of the version-2 document.
+ *
+ * A dedicated reader rather than cJSON: values are int64 and must round-trip exactly (cJSON keeps
+ * only a double, which is exact to 2^53 only), and the loader runs on files left by crashes and by
+ * other programs, so it is fuzzed on its own (tests/fuzz/fuzz_simple_load.c). */
+#include "simple_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc_int.h"
+#include "error_int.h"
+#include "json_int.h"
+
+#define MAX_DEPTH 64 /* nesting accepted inside ignored members */
+
+typedef struct reader {
+    const unsigned char *s;
+    size_t len, pos;
+    const char *why; /* static reason of the first failure */
+    size_t at;       /* its byte offset */
+    int oom;
+    trifle__buf str; /* the last decoded string */
+} reader;
+
+typedef struct pending {
+    trifle__simple_item *items;
+    size_t n, cap;
+} pending;
+
+static int fail(reader *r, const char *why)
+{
+    if (r->why == NULL && !r->oom) {
+        r->why = why;
+        r->at = r->pos;
+    }
+    return -1;
+}
+
+static void ws(reader *r)
+{
+    while (r->pos < r->len) {
+        unsigned char c = r->s[r->pos];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            break;
+        r->pos++;
+    }
+}
+
+static int peek(reader *r)
+{
+    ws(r);
+    return r->pos < r->len ? r->s[r->pos] : -1;
+}
+
+static int expect(reader *r, char c, const char *why)
+{
+    if (peek(r) != (unsigned char)c)
+        return fail(r, why);
+    r->pos++;
+    return 0;
+}
+
+static int hex4(reader *r, unsigned *out)
+{
+    unsigned v = 0;
+    size_t i;
+
+    if (r->len - r->pos < 4)
+        return fail(r, "truncated \\u escape");
+    for (i = 0; i < 4; i++) {
+        unsigned char c = r->s[r->pos + i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return fail(r, "invalid \\u escape");
+    }
+    r->pos += 4;
+    *out = v;
+    return 0;
+}
+
+static void put_utf8(trifle__buf *b, unsigned cp)
+{
+    char u[4];
+    size_t n;
+
+    if (cp < 0x80) {
+        u[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (char)(0xC0 | (cp >> 6));
+        u[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (char)(0xE0 | (cp >> 12));
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        u[0] = (char)(0xF0 | (cp >> 18));
+        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    trifle__buf_append(b, u, n);
+}
+
+/* A string literal decoded into r->str (NUL-terminated, never containing NUL). */
+static int string(reader *r)
+{
+    trifle__buf_reset(&r->str);
+    trifle__buf_append(&r->str, "", 0);
+    if (expect(r, '"', "expected a string") != 0)
+        return -1;
+    for (;;) {
+        unsigned char c;
+        size_t start = r->pos, seq;
+
+        while (r->pos < r->len && r->s[r->pos] != '"' && r->s[r->pos] != '\\' &&
+               r->s[r->pos] >= 0x20 && r->s[r->pos] < 0x80)
+            r->pos++;
+        trifle__buf_append(&r->str, (const char *)r->s + start, r->pos - start);
+        if (r->pos >= r->len)
+            return fail(r, "unterminated string");
+        c = r->s[r->pos];
+        if (c == '"') {
+            r->pos++;
+            break;
+        }
+        if (c < 0x20)
+            return fail(r, "control character in string");
+        if (c >= 0x80) {
+            seq = trifle__utf8_seq((const char *)r->s + r->pos, r->len - r->pos);
+            if (seq == 0)
+                return fail(r, "invalid UTF-8");
+            trifle__buf_append(&r->str, (const char *)r->s + r->pos, seq);
+            r->pos += seq;
+            continue;
+        }
+        /* backslash */
+        r->pos++;
+        if (r->pos >= r->len)
+            return fail(r, "unterminated string");
+        c = r->s[r->pos++];
+        switch (c) {
+        case '"':
+        case '\\':
+        case '/':
+            trifle__buf_putc(&r->str, (char)c);
+            break;
+        case 'b':
+            trifle__buf_putc(&r->str, '\b');
+            break;
+        case 'f':
+            trifle__buf_putc(&r->str, '\f');
+            break;
+        case 'n':
+            trifle__buf_putc(&r->str, '\n');
+            break;
+        case 'r':
+            trifle__buf_putc(&r->str, '\r');
+            break;
+        case 't':
+            trifle__buf_putc(&r->str, '\t');
+            break;
+        case 'u': {
+            unsigned cp, lo;
+            if (hex4(r, &cp) != 0)
+                return -1;
+            if (cp == 0)
+                return fail(r, "\\u0000 in string");
+            if (cp >= 0xDC00 && cp <= 0xDFFF)
+                return fail(r, "unpaired surrogate escape");
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (r->len - r->pos < 2 || r->s[r->pos] != '\\' || r->s[r->pos + 1] != 'u')
+                    return fail(r, "unpaired surrogate escape");
+                r->pos += 2;
+                if (hex4(r, &lo) != 0)
+                    return -1;
+                if (lo < 0xDC00 || lo > 0xDFFF)
+                    return fail(r, "unpaired surrogate escape");
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            put_utf8(&r->str, cp);
+            break;
+        }
+        default:
+            r->pos--;
+            return fail(r, "invalid escape");
+        }
+    }
+    if (trifle__buf_failed(&r->str)) {
+        r->oom = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* A number literal (RFC 8259 grammar). *is_int: no fraction, no exponent and within int64, with
+ * the value in *out. */
+static int number(reader *r, int *is_int, int64_t *out)
+{
+    int neg = 0, integral = 1, overflow = 0;
+    uint64_t acc = 0, limit;
+
+    ws(r);
+    if (r->pos < r->len && r->s[r->pos] == '-') {
+        neg = 1;
+        r->pos++;
+    }
+    limit = neg ? (uint64_t)INT64_MAX + 1u : (uint64_t)INT64_MAX;
+    if (r->pos >= r->len || r->s[r->pos] < '0' || r->s[r->pos] > '9')
+        return fail(r, "expected a value");
+    if (r->s[r->pos] == '0') {
+        r->pos++;
+        if (r->pos < r->len && r->s[r->pos] >= '0' && r->s[r->pos] <= '9')
+            return fail(r, "leading zero in number");
+    } else {
+        while (r->pos < r->len && r->s[r->pos] >= '0' && r->s[r->pos] <= '9') {
+            unsigned d = (unsigned)(r->s[r->pos] - '0');
+            if (acc > (limit - d) / 10)
+                overflow = 1;
+            else
+                acc = acc * 10 + d;
+            r->pos++;
+        }
+    }
+    if (r->pos < r->len && r->s[r->pos] == '.') {
+        integral = 0;
+        r->pos++;
+        if (r->pos >= r->len || r->s[r->pos] < '0' || r->s[r->pos] > '9')
+            return fail(r, "invalid number");
+        while (r->pos < r->len && r->s[r->pos] >= '0' && r->s[r->pos] <= '9')
+            r->pos++;
+    }
+    if (r->pos < r->len && (r->s[r->pos] == 'e' || r->s[r->pos] == 'E')) {
+        integral = 0;
+        r->pos++;
+        if (r->pos < r->len && (r->s[r->pos] == '+' || r->s[r->pos] == '-'))
+            r->pos++;
+        if (r->pos >= r->len || r->s[r->pos] < '0' || r->s[r->pos] > '9')
+            return fail(r, "invalid number");
+        while (r->pos < r->len && r->s[r->pos] >= '0' && r->s[r->pos] <= '9')
+            r->pos++;
+    }
+    *is_int = integral && !overflow;
+    if (*is_int)
+        *out = neg ? (acc == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)acc) : (int64_t)acc;
+    return 0;
+}
+
+static int literal(reader *r, const char *word)
+{
+    size_t n = strlen(word);
+
+    if (r->len - r->pos < n || memcmp(r->s + r->pos, word, n) != 0)
+        return fail(r, "expected a value");
+    r->pos += n;
+    return 0;
+}
+
+static int skip_value(reader *r, int depth)
+{
+    int c = peek(r), is_int;
+    int64_t ignored;
+
+    if (depth > MAX_DEPTH)
+        return fail(r, "nesting too deep");
+    switch (c) {
+    case '{':
+        r->pos++;
+        if (peek(r) == '}') {
+            r->pos++;
+            return 0;
+        }
+        for (;;) {
+            if (string(r) != 0 || expect(r, ':', "expected ':'") != 0 ||
+                skip_value(r, depth + 1) != 0)
+                return -1;
+            c = peek(r);
+            r->pos++;
+            if (c == '}')
+                return 0;
+            if (c != ',') {
+                r->pos--;
+                return fail(r, "expected ',' or '}'");
+            }
+        }
+    case '[':
+        r->pos++;
+        if (peek(r) == ']') {
+            r->pos++;
+            return 0;
+        }
+        for (;;) {
+            if (skip_value(r, depth + 1) != 0)
+                return -1;
+            c = peek(r);
+            r->pos++;
+            if (c == ']')
+                return 0;
+            if (c != ',') {
+                r->pos--;
+                return fail(r, "expected ',' or ']'");
+            }
+        }
+    case '"':
+        return string(r);
+    case 't':
+        return literal(r, "true");
+    case 'f':
+        return literal(r, "false");
+    case 'n':
+        return literal(r, "null");
+    default:
+        return number(r, &is_int, &ignored);
+    }
+}
+
+static int push(reader *r, pending *p, const char *category, const char *name, int64_t value)
+{
+    trifle__simple_item *it;
+
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        trifle__simple_item *grown = trifle__reallocarray(p->items, cap, sizeof(*grown));
+        if (grown == NULL) {
+            r->oom = 1;
+            return -1;
+        }
+        p->items = grown;
+        p->cap = cap;
+    }
+    it = &p->items[p->n];
+    it->category = trifle__strdup(category);
+    it->name = trifle__strdup(name);
+    if (it->category == NULL || it->name == NULL) {
+        trifle__free(it->category);
+        trifle__free(it->name);
+        r->oom = 1;
+        return -1;
+    }
+    it->value = value;
+    it->kind = TRIFLE_SIMPLE_COUNTER;
+    p->n++;
+    return 0;
+}
+
+static void pending_clear(pending *p)
+{
+    size_t i;
+
+    for (i = 0; i < p->n; i++) {
+        trifle__free(p->items[i].category);
+        trifle__free(p->items[i].name);
+    }
+    p->n = 0;
+}
+
+/* A member name already decoded in r->str that must be a valid stats name. */
+static int valid_name(reader *r, size_t at)
+{
+    if (trifle__simple_name_check(r->str.data, NULL) != 0) {
+        r->pos = at;
+        return fail(r, "invalid stats name");
+    }
+    return 0;
+}
+
+/* `{"<name>": <int>, ...}` for one category. */
+static int category_object(reader *r, pending *out, const char *category)
+{
+    int c, is_int;
+    int64_t v;
+    char *name = NULL;
+    size_t at;
+
+    if (expect(r, '{', "category is not an object") != 0)
+        return -1;
+    if (peek(r) == '}') {
+        r->pos++;
+        return 0;
+    }
+    for (;;) {
+        ws(r);
+        at = r->pos;
+        if (string(r) != 0 || valid_name(r, at) != 0)
+            goto fail;
+        if ((name = trifle__strdup(r->str.data)) == NULL) {
+            r->oom = 1;
+            goto fail;
+        }
+        if (expect(r, ':', "expected ':'") != 0)
+            goto fail;
+        at = r->pos;
+        if (number(r, &is_int, &v) != 0)
+            goto fail;
+        if (!is_int) {
+            r->pos = at;
+            (void)fail(r, "value is not an int64 integer");
+            goto fail;
+        }
+        if (push(r, out, category, name, v) != 0)
+            goto fail;
+        trifle__free(name);
+        name = NULL;
+        c = peek(r);
+        r->pos++;
+        if (c == '}')
+            return 0;
+        if (c != ',') {
+            r->pos--;
+            return fail(r, "expected ',' or '}'");
+        }
+    }
+fail:
+    trifle__free(name);
+    return -1;
+}
+
+/* `{"<category>": {...}, ...}`: the INFINI document or the version-2 `stats` member. */
+static int stats_object(reader *r, pending *out)
+{
+    int c;
+    char *category = NULL;
+    size_t at;
+
+    if (expect(r, '{', "expected an object") != 0)
+        return -1;
+    if (peek(r) == '}') {
+        r->pos++;
+        return 0;
+    }
+    for (;;) {
+        ws(r);
+        at = r->pos;
+        if (string(r) != 0 || valid_name(r, at) != 0)
+            goto fail;
+        if ((category = trifle__strdup(r->str.data)) == NULL) {
+            r->oom = 1;
+            goto fail;
+        }
+        if (expect(r, ':', "expected ':'") != 0 || category_object(r, out, category) != 0)
+            goto fail;
+        trifle__free(category);
+        category = NULL;
+        c = peek(r);
+        r->pos++;
+        if (c == '}')
+            return 0;
+        if (c != ',') {
+            r->pos--;
+            return fail(r, "expected ',' or '}'");
+        }
+    }
+fail:
+    trifle__free(category);
+    return -1;
+}
+
+/* `{"<category>": ["<name>", ...], ...}` → pairs in out (values unused). */
+static int gauges_object(reader *r, pending *out)
+{
+    int c;
+    char *category = NULL;
+    size_t at;
+
+    if (expect(r, '{', "gauges is not an object") != 0)
+        return -1;
+    if (peek(r) == '}') {
+        r->pos++;
+        return 0;
+    }
+    for (;;) {
+        ws(r);
+        at = r->pos;
+        if (string(r) != 0 || valid_name(r, at) != 0)
+            goto fail;
+        if ((category = trifle__strdup(r->str.data)) == NULL) {
+            r->oom = 1;
+            goto fail;
+        }
+        if (expect(r, ':', "expected ':'") != 0 ||
+            expect(r, '[', "gauges category is not an array") != 0)
+            goto fail;
+        if (peek(r) == ']') {
+            r->pos++;
+        } else {
+            for (;;) {
+                ws(r);
+                at = r->pos;
+                if (string(r) != 0 || valid_name(r, at) != 0 ||
+                    push(r, out, category, r->str.data, 0) != 0)
+                    goto fail;
+                c = peek(r);
+                r->pos++;
+                if (c == ']')
+                    break;
+                if (c != ',') {
+                    r->pos--;
+                    (void)fail(r, "expected ',' or ']'");
+                    goto fail;
+                }
+            }
+        }
+        trifle__free(category);
+        category = NULL;
+        c = peek(r);
+        r->pos++;
+        if (c == '}')
+            return 0;
+        if (c != ',') {
+            r->pos--;
+            return fail(r, "expected ',' or '}'");
+        }
+    }
+fail:
+    trifle__free(category);
+    return -1;
+}
+
+static int item_cmp(const trifle__simple_item *a, const trifle__simple_item *b)
+{
+    int c = strcmp(a->category, b->category);
+    return c != 0 ? c : strcmp(a->name, b->name);
+}
+
+static int item_find_cmp(const void *pa, const void *pb)
+{
+    return item_cmp(pa, pb);
+}
+
+/* Sorting key: (category, name) then the order of appearance, so the last duplicate is kept. */
+static int item_sort_cmp(const void *pa, const void *pb)
+{
+    const trifle__simple_item *a = pa, *b = pb;
+    int c = item_cmp(a, b);
+
+    if (c != 0)
+        return c;
+    return a->kind < b->kind ? -1 : a->kind > b->kind; /* kind holds the sequence while sorting */
+}
+
+static void sort_unique(pending *p)
+{
+    size_t i, w = 0;
+
+    for (i = 0; i < p->n; i++)
+        p->items[i].kind = (int)i; /* n is bounded by the text length, far below INT_MAX here */
+    if (p->n > 1)
+        qsort(p->items, p->n, sizeof(*p->items), item_sort_cmp);
+    for (i = 0; i < p->n; i++) {
+        if (i + 1 < p->n && item_cmp(&p->items[i], &p->items[i + 1]) == 0) {
+            trifle__free(p->items[i].category);
+            trifle__free(p->items[i].name);
+            continue;
+        }
+        p->items[w] = p->items[i];
+        p->items[w].kind = TRIFLE_SIMPLE_COUNTER;
+        w++;
+    }
+    p->n = w;
+}
+
+/* First pass over the top level: does it have a numeric `version` and an object `stats`? */
+static int scan_top(reader *r, int *v2, int64_t *version, int *version_int)
+{
+    int c, has_version = 0, stats_obj = 0, is_int = 0;
+    int64_t v = 0;
+
+    if (expect(r, '{', "the document is not an object") != 0)
+        return -1;
+    if (peek(r) != '}') {
+        for (;;) {
+            if (string(r) != 0 || expect(r, ':', "expected ':'") != 0)
+                return -1;
+            if (strcmp(r->str.data, "version") == 0) {
+                c = peek(r);
+                has_version = c == '-' || (c >= '0' && c <= '9');
+                if (has_version) {
+                    if (number(r, &is_int, &v) != 0)
+                        return -1;
+                } else if (skip_value(r, 1) != 0) {
+                    return -1;
+                }
+            } else if (strcmp(r->str.data, "stats") == 0) {
+                stats_obj = peek(r) == '{';
+                if (skip_value(r, 1) != 0)
+                    return -1;
+            } else if (skip_value(r, 1) != 0) {
+                return -1;
+            }
+            c = peek(r);
+            r->pos++;
+            if (c == '}')
+                break;
+            if (c != ',') {
+                r->pos--;
+                return fail(r, "expected ',' or '}'");
+            }
+        }
+    } else {
+        r->pos++;
+    }
+    if (peek(r) != -1)
+        return fail(r, "trailing characters after the document");
+    *v2 = has_version && stats_obj;
+    *version = v;
+    *version_int = is_int;
+    return 0;
+}
+
+/* Second pass over a version-2 document. */
+static int read_v2(reader *r, pending *stats, pending *gauges)
+{
+    int c;
+
+    r->pos = 0;
+    (void)expect(r, '{', "the document is not an object");
+    for (;;) {
+        if (string(r) != 0 || expect(r, ':', "expected ':'") != 0)
+            return -1;
+        if (strcmp(r->str.data, "stats") == 0) {
+            pending_clear(stats); /* a duplicate member: the last one wins */
+            if (stats_object(r, stats) != 0)
+                return -1;
+        } else if (strcmp(r->str.data, "gauges") == 0) {
+            pending_clear(gauges);
+            if (gauges_object(r, gauges) != 0)
+                return -1;
+        } else if (skip_value(r, 1) != 0) {
+            return -1;
+        }
+        c = peek(r);
+        r->pos++;
+        if (c == '}')
+            return 0;
+        if (c != ',')
+            return fail(r, "expected ',' or '}'");
+    }
+}
+
+int trifle__simple_file_parse(trifle__simple_file *out, const char *text, size_t len,
+                              trifle_error *err)
+{
+    reader r;
+    pending stats = {NULL, 0, 0}, gauges = {NULL, 0, 0};
+    int v2 = 0, version_int = 0, rc = 0;
+    int64_t version = 0;
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    memset(&r, 0, sizeof(r));
+    r.s = (const unsigned char *)text;
+    r.len = len;
+    if (text == NULL) {
+        r.len = 0;
+        r.s = (const unsigned char *)"";
+    }
+    if (scan_top(&r, &v2, &version, &version_int) != 0)
+        goto done;
+    if (v2) {
+        if (!version_int || version != 2) {
+            r.pos = 0;
+            (void)fail(&r, "unsupported version");
+            goto done;
+        }
+        if (read_v2(&r, &stats, &gauges) != 0)
+            goto done;
+    } else {
+        r.pos = 0;
+        if (stats_object(&r, &stats) != 0)
+            goto done;
+    }
+    sort_unique(&stats);
+    for (i = 0; i < gauges.n; i++) {
+        trifle__simple_item *hit =
+            bsearch(&gauges.items[i], stats.items, stats.n, sizeof(*stats.items), item_find_cmp);
+        if (hit != NULL)
+            hit->kind = TRIFLE_SIMPLE_GAUGE;
+    }
+    out->items = stats.items;
+    out->n = stats.n;
+    out->format = v2 ? 2 : 1;
+    stats.items = NULL;
+    stats.n = 0;
+done:
+    if (r.oom)
+        rc = trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+    else if (r.why != NULL)
+        rc = trifle__error(err, TRIFLE_EINVAL, "invalid stats file: %s at byte %zu", r.why, r.at);
+    pending_clear(&stats);
+    pending_clear(&gauges);
+    trifle__free(stats.items);
+    trifle__free(gauges.items);
+    trifle__buf_free(&r.str);
+    return rc;
+}
+
+void trifle__simple_file_free(trifle__simple_file *f)
+{
+    size_t i;
+
+    if (f == NULL)
+        return;
+    for (i = 0; i < f->n; i++) {
+        trifle__free(f->items[i].category);
+        trifle__free(f->items[i].name);
+    }
+    trifle__free(f->items);
+    memset(f, 0, sizeof(*f));
+}
+
+void trifle__simple_file_write(trifle__buf *b, const trifle__simple_item *items, size_t n)
+{
+    size_t i;
+    const char *cat = NULL;
+    int first_cat = 1;
+
+    trifle__buf_puts(b, "{\"version\":2,\"stats\":{");
+    for (i = 0; i < n; i++) {
+        if (cat == NULL || strcmp(cat, items[i].category) != 0) {
+            if (cat != NULL)
+                trifle__buf_putc(b, '}');
+            if (i > 0)
+                trifle__buf_putc(b, ',');
+            cat = items[i].category;
+            trifle__buf_json_string(b, cat, strlen(cat));
+            trifle__buf_puts(b, ":{");
+        } else {
+            trifle__buf_putc(b, ',');
+        }
+        trifle__buf_json_string(b, items[i].name, strlen(items[i].name));
+        trifle__buf_printf(b, ":%lld", (long long)items[i].value);
+    }
+    if (cat != NULL)
+        trifle__buf_putc(b, '}');
+    trifle__buf_puts(b, "},\"gauges\":{");
+    cat = NULL;
+    for (i = 0; i < n; i++) {
+        if (items[i].kind != TRIFLE_SIMPLE_GAUGE)
+            continue;
+        if (cat == NULL || strcmp(cat, items[i].category) != 0) {
+            if (cat != NULL)
+                trifle__buf_putc(b, ']');
+            if (!first_cat)
+                trifle__buf_putc(b, ',');
+            first_cat = 0;
+            cat = items[i].category;
+            trifle__buf_json_string(b, cat, strlen(cat));
+            trifle__buf_puts(b, ":[");
+        } else {
+            trifle__buf_putc(b, ',');
+        }
+        trifle__buf_json_string(b, items[i].name, strlen(items[i].name));
+    }
+    if (cat != NULL)
+        trifle__buf_putc(b, ']');
+    trifle__buf_puts(b, "}}");
+}
