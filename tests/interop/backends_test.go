@@ -30,21 +30,22 @@ type store struct {
 	redis   *redis.Client     // redis: the Go side's client
 	mongo   *mongo.Collection // mongo: the collection of this store
 	table   string            // sqlite, postgres: table; redis: prefix
+	goSetup func() error      // upstream's Setup of the store
 }
 
 // backend knows how to open a fresh store for one identifier mode.
 type backend struct {
-	name   string
-	env    string // the server URI variable ("" = no server)
-	modes  []string
-	openGo func(t *testing.T, mode string) *store // the namespace, opened by the Go side only
+	name  string
+	env   string // the server URI variable ("" = no server)
+	modes []string
+	newGo func(t *testing.T, mode string) *store // the namespace and the Go driver (not set up)
 }
 
 var backends = []backend{
-	{"sqlite", "", []string{"full", "partial", "separated"}, openSQLite},
-	{"postgres", "TRIFLE_TEST_URI_POSTGRES", []string{"full", "partial", "separated"}, openPostgres},
-	{"redis", "TRIFLE_TEST_URI_REDIS", []string{"full"}, openRedis},
-	{"mongo", "TRIFLE_TEST_URI_MONGO", []string{"full", "partial", "separated"}, openMongo},
+	{"sqlite", "", []string{"full", "partial", "separated"}, newSQLite},
+	{"postgres", "TRIFLE_TEST_URI_POSTGRES", []string{"full", "partial", "separated"}, newPostgres},
+	{"redis", "TRIFLE_TEST_URI_REDIS", []string{"full"}, newRedis},
+	{"mongo", "TRIFLE_TEST_URI_MONGO", []string{"full", "partial", "separated"}, newMongo},
 }
 
 func backendNamed(name string) backend {
@@ -71,13 +72,29 @@ func (b backend) available(t *testing.T) {
 	needPlugin(t, b.name)
 }
 
-// open gives a fresh store opened by both sides: upstream's Setup, then `trifle setup`.
+// open gives a fresh store opened by both sides. `trifle setup` runs first and upstream's
+// Setup second, so upstream works on trifle-c's tables and indexes (its SQLite reads are
+// SELECT * and depend on the column order; MongoDB refuses an index that exists under another
+// name or with other options).
 func (b backend) open(t *testing.T, mode string) *store {
 	t.Helper()
 	b.available(t)
-	s := b.openGo(t, mode)
+	s := b.newGo(t, mode)
 	s.c.bin = trifleBin(t)
 	s.c.must("setup")
+	if err := s.goSetup(); err != nil {
+		t.Fatalf("upstream %s Setup on trifle-c's schema: %v", b.name, err)
+	}
+	return s
+}
+
+// openGo gives a fresh store set up by the Go side only.
+func (b backend) openGo(t *testing.T, mode string) *store {
+	t.Helper()
+	s := b.newGo(t, mode)
+	if err := s.goSetup(); err != nil {
+		t.Fatalf("upstream %s Setup: %v", b.name, err)
+	}
 	return s
 }
 
@@ -116,7 +133,7 @@ func newStore(t *testing.T, backend, mode, driverURL string, drv tsg.Driver) *st
 	}
 }
 
-func openSQLite(t *testing.T, mode string) *store {
+func newSQLite(t *testing.T, mode string) *store {
 	path := filepath.Join(t.TempDir(), "stats.db")
 	// As upstream's README opens it; one connection so that the pragmas of Setup apply to
 	// every statement of the Go side.
@@ -127,15 +144,12 @@ func openSQLite(t *testing.T, mode string) *store {
 	db.SetMaxOpenConns(1)
 	t.Cleanup(func() { _ = db.Close() })
 	drv := tsg.NewSQLiteDriver(db, "trifle_stats", goMode(mode))
-	if err := drv.Setup(); err != nil {
-		t.Fatalf("go sqlite Setup: %v", err)
-	}
 	s := newStore(t, "sqlite", mode, "sqlite:"+path, drv)
-	s.sqlDB, s.table = db, "trifle_stats"
+	s.sqlDB, s.table, s.goSetup = db, "trifle_stats", drv.Setup
 	return s
 }
 
-func openPostgres(t *testing.T, mode string) *store {
+func newPostgres(t *testing.T, mode string) *store {
 	uri := os.Getenv("TRIFLE_TEST_URI_POSTGRES")
 	db, err := sql.Open("pgx", uri)
 	if err != nil {
@@ -148,15 +162,12 @@ func openPostgres(t *testing.T, mode string) *store {
 		_, _ = db.Exec("DROP TABLE IF EXISTS " + table + "_ping")
 	})
 	drv := tsg.NewPostgresDriver(db, table, goMode(mode))
-	if err := drv.Setup(); err != nil {
-		t.Fatalf("go postgres Setup: %v", err)
-	}
 	s := newStore(t, "postgres", mode, withParam(uri, "table", table), drv)
-	s.sqlDB, s.table = db, table
+	s.sqlDB, s.table, s.goSetup = db, table, drv.Setup
 	return s
 }
 
-func openRedis(t *testing.T, mode string) *store {
+func newRedis(t *testing.T, mode string) *store {
 	uri := os.Getenv("TRIFLE_TEST_URI_REDIS")
 	opt, err := redis.ParseURL(uri)
 	if err != nil {
@@ -174,10 +185,11 @@ func openRedis(t *testing.T, mode string) *store {
 	})
 	s := newStore(t, "redis", mode, withParam(uri, "prefix", prefix), tsg.NewRedisDriver(client, prefix))
 	s.redis, s.table = client, prefix
+	s.goSetup = func() error { return nil } // upstream's Redis driver has no Setup
 	return s
 }
 
-func openMongo(t *testing.T, mode string) *store {
+func newMongo(t *testing.T, mode string) *store {
 	uri := os.Getenv("TRIFLE_TEST_URI_MONGO")
 	u, err := url.Parse(uri)
 	if err != nil {
@@ -187,9 +199,8 @@ func openMongo(t *testing.T, mode string) *store {
 	if dbName == "" {
 		dbName = "trifle" // trifle-c's default database (SPEC §7.8)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	client, err := mongo.Connect(ctx, options.Client().ApplyURI(uri))
+	client, err := mongo.Connect(context.Background(), options.Client().ApplyURI(uri).
+		SetServerSelectionTimeout(20*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,10 +213,8 @@ func openMongo(t *testing.T, mode string) *store {
 		_ = client.Disconnect(ctx)
 	})
 	drv := tsg.NewMongoDriver(coll, goMode(mode))
-	if err := drv.Setup(ctx); err != nil {
-		t.Fatalf("go mongo Setup: %v", err)
-	}
 	s := newStore(t, "mongo", mode, withParam(uri, "collection", name), drv)
 	s.mongo = coll
+	s.goSetup = func() error { return drv.Setup(context.Background()) }
 	return s
 }
