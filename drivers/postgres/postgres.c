@@ -1,0 +1,2118 @@
+/*
+ * trifle_postgres.so: the PostgreSQL storage driver (SPEC §7.6; ERRATA I4, I5, I15, minor 2, 15,
+ * 16), over libpq.
+ *
+ * Layout. The tables of trifle_stats_go and the Ruby gem (one per identifier mode) plus a ping
+ * table. `data` is JSONB whose keys are packed paths stored flat (`{"count": 3, "meta.duration":
+ * 6}`); `at` is TIMESTAMPTZ.
+ *
+ * Writes. One `INSERT ... SELECT ... FROM unnest(...) ON CONFLICT ... DO UPDATE` statement per
+ * inc/set call, whatever the number of items: the merge (exact `numeric` sums for inc, `||` for
+ * set) happens on the server under the row locks of the upsert, so concurrent writers never lose
+ * an update and the client never reads before it writes. The statement runs in autocommit mode:
+ * PostgreSQL wraps a lone statement in its own transaction, so it is applied completely or not at
+ * all, exactly like `BEGIN; INSERT ...; COMMIT;`, but in one round trip instead of three (libpq
+ * cannot send parameters with a multi-statement string, and pipelining three statements buys
+ * nothing over one). Items are sent sorted by identifier, so concurrent batches take their row
+ * locks in the same order; deadlock and serialisation failures (40P01, 40001) are retried up to
+ * three times all the same.
+ *
+ * Parameters. The arrays of the SPEC statements (`$1::text[]`, `$2::jsonb[]`, `$n::timestamptz[]`)
+ * travel in PostgreSQL's binary array format: a header, then each element as a length and its
+ * bytes. Nothing is escaped and nothing can be misparsed: a key may contain quotes, backslashes,
+ * braces, commas or the word NULL, and the server does no array-literal scanning. `at` is the
+ * binary timestamptz (microseconds since 2000-01-01 UTC), the same instant as its RFC 3339 text,
+ * read without any dependence on the session's TimeZone or DateStyle. Scalars (ping, scan) are
+ * text parameters, which libpq sends length-delimited and unescaped too.
+ *
+ * Reads. One statement for any number of identifiers (`key = ANY($1)`, or a join with `unnest`).
+ * Identifiers asked for twice are sent once; each returned row is matched to its identifiers
+ * exactly through a hash table, and the numeric leaves of its JSONB text are emitted. Nested
+ * objects (foreign data) are flattened to dotted paths; the host sums repeated paths.
+ *
+ * Connections. Statements are prepared once per connection. Before each call a connection the
+ * server has closed (restart, pg_terminate_backend) is noticed without a round trip and reset
+ * once; a statement whose reply is lost after it was sent is reported with outcome_unknown, except
+ * for idempotent statements (reads, ping, setup, drop), which are sent again on the new connection.
+ *
+ * Threads: a connection is used by one thread at a time and holds no thread-local state.
+ */
+#include <libpq-fe.h>
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <trifle/driver.h>
+
+#define PG_NAME "postgres"
+#define PG_NAME_MAX 58 /* bytes of a table name (SPEC §7.5, §7.6) */
+#define PG_ID_MAX 255  /* characters of a VARCHAR(255) key or granularity (ERRATA I4) */
+#define PG_RETRIES 3   /* extra attempts after 40P01/40001 (SPEC §7.4) */
+#define PG_CONNECT_TIMEOUT_MS 10000 /* when the URL gives no connect_timeout */
+#define PG_MAX_DEPTH 128    /* nesting flattened in stored JSONB; deeper objects are skipped */
+#define PG_MIN_SERVER 90500 /* ON CONFLICT, jsonb_object_agg */
+#define PG_AT_LEN 20        /* "2025-01-15T10:00:00Z" */
+#define PG_AT_MIN INT64_C(-62135596800)  /* 0001-01-01T00:00:00Z */
+#define PG_AT_MAX INT64_C(253402300799)  /* 9999-12-31T23:59:59Z */
+#define PG_EPOCH_2000 INT64_C(946684800) /* PostgreSQL's timestamp epoch in Unix seconds */
+
+/* Type OIDs of the binary array elements (pg_type.h; fixed since PostgreSQL 9.4). */
+#define PG_OID_TEXT 25u
+#define PG_OID_TIMESTAMPTZ 1184u
+#define PG_OID_JSONB 3802u
+
+#define PG_LOST 1 /* internal: the connection died under a call */
+
+/* The statements prepared on each connection. */
+enum { PG_ST_INC, PG_ST_SET, PG_ST_GET, PG_ST_PING, PG_ST_SCAN, PG_N_ST };
+
+static const char *const pg_st_names[PG_N_ST] = {"trifle_inc", "trifle_set", "trifle_get",
+                                                 "trifle_ping", "trifle_scan"};
+
+/* A growable byte buffer; allocation failure is recorded in the connection (sticky). */
+typedef struct pg_buf {
+    char *p;
+    size_t len;
+    size_t cap;
+} pg_buf;
+
+/* One write item in the order it is sent. */
+typedef struct pg_ord {
+    const trifle_entry *e;
+    size_t i; /* index in the caller's array */
+} pg_ord;
+
+struct trifle_conn {
+    const trifle_host_api *host;
+    PGconn *pg;
+    int mode;          /* enum trifle_id_mode */
+    int oom;           /* an allocation failed during the current call */
+    int connect_ms;    /* connect/reset deadline, -1 = none */
+    int doomed;        /* the server sent a FATAL error while we were idle */
+    unsigned prepared; /* bit per PG_ST_*: prepared on the current session */
+    char table[PG_NAME_MAX + 1];
+    char ping_table[PG_NAME_MAX + 6]; /* the default "<table>_ping" may be 5 bytes longer */
+    char *secret;                     /* the password, masked in every message */
+    pg_buf sql;                       /* statement text being built */
+    pg_buf par[4];                    /* parameters of the statement being sent */
+    pg_buf path;                      /* path of the JSON member being read */
+    pg_ord *ord;                      /* write order */
+    size_t cap_ord;
+    size_t *chain; /* get: next bucket index with the same identifier, SIZE_MAX = end */
+    size_t cap_chain;
+    size_t *first; /* get: first bucket index of each distinct identifier */
+    size_t cap_first;
+    uint32_t *slots;  /* get: distinct identifier + 1, 0 = empty */
+    size_t cap_slots; /* a power of two */
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * Buffers
+ */
+
+static int pg_grow(trifle_conn *c, pg_buf *b, size_t n)
+{
+    size_t cap = b->cap != 0 ? b->cap : 256;
+    char *p;
+
+    if (c->oom)
+        return -1;
+    if (n > SIZE_MAX / 4 - b->len) {
+        c->oom = 1;
+        return -1;
+    }
+    while (cap - b->len < n)
+        cap *= 2;
+    p = b->p != NULL ? c->host->realloc(b->p, cap) : c->host->alloc(cap);
+    if (p == NULL) {
+        c->oom = 1;
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static void pg_put(trifle_conn *c, pg_buf *b, const void *s, size_t n)
+{
+    if (n == 0)
+        return;
+    if (n > b->cap - b->len && pg_grow(c, b, n) != 0)
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static void pg_putc(trifle_conn *c, pg_buf *b, char ch)
+{
+    if (b->len < b->cap)
+        b->p[b->len++] = ch;
+    else
+        pg_put(c, b, &ch, 1);
+}
+
+static void pg_puts(trifle_conn *c, pg_buf *b, const char *s)
+{
+    pg_put(c, b, s, strlen(s));
+}
+
+static void pg_buf_free(trifle_conn *c, pg_buf *b)
+{
+    c->host->free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Big-endian integers, as the binary protocol wants them. */
+static void pg_put_u32(trifle_conn *c, pg_buf *b, uint32_t v)
+{
+    unsigned char s[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+
+    pg_put(c, b, s, 4);
+}
+
+static void pg_put_i64(trifle_conn *c, pg_buf *b, int64_t v)
+{
+    uint64_t u = (uint64_t)v;
+
+    pg_put_u32(c, b, (uint32_t)(u >> 32));
+    pg_put_u32(c, b, (uint32_t)u);
+}
+
+static void pg_patch_u32(pg_buf *b, size_t off, uint32_t v)
+{
+    unsigned char *s = (unsigned char *)b->p + off;
+
+    s[0] = (unsigned char)(v >> 24);
+    s[1] = (unsigned char)(v >> 16);
+    s[2] = (unsigned char)(v >> 8);
+    s[3] = (unsigned char)v;
+}
+
+/* The header of a one-dimensional binary array of n elements of type oid (array_recv). */
+static void pg_array_begin(trifle_conn *c, pg_buf *b, uint32_t oid, size_t n)
+{
+    b->len = 0;
+    pg_put_u32(c, b, 1);           /* dimensions */
+    pg_put_u32(c, b, 0);           /* no NULL elements */
+    pg_put_u32(c, b, oid);         /* element type */
+    pg_put_u32(c, b, (uint32_t)n); /* length of dimension 1 */
+    pg_put_u32(c, b, 1);           /* its lower bound */
+}
+
+/* A text element: its bytes as they are. */
+static void pg_array_text(trifle_conn *c, pg_buf *b, const char *s, size_t n)
+{
+    pg_put_u32(c, b, (uint32_t)n);
+    pg_put(c, b, s, n);
+}
+
+/* A timestamptz element: microseconds since 2000-01-01T00:00:00Z (at is range-checked). */
+static void pg_array_at(trifle_conn *c, pg_buf *b, int64_t at)
+{
+    pg_put_u32(c, b, 8);
+    pg_put_i64(c, b, (at - PG_EPOCH_2000) * 1000000);
+}
+
+/* Append s[0..n) as a JSON string literal. */
+static void pg_put_jstr(trifle_conn *c, pg_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i, run = 0;
+
+    pg_putc(c, b, '"');
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        char esc[6] = {'\\', 'u', '0', '0', 0, 0};
+        size_t esc_len = 2;
+
+        if (ch >= 0x20 && ch != '"' && ch != '\\')
+            continue;
+        pg_put(c, b, s + run, i - run);
+        switch (ch) {
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        default:
+            esc[4] = hex[ch >> 4];
+            esc[5] = hex[ch & 15];
+            esc_len = 6;
+            break;
+        }
+        pg_put(c, b, esc, esc_len);
+        run = i + 1;
+    }
+    pg_put(c, b, s + run, n - run);
+    pg_putc(c, b, '"');
+}
+
+/* Append a finite double in canonical number text (SPEC §4.5). */
+static void pg_put_num(trifle_conn *c, pg_buf *b, double v)
+{
+    char tmp[40];
+    size_t n = c->host->format_double(tmp, v);
+
+    pg_put(c, b, tmp, n);
+}
+
+/* Append the members `"<prefix><path>":<v>` of leaves, separated by commas. */
+static void pg_put_members(trifle_conn *c, pg_buf *b, const trifle_leaf *leaves, size_t n,
+                           const char *prefix)
+{
+    size_t i, plen = strlen(prefix);
+
+    for (i = 0; i < n; i++) {
+        if (i > 0)
+            pg_putc(c, b, ',');
+        if (plen == 0) {
+            pg_put_jstr(c, b, leaves[i].path, strlen(leaves[i].path));
+        } else {
+            c->path.len = 0;
+            pg_put(c, &c->path, prefix, plen);
+            pg_puts(c, &c->path, leaves[i].path);
+            pg_put_jstr(c, b, c->path.p, c->path.len);
+        }
+        pg_putc(c, b, ':');
+        pg_put_num(c, b, leaves[i].value);
+    }
+}
+
+/* Make room for n elements of size `size` in *p (capacity *cap, in elements). */
+static int pg_reserve(trifle_conn *c, void **p, size_t *cap, size_t n, size_t size)
+{
+    void *q;
+
+    if (n <= *cap)
+        return 0;
+    if (n > SIZE_MAX / size)
+        return -1;
+    q = *p != NULL ? c->host->realloc(*p, n * size) : c->host->alloc(n * size);
+    if (q == NULL)
+        return -1;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Errors (STYLE §3; SPEC §13; ERRATA I15). `native` is the SQLSTATE packed as PostgreSQL packs it
+ * internally (MAKE_SQLSTATE: six bits per character, first character lowest), 0 when the failure
+ * has no SQLSTATE. The password never appears in a message.
+ */
+
+static int pg_sqlstate_code(const char *s)
+{
+    unsigned v = 0;
+    int i;
+
+    if (s == NULL || strlen(s) != 5)
+        return 0;
+    for (i = 0; i < 5; i++)
+        v |= (unsigned)((s[i] - '0') & 0x3F) << (6 * i);
+    return (int)v;
+}
+
+static int pg_state_is(const char *state, const char *want)
+{
+    return state != NULL && strcmp(state, want) == 0;
+}
+
+/* Replace each occurrence of the password in msg (NUL-terminated, size bytes) by `***`. */
+static void pg_scrub(const trifle_conn *c, char *msg, size_t size)
+{
+    char tmp[512];
+    size_t n, i = 0, o = 0;
+
+    if (c->secret == NULL || (n = strlen(c->secret)) == 0 || strstr(msg, c->secret) == NULL)
+        return;
+    while (msg[i] != '\0' && o + 1 < sizeof(tmp)) {
+        if (strncmp(msg + i, c->secret, n) == 0) {
+            size_t k;
+            for (k = 0; k < 3 && o + 1 < sizeof(tmp); k++)
+                tmp[o++] = '*';
+            i += n;
+        } else {
+            tmp[o++] = msg[i++];
+        }
+    }
+    tmp[o] = '\0';
+    if (o >= size)
+        o = size - 1;
+    memcpy(msg, tmp, o);
+    msg[o] = '\0';
+}
+
+/* Fill err with code and a formatted, password-free message. */
+static int pg_err(trifle_conn *c, trifle_error *err, int code, int native, const char *fmt, ...)
+    TRIFLE_PRINTF(5, 6);
+
+static int pg_err(trifle_conn *c, trifle_error *err, int code, int native, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        msg[0] = '\0';
+    pg_scrub(c, msg, sizeof(msg));
+    c->host->error_set(err, code, native, "%s", msg);
+    return code;
+}
+
+static int pg_oom(trifle_conn *c, trifle_error *err)
+{
+    c->host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
+    return TRIFLE_ENOMEM;
+}
+
+/* libpq's multi-line text as one line: lines trimmed, `LOCATION:` lines dropped, "; " between. */
+static void pg_oneline(char *out, size_t size, const char *text)
+{
+    size_t o = 0;
+    const char *p = text != NULL ? text : "";
+
+    while (*p != '\0' && o + 1 < size) {
+        size_t n = strcspn(p, "\n");
+        const char *q = p;
+        while (n > 0 && (*q == ' ' || *q == '\t')) {
+            q++;
+            n--;
+        }
+        while (n > 0 && (q[n - 1] == ' ' || q[n - 1] == '\r' || q[n - 1] == '\t'))
+            n--;
+        if (n > 0 && strncmp(q, "LOCATION:", 9) != 0) {
+            if (o > 0 && o + 2 < size) {
+                out[o++] = ';';
+                out[o++] = ' ';
+            }
+            if (n > size - 1 - o)
+                n = size - 1 - o;
+            memcpy(out + o, q, n);
+            o += n;
+        }
+        p += strcspn(p, "\n");
+        if (*p == '\n')
+            p++;
+    }
+    out[o] = '\0';
+}
+
+/* The SQLSTATE in a verbose connection message (`FATAL:  28P01: password ...`), or "". */
+static void pg_msg_sqlstate(const char *msg, char state[6])
+{
+    const char *p;
+
+    state[0] = '\0';
+    for (p = msg; p != NULL && (p = strstr(p, ":  ")) != NULL; p++) {
+        const char *s = p + 3;
+        int i;
+        for (i = 0; i < 5; i++)
+            if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z')))
+                break;
+        if (i == 5 && s[5] == ':' && s[6] == ' ') {
+            memcpy(state, s, 5);
+            state[5] = '\0';
+            return;
+        }
+    }
+}
+
+/* A failed connect or reset: refused/unreachable → ECONN, credentials → EAUTH, a missing
+ * database or a bad option → ECONFIG. */
+static int pg_conn_fail(trifle_conn *c, trifle_error *err)
+{
+    char text[400], state[6];
+    const char *raw = c->pg != NULL ? PQerrorMessage(c->pg) : "out of memory";
+    int code = TRIFLE_ECONN;
+
+    pg_oneline(text, sizeof(text), raw);
+    pg_msg_sqlstate(raw, state);
+    if (pg_state_is(state, "28P01") || pg_state_is(state, "28000") ||
+        strstr(raw, "fe_sendauth") != NULL)
+        code = TRIFLE_EAUTH;
+    else if (pg_state_is(state, "3D000"))
+        code = TRIFLE_ECONFIG;
+    else if (state[0] == '\0' && strncmp(raw, "invalid ", 8) == 0)
+        code = TRIFLE_ECONFIG; /* libpq's option checks: invalid port number, sslmode value ... */
+    else if (strstr(raw, "timeout expired") != NULL)
+        code = TRIFLE_ETIMEDOUT;
+    return pg_err(c, err, code, pg_sqlstate_code(state), "cannot connect to postgres: %s", text);
+}
+
+/* A server error on a working connection (or a client-side failure when res is NULL). `table` is
+ * named when the statement's table is missing. */
+static int pg_result_fail(trifle_conn *c, const PGresult *res, const char *table, trifle_error *err)
+{
+    const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    char text[300];
+    int code = TRIFLE_EDRIVER;
+
+    if (msg == NULL)
+        msg = res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(c->pg);
+    pg_oneline(text, sizeof(text), msg);
+    if (state == NULL)
+        return pg_err(c, err, PQstatus(c->pg) == CONNECTION_OK ? TRIFLE_EDRIVER : TRIFLE_ECONN, 0,
+                      "postgres: %s", text);
+    if (strcmp(state, "42P01") == 0 && table != NULL)
+        return pg_err(c, err, TRIFLE_ECONFIG, pg_sqlstate_code(state),
+                      "table %s does not exist (run \"trifle setup\")", table);
+    if (strcmp(state, "28P01") == 0 || strcmp(state, "28000") == 0 || strcmp(state, "42501") == 0)
+        code = TRIFLE_EAUTH;
+    else if (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0 ||
+             strcmp(state, "55P03") == 0)
+        code = TRIFLE_EBUSY;
+    else if (strcmp(state, "57014") == 0)
+        code = TRIFLE_ETIMEDOUT;
+    else if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+             strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0 ||
+             strcmp(state, "53300") == 0)
+        code = TRIFLE_ECONN;
+    else if (strcmp(state, "22001") == 0)
+        code = TRIFLE_EDATA;
+    return pg_err(c, err, code, pg_sqlstate_code(state), "postgres error %s: %s", state, text);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Time: proleptic Gregorian UTC, without the C library (no TZ, no locale).
+ */
+
+static void pg_civil(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t era, yy;
+    unsigned doe, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = (unsigned)(z - era * 146097);
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    yy = (int64_t)yoe + era * 400;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = yy + (*m <= 2);
+}
+
+static void pg_put2(char *p, unsigned v)
+{
+    p[0] = (char)('0' + v / 10 % 10);
+    p[1] = (char)('0' + v % 10);
+}
+
+/* `at` as `YYYY-MM-DDTHH:MM:SSZ` (out: PG_AT_LEN + 1 bytes); at must be in range. */
+static void pg_at_format(char *out, int64_t at)
+{
+    int64_t days = at / 86400, secs, y;
+    unsigned m, d;
+
+    if (at % 86400 < 0)
+        days--;
+    secs = at - days * 86400;
+    pg_civil(days, &y, &m, &d);
+    pg_put2(out, (unsigned)(y / 100));
+    pg_put2(out + 2, (unsigned)(y % 100));
+    out[4] = '-';
+    pg_put2(out + 5, m);
+    out[7] = '-';
+    pg_put2(out + 8, d);
+    out[10] = 'T';
+    pg_put2(out + 11, (unsigned)(secs / 3600));
+    out[13] = ':';
+    pg_put2(out + 14, (unsigned)(secs / 60 % 60));
+    out[16] = ':';
+    pg_put2(out + 17, (unsigned)(secs % 60));
+    out[19] = 'Z';
+    out[20] = '\0';
+}
+
+static int pg_at_ok(int64_t at)
+{
+    return at >= PG_AT_MIN && at <= PG_AT_MAX;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Stored JSONB text → numeric leaves
+ *
+ * The server prints JSONB itself, so the text is always valid JSON; the reader is strict anyway
+ * and stops at the first thing it does not understand. Objects are flattened to dotted paths,
+ * numbers become doubles, everything else is skipped. Numbers are printed by PostgreSQL's numeric
+ * output (no exponent: 5e-324 arrives as 0.000...5); a number that does not fit a double is
+ * skipped like any non-numeric value.
+ */
+
+typedef int (*pg_leaf_fn)(void *ctx, const char *path, size_t len, double v);
+
+typedef struct pg_json {
+    trifle_conn *c;
+    const char *p;
+    const char *end;
+    pg_leaf_fn leaf;
+    void *ctx;
+    int rc; /* first non-zero leaf() result */
+} pg_json;
+
+static void pg_ws(pg_json *js)
+{
+    while (js->p < js->end && (*js->p == ' ' || *js->p == '\t' || *js->p == '\n' || *js->p == '\r'))
+        js->p++;
+}
+
+static int pg_hex4(const char *p, unsigned *out)
+{
+    unsigned v = 0;
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        char ch = p[i];
+        v <<= 4;
+        if (ch >= '0' && ch <= '9')
+            v |= (unsigned)(ch - '0');
+        else if (ch >= 'a' && ch <= 'f')
+            v |= (unsigned)(ch - 'a' + 10);
+        else if (ch >= 'A' && ch <= 'F')
+            v |= (unsigned)(ch - 'A' + 10);
+        else
+            return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static void pg_put_utf8(trifle_conn *c, pg_buf *b, unsigned u)
+{
+    char s[4];
+    size_t n;
+
+    if (u < 0x80) {
+        s[0] = (char)u;
+        n = 1;
+    } else if (u < 0x800) {
+        s[0] = (char)(0xC0 | (u >> 6));
+        s[1] = (char)(0x80 | (u & 0x3F));
+        n = 2;
+    } else if (u < 0x10000) {
+        s[0] = (char)(0xE0 | (u >> 12));
+        s[1] = (char)(0x80 | ((u >> 6) & 0x3F));
+        s[2] = (char)(0x80 | (u & 0x3F));
+        n = 3;
+    } else {
+        s[0] = (char)(0xF0 | (u >> 18));
+        s[1] = (char)(0x80 | ((u >> 12) & 0x3F));
+        s[2] = (char)(0x80 | ((u >> 6) & 0x3F));
+        s[3] = (char)(0x80 | (u & 0x3F));
+        n = 4;
+    }
+    pg_put(c, b, s, n);
+}
+
+/* The string at js->p (its opening quote); its decoded bytes go to out unless out is NULL. */
+static int pg_string(pg_json *js, pg_buf *out)
+{
+    trifle_conn *c = js->c;
+    const char *p = js->p + 1, *run = p, *end = js->end;
+
+    for (;;) {
+        unsigned char ch;
+        if (p >= end)
+            return 0;
+        ch = (unsigned char)*p;
+        if (ch == '"')
+            break;
+        if (ch < 0x20)
+            return 0;
+        if (ch != '\\') {
+            p++;
+            continue;
+        }
+        if (out != NULL)
+            pg_put(c, out, run, (size_t)(p - run));
+        if (++p >= end)
+            return 0;
+        if (*p == 'u') {
+            unsigned u, lo;
+            if (end - p < 5 || !pg_hex4(p + 1, &u))
+                return 0;
+            p += 5;
+            if (u >= 0xD800 && u <= 0xDBFF) {
+                if (end - p >= 6 && p[0] == '\\' && p[1] == 'u' && pg_hex4(p + 2, &lo) &&
+                    lo >= 0xDC00 && lo <= 0xDFFF) {
+                    u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+                    p += 6;
+                } else {
+                    u = 0xFFFD;
+                }
+            } else if (u >= 0xDC00 && u <= 0xDFFF) {
+                u = 0xFFFD;
+            }
+            if (out != NULL)
+                pg_put_utf8(c, out, u);
+        } else {
+            char d;
+            switch (*p) {
+            case '"':
+            case '\\':
+            case '/':
+                d = *p;
+                break;
+            case 'b':
+                d = '\b';
+                break;
+            case 'f':
+                d = '\f';
+                break;
+            case 'n':
+                d = '\n';
+                break;
+            case 'r':
+                d = '\r';
+                break;
+            case 't':
+                d = '\t';
+                break;
+            default:
+                return 0;
+            }
+            if (out != NULL)
+                pg_putc(c, out, d);
+            p++;
+        }
+        run = p;
+    }
+    if (out != NULL)
+        pg_put(c, out, run, (size_t)(p - run));
+    js->p = p + 1;
+    return 1;
+}
+
+/* A JSON number at js->p; *numeric says whether it is a finite double. */
+static int pg_number(pg_json *js, double *v, int *numeric)
+{
+    const char *s = js->p, *p = s, *end = js->end;
+    int plain = 1, upper = 0;
+    size_t len;
+
+#define PG_DIGIT(q) ((q) < end && *(q) >= '0' && *(q) <= '9')
+    if (p < end && *p == '-')
+        p++;
+    if (p < end && *p == '0') {
+        p++;
+    } else if (PG_DIGIT(p)) {
+        while (PG_DIGIT(p))
+            p++;
+    } else {
+        return 0;
+    }
+    if (p < end && *p == '.') {
+        p++;
+        plain = 0;
+        if (!PG_DIGIT(p))
+            return 0;
+        while (PG_DIGIT(p))
+            p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        upper = *p == 'E';
+        plain = 0;
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (!PG_DIGIT(p))
+            return 0;
+        while (PG_DIGIT(p))
+            p++;
+    }
+#undef PG_DIGIT
+    js->p = p;
+    len = (size_t)(p - s);
+    *numeric = 0;
+    if (plain && len - (*s == '-') <= 15) {
+        /* integers below 10^15 are exact doubles: the common case needs no strtod */
+        int64_t iv = 0;
+        const char *q;
+        for (q = s + (*s == '-'); q < p; q++)
+            iv = iv * 10 + (*q - '0');
+        *v = *s == '-' ? -(double)iv : (double)iv;
+        if (*v == 0)
+            *v = 0; /* -0 reads as 0, as the host's parser does */
+        *numeric = 1;
+    } else if (!upper) {
+        *numeric = js->c->host->parse_double(s, len, v) == 0;
+    } else if (len < 128) {
+        char tmp[128];
+        size_t i;
+        memcpy(tmp, s, len);
+        for (i = 0; i < len; i++)
+            if (tmp[i] == 'E')
+                tmp[i] = 'e';
+        *numeric = js->c->host->parse_double(tmp, len, v) == 0;
+    }
+    if (*numeric && !isfinite(*v))
+        *numeric = 0;
+    return 1;
+}
+
+/* Skip any value at js->p without recursion (arrays and objects of any depth). */
+static int pg_skip(pg_json *js)
+{
+    size_t depth = 0;
+
+    for (;;) {
+        double v;
+        int numeric;
+
+        pg_ws(js);
+        if (js->p >= js->end)
+            return 0;
+        switch (*js->p) {
+        case '"':
+            if (!pg_string(js, NULL))
+                return 0;
+            break;
+        case '[':
+        case '{':
+            depth++;
+            js->p++;
+            continue;
+        case ']':
+        case '}':
+            if (depth == 0)
+                return 0;
+            depth--;
+            js->p++;
+            break;
+        case ',':
+        case ':':
+            if (depth == 0)
+                return 0;
+            js->p++;
+            continue;
+        case 't':
+        case 'f':
+        case 'n': {
+            const char *w = *js->p == 't' ? "true" : *js->p == 'f' ? "false" : "null";
+            size_t n = strlen(w);
+            if ((size_t)(js->end - js->p) < n || memcmp(js->p, w, n) != 0)
+                return 0;
+            js->p += n;
+            break;
+        }
+        default:
+            if (!pg_number(js, &v, &numeric))
+                return 0;
+            break;
+        }
+        if (depth == 0)
+            return 1;
+    }
+}
+
+/* Path ok for the core: non-empty, no empty dotted segment, no NUL (foreign data only). */
+static int pg_path_ok(const char *p, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || p[0] == '.' || p[n - 1] == '.' || memchr(p, '\0', n) != NULL)
+        return 0;
+    for (i = 1; i < n; i++)
+        if (p[i] == '.' && p[i - 1] == '.')
+            return 0;
+    return 1;
+}
+
+/* The object at js->p; members are flattened under the current path (c->path). */
+static int pg_object(pg_json *js, int depth)
+{
+    trifle_conn *c = js->c;
+    size_t base = c->path.len;
+
+    js->p++;
+    pg_ws(js);
+    if (js->p < js->end && *js->p == '}') {
+        js->p++;
+        return 1;
+    }
+    for (;;) {
+        c->path.len = base;
+        if (depth > 0)
+            pg_putc(c, &c->path, '.');
+        if (js->p >= js->end || *js->p != '"' || !pg_string(js, &c->path))
+            return 0;
+        pg_ws(js);
+        if (js->p >= js->end || *js->p != ':')
+            return 0;
+        js->p++;
+        pg_ws(js);
+        if (js->p >= js->end)
+            return 0;
+        if (*js->p == '{' && depth < PG_MAX_DEPTH) {
+            if (!pg_object(js, depth + 1))
+                return 0;
+        } else if (*js->p == '-' || (*js->p >= '0' && *js->p <= '9')) {
+            double v = 0;
+            int numeric = 0;
+            if (!pg_number(js, &v, &numeric))
+                return 0;
+            if (numeric && !c->oom && js->rc == 0 && pg_path_ok(c->path.p, c->path.len)) {
+                pg_putc(c, &c->path, '\0');
+                if (!c->oom) {
+                    js->rc = js->leaf(js->ctx, c->path.p, c->path.len - 1, v);
+                    c->path.len--;
+                }
+            }
+        } else if (!pg_skip(js)) {
+            return 0;
+        }
+        pg_ws(js);
+        if (js->p >= js->end)
+            return 0;
+        if (*js->p == '}') {
+            js->p++;
+            c->path.len = base;
+            return 1;
+        }
+        if (*js->p != ',')
+            return 0;
+        js->p++;
+        pg_ws(js);
+    }
+}
+
+/* Call leaf() for each numeric leaf of the JSON object text[0..len). Returns leaf()'s first
+ * failure, TRIFLE_ENOMEM, or 0 (text that is not an object reads as {}). */
+static int pg_flatten(trifle_conn *c, const char *text, size_t len, pg_leaf_fn leaf, void *ctx)
+{
+    pg_json js;
+
+    js.c = c;
+    js.p = text;
+    js.end = text + len;
+    js.leaf = leaf;
+    js.ctx = ctx;
+    js.rc = 0;
+    c->path.len = 0;
+    pg_ws(&js);
+    if (js.p < js.end && *js.p == '{')
+        (void)pg_object(&js, 0);
+    if (js.rc != 0)
+        return js.rc;
+    return c->oom ? TRIFLE_ENOMEM : 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Connection
+ */
+
+static int pg_name_ok(const char *s)
+{
+    size_t i, n = strlen(s);
+
+    if (n == 0 || n > PG_NAME_MAX || (s[0] >= '0' && s[0] <= '9'))
+        return 0;
+    for (i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Notices (`relation ... already exists, skipping`), which libpq would print on stderr, go to
+ * the log. An error that arrives while the connection is idle is delivered here too: a FATAL one
+ * (57P01 when the server shuts down or pg_terminate_backend() ends us) dooms the connection. */
+static void pg_notice(void *arg, const PGresult *res)
+{
+    trifle_conn *c = arg;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *msg = PQresultErrorMessage(res);
+    size_t n = strlen(msg);
+
+    if (sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
+        c->doomed = 1;
+    while (n > 0 && msg[n - 1] == '\n')
+        n--;
+    if (c->host->log != NULL)
+        c->host->log(c->doomed ? TRIFLE_LOG_INFO : TRIFLE_LOG_DEBUG, PG_NAME, "%.*s",
+                     (int)(n < 1000 ? n : 1000), msg);
+}
+
+static int64_t pg_now_ms(void)
+{
+    struct timespec ts;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Drive a started connect (reset = 0) or reset (reset = 1) to its end within c->connect_ms. */
+static int pg_connect_wait(trifle_conn *c, int reset, trifle_error *err)
+{
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    int64_t deadline = c->connect_ms >= 0 ? pg_now_ms() + c->connect_ms : 0;
+
+    if (PQstatus(c->pg) == CONNECTION_BAD)
+        return pg_conn_fail(c, err);
+    for (;;) {
+        struct pollfd pfd;
+        int wait = -1, r;
+
+        if (st == PGRES_POLLING_OK)
+            return 0;
+        if (st == PGRES_POLLING_FAILED)
+            return pg_conn_fail(c, err);
+        if (c->connect_ms >= 0) {
+            int64_t left = deadline - pg_now_ms();
+            if (left <= 0)
+                break;
+            wait = left > 60000 ? 60000 : (int)left;
+        }
+        pfd.fd = PQsocket(c->pg);
+        pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+        pfd.revents = 0;
+        if (pfd.fd < 0)
+            return pg_conn_fail(c, err);
+        r = poll(&pfd, 1, wait);
+        if (r < 0 && errno != EINTR)
+            return pg_err(c, err, TRIFLE_ECONN, 0, "cannot connect to postgres: poll failed");
+        if (r > 0)
+            st = reset ? PQresetPoll(c->pg) : PQconnectPoll(c->pg);
+    }
+    /* leave a bad connection behind: the next call resets it */
+    return pg_err(c, err, TRIFLE_ETIMEDOUT, 0,
+                  "cannot connect to postgres: timeout expired after %d ms", c->connect_ms);
+}
+
+/* Is the connection usable? A connection the server closed while we were idle (restart,
+ * pg_terminate_backend) has its FATAL message and end-of-file waiting in the socket: read them
+ * without blocking, which turns the status to CONNECTION_BAD. */
+static int pg_alive(trifle_conn *c)
+{
+    int i;
+
+    if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK || c->doomed)
+        return 0;
+    for (i = 0; i < 4; i++) {
+        struct pollfd pfd;
+        PGnotify *note;
+
+        pfd.fd = PQsocket(c->pg);
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        if (pfd.fd < 0)
+            return 0;
+        if (poll(&pfd, 1, 0) <= 0)
+            break;
+        if (!PQconsumeInput(c->pg))
+            return 0;
+        (void)PQisBusy(c->pg); /* parses what arrived: an idle-time error goes to pg_notice */
+        while ((note = PQnotifies(c->pg)) != NULL)
+            PQfreemem(note);
+        if (PQstatus(c->pg) != CONNECTION_OK || c->doomed)
+            return 0;
+    }
+    return PQstatus(c->pg) == CONNECTION_OK;
+}
+
+static int pg_reconnect(trifle_conn *c, trifle_error *err)
+{
+    c->prepared = 0; /* a new session knows none of our statements */
+    c->doomed = 0;
+    if (c->host->log != NULL)
+        c->host->log(TRIFLE_LOG_INFO, PG_NAME, "connection lost; reconnecting");
+    if (!PQresetStart(c->pg))
+        return pg_conn_fail(c, err);
+    return pg_connect_wait(c, 1, err);
+}
+
+static void pg_close(trifle_conn *c)
+{
+    size_t i;
+
+    if (c == NULL)
+        return;
+    if (c->pg != NULL)
+        PQfinish(c->pg);
+    pg_buf_free(c, &c->sql);
+    for (i = 0; i < sizeof(c->par) / sizeof(c->par[0]); i++)
+        pg_buf_free(c, &c->par[i]);
+    pg_buf_free(c, &c->path);
+    c->host->free(c->ord);
+    c->host->free(c->chain);
+    c->host->free(c->first);
+    c->host->free(c->slots);
+    if (c->secret != NULL)
+        memset(c->secret, 0, strlen(c->secret));
+    c->host->free(c->secret);
+    c->host->free(c);
+}
+
+/* Is name a libpq connection keyword? */
+static int pg_keyword_known(const PQconninfoOption *defs, const char *name)
+{
+    for (; defs != NULL && defs->keyword != NULL; defs++)
+        if (strcmp(defs->keyword, name) == 0)
+            return 1;
+    return 0;
+}
+
+static int pg_set_secret(trifle_conn *c, const char *pw)
+{
+    size_t n;
+
+    if (pw == NULL || pw[0] == '\0')
+        return 0;
+    n = strlen(pw);
+    if (c->secret != NULL) {
+        memset(c->secret, 0, strlen(c->secret));
+        c->host->free(c->secret);
+    }
+    if ((c->secret = c->host->alloc(n + 1)) == NULL)
+        return -1;
+    memcpy(c->secret, pw, n + 1);
+    return 0;
+}
+
+/* connect_timeout of the connection's options: unset → the default, 0 → none, else at least 2 s
+ * (as libpq's own rule). */
+static void pg_connect_timeout(trifle_conn *c)
+{
+    PQconninfoOption *opts = PQconninfo(c->pg), *o;
+
+    c->connect_ms = PG_CONNECT_TIMEOUT_MS;
+    for (o = opts; o != NULL && o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, "connect_timeout") == 0 && o->val != NULL && o->val[0] != '\0') {
+            long s = strtol(o->val, NULL, 10);
+            c->connect_ms = s <= 0 ? -1 : s < 2 ? 2000 : s > 86400 ? 86400000 : (int)s * 1000;
+        }
+    }
+    PQconninfoFree(opts);
+}
+
+static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *url,
+                   const char *const *opts, trifle_error *err)
+{
+    const char *table = "trifle_stats", *ping_table = NULL;
+    const char **kw = NULL, **val = NULL;
+    PQconninfoOption *parsed = NULL, *defs = NULL, *o;
+    trifle_conn *c = NULL;
+    char *perr = NULL;
+    size_t i, n_opts = 0, k = 0;
+    int mode = TRIFLE_ID_FULL, rc;
+
+    if (out == NULL || host == NULL)
+        return TRIFLE_EINVAL;
+    *out = NULL;
+    if (url == NULL ||
+        (strncmp(url, "postgres://", 11) != 0 && strncmp(url, "postgresql://", 13) != 0)) {
+        host->error_set(err, TRIFLE_ECONFIG, 0,
+                        "invalid driver URL: expected postgres:// or postgresql://");
+        return TRIFLE_ECONFIG;
+    }
+    c = host->alloc(sizeof(*c));
+    if (c == NULL) {
+        host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
+        return TRIFLE_ENOMEM;
+    }
+    memset(c, 0, sizeof(*c));
+    c->host = host;
+
+    /* the URL itself: libpq's parser, which also gives us the password to mask */
+    parsed = PQconninfoParse(url, &perr);
+    if (parsed == NULL) {
+        char text[300];
+        if (perr == NULL) {
+            rc = pg_oom(c, err);
+            goto done;
+        }
+        pg_oneline(text, sizeof(text), perr);
+        rc = pg_err(c, err, TRIFLE_ECONFIG, 0, "invalid driver URL: %s", text);
+        goto done;
+    }
+    for (o = parsed; o->keyword != NULL; o++)
+        if (strcmp(o->keyword, "password") == 0 && pg_set_secret(c, o->val) != 0) {
+            rc = pg_oom(c, err);
+            goto done;
+        }
+
+    for (i = 0; opts != NULL && opts[i] != NULL; i += 2)
+        n_opts++;
+    kw = host->alloc((n_opts + 4) * sizeof(*kw));
+    val = host->alloc((n_opts + 4) * sizeof(*val));
+    if (kw == NULL || val == NULL) {
+        rc = pg_oom(c, err);
+        goto done;
+    }
+    /* keywords are applied in order: defaults, then the URL, then URL parameters, then what the
+     * driver cannot work without */
+    kw[k] = "fallback_application_name";
+    val[k++] = "trifle-c";
+    kw[k] = "dbname";
+    val[k++] = url;
+    for (i = 0; opts != NULL && opts[i] != NULL; i += 2) {
+        const char *name = opts[i], *value = opts[i + 1] != NULL ? opts[i + 1] : "";
+        if (strcmp(name, "trifle.joined") == 0) {
+            if (strcmp(value, "full") == 0)
+                mode = TRIFLE_ID_FULL;
+            else if (strcmp(value, "partial") == 0)
+                mode = TRIFLE_ID_PARTIAL;
+            else if (strcmp(value, "separated") == 0)
+                mode = TRIFLE_ID_SEPARATED;
+            else {
+                rc = pg_err(c, err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %s", value);
+                goto done;
+            }
+        } else if (strncmp(name, "trifle.", 7) == 0) {
+            /* the core's own options: the separator is already inside bucket ids */
+        } else if (strcmp(name, "table") == 0) {
+            table = value;
+        } else if (strcmp(name, "ping_table") == 0) {
+            ping_table = value;
+        } else if (strcmp(name, "joined") == 0 || strcmp(name, "separator") == 0 ||
+                   strcmp(name, "system_tracking") == 0) {
+            /* URL parameters of every driver, applied by the core (SPEC §11.2) */
+        } else {
+            if (defs == NULL && (defs = PQconndefaults()) == NULL) {
+                rc = pg_oom(c, err);
+                goto done;
+            }
+            if (!pg_keyword_known(defs, name)) {
+                rc = pg_err(c, err, TRIFLE_ECONFIG, 0, "invalid driver URL: unknown parameter %s",
+                            name);
+                goto done;
+            }
+            if (strcmp(name, "client_encoding") == 0 && strcmp(value, "UTF8") != 0 &&
+                strcmp(value, "utf8") != 0 && strcmp(value, "UTF-8") != 0) {
+                rc = pg_err(c, err, TRIFLE_ECONFIG, 0,
+                            "invalid driver URL: client_encoding must be UTF8 (keys are UTF-8)");
+                goto done;
+            }
+            if (strcmp(name, "password") == 0 && pg_set_secret(c, value) != 0) {
+                rc = pg_oom(c, err);
+                goto done;
+            }
+            kw[k] = name;
+            val[k++] = value;
+        }
+        if (opts[i + 1] == NULL)
+            break;
+    }
+    /* keys and paths are UTF-8 (SPEC §3.1, §4.1) */
+    kw[k] = "client_encoding";
+    val[k++] = "UTF8";
+    kw[k] = NULL;
+    val[k] = NULL;
+    if (!pg_name_ok(table)) {
+        rc = pg_err(c, err, TRIFLE_ECONFIG, 0, "invalid table name: %s", table);
+        goto done;
+    }
+    if (ping_table != NULL && !pg_name_ok(ping_table)) {
+        rc = pg_err(c, err, TRIFLE_ECONFIG, 0, "invalid table name: %s", ping_table);
+        goto done;
+    }
+    c->mode = mode;
+    memcpy(c->table, table, strlen(table) + 1);
+    if (ping_table != NULL) {
+        memcpy(c->ping_table, ping_table, strlen(ping_table) + 1);
+    } else {
+        memcpy(c->ping_table, table, strlen(table));
+        memcpy(c->ping_table + strlen(table), "_ping", 6);
+    }
+
+    c->pg = PQconnectStartParams(kw, val, 1);
+    if (c->pg == NULL) {
+        rc = pg_oom(c, err);
+        goto done;
+    }
+    /* SQLSTATEs in connection messages (`FATAL:  28P01: ...`), so failures map exactly */
+    (void)PQsetErrorVerbosity(c->pg, PQERRORS_VERBOSE);
+    (void)PQsetNoticeReceiver(c->pg, pg_notice, c);
+    pg_connect_timeout(c);
+    rc = pg_connect_wait(c, 0, err);
+    if (rc == 0 && PQserverVersion(c->pg) < PG_MIN_SERVER)
+        rc = pg_err(c, err, TRIFLE_ECONFIG, 0,
+                    "postgres server %d is too old: 9.5 or newer is required",
+                    PQserverVersion(c->pg));
+
+done:
+    if (perr != NULL)
+        PQfreemem(perr);
+    PQconninfoFree(parsed);
+    PQconninfoFree(defs);
+    host->free(kw);
+    host->free(val);
+    if (rc != 0) {
+        pg_close(c);
+        return rc;
+    }
+    *out = c;
+    return TRIFLE_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Statements (SPEC §7.6, ERRATA minor 15: $1 key, $2 granularity, $3 at, $4 data)
+ */
+
+static const char *const pg_cols[] = {
+    [TRIFLE_ID_FULL] = "key",
+    [TRIFLE_ID_PARTIAL] = "key, at",
+    [TRIFLE_ID_SEPARATED] = "key, granularity, at",
+};
+
+/* The text of statement st into c->sql (NUL-terminated); the number of parameters. */
+static int pg_sql(trifle_conn *c, int st)
+{
+    static const char *const ucols[] = {
+        [TRIFLE_ID_FULL] = "u.key",
+        [TRIFLE_ID_PARTIAL] = "u.key, u.at",
+        [TRIFLE_ID_SEPARATED] = "u.key, u.granularity, u.at",
+    };
+    static const char *const arrays[] = {
+        [TRIFLE_ID_FULL] = "$1::text[], $2::jsonb[]",
+        [TRIFLE_ID_PARTIAL] = "$1::text[], $2::timestamptz[], $3::jsonb[]",
+        [TRIFLE_ID_SEPARATED] = "$1::text[], $2::text[], $3::timestamptz[], $4::jsonb[]",
+    };
+    static const char *const get[] = {
+        [TRIFLE_ID_FULL] = " WHERE key = ANY($1::text[])",
+        [TRIFLE_ID_PARTIAL] =
+            " t JOIN unnest($1::text[], $2::timestamptz[]) AS u(key, at) ON t.key = u.key AND "
+            "t.at = u.at",
+        [TRIFLE_ID_SEPARATED] = " t JOIN unnest($1::text[], $2::text[], $3::timestamptz[]) AS "
+                                "u(key, granularity, at) ON t.key = u.key AND t.granularity = "
+                                "u.granularity AND t.at = u.at",
+    };
+    static const char *const get_head[] = {
+        [TRIFLE_ID_FULL] = "SELECT key, data FROM ",
+        [TRIFLE_ID_PARTIAL] = "SELECT t.key, floor(extract(epoch FROM t.at))::bigint AS at, "
+                              "t.data FROM ",
+        [TRIFLE_ID_SEPARATED] = "SELECT t.key, t.granularity, floor(extract(epoch FROM "
+                                "t.at))::bigint AS at, t.data FROM ",
+    };
+    pg_buf *b = &c->sql;
+    int m = c->mode, n = m == TRIFLE_ID_FULL ? 2 : m == TRIFLE_ID_PARTIAL ? 3 : 4;
+
+    b->len = 0;
+    switch (st) {
+    case PG_ST_INC:
+    case PG_ST_SET:
+        pg_puts(c, b, "INSERT INTO ");
+        pg_puts(c, b, c->table);
+        pg_puts(c, b, " AS t (");
+        pg_puts(c, b, pg_cols[m]);
+        pg_puts(c, b, ", data) SELECT ");
+        pg_puts(c, b, ucols[m]);
+        pg_puts(c, b, ", u.data FROM unnest(");
+        pg_puts(c, b, arrays[m]);
+        pg_puts(c, b, ") AS u(");
+        pg_puts(c, b, pg_cols[m]);
+        pg_puts(c, b, ", data) ON CONFLICT (");
+        pg_puts(c, b, pg_cols[m]);
+        if (st == PG_ST_SET)
+            pg_puts(c, b, ") DO UPDATE SET data = t.data || EXCLUDED.data");
+        else
+            pg_puts(c, b,
+                    ") DO UPDATE SET data = t.data || (SELECT COALESCE(jsonb_object_agg(d.key, "
+                    "(CASE WHEN jsonb_typeof(t.data -> d.key) = 'number' THEN (t.data ->> "
+                    "d.key)::numeric ELSE 0 END) + (d.value #>> '{}')::numeric), '{}'::jsonb) "
+                    "FROM jsonb_each(EXCLUDED.data) AS d)");
+        break;
+    case PG_ST_GET:
+        pg_puts(c, b, get_head[m]);
+        pg_puts(c, b, c->table);
+        pg_puts(c, b, get[m]);
+        n--;
+        break;
+    case PG_ST_PING:
+        pg_puts(c, b, "INSERT INTO ");
+        pg_puts(c, b, c->ping_table);
+        pg_puts(c, b,
+                " (key, at, data) VALUES ($1, $2, $3::jsonb) ON CONFLICT (key) DO UPDATE "
+                "SET at = EXCLUDED.at, data = EXCLUDED.data");
+        n = 3;
+        break;
+    default:
+        pg_puts(c, b, "SELECT floor(extract(epoch FROM at))::bigint, data FROM ");
+        pg_puts(c, b, c->ping_table);
+        pg_puts(c, b, " WHERE key = $1 ORDER BY at DESC LIMIT 1");
+        n = 1;
+        break;
+    }
+    pg_putc(c, b, '\0');
+    return n;
+}
+
+/* One request to the server. */
+typedef struct pg_call {
+    int st;          /* PG_ST_*, or -1 for the simple query `sql` */
+    const char *sql; /* simple query text (several statements allowed) */
+    int n;           /* parameters */
+    const char *const *values;
+    const int *lengths;
+    const int *formats;
+    const char *table; /* named when the statement's table is missing */
+    int idempotent;    /* may be sent again after its reply was lost */
+    int unknown;       /* out: sent, and the reply was lost */
+} pg_call;
+
+/* PQprepare st on the current session. 0, PG_LOST when the connection died, or an error. */
+static int pg_prepare(trifle_conn *c, int st, const char *table, trifle_error *err)
+{
+    PGresult *r;
+    int n, rc;
+
+    n = pg_sql(c, st);
+    if (c->oom)
+        return pg_oom(c, err);
+    r = PQprepare(c->pg, pg_st_names[st], c->sql.p, n, NULL);
+    if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+        c->prepared |= 1u << st;
+        rc = 0;
+    } else if (PQstatus(c->pg) != CONNECTION_OK) {
+        rc = PG_LOST;
+    } else if (r == NULL) {
+        rc = pg_oom(c, err);
+    } else {
+        rc = pg_result_fail(c, r, table, err);
+    }
+    PQclear(r);
+    return rc;
+}
+
+/*
+ * Send q and wait for its outcome; on success *out is the result (the caller clears it). A
+ * connection found dead before sending is reset once. Deadlock and serialisation failures are
+ * retried PG_RETRIES times. A lost reply is retried on a new connection when q is idempotent or
+ * the server said the statement failed; otherwise q->unknown is set and ECONN returned.
+ */
+static int pg_run(trifle_conn *c, pg_call *q, PGresult **out, trifle_error *err)
+{
+    int reconnected = 0, retries = 0, reprepared = 0, rc;
+
+    *out = NULL;
+    q->unknown = 0;
+    for (;;) {
+        PGresult *ok = NULL, *bad = NULL, *r;
+        const char *state;
+        int sent, known;
+
+        if (!pg_alive(c)) {
+            if (reconnected)
+                return pg_err(c, err, TRIFLE_ECONN, 0, "connection to postgres lost");
+            reconnected = 1;
+            if ((rc = pg_reconnect(c, err)) != 0)
+                return rc;
+        }
+        if (PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+            /* cannot happen with single statements; never write inside a stale transaction */
+            PQclear(PQexec(c->pg, "ROLLBACK"));
+        }
+        if (q->st >= 0 && (c->prepared & (1u << q->st)) == 0) {
+            rc = pg_prepare(c, q->st, q->table, err);
+            if (rc == PG_LOST && !reconnected) {
+                reconnected = 1;
+                if ((rc = pg_reconnect(c, err)) != 0)
+                    return rc;
+                continue;
+            }
+            if (rc == PG_LOST)
+                return pg_err(c, err, TRIFLE_ECONN, 0, "connection to postgres lost");
+            if (rc != 0)
+                return rc;
+        }
+        if (q->st >= 0)
+            sent = PQsendQueryPrepared(c->pg, pg_st_names[q->st], q->n, q->values, q->lengths,
+                                       q->formats, 0);
+        else
+            sent = PQsendQuery(c->pg, q->sql);
+        if (!sent) {
+            /* nothing reached the server (a Sync was not delivered): retry on a new session */
+            if (PQstatus(c->pg) != CONNECTION_OK && !reconnected) {
+                reconnected = 1;
+                if ((rc = pg_reconnect(c, err)) != 0)
+                    return rc;
+                continue;
+            }
+            return pg_result_fail(c, NULL, q->table, err);
+        }
+        while ((r = PQgetResult(c->pg)) != NULL) {
+            ExecStatusType s = PQresultStatus(r);
+            if ((s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) && ok == NULL && bad == NULL)
+                ok = r;
+            else if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && bad == NULL)
+                bad = r;
+            else
+                PQclear(r);
+        }
+        if (PQstatus(c->pg) == CONNECTION_OK && bad == NULL) {
+            if (ok == NULL)
+                return pg_result_fail(c, NULL, q->table, err);
+            *out = ok;
+            return 0;
+        }
+        state = bad != NULL ? PQresultErrorField(bad, PG_DIAG_SQLSTATE) : NULL;
+        if (PQstatus(c->pg) != CONNECTION_OK) {
+            /* the server reported the statement failed before it completed: nothing applied */
+            known = ok == NULL && state != NULL;
+            if ((q->idempotent || known) && !reconnected) {
+                PQclear(ok);
+                PQclear(bad);
+                reconnected = 1;
+                if ((rc = pg_reconnect(c, err)) != 0)
+                    return rc;
+                continue;
+            }
+            q->unknown = !known && !q->idempotent;
+            {
+                char text[300];
+                pg_oneline(text, sizeof(text),
+                           bad != NULL ? PQresultErrorMessage(bad) : PQerrorMessage(c->pg));
+                rc = pg_err(c, err, TRIFLE_ECONN, pg_sqlstate_code(state),
+                            "connection to postgres lost%s: %s",
+                            q->unknown ? " (outcome unknown)" : "", text);
+            }
+            PQclear(ok);
+            PQclear(bad);
+            return rc;
+        }
+        PQclear(ok);
+        if (pg_state_is(state, "26000") && q->st >= 0 && !reprepared) {
+            /* our statement is gone (DISCARD ALL by a pooler): prepare it again, once */
+            reprepared = 1;
+            c->prepared &= ~(1u << q->st);
+            PQclear(bad);
+            continue;
+        }
+        if ((pg_state_is(state, "40P01") || pg_state_is(state, "40001")) && retries < PG_RETRIES) {
+            retries++;
+            if (c->host->log != NULL)
+                c->host->log(TRIFLE_LOG_WARN, PG_NAME, "%s (SQLSTATE %s); retrying (%d of %d)",
+                             pg_state_is(state, "40P01") ? "deadlock detected"
+                                                         : "serialization failure",
+                             state, retries, PG_RETRIES);
+            PQclear(bad);
+            continue;
+        }
+        rc = pg_result_fail(c, bad, q->table, err);
+        PQclear(bad);
+        return rc;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * setup / drop
+ */
+
+/* One transaction holding an advisory lock, so concurrent setups (and drops) of one table never
+ * race inside CREATE TABLE IF NOT EXISTS (which can fail with 23505 on pg_type). */
+static void pg_lock_sql(trifle_conn *c)
+{
+    c->sql.len = 0;
+    pg_puts(c, &c->sql, "SELECT pg_advisory_xact_lock(1953654380, hashtext('");
+    pg_puts(c, &c->sql, c->table);
+    pg_puts(c, &c->sql, "'));");
+}
+
+static int pg_simple(trifle_conn *c, const char *table, trifle_error *err)
+{
+    pg_call q;
+    PGresult *r;
+    int rc;
+
+    pg_putc(c, &c->sql, '\0');
+    if (c->oom)
+        return pg_oom(c, err);
+    memset(&q, 0, sizeof(q));
+    q.st = -1;
+    q.sql = c->sql.p;
+    q.table = table;
+    q.idempotent = 1;
+    rc = pg_run(c, &q, &r, err);
+    PQclear(r);
+    return rc;
+}
+
+static int pg_setup(trifle_conn *c, trifle_error *err)
+{
+    static const char *const schema[] = {
+        [TRIFLE_ID_FULL] = " (key VARCHAR(255) PRIMARY KEY, data JSONB NOT NULL DEFAULT "
+                           "'{}'::jsonb);",
+        [TRIFLE_ID_PARTIAL] = " (key VARCHAR(255) NOT NULL, at TIMESTAMPTZ NOT NULL, data JSONB "
+                              "NOT NULL DEFAULT '{}'::jsonb, PRIMARY KEY (key, at));",
+        [TRIFLE_ID_SEPARATED] = " (key VARCHAR(255) NOT NULL, granularity VARCHAR(255) NOT NULL, "
+                                "at TIMESTAMPTZ NOT NULL, data JSONB NOT NULL DEFAULT "
+                                "'{}'::jsonb, PRIMARY KEY (key, granularity, at));",
+    };
+
+    if (c == NULL)
+        return TRIFLE_EINVAL;
+    c->oom = 0;
+    pg_lock_sql(c);
+    pg_puts(c, &c->sql, "CREATE TABLE IF NOT EXISTS ");
+    pg_puts(c, &c->sql, c->table);
+    pg_puts(c, &c->sql, schema[c->mode]);
+    pg_puts(c, &c->sql, "CREATE TABLE IF NOT EXISTS ");
+    pg_puts(c, &c->sql, c->ping_table);
+    pg_puts(c, &c->sql,
+            " (key VARCHAR(255) PRIMARY KEY, at TIMESTAMPTZ NOT NULL, data JSONB NOT "
+            "NULL DEFAULT '{}'::jsonb);");
+    return pg_simple(c, NULL, err);
+}
+
+static int pg_drop(trifle_conn *c, trifle_error *err)
+{
+    if (c == NULL)
+        return TRIFLE_EINVAL;
+    c->oom = 0;
+    pg_lock_sql(c);
+    pg_puts(c, &c->sql, "DROP TABLE IF EXISTS ");
+    pg_puts(c, &c->sql, c->table);
+    if (strcmp(c->table, c->ping_table) != 0) {
+        pg_puts(c, &c->sql, ", ");
+        pg_puts(c, &c->sql, c->ping_table);
+    }
+    pg_putc(c, &c->sql, ';');
+    return pg_simple(c, NULL, err);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * inc / set
+ */
+
+/* Characters of UTF-8 text (continuation bytes are not counted). */
+static size_t pg_chars(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s != '\0'; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+static int pg_ord_cmp(const void *pa, const void *pb)
+{
+    const trifle_bucket *a = &((const pg_ord *)pa)->e->bucket;
+    const trifle_bucket *b = &((const pg_ord *)pb)->e->bucket;
+    int r = strcmp(a->id, b->id);
+
+    if (r != 0)
+        return r;
+    if (a->granularity != NULL && b->granularity != NULL &&
+        (r = strcmp(a->granularity, b->granularity)) != 0)
+        return r;
+    return a->at < b->at ? -1 : a->at > b->at;
+}
+
+static int pg_same_bucket(int mode, const trifle_bucket *a, const trifle_bucket *b)
+{
+    if (strcmp(a->id, b->id) != 0)
+        return 0;
+    if (mode == TRIFLE_ID_FULL)
+        return 1;
+    if (mode == TRIFLE_ID_SEPARATED && strcmp(a->granularity, b->granularity) != 0)
+        return 0;
+    return a->at == b->at;
+}
+
+/* Check the items before anything is sent. EDATA (with *failed) for an identifier that cannot be
+ * stored (ERRATA I4), EINVAL for a call that breaks the ABI contract. */
+static int pg_check_items(trifle_conn *c, const trifle_entry *items, size_t n, ptrdiff_t *failed,
+                          trifle_error *err)
+{
+    size_t i, l;
+
+    if (n > INT32_MAX)
+        return pg_err(c, err, TRIFLE_EINVAL, 0, "too many items in one call: %zu", n);
+    for (i = 0; i < n; i++) {
+        const trifle_bucket *b = &items[i].bucket;
+        if (b->id == NULL || (c->mode == TRIFLE_ID_SEPARATED && b->granularity == NULL) ||
+            items[i].leaves == NULL || items[i].n_leaves == 0)
+            return pg_err(c, err, TRIFLE_EINVAL, 0, "item %zu is incomplete", i);
+        if (pg_chars(b->id) > PG_ID_MAX ||
+            (c->mode == TRIFLE_ID_SEPARATED && pg_chars(b->granularity) > PG_ID_MAX)) {
+            *failed = (ptrdiff_t)i;
+            return pg_err(c, err, TRIFLE_EDATA, 0,
+                          "identifier of item %zu is longer than %d characters: %.64s...", i,
+                          PG_ID_MAX, b->id);
+        }
+        if (c->mode != TRIFLE_ID_FULL && !pg_at_ok(b->at))
+            return pg_err(c, err, TRIFLE_EINVAL, 0, "time out of range: %lld (item %zu)",
+                          (long long)b->at, i);
+        for (l = 0; l < items[i].n_leaves; l++) {
+            const trifle_leaf *lf = &items[i].leaves[l];
+            if (lf->path == NULL || lf->path[0] == '\0' || !isfinite(lf->value) ||
+                (l > 0 && strcmp(items[i].leaves[l - 1].path, lf->path) >= 0))
+                return pg_err(c, err, TRIFLE_EINVAL, 0,
+                              "leaves of item %zu are not finite, unique and sorted by path", i);
+        }
+    }
+    return 0;
+}
+
+static int pg_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_set,
+                    trifle_write_result *res, trifle_error *err)
+{
+    const int m = c != NULL ? c->mode : 0;
+    pg_buf *data;
+    const char *values[4];
+    int lengths[4], formats[4] = {1, 1, 1, 1};
+    ptrdiff_t failed = -1;
+    PGresult *r = NULL;
+    pg_call q;
+    size_t i;
+    int rc, np;
+
+    if (c == NULL || (n > 0 && items == NULL))
+        return TRIFLE_EINVAL;
+    if (n == 0)
+        return TRIFLE_OK;
+    c->oom = 0;
+    memset(&q, 0, sizeof(q));
+    if ((rc = pg_check_items(c, items, n, &failed, err)) != 0)
+        goto done;
+    if (pg_reserve(c, (void **)&c->ord, &c->cap_ord, n, sizeof(*c->ord)) != 0) {
+        rc = pg_oom(c, err);
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        c->ord[i].e = &items[i];
+        c->ord[i].i = i;
+    }
+    /* one lock order for every writer: by identifier */
+    qsort(c->ord, n, sizeof(*c->ord), pg_ord_cmp);
+    for (i = 1; i < n; i++) {
+        if (pg_same_bucket(m, &c->ord[i - 1].e->bucket, &c->ord[i].e->bucket)) {
+            rc = pg_err(c, err, TRIFLE_EINVAL, 0, "items %zu and %zu name the same bucket %s",
+                        c->ord[i - 1].i, c->ord[i].i, c->ord[i].e->bucket.id);
+            goto done;
+        }
+    }
+
+    np = m == TRIFLE_ID_FULL ? 2 : m == TRIFLE_ID_PARTIAL ? 3 : 4;
+    pg_array_begin(c, &c->par[0], PG_OID_TEXT, n);
+    if (m == TRIFLE_ID_SEPARATED)
+        pg_array_begin(c, &c->par[1], PG_OID_TEXT, n);
+    if (m != TRIFLE_ID_FULL)
+        pg_array_begin(c, &c->par[np - 2], PG_OID_TIMESTAMPTZ, n);
+    data = &c->par[np - 1];
+    pg_array_begin(c, data, PG_OID_JSONB, n);
+    for (i = 0; i < n && !c->oom; i++) {
+        const trifle_entry *e = c->ord[i].e;
+        size_t at;
+
+        pg_array_text(c, &c->par[0], e->bucket.id, strlen(e->bucket.id));
+        if (m == TRIFLE_ID_SEPARATED)
+            pg_array_text(c, &c->par[1], e->bucket.granularity, strlen(e->bucket.granularity));
+        if (m != TRIFLE_ID_FULL)
+            pg_array_at(c, &c->par[np - 2], e->bucket.at);
+        at = data->len;
+        pg_put_u32(c, data, 0); /* patched below */
+        pg_putc(c, data, 1);    /* jsonb's binary format version */
+        pg_putc(c, data, '{');
+        pg_put_members(c, data, e->leaves, e->n_leaves, "");
+        pg_putc(c, data, '}');
+        if (!c->oom)
+            pg_patch_u32(data, at, (uint32_t)(data->len - at - 4));
+    }
+    if (c->oom) {
+        rc = pg_oom(c, err);
+        goto done;
+    }
+    for (i = 0; i < (size_t)np; i++) {
+        if (c->par[i].len > INT32_MAX) {
+            rc = pg_err(c, err, TRIFLE_EINVAL, 0, "batch of %zu items is too large to send", n);
+            goto done;
+        }
+        values[i] = c->par[i].p;
+        lengths[i] = (int)c->par[i].len;
+    }
+
+    q.st = is_set ? PG_ST_SET : PG_ST_INC;
+    q.n = np;
+    q.values = values;
+    q.lengths = lengths;
+    q.formats = formats;
+    q.table = c->table;
+    rc = pg_run(c, &q, &r, err);
+    PQclear(r);
+    if (rc == TRIFLE_EDATA && n == 1)
+        failed = 0; /* value too long (a column narrower than ours): the one item is at fault */
+
+done:
+    if (rc != 0)
+        TRIFLE_WRITE_RESULT_SET(res, 0, failed, q.unknown);
+    return rc;
+}
+
+static int pg_inc(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
+                  trifle_error *err)
+{
+    return pg_write(c, items, n, 0, res, err);
+}
+
+static int pg_set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
+                  trifle_error *err)
+{
+    return pg_write(c, items, n, 1, res, err);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * get
+ */
+
+static uint32_t pg_hash(const char *id, size_t id_len, const char *g, size_t g_len, int64_t at)
+{
+    uint64_t h = UINT64_C(1469598103934665603);
+    size_t i;
+
+    for (i = 0; i < id_len; i++)
+        h = (h ^ (unsigned char)id[i]) * UINT64_C(1099511628211);
+    h = (h ^ 0xff) * UINT64_C(1099511628211);
+    for (i = 0; i < g_len; i++)
+        h = (h ^ (unsigned char)g[i]) * UINT64_C(1099511628211);
+    h ^= (uint64_t)at * UINT64_C(0x9E3779B97F4A7C15);
+    h ^= h >> 31;
+    h *= UINT64_C(0xBF58476D1CE4E5B9);
+    h ^= h >> 29;
+    return (uint32_t)h;
+}
+
+/* Where one get's rows go. */
+typedef struct pg_get_ctx {
+    trifle_conn *c;
+    trifle_sink *sink;
+    size_t index; /* first bucket index of the row's identifier */
+} pg_get_ctx;
+
+static int pg_get_leaf(void *ctx, const char *path, size_t len, double v)
+{
+    pg_get_ctx *g = ctx;
+    size_t i;
+    int rc = 0;
+
+    (void)len;
+    for (i = g->index; i != SIZE_MAX && rc == 0; i = g->c->chain[i])
+        rc = g->c->host->emit(g->sink, i, path, v);
+    return rc;
+}
+
+/* Parse a bigint column. */
+static int pg_parse_int64(const char *s, int64_t *out)
+{
+    int neg = *s == '-';
+    uint64_t v = 0;
+
+    s += neg;
+    if (*s == '\0')
+        return 0;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_C(1) << 62) / 5)
+            return 0;
+        v = v * 10 + (unsigned)(*s - '0');
+    }
+    if (v > (uint64_t)INT64_MAX)
+        return 0;
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return 1;
+}
+
+static int pg_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle_sink *sink,
+                  trifle_error *err)
+{
+    const int m = c != NULL ? c->mode : 0;
+    const int np = m == TRIFLE_ID_FULL ? 1 : m == TRIFLE_ID_PARTIAL ? 2 : 3;
+    const char *values[3];
+    int lengths[3], formats[3] = {1, 1, 1};
+    size_t i, nd = 0, mask, slots = 16;
+    PGresult *r = NULL;
+    pg_get_ctx ctx;
+    pg_call q;
+    int rc = 0, row, rows;
+
+    if (c == NULL || (n > 0 && (buckets == NULL || sink == NULL)))
+        return TRIFLE_EINVAL;
+    if (n == 0)
+        return TRIFLE_OK;
+    c->oom = 0;
+    if (n > INT32_MAX)
+        return pg_err(c, err, TRIFLE_EINVAL, 0, "too many buckets in one call: %zu", n);
+    while (slots < 2 * n)
+        slots *= 2;
+    if (pg_reserve(c, (void **)&c->chain, &c->cap_chain, n, sizeof(*c->chain)) != 0 ||
+        pg_reserve(c, (void **)&c->first, &c->cap_first, n, sizeof(*c->first)) != 0 ||
+        pg_reserve(c, (void **)&c->slots, &c->cap_slots, slots, sizeof(*c->slots)) != 0)
+        return pg_oom(c, err);
+    mask = slots - 1;
+    memset(c->slots, 0, slots * sizeof(*c->slots));
+
+    /* the distinct identifiers go to the server; chain[] links the indexes naming each one */
+    pg_array_begin(c, &c->par[0], PG_OID_TEXT, 0); /* element counts are patched below */
+    if (m == TRIFLE_ID_SEPARATED)
+        pg_array_begin(c, &c->par[1], PG_OID_TEXT, 0);
+    if (m != TRIFLE_ID_FULL)
+        pg_array_begin(c, &c->par[np - 1], PG_OID_TIMESTAMPTZ, 0);
+    for (i = 0; i < n; i++) {
+        const trifle_bucket *b = &buckets[i];
+        const char *g = m == TRIFLE_ID_SEPARATED ? b->granularity : "";
+        int64_t at = m == TRIFLE_ID_FULL ? 0 : b->at;
+        size_t id_len, g_len;
+        uint32_t h;
+
+        if (b->id == NULL || g == NULL)
+            return pg_err(c, err, TRIFLE_EINVAL, 0, "bucket %zu is incomplete", i);
+        if (m != TRIFLE_ID_FULL && !pg_at_ok(at))
+            return pg_err(c, err, TRIFLE_EINVAL, 0, "time out of range: %lld (bucket %zu)",
+                          (long long)at, i);
+        id_len = strlen(b->id);
+        g_len = strlen(g);
+        c->chain[i] = SIZE_MAX;
+        for (h = pg_hash(b->id, id_len, g, g_len, at);; h++) {
+            uint32_t s = c->slots[h & mask];
+            size_t j;
+            if (s == 0) {
+                c->slots[h & mask] = (uint32_t)(nd + 1);
+                c->first[nd++] = i;
+                pg_array_text(c, &c->par[0], b->id, id_len);
+                if (m == TRIFLE_ID_SEPARATED)
+                    pg_array_text(c, &c->par[1], g, g_len);
+                if (m != TRIFLE_ID_FULL)
+                    pg_array_at(c, &c->par[np - 1], at);
+                break;
+            }
+            j = c->first[s - 1];
+            if (strcmp(buckets[j].id, b->id) == 0 && (m == TRIFLE_ID_FULL || buckets[j].at == at) &&
+                (m != TRIFLE_ID_SEPARATED || strcmp(buckets[j].granularity, g) == 0)) {
+                /* named again (a get may repeat a bucket): every index gets the row */
+                c->chain[i] = c->chain[j];
+                c->chain[j] = i;
+                break;
+            }
+        }
+    }
+    if (c->oom)
+        return pg_oom(c, err);
+    for (i = 0; i < (size_t)np; i++) {
+        if (c->par[i].len > INT32_MAX)
+            return pg_err(c, err, TRIFLE_EINVAL, 0, "get of %zu buckets is too large to send", n);
+        pg_patch_u32(&c->par[i], 12, (uint32_t)nd);
+        values[i] = c->par[i].p;
+        lengths[i] = (int)c->par[i].len;
+    }
+
+    memset(&q, 0, sizeof(q));
+    q.st = PG_ST_GET;
+    q.n = np;
+    q.values = values;
+    q.lengths = lengths;
+    q.formats = formats;
+    q.table = c->table;
+    q.idempotent = 1;
+    if ((rc = pg_run(c, &q, &r, err)) != 0)
+        return rc;
+
+    ctx.c = c;
+    ctx.sink = sink;
+    rows = PQntuples(r);
+    for (row = 0; row < rows && rc == 0; row++) {
+        const int data_col = PQnfields(r) - 1;
+        const char *key = PQgetvalue(r, row, 0), *g = "";
+        size_t key_len = (size_t)PQgetlength(r, row, 0), g_len = 0;
+        int64_t at = 0;
+        uint32_t h;
+
+        if (PQgetisnull(r, row, 0) || PQgetisnull(r, row, data_col))
+            continue;
+        if (m == TRIFLE_ID_SEPARATED) {
+            g = PQgetvalue(r, row, 1);
+            g_len = (size_t)PQgetlength(r, row, 1);
+        }
+        if (m != TRIFLE_ID_FULL && !pg_parse_int64(PQgetvalue(r, row, data_col - 1), &at))
+            continue;
+        for (h = pg_hash(key, key_len, g, g_len, at); c->slots[h & mask] != 0; h++) {
+            const trifle_bucket *b;
+            ctx.index = c->first[c->slots[h & mask] - 1];
+            b = &buckets[ctx.index];
+            if ((m != TRIFLE_ID_FULL && b->at != at) || strlen(b->id) != key_len ||
+                memcmp(b->id, key, key_len) != 0)
+                continue;
+            if (m == TRIFLE_ID_SEPARATED &&
+                (strlen(b->granularity) != g_len || memcmp(b->granularity, g, g_len) != 0))
+                continue;
+            rc = pg_flatten(c, PQgetvalue(r, row, data_col), (size_t)PQgetlength(r, row, data_col),
+                            pg_get_leaf, &ctx);
+            if (rc != 0)
+                rc = rc == TRIFLE_ENOMEM
+                         ? pg_oom(c, err)
+                         : pg_err(c, err, rc, 0, "cannot deliver the values of bucket %zu",
+                                  ctx.index);
+            break; /* identifiers sent are distinct */
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * ping / scan
+ */
+
+static int pg_ping(trifle_conn *c, const char *key, int64_t at, const trifle_leaf *leaves, size_t n,
+                   trifle_error *err)
+{
+    char at_text[PG_AT_LEN + 1];
+    const char *values[3];
+    PGresult *r = NULL;
+    pg_buf *data;
+    pg_call q;
+    size_t i;
+    int rc;
+
+    if (c == NULL || key == NULL || (n > 0 && leaves == NULL))
+        return TRIFLE_EINVAL;
+    c->oom = 0;
+    if (!pg_at_ok(at))
+        return pg_err(c, err, TRIFLE_EINVAL, 0, "time out of range: %lld", (long long)at);
+    if (pg_chars(key) > PG_ID_MAX)
+        return pg_err(c, err, TRIFLE_EINVAL, 0, "ping key is longer than %d characters", PG_ID_MAX);
+    for (i = 0; i < n; i++)
+        if (leaves[i].path == NULL || leaves[i].path[0] == '\0' || !isfinite(leaves[i].value))
+            return pg_err(c, err, TRIFLE_EINVAL, 0, "invalid ping leaf %zu", i);
+    pg_at_format(at_text, at);
+
+    /* {"at":"<RFC 3339>","data.<path>":<v>,...}: the SQLite flat layout (ERRATA minor 15) */
+    data = &c->par[2];
+    data->len = 0;
+    pg_puts(c, data, "{\"at\":\"");
+    pg_puts(c, data, at_text);
+    pg_putc(c, data, '"');
+    if (n > 0)
+        pg_putc(c, data, ',');
+    pg_put_members(c, data, leaves, n, "data.");
+    pg_putc(c, data, '}');
+    pg_putc(c, data, '\0');
+    if (c->oom)
+        return pg_oom(c, err);
+    values[0] = key;
+    values[1] = at_text;
+    values[2] = data->p;
+
+    memset(&q, 0, sizeof(q));
+    q.st = PG_ST_PING;
+    q.n = 3;
+    q.values = values;
+    q.table = c->ping_table;
+    q.idempotent = 1; /* a replacement: sending it twice is harmless */
+    rc = pg_run(c, &q, &r, err);
+    PQclear(r);
+    return rc;
+}
+
+static int pg_scan_leaf(void *ctx, const char *path, size_t len, double v)
+{
+    pg_get_ctx *g = ctx;
+
+    if (len <= 5 || memcmp(path, "data.", 5) != 0)
+        return 0;
+    return g->c->host->emit(g->sink, 0, path + 5, v);
+}
+
+static int pg_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink *sink,
+                   trifle_error *err)
+{
+    const char *values[1];
+    PGresult *r = NULL;
+    pg_get_ctx ctx;
+    pg_call q;
+    int64_t at;
+    int rc;
+
+    if (c == NULL || key == NULL || at_out == NULL || sink == NULL)
+        return TRIFLE_EINVAL;
+    c->oom = 0;
+    values[0] = key;
+    memset(&q, 0, sizeof(q));
+    q.st = PG_ST_SCAN;
+    q.n = 1;
+    q.values = values;
+    q.table = c->ping_table;
+    q.idempotent = 1;
+    if ((rc = pg_run(c, &q, &r, err)) != 0)
+        return rc;
+    if (PQntuples(r) == 0) {
+        rc = pg_err(c, err, TRIFLE_ENOTFOUND, 0, "no ping for key %s", key);
+        goto done;
+    }
+    if (PQgetisnull(r, 0, 0) || !pg_parse_int64(PQgetvalue(r, 0, 0), &at)) {
+        rc = pg_err(c, err, TRIFLE_EDRIVER, 0, "invalid ping time for key %s", key);
+        goto done;
+    }
+    ctx.c = c;
+    ctx.sink = sink;
+    ctx.index = 0;
+    if (!PQgetisnull(r, 0, 1))
+        rc = pg_flatten(c, PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1), pg_scan_leaf, &ctx);
+    if (rc != 0) {
+        rc = rc == TRIFLE_ENOMEM ? pg_oom(c, err)
+                                 : pg_err(c, err, rc, 0, "cannot deliver the ping of key %s", key);
+        goto done;
+    }
+    *at_out = at;
+
+done:
+    PQclear(r);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The plugin's one export
+ */
+
+static const char *const pg_schemes[] = {"postgres", "postgresql", NULL};
+
+static const trifle_driver pg_driver = {
+    TRIFLE_DRIVER_HEADER,
+    .name = PG_NAME,
+    .version = "1.0.0",
+    .caps = TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED | TRIFLE_CAP_PING |
+            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP,
+    .schemes = pg_schemes,
+    .open = pg_open,
+    .close = pg_close,
+    .setup = pg_setup,
+    .inc = pg_inc,
+    .set = pg_set,
+    .get = pg_get,
+    .ping = pg_ping,
+    .scan = pg_scan,
+    .drop = pg_drop,
+};
+
+TRIFLE_DRIVER_DEFINE(postgres, pg_driver)

@@ -1,0 +1,1607 @@
+/*
+ * trifle_redis.so: the Redis storage driver (SPEC §7.7, §11.2; ERRATA B6, B8, I1, I5, I15, I19).
+ *
+ * Layout. One hash per bucket at join(sep, prefix, id), whose fields are packed paths and whose
+ * values are decimal text (SPEC §4.5); the ping of a key is the hash join(sep, prefix, key, "ping")
+ * with the field `at` (RFC 3339 UTC) and `data.<path>` fields. Only the full identifier mode
+ * exists, so `id` is always `key<sep>G<sep>unix`.
+ *
+ * Protocol. Requests are written as RESP text into one buffer per connection and sent with one
+ * send(MSG_NOSIGNAL) loop (hiredis 0.14's own writer could raise SIGPIPE), so a pipeline of n
+ * commands is one buffer and one round trip: `get` is n HGETALLs, `ping` is MULTI/DEL/HSET/EXEC.
+ * hiredis connects and parses the replies.
+ *
+ * Writes. Every inc/set call is exactly one EVALSHA of rd_script (SCRIPT LOAD once per
+ * connection, EVAL when the server answers NOSCRIPT). The script checks the whole batch first
+ * (key types, and for increments that every stored value is a number HINCRBYFLOAT accepts), then
+ * writes: a batch is applied completely or not at all, and a check failure replies
+ * `TRIFLE_EDATA <i> ...`, which becomes TRIFLE_EDATA with failed_item = i. The script follows
+ * SPEC §7.7 with the ERRATA I1 fixes: HSET in chunks of at most 1,000 pairs taken straight from
+ * ARGV with unpack(ARGV, i, j), and the number check also asks that tonumber() is finite (and that
+ * a value with non-zero digits does not underflow to 0, which HINCRBYFLOAT's strtold rejects).
+ * Nothing is unpacked in proportion to the batch, so 10,000 items stay within Lua's limits.
+ *
+ * Connections. A hiredis 0.14 context is replaced, never repaired: after any context error, or
+ * when the idle socket turns out to be closed by the server (a poll() before each call), the next
+ * call connects anew, authenticates and selects the database (ERRATA I15). A request that could
+ * not be sent completely is retried once on a fresh connection (the server never runs an
+ * incomplete command); a read-only request whose first reply was lost is retried once too. A
+ * write whose reply was lost is reported with outcome_unknown = 1 and never resent.
+ *
+ * Threads: a connection is used by one thread at a time and holds no thread-local state.
+ */
+#include <hiredis/hiredis.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <trifle/driver.h>
+
+#define RD_NAME "redis"
+#define RD_VERSION "1.0.0"
+#define RD_DEFAULT_PORT 6379
+#define RD_DEFAULT_TIMEOUT_MS 5000
+#define RD_MAX_TIMEOUT_MS 86400000 /* one day */
+#define RD_SCAN_COUNT "1000"       /* keys per SCAN step in drop */
+#define RD_AT_LEN 20               /* "2025-01-15T08:00:00Z" */
+
+/* The write script: SPEC §7.7 with ERRATA I1. KEYS[i] is the hash of item i; ARGV holds, per
+ * item, n_inc and n_set followed by n_inc (field, delta) and n_set (field, value) pairs. */
+static const char rd_script[] =
+    "local function isnum(s)\n"
+    "  if #s > 5000 then return false end\n"
+    "  if not (s:find('^[+-]?%d+%.?%d*$') or s:find('^[+-]?%.%d+$')\n"
+    "      or s:find('^[+-]?%d+%.?%d*[eE][+-]?%d+$') or s:find('^[+-]?%.%d+[eE][+-]?%d+$')) then\n"
+    "    return false\n"
+    "  end\n"
+    "  local n = tonumber(s)\n"
+    "  if n == nil or n ~= n or n == math.huge or n == -math.huge then return false end\n"
+    "  return n ~= 0 or s:match('^[^eE]*'):find('[1-9]') == nil\n"
+    "end\n"
+    "local nk, p = #KEYS, 1\n"
+    "local first, ninc, nset = {}, {}, {}\n"
+    "for i = 1, nk do\n"
+    "  local a, b = tonumber(ARGV[p]), tonumber(ARGV[p + 1])\n"
+    "  first[i], ninc[i], nset[i] = p + 2, a, b\n"
+    "  p = p + 2 + 2 * (a + b)\n"
+    "end\n"
+    "for i = 1, nk do\n"
+    "  local k = KEYS[i]\n"
+    "  if ninc[i] > 0 then\n"
+    "    local q, j = first[i], 0\n"
+    "    while j < ninc[i] do\n"
+    "      local m, f = math.min(ninc[i] - j, 1000), {}\n"
+    "      for x = 1, m do f[x] = ARGV[q + 2 * (j + x - 1)] end\n"
+    "      local r = redis.pcall('HMGET', k, unpack(f))\n"
+    "      if r.err then\n"
+    "        if string.sub(r.err, 1, 9) == 'WRONGTYPE' then\n"
+    "          return redis.error_reply('TRIFLE_EDATA ' .. (i - 1) .. ' wrong type ' .. k)\n"
+    "        end\n"
+    "        return r\n"
+    "      end\n"
+    "      for x = 1, m do\n"
+    "        if r[x] and not isnum(r[x]) then\n"
+    "          return redis.error_reply('TRIFLE_EDATA ' .. (i - 1) .. ' not a number '\n"
+    "            .. k .. ' ' .. f[x])\n"
+    "        end\n"
+    "      end\n"
+    "      j = j + m\n"
+    "    end\n"
+    "  else\n"
+    "    local t = redis.call('TYPE', k).ok\n"
+    "    if t ~= 'hash' and t ~= 'none' then\n"
+    "      return redis.error_reply('TRIFLE_EDATA ' .. (i - 1) .. ' wrong type ' .. k)\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "for i = 1, nk do\n"
+    "  local k, q = KEYS[i], first[i]\n"
+    "  for _ = 1, ninc[i] do\n"
+    "    redis.call('HINCRBYFLOAT', k, ARGV[q], ARGV[q + 1])\n"
+    "    q = q + 2\n"
+    "  end\n"
+    "  local left = nset[i]\n"
+    "  while left > 0 do\n"
+    "    local m = math.min(left, 1000)\n"
+    "    redis.call('HSET', k, unpack(ARGV, q, q + 2 * m - 1))\n"
+    "    q = q + 2 * m\n"
+    "    left = left - m\n"
+    "  end\n"
+    "end\n"
+    "return nk\n";
+
+/* A growable byte buffer; allocation failure is recorded in the connection (sticky). */
+typedef struct rd_buf {
+    char *p;
+    size_t len;
+    size_t cap;
+} rd_buf;
+
+struct trifle_conn {
+    const trifle_host_api *host;
+    redisContext *ctx;
+    int broken;    /* the context must be replaced before the next command */
+    int oom;       /* an allocation failed while building the current request */
+    int no_unlink; /* the server has no UNLINK (Redis < 4): drop uses DEL */
+    int have_sha;  /* sha holds the SHA-1 of rd_script from SCRIPT LOAD */
+    char sha[41];
+    /* where to connect */
+    char *tcp_host; /* NULL for a Unix socket */
+    int port;
+    char *path; /* Unix socket path */
+    char *user; /* NULL: AUTH <password> (or no AUTH without a password) */
+    char *password;
+    long db;
+    int timeout_ms;
+    char addr[128]; /* "127.0.0.1:6379" or the socket path, for messages */
+    /* key layout */
+    char *prefix; /* "<prefix><sep>", or "" for an empty prefix */
+    size_t prefix_len;
+    size_t prefix_raw_len; /* the prefix without the separator */
+    char sep[17];
+    size_t sep_len;
+    rd_buf cmd;   /* RESP text of the request being built */
+    rd_buf aux;   /* the next request, built while reading replies (drop) */
+    rd_buf hello; /* AUTH/SELECT/PING of a new connection */
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * Buffers and RESP text
+ */
+
+static int rd_grow(trifle_conn *c, rd_buf *b, size_t n)
+{
+    size_t cap = b->cap != 0 ? b->cap : 1024;
+    char *p;
+
+    if (c->oom)
+        return -1;
+    if (n > SIZE_MAX / 4 - b->len) {
+        c->oom = 1;
+        return -1;
+    }
+    while (cap - b->len < n)
+        cap *= 2;
+    p = b->p != NULL ? c->host->realloc(b->p, cap) : c->host->alloc(cap);
+    if (p == NULL) {
+        c->oom = 1;
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static void rd_put(trifle_conn *c, rd_buf *b, const char *s, size_t n)
+{
+    if (n > b->cap - b->len && rd_grow(c, b, n) != 0)
+        return;
+    if (n > 0)
+        memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+/* Append a string literal (its length counted by the compiler). */
+#define RD_PUT_LIT(c, b, lit) rd_put((c), (b), "" lit, sizeof(lit) - 1)
+
+static void rd_buf_free(trifle_conn *c, rd_buf *b)
+{
+    c->host->free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Decimal text of v into the end of tmp[24]; returns the first digit. */
+static char *rd_utoa(char tmp[24], uint64_t v)
+{
+    char *p = tmp + 24;
+
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return p;
+}
+
+/* `<tag><n>\r\n`: an array header (`*`) or a bulk string length (`$`). */
+static void rd_hdr(trifle_conn *c, rd_buf *b, char tag, size_t n)
+{
+    char tmp[24 + 3], *p = rd_utoa(tmp, n);
+    size_t len = (size_t)(tmp + 24 - p);
+
+    *--p = tag;
+    memcpy(tmp + 24, "\r\n", 2);
+    rd_put(c, b, p, len + 3);
+}
+
+/* One bulk string argument made of two parts (either may be empty). */
+static void rd_arg2(trifle_conn *c, rd_buf *b, const char *s1, size_t n1, const char *s2, size_t n2)
+{
+    rd_hdr(c, b, '$', n1 + n2);
+    rd_put(c, b, s1, n1);
+    rd_put(c, b, s2, n2);
+    RD_PUT_LIT(c, b, "\r\n");
+}
+
+static void rd_arg(trifle_conn *c, rd_buf *b, const char *s, size_t n)
+{
+    rd_arg2(c, b, s, n, NULL, 0);
+}
+
+static void rd_arg_str(trifle_conn *c, rd_buf *b, const char *s)
+{
+    rd_arg2(c, b, s, strlen(s), NULL, 0);
+}
+
+static void rd_arg_uint(trifle_conn *c, rd_buf *b, uint64_t v)
+{
+    char tmp[24], *p = rd_utoa(tmp, v);
+
+    rd_arg(c, b, p, (size_t)(tmp + 24 - p));
+}
+
+/* A finite double in canonical number text (SPEC §4.5). */
+static void rd_arg_num(trifle_conn *c, rd_buf *b, double v)
+{
+    char tmp[40];
+    size_t n = c->host->format_double(tmp, v);
+
+    rd_arg(c, b, tmp, n);
+}
+
+/* The hash of bucket identifier id: join(sep, prefix, id). */
+static void rd_arg_key(trifle_conn *c, rd_buf *b, const char *id)
+{
+    rd_arg2(c, b, c->prefix, c->prefix_len, id, strlen(id));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Errors (STYLE §3): refused/lost → ECONN, timeout → ETIMEDOUT, NOAUTH/WRONGPASS → EAUTH,
+ * WRONGTYPE and the script's TRIFLE_EDATA → EDATA, BUSY/LOADING → EBUSY, else EDRIVER. `native`
+ * is the hiredis context error (REDIS_ERR_IO, REDIS_ERR_EOF, ...) for connection failures and 0
+ * for error replies, whose text is the message.
+ */
+
+static int rd_oom(trifle_conn *c, trifle_error *err)
+{
+    c->oom = 0;
+    c->host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
+    return TRIFLE_ENOMEM;
+}
+
+/* Does the context's error text end with strerror(e)? hiredis records an I/O failure only as
+ * text, and the text is produced by the same strerror in the same locale. */
+static int rd_errstr_is(const redisContext *ctx, int e)
+{
+    char text[128];
+    size_t n, m;
+
+    if (strerror_r(e, text, sizeof(text)) != 0)
+        return 0;
+    n = strlen(ctx->errstr);
+    m = strlen(text);
+    return m > 0 && n >= m && memcmp(ctx->errstr + n - m, text, m) == 0;
+}
+
+static int rd_ctx_timed_out(const redisContext *ctx)
+{
+    return ctx->err == REDIS_ERR_IO &&
+           (rd_errstr_is(ctx, EAGAIN) || rd_errstr_is(ctx, EWOULDBLOCK) ||
+            rd_errstr_is(ctx, ETIMEDOUT) || rd_errstr_is(ctx, EINPROGRESS));
+}
+
+/* A failure that a fresh connection may cure: the connection was lost, not slow. */
+static int rd_ctx_retryable(const redisContext *ctx)
+{
+    return (ctx->err == REDIS_ERR_IO && !rd_ctx_timed_out(ctx)) || ctx->err == REDIS_ERR_EOF;
+}
+
+/* Report a failed context; the context is replaced before the next command. */
+static int rd_ctx_fail(trifle_conn *c, const char *op, trifle_error *err)
+{
+    const redisContext *ctx = c->ctx;
+    int code;
+
+    c->broken = 1;
+    if (ctx == NULL) {
+        c->host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory (redis context for %s)", c->addr);
+        return TRIFLE_ENOMEM;
+    }
+    if (rd_ctx_timed_out(ctx)) {
+        c->host->error_set(err, TRIFLE_ETIMEDOUT, ctx->err, "redis at %s: %s timed out after %d ms",
+                           c->addr, op, c->timeout_ms);
+        return TRIFLE_ETIMEDOUT;
+    }
+    switch (ctx->err) {
+    case REDIS_ERR_IO:
+    case REDIS_ERR_EOF:
+        code = TRIFLE_ECONN;
+        break;
+    case REDIS_ERR_OTHER: /* name resolution, bad socket path: only while connecting */
+        code = strcmp(op, "connect") == 0 ? TRIFLE_ECONN : TRIFLE_EDRIVER;
+        break;
+    case REDIS_ERR_OOM:
+        code = TRIFLE_ENOMEM;
+        break;
+    default:
+        code = TRIFLE_EDRIVER;
+        break;
+    }
+    if (strcmp(op, "connect") == 0)
+        c->host->error_set(err, code, ctx->err, "cannot connect to redis at %s: %s", c->addr,
+                           ctx->errstr);
+    else
+        c->host->error_set(err, code, ctx->err, "redis at %s: %s failed: %s", c->addr, op,
+                           ctx->errstr);
+    return code;
+}
+
+static int rd_starts(const redisReply *r, const char *word)
+{
+    size_t n = strlen(word);
+
+    return r->len >= n && memcmp(r->str, word, n) == 0 && (r->len == n || r->str[n] == ' ');
+}
+
+/* Report an error reply of command op (about key, which may be NULL). */
+static int rd_reply_fail(trifle_conn *c, const redisReply *r, const char *op, const char *key,
+                         trifle_error *err)
+{
+    int code = TRIFLE_EDRIVER, len;
+
+    if (r->type != REDIS_REPLY_ERROR) {
+        c->host->error_set(err, TRIFLE_EDRIVER, 0, "redis %s: unexpected reply of type %d", op,
+                           r->type);
+        return TRIFLE_EDRIVER;
+    }
+    if (rd_starts(r, "NOAUTH") || rd_starts(r, "WRONGPASS") || strcmp(op, "AUTH") == 0 ||
+        (r->len >= 20 && memcmp(r->str, "ERR invalid password", 20) == 0))
+        code = TRIFLE_EAUTH;
+    else if (rd_starts(r, "WRONGTYPE") || rd_starts(r, "TRIFLE_EDATA"))
+        code = TRIFLE_EDATA;
+    else if (rd_starts(r, "BUSY") || rd_starts(r, "LOADING"))
+        code = TRIFLE_EBUSY;
+    len = r->len > 200 ? 200 : (int)r->len;
+    if (code == TRIFLE_EAUTH)
+        c->host->error_set(err, code, 0, "redis at %s rejected the credentials: %.*s", c->addr, len,
+                           r->str);
+    else if (rd_starts(r, "TRIFLE_EDATA"))
+        c->host->error_set(err, code, 0, "%.*s", len, r->str);
+    else if (key != NULL)
+        c->host->error_set(err, code, 0, "redis %s %s: %.*s", op, key, len, r->str);
+    else
+        c->host->error_set(err, code, 0, "redis %s: %.*s", op, len, r->str);
+    return code;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Connections
+ */
+
+static void rd_ctx_free(trifle_conn *c)
+{
+    if (c->ctx != NULL)
+        redisFree(c->ctx);
+    c->ctx = NULL;
+    c->broken = 0;
+}
+
+/* Has the server closed the idle connection (restart, CLIENT KILL, idle timeout)? No reply is
+ * pending between calls, so a readable socket means end of file, a reset or stray data. */
+static int rd_dead(const trifle_conn *c)
+{
+    struct pollfd p;
+    int n;
+
+    p.fd = c->ctx->fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    do
+        n = poll(&p, 1, 0);
+    while (n < 0 && errno == EINTR);
+    return n != 0;
+}
+
+/* Record an I/O failure in the context the way hiredis does (REDIS_ERR_IO + strerror text). */
+static void rd_set_io_error(redisContext *ctx, int e)
+{
+    ctx->err = REDIS_ERR_IO;
+    if (strerror_r(e, ctx->errstr, sizeof(ctx->errstr)) != 0)
+        (void)snprintf(ctx->errstr, sizeof(ctx->errstr), "I/O error %d", e);
+}
+
+/*
+ * Write b[0..n) to the socket. hiredis 0.14 writes with write(2), which raises SIGPIPE in the
+ * application when the server has reset the connection; a library must not do that, so requests
+ * go out with send(MSG_NOSIGNAL) and hiredis only reads. A send timeout (SO_SNDTIMEO) reads as
+ * EAGAIN, which rd_ctx_fail reports as ETIMEDOUT.
+ */
+static int rd_send(trifle_conn *c, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(c->ctx->fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            rd_set_io_error(c->ctx, w < 0 ? errno : EPIPE);
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Connect, set the command timeout, and authenticate and select the database in one round trip
+ * (a PING when there is neither, so that a server wanting a password is noticed now). */
+static int rd_connect(trifle_conn *c, trifle_error *err)
+{
+    struct timeval tv;
+    redisReply *r = NULL;
+    rd_buf *b = &c->hello;
+    const char *op[2];
+    int n = 0, i, rc = 0;
+
+    rd_ctx_free(c);
+    b->len = 0;
+    if (c->password != NULL) {
+        rd_hdr(c, b, '*', c->user != NULL ? 3 : 2);
+        rd_arg(c, b, "AUTH", 4);
+        if (c->user != NULL)
+            rd_arg_str(c, b, c->user);
+        rd_arg_str(c, b, c->password);
+        op[n++] = "AUTH";
+    }
+    if (c->db != 0) {
+        RD_PUT_LIT(c, b, "*2\r\n$6\r\nSELECT\r\n");
+        rd_arg_uint(c, b, (uint64_t)c->db);
+        op[n++] = "SELECT";
+    }
+    if (n == 0) {
+        RD_PUT_LIT(c, b, "*1\r\n$4\r\nPING\r\n");
+        op[n++] = "PING";
+    }
+    if (c->oom)
+        return rd_oom(c, err);
+
+    tv.tv_sec = c->timeout_ms / 1000;
+    tv.tv_usec = (c->timeout_ms % 1000) * 1000;
+    c->ctx = c->tcp_host != NULL ? redisConnectWithTimeout(c->tcp_host, c->port, tv)
+                                 : redisConnectUnixWithTimeout(c->path, tv);
+    if (c->ctx == NULL || c->ctx->err != 0)
+        return rd_ctx_fail(c, "connect", err);
+    if (redisSetTimeout(c->ctx, tv) != REDIS_OK)
+        return rd_ctx_fail(c, "connect", err);
+    if (c->tcp_host != NULL)
+        (void)redisEnableKeepAlive(c->ctx); /* best effort: notices dead peers while idle */
+    if (rd_send(c, b->p, b->len) != 0)
+        return rd_ctx_fail(c, "connect", err);
+    for (i = 0; i < n; i++) {
+        if (redisGetReply(c->ctx, (void **)&r) != REDIS_OK || r == NULL)
+            return rd_ctx_fail(c, "connect", err);
+        if (rc == 0 && r->type == REDIS_REPLY_ERROR) {
+            if (strcmp(op[i], "SELECT") == 0 && !rd_starts(r, "NOAUTH")) {
+                c->host->error_set(err, TRIFLE_ECONFIG, 0,
+                                   "redis at %s cannot select database %ld: %.*s", c->addr, c->db,
+                                   r->len > 200 ? 200 : (int)r->len, r->str);
+                rc = TRIFLE_ECONFIG;
+            } else {
+                rc = rd_reply_fail(c, r, op[i], NULL, err);
+            }
+        }
+        freeReplyObject(r);
+        r = NULL;
+    }
+    if (rc != 0)
+        rd_ctx_free(c); /* never keep an unauthenticated connection */
+    return rc;
+}
+
+/* Make sure there is a usable connection: connect again after a failure or a server-side close. */
+static int rd_ensure(trifle_conn *c, trifle_error *err)
+{
+    if (c->ctx != NULL && !c->broken && c->ctx->err == 0 && !rd_dead(c))
+        return 0;
+    if (c->ctx != NULL && c->host->log != NULL)
+        c->host->log(TRIFLE_LOG_INFO, RD_NAME, "reconnecting to redis at %s", c->addr);
+    return rd_connect(c, err);
+}
+
+/* Called with each reply of a pipeline, in order; the reply is freed afterwards. */
+typedef int (*rd_reply_fn)(trifle_conn *c, size_t i, redisReply *r, void *payload,
+                           trifle_error *err);
+
+enum rd_retry {
+    RD_READ,  /* no side effects, or idempotent: resend once when the first reply is lost */
+    RD_WRITE, /* resend only when the request could not be sent; a lost reply is "unknown" */
+};
+
+/*
+ * Send the n commands in c->cmd as one pipeline and pass every reply to fn. All replies are read
+ * even after fn fails (fn is then no longer called), so the connection stays in step. A lost
+ * connection before anything was received is retried once on a new connection as `retry` allows;
+ * *unknown (may be NULL) is set when a write was sent but its reply was lost.
+ */
+static int rd_call(trifle_conn *c, size_t n, enum rd_retry retry, rd_reply_fn fn, void *payload,
+                   int *unknown, const char *op, trifle_error *err)
+{
+    redisReply *r;
+    size_t i;
+    int attempt, rc;
+
+    if (c->oom)
+        return rd_oom(c, err);
+    for (attempt = 0;; attempt++) {
+        if ((rc = rd_ensure(c, err)) != 0)
+            return rc;
+        if (rd_send(c, c->cmd.p, c->cmd.len) != 0) {
+            if (attempt == 0 && rd_ctx_retryable(c->ctx))
+                goto again;
+            return rd_ctx_fail(c, op, err);
+        }
+        for (i = 0; i < n; i++) {
+            r = NULL;
+            if (redisGetReply(c->ctx, (void **)&r) != REDIS_OK || r == NULL) {
+                if (i == 0 && retry == RD_READ && attempt == 0 && rd_ctx_retryable(c->ctx))
+                    goto again;
+                if (retry == RD_WRITE && unknown != NULL)
+                    *unknown = 1;
+                if (rc != 0) { /* fn already reported the first failure */
+                    c->broken = 1;
+                    return rc;
+                }
+                return rd_ctx_fail(c, op, err);
+            }
+            if (rc == 0)
+                rc = fn(c, i, r, payload, err);
+            freeReplyObject(r);
+        }
+        return rc;
+    again:
+        if (c->host->log != NULL)
+            c->host->log(TRIFLE_LOG_WARN, RD_NAME, "redis at %s: %s: %s; reconnecting once",
+                         c->addr, op, c->ctx->errstr);
+        c->broken = 1;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * URL and parameters (SPEC §11.2)
+ */
+
+static int rd_hex(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decode s[0..n) into a new string. Returns 0, TRIFLE_ENOMEM, or TRIFLE_ECONFIG for a bad
+ * escape or a NUL byte. */
+static int rd_decode(const trifle_host_api *host, const char *s, size_t n, char **out)
+{
+    char *d = host->alloc(n + 1);
+    size_t i, k = 0;
+
+    *out = NULL;
+    if (d == NULL)
+        return TRIFLE_ENOMEM;
+    for (i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            d[k++] = s[i];
+            continue;
+        }
+        if (i + 2 >= n || rd_hex((unsigned char)s[i + 1]) < 0 ||
+            rd_hex((unsigned char)s[i + 2]) < 0 ||
+            (rd_hex((unsigned char)s[i + 1]) | rd_hex((unsigned char)s[i + 2])) == 0) {
+            host->free(d);
+            return TRIFLE_ECONFIG;
+        }
+        d[k++] = (char)(rd_hex((unsigned char)s[i + 1]) * 16 + rd_hex((unsigned char)s[i + 2]));
+        i += 2;
+    }
+    d[k] = '\0';
+    *out = d;
+    return 0;
+}
+
+/* A decimal integer in [lo, hi], the whole string. */
+static int rd_parse_long(const char *s, size_t n, long lo, long hi, long *out)
+{
+    long v = 0;
+    size_t i;
+
+    if (n == 0 || n > 12)
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int rd_ieq_prefix(const char *s, const char *p)
+{
+    for (; *p != '\0'; s++, p++) {
+        int a = (unsigned char)*s, b = (unsigned char)*p;
+        if (a >= 'A' && a <= 'Z')
+            a += 'a' - 'A';
+        if (a != b)
+            return 0;
+    }
+    return 1;
+}
+
+/* userinfo = [user] ":" password (both percent-decoded; an empty user means none). */
+static int rd_parse_userinfo(trifle_conn *c, const char *s, size_t n, trifle_error *err)
+{
+    const char *colon = memchr(s, ':', n);
+    int rc;
+
+    if (colon == NULL) {
+        c->host->error_set(err, TRIFLE_ECONFIG, 0,
+                           "invalid driver URL: credentials must be [user]:password");
+        return TRIFLE_ECONFIG;
+    }
+    if (colon > s && (rc = rd_decode(c->host, s, (size_t)(colon - s), &c->user)) != 0)
+        goto fail;
+    if ((rc = rd_decode(c->host, colon + 1, n - (size_t)(colon + 1 - s), &c->password)) != 0)
+        goto fail;
+    if (c->password[0] == '\0' && c->user == NULL) { /* "redis://:@host": no credentials */
+        c->host->free(c->password);
+        c->password = NULL;
+    }
+    return 0;
+fail:
+    if (rc == TRIFLE_ENOMEM)
+        return rd_oom(c, err);
+    c->host->error_set(err, TRIFLE_ECONFIG, 0,
+                       "invalid driver URL: bad percent-encoding in the credentials");
+    return TRIFLE_ECONFIG;
+}
+
+/* redis://[[user]:password@]host[:port][/db]  or  redis+unix://[[user]:password@]/path */
+static int rd_parse_url(trifle_conn *c, const char *url, int *db_given, trifle_error *err)
+{
+    const char *p, *end, *at, *slash, *host, *host_end, *port = NULL;
+    size_t n;
+    int rc, is_unix;
+    long v;
+
+    if (url == NULL) {
+        c->host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: missing URL");
+        return TRIFLE_ECONFIG;
+    }
+    if (rd_ieq_prefix(url, "redis://")) {
+        is_unix = 0;
+        p = url + 8;
+    } else if (rd_ieq_prefix(url, "redis+unix://")) {
+        is_unix = 1;
+        p = url + 13;
+    } else if (rd_ieq_prefix(url, "rediss://")) {
+        c->host->error_set(err, TRIFLE_ECONFIG, 0,
+                           "invalid driver URL: TLS is not supported by this build");
+        return TRIFLE_ECONFIG;
+    } else {
+        c->host->error_set(err, TRIFLE_ECONFIG, 0,
+                           "invalid driver URL: expected redis:// or redis+unix://");
+        return TRIFLE_ECONFIG;
+    }
+    end = p + strlen(p);
+    slash = memchr(p, '/', (size_t)(end - p));
+    if (slash == NULL)
+        slash = end;
+    /* the last '@' of the authority ends the credentials ('@' in a password should be %40) */
+    for (at = slash; at > p && at[-1] != '@'; at--)
+        ;
+    if (at > p) {
+        if ((rc = rd_parse_userinfo(c, p, (size_t)(at - 1 - p), err)) != 0)
+            return rc;
+        p = at;
+    }
+
+    if (is_unix) {
+        if (p != slash) {
+            c->host->error_set(err, TRIFLE_ECONFIG, 0,
+                               "invalid driver URL: use redis+unix:///path/to/socket");
+            return TRIFLE_ECONFIG;
+        }
+        if (slash == end || slash + 1 == end) {
+            c->host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: missing socket path");
+            return TRIFLE_ECONFIG;
+        }
+        if ((rc = rd_decode(c->host, slash, (size_t)(end - slash), &c->path)) != 0) {
+            if (rc == TRIFLE_ENOMEM)
+                return rd_oom(c, err);
+            c->host->error_set(err, TRIFLE_ECONFIG, 0,
+                               "invalid driver URL: bad percent-encoding in the socket path");
+            return rc;
+        }
+        (void)snprintf(c->addr, sizeof(c->addr), "%s", c->path);
+        return 0;
+    }
+
+    /* host: a name, an IPv4 address or a bracketed IPv6 address; then an optional port */
+    host = p;
+    if (*p == '[') {
+        host_end = memchr(p, ']', (size_t)(slash - p));
+        if (host_end == NULL) {
+            c->host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: missing ']'");
+            return TRIFLE_ECONFIG;
+        }
+        host++;
+        p = host_end + 1;
+        if (p < slash && *p != ':') {
+            c->host->error_set(err, TRIFLE_ECONFIG, 0,
+                               "invalid driver URL: unexpected text after ']'");
+            return TRIFLE_ECONFIG;
+        }
+    } else {
+        host_end = memchr(p, ':', (size_t)(slash - p));
+        if (host_end == NULL)
+            host_end = slash;
+        p = host_end;
+    }
+    if (p < slash)
+        port = p + 1;
+    n = (size_t)(host_end - host);
+    if (n == 0) {
+        host = "127.0.0.1";
+        n = 9;
+    }
+    if ((rc = rd_decode(c->host, host, n, &c->tcp_host)) != 0) {
+        if (rc == TRIFLE_ENOMEM)
+            return rd_oom(c, err);
+        c->host->error_set(err, TRIFLE_ECONFIG, 0,
+                           "invalid driver URL: bad percent-encoding in the host");
+        return rc;
+    }
+    c->port = RD_DEFAULT_PORT;
+    if (port != NULL) {
+        if (rd_parse_long(port, (size_t)(slash - port), 1, 65535, &v) != 0) {
+            c->host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: invalid port \"%.*s\"",
+                               (int)(slash - port > 32 ? 32 : slash - port), port);
+            return TRIFLE_ECONFIG;
+        }
+        c->port = (int)v;
+    }
+    if (slash + 1 < end) {
+        if (rd_parse_long(slash + 1, (size_t)(end - slash - 1), 0, INT_MAX, &v) != 0) {
+            c->host->error_set(err, TRIFLE_ECONFIG, 0,
+                               "invalid driver URL: database must be a number, not \"%.*s\"",
+                               (int)(end - slash - 1 > 32 ? 32 : end - slash - 1), slash + 1);
+            return TRIFLE_ECONFIG;
+        }
+        c->db = v;
+        *db_given = 1;
+    }
+    if (strchr(c->tcp_host, ':') != NULL)
+        (void)snprintf(c->addr, sizeof(c->addr), "[%s]:%d", c->tcp_host, c->port);
+    else
+        (void)snprintf(c->addr, sizeof(c->addr), "%s:%d", c->tcp_host, c->port);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Time: proleptic Gregorian UTC, without the C library (no TZ, no locale).
+ */
+
+static int64_t rd_floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+
+    if (a % b != 0 && (a < 0) != (b < 0))
+        q--;
+    return q;
+}
+
+/* Days since 1970-01-01 → civil date (H. Hinnant's civil_from_days). */
+static void rd_civil(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t era, yy;
+    unsigned doe, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = (unsigned)(z - era * 146097);
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    yy = (int64_t)yoe + era * 400;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = yy + (*m <= 2);
+}
+
+static int64_t rd_days(int64_t y, unsigned m, unsigned d)
+{
+    int64_t era;
+    unsigned yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned)(y - era * 400);
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void rd_put2(char *p, unsigned v)
+{
+    p[0] = (char)('0' + v / 10 % 10);
+    p[1] = (char)('0' + v % 10);
+}
+
+/* `at` as `YYYY-MM-DDTHH:MM:SSZ` into out[RD_AT_LEN + 1]; -1 outside years 0000-9999. */
+static int rd_at_format(char *out, int64_t at)
+{
+    int64_t days, secs, y;
+    unsigned m, d;
+
+    if (at < -62167219200LL || at > 253402300799LL)
+        return -1;
+    days = rd_floor_div(at, 86400);
+    secs = at - days * 86400;
+    rd_civil(days, &y, &m, &d);
+    rd_put2(out, (unsigned)(y / 100));
+    rd_put2(out + 2, (unsigned)(y % 100));
+    out[4] = '-';
+    rd_put2(out + 5, m);
+    out[7] = '-';
+    rd_put2(out + 8, d);
+    out[10] = 'T';
+    rd_put2(out + 11, (unsigned)(secs / 3600));
+    out[13] = ':';
+    rd_put2(out + 14, (unsigned)(secs / 60 % 60));
+    out[16] = ':';
+    rd_put2(out + 17, (unsigned)(secs % 60));
+    out[19] = 'Z';
+    out[20] = '\0';
+    return 0;
+}
+
+static int rd_digits(const char *s, size_t n, unsigned *out)
+{
+    unsigned v = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+static unsigned rd_month_days(unsigned y, unsigned m)
+{
+    static const unsigned char days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+    if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
+        return 29;
+    return days[m - 1];
+}
+
+/* A ping's `at`: RFC 3339 (`T`, `t` or space; any fraction, floored; `Z` or an offset), or Unix
+ * seconds (`1736935200`, `-5`). */
+static int rd_time_parse(const char *s, size_t n, int64_t *out)
+{
+    unsigned y, mo, d, h, mi, se, oh, om;
+    int64_t off = 0;
+    size_t i;
+
+    if (n > 0 && (s[0] == '-' || (s[0] >= '0' && s[0] <= '9'))) {
+        size_t neg = s[0] == '-';
+        int64_t v = 0;
+        /* at most 18 digits: beyond any printable year, and v cannot overflow */
+        for (i = neg; i < n && i - neg < 18 && s[i] >= '0' && s[i] <= '9'; i++)
+            v = v * 10 + (s[i] - '0');
+        if (i == n && n > neg) {
+            *out = neg ? -v : v;
+            return 1;
+        }
+    }
+    if (n < 20 || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[4] != '-' || s[7] != '-' ||
+        s[13] != ':' || s[16] != ':' || !rd_digits(s, 4, &y) || !rd_digits(s + 5, 2, &mo) ||
+        !rd_digits(s + 8, 2, &d) || !rd_digits(s + 11, 2, &h) || !rd_digits(s + 14, 2, &mi) ||
+        !rd_digits(s + 17, 2, &se))
+        return 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > rd_month_days(y, mo) || h > 23 || mi > 59 || se > 60)
+        return 0;
+    i = 19;
+    if (s[i] == '.') {
+        size_t f = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == f)
+            return 0;
+    }
+    if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
+        i++;
+    } else if (i < n && (s[i] == '+' || s[i] == '-')) {
+        if (n - i < 6 || s[i + 3] != ':' || !rd_digits(s + i + 1, 2, &oh) ||
+            !rd_digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
+            return 0;
+        off = (int64_t)oh * 3600 + (int64_t)om * 60;
+        if (s[i] == '-')
+            off = -off;
+        i += 6;
+    } else {
+        return 0;
+    }
+    if (i != n)
+        return 0;
+    *out = rd_days(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + se - off;
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Reading hashes
+ */
+
+/* A packed path we can hand to emit(): non-empty, no NUL, no empty dotted segment. */
+static int rd_path_ok(const char *p, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || p[0] == '.' || p[n - 1] == '.' || memchr(p, '\0', n) != NULL)
+        return 0;
+    for (i = 1; i < n; i++)
+        if (p[i] == '.' && p[i - 1] == '.')
+            return 0;
+    return 1;
+}
+
+static int rd_is_str(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS;
+}
+
+/* Emit the numeric fields of an HGETALL reply whose names start with skip[0..skip_len). */
+static int rd_emit_hash(trifle_conn *c, trifle_sink *sink, size_t index, const redisReply *r,
+                        const char *skip, size_t skip_len, trifle_error *err)
+{
+    size_t j;
+    double v;
+    int rc;
+
+    for (j = 0; j + 1 < r->elements; j += 2) {
+        const redisReply *f = r->element[j], *val = r->element[j + 1];
+        if (!rd_is_str(f) || !rd_is_str(val) || f->len <= skip_len ||
+            memcmp(f->str, skip, skip_len) != 0 ||
+            !rd_path_ok(f->str + skip_len, f->len - skip_len) ||
+            c->host->parse_double(val->str, val->len, &v) != 0)
+            continue;
+        if ((rc = c->host->emit(sink, index, f->str + skip_len, v)) != 0) {
+            c->host->error_set(err, rc, 0, "cannot deliver the leaves of bucket %zu", index);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+typedef struct rd_get_ctx {
+    const trifle_bucket *buckets;
+    trifle_sink *sink;
+} rd_get_ctx;
+
+static int rd_get_reply(trifle_conn *c, size_t i, redisReply *r, void *payload, trifle_error *err)
+{
+    rd_get_ctx *g = payload;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
+        char key[160];
+        (void)snprintf(key, sizeof(key), "%s%s", c->prefix, g->buckets[i].id);
+        return rd_reply_fail(c, r, "HGETALL", key, err);
+    }
+    return rd_emit_hash(c, g->sink, i, r, "", 0, err);
+}
+
+static int rd_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle_sink *sink,
+                  trifle_error *err)
+{
+    rd_get_ctx g;
+    size_t i;
+
+    if (c == NULL || (buckets == NULL && n > 0) || sink == NULL)
+        return TRIFLE_EINVAL;
+    if (n == 0)
+        return 0;
+    c->cmd.len = 0;
+    for (i = 0; i < n; i++) {
+        if (buckets[i].id == NULL) {
+            c->host->error_set(err, TRIFLE_EINVAL, 0, "bucket %zu has no identifier", i);
+            return TRIFLE_EINVAL;
+        }
+        RD_PUT_LIT(c, &c->cmd, "*2\r\n$7\r\nHGETALL\r\n");
+        rd_arg_key(c, &c->cmd, buckets[i].id);
+    }
+    g.buckets = buckets;
+    g.sink = sink;
+    return rd_call(c, n, RD_READ, rd_get_reply, &g, NULL, "HGETALL", err);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Writes
+ */
+
+/* The EVALSHA (or, after NOSCRIPT, EVAL) request of one inc/set call into c->cmd. */
+static void rd_build_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_set,
+                           int eval)
+{
+    rd_buf *b = &c->cmd;
+    size_t argc = 3 + n, est = 128 + (eval ? sizeof(rd_script) : 0), i, j;
+
+    for (i = 0; i < n; i++) {
+        argc += 2 + 2 * items[i].n_leaves;
+        est += 48 + c->prefix_len + strlen(items[i].bucket.id) + 48 * items[i].n_leaves;
+    }
+    b->len = 0;
+    if (est > b->cap && rd_grow(c, b, est) != 0)
+        return;
+    rd_hdr(c, b, '*', argc);
+    if (eval) {
+        rd_arg(c, b, "EVAL", 4);
+        rd_arg(c, b, rd_script, sizeof(rd_script) - 1);
+    } else {
+        rd_arg(c, b, "EVALSHA", 7);
+        rd_arg(c, b, c->sha, 40);
+    }
+    rd_arg_uint(c, b, n);
+    for (i = 0; i < n; i++)
+        rd_arg_key(c, b, items[i].bucket.id);
+    for (i = 0; i < n; i++) {
+        const trifle_entry *e = &items[i];
+        rd_arg_uint(c, b, is_set ? 0 : e->n_leaves);
+        rd_arg_uint(c, b, is_set ? e->n_leaves : 0);
+        for (j = 0; j < e->n_leaves; j++) {
+            rd_arg_str(c, b, e->leaves[j].path);
+            rd_arg_num(c, b, e->leaves[j].value);
+        }
+    }
+}
+
+static int rd_load_reply(trifle_conn *c, size_t i, redisReply *r, void *payload, trifle_error *err)
+{
+    (void)i;
+    (void)payload;
+    if (r->type != REDIS_REPLY_STRING || r->len != 40)
+        return rd_reply_fail(c, r, "SCRIPT LOAD", NULL, err);
+    memcpy(c->sha, r->str, 40);
+    c->sha[40] = '\0';
+    c->have_sha = 1;
+    return 0;
+}
+
+typedef struct rd_write_ctx {
+    size_t n;
+    ptrdiff_t failed;
+    int noscript;
+} rd_write_ctx;
+
+static int rd_write_reply(trifle_conn *c, size_t i, redisReply *r, void *payload, trifle_error *err)
+{
+    rd_write_ctx *w = payload;
+    const char *p;
+    long long idx = 0;
+
+    (void)i;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == (long long)w->n)
+        return 0;
+    if (r->type == REDIS_REPLY_ERROR && rd_starts(r, "NOSCRIPT")) {
+        w->noscript = 1;
+        return TRIFLE_ENOTFOUND; /* handled by the caller: nothing ran */
+    }
+    if (r->type == REDIS_REPLY_ERROR && rd_starts(r, "TRIFLE_EDATA")) {
+        for (p = r->str + 13; p < r->str + r->len && *p >= '0' && *p <= '9'; p++)
+            idx = idx * 10 + (*p - '0');
+        if (idx < (long long)w->n)
+            w->failed = (ptrdiff_t)idx;
+    }
+    if (r->type != REDIS_REPLY_ERROR) {
+        c->host->error_set(err, TRIFLE_EDRIVER, 0, "redis EVALSHA: unexpected reply (type %d)",
+                           r->type);
+        return TRIFLE_EDRIVER;
+    }
+    return rd_reply_fail(c, r, "EVALSHA", NULL, err);
+}
+
+static int rd_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_set,
+                    trifle_write_result *res, trifle_error *err)
+{
+    rd_write_ctx w;
+    int rc, unknown = 0;
+    size_t i, j;
+
+    if (c == NULL || (items == NULL && n > 0))
+        return TRIFLE_EINVAL;
+    if (n == 0)
+        return 0;
+    for (i = 0; i < n; i++) {
+        if (items[i].bucket.id == NULL || (items[i].leaves == NULL && items[i].n_leaves > 0)) {
+            c->host->error_set(err, TRIFLE_EINVAL, 0, "item %zu has no identifier or leaves", i);
+            return TRIFLE_EINVAL;
+        }
+        for (j = 0; j < items[i].n_leaves; j++)
+            if (items[i].leaves[j].path == NULL) {
+                c->host->error_set(err, TRIFLE_EINVAL, 0, "item %zu leaf %zu has no path", i, j);
+                return TRIFLE_EINVAL;
+            }
+    }
+    w.n = n;
+    w.failed = -1;
+    w.noscript = 0;
+    if (!c->have_sha) {
+        c->cmd.len = 0;
+        RD_PUT_LIT(c, &c->cmd, "*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n");
+        rd_arg(c, &c->cmd, rd_script, sizeof(rd_script) - 1);
+        if ((rc = rd_call(c, 1, RD_READ, rd_load_reply, NULL, NULL, "SCRIPT LOAD", err)) != 0)
+            goto done;
+    }
+    rd_build_write(c, items, n, is_set, 0);
+    rc = rd_call(c, 1, RD_WRITE, rd_write_reply, &w, &unknown, "EVALSHA", err);
+    if (rc != 0 && w.noscript) {
+        /* the server lost its script cache (restart, SCRIPT FLUSH): EVAL also reloads it */
+        w.noscript = 0;
+        rd_build_write(c, items, n, is_set, 1);
+        rc = rd_call(c, 1, RD_WRITE, rd_write_reply, &w, &unknown, "EVAL", err);
+        if (rc != 0 && w.noscript) {
+            c->host->error_set(err, TRIFLE_EDRIVER, 0, "redis EVAL: unexpected NOSCRIPT reply");
+            rc = TRIFLE_EDRIVER;
+        }
+    }
+done:
+    if (rc != 0)
+        TRIFLE_WRITE_RESULT_SET(res, 0, rc == TRIFLE_EDATA ? w.failed : -1, unknown);
+    return rc;
+}
+
+static int rd_inc(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
+                  trifle_error *err)
+{
+    return rd_write(c, items, n, 0, res, err);
+}
+
+static int rd_set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
+                  trifle_error *err)
+{
+    return rd_write(c, items, n, 1, res, err);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Ping and scan
+ */
+
+/* The ping hash of key: join(sep, prefix, key, "ping"). */
+static void rd_arg_ping_key(trifle_conn *c, rd_buf *b, const char *key)
+{
+    size_t kn = strlen(key);
+
+    rd_hdr(c, b, '$', c->prefix_len + kn + c->sep_len + 4);
+    rd_put(c, b, c->prefix, c->prefix_len);
+    rd_put(c, b, key, kn);
+    rd_put(c, b, c->sep, c->sep_len);
+    RD_PUT_LIT(c, b, "ping\r\n");
+}
+
+static int rd_ping_reply(trifle_conn *c, size_t i, redisReply *r, void *payload, trifle_error *err)
+{
+    static const char *const ops[] = {"MULTI", "DEL", "HSET", "EXEC"};
+    size_t j;
+
+    (void)payload;
+    if (r->type == REDIS_REPLY_ERROR)
+        return rd_reply_fail(c, r, ops[i], NULL, err);
+    if (i < 3)
+        return 0;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+        c->host->error_set(err, TRIFLE_EDRIVER, 0, "redis EXEC: transaction was not executed");
+        return TRIFLE_EDRIVER;
+    }
+    for (j = 0; j < r->elements; j++)
+        if (r->element[j]->type == REDIS_REPLY_ERROR)
+            return rd_reply_fail(c, r->element[j], ops[j + 1], NULL, err);
+    return 0;
+}
+
+static int rd_ping(trifle_conn *c, const char *key, int64_t at, const trifle_leaf *leaves, size_t n,
+                   trifle_error *err)
+{
+    char at_text[RD_AT_LEN + 1];
+    rd_buf *b;
+    size_t i;
+
+    if (c == NULL || key == NULL || (leaves == NULL && n > 0))
+        return TRIFLE_EINVAL;
+    if (rd_at_format(at_text, at) != 0) {
+        c->host->error_set(err, TRIFLE_EINVAL, 0, "time out of range");
+        return TRIFLE_EINVAL;
+    }
+    b = &c->cmd;
+    b->len = 0;
+    RD_PUT_LIT(c, b, "*1\r\n$5\r\nMULTI\r\n*2\r\n$3\r\nDEL\r\n");
+    rd_arg_ping_key(c, b, key);
+    rd_hdr(c, b, '*', 4 + 2 * n);
+    RD_PUT_LIT(c, b, "$4\r\nHSET\r\n");
+    rd_arg_ping_key(c, b, key);
+    rd_arg(c, b, "at", 2);
+    rd_arg(c, b, at_text, RD_AT_LEN);
+    for (i = 0; i < n; i++) {
+        if (leaves[i].path == NULL) {
+            c->host->error_set(err, TRIFLE_EINVAL, 0, "leaf %zu has no path", i);
+            return TRIFLE_EINVAL;
+        }
+        rd_arg2(c, b, "data.", 5, leaves[i].path, strlen(leaves[i].path));
+        rd_arg_num(c, b, leaves[i].value);
+    }
+    RD_PUT_LIT(c, b, "*1\r\n$4\r\nEXEC\r\n");
+    /* MULTI/DEL/HSET/EXEC replaces the ping whole, so resending it is harmless */
+    return rd_call(c, 4, RD_READ, rd_ping_reply, NULL, NULL, "ping", err);
+}
+
+typedef struct rd_scan_ctx {
+    const char *key;
+    int64_t *at_out;
+    trifle_sink *sink;
+} rd_scan_ctx;
+
+static int rd_scan_reply(trifle_conn *c, size_t i, redisReply *r, void *payload, trifle_error *err)
+{
+    rd_scan_ctx *s = payload;
+    const redisReply *at = NULL;
+    size_t j;
+    int64_t t;
+    int rc;
+
+    (void)i;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0)
+        return rd_reply_fail(c, r, "HGETALL", s->key, err);
+    if (r->elements == 0) {
+        c->host->error_set(err, TRIFLE_ENOTFOUND, 0, "no ping for key %s", s->key);
+        return TRIFLE_ENOTFOUND;
+    }
+    for (j = 0; j + 1 < r->elements; j += 2)
+        if (rd_is_str(r->element[j]) && r->element[j]->len == 2 &&
+            memcmp(r->element[j]->str, "at", 2) == 0)
+            at = r->element[j + 1];
+    if (at == NULL || !rd_is_str(at) || !rd_time_parse(at->str, at->len, &t)) {
+        c->host->error_set(err, TRIFLE_EDRIVER, 0, "invalid ping time \"%.*s\" for key %s",
+                           at != NULL && rd_is_str(at) ? (int)(at->len > 40 ? 40 : at->len) : 0,
+                           at != NULL && rd_is_str(at) ? at->str : "", s->key);
+        return TRIFLE_EDRIVER;
+    }
+    if ((rc = rd_emit_hash(c, s->sink, 0, r, "data.", 5, err)) != 0)
+        return rc;
+    *s->at_out = t;
+    return 0;
+}
+
+static int rd_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink *sink,
+                   trifle_error *err)
+{
+    rd_scan_ctx s;
+
+    if (c == NULL || key == NULL || at_out == NULL || sink == NULL)
+        return TRIFLE_EINVAL;
+    c->cmd.len = 0;
+    RD_PUT_LIT(c, &c->cmd, "*2\r\n$7\r\nHGETALL\r\n");
+    rd_arg_ping_key(c, &c->cmd, key);
+    s.key = key;
+    s.at_out = at_out;
+    s.sink = sink;
+    return rd_call(c, 1, RD_READ, rd_scan_reply, &s, NULL, "HGETALL", err);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Setup and drop
+ */
+
+static int rd_pong_reply(trifle_conn *c, size_t i, redisReply *r, void *payload, trifle_error *err)
+{
+    (void)i;
+    (void)payload;
+    if (r->type == REDIS_REPLY_STATUS && r->len == 4 && memcmp(r->str, "PONG", 4) == 0)
+        return 0;
+    return rd_reply_fail(c, r, "PING", NULL, err);
+}
+
+static int rd_setup(trifle_conn *c, trifle_error *err)
+{
+    if (c == NULL)
+        return TRIFLE_EINVAL;
+    c->cmd.len = 0;
+    RD_PUT_LIT(c, &c->cmd, "*1\r\n$4\r\nPING\r\n");
+    return rd_call(c, 1, RD_READ, rd_pong_reply, NULL, NULL, "PING", err);
+}
+
+/* Append s[0..n) to b with Redis glob characters escaped. */
+static void rd_put_glob(trifle_conn *c, rd_buf *b, const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] == '*' || s[i] == '?' || s[i] == '[' || s[i] == ']' || s[i] == '\\')
+            RD_PUT_LIT(c, b, "\\");
+        rd_put(c, b, s + i, 1);
+    }
+}
+
+typedef struct rd_drop_ctx {
+    char cursor[24];
+    size_t n_keys;
+} rd_drop_ctx;
+
+/* SCAN reply: remember the cursor and build `UNLINK <keys>` into c->aux. */
+static int rd_scan_page_reply(trifle_conn *c, size_t i, redisReply *r, void *payload,
+                              trifle_error *err)
+{
+    rd_drop_ctx *d = payload;
+    const redisReply *keys;
+    size_t j;
+
+    (void)i;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !rd_is_str(r->element[0]) ||
+        r->element[0]->len >= sizeof(d->cursor) || r->element[1]->type != REDIS_REPLY_ARRAY)
+        return rd_reply_fail(c, r, "SCAN", NULL, err);
+    memcpy(d->cursor, r->element[0]->str, r->element[0]->len);
+    d->cursor[r->element[0]->len] = '\0';
+    keys = r->element[1];
+    d->n_keys = 0;
+    c->aux.len = 0;
+    for (j = 0; j < keys->elements; j++)
+        d->n_keys += rd_is_str(keys->element[j]);
+    if (d->n_keys == 0)
+        return 0;
+    rd_hdr(c, &c->aux, '*', 1 + d->n_keys);
+    if (c->no_unlink)
+        rd_arg(c, &c->aux, "DEL", 3);
+    else
+        rd_arg(c, &c->aux, "UNLINK", 6);
+    for (j = 0; j < keys->elements; j++)
+        if (rd_is_str(keys->element[j]))
+            rd_arg(c, &c->aux, keys->element[j]->str, keys->element[j]->len);
+    return c->oom ? rd_oom(c, err) : 0;
+}
+
+static int rd_unlink_reply(trifle_conn *c, size_t i, redisReply *r, void *payload,
+                           trifle_error *err)
+{
+    int *unknown_command = payload;
+
+    (void)i;
+    if (r->type == REDIS_REPLY_INTEGER)
+        return 0;
+    if (!c->no_unlink && r->type == REDIS_REPLY_ERROR && r->len >= 19 &&
+        memcmp(r->str, "ERR unknown command", 19) == 0) {
+        *unknown_command = 1;
+        return TRIFLE_ENOTSUP;
+    }
+    return rd_reply_fail(c, r, c->no_unlink ? "DEL" : "UNLINK", NULL, err);
+}
+
+static int rd_drop(trifle_conn *c, trifle_error *err)
+{
+    rd_drop_ctx d;
+    rd_buf tmp;
+    size_t pat_off;
+    int rc, unknown_command;
+
+    if (c == NULL)
+        return TRIFLE_EINVAL;
+    if (c->prefix_raw_len == 0) {
+        c->host->error_set(err, TRIFLE_ENOTSUP, 0,
+                           "redis drop needs a non-empty prefix (an empty prefix would match "
+                           "every key of the database)");
+        return TRIFLE_ENOTSUP;
+    }
+    memcpy(d.cursor, "0", 2);
+    do {
+        c->cmd.len = 0;
+        RD_PUT_LIT(c, &c->cmd, "*6\r\n$4\r\nSCAN\r\n");
+        rd_arg_str(c, &c->cmd, d.cursor);
+        rd_arg(c, &c->cmd, "MATCH", 5);
+        /* the pattern: glob-escaped "<prefix><sep>" then "*" */
+        pat_off = c->aux.len = 0;
+        rd_put_glob(c, &c->aux, c->prefix, c->prefix_len);
+        RD_PUT_LIT(c, &c->aux, "*");
+        if (c->oom)
+            return rd_oom(c, err);
+        rd_arg(c, &c->cmd, c->aux.p + pat_off, c->aux.len);
+        rd_arg(c, &c->cmd, "COUNT", 5);
+        rd_arg(c, &c->cmd, RD_SCAN_COUNT, sizeof(RD_SCAN_COUNT) - 1);
+        if ((rc = rd_call(c, 1, RD_READ, rd_scan_page_reply, &d, NULL, "SCAN", err)) != 0)
+            return rc;
+        if (d.n_keys == 0)
+            continue;
+        /* the UNLINK built in c->aux becomes the request */
+        tmp = c->cmd;
+        c->cmd = c->aux;
+        c->aux = tmp;
+        unknown_command = 0;
+        rc = rd_call(c, 1, RD_READ, rd_unlink_reply, &unknown_command, NULL, "UNLINK", err);
+        if (rc != 0 && unknown_command) {
+            /* Redis < 4: the same keys with DEL; the word follows the array header */
+            char *p = memchr(c->cmd.p, '\n', c->cmd.len);
+            c->no_unlink = 1;
+            if (p == NULL || c->cmd.len - (size_t)(++p - c->cmd.p) < 12 ||
+                memcmp(p, "$6\r\nUNLINK\r\n", 12) != 0) {
+                c->host->error_set(err, TRIFLE_EDRIVER, 0, "redis UNLINK: unknown command");
+                return TRIFLE_EDRIVER;
+            }
+            memmove(p + 9, p + 12, c->cmd.len - (size_t)(p + 12 - c->cmd.p));
+            memcpy(p, "$3\r\nDEL\r\n", 9);
+            c->cmd.len -= 3;
+            rc = rd_call(c, 1, RD_READ, rd_unlink_reply, &unknown_command, NULL, "DEL", err);
+        }
+        if (rc != 0)
+            return rc;
+    } while (strcmp(d.cursor, "0") != 0);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Open and close
+ */
+
+static void rd_close(trifle_conn *c)
+{
+    if (c == NULL)
+        return;
+    rd_ctx_free(c);
+    if (c->password != NULL) {
+        volatile char *p = c->password;
+        while (*p != '\0')
+            *p++ = '\0';
+    }
+    c->host->free(c->password);
+    c->host->free(c->user);
+    c->host->free(c->tcp_host);
+    c->host->free(c->path);
+    c->host->free(c->prefix);
+    rd_buf_free(c, &c->cmd);
+    rd_buf_free(c, &c->aux);
+    if (c->hello.p != NULL) /* it holds the password */
+        memset(c->hello.p, 0, c->hello.cap);
+    rd_buf_free(c, &c->hello);
+    c->host->free(c);
+}
+
+static int rd_open(trifle_conn **out, const trifle_host_api *host, const char *url,
+                   const char *const *opts, trifle_error *err)
+{
+    const char *prefix = "trfl", *sep = "::", *db_text = NULL;
+    trifle_conn *c;
+    size_t i, pn;
+    int rc, db_given = 0;
+    long v;
+
+    if (out == NULL || host == NULL)
+        return TRIFLE_EINVAL;
+    *out = NULL;
+    c = host->alloc(sizeof(*c));
+    if (c == NULL) {
+        host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
+        return TRIFLE_ENOMEM;
+    }
+    memset(c, 0, sizeof(*c));
+    c->host = host;
+    c->timeout_ms = RD_DEFAULT_TIMEOUT_MS;
+
+    for (i = 0; opts != NULL && opts[i] != NULL; i += 2) {
+        const char *name = opts[i], *value = opts[i + 1] != NULL ? opts[i + 1] : "";
+        if (strcmp(name, "trifle.joined") == 0) {
+            if (strcmp(value, "full") != 0) {
+                host->error_set(err, TRIFLE_ECONFIG, 0,
+                                "redis driver supports only the full identifier mode");
+                rc = TRIFLE_ECONFIG;
+                goto done;
+            }
+        } else if (strcmp(name, "trifle.separator") == 0) {
+            sep = value;
+        } else if (strncmp(name, "trifle.", 7) == 0) {
+            /* other core options: nothing the driver stores */
+        } else if (strcmp(name, "prefix") == 0) {
+            prefix = value;
+        } else if (strcmp(name, "timeout_ms") == 0) {
+            if (rd_parse_long(value, strlen(value), 1, RD_MAX_TIMEOUT_MS, &v) != 0) {
+                host->error_set(err, TRIFLE_ECONFIG, 0, "invalid option timeout_ms: %s", value);
+                rc = TRIFLE_ECONFIG;
+                goto done;
+            }
+            c->timeout_ms = (int)v;
+        } else if (strcmp(name, "db") == 0) {
+            db_text = value;
+        } else if (strcmp(name, "joined") == 0 || strcmp(name, "separator") == 0 ||
+                   strcmp(name, "system_tracking") == 0) {
+            /* URL parameters of every driver, applied by the core (SPEC §11.2) */
+        } else {
+            host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: unknown parameter %s",
+                            name);
+            rc = TRIFLE_ECONFIG;
+            goto done;
+        }
+        if (opts[i + 1] == NULL)
+            break;
+    }
+    c->sep_len = strlen(sep);
+    if (c->sep_len == 0 || c->sep_len >= sizeof(c->sep)) {
+        host->error_set(err, TRIFLE_ECONFIG, 0, "separator must be 1 to 16 bytes without NUL");
+        rc = TRIFLE_ECONFIG;
+        goto done;
+    }
+    memcpy(c->sep, sep, c->sep_len + 1);
+    pn = strlen(prefix);
+    c->prefix_raw_len = pn;
+    c->prefix_len = pn != 0 ? pn + c->sep_len : 0;
+    if ((c->prefix = host->alloc(c->prefix_len + 1)) == NULL) {
+        rc = rd_oom(c, err);
+        goto done;
+    }
+    memcpy(c->prefix, prefix, pn);
+    if (pn != 0)
+        memcpy(c->prefix + pn, sep, c->sep_len);
+    c->prefix[c->prefix_len] = '\0';
+
+    if ((rc = rd_parse_url(c, url, &db_given, err)) != 0)
+        goto done;
+    if (db_text != NULL) {
+        if (rd_parse_long(db_text, strlen(db_text), 0, INT_MAX, &v) != 0) {
+            host->error_set(err, TRIFLE_ECONFIG, 0, "invalid option db: %s", db_text);
+            rc = TRIFLE_ECONFIG;
+            goto done;
+        }
+        if (db_given && v != c->db) {
+            host->error_set(err, TRIFLE_ECONFIG, 0,
+                            "invalid driver URL: database /%ld and db=%ld disagree", c->db, v);
+            rc = TRIFLE_ECONFIG;
+            goto done;
+        }
+        c->db = v;
+    }
+    if ((rc = rd_connect(c, err)) != 0)
+        goto done;
+    *out = c;
+    c = NULL;
+done:
+    rd_close(c);
+    return rc;
+}
+
+static const char *const rd_schemes[] = {"redis", "redis+unix", NULL};
+
+/* No TRIFLE_CAP_MODE_*: the core refuses partial and separated before open is called. */
+/* clang-format off */
+static const trifle_driver rd_driver = {
+    TRIFLE_DRIVER_HEADER,
+    .name = RD_NAME,
+    .version = RD_VERSION,
+    .caps = TRIFLE_CAP_PING | TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP,
+    .schemes = rd_schemes,
+    .open = rd_open,
+    .close = rd_close,
+    .setup = rd_setup,
+    .inc = rd_inc,
+    .set = rd_set,
+    .get = rd_get,
+    .ping = rd_ping,
+    .scan = rd_scan,
+    .drop = rd_drop,
+};
+/* clang-format on */
+
+TRIFLE_DRIVER_DEFINE(redis, rd_driver)

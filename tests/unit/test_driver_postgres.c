@@ -1,0 +1,1180 @@
+/* The PostgreSQL driver plugin (SPEC §7.6) on a real server, for what trifle-conformance cannot
+ * see: the exact rows as psql sees them, error mapping, reconnects, a reply lost on the wire,
+ * atomicity of a failing batch, retries of serialisation failures, concurrent processes, and
+ * allocation failures.
+ *
+ * The plugin is loaded by the real loader (trifle_storage_open with TRIFLE_BUILD_PLUGIN_DIR). Raw
+ * SQL goes through the libpq the plugin itself loads (dlsym), so the test needs no link
+ * dependency on libpq. The server is $TRIFLE_TEST_URI_POSTGRES (a libpq URI without a query);
+ * without it the program exits 77 (a ctest skip), or fails when CI=true or TRIFLE_TEST_STRICT=1.
+ * Every test works in its own tables `tpg_<pid>_<n>` and drops them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__has_include)
+#if __has_include(<libpq-fe.h>)
+#include <libpq-fe.h>
+#else
+#include <postgresql/libpq-fe.h>
+#endif
+#else
+#include <postgresql/libpq-fe.h>
+#endif
+
+#include "trifle/trifle.h"
+
+#define T0 INT64_C(1736935200) /* 2025-01-15T10:00:00Z */
+
+static const char *server; /* $TRIFLE_TEST_URI_POSTGRES */
+static unsigned table_seq;
+
+/* ---------------------------------------------------------------------------------------------
+ * libpq through dlsym
+ */
+
+static struct {
+    PGconn *(*connectdb)(const char *);
+    ConnStatusType (*status)(const PGconn *);
+    char *(*error_message)(const PGconn *);
+    void (*finish)(PGconn *);
+    PGresult *(*exec)(PGconn *, const char *);
+    ExecStatusType (*result_status)(const PGresult *);
+    char *(*result_error_message)(const PGresult *);
+    int (*ntuples)(const PGresult *);
+    char *(*getvalue)(const PGresult *, int, int);
+    int (*getisnull)(const PGresult *, int, int);
+    void (*clear)(PGresult *);
+    PQconninfoOption *(*conninfo_parse)(const char *, char **);
+    void (*conninfo_free)(PQconninfoOption *);
+    void (*freemem)(void *);
+} pq;
+
+static void load_sym(void *lib, void *dst, size_t size, const char *name)
+{
+    void *sym = dlsym(lib, name);
+
+    if (sym == NULL) {
+        fprintf(stderr, "libpq symbol %s not found: %s\n", name, dlerror());
+        exit(1);
+    }
+    memcpy(dst, &sym, size); /* object → function pointer, the POSIX way */
+}
+
+#define LOAD(field, name) load_sym(lib, &pq.field, sizeof(pq.field), name)
+
+static void pq_load(void)
+{
+    void *lib = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
+
+    if (lib == NULL) {
+        fprintf(stderr, "cannot load libpq.so.5: %s\n", dlerror());
+        exit(1);
+    }
+    LOAD(connectdb, "PQconnectdb");
+    LOAD(status, "PQstatus");
+    LOAD(error_message, "PQerrorMessage");
+    LOAD(finish, "PQfinish");
+    LOAD(exec, "PQexec");
+    LOAD(result_status, "PQresultStatus");
+    LOAD(result_error_message, "PQresultErrorMessage");
+    LOAD(ntuples, "PQntuples");
+    LOAD(getvalue, "PQgetvalue");
+    LOAD(getisnull, "PQgetisnull");
+    LOAD(clear, "PQclear");
+    LOAD(conninfo_parse, "PQconninfoParse");
+    LOAD(conninfo_free, "PQconninfoFree");
+    LOAD(freemem, "PQfreemem");
+}
+
+static PGconn *raw_conn;
+
+static PGconn *raw_open(void)
+{
+    PGconn *c = pq.connectdb(server);
+
+    if (pq.status(c) != CONNECTION_OK)
+        fail_msg("raw connection to %s: %s", server, pq.error_message(c));
+    return c;
+}
+
+/* Run sql on the raw connection; the first value of the first row, "" without rows, or NULL
+ * for SQL NULL. Each call's text replaces the previous one's. */
+static const char *raw_on(PGconn *c, const char *fmt, ...)
+{
+    static char out[8192];
+    char sql[4096];
+    PGresult *r;
+    ExecStatusType st;
+    va_list ap;
+    int null;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    r = pq.exec(c, sql);
+    st = pq.result_status(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+        fail_msg("raw SQL failed: %s: %s", sql, pq.result_error_message(r));
+    out[0] = '\0';
+    null = st == PGRES_TUPLES_OK && pq.ntuples(r) > 0 && pq.getisnull(r, 0, 0);
+    if (st == PGRES_TUPLES_OK && pq.ntuples(r) > 0 && !null)
+        (void)snprintf(out, sizeof(out), "%s", pq.getvalue(r, 0, 0));
+    pq.clear(r);
+    return null ? NULL : out;
+}
+
+#define raw(...) raw_on(raw_conn, __VA_ARGS__)
+
+/* ---------------------------------------------------------------------------------------------
+ * Allocation failures and logs
+ */
+
+static atomic_long alloc_count, alloc_fail_at; /* fail allocation number alloc_fail_at (1-based) */
+
+static void *t_malloc(size_t size)
+{
+    if (atomic_load(&alloc_fail_at) > 0 &&
+        atomic_fetch_add(&alloc_count, 1) + 1 == atomic_load(&alloc_fail_at))
+        return NULL;
+    return malloc(size);
+}
+
+static void *t_realloc(void *p, size_t size)
+{
+    if (atomic_load(&alloc_fail_at) > 0 &&
+        atomic_fetch_add(&alloc_count, 1) + 1 == atomic_load(&alloc_fail_at))
+        return NULL;
+    return realloc(p, size);
+}
+
+static void t_free(void *p)
+{
+    free(p);
+}
+
+static atomic_int log_reconnects, log_retries;
+
+static void t_log(int level, const char *origin, const char *message, void *payload)
+{
+    (void)payload;
+    if (strcmp(origin, "postgres") != 0)
+        return;
+    if (level == TRIFLE_LOG_INFO && strstr(message, "reconnecting") != NULL)
+        atomic_fetch_add(&log_reconnects, 1);
+    if (level == TRIFLE_LOG_WARN && strstr(message, "retrying") != NULL)
+        atomic_fetch_add(&log_retries, 1);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Storage helpers
+ */
+
+typedef struct ns {
+    char table[64];
+    char url[1024];
+} ns;
+
+/* A fresh namespace and the URL for it with extra parameters ("joined=partial&..."). */
+static void ns_init(ns *n, const char *params)
+{
+    (void)snprintf(n->table, sizeof(n->table), "tpg_%ld_%u", (long)getpid(), ++table_seq);
+    (void)snprintf(n->url, sizeof(n->url), "%s?table=%s%s%s", server, n->table,
+                   params != NULL && params[0] != '\0' ? "&" : "", params != NULL ? params : "");
+}
+
+static void ns_drop(const ns *n)
+{
+    (void)raw("DROP TABLE IF EXISTS %s, %s_ping", n->table, n->table);
+}
+
+static int st_open_url(trifle_storage **st, const char *url, trifle_error *err)
+{
+    trifle_storage_options o = {TRIFLE_ID_FULL, NULL, TRIFLE_BUILD_PLUGIN_DIR, NULL};
+
+    return trifle_storage_open(st, url, &o, err);
+}
+
+static trifle_storage *st_new(const ns *n)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_storage *st = NULL;
+
+    if (st_open_url(&st, n->url, &err) != 0)
+        fail_msg("open %s: %s", n->url, err.message);
+    if (trifle_storage_setup(st, &err) != 0)
+        fail_msg("setup: %s", err.message);
+    return st;
+}
+
+typedef struct item {
+    char id[512];
+    char key[512];
+    trifle_entry e;
+} item;
+
+/* An item for (key, 1h, at) in st's mode with the given leaves (sorted by the caller). */
+static void item_init(item *it, trifle_storage *st, const char *key, int64_t at,
+                      const trifle_leaf *leaves, size_t n)
+{
+    (void)snprintf(it->key, sizeof(it->key), "%s", key);
+    (void)trifle_storage_identifier(st, it->id, sizeof(it->id), key, "1h", at);
+    it->e.bucket.id = it->id;
+    it->e.bucket.key = it->key;
+    it->e.bucket.granularity = "1h";
+    it->e.bucket.at = at;
+    it->e.leaves = leaves;
+    it->e.n_leaves = n;
+}
+
+static void inc1(trifle_storage *st, const char *key, int64_t at, const trifle_leaf *l, size_t n)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    item it;
+
+    item_init(&it, st, key, at, l, n);
+    if (trifle_storage_inc(st, &it.e, 1, NULL, &err) != 0)
+        fail_msg("inc %s: %s", it.id, err.message);
+}
+
+/* What one get delivered. */
+typedef struct got {
+    size_t n;
+    struct {
+        size_t index;
+        char path[128];
+        double value;
+    } l[64];
+} got;
+
+static int got_leaf(size_t index, const char *path, double value, void *payload)
+{
+    got *g = payload;
+
+    if (g->n < 64) {
+        g->l[g->n].index = index;
+        (void)snprintf(g->l[g->n].path, sizeof(g->l[g->n].path), "%s", path);
+        g->l[g->n].value = value;
+        g->n++;
+    }
+    return 0;
+}
+
+/* The value of path in bucket index, NAN when it was not delivered. */
+static double got_value(const got *g, size_t index, const char *path)
+{
+    size_t i;
+
+    for (i = 0; i < g->n; i++)
+        if (g->l[i].index == index && strcmp(g->l[i].path, path) == 0)
+            return g->l[i].value;
+    return NAN;
+}
+
+static size_t got_count(const got *g, size_t index)
+{
+    size_t i, k = 0;
+
+    for (i = 0; i < g->n; i++)
+        k += g->l[i].index == index;
+    return k;
+}
+
+static void get1(trifle_storage *st, const char *key, int64_t at, got *g)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    item it;
+
+    memset(g, 0, sizeof(*g));
+    item_init(&it, st, key, at, NULL, 0);
+    if (trifle_storage_get(st, &it.e.bucket, 1, got_leaf, g, &err) != 0)
+        fail_msg("get %s: %s", it.id, err.message);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    (void)nanosleep(&ts, NULL);
+}
+
+/* A SQLSTATE packed as PostgreSQL's MAKE_SQLSTATE does: the driver's `native` code. */
+static int sqlstate_code(const char *s)
+{
+    unsigned v = 0;
+    int i;
+
+    for (i = 0; i < 5; i++)
+        v |= (unsigned)((s[i] - '0') & 0x3F) << (6 * i);
+    return (int)v;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The backend pid of the driver connection named by application_name. */
+static const char *backend_of(const char *app)
+{
+    return raw("SELECT pid FROM pg_stat_activity WHERE application_name = '%s'", app);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Tests
+ */
+
+static void test_driver_table(void **state)
+{
+    const trifle_driver *d = NULL;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    char path[600];
+
+    (void)state;
+    (void)snprintf(path, sizeof(path), "%s/trifle_postgres.so", TRIFLE_BUILD_PLUGIN_DIR);
+    assert_int_equal(trifle_driver_load(&d, path, NULL, &err), 0);
+    assert_string_equal(d->name, "postgres");
+    assert_int_equal(d->caps, TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED |
+                                  TRIFLE_CAP_PING | TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP);
+    assert_string_equal(d->schemes[0], "postgres");
+    assert_string_equal(d->schemes[1], "postgresql");
+    assert_null(d->schemes[2]);
+    assert_non_null(d->drop);
+}
+
+/* The rows, columns and types exactly as psql sees them, in every identifier mode. */
+static void test_layout(void **state)
+{
+    static const char *const modes[] = {"full", "partial", "separated"};
+    static const char *const pk[] = {"key", "key, at", "key, granularity, at"};
+    const trifle_leaf l[] = {{"count", 1}, {"meta.duration", 2.5}, {"q\"x", 0.1}};
+    const trifle_leaf s[] = {{"gauge", -7}};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    int m;
+
+    (void)state;
+    for (m = 0; m < 3; m++) {
+        char params[64];
+        trifle_storage *st;
+        item it[2];
+        ns n;
+
+        (void)snprintf(params, sizeof(params), "joined=%s", modes[m]);
+        ns_init(&n, params);
+        st = st_new(&n);
+        item_init(&it[0], st, "event", T0, l, 3);
+        assert_int_equal(trifle_storage_inc(st, &it[0].e, 1, NULL, &err), 0);
+        assert_int_equal(trifle_storage_inc(st, &it[0].e, 1, NULL, &err), 0);
+        item_init(&it[1], st, "event", T0, s, 1);
+        assert_int_equal(trifle_storage_set(st, &it[1].e, 1, NULL, &err), 0);
+
+        /* the schema of SPEC §7.6, verbatim */
+        assert_string_equal(raw("SELECT string_agg(column_name || ' ' || data_type || "
+                                "coalesce('(' || character_maximum_length || ')', '') || ' ' || "
+                                "is_nullable || coalesce(' ' || column_default, ''), ', ' ORDER BY "
+                                "ordinal_position) FROM information_schema.columns WHERE "
+                                "table_name = '%s'",
+                                n.table),
+                            m == 0 ? "key character varying(255) NO, data jsonb NO '{}'::jsonb"
+                            : m == 1
+                                ? "key character varying(255) NO, at timestamp with time zone "
+                                  "NO, data jsonb NO '{}'::jsonb"
+                                : "key character varying(255) NO, granularity character "
+                                  "varying(255) NO, at timestamp with time zone NO, data jsonb "
+                                  "NO '{}'::jsonb");
+        assert_string_equal(raw("SELECT string_agg(a.attname, ', ' ORDER BY k.n) FROM pg_index "
+                                "i CROSS JOIN unnest(i.indkey) WITH ORDINALITY AS k(att, n) JOIN "
+                                "pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.att "
+                                "WHERE i.indrelid = '%s'::regclass AND i.indisprimary",
+                                n.table),
+                            pk[m]);
+        /* one row: flat dotted keys, exact numeric sums (0.1 + 0.1 = 0.2) */
+        assert_string_equal(raw("SELECT count(*) FROM %s", n.table), "1");
+        assert_string_equal(raw("SELECT data::text FROM %s", n.table),
+                            "{\"q\\\"x\": 0.2, \"count\": 2, \"gauge\": -7, \"meta.duration\": "
+                            "5.0}");
+        assert_string_equal(raw("SELECT key FROM %s", n.table), m == 0   ? "event::1h::1736935200"
+                                                                : m == 1 ? "event::1h"
+                                                                         : "event");
+        if (m > 0)
+            assert_string_equal(
+                raw("SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+                    "FROM %s",
+                    n.table),
+                "2025-01-15T10:00:00Z");
+        if (m == 2)
+            assert_string_equal(raw("SELECT granularity FROM %s", n.table), "1h");
+        assert_int_equal(trifle_storage_drop(st, &err), 0);
+        assert_null(raw("SELECT to_regclass('%s')", n.table));
+        assert_null(raw("SELECT to_regclass('%s_ping')", n.table));
+        trifle_storage_close(st);
+    }
+}
+
+static void test_ping_layout(void **state)
+{
+    const trifle_leaf l[] = {{"cpu.load", 0.5}, {"up", 1}};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_storage *st;
+    int64_t at = 0;
+    got g;
+    ns n;
+
+    (void)state;
+    ns_init(&n, "ping_table=tpg_custom_ping");
+    st = st_new(&n);
+    assert_int_equal(trifle_storage_ping(st, "health", T0 + 7, l, 2, &err), 0);
+    assert_string_equal(raw("SELECT key || ' ' || extract(epoch FROM at)::bigint || ' ' || "
+                            "data::text FROM tpg_custom_ping"),
+                        "health 1736935207 {\"at\": \"2025-01-15T10:00:07Z\", \"data.up\": 1, "
+                        "\"data.cpu.load\": 0.5}");
+    /* scan takes the data.* leaves only, without the prefix; foreign nested copies sum */
+    (void)raw("UPDATE tpg_custom_ping SET data = data || '{\"data\": {\"up\": 2}, \"x\": 5}'");
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(trifle_storage_scan(st, "health", &at, got_leaf, &g, &err), 0);
+    assert_true(at == T0 + 7);
+    assert_int_equal(g.n, 2);
+    assert_true(got_value(&g, 0, "cpu.load") == 0.5);
+    assert_true(got_value(&g, 0, "up") == 3);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(trifle_storage_scan(st, "nobody", &at, got_leaf, &g, &err), TRIFLE_ENOTFOUND);
+    assert_int_equal(trifle_storage_drop(st, &err), 0);
+    assert_null(raw("SELECT to_regclass('tpg_custom_ping')"));
+    trifle_storage_close(st);
+}
+
+/* Rows written by others: nested copies are summed, text and nulls are skipped, a text leaf
+ * counts as 0 when incremented (ERRATA I5), and a bucket asked for twice is delivered twice. */
+static void test_foreign_rows(void **state)
+{
+    const trifle_leaf l[] = {{"label", 2}, {"n", 1}};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_storage *st;
+    trifle_bucket b[3];
+    item it;
+    got g;
+    ns n;
+
+    (void)state;
+    ns_init(&n, NULL);
+    st = st_new(&n);
+    (void)raw("INSERT INTO %s (key, data) VALUES ('k::1h::1736935200', '{\"meta.duration\": 2, "
+              "\"meta\": {\"duration\": 4, \"deep\": {\"x\": 1e-7}}, \"label\": \"text\", \"n\": "
+              "null, \"arr\": [1, 2], \"big\": 1e400, \"a..b\": 3, \"t\": true}')",
+              n.table);
+    item_init(&it, st, "k", T0, NULL, 0);
+    b[0] = it.e.bucket;
+    b[1] = it.e.bucket;
+    b[2] = it.e.bucket;
+    b[2].id = "missing::1h::1736935200";
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(trifle_storage_get(st, b, 3, got_leaf, &g, &err), 0);
+    assert_int_equal(got_count(&g, 0), 2);
+    assert_true(got_value(&g, 0, "meta.duration") == 6);
+    assert_true(got_value(&g, 0, "meta.deep.x") == 1e-7);
+    assert_int_equal(got_count(&g, 1), 2);
+    assert_true(got_value(&g, 1, "meta.duration") == 6);
+    assert_int_equal(got_count(&g, 2), 0);
+
+    inc1(st, "k", T0, l, 2);
+    get1(st, "k", T0, &g);
+    assert_true(got_value(&g, 0, "label") == 2);
+    assert_true(got_value(&g, 0, "n") == 1);
+    assert_string_equal(raw("SELECT data->>'label' FROM %s", n.table), "2");
+    ns_drop(&n);
+    trifle_storage_close(st);
+}
+
+/* Doubles survive the numeric round trip; sums are exact decimals (as the Ruby gem). */
+static void test_numbers(void **state)
+{
+    const trifle_leaf l[] = {
+        {"a", 0.1}, {"big", 1e300}, {"neg", -2.5}, {"tiny", 5e-324}, {"x", 1.2345678901234567e-7}};
+    trifle_storage *st;
+    int i;
+    got g;
+    ns n;
+
+    (void)state;
+    ns_init(&n, NULL);
+    st = st_new(&n);
+    for (i = 0; i < 3; i++)
+        inc1(st, "num", T0, l, 5);
+    get1(st, "num", T0, &g);
+    assert_true(got_value(&g, 0, "a") == 0.3); /* a double sum would give 0.30000000000000004 */
+    assert_true(got_value(&g, 0, "big") == 3e300);
+    assert_true(got_value(&g, 0, "neg") == -7.5);
+    assert_true(got_value(&g, 0, "tiny") == 1.5e-323);
+    assert_true(got_value(&g, 0, "x") == 3.7037036703703701e-7);
+    assert_string_equal(raw("SELECT data->>'a' FROM %s", n.table), "0.3");
+    ns_drop(&n);
+    trifle_storage_close(st);
+}
+
+static void test_errors(void **state)
+{
+    const trifle_leaf l[] = {{"count", 1}};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_storage *st = NULL;
+    char url[1200];
+    int64_t at;
+    item it;
+    got g;
+    int rc;
+    ns n;
+
+    (void)state;
+    /* nobody listens */
+    (void)snprintf(url, sizeof(url), "%s?host=127.0.0.1&port=1", server);
+    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONN);
+    assert_non_null(strstr(err.message, "cannot connect to postgres"));
+    assert_string_equal(err.driver, "postgres");
+    /* a wrong password: EAUTH, and the password appears nowhere */
+    (void)snprintf(url, sizeof(url), "%s?password=sekrit-9f3a", server);
+    rc = st_open_url(&st, url, &err);
+    if (rc == 0) {
+        print_message("note: the server accepts any password; EAUTH not checked\n");
+        trifle_storage_close(st);
+        st = NULL;
+    } else {
+        assert_int_equal(rc, TRIFLE_EAUTH);
+        assert_null(strstr(err.message, "sekrit"));
+        assert_int_equal(err.native, sqlstate_code("28P01"));
+        assert_non_null(strstr(err.message, "28P01"));
+    }
+    /* a database that does not exist */
+    (void)snprintf(url, sizeof(url), "%s?dbname=trifle_no_such_db", server);
+    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    assert_non_null(strstr(err.message, "3D000"));
+    /* parameters: table names, unknown names, libpq's own checks */
+    (void)snprintf(url, sizeof(url), "%s?table=bad-name", server);
+    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    assert_string_equal(err.message, "invalid table name: bad-name");
+    (void)snprintf(url, sizeof(url), "%s?ping_table=a%%20b", server);
+    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    assert_string_equal(err.message, "invalid table name: a b");
+    (void)snprintf(url, sizeof(url),
+                   "%s?table=t123456789012345678901234567890123456789012345678901234567890",
+                   server);
+    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    (void)snprintf(url, sizeof(url), "%s?colection=x", server);
+    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    assert_string_equal(err.message, "invalid driver URL: unknown parameter colection");
+    (void)snprintf(url, sizeof(url), "%s?sslmode=sometimes", server);
+    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    assert_int_equal(st_open_url(&st, "postgres://[::1", &err), TRIFLE_ECONFIG);
+    assert_non_null(strstr(err.message, "invalid driver URL"));
+
+    /* before setup: the I15 message, for every operation */
+    ns_init(&n, "application_name=tpg_errors");
+    assert_int_equal(st_open_url(&st, n.url, &err), 0);
+    /* the libpq parameter reached the server */
+    assert_non_null(backend_of("tpg_errors"));
+    assert_string_not_equal(backend_of("tpg_errors"), "");
+    item_init(&it, st, "k", T0, l, 1);
+    (void)snprintf(url, sizeof(url), "table %s does not exist (run \"trifle setup\")", n.table);
+    assert_int_equal(trifle_storage_inc(st, &it.e, 1, NULL, &err), TRIFLE_ECONFIG);
+    assert_string_equal(err.message, url);
+    assert_int_equal(trifle_storage_set(st, &it.e, 1, NULL, &err), TRIFLE_ECONFIG);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(trifle_storage_get(st, &it.e.bucket, 1, got_leaf, &g, &err), TRIFLE_ECONFIG);
+    assert_string_equal(err.message, url);
+    (void)snprintf(url, sizeof(url), "table %s_ping does not exist (run \"trifle setup\")",
+                   n.table);
+    assert_int_equal(trifle_storage_ping(st, "k", T0, l, 1, &err), TRIFLE_ECONFIG);
+    assert_string_equal(err.message, url);
+    assert_int_equal(trifle_storage_scan(st, "k", &at, got_leaf, &g, &err), TRIFLE_ECONFIG);
+    assert_string_equal(err.message, url);
+    /* setup then makes everything work on the same connection */
+    assert_int_equal(trifle_storage_setup(st, &err), 0);
+    assert_int_equal(trifle_storage_setup(st, &err), 0);
+    assert_int_equal(trifle_storage_inc(st, &it.e, 1, NULL, &err), 0);
+    ns_drop(&n);
+    trifle_storage_close(st);
+}
+
+/* ERRATA I4: an identifier that does not fit VARCHAR(255) is EDATA with failed_item, checked
+ * before anything is sent; a server-side failure rolls the whole batch back. */
+static void test_atomic_batch(void **state)
+{
+    const trifle_leaf l[] = {{"count", 1}};
+    trifle_write_result res = {sizeof(res), 7, -1, 0};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    char long_key[300];
+    trifle_storage *st;
+    item it[3];
+    got g;
+    ns n;
+
+    (void)state;
+    ns_init(&n, NULL);
+    st = st_new(&n);
+    inc1(st, "a", T0, l, 1);
+    memset(long_key, 'x', 250);
+    long_key[250] = '\0';
+    item_init(&it[0], st, "a", T0, l, 1);
+    item_init(&it[1], st, long_key, T0, l, 1); /* 250 + "::1h::1736935200" > 255 characters */
+    item_init(&it[2], st, "c", T0, l, 1);
+    {
+        trifle_entry e[3] = {it[0].e, it[1].e, it[2].e};
+        assert_int_equal(trifle_storage_inc(st, e, 3, &res, &err), TRIFLE_EDATA);
+        assert_int_equal(res.failed_item, 1);
+        assert_int_equal(res.applied, 0);
+        assert_int_equal(res.outcome_unknown, 0);
+        assert_non_null(strstr(err.message, "longer than 255"));
+    }
+    get1(st, "a", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 1);
+
+    /* the server rejects one row of the batch: nothing of it is applied */
+    (void)raw("ALTER TABLE %s ADD CONSTRAINT no_c CHECK (key <> 'c::1h::1736935200')", n.table);
+    item_init(&it[1], st, "b", T0, l, 1);
+    {
+        trifle_entry e[3] = {it[0].e, it[1].e, it[2].e};
+        res.failed_item = -1;
+        assert_int_equal(trifle_storage_inc(st, e, 3, &res, &err), TRIFLE_EDRIVER);
+        assert_int_equal(res.applied, 0);
+        assert_int_equal(res.failed_item, -1);
+        assert_int_equal(res.outcome_unknown, 0);
+        assert_non_null(strstr(err.message, "23514"));
+    }
+    get1(st, "a", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 1);
+    get1(st, "b", T0, &g);
+    assert_int_equal(g.n, 0);
+    /* the same items in another order hit the same rows: duplicates are refused */
+    {
+        trifle_entry e[2] = {it[0].e, it[0].e};
+        assert_int_equal(trifle_storage_inc(st, e, 2, &res, &err), TRIFLE_EINVAL);
+    }
+    ns_drop(&n);
+    trifle_storage_close(st);
+}
+
+/* The server closes the connection (pg_terminate_backend, as a restart does): the next call of
+ * every kind reconnects once and succeeds, and a write is applied exactly once. */
+static void test_reconnect(void **state)
+{
+    const trifle_leaf l[] = {{"count", 1}};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_storage *st;
+    int64_t at;
+    got g;
+    int i;
+    ns n;
+
+    (void)state;
+    ns_init(&n, "application_name=tpg_reconnect");
+    st = st_new(&n);
+    inc1(st, "r", T0, l, 1);
+    for (i = 0; i < 4; i++) {
+        int before = atomic_load(&log_reconnects);
+        (void)raw("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                  "application_name = 'tpg_reconnect'");
+        /* wait until the backend is gone */
+        while (strcmp(raw("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                          "'tpg_reconnect'"),
+                      "0") != 0)
+            sleep_ms(10);
+        switch (i) {
+        case 0:
+            inc1(st, "r", T0, l, 1);
+            break;
+        case 1:
+            get1(st, "r", T0, &g);
+            assert_true(got_value(&g, 0, "count") == 2);
+            break;
+        case 2:
+            assert_int_equal(trifle_storage_ping(st, "r", T0, l, 1, &err), 0);
+            break;
+        default:
+            memset(&g, 0, sizeof(g));
+            assert_int_equal(trifle_storage_scan(st, "r", &at, got_leaf, &g, &err), 0);
+            break;
+        }
+        assert_int_equal(atomic_load(&log_reconnects), before + 1);
+    }
+    get1(st, "r", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 2);
+    ns_drop(&n);
+    trifle_storage_close(st);
+}
+
+/* A TCP relay between the driver and the server that can swallow the server's next reply and
+ * close both sides: the request was executed, but the driver never hears back. */
+typedef struct relay {
+    int lfd;
+    int port;
+    int up_port;
+    char up_host[256];
+    atomic_int cut;    /* armed: drop the next server → client bytes and close */
+    atomic_int cuts;   /* replies swallowed */
+    atomic_int refuse; /* close every connection at once: a server that is down */
+    atomic_int stop;
+    pthread_t th;
+} relay;
+
+static void relay_pair(relay *r, int cfd)
+{
+    struct sockaddr_in sa;
+    int ufd = socket(AF_INET, SOCK_STREAM, 0);
+    char buf[65536];
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)r->up_port);
+    if (ufd < 0 || inet_pton(AF_INET, r->up_host, &sa.sin_addr) != 1 ||
+        connect(ufd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        if (ufd >= 0)
+            close(ufd);
+        close(cfd);
+        return;
+    }
+    while (!atomic_load(&r->stop) && !atomic_load(&r->refuse)) {
+        struct pollfd p[2] = {{cfd, POLLIN, 0}, {ufd, POLLIN, 0}};
+        ssize_t k;
+        if (poll(p, 2, 100) <= 0)
+            continue;
+        if (p[0].revents != 0) {
+            k = read(cfd, buf, sizeof(buf));
+            if (k <= 0 || write(ufd, buf, (size_t)k) != k)
+                break;
+        }
+        if (p[1].revents != 0) {
+            k = read(ufd, buf, sizeof(buf));
+            if (k <= 0)
+                break;
+            if (atomic_exchange(&r->cut, 0)) {
+                atomic_fetch_add(&r->cuts, 1);
+                break;
+            }
+            if (write(cfd, buf, (size_t)k) != k)
+                break;
+        }
+    }
+    close(ufd);
+    close(cfd);
+}
+
+static void *relay_main(void *p)
+{
+    relay *r = p;
+
+    while (!atomic_load(&r->stop)) {
+        struct pollfd pl = {r->lfd, POLLIN, 0};
+        int cfd;
+        if (poll(&pl, 1, 100) <= 0)
+            continue;
+        cfd = accept(r->lfd, NULL, NULL);
+        if (cfd >= 0 && atomic_load(&r->refuse))
+            close(cfd);
+        else if (cfd >= 0)
+            relay_pair(r, cfd);
+    }
+    return NULL;
+}
+
+/* Start a relay to the server's TCP address; 0, or -1 when the server is not reachable by an
+ * IPv4 address (a Unix socket). */
+static int relay_start(relay *r)
+{
+    PQconninfoOption *o, *opts = pq.conninfo_parse(server, NULL);
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+
+    memset(r, 0, sizeof(*r));
+    r->up_port = 5432;
+    for (o = opts; o != NULL && o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, "host") == 0 && o->val != NULL)
+            (void)snprintf(r->up_host, sizeof(r->up_host), "%s", o->val);
+        if (strcmp(o->keyword, "hostaddr") == 0 && o->val != NULL && o->val[0] != '\0')
+            (void)snprintf(r->up_host, sizeof(r->up_host), "%s", o->val);
+        if (strcmp(o->keyword, "port") == 0 && o->val != NULL && o->val[0] != '\0')
+            r->up_port = atoi(o->val);
+    }
+    pq.conninfo_free(opts);
+    if (strcmp(r->up_host, "localhost") == 0)
+        (void)snprintf(r->up_host, sizeof(r->up_host), "127.0.0.1");
+    if (inet_pton(AF_INET, r->up_host, &sa.sin_addr) != 1)
+        return -1;
+    r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(r->lfd >= 0);
+    assert_int_equal(bind(r->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(r->lfd, 8), 0);
+    assert_int_equal(getsockname(r->lfd, (struct sockaddr *)&sa, &len), 0);
+    r->port = ntohs(sa.sin_port);
+    assert_int_equal(pthread_create(&r->th, NULL, relay_main, r), 0);
+    return 0;
+}
+
+static void relay_stop(relay *r)
+{
+    atomic_store(&r->stop, 1);
+    (void)pthread_join(r->th, NULL);
+    close(r->lfd);
+}
+
+/* SPEC §7.3: a write whose reply is lost reports outcome_unknown (it was in fact applied, so a
+ * blind retry would count it twice); a read whose reply is lost is simply sent again. */
+static void test_outcome_unknown(void **state)
+{
+    const trifle_leaf l[] = {{"count", 1}};
+    trifle_write_result res = {sizeof(res), 0, -1, 0};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_storage *st;
+    char params[128];
+    relay r;
+    item it;
+    got g;
+    ns n;
+
+    (void)state;
+    if (relay_start(&r) != 0)
+        skip();
+    (void)snprintf(params, sizeof(params), "host=127.0.0.1&port=%d&sslmode=disable", r.port);
+    ns_init(&n, params);
+    st = st_new(&n);
+    inc1(st, "u", T0, l, 1); /* prepares the statement on this session */
+    get1(st, "u", T0, &g);
+
+    item_init(&it, st, "u", T0, l, 1);
+    atomic_store(&r.cut, 1);
+    assert_int_equal(trifle_storage_inc(st, &it.e, 1, &res, &err), TRIFLE_ECONN);
+    assert_int_equal(atomic_load(&r.cuts), 1);
+    assert_int_equal(res.outcome_unknown, 1);
+    assert_int_equal(res.applied, 0);
+    assert_int_equal(res.failed_item, -1);
+    assert_non_null(strstr(err.message, "outcome unknown"));
+    /* the next call reconnects; the lost write had been applied */
+    inc1(st, "u", T0, l, 1);
+    get1(st, "u", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 3);
+
+    atomic_store(&r.cut, 1);
+    get1(st, "u", T0, &g); /* sent again on a new connection */
+    assert_int_equal(atomic_load(&r.cuts), 2);
+    assert_true(got_value(&g, 0, "count") == 3);
+
+    /* the server goes away between calls: ECONN, known not applied; back again: success */
+    atomic_store(&r.refuse, 1);
+    sleep_ms(300); /* the relay closes the live connection within 100 ms */
+    res.outcome_unknown = 0;
+    assert_int_equal(trifle_storage_inc(st, &it.e, 1, &res, &err), TRIFLE_ECONN);
+    assert_int_equal(res.outcome_unknown, 0);
+    assert_non_null(strstr(err.message, "cannot connect to postgres"));
+    assert_int_equal(trifle_storage_inc(st, &it.e, 1, &res, &err), TRIFLE_ECONN);
+    atomic_store(&r.refuse, 0);
+    inc1(st, "u", T0, l, 1);
+    get1(st, "u", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 4);
+    trifle_storage_close(st);
+    relay_stop(&r);
+    ns_drop(&n);
+}
+
+typedef struct bg_inc {
+    trifle_storage *st;
+    item it;
+    int rc;
+    trifle_error err;
+} bg_inc;
+
+static void *bg_inc_main(void *p)
+{
+    bg_inc *b = p;
+
+    b->rc = trifle_storage_inc(b->st, &b->it.e, 1, NULL, &b->err);
+    return NULL;
+}
+
+/* SPEC §7.4: a serialisation failure (40001) is retried inside the driver; lock timeouts map to
+ * EBUSY. */
+static void test_retry_and_locks(void **state)
+{
+    const trifle_leaf l[] = {{"count", 1}};
+    trifle_write_result res = {sizeof(res), 0, -1, 0};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_storage *st;
+    PGconn *locker;
+    pthread_t th;
+    bg_inc b;
+    got g;
+    ns n;
+
+    (void)state;
+    ns_init(&n, "application_name=tpg_retry&options=-c%20default_transaction_isolation%"
+                "3Drepeatable%5C%20read");
+    st = st_new(&n);
+    inc1(st, "s", T0, l, 1);
+    locker = raw_open();
+    (void)raw_on(locker, "BEGIN");
+    (void)raw_on(locker, "UPDATE %s SET data = data || '{\"count\": 10}'", n.table);
+    memset(&b, 0, sizeof(b));
+    b.st = st;
+    item_init(&b.it, st, "s", T0, l, 1);
+    atomic_store(&log_retries, 0);
+    assert_int_equal(pthread_create(&th, NULL, bg_inc_main, &b), 0);
+    /* wait until the driver's statement waits for our row lock */
+    while (strcmp(raw("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                      "'tpg_retry' AND wait_event_type = 'Lock'"),
+                  "0") == 0)
+        sleep_ms(10);
+    (void)raw_on(locker, "COMMIT");
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(b.rc, 0);
+    assert_int_equal(atomic_load(&log_retries), 1);
+    get1(st, "s", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 11);
+    trifle_storage_close(st);
+
+    /* lock_timeout → EBUSY, nothing applied, outcome known */
+    {
+        char url[1200];
+        (void)snprintf(url, sizeof(url), "%s&options=-c%%20lock_timeout%%3D50", n.url);
+        assert_int_equal(st_open_url(&st, url, &err), 0);
+    }
+    (void)raw_on(locker, "BEGIN");
+    (void)raw_on(locker, "SELECT data FROM %s FOR UPDATE", n.table);
+    item_init(&b.it, st, "s", T0, l, 1);
+    assert_int_equal(trifle_storage_inc(st, &b.it.e, 1, &res, &err), TRIFLE_EBUSY);
+    assert_int_equal(res.outcome_unknown, 0);
+    assert_non_null(strstr(err.message, "55P03"));
+    (void)raw_on(locker, "ROLLBACK");
+    pq.finish(locker);
+    get1(st, "s", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 11);
+    trifle_storage_close(st);
+    ns_drop(&n);
+}
+
+/* 8 processes x 2,000 incs of the same leaves, and 8 concurrent setups of a new table: exact
+ * totals, no error. */
+static void test_concurrency(void **state)
+{
+    enum { PROCS = 8, INCS = 2000 };
+    const trifle_leaf l[] = {{"count", 1}, {"frac", 0.25}, {"half", 0.5}};
+    pid_t pids[PROCS];
+    trifle_storage *st;
+    int i, status;
+    double t0;
+    got g;
+    ns n;
+
+    (void)state;
+    ns_init(&n, "joined=separated&connect_timeout=120"); /* slow under valgrind: SCRAM */
+    t0 = now_s();
+    for (i = 0; i < PROCS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            trifle_error err = TRIFLE_ERROR_INIT;
+            trifle_storage *cst = NULL;
+            int k, ok = st_open_url(&cst, n.url, &err) == 0 && trifle_storage_setup(cst, &err) == 0;
+            item it;
+            if (ok)
+                item_init(&it, cst, "hot", T0, l, 3);
+            for (k = 0; ok && k < INCS; k++)
+                ok = trifle_storage_inc(cst, &it.e, 1, NULL, &err) == 0;
+            if (!ok)
+                fprintf(stderr, "child %d: %s\n", i, err.message);
+            trifle_storage_close(cst);
+            _exit(ok ? 0 : 1);
+        }
+    }
+    for (i = 0; i < PROCS; i++) {
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    print_message("postgres concurrency: %d processes x %d incs in %.2f s\n", PROCS, INCS,
+                  now_s() - t0);
+    st = st_new(&n);
+    get1(st, "hot", T0, &g);
+    assert_true(got_value(&g, 0, "count") == PROCS * INCS);
+    assert_true(got_value(&g, 0, "frac") == PROCS * INCS * 0.25);
+    assert_true(got_value(&g, 0, "half") == PROCS * INCS * 0.5);
+    ns_drop(&n);
+    trifle_storage_close(st);
+}
+
+/* Every allocation of a call failing in turn: TRIFLE_ENOMEM each time, then success (valgrind
+ * checks that nothing leaks). */
+static void test_oom(void **state)
+{
+    const trifle_leaf l[] = {{"count", 1}, {"meta.x", 0.5}};
+    long k;
+    ns n;
+
+    (void)state;
+    ns_init(&n, "joined=partial");
+    for (k = 1;; k++) {
+        trifle_error err = TRIFLE_ERROR_INIT;
+        trifle_storage *st = NULL;
+        int64_t at;
+        int rc;
+        got g;
+        item it;
+
+        memset(&it, 0, sizeof(it));
+        atomic_store(&alloc_count, 0);
+        atomic_store(&alloc_fail_at, k);
+        rc = st_open_url(&st, n.url, &err);
+        if (rc == 0)
+            rc = trifle_storage_setup(st, &err);
+        if (rc == 0) {
+            item_init(&it, st, "o", T0, l, 2);
+            rc = trifle_storage_inc(st, &it.e, 1, NULL, &err);
+        }
+        if (rc == 0) {
+            memset(&g, 0, sizeof(g));
+            rc = trifle_storage_get(st, &it.e.bucket, 1, got_leaf, &g, &err);
+        }
+        if (rc == 0)
+            rc = trifle_storage_ping(st, "o", T0, l, 2, &err);
+        if (rc == 0)
+            rc = trifle_storage_scan(st, "o", &at, got_leaf, &g, &err);
+        atomic_store(&alloc_fail_at, 0);
+        trifle_storage_close(st);
+        if (rc == 0)
+            break;
+        if (rc != TRIFLE_ENOMEM)
+            fail_msg("allocation %ld failing: %s %s", k, trifle_status_name(rc), err.message);
+    }
+    assert_true(k > 5);
+    ns_drop(&n);
+}
+
+/* items/s of 100 inc calls x 1,000 items x 3 leaves, and one get of 8,760 buckets. */
+static void test_throughput(void **state)
+{
+    enum { CALLS = 100, ITEMS = 1000, YEAR = 8760 };
+    const trifle_leaf l[] = {{"count", 1}, {"meta.duration", 0.25}, {"meta.size", 3}};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_bucket *b = calloc(YEAR, sizeof(*b));
+    item *it = calloc(YEAR, sizeof(*it));
+    trifle_entry *e = calloc(YEAR, sizeof(*e));
+    trifle_storage *st;
+    size_t i, leaves = 0;
+    double t0, dt, first = 0, best = 0;
+    char key[32];
+    ns n;
+
+    (void)state;
+    assert_true(b != NULL && it != NULL && e != NULL);
+    ns_init(&n, NULL);
+    st = st_new(&n);
+    for (i = 0; i < ITEMS; i++) {
+        (void)snprintf(key, sizeof(key), "metric%zu", i);
+        item_init(&it[i], st, key, T0, l, 3);
+        e[i] = it[i].e;
+    }
+    t0 = now_s();
+    for (i = 0; i < CALLS; i++)
+        assert_int_equal(trifle_storage_inc(st, e, ITEMS, NULL, &err), 0);
+    dt = now_s() - t0;
+    print_message("postgres inc throughput: %d calls x %d items (3 leaves) in %.3f s = %.0f "
+                  "items/s\n",
+                  CALLS, ITEMS, dt, CALLS * ITEMS / dt);
+
+    for (i = 0; i < YEAR; i++) {
+        item_init(&it[i], st, "year", T0 + (int64_t)i * 3600, l, 3);
+        e[i] = it[i].e;
+        b[i] = it[i].e.bucket;
+    }
+    assert_int_equal(trifle_storage_inc(st, e, YEAR, NULL, &err), 0);
+    for (i = 0; i < 3; i++) {
+        got *g = calloc(1, sizeof(*g)); /* only the first 64 leaves are kept */
+        double t1 = now_s();
+        assert_non_null(g);
+        assert_int_equal(trifle_storage_get(st, b, YEAR, got_leaf, g, &err), 0);
+        dt = now_s() - t1;
+        if (i == 0)
+            first = dt;
+        if (i == 0 || dt < best)
+            best = dt;
+        leaves = g->n;
+        free(g);
+    }
+    assert_int_equal(leaves, 64);
+    print_message("postgres get of %d buckets: %.1f ms (first call), %.1f ms (best of 3)\n", YEAR,
+                  first * 1000, best * 1000);
+    ns_drop(&n);
+    trifle_storage_close(st);
+    free(b);
+    free(it);
+    free(e);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    raw_conn = raw_open();
+    (void)raw("SET client_min_messages = warning");
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    pq.finish(raw_conn);
+    trifle_shutdown();
+    return 0;
+}
+
+int main(void)
+{
+    static const trifle_allocator a = {t_malloc, t_realloc, t_free};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_driver_table),    cmocka_unit_test(test_layout),
+        cmocka_unit_test(test_ping_layout),     cmocka_unit_test(test_foreign_rows),
+        cmocka_unit_test(test_numbers),         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_atomic_batch),    cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_outcome_unknown), cmocka_unit_test(test_retry_and_locks),
+        cmocka_unit_test(test_concurrency),     cmocka_unit_test(test_oom),
+        cmocka_unit_test(test_throughput),
+    };
+    const char *ci = getenv("CI"), *strict = getenv("TRIFLE_TEST_STRICT");
+
+    trifle_set_allocator(&a);
+    trifle_set_log_handler(TRIFLE_LOG_INFO, t_log, NULL);
+    server = getenv("TRIFLE_TEST_URI_POSTGRES");
+    if (server == NULL || server[0] == '\0') {
+        int must =
+            (ci != NULL && strcmp(ci, "true") == 0) || (strict != NULL && strcmp(strict, "1") == 0);
+        fprintf(stderr, "%s: TRIFLE_TEST_URI_POSTGRES is not set\n", must ? "error" : "skip");
+        return must ? 1 : 77;
+    }
+    if (strchr(server, '?') != NULL) {
+        fprintf(stderr, "error: TRIFLE_TEST_URI_POSTGRES must be a libpq URI without a query\n");
+        return 1;
+    }
+    pq_load();
+    /* TRIFLE_TEST_FILTER=test_reconnect runs one test (cmocka glob) */
+    if (getenv("TRIFLE_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("TRIFLE_TEST_FILTER"));
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
