@@ -1,37 +1,59 @@
-/* trifle-bench: the C side of the side-by-side benchmarks (docs/BENCHMARKS.md).
+/* trifle-bench: the C side of the side-by-side benchmarks (docs/BENCHMARKS.md, bench/run.sh).
  *
- *   trifle-bench track    DRIVER_URL N [--buffered] [--threads T]   track calls/s
- *   trifle-bench values   DRIVER_URL                                 values over 8,760 1h buckets
- *   trifle-bench memory   N                                          RSS for N distinct buffered buckets
+ *   trifle-bench track   URL N [--buffered] [--threads T]  N track calls, unbuffered or buffered
+ *                                                          with the library defaults, then close
+ *   trifle-bench inproc  N [--threads T] [--rounds R]      track into a buffered handle whose flush
+ *                                                          never runs while the loop is timed
+ *   trifle-bench flush   URL N                             N calls into distinct 1m buckets, held,
+ *                                                          then one timed flush (items/s, leaves/s)
+ *   trifle-bench fill-year URL                             one year of 1h buckets (8,760) of
+ *                                                          bench::year, for `values`
+ *   trifle-bench values  URL [--reps R]                    values over those 8,760 buckets
+ *   trifle-bench memory  N                                 RSS of N distinct buffered buckets
  *
- * Workload (issue 5): one key, five leaves (two nested), granularities 1m,1h,1d, timestamps
- * spread over one day. Output: one JSON line per run, so bench/run.sh can tabulate it. */
+ * Workload (the issue): one key, five leaves (two nested), granularities 1m,1h,1d, timestamps
+ * spread over one day. Output: one JSON object per run on stdout. A progress line is drawn on
+ * stderr for loops that run longer than a second, only when stderr is a terminal. */
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <trifle/trifle.h>
 
 #define DAY0 1767225600 /* 2026-01-01T00:00:00Z */
+#define YEAR_HOURS 8760
+#define MAX_OPTS 16
 
-static double now_s(void)
+/* ---- small utilities --------------------------------------------------------------------- */
+
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static long rss_kb(void)
+static double now_s(void)
+{
+    return clock_s(CLOCK_MONOTONIC);
+}
+
+/* A /proc/self/status field in KiB (VmHWM: peak resident set, VmRSS: now); -1 when unknown. */
+static long status_kb(const char *field)
 {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
+    size_t n = strlen(field);
     long kb = -1;
 
     while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            kb = strtol(line + 6, NULL, 10);
+        if (strncmp(line, field, n) == 0 && line[n] == ':')
+            kb = strtol(line + n + 1, NULL, 10);
     if (f != NULL)
         fclose(f);
     return kb;
@@ -39,29 +61,133 @@ static long rss_kb(void)
 
 static void die(const char *what, const trifle_error *err)
 {
-    fprintf(stderr, "%s: %s\n", what, err->message);
+    fprintf(stderr, "trifle-bench: %s: %s\n", what, err != NULL ? err->message : "failed");
     exit(1);
 }
 
-static trifle *open_handle(const char *url, int buffered, const char *extra_name,
-                           const char *extra_value)
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: trifle-bench track URL N [--buffered] [--threads T]\n"
+            "       trifle-bench inproc N [--threads T] [--rounds R]\n"
+            "       trifle-bench flush URL N\n"
+            "       trifle-bench fill-year URL\n"
+            "       trifle-bench values URL [--reps R]\n"
+            "       trifle-bench memory N\n");
+    exit(2);
+}
+
+static long parse_count(const char *text, const char *what, long min, long max)
+{
+    char *end = NULL;
+    long v = strtol(text, &end, 10);
+
+    if (end == text || *end != '\0' || v < min || v > max) {
+        fprintf(stderr, "trifle-bench: %s must be an integer from %ld to %ld, got \"%s\"\n", what,
+                min, max, text);
+        exit(2);
+    }
+    return v;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- progress on stderr (terminal only) -------------------------------------------------- */
+
+typedef struct progress {
+    int on;
+    const char *label;
+    double start, next;
+} progress;
+
+static void progress_init(progress *p, const char *label)
+{
+    p->on = isatty(STDERR_FILENO);
+    p->label = label;
+    p->start = now_s();
+    p->next = p->start + 1.0; /* only loops longer than a second show anything */
+}
+
+/* Call from a loop every few thousand iterations. */
+static void progress_step(progress *p, long done, long total)
+{
+    double t;
+
+    if (!p->on)
+        return;
+    t = now_s();
+    if (t < p->next)
+        return;
+    p->next = t + 0.25;
+    fprintf(stderr, "\r  %s: %ld/%ld (%.0f%%) %.1fs ", p->label, done, total,
+            100.0 * (double)done / (double)total, t - p->start);
+}
+
+static void progress_done(progress *p)
+{
+    if (p->on && p->next > p->start + 1.0)
+        fprintf(stderr, "\r\033[K");
+}
+
+/* ---- handles and the workload ------------------------------------------------------------ */
+
+typedef struct opts {
+    const char *name[MAX_OPTS], *value[MAX_OPTS];
+    int n;
+} opts;
+
+static void opt_add(opts *o, const char *name, const char *value)
+{
+    if (o->n == MAX_OPTS) {
+        fprintf(stderr, "trifle-bench: too many options\n");
+        exit(2);
+    }
+    o->name[o->n] = name;
+    o->value[o->n++] = value;
+}
+
+static trifle *open_handle(const char *url, const char *granularities, const opts *o)
 {
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_config *cfg = NULL;
     trifle *t = NULL;
+    int i;
 
     (void)trifle_driver_dir_add(TRIFLE_BUILD_PLUGIN_DIR, NULL);
     if (trifle_config_new(&cfg, &err) != 0 || trifle_config_set(cfg, "driver", url, &err) != 0 ||
-        trifle_config_set(cfg, "granularities", "1m,1h,1d", &err) != 0 ||
-        trifle_config_set(cfg, "buffer.enabled", buffered ? "true" : "false", &err) != 0 ||
-        (extra_name != NULL && trifle_config_set(cfg, extra_name, extra_value, &err) != 0))
+        trifle_config_set(cfg, "time_zone", "UTC", &err) != 0 ||
+        trifle_config_set(cfg, "granularities", granularities, &err) != 0)
         die("config", &err);
+    for (i = 0; o != NULL && i < o->n; i++)
+        if (trifle_config_set(cfg, o->name[i], o->value[i], &err) != 0)
+            die("config", &err);
     if (trifle_open(&t, cfg, &err) != 0 || trifle_setup(t, &err) != 0)
         die("open", &err);
     trifle_config_free(cfg);
     return t;
 }
 
+static void close_handle(trifle *t)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    if (trifle_close(t, &err) != 0)
+        die("close", &err);
+    trifle_free(t);
+}
+
+/* One key, five leaves, two of them nested. */
 static trifle_payload *workload_payload(void)
 {
     static const char json[] =
@@ -74,100 +200,331 @@ static trifle_payload *workload_payload(void)
     return p;
 }
 
-static int bench_track(const char *url, long n, int buffered)
+#define WORKLOAD_KEY "bench::event"
+#define WORKLOAD_LEAVES 5
+#define SYSTEM_LEAVES 2 /* count, keys.<key> */
+
+/* Call i's instant: a stride through one day (7919 is prime to 86400, so every second of the
+ * day comes up before any repeats). */
+static int64_t workload_at(long i)
 {
-    trifle *t = open_handle(url, buffered, "buffer.size", "100000");
-    trifle_payload *p = workload_payload();
+    return DAY0 + ((int64_t)i * 7919) % 86400;
+}
+
+/* ---- track: N calls against a backend ------------------------------------------------------ */
+
+typedef struct worker {
+    trifle *t;
+    const trifle_payload *p;
+    long from, to;
+    progress *prog; /* thread 0 only */
+    long total;
+    int threads;
+} worker;
+
+static void *track_worker(void *arg)
+{
+    worker *w = arg;
     trifle_error err = TRIFLE_ERROR_INIT;
-    double t0, t1, t2;
     long i;
 
-    t0 = now_s();
-    for (i = 0; i < n; i++)
-        if (trifle_track(t, "bench::event", DAY0 + (i * 7919) % 86400, p, 0, &err) != 0)
+    for (i = w->from; i < w->to; i++) {
+        if (trifle_track(w->t, WORKLOAD_KEY, workload_at(i), w->p, 0, &err) != 0)
             die("track", &err);
+        if (w->prog != NULL && (i & 1023) == 0)
+            progress_step(w->prog, (i - w->from) * w->threads, w->total);
+    }
+    return NULL;
+}
+
+/* Runs n calls split over `threads` threads (the calling thread is thread 0). */
+static void run_calls(trifle *t, const trifle_payload *p, long n, int threads, progress *prog)
+{
+    pthread_t tid[64];
+    worker w[64];
+    int k;
+
+    for (k = 0; k < threads; k++) {
+        w[k].t = t;
+        w[k].p = p;
+        w[k].from = n * k / threads;
+        w[k].to = n * (k + 1) / threads;
+        w[k].prog = k == 0 ? prog : NULL;
+        w[k].total = n;
+        w[k].threads = threads;
+    }
+    for (k = 1; k < threads; k++)
+        if (pthread_create(&tid[k], NULL, track_worker, &w[k]) != 0) {
+            fprintf(stderr, "trifle-bench: cannot start a thread\n");
+            exit(1);
+        }
+    track_worker(&w[0]);
+    for (k = 1; k < threads; k++)
+        pthread_join(tid[k], NULL);
+}
+
+static int bench_track(const char *url, long n, int buffered, int threads)
+{
+    opts o = {0};
+    trifle *t;
+    trifle_payload *p = workload_payload();
+    trifle_error err = TRIFLE_ERROR_INIT;
+    progress prog;
+    double t0, t1, t2, c0, c1;
+
+    /* buffered: the library defaults (size 256, 1 s, aggregate, async), as upstream's */
+    opt_add(&o, "buffer.enabled", buffered ? "true" : "false");
+    t = open_handle(url, "1m,1h,1d", &o);
+    progress_init(&prog, buffered ? "buffered track" : "track");
+    c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+    t0 = now_s();
+    run_calls(t, p, n, threads, &prog);
     t1 = now_s();
     if (trifle_close(t, &err) != 0)
         die("close", &err);
     t2 = now_s();
-    printf("{\"bench\":\"track\",\"buffered\":%s,\"calls\":%ld,\"seconds\":%.6f,"
-           "\"calls_per_s\":%.0f,\"with_close_per_s\":%.0f,\"peak_rss_kb\":%ld}\n",
-           buffered ? "true" : "false", n, t1 - t0, n / (t1 - t0), n / (t2 - t0), rss_kb());
+    c1 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+    progress_done(&prog);
+    printf("{\"bench\":\"track\",\"impl\":\"c\",\"buffered\":%s,\"calls\":%ld,\"threads\":%d,"
+           "\"seconds\":%.6f,\"calls_per_s\":%.1f,\"with_close_per_s\":%.1f,\"cpu_seconds\":%.6f,"
+           "\"peak_rss_kb\":%ld}\n",
+           buffered ? "true" : "false", n, threads, t1 - t0, (double)n / (t1 - t0),
+           (double)n / (t2 - t0), c1 - c0, status_kb("VmHWM"));
     trifle_free(t);
     trifle_payload_free(p);
     return 0;
 }
 
-static int bench_values(const char *url)
+/* ---- inproc: the buffer's own speed, nothing written while timed -------------------------- */
+
+static int bench_inproc(long n, int threads, int rounds)
 {
-    trifle *t = open_handle(url, 0, NULL, NULL);
+    opts o = {0};
+    trifle *t;
     trifle_payload *p = workload_payload();
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_series *s = NULL;
-    double t0, best = 1e9;
-    int i, rep;
+    trifle_buffer_counters bc;
+    double wall[32], cpu[32], total[32], t0, t1, t2, c0, c1;
+    int r;
 
-    for (i = 0; i < 8760; i++) /* one year of 1h buckets, every bucket filled */
+    /* async=false and a size above N: the only flush is the explicit one after the loop */
+    opt_add(&o, "buffer.async", "false");
+    opt_add(&o, "buffer.size", "1000000");
+    opt_add(&o, "buffer.duration_ms", "0");
+    opt_add(&o, "buffer.max_pending", "10000000");
+    t = open_handle("sqlite::memory:", "1m,1h,1d", &o);
+    for (r = 0; r < rounds; r++) {
+        c0 = clock_s(threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_PROCESS_CPUTIME_ID);
+        t0 = now_s();
+        run_calls(t, p, n, threads, NULL);
+        t1 = now_s();
+        c1 = clock_s(threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_PROCESS_CPUTIME_ID);
+        if (trifle_buffer_stats(t, &bc) != 0 || bc.flushes != (uint64_t)r) {
+            fprintf(stderr, "trifle-bench: the buffer flushed during the timed loop\n");
+            return 1;
+        }
+        if (trifle_flush(t, &err) != 0)
+            die("flush", &err);
+        t2 = now_s();
+        wall[r] = (double)n / (t1 - t0);
+        cpu[r] = (double)n / (c1 - c0);
+        total[r] = (double)n / (t2 - t0);
+    }
+    printf("{\"bench\":\"inproc\",\"impl\":\"c\",\"calls\":%ld,\"threads\":%d,\"rounds\":%d,"
+           "\"calls_per_s\":%.1f,\"calls_per_cpu_s\":%.1f,\"with_flush_per_s\":%.1f,"
+           "\"peak_rss_kb\":%ld}\n",
+           n, threads, rounds, median(wall, rounds), median(cpu, rounds), median(total, rounds),
+           status_kb("VmHWM"));
+    close_handle(t);
+    trifle_payload_free(p);
+    return 0;
+}
+
+/* ---- flush: the sustained write rate into the backend ------------------------------------- */
+
+static int bench_flush(const char *url, long n)
+{
+    opts o = {0};
+    trifle *t;
+    trifle_payload *p = workload_payload();
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_buffer_counters bc;
+    progress prog;
+    double t0, t1;
+    uint64_t records;
+    long i;
+
+    opt_add(&o, "buffer.async", "false");
+    opt_add(&o, "buffer.size", "1000000");
+    opt_add(&o, "buffer.duration_ms", "0");
+    opt_add(&o, "buffer.max_pending", "100000000");
+    t = open_handle(url, "1m,1h,1d", &o);
+    for (i = 0; i < n; i++) /* every call a new minute: n + n/60 + n/1440 distinct buckets */
+        if (trifle_track(t, WORKLOAD_KEY, DAY0 + (int64_t)i * 60, p, 0, &err) != 0)
+            die("track", &err);
+    if (trifle_buffer_stats(t, &bc) != 0 || bc.flushes != 0)
+        die("buffer flushed early", NULL);
+    records = bc.pending_entries; /* data and system records, one of each per bucket */
+    progress_init(&prog, "flush");
+    t0 = now_s();
+    if (trifle_flush(t, &err) != 0)
+        die("flush", &err);
+    t1 = now_s();
+    printf("{\"bench\":\"flush\",\"impl\":\"c\",\"calls\":%ld,\"items\":%llu,\"leaves\":%llu,"
+           "\"seconds\":%.6f,\"items_per_s\":%.1f,\"leaves_per_s\":%.1f,\"peak_rss_kb\":%ld}\n",
+           n, (unsigned long long)records,
+           (unsigned long long)(records / 2 * (WORKLOAD_LEAVES + SYSTEM_LEAVES)), t1 - t0,
+           (double)records / (t1 - t0),
+           (double)(records / 2 * (WORKLOAD_LEAVES + SYSTEM_LEAVES)) / (t1 - t0),
+           status_kb("VmHWM"));
+    close_handle(t);
+    trifle_payload_free(p);
+    return 0;
+}
+
+/* ---- values over one year of 1h buckets --------------------------------------------------- */
+
+static int bench_fill_year(const char *url)
+{
+    opts o = {0};
+    trifle *t;
+    trifle_payload *p = workload_payload();
+    trifle_error err = TRIFLE_ERROR_INIT;
+    int i;
+
+    opt_add(&o, "buffer.async", "false");
+    opt_add(&o, "buffer.size", "1000000");
+    opt_add(&o, "buffer.duration_ms", "0");
+    opt_add(&o, "buffer.max_pending", "1000000");
+    t = open_handle(url, "1h", &o);
+    for (i = 0; i < YEAR_HOURS; i++) /* every bucket filled once */
         if (trifle_track(t, "bench::year", DAY0 + (int64_t)i * 3600, p, 0, &err) != 0)
             die("track", &err);
-    for (rep = 0; rep < 5; rep++) {
+    close_handle(t);
+    trifle_payload_free(p);
+    printf("{\"bench\":\"fill-year\",\"impl\":\"c\",\"buckets\":%d}\n", YEAR_HOURS);
+    return 0;
+}
+
+static int bench_values(const char *url, int reps)
+{
+    opts o = {0};
+    trifle *t;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_series *s = NULL;
+    double secs[32], t0, count = 0;
+    int r;
+
+    opt_add(&o, "buffer.enabled", "false");
+    t = open_handle(url, "1h", &o);
+    for (r = -1; r < reps; r++) { /* r = -1: warm-up (connection, statement caches) */
         t0 = now_s();
-        if (trifle_values(t, &s, "bench::year", DAY0, DAY0 + 8759LL * 3600, "1h", 0, &err) != 0)
+        if (trifle_values(t, &s, "bench::year", DAY0, DAY0 + (YEAR_HOURS - 1) * 3600LL, "1h", 0,
+                          &err) != 0)
             die("values", &err);
-        if (now_s() - t0 < best)
-            best = now_s() - t0;
-        if (trifle_series_len(s) != 8760)
-            die("values length", &err);
+        if (r >= 0)
+            secs[r] = now_s() - t0;
+        if (trifle_series_len(s) != YEAR_HOURS ||
+            trifle_series_value(s, YEAR_HOURS - 1, "meta.cache.hits", &count) != 0 || count != 3) {
+            fprintf(stderr, "trifle-bench: values: expected 8760 filled buckets (run fill-year "
+                            "first)\n");
+            return 1;
+        }
         trifle_series_free(s);
     }
-    printf("{\"bench\":\"values\",\"buckets\":8760,\"best_seconds\":%.6f}\n", best);
-    trifle_close(t, &err);
-    trifle_free(t);
-    trifle_payload_free(p);
+    t0 = median(secs, reps);
+    printf("{\"bench\":\"values\",\"impl\":\"c\",\"buckets\":%d,\"reps\":%d,\"seconds\":%.6f,"
+           "\"buckets_per_s\":%.1f,\"peak_rss_kb\":%ld}\n",
+           YEAR_HOURS, reps, t0, YEAR_HOURS / t0, status_kb("VmHWM"));
+    close_handle(t);
     return 0;
 }
 
+/* ---- memory of N distinct pending buckets ------------------------------------------------- */
+
+/* Holds at least n distinct buckets (records) of the workload and reports the resident memory
+ * they take. The workload's granularities with system tracking: a call into a new minute makes
+ * a 1m data record and its system record, every 60th a 1h pair, every 1440th a 1d pair. Calls
+ * are capped by buffer.size (1,000,000: the size-th call would flush), records are not. */
 static int bench_memory(long n)
 {
-    /* n distinct buckets: 1m granularity only, n different minutes, never flushed */
-    trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_config *cfg = NULL;
-    trifle *t = NULL;
+    opts o = {0};
+    trifle *t;
     trifle_payload *p = workload_payload();
-    long before, i;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_buffer_counters bc = {0};
     char max[32];
+    long before, after, calls = 0;
 
-    (void)trifle_driver_dir_add(TRIFLE_BUILD_PLUGIN_DIR, NULL);
-    snprintf(max, sizeof(max), "%ld", 2 * n + 10);
-    if (trifle_config_new(&cfg, &err) != 0 ||
-        trifle_config_set(cfg, "driver", "sqlite::memory:", &err) != 0 ||
-        trifle_config_set(cfg, "granularities", "1m", &err) != 0 ||
-        trifle_config_set(cfg, "buffer.async", "false", &err) != 0 ||
-        trifle_config_set(cfg, "buffer.size", "1000000", &err) != 0 ||
-        trifle_config_set(cfg, "buffer.max_pending", max, &err) != 0 ||
-        trifle_config_set(cfg, "system_tracking", "false", &err) != 0 ||
-        trifle_open(&t, cfg, &err) != 0)
-        die("open", &err);
-    before = rss_kb();
-    for (i = 0; i < n; i++)
-        if (trifle_track(t, "bench::mem", DAY0 + i * 60, p, 0, &err) != 0)
+    snprintf(max, sizeof(max), "%ld", n < 500000 ? 1000000 : 2 * n); /* never the bound */
+    opt_add(&o, "buffer.async", "false");
+    opt_add(&o, "buffer.size", "1000000");
+    opt_add(&o, "buffer.duration_ms", "0");
+    opt_add(&o, "buffer.max_pending", max);
+    t = open_handle("sqlite::memory:", "1m,1h,1d", &o);
+    before = status_kb("VmRSS");
+    while (bc.pending_entries < (uint64_t)n) {
+        if (calls == 999999) {
+            fprintf(stderr, "trifle-bench: memory: at most ~2,000,000 buckets\n");
+            return 2;
+        }
+        if (trifle_track(t, WORKLOAD_KEY, DAY0 + (int64_t)calls * 60, p, 0, &err) != 0)
             die("track", &err);
-    printf("{\"bench\":\"memory\",\"buckets\":%ld,\"rss_growth_kb\":%ld,\"bytes_per_bucket\":%.0f}\n",
-           n, rss_kb() - before, (rss_kb() - before) * 1024.0 / n);
+        calls++;
+        if ((calls & 1023) == 0 || bc.pending_entries + 8 >= (uint64_t)n)
+            (void)trifle_buffer_stats(t, &bc);
+    }
+    after = status_kb("VmRSS");
+    if (bc.flushes != 0) {
+        fprintf(stderr, "trifle-bench: memory: the buffer flushed\n");
+        return 1;
+    }
+    printf("{\"bench\":\"memory\",\"impl\":\"c\",\"buckets\":%llu,\"calls\":%ld,"
+           "\"rss_growth_kb\":%ld,\"bytes_per_bucket\":%.1f,\"peak_rss_kb\":%ld}\n",
+           (unsigned long long)bc.pending_entries, calls, after - before,
+           (double)(after - before) * 1024.0 / (double)bc.pending_entries, status_kb("VmHWM"));
     trifle_free(t); /* no close: the point is the pending state, not writing it */
-    trifle_config_free(cfg);
     trifle_payload_free(p);
     return 0;
 }
+
+/* ---- command line ------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
 {
-    if (argc >= 4 && strcmp(argv[1], "track") == 0)
-        return bench_track(argv[2], atol(argv[3]), argc > 4 && strcmp(argv[4], "--buffered") == 0);
-    if (argc >= 3 && strcmp(argv[1], "values") == 0)
-        return bench_values(argv[2]);
-    if (argc >= 3 && strcmp(argv[1], "memory") == 0)
-        return bench_memory(atol(argv[2]));
-    fprintf(stderr, "usage: trifle-bench track URL N [--buffered] | values URL | memory N\n");
+    int buffered = 0, threads = 1, rounds = 5, reps = 3, i, npos = 0;
+    const char *pos[4] = {NULL, NULL, NULL, NULL};
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--buffered") == 0)
+            buffered = 1;
+        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+            threads = (int)parse_count(argv[++i], "--threads", 1, 64);
+        else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
+            rounds = (int)parse_count(argv[++i], "--rounds", 1, 32);
+        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
+            reps = (int)parse_count(argv[++i], "--reps", 1, 32);
+        else if (argv[i][0] == '-' && argv[i][1] == '-') {
+            fprintf(stderr, "trifle-bench: unknown option %s\n", argv[i]);
+            usage();
+        } else if (npos < 4)
+            pos[npos++] = argv[i];
+        else
+            usage();
+    }
+    if (npos == 3 && strcmp(pos[0], "track") == 0)
+        return bench_track(pos[1], parse_count(pos[2], "N", 1, 1000000000), buffered, threads);
+    if (npos == 2 && strcmp(pos[0], "inproc") == 0)
+        return bench_inproc(parse_count(pos[1], "N (below buffer.size)", 1, 999999), threads,
+                            rounds);
+    if (npos == 3 && strcmp(pos[0], "flush") == 0)
+        return bench_flush(pos[1], parse_count(pos[2], "N (below buffer.size)", 1, 999999));
+    if (npos == 2 && strcmp(pos[0], "fill-year") == 0)
+        return bench_fill_year(pos[1]);
+    if (npos == 2 && strcmp(pos[0], "values") == 0)
+        return bench_values(pos[1], reps);
+    if (npos == 2 && strcmp(pos[0], "memory") == 0)
+        return bench_memory(parse_count(pos[1], "N", 1, 100000000));
+    usage();
     return 2;
 }
