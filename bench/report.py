@@ -61,7 +61,11 @@ def ratio(a, b):
 
 
 def rtext(v, digits=1):
-    return "n/a" if v is None else f"{v:,.{digits}f}×"
+    if v is None:
+        return "n/a"
+    if v < 100:
+        digits = 2  # near a target (2×, 10×) rounding must not hide a miss
+    return f"{v:,.{digits}f}×"
 
 
 def cpu_per_call(rows):
@@ -280,7 +284,7 @@ def main():
         elif ok:
             status = "met"
         elif need and value:
-            status = f"**missed**: {value / need * 100:.0f}% of the target"
+            status = f"**missed**: {value / need * 100:.1f}% of the target"
         else:
             status = "**missed**"
         summary.append(f"| {name} | {measured} | {status} |")
