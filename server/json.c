@@ -401,16 +401,25 @@ int srv_json_string_dup(char **out, size_t *len, const srv_json *str)
 
 int srv_json_string_is(const srv_json *str, const char *s)
 {
-    char small[256];
+    char small[256], *buf = small;
     size_t want = strlen(s), n;
+    int same;
 
     if (memchr(str->p, '\\', str->n) == NULL)
         return str->n - 2 == want && memcmp(str->p + 1, s, want) == 0;
-    /* each decoded byte comes from at most 6 bytes of text (`\u0041`) */
-    if (str->n > sizeof(small) || (want < 42 && str->n > 6 * want + 2))
+    /* each decoded byte comes from at most 6 bytes of text (`\u0041`): a longer text cannot
+     * decode to `want` bytes */
+    if (str->n > 6 * want + 2)
         return 0;
-    n = decode_string(small, str);
-    return n == want && memcmp(small, s, n) == 0;
+    /* decoding never lengthens the text; long names decode on the heap (found by fuzzing: they
+     * used to compare unequal to everything) */
+    if (str->n > sizeof(small) && (buf = malloc(str->n)) == NULL)
+        return 0;
+    n = decode_string(buf, str);
+    same = n == want && memcmp(buf, s, n) == 0;
+    if (buf != small)
+        free(buf);
+    return same;
 }
 
 int srv_json_get(const srv_json *object, const char *name, srv_json *value)
