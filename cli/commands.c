@@ -2,6 +2,10 @@
  * printed, so a failure (including one reported by trifle_close()) leaves stdout empty. */
 #include "cli.h"
 
+#ifdef TRIFLE_HAVE_SERVER
+#include "server.h"
+#endif
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,6 +289,7 @@ static const struct {
     {TRIFLE_CAP_TTL, "ttl"},
     {TRIFLE_CAP_ATOMIC_BATCH, "atomic_batch"},
     {TRIFLE_CAP_SETUP, "setup"},
+    {TRIFLE_CAP_EXACT_DOUBLES, "exact_doubles"},
 };
 
 static void put_schemes(cli_buf *out, const char *schemes)
@@ -388,6 +393,19 @@ static void run_help(const cli_args *a, cli_buf *out)
     cli_buf_puts(out, cli_help_text(topic));
 }
 
+/* `serve` runs until SIGTERM/SIGINT and prints nothing on stdout (server/, SPEC §9-§12). */
+static int run_serve(const cli_args *a, trifle_error *err)
+{
+#ifdef TRIFLE_HAVE_SERVER
+    srv_options o = {a->opt[CLI_OPT_CONFIG], a->opt[CLI_OPT_LISTEN], a->opt[CLI_OPT_DRIVER_PATH]};
+
+    return srv_serve(&o, err);
+#else
+    (void)a;
+    return cli_error(err, TRIFLE_ENOTSUP, "serve is not available in this build");
+#endif
+}
+
 int cli_run(const cli_args *args, char **out, int *json, char **extra, trifle_error *err)
 {
     cli_buf b = CLI_BUF_INIT;
@@ -409,7 +427,7 @@ int cli_run(const cli_args *args, char **out, int *json, char **extra, trifle_er
             rc = run_drivers(args, &b, err);
             break;
         case CLI_CMD_SERVE:
-            rc = cli_error(err, TRIFLE_ENOTSUP, "serve is not available in this build");
+            rc = run_serve(args, err);
             break;
         default:
             rc = run_data(args, &b, json, extra, err);

@@ -52,8 +52,8 @@ int main(int argc, char **argv)
     rc = cli_args_parse(&args, argc, argv, &err);
     if (rc == 0)
         rc = cli_run(&args, &out, &json, &extra, &err);
-    if (rc == 0)
-        rc = cli_print(out != NULL ? out : "", json, args.pretty, &err);
+    if (rc == 0 && out != NULL) /* serve prints nothing on stdout */
+        rc = cli_print(out, json, args.pretty, &err);
     status = rc == 0 ? 0 : cli_report(&err, extra);
     free(out);
     free(extra);

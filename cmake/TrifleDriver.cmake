@@ -49,7 +49,9 @@ function(trifle_add_driver name)
     set_target_properties(trifle_driver_${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${TRIFLE_BUILD_PLUGIN_DIR})
   endif()
   target_link_libraries(trifle_driver_${name} PRIVATE trifle::driver_api ${targets})
-  target_link_options(trifle_driver_${name} PRIVATE -Wl,--no-undefined)
+  if(NOT TRIFLE_BUILD_FUZZ) # fuzz builds leave coverage symbols to the fuzzing executable
+    target_link_options(trifle_driver_${name} PRIVATE -Wl,--no-undefined)
+  endif()
   if(TRIFLE_PLUGIN_INSTALL_DIR)     # inside the trifle-c build
     install(TARGETS trifle_driver_${name} LIBRARY DESTINATION ${TRIFLE_PLUGIN_INSTALL_DIR})
   elseif(TRIFLE_PLUGIN_DIR)         # a third-party project after find_package(trifle)

@@ -373,7 +373,7 @@ const conf_case conf_cases_write[] = {
     {"doubles.set_exact", 0, 0, 0, case_doubles_set_exact},
     {"doubles.inc_dyadic", 0, 0, 0, case_doubles_inc_dyadic},
     {"doubles.inc_decimal", 0, 0, 0, case_doubles_inc_decimal},
-    {"doubles.inc_tiny", 0, 0, 0, case_doubles_inc_tiny},
+    {"doubles.inc_tiny", 0, TRIFLE_CAP_EXACT_DOUBLES, 0, case_doubles_inc_tiny},
     {"paths.awkward", 0, 0, 0, case_paths_awkward},
     {"paths.leaf_then_object", 0, 0, 0, case_leaf_then_object},
     {"paths.object_then_leaf", 0, 0, 0, case_object_then_leaf},

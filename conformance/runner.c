@@ -522,6 +522,7 @@ static const char *cap_name(uint64_t cap)
     case TRIFLE_CAP_PING: return "PING";
     case TRIFLE_CAP_TTL: return "TTL";
     case TRIFLE_CAP_ATOMIC_BATCH: return "ATOMIC_BATCH";
+    case TRIFLE_CAP_EXACT_DOUBLES: return "EXACT_DOUBLES";
     case TRIFLE_CAP_SETUP: return "SETUP";
     default: return "?";
     }
@@ -533,7 +534,7 @@ static void caps_text(char *buf, size_t size, uint64_t caps)
     size_t len = 0;
 
     buf[0] = '\0';
-    for (bit = 1; bit != 0 && bit <= TRIFLE_CAP_SETUP; bit <<= 1)
+    for (bit = 1; bit != 0 && bit <= TRIFLE_CAP_EXACT_DOUBLES; bit <<= 1)
         if (caps & bit)
             len += (size_t)snprintf(buf + len, len < size ? size - len : 0, "%s%s",
                                     len > 0 ? "|" : "", cap_name(bit));

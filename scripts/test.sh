@@ -109,7 +109,7 @@ if [ "${TRIFLE_TEST_QUICK:-0}" != "1" ]; then
 
     log "libFuzzer (${FUZZ_SECONDS}s per target)"
     if CC=clang-14 build "$ROOT/build/fuzz" -DCMAKE_BUILD_TYPE=Debug -DTRIFLE_BUILD_FUZZ=ON \
-        -DTRIFLE_BUILD_CLI=OFF -DTRIFLE_BUILD_SERVER=OFF; then
+        -DTRIFLE_BUILD_CLI=OFF; then
         for f in "$ROOT"/build/fuzz/tests/fuzz/fuzz_*_libfuzzer; do
             [ -x "$f" ] || continue
             name=$(basename "$f" _libfuzzer)
@@ -117,7 +117,7 @@ if [ "${TRIFLE_TEST_QUICK:-0}" != "1" ]; then
             corpus="$WORK/corpus-$name"
             mkdir -p "$corpus"
             cp -r "$ROOT/tests/fuzz/corpus/$name/." "$corpus/" 2>/dev/null || true
-            if "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+            if "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
                 -artifact_prefix="$LOGS/fuzz-$name-" "$corpus" >"$LOGS/fuzz-$name.log" 2>&1; then
                 echo "fuzz.$name: ok ($(grep -Eo 'stat::number_of_executed_units: [0-9]+' "$LOGS/fuzz-$name.log" | grep -Eo '[0-9]+$' || echo '?') runs)"
                 passed=$((passed + 1))

@@ -907,7 +907,7 @@ static const trifle_driver fk_driver = {
     .name = "fake",
     .version = "1.0.0",
     .caps = TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED | TRIFLE_CAP_PING | TRIFLE_CAP_TTL |
-            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP,
+            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES,
     .schemes = fk_schemes,
     .open = fk_open,
     .close = fk_close,

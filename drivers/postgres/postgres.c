@@ -2102,7 +2102,7 @@ static const trifle_driver pg_driver = {
     .name = PG_NAME,
     .version = "1.0.0",
     .caps = TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED | TRIFLE_CAP_PING |
-            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP,
+            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES,
     .schemes = pg_schemes,
     .open = pg_open,
     .close = pg_close,

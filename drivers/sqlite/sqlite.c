@@ -1967,7 +1967,7 @@ static const trifle_driver sq_driver = {
     .name = SQ_NAME,
     .version = "1.0.0",
     .caps = TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED | TRIFLE_CAP_PING |
-            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP,
+            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES,
     .schemes = sq_schemes,
     .open = sq_open,
     .close = sq_close,

@@ -503,7 +503,7 @@ static const trifle_driver demo_driver = {
     .name = "demo",
     .version = "1.0.0",
     .caps = TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED | TRIFLE_CAP_PING |
-            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP,
+            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES,
     .schemes = demo_schemes,
     .open = demo_open,
     .close = demo_close,

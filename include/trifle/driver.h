@@ -42,6 +42,9 @@ TRIFLE_BEGIN_DECLS
 #define TRIFLE_CAP_TTL (1u << 3)            /**< honours an expiry option (mongo expire_after) */
 #define TRIFLE_CAP_ATOMIC_BATCH (1u << 4)   /**< an inc/set call is all-or-nothing */
 #define TRIFLE_CAP_SETUP (1u << 5)          /**< setup creates tables/indexes (not just a ping) */
+/** Every finite double is stored and summed without loss down to the subnormals (5e-324).
+ *  Redis does not declare it: HINCRBYFLOAT keeps 17 decimal places (ERRATA B8). */
+#define TRIFLE_CAP_EXACT_DOUBLES (1u << 6)
 /**@}*/
 
 /** Identifier modes (SPEC §3.2); passed to open as option `trifle.joined`. */

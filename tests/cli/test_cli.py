@@ -148,7 +148,8 @@ class TestInfo(CliCase):
         self.assertEqual(d["abi"], "1.0")
         self.assertIn("sqlite", d["schemes"])
         # SPEC §7.9: every identifier mode, beam/scan, all-or-nothing batches, real DDL; no TTL.
-        self.assertEqual(d["capabilities"], ["partial", "separated", "ping", "atomic_batch", "setup"])
+        self.assertEqual(d["capabilities"],
+                         ["partial", "separated", "ping", "atomic_batch", "setup", "exact_doubles"])
 
     def test_drivers_lists_a_broken_plugin_with_its_error(self):
         bad = os.path.join(self.dir, "plugins")
@@ -458,8 +459,11 @@ class TestErrors(CliCase):
         self.fails(EXIT_CONFIG, "ECONFIG", "invalid TRIFLE_PRETTY: sometimes", "version",
                    env={"TRIFLE_PRETTY": "sometimes"})
 
-    def test_serve_is_a_stub(self):
-        self.fails(EXIT_RUNTIME, "ENOTSUP", "serve is not available in this build", "serve")
+    def test_serve_refuses_public_address_without_config(self):
+        # SPEC §12.1: the zero-config server never listens beyond loopback (tests/http covers
+        # serving itself)
+        self.fails(EXIT_CONFIG, "ECONFIG", lambda m: "refusing to listen on non-loopback" in m,
+                   "serve", "--listen", "0.0.0.0:0")
 
     def test_unknown_scheme(self):
         self.fails(EXIT_CONFIG, "ECONFIG", "unknown driver: nosuch", "setup", "--driver",

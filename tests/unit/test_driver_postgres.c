@@ -357,7 +357,8 @@ static void test_driver_table(void **state)
     assert_int_equal(trifle_driver_load(&d, path, NULL, &err), 0);
     assert_string_equal(d->name, "postgres");
     assert_int_equal(d->caps, TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED |
-                                  TRIFLE_CAP_PING | TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP);
+                                  TRIFLE_CAP_PING | TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP |
+                                  TRIFLE_CAP_EXACT_DOUBLES);
     assert_string_equal(d->schemes[0], "postgres");
     assert_string_equal(d->schemes[1], "postgresql");
     assert_null(d->schemes[2]);

@@ -449,7 +449,8 @@ static void test_driver_table(void **state)
     assert_int_equal(drv->abi_major, TRIFLE_DRIVER_ABI_MAJOR);
     assert_int_equal(drv->struct_size, sizeof(trifle_driver));
     assert_int_equal(drv->caps, TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED |
-                                    TRIFLE_CAP_PING | TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP);
+                                    TRIFLE_CAP_PING | TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP |
+                                    TRIFLE_CAP_EXACT_DOUBLES);
     assert_string_equal(drv->schemes[0], "sqlite");
     assert_null(drv->schemes[1]);
     memcpy(&init, &sym, sizeof(init));

@@ -93,7 +93,9 @@ static void test_round_trip_random(void **state)
     int i, checked = 0;
 
     (void)state;
-    for (i = 0; i < (test_light() ? 2000 : 200000); i++) {
+    const int rounds = test_light() ? 2000 : 200000;
+
+    for (i = 0; i < rounds; i++) {
         double v;
         char buf[40];
 
@@ -109,7 +111,7 @@ static void test_round_trip_random(void **state)
         assert_null(strstr(buf, ".0e"));
         checked++;
     }
-    assert_true(checked > 190000);
+    assert_true(checked > rounds - rounds / 20); /* all but the non-finite draws */
 }
 
 static void test_parse_double(void **state)

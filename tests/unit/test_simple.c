@@ -604,8 +604,16 @@ static void test_thread_hook(void **state)
     assert_int_equal(trifle_simple_configure(&o, &err), 0);
     assert_int_equal(trifle_simple_start(&err), 0);
     assert_int_equal(trifle_simple_incr("h", "n", 1, NULL), 0);
-    for (r = 0; r < 2000 && trifle__simple_queued() > 0; r++) {
+    /* wait (bounded) until the consumer reported a drain: waiting for an empty queue is not
+     * enough, the queue empties before the consumer reports */
+    for (r = 0; r < 5000; r++) {
+        int running;
         struct timespec ts = {0, 1000000};
+        pthread_mutex_lock(&hook_lock);
+        running = hook_seen[0][TRIFLE_SIMPLE_THREAD_RUNNING];
+        pthread_mutex_unlock(&hook_lock);
+        if (running >= 1 && trifle__simple_queued() == 0)
+            break;
         (void)nanosleep(&ts, NULL);
     }
     assert_int_equal(trifle_simple_stop(&err), 0);

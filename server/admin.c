@@ -1,0 +1,224 @@
+/* /stats, /stats/prometheus, /debug/threads, /debug/pool/bytes (SPEC §10.4-§10.6, §10.9) and the
+ * server's own Simple Stats counters. */
+#include "srv_int.h"
+
+#include <string.h>
+
+static const struct {
+    const char *category;
+    const char *name;
+} counter_names[SRV_COUNTER__COUNT] = {
+    [SRV_HTTP_REQUESTS] = {"http", "requests"},   [SRV_HTTP_2XX] = {"http", "responses.2xx"},
+    [SRV_HTTP_3XX] = {"http", "responses.3xx"},   [SRV_HTTP_4XX] = {"http", "responses.4xx"},
+    [SRV_HTTP_5XX] = {"http", "responses.5xx"},   [SRV_HTTP_BYTES_IN] = {"http", "bytes_in"},
+    [SRV_HTTP_BYTES_OUT] = {"http", "bytes_out"}, [SRV_API_GET] = {"api", "metrics.get"},
+    [SRV_API_TRACK] = {"api", "metrics.track"},   [SRV_API_ASSERT] = {"api", "metrics.assert"},
+    [SRV_API_QUERY] = {"api", "metrics.query"},   [SRV_API_AUTH_FAILED] = {"api", "auth_failed"},
+};
+
+static atomic_uint_fast64_t pending[SRV_COUNTER__COUNT];
+
+void srv_count(int counter, uint64_t delta)
+{
+    atomic_fetch_add_explicit(&pending[counter], delta, memory_order_relaxed);
+}
+
+static void flush_counters(void)
+{
+    size_t i;
+
+    for (i = 0; i < SRV_COUNTER__COUNT; i++) {
+        uint64_t d = atomic_exchange_explicit(&pending[i], 0, memory_order_relaxed);
+        while (d > 0) {
+            int64_t step = d > INT64_MAX ? INT64_MAX : (int64_t)d;
+            (void)trifle_simple_incr(counter_names[i].category, counter_names[i].name, step, NULL);
+            d -= (uint64_t)step;
+        }
+    }
+}
+
+/* The buffer counters of every source (SPEC §6.7, §10.9): counters are added as deltas, so they
+ * stay counters and resume from the persisted totals after a restart; the three gauges are set. */
+void srv_counters_refresh(srv_server *s)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+    } counters[] = {
+        {"operations", offsetof(trifle_buffer_counters, operations)},
+        {"flushes", offsetof(trifle_buffer_counters, flushes)},
+        {"flush_errors", offsetof(trifle_buffer_counters, flush_errors)},
+        {"retries", offsetof(trifle_buffer_counters, retries)},
+        {"unknown_outcomes", offsetof(trifle_buffer_counters, unknown_outcomes)},
+        {"blocked_waits", offsetof(trifle_buffer_counters, blocked_waits)},
+        {"rejected_full", offsetof(trifle_buffer_counters, rejected_full)},
+    };
+    size_t i, k;
+
+    pthread_mutex_lock(&s->counters_lock);
+    flush_counters();
+    for (i = 0; i < s->n_sources; i++) {
+        srv_source *src = &s->sources[i];
+        trifle_buffer_counters now;
+        if (src->t == NULL || trifle_buffer_stats(src->t, &now) != 0)
+            continue;
+        for (k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
+            uint64_t a = *(const uint64_t *)(const void *)((const char *)&now + counters[k].offset);
+            uint64_t b =
+                *(const uint64_t *)(const void *)((const char *)&src->last + counters[k].offset);
+            if (a > b)
+                (void)trifle_simple_incr(src->category, counters[k].name,
+                                         a - b > INT64_MAX ? INT64_MAX : (int64_t)(a - b), NULL);
+        }
+        (void)trifle_simple_gauge(
+            src->category, "pending_entries",
+            (int64_t)(now.pending_entries > INT64_MAX ? INT64_MAX : now.pending_entries), NULL);
+        (void)trifle_simple_gauge(
+            src->category, "pending_operations",
+            (int64_t)(now.pending_operations > INT64_MAX ? INT64_MAX : now.pending_operations),
+            NULL);
+        (void)trifle_simple_gauge(
+            src->category, "quarantined",
+            (int64_t)(now.quarantined > INT64_MAX ? INT64_MAX : now.quarantined), NULL);
+        src->last = now;
+    }
+    pthread_mutex_unlock(&s->counters_lock);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Pools                                                                                        */
+
+static int64_t clamp(uint64_t v)
+{
+    return v > INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
+static int write_pool(trifle_simple_writer *w, srv_pool *p)
+{
+    srv_pool_counters c;
+    int rc = 0;
+
+    srv_pool_read(p, &c);
+    rc |= trifle_simple_writer_enter(w, p->tag);
+    rc |= trifle_simple_writer_int(w, "allocated", clamp(c.allocated));
+    rc |= trifle_simple_writer_int(w, "acquired", clamp(c.acquired));
+    rc |= trifle_simple_writer_int(w, "returned", clamp(c.returned));
+    rc |= trifle_simple_writer_int(w, "dropped", clamp(c.dropped));
+    rc |= trifle_simple_writer_int(w, "throttled", clamp(c.throttled));
+    rc |= trifle_simple_writer_int(w, "inuse", clamp(c.inuse));
+    rc |= trifle_simple_writer_int(w, "invalid", clamp(c.invalid));
+    rc |= trifle_simple_writer_int(w, "pool_size", clamp(c.pool_size));
+    rc |= trifle_simple_writer_int(w, "pool_items", clamp(c.pool_items));
+    rc |= trifle_simple_writer_int(w, "max_item_size", clamp(c.max_item_size));
+    rc |= trifle_simple_writer_int(w, "default_item_size", clamp(c.default_item_size));
+    rc |= trifle_simple_writer_int(w, "max_count", clamp(c.max_count));
+    rc |= trifle_simple_writer_int(w, "max_size", clamp(c.max_size));
+    rc |= trifle_simple_writer_leave(w);
+    return rc != 0 ? TRIFLE_ENOMEM : 0;
+}
+
+/* `pool: {bytes: {_all: {pool_items, pool_size}, http_request: {...}, http_response: {...}}}` */
+int srv_pools_provider(trifle_simple_writer *w, trifle_error *err, void *payload)
+{
+    srv_server *s = payload;
+    srv_pool_counters a, b;
+
+    srv_pool_read(&s->request_pool, &a);
+    srv_pool_read(&s->response_pool, &b);
+    if (trifle_simple_writer_enter(w, "bytes") != 0 ||
+        trifle_simple_writer_int(w, "_all.pool_items", clamp(a.pool_items + b.pool_items)) != 0 ||
+        trifle_simple_writer_int(w, "_all.pool_size", clamp(a.pool_size + b.pool_size)) != 0 ||
+        write_pool(w, &s->request_pool) != 0 || write_pool(w, &s->response_pool) != 0 ||
+        trifle_simple_writer_leave(w) != 0)
+        return srv_error(err, TRIFLE_ENOMEM, "cannot render the pool figures");
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Endpoints                                                                                    */
+
+void srv_admin_stats(srv_request *r, int prometheus)
+{
+    srv_server *s = srv_request_server(r);
+    trifle_error e = TRIFLE_ERROR_INIT;
+    const char *format;
+    char *text = NULL;
+    int bad = 0, rc;
+    srv_buf b;
+
+    format = srv_request_param(r, "format", &bad);
+    if (!prometheus && format != NULL && !bad && strcmp(format, "prometheus") == 0)
+        prometheus = 1;
+    srv_counters_refresh(s);
+    rc = prometheus ? trifle_simple_render_prometheus(&text, &e)
+                    : trifle_simple_render_json(&text, &e);
+    if (rc != 0) {
+        srv_log(TRIFLE_LOG_ERROR, "stats: %s", e.message);
+        srv_respond_reason(r, 500, e.message[0] != '\0' ? e.message : trifle_strerror(rc));
+        return;
+    }
+    srv_response_buf(r, &b);
+    srv_buf_puts(&b, text);
+    trifle_mem_free(text);
+    srv_respond(
+        r, 200,
+        prometheus ? TRIFLE_SIMPLE_PROMETHEUS_CONTENT_TYPE : TRIFLE_SIMPLE_JSON_CONTENT_TYPE, &b);
+}
+
+void srv_admin_threads(srv_request *r)
+{
+    srv_buf b;
+
+    srv_response_buf(r, &b);
+    srv_threads_render(&b);
+    srv_respond(r, 200, "application/json; charset=utf-8", &b);
+}
+
+static void put_pool(srv_buf *b, srv_pool *p)
+{
+    srv_pool_counters c;
+
+    srv_pool_read(p, &c);
+    srv_buf_json_cstr(b, p->tag);
+    srv_buf_puts(b, ":{\"allocated\":");
+    srv_buf_uint(b, c.allocated);
+    srv_buf_puts(b, ",\"acquired\":");
+    srv_buf_uint(b, c.acquired);
+    srv_buf_puts(b, ",\"returned\":");
+    srv_buf_uint(b, c.returned);
+    srv_buf_puts(b, ",\"dropped\":");
+    srv_buf_uint(b, c.dropped);
+    srv_buf_puts(b, ",\"throttled\":");
+    srv_buf_uint(b, c.throttled);
+    srv_buf_puts(b, ",\"inuse\":");
+    srv_buf_uint(b, c.inuse);
+    srv_buf_puts(b, ",\"invalid\":");
+    srv_buf_uint(b, c.invalid);
+    srv_buf_puts(b, ",\"pool_size\":");
+    srv_buf_uint(b, c.pool_size);
+    srv_buf_puts(b, ",\"pool_items\":");
+    srv_buf_uint(b, c.pool_items);
+    srv_buf_puts(b, ",\"max_item_size\":");
+    srv_buf_uint(b, c.max_item_size);
+    srv_buf_puts(b, ",\"default_item_size\":");
+    srv_buf_uint(b, c.default_item_size);
+    srv_buf_puts(b, ",\"max_count\":");
+    srv_buf_uint(b, c.max_count);
+    srv_buf_puts(b, ",\"max_size\":");
+    srv_buf_uint(b, c.max_size);
+    srv_buf_putc(b, '}');
+}
+
+void srv_admin_pools(srv_request *r)
+{
+    srv_server *s = srv_request_server(r);
+    srv_buf b;
+
+    srv_response_buf(r, &b);
+    srv_buf_putc(&b, '{');
+    put_pool(&b, &s->request_pool);
+    srv_buf_putc(&b, ',');
+    put_pool(&b, &s->response_pool);
+    srv_buf_putc(&b, '}');
+    srv_respond(r, 200, "application/json; charset=utf-8", &b);
+}

@@ -1,0 +1,381 @@
+/* Declarations shared by the files of server/. The server is a client of the public API only
+ * (<trifle/...>); nothing here is installed. Internal functions are `srv_<noun>_<verb>`. */
+#ifndef TRIFLE_SRV_INT_H
+#define TRIFLE_SRV_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <trifle/simple.h>
+#include <trifle/trifle.h>
+
+#include "server.h"
+
+/* Fill @p err (may be NULL) with @p code and a printf-style message, cut UTF-8-safely with "…"
+ * when it does not fit; returns @p code. */
+int srv_error(trifle_error *err, int code, const char *fmt, ...) TRIFLE_PRINTF(3, 4);
+
+/* Log one line to stderr: `trifle serve: <level>: <message>`. Thread-safe (one write(2)). */
+void srv_log(int level, const char *fmt, ...) TRIFLE_PRINTF(2, 3);
+
+/* The current time: Unix seconds / a monotonic clock in milliseconds. */
+int64_t srv_now(void);
+int64_t srv_monotonic_ms(void);
+
+/* ------------------------------------------------------------------------------------------- */
+/* pool.c: byte-buffer pools (SPEC §10.6 `/debug/pool/bytes`)                                   */
+
+/* A pool of reusable byte buffers. Each buffer carries a small header naming its pool, so a
+ * buffer is released without naming the pool (MHD's free callback gets the data pointer only).
+ * Idle buffers are kept up to max_count buffers and max_size bytes; buffers that grew beyond
+ * max_item_size are freed on release. Thread-safe. */
+typedef struct srv_pool {
+    const char *tag; /* "http_request", "http_response" */
+    pthread_mutex_t lock;
+    char **idle;              /* idle buffers (data pointers), max_count slots */
+    size_t n_idle;            /* pool_items */
+    size_t idle_bytes;        /* pool_size: capacity held by idle buffers */
+    size_t default_item_size; /* capacity of a new buffer */
+    size_t max_item_size;     /* larger buffers are dropped on release */
+    size_t max_count;         /* idle buffers kept at most */
+    size_t max_size;          /* idle bytes kept at most */
+    uint64_t allocated;       /* buffers allocated from the heap */
+    uint64_t acquired;        /* srv_pool_acquire() calls that returned a buffer */
+    uint64_t returned;        /* srv_pool_release() calls */
+    uint64_t dropped;         /* released buffers freed because they exceed max_item_size */
+    uint64_t throttled;       /* released buffers freed because the pool was full */
+    uint64_t invalid;         /* releases of a buffer that was not in use (double release) */
+} srv_pool;
+
+/* A snapshot of a pool's figures, named as in SPEC §10.6. */
+typedef struct srv_pool_counters {
+    uint64_t allocated, acquired, returned, dropped, throttled, inuse, invalid;
+    uint64_t pool_size, pool_items, max_item_size, default_item_size, max_count, max_size;
+} srv_pool_counters;
+
+int srv_pool_init(srv_pool *p, const char *tag, size_t default_item_size, size_t max_item_size,
+                  size_t max_count, size_t max_size);
+void srv_pool_destroy(srv_pool *p);
+/* A buffer of at least @p min bytes (its capacity in *cap), or NULL when out of memory. */
+char *srv_pool_acquire(srv_pool *p, size_t min, size_t *cap);
+/* Grow a pooled buffer to at least @p min bytes (contents kept); NULL when out of memory, the old
+ * buffer then still valid. */
+char *srv_pool_grow(char *data, size_t min, size_t *cap);
+/* Give a pooled buffer back; NULL is fine. */
+void srv_pool_release(char *data);
+void srv_pool_read(srv_pool *p, srv_pool_counters *out);
+
+/* ------------------------------------------------------------------------------------------- */
+/* buf.c: growable text buffers                                                                 */
+
+/* A growable buffer on a pool (pool NULL: the heap via the same header). Allocation failure is
+ * sticky: check `failed` once at the end. */
+typedef struct srv_buf {
+    srv_pool *pool;
+    char *data;
+    size_t len;
+    size_t cap;
+    int failed;
+} srv_buf;
+
+void srv_buf_init(srv_buf *b, srv_pool *pool);
+int srv_buf_reserve(srv_buf *b, size_t extra);
+void srv_buf_append(srv_buf *b, const void *s, size_t n);
+void srv_buf_puts(srv_buf *b, const char *s);
+void srv_buf_putc(srv_buf *b, char c);
+void srv_buf_int(srv_buf *b, int64_t v);
+void srv_buf_uint(srv_buf *b, uint64_t v);
+/* Append s[0..n) as a JSON string literal; bytes that are not valid UTF-8 become U+FFFD. */
+void srv_buf_json_string(srv_buf *b, const char *s, size_t n);
+void srv_buf_json_cstr(srv_buf *b, const char *s);
+/* Append the NUL terminator without counting it in len; returns data or NULL on failure. */
+const char *srv_buf_cstr(srv_buf *b);
+/* Release the storage (back to the pool). */
+void srv_buf_release(srv_buf *b);
+
+/* Whether s[0..n) is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
+int srv_utf8_valid(const char *s, size_t n);
+
+/* ------------------------------------------------------------------------------------------- */
+/* json.c: request bodies                                                                       */
+
+enum srv_json_type {
+    SRV_JSON_NULL = 0,
+    SRV_JSON_FALSE,
+    SRV_JSON_TRUE,
+    SRV_JSON_NUMBER,
+    SRV_JSON_STRING,
+    SRV_JSON_ARRAY,
+    SRV_JSON_OBJECT
+};
+
+/* A JSON value as a span of the validated text (strings include their quotes). */
+typedef struct srv_json {
+    const char *p;
+    size_t n;
+    int type; /* an srv_json_type */
+} srv_json;
+
+/* Validate @p text as exactly one JSON value (RFC 8259, UTF-8, nesting at most 512 levels) with
+ * optional surrounding whitespace. Returns 0 and the root span, or -1. */
+int srv_json_parse(srv_json *out, const char *text, size_t n);
+
+/* Members of a validated object, in order. */
+typedef struct srv_json_iter {
+    const char *p;
+    const char *end;
+} srv_json_iter;
+
+void srv_json_members(srv_json_iter *it, const srv_json *object);
+/* 1 and the next member's name (a string span) and value, or 0 at the end. */
+int srv_json_next(srv_json_iter *it, srv_json *name, srv_json *value);
+/* Whether the decoded string @p str equals the NUL-terminated @p s. */
+int srv_json_string_is(const srv_json *str, const char *s);
+/* The last member named @p name (SPEC: duplicate members, the last wins). 1 found, 0 not. */
+int srv_json_get(const srv_json *object, const char *name, srv_json *value);
+/* Decode a string span into a new NUL-terminated heap string (free()); *len excludes the NUL and
+ * may be less than strlen when the text holds \u0000. Returns 0 or TRIFLE_ENOMEM. */
+int srv_json_string_dup(char **out, size_t *len, const srv_json *str);
+
+/* ------------------------------------------------------------------------------------------- */
+/* config.c: the configuration file (SPEC §12, ERRATA I8, I12, minor 21)                         */
+
+/* A permission of one token on one source (-1 = "*"). */
+typedef struct srv_grant {
+    long source; /* index into srv_config.sources, or -1 for "*" */
+    int read;
+    int write;
+} srv_grant;
+
+typedef struct srv_token {
+    char *name; /* label for logs */
+    unsigned char sha256[32];
+    int has_expiry;
+    int64_t expires_at; /* Unix seconds */
+    int admin;
+    srv_grant *grants;
+    size_t n_grants;
+} srv_token;
+
+typedef struct srv_source_config {
+    char *id;
+    char *name;        /* display_name */
+    char *driver;      /* driver URL after path resolution (may hold a password) */
+    char *sqlite_file; /* absolute database path of a sqlite source, else NULL */
+    char *default_timeframe;
+    char *default_granularity; /* NULL: 1h, 1d or the first granularity (SPEC §9.4) */
+    int read_only;
+    int setup;          /* -1: unset (then !read_only, ERRATA minor 21) */
+    trifle_config *lib; /* every SPEC §1 option set from the YAML source block */
+    char where[64];     /* `<line>:<column>` of the source's driver, for open errors */
+} srv_source_config;
+
+typedef struct srv_label {
+    char *name;
+    char *value;
+} srv_label;
+
+typedef struct srv_config {
+    char *file;         /* the configuration file as given; NULL for the zero-config */
+    char *listen;       /* host:port, [v6]:port or unix:/path */
+    size_t listen_line; /* where http.listen was set (for bind errors); 0: not in a file */
+    size_t listen_col;
+    int threads;
+    int read_timeout_ms;
+    int write_timeout_ms;
+    int idle_timeout_s; /* 0: ceil(max(read, write) / 1000) (ERRATA I18) */
+    int shutdown_timeout_ms;
+    char *data_dir; /* absolute or relative to the working directory */
+    char *driver_path;
+    char *node_id;
+    char *node_name;
+    size_t max_body_bytes;
+    size_t max_points;
+    size_t max_connections;
+    size_t max_list_entries;
+    srv_source_config *sources;
+    size_t n_sources;
+    srv_token *tokens;
+    size_t n_tokens;
+    trifle_simple_options stats; /* stats: (SPEC §10.8); its strings are set at start-up */
+    srv_label *labels;           /* stats.prometheus_labels as configured ("" removes a default) */
+    size_t n_labels;
+} srv_config;
+
+/* Read and validate a configuration file. Errors are TRIFLE_ECONFIG
+ * `<file>:<line>:<column>: <key path>: <message>`. The caller owns *out (srv_config_free()). */
+int srv_config_load(srv_config **out, const char *path, trifle_error *err);
+/* The zero-config default of SPEC §12.1 (the token is added by the caller). */
+int srv_config_default(srv_config **out, trifle_error *err);
+void srv_config_free(srv_config *c);
+
+/* Parse a listen address: `host:port`, `[v6]:port` or `unix:/path`. Returns 0 or -1 with a reason.
+ */
+typedef struct srv_listen_addr {
+    int is_unix;
+    char host[256]; /* without brackets */
+    char port[16];
+    char path[108];
+} srv_listen_addr;
+int srv_listen_parse(srv_listen_addr *out, const char *text, const char **reason);
+
+/* ------------------------------------------------------------------------------------------- */
+/* auth.c: tokens (SPEC §9.2)                                                                   */
+
+int srv_sha256(unsigned char out[32], const void *data, size_t n);
+/* 64 lower-case hex digits and a NUL. */
+void srv_hex_encode(char out[65], const unsigned char d[32]);
+/* 0 for exactly 64 hex digits (either case), else -1. */
+int srv_hex_decode(unsigned char out[32], const char *hex);
+/* A new token: `trf_` + base64url (no padding) of 32 bytes from getrandom(2). @p out must hold
+ * SRV_TOKEN_TEXT_SIZE bytes. Returns 0 or -1 (errno set). */
+#define SRV_TOKEN_TEXT_SIZE 48
+int srv_token_generate(char out[SRV_TOKEN_TEXT_SIZE]);
+/* Whether @p token is 16-512 visible ASCII characters (SPEC §9.2). */
+int srv_token_syntax_ok(const char *token, size_t n);
+/* Hash @p token once and compare it with every configured digest in constant time; returns the
+ * matching token (not expired at @p now) or NULL. */
+const srv_token *srv_token_find(const srv_config *c, const char *token, size_t n, int64_t now);
+/* The union of a token's grants for source @p index and for "*". */
+void srv_token_grant(const srv_token *t, size_t index, int *read, int *write);
+
+/* The zero-config token file `<data_dir>/tokens` (ERRATA minor 21: protected from DELETE). Reads
+ * the digests stored there, or generates a token, prints it once to stderr and stores its digest
+ * (mode 0600, written atomically). Adds one admin token with read+write on every source to @p c. */
+int srv_tokens_file_load(srv_config *c, int data_fd, trifle_error *err);
+
+/* ------------------------------------------------------------------------------------------- */
+/* threads.c: the thread registry behind /debug/threads (SPEC §10.6)                            */
+
+enum srv_thread_state { SRV_THREAD_IDLE = 0, SRV_THREAD_RUNNING = 1, SRV_THREAD_BLOCKED = 2 };
+
+typedef struct srv_thread srv_thread;
+/* A probe computes the state of a thread the server does not run itself (buffer flushers). */
+typedef int (*srv_thread_probe)(void *payload);
+
+/* Register a thread (or a thread slot) with @p role; NULL when the registry is full. */
+srv_thread *srv_thread_register(const char *role, int state, srv_thread_probe probe, void *payload);
+void srv_thread_set_state(srv_thread *t, int state);
+/* The thread has ended: it is no longer listed. */
+void srv_thread_retire(srv_thread *t);
+/* The calling thread's slot, claimed from the `http-worker` slots on first use. */
+srv_thread *srv_thread_self_worker(void);
+/* Mark the calling thread (if registered) running / blocked / idle. */
+void srv_thread_mark(int state);
+/* JSON `[{"count":..,"goroutine":"<role> [<state>]","thread":..,"state":..},..]`. */
+void srv_threads_render(srv_buf *out);
+void srv_threads_reset(void);
+
+/* ------------------------------------------------------------------------------------------- */
+/* The running server                                                                           */
+
+typedef struct srv_source {
+    const srv_source_config *cfg;
+    trifle *t;
+    const trifle_zone *zone;
+    size_t n_granularities;
+    const char **granularities; /* borrowed from the handle's configuration */
+    const char *default_granularity;
+    char category[80];           /* Simple Stats category `buffer.<id>` */
+    trifle_buffer_counters last; /* counters already added to Simple Stats */
+} srv_source;
+
+/* A file the server holds open: DELETE answers 409 `file in use` (SPEC §10.7, ERRATA minor 21). */
+typedef struct srv_protected {
+    char *dir;  /* its directory (absolute or relative to the working directory) */
+    char *name; /* its base name */
+} srv_protected;
+
+typedef struct srv_server {
+    srv_config *cfg;
+    srv_source *sources;
+    size_t n_sources;
+    int data_fd; /* data_dir, opened at start-up */
+    struct MHD_Daemon *daemon;
+    int listen_fd;
+    srv_pool request_pool;
+    srv_pool response_pool;
+    srv_protected *protected_files;
+    size_t n_protected;
+    atomic_long connections;       /* open client connections */
+    atomic_long active;            /* requests between their request line and completion */
+    atomic_int stopping;           /* graceful shutdown began: new requests get 503 */
+    pthread_mutex_t counters_lock; /* serialises srv_counters_refresh() */
+    int stats_enabled;
+    int listen_from_cli; /* --listen replaced http.listen */
+} srv_server;
+
+/* http.c */
+int srv_http_start(srv_server *s, trifle_error *err);
+/* Stop accepting (MHD_quiesce_daemon) and close the listening socket. */
+void srv_http_quiesce(srv_server *s);
+void srv_http_stop(srv_server *s);
+
+/* A request as the handlers see it. */
+typedef struct srv_request srv_request;
+
+/* The query parameter @p name, percent-decoded once (`+` is a space); NULL when absent. An
+ * undecodable parameter gives *bad = 1. The last occurrence wins. Borrowed from the request. */
+const char *srv_request_param(srv_request *r, const char *name, int *bad);
+const char *srv_request_header(srv_request *r, const char *name);
+/* The request body after gzip decoding (not NUL-terminated). */
+const char *srv_request_body(srv_request *r, size_t *n);
+srv_server *srv_request_server(srv_request *r);
+/* The source chosen by authentication, NULL for endpoints that are not source-bound. */
+srv_source *srv_request_source(srv_request *r);
+/* The path segment `:file` of /_local/files routes, raw (still percent-encoded). */
+const char *srv_request_file(srv_request *r, size_t *n);
+
+/* Responses. @p body is moved into the response (released by it). */
+void srv_respond(srv_request *r, int status, const char *content_type, srv_buf *body);
+/* `{"errors":{"detail":"<detail>"}}` (SPEC §9). */
+void srv_respond_detail(srv_request *r, int status, const char *detail);
+/* `{"status":<status>,"error":{"reason":"<reason>"}}` (SPEC §10.6, §10.7). */
+void srv_respond_reason(srv_request *r, int status, const char *reason);
+/* A buffer for a response body, from the response pool. */
+void srv_response_buf(srv_request *r, srv_buf *b);
+
+/* api.c */
+void srv_api_health(srv_request *r);
+void srv_api_source(srv_request *r);
+void srv_api_metrics_get(srv_request *r);
+void srv_api_metrics_post(srv_request *r);
+void srv_api_metrics_query(srv_request *r);
+
+/* admin.c: /stats, /debug, counters */
+void srv_admin_stats(srv_request *r, int prometheus);
+void srv_admin_threads(srv_request *r);
+void srv_admin_pools(srv_request *r);
+/* Move the server's counters and the buffer counters of every source into Simple Stats (deltas
+ * for counters, gauges set). Thread-safe. */
+void srv_counters_refresh(srv_server *s);
+/* The `pool` member of /stats. */
+int srv_pools_provider(trifle_simple_writer *w, trifle_error *err, void *payload);
+
+/* The server's own counters (SPEC §10.9). The request path adds to relaxed atomics; the deltas
+ * reach Simple Stats in srv_counters_refresh() (at least once a second and before every /stats
+ * render), so a request never takes the module's lock. */
+enum srv_counter {
+    SRV_HTTP_REQUESTS = 0,
+    SRV_HTTP_2XX,
+    SRV_HTTP_3XX,
+    SRV_HTTP_4XX,
+    SRV_HTTP_5XX,
+    SRV_HTTP_BYTES_IN,
+    SRV_HTTP_BYTES_OUT,
+    SRV_API_GET,
+    SRV_API_TRACK,
+    SRV_API_ASSERT,
+    SRV_API_QUERY,
+    SRV_API_AUTH_FAILED,
+    SRV_COUNTER__COUNT
+};
+void srv_count(int counter, uint64_t delta);
+
+/* files.c: /_local/files (SPEC §10.7) */
+void srv_files_list(srv_request *r, int whole);
+void srv_files_delete(srv_request *r);
+
+#endif
