@@ -27,7 +27,7 @@ OUT=$SRC/docs/BENCHMARKS.md
 REPS=3
 QUICK=0
 ONLY=sqlite,postgres,redis,mongo
-COMMAND="bench/run.sh $*"
+COMMAND=$(printf 'bench/run.sh %s' "$*" | sed 's/ *$//')
 
 while (($#)); do
     case $1 in
@@ -84,7 +84,7 @@ else
     gosrc=${TRIFLE_GO_SRC:-$HOME/.cache/trifle/trifle_stats_go}
     if [[ -f $gosrc/go.mod ]]; then
         (cd "$BUILD/go" && go mod edit -replace "github.com/trifle-io/trifle_stats_go=$gosrc")
-        GO_SRC_USED="$gosrc ($(head -c 300 "$gosrc/SOURCE.txt" 2>/dev/null | tr '\n' ' ' || true))"
+        GO_SRC_USED="local copy in $gosrc: $(tr '\n' ' ' <"$gosrc/SOURCE.txt" 2>/dev/null | sed 's/ *Copied verbatim.*//' | cut -c1-400 || true)"
     elif (cd "$BUILD/go" && GOFLAGS=-mod=mod go get github.com/trifle-io/trifle_stats_go@latest) \
         >"$BUILD/go/get.log" 2>&1; then
         GO_SRC_USED="Go module proxy: $(cd "$BUILD/go" && go list -m github.com/trifle-io/trifle_stats_go)"
