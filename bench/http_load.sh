@@ -5,7 +5,8 @@
 #
 # Usage: bench/http_load.sh [TRIFLE_BINARY]          (default: build/release/trifle, then build/trifle)
 # Environment: DURATION (10s), CONNECTIONS (64), WRK_THREADS (1), SERVER_THREADS (2),
-#              BENCH_KEEP=1 keeps the work directory.
+#              BENCH_KEEP=1 keeps the work directory,
+#              BENCH_JSON=FILE also appends the result as one JSON line to FILE (bench/run.sh).
 # Prints requests/s, latency percentiles, and "totals match" or exits 1.
 set -euo pipefail
 
@@ -135,6 +136,24 @@ echo "201 responses: $CREATED seen by wrk, $ACCEPTED sent by the server; stored 
 if [ -n "$STORED" ] && [ "$ACCEPTED" = "$STORED" ] && [ "$CREATED" -le "$STORED" ] &&
     [ "$STORED" -le $((CREATED + CONNECTIONS)) ]; then
     echo "totals match"
+    if [ -n "${BENCH_JSON:-}" ]; then
+        python3 - "$WORK/wrk.log" "$CREATED" "$ACCEPTED" "$STORED" "$((CPU1 - CPU0))" "$TICKS" \
+            "$CONNECTIONS" "$WRK_THREADS" "$SERVER_THREADS" "$DURATION" >>"$BENCH_JSON" <<'PY'
+import json, re, sys
+log = open(sys.argv[1], encoding="utf-8").read()
+created, accepted, stored, ticks, hz = (int(v) for v in sys.argv[2:7])
+row = {"bench": "http", "impl": "c", "created": created, "accepted": accepted, "stored": stored,
+       "match": True, "connections": int(sys.argv[7]), "wrk_threads": int(sys.argv[8]),
+       "server_threads": int(sys.argv[9]), "duration": sys.argv[10],
+       "rps": float(re.search(r"throughput: ([0-9.]+)", log).group(1))}
+m = re.search(r"latency: p50 ([0-9.]+) ms, p90 ([0-9.]+) ms, p99 ([0-9.]+) ms, max ([0-9.]+) ms", log)
+row.update(zip(("p50_ms", "p90_ms", "p99_ms", "max_ms"), (float(x) for x in m.groups())))
+cpu = max(ticks, 1) / hz
+row["server_cpu_s"] = cpu
+row["requests_per_cpu_s"] = accepted / cpu
+print(json.dumps(row))
+PY
+    fi
 else
     echo "MISMATCH: the stored total differs from the 201 responses" >&2
     exit 1

@@ -279,6 +279,46 @@ def main():
                         f"{m.get('bytes_per_bucket'):,.0f} B/bucket", True, None, None))
         w("")
 
+    # ---- HTTP load
+    hr = [r for r in pick(results, bench="http") if "failed" not in r]
+    hf = [r for r in pick(results, bench="http") if "failed" in r]
+    if hr or hf:
+        w("## HTTP load: `trifle serve`, buffered SQLite")
+        w("")
+        w("`bench/http_load.sh` (run by `bench/run.sh`, once per repetition): `trifle serve` with one "
+          "buffered SQLite source (1 s, 256 operations), `wrk` POSTing one small payload to "
+          "`/api/v1/metrics` over keep-alive connections on loopback; then SIGTERM (final flush) and "
+          "the stored count is compared with the 201 responses. wrk shares the two cores with the "
+          "server.")
+        w("")
+    if hr:
+        h0 = hr[0]
+        w(f"wrk -t{h0['wrk_threads']} -c{h0['connections']} -d{h0['duration']}, server threads "
+          f"{h0['server_threads']}.")
+        w("")
+        w("| rep | requests/s | p50 | p90 | p99 | max | server CPU µs/request | 201 seen by wrk | 201 sent | stored | totals |")
+        w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        for i, r in enumerate(hr, 1):
+            w(f"| {i} | {r['rps']:,.0f} | {r['p50_ms']:.2f} ms | {r['p90_ms']:.2f} ms | "
+              f"{r['p99_ms']:.2f} ms | {r['max_ms']:.2f} ms | {r['server_cpu_s'] * 1e6 / max(r['accepted'], 1):.1f} | "
+              f"{r['created']:,} | {r['accepted']:,} | {r['stored']:,} | "
+              f"{'equal' if r['match'] else '**differ**'} |")
+        w("")
+        w("wrk stops counting when its duration ends, so up to one response per connection that "
+          "the server sent is not in its count; the server's own count of 201s (Simple Stats) "
+          "must equal the stored total exactly, and does in every row above.")
+        w("")
+        rps = med(hr, "rps")
+        p99 = med(hr, "p99_ms")
+        targets.append(("`trifle serve` ≥ 30,000 requests/s (wrk, keep-alive, buffered SQLite)",
+                        f"{rps:,.0f} requests/s, p99 {p99:.2f} ms", rps >= 30000, rps, 30000))
+        targets.append(("HTTP load: stored totals equal the 201 responses",
+                        f"{len(hr)} of {len(hr) + len(hf)} runs equal",
+                        not hf and all(r["match"] for r in hr), None, None))
+    for r in hf:
+        w(f"HTTP load run failed: {r['failed']}")
+        w("")
+
     # ---- targets
     summary = ["## Targets", "",
                "| target | measured (this run) | status |", "|---|---|---|"]

@@ -5,7 +5,8 @@
 # Usage: bench/run.sh [--reps N] [--quick] [--only BACKENDS] [--out FILE]
 #   --reps N        repetitions of every measurement, the median is reported (default 3)
 #   --quick         smaller N everywhere (a smoke run of the harness, numbers not for the doc)
-#   --only LIST     backends to run, comma-separated (default: sqlite,postgres,redis,mongo)
+#   --only LIST     backends to run, comma-separated (default: sqlite,postgres,redis,mongo,http;
+#                   http is the load test of `trifle serve`, bench/http_load.sh, with wrk)
 #   --out FILE      the report (default docs/BENCHMARKS.md); raw JSON lines go next to the build
 #
 # What it needs, and what it does when something is missing:
@@ -26,7 +27,7 @@ BUILD=$SRC/build/bench-release
 OUT=$SRC/docs/BENCHMARKS.md
 REPS=3
 QUICK=0
-ONLY=sqlite,postgres,redis,mongo
+ONLY=sqlite,postgres,redis,mongo,http
 COMMAND=$(printf 'bench/run.sh %s' "$*" | sed 's/ *$//')
 
 while (($#)); do
@@ -66,7 +67,7 @@ meta() { # meta KEY VALUE: facts for the report
 # ---- build ------------------------------------------------------------------------------------
 say "building the C side (Release)"
 cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRIFLE_BUILD_BENCH=ON \
-    -DTRIFLE_BUILD_TESTS=OFF -DTRIFLE_BUILD_SERVER=OFF -DTRIFLE_BUILD_CLI=OFF >"$BUILD/cmake.log" 2>&1 ||
+    -DTRIFLE_BUILD_TESTS=OFF -DTRIFLE_BUILD_SERVER=ON -DTRIFLE_BUILD_CLI=ON >"$BUILD/cmake.log" 2>&1 ||
     { cat "$BUILD/cmake.log" >&2; exit 1; }
 cmake --build "$BUILD" -j2 >"$BUILD/build.log" 2>&1 || { tail -40 "$BUILD/build.log" >&2; exit 1; }
 CB=$BUILD/bench/trifle-bench
@@ -327,6 +328,24 @@ for b in "${BACKENDS[@]}"; do
     done
     # the data of this backend's runs is left in the throw-away servers / build dir
 done
+
+# ---- HTTP load: trifle serve on buffered SQLite, wrk over keep-alive ---------------------------
+if want http; then
+    if ! command -v wrk >/dev/null; then
+        skip http "wrk is not installed (apt-get install wrk)"
+    elif [[ ! -x $BUILD/trifle ]]; then
+        skip http "the trifle command was not built"
+    else
+        for ((r = 1; r <= REPS; r++)); do
+            say "http: wrk POST /api/v1/metrics (rep $r/$REPS)"
+            if ! BENCH_JSON=$RESULTS "$SRC/bench/http_load.sh" "$BUILD/trifle" >"$WORK/http.$r.log" 2>&1; then
+                note "FAILED: bench/http_load.sh: $(tail -2 "$WORK/http.$r.log" | tr '\n' ' ')"
+                python3 -c 'import json,sys; print(json.dumps({"bench":"http","impl":"c","failed":sys.argv[1]}))' \
+                    "$(tail -2 "$WORK/http.$r.log" | tr '\n' ' ')" >>"$RESULTS"
+            fi
+        done
+    fi
+fi
 
 meta load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta seconds "$(($(date +%s) - STARTED))"
