@@ -108,11 +108,11 @@ struct trifle_conn {
 static int sq_ents_reserve(trifle_conn *c)
 {
     void *p = c->ents;
+    size_t want = c->cap_ents != 0 ? c->cap_ents * 2 : 256;
 
     if (c->n_ents < c->cap_ents)
         return 0;
-    if (c->oom || drv_array_reserve(c->host, &p, &c->cap_ents,
-                                    c->cap_ents != 0 ? c->cap_ents * 2 : 256, sizeof(sq_ent)) != 0) {
+    if (c->oom || drv_array_reserve(c->host, &p, &c->cap_ents, want, sizeof(sq_ent)) != 0) {
         c->oom = 1;
         return -1;
     }
