@@ -28,9 +28,9 @@
  * Growable byte buffer
  */
 
-/* Bytes being built (a statement, a request, a JSON text, a path). Zero-filled and then
- * drv_buf_init(): p is NULL until the first append. The text is not NUL-terminated unless
- * drv_buf_zero() says so. */
+/* Bytes being built (a statement, a request, a JSON text, a path). drv_buf_init() it before use;
+ * p is NULL until the first append. The text is not NUL-terminated unless drv_buf_zero() made
+ * it so. Resetting len to 0 keeps the memory for the next text. */
 typedef struct drv_buf {
     char *p;
     size_t len;
@@ -104,7 +104,8 @@ struct drv_json {
     const char *end;             /* end of the text */
     const trifle_host_api *host; /* parses numbers (host->parse_double) */
     drv_buf *path;               /* dotted path of the current member */
-    int max_depth;               /* nested objects at this depth go to value() unopened */
+    int max_depth;               /* objects are walked down to this depth (the top object is
+                                    0); deeper ones go to value() unopened */
     drv_json_value_fn value;
     void *ctx; /* value()'s */
 };
