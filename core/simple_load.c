@@ -281,62 +281,70 @@ static int literal(reader *r, const char *word)
  * element. Returns 0 or -1. */
 typedef int (*item_fn)(reader *r, void *ctx);
 
-/* After a member or an element: 1 past the closing bracket, 0 past a ',', or -1. */
-static int next(reader *r, char close, const char *why)
+/* `<open> <item> , ... <close>` (or `<open> <close>`), each item read by item(): the one loop of
+ * objects and arrays. not_open is the failure when there is no opening bracket, bad_next the one
+ * when an item is followed by neither ',' nor the closing bracket. */
+static int items(reader *r, char open, char close, const char *not_open, const char *bad_next,
+                 item_fn item, void *ctx)
 {
-    int c = peek(r);
+    int c;
 
-    if (c == close) {
-        r->pos++;
-        return 1;
-    }
-    if (c != ',')
-        return fail(r, why);
-    r->pos++;
-    return 0;
-}
-
-/* `{"<name>": <value>, ...}`, each value read by member(). With check_names every name must be a
- * valid stats name (checked before its ':'). not_object is the failure when there is no '{'. */
-static int object(reader *r, const char *not_object, int check_names, item_fn member, void *ctx)
-{
-    int rc;
-
-    if (expect(r, '{', not_object) != 0)
+    if (expect(r, open, not_open) != 0)
         return -1;
-    if (peek(r) == '}') {
+    if (peek(r) == close) {
         r->pos++;
         return 0;
     }
-    do {
-        size_t at;
-
-        ws(r);
-        at = r->pos;
-        if (string(r) != 0 || (check_names && valid_name(r, at) != 0) ||
-            expect(r, ':', "expected ':'") != 0 || member(r, ctx) != 0)
+    for (;;) {
+        if (item(r, ctx) != 0)
             return -1;
-    } while ((rc = next(r, '}', "expected ',' or '}'")) == 0);
-    return rc < 0 ? -1 : 0;
+        c = peek(r);
+        if (c == close) {
+            r->pos++;
+            return 0;
+        }
+        if (c != ',')
+            return fail(r, bad_next);
+        r->pos++;
+    }
+}
+
+/* How object() reads its members. */
+typedef struct members {
+    int check_names;
+    item_fn value;
+    void *ctx;
+} members;
+
+/* `"<name>": <value>`: the name decoded into r->str (and checked, with check_names), then the
+ * value read by m->value(). */
+static int member(reader *r, void *ctx)
+{
+    members *m = ctx;
+    size_t at;
+
+    ws(r);
+    at = r->pos;
+    if (string(r) != 0 || (m->check_names && valid_name(r, at) != 0) ||
+        expect(r, ':', "expected ':'") != 0)
+        return -1;
+    return m->value(r, m->ctx);
+}
+
+/* `{"<name>": <value>, ...}`, each value read by value(). With check_names every name must be a
+ * valid stats name (checked before its ':'). not_object is the failure when there is no '{'. */
+static int object(reader *r, const char *not_object, int check_names, item_fn value, void *ctx)
+{
+    members m = {check_names, value, ctx};
+
+    return items(r, '{', '}', not_object, "expected ',' or '}'", member, &m);
 }
 
 /* `[<value>, ...]`, each element read by element(). not_array is the failure when there is no
  * '['. */
 static int array(reader *r, const char *not_array, item_fn element, void *ctx)
 {
-    int rc;
-
-    if (expect(r, '[', not_array) != 0)
-        return -1;
-    if (peek(r) == ']') {
-        r->pos++;
-        return 0;
-    }
-    do {
-        if (element(r, ctx) != 0)
-            return -1;
-    } while ((rc = next(r, ']', "expected ',' or ']'")) == 0);
-    return rc < 0 ? -1 : 0;
+    return items(r, '[', ']', not_array, "expected ',' or ']'", element, ctx);
 }
 
 static int skip_value(reader *r, int depth);
