@@ -252,62 +252,6 @@ typedef struct sq_row {
     int keep_raw; /* writes carry non-numeric values over; reads only need numbers */
 } sq_row;
 
-/* Validate and skip any JSON value at js->p; deeper than SQ_MAX_DEPTH is invalid. */
-static int sq_skip(drv_json *js, int depth)
-{
-    double v;
-    int numeric;
-
-    if (depth > SQ_MAX_DEPTH || js->p >= js->end)
-        return 0;
-    switch (*js->p) {
-    case '"':
-        return drv_json_string(js, NULL);
-    case 't':
-        return drv_json_literal(js, "true", 4);
-    case 'f':
-        return drv_json_literal(js, "false", 5);
-    case 'n':
-        return drv_json_literal(js, "null", 4);
-    case '[':
-    case '{': {
-        char close = *js->p == '[' ? ']' : '}';
-        js->p++;
-        drv_json_ws(js);
-        if (js->p < js->end && *js->p == close) {
-            js->p++;
-            return 1;
-        }
-        for (;;) {
-            if (close == '}') {
-                if (js->p >= js->end || *js->p != '"' || !drv_json_string(js, NULL))
-                    return 0;
-                drv_json_ws(js);
-                if (js->p >= js->end || *js->p != ':')
-                    return 0;
-                js->p++;
-                drv_json_ws(js);
-            }
-            if (!sq_skip(js, depth + 1))
-                return 0;
-            drv_json_ws(js);
-            if (js->p >= js->end)
-                return 0;
-            if (*js->p == close) {
-                js->p++;
-                return 1;
-            }
-            if (*js->p != ',')
-                return 0;
-            js->p++;
-            drv_json_ws(js);
-        }
-    }
-    default:
-        return drv_json_number(js, &v, &numeric);
-    }
-}
-
 /* Record the leaf at the current path (c->path). */
 static void sq_ent_add(sq_row *row, int numeric, double v, const char *raw, size_t raw_len)
 {
@@ -334,7 +278,7 @@ static void sq_ent_add(sq_row *row, int numeric, double v, const char *raw, size
 }
 
 /* drv_json_value_fn: a member that is not an object, or an object nested deeper than
- * SQ_MAX_DEPTH (which sq_skip() refuses, so the row counts as invalid). */
+ * SQ_MAX_DEPTH (which drv_json_skip() refuses, so the row counts as invalid). */
 static int sq_leaf(drv_json *js, int depth, void *ctx)
 {
     sq_row *row = ctx;
@@ -345,7 +289,7 @@ static int sq_leaf(drv_json *js, int depth, void *ctx)
     if (drv_json_at_number(js)) {
         if (!drv_json_number(js, &v, &numeric))
             return 0;
-    } else if (!sq_skip(js, depth + 1)) {
+    } else if (!drv_json_skip(js, depth + 1)) {
         return 0;
     }
     if (numeric || row->keep_raw)

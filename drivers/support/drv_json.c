@@ -185,34 +185,45 @@ int drv_json_literal(drv_json *js, const char *word, size_t n)
     return 1;
 }
 
-/* The object at js->p (its `{`), nested `depth` deep (0: the top object); its members' paths
- * extend js->path, which is as it was on return. */
-static int drv_json_object(drv_json *js, int depth)
+/* The object or array at js->p (its `{` or `[`), nested `depth` deep (0: the top object). With
+ * walk (objects only), the members' paths extend js->path, which is as it was on return; member
+ * objects down to js->max_depth are walked the same way and every other value goes to
+ * js->value(). Without walk, every value is validated and skipped by drv_json_skip(). */
+static int drv_json_nest(drv_json *js, int depth, int walk)
 {
-    drv_buf *path = js->path;
-    size_t base = path->len;
+    char close = *js->p == '[' ? ']' : '}';
+    size_t base = walk ? js->path->len : 0;
 
     js->p++;
     drv_json_ws(js);
-    if (js->p < js->end && *js->p == '}') {
+    if (js->p < js->end && *js->p == close) {
         js->p++;
         return 1;
     }
     for (;;) {
-        path->len = base;
-        if (depth > 0)
-            drv_buf_putc(path, '.');
-        if (js->p >= js->end || *js->p != '"' || !drv_json_string(js, path))
+        if (close == '}') {
+            drv_buf *key = NULL;
+            if (walk) {
+                key = js->path;
+                key->len = base;
+                if (depth > 0)
+                    drv_buf_putc(key, '.');
+            }
+            if (js->p >= js->end || *js->p != '"' || !drv_json_string(js, key))
+                return 0;
+            drv_json_ws(js);
+            if (js->p >= js->end || *js->p != ':')
+                return 0;
+            js->p++;
+            drv_json_ws(js);
+        }
+        if (!walk) {
+            if (!drv_json_skip(js, depth + 1))
+                return 0;
+        } else if (js->p >= js->end) {
             return 0;
-        drv_json_ws(js);
-        if (js->p >= js->end || *js->p != ':')
-            return 0;
-        js->p++;
-        drv_json_ws(js);
-        if (js->p >= js->end)
-            return 0;
-        if (*js->p == '{' && depth < js->max_depth) {
-            if (!drv_json_object(js, depth + 1))
+        } else if (*js->p == '{' && depth < js->max_depth) {
+            if (!drv_json_nest(js, depth + 1, 1))
                 return 0;
         } else if (!js->value(js, depth, js->ctx)) {
             return 0;
@@ -220,9 +231,10 @@ static int drv_json_object(drv_json *js, int depth)
         drv_json_ws(js);
         if (js->p >= js->end)
             return 0;
-        if (*js->p == '}') {
+        if (*js->p == close) {
             js->p++;
-            path->len = base;
+            if (walk)
+                js->path->len = base;
             return 1;
         }
         if (*js->p != ',')
@@ -232,13 +244,37 @@ static int drv_json_object(drv_json *js, int depth)
     }
 }
 
+int drv_json_skip(drv_json *js, int depth)
+{
+    double v;
+    int numeric;
+
+    if (depth > js->max_depth || js->p >= js->end)
+        return 0;
+    switch (*js->p) {
+    case '"':
+        return drv_json_string(js, NULL);
+    case 't':
+        return drv_json_literal(js, "true", 4);
+    case 'f':
+        return drv_json_literal(js, "false", 5);
+    case 'n':
+        return drv_json_literal(js, "null", 4);
+    case '[':
+    case '{':
+        return drv_json_nest(js, depth, 0);
+    default:
+        return drv_json_number(js, &v, &numeric);
+    }
+}
+
 int drv_json_walk(drv_json *js, const char *text, size_t len)
 {
     js->p = text;
     js->end = text + len;
     js->path->len = 0;
     drv_json_ws(js);
-    if (js->p >= js->end || *js->p != '{' || !drv_json_object(js, 0))
+    if (js->p >= js->end || *js->p != '{' || !drv_json_nest(js, 0, 1))
         return 0;
     drv_json_ws(js);
     return js->p == js->end;

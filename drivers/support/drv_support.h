@@ -124,6 +124,10 @@ int drv_json_number(drv_json *js, double *v, int *numeric);
 /* The literal word[0..n) (`true`, `false`, `null`) at js->p. Returns 1 past it, or 0. */
 int drv_json_literal(drv_json *js, const char *word, size_t n);
 
+/* Validate and skip the value at js->p, nested `depth` deep (the members of the top object are
+ * 1 deep): anything nested deeper than js->max_depth is invalid. Returns 1 past it, or 0. */
+int drv_json_skip(drv_json *js, int depth);
+
 /* Does js->p start a number (`-` or a digit)? js->p must be before js->end. */
 static inline int drv_json_at_number(const drv_json *js)
 {
