@@ -667,7 +667,7 @@ static void pg_connect_timeout(trifle_conn *c)
 static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *url,
                    const char *const *opts, trifle_error *err)
 {
-    const char *table = "trifle_stats", *ping_table = NULL;
+    const char *table = "trifle_stats", *ping_table = NULL, *bad;
     const char **kw = NULL, **val = NULL;
     PQconninfoOption *parsed = NULL, *defs = NULL, *o;
     trifle_conn *c = NULL;
@@ -730,18 +730,12 @@ static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *u
     val[k++] = url;
     for (i = 0; opts != NULL && opts[i] != NULL; i += 2) {
         const char *name = opts[i], *value = opts[i + 1] != NULL ? opts[i + 1] : "";
-        if (strcmp(name, "trifle.joined") == 0) {
-            if ((mode = drv_opt_mode(value)) < 0) {
-                rc = pg_err(c, err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %s", value);
-                goto done;
-            }
-        } else if (drv_opt_is_core(name)) {
-            /* applied by the core: the separator is already inside bucket ids */
-        } else if (strcmp(name, "table") == 0) {
-            table = value;
-        } else if (strcmp(name, "ping_table") == 0) {
-            ping_table = value;
-        } else {
+        int known = drv_opt_sql(name, value, &mode, &table, &ping_table);
+        if (known < 0) {
+            rc = pg_err(c, err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %s", value);
+            goto done;
+        }
+        if (known == 0) { /* a libpq connection keyword */
             if (defs == NULL && (defs = PQconndefaults()) == NULL) {
                 rc = pg_oom(c, err);
                 goto done;
@@ -772,12 +766,8 @@ static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *u
     val[k++] = "UTF8";
     kw[k] = NULL;
     val[k] = NULL;
-    if (!drv_name_ok(table, PG_NAME_MAX)) {
-        rc = pg_err(c, err, TRIFLE_ECONFIG, 0, "invalid table name: %s", table);
-        goto done;
-    }
-    if (ping_table != NULL && !drv_name_ok(ping_table, PG_NAME_MAX)) {
-        rc = pg_err(c, err, TRIFLE_ECONFIG, 0, "invalid table name: %s", ping_table);
+    if ((bad = drv_table_bad(table, ping_table, PG_NAME_MAX)) != NULL) {
+        rc = pg_err(c, err, TRIFLE_ECONFIG, 0, "invalid table name: %s", bad);
         goto done;
     }
     c->mode = mode;

@@ -367,7 +367,7 @@ static int sq_exec(trifle_conn *c, const char *sql, const char *table, trifle_er
 static int sq_open(trifle_conn **out, const trifle_host_api *host, const char *url,
                    const char *const *opts, trifle_error *err)
 {
-    const char *path, *table = "trifle_stats", *ping_table = NULL;
+    const char *path, *table = "trifle_stats", *ping_table = NULL, *bad;
     char *literal = NULL;
     trifle_conn *c = NULL;
     int mode = TRIFLE_ID_FULL, rc;
@@ -395,18 +395,12 @@ static int sq_open(trifle_conn **out, const trifle_host_api *host, const char *u
     }
     for (i = 0; opts != NULL && opts[i] != NULL; i += 2) {
         const char *name = opts[i], *value = opts[i + 1] != NULL ? opts[i + 1] : "";
-        if (strcmp(name, "trifle.joined") == 0) {
-            if ((mode = drv_opt_mode(value)) < 0) {
-                host->error_set(err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %s", value);
-                return TRIFLE_ECONFIG;
-            }
-        } else if (drv_opt_is_core(name)) {
-            /* applied by the core: the separator is already inside bucket ids */
-        } else if (strcmp(name, "table") == 0) {
-            table = value;
-        } else if (strcmp(name, "ping_table") == 0) {
-            ping_table = value;
-        } else {
+        int known = drv_opt_sql(name, value, &mode, &table, &ping_table);
+        if (known < 0) {
+            host->error_set(err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %s", value);
+            return TRIFLE_ECONFIG;
+        }
+        if (known == 0) {
             host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: unknown parameter %s",
                             name);
             return TRIFLE_ECONFIG;
@@ -414,12 +408,8 @@ static int sq_open(trifle_conn **out, const trifle_host_api *host, const char *u
         if (opts[i + 1] == NULL)
             break;
     }
-    if (!drv_name_ok(table, SQ_NAME_MAX)) {
-        host->error_set(err, TRIFLE_ECONFIG, 0, "invalid table name: %s", table);
-        return TRIFLE_ECONFIG;
-    }
-    if (ping_table != NULL && !drv_name_ok(ping_table, SQ_NAME_MAX)) {
-        host->error_set(err, TRIFLE_ECONFIG, 0, "invalid table name: %s", ping_table);
+    if ((bad = drv_table_bad(table, ping_table, SQ_NAME_MAX)) != NULL) {
+        host->error_set(err, TRIFLE_ECONFIG, 0, "invalid table name: %s", bad);
         return TRIFLE_ECONFIG;
     }
 

@@ -22,6 +22,24 @@ int drv_opt_is_core(const char *name)
            strcmp(name, "separator") == 0 || strcmp(name, "system_tracking") == 0;
 }
 
+int drv_opt_sql(const char *name, const char *value, int *mode, const char **table,
+                const char **ping_table)
+{
+    if (strcmp(name, "trifle.joined") == 0)
+        return (*mode = drv_opt_mode(value)) < 0 ? -1 : 1;
+    if (drv_opt_is_core(name))
+        return 1; /* the separator, for one, is already inside the bucket ids */
+    if (strcmp(name, "table") == 0) {
+        *table = value;
+        return 1;
+    }
+    if (strcmp(name, "ping_table") == 0) {
+        *ping_table = value;
+        return 1;
+    }
+    return 0;
+}
+
 int drv_name_ok(const char *s, size_t max)
 {
     size_t i, n = strlen(s);
@@ -35,6 +53,15 @@ int drv_name_ok(const char *s, size_t max)
             return 0;
     }
     return 1;
+}
+
+const char *drv_table_bad(const char *table, const char *ping_table, size_t max)
+{
+    if (!drv_name_ok(table, max))
+        return table;
+    if (ping_table != NULL && !drv_name_ok(ping_table, max))
+        return ping_table;
+    return NULL;
 }
 
 void drv_table_names(char *table_out, char *ping_out, const char *table, const char *ping_table)

@@ -171,8 +171,18 @@ int drv_opt_mode(const char *value);
  * parameters every driver takes (`joined`, `separator`, `system_tracking`, SPEC §11.2). */
 int drv_opt_is_core(const char *name);
 
+/* The options the SQL drivers (sqlite, postgres) share: `trifle.joined` sets *mode, the core's
+ * options are accepted and ignored, `table` and `ping_table` set *table and *ping_table. Returns
+ * 1 when name was one of them, 0 when it is none of them (the driver's own or unknown), or -1
+ * when the identifier mode is invalid. */
+int drv_opt_sql(const char *name, const char *value, int *mode, const char **table,
+                const char **ping_table);
+
 /* A table name: 1 to max bytes of [A-Za-z0-9_], not starting with a digit (SPEC §7.5). */
 int drv_name_ok(const char *s, size_t max);
+
+/* The first of table and ping_table (which may be NULL) that drv_name_ok() refuses, or NULL. */
+const char *drv_table_bad(const char *table, const char *ping_table, size_t max);
 
 /* Copy the table name into table_out, and ping_table (or, when it is NULL, "<table>_ping") into
  * ping_out; both names are checked by drv_name_ok() and the buffers sized for them. */
