@@ -49,6 +49,9 @@ function(trifle_add_driver name)
     set_target_properties(trifle_driver_${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${TRIFLE_BUILD_PLUGIN_DIR})
   endif()
   target_link_libraries(trifle_driver_${name} PRIVATE trifle::driver_api ${targets})
+  if(TARGET trifle_driver_support) # inside the trifle-c build: the drivers' shared helpers
+    target_link_libraries(trifle_driver_${name} PRIVATE trifle_driver_support)
+  endif()
   if(NOT TRIFLE_BUILD_FUZZ) # fuzz builds leave coverage symbols to the fuzzing executable
     target_link_options(trifle_driver_${name} PRIVATE -Wl,--no-undefined)
   endif()

@@ -257,6 +257,16 @@ static int number(reader *r, int *is_int, int64_t *out)
     return 0;
 }
 
+/* A member name already decoded in r->str that must be a valid stats name. */
+static int valid_name(reader *r, size_t at)
+{
+    if (trifle__simple_name_check(r->str.data, NULL) != 0) {
+        r->pos = at;
+        return fail(r, "invalid stats name");
+    }
+    return 0;
+}
+
 static int literal(reader *r, const char *word)
 {
     size_t n = strlen(word);
@@ -265,6 +275,84 @@ static int literal(reader *r, const char *word)
         return fail(r, "expected a value");
     r->pos += n;
     return 0;
+}
+
+/* Reads one member value (its name decoded in r->str, the reader past the ':') or one array
+ * element. Returns 0 or -1. */
+typedef int (*item_fn)(reader *r, void *ctx);
+
+/* `<open> <item> , ... <close>` (or `<open> <close>`), each item read by item(): the one loop of
+ * objects and arrays. not_open is the failure when there is no opening bracket, bad_next the one
+ * when an item is followed by neither ',' nor the closing bracket. */
+static int items(reader *r, char open, char close, const char *not_open, const char *bad_next,
+                 item_fn item, void *ctx)
+{
+    int c;
+
+    if (expect(r, open, not_open) != 0)
+        return -1;
+    if (peek(r) == close) {
+        r->pos++;
+        return 0;
+    }
+    for (;;) {
+        if (item(r, ctx) != 0)
+            return -1;
+        c = peek(r);
+        if (c == close) {
+            r->pos++;
+            return 0;
+        }
+        if (c != ',')
+            return fail(r, bad_next);
+        r->pos++;
+    }
+}
+
+/* How object() reads its members. */
+typedef struct members {
+    int check_names;
+    item_fn value;
+    void *ctx;
+} members;
+
+/* `"<name>": <value>`: the name decoded into r->str (and checked, with check_names), then the
+ * value read by m->value(). */
+static int member(reader *r, void *ctx)
+{
+    members *m = ctx;
+    size_t at;
+
+    ws(r);
+    at = r->pos;
+    if (string(r) != 0 || (m->check_names && valid_name(r, at) != 0) ||
+        expect(r, ':', "expected ':'") != 0)
+        return -1;
+    return m->value(r, m->ctx);
+}
+
+/* `{"<name>": <value>, ...}`, each value read by value(). With check_names every name must be a
+ * valid stats name (checked before its ':'). not_object is the failure when there is no '{'. */
+static int object(reader *r, const char *not_object, int check_names, item_fn value, void *ctx)
+{
+    members m = {check_names, value, ctx};
+
+    return items(r, '{', '}', not_object, "expected ',' or '}'", member, &m);
+}
+
+/* `[<value>, ...]`, each element read by element(). not_array is the failure when there is no
+ * '['. */
+static int array(reader *r, const char *not_array, item_fn element, void *ctx)
+{
+    return items(r, '[', ']', not_array, "expected ',' or ']'", element, ctx);
+}
+
+static int skip_value(reader *r, int depth);
+
+/* A member or element of an ignored value; ctx is the depth of that value. */
+static int skip_item(reader *r, void *ctx)
+{
+    return skip_value(r, *(int *)ctx + 1);
 }
 
 static int skip_value(reader *r, int depth)
@@ -276,42 +364,9 @@ static int skip_value(reader *r, int depth)
         return fail(r, "nesting too deep");
     switch (c) {
     case '{':
-        r->pos++;
-        if (peek(r) == '}') {
-            r->pos++;
-            return 0;
-        }
-        for (;;) {
-            if (string(r) != 0 || expect(r, ':', "expected ':'") != 0 ||
-                skip_value(r, depth + 1) != 0)
-                return -1;
-            c = peek(r);
-            r->pos++;
-            if (c == '}')
-                return 0;
-            if (c != ',') {
-                r->pos--;
-                return fail(r, "expected ',' or '}'");
-            }
-        }
+        return object(r, "expected a value", 0, skip_item, &depth);
     case '[':
-        r->pos++;
-        if (peek(r) == ']') {
-            r->pos++;
-            return 0;
-        }
-        for (;;) {
-            if (skip_value(r, depth + 1) != 0)
-                return -1;
-            c = peek(r);
-            r->pos++;
-            if (c == ']')
-                return 0;
-            if (c != ',') {
-                r->pos--;
-                return fail(r, "expected ',' or ']'");
-            }
-        }
+        return array(r, "expected a value", skip_item, &depth);
     case '"':
         return string(r);
     case 't':
@@ -365,166 +420,82 @@ static void pending_clear(pending *p)
     p->n = 0;
 }
 
-/* A member name already decoded in r->str that must be a valid stats name. */
-static int valid_name(reader *r, size_t at)
+/* Where the members of one category go. */
+typedef struct category {
+    pending *out;
+    char *name;
+} category;
+
+/* `"<name>": <int>` of a category. */
+static int counter_member(reader *r, void *ctx)
 {
-    if (trifle__simple_name_check(r->str.data, NULL) != 0) {
+    category *cat = ctx;
+    size_t at = r->pos;
+    int is_int;
+    int64_t v;
+
+    if (number(r, &is_int, &v) != 0)
+        return -1;
+    if (!is_int) {
         r->pos = at;
-        return fail(r, "invalid stats name");
+        return fail(r, "value is not an int64 integer");
     }
-    return 0;
+    return push(r, cat->out, cat->name, r->str.data, v); /* r->str: still the member's name */
 }
 
-/* `{"<name>": <int>, ...}` for one category. */
-static int category_object(reader *r, pending *out, const char *category)
+/* `"<category>": {"<name>": <int>, ...}`. */
+static int category_member(reader *r, void *ctx)
 {
-    int c, is_int;
-    int64_t v;
-    char *name = NULL;
-    size_t at;
+    category cat = {ctx, trifle__strdup(r->str.data)};
+    int rc;
 
-    if (expect(r, '{', "category is not an object") != 0)
+    if (cat.name == NULL) {
+        r->oom = 1;
         return -1;
-    if (peek(r) == '}') {
-        r->pos++;
-        return 0;
     }
-    for (;;) {
-        ws(r);
-        at = r->pos;
-        if (string(r) != 0 || valid_name(r, at) != 0)
-            goto fail;
-        if ((name = trifle__strdup(r->str.data)) == NULL) {
-            r->oom = 1;
-            goto fail;
-        }
-        if (expect(r, ':', "expected ':'") != 0)
-            goto fail;
-        at = r->pos;
-        if (number(r, &is_int, &v) != 0)
-            goto fail;
-        if (!is_int) {
-            r->pos = at;
-            (void)fail(r, "value is not an int64 integer");
-            goto fail;
-        }
-        if (push(r, out, category, name, v) != 0)
-            goto fail;
-        trifle__free(name);
-        name = NULL;
-        c = peek(r);
-        r->pos++;
-        if (c == '}')
-            return 0;
-        if (c != ',') {
-            r->pos--;
-            return fail(r, "expected ',' or '}'");
-        }
-    }
-fail:
-    trifle__free(name);
-    return -1;
+    rc = object(r, "category is not an object", 1, counter_member, &cat);
+    trifle__free(cat.name);
+    return rc;
 }
 
 /* `{"<category>": {...}, ...}`: the INFINI document or the version-2 `stats` member. */
 static int stats_object(reader *r, pending *out)
 {
-    int c;
-    char *category = NULL;
-    size_t at;
-
-    if (expect(r, '{', "expected an object") != 0)
-        return -1;
-    if (peek(r) == '}') {
-        r->pos++;
-        return 0;
-    }
-    for (;;) {
-        ws(r);
-        at = r->pos;
-        if (string(r) != 0 || valid_name(r, at) != 0)
-            goto fail;
-        if ((category = trifle__strdup(r->str.data)) == NULL) {
-            r->oom = 1;
-            goto fail;
-        }
-        if (expect(r, ':', "expected ':'") != 0 || category_object(r, out, category) != 0)
-            goto fail;
-        trifle__free(category);
-        category = NULL;
-        c = peek(r);
-        r->pos++;
-        if (c == '}')
-            return 0;
-        if (c != ',') {
-            r->pos--;
-            return fail(r, "expected ',' or '}'");
-        }
-    }
-fail:
-    trifle__free(category);
-    return -1;
+    return object(r, "expected an object", 1, category_member, out);
 }
 
-/* `{"<category>": ["<name>", ...], ...}` → pairs in out (values unused). */
-static int gauges_object(reader *r, pending *out)
+/* `"<name>"` in the array of a gauges category. */
+static int gauge_element(reader *r, void *ctx)
 {
-    int c;
-    char *category = NULL;
+    category *cat = ctx;
     size_t at;
 
-    if (expect(r, '{', "gauges is not an object") != 0)
+    ws(r);
+    at = r->pos;
+    if (string(r) != 0 || valid_name(r, at) != 0)
         return -1;
-    if (peek(r) == '}') {
-        r->pos++;
-        return 0;
+    return push(r, cat->out, cat->name, r->str.data, 0);
+}
+
+/* `"<category>": ["<name>", ...]` → pairs in the pending list (values unused). */
+static int gauges_member(reader *r, void *ctx)
+{
+    category cat = {ctx, trifle__strdup(r->str.data)};
+    int rc;
+
+    if (cat.name == NULL) {
+        r->oom = 1;
+        return -1;
     }
-    for (;;) {
-        ws(r);
-        at = r->pos;
-        if (string(r) != 0 || valid_name(r, at) != 0)
-            goto fail;
-        if ((category = trifle__strdup(r->str.data)) == NULL) {
-            r->oom = 1;
-            goto fail;
-        }
-        if (expect(r, ':', "expected ':'") != 0 ||
-            expect(r, '[', "gauges category is not an array") != 0)
-            goto fail;
-        if (peek(r) == ']') {
-            r->pos++;
-        } else {
-            for (;;) {
-                ws(r);
-                at = r->pos;
-                if (string(r) != 0 || valid_name(r, at) != 0 ||
-                    push(r, out, category, r->str.data, 0) != 0)
-                    goto fail;
-                c = peek(r);
-                r->pos++;
-                if (c == ']')
-                    break;
-                if (c != ',') {
-                    r->pos--;
-                    (void)fail(r, "expected ',' or ']'");
-                    goto fail;
-                }
-            }
-        }
-        trifle__free(category);
-        category = NULL;
-        c = peek(r);
-        r->pos++;
-        if (c == '}')
-            return 0;
-        if (c != ',') {
-            r->pos--;
-            return fail(r, "expected ',' or '}'");
-        }
-    }
-fail:
-    trifle__free(category);
-    return -1;
+    rc = array(r, "gauges category is not an array", gauge_element, &cat);
+    trifle__free(cat.name);
+    return rc;
+}
+
+/* `{"<category>": ["<name>", ...], ...}`. */
+static int gauges_object(reader *r, pending *out)
+{
+    return object(r, "gauges is not an object", 1, gauges_member, out);
 }
 
 static int item_cmp(const trifle__simple_item *a, const trifle__simple_item *b)
@@ -570,82 +541,70 @@ static void sort_unique(pending *p)
     p->n = w;
 }
 
+/* What the first pass finds at the top level. */
+typedef struct top {
+    int has_version, stats_obj, is_int;
+    int64_t version;
+} top;
+
+static int scan_member(reader *r, void *ctx)
+{
+    top *t = ctx;
+    int c;
+
+    if (strcmp(r->str.data, "version") == 0) {
+        c = peek(r);
+        t->has_version = c == '-' || (c >= '0' && c <= '9');
+        if (t->has_version)
+            return number(r, &t->is_int, &t->version);
+    } else if (strcmp(r->str.data, "stats") == 0) {
+        t->stats_obj = peek(r) == '{';
+    }
+    return skip_value(r, 1);
+}
+
 /* First pass over the top level: does it have a numeric `version` and an object `stats`? */
 static int scan_top(reader *r, int *v2, int64_t *version, int *version_int)
 {
-    int c, has_version = 0, stats_obj = 0, is_int = 0;
-    int64_t v = 0;
+    top t = {0, 0, 0, 0};
 
-    if (expect(r, '{', "the document is not an object") != 0)
+    if (object(r, "the document is not an object", 0, scan_member, &t) != 0)
         return -1;
-    if (peek(r) != '}') {
-        for (;;) {
-            if (string(r) != 0 || expect(r, ':', "expected ':'") != 0)
-                return -1;
-            if (strcmp(r->str.data, "version") == 0) {
-                c = peek(r);
-                has_version = c == '-' || (c >= '0' && c <= '9');
-                if (has_version) {
-                    if (number(r, &is_int, &v) != 0)
-                        return -1;
-                } else if (skip_value(r, 1) != 0) {
-                    return -1;
-                }
-            } else if (strcmp(r->str.data, "stats") == 0) {
-                stats_obj = peek(r) == '{';
-                if (skip_value(r, 1) != 0)
-                    return -1;
-            } else if (skip_value(r, 1) != 0) {
-                return -1;
-            }
-            c = peek(r);
-            r->pos++;
-            if (c == '}')
-                break;
-            if (c != ',') {
-                r->pos--;
-                return fail(r, "expected ',' or '}'");
-            }
-        }
-    } else {
-        r->pos++;
-    }
     if (peek(r) != -1)
         return fail(r, "trailing characters after the document");
-    *v2 = has_version && stats_obj;
-    *version = v;
-    *version_int = is_int;
+    *v2 = t.has_version && t.stats_obj;
+    *version = t.version;
+    *version_int = t.is_int;
     return 0;
 }
 
-/* Second pass over a version-2 document. */
+/* The pending lists of a version-2 document. */
+typedef struct v2_lists {
+    pending *stats, *gauges;
+} v2_lists;
+
+static int v2_member(reader *r, void *ctx)
+{
+    v2_lists *l = ctx;
+
+    if (strcmp(r->str.data, "stats") == 0) {
+        pending_clear(l->stats); /* a duplicate member: the last one wins */
+        return stats_object(r, l->stats);
+    }
+    if (strcmp(r->str.data, "gauges") == 0) {
+        pending_clear(l->gauges);
+        return gauges_object(r, l->gauges);
+    }
+    return skip_value(r, 1);
+}
+
+/* Second pass over a version-2 document (the first one checked its syntax). */
 static int read_v2(reader *r, pending *stats, pending *gauges)
 {
-    int c;
+    v2_lists l = {stats, gauges};
 
     r->pos = 0;
-    (void)expect(r, '{', "the document is not an object");
-    for (;;) {
-        if (string(r) != 0 || expect(r, ':', "expected ':'") != 0)
-            return -1;
-        if (strcmp(r->str.data, "stats") == 0) {
-            pending_clear(stats); /* a duplicate member: the last one wins */
-            if (stats_object(r, stats) != 0)
-                return -1;
-        } else if (strcmp(r->str.data, "gauges") == 0) {
-            pending_clear(gauges);
-            if (gauges_object(r, gauges) != 0)
-                return -1;
-        } else if (skip_value(r, 1) != 0) {
-            return -1;
-        }
-        c = peek(r);
-        r->pos++;
-        if (c == '}')
-            return 0;
-        if (c != ',')
-            return fail(r, "expected ',' or '}'");
-    }
+    return object(r, "the document is not an object", 0, v2_member, &l);
 }
 
 int trifle__simple_file_parse(trifle__simple_file *out, const char *text, size_t len,

@@ -43,6 +43,8 @@
 
 #include <trifle/driver.h>
 
+#include "drv_support.h"
+
 #define MG_NAME "mongo"
 #define MG_DEFAULT_DB "trifle"
 #define MG_DEFAULT_COLLECTION "trifle_stats"
@@ -77,13 +79,6 @@ enum { MG_NET_NONE = 0, MG_NET_NOT_SENT = 1, MG_NET_UNKNOWN = 2 };
 /* A write round that reached libmongoc and failed: the reply and bson_error_t say why. */
 #define MG_ROUND_FAILED 1
 
-/* A growable byte buffer; allocation failure is recorded in the connection (sticky). */
-typedef struct mg_buf {
-    char *p;
-    size_t len;
-    size_t cap;
-} mg_buf;
-
 struct trifle_conn {
     const trifle_host_api *host;
     mongoc_uri_t *uri;
@@ -100,7 +95,7 @@ struct trifle_conn {
     int net;              /* MG_NET_* of the last failure */
     int64_t expire_after; /* seconds; 0 = off */
     int64_t socket_timeout_ms;
-    mg_buf path;         /* path being flattened or "data.<path>" being built */
+    drv_buf path;        /* path being flattened or "data.<path>" being built */
     unsigned char *skip; /* per leaf of the item being written: superseded by an object */
     size_t cap_skip;
     uint32_t *slots; /* get: hash slots, bucket index + 1, 0 = empty */
@@ -109,48 +104,8 @@ struct trifle_conn {
 };
 
 /* ---------------------------------------------------------------------------------------------
- * Buffers
+ * Memory (buffers are drv_buf, drv_support.h)
  */
-
-static int mg_grow(trifle_conn *c, mg_buf *b, size_t n)
-{
-    size_t cap = b->cap != 0 ? b->cap : 256;
-    char *p;
-
-    if (c->oom)
-        return -1;
-    if (n > SIZE_MAX / 4 - b->len) {
-        c->oom = 1;
-        return -1;
-    }
-    while (cap - b->len < n)
-        cap *= 2;
-    p = b->p != NULL ? c->host->realloc(b->p, cap) : c->host->alloc(cap);
-    if (p == NULL) {
-        c->oom = 1;
-        return -1;
-    }
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-static void mg_put(trifle_conn *c, mg_buf *b, const char *s, size_t n)
-{
-    if (n > b->cap - b->len && mg_grow(c, b, n) != 0)
-        return;
-    if (n > 0)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-/* Terminate the buffer's text without counting the NUL. */
-static void mg_zero(trifle_conn *c, mg_buf *b)
-{
-    mg_put(c, b, "", 1);
-    if (!c->oom)
-        b->len--;
-}
 
 static char *mg_strdup(trifle_conn *c, const char *s)
 {
@@ -162,25 +117,6 @@ static char *mg_strdup(trifle_conn *c, const char *s)
     else
         memcpy(p, s, n);
     return p;
-}
-
-static void *mg_reserve(trifle_conn *c, void *p, size_t *cap, size_t want, size_t size)
-{
-    void *q;
-
-    if (want <= *cap)
-        return p;
-    if (want > SIZE_MAX / size) {
-        c->oom = 1;
-        return NULL;
-    }
-    q = p != NULL ? c->host->realloc(p, want * size) : c->host->alloc(want * size);
-    if (q == NULL) {
-        c->oom = 1;
-        return NULL;
-    }
-    *cap = want;
-    return q;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -384,7 +320,7 @@ static int mg_uri_option_known(const char *name)
 }
 
 /* Percent-encode everything but RFC 3986's unreserved characters. */
-static void mg_put_pct(trifle_conn *c, mg_buf *b, const char *s)
+static void mg_put_pct(drv_buf *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
 
@@ -392,10 +328,10 @@ static void mg_put_pct(trifle_conn *c, mg_buf *b, const char *s)
         unsigned char ch = (unsigned char)*s;
         if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
             ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-            mg_put(c, b, s, 1);
+            drv_buf_put(b, s, 1);
         } else {
             char esc[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-            mg_put(c, b, esc, 3);
+            drv_buf_put(b, esc, 3);
         }
     }
 }
@@ -538,7 +474,7 @@ static int mg_open(trifle_conn **out, const trifle_host_api *host, const char *u
                    const char *const *opts, trifle_error *err)
 {
     const char *coll = MG_DEFAULT_COLLECTION, *ping = NULL, *rest, *db;
-    mg_buf text = {NULL, 0, 0};
+    drv_buf text = {NULL, 0, 0, NULL, NULL};
     trifle_conn *c = NULL;
     bson_error_t e;
     int mode = TRIFLE_ID_FULL, bulk = 1, rc = 0, n_params = 0;
@@ -562,18 +498,11 @@ static int mg_open(trifle_conn **out, const trifle_host_api *host, const char *u
     for (i = 0; opts != NULL && opts[i] != NULL && opts[i + 1] != NULL; i += 2) {
         const char *name = opts[i], *value = opts[i + 1];
         if (strcmp(name, "trifle.joined") == 0) {
-            if (strcmp(value, "full") == 0)
-                mode = TRIFLE_ID_FULL;
-            else if (strcmp(value, "partial") == 0)
-                mode = TRIFLE_ID_PARTIAL;
-            else if (strcmp(value, "separated") == 0)
-                mode = TRIFLE_ID_SEPARATED;
-            else {
+            if ((mode = drv_opt_mode(value)) < 0) {
                 host->error_set(err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %s", value);
                 return TRIFLE_ECONFIG;
             }
-        } else if (strncmp(name, "trifle.", 7) == 0 || strcmp(name, "joined") == 0 ||
-                   strcmp(name, "separator") == 0 || strcmp(name, "system_tracking") == 0) {
+        } else if (drv_opt_is_core(name)) {
             /* the core's: the separator is already inside bucket ids */
         } else if (strcmp(name, "collection") == 0) {
             coll = value;
@@ -608,25 +537,27 @@ static int mg_open(trifle_conn **out, const trifle_host_api *host, const char *u
     c->mode = mode;
     c->bulk = bulk;
     c->expire_after = expire_after;
+    drv_buf_init(&c->path, host, &c->oom);
+    drv_buf_init(&text, host, &c->oom);
 
     /* the URL again, with libmongoc's options as its query string ("/" must precede "?") */
-    mg_put(c, &text, url, strlen(url));
+    drv_buf_put(&text, url, strlen(url));
     rest = strstr(url, "://") + 3;
     if (n_params > 0) {
         int first = 1;
         if (strchr(rest, '/') == NULL)
-            mg_put(c, &text, "/", 1);
+            drv_buf_put(&text, "/", 1);
         for (i = 0; opts[i] != NULL && opts[i + 1] != NULL; i += 2) {
             if (strncmp(opts[i], "trifle.", 7) == 0 || !mg_uri_option_known(opts[i]))
                 continue;
-            mg_put(c, &text, first ? "?" : "&", 1);
-            mg_put_pct(c, &text, opts[i]);
-            mg_put(c, &text, "=", 1);
-            mg_put_pct(c, &text, opts[i + 1]);
+            drv_buf_put(&text, first ? "?" : "&", 1);
+            mg_put_pct(&text, opts[i]);
+            drv_buf_put(&text, "=", 1);
+            mg_put_pct(&text, opts[i + 1]);
             first = 0;
         }
     }
-    mg_zero(c, &text);
+    drv_buf_zero(&text);
     if (c->oom) {
         rc = mg_oom(c, err);
         goto done;
@@ -832,15 +763,6 @@ static int mg_drop(trifle_conn *c, trifle_error *err)
  * Paths: which leaves of an item cannot be stored beside the others (ERRATA I2)
  */
 
-/* Compare leaf path p with the first n bytes of q (q itself when n = strlen(q)). */
-static int mg_pathcmp(const char *p, const char *q, size_t n)
-{
-    size_t pn = strlen(p);
-    int r = memcmp(p, q, pn < n ? pn : n);
-
-    return r != 0 ? r : (pn > n) - (pn < n);
-}
-
 /* The index of the leaf whose path is q[0..n) in the sorted leaves [0, hi), or -1. */
 static ptrdiff_t mg_find(const trifle_leaf *l, size_t hi, const char *q, size_t n)
 {
@@ -848,7 +770,7 @@ static ptrdiff_t mg_find(const trifle_leaf *l, size_t hi, const char *q, size_t 
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int r = mg_pathcmp(l[mid].path, q, n);
+        int r = drv_pathcmp(l[mid].path, strlen(l[mid].path), q, n);
         if (r == 0)
             return (ptrdiff_t)mid;
         if (r < 0)
@@ -870,9 +792,10 @@ static long mg_mark_prefixes(trifle_conn *c, const trifle_leaf *l, size_t n, siz
 
     if (n == 0)
         return 0;
-    c->skip = mg_reserve(c, c->skip, &c->cap_skip, n, 1);
-    if (c->skip == NULL)
+    if (drv_array_reserve(c->host, (void **)&c->skip, &c->cap_skip, n, 1) != 0) {
+        c->oom = 1;
         return -1;
+    }
     memset(c->skip, 0, n);
     for (i = 1; i < n; i++) {
         const char *p = l[i].path, *dot;
@@ -933,8 +856,8 @@ static int mg_update(trifle_conn *c, const trifle_entry *it, int is_set, bson_t 
         if (c->skip[l])
             continue;
         c->path.len = 0;
-        mg_put(c, &c->path, "data.", 5);
-        mg_put(c, &c->path, it->leaves[l].path, strlen(it->leaves[l].path));
+        drv_buf_put(&c->path, "data.", 5);
+        drv_buf_put(&c->path, it->leaves[l].path, strlen(it->leaves[l].path));
         if (c->oom || c->path.len > INT32_MAX)
             return -1;
         ok = bson_append_double(&op, c->path.p, (int)c->path.len, v == 0 ? 0.0 : v);
@@ -1261,9 +1184,9 @@ static int mg_flatten(trifle_conn *c, bson_iter_t *it, size_t base, int depth, t
             continue;
         c->path.len = base;
         if (base > 0)
-            mg_put(c, &c->path, ".", 1);
-        mg_put(c, &c->path, k, strlen(k));
-        mg_zero(c, &c->path);
+            drv_buf_put(&c->path, ".", 1);
+        drv_buf_put(&c->path, k, strlen(k));
+        drv_buf_zero(&c->path);
         if (c->oom)
             return TRIFLE_ENOMEM;
         if (BSON_ITER_HOLDS_DOCUMENT(it)) {
@@ -1287,27 +1210,13 @@ static int mg_emit_data(trifle_conn *c, const bson_t *doc, trifle_sink *sink, si
     return mg_flatten(c, &child, 0, 1, sink, index);
 }
 
-static uint32_t mg_hash(const char *id, size_t id_len, const char *g, size_t g_len, int64_t at)
-{
-    uint32_t h = 2166136261u;
-    size_t i;
-
-    for (i = 0; i < id_len; i++)
-        h = (h ^ (unsigned char)id[i]) * 16777619u;
-    h = (h ^ 0xffu) * 16777619u;
-    for (i = 0; i < g_len; i++)
-        h = (h ^ (unsigned char)g[i]) * 16777619u;
-    for (i = 0; i < 8; i++)
-        h = (h ^ (uint32_t)(((uint64_t)at >> (8 * i)) & 0xffu)) * 16777619u;
-    return h;
-}
-
 /* The identifier of bucket b as this mode stores it. */
 static uint32_t mg_bucket_hash(const trifle_conn *c, const trifle_bucket *b)
 {
     const char *g = c->mode == TRIFLE_ID_SEPARATED ? b->granularity : "";
+    int64_t at = c->mode == TRIFLE_ID_FULL ? 0 : b->at;
 
-    return mg_hash(b->id, strlen(b->id), g, strlen(g), c->mode == TRIFLE_ID_FULL ? 0 : b->at);
+    return drv_bucket_hash(b->id, strlen(b->id), g, strlen(g), at);
 }
 
 static int mg_bucket_is(const trifle_conn *c, const trifle_bucket *b, const char *id, const char *g,
@@ -1327,8 +1236,9 @@ static int mg_index_buckets(trifle_conn *c, const trifle_bucket *b, size_t n, si
     while (size < 2 * n)
         size *= 2;
     if (n > UINT32_MAX - 1 ||
-        (c->slots = mg_reserve(c, c->slots, &c->cap_slots, size, sizeof(*c->slots))) == NULL ||
-        (c->chain = mg_reserve(c, c->chain, &c->cap_chain, n, sizeof(*c->chain))) == NULL) {
+        drv_array_reserve(c->host, (void **)&c->slots, &c->cap_slots, size,
+                          sizeof(*c->slots)) != 0 ||
+        drv_array_reserve(c->host, (void **)&c->chain, &c->cap_chain, n, sizeof(*c->chain)) != 0) {
         c->oom = 1;
         return TRIFLE_ENOMEM;
     }
@@ -1361,7 +1271,7 @@ static int mg_match(trifle_conn *c, const bson_t *doc, const trifle_bucket *b, s
     const char *id = NULL, *g = "";
     int64_t at = 0;
     bson_iter_t it;
-    size_t s, j;
+    size_t s, j, g_len;
     int rc = 0;
 
     if (!bson_iter_init(&it, doc))
@@ -1383,7 +1293,8 @@ static int mg_match(trifle_conn *c, const bson_t *doc, const trifle_bucket *b, s
         return 0;
     if (c->mode == TRIFLE_ID_FULL)
         at = 0;
-    s = mg_hash(id, strlen(id), g, c->mode == TRIFLE_ID_SEPARATED ? strlen(g) : 0, at) & mask;
+    g_len = c->mode == TRIFLE_ID_SEPARATED ? strlen(g) : 0;
+    s = drv_bucket_hash(id, strlen(id), g, g_len, at) & mask;
     for (; (j = c->slots[s]) != 0; s = (s + 1) & mask) {
         if (!mg_bucket_is(c, &b[j - 1], id, g, at))
             continue;

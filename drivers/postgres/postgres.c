@@ -51,6 +51,8 @@
 
 #include <trifle/driver.h>
 
+#include "drv_support.h"
+
 #define PG_NAME "postgres"
 #define PG_NAME_MAX 58 /* bytes of a table name (SPEC §7.5, §7.6) */
 #define PG_ID_MAX 255  /* characters of a VARCHAR(255) key or granularity (ERRATA I4) */
@@ -76,13 +78,6 @@ enum { PG_ST_INC, PG_ST_SET, PG_ST_GET, PG_ST_PING, PG_ST_SCAN, PG_N_ST };
 static const char *const pg_st_names[PG_N_ST] = {"trifle_inc", "trifle_set", "trifle_get",
                                                  "trifle_ping", "trifle_scan"};
 
-/* A growable byte buffer; allocation failure is recorded in the connection (sticky). */
-typedef struct pg_buf {
-    char *p;
-    size_t len;
-    size_t cap;
-} pg_buf;
-
 /* One write item in the order it is sent. */
 typedef struct pg_ord {
     const trifle_entry *e;
@@ -100,9 +95,9 @@ struct trifle_conn {
     char table[PG_NAME_MAX + 1];
     char ping_table[PG_NAME_MAX + 6]; /* the default "<table>_ping" may be 5 bytes longer */
     char *secret;                     /* the password, masked in every message */
-    pg_buf sql;                       /* statement text being built */
-    pg_buf par[4];                    /* parameters of the statement being sent */
-    pg_buf path;                      /* path of the JSON member being read */
+    drv_buf sql;                      /* statement text being built */
+    drv_buf par[4];                   /* parameters of the statement being sent */
+    drv_buf path;                     /* path of the JSON member being read */
     pg_ord *ord;                      /* write order */
     size_t cap_ord;
     size_t *chain; /* get: next bucket index with the same identifier, SIZE_MAX = end */
@@ -117,77 +112,24 @@ struct trifle_conn {
  * Buffers
  */
 
-static int pg_grow(trifle_conn *c, pg_buf *b, size_t n)
-{
-    size_t cap = b->cap != 0 ? b->cap : 256;
-    char *p;
-
-    if (c->oom)
-        return -1;
-    if (n > SIZE_MAX / 4 - b->len) {
-        c->oom = 1;
-        return -1;
-    }
-    while (cap - b->len < n)
-        cap *= 2;
-    p = b->p != NULL ? c->host->realloc(b->p, cap) : c->host->alloc(cap);
-    if (p == NULL) {
-        c->oom = 1;
-        return -1;
-    }
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-static void pg_put(trifle_conn *c, pg_buf *b, const void *s, size_t n)
-{
-    if (n == 0)
-        return;
-    if (n > b->cap - b->len && pg_grow(c, b, n) != 0)
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-static void pg_putc(trifle_conn *c, pg_buf *b, char ch)
-{
-    if (b->len < b->cap)
-        b->p[b->len++] = ch;
-    else
-        pg_put(c, b, &ch, 1);
-}
-
-static void pg_puts(trifle_conn *c, pg_buf *b, const char *s)
-{
-    pg_put(c, b, s, strlen(s));
-}
-
-static void pg_buf_free(trifle_conn *c, pg_buf *b)
-{
-    c->host->free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
-
 /* Big-endian integers, as the binary protocol wants them. */
-static void pg_put_u32(trifle_conn *c, pg_buf *b, uint32_t v)
+static void pg_put_u32(drv_buf *b, uint32_t v)
 {
     unsigned char s[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
                           (unsigned char)(v >> 8), (unsigned char)v};
 
-    pg_put(c, b, s, 4);
+    drv_buf_put(b, s, 4);
 }
 
-static void pg_put_i64(trifle_conn *c, pg_buf *b, int64_t v)
+static void pg_put_i64(drv_buf *b, int64_t v)
 {
     uint64_t u = (uint64_t)v;
 
-    pg_put_u32(c, b, (uint32_t)(u >> 32));
-    pg_put_u32(c, b, (uint32_t)u);
+    pg_put_u32(b, (uint32_t)(u >> 32));
+    pg_put_u32(b, (uint32_t)u);
 }
 
-static void pg_patch_u32(pg_buf *b, size_t off, uint32_t v)
+static void pg_patch_u32(drv_buf *b, size_t off, uint32_t v)
 {
     unsigned char *s = (unsigned char *)b->p + off;
 
@@ -198,126 +140,50 @@ static void pg_patch_u32(pg_buf *b, size_t off, uint32_t v)
 }
 
 /* The header of a one-dimensional binary array of n elements of type oid (array_recv). */
-static void pg_array_begin(trifle_conn *c, pg_buf *b, uint32_t oid, size_t n)
+static void pg_array_begin(drv_buf *b, uint32_t oid, size_t n)
 {
     b->len = 0;
-    pg_put_u32(c, b, 1);           /* dimensions */
-    pg_put_u32(c, b, 0);           /* no NULL elements */
-    pg_put_u32(c, b, oid);         /* element type */
-    pg_put_u32(c, b, (uint32_t)n); /* length of dimension 1 */
-    pg_put_u32(c, b, 1);           /* its lower bound */
+    pg_put_u32(b, 1);           /* dimensions */
+    pg_put_u32(b, 0);           /* no NULL elements */
+    pg_put_u32(b, oid);         /* element type */
+    pg_put_u32(b, (uint32_t)n); /* length of dimension 1 */
+    pg_put_u32(b, 1);           /* its lower bound */
 }
 
 /* A text element: its bytes as they are. */
-static void pg_array_text(trifle_conn *c, pg_buf *b, const char *s, size_t n)
+static void pg_array_text(drv_buf *b, const char *s, size_t n)
 {
-    pg_put_u32(c, b, (uint32_t)n);
-    pg_put(c, b, s, n);
+    pg_put_u32(b, (uint32_t)n);
+    drv_buf_put(b, s, n);
 }
 
 /* A timestamptz element: microseconds since 2000-01-01T00:00:00Z (at is range-checked). */
-static void pg_array_at(trifle_conn *c, pg_buf *b, int64_t at)
+static void pg_array_at(drv_buf *b, int64_t at)
 {
-    pg_put_u32(c, b, 8);
-    pg_put_i64(c, b, (at - PG_EPOCH_2000) * 1000000);
-}
-
-/* Append s[0..n) as a JSON string literal. */
-static void pg_put_jstr(trifle_conn *c, pg_buf *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t i, run = 0;
-
-    pg_putc(c, b, '"');
-    for (i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        char esc[6] = {'\\', 'u', '0', '0', 0, 0};
-        size_t esc_len = 2;
-
-        if (ch >= 0x20 && ch != '"' && ch != '\\')
-            continue;
-        pg_put(c, b, s + run, i - run);
-        switch (ch) {
-        case '"':
-            esc[1] = '"';
-            break;
-        case '\\':
-            esc[1] = '\\';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        default:
-            esc[4] = hex[ch >> 4];
-            esc[5] = hex[ch & 15];
-            esc_len = 6;
-            break;
-        }
-        pg_put(c, b, esc, esc_len);
-        run = i + 1;
-    }
-    pg_put(c, b, s + run, n - run);
-    pg_putc(c, b, '"');
-}
-
-/* Append a finite double in canonical number text (SPEC §4.5). */
-static void pg_put_num(trifle_conn *c, pg_buf *b, double v)
-{
-    char tmp[40];
-    size_t n = c->host->format_double(tmp, v);
-
-    pg_put(c, b, tmp, n);
+    pg_put_u32(b, 8);
+    pg_put_i64(b, (at - PG_EPOCH_2000) * 1000000);
 }
 
 /* Append the members `"<prefix><path>":<v>` of leaves, separated by commas. */
-static void pg_put_members(trifle_conn *c, pg_buf *b, const trifle_leaf *leaves, size_t n,
+static void pg_put_members(trifle_conn *c, drv_buf *b, const trifle_leaf *leaves, size_t n,
                            const char *prefix)
 {
     size_t i, plen = strlen(prefix);
 
     for (i = 0; i < n; i++) {
         if (i > 0)
-            pg_putc(c, b, ',');
+            drv_buf_putc(b, ',');
         if (plen == 0) {
-            pg_put_jstr(c, b, leaves[i].path, strlen(leaves[i].path));
+            drv_buf_put_jstr(b, leaves[i].path, strlen(leaves[i].path));
         } else {
             c->path.len = 0;
-            pg_put(c, &c->path, prefix, plen);
-            pg_puts(c, &c->path, leaves[i].path);
-            pg_put_jstr(c, b, c->path.p, c->path.len);
+            drv_buf_put(&c->path, prefix, plen);
+            drv_buf_puts(&c->path, leaves[i].path);
+            drv_buf_put_jstr(b, c->path.p, c->path.len);
         }
-        pg_putc(c, b, ':');
-        pg_put_num(c, b, leaves[i].value);
+        drv_buf_putc(b, ':');
+        drv_buf_put_num(b, leaves[i].value);
     }
-}
-
-/* Make room for n elements of size `size` in *p (capacity *cap, in elements). */
-static int pg_reserve(trifle_conn *c, void **p, size_t *cap, size_t n, size_t size)
-{
-    void *q;
-
-    if (n <= *cap)
-        return 0;
-    if (n > SIZE_MAX / size)
-        return -1;
-    q = *p != NULL ? c->host->realloc(*p, n * size) : c->host->alloc(n * size);
-    if (q == NULL)
-        return -1;
-    *p = q;
-    *cap = n;
-    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -506,55 +372,6 @@ static int pg_result_fail(trifle_conn *c, const PGresult *res, const char *table
  * Time: proleptic Gregorian UTC, without the C library (no TZ, no locale).
  */
 
-static void pg_civil(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    int64_t era, yy;
-    unsigned doe, yoe, doy, mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = (unsigned)(z - era * 146097);
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    yy = (int64_t)yoe + era * 400;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = yy + (*m <= 2);
-}
-
-static void pg_put2(char *p, unsigned v)
-{
-    p[0] = (char)('0' + v / 10 % 10);
-    p[1] = (char)('0' + v % 10);
-}
-
-/* `at` as `YYYY-MM-DDTHH:MM:SSZ` (out: PG_AT_LEN + 1 bytes); at must be in range. */
-static void pg_at_format(char *out, int64_t at)
-{
-    int64_t days = at / 86400, secs, y;
-    unsigned m, d;
-
-    if (at % 86400 < 0)
-        days--;
-    secs = at - days * 86400;
-    pg_civil(days, &y, &m, &d);
-    pg_put2(out, (unsigned)(y / 100));
-    pg_put2(out + 2, (unsigned)(y % 100));
-    out[4] = '-';
-    pg_put2(out + 5, m);
-    out[7] = '-';
-    pg_put2(out + 8, d);
-    out[10] = 'T';
-    pg_put2(out + 11, (unsigned)(secs / 3600));
-    out[13] = ':';
-    pg_put2(out + 14, (unsigned)(secs / 60 % 60));
-    out[16] = ':';
-    pg_put2(out + 17, (unsigned)(secs % 60));
-    out[19] = 'Z';
-    out[20] = '\0';
-}
-
 static int pg_at_ok(int64_t at)
 {
     return at >= PG_AT_MIN && at <= PG_AT_MAX;
@@ -572,217 +389,16 @@ static int pg_at_ok(int64_t at)
 
 typedef int (*pg_leaf_fn)(void *ctx, const char *path, size_t len, double v);
 
-typedef struct pg_json {
+/* One walk of pg_flatten(). */
+typedef struct pg_walk {
     trifle_conn *c;
-    const char *p;
-    const char *end;
     pg_leaf_fn leaf;
     void *ctx;
     int rc; /* first non-zero leaf() result */
-} pg_json;
-
-static void pg_ws(pg_json *js)
-{
-    while (js->p < js->end && (*js->p == ' ' || *js->p == '\t' || *js->p == '\n' || *js->p == '\r'))
-        js->p++;
-}
-
-static int pg_hex4(const char *p, unsigned *out)
-{
-    unsigned v = 0;
-    int i;
-
-    for (i = 0; i < 4; i++) {
-        char ch = p[i];
-        v <<= 4;
-        if (ch >= '0' && ch <= '9')
-            v |= (unsigned)(ch - '0');
-        else if (ch >= 'a' && ch <= 'f')
-            v |= (unsigned)(ch - 'a' + 10);
-        else if (ch >= 'A' && ch <= 'F')
-            v |= (unsigned)(ch - 'A' + 10);
-        else
-            return 0;
-    }
-    *out = v;
-    return 1;
-}
-
-static void pg_put_utf8(trifle_conn *c, pg_buf *b, unsigned u)
-{
-    char s[4];
-    size_t n;
-
-    if (u < 0x80) {
-        s[0] = (char)u;
-        n = 1;
-    } else if (u < 0x800) {
-        s[0] = (char)(0xC0 | (u >> 6));
-        s[1] = (char)(0x80 | (u & 0x3F));
-        n = 2;
-    } else if (u < 0x10000) {
-        s[0] = (char)(0xE0 | (u >> 12));
-        s[1] = (char)(0x80 | ((u >> 6) & 0x3F));
-        s[2] = (char)(0x80 | (u & 0x3F));
-        n = 3;
-    } else {
-        s[0] = (char)(0xF0 | (u >> 18));
-        s[1] = (char)(0x80 | ((u >> 12) & 0x3F));
-        s[2] = (char)(0x80 | ((u >> 6) & 0x3F));
-        s[3] = (char)(0x80 | (u & 0x3F));
-        n = 4;
-    }
-    pg_put(c, b, s, n);
-}
-
-/* The string at js->p (its opening quote); its decoded bytes go to out unless out is NULL. */
-static int pg_string(pg_json *js, pg_buf *out)
-{
-    trifle_conn *c = js->c;
-    const char *p = js->p + 1, *run = p, *end = js->end;
-
-    for (;;) {
-        unsigned char ch;
-        if (p >= end)
-            return 0;
-        ch = (unsigned char)*p;
-        if (ch == '"')
-            break;
-        if (ch < 0x20)
-            return 0;
-        if (ch != '\\') {
-            p++;
-            continue;
-        }
-        if (out != NULL)
-            pg_put(c, out, run, (size_t)(p - run));
-        if (++p >= end)
-            return 0;
-        if (*p == 'u') {
-            unsigned u, lo;
-            if (end - p < 5 || !pg_hex4(p + 1, &u))
-                return 0;
-            p += 5;
-            if (u >= 0xD800 && u <= 0xDBFF) {
-                if (end - p >= 6 && p[0] == '\\' && p[1] == 'u' && pg_hex4(p + 2, &lo) &&
-                    lo >= 0xDC00 && lo <= 0xDFFF) {
-                    u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
-                    p += 6;
-                } else {
-                    u = 0xFFFD;
-                }
-            } else if (u >= 0xDC00 && u <= 0xDFFF) {
-                u = 0xFFFD;
-            }
-            if (out != NULL)
-                pg_put_utf8(c, out, u);
-        } else {
-            char d;
-            switch (*p) {
-            case '"':
-            case '\\':
-            case '/':
-                d = *p;
-                break;
-            case 'b':
-                d = '\b';
-                break;
-            case 'f':
-                d = '\f';
-                break;
-            case 'n':
-                d = '\n';
-                break;
-            case 'r':
-                d = '\r';
-                break;
-            case 't':
-                d = '\t';
-                break;
-            default:
-                return 0;
-            }
-            if (out != NULL)
-                pg_putc(c, out, d);
-            p++;
-        }
-        run = p;
-    }
-    if (out != NULL)
-        pg_put(c, out, run, (size_t)(p - run));
-    js->p = p + 1;
-    return 1;
-}
-
-/* A JSON number at js->p; *numeric says whether it is a finite double. */
-static int pg_number(pg_json *js, double *v, int *numeric)
-{
-    const char *s = js->p, *p = s, *end = js->end;
-    int plain = 1, upper = 0;
-    size_t len;
-
-#define PG_DIGIT(q) ((q) < end && *(q) >= '0' && *(q) <= '9')
-    if (p < end && *p == '-')
-        p++;
-    if (p < end && *p == '0') {
-        p++;
-    } else if (PG_DIGIT(p)) {
-        while (PG_DIGIT(p))
-            p++;
-    } else {
-        return 0;
-    }
-    if (p < end && *p == '.') {
-        p++;
-        plain = 0;
-        if (!PG_DIGIT(p))
-            return 0;
-        while (PG_DIGIT(p))
-            p++;
-    }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        upper = *p == 'E';
-        plain = 0;
-        p++;
-        if (p < end && (*p == '+' || *p == '-'))
-            p++;
-        if (!PG_DIGIT(p))
-            return 0;
-        while (PG_DIGIT(p))
-            p++;
-    }
-#undef PG_DIGIT
-    js->p = p;
-    len = (size_t)(p - s);
-    *numeric = 0;
-    if (plain && len - (*s == '-') <= 15) {
-        /* integers below 10^15 are exact doubles: the common case needs no strtod */
-        int64_t iv = 0;
-        const char *q;
-        for (q = s + (*s == '-'); q < p; q++)
-            iv = iv * 10 + (*q - '0');
-        *v = *s == '-' ? -(double)iv : (double)iv;
-        if (*v == 0)
-            *v = 0; /* -0 reads as 0, as the host's parser does */
-        *numeric = 1;
-    } else if (!upper) {
-        *numeric = js->c->host->parse_double(s, len, v) == 0;
-    } else if (len < 128) {
-        char tmp[128];
-        size_t i;
-        memcpy(tmp, s, len);
-        for (i = 0; i < len; i++)
-            if (tmp[i] == 'E')
-                tmp[i] = 'e';
-        *numeric = js->c->host->parse_double(tmp, len, v) == 0;
-    }
-    if (*numeric && !isfinite(*v))
-        *numeric = 0;
-    return 1;
-}
+} pg_walk;
 
 /* Skip any value at js->p without recursion (arrays and objects of any depth). */
-static int pg_skip(pg_json *js)
+static int pg_skip(drv_json *js)
 {
     size_t depth = 0;
 
@@ -790,12 +406,12 @@ static int pg_skip(pg_json *js)
         double v;
         int numeric;
 
-        pg_ws(js);
+        drv_json_ws(js);
         if (js->p >= js->end)
             return 0;
         switch (*js->p) {
         case '"':
-            if (!pg_string(js, NULL))
+            if (!drv_json_string(js, NULL))
                 return 0;
             break;
         case '[':
@@ -820,14 +436,12 @@ static int pg_skip(pg_json *js)
         case 'f':
         case 'n': {
             const char *w = *js->p == 't' ? "true" : *js->p == 'f' ? "false" : "null";
-            size_t n = strlen(w);
-            if ((size_t)(js->end - js->p) < n || memcmp(js->p, w, n) != 0)
+            if (!drv_json_literal(js, w, strlen(w)))
                 return 0;
-            js->p += n;
             break;
         }
         default:
-            if (!pg_number(js, &v, &numeric))
+            if (!drv_json_number(js, &v, &numeric))
                 return 0;
             break;
         }
@@ -836,116 +450,48 @@ static int pg_skip(pg_json *js)
     }
 }
 
-/* Path ok for the core: non-empty, no empty dotted segment, no NUL (foreign data only). */
-static int pg_path_ok(const char *p, size_t n)
+/* drv_json_value_fn: a number is a leaf (when the walk has not failed and its path suits the core);
+ * anything else, including an object nested deeper than PG_MAX_DEPTH, is skipped. */
+static int pg_value(drv_json *js, int depth, void *ctx)
 {
-    size_t i;
+    pg_walk *w = ctx;
+    trifle_conn *c = w->c;
+    double v = 0;
+    int numeric = 0;
 
-    if (n == 0 || p[0] == '.' || p[n - 1] == '.' || memchr(p, '\0', n) != NULL)
+    (void)depth;
+    if (!drv_json_at_number(js))
+        return pg_skip(js);
+    if (!drv_json_number(js, &v, &numeric))
         return 0;
-    for (i = 1; i < n; i++)
-        if (p[i] == '.' && p[i - 1] == '.')
-            return 0;
+    if (numeric && !c->oom && w->rc == 0 && drv_path_ok(c->path.p, c->path.len)) {
+        drv_buf_zero(&c->path);
+        if (!c->oom)
+            w->rc = w->leaf(w->ctx, c->path.p, c->path.len, v);
+    }
     return 1;
-}
-
-/* The object at js->p; members are flattened under the current path (c->path). */
-static int pg_object(pg_json *js, int depth)
-{
-    trifle_conn *c = js->c;
-    size_t base = c->path.len;
-
-    js->p++;
-    pg_ws(js);
-    if (js->p < js->end && *js->p == '}') {
-        js->p++;
-        return 1;
-    }
-    for (;;) {
-        c->path.len = base;
-        if (depth > 0)
-            pg_putc(c, &c->path, '.');
-        if (js->p >= js->end || *js->p != '"' || !pg_string(js, &c->path))
-            return 0;
-        pg_ws(js);
-        if (js->p >= js->end || *js->p != ':')
-            return 0;
-        js->p++;
-        pg_ws(js);
-        if (js->p >= js->end)
-            return 0;
-        if (*js->p == '{' && depth < PG_MAX_DEPTH) {
-            if (!pg_object(js, depth + 1))
-                return 0;
-        } else if (*js->p == '-' || (*js->p >= '0' && *js->p <= '9')) {
-            double v = 0;
-            int numeric = 0;
-            if (!pg_number(js, &v, &numeric))
-                return 0;
-            if (numeric && !c->oom && js->rc == 0 && pg_path_ok(c->path.p, c->path.len)) {
-                pg_putc(c, &c->path, '\0');
-                if (!c->oom) {
-                    js->rc = js->leaf(js->ctx, c->path.p, c->path.len - 1, v);
-                    c->path.len--;
-                }
-            }
-        } else if (!pg_skip(js)) {
-            return 0;
-        }
-        pg_ws(js);
-        if (js->p >= js->end)
-            return 0;
-        if (*js->p == '}') {
-            js->p++;
-            c->path.len = base;
-            return 1;
-        }
-        if (*js->p != ',')
-            return 0;
-        js->p++;
-        pg_ws(js);
-    }
 }
 
 /* Call leaf() for each numeric leaf of the JSON object text[0..len). Returns leaf()'s first
  * failure, TRIFLE_ENOMEM, or 0 (text that is not an object reads as {}). */
 static int pg_flatten(trifle_conn *c, const char *text, size_t len, pg_leaf_fn leaf, void *ctx)
 {
-    pg_json js;
+    pg_walk w = {c, leaf, ctx, 0};
+    drv_json js = {.host = c->host,
+                   .path = &c->path,
+                   .max_depth = PG_MAX_DEPTH,
+                   .value = pg_value,
+                   .ctx = &w};
 
-    js.c = c;
-    js.p = text;
-    js.end = text + len;
-    js.leaf = leaf;
-    js.ctx = ctx;
-    js.rc = 0;
-    c->path.len = 0;
-    pg_ws(&js);
-    if (js.p < js.end && *js.p == '{')
-        (void)pg_object(&js, 0);
-    if (js.rc != 0)
-        return js.rc;
+    (void)drv_json_walk(&js, text, len);
+    if (w.rc != 0)
+        return w.rc;
     return c->oom ? TRIFLE_ENOMEM : 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Connection
  */
-
-static int pg_name_ok(const char *s)
-{
-    size_t i, n = strlen(s);
-
-    if (n == 0 || n > PG_NAME_MAX || (s[0] >= '0' && s[0] <= '9'))
-        return 0;
-    for (i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '_'))
-            return 0;
-    }
-    return 1;
-}
 
 /* Notices (`relation ... already exists, skipping`), which libpq would print on stderr, go to
  * the log. An error that arrives while the connection is idle is delivered here too: a FATAL one
@@ -1062,10 +608,10 @@ static void pg_close(trifle_conn *c)
         return;
     if (c->pg != NULL)
         PQfinish(c->pg);
-    pg_buf_free(c, &c->sql);
+    drv_buf_free(&c->sql);
     for (i = 0; i < sizeof(c->par) / sizeof(c->par[0]); i++)
-        pg_buf_free(c, &c->par[i]);
-    pg_buf_free(c, &c->path);
+        drv_buf_free(&c->par[i]);
+    drv_buf_free(&c->path);
     c->host->free(c->ord);
     c->host->free(c->chain);
     c->host->free(c->first);
@@ -1121,7 +667,7 @@ static void pg_connect_timeout(trifle_conn *c)
 static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *url,
                    const char *const *opts, trifle_error *err)
 {
-    const char *table = "trifle_stats", *ping_table = NULL;
+    const char *table = "trifle_stats", *ping_table = NULL, *bad;
     const char **kw = NULL, **val = NULL;
     PQconninfoOption *parsed = NULL, *defs = NULL, *o;
     trifle_conn *c = NULL;
@@ -1145,6 +691,10 @@ static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *u
     }
     memset(c, 0, sizeof(*c));
     c->host = host;
+    drv_buf_init(&c->sql, host, &c->oom);
+    for (i = 0; i < sizeof(c->par) / sizeof(c->par[0]); i++)
+        drv_buf_init(&c->par[i], host, &c->oom);
+    drv_buf_init(&c->path, host, &c->oom);
 
     /* the URL itself: libpq's parser, which also gives us the password to mask */
     parsed = PQconninfoParse(url, &perr);
@@ -1180,27 +730,12 @@ static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *u
     val[k++] = url;
     for (i = 0; opts != NULL && opts[i] != NULL; i += 2) {
         const char *name = opts[i], *value = opts[i + 1] != NULL ? opts[i + 1] : "";
-        if (strcmp(name, "trifle.joined") == 0) {
-            if (strcmp(value, "full") == 0)
-                mode = TRIFLE_ID_FULL;
-            else if (strcmp(value, "partial") == 0)
-                mode = TRIFLE_ID_PARTIAL;
-            else if (strcmp(value, "separated") == 0)
-                mode = TRIFLE_ID_SEPARATED;
-            else {
-                rc = pg_err(c, err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %s", value);
-                goto done;
-            }
-        } else if (strncmp(name, "trifle.", 7) == 0) {
-            /* the core's own options: the separator is already inside bucket ids */
-        } else if (strcmp(name, "table") == 0) {
-            table = value;
-        } else if (strcmp(name, "ping_table") == 0) {
-            ping_table = value;
-        } else if (strcmp(name, "joined") == 0 || strcmp(name, "separator") == 0 ||
-                   strcmp(name, "system_tracking") == 0) {
-            /* URL parameters of every driver, applied by the core (SPEC §11.2) */
-        } else {
+        int known = drv_opt_sql(name, value, &mode, &table, &ping_table);
+        if (known < 0) {
+            rc = pg_err(c, err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %s", value);
+            goto done;
+        }
+        if (known == 0) { /* a libpq connection keyword */
             if (defs == NULL && (defs = PQconndefaults()) == NULL) {
                 rc = pg_oom(c, err);
                 goto done;
@@ -1231,22 +766,12 @@ static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *u
     val[k++] = "UTF8";
     kw[k] = NULL;
     val[k] = NULL;
-    if (!pg_name_ok(table)) {
-        rc = pg_err(c, err, TRIFLE_ECONFIG, 0, "invalid table name: %s", table);
-        goto done;
-    }
-    if (ping_table != NULL && !pg_name_ok(ping_table)) {
-        rc = pg_err(c, err, TRIFLE_ECONFIG, 0, "invalid table name: %s", ping_table);
+    if ((bad = drv_table_bad(table, ping_table, PG_NAME_MAX)) != NULL) {
+        rc = pg_err(c, err, TRIFLE_ECONFIG, 0, "invalid table name: %s", bad);
         goto done;
     }
     c->mode = mode;
-    memcpy(c->table, table, strlen(table) + 1);
-    if (ping_table != NULL) {
-        memcpy(c->ping_table, ping_table, strlen(ping_table) + 1);
-    } else {
-        memcpy(c->ping_table, table, strlen(table));
-        memcpy(c->ping_table + strlen(table), "_ping", 6);
-    }
+    drv_table_names(c->table, c->ping_table, table, ping_table);
 
     c->pg = PQconnectStartParams(kw, val, 1);
     if (c->pg == NULL) {
@@ -1317,56 +842,56 @@ static int pg_sql(trifle_conn *c, int st)
         [TRIFLE_ID_SEPARATED] = "SELECT t.key, t.granularity, floor(extract(epoch FROM "
                                 "t.at))::bigint AS at, t.data FROM ",
     };
-    pg_buf *b = &c->sql;
+    drv_buf *b = &c->sql;
     int m = c->mode, n = m == TRIFLE_ID_FULL ? 2 : m == TRIFLE_ID_PARTIAL ? 3 : 4;
 
     b->len = 0;
     switch (st) {
     case PG_ST_INC:
     case PG_ST_SET:
-        pg_puts(c, b, "INSERT INTO ");
-        pg_puts(c, b, c->table);
-        pg_puts(c, b, " AS t (");
-        pg_puts(c, b, pg_cols[m]);
-        pg_puts(c, b, ", data) SELECT ");
-        pg_puts(c, b, ucols[m]);
-        pg_puts(c, b, ", u.data FROM unnest(");
-        pg_puts(c, b, arrays[m]);
-        pg_puts(c, b, ") AS u(");
-        pg_puts(c, b, pg_cols[m]);
-        pg_puts(c, b, ", data) ON CONFLICT (");
-        pg_puts(c, b, pg_cols[m]);
+        drv_buf_puts(b, "INSERT INTO ");
+        drv_buf_puts(b, c->table);
+        drv_buf_puts(b, " AS t (");
+        drv_buf_puts(b, pg_cols[m]);
+        drv_buf_puts(b, ", data) SELECT ");
+        drv_buf_puts(b, ucols[m]);
+        drv_buf_puts(b, ", u.data FROM unnest(");
+        drv_buf_puts(b, arrays[m]);
+        drv_buf_puts(b, ") AS u(");
+        drv_buf_puts(b, pg_cols[m]);
+        drv_buf_puts(b, ", data) ON CONFLICT (");
+        drv_buf_puts(b, pg_cols[m]);
         if (st == PG_ST_SET)
-            pg_puts(c, b, ") DO UPDATE SET data = t.data || EXCLUDED.data");
+            drv_buf_puts(b, ") DO UPDATE SET data = t.data || EXCLUDED.data");
         else
-            pg_puts(c, b,
+            drv_buf_puts(b,
                     ") DO UPDATE SET data = t.data || (SELECT COALESCE(jsonb_object_agg(d.key, "
                     "(CASE WHEN jsonb_typeof(t.data -> d.key) = 'number' THEN (t.data ->> "
                     "d.key)::numeric ELSE 0 END) + (d.value #>> '{}')::numeric), '{}'::jsonb) "
                     "FROM jsonb_each(EXCLUDED.data) AS d)");
         break;
     case PG_ST_GET:
-        pg_puts(c, b, get_head[m]);
-        pg_puts(c, b, c->table);
-        pg_puts(c, b, get[m]);
+        drv_buf_puts(b, get_head[m]);
+        drv_buf_puts(b, c->table);
+        drv_buf_puts(b, get[m]);
         n--;
         break;
     case PG_ST_PING:
-        pg_puts(c, b, "INSERT INTO ");
-        pg_puts(c, b, c->ping_table);
-        pg_puts(c, b,
+        drv_buf_puts(b, "INSERT INTO ");
+        drv_buf_puts(b, c->ping_table);
+        drv_buf_puts(b,
                 " (key, at, data) VALUES ($1, $2, $3::jsonb) ON CONFLICT (key) DO UPDATE "
                 "SET at = EXCLUDED.at, data = EXCLUDED.data");
         n = 3;
         break;
     default:
-        pg_puts(c, b, "SELECT floor(extract(epoch FROM at))::bigint, data FROM ");
-        pg_puts(c, b, c->ping_table);
-        pg_puts(c, b, " WHERE key = $1 ORDER BY at DESC LIMIT 1");
+        drv_buf_puts(b, "SELECT floor(extract(epoch FROM at))::bigint, data FROM ");
+        drv_buf_puts(b, c->ping_table);
+        drv_buf_puts(b, " WHERE key = $1 ORDER BY at DESC LIMIT 1");
         n = 1;
         break;
     }
-    pg_putc(c, b, '\0');
+    drv_buf_putc(b, '\0');
     return n;
 }
 
@@ -1536,9 +1061,9 @@ static int pg_run(trifle_conn *c, pg_call *q, PGresult **out, trifle_error *err)
 static void pg_lock_sql(trifle_conn *c)
 {
     c->sql.len = 0;
-    pg_puts(c, &c->sql, "SELECT pg_advisory_xact_lock(1953654380, hashtext('");
-    pg_puts(c, &c->sql, c->table);
-    pg_puts(c, &c->sql, "'));");
+    drv_buf_puts(&c->sql, "SELECT pg_advisory_xact_lock(1953654380, hashtext('");
+    drv_buf_puts(&c->sql, c->table);
+    drv_buf_puts(&c->sql, "'));");
 }
 
 static int pg_simple(trifle_conn *c, const char *table, trifle_error *err)
@@ -1547,7 +1072,7 @@ static int pg_simple(trifle_conn *c, const char *table, trifle_error *err)
     PGresult *r;
     int rc;
 
-    pg_putc(c, &c->sql, '\0');
+    drv_buf_putc(&c->sql, '\0');
     if (c->oom)
         return pg_oom(c, err);
     memset(&q, 0, sizeof(q));
@@ -1576,12 +1101,12 @@ static int pg_setup(trifle_conn *c, trifle_error *err)
         return TRIFLE_EINVAL;
     c->oom = 0;
     pg_lock_sql(c);
-    pg_puts(c, &c->sql, "CREATE TABLE IF NOT EXISTS ");
-    pg_puts(c, &c->sql, c->table);
-    pg_puts(c, &c->sql, schema[c->mode]);
-    pg_puts(c, &c->sql, "CREATE TABLE IF NOT EXISTS ");
-    pg_puts(c, &c->sql, c->ping_table);
-    pg_puts(c, &c->sql,
+    drv_buf_puts(&c->sql, "CREATE TABLE IF NOT EXISTS ");
+    drv_buf_puts(&c->sql, c->table);
+    drv_buf_puts(&c->sql, schema[c->mode]);
+    drv_buf_puts(&c->sql, "CREATE TABLE IF NOT EXISTS ");
+    drv_buf_puts(&c->sql, c->ping_table);
+    drv_buf_puts(&c->sql,
             " (key VARCHAR(255) PRIMARY KEY, at TIMESTAMPTZ NOT NULL, data JSONB NOT "
             "NULL DEFAULT '{}'::jsonb);");
     return pg_simple(c, NULL, err);
@@ -1593,13 +1118,13 @@ static int pg_drop(trifle_conn *c, trifle_error *err)
         return TRIFLE_EINVAL;
     c->oom = 0;
     pg_lock_sql(c);
-    pg_puts(c, &c->sql, "DROP TABLE IF EXISTS ");
-    pg_puts(c, &c->sql, c->table);
+    drv_buf_puts(&c->sql, "DROP TABLE IF EXISTS ");
+    drv_buf_puts(&c->sql, c->table);
     if (strcmp(c->table, c->ping_table) != 0) {
-        pg_puts(c, &c->sql, ", ");
-        pg_puts(c, &c->sql, c->ping_table);
+        drv_buf_puts(&c->sql, ", ");
+        drv_buf_puts(&c->sql, c->ping_table);
     }
-    pg_putc(c, &c->sql, ';');
+    drv_buf_putc(&c->sql, ';');
     return pg_simple(c, NULL, err);
 }
 
@@ -1681,7 +1206,7 @@ static int pg_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_
                     trifle_write_result *res, trifle_error *err)
 {
     const int m = c != NULL ? c->mode : 0;
-    pg_buf *data;
+    drv_buf *data;
     const char *values[4];
     int lengths[4], formats[4] = {1, 1, 1, 1};
     ptrdiff_t failed = -1;
@@ -1698,7 +1223,7 @@ static int pg_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_
     memset(&q, 0, sizeof(q));
     if ((rc = pg_check_items(c, items, n, &failed, err)) != 0)
         goto done;
-    if (pg_reserve(c, (void **)&c->ord, &c->cap_ord, n, sizeof(*c->ord)) != 0) {
+    if (drv_array_reserve(c->host, (void **)&c->ord, &c->cap_ord, n, sizeof(*c->ord)) != 0) {
         rc = pg_oom(c, err);
         goto done;
     }
@@ -1717,28 +1242,28 @@ static int pg_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_
     }
 
     np = m == TRIFLE_ID_FULL ? 2 : m == TRIFLE_ID_PARTIAL ? 3 : 4;
-    pg_array_begin(c, &c->par[0], PG_OID_TEXT, n);
+    pg_array_begin(&c->par[0], PG_OID_TEXT, n);
     if (m == TRIFLE_ID_SEPARATED)
-        pg_array_begin(c, &c->par[1], PG_OID_TEXT, n);
+        pg_array_begin(&c->par[1], PG_OID_TEXT, n);
     if (m != TRIFLE_ID_FULL)
-        pg_array_begin(c, &c->par[np - 2], PG_OID_TIMESTAMPTZ, n);
+        pg_array_begin(&c->par[np - 2], PG_OID_TIMESTAMPTZ, n);
     data = &c->par[np - 1];
-    pg_array_begin(c, data, PG_OID_JSONB, n);
+    pg_array_begin(data, PG_OID_JSONB, n);
     for (i = 0; i < n && !c->oom; i++) {
         const trifle_entry *e = c->ord[i].e;
         size_t at;
 
-        pg_array_text(c, &c->par[0], e->bucket.id, strlen(e->bucket.id));
+        pg_array_text(&c->par[0], e->bucket.id, strlen(e->bucket.id));
         if (m == TRIFLE_ID_SEPARATED)
-            pg_array_text(c, &c->par[1], e->bucket.granularity, strlen(e->bucket.granularity));
+            pg_array_text(&c->par[1], e->bucket.granularity, strlen(e->bucket.granularity));
         if (m != TRIFLE_ID_FULL)
-            pg_array_at(c, &c->par[np - 2], e->bucket.at);
+            pg_array_at(&c->par[np - 2], e->bucket.at);
         at = data->len;
-        pg_put_u32(c, data, 0); /* patched below */
-        pg_putc(c, data, 1);    /* jsonb's binary format version */
-        pg_putc(c, data, '{');
+        pg_put_u32(data, 0); /* patched below */
+        drv_buf_putc(data, 1); /* jsonb's binary format version */
+        drv_buf_putc(data, '{');
         pg_put_members(c, data, e->leaves, e->n_leaves, "");
-        pg_putc(c, data, '}');
+        drv_buf_putc(data, '}');
         if (!c->oom)
             pg_patch_u32(data, at, (uint32_t)(data->len - at - 4));
     }
@@ -1787,23 +1312,6 @@ static int pg_set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_wr
 /* ---------------------------------------------------------------------------------------------
  * get
  */
-
-static uint32_t pg_hash(const char *id, size_t id_len, const char *g, size_t g_len, int64_t at)
-{
-    uint64_t h = UINT64_C(1469598103934665603);
-    size_t i;
-
-    for (i = 0; i < id_len; i++)
-        h = (h ^ (unsigned char)id[i]) * UINT64_C(1099511628211);
-    h = (h ^ 0xff) * UINT64_C(1099511628211);
-    for (i = 0; i < g_len; i++)
-        h = (h ^ (unsigned char)g[i]) * UINT64_C(1099511628211);
-    h ^= (uint64_t)at * UINT64_C(0x9E3779B97F4A7C15);
-    h ^= h >> 31;
-    h *= UINT64_C(0xBF58476D1CE4E5B9);
-    h ^= h >> 29;
-    return (uint32_t)h;
-}
 
 /* Where one get's rows go. */
 typedef struct pg_get_ctx {
@@ -1866,19 +1374,20 @@ static int pg_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
         return pg_err(c, err, TRIFLE_EINVAL, 0, "too many buckets in one call: %zu", n);
     while (slots < 2 * n)
         slots *= 2;
-    if (pg_reserve(c, (void **)&c->chain, &c->cap_chain, n, sizeof(*c->chain)) != 0 ||
-        pg_reserve(c, (void **)&c->first, &c->cap_first, n, sizeof(*c->first)) != 0 ||
-        pg_reserve(c, (void **)&c->slots, &c->cap_slots, slots, sizeof(*c->slots)) != 0)
+    if (drv_array_reserve(c->host, (void **)&c->chain, &c->cap_chain, n, sizeof(*c->chain)) != 0 ||
+        drv_array_reserve(c->host, (void **)&c->first, &c->cap_first, n, sizeof(*c->first)) != 0 ||
+        drv_array_reserve(c->host, (void **)&c->slots, &c->cap_slots, slots,
+                          sizeof(*c->slots)) != 0)
         return pg_oom(c, err);
     mask = slots - 1;
     memset(c->slots, 0, slots * sizeof(*c->slots));
 
     /* the distinct identifiers go to the server; chain[] links the indexes naming each one */
-    pg_array_begin(c, &c->par[0], PG_OID_TEXT, 0); /* element counts are patched below */
+    pg_array_begin(&c->par[0], PG_OID_TEXT, 0); /* element counts are patched below */
     if (m == TRIFLE_ID_SEPARATED)
-        pg_array_begin(c, &c->par[1], PG_OID_TEXT, 0);
+        pg_array_begin(&c->par[1], PG_OID_TEXT, 0);
     if (m != TRIFLE_ID_FULL)
-        pg_array_begin(c, &c->par[np - 1], PG_OID_TIMESTAMPTZ, 0);
+        pg_array_begin(&c->par[np - 1], PG_OID_TIMESTAMPTZ, 0);
     for (i = 0; i < n; i++) {
         const trifle_bucket *b = &buckets[i];
         const char *g = m == TRIFLE_ID_SEPARATED ? b->granularity : "";
@@ -1894,17 +1403,17 @@ static int pg_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
         id_len = strlen(b->id);
         g_len = strlen(g);
         c->chain[i] = SIZE_MAX;
-        for (h = pg_hash(b->id, id_len, g, g_len, at);; h++) {
+        for (h = drv_bucket_hash(b->id, id_len, g, g_len, at);; h++) {
             uint32_t s = c->slots[h & mask];
             size_t j;
             if (s == 0) {
                 c->slots[h & mask] = (uint32_t)(nd + 1);
                 c->first[nd++] = i;
-                pg_array_text(c, &c->par[0], b->id, id_len);
+                pg_array_text(&c->par[0], b->id, id_len);
                 if (m == TRIFLE_ID_SEPARATED)
-                    pg_array_text(c, &c->par[1], g, g_len);
+                    pg_array_text(&c->par[1], g, g_len);
                 if (m != TRIFLE_ID_FULL)
-                    pg_array_at(c, &c->par[np - 1], at);
+                    pg_array_at(&c->par[np - 1], at);
                 break;
             }
             j = c->first[s - 1];
@@ -1956,7 +1465,7 @@ static int pg_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
         }
         if (m != TRIFLE_ID_FULL && !pg_parse_int64(PQgetvalue(r, row, data_col - 1), &at))
             continue;
-        for (h = pg_hash(key, key_len, g, g_len, at); c->slots[h & mask] != 0; h++) {
+        for (h = drv_bucket_hash(key, key_len, g, g_len, at); c->slots[h & mask] != 0; h++) {
             const trifle_bucket *b;
             ctx.index = c->first[c->slots[h & mask] - 1];
             b = &buckets[ctx.index];
@@ -1990,7 +1499,7 @@ static int pg_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
     char at_text[PG_AT_LEN + 1];
     const char *values[3];
     PGresult *r = NULL;
-    pg_buf *data;
+    drv_buf *data;
     pg_call q;
     size_t i;
     int rc;
@@ -2005,19 +1514,19 @@ static int pg_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
     for (i = 0; i < n; i++)
         if (leaves[i].path == NULL || leaves[i].path[0] == '\0' || !isfinite(leaves[i].value))
             return pg_err(c, err, TRIFLE_EINVAL, 0, "invalid ping leaf %zu", i);
-    pg_at_format(at_text, at);
+    (void)drv_time_format(at_text, at); /* in range: pg_at_ok() */
 
     /* {"at":"<RFC 3339>","data.<path>":<v>,...}: the SQLite flat layout (ERRATA minor 15) */
     data = &c->par[2];
     data->len = 0;
-    pg_puts(c, data, "{\"at\":\"");
-    pg_puts(c, data, at_text);
-    pg_putc(c, data, '"');
+    drv_buf_puts(data, "{\"at\":\"");
+    drv_buf_puts(data, at_text);
+    drv_buf_putc(data, '"');
     if (n > 0)
-        pg_putc(c, data, ',');
+        drv_buf_putc(data, ',');
     pg_put_members(c, data, leaves, n, "data.");
-    pg_putc(c, data, '}');
-    pg_putc(c, data, '\0');
+    drv_buf_putc(data, '}');
+    drv_buf_putc(data, '\0');
     if (c->oom)
         return pg_oom(c, err);
     values[0] = key;

@@ -43,6 +43,8 @@
 
 #include <trifle/driver.h>
 
+#include "drv_support.h"
+
 #define RD_NAME "redis"
 #define RD_VERSION "1.0.0"
 #define RD_DEFAULT_PORT 6379
@@ -116,13 +118,6 @@ static const char rd_script[] =
     "end\n"
     "return nk\n";
 
-/* A growable byte buffer; allocation failure is recorded in the connection (sticky). */
-typedef struct rd_buf {
-    char *p;
-    size_t len;
-    size_t cap;
-} rd_buf;
-
 struct trifle_conn {
     const trifle_host_api *host;
     redisContext *ctx;
@@ -146,56 +141,17 @@ struct trifle_conn {
     size_t prefix_raw_len; /* the prefix without the separator */
     char sep[17];
     size_t sep_len;
-    rd_buf cmd;   /* RESP text of the request being built */
-    rd_buf aux;   /* the next request, built while reading replies (drop) */
-    rd_buf hello; /* AUTH/SELECT/PING of a new connection */
+    drv_buf cmd;   /* RESP text of the request being built */
+    drv_buf aux;   /* the next request, built while reading replies (drop) */
+    drv_buf hello; /* AUTH/SELECT/PING of a new connection */
 };
 
 /* ---------------------------------------------------------------------------------------------
  * Buffers and RESP text
  */
 
-static int rd_grow(trifle_conn *c, rd_buf *b, size_t n)
-{
-    size_t cap = b->cap != 0 ? b->cap : 1024;
-    char *p;
-
-    if (c->oom)
-        return -1;
-    if (n > SIZE_MAX / 4 - b->len) {
-        c->oom = 1;
-        return -1;
-    }
-    while (cap - b->len < n)
-        cap *= 2;
-    p = b->p != NULL ? c->host->realloc(b->p, cap) : c->host->alloc(cap);
-    if (p == NULL) {
-        c->oom = 1;
-        return -1;
-    }
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-static void rd_put(trifle_conn *c, rd_buf *b, const char *s, size_t n)
-{
-    if (n > b->cap - b->len && rd_grow(c, b, n) != 0)
-        return;
-    if (n > 0)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
 /* Append a string literal (its length counted by the compiler). */
-#define RD_PUT_LIT(c, b, lit) rd_put((c), (b), "" lit, sizeof(lit) - 1)
-
-static void rd_buf_free(trifle_conn *c, rd_buf *b)
-{
-    c->host->free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
+#define RD_PUT_LIT(b, lit) drv_buf_put((b), "" lit, sizeof(lit) - 1)
 
 /* Decimal text of v into the end of tmp[24]; returns the first digit. */
 static char *rd_utoa(char tmp[24], uint64_t v)
@@ -210,55 +166,55 @@ static char *rd_utoa(char tmp[24], uint64_t v)
 }
 
 /* `<tag><n>\r\n`: an array header (`*`) or a bulk string length (`$`). */
-static void rd_hdr(trifle_conn *c, rd_buf *b, char tag, size_t n)
+static void rd_hdr(drv_buf *b, char tag, size_t n)
 {
     char tmp[24 + 3], *p = rd_utoa(tmp, n);
     size_t len = (size_t)(tmp + 24 - p);
 
     *--p = tag;
     memcpy(tmp + 24, "\r\n", 2);
-    rd_put(c, b, p, len + 3);
+    drv_buf_put(b, p, len + 3);
 }
 
 /* One bulk string argument made of two parts (either may be empty). */
-static void rd_arg2(trifle_conn *c, rd_buf *b, const char *s1, size_t n1, const char *s2, size_t n2)
+static void rd_arg2(drv_buf *b, const char *s1, size_t n1, const char *s2, size_t n2)
 {
-    rd_hdr(c, b, '$', n1 + n2);
-    rd_put(c, b, s1, n1);
-    rd_put(c, b, s2, n2);
-    RD_PUT_LIT(c, b, "\r\n");
+    rd_hdr(b, '$', n1 + n2);
+    drv_buf_put(b, s1, n1);
+    drv_buf_put(b, s2, n2);
+    RD_PUT_LIT(b, "\r\n");
 }
 
-static void rd_arg(trifle_conn *c, rd_buf *b, const char *s, size_t n)
+static void rd_arg(drv_buf *b, const char *s, size_t n)
 {
-    rd_arg2(c, b, s, n, NULL, 0);
+    rd_arg2(b, s, n, NULL, 0);
 }
 
-static void rd_arg_str(trifle_conn *c, rd_buf *b, const char *s)
+static void rd_arg_str(drv_buf *b, const char *s)
 {
-    rd_arg2(c, b, s, strlen(s), NULL, 0);
+    rd_arg2(b, s, strlen(s), NULL, 0);
 }
 
-static void rd_arg_uint(trifle_conn *c, rd_buf *b, uint64_t v)
+static void rd_arg_uint(drv_buf *b, uint64_t v)
 {
     char tmp[24], *p = rd_utoa(tmp, v);
 
-    rd_arg(c, b, p, (size_t)(tmp + 24 - p));
+    rd_arg(b, p, (size_t)(tmp + 24 - p));
 }
 
 /* A finite double in canonical number text (SPEC §4.5). */
-static void rd_arg_num(trifle_conn *c, rd_buf *b, double v)
+static void rd_arg_num(drv_buf *b, double v)
 {
     char tmp[40];
-    size_t n = c->host->format_double(tmp, v);
+    size_t n = b->host->format_double(tmp, v);
 
-    rd_arg(c, b, tmp, n);
+    rd_arg(b, tmp, n);
 }
 
 /* The hash of bucket identifier id: join(sep, prefix, id). */
-static void rd_arg_key(trifle_conn *c, rd_buf *b, const char *id)
+static void rd_arg_key(trifle_conn *c, drv_buf *b, const char *id)
 {
-    rd_arg2(c, b, c->prefix, c->prefix_len, id, strlen(id));
+    rd_arg2(b, c->prefix, c->prefix_len, id, strlen(id));
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -444,27 +400,27 @@ static int rd_connect(trifle_conn *c, trifle_error *err)
 {
     struct timeval tv;
     redisReply *r = NULL;
-    rd_buf *b = &c->hello;
+    drv_buf *b = &c->hello;
     const char *op[2];
     int n = 0, i, rc = 0;
 
     rd_ctx_free(c);
     b->len = 0;
     if (c->password != NULL) {
-        rd_hdr(c, b, '*', c->user != NULL ? 3 : 2);
-        rd_arg(c, b, "AUTH", 4);
+        rd_hdr(b, '*', c->user != NULL ? 3 : 2);
+        rd_arg(b, "AUTH", 4);
         if (c->user != NULL)
-            rd_arg_str(c, b, c->user);
-        rd_arg_str(c, b, c->password);
+            rd_arg_str(b, c->user);
+        rd_arg_str(b, c->password);
         op[n++] = "AUTH";
     }
     if (c->db != 0) {
-        RD_PUT_LIT(c, b, "*2\r\n$6\r\nSELECT\r\n");
-        rd_arg_uint(c, b, (uint64_t)c->db);
+        RD_PUT_LIT(b, "*2\r\n$6\r\nSELECT\r\n");
+        rd_arg_uint(b, (uint64_t)c->db);
         op[n++] = "SELECT";
     }
     if (n == 0) {
-        RD_PUT_LIT(c, b, "*1\r\n$4\r\nPING\r\n");
+        RD_PUT_LIT(b, "*1\r\n$4\r\nPING\r\n");
         op[n++] = "PING";
     }
     if (c->oom)
@@ -800,109 +756,10 @@ static int rd_parse_url(trifle_conn *c, const char *url, int *db_given, trifle_e
  * Time: proleptic Gregorian UTC, without the C library (no TZ, no locale).
  */
 
-static int64_t rd_floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-
-    if (a % b != 0 && (a < 0) != (b < 0))
-        q--;
-    return q;
-}
-
-/* Days since 1970-01-01 → civil date (H. Hinnant's civil_from_days). */
-static void rd_civil(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    int64_t era, yy;
-    unsigned doe, yoe, doy, mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = (unsigned)(z - era * 146097);
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    yy = (int64_t)yoe + era * 400;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = yy + (*m <= 2);
-}
-
-static int64_t rd_days(int64_t y, unsigned m, unsigned d)
-{
-    int64_t era;
-    unsigned yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned)(y - era * 400);
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void rd_put2(char *p, unsigned v)
-{
-    p[0] = (char)('0' + v / 10 % 10);
-    p[1] = (char)('0' + v % 10);
-}
-
-/* `at` as `YYYY-MM-DDTHH:MM:SSZ` into out[RD_AT_LEN + 1]; -1 outside years 0000-9999. */
-static int rd_at_format(char *out, int64_t at)
-{
-    int64_t days, secs, y;
-    unsigned m, d;
-
-    if (at < -62167219200LL || at > 253402300799LL)
-        return -1;
-    days = rd_floor_div(at, 86400);
-    secs = at - days * 86400;
-    rd_civil(days, &y, &m, &d);
-    rd_put2(out, (unsigned)(y / 100));
-    rd_put2(out + 2, (unsigned)(y % 100));
-    out[4] = '-';
-    rd_put2(out + 5, m);
-    out[7] = '-';
-    rd_put2(out + 8, d);
-    out[10] = 'T';
-    rd_put2(out + 11, (unsigned)(secs / 3600));
-    out[13] = ':';
-    rd_put2(out + 14, (unsigned)(secs / 60 % 60));
-    out[16] = ':';
-    rd_put2(out + 17, (unsigned)(secs % 60));
-    out[19] = 'Z';
-    out[20] = '\0';
-    return 0;
-}
-
-static int rd_digits(const char *s, size_t n, unsigned *out)
-{
-    unsigned v = 0;
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    *out = v;
-    return 1;
-}
-
-static unsigned rd_month_days(unsigned y, unsigned m)
-{
-    static const unsigned char days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-    if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
-        return 29;
-    return days[m - 1];
-}
-
 /* A ping's `at`: RFC 3339 (`T`, `t` or space; any fraction, floored; `Z` or an offset), or Unix
  * seconds (`1736935200`, `-5`). */
 static int rd_time_parse(const char *s, size_t n, int64_t *out)
 {
-    unsigned y, mo, d, h, mi, se, oh, om;
-    int64_t off = 0;
     size_t i;
 
     if (n > 0 && (s[0] == '-' || (s[0] >= '0' && s[0] <= '9'))) {
@@ -916,56 +773,12 @@ static int rd_time_parse(const char *s, size_t n, int64_t *out)
             return 1;
         }
     }
-    if (n < 20 || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[4] != '-' || s[7] != '-' ||
-        s[13] != ':' || s[16] != ':' || !rd_digits(s, 4, &y) || !rd_digits(s + 5, 2, &mo) ||
-        !rd_digits(s + 8, 2, &d) || !rd_digits(s + 11, 2, &h) || !rd_digits(s + 14, 2, &mi) ||
-        !rd_digits(s + 17, 2, &se))
-        return 0;
-    if (mo < 1 || mo > 12 || d < 1 || d > rd_month_days(y, mo) || h > 23 || mi > 59 || se > 60)
-        return 0;
-    i = 19;
-    if (s[i] == '.') {
-        size_t f = ++i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == f)
-            return 0;
-    }
-    if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
-        i++;
-    } else if (i < n && (s[i] == '+' || s[i] == '-')) {
-        if (n - i < 6 || s[i + 3] != ':' || !rd_digits(s + i + 1, 2, &oh) ||
-            !rd_digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
-            return 0;
-        off = (int64_t)oh * 3600 + (int64_t)om * 60;
-        if (s[i] == '-')
-            off = -off;
-        i += 6;
-    } else {
-        return 0;
-    }
-    if (i != n)
-        return 0;
-    *out = rd_days(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + se - off;
-    return 1;
+    return drv_time_parse_rfc3339(s, n, out) == 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Reading hashes
  */
-
-/* A packed path we can hand to emit(): non-empty, no NUL, no empty dotted segment. */
-static int rd_path_ok(const char *p, size_t n)
-{
-    size_t i;
-
-    if (n == 0 || p[0] == '.' || p[n - 1] == '.' || memchr(p, '\0', n) != NULL)
-        return 0;
-    for (i = 1; i < n; i++)
-        if (p[i] == '.' && p[i - 1] == '.')
-            return 0;
-    return 1;
-}
 
 static int rd_is_str(const redisReply *r)
 {
@@ -984,7 +797,7 @@ static int rd_emit_hash(trifle_conn *c, trifle_sink *sink, size_t index, const r
         const redisReply *f = r->element[j], *val = r->element[j + 1];
         if (!rd_is_str(f) || !rd_is_str(val) || f->len <= skip_len ||
             memcmp(f->str, skip, skip_len) != 0 ||
-            !rd_path_ok(f->str + skip_len, f->len - skip_len) ||
+            !drv_path_ok(f->str + skip_len, f->len - skip_len) ||
             c->host->parse_double(val->str, val->len, &v) != 0)
             continue;
         if ((rc = c->host->emit(sink, index, f->str + skip_len, v)) != 0) {
@@ -1028,7 +841,7 @@ static int rd_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
             c->host->error_set(err, TRIFLE_EINVAL, 0, "bucket %zu has no identifier", i);
             return TRIFLE_EINVAL;
         }
-        RD_PUT_LIT(c, &c->cmd, "*2\r\n$7\r\nHGETALL\r\n");
+        RD_PUT_LIT(&c->cmd, "*2\r\n$7\r\nHGETALL\r\n");
         rd_arg_key(c, &c->cmd, buckets[i].id);
     }
     g.buckets = buckets;
@@ -1044,7 +857,7 @@ static int rd_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
 static void rd_build_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_set,
                            int eval)
 {
-    rd_buf *b = &c->cmd;
+    drv_buf *b = &c->cmd;
     size_t argc = 3 + n, est = 128 + (eval ? sizeof(rd_script) : 0), i, j;
 
     for (i = 0; i < n; i++) {
@@ -1052,26 +865,26 @@ static void rd_build_write(trifle_conn *c, const trifle_entry *items, size_t n, 
         est += 48 + c->prefix_len + strlen(items[i].bucket.id) + 48 * items[i].n_leaves;
     }
     b->len = 0;
-    if (est > b->cap && rd_grow(c, b, est) != 0)
+    if (est > b->cap && drv_buf_grow(b, est) != 0)
         return;
-    rd_hdr(c, b, '*', argc);
+    rd_hdr(b, '*', argc);
     if (eval) {
-        rd_arg(c, b, "EVAL", 4);
-        rd_arg(c, b, rd_script, sizeof(rd_script) - 1);
+        rd_arg(b, "EVAL", 4);
+        rd_arg(b, rd_script, sizeof(rd_script) - 1);
     } else {
-        rd_arg(c, b, "EVALSHA", 7);
-        rd_arg(c, b, c->sha, 40);
+        rd_arg(b, "EVALSHA", 7);
+        rd_arg(b, c->sha, 40);
     }
-    rd_arg_uint(c, b, n);
+    rd_arg_uint(b, n);
     for (i = 0; i < n; i++)
         rd_arg_key(c, b, items[i].bucket.id);
     for (i = 0; i < n; i++) {
         const trifle_entry *e = &items[i];
-        rd_arg_uint(c, b, is_set ? 0 : e->n_leaves);
-        rd_arg_uint(c, b, is_set ? e->n_leaves : 0);
+        rd_arg_uint(b, is_set ? 0 : e->n_leaves);
+        rd_arg_uint(b, is_set ? e->n_leaves : 0);
         for (j = 0; j < e->n_leaves; j++) {
-            rd_arg_str(c, b, e->leaves[j].path);
-            rd_arg_num(c, b, e->leaves[j].value);
+            rd_arg_str(b, e->leaves[j].path);
+            rd_arg_num(b, e->leaves[j].value);
         }
     }
 }
@@ -1148,8 +961,8 @@ static int rd_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_
     w.noscript = 0;
     if (!c->have_sha) {
         c->cmd.len = 0;
-        RD_PUT_LIT(c, &c->cmd, "*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n");
-        rd_arg(c, &c->cmd, rd_script, sizeof(rd_script) - 1);
+        RD_PUT_LIT(&c->cmd, "*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n");
+        rd_arg(&c->cmd, rd_script, sizeof(rd_script) - 1);
         if ((rc = rd_call(c, 1, RD_READ, rd_load_reply, NULL, NULL, "SCRIPT LOAD", err)) != 0)
             goto done;
     }
@@ -1188,15 +1001,15 @@ static int rd_set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_wr
  */
 
 /* The ping hash of key: join(sep, prefix, key, "ping"). */
-static void rd_arg_ping_key(trifle_conn *c, rd_buf *b, const char *key)
+static void rd_arg_ping_key(trifle_conn *c, drv_buf *b, const char *key)
 {
     size_t kn = strlen(key);
 
-    rd_hdr(c, b, '$', c->prefix_len + kn + c->sep_len + 4);
-    rd_put(c, b, c->prefix, c->prefix_len);
-    rd_put(c, b, key, kn);
-    rd_put(c, b, c->sep, c->sep_len);
-    RD_PUT_LIT(c, b, "ping\r\n");
+    rd_hdr(b, '$', c->prefix_len + kn + c->sep_len + 4);
+    drv_buf_put(b, c->prefix, c->prefix_len);
+    drv_buf_put(b, key, kn);
+    drv_buf_put(b, c->sep, c->sep_len);
+    RD_PUT_LIT(b, "ping\r\n");
 }
 
 static int rd_ping_reply(trifle_conn *c, size_t i, redisReply *r, void *payload, trifle_error *err)
@@ -1223,33 +1036,33 @@ static int rd_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
                    trifle_error *err)
 {
     char at_text[RD_AT_LEN + 1];
-    rd_buf *b;
+    drv_buf *b;
     size_t i;
 
     if (c == NULL || key == NULL || (leaves == NULL && n > 0))
         return TRIFLE_EINVAL;
-    if (rd_at_format(at_text, at) != 0) {
+    if (drv_time_format(at_text, at) != 0) {
         c->host->error_set(err, TRIFLE_EINVAL, 0, "time out of range");
         return TRIFLE_EINVAL;
     }
     b = &c->cmd;
     b->len = 0;
-    RD_PUT_LIT(c, b, "*1\r\n$5\r\nMULTI\r\n*2\r\n$3\r\nDEL\r\n");
+    RD_PUT_LIT(b, "*1\r\n$5\r\nMULTI\r\n*2\r\n$3\r\nDEL\r\n");
     rd_arg_ping_key(c, b, key);
-    rd_hdr(c, b, '*', 4 + 2 * n);
-    RD_PUT_LIT(c, b, "$4\r\nHSET\r\n");
+    rd_hdr(b, '*', 4 + 2 * n);
+    RD_PUT_LIT(b, "$4\r\nHSET\r\n");
     rd_arg_ping_key(c, b, key);
-    rd_arg(c, b, "at", 2);
-    rd_arg(c, b, at_text, RD_AT_LEN);
+    rd_arg(b, "at", 2);
+    rd_arg(b, at_text, RD_AT_LEN);
     for (i = 0; i < n; i++) {
         if (leaves[i].path == NULL) {
             c->host->error_set(err, TRIFLE_EINVAL, 0, "leaf %zu has no path", i);
             return TRIFLE_EINVAL;
         }
-        rd_arg2(c, b, "data.", 5, leaves[i].path, strlen(leaves[i].path));
-        rd_arg_num(c, b, leaves[i].value);
+        rd_arg2(b, "data.", 5, leaves[i].path, strlen(leaves[i].path));
+        rd_arg_num(b, leaves[i].value);
     }
-    RD_PUT_LIT(c, b, "*1\r\n$4\r\nEXEC\r\n");
+    RD_PUT_LIT(b, "*1\r\n$4\r\nEXEC\r\n");
     /* MULTI/DEL/HSET/EXEC replaces the ping whole, so resending it is harmless */
     return rd_call(c, 4, RD_READ, rd_ping_reply, NULL, NULL, "ping", err);
 }
@@ -1299,7 +1112,7 @@ static int rd_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink
     if (c == NULL || key == NULL || at_out == NULL || sink == NULL)
         return TRIFLE_EINVAL;
     c->cmd.len = 0;
-    RD_PUT_LIT(c, &c->cmd, "*2\r\n$7\r\nHGETALL\r\n");
+    RD_PUT_LIT(&c->cmd, "*2\r\n$7\r\nHGETALL\r\n");
     rd_arg_ping_key(c, &c->cmd, key);
     s.key = key;
     s.at_out = at_out;
@@ -1325,19 +1138,19 @@ static int rd_setup(trifle_conn *c, trifle_error *err)
     if (c == NULL)
         return TRIFLE_EINVAL;
     c->cmd.len = 0;
-    RD_PUT_LIT(c, &c->cmd, "*1\r\n$4\r\nPING\r\n");
+    RD_PUT_LIT(&c->cmd, "*1\r\n$4\r\nPING\r\n");
     return rd_call(c, 1, RD_READ, rd_pong_reply, NULL, NULL, "PING", err);
 }
 
 /* Append s[0..n) to b with Redis glob characters escaped. */
-static void rd_put_glob(trifle_conn *c, rd_buf *b, const char *s, size_t n)
+static void rd_put_glob(drv_buf *b, const char *s, size_t n)
 {
     size_t i;
 
     for (i = 0; i < n; i++) {
         if (s[i] == '*' || s[i] == '?' || s[i] == '[' || s[i] == ']' || s[i] == '\\')
-            RD_PUT_LIT(c, b, "\\");
-        rd_put(c, b, s + i, 1);
+            RD_PUT_LIT(b, "\\");
+        drv_buf_put(b, s + i, 1);
     }
 }
 
@@ -1367,14 +1180,14 @@ static int rd_scan_page_reply(trifle_conn *c, size_t i, redisReply *r, void *pay
         d->n_keys += rd_is_str(keys->element[j]);
     if (d->n_keys == 0)
         return 0;
-    rd_hdr(c, &c->aux, '*', 1 + d->n_keys);
+    rd_hdr(&c->aux, '*', 1 + d->n_keys);
     if (c->no_unlink)
-        rd_arg(c, &c->aux, "DEL", 3);
+        rd_arg(&c->aux, "DEL", 3);
     else
-        rd_arg(c, &c->aux, "UNLINK", 6);
+        rd_arg(&c->aux, "UNLINK", 6);
     for (j = 0; j < keys->elements; j++)
         if (rd_is_str(keys->element[j]))
-            rd_arg(c, &c->aux, keys->element[j]->str, keys->element[j]->len);
+            rd_arg(&c->aux, keys->element[j]->str, keys->element[j]->len);
     return c->oom ? rd_oom(c, err) : 0;
 }
 
@@ -1397,7 +1210,7 @@ static int rd_unlink_reply(trifle_conn *c, size_t i, redisReply *r, void *payloa
 static int rd_drop(trifle_conn *c, trifle_error *err)
 {
     rd_drop_ctx d;
-    rd_buf tmp;
+    drv_buf tmp;
     size_t pat_off;
     int rc, unknown_command;
 
@@ -1412,18 +1225,18 @@ static int rd_drop(trifle_conn *c, trifle_error *err)
     memcpy(d.cursor, "0", 2);
     do {
         c->cmd.len = 0;
-        RD_PUT_LIT(c, &c->cmd, "*6\r\n$4\r\nSCAN\r\n");
-        rd_arg_str(c, &c->cmd, d.cursor);
-        rd_arg(c, &c->cmd, "MATCH", 5);
+        RD_PUT_LIT(&c->cmd, "*6\r\n$4\r\nSCAN\r\n");
+        rd_arg_str(&c->cmd, d.cursor);
+        rd_arg(&c->cmd, "MATCH", 5);
         /* the pattern: glob-escaped "<prefix><sep>" then "*" */
         pat_off = c->aux.len = 0;
-        rd_put_glob(c, &c->aux, c->prefix, c->prefix_len);
-        RD_PUT_LIT(c, &c->aux, "*");
+        rd_put_glob(&c->aux, c->prefix, c->prefix_len);
+        RD_PUT_LIT(&c->aux, "*");
         if (c->oom)
             return rd_oom(c, err);
-        rd_arg(c, &c->cmd, c->aux.p + pat_off, c->aux.len);
-        rd_arg(c, &c->cmd, "COUNT", 5);
-        rd_arg(c, &c->cmd, RD_SCAN_COUNT, sizeof(RD_SCAN_COUNT) - 1);
+        rd_arg(&c->cmd, c->aux.p + pat_off, c->aux.len);
+        rd_arg(&c->cmd, "COUNT", 5);
+        rd_arg(&c->cmd, RD_SCAN_COUNT, sizeof(RD_SCAN_COUNT) - 1);
         if ((rc = rd_call(c, 1, RD_READ, rd_scan_page_reply, &d, NULL, "SCAN", err)) != 0)
             return rc;
         if (d.n_keys == 0)
@@ -1473,11 +1286,11 @@ static void rd_close(trifle_conn *c)
     c->host->free(c->tcp_host);
     c->host->free(c->path);
     c->host->free(c->prefix);
-    rd_buf_free(c, &c->cmd);
-    rd_buf_free(c, &c->aux);
+    drv_buf_free(&c->cmd);
+    drv_buf_free(&c->aux);
     if (c->hello.p != NULL) /* it holds the password */
         memset(c->hello.p, 0, c->hello.cap);
-    rd_buf_free(c, &c->hello);
+    drv_buf_free(&c->hello);
     c->host->free(c);
 }
 
@@ -1501,6 +1314,9 @@ static int rd_open(trifle_conn **out, const trifle_host_api *host, const char *u
     memset(c, 0, sizeof(*c));
     c->host = host;
     c->timeout_ms = RD_DEFAULT_TIMEOUT_MS;
+    drv_buf_init(&c->cmd, host, &c->oom);
+    drv_buf_init(&c->aux, host, &c->oom);
+    drv_buf_init(&c->hello, host, &c->oom);
 
     for (i = 0; opts != NULL && opts[i] != NULL; i += 2) {
         const char *name = opts[i], *value = opts[i + 1] != NULL ? opts[i + 1] : "";
@@ -1513,8 +1329,8 @@ static int rd_open(trifle_conn **out, const trifle_host_api *host, const char *u
             }
         } else if (strcmp(name, "trifle.separator") == 0) {
             sep = value;
-        } else if (strncmp(name, "trifle.", 7) == 0) {
-            /* other core options: nothing the driver stores */
+        } else if (drv_opt_is_core(name)) {
+            /* applied by the core */
         } else if (strcmp(name, "prefix") == 0) {
             prefix = value;
         } else if (strcmp(name, "timeout_ms") == 0) {
@@ -1526,9 +1342,6 @@ static int rd_open(trifle_conn **out, const trifle_host_api *host, const char *u
             c->timeout_ms = (int)v;
         } else if (strcmp(name, "db") == 0) {
             db_text = value;
-        } else if (strcmp(name, "joined") == 0 || strcmp(name, "separator") == 0 ||
-                   strcmp(name, "system_tracking") == 0) {
-            /* URL parameters of every driver, applied by the core (SPEC §11.2) */
         } else {
             host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: unknown parameter %s",
                             name);

@@ -36,6 +36,8 @@
 
 #include <trifle/driver.h>
 
+#include "drv_support.h"
+
 #define SQ_NAME "sqlite"
 #define SQ_CHUNK 500           /* identifiers per SELECT (SPEC §7.5) */
 #define SQ_NAME_MAX 58         /* bytes of a table name (SPEC §7.5) */
@@ -50,13 +52,6 @@
  * binds NULL to the spare identifiers (NULL never matches). */
 static const unsigned sq_classes[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, SQ_CHUNK};
 #define SQ_N_CLASSES (sizeof(sq_classes) / sizeof(sq_classes[0]))
-
-/* A growable byte buffer; allocation failure is recorded in the connection (sticky). */
-typedef struct sq_buf {
-    char *p;
-    size_t len;
-    size_t cap;
-} sq_buf;
 
 /* One flattened leaf of a stored row. */
 typedef struct sq_ent {
@@ -87,10 +82,10 @@ struct trifle_conn {
     sqlite3_stmt *rollback;
     sqlite3_stmt *ping;
     sqlite3_stmt *scan;
-    sq_buf sql;   /* statement text being built */
-    sq_buf arena; /* paths and raw values of the rows being merged */
-    sq_buf json;  /* the row being written */
-    sq_buf path;  /* path of the JSON member being parsed */
+    drv_buf sql;   /* statement text being built */
+    drv_buf arena; /* paths and raw values of the rows being merged */
+    drv_buf json;  /* the row being written */
+    drv_buf path;  /* path of the JSON member being parsed */
     sq_ent *ents;
     size_t n_ents;
     size_t cap_ents;
@@ -106,143 +101,22 @@ struct trifle_conn {
 };
 
 /* ---------------------------------------------------------------------------------------------
- * Buffers
+ * Scratch space of a chunk (buffers are drv_buf, drv_support.h)
  */
 
-static int sq_grow(trifle_conn *c, sq_buf *b, size_t n)
-{
-    size_t cap = b->cap != 0 ? b->cap : 256;
-    char *p;
-
-    if (c->oom)
-        return -1;
-    if (n > SIZE_MAX / 4 - b->len) {
-        c->oom = 1;
-        return -1;
-    }
-    while (cap - b->len < n)
-        cap *= 2;
-    p = b->p != NULL ? c->host->realloc(b->p, cap) : c->host->alloc(cap);
-    if (p == NULL) {
-        c->oom = 1;
-        return -1;
-    }
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-static void sq_put(trifle_conn *c, sq_buf *b, const char *s, size_t n)
-{
-    if (n == 0)
-        return;
-    if (n > b->cap - b->len && sq_grow(c, b, n) != 0)
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-static void sq_putc(trifle_conn *c, sq_buf *b, char ch)
-{
-    if (b->len < b->cap)
-        b->p[b->len++] = ch;
-    else
-        sq_put(c, b, &ch, 1);
-}
-
-static void sq_puts(trifle_conn *c, sq_buf *b, const char *s)
-{
-    sq_put(c, b, s, strlen(s));
-}
-
-static void sq_buf_free(trifle_conn *c, sq_buf *b)
-{
-    c->host->free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
-
-/* Append s[0..n) as a JSON string literal. */
-static void sq_put_jstr(trifle_conn *c, sq_buf *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t i, run = 0;
-
-    sq_putc(c, b, '"');
-    for (i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        char esc[6] = {'\\', 'u', '0', '0', 0, 0};
-        size_t esc_len = 2;
-
-        if (ch >= 0x20 && ch != '"' && ch != '\\')
-            continue;
-        sq_put(c, b, s + run, i - run);
-        switch (ch) {
-        case '"':
-            esc[1] = '"';
-            break;
-        case '\\':
-            esc[1] = '\\';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        default:
-            esc[4] = hex[ch >> 4];
-            esc[5] = hex[ch & 15];
-            esc_len = 6;
-            break;
-        }
-        sq_put(c, b, esc, esc_len);
-        run = i + 1;
-    }
-    sq_put(c, b, s + run, n - run);
-    sq_putc(c, b, '"');
-}
-
-/* Append a finite double in canonical number text (SPEC §4.5). */
-static void sq_put_num(trifle_conn *c, sq_buf *b, double v)
-{
-    char tmp[40];
-    size_t n = c->host->format_double(tmp, v);
-
-    sq_put(c, b, tmp, n);
-}
-
+/* Room for one more entry in c->ents (doubling). */
 static int sq_ents_reserve(trifle_conn *c)
 {
-    size_t cap;
-    sq_ent *e;
+    void *p = c->ents;
+    size_t want = c->cap_ents != 0 ? c->cap_ents * 2 : 256;
 
     if (c->n_ents < c->cap_ents)
         return 0;
-    if (c->oom)
-        return -1;
-    cap = c->cap_ents != 0 ? c->cap_ents * 2 : 256;
-    if (cap > SIZE_MAX / sizeof(*e)) {
+    if (c->oom || drv_array_reserve(c->host, &p, &c->cap_ents, want, sizeof(sq_ent)) != 0) {
         c->oom = 1;
         return -1;
     }
-    e = c->ents != NULL ? c->host->realloc(c->ents, cap * sizeof(*e))
-                        : c->host->alloc(cap * sizeof(*e));
-    if (e == NULL) {
-        c->oom = 1;
-        return -1;
-    }
-    c->ents = e;
-    c->cap_ents = cap;
+    c->ents = p;
     return 0;
 }
 
@@ -310,121 +184,15 @@ static int sq_oom(trifle_conn *c, trifle_error *err)
  * Time: proleptic Gregorian UTC, without the C library (no TZ, no locale).
  */
 
-static int64_t sq_floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-
-    if (a % b != 0 && (a < 0) != (b < 0))
-        q--;
-    return q;
-}
-
-/* Days since 1970-01-01 → civil date (H. Hinnant's days_from_civil inverse). */
-static void sq_civil(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    int64_t era, yy;
-    unsigned doe, yoe, doy, mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = (unsigned)(z - era * 146097);
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    yy = (int64_t)yoe + era * 400;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = yy + (*m <= 2);
-}
-
-static int64_t sq_days(int64_t y, unsigned m, unsigned d)
-{
-    int64_t era;
-    unsigned yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned)(y - era * 400);
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void sq_put2(char *p, unsigned v)
-{
-    p[0] = (char)('0' + v / 10 % 10);
-    p[1] = (char)('0' + v % 10);
-}
-
 /* `at` (Unix seconds) as `YYYY-MM-DDTHH:MM:SSZ`, or with `.000000Z` when legacy. Returns 0, or -1
  * outside years 0000-9999. */
 static int sq_at_format(char *out, int64_t at, int legacy)
 {
-    int64_t days, secs, y;
-    unsigned m, d;
-
-    if (at < -62167219200LL || at > 253402300799LL)
+    if (drv_time_format(out, at) != 0)
         return -1;
-    days = sq_floor_div(at, 86400);
-    secs = at - days * 86400;
-    sq_civil(days, &y, &m, &d);
-    sq_put2(out, (unsigned)(y / 100));
-    sq_put2(out + 2, (unsigned)(y % 100));
-    out[4] = '-';
-    sq_put2(out + 5, m);
-    out[7] = '-';
-    sq_put2(out + 8, d);
-    out[10] = 'T';
-    sq_put2(out + 11, (unsigned)(secs / 3600));
-    out[13] = ':';
-    sq_put2(out + 14, (unsigned)(secs / 60 % 60));
-    out[16] = ':';
-    sq_put2(out + 17, (unsigned)(secs % 60));
-    if (legacy) {
+    if (legacy)
         memcpy(out + 19, ".000000Z", 9);
-    } else {
-        out[19] = 'Z';
-        out[20] = '\0';
-    }
     return 0;
-}
-
-static int sq_digits(const char *s, size_t n, unsigned *out)
-{
-    unsigned v = 0;
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    *out = v;
-    return 1;
-}
-
-static unsigned sq_month_days(int64_t y, unsigned m)
-{
-    static const unsigned char days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-    if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
-        return 29;
-    return days[m - 1];
-}
-
-/* `YYYY-MM-DD?HH:MM:SS` (19 bytes, any separator at 10 accepted by the caller) → seconds. */
-static int sq_datetime19(const char *s, int64_t *out)
-{
-    unsigned y, mo, d, h, mi, se;
-
-    if (s[4] != '-' || s[7] != '-' || s[13] != ':' || s[16] != ':' || !sq_digits(s, 4, &y) ||
-        !sq_digits(s + 5, 2, &mo) || !sq_digits(s + 8, 2, &d) || !sq_digits(s + 11, 2, &h) ||
-        !sq_digits(s + 14, 2, &mi) || !sq_digits(s + 17, 2, &se))
-        return 0;
-    if (mo < 1 || mo > 12 || d < 1 || d > sq_month_days(y, mo) || h > 23 || mi > 59 || se > 60)
-        return 0;
-    *out = sq_days(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + se;
-    return 1;
 }
 
 /* A bucket row's `at`: exactly the canonical or the legacy form. */
@@ -438,7 +206,7 @@ static int sq_at_parse_bucket(const char *s, size_t n, int64_t *at, int *legacy)
         *legacy = 1;
     else
         return 0;
-    return s[10] == 'T' && sq_datetime19(s, at);
+    return s[10] == 'T' && drv_time_parse19(s, at) == 0;
 }
 
 /* A ping's `at`: RFC 3339 (`T`, `t` or space; any fraction, floored; `Z` or an offset), or
@@ -446,8 +214,6 @@ static int sq_at_parse_bucket(const char *s, size_t n, int64_t *at, int *legacy)
 static int sq_time_parse(const char *s, size_t n, int64_t *out)
 {
     size_t i = 0;
-    int64_t t, off = 0;
-    unsigned oh, om;
 
     if (n > 0 && (s[0] == '-' || (s[0] >= '0' && s[0] <= '9'))) {
         /* seconds as text (a TEXT column turns stored numbers into text): floored */
@@ -471,317 +237,25 @@ static int sq_time_parse(const char *s, size_t n, int64_t *out)
             return 1;
         }
     }
-    if (n < 20 || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !sq_datetime19(s, &t))
-        return 0;
-    i = 19;
-    if (s[i] == '.') {
-        size_t f = ++i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == f)
-            return 0;
-    }
-    if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
-        i++;
-    } else if (i < n && (s[i] == '+' || s[i] == '-')) {
-        if (n - i < 6 || s[i + 3] != ':' || !sq_digits(s + i + 1, 2, &oh) ||
-            !sq_digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
-            return 0;
-        off = (int64_t)oh * 3600 + (int64_t)om * 60;
-        if (s[i] == '-')
-            off = -off;
-        i += 6;
-    } else {
-        return 0;
-    }
-    if (i != n)
-        return 0;
-    *out = t - off;
-    return 1;
+    return drv_time_parse_rfc3339(s, n, out) == 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Stored JSON → flat entries
+ * Stored JSON → flat entries. drv_json_walk() reads the text strictly (RFC 8259) and flattens
+ * nested objects; the callbacks here record its leaves.
  */
 
-typedef struct sq_json {
+/* The row being flattened. */
+typedef struct sq_row {
     trifle_conn *c;
-    const char *p;
-    const char *end;
     unsigned item;
     int keep_raw; /* writes carry non-numeric values over; reads only need numbers */
-} sq_json;
+} sq_row;
 
-static int sq_skip(sq_json *js, int depth);
-
-static void sq_ws(sq_json *js)
+/* Record the leaf at the current path (c->path). */
+static void sq_ent_add(sq_row *row, int numeric, double v, const char *raw, size_t raw_len)
 {
-    while (js->p < js->end && (*js->p == ' ' || *js->p == '\t' || *js->p == '\n' || *js->p == '\r'))
-        js->p++;
-}
-
-static int sq_hex4(const char *p, unsigned *out)
-{
-    unsigned v = 0;
-    int i;
-
-    for (i = 0; i < 4; i++) {
-        char ch = p[i];
-        v <<= 4;
-        if (ch >= '0' && ch <= '9')
-            v |= (unsigned)(ch - '0');
-        else if (ch >= 'a' && ch <= 'f')
-            v |= (unsigned)(ch - 'a' + 10);
-        else if (ch >= 'A' && ch <= 'F')
-            v |= (unsigned)(ch - 'A' + 10);
-        else
-            return 0;
-    }
-    *out = v;
-    return 1;
-}
-
-static void sq_put_utf8(trifle_conn *c, sq_buf *b, unsigned u)
-{
-    char s[4];
-    size_t n;
-
-    if (u < 0x80) {
-        s[0] = (char)u;
-        n = 1;
-    } else if (u < 0x800) {
-        s[0] = (char)(0xC0 | (u >> 6));
-        s[1] = (char)(0x80 | (u & 0x3F));
-        n = 2;
-    } else if (u < 0x10000) {
-        s[0] = (char)(0xE0 | (u >> 12));
-        s[1] = (char)(0x80 | ((u >> 6) & 0x3F));
-        s[2] = (char)(0x80 | (u & 0x3F));
-        n = 3;
-    } else {
-        s[0] = (char)(0xF0 | (u >> 18));
-        s[1] = (char)(0x80 | ((u >> 12) & 0x3F));
-        s[2] = (char)(0x80 | ((u >> 6) & 0x3F));
-        s[3] = (char)(0x80 | (u & 0x3F));
-        n = 4;
-    }
-    sq_put(c, b, s, n);
-}
-
-/* The string at js->p (its opening quote); its decoded bytes go to out unless out is NULL. Lone
- * surrogates decode to U+FFFD. */
-static int sq_string(sq_json *js, sq_buf *out)
-{
-    trifle_conn *c = js->c;
-    const char *p = js->p + 1, *run = p, *end = js->end;
-
-    for (;;) {
-        unsigned char ch;
-        if (p >= end)
-            return 0;
-        ch = (unsigned char)*p;
-        if (ch == '"')
-            break;
-        if (ch < 0x20)
-            return 0;
-        if (ch != '\\') {
-            p++;
-            continue;
-        }
-        if (out != NULL)
-            sq_put(c, out, run, (size_t)(p - run));
-        if (++p >= end)
-            return 0;
-        if (*p == 'u') {
-            unsigned u, lo;
-            if (end - p < 5 || !sq_hex4(p + 1, &u))
-                return 0;
-            p += 5;
-            if (u >= 0xD800 && u <= 0xDBFF) {
-                if (end - p >= 6 && p[0] == '\\' && p[1] == 'u' && sq_hex4(p + 2, &lo) &&
-                    lo >= 0xDC00 && lo <= 0xDFFF) {
-                    u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
-                    p += 6;
-                } else {
-                    u = 0xFFFD;
-                }
-            } else if (u >= 0xDC00 && u <= 0xDFFF) {
-                u = 0xFFFD;
-            }
-            if (out != NULL)
-                sq_put_utf8(c, out, u);
-        } else {
-            char d;
-            switch (*p) {
-            case '"':
-            case '\\':
-            case '/':
-                d = *p;
-                break;
-            case 'b':
-                d = '\b';
-                break;
-            case 'f':
-                d = '\f';
-                break;
-            case 'n':
-                d = '\n';
-                break;
-            case 'r':
-                d = '\r';
-                break;
-            case 't':
-                d = '\t';
-                break;
-            default:
-                return 0;
-            }
-            if (out != NULL)
-                sq_putc(c, out, d);
-            p++;
-        }
-        run = p;
-    }
-    if (out != NULL)
-        sq_put(c, out, run, (size_t)(p - run));
-    js->p = p + 1;
-    return 1;
-}
-
-/* A JSON number at js->p. *numeric says whether it is a finite double (1e400 is kept as text). */
-static int sq_number(sq_json *js, double *v, int *numeric)
-{
-    const char *s = js->p, *p = s, *end = js->end;
-    int upper = 0, plain = 1;
-    size_t len;
-
-#define SQ_DIGIT(q) ((q) < end && *(q) >= '0' && *(q) <= '9')
-    if (p < end && *p == '-')
-        p++;
-    if (p < end && *p == '0') {
-        p++;
-    } else if (SQ_DIGIT(p)) {
-        while (SQ_DIGIT(p))
-            p++;
-    } else {
-        return 0;
-    }
-    if (p < end && *p == '.') {
-        p++;
-        plain = 0;
-        if (!SQ_DIGIT(p))
-            return 0;
-        while (SQ_DIGIT(p))
-            p++;
-    }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        upper = *p == 'E';
-        plain = 0;
-        p++;
-        if (p < end && (*p == '+' || *p == '-'))
-            p++;
-        if (!SQ_DIGIT(p))
-            return 0;
-        while (SQ_DIGIT(p))
-            p++;
-    }
-#undef SQ_DIGIT
-    js->p = p;
-    len = (size_t)(p - s);
-    *numeric = 0;
-    if (plain && len - (*s == '-') <= 15) {
-        /* integers below 10^15 are exact doubles: the common case needs no strtod */
-        int64_t iv = 0;
-        for (const char *q = s + (*s == '-'); q < p; q++)
-            iv = iv * 10 + (*q - '0');
-        *v = *s == '-' ? -(double)iv : (double)iv;
-        if (*v == 0)
-            *v = 0; /* -0 is stored as 0, as the host's parser does */
-        *numeric = 1;
-    } else if (!upper) {
-        *numeric = js->c->host->parse_double(s, len, v) == 0;
-    } else if (len < 128) {
-        /* the host's grammar names a lower-case exponent */
-        char tmp[128];
-        memcpy(tmp, s, len);
-        for (size_t i = 0; i < len; i++)
-            if (tmp[i] == 'E')
-                tmp[i] = 'e';
-        *numeric = js->c->host->parse_double(tmp, len, v) == 0;
-    }
-    if (*numeric && !isfinite(*v))
-        *numeric = 0;
-    return 1;
-}
-
-static int sq_literal(sq_json *js, const char *word, size_t n)
-{
-    if ((size_t)(js->end - js->p) < n || memcmp(js->p, word, n) != 0)
-        return 0;
-    js->p += n;
-    return 1;
-}
-
-/* Validate and skip any JSON value at js->p. */
-static int sq_skip(sq_json *js, int depth)
-{
-    double v;
-    int numeric;
-
-    if (depth > SQ_MAX_DEPTH || js->p >= js->end)
-        return 0;
-    switch (*js->p) {
-    case '"':
-        return sq_string(js, NULL);
-    case 't':
-        return sq_literal(js, "true", 4);
-    case 'f':
-        return sq_literal(js, "false", 5);
-    case 'n':
-        return sq_literal(js, "null", 4);
-    case '[':
-    case '{': {
-        char close = *js->p == '[' ? ']' : '}';
-        js->p++;
-        sq_ws(js);
-        if (js->p < js->end && *js->p == close) {
-            js->p++;
-            return 1;
-        }
-        for (;;) {
-            if (close == '}') {
-                if (js->p >= js->end || *js->p != '"' || !sq_string(js, NULL))
-                    return 0;
-                sq_ws(js);
-                if (js->p >= js->end || *js->p != ':')
-                    return 0;
-                js->p++;
-                sq_ws(js);
-            }
-            if (!sq_skip(js, depth + 1))
-                return 0;
-            sq_ws(js);
-            if (js->p >= js->end)
-                return 0;
-            if (*js->p == close) {
-                js->p++;
-                return 1;
-            }
-            if (*js->p != ',')
-                return 0;
-            js->p++;
-            sq_ws(js);
-        }
-    }
-    default:
-        return sq_number(js, &v, &numeric);
-    }
-}
-
-/* Record the leaf at the current path. */
-static void sq_ent_add(sq_json *js, int numeric, double v, const char *raw, size_t raw_len)
-{
-    trifle_conn *c = js->c;
+    trifle_conn *c = row->c;
     sq_ent *e;
 
     if (sq_ents_reserve(c) != 0)
@@ -790,82 +264,37 @@ static void sq_ent_add(sq_json *js, int numeric, double v, const char *raw, size
     e->path = NULL;
     e->path_off = c->arena.len;
     e->path_len = c->path.len;
-    sq_put(c, &c->arena, c->path.p, c->path.len);
-    sq_putc(c, &c->arena, '\0');
+    drv_buf_put(&c->arena, c->path.p, c->path.len);
+    drv_buf_putc(&c->arena, '\0');
     e->numeric = numeric;
     e->num = numeric ? v : 0;
     e->raw_off = c->arena.len;
     e->raw_len = numeric ? 0 : raw_len;
     if (!numeric)
-        sq_put(c, &c->arena, raw, raw_len);
+        drv_buf_put(&c->arena, raw, raw_len);
     e->seq = c->n_ents;
-    e->item = js->item;
+    e->item = row->item;
     c->n_ents++;
 }
 
-static int sq_leaf(sq_json *js, int depth)
+/* drv_json_value_fn: a member that is not an object, or an object nested deeper than
+ * SQ_MAX_DEPTH (which drv_json_skip() refuses, so the row counts as invalid). */
+static int sq_leaf(drv_json *js, int depth, void *ctx)
 {
+    sq_row *row = ctx;
     const char *start = js->p;
     double v = 0;
     int numeric = 0;
 
-    if (*js->p == '-' || (*js->p >= '0' && *js->p <= '9')) {
-        if (!sq_number(js, &v, &numeric))
+    if (drv_json_at_number(js)) {
+        if (!drv_json_number(js, &v, &numeric))
             return 0;
-    } else if (!sq_skip(js, depth + 1)) {
+    } else if (!drv_json_skip(js, depth + 1)) {
         return 0;
     }
-    if (numeric || js->keep_raw)
-        sq_ent_add(js, numeric, v, start, (size_t)(js->p - start));
+    if (numeric || row->keep_raw)
+        sq_ent_add(row, numeric, v, start, (size_t)(js->p - start));
     return 1;
-}
-
-/* The object at js->p; members are flattened under the current path. */
-static int sq_object(sq_json *js, int depth)
-{
-    trifle_conn *c = js->c;
-    size_t base = c->path.len;
-
-    if (depth > SQ_MAX_DEPTH)
-        return 0;
-    js->p++;
-    sq_ws(js);
-    if (js->p < js->end && *js->p == '}') {
-        js->p++;
-        return 1;
-    }
-    for (;;) {
-        c->path.len = base;
-        if (depth > 0)
-            sq_putc(c, &c->path, '.');
-        if (js->p >= js->end || *js->p != '"' || !sq_string(js, &c->path))
-            return 0;
-        sq_ws(js);
-        if (js->p >= js->end || *js->p != ':')
-            return 0;
-        js->p++;
-        sq_ws(js);
-        if (js->p >= js->end)
-            return 0;
-        if (*js->p == '{') {
-            if (!sq_object(js, depth + 1))
-                return 0;
-        } else if (!sq_leaf(js, depth)) {
-            return 0;
-        }
-        sq_ws(js);
-        if (js->p >= js->end)
-            return 0;
-        if (*js->p == '}') {
-            js->p++;
-            c->path.len = base;
-            return 1;
-        }
-        if (*js->p != ',')
-            return 0;
-        js->p++;
-        sq_ws(js);
-    }
 }
 
 /* Append the leaves of one stored `data` text to c->ents, tagged with item. NULL, invalid JSON and
@@ -874,52 +303,23 @@ static void sq_flatten(trifle_conn *c, unsigned item, const unsigned char *text,
                        int keep_raw)
 {
     size_t n0 = c->n_ents, a0 = c->arena.len;
-    sq_json js;
+    sq_row row = {c, item, keep_raw};
+    drv_json js = {.host = c->host,
+                   .path = &c->path,
+                   .max_depth = SQ_MAX_DEPTH,
+                   .value = sq_leaf,
+                   .ctx = &row};
 
-    if (text == NULL)
+    if (text == NULL || drv_json_walk(&js, (const char *)text, len))
         return;
-    js.c = c;
-    js.p = (const char *)text;
-    js.end = js.p + len;
-    js.item = item;
-    js.keep_raw = keep_raw;
-    c->path.len = 0;
-    sq_ws(&js);
-    if (js.p < js.end && *js.p == '{' && sq_object(&js, 0)) {
-        sq_ws(&js);
-        if (js.p == js.end)
-            return;
-    }
     c->n_ents = n0;
     c->arena.len = a0;
-}
-
-/* A path the core can take: no empty dotted segment, no NUL (foreign data only). */
-static int sq_path_ok(const char *p, size_t n)
-{
-    size_t i;
-
-    if (n == 0 || p[0] == '.' || p[n - 1] == '.' || strlen(p) != n)
-        return 0;
-    for (i = 1; i < n; i++)
-        if (p[i] == '.' && p[i - 1] == '.')
-            return 0;
-    return 1;
-}
-
-static int sq_pathcmp(const char *a, size_t an, const char *b, size_t bn)
-{
-    int r = memcmp(a, b, an < bn ? an : bn);
-
-    if (r != 0)
-        return r;
-    return an < bn ? -1 : an > bn;
 }
 
 static int sq_ent_cmp(const void *pa, const void *pb)
 {
     const sq_ent *a = pa, *b = pb;
-    int r = sq_pathcmp(a->path, a->path_len, b->path, b->path_len);
+    int r = drv_pathcmp(a->path, a->path_len, b->path, b->path_len);
 
     if (r != 0)
         return r;
@@ -929,21 +329,6 @@ static int sq_ent_cmp(const void *pa, const void *pb)
 /* ---------------------------------------------------------------------------------------------
  * Connection
  */
-
-static int sq_name_ok(const char *s)
-{
-    size_t i, n = strlen(s);
-
-    if (n == 0 || n > SQ_NAME_MAX || (s[0] >= '0' && s[0] <= '9'))
-        return 0;
-    for (i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '_'))
-            return 0;
-    }
-    return 1;
-}
 
 static void sq_close(trifle_conn *c)
 {
@@ -963,10 +348,10 @@ static void sq_close(trifle_conn *c)
     sqlite3_finalize(c->ping);
     sqlite3_finalize(c->scan);
     (void)sqlite3_close_v2(c->db);
-    sq_buf_free(c, &c->sql);
-    sq_buf_free(c, &c->arena);
-    sq_buf_free(c, &c->json);
-    sq_buf_free(c, &c->path);
+    drv_buf_free(&c->sql);
+    drv_buf_free(&c->arena);
+    drv_buf_free(&c->json);
+    drv_buf_free(&c->path);
     c->host->free(c->ents);
     c->host->free(c->sorted);
     c->host->free(c);
@@ -982,7 +367,7 @@ static int sq_exec(trifle_conn *c, const char *sql, const char *table, trifle_er
 static int sq_open(trifle_conn **out, const trifle_host_api *host, const char *url,
                    const char *const *opts, trifle_error *err)
 {
-    const char *path, *table = "trifle_stats", *ping_table = NULL;
+    const char *path, *table = "trifle_stats", *ping_table = NULL, *bad;
     char *literal = NULL;
     trifle_conn *c = NULL;
     int mode = TRIFLE_ID_FULL, rc;
@@ -1010,27 +395,12 @@ static int sq_open(trifle_conn **out, const trifle_host_api *host, const char *u
     }
     for (i = 0; opts != NULL && opts[i] != NULL; i += 2) {
         const char *name = opts[i], *value = opts[i + 1] != NULL ? opts[i + 1] : "";
-        if (strcmp(name, "trifle.joined") == 0) {
-            if (strcmp(value, "full") == 0)
-                mode = TRIFLE_ID_FULL;
-            else if (strcmp(value, "partial") == 0)
-                mode = TRIFLE_ID_PARTIAL;
-            else if (strcmp(value, "separated") == 0)
-                mode = TRIFLE_ID_SEPARATED;
-            else {
-                host->error_set(err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %s", value);
-                return TRIFLE_ECONFIG;
-            }
-        } else if (strncmp(name, "trifle.", 7) == 0) {
-            /* the core's own options: the separator is already inside bucket ids */
-        } else if (strcmp(name, "table") == 0) {
-            table = value;
-        } else if (strcmp(name, "ping_table") == 0) {
-            ping_table = value;
-        } else if (strcmp(name, "joined") == 0 || strcmp(name, "separator") == 0 ||
-                   strcmp(name, "system_tracking") == 0) {
-            /* URL parameters of every driver, applied by the core (SPEC §11.2) */
-        } else {
+        int known = drv_opt_sql(name, value, &mode, &table, &ping_table);
+        if (known < 0) {
+            host->error_set(err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %s", value);
+            return TRIFLE_ECONFIG;
+        }
+        if (known == 0) {
             host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: unknown parameter %s",
                             name);
             return TRIFLE_ECONFIG;
@@ -1038,12 +408,8 @@ static int sq_open(trifle_conn **out, const trifle_host_api *host, const char *u
         if (opts[i + 1] == NULL)
             break;
     }
-    if (!sq_name_ok(table)) {
-        host->error_set(err, TRIFLE_ECONFIG, 0, "invalid table name: %s", table);
-        return TRIFLE_ECONFIG;
-    }
-    if (ping_table != NULL && !sq_name_ok(ping_table)) {
-        host->error_set(err, TRIFLE_ECONFIG, 0, "invalid table name: %s", ping_table);
+    if ((bad = drv_table_bad(table, ping_table, SQ_NAME_MAX)) != NULL) {
+        host->error_set(err, TRIFLE_ECONFIG, 0, "invalid table name: %s", bad);
         return TRIFLE_ECONFIG;
     }
 
@@ -1055,13 +421,11 @@ static int sq_open(trifle_conn **out, const trifle_host_api *host, const char *u
     memset(c, 0, sizeof(*c));
     c->host = host;
     c->mode = mode;
-    memcpy(c->table, table, strlen(table) + 1);
-    if (ping_table != NULL) {
-        memcpy(c->ping_table, ping_table, strlen(ping_table) + 1);
-    } else {
-        memcpy(c->ping_table, table, strlen(table));
-        memcpy(c->ping_table + strlen(table), "_ping", 6);
-    }
+    drv_buf_init(&c->sql, host, &c->oom);
+    drv_buf_init(&c->arena, host, &c->oom);
+    drv_buf_init(&c->json, host, &c->oom);
+    drv_buf_init(&c->path, host, &c->oom);
+    drv_table_names(c->table, c->ping_table, table, ping_table);
 
     if (strncmp(path, "file:", 5) == 0) {
         /* Debian builds SQLite with SQLITE_USE_URI: keep `sqlite:file:x.db` a plain file name */
@@ -1129,7 +493,7 @@ static int sq_prepare(trifle_conn *c, sqlite3_stmt **st, const char *sql, trifle
     if (*st != NULL)
         return 0;
     c->sql.len = 0;
-    sq_puts(c, &c->sql, sql);
+    drv_buf_puts(&c->sql, sql);
     return sq_prepare_sql(c, st, NULL, err);
 }
 
@@ -1146,9 +510,9 @@ static void sq_done(sqlite3_stmt *st)
 static void sq_sql3(trifle_conn *c, const char *a, const char *table, const char *b)
 {
     c->sql.len = 0;
-    sq_puts(c, &c->sql, a);
-    sq_puts(c, &c->sql, table);
-    sq_puts(c, &c->sql, b);
+    drv_buf_puts(&c->sql, a);
+    drv_buf_puts(&c->sql, table);
+    drv_buf_puts(&c->sql, b);
 }
 
 static int sq_setup(trifle_conn *c, trifle_error *err)
@@ -1167,11 +531,11 @@ static int sq_setup(trifle_conn *c, trifle_error *err)
         return TRIFLE_EINVAL;
     c->oom = 0;
     sq_sql3(c, "CREATE TABLE IF NOT EXISTS ", c->table, schema[c->mode]);
-    sq_puts(c, &c->sql, "CREATE TABLE IF NOT EXISTS ");
-    sq_puts(c, &c->sql, c->ping_table);
-    sq_puts(c, &c->sql,
+    drv_buf_puts(&c->sql, "CREATE TABLE IF NOT EXISTS ");
+    drv_buf_puts(&c->sql, c->ping_table);
+    drv_buf_puts(&c->sql,
             " (key TEXT PRIMARY KEY, at TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}');");
-    sq_putc(c, &c->sql, '\0');
+    drv_buf_putc(&c->sql, '\0');
     if (c->oom)
         return sq_oom(c, err);
     rc = sq_exec(c, c->sql.p, NULL, err);
@@ -1186,10 +550,10 @@ static int sq_drop(trifle_conn *c, trifle_error *err)
         return TRIFLE_EINVAL;
     c->oom = 0;
     sq_sql3(c, "DROP TABLE IF EXISTS ", c->table, ";");
-    sq_puts(c, &c->sql, "DROP TABLE IF EXISTS ");
-    sq_puts(c, &c->sql, c->ping_table);
-    sq_puts(c, &c->sql, ";");
-    sq_putc(c, &c->sql, '\0');
+    drv_buf_puts(&c->sql, "DROP TABLE IF EXISTS ");
+    drv_buf_puts(&c->sql, c->ping_table);
+    drv_buf_puts(&c->sql, ";");
+    drv_buf_putc(&c->sql, '\0');
     if (c->oom)
         return sq_oom(c, err);
     return sq_exec(c, c->sql.p, NULL, err);
@@ -1228,33 +592,16 @@ static int sq_select(trifle_conn *c, size_t k, sqlite3_stmt **out, unsigned *cls
                 c->mode == TRIFLE_ID_FULL ? " WHERE key IN (" : " WHERE ");
         for (j = 0; j < sq_classes[ci]; j++) {
             if (j > 0)
-                sq_puts(c, &c->sql, c->mode == TRIFLE_ID_FULL ? ", " : " OR ");
-            sq_puts(c, &c->sql, term[c->mode]);
+                drv_buf_puts(&c->sql, c->mode == TRIFLE_ID_FULL ? ", " : " OR ");
+            drv_buf_puts(&c->sql, term[c->mode]);
         }
-        sq_puts(c, &c->sql, c->mode == TRIFLE_ID_FULL ? ");" : ";");
+        drv_buf_puts(&c->sql, c->mode == TRIFLE_ID_FULL ? ");" : ";");
         rc = sq_prepare_sql(c, &c->select[ci], c->table, err);
         if (rc != 0)
             return rc;
     }
     *out = c->select[ci];
     return 0;
-}
-
-static uint32_t sq_hash(const char *id, size_t id_len, const char *g, size_t g_len, int64_t at)
-{
-    uint64_t h = UINT64_C(1469598103934665603);
-    size_t i;
-
-    for (i = 0; i < id_len; i++)
-        h = (h ^ (unsigned char)id[i]) * UINT64_C(1099511628211);
-    h = (h ^ 0xff) * UINT64_C(1099511628211);
-    for (i = 0; i < g_len; i++)
-        h = (h ^ (unsigned char)g[i]) * UINT64_C(1099511628211);
-    h ^= (uint64_t)at * UINT64_C(0x9E3779B97F4A7C15);
-    h ^= h >> 31;
-    h *= UINT64_C(0xBF58476D1CE4E5B9);
-    h ^= h >> 29;
-    return (uint32_t)h;
 }
 
 static int sq_bind_text(sqlite3_stmt *st, int i, const char *s, int len, int *rc)
@@ -1278,7 +625,7 @@ static int sq_emit_row(trifle_conn *c, trifle_sink *sink, size_t index, const un
     for (i = n0; i < c->n_ents && rc == 0; i++) {
         const sq_ent *e = &c->ents[i];
         const char *path = c->arena.p + e->path_off;
-        if (e->numeric && sq_path_ok(path, e->path_len))
+        if (e->numeric && drv_path_ok(path, e->path_len))
             rc = c->host->emit(sink, index, path, e->num);
     }
     c->n_ents = n0;
@@ -1331,7 +678,7 @@ static int sq_read_chunk(trifle_conn *c, const void *base, size_t stride, size_t
                 sq_bind_text(st, p++, c->at[j], SQ_AT_LEN, &brc);
                 sq_bind_text(st, p, c->at_legacy[j], SQ_AT_LEGACY_LEN, &brc);
             }
-            h = sq_hash(b->id, id_len, g, strlen(g), c->mode == TRIFLE_ID_FULL ? 0 : b->at);
+            h = drv_bucket_hash(b->id, id_len, g, strlen(g), c->mode == TRIFLE_ID_FULL ? 0 : b->at);
             while (c->slots[h & mask] != 0)
                 h++;
             c->slots[h & mask] = (uint16_t)(j + 1);
@@ -1371,7 +718,7 @@ static int sq_read_chunk(trifle_conn *c, const void *base, size_t stride, size_t
         }
         data = sqlite3_column_text(st, data_col);
         data_len = (size_t)sqlite3_column_bytes(st, data_col);
-        for (h = sq_hash(key, key_len, g, g_len, at); c->slots[h & mask] != 0; h++) {
+        for (h = drv_bucket_hash(key, key_len, g, g_len, at); c->slots[h & mask] != 0; h++) {
             unsigned i = c->slots[h & mask] - 1u;
             const trifle_bucket *b = sq_bucket(base, stride, lo + i);
             if ((c->mode != TRIFLE_ID_FULL && b->at != at) || strlen(b->id) != key_len ||
@@ -1413,12 +760,12 @@ done:
 static int sq_row_build(trifle_conn *c, const trifle_entry *it, const sq_ent *s, size_t ns,
                         int is_set, const char **bad)
 {
-    sq_buf *b = &c->json;
+    drv_buf *b = &c->json;
     size_t i = 0, l = 0, lpl = 0;
     const char *lp = NULL;
     int first = 1;
 
-    sq_putc(c, b, '{');
+    drv_buf_putc(b, '{');
     if (it->n_leaves > 0) {
         lp = it->leaves[0].path;
         lpl = strlen(lp);
@@ -1434,10 +781,10 @@ static int sq_row_build(trifle_conn *c, const trifle_entry *it, const sq_ent *s,
         else if (l >= it->n_leaves)
             cmp = -1;
         else
-            cmp = sq_pathcmp(s[i].path, s[i].path_len, lp, lpl);
+            cmp = drv_pathcmp(s[i].path, s[i].path_len, lp, lpl);
         if (cmp <= 0) {
             /* one stored path: numeric copies are summed, else the first non-numeric is kept */
-            for (; g < ns && sq_pathcmp(s[g].path, s[g].path_len, s[i].path, s[i].path_len) == 0;
+            for (; g < ns && drv_pathcmp(s[g].path, s[g].path_len, s[i].path, s[i].path_len) == 0;
                  g++) {
                 if (s[g].numeric) {
                     sum += s[g].num;
@@ -1448,19 +795,19 @@ static int sq_row_build(trifle_conn *c, const trifle_entry *it, const sq_ent *s,
             }
         }
         if (!first)
-            sq_putc(c, b, ',');
+            drv_buf_putc(b, ',');
         first = 0;
         if (cmp < 0) {
-            sq_put_jstr(c, b, s[i].path, s[i].path_len);
-            sq_putc(c, b, ':');
+            drv_buf_put_jstr(b, s[i].path, s[i].path_len);
+            drv_buf_putc(b, ':');
             if (has_num) {
                 if (!isfinite(sum)) {
                     *bad = s[i].path;
                     return TRIFLE_EDATA;
                 }
-                sq_put_num(c, b, sum);
+                drv_buf_put_num(b, sum);
             } else {
-                sq_put(c, b, c->arena.p + raw->raw_off, raw->raw_len);
+                drv_buf_put(b, c->arena.p + raw->raw_off, raw->raw_len);
             }
             i = g;
             continue;
@@ -1472,9 +819,9 @@ static int sq_row_build(trifle_conn *c, const trifle_entry *it, const sq_ent *s,
             *bad = lp;
             return TRIFLE_EDATA;
         }
-        sq_put_jstr(c, b, lp, lpl);
-        sq_putc(c, b, ':');
-        sq_put_num(c, b, v);
+        drv_buf_put_jstr(b, lp, lpl);
+        drv_buf_putc(b, ':');
+        drv_buf_put_num(b, v);
         if (cmp == 0)
             i = g;
         if (++l < it->n_leaves) {
@@ -1482,7 +829,7 @@ static int sq_row_build(trifle_conn *c, const trifle_entry *it, const sq_ent *s,
             lpl = strlen(lp);
         }
     }
-    sq_putc(c, b, '}');
+    drv_buf_putc(b, '}');
     return c->oom ? TRIFLE_ENOMEM : 0;
 }
 
@@ -1523,16 +870,16 @@ static int sq_upsert_stmt(trifle_conn *c, size_t ci, sqlite3_stmt **out, trifle_
 
     if (c->upsert[ci] == NULL) {
         sq_sql3(c, "INSERT INTO ", c->table, " (");
-        sq_puts(c, &c->sql, cols[c->mode]);
-        sq_puts(c, &c->sql, ", data) VALUES ");
+        drv_buf_puts(&c->sql, cols[c->mode]);
+        drv_buf_puts(&c->sql, ", data) VALUES ");
         for (j = 0; j < sq_classes[ci]; j++) {
             if (j > 0)
-                sq_puts(c, &c->sql, ", ");
-            sq_puts(c, &c->sql, row[c->mode]);
+                drv_buf_puts(&c->sql, ", ");
+            drv_buf_puts(&c->sql, row[c->mode]);
         }
-        sq_puts(c, &c->sql, " ON CONFLICT (");
-        sq_puts(c, &c->sql, cols[c->mode]);
-        sq_puts(c, &c->sql, ") DO UPDATE SET data = excluded.data;");
+        drv_buf_puts(&c->sql, " ON CONFLICT (");
+        drv_buf_puts(&c->sql, cols[c->mode]);
+        drv_buf_puts(&c->sql, ") DO UPDATE SET data = excluded.data;");
         if ((rc = sq_prepare_sql(c, &c->upsert[ci], c->table, err)) != 0)
             return rc;
     }
@@ -1609,7 +956,7 @@ static int sq_group(trifle_conn *c, size_t k)
         sq_ent *s = c->sorted + c->first[j];
         size_t m = c->first[j + 1] - c->first[j];
         for (i = 1; i < m; i++)
-            if (sq_pathcmp(s[i - 1].path, s[i - 1].path_len, s[i].path, s[i].path_len) >= 0)
+            if (drv_pathcmp(s[i - 1].path, s[i - 1].path_len, s[i].path, s[i].path_len) >= 0)
                 break;
         if (i < m)
             qsort(s, m, sizeof(*s), sq_ent_cmp);
@@ -1842,23 +1189,23 @@ static int sq_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
             return rc;
     }
     c->json.len = 0;
-    sq_puts(c, &c->json, "{\"at\":\"");
-    sq_puts(c, &c->json, at_text);
-    sq_putc(c, &c->json, '"');
+    drv_buf_puts(&c->json, "{\"at\":\"");
+    drv_buf_puts(&c->json, at_text);
+    drv_buf_putc(&c->json, '"');
     for (i = 0; i < n; i++) {
         if (!isfinite(leaves[i].value) || leaves[i].path == NULL) {
             c->host->error_set(err, TRIFLE_EINVAL, 0, "invalid ping leaf %zu", i);
             return TRIFLE_EINVAL;
         }
         c->path.len = 0;
-        sq_puts(c, &c->path, "data.");
-        sq_puts(c, &c->path, leaves[i].path);
-        sq_putc(c, &c->json, ',');
-        sq_put_jstr(c, &c->json, c->path.p, c->path.len);
-        sq_putc(c, &c->json, ':');
-        sq_put_num(c, &c->json, leaves[i].value);
+        drv_buf_puts(&c->path, "data.");
+        drv_buf_puts(&c->path, leaves[i].path);
+        drv_buf_putc(&c->json, ',');
+        drv_buf_put_jstr(&c->json, c->path.p, c->path.len);
+        drv_buf_putc(&c->json, ':');
+        drv_buf_put_num(&c->json, leaves[i].value);
     }
-    sq_putc(c, &c->json, '}');
+    drv_buf_putc(&c->json, '}');
     if (c->oom)
         return sq_oom(c, err);
     sq_bind_text(c->ping, 1, key, -1, &brc);
@@ -1941,7 +1288,7 @@ static int sq_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink
         const sq_ent *e = &c->ents[i];
         const char *path = c->arena.p + e->path_off;
         if (e->numeric && e->path_len > 5 && memcmp(path, "data.", 5) == 0 &&
-            sq_path_ok(path + 5, e->path_len - 5))
+            drv_path_ok(path + 5, e->path_len - 5))
             rc = c->host->emit(sink, 0, path + 5, e->num);
     }
     if (rc != 0) {

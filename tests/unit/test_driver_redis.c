@@ -36,9 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "error_int.h"
+#include "driver_host.h"
 #include "loader_int.h"
-#include "numfmt_int.h"
 #include "trifle/driver.h"
 #include "trifle/storage.h"
 
@@ -47,168 +46,6 @@
 static const trifle_driver *drv;
 static const char *server_url; /* TRIFLE_TEST_URI_REDIS, or NULL */
 static char run_id[32];        /* "ut<pid>": prefixes of this run */
-
-/* ---------------------------------------------------------------------------------------------
- * The host
- */
-
-static long alloc_count, alloc_fail_at; /* fail allocation number alloc_fail_at (1-based) */
-static int log_info, log_warn;
-
-static void *h_alloc(size_t size)
-{
-    if (alloc_fail_at > 0 && ++alloc_count == alloc_fail_at)
-        return NULL;
-    return malloc(size);
-}
-
-static void *h_realloc(void *p, size_t size)
-{
-    if (alloc_fail_at > 0 && ++alloc_count == alloc_fail_at)
-        return NULL;
-    return realloc(p, size);
-}
-
-static void h_free(void *p)
-{
-    free(p);
-}
-
-static void h_error_set(trifle_error *err, int code, int native, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    (void)trifle__verror(err, code, native, fmt, ap);
-    va_end(ap);
-    if (err != NULL)
-        (void)snprintf(err->driver, sizeof(err->driver), "redis");
-}
-
-static void h_log(int level, const char *driver, const char *fmt, ...)
-{
-    (void)driver;
-    (void)fmt;
-    if (level == TRIFLE_LOG_WARN)
-        log_warn++;
-    else if (level == TRIFLE_LOG_INFO)
-        log_info++;
-}
-
-typedef struct sink_leaf {
-    char *path;
-    double value;
-} sink_leaf;
-
-typedef struct sink_bucket {
-    sink_leaf *l;
-    size_t n, cap;
-} sink_bucket;
-
-struct trifle_sink {
-    sink_bucket *b;
-    size_t n;
-    long emits;
-};
-
-static int h_emit(trifle_sink *s, size_t index, const char *path, double value)
-{
-    sink_bucket *b;
-    size_t i;
-
-    assert_true(index < s->n);
-    assert_true(isfinite(value));
-    assert_true(path[0] != '\0');
-    s->emits++;
-    b = &s->b[index];
-    for (i = 0; i < b->n; i++) {
-        if (strcmp(b->l[i].path, path) == 0) {
-            b->l[i].value += value;
-            return 0;
-        }
-    }
-    if (b->n == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 4;
-        b->l = realloc(b->l, b->cap * sizeof(*b->l));
-        assert_non_null(b->l);
-    }
-    b->l[b->n].path = strdup(path);
-    b->l[b->n].value = value;
-    b->n++;
-    return 0;
-}
-
-static size_t h_format_double(char *buf, double v)
-{
-    return trifle__fmt_double(buf, v);
-}
-
-static int h_parse_double(const char *text, size_t len, double *out)
-{
-    return trifle__parse_double(text, len, out) == 0 ? 0 : TRIFLE_EINVAL;
-}
-
-static const trifle_host_api host = {
-    TRIFLE_DRIVER_ABI_MAJOR,
-    TRIFLE_DRIVER_ABI_MINOR,
-    sizeof(trifle_host_api),
-    h_alloc,
-    h_realloc,
-    h_free,
-    h_error_set,
-    h_log,
-    h_emit,
-    h_format_double,
-    h_parse_double,
-};
-
-static trifle_sink *sink_new(size_t n)
-{
-    trifle_sink *s = calloc(1, sizeof(*s));
-
-    assert_non_null(s);
-    s->n = n;
-    s->b = calloc(n ? n : 1, sizeof(*s->b));
-    assert_non_null(s->b);
-    return s;
-}
-
-static void sink_free(trifle_sink *s)
-{
-    size_t i, j;
-
-    if (s == NULL)
-        return;
-    for (i = 0; i < s->n; i++) {
-        for (j = 0; j < s->b[i].n; j++)
-            free(s->b[i].l[j].path);
-        free(s->b[i].l);
-    }
-    free(s->b);
-    free(s);
-}
-
-/* The value of path in bucket index; fails the test when it is missing. */
-static double sink_value(const trifle_sink *s, size_t index, const char *path)
-{
-    size_t i;
-
-    for (i = 0; i < s->b[index].n; i++)
-        if (strcmp(s->b[index].l[i].path, path) == 0)
-            return s->b[index].l[i].value;
-    fail_msg("bucket %zu has no leaf \"%s\"", index, path);
-    return NAN;
-}
-
-static int sink_has(const trifle_sink *s, size_t index, const char *path)
-{
-    size_t i;
-
-    for (i = 0; i < s->b[index].n; i++)
-        if (strcmp(s->b[index].l[i].path, path) == 0)
-            return 1;
-    return 0;
-}
 
 /* ---------------------------------------------------------------------------------------------
  * Opening connections
@@ -224,7 +61,7 @@ static int conn_open(trifle_conn **c, const char *url, const char *const *extra,
         opts[n++] = *extra++;
     opts[n] = NULL;
     *c = NULL;
-    return drv->open(c, &host, url, opts, err);
+    return drv->open(c, &test_host, url, opts, err);
 }
 
 /* The test server's URL split into the driver URL and its query parameters. */
@@ -273,7 +110,7 @@ static int server_try_open(trifle_conn **c, const char *name, const char *sep,
         opts[n++] = *extra++;
     opts[n] = NULL;
     *c = NULL;
-    return drv->open(c, &host, base_url, opts, err);
+    return drv->open(c, &test_host, base_url, opts, err);
 }
 
 static trifle_conn *server_open_sep(const char *name, const char *sep, const char *const *extra)
@@ -1945,6 +1782,7 @@ int main(void)
     int failed;
 
     /* SIGPIPE keeps its default action: a driver write that raised it would end the program */
+    test_host_driver = "redis";
     (void)snprintf(run_id, sizeof(run_id), "ut%d", (int)getpid());
     if (trifle_driver_load(&drv, "redis", TRIFLE_BUILD_PLUGIN_DIR, &err) != 0) {
         fprintf(stderr, "cannot load the redis driver: %s\n", err.message);

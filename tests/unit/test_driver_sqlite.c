@@ -23,8 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "error_int.h"
-#include "numfmt_int.h"
+#include "driver_host.h"
 #include "trifle/driver.h"
 #include "vectors.h"
 
@@ -62,156 +61,6 @@ static void load_sym(void *dst, size_t size, const char *name)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * The host
- */
-
-static long alloc_count, alloc_fail_at; /* fail allocation number alloc_fail_at (1-based) */
-static int warn_count;
-
-static void *h_alloc(size_t size)
-{
-    if (alloc_fail_at > 0 && ++alloc_count == alloc_fail_at)
-        return NULL;
-    return malloc(size);
-}
-
-static void *h_realloc(void *p, size_t size)
-{
-    if (alloc_fail_at > 0 && ++alloc_count == alloc_fail_at)
-        return NULL;
-    return realloc(p, size);
-}
-
-static void h_free(void *p)
-{
-    free(p);
-}
-
-static void h_error_set(trifle_error *err, int code, int native, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    (void)trifle__verror(err, code, native, fmt, ap);
-    va_end(ap);
-    if (err != NULL)
-        (void)snprintf(err->driver, sizeof(err->driver), "sqlite");
-}
-
-static void h_log(int level, const char *driver, const char *fmt, ...)
-{
-    (void)driver;
-    (void)fmt;
-    if (level == TRIFLE_LOG_WARN)
-        warn_count++;
-}
-
-typedef struct sink_leaf {
-    char *path;
-    double value;
-} sink_leaf;
-
-typedef struct sink_bucket {
-    sink_leaf *l;
-    size_t n, cap;
-} sink_bucket;
-
-struct trifle_sink {
-    sink_bucket *b;
-    size_t n;
-};
-
-static int h_emit(trifle_sink *s, size_t index, const char *path, double value)
-{
-    sink_bucket *b;
-    size_t i;
-
-    assert_true(index < s->n);
-    assert_true(isfinite(value));
-    b = &s->b[index];
-    for (i = 0; i < b->n; i++) {
-        if (strcmp(b->l[i].path, path) == 0) {
-            b->l[i].value += value;
-            return 0;
-        }
-    }
-    if (b->n == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 4;
-        b->l = realloc(b->l, b->cap * sizeof(*b->l));
-        assert_non_null(b->l);
-    }
-    b->l[b->n].path = strdup(path);
-    b->l[b->n].value = value;
-    b->n++;
-    return 0;
-}
-
-static size_t h_format_double(char *buf, double v)
-{
-    return trifle__fmt_double(buf, v);
-}
-
-static int h_parse_double(const char *text, size_t len, double *out)
-{
-    return trifle__parse_double(text, len, out) == 0 ? 0 : TRIFLE_EINVAL;
-}
-
-static const trifle_host_api host = {
-    TRIFLE_DRIVER_ABI_MAJOR,
-    TRIFLE_DRIVER_ABI_MINOR,
-    sizeof(trifle_host_api),
-    h_alloc,
-    h_realloc,
-    h_free,
-    h_error_set,
-    h_log,
-    h_emit,
-    h_format_double,
-    h_parse_double,
-};
-
-static trifle_sink *sink_new(size_t n)
-{
-    trifle_sink *s = calloc(1, sizeof(*s));
-
-    assert_non_null(s);
-    s->n = n;
-    s->b = calloc(n ? n : 1, sizeof(*s->b));
-    assert_non_null(s->b);
-    return s;
-}
-
-static void sink_free(trifle_sink *s)
-{
-    size_t i, j;
-
-    for (i = 0; i < s->n; i++) {
-        for (j = 0; j < s->b[i].n; j++)
-            free(s->b[i].l[j].path);
-        free(s->b[i].l);
-    }
-    free(s->b);
-    free(s);
-}
-
-/* The value of path in bucket index; fails the test when it is missing. */
-static double sink_value(const trifle_sink *s, size_t index, const char *path)
-{
-    size_t i;
-
-    for (i = 0; i < s->b[index].n; i++)
-        if (strcmp(s->b[index].l[i].path, path) == 0)
-            return s->b[index].l[i].value;
-    fail_msg("bucket %zu has no leaf \"%s\"", index, path);
-    return NAN;
-}
-
-static size_t sink_count(const trifle_sink *s, size_t index)
-{
-    return s->b[index].n;
-}
-
-/* ---------------------------------------------------------------------------------------------
  * Helpers
  */
 
@@ -230,7 +79,7 @@ static int conn_open_opts(trifle_conn **c, const char *url, const char *mode,
     while (extra != NULL && *extra != NULL && n < 30)
         opts[n++] = *extra++;
     opts[n] = NULL;
-    return drv->open(c, &host, url, opts, err);
+    return drv->open(c, &test_host, url, opts, err);
 }
 
 /* Open `<tmpdir>/<name>.db` in mode and run setup. */
@@ -375,6 +224,7 @@ static int group_setup(void **state)
     void *sym;
 
     (void)state;
+    test_host_driver = "sqlite";
     (void)snprintf(path, sizeof(path), "%s/trifle_sqlite.so", TRIFLE_BUILD_PLUGIN_DIR);
     if (stat(path, &st) != 0) {
         fprintf(stderr,
@@ -394,7 +244,7 @@ static int group_setup(void **state)
         return -1;
     }
     memcpy(&init, &sym, sizeof(init));
-    if (init(&host, &drv, &err) != 0 || drv == NULL) {
+    if (init(&test_host, &drv, &err) != 0 || drv == NULL) {
         fprintf(stderr, "trifle_driver_sqlite_init failed: %s\n", err.message);
         return -1;
     }
@@ -439,7 +289,7 @@ static void test_driver_table(void **state)
 {
     trifle_error err = TRIFLE_ERROR_INIT;
     const trifle_driver *d2 = NULL;
-    trifle_host_api other = host;
+    trifle_host_api other = test_host;
     trifle_driver_init_fn init;
     void *sym = dlsym(plugin, "trifle_driver_sqlite_init");
 
@@ -1077,12 +927,12 @@ static void test_busy(void **state)
     while (atomic_load(&lk.locked) == 0)
         nap_ms(1);
     assert_int_equal(atomic_load(&lk.locked), 1);
-    warn_count = 0;
+    log_warn = 0;
     t0 = now_s();
     assert_int_equal(write1(c, 0, &t, l, 1, &err), TRIFLE_EBUSY);
     dt = now_s() - t0;
     assert_int_equal(err.native & 0xff, SQLITE_BUSY);
-    assert_int_equal(warn_count, 3);
+    assert_int_equal(log_warn, 3);
     assert_true(dt >= 19.0);
     /* reads are not blocked by a writer (WAL) */
     s = get1(c, &t);
@@ -1095,11 +945,11 @@ static void test_busy(void **state)
     assert_int_equal(pthread_create(&th, NULL, locker_main, &lk), 0);
     while (atomic_load(&lk.locked) == 0)
         nap_ms(1);
-    warn_count = 0;
+    log_warn = 0;
     t0 = now_s();
     write1_ok(c, 0, &t, l, 1);
     dt = now_s() - t0;
-    assert_int_equal(warn_count, 1);
+    assert_int_equal(log_warn, 1);
     assert_true(dt >= 5.0);
     assert_int_equal(pthread_join(th, NULL), 0);
     s = get1(c, &t);
@@ -1207,7 +1057,7 @@ static void test_open_errors(void **state)
     {
         const char *opts[] = {"trifle.joined", "mixed", NULL};
         (void)snprintf(url, sizeof(url), "sqlite:%s/open.db", tmpdir);
-        assert_int_equal(drv->open(&c, &host, url, opts, &err), TRIFLE_ECONFIG);
+        assert_int_equal(drv->open(&c, &test_host, url, opts, &err), TRIFLE_ECONFIG);
         assert_string_equal(err.message, "invalid identifier mode: mixed");
     }
     /* parameters every driver takes, and a 58-byte table name */

@@ -12,60 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc_int.h"
 #include "buf_int.h"
 #include "payload_int.h"
+#include "oom_alloc.h"
 #include "vectors.h"
-
-/* ---- a counting allocator that can fail the Nth allocation ---------------------------------- */
-
-static long oom_fail_at = -1; /* 1-based; -1 = never */
-static long oom_calls, oom_live;
-
-static void *oom_malloc(size_t n)
-{
-    void *p;
-
-    if (++oom_calls == oom_fail_at)
-        return NULL;
-    p = malloc(n);
-    if (p != NULL)
-        oom_live++;
-    return p;
-}
-
-static void *oom_realloc(void *ptr, size_t n)
-{
-    void *p;
-
-    if (++oom_calls == oom_fail_at)
-        return NULL;
-    p = realloc(ptr, n);
-    if (p != NULL && ptr == NULL)
-        oom_live++;
-    return p;
-}
-
-static void oom_free(void *ptr)
-{
-    if (ptr != NULL)
-        oom_live--;
-    free(ptr);
-}
-
-static void oom_begin(long fail_at)
-{
-    static const trifle_allocator a = {oom_malloc, oom_realloc, oom_free};
-
-    oom_fail_at = fail_at;
-    oom_calls = oom_live = 0;
-    trifle_set_allocator(&a);
-}
-
-static void oom_end(void)
-{
-    trifle_set_allocator(NULL);
-}
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 

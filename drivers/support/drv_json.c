@@ -1,0 +1,281 @@
+/*
+ * The stored-JSON reader of the drivers (drv_support.h): strict RFC 8259, flattening objects to
+ * dotted paths as it goes.
+ */
+#include "drv_support.h"
+
+#include <math.h>
+#include <string.h>
+
+void drv_json_ws(drv_json *js)
+{
+    while (js->p < js->end && (*js->p == ' ' || *js->p == '\t' || *js->p == '\n' || *js->p == '\r'))
+        js->p++;
+}
+
+/* Four hex digits at p (the caller checked there are four bytes). */
+static int drv_hex4(const char *p, unsigned *out)
+{
+    unsigned v = 0;
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        char ch = p[i];
+        v <<= 4;
+        if (ch >= '0' && ch <= '9')
+            v |= (unsigned)(ch - '0');
+        else if (ch >= 'a' && ch <= 'f')
+            v |= (unsigned)(ch - 'a' + 10);
+        else if (ch >= 'A' && ch <= 'F')
+            v |= (unsigned)(ch - 'A' + 10);
+        else
+            return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int drv_json_string(drv_json *js, drv_buf *out)
+{
+    const char *p = js->p + 1, *run = p, *end = js->end;
+
+    for (;;) {
+        unsigned char ch;
+        if (p >= end)
+            return 0;
+        ch = (unsigned char)*p;
+        if (ch == '"')
+            break;
+        if (ch < 0x20)
+            return 0;
+        if (ch != '\\') {
+            p++;
+            continue;
+        }
+        if (out != NULL)
+            drv_buf_put(out, run, (size_t)(p - run));
+        if (++p >= end)
+            return 0;
+        if (*p == 'u') {
+            unsigned u, lo;
+            if (end - p < 5 || !drv_hex4(p + 1, &u))
+                return 0;
+            p += 5;
+            if (u >= 0xD800 && u <= 0xDBFF) {
+                if (end - p >= 6 && p[0] == '\\' && p[1] == 'u' && drv_hex4(p + 2, &lo) &&
+                    lo >= 0xDC00 && lo <= 0xDFFF) {
+                    u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+                    p += 6;
+                } else {
+                    u = 0xFFFD;
+                }
+            } else if (u >= 0xDC00 && u <= 0xDFFF) {
+                u = 0xFFFD;
+            }
+            if (out != NULL)
+                drv_buf_put_utf8(out, u);
+        } else {
+            char d;
+            switch (*p) {
+            case '"':
+            case '\\':
+            case '/':
+                d = *p;
+                break;
+            case 'b':
+                d = '\b';
+                break;
+            case 'f':
+                d = '\f';
+                break;
+            case 'n':
+                d = '\n';
+                break;
+            case 'r':
+                d = '\r';
+                break;
+            case 't':
+                d = '\t';
+                break;
+            default:
+                return 0;
+            }
+            if (out != NULL)
+                drv_buf_putc(out, d);
+            p++;
+        }
+        run = p;
+    }
+    if (out != NULL)
+        drv_buf_put(out, run, (size_t)(p - run));
+    js->p = p + 1;
+    return 1;
+}
+
+int drv_json_number(drv_json *js, double *v, int *numeric)
+{
+    const char *s = js->p, *p = s, *end = js->end;
+    int upper = 0, plain = 1;
+    size_t len;
+
+#define DRV_DIGIT(q) ((q) < end && *(q) >= '0' && *(q) <= '9')
+    if (p < end && *p == '-')
+        p++;
+    if (p < end && *p == '0') {
+        p++;
+    } else if (DRV_DIGIT(p)) {
+        while (DRV_DIGIT(p))
+            p++;
+    } else {
+        return 0;
+    }
+    if (p < end && *p == '.') {
+        p++;
+        plain = 0;
+        if (!DRV_DIGIT(p))
+            return 0;
+        while (DRV_DIGIT(p))
+            p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        upper = *p == 'E';
+        plain = 0;
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (!DRV_DIGIT(p))
+            return 0;
+        while (DRV_DIGIT(p))
+            p++;
+    }
+#undef DRV_DIGIT
+    js->p = p;
+    len = (size_t)(p - s);
+    *numeric = 0;
+    if (plain && len - (*s == '-') <= 15) {
+        /* integers below 10^15 are exact doubles: the common case needs no strtod */
+        int64_t iv = 0;
+        for (const char *q = s + (*s == '-'); q < p; q++)
+            iv = iv * 10 + (*q - '0');
+        *v = *s == '-' ? -(double)iv : (double)iv;
+        if (*v == 0)
+            *v = 0; /* -0 reads as 0, as the host's parser does */
+        *numeric = 1;
+    } else if (!upper) {
+        *numeric = js->host->parse_double(s, len, v) == 0;
+    } else if (len < 128) {
+        /* the host's grammar names a lower-case exponent */
+        char tmp[128];
+        memcpy(tmp, s, len);
+        for (size_t i = 0; i < len; i++)
+            if (tmp[i] == 'E')
+                tmp[i] = 'e';
+        *numeric = js->host->parse_double(tmp, len, v) == 0;
+    }
+    if (*numeric && !isfinite(*v))
+        *numeric = 0;
+    return 1;
+}
+
+int drv_json_literal(drv_json *js, const char *word, size_t n)
+{
+    if ((size_t)(js->end - js->p) < n || memcmp(js->p, word, n) != 0)
+        return 0;
+    js->p += n;
+    return 1;
+}
+
+/* The object or array at js->p (its `{` or `[`), nested `depth` deep (0: the top object). With
+ * walk (objects only), the members' paths extend js->path, which is as it was on return; member
+ * objects down to js->max_depth are walked the same way and every other value goes to
+ * js->value(). Without walk, every value is validated and skipped by drv_json_skip(). */
+static int drv_json_nest(drv_json *js, int depth, int walk)
+{
+    char close = *js->p == '[' ? ']' : '}';
+    size_t base = walk ? js->path->len : 0;
+
+    js->p++;
+    drv_json_ws(js);
+    if (js->p < js->end && *js->p == close) {
+        js->p++;
+        return 1;
+    }
+    for (;;) {
+        if (close == '}') {
+            drv_buf *key = NULL;
+            if (walk) {
+                key = js->path;
+                key->len = base;
+                if (depth > 0)
+                    drv_buf_putc(key, '.');
+            }
+            if (js->p >= js->end || *js->p != '"' || !drv_json_string(js, key))
+                return 0;
+            drv_json_ws(js);
+            if (js->p >= js->end || *js->p != ':')
+                return 0;
+            js->p++;
+            drv_json_ws(js);
+        }
+        if (!walk) {
+            if (!drv_json_skip(js, depth + 1))
+                return 0;
+        } else if (js->p >= js->end) {
+            return 0;
+        } else if (*js->p == '{' && depth < js->max_depth) {
+            if (!drv_json_nest(js, depth + 1, 1))
+                return 0;
+        } else if (!js->value(js, depth, js->ctx)) {
+            return 0;
+        }
+        drv_json_ws(js);
+        if (js->p >= js->end)
+            return 0;
+        if (*js->p == close) {
+            js->p++;
+            if (walk)
+                js->path->len = base;
+            return 1;
+        }
+        if (*js->p != ',')
+            return 0;
+        js->p++;
+        drv_json_ws(js);
+    }
+}
+
+int drv_json_skip(drv_json *js, int depth)
+{
+    double v;
+    int numeric;
+
+    if (depth > js->max_depth || js->p >= js->end)
+        return 0;
+    switch (*js->p) {
+    case '"':
+        return drv_json_string(js, NULL);
+    case 't':
+        return drv_json_literal(js, "true", 4);
+    case 'f':
+        return drv_json_literal(js, "false", 5);
+    case 'n':
+        return drv_json_literal(js, "null", 4);
+    case '[':
+    case '{':
+        return drv_json_nest(js, depth, 0);
+    default:
+        return drv_json_number(js, &v, &numeric);
+    }
+}
+
+int drv_json_walk(drv_json *js, const char *text, size_t len)
+{
+    js->p = text;
+    js->end = text + len;
+    js->path->len = 0;
+    drv_json_ws(js);
+    if (js->p >= js->end || *js->p != '{' || !drv_json_nest(js, 0, 1))
+        return 0;
+    drv_json_ws(js);
+    return js->p == js->end;
+}

@@ -1,0 +1,116 @@
+/*
+ * Options, names, paths and hashing shared by the drivers (drv_support.h).
+ */
+#include "drv_support.h"
+
+#include <string.h>
+
+int drv_opt_mode(const char *value)
+{
+    if (strcmp(value, "full") == 0)
+        return TRIFLE_ID_FULL;
+    if (strcmp(value, "partial") == 0)
+        return TRIFLE_ID_PARTIAL;
+    if (strcmp(value, "separated") == 0)
+        return TRIFLE_ID_SEPARATED;
+    return -1;
+}
+
+int drv_opt_is_core(const char *name)
+{
+    return strncmp(name, "trifle.", 7) == 0 || strcmp(name, "joined") == 0 ||
+           strcmp(name, "separator") == 0 || strcmp(name, "system_tracking") == 0;
+}
+
+int drv_opt_sql(const char *name, const char *value, int *mode, const char **table,
+                const char **ping_table)
+{
+    if (strcmp(name, "trifle.joined") == 0)
+        return (*mode = drv_opt_mode(value)) < 0 ? -1 : 1;
+    if (drv_opt_is_core(name))
+        return 1; /* the separator, for one, is already inside the bucket ids */
+    if (strcmp(name, "table") == 0) {
+        *table = value;
+        return 1;
+    }
+    if (strcmp(name, "ping_table") == 0) {
+        *ping_table = value;
+        return 1;
+    }
+    return 0;
+}
+
+int drv_name_ok(const char *s, size_t max)
+{
+    size_t i, n = strlen(s);
+
+    if (n == 0 || n > max || (s[0] >= '0' && s[0] <= '9'))
+        return 0;
+    for (i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+const char *drv_table_bad(const char *table, const char *ping_table, size_t max)
+{
+    if (!drv_name_ok(table, max))
+        return table;
+    if (ping_table != NULL && !drv_name_ok(ping_table, max))
+        return ping_table;
+    return NULL;
+}
+
+void drv_table_names(char *table_out, char *ping_out, const char *table, const char *ping_table)
+{
+    size_t n = strlen(table);
+
+    memcpy(table_out, table, n + 1);
+    if (ping_table != NULL) {
+        memcpy(ping_out, ping_table, strlen(ping_table) + 1);
+    } else {
+        memcpy(ping_out, table, n);
+        memcpy(ping_out + n, "_ping", 6);
+    }
+}
+
+int drv_path_ok(const char *p, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || p[0] == '.' || p[n - 1] == '.' || memchr(p, '\0', n) != NULL)
+        return 0;
+    for (i = 1; i < n; i++)
+        if (p[i] == '.' && p[i - 1] == '.')
+            return 0;
+    return 1;
+}
+
+int drv_pathcmp(const char *a, size_t an, const char *b, size_t bn)
+{
+    int r = memcmp(a, b, an < bn ? an : bn);
+
+    if (r != 0)
+        return r;
+    return an < bn ? -1 : an > bn;
+}
+
+uint32_t drv_bucket_hash(const char *id, size_t id_len, const char *g, size_t g_len, int64_t at)
+{
+    uint64_t h = UINT64_C(1469598103934665603);
+    size_t i;
+
+    for (i = 0; i < id_len; i++)
+        h = (h ^ (unsigned char)id[i]) * UINT64_C(1099511628211);
+    h = (h ^ 0xff) * UINT64_C(1099511628211);
+    for (i = 0; i < g_len; i++)
+        h = (h ^ (unsigned char)g[i]) * UINT64_C(1099511628211);
+    h ^= (uint64_t)at * UINT64_C(0x9E3779B97F4A7C15);
+    h ^= h >> 31;
+    h *= UINT64_C(0xBF58476D1CE4E5B9);
+    h ^= h >> 29;
+    return (uint32_t)h;
+}

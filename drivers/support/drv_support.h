@@ -1,0 +1,203 @@
+/*
+ * drv_support.h: helpers shared by the storage drivers of this tree (sqlite, postgres, redis,
+ * mongo).
+ *
+ * They are compiled into the static library trifle_driver_support (position-independent, hidden
+ * visibility), which cmake/TrifleDriver.cmake links into every driver built here. Each plugin so
+ * carries its own copy of what it uses: it still exports only trifle_driver_<name>_init, still
+ * links nothing but its database client, and never calls libtrifle. Nothing here is ABI: the
+ * helpers change together with the drivers, in the same commit. (A third-party plugin built
+ * against an installed trifle does not get this library; it has only <trifle/driver.h>.)
+ *
+ * Memory comes from the host (trifle_host_api.alloc/realloc/free), so the application's
+ * allocator and the OOM tests see every byte. An allocation failure is sticky: a buffer sets its
+ * owner's `oom` flag and drops every later append until the owner clears the flag, so a driver
+ * builds a whole request and checks for failure once.
+ *
+ * Conventions: functions that can fail return 0 or -1; predicates (`_ok`) return 1 or 0.
+ */
+#ifndef TRIFLE_DRV_SUPPORT_H
+#define TRIFLE_DRV_SUPPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <trifle/driver.h>
+
+/* ---------------------------------------------------------------------------------------------
+ * Growable byte buffer
+ */
+
+/* Bytes being built (a statement, a request, a JSON text, a path). drv_buf_init() it before use;
+ * p is NULL until the first append. The text is not NUL-terminated unless drv_buf_zero() made
+ * it so. Resetting len to 0 keeps the memory for the next text. */
+typedef struct drv_buf {
+    char *p;
+    size_t len;
+    size_t cap;
+    const trifle_host_api *host; /* allocates p */
+    int *oom;                    /* set to 1 when an allocation fails (usually &conn->oom) */
+} drv_buf;
+
+/* Make b an empty buffer that allocates through host and reports failure in *oom. */
+void drv_buf_init(drv_buf *b, const trifle_host_api *host, int *oom);
+
+/* Free b's bytes; b is empty and still initialised afterwards. A zero-filled buffer that was
+ * never initialised is fine too (a half-open connection). */
+void drv_buf_free(drv_buf *b);
+
+/* Make room for n more bytes (capacity doubles from 256). Returns 0, or -1 with *b->oom set; -1
+ * at once when *b->oom is already set. */
+int drv_buf_grow(drv_buf *b, size_t n);
+
+/* Append s[0..n); dropped when memory runs out (see the file comment). */
+void drv_buf_put(drv_buf *b, const void *s, size_t n);
+
+/* Append the NUL-terminated s. */
+void drv_buf_puts(drv_buf *b, const char *s);
+
+/* Append one byte; inline, as the JSON reader and writers call it per character. */
+static inline void drv_buf_putc(drv_buf *b, char ch)
+{
+    if (b->len < b->cap)
+        b->p[b->len++] = ch;
+    else
+        drv_buf_put(b, &ch, 1);
+}
+
+/* Put a NUL after the text without counting it, so b->p is a C string (unless *b->oom). */
+void drv_buf_zero(drv_buf *b);
+
+/* Append code point u (at most U+10FFFF) as UTF-8. */
+void drv_buf_put_utf8(drv_buf *b, unsigned u);
+
+/* Append s[0..n) as a JSON string literal: quotes, `\"` `\\` `\n` `\r` `\t` `\b` `\f`, other
+ * control characters as `\u00XX`, every other byte as it is. */
+void drv_buf_put_jstr(drv_buf *b, const char *s, size_t n);
+
+/* Append finite v in canonical number text (SPEC §4.5), printed by host->format_double. */
+void drv_buf_put_num(drv_buf *b, double v);
+
+/* Make room for `want` elements of `size` bytes in the array *p, whose capacity is *cap elements
+ * (exactly want: callers that append one by one double it themselves). Returns 0, or -1 leaving
+ * *p and *cap as they were. */
+int drv_array_reserve(const trifle_host_api *host, void **p, size_t *cap, size_t want, size_t size);
+
+/* ---------------------------------------------------------------------------------------------
+ * Stored JSON text → flattened leaves
+ *
+ * A strict RFC 8259 reader for the `data` column of the SQL drivers. drv_json_walk() walks one
+ * object, building each member's dotted path (`{"a":{"b":1}}` → `a.b`) in js->path and handing
+ * every value it does not descend into to js->value(), which decides what a leaf is and consumes
+ * it with the readers below. The reader never allocates except through js->path.
+ */
+
+typedef struct drv_json drv_json;
+
+/* Consume the member value at js->p (its first byte; js->path holds its dotted path). depth is
+ * the nesting of the object it belongs to (0: the top object). Returns 1, or 0 when the text is
+ * not valid JSON, which ends the walk. */
+typedef int (*drv_json_value_fn)(drv_json *js, int depth, void *ctx);
+
+struct drv_json {
+    const char *p;               /* next byte */
+    const char *end;             /* end of the text */
+    const trifle_host_api *host; /* parses numbers (host->parse_double) */
+    drv_buf *path;               /* dotted path of the current member */
+    int max_depth;               /* objects are walked down to this depth (the top object is
+                                    0); deeper ones go to value() unopened */
+    drv_json_value_fn value;
+    void *ctx; /* value()'s */
+};
+
+/* Skip JSON white space (space, tab, LF, CR). */
+void drv_json_ws(drv_json *js);
+
+/* The string at js->p (its opening quote): its decoded bytes are appended to out unless out is
+ * NULL; a lone surrogate escape decodes to U+FFFD. Returns 1 past the closing quote, or 0. */
+int drv_json_string(drv_json *js, drv_buf *out);
+
+/* The number at js->p. Returns 1 past it, or 0 when it is not JSON number syntax; *numeric says
+ * whether *v got a finite double (1e400 is valid JSON but not numeric). -0 reads as 0. */
+int drv_json_number(drv_json *js, double *v, int *numeric);
+
+/* The literal word[0..n) (`true`, `false`, `null`) at js->p. Returns 1 past it, or 0. */
+int drv_json_literal(drv_json *js, const char *word, size_t n);
+
+/* Validate and skip the value at js->p, nested `depth` deep (the members of the top object are
+ * 1 deep): anything nested deeper than js->max_depth is invalid. Returns 1 past it, or 0. */
+int drv_json_skip(drv_json *js, int depth);
+
+/* Does js->p start a number (`-` or a digit)? js->p must be before js->end. */
+static inline int drv_json_at_number(const drv_json *js)
+{
+    return *js->p == '-' || (*js->p >= '0' && *js->p <= '9');
+}
+
+/* Walk the JSON text[0..len) (js->host, path, max_depth, value and ctx set by the caller): when it
+ * is an object, each member is either a nested object below js->max_depth, walked the same way,
+ * or handed to js->value(). Returns 1 when the whole text is one valid object (white space
+ * around it allowed), else 0; value() may have been called for members before the error. */
+int drv_json_walk(drv_json *js, const char *text, size_t len);
+
+/* ---------------------------------------------------------------------------------------------
+ * Time: proleptic Gregorian UTC without the C library (no TZ, no locale, no time_t range)
+ */
+
+#define DRV_TIME_LEN 20 /* strlen("2025-01-15T08:00:00Z") */
+
+/* Unix seconds `at` as `YYYY-MM-DDTHH:MM:SSZ` into out[DRV_TIME_LEN + 1] (NUL-terminated).
+ * Returns 0, or -1 outside the years 0000-9999. */
+int drv_time_format(char *out, int64_t at);
+
+/* `YYYY-MM-DD?HH:MM:SS` (the first 19 bytes of s; the byte at 10 is the caller's to check) →
+ * Unix seconds. Returns 0, or -1 for another shape or a date or time that does not exist (leap
+ * second 60 is accepted). */
+int drv_time_parse19(const char *s, int64_t *out);
+
+/* RFC 3339 date-time, the whole of s[0..n): `T`, `t` or a space between date and time, any
+ * fraction (floored), `Z`, `z` or `±hh:mm`. Returns 0 with Unix seconds in *out, or -1. */
+int drv_time_parse_rfc3339(const char *s, size_t n, int64_t *out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Options, names, paths, hashing
+ */
+
+/* The identifier mode named by the core's `trifle.joined` option ("full", "partial",
+ * "separated"): an enum trifle_id_mode, or -1. */
+int drv_opt_mode(const char *value);
+
+/* An option the core applies itself, so a driver accepts and ignores it: `trifle.*`, and the URL
+ * parameters every driver takes (`joined`, `separator`, `system_tracking`, SPEC §11.2). */
+int drv_opt_is_core(const char *name);
+
+/* The options the SQL drivers (sqlite, postgres) share: `trifle.joined` sets *mode, the core's
+ * options are accepted and ignored, `table` and `ping_table` set *table and *ping_table. Returns
+ * 1 when name was one of them, 0 when it is none of them (the driver's own or unknown), or -1
+ * when the identifier mode is invalid. */
+int drv_opt_sql(const char *name, const char *value, int *mode, const char **table,
+                const char **ping_table);
+
+/* A table name: 1 to max bytes of [A-Za-z0-9_], not starting with a digit (SPEC §7.5). */
+int drv_name_ok(const char *s, size_t max);
+
+/* The first of table and ping_table (which may be NULL) that drv_name_ok() refuses, or NULL. */
+const char *drv_table_bad(const char *table, const char *ping_table, size_t max);
+
+/* Copy the table name into table_out, and ping_table (or, when it is NULL, "<table>_ping") into
+ * ping_out; both names are checked by drv_name_ok() and the buffers sized for them. */
+void drv_table_names(char *table_out, char *ping_out, const char *table, const char *ping_table);
+
+/* A packed path the core accepts from stored data: non-empty, no NUL, no empty dotted segment
+ * (`.a`, `a.`, `a..b`). */
+int drv_path_ok(const char *p, size_t n);
+
+/* Byte order of paths a[0..an) and b[0..bn): memcmp, then the shorter first. */
+int drv_pathcmp(const char *a, size_t an, const char *b, size_t bn);
+
+/* Hash of a bucket identifier (id, granularity, at) for the drivers' get tables: FNV-1a over the
+ * bytes, then a SplitMix64 finaliser mixing in `at`. Pass what the connection's mode stores (g_len
+ * 0 and at 0 when they are not part of the identifier). */
+uint32_t drv_bucket_hash(const char *id, size_t id_len, const char *g, size_t g_len, int64_t at);
+
+#endif
