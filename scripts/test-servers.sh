@@ -411,6 +411,9 @@ mongo_env() {
     # (AuthenticationFailed), which is what a "bad credentials" test needs.
     printf "export TRIFLE_TEST_URI_MONGO_BADPASS='mongodb://trifle:wrong@127.0.0.1:%s/%s'\n" "$(cat "$DIR/ferretdb.port")" "$MONGO_DB"
     printf "export TRIFLE_TEST_MONGO_SERVER='ferretdb-v1.24.2-%s'\n" "$(cat "$DIR/ferretdb.handler")"
+    # trifle-conformance applies the [ferretdb-<handler>] lines of drivers/mongo/conformance.skip
+    # (FerretDB's deviations, ERRATA B1-B3) only when told the flavor.
+    printf "export TRIFLE_TEST_SERVER_FLAVOR_MONGO='ferretdb-%s'\n" "$(cat "$DIR/ferretdb.handler")"
 }
 
 # ---- commands ------------------------------------------------------------------------------------------
