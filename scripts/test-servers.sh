@@ -14,7 +14,8 @@
 # Environment:
 #   TRIFLE_TEST_SERVERS         which servers (default "postgres redis mongo")
 #   TRIFLE_TEST_SERVER_TIMEOUT  seconds to wait for each server (default 60)
-#   TRIFLE_PG_PORT, TRIFLE_REDIS_PORT, TRIFLE_MONGO_PORT   fixed ports instead of free ones
+#   TRIFLE_PG_PORT, TRIFLE_REDIS_PORT, TRIFLE_REDIS_AUTH_PORT, TRIFLE_MONGO_PORT
+#                               fixed ports instead of free ones
 #   TRIFLE_FERRETDB             ferretdb binary (default: ~/.cache/trifle/bin/ferretdb, then PATH)
 #   TRIFLE_FERRETDB_HANDLER     FerretDB backend: postgresql (default when postgres is started too:
 #                               database "ferretdb" of the test cluster) or sqlite (files in DIR)
@@ -55,7 +56,7 @@ live_pid() {
     [[ -s $file ]] || return 1
     read -r pid <"$file" || return 1
     [[ $pid =~ ^[0-9]+$ ]] || return 1
-    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+    cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
     [[ $cmd == *"$needle"* ]] || return 1
     printf '%s\n' "$pid"
 }
@@ -93,7 +94,7 @@ sweep() {
         case $comm in postgres | redis-server | ferretdb) ;; *) continue ;; esac
         cwd=$(readlink "$d/cwd" 2>/dev/null) || cwd=
         cwd=${cwd% (deleted)}
-        cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || cmd=
+        cmd=$(tr '\0' ' ' 2>/dev/null <"$d/cmdline") || cmd=
         if [[ $cwd == "$path" || $cwd == "$path"/* || $cmd == *"$path/"* || $cmd == *"$path "* ]]; then
             end_pid "$pid"
         fi
@@ -298,41 +299,72 @@ pg_env() {
 }
 
 # ---- Redis ---------------------------------------------------------------------------------------------
+# Two instances: "redis" without a password (TRIFLE_TEST_URI_REDIS), and "redis-auth" with
+# `requirepass` set to a random password (TRIFLE_TEST_URI_REDIS_AUTH, and _BADPASS with a wrong
+# one), so that a password login, NOAUTH and a wrong password meet a real server.
+
+redis_inst_ready() { # name
+    local name=$1 port pw=
+    port=$(cat "$DIR/$name.port" 2>/dev/null) || return 1
+    live_pid "$DIR/$name.pid" ":$port" >/dev/null || return 1
+    [[ ! -s $DIR/$name.password ]] || pw=$(cat "$DIR/$name.password")
+    # REDISCLI_AUTH: the password stays out of the process list
+    [[ $(REDISCLI_AUTH=$pw redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null) == PONG ]]
+}
 
 redis_ready() {
-    local port
-    port=$(cat "$DIR/redis.port" 2>/dev/null) || return 1
-    live_pid "$DIR/redis.pid" ":$port" >/dev/null || return 1
-    [[ $(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null) == PONG ]]
+    redis_inst_ready redis && redis_inst_ready redis-auth
+}
+
+redis_inst_stop() { # name
+    local name=$1 port pid
+    port=$(cat "$DIR/$name.port" 2>/dev/null) || port=
+    if [[ -n $port ]] && pid=$(live_pid "$DIR/$name.pid" ":$port"); then
+        end_pid "$pid"
+    fi
+    sweep "$DIR/$name"
+    rm -rf "${DIR:?}/$name" "$DIR/$name.pid" "$DIR/$name.port" "$DIR/$name.password" "$DIR/$name.conf"
 }
 
 redis_stop() {
-    local port pid
-    port=$(cat "$DIR/redis.port" 2>/dev/null) || port=
-    if [[ -n $port ]] && pid=$(live_pid "$DIR/redis.pid" ":$port"); then
-        end_pid "$pid"
+    redis_inst_stop redis
+    redis_inst_stop redis-auth
+}
+
+redis_inst_start() { # name fixed-port [password]
+    local name=$1 port log pw=${3:-}
+    port=$(pick_port "$2")
+    log=$DIR/$name.log
+    mkdir -p "$DIR/$name"
+    : >"$log"
+    printf '%s\n' "$port" >"$DIR/$name.port"
+    # the configuration file (mode 600) carries the password, not the command line
+    (umask 077 && : >"$DIR/$name.conf")
+    if [[ -n $pw ]]; then
+        printf 'requirepass %s\n' "$pw" >"$DIR/$name.conf"
+        (umask 077 && printf '%s\n' "$pw" >"$DIR/$name.password")
     fi
-    sweep "$DIR/redis"
-    rm -rf "$DIR/redis" "$DIR/redis.pid" "$DIR/redis.port"
+    redis-server "$DIR/$name.conf" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+        --daemonize yes --dir "$DIR/$name" --pidfile "$DIR/$name.pid" --logfile "$log" >>"$log" 2>&1 ||
+        die_log "$log" "redis-server ($name) did not start"
+    wait_for - test -s "$DIR/$name.pid" || die_log "$log" "redis-server ($name) wrote no PID file"
+    wait_for - redis_inst_ready "$name" ||
+        die_log "$log" "Redis ($name) does not answer PING on 127.0.0.1:$port within ${TIMEOUT}s"
 }
 
 redis_start() {
-    local port log
     command -v redis-server >/dev/null || die "redis-server not found (run scripts/install-deps.sh)"
-    port=$(pick_port "${TRIFLE_REDIS_PORT:-}")
-    log=$DIR/redis.log
-    mkdir -p "$DIR/redis"
-    : >"$log"
-    printf '%s\n' "$port" >"$DIR/redis.port"
-    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
-        --dir "$DIR/redis" --pidfile "$DIR/redis.pid" --logfile "$log" >>"$log" 2>&1 ||
-        die_log "$log" "redis-server did not start"
-    wait_for - test -s "$DIR/redis.pid" || die_log "$log" "redis-server wrote no PID file"
-    wait_for - redis_ready || die_log "$log" "Redis does not answer PING on 127.0.0.1:$port within ${TIMEOUT}s"
+    redis_inst_start redis "${TRIFLE_REDIS_PORT:-}"
+    redis_inst_start redis-auth "${TRIFLE_REDIS_AUTH_PORT:-}" "$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 }
 
 redis_env() {
+    local port pw
     printf "export TRIFLE_TEST_URI_REDIS='redis://127.0.0.1:%s/0'\n" "$(cat "$DIR/redis.port")"
+    port=$(cat "$DIR/redis-auth.port")
+    pw=$(cat "$DIR/redis-auth.password")
+    printf "export TRIFLE_TEST_URI_REDIS_AUTH='redis://:%s@127.0.0.1:%s/0'\n" "$pw" "$port"
+    printf "export TRIFLE_TEST_URI_REDIS_BADPASS='redis://:wrong-%s@127.0.0.1:%s/0'\n" "$pw" "$port"
 }
 
 # ---- FerretDB (MongoDB wire protocol) --------------------------------------------------------------
