@@ -299,9 +299,10 @@ pg_env() {
 }
 
 # ---- Redis ---------------------------------------------------------------------------------------------
-# Two instances: "redis" without a password (TRIFLE_TEST_URI_REDIS), and "redis-auth" with
-# `requirepass` set to a random password (TRIFLE_TEST_URI_REDIS_AUTH, and _BADPASS with a wrong
-# one), so that a password login, NOAUTH and a wrong password meet a real server.
+# Two instances: "redis" without a password (TRIFLE_TEST_URI_REDIS, and TRIFLE_TEST_URI_REDIS_UNIX
+# for its unix socket), and "redis-auth" with `requirepass` set to a random password
+# (TRIFLE_TEST_URI_REDIS_AUTH, and _BADPASS with a wrong one), so that a password login, NOAUTH
+# and a wrong password meet a real server.
 
 redis_inst_ready() { # name
     local name=$1 port pw=
@@ -333,7 +334,13 @@ redis_stop() {
 
 redis_inst_start() { # name fixed-port [password]
     local name=$1 port log pw=${3:-}
+    local -a sock=()
     port=$(pick_port "$2")
+    # The password-free instance also listens on a unix socket (TRIFLE_TEST_URI_REDIS_UNIX) when
+    # its path fits in sun_path (107 bytes).
+    if [[ -z $pw && ${#DIR} -lt 80 ]]; then
+        sock=(--unixsocket "$DIR/$name/redis.sock" --unixsocketperm 700)
+    fi
     log=$DIR/$name.log
     mkdir -p "$DIR/$name"
     : >"$log"
@@ -345,7 +352,8 @@ redis_inst_start() { # name fixed-port [password]
         (umask 077 && printf '%s\n' "$pw" >"$DIR/$name.password")
     fi
     redis-server "$DIR/$name.conf" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-        --daemonize yes --dir "$DIR/$name" --pidfile "$DIR/$name.pid" --logfile "$log" >>"$log" 2>&1 ||
+        --daemonize yes --dir "$DIR/$name" --pidfile "$DIR/$name.pid" --logfile "$log" "${sock[@]}" \
+        >>"$log" 2>&1 ||
         die_log "$log" "redis-server ($name) did not start"
     wait_for - test -s "$DIR/$name.pid" || die_log "$log" "redis-server ($name) wrote no PID file"
     wait_for - redis_inst_ready "$name" ||
@@ -361,6 +369,9 @@ redis_start() {
 redis_env() {
     local port pw
     printf "export TRIFLE_TEST_URI_REDIS='redis://127.0.0.1:%s/0'\n" "$(cat "$DIR/redis.port")"
+    if [[ -S $DIR/redis/redis.sock ]]; then
+        printf "export TRIFLE_TEST_URI_REDIS_UNIX='redis+unix://%s'\n" "$DIR/redis/redis.sock"
+    fi
     port=$(cat "$DIR/redis-auth.port")
     pw=$(cat "$DIR/redis-auth.password")
     printf "export TRIFLE_TEST_URI_REDIS_AUTH='redis://:%s@127.0.0.1:%s/0'\n" "$pw" "$port"
