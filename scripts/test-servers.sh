@@ -254,14 +254,14 @@ CREATE ROLE $PG_USER LOGIN PASSWORD '$pw';
 CREATE DATABASE $PG_DB OWNER $PG_USER;
 CREATE DATABASE $PG_FERRET_DB OWNER $PG_USER;
 EOF
-    pg_psql -d "$PG_FERRET_DB" >>"$log" 2>&1 <<'EOF' || die_log "$log" "preparing the FerretDB database failed"
+    pg_psql -d "$PG_FERRET_DB" -v db="$PG_FERRET_DB" >>"$log" 2>&1 <<'EOF' || die_log "$log" "preparing the FerretDB database failed"
 -- FerretDB's postgresql handler pushes an equality filter down as `_jsonb->$1 @> $2`, which no
 -- index FerretDB creates (btree on `_jsonb->'field'`) can serve: every update statement would
 -- scan its whole collection (O(n) per update, 20,000 upserts into 10,000 documents: minutes). A
 -- GIN index on the fields of the driver's filters (key, at) serves `@>` exactly, and custom plans
 -- (the parameter $1 folded into the expression) let the planner match it. Only the plans change:
 -- FerretDB keeps its own index list, and every answer stays the same.
-ALTER DATABASE ferretdb SET plan_cache_mode = force_custom_plan;
+ALTER DATABASE :"db" SET plan_cache_mode = force_custom_plan;
 CREATE FUNCTION trifle_ferretdb_gin() RETURNS event_trigger LANGUAGE plpgsql AS $fn$
 DECLARE
     r record;
