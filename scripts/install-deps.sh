@@ -5,11 +5,14 @@
 # `apt-get update` runs only when something is missing. FerretDB (the MongoDB-wire test server)
 # is built from the Go module proxy into $TRIFLE_TOOLS_BIN (default ~/.cache/trifle/bin) when
 # that binary is missing or is not v1.24.2, and ~/.cache/trifle/env.sh then exports
-# TRIFLE_FERRETDB (its path) for scripts/test-servers.sh.
+# TRIFLE_FERRETDB (its path) for scripts/test-servers.sh. The Go modules of tests/interop (the
+# interop test, about 120 MB of zips) are fetched into the Go module cache too, so that the test
+# itself only compiles.
 #
-# Usage: scripts/install-deps.sh [--no-ferretdb] [--list]
-#   --no-ferretdb   skip the FerretDB build (no Go toolchain, or no mongo tests wanted)
-#   --list          print the Debian packages this script installs and exit
+# Usage: scripts/install-deps.sh [--no-ferretdb] [--no-go-modules] [--list]
+#   --no-ferretdb     skip the FerretDB build (no Go toolchain, or no mongo tests wanted)
+#   --no-go-modules   skip `go mod download` for tests/interop
+#   --list            print the Debian packages this script installs and exit
 # Environment: TRIFLE_TOOLS_BIN (where ferretdb goes), GO (go binary; default: go on PATH,
 # then /usr/local/go/bin/go).
 set -euo pipefail
@@ -25,7 +28,9 @@ PKGS_TOOLS=(valgrind wrk prometheus jq curl)
 ALL_PKGS=("${PKGS_BUILD[@]}" "${PKGS_LIBS[@]}" "${PKGS_SERVERS[@]}" "${PKGS_TOOLS[@]}")
 
 TOOLS_BIN=${TRIFLE_TOOLS_BIN:-${HOME:-/root}/.cache/trifle/bin}
+SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 want_ferretdb=1
+want_go_modules=1
 
 die() { printf 'install-deps: error: %s\n' "$*" >&2; exit 1; }
 note() { printf 'install-deps: %s\n' "$*"; }
@@ -33,6 +38,7 @@ note() { printf 'install-deps: %s\n' "$*"; }
 for arg in "$@"; do
     case $arg in
     --no-ferretdb) want_ferretdb=0 ;;
+    --no-go-modules) want_go_modules=0 ;;
     --list) printf '%s\n' "${ALL_PKGS[@]}"; exit 0 ;;
     -h|--help) sed -n '2,/^set -/{/^set -/d;s/^# \{0,1\}//;p;}' "$0"; exit 0 ;;
     *) die "unknown argument: $arg (see --help)" ;;
@@ -94,6 +100,11 @@ fi
 # So: download exactly that module version, copy it out of the read-only module cache, write
 # version.txt, and build with FerretDB's own go.mod/go.sum (the same pins go install uses).
 ferret_summary="skipped (--no-ferretdb)"
+find_go() {
+    local g=${GO:-$(command -v go || true)}
+    [[ -n $g ]] || { [[ -x /usr/local/go/bin/go ]] && g=/usr/local/go/bin/go; }
+    printf '%s\n' "$g"
+}
 ferretdb_ok() {
     local out
     [[ -x $TOOLS_BIN/ferretdb ]] || return 1
@@ -104,8 +115,7 @@ if ((want_ferretdb)); then
     if ferretdb_ok; then
         ferret_summary="$FERRETDB_VERSION present"
     else
-        GO=${GO:-$(command -v go || true)}
-        [[ -n $GO ]] || { [[ -x /usr/local/go/bin/go ]] && GO=/usr/local/go/bin/go; }
+        GO=$(find_go)
         [[ -n $GO ]] || die "go not found (FerretDB needs Go >= 1.24; or pass --no-ferretdb)"
         note "building FerretDB $FERRETDB_VERSION with $("$GO" version) (about 3 CPU-minutes)"
         work=$(mktemp -d "${TMPDIR:-/tmp}/trifle-ferretdb.XXXXXX")
@@ -128,6 +138,28 @@ if ((want_ferretdb)); then
     fi
 fi
 
+# ---- Go modules of the interop test ---------------------------------------------------------------
+# `go test` in tests/interop would otherwise download them inside its ctest time limit. Exactly
+# the versions go.sum pins; a no-op (about 1 s) when the module cache has them.
+gomod_summary="skipped (--no-go-modules)"
+if ((want_go_modules)) && [[ -f $SRC_DIR/tests/interop/go.mod ]]; then
+    GO=$(find_go)
+    if [[ -z $GO ]]; then
+        # the interop test then reports the missing toolchain itself (a failure under CI)
+        gomod_summary="go not found: tests/interop cannot run"
+    else
+        (cd "$SRC_DIR/tests/interop" && GOFLAGS=-mod=readonly "$GO" mod download -x 2>&1) \
+            >/tmp/trifle-gomod.$$.log || {
+            tail -n 30 /tmp/trifle-gomod.$$.log >&2
+            rm -f /tmp/trifle-gomod.$$.log
+            die "go mod download in tests/interop failed"
+        }
+        n=$(grep -c '^# get .*: 200 OK' /tmp/trifle-gomod.$$.log || true)
+        rm -f /tmp/trifle-gomod.$$.log
+        gomod_summary="tests/interop modules present ($n file(s) fetched)"
+    fi
+fi
+
 # Tells later steps (scripts/test.sh sources it) where the tools are.
 if ferretdb_ok; then
     env_file=${HOME:-/root}/.cache/trifle/env.sh
@@ -139,3 +171,4 @@ fi
 
 note "debian packages: $pkg_summary"
 note "ferretdb: $ferret_summary ($TOOLS_BIN/ferretdb)"
+note "go modules: $gomod_summary"

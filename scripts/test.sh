@@ -3,7 +3,7 @@
 # servers on loopback and runs every test:
 #   1. release build, -Werror, every ctest (unit, ABI, headers, fuzz replay, CLI, conformance on
 #      every driver, interop)
-#   2. the same suite under ASan+UBSan
+#   2. the same suite under ASan+UBSan, except conformance.mongo and interop (see there)
 #   3. valgrind memcheck over the unit, ABI and sqlite conformance tests
 #   4. libFuzzer on every fuzz target for a bounded time (clang)
 # and ends with one line "N passed, N failed, N skipped" over all of it.
@@ -94,8 +94,15 @@ if [ "${TRIFLE_TEST_QUICK:-0}" != "1" ]; then
     log "ASan+UBSan build"
     if build "$ROOT/build/asan" -DCMAKE_BUILD_TYPE=Debug -DTRIFLE_WERROR=ON \
         -DTRIFLE_SANITIZER=address,undefined; then
+        # Left out here, run in the release stage only:
+        #  * conformance.mongo: on FerretDB it is bound by the server (one update command per item,
+        #    ERRATA B3: 60,000 round trips in batch.10000.*, 4-5 minutes), so a sanitized client
+        #    would add those minutes again for little; unit.driver_mongo still runs the driver under
+        #    ASan+UBSan here, errors, reconnects and forked writers included.
+        #  * interop (label interop): Go programs and the trifle CLI exchanging data; it checks
+        #    formats, not memory, and compiling its Go test binary is the slow part.
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-            run_ctest asan "$ROOT/build/asan"
+            run_ctest asan "$ROOT/build/asan" -E '^conformance[.]mongo$' -LE '^interop$'
     else
         echo "sanitizer build failed"
         failed=$((failed + 1))

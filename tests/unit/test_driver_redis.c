@@ -1525,6 +1525,61 @@ static void t_auth(void **state)
     rconn_close(r);
 }
 
+/* A password-protected server (`requirepass`: scripts/test-servers.sh's second Redis,
+ * TRIFLE_TEST_URI_REDIS_AUTH and _BADPASS): the right password works end to end, a wrong one is
+ * EAUTH (WRONGPASS), no password is EAUTH (NOAUTH), and no password appears in a message. */
+static void t_requirepass(void **state)
+{
+    const char *good = getenv("TRIFLE_TEST_URI_REDIS_AUTH");
+    const char *bad = getenv("TRIFLE_TEST_URI_REDIS_BADPASS");
+    const char *ci = getenv("CI"), *strict = getenv("TRIFLE_TEST_STRICT");
+    char prefix[64], pw[256], none[512];
+    const char *const extra[] = {"prefix", prefix, NULL};
+    const char *at, *colon;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_conn *c = NULL;
+    trifle_sink *s;
+    titem it;
+
+    (void)state;
+    if (good == NULL || bad == NULL || good[0] == '\0' || bad[0] == '\0') {
+        if ((ci != NULL && strcmp(ci, "true") == 0) || (strict != NULL && strcmp(strict, "1") == 0))
+            fail_msg("TRIFLE_TEST_URI_REDIS_AUTH/_BADPASS are not set (CI/TRIFLE_TEST_STRICT)");
+        skip();
+    }
+    /* redis://:<pw>@host:port/db: the password, and the same URL without credentials */
+    assert_int_equal(strncmp(good, "redis://:", 9), 0);
+    colon = good + 8;
+    at = strrchr(colon, '@');
+    assert_non_null(at);
+    assert_true((size_t)(at - colon - 1) < sizeof(pw) && at - colon > 1);
+    (void)snprintf(pw, sizeof(pw), "%.*s", (int)(at - colon - 1), colon + 1);
+    (void)snprintf(none, sizeof(none), "redis://%s", at + 1);
+    (void)snprintf(prefix, sizeof(prefix), "%s_auth", run_id);
+
+    assert_int_equal(conn_open(&c, good, extra, &err), 0);
+    assert_int_equal(drv->setup(c, &err), 0);
+    titem_init(&it, "k", T0, "n", 2.5, NULL);
+    write_ok(c, 0, &it, 1);
+    write_ok(c, 0, &it, 1);
+    s = get1(c, "k", T0);
+    assert_true(sink_value(s, 0, "n") == 5.0);
+    sink_free(s);
+    drop_ok(c);
+    drv->close(c);
+
+    c = NULL;
+    assert_int_equal(conn_open(&c, bad, extra, &err), TRIFLE_EAUTH);
+    assert_null(c);
+    assert_non_null(strstr(err.message, "WRONGPASS"));
+    assert_null(strstr(err.message, "wrong-"));
+    assert_null(strstr(err.message, pw));
+
+    assert_int_equal(conn_open(&c, none, extra, &err), TRIFLE_EAUTH);
+    assert_null(c);
+    assert_non_null(strstr(err.message, "NOAUTH"));
+}
+
 /* Kill every server-side client whose local port is one of this process's sockets except the
  * raw connection's: the driver's connection. Returns the number killed. */
 static long long kill_my_clients(rconn *r)
@@ -1775,7 +1830,7 @@ int main(void)
         cmocka_unit_test(t_big_batches), cmocka_unit_test(t_database_select),
         cmocka_unit_test(t_auth),        cmocka_unit_test(t_reconnect),
         cmocka_unit_test(t_concurrency), cmocka_unit_test(t_drop),
-        cmocka_unit_test(t_oom),
+        cmocka_unit_test(t_oom),         cmocka_unit_test(t_requirepass),
     };
     const char *ci = getenv("CI"), *strict = getenv("TRIFLE_TEST_STRICT");
     trifle_error err = TRIFLE_ERROR_INIT;
