@@ -66,7 +66,14 @@ int trifle__key_check(const char *key, int for_write, trifle_error *err)
      * segment non-empty and not starting with '$' (the key becomes the system path keys.<key>,
      * ERRATA I3) */
     for (;;) {
-        unsigned char c = (unsigned char)key[i];
+        unsigned char c;
+
+        /* the bulk of a key: '/' .. DEL, neither a separator nor the end nor UTF-8 */
+        while ((unsigned char)((unsigned char)key[i] - 0x2f) < 0x51)
+            i++;
+        if (i > MAX_KEY_BYTES)
+            return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
+        c = (unsigned char)key[i];
         if (c == '\0' || c == '.') {
             if (i == seg || key[seg] == '$')
                 return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");

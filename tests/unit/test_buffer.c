@@ -499,6 +499,61 @@ static void test_bucket_cache_boundaries(void **state)
     trifle_free(t);
 }
 
+/* The hot path recognises the last call's key by its text, not by its address, and the system
+ * record's cached keys.<key> slot by that key and the untracked flag. */
+static void test_key_cache_compares_text(void **state)
+{
+    trifle *t = open_buffered(NULL);
+    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *q = payload("{\"m\":1,\"n\":2}");
+    trifle_error err = TRIFLE_ERROR_INIT;
+    char key[8];
+    int i;
+
+    (void)state;
+    for (i = 0; i < 7; i++) { /* one buffer rewritten between calls: ka kb ka kb ka kb ka */
+        (void)snprintf(key, sizeof(key), "k%c", i % 2 ? 'b' : 'a');
+        track(t, key, T0 + i, p);
+        track(t, key, T0 + i, p); /* the same again: every cache hits */
+    }
+    assert_int_equal(trifle_track(t, key, T0, p, TRIFLE_UNTRACKED, &err), 0);
+    track(t, key, T0, p);
+    assert_int_equal(trifle_track(t, key, T0, q, TRIFLE_UNTRACKED, &err), 0);
+    key[1] = 'c'; /* same length, same address, another key */
+    track(t, key, T0, q);
+    expect_row(t, "ka", T0, "1h", "{\"m\":1,\"n\":12}");
+    expect_row(t, "kb", T0, "1h", "{\"n\":6}");
+    expect_row(t, "kc", T0, "1h", "{\"m\":1,\"n\":2}");
+    expect_row(t, "__system__key__", T0, "1d",
+               "{\"count\":18,\"keys\":{\"__untracked__\":2,\"ka\":9,\"kb\":6,\"kc\":1}}");
+    trifle_payload_free(p);
+    trifle_payload_free(q);
+    trifle_free(t);
+}
+
+/* Records cached by the hot path belong to the pending table they were found in: after a flush
+ * swapped it, the same calls start new records (nothing is added to records already written). */
+static void test_caches_follow_flushes(void **state)
+{
+    trifle *t = open_buffered(NULL);
+    trifle_payload *p = payload("{\"n\":1,\"x\":{\"y\":0.5}}");
+    trifle_error err = TRIFLE_ERROR_INIT;
+    int round, i;
+
+    (void)state;
+    for (round = 0; round < 3; round++) {
+        for (i = 0; i < 100; i++)
+            track(t, "k", T0 + i * 3600, p); /* a 1h bucket per call, a new day every 24 */
+        assert_int_equal(trifle_flush(t, &err), 0);
+    }
+    assert_true(counter("inc.calls") == 3);
+    expect_row(t, "k", T0, "1h", "{\"n\":3,\"x\":{\"y\":1.5}}");
+    expect_row(t, "k", T0 + 99 * 3600, "1h", "{\"n\":3,\"x\":{\"y\":1.5}}");
+    expect_row(t, "__system__key__", T0 + 30 * 3600, "1d", "{\"count\":72,\"keys\":{\"k\":72}}");
+    trifle_payload_free(p);
+    trifle_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -518,6 +573,8 @@ int main(void)
         cmocka_unit_test(test_threads_exact_totals),
         cmocka_unit_test(test_hot_path_does_not_allocate),
         cmocka_unit_test(test_bucket_cache_boundaries),
+        cmocka_unit_test(test_key_cache_compares_text),
+        cmocka_unit_test(test_caches_follow_flushes),
     };
     return cmocka_run_group_tests_name("buffer", tests, NULL, NULL);
 }
