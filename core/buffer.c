@@ -27,6 +27,7 @@
 #include "error_int.h"
 #include "nocturnal_int.h"
 #include "payload_int.h"
+#include "trifle_int.h"
 
 #define SYSTEM_KEY "__system__key__"
 #define UNTRACKED_KEY "__untracked__"
@@ -42,23 +43,24 @@ typedef struct bleaf {
 } bleaf;
 
 typedef struct bentry {
+    /* what the hot path reads and writes first, in the first 64 bytes */
+    int64_t at;
+    uint64_t key_id;      /* key_id of the buffer's key memo this record's key compared equal to */
+    uint64_t fast_serial; /* payload whose leaf i lives in leaves[fast_map[i]] */
+    bleaf *leaves;        /* sorted by path, unique */
+    uint32_t *fast_map;
+    uint64_t tk_id; /* system records: tracking key whose slots are cached below (0 = none) */
+    uint64_t ops;   /* operations merged in */
+    uint32_t count_slot, tk_slot;
+    int fast_real; /* every leaf fast_map points to has an op (is not a placeholder) */
+    int set_done;  /* flush bookkeeping: its SET leaves were applied */
     struct bentry *next; /* hash chain, op list or free list */
     uint64_t hash;
     char *key;        /* metric key (owned) */
     const char *gran; /* label, borrowed from the handle's configuration */
-    int64_t at;
-    char *id; /* stored identifier (owned) */
-    bleaf *leaves; /* sorted by path, unique */
+    char *id;         /* stored identifier (owned) */
     size_t n, cap;
-    uint64_t fast_serial; /* payload whose leaf i lives in leaves[fast_map[i]] */
-    uint32_t *fast_map;
     size_t fast_cap;
-    int fast_real; /* every leaf fast_map points to has an op (is not a placeholder) */
-    uint64_t key_id; /* key_id of the buffer's key memo this record's key was compared equal to */
-    uint64_t tk_id;  /* system records: tracking key whose slots are cached below (0 = none) */
-    uint32_t count_slot, tk_slot;
-    uint64_t ops;  /* operations merged in */
-    int set_done;  /* flush bookkeeping: its SET leaves were applied */
 } bentry;
 
 typedef struct btable {
@@ -89,7 +91,8 @@ typedef struct gslot {
 } gslot;
 
 typedef struct gcache {
-    int64_t span; /* nominal bucket length in seconds (slot = at / span) */
+    int64_t span;  /* nominal bucket length in seconds (slot = at / span) */
+    double inv;    /* 1.0 / span */
     uint64_t mask; /* slots - 1 */
     gslot *slot;
 } gcache;
@@ -1151,6 +1154,7 @@ int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trif
         uint64_t slots = GC_MIN_SLOTS;
 
         b->gc[g].span = span > 0 ? span : 1;
+        b->gc[g].inv = 1.0 / (double)b->gc[g].span;
         while (slots < GC_MAX_SLOTS && (int64_t)slots * b->gc[g].span < 86400)
             slots *= 2;
         b->gc[g].mask = slots - 1;
@@ -1172,9 +1176,15 @@ oom:
     return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
 }
 
+/* Slot of floor(at / span). For 0 <= at < 2^50 without a division: floor((at + 0.5) / span) is
+ * the same integer (at is an integer, so at + 0.5 never reaches the next multiple of span), and
+ * (at + 0.5) * (1 / span) is within a relative 2^-51 of it, far less than its distance 0.5 / span
+ * from an integer. */
 static gslot *slot_of(const gcache *c, int64_t at)
 {
-    uint64_t k = (uint64_t)(at >= 0 ? at / c->span : -((-at) / c->span) - 1);
+    uint64_t k = at >= 0 && at < ((int64_t)1 << 50)
+                     ? (uint64_t)(((double)at + 0.5) * c->inv)
+                     : (uint64_t)(at >= 0 ? at / c->span : -((-at) / c->span) - 1);
 
     return &c->slot[k & c->mask];
 }
@@ -1199,18 +1209,24 @@ static int bucket_for(trifle__buffer *b, size_t g, gslot *s, int64_t at, int64_t
     return 0;
 }
 
-/* Make the key memo hold key (its hash and a fresh id when the text differs). Caller holds
- * `lock`. 0 or TRIFLE_ENOMEM. */
-static int key_memo(trifle__buffer *b, const char *key)
+/* Make the key memo hold key (its hash and a fresh id when the text differs). Only keys that pass
+ * trifle__key_check enter the memo, so a call with the memo's key is not checked again. Caller
+ * holds `lock`. 0, TRIFLE_EINVAL or TRIFLE_ENOMEM. */
+static int key_memo(trifle__buffer *b, const char *key, trifle_error *err)
 {
-    size_t len = strlen(key);
+    size_t len;
+    int rc;
 
-    if (b->mkey != NULL && len == b->mkey_len && memcmp(key, b->mkey, len) == 0)
+    if (key != NULL && b->mkey != NULL && (len = strlen(key)) == b->mkey_len &&
+        memcmp(key, b->mkey, len) == 0)
         return 0;
+    if ((rc = trifle__key_check(key, 1, err)) != 0)
+        return rc;
+    len = strlen(key);
     if (len + 1 > b->mkey_cap) {
         char *m = trifle__realloc(b->mkey, len + 1);
         if (m == NULL)
-            return TRIFLE_ENOMEM;
+            return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
         b->mkey = m;
         b->mkey_cap = len + 1;
     }
@@ -1380,8 +1396,11 @@ int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const tri
     int op = is_track ? OP_ADD : OP_SET;
     uint64_t tk_id;
 
-    if (!b->aggregate)
+    if (!b->aggregate) {
+        if ((rc = trifle__key_check(key, 1, err)) != 0)
+            return rc;
         return add_fifo(b, key, at, v, flags, is_track, err);
+    }
     if (n > 64)
         return trifle__error(err, TRIFLE_ECONFIG, "at most 64 granularities may be buffered");
     trifle__mutex_lock(&b->lock);
@@ -1389,8 +1408,8 @@ int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const tri
         rc = trifle__error(err, TRIFLE_ECLOSED, "buffer is closed");
         goto unlock;
     }
-    if (key_memo(b, key) != 0)
-        goto oom;
+    if ((rc = key_memo(b, key, err)) != 0)
+        goto unlock;
     /* names the tracking key for entry_reserve_system: the memo's key (even ids), or the
      * untracked key (1) */
     tk_id = untracked ? 1 : b->mkey_id * 2;
@@ -1416,8 +1435,8 @@ int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const tri
         if ((rc = wait_for_room(b, miss, &waited, err)) != 0)
             goto unlock;
         /* the lock was released: the memo may hold another key now, slots other buckets */
-        if (key_memo(b, key) != 0)
-            goto oom;
+        if ((rc = key_memo(b, key, err)) != 0)
+            goto unlock;
         tk_id = untracked ? 1 : b->mkey_id * 2;
         for (g = 0; g < n; g++)
             if ((rc = bucket_for(b, g, slot[g], at, &bucket[g], err)) != 0)

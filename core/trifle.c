@@ -369,7 +369,7 @@ fail:
     return rc;
 }
 
-static int write_check(trifle *t, const char *key, const trifle_payload *values, trifle_error *err)
+static int write_check(trifle *t, const trifle_payload *values, trifle_error *err)
 {
     int rc;
 
@@ -377,7 +377,7 @@ static int write_check(trifle *t, const char *key, const trifle_payload *values,
         return rc;
     if (values == NULL)
         return trifle__error(err, TRIFLE_EINVAL, "values must be an object");
-    return trifle__key_check(key, 1, err);
+    return 0;
 }
 
 /* One driver call under the connection lock. */
@@ -402,12 +402,15 @@ static int write_op(trifle *t, const char *key, int64_t at, const trifle_payload
     write_plan p;
     int rc, tracking;
 
-    if ((rc = write_check(t, key, values, err)) != 0)
+    if ((rc = write_check(t, values, err)) != 0)
+        return rc;
+    /* the buffer checks the key itself, once per change of key */
+    if (t->buffer != NULL && trifle_payload_count(values) > 0)
+        return trifle__buffer_add(t->buffer, key, at, values, flags, is_track, err);
+    if ((rc = trifle__key_check(key, 1, err)) != 0)
         return rc;
     if (trifle_payload_count(values) == 0)
         return 0; /* {} writes nothing, system item included (SPEC §3.4) */
-    if (t->buffer != NULL)
-        return trifle__buffer_add(t->buffer, key, at, values, flags, is_track, err);
     tracking = t->cfg->system_tracking;
     if (is_track) {
         /* data and system items in one inc batch: one transaction */
@@ -654,7 +657,7 @@ int trifle_beam(trifle *t, const char *key, int64_t at, const trifle_payload *va
     int64_t check;
     int rc;
 
-    if ((rc = write_check(t, key, values, err)) != 0)
+    if ((rc = write_check(t, values, err)) != 0 || (rc = trifle__key_check(key, 1, err)) != 0)
         return rc;
     /* the instant is stored as given (not floored); flooring to 1s only checks its range */
     (void)trifle_granularity_parse(&one_second, "1s", NULL);
