@@ -554,6 +554,39 @@ static void test_caches_follow_flushes(void **state)
     trifle_free(t);
 }
 
+/* Buffered writes check the key in the buffer, once per change of key: every bad key is still
+ * refused, before and after a good one, in both modes, and nothing of it is buffered. */
+static void test_bad_keys_refused(void **state)
+{
+    static const char *const fifo[] = {"buffer.aggregate", "false", NULL};
+    static const char *const bad[] = {"a..b", "", "$x", "a.$b", "__system__key__", "__untracked__"};
+    trifle_payload *p = payload("{\"n\":1}");
+    trifle_buffer_counters c;
+    int mode;
+    size_t i;
+
+    (void)state;
+    for (mode = 0; mode < 2; mode++) {
+        trifle *t = open_buffered(mode ? fifo : NULL);
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            trifle_error err = TRIFLE_ERROR_INIT;
+            track(t, "good", T0, p);
+            assert_int_equal(trifle_track(t, bad[i], T0, p, 0, &err), TRIFLE_EINVAL);
+            assert_int_equal(trifle_assert(t, bad[i], T0, p, 0, &err), TRIFLE_EINVAL);
+        }
+        {
+            trifle_error err = TRIFLE_ERROR_INIT;
+            assert_int_equal(trifle_track(t, NULL, T0, p, 0, &err), TRIFLE_EINVAL);
+            assert_string_equal(err.message, "invalid metric key");
+        }
+        assert_int_equal(trifle_buffer_stats(t, &c), 0);
+        assert_int_equal(c.operations, sizeof(bad) / sizeof(bad[0]));
+        expect_row(t, "good", T0, "1h", "{\"n\":6}");
+        trifle_free(t);
+    }
+    trifle_payload_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -575,6 +608,7 @@ int main(void)
         cmocka_unit_test(test_bucket_cache_boundaries),
         cmocka_unit_test(test_key_cache_compares_text),
         cmocka_unit_test(test_caches_follow_flushes),
+        cmocka_unit_test(test_bad_keys_refused),
     };
     return cmocka_run_group_tests_name("buffer", tests, NULL, NULL);
 }
