@@ -53,6 +53,7 @@ typedef struct bentry {
     uint64_t ops;   /* operations merged in */
     uint32_t count_slot, tk_slot;
     int fast_real; /* every leaf fast_map points to has an op (is not a placeholder) */
+    int fast_same; /* fast_map is the identity: the record holds exactly the payload's paths */
     int set_done;  /* flush bookkeeping: its SET leaves were applied */
     struct bentry *next; /* hash chain, op list or free list */
     uint64_t hash;
@@ -368,6 +369,8 @@ static int entry_reserve_payload(bentry *e, const trifle_payload *p)
         /* payload leaves are sorted, so later insertions land after pos: earlier maps hold */
         e->fast_map[i] = (uint32_t)pos;
     }
+    /* sorted and unique on both sides: the map is the identity when the sizes agree */
+    e->fast_same = e->n == p->n;
     e->fast_serial = p->serial;
     return 0;
 }
@@ -380,7 +383,10 @@ static void entry_compose_payload(bentry *e, const trifle_payload *p, int op)
     bleaf *l = e->leaves;
     size_t i, n = p->n;
 
-    if (op == OP_ADD && e->fast_real) {
+    if (op == OP_ADD && e->fast_real && e->fast_same) {
+        for (i = 0; i < n; i++)
+            l[i].value += src[i].value;
+    } else if (op == OP_ADD && e->fast_real) {
         for (i = 0; i < n; i++)
             l[map[i]].value += src[i].value;
     } else {

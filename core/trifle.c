@@ -405,7 +405,7 @@ static int write_op(trifle *t, const char *key, int64_t at, const trifle_payload
     if ((rc = write_check(t, values, err)) != 0)
         return rc;
     /* the buffer checks the key itself, once per change of key */
-    if (t->buffer != NULL && trifle_payload_count(values) > 0)
+    if (t->buffer != NULL && values->n > 0)
         return trifle__buffer_add(t->buffer, key, at, values, flags, is_track, err);
     if ((rc = trifle__key_check(key, 1, err)) != 0)
         return rc;
