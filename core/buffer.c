@@ -43,7 +43,7 @@ typedef struct bleaf {
 } bleaf;
 
 typedef struct bentry {
-    /* what the hot path reads and writes first, in the first 64 bytes */
+    /* what the hot path reads and writes, in the first 64 bytes */
     int64_t at;
     uint64_t key_id;      /* key_id of the buffer's key memo this record's key compared equal to */
     uint64_t fast_serial; /* payload whose leaf i lives in leaves[fast_map[i]] */
@@ -52,16 +52,16 @@ typedef struct bentry {
     uint64_t tk_id; /* system records: tracking key whose slots are cached below (0 = none) */
     uint64_t ops;   /* operations merged in */
     uint32_t count_slot, tk_slot;
-    int fast_real; /* every leaf fast_map points to has an op (is not a placeholder) */
-    int fast_same; /* fast_map is the identity: the record holds exactly the payload's paths */
-    int set_done;  /* flush bookkeeping: its SET leaves were applied */
     struct bentry *next; /* hash chain, op list or free list */
     uint64_t hash;
     char *key;        /* metric key (owned) */
     const char *gran; /* label, borrowed from the handle's configuration */
     char *id;         /* stored identifier (owned) */
-    size_t n, cap;
-    size_t fast_cap;
+    uint32_t n, cap;  /* leaves */
+    uint32_t fast_cap;
+    unsigned char fast_real; /* every leaf fast_map points to has an op (is not a placeholder) */
+    unsigned char fast_same; /* fast_map is the identity: exactly the payload's paths */
+    unsigned char set_done;  /* flush bookkeeping: its SET leaves were applied */
 } bentry;
 
 typedef struct btable {
@@ -308,12 +308,12 @@ static int leaf_insert(bentry *e, size_t pos, const char *path, size_t plen)
     char *copy;
 
     if (e->n == e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 8;
-        bleaf *l = trifle__reallocarray(e->leaves, cap, sizeof(*l));
-        if (l == NULL)
+        size_t cap = e->cap ? (size_t)e->cap * 2 : 8;
+        bleaf *l;
+        if (cap > UINT32_MAX || (l = trifle__reallocarray(e->leaves, cap, sizeof(*l))) == NULL)
             return TRIFLE_ENOMEM;
         e->leaves = l;
-        e->cap = cap;
+        e->cap = (uint32_t)cap;
     }
     if ((copy = trifle__malloc(plen + 1)) == NULL)
         return TRIFLE_ENOMEM;
@@ -352,12 +352,14 @@ static int entry_reserve_payload(bentry *e, const trifle_payload *p)
     if (e->fast_serial == p->serial)
         return 0;
     e->fast_real = 0;
+    if (p->n > UINT32_MAX)
+        return TRIFLE_ENOMEM;
     if (p->n > e->fast_cap) {
         uint32_t *m = trifle__reallocarray(e->fast_map, p->n, sizeof(*m));
         if (m == NULL)
             return TRIFLE_ENOMEM;
         e->fast_map = m;
-        e->fast_cap = p->n;
+        e->fast_cap = (uint32_t)p->n;
     }
     for (i = 0; i < p->n; i++) {
         const char *path = p->leaves[i].path;
@@ -731,7 +733,7 @@ static int write_records(trifle__buffer *b, bentry **rec, size_t n, write_outcom
             else
                 e->leaves[w++] = e->leaves[j];
         }
-        e->n = w;
+        e->n = (uint32_t)w;
         e->fast_serial = 0;
         e->fast_real = 0;
         e->tk_id = 0;
