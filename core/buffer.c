@@ -62,6 +62,7 @@ typedef struct bentry {
     unsigned char fast_real; /* every leaf fast_map points to has an op (is not a placeholder) */
     unsigned char fast_same; /* fast_map is the identity: exactly the payload's paths */
     unsigned char set_done;  /* flush bookkeeping: its SET leaves were applied */
+    unsigned char wr_ops;    /* flush bookkeeping: OP_ADD | OP_SET bits of the ops it holds */
 } bentry;
 
 typedef struct btable {
@@ -269,16 +270,6 @@ static bentry *entry_new(trifle__buffer *b, const char *key, const char *gran, i
     e->hash = h;
     e->key_id = e->tk_id = 0;
     return e;
-}
-
-static int leaf_real(const bentry *e)
-{
-    size_t i;
-
-    for (i = 0; i < e->n; i++)
-        if (e->leaves[i].op != OP_NONE)
-            return 1;
-    return 0;
 }
 
 /* Binary search for path; *pos = index of it, or where it would go. */
@@ -584,14 +575,16 @@ static int entry_order(const void *a, const void *b)
     return c;
 }
 
-static int has_op(const bentry *e, int op)
+/* The OP_ADD | OP_SET bits of the operations a record holds (0: only placeholders). One pass over
+ * its leaves, so a flush reads each record's leaves once before writing them. */
+static unsigned char ops_of(const bentry *e)
 {
+    unsigned m = 0;
     size_t i;
 
     for (i = 0; i < e->n; i++)
-        if (e->leaves[i].op == op)
-            return 1;
-    return 0;
+        m |= (unsigned)e->leaves[i].op;
+    return (unsigned char)m;
 }
 
 /* One driver call for records rec[0..n) with their `op` leaves. On failure *applied and
@@ -678,7 +671,7 @@ static int write_records(trifle__buffer *b, bentry **rec, size_t n, write_outcom
         goto done;
     }
     for (i = 0; i < n; i++)
-        if (!leaf_real(rec[i])) /* only placeholders: nothing to write */
+        if ((rec[i]->wr_ops = ops_of(rec[i])) == 0) /* only placeholders: nothing to write */
             out->done[out->n_done++] = rec[i];
     for (phase = OP_SET; phase >= OP_ADD && rc == 0; phase--) {
         for (start = 0, m = 0; start < n && rc == 0;) {
@@ -688,7 +681,7 @@ static int write_records(trifle__buffer *b, bentry **rec, size_t n, write_outcom
 
             for (m = 0; start < n && m < batch; start++) {
                 bentry *e = rec[start];
-                if (!leaf_real(e) || !has_op(e, phase) || (phase == OP_SET && e->set_done))
+                if (!(e->wr_ops & phase) || (phase == OP_SET && e->set_done))
                     continue;
                 chunk[m++] = e;
             }
@@ -722,7 +715,7 @@ static int write_records(trifle__buffer *b, bentry **rec, size_t n, write_outcom
             listed = out->done[j] == e;
         for (j = 0; j < out->n_quarantine && !listed; j++)
             listed = out->quarantine[j] == e;
-        if (!has_op(e, OP_ADD)) {
+        if (!(e->wr_ops & OP_ADD)) {
             if (!listed)
                 out->done[out->n_done++] = e;
             continue;
