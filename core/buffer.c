@@ -36,9 +36,11 @@
 
 enum { OP_NONE = 0, OP_ADD = 1, OP_SET = 2 };
 
+/* A leaf of a record. Its path is NUL-terminated text at `path` in the record's `paths` block
+ * (one allocation per record instead of one per leaf). */
 typedef struct bleaf {
-    char *path;
     double value;
+    uint32_t path;
     int op;
 } bleaf;
 
@@ -57,6 +59,8 @@ typedef struct bentry {
     char *key;        /* metric key (owned) */
     const char *gran; /* label, borrowed from the handle's configuration */
     char *id;         /* stored identifier (owned) */
+    char *paths;      /* the leaves' paths, NUL-terminated, one after the other */
+    uint32_t paths_len, paths_cap;
     uint32_t n, cap;  /* leaves */
     uint32_t fast_cap;
     unsigned char fast_real; /* every leaf fast_map points to has an op (is not a placeholder) */
@@ -215,12 +219,14 @@ static int same_stored(int mode, const bentry *x, const bentry *y)
     return mode != TRIFLE_ID_SEPARATED || strcmp(x->gran, y->gran) == 0;
 }
 
+static const char *leaf_path(const bentry *e, size_t i)
+{
+    return e->paths + e->leaves[i].path;
+}
+
 static void entry_destroy(bentry *e)
 {
-    size_t i;
-
-    for (i = 0; i < e->n; i++)
-        trifle__free(e->leaves[i].path);
+    trifle__free(e->paths);
     trifle__free(e->leaves);
     trifle__free(e->fast_map);
     trifle__free(e->key);
@@ -231,10 +237,7 @@ static void entry_destroy(bentry *e)
 /* Forget a record's contents but keep its arrays for reuse. */
 static void entry_reset(bentry *e)
 {
-    size_t i;
-
-    for (i = 0; i < e->n; i++)
-        trifle__free(e->leaves[i].path);
+    e->paths_len = 0;
     e->n = 0;
     e->fast_serial = 0;
     e->fast_real = 0;
@@ -279,7 +282,7 @@ static int leaf_find(const bentry *e, const char *path, size_t *pos)
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(e->leaves[mid].path, path);
+        int c = strcmp(leaf_path(e, mid), path);
         if (c == 0) {
             *pos = mid;
             return 1;
@@ -296,8 +299,20 @@ static int leaf_find(const bentry *e, const char *path, size_t *pos)
 /* Insert a placeholder slot for path at pos. The path is copied. 0 or TRIFLE_ENOMEM. */
 static int leaf_insert(bentry *e, size_t pos, const char *path, size_t plen)
 {
-    char *copy;
-
+    if (plen >= UINT32_MAX - e->paths_len)
+        return TRIFLE_ENOMEM;
+    if (e->paths_len + plen + 1 > e->paths_cap) {
+        size_t cap = e->paths_cap ? (size_t)e->paths_cap : 64;
+        char *m;
+        while (cap < e->paths_len + plen + 1)
+            cap *= 2;
+        if (cap > UINT32_MAX)
+            cap = UINT32_MAX;
+        if ((m = trifle__realloc(e->paths, cap)) == NULL)
+            return TRIFLE_ENOMEM;
+        e->paths = m;
+        e->paths_cap = (uint32_t)cap;
+    }
     if (e->n == e->cap) {
         size_t cap = e->cap ? (size_t)e->cap * 2 : 8;
         bleaf *l;
@@ -306,12 +321,11 @@ static int leaf_insert(bentry *e, size_t pos, const char *path, size_t plen)
         e->leaves = l;
         e->cap = (uint32_t)cap;
     }
-    if ((copy = trifle__malloc(plen + 1)) == NULL)
-        return TRIFLE_ENOMEM;
-    memcpy(copy, path, plen);
-    copy[plen] = '\0';
     memmove(e->leaves + pos + 1, e->leaves + pos, (e->n - pos) * sizeof(*e->leaves));
-    e->leaves[pos].path = copy;
+    memcpy(e->paths + e->paths_len, path, plen);
+    e->paths[e->paths_len + plen] = '\0';
+    e->leaves[pos].path = e->paths_len;
+    e->paths_len += (uint32_t)plen + 1;
     e->leaves[pos].value = 0;
     e->leaves[pos].op = OP_NONE;
     e->n++;
@@ -437,16 +451,17 @@ static int entry_compose_entry(bentry *dst, const bentry *src)
 
     for (i = 0; i < src->n; i++) {
         const bleaf *l = &src->leaves[i];
+        const char *path = leaf_path(src, i);
         if (l->op == OP_NONE)
             continue;
-        if (!leaf_find(dst, l->path, &pos) && leaf_insert(dst, pos, l->path, strlen(l->path)) != 0)
+        if (!leaf_find(dst, path, &pos) && leaf_insert(dst, pos, path, strlen(path)) != 0)
             return TRIFLE_ENOMEM;
     }
     for (i = 0; i < src->n; i++) {
         const bleaf *l = &src->leaves[i];
         if (l->op == OP_NONE)
             continue;
-        (void)leaf_find(dst, l->path, &pos);
+        (void)leaf_find(dst, leaf_path(src, i), &pos);
         leaf_compose(&dst->leaves[pos], l->op, l->value);
     }
     dst->ops += src->ops;
@@ -575,6 +590,29 @@ static int entry_order(const void *a, const void *b)
     return c;
 }
 
+/* Drop the text of paths no leaf refers to any more (after a flush removed applied SET leaves),
+ * so a record retried through many flushes does not grow. Without memory it stays as it is. */
+static void paths_compact(bentry *e)
+{
+    char *m;
+    uint32_t len = 0, cap = e->paths_len;
+    size_t i;
+
+    if (cap == 0 || (m = trifle__malloc(cap)) == NULL)
+        return;
+    for (i = 0; i < e->n; i++) {
+        const char *p = leaf_path(e, i);
+        size_t l = strlen(p) + 1;
+        memcpy(m + len, p, l);
+        e->leaves[i].path = len;
+        len += (uint32_t)l;
+    }
+    trifle__free(e->paths);
+    e->paths = m;
+    e->paths_len = len;
+    e->paths_cap = cap;
+}
+
 /* The OP_ADD | OP_SET bits of the operations a record holds (0: only placeholders). One pass over
  * its leaves, so a flush reads each record's leaves once before writing them. */
 static unsigned char ops_of(const bentry *e)
@@ -618,7 +656,7 @@ static int write_call(trifle__buffer *b, bentry **rec, size_t n, int op, size_t 
         for (j = 0; j < rec[i]->n; j++) {
             if (rec[i]->leaves[j].op != op)
                 continue;
-            leaves[k].path = rec[i]->leaves[j].path;
+            leaves[k].path = leaf_path(rec[i], j);
             leaves[k].value = rec[i]->leaves[j].value;
             k++;
         }
@@ -720,13 +758,11 @@ static int write_records(trifle__buffer *b, bentry **rec, size_t n, write_outcom
                 out->done[out->n_done++] = e;
             continue;
         }
-        for (j = w = 0; j < e->n; j++) {
-            if (e->leaves[j].op == OP_SET)
-                trifle__free(e->leaves[j].path);
-            else
+        for (j = w = 0; j < e->n; j++)
+            if (e->leaves[j].op != OP_SET)
                 e->leaves[w++] = e->leaves[j];
-        }
         e->n = (uint32_t)w;
+        paths_compact(e);
         e->fast_serial = 0;
         e->fast_real = 0;
         e->tk_id = 0;
@@ -914,9 +950,7 @@ static void op_free(bop *op)
         return;
     for (i = 0; i < op->n; i++) {
         bentry *e = &op->entries[i];
-        size_t j;
-        for (j = 0; j < e->n; j++)
-            trifle__free(e->leaves[j].path);
+        trifle__free(e->paths);
         trifle__free(e->leaves);
         trifle__free(e->fast_map);
         trifle__free(e->key);
