@@ -27,6 +27,7 @@
 #include "error_int.h"
 #include "nocturnal_int.h"
 #include "payload_int.h"
+#include "trifle_int.h"
 
 #define SYSTEM_KEY "__system__key__"
 #define UNTRACKED_KEY "__untracked__"
@@ -35,26 +36,37 @@
 
 enum { OP_NONE = 0, OP_ADD = 1, OP_SET = 2 };
 
+/* A leaf of a record. Its path is NUL-terminated text at `path` in the record's `paths` block
+ * (one allocation per record instead of one per leaf). */
 typedef struct bleaf {
-    char *path;
     double value;
+    uint32_t path;
     int op;
 } bleaf;
 
 typedef struct bentry {
+    /* what the hot path reads and writes, in the first 64 bytes */
+    int64_t at;
+    uint64_t key_id;      /* key_id of the buffer's key memo this record's key compared equal to */
+    uint64_t fast_serial; /* payload whose leaf i lives in leaves[fast_map[i]] */
+    bleaf *leaves;        /* sorted by path, unique */
+    uint32_t *fast_map;
+    uint64_t tk_id; /* system records: tracking key whose slots are cached below (0 = none) */
+    uint64_t ops;   /* operations merged in */
+    uint32_t count_slot, tk_slot;
     struct bentry *next; /* hash chain, op list or free list */
     uint64_t hash;
     char *key;        /* metric key (owned) */
     const char *gran; /* label, borrowed from the handle's configuration */
-    int64_t at;
-    char *id; /* stored identifier (owned) */
-    bleaf *leaves; /* sorted by path, unique */
-    size_t n, cap;
-    uint64_t fast_serial; /* payload whose leaf i lives in leaves[fast_map[i]] */
-    uint32_t *fast_map;
-    size_t fast_cap;
-    uint64_t ops;  /* operations merged in */
-    int set_done;  /* flush bookkeeping: its SET leaves were applied */
+    char *id;         /* stored identifier (owned) */
+    char *paths;      /* the leaves' paths, NUL-terminated, one after the other */
+    uint32_t paths_len, paths_cap;
+    uint32_t n, cap;  /* leaves */
+    uint32_t fast_cap;
+    unsigned char fast_real; /* every leaf fast_map points to has an op (is not a placeholder) */
+    unsigned char fast_same; /* fast_map is the identity: exactly the payload's paths */
+    unsigned char set_done;  /* flush bookkeeping: its SET leaves were applied */
+    unsigned char wr_ops;    /* flush bookkeeping: OP_ADD | OP_SET bits of the ops it holds */
 } bentry;
 
 typedef struct btable {
@@ -71,9 +83,12 @@ typedef struct bop {
 } bop;
 
 /* Per-granularity caches, direct-mapped by bucket slot (instant / nominal bucket length), so a
- * workload that spreads instants over a day still finds its 1m buckets and records without a
- * time-zone call or a hash lookup. A slot is only a hint: every hit is checked. */
-#define GC_SLOTS 1024
+ * workload that spreads instants over a day still finds its buckets and records without a
+ * time-zone call or a hash lookup: a granularity gets enough slots for one day of its buckets
+ * (1m: 2,048), at least GC_MIN_SLOTS and at most GC_MAX_SLOTS. A slot is only a hint: every hit
+ * is checked. */
+#define GC_MIN_SLOTS 64
+#define GC_MAX_SLOTS 4096
 
 typedef struct gslot {
     int64_t start, next; /* instants in [start, next) floor to start; next > start when valid */
@@ -82,9 +97,10 @@ typedef struct gslot {
 } gslot;
 
 typedef struct gcache {
-    int64_t span;        /* nominal bucket length in seconds (slot = at / span) */
-    size_t sys_tk;       /* index of the last keys.<tk> slot in a system record */
-    gslot slot[GC_SLOTS];
+    int64_t span;  /* nominal bucket length in seconds (slot = at / span) */
+    double inv;    /* 1.0 / span */
+    uint64_t mask; /* slots - 1 */
+    gslot *slot;
 } gcache;
 
 struct trifle__buffer {
@@ -106,6 +122,11 @@ struct trifle__buffer {
     size_t n_free;
     uint64_t system_hash; /* hash of SYSTEM_KEY */
     gcache *gc;
+    /* lock: the key of the last call (a copy), its hash and an id that changes with its text, so
+     * a call with the same key as the last one neither hashes nor compares key strings */
+    char *mkey;
+    size_t mkey_len, mkey_cap;
+    uint64_t mkey_hash, mkey_id;
     /* FIFO state */
     bop *q_head, *q_tail; /* lock: queued operations */
     size_t q_n;
@@ -198,12 +219,14 @@ static int same_stored(int mode, const bentry *x, const bentry *y)
     return mode != TRIFLE_ID_SEPARATED || strcmp(x->gran, y->gran) == 0;
 }
 
+static const char *leaf_path(const bentry *e, size_t i)
+{
+    return e->paths + e->leaves[i].path;
+}
+
 static void entry_destroy(bentry *e)
 {
-    size_t i;
-
-    for (i = 0; i < e->n; i++)
-        trifle__free(e->leaves[i].path);
+    trifle__free(e->paths);
     trifle__free(e->leaves);
     trifle__free(e->fast_map);
     trifle__free(e->key);
@@ -214,12 +237,11 @@ static void entry_destroy(bentry *e)
 /* Forget a record's contents but keep its arrays for reuse. */
 static void entry_reset(bentry *e)
 {
-    size_t i;
-
-    for (i = 0; i < e->n; i++)
-        trifle__free(e->leaves[i].path);
+    e->paths_len = 0;
     e->n = 0;
     e->fast_serial = 0;
+    e->fast_real = 0;
+    e->key_id = e->tk_id = 0;
     e->ops = 0;
     e->set_done = 0;
     trifle__free(e->key);
@@ -249,17 +271,8 @@ static bentry *entry_new(trifle__buffer *b, const char *key, const char *gran, i
     e->gran = gran;
     e->at = at;
     e->hash = h;
+    e->key_id = e->tk_id = 0;
     return e;
-}
-
-static int leaf_real(const bentry *e)
-{
-    size_t i;
-
-    for (i = 0; i < e->n; i++)
-        if (e->leaves[i].op != OP_NONE)
-            return 1;
-    return 0;
 }
 
 /* Binary search for path; *pos = index of it, or where it would go. */
@@ -269,7 +282,7 @@ static int leaf_find(const bentry *e, const char *path, size_t *pos)
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(e->leaves[mid].path, path);
+        int c = strcmp(leaf_path(e, mid), path);
         if (c == 0) {
             *pos = mid;
             return 1;
@@ -286,26 +299,39 @@ static int leaf_find(const bentry *e, const char *path, size_t *pos)
 /* Insert a placeholder slot for path at pos. The path is copied. 0 or TRIFLE_ENOMEM. */
 static int leaf_insert(bentry *e, size_t pos, const char *path, size_t plen)
 {
-    char *copy;
-
+    if (plen >= UINT32_MAX - e->paths_len)
+        return TRIFLE_ENOMEM;
+    if (e->paths_len + plen + 1 > e->paths_cap) {
+        size_t cap = e->paths_cap ? (size_t)e->paths_cap : 64;
+        char *m;
+        while (cap < e->paths_len + plen + 1)
+            cap *= 2;
+        if (cap > UINT32_MAX)
+            cap = UINT32_MAX;
+        if ((m = trifle__realloc(e->paths, cap)) == NULL)
+            return TRIFLE_ENOMEM;
+        e->paths = m;
+        e->paths_cap = (uint32_t)cap;
+    }
     if (e->n == e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 8;
-        bleaf *l = trifle__reallocarray(e->leaves, cap, sizeof(*l));
-        if (l == NULL)
+        size_t cap = e->cap ? (size_t)e->cap * 2 : 8;
+        bleaf *l;
+        if (cap > UINT32_MAX || (l = trifle__reallocarray(e->leaves, cap, sizeof(*l))) == NULL)
             return TRIFLE_ENOMEM;
         e->leaves = l;
-        e->cap = cap;
+        e->cap = (uint32_t)cap;
     }
-    if ((copy = trifle__malloc(plen + 1)) == NULL)
-        return TRIFLE_ENOMEM;
-    memcpy(copy, path, plen);
-    copy[plen] = '\0';
     memmove(e->leaves + pos + 1, e->leaves + pos, (e->n - pos) * sizeof(*e->leaves));
-    e->leaves[pos].path = copy;
+    memcpy(e->paths + e->paths_len, path, plen);
+    e->paths[e->paths_len + plen] = '\0';
+    e->leaves[pos].path = e->paths_len;
+    e->paths_len += (uint32_t)plen + 1;
     e->leaves[pos].value = 0;
     e->leaves[pos].op = OP_NONE;
     e->n++;
     e->fast_serial = 0; /* indexes moved */
+    e->fast_real = 0;
+    e->tk_id = 0;
     return 0;
 }
 
@@ -330,68 +356,90 @@ static int entry_reserve_payload(bentry *e, const trifle_payload *p)
 
     if (e->fast_serial == p->serial)
         return 0;
+    e->fast_real = 0;
+    if (p->n > UINT32_MAX)
+        return TRIFLE_ENOMEM;
     if (p->n > e->fast_cap) {
         uint32_t *m = trifle__reallocarray(e->fast_map, p->n, sizeof(*m));
         if (m == NULL)
             return TRIFLE_ENOMEM;
         e->fast_map = m;
-        e->fast_cap = p->n;
+        e->fast_cap = (uint32_t)p->n;
     }
     for (i = 0; i < p->n; i++) {
         const char *path = p->leaves[i].path;
         if (!leaf_find(e, path, &pos) && leaf_insert(e, pos, path, strlen(path)) != 0) {
             e->fast_serial = 0;
+            e->fast_real = 0;
             return TRIFLE_ENOMEM;
         }
         /* payload leaves are sorted, so later insertions land after pos: earlier maps hold */
         e->fast_map[i] = (uint32_t)pos;
     }
+    /* sorted and unique on both sides: the map is the identity when the sizes agree */
+    e->fast_same = e->n == p->n;
     e->fast_serial = p->serial;
     return 0;
 }
 
+/* Phase 2 for a payload. Once every mapped slot holds an operation, adding is only `+=`. */
 static void entry_compose_payload(bentry *e, const trifle_payload *p, int op)
 {
-    size_t i;
+    const uint32_t *map = e->fast_map;
+    const trifle_leaf *src = p->leaves;
+    bleaf *l = e->leaves;
+    size_t i, n = p->n;
 
-    for (i = 0; i < p->n; i++)
-        leaf_compose(&e->leaves[e->fast_map[i]], op, p->leaves[i].value);
+    if (op == OP_ADD && e->fast_real && e->fast_same) {
+        for (i = 0; i < n; i++)
+            l[i].value += src[i].value;
+    } else if (op == OP_ADD && e->fast_real) {
+        for (i = 0; i < n; i++)
+            l[map[i]].value += src[i].value;
+    } else {
+        for (i = 0; i < n; i++)
+            leaf_compose(&l[map[i]], op, src[i].value);
+        e->fast_real = 1;
+    }
     e->ops++;
 }
 
-/* Phase 1 for a system record: slots for `count` and `keys.<tk>`; *tk_pos receives the latter. */
-static int entry_reserve_system(bentry *e, const char *tk, size_t *tk_pos, size_t hint)
+/* Phase 1 for a system record: slots for `count` and `keys.<tk>`. tk_id names tk (0 = unknown):
+ * while the record's slots stay where they are, a second call with the same tk_id only reads the
+ * cached positions. */
+static int entry_reserve_system(bentry *e, const char *tk, uint64_t tk_id)
 {
     char stackbuf[256], *path = stackbuf;
-    size_t tl = strlen(tk), pos;
+    size_t tl, pos, count_pos;
     int rc = 0;
 
-    if (hint < e->n && strncmp(e->leaves[hint].path, KEYS_PREFIX, KEYS_PREFIX_LEN) == 0 &&
-        strcmp(e->leaves[hint].path + KEYS_PREFIX_LEN, tk) == 0 && e->n > 0 &&
-        strcmp(e->leaves[0].path, "count") == 0) {
-        *tk_pos = hint;
+    if (tk_id != 0 && e->tk_id == tk_id)
         return 0;
-    }
-    if (!leaf_find(e, "count", &pos) && leaf_insert(e, pos, "count", 5) != 0)
+    if (!leaf_find(e, "count", &count_pos) && leaf_insert(e, count_pos, "count", 5) != 0)
         return TRIFLE_ENOMEM;
+    tl = strlen(tk);
     if (KEYS_PREFIX_LEN + tl + 1 > sizeof(stackbuf) &&
         (path = trifle__malloc(KEYS_PREFIX_LEN + tl + 1)) == NULL)
         return TRIFLE_ENOMEM;
     memcpy(path, KEYS_PREFIX, KEYS_PREFIX_LEN);
     memcpy(path + KEYS_PREFIX_LEN, tk, tl + 1);
+    /* "keys.<tk>" sorts after "count", so inserting it leaves count_pos where it is */
     if (!leaf_find(e, path, &pos) && leaf_insert(e, pos, path, KEYS_PREFIX_LEN + tl) != 0)
         rc = TRIFLE_ENOMEM;
-    *tk_pos = pos;
     if (path != stackbuf)
         trifle__free(path);
-    return rc;
+    if (rc != 0)
+        return rc;
+    e->count_slot = (uint32_t)count_pos;
+    e->tk_slot = (uint32_t)pos;
+    e->tk_id = tk_id;
+    return 0;
 }
 
-/* `count` sorts before every `keys.` path, so it is slot 0 once reserved. */
-static void entry_compose_system(bentry *e, size_t tk_pos)
+static void entry_compose_system(bentry *e)
 {
-    leaf_compose(&e->leaves[0], OP_ADD, 1);
-    leaf_compose(&e->leaves[tk_pos], OP_ADD, 1);
+    leaf_compose(&e->leaves[e->count_slot], OP_ADD, 1);
+    leaf_compose(&e->leaves[e->tk_slot], OP_ADD, 1);
     e->ops++;
 }
 
@@ -403,16 +451,17 @@ static int entry_compose_entry(bentry *dst, const bentry *src)
 
     for (i = 0; i < src->n; i++) {
         const bleaf *l = &src->leaves[i];
+        const char *path = leaf_path(src, i);
         if (l->op == OP_NONE)
             continue;
-        if (!leaf_find(dst, l->path, &pos) && leaf_insert(dst, pos, l->path, strlen(l->path)) != 0)
+        if (!leaf_find(dst, path, &pos) && leaf_insert(dst, pos, path, strlen(path)) != 0)
             return TRIFLE_ENOMEM;
     }
     for (i = 0; i < src->n; i++) {
         const bleaf *l = &src->leaves[i];
         if (l->op == OP_NONE)
             continue;
-        (void)leaf_find(dst, l->path, &pos);
+        (void)leaf_find(dst, leaf_path(src, i), &pos);
         leaf_compose(&dst->leaves[pos], l->op, l->value);
     }
     dst->ops += src->ops;
@@ -541,14 +590,39 @@ static int entry_order(const void *a, const void *b)
     return c;
 }
 
-static int has_op(const bentry *e, int op)
+/* Drop the text of paths no leaf refers to any more (after a flush removed applied SET leaves),
+ * so a record retried through many flushes does not grow. Without memory it stays as it is. */
+static void paths_compact(bentry *e)
 {
+    char *m;
+    uint32_t len = 0, cap = e->paths_len;
+    size_t i;
+
+    if (cap == 0 || (m = trifle__malloc(cap)) == NULL)
+        return;
+    for (i = 0; i < e->n; i++) {
+        const char *p = leaf_path(e, i);
+        size_t l = strlen(p) + 1;
+        memcpy(m + len, p, l);
+        e->leaves[i].path = len;
+        len += (uint32_t)l;
+    }
+    trifle__free(e->paths);
+    e->paths = m;
+    e->paths_len = len;
+    e->paths_cap = cap;
+}
+
+/* The OP_ADD | OP_SET bits of the operations a record holds (0: only placeholders). One pass over
+ * its leaves, so a flush reads each record's leaves once before writing them. */
+static unsigned char ops_of(const bentry *e)
+{
+    unsigned m = 0;
     size_t i;
 
     for (i = 0; i < e->n; i++)
-        if (e->leaves[i].op == op)
-            return 1;
-    return 0;
+        m |= (unsigned)e->leaves[i].op;
+    return (unsigned char)m;
 }
 
 /* One driver call for records rec[0..n) with their `op` leaves. On failure *applied and
@@ -582,7 +656,7 @@ static int write_call(trifle__buffer *b, bentry **rec, size_t n, int op, size_t 
         for (j = 0; j < rec[i]->n; j++) {
             if (rec[i]->leaves[j].op != op)
                 continue;
-            leaves[k].path = rec[i]->leaves[j].path;
+            leaves[k].path = leaf_path(rec[i], j);
             leaves[k].value = rec[i]->leaves[j].value;
             k++;
         }
@@ -635,7 +709,7 @@ static int write_records(trifle__buffer *b, bentry **rec, size_t n, write_outcom
         goto done;
     }
     for (i = 0; i < n; i++)
-        if (!leaf_real(rec[i])) /* only placeholders: nothing to write */
+        if ((rec[i]->wr_ops = ops_of(rec[i])) == 0) /* only placeholders: nothing to write */
             out->done[out->n_done++] = rec[i];
     for (phase = OP_SET; phase >= OP_ADD && rc == 0; phase--) {
         for (start = 0, m = 0; start < n && rc == 0;) {
@@ -645,7 +719,7 @@ static int write_records(trifle__buffer *b, bentry **rec, size_t n, write_outcom
 
             for (m = 0; start < n && m < batch; start++) {
                 bentry *e = rec[start];
-                if (!leaf_real(e) || !has_op(e, phase) || (phase == OP_SET && e->set_done))
+                if (!(e->wr_ops & phase) || (phase == OP_SET && e->set_done))
                     continue;
                 chunk[m++] = e;
             }
@@ -679,19 +753,19 @@ static int write_records(trifle__buffer *b, bentry **rec, size_t n, write_outcom
             listed = out->done[j] == e;
         for (j = 0; j < out->n_quarantine && !listed; j++)
             listed = out->quarantine[j] == e;
-        if (!has_op(e, OP_ADD)) {
+        if (!(e->wr_ops & OP_ADD)) {
             if (!listed)
                 out->done[out->n_done++] = e;
             continue;
         }
-        for (j = w = 0; j < e->n; j++) {
-            if (e->leaves[j].op == OP_SET)
-                trifle__free(e->leaves[j].path);
-            else
+        for (j = w = 0; j < e->n; j++)
+            if (e->leaves[j].op != OP_SET)
                 e->leaves[w++] = e->leaves[j];
-        }
-        e->n = w;
+        e->n = (uint32_t)w;
+        paths_compact(e);
         e->fast_serial = 0;
+        e->fast_real = 0;
+        e->tk_id = 0;
         e->set_done = 0;
     }
 done:
@@ -876,9 +950,7 @@ static void op_free(bop *op)
         return;
     for (i = 0; i < op->n; i++) {
         bentry *e = &op->entries[i];
-        size_t j;
-        for (j = 0; j < e->n; j++)
-            trifle__free(e->leaves[j].path);
+        trifle__free(e->paths);
         trifle__free(e->leaves);
         trifle__free(e->fast_map);
         trifle__free(e->key);
@@ -1090,8 +1162,10 @@ static void *flush_main(void *arg)
 
 int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trifle_error *err)
 {
+    static const int64_t unit_seconds[] = {1, 60, 3600, 86400, 604800, 2592000, 7776000, 31536000};
     trifle__buffer *b;
     pthread_condattr_t ca;
+    size_t g;
 
     *out = NULL;
     if ((b = trifle__calloc(1, sizeof(*b))) == NULL)
@@ -1100,19 +1174,6 @@ int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trif
     b->mode = trifle_storage_mode(env->st);
     b->system_hash = hash_str(SYSTEM_KEY, 0xcbf29ce484222325ULL);
     b->aggregate = env->opt->aggregate;
-    if ((b->gc = trifle__calloc(env->n_grans ? env->n_grans : 1, sizeof(*b->gc))) == NULL) {
-        trifle__free(b);
-        return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
-    }
-    {
-        static const int64_t unit_seconds[] = {1, 60, 3600, 86400, 604800, 2592000, 7776000,
-                                               31536000};
-        size_t g;
-        for (g = 0; g < env->n_grans; g++) {
-            int64_t span = unit_seconds[env->grans[g].unit] * env->grans[g].offset;
-            b->gc[g].span = span > 0 ? span : 1;
-        }
-    }
     (void)trifle__mutex_init(&b->lock);
     (void)trifle__mutex_init(&b->flush_lock);
     (void)pthread_condattr_init(&ca);
@@ -1121,6 +1182,20 @@ int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trif
     (void)pthread_cond_init(&b->done, &ca);
     (void)pthread_cond_init(&b->room, &ca);
     (void)pthread_condattr_destroy(&ca);
+    if ((b->gc = trifle__calloc(env->n_grans ? env->n_grans : 1, sizeof(*b->gc))) == NULL)
+        goto oom;
+    for (g = 0; g < env->n_grans; g++) {
+        int64_t span = unit_seconds[env->grans[g].unit] * env->grans[g].offset;
+        uint64_t slots = GC_MIN_SLOTS;
+
+        b->gc[g].span = span > 0 ? span : 1;
+        b->gc[g].inv = 1.0 / (double)b->gc[g].span;
+        while (slots < GC_MAX_SLOTS && (int64_t)slots * b->gc[g].span < 86400)
+            slots *= 2;
+        b->gc[g].mask = slots - 1;
+        if ((b->gc[g].slot = trifle__calloc(slots, sizeof(gslot))) == NULL)
+            goto oom;
+    }
     b->last_flush_ms = now_ms();
     if (env->opt->async) {
         if (pthread_create(&b->thread, NULL, flush_main, b) != 0) {
@@ -1131,19 +1206,28 @@ int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trif
     }
     *out = b;
     return 0;
+oom:
+    trifle__buffer_free(b);
+    return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
 }
 
-static gslot *slot_of(gcache *c, int64_t at)
+/* Slot of floor(at / span). For 0 <= at < 2^50 without a division: floor((at + 0.5) / span) is
+ * the same integer (at is an integer, so at + 0.5 never reaches the next multiple of span), and
+ * (at + 0.5) * (1 / span) is within a relative 2^-51 of it, far less than its distance 0.5 / span
+ * from an integer. */
+static gslot *slot_of(const gcache *c, int64_t at)
 {
-    uint64_t k = (uint64_t)(at >= 0 ? at / c->span : -((-at) / c->span) - 1);
+    uint64_t k = at >= 0 && at < ((int64_t)1 << 50)
+                     ? (uint64_t)(((double)at + 0.5) * c->inv)
+                     : (uint64_t)(at >= 0 ? at / c->span : -((-at) / c->span) - 1);
 
-    return &c->slot[k & (GC_SLOTS - 1)];
+    return &c->slot[k & c->mask];
 }
 
-/* The bucket of granularity g holding at. Caller holds `lock`. */
-static int bucket_for(trifle__buffer *b, size_t g, int64_t at, int64_t *out, trifle_error *err)
+/* The bucket of granularity g holding at; s is its cache slot. Caller holds `lock`. */
+static int bucket_for(trifle__buffer *b, size_t g, gslot *s, int64_t at, int64_t *out,
+                      trifle_error *err)
 {
-    gslot *s = slot_of(&b->gc[g], at);
     int rc;
 
     if (at >= s->start && at < s->next) {
@@ -1160,25 +1244,57 @@ static int bucket_for(trifle__buffer *b, size_t g, int64_t at, int64_t *out, tri
     return 0;
 }
 
-/* Look up (create = 0) or get-or-create (create = 1) the pending record of (key, g, at); key_hash
- * is the key's hash. *miss is incremented when it does not exist. Caller holds `lock`. */
-static int record_for(trifle__buffer *b, size_t g, const char *key, uint64_t key_hash, int64_t at,
-                      int system, int create, bentry **out, size_t *miss, trifle_error *err)
+/* Make the key memo hold key (its hash and a fresh id when the text differs). Only keys that pass
+ * trifle__key_check enter the memo, so a call with the memo's key is not checked again. Caller
+ * holds `lock`. 0, TRIFLE_EINVAL or TRIFLE_ENOMEM. */
+static int key_memo(trifle__buffer *b, const char *key, trifle_error *err)
 {
-    gslot *c = slot_of(&b->gc[g], at);
+    size_t len;
+    int rc;
+
+    if (key != NULL && b->mkey != NULL && (len = strlen(key)) == b->mkey_len &&
+        memcmp(key, b->mkey, len) == 0)
+        return 0;
+    if ((rc = trifle__key_check(key, 1, err)) != 0)
+        return rc;
+    len = strlen(key);
+    if (len + 1 > b->mkey_cap) {
+        char *m = trifle__realloc(b->mkey, len + 1);
+        if (m == NULL)
+            return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+        b->mkey = m;
+        b->mkey_cap = len + 1;
+    }
+    memcpy(b->mkey, key, len + 1);
+    b->mkey_len = len;
+    b->mkey_hash = hash_str(key, 0xcbf29ce484222325ULL);
+    b->mkey_id++;
+    return 0;
+}
+
+/* Look up (create = 0) or get-or-create (create = 1) the pending record of (key, g, at) in cache
+ * slot c; key is the memo's key (b->mkey) or SYSTEM_KEY (system = 1). *miss is incremented when it
+ * does not exist. Caller holds `lock`. */
+static int record_for(trifle__buffer *b, size_t g, gslot *c, int64_t at, int system, int create,
+                      bentry **out, size_t *miss, trifle_error *err)
+{
     bentry *cached = system ? c->sys : c->data;
     uint64_t cached_gen = system ? c->sys_gen : c->data_gen;
     btable *t = &b->tables[b->cur];
     const char *gran = b->env.grans[g].label;
+    const char *key = system ? SYSTEM_KEY : b->mkey;
     uint64_t h;
     bentry *e;
 
     *out = NULL;
-    if (cached != NULL && cached_gen == b->gen && cached->at == at && strcmp(cached->key, key) == 0) {
+    /* a system slot only ever holds records of SYSTEM_KEY; a data record's key was compared with
+     * the memo's text when its key_id was set */
+    if (cached != NULL && cached_gen == b->gen && cached->at == at &&
+        (system || cached->key_id == b->mkey_id)) {
         *out = cached;
         return 0;
     }
-    h = tuple_hash(key_hash, gran, at);
+    h = tuple_hash(system ? b->system_hash : b->mkey_hash, gran, at);
     e = table_find(t, h, key, gran, at);
     if (e == NULL) {
         (*miss)++;
@@ -1206,6 +1322,7 @@ static int record_for(trifle__buffer *b, size_t g, const char *key, uint64_t key
         c->sys = e;
         c->sys_gen = b->gen;
     } else {
+        e->key_id = b->mkey_id;
         c->data = e;
         c->data_gen = b->gen;
     }
@@ -1268,20 +1385,57 @@ static int accepted(trifle__buffer *b)
     return full && !b->thread_started;
 }
 
+/* The common call: every bucket in its cache slot, every record cached, the payload and the
+ * tracking key already mapped to slots. Then nothing can fail and nothing is looked up: compose
+ * and return 1. Otherwise change nothing and return 0. Caller holds `lock`. */
+static int add_cached(trifle__buffer *b, int64_t at, const trifle_payload *v, uint64_t tk_id,
+                      int op)
+{
+    size_t n = b->env.n_grans, g;
+    int tracking = b->env.system_tracking;
+    bentry *data[64], *sys[64];
+
+    if (pending_count(b) > (size_t)b->env.opt->max_pending)
+        return 0; /* the slow path waits for room */
+    for (g = 0; g < n; g++) {
+        const gslot *s = slot_of(&b->gc[g], at);
+        bentry *d = s->data, *y = s->sys;
+
+        if (!(at >= s->start && at < s->next) || d == NULL || s->data_gen != b->gen ||
+            d->at != s->start || d->key_id != b->mkey_id || d->fast_serial != v->serial)
+            return 0;
+        data[g] = d;
+        if (tracking) {
+            if (y == NULL || s->sys_gen != b->gen || y->at != s->start || y->tk_id != tk_id)
+                return 0;
+            sys[g] = y;
+        }
+    }
+    for (g = 0; g < n; g++) {
+        entry_compose_payload(data[g], v, op);
+        if (tracking)
+            entry_compose_system(sys[g]);
+    }
+    return 1;
+}
+
 int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const trifle_payload *v,
                        unsigned flags, int is_track, trifle_error *err)
 {
     size_t n = b->env.n_grans, g, miss;
     bentry *data[64], *sys[64];
-    size_t tk_pos[64];
+    gslot *slot[64];
     int64_t bucket[64];
-    const char *tk = (flags & TRIFLE_UNTRACKED) ? UNTRACKED_KEY : key;
+    int untracked = (flags & TRIFLE_UNTRACKED) != 0;
     int tracking = b->env.system_tracking, rc = 0, waited = 0, trigger;
-    uint64_t kh;
+    int op = is_track ? OP_ADD : OP_SET;
+    uint64_t tk_id;
 
-    if (!b->aggregate)
+    if (!b->aggregate) {
+        if ((rc = trifle__key_check(key, 1, err)) != 0)
+            return rc;
         return add_fifo(b, key, at, v, flags, is_track, err);
-    kh = hash_str(key, 0xcbf29ce484222325ULL);
+    }
     if (n > 64)
         return trifle__error(err, TRIFLE_ECONFIG, "at most 64 granularities may be buffered");
     trifle__mutex_lock(&b->lock);
@@ -1289,17 +1443,25 @@ int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const tri
         rc = trifle__error(err, TRIFLE_ECLOSED, "buffer is closed");
         goto unlock;
     }
-    for (g = 0; g < n; g++)
-        if ((rc = bucket_for(b, g, at, &bucket[g], err)) != 0)
+    if ((rc = key_memo(b, key, err)) != 0)
+        goto unlock;
+    /* names the tracking key for entry_reserve_system: the memo's key (even ids), or the
+     * untracked key (1) */
+    tk_id = untracked ? 1 : b->mkey_id * 2;
+    if (add_cached(b, at, v, tk_id, op))
+        goto accept;
+    for (g = 0; g < n; g++) {
+        slot[g] = slot_of(&b->gc[g], at);
+        if ((rc = bucket_for(b, g, slot[g], at, &bucket[g], err)) != 0)
             goto unlock;
+    }
     /* how many records would be new: the memory bound counts records (SPEC §6.5) */
     for (;;) {
         miss = 0;
         for (g = 0; g < n && rc == 0; g++) {
-            rc = record_for(b, g, key, kh, bucket[g], 0, 0, &data[g], &miss, err);
+            rc = record_for(b, g, slot[g], bucket[g], 0, 0, &data[g], &miss, err);
             if (rc == 0 && tracking)
-                rc = record_for(b, g, SYSTEM_KEY, b->system_hash, bucket[g], 1, 0, &sys[g], &miss,
-                                err);
+                rc = record_for(b, g, slot[g], bucket[g], 1, 0, &sys[g], &miss, err);
         }
         if (rc != 0)
             goto unlock;
@@ -1307,30 +1469,36 @@ int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const tri
             break;
         if ((rc = wait_for_room(b, miss, &waited, err)) != 0)
             goto unlock;
+        /* the lock was released: the memo may hold another key now, slots other buckets */
+        if ((rc = key_memo(b, key, err)) != 0)
+            goto unlock;
+        tk_id = untracked ? 1 : b->mkey_id * 2;
+        for (g = 0; g < n; g++)
+            if ((rc = bucket_for(b, g, slot[g], at, &bucket[g], err)) != 0)
+                goto unlock;
     }
     /* phase 1: every record exists and has a slot for every leaf */
     for (g = 0; g < n; g++) {
         if (data[g] == NULL &&
-            (rc = record_for(b, g, key, kh, bucket[g], 0, 1, &data[g], &miss, err)) != 0)
+            (rc = record_for(b, g, slot[g], bucket[g], 0, 1, &data[g], &miss, err)) != 0)
             goto unlock;
         if (entry_reserve_payload(data[g], v) != 0)
             goto oom;
         if (tracking) {
             if (sys[g] == NULL &&
-                (rc = record_for(b, g, SYSTEM_KEY, b->system_hash, bucket[g], 1, 1, &sys[g], &miss,
-                                 err)) != 0)
+                (rc = record_for(b, g, slot[g], bucket[g], 1, 1, &sys[g], &miss, err)) != 0)
                 goto unlock;
-            if (entry_reserve_system(sys[g], tk, &tk_pos[g], b->gc[g].sys_tk) != 0)
+            if (entry_reserve_system(sys[g], untracked ? UNTRACKED_KEY : key, tk_id) != 0)
                 goto oom;
-            b->gc[g].sys_tk = tk_pos[g];
         }
     }
     /* phase 2: compose; nothing can fail from here on */
     for (g = 0; g < n; g++) {
-        entry_compose_payload(data[g], v, is_track ? OP_ADD : OP_SET);
+        entry_compose_payload(data[g], v, op);
         if (tracking)
-            entry_compose_system(sys[g], tk_pos[g]);
+            entry_compose_system(sys[g]);
     }
+accept:
     trigger = accepted(b);
     trifle__mutex_unlock(&b->lock);
     if (trigger)
@@ -1368,7 +1536,6 @@ static int add_fifo(trifle__buffer *b, const char *key, int64_t at, const trifle
             bentry *e = &op->entries[k++];
             const char *rkey = pass == 0 ? key : SYSTEM_KEY;
             char id[512];
-            size_t pos;
 
             op->n = k;
             if (trifle_storage_identifier(b->env.st, id, sizeof(id), rkey, b->env.grans[g].label,
@@ -1387,9 +1554,9 @@ static int add_fifo(trifle__buffer *b, const char *key, int64_t at, const trifle
                     goto oom;
                 entry_compose_payload(e, v, is_track ? OP_ADD : OP_SET);
             } else {
-                if (entry_reserve_system(e, tk, &pos, SIZE_MAX) != 0)
+                if (entry_reserve_system(e, tk, 0) != 0)
                     goto oom;
-                entry_compose_system(e, pos);
+                entry_compose_system(e);
             }
         }
     }
@@ -1600,7 +1767,11 @@ void trifle__buffer_free(trifle__buffer *b)
     (void)pthread_cond_destroy(&b->room);
     trifle__mutex_destroy(&b->lock);
     trifle__mutex_destroy(&b->flush_lock);
+    if (b->gc != NULL)
+        for (t = 0; t < b->env.n_grans; t++)
+            trifle__free(b->gc[t].slot);
     trifle__free(b->gc);
+    trifle__free(b->mkey);
     trifle__free(b);
 }
 

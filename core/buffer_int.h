@@ -32,9 +32,11 @@ typedef struct trifle__buffer_env {
 /* A buffer; with opt->async a flush thread is started. TRIFLE_ENOMEM, TRIFLE_ERROR. */
 int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trifle_error *err);
 
-/* Merge one track (is_track) or assert into the pending state. The key and the payload were
- * validated by the caller. Returns 0, TRIFLE_EINVAL (time out of range), TRIFLE_EBUSY `buffer is
- * full`, TRIFLE_ECLOSED, TRIFLE_ENOMEM. Never returns flush errors. */
+/* Merge one track (is_track) or assert into the pending state. The payload was validated by the
+ * caller and is not empty; the key is checked here (trifle__key_check for a write), except when it
+ * is the text of the key the buffer last accepted. Returns 0, TRIFLE_EINVAL (invalid or reserved
+ * key, time out of range), TRIFLE_EBUSY `buffer is full`, TRIFLE_ECLOSED, TRIFLE_ENOMEM. Never
+ * returns flush errors. */
 int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const trifle_payload *v,
                        unsigned flags, int is_track, trifle_error *err);
 

@@ -4,7 +4,8 @@
  * digits, keeping the first that reads back to the same double (15 digits always survive a
  * decimal→double→decimal trip, so a shorter exact form shows up at 15 with trailing zeros, which
  * are stripped). The digits and the decimal exponent are then laid out as ECMAScript's
- * Number::toString does. Integral values below 2^53 take a fast path without printf.
+ * Number::toString does. Integral values below 2^53 take a fast path without printf, and so do
+ * short decimals (short_decimal: most counters, durations and ratios).
  *
  * Locale: printf and strtod honour LC_NUMERIC, and an application may have set a locale with a
  * decimal comma. We switch the calling thread to a "C" locale object with uselocale() around the
@@ -95,7 +96,7 @@ static double read_back(const char *d, int k, int e)
  * half the gap above), and the closest candidate may fall outside it on the narrow side while its
  * neighbour on the wide side still reads back to v: that neighbour is then the shortest form
  * (2^-1017 = 7.120236347223045e-307, not ...0444e-307). 17 digits always round-trip. */
-static int shortest_digits(double v, char digits[24], int *n_out)
+static int shortest_digits_printf(double v, char digits[24], int *n_out)
 {
     char tmp[40];
     int prec, k, e;
@@ -125,7 +126,64 @@ static int shortest_digits(double v, char digits[24], int *n_out)
     return k;
 }
 
-size_t trifle__fmt_double(char *buf, double v)
+/* Exact powers of ten (10^22 is the last one a double holds exactly). */
+static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* The fast path of shortest_digits, for a normal v > 0 that is m / 10^q for a small integer m.
+ * For q = 0, 1, ... while s = v·10^q < 2^50: m = round(s); if the division m / 10^q (both exact,
+ * so correctly rounded, as strtod rounds the decimal m·10^-q) gives v back, m·10^-q reads back as
+ * v. It is also the digit string shortest_digits_printf finds:
+ *  - unique: ulp(v) <= v·2^-52, so ulp(v)·10^q < 2^50·2^-52 = 1/4; candidates with q decimals are
+ *    10^-q apart, more than v's rounding interval is wide, so at most one of them reads back as v;
+ *  - found: when m·10^-q reads back, |v·10^q - m| <= ulp(v)·10^q / 2 < 1/8, and s is v·10^q within
+ *    half an ulp of s (<= 1/16 below 2^50), so rounding s gives m;
+ *  - shortest: with the integer part fixed, fewer decimals means fewer significant digits, and no
+ *    smaller q had a candidate (a decimal with fewer digits and an exponent >= 0 would be an
+ *    integer, which cannot read back as a non-integral v whose ulp is below 1/4).
+ * Returns the digit count (no trailing zeros) and sets *n_out as shortest_digits does, or 0 when
+ * v is not such a decimal (then the printf search decides). */
+static int short_decimal(double v, char digits[24], int *n_out)
+{
+    int q;
+
+    if (!(v >= DBL_MIN))
+        return 0;
+    for (q = 0; q <= 22; q++) {
+        double s = v * pow10_exact[q], m;
+        uint64_t u;
+        char rev[24];
+        int len = 0, k = 0;
+
+        if (!(s < 0x1p50))
+            return 0;
+        m = (double)(uint64_t)(s + 0.5); /* s + 0.5 is exact below 2^50 */
+        if (m / pow10_exact[q] != v)
+            continue;
+        for (u = (uint64_t)m; u > 0; u /= 10)
+            rev[len++] = (char)('0' + u % 10);
+        while (len > 0)
+            digits[k++] = rev[--len];
+        *n_out = k - q;
+        while (k > 1 && digits[k - 1] == '0')
+            k--;
+        digits[k] = '\0';
+        return k;
+    }
+    return 0;
+}
+
+static int shortest_digits(double v, char digits[24], int *n_out)
+{
+    int k = short_decimal(v, digits, n_out);
+
+    return k > 0 ? k : shortest_digits_printf(v, digits, n_out);
+}
+
+/* fast = 0: the reference, every digit string from the printf search (for the tests that hold
+ * the fast paths against it). */
+static size_t fmt_double(char *buf, double v, int fast)
 {
     char digits[24];
     char *p = buf;
@@ -140,7 +198,7 @@ size_t trifle__fmt_double(char *buf, double v)
         buf[1] = '\0';
         return 1;
     }
-    if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+    if (fast && v == floor(v) && fabs(v) < 9007199254740992.0) {
         /* integral and exact: plain digits, no printf */
         int64_t iv = (int64_t)v;
         char rev[24];
@@ -161,7 +219,7 @@ size_t trifle__fmt_double(char *buf, double v)
         *p++ = '-';
         v = -v;
     }
-    k = shortest_digits(v, digits, &n);
+    k = fast ? shortest_digits(v, digits, &n) : shortest_digits_printf(v, digits, &n);
     if (k <= n && n <= 21) {
         /* digits followed by n-k zeros */
         memcpy(p, digits, (size_t)k);
@@ -193,6 +251,16 @@ size_t trifle__fmt_double(char *buf, double v)
     }
     *p = '\0';
     return (size_t)(p - buf);
+}
+
+size_t trifle__fmt_double(char *buf, double v)
+{
+    return fmt_double(buf, v, 1);
+}
+
+size_t trifle__fmt_double_reference(char *buf, double v)
+{
+    return fmt_double(buf, v, 0);
 }
 
 int trifle__parse_double(const char *text, size_t len, double *out)

@@ -8,6 +8,10 @@
  * length. -0 gives "0"; NaN/Inf give "null" (callers never pass them). Locale-independent. */
 size_t trifle__fmt_double(char *buf, double v);
 
+/* trifle__fmt_double without its fast paths (integral values, short decimals): every digit string
+ * comes from the printf search. Same output by contract; the tests hold one against the other. */
+size_t trifle__fmt_double_reference(char *buf, double v);
+
 /* Parse the whole of text[0..len) as a JSON-ish decimal number `[+-]digits[.digits][(e|E)[+-]digits]`
  * (also `.5`, `5.`), locale-independently. Returns 0 with a finite *out, or -1 (syntax or overflow
  * to infinity). */

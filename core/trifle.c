@@ -66,7 +66,14 @@ int trifle__key_check(const char *key, int for_write, trifle_error *err)
      * segment non-empty and not starting with '$' (the key becomes the system path keys.<key>,
      * ERRATA I3) */
     for (;;) {
-        unsigned char c = (unsigned char)key[i];
+        unsigned char c;
+
+        /* the bulk of a key: '/' .. DEL, neither a separator nor the end nor UTF-8 */
+        while ((unsigned char)((unsigned char)key[i] - 0x2f) < 0x51)
+            i++;
+        if (i > MAX_KEY_BYTES)
+            return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
+        c = (unsigned char)key[i];
         if (c == '\0' || c == '.') {
             if (i == seg || key[seg] == '$')
                 return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
@@ -362,7 +369,7 @@ fail:
     return rc;
 }
 
-static int write_check(trifle *t, const char *key, const trifle_payload *values, trifle_error *err)
+static int write_check(trifle *t, const trifle_payload *values, trifle_error *err)
 {
     int rc;
 
@@ -370,7 +377,7 @@ static int write_check(trifle *t, const char *key, const trifle_payload *values,
         return rc;
     if (values == NULL)
         return trifle__error(err, TRIFLE_EINVAL, "values must be an object");
-    return trifle__key_check(key, 1, err);
+    return 0;
 }
 
 /* One driver call under the connection lock. */
@@ -395,12 +402,15 @@ static int write_op(trifle *t, const char *key, int64_t at, const trifle_payload
     write_plan p;
     int rc, tracking;
 
-    if ((rc = write_check(t, key, values, err)) != 0)
+    if ((rc = write_check(t, values, err)) != 0)
+        return rc;
+    /* the buffer checks the key itself, once per change of key */
+    if (t->buffer != NULL && values->n > 0)
+        return trifle__buffer_add(t->buffer, key, at, values, flags, is_track, err);
+    if ((rc = trifle__key_check(key, 1, err)) != 0)
         return rc;
     if (trifle_payload_count(values) == 0)
         return 0; /* {} writes nothing, system item included (SPEC §3.4) */
-    if (t->buffer != NULL)
-        return trifle__buffer_add(t->buffer, key, at, values, flags, is_track, err);
     tracking = t->cfg->system_tracking;
     if (is_track) {
         /* data and system items in one inc batch: one transaction */
@@ -647,7 +657,7 @@ int trifle_beam(trifle *t, const char *key, int64_t at, const trifle_payload *va
     int64_t check;
     int rc;
 
-    if ((rc = write_check(t, key, values, err)) != 0)
+    if ((rc = write_check(t, values, err)) != 0 || (rc = trifle__key_check(key, 1, err)) != 0)
         return rc;
     /* the instant is stored as given (not floored); flooring to 1s only checks its range */
     (void)trifle_granularity_parse(&one_second, "1s", NULL);

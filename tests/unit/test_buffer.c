@@ -97,6 +97,43 @@ static void track(trifle *t, const char *key, int64_t at, const trifle_payload *
         fail_msg("track: %s", err.message);
 }
 
+/* The next inc call fails; the flush that makes it returns `code`. */
+static void flush_fails(trifle *t, int code)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    assert_int_equal(fake_control(db, "fail_inc", 1), 0);
+    assert_int_equal(trifle_flush(t, &err), code);
+}
+
+/* The common fixture: a handle with the defaults above and the payload {"n":1}. */
+typedef struct fixture {
+    trifle *t;
+    trifle_payload *p;
+} fixture;
+
+static int fx_open(void **state)
+{
+    fixture *fx = calloc(1, sizeof(*fx));
+
+    if (fx == NULL)
+        return -1;
+    fx->t = open_buffered(NULL);
+    fx->p = payload("{\"n\":1}");
+    *state = fx;
+    return 0;
+}
+
+static int fx_close(void **state)
+{
+    fixture *fx = *state;
+
+    trifle_payload_free(fx->p);
+    trifle_free(fx->t);
+    free(fx);
+    return 0;
+}
+
 static void test_merges_into_one_flush(void **state)
 {
     trifle *t = open_buffered(NULL);
@@ -209,49 +246,41 @@ static void test_read_your_writes(void **state)
 
 static void test_failed_flush_keeps_everything(void **state)
 {
-    trifle *t = open_buffered(NULL);
-    trifle_payload *p = payload("{\"n\":1}");
+    fixture *fx = *state;
+    trifle *t = fx->t;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_buffer_counters c;
 
-    (void)state;
-    track(t, "k", T0, p);
-    assert_int_equal(fake_control(db, "fail_inc", 1), 0);
-    assert_int_equal(trifle_flush(t, &err), TRIFLE_ECONN);
+    track(t, "k", T0, fx->p);
+    flush_fails(t, TRIFLE_ECONN);
     assert_int_equal(trifle_buffer_stats(t, &c), 0);
     assert_int_equal(c.flush_errors, 1);
     assert_int_equal(c.pending_entries, 4);
     /* newer writes compose behind the kept ones */
-    track(t, "k", T0, p);
+    track(t, "k", T0, fx->p);
     assert_int_equal(trifle_flush(t, &err), 0);
     expect_row(t, "k", T0, "1h", "{\"n\":2}");
     expect_row(t, "__system__key__", T0, "1h", "{\"count\":2,\"keys\":{\"k\":2}}");
     assert_int_equal(trifle_buffer_stats(t, &c), 0);
     assert_int_equal(c.pending_entries, 0);
     assert_true(c.retries >= 1);
-    trifle_payload_free(p);
-    trifle_free(t);
 }
 
 static void test_partially_applied_call_is_not_repeated(void **state)
 {
-    trifle *t = open_buffered(NULL);
-    trifle_payload *p = payload("{\"n\":1}");
+    fixture *fx = *state;
+    trifle *t = fx->t;
     trifle_error err = TRIFLE_ERROR_INIT;
 
-    (void)state;
-    track(t, "k", T0, p);
+    track(t, "k", T0, fx->p);
     /* the next inc applies its first 2 of 4 items, then fails */
     assert_int_equal(fake_control(db, "fail_applied", 2), 0);
-    assert_int_equal(fake_control(db, "fail_inc", 1), 0);
-    assert_int_equal(trifle_flush(t, &err), TRIFLE_ECONN);
+    flush_fails(t, TRIFLE_ECONN);
     assert_int_equal(trifle_flush(t, &err), 0);
     assert_true(counter("inc.batch.1") == 2); /* only the two unapplied items were resent */
     expect_row(t, "k", T0, "1h", "{\"n\":1}");
     expect_row(t, "k", T0, "1d", "{\"n\":1}");
     expect_row(t, "__system__key__", T0, "1d", "{\"count\":1,\"keys\":{\"k\":1}}");
-    trifle_payload_free(p);
-    trifle_free(t);
 }
 
 static void test_applied_set_is_not_repeated(void **state)
@@ -264,8 +293,7 @@ static void test_applied_set_is_not_repeated(void **state)
     (void)state;
     track(t, "k", T0, add);
     assert_int_equal(trifle_assert(t, "k", T0, set, 0, &err), 0);
-    assert_int_equal(fake_control(db, "fail_inc", 1), 0);
-    assert_int_equal(trifle_flush(t, &err), TRIFLE_ECONN); /* set went through, inc failed */
+    flush_fails(t, TRIFLE_ECONN); /* set went through, inc failed */
     assert_true(counter("set.calls") == 1);
     assert_int_equal(trifle_flush(t, &err), 0);
     assert_true(counter("set.calls") == 1); /* the set is not repeated */
@@ -290,8 +318,7 @@ static void test_edata_quarantines_one_record(void **state)
      * the store rejects item 2 (bad::1d) because of stored data, after applying items 0 and 1 */
     assert_int_equal(fake_control(db, "fail_code", TRIFLE_EDATA), 0);
     assert_int_equal(fake_control(db, "fail_item", 2), 0);
-    assert_int_equal(fake_control(db, "fail_inc", 1), 0);
-    assert_int_equal(trifle_flush(t, &err), TRIFLE_EDATA);
+    flush_fails(t, TRIFLE_EDATA);
     /* the rejected record waits in quarantine (retried alone after retry_max_ms); everything
      * else is written by the next flush */
     assert_int_equal(fake_control(db, "reset_stats", 1), 0);
@@ -311,23 +338,19 @@ static void test_edata_quarantines_one_record(void **state)
 
 static void test_outcome_unknown_retries(void **state)
 {
-    trifle *t = open_buffered(NULL);
-    trifle_payload *p = payload("{\"n\":1}");
+    fixture *fx = *state;
+    trifle *t = fx->t;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_buffer_counters c;
 
-    (void)state;
-    track(t, "k", T0, p);
+    track(t, "k", T0, fx->p);
     assert_int_equal(fake_control(db, "fail_unknown", 1), 0);
-    assert_int_equal(fake_control(db, "fail_inc", 1), 0);
-    assert_int_equal(trifle_flush(t, &err), TRIFLE_ECONN);
+    flush_fails(t, TRIFLE_ECONN);
     assert_int_equal(trifle_flush(t, &err), 0);
     assert_int_equal(trifle_buffer_stats(t, &c), 0);
     assert_int_equal(c.unknown_outcomes, 1);
     /* at-least-once: the lost reply's items were applied and are applied again */
     expect_row(t, "k", T0, "1h", "{\"n\":2}");
-    trifle_payload_free(p);
-    trifle_free(t);
 }
 
 static void test_memory_bound(void **state)
@@ -485,18 +508,102 @@ static void test_hot_path_does_not_allocate(void **state)
 
 static void test_bucket_cache_boundaries(void **state)
 {
+    fixture *fx = *state;
+
+    track(fx->t, "k", H0 + 3599, fx->p); /* last second of the hour */
+    track(fx->t, "k", H0 + 3600, fx->p); /* first second of the next */
+    track(fx->t, "k", H0, fx->p);        /* back into the first */
+    expect_row(fx->t, "k", H0, "1h", "{\"n\":2}");
+    expect_row(fx->t, "k", H0 + 3600, "1h", "{\"n\":1}");
+    expect_row(fx->t, "k", H0, "1d", "{\"n\":3}");
+}
+
+/* The hot path recognises the last call's key by its text, not by its address, and the system
+ * record's cached keys.<key> slot by that key and the untracked flag. */
+static void test_key_cache_compares_text(void **state)
+{
     trifle *t = open_buffered(NULL);
     trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *q = payload("{\"m\":1,\"n\":2}");
+    trifle_error err = TRIFLE_ERROR_INIT;
+    char key[8];
+    int i;
 
     (void)state;
-    track(t, "k", H0 + 3599, p); /* last second of the hour */
-    track(t, "k", H0 + 3600, p); /* first second of the next */
-    track(t, "k", H0, p);        /* back into the first */
-    expect_row(t, "k", H0, "1h", "{\"n\":2}");
-    expect_row(t, "k", H0 + 3600, "1h", "{\"n\":1}");
-    expect_row(t, "k", H0, "1d", "{\"n\":3}");
+    for (i = 0; i < 7; i++) { /* one buffer rewritten between calls: ka kb ka kb ka kb ka */
+        (void)snprintf(key, sizeof(key), "k%c", i % 2 ? 'b' : 'a');
+        track(t, key, T0 + i, p);
+        track(t, key, T0 + i, p); /* the same again: every cache hits */
+    }
+    assert_int_equal(trifle_track(t, key, T0, p, TRIFLE_UNTRACKED, &err), 0);
+    track(t, key, T0, p);
+    assert_int_equal(trifle_track(t, key, T0, q, TRIFLE_UNTRACKED, &err), 0);
+    key[1] = 'c'; /* same length, same address, another key */
+    track(t, key, T0, q);
+    expect_row(t, "ka", T0, "1h", "{\"m\":1,\"n\":12}");
+    expect_row(t, "kb", T0, "1h", "{\"n\":6}");
+    expect_row(t, "kc", T0, "1h", "{\"m\":1,\"n\":2}");
+    expect_row(t, "__system__key__", T0, "1d",
+               "{\"count\":18,\"keys\":{\"__untracked__\":2,\"ka\":9,\"kb\":6,\"kc\":1}}");
+    trifle_payload_free(p);
+    trifle_payload_free(q);
+    trifle_free(t);
+}
+
+/* Records cached by the hot path belong to the pending table they were found in: after a flush
+ * swapped it, the same calls start new records (nothing is added to records already written). */
+static void test_caches_follow_flushes(void **state)
+{
+    trifle *t = open_buffered(NULL);
+    trifle_payload *p = payload("{\"n\":1,\"x\":{\"y\":0.5}}");
+    trifle_error err = TRIFLE_ERROR_INIT;
+    int round, i;
+
+    (void)state;
+    for (round = 0; round < 3; round++) {
+        for (i = 0; i < 100; i++)
+            track(t, "k", T0 + i * 3600, p); /* a 1h bucket per call, a new day every 24 */
+        assert_int_equal(trifle_flush(t, &err), 0);
+    }
+    assert_true(counter("inc.calls") == 3);
+    expect_row(t, "k", T0, "1h", "{\"n\":3,\"x\":{\"y\":1.5}}");
+    expect_row(t, "k", T0 + 99 * 3600, "1h", "{\"n\":3,\"x\":{\"y\":1.5}}");
+    expect_row(t, "__system__key__", T0 + 30 * 3600, "1d", "{\"count\":72,\"keys\":{\"k\":72}}");
     trifle_payload_free(p);
     trifle_free(t);
+}
+
+/* Buffered writes check the key in the buffer, once per change of key: every bad key is still
+ * refused, before and after a good one, in both modes, and nothing of it is buffered. */
+static void test_bad_keys_refused(void **state)
+{
+    static const char *const fifo[] = {"buffer.aggregate", "false", NULL};
+    static const char *const bad[] = {"a..b", "", "$x", "a.$b", "__system__key__", "__untracked__"};
+    trifle_payload *p = payload("{\"n\":1}");
+    trifle_buffer_counters c;
+    int mode;
+    size_t i;
+
+    (void)state;
+    for (mode = 0; mode < 2; mode++) {
+        trifle *t = open_buffered(mode ? fifo : NULL);
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            trifle_error err = TRIFLE_ERROR_INIT;
+            track(t, "good", T0, p);
+            assert_int_equal(trifle_track(t, bad[i], T0, p, 0, &err), TRIFLE_EINVAL);
+            assert_int_equal(trifle_assert(t, bad[i], T0, p, 0, &err), TRIFLE_EINVAL);
+        }
+        {
+            trifle_error err = TRIFLE_ERROR_INIT;
+            assert_int_equal(trifle_track(t, NULL, T0, p, 0, &err), TRIFLE_EINVAL);
+            assert_string_equal(err.message, "invalid metric key");
+        }
+        assert_int_equal(trifle_buffer_stats(t, &c), 0);
+        assert_int_equal(c.operations, sizeof(bad) / sizeof(bad[0]));
+        expect_row(t, "good", T0, "1h", "{\"n\":6}");
+        trifle_free(t);
+    }
+    trifle_payload_free(p);
 }
 
 int main(void)
@@ -507,17 +614,20 @@ int main(void)
         cmocka_unit_test(test_size_trigger_and_batches),
         cmocka_unit_test(test_timer_flushes_in_background),
         cmocka_unit_test(test_read_your_writes),
-        cmocka_unit_test(test_failed_flush_keeps_everything),
-        cmocka_unit_test(test_partially_applied_call_is_not_repeated),
+        cmocka_unit_test_setup_teardown(test_failed_flush_keeps_everything, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_partially_applied_call_is_not_repeated, fx_open, fx_close),
         cmocka_unit_test(test_applied_set_is_not_repeated),
         cmocka_unit_test(test_edata_quarantines_one_record),
-        cmocka_unit_test(test_outcome_unknown_retries),
+        cmocka_unit_test_setup_teardown(test_outcome_unknown_retries, fx_open, fx_close),
         cmocka_unit_test(test_memory_bound),
         cmocka_unit_test(test_close_flushes_or_reports),
         cmocka_unit_test(test_fifo_mode),
         cmocka_unit_test(test_threads_exact_totals),
         cmocka_unit_test(test_hot_path_does_not_allocate),
-        cmocka_unit_test(test_bucket_cache_boundaries),
+        cmocka_unit_test_setup_teardown(test_bucket_cache_boundaries, fx_open, fx_close),
+        cmocka_unit_test(test_key_cache_compares_text),
+        cmocka_unit_test(test_caches_follow_flushes),
+        cmocka_unit_test(test_bad_keys_refused),
     };
     return cmocka_run_group_tests_name("buffer", tests, NULL, NULL);
 }

@@ -205,6 +205,65 @@ static void test_locale_independent(void **state)
     (void)setlocale(LC_NUMERIC, "C");
 }
 
+/* The fast paths of trifle__fmt_double (integral values, short decimals m / 10^q) against the
+ * printf search they stand in for: byte for byte, on random bit patterns and on the values the
+ * fast paths are for (short decimals, binary fractions, sums, values where v·10^q nears 2^50). */
+static uint64_t rng_state = 0x2545F4914F6CDD1Du;
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static void assert_fast_matches_reference(double v)
+{
+    char fast[40], ref[40];
+    size_t nf = trifle__fmt_double(fast, v), nr = trifle__fmt_double_reference(ref, v);
+
+    if (nf != nr || strcmp(fast, ref) != 0)
+        fail_msg("%a: fast path gives %s, the printf search %s", v, fast, ref);
+}
+
+static void test_fast_path_matches_reference(void **state)
+{
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    const int rounds = test_light() ? 5000 : 50000;
+    double sum = 0, tenth = 0;
+    int i;
+
+    (void)state;
+    for (i = 0; i < rounds; i++) {
+        uint64_t bits = rng(), r = rng();
+        double v, m;
+        int q = (int)((r >> 32) % 23), digits = 1 + (int)((r >> 40) % 17);
+
+        memcpy(&v, &bits, sizeof(v));
+        if (isfinite(v))
+            assert_fast_matches_reference(v);
+        /* a short decimal: an integer of 1..17 digits over 10^q */
+        m = (double)(rng() % (uint64_t)pow10[digits]);
+        v = m / pow10[q];
+        assert_fast_matches_reference(v);
+        assert_fast_matches_reference(-v);
+        assert_fast_matches_reference(nextafter(v, 0));
+        assert_fast_matches_reference(nextafter(v, INFINITY));
+        /* near the 2^50 bound of the fast path: v·10^q just below and above it */
+        v = (0x1p50 + (double)((int64_t)(r % 65) - 32)) / pow10[q];
+        assert_fast_matches_reference(v);
+        /* binary fractions (2.5, 0.25, 0.375) and running sums of them and of 0.1 */
+        v = (double)(r % 1000000) + (double)((r >> 20) % 64) / 64.0;
+        assert_fast_matches_reference(v);
+        sum += v * 0.25;
+        tenth += 0.1;
+        assert_fast_matches_reference(sum);
+        assert_fast_matches_reference(tenth);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_shortest_near_powers_of_two),
         cmocka_unit_test(test_layout),
         cmocka_unit_test(test_round_trip_random),
+        cmocka_unit_test(test_fast_path_matches_reference),
         cmocka_unit_test(test_parse_double),
         cmocka_unit_test(test_fmt_plain),
         cmocka_unit_test(test_locale_independent),
