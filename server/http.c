@@ -840,6 +840,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         *upload_data_size = 0;
     } else if (!r->responded) {
         r->phase = PHASE_DONE;
+        /* Count the body before a response can reach the client: a client reading /stats right
+         * after its own request must find it there. on_completed counts only what arrives after
+         * an early response (a refused body still being discarded). */
+        if (r->raw_bytes > 0) {
+            srv_count(SRV_HTTP_BYTES_IN, r->raw_bytes);
+            r->raw_bytes = 0;
+        }
         if (!r->begun) {
             r->begun = 1;
             if (!begin(r, method)) {
