@@ -495,6 +495,29 @@ static void tell(const thread_arg *t, int event)
         t->hook(t->role, event, t->payload);
 }
 
+/* trifle_simple_start() waits until every thread it created has told its hook START, so that
+ * whatever the hook registers (the server's /debug/threads) is complete when start returns. */
+static pthread_mutex_t ready_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ready_cond = PTHREAD_COND_INITIALIZER;
+static int ready_count;
+
+static void announce(const thread_arg *t)
+{
+    tell(t, TRIFLE_SIMPLE_THREAD_START);
+    pthread_mutex_lock(&ready_lock);
+    ready_count++;
+    pthread_cond_broadcast(&ready_cond);
+    pthread_mutex_unlock(&ready_lock);
+}
+
+static void await_ready(int n)
+{
+    pthread_mutex_lock(&ready_lock);
+    while (ready_count < n)
+        pthread_cond_wait(&ready_cond, &ready_lock);
+    pthread_mutex_unlock(&ready_lock);
+}
+
 void trifle_simple_set_thread_hook(trifle_simple_thread_hook hook, void *payload)
 {
     ensure_init();
@@ -513,7 +536,7 @@ static void *consumer_main(void *arg)
 {
     const thread_arg *t = arg;
 
-    tell(t, TRIFLE_SIMPLE_THREAD_START);
+    announce(t);
     for (;;) {
         int stop, napped = 0;
         pthread_mutex_lock(&S.fifo);
@@ -831,7 +854,7 @@ static void *checkpoint_main(void *arg)
 {
     const thread_arg *t = arg;
 
-    tell(t, TRIFLE_SIMPLE_THREAD_START);
+    announce(t);
     tell(t, TRIFLE_SIMPLE_THREAD_IDLE);
     pthread_mutex_lock(&S.ck_lock);
     while (!S.ck_stop) {
@@ -1335,6 +1358,9 @@ int trifle_simple_start(trifle_error *err)
     checkpoint_arg.role = "stats-checkpoint";
     consumer_arg.hook = checkpoint_arg.hook = S.hook;
     consumer_arg.payload = checkpoint_arg.payload = S.hook_payload;
+    pthread_mutex_lock(&ready_lock);
+    ready_count = 0;
+    pthread_mutex_unlock(&ready_lock);
     if (!S.cfg.no_buffer) {
         if (pthread_create(&S.consumer, NULL, consumer_main, &consumer_arg) != 0) {
             rc = trifle__error(err, TRIFLE_ERROR, "cannot start the stats consumer thread");
@@ -1350,6 +1376,7 @@ int trifle_simple_start(trifle_error *err)
         }
         S.checkpointer_on = 1;
     }
+    await_ready(S.consumer_on + S.checkpointer_on);
     S.started = 1;
 done:
     pthread_mutex_unlock(&S.ctl);

@@ -119,7 +119,9 @@ TRIFLE_API int trifle_simple_configure(const trifle_simple_options *opts, trifle
 
 /**
  * @brief Start the module: load the persisted file (when `persist`), then start the consumer
- * thread (when `no_buffer` is 0) and the checkpoint thread (when `persist`).
+ * thread (when `no_buffer` is 0) and the checkpoint thread (when `persist`). It returns once each
+ * thread it started has called the thread hook with ::TRIFLE_SIMPLE_THREAD_START, so a registry
+ * the hook feeds lists them from then on.
  *
  * Loaded counters resume from their saved totals (added to anything counted before start).
  * An unreadable or unparsable file is renamed `simple.corrupt-<unix seconds>`, a warning is

@@ -591,7 +591,7 @@ static void test_thread_hook(void **state)
 {
     trifle_simple_options o;
     trifle_error err = TRIFLE_ERROR_INIT;
-    int r;
+    int r, started[2];
 
     (void)state;
     main_thread = pthread_self();
@@ -603,6 +603,13 @@ static void test_thread_hook(void **state)
     o.flush_interval_ms = 1;
     assert_int_equal(trifle_simple_configure(&o, &err), 0);
     assert_int_equal(trifle_simple_start(&err), 0);
+    /* start returns only after both threads told START (the server's /debug/threads relies on it) */
+    pthread_mutex_lock(&hook_lock);
+    started[0] = hook_seen[0][TRIFLE_SIMPLE_THREAD_START];
+    started[1] = hook_seen[1][TRIFLE_SIMPLE_THREAD_START];
+    pthread_mutex_unlock(&hook_lock);
+    assert_int_equal(started[0], 1);
+    assert_int_equal(started[1], 1);
     assert_int_equal(trifle_simple_incr("h", "n", 1, NULL), 0);
     /* wait (bounded) until the consumer reported a drain: waiting for an empty queue is not
      * enough, the queue empties before the consumer reports */
