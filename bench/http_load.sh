@@ -6,7 +6,8 @@
 # Usage: bench/http_load.sh [TRIFLE_BINARY]          (default: build/release/trifle, then build/trifle)
 # Environment: DURATION (10s), CONNECTIONS (64), WRK_THREADS (1), SERVER_THREADS (2),
 #              BENCH_KEEP=1 keeps the work directory,
-#              BENCH_JSON=FILE also appends the result as one JSON line to FILE (bench/run.sh).
+#              BENCH_JSON=FILE also appends the result as one JSON line to FILE (bench/run.sh
+#              passes /dev/stdout: the line is then the last one printed).
 # Prints requests/s, latency percentiles, and "totals match" or exits 1.
 set -euo pipefail
 

@@ -338,11 +338,8 @@ if want http; then
     else
         for ((r = 1; r <= REPS; r++)); do
             say "http: wrk POST /api/v1/metrics (rep $r/$REPS)"
-            if ! BENCH_JSON=$RESULTS "$SRC/bench/http_load.sh" "$BUILD/trifle" >"$WORK/http.$r.log" 2>&1; then
-                note "FAILED: bench/http_load.sh: $(tail -2 "$WORK/http.$r.log" | tr '\n' ' ')"
-                python3 -c 'import json,sys; print(json.dumps({"bench":"http","impl":"c","failed":sys.argv[1]}))' \
-                    "$(tail -2 "$WORK/http.$r.log" | tr '\n' ' ')" >>"$RESULTS"
-            fi
+            # its JSON line is the last line of its stdout, which is what run() records
+            run bench=http impl=c rep="$r" -- env BENCH_JSON=/dev/stdout "$SRC/bench/http_load.sh" "$BUILD/trifle"
         done
     fi
 fi
