@@ -8,7 +8,8 @@
 
 static const char *const names[] = {"OK",     "ERROR",   "ENOMEM",    "EINVAL", "ENOTFOUND",
                                     "ENOTSUP", "ECONFIG", "ECONN",     "EAUTH",  "ETIMEDOUT",
-                                    "EBUSY",   "EABI",    "EDRIVER",   "EDATA",  "ECLOSED"};
+                                    "EBUSY",   "EABI",    "EDRIVER",   "EDATA",  "ECLOSED",
+                                    "EIO"};
 static const char *const texts[] = {"success",
                                     "unexpected internal failure",
                                     "out of memory",
@@ -23,7 +24,8 @@ static const char *const texts[] = {"success",
                                     "driver ABI mismatch",
                                     "storage error",
                                     "stored data prevents the write",
-                                    "closed"};
+                                    "closed",
+                                    "journal write failed"};
 
 const char *trifle_strerror(int code)
 {

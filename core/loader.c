@@ -302,6 +302,12 @@ static int check_table(trifle_driver *copy, const char *name, const trifle_drive
         return trifle__error(err, TRIFLE_EABI,
                              "driver %s: required member %s is NULL (TRIFLE_CAP_PING is declared)",
                              name, copy->ping == NULL ? "ping" : "scan");
+    if ((copy->caps & TRIFLE_CAP_JOURNAL_MARK) != 0 &&
+        (copy->write_marked == NULL || copy->mark_read == NULL))
+        return trifle__error(
+            err, TRIFLE_EABI,
+            "driver %s: required member %s is NULL (TRIFLE_CAP_JOURNAL_MARK is declared)", name,
+            copy->write_marked == NULL ? "write_marked" : "mark_read");
     if (copy->abi_minor < core_minor)
         trifle__log(TRIFLE_LOG_INFO, "core",
                     "driver %s: built for ABI %u.%u, members added since then are unavailable",

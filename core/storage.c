@@ -562,6 +562,90 @@ int trifle_storage_set(trifle_storage *st, const trifle_entry *items, size_t n,
     return write_call(st, 0, items, n, res, err);
 }
 
+/* The checks write_call() makes, for one list of a marked write. */
+static int check_items(const trifle_entry *items, size_t n, const char *what, trifle_error *err)
+{
+    size_t i;
+
+    if (n > 0 && items == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: %s is NULL", what);
+    for (i = 0; i < n; i++) {
+        if (items[i].bucket.id == NULL)
+            return trifle__error(err, TRIFLE_EINVAL, "invalid argument: %s[%zu] has no bucket id",
+                                 what, i);
+        if (items[i].leaves == NULL || items[i].n_leaves == 0)
+            return trifle__error(err, TRIFLE_EINVAL, "invalid argument: %s[%zu] has no leaves",
+                                 what, i);
+    }
+    return 0;
+}
+
+/* A journal name the drivers can store as it is: 1-64 bytes of [A-Za-z0-9_.:/-]. */
+static int mark_name_ok(const char *name)
+{
+    size_t n = 0;
+
+    if (name == NULL)
+        return 0;
+    for (; name[n] != '\0'; n++) {
+        char c = name[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == ':' || c == '/' || c == '-'))
+            return 0;
+    }
+    return n >= 1 && n <= 64;
+}
+
+int trifle_storage_write_marked(trifle_storage *st, const trifle_entry *set_items, size_t n_set,
+                                const trifle_entry *inc_items, size_t n_inc,
+                                const trifle_mark *mark, trifle_write_result *res,
+                                trifle_error *err)
+{
+    trifle_error e = TRIFLE_ERROR_INIT;
+    trifle_write_result local;
+    int rc;
+
+    if (res == NULL)
+        res = &local;
+    memset(res, 0, sizeof(*res));
+    res->struct_size = sizeof(*res);
+    res->failed_item = -1;
+    if (st == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: storage is NULL");
+    if (!(st->drv->caps & TRIFLE_CAP_JOURNAL_MARK) || st->drv->write_marked == NULL)
+        return trifle__error(err, TRIFLE_ENOTSUP, "driver %s does not support journal marks",
+                             st->drv->name);
+    if (mark == NULL || !mark_name_ok(mark->name) || mark->seq == 0 ||
+        mark->seq > (uint64_t)INT64_MAX)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: journal mark");
+    if ((rc = check_items(set_items, n_set, "set_items", err)) != 0 ||
+        (rc = check_items(inc_items, n_inc, "inc_items", err)) != 0)
+        return rc;
+    rc = st->drv->write_marked(st->conn, set_items, n_set, inc_items, n_inc, mark, res, &e);
+    return rc != 0 ? driver_error(st, rc, &e, "write_marked", err) : 0;
+}
+
+int trifle_storage_mark_read(trifle_storage *st, const char *name, uint64_t *seq,
+                             trifle_error *err)
+{
+    trifle_error e = TRIFLE_ERROR_INIT;
+    int rc;
+
+    if (seq != NULL)
+        *seq = 0;
+    if (st == NULL || seq == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: %s is NULL",
+                             st == NULL ? "storage" : "seq");
+    if (!(st->drv->caps & TRIFLE_CAP_JOURNAL_MARK) || st->drv->mark_read == NULL)
+        return trifle__error(err, TRIFLE_ENOTSUP, "driver %s does not support journal marks",
+                             st->drv->name);
+    if (!mark_name_ok(name))
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: journal name");
+    if ((rc = st->drv->mark_read(st->conn, name, seq, &e)) != 0)
+        return driver_error(st, rc, &e, "mark_read", err);
+    return 0;
+}
+
 int trifle_storage_get(trifle_storage *st, const trifle_bucket *buckets, size_t n,
                        trifle_leaf_fn fn, void *payload, trifle_error *err)
 {

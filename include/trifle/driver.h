@@ -32,7 +32,7 @@
 TRIFLE_BEGIN_DECLS
 
 #define TRIFLE_DRIVER_ABI_MAJOR 1 /**< see the file comment */
-#define TRIFLE_DRIVER_ABI_MINOR 0 /**< see the file comment */
+#define TRIFLE_DRIVER_ABI_MINOR 1 /**< see the file comment */
 
 /** @name Capability bits (trifle_driver.caps). Unknown bits are ignored by the core. */
 /**@{*/
@@ -45,6 +45,10 @@ TRIFLE_BEGIN_DECLS
 /** Every finite double is stored and summed without loss down to the subnormals (5e-324).
  *  Redis does not declare it: HINCRBYFLOAT keeps 17 decimal places (ERRATA B8). */
 #define TRIFLE_CAP_EXACT_DOUBLES (1u << 6)
+/** ABI 1.1: write_marked() and mark_read() are implemented, so a buffer flush and the journal
+ *  position it covers commit in one transaction and a replay after a crash applies nothing twice
+ *  (docs/durability.md). A driver without it gets at-least-once replay. */
+#define TRIFLE_CAP_JOURNAL_MARK (1u << 7)
 /**@}*/
 
 /** Identifier modes (SPEC §3.2); passed to open as option `trifle.joined`. */
@@ -98,6 +102,15 @@ typedef struct trifle_write_result {
     int outcome_unknown; /**< 1 when the request was sent but the reply was lost */
 } trifle_write_result;
 
+/**
+ * A journal position (ABI 1.1): every record of the journal @p name up to sequence number @p seq
+ * is stored once this mark is. The core writes the marks of one journal in increasing order.
+ */
+typedef struct trifle_mark {
+    const char *name; /**< journal name: 1-64 bytes of `[A-Za-z0-9_.:/-]` */
+    uint64_t seq;     /**< 1 .. 2^63-1, so it fits a signed 64-bit column */
+} trifle_mark;
+
 /** Services the core offers to a driver. Valid until the process exits; callable from any thread. */
 typedef struct trifle_host_api {
     uint32_t abi_major;  /**< TRIFLE_DRIVER_ABI_MAJOR of the core */
@@ -135,7 +148,8 @@ typedef struct trifle_host_api {
  * The driver's operation table: one static const object per plugin. Members are only appended
  * (bump TRIFLE_DRIVER_ABI_MINOR and add conformance cases); everything up to `drop` is ABI 1.0; all
  * members up to `scan` are required, except `ping` and `scan` when TRIFLE_CAP_PING is not
- * declared; `drop` is optional.
+ * declared; `drop` is optional. ABI 1.1 appends `write_marked` and `mark_read`: both present or both
+ * NULL, and present exactly when TRIFLE_CAP_JOURNAL_MARK is declared.
  */
 typedef struct trifle_driver {
     uint32_t abi_major;  /**< TRIFLE_DRIVER_ABI_MAJOR the driver was built with */
@@ -187,6 +201,24 @@ typedef struct trifle_driver {
      * up the namespace of each case; applications normally never call it.
      */
     int (*drop)(trifle_conn *conn, trifle_error *err);
+    /**
+     * Optional (ABI 1.1, with TRIFLE_CAP_JOURNAL_MARK): in ONE transaction, replace the leaves of
+     * @p set_items (as set() does), then add the leaves of @p inc_items (as inc() does), then store
+     * @p mark (the journal's previous seq is replaced). All or nothing: on failure nothing is
+     * stored, res->applied is 0, and an EDATA names the rejected item in res->failed_item, counted
+     * over @p set_items first and then @p inc_items. Either list may be empty; a bucket may appear
+     * in both. The mark lives where setup() or this call creates it (a table or key next to the
+     * data, removed by drop()). When the reply is lost, set res->outcome_unknown: the core then
+     * reads the mark back to learn whether the call committed.
+     */
+    int (*write_marked)(trifle_conn *conn, const trifle_entry *set_items, size_t n_set,
+                        const trifle_entry *inc_items, size_t n_inc, const trifle_mark *mark,
+                        trifle_write_result *res, trifle_error *err);
+    /**
+     * Optional (ABI 1.1, with write_marked): the stored seq of journal @p name into *seq, 0 when
+     * no mark of that name (or no mark storage at all) exists yet.
+     */
+    int (*mark_read)(trifle_conn *conn, const char *name, uint64_t *seq, trifle_error *err);
     /* APPEND ONLY below this line: bump TRIFLE_DRIVER_ABI_MINOR and add conformance cases. */
 } trifle_driver;
 

@@ -33,7 +33,9 @@ typedef enum trifle_status {
     TRIFLE_EABI = -11,       /**< plugin ABI mismatch */
     TRIFLE_EDRIVER = -12,    /**< other storage error; `native` keeps the store's code */
     TRIFLE_EDATA = -13,      /**< stored data prevents the write (text in a field to increment) */
-    TRIFLE_ECLOSED = -14     /**< handle or buffer closed */
+    TRIFLE_ECLOSED = -14,    /**< handle or buffer closed */
+    TRIFLE_EIO = -15         /**< the write-ahead journal could not take a write (disk full,
+                                  I/O error); nothing was acknowledged */
 } trifle_status;
 
 /** Caller-owned, fixed-size error record: no allocation, no thread-local state, safe across dlopen. */

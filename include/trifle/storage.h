@@ -143,6 +143,37 @@ TRIFLE_API int trifle_storage_set(trifle_storage *st, const trifle_entry *items,
                                   trifle_write_result *res, trifle_error *err);
 
 /**
+ * @brief One driver `write_marked` call (ABI 1.1): the SET items, then the INC items, then the
+ * journal mark, in one transaction. TRIFLE_ENOTSUP when the driver lacks
+ * TRIFLE_CAP_JOURNAL_MARK; TRIFLE_EINVAL for a bad mark (name of 1-64 bytes of
+ * `[A-Za-z0-9_.:/-]`, seq from 1 to 2^63-1) or item.
+ * @param st the storage
+ * @param set_items items whose leaves replace the stored ones (may be NULL when @p n_set is 0)
+ * @param n_set number of @p set_items
+ * @param inc_items items whose leaves are added (may be NULL when @p n_inc is 0)
+ * @param n_inc number of @p inc_items
+ * @param mark the journal position stored with the data
+ * @param res outcome of a failure (may be NULL); EDATA's failed_item counts set items first
+ * @param err filled on failure
+ * @return 0 or a negative trifle_status
+ */
+TRIFLE_API int trifle_storage_write_marked(trifle_storage *st, const trifle_entry *set_items,
+                                           size_t n_set, const trifle_entry *inc_items,
+                                           size_t n_inc, const trifle_mark *mark,
+                                           trifle_write_result *res, trifle_error *err);
+
+/**
+ * @brief Read the stored seq of journal @p name (0 when none) through the driver's `mark_read`.
+ * @param st the storage
+ * @param name the journal name
+ * @param seq receives the seq
+ * @param err filled on failure (TRIFLE_ENOTSUP without TRIFLE_CAP_JOURNAL_MARK)
+ * @return 0 or a negative trifle_status
+ */
+TRIFLE_API int trifle_storage_mark_read(trifle_storage *st, const char *name, uint64_t *seq,
+                                        trifle_error *err);
+
+/**
  * @brief Leaf callback for reads: bucket index, packed path, value (summed over duplicates).
  * Calls for one index come together, paths in byte order; the path is valid during the call.
  */

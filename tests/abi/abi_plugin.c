@@ -205,7 +205,7 @@ ABI_MAYBE_UNUSED static const struct {
     trifle_driver table;
     char private_tail[64];
 } ab_table_storage = {{ABI_TABLE_MAJOR, ABI_TABLE_MINOR, sizeof(trifle_driver) + 64, ABI_MEMBERS,
-                       NULL /* drop */},
+                       NULL /* drop */, NULL /* write_marked */, NULL /* mark_read */},
                       {0}};
 #define ABI_TABLE_PTR (&ab_table_storage.table)
 #else
@@ -213,7 +213,8 @@ ABI_MAYBE_UNUSED static const struct {
 #define ABI_STRUCT_SIZE sizeof(trifle_driver)
 #endif
 ABI_MAYBE_UNUSED static const trifle_driver ab_table_storage = {
-    ABI_TABLE_MAJOR, ABI_TABLE_MINOR, ABI_STRUCT_SIZE, ABI_MEMBERS, NULL /* drop: optional */};
+    ABI_TABLE_MAJOR, ABI_TABLE_MINOR, ABI_STRUCT_SIZE, ABI_MEMBERS, NULL /* drop: optional */,
+    NULL /* write_marked */, NULL /* mark_read */};
 #define ABI_TABLE_PTR (&ab_table_storage)
 #endif
 

@@ -341,7 +341,7 @@ static void test_plugins_list(void **state)
     assert_string_equal(list[0].path, want);
     assert_string_equal(list[0].version, "1.0.0");
     assert_int_equal(list[0].abi_major, 1);
-    assert_int_equal(list[0].abi_minor, 0);
+    assert_int_equal(list[0].abi_minor, TRIFLE_DRIVER_ABI_MINOR);
     assert_true((list[0].caps & TRIFLE_CAP_MODE_SEPARATED) != 0);
     assert_string_equal(list[0].schemes, "fake");
     assert_string_equal(list[0].error, "");
@@ -464,8 +464,8 @@ static void test_load_is_logged(void **state)
     trifle_set_log_handler(TRIFLE_LOG_ERROR, NULL, NULL);
     assert_int_equal(logged_level, TRIFLE_LOG_INFO);
     assert_string_equal(logged_origin, "core");
-    (void)snprintf(want, sizeof(want), "loaded driver fake 1.0.0 (ABI 1.0) from %s/trifle_fake.so",
-                   dir_a);
+    (void)snprintf(want, sizeof(want), "loaded driver fake 1.0.0 (ABI 1.%d) from %s/trifle_fake.so",
+                   TRIFLE_DRIVER_ABI_MINOR, dir_a);
     assert_string_equal(logged_message, want);
 }
 
