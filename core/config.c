@@ -2,6 +2,7 @@
  * environment variables and the YAML loader share one validator and one set of messages. Each
  * option keeps its normalised text for trifle_config_get(). */
 #include "config_int.h"
+#include "journal_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -54,6 +55,10 @@ static const opt_def opts[] = {
     {"buffer.retry_max_ms", K_INT, 1, 3600000, OFF(buffer.retry_max_ms), "30000", 1},
     {"buffer.close_timeout_ms", K_INT, 0, 3600000, OFF(buffer.close_timeout_ms), "10000", 1},
     {"buffer.batch_items", K_INT, 1, 1000000, OFF(buffer.batch_items), "1000", 1},
+    {"buffer.journal", K_SPECIAL, 0, 0, 0, NULL, 1},
+    {"buffer.journal_sync", K_SPECIAL, 0, 0, 0, "interval:5", 1},
+    {"buffer.journal_segment_bytes", K_INT, 4096, (int64_t)1 << 40,
+     OFF(buffer.journal_segment_bytes), "67108864", 1},
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -302,6 +307,32 @@ static int set_special(trifle_config *cfg, int idx, const char *value, trifle_er
         if (len < 1 || len > 16)
             return trifle__error(err, TRIFLE_ECONFIG, "separator must be 1 to 16 bytes without NUL");
         return set_text(cfg, idx, value, err);
+    }
+    if (strcmp(name, "buffer.journal") == 0) {
+        if (value[0] != '\0' && strlen(value) > 4000)
+            return option_error(err, &opts[idx], "path longer than 4000 bytes");
+        return set_text(cfg, idx, value[0] == '\0' ? NULL : value, err);
+    }
+    if (strcmp(name, "buffer.journal_sync") == 0) {
+        int64_t ms = 0;
+        char text[32];
+        if (trifle__strcasecmp(value, "always") == 0) {
+            cfg->buffer.journal_sync = TRIFLE__JSYNC_ALWAYS;
+        } else if (trifle__strcasecmp(value, "none") == 0) {
+            cfg->buffer.journal_sync = TRIFLE__JSYNC_NONE;
+        } else if (strncmp(value, "interval:", 9) == 0 && parse_int(value + 9, &ms) == 0 &&
+                   ms >= 1 && ms <= 60000) {
+            cfg->buffer.journal_sync = TRIFLE__JSYNC_INTERVAL;
+        } else {
+            return option_error(err, &opts[idx], value);
+        }
+        cfg->buffer.journal_interval_ms = ms;
+        if (cfg->buffer.journal_sync == TRIFLE__JSYNC_INTERVAL)
+            (void)snprintf(text, sizeof(text), "interval:%lld", (long long)ms);
+        else
+            (void)snprintf(text, sizeof(text), "%s",
+                           cfg->buffer.journal_sync == TRIFLE__JSYNC_ALWAYS ? "always" : "none");
+        return set_text(cfg, idx, text, err);
     }
     if (strcmp(name, "buffer.full_policy") == 0) {
         if (trifle__strcasecmp(value, "block") == 0)

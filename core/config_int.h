@@ -15,6 +15,10 @@ typedef struct trifle__buffer_options {
     int enabled, aggregate, async, full_policy;
     int64_t duration_ms, size, max_pending, block_timeout_ms;
     int64_t retry_initial_ms, retry_max_ms, close_timeout_ms, batch_items;
+    /* the write-ahead journal: the directory is the text of option buffer.journal (NULL or
+     * empty = off); journal_sync is a TRIFLE__JSYNC_* with its interval */
+    int journal_sync;
+    int64_t journal_interval_ms, journal_segment_bytes;
 } trifle__buffer_options;
 
 struct trifle_config {

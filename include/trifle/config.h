@@ -40,8 +40,11 @@ TRIFLE_API int trifle_config_dup(trifle_config **out, const trifle_config *cfg, 
  * (colon-separated plugin directories searched before the defaults), and `buffer.enabled`,
  * `buffer.duration_ms`, `buffer.size`, `buffer.aggregate`, `buffer.async`, `buffer.max_pending`,
  * `buffer.full_policy`, `buffer.block_timeout_ms`, `buffer.retry_initial_ms`,
- * `buffer.retry_max_ms`, `buffer.close_timeout_ms`, `buffer.batch_items`. Booleans accept
- * true/false/1/0/yes/no/on/off (case-insensitive).
+ * `buffer.retry_max_ms`, `buffer.close_timeout_ms`, `buffer.batch_items`, and the write-ahead
+ * journal of the buffer (docs/durability.md): `buffer.journal` (a directory; unset or empty = no
+ * journal), `buffer.journal_sync` (`always`, `none` or `interval:<ms>` with 1..60000 ms; default
+ * `interval:5`), `buffer.journal_segment_bytes` (rotation size, 4096..2^40, default 64 MiB).
+ * Booleans accept true/false/1/0/yes/no/on/off (case-insensitive).
  * @return 0; TRIFLE_ECONFIG with the SPEC §1 message naming the value (`unknown time zone: Foo`,
  *         `invalid granularity "5x" in granularities[2]`, `invalid buffer option size: 0`,
  *         `unknown configuration key <name>`); TRIFLE_ENOMEM. On failure @p cfg is unchanged.
