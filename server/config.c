@@ -813,6 +813,8 @@ typedef struct source_ctx {
     srv_source_config *s;
     const ynode *driver; /* the driver node */
     int has_max_points;
+    int journal;               /* buffer.journal: -1 unset (on where there is a buffer), 0, 1 */
+    const ynode *journal_node; /* where buffer.journal was set */
 } source_ctx;
 
 /* Report a library validation error for @p path. */
@@ -835,6 +837,8 @@ static const char *const buffer_keys[] = {"enabled",
                                           "retry_max_ms",
                                           "close_timeout_ms",
                                           "batch_items",
+                                          "journal_sync",
+                                          "journal_segment_bytes",
                                           NULL};
 
 static int buffer_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v,
@@ -846,6 +850,26 @@ static int buffer_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode 
     size_t i;
     int rc;
 
+    if (strcmp(key, "journal") == 0) {
+        /* the server's own key: a boolean, or the directory that replaces the default one */
+        int on;
+        if ((rc = get_text(x, v, path, &text)) != 0)
+            return rc;
+        free(sc->s->journal_dir);
+        sc->s->journal_dir = NULL;
+        if (text[0] == '\0') {
+            rc = fail(x, v, path, "invalid option journal: empty (true, false or a directory)");
+        } else if (trifle_parse_bool(&on, text) == 0) {
+            sc->journal = on;
+        } else {
+            sc->journal = 1;
+            if ((sc->s->journal_dir = resolve_path(x, text)) == NULL)
+                rc = srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
+        }
+        sc->journal_node = v;
+        free(text);
+        return rc;
+    }
     for (i = 0; buffer_keys[i] != NULL; i++)
         if (strcmp(buffer_keys[i], key) == 0)
             break;
@@ -983,9 +1007,50 @@ static int source_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode 
     return 0;
 }
 
+/* `<data_dir>/journal/<id>`: source ids are safe path components (source_id_ok: no `/`, no
+ * leading `.`), so each source has its own directory and no id can name another's. */
+static char *default_journal_dir(const char *data_dir, const char *id)
+{
+    size_t a = strlen(data_dir), b = strlen(id);
+    char *d = malloc(a + sizeof("/journal/") + b);
+
+    if (d != NULL)
+        (void)snprintf(d, a + sizeof("/journal/") + b, "%s/journal/%s", data_dir, id);
+    return d;
+}
+
+/* The write-ahead journal of a source (docs/configuration.md, docs/durability.md): on by default
+ * wherever writes are buffered, because a buffered 201 is otherwise lost with the process; a
+ * source without a buffer writes through to the store before its 201 and needs none. */
+static int source_journal(cfg_ctx *x, source_ctx *sc, const ynode *n, const char *path,
+                          const char *data_dir)
+{
+    srv_source_config *s = sc->s;
+    trifle_error e = TRIFLE_ERROR_INIT;
+    const char *enabled = trifle_config_get(s->lib, "buffer.enabled");
+    int buffered = enabled != NULL && strcmp(enabled, "true") == 0, rc;
+    char where[512];
+
+    if (sc->journal == 0 || (sc->journal < 0 && !buffered)) {
+        free(s->journal_dir);
+        s->journal_dir = NULL;
+        return 0;
+    }
+    if (!buffered) {
+        path_key(where, sizeof(where), path, "buffer.journal");
+        return fail(x, sc->journal_node != NULL ? sc->journal_node : n, where,
+                    "a journal needs the buffer (buffer.enabled is false)");
+    }
+    if (s->journal_dir == NULL && (s->journal_dir = default_journal_dir(data_dir, s->id)) == NULL)
+        return srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
+    if ((rc = trifle_config_set(s->lib, "buffer.journal", s->journal_dir, &e)) != 0)
+        return lib_fail(x, sc->journal_node != NULL ? sc->journal_node : n, path, rc, &e);
+    return 0;
+}
+
 static int load_source(cfg_ctx *x, const ynode *n, const char *path, srv_source_config *s)
 {
-    source_ctx sc = {s, NULL, 0};
+    source_ctx sc = {s, NULL, 0, -1, NULL};
     trifle_error e = TRIFLE_ERROR_INIT;
     char num[32];
     size_t i;
@@ -1010,6 +1075,8 @@ static int load_source(cfg_ctx *x, const ynode *n, const char *path, srv_source_
         if ((rc = trifle_config_set(s->lib, "max_points", num, &e)) != 0)
             return lib_fail(x, n, path, rc, &e);
     }
+    if ((rc = source_journal(x, &sc, n, path, x->c->data_dir)) != 0)
+        return rc;
     if (s->name == NULL && (s->name = strdup(s->id)) == NULL)
         return srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
     if (s->default_timeframe == NULL && (s->default_timeframe = strdup("24h")) == NULL)
@@ -1490,8 +1557,14 @@ int srv_config_default(srv_config **out, trifle_error *err)
         return srv_error(err, TRIFLE_ENOMEM, "out of memory");
     }
     (void)snprintf(num, sizeof(num), "%zu", c->max_points);
+    /* the default source is buffered, so its writes are journaled (source_journal()) */
+    if ((s->journal_dir = default_journal_dir(c->data_dir, s->id)) == NULL) {
+        srv_config_free(c);
+        return srv_error(err, TRIFLE_ENOMEM, "out of memory");
+    }
     if ((rc = trifle_config_set(s->lib, "driver", s->driver, &e)) != 0 ||
-        (rc = trifle_config_set(s->lib, "max_points", num, &e)) != 0) {
+        (rc = trifle_config_set(s->lib, "max_points", num, &e)) != 0 ||
+        (rc = trifle_config_set(s->lib, "buffer.journal", s->journal_dir, &e)) != 0) {
         srv_config_free(c);
         return srv_error(err, rc, "sources[0]: %s", e.message);
     }
@@ -1511,6 +1584,7 @@ void srv_config_free(srv_config *c)
         free(s->name);
         free(s->driver);
         free(s->sqlite_file);
+        free(s->journal_dir);
         free(s->default_timeframe);
         free(s->default_granularity);
         trifle_config_free(s->lib);
