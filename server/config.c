@@ -880,6 +880,9 @@ static int buffer_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode 
     (void)snprintf(name, sizeof(name), "buffer.%s", key);
     rc = trifle_config_set(sc->s->lib, name, text, &e);
     free(text);
+    if (rc == TRIFLE_ECONFIG && strcmp(key, "journal_sync") == 0)
+        return fail(x, v, path, "%s (expected always, none or interval:<ms> with 1..60000 ms)",
+                    e.message);
     return rc == 0 ? 0 : lib_fail(x, v, path, rc, &e);
 }
 

@@ -78,7 +78,8 @@ void srv_outage_tick(srv_outage *o, const char *source, const trifle_buffer_coun
         o->active = 0;
         srv_log(TRIFLE_LOG_INFO,
                 "source %s: the store works again after %" PRId64 ".%01d s: %" PRIu64
-                " failed flushes; stored the %" PRIu64 " entries pending, %" PRIu64 " pending now",
+                " failed flushes; stored the %" PRIu64 " entries that were pending, %" PRIu64
+                " pending now",
                 source, ms / 1000, (int)(ms % 1000 / 100), c->flush_errors - o->errors_at_start,
                 o->pending_seen, c->pending_entries);
     }
