@@ -92,7 +92,7 @@ class Client(threading.Thread):
 
 
 class CrashTest(ServerTestCase):
-    def cycle(self, backend, driver, n):
+    def cycle(self, backend, driver, n, rows):
         d = self.fresh_dir("%s-%d" % (backend, n))
         data = os.path.join(d, "data")
         key = "crash::%s::%d" % (backend, n)
@@ -145,27 +145,23 @@ class CrashTest(ServerTestCase):
                "refused": sum(c.refused for c in clients), "lost": lost,
                "double_counted": double}
         sys.stderr.write("  %s cycle %d: %s\n" % (backend, n, json.dumps(row)))
+        rows.append(row)  # before the checks: the summary shows a failed cycle too
         self.assertEqual(lost, 0, "%s: acknowledged writes lost: %s\n%s" % (backend, row, v))
         self.assertEqual(double, 0, "%s: writes counted twice: %s\n%s" % (backend, row, v))
         self.assertEqual(stored, sum(t.values()), v)
         self.assertEqual(stored, acked + applied, row)
         self.assertIn("source main: journal", replay_log)
-        return row
 
     def backend(self, name, driver):
         rows = []
-        for n in range(1, CYCLES + 1):
-            rows.append(self.cycle(name, driver, n))
-        SUMMARY[name] = {
-            "cycles": len(rows),
-            "acked": sum(r["acked"] for r in rows),
-            "stored": sum(r["stored"] for r in rows),
-            "in_flight": sum(r["in_flight"] for r in rows),
-            "in_flight_applied": sum(r["in_flight_applied"] for r in rows),
-            "lost": sum(r["lost"] for r in rows),
-            "double_counted": sum(r["double_counted"] for r in rows),
-            "runs": rows,
-        }
+        try:
+            for n in range(1, CYCLES + 1):
+                self.cycle(name, driver, n, rows)
+        finally:
+            SUMMARY[name] = {k: sum(r[k] for r in rows)
+                             for k in ("acked", "stored", "in_flight", "in_flight_applied",
+                                       "lost", "double_counted")}
+            SUMMARY[name].update(cycles=len(rows), runs=rows)
 
     def server_url(self, var, param):
         url = os.environ.get(var)
