@@ -292,7 +292,8 @@ static int open_sources(srv_server *s, trifle_error *err)
             return source_error(s->cfg, i, rc, &e, err);
         trifle_set_error_handler(src->t, flush_error_handler, src);
         if (src->cfg->journal_dir != NULL && trifle_buffer_stats(src->t, &bc) == 0) {
-            const char *sync = trifle_config_get(src->cfg->lib, "buffer.journal_sync");
+            const char *sync =
+                trifle_config_get(trifle_get_config(src->t), "buffer.journal_sync");
             srv_log(TRIFLE_LOG_INFO,
                     "source %s: journal %s (sync %s), opened in %" PRId64 " ms, %" PRIu64
                     " entries pending%s",
