@@ -49,6 +49,7 @@ static void respond_failure(srv_request *r, int rc, const trifle_error *e)
                 last = atomic_load_explicit(&src->journal_logged_ms, memory_order_relaxed);
         uint64_t refused = atomic_fetch_add_explicit(&src->journal_refused, 1,
                                                      memory_order_relaxed) + 1;
+        atomic_fetch_add_explicit(&src->journal_refused_new, 1, memory_order_relaxed);
         if ((last == 0 || now - last >= JOURNAL_LOG_MS) &&
             atomic_compare_exchange_strong(&src->journal_logged_ms, &last, now)) {
             atomic_fetch_sub_explicit(&src->journal_refused, refused, memory_order_relaxed);

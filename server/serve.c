@@ -276,6 +276,7 @@ static int open_sources(srv_server *s, trifle_error *err)
         src->cfg = &s->cfg->sources[i];
         (void)snprintf(src->category, sizeof(src->category), "buffer.%s", src->cfg->id);
         atomic_init(&src->journal_refused, 0);
+        atomic_init(&src->journal_refused_new, 0);
         atomic_init(&src->journal_logged_ms, 0);
         if (srv_outage_init(&src->outage) != 0)
             return srv_error(err, TRIFLE_ERROR, "cannot create a mutex");

@@ -306,7 +306,8 @@ typedef struct srv_source {
     char category[80];           /* Simple Stats category `buffer.<id>` */
     trifle_buffer_counters last; /* counters already added to Simple Stats */
     srv_outage outage;
-    atomic_uint_fast64_t journal_refused; /* writes answered 503 because the journal failed */
+    atomic_uint_fast64_t journal_refused;     /* journal refusals since the last log line */
+    atomic_uint_fast64_t journal_refused_new; /* ... not yet added to Simple Stats */
     atomic_int_fast64_t journal_logged_ms; /* when the last journal failure was logged, 0: never */
 } srv_source;
 
