@@ -83,7 +83,7 @@ class JournalFullTest(ServerTestCase):
             st, _, raw, stats = srv.request("GET", "/stats", token=ADMIN)
             self.assertEqual(st, 200, raw)
             log = srv.stderr()
-        self.assertEqual(stats["buffer.main"].get("journal_refused"), refused, stats)
+        self.assertEqual(stats["stats"]["buffer.main"].get("journal_refused"), refused, stats)
         self.assertGreater(created, 0)
         self.assertEqual(refused, 20, "the journal never refused a write (limit %d)" % limit)
         h, doc = first_503
