@@ -321,6 +321,7 @@ struct trifle__journal {
     uint64_t cur_first; /* its first sequence number */
     uint64_t cur_size;  /* its length in bytes */
     int broken;         /* could not be cut back after a failed write: start a new segment */
+    uint64_t fsize;     /* RLIMIT_FSIZE when the segment started or a write came up short */
     int replayed, appended;
     unsigned char *frame;
     size_t frame_cap;
@@ -435,28 +436,43 @@ static int pread_all(int fd, void *p, size_t n, uint64_t off, size_t *got)
     return 0;
 }
 
-/* A write past RLIMIT_FSIZE raises SIGXFSZ, whose default action kills the process; when the
- * signal is ignored, caught or blocked the write fails with EFBIG instead. A library must not
- * change the process's signal dispositions, so when (and only when) a write could cross the
- * limit and the disposition is still the default, the signal is blocked for the calling thread
+/* A write that starts at or past RLIMIT_FSIZE raises SIGXFSZ, whose default action kills the
+ * process; when the signal is ignored, caught or blocked the write fails with EFBIG instead (a
+ * write that starts below the limit and would cross it is only cut short). A library must not
+ * change the process's signal dispositions, so when (and only when) a write could reach the limit
+ * and the disposition is still the default, the signal is blocked for the calling thread
  * (pthread_sigmask) around that write, and one that the write raised is taken off the thread's
  * pending set (sigtimedwait, no wait) before the old mask comes back. An application that ignores,
- * catches or blocks SIGXFSZ itself is left alone. The limit is read at every write: one cheap
- * system call, and a limit lowered while the journal is open is still honoured. */
+ * catches or blocks SIGXFSZ itself is left alone.
+ *
+ * Reading the limit costs a system call, about a third of an append, so the append path keeps it
+ * from when its segment started (and from its last short write) and makes its first attempt
+ * unguarded when the record ends below that limit: such a write can come up short but cannot
+ * raise the signal, and whatever is left goes through the guard. What this does not cover is an
+ * application that lowers the limit below the current segment's size while the journal is open:
+ * it gets SIGXFSZ as any write of its own there would. */
 typedef struct xfsz_guard {
     int active;
     sigset_t old;
 } xfsz_guard;
 
-static void xfsz_enter(xfsz_guard *g, uint64_t end)
+/* RLIMIT_FSIZE now; UINT64_MAX when there is none. */
+static uint64_t fsize_limit(void)
 {
     struct rlimit rl;
+
+    if (getrlimit(RLIMIT_FSIZE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return UINT64_MAX;
+    return (uint64_t)rl.rlim_cur;
+}
+
+static void xfsz_enter(xfsz_guard *g, uint64_t end)
+{
     struct sigaction sa;
     sigset_t set;
 
     g->active = 0;
-    if (getrlimit(RLIMIT_FSIZE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
-        end <= (uint64_t)rl.rlim_cur)
+    if (end <= fsize_limit())
         return;
     if (sigaction(SIGXFSZ, NULL, &sa) != 0 || sa.sa_handler != SIG_DFL)
         return;
@@ -1354,6 +1370,7 @@ static int start_segment(trifle__journal *j, uint64_t first, trifle_error *err)
     if (old >= 0)
         (void)close(old);
     j->cur_size = HEADER_SIZE;
+    j->fsize = fsize_limit();
     j->broken = 0;
     atomic_store(&j->rotate, 0);
 
@@ -1370,11 +1387,32 @@ static int start_segment(trifle__journal *j, uint64_t first, trifle_error *err)
     return 0;
 }
 
+/* Write the frame (n bytes) at the segment's offset at; see xfsz_enter for the first attempt. */
+static int write_record(trifle__journal *j, size_t n, uint64_t at)
+{
+    size_t done = 0, more;
+    int e;
+
+    if (at + n <= j->fsize) {
+        ssize_t w;
+        while ((w = pwrite(j->fd, j->frame, n, (off_t)at)) < 0 && errno == EINTR)
+            ;
+        if (w == (ssize_t)n)
+            return 0;
+        if (w < 0)
+            return errno;
+        done = (size_t)w;
+    }
+    j->fsize = fsize_limit();
+    e = guarded_pwrite(j->fd, j->frame + done, n - done, at + done, &more);
+    return e;
+}
+
 int trifle__journal_append(trifle__journal *j, int type, const void *body, size_t len,
                            uint64_t *seq, trifle_error *err)
 {
     uint64_t s, at;
-    size_t n = RECORD_HEADER + len, done;
+    size_t n = RECORD_HEADER + len;
     char name[SEG_NAME_LEN + 1];
     int e, rc;
 
@@ -1411,7 +1449,7 @@ int trifle__journal_append(trifle__journal *j, int type, const void *body, size_
     put32(j->frame + 4, trifle__crc32c(trifle__crc32c(0, j->frame, 4), j->frame + 8, 12 + len));
 
     at = j->cur_size;
-    if ((e = guarded_pwrite(j->fd, j->frame, n, at, &done)) != 0) {
+    if ((e = write_record(j, n, at)) != 0) {
         seg_name(name, sizeof(name), j->cur_first);
         if (ftruncate(j->fd, (off_t)at) != 0) {
             /* the record may be partly (or wholly) in the file: never write after it, and never
