@@ -66,7 +66,6 @@
 #define MAX_BODY ((size_t)16 << 20) /* a larger length field is damage, never an allocation */
 #define MAX_TYPE 0xFFFF
 #define READ_CHUNK ((size_t)1 << 20)
-#define COPY_CHUNK ((size_t)64 << 10)
 #define SEG_NAME_LEN 23 /* "seg-" + 16 hex + ".tj" */
 #define NAME_FILE "journal.id"
 #define NAME_TMP "journal.id.tmp"
@@ -344,6 +343,7 @@ struct trifle__journal {
     int fail_errno;
     uint64_t fail_first; /* the segment that failed */
     int stop, has_thread, interval_failing;
+    atomic_int idle; /* the interval thread waits for an append (see interval_main) */
     pthread_t thread;
 
     /* counters */
@@ -613,7 +613,14 @@ static void cond_wait_ms(pthread_cond_t *c, pthread_mutex_t *m, int64_t ms)
 }
 
 /* TRIFLE__JSYNC_INTERVAL: one fdatasync per interval when something was appended since the last
- * one. A failure is logged when it starts and when it ends, not at every tick. */
+ * one. With nothing to sync the thread sleeps without a timeout (`idle`) until an append wakes
+ * it, so an idle journal costs no wakeups; the first record after that is synced an interval
+ * later, like any other. A failure is logged when it starts and when it ends, not at every tick.
+ *
+ * The handshake with append is Dekker's: the thread stores idle = 1 and then reads last_seq, the
+ * appender stores last_seq and then reads idle (all sequentially consistent), so at least one of
+ * them sees the other; the thread holds smu from its check into pthread_cond_wait, and the
+ * appender takes smu to signal, so the signal cannot come between the two. */
 static void *interval_main(void *arg)
 {
     trifle__journal *j = arg;
@@ -625,7 +632,7 @@ static void *interval_main(void *arg)
         cond_wait_ms(&j->tick, &j->smu, j->interval_ms);
         if (j->stop)
             break;
-        last = atomic_load_explicit(&j->last_seq, memory_order_acquire);
+        last = atomic_load(&j->last_seq);
         if (last > j->synced_seq && !j->syncing) {
             trifle_error err = TRIFLE_ERROR_INIT;
             if (sync_locked(j, last, &err) != 0) {
@@ -636,10 +643,25 @@ static void *interval_main(void *arg)
                 trifle__log(TRIFLE_LOG_WARN, "core", "journal %s: syncing works again", j->dir);
                 j->interval_failing = 0;
             }
+        } else if (last <= j->synced_seq) {
+            atomic_store(&j->idle, 1);
+            if (atomic_load(&j->last_seq) <= j->synced_seq && !j->stop)
+                (void)pthread_cond_wait(&j->tick, &j->smu);
+            atomic_store(&j->idle, 0);
         }
     }
     trifle__mutex_unlock(&j->smu);
     return NULL;
+}
+
+/* After an append: wake the interval thread if it sleeps for want of work. */
+static void wake_interval(trifle__journal *j)
+{
+    if (atomic_load(&j->idle) != 0 && atomic_exchange(&j->idle, 0) != 0) {
+        trifle__mutex_lock(&j->smu);
+        (void)pthread_cond_signal(&j->tick);
+        trifle__mutex_unlock(&j->smu);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1064,7 +1086,7 @@ static void move_damage(trifle__journal *j, reader *r, const char *name, uint64_
                         const char *reason)
 {
     char cname[SEG_NAME_LEN + 32], why[128] = "", fail[160] = "";
-    unsigned char *buf = NULL;
+    unsigned char buf[8192];
     uint64_t at;
     int cfd = -1, e = 0, i;
 
@@ -1078,32 +1100,25 @@ static void move_damage(trifle__journal *j, reader *r, const char *name, uint64_
             break;
     }
     if (cfd < 0) {
-        e = errno != 0 ? errno : EEXIST;
+        e = errno;
         (void)snprintf(fail, sizeof(fail), "cannot create %s", cname);
         goto report;
     }
-    if ((buf = trifle__malloc(COPY_CHUNK)) == NULL) {
-        e = ENOMEM;
-        (void)snprintf(fail, sizeof(fail), "cannot copy to %s", cname);
-        goto report;
-    }
     for (at = off; at < r->size && e == 0;) {
-        size_t want = r->size - at < COPY_CHUNK ? (size_t)(r->size - at) : COPY_CHUNK, got, done;
-        if ((e = pread_all(r->fd, buf, want, at, &got)) != 0)
-            break;
-        if (got == 0)
+        size_t want = r->size - at < sizeof(buf) ? (size_t)(r->size - at) : sizeof(buf), got, done;
+        if ((e = pread_all(r->fd, buf, want, at, &got)) != 0 || got == 0)
             break;
         e = guarded_pwrite(cfd, buf, got, at - off, &done);
         at += got;
     }
     if (e == 0 && fsync(cfd) != 0)
         e = errno;
+    if (close(cfd) != 0 && e == 0)
+        e = errno;
     if (e == 0 && fsync(j->dirfd) != 0)
         e = errno;
     if (e != 0) {
         (void)snprintf(fail, sizeof(fail), "cannot copy to %s", cname);
-        (void)close(cfd);
-        cfd = -1;
         (void)unlinkat(j->dirfd, cname, 0);
         goto report;
     }
@@ -1119,9 +1134,6 @@ static void move_damage(trifle__journal *j, reader *r, const char *name, uint64_
         (void)snprintf(fail, sizeof(fail), "copied to %s but cannot cut the segment", cname);
     }
 report:
-    if (cfd >= 0)
-        (void)close(cfd);
-    trifle__free(buf);
     if (fail[0] != '\0') {
         errtext(e, why, sizeof(why));
         trifle__log(TRIFLE_LOG_WARN, "core",
@@ -1460,9 +1472,11 @@ int trifle__journal_append(trifle__journal *j, int type, const void *body, size_
         return io_error(err, e, "cannot append to journal segment %s/%s", j->dir, name);
     }
     j->cur_size = at + n;
-    atomic_store_explicit(&j->last_seq, s, memory_order_release);
+    atomic_store(&j->last_seq, s); /* sequentially consistent: see interval_main */
     atomic_fetch_add_explicit(&j->n_records, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&j->n_bytes, n, memory_order_relaxed);
+    if (j->has_thread)
+        wake_interval(j);
     *seq = s;
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -27,6 +28,7 @@
 
 #include <cmocka.h>
 
+#include "oom_alloc.h"
 #include "trifle/common.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -761,6 +763,77 @@ static void test_damaged_header(void **state)
     trifle__journal_close(j);
 }
 
+/* In a child with RLIMIT_FSIZE at 1 byte: the damaged tail cannot be copied out, so it stays in
+ * place, the warning says so, and replay delivers the good records all the same. */
+static int unmovable_child(uint64_t bad, const char *seg, off_t size)
+{
+    trifle__journal_options o = {jdir, TRIFLE__JSYNC_NONE, 0, 4096};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle__journal *j = NULL;
+    struct rlimit rl;
+    char corrupt[600];
+    got g;
+
+    memset(&g, 0, sizeof(g));
+    if (getrlimit(RLIMIT_FSIZE, &rl) != 0)
+        return 10;
+    rl.rlim_cur = 1;
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+        return 11;
+    if (trifle__journal_open(&j, &o, &err) != 0)
+        return 12;
+    if (trifle__journal_replay(j, collect, &g, &err) != 0)
+        return 13;
+    if (g.n != 200 - 1 || g.seqs[bad - 2] != bad - 1 || g.seqs[bad - 1] != bad + 1 || g.bad_body)
+        return 14; /* everything but the damaged record: it was the last of its segment */
+    if (n_log != 1 || strstr(log_lines[0], "left in place") == NULL ||
+        strstr(log_lines[0], "File too large") == NULL)
+        return 15;
+    (void)snprintf(corrupt, sizeof(corrupt), "%s.corrupt", seg);
+    if (file_size(seg) != size || file_size(corrupt) != -1)
+        return 16;
+    trifle__journal_close(j);
+    free(g.seqs);
+    return 0;
+}
+
+static void test_damage_unmovable(void **state)
+{
+    uint64_t segs[64], bad;
+    char seg[512];
+    off_t size;
+    pid_t pid;
+    int status;
+    got g;
+    trifle__journal *j;
+
+    (void)state;
+    fill(200);
+    assert_true(list_segs(segs, 64) >= 3);
+    bad = segs[2] - 1; /* the last record of the second segment */
+    seg_path(seg, sizeof(seg), segs[1], "");
+    size = file_size(seg);
+    patch_byte(seg, record_offset(segs[1], bad) + 4, 0x01);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(unmovable_child(bad, seg, size));
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status))
+        fail_msg("child killed by signal %d", WTERMSIG(status));
+    if (WEXITSTATUS(status) != 0)
+        fail_msg("child check %d failed", WEXITSTATUS(status));
+    /* without the limit the bytes move */
+    j = open_j(TRIFLE__JSYNC_NONE, 0, 4096);
+    replay_ok(j, &g);
+    assert_int_equal(g.n, 199);
+    free(g.seqs);
+    trifle__journal_close(j);
+    assert_int_equal(file_size(seg), record_offset(segs[1], bad));
+    assert_int_equal(n_log, 1);
+    assert_non_null(strstr(log_lines[0], "moved to"));
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Full disk */
 
@@ -912,8 +985,24 @@ typedef struct gc_shared {
     trifle__journal *j;
     pthread_mutex_t append_lock; /* the buffer's lock: callers serialise appends */
     int per_thread;
-    _Atomic int calls, failures;
+    _Atomic int calls, failures, running;
 } gc_shared;
+
+/* Meanwhile, as the buffer's flush thread would: release what is synced, read the counters. */
+static void *gc_releaser(void *arg)
+{
+    gc_shared *s = arg;
+    trifle__journal_stats st;
+
+    while (s->running > 0) {
+        trifle__journal_release(s->j, trifle__journal_synced_seq(s->j));
+        trifle__journal_get_stats(s->j, &st);
+        if (st.records < st.segments_deleted)
+            s->failures++;
+        sched_yield();
+    }
+    return NULL;
+}
 
 static void *gc_worker(void *arg)
 {
@@ -934,14 +1023,34 @@ static void *gc_worker(void *arg)
             s->failures++;
         s->calls++;
     }
+    s->running--;
     return NULL;
+}
+
+/* Replay callback: the first sequence number and a count, failing on a gap. */
+static int count_run(void *ctx, uint64_t seq, int type, const unsigned char *body, size_t len)
+{
+    got *g = ctx;
+
+    (void)type;
+    (void)body;
+    (void)len;
+    if (g->n == 0) {
+        g->seqs = malloc(sizeof(*g->seqs));
+        assert_non_null(g->seqs);
+        g->seqs[0] = seq;
+    } else if (seq != g->seqs[0] + g->n) {
+        return 1;
+    }
+    g->n++;
+    return 0;
 }
 
 static void test_group_commit(void **state)
 {
     enum { THREADS = 8 };
     gc_shared s;
-    pthread_t t[THREADS];
+    pthread_t t[THREADS], rel;
     trifle__journal_stats st;
     got g;
     int i;
@@ -950,13 +1059,16 @@ static void test_group_commit(void **state)
     memset(&s, 0, sizeof(s));
     pthread_mutex_init(&s.append_lock, NULL);
     s.per_thread = light() ? 20 : 100;
-    s.j = open_j(TRIFLE__JSYNC_ALWAYS, 0, 64 << 10); /* small segments: rotations race syncs */
+    s.j = open_j(TRIFLE__JSYNC_ALWAYS, 0, 8192); /* small segments: rotations race syncs */
     replay_ok(s.j, &g);
     free(g.seqs);
+    s.running = THREADS;
     for (i = 0; i < THREADS; i++)
         assert_int_equal(pthread_create(&t[i], NULL, gc_worker, &s), 0);
+    assert_int_equal(pthread_create(&rel, NULL, gc_releaser, &s), 0);
     for (i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
+    pthread_join(rel, NULL);
     assert_int_equal(s.failures, 0);
     assert_int_equal(s.calls, THREADS * s.per_thread);
     trifle__journal_get_stats(s.j, &st);
@@ -971,9 +1083,14 @@ static void test_group_commit(void **state)
     trifle__journal_close(s.j);
     pthread_mutex_destroy(&s.append_lock);
 
-    /* sync_to for nothing, or beyond the last record, returns */
+    /* what was not released is there, in one run up to the last record; sync_to for nothing,
+     * or beyond the last record, returns */
     s.j = open_j(TRIFLE__JSYNC_ALWAYS, 0, 4096);
-    assert_int_equal(trifle__journal_replay(s.j, NULL, NULL, NULL), 0);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(trifle__journal_replay(s.j, count_run, &g, NULL), 0);
+    assert_true(g.n >= 1);
+    assert_int_equal(g.seqs[0] + g.n - 1, (uint64_t)THREADS * s.per_thread);
+    free(g.seqs);
     assert_int_equal(trifle__journal_last_seq(s.j), (uint64_t)THREADS * s.per_thread);
     assert_int_equal(trifle__journal_sync_to(s.j, 0, NULL), 0);
     assert_int_equal(trifle__journal_sync_to(s.j, 1u << 30, NULL), 0);
@@ -1079,6 +1196,52 @@ static void test_scan_image(void **state)
     free(img);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Out of memory: allocation N fails, for N = 1, 2, ... until open, replay (with a damaged
+ * segment to move) and appends all succeed; every run ends in TRIFLE_ENOMEM or success, with
+ * nothing leaked. */
+
+static void test_oom(void **state)
+{
+    uint64_t segs[64];
+    char seg[512];
+    long n;
+    int done = 0;
+
+    (void)state;
+    fill(300);
+    assert_true(list_segs(segs, 64) >= 3);
+    seg_path(seg, sizeof(seg), segs[1], "");
+    patch_byte(seg, record_offset(segs[1], segs[1] + 2) + 4, 0x01);
+    for (n = 1; !done && n < 1000; n++) {
+        trifle__journal_options o = {jdir, TRIFLE__JSYNC_NONE, 0, 4096};
+        trifle_error err = TRIFLE_ERROR_INIT;
+        trifle__journal *j = NULL;
+        uint64_t seq = 0;
+        int rc, i;
+
+        oom_begin(n);
+        rc = trifle__journal_open(&j, &o, &err);
+        if (rc == 0)
+            rc = trifle__journal_replay(j, NULL, NULL, &err);
+        for (i = 0; rc == 0 && i < 200; i++) /* into a second new segment */
+            rc = trifle__journal_append(j, TRIFLE__JREC_OP, "0123456789abcdef0123456789", 26, &seq,
+                                        &err);
+        trifle__journal_close(j);
+        oom_end();
+        if (rc != 0 && rc != TRIFLE_ENOMEM)
+            fail_msg("allocation %ld: %d %s", n, rc, err.message);
+        assert_int_equal(oom_live, 0);
+        done = rc == 0;
+    }
+    assert_true(done);
+    assert_true(n > 5); /* open, replay and append each allocate */
+    seg_path(seg, sizeof(seg), segs[1], ".corrupt");
+    assert_true(file_size(seg) > 0);
+    seg_path(seg, sizeof(seg), segs[1], ".corrupt.1"); /* no empty leftovers from failed runs */
+    assert_int_equal(file_size(seg), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1090,12 +1253,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crc_middle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damage_unmovable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_rlimit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_rlimit_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_tmpfs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interval, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_image, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oom, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
