@@ -21,8 +21,10 @@ typedef struct trifle__journal trifle__journal;
 
 /* Sync policies (buffer.journal_sync). */
 enum {
-    TRIFLE__JSYNC_NONE = 0,     /* write(2) only: survives a process crash, not a power loss */
-    TRIFLE__JSYNC_INTERVAL = 1, /* a background thread fdatasyncs every interval_ms when dirty */
+    TRIFLE__JSYNC_NONE = 0,     /* write(2) only: survives a process crash, not a power loss
+                                   (a full segment is still synced as it is closed) */
+    TRIFLE__JSYNC_INTERVAL = 1, /* a background thread fdatasyncs every interval_ms when dirty
+                                   (and sleeps while nothing is appended) */
     TRIFLE__JSYNC_ALWAYS = 2    /* trifle__journal_sync_to() waits for fdatasync (group commit) */
 };
 
