@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1083,6 +1084,69 @@ static void test_marks_survive_reopen(void **state)
     drv->close(c);
 }
 
+/* The fault wrapper (tests/fault_driver.c) around this plugin: it declares sqlite's capabilities,
+ * forwards, and a child that reaches fault_exit_after_commit=2 dies with 86 right after the
+ * second committed write: the file holds both writes and the mark. */
+static void test_fault_wrapper_exit_after_commit(void **state)
+{
+    const trifle_leaf one[] = {{"n", 1}};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    const trifle_driver *fd = NULL;
+    trifle_driver_init_fn init;
+    char path[512], url[600];
+    trifle_conn *c = NULL;
+    void *fp, *sym;
+    int status = 0;
+    pid_t pid;
+    tbucket t;
+
+    (void)state;
+    assert_int_equal(setenv("TRIFLE_FAULT_INNER", TRIFLE_BUILD_PLUGIN_DIR "/trifle_sqlite.so", 1),
+                     0);
+    fp = dlopen(TRIFLE_TEST_PLUGIN_DIR "/trifle_fault.so", RTLD_NOW | RTLD_LOCAL);
+    assert_non_null(fp);
+    sym = dlsym(fp, "trifle_driver_fault_init");
+    assert_non_null(sym);
+    memcpy(&init, &sym, sizeof(init));
+    assert_int_equal(init(&test_host, &fd, &err), 0);
+    assert_string_equal(fd->name, "fault");
+    assert_int_equal(fd->caps, drv->caps);
+    assert_non_null(fd->write_marked);
+    assert_non_null(fd->drop);
+
+    db_path(path, sizeof(path), "fault");
+    (void)snprintf(url, sizeof(url), "fault:sqlite:%s", path);
+    {
+        const char *opts[] = {"trifle.joined", "full", "fault_exit_after", "2", NULL};
+        assert_int_equal(fd->open(&c, &test_host, url, opts, &err), TRIFLE_ECONFIG);
+        assert_string_equal(err.message, "invalid driver URL: unknown parameter fault_exit_after");
+        assert_null(c);
+    }
+    tb_init(&t, TRIFLE_ID_FULL, "k", "1h", T0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        const char *opts[] = {"trifle.joined", "full", "trifle.separator", "::",
+                              "fault_exit_after_commit", "2", NULL};
+        trifle_write_result res = {sizeof(res), 0, -1, 0};
+        trifle_mark m = {"journal", 41};
+        trifle_entry e = {t.b, one, 1};
+
+        if (fd->open(&c, &test_host, url, opts, &err) != 0 || fd->setup(c, &err) != 0 ||
+            fd->inc(c, &e, 1, &res, &err) != 0)
+            _exit(1);
+        (void)fd->write_marked(c, NULL, 0, &e, 1, &m, &res, &err);
+        _exit(2); /* not reached: the second committed write exits */
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 86);
+    assert_string_equal(raw("fault", "SELECT key, data FROM trifle_stats;"),
+                        "k::1h::1736935200|{\"n\":2}");
+    assert_string_equal(raw("fault", "SELECT name, seq FROM trifle_stats_marks;"), "journal|41");
+    dlclose(fp);
+}
+
 typedef struct locker {
     char path[512];
     double hold_s;
@@ -1537,6 +1601,7 @@ int main(void)
         cmocka_unit_test(test_marks_edata_rolls_back),
         cmocka_unit_test(test_marks_old_database),
         cmocka_unit_test(test_marks_survive_reopen),
+        cmocka_unit_test(test_fault_wrapper_exit_after_commit),
         cmocka_unit_test(test_missing_table),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_url_forms),
