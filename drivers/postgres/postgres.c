@@ -1511,7 +1511,7 @@ static int pg_write_marked(trifle_conn *c, const trifle_entry *set_items, size_t
 {
     int reconnected = 0, retries = 0, reprepared = 0, unknown = 0, lost = 0, committing = 0, rc;
     ptrdiff_t failed = -1;
-    char state[6];
+    char state[6] = "";
 
     if (c == NULL || mark == NULL || mark->name == NULL || mark->seq > (uint64_t)INT64_MAX ||
         (n_set > 0 && set_items == NULL) || (n_inc > 0 && inc_items == NULL))
@@ -1587,10 +1587,10 @@ static int pg_write_marked(trifle_conn *c, const trifle_entry *set_items, size_t
                              state, retries, PG_RETRIES);
             continue;
         }
-        if (pg_state_is(state, "42P01"))
-            c->marks_ready = 0; /* a table went away: the next call creates the mark table */
         break;
     }
+    if (rc == TRIFLE_ECONFIG || pg_state_is(state, "42P01"))
+        c->marks_ready = 0; /* a table went away: the next call creates the mark table again */
 
 done:
     if (rc != 0)

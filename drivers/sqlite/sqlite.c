@@ -1230,8 +1230,8 @@ static int sq_write_marked(trifle_conn *c, const trifle_entry *set_items, size_t
         (rc = sq_write_items(c, inc_items, n_inc, 0, n_set, &failed, err)) == 0)
         rc = sq_mark_store(c, mark, err);
     rc = sq_end(c, rc, err);
-    if (rc == 0)
-        c->marks_ready = 1;
+    /* a missing table (dropped meanwhile): create the mark table again next time */
+    c->marks_ready = rc == 0 || (c->marks_ready && rc != TRIFLE_ECONFIG);
 done:
     if (rc != 0)
         TRIFLE_WRITE_RESULT_SET(res, 0, rc == TRIFLE_EDATA ? failed : -1, 0);
