@@ -157,6 +157,7 @@ int trifle_open(trifle **out, const trifle_config *cfg, trifle_error *err)
         env.week_start = t->cfg->week_start;
         env.system_tracking = t->cfg->system_tracking;
         env.opt = &t->cfg->buffer;
+        env.journal_dir = trifle_config_get(t->cfg, "buffer.journal");
         if ((rc = trifle__buffer_new(&t->buffer, &env, err)) != 0)
             goto fail;
     }
