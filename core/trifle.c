@@ -189,6 +189,18 @@ int trifle_close(trifle *t, trifle_error *err)
     return rc;
 }
 
+void trifle__abandon(trifle *t)
+{
+    if (t == NULL)
+        return;
+    atomic_store(&t->closed, 1);
+    trifle__buffer_free(t->buffer); /* stops the flush thread, writes nothing, unlocks the journal */
+    t->buffer = NULL;
+    trifle_storage_close(t->st);
+    t->st = NULL;
+    trifle_free(t);
+}
+
 void trifle_free(trifle *t)
 {
     if (t == NULL)

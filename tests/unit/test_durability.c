@@ -25,6 +25,7 @@
 
 #include "../fake_driver.h"
 #include "trifle/trifle.h"
+#include "trifle_int.h"
 
 #define T0 1736937465 /* 2025-01-15T10:37:45Z */
 #define KEY "orders"
@@ -89,7 +90,7 @@ static int open_handle(trifle **t, const char *url, const char *journal, const c
     assert_int_equal(trifle_config_set(cfg, "driver", url, err), 0);
     assert_int_equal(trifle_config_set(cfg, "granularities", "1h", err), 0);
     assert_int_equal(trifle_config_set(cfg, "buffer.async", "false", err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.size", "1000000", err), 0);
+    assert_int_equal(trifle_config_set(cfg, "buffer.size", "100000", err), 0);
     assert_int_equal(trifle_config_set(cfg, "buffer.duration_ms", "0", err), 0);
     assert_int_equal(trifle_config_set(cfg, "buffer.retry_initial_ms", "1", err), 0);
     assert_int_equal(trifle_config_set(cfg, "buffer.retry_max_ms", "20", err), 0);
@@ -258,7 +259,37 @@ static void capture_log(int level, const char *origin, const char *message, void
 /* ---------------------------------------------------------------------------------------------
  * Replay */
 
-/* Calls buffered and journaled, then the process "dies" (no close): the next open stores them. */
+/* Runs body in a child process that then exits without trifle_close() (a crash as far as the
+ * buffer is concerned: nothing more is flushed); fails the test unless the child exits 0. */
+typedef struct crash_args {
+    const char *url, *journal;
+    int calls[4]; /* tracks, then a flush, per entry; 0 ends */
+} crash_args;
+
+static void crash_child(const crash_args *a)
+{
+    pid_t pid = fork();
+    int status;
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        trifle_payload *p = payload("{\"n\":1}");
+        trifle *t = must_open(a->url, a->journal, NULL);
+        trifle_error err = TRIFLE_ERROR_INIT;
+        size_t i;
+        for (i = 0; i < 4 && a->calls[i] > 0; i++) {
+            if (i > 0 && trifle_flush(t, &err) != 0)
+                _exit(3);
+            track_n(t, p, a->calls[i]);
+        }
+        _exit(0); /* with the last batch pending */
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Calls buffered and journaled, then the process dies (no close): the next open stores them. */
 static void test_replay_after_crash_sqlite(void **state)
 {
     char url[512], journal[512];
@@ -270,9 +301,7 @@ static void test_replay_after_crash_sqlite(void **state)
     (void)snprintf(url, sizeof(url), "sqlite:%s/db.sqlite", work);
     path_in(journal, sizeof(journal), "journal");
     must_setup(url);
-    t = must_open(url, journal, NULL);
-    track_n(t, p, 100);
-    trifle_free(t); /* no close: nothing was flushed */
+    crash_child(&(crash_args){url, journal, {100}});
     assert_true(stored_total(url) == 0);
     t = must_open(url, journal, NULL); /* replays and flushes */
     assert_true(stored_total(url) == 100);
@@ -300,13 +329,7 @@ static void test_replay_skips_stored_calls(void **state)
     (void)snprintf(url, sizeof(url), "sqlite:%s/db.sqlite", work);
     path_in(journal, sizeof(journal), "journal");
     must_setup(url);
-    t = must_open(url, journal, NULL);
-    track_n(t, p, 30);
-    assert_int_equal(trifle_flush(t, &err), 0);
-    track_n(t, p, 12);
-    assert_int_equal(trifle_flush(t, &err), 0);
-    track_n(t, p, 7); /* pending at the crash */
-    trifle_free(t);
+    crash_child(&(crash_args){url, journal, {30, 12, 7}}); /* the 7 are pending at the crash */
     assert_true(stored_total(url) == 42);
     t = must_open(url, journal, NULL);
     assert_int_equal(trifle_close(t, &err), 0);
@@ -368,16 +391,18 @@ static void test_crash_after_commit_is_exactly_once(void **state)
 
     (void)state;
     (void)snprintf(url, sizeof(url), "sqlite:%s/db.sqlite", work);
-    (void)snprintf(furl, sizeof(furl),
-                   "fault:sqlite:%s/db.sqlite?fault_inner=%s/trifle_sqlite.so"
-                   "&fault_exit_after_commit=2",
-                   work, TRIFLE_BUILD_PLUGIN_DIR);
+    (void)snprintf(furl, sizeof(furl), "fault:sqlite:%s/db.sqlite?fault_exit_after_commit=2",
+                   work);
     path_in(journal, sizeof(journal), "journal");
     must_setup(url);
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         /* the second commit ends the process before the buffer learns it committed */
+        char inner[512];
+        (void)snprintf(inner, sizeof(inner), "%s/trifle_sqlite.so", TRIFLE_BUILD_PLUGIN_DIR);
+        if (setenv("TRIFLE_FAULT_INNER", inner, 1) != 0) /* a fresh child: no other thread */
+            _exit(2);
         t = must_open(furl, journal, NULL);
         track_n(t, p, 10);
         (void)trifle_flush(t, &err);
@@ -403,26 +428,19 @@ static void test_crash_after_commit_is_exactly_once(void **state)
 static void record_geometry(const char *url, off_t *header, off_t *record)
 {
     char j1[512], j2[512], seg[1024];
-    trifle_payload *p = payload("{\"n\":1}");
-    trifle *t;
     off_t one, two;
 
     path_in(j1, sizeof(j1), "geometry1");
     path_in(j2, sizeof(j2), "geometry2");
-    t = must_open(url, j1, NULL);
-    track_n(t, p, 1);
-    trifle_free(t);
+    crash_child(&(crash_args){url, j1, {1}});
     last_segment(j1, seg, sizeof(seg));
     one = file_size(seg);
-    t = must_open(url, j2, NULL);
-    track_n(t, p, 2);
-    trifle_free(t);
+    crash_child(&(crash_args){url, j2, {2}});
     last_segment(j2, seg, sizeof(seg));
     two = file_size(seg);
     *record = two - one;
     *header = one - *record;
     assert_true(*record > 0 && *header >= 0);
-    trifle_payload_free(p);
 }
 
 static void test_torn_tail(void **state)
@@ -436,9 +454,7 @@ static void test_torn_tail(void **state)
     (void)snprintf(url, sizeof(url), "sqlite:%s/db.sqlite", work);
     path_in(journal, sizeof(journal), "journal");
     must_setup(url);
-    t = must_open(url, journal, NULL);
-    track_n(t, p, 20);
-    trifle_free(t);
+    crash_child(&(crash_args){url, journal, {20}});
     last_segment(journal, seg, sizeof(seg));
     assert_int_equal(truncate(seg, file_size(seg) - 3), 0); /* the last record is torn */
     logged[0] = '\0';
@@ -468,9 +484,7 @@ static void test_crc_flipped_mid_segment(void **state)
     path_in(journal, sizeof(journal), "journal");
     must_setup(url);
     record_geometry(url, &header, &record);
-    t = must_open(url, journal, NULL);
-    track_n(t, p, 20);
-    trifle_free(t);
+    crash_child(&(crash_args){url, journal, {20}});
     last_segment(journal, seg, sizeof(seg));
     assert_int_equal(file_size(seg), header + 20 * record);
     /* one byte inside the 11th record: the first 10 stand */
@@ -738,7 +752,7 @@ static void test_quarantine_survives_crash(void **state)
     assert_int_equal(trifle_buffer_stats(t, &c), 0);
     assert_int_equal(c.quarantined, 1);
     assert_true(stored_total(url) == 0);
-    trifle_free(t); /* crash with a quarantine */
+    trifle__abandon(t); /* crash with a quarantine */
     assert_int_equal(fake_control(fake_db, "reset_stats", 1), 0);
     t = must_open(url, journal, NULL);
     assert_int_equal(trifle_close(t, &err), 0);
