@@ -4,7 +4,8 @@
 #   1. release build, -Werror, every ctest (unit, ABI, headers, fuzz replay, CLI, conformance on
 #      every driver, interop)
 #   2. the same suite under ASan+UBSan, except conformance.mongo and interop (see there)
-#   3. valgrind memcheck over the unit, ABI and sqlite conformance tests
+#   3. ThreadSanitizer over the threaded parts (buffer, journal, Simple Stats)
+#   3b. valgrind memcheck over the unit and ABI tests
 #   4. libFuzzer on every fuzz target for a bounded time (clang)
 # and ends with one line "N passed, N failed, N skipped" over all of it.
 # Environment: CI=true makes a missing server a failure (TRIFLE_TEST_STRICT=1);
@@ -105,6 +106,18 @@ if [ "${TRIFLE_TEST_QUICK:-0}" != "1" ]; then
             run_ctest asan "$ROOT/build/asan" -E '^conformance[.]mongo$' -LE '^interop$'
     else
         echo "sanitizer build failed"
+        failed=$((failed + 1))
+    fi
+
+    log "ThreadSanitizer build"
+    # The code with threads of its own: the buffer and its flush thread, the journal (group
+    # commit, the interval thread), Simple Stats' threads, and the handle's locks.
+    if build "$ROOT/build/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRIFLE_WERROR=ON \
+        -DTRIFLE_SANITIZER=thread -DTRIFLE_BUILD_CLI=OFF; then
+        TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+            run_ctest tsan "$ROOT/build/tsan" -R '^unit[.](buffer|journal|durability|simple|trifle)$'
+    else
+        echo "thread sanitizer build failed"
         failed=$((failed + 1))
     fi
 
