@@ -5,8 +5,8 @@
 #      every driver, interop)
 #   2. the same suite under ASan+UBSan, except conformance.mongo and interop (see there)
 #   3. ThreadSanitizer over the threaded parts (buffer, journal, Simple Stats)
-#   3b. valgrind memcheck over the unit and ABI tests
-#   4. libFuzzer on every fuzz target for a bounded time (clang)
+#   4. valgrind memcheck over the unit and ABI tests
+#   5. libFuzzer on every fuzz target for a bounded time (clang)
 # and ends with one line "N passed, N failed, N skipped" over all of it.
 # Environment: CI=true makes a missing server a failure (TRIFLE_TEST_STRICT=1);
 # TRIFLE_TEST_QUICK=1 runs step 1 only; TRIFLE_FUZZ_SECONDS (default 20) per fuzz target.
