@@ -32,4 +32,32 @@ if ldd "$lib/libtrifle.so.1" | grep -Eq 'sqlite|libpq|hiredis|mongoc|bson'; then
     echo "libtrifle links a database client" >&2
     exit 1
 fi
+# 5. the conformance kit: the installed runner finds the installed vectors relative to itself,
+#    also after the whole prefix moved, and --vectors overrides them
+if [ -x "$work/prefix/bin/trifle-conformance" ] && [ -f "$lib/trifle-1/trifle_sqlite.so" ]; then
+    for f in "$src"/../../conformance/vectors/*.json; do
+        cmp -s "$f" "$work/prefix/share/trifle-1/vectors/$(basename "$f")" ||
+            { echo "vectors: $(basename "$f") is not installed" >&2; exit 1; }
+    done
+    mv "$work/prefix" "$work/moved"
+    lib=$work/moved/${lib#"$work/prefix/"}
+    kit() { LD_LIBRARY_PATH=$lib "$work/moved/bin/trifle-conformance" --driver sqlite \
+        --driver-path "$lib/trifle-1" --only 'vectors.*' "$@"; }
+    out=$(kit) || { echo "$out" >&2; echo "installed trifle-conformance failed" >&2; exit 1; }
+    want="# vectors $(cd "$work/moved/share/trifle-1/vectors" && pwd -P)"
+    if ! printf '%s\n' "$out" | grep -qxF "$want" ||
+        ! printf '%s\n' "$out" | grep -qx '5 passed, 0 failed, 0 skipped'; then
+        printf '%s\n' "$out" >&2
+        echo "installed trifle-conformance did not run its vector cases from $want" >&2
+        exit 1
+    fi
+    mkdir "$work/own"
+    cp "$work/moved/share/trifle-1/vectors/nocturnal.json" "$work/own/"
+    out=$(kit --vectors "$work/own") && printf '%s\n' "$out" | grep -qxF "# vectors $work/own" ||
+        { printf '%s\n' "$out" >&2; echo "--vectors DIR was not used" >&2; exit 1; }
+    if kit --vectors "$work/none" >/dev/null 2>&1; then
+        echo "--vectors with a missing directory did not fail" >&2
+        exit 1
+    fi
+fi
 echo "install ok"
