@@ -1,6 +1,6 @@
 /**
  * @file trifle/analysis.h
- * @brief Series post-processing (SPEC §8) and the metrics query (SPEC §9.7): available paths,
+ * @brief Series post-processing and the metrics query (docs/series.md): available paths,
  * aggregators, the timeline and category formatters, the expression transponder, designators and
  * trifle_query(), which the `trifle query` command and `POST /api/v1/metrics/query` both call.
  *
@@ -8,7 +8,7 @@
  * global state, thread-safe. Results are caller-owned and freed with trifle_mem_free() or the
  * matching `_free()`. Paths are dotted (`meta.duration`): each segment is trimmed of ASCII
  * whitespace, empty segments are dropped, objects are walked by member name and arrays by decimal
- * index (SPEC §8.1).
+ * index (docs/series.md, "Rows, paths and numbers").
  *
  * @code
  * trifle_series *s = NULL;
@@ -37,7 +37,7 @@ TRIFLE_BEGIN_DECLS
 /**
  * @brief The byte-sorted, de-duplicated dotted paths of every numeric leaf of every row, descending
  * into objects and arrays (index segments): rows `{"count":1,"meta":{"duration":2,"label":"x"}}`
- * and `{"count":2,"country":{"US":3}}` give `count`, `country.US`, `meta.duration` (SPEC §8.1).
+ * and `{"count":2,"country":{"US":3}}` give `count`, `country.US`, `meta.duration`.
  * @param out Receives one allocation holding a NULL-terminated array of @p *n_out strings and the
  *        strings themselves; the caller frees it with a single trifle_mem_free(*out).
  * @param n_out Receives the number of paths (0 for an empty series).
@@ -48,9 +48,9 @@ TRIFLE_API int trifle_series_available_paths(char ***out, size_t *n_out, const t
                                              trifle_error *err);
 
 /**
- * @brief The concrete paths a formatter uses for @p path (SPEC §8.4): `*` segments expand to the
- * child names found in any row, a path that addresses an object or array in some row expands to
- * every leaf beneath it, and a path absent from every row gives nothing.
+ * @brief The concrete paths a formatter uses for @p path (docs/series.md, "Formatters"): `*`
+ * segments expand to the child names found in any row, a path that addresses an object or array in
+ * some row expands to every leaf beneath it, and a path absent from every row gives nothing.
  * @param out As for trifle_series_available_paths(): one allocation, one trifle_mem_free().
  * @param n_out Receives the number of paths.
  * @return 0 or TRIFLE_ENOMEM. Thread-safe.
@@ -59,7 +59,7 @@ TRIFLE_API int trifle_series_resolve_paths(char ***out, size_t *n_out, const tri
                                            const char *path, trifle_error *err);
 
 /* ------------------------------------------------------------------------------------------- */
-/* Aggregators (SPEC §8.2, §8.3)                                                                */
+/* Aggregators (docs/series.md, "Slices" and "Aggregators")                                    */
 
 /** The four aggregators. */
 typedef enum trifle_aggregator {
@@ -83,9 +83,9 @@ TRIFLE_API int trifle_aggregator_parse(int *out, const char *name, trifle_error 
 TRIFLE_API const char *trifle_aggregator_name(int aggregator);
 
 /**
- * @brief Aggregate the numeric values at @p path, one result per slice (SPEC §8.3).
+ * @brief Aggregate the numeric values at @p path, one result per slice.
  *
- * Slicing (§8.2): with n rows and s slices, s <= 1 or s > n gives one group of all rows;
+ * Slicing: with n rows and s slices, s <= 1 or s > n gives one group of all rows;
  * otherwise the oldest n - (n / s) * s rows are dropped and the rest is cut into s groups.
  * An empty series gives no results.
  * @param values Receives a caller-owned array of @p *n_out results (trifle_mem_free()), NULL when
@@ -105,7 +105,7 @@ TRIFLE_API int trifle_series_aggregate(double **values, unsigned char **present,
                                        size_t slices, trifle_error *err);
 
 /* ------------------------------------------------------------------------------------------- */
-/* Formatters (SPEC §8.4, §8.5)                                                                 */
+/* Formatters (docs/series.md, "Formatters")                                                   */
 
 /**
  * Formatter flag: write bucket times as integer Unix seconds instead of RFC 3339 text in the
@@ -141,11 +141,13 @@ typedef int (*trifle_category_fn)(const char **path_out, double *value_out, cons
                                   const char *raw_json, void *payload);
 
 /**
- * @brief Timeline formatter (SPEC §8.5): a JSON object mapping each concrete path of @p path
- * (§8.4) to one entry `{"at":<bucket start>,"value":<numeric value or 0>}` per row; with
- * @p slices > 1 each path maps to a list of groups (§8.2), still a list of lists when the groups
+ * @brief Timeline formatter: a JSON object mapping each concrete path of @p path (see
+ * trifle_series_resolve_paths()) to one entry `{"at":<bucket start>,"value":<numeric value or 0>}`
+ * per row; with @p slices > 1 each path maps to a list of groups (as for
+ * trifle_series_aggregate()), still a list of lists when the groups
  * fall back to one. An empty series gives `{}`.
- * @param out Receives caller-owned JSON text (trifle_mem_free()), numbers per SPEC §4.5.
+ * @param out Receives caller-owned JSON text (trifle_mem_free()), numbers in canonical text
+ *        (docs/storage-format.md, "Number text").
  * @param zone Zone of the RFC 3339 `at` text; NULL = UTC. Ignored with TRIFLE_SERIES_UNIX_TIME.
  * @param flags TRIFLE_JSON_COMPACT or TRIFLE_JSON_PRETTY, optionally | TRIFLE_SERIES_UNIX_TIME.
  * @param fn NULL, or a callback that may replace each entry.
@@ -158,10 +160,11 @@ TRIFLE_API int trifle_series_timeline(char **out, const trifle_series *s, const 
                                       trifle_timeline_fn fn, void *payload, trifle_error *err);
 
 /**
- * @brief Category formatter (SPEC §8.5): per group of rows (§8.2), an object mapping each concrete
- * path (§8.4) to the sum of its numeric values (missing or non-numeric values add 0 and keep the
- * key). @p slices <= 1 gives the one group's object (`{}` for an empty series); @p slices > 1
- * gives a list of objects (`[]` for an empty series).
+ * @brief Category formatter: per group of rows (as for trifle_series_aggregate()), an object
+ * mapping each concrete path (see trifle_series_resolve_paths()) to the sum of its numeric values
+ * (missing or non-numeric values add 0 and keep the key). @p slices <= 1 gives the one group's
+ * object (`{}` for an empty series); @p slices > 1 gives a list of objects (`[]` for an empty
+ * series).
  * @param out Receives caller-owned JSON text (trifle_mem_free()).
  * @param flags TRIFLE_JSON_COMPACT or TRIFLE_JSON_PRETTY.
  * @param fn NULL, or a callback that may rename keys and change amounts.
@@ -173,7 +176,7 @@ TRIFLE_API int trifle_series_category(char **out, const trifle_series *s, const 
                                       void *payload, trifle_error *err);
 
 /* ------------------------------------------------------------------------------------------- */
-/* Expression transponder (SPEC §8.6)                                                           */
+/* Expression transponder (docs/series.md, "Expression transponder")                           */
 
 /** A compiled transponder expression. Immutable once compiled: thread-safe to share. */
 typedef struct trifle_expression trifle_expression;
@@ -234,7 +237,7 @@ TRIFLE_API int trifle_series_transform(trifle_series **out, const trifle_series 
                                        trifle_error *err);
 
 /* ------------------------------------------------------------------------------------------- */
-/* Designators (SPEC §8.7)                                                                      */
+/* Designators (docs/series.md, "Designators")                                                 */
 
 /** A bucket labeller for histogram-style tracking. Immutable once built: thread-safe to share. */
 typedef struct trifle_designator trifle_designator;
@@ -286,28 +289,30 @@ TRIFLE_API size_t trifle_designator_label(const trifle_designator *d, double v, 
                                           size_t size);
 
 /* ------------------------------------------------------------------------------------------- */
-/* Query (SPEC §9.7, ERRATA I11)                                                                */
+/* Query (docs/series.md, "Queries")                                                           */
 
 /** The outcome of trifle_query(): the `data` object, or an error with its HTTP status. */
 typedef struct trifle_query_result trifle_query_result;
 
 /** Flags for trifle_query(). */
 enum trifle_query_flags {
-    TRIFLE_QUERY_HTTP_TIME = 0, /**< `from`/`to` need an offset (SPEC §9.1) */
-    TRIFLE_QUERY_CLI_TIME = 1   /**< `from`/`to` also accept the CLI forms of SPEC §11.3 (`now`,
+    TRIFLE_QUERY_HTTP_TIME = 0, /**< `from`/`to` need an offset (docs/http-api.md) */
+    TRIFLE_QUERY_CLI_TIME = 1   /**< `from`/`to` also accept the CLI forms of docs/cli.md (`now`,
                                      `@<unix>`, local times in the handle's zone) */
 };
 
 /**
- * @brief Run a metrics query (SPEC §9.7) given as a JSON object.
+ * @brief Run a metrics query (docs/series.md, "Queries") given as a JSON object.
  *
  * Fields: `key`, `from`, `to`, `granularity`, `mode` (`aggregate`, `timeline`, `category`; alias
  * `format` when `mode` is absent), `value_path` (string or array of strings), `aggregator`,
- * `slices`, and the transponder fields of ERRATA I11: `transpond_paths` (array of strings or one
+ * `slices`, and the transponder fields: `transpond_paths` (array of strings or one
  * comma-separated string), `expression`, `response`. When any transponder field is present the
- * expression is compiled after check 7 (its errors are 422 with the SPEC §8.6 messages) and
+ * expression is compiled after the `value_path` shape check (its errors are 422 with the
+ * trifle_expression_compile() messages) and
  * applied to the rows right after they are read, so `available_paths` includes the response path.
- * Checks run in the SPEC §9.7 order; the first failure is the result.
+ * Checks run in the order of docs/series.md ("Order of checks"); the first failure is the
+ * result.
  * @param out Receives a caller-owned result for every outcome of the request, success or not
  *        (trifle_query_result_free()).
  * @param t The handle: its zone, granularity list and max_points apply; it is read with
@@ -326,7 +331,8 @@ TRIFLE_API void trifle_query_result_free(trifle_query_result *r);
 
 /**
  * @brief The HTTP status of the outcome: 200 (success), 400 (malformed request, timeline too
- * long), 422 (the SPEC §9.7 validation messages and transponder errors) or 500 (storage failure).
+ * long), 422 (the validation messages of docs/series.md and transponder errors) or 500 (storage
+ * failure).
  */
 TRIFLE_API int trifle_query_result_status(const trifle_query_result *r);
 

@@ -1,6 +1,7 @@
 /**
  * @file trifle/config.h
- * @brief Library configuration (SPEC §1). Options are set by their YAML names as text, so the
+ * @brief Library configuration (docs/configuration.md, `sources`). Options are set by their YAML
+ * names as text, so the
  * CLI, the YAML loader and environment variables share one validator:
  * @code
  * trifle_config *cfg = NULL;
@@ -21,7 +22,7 @@ TRIFLE_BEGIN_DECLS
 typedef struct trifle_config trifle_config;
 
 /**
- * @brief A configuration holding the SPEC §1 defaults (no driver yet).
+ * @brief A configuration holding the defaults of docs/configuration.md (no driver yet).
  * @return 0 or TRIFLE_ENOMEM. The caller owns *out (trifle_config_free()).
  */
 TRIFLE_API int trifle_config_new(trifle_config **out, trifle_error *err);
@@ -36,7 +37,8 @@ TRIFLE_API int trifle_config_dup(trifle_config **out, const trifle_config *cfg, 
  * @brief Set one option from text, validating it now.
  *
  * Names: `driver`, `time_zone`, `week_start`, `granularities` (comma-separated, items trimmed),
- * `joined`, `separator`, `system_tracking`, `max_points`, `connections`, `driver_path`
+ * `joined`, `separator`, `system_tracking`, `max_points`, `connections` (1..64, accepted and
+ * validated but not used yet: a handle opens one driver connection; see issue 14), `driver_path`
  * (colon-separated plugin directories searched before the defaults), and `buffer.enabled`,
  * `buffer.duration_ms`, `buffer.size`, `buffer.aggregate`, `buffer.async`, `buffer.max_pending`,
  * `buffer.full_policy`, `buffer.block_timeout_ms`, `buffer.retry_initial_ms`,
@@ -45,7 +47,7 @@ TRIFLE_API int trifle_config_dup(trifle_config **out, const trifle_config *cfg, 
  * journal), `buffer.journal_sync` (`always`, `none` or `interval:<ms>` with 1..60000 ms; default
  * `interval:5`), `buffer.journal_segment_bytes` (rotation size, 4096..2^40, default 64 MiB).
  * Booleans accept true/false/1/0/yes/no/on/off (case-insensitive).
- * @return 0; TRIFLE_ECONFIG with the SPEC §1 message naming the value (`unknown time zone: Foo`,
+ * @return 0; TRIFLE_ECONFIG with a message naming the value (`unknown time zone: Foo`,
  *         `invalid granularity "5x" in granularities[2]`, `invalid buffer option size: 0`,
  *         `unknown configuration key <name>`); TRIFLE_ENOMEM. On failure @p cfg is unchanged.
  */

@@ -1,7 +1,8 @@
 /**
  * @file trifle/payload.h
- * @brief Validated values objects (SPEC §4): a nested JSON object of finite numbers, stored packed
- * as sorted dotted paths. Build one once and pass it to any number of track/assert calls.
+ * @brief Validated values objects (docs/storage-format.md, "Values"): a nested JSON object of
+ * finite numbers, stored packed as sorted dotted paths. Build one once and pass it to any number of
+ * track/assert calls.
  */
 #ifndef TRIFLE_PAYLOAD_H
 #define TRIFLE_PAYLOAD_H
@@ -15,12 +16,12 @@ TRIFLE_BEGIN_DECLS
 typedef struct trifle_payload trifle_payload;
 
 /**
- * @brief Parse and validate JSON text (SPEC §4.1) and pack it (§4.2).
+ * @brief Parse and validate JSON text and pack it (docs/storage-format.md, "Values").
  * @param json The text; it need not be NUL-terminated.
  * @param len Length of @p json in bytes.
- * @return 0; TRIFLE_EINVAL with one of the §4.1 messages and err->path set to the dotted path at
- *         fault (`value at "meta.bad" is not a number`; `invalid JSON: ...` for unparsable text);
- *         TRIFLE_ENOMEM. On success the caller owns *out (trifle_payload_free()).
+ * @return 0; TRIFLE_EINVAL with a message naming the rule broken and err->path set to the dotted
+ *         path at fault (`value at "meta.bad" is not a number`; `invalid JSON: ...` for unparsable
+ *         text); TRIFLE_ENOMEM. On success the caller owns *out (trifle_payload_free()).
  */
 TRIFLE_API int trifle_payload_parse(trifle_payload **out, const char *json, size_t len,
                                     trifle_error *err);
@@ -55,14 +56,16 @@ enum trifle_json_flags {
 };
 
 /**
- * @brief The payload unpacked (SPEC §4.3) as JSON text with canonical numbers (§4.5).
+ * @brief The payload unpacked (nested again) as JSON text with canonical numbers
+ * (docs/storage-format.md).
  * @param out Caller-owned NUL-terminated text (trifle_mem_free()).
  */
 TRIFLE_API int trifle_payload_to_json(const trifle_payload *p, char **out, int flags,
                                       trifle_error *err);
 
 /**
- * @brief Canonical number text (SPEC §4.5): shortest round trip, ECMAScript Number::toString.
+ * @brief Canonical number text (docs/storage-format.md, "Number text"): shortest round trip,
+ * ECMAScript Number::toString.
  * @param buf At least 32 bytes. Non-finite values give "null".
  * @return The length written. Locale-independent; thread-safe.
  */

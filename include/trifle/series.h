@@ -1,7 +1,7 @@
 /**
  * @file trifle/series.h
  * @brief A series `{at[], values[]}`: the result of trifle_values() and the input of the series
- * post-processing functions (SPEC §8).
+ * post-processing functions (docs/series.md).
  */
 #ifndef TRIFLE_SERIES_H
 #define TRIFLE_SERIES_H
@@ -24,7 +24,8 @@ TRIFLE_API size_t trifle_series_len(const trifle_series *s);
 TRIFLE_API int64_t trifle_series_at(const trifle_series *s, size_t i);
 
 /**
- * @brief The numeric value at dotted @p path of row @p i (SPEC §8.1 fetch + normalisation).
+ * @brief The numeric value at dotted @p path of row @p i, with the path and number rules of
+ * docs/series.md ("Rows, paths and numbers").
  * @return 0 and *out, or TRIFLE_ENOTFOUND when absent or not numeric.
  */
 TRIFLE_API int trifle_series_value(const trifle_series *s, size_t i, const char *path,
@@ -46,7 +47,7 @@ TRIFLE_API int trifle_series_to_json(const trifle_series *s, const trifle_zone *
 
 /**
  * @brief Build a series from JSON `{"at":[<unix seconds>...],"values":[<any JSON>...]}`, with
- * the SPEC §8.1 normalisation applied to the rows.
+ * the normalisation of docs/series.md applied to the rows.
  * @return 0; TRIFLE_EINVAL `series arrays differ in length` or `invalid JSON: ...`.
  */
 TRIFLE_API int trifle_series_from_json(trifle_series **out, const char *json, size_t len,

@@ -1,7 +1,8 @@
 /**
  * @file trifle/simple.h
- * @brief Simple Stats (SPEC §10): process-wide in-memory counters and gauges keyed by
- * (category, name), persisted atomically, rendered as the `/stats` JSON tree and as Prometheus text.
+ * @brief Simple Stats (docs/simple-stats.md): process-wide in-memory counters and gauges keyed by
+ * (category, name), persisted atomically, rendered as the `/stats` JSON tree and as Prometheus
+ * text.
  *
  * There are no time buckets and no history: each entry holds one signed 64-bit value. The module is
  * a single registry per process, so the functions take no handle:
@@ -35,16 +36,16 @@
 
 TRIFLE_BEGIN_DECLS
 
-/** Longest category or name in bytes (SPEC §10.1). */
+/** Longest category or name in bytes (docs/simple-stats.md, "Model"). */
 #define TRIFLE_SIMPLE_NAME_MAX 256
 
-/** Content type of trifle_simple_render_json() output (SPEC §10.4). */
+/** Content type of trifle_simple_render_json() output. */
 #define TRIFLE_SIMPLE_JSON_CONTENT_TYPE "application/json; charset=utf-8"
 
-/** Content type of trifle_simple_render_prometheus() output (SPEC §10.5). */
+/** Content type of trifle_simple_render_prometheus() output. */
 #define TRIFLE_SIMPLE_PROMETHEUS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-/** The kind of an entry (SPEC §10.1). */
+/** The kind of an entry (docs/simple-stats.md, "Model"). */
 enum trifle_simple_kind {
     TRIFLE_SIMPLE_COUNTER = 0, /**< only ever incremented by deltas >= 0 */
     TRIFLE_SIMPLE_GAUGE = 1    /**< decremented, or set by absolute/gauge, at least once: for good */
@@ -57,9 +58,9 @@ typedef struct trifle_simple_label {
 } trifle_simple_label;
 
 /**
- * Options of the module (SPEC §10.8, YAML section `stats:`). Initialise with
- * trifle_simple_options_init(), then change fields. Strings and arrays are borrowed for the duration
- * of trifle_simple_configure(), which copies them.
+ * Options of the module (docs/configuration.md, YAML section `stats:`). Initialise with
+ * trifle_simple_options_init(), then change fields. Strings and arrays are borrowed for the
+ * duration of trifle_simple_configure(), which copies them.
  */
 typedef struct trifle_simple_options {
     size_t struct_size; /**< sizeof(trifle_simple_options), set by trifle_simple_options_init() */
@@ -87,7 +88,7 @@ typedef struct trifle_simple_options {
 } trifle_simple_options;
 
 /**
- * @brief Fill @p opts with the SPEC §10.8 defaults and set struct_size.
+ * @brief Fill @p opts with the defaults of docs/configuration.md (`stats`) and set struct_size.
  * @param opts The options to initialise; NULL is fine. Thread-safe (touches only @p opts).
  */
 TRIFLE_API void trifle_simple_options_init(trifle_simple_options *opts);
@@ -97,8 +98,8 @@ TRIFLE_API void trifle_simple_options_init(trifle_simple_options *opts);
  *
  * Keys: `enabled`, `persist`, `no_buffer`, `include_storage_stats_in_api`, `public` (booleans:
  * true/false/1/0/yes/no/on/off), `buffer_size`, `flush_interval_ms`, `checkpoint_interval_ms`
- * (decimal integers in the §10.8 ranges). `data_dir`, the node name/id and `prometheus_labels` are
- * set directly in the struct.
+ * (decimal integers in the ranges of docs/configuration.md). `data_dir`, the node name/id and
+ * `prometheus_labels` are set directly in the struct.
  * @param opts Initialised options; unchanged on failure.
  * @return 0; TRIFLE_ECONFIG `invalid stats option <key>: <value>` or
  *         `unknown configuration key stats.<key>`. Touches only @p opts.
@@ -111,9 +112,10 @@ TRIFLE_API int trifle_simple_options_set(trifle_simple_options *opts, const char
  * trifle_simple_stop(); queued updates are applied first, entries are kept.
  * @param opts Borrowed (strings and the label array are copied); NULL restores the defaults
  *        without persistence.
- * @return 0; TRIFLE_ECONFIG `invalid stats option <key>: <value>` (a value out of its §10.8 range,
- *         `persist` without `data_dir`, a bad label name or value under `prometheus_labels`);
- *         TRIFLE_EBUSY while started; TRIFLE_ENOMEM. On failure nothing changes.
+ * @return 0; TRIFLE_ECONFIG `invalid stats option <key>: <value>` (a value out of its documented
+ *         range, `persist` without `data_dir`, a bad label name or value under
+ *         `prometheus_labels`); TRIFLE_EBUSY while started; TRIFLE_ENOMEM. On failure nothing
+ *         changes.
  */
 TRIFLE_API int trifle_simple_configure(const trifle_simple_options *opts, trifle_error *err);
 
@@ -158,8 +160,8 @@ enum trifle_simple_thread_event {
 };
 
 /**
- * @brief Observer of the module's own threads, so a server can list them (SPEC §10.6 roles
- * `stats-consumer` and `stats-checkpoint`).
+ * @brief Observer of the module's own threads, so a server can list them (roles
+ * `stats-consumer` and `stats-checkpoint`, docs/simple-stats.md).
  * @param role `stats-consumer` or `stats-checkpoint` (static text).
  * @param event A trifle_simple_thread_event.
  * @param payload The pointer given to trifle_simple_set_thread_hook().
@@ -236,8 +238,9 @@ TRIFLE_API int trifle_simple_get_kind(const char *category, const char *name, in
 typedef struct trifle_simple_writer trifle_simple_writer;
 
 /**
- * @brief A computed subtree of `/stats` (SPEC §10.4), called on every render, outside the
- * registry lock (updates never wait for it), never concurrently with its own unregistration.
+ * @brief A computed subtree of `/stats` (docs/simple-stats.md, "Providers"), called on every
+ * render, outside the registry lock (updates never wait for it), never concurrently with its own
+ * unregistration.
  * @param w Where to add the members.
  * @param err Set it when failing; the render then fails with this error (HTTP 500).
  * @param payload The pointer given to trifle_simple_register().
@@ -247,15 +250,17 @@ typedef struct trifle_simple_writer trifle_simple_writer;
 typedef int (*trifle_simple_provider)(trifle_simple_writer *w, trifle_error *err, void *payload);
 
 /**
- * @brief Add an integer leaf at a dotted @p path relative to the current object (`"bytes._all.pool_size"`).
- * Intermediate objects are created; writing a path twice keeps the last value.
+ * @brief Add an integer leaf at a dotted @p path relative to the current object
+ * (`"bytes._all.pool_size"`). Intermediate objects are created; writing a path twice keeps the last
+ * value.
  * @return 0; TRIFLE_EINVAL when @p path has an empty segment or is not UTF-8, or a leaf and an
  *         object would share a path. An error is also remembered and fails the render.
  */
 TRIFLE_API int trifle_simple_writer_int(trifle_simple_writer *w, const char *path, int64_t value);
 
 /**
- * @brief Add a number leaf (printed per SPEC §4.5), as trifle_simple_writer_int().
+ * @brief Add a number leaf (printed as canonical number text, docs/storage-format.md), as
+ * trifle_simple_writer_int().
  * @return As trifle_simple_writer_int(); TRIFLE_EINVAL also for NaN and infinities.
  */
 TRIFLE_API int trifle_simple_writer_number(trifle_simple_writer *w, const char *path,
@@ -293,17 +298,17 @@ TRIFLE_API int trifle_simple_register(const char *root, trifle_simple_provider p
 TRIFLE_API int trifle_simple_unregister(const char *root);
 
 /**
- * @brief The `/stats` document (SPEC §10.4): one member per line, nested objects indented by one
- * more space per level, `"name": value`, members in byte order, a final newline. `stats` holds every
- * entry as `{"<category>": {"<name>": <int>}}` (a dotted name stays one member); each provider's
- * root holds its subtree. Queued updates are applied first.
+ * @brief The `/stats` document (docs/simple-stats.md): one member per line, nested objects
+ * indented by one more space per level, `"name": value`, members in byte order, a final newline.
+ * `stats` holds every entry as `{"<category>": {"<name>": <int>}}` (a dotted name stays one
+ * member); each provider's root holds its subtree. Queued updates are applied first.
  * @param out Caller-owned NUL-terminated text (trifle_mem_free()); NULL on failure.
  * @return 0; a provider's error; TRIFLE_ENOMEM. Thread-safe.
  */
 TRIFLE_API int trifle_simple_render_json(char **out, trifle_error *err);
 
 /**
- * @brief The `/stats/prometheus` text (SPEC §10.5 with ERRATA B7), which passes
+ * @brief The `/stats/prometheus` text (docs/simple-stats.md, "Prometheus text"), which passes
  * `promtool check metrics`. Every numeric leaf of the `/stats` tree becomes one sample:
  * - name: the path segments joined with `_`, every byte outside `[A-Za-z0-9_]` turned into `_`,
  *   lower-cased, a `_` prefix before a leading digit; a leaf whose last segment ends in `_in_ms` is
@@ -315,7 +320,8 @@ TRIFLE_API int trifle_simple_render_json(char **out, trifle_error *err);
  *   sample of a name that several paths map to (when two paths have the same dotted form, a `.` or
  *   `\` inside a segment is written `\.` or `\\` in that label);
  * - per name in byte order: `# HELP <name> <dotted paths, comma-separated>`, `# TYPE <name>
- *   counter|gauge`, then the samples sorted by label text; int64 values exact, doubles per §4.5.
+ *   counter|gauge`, then the samples sorted by label text; int64 values exact, doubles in
+ *   canonical number text.
  * @param out Caller-owned NUL-terminated text (trifle_mem_free()); NULL on failure.
  * @return 0; a provider's error; TRIFLE_ENOMEM. Thread-safe.
  */
@@ -327,21 +333,23 @@ TRIFLE_API int trifle_simple_render_prometheus(char **out, trifle_error *err);
  * and `sys_in_ms` (getrusage), `mem` (resident bytes, /proc/self/statm), `threads`
  * (/proc/self/status) and, when @p payload is a data directory (`const char *`), `store` (bytes of
  * regular files under it, as trifle_simple_storage_stats()). Figures the platform cannot give are
- * omitted. Register it with `trifle_simple_register("system", trifle_simple_system_provider, dir, &err)`.
+ * omitted. Register it with
+ * `trifle_simple_register("system", trifle_simple_system_provider, dir, &err)`.
  * @return 0 or TRIFLE_ENOMEM.
  */
 TRIFLE_API int trifle_simple_system_provider(trifle_simple_writer *w, trifle_error *err,
                                              void *payload);
 
 /**
- * @brief Built-in provider of the `disk` member (SPEC §10.4) for the data directory given as
- * @p payload (`const char *`): `all`, `free`, `available`, `used`, from trifle_simple_storage_stats().
+ * @brief Built-in provider of the `disk` member of `/stats` for the data directory given as
+ * @p payload (`const char *`): `all`, `free`, `available`, `used`, from
+ * trifle_simple_storage_stats().
  * @return 0; TRIFLE_ERROR `cannot stat <dir>: <reason>`.
  */
 TRIFLE_API int trifle_simple_disk_provider(trifle_simple_writer *w, trifle_error *err,
                                            void *payload);
 
-/** Storage figures of a data directory (SPEC §10.4), in bytes. */
+/** Storage figures of a data directory (the `disk` member of `/stats`), in bytes. */
 typedef struct trifle_simple_storage {
     int64_t all;       /**< f_blocks · f_frsize of the file system holding the directory */
     int64_t free;      /**< f_bfree · f_frsize */

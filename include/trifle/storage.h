@@ -51,9 +51,9 @@ TRIFLE_API int trifle_driver_load(const trifle_driver **out, const char *name_or
                                   const char *driver_path, trifle_error *err);
 
 /**
- * @brief The driver name a URL scheme maps to (SPEC §7.1): `sqlite:` → sqlite, `postgres://` and
- * `postgresql://` → postgres, `redis://`, `redis+unix://` → redis, `mongodb://`, `mongodb+srv://`
- * → mongo; any other `<scheme>:` → the plugin named `<scheme>` if one exists.
+ * @brief The driver name a URL scheme maps to (docs/cli.md, "Driver URLs"): `sqlite:` → sqlite,
+ * `postgres://` and `postgresql://` → postgres, `redis://`, `redis+unix://` → redis, `mongodb://`,
+ * `mongodb+srv://` → mongo; any other `<scheme>:` → the plugin named `<scheme>` if one exists.
  * @param buf Receives the name (at least 64 bytes).
  * @return 0, or TRIFLE_ECONFIG `unknown driver: <scheme>` / `invalid driver URL: <reason>`.
  */
@@ -89,7 +89,7 @@ typedef struct trifle_storage_options {
 } trifle_storage_options;
 
 /**
- * @brief Parse @p url (SPEC §11.2), load its driver and connect.
+ * @brief Parse @p url (docs/cli.md, "Driver URLs"), load its driver and connect.
  *
  * The generic URL parameters `joined`, `separator` and `system_tracking` are taken out; the rest
  * go to the driver percent-decoded. Passwords are masked as `***` in every message.

@@ -1,6 +1,7 @@
 /**
  * @file trifle/time.h
- * @brief Granularities, time zones and the Nocturnal bucket arithmetic (SPEC §2), plus RFC 3339
+ * @brief Granularities, time zones and the Nocturnal bucket arithmetic (docs/storage-format.md,
+ * "Buckets"), plus RFC 3339
  * text. Zones come from GLib GTimeZone (the system tz database); the process `TZ` is never read.
  */
 #ifndef TRIFLE_TIME_H
@@ -30,7 +31,8 @@ typedef struct trifle_granularity {
 } trifle_granularity;
 
 /**
- * @brief Parse `<digits><unit>` (SPEC §2.1), matched against the whole string.
+ * @brief Parse `<digits><unit>` (docs/storage-format.md, "Buckets"), matched against the whole
+ * string.
  * @param out Filled on success.
  * @param text The granularity text.
  * @return 0, or TRIFLE_EINVAL `invalid granularity: <text>` (also for labels of 32 bytes or more
@@ -58,7 +60,7 @@ TRIFLE_API const char *trifle_zone_name(const trifle_zone *zone);
 /** @brief UTC offset in seconds in force at instant @p at (Unix seconds). NULL zone = UTC. */
 TRIFLE_API int32_t trifle_zone_offset(const trifle_zone *zone, int64_t at);
 
-/** Weekdays for week_start, 0 = Sunday as in SPEC §1. */
+/** Weekdays for week_start, 0 = Sunday (as the `week_start` option counts them). */
 enum trifle_weekday {
     TRIFLE_SUNDAY = 0, TRIFLE_MONDAY = 1, TRIFLE_TUESDAY = 2, TRIFLE_WEDNESDAY = 3,
     TRIFLE_THURSDAY = 4, TRIFLE_FRIDAY = 5, TRIFLE_SATURDAY = 6
@@ -72,7 +74,8 @@ enum trifle_weekday {
 TRIFLE_API int trifle_weekday_parse(int *out, const char *text, trifle_error *err);
 
 /**
- * @brief floor(at, G): the start of the bucket holding @p at (SPEC §2.5, DST-correct).
+ * @brief floor(at, G): the start of the bucket holding @p at, DST-correct (docs/storage-format.md,
+ * "Buckets").
  * @param zone NULL means UTC.
  * @param week_start A trifle_weekday (used by `w` only).
  * @return 0, or TRIFLE_EINVAL `time out of range` outside 1900-01-01 ... 9999-12-31 or for a
@@ -82,14 +85,15 @@ TRIFLE_API int trifle_floor(int64_t *out, const trifle_zone *zone, int week_star
                             const trifle_granularity *g, int64_t at, trifle_error *err);
 
 /**
- * @brief add(at, n, unit) (SPEC §2.6): elapsed time for s/m/h, calendar arithmetic otherwise.
+ * @brief add(at, n, unit): elapsed time for s/m/h, calendar arithmetic otherwise.
  * @return 0, or TRIFLE_EINVAL `time out of range`.
  */
 TRIFLE_API int trifle_add(int64_t *out, const trifle_zone *zone, int64_t at, int64_t n, int unit,
                           trifle_error *err);
 
 /**
- * @brief Every bucket start b with floor(from) <= b <= floor(to), ascending (SPEC §2.7).
+ * @brief Every bucket start b with floor(from) <= b <= floor(to), ascending
+ * (docs/storage-format.md, "Buckets").
  * @param out Receives a caller-owned array (trifle_mem_free()), NULL when *n_out is 0.
  * @param max_points Upper bound on the length; 0 means no bound.
  * @return 0; TRIFLE_EINVAL `timeline too long: more than <max_points> points` or
@@ -109,8 +113,8 @@ TRIFLE_API size_t trifle_time_format(char *buf, size_t size, int64_t at, const t
 
 /** Flags for trifle_time_parse(). */
 enum trifle_time_flags {
-    TRIFLE_TIME_OFFSET_REQUIRED = 0,  /**< HTTP rule (SPEC §9.1): an offset is mandatory */
-    TRIFLE_TIME_CLI = 1               /**< CLI rule (SPEC §11.3): also `now`, `@<unix>`, local
+    TRIFLE_TIME_OFFSET_REQUIRED = 0,  /**< HTTP rule (docs/http-api.md): an offset is mandatory */
+    TRIFLE_TIME_CLI = 1               /**< CLI rule (docs/cli.md): also `now`, `@<unix>`, local
                                            `YYYY-MM-DDTHH:MM[:SS]` and `YYYY-MM-DD` in @p zone */
 };
 

@@ -1,7 +1,8 @@
 /**
  * @file trifle/trifle.h
  * @brief Trifle Stats for C: time-series counters in your own database. This umbrella header
- * includes every public header and declares the stats handle and its operations (SPEC §5).
+ * includes every public header and declares the stats handle and its operations
+ * (docs/architecture.md).
  *
  * @code
  * trifle_error err = TRIFLE_ERROR_INIT;
@@ -34,7 +35,8 @@ TRIFLE_BEGIN_DECLS
 /** A stats handle: one configuration, its driver connections and its buffer. Thread-safe. */
 typedef struct trifle trifle;
 
-/** Flag for trifle_track()/trifle_assert(): count the write under `__untracked__` (SPEC §3.4). */
+/** Flag for trifle_track()/trifle_assert(): count the write under `__untracked__`
+ *  (docs/storage-format.md, "The system record"). */
 #define TRIFLE_UNTRACKED 1u
 
 /**
@@ -61,7 +63,7 @@ TRIFLE_API void trifle_free(trifle *t);
 TRIFLE_API int trifle_setup(trifle *t, trifle_error *err);
 
 /**
- * @brief Increment @p values in the bucket of every configured granularity (SPEC §5.1), plus the
+ * @brief Increment @p values in the bucket of every configured granularity, plus the
  * `__system__key__` counts when system tracking is on.
  * @param key Metric key: UTF-8, 1-200 bytes, no empty or `$` dotted segment; not
  *        `__system__key__` or `__untracked__`.
@@ -72,12 +74,12 @@ TRIFLE_API int trifle_setup(trifle *t, trifle_error *err);
 TRIFLE_API int trifle_track(trifle *t, const char *key, int64_t at, const trifle_payload *values,
                             unsigned flags, trifle_error *err);
 
-/** @brief Like trifle_track() but replaces the leaves (SPEC §5.2); system counts still add. */
+/** @brief Like trifle_track() but replaces the leaves; system counts still add. */
 TRIFLE_API int trifle_assert(trifle *t, const char *key, int64_t at, const trifle_payload *values,
                              unsigned flags, trifle_error *err);
 
 /**
- * @brief Read the series of @p key between @p from and @p to at @p granularity (SPEC §5.3). The
+ * @brief Read the series of @p key between @p from and @p to at @p granularity. The
  * buffer's pending writes for these buckets are flushed first (read-your-writes).
  * @param granularity Any valid granularity, configured or not.
  * @param skip_blanks Non-zero drops empty buckets.
@@ -89,14 +91,15 @@ TRIFLE_API int trifle_values(trifle *t, trifle_series **out, const char *key, in
                              trifle_error *err);
 
 /**
- * @brief Store the status ping of @p key (SPEC §5.4): replaces the previous one; not bucketed,
+ * @brief Store the status ping of @p key (docs/storage-format.md, "Pings"): replaces the
+ * previous one; not bucketed,
  * not buffered. TRIFLE_ENOTSUP `driver does not support beam/scan` without the capability.
  */
 TRIFLE_API int trifle_beam(trifle *t, const char *key, int64_t at, const trifle_payload *values,
                            trifle_error *err);
 
 /**
- * @brief Read the ping of @p key (SPEC §5.5).
+ * @brief Read the ping of @p key (docs/storage-format.md, "Pings").
  * @param found Set to 1, or 0 when there is none (not an error; *values is then an empty payload).
  * @param at Set to the ping's instant when found.
  * @param values Receives a caller-owned payload with the `data` leaves (trifle_payload_free()).
@@ -104,10 +107,11 @@ TRIFLE_API int trifle_beam(trifle *t, const char *key, int64_t at, const trifle_
 TRIFLE_API int trifle_scan(trifle *t, const char *key, int *found, int64_t *at,
                            trifle_payload **values, trifle_error *err);
 
-/** @brief Write everything pending now; returns the first error, keeping the data (SPEC §5.6). */
+/** @brief Write everything pending now; returns the first error, keeping the data. */
 TRIFLE_API int trifle_flush(trifle *t, trifle_error *err);
 
-/** Counters of a handle's write buffer (SPEC §6.7). All zero when the buffer is disabled. */
+/** Counters of a handle's write buffer (docs/architecture.md). All zero when the buffer is
+ *  disabled. */
 typedef struct trifle_buffer_counters {
     uint64_t operations;         /**< track/assert calls accepted into the buffer */
     uint64_t flushes;            /**< flush attempts that wrote everything they took */
@@ -137,7 +141,8 @@ TRIFLE_API int trifle_buffer_stats(const trifle *t, trifle_buffer_counters *out)
 typedef void (*trifle_error_handler)(const trifle_error *err, void *payload);
 
 /**
- * @brief Install (or, with NULL, remove) the handler of background flush failures (SPEC §6.4).
+ * @brief Install (or, with NULL, remove) the handler of background flush failures
+ * (docs/architecture.md, "The write path").
  * Thread-safe.
  */
 TRIFLE_API void trifle_set_error_handler(trifle *t, trifle_error_handler fn, void *payload);
