@@ -16,7 +16,22 @@ LD_LIBRARY_PATH=$lib "$work/cmake/consumer" "$lib/trifle-1"
 PKG_CONFIG_PATH=$lib/pkgconfig
 export PKG_CONFIG_PATH
 $CC -std=c11 $(pkg-config --cflags trifle) "$src/consumer/main.c" -o "$work/pc" $(pkg-config --libs trifle)
-LD_LIBRARY_PATH=$lib "$work/pc" "$(pkg-config --variable=plugindir trifle)"
+out=$(LD_LIBRARY_PATH=$lib "$work/pc" "$(pkg-config --variable=plugindir trifle)")
+echo "$out"
+# one version: the pkg-config file, the CMake package, the library and the CLI agree
+version=$(pkg-config --modversion trifle)
+case $out in
+"trifle $version, "*) ;;
+*) echo "trifle_version() is not the pkg-config version $version" >&2; exit 1 ;;
+esac
+grep -q "PACKAGE_VERSION \"$version\"" "$lib/cmake/trifle/trifleConfigVersion.cmake" ||
+    { echo "trifleConfigVersion.cmake does not say $version" >&2; exit 1; }
+if [ -x "$work/prefix/bin/trifle" ]; then
+    case $(LD_LIBRARY_PATH=$lib "$work/prefix/bin/trifle" version) in
+    "{\"version\":\"$version\","*) ;;
+    *) echo "trifle version does not say $version" >&2; exit 1 ;;
+    esac
+fi
 # 3. every installed plugin exports exactly its entry symbol
 for so in "$lib"/trifle-1/trifle_*.so; do
     name=$(basename "$so" .so)
