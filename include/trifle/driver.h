@@ -159,7 +159,7 @@ typedef struct trifle_driver {
     uint32_t abi_major;  /**< TRIFLE_DRIVER_ABI_MAJOR the driver was built with */
     uint32_t abi_minor;  /**< TRIFLE_DRIVER_ABI_MINOR the driver was built with */
     size_t struct_size;  /**< sizeof(trifle_driver) the driver was built with */
-    const char *name;    /**< "postgres": must equal the <name> of the file and the entry symbol */
+    const char *name;    /**< "postgres": equals the `<name>` of the file and the entry symbol */
     const char *version; /**< the driver's own version, "1.0.0" */
     uint64_t caps;       /**< TRIFLE_CAP_* bits */
     /** URL schemes the driver serves, NULL-terminated: {"postgres", "postgresql", NULL}. */
@@ -230,6 +230,9 @@ typedef struct trifle_driver {
 typedef int (*trifle_driver_init_fn)(const trifle_host_api *host, const trifle_driver **out,
                                      trifle_error *err);
 
+/** @def TRIFLE_DRIVER_EXPORT
+ *  Gives the entry symbol default visibility, so a plugin built with -fvisibility=hidden exports
+ *  it and nothing else. Used by TRIFLE_DRIVER_DEFINE(). */
 #if defined(__GNUC__) || defined(__clang__)
 #define TRIFLE_DRIVER_EXPORT __attribute__((visibility("default")))
 #else

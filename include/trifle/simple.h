@@ -101,6 +101,9 @@ TRIFLE_API void trifle_simple_options_init(trifle_simple_options *opts);
  * (decimal integers in the ranges of docs/configuration.md). `data_dir`, the node name/id and
  * `prometheus_labels` are set directly in the struct.
  * @param opts Initialised options; unchanged on failure.
+ * @param key The option name without `stats.`.
+ * @param value The value as YAML text.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_ECONFIG `invalid stats option <key>: <value>` or
  *         `unknown configuration key stats.<key>`. Touches only @p opts.
  */
@@ -112,6 +115,7 @@ TRIFLE_API int trifle_simple_options_set(trifle_simple_options *opts, const char
  * trifle_simple_stop(); queued updates are applied first, entries are kept.
  * @param opts Borrowed (strings and the label array are copied); NULL restores the defaults
  *        without persistence.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_ECONFIG `invalid stats option <key>: <value>` (a value out of its documented
  *         range, `persist` without `data_dir`, a bad label name or value under
  *         `prometheus_labels`); TRIFLE_EBUSY while started; TRIFLE_ENOMEM. On failure nothing
@@ -130,6 +134,7 @@ TRIFLE_API int trifle_simple_configure(const trifle_simple_options *opts, trifle
  * logged, `stats`/`load_errors` is incremented and the module starts without it; that is not an
  * error. The format written is `{"version":2,"stats":{...},"gauges":{...}}`; the INFINI format
  * `{"<category>":{"<name>":<int>}}` is also read (as counters).
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_EBUSY when already started; TRIFLE_ERROR when a thread cannot be created;
  *         TRIFLE_ENOMEM.
  */
@@ -138,6 +143,7 @@ TRIFLE_API int trifle_simple_start(trifle_error *err);
 /**
  * @brief Stop the module: stop the threads, apply every queued update, then save (when `persist`
  * and something changed since the last save). Stopping a stopped module does nothing.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0, or the save's error (TRIFLE_ERROR `cannot save <path>: <reason>`); the threads are
  *         stopped either way and the previous file is intact.
  */
@@ -147,6 +153,7 @@ TRIFLE_API int trifle_simple_stop(trifle_error *err);
  * @brief Save now (a checkpoint), whether or not anything changed: apply queued updates, write
  * `simple.tmp` (mode 0600), fsync, rename over `simple`, fsync the directory. A failure is logged
  * and counted in `stats`/`save_errors`; the previous file is never truncated.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_ERROR `cannot save <path>: <reason>`; TRIFLE_ENOTSUP when not persisting.
  */
 TRIFLE_API int trifle_simple_save(trifle_error *err);
@@ -173,6 +180,8 @@ typedef void (*trifle_simple_thread_hook)(const char *role, int event, void *pay
 /**
  * @brief Install the thread observer (NULL removes it). Takes effect for threads started by the
  * next trifle_simple_start(). Thread-safe, but threads already running keep the previous hook.
+ * @param hook The observer, or NULL.
+ * @param payload Passed to @p hook.
  */
 TRIFLE_API void trifle_simple_set_thread_hook(trifle_simple_thread_hook hook, void *payload);
 
@@ -188,6 +197,8 @@ TRIFLE_API void trifle_simple_reset(void);
  * A negative delta turns the entry into a gauge for good.
  * @param category,name Non-empty UTF-8, at most TRIFLE_SIMPLE_NAME_MAX bytes; borrowed. Names may
  *        contain `.`: it is kept as part of one member, never nested.
+ * @param delta The amount to add.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_EINVAL `invalid stats name`; TRIFLE_ENOMEM. Thread-safe.
  */
 TRIFLE_API int trifle_simple_incr(const char *category, const char *name, int64_t delta,
@@ -195,6 +206,9 @@ TRIFLE_API int trifle_simple_incr(const char *category, const char *name, int64_
 
 /**
  * @brief Subtract @p delta (= incr by −delta, saturating); the entry becomes a gauge for good.
+ * @param category,name The entry (see trifle_simple_incr()).
+ * @param delta The amount to subtract.
+ * @param err Receives the error on failure; may be NULL.
  * @return As trifle_simple_incr(). Thread-safe.
  */
 TRIFLE_API int trifle_simple_decr(const char *category, const char *name, int64_t delta,
@@ -202,6 +216,9 @@ TRIFLE_API int trifle_simple_decr(const char *category, const char *name, int64_
 
 /**
  * @brief Set an entry to @p value; the entry becomes a gauge for good.
+ * @param category,name The entry (see trifle_simple_incr()).
+ * @param value The new value.
+ * @param err Receives the error on failure; may be NULL.
  * @return As trifle_simple_incr(). Thread-safe.
  */
 TRIFLE_API int trifle_simple_absolute(const char *category, const char *name, int64_t value,
@@ -209,6 +226,9 @@ TRIFLE_API int trifle_simple_absolute(const char *category, const char *name, in
 
 /**
  * @brief Alias of trifle_simple_absolute().
+ * @param category,name The entry (see trifle_simple_incr()).
+ * @param value The new value.
+ * @param err Receives the error on failure; may be NULL.
  * @return As trifle_simple_incr(). Thread-safe.
  */
 TRIFLE_API int trifle_simple_gauge(const char *category, const char *name, int64_t value,
@@ -218,6 +238,8 @@ TRIFLE_API int trifle_simple_gauge(const char *category, const char *name, int64
  * @brief Read an entry (queued updates are applied first). Never creates an entry; negative values
  * come back as they are. With `enabled` false it gives 0 and returns 0.
  * @param value Receives the value; untouched on failure.
+ * @param category,name The entry (see trifle_simple_incr()).
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_ENOTFOUND `no stats entry <category> <name>`; TRIFLE_EINVAL
  *         `invalid stats name` (also for a NULL @p value). Thread-safe.
  */
@@ -226,6 +248,9 @@ TRIFLE_API int trifle_simple_get(const char *category, const char *name, int64_t
 
 /**
  * @brief Read an entry's kind (a trifle_simple_kind), as trifle_simple_get().
+ * @param category,name The entry (see trifle_simple_incr()).
+ * @param kind Receives a trifle_simple_kind.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_ENOTFOUND; TRIFLE_EINVAL. Thread-safe.
  */
 TRIFLE_API int trifle_simple_get_kind(const char *category, const char *name, int *kind,
@@ -253,6 +278,9 @@ typedef int (*trifle_simple_provider)(trifle_simple_writer *w, trifle_error *err
  * @brief Add an integer leaf at a dotted @p path relative to the current object
  * (`"bytes._all.pool_size"`). Intermediate objects are created; writing a path twice keeps the last
  * value.
+ * @param w The writer the provider was given.
+ * @param path Dotted path relative to the current object.
+ * @param value The value.
  * @return 0; TRIFLE_EINVAL when @p path has an empty segment or is not UTF-8, or a leaf and an
  *         object would share a path. An error is also remembered and fails the render.
  */
@@ -261,6 +289,9 @@ TRIFLE_API int trifle_simple_writer_int(trifle_simple_writer *w, const char *pat
 /**
  * @brief Add a number leaf (printed as canonical number text, docs/storage-format.md), as
  * trifle_simple_writer_int().
+ * @param w The writer the provider was given.
+ * @param path Dotted path relative to the current object.
+ * @param value The value; must be finite.
  * @return As trifle_simple_writer_int(); TRIFLE_EINVAL also for NaN and infinities.
  */
 TRIFLE_API int trifle_simple_writer_number(trifle_simple_writer *w, const char *path,
@@ -269,12 +300,15 @@ TRIFLE_API int trifle_simple_writer_number(trifle_simple_writer *w, const char *
 /**
  * @brief Enter (creating if needed) the member @p name of the current object, taken literally:
  * dots are part of the name. Later paths are relative to it until trifle_simple_writer_leave().
+ * @param w The writer the provider was given.
+ * @param name The member name.
  * @return 0; TRIFLE_EINVAL (empty or non-UTF-8 name, a leaf already there, nesting deeper than 32).
  */
 TRIFLE_API int trifle_simple_writer_enter(trifle_simple_writer *w, const char *name);
 
 /**
  * @brief Return to the object that was current before the matching trifle_simple_writer_enter().
+ * @param w The writer the provider was given.
  * @return 0; TRIFLE_EINVAL at the provider's root.
  */
 TRIFLE_API int trifle_simple_writer_leave(trifle_simple_writer *w);
@@ -284,6 +318,8 @@ TRIFLE_API int trifle_simple_writer_leave(trifle_simple_writer *w);
  * @param root Non-empty UTF-8, at most TRIFLE_SIMPLE_NAME_MAX bytes, not `stats`; copied.
  * @param provider The callback; @p payload is passed to it and must stay valid until the provider
  *        is unregistered or replaced.
+ * @param payload Passed to @p provider.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_EINVAL `invalid stats name` (also for `stats` or a NULL provider);
  *         TRIFLE_ENOMEM. Waits for renders in progress.
  */
@@ -293,6 +329,7 @@ TRIFLE_API int trifle_simple_register(const char *root, trifle_simple_provider p
 /**
  * @brief Remove the provider of @p root. When it returns, the provider is not running and will
  * not be called again.
+ * @param root The member name given to trifle_simple_register().
  * @return 0, or TRIFLE_ENOTFOUND when no provider has that root.
  */
 TRIFLE_API int trifle_simple_unregister(const char *root);
@@ -303,6 +340,7 @@ TRIFLE_API int trifle_simple_unregister(const char *root);
  * `stats` holds every entry as `{"<category>": {"<name>": <int>}}` (a dotted name stays one
  * member); each provider's root holds its subtree. Queued updates are applied first.
  * @param out Caller-owned NUL-terminated text (trifle_mem_free()); NULL on failure.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; a provider's error; TRIFLE_ENOMEM. Thread-safe.
  */
 TRIFLE_API int trifle_simple_render_json(char **out, trifle_error *err);
@@ -323,6 +361,7 @@ TRIFLE_API int trifle_simple_render_json(char **out, trifle_error *err);
  *   counter|gauge`, then the samples sorted by label text; int64 values exact, doubles in
  *   canonical number text.
  * @param out Caller-owned NUL-terminated text (trifle_mem_free()); NULL on failure.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; a provider's error; TRIFLE_ENOMEM. Thread-safe.
  */
 TRIFLE_API int trifle_simple_render_prometheus(char **out, trifle_error *err);
@@ -335,6 +374,9 @@ TRIFLE_API int trifle_simple_render_prometheus(char **out, trifle_error *err);
  * regular files under it, as trifle_simple_storage_stats()). Figures the platform cannot give are
  * omitted. Register it with
  * `trifle_simple_register("system", trifle_simple_system_provider, dir, &err)`.
+ * @param w The writer the provider was given.
+ * @param err Set when failing.
+ * @param payload NULL, or the data directory (`const char *`).
  * @return 0 or TRIFLE_ENOMEM.
  */
 TRIFLE_API int trifle_simple_system_provider(trifle_simple_writer *w, trifle_error *err,
@@ -344,6 +386,9 @@ TRIFLE_API int trifle_simple_system_provider(trifle_simple_writer *w, trifle_err
  * @brief Built-in provider of the `disk` member of `/stats` for the data directory given as
  * @p payload (`const char *`): `all`, `free`, `available`, `used`, from
  * trifle_simple_storage_stats().
+ * @param w The writer the provider was given.
+ * @param err Set when failing.
+ * @param payload The data directory (`const char *`).
  * @return 0; TRIFLE_ERROR `cannot stat <dir>: <reason>`.
  */
 TRIFLE_API int trifle_simple_disk_provider(trifle_simple_writer *w, trifle_error *err,
@@ -362,6 +407,8 @@ typedef struct trifle_simple_storage {
  * @brief statvfs() figures and the size of the regular files under @p data_dir, cached for 10 s
  * per directory and computed outside the registry lock (writers never wait for the walk).
  * @param out Filled on success.
+ * @param data_dir The directory.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_ERROR `cannot stat <dir>: <reason>`; TRIFLE_EINVAL for NULL. Thread-safe.
  */
 TRIFLE_API int trifle_simple_storage_stats(trifle_simple_storage *out, const char *data_dir,

@@ -35,6 +35,7 @@ typedef struct trifle_granularity {
  * string.
  * @param out Filled on success.
  * @param text The granularity text.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0, or TRIFLE_EINVAL `invalid granularity: <text>` (also for labels of 32 bytes or more
  *         and `y` offsets so large that 9999-12-31 would floor below year 1). Thread-safe.
  */
@@ -46,18 +47,33 @@ typedef struct trifle_zone trifle_zone;
 
 /**
  * @brief Open an IANA zone by name (`Europe/Bratislava`, `UTC`).
+ * @param out Receives the zone.
+ * @param name The IANA name.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0, or TRIFLE_ECONFIG `unknown time zone: <name>` for unknown names, `""` and fixed
  *         offsets such as `+01:00`. On success the caller owns *out (trifle_zone_free()).
  */
 TRIFLE_API int trifle_zone_open(trifle_zone **out, const char *name, trifle_error *err);
 
-/** @brief Free a zone; NULL is fine. */
+/**
+ * @brief Free a zone; NULL is fine.
+ * @param zone The zone.
+ */
 TRIFLE_API void trifle_zone_free(trifle_zone *zone);
 
-/** @brief The zone's name as opened. Borrowed; lives as long as the zone. */
+/**
+ * @brief The zone's name as opened. Borrowed; lives as long as the zone.
+ * @param zone The zone.
+ * @return The name.
+ */
 TRIFLE_API const char *trifle_zone_name(const trifle_zone *zone);
 
-/** @brief UTC offset in seconds in force at instant @p at (Unix seconds). NULL zone = UTC. */
+/**
+ * @brief UTC offset in seconds in force at instant @p at (Unix seconds). NULL zone = UTC.
+ * @param zone The zone.
+ * @param at The instant.
+ * @return The offset in seconds east of UTC.
+ */
 TRIFLE_API int32_t trifle_zone_offset(const trifle_zone *zone, int64_t at);
 
 /** Weekdays for week_start, 0 = Sunday (as the `week_start` option counts them). */
@@ -69,6 +85,8 @@ enum trifle_weekday {
 /**
  * @brief Parse a week start: `sunday`...`saturday`, `sun`...`sat` (case-insensitive) or `0`-`6`.
  * @param out Receives a trifle_weekday.
+ * @param text The text to parse.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0 or TRIFLE_ECONFIG `invalid week start: <text>`.
  */
 TRIFLE_API int trifle_weekday_parse(int *out, const char *text, trifle_error *err);
@@ -78,6 +96,10 @@ TRIFLE_API int trifle_weekday_parse(int *out, const char *text, trifle_error *er
  * "Buckets").
  * @param zone NULL means UTC.
  * @param week_start A trifle_weekday (used by `w` only).
+ * @param out Receives the bucket start, Unix seconds.
+ * @param g The granularity.
+ * @param at The instant, Unix seconds.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0, or TRIFLE_EINVAL `time out of range` outside 1900-01-01 ... 9999-12-31 or for a
  *         year floor below year 1.
  */
@@ -86,6 +108,12 @@ TRIFLE_API int trifle_floor(int64_t *out, const trifle_zone *zone, int week_star
 
 /**
  * @brief add(at, n, unit): elapsed time for s/m/h, calendar arithmetic otherwise.
+ * @param out Receives the result, Unix seconds.
+ * @param zone NULL means UTC.
+ * @param at The instant, Unix seconds.
+ * @param n How many units to add; may be negative.
+ * @param unit A trifle_unit.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0, or TRIFLE_EINVAL `time out of range`.
  */
 TRIFLE_API int trifle_add(int64_t *out, const trifle_zone *zone, int64_t at, int64_t n, int unit,
@@ -96,6 +124,12 @@ TRIFLE_API int trifle_add(int64_t *out, const trifle_zone *zone, int64_t at, int
  * (docs/storage-format.md, "Buckets").
  * @param out Receives a caller-owned array (trifle_mem_free()), NULL when *n_out is 0.
  * @param max_points Upper bound on the length; 0 means no bound.
+ * @param n_out Receives the number of bucket starts.
+ * @param zone NULL means UTC.
+ * @param week_start A trifle_weekday (used by `w` only).
+ * @param g The granularity.
+ * @param from,to The range, Unix seconds, inclusive.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_EINVAL `timeline too long: more than <max_points> points` or
  *         `time out of range`; TRIFLE_ENOMEM.
  */
@@ -107,6 +141,8 @@ TRIFLE_API int trifle_timeline(int64_t **out, size_t *n_out, const trifle_zone *
  * @brief Write @p at as RFC 3339 in @p zone (`2025-01-15T10:00:00+01:00`, `Z` for offset 0).
  * @param buf At least 32 bytes.
  * @param zone NULL means UTC.
+ * @param size Size of @p buf in bytes.
+ * @param at The instant, Unix seconds.
  * @return The length written (without the NUL).
  */
 TRIFLE_API size_t trifle_time_format(char *buf, size_t size, int64_t at, const trifle_zone *zone);
@@ -125,6 +161,11 @@ enum trifle_time_flags {
  * whitespace; fractions are floored. With TRIFLE_TIME_CLI also `now`, `@<integer>`, and local wall
  * times without an offset resolved in @p zone (ambiguous → earlier, nonexistent → forward by the
  * gap).
+ * @param out Receives the instant, Unix seconds.
+ * @param text The text to parse.
+ * @param zone Zone of local wall times (TRIFLE_TIME_CLI); NULL means UTC.
+ * @param flags A trifle_time_flags value.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0, or TRIFLE_EINVAL `invalid time: <text>` / `time out of range`.
  */
 TRIFLE_API int trifle_time_parse(int64_t *out, const char *text, const trifle_zone *zone,
