@@ -104,7 +104,7 @@ if [ "${TRIFLE_TEST_QUICK:-0}" != "1" ]; then
         skipped=$((skipped + 2))
     else
         # the patterns are written so that they do not match this script itself
-        sa_refs=$(git -C "$ROOT" grep -n -E -e '[.][.]/shared' -e 'shared[/]spec' -- . 2>&1)
+        sa_refs=$(git -C "$ROOT" grep -n -E -e '[.][.]/shared' -e 'shared[/](spec|reference)' -- . 2>&1)
         case $? in
             1) echo "standalone.refs: ok"; passed=$((passed + 1)) ;;
             0) echo "standalone.refs: FAILED, tracked files refer to a path outside the repository:"
