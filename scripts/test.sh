@@ -7,6 +7,8 @@
 #   3. ThreadSanitizer over the threaded parts (buffer, journal, Simple Stats)
 #   4. valgrind memcheck over the unit and ABI tests
 #   5. libFuzzer on every fuzz target for a bounded time (clang)
+#   and "standalone": the tracked files alone, copied into an empty directory, build and pass the
+#   unit and sqlite conformance tests there; no tracked file points outside the repository
 # and ends with one line "N passed, N failed, N skipped" over all of it.
 # Environment: CI=true makes a missing server a failure (TRIFLE_TEST_STRICT=1);
 # TRIFLE_TEST_QUICK=1 runs step 1 only; TRIFLE_FUZZ_SECONDS (default 20) per fuzz target.
@@ -90,6 +92,50 @@ else
     echo "release build failed"
     failed=$((failed + 1))
 fi
+
+# --- standalone: the repository alone builds and passes its tests (docs/testing.md) ---------------
+# The tracked files only (what a clone holds), copied into an empty directory with nothing beside
+# it; a release -Werror build there and the ctests that read the in-repo vectors. Plus a check
+# that no tracked file points outside the repository. The full suite is not repeated here.
+if [ "${TRIFLE_TEST_QUICK:-0}" != "1" ]; then
+    log "standalone: the repository alone"
+    sa_start=$(date +%s)
+    if ! git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+        echo "standalone: not a git checkout, skipped"
+        skipped=$((skipped + 2))
+    else
+        # the patterns are written so that they do not match this script itself
+        sa_refs=$(git -C "$ROOT" grep -n -E -e '[.][.]/shared' -e 'shared[/](spec|reference)' -- . 2>&1)
+        case $? in
+            1) echo "standalone.refs: ok"; passed=$((passed + 1)) ;;
+            0) echo "standalone.refs: FAILED, tracked files refer to a path outside the repository:"
+               echo "$sa_refs"; failed=$((failed + 1)) ;;
+            *) echo "standalone.refs: FAILED, git grep: $sa_refs"; failed=$((failed + 1)) ;;
+        esac
+        sa_dir=$(mktemp -d /tmp/trifle-standalone.XXXXXX)
+        mkdir "$sa_dir/repo"
+        if (cd "$ROOT" && git ls-files -z | tar --null -T - -cf -) | tar -C "$sa_dir/repo" -xf - &&
+            [ ! -e "$sa_dir/shared" ] &&
+            cmake -S "$sa_dir/repo" -B "$sa_dir/repo/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+                -DTRIFLE_WERROR=ON >"$LOGS/configure-standalone.log" 2>&1 &&
+            cmake --build "$sa_dir/repo/build" -j"$JOBS" >"$LOGS/build-standalone.log" 2>&1; then
+            # the unit tests (they read every vector file), conformance.sqlite (the vector cases
+            # through a handle), install.consumer (the installed kit finds its own vectors) and
+            # docs.doxygen (the Doxyfile is tracked); the server-backed driver unit tests ran in
+            # the release stage
+            run_ctest standalone "$sa_dir/repo/build" \
+                -R '^(unit[.]|conformance[.]sqlite$|install[.]consumer$|docs[.]doxygen$)' \
+                -E '^unit[.](driver_(postgres|redis|mongo|mysql)|simple[.]promtool)$'
+        else
+            echo "standalone build failed (see $LOGS/configure-standalone.log, $LOGS/build-standalone.log)"
+            tail -n 40 "$LOGS/build-standalone.log" 2>/dev/null
+            failed=$((failed + 1))
+        fi
+        rm -rf "$sa_dir"
+    fi
+    echo "standalone: $(($(date +%s) - sa_start)) s"
+fi
+# --- end standalone --------------------------------------------------------------------------
 
 if [ "${TRIFLE_TEST_QUICK:-0}" != "1" ]; then
     log "ASan+UBSan build"
