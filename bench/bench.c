@@ -3,7 +3,10 @@
  *   trifle-bench track   URL N [--buffered] [--threads T]  N track calls, unbuffered or buffered
  *                                                          with the library defaults, then close
  *   trifle-bench inproc  N [--threads T] [--rounds R]      track into a buffered handle whose flush
- *                                                          never runs while the loop is timed
+ *                [--journal always|none|interval:MS]       never runs while the loop is timed; with
+ *                                                          --journal, every call is journaled first
+ *                                                          (a fresh directory under $TMPDIR) and the
+ *                                                          journal's bytes per call are reported
  *   trifle-bench flush   URL N                             N calls into distinct 1m buckets, held,
  *                                                          then one timed flush (items/s, leaves/s)
  *   trifle-bench fill-year URL                             one year of 1h buckets (8,760) of
@@ -14,11 +17,13 @@
  * Workload (the issue): one key, five leaves (two nested), granularities 1m,1h,1d, timestamps
  * spread over one day. Output: one JSON object per run on stdout. A progress line is drawn on
  * stderr for loops that run longer than a second, only when stderr is a terminal. */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,7 +74,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: trifle-bench track URL N [--buffered] [--threads T]\n"
-            "       trifle-bench inproc N [--threads T] [--rounds R]\n"
+            "       trifle-bench inproc N [--threads T] [--rounds R] [--journal SYNC]\n"
             "       trifle-bench flush URL N\n"
             "       trifle-bench fill-year URL\n"
             "       trifle-bench values URL [--reps R]\n"
@@ -297,14 +302,51 @@ static int bench_track(const char *url, long n, int buffered, int threads)
 
 /* ---- inproc: the buffer's own speed, nothing written while timed -------------------------- */
 
-static int bench_inproc(long n, int threads, int rounds)
+/* The bytes of the regular files in dir (the journal's segments and its small files). */
+static long long dir_bytes(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    long long sum = 0;
+    char path[4200];
+    struct stat st;
+
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+            sum += (long long)st.st_size;
+    }
+    if (d != NULL)
+        closedir(d);
+    return sum;
+}
+
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[4200];
+
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        (void)unlink(path);
+    }
+    if (d != NULL)
+        closedir(d);
+    (void)rmdir(dir);
+}
+
+static int bench_inproc(long n, int threads, int rounds, const char *journal_sync)
 {
     opts o = {0};
     trifle *t;
     trifle_payload *p = workload_payload();
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_buffer_counters bc;
-    double wall[32], cpu[32], total[32], t0, t1, t2, c0, c1;
+    double wall[32], cpu[32], total[32], bytes[32], t0, t1, t2, c0, c1;
+    char dir[4096] = "";
     int r;
 
     /* async=false and a size above N: the only flush is the explicit one after the loop */
@@ -312,12 +354,26 @@ static int bench_inproc(long n, int threads, int rounds)
     opt_add(&o, "buffer.size", "1000000");
     opt_add(&o, "buffer.duration_ms", "0");
     opt_add(&o, "buffer.max_pending", "10000000");
+    if (journal_sync != NULL) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(dir, sizeof(dir), "%s/trifle-bench-journal.XXXXXX", tmp ? tmp : "/tmp");
+        if (mkdtemp(dir) == NULL) {
+            perror("trifle-bench: mkdtemp");
+            return 1;
+        }
+        opt_add(&o, "buffer.journal", dir);
+        opt_add(&o, "buffer.journal_sync", journal_sync);
+        /* one segment for the whole run, so its size counts every call */
+        opt_add(&o, "buffer.journal_segment_bytes", "1099511627776");
+    }
     t = open_handle("sqlite::memory:", "1m,1h,1d", &o);
     for (r = 0; r < rounds; r++) {
+        long long b0 = dir[0] ? dir_bytes(dir) : 0;
         c0 = clock_s(threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_PROCESS_CPUTIME_ID);
         t0 = now_s();
         run_calls(t, p, n, threads, NULL);
         t1 = now_s();
+        bytes[r] = dir[0] ? (double)(dir_bytes(dir) - b0) / (double)n : 0;
         c1 = clock_s(threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_PROCESS_CPUTIME_ID);
         if (trifle_buffer_stats(t, &bc) != 0 || bc.flushes != (uint64_t)r) {
             fprintf(stderr, "trifle-bench: the buffer flushed during the timed loop\n");
@@ -331,11 +387,13 @@ static int bench_inproc(long n, int threads, int rounds)
         total[r] = (double)n / (t2 - t0);
     }
     printf("{\"bench\":\"inproc\",\"impl\":\"c\",\"calls\":%ld,\"threads\":%d,\"rounds\":%d,"
-           "\"calls_per_s\":%.1f,\"calls_per_cpu_s\":%.1f,\"with_flush_per_s\":%.1f,"
-           "\"peak_rss_kb\":%ld}\n",
-           n, threads, rounds, median(wall, rounds), median(cpu, rounds), median(total, rounds),
-           status_kb("VmHWM"));
+           "\"journal\":\"%s\",\"calls_per_s\":%.1f,\"calls_per_cpu_s\":%.1f,"
+           "\"with_flush_per_s\":%.1f,\"journal_bytes_per_call\":%.1f,\"peak_rss_kb\":%ld}\n",
+           n, threads, rounds, journal_sync ? journal_sync : "off", median(wall, rounds),
+           median(cpu, rounds), median(total, rounds), median(bytes, rounds), status_kb("VmHWM"));
     close_handle(t);
+    if (dir[0])
+        remove_dir(dir);
     trifle_payload_free(p);
     return 0;
 }
@@ -497,7 +555,7 @@ static int bench_memory(long n)
 int main(int argc, char **argv)
 {
     int buffered = 0, threads = 1, rounds = 5, reps = 3, i, npos = 0;
-    const char *pos[4] = {NULL, NULL, NULL, NULL};
+    const char *pos[4] = {NULL, NULL, NULL, NULL}, *journal = NULL;
 
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--buffered") == 0)
@@ -506,6 +564,8 @@ int main(int argc, char **argv)
             threads = (int)parse_count(argv[++i], "--threads", 1, 64);
         else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
             rounds = (int)parse_count(argv[++i], "--rounds", 1, 32);
+        else if (strcmp(argv[i], "--journal") == 0 && i + 1 < argc)
+            journal = argv[++i];
         else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
             reps = (int)parse_count(argv[++i], "--reps", 1, 32);
         else if (argv[i][0] == '-' && argv[i][1] == '-') {
@@ -520,7 +580,7 @@ int main(int argc, char **argv)
         return bench_track(pos[1], parse_count(pos[2], "N", 1, 1000000000), buffered, threads);
     if (npos == 2 && strcmp(pos[0], "inproc") == 0)
         return bench_inproc(parse_count(pos[1], "N (below buffer.size)", 1, 999999), threads,
-                            rounds);
+                            rounds, journal);
     if (npos == 3 && strcmp(pos[0], "flush") == 0)
         return bench_flush(pos[1], parse_count(pos[2], "N (below buffer.size)", 1, 999999));
     if (npos == 2 && strcmp(pos[0], "fill-year") == 0)

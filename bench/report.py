@@ -177,8 +177,8 @@ def main():
     w("")
     w("| implementation | threads | N per round | calls/s (wall) | calls per CPU-second | incl. final flush | peak RSS |")
     w("|---|---:|---:|---:|---:|---:|---:|")
-    cin = pick(results, bench="inproc", impl="c", threads=1)
-    cin2 = pick(results, bench="inproc", impl="c", threads=2)
+    cin = pick(results, bench="inproc", impl="c", threads=1, journal="off")
+    cin2 = pick(results, bench="inproc", impl="c", threads=2, journal="off")
     gin = pick(results, bench="inproc", impl="go")
     for name, rows in (("trifle-c", cin), ("trifle-c", cin2), ("trifle_stats_go", gin)):
         if not rows:
@@ -197,6 +197,31 @@ def main():
         targets.append(("buffered track ≥ 5 M calls/s on one core, in-process",
                         f"{num(cpu_rate)} per CPU-s ({num(wall_rate)} wall)",
                         None if cpu_rate is None else cpu_rate >= 5e6, cpu_rate and cpu_rate / 1e6, 5))
+
+    # ---- the journal's cost in process
+    jrows = [(pol, pick(results, bench="inproc", impl="c", threads=1, journal=pol))
+             for pol in ("none", "interval:5", "always")]
+    if any(rows for _, rows in jrows):
+        w("## In-process buffered track with the write-ahead journal")
+        w("")
+        w("The same loop with `buffer.journal` on (docs/durability.md): every call is one record "
+          "written to the journal before it returns. One thread; the flush is not timed.")
+        w("")
+        w("| journal_sync | calls/s (wall) | calls per CPU-second | vs. no journal (per CPU-s) | journal bytes per call |")
+        w("|---|---:|---:|---:|---:|")
+        base = med(cin, "calls_per_cpu_s")
+        w(f"| off | {num(med(cin, 'calls_per_s'))} | {num(base)} | 100% | 0 |")
+        for pol, rows in jrows:
+            if not rows:
+                continue
+            cpu = med(rows, "calls_per_cpu_s")
+            rv = ratio(cpu, base)
+            w(f"| `{pol}` | {num(med(rows, 'calls_per_s'))} | {num(cpu)} | "
+              f"{'n/a' if rv is None else f'{rv * 100:.0f}%'} | {num(med(rows, 'journal_bytes_per_call'))} |")
+        w("")
+        w("With `always` each call waits for its own `fdatasync` here (one thread: no group to "
+          "share it with), so its wall rate is the disk's sync rate; its CPU rate is not.")
+        w("")
 
     # ---- flush vs raw
     w("## Sustained flush against each backend's raw limit")

@@ -197,6 +197,7 @@ declare -A VALUES_REPS=([sqlite]=3 [postgres]=3 [redis]=3 [mongo]=1)
 declare -A GO_VALUES_BUCKETS=([sqlite]=8760 [postgres]=8760 [redis]=8760 [mongo]=240)
 N_INPROC_C=900000
 N_INPROC_GO=50000
+N_JOURNAL_ALWAYS=5000
 N_MEMORY=1000000
 if ((QUICK)); then
     for b in sqlite postgres redis mongo; do
@@ -207,6 +208,7 @@ if ((QUICK)); then
     N_RAW=([sqlite]=20000 [postgres]=2 [redis]=100000 [mongo]=100)
     N_INPROC_C=200000
     N_INPROC_GO=5000
+    N_JOURNAL_ALWAYS=500
     N_MEMORY=100000
 fi
 
@@ -288,6 +290,11 @@ for ((r = 1; r <= REPS; r++)); do
     run rep="$r" -- "$CB" inproc "$N_INPROC_C" --rounds 3
     [[ -n $GO_BIN ]] && run rep="$r" -- "$GO_BIN" inproc "$N_INPROC_GO" --rounds 3
     run rep="$r" -- "$CB" inproc "$N_INPROC_C" --rounds 3 --threads 2
+    for js in none interval:5; do
+        run rep="$r" -- "$CB" inproc "$N_INPROC_C" --rounds 3 --journal "$js"
+    done
+    # always: one fdatasync per call in one thread, so far fewer calls
+    run rep="$r" -- "$CB" inproc "$N_JOURNAL_ALWAYS" --rounds 3 --journal always
 done
 say "memory of $N_MEMORY buffered buckets"
 run -- "$CB" memory "$N_MEMORY"

@@ -290,6 +290,7 @@ static const struct {
     {TRIFLE_CAP_ATOMIC_BATCH, "atomic_batch"},
     {TRIFLE_CAP_SETUP, "setup"},
     {TRIFLE_CAP_EXACT_DOUBLES, "exact_doubles"},
+    {TRIFLE_CAP_JOURNAL_MARK, "journal_mark"},
 };
 
 static void put_schemes(cli_buf *out, const char *schemes)

@@ -153,7 +153,8 @@ static const char drivers_text[] =
 
 static const char version_text[] = "Usage: trifle version\n"
                                    "\n"
-                                   "Print {\"version\":\"1.0.0\",\"driver_abi\":\"1.0\"}.\n";
+                                   "Print the library version and the driver ABI version:\n"
+                                   "{\"version\":\"<major.minor.patch>\",\"driver_abi\":\"<major.minor>\"}.\n";
 
 static const char help_text[] =
     "Usage: trifle help [COMMAND]\n"

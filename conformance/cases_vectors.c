@@ -1,4 +1,4 @@
-/* The Nocturnal floor and timeline vectors (shared/spec/vectors/nocturnal.json) end to end through
+/* The Nocturnal floor and timeline vectors (conformance/vectors/nocturnal.json) end to end through
  * a stats handle on a few zones: a track lands in the vector's bucket (checked with the storage
  * identifier of the expected start) and values() reads the expected bucket starts back. */
 #include "harness.h"

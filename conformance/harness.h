@@ -77,6 +77,7 @@ extern const conf_case conf_cases_ping[];
 extern const conf_case conf_cases_handle[];
 extern const conf_case conf_cases_vectors[];
 extern const conf_case conf_cases_concurrency[];
+extern const conf_case conf_cases_mark[];
 
 /** @name Outcome */
 /**@{*/

@@ -3,12 +3,14 @@
  *
  *   trifle-conformance [--driver NAME|PATH] [DRIVER_URL] [--driver-path DIRS] [--only GLOB]
  *                      [--list] [--tap] [--threads N] [--oom] [--namespace-param NAME]
- *                      [--skip-file FILE] [--server-flavor NAME] [--verbose]
+ *                      [--skip-file FILE] [--server-flavor NAME] [--vectors DIR] [--verbose]
  *
  * Each case runs in its own namespace `trfl_c_<pid>_<n>`, passed as a URL parameter and dropped
  * afterwards. Output is one TAP line per case and a closing `N passed, N failed, N skipped`.
  * Exit status: 0 no failure, 1 a failure (or no server under CI), 2 usage, 77 no server (a ctest
- * skip). See docs/driver-guide.md. */
+ * skip). The test vectors come from --vectors DIR, else from the installed kit beside this
+ * program (<prefix>/share/trifle-1/vectors), else from the source tree it was built from.
+ * See docs/driver-guide.md. */
 #include "harness.h"
 
 #include <dirent.h>
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +28,9 @@
 #endif
 #ifndef TRIFLE_VECTORS_DIR
 #define TRIFLE_VECTORS_DIR ""
+#endif
+#ifndef TRIFLE_VECTORS_REL
+#define TRIFLE_VECTORS_REL ""
 #endif
 #ifndef TRIFLE_SOURCE_DIR
 #define TRIFLE_SOURCE_DIR ""
@@ -57,6 +63,7 @@ typedef struct options {
     const char *ns_param;
     const char *skip_file;
     const char *flavor;
+    const char *vectors;
     int list, tap, oom, verbose;
     int threads;
 } options;
@@ -80,8 +87,8 @@ typedef struct instance {
 static const conf_case *const *case_tables(void)
 {
     static const conf_case *const tables[] = {
-        conf_cases_write, conf_cases_read, conf_cases_ping, conf_cases_handle,
-        conf_cases_vectors, conf_cases_concurrency, NULL};
+        conf_cases_write,   conf_cases_read,        conf_cases_ping, conf_cases_handle,
+        conf_cases_vectors, conf_cases_concurrency, conf_cases_mark, NULL};
     return tables;
 }
 
@@ -90,8 +97,9 @@ static void usage(FILE *f)
     fputs("usage: trifle-conformance [--driver NAME|PATH] [DRIVER_URL] [--driver-path DIRS]\n"
           "                          [--only GLOB[,GLOB...]] [--list] [--tap] [--threads N] [--oom]\n"
           "                          [--namespace-param NAME] [--skip-file FILE]\n"
-          "                          [--server-flavor NAME] [--verbose]\n"
+          "                          [--server-flavor NAME] [--vectors DIR] [--verbose]\n"
           "The URL defaults to $TRIFLE_TEST_URI_<NAME>; sqlite uses a temp file per case.\n"
+          "The test vectors default to the installed kit's share/trifle-1/vectors.\n"
           "Exit: 0 no failure, 1 failure, 2 usage, 77 no server (1 with CI=true or\n"
           "TRIFLE_TEST_STRICT=1). See docs/driver-guide.md.\n",
           f);
@@ -145,7 +153,8 @@ static int parse_args(options *o, int argc, char **argv)
                    (r = opt_value(argc, argv, &i, "--threads", &threads)) != 0 ||
                    (r = opt_value(argc, argv, &i, "--namespace-param", &o->ns_param)) != 0 ||
                    (r = opt_value(argc, argv, &i, "--skip-file", &o->skip_file)) != 0 ||
-                   (r = opt_value(argc, argv, &i, "--server-flavor", &o->flavor)) != 0) {
+                   (r = opt_value(argc, argv, &i, "--server-flavor", &o->flavor)) != 0 ||
+                   (r = opt_value(argc, argv, &i, "--vectors", &o->vectors)) != 0) {
             if (r < 0)
                 return -1;
         } else if (a[0] == '-') {
@@ -181,6 +190,49 @@ static int parse_args(options *o, int argc, char **argv)
         return -1;
     }
     return 0;
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The test vectors directory: --vectors DIR as given; else TRIFLE_VECTORS_REL from the directory
+ * of this program, which is where `cmake --install` puts them under any prefix; else the source
+ * tree the runner was built from (a build-tree run, or no /proc). NULL when --vectors names no
+ * directory. */
+static const char *vectors_find(const char *given, char *buf, size_t size)
+{
+    const char *rel = TRIFLE_VECTORS_REL;
+    char exe[4096];
+    char *slash;
+    ssize_t n;
+
+    if (given != NULL) {
+        errno = 0;
+        if (is_dir(given))
+            return given;
+        fprintf(stderr, "trifle-conformance: --vectors %s: %s\n", given,
+                errno != 0 ? strerror(errno) : "not a directory");
+        return NULL;
+    }
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0 && TRIFLE_VECTORS_REL[0] != '\0') {
+        exe[n] = '\0';
+        /* the program's directory, then one level up per leading "../" of the relative path */
+        for (slash = strrchr(exe, '/'); slash != NULL && strncmp(rel, "../", 3) == 0; rel += 3) {
+            *slash = '\0';
+            slash = strrchr(exe, '/');
+        }
+        if (slash != NULL) {
+            *slash = '\0';
+            if ((size_t)snprintf(buf, size, "%s/%s", exe, rel) < size && is_dir(buf))
+                return buf;
+        }
+    }
+    return TRIFLE_VECTORS_DIR;
 }
 
 static int strict_mode(void)
@@ -523,6 +575,7 @@ static const char *cap_name(uint64_t cap)
     case TRIFLE_CAP_TTL: return "TTL";
     case TRIFLE_CAP_ATOMIC_BATCH: return "ATOMIC_BATCH";
     case TRIFLE_CAP_EXACT_DOUBLES: return "EXACT_DOUBLES";
+    case TRIFLE_CAP_JOURNAL_MARK: return "JOURNAL_MARK";
     case TRIFLE_CAP_SETUP: return "SETUP";
     default: return "?";
     }
@@ -534,7 +587,7 @@ static void caps_text(char *buf, size_t size, uint64_t caps)
     size_t len = 0;
 
     buf[0] = '\0';
-    for (bit = 1; bit != 0 && bit <= TRIFLE_CAP_EXACT_DOUBLES; bit <<= 1)
+    for (bit = 1; bit != 0 && bit <= TRIFLE_CAP_JOURNAL_MARK; bit <<= 1)
         if (caps & bit)
             len += (size_t)snprintf(buf + len, len < size ? size - len : 0, "%s%s",
                                     len > 0 ? "|" : "", cap_name(bit));
@@ -661,7 +714,7 @@ static void run_one(conf_target *t, const options *o, uint64_t caps, const insta
     c.ns_param = t->ns_param;
     c.driver = t->driver;
     c.driver_path = t->driver_path;
-    c.vectors_dir = TRIFLE_VECTORS_DIR;
+    c.vectors_dir = o->vectors;
     c.mode = in->mode;
     c.caps = caps;
     c.threads = o->threads;
@@ -764,7 +817,7 @@ int main(int argc, char **argv)
     size_t n_cases = 0, i;
     skip_rule *skips = NULL;
     size_t n_skips = 0;
-    char skip_path[1024] = "", caps[128];
+    char skip_path[1024] = "", caps[128], vectors[4096];
     const char *flavor;
     totals tot = {0, 0, 0};
     int rc, n, planned = 0;
@@ -773,6 +826,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
+    if ((o.vectors = vectors_find(o.vectors, vectors, sizeof(vectors))) == NULL)
+        return EXIT_USAGE;
     if ((rc = target_init(&t, &o)) != 0)
         return rc;
     if (o.oom) {
@@ -841,6 +896,7 @@ int main(int argc, char **argv)
            drv->name, drv->version != NULL ? drv->version : "?", (unsigned)drv->abi_major,
            (unsigned)drv->abi_minor, caps, flavor != NULL ? ", server flavor " : "",
            flavor != NULL ? flavor : "");
+    printf("# vectors %s\n", o.vectors);
     fflush(stdout);
     for (i = 0, n = 0; i < n_cases; i++) {
         if (cases[i].na[0] != '\0' || !selected(o.only, cases[i].name))

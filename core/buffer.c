@@ -17,14 +17,18 @@
 #include "buffer_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "alloc_int.h"
 #include "error_int.h"
+#include "jrec_int.h"
+#include "journal_int.h"
 #include "nocturnal_int.h"
 #include "payload_int.h"
 #include "trifle_int.h"
@@ -56,6 +60,9 @@ typedef struct bentry {
     uint32_t count_slot, tk_slot;
     struct bentry *next; /* hash chain, op list or free list */
     uint64_t hash;
+    /* journal: without marks, a lower bound of the seq of the operations merged in (0 = not yet
+     * known); in the quarantine with marks, the seq of its QUARANTINE record */
+    uint64_t jseq;
     char *key;        /* metric key (owned) */
     const char *gran; /* label, borrowed from the handle's configuration */
     char *id;         /* stored identifier (owned) */
@@ -67,6 +74,8 @@ typedef struct bentry {
     unsigned char fast_same; /* fast_map is the identity: exactly the payload's paths */
     unsigned char set_done;  /* flush bookkeeping: its SET leaves were applied */
     unsigned char wr_ops;    /* flush bookkeeping: OP_ADD | OP_SET bits of the ops it holds */
+    unsigned char unknown;   /* quarantine with marks: its last write's outcome is unknown */
+    unsigned char qdirty;    /* quarantine with marks: holds calls its journal record lacks */
 } bentry;
 
 typedef struct btable {
@@ -80,6 +89,8 @@ typedef struct bop {
     struct bop *next;
     bentry *entries;
     size_t n;
+    uint64_t seq;  /* journal seq of the call (0 without a journal) */
+    uint64_t qseq; /* seq of its QUARANTINE record once quarantined (marks) */
 } bop;
 
 /* Per-granularity caches, direct-mapped by bucket slot (instant / nominal bucket length), so a
@@ -144,6 +155,24 @@ struct trifle__buffer {
     trifle_buffer_counters stats;
     trifle_error_handler on_error;
     void *on_error_payload;
+    /* the write-ahead journal (NULL = off). Appends happen under `lock`, so the journal's order is
+     * the order in which calls entered the pending state. */
+    trifle__journal *jn;
+    int marks;                /* the driver commits journal marks: exactly-once replay */
+    uint64_t replay_seq;      /* lock: while replaying, the seq of the record being applied */
+    int replaying;            /* lock: replay ignores max_pending and never flushes */
+    trifle__jbuf jpay, jop;   /* lock: the payload encoding cached for jpay_serial; the record */
+    uint64_t jpay_serial;
+    trifle__jbuf jq;          /* flush_lock: QUARANTINE bodies */
+    uint64_t snap_seq;        /* flush_lock: journal seq when the last snapshot was taken */
+    uint64_t stored_seq;      /* flush_lock: every operation up to it is stored (or quarantined
+                                 under a QUARANTINE record that is in force) */
+    uint64_t verify_seq;      /* flush_lock: a marked write of this seq has an unknown outcome */
+    uint64_t q_cover_max;     /* flush_lock: the highest cover of a QUARANTINE record */
+    int checkpoint_dirty;     /* flush_lock: the checkpoint file is older than stored_seq */
+    char **grans_extra;       /* granularity labels of replayed quarantine records that the
+                                 configuration no longer has (owned) */
+    size_t n_grans_extra;
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -244,6 +273,9 @@ static void entry_reset(bentry *e)
     e->key_id = e->tk_id = 0;
     e->ops = 0;
     e->set_done = 0;
+    e->jseq = 0;
+    e->unknown = 0;
+    e->qdirty = 0;
     trifle__free(e->key);
     trifle__free(e->id);
     e->key = e->id = NULL;
@@ -779,6 +811,447 @@ static void outcome_free(write_outcome *o)
     trifle__free(o->quarantine);
 }
 
+static void op_free(bop *op);
+
+/* ---------------------------------------------------------------------------------------------
+ * Flushing with the journal (docs/durability.md).
+ *
+ * With a driver that commits journal marks, a flush is ONE write_marked call: every SET part,
+ * every ADD part and the mark (journal name → snapshot seq S) in one transaction. After it, every
+ * call up to S is stored, so a replay skips exactly those: nothing twice, nothing lost. A record
+ * the store rejects (EDATA) leaves the flush as a QUARANTINE journal record whose `cover` is that
+ * S: it is in force once the store's mark reaches S (before that, the calls it holds are
+ * replayed as calls). A quarantine record is written alone under a mark of its own,
+ * `<journal>/q/<seq>`, so its replay is exactly-once too.
+ *
+ * Without marks, the buffer writes as before and keeps a checkpoint: the highest seq below
+ * which every call is stored. A crash between a write and the checkpoint replays that write
+ * again (at-least-once). Caller holds flush_lock throughout. */
+
+/* The mark of a quarantine record: "<journal name>/q/<seq of its QUARANTINE record>". */
+static void qmark_name(const trifle__buffer *b, uint64_t qseq, char *out, size_t size)
+{
+    (void)snprintf(out, size, "%s/q/%" PRIu64, trifle__journal_name(b->jn), qseq);
+}
+
+/* Journal records recs[0..n) (one buffered record, or the records of one FIFO call) as a
+ * QUARANTINE record with the given cover; *qseq = its seq, or 0 when the records hold only
+ * placeholders (nothing to keep). Synced unless the policy is `none`. */
+static int journal_quarantine(trifle__buffer *b, bentry *const *recs, size_t n, uint64_t cover,
+                              uint64_t replaces, uint64_t *qseq, trifle_error *err)
+{
+    trifle__jrec_leaf *lv = NULL;
+    size_t cap = 0, i, j, k, kept = 0;
+    int rc;
+
+    *qseq = 0;
+    if (trifle__jrec_quarantine_begin(&b->jq, cover, replaces) != 0)
+        return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+    for (i = 0; i < n; i++) {
+        const bentry *e = recs[i];
+        trifle__jrec_record r;
+
+        if (e->n > cap) {
+            trifle__jrec_leaf *m = trifle__reallocarray(lv, e->n, sizeof(*lv));
+            if (m == NULL) {
+                trifle__free(lv);
+                return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+            }
+            lv = m;
+            cap = e->n;
+        }
+        for (j = k = 0; j < e->n; j++) {
+            if (e->leaves[j].op == OP_NONE)
+                continue;
+            lv[k].path = leaf_path(e, j);
+            lv[k].path_len = strlen(lv[k].path);
+            lv[k].value = e->leaves[j].value;
+            lv[k].op = e->leaves[j].op == OP_SET ? TRIFLE__JLEAF_SET : TRIFLE__JLEAF_ADD;
+            k++;
+        }
+        if (k == 0)
+            continue;
+        r.key = e->key;
+        r.key_len = strlen(e->key);
+        r.gran = e->gran;
+        r.gran_len = strlen(e->gran);
+        r.at = e->at;
+        r.leaves = lv;
+        r.n_leaves = k;
+        if (trifle__jrec_quarantine_add(&b->jq, &r) != 0) {
+            trifle__free(lv);
+            return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+        }
+        kept++;
+    }
+    trifle__free(lv);
+    if (kept == 0)
+        return 0;
+    trifle__mutex_lock(&b->lock);
+    rc = trifle__journal_append(b->jn, TRIFLE__JREC_QUARANTINE, b->jq.data, b->jq.len, qseq, err);
+    trifle__mutex_unlock(&b->lock);
+    if (rc == 0 && b->env.opt->journal_sync != TRIFLE__JSYNC_NONE)
+        rc = trifle__journal_sync_to(b->jn, *qseq, err);
+    if (rc == 0 && cover > b->q_cover_max)
+        b->q_cover_max = cover;
+    return rc;
+}
+
+/* A quarantine record is stored: say so in the journal (best effort: a replay that misses it
+ * reads the record's own mark instead). */
+static void journal_resolved(trifle__buffer *b, uint64_t qseq)
+{
+    unsigned char body[8];
+    uint64_t seq;
+
+    trifle__jrec_resolved_encode(body, qseq);
+    trifle__mutex_lock(&b->lock);
+    (void)trifle__journal_append(b->jn, TRIFLE__JREC_RESOLVED, body, sizeof(body), &seq, NULL);
+    trifle__mutex_unlock(&b->lock);
+}
+
+/* One write_marked call for records rec[0..n) (n may be 0: the mark alone) under mark
+ * (name, seq). On failure *out names the record the store rejected, or the unknown outcome. */
+static int write_marked_records(trifle__buffer *b, bentry *const *rec, size_t n, const char *name,
+                                uint64_t seq, write_outcome *out, trifle_error *err)
+{
+    trifle_entry *items = NULL;
+    trifle_leaf *leaves = NULL;
+    size_t *owner = NULL, ns = 0, ni = 0, total = 0, i, j, k = 0, m = 0;
+    trifle_write_result res;
+    trifle_mark mark;
+    int rc, phase;
+
+    memset(out, 0, sizeof(*out));
+    for (i = 0; i < n; i++) {
+        unsigned char ops = ops_of(rec[i]);
+        ns += (ops & OP_SET) != 0;
+        ni += (ops & OP_ADD) != 0;
+        for (j = 0; j < rec[i]->n; j++)
+            total += rec[i]->leaves[j].op != OP_NONE;
+    }
+    if ((out->done = trifle__calloc(n + 1, sizeof(bentry *))) == NULL ||
+        (out->quarantine = trifle__calloc(n + 1, sizeof(bentry *))) == NULL ||
+        (items = trifle__calloc(ns + ni + 1, sizeof(*items))) == NULL ||
+        (owner = trifle__calloc(ns + ni + 1, sizeof(*owner))) == NULL ||
+        (leaves = trifle__calloc(total + 1, sizeof(*leaves))) == NULL) {
+        rc = trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (phase = OP_SET; phase >= OP_ADD; phase--) {
+        for (i = 0; i < n; i++) {
+            const bentry *e = rec[i];
+            trifle_entry *it = &items[m];
+            it->leaves = leaves + k;
+            for (j = 0; j < e->n; j++) {
+                if (e->leaves[j].op != phase)
+                    continue;
+                leaves[k].path = leaf_path(e, j);
+                leaves[k].value = e->leaves[j].value;
+                k++;
+            }
+            it->n_leaves = (size_t)(leaves + k - it->leaves);
+            if (it->n_leaves == 0)
+                continue;
+            it->bucket.id = e->id;
+            it->bucket.key = e->key;
+            it->bucket.granularity = e->gran;
+            it->bucket.at = e->at;
+            owner[m++] = i;
+        }
+    }
+    memset(&res, 0, sizeof(res));
+    res.struct_size = sizeof(res);
+    res.failed_item = -1;
+    mark.name = name;
+    mark.seq = seq;
+    trifle__mutex_lock(b->env.conn_lock);
+    rc = trifle_storage_write_marked(b->env.st, items, ns, items + ns, ni, &mark, &res, err);
+    trifle__mutex_unlock(b->env.conn_lock);
+    if (rc == 0) {
+        for (i = 0; i < n; i++)
+            out->done[out->n_done++] = rec[i];
+    } else {
+        if (rc == TRIFLE_EDATA && res.failed_item >= 0 && (size_t)res.failed_item < ns + ni)
+            out->quarantine[out->n_quarantine++] = rec[owner[res.failed_item]];
+        out->unknown = res.outcome_unknown != 0;
+    }
+done:
+    trifle__free(items);
+    trifle__free(owner);
+    trifle__free(leaves);
+    return rc;
+}
+
+/* Read the journal's mark back after a write whose outcome was unknown: if it committed, the
+ * records it held are stored. Returns the read's error (the flush then waits), else 0. */
+static int verify_marked(trifle__buffer *b, trifle_error *err)
+{
+    uint64_t stored = 0;
+    int rc;
+
+    trifle__mutex_lock(b->env.conn_lock);
+    rc = trifle_storage_mark_read(b->env.st, trifle__journal_name(b->jn), &stored, err);
+    trifle__mutex_unlock(b->env.conn_lock);
+    if (rc != 0)
+        return rc;
+    if (stored >= b->verify_seq) {
+        /* it committed: what it wrote is exactly what is still held from it */
+        if (b->aggregate) {
+            size_t n, i;
+            bentry **all = table_drain(&b->retained, &n);
+            if (all == NULL)
+                return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+            trifle__mutex_lock(&b->lock);
+            for (i = 0; i < n; i++)
+                recycle(b, all[i]);
+            trifle__mutex_unlock(&b->lock);
+            trifle__free(all);
+        } else {
+            while (b->kept != NULL && b->kept->seq <= stored) {
+                bop *op = b->kept;
+                b->kept = op->next;
+                op_free(op);
+            }
+        }
+        b->stored_seq = b->verify_seq;
+    }
+    b->verify_seq = 0;
+    return 0;
+}
+
+/* Records of a table, sorted by stored identifier, with records that are one stored row folded
+ * (ERRATA minor 16); they stay in the table. NULL (and *n = 0) for an empty table or without
+ * memory (*oom set). */
+static bentry **table_sorted(trifle__buffer *b, btable *t, size_t *n_out, int *oom)
+{
+    bentry **all;
+    size_t n, i, w = 0;
+
+    *n_out = 0;
+    *oom = 0;
+    if (t->count == 0)
+        return NULL;
+    if ((all = table_drain(t, &n)) == NULL) {
+        *oom = 1;
+        return NULL;
+    }
+    qsort(all, n, sizeof(*all), entry_order);
+    for (i = 0; i < n; i++) {
+        if (w > 0 && same_stored(b->mode, all[w - 1], all[i]) &&
+            entry_compose_entry(all[w - 1], all[i]) == 0) {
+            trifle__mutex_lock(&b->lock);
+            recycle(b, all[i]);
+            trifle__mutex_unlock(&b->lock);
+            continue;
+        }
+        all[w++] = all[i];
+    }
+    for (i = 0; i < w; i++)
+        (void)table_insert(t, all[i]); /* slots exist: cannot fail */
+    *n_out = w;
+    return all;
+}
+
+/* Journal again every quarantine record that took new calls in this snapshot, before the mark
+ * that makes those calls stored commits. */
+static int requarantine(trifle__buffer *b, uint64_t cover, trifle_error *err)
+{
+    size_t i;
+
+    for (i = 0; i < b->quarantine.nslots; i++)
+        for (bentry *e = b->quarantine.slots[i]; e != NULL; e = e->next) {
+            uint64_t q;
+            int rc;
+            if (!e->qdirty)
+                continue;
+            if ((rc = journal_quarantine(b, &e, 1, cover, e->jseq, &q, err)) != 0)
+                return rc;
+            if (q != 0)
+                e->jseq = q;
+            e->qdirty = 0;
+        }
+    return 0;
+}
+
+/* The flush of `retained` as one marked write under the snapshot's seq. */
+static int write_retained_marked(trifle__buffer *b, uint64_t snap, trifle_error *err)
+{
+    write_outcome o;
+    size_t n, i;
+    int oom, rc;
+    bentry **all = table_sorted(b, &b->retained, &n, &oom);
+
+    if (oom)
+        return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+    rc = write_marked_records(b, all, n, trifle__journal_name(b->jn), snap, &o, err);
+    if (rc == 0) {
+        trifle__mutex_lock(&b->lock);
+        for (i = 0; i < o.n_done; i++) {
+            table_remove(&b->retained, o.done[i]);
+            recycle(b, o.done[i]);
+        }
+        trifle__mutex_unlock(&b->lock);
+        b->stored_seq = snap;
+    } else if (o.n_quarantine > 0) {
+        /* the transaction left nothing behind; the rejected record waits apart, kept by its
+         * journal record, and the others are retried at the next flush */
+        bentry *e = o.quarantine[0];
+        trifle_error qerr = TRIFLE_ERROR_INIT;
+        uint64_t q;
+        if (journal_quarantine(b, &e, 1, snap, 0, &q, &qerr) == 0) {
+            table_remove(&b->retained, e);
+            if (q == 0) {
+                trifle__mutex_lock(&b->lock);
+                recycle(b, e);
+                trifle__mutex_unlock(&b->lock);
+            } else {
+                e->jseq = q;
+                if (table_insert(&b->quarantine, e) != 0)
+                    (void)table_insert(&b->retained, e);
+                trifle__mutex_lock(&b->lock);
+                b->quarantine_at_ms = now_ms() + b->env.opt->retry_max_ms;
+                trifle__mutex_unlock(&b->lock);
+            }
+        }
+    } else if (o.unknown) {
+        b->verify_seq = snap;
+        trifle__mutex_lock(&b->lock);
+        b->stats.unknown_outcomes++;
+        trifle__mutex_unlock(&b->lock);
+    }
+    outcome_free(&o);
+    trifle__free(all);
+    return rc;
+}
+
+/* Retry each quarantine record alone under its own mark. */
+static void retry_quarantine_marked(trifle__buffer *b, trifle_error *qerr)
+{
+    size_t n, i;
+    int oom;
+    bentry **all = table_sorted(b, &b->quarantine, &n, &oom);
+
+    for (i = 0; i < n; i++) {
+        bentry *e = all[i];
+        write_outcome o;
+        char name[96];
+        uint64_t stored = 0;
+        int rc = -1;
+
+        qmark_name(b, e->jseq, name, sizeof(name));
+        if (e->unknown) {
+            trifle__mutex_lock(b->env.conn_lock);
+            if (trifle_storage_mark_read(b->env.st, name, &stored, qerr) == 0 && stored > 0)
+                rc = 0;
+            trifle__mutex_unlock(b->env.conn_lock);
+        }
+        if (rc != 0) {
+            rc = write_marked_records(b, &e, 1, name, e->jseq, &o, qerr);
+            if (rc != 0 && o.unknown)
+                e->unknown = 1;
+            outcome_free(&o);
+        }
+        if (rc == 0) {
+            journal_resolved(b, e->jseq);
+            table_remove(&b->quarantine, e);
+            trifle__mutex_lock(&b->lock);
+            recycle(b, e);
+            trifle__mutex_unlock(&b->lock);
+        }
+    }
+    trifle__free(all);
+}
+
+/* Write the checkpoint file: the seq below which every call is stored. For drivers without
+ * marks it is what a replay starts after; with marks it only guards a later open through a
+ * driver without them. Not synced: an older checkpoint replays more, never less. */
+static void checkpoint_write(trifle__buffer *b, uint64_t seq)
+{
+    char path[4200], tmp[4200], text[32];
+    int fd, len, ok;
+
+    (void)snprintf(path, sizeof(path), "%s/checkpoint", trifle__journal_dir(b->jn));
+    (void)snprintf(tmp, sizeof(tmp), "%s/checkpoint.tmp", trifle__journal_dir(b->jn));
+    len = snprintf(text, sizeof(text), "%" PRIu64 "\n", seq);
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+        return;
+    ok = write(fd, text, (size_t)len) == len;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        trifle__log(TRIFLE_LOG_WARN, "core", "journal %s: cannot write the checkpoint: %s",
+                    trifle__journal_dir(b->jn), strerror(errno));
+        (void)unlink(tmp);
+    }
+}
+
+/* 0 when the checkpoint file is missing or unreadable. */
+static uint64_t checkpoint_read(const char *dir)
+{
+    char path[4200], text[32];
+    unsigned long long v;
+    ssize_t n;
+    int fd;
+
+    (void)snprintf(path, sizeof(path), "%s/checkpoint", dir);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return 0;
+    n = read(fd, text, sizeof(text) - 1);
+    (void)close(fd);
+    if (n <= 0)
+        return 0;
+    text[n] = '\0';
+    return sscanf(text, "%llu", &v) == 1 ? (uint64_t)v : 0;
+}
+
+/* After a flush: advance the checkpoint and delete the journal segments nothing needs. */
+static void journal_settle(trifle__buffer *b)
+{
+    uint64_t bound, before = b->stored_seq;
+    size_t i;
+
+    if (b->jn == NULL)
+        return;
+    if (b->marks) {
+        bound = b->stored_seq;
+        if (b->aggregate) {
+            for (i = 0; i < b->quarantine.nslots; i++)
+                for (const bentry *e = b->quarantine.slots[i]; e != NULL; e = e->next)
+                    if (e->jseq > 0 && e->jseq - 1 < bound)
+                        bound = e->jseq - 1;
+        } else {
+            for (const bop *op = b->kept_q; op != NULL; op = op->next)
+                if (op->qseq > 0 && op->qseq - 1 < bound)
+                    bound = op->qseq - 1;
+        }
+    } else {
+        bound = b->snap_seq;
+        if (b->aggregate) {
+            const btable *tabs[2] = {&b->retained, &b->quarantine};
+            size_t t;
+            for (t = 0; t < 2; t++)
+                for (i = 0; i < tabs[t]->nslots; i++)
+                    for (const bentry *e = tabs[t]->slots[i]; e != NULL; e = e->next)
+                        if (e->jseq > 0 && e->jseq - 1 < bound)
+                            bound = e->jseq - 1;
+        } else {
+            const bop *lists[2] = {b->kept_q, b->kept};
+            size_t t;
+            for (t = 0; t < 2; t++)
+                for (const bop *op = lists[t]; op != NULL; op = op->next)
+                    if (op->seq > 0 && op->seq - 1 < bound)
+                        bound = op->seq - 1;
+        }
+        if (bound > b->stored_seq)
+            b->stored_seq = bound;
+    }
+    if (b->stored_seq != before || b->checkpoint_dirty) {
+        checkpoint_write(b, b->stored_seq);
+        b->checkpoint_dirty = 0;
+    }
+    trifle__journal_release(b->jn, bound);
+}
+
 /* Report a failed flush: last error, stats, the application's handler. Caller holds `lock`. */
 static void report_failure(trifle__buffer *b, const trifle_error *e)
 {
@@ -800,12 +1273,15 @@ static void publish_held(trifle__buffer *b)
     trifle__mutex_unlock(&b->lock);
 }
 
-/* Fold the pending table into `retained` (older first), honouring the quarantine. */
-static int take_snapshot(trifle__buffer *b, trifle_error *err)
+/* Fold the pending table into `retained` (older first), honouring the quarantine. *snap_seq is
+ * the journal's last seq when the table was swapped: every journaled call up to it is in the
+ * snapshot (or in an earlier one), none after it. */
+static int take_snapshot(trifle__buffer *b, uint64_t *snap_seq, trifle_error *err)
 {
     btable *snap;
     bentry **all;
     size_t n, i;
+    uint64_t first;
     int rc = 0;
 
     trifle__mutex_lock(&b->lock);
@@ -813,7 +1289,10 @@ static int take_snapshot(trifle__buffer *b, trifle_error *err)
     b->cur ^= 1;
     b->gen++;
     b->ops_since = 0;
+    *snap_seq = b->jn != NULL ? trifle__journal_last_seq(b->jn) : 0;
     trifle__mutex_unlock(&b->lock);
+    first = b->snap_seq + 1; /* no call in this snapshot is older */
+    b->snap_seq = *snap_seq;
     if (snap->count == 0)
         return 0;
     if ((all = table_drain(snap, &n)) == NULL)
@@ -821,15 +1300,33 @@ static int take_snapshot(trifle__buffer *b, trifle_error *err)
     for (i = 0; i < n; i++) {
         bentry *e = all[i], *old;
 
+        if (e->jseq == 0)
+            e->jseq = first;
         if (rc != 0) { /* out of memory: keep the rest as separate records */
             if (table_insert(&b->retained, e) != 0)
                 entry_destroy(e); /* cannot happen: capacity was reserved below */
             continue;
         }
         old = table_find(&b->quarantine, e->hash, e->key, e->gran, e->at);
+        if (old != NULL && b->marks) {
+            /* with marks a quarantine record lives on in its QUARANTINE journal record: the
+             * merged record is journaled again (requarantine) before a mark can commit */
+            if (entry_compose_entry(old, e) == 0) {
+                old->qdirty = 1;
+                trifle__mutex_lock(&b->lock);
+                recycle(b, e);
+                trifle__mutex_unlock(&b->lock);
+                continue;
+            }
+            old->qdirty = 1; /* placeholders may have been added: harmless */
+            rc = trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+            old = NULL; /* keep e as a separate record */
+        }
         if (old == NULL)
             old = table_find(&b->retained, e->hash, e->key, e->gran, e->at);
         if (old != NULL) {
+            if (old->jseq == 0 || e->jseq < old->jseq)
+                old->jseq = e->jseq;
             if (entry_compose_entry(old, e) == 0) {
                 trifle__mutex_lock(&b->lock);
                 recycle(b, e);
@@ -912,10 +1409,50 @@ static int write_table(trifle__buffer *b, btable *t, int alone, trifle_error *er
     return rc;
 }
 
+/* flush_aggregate() with marks: verify an unknown outcome, snapshot, journal the quarantine
+ * records that took new calls, one marked write, then the quarantine. */
+static int flush_aggregate_marked(trifle__buffer *b, int with_quarantine, trifle_error *err)
+{
+    uint64_t snap = 0;
+    int rc;
+
+    if (b->verify_seq != 0 && (rc = verify_marked(b, err)) != 0)
+        return rc;
+    if ((rc = take_snapshot(b, &snap, err)) != 0 || (rc = requarantine(b, snap, err)) != 0)
+        return rc; /* nothing is written: the mark must not pass calls the journal cannot keep */
+    if (b->retained.count > 0 || snap > b->stored_seq) {
+        trifle__mutex_lock(&b->lock);
+        if (b->stats.flush_errors > 0 && b->retained.count > 0)
+            b->stats.retries++;
+        trifle__mutex_unlock(&b->lock);
+        rc = write_retained_marked(b, snap, err);
+    }
+    /* a quarantine record is in force once the mark passed its cover (docs/durability.md) */
+    if (rc == 0 && with_quarantine && b->quarantine.count > 0 && b->stored_seq >= b->q_cover_max) {
+        trifle_error qerr = TRIFLE_ERROR_INIT;
+        retry_quarantine_marked(b, &qerr);
+        if (qerr.code != 0) {
+            trifle__mutex_lock(&b->lock);
+            report_failure(b, &qerr);
+            trifle__mutex_unlock(&b->lock);
+        }
+    }
+    if (rc == 0)
+        journal_settle(b);
+    return rc;
+}
+
 static int flush_aggregate(trifle__buffer *b, int with_quarantine, trifle_error *err)
 {
-    int rc = take_snapshot(b, err), rc2;
+    uint64_t snap;
+    int rc, rc2;
 
+    if (b->marks) {
+        rc = flush_aggregate_marked(b, with_quarantine, err);
+        publish_held(b);
+        return rc;
+    }
+    rc = take_snapshot(b, &snap, err);
     if (b->retained.count > 0) {
         trifle__mutex_lock(&b->lock);
         if (rc == 0 && b->stats.flush_errors > 0)
@@ -935,6 +1472,7 @@ static int flush_aggregate(trifle__buffer *b, int with_quarantine, trifle_error 
             trifle__mutex_unlock(&b->lock);
         }
     }
+    journal_settle(b);
     publish_held(b);
     return rc;
 }
@@ -988,11 +1526,15 @@ static int flush_fifo(trifle__buffer *b, int with_quarantine, trifle_error *err)
     bop *queue, **tail, *op;
     int rc = 0;
 
+    if (b->marks && b->verify_seq != 0 && (rc = verify_marked(b, err)) != 0)
+        return rc;
     trifle__mutex_lock(&b->lock);
     queue = b->q_head;
     b->q_head = b->q_tail = NULL;
     b->q_n = 0;
     b->ops_since = 0;
+    if (b->jn != NULL)
+        b->snap_seq = trifle__journal_last_seq(b->jn);
     trifle__mutex_unlock(&b->lock);
     for (tail = &b->kept; *tail != NULL; tail = &(*tail)->next)
         ;
@@ -1011,20 +1553,40 @@ static int flush_fifo(trifle__buffer *b, int with_quarantine, trifle_error *err)
                 return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
             for (i = 0; i < op->n; i++)
                 rec[i] = &op->entries[i];
-            rc = write_records(b, rec, op->n, &o, err);
+            rc = b->marks ? write_marked_records(b, rec, op->n, trifle__journal_name(b->jn),
+                                                 op->seq, &o, err)
+                          : write_records(b, rec, op->n, &o, err);
             trifle__free(rec);
             trifle__mutex_lock(&b->lock);
             b->stats.unknown_outcomes += o.unknown;
             trifle__mutex_unlock(&b->lock);
+            if (b->marks && rc != 0 && o.unknown)
+                b->verify_seq = op->seq;
             blocked = rc != 0 && o.n_quarantine > 0;
             outcome_free(&o);
             if (rc != 0 && !blocked)
                 break; /* retry later, in place */
             if (rc == 0) {
                 b->kept = op->next;
+                if (b->marks)
+                    b->stored_seq = op->seq;
                 op_free(op);
                 continue;
             }
+        }
+        if (b->marks) {
+            /* kept by a QUARANTINE record in force once a later mark passes the call's seq */
+            bentry **qrec = trifle__calloc(op->n + 1, sizeof(*qrec));
+            uint64_t q = 0;
+            if (qrec == NULL)
+                return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+            for (i = 0; i < op->n; i++)
+                qrec[i] = &op->entries[i];
+            rc = journal_quarantine(b, qrec, op->n, op->seq, 0, &q, err);
+            trifle__free(qrec);
+            if (rc != 0)
+                break; /* stays first in line */
+            op->qseq = q;
         }
         /* to the quarantine, in order */
         b->kept = op->next;
@@ -1034,23 +1596,55 @@ static int flush_fifo(trifle__buffer *b, int with_quarantine, trifle_error *err)
         *tail = op;
         rc = 0;
     }
-    if (with_quarantine && b->kept_q != NULL) {
+    if (b->marks && b->q_cover_max > b->stored_seq) {
+        /* every call before the last quarantined one is stored or quarantined: a mark alone
+         * puts their QUARANTINE records in force */
+        write_outcome o;
+        trifle_error merr = TRIFLE_ERROR_INIT;
+        if (write_marked_records(b, NULL, 0, trifle__journal_name(b->jn), b->q_cover_max, &o,
+                                 &merr) == 0)
+            b->stored_seq = b->q_cover_max;
+        outcome_free(&o);
+    }
+    if (with_quarantine && b->kept_q != NULL &&
+        (!b->marks || b->stored_seq >= b->q_cover_max)) {
         /* retry the quarantined operations in order; stop at the first that still fails */
         trifle_error qerr = TRIFLE_ERROR_INIT;
         while (b->kept_q != NULL) {
             bentry **rec;
             write_outcome o;
             size_t i;
-            int qrc;
+            int qrc = -1;
+            char name[96];
 
             op = b->kept_q;
             if ((rec = trifle__calloc(op->n + 1, sizeof(*rec))) == NULL)
                 break;
             for (i = 0; i < op->n; i++)
                 rec[i] = &op->entries[i];
-            qrc = write_records(b, rec, op->n, &o, &qerr);
+            if (b->marks) {
+                uint64_t stored = 0;
+                qmark_name(b, op->qseq, name, sizeof(name));
+                if (op->entries[0].unknown) {
+                    trifle__mutex_lock(b->env.conn_lock);
+                    if (trifle_storage_mark_read(b->env.st, name, &stored, &qerr) == 0 &&
+                        stored > 0)
+                        qrc = 0;
+                    trifle__mutex_unlock(b->env.conn_lock);
+                }
+                if (qrc != 0) {
+                    qrc = write_marked_records(b, rec, op->n, name, op->qseq, &o, &qerr);
+                    if (qrc != 0 && o.unknown)
+                        op->entries[0].unknown = 1;
+                    outcome_free(&o);
+                }
+                if (qrc == 0)
+                    journal_resolved(b, op->qseq);
+            } else {
+                qrc = write_records(b, rec, op->n, &o, &qerr);
+                outcome_free(&o);
+            }
             trifle__free(rec);
-            outcome_free(&o);
             if (qrc != 0)
                 break;
             b->kept_q = op->next;
@@ -1062,6 +1656,7 @@ static int flush_fifo(trifle__buffer *b, int with_quarantine, trifle_error *err)
             trifle__mutex_unlock(&b->lock);
         }
     }
+    journal_settle(b);
     trifle__mutex_lock(&b->lock);
     b->held = count_ops(b->kept) + count_ops(b->kept_q);
     b->quarantined = count_ops(b->kept_q);
@@ -1158,6 +1753,354 @@ static void *flush_main(void *arg)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Replay (trifle_open): every journaled call the store does not have yet enters the pending
+ * state again, with its original seq, before the handle accepts a call. */
+
+typedef struct qrec {
+    uint64_t seq, cover, replaces;
+    unsigned char *body;
+    size_t len;
+    int alive;
+} qrec;
+
+typedef struct replay_ctx {
+    trifle__buffer *b;
+    uint64_t from; /* calls up to it are stored */
+    size_t applied, bad;
+    uint64_t first, last;
+    qrec *q;
+    size_t nq, capq;
+    uint64_t *resolved;
+    size_t nr, capr;
+    trifle_error *err;
+} replay_ctx;
+
+static int replay_record(void *vctx, uint64_t seq, int type, const unsigned char *body, size_t len)
+{
+    replay_ctx *c = vctx;
+    trifle__buffer *b = c->b;
+    trifle_error e = TRIFLE_ERROR_INIT;
+
+    if (type == TRIFLE__JREC_OP) {
+        trifle__jrec_op op;
+        int rc;
+        if (seq <= c->from)
+            return 0;
+        if ((rc = trifle__jrec_op_decode(body, len, &op, &e)) == 0) {
+            b->replay_seq = seq;
+            rc = trifle__buffer_add(b, op.key, op.at, op.payload,
+                                    op.flags ? TRIFLE_UNTRACKED : 0u,
+                                    op.kind == TRIFLE__JOP_TRACK, &e);
+            trifle__jrec_op_clear(&op);
+        }
+        if (rc == TRIFLE_ENOMEM)
+            return trifle__error(c->err, rc, "out of memory");
+        if (rc != 0) {
+            c->bad++;
+            trifle__log(TRIFLE_LOG_WARN, "core", "journal %s: call %" PRIu64 " not replayed: %s",
+                        trifle__journal_dir(b->jn), seq, e.message);
+            return 0;
+        }
+        if (c->applied++ == 0)
+            c->first = seq;
+        c->last = seq;
+        return 0;
+    }
+    if (type == TRIFLE__JREC_QUARANTINE && b->marks) {
+        qrec *r;
+        uint64_t cover, replaces;
+        if (trifle__jrec_quarantine_walk(body, len, &cover, &replaces, NULL, NULL, &e) != 0) {
+            c->bad++;
+            trifle__log(TRIFLE_LOG_WARN, "core",
+                        "journal %s: quarantine record %" PRIu64 " not replayed: %s",
+                        trifle__journal_dir(b->jn), seq, e.message);
+            return 0;
+        }
+        if (c->nq == c->capq) {
+            size_t cap = c->capq ? c->capq * 2 : 8;
+            qrec *m = trifle__reallocarray(c->q, cap, sizeof(*m));
+            if (m == NULL)
+                return trifle__error(c->err, TRIFLE_ENOMEM, "out of memory");
+            c->q = m;
+            c->capq = cap;
+        }
+        r = &c->q[c->nq];
+        if ((r->body = trifle__malloc(len)) == NULL)
+            return trifle__error(c->err, TRIFLE_ENOMEM, "out of memory");
+        memcpy(r->body, body, len);
+        r->len = len;
+        r->seq = seq;
+        r->cover = cover;
+        r->replaces = replaces;
+        r->alive = 0;
+        c->nq++;
+        return 0;
+    }
+    if (type == TRIFLE__JREC_RESOLVED) {
+        uint64_t q;
+        if (trifle__jrec_resolved_decode(body, len, &q) != 0)
+            return 0;
+        if (c->nr == c->capr) {
+            size_t cap = c->capr ? c->capr * 2 : 8;
+            uint64_t *m = trifle__reallocarray(c->resolved, cap, sizeof(*m));
+            if (m == NULL)
+                return trifle__error(c->err, TRIFLE_ENOMEM, "out of memory");
+            c->resolved = m;
+            c->capr = cap;
+        }
+        c->resolved[c->nr++] = q;
+    }
+    return 0; /* CHECKPOINT and types of newer writers carry nothing to replay */
+}
+
+/* The label of a replayed record's granularity: the configuration's when it has it, else an
+ * owned copy (a record buffered under another configuration is still written as it was). */
+static const char *gran_label(trifle__buffer *b, const char *g, size_t len)
+{
+    size_t i;
+    char *copy, **m;
+
+    for (i = 0; i < b->env.n_grans; i++)
+        if (strlen(b->env.grans[i].label) == len && memcmp(b->env.grans[i].label, g, len) == 0)
+            return b->env.grans[i].label;
+    for (i = 0; i < b->n_grans_extra; i++)
+        if (strlen(b->grans_extra[i]) == len && memcmp(b->grans_extra[i], g, len) == 0)
+            return b->grans_extra[i];
+    if ((copy = trifle__malloc(len + 1)) == NULL)
+        return NULL;
+    memcpy(copy, g, len);
+    copy[len] = '\0';
+    if ((m = trifle__reallocarray(b->grans_extra, b->n_grans_extra + 1, sizeof(*m))) == NULL) {
+        trifle__free(copy);
+        return NULL;
+    }
+    b->grans_extra = m;
+    b->grans_extra[b->n_grans_extra++] = copy;
+    return copy;
+}
+
+/* Fill record e (zeroed, or recycled) from a decoded quarantine record. */
+static int entry_from_record(trifle__buffer *b, bentry *e, const trifle__jrec_record *r)
+{
+    char stackid[512], *id = stackid, path[65536];
+    size_t cap = sizeof(stackid), len, i, pos;
+    const char *gran = gran_label(b, r->gran, r->gran_len);
+
+    if (gran == NULL || (e->key = trifle__malloc(r->key_len + 1)) == NULL)
+        return TRIFLE_ENOMEM;
+    memcpy(e->key, r->key, r->key_len);
+    e->key[r->key_len] = '\0';
+    e->gran = gran;
+    e->at = r->at;
+    len = trifle_storage_identifier(b->env.st, id, cap, e->key, gran, r->at);
+    if (len >= cap && (id = trifle__malloc(cap = len + 1)) != NULL)
+        (void)trifle_storage_identifier(b->env.st, id, cap, e->key, gran, r->at);
+    e->id = id != NULL ? trifle__strdup(id) : NULL;
+    if (id != stackid)
+        trifle__free(id);
+    if (e->id == NULL)
+        return TRIFLE_ENOMEM;
+    e->hash = tuple_hash(hash_str(e->key, 0xcbf29ce484222325ULL), gran, r->at);
+    for (i = 0; i < r->n_leaves; i++) {
+        const trifle__jrec_leaf *l = &r->leaves[i];
+        memcpy(path, l->path, l->path_len);
+        path[l->path_len] = '\0';
+        if (!leaf_find(e, path, &pos) && leaf_insert(e, pos, path, l->path_len) != 0)
+            return TRIFLE_ENOMEM;
+        leaf_compose(&e->leaves[pos], l->op == TRIFLE__JLEAF_SET ? OP_SET : OP_ADD, l->value);
+    }
+    e->fast_serial = 0;
+    e->fast_real = 0;
+    e->tk_id = 0;
+    return 0;
+}
+
+typedef struct qload_ctx {
+    trifle__buffer *b;
+    uint64_t qseq;
+    bop *op; /* FIFO: the call being rebuilt */
+} qload_ctx;
+
+static int qload_record(void *vctx, const trifle__jrec_record *r)
+{
+    qload_ctx *c = vctx;
+    trifle__buffer *b = c->b;
+    bentry *e, *old;
+
+    if (!b->aggregate) {
+        e = &c->op->entries[c->op->n++];
+        return entry_from_record(b, e, r) != 0 ? TRIFLE_ENOMEM : 0;
+    }
+    if ((e = trifle__calloc(1, sizeof(*e))) == NULL)
+        return TRIFLE_ENOMEM;
+    if (entry_from_record(b, e, r) != 0) {
+        entry_destroy(e);
+        return TRIFLE_ENOMEM;
+    }
+    e->jseq = c->qseq;
+    if ((old = table_find(&b->quarantine, e->hash, e->key, e->gran, e->at)) != NULL) {
+        /* two records in force for one identity (the configuration changed in between) */
+        int rc = entry_compose_entry(old, e);
+        old->qdirty = 1;
+        entry_destroy(e);
+        return rc;
+    }
+    if (table_insert(&b->quarantine, e) != 0) {
+        entry_destroy(e);
+        return TRIFLE_ENOMEM;
+    }
+    return 0;
+}
+
+static int count_record(void *vctx, const trifle__jrec_record *r)
+{
+    (void)r;
+    (*(size_t *)vctx)++;
+    return 0;
+}
+
+/* The QUARANTINE records in force and not stored yet go back into the quarantine. */
+static int replay_quarantine(trifle__buffer *b, replay_ctx *c, size_t *loaded, trifle_error *err)
+{
+    size_t i, j;
+    bop **tail = &b->kept_q;
+
+    *loaded = 0;
+    for (i = 0; i < c->nq; i++) {
+        qrec *r = &c->q[i];
+        if (r->cover > c->from)
+            continue; /* its mark never committed: its calls were replayed as calls */
+        r->alive = 1;
+        for (j = 0; j < i && r->replaces != 0; j++)
+            if (c->q[j].seq == r->replaces)
+                c->q[j].alive = 0;
+    }
+    for (i = 0; i < c->nq; i++)
+        for (j = 0; j < c->nr && c->q[i].alive; j++)
+            if (c->resolved[j] == c->q[i].seq)
+                c->q[i].alive = 0;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    for (i = 0; i < c->nq; i++) {
+        qrec *r = &c->q[i];
+        char name[96];
+        uint64_t stored = 0, cover, replaces;
+        qload_ctx lc = {b, r->seq, NULL};
+        size_t n = 0;
+        int rc;
+
+        if (!r->alive)
+            continue;
+        qmark_name(b, r->seq, name, sizeof(name));
+        if ((rc = trifle_storage_mark_read(b->env.st, name, &stored, err)) != 0)
+            return rc;
+        if (stored > 0)
+            continue; /* written before the crash, not yet marked resolved in the journal */
+        if (!b->aggregate) {
+            (void)trifle__jrec_quarantine_walk(r->body, r->len, &cover, &replaces, count_record, &n,
+                                               NULL);
+            if ((lc.op = trifle__calloc(1, sizeof(*lc.op))) == NULL ||
+                (lc.op->entries = trifle__calloc(n ? n : 1, sizeof(bentry))) == NULL) {
+                trifle__free(lc.op);
+                return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+            }
+            lc.op->seq = r->cover;
+            lc.op->qseq = r->seq;
+        }
+        rc = trifle__jrec_quarantine_walk(r->body, r->len, &cover, &replaces, qload_record, &lc,
+                                          err);
+        if (lc.op != NULL) {
+            if (rc != 0) {
+                op_free(lc.op);
+            } else {
+                *tail = lc.op;
+                tail = &lc.op->next;
+            }
+        }
+        if (rc != 0)
+            return rc == TRIFLE_ENOMEM ? trifle__error(err, rc, "out of memory") : rc;
+        if (r->cover > b->q_cover_max)
+            b->q_cover_max = r->cover;
+        (*loaded)++;
+    }
+    return 0;
+}
+
+static void replay_ctx_free(replay_ctx *c)
+{
+    size_t i;
+
+    for (i = 0; i < c->nq; i++)
+        trifle__free(c->q[i].body);
+    trifle__free(c->q);
+    trifle__free(c->resolved);
+}
+
+/* Open the journal, replay it, and try one flush of what it brought back. */
+static int journal_start(trifle__buffer *b, const char *dir, trifle_error *err)
+{
+    const trifle__buffer_options *o = b->env.opt;
+    trifle__journal_options jo;
+    replay_ctx c;
+    size_t loaded = 0;
+    uint64_t mark = 0;
+    int rc;
+
+    memset(&jo, 0, sizeof(jo));
+    jo.dir = dir;
+    jo.sync = o->journal_sync;
+    jo.interval_ms = o->journal_interval_ms > 0 ? o->journal_interval_ms : 5;
+    jo.segment_bytes = o->journal_segment_bytes >= 4096 ? o->journal_segment_bytes : 67108864;
+    if ((rc = trifle__journal_open(&b->jn, &jo, err)) != 0)
+        return rc;
+    b->marks = (trifle_storage_driver(b->env.st)->caps & TRIFLE_CAP_JOURNAL_MARK) != 0;
+    memset(&c, 0, sizeof(c));
+    c.b = b;
+    c.err = err;
+    c.from = checkpoint_read(dir);
+    if (b->marks) {
+        if ((rc = trifle_storage_mark_read(b->env.st, trifle__journal_name(b->jn), &mark, err)) !=
+            0)
+            return rc;
+        if (mark > c.from)
+            c.from = mark;
+    }
+    b->stored_seq = b->snap_seq = c.from;
+    b->replaying = 1;
+    rc = trifle__journal_replay(b->jn, replay_record, &c, err);
+    b->replaying = 0;
+    b->replay_seq = 0;
+    if (rc == 0)
+        trifle__journal_seq_floor(b->jn, c.from);
+    if (rc == 0 && b->marks)
+        rc = replay_quarantine(b, &c, &loaded, err);
+    replay_ctx_free(&c);
+    if (rc != 0)
+        return rc;
+    if (c.applied > 0 || loaded > 0 || c.bad > 0) {
+        trifle_error fe = TRIFLE_ERROR_INIT;
+        trifle__log(TRIFLE_LOG_INFO, "core",
+                    "journal %s: replaying %zu calls (seq %" PRIu64 "..%" PRIu64
+                    ") and %zu quarantined records; %zu records could not be replayed",
+                    dir, c.applied, c.first, c.last, loaded, c.bad);
+        trifle__mutex_lock(&b->lock);
+        b->quarantine_at_ms = now_ms();
+        trifle__mutex_unlock(&b->lock);
+        if (b->aggregate)
+            publish_held(b);
+        else {
+            b->held = count_ops(b->kept_q);
+            b->quarantined = b->held;
+        }
+        if (flush_now(b, 1, &fe) != 0)
+            trifle__log(TRIFLE_LOG_WARN, "core",
+                        "journal %s: the replayed calls wait in the buffer for the store: %s", dir,
+                        fe.message);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Public (internal) API */
 
 int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trifle_error *err)
@@ -1195,6 +2138,13 @@ int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trif
         b->gc[g].mask = slots - 1;
         if ((b->gc[g].slot = trifle__calloc(slots, sizeof(gslot))) == NULL)
             goto oom;
+    }
+    if (env->journal_dir != NULL && env->journal_dir[0] != '\0') {
+        int rc = journal_start(b, env->journal_dir, err);
+        if (rc != 0) {
+            trifle__buffer_free(b);
+            return rc;
+        }
     }
     b->last_flush_ms = now_ms();
     if (env->opt->async) {
@@ -1368,6 +2318,50 @@ static int wait_for_room(trifle__buffer *b, size_t needed, int *waited, trifle_e
 static int add_fifo(trifle__buffer *b, const char *key, int64_t at, const trifle_payload *v,
                     unsigned flags, int is_track, trifle_error *err);
 
+/* Append the OP record of a call to the journal before the call changes anything: nothing is
+ * acknowledged that is not journaled. While replaying, the record is in the journal already and
+ * its seq is given. The payload's encoding is cached by serial, so a reused payload is encoded
+ * once. Caller holds `lock`. 0 (*seq set), TRIFLE_EIO, TRIFLE_EINVAL, TRIFLE_ENOMEM. */
+static int journal_op(trifle__buffer *b, const char *key, int64_t at, const trifle_payload *v,
+                      unsigned flags, int is_track, uint64_t *seq, trifle_error *err)
+{
+    int rc;
+
+    *seq = 0;
+    if (b->jn == NULL)
+        return 0;
+    if (b->replaying) {
+        *seq = b->replay_seq;
+        return 0;
+    }
+    if (b->jpay_serial != v->serial) {
+        b->jpay_serial = 0;
+        if ((rc = trifle__jrec_payload_encode(&b->jpay, v)) != 0)
+            return rc == TRIFLE_ENOMEM
+                       ? trifle__error(err, rc, "out of memory")
+                       : trifle__error(err, TRIFLE_EINVAL,
+                                       "invalid values: a path longer than 65535 bytes cannot be "
+                                       "journaled");
+        b->jpay_serial = v->serial;
+    }
+    if ((rc = trifle__jrec_op_encode(&b->jop, is_track ? TRIFLE__JOP_TRACK : TRIFLE__JOP_ASSERT,
+                                     (flags & TRIFLE_UNTRACKED) ? 1u : 0u, key, at, &b->jpay,
+                                     v->n)) != 0)
+        return rc == TRIFLE_ENOMEM ? trifle__error(err, rc, "out of memory")
+                                   : trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
+    return trifle__journal_append(b->jn, TRIFLE__JREC_OP, b->jop.data, b->jop.len, seq, err);
+}
+
+/* With buffer.journal_sync=always, the call returns once its record is on disk (outside `lock`:
+ * concurrent callers share one fdatasync). */
+static int journal_wait(trifle__buffer *b, uint64_t seq, trifle_error *err)
+{
+    if (b->jn == NULL || seq == 0 || b->replaying ||
+        b->env.opt->journal_sync != TRIFLE__JSYNC_ALWAYS)
+        return 0;
+    return trifle__journal_sync_to(b->jn, seq, err);
+}
+
 /* Count an accepted operation and wake the flush thread when it has something new to do: the
  * first pending write starts the timer, the size-th triggers a flush. Caller holds `lock`.
  * Returns 1 when the caller must flush itself (no flush thread and the size is reached). */
@@ -1377,6 +2371,8 @@ static int accepted(trifle__buffer *b)
 
     b->stats.operations++;
     b->ops_since++;
+    if (b->replaying)
+        return 0; /* the replay flushes once at its end */
     full = b->ops_since >= (uint64_t)b->env.opt->size;
     if (first)
         b->first_pending_ms = now_ms();
@@ -1386,16 +2382,17 @@ static int accepted(trifle__buffer *b)
 }
 
 /* The common call: every bucket in its cache slot, every record cached, the payload and the
- * tracking key already mapped to slots. Then nothing can fail and nothing is looked up: compose
- * and return 1. Otherwise change nothing and return 0. Caller holds `lock`. */
-static int add_cached(trifle__buffer *b, int64_t at, const trifle_payload *v, uint64_t tk_id,
-                      int op)
+ * tracking key already mapped to slots. Then nothing is looked up: journal the call, compose and
+ * return 1. Otherwise change nothing and return 0. A journal failure is returned (negative) with
+ * nothing changed. Caller holds `lock`. */
+static int add_cached(trifle__buffer *b, const char *key, int64_t at, const trifle_payload *v,
+                      unsigned flags, uint64_t tk_id, int op, uint64_t *seq, trifle_error *err)
 {
     size_t n = b->env.n_grans, g;
     int tracking = b->env.system_tracking;
     bentry *data[64], *sys[64];
 
-    if (pending_count(b) > (size_t)b->env.opt->max_pending)
+    if (pending_count(b) > (size_t)b->env.opt->max_pending && !b->replaying)
         return 0; /* the slow path waits for room */
     for (g = 0; g < n; g++) {
         const gslot *s = slot_of(&b->gc[g], at);
@@ -1410,6 +2407,11 @@ static int add_cached(trifle__buffer *b, int64_t at, const trifle_payload *v, ui
                 return 0;
             sys[g] = y;
         }
+    }
+    if (b->jn != NULL) {
+        int rc = journal_op(b, key, at, v, flags, op == OP_ADD, seq, err);
+        if (rc != 0)
+            return rc;
     }
     for (g = 0; g < n; g++) {
         entry_compose_payload(data[g], v, op);
@@ -1429,7 +2431,7 @@ int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const tri
     int untracked = (flags & TRIFLE_UNTRACKED) != 0;
     int tracking = b->env.system_tracking, rc = 0, waited = 0, trigger;
     int op = is_track ? OP_ADD : OP_SET;
-    uint64_t tk_id;
+    uint64_t tk_id, seq = 0;
 
     if (!b->aggregate) {
         if ((rc = trifle__key_check(key, 1, err)) != 0)
@@ -1448,8 +2450,12 @@ int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const tri
     /* names the tracking key for entry_reserve_system: the memo's key (even ids), or the
      * untracked key (1) */
     tk_id = untracked ? 1 : b->mkey_id * 2;
-    if (add_cached(b, at, v, tk_id, op))
+    if ((rc = add_cached(b, key, at, v, flags, tk_id, op, &seq, err)) > 0) {
+        rc = 0;
         goto accept;
+    }
+    if (rc < 0)
+        goto unlock;
     for (g = 0; g < n; g++) {
         slot[g] = slot_of(&b->gc[g], at);
         if ((rc = bucket_for(b, g, slot[g], at, &bucket[g], err)) != 0)
@@ -1465,7 +2471,7 @@ int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const tri
         }
         if (rc != 0)
             goto unlock;
-        if (pending_count(b) + miss <= (size_t)b->env.opt->max_pending)
+        if (pending_count(b) + miss <= (size_t)b->env.opt->max_pending || b->replaying)
             break;
         if ((rc = wait_for_room(b, miss, &waited, err)) != 0)
             goto unlock;
@@ -1492,7 +2498,9 @@ int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const tri
                 goto oom;
         }
     }
-    /* phase 2: compose; nothing can fail from here on */
+    /* the journal record, then phase 2: compose; nothing can fail after the append */
+    if ((rc = journal_op(b, key, at, v, flags, is_track, &seq, err)) != 0)
+        goto unlock; /* records made in phase 1 hold placeholders only: nothing is written */
     for (g = 0; g < n; g++) {
         entry_compose_payload(data[g], v, op);
         if (tracking)
@@ -1503,7 +2511,7 @@ accept:
     trifle__mutex_unlock(&b->lock);
     if (trigger)
         (void)flush_now(b, 0, NULL); /* enqueue never returns flush errors (SPEC §6.4) */
-    return 0;
+    return journal_wait(b, seq, err);
 oom:
     rc = trifle__error(err, TRIFLE_ENOMEM, "out of memory");
 unlock:
@@ -1518,6 +2526,7 @@ static int add_fifo(trifle__buffer *b, const char *key, int64_t at, const trifle
     size_t n = b->env.n_grans, per = b->env.system_tracking ? 2 : 1, g, k = 0;
     const char *tk = (flags & TRIFLE_UNTRACKED) ? UNTRACKED_KEY : key;
     bop *op;
+    uint64_t seq;
     int rc = 0, waited = 0, trigger;
 
     if ((op = trifle__calloc(1, sizeof(*op))) == NULL ||
@@ -1568,7 +2577,11 @@ static int add_fifo(trifle__buffer *b, const char *key, int64_t at, const trifle
         rc = trifle__error(err, TRIFLE_ECLOSED, "buffer is closed");
         goto fail;
     }
-    if ((rc = wait_for_room(b, 1, &waited, err)) != 0) {
+    if (!b->replaying && (rc = wait_for_room(b, 1, &waited, err)) != 0) {
+        trifle__mutex_unlock(&b->lock);
+        goto fail;
+    }
+    if ((rc = journal_op(b, key, at, v, flags, is_track, &op->seq, err)) != 0) {
         trifle__mutex_unlock(&b->lock);
         goto fail;
     }
@@ -1578,11 +2591,12 @@ static int add_fifo(trifle__buffer *b, const char *key, int64_t at, const trifle
         b->q_head = op;
     b->q_tail = op;
     b->q_n++;
+    seq = op->seq; /* op belongs to the queue now: a flush may free it once `lock` is released */
     trigger = accepted(b);
     trifle__mutex_unlock(&b->lock);
     if (trigger)
         (void)flush_now(b, 0, NULL);
-    return 0;
+    return journal_wait(b, seq, err);
 oom:
     rc = trifle__error(err, TRIFLE_ENOMEM, "out of memory");
 fail:
@@ -1772,6 +2786,13 @@ void trifle__buffer_free(trifle__buffer *b)
             trifle__free(b->gc[t].slot);
     trifle__free(b->gc);
     trifle__free(b->mkey);
+    trifle__journal_close(b->jn);
+    trifle__jbuf_free(&b->jpay);
+    trifle__jbuf_free(&b->jop);
+    trifle__jbuf_free(&b->jq);
+    for (t = 0; t < b->n_grans_extra; t++)
+        trifle__free(b->grans_extra[t]);
+    trifle__free(b->grans_extra);
     trifle__free(b);
 }
 

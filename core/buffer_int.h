@@ -27,13 +27,20 @@ typedef struct trifle__buffer_env {
     int week_start;
     int system_tracking;
     const trifle__buffer_options *opt;
+    const char *journal_dir; /* buffer.journal: NULL or "" = no journal */
 } trifle__buffer_env;
 
-/* A buffer; with opt->async a flush thread is started. TRIFLE_ENOMEM, TRIFLE_ERROR. */
+/* A buffer; with opt->async a flush thread is started. With a journal directory the journal is
+ * opened (TRIFLE_EBUSY when another process holds it) and replayed first: every journaled call
+ * the store does not have yet is pending again, and one flush is tried (its failure is logged,
+ * the calls stay pending). TRIFLE_ENOMEM, TRIFLE_ERROR, TRIFLE_EIO, and the store's errors when
+ * its journal mark cannot be read. */
 int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trifle_error *err);
 
-/* Merge one track (is_track) or assert into the pending state. The payload was validated by the
- * caller and is not empty; the key is checked here (trifle__key_check for a write), except when it
+/* Merge one track (is_track) or assert into the pending state, journaled first when the buffer
+ * has a journal (TRIFLE_EIO: the journal could not take it, nothing changed; with
+ * buffer.journal_sync=always the call returns after the record is on disk). The payload was
+ * validated by the caller and is not empty; the key is checked here (trifle__key_check for a write), except when it
  * is the text of the key the buffer last accepted. Returns 0, TRIFLE_EINVAL (invalid or reserved
  * key, time out of range), TRIFLE_EBUSY `buffer is full`, TRIFLE_ECLOSED, TRIFLE_ENOMEM. Never
  * returns flush errors. */

@@ -490,5 +490,8 @@ int trifle__config_validate(const trifle_config *cfg, trifle_error *err)
         (void)snprintf(v, sizeof(v), "%" PRId64, b->retry_max_ms);
         return trifle__error(err, TRIFLE_ECONFIG, "invalid buffer option retry_max_ms: %s", v);
     }
+    if (cfg->text[find_opt("buffer.journal")] != NULL && !b->enabled)
+        return trifle__error(err, TRIFLE_ECONFIG,
+                             "invalid buffer option journal: the journal needs buffer.enabled");
     return 0;
 }

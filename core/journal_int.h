@@ -21,8 +21,10 @@ typedef struct trifle__journal trifle__journal;
 
 /* Sync policies (buffer.journal_sync). */
 enum {
-    TRIFLE__JSYNC_NONE = 0,     /* write(2) only: survives a process crash, not a power loss */
-    TRIFLE__JSYNC_INTERVAL = 1, /* a background thread fdatasyncs every interval_ms when dirty */
+    TRIFLE__JSYNC_NONE = 0,     /* write(2) only: survives a process crash, not a power loss
+                                   (a full segment is still synced as it is closed) */
+    TRIFLE__JSYNC_INTERVAL = 1, /* a background thread fdatasyncs every interval_ms when dirty
+                                   (and sleeps while nothing is appended) */
     TRIFLE__JSYNC_ALWAYS = 2    /* trifle__journal_sync_to() waits for fdatasync (group commit) */
 };
 
@@ -73,18 +75,26 @@ int trifle__journal_replay(trifle__journal *j, trifle__journal_record_fn fn, voi
  * segments were released). Call between replay and the first append. */
 void trifle__journal_seq_floor(trifle__journal *j, uint64_t floor);
 
-/* Append one record and give it the next sequence number (*seq). The bytes reach the kernel
+/* Append one record of type 1 .. 65535 (a TRIFLE__JREC_*; body: at most 16 MiB) and give it the
+ * next sequence number (*seq). The bytes reach the kernel
  * (write(2)) before this returns, so a killed process loses nothing that was appended; with
  * TRIFLE__JSYNC_ALWAYS the caller then calls trifle__journal_sync_to(*seq) outside its locks.
  * On failure (disk full, RLIMIT_FSIZE, I/O error) the segment is cut back to its previous length,
  * nothing is appended and TRIFLE_EIO names the file and the errno text. Callers serialise appends.
- * A full segment is synced, closed and a new one started first. */
+ * A full segment is synced, closed and a new one started first. TRIFLE_EINVAL before replay, for
+ * a bad type or an oversized body. */
 int trifle__journal_append(trifle__journal *j, int type, const void *body, size_t len,
                            uint64_t *seq, trifle_error *err);
 
 /* Wait until every record up to seq is on disk (fdatasync). Concurrent callers share one
- * fdatasync (group commit): one of them syncs, the others wait for it. TRIFLE_EIO. */
+ * fdatasync (group commit): one of them syncs, the others wait for it. A seq above the last
+ * appended one waits for the last one. TRIFLE_EIO; once an fdatasync has failed, every record it
+ * covered keeps failing (the kernel may have dropped those pages) and appends move to a new
+ * segment. */
 int trifle__journal_sync_to(trifle__journal *j, uint64_t seq, trifle_error *err);
+
+/* The highest sequence number known to be on disk (tests, /stats). Thread-safe. */
+uint64_t trifle__journal_synced_seq(trifle__journal *j);
 
 /* Every record with a sequence number <= upto is stored: delete the segments that hold nothing
  * newer (never the one being appended to). Errors are logged, not returned. */
@@ -102,9 +112,17 @@ void trifle__journal_get_stats(trifle__journal *j, trifle__journal_stats *out);
 /* Sync what was appended, stop the interval thread, release the lock and free. NULL is fine. */
 void trifle__journal_close(trifle__journal *j);
 
-/* Parse one segment image from memory (the fuzz target's entry): calls fn for each good record
- * and returns the offset where the good part ends (== len when the whole image is good). */
+/* Parse one segment image from memory (the fuzz target's entry): calls fn (may be NULL) for each
+ * good record and returns the offset where the good part ends (== len when the whole image is
+ * good, 0 when the header is bad). A non-zero return from fn stops the scan after that record.
+ * The image's journal name is not checked. */
 size_t trifle__journal_scan_image(const unsigned char *image, size_t len,
                                   trifle__journal_record_fn fn, void *ctx);
+
+/* CRC-32C (Castagnoli; "123456789" gives 0xE3069283). crc is the value so far (0 to start), so
+ * crc32c(crc32c(0, a), b) == crc32c(0, a followed by b). trifle__crc32c uses the SSE4.2
+ * instruction when the CPU has it; the portable table version is exported for the tests. */
+uint32_t trifle__crc32c(uint32_t crc, const void *data, size_t n);
+uint32_t trifle__crc32c_portable(uint32_t crc, const void *data, size_t n);
 
 #endif

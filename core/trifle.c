@@ -157,6 +157,7 @@ int trifle_open(trifle **out, const trifle_config *cfg, trifle_error *err)
         env.week_start = t->cfg->week_start;
         env.system_tracking = t->cfg->system_tracking;
         env.opt = &t->cfg->buffer;
+        env.journal_dir = trifle_config_get(t->cfg, "buffer.journal");
         if ((rc = trifle__buffer_new(&t->buffer, &env, err)) != 0)
             goto fail;
     }
@@ -186,6 +187,18 @@ int trifle_close(trifle *t, trifle_error *err)
     t->st = NULL;
     trifle__mutex_unlock(&t->conn_lock);
     return rc;
+}
+
+void trifle__abandon(trifle *t)
+{
+    if (t == NULL)
+        return;
+    atomic_store(&t->closed, 1);
+    trifle__buffer_free(t->buffer); /* stops the flush thread, writes nothing, unlocks the journal */
+    t->buffer = NULL;
+    trifle_storage_close(t->st);
+    t->st = NULL;
+    trifle_free(t);
 }
 
 void trifle_free(trifle *t)

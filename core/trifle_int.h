@@ -14,4 +14,11 @@ int trifle__utf8_valid(const char *s, size_t n);
  * reserved keys are refused: `reserved key: __system__key__` / `reserved key: __untracked__`. */
 int trifle__key_check(const char *key, int for_write, trifle_error *err);
 
+/* Drop a handle the way a crashed process would: nothing pending is flushed or written, the flush
+ * thread stops, the journal is closed (its lock released) and everything is freed. For tests of
+ * the journal's replay that need an in-process store (the fake driver); a real crash is a child
+ * process that is killed. */
+struct trifle;
+void trifle__abandon(struct trifle *t);
+
 #endif

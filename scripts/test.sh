@@ -4,8 +4,11 @@
 #   1. release build, -Werror, every ctest (unit, ABI, headers, fuzz replay, CLI, conformance on
 #      every driver, interop)
 #   2. the same suite under ASan+UBSan, except conformance.mongo and interop (see there)
-#   3. valgrind memcheck over the unit, ABI and sqlite conformance tests
-#   4. libFuzzer on every fuzz target for a bounded time (clang)
+#   3. ThreadSanitizer over the threaded parts (buffer, journal, Simple Stats)
+#   4. valgrind memcheck over the unit and ABI tests
+#   5. libFuzzer on every fuzz target for a bounded time (clang)
+#   and "standalone": the tracked files alone, copied into an empty directory, build and pass the
+#   unit and sqlite conformance tests there; no tracked file points outside the repository
 # and ends with one line "N passed, N failed, N skipped" over all of it.
 # Environment: CI=true makes a missing server a failure (TRIFLE_TEST_STRICT=1);
 # TRIFLE_TEST_QUICK=1 runs step 1 only; TRIFLE_FUZZ_SECONDS (default 20) per fuzz target.
@@ -90,6 +93,50 @@ else
     failed=$((failed + 1))
 fi
 
+# --- standalone: the repository alone builds and passes its tests (docs/testing.md) ---------------
+# The tracked files only (what a clone holds), copied into an empty directory with nothing beside
+# it; a release -Werror build there and the ctests that read the in-repo vectors. Plus a check
+# that no tracked file points outside the repository. The full suite is not repeated here.
+if [ "${TRIFLE_TEST_QUICK:-0}" != "1" ]; then
+    log "standalone: the repository alone"
+    sa_start=$(date +%s)
+    if ! git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+        echo "standalone: not a git checkout, skipped"
+        skipped=$((skipped + 2))
+    else
+        # the patterns are written so that they do not match this script itself
+        sa_refs=$(git -C "$ROOT" grep -n -E -e '[.][.]/shared' -e 'shared[/](spec|reference)' -- . 2>&1)
+        case $? in
+            1) echo "standalone.refs: ok"; passed=$((passed + 1)) ;;
+            0) echo "standalone.refs: FAILED, tracked files refer to a path outside the repository:"
+               echo "$sa_refs"; failed=$((failed + 1)) ;;
+            *) echo "standalone.refs: FAILED, git grep: $sa_refs"; failed=$((failed + 1)) ;;
+        esac
+        sa_dir=$(mktemp -d /tmp/trifle-standalone.XXXXXX)
+        mkdir "$sa_dir/repo"
+        if (cd "$ROOT" && git ls-files -z | tar --null -T - -cf -) | tar -C "$sa_dir/repo" -xf - &&
+            [ ! -e "$sa_dir/shared" ] &&
+            cmake -S "$sa_dir/repo" -B "$sa_dir/repo/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+                -DTRIFLE_WERROR=ON >"$LOGS/configure-standalone.log" 2>&1 &&
+            cmake --build "$sa_dir/repo/build" -j"$JOBS" >"$LOGS/build-standalone.log" 2>&1; then
+            # the unit tests (they read every vector file), conformance.sqlite (the vector cases
+            # through a handle), install.consumer (the installed kit finds its own vectors) and
+            # docs.doxygen (the Doxyfile is tracked); the server-backed driver unit tests ran in
+            # the release stage
+            run_ctest standalone "$sa_dir/repo/build" \
+                -R '^(unit[.]|conformance[.]sqlite$|install[.]consumer$|docs[.]doxygen$)' \
+                -E '^unit[.](driver_(postgres|redis|mongo|mysql)|simple[.]promtool)$'
+        else
+            echo "standalone build failed (see $LOGS/configure-standalone.log, $LOGS/build-standalone.log)"
+            tail -n 40 "$LOGS/build-standalone.log" 2>/dev/null
+            failed=$((failed + 1))
+        fi
+        rm -rf "$sa_dir"
+    fi
+    echo "standalone: $(($(date +%s) - sa_start)) s"
+fi
+# --- end standalone --------------------------------------------------------------------------
+
 if [ "${TRIFLE_TEST_QUICK:-0}" != "1" ]; then
     log "ASan+UBSan build"
     if build "$ROOT/build/asan" -DCMAKE_BUILD_TYPE=Debug -DTRIFLE_WERROR=ON \
@@ -108,10 +155,24 @@ if [ "${TRIFLE_TEST_QUICK:-0}" != "1" ]; then
         failed=$((failed + 1))
     fi
 
+    log "ThreadSanitizer build"
+    # The code with threads of its own: the buffer and its flush thread, the journal (group
+    # commit, the interval thread), Simple Stats' threads, and the handle's locks.
+    if build "$ROOT/build/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRIFLE_WERROR=ON \
+        -DTRIFLE_SANITIZER=thread -DTRIFLE_BUILD_CLI=OFF; then
+        TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+            run_ctest tsan "$ROOT/build/tsan" -R '^unit[.](buffer|journal|durability|simple|trifle)$'
+    else
+        echo "thread sanitizer build failed"
+        failed=$((failed + 1))
+    fi
+
     log "valgrind memcheck"
     if [ -d "$ROOT/build/release" ]; then
+        # --child-silent-after-fork: the crash tests (unit.durability) kill children that leave
+        # everything allocated on purpose; the parents, which run the same code, are checked.
         TRIFLE_TEST_LIGHT=1 run_ctest memcheck "$ROOT/build/release" -T memcheck --timeout 900 -R '^(unit\.|abi\.)' \
-            --overwrite MemoryCheckCommandOptions="--error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --suppressions=$ROOT/tests/valgrind.supp"
+            --overwrite MemoryCheckCommandOptions="--error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --child-silent-after-fork=yes --suppressions=$ROOT/tests/valgrind.supp"
     fi
 
     log "libFuzzer (${FUZZ_SECONDS}s per target)"

@@ -1,14 +1,15 @@
-/* The fake driver: an in-memory implementation of the whole driver ABI for core tests. It counts
- * what reaches it and can fail on demand; tests/fake_driver.h documents the URL, the counters and
- * the fault injection. Like every driver it links only its own dependencies (none), allocates
- * through the host and exports one symbol, trifle_driver_fake_init.
+/* The fake driver: an in-memory implementation of the whole driver ABI (1.1, journal marks
+ * included) for core tests. It counts what reaches it and can fail on demand; tests/fake_driver.h
+ * documents the URL, the counters and the fault injection. Like every driver it links only its
+ * own dependencies (none), allocates through the host and exports one symbol,
+ * trifle_driver_fake_init.
  *
  * Stores are named by the URL (`fake:<db>`) and shared by every connection of the process, under
  * one mutex; they live until the plugin is unloaded (a destructor frees them). A bucket is stored
  * under its identifier for the connection's mode (mode letter + id [+ granularity] [+ at]), its
- * leaves in a sorted array. inc/set work in two phases so that a batch is all-or-nothing even when
- * the host allocator fails: phase 1 creates every bucket and leaf slot the batch needs (new slots
- * are "pending", invisible to get), phase 2 only changes values. */
+ * leaves in a sorted array. inc/set/write_marked work in two phases so that a batch is
+ * all-or-nothing even when the host allocator fails: phase 1 creates every bucket and leaf slot
+ * the batch needs (new slots are "pending", invisible to get), phase 2 only changes values. */
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -22,9 +23,21 @@
 #define FK_STATS_KEY "__fake__.stats"
 #define FK_CONTROL_KEY "__fake__.control"
 
-enum { OP_OPEN, OP_CLOSE, OP_SETUP, OP_INC, OP_SET, OP_GET, OP_PING, OP_SCAN, N_OPS };
-static const char *const op_names[N_OPS] = {"open", "close", "setup", "inc",
-                                            "set",  "get",   "ping",  "scan"};
+enum {
+    OP_OPEN,
+    OP_CLOSE,
+    OP_SETUP,
+    OP_INC,
+    OP_SET,
+    OP_GET,
+    OP_PING,
+    OP_SCAN,
+    OP_WRITE_MARKED,
+    OP_MARK_READ,
+    N_OPS
+};
+static const char *const op_names[N_OPS] = {"open", "close", "setup", "inc",          "set",
+                                            "get",  "ping",  "scan",  "write_marked", "mark_read"};
 
 typedef struct fk_leaf {
     char *path;
@@ -49,6 +62,13 @@ typedef struct fk_pingrec {
     size_t n;
 } fk_pingrec;
 
+/* A journal mark (ABI 1.1): seq 0 reads as no mark. */
+typedef struct fk_markrec {
+    struct fk_markrec *next;
+    char *name;
+    uint64_t seq;
+} fk_markrec;
+
 typedef struct fk_stats {
     unsigned long calls, items, leaves, failures;
     unsigned long batch[FK_BATCH_LOG];
@@ -60,6 +80,7 @@ typedef struct fk_db {
     fk_bucket **slots;
     size_t n_slots, n_buckets;
     fk_pingrec *pings;
+    fk_markrec *marks;
     unsigned long stamp;
     fk_stats stats[N_OPS];
     /* faults */
@@ -110,6 +131,7 @@ static void fk_data_free(const trifle_host_api *h, fk_db *db)
 {
     fk_bucket *b, *nb;
     fk_pingrec *p, *np;
+    fk_markrec *m, *nm;
     size_t i;
 
     for (i = 0; i < db->n_slots; i++) {
@@ -130,6 +152,12 @@ static void fk_data_free(const trifle_host_api *h, fk_db *db)
         h->free(p);
     }
     db->pings = NULL;
+    for (m = db->marks; m != NULL; m = nm) {
+        nm = m->next;
+        h->free(m->name);
+        h->free(m);
+    }
+    db->marks = NULL;
 }
 
 static void fk_stats_reset(fk_db *db)
@@ -609,46 +637,79 @@ static int fk_check_items(trifle_conn *c, const trifle_entry *items, size_t n, t
     return 0;
 }
 
+/* Phase 1 of a write: every bucket of items[0..n) and every leaf slot exists afterwards (new ones
+ * pending), values unchanged; touched[i] is item i's bucket. 0, TRIFLE_ENOMEM, or EINVAL for an
+ * identifier repeated within the list (`first` numbers the items in the message). */
+static int fk_reserve(trifle_conn *c, const trifle_entry *items, size_t n, size_t first,
+                      fk_bucket **touched, trifle_error *err)
+{
+    const trifle_host_api *h = c->host;
+    fk_db *db = c->db;
+    size_t i, k;
+    char *key;
+
+    db->stamp++;
+    for (i = 0; i < n; i++) {
+        if ((key = fk_bucket_key(c, &items[i].bucket)) == NULL ||
+            fk_bucket_get(h, db, key, &touched[i]) != 0) {
+            h->free(key); /* fk_bucket_get frees it only on success */
+            return TRIFLE_ENOMEM;
+        }
+        if (touched[i]->stamp == db->stamp)
+            return fk_violation(c, err, "repeats an identifier of the same call", first + i);
+        touched[i]->stamp = db->stamp;
+        for (k = 0; k < items[i].n_leaves; k++)
+            if (fk_leaf_reserve(h, touched[i], items[i].leaves[k].path) != 0)
+                return TRIFLE_ENOMEM;
+    }
+    return 0;
+}
+
+/* Phase 2: add (inc) or replace the values of items[0..n); nothing can fail. */
+static void fk_apply(const trifle_entry *items, size_t n, fk_bucket *const *touched, int add)
+{
+    size_t i, k;
+    int found;
+
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < items[i].n_leaves; k++) {
+            fk_bucket *b = touched[i];
+            fk_leaf *l = &b->leaves[fk_leaf_find(b->leaves, b->n, items[i].leaves[k].path, &found)];
+            l->value =
+                add && !l->pending ? l->value + items[i].leaves[k].value : items[i].leaves[k].value;
+            l->pending = 0;
+        }
+    }
+}
+
+static size_t fk_leaves_of(const trifle_entry *items, size_t n)
+{
+    size_t i, leaves = 0;
+
+    for (i = 0; items != NULL && i < n; i++)
+        leaves += items[i].n_leaves;
+    return leaves;
+}
+
 static int fk_write(trifle_conn *c, int add, const trifle_entry *items, size_t n,
                     trifle_write_result *res, trifle_error *err)
 {
     const trifle_host_api *h = c->host;
     fk_db *db = c->db;
     fk_bucket **touched = NULL;
-    size_t i, k, apply = n, leaves = 0;
-    int rc = 0, failing, found;
-    char *key;
+    size_t apply = n;
+    int rc = 0, failing;
 
-    for (i = 0; items != NULL && i < n; i++)
-        leaves += items[i].n_leaves;
     (void)pthread_mutex_lock(&fk_lock);
-    fk_count(c, add ? OP_INC : OP_SET, n, leaves);
+    fk_count(c, add ? OP_INC : OP_SET, n, fk_leaves_of(items, n));
     if ((rc = fk_check_items(c, items, n, err)) != 0)
         goto done;
     if (n > 0 && (touched = h->alloc(n * sizeof(*touched))) == NULL) {
         rc = TRIFLE_ENOMEM;
         goto done;
     }
-    /* phase 1: every bucket and leaf slot exists afterwards, values unchanged */
-    db->stamp++;
-    for (i = 0; i < n; i++) {
-        if ((key = fk_bucket_key(c, &items[i].bucket)) == NULL ||
-            fk_bucket_get(h, db, key, &touched[i]) != 0) {
-            h->free(key); /* fk_bucket_get frees it only on success */
-            rc = TRIFLE_ENOMEM;
-            goto done;
-        }
-        if (touched[i]->stamp == db->stamp) {
-            rc = fk_violation(c, err, "repeats an identifier of the same call", i);
-            goto done;
-        }
-        touched[i]->stamp = db->stamp;
-        for (k = 0; k < items[i].n_leaves; k++)
-            if (fk_leaf_reserve(h, touched[i], items[i].leaves[k].path) != 0) {
-                rc = TRIFLE_ENOMEM;
-                goto done;
-            }
-    }
+    if ((rc = fk_reserve(c, items, n, 0, touched, err)) != 0)
+        goto done;
     failing = fk_should_fail(c, add ? OP_INC : OP_SET);
     if (failing) {
         if (db->fail_unknown)
@@ -658,16 +719,7 @@ static int fk_write(trifle_conn *c, int add, const trifle_entry *items, size_t n
         else
             apply = (size_t)db->fail_applied < n ? (size_t)db->fail_applied : n;
     }
-    /* phase 2: values only, nothing can fail */
-    for (i = 0; i < apply; i++) {
-        for (k = 0; k < items[i].n_leaves; k++) {
-            fk_bucket *b = touched[i];
-            fk_leaf *l = &b->leaves[fk_leaf_find(b->leaves, b->n, items[i].leaves[k].path, &found)];
-            l->value =
-                add && !l->pending ? l->value + items[i].leaves[k].value : items[i].leaves[k].value;
-            l->pending = 0;
-        }
-    }
+    fk_apply(items, apply, touched, add);
     if (failing) {
         rc = fk_fail(c, add ? OP_INC : OP_SET, err);
         if (db->fail_unknown)
@@ -693,6 +745,105 @@ static int fk_set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_wr
                   trifle_error *err)
 {
     return fk_write(c, 0, items, n, res, err);
+}
+
+static fk_markrec *fk_mark_find(const fk_db *db, const char *name)
+{
+    fk_markrec *m;
+
+    for (m = db->marks; m != NULL; m = m->next)
+        if (strcmp(m->name, name) == 0)
+            return m;
+    return NULL;
+}
+
+/* ABI 1.1: the sets, the incs and the mark, all or nothing (see fake_driver.h for the faults). */
+static int fk_write_marked(trifle_conn *c, const trifle_entry *set_items, size_t n_set,
+                           const trifle_entry *inc_items, size_t n_inc, const trifle_mark *mark,
+                           trifle_write_result *res, trifle_error *err)
+{
+    const trifle_host_api *h = c->host;
+    fk_db *db = c->db;
+    fk_bucket **touched = NULL;
+    fk_markrec *m;
+    size_t n = n_set + n_inc;
+    int rc = 0, failing;
+
+    (void)pthread_mutex_lock(&fk_lock);
+    fk_count(c, OP_WRITE_MARKED, n,
+             fk_leaves_of(set_items, n_set) + fk_leaves_of(inc_items, n_inc));
+    if (mark == NULL || mark->name == NULL || mark->seq == 0) {
+        h->error_set(err, TRIFLE_EINVAL, 0,
+                     "fake: contract violation: write_marked without a mark");
+        rc = TRIFLE_EINVAL;
+        goto done;
+    }
+    if ((m = fk_mark_find(db, mark->name)) != NULL && mark->seq < m->seq) {
+        h->error_set(err, TRIFLE_EINVAL, 0,
+                     "fake: contract violation: mark of journal %s goes back from %llu to %llu",
+                     mark->name, (unsigned long long)m->seq, (unsigned long long)mark->seq);
+        rc = TRIFLE_EINVAL;
+        goto done;
+    }
+    if ((n_set > 0 && (rc = fk_check_items(c, set_items, n_set, err)) != 0) ||
+        (n_inc > 0 && (rc = fk_check_items(c, inc_items, n_inc, err)) != 0))
+        goto done;
+    if (n > 0 && (touched = h->alloc(n * sizeof(*touched))) == NULL) {
+        rc = TRIFLE_ENOMEM;
+        goto done;
+    }
+    /* phase 1 for both lists (a bucket may be in both) and the mark's record */
+    if ((rc = fk_reserve(c, set_items, n_set, 0, touched, err)) != 0 ||
+        (rc = fk_reserve(c, inc_items, n_inc, n_set, touched + n_set, err)) != 0)
+        goto done;
+    if (m == NULL) {
+        if ((m = h->alloc(sizeof(*m))) == NULL || (m->name = fk_strdup(h, mark->name)) == NULL) {
+            h->free(m);
+            rc = TRIFLE_ENOMEM;
+            goto done;
+        }
+        m->seq = 0;
+        m->next = db->marks;
+        db->marks = m;
+    }
+    failing = fk_should_fail(c, OP_WRITE_MARKED);
+    if (failing && !db->fail_unknown) {
+        /* all or nothing: fail_applied does not apply; fail_item only names the item */
+        ptrdiff_t failed = db->fail_item >= 0 && (size_t)db->fail_item < n ? db->fail_item : -1;
+        rc = fk_fail(c, OP_WRITE_MARKED, err);
+        TRIFLE_WRITE_RESULT_SET(res, 0, failed, 0);
+        goto done;
+    }
+    /* phase 2: sets, then incs, then the mark; nothing can fail */
+    fk_apply(set_items, n_set, touched, 0);
+    fk_apply(inc_items, n_inc, touched + n_set, 1);
+    m->seq = mark->seq;
+    if (failing) { /* fail_unknown: everything is stored, the reply is "lost" */
+        rc = fk_fail(c, OP_WRITE_MARKED, err);
+        TRIFLE_WRITE_RESULT_SET(res, 0, -1, 1);
+    }
+done:
+    (void)pthread_mutex_unlock(&fk_lock);
+    h->free(touched);
+    if (rc == TRIFLE_ENOMEM)
+        h->error_set(err, rc, 0, "out of memory");
+    return rc;
+}
+
+static int fk_mark_read(trifle_conn *c, const char *name, uint64_t *seq, trifle_error *err)
+{
+    const fk_markrec *m;
+    int rc = 0;
+
+    (void)pthread_mutex_lock(&fk_lock);
+    fk_count(c, OP_MARK_READ, 1, 0);
+    *seq = 0;
+    if (fk_should_fail(c, OP_MARK_READ))
+        rc = fk_fail(c, OP_MARK_READ, err);
+    else if ((m = fk_mark_find(c->db, name)) != NULL)
+        *seq = m->seq;
+    (void)pthread_mutex_unlock(&fk_lock);
+    return rc;
 }
 
 /* Emit one stored leaf as the connection's knobs say. */
@@ -907,7 +1058,8 @@ static const trifle_driver fk_driver = {
     .name = "fake",
     .version = "1.0.0",
     .caps = TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED | TRIFLE_CAP_PING | TRIFLE_CAP_TTL |
-            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES,
+            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES |
+            TRIFLE_CAP_JOURNAL_MARK,
     .schemes = fk_schemes,
     .open = fk_open,
     .close = fk_close,
@@ -917,6 +1069,8 @@ static const trifle_driver fk_driver = {
     .get = fk_get,
     .ping = fk_ping,
     .scan = fk_scan,
+    .write_marked = fk_write_marked,
+    .mark_read = fk_mark_read,
 };
 
 TRIFLE_DRIVER_DEFINE(fake, fk_driver)

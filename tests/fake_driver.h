@@ -1,17 +1,19 @@
 /* The fake driver: a test fixture, not part of libtrifle.
  *
  * tests/fake_driver.c is built as tests/plugins/trifle_fake.so. It implements the whole driver ABI
- * in memory (every capability, every identifier mode) and, like any driver, exports exactly one
+ * 1.1 in memory (every capability, journal marks included, every identifier mode; no drop) and,
+ * like any driver, exports exactly one
  * symbol, trifle_driver_fake_init (the abi.exports ctest checks it). Tests reach its counters and
  * its fault injection through the ordinary storage API instead of extra exports:
  *
  *  URL          `fake:<db>`: connections with the same <db> share one in-process store, so a
  *               second connection (or a probe, below) sees what the first wrote. `fake:` is db "".
  *  Counters     trifle_storage_scan(st, FAKE_STATS_KEY, ...) emits, per operation
- *               <op> ∈ open close setup inc set get ping scan:
+ *               <op> ∈ open close setup inc set get ping scan write_marked mark_read:
  *                 `<op>.calls`     calls so far
- *                 `<op>.items`     items (inc/set), buckets (get), leaves (ping), summed over calls
- *                 `<op>.leaves`    leaves of all items (inc/set)
+ *                 `<op>.items`     items (inc/set; write_marked: set plus inc items), buckets
+ *                                  (get), leaves (ping), summed over calls
+ *                 `<op>.leaves`    leaves of all items (inc/set/write_marked)
  *                 `<op>.failures`  injected failures
  *                 `<op>.batch.<k>` items of the k-th call (k from 0; the first 1024 calls)
  *               plus `buckets` (stored buckets with at least one leaf) and `pings`.
@@ -29,9 +31,14 @@
  *                 `fail_item=I`    ... applies items before I and reports failed_item = I,
  *                                  applied = I (use with fail_code=EDATA)
  *                 `fail_unknown=1` ... applies every item, then fails with outcome_unknown = 1
+ *               A failing write_marked (`fail_write_marked=N`) is all or nothing: it stores
+ *               nothing and reports applied = 0, with failed_item = fail_item when that is below
+ *               its item count (set items first, then inc items); fail_applied is ignored. With
+ *               fail_unknown=1 it stores every item and the mark, then fails with
+ *               outcome_unknown = 1. `fail_mark_read=N` fails a mark_read.
  *                 `reset_stats=1`  zero the counters and disarm every fault (settings persist
  *                                  until then)
- *                 `reset_data=1`   forget every stored bucket and ping
+ *                 `reset_data=1`   forget every stored bucket, ping and journal mark
  *               `fake_probe=1` (URL only) opens a connection whose calls are not counted.
  *  Emission     URL parameters that make `get` behave like less tidy drivers, to test the core's
  *               sink: `get_order=reverse` emits buckets and leaves backwards, `get_split=1` emits
@@ -40,9 +47,14 @@
  *               An injected open failure names the URL, as client libraries that echo it do.
  *               `expire_after` is accepted and ignored; other parameters are rejected like the
  *               sqlite driver does (`invalid driver URL: unknown parameter <name>`).
- *  Contract     inc/set check what SPEC §7.2 promises drivers (ids set and distinct within a call
- *               for the mode, leaves non-empty, sorted, unique, finite) and fail with TRIFLE_EINVAL
- *               `fake: contract violation: ...` before applying anything, so core bugs surface.
+ *  Contract     inc/set/write_marked check what SPEC §7.2 promises drivers (ids set and distinct
+ *               within a call (within each list of a write_marked) for the mode, leaves non-empty,
+ *               sorted, unique, finite) and fail with TRIFLE_EINVAL `fake: contract violation: ...`
+ *               before applying anything, so core bugs surface. write_marked also refuses a mark
+ *               whose seq is below the stored seq of its journal (driver.h: marks increase).
+ *  Marks        write_marked stores the sets, then the incs, then the mark (name → seq) in the
+ *               fake database, all or nothing; mark_read gives 0 for a journal never marked.
+ *               Marks are shared by the connections of one <db> like the buckets are.
  *
  * The helpers below open a probe connection per call; they need the fake to be findable
  * (TRIFLE_TEST_PLUGIN_DIR is registered with trifle_driver_dir_add() when it is defined). */

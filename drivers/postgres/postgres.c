@@ -15,7 +15,10 @@
  * cannot send parameters with a multi-statement string, and pipelining three statements buys
  * nothing over one). Items are sent sorted by identifier, so concurrent batches take their row
  * locks in the same order; deadlock and serialisation failures (40P01, 40001) are retried up to
- * three times all the same.
+ * three times all the same. write_marked (ABI 1.1) needs more than one statement, so it runs
+ * BEGIN, the same SET and INC statements, an upsert into `<table>_marks` and COMMIT as one
+ * explicit transaction (retried whole after 40P01/40001); a COMMIT whose reply is lost is
+ * reported with outcome_unknown.
  *
  * Parameters. The arrays of the SPEC statements (`$1::text[]`, `$2::jsonb[]`, `$n::timestamptz[]`)
  * travel in PostgreSQL's binary array format: a header, then each element as a length and its
@@ -73,10 +76,20 @@
 #define PG_LOST 1 /* internal: the connection died under a call */
 
 /* The statements prepared on each connection. */
-enum { PG_ST_INC, PG_ST_SET, PG_ST_GET, PG_ST_PING, PG_ST_SCAN, PG_N_ST };
+enum {
+    PG_ST_INC,
+    PG_ST_SET,
+    PG_ST_GET,
+    PG_ST_PING,
+    PG_ST_SCAN,
+    PG_ST_MARK,      /* upsert of a journal mark (ABI 1.1) */
+    PG_ST_MARK_READ, /* its read */
+    PG_N_ST
+};
 
-static const char *const pg_st_names[PG_N_ST] = {"trifle_inc", "trifle_set", "trifle_get",
-                                                 "trifle_ping", "trifle_scan"};
+static const char *const pg_st_names[PG_N_ST] = {"trifle_inc",  "trifle_set",  "trifle_get",
+                                                 "trifle_ping", "trifle_scan", "trifle_mark",
+                                                 "trifle_mark_read"};
 
 /* One write item in the order it is sent. */
 typedef struct pg_ord {
@@ -94,6 +107,8 @@ struct trifle_conn {
     unsigned prepared; /* bit per PG_ST_*: prepared on the current session */
     char table[PG_NAME_MAX + 1];
     char ping_table[PG_NAME_MAX + 6]; /* the default "<table>_ping" may be 5 bytes longer */
+    char marks_table[PG_NAME_MAX + 7]; /* "<table>_marks": journal marks (ABI 1.1) */
+    int marks_ready;                   /* marks_table is known to exist */
     char *secret;                     /* the password, masked in every message */
     drv_buf sql;                      /* statement text being built */
     drv_buf par[4];                   /* parameters of the statement being sent */
@@ -772,6 +787,8 @@ static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *u
     }
     c->mode = mode;
     drv_table_names(c->table, c->ping_table, table, ping_table);
+    memcpy(c->marks_table, c->table, strlen(c->table));
+    memcpy(c->marks_table + strlen(c->table), "_marks", 7);
 
     c->pg = PQconnectStartParams(kw, val, 1);
     if (c->pg == NULL) {
@@ -883,6 +900,19 @@ static int pg_sql(trifle_conn *c, int st)
                 " (key, at, data) VALUES ($1, $2, $3::jsonb) ON CONFLICT (key) DO UPDATE "
                 "SET at = EXCLUDED.at, data = EXCLUDED.data");
         n = 3;
+        break;
+    case PG_ST_MARK:
+        drv_buf_puts(b, "INSERT INTO ");
+        drv_buf_puts(b, c->marks_table);
+        drv_buf_puts(b, " (name, seq) VALUES ($1, $2::bigint) ON CONFLICT (name) DO UPDATE SET "
+                        "seq = EXCLUDED.seq");
+        n = 2;
+        break;
+    case PG_ST_MARK_READ:
+        drv_buf_puts(b, "SELECT seq FROM ");
+        drv_buf_puts(b, c->marks_table);
+        drv_buf_puts(b, " WHERE name = $1");
+        n = 1;
         break;
     default:
         drv_buf_puts(b, "SELECT floor(extract(epoch FROM at))::bigint, data FROM ");
@@ -1085,6 +1115,14 @@ static int pg_simple(trifle_conn *c, const char *table, trifle_error *err)
     return rc;
 }
 
+/* Append the DDL of the journal mark table (ABI 1.1) to c->sql. */
+static void pg_marks_sql(trifle_conn *c)
+{
+    drv_buf_puts(&c->sql, "CREATE TABLE IF NOT EXISTS ");
+    drv_buf_puts(&c->sql, c->marks_table);
+    drv_buf_puts(&c->sql, " (name TEXT PRIMARY KEY, seq BIGINT NOT NULL);");
+}
+
 static int pg_setup(trifle_conn *c, trifle_error *err)
 {
     static const char *const schema[] = {
@@ -1096,6 +1134,7 @@ static int pg_setup(trifle_conn *c, trifle_error *err)
                                 "at TIMESTAMPTZ NOT NULL, data JSONB NOT NULL DEFAULT "
                                 "'{}'::jsonb, PRIMARY KEY (key, granularity, at));",
     };
+    int rc;
 
     if (c == NULL)
         return TRIFLE_EINVAL;
@@ -1109,7 +1148,10 @@ static int pg_setup(trifle_conn *c, trifle_error *err)
     drv_buf_puts(&c->sql,
             " (key VARCHAR(255) PRIMARY KEY, at TIMESTAMPTZ NOT NULL, data JSONB NOT "
             "NULL DEFAULT '{}'::jsonb);");
-    return pg_simple(c, NULL, err);
+    pg_marks_sql(c);
+    if ((rc = pg_simple(c, NULL, err)) == 0)
+        c->marks_ready = 1;
+    return rc;
 }
 
 static int pg_drop(trifle_conn *c, trifle_error *err)
@@ -1124,13 +1166,38 @@ static int pg_drop(trifle_conn *c, trifle_error *err)
         drv_buf_puts(&c->sql, ", ");
         drv_buf_puts(&c->sql, c->ping_table);
     }
+    if (strcmp(c->marks_table, c->ping_table) != 0) {
+        drv_buf_puts(&c->sql, ", ");
+        drv_buf_puts(&c->sql, c->marks_table);
+    }
     drv_buf_putc(&c->sql, ';');
+    c->marks_ready = 0;
     return pg_simple(c, NULL, err);
 }
 
 /* ---------------------------------------------------------------------------------------------
  * inc / set
  */
+
+/* Parse a bigint column. */
+static int pg_parse_int64(const char *s, int64_t *out)
+{
+    int neg = *s == '-';
+    uint64_t v = 0;
+
+    s += neg;
+    if (*s == '\0')
+        return 0;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_C(1) << 62) / 5)
+            return 0;
+        v = v * 10 + (unsigned)(*s - '0');
+    }
+    if (v > (uint64_t)INT64_MAX)
+        return 0;
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return 1;
+}
 
 /* Characters of UTF-8 text (continuation bytes are not counted). */
 static size_t pg_chars(const char *s)
@@ -1202,31 +1269,21 @@ static int pg_check_items(trifle_conn *c, const trifle_entry *items, size_t n, p
     return 0;
 }
 
-static int pg_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_set,
-                    trifle_write_result *res, trifle_error *err)
+/* The parameters of the INC/SET statement for items[0..n) (n >= 1) into c->par, values and
+ * lengths (*np of them): the items are checked (EDATA sets *failed), sorted by identifier into
+ * c->ord so every writer takes its row locks in one order, and checked for repeated buckets. */
+static int pg_write_params(trifle_conn *c, const trifle_entry *items, size_t n, ptrdiff_t *failed,
+                           const char *values[4], int lengths[4], int *np, trifle_error *err)
 {
-    const int m = c != NULL ? c->mode : 0;
+    const int m = c->mode;
     drv_buf *data;
-    const char *values[4];
-    int lengths[4], formats[4] = {1, 1, 1, 1};
-    ptrdiff_t failed = -1;
-    PGresult *r = NULL;
-    pg_call q;
     size_t i;
-    int rc, np;
+    int rc;
 
-    if (c == NULL || (n > 0 && items == NULL))
-        return TRIFLE_EINVAL;
-    if (n == 0)
-        return TRIFLE_OK;
-    c->oom = 0;
-    memset(&q, 0, sizeof(q));
-    if ((rc = pg_check_items(c, items, n, &failed, err)) != 0)
-        goto done;
-    if (drv_array_reserve(c->host, (void **)&c->ord, &c->cap_ord, n, sizeof(*c->ord)) != 0) {
-        rc = pg_oom(c, err);
-        goto done;
-    }
+    if ((rc = pg_check_items(c, items, n, failed, err)) != 0)
+        return rc;
+    if (drv_array_reserve(c->host, (void **)&c->ord, &c->cap_ord, n, sizeof(*c->ord)) != 0)
+        return pg_oom(c, err);
     for (i = 0; i < n; i++) {
         c->ord[i].e = &items[i];
         c->ord[i].i = i;
@@ -1234,20 +1291,18 @@ static int pg_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_
     /* one lock order for every writer: by identifier */
     qsort(c->ord, n, sizeof(*c->ord), pg_ord_cmp);
     for (i = 1; i < n; i++) {
-        if (pg_same_bucket(m, &c->ord[i - 1].e->bucket, &c->ord[i].e->bucket)) {
-            rc = pg_err(c, err, TRIFLE_EINVAL, 0, "items %zu and %zu name the same bucket %s",
-                        c->ord[i - 1].i, c->ord[i].i, c->ord[i].e->bucket.id);
-            goto done;
-        }
+        if (pg_same_bucket(m, &c->ord[i - 1].e->bucket, &c->ord[i].e->bucket))
+            return pg_err(c, err, TRIFLE_EINVAL, 0, "items %zu and %zu name the same bucket %s",
+                          c->ord[i - 1].i, c->ord[i].i, c->ord[i].e->bucket.id);
     }
 
-    np = m == TRIFLE_ID_FULL ? 2 : m == TRIFLE_ID_PARTIAL ? 3 : 4;
+    *np = m == TRIFLE_ID_FULL ? 2 : m == TRIFLE_ID_PARTIAL ? 3 : 4;
     pg_array_begin(&c->par[0], PG_OID_TEXT, n);
     if (m == TRIFLE_ID_SEPARATED)
         pg_array_begin(&c->par[1], PG_OID_TEXT, n);
     if (m != TRIFLE_ID_FULL)
-        pg_array_begin(&c->par[np - 2], PG_OID_TIMESTAMPTZ, n);
-    data = &c->par[np - 1];
+        pg_array_begin(&c->par[*np - 2], PG_OID_TIMESTAMPTZ, n);
+    data = &c->par[*np - 1];
     pg_array_begin(data, PG_OID_JSONB, n);
     for (i = 0; i < n && !c->oom; i++) {
         const trifle_entry *e = c->ord[i].e;
@@ -1257,7 +1312,7 @@ static int pg_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_
         if (m == TRIFLE_ID_SEPARATED)
             pg_array_text(&c->par[1], e->bucket.granularity, strlen(e->bucket.granularity));
         if (m != TRIFLE_ID_FULL)
-            pg_array_at(&c->par[np - 2], e->bucket.at);
+            pg_array_at(&c->par[*np - 2], e->bucket.at);
         at = data->len;
         pg_put_u32(data, 0); /* patched below */
         drv_buf_putc(data, 1); /* jsonb's binary format version */
@@ -1267,24 +1322,42 @@ static int pg_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_
         if (!c->oom)
             pg_patch_u32(data, at, (uint32_t)(data->len - at - 4));
     }
-    if (c->oom) {
-        rc = pg_oom(c, err);
-        goto done;
-    }
-    for (i = 0; i < (size_t)np; i++) {
-        if (c->par[i].len > INT32_MAX) {
-            rc = pg_err(c, err, TRIFLE_EINVAL, 0, "batch of %zu items is too large to send", n);
-            goto done;
-        }
+    if (c->oom)
+        return pg_oom(c, err);
+    for (i = 0; i < (size_t)*np; i++) {
+        if (c->par[i].len > INT32_MAX)
+            return pg_err(c, err, TRIFLE_EINVAL, 0, "batch of %zu items is too large to send", n);
         values[i] = c->par[i].p;
         lengths[i] = (int)c->par[i].len;
     }
+    return 0;
+}
 
+static const int pg_binary[4] = {1, 1, 1, 1};
+
+static int pg_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_set,
+                    trifle_write_result *res, trifle_error *err)
+{
+    const char *values[4];
+    int lengths[4];
+    ptrdiff_t failed = -1;
+    PGresult *r = NULL;
+    pg_call q;
+    int rc, np = 0;
+
+    if (c == NULL || (n > 0 && items == NULL))
+        return TRIFLE_EINVAL;
+    if (n == 0)
+        return TRIFLE_OK;
+    c->oom = 0;
+    memset(&q, 0, sizeof(q));
+    if ((rc = pg_write_params(c, items, n, &failed, values, lengths, &np, err)) != 0)
+        goto done;
     q.st = is_set ? PG_ST_SET : PG_ST_INC;
     q.n = np;
     q.values = values;
     q.lengths = lengths;
-    q.formats = formats;
+    q.formats = pg_binary;
     q.table = c->table;
     rc = pg_run(c, &q, &r, err);
     PQclear(r);
@@ -1310,6 +1383,261 @@ static int pg_set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_wr
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Journal marks (ABI 1.1): the table "<table>_marks" (name TEXT PRIMARY KEY, seq BIGINT NOT
+ * NULL), created by setup and, for a database set up by an older version, once per connection by
+ * write_marked. write_marked is one explicit transaction: BEGIN, the SET statement, the INC
+ * statement (the same statements as set and inc), the mark upsert, COMMIT. A lone statement
+ * cannot do it: one statement cannot update a row twice (a bucket may be in both lists).
+ */
+
+/* CREATE TABLE IF NOT EXISTS for the mark table, under setup's advisory lock. */
+static int pg_marks_create(trifle_conn *c, trifle_error *err)
+{
+    int rc;
+
+    pg_lock_sql(c);
+    pg_marks_sql(c);
+    if ((rc = pg_simple(c, NULL, err)) == 0)
+        c->marks_ready = 1;
+    return rc;
+}
+
+/* One statement inside write_marked's transaction: the prepared st with binary parameters, or
+ * the simple query sql when st < 0. No retry here: on failure *state gets the SQLSTATE ("" when
+ * there is none) and *lost says whether the connection died. */
+static int pg_txn_exec(trifle_conn *c, int st, const char *sql, int n, const char *const *values,
+                       const int *lengths, const int *formats, const char *table, char state[6],
+                       int *lost, trifle_error *err)
+{
+    PGresult *r;
+    ExecStatusType s;
+    const char *sqlstate;
+    int rc;
+
+    state[0] = '\0';
+    *lost = 0;
+    r = st >= 0 ? PQexecPrepared(c->pg, pg_st_names[st], n, values, lengths, formats, 0)
+                : PQexec(c->pg, sql);
+    s = PQresultStatus(r);
+    if ((s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) && PQstatus(c->pg) == CONNECTION_OK) {
+        PQclear(r);
+        return 0;
+    }
+    sqlstate = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (sqlstate != NULL && strlen(sqlstate) == 5)
+        memcpy(state, sqlstate, 6);
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        char text[300];
+        *lost = 1;
+        pg_oneline(text, sizeof(text),
+                   r != NULL && PQresultErrorMessage(r)[0] != '\0' ? PQresultErrorMessage(r)
+                                                                    : PQerrorMessage(c->pg));
+        rc = pg_err(c, err, TRIFLE_ECONN, pg_sqlstate_code(sqlstate),
+                    "connection to postgres lost: %s", text);
+    } else {
+        rc = pg_result_fail(c, r, table, err);
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* Prepare what write_marked sends (outside its transaction, where a failed PREPARE would abort
+ * it). 0, PG_LOST, or an error. */
+static int pg_marked_prepare(trifle_conn *c, size_t n_set, size_t n_inc, trifle_error *err)
+{
+    int rc;
+
+    if (n_set > 0 && !(c->prepared & (1u << PG_ST_SET)) &&
+        (rc = pg_prepare(c, PG_ST_SET, c->table, err)) != 0)
+        return rc;
+    if (n_inc > 0 && !(c->prepared & (1u << PG_ST_INC)) &&
+        (rc = pg_prepare(c, PG_ST_INC, c->table, err)) != 0)
+        return rc;
+    if (!(c->prepared & (1u << PG_ST_MARK)) &&
+        (rc = pg_prepare(c, PG_ST_MARK, c->marks_table, err)) != 0)
+        return rc;
+    return 0;
+}
+
+/* BEGIN, the SET statement, the INC statement, the mark, COMMIT: one attempt. *committing is set
+ * once COMMIT is sent. EDATA sets *failed (set items first, then inc items). */
+static int pg_marked_txn(trifle_conn *c, const trifle_entry *set_items, size_t n_set,
+                         const trifle_entry *inc_items, size_t n_inc, const trifle_mark *mark,
+                         ptrdiff_t *failed, char state[6], int *lost, int *committing,
+                         trifle_error *err)
+{
+    const char *values[4];
+    int lengths[4], np = 0, rc;
+    char seq[24];
+    ptrdiff_t f = -1;
+
+    *committing = 0;
+    if ((rc = pg_txn_exec(c, -1, "BEGIN", 0, NULL, NULL, NULL, NULL, state, lost, err)) != 0)
+        return rc;
+    if (n_set > 0) {
+        if ((rc = pg_write_params(c, set_items, n_set, &f, values, lengths, &np, err)) == 0)
+            rc = pg_txn_exec(c, PG_ST_SET, NULL, np, values, lengths, pg_binary, c->table, state,
+                             lost, err);
+        if (rc == TRIFLE_EDATA)
+            *failed = f >= 0 ? f : n_set == 1 ? 0 : -1;
+        if (rc != 0)
+            return rc;
+    }
+    if (n_inc > 0) {
+        if ((rc = pg_write_params(c, inc_items, n_inc, &f, values, lengths, &np, err)) == 0)
+            rc = pg_txn_exec(c, PG_ST_INC, NULL, np, values, lengths, pg_binary, c->table, state,
+                             lost, err);
+        if (rc == TRIFLE_EDATA)
+            *failed = f >= 0 ? (ptrdiff_t)n_set + f : n_inc == 1 ? (ptrdiff_t)n_set : -1;
+        if (rc != 0)
+            return rc;
+    }
+    (void)snprintf(seq, sizeof(seq), "%llu", (unsigned long long)mark->seq);
+    values[0] = mark->name;
+    values[1] = seq;
+    lengths[0] = (int)strlen(mark->name);
+    lengths[1] = (int)strlen(seq);
+    /* text parameters: the name as it is, the seq as decimal text */
+    if ((rc = pg_txn_exec(c, PG_ST_MARK, NULL, 2, values, lengths, NULL, c->marks_table, state,
+                          lost, err)) != 0)
+        return rc;
+    *committing = 1;
+    return pg_txn_exec(c, -1, "COMMIT", 0, NULL, NULL, NULL, NULL, state, lost, err);
+}
+
+static int pg_write_marked(trifle_conn *c, const trifle_entry *set_items, size_t n_set,
+                           const trifle_entry *inc_items, size_t n_inc, const trifle_mark *mark,
+                           trifle_write_result *res, trifle_error *err)
+{
+    int reconnected = 0, retries = 0, reprepared = 0, unknown = 0, lost = 0, committing = 0, rc;
+    ptrdiff_t failed = -1;
+    char state[6] = "";
+
+    if (c == NULL || mark == NULL || mark->name == NULL || mark->seq > (uint64_t)INT64_MAX ||
+        (n_set > 0 && set_items == NULL) || (n_inc > 0 && inc_items == NULL))
+        return TRIFLE_EINVAL;
+    c->oom = 0;
+    /* everything that can be refused without the server is refused before BEGIN */
+    if ((rc = pg_check_items(c, set_items, n_set, &failed, err)) != 0)
+        goto done;
+    if ((rc = pg_check_items(c, inc_items, n_inc, &failed, err)) != 0) {
+        if (failed >= 0)
+            failed += (ptrdiff_t)n_set;
+        goto done;
+    }
+    if (!c->marks_ready && (rc = pg_marks_create(c, err)) != 0)
+        goto done;
+    for (;;) {
+        if (!pg_alive(c)) {
+            if (reconnected) {
+                rc = pg_err(c, err, TRIFLE_ECONN, 0, "connection to postgres lost");
+                break;
+            }
+            reconnected = 1;
+            if ((rc = pg_reconnect(c, err)) != 0)
+                break;
+        }
+        if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+            PQclear(PQexec(c->pg, "ROLLBACK"));
+        rc = pg_marked_prepare(c, n_set, n_inc, err);
+        if (rc == PG_LOST && !reconnected) {
+            reconnected = 1;
+            if ((rc = pg_reconnect(c, err)) != 0)
+                break;
+            continue;
+        }
+        if (rc == PG_LOST) {
+            rc = pg_err(c, err, TRIFLE_ECONN, 0, "connection to postgres lost");
+            break;
+        }
+        if (rc != 0)
+            break;
+        failed = -1;
+        rc = pg_marked_txn(c, set_items, n_set, inc_items, n_inc, mark, &failed, state, &lost,
+                           &committing, err);
+        if (rc == 0)
+            break;
+        if (lost && committing) {
+            /* COMMIT was sent and its reply lost: the core reads the mark back to know */
+            unknown = 1;
+            break;
+        }
+        if (lost) {
+            /* the transaction died uncommitted: one more try on a new session */
+            if (reconnected)
+                break;
+            reconnected = 1;
+            if ((rc = pg_reconnect(c, err)) != 0)
+                break;
+            continue;
+        }
+        PQclear(PQexec(c->pg, "ROLLBACK"));
+        if (pg_state_is(state, "26000") && !reprepared) {
+            /* our statements are gone (DISCARD ALL by a pooler): prepare them again, once */
+            reprepared = 1;
+            c->prepared = 0;
+            continue;
+        }
+        if ((pg_state_is(state, "40P01") || pg_state_is(state, "40001")) && retries < PG_RETRIES) {
+            retries++;
+            if (c->host->log != NULL)
+                c->host->log(TRIFLE_LOG_WARN, PG_NAME, "%s (SQLSTATE %s); retrying (%d of %d)",
+                             pg_state_is(state, "40P01") ? "deadlock detected"
+                                                         : "serialization failure",
+                             state, retries, PG_RETRIES);
+            continue;
+        }
+        break;
+    }
+    if (rc == TRIFLE_ECONFIG || pg_state_is(state, "42P01"))
+        c->marks_ready = 0; /* a table went away: the next call creates the mark table again */
+
+done:
+    if (rc != 0)
+        TRIFLE_WRITE_RESULT_SET(res, 0, rc == TRIFLE_EDATA ? failed : -1, unknown);
+    return rc;
+}
+
+/* The stored seq of journal `name`; 0 when the mark table or the row does not exist. */
+static int pg_mark_read(trifle_conn *c, const char *name, uint64_t *seq, trifle_error *err)
+{
+    trifle_error e;
+    const char *values[1];
+    PGresult *r = NULL;
+    pg_call q;
+    int64_t v;
+    int rc;
+
+    if (c == NULL || name == NULL || seq == NULL)
+        return TRIFLE_EINVAL;
+    *seq = 0;
+    c->oom = 0;
+    memset(&e, 0, sizeof(e));
+    values[0] = name;
+    memset(&q, 0, sizeof(q));
+    q.st = PG_ST_MARK_READ;
+    q.n = 1;
+    q.values = values;
+    q.idempotent = 1;
+    if ((rc = pg_run(c, &q, &r, &e)) != 0) {
+        if (e.native == pg_sqlstate_code("42P01"))
+            return 0; /* set up by a version without marks: nothing is marked yet */
+        if (err != NULL)
+            *err = e;
+        return rc;
+    }
+    if (PQntuples(r) > 0) {
+        if (PQgetisnull(r, 0, 0) || !pg_parse_int64(PQgetvalue(r, 0, 0), &v) || v < 0)
+            rc = pg_err(c, err, TRIFLE_EDRIVER, 0, "invalid seq of journal %s in table %s", name,
+                        c->marks_table);
+        else
+            *seq = (uint64_t)v;
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * get
  */
 
@@ -1330,26 +1658,6 @@ static int pg_get_leaf(void *ctx, const char *path, size_t len, double v)
     for (i = g->index; i != SIZE_MAX && rc == 0; i = g->c->chain[i])
         rc = g->c->host->emit(g->sink, i, path, v);
     return rc;
-}
-
-/* Parse a bigint column. */
-static int pg_parse_int64(const char *s, int64_t *out)
-{
-    int neg = *s == '-';
-    uint64_t v = 0;
-
-    s += neg;
-    if (*s == '\0')
-        return 0;
-    for (; *s != '\0'; s++) {
-        if (*s < '0' || *s > '9' || v > (UINT64_C(1) << 62) / 5)
-            return 0;
-        v = v * 10 + (unsigned)(*s - '0');
-    }
-    if (v > (uint64_t)INT64_MAX)
-        return 0;
-    *out = neg ? -(int64_t)v : (int64_t)v;
-    return 1;
 }
 
 static int pg_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle_sink *sink,
@@ -1609,9 +1917,10 @@ static const char *const pg_schemes[] = {"postgres", "postgresql", NULL};
 static const trifle_driver pg_driver = {
     TRIFLE_DRIVER_HEADER,
     .name = PG_NAME,
-    .version = "1.0.0",
+    .version = "1.1.0",
     .caps = TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED | TRIFLE_CAP_PING |
-            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES,
+            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES |
+            TRIFLE_CAP_JOURNAL_MARK,
     .schemes = pg_schemes,
     .open = pg_open,
     .close = pg_close,
@@ -1622,6 +1931,8 @@ static const trifle_driver pg_driver = {
     .ping = pg_ping,
     .scan = pg_scan,
     .drop = pg_drop,
+    .write_marked = pg_write_marked,
+    .mark_read = pg_mark_read,
 };
 
 TRIFLE_DRIVER_DEFINE(postgres, pg_driver)

@@ -4,17 +4,19 @@
  * Layout. One hash per bucket at join(sep, prefix, id), whose fields are packed paths and whose
  * values are decimal text (SPEC §4.5); the ping of a key is the hash join(sep, prefix, key, "ping")
  * with the field `at` (RFC 3339 UTC) and `data.<path>` fields. Only the full identifier mode
- * exists, so `id` is always `key<sep>G<sep>unix`.
+ * exists, so `id` is always `key<sep>G<sep>unix`. The journal marks of ABI 1.1 are the hash
+ * join(sep, prefix, "marks"): field = journal name, value = seq in decimal.
  *
  * Protocol. Requests are written as RESP text into one buffer per connection and sent with one
  * send(MSG_NOSIGNAL) loop (hiredis 0.14's own writer could raise SIGPIPE), so a pipeline of n
  * commands is one buffer and one round trip: `get` is n HGETALLs, `ping` is MULTI/DEL/HSET/EXEC.
  * hiredis connects and parses the replies.
  *
- * Writes. Every inc/set call is exactly one EVALSHA of rd_script (SCRIPT LOAD once per
- * connection, EVAL when the server answers NOSCRIPT). The script checks the whole batch first
- * (key types, and for increments that every stored value is a number HINCRBYFLOAT accepts), then
- * writes: a batch is applied completely or not at all, and a check failure replies
+ * Writes. Every inc/set/write_marked call is exactly one EVALSHA of rd_script (SCRIPT LOAD once
+ * per connection, EVAL when the server answers NOSCRIPT); write_marked's sets, incs and mark are
+ * one script run, so they are stored together or not at all. The script checks the whole batch
+ * first (key types, and for increments that every stored value is a number HINCRBYFLOAT accepts),
+ * then writes: a batch is applied completely or not at all, and a check failure replies
  * `TRIFLE_EDATA <i> ...`, which becomes TRIFLE_EDATA with failed_item = i. The script follows
  * SPEC §7.7 with the ERRATA I1 fixes: HSET in chunks of at most 1,000 pairs taken straight from
  * ARGV with unpack(ARGV, i, j), and the number check also asks that tonumber() is finite (and that
@@ -46,15 +48,21 @@
 #include "drv_support.h"
 
 #define RD_NAME "redis"
-#define RD_VERSION "1.0.0"
+#define RD_VERSION "1.1.0"
 #define RD_DEFAULT_PORT 6379
 #define RD_DEFAULT_TIMEOUT_MS 5000
 #define RD_MAX_TIMEOUT_MS 86400000 /* one day */
 #define RD_SCAN_COUNT "1000"       /* keys per SCAN step in drop */
 #define RD_AT_LEN 20               /* "2025-01-15T08:00:00Z" */
 
-/* The write script: SPEC §7.7 with ERRATA I1. KEYS[i] is the hash of item i; ARGV holds, per
- * item, n_inc and n_set followed by n_inc (field, delta) and n_set (field, value) pairs. */
+/* The write script: SPEC §7.7 with ERRATA I1, and the journal mark of ABI 1.1. ARGV[1] is the
+ * number of items nk; KEYS[i] (i <= nk) is the hash of item i, and ARGV holds, per item, n_inc and
+ * n_set followed by n_inc (field, delta) and n_set (field, value) pairs. With a mark, KEYS[nk + 1]
+ * is the mark hash and the two ARGV after the items are the journal name and seq. Everything is
+ * checked before anything is written: the key types (the mark hash's too) and, for increments,
+ * that each stored value is a number, unless an earlier item of the call sets that field of the
+ * same hash (a write_marked flush sets, then increments, one bucket; `setf` records the fields
+ * set so far only when a call has both kinds). */
 static const char rd_script[] =
     "local function isnum(s)\n"
     "  if #s > 5000 then return false end\n"
@@ -66,17 +74,25 @@ static const char rd_script[] =
     "  if n == nil or n ~= n or n == math.huge or n == -math.huge then return false end\n"
     "  return n ~= 0 or s:match('^[^eE]*'):find('[1-9]') == nil\n"
     "end\n"
-    "local nk, p = #KEYS, 1\n"
-    "local first, ninc, nset = {}, {}, {}\n"
+    "local nk, p = tonumber(ARGV[1]), 2\n"
+    "local first, ninc, nset, anyinc, anyset = {}, {}, {}, false, false\n"
     "for i = 1, nk do\n"
     "  local a, b = tonumber(ARGV[p]), tonumber(ARGV[p + 1])\n"
     "  first[i], ninc[i], nset[i] = p + 2, a, b\n"
+    "  anyinc, anyset = anyinc or a > 0, anyset or b > 0\n"
     "  p = p + 2 + 2 * (a + b)\n"
+    "end\n"
+    "local setf = {}\n"
+    "if #KEYS > nk then\n"
+    "  local t = redis.call('TYPE', KEYS[nk + 1]).ok\n"
+    "  if t ~= 'hash' and t ~= 'none' then\n"
+    "    return redis.error_reply('ERR journal mark key ' .. KEYS[nk + 1] .. ' is not a hash')\n"
+    "  end\n"
     "end\n"
     "for i = 1, nk do\n"
     "  local k = KEYS[i]\n"
     "  if ninc[i] > 0 then\n"
-    "    local q, j = first[i], 0\n"
+    "    local q, j, sf = first[i], 0, setf[k]\n"
     "    while j < ninc[i] do\n"
     "      local m, f = math.min(ninc[i] - j, 1000), {}\n"
     "      for x = 1, m do f[x] = ARGV[q + 2 * (j + x - 1)] end\n"
@@ -88,7 +104,7 @@ static const char rd_script[] =
     "        return r\n"
     "      end\n"
     "      for x = 1, m do\n"
-    "        if r[x] and not isnum(r[x]) then\n"
+    "        if r[x] and not isnum(r[x]) and not (sf and sf[f[x]]) then\n"
     "          return redis.error_reply('TRIFLE_EDATA ' .. (i - 1) .. ' not a number '\n"
     "            .. k .. ' ' .. f[x])\n"
     "        end\n"
@@ -100,6 +116,11 @@ static const char rd_script[] =
     "    if t ~= 'hash' and t ~= 'none' then\n"
     "      return redis.error_reply('TRIFLE_EDATA ' .. (i - 1) .. ' wrong type ' .. k)\n"
     "    end\n"
+    "  end\n"
+    "  if anyinc and anyset and nset[i] > 0 then\n"
+    "    local t, q = setf[k] or {}, first[i] + 2 * ninc[i]\n"
+    "    for x = 0, nset[i] - 1 do t[ARGV[q + 2 * x]] = true end\n"
+    "    setf[k] = t\n"
     "  end\n"
     "end\n"
     "for i = 1, nk do\n"
@@ -116,6 +137,7 @@ static const char rd_script[] =
     "    left = left - m\n"
     "  end\n"
     "end\n"
+    "if #KEYS > nk then redis.call('HSET', KEYS[nk + 1], ARGV[p], ARGV[p + 1]) end\n"
     "return nk\n";
 
 struct trifle_conn {
@@ -853,16 +875,46 @@ static int rd_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
  * Writes
  */
 
-/* The EVALSHA (or, after NOSCRIPT, EVAL) request of one inc/set call into c->cmd. */
-static void rd_build_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_set,
+/* The hash of the journal marks (ABI 1.1): join(sep, prefix, "marks"), `trfl::marks`. It cannot
+ * be a bucket hash (those end in the bucket's digits) nor a ping hash (those end in "ping"). */
+static void rd_arg_marks_key(trifle_conn *c, drv_buf *b)
+{
+    rd_arg2(b, c->prefix, c->prefix_len, "marks", 5);
+}
+
+/* Append the script's arguments for items (n_inc of them when inc, else n_set). */
+static void rd_put_items(drv_buf *b, const trifle_entry *items, size_t n, int inc)
+{
+    size_t i, j;
+
+    for (i = 0; i < n; i++) {
+        const trifle_entry *e = &items[i];
+        rd_arg_uint(b, inc ? e->n_leaves : 0);
+        rd_arg_uint(b, inc ? 0 : e->n_leaves);
+        for (j = 0; j < e->n_leaves; j++) {
+            rd_arg_str(b, e->leaves[j].path);
+            rd_arg_num(b, e->leaves[j].value);
+        }
+    }
+}
+
+/* The EVALSHA (or, after NOSCRIPT, EVAL) request of one inc, set or write_marked call into
+ * c->cmd: the set items, then the inc items, then the mark (when not NULL). */
+static void rd_build_write(trifle_conn *c, const trifle_entry *set_items, size_t n_set,
+                           const trifle_entry *inc_items, size_t n_inc, const trifle_mark *mark,
                            int eval)
 {
     drv_buf *b = &c->cmd;
-    size_t argc = 3 + n, est = 128 + (eval ? sizeof(rd_script) : 0), i, j;
+    size_t n = n_set + n_inc, argc = 4 + n, est = 160 + (eval ? sizeof(rd_script) : 0), i;
 
     for (i = 0; i < n; i++) {
-        argc += 2 + 2 * items[i].n_leaves;
-        est += 48 + c->prefix_len + strlen(items[i].bucket.id) + 48 * items[i].n_leaves;
+        const trifle_entry *e = i < n_set ? &set_items[i] : &inc_items[i - n_set];
+        argc += 2 + 2 * e->n_leaves;
+        est += 48 + c->prefix_len + strlen(e->bucket.id) + 48 * e->n_leaves;
+    }
+    if (mark != NULL) {
+        argc += 3;
+        est += c->prefix_len + strlen(mark->name) + 64;
     }
     b->len = 0;
     if (est > b->cap && drv_buf_grow(b, est) != 0)
@@ -875,17 +927,19 @@ static void rd_build_write(trifle_conn *c, const trifle_entry *items, size_t n, 
         rd_arg(b, "EVALSHA", 7);
         rd_arg(b, c->sha, 40);
     }
+    rd_arg_uint(b, n + (mark != NULL));
+    for (i = 0; i < n_set; i++)
+        rd_arg_key(c, b, set_items[i].bucket.id);
+    for (i = 0; i < n_inc; i++)
+        rd_arg_key(c, b, inc_items[i].bucket.id);
+    if (mark != NULL)
+        rd_arg_marks_key(c, b);
     rd_arg_uint(b, n);
-    for (i = 0; i < n; i++)
-        rd_arg_key(c, b, items[i].bucket.id);
-    for (i = 0; i < n; i++) {
-        const trifle_entry *e = &items[i];
-        rd_arg_uint(b, is_set ? 0 : e->n_leaves);
-        rd_arg_uint(b, is_set ? e->n_leaves : 0);
-        for (j = 0; j < e->n_leaves; j++) {
-            rd_arg_str(b, e->leaves[j].path);
-            rd_arg_num(b, e->leaves[j].value);
-        }
+    rd_put_items(b, set_items, n_set, 0);
+    rd_put_items(b, inc_items, n_inc, 1);
+    if (mark != NULL) {
+        rd_arg_str(b, mark->name);
+        rd_arg_uint(b, mark->seq);
     }
 }
 
@@ -934,29 +988,46 @@ static int rd_write_reply(trifle_conn *c, size_t i, redisReply *r, void *payload
     return rd_reply_fail(c, r, "EVALSHA", NULL, err);
 }
 
-static int rd_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_set,
-                    trifle_write_result *res, trifle_error *err)
+/* The identifiers and leaf paths of items are set (`first` numbers them in messages). */
+static int rd_check_items(trifle_conn *c, const trifle_entry *items, size_t n, size_t first,
+                          trifle_error *err)
 {
-    rd_write_ctx w;
-    int rc, unknown = 0;
     size_t i, j;
 
-    if (c == NULL || (items == NULL && n > 0))
+    if (items == NULL && n > 0)
         return TRIFLE_EINVAL;
-    if (n == 0)
-        return 0;
     for (i = 0; i < n; i++) {
         if (items[i].bucket.id == NULL || (items[i].leaves == NULL && items[i].n_leaves > 0)) {
-            c->host->error_set(err, TRIFLE_EINVAL, 0, "item %zu has no identifier or leaves", i);
+            c->host->error_set(err, TRIFLE_EINVAL, 0, "item %zu has no identifier or leaves",
+                               first + i);
             return TRIFLE_EINVAL;
         }
         for (j = 0; j < items[i].n_leaves; j++)
             if (items[i].leaves[j].path == NULL) {
-                c->host->error_set(err, TRIFLE_EINVAL, 0, "item %zu leaf %zu has no path", i, j);
+                c->host->error_set(err, TRIFLE_EINVAL, 0, "item %zu leaf %zu has no path",
+                                   first + i, j);
                 return TRIFLE_EINVAL;
             }
     }
-    w.n = n;
+    return 0;
+}
+
+/* One run of rd_script: the set items, the inc items and, when mark is not NULL, the mark. */
+static int rd_write(trifle_conn *c, const trifle_entry *set_items, size_t n_set,
+                    const trifle_entry *inc_items, size_t n_inc, const trifle_mark *mark,
+                    trifle_write_result *res, trifle_error *err)
+{
+    rd_write_ctx w;
+    int rc, unknown = 0;
+
+    if (c == NULL)
+        return TRIFLE_EINVAL;
+    if (n_set + n_inc == 0 && mark == NULL)
+        return 0;
+    if ((rc = rd_check_items(c, set_items, n_set, 0, err)) != 0 ||
+        (rc = rd_check_items(c, inc_items, n_inc, n_set, err)) != 0)
+        return rc;
+    w.n = n_set + n_inc;
     w.failed = -1;
     w.noscript = 0;
     if (!c->have_sha) {
@@ -966,12 +1037,12 @@ static int rd_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_
         if ((rc = rd_call(c, 1, RD_READ, rd_load_reply, NULL, NULL, "SCRIPT LOAD", err)) != 0)
             goto done;
     }
-    rd_build_write(c, items, n, is_set, 0);
+    rd_build_write(c, set_items, n_set, inc_items, n_inc, mark, 0);
     rc = rd_call(c, 1, RD_WRITE, rd_write_reply, &w, &unknown, "EVALSHA", err);
     if (rc != 0 && w.noscript) {
         /* the server lost its script cache (restart, SCRIPT FLUSH): EVAL also reloads it */
         w.noscript = 0;
-        rd_build_write(c, items, n, is_set, 1);
+        rd_build_write(c, set_items, n_set, inc_items, n_inc, mark, 1);
         rc = rd_call(c, 1, RD_WRITE, rd_write_reply, &w, &unknown, "EVAL", err);
         if (rc != 0 && w.noscript) {
             c->host->error_set(err, TRIFLE_EDRIVER, 0, "redis EVAL: unexpected NOSCRIPT reply");
@@ -987,13 +1058,69 @@ done:
 static int rd_inc(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
                   trifle_error *err)
 {
-    return rd_write(c, items, n, 0, res, err);
+    return rd_write(c, NULL, 0, items, n, NULL, res, err);
 }
 
 static int rd_set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
                   trifle_error *err)
 {
-    return rd_write(c, items, n, 1, res, err);
+    return rd_write(c, items, n, NULL, 0, NULL, res, err);
+}
+
+/* ABI 1.1: the whole flush and the mark in one script run, so they are stored together or not at
+ * all (the script checks everything before its first write). */
+static int rd_write_marked(trifle_conn *c, const trifle_entry *set_items, size_t n_set,
+                           const trifle_entry *inc_items, size_t n_inc, const trifle_mark *mark,
+                           trifle_write_result *res, trifle_error *err)
+{
+    if (c == NULL || mark == NULL || mark->name == NULL)
+        return TRIFLE_EINVAL;
+    return rd_write(c, set_items, n_set, inc_items, n_inc, mark, res, err);
+}
+
+typedef struct rd_mark_ctx {
+    const char *name;
+    uint64_t *seq;
+} rd_mark_ctx;
+
+static int rd_mark_reply(trifle_conn *c, size_t i, redisReply *r, void *payload, trifle_error *err)
+{
+    rd_mark_ctx *m = payload;
+    uint64_t v = 0;
+    size_t j;
+
+    (void)i;
+    if (r->type == REDIS_REPLY_NIL)
+        return 0;
+    if (r->type != REDIS_REPLY_STRING)
+        return rd_reply_fail(c, r, "HGET", m->name, err);
+    for (j = 0; j < r->len && r->str[j] >= '0' && r->str[j] <= '9' && v <= (uint64_t)INT64_MAX / 10;
+         j++)
+        v = v * 10 + (uint64_t)(r->str[j] - '0');
+    if (r->len == 0 || j != r->len || v > (uint64_t)INT64_MAX) {
+        c->host->error_set(err, TRIFLE_EDRIVER, 0, "invalid seq \"%.*s\" of journal %s",
+                           (int)(r->len > 40 ? 40 : r->len), r->str, m->name);
+        return TRIFLE_EDRIVER;
+    }
+    *m->seq = v;
+    return 0;
+}
+
+/* HGET <prefix><sep>marks <name>: 0 when there is no such field or hash. */
+static int rd_mark_read(trifle_conn *c, const char *name, uint64_t *seq, trifle_error *err)
+{
+    rd_mark_ctx m;
+
+    if (c == NULL || name == NULL || seq == NULL)
+        return TRIFLE_EINVAL;
+    *seq = 0;
+    c->cmd.len = 0;
+    RD_PUT_LIT(&c->cmd, "*3\r\n$4\r\nHGET\r\n");
+    rd_arg_marks_key(c, &c->cmd);
+    rd_arg_str(&c->cmd, name);
+    m.name = name;
+    m.seq = seq;
+    return rd_call(c, 1, RD_READ, rd_mark_reply, &m, NULL, "HGET", err);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1403,7 +1530,7 @@ static const trifle_driver rd_driver = {
     TRIFLE_DRIVER_HEADER,
     .name = RD_NAME,
     .version = RD_VERSION,
-    .caps = TRIFLE_CAP_PING | TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP,
+    .caps = TRIFLE_CAP_PING | TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_JOURNAL_MARK,
     .schemes = rd_schemes,
     .open = rd_open,
     .close = rd_close,
@@ -1414,6 +1541,8 @@ static const trifle_driver rd_driver = {
     .ping = rd_ping,
     .scan = rd_scan,
     .drop = rd_drop,
+    .write_marked = rd_write_marked,
+    .mark_read = rd_mark_read,
 };
 /* clang-format on */
 

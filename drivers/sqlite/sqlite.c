@@ -6,12 +6,15 @@
  * numbers in canonical text (SPEC §4.5): `{"count":3,"meta.duration":6}`. `at` is UTC text
  * `YYYY-MM-DDTHH:MM:SSZ`; lookups also match the legacy `YYYY-MM-DDTHH:MM:SS.000000Z`.
  *
- * Writes. One `BEGIN IMMEDIATE ... COMMIT` per inc/set call, so the read-modify-write cannot
- * interleave with another writer. Items are processed in chunks of at most 500 identifiers: one
- * SELECT reads every stored row of the chunk, the rows are flattened into (item, path, value)
- * entries, sorted, merged with the item's leaves, and each item is written back as one canonical
- * row with an upsert (a legacy-`at` row that was merged is deleted). Everything is O(n log n) in
- * the number of stored leaves of a chunk, and every statement is prepared once per connection.
+ * Writes. One `BEGIN IMMEDIATE ... COMMIT` per inc/set/write_marked call, so the
+ * read-modify-write cannot interleave with another writer. write_marked (ABI 1.1) runs the set
+ * part, then the inc part (which reads what the set part wrote), then upserts the journal mark
+ * into `<table>_marks`, all in that one transaction. Items are processed in chunks of at most 500
+ * identifiers: one SELECT reads every stored row of the chunk, the rows are flattened into (item,
+ * path, value) entries, sorted, merged with the item's leaves, and each item is written back as
+ * one canonical row with an upsert (a legacy-`at` row that was merged is deleted). Everything is
+ * O(n log n) in the number of stored leaves of a chunk, and every statement is prepared once per
+ * connection.
  *
  * Reads. The same chunked SELECT; each matching row is flattened and its numeric leaves are
  * emitted. emit() adds values for a repeated path, which is exactly the merge rule for flat keys,
@@ -73,6 +76,8 @@ struct trifle_conn {
     int oom;  /* an allocation failed during the current call */
     char table[SQ_NAME_MAX + 1];
     char ping_table[SQ_NAME_MAX + 6]; /* the default "<table>_ping" may be 5 bytes longer */
+    char marks_table[SQ_NAME_MAX + 7]; /* "<table>_marks": journal marks (ABI 1.1) */
+    int marks_ready; /* marks_table is known to exist (created or seen by this connection) */
     sqlite3_stmt *select[SQ_N_CLASSES];
     sqlite3_stmt *upsert[SQ_N_CLASSES]; /* upserts of sq_classes[i] rows */
     sqlite3_stmt *delete_legacy;
@@ -82,6 +87,8 @@ struct trifle_conn {
     sqlite3_stmt *rollback;
     sqlite3_stmt *ping;
     sqlite3_stmt *scan;
+    sqlite3_stmt *mark_upsert;
+    sqlite3_stmt *mark_select;
     drv_buf sql;   /* statement text being built */
     drv_buf arena; /* paths and raw values of the rows being merged */
     drv_buf json;  /* the row being written */
@@ -347,6 +354,8 @@ static void sq_close(trifle_conn *c)
     sqlite3_finalize(c->rollback);
     sqlite3_finalize(c->ping);
     sqlite3_finalize(c->scan);
+    sqlite3_finalize(c->mark_upsert);
+    sqlite3_finalize(c->mark_select);
     (void)sqlite3_close_v2(c->db);
     drv_buf_free(&c->sql);
     drv_buf_free(&c->arena);
@@ -426,6 +435,8 @@ static int sq_open(trifle_conn **out, const trifle_host_api *host, const char *u
     drv_buf_init(&c->json, host, &c->oom);
     drv_buf_init(&c->path, host, &c->oom);
     drv_table_names(c->table, c->ping_table, table, ping_table);
+    memcpy(c->marks_table, c->table, strlen(c->table));
+    memcpy(c->marks_table + strlen(c->table), "_marks", 7);
 
     if (strncmp(path, "file:", 5) == 0) {
         /* Debian builds SQLite with SQLITE_USE_URI: keep `sqlite:file:x.db` a plain file name */
@@ -515,6 +526,14 @@ static void sq_sql3(trifle_conn *c, const char *a, const char *table, const char
     drv_buf_puts(&c->sql, b);
 }
 
+/* Append the DDL of the journal mark table (ABI 1.1) to c->sql. */
+static void sq_marks_sql(trifle_conn *c)
+{
+    drv_buf_puts(&c->sql, "CREATE TABLE IF NOT EXISTS ");
+    drv_buf_puts(&c->sql, c->marks_table);
+    drv_buf_puts(&c->sql, " (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);");
+}
+
 static int sq_setup(trifle_conn *c, trifle_error *err)
 {
     static const char *const schema[] = {
@@ -535,23 +554,29 @@ static int sq_setup(trifle_conn *c, trifle_error *err)
     drv_buf_puts(&c->sql, c->ping_table);
     drv_buf_puts(&c->sql,
             " (key TEXT PRIMARY KEY, at TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}');");
+    sq_marks_sql(c);
     drv_buf_putc(&c->sql, '\0');
     if (c->oom)
         return sq_oom(c, err);
     rc = sq_exec(c, c->sql.p, NULL, err);
+    if (rc == 0)
+        c->marks_ready = 1;
     return rc;
 }
 
-/* Remove both tables (the optional ABI drop, used by trifle-conformance after each case). Cached
- * statements that name them fail to re-prepare afterwards, which reports "no such table". */
+/* Remove the three tables (the optional ABI drop, used by trifle-conformance after each case).
+ * Cached statements that name them fail to re-prepare afterwards, which reports "no such table". */
 static int sq_drop(trifle_conn *c, trifle_error *err)
 {
     if (c == NULL)
         return TRIFLE_EINVAL;
     c->oom = 0;
+    c->marks_ready = 0;
     sq_sql3(c, "DROP TABLE IF EXISTS ", c->table, ";");
     drv_buf_puts(&c->sql, "DROP TABLE IF EXISTS ");
     drv_buf_puts(&c->sql, c->ping_table);
+    drv_buf_puts(&c->sql, ";DROP TABLE IF EXISTS ");
+    drv_buf_puts(&c->sql, c->marks_table);
     drv_buf_puts(&c->sql, ";");
     drv_buf_putc(&c->sql, '\0');
     if (c->oom)
@@ -1049,61 +1074,82 @@ static int sq_write_chunk(trifle_conn *c, const trifle_entry *items, size_t lo, 
     return 0;
 }
 
-static int sq_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_set,
-                    trifle_write_result *res, trifle_error *err)
+/* The leaves of every item sorted by path and unique (what SPEC §7.2 promises; the merge in
+ * sq_row_build() relies on it). `first` is the index of items[0] in the caller's numbering. */
+static int sq_check_leaves(trifle_conn *c, const trifle_entry *items, size_t n, size_t first,
+                           trifle_error *err)
 {
-    ptrdiff_t failed = -1;
-    size_t i, l, lo;
-    int rc, in_txn = 0;
+    size_t i, l;
 
-    if (c == NULL || (n > 0 && items == NULL))
+    if (n > 0 && items == NULL)
         return TRIFLE_EINVAL;
-    if (n == 0)
-        return TRIFLE_OK;
     for (i = 0; i < n; i++) {
         for (l = 0; l < items[i].n_leaves; l++) {
             if (items[i].leaves[l].path == NULL ||
                 (l > 0 && strcmp(items[i].leaves[l - 1].path, items[i].leaves[l].path) >= 0)) {
                 c->host->error_set(err, TRIFLE_EINVAL, 0,
-                                   "leaves of item %zu are not unique and sorted by path", i);
-                rc = TRIFLE_EINVAL;
-                goto done;
+                                   "leaves of item %zu are not unique and sorted by path",
+                                   first + i);
+                return TRIFLE_EINVAL;
             }
         }
     }
-    c->oom = 0;
-    sq_scratch_reset(c);
-    rc = sq_prepare_write(c, err);
-    if (rc != 0)
-        goto done;
-    rc = sq_begin(c, err);
-    if (rc != 0)
-        goto done;
-    in_txn = 1;
-    for (lo = 0; lo < n; lo += SQ_CHUNK) {
+    return 0;
+}
+
+/* Inside the caller's transaction: replace (is_set) or add the leaves of items[0..n), a chunk at
+ * a time. An EDATA sets *failed to first + the rejected item's index. */
+static int sq_write_items(trifle_conn *c, const trifle_entry *items, size_t n, int is_set,
+                          size_t first, ptrdiff_t *failed, trifle_error *err)
+{
+    size_t lo;
+    int rc = 0;
+
+    for (lo = 0; lo < n && rc == 0; lo += SQ_CHUNK) {
         size_t k = n - lo < SQ_CHUNK ? n - lo : SQ_CHUNK;
         rc = sq_read_chunk(c, items, sizeof(*items), lo, k, NULL, err);
         if (rc == 0)
-            rc = sq_write_chunk(c, items, lo, k, is_set, &failed, err);
+            rc = sq_write_chunk(c, items, lo, k, is_set, failed, err);
         sq_scratch_reset(c);
-        if (rc != 0)
-            goto done;
     }
-    rc = sqlite3_step(c->commit);
-    if (rc != SQLITE_DONE)
-        rc = sq_fail(c, rc, NULL, err);
-    else
-        rc = 0;
-    (void)sqlite3_reset(c->commit);
+    if (rc == TRIFLE_EDATA && *failed >= 0)
+        *failed += (ptrdiff_t)first;
+    return rc;
+}
 
-done:
-    if (rc != 0) {
-        if (in_txn && !sqlite3_get_autocommit(c->db)) {
-            (void)sqlite3_step(c->rollback);
-            (void)sqlite3_reset(c->rollback);
-        }
-        TRIFLE_WRITE_RESULT_SET(res, 0, failed, 0);
+/* End the transaction sq_begin() opened: COMMIT when rc is 0, else ROLLBACK. Returns rc, or the
+ * failure of COMMIT. */
+static int sq_end(trifle_conn *c, int rc, trifle_error *err)
+{
+    if (rc == 0) {
+        rc = sqlite3_step(c->commit);
+        rc = rc == SQLITE_DONE ? 0 : sq_fail(c, rc, NULL, err);
+        (void)sqlite3_reset(c->commit);
     }
+    if (rc != 0 && !sqlite3_get_autocommit(c->db)) {
+        (void)sqlite3_step(c->rollback);
+        (void)sqlite3_reset(c->rollback);
+    }
+    return rc;
+}
+
+static int sq_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_set,
+                    trifle_write_result *res, trifle_error *err)
+{
+    ptrdiff_t failed = -1;
+    int rc;
+
+    if (c == NULL || (n > 0 && items == NULL))
+        return TRIFLE_EINVAL;
+    if (n == 0)
+        return TRIFLE_OK;
+    c->oom = 0;
+    sq_scratch_reset(c);
+    if ((rc = sq_check_leaves(c, items, n, 0, err)) == 0 &&
+        (rc = sq_prepare_write(c, err)) == 0 && (rc = sq_begin(c, err)) == 0)
+        rc = sq_end(c, sq_write_items(c, items, n, is_set, 0, &failed, err), err);
+    if (rc != 0)
+        TRIFLE_WRITE_RESULT_SET(res, 0, failed, 0);
     return rc;
 }
 
@@ -1117,6 +1163,133 @@ static int sq_set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_wr
                   trifle_error *err)
 {
     return sq_write(c, items, n, 1, res, err);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Journal marks (ABI 1.1): the table "<table>_marks" (name TEXT PRIMARY KEY, seq INTEGER NOT
+ * NULL), created by setup and, for a database set up by an older version, by the first
+ * write_marked of a connection (inside its transaction).
+ */
+
+/* In the open transaction: make sure the mark table exists and its upsert is prepared. */
+static int sq_marks_prepare(trifle_conn *c, trifle_error *err)
+{
+    int rc;
+
+    if (!c->marks_ready) {
+        c->sql.len = 0;
+        sq_marks_sql(c);
+        drv_buf_putc(&c->sql, '\0');
+        if (c->oom)
+            return sq_oom(c, err);
+        if ((rc = sq_exec(c, c->sql.p, c->marks_table, err)) != 0)
+            return rc;
+    }
+    if (c->mark_upsert == NULL) {
+        sq_sql3(c, "INSERT INTO ", c->marks_table,
+                " (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq;");
+        if ((rc = sq_prepare_sql(c, &c->mark_upsert, c->marks_table, err)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int sq_mark_store(trifle_conn *c, const trifle_mark *mark, trifle_error *err)
+{
+    int rc, brc = SQLITE_OK;
+
+    sq_bind_text(c->mark_upsert, 1, mark->name, -1, &brc);
+    if (brc == SQLITE_OK)
+        brc = sqlite3_bind_int64(c->mark_upsert, 2, (sqlite3_int64)mark->seq);
+    if (brc != SQLITE_OK) {
+        rc = sq_fail(c, brc, c->marks_table, err);
+        sq_done(c->mark_upsert);
+        return rc;
+    }
+    return sq_step_done(c, c->mark_upsert, c->marks_table, err);
+}
+
+static int sq_write_marked(trifle_conn *c, const trifle_entry *set_items, size_t n_set,
+                           const trifle_entry *inc_items, size_t n_inc, const trifle_mark *mark,
+                           trifle_write_result *res, trifle_error *err)
+{
+    ptrdiff_t failed = -1;
+    int rc;
+
+    if (c == NULL || mark == NULL || mark->name == NULL || mark->seq > (uint64_t)INT64_MAX)
+        return TRIFLE_EINVAL;
+    c->oom = 0;
+    sq_scratch_reset(c);
+    if ((rc = sq_check_leaves(c, set_items, n_set, 0, err)) != 0 ||
+        (rc = sq_check_leaves(c, inc_items, n_inc, n_set, err)) != 0 ||
+        (rc = sq_prepare_write(c, err)) != 0 || (rc = sq_begin(c, err)) != 0)
+        goto done;
+    /* sets first, then increments (they read what the sets wrote), then the mark */
+    if ((rc = sq_marks_prepare(c, err)) == 0 &&
+        (rc = sq_write_items(c, set_items, n_set, 1, 0, &failed, err)) == 0 &&
+        (rc = sq_write_items(c, inc_items, n_inc, 0, n_set, &failed, err)) == 0)
+        rc = sq_mark_store(c, mark, err);
+    rc = sq_end(c, rc, err);
+    /* a missing table (dropped meanwhile): create the mark table again next time */
+    c->marks_ready = rc == 0 || (c->marks_ready && rc != TRIFLE_ECONFIG);
+done:
+    if (rc != 0)
+        TRIFLE_WRITE_RESULT_SET(res, 0, rc == TRIFLE_EDATA ? failed : -1, 0);
+    return rc;
+}
+
+/* The stored seq of journal `name`; 0 when the mark table or the row does not exist. Never
+ * creates the table: a read takes no write lock. */
+static int sq_mark_read(trifle_conn *c, const char *name, uint64_t *seq, trifle_error *err)
+{
+    int rc, brc = SQLITE_OK;
+    sqlite3_int64 v;
+
+    if (c == NULL || name == NULL || seq == NULL)
+        return TRIFLE_EINVAL;
+    *seq = 0;
+    c->oom = 0;
+    if (c->mark_select == NULL) {
+        sq_sql3(c, "SELECT seq FROM ", c->marks_table, " WHERE name = ?;");
+        if (c->oom)
+            return sq_oom(c, err);
+        rc = sqlite3_prepare_v3(c->db, c->sql.p, (int)c->sql.len, SQLITE_PREPARE_PERSISTENT,
+                                &c->mark_select, NULL);
+        if (rc != SQLITE_OK) {
+            c->mark_select = NULL;
+            if ((rc & 0xff) == SQLITE_ERROR &&
+                strncmp(sqlite3_errmsg(c->db), "no such table", 13) == 0)
+                return 0; /* set up by a version without marks: nothing is marked yet */
+            return sq_fail(c, rc, c->marks_table, err);
+        }
+    }
+    sq_bind_text(c->mark_select, 1, name, -1, &brc);
+    if (brc != SQLITE_OK) {
+        rc = sq_fail(c, brc, c->marks_table, err);
+        goto done;
+    }
+    rc = sqlite3_step(c->mark_select);
+    if (rc == SQLITE_DONE) {
+        rc = 0;
+    } else if (rc == SQLITE_ROW) {
+        v = sqlite3_column_int64(c->mark_select, 0);
+        if (sqlite3_column_type(c->mark_select, 0) != SQLITE_INTEGER || v < 0) {
+            c->host->error_set(err, TRIFLE_EDRIVER, 0, "invalid seq of journal %s in table %s",
+                               name, c->marks_table);
+            rc = TRIFLE_EDRIVER;
+        } else {
+            *seq = (uint64_t)v;
+            rc = 0;
+        }
+    } else if ((rc & 0xff) == SQLITE_ERROR &&
+               strncmp(sqlite3_errmsg(c->db), "no such table", 13) == 0) {
+        rc = 0; /* dropped since the statement was prepared */
+    } else {
+        rc = sq_fail(c, rc, c->marks_table, err);
+    }
+done:
+    sq_done(c->mark_select);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1312,9 +1485,10 @@ static const char *const sq_schemes[] = {"sqlite", NULL};
 static const trifle_driver sq_driver = {
     TRIFLE_DRIVER_HEADER,
     .name = SQ_NAME,
-    .version = "1.0.0",
+    .version = "1.1.0",
     .caps = TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED | TRIFLE_CAP_PING |
-            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES,
+            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES |
+            TRIFLE_CAP_JOURNAL_MARK,
     .schemes = sq_schemes,
     .open = sq_open,
     .close = sq_close,
@@ -1325,6 +1499,8 @@ static const trifle_driver sq_driver = {
     .ping = sq_ping,
     .scan = sq_scan,
     .drop = sq_drop,
+    .write_marked = sq_write_marked,
+    .mark_read = sq_mark_read,
 };
 
 TRIFLE_DRIVER_DEFINE(sqlite, sq_driver)

@@ -1,6 +1,6 @@
 /**
  * @file trifle/analysis.h
- * @brief Series post-processing (SPEC §8) and the metrics query (SPEC §9.7): available paths,
+ * @brief Series post-processing and the metrics query (docs/series.md): available paths,
  * aggregators, the timeline and category formatters, the expression transponder, designators and
  * trifle_query(), which the `trifle query` command and `POST /api/v1/metrics/query` both call.
  *
@@ -8,7 +8,7 @@
  * global state, thread-safe. Results are caller-owned and freed with trifle_mem_free() or the
  * matching `_free()`. Paths are dotted (`meta.duration`): each segment is trimmed of ASCII
  * whitespace, empty segments are dropped, objects are walked by member name and arrays by decimal
- * index (SPEC §8.1).
+ * index (docs/series.md, "Rows, paths and numbers").
  *
  * @code
  * trifle_series *s = NULL;
@@ -37,29 +37,33 @@ TRIFLE_BEGIN_DECLS
 /**
  * @brief The byte-sorted, de-duplicated dotted paths of every numeric leaf of every row, descending
  * into objects and arrays (index segments): rows `{"count":1,"meta":{"duration":2,"label":"x"}}`
- * and `{"count":2,"country":{"US":3}}` give `count`, `country.US`, `meta.duration` (SPEC §8.1).
+ * and `{"count":2,"country":{"US":3}}` give `count`, `country.US`, `meta.duration`.
  * @param out Receives one allocation holding a NULL-terminated array of @p *n_out strings and the
  *        strings themselves; the caller frees it with a single trifle_mem_free(*out).
  * @param n_out Receives the number of paths (0 for an empty series).
  * @param s The series; borrowed.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0 or TRIFLE_ENOMEM. Thread-safe.
  */
 TRIFLE_API int trifle_series_available_paths(char ***out, size_t *n_out, const trifle_series *s,
                                              trifle_error *err);
 
 /**
- * @brief The concrete paths a formatter uses for @p path (SPEC §8.4): `*` segments expand to the
- * child names found in any row, a path that addresses an object or array in some row expands to
- * every leaf beneath it, and a path absent from every row gives nothing.
+ * @brief The concrete paths a formatter uses for @p path (docs/series.md, "Formatters"): `*`
+ * segments expand to the child names found in any row, a path that addresses an object or array in
+ * some row expands to every leaf beneath it, and a path absent from every row gives nothing.
  * @param out As for trifle_series_available_paths(): one allocation, one trifle_mem_free().
  * @param n_out Receives the number of paths.
+ * @param s The series; borrowed.
+ * @param path A dotted path; `*` segments match every member or index.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0 or TRIFLE_ENOMEM. Thread-safe.
  */
 TRIFLE_API int trifle_series_resolve_paths(char ***out, size_t *n_out, const trifle_series *s,
                                            const char *path, trifle_error *err);
 
 /* ------------------------------------------------------------------------------------------- */
-/* Aggregators (SPEC §8.2, §8.3)                                                                */
+/* Aggregators (docs/series.md, "Slices" and "Aggregators")                                    */
 
 /** The four aggregators. */
 typedef enum trifle_aggregator {
@@ -72,20 +76,23 @@ typedef enum trifle_aggregator {
 /**
  * @brief Look up an aggregator by its name: `sum`, `mean`, `min` or `max` (exact, lower case).
  * @param out Receives a trifle_aggregator.
+ * @param name The aggregator name.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0 or TRIFLE_EINVAL `unknown aggregator: <name>`. Thread-safe.
  */
 TRIFLE_API int trifle_aggregator_parse(int *out, const char *name, trifle_error *err);
 
 /**
  * @brief The name of an aggregator (`"sum"`), or NULL for a value outside trifle_aggregator.
- * @return A static string. Thread-safe.
+ * @param aggregator A trifle_aggregator value.
+ * @return A static string, or NULL for an unknown value. Thread-safe.
  */
 TRIFLE_API const char *trifle_aggregator_name(int aggregator);
 
 /**
- * @brief Aggregate the numeric values at @p path, one result per slice (SPEC §8.3).
+ * @brief Aggregate the numeric values at @p path, one result per slice.
  *
- * Slicing (§8.2): with n rows and s slices, s <= 1 or s > n gives one group of all rows;
+ * Slicing: with n rows and s slices, s <= 1 or s > n gives one group of all rows;
  * otherwise the oldest n - (n / s) * s rows are dropped and the rest is cut into s groups.
  * An empty series gives no results.
  * @param values Receives a caller-owned array of @p *n_out results (trifle_mem_free()), NULL when
@@ -97,6 +104,8 @@ TRIFLE_API const char *trifle_aggregator_name(int aggregator);
  * @param aggregator A trifle_aggregator.
  * @param path A dotted path without `*`.
  * @param slices Number of slices; 0 and 1 both mean one.
+ * @param s The series; borrowed.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_EINVAL `wildcard paths are not supported by aggregators` or `unknown
  *         aggregator: <n>`; TRIFLE_ENOMEM. On failure the outputs are NULL. Thread-safe.
  */
@@ -105,7 +114,7 @@ TRIFLE_API int trifle_series_aggregate(double **values, unsigned char **present,
                                        size_t slices, trifle_error *err);
 
 /* ------------------------------------------------------------------------------------------- */
-/* Formatters (SPEC §8.4, §8.5)                                                                 */
+/* Formatters (docs/series.md, "Formatters")                                                   */
 
 /**
  * Formatter flag: write bucket times as integer Unix seconds instead of RFC 3339 text in the
@@ -141,15 +150,21 @@ typedef int (*trifle_category_fn)(const char **path_out, double *value_out, cons
                                   const char *raw_json, void *payload);
 
 /**
- * @brief Timeline formatter (SPEC §8.5): a JSON object mapping each concrete path of @p path
- * (§8.4) to one entry `{"at":<bucket start>,"value":<numeric value or 0>}` per row; with
- * @p slices > 1 each path maps to a list of groups (§8.2), still a list of lists when the groups
- * fall back to one. An empty series gives `{}`.
- * @param out Receives caller-owned JSON text (trifle_mem_free()), numbers per SPEC §4.5.
+ * @brief Timeline formatter: a JSON object mapping each concrete path of @p path (see
+ * trifle_series_resolve_paths()) to one entry `{"at":<bucket start>,"value":<numeric value or 0>}`
+ * per row; with @p slices > 1 each path maps to a list of groups (as for
+ * trifle_series_aggregate()), still a list of lists when the groups fall back to one. An empty
+ * series gives `{}`.
+ * @param out Receives caller-owned JSON text (trifle_mem_free()), numbers in canonical text
+ *        (docs/storage-format.md, "Number text").
  * @param zone Zone of the RFC 3339 `at` text; NULL = UTC. Ignored with TRIFLE_SERIES_UNIX_TIME.
  * @param flags TRIFLE_JSON_COMPACT or TRIFLE_JSON_PRETTY, optionally | TRIFLE_SERIES_UNIX_TIME.
  * @param fn NULL, or a callback that may replace each entry.
  * @param payload Passed to @p fn.
+ * @param s The series; borrowed.
+ * @param path A dotted path; `*` segments allowed.
+ * @param slices Number of slices; 0 and 1 both mean one list per path.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_EINVAL when @p fn returns text that is not JSON; @p fn's own code;
  *         TRIFLE_ENOMEM. Thread-safe (the callback is called on the calling thread).
  */
@@ -158,14 +173,19 @@ TRIFLE_API int trifle_series_timeline(char **out, const trifle_series *s, const 
                                       trifle_timeline_fn fn, void *payload, trifle_error *err);
 
 /**
- * @brief Category formatter (SPEC §8.5): per group of rows (§8.2), an object mapping each concrete
- * path (§8.4) to the sum of its numeric values (missing or non-numeric values add 0 and keep the
- * key). @p slices <= 1 gives the one group's object (`{}` for an empty series); @p slices > 1
- * gives a list of objects (`[]` for an empty series).
+ * @brief Category formatter: per group of rows (as for trifle_series_aggregate()), an object
+ * mapping each concrete path (see trifle_series_resolve_paths()) to the sum of its numeric values
+ * (missing or non-numeric values add 0 and keep the key). @p slices <= 1 gives the one group's
+ * object (`{}` for an empty series); @p slices > 1 gives a list of objects (`[]` for an empty
+ * series).
  * @param out Receives caller-owned JSON text (trifle_mem_free()).
  * @param flags TRIFLE_JSON_COMPACT or TRIFLE_JSON_PRETTY.
  * @param fn NULL, or a callback that may rename keys and change amounts.
  * @param payload Passed to @p fn.
+ * @param s The series; borrowed.
+ * @param path A dotted path; `*` segments allowed.
+ * @param slices Number of slices; 0 and 1 both mean one object.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; @p fn's own code; TRIFLE_ENOMEM. Thread-safe.
  */
 TRIFLE_API int trifle_series_category(char **out, const trifle_series *s, const char *path,
@@ -173,7 +193,7 @@ TRIFLE_API int trifle_series_category(char **out, const trifle_series *s, const 
                                       void *payload, trifle_error *err);
 
 /* ------------------------------------------------------------------------------------------- */
-/* Expression transponder (SPEC §8.6)                                                           */
+/* Expression transponder (docs/series.md, "Expression transponder")                           */
 
 /** A compiled transponder expression. Immutable once compiled: thread-safe to share. */
 typedef struct trifle_expression trifle_expression;
@@ -193,13 +213,18 @@ typedef struct trifle_expression trifle_expression;
  *        then unknown).
  * @param expression The expression text; NULL gives `expression must be text`.
  * @param response Dotted path each row's result is written to.
+ * @param n_paths Number of entries in @p paths, 1 to 26.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0, TRIFLE_EINVAL with one of the messages above, or TRIFLE_ENOMEM. Thread-safe.
  */
 TRIFLE_API int trifle_expression_compile(trifle_expression **out, const char *const *paths,
                                          size_t n_paths, const char *expression,
                                          const char *response, trifle_error *err);
 
-/** @brief Free a compiled expression; NULL is fine. */
+/**
+ * @brief Free a compiled expression; NULL is fine.
+ * @param e The expression.
+ */
 TRIFLE_API void trifle_expression_free(trifle_expression *e);
 
 /**
@@ -207,6 +232,9 @@ TRIFLE_API void trifle_expression_free(trifle_expression *e);
  * (JSON null when a variable is missing or not numeric, on division by zero, `sqrt` of a negative
  * number or a non-finite result). Intermediate members that are absent or null become objects.
  * @param out On success a new caller-owned series (trifle_series_free()); @p s is unchanged.
+ * @param e A compiled expression; borrowed.
+ * @param s The series to transform; borrowed, unchanged.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_EINVAL `cannot write to response path <path>` when an intermediate member is
  *         neither absent, null nor an object (the whole transform fails); TRIFLE_ENOMEM.
  *         Thread-safe.
@@ -217,6 +245,8 @@ TRIFLE_API int trifle_expression_apply(trifle_series **out, const trifle_express
 /**
  * @brief Check paths, expression and response as trifle_expression_compile() does, without
  * keeping the result (upstream `validate_expression`).
+ * @param paths,n_paths,expression,response As for trifle_expression_compile().
+ * @param err Receives the error on failure; may be NULL.
  * @return 0, or the compile error. Thread-safe.
  */
 TRIFLE_API int trifle_expression_validate(const char *const *paths, size_t n_paths,
@@ -225,6 +255,10 @@ TRIFLE_API int trifle_expression_validate(const char *const *paths, size_t n_pat
 
 /**
  * @brief Compile and apply in one call (upstream `transform_expression`).
+ * @param out On success a new caller-owned series (trifle_series_free()).
+ * @param s The series; borrowed.
+ * @param paths,n_paths,expression,response As for trifle_expression_compile().
+ * @param err Receives the error on failure; may be NULL.
  * @return 0 and a new caller-owned series, or any error of trifle_expression_compile() and
  *         trifle_expression_apply(). Thread-safe.
  */
@@ -234,7 +268,7 @@ TRIFLE_API int trifle_series_transform(trifle_series **out, const trifle_series 
                                        trifle_error *err);
 
 /* ------------------------------------------------------------------------------------------- */
-/* Designators (SPEC §8.7)                                                                      */
+/* Designators (docs/series.md, "Designators")                                                 */
 
 /** A bucket labeller for histogram-style tracking. Immutable once built: thread-safe to share. */
 typedef struct trifle_designator trifle_designator;
@@ -246,6 +280,10 @@ typedef struct trifle_designator trifle_designator;
  * @brief Linear buckets: a value maps to the smallest multiple of @p step (counted from 0) that is
  * >= it, capped at @p max; values <= @p min map to @p min, values > @p max to `<max>+`.
  * @param step An integral value >= 1.
+ * @param out On success the caller-owned designator.
+ * @param min Lower bound; values at or below it get its label.
+ * @param max Upper bound; values above it get `<max>+`.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_EINVAL `linear designator requires min < max and an integer step >= 1`
  *         (also for non-finite bounds); TRIFLE_ENOMEM. The caller owns *out
  *         (trifle_designator_free()).
@@ -257,6 +295,10 @@ TRIFLE_API int trifle_designator_new_linear(trifle_designator **out, double min,
  * @brief Geometric buckets: the smallest power of ten >= the value (exact, from its decimal
  * exponent), capped at @p max, labelled with a decimal point (`1.0`, `100.0`, `0.01`). A
  * negative @p min becomes 0.
+ * @param out On success the caller-owned designator.
+ * @param min Lower bound (negative values count as 0).
+ * @param max Upper bound; values above it get `<max>+`.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_EINVAL `geometric designator requires min < max` (also for non-finite
  *         bounds); TRIFLE_ENOMEM. The caller owns *out (trifle_designator_free()).
  */
@@ -267,47 +309,58 @@ TRIFLE_API int trifle_designator_new_geometric(trifle_designator **out, double m
  * @brief Custom buckets: a value maps to the smallest bucket >= it. The buckets are copied,
  * sorted and de-duplicated; non-finite entries are ignored.
  * @param buckets @p n bucket bounds, any order.
+ * @param out On success the caller-owned designator.
+ * @param n Number of entries in @p buckets.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_EINVAL `custom designator requires at least one bucket` when no finite bucket
  *         is given; TRIFLE_ENOMEM. The caller owns *out (trifle_designator_free()).
  */
 TRIFLE_API int trifle_designator_new_custom(trifle_designator **out, const double *buckets,
                                             size_t n, trifle_error *err);
 
-/** @brief Free a designator; NULL is fine. */
+/**
+ * @brief Free a designator; NULL is fine.
+ * @param d The designator.
+ */
 TRIFLE_API void trifle_designator_free(trifle_designator *d);
 
 /**
  * @brief The label of @p v (`"20"`, `"100+"`, `"0.1"`, `"100.0+"`); `""` for NaN and ±Infinity.
  * @param buf Receives the NUL-terminated label, truncated to @p size - 1 bytes;
  *        TRIFLE_DESIGNATOR_LABEL_SIZE bytes always suffice.
+ * @param d The designator; borrowed.
+ * @param v The value to label.
+ * @param size Size of @p buf in bytes.
  * @return The label's full length (as snprintf). Locale-independent; thread-safe.
  */
 TRIFLE_API size_t trifle_designator_label(const trifle_designator *d, double v, char *buf,
                                           size_t size);
 
 /* ------------------------------------------------------------------------------------------- */
-/* Query (SPEC §9.7, ERRATA I11)                                                                */
+/* Query (docs/series.md, "Queries")                                                           */
 
 /** The outcome of trifle_query(): the `data` object, or an error with its HTTP status. */
 typedef struct trifle_query_result trifle_query_result;
 
 /** Flags for trifle_query(). */
 enum trifle_query_flags {
-    TRIFLE_QUERY_HTTP_TIME = 0, /**< `from`/`to` need an offset (SPEC §9.1) */
-    TRIFLE_QUERY_CLI_TIME = 1   /**< `from`/`to` also accept the CLI forms of SPEC §11.3 (`now`,
+    TRIFLE_QUERY_HTTP_TIME = 0, /**< `from`/`to` need an offset (docs/http-api.md) */
+    TRIFLE_QUERY_CLI_TIME = 1   /**< `from`/`to` also accept the CLI forms of docs/cli.md (`now`,
                                      `@<unix>`, local times in the handle's zone) */
 };
 
 /**
- * @brief Run a metrics query (SPEC §9.7) given as a JSON object.
+ * @brief Run a metrics query (docs/series.md, "Queries") given as a JSON object.
  *
  * Fields: `key`, `from`, `to`, `granularity`, `mode` (`aggregate`, `timeline`, `category`; alias
  * `format` when `mode` is absent), `value_path` (string or array of strings), `aggregator`,
- * `slices`, and the transponder fields of ERRATA I11: `transpond_paths` (array of strings or one
+ * `slices`, and the transponder fields: `transpond_paths` (array of strings or one
  * comma-separated string), `expression`, `response`. When any transponder field is present the
- * expression is compiled after check 7 (its errors are 422 with the SPEC §8.6 messages) and
- * applied to the rows right after they are read, so `available_paths` includes the response path.
- * Checks run in the SPEC §9.7 order; the first failure is the result.
+ * expression is compiled after the `value_path` shape check (its errors are 422 with the
+ * trifle_expression_compile() messages) and applied to the rows right after they are read, so
+ * `available_paths` includes the response path.
+ * Checks run in the order of docs/series.md ("Order of checks"); the first failure is the
+ * result.
  * @param out Receives a caller-owned result for every outcome of the request, success or not
  *        (trifle_query_result_free()).
  * @param t The handle: its zone, granularity list and max_points apply; it is read with
@@ -315,30 +368,41 @@ enum trifle_query_flags {
  * @param request JSON text of the request body; need not be NUL-terminated.
  * @param len Length of @p request.
  * @param flags A trifle_query_flags value.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0 when *out was produced (inspect trifle_query_result_status()); TRIFLE_ENOMEM; or
  *         TRIFLE_EINVAL when @p t or @p request is NULL. Thread-safe (as the handle).
  */
 TRIFLE_API int trifle_query(trifle_query_result **out, trifle *t, const char *request, size_t len,
                             int flags, trifle_error *err);
 
-/** @brief Free a query result; NULL is fine. */
+/**
+ * @brief Free a query result; NULL is fine.
+ * @param r The result.
+ */
 TRIFLE_API void trifle_query_result_free(trifle_query_result *r);
 
 /**
  * @brief The HTTP status of the outcome: 200 (success), 400 (malformed request, timeline too
- * long), 422 (the SPEC §9.7 validation messages and transponder errors) or 500 (storage failure).
+ * long), 422 (the validation messages of docs/series.md and transponder errors) or 500 (storage
+ * failure).
+ * @param r The result; borrowed.
+ * @return The status. Thread-safe for concurrent readers.
  */
 TRIFLE_API int trifle_query_result_status(const trifle_query_result *r);
 
 /**
  * @brief The outcome as a trifle_status: 0 on success, TRIFLE_EINVAL for 400 and 422, the storage
  * error's code (TRIFLE_ECONN, TRIFLE_EDRIVER, ...) for 500.
+ * @param r The result; borrowed.
+ * @return The status code. Thread-safe for concurrent readers.
  */
 TRIFLE_API int trifle_query_result_code(const trifle_query_result *r);
 
 /**
  * @brief The error message (`Unknown path(s): count`, `invalid granularity: 5x`), "" on success.
  * Borrowed from @p r.
+ * @param r The result.
+ * @return The message, borrowed from @p r.
  */
 TRIFLE_API const char *trifle_query_result_message(const trifle_query_result *r);
 
@@ -369,6 +433,8 @@ enum trifle_query_render {
  *        renderings (trifle_mem_free()).
  * @param style A trifle_query_render value.
  * @param flags TRIFLE_JSON_COMPACT or TRIFLE_JSON_PRETTY (JSON renderings only).
+ * @param r The result; borrowed.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0, TRIFLE_EINVAL for an unknown style, or TRIFLE_ENOMEM. Thread-safe.
  */
 TRIFLE_API int trifle_query_result_render(char **out, const trifle_query_result *r, int style,

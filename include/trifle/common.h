@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** @def TRIFLE_BEGIN_DECLS
+ *  Opens C linkage (`extern "C" {`) around a header's declarations in C++; empty in C. */
+/** @def TRIFLE_END_DECLS
+ *  Closes what TRIFLE_BEGIN_DECLS opened. */
 #ifdef __cplusplus
 #define TRIFLE_BEGIN_DECLS extern "C" {
 #define TRIFLE_END_DECLS }
@@ -16,7 +20,11 @@
 #define TRIFLE_END_DECLS
 #endif
 
-/** Marks a symbol exported from libtrifle (the library is built with -fvisibility=hidden). */
+/** @def TRIFLE_API
+ *  Marks a symbol exported from libtrifle (the library is built with -fvisibility=hidden). */
+/** @def TRIFLE_PRINTF(f, a)
+ *  Lets GCC and Clang check a printf-style call: argument @p f is the format, the variable
+ *  arguments start at @p a. Empty with other compilers. */
 #if defined(__GNUC__) || defined(__clang__)
 #define TRIFLE_API __attribute__((visibility("default")))
 #define TRIFLE_PRINTF(f, a) __attribute__((format(printf, f, a)))

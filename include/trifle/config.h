@@ -1,6 +1,7 @@
 /**
  * @file trifle/config.h
- * @brief Library configuration (SPEC §1). Options are set by their YAML names as text, so the
+ * @brief Library configuration (docs/configuration.md, `sources`). Options are set by their YAML
+ * names as text, so the
  * CLI, the YAML loader and environment variables share one validator:
  * @code
  * trifle_config *cfg = NULL;
@@ -21,22 +22,34 @@ TRIFLE_BEGIN_DECLS
 typedef struct trifle_config trifle_config;
 
 /**
- * @brief A configuration holding the SPEC §1 defaults (no driver yet).
+ * @brief A configuration holding the defaults of docs/configuration.md (no driver yet).
+ * @param out Receives the new configuration.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0 or TRIFLE_ENOMEM. The caller owns *out (trifle_config_free()).
  */
 TRIFLE_API int trifle_config_new(trifle_config **out, trifle_error *err);
 
-/** @brief Free a configuration; NULL is fine. */
+/**
+ * @brief Free a configuration; NULL is fine.
+ * @param cfg The configuration.
+ */
 TRIFLE_API void trifle_config_free(trifle_config *cfg);
 
-/** @brief A deep copy of @p cfg. The caller owns *out. */
+/**
+ * @brief A deep copy of @p cfg.
+ * @param out Receives the copy; the caller owns it (trifle_config_free()).
+ * @param cfg The configuration to copy.
+ * @param err Receives the error on failure; may be NULL.
+ * @return 0 or TRIFLE_ENOMEM.
+ */
 TRIFLE_API int trifle_config_dup(trifle_config **out, const trifle_config *cfg, trifle_error *err);
 
 /**
  * @brief Set one option from text, validating it now.
  *
  * Names: `driver`, `time_zone`, `week_start`, `granularities` (comma-separated, items trimmed),
- * `joined`, `separator`, `system_tracking`, `max_points`, `connections`, `driver_path`
+ * `joined`, `separator`, `system_tracking`, `max_points`, `connections` (1..64, accepted and
+ * validated but not used yet: a handle opens one driver connection; see issue 14), `driver_path`
  * (colon-separated plugin directories searched before the defaults), and `buffer.enabled`,
  * `buffer.duration_ms`, `buffer.size`, `buffer.aggregate`, `buffer.async`, `buffer.max_pending`,
  * `buffer.full_policy`, `buffer.block_timeout_ms`, `buffer.retry_initial_ms`,
@@ -45,7 +58,11 @@ TRIFLE_API int trifle_config_dup(trifle_config **out, const trifle_config *cfg, 
  * journal), `buffer.journal_sync` (`always`, `none` or `interval:<ms>` with 1..60000 ms; default
  * `interval:5`), `buffer.journal_segment_bytes` (rotation size, 4096..2^40, default 64 MiB).
  * Booleans accept true/false/1/0/yes/no/on/off (case-insensitive).
- * @return 0; TRIFLE_ECONFIG with the SPEC §1 message naming the value (`unknown time zone: Foo`,
+ * @param cfg The configuration to change.
+ * @param name The option name, as in YAML (`time_zone`, `buffer.size`).
+ * @param value The option value as text.
+ * @param err Receives the error on failure; may be NULL.
+ * @return 0; TRIFLE_ECONFIG with a message naming the value (`unknown time zone: Foo`,
  *         `invalid granularity "5x" in granularities[2]`, `invalid buffer option size: 0`,
  *         `unknown configuration key <name>`); TRIFLE_ENOMEM. On failure @p cfg is unchanged.
  */
@@ -54,6 +71,10 @@ TRIFLE_API int trifle_config_set(trifle_config *cfg, const char *name, const cha
 
 /**
  * @brief Set the granularity list from an array (exact duplicates removed, order kept).
+ * @param cfg The configuration to change.
+ * @param list @p n granularity labels.
+ * @param n Number of labels; 0 is an error.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0, TRIFLE_ECONFIG `invalid granularity "<g>" in granularities[<i>]` or
  *         `granularities must not be empty`.
  */
@@ -62,19 +83,32 @@ TRIFLE_API int trifle_config_set_granularities(trifle_config *cfg, const char *c
 
 /**
  * @brief Read an option back as text (the normalised form: `separated`, `1h,1d`, `true`).
+ * @param cfg The configuration.
+ * @param name The option name, as for trifle_config_set().
  * @return A string owned by @p cfg, valid until the option changes; NULL for unknown names or an
  *         unset driver.
  */
 TRIFLE_API const char *trifle_config_get(const trifle_config *cfg, const char *name);
 
-/** @brief Number of configured granularities. */
+/**
+ * @brief Number of configured granularities.
+ * @param cfg The configuration.
+ * @return The number of granularities (at least 1).
+ */
 TRIFLE_API size_t trifle_config_granularity_count(const trifle_config *cfg);
 
-/** @brief The i-th granularity label, or NULL past the end. Borrowed from @p cfg. */
+/**
+ * @brief The i-th granularity label, or NULL past the end. Borrowed from @p cfg.
+ * @param cfg The configuration.
+ * @param i Index, from 0.
+ * @return The label, borrowed from @p cfg, or NULL past the end.
+ */
 TRIFLE_API const char *trifle_config_granularity(const trifle_config *cfg, size_t i);
 
 /**
  * @brief Parse a boolean text option (true/false/1/0/yes/no/on/off, case-insensitive).
+ * @param out Receives 0 or 1.
+ * @param text The text to parse.
  * @return 0 and *out = 0 or 1, or TRIFLE_EINVAL.
  */
 TRIFLE_API int trifle_parse_bool(int *out, const char *text);

@@ -1,7 +1,8 @@
 /**
  * @file trifle/driver.h
- * @brief The storage driver plugin ABI (SPEC §7). A driver is a shared object `trifle_<name>.so`
- * that exports exactly one symbol, `trifle_driver_<name>_init`, defined with TRIFLE_DRIVER_DEFINE().
+ * @brief The storage driver plugin ABI (docs/driver-guide.md; what drivers store:
+ * docs/storage-format.md). A driver is a shared object `trifle_<name>.so` that exports exactly one
+ * symbol, `trifle_driver_<name>_init`, defined with TRIFLE_DRIVER_DEFINE().
  *
  * Drivers include this header and link only their database client: never libtrifle. Everything a
  * driver needs from the host (memory, errors, logging, number text, result delivery) arrives in the
@@ -43,7 +44,7 @@ TRIFLE_BEGIN_DECLS
 #define TRIFLE_CAP_ATOMIC_BATCH (1u << 4)   /**< an inc/set call is all-or-nothing */
 #define TRIFLE_CAP_SETUP (1u << 5)          /**< setup creates tables/indexes (not just a ping) */
 /** Every finite double is stored and summed without loss down to the subnormals (5e-324).
- *  Redis does not declare it: HINCRBYFLOAT keeps 17 decimal places (ERRATA B8). */
+ *  Redis does not declare it: HINCRBYFLOAT keeps 17 decimal places (drivers/redis/README.md). */
 #define TRIFLE_CAP_EXACT_DOUBLES (1u << 6)
 /** ABI 1.1: write_marked() and mark_read() are implemented, so a buffer flush and the journal
  *  position it covers commit in one transaction and a replay after a crash applies nothing twice
@@ -51,7 +52,8 @@ TRIFLE_BEGIN_DECLS
 #define TRIFLE_CAP_JOURNAL_MARK (1u << 7)
 /**@}*/
 
-/** Identifier modes (SPEC §3.2); passed to open as option `trifle.joined`. */
+/** Identifier modes (docs/storage-format.md, "Identifiers"); passed to open as option
+ *  `trifle.joined`. */
 enum trifle_id_mode {
     TRIFLE_ID_FULL = 0,     /**< `key<sep>G<sep>unix` in one column/field */
     TRIFLE_ID_PARTIAL = 1,  /**< `key<sep>G` plus a timestamp */
@@ -94,7 +96,8 @@ typedef struct trifle_entry {
     size_t n_leaves;            /**< number of leaves */
 } trifle_entry;
 
-/** Outcome of a failed inc/set (SPEC §7.3). The core zero-fills it and sets failed_item = -1. */
+/** Outcome of a failed inc/set (docs/driver-guide.md). The core zero-fills it and sets
+ *  failed_item = -1. */
 typedef struct trifle_write_result {
     size_t struct_size;  /**< sizeof(trifle_write_result) as the core knows it */
     size_t applied;      /**< number of leading items known to be applied */
@@ -132,7 +135,8 @@ typedef struct trifle_host_api {
      */
     int (*emit)(trifle_sink *sink, size_t index, const char *path, double value);
     /**
-     * Write @p v as canonical number text (SPEC §4.5: shortest round trip, `1e+21`, `0` for -0)
+     * Write @p v as canonical number text (docs/storage-format.md: shortest round trip, `1e+21`,
+     * `0` for -0)
      * into @p buf (at least 32 bytes) with a terminating NUL; returns the length. Independent of
      * the process locale.
      */
@@ -155,7 +159,7 @@ typedef struct trifle_driver {
     uint32_t abi_major;  /**< TRIFLE_DRIVER_ABI_MAJOR the driver was built with */
     uint32_t abi_minor;  /**< TRIFLE_DRIVER_ABI_MINOR the driver was built with */
     size_t struct_size;  /**< sizeof(trifle_driver) the driver was built with */
-    const char *name;    /**< "postgres": must equal the <name> of the file and the entry symbol */
+    const char *name;    /**< "postgres": equals the `<name>` of the file and the entry symbol */
     const char *version; /**< the driver's own version, "1.0.0" */
     uint64_t caps;       /**< TRIFLE_CAP_* bits */
     /** URL schemes the driver serves, NULL-terminated: {"postgres", "postgresql", NULL}. */
@@ -175,10 +179,10 @@ typedef struct trifle_driver {
     void (*close)(trifle_conn *conn);
     /** Create tables/indexes if missing; idempotent; never drops or alters data. */
     int (*setup)(trifle_conn *conn, trifle_error *err);
-    /** Add each leaf to the stored value, all items in one transaction. SPEC §7.2, §7.3. */
+    /** Add each leaf to the stored value, all items in one transaction (docs/driver-guide.md). */
     int (*inc)(trifle_conn *conn, const trifle_entry *items, size_t n, trifle_write_result *res,
                trifle_error *err);
-    /** Replace each leaf, keeping the bucket's other leaves; one transaction. SPEC §7.2, §7.3. */
+    /** Replace each leaf, keeping the bucket's other leaves; one transaction (driver guide). */
     int (*set)(trifle_conn *conn, const trifle_entry *items, size_t n, trifle_write_result *res,
                trifle_error *err);
     /**
@@ -226,6 +230,9 @@ typedef struct trifle_driver {
 typedef int (*trifle_driver_init_fn)(const trifle_host_api *host, const trifle_driver **out,
                                      trifle_error *err);
 
+/** @def TRIFLE_DRIVER_EXPORT
+ *  Gives the entry symbol default visibility, so a plugin built with -fvisibility=hidden exports
+ *  it and nothing else. Used by TRIFLE_DRIVER_DEFINE(). */
 #if defined(__GNUC__) || defined(__clang__)
 #define TRIFLE_DRIVER_EXPORT __attribute__((visibility("default")))
 #else

@@ -58,12 +58,14 @@ _Static_assert(sizeof(trifle_error) == 2 * sizeof(int) + 16 + 256 + 256,
 /**
  * @brief A static description of a status code ("invalid argument").
  * @param code A trifle_status; unknown values give "unknown error". Thread-safe.
+ * @return A static string.
  */
 TRIFLE_API const char *trifle_strerror(int code);
 
 /**
  * @brief The symbolic name of a status code without its prefix ("EINVAL", "OK", "ECONFIG").
  * @param code A trifle_status; unknown values give "ERROR". Thread-safe.
+ * @return A static string.
  */
 TRIFLE_API const char *trifle_status_name(int code);
 

@@ -1,7 +1,8 @@
 /**
  * @file trifle/simple.h
- * @brief Simple Stats (SPEC §10): process-wide in-memory counters and gauges keyed by
- * (category, name), persisted atomically, rendered as the `/stats` JSON tree and as Prometheus text.
+ * @brief Simple Stats (docs/simple-stats.md): process-wide in-memory counters and gauges keyed by
+ * (category, name), persisted atomically, rendered as the `/stats` JSON tree and as Prometheus
+ * text.
  *
  * There are no time buckets and no history: each entry holds one signed 64-bit value. The module is
  * a single registry per process, so the functions take no handle:
@@ -35,16 +36,16 @@
 
 TRIFLE_BEGIN_DECLS
 
-/** Longest category or name in bytes (SPEC §10.1). */
+/** Longest category or name in bytes (docs/simple-stats.md, "Model"). */
 #define TRIFLE_SIMPLE_NAME_MAX 256
 
-/** Content type of trifle_simple_render_json() output (SPEC §10.4). */
+/** Content type of trifle_simple_render_json() output. */
 #define TRIFLE_SIMPLE_JSON_CONTENT_TYPE "application/json; charset=utf-8"
 
-/** Content type of trifle_simple_render_prometheus() output (SPEC §10.5). */
+/** Content type of trifle_simple_render_prometheus() output. */
 #define TRIFLE_SIMPLE_PROMETHEUS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-/** The kind of an entry (SPEC §10.1). */
+/** The kind of an entry (docs/simple-stats.md, "Model"). */
 enum trifle_simple_kind {
     TRIFLE_SIMPLE_COUNTER = 0, /**< only ever incremented by deltas >= 0 */
     TRIFLE_SIMPLE_GAUGE = 1    /**< decremented, or set by absolute/gauge, at least once: for good */
@@ -57,9 +58,9 @@ typedef struct trifle_simple_label {
 } trifle_simple_label;
 
 /**
- * Options of the module (SPEC §10.8, YAML section `stats:`). Initialise with
- * trifle_simple_options_init(), then change fields. Strings and arrays are borrowed for the duration
- * of trifle_simple_configure(), which copies them.
+ * Options of the module (docs/configuration.md, YAML section `stats:`). Initialise with
+ * trifle_simple_options_init(), then change fields. Strings and arrays are borrowed for the
+ * duration of trifle_simple_configure(), which copies them.
  */
 typedef struct trifle_simple_options {
     size_t struct_size; /**< sizeof(trifle_simple_options), set by trifle_simple_options_init() */
@@ -87,7 +88,7 @@ typedef struct trifle_simple_options {
 } trifle_simple_options;
 
 /**
- * @brief Fill @p opts with the SPEC §10.8 defaults and set struct_size.
+ * @brief Fill @p opts with the defaults of docs/configuration.md (`stats`) and set struct_size.
  * @param opts The options to initialise; NULL is fine. Thread-safe (touches only @p opts).
  */
 TRIFLE_API void trifle_simple_options_init(trifle_simple_options *opts);
@@ -97,9 +98,12 @@ TRIFLE_API void trifle_simple_options_init(trifle_simple_options *opts);
  *
  * Keys: `enabled`, `persist`, `no_buffer`, `include_storage_stats_in_api`, `public` (booleans:
  * true/false/1/0/yes/no/on/off), `buffer_size`, `flush_interval_ms`, `checkpoint_interval_ms`
- * (decimal integers in the §10.8 ranges). `data_dir`, the node name/id and `prometheus_labels` are
- * set directly in the struct.
+ * (decimal integers in the ranges of docs/configuration.md). `data_dir`, the node name/id and
+ * `prometheus_labels` are set directly in the struct.
  * @param opts Initialised options; unchanged on failure.
+ * @param key The option name without `stats.`.
+ * @param value The value as YAML text.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_ECONFIG `invalid stats option <key>: <value>` or
  *         `unknown configuration key stats.<key>`. Touches only @p opts.
  */
@@ -111,9 +115,11 @@ TRIFLE_API int trifle_simple_options_set(trifle_simple_options *opts, const char
  * trifle_simple_stop(); queued updates are applied first, entries are kept.
  * @param opts Borrowed (strings and the label array are copied); NULL restores the defaults
  *        without persistence.
- * @return 0; TRIFLE_ECONFIG `invalid stats option <key>: <value>` (a value out of its §10.8 range,
- *         `persist` without `data_dir`, a bad label name or value under `prometheus_labels`);
- *         TRIFLE_EBUSY while started; TRIFLE_ENOMEM. On failure nothing changes.
+ * @param err Receives the error on failure; may be NULL.
+ * @return 0; TRIFLE_ECONFIG `invalid stats option <key>: <value>` (a value out of its documented
+ *         range, `persist` without `data_dir`, a bad label name or value under
+ *         `prometheus_labels`); TRIFLE_EBUSY while started; TRIFLE_ENOMEM. On failure nothing
+ *         changes.
  */
 TRIFLE_API int trifle_simple_configure(const trifle_simple_options *opts, trifle_error *err);
 
@@ -128,6 +134,7 @@ TRIFLE_API int trifle_simple_configure(const trifle_simple_options *opts, trifle
  * logged, `stats`/`load_errors` is incremented and the module starts without it; that is not an
  * error. The format written is `{"version":2,"stats":{...},"gauges":{...}}`; the INFINI format
  * `{"<category>":{"<name>":<int>}}` is also read (as counters).
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_EBUSY when already started; TRIFLE_ERROR when a thread cannot be created;
  *         TRIFLE_ENOMEM.
  */
@@ -136,6 +143,7 @@ TRIFLE_API int trifle_simple_start(trifle_error *err);
 /**
  * @brief Stop the module: stop the threads, apply every queued update, then save (when `persist`
  * and something changed since the last save). Stopping a stopped module does nothing.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0, or the save's error (TRIFLE_ERROR `cannot save <path>: <reason>`); the threads are
  *         stopped either way and the previous file is intact.
  */
@@ -145,6 +153,7 @@ TRIFLE_API int trifle_simple_stop(trifle_error *err);
  * @brief Save now (a checkpoint), whether or not anything changed: apply queued updates, write
  * `simple.tmp` (mode 0600), fsync, rename over `simple`, fsync the directory. A failure is logged
  * and counted in `stats`/`save_errors`; the previous file is never truncated.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_ERROR `cannot save <path>: <reason>`; TRIFLE_ENOTSUP when not persisting.
  */
 TRIFLE_API int trifle_simple_save(trifle_error *err);
@@ -158,8 +167,8 @@ enum trifle_simple_thread_event {
 };
 
 /**
- * @brief Observer of the module's own threads, so a server can list them (SPEC §10.6 roles
- * `stats-consumer` and `stats-checkpoint`).
+ * @brief Observer of the module's own threads, so a server can list them (roles
+ * `stats-consumer` and `stats-checkpoint`, docs/simple-stats.md).
  * @param role `stats-consumer` or `stats-checkpoint` (static text).
  * @param event A trifle_simple_thread_event.
  * @param payload The pointer given to trifle_simple_set_thread_hook().
@@ -171,6 +180,8 @@ typedef void (*trifle_simple_thread_hook)(const char *role, int event, void *pay
 /**
  * @brief Install the thread observer (NULL removes it). Takes effect for threads started by the
  * next trifle_simple_start(). Thread-safe, but threads already running keep the previous hook.
+ * @param hook The observer, or NULL.
+ * @param payload Passed to @p hook.
  */
 TRIFLE_API void trifle_simple_set_thread_hook(trifle_simple_thread_hook hook, void *payload);
 
@@ -186,6 +197,8 @@ TRIFLE_API void trifle_simple_reset(void);
  * A negative delta turns the entry into a gauge for good.
  * @param category,name Non-empty UTF-8, at most TRIFLE_SIMPLE_NAME_MAX bytes; borrowed. Names may
  *        contain `.`: it is kept as part of one member, never nested.
+ * @param delta The amount to add.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_EINVAL `invalid stats name`; TRIFLE_ENOMEM. Thread-safe.
  */
 TRIFLE_API int trifle_simple_incr(const char *category, const char *name, int64_t delta,
@@ -193,6 +206,9 @@ TRIFLE_API int trifle_simple_incr(const char *category, const char *name, int64_
 
 /**
  * @brief Subtract @p delta (= incr by −delta, saturating); the entry becomes a gauge for good.
+ * @param category,name The entry (see trifle_simple_incr()).
+ * @param delta The amount to subtract.
+ * @param err Receives the error on failure; may be NULL.
  * @return As trifle_simple_incr(). Thread-safe.
  */
 TRIFLE_API int trifle_simple_decr(const char *category, const char *name, int64_t delta,
@@ -200,6 +216,9 @@ TRIFLE_API int trifle_simple_decr(const char *category, const char *name, int64_
 
 /**
  * @brief Set an entry to @p value; the entry becomes a gauge for good.
+ * @param category,name The entry (see trifle_simple_incr()).
+ * @param value The new value.
+ * @param err Receives the error on failure; may be NULL.
  * @return As trifle_simple_incr(). Thread-safe.
  */
 TRIFLE_API int trifle_simple_absolute(const char *category, const char *name, int64_t value,
@@ -207,6 +226,9 @@ TRIFLE_API int trifle_simple_absolute(const char *category, const char *name, in
 
 /**
  * @brief Alias of trifle_simple_absolute().
+ * @param category,name The entry (see trifle_simple_incr()).
+ * @param value The new value.
+ * @param err Receives the error on failure; may be NULL.
  * @return As trifle_simple_incr(). Thread-safe.
  */
 TRIFLE_API int trifle_simple_gauge(const char *category, const char *name, int64_t value,
@@ -216,6 +238,8 @@ TRIFLE_API int trifle_simple_gauge(const char *category, const char *name, int64
  * @brief Read an entry (queued updates are applied first). Never creates an entry; negative values
  * come back as they are. With `enabled` false it gives 0 and returns 0.
  * @param value Receives the value; untouched on failure.
+ * @param category,name The entry (see trifle_simple_incr()).
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_ENOTFOUND `no stats entry <category> <name>`; TRIFLE_EINVAL
  *         `invalid stats name` (also for a NULL @p value). Thread-safe.
  */
@@ -224,6 +248,9 @@ TRIFLE_API int trifle_simple_get(const char *category, const char *name, int64_t
 
 /**
  * @brief Read an entry's kind (a trifle_simple_kind), as trifle_simple_get().
+ * @param category,name The entry (see trifle_simple_incr()).
+ * @param kind Receives a trifle_simple_kind.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_ENOTFOUND; TRIFLE_EINVAL. Thread-safe.
  */
 TRIFLE_API int trifle_simple_get_kind(const char *category, const char *name, int *kind,
@@ -236,8 +263,9 @@ TRIFLE_API int trifle_simple_get_kind(const char *category, const char *name, in
 typedef struct trifle_simple_writer trifle_simple_writer;
 
 /**
- * @brief A computed subtree of `/stats` (SPEC §10.4), called on every render, outside the
- * registry lock (updates never wait for it), never concurrently with its own unregistration.
+ * @brief A computed subtree of `/stats` (docs/simple-stats.md, "Providers"), called on every
+ * render, outside the registry lock (updates never wait for it), never concurrently with its own
+ * unregistration.
  * @param w Where to add the members.
  * @param err Set it when failing; the render then fails with this error (HTTP 500).
  * @param payload The pointer given to trifle_simple_register().
@@ -247,15 +275,23 @@ typedef struct trifle_simple_writer trifle_simple_writer;
 typedef int (*trifle_simple_provider)(trifle_simple_writer *w, trifle_error *err, void *payload);
 
 /**
- * @brief Add an integer leaf at a dotted @p path relative to the current object (`"bytes._all.pool_size"`).
- * Intermediate objects are created; writing a path twice keeps the last value.
+ * @brief Add an integer leaf at a dotted @p path relative to the current object
+ * (`"bytes._all.pool_size"`). Intermediate objects are created; writing a path twice keeps the last
+ * value.
+ * @param w The writer the provider was given.
+ * @param path Dotted path relative to the current object.
+ * @param value The value.
  * @return 0; TRIFLE_EINVAL when @p path has an empty segment or is not UTF-8, or a leaf and an
  *         object would share a path. An error is also remembered and fails the render.
  */
 TRIFLE_API int trifle_simple_writer_int(trifle_simple_writer *w, const char *path, int64_t value);
 
 /**
- * @brief Add a number leaf (printed per SPEC §4.5), as trifle_simple_writer_int().
+ * @brief Add a number leaf (printed as canonical number text, docs/storage-format.md), as
+ * trifle_simple_writer_int().
+ * @param w The writer the provider was given.
+ * @param path Dotted path relative to the current object.
+ * @param value The value; must be finite.
  * @return As trifle_simple_writer_int(); TRIFLE_EINVAL also for NaN and infinities.
  */
 TRIFLE_API int trifle_simple_writer_number(trifle_simple_writer *w, const char *path,
@@ -264,12 +300,15 @@ TRIFLE_API int trifle_simple_writer_number(trifle_simple_writer *w, const char *
 /**
  * @brief Enter (creating if needed) the member @p name of the current object, taken literally:
  * dots are part of the name. Later paths are relative to it until trifle_simple_writer_leave().
+ * @param w The writer the provider was given.
+ * @param name The member name.
  * @return 0; TRIFLE_EINVAL (empty or non-UTF-8 name, a leaf already there, nesting deeper than 32).
  */
 TRIFLE_API int trifle_simple_writer_enter(trifle_simple_writer *w, const char *name);
 
 /**
  * @brief Return to the object that was current before the matching trifle_simple_writer_enter().
+ * @param w The writer the provider was given.
  * @return 0; TRIFLE_EINVAL at the provider's root.
  */
 TRIFLE_API int trifle_simple_writer_leave(trifle_simple_writer *w);
@@ -279,6 +318,8 @@ TRIFLE_API int trifle_simple_writer_leave(trifle_simple_writer *w);
  * @param root Non-empty UTF-8, at most TRIFLE_SIMPLE_NAME_MAX bytes, not `stats`; copied.
  * @param provider The callback; @p payload is passed to it and must stay valid until the provider
  *        is unregistered or replaced.
+ * @param payload Passed to @p provider.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_EINVAL `invalid stats name` (also for `stats` or a NULL provider);
  *         TRIFLE_ENOMEM. Waits for renders in progress.
  */
@@ -288,22 +329,24 @@ TRIFLE_API int trifle_simple_register(const char *root, trifle_simple_provider p
 /**
  * @brief Remove the provider of @p root. When it returns, the provider is not running and will
  * not be called again.
+ * @param root The member name given to trifle_simple_register().
  * @return 0, or TRIFLE_ENOTFOUND when no provider has that root.
  */
 TRIFLE_API int trifle_simple_unregister(const char *root);
 
 /**
- * @brief The `/stats` document (SPEC §10.4): one member per line, nested objects indented by one
- * more space per level, `"name": value`, members in byte order, a final newline. `stats` holds every
- * entry as `{"<category>": {"<name>": <int>}}` (a dotted name stays one member); each provider's
- * root holds its subtree. Queued updates are applied first.
+ * @brief The `/stats` document (docs/simple-stats.md): one member per line, nested objects
+ * indented by one more space per level, `"name": value`, members in byte order, a final newline.
+ * `stats` holds every entry as `{"<category>": {"<name>": <int>}}` (a dotted name stays one
+ * member); each provider's root holds its subtree. Queued updates are applied first.
  * @param out Caller-owned NUL-terminated text (trifle_mem_free()); NULL on failure.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; a provider's error; TRIFLE_ENOMEM. Thread-safe.
  */
 TRIFLE_API int trifle_simple_render_json(char **out, trifle_error *err);
 
 /**
- * @brief The `/stats/prometheus` text (SPEC §10.5 with ERRATA B7), which passes
+ * @brief The `/stats/prometheus` text (docs/simple-stats.md, "Prometheus text"), which passes
  * `promtool check metrics`. Every numeric leaf of the `/stats` tree becomes one sample:
  * - name: the path segments joined with `_`, every byte outside `[A-Za-z0-9_]` turned into `_`,
  *   lower-cased, a `_` prefix before a leading digit; a leaf whose last segment ends in `_in_ms` is
@@ -315,8 +358,10 @@ TRIFLE_API int trifle_simple_render_json(char **out, trifle_error *err);
  *   sample of a name that several paths map to (when two paths have the same dotted form, a `.` or
  *   `\` inside a segment is written `\.` or `\\` in that label);
  * - per name in byte order: `# HELP <name> <dotted paths, comma-separated>`, `# TYPE <name>
- *   counter|gauge`, then the samples sorted by label text; int64 values exact, doubles per §4.5.
+ *   counter|gauge`, then the samples sorted by label text; int64 values exact, doubles in
+ *   canonical number text.
  * @param out Caller-owned NUL-terminated text (trifle_mem_free()); NULL on failure.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; a provider's error; TRIFLE_ENOMEM. Thread-safe.
  */
 TRIFLE_API int trifle_simple_render_prometheus(char **out, trifle_error *err);
@@ -327,21 +372,29 @@ TRIFLE_API int trifle_simple_render_prometheus(char **out, trifle_error *err);
  * and `sys_in_ms` (getrusage), `mem` (resident bytes, /proc/self/statm), `threads`
  * (/proc/self/status) and, when @p payload is a data directory (`const char *`), `store` (bytes of
  * regular files under it, as trifle_simple_storage_stats()). Figures the platform cannot give are
- * omitted. Register it with `trifle_simple_register("system", trifle_simple_system_provider, dir, &err)`.
+ * omitted. Register it with
+ * `trifle_simple_register("system", trifle_simple_system_provider, dir, &err)`.
+ * @param w The writer the provider was given.
+ * @param err Set when failing.
+ * @param payload NULL, or the data directory (`const char *`).
  * @return 0 or TRIFLE_ENOMEM.
  */
 TRIFLE_API int trifle_simple_system_provider(trifle_simple_writer *w, trifle_error *err,
                                              void *payload);
 
 /**
- * @brief Built-in provider of the `disk` member (SPEC §10.4) for the data directory given as
- * @p payload (`const char *`): `all`, `free`, `available`, `used`, from trifle_simple_storage_stats().
+ * @brief Built-in provider of the `disk` member of `/stats` for the data directory given as
+ * @p payload (`const char *`): `all`, `free`, `available`, `used`, from
+ * trifle_simple_storage_stats().
+ * @param w The writer the provider was given.
+ * @param err Set when failing.
+ * @param payload The data directory (`const char *`).
  * @return 0; TRIFLE_ERROR `cannot stat <dir>: <reason>`.
  */
 TRIFLE_API int trifle_simple_disk_provider(trifle_simple_writer *w, trifle_error *err,
                                            void *payload);
 
-/** Storage figures of a data directory (SPEC §10.4), in bytes. */
+/** Storage figures of a data directory (the `disk` member of `/stats`), in bytes. */
 typedef struct trifle_simple_storage {
     int64_t all;       /**< f_blocks · f_frsize of the file system holding the directory */
     int64_t free;      /**< f_bfree · f_frsize */
@@ -354,6 +407,8 @@ typedef struct trifle_simple_storage {
  * @brief statvfs() figures and the size of the regular files under @p data_dir, cached for 10 s
  * per directory and computed outside the registry lock (writers never wait for the walk).
  * @param out Filled on success.
+ * @param data_dir The directory.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_ERROR `cannot stat <dir>: <reason>`; TRIFLE_EINVAL for NULL. Thread-safe.
  */
 TRIFLE_API int trifle_simple_storage_stats(trifle_simple_storage *out, const char *data_dir,

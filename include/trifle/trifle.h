@@ -1,7 +1,8 @@
 /**
  * @file trifle/trifle.h
  * @brief Trifle Stats for C: time-series counters in your own database. This umbrella header
- * includes every public header and declares the stats handle and its operations (SPEC §5).
+ * includes every public header and declares the stats handle and its operations
+ * (docs/architecture.md).
  *
  * @code
  * trifle_error err = TRIFLE_ERROR_INIT;
@@ -34,13 +35,15 @@ TRIFLE_BEGIN_DECLS
 /** A stats handle: one configuration, its driver connections and its buffer. Thread-safe. */
 typedef struct trifle trifle;
 
-/** Flag for trifle_track()/trifle_assert(): count the write under `__untracked__` (SPEC §3.4). */
+/** Flag for trifle_track()/trifle_assert(): count the write under `__untracked__`
+ *  (docs/storage-format.md, "The system record"). */
 #define TRIFLE_UNTRACKED 1u
 
 /**
  * @brief Validate @p cfg, load the driver and connect (no DDL: see trifle_setup()).
  * @param out On success a handle the caller owns: trifle_close() then trifle_free().
  * @param cfg Borrowed; the handle keeps its own copy.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_ECONFIG (`driver required`, URL and option errors); TRIFLE_ENOTFOUND or
  *         TRIFLE_EABI (plugin); TRIFLE_ECONN, TRIFLE_EAUTH (storage).
  */
@@ -50,37 +53,61 @@ TRIFLE_API int trifle_open(trifle **out, const trifle_config *cfg, trifle_error 
  * @brief Flush pending writes (retrying until buffer.close_timeout_ms), stop background work and
  * close the connections. The memory stays valid until trifle_free(); every later call gets
  * TRIFLE_ECLOSED `buffer is closed`.
+ * @param t The handle.
+ * @param err Receives the error on failure; may be NULL.
  * @return 0, or TRIFLE_EDRIVER `<n> buffered operations could not be written: <last error>`.
  */
 TRIFLE_API int trifle_close(trifle *t, trifle_error *err);
 
-/** @brief Free a handle (closing it first if needed, errors ignored); NULL is fine. */
+/**
+ * @brief Free a handle (closing it first if needed, errors ignored); NULL is fine.
+ * @param t The handle.
+ */
 TRIFLE_API void trifle_free(trifle *t);
 
-/** @brief Run the driver's setup: create tables/indexes if missing. Idempotent. */
+/**
+ * @brief Run the driver's setup: create tables/indexes if missing. Idempotent.
+ * @param t The handle.
+ * @param err Receives the error on failure; may be NULL.
+ * @return 0 or storage codes.
+ */
 TRIFLE_API int trifle_setup(trifle *t, trifle_error *err);
 
 /**
- * @brief Increment @p values in the bucket of every configured granularity (SPEC §5.1), plus the
+ * @brief Increment @p values in the bucket of every configured granularity, plus the
  * `__system__key__` counts when system tracking is on.
  * @param key Metric key: UTF-8, 1-200 bytes, no empty or `$` dotted segment; not
  *        `__system__key__` or `__untracked__`.
  * @param flags 0 or TRIFLE_UNTRACKED.
+ * @param t The handle.
+ * @param at The instant, Unix seconds.
+ * @param values The validated values; borrowed (a payload can be shared by threads).
+ * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_EINVAL (`invalid metric key`, `reserved key: __system__key__`, `time out of
  *         range`); storage codes when unbuffered; TRIFLE_EBUSY `buffer is full`.
  */
 TRIFLE_API int trifle_track(trifle *t, const char *key, int64_t at, const trifle_payload *values,
                             unsigned flags, trifle_error *err);
 
-/** @brief Like trifle_track() but replaces the leaves (SPEC §5.2); system counts still add. */
+/**
+ * @brief Like trifle_track() but replaces the leaves; system counts still add.
+ * @param t,key,at,values,flags As for trifle_track().
+ * @param err Receives the error on failure; may be NULL.
+ * @return As trifle_track().
+ */
 TRIFLE_API int trifle_assert(trifle *t, const char *key, int64_t at, const trifle_payload *values,
                              unsigned flags, trifle_error *err);
 
 /**
- * @brief Read the series of @p key between @p from and @p to at @p granularity (SPEC §5.3). The
+ * @brief Read the series of @p key between @p from and @p to at @p granularity. The
  * buffer's pending writes for these buckets are flushed first (read-your-writes).
  * @param granularity Any valid granularity, configured or not.
  * @param skip_blanks Non-zero drops empty buckets.
+ * @param t The handle.
+ * @param out Receives the series.
+ * @param key Metric key (`__system__key__` reads the system record).
+ * @param from,to The range, Unix seconds; every bucket from floor(from) to floor(to).
+ * @param err Receives the error on failure; may be NULL.
  * @return 0 and a caller-owned series (trifle_series_free()); TRIFLE_EINVAL (`invalid
  *         granularity: <g>`, `timeline too long: more than <n> points`); storage codes.
  */
@@ -89,25 +116,42 @@ TRIFLE_API int trifle_values(trifle *t, trifle_series **out, const char *key, in
                              trifle_error *err);
 
 /**
- * @brief Store the status ping of @p key (SPEC §5.4): replaces the previous one; not bucketed,
- * not buffered. TRIFLE_ENOTSUP `driver does not support beam/scan` without the capability.
+ * @brief Store the status ping of @p key (docs/storage-format.md, "Pings"): replaces the
+ * previous one; not bucketed, not buffered. TRIFLE_ENOTSUP `driver does not support beam/scan` without the capability.
+ * @param t The handle.
+ * @param key Metric key, checked as for trifle_track().
+ * @param at The ping instant, Unix seconds (not floored).
+ * @param values The values of the ping.
+ * @param err Receives the error on failure; may be NULL.
+ * @return 0; TRIFLE_EINVAL; TRIFLE_ENOTSUP; storage codes.
  */
 TRIFLE_API int trifle_beam(trifle *t, const char *key, int64_t at, const trifle_payload *values,
                            trifle_error *err);
 
 /**
- * @brief Read the ping of @p key (SPEC §5.5).
+ * @brief Read the ping of @p key (docs/storage-format.md, "Pings").
  * @param found Set to 1, or 0 when there is none (not an error; *values is then an empty payload).
  * @param at Set to the ping's instant when found.
  * @param values Receives a caller-owned payload with the `data` leaves (trifle_payload_free()).
+ * @param t The handle.
+ * @param key Metric key.
+ * @param err Receives the error on failure; may be NULL.
+ * @return 0 (also when there is no ping); TRIFLE_ENOTSUP `driver does not support beam/scan`;
+ *        storage codes; TRIFLE_ENOMEM.
  */
 TRIFLE_API int trifle_scan(trifle *t, const char *key, int *found, int64_t *at,
                            trifle_payload **values, trifle_error *err);
 
-/** @brief Write everything pending now; returns the first error, keeping the data (SPEC §5.6). */
+/**
+ * @brief Write everything pending now; returns the first error, keeping the data.
+ * @param t The handle.
+ * @param err Receives the error on failure; may be NULL.
+ * @return 0; the first storage error (the records stay pending); TRIFLE_ECLOSED.
+ */
 TRIFLE_API int trifle_flush(trifle *t, trifle_error *err);
 
-/** Counters of a handle's write buffer (SPEC §6.7). All zero when the buffer is disabled. */
+/** Counters of a handle's write buffer (docs/architecture.md). All zero when the buffer is
+ *  disabled. */
 typedef struct trifle_buffer_counters {
     uint64_t operations;         /**< track/assert calls accepted into the buffer */
     uint64_t flushes;            /**< flush attempts that wrote everything they took */
@@ -124,6 +168,7 @@ typedef struct trifle_buffer_counters {
 /**
  * @brief Read the buffer's counters.
  * @param out Filled with a consistent snapshot. Thread-safe.
+ * @param t The handle.
  * @return 0, or TRIFLE_EINVAL for NULL arguments.
  */
 TRIFLE_API int trifle_buffer_stats(const trifle *t, trifle_buffer_counters *out);
@@ -137,21 +182,43 @@ TRIFLE_API int trifle_buffer_stats(const trifle *t, trifle_buffer_counters *out)
 typedef void (*trifle_error_handler)(const trifle_error *err, void *payload);
 
 /**
- * @brief Install (or, with NULL, remove) the handler of background flush failures (SPEC §6.4).
+ * @brief Install (or, with NULL, remove) the handler of background flush failures
+ * (docs/architecture.md, "The write path").
  * Thread-safe.
+ * @param t The handle.
+ * @param fn The handler, or NULL.
+ * @param payload Passed to @p fn.
  */
 TRIFLE_API void trifle_set_error_handler(trifle *t, trifle_error_handler fn, void *payload);
 
-/** @brief The handle's time zone. Borrowed; lives as long as the handle. */
+/**
+ * @brief The handle's time zone. Borrowed; lives as long as the handle.
+ * @param t The handle.
+ * @return The zone.
+ */
 TRIFLE_API const trifle_zone *trifle_get_zone(const trifle *t);
 
-/** @brief The handle's effective configuration (after URL parameters). Borrowed. */
+/**
+ * @brief The handle's effective configuration (after URL parameters). Borrowed.
+ * @param t The handle.
+ * @return The configuration.
+ */
 TRIFLE_API const trifle_config *trifle_get_config(const trifle *t);
 
-/** @brief `SQLiteDriver(J)`-style description of the handle's driver and mode. */
+/**
+ * @brief `SQLiteDriver(J)`-style description of the handle's driver and mode.
+ * @param t The handle.
+ * @param buf Receives the NUL-terminated text.
+ * @param size Size of @p buf in bytes.
+ * @return The full length; a value >= @p size means it was truncated.
+ */
 TRIFLE_API size_t trifle_describe(const trifle *t, char *buf, size_t size);
 
-/** @brief The name of the handle's driver ("sqlite"). Borrowed. */
+/**
+ * @brief The name of the handle's driver ("sqlite"). Borrowed.
+ * @param t The handle.
+ * @return The name.
+ */
 TRIFLE_API const char *trifle_driver_name(const trifle *t);
 
 TRIFLE_END_DECLS

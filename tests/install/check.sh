@@ -16,7 +16,22 @@ LD_LIBRARY_PATH=$lib "$work/cmake/consumer" "$lib/trifle-1"
 PKG_CONFIG_PATH=$lib/pkgconfig
 export PKG_CONFIG_PATH
 $CC -std=c11 $(pkg-config --cflags trifle) "$src/consumer/main.c" -o "$work/pc" $(pkg-config --libs trifle)
-LD_LIBRARY_PATH=$lib "$work/pc" "$(pkg-config --variable=plugindir trifle)"
+out=$(LD_LIBRARY_PATH=$lib "$work/pc" "$(pkg-config --variable=plugindir trifle)")
+echo "$out"
+# one version: the pkg-config file, the CMake package, the library and the CLI agree
+version=$(pkg-config --modversion trifle)
+case $out in
+"trifle $version, "*) ;;
+*) echo "trifle_version() is not the pkg-config version $version" >&2; exit 1 ;;
+esac
+grep -q "PACKAGE_VERSION \"$version\"" "$lib/cmake/trifle/trifleConfigVersion.cmake" ||
+    { echo "trifleConfigVersion.cmake does not say $version" >&2; exit 1; }
+if [ -x "$work/prefix/bin/trifle" ]; then
+    case $(LD_LIBRARY_PATH=$lib "$work/prefix/bin/trifle" version) in
+    "{\"version\":\"$version\","*) ;;
+    *) echo "trifle version does not say $version" >&2; exit 1 ;;
+    esac
+fi
 # 3. every installed plugin exports exactly its entry symbol
 for so in "$lib"/trifle-1/trifle_*.so; do
     name=$(basename "$so" .so)
@@ -31,5 +46,33 @@ done
 if ldd "$lib/libtrifle.so.1" | grep -Eq 'sqlite|libpq|hiredis|mongoc|bson'; then
     echo "libtrifle links a database client" >&2
     exit 1
+fi
+# 5. the conformance kit: the installed runner finds the installed vectors relative to itself,
+#    also after the whole prefix moved, and --vectors overrides them
+if [ -x "$work/prefix/bin/trifle-conformance" ] && [ -f "$lib/trifle-1/trifle_sqlite.so" ]; then
+    for f in "$src"/../../conformance/vectors/*.json; do
+        cmp -s "$f" "$work/prefix/share/trifle-1/vectors/$(basename "$f")" ||
+            { echo "vectors: $(basename "$f") is not installed" >&2; exit 1; }
+    done
+    mv "$work/prefix" "$work/moved"
+    lib=$work/moved/${lib#"$work/prefix/"}
+    kit() { LD_LIBRARY_PATH=$lib "$work/moved/bin/trifle-conformance" --driver sqlite \
+        --driver-path "$lib/trifle-1" --only 'vectors.*' "$@"; }
+    out=$(kit) || { echo "$out" >&2; echo "installed trifle-conformance failed" >&2; exit 1; }
+    want="# vectors $(cd "$work/moved/share/trifle-1/vectors" && pwd -P)"
+    if ! printf '%s\n' "$out" | grep -qxF "$want" ||
+        ! printf '%s\n' "$out" | grep -qx '5 passed, 0 failed, 0 skipped'; then
+        printf '%s\n' "$out" >&2
+        echo "installed trifle-conformance did not run its vector cases from $want" >&2
+        exit 1
+    fi
+    mkdir "$work/own"
+    cp "$work/moved/share/trifle-1/vectors/nocturnal.json" "$work/own/"
+    out=$(kit --vectors "$work/own") && printf '%s\n' "$out" | grep -qxF "# vectors $work/own" ||
+        { printf '%s\n' "$out" >&2; echo "--vectors DIR was not used" >&2; exit 1; }
+    if kit --vectors "$work/none" >/dev/null 2>&1; then
+        echo "--vectors with a missing directory did not fail" >&2
+        exit 1
+    fi
 fi
 echo "install ok"

@@ -11,7 +11,7 @@ import (
 	tsg "github.com/trifle-io/trifle_stats_go"
 )
 
-// Known upstream bugs (SPEC §7.5–§7.7, shared/reference/upstream-go.md §10). Each test shows what
+// Known upstream bugs (docs/compatibility.md, "Differences"). Each test shows what
 // trifle_stats_go does and asserts trifle-c's behaviour; docs/compatibility.md lists them.
 
 func init() {

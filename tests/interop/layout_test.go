@@ -8,8 +8,8 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 )
 
-// TestUpstreamLayout checks the Go side alone against the storage layout that
-// shared/reference/upstream-go.md §6 documents for trifle_stats_go (keys, identifier columns,
+// TestUpstreamLayout checks the Go side alone against the storage layout of trifle_stats_go
+// (docs/storage-format.md, docs/compatibility.md: keys, identifier columns,
 // flat or nested data, value types). It needs the test servers but no trifle-c plugin, so it
 // also guards the upstream model (tests/interop/upstreamgo) while a plugin is missing.
 func TestUpstreamLayout(t *testing.T) {

@@ -11,12 +11,12 @@ import (
 	tsg "github.com/trifle-io/trifle_stats_go"
 )
 
-// vectorsDir is shared/spec/vectors: $TRIFLE_VECTORS_DIR (set by ctest), else beside the repo.
+// vectorsDir is conformance/vectors: $TRIFLE_VECTORS_DIR (set by ctest), else in this repository.
 func vectorsDir() string {
 	if d := os.Getenv("TRIFLE_VECTORS_DIR"); d != "" {
 		return d
 	}
-	return filepath.Join("..", "..", "..", "shared", "spec", "vectors")
+	return filepath.Join("..", "..", "conformance", "vectors")
 }
 
 // TestUpstreamFloorVectors checks the Go side's bucketing against the upstream_go column of

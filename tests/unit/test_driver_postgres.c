@@ -204,7 +204,7 @@ static void ns_init(ns *n, const char *params)
 
 static void ns_drop(const ns *n)
 {
-    (void)raw("DROP TABLE IF EXISTS %s, %s_ping", n->table, n->table);
+    (void)raw("DROP TABLE IF EXISTS %s, %s_ping, %s_marks", n->table, n->table, n->table);
 }
 
 static int st_open_url(trifle_storage **st, const char *url, trifle_error *err)
@@ -356,9 +356,12 @@ static void test_driver_table(void **state)
     (void)snprintf(path, sizeof(path), "%s/trifle_postgres.so", TRIFLE_BUILD_PLUGIN_DIR);
     assert_int_equal(trifle_driver_load(&d, path, NULL, &err), 0);
     assert_string_equal(d->name, "postgres");
+    assert_string_equal(d->version, "1.1.0");
     assert_int_equal(d->caps, TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED |
                                   TRIFLE_CAP_PING | TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP |
-                                  TRIFLE_CAP_EXACT_DOUBLES);
+                                  TRIFLE_CAP_EXACT_DOUBLES | TRIFLE_CAP_JOURNAL_MARK);
+    assert_non_null(d->write_marked);
+    assert_non_null(d->mark_read);
     assert_string_equal(d->schemes[0], "postgres");
     assert_string_equal(d->schemes[1], "postgresql");
     assert_null(d->schemes[2]);
@@ -730,7 +733,7 @@ typedef struct relay {
     int port;
     int up_port;
     char up_host[256];
-    atomic_int cut;    /* armed: drop the next server → client bytes and close */
+    atomic_int cut;    /* armed (n > 0): drop the n-th server → client read from now and close */
     atomic_int cuts;   /* replies swallowed */
     atomic_int refuse; /* close every connection at once: a server that is down */
     atomic_int stop;
@@ -767,7 +770,7 @@ static void relay_pair(relay *r, int cfd)
             k = read(ufd, buf, sizeof(buf));
             if (k <= 0)
                 break;
-            if (atomic_exchange(&r->cut, 0)) {
+            if (atomic_load(&r->cut) > 0 && atomic_fetch_sub(&r->cut, 1) == 1) {
                 atomic_fetch_add(&r->cuts, 1);
                 break;
             }
@@ -893,6 +896,191 @@ static void test_outcome_unknown(void **state)
     inc1(st, "u", T0, l, 1);
     get1(st, "u", T0, &g);
     assert_true(got_value(&g, 0, "count") == 4);
+    trifle_storage_close(st);
+    relay_stop(&r);
+    ns_drop(&n);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Journal marks (ABI 1.1)
+ */
+
+static uint64_t mark_of(trifle_storage *st, const char *name)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    uint64_t seq = 99;
+
+    if (trifle_storage_mark_read(st, name, &seq, &err) != 0)
+        fail_msg("mark_read %s: %s", name, err.message);
+    return seq;
+}
+
+static int marked(trifle_storage *st, const trifle_entry *set, size_t n_set,
+                  const trifle_entry *inc, size_t n_inc, const char *name, uint64_t seq,
+                  trifle_write_result *res, trifle_error *err)
+{
+    trifle_mark m = {name, seq};
+
+    return trifle_storage_write_marked(st, set, n_set, inc, n_inc, &m, res, err);
+}
+
+/* The mark table as psql sees it; sets, incs and the mark in one transaction; a failure of any
+ * part (a client-side EDATA, a server-side constraint) leaves data and mark as they were. */
+static void test_marks(void **state)
+{
+    const trifle_leaf a[] = {{"count", 5}, {"x", 1}}, b[] = {{"count", 2}, {"y", 0.5}};
+    const trifle_leaf one[] = {{"count", 1}};
+    trifle_write_result res = {sizeof(res), 0, -1, 0};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    char long_key[300];
+    trifle_storage *st;
+    item s0, i0, i1, bad;
+    got g;
+    ns n;
+
+    (void)state;
+    ns_init(&n, NULL);
+    st = st_new(&n);
+    assert_string_equal(raw("SELECT string_agg(column_name || ' ' || data_type || ' ' || "
+                            "is_nullable, ', ' ORDER BY ordinal_position) FROM "
+                            "information_schema.columns WHERE table_name = '%s_marks'",
+                            n.table),
+                        "name text NO, seq bigint NO");
+    assert_int_equal(mark_of(st, "j1"), 0);
+    inc1(st, "k", T0, b, 2);
+    item_init(&s0, st, "k", T0, a, 2);
+    item_init(&i0, st, "k", T0, b, 2);
+    item_init(&i1, st, "k2", T0, b, 2);
+    {
+        trifle_entry inc[2] = {i1.e, i0.e};
+        assert_int_equal(marked(st, &s0.e, 1, inc, 2, "j1", 7, &res, &err), 0);
+    }
+    get1(st, "k", T0, &g);
+    assert_int_equal(got_count(&g, 0), 3);
+    assert_true(got_value(&g, 0, "count") == 7);
+    assert_true(got_value(&g, 0, "x") == 1);
+    assert_true(got_value(&g, 0, "y") == 1);
+    get1(st, "k2", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 2);
+    assert_int_equal(mark_of(st, "j1"), 7);
+    assert_int_equal(mark_of(st, "j2"), 0);
+    assert_int_equal(marked(st, NULL, 0, NULL, 0, "j2", 3, &res, &err), 0);
+    assert_int_equal(marked(st, NULL, 0, NULL, 0, "j1", (uint64_t)INT64_MAX, &res, &err), 0);
+    assert_string_equal(raw("SELECT string_agg(name || '=' || seq, ',' ORDER BY name) FROM "
+                            "%s_marks",
+                            n.table),
+                        "j1=9223372036854775807,j2=3");
+
+    /* EDATA before anything is sent: inc item 1 has an identifier over 255 characters */
+    memset(long_key, 'x', 250);
+    long_key[250] = '\0';
+    item_init(&bad, st, long_key, T0, one, 1);
+    {
+        trifle_entry inc[2] = {i1.e, bad.e};
+        res.failed_item = -1;
+        assert_int_equal(marked(st, &s0.e, 1, inc, 2, "j2", 4, &res, &err), TRIFLE_EDATA);
+        assert_int_equal(res.failed_item, 2);
+        assert_int_equal(res.applied, 0);
+        assert_int_equal(res.outcome_unknown, 0);
+    }
+    /* the server refuses the inc statement: the set statement before it is rolled back too */
+    (void)raw("ALTER TABLE %s ADD CONSTRAINT no_c CHECK (key <> 'c::1h::1736935200')", n.table);
+    item_init(&bad, st, "c", T0, one, 1);
+    {
+        trifle_entry set[1] = {i1.e}, inc[1] = {bad.e};
+        res.failed_item = -1;
+        assert_int_equal(marked(st, set, 1, inc, 1, "j2", 4, &res, &err), TRIFLE_EDRIVER);
+        assert_int_equal(res.failed_item, -1);
+        assert_int_equal(res.applied, 0);
+        assert_non_null(strstr(err.message, "23514"));
+    }
+    get1(st, "k2", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 2);
+    assert_true(got_value(&g, 0, "y") == 0.5);
+    assert_int_equal(mark_of(st, "j2"), 3);
+    /* the connection is fine afterwards */
+    assert_int_equal(marked(st, &i1.e, 1, NULL, 0, "j2", 4, &res, &err), 0);
+    assert_int_equal(mark_of(st, "j2"), 4);
+    ns_drop(&n);
+    trifle_storage_close(st);
+}
+
+/* Tables set up before ABI 1.1: mark_read reads 0 and creates nothing, the first write_marked
+ * creates the mark table, drop removes it. */
+static void test_marks_old_tables(void **state)
+{
+    const trifle_leaf one[] = {{"count", 1}};
+    trifle_write_result res = {sizeof(res), 0, -1, 0};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_storage *st = NULL;
+    item it;
+    ns n;
+
+    (void)state;
+    ns_init(&n, NULL);
+    (void)raw("CREATE TABLE %s (key VARCHAR(255) PRIMARY KEY, data JSONB NOT NULL DEFAULT "
+              "'{}'::jsonb); CREATE TABLE %s_ping (key VARCHAR(255) PRIMARY KEY, at TIMESTAMPTZ "
+              "NOT NULL, data JSONB NOT NULL DEFAULT '{}'::jsonb)",
+              n.table, n.table);
+    assert_int_equal(st_open_url(&st, n.url, &err), 0);
+    assert_int_equal(mark_of(st, "j"), 0);
+    assert_string_equal(raw("SELECT count(*) FROM pg_tables WHERE tablename = '%s_marks'", n.table),
+                        "0");
+    item_init(&it, st, "k", T0, one, 1);
+    assert_int_equal(marked(st, NULL, 0, &it.e, 1, "j", 5, &res, &err), 0);
+    assert_int_equal(mark_of(st, "j"), 5);
+    assert_string_equal(raw("SELECT seq FROM %s_marks WHERE name = 'j'", n.table), "5");
+    assert_int_equal(trifle_storage_drop(st, &err), 0);
+    assert_string_equal(raw("SELECT count(*) FROM pg_tables WHERE tablename LIKE '%s%%'", n.table),
+                        "0");
+    assert_int_equal(mark_of(st, "j"), 0);
+    trifle_storage_close(st);
+    ns_drop(&n);
+}
+
+/* The reply of COMMIT is lost: outcome_unknown, and the mark read afterwards says it committed.
+ * A reply lost before COMMIT was sent: the transaction died uncommitted, and the driver ran it
+ * again on a new session, so the data is there once. */
+static void test_marks_outcome_unknown(void **state)
+{
+    const trifle_leaf l[] = {{"count", 1}};
+    trifle_write_result res = {sizeof(res), 0, -1, 0};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_storage *st;
+    char params[128];
+    relay r;
+    item it;
+    got g;
+    ns n;
+
+    (void)state;
+    if (relay_start(&r) != 0)
+        skip();
+    (void)snprintf(params, sizeof(params), "host=127.0.0.1&port=%d&sslmode=disable", r.port);
+    ns_init(&n, params);
+    st = st_new(&n);
+    item_init(&it, st, "u", T0, l, 1);
+    assert_int_equal(marked(st, NULL, 0, &it.e, 1, "j", 1, &res, &err), 0); /* prepares */
+
+    /* BEGIN, INC, mark, COMMIT: the 4th reply is COMMIT's */
+    atomic_store(&r.cut, 4);
+    assert_int_equal(marked(st, NULL, 0, &it.e, 1, "j", 2, &res, &err), TRIFLE_ECONN);
+    assert_int_equal(atomic_load(&r.cuts), 1);
+    assert_int_equal(res.outcome_unknown, 1);
+    assert_int_equal(res.applied, 0);
+    assert_int_equal(res.failed_item, -1);
+    assert_int_equal(mark_of(st, "j"), 2); /* reconnects: it did commit */
+    get1(st, "u", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 2);
+
+    /* the INC's reply is lost: nothing was committed, the driver tries once more */
+    atomic_store(&r.cut, 2);
+    res.outcome_unknown = 0;
+    assert_int_equal(marked(st, NULL, 0, &it.e, 1, "j", 3, &res, &err), 0);
+    assert_int_equal(atomic_load(&r.cuts), 2);
+    assert_int_equal(mark_of(st, "j"), 3);
+    get1(st, "u", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 3);
     trifle_storage_close(st);
     relay_stop(&r);
     ns_drop(&n);
@@ -1156,7 +1344,8 @@ int main(void)
         cmocka_unit_test(test_atomic_batch),    cmocka_unit_test(test_reconnect),
         cmocka_unit_test(test_outcome_unknown), cmocka_unit_test(test_retry_and_locks),
         cmocka_unit_test(test_concurrency),     cmocka_unit_test(test_oom),
-        cmocka_unit_test(test_throughput),
+        cmocka_unit_test(test_throughput),      cmocka_unit_test(test_marks),
+        cmocka_unit_test(test_marks_old_tables), cmocka_unit_test(test_marks_outcome_unknown),
     };
     const char *ci = getenv("CI"), *strict = getenv("TRIFLE_TEST_STRICT");
 

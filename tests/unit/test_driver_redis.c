@@ -867,6 +867,15 @@ static void t_fake_lost_reply(void **state)
     assert_int_equal(res.applied, 0);
     assert_int_equal(res.failed_item, -1);
     assert_non_null(strstr(err.message, "EVALSHA failed"));
+    /* write_marked too: the script may have run, mark included */
+    {
+        trifle_mark m = {"j", 3};
+        res = wres();
+        assert_int_equal(drv->write_marked(c, NULL, 0, &it.e, 1, &m, &res, &err), TRIFLE_ECONN);
+        assert_int_equal(res.outcome_unknown, 1);
+        assert_int_equal(res.applied, 0);
+        assert_int_equal(res.failed_item, -1);
+    }
     drv->close(c);
     fake_stop(&f);
 }
@@ -1438,6 +1447,113 @@ static void t_big_batches(void **state)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Real server: journal marks (ABI 1.1)
+ */
+
+static int marked(trifle_conn *c, const titem *set, size_t n_set, const titem *inc, size_t n_inc,
+                  const char *name, uint64_t seq, trifle_write_result *res, trifle_error *err)
+{
+    trifle_entry es[8], ei[8];
+    trifle_mark m = {name, seq};
+    size_t i;
+
+    assert_true(n_set <= 8 && n_inc <= 8);
+    for (i = 0; i < n_set; i++)
+        es[i] = set[i].e;
+    for (i = 0; i < n_inc; i++)
+        ei[i] = inc[i].e;
+    *res = wres();
+    return drv->write_marked(c, es, n_set, ei, n_inc, &m, res, err);
+}
+
+static uint64_t mark_of(trifle_conn *c, const char *name)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    uint64_t seq = 99;
+
+    if (drv->mark_read(c, name, &seq, &err) != 0)
+        fail_msg("mark_read %s: %s", name, err.message);
+    return seq;
+}
+
+/* The mark hash `<prefix><sep>marks`; the script's checks cover the whole call, so a refused item
+ * leaves data and mark as they were; an inc may follow a set of the same field that replaces a
+ * value it could not add to; drop removes the hash. */
+static void t_marks(void **state)
+{
+    trifle_write_result res;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    char mkey[128], msg[200];
+    trifle_conn *c;
+    titem s[2], i[3];
+    trifle_sink *sk;
+    rconn *r;
+
+    (void)state;
+    need_server();
+    c = server_open("marks");
+    r = rconn_open();
+    (void)snprintf(mkey, sizeof(mkey), "%s_marks::marks", run_id);
+    assert_int_equal(mark_of(c, "j1"), 0);
+    RCMD_OK(r, "HSET", hkey("marks", "k", T0), "count", "2", "x", "text");
+    /* set count=5, x=1 on k; inc k2 and k: k = {count 7, x 2, y 0.5}; x was text before */
+    titem_init(&s[0], "k", T0, "count", 5.0, "x", 1.0, NULL);
+    titem_init(&i[0], "k2", T0, "count", 2.0, "y", 0.5, NULL);
+    titem_init(&i[1], "k", T0, "count", 2.0, "x", 1.0, "y", 0.5, NULL);
+    assert_int_equal(marked(c, s, 1, i, 2, "j1", 7, &res, &err), 0);
+    sk = get1(c, "k", T0);
+    assert_true(sink_value(sk, 0, "count") == 7.0);
+    assert_true(sink_value(sk, 0, "x") == 2.0);
+    assert_true(sink_value(sk, 0, "y") == 0.5);
+    sink_free(sk);
+    assert_string_equal(rget(r, hkey("marks", "k2", T0), "count"), "2");
+    assert_string_equal(rget(r, mkey, "j1"), "7");
+    assert_int_equal(mark_of(c, "j1"), 7);
+    assert_int_equal(mark_of(c, "j2"), 0);
+    assert_int_equal(marked(c, NULL, 0, NULL, 0, "j2", (uint64_t)INT64_MAX, &res, &err), 0);
+    assert_true(mark_of(c, "j2") == (uint64_t)INT64_MAX);
+    assert_int_equal(rint_cmd(r, "HLEN", mkey), 2);
+
+    /* inc item 1 meets a stored text value: EDATA 1 + 1 set item, nothing written */
+    RCMD_OK(r, "HSET", hkey("marks", "t", T0), "x", "text");
+    titem_init(&s[0], "new1", T0, "n", 1.0, NULL);
+    titem_init(&i[0], "new2", T0, "n", 1.0, NULL);
+    titem_init(&i[1], "t", T0, "x", 1.0, NULL);
+    titem_init(&i[2], "new3", T0, "n", 1.0, NULL);
+    assert_int_equal(marked(c, s, 1, i, 3, "j1", 8, &res, &err), TRIFLE_EDATA);
+    assert_int_equal(res.failed_item, 2);
+    assert_int_equal(res.applied, 0);
+    assert_int_equal(res.outcome_unknown, 0);
+    (void)snprintf(msg, sizeof(msg), "TRIFLE_EDATA 2 not a number %s x", hkey("marks", "t", T0));
+    assert_string_equal(err.message, msg);
+    assert_int_equal(rint_cmd(r, "EXISTS", hkey("marks", "new1", T0)), 0);
+    assert_int_equal(rint_cmd(r, "EXISTS", hkey("marks", "new2", T0)), 0);
+    assert_int_equal(mark_of(c, "j1"), 7);
+    /* a set item of another type is counted first */
+    RCMD_OK(r, "RPUSH", hkey("marks", "l", T0), "x");
+    titem_init(&s[1], "l", T0, "n", 1.0, NULL);
+    assert_int_equal(marked(c, s, 2, i, 3, "j1", 8, &res, &err), TRIFLE_EDATA);
+    assert_int_equal(res.failed_item, 1);
+    assert_int_equal(mark_of(c, "j1"), 7);
+    /* a mark key of another type: refused before anything is written */
+    RCMD_OK(r, "DEL", mkey);
+    RCMD_OK(r, "RPUSH", mkey, "x");
+    assert_int_equal(marked(c, s, 1, i, 1, "j1", 8, &res, &err), TRIFLE_EDRIVER);
+    assert_int_equal(res.failed_item, -1);
+    assert_non_null(strstr(err.message, "is not a hash"));
+    assert_int_equal(rint_cmd(r, "EXISTS", hkey("marks", "new1", T0)), 0);
+    RCMD_OK(r, "DEL", mkey);
+    assert_int_equal(marked(c, s, 1, i, 1, "j1", 8, &res, &err), 0);
+    assert_int_equal(mark_of(c, "j1"), 8);
+    /* drop removes the mark hash with the rest */
+    drop_ok(c);
+    assert_int_equal(rint_cmd(r, "EXISTS", mkey), 0);
+    assert_int_equal(mark_of(c, "j1"), 0);
+    rconn_close(r);
+    drv->close(c);
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Real server: connections
  */
 
@@ -1831,6 +1947,7 @@ int main(void)
         cmocka_unit_test(t_auth),        cmocka_unit_test(t_reconnect),
         cmocka_unit_test(t_concurrency), cmocka_unit_test(t_drop),
         cmocka_unit_test(t_oom),         cmocka_unit_test(t_requirepass),
+        cmocka_unit_test(t_marks),
     };
     const char *ci = getenv("CI"), *strict = getenv("TRIFLE_TEST_STRICT");
     trifle_error err = TRIFLE_ERROR_INIT;

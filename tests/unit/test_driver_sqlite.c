@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -295,12 +296,14 @@ static void test_driver_table(void **state)
 
     (void)state;
     assert_string_equal(drv->name, "sqlite");
-    assert_string_equal(drv->version, "1.0.0");
+    assert_string_equal(drv->version, "1.1.0");
     assert_int_equal(drv->abi_major, TRIFLE_DRIVER_ABI_MAJOR);
     assert_int_equal(drv->struct_size, sizeof(trifle_driver));
     assert_int_equal(drv->caps, TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED |
                                     TRIFLE_CAP_PING | TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP |
-                                    TRIFLE_CAP_EXACT_DOUBLES);
+                                    TRIFLE_CAP_EXACT_DOUBLES | TRIFLE_CAP_JOURNAL_MARK);
+    assert_non_null(drv->write_marked);
+    assert_non_null(drv->mark_read);
     assert_string_equal(drv->schemes[0], "sqlite");
     assert_null(drv->schemes[1]);
     memcpy(&init, &sym, sizeof(init));
@@ -876,6 +879,274 @@ static void test_atomicity(void **state)
     free(e);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Journal marks (ABI 1.1)
+ */
+
+static uint64_t mark_get(trifle_conn *c, const char *name)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    uint64_t seq = 99;
+
+    if (drv->mark_read(c, name, &seq, &err) != 0)
+        fail_msg("mark_read %s: %s", name, err.message);
+    return seq;
+}
+
+static int marked(trifle_conn *c, const trifle_entry *set, size_t n_set, const trifle_entry *inc,
+                  size_t n_inc, const char *name, uint64_t seq, trifle_write_result *res,
+                  trifle_error *err)
+{
+    trifle_mark m = {name, seq};
+
+    res->struct_size = sizeof(*res);
+    res->applied = 0;
+    res->failed_item = -1;
+    res->outcome_unknown = 0;
+    return drv->write_marked(c, set, n_set, inc, n_inc, &m, res, err);
+}
+
+static void test_marks_with_data(void **state)
+{
+    const trifle_leaf a[] = {{"count", 5}, {"x", 1}}, b[] = {{"count", 2}, {"y", 0.5}};
+    const char *extra[] = {"table", "mk", NULL};
+    trifle_write_result res;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_entry set[1], inc[2];
+    trifle_sink *s;
+    trifle_conn *c;
+    tbucket t, u;
+    int mode;
+
+    (void)state;
+    for (mode = 0; mode < 3; mode++) {
+        char name[32];
+        (void)snprintf(name, sizeof(name), "marks_%s", mode_names[mode]);
+        c = conn_new(name, mode, extra);
+        assert_string_equal(raw(name, "PRAGMA table_info(mk_marks);"),
+                            "0|name|TEXT|0|NULL|1\n1|seq|INTEGER|1|NULL|0");
+        assert_int_equal(mark_get(c, "j1"), 0);
+        tb_init(&t, mode, "k", "1h", T0);
+        tb_init(&u, mode, "k", "1d", T0);
+        write1_ok(c, 0, &t, b, 2);
+        /* set count=5,x=1 on t, then inc t and u by b: t = {count 7, x 1, y 0.5} */
+        set[0].bucket = t.b;
+        set[0].leaves = a;
+        set[0].n_leaves = 2;
+        inc[0].bucket = u.b;
+        inc[1].bucket = t.b;
+        inc[0].leaves = inc[1].leaves = b;
+        inc[0].n_leaves = inc[1].n_leaves = 2;
+        assert_int_equal(marked(c, set, 1, inc, 2, "j1", 7, &res, &err), 0);
+        assert_int_equal(mark_get(c, "j1"), 7);
+        assert_int_equal(mark_get(c, "j2"), 0);
+        s = get1(c, &t);
+        assert_int_equal(sink_count(s, 0), 3);
+        assert_true(sink_value(s, 0, "count") == 7);
+        assert_true(sink_value(s, 0, "x") == 1);
+        assert_true(sink_value(s, 0, "y") == 1);
+        sink_free(s);
+        s = get1(c, &u);
+        assert_true(sink_value(s, 0, "count") == 2);
+        sink_free(s);
+        /* no items: only the mark moves; marks of another journal are separate rows */
+        assert_int_equal(marked(c, NULL, 0, NULL, 0, "j1", 9, &res, &err), 0);
+        assert_int_equal(marked(c, NULL, 0, NULL, 0, "j2", 3, &res, &err), 0);
+        assert_string_equal(raw(name, "SELECT name, seq FROM mk_marks ORDER BY name;"),
+                            "j1|9\nj2|3");
+        assert_int_equal(mark_get(c, "j1"), 9);
+        drv->close(c);
+    }
+}
+
+static void test_marks_edata_rolls_back(void **state)
+{
+    const trifle_leaf big[] = {{"m", 1.7976931348623157e308}}, one[] = {{"m", 1}};
+    const trifle_leaf negbig[] = {{"m", -1.7976931348623157e308}};
+    trifle_conn *c = conn_new("marks_edata", TRIFLE_ID_FULL, NULL);
+    trifle_write_result res;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_entry set[2], inc[3];
+    tbucket t[4];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < 4; i++) {
+        char key[8];
+        (void)snprintf(key, sizeof(key), "k%zu", i);
+        tb_init(&t[i], TRIFLE_ID_FULL, key, "1h", T0);
+    }
+    write1_ok(c, 0, &t[3], big, 1);
+    assert_int_equal(marked(c, NULL, 0, NULL, 0, "j", 4, &res, &err), 0);
+    for (i = 0; i < 2; i++) {
+        set[i].bucket = t[i].b;
+        set[i].leaves = one;
+        set[i].n_leaves = 1;
+    }
+    for (i = 0; i < 3; i++) {
+        inc[i].bucket = t[i + 1].b;
+        inc[i].leaves = i == 2 ? big : one;
+        inc[i].n_leaves = 1;
+    }
+    /* inc item 2 overflows: index 2 + 2 set items */
+    assert_int_equal(marked(c, set, 2, inc, 3, "j", 5, &res, &err), TRIFLE_EDATA);
+    assert_int_equal(res.applied, 0);
+    assert_int_equal(res.failed_item, 4);
+    assert_int_equal(res.outcome_unknown, 0);
+    assert_string_equal(err.message, "value at \"m\" of k3::1h::1736935200 is not finite");
+    assert_string_equal(raw("marks_edata", "SELECT key, data FROM trifle_stats;"),
+                        "k3::1h::1736935200|{\"m\":1.7976931348623157e+308}");
+    assert_int_equal(mark_get(c, "j"), 4);
+    /* the inc reads what the set of the same call wrote: big + big overflows (inc item 0) ... */
+    set[1].leaves = big;
+    set[1].bucket = t[3].b;
+    inc[0].leaves = big;
+    inc[0].bucket = t[3].b;
+    assert_int_equal(marked(c, set, 2, inc, 1, "j", 5, &res, &err), TRIFLE_EDATA);
+    assert_int_equal(res.failed_item, 2);
+    assert_int_equal(mark_get(c, "j"), 4);
+    /* ... and -big + big is 0 */
+    set[1].leaves = negbig;
+    assert_int_equal(marked(c, set, 2, inc, 1, "j", 5, &res, &err), 0);
+    assert_string_equal(raw("marks_edata", "SELECT key, data FROM trifle_stats ORDER BY key;"),
+                        "k0::1h::1736935200|{\"m\":1}\nk3::1h::1736935200|{\"m\":0}");
+    assert_int_equal(mark_get(c, "j"), 5);
+    drv->close(c);
+}
+
+/* A database set up before ABI 1.1 has no mark table: mark_read reads 0 without creating it, the
+ * first write_marked creates it (in its transaction), and drop removes it. */
+static void test_marks_old_database(void **state)
+{
+    const trifle_leaf one[] = {{"n", 1}};
+    trifle_write_result res;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_conn *c = NULL, *c2 = NULL;
+    trifle_entry e;
+    char path[512], url[600];
+    tbucket t;
+
+    (void)state;
+    raw("marks_old", "CREATE TABLE trifle_stats (key TEXT PRIMARY KEY, data TEXT NOT NULL "
+                     "DEFAULT '{}'); CREATE TABLE trifle_stats_ping (key TEXT PRIMARY KEY, at "
+                     "TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}');");
+    db_path(path, sizeof(path), "marks_old");
+    (void)snprintf(url, sizeof(url), "sqlite:%s", path);
+    assert_int_equal(conn_open_opts(&c, url, "full", NULL, &err), 0);
+    assert_int_equal(conn_open_opts(&c2, url, "full", NULL, &err), 0);
+    assert_int_equal(mark_get(c, "j"), 0);
+    assert_string_equal(raw("marks_old", "SELECT count(*) FROM sqlite_master WHERE name = "
+                                         "'trifle_stats_marks';"),
+                        "0");
+    /* a failed first write_marked leaves no table behind either */
+    raw("marks_old", "CREATE TRIGGER no_bad BEFORE INSERT ON trifle_stats WHEN NEW.key LIKE "
+                     "'bad%' BEGIN SELECT RAISE(ABORT, 'bad key refused'); END;");
+    tb_init(&t, TRIFLE_ID_FULL, "bad", "1h", T0);
+    e.bucket = t.b;
+    e.leaves = one;
+    e.n_leaves = 1;
+    assert_int_equal(marked(c, NULL, 0, &e, 1, "j", 1, &res, &err), TRIFLE_EDRIVER);
+    assert_int_equal(res.failed_item, -1);
+    assert_string_equal(raw("marks_old", "SELECT count(*) FROM sqlite_master WHERE name = "
+                                         "'trifle_stats_marks';"),
+                        "0");
+    tb_init(&t, TRIFLE_ID_FULL, "good", "1h", T0);
+    e.bucket = t.b;
+    assert_int_equal(marked(c, NULL, 0, &e, 1, "j", 2, &res, &err), 0);
+    assert_string_equal(raw("marks_old", "SELECT name, seq FROM trifle_stats_marks;"), "j|2");
+    assert_int_equal(mark_get(c2, "j"), 2); /* the other connection sees it now */
+    /* a later set up changes nothing */
+    assert_int_equal(drv->setup(c2, &err), 0);
+    assert_int_equal(mark_get(c, "j"), 2);
+    /* drop removes the mark table; reads answer 0 again, a new write_marked recreates it */
+    assert_int_equal(drv->drop(c, &err), 0);
+    assert_string_equal(raw("marks_old", "SELECT count(*) FROM sqlite_master;"), "0");
+    assert_int_equal(mark_get(c, "j"), 0);
+    assert_int_equal(mark_get(c2, "j"), 0);
+    assert_int_equal(marked(c, NULL, 0, NULL, 0, "j", 3, &res, &err), 0);
+    assert_int_equal(mark_get(c2, "j"), 3);
+    drv->close(c);
+    drv->close(c2);
+}
+
+static void test_marks_survive_reopen(void **state)
+{
+    trifle_conn *c = conn_new("marks_reopen", TRIFLE_ID_PARTIAL, NULL);
+    trifle_write_result res;
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    (void)state;
+    assert_int_equal(marked(c, NULL, 0, NULL, 0, "a/b:c.d-e_f", (uint64_t)INT64_MAX, &res, &err),
+                     0);
+    drv->close(c);
+    c = conn_new("marks_reopen", TRIFLE_ID_PARTIAL, NULL);
+    assert_true(mark_get(c, "a/b:c.d-e_f") == (uint64_t)INT64_MAX);
+    drv->close(c);
+}
+
+/* The fault wrapper (tests/fault_driver.c) around this plugin: it declares sqlite's capabilities,
+ * forwards, and a child that reaches fault_exit_after_commit=2 dies with 86 right after the
+ * second committed write: the file holds both writes and the mark. */
+static void test_fault_wrapper_exit_after_commit(void **state)
+{
+    const trifle_leaf one[] = {{"n", 1}};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    const trifle_driver *fd = NULL;
+    trifle_driver_init_fn init;
+    char path[512], url[600];
+    trifle_conn *c = NULL;
+    void *fp, *sym;
+    int status = 0;
+    pid_t pid;
+    tbucket t;
+
+    (void)state;
+    assert_int_equal(setenv("TRIFLE_FAULT_INNER", TRIFLE_BUILD_PLUGIN_DIR "/trifle_sqlite.so", 1),
+                     0);
+    fp = dlopen(TRIFLE_TEST_PLUGIN_DIR "/trifle_fault.so", RTLD_NOW | RTLD_LOCAL);
+    assert_non_null(fp);
+    sym = dlsym(fp, "trifle_driver_fault_init");
+    assert_non_null(sym);
+    memcpy(&init, &sym, sizeof(init));
+    assert_int_equal(init(&test_host, &fd, &err), 0);
+    assert_string_equal(fd->name, "fault");
+    assert_int_equal(fd->caps, drv->caps);
+    assert_non_null(fd->write_marked);
+    assert_non_null(fd->drop);
+
+    db_path(path, sizeof(path), "fault");
+    (void)snprintf(url, sizeof(url), "fault:sqlite:%s", path);
+    {
+        const char *opts[] = {"trifle.joined", "full", "fault_exit_after", "2", NULL};
+        assert_int_equal(fd->open(&c, &test_host, url, opts, &err), TRIFLE_ECONFIG);
+        assert_string_equal(err.message, "invalid driver URL: unknown parameter fault_exit_after");
+        assert_null(c);
+    }
+    tb_init(&t, TRIFLE_ID_FULL, "k", "1h", T0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        const char *opts[] = {"trifle.joined", "full", "trifle.separator", "::",
+                              "fault_exit_after_commit", "2", NULL};
+        trifle_write_result res = {sizeof(res), 0, -1, 0};
+        trifle_mark m = {"journal", 41};
+        trifle_entry e = {t.b, one, 1};
+
+        if (fd->open(&c, &test_host, url, opts, &err) != 0 || fd->setup(c, &err) != 0 ||
+            fd->inc(c, &e, 1, &res, &err) != 0)
+            _exit(1);
+        (void)fd->write_marked(c, NULL, 0, &e, 1, &m, &res, &err);
+        _exit(2); /* not reached: the second committed write exits */
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 86);
+    assert_string_equal(raw("fault", "SELECT key, data FROM trifle_stats;"),
+                        "k::1h::1736935200|{\"n\":2}");
+    assert_string_equal(raw("fault", "SELECT name, seq FROM trifle_stats_marks;"), "journal|41");
+    dlclose(fp);
+}
+
 typedef struct locker {
     char path[512];
     double hold_s;
@@ -1326,6 +1597,11 @@ int main(void)
         cmocka_unit_test(test_unsorted_leaves_rejected),
         cmocka_unit_test(test_batch_10k),
         cmocka_unit_test(test_atomicity),
+        cmocka_unit_test(test_marks_with_data),
+        cmocka_unit_test(test_marks_edata_rolls_back),
+        cmocka_unit_test(test_marks_old_database),
+        cmocka_unit_test(test_marks_survive_reopen),
+        cmocka_unit_test(test_fault_wrapper_exit_after_commit),
         cmocka_unit_test(test_missing_table),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_url_forms),

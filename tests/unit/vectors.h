@@ -1,5 +1,5 @@
-/* Loading the SPEC vectors (shared/spec/vectors) for unit tests. Tests load the files; they never
- * copy expectations into the source. */
+/* Loading the test vectors (conformance/vectors, described in its README.md) for unit tests.
+ * Tests load the files; they never copy expectations into the source. */
 #ifndef TRIFLE_TEST_VECTORS_H
 #define TRIFLE_TEST_VECTORS_H
 

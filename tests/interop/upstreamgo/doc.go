@@ -4,7 +4,7 @@
 // proxy reachable from this project's machines refuses that module (HTTP 403 "This module
 // version is not available" for its version list, for @main, for a8de216 and for the
 // pseudo-version that trifle-cli pins), so this package reproduces the parts of upstream that
-// touch storage, from the behavioural reference in shared/reference/upstream-go.md:
+// touch storage, from notes taken while reading and running upstream (docs/compatibility.md):
 //
 //   - the exported API used by the tests, with upstream's names and signatures (Config,
 //     DefaultConfig, Track, Assert, Values, Untracked, the four drivers and their Setup);

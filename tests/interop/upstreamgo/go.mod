@@ -1,5 +1,5 @@
-// A behavioural model of github.com/trifle-io/trifle_stats_go (HEAD a8de216), written from
-// shared/reference/upstream-go.md because the Go module proxy does not serve that module here.
+// A behavioural model of github.com/trifle-io/trifle_stats_go (HEAD a8de216), written from notes
+// on upstream (docs/compatibility.md) because the Go module proxy does not serve that module here.
 // It carries the upstream module path so that the interop tests import the upstream API
 // unchanged; ../go.mod's replace directive points here. See docs/compatibility.md.
 module github.com/trifle-io/trifle_stats_go
