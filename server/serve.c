@@ -636,7 +636,12 @@ int srv_serve(const srv_options *opts, trifle_error *err)
     if ((rc = start_stats(&s, &labels, err)) != 0)
         goto done;
     stats_started = 1;
-    if ((rc = open_sources(&s, err)) != 0 || (rc = protect_files(&s, err)) != 0)
+    /* the library says what a replay did at INFO; afterwards WARN only, since the drivers log
+     * each reconnection at INFO and an outage has its own lines (outage.c) */
+    trifle_set_log_handler(TRIFLE_LOG_INFO, log_handler, NULL);
+    rc = open_sources(&s, err);
+    trifle_set_log_handler(TRIFLE_LOG_WARN, log_handler, NULL);
+    if (rc != 0 || (rc = protect_files(&s, err)) != 0)
         goto done;
     if ((rc = start_listening(&s, err)) != 0 || (rc = srv_http_start(&s, err)) != 0)
         goto done;

@@ -105,6 +105,7 @@ class CrashTest(ServerTestCase):
             c.start()
         time.sleep(1.0 + random.random())
         srv.kill()  # SIGKILL while the clients post
+        srv.stop()  # closes its log, checks it for sanitizer reports
         stop.set()
         for c in clients:
             c.join(30)

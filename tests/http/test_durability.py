@@ -53,7 +53,7 @@ class JournalFullTest(ServerTestCase):
         d = self.fresh_dir("full")
         data = os.path.join(d, "data")
         cfg = base_config(data, os.path.join(data, "full.db"),
-                          source_extra="    buffer: {duration_ms: 60000, size: 1000000, "
+                          source_extra="    buffer: {duration_ms: 60000, size: 100000, "
                                        "journal_segment_bytes: 1099511627776}")
         limit = self.LIMIT
 
