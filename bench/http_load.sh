@@ -130,9 +130,20 @@ awk -v n="$CREATED" -v t=$((CPU1 - CPU0)) -v hz="$TICKS" 'BEGIN {
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # the server's own count of accepted writes (Simple Stats api.metrics.track); wrk does not count
-# the responses still in flight when its duration ends, so its 201s may be up to CONNECTIONS fewer
-ACCEPTED=$(curl -s -H "Authorization: Bearer $TOKEN" "http://$ADDR/stats" |
-    sed -n 's/.*"metrics.track": \([0-9]*\).*/\1/p')
+# the responses still in flight when its duration ends, so its 201s may be up to CONNECTIONS fewer.
+# Those requests are still running when wrk returns (with journal_sync always, for up to one
+# fdatasync), so the count is read until two reads 200 ms apart agree.
+accepted() {
+    curl -s -H "Authorization: Bearer $TOKEN" "http://$ADDR/stats" |
+        sed -n 's/.*"metrics.track": \([0-9]*\).*/\1/p'
+}
+ACCEPTED=$(accepted)
+for _ in $(seq 1 50); do
+    sleep 0.2
+    NOW=$(accepted)
+    [ "$NOW" = "$ACCEPTED" ] && break
+    ACCEPTED=$NOW
+done
 
 # graceful stop: the final flush writes whatever the buffer still holds
 kill -TERM "$SERVER_PID"
