@@ -291,17 +291,8 @@ static int open_sources(srv_server *s, trifle_error *err)
         t0 = srv_monotonic_ms();
         if ((rc = trifle_open(&src->t, src->cfg->lib, &e)) != 0)
             return source_error(s->cfg, i, rc, &e, err);
+        t0 = srv_monotonic_ms() - t0;
         trifle_set_error_handler(src->t, flush_error_handler, src);
-        if (src->cfg->journal_dir != NULL && trifle_buffer_stats(src->t, &bc) == 0) {
-            const char *sync =
-                trifle_config_get(trifle_get_config(src->t), "buffer.journal_sync");
-            srv_log(TRIFLE_LOG_INFO,
-                    "source %s: journal %s (sync %s), opened in %" PRId64 " ms, %" PRIu64
-                    " entries pending%s",
-                    src->cfg->id, src->cfg->journal_dir, sync != NULL ? sync : "?",
-                    srv_monotonic_ms() - t0, bc.pending_entries,
-                    bc.pending_entries > 0 ? " (not stored yet: retried in the background)" : "");
-        }
         if (src->cfg->setup && (rc = trifle_setup(src->t, &e)) != 0)
             return source_error(s->cfg, i, rc, &e, err);
         {
@@ -311,6 +302,16 @@ static int open_sources(srv_server *s, trifle_error *err)
             (void)trifle_describe(src->t, desc, sizeof(desc));
             srv_log(TRIFLE_LOG_INFO, "source %s: %s (%s%s%s)", src->cfg->id, masked, desc,
                     src->cfg->read_only ? ", read-only" : "", src->cfg->setup ? ", setup" : "");
+        }
+        if (src->cfg->journal_dir != NULL && trifle_buffer_stats(src->t, &bc) == 0) {
+            const char *sync =
+                trifle_config_get(trifle_get_config(src->t), "buffer.journal_sync");
+            srv_log(TRIFLE_LOG_INFO,
+                    "source %s: journal %s (sync %s), opened and replayed in %" PRId64
+                    " ms, %" PRIu64 " entries pending%s",
+                    src->cfg->id, src->cfg->journal_dir, sync != NULL ? sync : "?", t0,
+                    bc.pending_entries,
+                    bc.pending_entries > 0 ? " (not stored yet: retried in the background)" : "");
         }
         src->zone = trifle_get_zone(src->t);
         /* the effective configuration: URL parameters override source keys (ERRATA I8) */
