@@ -33,20 +33,36 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Adds the counts of one ctest log to the totals.
-count_ctest() {
-    local logfile=$1 total nfail nskip
-    total=$(grep -Eo 'tests failed out of [0-9]+' "$logfile" | tail -1 | grep -Eo '[0-9]+$' || echo 0)
-    nfail=$(grep -Eo '[0-9]+ tests failed out of' "$logfile" | tail -1 | grep -Eo '^[0-9]+' || echo 0)
-    nskip=$(grep -cE '\*\*\*Skipped|Not Run|Disabled' "$logfile" || true)
-    [ -n "$total" ] || total=0
-    [ -n "$nfail" ] || nfail=0
-    # skipped tests are not counted as failed by ctest's summary
-    passed=$((passed + total - nfail - nskip))
-    failed=$((failed + nfail))
-    skipped=$((skipped + nskip))
-    if [ "$total" -eq 0 ]; then
-        echo "no tests ran in $logfile" >&2
+# Adds the results of one ctest run to the totals, read from the JUnit file ctest wrote (not from
+# its text): a <failure> is failed, a <skipped> (SKIP_RETURN_CODE, disabled, not run) is skipped,
+# anything else passed. A run without a readable file, or with no test, counts as one failure.
+count_junit() { # junit.xml name
+    local counts p f k
+    counts=$(python3 - "$1" <<'PY'
+import sys
+import xml.etree.ElementTree as ET
+try:
+    cases = list(ET.parse(sys.argv[1]).getroot().iter("testcase"))
+except (OSError, ET.ParseError):
+    print("0 0 0 missing")
+    sys.exit(0)
+p = f = k = 0
+for tc in cases:
+    if tc.find("failure") is not None or tc.find("error") is not None or tc.get("status") == "fail":
+        f += 1
+    elif tc.find("skipped") is not None or tc.get("status") in ("notrun", "disabled"):
+        k += 1
+    else:
+        p += 1
+print(p, f, k, "ok")
+PY
+)
+    read -r p f k state <<<"$counts"
+    passed=$((passed + p))
+    failed=$((failed + f))
+    skipped=$((skipped + k))
+    if [ "$state" != ok ] || [ $((p + f + k)) -eq 0 ]; then
+        echo "no test results from ctest run $2 ($1)" >&2
         failed=$((failed + 1))
     fi
 }
@@ -55,8 +71,10 @@ run_ctest() { # name builddir [ctest args...]
     local name=$1 dir=$2
     shift 2
     log "ctest: $name"
-    (cd "$dir" && ctest -j"$JOBS" --output-on-failure "$@") 2>&1 | tee "$LOGS/$name.log"
-    count_ctest "$LOGS/$name.log"
+    rm -f "$LOGS/$name.xml"
+    (cd "$dir" && ctest -j"$JOBS" --output-on-failure --output-junit "$LOGS/$name.xml" "$@") 2>&1 |
+        tee "$LOGS/$name.log"
+    count_junit "$LOGS/$name.xml" "$name"
 }
 
 build() { # builddir cmake-args...
