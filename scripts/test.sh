@@ -36,24 +36,37 @@ trap cleanup EXIT
 # Adds the results of one ctest run to the totals, read from the JUnit file ctest wrote (not from
 # its text): a <failure> is failed, a <skipped> (SKIP_RETURN_CODE, disabled, not run) is skipped,
 # anything else passed. A run without a readable file, or with no test, counts as one failure.
-count_junit() { # junit.xml name
+# A dashboard run (-T memcheck) writes no JUnit file; its Testing/<tag>/DynamicAnalysis.xml has
+# a <Test Status="passed|failed|notrun"> per test instead, and is read the same way.
+count_junit() { # junit.xml name [dashboard.xml]
     local counts p f k
-    counts=$(python3 - "$1" <<'PY'
+    counts=$(python3 - "$1" "${3:-}" <<'PY'
 import sys
 import xml.etree.ElementTree as ET
+p = f = k = 0
 try:
-    cases = list(ET.parse(sys.argv[1]).getroot().iter("testcase"))
+    if sys.argv[2]:
+        for t in ET.parse(sys.argv[2]).getroot().iter("Test"):
+            st = t.get("Status")
+            if st is None:
+                continue
+            if st == "passed":
+                p += 1
+            elif st == "notrun":
+                k += 1
+            else:
+                f += 1
+    else:
+        for tc in ET.parse(sys.argv[1]).getroot().iter("testcase"):
+            if tc.find("failure") is not None or tc.find("error") is not None or tc.get("status") == "fail":
+                f += 1
+            elif tc.find("skipped") is not None or tc.get("status") in ("notrun", "disabled"):
+                k += 1
+            else:
+                p += 1
 except (OSError, ET.ParseError):
     print("0 0 0 missing")
     sys.exit(0)
-p = f = k = 0
-for tc in cases:
-    if tc.find("failure") is not None or tc.find("error") is not None or tc.get("status") == "fail":
-        f += 1
-    elif tc.find("skipped") is not None or tc.get("status") in ("notrun", "disabled"):
-        k += 1
-    else:
-        p += 1
 print(p, f, k, "ok")
 PY
 )
@@ -71,10 +84,14 @@ run_ctest() { # name builddir [ctest args...]
     local name=$1 dir=$2
     shift 2
     log "ctest: $name"
+    local dash=""
     rm -f "$LOGS/$name.xml"
     (cd "$dir" && ctest -j"$JOBS" --output-on-failure --output-junit "$LOGS/$name.xml" "$@") 2>&1 |
         tee "$LOGS/$name.log"
-    count_junit "$LOGS/$name.xml" "$name"
+    if [[ " $* " == *" -T "* && -f $dir/Testing/TAG ]]; then
+        dash="$dir/Testing/$(head -n 1 "$dir/Testing/TAG")/DynamicAnalysis.xml"
+    fi
+    count_junit "$LOGS/$name.xml" "$name" "$dash"
 }
 
 build() { # builddir cmake-args...
