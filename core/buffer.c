@@ -623,6 +623,39 @@ static int entry_order(const void *a, const void *b)
     return c;
 }
 
+/* Records of a table, sorted by stored identifier, with records that are one stored row folded
+ * (ERRATA minor 16); they stay in the table. NULL (and *n = 0) for an empty table or without
+ * memory (*oom set). */
+static bentry **table_sorted(trifle__buffer *b, btable *t, size_t *n_out, int *oom)
+{
+    bentry **all;
+    size_t n, i, w = 0;
+
+    *n_out = 0;
+    *oom = 0;
+    if (t->count == 0)
+        return NULL;
+    if ((all = table_drain(t, &n)) == NULL) {
+        *oom = 1;
+        return NULL;
+    }
+    qsort(all, n, sizeof(*all), entry_order);
+    for (i = 0; i < n; i++) {
+        if (w > 0 && same_stored(b->mode, all[w - 1], all[i]) &&
+            entry_compose_entry(all[w - 1], all[i]) == 0) {
+            trifle__mutex_lock(&b->lock);
+            recycle(b, all[i]);
+            trifle__mutex_unlock(&b->lock);
+            continue;
+        }
+        all[w++] = all[i];
+    }
+    for (i = 0; i < w; i++)
+        (void)table_insert(t, all[i]); /* slots exist: cannot fail */
+    *n_out = w;
+    return all;
+}
+
 /* Drop the text of paths no leaf refers to any more (after a flush removed applied SET leaves),
  * so a record retried through many flushes does not grow. Without memory it stays as it is. */
 static void paths_compact(bentry *e)
@@ -1035,39 +1068,6 @@ static int verify_marked(trifle__buffer *b, trifle_error *err)
     return 0;
 }
 
-/* Records of a table, sorted by stored identifier, with records that are one stored row folded
- * (ERRATA minor 16); they stay in the table. NULL (and *n = 0) for an empty table or without
- * memory (*oom set). */
-static bentry **table_sorted(trifle__buffer *b, btable *t, size_t *n_out, int *oom)
-{
-    bentry **all;
-    size_t n, i, w = 0;
-
-    *n_out = 0;
-    *oom = 0;
-    if (t->count == 0)
-        return NULL;
-    if ((all = table_drain(t, &n)) == NULL) {
-        *oom = 1;
-        return NULL;
-    }
-    qsort(all, n, sizeof(*all), entry_order);
-    for (i = 0; i < n; i++) {
-        if (w > 0 && same_stored(b->mode, all[w - 1], all[i]) &&
-            entry_compose_entry(all[w - 1], all[i]) == 0) {
-            trifle__mutex_lock(&b->lock);
-            recycle(b, all[i]);
-            trifle__mutex_unlock(&b->lock);
-            continue;
-        }
-        all[w++] = all[i];
-    }
-    for (i = 0; i < w; i++)
-        (void)table_insert(t, all[i]); /* slots exist: cannot fail */
-    *n_out = w;
-    return all;
-}
-
 /* Journal again every quarantine record that took new calls in this snapshot, before the mark
  * that makes those calls stored commits. */
 static int requarantine(trifle__buffer *b, uint64_t cover, trifle_error *err)
@@ -1363,30 +1363,12 @@ static int write_table(trifle__buffer *b, btable *t, int alone, trifle_error *er
 {
     bentry **all;
     size_t n, i;
-    int rc = 0;
+    int rc = 0, oom;
 
     if (t->count == 0)
         return 0;
-    if ((all = table_drain(t, &n)) == NULL)
-        return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
-    qsort(all, n, sizeof(*all), entry_order);
-    {
-        /* fold records that are one stored row (ERRATA minor 16); neighbours after sorting */
-        size_t w = 0;
-        for (i = 0; i < n; i++) {
-            if (w > 0 && same_stored(b->mode, all[w - 1], all[i]) &&
-                entry_compose_entry(all[w - 1], all[i]) == 0) {
-                trifle__mutex_lock(&b->lock);
-                recycle(b, all[i]);
-                trifle__mutex_unlock(&b->lock);
-                continue;
-            }
-            all[w++] = all[i];
-        }
-        n = w;
-    }
-    for (i = 0; i < n; i++)
-        (void)table_insert(t, all[i]); /* slots exist: cannot fail */
+    if ((all = table_sorted(b, t, &n, &oom)) == NULL)
+        return oom ? trifle__error(err, TRIFLE_ENOMEM, "out of memory") : 0;
     for (i = 0; i < (alone ? n : 1); i++) {
         write_outcome o;
         size_t j;
