@@ -57,7 +57,7 @@ void srv_web_get(srv_request *r)
         secure_headers(r);
         srv_request_add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
         srv_buf_puts(&b, not_built);
-        srv_buf_puts(&b, srv_web_why); /* written by our build script: no markup in it */
+        srv_buf_puts(&b, srv_web_why); /* the build script keeps [A-Za-z0-9 .,:;@()/_=+-] only */
         srv_buf_puts(&b, not_built_end);
         srv_respond(r, 200, "text/html; charset=utf-8", &b);
         return;
