@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -225,16 +226,12 @@ cJSON *srv_store_find(srv_store *st, const char *id, size_t n, int *index)
 void srv_store_new_id(char out[17])
 {
     unsigned char raw[8];
-    char token[SRV_TOKEN_TEXT_SIZE];
     size_t i;
 
-    /* srv_token_generate() reads getrandom(2); 8 of its bytes are enough for an id */
-    if (srv_token_generate(token) == 0) {
-        for (i = 0; i < 8; i++)
-            raw[i] = (unsigned char)token[4 + i] ^ (unsigned char)token[12 + i] ^
-                     (unsigned char)token[20 + i];
-    } else {
-        int64_t t = srv_monotonic_ms() ^ srv_now();
+    /* 64 random bits: ids are unguessable and never collide in practice; if getrandom(2) fails
+     * (it does not for 8 bytes once the pool is initialised), fall back to the clocks */
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+        int64_t t = srv_monotonic_ms() * 1000003 ^ srv_now();
         memcpy(raw, &t, sizeof(raw));
     }
     for (i = 0; i < 8; i++)

@@ -107,6 +107,27 @@ async function explore(page, width) {
     else assert.deepEqual(r.slice(1), ['–', '–'], r[0]);
   }
 
+  if (width === 1280) {
+    step('auto-refresh picks up a new value within 10 s');
+    const hour = Object.keys(spec.hourly).sort().pop(); // the newest seeded bucket
+    const day = new Date(Math.floor(Date.parse(hour) / 86400000) * 86400000).toISOString()
+      .replace('.000', '');
+    const before = spec.daily[day].count;
+    const res = await fetch(spec.url + '/api/v1/metrics', {
+      method: 'POST', headers: { Authorization: 'Bearer ' + spec.writer, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ key: 'event::signup', at: hour, values: { count: 5 } }) });
+    assert.equal(res.status, 201);
+    assert.equal((await timelineRows(page)).find((r) => r[0] === day)[1], fmt(before));
+    await page.selectOption('#refresh', '10');
+    await page.waitForFunction(([d, want]) => [...document.querySelectorAll(
+      '#explore-widgets section[data-mode="timeline"] details.values tbody tr')].some((tr) =>
+      tr.children[0].textContent === d && tr.children[1].textContent === want),
+    [day, fmt(before + 5)], { timeout: 13000 });
+    await page.selectOption('#refresh', '0');
+    spec.daily[day].count += 5; // what the next run (390 px) must find
+    spec.hourly[hour].count += 5;
+  }
+
   step('save a dashboard, reload, find it again');
   const name = `Signups at ${width}px`;
   await page.fill('#save-name', name);
