@@ -226,7 +226,7 @@ static srv_store *store_of(srv_request *r)
     return &s->dashboards->stores[srv_request_source(r) - s->sources];
 }
 
-/* Save after a change; on failure the change is undone by the caller's @p undo. */
+/* Save after a change; on failure answer 500 (the caller undoes the change). */
 static int save(srv_request *r, srv_store *st)
 {
     trifle_error e = TRIFLE_ERROR_INIT;
@@ -319,12 +319,10 @@ void srv_dashboards_handle(srv_request *r, int item)
     srv_store_respond(r, item ? 200 : 201, doc);
     cJSON_Delete(old);
     doc = NULL; /* owned by the store */
-    old = NULL;
 done:
     pthread_mutex_unlock(&st->lock);
     cJSON_Delete(in);
-    if (strcmp(method, "DELETE") == 0 || doc != NULL)
-        cJSON_Delete(doc);
+    cJSON_Delete(doc);
 }
 
 int srv_dashboards_open(srv_server *s, trifle_error *err)

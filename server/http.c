@@ -99,11 +99,10 @@ struct srv_request {
     size_t raw_bytes;
     /* authentication */
     srv_source *source;
-    const char *file; /* /_local/files/:file, raw */
+    const char *file; /* /_local/files/:file, /api/v1/{dashboards,monitors}/:id; raw */
     size_t file_len;
     const char *method;
     const srv_token *token; /* ACCESS_TOKEN routes */
-    int can_write;          /* the token's write grant on the source */
     const char *headers[2 * SRV_EXTRA_HEADERS]; /* name, value (static strings) */
     size_t n_headers;
 };
@@ -253,11 +252,6 @@ const char *srv_request_method(srv_request *r)
 const srv_token *srv_request_token(srv_request *r)
 {
     return r->token;
-}
-
-int srv_request_can_write(srv_request *r)
-{
-    return r->can_write;
 }
 
 const char *srv_request_file(srv_request *r, size_t *n)
@@ -636,7 +630,6 @@ static int authorise(srv_request *r, int access)
         }
     }
     srv_token_grant(tok, (size_t)(r->source - s->sources), &rd, &wr);
-    r->can_write = wr;
     if ((access == ACCESS_CHANGE && !wr) ||
         (access == ACCESS_READ && !rd) || (access == ACCESS_WRITE && !wr) ||
         (access == ACCESS_READ_OR_WRITE && !rd && !wr) ||

@@ -334,7 +334,8 @@ const char *srv_request_body(srv_request *r, size_t *n);
 srv_server *srv_request_server(srv_request *r);
 /* The source chosen by authentication, NULL for endpoints that are not source-bound. */
 srv_source *srv_request_source(srv_request *r);
-/* The path segment `:file` of /_local/files routes, raw (still percent-encoded). */
+/* The path segment `:file` of /_local/files routes, or `:id` of /api/v1/dashboards/:id and
+ * /api/v1/monitors/:id: raw (still percent-encoded). */
 const char *srv_request_file(srv_request *r, size_t *n);
 
 /* Responses. @p body is moved into the response (released by it). */
@@ -399,8 +400,6 @@ const char *srv_request_method(srv_request *r);
 const char *srv_request_path(srv_request *r, size_t *n);
 /* The token of an any-token route (GET /api/v1/sources), else NULL. */
 const srv_token *srv_request_token(srv_request *r);
-/* Whether the token holds a write grant on the request's source. */
-int srv_request_can_write(srv_request *r);
 
 /* dashboard.c: the page and its files (GET / and /assets/...), GET /api/v1/sources */
 int srv_web_route(const char *path, size_t n);
