@@ -365,8 +365,8 @@ async function createMonitor(ev) {
   try {
     await api('POST', '/api/v1/monitors', { monitor: body });
     ev.target.reset();
-    say('Monitor created.');
     await showMonitors();
+    say('Monitor created.');
   } catch (e) { fail(e); }
 }
 
