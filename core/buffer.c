@@ -2,8 +2,9 @@
  *
  * Locks. `lock` guards the pending table, the caches, the counters and the FIFO queue; `flush_lock`
  * serialises flushes and guards what a flush owns (the snapshot, the records kept from failed
- * flushes, the quarantine). Lock order: flush_lock, then `lock` or the handle's conn_lock — never
- * `lock` and conn_lock together, so an enqueue never waits for I/O.
+ * flushes, the quarantine). A driver call holds a connection of the handle's pool. Order:
+ * flush_lock, then `lock` or a pool connection — never `lock` and a connection together, so an
+ * enqueue never waits for I/O.
  *
  * Hot path (aggregate mode). A track looks up, per granularity, its bucket start in a cache of
  * [start, next) — no time-zone call while the instant stays inside — and its record through a
@@ -622,6 +623,39 @@ static int entry_order(const void *a, const void *b)
     return c;
 }
 
+/* Records of a table, sorted by stored identifier, with records that are one stored row folded
+ * (ERRATA minor 16); they stay in the table. NULL (and *n = 0) for an empty table or without
+ * memory (*oom set). */
+static bentry **table_sorted(trifle__buffer *b, btable *t, size_t *n_out, int *oom)
+{
+    bentry **all;
+    size_t n, i, w = 0;
+
+    *n_out = 0;
+    *oom = 0;
+    if (t->count == 0)
+        return NULL;
+    if ((all = table_drain(t, &n)) == NULL) {
+        *oom = 1;
+        return NULL;
+    }
+    qsort(all, n, sizeof(*all), entry_order);
+    for (i = 0; i < n; i++) {
+        if (w > 0 && same_stored(b->mode, all[w - 1], all[i]) &&
+            entry_compose_entry(all[w - 1], all[i]) == 0) {
+            trifle__mutex_lock(&b->lock);
+            recycle(b, all[i]);
+            trifle__mutex_unlock(&b->lock);
+            continue;
+        }
+        all[w++] = all[i];
+    }
+    for (i = 0; i < w; i++)
+        (void)table_insert(t, all[i]); /* slots exist: cannot fail */
+    *n_out = w;
+    return all;
+}
+
 /* Drop the text of paths no leaf refers to any more (after a flush removed applied SET leaves),
  * so a record retried through many flushes does not grow. Without memory it stays as it is. */
 static void paths_compact(bentry *e)
@@ -666,6 +700,7 @@ static int write_call(trifle__buffer *b, bentry **rec, size_t n, int op, size_t 
     trifle_leaf *leaves = NULL;
     size_t total = 0, i, j, k = 0;
     trifle_write_result res;
+    trifle_storage *st;
     int rc;
 
     *applied = 0;
@@ -697,10 +732,11 @@ static int write_call(trifle__buffer *b, bentry **rec, size_t n, int op, size_t 
     memset(&res, 0, sizeof(res));
     res.struct_size = sizeof(res);
     res.failed_item = -1;
-    trifle__mutex_lock(b->env.conn_lock);
-    rc = op == OP_SET ? trifle_storage_set(b->env.st, items, n, &res, err)
-                      : trifle_storage_inc(b->env.st, items, n, &res, err);
-    trifle__mutex_unlock(b->env.conn_lock);
+    if ((rc = trifle__pool_get(b->env.pool, &st, err)) == 0) {
+        rc = op == OP_SET ? trifle_storage_set(st, items, n, &res, err)
+                          : trifle_storage_inc(st, items, n, &res, err);
+        trifle__pool_put(b->env.pool, st, rc);
+    }
     if (rc != 0) {
         *applied = res.applied <= n ? res.applied : 0;
         *failed_item = rc == TRIFLE_EDATA && res.failed_item >= 0 && (size_t)res.failed_item < n
@@ -834,6 +870,19 @@ static void qmark_name(const trifle__buffer *b, uint64_t qseq, char *out, size_t
     (void)snprintf(out, size, "%s/q/%" PRIu64, trifle__journal_name(b->jn), qseq);
 }
 
+/* The stored seq of journal mark `name`, read on a connection of the pool. */
+static int mark_read(trifle__buffer *b, const char *name, uint64_t *seq, trifle_error *err)
+{
+    trifle_storage *st;
+    int rc;
+
+    if ((rc = trifle__pool_get(b->env.pool, &st, err)) != 0)
+        return rc;
+    rc = trifle_storage_mark_read(st, name, seq, err);
+    trifle__pool_put(b->env.pool, st, rc);
+    return rc;
+}
+
 /* Journal records recs[0..n) (one buffered record, or the records of one FIFO call) as a
  * QUARANTINE record with the given cover; *qseq = its seq, or 0 when the records hold only
  * placeholders (nothing to keep). Synced unless the policy is `none`. */
@@ -920,6 +969,7 @@ static int write_marked_records(trifle__buffer *b, bentry *const *rec, size_t n,
     size_t *owner = NULL, ns = 0, ni = 0, total = 0, i, j, k = 0, m = 0;
     trifle_write_result res;
     trifle_mark mark;
+    trifle_storage *st;
     int rc, phase;
 
     memset(out, 0, sizeof(*out));
@@ -965,9 +1015,10 @@ static int write_marked_records(trifle__buffer *b, bentry *const *rec, size_t n,
     res.failed_item = -1;
     mark.name = name;
     mark.seq = seq;
-    trifle__mutex_lock(b->env.conn_lock);
-    rc = trifle_storage_write_marked(b->env.st, items, ns, items + ns, ni, &mark, &res, err);
-    trifle__mutex_unlock(b->env.conn_lock);
+    if ((rc = trifle__pool_get(b->env.pool, &st, err)) == 0) {
+        rc = trifle_storage_write_marked(st, items, ns, items + ns, ni, &mark, &res, err);
+        trifle__pool_put(b->env.pool, st, rc);
+    }
     if (rc == 0) {
         for (i = 0; i < n; i++)
             out->done[out->n_done++] = rec[i];
@@ -990,10 +1041,7 @@ static int verify_marked(trifle__buffer *b, trifle_error *err)
     uint64_t stored = 0;
     int rc;
 
-    trifle__mutex_lock(b->env.conn_lock);
-    rc = trifle_storage_mark_read(b->env.st, trifle__journal_name(b->jn), &stored, err);
-    trifle__mutex_unlock(b->env.conn_lock);
-    if (rc != 0)
+    if ((rc = mark_read(b, trifle__journal_name(b->jn), &stored, err)) != 0)
         return rc;
     if (stored >= b->verify_seq) {
         /* it committed: what it wrote is exactly what is still held from it */
@@ -1018,39 +1066,6 @@ static int verify_marked(trifle__buffer *b, trifle_error *err)
     }
     b->verify_seq = 0;
     return 0;
-}
-
-/* Records of a table, sorted by stored identifier, with records that are one stored row folded
- * (ERRATA minor 16); they stay in the table. NULL (and *n = 0) for an empty table or without
- * memory (*oom set). */
-static bentry **table_sorted(trifle__buffer *b, btable *t, size_t *n_out, int *oom)
-{
-    bentry **all;
-    size_t n, i, w = 0;
-
-    *n_out = 0;
-    *oom = 0;
-    if (t->count == 0)
-        return NULL;
-    if ((all = table_drain(t, &n)) == NULL) {
-        *oom = 1;
-        return NULL;
-    }
-    qsort(all, n, sizeof(*all), entry_order);
-    for (i = 0; i < n; i++) {
-        if (w > 0 && same_stored(b->mode, all[w - 1], all[i]) &&
-            entry_compose_entry(all[w - 1], all[i]) == 0) {
-            trifle__mutex_lock(&b->lock);
-            recycle(b, all[i]);
-            trifle__mutex_unlock(&b->lock);
-            continue;
-        }
-        all[w++] = all[i];
-    }
-    for (i = 0; i < w; i++)
-        (void)table_insert(t, all[i]); /* slots exist: cannot fail */
-    *n_out = w;
-    return all;
 }
 
 /* Journal again every quarantine record that took new calls in this snapshot, before the mark
@@ -1140,12 +1155,8 @@ static void retry_quarantine_marked(trifle__buffer *b, trifle_error *qerr)
         int rc = -1;
 
         qmark_name(b, e->jseq, name, sizeof(name));
-        if (e->unknown) {
-            trifle__mutex_lock(b->env.conn_lock);
-            if (trifle_storage_mark_read(b->env.st, name, &stored, qerr) == 0 && stored > 0)
-                rc = 0;
-            trifle__mutex_unlock(b->env.conn_lock);
-        }
+        if (e->unknown && mark_read(b, name, &stored, qerr) == 0 && stored > 0)
+            rc = 0;
         if (rc != 0) {
             rc = write_marked_records(b, &e, 1, name, e->jseq, &o, qerr);
             if (rc != 0 && o.unknown)
@@ -1352,30 +1363,12 @@ static int write_table(trifle__buffer *b, btable *t, int alone, trifle_error *er
 {
     bentry **all;
     size_t n, i;
-    int rc = 0;
+    int rc = 0, oom;
 
     if (t->count == 0)
         return 0;
-    if ((all = table_drain(t, &n)) == NULL)
-        return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
-    qsort(all, n, sizeof(*all), entry_order);
-    {
-        /* fold records that are one stored row (ERRATA minor 16); neighbours after sorting */
-        size_t w = 0;
-        for (i = 0; i < n; i++) {
-            if (w > 0 && same_stored(b->mode, all[w - 1], all[i]) &&
-                entry_compose_entry(all[w - 1], all[i]) == 0) {
-                trifle__mutex_lock(&b->lock);
-                recycle(b, all[i]);
-                trifle__mutex_unlock(&b->lock);
-                continue;
-            }
-            all[w++] = all[i];
-        }
-        n = w;
-    }
-    for (i = 0; i < n; i++)
-        (void)table_insert(t, all[i]); /* slots exist: cannot fail */
+    if ((all = table_sorted(b, t, &n, &oom)) == NULL)
+        return oom ? trifle__error(err, TRIFLE_ENOMEM, "out of memory") : 0;
     for (i = 0; i < (alone ? n : 1); i++) {
         write_outcome o;
         size_t j;
@@ -1625,13 +1618,9 @@ static int flush_fifo(trifle__buffer *b, int with_quarantine, trifle_error *err)
             if (b->marks) {
                 uint64_t stored = 0;
                 qmark_name(b, op->qseq, name, sizeof(name));
-                if (op->entries[0].unknown) {
-                    trifle__mutex_lock(b->env.conn_lock);
-                    if (trifle_storage_mark_read(b->env.st, name, &stored, &qerr) == 0 &&
-                        stored > 0)
-                        qrc = 0;
-                    trifle__mutex_unlock(b->env.conn_lock);
-                }
+                if (op->entries[0].unknown && mark_read(b, name, &stored, &qerr) == 0 &&
+                    stored > 0)
+                    qrc = 0;
                 if (qrc != 0) {
                     qrc = write_marked_records(b, rec, op->n, name, op->qseq, &o, &qerr);
                     if (qrc != 0 && o.unknown)
@@ -1992,7 +1981,7 @@ static int replay_quarantine(trifle__buffer *b, replay_ctx *c, size_t *loaded, t
         if (!r->alive)
             continue;
         qmark_name(b, r->seq, name, sizeof(name));
-        if ((rc = trifle_storage_mark_read(b->env.st, name, &stored, err)) != 0)
+        if ((rc = mark_read(b, name, &stored, err)) != 0)
             return rc;
         if (stored > 0)
             continue; /* written before the crash, not yet marked resolved in the journal */
@@ -2059,8 +2048,7 @@ static int journal_start(trifle__buffer *b, const char *dir, trifle_error *err)
     c.err = err;
     c.from = checkpoint_read(dir);
     if (b->marks) {
-        if ((rc = trifle_storage_mark_read(b->env.st, trifle__journal_name(b->jn), &mark, err)) !=
-            0)
+        if ((rc = mark_read(b, trifle__journal_name(b->jn), &mark, err)) != 0)
             return rc;
         if (mark > c.from)
             c.from = mark;
@@ -2737,6 +2725,12 @@ int trifle__buffer_close(trifle__buffer *b, trifle_error *err)
     if (last.code == 0)
         last = b->last_err;
     trifle__mutex_unlock(&b->lock);
+    if (b->jn != NULL)
+        return trifle__error(err, TRIFLE_EDRIVER,
+                             "%zu buffered operations could not be written: %s (they stay in the "
+                             "journal %s and are written when it is next opened)",
+                             left, last.message[0] ? last.message : "unknown error",
+                             trifle__journal_dir(b->jn));
     return trifle__error(err, TRIFLE_EDRIVER, "%zu buffered operations could not be written: %s",
                          left, last.message[0] ? last.message : "unknown error");
 }

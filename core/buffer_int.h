@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "config_int.h"
+#include "pool_int.h"
 #include "thread_int.h"
 #include "trifle/trifle.h"
 
@@ -19,8 +20,8 @@ typedef struct trifle__buffer trifle__buffer;
 
 /* What the buffer borrows from its handle; everything outlives the buffer. */
 typedef struct trifle__buffer_env {
-    trifle_storage *st;
-    trifle__mutex *conn_lock; /* held around every driver call */
+    trifle_storage *st;  /* the first connection: identifiers and other questions without I/O */
+    trifle__pool *pool;  /* every driver call takes a connection from here */
     const trifle_granularity *grans;
     size_t n_grans;
     const trifle_zone *zone;

@@ -27,11 +27,12 @@
  * instruction when the CPU has it.
  *
  * Threads. Appends are serialised by the caller and touch no journal lock except when a segment
- * starts. `smu` guards the sync state (synced_seq, the one fdatasync in flight, the failure range)
- * and the descriptor the syncers use: the appender swaps the descriptor only with `smu` held and
- * no fdatasync in flight, so a syncer's descriptor stays open while it syncs, and an fdatasync
- * never holds up an append to the same segment. `lmu` guards the list of segments that release
- * walks. Neither lock is taken with the other held. */
+ * starts (and, under INTERVAL, to wake a sleeping sync thread). `smu` guards the sync state
+ * (synced_seq, the one fdatasync in flight, the failure range) and the descriptor the syncers
+ * use: the appender swaps the descriptor only with `smu` held and no fdatasync in flight, so a
+ * syncer's descriptor stays open while it syncs, and an fdatasync never holds up an append to the
+ * same segment (only the switch to a new segment waits, and it syncs the old one anyway). `lmu`
+ * guards the list of segments that release walks. Neither lock is taken with the other held. */
 #include "journal_int.h"
 
 #include <dirent.h>

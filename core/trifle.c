@@ -20,6 +20,7 @@
 
 #include "alloc_int.h"
 #include "buffer_int.h"
+#include "pool_int.h"
 #include "config_int.h"
 #include "error_int.h"
 #include "json_int.h"
@@ -36,7 +37,7 @@ struct trifle {
     trifle_config *cfg; /* effective configuration (URL parameters applied) */
     trifle_zone *zone;
     trifle_storage *st;
-    trifle__mutex conn_lock; /* a connection sees one thread at a time (STYLE §5) */
+    trifle__pool *pool; /* the driver connections; a connection sees one thread at a time */
     trifle__buffer *buffer;  /* NULL when buffer.enabled is false */
     _Atomic int closed;
 };
@@ -122,10 +123,6 @@ int trifle_open(trifle **out, const trifle_config *cfg, trifle_error *err)
         return rc;
     if ((t = trifle__calloc(1, sizeof(*t))) == NULL)
         return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
-    if (trifle__mutex_init(&t->conn_lock) != 0) {
-        trifle__free(t);
-        return trifle__error(err, TRIFLE_ERROR, "cannot create a mutex");
-    }
     if ((rc = trifle_config_dup(&t->cfg, cfg, err)) != 0)
         goto fail;
     if ((rc = trifle_zone_open(&t->zone, trifle_config_get(cfg, "time_zone"), err)) != 0)
@@ -134,6 +131,14 @@ int trifle_open(trifle **out, const trifle_config *cfg, trifle_error *err)
     so.joined = t->cfg->joined;
     so.separator = trifle_config_get(cfg, "separator");
     so.driver_path = trifle_config_get(cfg, "driver_path");
+    if (t->cfg->connections > 1 &&
+        strncmp(trifle_config_get(cfg, "driver"), "sqlite::memory:", 15) == 0) {
+        rc = trifle__error(err, TRIFLE_ECONFIG,
+                           "invalid option connections: %lld with sqlite::memory:, where every "
+                           "connection is a database of its own (use 1, or a file)",
+                           (long long)t->cfg->connections);
+        goto fail;
+    }
     if ((rc = trifle_storage_open(&t->st, trifle_config_get(cfg, "driver"), &so, err)) != 0)
         goto fail;
     /* URL parameter > configuration > default (ERRATA I8): record the effective values */
@@ -147,10 +152,20 @@ int trifle_open(trifle **out, const trifle_config *cfg, trifle_error *err)
         (rc = trifle_config_set(t->cfg, "system_tracking", st_tracking ? "true" : "false", err)) !=
             0)
         goto fail;
+    /* the others open with the effective settings, so they resolve exactly like the first */
+    so.joined = t->cfg->joined;
+    so.separator = trifle_config_get(t->cfg, "separator");
+    so.driver_path = trifle_config_get(t->cfg, "driver_path");
+    rc = trifle__pool_new(&t->pool, t->st, trifle_config_get(t->cfg, "driver"), &so,
+                          (size_t)t->cfg->connections, err);
+    if (rc != 0) {
+        t->st = NULL; /* the pool closed it */
+        goto fail;
+    }
     if (t->cfg->buffer.enabled) {
         trifle__buffer_env env;
         env.st = t->st;
-        env.conn_lock = &t->conn_lock;
+        env.pool = t->pool;
         env.grans = t->cfg->grans;
         env.n_grans = t->cfg->n_grans;
         env.zone = t->zone;
@@ -164,10 +179,12 @@ int trifle_open(trifle **out, const trifle_config *cfg, trifle_error *err)
     *out = t;
     return 0;
 fail:
-    trifle_storage_close(t->st);
+    if (t->pool != NULL)
+        trifle__pool_free(t->pool);
+    else
+        trifle_storage_close(t->st);
     trifle_zone_free(t->zone);
     trifle_config_free(t->cfg);
-    trifle__mutex_destroy(&t->conn_lock);
     trifle__free(t);
     return rc;
 }
@@ -182,10 +199,8 @@ int trifle_close(trifle *t, trifle_error *err)
         return trifle__error(err, TRIFLE_ECLOSED, "buffer is closed");
     if (t->buffer != NULL)
         rc = trifle__buffer_close(t->buffer, err); /* final flush, with retries */
-    trifle__mutex_lock(&t->conn_lock);
-    trifle_storage_close(t->st);
+    trifle__pool_close(t->pool); /* waits for calls in progress */
     t->st = NULL;
-    trifle__mutex_unlock(&t->conn_lock);
     return rc;
 }
 
@@ -196,7 +211,7 @@ void trifle__abandon(trifle *t)
     atomic_store(&t->closed, 1);
     trifle__buffer_free(t->buffer); /* stops the flush thread, writes nothing, unlocks the journal */
     t->buffer = NULL;
-    trifle_storage_close(t->st);
+    trifle__pool_close(t->pool);
     t->st = NULL;
     trifle_free(t);
 }
@@ -208,21 +223,23 @@ void trifle_free(trifle *t)
     if (!atomic_load(&t->closed))
         (void)trifle_close(t, NULL);
     trifle__buffer_free(t->buffer);
+    trifle__pool_free(t->pool);
     trifle_zone_free(t->zone);
     trifle_config_free(t->cfg);
-    trifle__mutex_destroy(&t->conn_lock);
     trifle__free(t);
 }
 
 int trifle_setup(trifle *t, trifle_error *err)
 {
+    trifle_storage *st;
     int rc;
 
     if ((rc = check_open(t, err)) != 0)
         return rc;
-    trifle__mutex_lock(&t->conn_lock);
-    rc = trifle_storage_setup(t->st, err);
-    trifle__mutex_unlock(&t->conn_lock);
+    if ((rc = trifle__pool_get(t->pool, &st, err)) != 0)
+        return rc;
+    rc = trifle_storage_setup(st, err);
+    trifle__pool_put(t->pool, st, rc);
     return rc;
 }
 
@@ -393,19 +410,21 @@ static int write_check(trifle *t, const trifle_payload *values, trifle_error *er
     return 0;
 }
 
-/* One driver call under the connection lock. */
+/* One driver call on a connection of the pool. */
 static int storage_write(trifle *t, int add, const write_plan *p, trifle_error *err)
 {
     trifle_write_result res;
+    trifle_storage *st;
     int rc;
 
     memset(&res, 0, sizeof(res));
     res.struct_size = sizeof(res);
     res.failed_item = -1;
-    trifle__mutex_lock(&t->conn_lock);
-    rc = add ? trifle_storage_inc(t->st, p->items, p->n, &res, err)
-             : trifle_storage_set(t->st, p->items, p->n, &res, err);
-    trifle__mutex_unlock(&t->conn_lock);
+    if ((rc = trifle__pool_get(t->pool, &st, err)) != 0)
+        return rc;
+    rc = add ? trifle_storage_inc(st, p->items, p->n, &res, err)
+             : trifle_storage_set(st, p->items, p->n, &res, err);
+    trifle__pool_put(t->pool, st, rc);
     return rc;
 }
 
@@ -588,6 +607,7 @@ static int series_skip_blanks(trifle_series **s, trifle_error *err)
 int trifle_values(trifle *t, trifle_series **out, const char *key, int64_t from, int64_t to,
                   const char *granularity, int skip_blanks, trifle_error *err)
 {
+    trifle_storage *st;
     trifle_granularity g;
     int64_t *timeline = NULL;
     size_t n = 0, i, idcap, off = 0;
@@ -634,9 +654,10 @@ int trifle_values(trifle *t, trifle_series **out, const char *key, int64_t from,
             (void)trifle_storage_identifier(t->st, ids + off, idcap, key, g.label, timeline[i]);
         }
         c.s = s;
-        trifle__mutex_lock(&t->conn_lock);
-        rc = trifle_storage_get(t->st, buckets, n, collect_leaf, &c, err);
-        trifle__mutex_unlock(&t->conn_lock);
+        if ((rc = trifle__pool_get(t->pool, &st, err)) == 0) {
+            rc = trifle_storage_get(st, buckets, n, collect_leaf, &c, err);
+            trifle__pool_put(t->pool, st, rc);
+        }
         if (rc == 0 && collector_finish_group(&c) != 0)
             goto oom;
         if (rc == TRIFLE_ENOMEM && err != NULL && err->message[0] == '\0')
@@ -666,6 +687,7 @@ done:
 int trifle_beam(trifle *t, const char *key, int64_t at, const trifle_payload *values,
                 trifle_error *err)
 {
+    trifle_storage *st;
     trifle_granularity one_second;
     int64_t check;
     int rc;
@@ -676,10 +698,11 @@ int trifle_beam(trifle *t, const char *key, int64_t at, const trifle_payload *va
     (void)trifle_granularity_parse(&one_second, "1s", NULL);
     if ((rc = trifle_floor(&check, NULL, TRIFLE_MONDAY, &one_second, at, err)) != 0)
         return rc;
-    trifle__mutex_lock(&t->conn_lock);
-    rc = trifle_storage_ping(t->st, key, at, trifle_payload_leaves(values),
+    if ((rc = trifle__pool_get(t->pool, &st, err)) != 0)
+        return rc;
+    rc = trifle_storage_ping(st, key, at, trifle_payload_leaves(values),
                              trifle_payload_count(values), err);
-    trifle__mutex_unlock(&t->conn_lock);
+    trifle__pool_put(t->pool, st, rc);
     return rc;
 }
 
@@ -692,6 +715,7 @@ static int collect_scan_leaf(size_t index, const char *path, double value, void 
 int trifle_scan(trifle *t, const char *key, int *found, int64_t *at, trifle_payload **values,
                 trifle_error *err)
 {
+    trifle_storage *st;
     leafvec c;
     int64_t when = 0;
     int rc;
@@ -703,9 +727,10 @@ int trifle_scan(trifle *t, const char *key, int *found, int64_t *at, trifle_payl
     *values = NULL;
     if ((rc = check_open(t, err)) != 0 || (rc = trifle__key_check(key, 0, err)) != 0)
         return rc;
-    trifle__mutex_lock(&t->conn_lock);
-    rc = trifle_storage_scan(t->st, key, &when, collect_scan_leaf, &c, err);
-    trifle__mutex_unlock(&t->conn_lock);
+    if ((rc = trifle__pool_get(t->pool, &st, err)) != 0)
+        return rc;
+    rc = trifle_storage_scan(st, key, &when, collect_scan_leaf, &c, err);
+    trifle__pool_put(t->pool, st, rc);
     if (rc == TRIFLE_ENOTFOUND) {
         c.n = 0; /* no ping: not an error (SPEC §5.5) */
         rc = 0;

@@ -644,6 +644,9 @@ int srv_serve(const srv_options *opts, trifle_error *err)
     trifle_set_log_handler(TRIFLE_LOG_WARN, log_handler, NULL);
     if (rc != 0 || (rc = protect_files(&s, err)) != 0)
         goto done;
+    /* issue 15: saved dashboards and monitors (after the sources: monitors read them) */
+    if ((rc = srv_dashboards_open(&s, err)) != 0 || (rc = srv_monitors_start(&s, err)) != 0)
+        goto done;
     if ((rc = start_listening(&s, err)) != 0 || (rc = srv_http_start(&s, err)) != 0)
         goto done;
     srv_log(TRIFLE_LOG_INFO, "listening on %s%s (%zu source%s, %d threads, data in %s)",
@@ -662,6 +665,8 @@ done:
     srv_http_stop(&s);
     if (s.listen_fd >= 0)
         close(s.listen_fd);
+    srv_monitors_stop(&s); /* before the sources close: it reads them */
+    srv_dashboards_close(&s);
     {
         trifle_error e = TRIFLE_ERROR_INIT;
         int crc = close_sources(&s, &e);

@@ -16,9 +16,9 @@
  * nothing over one). Items are sent sorted by identifier, so concurrent batches take their row
  * locks in the same order; deadlock and serialisation failures (40P01, 40001) are retried up to
  * three times all the same. write_marked (ABI 1.1) needs more than one statement, so it runs
- * BEGIN, the same SET and INC statements, an upsert into `<table>_marks` and COMMIT as one
- * explicit transaction (retried whole after 40P01/40001); a COMMIT whose reply is lost is
- * reported with outcome_unknown.
+ * BEGIN, a statement that locks every row of the call in the same sorted order, the same SET and
+ * INC statements, an upsert into `<table>_marks` and COMMIT as one explicit transaction (retried
+ * whole after 40P01/40001); a COMMIT whose reply is lost is reported with outcome_unknown.
  *
  * Parameters. The arrays of the SPEC statements (`$1::text[]`, `$2::jsonb[]`, `$n::timestamptz[]`)
  * travel in PostgreSQL's binary array format: a header, then each element as a length and its
@@ -84,12 +84,13 @@ enum {
     PG_ST_SCAN,
     PG_ST_MARK,      /* upsert of a journal mark (ABI 1.1) */
     PG_ST_MARK_READ, /* its read */
+    PG_ST_LOCK,      /* write_marked: create and lock every row of both lists in one order */
     PG_N_ST
 };
 
 static const char *const pg_st_names[PG_N_ST] = {"trifle_inc",  "trifle_set",  "trifle_get",
                                                  "trifle_ping", "trifle_scan", "trifle_mark",
-                                                 "trifle_mark_read"};
+                                                 "trifle_mark_read", "trifle_lock"};
 
 /* One write item in the order it is sent. */
 typedef struct pg_ord {
@@ -838,6 +839,11 @@ static int pg_sql(trifle_conn *c, int st)
         [TRIFLE_ID_PARTIAL] = "u.key, u.at",
         [TRIFLE_ID_SEPARATED] = "u.key, u.granularity, u.at",
     };
+    static const char *const lock_arrays[] = {
+        [TRIFLE_ID_FULL] = "$1::text[]",
+        [TRIFLE_ID_PARTIAL] = "$1::text[], $2::timestamptz[]",
+        [TRIFLE_ID_SEPARATED] = "$1::text[], $2::text[], $3::timestamptz[]",
+    };
     static const char *const arrays[] = {
         [TRIFLE_ID_FULL] = "$1::text[], $2::jsonb[]",
         [TRIFLE_ID_PARTIAL] = "$1::text[], $2::timestamptz[], $3::jsonb[]",
@@ -907,6 +913,23 @@ static int pg_sql(trifle_conn *c, int st)
         drv_buf_puts(b, " (name, seq) VALUES ($1, $2::bigint) ON CONFLICT (name) DO UPDATE SET "
                         "seq = EXCLUDED.seq");
         n = 2;
+        break;
+    case PG_ST_LOCK:
+        /* ON CONFLICT DO UPDATE locks the rows its WHERE refuses too, without writing them */
+        drv_buf_puts(b, "INSERT INTO ");
+        drv_buf_puts(b, c->table);
+        drv_buf_puts(b, " AS t (");
+        drv_buf_puts(b, pg_cols[m]);
+        drv_buf_puts(b, ", data) SELECT ");
+        drv_buf_puts(b, ucols[m]);
+        drv_buf_puts(b, ", '{}'::jsonb FROM unnest(");
+        drv_buf_puts(b, lock_arrays[m]);
+        drv_buf_puts(b, ") AS u(");
+        drv_buf_puts(b, pg_cols[m]);
+        drv_buf_puts(b, ") ON CONFLICT (");
+        drv_buf_puts(b, pg_cols[m]);
+        drv_buf_puts(b, ") DO UPDATE SET data = t.data WHERE false");
+        n--;
         break;
     case PG_ST_MARK_READ:
         drv_buf_puts(b, "SELECT seq FROM ");
@@ -1335,6 +1358,51 @@ static int pg_write_params(trifle_conn *c, const trifle_entry *items, size_t n, 
 
 static const int pg_binary[4] = {1, 1, 1, 1};
 
+/* The parameters of the LOCK statement: the buckets of both lists (checked already), sorted by
+ * identifier like every write, a bucket named in both lists once. */
+static int pg_lock_params(trifle_conn *c, const trifle_entry *set_items, size_t n_set,
+                          const trifle_entry *inc_items, size_t n_inc, const char *values[4],
+                          int lengths[4], int *np, trifle_error *err)
+{
+    const int m = c->mode;
+    size_t n = n_set + n_inc, i, nd = 0;
+
+    if (drv_array_reserve(c->host, (void **)&c->ord, &c->cap_ord, n, sizeof(*c->ord)) != 0)
+        return pg_oom(c, err);
+    for (i = 0; i < n; i++) {
+        c->ord[i].e = i < n_set ? &set_items[i] : &inc_items[i - n_set];
+        c->ord[i].i = i;
+    }
+    qsort(c->ord, n, sizeof(*c->ord), pg_ord_cmp);
+    *np = m == TRIFLE_ID_FULL ? 1 : m == TRIFLE_ID_PARTIAL ? 2 : 3;
+    pg_array_begin(&c->par[0], PG_OID_TEXT, 0); /* element counts are patched below */
+    if (m == TRIFLE_ID_SEPARATED)
+        pg_array_begin(&c->par[1], PG_OID_TEXT, 0);
+    if (m != TRIFLE_ID_FULL)
+        pg_array_begin(&c->par[*np - 1], PG_OID_TIMESTAMPTZ, 0);
+    for (i = 0; i < n; i++) {
+        const trifle_bucket *b = &c->ord[i].e->bucket;
+        if (i > 0 && pg_same_bucket(m, &c->ord[i - 1].e->bucket, b))
+            continue;
+        nd++;
+        pg_array_text(&c->par[0], b->id, strlen(b->id));
+        if (m == TRIFLE_ID_SEPARATED)
+            pg_array_text(&c->par[1], b->granularity, strlen(b->granularity));
+        if (m != TRIFLE_ID_FULL)
+            pg_array_at(&c->par[*np - 1], b->at);
+    }
+    if (c->oom)
+        return pg_oom(c, err);
+    for (i = 0; i < (size_t)*np; i++) {
+        if (c->par[i].len > INT32_MAX)
+            return pg_err(c, err, TRIFLE_EINVAL, 0, "batch of %zu items is too large to send", n);
+        pg_patch_u32(&c->par[i], 12, (uint32_t)nd);
+        values[i] = c->par[i].p;
+        lengths[i] = (int)c->par[i].len;
+    }
+    return 0;
+}
+
 static int pg_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_set,
                     trifle_write_result *res, trifle_error *err)
 {
@@ -1385,9 +1453,12 @@ static int pg_set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_wr
 /* ---------------------------------------------------------------------------------------------
  * Journal marks (ABI 1.1): the table "<table>_marks" (name TEXT PRIMARY KEY, seq BIGINT NOT
  * NULL), created by setup and, for a database set up by an older version, once per connection by
- * write_marked. write_marked is one explicit transaction: BEGIN, the SET statement, the INC
- * statement (the same statements as set and inc), the mark upsert, COMMIT. A lone statement
- * cannot do it: one statement cannot update a row twice (a bucket may be in both lists).
+ * write_marked. write_marked is one explicit transaction: BEGIN, (with both lists) the LOCK
+ * statement, the SET statement, the INC statement (the same statements as set and inc), the mark
+ * upsert, COMMIT. A lone statement cannot do it: one statement cannot update a row twice (a bucket
+ * may be in both lists). LOCK creates the missing rows and locks all of them in identifier order
+ * first, so the two writing statements wait for nobody and the lock order stays the one every
+ * inc and set uses.
  */
 
 /* CREATE TABLE IF NOT EXISTS for the mark table, under setup's advisory lock. */
@@ -1450,6 +1521,9 @@ static int pg_marked_prepare(trifle_conn *c, size_t n_set, size_t n_inc, trifle_
     if (n_set > 0 && !(c->prepared & (1u << PG_ST_SET)) &&
         (rc = pg_prepare(c, PG_ST_SET, c->table, err)) != 0)
         return rc;
+    if (n_set > 0 && n_inc > 0 && !(c->prepared & (1u << PG_ST_LOCK)) &&
+        (rc = pg_prepare(c, PG_ST_LOCK, c->table, err)) != 0)
+        return rc;
     if (n_inc > 0 && !(c->prepared & (1u << PG_ST_INC)) &&
         (rc = pg_prepare(c, PG_ST_INC, c->table, err)) != 0)
         return rc;
@@ -1474,6 +1548,16 @@ static int pg_marked_txn(trifle_conn *c, const trifle_entry *set_items, size_t n
     *committing = 0;
     if ((rc = pg_txn_exec(c, -1, "BEGIN", 0, NULL, NULL, NULL, NULL, state, lost, err)) != 0)
         return rc;
+    if (n_set > 0 && n_inc > 0) {
+        /* Two statements would take their row locks in two sorted runs, and a concurrent writer
+         * could hold a row of the second run while waiting for one of the first: lock (and
+         * create) every row in one sorted run first, as a lone inc or set does. */
+        if ((rc = pg_lock_params(c, set_items, n_set, inc_items, n_inc, values, lengths, &np,
+                                 err)) != 0 ||
+            (rc = pg_txn_exec(c, PG_ST_LOCK, NULL, np, values, lengths, pg_binary, c->table,
+                              state, lost, err)) != 0)
+            return rc;
+    }
     if (n_set > 0) {
         if ((rc = pg_write_params(c, set_items, n_set, &f, values, lengths, &np, err)) == 0)
             rc = pg_txn_exec(c, PG_ST_SET, NULL, np, values, lengths, pg_binary, c->table, state,

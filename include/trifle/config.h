@@ -48,8 +48,9 @@ TRIFLE_API int trifle_config_dup(trifle_config **out, const trifle_config *cfg, 
  * @brief Set one option from text, validating it now.
  *
  * Names: `driver`, `time_zone`, `week_start`, `granularities` (comma-separated, items trimmed),
- * `joined`, `separator`, `system_tracking`, `max_points`, `connections` (1..64, accepted and
- * validated but not used yet: a handle opens one driver connection; see issue 14), `driver_path`
+ * `joined`, `separator`, `system_tracking`, `max_points`, `connections` (1..64 driver
+ * connections per handle, opened on demand; more than 1 is refused with `sqlite::memory:`;
+ * docs/configuration.md), `driver_path`
  * (colon-separated plugin directories searched before the defaults), and `buffer.enabled`,
  * `buffer.duration_ms`, `buffer.size`, `buffer.aggregate`, `buffer.async`, `buffer.max_pending`,
  * `buffer.full_policy`, `buffer.block_timeout_ms`, `buffer.retry_initial_ms`,

@@ -126,6 +126,17 @@ static void must_setup(const char *url)
     trifle_free(t);
 }
 
+/* A restart that only replays: open (the journal is replayed and flushed), close, free. */
+static void restart(const char *url, const char *journal)
+{
+    trifle *t = must_open(url, journal, NULL);
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    if (trifle_close(t, &err) != 0)
+        fail_msg("close after replay: %s", err.message);
+    trifle_free(t);
+}
+
 static trifle_payload *payload(const char *json)
 {
     trifle_payload *p = NULL;
@@ -317,9 +328,7 @@ static void test_replay_after_crash_sqlite(void **state)
     trifle_free(t);
     assert_true(stored_total(url) == 105);
     /* a clean close leaves nothing to replay */
-    t = must_open(url, journal, NULL);
-    assert_int_equal(trifle_close(t, &err), 0);
-    trifle_free(t);
+    restart(url, journal);
     assert_true(stored_total(url) == 105);
     trifle_payload_free(p);
 }
@@ -328,9 +337,6 @@ static void test_replay_after_crash_sqlite(void **state)
 static void test_replay_skips_stored_calls(void **state)
 {
     char url[512], journal[512];
-    trifle_payload *p = payload("{\"n\":1}");
-    trifle *t;
-    trifle_error err = TRIFLE_ERROR_INIT;
 
     (void)state;
     (void)snprintf(url, sizeof(url), "sqlite:%s/db.sqlite", work);
@@ -338,11 +344,8 @@ static void test_replay_skips_stored_calls(void **state)
     must_setup(url);
     crash_child(&(crash_args){url, journal, {30, 12, 7}}); /* the 7 are pending at the crash */
     assert_true(stored_total(url) == 42);
-    t = must_open(url, journal, NULL);
-    assert_int_equal(trifle_close(t, &err), 0);
-    trifle_free(t);
+    restart(url, journal);
     assert_true(stored_total(url) == 49);
-    trifle_payload_free(p);
 }
 
 /* A second process (here: a second handle) cannot take a journal in use. */
@@ -772,6 +775,33 @@ static void test_quarantine_survives_crash(void **state)
     trifle_payload_free(p);
 }
 
+/* A close that cannot write (the store refuses every flush until its timeout) says the calls
+ * stay in the journal, and the next open writes them exactly once. */
+static void test_close_leaves_calls_in_the_journal(void **state)
+{
+    char journal[512];
+    const char *url = fake_url();
+    trifle_payload *p = payload("{\"n\":1}");
+    trifle *t;
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    (void)state;
+    path_in(journal, sizeof(journal), "journal");
+    t = must_open(url, journal, NULL);
+    track_n(t, p, 17);
+    assert_int_equal(fake_control(fake_db, "fail_count", -1), 0);
+    assert_int_equal(fake_control(fake_db, "fail_write_marked", 1), 0);
+    assert_int_equal(trifle_close(t, &err), TRIFLE_EDRIVER);
+    assert_non_null(strstr(err.message, "stay in the journal"));
+    assert_non_null(strstr(err.message, journal));
+    trifle_free(t);
+    assert_true(stored_total(url) == 0);
+    assert_int_equal(fake_control(fake_db, "reset_stats", 1), 0);
+    restart(url, journal);
+    assert_true(stored_total(url) == 17);
+    trifle_payload_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -788,6 +818,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_always_with_threads, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_unknown_outcome_is_verified, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_quarantine_survives_crash, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_close_leaves_calls_in_the_journal, setup_dir,
+                                        teardown_dir),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
