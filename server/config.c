@@ -496,6 +496,46 @@ static char *resolve_path(cfg_ctx *x, const char *p)
     return r;
 }
 
+/* Collapse `//`, `/./`, `dir/..` and a trailing `/` of @p p in place, without looking at the file
+ * system (`..` at the root stays at the root; a leading `..` of a relative path stays). */
+static void normalize_path(char *p)
+{
+    char *out = p, *seg = p;
+    int absolute = p[0] == '/';
+    size_t kept = 0; /* segments written that a `..` may remove */
+
+    if (absolute)
+        out = ++seg;
+    while (*seg != '\0') {
+        char *end = strchr(seg, '/');
+        size_t n = end != NULL ? (size_t)(end - seg) : strlen(seg);
+        if (n == 0 || (n == 1 && seg[0] == '.')) {
+            /* nothing */
+        } else if (n == 2 && seg[0] == '.' && seg[1] == '.' && (kept > 0 || absolute)) {
+            if (kept > 0) {
+                out--; /* the '/' after the last segment */
+                while (out > p + absolute && out[-1] != '/')
+                    out--;
+                kept--;
+            }
+        } else {
+            memmove(out, seg, n);
+            out += n;
+            *out++ = '/';
+            if (!(n == 2 && seg[0] == '.' && seg[1] == '.'))
+                kept++;
+        }
+        seg += n;
+        if (*seg == '/')
+            seg++;
+    }
+    if (out > p + absolute)
+        out--; /* the trailing '/' */
+    if (out == p)
+        *out++ = '.';
+    *out = '\0';
+}
+
 /* A driver URL with a relative sqlite path resolved (SPEC §12), and the database file it names
  * (NULL for `:memory:` and other drivers). */
 static int resolve_driver(cfg_ctx *x, const char *url, char **out, char **file)
@@ -865,6 +905,8 @@ static int buffer_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode 
             sc->journal = 1;
             if ((sc->s->journal_dir = resolve_path(x, text)) == NULL)
                 rc = srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
+            else
+                normalize_path(sc->s->journal_dir);
         }
         sc->journal_node = v;
         free(text);
@@ -1122,10 +1164,17 @@ static int load_sources(cfg_ctx *x, const ynode *n)
         c->n_sources = i + 1;
         if ((rc = load_source(x, n->kids[i], path, &c->sources[i])) != 0)
             return rc;
-        for (j = 0; j < i; j++)
+        for (j = 0; j < i; j++) {
             if (strcmp(c->sources[j].id, c->sources[i].id) == 0)
                 return fail(x, n->kids[i], path, "duplicate source id %s (also sources[%zu])",
                             c->sources[i].id, j);
+            /* a journal belongs to one source (the library locks it, but later and without
+             * the line) */
+            if (c->sources[i].journal_dir != NULL && c->sources[j].journal_dir != NULL &&
+                strcmp(c->sources[j].journal_dir, c->sources[i].journal_dir) == 0)
+                return fail(x, n->kids[i], path, "journal %s is also the journal of sources[%zu]",
+                            c->sources[i].journal_dir, j);
+        }
     }
     return 0;
 }

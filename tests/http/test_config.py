@@ -187,6 +187,10 @@ class ConfigErrorTest(ServerTestCase):
         self.expect(good(source_extra="    buffer: {journal: \"\"}"),
                     "8:23: sources[0].buffer.journal",
                     "invalid option journal: empty (true, false or a directory)")
+        two = good(source_extra="    buffer: {journal: wal}\n  - id: other\n"
+                                "    driver: \"sqlite:data/o.db\"\n    buffer: {journal: ./wal}")
+        self.expect(two, "9:5: sources[1]", "journal %s/wal is also the journal of sources[0]"
+                    % os.path.join(self.tmp, "cfg"))
         # without a buffer, a POST is stored before its 201: a journal there is a mistake
         self.expect(good(source_extra="    buffer: {enabled: false, journal: true}"),
                     "8:39: sources[0].buffer.journal",
