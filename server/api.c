@@ -44,7 +44,8 @@ static void respond_failure(srv_request *r, int rc, const trifle_error *e)
     }
     if (rc == TRIFLE_EIO && src != NULL) {
         /* the journal could not take the write, so it was not acknowledged (the journal's path
-         * is in the message): log it once, then once a minute with the count refused since */
+         * is in the message): log it once, then once a minute with the count refused since, and
+         * once when a write succeeds again (srv_api_metrics_post) */
         int64_t now = srv_monotonic_ms(),
                 last = atomic_load_explicit(&src->journal_logged_ms, memory_order_relaxed);
         uint64_t refused = atomic_fetch_add_explicit(&src->journal_refused, 1,
@@ -315,6 +316,12 @@ void srv_api_metrics_post(srv_request *r)
         respond_failure(r, rc, &e);
         goto done;
     }
+    if (atomic_load_explicit(&s->journal_logged_ms, memory_order_relaxed) != 0 &&
+        atomic_exchange(&s->journal_logged_ms, 0) != 0)
+        srv_log(TRIFLE_LOG_INFO,
+                "source %s: the journal takes writes again (%" PRIu64
+                " more answered 503 since the last report)",
+                s->cfg->id, atomic_exchange(&s->journal_refused, 0));
     srv_count(assert_op ? SRV_API_ASSERT : SRV_API_TRACK, 1);
     srv_response_buf(r, &b);
     srv_buf_puts(&b, "{\"data\":{\"created\":\"ok\"}}");

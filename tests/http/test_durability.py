@@ -99,6 +99,62 @@ class JournalFullTest(ServerTestCase):
             self.assertEqual(stored(srv2, "full::k"), created)
 
 
+class JournalDiskFullTest(ServerTestCase):
+    """A real full disk: the journal directory is a 1 MiB tmpfs filled up by a file of the test
+    (needs CAP_SYS_ADMIN for mount(8); skipped without it). When the file is removed, writes are
+    taken again and the server says so once."""
+
+    def test_full_disk_then_room_again(self):
+        d = self.fresh_dir("disk")
+        data = os.path.join(d, "data")
+        journal = os.path.join(data, "journal", "main")
+        os.makedirs(journal)
+        m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", journal],
+                           capture_output=True)
+        if m.returncode != 0:
+            self.skipTest("cannot mount a tmpfs: %s" % m.stderr.decode().strip())
+        try:
+            cfg = base_config(data, os.path.join(data, "disk.db"),
+                              source_extra="    buffer: {journal_segment_bytes: 4194304}")
+            with Server(d, cfg) as srv:
+                conn = srv.connection()
+                post = lambda: srv.request("POST", "/api/v1/metrics", body("disk::k"),
+                                           token=WRITER, conn=conn)
+                created = sum(post()[0] == 201 for _ in range(20))
+                self.assertEqual(created, 20)
+                filler = os.path.join(journal, "filler")
+                with open(filler, "wb", buffering=0) as f:
+                    try:
+                        while True:
+                            f.write(b"\0" * 4096)
+                    except OSError:
+                        pass
+                # the segment's last page still has room for a few records
+                for _ in range(1000):
+                    first = post()
+                    if first[0] != 201:
+                        break
+                    created += 1
+                self.assertEqual(first[0], 503, first)
+                self.assertEqual(first[1].get("retry-after"), "1")
+                self.assertEqual(first[3], {"errors": {"detail": "Service unavailable"}})
+                self.assertEqual([post()[0] for _ in range(9)], [503] * 9)
+                os.unlink(filler)
+                self.assertEqual(post()[0], 201)
+                created += 1
+                self.assertEqual(stored(srv, "disk::k"), created)
+                conn.close()
+                log = srv.stderr()
+        finally:
+            subprocess.run(["umount", journal], capture_output=True)
+        refused = [l for l in log.splitlines() if "the journal cannot take writes" in l]
+        again = [l for l in log.splitlines() if "the journal takes writes again" in l]
+        self.assertEqual(len(refused), 1, log)
+        self.assertIn(journal, refused[0])
+        self.assertEqual(len(again), 1, log)
+        self.assertIn("(9 more answered 503 since the last report)", again[0])
+
+
 class JournalFilesTest(ServerTestCase):
     def test_journal_files_are_in_use(self):
         d = self.fresh_dir("files")
