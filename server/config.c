@@ -505,32 +505,37 @@ static void normalize_path(char *p)
     size_t kept = 0; /* segments written that a `..` may remove */
 
     if (absolute)
-        out = ++seg;
+        out = p + 1; /* the root's '/' stays */
+    /* out never passes seg: a separator is written only where at least one '/' was read */
     while (*seg != '\0') {
-        char *end = strchr(seg, '/');
-        size_t n = end != NULL ? (size_t)(end - seg) : strlen(seg);
-        if (n == 0 || (n == 1 && seg[0] == '.')) {
+        size_t n;
+        int dotdot;
+        while (*seg == '/')
+            seg++;
+        if (*seg == '\0')
+            break;
+        n = strcspn(seg, "/");
+        dotdot = n == 2 && seg[0] == '.' && seg[1] == '.';
+        if (n == 1 && seg[0] == '.') {
             /* nothing */
-        } else if (n == 2 && seg[0] == '.' && seg[1] == '.' && (kept > 0 || absolute)) {
+        } else if (dotdot && (kept > 0 || absolute)) {
             if (kept > 0) {
-                out--; /* the '/' after the last segment */
                 while (out > p + absolute && out[-1] != '/')
                     out--;
+                if (out > p + absolute)
+                    out--; /* the separator before the removed segment */
                 kept--;
             }
         } else {
+            if (out > p + absolute)
+                *out++ = '/';
             memmove(out, seg, n);
             out += n;
-            *out++ = '/';
-            if (!(n == 2 && seg[0] == '.' && seg[1] == '.'))
+            if (!dotdot)
                 kept++;
         }
         seg += n;
-        if (*seg == '/')
-            seg++;
     }
-    if (out > p + absolute)
-        out--; /* the trailing '/' */
     if (out == p)
         *out++ = '.';
     *out = '\0';
