@@ -87,6 +87,7 @@ struct trifle_conn {
     int oom;          /* an allocation failed during the current call */
     int mariadb;      /* the server is MariaDB (else MySQL) */
     int mark_ready;   /* the mark table is known to exist on this server */
+    int mark_missing; /* the last failure was the mark table missing */
     int ssl_enforce;  /* ssl_mode=required or stricter */
     int ssl_verify;   /* ssl_mode=verify_ca or verify_identity */
     int ssl_disabled; /* ssl_mode=disabled */
@@ -344,9 +345,22 @@ static int my_result_fail(trifle_conn *c, const char *table, trifle_error *err)
     const char *text = mysql_error(c->my);
     int code = TRIFLE_EDRIVER;
 
-    if (e == ER_NO_SUCH_TABLE && table != NULL)
+    if (e == ER_NO_SUCH_TABLE && table != NULL) {
+        /* the server names the table it misses ("Table 'db.t_ping' doesn't exist") */
+        char quoted[MY_NAME_MAX + 8];
+        snprintf(quoted, sizeof(quoted), ".%s'", c->mark_table);
+        if (strstr(text, quoted) != NULL) {
+            table = c->mark_table;
+            c->mark_ready = 0; /* dropped behind our back: created again by the next write */
+            c->mark_missing = 1;
+        } else {
+            snprintf(quoted, sizeof(quoted), ".%s'", c->ping_table);
+            if (strstr(text, quoted) != NULL)
+                table = c->ping_table;
+        }
         return my_err(c, err, TRIFLE_ECONFIG, (int)e,
                       "table %s does not exist (run \"trifle setup\")", table);
+    }
     if (e == ER_TABLEACCESS_DENIED_ERROR || e == ER_DBACCESS_DENIED_ERROR ||
         e == ER_ACCESS_DENIED_ERROR || e == ER_SPECIFIC_ACCESS_DENIED_ERROR)
         code = TRIFLE_EAUTH;
@@ -357,7 +371,7 @@ static int my_result_fail(trifle_conn *c, const char *table, trifle_error *err)
         code = TRIFLE_ETIMEDOUT;
     else if (my_lost_errno(e))
         code = TRIFLE_ECONN;
-    else if (e == ER_DATA_TOO_LONG || e == 4025 /* CHECK constraint (JSON_VALID) */)
+    else if (e == ER_DATA_TOO_LONG)
         code = TRIFLE_EDATA;
     return my_err(c, err, code, (int)e, "mysql error %u (%s): %s", e, mysql_sqlstate(c->my), text);
 }
@@ -548,6 +562,14 @@ static int my_connect(trifle_conn *c, trifle_error *err)
         rc = my_conn_fail(c, my, err);
         mysql_close(my);
         return rc;
+    }
+    if (c->ssl_enforce && !c->ssl_disabled && mysql_get_ssl_cipher(my) == NULL) {
+        /* Connector/C 3.3 checks MYSQL_OPT_SSL_ENFORCE only together with certificate
+         * verification: without it, a server without TLS gets a plain session */
+        mysql_close(my);
+        return my_err(c, err, TRIFLE_ECONN, CR_SSL_CONNECTION_ERROR,
+                      "cannot connect to mysql: ssl_mode=required, but the server does not "
+                      "support TLS");
     }
     c->my = my;
     c->mariadb = strstr(mysql_get_server_info(my), "MariaDB") != NULL;
@@ -1444,14 +1466,26 @@ static int my_write_marked(trifle_conn *c, const trifle_entry *set_items, size_t
                            const trifle_entry *inc_items, size_t n_inc, const trifle_mark *mark,
                            trifle_write_result *res, trifle_error *err)
 {
+    trifle_error e = TRIFLE_ERROR_INIT;
+    int rc;
+
     if (c == NULL || mark == NULL || (n_set > 0 && set_items == NULL) ||
         (n_inc > 0 && inc_items == NULL))
         return TRIFLE_EINVAL;
-    return my_write(c, set_items, n_set, inc_items, n_inc, mark, res, err);
+    c->mark_missing = 0;
+    rc = my_write(c, set_items, n_set, inc_items, n_inc, mark, res, &e);
+    if (rc == TRIFLE_ECONFIG && c->mark_missing)
+        /* the mark table was dropped since this connection made it: make it again, once (the
+         * failed transaction was rolled back) */
+        rc = my_write(c, set_items, n_set, inc_items, n_inc, mark, res, &e);
+    if (rc != 0 && err != NULL)
+        *err = e;
+    return rc;
 }
 
 static int my_mark_read(trifle_conn *c, const char *name, uint64_t *seq, trifle_error *err)
 {
+    trifle_error e = TRIFLE_ERROR_INIT;
     MYSQL_RES *r = NULL;
     MYSQL_ROW row;
     my_call q;
@@ -1476,11 +1510,15 @@ static int my_mark_read(trifle_conn *c, const char *name, uint64_t *seq, trifle_
     q.idempotent = 1;
     q.want_rows = 1;
     q.table = c->mark_table;
-    rc = my_run(c, &q, &r, err);
-    if (rc == TRIFLE_ECONFIG && c->my != NULL && mysql_errno(c->my) == ER_NO_SUCH_TABLE)
+    c->mark_missing = 0;
+    rc = my_run(c, &q, &r, &e);
+    if (rc == TRIFLE_ECONFIG && c->mark_missing)
         return 0; /* no mark storage yet */
-    if (rc != 0)
+    if (rc != 0) {
+        if (err != NULL)
+            *err = e;
         return rc;
+    }
     if (r != NULL && (row = mysql_fetch_row(r)) != NULL && row[0] != NULL) {
         char *end;
         unsigned long long v = strtoull(row[0], &end, 10);
@@ -1525,8 +1563,9 @@ static int my_parse_at(const char *s, size_t n, int64_t *out)
     return drv_time_parse19(s, out) == 0;
 }
 
-/* Append the distinct values of one column of the buckets as an IN list. `what`: 0 key, 1
- * granularity, 2 at. Uses c->tmp as a scratch hash of what was written. */
+/* Append the values of one column of the distinct buckets as an IN list. `what`: 0 key, 1
+ * granularity, 2 at. A value equal to one of the 8 before it is left out (a timeline repeats one
+ * key and granularity); farther repeats are sent again, which the server ignores. */
 static void my_in_list(trifle_conn *c, const trifle_bucket *buckets, size_t nd, int what)
 {
     drv_buf *b = &c->sql;
@@ -1536,8 +1575,6 @@ static void my_in_list(trifle_conn *c, const trifle_bucket *buckets, size_t nd, 
     for (i = 0; i < nd && !c->oom; i++) {
         const trifle_bucket *bk = &buckets[c->first[i]];
         int seen = 0;
-        /* keys and granularities repeat across a timeline only in the few-key case; a linear
-         * look-back over the distinct values written so far is bounded by a small window */
         for (j = i > 8 ? i - 8 : 0; j < i && !seen; j++) {
             const trifle_bucket *o = &buckets[c->first[j]];
             seen = what == 0   ? strcmp(o->id, bk->id) == 0
