@@ -36,10 +36,13 @@
  *
  * Threads: a connection is used by one thread at a time and holds no thread-local state.
  */
+#define _GNU_SOURCE /* dladdr, RTLD_NODELETE (my_init_once) */
+
 #include <mysql.h>
 #include <errmsg.h>
 #include <mysqld_error.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
@@ -119,6 +122,12 @@ struct trifle_conn {
  * Text
  */
 
+/* Make room for n more bytes (drv_buf_grow() reallocates even when there is room). */
+static int my_room(drv_buf *b, size_t n)
+{
+    return b->cap - b->len >= n && b->p != NULL ? 0 : drv_buf_grow(b, n);
+}
+
 /* Append s[0..n) as a utf8mb4 string literal in hex: nothing to escape, whatever the sql_mode
  * (NO_BACKSLASH_ESCAPES, ANSI_QUOTES) or the connection charset. */
 static void my_put_str(drv_buf *b, const char *s, size_t n)
@@ -131,7 +140,7 @@ static void my_put_str(drv_buf *b, const char *s, size_t n)
         return;
     }
     drv_buf_puts(b, "_utf8mb4 X'");
-    if (drv_buf_grow(b, 2 * n + 1) != 0)
+    if (my_room(b, 2 * n + 1) != 0)
         return;
     for (i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
@@ -183,7 +192,7 @@ static void my_put_key(drv_buf *b, const char *s, size_t n)
     size_t mark = b->len;
 
     drv_buf_put_jstr(b, s, n);
-    if (n > 0 && s[0] == '-' && drv_buf_grow(b, 5) == 0) {
+    if (n > 0 && s[0] == '-' && !*b->oom && my_room(b, 5) == 0) {
         memmove(b->p + mark + 7, b->p + mark + 2, b->len - mark - 2);
         memcpy(b->p + mark + 1, "\\u002d", 6);
         b->len += 5;
@@ -1270,6 +1279,16 @@ static void my_insert_row(trifle_conn *c, const trifle_entry *e)
     drv_buf_putc(b, ')');
 }
 
+/* Append b->p[off..off+len) again (the room is made first: the bytes must not move while they
+ * are copied). */
+static void my_put_again(drv_buf *b, size_t off, size_t len)
+{
+    if (my_room(b, len) == 0) {
+        memcpy(b->p + b->len, b->p + off, len);
+        b->len += len;
+    }
+}
+
 /* The update of an inc group whose items all have the leaves of e: each path becomes its stored
  * number (0 when missing or not a number) plus the new one. */
 static void my_inc_update(trifle_conn *c, const trifle_entry *e)
@@ -1279,19 +1298,20 @@ static void my_inc_update(trifle_conn *c, const trifle_entry *e)
 
     drv_buf_puts(b, " ON DUPLICATE KEY UPDATE `data` = JSON_SET(COALESCE(`data`, JSON_OBJECT())");
     for (l = 0; l < e->n_leaves && !c->oom; l++) {
-        size_t mark = b->len, plen;
+        size_t off, plen;
         drv_buf_puts(b, ", ");
+        off = b->len;
         my_put_path(c, b, "", e->leaves[l].path);
         if (c->oom)
             return;
-        /* the path literal is repeated below: copy it from where it was just written */
-        plen = b->len - mark - 2;
+        /* the path literal is repeated below: copied from where it was just written */
+        plen = b->len - off;
         drv_buf_puts(b, ", IF(JSON_TYPE(JSON_EXTRACT(`data`, ");
-        drv_buf_put(b, b->p + mark + 2, plen);
+        my_put_again(b, off, plen);
         drv_buf_puts(b, ")) IN " MY_NUMERIC_TYPES ", JSON_EXTRACT(`data`, ");
-        drv_buf_put(b, b->p + mark + 2, plen);
+        my_put_again(b, off, plen);
         drv_buf_puts(b, "), 0) + JSON_EXTRACT(VALUES(`data`), ");
-        drv_buf_put(b, b->p + mark + 2, plen);
+        my_put_again(b, off, plen);
         drv_buf_putc(b, ')');
     }
     drv_buf_putc(b, ')');
@@ -1864,5 +1884,22 @@ static const trifle_driver my_driver = {
     .mark_read = my_mark_read,
 };
 
-/* mysql_library_init() is not thread-safe: the loader runs the entry once, under its mutex. */
-TRIFLE_DRIVER_DEFINE_WITH_INIT(mysql, my_driver, mysql_library_init(0, NULL, NULL))
+/* The entry's one-time work (the loader runs it once, under its mutex): mysql_library_init(),
+ * which is not thread-safe, and pinning libmariadb in memory. Its one-time state (error texts,
+ * client plugins, configuration paths) can only be freed by mysql_library_end(), which would
+ * break any other user of the library in this process; pinned, the library and that state stay
+ * together when trifle_shutdown() unloads this plugin, instead of being orphaned (and reported as
+ * a leak by LeakSanitizer). */
+static int my_init_once(void)
+{
+    void (*fn)(void) = (void (*)(void))mysql_init;
+    void *sym;
+    Dl_info info;
+
+    memcpy(&sym, &fn, sizeof(sym)); /* function → object pointer, the POSIX way */
+    if (dladdr(sym, &info) != 0 && info.dli_fname != NULL)
+        (void)dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+    return mysql_library_init(0, NULL, NULL);
+}
+
+TRIFLE_DRIVER_DEFINE_WITH_INIT(mysql, my_driver, my_init_once())
