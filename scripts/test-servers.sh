@@ -512,7 +512,7 @@ mysql_ready() {
     port=$(cat "$DIR/mysql.port" 2>/dev/null) || return 1
     pw=$(cat "$DIR/mysql.password" 2>/dev/null) || return 1
     live_pid "$DIR/mysql.pid" "$(my_base)/data" >/dev/null || return 1
-    my_client "$MY_USER" "$pw" "$port" -N -B -e 'SELECT 1' "$MY_DB"
+    my_client "$MY_USER" "$pw" "$port" -N -B -e 'SELECT 1' "$MY_DB" >/dev/null 2>&1
 }
 
 mysql_stop() {

@@ -813,9 +813,7 @@ static int my_param(trifle_conn *c, const char *name, const char *value, trifle_
             return my_err(c, err, TRIFLE_ECONFIG, 0,
                           "invalid driver URL: %s must be whole seconds (0-86400), not %.40s", name,
                           value);
-        if (name[0] == 'c' && *dst == 0)
-            *dst = 0; /* 0: the connector's default (no limit of ours) */
-        return 0;
+        return 0; /* connect_timeout=0: the connector's default */
     }
     if (strcmp(name, "ssl_mode") == 0) {
         c->ssl_disabled = c->ssl_enforce = c->ssl_verify = 0;
