@@ -58,7 +58,7 @@ func sqlRow(t *testing.T, s *store, k, gran string, start time.Time, at any) map
 			cond[i] = c + " = ?"
 		}
 	}
-	rows, err := s.sqlDB.Query("SELECT CAST(data AS CHAR) FROM "+s.table+" WHERE "+strings.Join(cond, " AND "), args...)
+	rows, err := s.sqlDB.Query("SELECT data FROM "+s.table+" WHERE "+strings.Join(cond, " AND "), args...)
 	if err != nil {
 		t.Fatal(err)
 	}
