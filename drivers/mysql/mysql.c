@@ -58,7 +58,7 @@
 #include "drv_support.h"
 
 #define MY_NAME "mysql"
-#define MY_NAME_MAX 58 /* bytes of a table name: "<table>_ping" and "<table>_mark" fit in 64 */
+#define MY_NAME_MAX 58 /* bytes of a table name: "<table>_ping" and "<table>_marks" fit in 64 */
 #define MY_ID_MAX 255  /* characters of a VARCHAR(255) key or granularity */
 #define MY_RETRIES 3   /* extra attempts after a deadlock or lock wait timeout */
 #define MY_CONNECT_TIMEOUT 10 /* seconds, when the URL gives no connect_timeout */
@@ -91,6 +91,7 @@ struct trifle_conn {
     int mariadb;      /* the server is MariaDB (else MySQL) */
     int mark_ready;   /* the mark table is known to exist on this server */
     int mark_missing; /* the last failure was the mark table missing */
+    unsigned last_errno; /* the server's error number of the last failed statement */
     int ssl_enforce;  /* ssl_mode=required or stricter */
     int ssl_verify;   /* ssl_mode=verify_ca or verify_identity */
     int ssl_disabled; /* ssl_mode=disabled */
@@ -102,7 +103,7 @@ struct trifle_conn {
     size_t n_ssl;
     char table[MY_NAME_MAX + 1];
     char ping_table[MY_NAME_MAX + 6]; /* the default "<table>_ping" is 5 bytes longer */
-    char mark_table[MY_NAME_MAX + 6]; /* "<table>_mark" */
+    char mark_table[MY_NAME_MAX + 7]; /* "<table>_marks" */
     drv_buf sql;                      /* statement text being built */
     drv_buf path;                     /* path of the JSON member being read / written */
     drv_buf tmp;                      /* a JSON text or path being built */
@@ -354,9 +355,10 @@ static int my_result_fail(trifle_conn *c, const char *table, trifle_error *err)
     const char *text = mysql_error(c->my);
     int code = TRIFLE_EDRIVER;
 
+    c->last_errno = e;
     if (e == ER_NO_SUCH_TABLE && table != NULL) {
         /* the server names the table it misses ("Table 'db.t_ping' doesn't exist") */
-        char quoted[MY_NAME_MAX + 8];
+        char quoted[MY_NAME_MAX + 10];
         snprintf(quoted, sizeof(quoted), ".%s'", c->mark_table);
         if (strstr(text, quoted) != NULL) {
             table = c->mark_table;
@@ -899,7 +901,7 @@ static int my_open(trifle_conn **out, const trifle_host_api *host, const char *u
     }
     c->mode = mode;
     drv_table_names(c->table, c->ping_table, table, ping_table);
-    snprintf(c->mark_table, sizeof(c->mark_table), "%s_mark", c->table);
+    snprintf(c->mark_table, sizeof(c->mark_table), "%s_marks", c->table);
     if (c->socket != NULL && c->hostname == NULL) {
         /* the connector takes the socket only for "localhost" (or no host) */
         if ((c->hostname = my_strndup(c, "localhost", 9)) == NULL) {
@@ -1166,6 +1168,60 @@ static int my_drop(trifle_conn *c, trifle_error *err)
 /* ---------------------------------------------------------------------------------------------
  * inc / set / write_marked
  */
+
+/* Receives one numeric leaf of bucket `index`: 0, or a failure that ends the read. */
+typedef int (*my_deliver_fn)(void *dctx, size_t index, const char *path, double v);
+
+static int my_read(trifle_conn *c, const trifle_bucket *buckets, size_t n, my_deliver_fn deliver,
+                   void *dctx, trifle_error *err);
+
+/* Which inc item overflows: the search of my_overflowing(). */
+typedef struct my_ovf {
+    const trifle_entry *inc;
+    size_t found; /* the first inc item whose stored value + increment is not finite, or SIZE_MAX */
+} my_ovf;
+
+static int my_ovf_leaf(void *dctx, size_t index, const char *path, double v)
+{
+    my_ovf *o = dctx;
+    const trifle_entry *e = &o->inc[index];
+    size_t lo = 0, hi = e->n_leaves;
+
+    while (lo < hi) { /* leaves are sorted by path */
+        size_t mid = lo + (hi - lo) / 2;
+        int r = strcmp(e->leaves[mid].path, path);
+        if (r == 0) {
+            if (!isfinite(v + e->leaves[mid].value) && index < o->found)
+                o->found = index;
+            break;
+        }
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* The server refused a sum out of the double range (1690) and rolled the call back: read the
+ * stored values of the inc items' buckets and find the first item that overflows, so that it can
+ * be reported as EDATA. SIZE_MAX when none does (another writer changed the row since, or the
+ * overflow came from two items of this call adding up). */
+static size_t my_overflowing(trifle_conn *c, const trifle_entry *inc, size_t n)
+{
+    trifle_error ignored = TRIFLE_ERROR_INIT;
+    trifle_bucket *b = c->host->alloc(n * sizeof(*b));
+    my_ovf o = {inc, SIZE_MAX};
+    size_t i;
+
+    if (b == NULL)
+        return SIZE_MAX;
+    for (i = 0; i < n; i++)
+        b[i] = inc[i].bucket;
+    (void)my_read(c, b, n, my_ovf_leaf, &o, &ignored);
+    c->host->free(b);
+    return o.found;
+}
 
 static int my_bucket_cmp(const trifle_bucket *a, const trifle_bucket *b)
 {
@@ -1448,11 +1504,21 @@ static int my_write(trifle_conn *c, const trifle_entry *set_items, size_t n_set,
     q.n_ends = n_ends;
     q.table = c->table;
     q.txn = 1;
+    c->last_errno = 0;
     rc = my_run(c, &q, &r, err);
     if (r != NULL)
         mysql_free_result(r);
     if (rc == TRIFLE_EDATA && n == 1)
         failed = 0; /* the one item is at fault */
+    if (rc == TRIFLE_EDRIVER && c->last_errno == ER_DATA_OUT_OF_RANGE && n_inc > 0) {
+        size_t k = my_overflowing(c, inc_items, n_inc);
+        if (k != SIZE_MAX) {
+            failed = (ptrdiff_t)(n_set + k);
+            rc = my_err(c, err, TRIFLE_EDATA, ER_DATA_OUT_OF_RANGE,
+                        "increment of item %zu overflows the stored value beyond the double range",
+                        n_set + k);
+        }
+    }
 
 done:
     if (rc != 0)
@@ -1554,10 +1620,12 @@ static int my_mark_read(trifle_conn *c, const char *name, uint64_t *seq, trifle_
  * get
  */
 
-/* Where one get's rows go. */
+/* Where one read's rows go. */
 typedef struct my_get_ctx {
     trifle_conn *c;
-    trifle_sink *sink;
+    trifle_sink *sink;       /* scan */
+    my_deliver_fn deliver;   /* get */
+    void *dctx;
     size_t index; /* first bucket index of the row's identifier */
 } my_get_ctx;
 
@@ -1569,8 +1637,15 @@ static int my_get_leaf(void *ctx, const char *path, size_t len, double v)
 
     (void)len;
     for (i = g->index; i != SIZE_MAX && rc == 0; i = g->c->chain[i])
-        rc = g->c->host->emit(g->sink, i, path, v);
+        rc = g->deliver(g->dctx, i, path, v);
     return rc;
+}
+
+static int my_emit(void *dctx, size_t index, const char *path, double v)
+{
+    my_get_ctx *g = dctx;
+
+    return g->c->host->emit(g->sink, index, path, v);
 }
 
 /* A DATETIME as the text protocol prints it (`YYYY-MM-DD HH:MM:SS[.ffffff]`) → Unix seconds. */
@@ -1613,10 +1688,12 @@ static void my_in_list(trifle_conn *c, const trifle_bucket *buckets, size_t nd, 
     drv_buf_putc(b, ')');
 }
 
-static int my_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle_sink *sink,
-                  trifle_error *err)
+/* Read buckets[0..n) with one statement and hand each numeric leaf to deliver(dctx, index, …),
+ * for every index naming the row's bucket. */
+static int my_read(trifle_conn *c, const trifle_bucket *buckets, size_t n, my_deliver_fn deliver,
+                   void *dctx, trifle_error *err)
 {
-    const int m = c != NULL ? c->mode : 0;
+    const int m = c->mode;
     size_t i, nd = 0, mask, slots = 16;
     MYSQL_RES *r = NULL;
     MYSQL_ROW row;
@@ -1624,10 +1701,6 @@ static int my_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
     my_call q;
     int rc = 0;
 
-    if (c == NULL || (n > 0 && (buckets == NULL || sink == NULL)))
-        return TRIFLE_EINVAL;
-    if (n == 0)
-        return TRIFLE_OK;
     c->oom = 0;
     if (n > UINT32_MAX / 4)
         return my_err(c, err, TRIFLE_EINVAL, 0, "too many buckets in one call: %zu", n);
@@ -1702,8 +1775,10 @@ static int my_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
     if (r == NULL)
         return my_err(c, err, TRIFLE_EDRIVER, 0, "mysql: get returned no result set");
 
+    memset(&ctx, 0, sizeof(ctx));
     ctx.c = c;
-    ctx.sink = sink;
+    ctx.deliver = deliver;
+    ctx.dctx = dctx;
     while (rc == 0 && (row = mysql_fetch_row(r)) != NULL) {
         unsigned long *len = mysql_fetch_lengths(r);
         const unsigned data_col = m == TRIFLE_ID_FULL ? 1 : m == TRIFLE_ID_PARTIAL ? 2 : 3;
@@ -1742,6 +1817,21 @@ static int my_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
     }
     mysql_free_result(r);
     return rc;
+}
+
+static int my_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle_sink *sink,
+                  trifle_error *err)
+{
+    my_get_ctx e;
+
+    if (c == NULL || (n > 0 && (buckets == NULL || sink == NULL)))
+        return TRIFLE_EINVAL;
+    if (n == 0)
+        return TRIFLE_OK;
+    memset(&e, 0, sizeof(e));
+    e.c = c;
+    e.sink = sink;
+    return my_read(c, buckets, n, my_emit, &e, err);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1836,9 +1926,9 @@ static int my_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink
             rc = my_err(c, err, TRIFLE_EDRIVER, 0, "invalid ping time for key %s", key);
             goto done;
         }
+        memset(&ctx, 0, sizeof(ctx));
         ctx.c = c;
         ctx.sink = sink;
-        ctx.index = 0;
         if (row[1] != NULL)
             rc = my_flatten(c, row[1], len[1], my_scan_leaf, &ctx);
     }

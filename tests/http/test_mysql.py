@@ -61,7 +61,7 @@ class MySQLSourceTest(ServerTestCase):
         if cls.srv is not None:
             cls.srv.stop()
             # drop what setup made (the CLI has no drop: the mariadb client does it)
-            cls.sql("DROP TABLE IF EXISTS `%s`, `%s_ping`, `%s_mark`" % ((cls.table,) * 3))
+            cls.sql("DROP TABLE IF EXISTS `%s`, `%s_ping`, `%s_marks`" % ((cls.table,) * 3))
         super().tearDownClass()
 
     @classmethod

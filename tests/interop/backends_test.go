@@ -242,7 +242,7 @@ func newMySQL(t *testing.T, mode string) *store {
 	t.Cleanup(func() { _ = db.Close() })
 	table := namespace()
 	t.Cleanup(func() {
-		_, _ = db.Exec("DROP TABLE IF EXISTS `" + table + "`, `" + table + "_ping`, `" + table + "_mark`")
+		_, _ = db.Exec("DROP TABLE IF EXISTS `" + table + "`, `" + table + "_ping`, `" + table + "_marks`")
 	})
 	drv := tsg.NewMySQLDriver(db, table, goMode(mode))
 	s := newStore(t, "mysql", mode, withParam(uri, "table", table), drv)

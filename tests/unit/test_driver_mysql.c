@@ -222,14 +222,14 @@ static void ns_init(ns *n, const char *params)
 
 static void ns_drop(const ns *n)
 {
-    (void)raw("DROP TABLE IF EXISTS `%s`, `%s_ping`, `%s_mark`", n->table, n->table, n->table);
+    (void)raw("DROP TABLE IF EXISTS `%s`, `%s_ping`, `%s_marks`", n->table, n->table, n->table);
 }
 
 /* How many of the namespace's three tables exist. */
 static const char *ns_tables(const ns *n)
 {
     return raw("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() "
-               "AND table_name IN ('%s', '%s_ping', '%s_mark')",
+               "AND table_name IN ('%s', '%s_ping', '%s_marks')",
                n->table, n->table, n->table);
 }
 
@@ -853,6 +853,28 @@ static void test_atomic_batch(void **state)
     assert_true(got_value(&g, 0, "count") == 1);
     get1(st, "b", T0, &g);
     assert_int_equal(g.n, 0);
+    /* a sum beyond the double range: the server refuses it (1690), the driver finds the item */
+    {
+        const trifle_leaf big[] = {{"x", 1.7976931348623157e308}};
+        item o[3];
+        item_init(&o[0], st, "ok1", T0, l, 1);
+        item_init(&o[1], st, "big", T0, big, 1);
+        item_init(&o[2], st, "ok2", T0, l, 1);
+        assert_int_equal(trifle_storage_inc(st, &o[1].e, 1, &res, &err), 0);
+        {
+            trifle_entry e[3] = {o[0].e, o[1].e, o[2].e};
+            res.failed_item = -1;
+            assert_int_equal(trifle_storage_inc(st, e, 3, &res, &err), TRIFLE_EDATA);
+            assert_int_equal(res.failed_item, 1);
+            assert_int_equal(res.applied, 0);
+            assert_int_equal(err.native, 1690);
+            assert_non_null(strstr(err.message, "item 1 overflows"));
+        }
+        get1(st, "ok1", T0, &g);
+        assert_int_equal(g.n, 0);
+        get1(st, "big", T0, &g);
+        assert_true(got_value(&g, 0, "x") == 1.7976931348623157e308);
+    }
     /* one bucket twice in a batch: both apply (the second row of the upsert updates the first) */
     {
         trifle_entry e[2] = {it[0].e, it[0].e};
@@ -1071,7 +1093,7 @@ static void test_write_marked(void **state)
     get1(st, "m", T0, &g);
     assert_true(got_value(&g, 0, "gauge") == 5);
     assert_true(got_value(&g, 0, "count") == 4);
-    assert_string_equal(raw("SELECT seq FROM `%s_mark` WHERE name = 'journal-1'", n.table), "42");
+    assert_string_equal(raw("SELECT seq FROM `%s_marks` WHERE name = 'journal-1'", n.table), "42");
 
     /* a failing item: neither the data nor the mark is stored */
     (void)raw("ALTER TABLE `%s` ADD CONSTRAINT no_bad CHECK (`key` <> 'bad::1h')", n.table);
@@ -1089,7 +1111,7 @@ static void test_write_marked(void **state)
     assert_true(got_value(&g, 0, "count") == 4);
 
     /* the mark table dropped behind the driver's back: made again by the next write */
-    (void)raw("DROP TABLE `%s_mark`", n.table);
+    (void)raw("DROP TABLE `%s_marks`", n.table);
     assert_int_equal(trifle_storage_mark_read(st, "journal-1", &seq, &err), 0);
     assert_true(seq == 0);
     assert_int_equal(trifle_storage_write_marked(st, &set_it.e, 1, NULL, 0, &mark, &res, &err), 0);
