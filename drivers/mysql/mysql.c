@@ -1463,8 +1463,10 @@ static int my_write(trifle_conn *c, const trifle_entry *set_items, size_t n_set,
         c->ord[n_set + i].i = n_set + i;
     }
     /* one lock order for every writer: by identifier (inc: within each group of paths) */
-    qsort(c->ord, n_set, sizeof(*c->ord), my_ord_cmp_id);
-    qsort(c->ord + n_set, n_inc, sizeof(*c->ord), my_ord_cmp_group);
+    if (n_set > 1)
+        qsort(c->ord, n_set, sizeof(*c->ord), my_ord_cmp_id);
+    if (n_inc > 1)
+        qsort(c->ord + n_set, n_inc, sizeof(*c->ord), my_ord_cmp_group);
 
     c->sql.len = 0;
     if (mark != NULL && !c->mark_ready) {

@@ -1117,6 +1117,11 @@ static void test_write_marked(void **state)
     assert_int_equal(trifle_storage_write_marked(st, &set_it.e, 1, NULL, 0, &mark, &res, &err), 0);
     assert_int_equal(trifle_storage_mark_read(st, "journal-1", &seq, &err), 0);
     assert_true(seq == 43);
+    /* a call without items stores only the mark */
+    mark.seq = 44;
+    assert_int_equal(trifle_storage_write_marked(st, NULL, 0, NULL, 0, &mark, &res, &err), 0);
+    assert_int_equal(trifle_storage_mark_read(st, "journal-1", &seq, &err), 0);
+    assert_true(seq == 44);
     assert_string_equal(ns_tables(&n), "3");
     assert_int_equal(trifle_storage_drop(st, &err), 0);
     assert_string_equal(ns_tables(&n), "0");
