@@ -74,7 +74,8 @@ int main(int argc, char **argv)
     for (i = 0; i < n;) {
         long b;
 
-        len = (size_t)snprintf(sql, cap, "START TRANSACTION;INSERT INTO raw_upsert (`key`, `data`) VALUES ");
+        len = (size_t)snprintf(sql, cap,
+                               "START TRANSACTION;INSERT INTO raw_upsert (`key`, `data`) VALUES ");
         for (b = 0; b < batch && i < n; b++, i++)
             len += (size_t)snprintf(sql + len, cap - len,
                                     "%s('bench::event::1m::%ld','{\"count\":1,\"duration\":2.5,"

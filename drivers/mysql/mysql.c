@@ -340,8 +340,8 @@ static int my_conn_fail(trifle_conn *c, MYSQL *my, trifle_error *err)
         e == 4151 /* MariaDB account locked */ || e == CR_AUTH_PLUGIN_CANNOT_LOAD)
         code = TRIFLE_EAUTH;
     else if (e == ER_BAD_DB_ERROR)
-        return my_err(c, err, TRIFLE_ECONFIG, (int)e, "cannot connect to mysql: unknown database %s",
-                      c->db);
+        return my_err(c, err, TRIFLE_ECONFIG, (int)e,
+                      "cannot connect to mysql: unknown database %s", c->db);
     else if (strstr(text, "timeout") != NULL || strstr(text, "(110)") != NULL)
         code = TRIFLE_ETIMEDOUT;
     return my_err(c, err, code, (int)e, "cannot connect to mysql: %s", text);
@@ -1752,7 +1752,8 @@ static int my_read(trifle_conn *c, const trifle_bucket *buckets, size_t n, my_de
     c->sql.len = 0;
     drv_buf_puts(&c->sql, m == TRIFLE_ID_FULL      ? "SELECT `key`, `data` FROM "
                           : m == TRIFLE_ID_PARTIAL ? "SELECT `key`, `at`, `data` FROM "
-                                                   : "SELECT `key`, `granularity`, `at`, `data` FROM ");
+                                                   : "SELECT `key`, `granularity`, `at`, `data` "
+                                                     "FROM ");
     my_put_ident(&c->sql, c->table);
     drv_buf_puts(&c->sql, " WHERE `key`");
     my_in_list(c, buckets, nd, 0);

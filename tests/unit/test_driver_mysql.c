@@ -583,7 +583,8 @@ static void test_ping_layout(void **state)
     st = st_new(&n);
     assert_int_equal(trifle_storage_ping(st, "health", T0 + 7, l, 2, &err), 0);
     assert_int_equal(trifle_storage_ping(st, "health", T0 + 7, l, 2, &err), 0); /* replaced */
-    assert_string_equal(raw("SELECT CONCAT(CONVERT(`key` USING utf8mb4), ' ', CAST(`at` AS CHAR), ' ', "
+    assert_string_equal(raw("SELECT CONCAT(CONVERT(`key` USING utf8mb4), ' ', "
+                            "CAST(`at` AS CHAR), ' ', "
                             "JSON_UNQUOTE(JSON_EXTRACT(data, '$.at')), ' ', JSON_EXTRACT(data, "
                             "'$.\"data.up\"'), ' ', JSON_EXTRACT(data, '$.\"data.cpu.load\"')) "
                             "FROM %s",
@@ -739,7 +740,8 @@ static void test_errors(void **state)
     assert_non_null(strstr(err.message, "ssl_mode"));
     (void)snprintf(url, sizeof(url), "%s?connect_timeout=soon", server);
     assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
-    assert_int_equal(st_open_url(&st, "mysql://u:pw-9f3a@127.0.0.1:99999/db", &err), TRIFLE_ECONFIG);
+    assert_int_equal(st_open_url(&st, "mysql://u:pw-9f3a@127.0.0.1:99999/db", &err),
+                     TRIFLE_ECONFIG);
     if (strstr(err.message, "port") == NULL)
         fail_msg("bad port: %s", err.message);
     assert_int_equal(st_open_url(&st, "mysql://u:pw-9f3a@127.0.0.1:3306", &err), TRIFLE_ECONFIG);

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// MySQLDriver reproduces upstream's MySQL driver (reference §6.3): backtick-quoted names, `at`
+// MySQLDriver reproduces upstream's MySQL driver: backtick-quoted names, `at`
 // bound as UTC text `YYYY-MM-DD HH:MM:SS.ffffff`, quoted JSON paths `$."k"` (flat keys), one
 // INSERT … ON DUPLICATE KEY UPDATE `data` = JSON_SET(…) per bucket and one per system record in a
 // transaction, increments through DECIMAL(65,10), and one SELECT for a whole Get.
