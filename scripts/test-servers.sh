@@ -489,8 +489,9 @@ mongo_env() {
 # ---- MariaDB (the mysql driver) ---------------------------------------------------------------------
 # mariadb-install-db into DIR/mysql/data, then mariadbd on 127.0.0.1:<free port> and a unix socket,
 # grant tables on. An init file (mode 600, read at every start, idempotent) creates the database
-# and the user `trifle` with a random password for TCP and for the socket; root keeps its
-# unix_socket login only. Throw-away and fast: no binary log, no fsync at commit.
+# and the user `trifle` with a random password for TCP and for the socket, with rights on the
+# databases `trifle_*` (so that a missing one is "unknown database", 1049, not "access denied");
+# root keeps its unix_socket login only. Throw-away and fast: no binary log, no fsync at commit.
 
 my_base() { # where the data and the socket live (sun_path holds 107 bytes)
     if [[ -s $DIR/mysql.base ]]; then
@@ -551,8 +552,8 @@ mysql_start() {
 CREATE DATABASE IF NOT EXISTS $MY_DB CHARACTER SET utf8mb4;
 CREATE USER IF NOT EXISTS '$MY_USER'@'127.0.0.1' IDENTIFIED BY '$pw';
 CREATE USER IF NOT EXISTS '$MY_USER'@'localhost' IDENTIFIED BY '$pw';
-GRANT ALL ON $MY_DB.* TO '$MY_USER'@'127.0.0.1';
-GRANT ALL ON $MY_DB.* TO '$MY_USER'@'localhost';
+GRANT ALL ON \`trifle\_%\`.* TO '$MY_USER'@'127.0.0.1';
+GRANT ALL ON \`trifle\_%\`.* TO '$MY_USER'@'localhost';
 EOF
     )
     (umask 077 && printf '%s\n' "$pw" >"$DIR/mysql.password")
