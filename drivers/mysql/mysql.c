@@ -20,8 +20,10 @@
  * Sums are double additions on the server (both servers print doubles in shortest round-trip
  * form, and MySQL 8 stores them in binary), so increments keep full double precision. Strings go
  * to the server as hex literals (`_utf8mb4 X'...'`): nothing is escaped, no sql_mode or charset
- * can misread them. Items are sent sorted by identifier; deadlocks (1213) and lock wait timeouts
- * (1205) roll the transaction back and it is sent again, up to three times.
+ * can misread them; a leading `-` of a member name is spelled `\u002d` (my_put_key()). Items are
+ * sent sorted by identifier; deadlocks (1213) and lock wait timeouts (1205) roll the transaction
+ * back and it is sent again, up to three times. A sum beyond the double range (1690) rolls back
+ * too, and the item that overflows is found by reading the stored values (EDATA, failed_item).
  *
  * Reads. One statement per get: `key IN (...)` (full), or the distinct keys, granularities and
  * times as three IN lists (a timeline is one key and one granularity); each returned row is
