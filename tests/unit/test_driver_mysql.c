@@ -510,6 +510,13 @@ static void test_layout(void **state)
         (void)snprintf(params, sizeof(params), "joined=%s", modes[m]);
         ns_init(&n, params);
         st = st_new(&n);
+        {
+            /* upstream's Description(): MySQLDriver(J|P|S) */
+            char desc[32], want[32];
+            (void)trifle_storage_describe(st, desc, sizeof(desc));
+            (void)snprintf(want, sizeof(want), "MySQLDriver(%c)", "JPS"[m]);
+            assert_string_equal(desc, want);
+        }
         item_init(&it[0], st, "event", T0, l, 3);
         assert_int_equal(trifle_storage_inc(st, &it[0].e, 1, NULL, &err), 0);
         assert_int_equal(trifle_storage_inc(st, &it[0].e, 1, NULL, &err), 0);
