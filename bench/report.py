@@ -395,7 +395,9 @@ def main():
         w("")
         ok = (all(r["lost"] == 0 and r["double_counted"] == 0 and r.get("passed") for r in cr)
               and {r["backend"] for r in cr} >= {"sqlite", "postgres", "redis"})
-        targets.append(("kill -9 under load: 0 lost, 0 counted twice (SQLite, PostgreSQL, Redis)",
+        names = {"sqlite": "SQLite", "postgres": "PostgreSQL", "redis": "Redis", "mysql": "MySQL"}
+        targets.append(("kill -9 under load: 0 lost, 0 counted twice ("
+                        + ", ".join(names.get(r["backend"], r["backend"]) for r in cr) + ")",
                         ", ".join(f"{r['backend']}: {r['lost']} lost, {r['double_counted']} twice"
                                   for r in cr), ok, None, None))
 

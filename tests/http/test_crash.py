@@ -1,7 +1,7 @@
 """kill -9 under load (issue #10): every write answered 201 survives, none is counted twice.
 
-For each backend (SQLite; PostgreSQL and Redis from the TRIFLE_TEST_URI_* variables of
-scripts/test-servers.sh), CYCLES times:
+For each backend (SQLite; PostgreSQL, Redis and MySQL/MariaDB from the TRIFLE_TEST_URI_*
+variables of scripts/test-servers.sh), CYCLES times:
   1. start `trifle serve` with a buffered source and its default journal (interval sync);
   2. THREADS client threads POST over their own keep-alive connection, one request at a time,
      each counting the 201 answers it received;
@@ -183,6 +183,9 @@ class CrashTest(ServerTestCase):
 
     def test_redis(self):
         self.backend("redis", self.server_url("TRIFLE_TEST_URI_REDIS", "prefix"))
+
+    def test_mysql(self):
+        self.backend("mysql", self.server_url("TRIFLE_TEST_URI_MYSQL", "table"))
 
     @classmethod
     def tearDownClass(cls):
