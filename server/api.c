@@ -6,6 +6,7 @@
  * of §9.7 and renders the exact body for each outcome. */
 #include "srv_int.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,13 +30,34 @@ static char *trim(char *s)
     return s;
 }
 
-/* Map a library failure to its status (SPEC §9.1, §13.1, ERRATA minor 8). */
+/* A journal that cannot take writes is logged at most this often per source. */
+#define JOURNAL_LOG_MS 60000
+
+/* Map a library failure to its status (SPEC §9.1, §13.1, ERRATA minor 8; TRIFLE_EIO: #10). */
 static void respond_failure(srv_request *r, int rc, const trifle_error *e)
 {
     srv_source *src = srv_request_source(r);
 
     if (rc == TRIFLE_EINVAL) {
         srv_respond_detail(r, 400, "Bad request");
+        return;
+    }
+    if (rc == TRIFLE_EIO && src != NULL) {
+        /* the journal could not take the write, so it was not acknowledged (the journal's path
+         * is in the message): log it once, then once a minute with the count refused since, and
+         * once when a write succeeds again (srv_api_metrics_post) */
+        int64_t now = srv_monotonic_ms(),
+                last = atomic_load_explicit(&src->journal_logged_ms, memory_order_relaxed);
+        uint64_t refused = atomic_fetch_add_explicit(&src->journal_refused, 1,
+                                                     memory_order_relaxed) + 1;
+        atomic_fetch_add_explicit(&src->journal_refused_new, 1, memory_order_relaxed);
+        if ((last == 0 || now - last >= JOURNAL_LOG_MS) &&
+            atomic_compare_exchange_strong(&src->journal_logged_ms, &last, now)) {
+            atomic_fetch_sub_explicit(&src->journal_refused, refused, memory_order_relaxed);
+            srv_log(TRIFLE_LOG_ERROR, "source %s: the journal cannot take writes (%" PRIu64
+                    " answered 503 since the last report): %s", src->cfg->id, refused, e->message);
+        }
+        srv_respond_detail(r, 503, "Service unavailable");
         return;
     }
     if ((rc == TRIFLE_EBUSY && e->driver[0] == '\0') || rc == TRIFLE_ECLOSED) {
@@ -294,6 +316,12 @@ void srv_api_metrics_post(srv_request *r)
         respond_failure(r, rc, &e);
         goto done;
     }
+    if (atomic_load_explicit(&s->journal_logged_ms, memory_order_relaxed) != 0 &&
+        atomic_exchange(&s->journal_logged_ms, 0) != 0)
+        srv_log(TRIFLE_LOG_INFO,
+                "source %s: the journal takes writes again (%" PRIu64
+                " more answered 503 since the last report)",
+                s->cfg->id, atomic_exchange(&s->journal_refused, 0));
     srv_count(assert_op ? SRV_API_ASSERT : SRV_API_TRACK, 1);
     srv_response_buf(r, &b);
     srv_buf_puts(&b, "{\"data\":{\"created\":\"ok\"}}");
