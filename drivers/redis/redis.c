@@ -535,7 +535,9 @@ enum rd_retry {
  * Send the n commands in c->cmd as one pipeline and pass every reply to fn. All replies are read
  * even after fn fails (fn is then no longer called), so the connection stays in step. A lost
  * connection before anything was received is retried once on a new connection as `retry` allows;
- * *unknown (may be NULL) is set when a write was sent but its reply was lost.
+ * *unknown (may be NULL) is set when a write was sent but its reply was lost. A write pipeline of
+ * several commands (the cluster's) is never resent: the commands sent in full before the send
+ * failed may have run, so its outcome is unknown.
  */
 static int rd_call(trifle_conn *c, size_t n, enum rd_retry retry, rd_reply_fn fn, void *payload,
                    int *unknown, const char *op, trifle_error *err)
@@ -550,8 +552,10 @@ static int rd_call(trifle_conn *c, size_t n, enum rd_retry retry, rd_reply_fn fn
         if ((rc = rd_ensure(c, err)) != 0)
             return rc;
         if (rd_send(c, c->cmd.p, c->cmd.len) != 0) {
-            if (attempt == 0 && rd_ctx_retryable(c->cur->ctx))
+            if (attempt == 0 && (retry == RD_READ || n == 1) && rd_ctx_retryable(c->cur->ctx))
                 goto again;
+            if (retry == RD_WRITE && n > 1 && unknown != NULL)
+                *unknown = 1;
             return rd_ctx_fail(c, op, err);
         }
         for (i = 0; i < n; i++) {
@@ -1276,6 +1280,8 @@ static int rd_run(trifle_conn *c, rd_job *job, trifle_error *err)
                 job->unknown |= unknown;
             }
             tryagain |= rr.tryagain;
+            if (rc == TRIFLE_ECONN || rc == TRIFLE_ETIMEDOUT)
+                c->refresh = 1; /* a failover or a removed node: read the map again */
             for (j = 0; j < cmds && (rc != 0 || rr.load_rc != 0); j++) {
                 /* no usable reply (connection lost, out of memory), or no script on the node:
                  * the units of this pipeline that are still open fail */
