@@ -524,8 +524,6 @@ static void t_reshard(void **state)
 
     (void)state;
     need_cluster();
-    c = open_ok("reshard");
-    stale = open_ok("reshard"); /* keeps its slot map from before the move: meets MOVED */
     /* the slots of the buckets on the first key's master */
     src = owner_of(rd_key_slot(hash_of("reshard", 0), strlen(hash_of("reshard", 0))));
     dst = (src + 1) % n_ports;
@@ -556,6 +554,9 @@ static void t_reshard(void **state)
     writer_pid = pid;
     close(ctl[0]);
     close(out[1]);
+    /* opened after the fork, so that the writer inherits no connection */
+    c = open_ok("reshard");
+    stale = open_ok("reshard"); /* keeps its slot map from before the move: meets MOVED */
     sleep_ms(200);
     assert_true(count_of(c, probe) >= 1); /* c learns the map now: src serves the probe */
     assert_true(count_of(stale, probe) >= 1);
