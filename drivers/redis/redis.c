@@ -56,6 +56,11 @@
 #define RD_MAX_TIMEOUT_MS 86400000 /* one day */
 #define RD_SCAN_COUNT "1000"       /* keys per SCAN step in drop */
 #define RD_AT_LEN 20               /* "2025-01-15T08:00:00Z" */
+#ifdef RD_CLUSTER_PLUGIN
+#define RD_CLUSTER 1 /* trifle_redis_cluster.so (see the driver table at the end) */
+#else
+#define RD_CLUSTER 0
+#endif
 
 /* The write script: SPEC §7.7 with ERRATA I1, and the journal mark of ABI 1.1. ARGV[1] is the
  * number of items nk; KEYS[i] (i <= nk) is the hash of item i, and ARGV holds, per item, n_inc and
@@ -935,16 +940,21 @@ enum { RD_U_PENDING, RD_U_DONE, RD_U_FAILED };
 #define RD_POS_ASKING ((size_t)-2) /* the reply of ASKING */
 #define RD_MAX_ROUNDS 16           /* redirect rounds before a call gives up */
 
-/* One call split into units of ncmd commands each (see the section comment). */
-typedef struct rd_job {
-    size_t n;    /* units */
+/* An operation made of units of ncmd commands each (see the section comment). */
+typedef struct rd_op {
     size_t ncmd; /* commands per unit */
     enum rd_retry retry;
     int script; /* the units run rd_script: SCRIPT LOAD it on nodes that lack it */
-    const char *op;
+    const char *name;
     unsigned (*slot)(trifle_conn *c, size_t u, void *payload);      /* the unit's key's slot */
     void (*build)(trifle_conn *c, drv_buf *b, size_t u, void *payload); /* its commands */
     rd_reply_fn fn; /* called with i = u * ncmd + j, as if the call were one pipeline */
+} rd_op;
+
+/* One call of an operation: n units and the payload of op's functions; then the outcome. */
+typedef struct rd_job {
+    const rd_op *op;
+    size_t n;
     void *payload;
     /* results */
     trifle_error *err;
@@ -1095,7 +1105,7 @@ static int rd_redirect(trifle_conn *c, const rd_job *job, rd_unit *unit, const r
         *tryagain = 1;
         return 1;
     }
-    if (job->script && rd_starts(r, "NOSCRIPT")) {
+    if (job->op->script && rd_starts(r, "NOSCRIPT")) {
         c->cur->need_load = 1;
         return 1;
     }
@@ -1160,20 +1170,20 @@ static int rd_dispatch(trifle_conn *c, size_t i, redisReply *r, void *payload, t
             rr->load_rc = rd_reply_fail(c, r, "SCRIPT LOAD", NULL, &rr->load_err);
         return 0;
     }
-    u = p / job->ncmd;
-    j = p % job->ncmd;
+    u = p / job->op->ncmd;
+    j = p % job->op->ncmd;
     unit = &c->units[u];
     if (unit->state != RD_U_PENDING)
         return 0;
     if (unit->bounced || (r->type == REDIS_REPLY_ERROR &&
                           rd_redirect(c, job, unit, r, &rr->tryagain))) {
         /* the rest of the unit's replies (a MULTI's EXECABORT, ...) say nothing more */
-        unit->bounced = j + 1 < job->ncmd;
+        unit->bounced = j + 1 < job->op->ncmd;
         return 0;
     }
-    if ((rc = job->fn(c, p, r, job->payload, &e)) != 0)
+    if ((rc = job->op->fn(c, p, r, job->payload, &e)) != 0)
         rd_unit_fail(c, job, u, rc, &e);
-    else if (j + 1 == job->ncmd)
+    else if (j + 1 == job->op->ncmd)
         unit->state = RD_U_DONE;
     return 0;
 }
@@ -1212,19 +1222,19 @@ static int rd_run(trifle_conn *c, rd_job *job, trifle_error *err)
     if (!c->cluster) {
         c->cmd.len = 0;
         for (u = 0; u < job->n; u++)
-            job->build(c, &c->cmd, u, job->payload);
-        return rd_call(c, job->n * job->ncmd, job->retry, job->fn, job->payload, &job->unknown,
-                       job->op, err);
+            job->op->build(c, &c->cmd, u, job->payload);
+        return rd_call(c, job->n * job->op->ncmd, job->op->retry, job->op->fn, job->payload, &job->unknown,
+                       job->op->name, err);
     }
     if (job->n == 0)
         return 0;
-    if (job->n > (SIZE_MAX - 1) / (job->ncmd + 1) / sizeof(size_t) ||
-        rd_reserve(c, job->n, job->n * (job->ncmd + 1) + 1) != 0)
+    if (job->n > (SIZE_MAX - 1) / (job->op->ncmd + 1) / sizeof(size_t) ||
+        rd_reserve(c, job->n, job->n * (job->op->ncmd + 1) + 1) != 0)
         return rd_oom(c, err);
     if ((c->slot_node == NULL || c->refresh) && (rc = rd_discover(c, err)) != 0)
         return rc;
     for (u = 0; u < job->n; u++) {
-        c->units[u].slot = (uint16_t)job->slot(c, u, job->payload);
+        c->units[u].slot = (uint16_t)job->op->slot(c, u, job->payload);
         c->units[u].state = RD_U_PENDING;
         c->units[u].bounced = 0;
         c->units[u].ask = -1;
@@ -1255,7 +1265,7 @@ static int rd_run(trifle_conn *c, rd_job *job, trifle_error *err)
                 if (unit->state != RD_U_PENDING ||
                     (size_t)(unit->ask >= 0 ? unit->ask : c->slot_node[unit->slot]) != k)
                     continue;
-                if (cmds == 0 && job->script && node->need_load) {
+                if (cmds == 0 && job->op->script && node->need_load) {
                     RD_PUT_LIT(&c->cmd, "*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n");
                     rd_arg(&c->cmd, rd_script, sizeof(rd_script) - 1);
                     c->pos[cmds++] = RD_POS_LOAD;
@@ -1265,9 +1275,9 @@ static int rd_run(trifle_conn *c, rd_job *job, trifle_error *err)
                     c->pos[cmds++] = RD_POS_ASKING;
                     unit->ask = -1;
                 }
-                job->build(c, &c->cmd, u, job->payload);
-                for (j = 0; j < job->ncmd; j++)
-                    c->pos[cmds++] = u * job->ncmd + j;
+                job->op->build(c, &c->cmd, u, job->payload);
+                for (j = 0; j < job->op->ncmd; j++)
+                    c->pos[cmds++] = u * job->op->ncmd + j;
             }
             if (cmds == 0)
                 continue;
@@ -1276,7 +1286,7 @@ static int rd_run(trifle_conn *c, rd_job *job, trifle_error *err)
             c->cur = node;
             {
                 int unknown = 0;
-                rc = rd_call(c, cmds, job->retry, rd_dispatch, &rr, &unknown, job->op, &e);
+                rc = rd_call(c, cmds, job->op->retry, rd_dispatch, &rr, &unknown, job->op->name, &e);
                 job->unknown |= unknown;
             }
             tryagain |= rr.tryagain;
@@ -1287,7 +1297,7 @@ static int rd_run(trifle_conn *c, rd_job *job, trifle_error *err)
                  * the units of this pipeline that are still open fail */
                 if (c->pos[j] == RD_POS_LOAD || c->pos[j] == RD_POS_ASKING)
                     continue;
-                u = c->pos[j] / job->ncmd;
+                u = c->pos[j] / job->op->ncmd;
                 if (c->units[u].state == RD_U_PENDING)
                     rd_unit_fail(c, job, u, rc != 0 ? rc : rr.load_rc, rc != 0 ? &e : &rr.load_err);
             }
@@ -1302,7 +1312,7 @@ static int rd_run(trifle_conn *c, rd_job *job, trifle_error *err)
                 c->host->error_set(&e, rc, 0,
                                    "redis cluster: %s still redirected after %d rounds (is a "
                                    "resharding stuck?)",
-                                   job->op, RD_MAX_ROUNDS);
+                                   job->op->name, RD_MAX_ROUNDS);
             }
             for (u = 0; u < job->n; u++)
                 if (c->units[u].state == RD_U_PENDING)
@@ -1380,8 +1390,9 @@ static void rd_get_build(trifle_conn *c, drv_buf *b, size_t u, void *payload)
 static int rd_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle_sink *sink,
                   trifle_error *err)
 {
+    static const rd_op op = {1, RD_READ, 0, "HGETALL", rd_get_slot, rd_get_build, rd_get_reply};
     rd_get_ctx g;
-    rd_job job = {0};
+    rd_job job = {.op = &op, .n = n, .payload = &g};
     size_t i;
 
     if (c == NULL || (buckets == NULL && n > 0) || sink == NULL)
@@ -1395,14 +1406,6 @@ static int rd_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
         }
     g.buckets = buckets;
     g.sink = sink;
-    job.n = n;
-    job.ncmd = 1;
-    job.retry = RD_READ;
-    job.op = "HGETALL";
-    job.slot = rd_get_slot;
-    job.build = rd_get_build;
-    job.fn = rd_get_reply;
-    job.payload = &g;
     return rd_run(c, &job, err);
 }
 
@@ -1585,8 +1588,10 @@ static int rd_cl_write_reply(trifle_conn *c, size_t i, redisReply *r, void *payl
 static int rd_cl_write(trifle_conn *c, const trifle_entry *items, size_t n, int inc,
                        trifle_write_result *res, trifle_error *err)
 {
+    static const rd_op op = {1, RD_WRITE, 1, "EVALSHA", rd_cl_write_slot, rd_cl_write_build,
+                             rd_cl_write_reply};
     rd_cl_write_ctx w;
-    rd_job job = {0};
+    rd_job job = {.op = &op, .n = n, .payload = &w};
     size_t applied, u;
     int rc, unknown;
 
@@ -1602,15 +1607,6 @@ static int rd_cl_write(trifle_conn *c, const trifle_entry *items, size_t n, int 
     }
     w.items = items;
     w.inc = inc;
-    job.n = n;
-    job.ncmd = 1;
-    job.retry = RD_WRITE;
-    job.script = 1;
-    job.op = "EVALSHA";
-    job.slot = rd_cl_write_slot;
-    job.build = rd_cl_write_build;
-    job.fn = rd_cl_write_reply;
-    job.payload = &w;
     if ((rc = rd_run(c, &job, err)) == 0)
         return 0;
     if (job.first_failed == SIZE_MAX) /* failed before any unit was sent */
@@ -1783,18 +1779,20 @@ static int rd_ping_reply(trifle_conn *c, size_t i, redisReply *r, void *payload,
 }
 
 typedef struct rd_ping_ctx {
-    const char *key;
+    const char *key; /* first, for rd_ping_slot (rd_scan_ctx too) */
     const char *at_text;
     const trifle_leaf *leaves;
     size_t n;
 } rd_ping_ctx;
 
+/* The slot of the ping hash of a key; payload is an rd_ping_ctx or an rd_scan_ctx, which both
+ * start with the key (C11 6.7.2.1: a pointer to a struct points to its first member). */
 static unsigned rd_ping_slot(trifle_conn *c, size_t u, void *payload)
 {
-    const rd_ping_ctx *pc = payload;
+    const char *const *key = payload;
 
     (void)u;
-    return rd_slot_of(c, pc->key, "ping");
+    return rd_slot_of(c, *key, "ping");
 }
 
 static void rd_ping_build(trifle_conn *c, drv_buf *b, size_t u, void *payload)
@@ -1821,8 +1819,10 @@ static int rd_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
                    trifle_error *err)
 {
     char at_text[RD_AT_LEN + 1];
+    /* MULTI/DEL/HSET/EXEC replaces the ping whole, so resending it is harmless: RD_READ */
+    static const rd_op op = {4, RD_READ, 0, "ping", rd_ping_slot, rd_ping_build, rd_ping_reply};
     rd_ping_ctx pc;
-    rd_job job = {0};
+    rd_job job = {.op = &op, .n = 1, .payload = &pc};
     size_t i;
 
     if (c == NULL || key == NULL || (leaves == NULL && n > 0))
@@ -1840,20 +1840,11 @@ static int rd_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
     pc.at_text = at_text;
     pc.leaves = leaves;
     pc.n = n;
-    job.n = 1;
-    job.ncmd = 4;
-    /* MULTI/DEL/HSET/EXEC replaces the ping whole, so resending it is harmless */
-    job.retry = RD_READ;
-    job.op = "ping";
-    job.slot = rd_ping_slot;
-    job.build = rd_ping_build;
-    job.fn = rd_ping_reply;
-    job.payload = &pc;
     return rd_run(c, &job, err);
 }
 
 typedef struct rd_scan_ctx {
-    const char *key;
+    const char *key; /* first, for rd_ping_slot */
     int64_t *at_out;
     trifle_sink *sink;
 } rd_scan_ctx;
@@ -1889,14 +1880,6 @@ static int rd_scan_reply(trifle_conn *c, size_t i, redisReply *r, void *payload,
     return 0;
 }
 
-static unsigned rd_scan_slot(trifle_conn *c, size_t u, void *payload)
-{
-    const rd_scan_ctx *s = payload;
-
-    (void)u;
-    return rd_slot_of(c, s->key, "ping");
-}
-
 static void rd_scan_build(trifle_conn *c, drv_buf *b, size_t u, void *payload)
 {
     const rd_scan_ctx *s = payload;
@@ -1909,22 +1892,15 @@ static void rd_scan_build(trifle_conn *c, drv_buf *b, size_t u, void *payload)
 static int rd_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink *sink,
                    trifle_error *err)
 {
+    static const rd_op op = {1, RD_READ, 0, "HGETALL", rd_ping_slot, rd_scan_build, rd_scan_reply};
     rd_scan_ctx s;
-    rd_job job = {0};
+    rd_job job = {.op = &op, .n = 1, .payload = &s};
 
     if (c == NULL || key == NULL || at_out == NULL || sink == NULL)
         return TRIFLE_EINVAL;
     s.key = key;
     s.at_out = at_out;
     s.sink = sink;
-    job.n = 1;
-    job.ncmd = 1;
-    job.retry = RD_READ;
-    job.op = "HGETALL";
-    job.slot = rd_scan_slot;
-    job.build = rd_scan_build;
-    job.fn = rd_scan_reply;
-    job.payload = &s;
     return rd_run(c, &job, err);
 }
 
@@ -1952,26 +1928,38 @@ static int rd_serves(const trifle_conn *c, size_t k)
     return 0;
 }
 
-/* PING the server; on a cluster, read the slot map and PING every master. */
-static int rd_setup(trifle_conn *c, trifle_error *err)
+/* Run fn on the server, or on a cluster on every master (after reading the slot map afresh). */
+static int rd_each_master(trifle_conn *c, int (*fn)(trifle_conn *c, trifle_error *err),
+                          trifle_error *err)
 {
     size_t k;
     int rc;
 
-    if (c == NULL)
-        return TRIFLE_EINVAL;
     if (c->cluster && (rc = rd_discover(c, err)) != 0)
         return rc;
     for (k = 0; k < c->n_nodes; k++) {
         if (c->cluster && !rd_serves(c, k))
             continue;
         c->cur = c->nodes[k];
-        c->cmd.len = 0;
-        RD_PUT_LIT(&c->cmd, "*1\r\n$4\r\nPING\r\n");
-        if ((rc = rd_call(c, 1, RD_READ, rd_pong_reply, NULL, NULL, "PING", err)) != 0)
+        if ((rc = fn(c, err)) != 0)
             return rc;
     }
     return 0;
+}
+
+static int rd_ping_node(trifle_conn *c, trifle_error *err)
+{
+    c->cmd.len = 0;
+    RD_PUT_LIT(&c->cmd, "*1\r\n$4\r\nPING\r\n");
+    return rd_call(c, 1, RD_READ, rd_pong_reply, NULL, NULL, "PING", err);
+}
+
+/* PING the server, or every master of a cluster. */
+static int rd_setup(trifle_conn *c, trifle_error *err)
+{
+    if (c == NULL)
+        return TRIFLE_EINVAL;
+    return rd_each_master(c, rd_ping_node, err);
 }
 
 /* Append s[0..n) to b with Redis glob characters escaped. */
@@ -2105,9 +2093,6 @@ static int rd_drop_node(trifle_conn *c, trifle_error *err)
  * during the drop can be missed (or fail with MOVED): run drop again. */
 static int rd_drop(trifle_conn *c, trifle_error *err)
 {
-    size_t k;
-    int rc;
-
     if (c == NULL)
         return TRIFLE_EINVAL;
     if (c->prefix_raw_len == 0) {
@@ -2116,16 +2101,7 @@ static int rd_drop(trifle_conn *c, trifle_error *err)
                            "every key of the database)");
         return TRIFLE_ENOTSUP;
     }
-    if (c->cluster && (rc = rd_discover(c, err)) != 0)
-        return rc;
-    for (k = 0; k < c->n_nodes; k++) {
-        if (c->cluster && !rd_serves(c, k))
-            continue;
-        c->cur = c->nodes[k];
-        if ((rc = rd_drop_node(c, err)) != 0)
-            return rc;
-    }
-    return 0;
+    return rd_each_master(c, rd_drop_node, err);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -2281,23 +2257,36 @@ done:
  * a driver table, not to a connection: on a cluster one call spans slots, and no script or
  * transaction may, so the cluster driver declares neither TRIFLE_CAP_ATOMIC_BATCH (a call is
  * atomic per bucket only) nor TRIFLE_CAP_JOURNAL_MARK (a mark cannot be stored together with
- * buckets of other slots; the core then replays its journal at least once). */
-#ifndef RD_CLUSTER_PLUGIN
+ * buckets of other slots; the core then replays its journal at least once). redis_cluster://
+ * reaches its plugin without a core change (a plugin named like the scheme); the RFC 3986
+ * spelling redis+cluster:// needs an entry in the core's scheme map. */
+static const char *const rd_schemes[] = {
+#ifdef RD_CLUSTER_PLUGIN
+    "redis_cluster", "redis+cluster", NULL};
+#else
+    "redis", "redis+unix", NULL};
+#endif
+
 static int rd_open(trifle_conn **out, const trifle_host_api *host, const char *url,
                    const char *const *opts, trifle_error *err)
 {
-    return rd_open_as(out, host, url, opts, 0, err);
+    return rd_open_as(out, host, url, opts, RD_CLUSTER, err);
 }
-
-static const char *const rd_schemes[] = {"redis", "redis+unix", NULL};
 
 /* No TRIFLE_CAP_MODE_*: the core refuses partial and separated before open is called. */
 /* clang-format off */
 static const trifle_driver rd_driver = {
     TRIFLE_DRIVER_HEADER,
+#ifdef RD_CLUSTER_PLUGIN
+    .name = "redis_cluster",
+    .caps = TRIFLE_CAP_PING | TRIFLE_CAP_SETUP,
+#else
     .name = RD_NAME,
-    .version = RD_VERSION,
     .caps = TRIFLE_CAP_PING | TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_JOURNAL_MARK,
+    .write_marked = rd_write_marked,
+    .mark_read = rd_mark_read,
+#endif
+    .version = RD_VERSION,
     .schemes = rd_schemes,
     .open = rd_open,
     .close = rd_close,
@@ -2308,41 +2297,11 @@ static const trifle_driver rd_driver = {
     .ping = rd_ping,
     .scan = rd_scan,
     .drop = rd_drop,
-    .write_marked = rd_write_marked,
-    .mark_read = rd_mark_read,
 };
 /* clang-format on */
 
-TRIFLE_DRIVER_DEFINE(redis, rd_driver)
+#ifdef RD_CLUSTER_PLUGIN
+TRIFLE_DRIVER_DEFINE(redis_cluster, rd_driver)
 #else
-static int rd_cluster_open(trifle_conn **out, const trifle_host_api *host, const char *url,
-                           const char *const *opts, trifle_error *err)
-{
-    return rd_open_as(out, host, url, opts, 1, err);
-}
-
-/* redis_cluster:// is served without a core change (a plugin named like the scheme); the
- * RFC 3986 spelling redis+cluster:// needs an entry in the core's scheme map. */
-static const char *const rd_cluster_schemes[] = {"redis_cluster", "redis+cluster", NULL};
-
-/* clang-format off */
-static const trifle_driver rd_cluster_driver = {
-    TRIFLE_DRIVER_HEADER,
-    .name = "redis_cluster",
-    .version = RD_VERSION,
-    .caps = TRIFLE_CAP_PING | TRIFLE_CAP_SETUP,
-    .schemes = rd_cluster_schemes,
-    .open = rd_cluster_open,
-    .close = rd_close,
-    .setup = rd_setup,
-    .inc = rd_inc,
-    .set = rd_set,
-    .get = rd_get,
-    .ping = rd_ping,
-    .scan = rd_scan,
-    .drop = rd_drop,
-};
-/* clang-format on */
-
-TRIFLE_DRIVER_DEFINE(redis_cluster, rd_cluster_driver)
+TRIFLE_DRIVER_DEFINE(redis, rd_driver)
 #endif
