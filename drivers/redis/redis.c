@@ -164,6 +164,7 @@ typedef struct rd_unit {
     unsigned char state;  /* RD_U_* */
     unsigned char bounced; /* a redirect reply arrived this round: ignore the unit's other replies */
     int ask;              /* node index of an ASK redirect for the next round, else -1 */
+    int moved;            /* node index of a MOVED redirect this round, else -1 */
 } rd_unit;
 
 #define RD_SLOTS 16384
@@ -1121,6 +1122,7 @@ static int rd_redirect(trifle_conn *c, const rd_job *job, rd_unit *unit, const r
         c->slot_node[slot] = (uint16_t)idx;
         c->refresh = 1; /* a resharding moves many slots: read the whole map once */
         unit->ask = -1;
+        unit->moved = idx;
     } else {
         unit->ask = idx;
     }
@@ -1238,6 +1240,7 @@ static int rd_run(trifle_conn *c, rd_job *job, trifle_error *err)
         c->units[u].state = RD_U_PENDING;
         c->units[u].bounced = 0;
         c->units[u].ask = -1;
+        c->units[u].moved = -1;
     }
     if (c->oom)
         return rd_oom(c, err);
@@ -1318,6 +1321,13 @@ static int rd_run(trifle_conn *c, rd_job *job, trifle_error *err)
                 if (c->units[u].state == RD_U_PENDING)
                     rd_unit_fail(c, job, u, rc, &e);
             break;
+        }
+        for (u = 0; u < job->n; u++) {
+            /* the node that answered MOVED knows better than a map read from a node that may
+             * not have heard of the move yet */
+            if (c->units[u].state == RD_U_PENDING && c->units[u].moved >= 0)
+                c->slot_node[c->units[u].slot] = (uint16_t)c->units[u].moved;
+            c->units[u].moved = -1;
         }
         if (tryagain) { /* a migration is moving the unit's keys: give it a moment */
             struct timespec ts = {0, 2000000L * (round + 1)};
