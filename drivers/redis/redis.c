@@ -30,6 +30,12 @@
  * incomplete command); a read-only request whose first reply was lost is retried once too. A
  * write whose reply was lost is reported with outcome_unknown = 1 and never resent.
  *
+ * Cluster. Built with RD_CLUSTER_PLUGIN, this file is trifle_redis_cluster.so (README.md, "Redis
+ * Cluster"): a connection knows every node (rd_node), reads the slot map with CLUSTER SLOTS, and
+ * rd_run() sends each call as per-node pipelines of one-key units, following MOVED and ASK. Each
+ * bucket is its own script run, so a call is atomic per bucket only, and there are no journal
+ * marks. The plain driver runs the same code with one node and one pipeline.
+ *
  * Threads: a connection is used by one thread at a time and holds no thread-local state.
  */
 #include <hiredis/hiredis.h>
@@ -161,10 +167,10 @@ typedef struct rd_node {
 /* Per-unit routing state of rd_run() on a cluster (a unit: the commands of one key). */
 typedef struct rd_unit {
     uint16_t slot;
-    unsigned char state;  /* RD_U_* */
-    unsigned char bounced; /* a redirect reply arrived this round: ignore the unit's other replies */
-    int ask;              /* node index of an ASK redirect for the next round, else -1 */
-    int moved;            /* node index of a MOVED redirect this round, else -1 */
+    unsigned char state;   /* RD_U_* */
+    unsigned char bounced; /* redirected this round: the unit's other replies say nothing new */
+    int ask;               /* node index of an ASK redirect for the next round, else -1 */
+    int moved;             /* node index of a MOVED redirect this round, else -1 */
 } rd_unit;
 
 #define RD_SLOTS 16384
@@ -325,7 +331,8 @@ static int rd_ctx_fail(trifle_conn *c, const char *op, trifle_error *err)
 
     c->cur->broken = 1;
     if (ctx == NULL) {
-        c->host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory (redis context for %s)", c->cur->addr);
+        c->host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory (redis context for %s)",
+                           c->cur->addr);
         return TRIFLE_ENOMEM;
     }
     if (rd_ctx_timed_out(ctx)) {
@@ -384,8 +391,8 @@ static int rd_reply_fail(trifle_conn *c, const redisReply *r, const char *op, co
         code = TRIFLE_EBUSY;
     len = r->len > 200 ? 200 : (int)r->len;
     if (code == TRIFLE_EAUTH)
-        c->host->error_set(err, code, 0, "redis at %s rejected the credentials: %.*s", c->cur->addr, len,
-                           r->str);
+        c->host->error_set(err, code, 0, "redis at %s rejected the credentials: %.*s",
+                           c->cur->addr, len, r->str);
     else if (rd_starts(r, "TRIFLE_EDATA"))
         c->host->error_set(err, code, 0, "%.*s", len, r->str);
     else if (key != NULL)
@@ -503,8 +510,8 @@ static int rd_connect(trifle_conn *c, trifle_error *err)
         if (rc == 0 && r->type == REDIS_REPLY_ERROR) {
             if (strcmp(op[i], "SELECT") == 0 && !rd_starts(r, "NOAUTH")) {
                 c->host->error_set(err, TRIFLE_ECONFIG, 0,
-                                   "redis at %s cannot select database %ld: %.*s", c->cur->addr, c->db,
-                                   r->len > 200 ? 200 : (int)r->len, r->str);
+                                   "redis at %s cannot select database %ld: %.*s", c->cur->addr,
+                                   c->db, r->len > 200 ? 200 : (int)r->len, r->str);
                 rc = TRIFLE_ECONFIG;
             } else {
                 rc = rd_reply_fail(c, r, op[i], NULL, err);
@@ -1225,8 +1232,8 @@ static int rd_run(trifle_conn *c, rd_job *job, trifle_error *err)
         c->cmd.len = 0;
         for (u = 0; u < job->n; u++)
             job->op->build(c, &c->cmd, u, job->payload);
-        return rd_call(c, job->n * job->op->ncmd, job->op->retry, job->op->fn, job->payload, &job->unknown,
-                       job->op->name, err);
+        return rd_call(c, job->n * job->op->ncmd, job->op->retry, job->op->fn, job->payload,
+                       &job->unknown, job->op->name, err);
     }
     if (job->n == 0)
         return 0;
@@ -1289,7 +1296,8 @@ static int rd_run(trifle_conn *c, rd_job *job, trifle_error *err)
             c->cur = node;
             {
                 int unknown = 0;
-                rc = rd_call(c, cmds, job->op->retry, rd_dispatch, &rr, &unknown, job->op->name, &e);
+                rc = rd_call(c, cmds, job->op->retry, rd_dispatch, &rr, &unknown, job->op->name,
+                             &e);
                 job->unknown |= unknown;
             }
             tryagain |= rr.tryagain;

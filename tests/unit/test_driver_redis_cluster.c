@@ -431,7 +431,8 @@ static void migrate_slot(unsigned s, size_t src, size_t dst, trifle_conn *asker,
     cli_ok(ports[dst], "CLUSTER SETSLOT %s IMPORTING %s", slot, node_id(ports[src]));
     cli_ok(ports[src], "CLUSTER SETSLOT %s MIGRATING %s", slot, node_id(ports[dst]));
     sleep_ms(60);
-    (void)snprintf(keys, sizeof(keys), "%s", cli(ports[src], "CLUSTER GETKEYSINSLOT %s 1000", slot));
+    (void)snprintf(keys, sizeof(keys), "%s",
+                   cli(ports[src], "CLUSTER GETKEYSINSLOT %s 1000", slot));
     for (k = strtok_r(keys, "\n", &save); k != NULL; k = strtok_r(NULL, "\n", &save)) {
         char port[16];
         (void)snprintf(port, sizeof(port), "%d", ports[dst]);
