@@ -1595,9 +1595,15 @@ static int rd_cl_write_reply(trifle_conn *c, size_t i, redisReply *r, void *payl
                              trifle_error *err)
 {
     rd_write_ctx w = {1, -1, 0};
+    int rc;
 
     (void)payload;
-    return rd_write_reply(c, i, r, &w, err);
+    rc = rd_write_reply(c, i, r, &w, err);
+    if (w.noscript) { /* rd_redirect() handles NOSCRIPT: this one is not from the server */
+        c->host->error_set(err, TRIFLE_EDRIVER, 0, "redis EVALSHA: unexpected NOSCRIPT reply");
+        return TRIFLE_EDRIVER;
+    }
+    return rc;
 }
 
 /* On failure: `applied` counts the leading items that are stored; when a later item is stored

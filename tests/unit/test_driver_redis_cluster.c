@@ -335,7 +335,8 @@ static void t_slots_match_server(void **state)
 }
 
 /* Each bucket is a hash on the master of its slot, named and filled as upstream's; get, ping,
- * scan and drop reach every node. */
+ * scan and drop reach every node; a script cache flushed and connections killed on every master
+ * cost nothing but a reload and a reconnect. */
 static void t_layout(void **state)
 {
     trifle_write_result res = {sizeof(res), 0, -1, 0};
@@ -343,7 +344,7 @@ static void t_layout(void **state)
     trifle_conn *c;
     trifle_leaf leaf = {"a.b", 7};
     trifle_sink *s;
-    size_t i, used[MAX_NODES] = {0};
+    size_t i, j, used[MAX_NODES] = {0};
     int64_t at = 0;
 
     (void)state;
@@ -351,9 +352,16 @@ static void t_layout(void **state)
     c = open_ok("layout");
     if (drv->setup(c, &err) != 0)
         fail_msg("setup: %s", err.message);
-    for (i = 0; i < 3; i++)
+    for (i = 0; i < 3; i++) {
+        if (i == 1) /* every master forgets the script: NOSCRIPT, SCRIPT LOAD, the unit again */
+            for (j = 0; j < n_ports; j++)
+                assert_string_equal(cli(ports[j], "SCRIPT FLUSH"), "OK");
+        if (i == 2) /* every master drops our connections: each is replaced before its call */
+            for (j = 0; j < n_ports; j++)
+                (void)cli(ports[j], "CLIENT KILL TYPE normal SKIPME yes");
         if (inc_all(c, 30, &res, &err) != 0)
-            fail_msg("inc: %s", err.message);
+            fail_msg("inc %zu: %s", i, err.message);
+    }
     for (i = 0; i < 30; i++) {
         const char *h = hash_of("layout", i);
         size_t o = owner_of(rd_key_slot(h, strlen(h)));
