@@ -162,6 +162,10 @@ typedef struct rd_node {
     char *host;     /* NULL for a Unix socket (trifle_conn.path) */
     int port;
     char addr[128]; /* "127.0.0.1:6379" or the socket path, for messages */
+    /* this round's pipeline (rd_round_run): c->cmd[req_off..+req_len), c->pos[pos_off..+ncmds) */
+    size_t req_off, req_len, pos_off, ncmds;
+    int load_rc;            /* its SCRIPT LOAD failed: ... */
+    trifle_error load_err; /* ... and why */
 } rd_node;
 
 /* Per-unit routing state of rd_run() on a cluster (a unit: the commands of one key). */
@@ -169,6 +173,7 @@ typedef struct rd_unit {
     uint16_t slot;
     unsigned char state;   /* RD_U_* */
     unsigned char bounced; /* redirected this round: the unit's other replies say nothing new */
+    unsigned char lost;    /* a connection failure already cost the unit its one retry */
     int ask;               /* node index of an ASK redirect for the next round, else -1 */
     int moved;             /* node index of a MOVED redirect this round, else -1 */
 } rd_unit;
@@ -1136,12 +1141,10 @@ static int rd_redirect(trifle_conn *c, const rd_job *job, rd_unit *unit, const r
     return 1;
 }
 
-/* The dispatch state of one node's pipeline. */
+/* The state of one round of rd_run(). */
 typedef struct rd_round {
     rd_job *job;
-    int tryagain;
-    int load_rc;          /* SCRIPT LOAD failed on this node */
-    trifle_error load_err; /* and why */
+    int tryagain; /* a TRYAGAIN reply: wait a little before the next round */
 } rd_round;
 
 static void rd_unit_fail(trifle_conn *c, rd_job *job, size_t u, int rc, const trifle_error *e)
@@ -1155,46 +1158,76 @@ static void rd_unit_fail(trifle_conn *c, rd_job *job, size_t u, int rc, const tr
     }
 }
 
-static int rd_dispatch(trifle_conn *c, size_t i, redisReply *r, void *payload, trifle_error *err)
+/* Reply r at position p of the pipeline of node c->cur. */
+static void rd_take(trifle_conn *c, rd_round *rr, size_t p, redisReply *r)
 {
-    rd_round *rr = payload;
     rd_job *job = rr->job;
-    size_t p = c->pos[i], u, j;
+    rd_node *node = c->cur;
     trifle_error e = TRIFLE_ERROR_INIT;
     rd_unit *unit;
+    size_t u, j;
     int rc;
 
-    (void)err; /* failures are per unit: rd_unit_fail */
     if (p == RD_POS_ASKING)
-        return 0; /* an error here makes the unit's command fail with MOVED */
+        return; /* an error here makes the unit's command fail with MOVED */
     if (p == RD_POS_LOAD) {
-        if (r->type == REDIS_REPLY_STRING && r->len == 40 && memcmp(r->str, c->sha, 40) == 0)
-            c->cur->need_load = 0;
-        else if (r->type == REDIS_REPLY_STRING)
-            rr->load_rc = (c->host->error_set(&rr->load_err, TRIFLE_EDRIVER, 0,
-                                              "redis at %s: SCRIPT LOAD returned another SHA-1",
-                                              c->cur->addr),
-                           TRIFLE_EDRIVER);
-        else
-            rr->load_rc = rd_reply_fail(c, r, "SCRIPT LOAD", NULL, &rr->load_err);
-        return 0;
+        if (r->type == REDIS_REPLY_STRING && r->len == 40 && memcmp(r->str, c->sha, 40) == 0) {
+            node->need_load = 0;
+        } else if (r->type == REDIS_REPLY_STRING) {
+            node->load_rc = TRIFLE_EDRIVER;
+            c->host->error_set(&node->load_err, TRIFLE_EDRIVER, 0,
+                               "redis at %s: SCRIPT LOAD returned another SHA-1", node->addr);
+        } else {
+            node->load_rc = rd_reply_fail(c, r, "SCRIPT LOAD", NULL, &node->load_err);
+        }
+        return;
     }
     u = p / job->op->ncmd;
     j = p % job->op->ncmd;
     unit = &c->units[u];
     if (unit->state != RD_U_PENDING)
-        return 0;
-    if (unit->bounced || (r->type == REDIS_REPLY_ERROR &&
-                          rd_redirect(c, job, unit, r, &rr->tryagain))) {
+        return;
+    if (unit->bounced ||
+        (r->type == REDIS_REPLY_ERROR && rd_redirect(c, job, unit, r, &rr->tryagain))) {
         /* the rest of the unit's replies (a MULTI's EXECABORT, ...) say nothing more */
         unit->bounced = j + 1 < job->op->ncmd;
-        return 0;
+        return;
     }
     if ((rc = job->op->fn(c, p, r, job->payload, &e)) != 0)
         rd_unit_fail(c, job, u, rc, &e);
     else if (j + 1 == job->op->ncmd)
         unit->state = RD_U_DONE;
-    return 0;
+}
+
+/* Positions [from, ncmds) of node's pipeline got no reply: the connection failed (rc, e). A read,
+ * or a unit that was not sent, is tried once more next round on a new connection; a write that
+ * may have been sent fails with an unknown outcome. The slot map is read again (a failover, a
+ * node removed). */
+static void rd_node_lost(trifle_conn *c, rd_job *job, rd_node *node, size_t from, int sent,
+                         int rc, const trifle_error *e)
+{
+    size_t i, p;
+
+    c->refresh = 1;
+    if (c->host->log != NULL)
+        c->host->log(TRIFLE_LOG_WARN, RD_NAME, "%s", e->message);
+    for (i = from; i < node->ncmds; i++) {
+        rd_unit *unit;
+        p = c->pos[node->pos_off + i];
+        if (p == RD_POS_LOAD || p == RD_POS_ASKING)
+            continue;
+        unit = &c->units[p / job->op->ncmd];
+        if (unit->state != RD_U_PENDING)
+            continue;
+        if ((!sent || job->op->retry == RD_READ) && !unit->lost) {
+            unit->lost = 1;
+            unit->bounced = 0;
+            continue;
+        }
+        if (sent && job->op->retry == RD_WRITE)
+            job->unknown = 1;
+        rd_unit_fail(c, job, p / job->op->ncmd, rc, e);
+    }
 }
 
 /* Room for n units and m pipeline positions. */
@@ -1217,11 +1250,102 @@ static int rd_reserve(trifle_conn *c, size_t n, size_t m)
     return 0;
 }
 
+/* Append the pending units that go to node k to c->cmd (its slice of this round). */
+static void rd_build_node(trifle_conn *c, rd_job *job, size_t k, size_t *cmds)
+{
+    rd_node *node = c->nodes[k];
+    size_t u, j;
+
+    node->req_off = c->cmd.len;
+    node->pos_off = *cmds;
+    node->load_rc = 0;
+    for (u = 0; u < job->n; u++) {
+        rd_unit *unit = &c->units[u];
+        if (unit->state != RD_U_PENDING ||
+            (size_t)(unit->ask >= 0 ? unit->ask : c->slot_node[unit->slot]) != k)
+            continue;
+        if (*cmds == node->pos_off && job->op->script && node->need_load) {
+            RD_PUT_LIT(&c->cmd, "*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n");
+            rd_arg(&c->cmd, rd_script, sizeof(rd_script) - 1);
+            c->pos[(*cmds)++] = RD_POS_LOAD;
+        }
+        if (unit->ask >= 0) {
+            RD_PUT_LIT(&c->cmd, "*1\r\n$6\r\nASKING\r\n");
+            c->pos[(*cmds)++] = RD_POS_ASKING;
+            unit->ask = -1;
+        }
+        unit->bounced = 0;
+        job->op->build(c, &c->cmd, u, job->payload);
+        for (j = 0; j < job->op->ncmd; j++)
+            c->pos[(*cmds)++] = u * job->op->ncmd + j;
+    }
+    node->req_len = c->cmd.len - node->req_off;
+    node->ncmds = *cmds - node->pos_off;
+}
+
+/* One round on a cluster: every node's pipeline is built, then all are sent, then the replies
+ * are read, so that the masters work at the same time. */
+static void rd_round_run(trifle_conn *c, rd_round *rr)
+{
+    rd_job *job = rr->job;
+    trifle_error e = TRIFLE_ERROR_INIT;
+    size_t k, i, cmds = 0, n_nodes = c->n_nodes; /* nodes a redirect adds wait for next round */
+    int rc;
+
+    c->cmd.len = 0;
+    for (k = 0; k < n_nodes; k++)
+        rd_build_node(c, job, k, &cmds);
+    if (c->oom) {
+        rc = rd_oom(c, &e);
+        for (i = 0; i < job->n; i++)
+            if (c->units[i].state == RD_U_PENDING)
+                rd_unit_fail(c, job, i, rc, &e);
+        return;
+    }
+    for (k = 0; k < n_nodes; k++) {
+        rd_node *node = c->nodes[k];
+        if (node->ncmds == 0)
+            continue;
+        c->cur = node;
+        if ((rc = rd_ensure(c, &e)) != 0) {
+            rd_node_lost(c, job, node, 0, 0, rc, &e);
+            node->ncmds = 0;
+        } else if (rd_send(c, c->cmd.p + node->req_off, node->req_len) != 0) {
+            rc = rd_ctx_fail(c, job->op->name, &e);
+            rd_node_lost(c, job, node, 0, 1, rc, &e);
+            node->ncmds = 0;
+        }
+    }
+    for (k = 0; k < n_nodes; k++) {
+        rd_node *node = c->nodes[k];
+        c->cur = node;
+        for (i = 0; i < node->ncmds; i++) {
+            redisReply *r = NULL;
+            if (redisGetReply(node->ctx, (void **)&r) != REDIS_OK || r == NULL) {
+                rc = rd_ctx_fail(c, job->op->name, &e);
+                rd_node_lost(c, job, node, i, 1, rc, &e);
+                break;
+            }
+            rd_take(c, rr, c->pos[node->pos_off + i], r);
+            freeReplyObject(r);
+        }
+        for (i = 0; node->load_rc != 0 && i < node->ncmds; i++) {
+            /* no script on the node: its units that are still open fail */
+            size_t p = c->pos[node->pos_off + i];
+            if (p != RD_POS_LOAD && p != RD_POS_ASKING &&
+                c->units[p / job->op->ncmd].state == RD_U_PENDING)
+                rd_unit_fail(c, job, p / job->op->ncmd, node->load_rc, &node->load_err);
+        }
+        node->ncmds = 0;
+    }
+}
+
 /* Run job: on one server, one pipeline; on a cluster, per-node pipelines with redirects. */
 static int rd_run(trifle_conn *c, rd_job *job, trifle_error *err)
 {
     trifle_error e = TRIFLE_ERROR_INIT;
-    size_t u, k, j, cmds;
+    rd_round rr;
+    size_t u;
     int round, rc;
 
     job->err = err;
@@ -1237,8 +1361,8 @@ static int rd_run(trifle_conn *c, rd_job *job, trifle_error *err)
     }
     if (job->n == 0)
         return 0;
-    if (job->n > (SIZE_MAX - 1) / (job->op->ncmd + 1) / sizeof(size_t) ||
-        rd_reserve(c, job->n, job->n * (job->op->ncmd + 1) + 1) != 0)
+    if (job->n > SIZE_MAX / 4 / (job->op->ncmd + 1) / sizeof(size_t) ||
+        rd_reserve(c, job->n, 0) != 0)
         return rd_oom(c, err);
     if ((c->slot_node == NULL || c->refresh) && (rc = rd_discover(c, err)) != 0)
         return rc;
@@ -1246,14 +1370,23 @@ static int rd_run(trifle_conn *c, rd_job *job, trifle_error *err)
         c->units[u].slot = (uint16_t)job->op->slot(c, u, job->payload);
         c->units[u].state = RD_U_PENDING;
         c->units[u].bounced = 0;
+        c->units[u].lost = 0;
         c->units[u].ask = -1;
         c->units[u].moved = -1;
     }
     if (c->oom)
         return rd_oom(c, err);
     for (round = 0;; round++) {
-        int pending = 0, tryagain = 0;
+        int pending = 0;
 
+        /* a unit: its commands and an ASKING; a node: a SCRIPT LOAD */
+        if (rd_reserve(c, job->n, job->n * (job->op->ncmd + 1) + c->n_nodes) != 0) {
+            rc = rd_oom(c, &e);
+            for (u = 0; u < job->n; u++)
+                if (c->units[u].state == RD_U_PENDING)
+                    rd_unit_fail(c, job, u, rc, &e);
+            break;
+        }
         for (u = 0; u < job->n; u++)
             if (c->units[u].state == RD_U_PENDING && c->units[u].ask < 0 &&
                 c->slot_node[c->units[u].slot] == RD_NO_NODE) {
@@ -1263,56 +1396,9 @@ static int rd_run(trifle_conn *c, rd_job *job, trifle_error *err)
                                    (unsigned)c->units[u].slot);
                 rd_unit_fail(c, job, u, TRIFLE_ECONN, &e);
             }
-        /* c->n_nodes grows when a redirect names a new node: it is then served next round */
-        for (k = 0; k < c->n_nodes; k++) {
-            rd_node *node = c->nodes[k];
-            rd_round rr;
-
-            c->cmd.len = 0;
-            cmds = 0;
-            for (u = 0; u < job->n; u++) {
-                rd_unit *unit = &c->units[u];
-                if (unit->state != RD_U_PENDING ||
-                    (size_t)(unit->ask >= 0 ? unit->ask : c->slot_node[unit->slot]) != k)
-                    continue;
-                if (cmds == 0 && job->op->script && node->need_load) {
-                    RD_PUT_LIT(&c->cmd, "*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n");
-                    rd_arg(&c->cmd, rd_script, sizeof(rd_script) - 1);
-                    c->pos[cmds++] = RD_POS_LOAD;
-                }
-                if (unit->ask >= 0) {
-                    RD_PUT_LIT(&c->cmd, "*1\r\n$6\r\nASKING\r\n");
-                    c->pos[cmds++] = RD_POS_ASKING;
-                    unit->ask = -1;
-                }
-                job->op->build(c, &c->cmd, u, job->payload);
-                for (j = 0; j < job->op->ncmd; j++)
-                    c->pos[cmds++] = u * job->op->ncmd + j;
-            }
-            if (cmds == 0)
-                continue;
-            memset(&rr, 0, sizeof(rr));
-            rr.job = job;
-            c->cur = node;
-            {
-                int unknown = 0;
-                rc = rd_call(c, cmds, job->op->retry, rd_dispatch, &rr, &unknown, job->op->name,
-                             &e);
-                job->unknown |= unknown;
-            }
-            tryagain |= rr.tryagain;
-            if (rc == TRIFLE_ECONN || rc == TRIFLE_ETIMEDOUT)
-                c->refresh = 1; /* a failover or a removed node: read the map again */
-            for (j = 0; j < cmds && (rc != 0 || rr.load_rc != 0); j++) {
-                /* no usable reply (connection lost, out of memory), or no script on the node:
-                 * the units of this pipeline that are still open fail */
-                if (c->pos[j] == RD_POS_LOAD || c->pos[j] == RD_POS_ASKING)
-                    continue;
-                u = c->pos[j] / job->op->ncmd;
-                if (c->units[u].state == RD_U_PENDING)
-                    rd_unit_fail(c, job, u, rc != 0 ? rc : rr.load_rc, rc != 0 ? &e : &rr.load_err);
-            }
-        }
+        rr.job = job;
+        rr.tryagain = 0;
+        rd_round_run(c, &rr);
         for (u = 0; u < job->n; u++)
             pending += c->units[u].state == RD_U_PENDING;
         if (pending == 0)
@@ -1337,7 +1423,7 @@ static int rd_run(trifle_conn *c, rd_job *job, trifle_error *err)
                 c->slot_node[c->units[u].slot] = (uint16_t)c->units[u].moved;
             c->units[u].moved = -1;
         }
-        if (tryagain) { /* a migration is moving the unit's keys: give it a moment */
+        if (rr.tryagain) { /* a migration is moving the unit's keys: give it a moment */
             struct timespec ts = {0, 2000000L * (round + 1)};
             while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
                 ;
@@ -1599,7 +1685,7 @@ static int rd_cl_write_reply(trifle_conn *c, size_t i, redisReply *r, void *payl
 
     (void)payload;
     rc = rd_write_reply(c, i, r, &w, err);
-    if (w.noscript) { /* rd_redirect() handles NOSCRIPT: this one is not from the server */
+    if (w.noscript) { /* rd_redirect() retries NOSCRIPT: this is a bug, not a server state */
         c->host->error_set(err, TRIFLE_EDRIVER, 0, "redis EVALSHA: unexpected NOSCRIPT reply");
         return TRIFLE_EDRIVER;
     }
