@@ -1070,8 +1070,10 @@ static int rd_discover(trifle_conn *c, trifle_error *err)
                 return 0;
             }
             if (rc != TRIFLE_ECONN && rc != TRIFLE_ETIMEDOUT)
-                return rc; /* not a cluster, credentials, ...: another node will not differ */
+                goto done; /* not a cluster, credentials, ...: another node will not differ */
         }
+done:
+    c->refresh = 1; /* the map may be half written: read it before it is used */
     return rc;
 }
 
