@@ -1083,6 +1083,7 @@ static int rd_endpoint(trifle_conn *c, const char *s, size_t n)
     const char *colon = NULL, *h;
     size_t i, hn;
     long port;
+    int idx;
 
     for (i = n; i > 0; i--)
         if (s[i - 1] == ':') {
@@ -1102,10 +1103,9 @@ static int rd_endpoint(trifle_conn *c, const char *s, size_t n)
         h = c->cur->host;
         hn = strlen(h);
     }
-    i = (size_t)rd_node_find(c, h, hn, (int)port);
-    if ((int)i < 0)
-        c->oom = 1; /* the next rd_call reports it */
-    return (int)i;
+    if ((idx = rd_node_find(c, h, hn, (int)port)) < 0)
+        c->oom = 1; /* the next round reports it */
+    return idx;
 }
 
 /* Is error reply r a redirect of unit u? Then record where it goes next and return 1. */
