@@ -425,6 +425,83 @@ static void t_atomic_per_bucket(void **state)
     drv->close(c);
 }
 
+/* Allocation failures (host->alloc returning NULL at every position in turn) in open, inc, get,
+ * ping and scan: each fails with TRIFLE_ENOMEM, nothing sent, until the call succeeds; ASan and
+ * valgrind see that nothing leaks. */
+static void t_oom(void **state)
+{
+    trifle_write_result res = {sizeof(res), 0, -1, 0};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_conn *c = NULL;
+    trifle_leaf leaf = {"up", 1};
+    trifle_bucket b[30];
+    char ids[30][64];
+    trifle_sink *s;
+    int64_t at;
+    int rc, step, fails;
+    size_t i;
+    long n;
+
+    (void)state;
+    need_cluster();
+    for (i = 0; i < 30; i++) { /* the buckets inc_all() writes */
+        (void)snprintf(ids[i], sizeof(ids[i]), "k%zu::1h::%lld", i, (long long)T0);
+        b[i].id = ids[i];
+        b[i].key = "k";
+        b[i].granularity = "1h";
+        b[i].at = T0;
+    }
+    for (step = 0; step < 5; step++) {
+        for (n = 1, fails = 0;; n++) {
+            if (step > 0)
+                c = open_ok("oom"); /* a fresh connection: its buffers grow again */
+            s = sink_new(30);
+            res.applied = 0;
+            res.failed_item = -1;
+            res.outcome_unknown = 0;
+            alloc_count = 0;
+            alloc_fail_at = n;
+            switch (step) {
+            case 0:
+                rc = try_open(&c, cluster_url, "oom", &err);
+                break;
+            case 1:
+                rc = inc_all(c, 30, &res, &err);
+                break;
+            case 2:
+                rc = drv->get(c, b, 30, s, &err);
+                break;
+            case 3:
+                rc = drv->ping(c, "k0", T0, &leaf, 1, &err);
+                break;
+            default:
+                rc = drv->scan(c, "k0", &at, s, &err);
+                break;
+            }
+            alloc_fail_at = 0;
+            sink_free(s);
+            if (rc == 0)
+                break;
+            if (rc != TRIFLE_ENOMEM)
+                fail_msg("step %d, allocation %ld: %d %s", step, n, rc, err.message);
+            assert_int_equal(res.outcome_unknown, 0);
+            fails++;
+            drv->close(c);
+            c = NULL;
+        }
+        assert_true(fails > 0); /* every step allocates at least once */
+        if (step < 4) {
+            drv->close(c);
+            c = NULL;
+        }
+    }
+    /* the 30 incs went in once, whatever failed before */
+    for (i = 0; i < 30; i++)
+        assert_true(count_of(c, i) == 1);
+    drop_ok(c);
+    drv->close(c);
+}
+
 /* Move slot s from master src to dst under load, the way redis-cli --cluster reshard does, but
  * slowly enough for writers to meet every state: MIGRATING/IMPORTING (keys still on src: served
  * there; keys already moved: ASK), then SETSLOT NODE everywhere (MOVED). When probe is not NULL,
@@ -633,6 +710,7 @@ int main(void)
         cmocka_unit_test(t_slots_match_server),
         cmocka_unit_test(t_layout),
         cmocka_unit_test(t_atomic_per_bucket),
+        cmocka_unit_test(t_oom),
         cmocka_unit_test_teardown(t_reshard, reshard_teardown),
     };
     const char *ci = getenv("CI"), *strict = getenv("TRIFLE_TEST_STRICT");
