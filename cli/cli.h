@@ -142,6 +142,10 @@ void cli_json_pretty(cli_buf *out, const char *json);
 /* Map a status (or CLI_USAGE) to the exit code of SPEC §11.5. */
 int cli_exit_code(int code);
 
+/* Append `{"error":{"code":...,"message":...}}` plus @p extra members (JSON text starting with ','
+ * or NULL), without a newline: the error line of cli_report(). */
+void cli_error_json(cli_buf *b, const trifle_error *err, const char *extra);
+
 /* Write `{"error":{"code":...,"message":...}}` plus @p extra members (JSON text starting with ','
  * or NULL) as one line to stderr and return the exit code for err->code. */
 int cli_report(const trifle_error *err, const char *extra);

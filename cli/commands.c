@@ -2,6 +2,8 @@
  * printed, so a failure (including one reported by trifle_close()) leaves stdout empty. */
 #include "cli.h"
 
+#include "mcp.h"
+
 #include <trifle/analysis.h>
 
 #ifdef TRIFLE_HAVE_SERVER
@@ -574,7 +576,7 @@ int cli_run(const cli_args *args, char **out, int *json, char **extra, trifle_er
             rc = run_serve(args, err);
             break;
         case CLI_CMD_MCP:
-            rc = cli_error(err, TRIFLE_ENOTSUP, "mcp is not available in this build");
+            rc = cli_mcp_serve(args, err);
             break;
         default:
             rc = run_data(args, &b, json, extra, err);
