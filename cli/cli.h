@@ -184,6 +184,18 @@ int cli_query_format(int *style, int *json, const cli_args *a, trifle_error *err
 int cli_query_run(trifle *t, const cli_args *a, int style, cli_buf *out, char **extra,
                   trifle_error *err);
 
+/* remote.c */
+
+/* Whether @p driver_url names a Trifle API server (http:// or https://). */
+int cli_remote_is(const char *driver_url);
+
+/* Send @p method @p path (e.g. "/api/v1/transponders") to the server of @p driver_url with its
+ * token (`token=` or TRIFLE_TOKEN) and source (`source=` → X-Trifle-Source-Id). On 0, *out is the
+ * response body (caller frees with free()) and *status its HTTP status. Returns 0, TRIFLE_ECONN,
+ * TRIFLE_ETIMEDOUT, TRIFLE_ENOTSUP (built without libcurl) or TRIFLE_ENOMEM. */
+int cli_remote_request(char **out, long *status, const char *driver_url, const char *method,
+                       const char *path, trifle_error *err);
+
 /* commands.c */
 
 /* Run the parsed command. On success *out is the complete stdout text (caller frees with free()),

@@ -57,7 +57,23 @@ static const mcp_arg write_args[] = {
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-enum tool_id { T_LIST, T_FETCH, T_AGGREGATE, T_TIMELINE, T_CATEGORY, T_WRITE };
+static const mcp_arg list_transponders_args[] = {{"key", MCP_T_STRING, 0,
+                                                  "only the transponders of this key pattern",
+                                                  NULL}};
+static const mcp_arg delete_transponder_args[] = {
+    {"id", MCP_T_STRING, 1, "the id of the transponder (see list_transponders)", NULL}};
+
+enum tool_id {
+    T_LIST,
+    T_FETCH,
+    T_AGGREGATE,
+    T_TIMELINE,
+    T_CATEGORY,
+    T_WRITE,
+    T_LOCAL_COUNT, /* the tools after this one need a remote server */
+    T_LIST_TRANSPONDERS = T_LOCAL_COUNT,
+    T_DELETE_TRANSPONDER
+};
 
 static const mcp_tool tools[] = {
     [T_LIST] = {"list_metrics",
@@ -84,12 +100,23 @@ static const mcp_tool tools[] = {
                  "Record values for a metric key at an instant (track adds, assert replaces). "
                  "Returns {\"status\":\"ok\"}.",
                  write_args, N(write_args), 0},
+    [T_LIST_TRANSPONDERS] = {"list_transponders",
+                             "List the transponders stored on the server for this source: "
+                             "expressions applied on read to the keys they match. Returns "
+                             "{\"data\":[{id,name,key,config,enabled,order,...}]}.",
+                             list_transponders_args, N(list_transponders_args), 1},
+    [T_DELETE_TRANSPONDER] = {"delete_transponder",
+                              "Delete one stored transponder of this source by id. Returns "
+                              "{\"data\":<the deleted transponder>}.",
+                              delete_transponder_args, N(delete_transponder_args), 0},
 };
 
 static const mcp_resource resources[] = {
     {"trifle://source", "source",
      "The store this server reads: driver URL (password masked), time zone, granularities"},
     {"trifle://metrics", "metrics", "The keys written in the last 24 hours with their counts"},
+    /* remote sources only */
+    {"trifle://transponders", "transponders", "The transponders stored on the server"},
 };
 
 static const mcp_resource templates[] = {
@@ -99,6 +126,7 @@ static const mcp_resource templates[] = {
 
 typedef struct mcp_ctx {
     const cli_args *base; /* the command line: driver and global options */
+    const char *driver;   /* the driver URL */
 } mcp_ctx;
 
 /* Options a tool sets; everything else comes from the command line. */
@@ -216,6 +244,79 @@ static int run_command(const cli_args *a, char **text)
     return rc != 0 ? rc : -1;
 }
 
+/* Percent-encode @p s for a URL path segment. */
+static void segment_encode(cli_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~') {
+            cli_buf_putc(b, (char)c);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            cli_buf_append(b, e, 3);
+        }
+    }
+}
+
+/* list_transponders / delete_transponder: the server's answer, or its error as a tool error. */
+static int call_remote(const mcp_ctx *ctx, int id, const cJSON *args, char **text)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    cli_buf path = CLI_BUF_INIT, b = CLI_BUF_INIT;
+    const char *key = str_arg(args, "key");
+    char *body = NULL;
+    long status = 0;
+    int rc;
+
+    cli_buf_puts(&path, "/api/v1/transponders");
+    if (id == T_DELETE_TRANSPONDER) {
+        cli_buf_putc(&path, '/');
+        segment_encode(&path, str_arg(args, "id"));
+    }
+    if (path.failed) {
+        cli_buf_free(&path);
+        return -1;
+    }
+    rc = cli_remote_request(&body, &status, ctx->driver,
+                            id == T_DELETE_TRANSPONDER ? "DELETE" : "GET", path.data, &err);
+    cli_buf_free(&path);
+    if (rc != 0) {
+        cli_error_json(&b, &err, NULL);
+    } else if (status < 200 || status > 299) {
+        char line[64];
+        (void)snprintf(line, sizeof(line), "HTTP %ld: ", status);
+        cli_buf_puts(&b, line);
+        cli_buf_puts(&b, body);
+        rc = TRIFLE_ERROR;
+    } else if (id == T_LIST_TRANSPONDERS && key != NULL) {
+        /* only the given key pattern */
+        cJSON *doc = cJSON_Parse(body), *data = cJSON_GetObjectItemCaseSensitive(doc, "data");
+        int i = cJSON_GetArraySize(data);
+        char *printed;
+        while (i-- > 0) {
+            const cJSON *k = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(data, i), "key");
+            if (!cJSON_IsString(k) || strcmp(k->valuestring, key) != 0)
+                cJSON_DeleteItemFromArray(data, i);
+        }
+        printed = doc != NULL ? cJSON_PrintUnformatted(doc) : NULL;
+        cli_buf_puts(&b, printed != NULL ? printed : body);
+        cJSON_free(printed);
+        cJSON_Delete(doc);
+    } else {
+        cli_buf_puts(&b, body);
+    }
+    free(body);
+    if (b.failed) {
+        cli_buf_free(&b);
+        return -1;
+    }
+    *text = b.data;
+    return rc;
+}
+
 static int call_tool(void *payload, const mcp_tool *tool, const cJSON *args, char **text)
 {
     const mcp_ctx *ctx = payload;
@@ -225,6 +326,8 @@ static int call_tool(void *payload, const mcp_tool *tool, const cJSON *args, cha
 
     memset(&ct, 0, sizeof(ct));
     *text = NULL;
+    if (tool - tools >= T_LOCAL_COUNT)
+        return call_remote(ctx, (int)(tool - tools), args, text);
     if (tool_args(&a, ctx, (int)(tool - tools), args, &ct) != 0)
         return -1;
     rc = run_command(&a, text);
@@ -314,6 +417,15 @@ static int read_resource(void *payload, const char *uri, char **text)
     *text = NULL;
     if (strcmp(uri, "trifle://source") == 0)
         return read_source(ctx, text);
+    if (strcmp(uri, "trifle://transponders") == 0) {
+        if (!cli_remote_is(ctx->driver))
+            return MCP_RESOURCE_NOT_FOUND;
+        if ((args = cJSON_CreateObject()) == NULL)
+            return -1;
+        rc = call_tool(payload, &tools[T_LIST_TRANSPONDERS], args, text);
+        cJSON_Delete(args);
+        return rc;
+    }
     if (strcmp(uri, "trifle://metrics") == 0) {
         if ((args = cJSON_CreateObject()) == NULL)
             return -1;
@@ -363,7 +475,8 @@ static int write_line(const char *text)
 
 int cli_mcp_serve(const cli_args *args, trifle_error *err)
 {
-    mcp_ctx ctx = {args};
+    mcp_ctx ctx = {args, args->opt[CLI_OPT_DRIVER] != NULL ? args->opt[CLI_OPT_DRIVER] : ""};
+    int remote = cli_remote_is(ctx.driver);
     mcp_server s;
     cli_buf line = CLI_BUF_INIT;
     int too_long, rc = 0;
@@ -375,10 +488,11 @@ int cli_mcp_serve(const cli_args *args, trifle_error *err)
                      "exist, fetch_series to see a key's leaf paths, then aggregate_series, "
                      "format_timeline or format_category on one path. Times accept now, @UNIX, "
                      "RFC 3339 or local dates.";
+    /* the transponder tools and resource exist only for a server (the App's API has them) */
     s.tools = tools;
-    s.n_tools = N(tools);
+    s.n_tools = remote ? N(tools) : T_LOCAL_COUNT;
     s.resources = resources;
-    s.n_resources = N(resources);
+    s.n_resources = remote ? N(resources) : N(resources) - 1;
     s.templates = templates;
     s.n_templates = N(templates);
     s.call = call_tool;

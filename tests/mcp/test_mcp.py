@@ -244,6 +244,95 @@ class TestMcp(McpCase):
         self.assertFalse(out["after"].is_error)
 
 
+class TestRemote(McpCase):
+    """list_transponders / delete_transponder and trifle://transponders against a real
+    `trifle serve` (tests/http/harness.py starts it), reached with an http:// driver URL and the
+    token in TRIFLE_TOKEN."""
+
+    def setUp(self):
+        super().setUp()
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http"))
+        import harness
+        harness.TRIFLE = TRIFLE
+        self.h = harness
+        os.makedirs(os.path.join(self.dir, "srv", "data"))
+        cfg = harness.base_config(os.path.join(self.dir, "srv", "data"),
+                                  os.path.join(self.dir, "srv", "data", "stats.db"))
+        self.srv = harness.Server(os.path.join(self.dir, "srv"), cfg).start()
+        self.ids = []
+        for key in ("event::logs", "^api::"):
+            st, _, raw, doc = self.srv.request("POST", "/api/v1/transponders", {
+                "name": key, "key": key, "paths": ["count"], "expression": "a * 2",
+                "response": "double"}, token=harness.WRITER)
+            self.assertEqual(st, 201, raw)
+            self.ids.append(doc["data"]["id"])
+
+    def tearDown(self):
+        if self.srv.proc is not None and self.srv.proc.poll() is None:
+            self.srv.stop()
+        super().tearDown()
+
+    def remote(self, body, token=None):
+        url = "http://%s/?source=main" % self.srv.address
+        params = StdioServerParameters(command=TRIFLE, args=["mcp", "--driver", url],
+                                       env=dict(self.env, TRIFLE_TOKEN=token or self.h.READER),
+                                       cwd=self.dir)
+
+        async def main():
+            async with stdio_client(params) as (read, write):
+                async with ClientSession(read, write) as s:
+                    await s.initialize()
+                    return await body(s)
+
+        return asyncio.run(asyncio.wait_for(main(), 60))
+
+    def test_transponder_tools(self):
+        async def body(s):
+            tools = [t.name for t in (await s.list_tools()).tools]
+            resources = sorted(str(r.uri) for r in (await s.list_resources()).resources)
+            listed = await s.call_tool("list_transponders", {})
+            only = await s.call_tool("list_transponders", {"key": "^api::"})
+            deleted = await s.call_tool("delete_transponder", {"id": self.ids[0]})
+            again = await s.call_tool("delete_transponder", {"id": self.ids[0]})
+            res = await s.read_resource("trifle://transponders")
+            return tools, resources, listed, only, deleted, again, res
+
+        tools, resources, listed, only, deleted, again, res = self.remote(body)
+        self.assertEqual(tools[-2:], ["list_transponders", "delete_transponder"])
+        self.assertIn("trifle://transponders", resources)
+        self.assertFalse(listed.is_error, listed)
+        _, _, _, direct = self.srv.request("GET", "/api/v1/transponders", token=self.h.READER)
+        self.assertEqual(len(direct["data"]), 1)  # after the delete
+        self.assertEqual([t["id"] for t in self.text(listed)["data"]], self.ids)
+        self.assertEqual([t["key"] for t in self.text(only)["data"]], ["^api::"])
+        self.assertFalse(deleted.is_error, deleted)
+        self.assertEqual(self.text(deleted)["data"]["id"], self.ids[0])
+        self.assertTrue(again.is_error)
+        self.assertEqual(again.content[0].text,
+                         'HTTP 404: {"errors":{"detail":"Page not found"}}')
+        self.assertEqual(json.loads(res.contents[0].text), direct)
+
+    def test_bad_token_is_a_tool_error(self):
+        async def body(s):
+            return await s.call_tool("list_transponders", {})
+
+        r = self.remote(body, token=self.h.NOBODY)
+        self.assertTrue(r.is_error)
+        self.assertEqual(r.content[0].text, 'HTTP 401: {"errors":{"detail":"Bad token"}}')
+
+    def test_refused_connection_is_a_tool_error(self):
+        self.srv.stop()
+
+        async def body(s):
+            return await s.call_tool("list_transponders", {})
+
+        r = self.remote(body)
+        self.assertTrue(r.is_error)
+        doc = json.loads(r.content[0].text)
+        self.assertEqual(doc["error"]["code"], "ECONN")
+        self.assertIn("/api/v1/transponders", doc["error"]["message"])
+
+
 class TestJsonRpc(McpCase):
     """The wire: standard JSON-RPC error codes, notifications unanswered, version negotiation."""
 
