@@ -720,6 +720,19 @@ class TestFormats(CliCase):
         self.assertEqual(self.raw("scan", "nothing", "--driver", self.url, "--format", "csv"),
                          "at\n")
 
+    def test_query_table_counts_characters(self):
+        self.track("k2", {"gr\u00f6\u00dfe": {"\u00e4": 1, "zz": 22}}, "2026-01-15T10:00:00Z")
+        args = ("query", "k2", "--from", "2026-01-15T10:00:00Z", "--to", "2026-01-15T11:00:00Z",
+                "--granularity", "1h", "--mode", "category", "--value-path", "gr\u00f6\u00dfe",
+                "--driver", self.url)
+        self.assertEqual(self.raw(*args, "--format", "table"),
+                         "at                    gr\u00f6\u00dfe.zz  gr\u00f6\u00dfe.\u00e4\n"
+                         "2026-01-15T10:00:00Z  22        1\n"
+                         "2026-01-15T11:00:00Z  -         -\n")
+        self.assertEqual(self.raw(*args, "--format", "csv"),
+                         "at,gr\u00f6\u00dfe.zz,gr\u00f6\u00dfe.\u00e4\n"
+                         "2026-01-15T10:00:00Z,22,1\n2026-01-15T11:00:00Z,,\n")
+
     def test_format_does_not_apply_to_writes(self):
         self.fails(EXIT_USAGE, "USAGE", "option --format does not apply to track", "track",
                    "k", "--values", "{}", "--format", "csv")
