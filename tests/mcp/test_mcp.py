@@ -83,7 +83,14 @@ class McpCase(unittest.TestCase):
                         init = await s.initialize()
                         return init, await body(s)
 
-        return asyncio.run(asyncio.wait_for(main(), 60))
+        result = asyncio.run(asyncio.wait_for(main(), 60))
+        self.assertQuietStderr()
+        return result
+
+    def assertQuietStderr(self):
+        """The server wrote nothing to stderr (no sanitizer or valgrind report either)."""
+        with open(os.path.join(self.dir, "stderr.log")) as f:
+            self.assertEqual(f.read(), "")
 
     @staticmethod
     def text(result):
@@ -279,12 +286,15 @@ class TestRemote(McpCase):
                                        cwd=self.dir)
 
         async def main():
-            async with stdio_client(params) as (read, write):
-                async with ClientSession(read, write) as s:
-                    await s.initialize()
-                    return await body(s)
+            with open(os.path.join(self.dir, "stderr.log"), "w") as errlog:
+                async with stdio_client(params, errlog=errlog) as (read, write):
+                    async with ClientSession(read, write) as s:
+                        await s.initialize()
+                        return await body(s)
 
-        return asyncio.run(asyncio.wait_for(main(), 60))
+        result = asyncio.run(asyncio.wait_for(main(), 60))
+        self.assertQuietStderr()
+        return result
 
     def test_transponder_tools(self):
         async def body(s):
