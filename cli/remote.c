@@ -1,7 +1,8 @@
 /* Requests to a Trifle API server (`trifle serve` or the Trifle App) for what is not a store
  * operation: the stored transponders of `trifle mcp` (docs/mcp.md). The driver URL is the HTTP
  * driver's, `http[s]://host[:port][/prefix]?token=...&source=...`; the token may come from
- * TRIFLE_TOKEN instead, so that it stays out of process listings. libcurl does the HTTP and TLS
+ * TRIFLE_TOKEN instead, so that it stays out of process listings; `ca=FILE` trusts a private CA as
+ * the driver does. libcurl does the HTTP and TLS
  * (the HTTP driver uses it too); without libcurl at build time remote requests are ENOTSUP. */
 #include "cli.h"
 
@@ -51,7 +52,7 @@ int cli_remote_request(char **out, long *status, const char *driver_url, const c
     cli_buf url = CLI_BUF_INIT, body = CLI_BUF_INIT, header = CLI_BUF_INIT;
     struct curl_slist *headers = NULL;
     const char *q = strchr(driver_url, '?'), *env = getenv("TRIFLE_TOKEN");
-    char *token = NULL, *source = NULL, shown[256];
+    char *token = NULL, *source = NULL, *ca = NULL, shown[256];
     size_t base;
     CURLcode cc;
     CURL *c;
@@ -69,6 +70,7 @@ int cli_remote_request(char **out, long *status, const char *driver_url, const c
     if (q != NULL) {
         token = param(c, q + 1, "token");
         source = param(c, q + 1, "source");
+        ca = param(c, q + 1, "ca"); /* the HTTP driver's CA file for a private certificate */
     }
     if (token == NULL && env != NULL && env[0] != '\0') {
         cli_buf_puts(&header, "Authorization: Bearer ");
@@ -101,6 +103,8 @@ int cli_remote_request(char **out, long *status, const char *driver_url, const c
     (void)curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     (void)curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     (void)curl_easy_setopt(c, CURLOPT_USERAGENT, "trifle-cli");
+    if (ca != NULL && ca[0] != '\0')
+        (void)curl_easy_setopt(c, CURLOPT_CAINFO, ca);
     cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
         (void)trifle_url_mask(shown, sizeof(shown), driver_url);
@@ -121,6 +125,7 @@ done:
     curl_slist_free_all(headers);
     curl_free(token);
     curl_free(source);
+    curl_free(ca);
     curl_easy_cleanup(c);
     cli_buf_free(&url);
     cli_buf_free(&body);
