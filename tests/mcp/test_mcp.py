@@ -322,6 +322,26 @@ class TestRemote(McpCase):
                          'HTTP 404: {"errors":{"detail":"Page not found"}}')
         self.assertEqual(json.loads(res.contents[0].text), direct)
 
+    def test_config_file_source_and_token(self):
+        # a config file's source gives the URL, its token reaches the server as TRIFLE_TOKEN
+        cfg = os.path.join(self.dir, "sources.yaml")
+        with open(cfg, "w") as f:
+            f.write("sources:\n  prod:\n    driver: http://%s/?source=main\n    token: %s\n"
+                    % (self.srv.address, self.h.READER))
+        params = StdioServerParameters(command=TRIFLE,
+                                       args=["mcp", "--config", cfg, "--source", "prod"],
+                                       env=self.env, cwd=self.dir)
+
+        async def main():
+            async with stdio_client(params) as (read, write):
+                async with ClientSession(read, write) as s:
+                    await s.initialize()
+                    return await s.call_tool("list_transponders", {})
+
+        r = asyncio.run(asyncio.wait_for(main(), 60))
+        self.assertFalse(r.is_error, r)
+        self.assertEqual([t["id"] for t in self.text(r)["data"]], self.ids)
+
     def test_bad_token_is_a_tool_error(self):
         async def body(s):
             return await s.call_tool("list_transponders", {})
