@@ -31,12 +31,14 @@ static const char *const write_modes[] = {"track", "assert", NULL};
      "source's time zone (default: 24 hours before `to`)",                                        \
      NULL},                                                                                        \
         {"to", MCP_T_STRING, 0, "end of the window, as `from` (default: now)", NULL},              \
-        {"granularity", MCP_T_STRING, 0, "bucket size: 1m, 15m, 1h, 1d, 1w, 1mo, 1q, 1y (default 1h)", \
-         NULL}
+        {"granularity", MCP_T_STRING, 0,                                                       \
+         "bucket size: 1m, 15m, 1h, 1d, 1w, 1mo, 1q, 1y (default 1h)", NULL}
 
 #define KEY_ARG {"key", MCP_T_STRING, 1, "metric key, e.g. event::signup", NULL}
-#define PATH_ARG {"value_path", MCP_T_STRING, 1, "dotted leaf path, e.g. count or duration.db", NULL}
-#define SLICES_ARG {"slices", MCP_T_INTEGER, 0, "split the window into this many slices (default 1)", NULL}
+#define PATH_ARG                                                                                   \
+    {"value_path", MCP_T_STRING, 1, "dotted leaf path, e.g. count or duration.db", NULL}
+#define SLICES_ARG                                                                                 \
+    {"slices", MCP_T_INTEGER, 0, "split the window into this many slices (default 1)", NULL}
 
 static const mcp_arg list_metrics_args[] = {WINDOW_ARGS};
 static const mcp_arg fetch_series_args[] = {
@@ -49,8 +51,8 @@ static const mcp_arg aggregate_args[] = {
 static const mcp_arg format_args[] = {KEY_ARG, PATH_ARG, WINDOW_ARGS, SLICES_ARG};
 static const mcp_arg write_args[] = {
     KEY_ARG,
-    {"values", MCP_T_OBJECT, 1, "nested object of numbers, e.g. {\"count\":1,\"duration\":{\"db\":0.25}}",
-     NULL},
+    {"values", MCP_T_OBJECT, 1,
+     "nested object of numbers, e.g. {\"count\":1,\"duration\":{\"db\":0.25}}", NULL},
     {"at", MCP_T_STRING, 0, "instant of the event, as `from` (default now)", NULL},
     {"mode", MCP_T_STRING, 0, "track adds to the buckets (default), assert replaces the leaves",
      write_modes}};

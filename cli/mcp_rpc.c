@@ -38,8 +38,8 @@ static int id_valid(const cJSON *id)
 {
     if (cJSON_IsString(id))
         return 1;
-    return cJSON_IsNumber(id) && isfinite(id->valuedouble) && id->valuedouble == floor(id->valuedouble) &&
-           fabs(id->valuedouble) <= 9007199254740992.0;
+    return cJSON_IsNumber(id) && isfinite(id->valuedouble) &&
+           id->valuedouble == floor(id->valuedouble) && fabs(id->valuedouble) <= 9007199254740992.0;
 }
 
 int mcp_message_read(mcp_message *out, const char *line, size_t len)
@@ -116,7 +116,7 @@ void mcp_message_free(mcp_message *m)
 /* ------------------------------------------------------------------------------------------- */
 /* Replies                                                                                      */
 
-/* `{"jsonrpc":"2.0","id":<id>,` plus result or error; takes @p body (may be NULL: out of memory). */
+/* `{"jsonrpc":"2.0","id":<id>,` plus result or error; takes @p body (NULL: out of memory). */
 static char *reply(const cJSON *id, const char *member, cJSON *body)
 {
     cJSON *doc = cJSON_CreateObject();
@@ -300,8 +300,8 @@ static int args_check(const mcp_tool *t, const cJSON *args, char *why, size_t si
             if (a->string != NULL && strcmp(t->args[i].name, a->string) == 0)
                 def = &t->args[i];
         if (def == NULL) {
-            (void)snprintf(why, size, "unknown argument \"%.64s\" for %s", a->string ? a->string : "",
-                           t->name);
+            (void)snprintf(why, size, "unknown argument \"%.64s\" for %s",
+                           a->string != NULL ? a->string : "", t->name);
             return -1;
         }
         switch (def->type) {
@@ -327,18 +327,18 @@ static int args_check(const mcp_tool *t, const cJSON *args, char *why, size_t si
             break;
         }
         if (!ok) {
-            (void)snprintf(why, size, "argument \"%s\" must be %s%s", def->name,
+            (void)snprintf(why, size, "argument \"%s\" must be %s", def->name,
                            def->type == MCP_T_INTEGER   ? "a positive integer"
                            : def->type == MCP_T_BOOLEAN ? "true or false"
                            : def->type == MCP_T_OBJECT  ? "an object"
                            : def->choices != NULL       ? "one of the listed values"
-                                                        : "a string",
-                           "");
+                                                        : "a string");
             return -1;
         }
     }
     for (i = 0; i < t->n_args; i++) {
-        if (t->args[i].required && cJSON_GetObjectItemCaseSensitive(args, t->args[i].name) == NULL) {
+        if (t->args[i].required &&
+            cJSON_GetObjectItemCaseSensitive(args, t->args[i].name) == NULL) {
             (void)snprintf(why, size, "missing argument \"%s\" for %s", t->args[i].name, t->name);
             return -1;
         }

@@ -42,7 +42,7 @@ static const optdef optdefs[CLI_OPT__COUNT] = {
     [CLI_OPT_PRETTY] = {"pretty", FLAG, ALL_COMMANDS, "TRIFLE_PRETTY"},
     [CLI_OPT_HELP] = {"help", FLAG, ALL_COMMANDS, NULL},
     /* serve: the server's configuration (TRIFLE_CONFIG, ERRATA minor 22). Commands that open a
-     * store: the client's file of named sources (TRIFLE_CLI_CONFIG, issue #13), see config_env(). */
+     * store: the client's file of named sources (TRIFLE_CLI_CONFIG, issue #13); config_env(). */
     [CLI_OPT_CONFIG] = {"config", TAKES_VALUE, CMD(SERVE) | STORE_COMMANDS, "TRIFLE_CONFIG"},
     [CLI_OPT_LISTEN] = {"listen", TAKES_VALUE, CMD(SERVE), NULL},
     [CLI_OPT_KEY] = {"key", TAKES_VALUE, DATA_COMMANDS, NULL},
@@ -328,7 +328,8 @@ int cli_args_parse(cli_args *out, int argc, char **argv, trifle_error *err)
         return 0;
     if ((rc = apply_environment(out, err)) != 0)
         return rc;
-    if (out->command != CLI_CMD_SERVE && (optdefs[CLI_OPT_SOURCE].commands & (1u << out->command)) &&
+    if (out->command != CLI_CMD_SERVE &&
+        (optdefs[CLI_OPT_SOURCE].commands & (1u << out->command)) != 0 &&
         (rc = cli_profile_apply(out, err)) != 0)
         return rc;
     out->pretty = cli_flag(out, CLI_OPT_PRETTY);

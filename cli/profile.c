@@ -69,14 +69,15 @@ typedef struct loader {
     trifle_error *err;
 } loader;
 
-static int fail_at(loader *l, const yaml_node_t *n, const char *what, const char *fmt, const char *a)
+static int fail_at(loader *l, const yaml_node_t *n, const char *what, const char *fmt,
+                   const char *a)
 {
     char msg[160];
 
     (void)snprintf(msg, sizeof(msg), fmt, a);
     return cli_error(l->err, TRIFLE_ECONFIG, "%s:%zu:%zu: %s: %s", l->file,
-                     n != NULL ? n->start_mark.line + 1 : 1, n != NULL ? n->start_mark.column + 1 : 1,
-                     what, msg);
+                     n != NULL ? n->start_mark.line + 1 : 1,
+                     n != NULL ? n->start_mark.column + 1 : 1, what, msg);
 }
 
 static const char *scalar(const yaml_node_t *n)

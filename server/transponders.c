@@ -467,7 +467,8 @@ int srv_transponders_apply(srv_server *s, const srv_source *src, const char *key
         qsort(list, n, sizeof(*list), pending_cmp);
     for (i = 0; rc == 0 && i < n; i++) {
         const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(list[i].item, "config");
-        const char *paths[MAX_PATHS];
+        const char *paths[MAX_PATHS], *name;
+        trifle_error te = TRIFLE_ERROR_INIT;
         const cJSON *p;
         trifle_series *out = NULL;
         size_t np = 0;
@@ -480,13 +481,10 @@ int srv_transponders_apply(srv_server *s, const srv_source *src, const char *key
         rc = trifle_series_transform(
             &out, *series, paths, np,
             cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cfg, "expression")),
-            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cfg, "response")), err);
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cfg, "response")), &te);
         if (rc != 0) {
-            char inner[sizeof(err->message)];
-            (void)snprintf(inner, sizeof(inner), "%s", err->message);
-            rc = srv_error(err, rc, "transponder %s: %s",
-                           cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(list[i].item, "name")),
-                           inner);
+            name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(list[i].item, "name"));
+            rc = srv_error(err, rc, "transponder %s: %s", name != NULL ? name : "?", te.message);
             break;
         }
         trifle_series_free(*series);
@@ -504,7 +502,8 @@ int srv_transponders_open(srv_server *s, trifle_error *err)
     size_t i;
     int rc;
 
-    if (d == NULL || (d->stores = calloc(s->n_sources ? s->n_sources : 1, sizeof(*d->stores))) == NULL) {
+    if (d == NULL ||
+        (d->stores = calloc(s->n_sources ? s->n_sources : 1, sizeof(*d->stores))) == NULL) {
         free(d);
         return srv_error(err, TRIFLE_ENOMEM, "out of memory");
     }
