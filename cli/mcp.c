@@ -10,7 +10,6 @@
 
 #include "mcp_rpc.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
