@@ -186,6 +186,9 @@ int cli_query_run(trifle *t, const cli_args *a, int style, cli_buf *out, char **
 
 /* remote.c */
 
+/* @p url for messages: trifle_url_mask() (passwords) and the value of `token=` as `***`. */
+void cli_url_shown(char *buf, size_t size, const char *url);
+
 /* Whether @p driver_url names a Trifle API server (http:// or https://). */
 int cli_remote_is(const char *driver_url);
 

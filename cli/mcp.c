@@ -387,7 +387,7 @@ static int read_source(const mcp_ctx *ctx, char **text)
     if ((rc = cli_config_build(&cfg, ctx->base, &err)) != 0) {
         cli_error_json(&b, &err, NULL);
     } else {
-        (void)trifle_url_mask(masked, sizeof(masked), trifle_config_get(cfg, "driver"));
+        cli_url_shown(masked, sizeof(masked), trifle_config_get(cfg, "driver"));
         cli_buf_puts(&b, "{\"driver\":");
         cli_buf_json_string(&b, masked);
         cli_buf_puts(&b, ",\"time_zone\":");

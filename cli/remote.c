@@ -6,12 +6,44 @@
  * (the HTTP driver uses it too); without libcurl at build time remote requests are ENOTSUP. */
 #include "cli.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #ifdef TRIFLE_CLI_HAVE_CURL
 #include <curl/curl.h>
 #endif
+
+void cli_url_shown(char *buf, size_t size, const char *url)
+{
+    char masked[2048];
+    const char *p, *q;
+    cli_buf b = CLI_BUF_INIT;
+
+    (void)trifle_url_mask(masked, sizeof(masked), url);
+    if (size == 0)
+        return;
+    if ((q = strchr(masked, '?')) == NULL) {
+        (void)snprintf(buf, size, "%s", masked);
+        return;
+    }
+    /* the HTTP driver's token= is a secret too: keep the name, drop the value */
+    cli_buf_append(&b, masked, (size_t)(q - masked) + 1);
+    for (p = q + 1; *p != '\0';) {
+        size_t len = strcspn(p, "&");
+        if (len >= 6 && strncmp(p, "token=", 6) == 0)
+            cli_buf_puts(&b, "token=***");
+        else
+            cli_buf_append(&b, p, len);
+        p += len;
+        if (*p == '&') {
+            cli_buf_putc(&b, '&');
+            p++;
+        }
+    }
+    (void)snprintf(buf, size, "%s", b.failed || b.data == NULL ? "(driver URL)" : b.data);
+    cli_buf_free(&b);
+}
 
 int cli_remote_is(const char *driver_url)
 {
@@ -107,9 +139,9 @@ int cli_remote_request(char **out, long *status, const char *driver_url, const c
         (void)curl_easy_setopt(c, CURLOPT_CAINFO, ca);
     cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
-        (void)trifle_url_mask(shown, sizeof(shown), driver_url);
+        cli_url_shown(shown, sizeof(shown), url.data);
         rc = cli_error(err, cc == CURLE_OPERATION_TIMEDOUT ? TRIFLE_ETIMEDOUT : TRIFLE_ECONN,
-                       "%s %s%s: %s", method, shown, path, curl_easy_strerror(cc));
+                       "%s %s: %s", method, shown, curl_easy_strerror(cc));
         goto done;
     }
     (void)curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);

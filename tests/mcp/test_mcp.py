@@ -342,6 +342,36 @@ class TestRemote(McpCase):
         self.assertFalse(r.is_error, r)
         self.assertEqual([t["id"] for t in self.text(r)["data"]], self.ids)
 
+    def test_token_in_the_url_is_never_shown(self):
+        url = "http://%s/?source=main&token=%s" % (self.srv.address, self.h.READER)
+        params = StdioServerParameters(command=TRIFLE, args=["mcp", "--driver", url],
+                                       env=self.env, cwd=self.dir)
+
+        async def main():
+            async with stdio_client(params) as (read, write):
+                async with ClientSession(read, write) as s:
+                    await s.initialize()
+                    return (await s.read_resource("trifle://source"),
+                            await s.call_tool("list_transponders", {}))
+
+        source, listed = asyncio.run(asyncio.wait_for(main(), 60))
+        self.assertFalse(listed.is_error, listed)  # the token in the URL was used
+        self.assertEqual(json.loads(source.contents[0].text)["driver"],
+                         "http://%s/?source=main&token=***" % self.srv.address)
+        self.srv.stop()
+
+        async def refused():
+            async with stdio_client(params) as (read, write):
+                async with ClientSession(read, write) as s:
+                    await s.initialize()
+                    return await s.call_tool("list_transponders", {})
+
+        r = asyncio.run(asyncio.wait_for(refused(), 60))
+        self.assertTrue(r.is_error)
+        self.assertNotIn(self.h.READER, r.content[0].text)
+        self.assertIn("GET http://%s/api/v1/transponders: " % self.srv.address,
+                      r.content[0].text)
+
     def test_bad_token_is_a_tool_error(self):
         async def body(s):
             return await s.call_tool("list_transponders", {})
