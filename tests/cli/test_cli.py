@@ -694,6 +694,18 @@ class TestFormats(CliCase):
         self.assertEqual(self.ok("keys", "--from", "2020-01-01", "--to", "2020-01-01",
                                  "--granularity", "1d", "--driver", self.url), {"keys": []})
 
+    def test_table_widths_are_terminal_columns(self):
+        # CJK takes two columns, a combining accent none
+        self.track("\u65e5\u672c", {"n": 1}, "2026-01-20T10:00:00Z")
+        self.track("e\u0301x", {"n": 1}, "2026-01-20T10:00:00Z")
+        self.track("abcde", {"n": 1}, "2026-01-20T10:00:00Z")
+        out = self.raw("keys", "--from", "2026-01-20", "--to", "2026-01-20", "--granularity", "1d",
+                       "--driver", self.url, "--format", "table")
+        self.assertEqual(out, "key    count\n"
+                              "abcde  1\n"
+                              "e\u0301x     1\n"
+                              "\u65e5\u672c   1\n")
+
     def test_keys_csv_quotes_line_breaks(self):
         self.track("two\nlines", {"n": 1}, "2026-01-15T10:00:00Z")
         out = self.raw("keys", "--from", "2026-01-15", "--to", "2026-01-15", "--granularity",
