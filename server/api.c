@@ -172,6 +172,16 @@ void srv_api_metrics_get(srv_request *r)
     srv_thread_mark(SRV_THREAD_BLOCKED);
     rc = trifle_values(s->t, &series, k, t_from, t_to, g, skip_blanks, &e);
     srv_thread_mark(SRV_THREAD_RUNNING);
+    /* the stored transponders of the key (issue #13): one that cannot be applied is a 422 */
+    if (rc == 0 &&
+        (rc = srv_transponders_apply(srv_request_server(r), s, k, &series, &e)) == TRIFLE_EINVAL) {
+        srv_response_buf(r, &b);
+        srv_buf_puts(&b, "{\"errors\":{\"status\":\"error\",\"error\":");
+        srv_buf_json_cstr(&b, e.message);
+        srv_buf_puts(&b, "}}");
+        srv_respond(r, 422, JSON_TYPE, &b);
+        goto done;
+    }
     if (rc == 0)
         rc = trifle_series_to_json(series, s->zone, &json, TRIFLE_JSON_COMPACT, &e);
     if (rc != 0) {
@@ -339,6 +349,23 @@ done:
 /* ------------------------------------------------------------------------------------------- */
 /* POST /api/v1/metrics/query (SPEC §9.7)                                                       */
 
+/* The query's series: trifle_values() and then the stored transponders (issue #13). */
+static int query_read(trifle_series **out, const char *key, int64_t from, int64_t to,
+                      const char *granularity, void *payload, trifle_error *err)
+{
+    srv_request *r = payload;
+    srv_source *s = srv_request_source(r);
+    int rc;
+
+    if ((rc = trifle_values(s->t, out, key, from, to, granularity, 0, err)) != 0)
+        return rc;
+    if ((rc = srv_transponders_apply(srv_request_server(r), s, key, out, err)) != 0) {
+        trifle_series_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 void srv_api_metrics_query(srv_request *r)
 {
     srv_source *s = srv_request_source(r);
@@ -357,7 +384,7 @@ void srv_api_metrics_query(srv_request *r)
         return;
     }
     srv_thread_mark(SRV_THREAD_BLOCKED);
-    rc = trifle_query(&res, s->t, body, n, TRIFLE_QUERY_HTTP_TIME, &e);
+    rc = trifle_query_with_reader(&res, s->t, body, n, TRIFLE_QUERY_HTTP_TIME, query_read, r, &e);
     srv_thread_mark(SRV_THREAD_RUNNING);
     if (rc == 0)
         rc = trifle_query_result_render(&text, res, TRIFLE_QUERY_RENDER_HTTP, TRIFLE_JSON_COMPACT,

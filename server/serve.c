@@ -647,6 +647,8 @@ int srv_serve(const srv_options *opts, trifle_error *err)
     /* issue 15: saved dashboards and monitors (after the sources: monitors read them) */
     if ((rc = srv_dashboards_open(&s, err)) != 0 || (rc = srv_monitors_start(&s, err)) != 0)
         goto done;
+    if ((rc = srv_transponders_open(&s, err)) != 0) /* issue #13 */
+        goto done;
     if ((rc = start_listening(&s, err)) != 0 || (rc = srv_http_start(&s, err)) != 0)
         goto done;
     srv_log(TRIFLE_LOG_INFO, "listening on %s%s (%zu source%s, %d threads, data in %s)",
@@ -667,6 +669,7 @@ done:
         close(s.listen_fd);
     srv_monitors_stop(&s); /* before the sources close: it reads them */
     srv_dashboards_close(&s);
+    srv_transponders_close(&s);
     {
         trifle_error e = TRIFLE_ERROR_INIT;
         int crc = close_sources(&s, &e);

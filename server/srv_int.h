@@ -344,6 +344,7 @@ typedef struct srv_server {
     int listen_from_cli; /* --listen replaced http.listen */
     struct srv_monitors *monitors; /* monitors.c */
     struct srv_dashboards *dashboards; /* dashboards.c: one store per source */
+    struct srv_transponders *transponders; /* transponders.c: one store per source */
 } srv_server;
 
 /* http.c */
@@ -441,6 +442,16 @@ void srv_dashboards_handle(srv_request *r, int item);
 /* Load the saved dashboards of every source from the data directory / free them. */
 int srv_dashboards_open(srv_server *s, trifle_error *err);
 void srv_dashboards_close(srv_server *s);
+/* transponders.c: /api/v1/transponders[/:id] (issue #13) */
+void srv_transponders_handle(srv_request *r, int item);
+/* Load the stored transponders of every source from the data directory / free them. */
+int srv_transponders_open(srv_server *s, trifle_error *err);
+void srv_transponders_close(srv_server *s);
+/* Apply the enabled transponders of @p src matching @p key, by order, to *series (replaced).
+ * Nothing for the system key. Returns 0, TRIFLE_EINVAL `transponder <name>: <message>`, or
+ * TRIFLE_ENOMEM. Thread-safe. */
+int srv_transponders_apply(srv_server *s, const srv_source *src, const char *key,
+                           trifle_series **series, trifle_error *err);
 /* monitors.c: /api/v1/monitors[/:id], the evaluation thread and its webhooks */
 void srv_monitors_handle(srv_request *r, int item);
 /* Load the monitors of every source from the data directory and start the thread. */
