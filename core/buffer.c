@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,31 @@ typedef struct gcache {
     gslot *slot;
 } gcache;
 
+/* One shard of the pending state (aggregate mode). A thread writes to the shard of its slot, so
+ * threads on different shards share no lock and no written cache line per call. Everything here
+ * is guarded by the shard's `lock`, except the counters, which the flush thread and the stats
+ * read without it (relaxed atomics written under the lock). */
+typedef struct bshard {
+    trifle__mutex lock;
+    btable tables[2]; /* pending: tables[cur]; the other is empty between flushes */
+    int cur;
+    uint64_t gen; /* bumps when the pending table is swapped (invalidates record caches) */
+    gcache *gc;
+    /* the key of the last call (a copy), its hash and an id that changes with its text, so a call
+     * with the same key as the last one neither hashes nor compares key strings */
+    char *mkey;
+    size_t mkey_len, mkey_cap;
+    uint64_t mkey_hash, mkey_id;
+    bentry *free_list; /* records to reuse; refilled from the buffer's list */
+    size_t n_free;
+    _Atomic uint64_t ops_since;  /* calls since the last snapshot */
+    _Atomic uint64_t operations; /* calls accepted, ever */
+    _Atomic size_t records;      /* tables[cur].count */
+    char pad[64];                /* keeps the next shard's hot fields off this cache line */
+} bshard;
+
+#define SHARDS_MAX 16
+
 struct trifle__buffer {
     trifle__buffer_env env;
     int mode;          /* trifle_id_mode of the storage */
@@ -122,47 +148,46 @@ struct trifle__buffer {
     trifle__mutex lock;
     trifle__mutex flush_lock;
     pthread_cond_t wake, done, room;
-    /* aggregate state */
-    btable tables[2]; /* pending: tables[cur]; the other is empty between flushes */
-    int cur;
-    uint64_t gen; /* bumps when the pending table is swapped (invalidates record caches) */
+    /* aggregate state: the pending records, in shards (FIFO mode uses shards[0]'s counters) */
+    bshard *shards;
+    size_t n_shards; /* a power of two */
+    _Atomic int armed; /* a call arrived since the last snapshot (the timer runs) */
     btable retained;   /* flush_lock: records of failed flushes, older than anything pending */
     btable quarantine; /* flush_lock: records the store rejected (EDATA) */
-    size_t held;       /* lock: retained.count + quarantine.count (or held FIFO operations) */
+    /* retained.count + quarantine.count (or held FIFO operations): written under `lock`, read by
+     * the room check of a call without it */
+    _Atomic size_t held;
     size_t quarantined;
-    bentry *free_list;
+    bentry *free_list; /* lock: records the flushes gave back, for the shards to reuse */
     size_t n_free;
     uint64_t system_hash; /* hash of SYSTEM_KEY */
-    gcache *gc;
-    /* lock: the key of the last call (a copy), its hash and an id that changes with its text, so
-     * a call with the same key as the last one neither hashes nor compares key strings */
-    char *mkey;
-    size_t mkey_len, mkey_cap;
-    uint64_t mkey_hash, mkey_id;
     /* FIFO state */
     bop *q_head, *q_tail; /* lock: queued operations */
     size_t q_n;
     bop *kept;   /* flush_lock: operations of failed flushes, in front of the queue */
     bop *kept_q; /* flush_lock: quarantined operations, in order */
     /* scheduling */
-    uint64_t ops_since;
     uint64_t req_seq, done_seq;
     int last_rc;
     trifle_error last_err;
-    int stop, closed, thread_started;
+    int stop, thread_started;
+    _Atomic int closed;
     pthread_t thread;
     int64_t backoff_ms, retry_at_ms, quarantine_at_ms, last_flush_ms;
     int64_t first_pending_ms; /* when the pending state last became non-empty (the timer's start) */
     trifle_buffer_counters stats;
     trifle_error_handler on_error;
     void *on_error_payload;
-    /* the write-ahead journal (NULL = off). Appends happen under `lock`, so the journal's order is
-     * the order in which calls entered the pending state. */
+    /* the write-ahead journal (NULL = off). A call appends under its shard's lock (or `lock` in
+     * FIFO mode) and then `jlock`, so a snapshot that holds every shard lock sees no append in
+     * progress: the journal's last seq then divides the calls exactly. */
     trifle__journal *jn;
+    trifle__mutex jlock;      /* serialises appends and guards jpay, jop */
     int marks;                /* the driver commits journal marks: exactly-once replay */
-    uint64_t replay_seq;      /* lock: while replaying, the seq of the record being applied */
-    int replaying;            /* lock: replay ignores max_pending and never flushes */
-    trifle__jbuf jpay, jop;   /* lock: the payload encoding cached for jpay_serial; the record */
+    uint64_t replay_seq;      /* while replaying (one thread, before the flush thread starts), the
+                                 seq of the record being applied */
+    int replaying;            /* replay ignores max_pending and never flushes */
+    trifle__jbuf jpay, jop;   /* jlock: the payload encoding cached for jpay_serial; the record */
     uint64_t jpay_serial;
     trifle__jbuf jq;          /* flush_lock: QUARANTINE bodies */
     uint64_t snap_seq;        /* flush_lock: journal seq when the last snapshot was taken */
@@ -283,15 +308,30 @@ static void entry_reset(bentry *e)
     e->next = NULL;
 }
 
-/* A new record for (key, gran, at); from the free list when possible. Caller holds `lock`. */
-static bentry *entry_new(trifle__buffer *b, const char *key, const char *gran, int64_t at,
-                         const char *id, uint64_t h)
+/* A new record for (key, gran, at); from the shard's free list when possible, which takes up to
+ * 64 records at a time from the buffer's (the flushes give records back there). Caller holds the
+ * shard's lock (`lock` is taken inside: shard before `lock`). */
+static bentry *entry_new(trifle__buffer *b, bshard *sh, const char *key, const char *gran,
+                         int64_t at, const char *id, uint64_t h)
 {
-    bentry *e = b->free_list;
+    bentry *e;
 
-    if (e != NULL) {
-        b->free_list = e->next;
-        b->n_free--;
+    if (sh->free_list == NULL) { /* a new record is the slow path already */
+        size_t k;
+        trifle__mutex_lock(&b->lock);
+        for (k = 0; k < 64 && b->free_list != NULL; k++) {
+            e = b->free_list;
+            b->free_list = e->next;
+            b->n_free--;
+            e->next = sh->free_list;
+            sh->free_list = e;
+            sh->n_free++;
+        }
+        trifle__mutex_unlock(&b->lock);
+    }
+    if ((e = sh->free_list) != NULL) {
+        sh->free_list = e->next;
+        sh->n_free--;
     } else if ((e = trifle__calloc(1, sizeof(*e))) == NULL)
         return NULL;
     e->next = NULL;
@@ -1278,7 +1318,7 @@ static void report_failure(trifle__buffer *b, const trifle_error *e)
 static void publish_held(trifle__buffer *b)
 {
     trifle__mutex_lock(&b->lock);
-    b->held = b->retained.count + b->quarantine.count;
+    atomic_store_explicit(&b->held, b->retained.count + b->quarantine.count, memory_order_relaxed);
     b->quarantined = b->quarantine.count;
     (void)pthread_cond_broadcast(&b->room);
     trifle__mutex_unlock(&b->lock);
@@ -1289,25 +1329,57 @@ static void publish_held(trifle__buffer *b)
  * snapshot (or in an earlier one), none after it. */
 static int take_snapshot(trifle__buffer *b, uint64_t *snap_seq, trifle_error *err)
 {
-    btable *snap;
+    btable *snaps[SHARDS_MAX];
     bentry **all;
-    size_t n, i;
+    size_t n = 0, i, k, total = 0, w;
     uint64_t first;
     int rc = 0;
 
-    trifle__mutex_lock(&b->lock);
-    snap = &b->tables[b->cur];
-    b->cur ^= 1;
-    b->gen++;
-    b->ops_since = 0;
+    /* every shard at once: no call is between its journal append and its record then, so the
+     * journal's last seq divides the calls exactly */
+    for (k = 0; k < b->n_shards; k++)
+        trifle__mutex_lock(&b->shards[k].lock);
+    for (k = 0; k < b->n_shards; k++) {
+        bshard *sh = &b->shards[k];
+        snaps[k] = &sh->tables[sh->cur];
+        total += snaps[k]->count;
+        sh->cur ^= 1;
+        sh->gen++;
+        atomic_store_explicit(&sh->ops_since, 0, memory_order_relaxed);
+        atomic_store_explicit(&sh->records, 0, memory_order_relaxed);
+    }
+    atomic_store(&b->armed, 0);
     *snap_seq = b->jn != NULL ? trifle__journal_last_seq(b->jn) : 0;
-    trifle__mutex_unlock(&b->lock);
+    for (k = b->n_shards; k-- > 0;)
+        trifle__mutex_unlock(&b->shards[k].lock);
     first = b->snap_seq + 1; /* no call in this snapshot is older */
     b->snap_seq = *snap_seq;
-    if (snap->count == 0)
+    if (total == 0)
         return 0;
-    if ((all = table_drain(snap, &n)) == NULL)
+    if ((all = trifle__calloc(total + 1, sizeof(*all))) == NULL)
         return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+    for (k = 0; k < b->n_shards; k++) {
+        /* the tables swapped out are the flush's alone until the next snapshot */
+        for (i = 0; i < snaps[k]->nslots; i++) {
+            bentry *e = snaps[k]->slots[i];
+            while (e != NULL) {
+                bentry *next = e->next;
+                e->next = NULL;
+                all[n++] = e;
+                e = next;
+            }
+            snaps[k]->slots[i] = NULL;
+        }
+        snaps[k]->count = 0;
+    }
+    /* records holding SET leaves first: a record has SET leaves in one shard at most, and the
+     * parts other shards hold are newer (add_assert), so they compose after it */
+    for (i = w = 0; i < n; i++)
+        if (ops_of(all[i]) & OP_SET) {
+            bentry *x = all[w];
+            all[w++] = all[i];
+            all[i] = x;
+        }
     for (i = 0; i < n; i++) {
         bentry *e = all[i], *old;
 
@@ -1348,9 +1420,12 @@ static int take_snapshot(trifle__buffer *b, uint64_t *snap_seq, trifle_error *er
         }
         if (table_insert(&b->retained, e) != 0) {
             /* keep it pending instead of losing it */
-            trifle__mutex_lock(&b->lock);
-            (void)table_insert(&b->tables[b->cur], e);
-            trifle__mutex_unlock(&b->lock);
+            bshard *sh = &b->shards[0];
+            trifle__mutex_lock(&sh->lock);
+            if (table_insert(&sh->tables[sh->cur], e) == 0)
+                atomic_store_explicit(&sh->records, sh->tables[sh->cur].count,
+                                      memory_order_relaxed);
+            trifle__mutex_unlock(&sh->lock);
             rc = trifle__error(err, TRIFLE_ENOMEM, "out of memory");
         }
     }
@@ -1525,7 +1600,8 @@ static int flush_fifo(trifle__buffer *b, int with_quarantine, trifle_error *err)
     queue = b->q_head;
     b->q_head = b->q_tail = NULL;
     b->q_n = 0;
-    b->ops_since = 0;
+    atomic_store_explicit(&b->shards[0].ops_since, 0, memory_order_relaxed);
+    atomic_store(&b->armed, 0);
     if (b->jn != NULL)
         b->snap_seq = trifle__journal_last_seq(b->jn);
     trifle__mutex_unlock(&b->lock);
@@ -1647,7 +1723,8 @@ static int flush_fifo(trifle__buffer *b, int with_quarantine, trifle_error *err)
     }
     journal_settle(b);
     trifle__mutex_lock(&b->lock);
-    b->held = count_ops(b->kept) + count_ops(b->kept_q);
+    atomic_store_explicit(&b->held, count_ops(b->kept) + count_ops(b->kept_q),
+                          memory_order_relaxed);
     b->quarantined = count_ops(b->kept_q);
     (void)pthread_cond_broadcast(&b->room);
     trifle__mutex_unlock(&b->lock);
@@ -1695,9 +1772,26 @@ static int flush_now(trifle__buffer *b, int with_quarantine, trifle_error *err)
 /* ---------------------------------------------------------------------------------------------
  * The flush thread */
 
+/* The calls since the last snapshot, over every shard. */
+static uint64_t ops_since(const trifle__buffer *b)
+{
+    uint64_t n = 0;
+    size_t k;
+
+    for (k = 0; k < b->n_shards; k++)
+        n += atomic_load_explicit(&b->shards[k].ops_since, memory_order_relaxed);
+    return n;
+}
+
 static size_t pending_count(const trifle__buffer *b)
 {
-    return b->aggregate ? b->tables[b->cur].count + b->held : b->q_n + b->held;
+    size_t n = atomic_load_explicit(&b->held, memory_order_relaxed), k;
+
+    if (!b->aggregate)
+        return n + b->q_n;
+    for (k = 0; k < b->n_shards; k++)
+        n += atomic_load_explicit(&b->shards[k].records, memory_order_relaxed);
+    return n;
 }
 
 static void *flush_main(void *arg)
@@ -1709,10 +1803,12 @@ static void *flush_main(void *arg)
     while (!b->stop) {
         int64_t now = now_ms(), deadline = -1;
         uint64_t seq = b->req_seq;
-        int fresh = b->ops_since > 0; /* writes since the last snapshot */
-        int kept = b->held > b->quarantined; /* records of failed flushes */
+        uint64_t calls = ops_since(b);
+        int fresh = calls > 0; /* writes since the last snapshot */
+        int kept = atomic_load_explicit(&b->held, memory_order_relaxed) >
+                   b->quarantined; /* records of failed flushes */
         int quarantine_due = b->quarantined > 0 && now >= b->quarantine_at_ms;
-        int due = b->req_seq > b->done_seq || b->ops_since >= (uint64_t)o->size || quarantine_due;
+        int due = b->req_seq > b->done_seq || calls >= (uint64_t)o->size || quarantine_due;
 
         if (!due && fresh && o->duration_ms > 0) {
             int64_t at = b->first_pending_ms + o->duration_ms;
@@ -2077,8 +2173,8 @@ static int journal_start(trifle__buffer *b, const char *dir, trifle_error *err)
         if (b->aggregate)
             publish_held(b);
         else {
-            b->held = count_ops(b->kept_q);
-            b->quarantined = b->held;
+            b->quarantined = count_ops(b->kept_q);
+            atomic_store_explicit(&b->held, b->quarantined, memory_order_relaxed);
         }
         if (flush_now(b, 1, &fe) != 0)
             trifle__log(TRIFLE_LOG_WARN, "core",
@@ -2096,7 +2192,7 @@ int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trif
     static const int64_t unit_seconds[] = {1, 60, 3600, 86400, 604800, 2592000, 7776000, 31536000};
     trifle__buffer *b;
     pthread_condattr_t ca;
-    size_t g;
+    size_t g, k;
 
     *out = NULL;
     if ((b = trifle__calloc(1, sizeof(*b))) == NULL)
@@ -2113,19 +2209,41 @@ int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trif
     (void)pthread_cond_init(&b->done, &ca);
     (void)pthread_cond_init(&b->room, &ca);
     (void)pthread_condattr_destroy(&ca);
-    if ((b->gc = trifle__calloc(env->n_grans ? env->n_grans : 1, sizeof(*b->gc))) == NULL)
+    (void)trifle__mutex_init(&b->jlock);
+    atomic_init(&b->closed, 0);
+    atomic_init(&b->armed, 0);
+    atomic_init(&b->held, 0);
+    /* shards: two per processor (a power of two, at most SHARDS_MAX), so a few threads rarely
+     * share one; FIFO mode keeps its order in one queue and uses shards[0]'s counters only */
+    b->n_shards = 1;
+    if (b->aggregate) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        while (b->n_shards < SHARDS_MAX && (long)b->n_shards < 2 * (cpus > 0 ? cpus : 1))
+            b->n_shards *= 2;
+    }
+    if ((b->shards = trifle__calloc(b->n_shards, sizeof(*b->shards))) == NULL)
         goto oom;
-    for (g = 0; g < env->n_grans; g++) {
-        int64_t span = unit_seconds[env->grans[g].unit] * env->grans[g].offset;
-        uint64_t slots = GC_MIN_SLOTS;
+    for (k = 0; k < b->n_shards; k++) {
+        bshard *sh = &b->shards[k];
 
-        b->gc[g].span = span > 0 ? span : 1;
-        b->gc[g].inv = 1.0 / (double)b->gc[g].span;
-        while (slots < GC_MAX_SLOTS && (int64_t)slots * b->gc[g].span < 86400)
-            slots *= 2;
-        b->gc[g].mask = slots - 1;
-        if ((b->gc[g].slot = trifle__calloc(slots, sizeof(gslot))) == NULL)
+        (void)trifle__mutex_init(&sh->lock);
+        atomic_init(&sh->ops_since, 0);
+        atomic_init(&sh->operations, 0);
+        atomic_init(&sh->records, 0);
+        if ((sh->gc = trifle__calloc(env->n_grans ? env->n_grans : 1, sizeof(*sh->gc))) == NULL)
             goto oom;
+        for (g = 0; g < env->n_grans; g++) {
+            int64_t span = unit_seconds[env->grans[g].unit] * env->grans[g].offset;
+            uint64_t slots = GC_MIN_SLOTS;
+
+            sh->gc[g].span = span > 0 ? span : 1;
+            sh->gc[g].inv = 1.0 / (double)sh->gc[g].span;
+            while (slots < GC_MAX_SLOTS && (int64_t)slots * sh->gc[g].span < 86400)
+                slots *= 2;
+            sh->gc[g].mask = slots - 1;
+            if ((sh->gc[g].slot = trifle__calloc(slots, sizeof(gslot))) == NULL)
+                goto oom;
+        }
     }
     if (env->journal_dir != NULL && env->journal_dir[0] != '\0') {
         int rc = journal_start(b, env->journal_dir, err);
@@ -2162,7 +2280,8 @@ static gslot *slot_of(const gcache *c, int64_t at)
     return &c->slot[k & c->mask];
 }
 
-/* The bucket of granularity g holding at; s is its cache slot. Caller holds `lock`. */
+/* The bucket of granularity g holding at; s is its cache slot (of the caller's shard, whose lock
+ * it holds). */
 static int bucket_for(trifle__buffer *b, size_t g, gslot *s, int64_t at, int64_t *out,
                       trifle_error *err)
 {
@@ -2182,57 +2301,57 @@ static int bucket_for(trifle__buffer *b, size_t g, gslot *s, int64_t at, int64_t
     return 0;
 }
 
-/* Make the key memo hold key (its hash and a fresh id when the text differs). Only keys that pass
- * trifle__key_check enter the memo, so a call with the memo's key is not checked again. Caller
- * holds `lock`. 0, TRIFLE_EINVAL or TRIFLE_ENOMEM. */
-static int key_memo(trifle__buffer *b, const char *key, trifle_error *err)
+/* Make the shard's key memo hold key (its hash and a fresh id when the text differs). Only keys
+ * that pass trifle__key_check enter the memo, so a call with the memo's key is not checked again.
+ * Caller holds the shard's lock. 0, TRIFLE_EINVAL or TRIFLE_ENOMEM. */
+static int key_memo(bshard *sh, const char *key, trifle_error *err)
 {
     size_t len;
     int rc;
 
-    if (key != NULL && b->mkey != NULL && (len = strlen(key)) == b->mkey_len &&
-        memcmp(key, b->mkey, len) == 0)
+    if (key != NULL && sh->mkey != NULL && (len = strlen(key)) == sh->mkey_len &&
+        memcmp(key, sh->mkey, len) == 0)
         return 0;
     if ((rc = trifle__key_check(key, 1, err)) != 0)
         return rc;
     len = strlen(key);
-    if (len + 1 > b->mkey_cap) {
-        char *m = trifle__realloc(b->mkey, len + 1);
+    if (len + 1 > sh->mkey_cap) {
+        char *m = trifle__realloc(sh->mkey, len + 1);
         if (m == NULL)
             return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
-        b->mkey = m;
-        b->mkey_cap = len + 1;
+        sh->mkey = m;
+        sh->mkey_cap = len + 1;
     }
-    memcpy(b->mkey, key, len + 1);
-    b->mkey_len = len;
-    b->mkey_hash = hash_str(key, 0xcbf29ce484222325ULL);
-    b->mkey_id++;
+    memcpy(sh->mkey, key, len + 1);
+    sh->mkey_len = len;
+    sh->mkey_hash = hash_str(key, 0xcbf29ce484222325ULL);
+    sh->mkey_id++;
     return 0;
 }
 
-/* Look up (create = 0) or get-or-create (create = 1) the pending record of (key, g, at) in cache
- * slot c; key is the memo's key (b->mkey) or SYSTEM_KEY (system = 1). *miss is incremented when it
- * does not exist. Caller holds `lock`. */
-static int record_for(trifle__buffer *b, size_t g, gslot *c, int64_t at, int system, int create,
-                      bentry **out, size_t *miss, trifle_error *err)
+/* Look up (create = 0) or get-or-create (create = 1) the pending record of (key, g, at) of shard
+ * sh in its cache slot c; key is the memo's key (sh->mkey) or SYSTEM_KEY (system = 1). *miss is
+ * incremented when it does not exist. Caller holds the shard's lock. */
+static int record_for(trifle__buffer *b, bshard *sh, size_t g, gslot *c, int64_t at, int system,
+                      int create, bentry **out, size_t *miss, trifle_error *err)
 {
     bentry *cached = system ? c->sys : c->data;
     uint64_t cached_gen = system ? c->sys_gen : c->data_gen;
-    btable *t = &b->tables[b->cur];
+    btable *t = &sh->tables[sh->cur];
     const char *gran = b->env.grans[g].label;
-    const char *key = system ? SYSTEM_KEY : b->mkey;
+    const char *key = system ? SYSTEM_KEY : sh->mkey;
     uint64_t h;
     bentry *e;
 
     *out = NULL;
     /* a system slot only ever holds records of SYSTEM_KEY; a data record's key was compared with
      * the memo's text when its key_id was set */
-    if (cached != NULL && cached_gen == b->gen && cached->at == at &&
-        (system || cached->key_id == b->mkey_id)) {
+    if (cached != NULL && cached_gen == sh->gen && cached->at == at &&
+        (system || cached->key_id == sh->mkey_id)) {
         *out = cached;
         return 0;
     }
-    h = tuple_hash(system ? b->system_hash : b->mkey_hash, gran, at);
+    h = tuple_hash(system ? b->system_hash : sh->mkey_hash, gran, at);
     e = table_find(t, h, key, gran, at);
     if (e == NULL) {
         (*miss)++;
@@ -2245,7 +2364,7 @@ static int record_for(trifle__buffer *b, size_t g, gslot *c, int64_t at, int sys
             len = trifle_storage_identifier(b->env.st, id, cap, key, gran, at);
             if (len >= cap && (id = trifle__malloc(cap = len + 1)) != NULL)
                 (void)trifle_storage_identifier(b->env.st, id, cap, key, gran, at);
-            if (id != NULL && (e = entry_new(b, key, gran, at, id, h)) != NULL &&
+            if (id != NULL && (e = entry_new(b, sh, key, gran, at, id, h)) != NULL &&
                 table_insert(t, e) != 0) {
                 entry_destroy(e);
                 e = NULL;
@@ -2254,28 +2373,30 @@ static int record_for(trifle__buffer *b, size_t g, gslot *c, int64_t at, int sys
                 trifle__free(id);
             if (e == NULL)
                 return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+            atomic_store_explicit(&sh->records, t->count, memory_order_relaxed);
         }
     }
     if (system) {
         c->sys = e;
-        c->sys_gen = b->gen;
+        c->sys_gen = sh->gen;
     } else {
-        e->key_id = b->mkey_id;
+        e->key_id = sh->mkey_id;
         c->data = e;
-        c->data_gen = b->gen;
+        c->data_gen = sh->gen;
     }
     *out = e;
     return 0;
 }
 
-/* Wait for room for `needed` more records/operations. Caller holds `lock`; it may be released. */
+/* Wait for room for `needed` more records/operations. Caller holds `lock` (and no shard lock);
+ * it may be released meanwhile. */
 static int wait_for_room(trifle__buffer *b, size_t needed, int *waited, trifle_error *err)
 {
     const trifle__buffer_options *o = b->env.opt;
     int64_t deadline = o->block_timeout_ms > 0 ? now_ms() + o->block_timeout_ms : -1;
 
     while (pending_count(b) + needed > (size_t)o->max_pending) {
-        if (b->closed)
+        if (atomic_load(&b->closed))
             return trifle__error(err, TRIFLE_ECLOSED, "buffer is closed");
         if (o->full_policy == TRIFLE__FULL_ERROR || (deadline >= 0 && now_ms() >= deadline)) {
             b->stats.rejected_full++;
@@ -2309,7 +2430,8 @@ static int add_fifo(trifle__buffer *b, const char *key, int64_t at, const trifle
 /* Append the OP record of a call to the journal before the call changes anything: nothing is
  * acknowledged that is not journaled. While replaying, the record is in the journal already and
  * its seq is given. The payload's encoding is cached by serial, so a reused payload is encoded
- * once. Caller holds `lock`. 0 (*seq set), TRIFLE_EIO, TRIFLE_EINVAL, TRIFLE_ENOMEM. */
+ * once. Caller holds its shard's lock (or `lock` in FIFO mode); jlock is taken here. 0 (*seq
+ * set), TRIFLE_EIO, TRIFLE_EINVAL, TRIFLE_ENOMEM. */
 static int journal_op(trifle__buffer *b, const char *key, int64_t at, const trifle_payload *v,
                       unsigned flags, int is_track, uint64_t *seq, trifle_error *err)
 {
@@ -2322,26 +2444,32 @@ static int journal_op(trifle__buffer *b, const char *key, int64_t at, const trif
         *seq = b->replay_seq;
         return 0;
     }
+    trifle__mutex_lock(&b->jlock);
     if (b->jpay_serial != v->serial) {
         b->jpay_serial = 0;
-        if ((rc = trifle__jrec_payload_encode(&b->jpay, v)) != 0)
+        if ((rc = trifle__jrec_payload_encode(&b->jpay, v)) != 0) {
+            trifle__mutex_unlock(&b->jlock);
             return rc == TRIFLE_ENOMEM
                        ? trifle__error(err, rc, "out of memory")
                        : trifle__error(err, TRIFLE_EINVAL,
                                        "invalid values: a path longer than 65535 bytes cannot be "
                                        "journaled");
+        }
         b->jpay_serial = v->serial;
     }
-    if ((rc = trifle__jrec_op_encode(&b->jop, is_track ? TRIFLE__JOP_TRACK : TRIFLE__JOP_ASSERT,
-                                     (flags & TRIFLE_UNTRACKED) ? 1u : 0u, key, at, &b->jpay,
-                                     v->n)) != 0)
-        return rc == TRIFLE_ENOMEM ? trifle__error(err, rc, "out of memory")
-                                   : trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
-    return trifle__journal_append(b->jn, TRIFLE__JREC_OP, b->jop.data, b->jop.len, seq, err);
+    rc = trifle__jrec_op_encode(&b->jop, is_track ? TRIFLE__JOP_TRACK : TRIFLE__JOP_ASSERT,
+                                (flags & TRIFLE_UNTRACKED) ? 1u : 0u, key, at, &b->jpay, v->n);
+    if (rc == 0)
+        rc = trifle__journal_append(b->jn, TRIFLE__JREC_OP, b->jop.data, b->jop.len, seq, err);
+    else
+        rc = rc == TRIFLE_ENOMEM ? trifle__error(err, rc, "out of memory")
+                                 : trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
+    trifle__mutex_unlock(&b->jlock);
+    return rc;
 }
 
-/* With buffer.journal_sync=always, the call returns once its record is on disk (outside `lock`:
- * concurrent callers share one fdatasync). */
+/* With buffer.journal_sync=always, the call returns once its record is on disk (outside every
+ * lock: concurrent callers share one fdatasync). */
 static int journal_wait(trifle__buffer *b, uint64_t seq, trifle_error *err)
 {
     if (b->jn == NULL || seq == 0 || b->replaying ||
@@ -2350,48 +2478,76 @@ static int journal_wait(trifle__buffer *b, uint64_t seq, trifle_error *err)
     return trifle__journal_sync_to(b->jn, seq, err);
 }
 
-/* Count an accepted operation and wake the flush thread when it has something new to do: the
- * first pending write starts the timer, the size-th triggers a flush. Caller holds `lock`.
- * Returns 1 when the caller must flush itself (no flush thread and the size is reached). */
-static int accepted(trifle__buffer *b)
+/* Count an accepted call in its shard and wake the flush thread when it has something new to
+ * do: the first call after a snapshot starts the timer, buffer.size calls (summed over the
+ * shards every 64 calls of a shard, and whenever one shard alone reaches it) trigger a flush.
+ * Caller holds the shard's lock, or `lock` in FIFO mode (have_lock = 1, with shards[0]). Returns
+ * 1 when the caller must flush itself (no flush thread and the size is reached). */
+static int accepted(trifle__buffer *b, bshard *sh, int have_lock)
 {
-    int first = b->ops_since == 0, full;
+    uint64_t local = atomic_load_explicit(&sh->ops_since, memory_order_relaxed) + 1;
+    uint64_t size = (uint64_t)b->env.opt->size;
+    int full = 0, first = 0;
 
-    b->stats.operations++;
-    b->ops_since++;
+    /* written under the shard's lock: plain load and store, atomic only for the readers */
+    atomic_store_explicit(&sh->ops_since, local, memory_order_relaxed);
+    atomic_store_explicit(&sh->operations,
+                          atomic_load_explicit(&sh->operations, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     if (b->replaying)
         return 0; /* the replay flushes once at its end */
-    full = b->ops_since >= (uint64_t)b->env.opt->size;
-    if (first)
-        b->first_pending_ms = now_ms();
-    if (b->thread_started && (full || (first && b->env.opt->duration_ms > 0)))
-        (void)pthread_cond_signal(&b->wake);
+    if (!atomic_load_explicit(&b->armed, memory_order_relaxed))
+        first = !atomic_exchange(&b->armed, 1);
+    if (local >= size || (local & 63) == 0)
+        full = ops_since(b) >= size;
+    if (first || full) {
+        if (!have_lock)
+            trifle__mutex_lock(&b->lock);
+        if (first)
+            b->first_pending_ms = now_ms();
+        if (b->thread_started && (full || (first && b->env.opt->duration_ms > 0)))
+            (void)pthread_cond_signal(&b->wake);
+        if (!have_lock)
+            trifle__mutex_unlock(&b->lock);
+    }
     return full && !b->thread_started;
+}
+
+/* The shard of the calling thread: threads get slots in the order they first write, so a few
+ * threads land on different shards. */
+static _Thread_local size_t thread_slot = SIZE_MAX;
+static atomic_size_t next_slot;
+
+static bshard *my_shard(trifle__buffer *b)
+{
+    if (thread_slot == SIZE_MAX)
+        thread_slot = atomic_fetch_add(&next_slot, 1);
+    return &b->shards[thread_slot & (b->n_shards - 1)];
 }
 
 /* The common call: every bucket in its cache slot, every record cached, the payload and the
  * tracking key already mapped to slots. Then nothing is looked up: journal the call, compose and
  * return 1. Otherwise change nothing and return 0. A journal failure is returned (negative) with
- * nothing changed. Caller holds `lock`. */
-static int add_cached(trifle__buffer *b, const char *key, int64_t at, const trifle_payload *v,
-                      unsigned flags, uint64_t tk_id, int op, uint64_t *seq, trifle_error *err)
+ * nothing changed. Caller holds the shard's lock. No room check: composing into records that
+ * exist does not grow the buffer. */
+static int add_cached(trifle__buffer *b, bshard *sh, const char *key, int64_t at,
+                      const trifle_payload *v, unsigned flags, uint64_t tk_id, int op,
+                      uint64_t *seq, trifle_error *err)
 {
     size_t n = b->env.n_grans, g;
     int tracking = b->env.system_tracking;
     bentry *data[64], *sys[64];
 
-    if (pending_count(b) > (size_t)b->env.opt->max_pending && !b->replaying)
-        return 0; /* the slow path waits for room */
     for (g = 0; g < n; g++) {
-        const gslot *s = slot_of(&b->gc[g], at);
+        const gslot *s = slot_of(&sh->gc[g], at);
         bentry *d = s->data, *y = s->sys;
 
-        if (!(at >= s->start && at < s->next) || d == NULL || s->data_gen != b->gen ||
-            d->at != s->start || d->key_id != b->mkey_id || d->fast_serial != v->serial)
+        if (!(at >= s->start && at < s->next) || d == NULL || s->data_gen != sh->gen ||
+            d->at != s->start || d->key_id != sh->mkey_id || d->fast_serial != v->serial)
             return 0;
         data[g] = d;
         if (tracking) {
-            if (y == NULL || s->sys_gen != b->gen || y->at != s->start || y->tk_id != tk_id)
+            if (y == NULL || s->sys_gen != sh->gen || y->at != s->start || y->tk_id != tk_id)
                 return 0;
             sys[g] = y;
         }
@@ -2409,10 +2565,78 @@ static int add_cached(trifle__buffer *b, const char *key, int64_t at, const trif
     return 1;
 }
 
-int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const trifle_payload *v,
-                       unsigned flags, int is_track, trifle_error *err)
+/* An assert replaces leaves, so its order against the calls of other threads matters: with every
+ * shard locked, each data record it touches is gathered into the caller's shard first — the one
+ * holding SET leaves (if any) absorbs the others' parts, which are all newer than its SETs —
+ * and only then is the assert composed. A record has SET leaves in one shard at most, and a
+ * snapshot composes that part before the others' (take_snapshot). Caller holds every shard's
+ * lock; sh is the caller's. */
+static int gather_records(trifle__buffer *b, bshard *sh, size_t g, int64_t bucket,
+                          trifle_error *err)
 {
-    size_t n = b->env.n_grans, g, miss;
+    const char *gran = b->env.grans[g].label;
+    uint64_t h = tuple_hash(sh->mkey_hash, gran, bucket);
+    btable *own = &sh->tables[sh->cur];
+    bentry *base = table_find(own, h, sh->mkey, gran, bucket), *drop;
+    int in_own = base != NULL;
+    size_t k;
+
+    for (k = 0; k < b->n_shards; k++) {
+        bshard *o = &b->shards[k];
+        bentry *e;
+
+        if (o == sh || (e = table_find(&o->tables[o->cur], h, sh->mkey, gran, bucket)) == NULL)
+            continue;
+        table_remove(&o->tables[o->cur], e);
+        atomic_store_explicit(&o->records, o->tables[o->cur].count, memory_order_relaxed);
+        o->gen++; /* its record caches may point at e */
+        if (base == NULL) {
+            base = e;
+            continue;
+        }
+        /* compose the newer part onto the older: the part with SET leaves is the oldest */
+        if (ops_of(e) & OP_SET) {
+            if (entry_compose_entry(e, base) != 0)
+                goto oom;
+            drop = base;
+            if (in_own) {
+                table_remove(own, base);
+                in_own = 0;
+            }
+            base = e;
+        } else {
+            if (entry_compose_entry(base, e) != 0)
+                goto oom;
+            drop = e;
+        }
+        trifle__mutex_lock(&b->lock);
+        recycle(b, drop);
+        trifle__mutex_unlock(&b->lock);
+        continue;
+    oom:
+        /* back where it was (the table did not shrink: this cannot fail); what was gathered so
+         * far stays gathered, which is as correct */
+        (void)table_insert(&o->tables[o->cur], e);
+        atomic_store_explicit(&o->records, o->tables[o->cur].count, memory_order_relaxed);
+        return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+    }
+    if (base != NULL && !in_own) {
+        base->key_id = 0; /* record_for sets it again from this shard's memo */
+        base->fast_serial = 0;
+        base->fast_real = 0;
+        if (table_insert(own, base) != 0)
+            return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+        sh->gen++;
+    }
+    atomic_store_explicit(&sh->records, own->count, memory_order_relaxed);
+    return 0;
+}
+
+/* Merge one call (aggregate mode) into the caller's shard; asserts lock every shard. */
+static int add_aggregate(trifle__buffer *b, const char *key, int64_t at, const trifle_payload *v,
+                         unsigned flags, int is_track, trifle_error *err)
+{
+    size_t n = b->env.n_grans, g, miss, k;
     bentry *data[64], *sys[64];
     gslot *slot[64];
     int64_t bucket[64];
@@ -2420,67 +2644,73 @@ int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const tri
     int tracking = b->env.system_tracking, rc = 0, waited = 0, trigger;
     int op = is_track ? OP_ADD : OP_SET;
     uint64_t tk_id, seq = 0;
+    bshard *sh = my_shard(b);
 
-    if (!b->aggregate) {
-        if ((rc = trifle__key_check(key, 1, err)) != 0)
-            return rc;
-        return add_fifo(b, key, at, v, flags, is_track, err);
-    }
     if (n > 64)
         return trifle__error(err, TRIFLE_ECONFIG, "at most 64 granularities may be buffered");
-    trifle__mutex_lock(&b->lock);
-    if (b->closed) {
+lock:
+    if (is_track) {
+        trifle__mutex_lock(&sh->lock);
+    } else {
+        for (k = 0; k < b->n_shards; k++)
+            trifle__mutex_lock(&b->shards[k].lock);
+    }
+    if (atomic_load(&b->closed)) {
         rc = trifle__error(err, TRIFLE_ECLOSED, "buffer is closed");
         goto unlock;
     }
-    if ((rc = key_memo(b, key, err)) != 0)
+    if ((rc = key_memo(sh, key, err)) != 0)
         goto unlock;
     /* names the tracking key for entry_reserve_system: the memo's key (even ids), or the
      * untracked key (1) */
-    tk_id = untracked ? 1 : b->mkey_id * 2;
-    if ((rc = add_cached(b, key, at, v, flags, tk_id, op, &seq, err)) > 0) {
+    tk_id = untracked ? 1 : sh->mkey_id * 2;
+    if (is_track && (rc = add_cached(b, sh, key, at, v, flags, tk_id, op, &seq, err)) > 0) {
         rc = 0;
         goto accept;
     }
     if (rc < 0)
         goto unlock;
     for (g = 0; g < n; g++) {
-        slot[g] = slot_of(&b->gc[g], at);
+        slot[g] = slot_of(&sh->gc[g], at);
         if ((rc = bucket_for(b, g, slot[g], at, &bucket[g], err)) != 0)
+            goto unlock;
+        if (!is_track && (rc = gather_records(b, sh, g, bucket[g], err)) != 0)
             goto unlock;
     }
     /* how many records would be new: the memory bound counts records (SPEC §6.5) */
-    for (;;) {
-        miss = 0;
-        for (g = 0; g < n && rc == 0; g++) {
-            rc = record_for(b, g, slot[g], bucket[g], 0, 0, &data[g], &miss, err);
-            if (rc == 0 && tracking)
-                rc = record_for(b, g, slot[g], bucket[g], 1, 0, &sys[g], &miss, err);
-        }
+    miss = 0;
+    for (g = 0; g < n && rc == 0; g++) {
+        rc = record_for(b, sh, g, slot[g], bucket[g], 0, 0, &data[g], &miss, err);
+        if (rc == 0 && tracking)
+            rc = record_for(b, sh, g, slot[g], bucket[g], 1, 0, &sys[g], &miss, err);
+    }
+    if (rc != 0)
+        goto unlock;
+    if (miss > 0 && !b->replaying &&
+        pending_count(b) + miss > (size_t)b->env.opt->max_pending) {
+        /* wait without any shard lock (a flush needs them all), then start again */
+        if (is_track)
+            trifle__mutex_unlock(&sh->lock);
+        else
+            for (k = b->n_shards; k-- > 0;)
+                trifle__mutex_unlock(&b->shards[k].lock);
+        trifle__mutex_lock(&b->lock);
+        rc = wait_for_room(b, miss, &waited, err);
+        trifle__mutex_unlock(&b->lock);
         if (rc != 0)
-            goto unlock;
-        if (pending_count(b) + miss <= (size_t)b->env.opt->max_pending || b->replaying)
-            break;
-        if ((rc = wait_for_room(b, miss, &waited, err)) != 0)
-            goto unlock;
-        /* the lock was released: the memo may hold another key now, slots other buckets */
-        if ((rc = key_memo(b, key, err)) != 0)
-            goto unlock;
-        tk_id = untracked ? 1 : b->mkey_id * 2;
-        for (g = 0; g < n; g++)
-            if ((rc = bucket_for(b, g, slot[g], at, &bucket[g], err)) != 0)
-                goto unlock;
+            return rc;
+        goto lock;
     }
     /* phase 1: every record exists and has a slot for every leaf */
     for (g = 0; g < n; g++) {
         if (data[g] == NULL &&
-            (rc = record_for(b, g, slot[g], bucket[g], 0, 1, &data[g], &miss, err)) != 0)
+            (rc = record_for(b, sh, g, slot[g], bucket[g], 0, 1, &data[g], &miss, err)) != 0)
             goto unlock;
         if (entry_reserve_payload(data[g], v) != 0)
             goto oom;
         if (tracking) {
             if (sys[g] == NULL &&
-                (rc = record_for(b, g, slot[g], bucket[g], 1, 1, &sys[g], &miss, err)) != 0)
+                (rc = record_for(b, sh, g, slot[g], bucket[g], 1, 1, &sys[g], &miss, err)) != 0)
                 goto unlock;
             if (entry_reserve_system(sys[g], untracked ? UNTRACKED_KEY : key, tk_id) != 0)
                 goto oom;
@@ -2495,16 +2725,36 @@ int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const tri
             entry_compose_system(sys[g]);
     }
 accept:
-    trigger = accepted(b);
-    trifle__mutex_unlock(&b->lock);
+    trigger = accepted(b, sh, 0);
+    if (is_track)
+        trifle__mutex_unlock(&sh->lock);
+    else
+        for (k = b->n_shards; k-- > 0;)
+            trifle__mutex_unlock(&b->shards[k].lock);
     if (trigger)
         (void)flush_now(b, 0, NULL); /* enqueue never returns flush errors (SPEC §6.4) */
     return journal_wait(b, seq, err);
 oom:
     rc = trifle__error(err, TRIFLE_ENOMEM, "out of memory");
 unlock:
-    trifle__mutex_unlock(&b->lock);
+    if (is_track)
+        trifle__mutex_unlock(&sh->lock);
+    else
+        for (k = b->n_shards; k-- > 0;)
+            trifle__mutex_unlock(&b->shards[k].lock);
     return rc;
+}
+
+int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const trifle_payload *v,
+                       unsigned flags, int is_track, trifle_error *err)
+{
+    int rc;
+
+    if (b->aggregate)
+        return add_aggregate(b, key, at, v, flags, is_track, err);
+    if ((rc = trifle__key_check(key, 1, err)) != 0)
+        return rc;
+    return add_fifo(b, key, at, v, flags, is_track, err);
 }
 
 /* Non-aggregate mode: the operation's records, copied, appended to the queue. */
@@ -2560,7 +2810,7 @@ static int add_fifo(trifle__buffer *b, const char *key, int64_t at, const trifle
     if (rc != 0)
         goto fail;
     trifle__mutex_lock(&b->lock);
-    if (b->closed) {
+    if (atomic_load(&b->closed)) {
         trifle__mutex_unlock(&b->lock);
         rc = trifle__error(err, TRIFLE_ECLOSED, "buffer is closed");
         goto fail;
@@ -2580,7 +2830,7 @@ static int add_fifo(trifle__buffer *b, const char *key, int64_t at, const trifle
     b->q_tail = op;
     b->q_n++;
     seq = op->seq; /* op belongs to the queue now: a flush may free it once `lock` is released */
-    trigger = accepted(b);
+    trigger = accepted(b, &b->shards[0], 1);
     trifle__mutex_unlock(&b->lock);
     if (trigger)
         (void)flush_now(b, 0, NULL);
@@ -2600,7 +2850,7 @@ static int flush_and_wait(trifle__buffer *b, trifle_error *err)
     if (!b->thread_started)
         return flush_now(b, 2, err);
     trifle__mutex_lock(&b->lock);
-    if (b->closed) {
+    if (atomic_load(&b->closed)) {
         trifle__mutex_unlock(&b->lock);
         return trifle__error(err, TRIFLE_ECLOSED, "buffer is closed");
     }
@@ -2622,22 +2872,34 @@ int trifle__buffer_flush(trifle__buffer *b, trifle_error *err)
     return flush_and_wait(b, err);
 }
 
-/* Whether records of (key, granularity) wait outside the quarantine. Caller holds flush_lock. */
-static int pending_for(trifle__buffer *b, const char *key, const char *granularity)
+static int table_has(const btable *t, const char *key, const char *granularity)
 {
     size_t i;
+
+    for (i = 0; i < t->nslots; i++)
+        for (const bentry *e = t->slots[i]; e != NULL; e = e->next)
+            if (strcmp(e->gran, granularity) == 0 &&
+                (strcmp(e->key, key) == 0 || strcmp(key, SYSTEM_KEY) == 0))
+                return 1;
+    return 0;
+}
+
+/* Whether records of (key, granularity) wait outside the quarantine. Caller holds flush_lock
+ * (and not `lock`: the shards' locks come first). */
+static int pending_for(trifle__buffer *b, const char *key, const char *granularity)
+{
+    size_t i, k;
     const bop *op;
 
     if (b->aggregate) {
-        const btable *tabs[2] = {&b->retained, &b->tables[b->cur]};
-        size_t t;
-        for (t = 0; t < 2; t++)
-            for (i = 0; i < tabs[t]->nslots; i++)
-                for (const bentry *e = tabs[t]->slots[i]; e != NULL; e = e->next)
-                    if (strcmp(e->gran, granularity) == 0 &&
-                        (strcmp(e->key, key) == 0 || strcmp(key, SYSTEM_KEY) == 0))
-                        return 1;
-        return 0;
+        int found = table_has(&b->retained, key, granularity);
+        for (k = 0; k < b->n_shards && !found; k++) {
+            bshard *sh = &b->shards[k];
+            trifle__mutex_lock(&sh->lock);
+            found = table_has(&sh->tables[sh->cur], key, granularity);
+            trifle__mutex_unlock(&sh->lock);
+        }
+        return found;
     }
     for (op = b->kept; op != NULL; op = op->next)
         for (i = 0; i < op->n; i++)
@@ -2661,9 +2923,7 @@ int trifle__buffer_flush_for_read(trifle__buffer *b, const char *key, const char
     if ((rc = flush_and_wait(b, &e)) == 0)
         return 0;
     trifle__mutex_lock(&b->flush_lock);
-    trifle__mutex_lock(&b->lock);
     still = pending_for(b, key, granularity);
-    trifle__mutex_unlock(&b->lock);
     trifle__mutex_unlock(&b->flush_lock);
     if (!still)
         return 0; /* what this read needs is written; the failure is someone else's */
@@ -2689,11 +2949,10 @@ int trifle__buffer_close(trifle__buffer *b, trifle_error *err)
     size_t left;
 
     trifle__mutex_lock(&b->lock);
-    if (b->closed) {
+    if (atomic_exchange(&b->closed, 1)) {
         trifle__mutex_unlock(&b->lock);
         return trifle__error(err, TRIFLE_ECLOSED, "buffer is closed");
     }
-    b->closed = 1;
     b->stop = 1;
     (void)pthread_cond_broadcast(&b->wake);
     (void)pthread_cond_broadcast(&b->room);
@@ -2749,8 +3008,24 @@ void trifle__buffer_free(trifle__buffer *b)
         trifle__mutex_unlock(&b->lock);
         (void)pthread_join(b->thread, NULL);
     }
-    for (t = 0; t < 2; t++)
-        table_destroy(&b->tables[t]);
+    for (t = 0; b->shards != NULL && t < b->n_shards; t++) {
+        bshard *sh = &b->shards[t];
+        size_t g;
+        table_destroy(&sh->tables[0]);
+        table_destroy(&sh->tables[1]);
+        while (sh->free_list != NULL) {
+            bentry *e = sh->free_list;
+            sh->free_list = e->next;
+            entry_destroy(e);
+        }
+        if (sh->gc != NULL)
+            for (g = 0; g < b->env.n_grans; g++)
+                trifle__free(sh->gc[g].slot);
+        trifle__free(sh->gc);
+        trifle__free(sh->mkey);
+        trifle__mutex_destroy(&sh->lock);
+    }
+    trifle__free(b->shards);
     table_destroy(&b->retained);
     table_destroy(&b->quarantine);
     while (b->free_list != NULL) {
@@ -2775,11 +3050,7 @@ void trifle__buffer_free(trifle__buffer *b)
     (void)pthread_cond_destroy(&b->room);
     trifle__mutex_destroy(&b->lock);
     trifle__mutex_destroy(&b->flush_lock);
-    if (b->gc != NULL)
-        for (t = 0; t < b->env.n_grans; t++)
-            trifle__free(b->gc[t].slot);
-    trifle__free(b->gc);
-    trifle__free(b->mkey);
+    trifle__mutex_destroy(&b->jlock);
     trifle__journal_close(b->jn);
     trifle__jbuf_free(&b->jpay);
     trifle__jbuf_free(&b->jop);
@@ -2792,11 +3063,16 @@ void trifle__buffer_free(trifle__buffer *b)
 
 void trifle__buffer_get_stats(trifle__buffer *b, trifle_buffer_counters *out)
 {
+    size_t k;
+
     trifle__mutex_lock(&b->lock);
     *out = b->stats;
+    out->operations = 0;
+    for (k = 0; k < b->n_shards; k++)
+        out->operations += atomic_load_explicit(&b->shards[k].operations, memory_order_relaxed);
     out->quarantined = b->quarantined;
     out->pending_entries = pending_count(b);
-    out->pending_operations = b->ops_since;
+    out->pending_operations = ops_since(b);
     trifle__mutex_unlock(&b->lock);
 }
 

@@ -1,0 +1,241 @@
+/* The buffer under threads (its shards, core/buffer.c): many writers on mixed keys end with exact
+ * totals; an assert made after another thread's track (or before it) composes in that order,
+ * although the two calls land in different shards; reads see every thread's writes.
+ * TRIFLE_TEST_LIGHT=1 (valgrind) runs a slice of the stress. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../fake_driver.h"
+#include "trifle/trifle.h"
+
+#define T0 1736937465 /* 2025-01-15T10:37:45Z */
+#define THREADS 8
+#define KEYS 16
+
+static int db_counter;
+
+static trifle *open_buffered(const char *async, const char *duration)
+{
+    trifle_config *cfg = NULL;
+    trifle *t = NULL;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    char url[64];
+
+    assert_int_equal(trifle_driver_dir_add(TRIFLE_TEST_PLUGIN_DIR, &err), 0);
+    (void)snprintf(url, sizeof(url), "fake:threads%d", ++db_counter);
+    assert_int_equal(trifle_config_new(&cfg, &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "driver", url, &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "granularities", "1h,1d", &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "buffer.async", async, &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "buffer.duration_ms", duration, &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "buffer.size", "5000", &err), 0);
+    if (trifle_open(&t, cfg, &err) != 0)
+        fail_msg("open: %s", err.message);
+    trifle_config_free(cfg);
+    return t;
+}
+
+static trifle_payload *payload(const char *json)
+{
+    trifle_payload *p = NULL;
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    if (trifle_payload_parse(&p, json, strlen(json), &err) != 0)
+        fail_msg("payload %s: %s", json, err.message);
+    return p;
+}
+
+static double value(trifle *t, const char *key, int64_t at, const char *g, const char *path)
+{
+    trifle_series *s = NULL;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    double v = 0;
+
+    if (trifle_values(t, &s, key, at, at, g, 0, &err) != 0)
+        fail_msg("values %s: %s", key, err.message);
+    (void)trifle_series_value(s, 0, path, &v);
+    trifle_series_free(s);
+    return v;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Stress: THREADS writers × N tracks over KEYS keys and two days, flushes running meanwhile */
+
+typedef struct writer {
+    trifle *t;
+    const trifle_payload *p;
+    long n;
+    int index, failures;
+} writer;
+
+static void *write_mixed(void *v)
+{
+    writer *w = v;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    char key[32];
+    long i;
+
+    for (i = 0; i < w->n; i++) {
+        /* every thread visits every key and both days, in its own order */
+        long k = (i * 7 + w->index) % KEYS;
+        int64_t at = T0 + ((i / KEYS) % 2) * 86400;
+        (void)snprintf(key, sizeof(key), "stress.k%ld", k);
+        if (trifle_track(w->t, key, at, w->p, 0, &err) != 0)
+            w->failures++;
+    }
+    return NULL;
+}
+
+static void test_stress_exact_totals(void **state)
+{
+    const char *light = getenv("TRIFLE_TEST_LIGHT");
+    long per_thread = light != NULL && light[0] == '1' ? 20000 : 1000000;
+    trifle *t = open_buffered("true", "5");
+    trifle_payload *p = payload("{\"n\":1,\"w\":{\"x\":0.5}}");
+    trifle_error err = TRIFLE_ERROR_INIT;
+    pthread_t th[THREADS];
+    writer w[THREADS];
+    double total = 0, halves = 0, system = 0;
+    char key[32];
+    int i, k, d;
+
+    (void)state;
+    for (i = 0; i < THREADS; i++) {
+        w[i] = (writer){t, p, per_thread, i, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, write_mixed, &w[i]), 0);
+    }
+    for (i = 0; i < THREADS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(w[i].failures, 0);
+    }
+    assert_int_equal(trifle_flush(t, &err), 0);
+    for (k = 0; k < KEYS; k++)
+        for (d = 0; d < 2; d++) {
+            (void)snprintf(key, sizeof(key), "stress.k%d", k);
+            total += value(t, key, T0 + d * 86400, "1d", "n");
+            halves += value(t, key, T0 + d * 86400, "1h", "w.x");
+        }
+    for (d = 0; d < 2; d++)
+        system += value(t, "__system__key__", T0 + d * 86400, "1d", "count");
+    assert_true(total == (double)THREADS * per_thread);
+    assert_true(halves == 0.5 * THREADS * per_thread);
+    assert_true(system == (double)THREADS * per_thread);
+    assert_int_equal(trifle_close(t, &err), 0);
+    trifle_free(t);
+    trifle_payload_free(p);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Order across threads: an assert and a track of the same bucket, one after the other in two
+ * threads (the second starts when the first returned), compose in that order */
+
+typedef struct pair {
+    trifle *t;
+    const trifle_payload *set, *add;
+    int rounds;
+    atomic_int turn; /* 2k: the first call of round k may run; 2k+1: the second */
+    int set_first, failures;
+} pair;
+
+static void *pair_first(void *v)
+{
+    pair *q = v;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    int r;
+
+    for (r = 0; r < q->rounds; r++) {
+        int64_t at = T0 + (int64_t)r * 3600;
+        while (atomic_load(&q->turn) != 2 * r)
+            ;
+        if ((q->set_first ? trifle_assert(q->t, "ordered", at, q->set, 0, &err)
+                          : trifle_track(q->t, "ordered", at, q->add, 0, &err)) != 0)
+            q->failures++;
+        atomic_store(&q->turn, 2 * r + 1);
+    }
+    return NULL;
+}
+
+static void *pair_second(void *v)
+{
+    pair *q = v;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    int r;
+
+    for (r = 0; r < q->rounds; r++) {
+        int64_t at = T0 + (int64_t)r * 3600;
+        while (atomic_load(&q->turn) != 2 * r + 1)
+            ;
+        if ((q->set_first ? trifle_track(q->t, "ordered", at, q->add, 0, &err)
+                          : trifle_assert(q->t, "ordered", at, q->set, 0, &err)) != 0)
+            q->failures++;
+        atomic_store(&q->turn, 2 * r + 2);
+    }
+    return NULL;
+}
+
+static void ordered(int set_first)
+{
+    trifle *t = open_buffered("false", "0"); /* nothing flushes between the two calls */
+    trifle_payload *set = payload("{\"g\":100}"), *add = payload("{\"g\":1}");
+    trifle_error err = TRIFLE_ERROR_INIT;
+    pair q;
+    pthread_t a, b;
+    int r;
+
+    q.t = t;
+    q.set = set;
+    q.add = add;
+    q.rounds = 200;
+    atomic_init(&q.turn, 0);
+    q.set_first = set_first;
+    q.failures = 0;
+    /* both threads have written before (so each has its shard) */
+    assert_int_equal(pthread_create(&a, NULL, pair_first, &q), 0);
+    assert_int_equal(pthread_create(&b, NULL, pair_second, &q), 0);
+    assert_int_equal(pthread_join(a, NULL), 0);
+    assert_int_equal(pthread_join(b, NULL), 0);
+    assert_int_equal(q.failures, 0);
+    assert_int_equal(trifle_flush(t, &err), 0);
+    for (r = 0; r < q.rounds; r++) {
+        double g = value(t, "ordered", T0 + (int64_t)r * 3600, "1h", "g");
+        /* set then add: SET(100)+ADD(1) = 101; add then set: SET(100) */
+        if (g != (set_first ? 101.0 : 100.0))
+            fail_msg("round %d: g = %g (set %s)", r, g, set_first ? "first" : "second");
+    }
+    assert_int_equal(trifle_close(t, &err), 0);
+    trifle_free(t);
+    trifle_payload_free(set);
+    trifle_payload_free(add);
+}
+
+static void test_assert_then_track(void **state)
+{
+    (void)state;
+    ordered(1);
+}
+
+static void test_track_then_assert(void **state)
+{
+    (void)state;
+    ordered(0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stress_exact_totals),
+        cmocka_unit_test(test_assert_then_track),
+        cmocka_unit_test(test_track_then_assert),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
