@@ -26,6 +26,7 @@
 #include "json_int.h"
 #include "payload_int.h"
 #include "series_int.h"
+#include "storage_int.h"
 #include "thread_int.h"
 #include "trifle_int.h"
 
@@ -160,6 +161,15 @@ int trifle_open(trifle **out, const trifle_config *cfg, trifle_error *err)
                           (size_t)t->cfg->connections, err);
     if (rc != 0) {
         t->st = NULL; /* the pool closed it */
+        goto fail;
+    }
+    /* A driver that takes whole calls (TRIFLE_CAP_CALLS: drivers/http) gets every track/assert
+     * as made; the buffer aggregates items and cannot queue calls yet, so it must be off. */
+    if (t->cfg->buffer.enabled && trifle__storage_takes_calls(t->st)) {
+        rc = trifle__error(err, TRIFLE_ECONFIG,
+                           "driver %s sends whole calls to a server, which buckets them: set "
+                           "buffer.enabled false (the buffer does not queue calls yet)",
+                           trifle_storage_driver(t->st)->name);
         goto fail;
     }
     if (t->cfg->buffer.enabled) {
@@ -428,6 +438,32 @@ static int storage_write(trifle *t, int add, const write_plan *p, trifle_error *
     return rc;
 }
 
+/* A driver with TRIFLE_CAP_CALLS: the call as made, one driver call per track/assert. Nothing is
+ * bucketed here and no system item is built: whoever buckets the call keeps the system key. */
+static int calls_write(trifle *t, const char *key, int64_t at, const trifle_payload *values,
+                       unsigned flags, int is_track, trifle_error *err)
+{
+    trifle_write_result res;
+    trifle_storage *st;
+    trifle_call call;
+    int rc;
+
+    call.key = key;
+    call.at = at;
+    call.op = is_track ? TRIFLE_CALL_TRACK : TRIFLE_CALL_ASSERT;
+    call.flags = (flags & TRIFLE_UNTRACKED) ? TRIFLE_CALL_UNTRACKED : 0;
+    call.leaves = trifle_payload_leaves(values);
+    call.n_leaves = trifle_payload_count(values);
+    memset(&res, 0, sizeof(res));
+    res.struct_size = sizeof(res);
+    res.failed_item = -1;
+    if ((rc = trifle__pool_get(t->pool, &st, err)) != 0)
+        return rc;
+    rc = trifle__storage_calls(st, &call, 1, &res, err);
+    trifle__pool_put(t->pool, st, rc);
+    return rc;
+}
+
 static int write_op(trifle *t, const char *key, int64_t at, const trifle_payload *values,
                     unsigned flags, int is_track, trifle_error *err)
 {
@@ -443,6 +479,8 @@ static int write_op(trifle *t, const char *key, int64_t at, const trifle_payload
         return rc;
     if (trifle_payload_count(values) == 0)
         return 0; /* {} writes nothing, system item included (SPEC §3.4) */
+    if (trifle__storage_takes_calls(t->st))
+        return calls_write(t, key, at, values, flags, is_track, err);
     tracking = t->cfg->system_tracking;
     if (is_track) {
         /* data and system items in one inc batch: one transaction */

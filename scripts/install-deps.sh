@@ -22,7 +22,8 @@ FERRETDB_VERSION=v1.24.2
 
 PKGS_BUILD=(cmake ninja-build pkg-config gcc clang-14 libclang-rt-14-dev)
 PKGS_LIBS=(libglib2.0-dev libcjson-dev libsqlite3-dev sqlite3 libpq-dev libhiredis-dev
-           libmongoc-dev libbson-dev libmicrohttpd-dev libyaml-dev libcmocka-dev zlib1g-dev)
+           libmongoc-dev libbson-dev libmicrohttpd-dev libyaml-dev libcmocka-dev zlib1g-dev
+           libcurl4-openssl-dev)
 PKGS_SERVERS=(postgresql redis-server)
 PKGS_TOOLS=(valgrind wrk prometheus jq curl doxygen)
 ALL_PKGS=("${PKGS_BUILD[@]}" "${PKGS_LIBS[@]}" "${PKGS_SERVERS[@]}" "${PKGS_TOOLS[@]}")
