@@ -2725,6 +2725,12 @@ int trifle__buffer_close(trifle__buffer *b, trifle_error *err)
     if (last.code == 0)
         last = b->last_err;
     trifle__mutex_unlock(&b->lock);
+    if (b->jn != NULL)
+        return trifle__error(err, TRIFLE_EDRIVER,
+                             "%zu buffered operations could not be written: %s (they stay in the "
+                             "journal %s and are written when it is next opened)",
+                             left, last.message[0] ? last.message : "unknown error",
+                             trifle__journal_dir(b->jn));
     return trifle__error(err, TRIFLE_EDRIVER, "%zu buffered operations could not be written: %s",
                          left, last.message[0] ? last.message : "unknown error");
 }

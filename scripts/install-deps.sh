@@ -9,9 +9,15 @@
 # interop test, about 120 MB of zips) are fetched into the Go module cache too, so that the test
 # itself only compiles.
 #
-# Usage: scripts/install-deps.sh [--no-ferretdb] [--no-go-modules] [--list]
+# The dashboard's browser test drives Debian's chromium with playwright-core, pinned in
+# tests/browser/package.json and package-lock.json; `npm ci` installs it into
+# $TRIFLE_BROWSER_MODULES (default ~/.cache/trifle/browser), again only when it is missing or the
+# lock file changed. It needs node >= 20 and npm on PATH (not installed here).
+#
+# Usage: scripts/install-deps.sh [--no-ferretdb] [--no-go-modules] [--no-browser] [--list]
 #   --no-ferretdb     skip the FerretDB build (no Go toolchain, or no mongo tests wanted)
 #   --no-go-modules   skip `go mod download` for tests/interop
+#   --no-browser      skip the npm install of playwright-core for tests/browser
 #   --list            print the Debian packages this script installs and exit
 # Environment: TRIFLE_TOOLS_BIN (where ferretdb goes), GO (go binary; default: go on PATH,
 # then /usr/local/go/bin/go).
@@ -25,13 +31,15 @@ PKGS_LIBS=(libglib2.0-dev libcjson-dev libsqlite3-dev sqlite3 libpq-dev libhired
            libmongoc-dev libbson-dev libmicrohttpd-dev libyaml-dev libcmocka-dev zlib1g-dev
            libcurl4-openssl-dev)
 PKGS_SERVERS=(postgresql redis-server)
-PKGS_TOOLS=(valgrind wrk prometheus jq curl doxygen)
+PKGS_TOOLS=(valgrind wrk prometheus jq curl doxygen chromium)
 ALL_PKGS=("${PKGS_BUILD[@]}" "${PKGS_LIBS[@]}" "${PKGS_SERVERS[@]}" "${PKGS_TOOLS[@]}")
 
 TOOLS_BIN=${TRIFLE_TOOLS_BIN:-${HOME:-/root}/.cache/trifle/bin}
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 want_ferretdb=1
 want_go_modules=1
+want_browser=1
+BROWSER_DIR=${TRIFLE_BROWSER_MODULES:-${HOME:-/root}/.cache/trifle/browser}
 
 die() { printf 'install-deps: error: %s\n' "$*" >&2; exit 1; }
 note() { printf 'install-deps: %s\n' "$*"; }
@@ -40,6 +48,7 @@ for arg in "$@"; do
     case $arg in
     --no-ferretdb) want_ferretdb=0 ;;
     --no-go-modules) want_go_modules=0 ;;
+    --no-browser) want_browser=0 ;;
     --list) printf '%s\n' "${ALL_PKGS[@]}"; exit 0 ;;
     -h|--help) sed -n '2,/^set -/{/^set -/d;s/^# \{0,1\}//;p;}' "$0"; exit 0 ;;
     *) die "unknown argument: $arg (see --help)" ;;
@@ -161,6 +170,28 @@ if ((want_go_modules)) && [[ -f $SRC_DIR/tests/interop/go.mod ]]; then
     fi
 fi
 
+# ---- playwright-core for the browser test ----------------------------------------------------------
+# npm ci into a cache outside the repository (nothing under node_modules is committed); a no-op
+# when the installed lock file is the one in tests/browser. --ignore-scripts: playwright-core
+# has no install script, and no browser is downloaded (the test uses the system chromium).
+browser_summary="skipped (--no-browser)"
+if ((want_browser)); then
+    lock=$SRC_DIR/tests/browser/package-lock.json
+    if cmp -s "$lock" "$BROWSER_DIR/package-lock.json" &&
+        [[ -f $BROWSER_DIR/node_modules/playwright-core/package.json ]]; then
+        browser_summary="playwright-core present ($BROWSER_DIR)"
+    elif ! command -v npm >/dev/null; then
+        # the browser test then reports it itself (a failure under CI)
+        browser_summary="npm not found: tests/browser cannot run"
+    else
+        mkdir -p "$BROWSER_DIR"
+        cp "$SRC_DIR/tests/browser/package.json" "$lock" "$BROWSER_DIR/"
+        (cd "$BROWSER_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) ||
+            die "npm ci of tests/browser (playwright-core) failed"
+        browser_summary="playwright-core installed ($BROWSER_DIR)"
+    fi
+fi
+
 # Tells later steps (scripts/test.sh sources it) where the tools are.
 if ferretdb_ok; then
     env_file=${HOME:-/root}/.cache/trifle/env.sh
@@ -173,3 +204,4 @@ fi
 note "debian packages: $pkg_summary"
 note "ferretdb: $ferret_summary ($TOOLS_BIN/ferretdb)"
 note "go modules: $gomod_summary"
+note "browser test: $browser_summary"

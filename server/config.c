@@ -1202,6 +1202,54 @@ static int load_tokens(cfg_ctx *x, const ynode *n)
     return 0;
 }
 
+/* --- monitors (issue 15) ------------------------------------------------------------------------ */
+
+static int monitors_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v,
+                        const char *path, void *payload)
+{
+    srv_config *c = x->c;
+    int64_t i = 0;
+    size_t n;
+    int rc;
+
+    (void)payload;
+    if (strcmp(key, "webhook_allow") == 0) {
+        if (v->kind != Y_SEQ)
+            return fail(x, v, path, "expected a sequence, got %s", kind_name(v));
+        if ((c->webhook_allow = calloc(v->n + 1, sizeof(*c->webhook_allow))) == NULL)
+            return srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
+        for (n = 0; n < v->n; n++) {
+            char item[512];
+            path_index(item, sizeof(item), path, n);
+            if ((rc = get_string(x, v->kids[n], item, 1, &c->webhook_allow[n])) != 0)
+                return rc;
+            c->n_webhook_allow = n + 1;
+            if (!srv_allow_entry_ok(c->webhook_allow[n]))
+                return fail(x, v->kids[n], item,
+                            "invalid entry \"%s\": expected a host name, an address or a CIDR "
+                            "block",
+                            c->webhook_allow[n]);
+        }
+        return 0;
+    }
+    if (strcmp(key, "webhook_timeout_ms") == 0) {
+        rc = set_int_field(x, v, path, key, 100, 600000, &i);
+        c->webhook_timeout_ms = (int)i;
+    } else if (strcmp(key, "webhook_retries") == 0) {
+        rc = set_int_field(x, v, path, key, 0, 100, &i);
+        c->webhook_retries = (int)i;
+    } else if (strcmp(key, "webhook_backoff_ms") == 0) {
+        rc = set_int_field(x, v, path, key, 1, 3600000, &i);
+        c->webhook_backoff_ms = (int)i;
+    } else if (strcmp(key, "tick_ms") == 0) {
+        rc = set_int_field(x, v, path, key, 10, 60000, &i);
+        c->monitors_tick_ms = (int)i;
+    } else {
+        rc = unknown_key(x, kn, path);
+    }
+    return rc;
+}
+
 /* --- top level -------------------------------------------------------------------------------- */
 
 enum {
@@ -1213,10 +1261,12 @@ enum {
     TOP_SOURCES,
     TOP_TOKENS,
     TOP_STATS,
+    TOP_MONITORS,
     TOP__COUNT
 };
 static const char *const top_keys[TOP__COUNT] = {"http",   "data_dir", "driver_path", "node",
-                                                 "limits", "sources",  "tokens",      "stats"};
+                                                 "limits", "sources",  "tokens",      "stats",
+                                                 "monitors"};
 
 typedef struct top_ctx {
     const ynode *value[TOP__COUNT];
@@ -1271,6 +1321,10 @@ static int set_defaults(srv_config *c)
     c->max_points = 100000;
     c->max_connections = 256;
     c->max_list_entries = 10000;
+    c->webhook_timeout_ms = 5000;
+    c->webhook_retries = 5;
+    c->webhook_backoff_ms = 1000;
+    c->monitors_tick_ms = 1000;
     trifle_simple_options_init(&c->stats);
     (void)snprintf(host, sizeof(host), "%s",
                    uname(&u) == 0 && u.nodename[0] != '\0' ? u.nodename : "localhost");
@@ -1450,6 +1504,9 @@ int srv_config_load(srv_config **out, const char *path, trifle_error *err)
     if (top.value[TOP_STATS] != NULL && !is_null(top.value[TOP_STATS]) &&
         (rc = map_each(&x, top.value[TOP_STATS], "stats", stats_key, NULL)) != 0)
         goto done;
+    if (top.value[TOP_MONITORS] != NULL && !is_null(top.value[TOP_MONITORS]) &&
+        (rc = map_each(&x, top.value[TOP_MONITORS], "monitors", monitors_key, NULL)) != 0)
+        goto done;
     *out = c;
     c = NULL;
 done:
@@ -1526,6 +1583,9 @@ void srv_config_free(srv_config *c)
         free(c->labels[i].value);
     }
     free(c->labels);
+    for (i = 0; i < c->n_webhook_allow; i++)
+        free(c->webhook_allow[i]);
+    free(c->webhook_allow);
     free(c->file);
     free(c->listen);
     free(c->data_dir);

@@ -49,7 +49,13 @@ enum route {
     R_POOLS,
     R_FILES_LIST_ALL,
     R_FILES_LIST,
-    R_FILES_DELETE
+    R_FILES_DELETE,
+    R_WEB,        /* the dashboard's files (dashboard.c) */
+    R_SOURCES,    /* GET /api/v1/sources */
+    R_DASHBOARDS, /* /api/v1/dashboards[/:id] (dashboards.c) */
+    R_DASHBOARD,
+    R_MONITORS, /* /api/v1/monitors[/:id] (monitors.c) */
+    R_MONITOR
 };
 
 /* What a route needs before it runs. */
@@ -59,7 +65,9 @@ enum access {
     ACCESS_WRITE,    /* source-bound, write grant on a writable source */
     ACCESS_READ_OR_WRITE,
     ACCESS_STATS, /* any valid token unless stats.public */
-    ACCESS_ADMIN  /* admin token */
+    ACCESS_ADMIN, /* admin token */
+    ACCESS_TOKEN, /* any valid token (it is kept in the request) */
+    ACCESS_CHANGE /* source-bound, write grant (read-only sources too: not a metrics write) */
 };
 
 enum phase { PHASE_NEW = 0, PHASE_BODY, PHASE_DONE };
@@ -91,8 +99,12 @@ struct srv_request {
     size_t raw_bytes;
     /* authentication */
     srv_source *source;
-    const char *file; /* /_local/files/:file, raw */
+    const char *file; /* /_local/files/:file, /api/v1/{dashboards,monitors}/:id; raw */
     size_t file_len;
+    const char *method;
+    const srv_token *token; /* ACCESS_TOKEN routes */
+    const char *headers[2 * SRV_EXTRA_HEADERS]; /* name, value (static strings) */
+    size_t n_headers;
 };
 
 /* The marker stored as the socket context of connections beyond limits.max_connections. */
@@ -153,6 +165,12 @@ void srv_respond(srv_request *r, int status, const char *content_type, srv_buf *
         return;
     }
     (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    /* issue 15: nothing is sniffed, and only the dashboard's files may be cached */
+    (void)MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (r->n_headers == 0)
+        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    for (size_t i = 0; i < r->n_headers; i++)
+        (void)MHD_add_response_header(resp, r->headers[2 * i], r->headers[2 * i + 1]);
     if (r->retry_after)
         (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (r->close)
@@ -209,6 +227,31 @@ srv_server *srv_request_server(srv_request *r)
 srv_source *srv_request_source(srv_request *r)
 {
     return r->source;
+}
+
+void srv_request_add_header(srv_request *r, const char *name, const char *value)
+{
+    if (r->n_headers < SRV_EXTRA_HEADERS) {
+        r->headers[2 * r->n_headers] = name;
+        r->headers[2 * r->n_headers + 1] = value;
+        r->n_headers++;
+    }
+}
+
+const char *srv_request_path(srv_request *r, size_t *n)
+{
+    *n = r->path_len;
+    return r->target;
+}
+
+const char *srv_request_method(srv_request *r)
+{
+    return r->method;
+}
+
+const srv_token *srv_request_token(srv_request *r)
+{
+    return r->token;
 }
 
 const char *srv_request_file(srv_request *r, size_t *n)
@@ -385,6 +428,7 @@ static int route_of(srv_request *r, const char *method, int *access)
     int get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
     int post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
     int del = strcmp(method, MHD_HTTP_METHOD_DELETE) == 0;
+    int put = strcmp(method, MHD_HTTP_METHOD_PUT) == 0;
 
 #define SEG(i, s) segment_is(seg[i], len[i], s)
     *access = ACCESS_NONE;
@@ -408,6 +452,24 @@ static int route_of(srv_request *r, const char *method, int *access)
         if (n == 4 && SEG(2, "metrics") && SEG(3, "query") && post) {
             *access = ACCESS_READ;
             return R_QUERY;
+        }
+        if (n == 3 && SEG(2, "sources") && get) {
+            *access = ACCESS_TOKEN;
+            return R_SOURCES;
+        }
+        if ((n == 3 || n == 4) && (SEG(2, "dashboards") || SEG(2, "monitors"))) {
+            int mon = SEG(2, "monitors");
+            if (n == 4) {
+                r->file = seg[3];
+                r->file_len = len[3];
+            }
+            if (get)
+                *access = ACCESS_READ;
+            else if ((n == 3 && post) || (n == 4 && (put || del)))
+                *access = ACCESS_CHANGE;
+            else
+                return R_NONE;
+            return n == 3 ? (mon ? R_MONITORS : R_DASHBOARDS) : (mon ? R_MONITOR : R_DASHBOARD);
         }
         return R_NONE;
     }
@@ -440,6 +502,8 @@ static int route_of(srv_request *r, const char *method, int *access)
         return R_NONE;
     }
 #undef SEG
+    if (get && srv_web_route(r->target, r->path_len))
+        return R_WEB;
     return R_NONE;
 }
 
@@ -507,6 +571,13 @@ static int authorise(srv_request *r, int access)
     if (access == ACCESS_STATS && s->cfg->stats.is_public)
         return 1;
     token = bearer(r, &tn);
+    if (access == ACCESS_TOKEN) {
+        if (token == NULL || (r->token = srv_token_find(s->cfg, token, tn, srv_now())) == NULL) {
+            srv_respond_detail(r, 401, "Bad token");
+            return 0;
+        }
+        return 1;
+    }
     if (access == ACCESS_STATS || access == ACCESS_ADMIN) {
         if (token != NULL)
             tok = srv_token_find(s->cfg, token, tn, srv_now());
@@ -559,7 +630,8 @@ static int authorise(srv_request *r, int access)
         }
     }
     srv_token_grant(tok, (size_t)(r->source - s->sources), &rd, &wr);
-    if ((access == ACCESS_READ && !rd) || (access == ACCESS_WRITE && !wr) ||
+    if ((access == ACCESS_CHANGE && !wr) ||
+        (access == ACCESS_READ && !rd) || (access == ACCESS_WRITE && !wr) ||
         (access == ACCESS_READ_OR_WRITE && !rd && !wr) ||
         (access == ACCESS_WRITE && r->source->cfg->read_only)) {
         srv_respond_detail(r, 403, "Forbidden");
@@ -758,6 +830,20 @@ static void dispatch(srv_request *r)
     case R_FILES_DELETE:
         srv_files_delete(r);
         break;
+    case R_WEB:
+        srv_web_get(r);
+        break;
+    case R_SOURCES:
+        srv_web_sources(r);
+        break;
+    case R_DASHBOARDS:
+    case R_DASHBOARD:
+        srv_dashboards_handle(r, r->route == R_DASHBOARD);
+        break;
+    case R_MONITORS:
+    case R_MONITOR:
+        srv_monitors_handle(r, r->route == R_MONITOR);
+        break;
     default:
         srv_respond_detail(r, 404, "Page not found");
         break;
@@ -783,6 +869,7 @@ static int begin(srv_request *r, const char *method)
         srv_respond_detail(r, 503, "Service unavailable");
         return 0;
     }
+    r->method = method;
     r->route = route_of(r, method, &access);
     if (r->route == R_NONE) {
         srv_respond_detail(r, 404, "Page not found");
@@ -791,6 +878,9 @@ static int begin(srv_request *r, const char *method)
     if (!authorise(r, access))
         return 0;
     if (r->route == R_METRICS_POST || r->route == R_QUERY)
+        return begin_body(r);
+    if (r->route >= R_DASHBOARDS && r->route <= R_MONITOR && (strcmp(method, "POST") == 0 ||
+                                                              strcmp(method, "PUT") == 0))
         return begin_body(r);
     return 0;
 }

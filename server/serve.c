@@ -554,6 +554,9 @@ int srv_serve(const srv_options *opts, trifle_error *err)
     stats_started = 1;
     if ((rc = open_sources(&s, err)) != 0 || (rc = protect_files(&s, err)) != 0)
         goto done;
+    /* issue 15: saved dashboards and monitors (after the sources: monitors read them) */
+    if ((rc = srv_dashboards_open(&s, err)) != 0 || (rc = srv_monitors_start(&s, err)) != 0)
+        goto done;
     if ((rc = srv_http_start(&s, err)) != 0)
         goto done;
     srv_log(TRIFLE_LOG_INFO, "listening on %s%s (%zu source%s, %d threads, data in %s)",
@@ -572,6 +575,8 @@ done:
     srv_http_stop(&s);
     if (s.listen_fd >= 0)
         close(s.listen_fd);
+    srv_monitors_stop(&s); /* before the sources close: it reads them */
+    srv_dashboards_close(&s);
     {
         trifle_error e = TRIFLE_ERROR_INIT;
         int crc = close_sources(&s, &e);

@@ -202,6 +202,13 @@ typedef struct srv_config {
     trifle_simple_options stats; /* stats: (SPEC §10.8); its strings are set at start-up */
     srv_label *labels;           /* stats.prometheus_labels as configured ("" removes a default) */
     size_t n_labels;
+    /* monitors: (issue 15) */
+    char **webhook_allow; /* host names, addresses or CIDR blocks; NULL: loopback only */
+    size_t n_webhook_allow;
+    int webhook_timeout_ms;
+    int webhook_retries;    /* attempts after the first */
+    int webhook_backoff_ms; /* first retry delay, doubled each time */
+    int monitors_tick_ms;   /* how often the thread looks for due monitors */
 } srv_config;
 
 /* Read and validate a configuration file. Errors are TRIFLE_ECONFIG
@@ -305,6 +312,8 @@ typedef struct srv_server {
     pthread_mutex_t counters_lock; /* serialises srv_counters_refresh() */
     int stats_enabled;
     int listen_from_cli; /* --listen replaced http.listen */
+    struct srv_monitors *monitors; /* monitors.c */
+    struct srv_dashboards *dashboards; /* dashboards.c: one store per source */
 } srv_server;
 
 /* http.c */
@@ -325,7 +334,8 @@ const char *srv_request_body(srv_request *r, size_t *n);
 srv_server *srv_request_server(srv_request *r);
 /* The source chosen by authentication, NULL for endpoints that are not source-bound. */
 srv_source *srv_request_source(srv_request *r);
-/* The path segment `:file` of /_local/files routes, raw (still percent-encoded). */
+/* The path segment `:file` of /_local/files routes, or `:id` of /api/v1/dashboards/:id and
+ * /api/v1/monitors/:id: raw (still percent-encoded). */
 const char *srv_request_file(srv_request *r, size_t *n);
 
 /* Responses. @p body is moved into the response (released by it). */
@@ -377,5 +387,41 @@ void srv_count(int counter, uint64_t delta);
 /* files.c: /_local/files (SPEC §10.7) */
 void srv_files_list(srv_request *r, int whole);
 void srv_files_delete(srv_request *r);
+
+/* ------------------------------------------------------------------------------------------- */
+/* The dashboard and monitors (issue 15)                                                        */
+
+/* Headers a handler may add to its response besides Content-Type; with none, the response gets
+ * `Cache-Control: no-store`. Names and values must outlive the request (static strings). */
+#define SRV_EXTRA_HEADERS 6
+void srv_request_add_header(srv_request *r, const char *name, const char *value);
+const char *srv_request_method(srv_request *r);
+/* The request path as sent (still percent-encoded; not NUL-terminated: *n bytes). */
+const char *srv_request_path(srv_request *r, size_t *n);
+/* The token of an any-token route (GET /api/v1/sources), else NULL. */
+const srv_token *srv_request_token(srv_request *r);
+
+/* dashboard.c: the page and its files (GET / and /assets/...), GET /api/v1/sources */
+int srv_web_route(const char *path, size_t n);
+void srv_web_get(srv_request *r);
+void srv_web_sources(srv_request *r);
+
+/* dashboards.c: /api/v1/dashboards[/:id] (item: the :id route) */
+void srv_dashboards_handle(srv_request *r, int item);
+/* Load the saved dashboards of every source from the data directory / free them. */
+int srv_dashboards_open(srv_server *s, trifle_error *err);
+void srv_dashboards_close(srv_server *s);
+/* monitors.c: /api/v1/monitors[/:id], the evaluation thread and its webhooks */
+void srv_monitors_handle(srv_request *r, int item);
+/* Load the monitors of every source from the data directory and start the thread. */
+int srv_monitors_start(srv_server *s, trifle_error *err);
+/* Stop the thread (a delivery under way ends within monitors.webhook_timeout_ms) and free
+ * everything. */
+void srv_monitors_stop(srv_server *s);
+/* Whether @p s is a valid monitors.webhook_allow entry: a host name, an IPv4/IPv6 address or
+ * a CIDR block. */
+int srv_allow_entry_ok(const char *s);
+/* The `monitors` member of /stats. */
+int srv_monitors_provider(trifle_simple_writer *w, trifle_error *err, void *payload);
 
 #endif

@@ -35,7 +35,7 @@ class StatsTest(ServerTestCase):
         self.assertEqual(st, 200, raw)
         self.assertEqual(h["content-type"], "application/json; charset=utf-8")
         self.assertTrue(raw.startswith(b"{\n \""), raw[:20])  # one-space indentation
-        self.assertEqual(sorted(doc), ["disk", "pool", "stats", "system"])
+        self.assertEqual(sorted(doc), ["disk", "monitors", "pool", "stats", "system"])
         self.assertEqual(doc["stats"]["buffer.main"]["operations"], 3)
         for k in ("all", "free", "available", "used"):
             self.assertIsInstance(doc["disk"][k], int)

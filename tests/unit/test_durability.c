@@ -775,6 +775,33 @@ static void test_quarantine_survives_crash(void **state)
     trifle_payload_free(p);
 }
 
+/* A close that cannot write (the store refuses every flush until its timeout) says the calls
+ * stay in the journal, and the next open writes them exactly once. */
+static void test_close_leaves_calls_in_the_journal(void **state)
+{
+    char journal[512];
+    const char *url = fake_url();
+    trifle_payload *p = payload("{\"n\":1}");
+    trifle *t;
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    (void)state;
+    path_in(journal, sizeof(journal), "journal");
+    t = must_open(url, journal, NULL);
+    track_n(t, p, 17);
+    assert_int_equal(fake_control(fake_db, "fail_count", -1), 0);
+    assert_int_equal(fake_control(fake_db, "fail_write_marked", 1), 0);
+    assert_int_equal(trifle_close(t, &err), TRIFLE_EDRIVER);
+    assert_non_null(strstr(err.message, "stay in the journal"));
+    assert_non_null(strstr(err.message, journal));
+    trifle_free(t);
+    assert_true(stored_total(url) == 0);
+    assert_int_equal(fake_control(fake_db, "reset_stats", 1), 0);
+    restart(url, journal);
+    assert_true(stored_total(url) == 17);
+    trifle_payload_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -791,6 +818,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_always_with_threads, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_unknown_outcome_is_verified, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_quarantine_survives_crash, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_close_leaves_calls_in_the_journal, setup_dir,
+                                        teardown_dir),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
