@@ -786,7 +786,7 @@ static int ht_send_write(trifle_conn *c, int *unknown, int *too_large, trifle_er
     size_t n;
     drv_buf url;
     ht_reply rp;
-    int rc, attempt;
+    int rc, attempt, maybe = 0; /* maybe: a try left and got no answer */
 
     *unknown = 0;
     *too_large = 0;
@@ -820,10 +820,13 @@ static int ht_send_write(trifle_conn *c, int *unknown, int *too_large, trifle_er
             goto done;
         }
         if (rp.status == 0) {
-            if (!rp.sent) { /* nothing left: nothing applied */
+            if (rp.sent)
+                maybe = 1;
+            if (!maybe) { /* nothing ever left: nothing applied */
                 rc = ht_transport_error(c, &rp, url.p, err);
                 goto done;
             }
+            /* an earlier try may have been applied: only a resend with its key can tell */
             if (!c->ext_idem || attempt >= c->attempts) {
                 char why[CURL_ERROR_SIZE];
                 (void)snprintf(why, sizeof(why), "%s",
@@ -869,6 +872,8 @@ static int ht_send_write(trifle_conn *c, int *unknown, int *too_large, trifle_er
 done:
     if (rc == TRIFLE_ENOMEM)
         c->host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
+    if (rc != 0 && maybe)
+        *unknown = 1;
     drv_buf_free(&url);
     return rc;
 }
