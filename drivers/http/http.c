@@ -78,6 +78,7 @@ struct trifle_conn {
     drv_buf resp; /* response body */
     drv_buf path; /* JSON reader's dotted path */
     long retry_after; /* seconds from the last response's Retry-After, -1 none */
+    curl_off_t uploaded; /* body bytes sent by the current exchange (ht_on_progress) */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -213,6 +214,22 @@ static size_t ht_on_header(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* Upload progress: the largest count of body bytes sent during one exchange. libcurl may resend a
+ * request on a fresh connection by itself when a reused one dies before the reply (and then
+ * reports the fresh connection's error), so the count is kept across that. */
+static int ht_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                          curl_off_t ulnow)
+{
+    trifle_conn *c = ud;
+
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    if (ulnow > c->uploaded)
+        c->uploaded = ulnow;
+    return 0;
+}
+
 /* What one exchange came to. */
 typedef struct ht_reply {
     long status; /* HTTP status, 0 when no response arrived */
@@ -258,11 +275,17 @@ static int ht_exchange(trifle_conn *c, const char *url, const char *body, size_t
     }
     curl_easy_setopt(c->curl, CURLOPT_URL, url);
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, extra);
+    c->uploaded = 0;
     if (body != NULL) {
+        /* A server that does not deduplicate gets every write on a fresh connection: libcurl
+         * resends a request by itself when a reused connection dies before the reply, which
+         * could apply it twice. With the idempotency extension the resend is harmless. */
+        curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, c->ext_idem ? 0L : 1L);
         curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
         curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
     } else {
+        curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, 0L);
         curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
     }
     cc = curl_easy_perform(c->curl);
@@ -279,8 +302,9 @@ static int ht_exchange(trifle_conn *c, const char *url, const char *body, size_t
     /* PRETRANSFER is reached once the connection (and TLS) is up and the request starts to go
      * out: from there on the server may have it */
     (void)curl_easy_getinfo(c->curl, CURLINFO_PRETRANSFER_TIME_T, &pre);
-    rp->sent = pre > 0 && cc != CURLE_COULDNT_CONNECT && cc != CURLE_COULDNT_RESOLVE_HOST &&
-               cc != CURLE_SSL_CONNECT_ERROR && cc != CURLE_PEER_FAILED_VERIFICATION;
+    rp->sent = c->uploaded > 0 ||
+               (pre > 0 && cc != CURLE_COULDNT_CONNECT && cc != CURLE_COULDNT_RESOLVE_HOST &&
+                cc != CURLE_SSL_CONNECT_ERROR && cc != CURLE_PEER_FAILED_VERIFICATION);
     return 0;
 oom:
     curl_slist_free_all(extra);
@@ -653,6 +677,9 @@ static int ht_open(trifle_conn **out, const trifle_host_api *host, const char *u
     curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, ht_on_header);
     curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->errbuf);
+    curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, ht_on_progress);
+    curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, c);
     curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "trifle-c-http/" HT_VERSION);
     /* Expect: 100-continue would add a round trip to every larger POST */
     if (c->cainfo != NULL)
