@@ -11,9 +11,11 @@ import os
 import statistics
 import sys
 
-BACKENDS = ["sqlite", "postgres", "redis", "mongo"]
-NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL", "redis": "Redis", "mongo": "MongoDB (FerretDB)"}
-RAW_UNIT = {"sqlite": "rows/s", "postgres": "rows/s", "redis": "HINCRBYFLOAT/s", "mongo": "documents/s"}
+BACKENDS = ["sqlite", "postgres", "redis", "mongo", "mysql"]
+NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL", "redis": "Redis", "mongo": "MongoDB (FerretDB)",
+         "mysql": "MySQL (MariaDB)"}
+RAW_UNIT = {"sqlite": "rows/s", "postgres": "rows/s", "redis": "HINCRBYFLOAT/s", "mongo": "documents/s",
+            "mysql": "rows/s"}
 
 
 def load(path):

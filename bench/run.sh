@@ -5,7 +5,7 @@
 # Usage: bench/run.sh [--reps N] [--quick] [--only BACKENDS] [--out FILE]
 #   --reps N        repetitions of every measurement, the median is reported (default 3)
 #   --quick         smaller N everywhere (a smoke run of the harness, numbers not for the doc)
-#   --only LIST     backends to run, comma-separated (default: sqlite,postgres,redis,mongo,http;
+#   --only LIST     backends to run, comma-separated (default: sqlite,postgres,redis,mongo,mysql,http;
 #                   http is the load test of `trifle serve`, bench/http_load.sh, with wrk)
 #   --out FILE      the report (default docs/BENCHMARKS.md); raw JSON lines go next to the build
 #
@@ -14,11 +14,11 @@
 #   * the Go side (bench/go) needs github.com/trifle-io/trifle_stats_go: from TRIFLE_GO_SRC (a
 #     directory holding its source), else ~/.cache/trifle/trifle_stats_go, else the Go module
 #     proxy; without it the Go columns read "n/a" and the report says why;
-#   * servers: TRIFLE_TEST_URI_POSTGRES/_REDIS/_MONGO when set, otherwise scripts/test-servers.sh
+#   * servers: TRIFLE_TEST_URI_POSTGRES/_REDIS/_MONGO/_MYSQL when set, otherwise scripts/test-servers.sh
 #     starts throw-away ones (stopped again at the end). A backend gets its rows when its driver
 #     plugin was built and its server answers; the report lists the ones left out and why;
 #   * raw limits: redis-benchmark (pipelined HINCRBYFLOAT), pgbench (batched upserts, -f), and
-#     bench/raw_sqlite.c / bench/raw_mongo.c.
+#     bench/raw_sqlite.c / bench/raw_mongo.c / bench/raw_mysql.c.
 # Progress is drawn on stderr, on one line, only when stderr is a terminal.
 set -euo pipefail
 
@@ -27,7 +27,7 @@ BUILD=$SRC/build/bench-release
 OUT=$SRC/docs/BENCHMARKS.md
 REPS=3
 QUICK=0
-ONLY=sqlite,postgres,redis,mongo,http
+ONLY=sqlite,postgres,redis,mongo,mysql,http
 COMMAND=$(printf 'bench/run.sh %s' "$*" | sed 's/ *$//')
 
 while (($#)); do
@@ -114,8 +114,8 @@ cleanup() {
 }
 trap cleanup EXIT
 want() { [[ ,$ONLY, == *,$1,* ]]; }
-if { want postgres || want redis || want mongo; } &&
-    [[ -z ${TRIFLE_TEST_URI_POSTGRES:-}${TRIFLE_TEST_URI_REDIS:-}${TRIFLE_TEST_URI_MONGO:-} ]]; then
+if { want postgres || want redis || want mongo || want mysql; } &&
+    [[ -z ${TRIFLE_TEST_URI_POSTGRES:-}${TRIFLE_TEST_URI_REDIS:-}${TRIFLE_TEST_URI_MONGO:-}${TRIFLE_TEST_URI_MYSQL:-} ]]; then
     say "starting throw-away servers (scripts/test-servers.sh)"
     OWN_SERVERS=$BUILD/servers
     if "$SRC/scripts/test-servers.sh" start "$OWN_SERVERS" >"$BUILD/servers.log" 2>&1; then
@@ -129,7 +129,7 @@ fi
 plugin() { [[ -f $BUILD/drivers/trifle_$1.so ]]; }
 BACKENDS=()
 skip() { meta "skipped" "$1: $2"; note "skipping $1: $2"; }
-for b in sqlite postgres redis mongo; do
+for b in sqlite postgres redis mongo mysql; do
     want "$b" || continue
     if ! plugin "$b"; then
         skip "$b" "its driver plugin (trifle_$b.so) is not built in this tree yet"
@@ -142,6 +142,8 @@ for b in sqlite postgres redis mongo; do
         { skip "$b" "no Redis server answers"; continue; } ;;
     mongo) [[ -n ${TRIFLE_TEST_URI_MONGO:-} ]] ||
         { skip "$b" "no MongoDB-wire server (TRIFLE_TEST_URI_MONGO unset)"; continue; } ;;
+    mysql) [[ -n ${TRIFLE_TEST_URI_MYSQL:-} ]] ||
+        { skip "$b" "no MySQL/MariaDB server (TRIFLE_TEST_URI_MYSQL unset)"; continue; } ;;
     esac
     BACKENDS+=("$b")
 done
@@ -177,6 +179,7 @@ url() {
     postgres) echo "$TRIFLE_TEST_URI_POSTGRES?table=$name" ;;
     redis) echo "$TRIFLE_TEST_URI_REDIS?prefix=$name" ;;
     mongo) echo "$TRIFLE_TEST_URI_MONGO?collection=$name" ;;
+    mysql) echo "$TRIFLE_TEST_URI_MYSQL?table=$name" ;;
     esac
 }
 fresh() { echo "b$(date +%s)${RANDOM}_$1"; } # runs in a subshell: no counter
@@ -184,28 +187,28 @@ fresh() { echo "b$(date +%s)${RANDOM}_$1"; } # runs in a subshell: no counter
 # Per backend: N for unbuffered track (C, Go), buffered track (C, Go), flush (C, Go), the raw tool,
 # and the values repetitions. Chosen so the whole run stays near 15 minutes on a 2-core machine
 # (FerretDB upserts 100-1,000 documents/s there, depending on the load, hence its small N).
-declare -A N_UNBUF_C=([sqlite]=2000 [postgres]=1000 [redis]=2000 [mongo]=100)
-declare -A N_UNBUF_GO=([sqlite]=1000 [postgres]=300 [redis]=500 [mongo]=60)
-declare -A N_BUF_C=([sqlite]=200000 [postgres]=100000 [redis]=100000 [mongo]=500)
-declare -A N_BUF_GO=([sqlite]=1000 [postgres]=300 [redis]=500 [mongo]=60)
-declare -A N_FLUSH_C=([sqlite]=100000 [postgres]=50000 [redis]=30000 [mongo]=500)
-declare -A N_FLUSH_GO=([sqlite]=1000 [postgres]=300 [redis]=500 [mongo]=60)
-declare -A N_RAW=([sqlite]=200000 [postgres]=5 [redis]=1000000 [mongo]=2000)
+declare -A N_UNBUF_C=([sqlite]=2000 [postgres]=1000 [redis]=2000 [mongo]=100 [mysql]=1000)
+declare -A N_UNBUF_GO=([sqlite]=1000 [postgres]=300 [redis]=500 [mongo]=60 [mysql]=300)
+declare -A N_BUF_C=([sqlite]=200000 [postgres]=100000 [redis]=100000 [mongo]=500 [mysql]=100000)
+declare -A N_BUF_GO=([sqlite]=1000 [postgres]=300 [redis]=500 [mongo]=60 [mysql]=300)
+declare -A N_FLUSH_C=([sqlite]=100000 [postgres]=50000 [redis]=30000 [mongo]=500 [mysql]=50000)
+declare -A N_FLUSH_GO=([sqlite]=1000 [postgres]=300 [redis]=500 [mongo]=60 [mysql]=300)
+declare -A N_RAW=([sqlite]=200000 [postgres]=5 [redis]=1000000 [mongo]=2000 [mysql]=100000)
 # values: timed calls per process (after one warm-up); upstream's buckets per call (its time is
 # linear in them, one query per bucket; on FerretDB a whole year takes ~2 minutes per call)
-declare -A VALUES_REPS=([sqlite]=3 [postgres]=3 [redis]=3 [mongo]=1)
-declare -A GO_VALUES_BUCKETS=([sqlite]=8760 [postgres]=8760 [redis]=8760 [mongo]=240)
+declare -A VALUES_REPS=([sqlite]=3 [postgres]=3 [redis]=3 [mongo]=1 [mysql]=3)
+declare -A GO_VALUES_BUCKETS=([sqlite]=8760 [postgres]=8760 [redis]=8760 [mongo]=240 [mysql]=8760)
 N_INPROC_C=900000
 N_INPROC_GO=50000
 N_JOURNAL_ALWAYS=5000
 N_MEMORY=1000000
 if ((QUICK)); then
-    for b in sqlite postgres redis mongo; do
+    for b in sqlite postgres redis mongo mysql; do
         N_UNBUF_C[$b]=$((N_UNBUF_C[$b] / 10 + 1)); N_UNBUF_GO[$b]=$((N_UNBUF_GO[$b] / 10 + 1))
         N_BUF_C[$b]=$((N_BUF_C[$b] / 10 + 1)); N_BUF_GO[$b]=$((N_BUF_GO[$b] / 10 + 1))
         N_FLUSH_C[$b]=$((N_FLUSH_C[$b] / 10 + 1)); N_FLUSH_GO[$b]=$((N_FLUSH_GO[$b] / 10 + 1))
     done
-    N_RAW=([sqlite]=20000 [postgres]=2 [redis]=100000 [mongo]=100)
+    N_RAW=([sqlite]=20000 [postgres]=2 [redis]=100000 [mongo]=100 [mysql]=10000)
     N_INPROC_C=200000
     N_INPROC_GO=5000
     N_JOURNAL_ALWAYS=500
@@ -265,6 +268,12 @@ EOF
             run backend=mongo rep="$rep" -- "$BUILD/bench/trifle-bench-raw-mongo" "$TRIFLE_TEST_URI_MONGO" "${N_RAW[mongo]}"
         else
             meta "raw_missing" "mongo: trifle-bench-raw-mongo was not built (libmongoc-1.0 missing)"
+        fi ;;
+    mysql)
+        if [[ -x $BUILD/bench/trifle-bench-raw-mysql ]]; then
+            run backend=mysql rep="$rep" -- "$BUILD/bench/trifle-bench-raw-mysql" "$TRIFLE_TEST_URI_MYSQL" "${N_RAW[mysql]}"
+        else
+            meta "raw_missing" "mysql: trifle-bench-raw-mysql was not built (libmariadb missing)"
         fi ;;
     esac
 }

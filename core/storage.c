@@ -419,7 +419,8 @@ size_t trifle_storage_describe(const trifle_storage *st, char *buf, size_t size)
     static const struct {
         const char *name, *display;
     } names[] = {
-        {"sqlite", "SQLite"}, {"postgres", "Postgres"}, {"redis", "Redis"}, {"mongo", "Mongo"}};
+        {"sqlite", "SQLite"}, {"postgres", "Postgres"}, {"redis", "Redis"},
+        {"mongo", "Mongo"},   {"mysql", "MySQL"}};
     static const char *const modes[] = {"(J)", "(P)", "(S)"};
     text_out o = {buf, size, 0};
     char first[2];

@@ -29,8 +29,8 @@ FERRETDB_VERSION=v1.24.2
 PKGS_BUILD=(cmake ninja-build pkg-config gcc clang-14 libclang-rt-14-dev)
 PKGS_LIBS=(libglib2.0-dev libcjson-dev libsqlite3-dev sqlite3 libpq-dev libhiredis-dev
            libmongoc-dev libbson-dev libmicrohttpd-dev libyaml-dev libcmocka-dev zlib1g-dev
-           libcurl4-openssl-dev)
-PKGS_SERVERS=(postgresql redis-server)
+           libcurl4-openssl-dev libmariadb-dev)
+PKGS_SERVERS=(postgresql redis-server mariadb-server mariadb-client)
 PKGS_TOOLS=(valgrind wrk prometheus jq curl doxygen chromium)
 ALL_PKGS=("${PKGS_BUILD[@]}" "${PKGS_LIBS[@]}" "${PKGS_SERVERS[@]}" "${PKGS_TOOLS[@]}")
 
@@ -75,7 +75,7 @@ if ((${#missing[@]})); then
     note "installing ${#missing[@]} package(s): ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     "${SUDO[@]}" apt-get update -qq || die "apt-get update failed"
-    # The postgresql and redis-server packages would start system-wide services; tests never use
+    # The postgresql, redis-server and mariadb-server packages would start system-wide services; tests never use
     # them (scripts/test-servers.sh runs private instances), so keep them from starting here.
     # policy-rc.d only exists for the length of this install.
     policy=/usr/sbin/policy-rc.d

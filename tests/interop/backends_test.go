@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/go-sql-driver/mysql" // "mysql" for database/sql, as upstream's MySQL driver uses
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" for database/sql, as upstream's postgres driver uses
 	"github.com/redis/go-redis/v9"
 	tsg "github.com/trifle-io/trifle_stats_go"
@@ -19,17 +20,17 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
-// store is one fresh namespace (SQLite file, PostgreSQL table, Redis prefix, Mongo collection)
-// opened by both sides.
+// store is one fresh namespace (SQLite file, PostgreSQL or MySQL table, Redis prefix, Mongo
+// collection) opened by both sides.
 type store struct {
 	backend string
 	mode    string
 	c       *cli
 	g       *goSide
-	sqlDB   *sql.DB           // sqlite, postgres: the Go side's connection (raw checks)
+	sqlDB   *sql.DB           // sqlite, postgres, mysql: the Go side's connection (raw checks)
 	redis   *redis.Client     // redis: the Go side's client
 	mongo   *mongo.Collection // mongo: the collection of this store
-	table   string            // sqlite, postgres: table; redis: prefix
+	table   string            // sqlite, postgres, mysql: table; redis: prefix
 	goSetup func() error      // upstream's Setup of the store
 }
 
@@ -46,6 +47,7 @@ var backends = []backend{
 	{"postgres", "TRIFLE_TEST_URI_POSTGRES", []string{"full", "partial", "separated"}, newPostgres},
 	{"redis", "TRIFLE_TEST_URI_REDIS", []string{"full"}, newRedis},
 	{"mongo", "TRIFLE_TEST_URI_MONGO", []string{"full", "partial", "separated"}, newMongo},
+	{"mysql", "TRIFLE_TEST_URI_MYSQL", []string{"full", "partial", "separated"}, newMySQL},
 }
 
 func backendNamed(name string) backend {
@@ -216,5 +218,34 @@ func newMongo(t *testing.T, mode string) *store {
 	s := newStore(t, "mongo", mode, withParam(uri, "collection", name), drv)
 	s.mongo = coll
 	s.goSetup = func() error { return drv.Setup(context.Background()) }
+	return s
+}
+
+// mysqlDSN turns trifle-c's mysql://user:password@host:port/database into go-sql-driver's DSN,
+// with parseTime=true&loc=UTC as upstream's README opens it.
+func mysqlDSN(t *testing.T, uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, _ := u.User.Password()
+	return fmt.Sprintf("%s:%s@tcp(%s)/%s?parseTime=true&loc=UTC", u.User.Username(), pw, u.Host,
+		strings.TrimPrefix(u.Path, "/"))
+}
+
+func newMySQL(t *testing.T, mode string) *store {
+	uri := os.Getenv("TRIFLE_TEST_URI_MYSQL")
+	db, err := sql.Open("mysql", mysqlDSN(t, uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	table := namespace()
+	t.Cleanup(func() {
+		_, _ = db.Exec("DROP TABLE IF EXISTS `" + table + "`, `" + table + "_ping`, `" + table + "_marks`")
+	})
+	drv := tsg.NewMySQLDriver(db, table, goMode(mode))
+	s := newStore(t, "mysql", mode, withParam(uri, "table", table), drv)
+	s.sqlDB, s.table, s.goSetup = db, table, drv.Setup
 	return s
 }

@@ -19,6 +19,11 @@ func init() {
 		{"GoNestedPathCopies_CReadsSum", goNestedPathCopies},
 		{"GoAssertNestedOnFlatRow", goAssertNestedOnFlatRow},
 	}
+	backendCases["mysql"] = []interopCase{
+		{"GoDecimalIncrements_CReads", goDecimalIncrements},
+		{"CTinyFractions_GoIncrements", cTinyFractionsGoIncrements},
+		{"CDashKey_GoReads", cDashKeyGoReads},
+	}
 	backendCases["redis"] = []interopCase{
 		{"GoHincrbyAfterCFraction", goHincrbyAfterCFraction},
 		{"CIncrementAfterGoFraction", cIncrementAfterGoFraction},
@@ -47,6 +52,8 @@ func sqlRow(t *testing.T, s *store, k, gran string, start time.Time, at any) map
 	for i, c := range cond {
 		if s.backend == "postgres" {
 			cond[i] = c + " = $" + strconv.Itoa(i+1)
+		} else if s.backend == "mysql" {
+			cond[i] = "`" + c + "` = ?" // key is a reserved word
 		} else {
 			cond[i] = c + " = ?"
 		}
@@ -218,4 +225,44 @@ func TestGoNocturnal(t *testing.T) {
 // trackErr runs an upstream Track at w1At and returns its error instead of failing.
 func trackErr(s *store, values map[string]any) error {
 	return tsg.Track(s.g.config(), key, w1At, values)
+}
+
+// goDecimalIncrements: upstream's MySQL increments go through DECIMAL(65,10), so a sum keeps
+// 10 decimal places (1e-11 + 1e-11 is stored as 0E-10) and is printed with them
+// ("3.0000000000"). trifle-c reads those numbers as they are and adds to them in double
+// precision; its own increments keep every bit (docs/compatibility.md).
+func goDecimalIncrements(t *testing.T, s *store) {
+	hour := at("2025-01-15T10:00:00Z")
+	for i := 0; i < 2; i++ {
+		s.g.track(key, w1At, map[string]any{"count": 1.5, "tiny": 1e-11})
+	}
+	row := sqlRow(t, s, key, "1h", hour, "2025-01-15 10:00:00.000000")
+	if row["count"] != 3.0 || row["tiny"] != 0.0 {
+		t.Fatalf("upstream's row is %v, want count 3 and tiny rounded to 0 (DECIMAL(65,10))", row)
+	}
+	checkSeries(t, "trifle-c 1h", s.c.values(key, w1At, w1At, "1h"), one(hour, flat{"count": 3, "tiny": 0}))
+	s.c.track(key, w1At, map[string]any{"count": 0.25, "tiny": 1e-11})
+	checkSeries(t, "trifle-c 1h", s.c.values(key, w1At, w1At, "1h"), one(hour, flat{"count": 3.25, "tiny": 1e-11}))
+	checkSeries(t, "go 1h", s.g.values(key, w1At, w1At, "1h"), one(hour, flat{"count": 3.25, "tiny": 1e-11}))
+}
+
+// cTinyFractionsGoIncrements: a value trifle-c stored exactly (5e-324, 0.1 + 0.2) is read
+// exactly by upstream, and upstream's next increment rounds it to 10 decimal places.
+func cTinyFractionsGoIncrements(t *testing.T, s *store) {
+	hour := at("2025-01-15T10:00:00Z")
+	s.c.track(key, w1At, map[string]any{"a": 0.1, "tiny": 5e-324})
+	s.c.track(key, w1At, map[string]any{"a": 0.2, "tiny": 5e-324})
+	checkSeries(t, "go 1h", s.g.values(key, w1At, w1At, "1h"), one(hour, flat{"a": 0.30000000000000004, "tiny": 1e-323}))
+	s.g.track(key, w1At, map[string]any{"a": 1, "tiny": 1})
+	checkSeries(t, "trifle-c 1h", s.c.values(key, w1At, w1At, "1h"), one(hour, flat{"a": 1.3, "tiny": 1}))
+}
+
+// cDashKeyGoReads: trifle-c spells a leading '-' of a member name as \u002d (MariaDB's JSON path
+// parser rejects `$."-x"`); every JSON reader, upstream's included, decodes it to '-'.
+func cDashKeyGoReads(t *testing.T, s *store) {
+	hour := at("2025-01-15T10:00:00Z")
+	s.c.track(key, w1At, map[string]any{"-dash": 1})
+	s.c.track(key, w1At, map[string]any{"-dash": 2})
+	checkSeries(t, "go 1h", s.g.values(key, w1At, w1At, "1h"), one(hour, flat{"-dash": 3}))
+	checkSeries(t, "trifle-c 1h", s.c.values(key, w1At, w1At, "1h"), one(hour, flat{"-dash": 3}))
 }

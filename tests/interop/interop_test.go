@@ -218,7 +218,7 @@ func cTimeZoneGoValues(t *testing.T, s *store) {
 
 // goNonNumericCValues: upstream accepts any leaf in Assert; trifle-c skips non-numeric stored
 // leaves on read and leaves them untouched, and an increment of such a leaf counts it as 0
-// (sqlite, postgres) or is rejected as EDATA (redis, mongo) — SPEC §4.3, ERRATA I5.
+// (sqlite, postgres, mysql) or is rejected as EDATA (redis, mongo) — SPEC §4.3, ERRATA I5.
 func goNonNumericCValues(t *testing.T, s *store) {
 	s.g.assert(key, w1At, map[string]any{"status": "ok", "count": 2})
 	hour := at("2025-01-15T10:00:00Z")
@@ -231,7 +231,7 @@ func goNonNumericCValues(t *testing.T, s *store) {
 	}
 	_, err := s.c.run(s.c.writeArgs("track", key, w1At, map[string]any{"status": 1}, false)...)
 	switch s.backend {
-	case "sqlite", "postgres":
+	case "sqlite", "postgres", "mysql":
 		if err != nil {
 			t.Fatalf("trifle-c track of a non-numeric stored leaf: %v (want it counted as 0)", err)
 		}

@@ -29,10 +29,13 @@ func upstreamLayout(t *testing.T, s *store) {
 	data := map[string]any{"count": 1.0, "meta.duration": 0.5}
 	system := map[string]any{"count": 1.0, "keys.event::logs": 1.0}
 	switch s.backend {
-	case "sqlite", "postgres":
+	case "sqlite", "postgres", "mysql":
 		var atValue any = hour // postgres: TIMESTAMPTZ
-		if s.backend == "sqlite" {
+		switch s.backend {
+		case "sqlite":
 			atValue = "2025-01-15T10:00:00Z" // TEXT, RFC 3339 UTC
+		case "mysql":
+			atValue = "2025-01-15 10:00:00.000000" // DATETIME(6), UTC wall time
 		}
 		if got := sqlRow(t, s, key, "1h", hour, atValue); !reflect.DeepEqual(got, data) {
 			t.Errorf("data row %v, want %v", got, data)

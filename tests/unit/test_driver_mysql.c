@@ -1,0 +1,1355 @@
+/* The MySQL/MariaDB driver plugin on a real server, for what trifle-conformance cannot see: the
+ * tables and rows as the server sees them, error mapping, reconnects after KILL, a reply lost on
+ * the wire, atomicity of a failing batch, a write waiting for a row lock, the journal mark,
+ * concurrent processes, and allocation failures.
+ *
+ * The plugin is loaded by the real loader (trifle_storage_open with TRIFLE_BUILD_PLUGIN_DIR). Raw
+ * SQL goes through the MariaDB Connector/C the plugin itself loads (dlsym), so the test needs no
+ * link dependency or header of its own. The server is $TRIFLE_TEST_URI_MYSQL
+ * (mysql://user:password@127.0.0.1:port/database, scripts/test-servers.sh); without it the program
+ * exits 77 (a ctest skip), or fails when CI=true or TRIFLE_TEST_STRICT=1. Every test works in its
+ * own tables `tmy_<pid>_<n>` and drops them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "trifle/trifle.h"
+
+#define T0 INT64_C(1736935200) /* 2025-01-15T10:00:00Z */
+
+static const char *server; /* $TRIFLE_TEST_URI_MYSQL */
+static unsigned table_seq;
+
+/* The parts of the server URL. */
+static struct {
+    char user[128], password[128], host[128], db[128];
+    unsigned port;
+} srv;
+
+/* ---------------------------------------------------------------------------------------------
+ * MariaDB Connector/C through dlsym (opaque handles: no header needed)
+ */
+
+typedef void MYSQL_T;
+typedef void MYSQL_RES_T;
+
+static struct {
+    MYSQL_T *(*init)(MYSQL_T *);
+    MYSQL_T *(*real_connect)(MYSQL_T *, const char *, const char *, const char *, const char *,
+                             unsigned, const char *, unsigned long);
+    int (*query)(MYSQL_T *, const char *);
+    MYSQL_RES_T *(*store_result)(MYSQL_T *);
+    char **(*fetch_row)(MYSQL_RES_T *);
+    void (*free_result)(MYSQL_RES_T *);
+    const char *(*error)(MYSQL_T *);
+    void (*close)(MYSQL_T *);
+} my;
+
+static void load_sym(void *lib, void *dst, size_t size, const char *name)
+{
+    void *sym = dlsym(lib, name);
+
+    if (sym == NULL) {
+        fprintf(stderr, "libmariadb symbol %s not found: %s\n", name, dlerror());
+        exit(1);
+    }
+    memcpy(dst, &sym, size); /* object → function pointer, the POSIX way */
+}
+
+#define LOAD(field, name) load_sym(lib, &my.field, sizeof(my.field), name)
+
+static void my_load(void)
+{
+    void *lib = dlopen("libmariadb.so.3", RTLD_NOW | RTLD_LOCAL);
+
+    if (lib == NULL) {
+        fprintf(stderr, "cannot load libmariadb.so.3: %s\n", dlerror());
+        exit(1);
+    }
+    LOAD(init, "mysql_init");
+    LOAD(real_connect, "mysql_real_connect");
+    LOAD(query, "mysql_query");
+    LOAD(store_result, "mysql_store_result");
+    LOAD(fetch_row, "mysql_fetch_row");
+    LOAD(free_result, "mysql_free_result");
+    LOAD(error, "mysql_error");
+    LOAD(close, "mysql_close");
+}
+
+/* Split $TRIFLE_TEST_URI_MYSQL (no percent escapes in the test server's URL). */
+static int parse_server(void)
+{
+    const char *p = server + 8, *at, *colon, *slash;
+
+    if (strncmp(server, "mysql://", 8) != 0 || (at = strchr(p, '@')) == NULL ||
+        (slash = strchr(at, '/')) == NULL || strchr(server, '?') != NULL)
+        return -1;
+    colon = memchr(p, ':', (size_t)(at - p));
+    if (colon == NULL)
+        return -1;
+    (void)snprintf(srv.user, sizeof(srv.user), "%.*s", (int)(colon - p), p);
+    (void)snprintf(srv.password, sizeof(srv.password), "%.*s", (int)(at - colon - 1), colon + 1);
+    p = at + 1;
+    colon = memchr(p, ':', (size_t)(slash - p));
+    if (colon == NULL)
+        return -1;
+    (void)snprintf(srv.host, sizeof(srv.host), "%.*s", (int)(colon - p), p);
+    srv.port = (unsigned)atoi(colon + 1);
+    (void)snprintf(srv.db, sizeof(srv.db), "%s", slash + 1);
+    return 0;
+}
+
+static MYSQL_T *raw_conn;
+
+static MYSQL_T *raw_open(void)
+{
+    MYSQL_T *c = my.init(NULL);
+
+    if (c == NULL || my.real_connect(c, srv.host, srv.user, srv.password, srv.db, srv.port, NULL,
+                                     0) == NULL)
+        fail_msg("raw connection to %s:%u: %s", srv.host, srv.port,
+                 c != NULL ? my.error(c) : "out of memory");
+    (void)my.query(c, "SET NAMES utf8mb4");
+    return c;
+}
+
+/* Run sql on the raw connection; the first value of the first row, "" without rows, or NULL
+ * for SQL NULL. Each call's text replaces the previous one's. */
+static const char *raw_on(MYSQL_T *c, const char *fmt, ...)
+{
+    static char out[8192];
+    char sql[4096];
+    MYSQL_RES_T *r;
+    char **row;
+    va_list ap;
+    int null = 0;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    if (my.query(c, sql) != 0)
+        fail_msg("raw SQL failed: %s: %s", sql, my.error(c));
+    out[0] = '\0';
+    if ((r = my.store_result(c)) != NULL) {
+        if ((row = my.fetch_row(r)) != NULL) {
+            if (row[0] == NULL)
+                null = 1;
+            else
+                (void)snprintf(out, sizeof(out), "%s", row[0]);
+        }
+        my.free_result(r);
+    }
+    return null ? NULL : out;
+}
+
+#define raw(...) raw_on(raw_conn, __VA_ARGS__)
+
+/* ---------------------------------------------------------------------------------------------
+ * Allocation failures and logs
+ */
+
+static atomic_long alloc_count, alloc_fail_at; /* fail allocation number alloc_fail_at (1-based) */
+
+static void *t_malloc(size_t size)
+{
+    if (atomic_load(&alloc_fail_at) > 0 &&
+        atomic_fetch_add(&alloc_count, 1) + 1 == atomic_load(&alloc_fail_at))
+        return NULL;
+    return malloc(size);
+}
+
+static void *t_realloc(void *p, size_t size)
+{
+    if (atomic_load(&alloc_fail_at) > 0 &&
+        atomic_fetch_add(&alloc_count, 1) + 1 == atomic_load(&alloc_fail_at))
+        return NULL;
+    return realloc(p, size);
+}
+
+static void t_free(void *p)
+{
+    free(p);
+}
+
+static atomic_int log_reconnects, log_retries;
+
+static void t_log(int level, const char *origin, const char *message, void *payload)
+{
+    (void)payload;
+    if (strcmp(origin, "mysql") != 0)
+        return;
+    if (level == TRIFLE_LOG_INFO && strstr(message, "reconnecting") != NULL)
+        atomic_fetch_add(&log_reconnects, 1);
+    if (level == TRIFLE_LOG_WARN && strstr(message, "retrying") != NULL)
+        atomic_fetch_add(&log_retries, 1);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Storage helpers
+ */
+
+typedef struct ns {
+    char table[64];
+    char url[1024];
+} ns;
+
+/* A fresh namespace and the URL for it with extra parameters ("joined=partial&..."). */
+static void ns_init(ns *n, const char *params)
+{
+    (void)snprintf(n->table, sizeof(n->table), "tmy_%ld_%u", (long)getpid(), ++table_seq);
+    (void)snprintf(n->url, sizeof(n->url), "%s?table=%s%s%s", server, n->table,
+                   params != NULL && params[0] != '\0' ? "&" : "", params != NULL ? params : "");
+}
+
+static void ns_drop(const ns *n)
+{
+    (void)raw("DROP TABLE IF EXISTS `%s`, `%s_ping`, `%s_marks`", n->table, n->table, n->table);
+}
+
+/* How many of the namespace's three tables exist. */
+static const char *ns_tables(const ns *n)
+{
+    return raw("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() "
+               "AND table_name IN ('%s', '%s_ping', '%s_marks')",
+               n->table, n->table, n->table);
+}
+
+static int st_open_url(trifle_storage **st, const char *url, trifle_error *err)
+{
+    trifle_storage_options o = {TRIFLE_ID_FULL, NULL, TRIFLE_BUILD_PLUGIN_DIR, NULL};
+
+    return trifle_storage_open(st, url, &o, err);
+}
+
+static trifle_storage *st_new(const ns *n)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_storage *st = NULL;
+
+    if (st_open_url(&st, n->url, &err) != 0)
+        fail_msg("open %s: %s", n->url, err.message);
+    if (trifle_storage_setup(st, &err) != 0)
+        fail_msg("setup: %s", err.message);
+    return st;
+}
+
+typedef struct item {
+    char id[512];
+    char key[512];
+    trifle_entry e;
+} item;
+
+/* An item for (key, 1h, at) in st's mode with the given leaves (sorted by the caller). */
+static void item_init(item *it, trifle_storage *st, const char *key, int64_t at,
+                      const trifle_leaf *leaves, size_t n)
+{
+    (void)snprintf(it->key, sizeof(it->key), "%s", key);
+    (void)trifle_storage_identifier(st, it->id, sizeof(it->id), key, "1h", at);
+    it->e.bucket.id = it->id;
+    it->e.bucket.key = it->key;
+    it->e.bucket.granularity = "1h";
+    it->e.bucket.at = at;
+    it->e.leaves = leaves;
+    it->e.n_leaves = n;
+}
+
+static void inc1(trifle_storage *st, const char *key, int64_t at, const trifle_leaf *l, size_t n)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    item it;
+
+    item_init(&it, st, key, at, l, n);
+    if (trifle_storage_inc(st, &it.e, 1, NULL, &err) != 0)
+        fail_msg("inc %s: %s", it.id, err.message);
+}
+
+/* What one get delivered. */
+typedef struct got {
+    size_t n;
+    struct {
+        size_t index;
+        char path[128];
+        double value;
+    } l[64];
+} got;
+
+static int got_leaf(size_t index, const char *path, double value, void *payload)
+{
+    got *g = payload;
+
+    if (g->n < 64) {
+        g->l[g->n].index = index;
+        (void)snprintf(g->l[g->n].path, sizeof(g->l[g->n].path), "%s", path);
+        g->l[g->n].value = value;
+        g->n++;
+    }
+    return 0;
+}
+
+/* The value of path in bucket index, NAN when it was not delivered. */
+static double got_value(const got *g, size_t index, const char *path)
+{
+    size_t i;
+
+    for (i = 0; i < g->n; i++)
+        if (g->l[i].index == index && strcmp(g->l[i].path, path) == 0)
+            return g->l[i].value;
+    return NAN;
+}
+
+static size_t got_count(const got *g, size_t index)
+{
+    size_t i, k = 0;
+
+    for (i = 0; i < g->n; i++)
+        k += g->l[i].index == index;
+    return k;
+}
+
+static void get1(trifle_storage *st, const char *key, int64_t at, got *g)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    item it;
+
+    memset(g, 0, sizeof(*g));
+    item_init(&it, st, key, at, NULL, 0);
+    if (trifle_storage_get(st, &it.e.bucket, 1, got_leaf, g, &err) != 0)
+        fail_msg("get %s: %s", it.id, err.message);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    (void)nanosleep(&ts, NULL);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * A TCP relay between the driver and the server: it can swallow the server's next reply, refuse
+ * connections (a server that is down), and tells which local port its upstream connection uses,
+ * so that the server's processlist entry of the driver's session can be found and killed.
+ */
+
+typedef struct relay {
+    int lfd;
+    int port;
+    atomic_int up_local; /* local port of the current upstream connection, 0 = none */
+    atomic_int cut;      /* armed: drop the next server → client bytes and close */
+    atomic_int cuts;     /* replies swallowed */
+    atomic_int refuse;   /* close every connection at once */
+    atomic_int stop;
+    pthread_t th;
+} relay;
+
+static void relay_pair(relay *r, int cfd)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    int ufd = socket(AF_INET, SOCK_STREAM, 0);
+    char buf[65536];
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)srv.port);
+    if (ufd < 0 || inet_pton(AF_INET, srv.host, &sa.sin_addr) != 1 ||
+        connect(ufd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        if (ufd >= 0)
+            close(ufd);
+        close(cfd);
+        return;
+    }
+    if (getsockname(ufd, (struct sockaddr *)&sa, &len) == 0)
+        atomic_store(&r->up_local, ntohs(sa.sin_port));
+    while (!atomic_load(&r->stop) && !atomic_load(&r->refuse)) {
+        struct pollfd p[2] = {{cfd, POLLIN, 0}, {ufd, POLLIN, 0}};
+        ssize_t k;
+        if (poll(p, 2, 100) <= 0)
+            continue;
+        if (p[0].revents != 0) {
+            k = read(cfd, buf, sizeof(buf));
+            if (k <= 0 || write(ufd, buf, (size_t)k) != k)
+                break;
+        }
+        if (p[1].revents != 0) {
+            k = read(ufd, buf, sizeof(buf));
+            if (k <= 0)
+                break;
+            if (atomic_exchange(&r->cut, 0)) {
+                atomic_fetch_add(&r->cuts, 1);
+                break;
+            }
+            if (write(cfd, buf, (size_t)k) != k)
+                break;
+        }
+    }
+    atomic_store(&r->up_local, 0);
+    close(ufd);
+    close(cfd);
+}
+
+static void *relay_main(void *p)
+{
+    relay *r = p;
+
+    while (!atomic_load(&r->stop)) {
+        struct pollfd pl = {r->lfd, POLLIN, 0};
+        int cfd;
+        if (poll(&pl, 1, 100) <= 0)
+            continue;
+        cfd = accept(r->lfd, NULL, NULL);
+        if (cfd >= 0 && atomic_load(&r->refuse))
+            close(cfd);
+        else if (cfd >= 0)
+            relay_pair(r, cfd);
+    }
+    return NULL;
+}
+
+static void relay_start(relay *r)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+
+    memset(r, 0, sizeof(*r));
+    r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(r->lfd >= 0);
+    assert_int_equal(bind(r->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(r->lfd, 8), 0);
+    assert_int_equal(getsockname(r->lfd, (struct sockaddr *)&sa, &len), 0);
+    r->port = ntohs(sa.sin_port);
+    assert_int_equal(pthread_create(&r->th, NULL, relay_main, r), 0);
+}
+
+static void relay_stop(relay *r)
+{
+    atomic_store(&r->stop, 1);
+    (void)pthread_join(r->th, NULL);
+    close(r->lfd);
+}
+
+/* A namespace whose URL goes through the relay. */
+static void ns_init_relay(ns *n, const relay *r, const char *params)
+{
+    (void)snprintf(n->table, sizeof(n->table), "tmy_%ld_%u", (long)getpid(), ++table_seq);
+    (void)snprintf(n->url, sizeof(n->url), "mysql://%s:%s@127.0.0.1:%d/%s?table=%s%s%s", srv.user,
+                   srv.password, r->port, srv.db, n->table,
+                   params != NULL && params[0] != '\0' ? "&" : "", params != NULL ? params : "");
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Tests
+ */
+
+static void test_driver_table(void **state)
+{
+    const trifle_driver *d = NULL;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    char path[600];
+
+    (void)state;
+    (void)snprintf(path, sizeof(path), "%s/trifle_mysql.so", TRIFLE_BUILD_PLUGIN_DIR);
+    assert_int_equal(trifle_driver_load(&d, path, NULL, &err), 0);
+    assert_string_equal(d->name, "mysql");
+    assert_int_equal(d->caps, TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED |
+                                  TRIFLE_CAP_PING | TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP |
+                                  TRIFLE_CAP_EXACT_DOUBLES | TRIFLE_CAP_JOURNAL_MARK);
+    assert_string_equal(d->schemes[0], "mysql");
+    assert_null(d->schemes[1]);
+    assert_non_null(d->drop);
+    assert_non_null(d->write_marked);
+    assert_non_null(d->mark_read);
+}
+
+/* The tables, columns and rows exactly as the server sees them, in every identifier mode. */
+static void test_layout(void **state)
+{
+    static const char *const modes[] = {"full", "partial", "separated"};
+    static const char *const pk[] = {"key", "key,at", "key,granularity,at"};
+    const trifle_leaf l[] = {{"count", 1}, {"meta.duration", 2.5}, {"q\"x", 0.1}};
+    const trifle_leaf s[] = {{"gauge", -7}};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    int m, mariadb = strstr(raw("SELECT VERSION()"), "MariaDB") != NULL;
+
+    (void)state;
+    for (m = 0; m < 3; m++) {
+        char params[64];
+        trifle_storage *st;
+        item it[2];
+        ns n;
+
+        (void)snprintf(params, sizeof(params), "joined=%s", modes[m]);
+        ns_init(&n, params);
+        st = st_new(&n);
+        {
+            /* upstream's Description(): MySQLDriver(J|P|S) */
+            char desc[32], want[32];
+            (void)trifle_storage_describe(st, desc, sizeof(desc));
+            (void)snprintf(want, sizeof(want), "MySQLDriver(%c)", "JPS"[m]);
+            assert_string_equal(desc, want);
+        }
+        item_init(&it[0], st, "event", T0, l, 3);
+        assert_int_equal(trifle_storage_inc(st, &it[0].e, 1, NULL, &err), 0);
+        assert_int_equal(trifle_storage_inc(st, &it[0].e, 1, NULL, &err), 0);
+        item_init(&it[1], st, "event", T0, s, 1);
+        assert_int_equal(trifle_storage_set(st, &it[1].e, 1, NULL, &err), 0);
+
+        /* the upstream schema (JSON is LONGTEXT with a JSON_VALID check on MariaDB) */
+        assert_string_equal(
+            raw("SELECT GROUP_CONCAT(CONCAT(column_name, ' ', column_type, ' ', is_nullable) "
+                "ORDER BY ordinal_position SEPARATOR ', ') FROM information_schema.columns WHERE "
+                "table_schema = DATABASE() AND table_name = '%s'",
+                n.table),
+            m == 0   ? (mariadb ? "key varchar(255) NO, data longtext NO"
+                                : "key varchar(255) NO, data json NO")
+            : m == 1 ? (mariadb ? "key varchar(255) NO, at datetime(6) NO, data longtext NO"
+                                : "key varchar(255) NO, at datetime(6) NO, data json NO")
+                     : (mariadb ? "key varchar(255) NO, granularity varchar(255) NO, at "
+                                  "datetime(6) NO, data longtext NO"
+                                : "key varchar(255) NO, granularity varchar(255) NO, at "
+                                  "datetime(6) NO, data json NO"));
+        assert_string_equal(raw("SELECT GROUP_CONCAT(column_name ORDER BY seq_in_index) FROM "
+                                "information_schema.statistics WHERE table_schema = DATABASE() "
+                                "AND table_name = '%s' AND index_name = 'PRIMARY'",
+                                n.table),
+                            pk[m]);
+        /* identifiers compare byte for byte: binary, no trailing-space padding */
+        assert_string_equal(raw("SELECT collation_name FROM information_schema.columns WHERE "
+                                "table_schema = DATABASE() AND table_name = '%s' AND "
+                                "column_name = 'key'",
+                                n.table),
+                            mariadb ? "utf8mb4_nopad_bin" : "utf8mb4_0900_bin");
+        /* one row: flat dotted keys, double sums on the server */
+        assert_string_equal(raw("SELECT COUNT(*) FROM `%s`", n.table), "1");
+        assert_string_equal(raw("SELECT JSON_LENGTH(data) FROM `%s`", n.table), "4");
+        assert_string_equal(raw("SELECT JSON_EXTRACT(data, '$.count') FROM `%s`", n.table), "2");
+        assert_string_equal(
+            raw("SELECT JSON_EXTRACT(data, '$.\"meta.duration\"') FROM `%s`", n.table), "5");
+        assert_string_equal(raw("SELECT JSON_EXTRACT(data, '$.\"q\\\\\"x\"') FROM `%s`", n.table),
+                            "0.2");
+        assert_string_equal(raw("SELECT JSON_EXTRACT(data, '$.gauge') FROM `%s`", n.table), "-7");
+        assert_null(raw("SELECT JSON_EXTRACT(data, '$.meta') FROM `%s`", n.table));
+        assert_string_equal(raw("SELECT `key` FROM `%s`", n.table),
+                            m == 0   ? "event::1h::1736935200"
+                            : m == 1 ? "event::1h"
+                                     : "event");
+        if (m > 0) /* UTC wall time in a zone-less DATETIME(6), as trifle_stats_go writes it */
+            assert_string_equal(raw("SELECT CAST(`at` AS CHAR) FROM `%s`", n.table),
+                                "2025-01-15 10:00:00.000000");
+        if (m == 2)
+            assert_string_equal(raw("SELECT granularity FROM `%s`", n.table), "1h");
+        assert_string_equal(ns_tables(&n), "3");
+        assert_int_equal(trifle_storage_drop(st, &err), 0);
+        assert_string_equal(ns_tables(&n), "0");
+        trifle_storage_close(st);
+    }
+}
+
+static void test_ping_layout(void **state)
+{
+    const trifle_leaf l[] = {{"cpu.load", 0.5}, {"up", 1}};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_storage *st;
+    char custom[64];
+    int64_t at = 0;
+    got g;
+    ns n;
+
+    (void)state;
+    (void)snprintf(custom, sizeof(custom), "ping_table=tmy_%ld_custom_ping", (long)getpid());
+    ns_init(&n, custom);
+    st = st_new(&n);
+    assert_int_equal(trifle_storage_ping(st, "health", T0 + 7, l, 2, &err), 0);
+    assert_int_equal(trifle_storage_ping(st, "health", T0 + 7, l, 2, &err), 0); /* replaced */
+    assert_string_equal(raw("SELECT CONCAT(CONVERT(`key` USING utf8mb4), ' ', "
+                            "CAST(`at` AS CHAR), ' ', "
+                            "JSON_UNQUOTE(JSON_EXTRACT(data, '$.at')), ' ', JSON_EXTRACT(data, "
+                            "'$.\"data.up\"'), ' ', JSON_EXTRACT(data, '$.\"data.cpu.load\"')) "
+                            "FROM %s",
+                            custom + 11),
+                        "health 2025-01-15 10:00:07.000000 2025-01-15T10:00:07Z 1 0.5");
+    /* scan takes the data.* leaves only, without the prefix; foreign nested copies sum */
+    (void)raw("UPDATE %s SET data = JSON_SET(data, '$.data', JSON_OBJECT('up', 2), '$.x', 5)",
+              custom + 11);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(trifle_storage_scan(st, "health", &at, got_leaf, &g, &err), 0);
+    assert_true(at == T0 + 7);
+    assert_int_equal(g.n, 2);
+    assert_true(got_value(&g, 0, "cpu.load") == 0.5);
+    assert_true(got_value(&g, 0, "up") == 3);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(trifle_storage_scan(st, "nobody", &at, got_leaf, &g, &err), TRIFLE_ENOTFOUND);
+    assert_int_equal(trifle_storage_drop(st, &err), 0);
+    assert_string_equal(raw("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = "
+                            "DATABASE() AND table_name = '%s'",
+                            custom + 11),
+                        "0");
+    trifle_storage_close(st);
+}
+
+/* Rows written by others: nested copies are summed, text and nulls are skipped, a text leaf
+ * counts as 0 when incremented, and a bucket asked for twice is delivered twice. */
+static void test_foreign_rows(void **state)
+{
+    const trifle_leaf l[] = {{"label", 2}, {"n", 1}, {"t", 1}};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_storage *st;
+    trifle_bucket b[3];
+    item it;
+    got g;
+    ns n;
+
+    (void)state;
+    ns_init(&n, NULL);
+    st = st_new(&n);
+    (void)raw("INSERT INTO `%s` (`key`, data) VALUES ('k::1h::1736935200', '{\"meta.duration\": "
+              "2, \"meta\": {\"duration\": 4, \"deep\": {\"x\": 1e-7}}, \"label\": \"text\", "
+              "\"n\": null, \"arr\": [1, 2], \"a..b\": 3, \"t\": true, \"s\": \"12\"}')",
+              n.table);
+    item_init(&it, st, "k", T0, NULL, 0);
+    b[0] = it.e.bucket;
+    b[1] = it.e.bucket;
+    b[2] = it.e.bucket;
+    b[2].id = "missing::1h::1736935200";
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(trifle_storage_get(st, b, 3, got_leaf, &g, &err), 0);
+    assert_int_equal(got_count(&g, 0), 2);
+    assert_true(got_value(&g, 0, "meta.duration") == 6);
+    assert_true(got_value(&g, 0, "meta.deep.x") == 1e-7);
+    assert_int_equal(got_count(&g, 1), 2);
+    assert_true(got_value(&g, 1, "meta.duration") == 6);
+    assert_int_equal(got_count(&g, 2), 0);
+
+    /* a stored text, null or boolean counts as 0 */
+    inc1(st, "k", T0, l, 3);
+    get1(st, "k", T0, &g);
+    assert_true(got_value(&g, 0, "label") == 2);
+    assert_true(got_value(&g, 0, "n") == 1);
+    assert_true(got_value(&g, 0, "t") == 1);
+    assert_string_equal(raw("SELECT JSON_EXTRACT(data, '$.label') FROM `%s`", n.table), "2");
+    ns_drop(&n);
+    trifle_storage_close(st);
+}
+
+/* Sums are double additions on the server, printed shortest round trip: every bit survives. */
+static void test_numbers(void **state)
+{
+    const trifle_leaf l[] = {
+        {"a", 0.1}, {"big", 1e300}, {"neg", -2.5}, {"tiny", 5e-324}, {"x", 1.2345678901234567e-7}};
+    volatile double want[5];
+    trifle_storage *st;
+    int i, k;
+    got g;
+    ns n;
+
+    (void)state;
+    ns_init(&n, NULL);
+    st = st_new(&n);
+    for (k = 0; k < 5; k++)
+        want[k] = l[k].value;
+    for (i = 0; i < 3; i++)
+        inc1(st, "num", T0, l, 5);
+    for (i = 1; i < 3; i++)
+        for (k = 0; k < 5; k++)
+            want[k] = want[k] + l[k].value;
+    get1(st, "num", T0, &g);
+    for (k = 0; k < 5; k++)
+        if (got_value(&g, 0, l[k].path) != want[k])
+            fail_msg("%s: got %.17g, want %.17g", l[k].path, got_value(&g, 0, l[k].path),
+                     want[k]);
+    assert_true(got_value(&g, 0, "a") == 0.30000000000000004);
+    assert_string_equal(raw("SELECT JSON_EXTRACT(data, '$.a') FROM `%s`", n.table),
+                        "0.30000000000000004");
+    ns_drop(&n);
+    trifle_storage_close(st);
+}
+
+static void test_errors(void **state)
+{
+    const trifle_leaf l[] = {{"count", 1}};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_storage *st = NULL;
+    const char *badpass = getenv("TRIFLE_TEST_URI_MYSQL_BADPASS");
+    const char *unix_url = getenv("TRIFLE_TEST_URI_MYSQL_UNIX");
+    char url[1200];
+    uint64_t seq = 7;
+    int64_t at;
+    item it;
+    got g;
+    int rc;
+    ns n;
+
+    (void)state;
+    /* nobody listens */
+    (void)snprintf(url, sizeof(url), "mysql://%s:%s@127.0.0.1:1/%s", srv.user, srv.password,
+                   srv.db);
+    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONN);
+    assert_non_null(strstr(err.message, "cannot connect to mysql"));
+    assert_string_equal(err.driver, "mysql");
+    assert_null(strstr(err.message, srv.password));
+    /* a wrong password: EAUTH, and the password appears nowhere */
+    if (badpass == NULL)
+        fail_msg("TRIFLE_TEST_URI_MYSQL_BADPASS is not set (scripts/test-servers.sh exports it)");
+    assert_int_equal(st_open_url(&st, badpass, &err), TRIFLE_EAUTH);
+    assert_int_equal(err.native, 1045);
+    assert_non_null(strstr(err.message, "Access denied"));
+    assert_null(strstr(err.message, srv.password));
+    /* a database that does not exist */
+    (void)snprintf(url, sizeof(url), "mysql://%s:%s@%s:%u/trifle_no_such_db", srv.user,
+                   srv.password, srv.host, srv.port);
+    /* 1049 unknown database (the test user has rights on trifle_*: without them MariaDB says
+     * 1044, access denied, which is EAUTH) */
+    rc = st_open_url(&st, url, &err);
+    assert_int_equal(rc, TRIFLE_ECONFIG);
+    assert_int_equal(err.native, 1049);
+    assert_string_equal(err.message, "cannot connect to mysql: unknown database trifle_no_such_db");
+    /* parameters */
+    (void)snprintf(url, sizeof(url), "%s?table=bad-name", server);
+    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    assert_string_equal(err.message, "invalid table name: bad-name");
+    (void)snprintf(url, sizeof(url),
+                   "%s?table=t123456789012345678901234567890123456789012345678901234567890",
+                   server);
+    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    (void)snprintf(url, sizeof(url), "%s?colection=x", server);
+    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    assert_string_equal(err.message, "invalid driver URL: unknown parameter colection");
+    (void)snprintf(url, sizeof(url), "%s?ssl_mode=sometimes", server);
+    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    assert_non_null(strstr(err.message, "ssl_mode"));
+    (void)snprintf(url, sizeof(url), "%s?connect_timeout=soon", server);
+    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    assert_int_equal(st_open_url(&st, "mysql://u:pw-9f3a@127.0.0.1:99999/db", &err),
+                     TRIFLE_ECONFIG);
+    if (strstr(err.message, "port") == NULL)
+        fail_msg("bad port: %s", err.message);
+    assert_int_equal(st_open_url(&st, "mysql://u:pw-9f3a@127.0.0.1:3306", &err), TRIFLE_ECONFIG);
+    assert_non_null(strstr(err.message, "database"));
+    assert_int_equal(st_open_url(&st, "mysql://u:p%zz@127.0.0.1/db", &err), TRIFLE_ECONFIG);
+    /* TLS required by the client, the test server offers none: refused, not sent in clear */
+    (void)snprintf(url, sizeof(url), "%s?ssl_mode=required&connect_timeout=5", server);
+    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONN);
+    assert_non_null(strstr(err.message, "ssl_mode=required"));
+    (void)snprintf(url, sizeof(url), "%s?ssl_mode=VERIFY_IDENTITY&ssl_ca=/nonexistent/ca.pem",
+                   server);
+    assert_int_not_equal(st_open_url(&st, url, &err), 0);
+    assert_non_null(strstr(err.message, "cannot connect to mysql"));
+    (void)snprintf(url, sizeof(url), "%s?ssl_mode=disabled&connect_timeout=5&read_timeout=30",
+                   server);
+    assert_int_equal(st_open_url(&st, url, &err), 0);
+    trifle_storage_close(st);
+
+    /* before setup: "run trifle setup", for every operation; mark_read finds no mark */
+    ns_init(&n, NULL);
+    assert_int_equal(st_open_url(&st, n.url, &err), 0);
+    item_init(&it, st, "k", T0, l, 1);
+    (void)snprintf(url, sizeof(url), "table %s does not exist (run \"trifle setup\")", n.table);
+    assert_int_equal(trifle_storage_inc(st, &it.e, 1, NULL, &err), TRIFLE_ECONFIG);
+    assert_string_equal(err.message, url);
+    assert_int_equal(err.native, 1146);
+    assert_int_equal(trifle_storage_set(st, &it.e, 1, NULL, &err), TRIFLE_ECONFIG);
+    assert_string_equal(err.message, url);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(trifle_storage_get(st, &it.e.bucket, 1, got_leaf, &g, &err), TRIFLE_ECONFIG);
+    assert_string_equal(err.message, url);
+    (void)snprintf(url, sizeof(url), "table %s_ping does not exist (run \"trifle setup\")",
+                   n.table);
+    assert_int_equal(trifle_storage_ping(st, "k", T0, l, 1, &err), TRIFLE_ECONFIG);
+    assert_string_equal(err.message, url);
+    assert_int_equal(trifle_storage_scan(st, "k", &at, got_leaf, &g, &err), TRIFLE_ECONFIG);
+    assert_string_equal(err.message, url);
+    assert_int_equal(trifle_storage_mark_read(st, "journal", &seq, &err), 0);
+    assert_true(seq == 0);
+    /* setup then makes everything work on the same connection */
+    assert_int_equal(trifle_storage_setup(st, &err), 0);
+    assert_int_equal(trifle_storage_setup(st, &err), 0);
+    assert_int_equal(trifle_storage_inc(st, &it.e, 1, NULL, &err), 0);
+    trifle_storage_close(st);
+
+    /* the unix socket */
+    if (unix_url == NULL)
+        fail_msg("TRIFLE_TEST_URI_MYSQL_UNIX is not set (scripts/test-servers.sh exports it)");
+    (void)snprintf(url, sizeof(url), "%s&table=%s", unix_url, n.table);
+    assert_int_equal(st_open_url(&st, url, &err), 0);
+    assert_int_equal(trifle_storage_inc(st, &it.e, 1, NULL, &err), 0);
+    get1(st, "k", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 2);
+    trifle_storage_close(st);
+    (void)snprintf(url, sizeof(url), "mysql://%s:%s@localhost/%s?socket=/nonexistent/trifle.sock",
+                   srv.user, srv.password, srv.db);
+    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONN);
+    assert_non_null(strstr(err.message, "trifle.sock"));
+    ns_drop(&n);
+}
+
+/* An identifier that does not fit VARCHAR(255) is EDATA with failed_item, checked before
+ * anything is sent; a server-side failure rolls the whole batch back; an item named twice in one
+ * batch is applied twice. */
+static void test_atomic_batch(void **state)
+{
+    const trifle_leaf l[] = {{"count", 1}};
+    const trifle_leaf l2[] = {{"count", 1}, {"other", 2}};
+    trifle_write_result res = {sizeof(res), 7, -1, 0};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    char long_key[300];
+    trifle_storage *st;
+    item it[3];
+    got g;
+    ns n;
+
+    (void)state;
+    ns_init(&n, NULL);
+    st = st_new(&n);
+    inc1(st, "a", T0, l, 1);
+    memset(long_key, 'x', 250);
+    long_key[250] = '\0';
+    item_init(&it[0], st, "a", T0, l, 1);
+    item_init(&it[1], st, long_key, T0, l, 1); /* 250 + "::1h::1736935200" > 255 characters */
+    item_init(&it[2], st, "c", T0, l2, 2);
+    {
+        trifle_entry e[3] = {it[0].e, it[1].e, it[2].e};
+        assert_int_equal(trifle_storage_inc(st, e, 3, &res, &err), TRIFLE_EDATA);
+        assert_int_equal(res.failed_item, 1);
+        assert_int_equal(res.applied, 0);
+        assert_int_equal(res.outcome_unknown, 0);
+        assert_non_null(strstr(err.message, "longer than 255"));
+    }
+    get1(st, "a", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 1);
+
+    /* the server rejects one row of the second statement: nothing of the batch is applied */
+    (void)raw("ALTER TABLE `%s` ADD CONSTRAINT no_c CHECK (`key` <> 'c::1h::1736935200')",
+              n.table);
+    item_init(&it[1], st, "b", T0, l, 1);
+    {
+        trifle_entry e[3] = {it[0].e, it[1].e, it[2].e};
+        res.failed_item = -1;
+        assert_int_equal(trifle_storage_inc(st, e, 3, &res, &err), TRIFLE_EDRIVER);
+        assert_int_equal(res.applied, 0);
+        assert_int_equal(res.failed_item, -1);
+        assert_int_equal(res.outcome_unknown, 0);
+        assert_non_null(strstr(err.message, "4025"));
+    }
+    get1(st, "a", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 1);
+    get1(st, "b", T0, &g);
+    assert_int_equal(g.n, 0);
+    /* a sum beyond the double range: the server refuses it (1690), the driver finds the item */
+    {
+        const trifle_leaf big[] = {{"x", 1.7976931348623157e308}};
+        item o[3];
+        item_init(&o[0], st, "ok1", T0, l, 1);
+        item_init(&o[1], st, "big", T0, big, 1);
+        item_init(&o[2], st, "ok2", T0, l, 1);
+        assert_int_equal(trifle_storage_inc(st, &o[1].e, 1, &res, &err), 0);
+        {
+            trifle_entry e[3] = {o[0].e, o[1].e, o[2].e};
+            res.failed_item = -1;
+            assert_int_equal(trifle_storage_inc(st, e, 3, &res, &err), TRIFLE_EDATA);
+            assert_int_equal(res.failed_item, 1);
+            assert_int_equal(res.applied, 0);
+            assert_int_equal(err.native, 1690);
+            assert_non_null(strstr(err.message, "item 1 overflows"));
+        }
+        get1(st, "ok1", T0, &g);
+        assert_int_equal(g.n, 0);
+        get1(st, "big", T0, &g);
+        assert_true(got_value(&g, 0, "x") == 1.7976931348623157e308);
+    }
+    /* one bucket twice in a batch: both apply (the second row of the upsert updates the first) */
+    {
+        trifle_entry e[2] = {it[0].e, it[0].e};
+        assert_int_equal(trifle_storage_inc(st, e, 2, &res, &err), 0);
+    }
+    get1(st, "a", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 3);
+    ns_drop(&n);
+    trifle_storage_close(st);
+}
+
+/* The server kills the driver's session (as a restart does): the next call of every kind
+ * reconnects once and succeeds, and a write is applied exactly once. */
+static void test_reconnect(void **state)
+{
+    const trifle_leaf l[] = {{"count", 1}};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_storage *st;
+    int64_t at;
+    relay r;
+    got g;
+    int i;
+    ns n;
+
+    (void)state;
+    relay_start(&r);
+    ns_init_relay(&n, &r, NULL);
+    st = st_new(&n);
+    inc1(st, "r", T0, l, 1);
+    for (i = 0; i < 5; i++) {
+        int before = atomic_load(&log_reconnects), port = atomic_load(&r.up_local);
+        const char *id;
+
+        assert_int_not_equal(port, 0);
+        id = raw("SELECT id FROM information_schema.processlist WHERE host = '127.0.0.1:%d'",
+                 port);
+        assert_string_not_equal(id, "");
+        (void)raw("KILL CONNECTION %s", id);
+        /* wait until the relay saw the server close the session */
+        while (atomic_load(&r.up_local) == port)
+            sleep_ms(10);
+        switch (i) {
+        case 0:
+            inc1(st, "r", T0, l, 1);
+            break;
+        case 1:
+            get1(st, "r", T0, &g);
+            assert_true(got_value(&g, 0, "count") == 2);
+            break;
+        case 2:
+            assert_int_equal(trifle_storage_ping(st, "r", T0, l, 1, &err), 0);
+            break;
+        case 3:
+            memset(&g, 0, sizeof(g));
+            assert_int_equal(trifle_storage_scan(st, "r", &at, got_leaf, &g, &err), 0);
+            break;
+        default:
+            assert_int_equal(trifle_storage_setup(st, &err), 0);
+            break;
+        }
+        assert_int_equal(atomic_load(&log_reconnects), before + 1);
+    }
+    get1(st, "r", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 2);
+    trifle_storage_close(st);
+    relay_stop(&r);
+    ns_drop(&n);
+}
+
+/* A write whose reply is lost reports outcome_unknown (it was in fact applied, so a blind retry
+ * would count it twice); a read whose reply is lost is simply sent again; a server that is down
+ * is ECONN with a known outcome. */
+static void test_outcome_unknown(void **state)
+{
+    const trifle_leaf l[] = {{"count", 1}};
+    trifle_write_result res = {sizeof(res), 0, -1, 0};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_storage *st;
+    relay r;
+    item it;
+    got g;
+    ns n;
+
+    (void)state;
+    relay_start(&r);
+    ns_init_relay(&n, &r, NULL);
+    st = st_new(&n);
+    inc1(st, "u", T0, l, 1);
+    get1(st, "u", T0, &g);
+
+    item_init(&it, st, "u", T0, l, 1);
+    atomic_store(&r.cut, 1);
+    assert_int_equal(trifle_storage_inc(st, &it.e, 1, &res, &err), TRIFLE_ECONN);
+    assert_int_equal(atomic_load(&r.cuts), 1);
+    assert_int_equal(res.outcome_unknown, 1);
+    assert_int_equal(res.applied, 0);
+    assert_int_equal(res.failed_item, -1);
+    assert_non_null(strstr(err.message, "outcome unknown"));
+    /* the next call reconnects; the lost write had been applied */
+    inc1(st, "u", T0, l, 1);
+    get1(st, "u", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 3);
+
+    atomic_store(&r.cut, 1);
+    get1(st, "u", T0, &g); /* sent again on a new connection */
+    assert_int_equal(atomic_load(&r.cuts), 2);
+    assert_true(got_value(&g, 0, "count") == 3);
+
+    /* the server goes away between calls: ECONN, known not applied; back again: success */
+    atomic_store(&r.refuse, 1);
+    sleep_ms(300); /* the relay closes the live connection within 100 ms */
+    res.outcome_unknown = 0;
+    assert_int_equal(trifle_storage_inc(st, &it.e, 1, &res, &err), TRIFLE_ECONN);
+    assert_int_equal(res.outcome_unknown, 0);
+    assert_non_null(strstr(err.message, "cannot connect to mysql"));
+    assert_int_equal(trifle_storage_inc(st, &it.e, 1, &res, &err), TRIFLE_ECONN);
+    atomic_store(&r.refuse, 0);
+    inc1(st, "u", T0, l, 1);
+    get1(st, "u", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 4);
+    trifle_storage_close(st);
+    relay_stop(&r);
+    ns_drop(&n);
+}
+
+typedef struct bg_inc {
+    trifle_storage *st;
+    item it;
+    int rc;
+    trifle_error err;
+} bg_inc;
+
+static void *bg_inc_main(void *p)
+{
+    bg_inc *b = p;
+
+    b->rc = trifle_storage_inc(b->st, &b->it.e, 1, NULL, &b->err);
+    return NULL;
+}
+
+/* The merge happens on the server under the row lock: a write that waits for another
+ * transaction's lock adds to what that transaction committed, not to what it read before. */
+static void test_row_lock(void **state)
+{
+    const trifle_leaf l[] = {{"count", 1}};
+    trifle_storage *st;
+    MYSQL_T *locker;
+    pthread_t th;
+    bg_inc b;
+    got g;
+    ns n;
+
+    (void)state;
+    ns_init(&n, NULL);
+    st = st_new(&n);
+    inc1(st, "s", T0, l, 1);
+    locker = raw_open();
+    (void)raw_on(locker, "START TRANSACTION");
+    (void)raw_on(locker, "UPDATE `%s` SET data = JSON_SET(data, '$.count', 10)", n.table);
+    memset(&b, 0, sizeof(b));
+    b.st = st;
+    item_init(&b.it, st, "s", T0, l, 1);
+    assert_int_equal(pthread_create(&th, NULL, bg_inc_main, &b), 0);
+    /* wait until the driver's statement waits for our row lock (a user sees its own sessions) */
+    while (strcmp(raw("SELECT COUNT(*) FROM information_schema.processlist WHERE id <> "
+                      "CONNECTION_ID() AND command = 'Query' AND info LIKE 'INSERT INTO `%s`%%'",
+                      n.table),
+                  "0") == 0)
+        sleep_ms(10);
+    (void)raw_on(locker, "COMMIT");
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(b.rc, 0);
+    get1(st, "s", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 11);
+    my.close(locker);
+    trifle_storage_close(st);
+    ns_drop(&n);
+}
+
+/* ABI 1.1: the set items, the inc items and the journal mark commit together or not at all; the
+ * mark table comes with setup, again when it was dropped, and goes with drop. */
+static void test_write_marked(void **state)
+{
+    const trifle_leaf li[] = {{"count", 2}};
+    const trifle_leaf ls[] = {{"gauge", 5}};
+    trifle_write_result res = {sizeof(res), 0, -1, 0};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_mark mark = {"journal-1", 41};
+    trifle_storage *st;
+    uint64_t seq = 0;
+    item set_it, inc_it[3];
+    got g;
+    ns n;
+
+    (void)state;
+    ns_init(&n, "joined=partial");
+    st = st_new(&n);
+    assert_int_equal(trifle_storage_mark_read(st, "journal-1", &seq, &err), 0);
+    assert_true(seq == 0);
+    item_init(&set_it, st, "m", T0, ls, 1);
+    item_init(&inc_it[0], st, "m", T0, li, 1); /* the same bucket in both lists */
+    item_init(&inc_it[1], st, "other", T0, li, 1);
+    item_init(&inc_it[2], st, "bad", T0, li, 1);
+    {
+        trifle_entry inc_e[2] = {inc_it[0].e, inc_it[1].e};
+        assert_int_equal(
+            trifle_storage_write_marked(st, &set_it.e, 1, inc_e, 2, &mark, &res, &err), 0);
+        mark.seq = 42;
+        assert_int_equal(trifle_storage_write_marked(st, NULL, 0, inc_e, 1, &mark, &res, &err),
+                         0);
+    }
+    assert_int_equal(trifle_storage_mark_read(st, "journal-1", &seq, &err), 0);
+    assert_true(seq == 42);
+    assert_int_equal(trifle_storage_mark_read(st, "journal-2", &seq, &err), 0);
+    assert_true(seq == 0);
+    get1(st, "m", T0, &g);
+    assert_true(got_value(&g, 0, "gauge") == 5);
+    assert_true(got_value(&g, 0, "count") == 4);
+    assert_string_equal(raw("SELECT seq FROM `%s_marks` WHERE name = 'journal-1'", n.table), "42");
+
+    /* a failing item: neither the data nor the mark is stored */
+    (void)raw("ALTER TABLE `%s` ADD CONSTRAINT no_bad CHECK (`key` <> 'bad::1h')", n.table);
+    mark.seq = 43;
+    {
+        trifle_entry inc_e[3] = {inc_it[0].e, inc_it[1].e, inc_it[2].e};
+        assert_int_equal(trifle_storage_write_marked(st, &set_it.e, 1, inc_e, 3, &mark, &res, &err),
+                         TRIFLE_EDRIVER);
+        assert_int_equal(res.applied, 0);
+        assert_int_equal(res.outcome_unknown, 0);
+    }
+    assert_int_equal(trifle_storage_mark_read(st, "journal-1", &seq, &err), 0);
+    assert_true(seq == 42);
+    get1(st, "m", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 4);
+
+    /* the mark table dropped behind the driver's back: made again by the next write */
+    (void)raw("DROP TABLE `%s_marks`", n.table);
+    assert_int_equal(trifle_storage_mark_read(st, "journal-1", &seq, &err), 0);
+    assert_true(seq == 0);
+    assert_int_equal(trifle_storage_write_marked(st, &set_it.e, 1, NULL, 0, &mark, &res, &err), 0);
+    assert_int_equal(trifle_storage_mark_read(st, "journal-1", &seq, &err), 0);
+    assert_true(seq == 43);
+    /* a call without items stores only the mark */
+    mark.seq = 44;
+    assert_int_equal(trifle_storage_write_marked(st, NULL, 0, NULL, 0, &mark, &res, &err), 0);
+    assert_int_equal(trifle_storage_mark_read(st, "journal-1", &seq, &err), 0);
+    assert_true(seq == 44);
+    assert_string_equal(ns_tables(&n), "3");
+    assert_int_equal(trifle_storage_drop(st, &err), 0);
+    assert_string_equal(ns_tables(&n), "0");
+    trifle_storage_close(st);
+}
+
+/* 8 processes x 2,000 incs of the same leaves, and 8 concurrent setups of a new table: exact
+ * totals, no error. */
+static void test_concurrency(void **state)
+{
+    enum { PROCS = 8, INCS = 2000 };
+    const trifle_leaf l[] = {{"count", 1}, {"frac", 0.25}, {"half", 0.5}};
+    /* TRIFLE_TEST_LIGHT=1 (valgrind): fewer incs, same contention */
+    const int incs = getenv("TRIFLE_TEST_LIGHT") != NULL ? INCS / 10 : INCS;
+    pid_t pids[PROCS];
+    trifle_storage *st;
+    int i, status;
+    double t0;
+    got g;
+    ns n;
+
+    (void)state;
+    ns_init(&n, "joined=separated&connect_timeout=120");
+    t0 = now_s();
+    for (i = 0; i < PROCS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            trifle_error err = TRIFLE_ERROR_INIT;
+            trifle_storage *cst = NULL;
+            int k, ok = st_open_url(&cst, n.url, &err) == 0 && trifle_storage_setup(cst, &err) == 0;
+            item it;
+            if (ok)
+                item_init(&it, cst, "hot", T0, l, 3);
+            for (k = 0; ok && k < incs; k++)
+                ok = trifle_storage_inc(cst, &it.e, 1, NULL, &err) == 0;
+            if (!ok)
+                fprintf(stderr, "child %d: %s\n", i, err.message);
+            trifle_storage_close(cst);
+            _exit(ok ? 0 : 1);
+        }
+    }
+    for (i = 0; i < PROCS; i++) {
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    print_message("mysql concurrency: %d processes x %d incs in %.2f s\n", PROCS, incs,
+                  now_s() - t0);
+    st = st_new(&n);
+    get1(st, "hot", T0, &g);
+    assert_true(got_value(&g, 0, "count") == PROCS * incs);
+    assert_true(got_value(&g, 0, "frac") == PROCS * incs * 0.25);
+    assert_true(got_value(&g, 0, "half") == PROCS * incs * 0.5);
+    ns_drop(&n);
+    trifle_storage_close(st);
+}
+
+/* Every allocation of a call failing in turn: TRIFLE_ENOMEM each time, then success (valgrind
+ * checks that nothing leaks). */
+static void test_oom(void **state)
+{
+    const trifle_leaf l[] = {{"count", 1}, {"meta.x", 0.5}};
+    const trifle_mark mark = {"j", 1};
+    long k;
+    ns n;
+
+    (void)state;
+    ns_init(&n, "joined=partial");
+    for (k = 1;; k++) {
+        trifle_error err = TRIFLE_ERROR_INIT;
+        trifle_storage *st = NULL;
+        uint64_t seq;
+        int64_t at;
+        int rc;
+        got g;
+        item it;
+
+        memset(&it, 0, sizeof(it));
+        atomic_store(&alloc_count, 0);
+        atomic_store(&alloc_fail_at, k);
+        rc = st_open_url(&st, n.url, &err);
+        if (rc == 0)
+            rc = trifle_storage_setup(st, &err);
+        if (rc == 0) {
+            item_init(&it, st, "o", T0, l, 2);
+            rc = trifle_storage_inc(st, &it.e, 1, NULL, &err);
+        }
+        if (rc == 0)
+            rc = trifle_storage_write_marked(st, &it.e, 1, &it.e, 1, &mark, NULL, &err);
+        if (rc == 0)
+            rc = trifle_storage_mark_read(st, "j", &seq, &err);
+        if (rc == 0) {
+            memset(&g, 0, sizeof(g));
+            rc = trifle_storage_get(st, &it.e.bucket, 1, got_leaf, &g, &err);
+        }
+        if (rc == 0)
+            rc = trifle_storage_ping(st, "o", T0, l, 2, &err);
+        if (rc == 0)
+            rc = trifle_storage_scan(st, "o", &at, got_leaf, &g, &err);
+        atomic_store(&alloc_fail_at, 0);
+        trifle_storage_close(st);
+        if (rc == 0)
+            break;
+        if (rc != TRIFLE_ENOMEM)
+            fail_msg("allocation %ld failing: %s %s", k, trifle_status_name(rc), err.message);
+    }
+    assert_true(k > 5);
+    ns_drop(&n);
+}
+
+/* items/s of 100 inc calls x 1,000 items x 3 leaves, and one get of 8,760 buckets. */
+static void test_throughput(void **state)
+{
+    enum { CALLS = 100, ITEMS = 1000, YEAR = 8760 };
+    const trifle_leaf l[] = {{"count", 1}, {"meta.duration", 0.25}, {"meta.size", 3}};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_bucket *b = calloc(YEAR, sizeof(*b));
+    item *it = calloc(YEAR, sizeof(*it));
+    trifle_entry *e = calloc(YEAR, sizeof(*e));
+    const int calls = getenv("TRIFLE_TEST_LIGHT") != NULL ? CALLS / 10 : CALLS;
+    trifle_storage *st;
+    size_t i, leaves = 0;
+    double t0, dt, first = 0, best = 0;
+    char key[32];
+    ns n;
+
+    (void)state;
+    assert_true(b != NULL && it != NULL && e != NULL);
+    ns_init(&n, "joined=separated");
+    st = st_new(&n);
+    for (i = 0; i < ITEMS; i++) {
+        (void)snprintf(key, sizeof(key), "metric%zu", i);
+        item_init(&it[i], st, key, T0, l, 3);
+        e[i] = it[i].e;
+    }
+    t0 = now_s();
+    for (i = 0; i < (size_t)calls; i++)
+        assert_int_equal(trifle_storage_inc(st, e, ITEMS, NULL, &err), 0);
+    dt = now_s() - t0;
+    print_message("mysql inc throughput: %d calls x %d items (3 leaves) in %.3f s = %.0f "
+                  "items/s\n",
+                  calls, ITEMS, dt, calls * ITEMS / dt);
+
+    for (i = 0; i < YEAR; i++) {
+        item_init(&it[i], st, "year", T0 + (int64_t)i * 3600, l, 3);
+        e[i] = it[i].e;
+        b[i] = it[i].e.bucket;
+    }
+    assert_int_equal(trifle_storage_inc(st, e, YEAR, NULL, &err), 0);
+    for (i = 0; i < 3; i++) {
+        got *g = calloc(1, sizeof(*g)); /* only the first 64 leaves are kept */
+        double t1 = now_s();
+        assert_non_null(g);
+        assert_int_equal(trifle_storage_get(st, b, YEAR, got_leaf, g, &err), 0);
+        dt = now_s() - t1;
+        if (i == 0)
+            first = dt;
+        if (i == 0 || dt < best)
+            best = dt;
+        leaves = g->n;
+        free(g);
+    }
+    assert_int_equal(leaves, 64);
+    print_message("mysql get of %d buckets: %.1f ms (first call), %.1f ms (best of 3)\n", YEAR,
+                  first * 1000, best * 1000);
+    ns_drop(&n);
+    trifle_storage_close(st);
+    free(b);
+    free(it);
+    free(e);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    raw_conn = raw_open();
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    my.close(raw_conn);
+    trifle_shutdown();
+    return 0;
+}
+
+int main(void)
+{
+    static const trifle_allocator a = {t_malloc, t_realloc, t_free};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_driver_table),    cmocka_unit_test(test_layout),
+        cmocka_unit_test(test_ping_layout),     cmocka_unit_test(test_foreign_rows),
+        cmocka_unit_test(test_numbers),         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_atomic_batch),    cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_outcome_unknown), cmocka_unit_test(test_row_lock),
+        cmocka_unit_test(test_write_marked),    cmocka_unit_test(test_concurrency),
+        cmocka_unit_test(test_oom),             cmocka_unit_test(test_throughput),
+    };
+    const char *ci = getenv("CI"), *strict = getenv("TRIFLE_TEST_STRICT");
+
+    trifle_set_allocator(&a);
+    trifle_set_log_handler(TRIFLE_LOG_INFO, t_log, NULL);
+    server = getenv("TRIFLE_TEST_URI_MYSQL");
+    if (server == NULL || server[0] == '\0') {
+        int must =
+            (ci != NULL && strcmp(ci, "true") == 0) || (strict != NULL && strcmp(strict, "1") == 0);
+        fprintf(stderr, "%s: TRIFLE_TEST_URI_MYSQL is not set\n", must ? "error" : "skip");
+        return must ? 1 : 77;
+    }
+    if (parse_server() != 0) {
+        fprintf(stderr, "error: TRIFLE_TEST_URI_MYSQL must be mysql://user:password@host:port/db "
+                        "without a query\n");
+        return 1;
+    }
+    my_load();
+    /* TRIFLE_TEST_FILTER=test_reconnect runs one test (cmocka glob) */
+    if (getenv("TRIFLE_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("TRIFLE_TEST_FILTER"));
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
