@@ -88,7 +88,7 @@ static const conf_case *const *case_tables(void)
 {
     static const conf_case *const tables[] = {
         conf_cases_write,   conf_cases_read,        conf_cases_ping, conf_cases_handle,
-        conf_cases_vectors, conf_cases_concurrency, conf_cases_mark, NULL};
+        conf_cases_vectors, conf_cases_concurrency, conf_cases_mark, conf_cases_calls, NULL};
     return tables;
 }
 
