@@ -163,15 +163,6 @@ int trifle_open(trifle **out, const trifle_config *cfg, trifle_error *err)
         t->st = NULL; /* the pool closed it */
         goto fail;
     }
-    /* A driver that takes whole calls (TRIFLE_CAP_CALLS: drivers/http) gets every track/assert
-     * as made; the buffer aggregates items and cannot queue calls yet, so it must be off. */
-    if (t->cfg->buffer.enabled && trifle__storage_takes_calls(t->st)) {
-        rc = trifle__error(err, TRIFLE_ECONFIG,
-                           "driver %s sends whole calls to a server, which buckets them: set "
-                           "buffer.enabled false (the buffer does not queue calls yet)",
-                           trifle_storage_driver(t->st)->name);
-        goto fail;
-    }
     if (t->cfg->buffer.enabled) {
         trifle__buffer_env env;
         env.st = t->st;
@@ -454,6 +445,8 @@ static int calls_write(trifle *t, const char *key, int64_t at, const trifle_payl
     call.flags = (flags & TRIFLE_UNTRACKED) ? TRIFLE_CALL_UNTRACKED : 0;
     call.leaves = trifle_payload_leaves(values);
     call.n_leaves = trifle_payload_count(values);
+    call.origin = NULL; /* not journaled: the buffer is off */
+    call.seq = 0;
     memset(&res, 0, sizeof(res));
     res.struct_size = sizeof(res);
     res.failed_item = -1;

@@ -45,8 +45,10 @@ static int failure_status(srv_request *r, int rc, const trifle_error *e)
 
 static const char *status_detail(int status)
 {
-    return status == 400 ? "Bad request" : status == 503 ? "Service unavailable"
-                                                         : "Internal server error";
+    return status == 400   ? "Bad request"
+           : status == 409 ? "A write with this id is in progress"
+           : status == 503 ? "Service unavailable"
+                           : "Internal server error";
 }
 
 /* Map a library failure to its status and answer it. */
@@ -216,6 +218,7 @@ static int ascii_ieq(const char *a, const char *b)
 
 /* One write of a POST body, parsed and checked. */
 typedef struct post_call {
+    char *id; /* the write's own idempotency id ("id" of a batch element), or NULL */
     char *key;
     int64_t at;
     int assert_op;
@@ -227,6 +230,7 @@ static void post_call_free(post_call *c)
 {
     trifle_payload_free(c->payload);
     free(c->key);
+    free(c->id);
     memset(c, 0, sizeof(*c));
 }
 
@@ -236,8 +240,10 @@ static void post_call_free(post_call *c)
 static int post_call_parse(const srv_source *s, const srv_json *obj, post_call *c,
                            trifle_error *e)
 {
-    srv_json name, value, f_key = {0}, f_at = {0}, f_values = {0}, f_op = {0}, f_untracked = {0};
-    int has_key = 0, has_at = 0, has_values = 0, has_op = 0, has_untracked = 0, rc, status = 400;
+    srv_json name, value, f_key = {0}, f_at = {0}, f_values = {0}, f_op = {0}, f_untracked = {0},
+                          f_id = {0};
+    int has_key = 0, has_at = 0, has_values = 0, has_op = 0, has_untracked = 0, has_id = 0, rc,
+        status = 400;
     char *at_text = NULL, *op = NULL;
     srv_json_iter it;
 
@@ -262,8 +268,13 @@ static int post_call_parse(const srv_source *s, const srv_json *obj, post_call *
         } else if (srv_json_string_is(&name, "untracked")) {
             f_untracked = value;
             has_untracked = f_untracked.type != SRV_JSON_NULL;
+        } else if (srv_json_string_is(&name, "id")) {
+            f_id = value;
+            has_id = f_id.type != SRV_JSON_NULL;
         }
     }
+    if (has_id && (string_member(&f_id, &c->id) != 0 || !srv_idem_key_ok(c->id)))
+        goto done;
     if (!has_key || !has_at || !has_values || string_member(&f_key, &c->key) != 0 ||
         string_member(&f_at, &at_text) != 0 ||
         trifle_time_parse(&c->at, at_text, s->zone, TRIFLE_TIME_OFFSET_REQUIRED, NULL) != 0)
@@ -354,7 +365,7 @@ void srv_api_metrics_post(srv_request *r)
     srv_json_iter it;
     const char *body, *ikey;
     size_t n = 0, i, start = 0, applied = 0;
-    int batch, rc, status = 0, claimed = 0, prior = 0;
+    int batch, rc, status = 0, claimed = 0, prior = 0, named = 0;
 
     body = srv_request_body(r, &n);
     if (srv_json_parse(&root, body, n) != 0 ||
@@ -437,14 +448,35 @@ void srv_api_metrics_post(srv_request *r)
     srv_thread_mark(SRV_THREAD_BLOCKED);
     for (i = start; i < n; i++) {
         post_call *c = &calls[i];
+        int iprior = 0;
+        size_t idone = 0;
 
+        if (c->id != NULL) {
+            /* a write that names itself: applied at most once whatever request carries it */
+            int got = srv_idem_begin(idem, s->cfg->id, c->id, 1, &iprior, &idone);
+            if (got == SRV_IDEM_BUSY) {
+                status = 409;
+                break;
+            }
+            if (got == SRV_IDEM_NOMEM) {
+                status = 500;
+                break;
+            }
+            if (got == SRV_IDEM_REPLAY || got == SRV_IDEM_MISMATCH)
+                goto next; /* applied before */
+        }
         rc = c->assert_op ? trifle_assert(s->t, c->key, c->at, c->payload, c->flags, &e)
                           : trifle_track(s->t, c->key, c->at, c->payload, c->flags, &e);
+        if (c->id != NULL && srv_idem_end(idem, s->cfg->id, c->id, rc == 0 ? 201 : 500,
+                                          rc == 0 ? 1 : 0, 0) != 0)
+            srv_log(TRIFLE_LOG_ERROR, "idempotency: cannot record a write's id");
         if (rc != 0) {
             status = failure_status(r, rc, &e);
             break;
         }
         srv_count(c->assert_op ? SRV_API_ASSERT : SRV_API_TRACK, 1);
+        named = named || c->id != NULL;
+    next:
         applied = i + 1;
         if (claimed && i + 1 < n && srv_idem_progress(idem, s->cfg->id, ikey, applied) != 0)
             srv_log(TRIFLE_LOG_ERROR, "idempotency: cannot record progress of a request");
@@ -452,8 +484,10 @@ void srv_api_metrics_post(srv_request *r)
     srv_thread_mark(SRV_THREAD_RUNNING);
     if (status == 0)
         status = 201;
-    if (claimed && srv_idem_end(idem, s->cfg->id, ikey, status, applied) != 0)
+    if (claimed && srv_idem_end(idem, s->cfg->id, ikey, status, applied, 1) != 0)
         srv_log(TRIFLE_LOG_ERROR, "idempotency: cannot record the end of a request");
+    else if (!claimed && named && srv_idem_sync(idem) != 0)
+        srv_log(TRIFLE_LOG_ERROR, "idempotency: cannot sync the log");
     if (status == 201)
         respond_created(r, 201, batch, n);
     else

@@ -13,10 +13,15 @@
  * (status 0: not finished). A line is appended after every applied call, before the next one
  * starts (write(2), so a killed process loses none of them), and the final line of a request is
  * fdatasync'ed before the response is sent, so a key the client saw answered is never forgotten.
+ * A write may also name itself (`"id"` in a batch element, the journal origin and seq of the call
+ * that a client buffered): such an id is a key of one call, kept the same way, so a client that
+ * replays its journal after a crash sends the same ids and nothing is applied twice.
+ *
  * One window remains, documented in docs/http-api.md: a crash between a call's write into the
  * source (its buffer journal) and the progress line that follows it applies that one call again
  * on the retry. At start-up the log is read (the last line of a key wins, expired keys are
- * dropped) and rewritten compacted through a temporary file and a rename.
+ * dropped) and rewritten compacted through a temporary file and a rename; the same happens while
+ * running once the log holds several lines per live key.
  *
  * Keys expire idempotency.window_s seconds after their last change (default 86400). Threads: one
  * mutex guards the table and the file; file writes happen under it (one short write per call). */
@@ -51,6 +56,7 @@ struct srv_idem {
     int fd; /* the log, O_APPEND */
     int data_fd;
     int64_t window_s;
+    size_t lines; /* lines in the log since it was last compacted */
 };
 
 static uint64_t idem_hash(const char *s)
@@ -153,6 +159,8 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+static int idem_compact(srv_idem *d);
+
 static int idem_append(srv_idem *d, const idem_entry *e, int sync)
 {
     char line[IDEM_LINE_MAX];
@@ -160,7 +168,48 @@ static int idem_append(srv_idem *d, const idem_entry *e, int sync)
 
     if (n <= 0 || (size_t)n >= sizeof(line) || write_all(d->fd, line, (size_t)n) != 0)
         return -1;
+    d->lines++;
     return sync ? fdatasync(d->fd) : 0;
+}
+
+/* Drop the expired keys that are not in use. Caller holds the lock. */
+static void idem_purge(srv_idem *d, int64_t now)
+{
+    size_t i;
+
+    for (i = 0; i < d->cap; i++) {
+        idem_entry **p = &d->tab[i];
+        while (*p != NULL) {
+            idem_entry *e = *p;
+            if (!e->busy && e->expires <= now) {
+                *p = e->next;
+                free(e->id);
+                free(e);
+                d->n--;
+            } else {
+                p = &e->next;
+            }
+        }
+    }
+}
+
+/* A log that has grown to several lines per live key (every write appends one or two) is
+ * rewritten with the live keys only, expired ones dropped; the running server so keeps the file
+ * and the table in proportion to the keys of one window. Caller holds the lock. */
+static void idem_maybe_compact(srv_idem *d)
+{
+    int old = d->fd;
+
+    if (d->lines < 4 * d->n + 65536)
+        return;
+    idem_purge(d, srv_now());
+    if (idem_compact(d) != 0) {
+        srv_log(TRIFLE_LOG_ERROR, "idempotency: cannot compact the log: %s", strerror(errno));
+        if (d->fd < 0)
+            d->fd = old;
+        return;
+    }
+    close(old);
 }
 
 /* Read the log (a missing file is empty): the last line of a key wins. Malformed lines (a torn
@@ -210,7 +259,7 @@ static int idem_load(srv_idem *d, int64_t now)
 static int idem_compact(srv_idem *d)
 {
     char line[IDEM_LINE_MAX];
-    size_t i;
+    size_t i, lines = 0;
     int fd = openat(d->data_fd, IDEM_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
     if (fd < 0)
@@ -223,12 +272,14 @@ static int idem_compact(srv_idem *d)
                 close(fd);
                 return -1;
             }
+            lines++;
         }
     }
     if (fsync(fd) != 0 || close(fd) != 0 ||
         renameat(d->data_fd, IDEM_TMP, d->data_fd, IDEM_FILE) != 0 || fsync(d->data_fd) != 0)
         return -1;
     d->fd = openat(d->data_fd, IDEM_FILE, O_WRONLY | O_APPEND | O_CLOEXEC);
+    d->lines = lines;
     return d->fd < 0 ? -1 : 0;
 }
 
@@ -356,7 +407,18 @@ int srv_idem_progress(srv_idem *d, const char *source, const char *key, size_t a
     return rc;
 }
 
-int srv_idem_end(srv_idem *d, const char *source, const char *key, int status, size_t applied)
+int srv_idem_sync(srv_idem *d)
+{
+    int rc;
+
+    pthread_mutex_lock(&d->lock);
+    rc = fdatasync(d->fd);
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+int srv_idem_end(srv_idem *d, const char *source, const char *key, int status, size_t applied,
+                 int sync)
 {
     char id[400];
     idem_entry *e;
@@ -378,9 +440,11 @@ int srv_idem_end(srv_idem *d, const char *source, const char *key, int status, s
             e->status = status >= 200 && status < 300 ? status : 0;
             e->applied = applied;
             e->expires = srv_now() + d->window_s;
-            rc = idem_append(d, e, 1);
+            rc = idem_append(d, e, sync);
         }
     }
+    if (rc == 0)
+        idem_maybe_compact(d);
     pthread_mutex_unlock(&d->lock);
     return rc;
 }

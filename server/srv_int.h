@@ -348,9 +348,12 @@ int srv_idem_begin(srv_idem *d, const char *source, const char *key, size_t tota
                    size_t *applied);
 /* Record that the first @p applied calls are applied (one write(2), no sync). 0 or -1. */
 int srv_idem_progress(srv_idem *d, const char *source, const char *key, size_t applied);
-/* The request ends with @p status after @p applied calls: kept (synced) unless nothing was
- * applied and the status is not a success. Releases the claim. 0 or -1. */
-int srv_idem_end(srv_idem *d, const char *source, const char *key, int status, size_t applied);
+/* The request ends with @p status after @p applied calls: kept (synced when @p sync) unless
+ * nothing was applied and the status is not a success. Releases the claim. 0 or -1. */
+int srv_idem_end(srv_idem *d, const char *source, const char *key, int status, size_t applied,
+                 int sync);
+/* fdatasync the log: every record appended so far is on disk. 0 or -1. */
+int srv_idem_sync(srv_idem *d);
 
 /* http.c */
 int srv_http_start(srv_server *s, trifle_error *err);

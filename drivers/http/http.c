@@ -33,6 +33,7 @@
 #include <zlib.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -757,6 +758,13 @@ static void ht_put_call(trifle_conn *c, const trifle_call *call)
                                                          : ",\"operation\":\"track\"");
     if (call->flags & TRIFLE_CALL_UNTRACKED)
         drv_buf_puts(&c->req, ",\"untracked\":true");
+    if (c->ext_idem && call->origin != NULL && call->seq != 0) {
+        /* a journaled call names itself: a replay after a crash sends the same id */
+        char id[96];
+        (void)snprintf(id, sizeof(id), ",\"id\":\"%.64s:%" PRIu64 "\"", call->origin,
+                       call->seq);
+        drv_buf_puts(&c->req, id);
+    }
     drv_buf_putc(&c->req, '}');
 }
 
@@ -935,6 +943,14 @@ static int ht_calls(trifle_conn *c, const trifle_call *calls, size_t n, trifle_w
         if (rc != 0 && too_large && m > 1) {
             chunk = m / 2; /* refused whole: nothing applied; send it in halves */
             continue;
+        }
+        if (rc != 0 && unknown && c->ext_idem) {
+            /* calls that name themselves (journal origin and seq) may be sent again: the server
+             * applies each id once, so the outcome is no longer the caller's worry */
+            for (i = 0; i < m && calls[done + i].origin != NULL && calls[done + i].seq != 0; i++)
+                ;
+            if (i == m)
+                unknown = 0;
         }
         if (rc != 0)
             goto fail;

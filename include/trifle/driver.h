@@ -142,6 +142,12 @@ typedef struct trifle_call {
     unsigned flags;            /**< TRIFLE_CALL_* bits */
     const trifle_leaf *leaves; /**< sorted by path in byte order, paths unique, n_leaves >= 1 */
     size_t n_leaves;           /**< number of leaves */
+    /** The buffer's journal the call is recorded in (its 32-hex-digit name), or NULL when the
+     *  call is not journaled. With @p seq it names the call for good: a replay after a crash
+     *  hands the same call again with the same origin and seq, so a driver whose far side
+     *  deduplicates by that name applies it once (drivers/http). */
+    const char *origin;
+    uint64_t seq; /**< the call's journal sequence number (1, 2, ...), 0 with origin NULL */
 } trifle_call;
 
 /** Services the core offers to a driver. Valid until the process exits; callable from any thread. */
@@ -256,11 +262,13 @@ typedef struct trifle_driver {
     int (*mark_read)(trifle_conn *conn, const char *name, uint64_t *seq, trifle_error *err);
     /**
      * Optional (ABI 1.2, with TRIFLE_CAP_CALLS): apply @p n whole calls in the order given. On
-     * failure res->applied counts the leading calls known to be applied (the rest were not, or
-     * res->outcome_unknown is set: the request left and no answer came back); an EDATA names the
-     * rejected call in res->failed_item. A driver that sends calls elsewhere must never apply a
-     * call twice: it retries only what it can prove unapplied or what the far side deduplicates
-     * (drivers/http: Idempotency-Key), and otherwise reports outcome_unknown.
+     * failure res->applied counts the leading calls known to be applied; the rest were not, or
+     * res->outcome_unknown is set: they may have been applied and sending them again could apply
+     * them twice, so the core (the buffer) does not resend them. Leave it 0 when a resend is safe
+     * (the far side deduplicates calls by origin and seq). An EDATA names the rejected call in
+     * res->failed_item. A driver that sends calls elsewhere must never apply a call twice: it
+     * retries only what it can prove unapplied or what the far side deduplicates
+     * (drivers/http: Idempotency-Key, call ids).
      */
     int (*calls)(trifle_conn *conn, const trifle_call *calls, size_t n, trifle_write_result *res,
                  trifle_error *err);
