@@ -4,9 +4,9 @@
     run_http.py TRIFLE TRIFLE_CONFORMANCE [extra runner arguments...]
 
 Each conformance case works in a namespace of its own, `trfl_c_<pid>_<n>`, passed in the URL
-parameter the runner is told to use (--namespace-param). For the HTTP driver that parameter is `source`
-(the X-Trifle-Source-Id header), so the server must have one source per case, named with the
-runner's process id. The runner is therefore forked first and held on a pipe; the server is
+parameter the runner is told to use (--namespace-param). For the HTTP driver that parameter is
+`source` (the X-Trifle-Source-Id header), so the server must have one source per case, named
+with the runner's process id. The runner is therefore forked first and held on a pipe; the server is
 configured with the sources for the child's pid, started on a free loopback port, and the child
 then execs trifle-conformance with the server's URL. Each source is a SQLite file of its own.
 
@@ -45,8 +45,8 @@ def main():
         os.close(rfd)
         if not url:
             os._exit(1)
-        os.execve(runner, [runner, "--driver", "http", "--namespace-param", "source", "--tap"] + extra
-                  + [url], env)
+        os.execve(runner, [runner, "--driver", "http", "--namespace-param", "source", "--tap"]
+                  + extra + [url], env)
     os.close(rfd)
     server = None
     try:

@@ -202,6 +202,8 @@ static size_t ht_on_header(char *data, size_t size, size_t nmemb, void *ud)
                   len < sizeof(value) - 1;
          len++)
         value[len] = data[i + len];
+    while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+        len--;
     value[len] = '\0';
     if (len > 0 && value[0] >= '0' && value[0] <= '9') {
         long s;
@@ -789,6 +791,8 @@ static int ht_gzip(trifle_conn *c)
     uLong bound;
     int zr;
 
+    if (c->req.len > UINT_MAX / 2)
+        return TRIFLE_ENOMEM; /* zlib counts in uInt; batch_size keeps bodies far below */
     memset(&z, 0, sizeof(z));
     z.zalloc = ht_zalloc;
     z.zfree = ht_zfree;
@@ -828,7 +832,8 @@ static int ht_send_write(trifle_conn *c, int *unknown, int *too_large, trifle_er
     if (c->oom)
         return TRIFLE_ENOMEM;
     if (ht_new_key(key) != 0) {
-        c->host->error_set(err, TRIFLE_ERROR, errno, "http: no random bytes for an Idempotency-Key");
+        c->host->error_set(err, TRIFLE_ERROR, errno,
+                           "http: no random bytes for an Idempotency-Key");
         return TRIFLE_ERROR;
     }
     if (c->gzip) {

@@ -21,7 +21,8 @@
 #include <trifle/trifle.h>
 
 /* One result line; the message as a JSON string. */
-static void result(const char *rc, const char *what, const char *message, unsigned long long unknown)
+static void result(const char *rc, const char *what, const char *message,
+                   unsigned long long unknown)
 {
     const char *p;
 
