@@ -21,7 +21,9 @@ enum cli_command {
     CLI_CMD_BEAM,
     CLI_CMD_SCAN,
     CLI_CMD_QUERY,
+    CLI_CMD_KEYS,
     CLI_CMD_SERVE,
+    CLI_CMD_MCP,
     CLI_CMD_DRIVERS,
     CLI_CMD_VERSION,
     CLI_CMD_HELP,
@@ -59,6 +61,7 @@ enum cli_option {
     CLI_OPT_TRANSPOND_PATHS,
     CLI_OPT_EXPRESSION,
     CLI_OPT_RESPONSE,
+    CLI_OPT_SOURCE,
     CLI_OPT__COUNT
 };
 
@@ -70,6 +73,7 @@ typedef struct cli_args {
     int topic;                       /* `help COMMAND`: a cli_command, CLI_CMD_NONE if absent */
     int help;                        /* --help / -h given */
     int pretty;                      /* --pretty / TRIFLE_PRETTY */
+    struct cli_profile *profile;     /* the config file's source applied, or NULL (owned) */
 } cli_args;
 
 /* options.c */
@@ -77,6 +81,10 @@ typedef struct cli_args {
 /* Parse argv and the TRIFLE_* environment into @p out. Strings point into argv/environ.
  * Returns 0, CLI_USAGE or TRIFLE_ECONFIG (a bad TRIFLE_PRETTY) with @p err filled. */
 int cli_args_parse(cli_args *out, int argc, char **argv, trifle_error *err);
+
+/* Release what cli_args_parse() allocated (the config file's strings); @p a stays usable until
+ * then. */
+void cli_args_free(cli_args *a);
 
 /* Whether the flag option @p option (--untracked, --skip-blanks, --pretty) is on. */
 int cli_flag(const cli_args *a, int option);
@@ -87,6 +95,21 @@ int cli_config_build(trifle_config **out, const cli_args *args, trifle_error *er
 
 /* Fill @p err with @p code and a printf-style message, truncated UTF-8-safely; returns @p code. */
 int cli_error(trifle_error *err, int code, const char *fmt, ...) TRIFLE_PRINTF(3, 4);
+
+/* profile.c */
+
+/* The selected source of the client's config file (its strings back cli_args.opt[]). */
+typedef struct cli_profile cli_profile;
+
+/* Read the config file (--config, TRIFLE_CLI_CONFIG, or the default path when it exists) and fill
+ * the options still unset from the source --source (TRIFLE_SOURCE, else the file's `source`)
+ * names; export its token as TRIFLE_TOKEN unless that is set. Returns 0, TRIFLE_ECONFIG (missing
+ * file, bad YAML, unknown source or setting: file, line and key named) or CLI_USAGE (--source
+ * without a file). */
+int cli_profile_apply(cli_args *a, trifle_error *err);
+
+/* Free a profile; NULL is fine. */
+void cli_profile_free(cli_profile *p);
 
 /* help.c */
 
@@ -119,6 +142,10 @@ void cli_json_pretty(cli_buf *out, const char *json);
 /* Map a status (or CLI_USAGE) to the exit code of SPEC §11.5. */
 int cli_exit_code(int code);
 
+/* Append `{"error":{"code":...,"message":...}}` plus @p extra members (JSON text starting with ','
+ * or NULL), without a newline: the error line of cli_report(). */
+void cli_error_json(cli_buf *b, const trifle_error *err, const char *extra);
+
 /* Write `{"error":{"code":...,"message":...}}` plus @p extra members (JSON text starting with ','
  * or NULL) as one line to stderr and return the exit code for err->code. */
 int cli_report(const trifle_error *err, const char *extra);
@@ -126,6 +153,24 @@ int cli_report(const trifle_error *err, const char *extra);
 /* Write @p text to stdout, followed by a newline. With @p pretty the JSON text is re-indented
  * first. Returns 0 or TRIFLE_ERROR (with @p err filled) when stdout cannot be written. */
 int cli_print(const char *text, int json, int pretty, trifle_error *err);
+
+/* table.c */
+
+/* Cells of a table, row by row, header first; a NULL cell is a missing value. Allocation failure
+ * is sticky (`failed`). */
+typedef struct cli_table {
+    char **cells;
+    size_t n, cap, ncol;
+    int failed;
+} cli_table;
+
+/* Start a table of @p ncol columns (at least 1); -1 for none. */
+int cli_table_init(cli_table *t, size_t ncol);
+/* Append a copy of @p text (NULL: missing) as the next cell. */
+void cli_table_add(cli_table *t, const char *text);
+void cli_table_free(cli_table *t);
+/* Append the table as aligned text or (@p csv) RFC 4180 CSV; -1 when a step ran out of memory. */
+int cli_table_render(cli_buf *out, const cli_table *t, int csv);
 
 /* query.c */
 
@@ -138,6 +183,21 @@ int cli_query_format(int *style, int *json, const cli_args *a, trifle_error *err
  * in *extra (caller frees with free()). */
 int cli_query_run(trifle *t, const cli_args *a, int style, cli_buf *out, char **extra,
                   trifle_error *err);
+
+/* remote.c */
+
+/* @p url for messages: trifle_url_mask() (passwords) and the value of `token=` as `***`. */
+void cli_url_shown(char *buf, size_t size, const char *url);
+
+/* Whether @p driver_url names a Trifle API server (http:// or https://). */
+int cli_remote_is(const char *driver_url);
+
+/* Send @p method @p path (e.g. "/api/v1/transponders") to the server of @p driver_url with its
+ * token (`token=` or TRIFLE_TOKEN) and source (`source=` → X-Trifle-Source-Id). On 0, *out is the
+ * response body (caller frees with free()) and *status its HTTP status. Returns 0, TRIFLE_ECONN,
+ * TRIFLE_ETIMEDOUT, TRIFLE_ENOTSUP (built without libcurl) or TRIFLE_ENOMEM. */
+int cli_remote_request(char **out, long *status, const char *driver_url, const char *method,
+                       const char *path, trifle_error *err);
 
 /* commands.c */
 

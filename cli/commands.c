@@ -2,6 +2,10 @@
  * printed, so a failure (including one reported by trifle_close()) leaves stdout empty. */
 #include "cli.h"
 
+#include "mcp.h"
+
+#include <trifle/analysis.h>
+
 #ifdef TRIFLE_HAVE_SERVER
 #include "server.h"
 #endif
@@ -52,6 +56,14 @@ static int check_required(const cli_args *a, trifle_error *err)
     case CLI_CMD_SCAN:
         if (a->key == NULL)
             return missing(err, "metric key (KEY or --key)");
+        break;
+    case CLI_CMD_KEYS:
+        if (a->opt[CLI_OPT_FROM] == NULL)
+            return missing(err, "option --from");
+        if (a->opt[CLI_OPT_TO] == NULL)
+            return missing(err, "option --to");
+        if (a->opt[CLI_OPT_GRANULARITY] == NULL)
+            return missing(err, "option --granularity");
         break;
     default:
         break;
@@ -154,7 +166,57 @@ static void put_owned(cli_buf *out, char *text)
     trifle_mem_free(text);
 }
 
-static int run_values(trifle *t, const cli_args *a, const cli_input *in, cli_buf *out,
+/* Render @p t as the --format asks (TABLE or CSV) and release it. */
+static int table_out(cli_buf *out, cli_table *t, int style, trifle_error *err)
+{
+    int rc = 0;
+
+    if (cli_table_render(out, t, style == TRIFLE_QUERY_RENDER_CSV) != 0)
+        rc = cli_error(err, TRIFLE_ENOMEM, "out of memory");
+    cli_table_free(t);
+    return rc;
+}
+
+/* A number cell in canonical text. */
+static void add_number(cli_table *t, double v)
+{
+    char num[32];
+
+    (void)trifle_format_double(num, v);
+    cli_table_add(t, num);
+}
+
+/* values as a table: `at` and one column per numeric leaf path, a row per bucket. */
+static int series_table(cli_buf *out, const trifle_series *s, const trifle_zone *zone, int style,
+                        trifle_error *err)
+{
+    cli_table t;
+    char **paths = NULL, when[64];
+    size_t n = 0, i, k;
+    int rc;
+
+    if ((rc = trifle_series_available_paths(&paths, &n, s, err)) != 0)
+        return rc;
+    (void)cli_table_init(&t, n + 1);
+    cli_table_add(&t, "at");
+    for (k = 0; k < n; k++)
+        cli_table_add(&t, paths[k]);
+    for (i = 0; i < trifle_series_len(s); i++) {
+        (void)trifle_time_format(when, sizeof(when), trifle_series_at(s, i), zone);
+        cli_table_add(&t, when);
+        for (k = 0; k < n; k++) {
+            double v;
+            if (trifle_series_value(s, i, paths[k], &v) == 0)
+                add_number(&t, v);
+            else
+                cli_table_add(&t, NULL);
+        }
+    }
+    trifle_mem_free(paths);
+    return table_out(out, &t, style, err);
+}
+
+static int run_values(trifle *t, const cli_args *a, const cli_input *in, int style, cli_buf *out,
                       trifle_error *err)
 {
     trifle_series *s = NULL;
@@ -163,13 +225,15 @@ static int run_values(trifle *t, const cli_args *a, const cli_input *in, cli_buf
 
     if ((rc = trifle_values(t, &s, a->key, in->from, in->to, in->granularity, skip, err)) != 0)
         return rc;
-    if ((rc = trifle_series_to_json(s, in->zone, &json, TRIFLE_JSON_COMPACT, err)) == 0)
+    if (style != TRIFLE_QUERY_RENDER_DATA)
+        rc = series_table(out, s, in->zone, style, err);
+    else if ((rc = trifle_series_to_json(s, in->zone, &json, TRIFLE_JSON_COMPACT, err)) == 0)
         put_owned(out, json);
     trifle_series_free(s);
     return rc;
 }
 
-static int run_scan(trifle *t, const cli_args *a, const cli_input *in, cli_buf *out,
+static int run_scan(trifle *t, const cli_args *a, const cli_input *in, int style, cli_buf *out,
                     trifle_error *err)
 {
     trifle_payload *p = NULL;
@@ -179,13 +243,32 @@ static int run_scan(trifle *t, const cli_args *a, const cli_input *in, cli_buf *
 
     if ((rc = trifle_scan(t, a->key, &found, &at, &p, err)) != 0)
         goto done;
+    if (found)
+        (void)trifle_time_format(when, sizeof(when), at, in->zone);
+    if (style != TRIFLE_QUERY_RENDER_DATA) {
+        /* One row: `at` and the leaves of the ping, in path order (a header alone: no ping). */
+        const trifle_leaf *leaves = trifle_payload_leaves(p);
+        size_t n = found ? trifle_payload_count(p) : 0, k;
+        cli_table tab;
+
+        (void)cli_table_init(&tab, n + 1);
+        cli_table_add(&tab, "at");
+        for (k = 0; k < n; k++)
+            cli_table_add(&tab, leaves[k].path);
+        if (found) {
+            cli_table_add(&tab, when);
+            for (k = 0; k < n; k++)
+                add_number(&tab, leaves[k].value);
+        }
+        rc = table_out(out, &tab, style, err);
+        goto done;
+    }
     if (!found) {
         cli_buf_puts(out, "{\"at\":null,\"values\":{}}");
         goto done;
     }
     if ((rc = trifle_payload_to_json(p, &json, TRIFLE_JSON_COMPACT, err)) != 0)
         goto done;
-    (void)trifle_time_format(when, sizeof(when), at, in->zone);
     cli_buf_puts(out, "{\"at\":");
     cli_buf_json_string(out, when);
     cli_buf_puts(out, ",\"values\":");
@@ -193,6 +276,64 @@ static int run_scan(trifle *t, const cli_args *a, const cli_input *in, cli_buf *
     cli_buf_putc(out, '}');
 done:
     trifle_payload_free(p);
+    return rc;
+}
+
+/* The system key and the prefix of its per-key leaves (docs/storage-format.md §5). */
+#define SYSTEM_KEY "__system__key__"
+#define KEYS_PREFIX "keys."
+
+/* keys: the keys written in the window, with their write counts, from the system key's
+ * `keys.<key>` leaves summed over the buckets (trifle-cli's `metrics keys`). The key is the rest
+ * of the path, dots included. Sorted by key (byte order, as the paths come). */
+static int run_keys(trifle *t, const cli_input *in, int style, cli_buf *out, trifle_error *err)
+{
+    trifle_series *s = NULL;
+    char **paths = NULL;
+    size_t n = 0, i, k, shown = 0;
+    cli_table tab;
+    int rc;
+
+    if ((rc = trifle_values(t, &s, SYSTEM_KEY, in->from, in->to, in->granularity, 1, err)) != 0)
+        return rc;
+    if ((rc = trifle_series_available_paths(&paths, &n, s, err)) != 0)
+        goto done;
+    (void)cli_table_init(&tab, 2);
+    cli_table_add(&tab, "key");
+    cli_table_add(&tab, "count");
+    if (style == TRIFLE_QUERY_RENDER_DATA)
+        cli_buf_puts(out, "{\"keys\":[");
+    for (k = 0; k < n; k++) {
+        double sum = 0, v;
+        char num[32];
+
+        if (strncmp(paths[k], KEYS_PREFIX, strlen(KEYS_PREFIX)) != 0)
+            continue;
+        for (i = 0; i < trifle_series_len(s); i++)
+            if (trifle_series_value(s, i, paths[k], &v) == 0)
+                sum += v;
+        (void)trifle_format_double(num, sum);
+        if (style == TRIFLE_QUERY_RENDER_DATA) {
+            cli_buf_puts(out, shown > 0 ? ",{\"key\":" : "{\"key\":");
+            cli_buf_json_string(out, paths[k] + strlen(KEYS_PREFIX));
+            cli_buf_puts(out, ",\"count\":");
+            cli_buf_puts(out, num);
+            cli_buf_putc(out, '}');
+        } else {
+            cli_table_add(&tab, paths[k] + strlen(KEYS_PREFIX));
+            cli_table_add(&tab, num);
+        }
+        shown++;
+    }
+    if (style == TRIFLE_QUERY_RENDER_DATA) {
+        cli_buf_puts(out, "]}");
+        cli_table_free(&tab);
+    } else {
+        rc = table_out(out, &tab, style, err);
+    }
+done:
+    trifle_mem_free(paths);
+    trifle_series_free(s);
     return rc;
 }
 
@@ -225,7 +366,7 @@ static int run_data(const cli_args *a, cli_buf *out, int *json, char **extra, tr
     memset(&in, 0, sizeof(in));
     if ((rc = check_required(a, err)) != 0)
         goto done;
-    if (a->command == CLI_CMD_QUERY && (rc = cli_query_format(&style, json, a, err)) != 0)
+    if (a->opt[CLI_OPT_FORMAT] != NULL && (rc = cli_query_format(&style, json, a, err)) != 0)
         goto done;
     if ((rc = cli_config_build(&cfg, a, err)) != 0)
         goto done;
@@ -250,10 +391,13 @@ static int run_data(const cli_args *a, cli_buf *out, int *json, char **extra, tr
         rc = trifle_beam(t, a->key, in.at, in.values, err);
         break;
     case CLI_CMD_VALUES:
-        rc = run_values(t, a, &in, out, err);
+        rc = run_values(t, a, &in, style, out, err);
         break;
     case CLI_CMD_SCAN:
-        rc = run_scan(t, a, &in, out, err);
+        rc = run_scan(t, a, &in, style, out, err);
+        break;
+    case CLI_CMD_KEYS:
+        rc = run_keys(t, &in, style, out, err);
         break;
     case CLI_CMD_QUERY:
         rc = cli_query_run(t, a, style, out, extra, err);
@@ -430,6 +574,9 @@ int cli_run(const cli_args *args, char **out, int *json, char **extra, trifle_er
             break;
         case CLI_CMD_SERVE:
             rc = run_serve(args, err);
+            break;
+        case CLI_CMD_MCP:
+            rc = cli_mcp_serve(args, err);
             break;
         default:
             rc = run_data(args, &b, json, extra, err);

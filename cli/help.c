@@ -16,7 +16,9 @@ static const char overview[] =
     "  beam      store the status ping of a metric key\n"
     "  scan      print the status ping of a metric key\n"
     "  query     aggregate or format a series (as POST /api/v1/metrics/query)\n"
+    "  keys      list the keys written in a window, with their write counts\n"
     "  serve     run the HTTP server\n"
+    "  mcp       run a Model Context Protocol server on stdin/stdout\n"
     "  drivers   list the driver plugins found\n"
     "  version   print the library and driver ABI versions\n"
     "  help      print this text, or the usage of one command\n"
@@ -32,7 +34,13 @@ static const char overview[] =
     "  --max-points N          TRIFLE_MAX_POINTS       100000\n"
     "  --driver-path DIRS      TRIFLE_DRIVER_PATH      colon-separated plugin directories\n"
     "  --pretty                TRIFLE_PRETTY           indent JSON output by two spaces\n"
+    "  --config FILE           TRIFLE_CLI_CONFIG       file of named sources (YAML; default\n"
+    "                                                  ~/.config/trifle/config.yaml if present)\n"
+    "  --source NAME           TRIFLE_SOURCE           the source of the config file to use\n"
     "  -h, --help                                      print usage and exit\n"
+    "\n"
+    "A remote server is a driver URL too: --driver https://HOST/?source=ID, with the token in\n"
+    "TRIFLE_TOKEN (or a config file's `token:`), needs the http driver plugin.\n"
     "\n"
     "Options take their value as `--name value` or `--name=value`; `--` ends the options.\n"
     "Times: now, @UNIX, RFC 3339 with offset, or YYYY-MM-DD[THH:MM[:SS]] in --time-zone.\n"
@@ -89,6 +97,7 @@ static const char values_text[] =
     "  --to TIME         last instant (its bucket is included)\n"
     "  --granularity G   bucket size: 15m, 1h, 1d, 1w, 1mo, 1q, 1y, ...\n"
     "  --skip-blanks     leave out empty buckets\n"
+    "  --format F        json (default), table or csv: a column per leaf path\n"
     "\n"
     "Example:\n"
     "  trifle values event::logs --from 2026-01-15 --to now --granularity 1h --pretty\n";
@@ -107,10 +116,11 @@ static const char beam_text[] =
     "  trifle beam worker::1 --values '{\"load\":0.75,\"jobs\":3}'\n";
 
 static const char scan_text[] =
-    "Usage: trifle scan KEY [GLOBAL OPTIONS]\n"
+    "Usage: trifle scan KEY [--format json|table|csv] [GLOBAL OPTIONS]\n"
     "\n"
     "Print the status ping of KEY: {\"at\":\"2026-01-15T10:20:07Z\",\"values\":{...}}, or\n"
-    "{\"at\":null,\"values\":{}} when there is none.\n"
+    "{\"at\":null,\"values\":{}} when there is none. table and csv print `at` and a column\n"
+    "per leaf path.\n"
     "\n"
     "Example:\n"
     "  trifle scan worker::1\n";
@@ -135,6 +145,28 @@ static const char query_text[] =
     "Example:\n"
     "  trifle query event::logs --from 2026-01-15 --to 2026-01-16 --granularity 1h \\\n"
     "      --mode aggregate --value-path count --aggregator sum\n";
+
+static const char keys_text[] =
+    "Usage: trifle keys --from TIME --to TIME --granularity G [--format json|table|csv]\n"
+    "                   [GLOBAL OPTIONS]\n"
+    "\n"
+    "List the metric keys written between the two instants with their write counts, read\n"
+    "from the system key (__system__key__) at granularity G, sorted by key:\n"
+    "{\"keys\":[{\"key\":\"event::logs\",\"count\":3}]}. table and csv print key and count.\n"
+    "\n"
+    "Example:\n"
+    "  trifle keys --from 2026-01-15 --to 2026-01-16 --granularity 1d --format table\n";
+
+static const char mcp_text[] =
+    "Usage: trifle mcp [GLOBAL OPTIONS]\n"
+    "\n"
+    "Serve the Model Context Protocol over stdin/stdout (newline-delimited JSON-RPC 2.0) for\n"
+    "AI agents: tools list_metrics, fetch_series, aggregate_series, format_timeline,\n"
+    "format_category and write_metric; resources trifle://source, trifle://metrics and\n"
+    "trifle://metrics/{key}. Works on any driver URL. See docs/mcp.md.\n"
+    "\n"
+    "Example:\n"
+    "  trifle mcp --driver sqlite:/var/lib/app/stats.db\n";
 
 static const char serve_text[] =
     "Usage: trifle serve [--config FILE] [--listen ADDR]\n"
@@ -168,6 +200,7 @@ const char *cli_help_text(int command)
         [CLI_CMD_TRACK] = track_text,     [CLI_CMD_ASSERT] = assert_text,
         [CLI_CMD_VALUES] = values_text,   [CLI_CMD_BEAM] = beam_text,
         [CLI_CMD_SCAN] = scan_text,       [CLI_CMD_QUERY] = query_text,
+        [CLI_CMD_KEYS] = keys_text,       [CLI_CMD_MCP] = mcp_text,
         [CLI_CMD_SERVE] = serve_text,     [CLI_CMD_DRIVERS] = drivers_text,
         [CLI_CMD_VERSION] = version_text, [CLI_CMD_HELP] = help_text,
     };

@@ -14,6 +14,8 @@
 #define CMD(c) (1u << CLI_CMD_##c)
 #define ALL_COMMANDS (~0u)
 #define DATA_COMMANDS (CMD(TRACK) | CMD(ASSERT) | CMD(VALUES) | CMD(BEAM) | CMD(SCAN) | CMD(QUERY))
+/* Commands that open a store, so a config file's source applies to them. */
+#define STORE_COMMANDS (DATA_COMMANDS | CMD(SETUP) | CMD(KEYS) | CMD(MCP))
 
 enum { TAKES_VALUE = 0, FLAG = 1 };
 
@@ -39,31 +41,36 @@ static const optdef optdefs[CLI_OPT__COUNT] = {
     [CLI_OPT_DRIVER_PATH] = {"driver-path", TAKES_VALUE, ALL_COMMANDS, NULL},
     [CLI_OPT_PRETTY] = {"pretty", FLAG, ALL_COMMANDS, "TRIFLE_PRETTY"},
     [CLI_OPT_HELP] = {"help", FLAG, ALL_COMMANDS, NULL},
-    /* ERRATA minor 22: --config (and TRIFLE_CONFIG) belong to serve alone. */
-    [CLI_OPT_CONFIG] = {"config", TAKES_VALUE, CMD(SERVE), "TRIFLE_CONFIG"},
+    /* serve: the server's configuration (TRIFLE_CONFIG, ERRATA minor 22). Commands that open a
+     * store: the client's file of named sources (TRIFLE_CLI_CONFIG, issue #13); config_env(). */
+    [CLI_OPT_CONFIG] = {"config", TAKES_VALUE, CMD(SERVE) | STORE_COMMANDS, "TRIFLE_CONFIG"},
     [CLI_OPT_LISTEN] = {"listen", TAKES_VALUE, CMD(SERVE), NULL},
     [CLI_OPT_KEY] = {"key", TAKES_VALUE, DATA_COMMANDS, NULL},
     [CLI_OPT_VALUES] = {"values", TAKES_VALUE, CMD(TRACK) | CMD(ASSERT) | CMD(BEAM), NULL},
     [CLI_OPT_AT] = {"at", TAKES_VALUE, CMD(TRACK) | CMD(ASSERT) | CMD(BEAM), NULL},
     [CLI_OPT_UNTRACKED] = {"untracked", FLAG, CMD(TRACK) | CMD(ASSERT), NULL},
-    [CLI_OPT_FROM] = {"from", TAKES_VALUE, CMD(VALUES) | CMD(QUERY), NULL},
-    [CLI_OPT_TO] = {"to", TAKES_VALUE, CMD(VALUES) | CMD(QUERY), NULL},
-    [CLI_OPT_GRANULARITY] = {"granularity", TAKES_VALUE, CMD(VALUES) | CMD(QUERY), NULL},
+    [CLI_OPT_FROM] = {"from", TAKES_VALUE, CMD(VALUES) | CMD(QUERY) | CMD(KEYS), NULL},
+    [CLI_OPT_TO] = {"to", TAKES_VALUE, CMD(VALUES) | CMD(QUERY) | CMD(KEYS), NULL},
+    [CLI_OPT_GRANULARITY] = {"granularity", TAKES_VALUE, CMD(VALUES) | CMD(QUERY) | CMD(KEYS),
+                             NULL},
     [CLI_OPT_SKIP_BLANKS] = {"skip-blanks", FLAG, CMD(VALUES), NULL},
     [CLI_OPT_MODE] = {"mode", TAKES_VALUE, CMD(QUERY), NULL},
     [CLI_OPT_VALUE_PATH] = {"value-path", TAKES_VALUE, CMD(QUERY), NULL},
     [CLI_OPT_AGGREGATOR] = {"aggregator", TAKES_VALUE, CMD(QUERY), NULL},
     [CLI_OPT_SLICES] = {"slices", TAKES_VALUE, CMD(QUERY), NULL},
-    [CLI_OPT_FORMAT] = {"format", TAKES_VALUE, CMD(QUERY), NULL},
+    [CLI_OPT_FORMAT] = {"format", TAKES_VALUE, CMD(VALUES) | CMD(SCAN) | CMD(QUERY) | CMD(KEYS),
+                        NULL},
     [CLI_OPT_TRANSPOND_PATHS] = {"transpond-paths", TAKES_VALUE, CMD(QUERY), NULL},
     [CLI_OPT_EXPRESSION] = {"expression", TAKES_VALUE, CMD(QUERY), NULL},
     [CLI_OPT_RESPONSE] = {"response", TAKES_VALUE, CMD(QUERY), NULL},
+    [CLI_OPT_SOURCE] = {"source", TAKES_VALUE, STORE_COMMANDS, "TRIFLE_SOURCE"},
 };
 
 static const char *const command_names[CLI_CMD__COUNT] = {
     [CLI_CMD_SETUP] = "setup",     [CLI_CMD_TRACK] = "track", [CLI_CMD_ASSERT] = "assert",
     [CLI_CMD_VALUES] = "values",   [CLI_CMD_BEAM] = "beam",   [CLI_CMD_SCAN] = "scan",
-    [CLI_CMD_QUERY] = "query",     [CLI_CMD_SERVE] = "serve", [CLI_CMD_DRIVERS] = "drivers",
+    [CLI_CMD_QUERY] = "query",     [CLI_CMD_KEYS] = "keys",   [CLI_CMD_SERVE] = "serve",
+    [CLI_CMD_MCP] = "mcp",         [CLI_CMD_DRIVERS] = "drivers",
     [CLI_CMD_VERSION] = "version", [CLI_CMD_HELP] = "help",
 };
 
@@ -113,6 +120,12 @@ int cli_error(trifle_error *err, int code, const char *fmt, ...)
     else if ((size_t)n >= sizeof(err->message))
         utf8_trim(err->message, sizeof(err->message) - 1);
     return code;
+}
+
+void cli_args_free(cli_args *a)
+{
+    cli_profile_free(a->profile);
+    a->profile = NULL;
 }
 
 int cli_flag(const cli_args *a, int option)
@@ -236,25 +249,34 @@ static int option(cli_args *a, const char *arg, const char *next, int *consumed,
     return 0;
 }
 
+/* The environment variable of option @p i for @p command: --config is the server's file for serve
+ * (TRIFLE_CONFIG) and the client's file of named sources for every other command. */
+static const char *config_env(int i, int command)
+{
+    if (i == CLI_OPT_CONFIG && command != CLI_CMD_SERVE)
+        return "TRIFLE_CLI_CONFIG";
+    return optdefs[i].env;
+}
+
 /* Fill unset global options from their environment variables (empty counts as unset). */
 static int apply_environment(cli_args *a, trifle_error *err)
 {
     int i;
 
     for (i = 0; i < CLI_OPT__COUNT; i++) {
-        const char *v;
+        const char *v, *env = config_env(i, a->command);
 
-        if (a->opt[i] != NULL || optdefs[i].env == NULL)
+        if (a->opt[i] != NULL || env == NULL)
             continue;
         if ((optdefs[i].commands & (1u << a->command)) == 0)
             continue;
-        v = getenv(optdefs[i].env);
+        v = getenv(env);
         if (v == NULL || v[0] == '\0')
             continue;
         if (optdefs[i].kind == FLAG) {
             int b = 0;
             if (trifle_parse_bool(&b, v) != 0)
-                return cli_error(err, TRIFLE_ECONFIG, "invalid %s: %s", optdefs[i].env, v);
+                return cli_error(err, TRIFLE_ECONFIG, "invalid %s: %s", env, v);
             v = b ? "true" : "false";
         }
         a->opt[i] = v;
@@ -305,6 +327,10 @@ int cli_args_parse(cli_args *out, int argc, char **argv, trifle_error *err)
     if (out->help)
         return 0;
     if ((rc = apply_environment(out, err)) != 0)
+        return rc;
+    if (out->command != CLI_CMD_SERVE &&
+        (optdefs[CLI_OPT_SOURCE].commands & (1u << out->command)) != 0 &&
+        (rc = cli_profile_apply(out, err)) != 0)
         return rc;
     out->pretty = cli_flag(out, CLI_OPT_PRETTY);
     return 0;

@@ -227,18 +227,26 @@ int cli_exit_code(int code)
     }
 }
 
+void cli_error_json(cli_buf *b, const trifle_error *err, const char *extra)
+{
+    int code = err->code != 0 ? err->code : TRIFLE_ERROR;
+
+    cli_buf_puts(b, "{\"error\":{\"code\":");
+    cli_buf_json_string(b, code == CLI_USAGE ? "USAGE" : trifle_status_name(code));
+    cli_buf_puts(b, ",\"message\":");
+    cli_buf_json_string(b, err->message[0] != '\0' ? err->message : trifle_strerror(code));
+    if (extra != NULL)
+        cli_buf_puts(b, extra);
+    cli_buf_puts(b, "}}");
+}
+
 int cli_report(const trifle_error *err, const char *extra)
 {
     cli_buf b = CLI_BUF_INIT;
     int code = err->code != 0 ? err->code : TRIFLE_ERROR;
 
-    cli_buf_puts(&b, "{\"error\":{\"code\":");
-    cli_buf_json_string(&b, code == CLI_USAGE ? "USAGE" : trifle_status_name(code));
-    cli_buf_puts(&b, ",\"message\":");
-    cli_buf_json_string(&b, err->message[0] != '\0' ? err->message : trifle_strerror(code));
-    if (extra != NULL)
-        cli_buf_puts(&b, extra);
-    cli_buf_puts(&b, "}}\n");
+    cli_error_json(&b, err, extra);
+    cli_buf_putc(&b, '\n');
     if (b.failed)
         fputs("{\"error\":{\"code\":\"ENOMEM\",\"message\":\"out of memory\"}}\n", stderr);
     else

@@ -2,8 +2,10 @@
  * trifle_query(), which runs the same checks with the same messages as the HTTP endpoint. */
 #include "cli.h"
 
+#include <math.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <trifle/analysis.h>
 
 /* Output formats of --format, in the order of the message. */
@@ -96,6 +98,49 @@ static int query_failure(const trifle_query_result *r, char **extra, trifle_erro
     return cli_error(err, code, "%s", trifle_query_result_message(r));
 }
 
+/* The `table` of a successful query's data object as --format table|csv, drawn by table.c like
+ * the other commands' tables (character widths, so UTF-8 paths line up). */
+static int table_render(cli_buf *out, const char *data, int csv, trifle_error *err)
+{
+    cJSON *doc = cJSON_Parse(data);
+    const cJSON *table = cJSON_GetObjectItemCaseSensitive(doc, "table");
+    const cJSON *cols = cJSON_GetObjectItemCaseSensitive(table, "columns");
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(table, "rows"), *row, *c;
+    cli_table tab;
+    int rc = 0;
+
+    if (cli_table_init(&tab, (size_t)cJSON_GetArraySize(cols)) != 0) {
+        cJSON_Delete(doc);
+        return doc == NULL ? cli_error(err, TRIFLE_ENOMEM, "out of memory") : 0;
+    }
+    cJSON_ArrayForEach(c, cols) cli_table_add(&tab, cJSON_GetStringValue(c));
+    cJSON_ArrayForEach(row, rows)
+    {
+        size_t k = 0;
+        cJSON_ArrayForEach(c, row)
+        {
+            char num[32];
+            if (k++ == tab.ncol)
+                break;
+            if (cJSON_IsString(c)) {
+                cli_table_add(&tab, c->valuestring);
+            } else if (cJSON_IsNumber(c) && isfinite(c->valuedouble)) {
+                (void)trifle_format_double(num, c->valuedouble);
+                cli_table_add(&tab, num);
+            } else {
+                cli_table_add(&tab, NULL);
+            }
+        }
+        for (; k < tab.ncol; k++)
+            cli_table_add(&tab, NULL);
+    }
+    if (cli_table_render(out, &tab, csv) != 0)
+        rc = cli_error(err, TRIFLE_ENOMEM, "out of memory");
+    cli_table_free(&tab);
+    cJSON_Delete(doc);
+    return rc;
+}
+
 int cli_query_run(trifle *t, const cli_args *a, int style, cli_buf *out, char **extra,
                   trifle_error *err)
 {
@@ -115,9 +160,13 @@ int cli_query_run(trifle *t, const cli_args *a, int style, cli_buf *out, char **
         rc = query_failure(r, extra, err);
         goto done;
     }
-    if ((rc = trifle_query_result_render(&text, r, style, TRIFLE_JSON_COMPACT, err)) != 0)
+    if ((rc = trifle_query_result_render(&text, r, TRIFLE_QUERY_RENDER_DATA, TRIFLE_JSON_COMPACT,
+                                         err)) != 0)
         goto done;
-    cli_buf_puts(out, text);
+    if (style == TRIFLE_QUERY_RENDER_TABLE || style == TRIFLE_QUERY_RENDER_CSV)
+        rc = table_render(out, text, style == TRIFLE_QUERY_RENDER_CSV, err);
+    else
+        cli_buf_puts(out, text);
     trifle_mem_free(text);
 done:
     trifle_query_result_free(r);

@@ -57,6 +57,7 @@ int main(int argc, char **argv)
     status = rc == 0 ? 0 : cli_report(&err, extra);
     free(out);
     free(extra);
+    cli_args_free(&args);
     trifle_shutdown();
     return status;
 }

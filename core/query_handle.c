@@ -14,6 +14,13 @@ static int read_values(trifle_series **out, const char *key, int64_t from, int64
 int trifle_query(trifle_query_result **out, trifle *t, const char *request, size_t len, int flags,
                  trifle_error *err)
 {
+    return trifle_query_with_reader(out, t, request, len, flags, NULL, NULL, err);
+}
+
+int trifle_query_with_reader(trifle_query_result **out, trifle *t, const char *request,
+                             size_t len, int flags, trifle_query_reader reader, void *payload,
+                             trifle_error *err)
+{
     const trifle_config *cfg;
     const char **list;
     trifle__query_env env;
@@ -34,8 +41,8 @@ int trifle_query(trifle_query_result **out, trifle *t, const char *request, size
     env.granularities = list;
     env.n_granularities = n;
     env.flags = flags;
-    env.read = read_values;
-    env.ctx = t;
+    env.read = reader != NULL ? reader : read_values;
+    env.ctx = reader != NULL ? payload : t;
     rc = trifle__query_run(out, request, len, &env, err);
     trifle__free(list);
     return rc;

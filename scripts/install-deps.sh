@@ -14,6 +14,9 @@
 # $TRIFLE_BROWSER_MODULES (default ~/.cache/trifle/browser), again only when it is missing or the
 # lock file changed. It needs node >= 20 and npm on PATH (not installed here).
 #
+# The MCP test (tests/mcp) drives `trifle mcp` with the official MCP Python SDK, pinned below and
+# installed with `python3 -m pip install --user` only when that version is not importable.
+#
 # Usage: scripts/install-deps.sh [--no-ferretdb] [--no-go-modules] [--no-browser] [--list]
 #   --no-ferretdb     skip the FerretDB build (no Go toolchain, or no mongo tests wanted)
 #   --no-go-modules   skip `go mod download` for tests/interop
@@ -192,6 +195,19 @@ if ((want_browser)); then
     fi
 fi
 
+# ---- the MCP Python SDK for tests/mcp --------------------------------------------------------------
+# Into the user site of the python3 on PATH (the one ctest's FindPython3 picks first), so nothing
+# system-wide changes; a no-op when the pinned version is importable.
+MCP_SDK_VERSION=2.3.0
+if python3 -c 'import sys, importlib.metadata as m; sys.exit(m.version("mcp") != sys.argv[1])' \
+    "$MCP_SDK_VERSION" 2>/dev/null; then
+    mcp_summary="mcp $MCP_SDK_VERSION present"
+else
+    python3 -m pip install --user --quiet "mcp==$MCP_SDK_VERSION" ||
+        die "pip install of the MCP Python SDK (mcp==$MCP_SDK_VERSION) failed"
+    mcp_summary="mcp $MCP_SDK_VERSION installed"
+fi
+
 # Tells later steps (scripts/test.sh sources it) where the tools are.
 if ferretdb_ok; then
     env_file=${HOME:-/root}/.cache/trifle/env.sh
@@ -205,3 +221,4 @@ note "debian packages: $pkg_summary"
 note "ferretdb: $ferret_summary ($TOOLS_BIN/ferretdb)"
 note "go modules: $gomod_summary"
 note "browser test: $browser_summary"
+note "mcp python sdk: $mcp_summary"

@@ -6,6 +6,7 @@
  * of §9.7 and renders the exact body for each outcome. */
 #include "srv_int.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,13 +30,34 @@ static char *trim(char *s)
     return s;
 }
 
-/* The status of a library failure (SPEC §9.1, §13.1, ERRATA minor 8); a 500 is logged. */
+/* A journal that cannot take writes is logged at most this often per source. */
+#define JOURNAL_LOG_MS 60000
+
+/* The status of a library failure (SPEC §9.1, §13.1, ERRATA minor 8; TRIFLE_EIO: #10); a 500 is
+ * logged, and so is a journal that cannot take writes (rate-limited). */
 static int failure_status(srv_request *r, int rc, const trifle_error *e)
 {
     srv_source *src = srv_request_source(r);
 
     if (rc == TRIFLE_EINVAL)
         return 400;
+    if (rc == TRIFLE_EIO && src != NULL) {
+        /* the journal could not take the write, so it was not acknowledged (the journal's path
+         * is in the message): log it once, then once a minute with the count refused since, and
+         * once when a write succeeds again (srv_api_metrics_post) */
+        int64_t now = srv_monotonic_ms(),
+                last = atomic_load_explicit(&src->journal_logged_ms, memory_order_relaxed);
+        uint64_t refused = atomic_fetch_add_explicit(&src->journal_refused, 1,
+                                                     memory_order_relaxed) + 1;
+        atomic_fetch_add_explicit(&src->journal_refused_new, 1, memory_order_relaxed);
+        if ((last == 0 || now - last >= JOURNAL_LOG_MS) &&
+            atomic_compare_exchange_strong(&src->journal_logged_ms, &last, now)) {
+            atomic_fetch_sub_explicit(&src->journal_refused, refused, memory_order_relaxed);
+            srv_log(TRIFLE_LOG_ERROR, "source %s: the journal cannot take writes (%" PRIu64
+                    " answered 503 since the last report): %s", src->cfg->id, refused, e->message);
+        }
+        return 503;
+    }
     if ((rc == TRIFLE_EBUSY && e->driver[0] == '\0') || rc == TRIFLE_ECLOSED)
         return 503; /* the buffer is full (a locked store is EBUSY from the driver: 500) */
     srv_log(TRIFLE_LOG_ERROR, "source %s: %s: %s", src != NULL ? src->cfg->id : "-",
@@ -163,6 +185,16 @@ void srv_api_metrics_get(srv_request *r)
     srv_thread_mark(SRV_THREAD_BLOCKED);
     rc = trifle_values(s->t, &series, k, t_from, t_to, g, skip_blanks, &e);
     srv_thread_mark(SRV_THREAD_RUNNING);
+    /* the stored transponders of the key (issue #13): one that cannot be applied is a 422 */
+    if (rc == 0 &&
+        (rc = srv_transponders_apply(srv_request_server(r), s, k, &series, &e)) == TRIFLE_EINVAL) {
+        srv_response_buf(r, &b);
+        srv_buf_puts(&b, "{\"errors\":{\"status\":\"error\",\"error\":");
+        srv_buf_json_cstr(&b, e.message);
+        srv_buf_puts(&b, "}}");
+        srv_respond(r, 422, JSON_TYPE, &b);
+        goto done;
+    }
     if (rc == 0)
         rc = trifle_series_to_json(series, s->zone, &json, TRIFLE_JSON_COMPACT, &e);
     if (rc != 0) {
@@ -474,6 +506,12 @@ void srv_api_metrics_post(srv_request *r)
             status = failure_status(r, rc, &e);
             break;
         }
+        if (atomic_load_explicit(&s->journal_logged_ms, memory_order_relaxed) != 0 &&
+            atomic_exchange(&s->journal_logged_ms, 0) != 0)
+            srv_log(TRIFLE_LOG_INFO,
+                    "source %s: the journal takes writes again (%" PRIu64
+                    " more answered 503 since the last report)",
+                    s->cfg->id, atomic_exchange(&s->journal_refused, 0));
         srv_count(c->assert_op ? SRV_API_ASSERT : SRV_API_TRACK, 1);
         named = named || c->id != NULL;
     next:
@@ -503,6 +541,23 @@ done:
 /* ------------------------------------------------------------------------------------------- */
 /* POST /api/v1/metrics/query (SPEC §9.7)                                                       */
 
+/* The query's series: trifle_values() and then the stored transponders (issue #13). */
+static int query_read(trifle_series **out, const char *key, int64_t from, int64_t to,
+                      const char *granularity, void *payload, trifle_error *err)
+{
+    srv_request *r = payload;
+    srv_source *s = srv_request_source(r);
+    int rc;
+
+    if ((rc = trifle_values(s->t, out, key, from, to, granularity, 0, err)) != 0)
+        return rc;
+    if ((rc = srv_transponders_apply(srv_request_server(r), s, key, out, err)) != 0) {
+        trifle_series_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 void srv_api_metrics_query(srv_request *r)
 {
     srv_source *s = srv_request_source(r);
@@ -521,7 +576,7 @@ void srv_api_metrics_query(srv_request *r)
         return;
     }
     srv_thread_mark(SRV_THREAD_BLOCKED);
-    rc = trifle_query(&res, s->t, body, n, TRIFLE_QUERY_HTTP_TIME, &e);
+    rc = trifle_query_with_reader(&res, s->t, body, n, TRIFLE_QUERY_HTTP_TIME, query_read, r, &e);
     srv_thread_mark(SRV_THREAD_RUNNING);
     if (rc == 0)
         rc = trifle_query_result_render(&text, res, TRIFLE_QUERY_RENDER_HTTP, TRIFLE_JSON_COMPACT,

@@ -496,6 +496,51 @@ static char *resolve_path(cfg_ctx *x, const char *p)
     return r;
 }
 
+/* Collapse `//`, `/./`, `dir/..` and a trailing `/` of @p p in place, without looking at the file
+ * system (`..` at the root stays at the root; a leading `..` of a relative path stays). */
+static void normalize_path(char *p)
+{
+    char *out = p, *seg = p;
+    int absolute = p[0] == '/';
+    size_t kept = 0; /* segments written that a `..` may remove */
+
+    if (absolute)
+        out = p + 1; /* the root's '/' stays */
+    /* out never passes seg: a separator is written only where at least one '/' was read */
+    while (*seg != '\0') {
+        size_t n;
+        int dotdot;
+        while (*seg == '/')
+            seg++;
+        if (*seg == '\0')
+            break;
+        n = strcspn(seg, "/");
+        dotdot = n == 2 && seg[0] == '.' && seg[1] == '.';
+        if (n == 1 && seg[0] == '.') {
+            /* nothing */
+        } else if (dotdot && (kept > 0 || absolute)) {
+            if (kept > 0) {
+                while (out > p + absolute && out[-1] != '/')
+                    out--;
+                if (out > p + absolute)
+                    out--; /* the separator before the removed segment */
+                kept--;
+            }
+        } else {
+            if (out > p + absolute)
+                *out++ = '/';
+            memmove(out, seg, n);
+            out += n;
+            if (!dotdot)
+                kept++;
+        }
+        seg += n;
+    }
+    if (out == p)
+        *out++ = '.';
+    *out = '\0';
+}
+
 /* A driver URL with a relative sqlite path resolved (SPEC §12), and the database file it names
  * (NULL for `:memory:` and other drivers). */
 static int resolve_driver(cfg_ctx *x, const char *url, char **out, char **file)
@@ -824,6 +869,8 @@ typedef struct source_ctx {
     srv_source_config *s;
     const ynode *driver; /* the driver node */
     int has_max_points;
+    int journal;               /* buffer.journal: -1 unset (on where there is a buffer), 0, 1 */
+    const ynode *journal_node; /* where buffer.journal was set */
 } source_ctx;
 
 /* Report a library validation error for @p path. */
@@ -846,6 +893,8 @@ static const char *const buffer_keys[] = {"enabled",
                                           "retry_max_ms",
                                           "close_timeout_ms",
                                           "batch_items",
+                                          "journal_sync",
+                                          "journal_segment_bytes",
                                           NULL};
 
 static int buffer_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v,
@@ -857,6 +906,28 @@ static int buffer_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode 
     size_t i;
     int rc;
 
+    if (strcmp(key, "journal") == 0) {
+        /* the server's own key: a boolean, or the directory that replaces the default one */
+        int on;
+        if ((rc = get_text(x, v, path, &text)) != 0)
+            return rc;
+        free(sc->s->journal_dir);
+        sc->s->journal_dir = NULL;
+        if (text[0] == '\0') {
+            rc = fail(x, v, path, "invalid option journal: empty (true, false or a directory)");
+        } else if (trifle_parse_bool(&on, text) == 0) {
+            sc->journal = on;
+        } else {
+            sc->journal = 1;
+            if ((sc->s->journal_dir = resolve_path(x, text)) == NULL)
+                rc = srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
+            else
+                normalize_path(sc->s->journal_dir);
+        }
+        sc->journal_node = v;
+        free(text);
+        return rc;
+    }
     for (i = 0; buffer_keys[i] != NULL; i++)
         if (strcmp(buffer_keys[i], key) == 0)
             break;
@@ -867,6 +938,9 @@ static int buffer_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode 
     (void)snprintf(name, sizeof(name), "buffer.%s", key);
     rc = trifle_config_set(sc->s->lib, name, text, &e);
     free(text);
+    if (rc == TRIFLE_ECONFIG && strcmp(key, "journal_sync") == 0)
+        return fail(x, v, path, "%s (expected always, none or interval:<ms> with 1..60000 ms)",
+                    e.message);
     return rc == 0 ? 0 : lib_fail(x, v, path, rc, &e);
 }
 
@@ -994,9 +1068,50 @@ static int source_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode 
     return 0;
 }
 
+/* `<data_dir>/journal/<id>`: source ids are safe path components (source_id_ok: no `/`, no
+ * leading `.`), so each source has its own directory and no id can name another's. */
+static char *default_journal_dir(const char *data_dir, const char *id)
+{
+    size_t a = strlen(data_dir), b = strlen(id);
+    char *d = malloc(a + sizeof("/journal/") + b);
+
+    if (d != NULL)
+        (void)snprintf(d, a + sizeof("/journal/") + b, "%s/journal/%s", data_dir, id);
+    return d;
+}
+
+/* The write-ahead journal of a source (docs/configuration.md, docs/durability.md): on by default
+ * wherever writes are buffered, because a buffered 201 is otherwise lost with the process; a
+ * source without a buffer writes through to the store before its 201 and needs none. */
+static int source_journal(cfg_ctx *x, source_ctx *sc, const ynode *n, const char *path,
+                          const char *data_dir)
+{
+    srv_source_config *s = sc->s;
+    trifle_error e = TRIFLE_ERROR_INIT;
+    const char *enabled = trifle_config_get(s->lib, "buffer.enabled");
+    int buffered = enabled != NULL && strcmp(enabled, "true") == 0, rc;
+    char where[512];
+
+    if (sc->journal == 0 || (sc->journal < 0 && !buffered)) {
+        free(s->journal_dir);
+        s->journal_dir = NULL;
+        return 0;
+    }
+    if (!buffered) {
+        path_key(where, sizeof(where), path, "buffer.journal");
+        return fail(x, sc->journal_node != NULL ? sc->journal_node : n, where,
+                    "a journal needs the buffer (buffer.enabled is false)");
+    }
+    if (s->journal_dir == NULL && (s->journal_dir = default_journal_dir(data_dir, s->id)) == NULL)
+        return srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
+    if ((rc = trifle_config_set(s->lib, "buffer.journal", s->journal_dir, &e)) != 0)
+        return lib_fail(x, sc->journal_node != NULL ? sc->journal_node : n, path, rc, &e);
+    return 0;
+}
+
 static int load_source(cfg_ctx *x, const ynode *n, const char *path, srv_source_config *s)
 {
-    source_ctx sc = {s, NULL, 0};
+    source_ctx sc = {s, NULL, 0, -1, NULL};
     trifle_error e = TRIFLE_ERROR_INIT;
     char num[32];
     size_t i;
@@ -1021,6 +1136,8 @@ static int load_source(cfg_ctx *x, const ynode *n, const char *path, srv_source_
         if ((rc = trifle_config_set(s->lib, "max_points", num, &e)) != 0)
             return lib_fail(x, n, path, rc, &e);
     }
+    if ((rc = source_journal(x, &sc, n, path, x->c->data_dir)) != 0)
+        return rc;
     if (s->name == NULL && (s->name = strdup(s->id)) == NULL)
         return srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
     if (s->default_timeframe == NULL && (s->default_timeframe = strdup("24h")) == NULL)
@@ -1063,10 +1180,17 @@ static int load_sources(cfg_ctx *x, const ynode *n)
         c->n_sources = i + 1;
         if ((rc = load_source(x, n->kids[i], path, &c->sources[i])) != 0)
             return rc;
-        for (j = 0; j < i; j++)
+        for (j = 0; j < i; j++) {
             if (strcmp(c->sources[j].id, c->sources[i].id) == 0)
                 return fail(x, n->kids[i], path, "duplicate source id %s (also sources[%zu])",
                             c->sources[i].id, j);
+            /* a journal belongs to one source (the library locks it, but later and without
+             * the line) */
+            if (c->sources[i].journal_dir != NULL && c->sources[j].journal_dir != NULL &&
+                strcmp(c->sources[j].journal_dir, c->sources[i].journal_dir) == 0)
+                return fail(x, n->kids[i], path, "journal %s is also the journal of sources[%zu]",
+                            c->sources[i].journal_dir, j);
+        }
     }
     return 0;
 }
@@ -1564,8 +1688,14 @@ int srv_config_default(srv_config **out, trifle_error *err)
         return srv_error(err, TRIFLE_ENOMEM, "out of memory");
     }
     (void)snprintf(num, sizeof(num), "%zu", c->max_points);
+    /* the default source is buffered, so its writes are journaled (source_journal()) */
+    if ((s->journal_dir = default_journal_dir(c->data_dir, s->id)) == NULL) {
+        srv_config_free(c);
+        return srv_error(err, TRIFLE_ENOMEM, "out of memory");
+    }
     if ((rc = trifle_config_set(s->lib, "driver", s->driver, &e)) != 0 ||
-        (rc = trifle_config_set(s->lib, "max_points", num, &e)) != 0) {
+        (rc = trifle_config_set(s->lib, "max_points", num, &e)) != 0 ||
+        (rc = trifle_config_set(s->lib, "buffer.journal", s->journal_dir, &e)) != 0) {
         srv_config_free(c);
         return srv_error(err, rc, "sources[0]: %s", e.message);
     }
@@ -1585,6 +1715,7 @@ void srv_config_free(srv_config *c)
         free(s->name);
         free(s->driver);
         free(s->sqlite_file);
+        free(s->journal_dir);
         free(s->default_timeframe);
         free(s->default_granularity);
         trifle_config_free(s->lib);

@@ -334,8 +334,14 @@ static int in_use(srv_server *s, int parent, const char *name)
         return 1; /* cannot tell: refuse */
     for (i = 0; i < s->n_protected; i++) {
         const srv_protected *p = &s->protected_files[i];
-        if (strcmp(p->name, name) != 0)
+        size_t n = strlen(name);
+        if (strcmp(p->name, "*") == 0) {
+            /* a journal directory: its files are in use, the `*.corrupt` files set aside not */
+            if (n >= 8 && strcmp(name + n - 8, ".corrupt") == 0)
+                continue;
+        } else if (strcmp(p->name, name) != 0) {
             continue;
+        }
         if (stat(p->dir, &there) == 0 && there.st_dev == here.st_dev && there.st_ino == here.st_ino)
             return 1;
     }

@@ -55,7 +55,9 @@ enum route {
     R_DASHBOARDS, /* /api/v1/dashboards[/:id] (dashboards.c) */
     R_DASHBOARD,
     R_MONITORS, /* /api/v1/monitors[/:id] (monitors.c) */
-    R_MONITOR
+    R_MONITOR,
+    R_TRANSPONDERS, /* /api/v1/transponders[/:id] (transponders.c) */
+    R_TRANSPONDER
 };
 
 /* What a route needs before it runs. */
@@ -471,6 +473,17 @@ static int route_of(srv_request *r, const char *method, int *access)
                 return R_NONE;
             return n == 3 ? (mon ? R_MONITORS : R_DASHBOARDS) : (mon ? R_MONITOR : R_DASHBOARD);
         }
+        if ((n == 3 || n == 4) && SEG(2, "transponders")) {
+            /* the App's mode "any": read or write grant, for every method */
+            if (n == 4) {
+                r->file = seg[3];
+                r->file_len = len[3];
+            }
+            if (!get && !(n == 3 && post) && !(n == 4 && (put || del)))
+                return R_NONE;
+            *access = ACCESS_READ_OR_WRITE;
+            return n == 3 ? R_TRANSPONDERS : R_TRANSPONDER;
+        }
         return R_NONE;
     }
     if (r->srv->stats_enabled && n >= 1 && SEG(0, "stats") && get) {
@@ -844,6 +857,10 @@ static void dispatch(srv_request *r)
     case R_MONITOR:
         srv_monitors_handle(r, r->route == R_MONITOR);
         break;
+    case R_TRANSPONDERS:
+    case R_TRANSPONDER:
+        srv_transponders_handle(r, r->route == R_TRANSPONDER);
+        break;
     default:
         srv_respond_detail(r, 404, "Page not found");
         break;
@@ -879,8 +896,8 @@ static int begin(srv_request *r, const char *method)
         return 0;
     if (r->route == R_METRICS_POST || r->route == R_QUERY)
         return begin_body(r);
-    if (r->route >= R_DASHBOARDS && r->route <= R_MONITOR && (strcmp(method, "POST") == 0 ||
-                                                              strcmp(method, "PUT") == 0))
+    if (r->route >= R_DASHBOARDS && r->route <= R_TRANSPONDER && (strcmp(method, "POST") == 0 ||
+                                                                  strcmp(method, "PUT") == 0))
         return begin_body(r);
     return 0;
 }

@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -42,11 +43,13 @@ static void log_handler(int level, const char *origin, const char *message, void
     srv_log(level, "%s: %s", origin, message);
 }
 
+/* A failed flush is kept and retried by the buffer; outage.c turns the failures into three kinds
+ * of log lines instead of one line each. */
 static void flush_error_handler(const trifle_error *err, void *payload)
 {
-    const srv_source_config *s = payload;
+    srv_source *s = payload;
 
-    srv_log(TRIFLE_LOG_WARN, "source %s: flush failed (kept for retry): %s", s->id, err->message);
+    srv_outage_failed(&s->outage, err);
 }
 
 static int errno_text(char *buf, size_t size, int e)
@@ -117,7 +120,10 @@ static int check_loopback(const srv_listen_addr *a, const char *text, trifle_err
     return 0;
 }
 
-/* Bind and listen; the bound address (port 0 chosen by the kernel) goes to @p shown. */
+/* Bind (listen() comes later, in start_listening()); the bound address (port 0 chosen by the
+ * kernel) goes to @p shown. Binding first reports a taken or forbidden address before the sources
+ * are opened; listening only after they are open means a client is refused, not queued, while
+ * the journals replay. */
 static int open_listener(srv_server *s, const srv_listen_addr *a, char *shown, size_t size,
                          trifle_error *err)
 {
@@ -142,7 +148,7 @@ static int open_listener(srv_server *s, const srv_listen_addr *a, char *shown, s
         if (lstat(a->path, &st) == 0 && S_ISSOCK(st.st_mode))
             (void)unlink(a->path);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&un, sizeof(un)) != 0 || listen(fd, 1024) != 0)
+        if (fd < 0 || bind(fd, (struct sockaddr *)&un, sizeof(un)) != 0)
             goto fail;
         (void)snprintf(shown, size, "unix:%s", a->path);
     } else {
@@ -161,7 +167,7 @@ static int open_listener(srv_server *s, const srv_listen_addr *a, char *shown, s
                 continue;
             }
             (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-            if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4096) == 0)
+            if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0)
                 break;
             e = errno;
             close(fd);
@@ -182,6 +188,7 @@ static int open_listener(srv_server *s, const srv_listen_addr *a, char *shown, s
     if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
         goto fail;
     s->listen_fd = fd;
+    s->listen_backlog = a->is_unix ? 1024 : 4096;
     return 0;
 fail:
     errno_text(reason, sizeof(reason), errno);
@@ -191,8 +198,43 @@ fail:
                      reason);
 }
 
+static int start_listening(srv_server *s, trifle_error *err)
+{
+    char reason[256];
+
+    if (listen(s->listen_fd, s->listen_backlog) == 0)
+        return 0;
+    errno_text(reason, sizeof(reason), errno);
+    return srv_error(err, TRIFLE_ECONFIG, "http.listen: cannot listen on %s: %s", s->cfg->listen,
+                     reason);
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* Sources                                                                                      */
+
+/* mkdir -p for the journal directory of a source (mode 0750, like data_dir's own files). */
+static int make_dirs(const char *path, char *reason, size_t size)
+{
+    char buf[4096];
+    size_t n = strlen(path), i;
+
+    if (n == 0 || n >= sizeof(buf)) {
+        (void)snprintf(reason, size, "path too long");
+        return -1;
+    }
+    memcpy(buf, path, n + 1);
+    for (i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        buf[i] = '\0';
+        if (mkdir(buf, 0750) != 0 && errno != EEXIST) {
+            errno_text(reason, size, errno);
+            return -1;
+        }
+        buf[i] = path[i];
+    }
+    return 0;
+}
 
 /* A buffer-flusher is "running" while it has something to write. */
 static int flusher_state(void *payload)
@@ -229,11 +271,28 @@ static int open_sources(srv_server *s, trifle_error *err)
         const trifle_config *eff;
         const char *enabled, *async;
         trifle_error e = TRIFLE_ERROR_INIT;
+        trifle_buffer_counters bc;
+        int64_t t0;
         src->cfg = &s->cfg->sources[i];
         (void)snprintf(src->category, sizeof(src->category), "buffer.%s", src->cfg->id);
+        atomic_init(&src->journal_refused, 0);
+        atomic_init(&src->journal_refused_new, 0);
+        atomic_init(&src->journal_logged_ms, 0);
+        if (srv_outage_init(&src->outage) != 0)
+            return srv_error(err, TRIFLE_ERROR, "cannot create a mutex");
+        if (src->cfg->journal_dir != NULL) {
+            char reason[160];
+            if (make_dirs(src->cfg->journal_dir, reason, sizeof(reason)) != 0)
+                return srv_error(err, TRIFLE_ECONFIG, "sources[%zu] (%s): journal %s: %s", i,
+                                 src->cfg->id, src->cfg->journal_dir, reason);
+        }
+        /* trifle_open() replays the journal (and tries to store it) before it returns, so every
+         * write acknowledged before a crash is pending again before the listener opens */
+        t0 = srv_monotonic_ms();
         if ((rc = trifle_open(&src->t, src->cfg->lib, &e)) != 0)
             return source_error(s->cfg, i, rc, &e, err);
-        trifle_set_error_handler(src->t, flush_error_handler, (void *)src->cfg);
+        t0 = srv_monotonic_ms() - t0;
+        trifle_set_error_handler(src->t, flush_error_handler, src);
         if (src->cfg->setup && (rc = trifle_setup(src->t, &e)) != 0)
             return source_error(s->cfg, i, rc, &e, err);
         {
@@ -243,6 +302,16 @@ static int open_sources(srv_server *s, trifle_error *err)
             (void)trifle_describe(src->t, desc, sizeof(desc));
             srv_log(TRIFLE_LOG_INFO, "source %s: %s (%s%s%s)", src->cfg->id, masked, desc,
                     src->cfg->read_only ? ", read-only" : "", src->cfg->setup ? ", setup" : "");
+        }
+        if (src->cfg->journal_dir != NULL && trifle_buffer_stats(src->t, &bc) == 0) {
+            const char *sync =
+                trifle_config_get(trifle_get_config(src->t), "buffer.journal_sync");
+            srv_log(TRIFLE_LOG_INFO,
+                    "source %s: journal %s (sync %s), opened and replayed in %" PRId64
+                    " ms, %" PRIu64 " entries pending%s",
+                    src->cfg->id, src->cfg->journal_dir, sync != NULL ? sync : "?", t0,
+                    bc.pending_entries,
+                    bc.pending_entries > 0 ? " (not stored yet: retried in the background)" : "");
         }
         src->zone = trifle_get_zone(src->t);
         /* the effective configuration: URL parameters override source keys (ERRATA I8) */
@@ -305,6 +374,9 @@ static int protect_files(srv_server *s, trifle_error *err)
         return srv_error(err, TRIFLE_ENOMEM, "out of memory");
     for (i = 0; i < c->n_sources; i++) {
         const char *file = c->sources[i].sqlite_file, *slash;
+        /* every file of a journal directory but the `*.corrupt` files the replay set aside */
+        if (c->sources[i].journal_dir != NULL && protect(s, c->sources[i].journal_dir, "*") != 0)
+            return srv_error(err, TRIFLE_ENOMEM, "out of memory");
         if (file == NULL)
             continue;
         slash = strrchr(file, '/');
@@ -393,6 +465,18 @@ static int start_stats(srv_server *s, trifle_simple_label **labels, trifle_error
 /* ------------------------------------------------------------------------------------------- */
 /* The run                                                                                      */
 
+static void check_outages(srv_server *s)
+{
+    int64_t now = srv_monotonic_ms();
+    size_t i;
+
+    for (i = 0; i < s->n_sources; i++) {
+        trifle_buffer_counters c;
+        if (s->sources[i].t != NULL && trifle_buffer_stats(s->sources[i].t, &c) == 0)
+            srv_outage_tick(&s->sources[i].outage, s->sources[i].cfg->id, &c, now);
+    }
+}
+
 /* Wait for SIGTERM/SIGINT, refreshing the buffer counters once a second (or once per stats
  * checkpoint when that is more often, so a checkpoint never saves stale buffer figures). */
 static int wait_for_signal(srv_server *s, const sigset_t *set)
@@ -408,6 +492,7 @@ static int wait_for_signal(srv_server *s, const sigset_t *set)
         if (sig < 0 && errno != EAGAIN && errno != EINTR)
             return -1;
         srv_counters_refresh(s);
+        check_outages(s);
     }
 }
 
@@ -552,16 +637,23 @@ int srv_serve(const srv_options *opts, trifle_error *err)
     if ((rc = start_stats(&s, &labels, err)) != 0)
         goto done;
     stats_started = 1;
-    if ((rc = open_sources(&s, err)) != 0 || (rc = protect_files(&s, err)) != 0)
+    /* the library says what a replay did at INFO; afterwards WARN only, since the drivers log
+     * each reconnection at INFO and an outage has its own lines (outage.c) */
+    trifle_set_log_handler(TRIFLE_LOG_INFO, log_handler, NULL);
+    rc = open_sources(&s, err);
+    trifle_set_log_handler(TRIFLE_LOG_WARN, log_handler, NULL);
+    if (rc != 0 || (rc = protect_files(&s, err)) != 0)
         goto done;
     /* issue 15: saved dashboards and monitors (after the sources: monitors read them) */
     if ((rc = srv_dashboards_open(&s, err)) != 0 || (rc = srv_monitors_start(&s, err)) != 0)
+        goto done;
+    if ((rc = srv_transponders_open(&s, err)) != 0) /* issue #13 */
         goto done;
     /* issue 13: the Idempotency-Keys of writes, before the first request can carry one */
     if ((rc = srv_idem_open(&s.idem, s.data_fd, cfg->data_dir, cfg->idempotency_window_s, err)) !=
         0)
         goto done;
-    if ((rc = srv_http_start(&s, err)) != 0)
+    if ((rc = start_listening(&s, err)) != 0 || (rc = srv_http_start(&s, err)) != 0)
         goto done;
     srv_log(TRIFLE_LOG_INFO, "listening on %s%s (%zu source%s, %d threads, data in %s)",
             addr.is_unix ? "" : "http://", shown, s.n_sources, s.n_sources == 1 ? "" : "s",
@@ -581,6 +673,7 @@ done:
         close(s.listen_fd);
     srv_monitors_stop(&s); /* before the sources close: it reads them */
     srv_dashboards_close(&s);
+    srv_transponders_close(&s);
     srv_idem_close(s.idem);
     s.idem = NULL;
     {
@@ -607,6 +700,7 @@ done:
     for (i = 0; i < s.n_sources; i++) {
         trifle_free(s.sources[i].t);
         free(s.sources[i].granularities);
+        srv_outage_destroy(&s.sources[i].outage);
     }
     free(s.sources);
     for (i = 0; i < s.n_protected; i++) {

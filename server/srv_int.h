@@ -168,6 +168,7 @@ typedef struct srv_source_config {
     char *name;        /* display_name */
     char *driver;      /* driver URL after path resolution (may hold a password) */
     char *sqlite_file; /* absolute database path of a sqlite source, else NULL */
+    char *journal_dir; /* the write-ahead journal's directory (buffer.journal), NULL: none */
     char *default_timeframe;
     char *default_granularity; /* NULL: 1h, 1d or the first granularity (SPEC §9.4) */
     int read_only;
@@ -283,6 +284,30 @@ void srv_threads_reset(void);
 /* ------------------------------------------------------------------------------------------- */
 /* The running server                                                                           */
 
+/* outage.c: the log of a source's store outages (one line when it starts, one a minute, one when
+ * it ends; see the file's comment). */
+typedef struct srv_outage {
+    pthread_mutex_t lock; /* guards message */
+    int initialised;
+    char message[300]; /* the latest failed flush: `<driver>: <message>` */
+    /* the main thread's state (srv_outage_tick() only) */
+    int active;
+    int64_t started_ms, summary_ms;
+    uint64_t seen_errors;       /* flush_errors at the previous tick */
+    uint64_t errors_at_start;   /* flush_errors before the outage */
+    uint64_t errors_at_summary; /* flush_errors at the last summary line */
+    uint64_t flushes_at_error;  /* flushes when flush_errors last grew */
+    uint64_t pending_seen;      /* most entries pending during the outage */
+} srv_outage;
+
+int srv_outage_init(srv_outage *o);
+void srv_outage_destroy(srv_outage *o);
+/* The buffer's error handler calls this with each failed flush (any thread). */
+void srv_outage_failed(srv_outage *o, const trifle_error *err);
+/* The periodic check (one thread): @p c are the source's buffer counters now. */
+void srv_outage_tick(srv_outage *o, const char *source, const trifle_buffer_counters *c,
+                     int64_t now_ms);
+
 typedef struct srv_source {
     const srv_source_config *cfg;
     trifle *t;
@@ -292,12 +317,16 @@ typedef struct srv_source {
     const char *default_granularity;
     char category[80];           /* Simple Stats category `buffer.<id>` */
     trifle_buffer_counters last; /* counters already added to Simple Stats */
+    srv_outage outage;
+    atomic_uint_fast64_t journal_refused;     /* journal refusals since the last log line */
+    atomic_uint_fast64_t journal_refused_new; /* ... not yet added to Simple Stats */
+    atomic_int_fast64_t journal_logged_ms; /* when the last journal failure was logged, 0: never */
 } srv_source;
 
 /* A file the server holds open: DELETE answers 409 `file in use` (SPEC §10.7, ERRATA minor 21). */
 typedef struct srv_protected {
     char *dir;  /* its directory (absolute or relative to the working directory) */
-    char *name; /* its base name */
+    char *name; /* its base name; "*": every file of dir except `*.corrupt` (a journal) */
 } srv_protected;
 
 typedef struct srv_server {
@@ -306,7 +335,8 @@ typedef struct srv_server {
     size_t n_sources;
     int data_fd; /* data_dir, opened at start-up */
     struct MHD_Daemon *daemon;
-    int listen_fd;
+    int listen_fd;      /* bound at start-up; listen() once every source is open */
+    int listen_backlog;
     srv_pool request_pool;
     srv_pool response_pool;
     srv_protected *protected_files;
@@ -319,7 +349,8 @@ typedef struct srv_server {
     int listen_from_cli; /* --listen replaced http.listen */
     struct srv_monitors *monitors; /* monitors.c */
     struct srv_dashboards *dashboards; /* dashboards.c: one store per source */
-    struct srv_idem *idem;             /* idempotency.c: the Idempotency-Keys of writes */
+    struct srv_transponders *transponders; /* transponders.c: one store per source */
+    struct srv_idem *idem;                 /* idempotency.c: the Idempotency-Keys of writes */
 } srv_server;
 
 /* ------------------------------------------------------------------------------------------- */
@@ -450,6 +481,16 @@ void srv_dashboards_handle(srv_request *r, int item);
 /* Load the saved dashboards of every source from the data directory / free them. */
 int srv_dashboards_open(srv_server *s, trifle_error *err);
 void srv_dashboards_close(srv_server *s);
+/* transponders.c: /api/v1/transponders[/:id] (issue #13) */
+void srv_transponders_handle(srv_request *r, int item);
+/* Load the stored transponders of every source from the data directory / free them. */
+int srv_transponders_open(srv_server *s, trifle_error *err);
+void srv_transponders_close(srv_server *s);
+/* Apply the enabled transponders of @p src matching @p key, by order, to *series (replaced).
+ * Nothing for the system key. Returns 0, TRIFLE_EINVAL `transponder <name>: <message>`, or
+ * TRIFLE_ENOMEM. Thread-safe. */
+int srv_transponders_apply(srv_server *s, const srv_source *src, const char *key,
+                           trifle_series **series, trifle_error *err);
 /* monitors.c: /api/v1/monitors[/:id], the evaluation thread and its webhooks */
 void srv_monitors_handle(srv_request *r, int item);
 /* Load the monitors of every source from the data directory and start the thread. */

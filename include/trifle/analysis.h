@@ -376,6 +376,31 @@ TRIFLE_API int trifle_query(trifle_query_result **out, trifle *t, const char *re
                             int flags, trifle_error *err);
 
 /**
+ * @brief Reads the series of a query for trifle_query_with_reader(): trifle_values() with
+ * skip_blanks off, or anything that returns such a series (e.g. with stored transponders applied).
+ * @param out Receives a caller-owned series on success.
+ * @param key,from,to,granularity The checked request fields.
+ * @param payload The pointer given to trifle_query_with_reader().
+ * @param err Receives the error on failure; TRIFLE_EINVAL gives a 400 outcome, anything else 500.
+ * @return 0 or a status.
+ */
+typedef int (*trifle_query_reader)(trifle_series **out, const char *key, int64_t from, int64_t to,
+                                   const char *granularity, void *payload, trifle_error *err);
+
+/**
+ * @brief trifle_query() with the series read by @p reader instead of trifle_values(): the checks,
+ * the handle's zone, granularities and flags are the same. `trifle serve` uses it to apply the
+ * stored transponders of a source before the query sees the rows.
+ * @param out,t,request,len,flags,err As for trifle_query().
+ * @param reader Reads the series; NULL reads with trifle_values() as trifle_query() does.
+ * @param payload Passed to @p reader.
+ * @return As trifle_query(). Thread-safe (as the handle and the reader).
+ */
+TRIFLE_API int trifle_query_with_reader(trifle_query_result **out, trifle *t, const char *request,
+                                        size_t len, int flags, trifle_query_reader reader,
+                                        void *payload, trifle_error *err);
+
+/**
  * @brief Free a query result; NULL is fine.
  * @param r The result.
  */

@@ -54,6 +54,8 @@ class CliCase(unittest.TestCase):
 
     def run_cli(self, *args, env=None, stdin=None, exe=None):
         environ = {k: v for k, v in os.environ.items() if not k.startswith("TRIFLE_")}
+        # No ~/.config/trifle/config.yaml of the machine's user may select a source.
+        environ["XDG_CONFIG_HOME"] = self.dir
         environ.update(env or {})
         proc = subprocess.run(WRAPPER + [exe or TRIFLE] + [str(a) for a in args],
                               input=stdin, capture_output=True, text=True, env=environ,
@@ -116,12 +118,12 @@ class TestInfo(CliCase):
             self.assertEqual((r.code, r.err), (0, ""), r)
             self.assertTrue(r.out.startswith("Usage: trifle"), r)
             for command in ("setup", "track", "assert", "values", "beam", "scan", "query",
-                            "serve", "drivers", "version", "help"):
+                            "keys", "serve", "mcp", "drivers", "version", "help"):
                 self.assertIn("\n  %s " % command, r.out)
 
     def test_help_per_command(self):
-        for command in ("setup", "track", "assert", "values", "beam", "scan", "query", "serve",
-                        "drivers", "version", "help"):
+        for command in ("setup", "track", "assert", "values", "beam", "scan", "query", "keys",
+                        "serve", "mcp", "drivers", "version", "help"):
             texts = set()
             for args in (["help", command], [command, "--help"], [command, "-h"],
                          ["-h", command]):
@@ -449,10 +451,11 @@ class TestErrors(CliCase):
         self.fails(*u, "missing option --values", "track", "k")
         self.fails(*u, "missing option --granularity", "values", "k", "--from", "now", "--to",
                    "now")
-        # ERRATA minor 22: --config is serve-only
-        self.fails(*u, "option --config does not apply to track", "track", "k", "--values",
-                   "{}", "--config", "x.yaml")
-        # TRIFLE_CONFIG is ignored outside serve
+        # --config is the client's file of sources outside serve (issue #13), but not for
+        # commands that open no store
+        self.fails(*u, "option --config does not apply to version", "version", "--config",
+                   "x.yaml")
+        # TRIFLE_CONFIG (the server's file) is ignored outside serve
         self.ok("scan", "k", "--driver", self.url, env={"TRIFLE_CONFIG": "/nonexistent.yaml"})
 
     def test_bad_pretty_environment(self):
@@ -618,6 +621,234 @@ class TestInstalledBinary(CliCase):
                                  env={"TRIFLE_DRIVER_PATH": PLUGINS})["driver"], "sqlite")
         doc = self.ok("drivers", "--driver-path", PLUGINS, exe=self.exe)
         self.assertIn("sqlite", [d["name"] for d in doc["drivers"]])
+
+
+class TestFormats(CliCase):
+    """--format json|table|csv on values, scan and keys (issue #13)."""
+
+    def raw(self, *args, **kw):
+        r = self.run_cli(*args, **kw)
+        self.assertEqual((r.code, r.err), (0, ""), r)
+        return r.out
+
+    def setUp(self):
+        super().setUp()
+        self.setup_db()
+        self.track("event::logs", {"count": 1, "duration": {"db": 0.25}}, "2026-01-15T10:20:00Z")
+        self.track("event::logs", {"count": 2}, "2026-01-15T12:05:00Z")
+        self.track('na\u00efve, "quoted"', {"n": 1}, "2026-01-15T10:00:00Z")
+        self.track("a.b", {"n": 1}, "2026-01-16T10:00:00Z")
+
+    def window(self, *extra):
+        return ("--from", "2026-01-15T10:00:00Z", "--to", "2026-01-15T12:00:00Z",
+                "--granularity", "1h", "--driver", self.url) + extra
+
+    def test_values_table_and_csv(self):
+        out = self.raw("values", "event::logs", *self.window("--format", "table"))
+        self.assertEqual(out,
+                         "at                    count  duration.db\n"
+                         "2026-01-15T10:00:00Z  1      0.25\n"
+                         "2026-01-15T11:00:00Z  -      -\n"
+                         "2026-01-15T12:00:00Z  2      -\n")
+        out = self.raw("values", "event::logs", *self.window("--format=csv"))
+        self.assertEqual(out,
+                         "at,count,duration.db\n"
+                         "2026-01-15T10:00:00Z,1,0.25\n"
+                         "2026-01-15T11:00:00Z,,\n"
+                         "2026-01-15T12:00:00Z,2,\n")
+        # json stays the default and the same document
+        self.assertEqual(self.values("event::logs", "2026-01-15T10:00:00Z",
+                                     "2026-01-15T12:00:00Z", "1h", "--format", "json"),
+                         self.values("event::logs", "2026-01-15T10:00:00Z",
+                                     "2026-01-15T12:00:00Z", "1h"))
+
+    def test_values_table_in_a_time_zone_and_empty(self):
+        out = self.raw("values", "event::logs", *self.window("--format", "csv", "--time-zone",
+                                                             "Europe/Berlin", "--skip-blanks"))
+        self.assertEqual(out, "at,count,duration.db\n"
+                              "2026-01-15T11:00:00+01:00,1,0.25\n"
+                              "2026-01-15T13:00:00+01:00,2,\n")
+        out = self.raw("values", "never", *self.window("--format", "table", "--skip-blanks"))
+        self.assertEqual(out, "at\n")
+
+    def test_keys(self):
+        args = ("keys", "--from", "2026-01-15", "--to", "2026-01-16", "--granularity", "1d",
+                "--driver", self.url)
+        self.assertEqual(self.ok(*args), {"keys": [
+            {"key": "a.b", "count": 1},
+            {"key": "event::logs", "count": 2},
+            {"key": 'na\u00efve, "quoted"', "count": 1}]})
+        # the window limits what is counted
+        self.assertEqual(self.ok("keys", "--from", "2026-01-16", "--to", "2026-01-16",
+                                 "--granularity", "1d", "--driver", self.url),
+                         {"keys": [{"key": "a.b", "count": 1}]})
+        # UTF-8 text counts as one column per character
+        self.assertEqual(self.raw(*args, "--format", "table"),
+                         "key              count\n"
+                         "a.b              1\n"
+                         "event::logs      2\n"
+                         'na\u00efve, "quoted"  1\n')
+        # RFC 4180: a field with a comma or a quote is quoted, quotes doubled
+        self.assertEqual(self.raw(*args, "--format", "csv"),
+                         'key,count\na.b,1\nevent::logs,2\n"na\u00efve, ""quoted""",1\n')
+        self.assertEqual(self.ok("keys", "--from", "2020-01-01", "--to", "2020-01-01",
+                                 "--granularity", "1d", "--driver", self.url), {"keys": []})
+
+    def test_table_widths_are_terminal_columns(self):
+        # CJK takes two columns, a combining accent none
+        self.track("\u65e5\u672c", {"n": 1}, "2026-01-20T10:00:00Z")
+        self.track("e\u0301x", {"n": 1}, "2026-01-20T10:00:00Z")
+        self.track("abcde", {"n": 1}, "2026-01-20T10:00:00Z")
+        out = self.raw("keys", "--from", "2026-01-20", "--to", "2026-01-20", "--granularity", "1d",
+                       "--driver", self.url, "--format", "table")
+        self.assertEqual(out, "key    count\n"
+                              "abcde  1\n"
+                              "e\u0301x     1\n"
+                              "\u65e5\u672c   1\n")
+
+    def test_keys_csv_quotes_line_breaks(self):
+        self.track("two\nlines", {"n": 1}, "2026-01-15T10:00:00Z")
+        out = self.raw("keys", "--from", "2026-01-15", "--to", "2026-01-15", "--granularity",
+                       "1d", "--driver", self.url, "--format", "csv")
+        self.assertIn('"two\nlines",1\n', out)
+
+    def test_keys_needs_a_window(self):
+        u = (EXIT_USAGE, "USAGE")
+        self.fails(*u, "missing option --from", "keys", "--driver", self.url)
+        self.fails(*u, "unexpected argument: k", "keys", "k", "--from", "now")
+        self.fails(*u, "invalid value for --format: xml (json, table or csv)", "keys", "--from",
+                   "now", "--to", "now", "--granularity", "1d", "--format", "xml",
+                   "--driver", self.url)
+
+    def test_scan_formats(self):
+        self.track("worker::1", {"load": 0.75, "jobs": {"done": 3}}, "2026-01-15T10:20:07Z",
+                   command="beam")
+        scan = ("scan", "worker::1", "--driver", self.url)
+        self.assertEqual(self.raw(*scan, "--format", "table"),
+                         "at                    jobs.done  load\n"
+                         "2026-01-15T10:20:07Z  3          0.75\n")
+        self.assertEqual(self.raw(*scan, "--format", "csv"),
+                         "at,jobs.done,load\n2026-01-15T10:20:07Z,3,0.75\n")
+        self.assertEqual(self.raw("scan", "nothing", "--driver", self.url, "--format", "csv"),
+                         "at\n")
+
+    def test_query_table_counts_characters(self):
+        self.track("k2", {"gr\u00f6\u00dfe": {"\u00e4": 1, "zz": 22}}, "2026-01-15T10:00:00Z")
+        args = ("query", "k2", "--from", "2026-01-15T10:00:00Z", "--to", "2026-01-15T11:00:00Z",
+                "--granularity", "1h", "--mode", "category", "--value-path", "gr\u00f6\u00dfe",
+                "--driver", self.url)
+        self.assertEqual(self.raw(*args, "--format", "table"),
+                         "at                    gr\u00f6\u00dfe.zz  gr\u00f6\u00dfe.\u00e4\n"
+                         "2026-01-15T10:00:00Z  22        1\n"
+                         "2026-01-15T11:00:00Z  -         -\n")
+        self.assertEqual(self.raw(*args, "--format", "csv"),
+                         "at,gr\u00f6\u00dfe.zz,gr\u00f6\u00dfe.\u00e4\n"
+                         "2026-01-15T10:00:00Z,22,1\n2026-01-15T11:00:00Z,,\n")
+
+    def test_format_does_not_apply_to_writes(self):
+        self.fails(EXIT_USAGE, "USAGE", "option --format does not apply to track", "track",
+                   "k", "--values", "{}", "--format", "csv")
+
+
+class TestConfigFile(CliCase):
+    """--config FILE with named sources, --source NAME (issue #13)."""
+
+    def write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    def setUp(self):
+        super().setUp()
+        self.other = os.path.join(self.dir, "other.db")
+        self.cfg = self.write("trifle.yaml",
+                              "source: main\n"
+                              "sources:\n"
+                              "  main:\n"
+                              "    driver: sqlite:%s\n"
+                              "  other:\n"
+                              "    driver: sqlite:%s\n"
+                              "    time_zone: Europe/Berlin\n"
+                              "    granularities: [1h, 1d]\n" % (self.db, self.other))
+        self.setup_db()
+        self.ok("setup", "--driver", "sqlite:" + self.other)
+
+    def scan(self, db):
+        return self.ok("scan", "k", "--driver", "sqlite:" + db)
+
+    def test_sources_are_selected_by_name(self):
+        self.ok("beam", "k", "--values", '{"n":1}', "--config", self.cfg)
+        self.assertEqual(self.scan(self.db)["values"], {"n": 1})
+        self.assertEqual(self.scan(self.other)["values"], {})
+        self.ok("beam", "k", "--values", '{"n":2}', "--at", "2026-01-15T10:00",
+                "--config", self.cfg, "--source", "other")
+        doc = self.scan(self.other)
+        # the source's time zone applied to the local time given
+        self.assertEqual(doc, {"at": "2026-01-15T09:00:00Z", "values": {"n": 2}})
+        # TRIFLE_CLI_CONFIG and TRIFLE_SOURCE do the same
+        doc = self.ok("scan", "k", env={"TRIFLE_CLI_CONFIG": self.cfg, "TRIFLE_SOURCE": "other"})
+        self.assertEqual(doc, {"at": "2026-01-15T10:00:00+01:00", "values": {"n": 2}})
+
+    def test_source_granularities_from_a_list(self):
+        self.ok("track", "k", "--values", '{"n":1}', "--at", "2026-01-15T10:00:00Z",
+                "--config", self.cfg, "--source", "other")
+        g = self.ok("values", "k", "--from", "2026-01-15T10:00:00Z", "--to",
+                    "2026-01-15T10:00:00Z", "--granularity", "1m", "--driver",
+                    "sqlite:" + self.other)
+        self.assertEqual(g["values"], [{}])
+        g = self.ok("values", "k", "--from", "2026-01-15T10:00:00Z", "--to",
+                    "2026-01-15T10:00:00Z", "--granularity", "1h", "--driver",
+                    "sqlite:" + self.other)
+        self.assertEqual(g["values"], [{"n": 1}])
+
+    def test_flags_and_environment_win_over_the_file(self):
+        third = os.path.join(self.dir, "third.db")
+        self.ok("setup", "--driver", "sqlite:" + third)
+        self.ok("beam", "k", "--values", '{"n":3}', "--config", self.cfg, "--driver",
+                "sqlite:" + third)
+        self.ok("beam", "k", "--values", '{"n":4}', "--config", self.cfg, "--source", "other",
+                env={"TRIFLE_DRIVER": "sqlite:" + third, "TRIFLE_TIME_ZONE": "UTC"})
+        self.assertEqual(self.scan(third)["values"], {"n": 4})
+        self.assertEqual(self.scan(self.db)["values"], {})
+        self.assertEqual(self.scan(self.other)["values"], {})
+
+    def test_default_file_location(self):
+        os.makedirs(os.path.join(self.dir, "xdg", "trifle"))
+        with open(self.cfg) as f:
+            self.write(os.path.join("xdg", "trifle", "config.yaml"), f.read())
+        self.ok("beam", "k", "--values", '{"n":5}', "--source", "other",
+                env={"XDG_CONFIG_HOME": os.path.join(self.dir, "xdg")})
+        self.assertEqual(self.scan(self.other)["values"], {"n": 5})
+
+    def test_errors_name_the_file_and_the_key(self):
+        c = (EXIT_CONFIG, "ECONFIG")
+        missing = os.path.join(self.dir, "missing.yaml")
+        self.fails(*c, "cannot read config file %s: No such file or directory" % missing,
+                   "scan", "k", "--config", missing)
+        bad = self.write("bad.yaml", "sources:\n  main: [unclosed\n")
+        self.fails(*c, lambda m: m.startswith(bad + ":3:1: invalid YAML: "), "scan", "k",
+                   "--config", bad)
+        self.fails(*c, 'unknown source "prod" in config file %s (known: main, other)' % self.cfg,
+                   "scan", "k", "--config", self.cfg, "--source", "prod")
+        self.write("typo.yaml", "sources:\n  main:\n    drvier: sqlite:x.db\n")
+        typo = "typo.yaml"  # relative to the working directory: the message stays short
+        self.fails(*c, typo + ":3:5: sources.main.drvier: unknown setting (driver, token, "
+                   "granularities, time_zone, week_start, joined, separator, system_tracking, "
+                   "max_points, driver_path)", "scan", "k", "--config", typo, "--source", "main")
+        top = self.write("top.yaml", "driver: sqlite:x.db\n")
+        self.fails(*c, top + ":1:1: driver: unknown key (sources, source)", "scan", "k",
+                   "--config", top)
+        empty = self.write("empty.yaml", "")
+        self.fails(*c, "config file %s is empty" % empty, "scan", "k", "--config", empty)
+        # a bad value is reported by the option it fills
+        tz = self.write("tz.yaml", "source: x\nsources:\n  x:\n    time_zone: Mars/Base\n")
+        r = self.run_cli("scan", "k", "--config", tz)
+        self.assertEqual(r.code, EXIT_CONFIG, r)
+        self.assertIn("Mars/Base", r.err)
+        self.fails(EXIT_USAGE, "USAGE",
+                   "--source main needs a config file (--config FILE or TRIFLE_CLI_CONFIG)",
+                   "scan", "k", "--source", "main")
 
 
 def main():

@@ -102,6 +102,7 @@ class Server:
             self.env.update(env)
         self.cwd = cwd or workdir
         self.proc = None
+        self.preexec = None  # a callable run in the child before exec (resource limits)
         self.address = None
         self.stderr_path = os.path.join(workdir, "stderr-%d.log" % time.monotonic_ns())
 
@@ -114,7 +115,8 @@ class Server:
     def start(self, expect_failure=False, timeout=15.0):
         self.stderr_file = open(self.stderr_path, "w+")
         self.proc = subprocess.Popen(self.command(), cwd=self.cwd, env=self.env,
-                                     stdout=subprocess.DEVNULL, stderr=self.stderr_file)
+                                     stdout=subprocess.DEVNULL, stderr=self.stderr_file,
+                                     preexec_fn=self.preexec)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.stderr()

@@ -172,6 +172,30 @@ class ConfigErrorTest(ServerTestCase):
         finally:
             s.close()
 
+    def test_journal_keys(self):
+        self.expect(good(source_extra="    buffer: {journal_sync: sometimes}"),
+                    "8:28: sources[0].buffer.journal_sync",
+                    "invalid buffer option journal_sync: sometimes (expected always, none or "
+                    "interval:<ms> with 1..60000 ms)")
+        self.expect(good(source_extra="    buffer: {journal_sync: \"interval:0\"}"),
+                    "8:28: sources[0].buffer.journal_sync",
+                    "invalid buffer option journal_sync: interval:0 (expected always, none or "
+                    "interval:<ms> with 1..60000 ms)")
+        self.expect(good(source_extra="    buffer: {journal_segment_bytes: 100}"),
+                    "8:37: sources[0].buffer.journal_segment_bytes",
+                    "invalid buffer option journal_segment_bytes: 100")
+        self.expect(good(source_extra="    buffer: {journal: \"\"}"),
+                    "8:23: sources[0].buffer.journal",
+                    "invalid option journal: empty (true, false or a directory)")
+        two = good(source_extra="    buffer: {journal: wal}\n  - id: other\n"
+                                "    driver: \"sqlite:data/o.db\"\n    buffer: {journal: ./wal}")
+        self.expect(two, "9:5: sources[1]", "journal %s/wal is also the journal of sources[0]"
+                    % os.path.join(self.tmp, "cfg"))
+        # without a buffer, a POST is stored before its 201: a journal there is a mistake
+        self.expect(good(source_extra="    buffer: {enabled: false, journal: true}"),
+                    "8:39: sources[0].buffer.journal",
+                    "a journal needs the buffer (buffer.enabled is false)")
+
     def test_missing_file(self):
         d = self.fresh_dir("missing")
         p = subprocess.run([harness.TRIFLE, "serve", "--config", os.path.join(d, "nope.yaml")],
@@ -215,6 +239,36 @@ class ConfigValuesTest(ServerTestCase):
         cols = [r[1] for r in con.execute("PRAGMA table_info(trifle_stats)")]
         con.close()
         self.assertEqual(cols, ["key", "granularity", "at", "data"])
+
+    def test_journal_directories(self):
+        """On by default under <data_dir>/journal/<id>; off with journal: false or without a
+        buffer; another directory by name (relative to the configuration file)."""
+        d = self.fresh_dir("journal")
+        extra = f"""\
+  - id: quiet
+    driver: "sqlite:data/q.db"
+    buffer: {{journal: false}}
+  - id: direct
+    driver: "sqlite:data/r.db"
+    buffer: {{enabled: false}}
+  - id: elsewhere
+    driver: "sqlite:data/e.db"
+    buffer: {{journal: wal/elsewhere, journal_sync: always}}
+  - id: lazy
+    driver: "sqlite:data/l.db"
+    buffer: {{journal: on, journal_sync: "interval:50"}}
+"""
+        with Server(d, good(source_extra=extra)) as srv:
+            log = srv.stderr()
+        journal = os.path.join(d, "data", "journal")
+        self.assertEqual(sorted(os.listdir(journal)), ["lazy", "main"])
+        self.assertTrue(os.path.isdir(os.path.join(d, "wal", "elsewhere")))
+        self.assertIn("source main: journal %s/main (sync interval:5)" % journal, log)
+        self.assertIn("source lazy: journal %s/lazy (sync interval:50)" % journal, log)
+        self.assertIn("source elsewhere: journal %s (sync always)"
+                      % os.path.join(d, "wal", "elsewhere"), log)
+        self.assertNotIn("source quiet: journal", log)
+        self.assertNotIn("source direct: journal", log)
 
     def test_example_configuration_loads(self):
         """The SPEC §12 example, with paths and the postgres source adapted."""
