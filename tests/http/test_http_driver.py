@@ -256,6 +256,8 @@ class ServeTest(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="trfl-httpdrv.")
+        # first registered, so it runs last: after the servers' stop cleanups
+        self.addCleanup(shutil.rmtree, self.tmp, True)
 
     def start(self, port=None, data=None):
         data = data or os.path.join(self.tmp, "data")
@@ -284,10 +286,6 @@ class ServeTest(unittest.TestCase):
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=20)
-
-    def tearDown(self):
-        if getattr(self, "tmp", None):
-            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def values(self, port, key, g="1h"):
         env = dict(os.environ, TRIFLE_TOKEN=TOKEN)
