@@ -435,6 +435,7 @@ static const struct {
     {TRIFLE_CAP_SETUP, "setup"},
     {TRIFLE_CAP_EXACT_DOUBLES, "exact_doubles"},
     {TRIFLE_CAP_JOURNAL_MARK, "journal_mark"},
+    {TRIFLE_CAP_CALLS, "calls"},
 };
 
 static void put_schemes(cli_buf *out, const char *schemes)

@@ -170,10 +170,10 @@ static void case_errors_before_setup(conf_ctx *c)
 }
 
 const conf_case conf_cases_handle[] = {
-    {"setup.twice", CONF_PER_MODE, 0, 0, case_setup_twice},
+    {"setup.twice", CONF_PER_MODE, 0, TRIFLE_CAP_CALLS, case_setup_twice},
     {"system.items", CONF_PER_MODE, 0, 0, case_system_items},
-    {"system.off", 0, 0, 0, case_system_off},
+    {"system.off", 0, 0, TRIFLE_CAP_CALLS, case_system_off},
     {"errors.unreachable", 0, 0, 0, case_errors_unreachable},
-    {"errors.before_setup", CONF_PER_MODE | CONF_NO_SETUP, 0, 0, case_errors_before_setup},
+    {"errors.before_setup", CONF_PER_MODE | CONF_NO_SETUP, 0, TRIFLE_CAP_CALLS, case_errors_before_setup},
     {NULL, 0, 0, 0, NULL},
 };

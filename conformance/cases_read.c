@@ -187,8 +187,8 @@ static void case_ids_format(conf_ctx *c)
 }
 
 const conf_case conf_cases_read[] = {
-    {"get.order_gaps", CONF_PER_MODE, 0, 0, case_get_order_gaps},
-    {"get.8760", CONF_PER_MODE, 0, 0, case_get_8760},
-    {"ids.format", CONF_PER_MODE, 0, 0, case_ids_format},
+    {"get.order_gaps", CONF_PER_MODE, 0, TRIFLE_CAP_CALLS, case_get_order_gaps},
+    {"get.8760", CONF_PER_MODE, 0, TRIFLE_CAP_CALLS, case_get_8760},
+    {"ids.format", CONF_PER_MODE, 0, TRIFLE_CAP_CALLS, case_ids_format},
     {NULL, 0, 0, 0, NULL},
 };

@@ -264,10 +264,10 @@ static void case_floor_lord_howe(conf_ctx *c)
 }
 
 const conf_case conf_cases_vectors[] = {
-    {"vectors.floor.utc", 0, 0, 0, case_floor_utc},
-    {"vectors.floor.europe_bratislava", 0, 0, 0, case_floor_bratislava},
-    {"vectors.floor.america_new_york", 0, 0, 0, case_floor_new_york},
-    {"vectors.floor.australia_lord_howe", 0, 0, 0, case_floor_lord_howe},
-    {"vectors.timeline", 0, 0, 0, case_timeline},
+    {"vectors.floor.utc", 0, 0, TRIFLE_CAP_CALLS, case_floor_utc},
+    {"vectors.floor.europe_bratislava", 0, 0, TRIFLE_CAP_CALLS, case_floor_bratislava},
+    {"vectors.floor.america_new_york", 0, 0, TRIFLE_CAP_CALLS, case_floor_new_york},
+    {"vectors.floor.australia_lord_howe", 0, 0, TRIFLE_CAP_CALLS, case_floor_lord_howe},
+    {"vectors.timeline", 0, 0, TRIFLE_CAP_CALLS, case_timeline},
     {NULL, 0, 0, 0, NULL},
 };

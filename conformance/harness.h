@@ -78,6 +78,7 @@ extern const conf_case conf_cases_handle[];
 extern const conf_case conf_cases_vectors[];
 extern const conf_case conf_cases_concurrency[];
 extern const conf_case conf_cases_mark[];
+extern const conf_case conf_cases_calls[];
 
 /** @name Outcome */
 /**@{*/

@@ -88,7 +88,7 @@ static const conf_case *const *case_tables(void)
 {
     static const conf_case *const tables[] = {
         conf_cases_write,   conf_cases_read,        conf_cases_ping, conf_cases_handle,
-        conf_cases_vectors, conf_cases_concurrency, conf_cases_mark, NULL};
+        conf_cases_vectors, conf_cases_concurrency, conf_cases_mark, conf_cases_calls, NULL};
     return tables;
 }
 
@@ -577,6 +577,7 @@ static const char *cap_name(uint64_t cap)
     case TRIFLE_CAP_EXACT_DOUBLES: return "EXACT_DOUBLES";
     case TRIFLE_CAP_JOURNAL_MARK: return "JOURNAL_MARK";
     case TRIFLE_CAP_SETUP: return "SETUP";
+    case TRIFLE_CAP_CALLS: return "CALLS";
     default: return "?";
     }
 }
@@ -587,7 +588,7 @@ static void caps_text(char *buf, size_t size, uint64_t caps)
     size_t len = 0;
 
     buf[0] = '\0';
-    for (bit = 1; bit != 0 && bit <= TRIFLE_CAP_JOURNAL_MARK; bit <<= 1)
+    for (bit = 1; bit != 0 && bit <= TRIFLE_CAP_CALLS; bit <<= 1)
         if (caps & bit)
             len += (size_t)snprintf(buf + len, len < size ? size - len : 0, "%s%s",
                                     len > 0 ? "|" : "", cap_name(bit));

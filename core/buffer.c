@@ -14,7 +14,15 @@
  * `compose` then only adds. A record remembers the serial of the last payload it mapped, so an
  * application that reuses one payload object merges with no search and no allocation. Because
  * reservation happens for every record of the operation before any value changes, an allocation
- * failure leaves the buffer exactly as it was. */
+ * failure leaves the buffer exactly as it was.
+ *
+ * Calls mode (issue 13). A driver with TRIFLE_CAP_CALLS (drivers/http) takes whole calls and
+ * leaves the bucketing to its server, so nothing may be bucketed here: the buffer then runs the
+ * FIFO machinery with one record per call — the key, the instant as given (not floored), the
+ * leaves with their operation, no granularity ("") and no identifier — journaled like any call,
+ * and flush_calls() sends the queue in order, batch_items calls per driver call. A journaled call
+ * carries the journal's name and its seq, so a replay resends it under the same name and a server
+ * that deduplicates by name applies it once. */
 #include "buffer_int.h"
 
 #include <errno.h>
@@ -33,6 +41,7 @@
 #include "journal_int.h"
 #include "nocturnal_int.h"
 #include "payload_int.h"
+#include "storage_int.h"
 #include "trifle_int.h"
 
 #define SYSTEM_KEY "__system__key__"
@@ -93,6 +102,7 @@ typedef struct bop {
     size_t n;
     uint64_t seq;  /* journal seq of the call (0 without a journal) */
     uint64_t qseq; /* seq of its QUARANTINE record once quarantined (marks) */
+    unsigned char untracked; /* calls mode: the call was made with TRIFLE_UNTRACKED */
 } bop;
 
 /* Per-granularity caches, direct-mapped by bucket slot (instant / nominal bucket length), so a
@@ -145,6 +155,7 @@ struct trifle__buffer {
     trifle__buffer_env env;
     int mode;          /* trifle_id_mode of the storage */
     int aggregate;
+    int calls; /* the driver takes whole calls (TRIFLE_CAP_CALLS): calls mode, FIFO, no buckets */
     trifle__mutex lock;
     trifle__mutex flush_lock;
     pthread_cond_t wake, done, room;
@@ -1731,6 +1742,92 @@ static int flush_fifo(trifle__buffer *b, int with_quarantine, trifle_error *err)
     return rc;
 }
 
+/* Calls mode: send the queued calls in order, batch_items per driver call. A failure keeps the
+ * calls not applied first in line for the next flush. Calls whose outcome the driver reports
+ * unknown — they may have been applied, and the driver says a resend could apply them twice —
+ * are not sent again: they are counted in unknown_outcomes and the error is reported. Nothing is
+ * ever quarantined (a server's refusal is not stored data). Caller holds flush_lock. */
+static int flush_calls(trifle__buffer *b, trifle_error *err)
+{
+    size_t batch = (size_t)b->env.opt->batch_items;
+    bop *queue, **tail;
+    int rc = 0;
+
+    trifle__mutex_lock(&b->lock);
+    queue = b->q_head;
+    b->q_head = b->q_tail = NULL;
+    b->q_n = 0;
+    b->ops_since = 0;
+    if (b->jn != NULL)
+        b->snap_seq = trifle__journal_last_seq(b->jn);
+    trifle__mutex_unlock(&b->lock);
+    for (tail = &b->kept; *tail != NULL; tail = &(*tail)->next)
+        ;
+    *tail = queue; /* calls of failed flushes first */
+    while (b->kept != NULL && rc == 0) {
+        trifle_call *calls = NULL;
+        trifle_leaf *leaves = NULL;
+        trifle_write_result res;
+        trifle_storage *st;
+        size_t m = 0, total = 0, k = 0, done, i, j;
+        const bop *op;
+
+        for (op = b->kept; op != NULL && m < batch; op = op->next, m++)
+            total += op->entries[0].n;
+        if ((calls = trifle__calloc(m, sizeof(*calls))) == NULL ||
+            (leaves = trifle__calloc(total, sizeof(*leaves))) == NULL) {
+            trifle__free(calls);
+            return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+        }
+        for (i = 0, op = b->kept; i < m; i++, op = op->next) {
+            const bentry *e = &op->entries[0];
+
+            calls[i].key = e->key;
+            calls[i].at = e->at;
+            calls[i].op = e->leaves[0].op == OP_SET ? TRIFLE_CALL_ASSERT : TRIFLE_CALL_TRACK;
+            calls[i].flags = op->untracked ? TRIFLE_CALL_UNTRACKED : 0;
+            calls[i].leaves = leaves + k;
+            calls[i].n_leaves = e->n;
+            for (j = 0; j < e->n; j++, k++) {
+                leaves[k].path = leaf_path(e, j);
+                leaves[k].value = e->leaves[j].value;
+            }
+            if (b->jn != NULL && op->seq != 0) {
+                calls[i].origin = trifle__journal_name(b->jn);
+                calls[i].seq = op->seq;
+            }
+        }
+        memset(&res, 0, sizeof(res));
+        res.struct_size = sizeof(res);
+        res.failed_item = -1;
+        if ((rc = trifle__pool_get(b->env.pool, &st, err)) == 0) {
+            rc = trifle__storage_calls(st, calls, m, &res, err);
+            trifle__pool_put(b->env.pool, st, rc);
+        }
+        trifle__free(calls);
+        trifle__free(leaves);
+        done = rc == 0 ? m : res.applied <= m ? res.applied : 0;
+        if (rc != 0 && res.outcome_unknown) {
+            trifle__mutex_lock(&b->lock);
+            b->stats.unknown_outcomes += m - done;
+            trifle__mutex_unlock(&b->lock);
+            done = m; /* not resent: they may be stored already */
+        }
+        for (i = 0; i < done; i++) {
+            bop *first = b->kept;
+            b->kept = first->next;
+            op_free(first);
+        }
+    }
+    journal_settle(b);
+    trifle__mutex_lock(&b->lock);
+    b->held = count_ops(b->kept);
+    b->quarantined = 0;
+    (void)pthread_cond_broadcast(&b->room);
+    trifle__mutex_unlock(&b->lock);
+    return rc;
+}
+
 /* One flush of everything pending. with_quarantine: 1 = also retry the quarantine, 2 = only when
  * its retry_max_ms period is due, 0 = not. Takes flush_lock. */
 static int flush_now(trifle__buffer *b, int with_quarantine, trifle_error *err)
@@ -1744,7 +1841,9 @@ static int flush_now(trifle__buffer *b, int with_quarantine, trifle_error *err)
         trifle__mutex_unlock(&b->lock);
     }
     trifle__mutex_lock(&b->flush_lock);
-    rc = b->aggregate ? flush_aggregate(b, with_quarantine, &e) : flush_fifo(b, with_quarantine, &e);
+    rc = b->aggregate ? flush_aggregate(b, with_quarantine, &e)
+         : b->calls   ? flush_calls(b, &e)
+                      : flush_fifo(b, with_quarantine, &e);
     trifle__mutex_unlock(&b->flush_lock);
     trifle__mutex_lock(&b->lock);
     b->last_rc = rc;
@@ -2200,7 +2299,8 @@ int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trif
     b->env = *env;
     b->mode = trifle_storage_mode(env->st);
     b->system_hash = hash_str(SYSTEM_KEY, 0xcbf29ce484222325ULL);
-    b->aggregate = env->opt->aggregate;
+    b->calls = trifle__storage_takes_calls(env->st);
+    b->aggregate = env->opt->aggregate && !b->calls; /* calls are never merged */
     (void)trifle__mutex_init(&b->lock);
     (void)trifle__mutex_init(&b->flush_lock);
     (void)pthread_condattr_init(&ca);
@@ -2768,9 +2868,23 @@ static int add_fifo(trifle__buffer *b, const char *key, int64_t at, const trifle
     int rc = 0, waited = 0, trigger;
 
     if ((op = trifle__calloc(1, sizeof(*op))) == NULL ||
-        (op->entries = trifle__calloc(n * per, sizeof(*op->entries))) == NULL) {
+        (op->entries = trifle__calloc(b->calls ? 1 : n * per, sizeof(*op->entries))) == NULL) {
         trifle__free(op);
         return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+    }
+    if (b->calls) {
+        /* calls mode: the call as made, one record (see the file comment) */
+        bentry *e = &op->entries[0];
+
+        op->n = 1;
+        op->untracked = (flags & TRIFLE_UNTRACKED) != 0;
+        e->key = trifle__strdup(key);
+        e->gran = "";
+        e->at = at;
+        if (e->key == NULL || entry_reserve_payload(e, v) != 0)
+            goto oom;
+        entry_compose_payload(e, v, is_track ? OP_ADD : OP_SET);
+        n = 0; /* no granularity loop */
     }
     for (g = 0; g < n && rc == 0; g++) {
         int64_t bucket;
@@ -2903,8 +3017,9 @@ static int pending_for(trifle__buffer *b, const char *key, const char *granulari
     }
     for (op = b->kept; op != NULL; op = op->next)
         for (i = 0; i < op->n; i++)
-            if (strcmp(op->entries[i].gran, granularity) == 0 &&
-                strcmp(op->entries[i].key, key) == 0)
+            if (b->calls ? strcmp(op->entries[i].key, key) == 0 || strcmp(key, SYSTEM_KEY) == 0
+                         : strcmp(op->entries[i].gran, granularity) == 0 &&
+                               strcmp(op->entries[i].key, key) == 0)
                 return 1;
     return 0;
 }

@@ -308,6 +308,10 @@ static int check_table(trifle_driver *copy, const char *name, const trifle_drive
             err, TRIFLE_EABI,
             "driver %s: required member %s is NULL (TRIFLE_CAP_JOURNAL_MARK is declared)", name,
             copy->write_marked == NULL ? "write_marked" : "mark_read");
+    if ((copy->caps & TRIFLE_CAP_CALLS) != 0 && copy->calls == NULL)
+        return trifle__error(
+            err, TRIFLE_EABI,
+            "driver %s: required member calls is NULL (TRIFLE_CAP_CALLS is declared)", name);
     if (copy->abi_minor < core_minor)
         trifle__log(TRIFLE_LOG_INFO, "core",
                     "driver %s: built for ABI %u.%u, members added since then are unavailable",

@@ -647,6 +647,44 @@ int trifle_storage_mark_read(trifle_storage *st, const char *name, uint64_t *seq
     return 0;
 }
 
+int trifle__storage_takes_calls(const trifle_storage *st)
+{
+    return st != NULL && (st->drv->caps & TRIFLE_CAP_CALLS) != 0 && st->drv->calls != NULL;
+}
+
+int trifle__storage_calls(trifle_storage *st, const trifle_call *calls, size_t n,
+                          trifle_write_result *res, trifle_error *err)
+{
+    trifle_error e = TRIFLE_ERROR_INIT;
+    trifle_write_result local;
+    size_t i;
+    int rc;
+
+    if (res == NULL)
+        res = &local;
+    memset(res, 0, sizeof(*res));
+    res->struct_size = sizeof(*res);
+    res->failed_item = -1;
+    if (st == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: storage is NULL");
+    if (!trifle__storage_takes_calls(st))
+        return trifle__error(err, TRIFLE_ENOTSUP, "driver %s does not take whole calls",
+                             st->drv->name);
+    if (n == 0)
+        return 0;
+    if (calls == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: calls is NULL");
+    for (i = 0; i < n; i++) {
+        if (calls[i].key == NULL)
+            return trifle__error(err, TRIFLE_EINVAL, "invalid argument: calls[%zu] has no key", i);
+        if (calls[i].leaves == NULL || calls[i].n_leaves == 0)
+            return trifle__error(err, TRIFLE_EINVAL, "invalid argument: calls[%zu] has no leaves",
+                                 i);
+    }
+    rc = st->drv->calls(st->conn, calls, n, res, &e);
+    return rc != 0 ? driver_error(st, rc, &e, "calls", err) : 0;
+}
+
 int trifle_storage_get(trifle_storage *st, const trifle_bucket *buckets, size_t n,
                        trifle_leaf_fn fn, void *payload, trifle_error *err)
 {

@@ -5,10 +5,19 @@
 #include <stddef.h>
 
 #include "trifle/driver.h"
+#include "trifle/storage.h"
 
 /* host->emit: copy one leaf into the sink. Returns 0; TRIFLE_ENOMEM; TRIFLE_EINVAL for an index
  * outside the call's buckets or an empty path (the sink remembers the first failure, so a driver
  * that ignores the return still fails the call). */
 int trifle__sink_emit(trifle_sink *sink, size_t index, const char *path, double value);
+
+/* One driver `calls` call (ABI 1.2): TRIFLE_ENOTSUP when the driver lacks TRIFLE_CAP_CALLS,
+ * TRIFLE_EINVAL for a call without key or leaves. @p res may be NULL; filled as for inc. Internal:
+ * the core routes track/assert here (core/trifle.c, core/buffer.c); no public wrapper yet. */
+int trifle__storage_calls(trifle_storage *st, const trifle_call *calls, size_t n,
+                          trifle_write_result *res, trifle_error *err);
+/* Whether the storage's driver takes whole calls (TRIFLE_CAP_CALLS). */
+int trifle__storage_takes_calls(const trifle_storage *st);
 
 #endif

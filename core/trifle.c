@@ -26,6 +26,7 @@
 #include "json_int.h"
 #include "payload_int.h"
 #include "series_int.h"
+#include "storage_int.h"
 #include "thread_int.h"
 #include "trifle_int.h"
 
@@ -428,6 +429,34 @@ static int storage_write(trifle *t, int add, const write_plan *p, trifle_error *
     return rc;
 }
 
+/* A driver with TRIFLE_CAP_CALLS: the call as made, one driver call per track/assert. Nothing is
+ * bucketed here and no system item is built: whoever buckets the call keeps the system key. */
+static int calls_write(trifle *t, const char *key, int64_t at, const trifle_payload *values,
+                       unsigned flags, int is_track, trifle_error *err)
+{
+    trifle_write_result res;
+    trifle_storage *st;
+    trifle_call call;
+    int rc;
+
+    call.key = key;
+    call.at = at;
+    call.op = is_track ? TRIFLE_CALL_TRACK : TRIFLE_CALL_ASSERT;
+    call.flags = (flags & TRIFLE_UNTRACKED) ? TRIFLE_CALL_UNTRACKED : 0;
+    call.leaves = trifle_payload_leaves(values);
+    call.n_leaves = trifle_payload_count(values);
+    call.origin = NULL; /* not journaled: the buffer is off */
+    call.seq = 0;
+    memset(&res, 0, sizeof(res));
+    res.struct_size = sizeof(res);
+    res.failed_item = -1;
+    if ((rc = trifle__pool_get(t->pool, &st, err)) != 0)
+        return rc;
+    rc = trifle__storage_calls(st, &call, 1, &res, err);
+    trifle__pool_put(t->pool, st, rc);
+    return rc;
+}
+
 static int write_op(trifle *t, const char *key, int64_t at, const trifle_payload *values,
                     unsigned flags, int is_track, trifle_error *err)
 {
@@ -443,6 +472,8 @@ static int write_op(trifle *t, const char *key, int64_t at, const trifle_payload
         return rc;
     if (trifle_payload_count(values) == 0)
         return 0; /* {} writes nothing, system item included (SPEC §3.4) */
+    if (trifle__storage_takes_calls(t->st))
+        return calls_write(t, key, at, values, flags, is_track, err);
     tracking = t->cfg->system_tracking;
     if (is_track) {
         /* data and system items in one inc batch: one transaction */

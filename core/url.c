@@ -22,7 +22,7 @@ static const struct {
 } scheme_map[] = {
     {"sqlite", "sqlite", 0},     {"postgres", "postgres", 1}, {"postgresql", "postgres", 1},
     {"redis", "redis", 1},       {"redis+unix", "redis", 1},  {"mongodb", "mongo", 1},
-    {"mongodb+srv", "mongo", 1},
+    {"mongodb+srv", "mongo", 1}, {"http", "http", 1},         {"https", "http", 1},
 };
 
 static int ascii_lower(int c)
@@ -40,20 +40,26 @@ static int ascii_ieq(const char *a, const char *b)
     return *a == '\0' && *b == '\0';
 }
 
-/* Does name (n bytes) contain "password", ignoring ASCII case? */
-static int names_password(const char *name, size_t n)
+/* Does name (n bytes) contain @p word (lower case), ignoring ASCII case? */
+static int names_word(const char *name, size_t n, const char *word)
 {
-    static const char word[] = "password";
-    size_t i, j;
+    size_t i, j, wl = strlen(word);
 
-    for (i = 0; i + sizeof(word) - 1 <= n; i++) {
-        for (j = 0; j < sizeof(word) - 1; j++)
+    for (i = 0; i + wl <= n; i++) {
+        for (j = 0; j < wl; j++)
             if (ascii_lower((unsigned char)name[i + j]) != word[j])
                 break;
-        if (j == sizeof(word) - 1)
+        if (j == wl)
             return 1;
     }
     return 0;
+}
+
+/* Does name (n bytes) contain "password" — or, for the http driver's bearer token (`token=`),
+ * "token" — ignoring ASCII case? Such a parameter's value is a secret. */
+static int names_password(const char *name, size_t n)
+{
+    return names_word(name, n, "password") || names_word(name, n, "token");
 }
 
 static int scheme_char(int c, int first)

@@ -33,15 +33,14 @@ static char *trim(char *s)
 /* A journal that cannot take writes is logged at most this often per source. */
 #define JOURNAL_LOG_MS 60000
 
-/* Map a library failure to its status (SPEC §9.1, §13.1, ERRATA minor 8; TRIFLE_EIO: #10). */
-static void respond_failure(srv_request *r, int rc, const trifle_error *e)
+/* The status of a library failure (SPEC §9.1, §13.1, ERRATA minor 8; TRIFLE_EIO: #10); a 500 is
+ * logged, and so is a journal that cannot take writes (rate-limited). */
+static int failure_status(srv_request *r, int rc, const trifle_error *e)
 {
     srv_source *src = srv_request_source(r);
 
-    if (rc == TRIFLE_EINVAL) {
-        srv_respond_detail(r, 400, "Bad request");
-        return;
-    }
+    if (rc == TRIFLE_EINVAL)
+        return 400;
     if (rc == TRIFLE_EIO && src != NULL) {
         /* the journal could not take the write, so it was not acknowledged (the journal's path
          * is in the message): log it once, then once a minute with the count refused since, and
@@ -57,17 +56,29 @@ static void respond_failure(srv_request *r, int rc, const trifle_error *e)
             srv_log(TRIFLE_LOG_ERROR, "source %s: the journal cannot take writes (%" PRIu64
                     " answered 503 since the last report): %s", src->cfg->id, refused, e->message);
         }
-        srv_respond_detail(r, 503, "Service unavailable");
-        return;
+        return 503;
     }
-    if ((rc == TRIFLE_EBUSY && e->driver[0] == '\0') || rc == TRIFLE_ECLOSED) {
-        /* the buffer is full (a locked store is EBUSY from the driver: 500) */
-        srv_respond_detail(r, 503, "Service unavailable");
-        return;
-    }
+    if ((rc == TRIFLE_EBUSY && e->driver[0] == '\0') || rc == TRIFLE_ECLOSED)
+        return 503; /* the buffer is full (a locked store is EBUSY from the driver: 500) */
     srv_log(TRIFLE_LOG_ERROR, "source %s: %s: %s", src != NULL ? src->cfg->id : "-",
             trifle_status_name(rc), e->message);
-    srv_respond_detail(r, 500, "Internal server error");
+    return 500;
+}
+
+static const char *status_detail(int status)
+{
+    return status == 400   ? "Bad request"
+           : status == 409 ? "A write with this id is in progress"
+           : status == 503 ? "Service unavailable"
+                           : "Internal server error";
+}
+
+/* Map a library failure to its status and answer it. */
+static void respond_failure(srv_request *r, int rc, const trifle_error *e)
+{
+    int status = failure_status(r, rc, e);
+
+    srv_respond_detail(r, status, status_detail(status));
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -114,6 +125,8 @@ void srv_api_source(srv_request *r)
     }
     srv_buf_puts(&b, "],\"time_zone\":");
     srv_buf_json_cstr(&b, trifle_zone_name(s->zone));
+    /* issue 13: what this server adds to the App's API (docs/http-api.md) */
+    srv_buf_puts(&b, ",\"extensions\":[\"batch\",\"idempotency\"]");
     srv_buf_puts(&b, "}}");
     srv_respond(r, 200, JSON_TYPE, &b);
 }
@@ -235,30 +248,42 @@ static int ascii_ieq(const char *a, const char *b)
     return *a == *b;
 }
 
-void srv_api_metrics_post(srv_request *r)
-{
-    srv_source *s = srv_request_source(r);
-    trifle_error e = TRIFLE_ERROR_INIT;
-    srv_json root, name, value, f_key = {0}, f_at = {0}, f_values = {0}, f_op = {0},
-                                f_untracked = {0};
-    int has_key = 0, has_at = 0, has_values = 0, has_op = 0, has_untracked = 0;
-    char *key = NULL, *at_text = NULL, *op = NULL;
-    trifle_payload *payload = NULL;
-    srv_json_iter it;
-    const char *body;
-    size_t n;
-    int64_t at = 0;
-    int assert_op = 0, rc;
-    unsigned flags = 0;
-    srv_buf b;
+/* One write of a POST body, parsed and checked. */
+typedef struct post_call {
+    char *id; /* the write's own idempotency id ("id" of a batch element), or NULL */
+    char *key;
+    int64_t at;
+    int assert_op;
+    unsigned flags;
+    trifle_payload *payload;
+} post_call;
 
-    body = srv_request_body(r, &n);
-    if (srv_json_parse(&root, body, n) != 0 || root.type != SRV_JSON_OBJECT) {
-        srv_respond_detail(r, 400, "Bad request");
-        return;
-    }
+static void post_call_free(post_call *c)
+{
+    trifle_payload_free(c->payload);
+    free(c->key);
+    free(c->id);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Parse the object @p obj into @p c. 0; 400 (missing or mistyped fields, an unparsable `at`, an
+ * unknown operation); 422 with @p e holding the values violation (SPEC §4.1); or a negative
+ * library status (out of memory). */
+static int post_call_parse(const srv_source *s, const srv_json *obj, post_call *c,
+                           trifle_error *e)
+{
+    srv_json name, value, f_key = {0}, f_at = {0}, f_values = {0}, f_op = {0}, f_untracked = {0},
+                          f_id = {0};
+    int has_key = 0, has_at = 0, has_values = 0, has_op = 0, has_untracked = 0, has_id = 0, rc,
+        status = 400;
+    char *at_text = NULL, *op = NULL;
+    srv_json_iter it;
+
+    memset(c, 0, sizeof(*c));
+    if (obj->type != SRV_JSON_OBJECT)
+        return 400;
     /* one pass; for duplicate members the last wins */
-    srv_json_members(&it, &root);
+    srv_json_members(&it, obj);
     while (srv_json_next(&it, &name, &value)) {
         if (srv_json_string_is(&name, "key")) {
             f_key = value;
@@ -275,75 +300,242 @@ void srv_api_metrics_post(srv_request *r)
         } else if (srv_json_string_is(&name, "untracked")) {
             f_untracked = value;
             has_untracked = f_untracked.type != SRV_JSON_NULL;
+        } else if (srv_json_string_is(&name, "id")) {
+            f_id = value;
+            has_id = f_id.type != SRV_JSON_NULL;
         }
     }
-    /* missing or mistyped fields, an unparsable `at`, an unknown operation: 400 */
-    if (!has_key || !has_at || !has_values || string_member(&f_key, &key) != 0 ||
+    if (has_id && (string_member(&f_id, &c->id) != 0 || !srv_idem_key_ok(c->id)))
+        goto done;
+    if (!has_key || !has_at || !has_values || string_member(&f_key, &c->key) != 0 ||
         string_member(&f_at, &at_text) != 0 ||
-        trifle_time_parse(&at, at_text, s->zone, TRIFLE_TIME_OFFSET_REQUIRED, NULL) != 0)
-        goto bad_request;
+        trifle_time_parse(&c->at, at_text, s->zone, TRIFLE_TIME_OFFSET_REQUIRED, NULL) != 0)
+        goto done;
     if (has_op) {
         if (string_member(&f_op, &op) != 0)
-            goto bad_request;
+            goto done;
         if (ascii_ieq(trim(op), "assert"))
-            assert_op = 1;
+            c->assert_op = 1;
         else if (!ascii_ieq(trim(op), "track"))
-            goto bad_request;
+            goto done;
     }
     if (has_untracked) {
         if (f_untracked.type == SRV_JSON_TRUE)
-            flags = TRIFLE_UNTRACKED;
+            c->flags = TRIFLE_UNTRACKED;
         else if (f_untracked.type != SRV_JSON_FALSE)
-            goto bad_request;
+            goto done;
     }
-    /* a values violation of SPEC §4.1: 422 with the path at fault (null when there is none) */
-    rc = trifle_payload_parse(&payload, f_values.p, f_values.n, &e);
-    if (rc == TRIFLE_EINVAL) {
-        srv_response_buf(r, &b);
-        srv_buf_puts(&b, "{\"errors\":{\"status\":\"error\",\"error\":");
-        srv_buf_json_cstr(&b, e.message);
-        srv_buf_puts(&b, ",\"path\":");
-        if (e.path[0] == '\0')
-            srv_buf_puts(&b, "null");
-        else
-            srv_buf_json_cstr(&b, e.path);
-        srv_buf_puts(&b, "}}");
-        srv_respond(r, 422, JSON_TYPE, &b);
-        goto done;
-    }
-    if (rc != 0) {
-        respond_failure(r, rc, &e);
-        goto done;
-    }
-    srv_thread_mark(SRV_THREAD_BLOCKED);
-    if (assert_op)
-        rc = trifle_assert(s->t, key, at, payload, flags, &e);
-    else
-        rc = trifle_track(s->t, key, at, payload, flags, &e);
-    srv_thread_mark(SRV_THREAD_RUNNING);
-    if (rc != 0) {
-        /* an invalid or reserved key, an `at` out of range: 400 (ERRATA I9) */
-        respond_failure(r, rc, &e);
-        goto done;
-    }
-    if (atomic_load_explicit(&s->journal_logged_ms, memory_order_relaxed) != 0 &&
-        atomic_exchange(&s->journal_logged_ms, 0) != 0)
-        srv_log(TRIFLE_LOG_INFO,
-                "source %s: the journal takes writes again (%" PRIu64
-                " more answered 503 since the last report)",
-                s->cfg->id, atomic_exchange(&s->journal_refused, 0));
-    srv_count(assert_op ? SRV_API_ASSERT : SRV_API_TRACK, 1);
-    srv_response_buf(r, &b);
-    srv_buf_puts(&b, "{\"data\":{\"created\":\"ok\"}}");
-    srv_respond(r, 201, JSON_TYPE, &b);
-    goto done;
-bad_request:
-    srv_respond_detail(r, 400, "Bad request");
+    rc = trifle_payload_parse(&c->payload, f_values.p, f_values.n, e);
+    status = rc == TRIFLE_EINVAL ? 422 : rc;
 done:
-    trifle_payload_free(payload);
-    free(key);
     free(at_text);
     free(op);
+    if (status != 0)
+        post_call_free(c);
+    return status;
+}
+
+/* The 422 body of a values violation; @p index is the array element, or -1 for a single object. */
+static void respond_values_error(srv_request *r, const trifle_error *e, long index)
+{
+    srv_buf b;
+
+    srv_response_buf(r, &b);
+    srv_buf_puts(&b, "{\"errors\":{\"status\":\"error\",\"error\":");
+    srv_buf_json_cstr(&b, e->message);
+    srv_buf_puts(&b, ",\"path\":");
+    if (e->path[0] == '\0')
+        srv_buf_puts(&b, "null");
+    else
+        srv_buf_json_cstr(&b, e->path);
+    if (index >= 0) {
+        srv_buf_puts(&b, ",\"index\":");
+        srv_buf_int(&b, index);
+    }
+    srv_buf_puts(&b, "}}");
+    srv_respond(r, 422, JSON_TYPE, &b);
+}
+
+/* A 400 for element @p index of an array body. */
+static void respond_bad_element(srv_request *r, long index)
+{
+    srv_buf b;
+
+    srv_response_buf(r, &b);
+    srv_buf_puts(&b, "{\"errors\":{\"detail\":\"Bad request\",\"index\":");
+    srv_buf_int(&b, index);
+    srv_buf_puts(&b, "}}");
+    srv_respond(r, 400, JSON_TYPE, &b);
+}
+
+static void respond_created(srv_request *r, int status, int batch, size_t n)
+{
+    srv_buf b;
+
+    srv_response_buf(r, &b);
+    srv_buf_puts(&b, "{\"data\":{\"created\":\"ok\"");
+    if (batch) {
+        srv_buf_puts(&b, ",\"count\":");
+        srv_buf_uint(&b, n);
+    }
+    srv_buf_puts(&b, "}}");
+    srv_respond(r, status, JSON_TYPE, &b);
+}
+
+/* POST /api/v1/metrics: one object (the App's API), or — an extension of this server, advertised
+ * in GET /api/v1/source `extensions` — a JSON array of such objects, checked completely before
+ * the first is applied. An `Idempotency-Key` header makes a repeat answer the first status
+ * without applying anything again (idempotency.c). */
+void srv_api_metrics_post(srv_request *r)
+{
+    srv_source *s = srv_request_source(r);
+    srv_idem *idem = srv_request_server(r)->idem;
+    trifle_error e = TRIFLE_ERROR_INIT;
+    trifle_payload *empty = NULL;
+    post_call *calls = NULL;
+    srv_json root, el;
+    srv_json_iter it;
+    const char *body, *ikey;
+    size_t n = 0, i, start = 0, applied = 0;
+    int batch, rc, status = 0, claimed = 0, prior = 0, named = 0;
+
+    body = srv_request_body(r, &n);
+    if (srv_json_parse(&root, body, n) != 0 ||
+        (root.type != SRV_JSON_OBJECT && root.type != SRV_JSON_ARRAY)) {
+        srv_respond_detail(r, 400, "Bad request");
+        return;
+    }
+    ikey = srv_request_header(r, "Idempotency-Key");
+    if (ikey != NULL && !srv_idem_key_ok(ikey)) {
+        srv_respond_detail(r, 400, "Invalid Idempotency-Key header");
+        return;
+    }
+    batch = root.type == SRV_JSON_ARRAY;
+    n = 1;
+    if (batch) {
+        srv_json_elements(&it, &root);
+        for (n = 0; srv_json_next_element(&it, &el);)
+            n++;
+        if (n == 0) {
+            srv_respond_detail(r, 400, "Bad request");
+            return;
+        }
+    }
+    if ((calls = calloc(n, sizeof(*calls))) == NULL ||
+        trifle_payload_parse(&empty, "{}", 2, &e) != 0) {
+        srv_respond_detail(r, 500, "Internal server error");
+        goto done;
+    }
+    /* every element is checked before anything is applied: fields, values, and the key (a track
+     * of {} checks the key and writes nothing, SPEC §3.4) */
+    if (batch)
+        srv_json_elements(&it, &root);
+    for (i = 0; i < n; i++) {
+        if (batch)
+            (void)srv_json_next_element(&it, &el);
+        else
+            el = root;
+        rc = post_call_parse(s, &el, &calls[i], &e);
+        if (rc == 0 && (rc = trifle_track(s->t, calls[i].key, calls[i].at, empty, calls[i].flags,
+                                          &e)) == TRIFLE_EINVAL)
+            rc = 400; /* an invalid or reserved key (ERRATA I9) */
+        if (rc == 422) {
+            respond_values_error(r, &e, batch ? (long)i : -1);
+            goto done;
+        }
+        if (rc == 400 && batch) {
+            respond_bad_element(r, (long)i);
+            goto done;
+        }
+        if (rc != 0) {
+            if (rc > 0)
+                srv_respond_detail(r, rc, status_detail(rc));
+            else
+                respond_failure(r, rc, &e);
+            goto done;
+        }
+    }
+    if (ikey != NULL) {
+        switch (srv_idem_begin(idem, s->cfg->id, ikey, n, &prior, &start)) {
+        case SRV_IDEM_NEW:
+            break;
+        case SRV_IDEM_RESUME:
+            break; /* an earlier try applied calls [0, start) */
+        case SRV_IDEM_REPLAY:
+            respond_created(r, prior, batch, n);
+            goto done;
+        case SRV_IDEM_BUSY:
+            srv_respond_detail(r, 409, "A request with this Idempotency-Key is in progress");
+            goto done;
+        case SRV_IDEM_MISMATCH:
+            srv_respond_detail(r, 422, "Idempotency-Key reused for another request");
+            goto done;
+        default:
+            srv_respond_detail(r, 500, "Internal server error");
+            goto done;
+        }
+        claimed = 1;
+    }
+    applied = start;
+    srv_thread_mark(SRV_THREAD_BLOCKED);
+    for (i = start; i < n; i++) {
+        post_call *c = &calls[i];
+        int iprior = 0;
+        size_t idone = 0;
+
+        if (c->id != NULL) {
+            /* a write that names itself: applied at most once whatever request carries it */
+            int got = srv_idem_begin(idem, s->cfg->id, c->id, 1, &iprior, &idone);
+            if (got == SRV_IDEM_BUSY) {
+                status = 409;
+                break;
+            }
+            if (got == SRV_IDEM_NOMEM) {
+                status = 500;
+                break;
+            }
+            if (got == SRV_IDEM_REPLAY || got == SRV_IDEM_MISMATCH)
+                goto next; /* applied before */
+        }
+        rc = c->assert_op ? trifle_assert(s->t, c->key, c->at, c->payload, c->flags, &e)
+                          : trifle_track(s->t, c->key, c->at, c->payload, c->flags, &e);
+        if (c->id != NULL && srv_idem_end(idem, s->cfg->id, c->id, rc == 0 ? 201 : 500,
+                                          rc == 0 ? 1 : 0, 0) != 0)
+            srv_log(TRIFLE_LOG_ERROR, "idempotency: cannot record a write's id");
+        if (rc != 0) {
+            status = failure_status(r, rc, &e);
+            break;
+        }
+        if (atomic_load_explicit(&s->journal_logged_ms, memory_order_relaxed) != 0 &&
+            atomic_exchange(&s->journal_logged_ms, 0) != 0)
+            srv_log(TRIFLE_LOG_INFO,
+                    "source %s: the journal takes writes again (%" PRIu64
+                    " more answered 503 since the last report)",
+                    s->cfg->id, atomic_exchange(&s->journal_refused, 0));
+        srv_count(c->assert_op ? SRV_API_ASSERT : SRV_API_TRACK, 1);
+        named = named || c->id != NULL;
+    next:
+        applied = i + 1;
+        if (claimed && i + 1 < n && srv_idem_progress(idem, s->cfg->id, ikey, applied) != 0)
+            srv_log(TRIFLE_LOG_ERROR, "idempotency: cannot record progress of a request");
+    }
+    srv_thread_mark(SRV_THREAD_RUNNING);
+    if (status == 0)
+        status = 201;
+    if (claimed && srv_idem_end(idem, s->cfg->id, ikey, status, applied, 1) != 0)
+        srv_log(TRIFLE_LOG_ERROR, "idempotency: cannot record the end of a request");
+    else if (!claimed && named && srv_idem_sync(idem) != 0)
+        srv_log(TRIFLE_LOG_ERROR, "idempotency: cannot sync the log");
+    if (status == 201)
+        respond_created(r, 201, batch, n);
+    else
+        srv_respond_detail(r, status, status_detail(status));
+done:
+    if (calls != NULL)
+        for (i = 0; i < n; i++)
+            post_call_free(&calls[i]);
+    free(calls);
+    trifle_payload_free(empty);
 }
 
 /* ------------------------------------------------------------------------------------------- */

@@ -745,6 +745,17 @@ static int limits_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode 
     return rc;
 }
 
+/* idempotency: (docs/http-api.md, "Idempotency-Key") */
+static int idempotency_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v,
+                           const char *path, void *payload)
+{
+    (void)payload;
+    if (strcmp(key, "window_s") == 0)
+        return set_int_field(x, v, path, key, 1, (int64_t)366 * 86400,
+                             &x->c->idempotency_window_s);
+    return unknown_key(x, kn, path);
+}
+
 static int node_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v, const char *path,
                     void *payload)
 {
@@ -1386,11 +1397,12 @@ enum {
     TOP_TOKENS,
     TOP_STATS,
     TOP_MONITORS,
+    TOP_IDEMPOTENCY,
     TOP__COUNT
 };
 static const char *const top_keys[TOP__COUNT] = {"http",   "data_dir", "driver_path", "node",
                                                  "limits", "sources",  "tokens",      "stats",
-                                                 "monitors"};
+                                                 "monitors", "idempotency"};
 
 typedef struct top_ctx {
     const ynode *value[TOP__COUNT];
@@ -1449,6 +1461,7 @@ static int set_defaults(srv_config *c)
     c->webhook_retries = 5;
     c->webhook_backoff_ms = 1000;
     c->monitors_tick_ms = 1000;
+    c->idempotency_window_s = 86400;
     trifle_simple_options_init(&c->stats);
     (void)snprintf(host, sizeof(host), "%s",
                    uname(&u) == 0 && u.nodename[0] != '\0' ? u.nodename : "localhost");
@@ -1630,6 +1643,10 @@ int srv_config_load(srv_config **out, const char *path, trifle_error *err)
         goto done;
     if (top.value[TOP_MONITORS] != NULL && !is_null(top.value[TOP_MONITORS]) &&
         (rc = map_each(&x, top.value[TOP_MONITORS], "monitors", monitors_key, NULL)) != 0)
+        goto done;
+    if (top.value[TOP_IDEMPOTENCY] != NULL && !is_null(top.value[TOP_IDEMPOTENCY]) &&
+        (rc = map_each(&x, top.value[TOP_IDEMPOTENCY], "idempotency", idempotency_key, NULL)) !=
+            0)
         goto done;
     *out = c;
     c = NULL;

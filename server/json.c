@@ -312,6 +312,30 @@ int srv_json_next(srv_json_iter *it, srv_json *name, srv_json *value)
     return 1;
 }
 
+void srv_json_elements(srv_json_iter *it, const srv_json *array)
+{
+    srv_json_members(it, array); /* the same span: between the brackets */
+}
+
+int srv_json_next_element(srv_json_iter *it, srv_json *value)
+{
+    scanner s = {it->p, it->end};
+
+    skip_ws(&s);
+    if (s.p < s.end && *s.p == ',') {
+        s.p++;
+        skip_ws(&s);
+    }
+    if (s.p >= s.end)
+        return 0;
+    value->p = s.p;
+    value->type = type_of(*s.p);
+    skip_value(&s);
+    value->n = (size_t)(s.p - value->p);
+    it->p = s.p;
+    return 1;
+}
+
 /* Decode the string span into @p out (which has room for str->n bytes). Returns the length. */
 static size_t decode_string(char *out, const srv_json *str)
 {

@@ -649,6 +649,10 @@ int srv_serve(const srv_options *opts, trifle_error *err)
         goto done;
     if ((rc = srv_transponders_open(&s, err)) != 0) /* issue #13 */
         goto done;
+    /* issue 13: the Idempotency-Keys of writes, before the first request can carry one */
+    if ((rc = srv_idem_open(&s.idem, s.data_fd, cfg->data_dir, cfg->idempotency_window_s, err)) !=
+        0)
+        goto done;
     if ((rc = start_listening(&s, err)) != 0 || (rc = srv_http_start(&s, err)) != 0)
         goto done;
     srv_log(TRIFLE_LOG_INFO, "listening on %s%s (%zu source%s, %d threads, data in %s)",
@@ -670,6 +674,8 @@ done:
     srv_monitors_stop(&s); /* before the sources close: it reads them */
     srv_dashboards_close(&s);
     srv_transponders_close(&s);
+    srv_idem_close(s.idem);
+    s.idem = NULL;
     {
         trifle_error e = TRIFLE_ERROR_INIT;
         int crc = close_sources(&s, &e);

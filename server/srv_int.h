@@ -131,6 +131,10 @@ typedef struct srv_json_iter {
 void srv_json_members(srv_json_iter *it, const srv_json *object);
 /* 1 and the next member's name (a string span) and value, or 0 at the end. */
 int srv_json_next(srv_json_iter *it, srv_json *name, srv_json *value);
+/* Elements of a validated array, in order: srv_json_elements(), then srv_json_next_element()
+ * gives 1 and the next element, or 0 at the end. */
+void srv_json_elements(srv_json_iter *it, const srv_json *array);
+int srv_json_next_element(srv_json_iter *it, srv_json *value);
 /* Whether the decoded string @p str equals the NUL-terminated @p s. */
 int srv_json_string_is(const srv_json *str, const char *s);
 /* The last member named @p name (SPEC: duplicate members, the last wins). 1 found, 0 not. */
@@ -210,6 +214,7 @@ typedef struct srv_config {
     int webhook_retries;    /* attempts after the first */
     int webhook_backoff_ms; /* first retry delay, doubled each time */
     int monitors_tick_ms;   /* how often the thread looks for due monitors */
+    int64_t idempotency_window_s; /* idempotency.window_s: how long Idempotency-Keys are kept */
 } srv_config;
 
 /* Read and validate a configuration file. Errors are TRIFLE_ECONFIG
@@ -345,7 +350,41 @@ typedef struct srv_server {
     struct srv_monitors *monitors; /* monitors.c */
     struct srv_dashboards *dashboards; /* dashboards.c: one store per source */
     struct srv_transponders *transponders; /* transponders.c: one store per source */
+    struct srv_idem *idem;                 /* idempotency.c: the Idempotency-Keys of writes */
 } srv_server;
+
+/* ------------------------------------------------------------------------------------------- */
+/* idempotency.c: the Idempotency-Key store of POST /api/v1/metrics                             */
+
+typedef struct srv_idem srv_idem;
+
+/* What srv_idem_begin() found. */
+enum {
+    SRV_IDEM_NEW = 0,      /* first sight: apply every call */
+    SRV_IDEM_RESUME = 1,   /* an earlier try stopped after *applied calls: apply the rest */
+    SRV_IDEM_REPLAY = 2,   /* finished: answer *status, apply nothing */
+    SRV_IDEM_BUSY = 3,     /* the same key is being applied right now: 409 */
+    SRV_IDEM_MISMATCH = 4, /* the key came with another number of calls: 422 */
+    SRV_IDEM_NOMEM = 5
+};
+
+/* Load (and compact) <data_dir>/idempotency.log; keys live @p window_s seconds. */
+int srv_idem_open(srv_idem **out, int data_fd, const char *data_dir, int64_t window_s,
+                  trifle_error *err);
+void srv_idem_close(srv_idem *d);
+/* Whether @p key is a usable Idempotency-Key: 1-255 printable ASCII bytes, no spaces. */
+int srv_idem_key_ok(const char *key);
+/* Look the key up for a request of @p total calls and claim it (NEW, RESUME). */
+int srv_idem_begin(srv_idem *d, const char *source, const char *key, size_t total, int *status,
+                   size_t *applied);
+/* Record that the first @p applied calls are applied (one write(2), no sync). 0 or -1. */
+int srv_idem_progress(srv_idem *d, const char *source, const char *key, size_t applied);
+/* The request ends with @p status after @p applied calls: kept (synced when @p sync) unless
+ * nothing was applied and the status is not a success. Releases the claim. 0 or -1. */
+int srv_idem_end(srv_idem *d, const char *source, const char *key, int status, size_t applied,
+                 int sync);
+/* fdatasync the log: every record appended so far is on disk. 0 or -1. */
+int srv_idem_sync(srv_idem *d);
 
 /* http.c */
 int srv_http_start(srv_server *s, trifle_error *err);

@@ -33,7 +33,7 @@
 TRIFLE_BEGIN_DECLS
 
 #define TRIFLE_DRIVER_ABI_MAJOR 1 /**< see the file comment */
-#define TRIFLE_DRIVER_ABI_MINOR 1 /**< see the file comment */
+#define TRIFLE_DRIVER_ABI_MINOR 2 /**< see the file comment */
 
 /** @name Capability bits (trifle_driver.caps). Unknown bits are ignored by the core. */
 /**@{*/
@@ -50,6 +50,12 @@ TRIFLE_BEGIN_DECLS
  *  position it covers commit in one transaction and a replay after a crash applies nothing twice
  *  (docs/durability.md). A driver without it gets at-least-once replay. */
 #define TRIFLE_CAP_JOURNAL_MARK (1u << 7)
+/** ABI 1.2: calls() is implemented and the driver takes whole write calls (key, instant, values,
+ *  operation), bucketing them itself or leaving that to a server (drivers/http). The core then
+ *  routes every track and assert to calls() and never to inc()/set(), which may answer
+ *  TRIFLE_ENOTSUP; get() still reads buckets. Conformance cases that store pre-built items
+ *  through inc()/set() do not apply to such a driver. */
+#define TRIFLE_CAP_CALLS (1u << 8)
 /**@}*/
 
 /** Identifier modes (docs/storage-format.md, "Identifiers"); passed to open as option
@@ -114,6 +120,36 @@ typedef struct trifle_mark {
     uint64_t seq;     /**< 1 .. 2^63-1, so it fits a signed 64-bit column */
 } trifle_mark;
 
+/** Operation of a trifle_call (ABI 1.2). */
+enum trifle_call_op {
+    TRIFLE_CALL_TRACK = 0, /**< add the values (trifle_track) */
+    TRIFLE_CALL_ASSERT = 1 /**< replace the values (trifle_assert) */
+};
+
+/** trifle_call.flags: the call was made with TRIFLE_UNTRACKED (the system key counts it under
+ *  `keys.__untracked__`). Same value as TRIFLE_UNTRACKED of trifle.h. */
+#define TRIFLE_CALL_UNTRACKED (1u << 0)
+
+/**
+ * One whole write call as the application made it (ABI 1.2, TRIFLE_CAP_CALLS): nothing is
+ * bucketed, and the system key's items are not among the leaves: whoever buckets the call
+ * (the driver, or the server behind it) also keeps the system key.
+ */
+typedef struct trifle_call {
+    const char *key;           /**< metric key, checked by the core (never the system key) */
+    int64_t at;                /**< the instant, Unix seconds (UTC), not floored */
+    int op;                    /**< a trifle_call_op */
+    unsigned flags;            /**< TRIFLE_CALL_* bits */
+    const trifle_leaf *leaves; /**< sorted by path in byte order, paths unique, n_leaves >= 1 */
+    size_t n_leaves;           /**< number of leaves */
+    /** The buffer's journal the call is recorded in (its 32-hex-digit name), or NULL when the
+     *  call is not journaled. With @p seq it names the call for good: a replay after a crash
+     *  hands the same call again with the same origin and seq, so a driver whose far side
+     *  deduplicates by that name applies it once (drivers/http). */
+    const char *origin;
+    uint64_t seq; /**< the call's journal sequence number (1, 2, ...), 0 with origin NULL */
+} trifle_call;
+
 /** Services the core offers to a driver. Valid until the process exits; callable from any thread. */
 typedef struct trifle_host_api {
     uint32_t abi_major;  /**< TRIFLE_DRIVER_ABI_MAJOR of the core */
@@ -153,7 +189,8 @@ typedef struct trifle_host_api {
  * (bump TRIFLE_DRIVER_ABI_MINOR and add conformance cases); everything up to `drop` is ABI 1.0; all
  * members up to `scan` are required, except `ping` and `scan` when TRIFLE_CAP_PING is not
  * declared; `drop` is optional. ABI 1.1 appends `write_marked` and `mark_read`: both present or both
- * NULL, and present exactly when TRIFLE_CAP_JOURNAL_MARK is declared.
+ * NULL, and present exactly when TRIFLE_CAP_JOURNAL_MARK is declared. ABI 1.2 appends `calls`,
+ * present exactly when TRIFLE_CAP_CALLS is declared.
  */
 typedef struct trifle_driver {
     uint32_t abi_major;  /**< TRIFLE_DRIVER_ABI_MAJOR the driver was built with */
@@ -223,6 +260,18 @@ typedef struct trifle_driver {
      * no mark of that name (or no mark storage at all) exists yet.
      */
     int (*mark_read)(trifle_conn *conn, const char *name, uint64_t *seq, trifle_error *err);
+    /**
+     * Optional (ABI 1.2, with TRIFLE_CAP_CALLS): apply @p n whole calls in the order given. On
+     * failure res->applied counts the leading calls known to be applied; the rest were not, or
+     * res->outcome_unknown is set: they may have been applied and sending them again could apply
+     * them twice, so the core (the buffer) does not resend them. Leave it 0 when a resend is safe
+     * (the far side deduplicates calls by origin and seq). An EDATA names the rejected call in
+     * res->failed_item. A driver that sends calls elsewhere must never apply a call twice: it
+     * retries only what it can prove unapplied or what the far side deduplicates
+     * (drivers/http: Idempotency-Key, call ids).
+     */
+    int (*calls)(trifle_conn *conn, const trifle_call *calls, size_t n, trifle_write_result *res,
+                 trifle_error *err);
     /* APPEND ONLY below this line: bump TRIFLE_DRIVER_ABI_MINOR and add conformance cases. */
 } trifle_driver;
 

@@ -205,7 +205,8 @@ ABI_MAYBE_UNUSED static const struct {
     trifle_driver table;
     char private_tail[64];
 } ab_table_storage = {{ABI_TABLE_MAJOR, ABI_TABLE_MINOR, sizeof(trifle_driver) + 64, ABI_MEMBERS,
-                       NULL /* drop */, NULL /* write_marked */, NULL /* mark_read */},
+                       NULL /* drop */, NULL /* write_marked */, NULL /* mark_read */,
+                       NULL /* calls */},
                       {0}};
 #define ABI_TABLE_PTR (&ab_table_storage.table)
 #else
@@ -214,7 +215,7 @@ ABI_MAYBE_UNUSED static const struct {
 #endif
 ABI_MAYBE_UNUSED static const trifle_driver ab_table_storage = {
     ABI_TABLE_MAJOR, ABI_TABLE_MINOR, ABI_STRUCT_SIZE, ABI_MEMBERS, NULL /* drop: optional */,
-    NULL /* write_marked */, NULL /* mark_read */};
+    NULL /* write_marked */, NULL /* mark_read */, NULL /* calls */};
 #define ABI_TABLE_PTR (&ab_table_storage)
 #endif
 

@@ -53,6 +53,13 @@ static void test_good_plugins_load(void **state)
     assert_int_equal(d->struct_size, offsetof(trifle_driver, scan) + sizeof(d->scan));
     assert_non_null(d->inc);
 
+    /* the 1.1 layout (members up to mark_read): calls, appended in 1.2, reads as NULL */
+    assert_int_equal(trifle_driver_load(&d, plugin("abi_minor1"), NULL, &err), 0);
+    assert_int_equal(d->abi_minor, 1);
+    assert_int_equal(d->struct_size, offsetof(trifle_driver, calls));
+    assert_null(d->calls);
+    assert_non_null(d->inc);
+
     /* a larger struct_size than the core knows: the known part is copied */
     assert_int_equal(trifle_driver_load(&d, plugin("abi_padded"), NULL, &err), 0);
     assert_int_equal(d->struct_size, sizeof(trifle_driver) + 64);
@@ -87,8 +94,11 @@ static void test_broken_plugins_are_refused(void **state)
     (void)state;
     expect_refused("abi_major", TRIFLE_EABI, ABI_MAJOR_REFUSED);
     expect_refused("abi_newminor", TRIFLE_EABI,
-                   "driver abi_newminor: ABI 1.2 not supported (this libtrifle has ABI 1.1: "
+                   "driver abi_newminor: ABI 1.3 not supported (this libtrifle has ABI 1.2: "
                    "upgrade libtrifle)");
+    expect_refused("abi_nocalls", TRIFLE_EABI,
+                   "driver abi_nocalls: required member calls is NULL (TRIFLE_CAP_CALLS is "
+                   "declared)");
     expect_refused("abi_short", TRIFLE_EABI, "driver abi_short: struct_size 24 too small");
     expect_refused("abi_nullinc", TRIFLE_EABI, "driver abi_nullinc: required member inc is NULL");
     expect_refused("abi_nullclose", TRIFLE_EABI,
@@ -216,7 +226,7 @@ static void test_plugins_list(void **state)
 
     (void)state;
     assert_int_equal(trifle_plugins_list(&list, &n, ABI_PLUGIN_DIR, &err), 0);
-    assert_true(n >= 18);
+    assert_true(n >= 20);
     for (i = 0; i < n; i++) {
         if (i > 0)
             assert_true(strcmp(list[i - 1].name, list[i].name) < 0);
@@ -235,9 +245,9 @@ static void test_plugins_list(void **state)
         else
             failed++;
     }
-    /* ok, oldminor, padded, noping load; the rest are refused */
-    assert_int_equal(loaded, 4);
-    assert_int_equal(failed, n - 4);
+    /* ok, oldminor, minor1, padded, noping load; the rest are refused */
+    assert_int_equal(loaded, 5);
+    assert_int_equal(failed, n - 5);
     trifle_mem_free(list);
 }
 

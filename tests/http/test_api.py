@@ -56,7 +56,8 @@ class ApiTest(ServerTestCase):
         self.assertEqual(raw.decode(), json.dumps({"data": {
             "api_version": "v1", "server_version": "1.0.0", "id": "main", "type": "project",
             "display_name": "Main", "default_timeframe": "24h", "default_granularity": "1h",
-            "available_granularities": ["1m", "1h", "1d"], "time_zone": "UTC"}},
+            "available_granularities": ["1m", "1h", "1d"], "time_zone": "UTC",
+            "extensions": ["batch", "idempotency"]}},
             separators=(",", ":")))
 
     def test_keep_alive(self):
