@@ -1757,7 +1757,8 @@ static int flush_calls(trifle__buffer *b, trifle_error *err)
     queue = b->q_head;
     b->q_head = b->q_tail = NULL;
     b->q_n = 0;
-    b->ops_since = 0;
+    atomic_store_explicit(&b->shards[0].ops_since, 0, memory_order_relaxed);
+    atomic_store(&b->armed, 0);
     if (b->jn != NULL)
         b->snap_seq = trifle__journal_last_seq(b->jn);
     trifle__mutex_unlock(&b->lock);
