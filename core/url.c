@@ -23,6 +23,7 @@ static const struct {
     {"sqlite", "sqlite", 0},     {"postgres", "postgres", 1}, {"postgresql", "postgres", 1},
     {"redis", "redis", 1},       {"redis+unix", "redis", 1},  {"mongodb", "mongo", 1},
     {"mongodb+srv", "mongo", 1}, {"http", "http", 1},         {"https", "http", 1},
+    {"redis+cluster", "redis_cluster", 1},
 };
 
 static int ascii_lower(int c)

@@ -54,6 +54,8 @@ static void test_schemes(void **state)
     expect_driver("redis://localhost:6379/2", "redis", "redis", "redis://localhost:6379/2");
     expect_driver("redis+unix:///run/redis.sock?db=3", "redis+unix", "redis",
                   "redis+unix:///run/redis.sock");
+    expect_driver("redis+cluster://h1:7000,h2:7001/?prefix=p", "redis+cluster", "redis_cluster",
+                  "redis+cluster://h1:7000,h2:7001/");
     expect_driver("mongodb://h1,h2/stats", "mongodb", "mongo", "mongodb://h1,h2/stats");
     expect_driver("mongodb+srv://cluster.example/stats", "mongodb+srv", "mongo",
                   "mongodb+srv://cluster.example/stats");
