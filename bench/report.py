@@ -181,8 +181,10 @@ def main():
     w("|---|---:|---:|---:|---:|---:|---:|")
     cin = pick(results, bench="inproc", impl="c", threads=1, journal="off")
     cin2 = pick(results, bench="inproc", impl="c", threads=2, journal="off")
+    cin4 = pick(results, bench="inproc", impl="c", threads=4, journal="off")
     gin = pick(results, bench="inproc", impl="go")
-    for name, rows in (("trifle-c", cin), ("trifle-c", cin2), ("trifle_stats_go", gin)):
+    for name, rows in (("trifle-c", cin), ("trifle-c", cin2), ("trifle-c", cin4),
+                       ("trifle_stats_go", gin)):
         if not rows:
             continue
         w(f"| {name} | {rows[0].get('threads')} | {rows[0].get('calls')} | {num(med(rows, 'calls_per_s'))} | "
@@ -199,6 +201,15 @@ def main():
         targets.append(("buffered track ≥ 5 M calls/s on one core, in-process",
                         f"{num(cpu_rate)} per CPU-s ({num(wall_rate)} wall)",
                         None if cpu_rate is None else cpu_rate >= 5e6, cpu_rate and cpu_rate / 1e6, 5))
+
+    if cin and cin2:
+        r2 = ratio(med(cin2, "calls_per_s"), med(cin, "calls_per_s"))
+        r4 = ratio(med(cin4, "calls_per_s"), med(cin, "calls_per_s"))
+        w(f"Threads (wall clock, the buffer's shards): 2 threads {rtext(r2)} the single-thread rate, "
+          f"4 threads {rtext(r4)}. On this 2-core machine 4 threads share 2 cores.")
+        w("")
+        targets.append(("buffered track, 2 threads ≥ 1.8× one thread (in-process)",
+                        rtext(r2), None if r2 is None else r2 >= 1.8, r2, 1.8))
 
     # ---- the journal's cost in process
     jrows = [(pol, pick(results, bench="inproc", impl="c", threads=1, journal=pol))
@@ -223,6 +234,36 @@ def main():
         w("")
         w("With `always` each call waits for its own `fdatasync` here (one thread: no group to "
           "share it with), so its wall rate is the disk's sync rate; its CPU rate is not.")
+        w("")
+
+    # ---- the connection pool
+    prow = [r for r in results if r.get("bench") == "pool" and "requests_per_s" in r]
+    if prow:
+        w("## The connection pool (`trifle serve`, unbuffered PostgreSQL)")
+        w("")
+        w("`bench/pool_load.sh`: one source with the buffer off, so every request is one driver call, "
+          "and `connections` 1 or 4; wrk with 2 threads. Writes: 32 connections POSTing one track "
+          "each, spread over 64 keys. Reads: 8 connections GETting one year of 1h buckets (8,760) of "
+          "one key.")
+        w("")
+        w("| requests | system tracking | connections 1 | connections 4 | 4 / 1 |")
+        w("|---|---|---:|---:|---:|")
+        for mode, st in (("write", "true"), ("write", "false"), ("read", "true")):
+            one = med(pick(prow, mode=mode, pool=1, system_tracking=st), "requests_per_s")
+            four = med(pick(prow, mode=mode, pool=4, system_tracking=st), "requests_per_s")
+            if one is None and four is None:
+                continue
+            rv = ratio(four, one)
+            label = "POST track" if mode == "write" else "GET 8,760 buckets"
+            w(f"| {label} | {'on' if st == 'true' else 'off'} | {num(one)}/s | {num(four)}/s | {rtext(rv)} |")
+            if mode == "write" and st == "true":
+                targets.append(("unbuffered PostgreSQL POSTs, connections 4 ≥ 1.8× connections 1",
+                                rtext(rv), None if rv is None else rv >= 1.8, rv, 1.8))
+        w("")
+        w("With system tracking on, every track also adds to the system key's row of its bucket, one "
+          "row that all requests update: PostgreSQL serialises those updates whatever the number of "
+          "connections, so that row, not the pool, bounds the rate. Without it the writes spread "
+          "over 64 rows.")
         w("")
 
     # ---- flush vs raw

@@ -5,8 +5,9 @@
 # Usage: bench/run.sh [--reps N] [--quick] [--only BACKENDS] [--out FILE]
 #   --reps N        repetitions of every measurement, the median is reported (default 3)
 #   --quick         smaller N everywhere (a smoke run of the harness, numbers not for the doc)
-#   --only LIST     backends to run, comma-separated (default: sqlite,postgres,redis,mongo,mysql,http;
-#                   http is the load test of `trifle serve`, bench/http_load.sh, with wrk)
+#   --only LIST     backends to run, comma-separated (default: sqlite,postgres,redis,mongo,mysql,
+#                   http,pool; http is the load test of `trifle serve`, bench/http_load.sh, with
+#                   wrk; pool is its connection pool on unbuffered PostgreSQL, bench/pool_load.sh)
 #   --out FILE      the report (default docs/BENCHMARKS.md); raw JSON lines go next to the build
 #
 # What it needs, and what it does when something is missing:
@@ -27,7 +28,7 @@ BUILD=$SRC/build/bench-release
 OUT=$SRC/docs/BENCHMARKS.md
 REPS=3
 QUICK=0
-ONLY=sqlite,postgres,redis,mongo,mysql,http
+ONLY=sqlite,postgres,redis,mongo,mysql,http,pool
 COMMAND=$(printf 'bench/run.sh %s' "$*" | sed 's/ *$//')
 
 while (($#)); do
@@ -299,6 +300,7 @@ for ((r = 1; r <= REPS; r++)); do
     run rep="$r" -- "$CB" inproc "$N_INPROC_C" --rounds 3
     [[ -n $GO_BIN ]] && run rep="$r" -- "$GO_BIN" inproc "$N_INPROC_GO" --rounds 3
     run rep="$r" -- "$CB" inproc "$N_INPROC_C" --rounds 3 --threads 2
+    run rep="$r" -- "$CB" inproc "$N_INPROC_C" --rounds 3 --threads 4
     for js in none interval:5; do
         run rep="$r" -- "$CB" inproc "$N_INPROC_C" --rounds 3 --journal "$js"
     done
@@ -385,6 +387,32 @@ EOF
         else
             note "the kill -9 test recorded nothing (see $WORK/crash.log)"
         fi
+    fi
+fi
+
+# ---- the connection pool: trifle serve, unbuffered PostgreSQL, connections 1 and 4 ------------
+if want pool; then
+    if ! command -v wrk >/dev/null; then
+        skip pool "wrk is not installed (apt-get install wrk)"
+    elif [[ ! -x $BUILD/trifle ]]; then
+        skip pool "the trifle command was not built"
+    elif [[ -z ${TRIFLE_TEST_URI_POSTGRES:-} ]]; then
+        skip pool "no PostgreSQL server (TRIFLE_TEST_URI_POSTGRES)"
+    else
+        # POSTs spread over 64 keys (with and without the system key, whose one row per bucket
+        # every track updates), and GETs of 8,760 buckets from 8 clients; pools interleaved per
+        # repetition so a change in the machine's load hits both alike
+        for ((r = 1; r <= REPS; r++)); do
+            for spec in write:true write:false read:true; do
+                mode=${spec%:*} st=${spec#*:}
+                for n in 1 4; do
+                    say "pool: $mode, system tracking $st, connections $n (rep $r/$REPS)"
+                    run bench=pool impl=c rep="$r" system_tracking="$st" -- \
+                        env BENCH_JSON=/dev/stdout DRIVER="$TRIFLE_TEST_URI_POSTGRES" POOL="$n" \
+                        MODE="$mode" SYSTEM_TRACKING="$st" "$SRC/bench/pool_load.sh" "$BUILD/trifle"
+                done
+            done
+        done
     fi
 fi
 
