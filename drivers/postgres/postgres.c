@@ -403,106 +403,10 @@ static int pg_at_ok(int64_t at)
  * skipped like any non-numeric value.
  */
 
-typedef int (*pg_leaf_fn)(void *ctx, const char *path, size_t len, double v);
-
-/* One walk of pg_flatten(). */
-typedef struct pg_walk {
-    trifle_conn *c;
-    pg_leaf_fn leaf;
-    void *ctx;
-    int rc; /* first non-zero leaf() result */
-} pg_walk;
-
-/* Skip any value at js->p without recursion (arrays and objects of any depth). */
-static int pg_skip(drv_json *js)
+/* Call leaf() for each numeric leaf of the JSON object text[0..len) (drv_json_flatten). */
+static int pg_flatten(trifle_conn *c, const char *text, size_t len, drv_leaf_fn leaf, void *ctx)
 {
-    size_t depth = 0;
-
-    for (;;) {
-        double v;
-        int numeric;
-
-        drv_json_ws(js);
-        if (js->p >= js->end)
-            return 0;
-        switch (*js->p) {
-        case '"':
-            if (!drv_json_string(js, NULL))
-                return 0;
-            break;
-        case '[':
-        case '{':
-            depth++;
-            js->p++;
-            continue;
-        case ']':
-        case '}':
-            if (depth == 0)
-                return 0;
-            depth--;
-            js->p++;
-            break;
-        case ',':
-        case ':':
-            if (depth == 0)
-                return 0;
-            js->p++;
-            continue;
-        case 't':
-        case 'f':
-        case 'n': {
-            const char *w = *js->p == 't' ? "true" : *js->p == 'f' ? "false" : "null";
-            if (!drv_json_literal(js, w, strlen(w)))
-                return 0;
-            break;
-        }
-        default:
-            if (!drv_json_number(js, &v, &numeric))
-                return 0;
-            break;
-        }
-        if (depth == 0)
-            return 1;
-    }
-}
-
-/* drv_json_value_fn: a number is a leaf (when the walk has not failed and its path suits the core);
- * anything else, including an object nested deeper than PG_MAX_DEPTH, is skipped. */
-static int pg_value(drv_json *js, int depth, void *ctx)
-{
-    pg_walk *w = ctx;
-    trifle_conn *c = w->c;
-    double v = 0;
-    int numeric = 0;
-
-    (void)depth;
-    if (!drv_json_at_number(js))
-        return pg_skip(js);
-    if (!drv_json_number(js, &v, &numeric))
-        return 0;
-    if (numeric && !c->oom && w->rc == 0 && drv_path_ok(c->path.p, c->path.len)) {
-        drv_buf_zero(&c->path);
-        if (!c->oom)
-            w->rc = w->leaf(w->ctx, c->path.p, c->path.len, v);
-    }
-    return 1;
-}
-
-/* Call leaf() for each numeric leaf of the JSON object text[0..len). Returns leaf()'s first
- * failure, TRIFLE_ENOMEM, or 0 (text that is not an object reads as {}). */
-static int pg_flatten(trifle_conn *c, const char *text, size_t len, pg_leaf_fn leaf, void *ctx)
-{
-    pg_walk w = {c, leaf, ctx, 0};
-    drv_json js = {.host = c->host,
-                   .path = &c->path,
-                   .max_depth = PG_MAX_DEPTH,
-                   .value = pg_value,
-                   .ctx = &w};
-
-    (void)drv_json_walk(&js, text, len);
-    if (w.rc != 0)
-        return w.rc;
-    return c->oom ? TRIFLE_ENOMEM : 0;
+    return drv_json_flatten(c->host, &c->path, PG_MAX_DEPTH, text, len, leaf, ctx);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -279,3 +279,102 @@ int drv_json_walk(drv_json *js, const char *text, size_t len)
     drv_json_ws(js);
     return js->p == js->end;
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * drv_json_flatten */
+
+/* One walk of drv_json_flatten(). */
+typedef struct flat_walk {
+    drv_leaf_fn leaf;
+    void *ctx;
+    int rc; /* first non-zero leaf() result */
+} flat_walk;
+
+/* Skip any value at js->p without recursion (arrays and objects of any depth). */
+static int skip_any(drv_json *js)
+{
+    size_t depth = 0;
+
+    for (;;) {
+        double v;
+        int numeric;
+
+        drv_json_ws(js);
+        if (js->p >= js->end)
+            return 0;
+        switch (*js->p) {
+        case '"':
+            if (!drv_json_string(js, NULL))
+                return 0;
+            break;
+        case '[':
+        case '{':
+            depth++;
+            js->p++;
+            continue;
+        case ']':
+        case '}':
+            if (depth == 0)
+                return 0;
+            depth--;
+            js->p++;
+            break;
+        case ',':
+        case ':':
+            if (depth == 0)
+                return 0;
+            js->p++;
+            continue;
+        case 't':
+        case 'f':
+        case 'n': {
+            const char *w = *js->p == 't' ? "true" : *js->p == 'f' ? "false" : "null";
+            if (!drv_json_literal(js, w, strlen(w)))
+                return 0;
+            break;
+        }
+        default:
+            if (!drv_json_number(js, &v, &numeric))
+                return 0;
+            break;
+        }
+        if (depth == 0)
+            return 1;
+    }
+}
+
+/* drv_json_value_fn: a number is a leaf (when the walk has not failed and its path suits the
+ * core); anything else, including an object nested deeper than max_depth, is skipped. */
+static int flat_value(drv_json *js, int depth, void *ctx)
+{
+    flat_walk *w = ctx;
+    drv_buf *path = js->path;
+    double v = 0;
+    int numeric = 0;
+
+    (void)depth;
+    if (!drv_json_at_number(js))
+        return skip_any(js);
+    if (!drv_json_number(js, &v, &numeric))
+        return 0;
+    if (numeric && !*path->oom && w->rc == 0 && drv_path_ok(path->p, path->len)) {
+        drv_buf_zero(path);
+        if (!*path->oom)
+            w->rc = w->leaf(w->ctx, path->p, path->len, v);
+    }
+    return 1;
+}
+
+int drv_json_flatten(const trifle_host_api *host, drv_buf *path, int max_depth, const char *text,
+                     size_t len, drv_leaf_fn leaf, void *ctx)
+{
+    flat_walk w = {leaf, ctx, 0};
+    drv_json js = {.host = host, .path = path, .max_depth = max_depth, .value = flat_value,
+                   .ctx = &w};
+
+    path->len = 0;
+    (void)drv_json_walk(&js, text, len);
+    if (w.rc != 0)
+        return w.rc;
+    return *path->oom ? TRIFLE_ENOMEM : 0;
+}

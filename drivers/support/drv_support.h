@@ -140,6 +140,20 @@ static inline int drv_json_at_number(const drv_json *js)
  * around it allowed), else 0; value() may have been called for members before the error. */
 int drv_json_walk(drv_json *js, const char *text, size_t len);
 
+/* Called by drv_json_flatten() for each numeric leaf with its dotted path (path[len] is a NUL). A
+ * non-zero return ends the walk and is returned by it. */
+typedef int (*drv_leaf_fn)(void *ctx, const char *path, size_t len, double v);
+
+/* Call leaf() for each numeric leaf of the JSON object text[0..len): objects are descended down
+ * to max_depth, a finite number whose path suits the core (drv_path_ok) is a leaf, everything
+ * else (strings, literals, arrays and deeper objects, at any depth, skipped without recursion) is
+ * not; a number that does not fit a double is skipped too. path is the scratch buffer for the
+ * dotted paths (its len is reset; its oom flag reports allocation failure). Returns leaf()'s
+ * first non-zero result, TRIFLE_ENOMEM, or 0; text that is not an object reads as {}. This is
+ * the `data` column reader of the SQL drivers that keep JSON text (PostgreSQL, MySQL). */
+int drv_json_flatten(const trifle_host_api *host, drv_buf *path, int max_depth, const char *text,
+                     size_t len, drv_leaf_fn leaf, void *ctx);
+
 /* ---------------------------------------------------------------------------------------------
  * Time: proleptic Gregorian UTC without the C library (no TZ, no locale, no time_t range)
  */
