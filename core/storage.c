@@ -519,51 +519,7 @@ int trifle_storage_drop(trifle_storage *st, trifle_error *err)
     return 0;
 }
 
-static int write_call(trifle_storage *st, int add, const trifle_entry *items, size_t n,
-                      trifle_write_result *res, trifle_error *err)
-{
-    trifle_error e = TRIFLE_ERROR_INIT;
-    trifle_write_result local;
-    size_t i;
-    int rc;
-
-    if (res == NULL)
-        res = &local;
-    memset(res, 0, sizeof(*res));
-    res->struct_size = sizeof(*res);
-    res->failed_item = -1;
-    if (st == NULL)
-        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: storage is NULL");
-    if (n == 0)
-        return 0;
-    if (items == NULL)
-        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: items is NULL");
-    for (i = 0; i < n; i++) {
-        if (items[i].bucket.id == NULL)
-            return trifle__error(err, TRIFLE_EINVAL,
-                                 "invalid argument: items[%zu] has no bucket id", i);
-        if (items[i].leaves == NULL || items[i].n_leaves == 0)
-            return trifle__error(err, TRIFLE_EINVAL, "invalid argument: items[%zu] has no leaves",
-                                 i);
-    }
-    rc =
-        add ? st->drv->inc(st->conn, items, n, res, &e) : st->drv->set(st->conn, items, n, res, &e);
-    return rc != 0 ? driver_error(st, rc, &e, add ? "inc" : "set", err) : 0;
-}
-
-int trifle_storage_inc(trifle_storage *st, const trifle_entry *items, size_t n,
-                       trifle_write_result *res, trifle_error *err)
-{
-    return write_call(st, 1, items, n, res, err);
-}
-
-int trifle_storage_set(trifle_storage *st, const trifle_entry *items, size_t n,
-                       trifle_write_result *res, trifle_error *err)
-{
-    return write_call(st, 0, items, n, res, err);
-}
-
-/* The checks write_call() makes, for one list of a marked write. */
+/* The items of a write: each has an identifier and at least one leaf. */
 static int check_items(const trifle_entry *items, size_t n, const char *what, trifle_error *err)
 {
     size_t i;
@@ -579,6 +535,41 @@ static int check_items(const trifle_entry *items, size_t n, const char *what, tr
                                  what, i);
     }
     return 0;
+}
+
+static int write_call(trifle_storage *st, int add, const trifle_entry *items, size_t n,
+                      trifle_write_result *res, trifle_error *err)
+{
+    trifle_error e = TRIFLE_ERROR_INIT;
+    trifle_write_result local;
+    int rc;
+
+    if (res == NULL)
+        res = &local;
+    memset(res, 0, sizeof(*res));
+    res->struct_size = sizeof(*res);
+    res->failed_item = -1;
+    if (st == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: storage is NULL");
+    if (n == 0)
+        return 0;
+    if ((rc = check_items(items, n, "items", err)) != 0)
+        return rc;
+    rc =
+        add ? st->drv->inc(st->conn, items, n, res, &e) : st->drv->set(st->conn, items, n, res, &e);
+    return rc != 0 ? driver_error(st, rc, &e, add ? "inc" : "set", err) : 0;
+}
+
+int trifle_storage_inc(trifle_storage *st, const trifle_entry *items, size_t n,
+                       trifle_write_result *res, trifle_error *err)
+{
+    return write_call(st, 1, items, n, res, err);
+}
+
+int trifle_storage_set(trifle_storage *st, const trifle_entry *items, size_t n,
+                       trifle_write_result *res, trifle_error *err)
+{
+    return write_call(st, 0, items, n, res, err);
 }
 
 /* A journal name the drivers can store as it is: 1-64 bytes of [A-Za-z0-9_.:/-]. */
