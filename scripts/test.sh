@@ -36,8 +36,8 @@ trap cleanup EXIT
 # Adds the results of one ctest run to the totals, read from the JUnit file ctest wrote (not from
 # its text): a <failure> is failed, a <skipped> (SKIP_RETURN_CODE, disabled, not run) is skipped,
 # anything else passed. A run without a readable file, or with no test, counts as one failure.
-# A dashboard run (-T memcheck) writes no JUnit file; its Testing/<tag>/DynamicAnalysis.xml has
-# a <Test Status="passed|failed|notrun"> per test instead, and is read the same way.
+# A dashboard run (-T memcheck) writes no JUnit file; its Testing/<tag>/DynamicAnalysis-Test.xml
+# has a <Test Status="passed|failed|notrun"> per test instead, and is read the same way.
 count_junit() { # junit.xml name [dashboard.xml]
     local counts p f k
     counts=$(python3 - "$1" "${3:-}" <<'PY'
@@ -89,7 +89,9 @@ run_ctest() { # name builddir [ctest args...]
     (cd "$dir" && ctest -j"$JOBS" --output-on-failure --output-junit "$LOGS/$name.xml" "$@") 2>&1 |
         tee "$LOGS/$name.log"
     if [[ " $* " == *" -T "* && -f $dir/Testing/TAG ]]; then
-        dash="$dir/Testing/$(head -n 1 "$dir/Testing/TAG")/DynamicAnalysis.xml"
+        # every test's status is in DynamicAnalysis-Test.xml (DynamicAnalysis.xml lists only
+        # the tests with defects)
+        dash="$dir/Testing/$(head -n 1 "$dir/Testing/TAG")/DynamicAnalysis-Test.xml"
     fi
     count_junit "$LOGS/$name.xml" "$name" "$dash"
 }
