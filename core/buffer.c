@@ -170,7 +170,7 @@ struct trifle__buffer {
     _Atomic size_t held;
     size_t quarantined;
     bentry *free_list; /* lock: records the flushes gave back, for the shards to reuse */
-    size_t n_free;
+    _Atomic size_t n_free; /* written under `lock`; read without it to skip an empty list */
     uint64_t system_hash; /* hash of SYSTEM_KEY */
     /* FIFO state */
     bop *q_head, *q_tail; /* lock: queued operations */
@@ -327,13 +327,15 @@ static bentry *entry_new(trifle__buffer *b, bshard *sh, const char *key, const c
 {
     bentry *e;
 
-    if (sh->free_list == NULL) { /* a new record is the slow path already */
+    /* a new record is the slow path already; an empty list is not worth the lock (a shard that
+     * fills up for the first time would otherwise take it for every record) */
+    if (sh->free_list == NULL && atomic_load_explicit(&b->n_free, memory_order_relaxed) > 0) {
         size_t k;
         trifle__mutex_lock(&b->lock);
         for (k = 0; k < 64 && b->free_list != NULL; k++) {
             e = b->free_list;
             b->free_list = e->next;
-            b->n_free--;
+            atomic_store_explicit(&b->n_free, b->n_free - 1, memory_order_relaxed);
             e->next = sh->free_list;
             sh->free_list = e;
             sh->n_free++;
@@ -649,14 +651,14 @@ static void table_destroy(btable *t)
 /* Give records back to the free list (kept small: the rest is freed). Caller holds `lock`. */
 static void recycle(trifle__buffer *b, bentry *e)
 {
-    if (b->n_free >= 4096) {
+    if (atomic_load_explicit(&b->n_free, memory_order_relaxed) >= 4096) {
         entry_destroy(e);
         return;
     }
     entry_reset(e);
     e->next = b->free_list;
     b->free_list = e;
-    b->n_free++;
+    atomic_store_explicit(&b->n_free, b->n_free + 1, memory_order_relaxed);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -2314,6 +2316,7 @@ int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trif
     atomic_init(&b->closed, 0);
     atomic_init(&b->armed, 0);
     atomic_init(&b->held, 0);
+    atomic_init(&b->n_free, 0);
     /* shards: two per processor (a power of two, at most SHARDS_MAX), so a few threads rarely
      * share one; FIFO mode keeps its order in one queue and uses shards[0]'s counters only */
     b->n_shards = 1;
