@@ -338,6 +338,66 @@ static void remove_dir(const char *dir)
     (void)rmdir(dir);
 }
 
+/* The threads of `inproc` live for all its rounds, as an application's threads do: a round
+ * starts them on their slice together and ends when all are done. (Threads made anew each round
+ * would time their own start-up: thread creation, first-touch page faults of their buffer shard.) */
+typedef struct crew {
+    pthread_mutex_t m;
+    pthread_cond_t go, done;
+    int round, finished, threads, quit;
+    worker w[64];
+} crew;
+
+typedef struct crew_member {
+    crew *c;
+    int k;
+} crew_member;
+
+static void *crew_main(void *arg)
+{
+    crew_member *me = arg;
+    crew *c = me->c;
+    int seen = 0;
+
+    for (;;) {
+        pthread_mutex_lock(&c->m);
+        while (c->round == seen && !c->quit)
+            pthread_cond_wait(&c->go, &c->m);
+        if (c->quit) {
+            pthread_mutex_unlock(&c->m);
+            return NULL;
+        }
+        seen = c->round;
+        pthread_mutex_unlock(&c->m);
+        track_worker(&c->w[me->k]);
+        pthread_mutex_lock(&c->m);
+        if (++c->finished == c->threads - 1)
+            pthread_cond_signal(&c->done);
+        pthread_mutex_unlock(&c->m);
+    }
+}
+
+/* One round: n calls split over the crew; the calling thread takes slice 0. */
+static void crew_round(crew *c, long n)
+{
+    int k;
+
+    for (k = 0; k < c->threads; k++) {
+        c->w[k].from = n * k / c->threads;
+        c->w[k].to = n * (k + 1) / c->threads;
+    }
+    pthread_mutex_lock(&c->m);
+    c->finished = 0;
+    c->round++;
+    pthread_cond_broadcast(&c->go);
+    pthread_mutex_unlock(&c->m);
+    track_worker(&c->w[0]);
+    pthread_mutex_lock(&c->m);
+    while (c->finished < c->threads - 1)
+        pthread_cond_wait(&c->done, &c->m);
+    pthread_mutex_unlock(&c->m);
+}
+
 static int bench_inproc(long n, int threads, int rounds, const char *journal_sync)
 {
     opts o = {0};
@@ -367,15 +427,34 @@ static int bench_inproc(long n, int threads, int rounds, const char *journal_syn
         opt_add(&o, "buffer.journal_segment_bytes", "1099511627776");
     }
     t = open_handle("sqlite::memory:", "1m,1h,1d", &o);
+    static crew c;
+    static crew_member members[64];
+    pthread_t tid[64];
+    pthread_mutex_init(&c.m, NULL);
+    pthread_cond_init(&c.go, NULL);
+    pthread_cond_init(&c.done, NULL);
+    c.threads = threads;
+    for (r = 0; r < threads; r++) {
+        c.w[r] = (worker){t, p, 0, 0, NULL, n, threads};
+        members[r] = (crew_member){&c, r};
+        if (r > 0 && pthread_create(&tid[r], NULL, crew_main, &members[r]) != 0) {
+            fprintf(stderr, "trifle-bench: cannot start a thread\n");
+            return 1;
+        }
+    }
+    /* one untimed warm-up round: every thread has its shard and its records */
+    crew_round(&c, n);
+    if (trifle_flush(t, &err) != 0)
+        die("flush", &err);
     for (r = 0; r < rounds; r++) {
         long long b0 = dir[0] ? dir_bytes(dir) : 0;
         c0 = clock_s(threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_PROCESS_CPUTIME_ID);
         t0 = now_s();
-        run_calls(t, p, n, threads, NULL);
+        crew_round(&c, n);
         t1 = now_s();
         bytes[r] = dir[0] ? (double)(dir_bytes(dir) - b0) / (double)n : 0;
         c1 = clock_s(threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_PROCESS_CPUTIME_ID);
-        if (trifle_buffer_stats(t, &bc) != 0 || bc.flushes != (uint64_t)r) {
+        if (trifle_buffer_stats(t, &bc) != 0 || bc.flushes != (uint64_t)r + 1) {
             fprintf(stderr, "trifle-bench: the buffer flushed during the timed loop\n");
             return 1;
         }
@@ -391,6 +470,12 @@ static int bench_inproc(long n, int threads, int rounds, const char *journal_syn
            "\"with_flush_per_s\":%.1f,\"journal_bytes_per_call\":%.1f,\"peak_rss_kb\":%ld}\n",
            n, threads, rounds, journal_sync ? journal_sync : "off", median(wall, rounds),
            median(cpu, rounds), median(total, rounds), median(bytes, rounds), status_kb("VmHWM"));
+    pthread_mutex_lock(&c.m);
+    c.quit = 1;
+    pthread_cond_broadcast(&c.go);
+    pthread_mutex_unlock(&c.m);
+    for (r = 1; r < threads; r++)
+        pthread_join(tid[r], NULL);
     close_handle(t);
     if (dir[0])
         remove_dir(dir);

@@ -87,6 +87,7 @@ typedef struct bentry {
     unsigned char wr_ops;    /* flush bookkeeping: OP_ADD | OP_SET bits of the ops it holds */
     unsigned char unknown;   /* quarantine with marks: its last write's outcome is unknown */
     unsigned char qdirty;    /* quarantine with marks: holds calls its journal record lacks */
+    unsigned char home;      /* the shard that made it: a recycled record goes back there */
 } bentry;
 
 typedef struct btable {
@@ -141,8 +142,12 @@ typedef struct bshard {
     char *mkey;
     size_t mkey_len, mkey_cap;
     uint64_t mkey_hash, mkey_id;
-    bentry *free_list; /* records to reuse; refilled from the buffer's list */
+    bentry *free_list; /* records to reuse */
     size_t n_free;
+    /* records of this shard that flushes gave back (under the buffer's `lock`): a shard reuses
+     * only its own records, so two threads never write to neighbouring memory */
+    bentry *returned;
+    _Atomic size_t n_returned;
     _Atomic uint64_t ops_since;  /* calls since the last snapshot */
     _Atomic uint64_t operations; /* calls accepted, ever */
     _Atomic size_t records;      /* tables[cur].count */
@@ -169,8 +174,6 @@ struct trifle__buffer {
      * the room check of a call without it */
     _Atomic size_t held;
     size_t quarantined;
-    bentry *free_list; /* lock: records the flushes gave back, for the shards to reuse */
-    _Atomic size_t n_free; /* written under `lock`; read without it to skip an empty list */
     uint64_t system_hash; /* hash of SYSTEM_KEY */
     /* FIFO state */
     bop *q_head, *q_tail; /* lock: queued operations */
@@ -329,17 +332,12 @@ static bentry *entry_new(trifle__buffer *b, bshard *sh, const char *key, const c
 
     /* a new record is the slow path already; an empty list is not worth the lock (a shard that
      * fills up for the first time would otherwise take it for every record) */
-    if (sh->free_list == NULL && atomic_load_explicit(&b->n_free, memory_order_relaxed) > 0) {
-        size_t k;
+    if (sh->free_list == NULL && atomic_load_explicit(&sh->n_returned, memory_order_relaxed) > 0) {
         trifle__mutex_lock(&b->lock);
-        for (k = 0; k < 64 && b->free_list != NULL; k++) {
-            e = b->free_list;
-            b->free_list = e->next;
-            atomic_store_explicit(&b->n_free, b->n_free - 1, memory_order_relaxed);
-            e->next = sh->free_list;
-            sh->free_list = e;
-            sh->n_free++;
-        }
+        sh->free_list = sh->returned;
+        sh->n_free = atomic_load_explicit(&sh->n_returned, memory_order_relaxed);
+        sh->returned = NULL;
+        atomic_store_explicit(&sh->n_returned, 0, memory_order_relaxed);
         trifle__mutex_unlock(&b->lock);
     }
     if ((e = sh->free_list) != NULL) {
@@ -347,6 +345,7 @@ static bentry *entry_new(trifle__buffer *b, bshard *sh, const char *key, const c
         sh->n_free--;
     } else if ((e = trifle__calloc(1, sizeof(*e))) == NULL)
         return NULL;
+    e->home = (unsigned char)(sh - b->shards);
     e->next = NULL;
     e->key = trifle__strdup(key);
     e->id = trifle__strdup(id);
@@ -651,14 +650,19 @@ static void table_destroy(btable *t)
 /* Give records back to the free list (kept small: the rest is freed). Caller holds `lock`. */
 static void recycle(trifle__buffer *b, bentry *e)
 {
-    if (atomic_load_explicit(&b->n_free, memory_order_relaxed) >= 4096) {
+    bshard *home = &b->shards[e->home < b->n_shards ? e->home : 0];
+    size_t n = atomic_load_explicit(&home->n_returned, memory_order_relaxed);
+    unsigned char h = e->home;
+
+    if (n >= 4096) {
         entry_destroy(e);
         return;
     }
     entry_reset(e);
-    e->next = b->free_list;
-    b->free_list = e;
-    atomic_store_explicit(&b->n_free, b->n_free + 1, memory_order_relaxed);
+    e->home = h;
+    e->next = home->returned;
+    home->returned = e;
+    atomic_store_explicit(&home->n_returned, n + 1, memory_order_relaxed);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -2316,7 +2320,6 @@ int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trif
     atomic_init(&b->closed, 0);
     atomic_init(&b->armed, 0);
     atomic_init(&b->held, 0);
-    atomic_init(&b->n_free, 0);
     /* shards: two per processor (a power of two, at most SHARDS_MAX), so a few threads rarely
      * share one; FIFO mode keeps its order in one queue and uses shards[0]'s counters only */
     b->n_shards = 1;
@@ -2334,6 +2337,7 @@ int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trif
         atomic_init(&sh->ops_since, 0);
         atomic_init(&sh->operations, 0);
         atomic_init(&sh->records, 0);
+        atomic_init(&sh->n_returned, 0);
         if ((sh->gc = trifle__calloc(env->n_grans ? env->n_grans : 1, sizeof(*sh->gc))) == NULL)
             goto oom;
         for (g = 0; g < env->n_grans; g++) {
@@ -3137,6 +3141,11 @@ void trifle__buffer_free(trifle__buffer *b)
             sh->free_list = e->next;
             entry_destroy(e);
         }
+        while (sh->returned != NULL) {
+            bentry *e = sh->returned;
+            sh->returned = e->next;
+            entry_destroy(e);
+        }
         if (sh->gc != NULL)
             for (g = 0; g < b->env.n_grans; g++)
                 trifle__free(sh->gc[g].slot);
@@ -3147,11 +3156,7 @@ void trifle__buffer_free(trifle__buffer *b)
     trifle__free(b->shards);
     table_destroy(&b->retained);
     table_destroy(&b->quarantine);
-    while (b->free_list != NULL) {
-        bentry *e = b->free_list;
-        b->free_list = e->next;
-        entry_destroy(e);
-    }
+
     while ((op = b->q_head) != NULL) {
         b->q_head = op->next;
         op_free(op);
