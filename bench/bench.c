@@ -231,13 +231,19 @@ static void *track_worker(void *arg)
 {
     worker *w = arg;
     trifle_error err = TRIFLE_ERROR_INIT;
-    long i;
+    /* the slice in locals: the workers' structs sit side by side, and re-reading them after
+     * every call would time their cache line too */
+    trifle *t = w->t;
+    const trifle_payload *p = w->p;
+    progress *prog = w->prog;
+    long i, from = w->from, to = w->to, total = w->total;
+    int threads = w->threads;
 
-    for (i = w->from; i < w->to; i++) {
-        if (trifle_track(w->t, WORKLOAD_KEY, workload_at(i), w->p, 0, &err) != 0)
+    for (i = from; i < to; i++) {
+        if (trifle_track(t, WORKLOAD_KEY, workload_at(i), p, 0, &err) != 0)
             die("track", &err);
-        if (w->prog != NULL && (i & 1023) == 0)
-            progress_step(w->prog, (i - w->from) * w->threads, w->total);
+        if (prog != NULL && (i & 1023) == 0)
+            progress_step(prog, (i - from) * threads, total);
     }
     return NULL;
 }
