@@ -993,9 +993,9 @@ static int journal_quarantine(trifle__buffer *b, bentry *const *recs, size_t n, 
     trifle__free(lv);
     if (kept == 0)
         return 0;
-    trifle__mutex_lock(&b->lock);
+    trifle__mutex_lock(&b->jlock); /* appends are serialised by jlock (journal_op) */
     rc = trifle__journal_append(b->jn, TRIFLE__JREC_QUARANTINE, b->jq.data, b->jq.len, qseq, err);
-    trifle__mutex_unlock(&b->lock);
+    trifle__mutex_unlock(&b->jlock);
     if (rc == 0 && b->env.opt->journal_sync != TRIFLE__JSYNC_NONE)
         rc = trifle__journal_sync_to(b->jn, *qseq, err);
     if (rc == 0 && cover > b->q_cover_max)
@@ -1011,9 +1011,9 @@ static void journal_resolved(trifle__buffer *b, uint64_t qseq)
     uint64_t seq;
 
     trifle__jrec_resolved_encode(body, qseq);
-    trifle__mutex_lock(&b->lock);
+    trifle__mutex_lock(&b->jlock);
     (void)trifle__journal_append(b->jn, TRIFLE__JREC_RESOLVED, body, sizeof(body), &seq, NULL);
-    trifle__mutex_unlock(&b->lock);
+    trifle__mutex_unlock(&b->jlock);
 }
 
 /* One write_marked call for records rec[0..n) (n may be 0: the mark alone) under mark

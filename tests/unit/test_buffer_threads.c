@@ -229,12 +229,99 @@ static void test_track_then_assert(void **state)
     ordered(0);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * The journal under threads: calls appended by several threads while the flush thread appends
+ * QUARANTINE records (a write the store rejected) — every total exact afterwards */
+
+static void *track_keys(void *v)
+{
+    writer *w = v;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    char key[32];
+    long i;
+
+    for (i = 0; i < w->n; i++) {
+        (void)snprintf(key, sizeof(key), "jq.k%ld", (i + w->index) % 4);
+        if (trifle_track(w->t, key, T0, w->p, 0, &err) != 0)
+            w->failures++;
+    }
+    return NULL;
+}
+
+static void test_journal_with_threads_and_quarantine(void **state)
+{
+    char dir[] = "/tmp/trifle_threads_XXXXXX", url[96], db[64], cmd[128];
+    trifle_config *cfg = NULL;
+    trifle *t = NULL;
+    trifle_payload *p = payload("{\"n\":1}");
+    trifle_error err = TRIFLE_ERROR_INIT;
+    pthread_t th[4];
+    writer w[4];
+    double total = 0;
+    int i, k;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    (void)snprintf(db, sizeof(db), "threads%d", ++db_counter);
+    (void)snprintf(url, sizeof(url), "fake:%s", db);
+    assert_int_equal(trifle_driver_dir_add(TRIFLE_TEST_PLUGIN_DIR, &err), 0);
+    assert_int_equal(trifle_config_new(&cfg, &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "driver", url, &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "granularities", "1h", &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "buffer.duration_ms", "1", &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "buffer.retry_initial_ms", "1", &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "buffer.retry_max_ms", "5", &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "buffer.journal", dir, &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "buffer.journal_sync", "none", &err), 0);
+    assert_int_equal(trifle_open(&t, cfg, &err), 0);
+    trifle_config_free(cfg);
+    /* the next marked writes are refused (EDATA on their first item): quarantine records */
+    assert_int_equal(fake_control(db, "fail_code", TRIFLE_EDATA), 0);
+    assert_int_equal(fake_control(db, "fail_item", 0), 0);
+    assert_int_equal(fake_control(db, "fail_count", 3), 0);
+    assert_int_equal(fake_control(db, "fail_write_marked", 1), 0);
+    for (i = 0; i < 4; i++) {
+        w[i] = (writer){t, p, 20000, i, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, track_keys, &w[i]), 0);
+    }
+    for (i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(w[i].failures, 0);
+    }
+    assert_int_equal(trifle_close(t, &err), 0); /* the quarantine is retried at close */
+    trifle_free(t);
+    /* read back through a fresh handle on the same fake store */
+    {
+        trifle_config *c2 = NULL;
+        trifle *r = NULL;
+        assert_int_equal(trifle_config_new(&c2, &err), 0);
+        assert_int_equal(trifle_config_set(c2, "driver", url, &err), 0);
+        assert_int_equal(trifle_config_set(c2, "granularities", "1h", &err), 0);
+        assert_int_equal(trifle_config_set(c2, "buffer.enabled", "false", &err), 0);
+        assert_int_equal(trifle_open(&r, c2, &err), 0);
+        trifle_config_free(c2);
+        for (k = 0; k < 4; k++) {
+            char key[16];
+            (void)snprintf(key, sizeof(key), "jq.k%d", k);
+            total += value(r, key, T0, "1h", "n");
+        }
+        assert_true(total == 4.0 * 20000);
+        assert_true(value(r, "__system__key__", T0, "1h", "count") == 4.0 * 20000);
+        assert_int_equal(trifle_close(r, &err), 0);
+        trifle_free(r);
+    }
+    (void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    trifle_payload_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stress_exact_totals),
         cmocka_unit_test(test_assert_then_track),
         cmocka_unit_test(test_track_then_assert),
+        cmocka_unit_test(test_journal_with_threads_and_quarantine),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
