@@ -140,6 +140,8 @@ async function explore(page, width) {
   await page.reload();
   await page.waitForFunction((n) => document.querySelector('#dash-title').textContent === n, name);
   await page.waitForSelector('#dash-widgets section[data-mode="timeline"] .chart');
+  // the widgets render as their reads answer, in any order: wait for all three
+  await page.waitForFunction(() => document.querySelectorAll('#dash-widgets section').length >= 3);
   const modes = await page.$$eval('#dash-widgets section', (s) => s.map((x) => x.dataset.mode));
   assert.deepEqual(modes, ['timeline', 'aggregate', 'category']);
   const dashRows = await page.$$eval('#dash-widgets section[data-mode="timeline"] details.values tbody tr',
