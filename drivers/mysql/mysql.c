@@ -269,31 +269,6 @@ static int my_at_ok(int64_t at)
  * appears in a message.
  */
 
-/* Replace each occurrence of the password in msg (NUL-terminated, size bytes) by `***`. */
-static void my_scrub(const trifle_conn *c, char *msg, size_t size)
-{
-    char tmp[512];
-    size_t n, i = 0, o = 0;
-
-    if (c->secret == NULL || (n = strlen(c->secret)) == 0 || strstr(msg, c->secret) == NULL)
-        return;
-    while (msg[i] != '\0' && o + 1 < sizeof(tmp)) {
-        if (strncmp(msg + i, c->secret, n) == 0) {
-            size_t k;
-            for (k = 0; k < 3 && o + 1 < sizeof(tmp); k++)
-                tmp[o++] = '*';
-            i += n;
-        } else {
-            tmp[o++] = msg[i++];
-        }
-    }
-    tmp[o] = '\0';
-    if (o >= size)
-        o = size - 1;
-    memcpy(msg, tmp, o);
-    msg[o] = '\0';
-}
-
 static int my_err(trifle_conn *c, trifle_error *err, int code, int native, const char *fmt, ...)
     TRIFLE_PRINTF(5, 6);
 
@@ -309,7 +284,7 @@ static int my_err(trifle_conn *c, trifle_error *err, int code, int native, const
     va_end(ap);
     if (n < 0)
         msg[0] = '\0';
-    my_scrub(c, msg, sizeof(msg));
+    drv_scrub(msg, sizeof(msg), c->secret);
     c->host->error_set(err, code, native, "%s", msg);
     return code;
 }

@@ -225,31 +225,6 @@ static int pg_state_is(const char *state, const char *want)
     return state != NULL && strcmp(state, want) == 0;
 }
 
-/* Replace each occurrence of the password in msg (NUL-terminated, size bytes) by `***`. */
-static void pg_scrub(const trifle_conn *c, char *msg, size_t size)
-{
-    char tmp[512];
-    size_t n, i = 0, o = 0;
-
-    if (c->secret == NULL || (n = strlen(c->secret)) == 0 || strstr(msg, c->secret) == NULL)
-        return;
-    while (msg[i] != '\0' && o + 1 < sizeof(tmp)) {
-        if (strncmp(msg + i, c->secret, n) == 0) {
-            size_t k;
-            for (k = 0; k < 3 && o + 1 < sizeof(tmp); k++)
-                tmp[o++] = '*';
-            i += n;
-        } else {
-            tmp[o++] = msg[i++];
-        }
-    }
-    tmp[o] = '\0';
-    if (o >= size)
-        o = size - 1;
-    memcpy(msg, tmp, o);
-    msg[o] = '\0';
-}
-
 /* Fill err with code and a formatted, password-free message. */
 static int pg_err(trifle_conn *c, trifle_error *err, int code, int native, const char *fmt, ...)
     TRIFLE_PRINTF(5, 6);
@@ -265,7 +240,7 @@ static int pg_err(trifle_conn *c, trifle_error *err, int code, int native, const
     va_end(ap);
     if (n < 0)
         msg[0] = '\0';
-    pg_scrub(c, msg, sizeof(msg));
+    drv_scrub(msg, sizeof(msg), c->secret);
     c->host->error_set(err, code, native, "%s", msg);
     return code;
 }

@@ -114,3 +114,27 @@ uint32_t drv_bucket_hash(const char *id, size_t id_len, const char *g, size_t g_
     h ^= h >> 29;
     return (uint32_t)h;
 }
+
+void drv_scrub(char *msg, size_t size, const char *secret)
+{
+    char tmp[512];
+    size_t n, i = 0, o = 0;
+
+    if (secret == NULL || (n = strlen(secret)) == 0 || strstr(msg, secret) == NULL)
+        return;
+    while (msg[i] != '\0' && o + 1 < sizeof(tmp)) {
+        if (strncmp(msg + i, secret, n) == 0) {
+            size_t k;
+            for (k = 0; k < 3 && o + 1 < sizeof(tmp); k++)
+                tmp[o++] = '*';
+            i += n;
+        } else {
+            tmp[o++] = msg[i++];
+        }
+    }
+    tmp[o] = '\0';
+    if (o >= size)
+        o = size - 1;
+    memcpy(msg, tmp, o);
+    msg[o] = '\0';
+}

@@ -206,6 +206,10 @@ void drv_table_names(char *table_out, char *ping_out, const char *table, const c
  * (`.a`, `a.`, `a..b`). */
 int drv_path_ok(const char *p, size_t n);
 
+/* Replace every occurrence of secret (a password; NULL or "" does nothing) in the NUL-terminated
+ * msg of size bytes by `***`, so that no driver message shows it. The result is cut to 511 bytes. */
+void drv_scrub(char *msg, size_t size, const char *secret);
+
 /* Byte order of paths a[0..an) and b[0..bn): memcmp, then the shorter first. */
 int drv_pathcmp(const char *a, size_t an, const char *b, size_t bn);
 
