@@ -17,8 +17,7 @@
 #define MAX_PATHS 10
 
 struct srv_dashboards {
-    srv_store *stores; /* one per source, in srv_server.sources order */
-    size_t n;
+    srv_stores stores;
 };
 
 /* A checked string member: 1 and *out when present, 0 when absent (and not required), -1 after
@@ -223,7 +222,7 @@ static srv_store *store_of(srv_request *r)
 {
     srv_server *s = srv_request_server(r);
 
-    return &s->dashboards->stores[srv_request_source(r) - s->sources];
+    return &s->dashboards->stores.of[srv_request_source(r) - s->sources];
 }
 
 /* Save after a change; on failure answer 500 (the caller undoes the change). */
@@ -328,32 +327,18 @@ done:
 int srv_dashboards_open(srv_server *s, trifle_error *err)
 {
     struct srv_dashboards *d = calloc(1, sizeof(*d));
-    size_t i;
-    int rc;
 
-    if (d == NULL || (d->stores = calloc(s->n_sources, sizeof(*d->stores))) == NULL) {
-        free(d);
+    if (d == NULL)
         return srv_error(err, TRIFLE_ENOMEM, "out of memory");
-    }
     s->dashboards = d;
-    for (i = 0; i < s->n_sources; i++) {
-        if ((rc = srv_store_open(&d->stores[i], s->cfg->data_dir, "dashboards",
-                                 s->cfg->sources[i].id, err)) != 0)
-            return rc;
-        d->n = i + 1;
-    }
-    return 0;
+    return srv_stores_open(&d->stores, s, "dashboards", err);
 }
 
 void srv_dashboards_close(srv_server *s)
 {
-    size_t i;
-
     if (s->dashboards == NULL)
         return;
-    for (i = 0; i < s->dashboards->n; i++)
-        srv_store_close(&s->dashboards->stores[i]);
-    free(s->dashboards->stores);
+    srv_stores_close(&s->dashboards->stores);
     free(s->dashboards);
     s->dashboards = NULL;
 }

@@ -47,8 +47,7 @@
 
 struct srv_monitors {
     srv_server *srv;
-    srv_store *stores; /* one per source */
-    size_t n;
+    srv_stores stores; /* one per source */
     pthread_t thread;
     int started;
     int curl_ready;
@@ -408,7 +407,7 @@ void srv_monitors_handle(srv_request *r, int item)
 {
     srv_server *s = srv_request_server(r);
     struct srv_monitors *m = s->monitors;
-    srv_store *st = &m->stores[srv_request_source(r) - s->sources];
+    srv_store *st = &m->stores.of[srv_request_source(r) - s->sources];
     const char *method = srv_request_method(r), *id = NULL;
     cJSON *in = NULL, *doc = NULL, *old = NULL;
     char now[40], newid[17];
@@ -734,7 +733,7 @@ static int record(struct srv_monitors *m, cJSON *mon, const char *source, int64_
 
 static void evaluate_source(struct srv_monitors *m, size_t si)
 {
-    srv_store *st = &m->stores[si];
+    srv_store *st = &m->stores.of[si];
     srv_source *src = &m->srv->sources[si];
     int64_t now = srv_now();
     job *jobs = NULL;
@@ -855,7 +854,7 @@ typedef struct delivery {
 
 static void deliver_source(struct srv_monitors *m, size_t si)
 {
-    srv_store *st = &m->stores[si];
+    srv_store *st = &m->stores.of[si];
     const srv_config *c = m->srv->cfg;
     delivery *list = NULL;
     size_t n = 0, i;
@@ -943,10 +942,10 @@ static int count_failing(struct srv_monitors *m, int64_t *alerting, int64_t *tot
     int failing = 0;
 
     *alerting = *total = 0;
-    for (i = 0; i < m->n; i++) {
+    for (i = 0; i < m->stores.n; i++) {
         cJSON *mon;
-        pthread_mutex_lock(&m->stores[i].lock);
-        cJSON_ArrayForEach(mon, m->stores[i].items)
+        pthread_mutex_lock(&m->stores.of[i].lock);
+        cJSON_ArrayForEach(mon, m->stores.of[i].items)
         {
             (*total)++;
             if (strcmp(str_of(mon, "state"), "alert") == 0)
@@ -954,7 +953,7 @@ static int count_failing(struct srv_monitors *m, int64_t *alerting, int64_t *tot
             if (strcmp(str_of(cJSON_GetObjectItem(mon, "delivery"), "status"), "failing") == 0)
                 failing++;
         }
-        pthread_mutex_unlock(&m->stores[i].lock);
+        pthread_mutex_unlock(&m->stores.of[i].lock);
     }
     return failing;
 }
@@ -970,7 +969,7 @@ static void *run(void *payload)
         struct timespec ts;
         int64_t until;
         pthread_mutex_unlock(&m->lock);
-        for (i = 0; i < m->n; i++) {
+        for (i = 0; i < m->stores.n; i++) {
             evaluate_source(m, i);
             deliver_source(m, i);
         }
@@ -1017,13 +1016,10 @@ int srv_monitors_provider(trifle_simple_writer *w, trifle_error *err, void *payl
 int srv_monitors_start(srv_server *s, trifle_error *err)
 {
     struct srv_monitors *m = calloc(1, sizeof(*m));
-    size_t i;
     int rc;
 
-    if (m == NULL || (m->stores = calloc(s->n_sources, sizeof(*m->stores))) == NULL) {
-        free(m);
+    if (m == NULL)
         return srv_error(err, TRIFLE_ENOMEM, "out of memory");
-    }
     m->srv = s;
     s->monitors = m;
     if (pthread_mutex_init(&m->lock, NULL) != 0 || pthread_cond_init(&m->cond, NULL) != 0)
@@ -1031,12 +1027,8 @@ int srv_monitors_start(srv_server *s, trifle_error *err)
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return srv_error(err, TRIFLE_ERROR, "cannot initialise libcurl");
     m->curl_ready = 1;
-    for (i = 0; i < s->n_sources; i++) {
-        if ((rc = srv_store_open(&m->stores[i], s->cfg->data_dir, "monitors",
-                                 s->cfg->sources[i].id, err)) != 0)
-            return rc;
-        m->n = i + 1;
-    }
+    if ((rc = srv_stores_open(&m->stores, s, "monitors", err)) != 0)
+        return rc;
     if (s->stats_enabled &&
         (rc = trifle_simple_register("monitors", srv_monitors_provider, m, err)) != 0)
         return rc;
@@ -1049,7 +1041,6 @@ int srv_monitors_start(srv_server *s, trifle_error *err)
 void srv_monitors_stop(srv_server *s)
 {
     struct srv_monitors *m = s->monitors;
-    size_t i;
 
     if (m == NULL)
         return;
@@ -1062,13 +1053,11 @@ void srv_monitors_stop(srv_server *s)
     }
     if (s->stats_enabled)
         (void)trifle_simple_unregister("monitors");
-    for (i = 0; i < m->n; i++)
-        srv_store_close(&m->stores[i]);
+    srv_stores_close(&m->stores);
     if (m->curl_ready)
         curl_global_cleanup();
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->cond);
-    free(m->stores);
     free(m);
     s->monitors = NULL;
 }

@@ -298,3 +298,31 @@ void srv_store_now(char buf[40], int64_t now)
 {
     (void)trifle_time_format(buf, 40, now, NULL);
 }
+
+int srv_stores_open(srv_stores *set, srv_server *s, const char *kind, trifle_error *err)
+{
+    size_t i;
+    int rc;
+
+    set->n = 0;
+    if ((set->of = calloc(s->n_sources ? s->n_sources : 1, sizeof(*set->of))) == NULL)
+        return srv_error(err, TRIFLE_ENOMEM, "out of memory");
+    for (i = 0; i < s->n_sources; i++) {
+        if ((rc = srv_store_open(&set->of[i], s->cfg->data_dir, kind, s->cfg->sources[i].id,
+                                 err)) != 0)
+            return rc;
+        set->n = i + 1;
+    }
+    return 0;
+}
+
+void srv_stores_close(srv_stores *set)
+{
+    size_t i;
+
+    for (i = 0; i < set->n; i++)
+        srv_store_close(&set->of[i]);
+    free(set->of);
+    set->of = NULL;
+    set->n = 0;
+}

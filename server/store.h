@@ -29,6 +29,18 @@ typedef struct srv_store {
 int srv_store_open(srv_store *st, const char *data_dir, const char *kind, const char *source_id,
                    trifle_error *err);
 void srv_store_close(srv_store *st);
+/* One store of a kind per source of a server, in srv_server.sources order. */
+typedef struct srv_stores {
+    srv_store *of; /* of[i]: the store of source i */
+    size_t n;      /* how many are open */
+} srv_stores;
+
+/* Open the stores of @p kind for every source of @p s (srv_store_open each). On failure the ones
+ * opened so far stay in @p set for srv_stores_close(). */
+int srv_stores_open(srv_stores *set, srv_server *s, const char *kind, trifle_error *err);
+/* Close every store of @p set and free it; a zeroed set is fine. */
+void srv_stores_close(srv_stores *set);
+
 /* Write the items to the file. The caller holds the lock. */
 int srv_store_save(srv_store *st, trifle_error *err);
 /* The item whose id is raw path segment id[0..n) (compared as sent: ids are [0-9a-f]), or NULL;

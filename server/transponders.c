@@ -30,13 +30,12 @@
 #define JSON_TYPE "application/json; charset=utf-8"
 
 struct srv_transponders {
-    srv_store *stores; /* one per source, in srv_server.sources order */
-    size_t n;
+    srv_stores stores;
 };
 
 static srv_store *store_of(srv_server *s, const srv_source *src)
 {
-    return &s->transponders->stores[src - s->sources];
+    return &s->transponders->stores.of[src - s->sources];
 }
 
 /* 422 `{"errors": {"<field>": ["<message>"]}}`, the App's changeset shape. */
@@ -499,33 +498,18 @@ int srv_transponders_apply(srv_server *s, const srv_source *src, const char *key
 int srv_transponders_open(srv_server *s, trifle_error *err)
 {
     struct srv_transponders *d = calloc(1, sizeof(*d));
-    size_t i;
-    int rc;
 
-    if (d == NULL ||
-        (d->stores = calloc(s->n_sources ? s->n_sources : 1, sizeof(*d->stores))) == NULL) {
-        free(d);
+    if (d == NULL)
         return srv_error(err, TRIFLE_ENOMEM, "out of memory");
-    }
     s->transponders = d;
-    for (i = 0; i < s->n_sources; i++) {
-        if ((rc = srv_store_open(&d->stores[i], s->cfg->data_dir, "transponders",
-                                 s->cfg->sources[i].id, err)) != 0)
-            return rc;
-        d->n = i + 1;
-    }
-    return 0;
+    return srv_stores_open(&d->stores, s, "transponders", err);
 }
 
 void srv_transponders_close(srv_server *s)
 {
-    size_t i;
-
     if (s->transponders == NULL)
         return;
-    for (i = 0; i < s->transponders->n; i++)
-        srv_store_close(&s->transponders->stores[i]);
-    free(s->transponders->stores);
+    srv_stores_close(&s->transponders->stores);
     free(s->transponders);
     s->transponders = NULL;
 }
