@@ -41,6 +41,7 @@
 #include <postgresql/libpq-fe.h>
 #endif
 
+#include "storage_items.h"
 #include "trifle/trifle.h"
 
 #define T0 INT64_C(1736935200) /* 2025-01-15T10:00:00Z */
@@ -224,90 +225,6 @@ static trifle_storage *st_new(const ns *n)
     if (trifle_storage_setup(st, &err) != 0)
         fail_msg("setup: %s", err.message);
     return st;
-}
-
-typedef struct item {
-    char id[512];
-    char key[512];
-    trifle_entry e;
-} item;
-
-/* An item for (key, 1h, at) in st's mode with the given leaves (sorted by the caller). */
-static void item_init(item *it, trifle_storage *st, const char *key, int64_t at,
-                      const trifle_leaf *leaves, size_t n)
-{
-    (void)snprintf(it->key, sizeof(it->key), "%s", key);
-    (void)trifle_storage_identifier(st, it->id, sizeof(it->id), key, "1h", at);
-    it->e.bucket.id = it->id;
-    it->e.bucket.key = it->key;
-    it->e.bucket.granularity = "1h";
-    it->e.bucket.at = at;
-    it->e.leaves = leaves;
-    it->e.n_leaves = n;
-}
-
-static void inc1(trifle_storage *st, const char *key, int64_t at, const trifle_leaf *l, size_t n)
-{
-    trifle_error err = TRIFLE_ERROR_INIT;
-    item it;
-
-    item_init(&it, st, key, at, l, n);
-    if (trifle_storage_inc(st, &it.e, 1, NULL, &err) != 0)
-        fail_msg("inc %s: %s", it.id, err.message);
-}
-
-/* What one get delivered. */
-typedef struct got {
-    size_t n;
-    struct {
-        size_t index;
-        char path[128];
-        double value;
-    } l[64];
-} got;
-
-static int got_leaf(size_t index, const char *path, double value, void *payload)
-{
-    got *g = payload;
-
-    if (g->n < 64) {
-        g->l[g->n].index = index;
-        (void)snprintf(g->l[g->n].path, sizeof(g->l[g->n].path), "%s", path);
-        g->l[g->n].value = value;
-        g->n++;
-    }
-    return 0;
-}
-
-/* The value of path in bucket index, NAN when it was not delivered. */
-static double got_value(const got *g, size_t index, const char *path)
-{
-    size_t i;
-
-    for (i = 0; i < g->n; i++)
-        if (g->l[i].index == index && strcmp(g->l[i].path, path) == 0)
-            return g->l[i].value;
-    return NAN;
-}
-
-static size_t got_count(const got *g, size_t index)
-{
-    size_t i, k = 0;
-
-    for (i = 0; i < g->n; i++)
-        k += g->l[i].index == index;
-    return k;
-}
-
-static void get1(trifle_storage *st, const char *key, int64_t at, got *g)
-{
-    trifle_error err = TRIFLE_ERROR_INIT;
-    item it;
-
-    memset(g, 0, sizeof(*g));
-    item_init(&it, st, key, at, NULL, 0);
-    if (trifle_storage_get(st, &it.e.bucket, 1, got_leaf, g, &err) != 0)
-        fail_msg("get %s: %s", it.id, err.message);
 }
 
 static void sleep_ms(long ms)

@@ -1,0 +1,47 @@
+/* Items and reads against a trifle_storage for the SQL drivers' unit tests: one 1h bucket item,
+ * an inc of it, and a get whose leaves are collected (test_driver_postgres.c,
+ * test_driver_mysql.c). Failures end the test through cmocka's fail_msg(). */
+#ifndef TRIFLE_TEST_STORAGE_ITEMS_H
+#define TRIFLE_TEST_STORAGE_ITEMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trifle/storage.h"
+
+typedef struct item {
+    char id[512];
+    char key[512];
+    trifle_entry e;
+} item;
+
+/* An item for (key, 1h, at) in st's mode with the given leaves (sorted by the caller). */
+void item_init(item *it, trifle_storage *st, const char *key, int64_t at, const trifle_leaf *leaves,
+               size_t n);
+
+/* One inc of that item; fails the test on error. */
+void inc1(trifle_storage *st, const char *key, int64_t at, const trifle_leaf *l, size_t n);
+
+/* What one get delivered (the first 64 leaves). */
+typedef struct got {
+    size_t n;
+    struct {
+        size_t index;
+        char path[128];
+        double value;
+    } l[64];
+} got;
+
+/* trifle_leaf_fn collecting into a got. */
+int got_leaf(size_t index, const char *path, double value, void *payload);
+
+/* The value of path in bucket index, NAN when it was not delivered. */
+double got_value(const got *g, size_t index, const char *path);
+
+/* How many leaves bucket index delivered. */
+size_t got_count(const got *g, size_t index);
+
+/* One get of the item (key, 1h, at) into g; fails the test on error. */
+void get1(trifle_storage *st, const char *key, int64_t at, got *g);
+
+#endif
