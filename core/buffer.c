@@ -143,7 +143,6 @@ typedef struct bshard {
     size_t mkey_len, mkey_cap;
     uint64_t mkey_hash, mkey_id;
     bentry *free_list; /* records to reuse */
-    size_t n_free;
     /* records of this shard that flushes gave back (under the buffer's `lock`): a shard reuses
      * only its own records, so two threads never write to neighbouring memory */
     bentry *returned;
@@ -209,7 +208,6 @@ struct trifle__buffer {
                                  under a QUARANTINE record that is in force) */
     uint64_t verify_seq;      /* flush_lock: a marked write of this seq has an unknown outcome */
     uint64_t q_cover_max;     /* flush_lock: the highest cover of a QUARANTINE record */
-    int checkpoint_dirty;     /* flush_lock: the checkpoint file is older than stored_seq */
     char **grans_extra;       /* granularity labels of replayed quarantine records that the
                                  configuration no longer has (owned) */
     size_t n_grans_extra;
@@ -335,14 +333,12 @@ static bentry *entry_new(trifle__buffer *b, bshard *sh, const char *key, const c
     if (sh->free_list == NULL && atomic_load_explicit(&sh->n_returned, memory_order_relaxed) > 0) {
         trifle__mutex_lock(&b->lock);
         sh->free_list = sh->returned;
-        sh->n_free = atomic_load_explicit(&sh->n_returned, memory_order_relaxed);
         sh->returned = NULL;
         atomic_store_explicit(&sh->n_returned, 0, memory_order_relaxed);
         trifle__mutex_unlock(&b->lock);
     }
     if ((e = sh->free_list) != NULL) {
         sh->free_list = e->next;
-        sh->n_free--;
     } else if ((e = trifle__calloc(1, sizeof(*e))) == NULL)
         return NULL;
     e->home = (unsigned char)(sh - b->shards);
@@ -1313,10 +1309,8 @@ static void journal_settle(trifle__buffer *b)
         if (bound > b->stored_seq)
             b->stored_seq = bound;
     }
-    if (b->stored_seq != before || b->checkpoint_dirty) {
+    if (b->stored_seq != before)
         checkpoint_write(b, b->stored_seq);
-        b->checkpoint_dirty = 0;
-    }
     trifle__journal_release(b->jn, bound);
 }
 
@@ -1603,16 +1597,13 @@ static size_t count_ops(const bop *op)
     return n;
 }
 
-/* Write queued operations in order, each its own batch. An operation the store rejects because
- * of stored data goes to the quarantine with every later operation on one of its records
- * (ERRATA minor 4); any other failure stops the queue where it is. */
-static int flush_fifo(trifle__buffer *b, int with_quarantine, trifle_error *err)
+/* FIFO and calls mode: move the queue behind what failed flushes kept (those go first), reset the
+ * counters of a snapshot, and note the journal's last seq (every queued call is up to it). Caller
+ * holds flush_lock. */
+static void take_queue(trifle__buffer *b)
 {
-    bop *queue, **tail, *op;
-    int rc = 0;
+    bop *queue, **tail;
 
-    if (b->marks && b->verify_seq != 0 && (rc = verify_marked(b, err)) != 0)
-        return rc;
     trifle__mutex_lock(&b->lock);
     queue = b->q_head;
     b->q_head = b->q_tail = NULL;
@@ -1624,7 +1615,20 @@ static int flush_fifo(trifle__buffer *b, int with_quarantine, trifle_error *err)
     trifle__mutex_unlock(&b->lock);
     for (tail = &b->kept; *tail != NULL; tail = &(*tail)->next)
         ;
-    *tail = queue; /* kept operations first */
+    *tail = queue;
+}
+
+/* Write queued operations in order, each its own batch. An operation the store rejects because
+ * of stored data goes to the quarantine with every later operation on one of its records
+ * (ERRATA minor 4); any other failure stops the queue where it is. */
+static int flush_fifo(trifle__buffer *b, int with_quarantine, trifle_error *err)
+{
+    bop **tail, *op;
+    int rc = 0;
+
+    if (b->marks && b->verify_seq != 0 && (rc = verify_marked(b, err)) != 0)
+        return rc;
+    take_queue(b);
     while (b->kept != NULL && rc == 0) {
         bentry **rec;
         write_outcome o;
@@ -1756,21 +1760,9 @@ static int flush_fifo(trifle__buffer *b, int with_quarantine, trifle_error *err)
 static int flush_calls(trifle__buffer *b, trifle_error *err)
 {
     size_t batch = (size_t)b->env.opt->batch_items;
-    bop *queue, **tail;
     int rc = 0;
 
-    trifle__mutex_lock(&b->lock);
-    queue = b->q_head;
-    b->q_head = b->q_tail = NULL;
-    b->q_n = 0;
-    atomic_store_explicit(&b->shards[0].ops_since, 0, memory_order_relaxed);
-    atomic_store(&b->armed, 0);
-    if (b->jn != NULL)
-        b->snap_seq = trifle__journal_last_seq(b->jn);
-    trifle__mutex_unlock(&b->lock);
-    for (tail = &b->kept; *tail != NULL; tail = &(*tail)->next)
-        ;
-    *tail = queue; /* calls of failed flushes first */
+    take_queue(b);
     while (b->kept != NULL && rc == 0) {
         trifle_call *calls = NULL;
         trifle_leaf *leaves = NULL;

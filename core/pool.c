@@ -23,9 +23,15 @@ struct trifle__pool {
     trifle_storage_options so;
 };
 
-static char *dup_or_null(const char *s)
+/* Free what trifle__pool_new allocated (the mutex and condition variable are the caller's). */
+static void pool_discard(trifle__pool *p)
 {
-    return s == NULL ? NULL : trifle__strdup(s);
+    trifle__free(p->slots);
+    trifle__free(p->url);
+    trifle__free(p->separator);
+    trifle__free(p->driver_path);
+    trifle__free(p->driver);
+    trifle__free(p);
 }
 
 int trifle__pool_new(trifle__pool **out, trifle_storage *first, const char *url,
@@ -39,27 +45,17 @@ int trifle__pool_new(trifle__pool **out, trifle_storage *first, const char *url,
     if ((p = trifle__calloc(1, sizeof(*p))) == NULL ||
         (p->slots = trifle__calloc(max, sizeof(*p->slots))) == NULL ||
         (p->url = trifle__strdup(url)) == NULL ||
-        (so->separator != NULL && (p->separator = dup_or_null(so->separator)) == NULL) ||
-        (so->driver_path != NULL && (p->driver_path = dup_or_null(so->driver_path)) == NULL) ||
-        (so->driver != NULL && (p->driver = dup_or_null(so->driver)) == NULL)) {
+        (so->separator != NULL && (p->separator = trifle__strdup(so->separator)) == NULL) ||
+        (so->driver_path != NULL && (p->driver_path = trifle__strdup(so->driver_path)) == NULL) ||
+        (so->driver != NULL && (p->driver = trifle__strdup(so->driver)) == NULL)) {
         trifle_storage_close(first);
-        if (p != NULL) {
-            trifle__free(p->slots);
-            trifle__free(p->url);
-            trifle__free(p->separator);
-            trifle__free(p->driver_path);
-            trifle__free(p);
-        }
+        if (p != NULL)
+            pool_discard(p);
         return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
     }
     if (trifle__mutex_init(&p->lock) != 0 || pthread_cond_init(&p->freed, NULL) != 0) {
         trifle_storage_close(first);
-        trifle__free(p->slots);
-        trifle__free(p->url);
-        trifle__free(p->separator);
-        trifle__free(p->driver_path);
-        trifle__free(p->driver);
-        trifle__free(p);
+        pool_discard(p);
         return trifle__error(err, TRIFLE_ERROR, "cannot create a mutex");
     }
     p->so = *so;
@@ -201,10 +197,5 @@ void trifle__pool_free(trifle__pool *p)
     trifle__pool_close(p);
     (void)pthread_cond_destroy(&p->freed);
     trifle__mutex_destroy(&p->lock);
-    trifle__free(p->slots);
-    trifle__free(p->url);
-    trifle__free(p->separator);
-    trifle__free(p->driver_path);
-    trifle__free(p->driver);
-    trifle__free(p);
+    pool_discard(p);
 }

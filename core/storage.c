@@ -519,6 +519,18 @@ int trifle_storage_drop(trifle_storage *st, trifle_error *err)
     return 0;
 }
 
+/* The result a write call fills: the caller's, or local when it gave none; zeroed, no item
+ * failed. */
+static trifle_write_result *result_reset(trifle_write_result *res, trifle_write_result *local)
+{
+    if (res == NULL)
+        res = local;
+    memset(res, 0, sizeof(*res));
+    res->struct_size = sizeof(*res);
+    res->failed_item = -1;
+    return res;
+}
+
 /* The items of a write: each has an identifier and at least one leaf. */
 static int check_items(const trifle_entry *items, size_t n, const char *what, trifle_error *err)
 {
@@ -544,11 +556,7 @@ static int write_call(trifle_storage *st, int add, const trifle_entry *items, si
     trifle_write_result local;
     int rc;
 
-    if (res == NULL)
-        res = &local;
-    memset(res, 0, sizeof(*res));
-    res->struct_size = sizeof(*res);
-    res->failed_item = -1;
+    res = result_reset(res, &local);
     if (st == NULL)
         return trifle__error(err, TRIFLE_EINVAL, "invalid argument: storage is NULL");
     if (n == 0)
@@ -597,11 +605,7 @@ int trifle_storage_write_marked(trifle_storage *st, const trifle_entry *set_item
     trifle_write_result local;
     int rc;
 
-    if (res == NULL)
-        res = &local;
-    memset(res, 0, sizeof(*res));
-    res->struct_size = sizeof(*res);
-    res->failed_item = -1;
+    res = result_reset(res, &local);
     if (st == NULL)
         return trifle__error(err, TRIFLE_EINVAL, "invalid argument: storage is NULL");
     if (!(st->drv->caps & TRIFLE_CAP_JOURNAL_MARK) || st->drv->write_marked == NULL)
@@ -651,11 +655,7 @@ int trifle__storage_calls(trifle_storage *st, const trifle_call *calls, size_t n
     size_t i;
     int rc;
 
-    if (res == NULL)
-        res = &local;
-    memset(res, 0, sizeof(*res));
-    res->struct_size = sizeof(*res);
-    res->failed_item = -1;
+    res = result_reset(res, &local);
     if (st == NULL)
         return trifle__error(err, TRIFLE_EINVAL, "invalid argument: storage is NULL");
     if (!trifle__storage_takes_calls(st))
