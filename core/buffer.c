@@ -173,6 +173,9 @@ struct trifle__buffer {
      * the room check of a call without it */
     _Atomic size_t held;
     size_t quarantined;
+    /* lock: a flush took records out of the shards (or the queue) and has not yet counted what
+     * it kept in `held`. A read that wants its writes waits for that flush. */
+    int in_flight;
     uint64_t system_hash; /* hash of SYSTEM_KEY */
     /* FIFO state */
     bop *q_head, *q_tail; /* lock: queued operations */
@@ -1361,6 +1364,11 @@ static int take_snapshot(trifle__buffer *b, uint64_t *snap_seq, trifle_error *er
     }
     atomic_store(&b->armed, 0);
     *snap_seq = b->jn != NULL ? trifle__journal_last_seq(b->jn) : 0;
+    if (total > 0) { /* shard locks come before `lock` */
+        trifle__mutex_lock(&b->lock);
+        b->in_flight = 1;
+        trifle__mutex_unlock(&b->lock);
+    }
     for (k = b->n_shards; k-- > 0;)
         trifle__mutex_unlock(&b->shards[k].lock);
     first = b->snap_seq + 1; /* no call in this snapshot is older */
@@ -1607,6 +1615,7 @@ static void take_queue(trifle__buffer *b)
     trifle__mutex_lock(&b->lock);
     queue = b->q_head;
     b->q_head = b->q_tail = NULL;
+    b->in_flight = b->q_n > 0;
     b->q_n = 0;
     atomic_store_explicit(&b->shards[0].ops_since, 0, memory_order_relaxed);
     atomic_store(&b->armed, 0);
@@ -1843,6 +1852,9 @@ static int flush_now(trifle__buffer *b, int with_quarantine, trifle_error *err)
     rc = b->aggregate ? flush_aggregate(b, with_quarantine, &e)
          : b->calls   ? flush_calls(b, &e)
                       : flush_fifo(b, with_quarantine, &e);
+    trifle__mutex_lock(&b->lock);
+    b->in_flight = 0; /* `held` counts what this flush kept; cleared before the next flush */
+    trifle__mutex_unlock(&b->lock);
     trifle__mutex_unlock(&b->flush_lock);
     trifle__mutex_lock(&b->lock);
     b->last_rc = rc;
@@ -3031,7 +3043,7 @@ int trifle__buffer_flush_for_read(trifle__buffer *b, const char *key, const char
     int rc, still;
 
     trifle__mutex_lock(&b->lock);
-    still = pending_count(b) > b->quarantined;
+    still = b->in_flight || pending_count(b) > b->quarantined;
     trifle__mutex_unlock(&b->lock);
     if (!still)
         return 0;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <trifle/driver.h>
 
@@ -89,6 +90,7 @@ typedef struct fk_db {
     long fail_count;       /* calls to fail once armed: >= 1, or -1 */
     int fail_code, fail_native, fail_unknown;
     long fail_applied, fail_item;
+    long slow_inc_ms; /* every inc sleeps this long before it takes the store's lock */
 } fk_db;
 
 struct trifle_conn {
@@ -171,6 +173,7 @@ static void fk_stats_reset(fk_db *db)
     db->fail_unknown = 0;
     db->fail_applied = 0;
     db->fail_item = -1;
+    db->slow_inc_ms = 0;
 }
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -397,6 +400,7 @@ typedef struct fk_settings {
     int code, native, unknown, has_code, has_native, has_unknown;
     long applied, item;
     int has_applied, has_item, reset_stats, reset_data;
+    long slow_inc_ms; /* -1: unchanged */
 } fk_settings;
 
 /* Take one setting; 1 when the name is one, 0 when it is not, -1 for a bad value. */
@@ -448,6 +452,10 @@ static int fk_setting(fk_settings *s, const char *name, const char *text, double
             return -1;
         s->item = v;
         s->has_item = 1;
+    } else if (strcmp(name, "slow_inc_ms") == 0) {
+        if (v < 0)
+            return -1;
+        s->slow_inc_ms = v;
     } else if (strcmp(name, "reset_stats") == 0) {
         s->reset_stats = v != 0;
     } else if (strcmp(name, "reset_data") == 0) {
@@ -484,6 +492,8 @@ static void fk_settings_apply(const trifle_host_api *h, fk_db *db, const fk_sett
         db->fail_applied = s->applied;
     if (s->has_item)
         db->fail_item = s->item;
+    if (s->slow_inc_ms >= 0)
+        db->slow_inc_ms = s->slow_inc_ms;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -525,6 +535,7 @@ static int fk_open(trifle_conn **out, const trifle_host_api *host, const char *u
     c->host = host;
     *out = c; /* half-open: fk_close accepts it */
     memset(&s, 0, sizeof(s));
+    s.slow_inc_ms = -1;
     for (i = 0; opts != NULL && opts[i] != NULL && opts[i + 1] != NULL; i += 2) {
         if (strcmp(opts[i], "trifle.joined") == 0) {
             c->mode = strcmp(opts[i + 1], "partial") == 0     ? TRIFLE_ID_PARTIAL
@@ -699,9 +710,16 @@ static int fk_write(trifle_conn *c, int add, const trifle_entry *items, size_t n
     fk_bucket **touched = NULL;
     size_t apply = n;
     int rc = 0, failing;
+    long slow;
 
     (void)pthread_mutex_lock(&fk_lock);
     fk_count(c, add ? OP_INC : OP_SET, n, fk_leaves_of(items, n));
+    if ((slow = add ? db->slow_inc_ms : 0) > 0) { /* counted already: a test sees it is inside */
+        struct timespec ts = {slow / 1000, (slow % 1000) * 1000000L};
+        (void)pthread_mutex_unlock(&fk_lock);
+        (void)nanosleep(&ts, NULL);
+        (void)pthread_mutex_lock(&fk_lock);
+    }
     if ((rc = fk_check_items(c, items, n, err)) != 0)
         goto done;
     if (n > 0 && (touched = h->alloc(n * sizeof(*touched))) == NULL) {
@@ -906,6 +924,7 @@ static int fk_control(trifle_conn *c, const trifle_leaf *leaves, size_t n, trifl
     int r;
 
     memset(&s, 0, sizeof(s));
+    s.slow_inc_ms = -1;
     for (i = 0; i < n; i++) {
         if ((r = fk_setting(&s, leaves[i].path, NULL, leaves[i].value)) <= 0) {
             c->host->error_set(err, TRIFLE_EINVAL, 0, "fake: %s control %s",

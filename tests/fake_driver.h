@@ -36,6 +36,9 @@
  *               its item count (set items first, then inc items); fail_applied is ignored. With
  *               fail_unknown=1 it stores every item and the mark, then fails with
  *               outcome_unknown = 1. `fail_mark_read=N` fails a mark_read.
+ *                 `slow_inc_ms=N`  every inc (not write_marked) is counted, then sleeps
+ *                                  N ms before it touches the store (0 = off; reset_stats
+ *                                  turns it off)
  *                 `reset_stats=1`  zero the counters and disarm every fault (settings persist
  *                                  until then)
  *                 `reset_data=1`   forget every stored bucket, ping and journal mark

@@ -244,6 +244,38 @@ static void test_read_your_writes(void **state)
     trifle_free(t);
 }
 
+/* A read while a flush is writing what the reader tracked waits for that flush: the records are
+ * then neither pending in the shards (or the queue) nor stored yet. */
+static void read_during_flush(const char *aggregate)
+{
+    /* two connections: the read does not queue behind the flush for one */
+    const char *const opts[] = {"buffer.async",     "true",    "buffer.duration_ms", "1",
+                                "buffer.aggregate", aggregate, "connections",        "2",
+                                NULL};
+    trifle *t = open_buffered(opts);
+    trifle_payload *p = payload("{\"n\":1}");
+    int i;
+
+    assert_int_equal(fake_control(db, "slow_inc_ms", 300), 0);
+    track(t, "k", T0, p);
+    track(t, "k", T0, p);
+    for (i = 0; i < 500 && counter("inc.calls") < 1; i++) { /* the timer's flush is inside inc */
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(counter("inc.calls") >= 1);
+    expect_row(t, "k", T0, "1h", "{\"n\":2}");
+    trifle_payload_free(p);
+    trifle_free(t);
+}
+
+static void test_read_waits_for_flush_in_flight(void **state)
+{
+    (void)state;
+    read_during_flush("false");
+    read_during_flush("true");
+}
+
 static void test_failed_flush_keeps_everything(void **state)
 {
     fixture *fx = *state;
@@ -614,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_size_trigger_and_batches),
         cmocka_unit_test(test_timer_flushes_in_background),
         cmocka_unit_test(test_read_your_writes),
+        cmocka_unit_test(test_read_waits_for_flush_in_flight),
         cmocka_unit_test_setup_teardown(test_failed_flush_keeps_everything, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_partially_applied_call_is_not_repeated, fx_open, fx_close),
         cmocka_unit_test(test_applied_set_is_not_repeated),
