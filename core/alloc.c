@@ -1,8 +1,6 @@
 #include "alloc_int.h"
 
-#include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <cjson/cJSON.h>
 
@@ -31,28 +29,9 @@ void *trifle__malloc(size_t size)
     return allocator.malloc(size == 0 ? 1 : size);
 }
 
-void *trifle__calloc(size_t n, size_t size)
-{
-    void *p;
-
-    if (size != 0 && n > SIZE_MAX / size)
-        return NULL;
-    p = trifle__malloc(n * size);
-    if (p != NULL)
-        memset(p, 0, n * size == 0 ? 1 : n * size);
-    return p;
-}
-
 void *trifle__realloc(void *ptr, size_t size)
 {
     return allocator.realloc(ptr, size == 0 ? 1 : size);
-}
-
-void *trifle__reallocarray(void *ptr, size_t n, size_t size)
-{
-    if (size != 0 && n > SIZE_MAX / size)
-        return NULL;
-    return trifle__realloc(ptr, n * size);
 }
 
 void trifle__free(void *ptr)
@@ -66,18 +45,13 @@ void trifle_mem_free(void *ptr)
     trifle__free(ptr);
 }
 
-char *trifle__strndup(const char *s, size_t n)
+void *trifle_mem_alloc(size_t size)
 {
-    char *d = trifle__malloc(n + 1);
-
-    if (d == NULL)
-        return NULL;
-    memcpy(d, s, n);
-    d[n] = '\0';
-    return d;
+    return trifle__malloc(size);
 }
 
-char *trifle__strdup(const char *s)
+void *trifle_mem_realloc(void *ptr, size_t size)
 {
-    return s == NULL ? NULL : trifle__strndup(s, strlen(s));
+    return trifle__realloc(ptr, size);
 }
+

@@ -1,6 +1,5 @@
 #include "error_int.h"
 
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -105,51 +104,6 @@ int trifle__error_path(trifle_error *err, int code, const char *path, const char
     if (err != NULL && path != NULL)
         trifle__strlcpy_utf8(err->path, path, sizeof(err->path));
     return code;
-}
-
-/* The handler is swapped atomically as a whole; level is advisory. */
-typedef struct log_state {
-    trifle_log_fn fn;
-    void *payload;
-} log_state;
-static _Atomic int log_level = -1;
-static log_state log_handler;
-static atomic_flag log_lock = ATOMIC_FLAG_INIT;
-
-void trifle_set_log_handler(int max_level, trifle_log_fn fn, void *payload)
-{
-    while (atomic_flag_test_and_set(&log_lock))
-        ;
-    log_handler.fn = fn;
-    log_handler.payload = payload;
-    atomic_flag_clear(&log_lock);
-    atomic_store(&log_level, fn == NULL ? -1 : max_level);
-}
-
-void trifle__vlog(int level, const char *origin, const char *fmt, va_list ap)
-{
-    char msg[1024];
-    log_state h;
-
-    if (level > atomic_load(&log_level))
-        return;
-    while (atomic_flag_test_and_set(&log_lock))
-        ;
-    h = log_handler;
-    atomic_flag_clear(&log_lock);
-    if (h.fn == NULL)
-        return;
-    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
-    h.fn(level, origin, msg, h.payload);
-}
-
-void trifle__log(int level, const char *origin, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    trifle__vlog(level, origin, fmt, ap);
-    va_end(ap);
 }
 
 const char *trifle_version(void)

@@ -5,6 +5,7 @@
 #ifndef TRIFLE_COMMON_H
 #define TRIFLE_COMMON_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,6 +67,24 @@ TRIFLE_API void trifle_set_allocator(const trifle_allocator *a);
  */
 TRIFLE_API void trifle_mem_free(void *ptr);
 
+/**
+ * @brief Allocate through the allocator of trifle_set_allocator(), so trifle_mem_free() releases it.
+ * For libraries built on libtrifle (libtrifle-simple) whose results the caller frees with
+ * trifle_mem_free().
+ * @param size Bytes; 0 allocates a minimal block.
+ * @return The memory, or NULL when the allocator failed. Thread-safe.
+ */
+TRIFLE_API void *trifle_mem_alloc(size_t size);
+
+/**
+ * @brief Resize memory from trifle_mem_alloc() (or a libtrifle result) through the same allocator.
+ * @param ptr The block, or NULL to allocate a new one.
+ * @param size The new size in bytes; 0 keeps a minimal block.
+ * @return The moved or grown block, or NULL when the allocator failed (then @p ptr is untouched).
+ * Thread-safe.
+ */
+TRIFLE_API void *trifle_mem_realloc(void *ptr, size_t size);
+
 /** Log levels passed to the log handler. */
 enum trifle_log_level {
     TRIFLE_LOG_ERROR = 0, /**< an operation failed and nobody else will report it */
@@ -92,6 +111,27 @@ typedef void (*trifle_log_fn)(int level, const char *origin, const char *message
  * Thread-safe, but messages being logged concurrently may still reach the previous handler.
  */
 TRIFLE_API void trifle_set_log_handler(int max_level, trifle_log_fn fn, void *payload);
+
+/**
+ * @brief Send a message to the installed log handler, as libtrifle's own messages go; for libraries
+ * built on libtrifle (libtrifle-simple) and for applications that want one log stream.
+ * @param level A trifle_log_level; above the handler's max_level nothing is formatted.
+ * @param origin Who speaks ("simple", an application name); NULL is "".
+ * @param fmt A printf format (messages are cut at 1023 bytes); not NULL.
+ * @param ... Its arguments.
+ * Thread-safe.
+ */
+TRIFLE_API void trifle_log(int level, const char *origin, const char *fmt, ...) TRIFLE_PRINTF(3, 4);
+
+/**
+ * @brief trifle_log() with a va_list.
+ * @param level A trifle_log_level.
+ * @param origin Who speaks; NULL is "".
+ * @param fmt A printf format; not NULL.
+ * @param ap Its arguments.
+ */
+TRIFLE_API void trifle_vlog(int level, const char *origin, const char *fmt, va_list ap)
+    TRIFLE_PRINTF(3, 0);
 
 TRIFLE_END_DECLS
 

@@ -4,6 +4,10 @@
  * (category, name), persisted atomically, rendered as the `/stats` JSON tree and as Prometheus
  * text.
  *
+ * The module is its own library, libtrifle-simple: link it with `pkg-config --libs trifle-simple`
+ * or the CMake target `trifle::simple` (it brings libtrifle along). Memory it returns is freed with
+ * trifle_mem_free(), and it logs through trifle_set_log_handler()'s handler.
+ *
  * There are no time buckets and no history: each entry holds one signed 64-bit value. The module is
  * a single registry per process, so the functions take no handle:
  * @code

@@ -8,16 +8,20 @@ trap 'rm -rf "$work"' EXIT
 "$CMAKE_COMMAND" --install "$build" --prefix "$work/prefix" >/dev/null
 lib=$work/prefix/lib
 [ -d "$work/prefix/lib64" ] && lib=$work/prefix/lib64
-# 1. find_package(trifle) + trifle::trifle
+# 1. find_package(trifle) + trifle::trifle and trifle::simple
 "$CMAKE_COMMAND" -S "$src/consumer" -B "$work/cmake" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 "$CMAKE_COMMAND" --build "$work/cmake" >/dev/null
 LD_LIBRARY_PATH=$lib "$work/cmake/consumer" "$lib/trifle-1"
+LD_LIBRARY_PATH=$lib "$work/cmake/consumer_simple"
 # 2. pkg-config
 PKG_CONFIG_PATH=$lib/pkgconfig
 export PKG_CONFIG_PATH
 $CC -std=c11 $(pkg-config --cflags trifle) "$src/consumer/main.c" -o "$work/pc" $(pkg-config --libs trifle)
 out=$(LD_LIBRARY_PATH=$lib "$work/pc" "$(pkg-config --variable=plugindir trifle)")
 echo "$out"
+$CC -std=c11 $(pkg-config --cflags trifle-simple) "$src/consumer/simple_main.c" -o "$work/pc_simple" \
+    $(pkg-config --libs trifle-simple)
+LD_LIBRARY_PATH=$lib "$work/pc_simple"
 # one version: the pkg-config file, the CMake package, the library and the CLI agree
 version=$(pkg-config --modversion trifle)
 case $out in
@@ -47,7 +51,19 @@ if ldd "$lib/libtrifle.so.1" | grep -Eq 'sqlite|libpq|hiredis|mongoc|bson'; then
     echo "libtrifle links a database client" >&2
     exit 1
 fi
-# 5. the conformance kit: the installed runner finds the installed vectors relative to itself,
+# 5. Simple Stats is libtrifle-simple's alone: libtrifle exports none of it, and libtrifle-simple
+#    exports nothing else
+if nm -D --defined-only "$lib/libtrifle.so.1" | awk '{print $3}' | grep -q '^trifle_simple_'; then
+    echo "libtrifle exports Simple Stats symbols" >&2
+    exit 1
+fi
+others=$(nm -D --defined-only "$lib/libtrifle-simple.so.1" | awk '$2 ~ /^[TDBRW]$/ {print $3}' |
+    grep -v '^trifle_simple_' || true)
+if [ -n "$others" ]; then
+    echo "libtrifle-simple exports: $others" >&2
+    exit 1
+fi
+# 6. the conformance kit: the installed runner finds the installed vectors relative to itself,
 #    also after the whole prefix moved, and --vectors overrides them
 if [ -x "$work/prefix/bin/trifle-conformance" ] && [ -f "$lib/trifle-1/trifle_sqlite.so" ]; then
     for f in "$src"/../../conformance/vectors/*.json; do

@@ -1,6 +1,6 @@
-/* Simple Stats internals shared by core/simple.c (registry, FIFO, lifecycle, persistence),
- * core/simple_load.c (the persistence file parser), core/simple_render.c (JSON and Prometheus) and
- * core/sysinfo.c (system figures, storage cache). Never installed. */
+/* Simple Stats internals shared by simple/simple.c (registry, FIFO, lifecycle, persistence),
+ * simple/simple_load.c (the persistence file parser), simple/simple_render.c (JSON and
+ * Prometheus) and simple/sysinfo.c (system figures, storage cache). Never installed. */
 #ifndef TRIFLE_SIMPLE_INT_H
 #define TRIFLE_SIMPLE_INT_H
 
