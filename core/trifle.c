@@ -24,6 +24,7 @@
 #include "config_int.h"
 #include "error_int.h"
 #include "json_int.h"
+#include "key_int.h"
 #include "payload_int.h"
 #include "series_int.h"
 #include "storage_int.h"
@@ -32,7 +33,6 @@
 
 #define SYSTEM_KEY "__system__key__"
 #define UNTRACKED_KEY "__untracked__"
-#define MAX_KEY_BYTES 200 /* ERRATA I4: every joined identifier then fits VARCHAR(255) */
 
 struct trifle {
     trifle_config *cfg; /* effective configuration (URL parameters applied) */
@@ -42,62 +42,6 @@ struct trifle {
     trifle__buffer *buffer;  /* NULL when buffer.enabled is false */
     _Atomic int closed;
 };
-
-/* ---------------------------------------------------------------------------------------------
- * Keys */
-
-int trifle__utf8_valid(const char *s, size_t n)
-{
-    size_t i = 0, len;
-
-    while (i < n) {
-        if (s[i] == '\0' || (len = trifle__utf8_seq(s + i, n - i)) == 0)
-            return 0;
-        i += len;
-    }
-    return 1;
-}
-
-int trifle__key_check(const char *key, int for_write, trifle_error *err)
-{
-    size_t i = 0, seg = 0, len;
-
-    if (key == NULL)
-        return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
-    /* one pass: ASCII bytes inline, multi-byte sequences through the UTF-8 decoder; every dotted
-     * segment non-empty and not starting with '$' (the key becomes the system path keys.<key>,
-     * ERRATA I3) */
-    for (;;) {
-        unsigned char c;
-
-        /* the bulk of a key: '/' .. DEL, neither a separator nor the end nor UTF-8 */
-        while ((unsigned char)((unsigned char)key[i] - 0x2f) < 0x51)
-            i++;
-        if (i > MAX_KEY_BYTES)
-            return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
-        c = (unsigned char)key[i];
-        if (c == '\0' || c == '.') {
-            if (i == seg || key[seg] == '$')
-                return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
-            if (c == '\0')
-                break;
-            seg = ++i;
-        } else if (c < 0x80) {
-            i++;
-        } else if ((len = trifle__utf8_seq(key + i, strnlen(key + i, 4))) == 0) {
-            return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
-        } else {
-            i += len;
-        }
-        if (i > MAX_KEY_BYTES)
-            return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
-    }
-    if (for_write && key[0] == '_' && strcmp(key, SYSTEM_KEY) == 0)
-        return trifle__error(err, TRIFLE_EINVAL, "reserved key: " SYSTEM_KEY);
-    if (for_write && key[0] == '_' && strcmp(key, UNTRACKED_KEY) == 0)
-        return trifle__error(err, TRIFLE_EINVAL, "reserved key: " UNTRACKED_KEY);
-    return 0;
-}
 
 /* ---------------------------------------------------------------------------------------------
  * Lifecycle */

@@ -1,18 +1,6 @@
-/* Internal helpers of the stats handle shared with other core modules. Never installed. */
+/* Internal helpers of the stats handle for the tests. Never installed. */
 #ifndef TRIFLE_TRIFLE_INT_H
 #define TRIFLE_TRIFLE_INT_H
-
-#include <stddef.h>
-
-#include "trifle/error.h"
-
-/* 1 when s[0..n) is valid UTF-8 without NUL, overlong forms or surrogates. */
-int trifle__utf8_valid(const char *s, size_t n);
-
-/* SPEC §3.1 + ERRATA I3/I4/minor 17: non-empty valid UTF-8, at most 200 bytes, every dotted segment
- * non-empty and not starting with '$' → else EINVAL `invalid metric key`. With for_write, the
- * reserved keys are refused: `reserved key: __system__key__` / `reserved key: __untracked__`. */
-int trifle__key_check(const char *key, int for_write, trifle_error *err);
 
 /* Drop a handle the way a crashed process would: nothing pending is flushed or written, the flush
  * thread stops, the journal is closed (its lock released) and everything is freed. For tests of

@@ -4,6 +4,7 @@
 
 #include "alloc_int.h"
 #include "error_int.h"
+#include "trifle/trifle.h"
 
 static int read_values(trifle_series **out, const char *key, int64_t from, int64_t to,
                        const char *granularity, void *ctx, trifle_error *err)

@@ -39,10 +39,10 @@
 #include "error_int.h"
 #include "jrec_int.h"
 #include "journal_int.h"
+#include "key_int.h"
 #include "nocturnal_int.h"
 #include "payload_int.h"
 #include "storage_int.h"
-#include "trifle_int.h"
 
 #define SYSTEM_KEY "__system__key__"
 #define UNTRACKED_KEY "__untracked__"

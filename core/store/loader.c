@@ -29,7 +29,7 @@
 #include "buf_int.h"
 #include "error_int.h"
 #include "numfmt_int.h"
-#include "storage_int.h"
+#include "sink_int.h"
 #include "trifle/storage.h"
 
 #ifndef TRIFLE_PLUGIN_DIR

@@ -1,11 +1,6 @@
-/* A direct connection to one driver (include/trifle/storage.h): URL → plugin → open, thin checked
- * wrappers around the operation table, and the sink that collects what `get` and `scan` emit.
- *
- * The sink copies every emitted (index, path, value) into an array of records whose paths live in
- * an arena of blocks that never move; after the driver returns, the records are sorted once by
- * (index, path bytes, emission order) — skipped when the driver already emitted them in that order
- * — and runs of one (index, path) are summed in emission order, so the result does not depend on
- * the sort. An 8,760-bucket × 10-leaf read is one array of ~90k records and one sort.
+/* A direct connection to one driver (include/trifle/storage.h): URL → plugin → open, and thin
+ * checked wrappers around the operation table; what `get` and `scan` emit is collected by the sink
+ * (sink.c).
  *
  * Which plugin serves a URL: trifle_storage_options.driver when set (a name or a file), else the
  * built-in scheme map of SPEC §7.1, else a plugin named exactly like the (lower-cased) scheme if
@@ -22,34 +17,9 @@
 #include "alloc_int.h"
 #include "error_int.h"
 #include "loader_int.h"
+#include "sink_int.h"
 #include "trifle/storage.h"
 #include "url_int.h"
-
-#define SINK_BLOCK 65536
-#define SINK_KEEP (1u << 20) /* memory kept between calls; more is released after the call */
-
-typedef struct sink_rec {
-    size_t index;
-    const char *path; /* NUL-terminated, in an arena block */
-    size_t len;
-    size_t seq; /* emission order: duplicates are summed in it */
-    double value;
-} sink_rec;
-
-typedef struct sink_block {
-    struct sink_block *next;
-    size_t used, cap;
-    char data[];
-} sink_block;
-
-struct trifle_sink {
-    sink_rec *recs;
-    size_t n, cap;
-    sink_block *head, *cur;
-    size_t limit; /* emitted indexes must be below it */
-    int rc;       /* first failure: TRIFLE_ENOMEM or TRIFLE_EDRIVER */
-    char msg[160];
-};
 
 struct trifle_storage {
     const trifle_driver *drv; /* the loader's validated copy */
@@ -59,167 +29,6 @@ struct trifle_storage {
     char separator[17];
     trifle_sink sink;
 };
-
-/* ---------------------------------------------------------------------------------------------
- * Sink */
-
-static void sink_free(trifle_sink *s)
-{
-    sink_block *b, *next;
-
-    for (b = s->head; b != NULL; b = next) {
-        next = b->next;
-        trifle__free(b);
-    }
-    trifle__free(s->recs);
-    memset(s, 0, sizeof(*s));
-}
-
-static void sink_reset(trifle_sink *s, size_t limit)
-{
-    s->n = 0;
-    s->cur = s->head;
-    if (s->head != NULL)
-        s->head->used = 0;
-    s->limit = limit;
-    s->rc = 0;
-    s->msg[0] = '\0';
-}
-
-/* Release what a large read left behind; small buffers are kept for the next call. */
-static void sink_trim(trifle_sink *s)
-{
-    size_t kept = s->cap * sizeof(sink_rec);
-    sink_block *b;
-
-    for (b = s->head; b != NULL; b = b->next)
-        kept += b->cap;
-    if (kept > SINK_KEEP)
-        sink_free(s);
-}
-
-static char *sink_copy(trifle_sink *s, const char *path, size_t len)
-{
-    sink_block *b;
-    size_t need = len + 1;
-    char *p;
-
-    if (s->cur != NULL && s->cur->cap - s->cur->used >= need) {
-        b = s->cur;
-    } else if (s->cur != NULL && s->cur->next != NULL && s->cur->next->cap >= need) {
-        b = s->cur = s->cur->next; /* a block kept from an earlier call */
-        b->used = 0;
-    } else {
-        size_t cap = need > SINK_BLOCK ? need : SINK_BLOCK;
-        if ((b = trifle__malloc(sizeof(*b) + cap)) == NULL)
-            return NULL;
-        b->used = 0;
-        b->cap = cap;
-        if (s->cur == NULL) {
-            b->next = s->head;
-            s->head = b;
-        } else {
-            b->next = s->cur->next;
-            s->cur->next = b;
-        }
-        s->cur = b;
-    }
-    p = b->data + b->used;
-    memcpy(p, path, len);
-    p[len] = '\0';
-    b->used += need;
-    return p;
-}
-
-static int sink_fail(trifle_sink *s, int code, const char *fmt, ...) TRIFLE_PRINTF(3, 4);
-
-static int sink_fail(trifle_sink *s, int code, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (s->rc == 0) {
-        s->rc = code;
-        va_start(ap, fmt);
-        (void)vsnprintf(s->msg, sizeof(s->msg), fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
-int trifle__sink_emit(trifle_sink *s, size_t index, const char *path, double value)
-{
-    sink_rec *r;
-    size_t len;
-
-    if (s == NULL)
-        return TRIFLE_EINVAL;
-    if (s->rc != 0)
-        return s->rc == TRIFLE_ENOMEM ? TRIFLE_ENOMEM : TRIFLE_EINVAL;
-    if (index >= s->limit) {
-        (void)sink_fail(s, TRIFLE_EDRIVER, "emitted bucket index %zu for a call of %zu", index,
-                        s->limit);
-        return TRIFLE_EINVAL;
-    }
-    if (path == NULL || path[0] == '\0') {
-        (void)sink_fail(s, TRIFLE_EDRIVER, "emitted an empty path for bucket index %zu", index);
-        return TRIFLE_EINVAL;
-    }
-    if (s->n == s->cap) {
-        size_t ncap = s->cap == 0 ? 64 : 2 * s->cap;
-        if ((r = trifle__reallocarray(s->recs, ncap, sizeof(*r))) == NULL)
-            return sink_fail(s, TRIFLE_ENOMEM, "out of memory");
-        s->recs = r;
-        s->cap = ncap;
-    }
-    len = strlen(path);
-    r = &s->recs[s->n];
-    if ((r->path = sink_copy(s, path, len)) == NULL)
-        return sink_fail(s, TRIFLE_ENOMEM, "out of memory");
-    r->index = index;
-    r->len = len;
-    r->seq = s->n;
-    r->value = value;
-    s->n++;
-    return 0;
-}
-
-static int rec_cmp(const void *pa, const void *pb)
-{
-    const sink_rec *a = pa, *b = pb;
-    int c;
-
-    if (a->index != b->index)
-        return a->index < b->index ? -1 : 1;
-    if ((c = memcmp(a->path, b->path, (a->len < b->len ? a->len : b->len) + 1)) != 0)
-        return c; /* comparing the NUL too orders a prefix first */
-    return a->seq < b->seq ? -1 : a->seq > b->seq;
-}
-
-static int same_leaf(const sink_rec *a, const sink_rec *b)
-{
-    return a->index == b->index && a->len == b->len && memcmp(a->path, b->path, a->len) == 0;
-}
-
-static int sink_deliver(trifle_sink *s, trifle_leaf_fn fn, void *payload)
-{
-    size_t i, j;
-    double sum;
-    int rc;
-
-    for (i = 1; i < s->n; i++)
-        if (rec_cmp(&s->recs[i - 1], &s->recs[i]) > 0)
-            break;
-    if (i < s->n)
-        qsort(s->recs, s->n, sizeof(*s->recs), rec_cmp);
-    for (i = 0; i < s->n; i = j) {
-        sum = s->recs[i].value;
-        for (j = i + 1; j < s->n && same_leaf(&s->recs[i], &s->recs[j]); j++)
-            sum += s->recs[j].value;
-        if ((rc = fn(s->recs[i].index, s->recs[i].path, sum, payload)) != 0)
-            return rc;
-    }
-    return 0;
-}
 
 /* ---------------------------------------------------------------------------------------------
  * Errors of driver calls */
@@ -364,7 +173,7 @@ void trifle_storage_close(trifle_storage *st)
         return;
     if (st->conn != NULL)
         st->drv->close(st->conn);
-    sink_free(&st->sink);
+    trifle__sink_free(&st->sink);
     trifle__free(st);
 }
 
@@ -693,14 +502,14 @@ int trifle_storage_get(trifle_storage *st, const trifle_bucket *buckets, size_t 
     for (i = 0; i < n; i++)
         if (buckets[i].id == NULL)
             return trifle__error(err, TRIFLE_EINVAL, "invalid argument: buckets[%zu] has no id", i);
-    sink_reset(&st->sink, n);
+    trifle__sink_reset(&st->sink, n);
     rc = st->drv->get(st->conn, buckets, n, &st->sink, &e);
     if (rc != 0 || st->sink.rc != 0)
         rc = sink_error(st, rc, &e, "get", err);
     else
-        rc = sink_deliver(&st->sink, fn, payload);
-    sink_reset(&st->sink, 0);
-    sink_trim(&st->sink);
+        rc = trifle__sink_deliver(&st->sink, fn, payload);
+    trifle__sink_reset(&st->sink, 0);
+    trifle__sink_trim(&st->sink);
     return rc;
 }
 
@@ -744,16 +553,16 @@ int trifle_storage_scan(trifle_storage *st, const char *key, int64_t *at_out, tr
                                            : "at_out");
     if ((rc = need_ping(st, err)) != 0)
         return rc;
-    sink_reset(&st->sink, 1);
+    trifle__sink_reset(&st->sink, 1);
     rc = st->drv->scan(st->conn, key, &at, &st->sink, &e);
     if (rc != 0 || st->sink.rc != 0) {
         rc = sink_error(st, rc, &e, "scan", err);
     } else {
         *at_out = at;
-        rc = sink_deliver(&st->sink, fn, payload);
+        rc = trifle__sink_deliver(&st->sink, fn, payload);
     }
-    sink_reset(&st->sink, 0);
-    sink_trim(&st->sink);
+    trifle__sink_reset(&st->sink, 0);
+    trifle__sink_trim(&st->sink);
     return rc;
 }
 

@@ -1,4 +1,4 @@
-/* The storage layer's internals: the result sink behind trifle_host_api.emit. Never installed. */
+/* The storage layer's internals for the handle and the buffer. Never installed. */
 #ifndef TRIFLE_STORAGE_INT_H
 #define TRIFLE_STORAGE_INT_H
 
@@ -6,11 +6,6 @@
 
 #include "trifle/driver.h"
 #include "trifle/storage.h"
-
-/* host->emit: copy one leaf into the sink. Returns 0; TRIFLE_ENOMEM; TRIFLE_EINVAL for an index
- * outside the call's buckets or an empty path (the sink remembers the first failure, so a driver
- * that ignores the return still fails the call). */
-int trifle__sink_emit(trifle_sink *sink, size_t index, const char *path, double value);
 
 /* One driver `calls` call (ABI 1.2): TRIFLE_ENOTSUP when the driver lacks TRIFLE_CAP_CALLS,
  * TRIFLE_EINVAL for a call without key or leaves. @p res may be NULL; filled as for inc. Internal:

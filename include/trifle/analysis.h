@@ -10,7 +10,12 @@
  * whitespace, empty segments are dropped, objects are walked by member name and arrays by decimal
  * index (docs/series.md, "Rows, paths and numbers").
  *
+ * The handle's own functions (trifle_open(), trifle_values()) are in trifle/trifle.h, which
+ * includes this header; this header includes only the handle's type (trifle/common.h), so the two
+ * do not include each other.
+ *
  * @code
+ * #include <trifle/trifle.h>   // the handle and, through it, this header
  * trifle_series *s = NULL;
  * double *sum = NULL;
  * size_t n = 0;
@@ -24,10 +29,11 @@
 #ifndef TRIFLE_ANALYSIS_H
 #define TRIFLE_ANALYSIS_H
 
+#include "common.h"
 #include "error.h"
+#include "payload.h"
 #include "series.h"
 #include "time.h"
-#include "trifle.h"
 
 TRIFLE_BEGIN_DECLS
 

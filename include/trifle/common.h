@@ -42,6 +42,13 @@
 TRIFLE_BEGIN_DECLS
 
 /**
+ * A stats handle: one configuration, its driver connections and its buffer. Thread-safe. Its
+ * functions are in trifle/trifle.h; the type is declared here so that trifle/analysis.h, which
+ * trifle/trifle.h includes, can name it without including trifle/trifle.h back.
+ */
+typedef struct trifle trifle;
+
+/**
  * @brief The version of the library that is running (it may differ from TRIFLE_VERSION_STRING).
  * @return A static string such as "1.0.0". Thread-safe.
  */

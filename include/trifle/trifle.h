@@ -32,9 +32,6 @@
 
 TRIFLE_BEGIN_DECLS
 
-/** A stats handle: one configuration, its driver connections and its buffer. Thread-safe. */
-typedef struct trifle trifle;
-
 /** Flag for trifle_track()/trifle_assert(): count the write under `__untracked__`
  *  (docs/storage-format.md, "The system record"). */
 #define TRIFLE_UNTRACKED 1u
@@ -223,7 +220,8 @@ TRIFLE_API const char *trifle_driver_name(const trifle *t);
 
 TRIFLE_END_DECLS
 
-/* The series API takes a handle for trifle_query(), so it comes after the handle. */
+/* The series API: it needs only the handle's type (common.h), so it does not include this header
+ * back; the umbrella includes it for the programs that use both. */
 #include "analysis.h"
 
 #endif
