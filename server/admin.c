@@ -1,41 +1,8 @@
 /* /stats, /stats/prometheus, /debug/threads, /debug/pool/bytes (SPEC §10.4-§10.6, §10.9) and the
- * server's own Simple Stats counters. */
+ * Simple Stats figures of the server and its sources. */
 #include "srv_int.h"
 
 #include <string.h>
-
-static const struct {
-    const char *category;
-    const char *name;
-} counter_names[SRV_COUNTER__COUNT] = {
-    [SRV_HTTP_REQUESTS] = {"http", "requests"},   [SRV_HTTP_2XX] = {"http", "responses.2xx"},
-    [SRV_HTTP_3XX] = {"http", "responses.3xx"},   [SRV_HTTP_4XX] = {"http", "responses.4xx"},
-    [SRV_HTTP_5XX] = {"http", "responses.5xx"},   [SRV_HTTP_BYTES_IN] = {"http", "bytes_in"},
-    [SRV_HTTP_BYTES_OUT] = {"http", "bytes_out"}, [SRV_API_GET] = {"api", "metrics.get"},
-    [SRV_API_TRACK] = {"api", "metrics.track"},   [SRV_API_ASSERT] = {"api", "metrics.assert"},
-    [SRV_API_QUERY] = {"api", "metrics.query"},   [SRV_API_AUTH_FAILED] = {"api", "auth_failed"},
-};
-
-static atomic_uint_fast64_t pending[SRV_COUNTER__COUNT];
-
-void srv_count(int counter, uint64_t delta)
-{
-    atomic_fetch_add_explicit(&pending[counter], delta, memory_order_relaxed);
-}
-
-static void flush_counters(void)
-{
-    size_t i;
-
-    for (i = 0; i < SRV_COUNTER__COUNT; i++) {
-        uint64_t d = atomic_exchange_explicit(&pending[i], 0, memory_order_relaxed);
-        while (d > 0) {
-            int64_t step = d > INT64_MAX ? INT64_MAX : (int64_t)d;
-            (void)trifle_simple_incr(counter_names[i].category, counter_names[i].name, step, NULL);
-            d -= (uint64_t)step;
-        }
-    }
-}
 
 /* The buffer counters of every source (SPEC §6.7, §10.9): counters are added as deltas, so they
  * stay counters and resume from the persisted totals after a restart; the three gauges are set. */
@@ -56,7 +23,7 @@ void srv_counters_refresh(srv_server *s)
     size_t i, k;
 
     pthread_mutex_lock(&s->counters_lock);
-    flush_counters();
+    srv_counters_flush();
     for (i = 0; i < s->n_sources; i++) {
         srv_source *src = &s->sources[i];
         trifle_buffer_counters now;

@@ -28,11 +28,6 @@ static const char not_built_end[] =
     "trifle where <code>npm</code> can reach the npm registry (it fetches the uPlot chart "
     "library), or see docs/dashboard.md.</p>\n</body></html>\n";
 
-int srv_web_route(const char *path, size_t n)
-{
-    return (n == 1 && path[0] == '/') || (n > 8 && memcmp(path, "/assets/", 8) == 0);
-}
-
 static void secure_headers(srv_request *r)
 {
     srv_request_add_header(r, "Content-Security-Policy", csp);

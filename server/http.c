@@ -36,30 +36,6 @@
 /* A client that keeps sending after its body was refused is cut off after this many bytes. */
 #define DISCARD_LIMIT ((size_t)64 << 20)
 
-enum route {
-    R_NONE = 0,
-    R_HEALTH,
-    R_SOURCE,
-    R_METRICS_GET,
-    R_METRICS_POST,
-    R_QUERY,
-    R_STATS,
-    R_STATS_PROMETHEUS,
-    R_THREADS,
-    R_POOLS,
-    R_FILES_LIST_ALL,
-    R_FILES_LIST,
-    R_FILES_DELETE,
-    R_WEB,        /* the dashboard's files (dashboard.c) */
-    R_SOURCES,    /* GET /api/v1/sources */
-    R_DASHBOARDS, /* /api/v1/dashboards[/:id] (dashboards.c) */
-    R_DASHBOARD,
-    R_MONITORS, /* /api/v1/monitors[/:id] (monitors.c) */
-    R_MONITOR,
-    R_TRANSPONDERS, /* /api/v1/transponders[/:id] (transponders.c) */
-    R_TRANSPONDER
-};
-
 /* What a route needs before it runs. */
 enum access {
     ACCESS_NONE = 0, /* /health */
@@ -398,6 +374,12 @@ static int segment_is(const char *s, size_t n, const char *want)
     return w == wn;
 }
 
+/* The dashboard's files (dashboard.c): `/` and `/assets/...`. */
+static int web_path(const char *path, size_t n)
+{
+    return (n == 1 && path[0] == '/') || (n > 8 && memcmp(path, "/assets/", 8) == 0);
+}
+
 #define MAX_SEGMENTS 8
 
 static size_t split_path(const char *path, size_t n, const char **seg, size_t *len)
@@ -515,7 +497,7 @@ static int route_of(srv_request *r, const char *method, int *access)
         return R_NONE;
     }
 #undef SEG
-    if (get && srv_web_route(r->target, r->path_len))
+    if (get && web_path(r->target, r->path_len))
         return R_WEB;
     return R_NONE;
 }
@@ -806,65 +788,7 @@ static enum MHD_Result feed(srv_request *r, const char *data, size_t n)
 static void dispatch(srv_request *r)
 {
     srv_thread_mark(SRV_THREAD_RUNNING);
-    switch (r->route) {
-    case R_HEALTH:
-        srv_api_health(r);
-        break;
-    case R_SOURCE:
-        srv_api_source(r);
-        break;
-    case R_METRICS_GET:
-        srv_api_metrics_get(r);
-        break;
-    case R_METRICS_POST:
-        srv_api_metrics_post(r);
-        break;
-    case R_QUERY:
-        srv_api_metrics_query(r);
-        break;
-    case R_STATS:
-        srv_admin_stats(r, 0);
-        break;
-    case R_STATS_PROMETHEUS:
-        srv_admin_stats(r, 1);
-        break;
-    case R_THREADS:
-        srv_admin_threads(r);
-        break;
-    case R_POOLS:
-        srv_admin_pools(r);
-        break;
-    case R_FILES_LIST_ALL:
-        srv_files_list(r, 1);
-        break;
-    case R_FILES_LIST:
-        srv_files_list(r, 0);
-        break;
-    case R_FILES_DELETE:
-        srv_files_delete(r);
-        break;
-    case R_WEB:
-        srv_web_get(r);
-        break;
-    case R_SOURCES:
-        srv_web_sources(r);
-        break;
-    case R_DASHBOARDS:
-    case R_DASHBOARD:
-        srv_dashboards_handle(r, r->route == R_DASHBOARD);
-        break;
-    case R_MONITORS:
-    case R_MONITOR:
-        srv_monitors_handle(r, r->route == R_MONITOR);
-        break;
-    case R_TRANSPONDERS:
-    case R_TRANSPONDER:
-        srv_transponders_handle(r, r->route == R_TRANSPONDER);
-        break;
-    default:
-        srv_respond_detail(r, 404, "Page not found");
-        break;
-    }
+    r->srv->dispatch(r, r->route);
     if (!r->responded) {
         srv_log(TRIFLE_LOG_ERROR, "route %d sent no response", r->route);
         srv_respond_detail(r, 500, "Internal server error");
@@ -1060,8 +984,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     srv_log(TRIFLE_LOG_WARN, "libmicrohttpd: %s", line);
 }
 
-int srv_http_start(srv_server *s, trifle_error *err)
+int srv_http_start(srv_server *s, srv_dispatch_fn route_fn, trifle_error *err)
 {
+    s->dispatch = route_fn;
     const srv_config *c = s->cfg;
     unsigned timeout = (unsigned)c->idle_timeout_s;
     unsigned limit;

@@ -329,6 +329,12 @@ typedef struct srv_protected {
     char *name; /* its base name; "*": every file of dir except `*.corrupt` (a journal) */
 } srv_protected;
 
+/* A request as the handlers see it. */
+typedef struct srv_request srv_request;
+
+/* Answers a request on a recognised route (enum srv_route): routes.c's srv_dispatch. */
+typedef void (*srv_dispatch_fn)(srv_request *r, int route);
+
 typedef struct srv_server {
     srv_config *cfg;
     srv_source *sources;
@@ -351,6 +357,7 @@ typedef struct srv_server {
     struct srv_dashboards *dashboards; /* dashboards.c: one store per source */
     struct srv_transponders *transponders; /* transponders.c: one store per source */
     struct srv_idem *idem;                 /* idempotency.c: the Idempotency-Keys of writes */
+    srv_dispatch_fn dispatch;              /* routes.c, given to srv_http_start() */
 } srv_server;
 
 /* ------------------------------------------------------------------------------------------- */
@@ -386,14 +393,12 @@ int srv_idem_end(srv_idem *d, const char *source, const char *key, int status, s
 /* fdatasync the log: every record appended so far is on disk. 0 or -1. */
 int srv_idem_sync(srv_idem *d);
 
-/* http.c */
-int srv_http_start(srv_server *s, trifle_error *err);
+/* http.c: the transport. It recognises the route and checks access, then hands the request to
+ * @p route_fn (srv_dispatch), so it calls no handler itself. */
+int srv_http_start(srv_server *s, srv_dispatch_fn route_fn, trifle_error *err);
 /* Stop accepting (MHD_quiesce_daemon) and close the listening socket. */
 void srv_http_quiesce(srv_server *s);
 void srv_http_stop(srv_server *s);
-
-/* A request as the handlers see it. */
-typedef struct srv_request srv_request;
 
 /* The query parameter @p name, percent-decoded once (`+` is a space); NULL when absent. An
  * undecodable parameter gives *bad = 1. The last occurrence wins. Borrowed from the request. */
@@ -417,6 +422,32 @@ void srv_respond_reason(srv_request *r, int status, const char *reason);
 /* A buffer for a response body, from the response pool. */
 void srv_response_buf(srv_request *r, srv_buf *b);
 
+/* routes.c: the routes http.c recognises, and their handlers */
+enum srv_route {
+    R_NONE = 0,
+    R_HEALTH,
+    R_SOURCE,
+    R_METRICS_GET,
+    R_METRICS_POST,
+    R_QUERY,
+    R_STATS,
+    R_STATS_PROMETHEUS,
+    R_THREADS,
+    R_POOLS,
+    R_FILES_LIST_ALL,
+    R_FILES_LIST,
+    R_FILES_DELETE,
+    R_WEB,        /* the dashboard's files (dashboard.c) */
+    R_SOURCES,    /* GET /api/v1/sources */
+    R_DASHBOARDS, /* /api/v1/dashboards[/:id] (dashboards.c) */
+    R_DASHBOARD,
+    R_MONITORS, /* /api/v1/monitors[/:id] (monitors.c) */
+    R_MONITOR,
+    R_TRANSPONDERS, /* /api/v1/transponders[/:id] (transponders.c) */
+    R_TRANSPONDER
+};
+void srv_dispatch(srv_request *r, int route);
+
 /* api.c */
 void srv_api_health(srv_request *r);
 void srv_api_source(srv_request *r);
@@ -424,7 +455,7 @@ void srv_api_metrics_get(srv_request *r);
 void srv_api_metrics_post(srv_request *r);
 void srv_api_metrics_query(srv_request *r);
 
-/* admin.c: /stats, /debug, counters */
+/* admin.c: /stats, /debug */
 void srv_admin_stats(srv_request *r, int prometheus);
 void srv_admin_threads(srv_request *r);
 void srv_admin_pools(srv_request *r);
@@ -453,6 +484,8 @@ enum srv_counter {
     SRV_COUNTER__COUNT
 };
 void srv_count(int counter, uint64_t delta);
+/* counters.c: move the pending deltas of srv_count() into Simple Stats (srv_counters_refresh). */
+void srv_counters_flush(void);
 
 /* files.c: /_local/files (SPEC §10.7) */
 void srv_files_list(srv_request *r, int whole);
@@ -472,7 +505,6 @@ const char *srv_request_path(srv_request *r, size_t *n);
 const srv_token *srv_request_token(srv_request *r);
 
 /* dashboard.c: the page and its files (GET / and /assets/...), GET /api/v1/sources */
-int srv_web_route(const char *path, size_t n);
 void srv_web_get(srv_request *r);
 void srv_web_sources(srv_request *r);
 
