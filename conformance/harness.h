@@ -205,12 +205,16 @@ typedef struct conf_target {
     char tmpdir[512];        /**< directory of temp files, "" until made */
 } conf_target;
 
+/* target.c */
+/** The name of identifier mode @p mode ("full", "partial", "separated"), as URLs spell it. */
+const char *conf_mode_name(int mode);
 /** The URL of namespace @p ns in identifier mode @p mode (malloc'd); NULL when out of memory. */
 char *conf_target_url(conf_target *t, const char *ns, int mode);
 /** Make t->tmpdir if it is not made yet. 0 or -1 (message printed). */
 int conf_target_tmpdir(conf_target *t);
 /** Register the compiled-in build plugin directory (ERRATA I13). */
 void conf_register_build_dir(void);
+/* oom.c */
 /** --oom: fail the Nth allocation for N = 1, 2, ... (oom.c). Returns the exit status. */
 int conf_oom_main(conf_target *t, int tap);
 

@@ -53,8 +53,6 @@ static const struct known_driver {
     {"mongo", "collection", NULL},
 };
 
-static const char *const mode_names[] = {"full", "partial", "separated"};
-
 typedef struct options {
     const char *driver;
     const char *url;
@@ -265,12 +263,6 @@ static char *xstrdup(const char *s)
     return p;
 }
 
-void conf_register_build_dir(void)
-{
-    if (TRIFLE_BUILD_PLUGIN_DIR[0] != '\0' && access(TRIFLE_BUILD_PLUGIN_DIR, F_OK) == 0)
-        (void)trifle_driver_dir_add(TRIFLE_BUILD_PLUGIN_DIR, NULL);
-}
-
 /* TRIFLE_TEST_URI_<NAME>-style variable names: prefix + the upper-cased driver name. */
 static void env_name(char *buf, size_t size, const char *prefix, const char *name)
 {
@@ -352,23 +344,6 @@ static void target_finish(conf_target *t, const options *o)
         t->temp_url = k->temp_url;
 }
 
-int conf_target_tmpdir(conf_target *t)
-{
-    const char *base = getenv("TMPDIR");
-
-    if (t->tmpdir[0] != '\0')
-        return 0;
-    snprintf(t->tmpdir, sizeof(t->tmpdir), "%s/trfl-conf.XXXXXX",
-             base != NULL && base[0] == '/' ? base : "/tmp");
-    if (mkdtemp(t->tmpdir) == NULL) {
-        fprintf(stderr, "trifle-conformance: cannot make a temp directory %s: %s\n", t->tmpdir,
-                strerror(errno));
-        t->tmpdir[0] = '\0';
-        return -1;
-    }
-    return 0;
-}
-
 static void target_rm_tmpdir(conf_target *t)
 {
     DIR *d;
@@ -386,63 +361,6 @@ static void target_rm_tmpdir(conf_target *t)
     closedir(d);
     (void)rmdir(t->tmpdir);
     t->tmpdir[0] = '\0';
-}
-
-/* Copy of url without the query parameters called n1 or n2, which the runner sets itself. */
-static char *url_strip(const char *url, const char *n1, const char *n2)
-{
-    const char *q = strchr(url, '?'), *p;
-    char *out = malloc(strlen(url) + 1), *w;
-    char sep = '?';
-
-    if (out == NULL)
-        return NULL;
-    if (q == NULL) {
-        strcpy(out, url);
-        return out;
-    }
-    memcpy(out, url, (size_t)(q - url));
-    w = out + (q - url);
-    for (p = q + 1; *p != '\0';) {
-        size_t len = strcspn(p, "&"), nlen = strcspn(p, "=&");
-
-        if (len > 0 && !(nlen == strlen(n1) && strncmp(p, n1, nlen) == 0) &&
-            !(nlen == strlen(n2) && strncmp(p, n2, nlen) == 0)) {
-            *w++ = sep;
-            memcpy(w, p, len);
-            w += len;
-            sep = '&';
-        }
-        p += len;
-        if (*p == '&')
-            p++;
-    }
-    *w = '\0';
-    return out;
-}
-
-char *conf_target_url(conf_target *t, const char *ns, int mode)
-{
-    char *base, *url;
-    size_t n;
-
-    if (t->url != NULL) {
-        base = url_strip(t->url, t->ns_param, "joined");
-    } else {
-        if (t->temp_url == NULL || conf_target_tmpdir(t) != 0)
-            return NULL;
-        n = strlen(t->temp_url) + strlen(t->tmpdir) + strlen(ns) + 1;
-        if ((base = malloc(n)) != NULL)
-            snprintf(base, n, t->temp_url, t->tmpdir, ns);
-    }
-    if (base == NULL)
-        return NULL;
-    n = strlen(base) + strlen(t->ns_param) + strlen(ns) + 32;
-    if ((url = malloc(n)) != NULL)
-        snprintf(url, n, "%s%c%s=%s&joined=%s", base, strchr(base, '?') != NULL ? '&' : '?',
-                 t->ns_param, ns, mode_names[mode]);
-    free(base);
-    return url;
 }
 
 /* ---- conformance.skip ---------------------------------------------------------------------- */
@@ -632,7 +550,7 @@ static instance *cases_expand(uint64_t caps, size_t *n_out)
                 in->k = k;
                 in->mode = m;
                 if (k->flags & CONF_PER_MODE)
-                    snprintf(in->name, sizeof(in->name), "%s.%s", k->name, mode_names[m]);
+                    snprintf(in->name, sizeof(in->name), "%s.%s", k->name, conf_mode_name(m));
                 else
                     snprintf(in->name, sizeof(in->name), "%s", k->name);
                 if (m == TRIFLE_ID_PARTIAL)
