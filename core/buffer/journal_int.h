@@ -28,7 +28,7 @@ enum {
     TRIFLE__JSYNC_ALWAYS = 2    /* trifle__journal_sync_to() waits for fdatasync (group commit) */
 };
 
-/* Record types; the body's layout belongs to the buffer (core/buffer.c). */
+/* Record types; the body's layout belongs to the buffer (core/buffer/buffer.c). */
 enum {
     TRIFLE__JREC_OP = 1,         /* one track or assert call */
     TRIFLE__JREC_QUARANTINE = 2, /* a record the store rejected, with everything merged into it */

@@ -9,7 +9,8 @@
 
 /* One driver `calls` call (ABI 1.2): TRIFLE_ENOTSUP when the driver lacks TRIFLE_CAP_CALLS,
  * TRIFLE_EINVAL for a call without key or leaves. @p res may be NULL; filled as for inc. Internal:
- * the core routes track/assert here (core/trifle.c, core/buffer.c); no public wrapper yet. */
+ * the core routes track/assert here (core/trifle.c, core/buffer/buffer.c); no public wrapper
+ * yet. */
 int trifle__storage_calls(trifle_storage *st, const trifle_call *calls, size_t n,
                           trifle_write_result *res, trifle_error *err);
 /* Whether the storage's driver takes whole calls (TRIFLE_CAP_CALLS). */

@@ -1,5 +1,5 @@
-/* Fuzz target for the journal's segment reader (core/journal.c): trifle__journal_scan_image on
- * arbitrary bytes. Built as a libFuzzer target with TRIFLE_BUILD_FUZZ (clang) and as a replay of
+/* Fuzz target for the journal's segment reader (core/buffer/journal.c): trifle__journal_scan_image
+ * on arbitrary bytes. Built as a libFuzzer target with TRIFLE_BUILD_FUZZ (clang) and as a replay of
  * corpus/journal/ under ctest. Besides memory errors it checks the reader's promises and aborts
  * when one is broken: the good part ends inside the image, records come in sequence with bodies
  * inside it, and scanning just the good part finds the same records again. */

@@ -1,4 +1,4 @@
-/* libFuzzer target for the bodies of the buffer's journal records (core/jrec.c): what replay
+/* libFuzzer target for the bodies of the buffer's journal records (core/buffer/jrec.c): what replay
  * decodes after the journal's CRC has passed. The first input byte picks the record type (OP,
  * QUARANTINE, RESOLVED), the rest is the body.
  *

@@ -1,4 +1,4 @@
-/* Fuzz target for the Simple Stats persistence file reader (core/simple_load.c): the file may be
+/* Fuzz target for the Simple Stats persistence file reader (simple/simple_load.c): the file may be
  * left by a crash, a full disk or another program (INFINI), so the reader must never crash and
  * must keep its promises. Built as a libFuzzer target with TRIFLE_BUILD_FUZZ (clang) and as a
  * replay of corpus/simple_load/ under ctest. Besides memory errors it checks:

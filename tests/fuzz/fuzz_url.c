@@ -1,4 +1,4 @@
-/* Fuzz target for the driver URL parser (core/url.c): trifle__url_parse, trifle__url_mask and
+/* Fuzz target for the driver URL parser (core/store/url.c): trifle__url_parse, trifle__url_mask and
  * trifle__url_scrub on arbitrary input. Built as a libFuzzer target with TRIFLE_BUILD_FUZZ (clang)
  * and as a replay of corpus/url/ under ctest. Besides memory errors it checks the parser's
  * promises and aborts when one is broken. */

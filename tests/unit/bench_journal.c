@@ -1,4 +1,4 @@
-/* A small benchmark of core/journal.c alone (not a test: the unit glob takes only test_*.c).
+/* A small benchmark of core/buffer/journal.c alone (not a test: the unit glob takes only test_*.c).
  * Runs ALWAYS group commit with 1 and 8 threads (each thread appends under a shared mutex, as the
  * buffer does, then calls sync_to outside it), then appends 80-byte records under NONE.
  *

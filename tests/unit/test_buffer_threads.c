@@ -1,5 +1,5 @@
-/* The buffer under threads (its shards, core/buffer.c): many writers on mixed keys end with exact
- * totals; an assert made after another thread's track (or before it) composes in that order,
+/* The buffer under threads (its shards, core/buffer/buffer.c): many writers on mixed keys end with
+ * exact totals; an assert made after another thread's track (or before it) composes in that order,
  * although the two calls land in different shards; reads see every thread's writes.
  * TRIFLE_TEST_LIGHT=1 (valgrind) runs a slice of the stress. */
 #include <pthread.h>

@@ -1,8 +1,9 @@
-/* The write-ahead journal (core/journal.c) on real files: CRC-32C known answers, append/replay
- * across rotated segments, sequence floors, release, the directory lock, damage handling (torn
- * tail, flipped CRC, damaged header, a newer format), a full disk through RLIMIT_FSIZE in a forked
- * child (and a tiny tmpfs when mounting is allowed), group commit under ALWAYS and the INTERVAL
- * thread. TRIFLE_TEST_LIGHT=1 (valgrind) makes the threaded loops shorter. */
+/* The write-ahead journal (core/buffer/journal.c) on real files: CRC-32C known answers,
+ * append/replay across rotated segments, sequence floors, release, the directory lock, damage
+ * handling (torn tail, flipped CRC, damaged header, a newer format), a full disk through
+ * RLIMIT_FSIZE in a forked child (and a tiny tmpfs when mounting is allowed), group commit under
+ * ALWAYS and the INTERVAL thread. TRIFLE_TEST_LIGHT=1 (valgrind) makes the threaded loops
+ * shorter. */
 #include "journal_int.h"
 
 #include <dirent.h>

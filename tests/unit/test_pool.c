@@ -1,7 +1,7 @@
-/* The connection pool of a stats handle (option `connections`, core/pool.c): connections open on
- * demand up to the limit, a busy pool makes callers wait, a broken connection is replaced, close
- * waits for calls in progress; and through the public API, concurrent unbuffered writers on a
- * real SQLite file (and PostgreSQL when TRIFLE_TEST_URI_POSTGRES is set) end with exact totals. */
+/* The connection pool of a stats handle (option `connections`, core/store/pool.c): connections open
+ * on demand up to the limit, a busy pool makes callers wait, a broken connection is replaced, close
+ * waits for calls in progress; and through the public API, concurrent unbuffered writers on a real
+ * SQLite file (and PostgreSQL when TRIFLE_TEST_URI_POSTGRES is set) end with exact totals. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
