@@ -57,6 +57,8 @@ void trifle__log(int level, const char *origin, const char *fmt, ...)
 
 void trifle_vlog(int level, const char *origin, const char *fmt, va_list ap)
 {
+    if (fmt == NULL)
+        return; /* a caller's slip must not crash the application's process */
     trifle__vlog(level, origin != NULL ? origin : "", fmt, ap);
 }
 

@@ -124,7 +124,7 @@ TRIFLE_API void trifle_set_log_handler(int max_level, trifle_log_fn fn, void *pa
  * built on libtrifle (libtrifle-simple) and for applications that want one log stream.
  * @param level A trifle_log_level; above the handler's max_level nothing is formatted.
  * @param origin Who speaks ("simple", an application name); NULL is "".
- * @param fmt A printf format (messages are cut at 1023 bytes); not NULL.
+ * @param fmt A printf format (messages are cut at 1023 bytes); NULL logs nothing.
  * @param ... Its arguments.
  * Thread-safe.
  */
@@ -134,7 +134,7 @@ TRIFLE_API void trifle_log(int level, const char *origin, const char *fmt, ...) 
  * @brief trifle_log() with a va_list.
  * @param level A trifle_log_level.
  * @param origin Who speaks; NULL is "".
- * @param fmt A printf format; not NULL.
+ * @param fmt A printf format; NULL logs nothing.
  * @param ap Its arguments.
  */
 TRIFLE_API void trifle_vlog(int level, const char *origin, const char *fmt, va_list ap)
