@@ -1,10 +1,11 @@
 /* trifle_query(): the SPEC §9.7 query (query.c) bound to a stats handle. Kept apart from query.c
  * so that the query logic links and is tested without the handle. */
+#include "trifle/trifle.h"
+
 #include "analysis_int.h"
 
 #include "alloc_int.h"
 #include "error_int.h"
-#include "trifle/trifle.h"
 
 static int read_values(trifle_series **out, const char *key, int64_t from, int64_t to,
                        const char *granularity, void *ctx, trifle_error *err)

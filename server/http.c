@@ -984,9 +984,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     srv_log(TRIFLE_LOG_WARN, "libmicrohttpd: %s", line);
 }
 
-int srv_http_start(srv_server *s, srv_dispatch_fn route_fn, trifle_error *err)
+int srv_http_start(srv_server *s, trifle_error *err)
 {
-    s->dispatch = route_fn;
     const srv_config *c = s->cfg;
     unsigned timeout = (unsigned)c->idle_timeout_s;
     unsigned limit;

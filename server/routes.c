@@ -1,6 +1,6 @@
-/* The endpoints: which handler answers each route that http.c recognised. http.c receives this
- * function from serve.c (srv_http_start) instead of calling it, so the transport (http.c) knows no
- * handler and the handlers (api.c, admin.c, files.c, ...) use the transport without a cycle. */
+/* The endpoints: which handler answers each route that http.c recognised. http.c calls this
+ * through srv_server.dispatch, which serve.c sets, so the transport (http.c) names no handler and
+ * the handlers (api.c, admin.c, files.c, ...) use the transport without a cycle. */
 #include "srv_int.h"
 
 void srv_dispatch(srv_request *r, int route)

@@ -566,6 +566,7 @@ int srv_serve(const srv_options *opts, trifle_error *err)
     memset(&s, 0, sizeof(s));
     s.data_fd = -1;
     s.listen_fd = -1;
+    s.dispatch = srv_dispatch; /* the handlers, for the transport (routes.c) */
     atomic_init(&s.connections, 0);
     atomic_init(&s.active, 0);
     atomic_init(&s.stopping, 0);
@@ -653,8 +654,7 @@ int srv_serve(const srv_options *opts, trifle_error *err)
     if ((rc = srv_idem_open(&s.idem, s.data_fd, cfg->data_dir, cfg->idempotency_window_s, err)) !=
         0)
         goto done;
-    if ((rc = start_listening(&s, err)) != 0 ||
-        (rc = srv_http_start(&s, srv_dispatch, err)) != 0)
+    if ((rc = start_listening(&s, err)) != 0 || (rc = srv_http_start(&s, err)) != 0)
         goto done;
     srv_log(TRIFLE_LOG_INFO, "listening on %s%s (%zu source%s, %d threads, data in %s)",
             addr.is_unix ? "" : "http://", shown, s.n_sources, s.n_sources == 1 ? "" : "s",

@@ -332,7 +332,9 @@ typedef struct srv_protected {
 /* A request as the handlers see it. */
 typedef struct srv_request srv_request;
 
-/* Answers a request on a recognised route (enum srv_route): routes.c's srv_dispatch. */
+/* Answers a request on a recognised route (enum srv_route): routes.c's srv_dispatch, which serve.c
+ * puts in srv_server.dispatch. The transport (http.c) recognises the route and checks access, then
+ * calls it, so it names no handler itself. */
 typedef void (*srv_dispatch_fn)(srv_request *r, int route);
 
 typedef struct srv_server {
@@ -357,7 +359,7 @@ typedef struct srv_server {
     struct srv_dashboards *dashboards; /* dashboards.c: one store per source */
     struct srv_transponders *transponders; /* transponders.c: one store per source */
     struct srv_idem *idem;                 /* idempotency.c: the Idempotency-Keys of writes */
-    srv_dispatch_fn dispatch;              /* routes.c, given to srv_http_start() */
+    srv_dispatch_fn dispatch;              /* routes.c: srv_dispatch, set before srv_http_start() */
 } srv_server;
 
 /* ------------------------------------------------------------------------------------------- */
@@ -393,9 +395,8 @@ int srv_idem_end(srv_idem *d, const char *source, const char *key, int status, s
 /* fdatasync the log: every record appended so far is on disk. 0 or -1. */
 int srv_idem_sync(srv_idem *d);
 
-/* http.c: the transport. It recognises the route and checks access, then hands the request to
- * @p route_fn (srv_dispatch), so it calls no handler itself. */
-int srv_http_start(srv_server *s, srv_dispatch_fn route_fn, trifle_error *err);
+/* http.c */
+int srv_http_start(srv_server *s, trifle_error *err);
 /* Stop accepting (MHD_quiesce_daemon) and close the listening socket. */
 void srv_http_quiesce(srv_server *s);
 void srv_http_stop(srv_server *s);
