@@ -177,9 +177,9 @@ static void my_put_u64(drv_buf *b, uint64_t v)
 /* `'YYYY-MM-DD HH:MM:SS'`: the DATETIME(6) literal of Unix seconds at (range-checked), in UTC. */
 static void my_put_at(drv_buf *b, int64_t at)
 {
-    char t[DRV_TIME_LEN + 1];
+    char t[TU_TIME_LEN + 1];
 
-    (void)drv_time_format(t, at);
+    (void)tu_time_format(t, at);
     t[10] = ' ';
     drv_buf_putc(b, '\'');
     drv_buf_put(b, t, 19);
@@ -1535,7 +1535,7 @@ static int my_parse_at(const char *s, size_t n, int64_t *out)
 {
     if (s == NULL || n < 19 || s[10] != ' ')
         return 0;
-    return drv_time_parse19(s, out) == 0;
+    return tu_time_parse19(s, out) == 0;
 }
 
 /* Append the values of one column of the distinct buckets as an IN list. `what`: 0 key, 1
@@ -1724,7 +1724,7 @@ static int my_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
 static int my_ping(trifle_conn *c, const char *key, int64_t at, const trifle_leaf *leaves, size_t n,
                    trifle_error *err)
 {
-    char at_text[DRV_TIME_LEN + 1];
+    char at_text[TU_TIME_LEN + 1];
     size_t i;
     int rc;
 
@@ -1740,7 +1740,7 @@ static int my_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
             return my_err(c, err, TRIFLE_EINVAL, 0, "invalid ping leaf %zu", i);
     if ((rc = my_ensure(c, err)) != 0)
         return rc;
-    (void)drv_time_format(at_text, at);
+    (void)tu_time_format(at_text, at);
 
     /* {"at":"<RFC 3339>","data.<path>":<v>,...}: the flat layout of the other SQL drivers */
     c->sql.len = 0;

@@ -929,7 +929,7 @@ static int rd_time_parse(const char *s, size_t n, int64_t *out)
             return 1;
         }
     }
-    return drv_time_parse_rfc3339(s, n, out) == 0;
+    return tu_time_parse_rfc3339(s, n, out) == 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1939,7 +1939,7 @@ static int rd_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
 
     if (c == NULL || key == NULL || (leaves == NULL && n > 0))
         return TRIFLE_EINVAL;
-    if (drv_time_format(at_text, at) != 0) {
+    if (tu_time_format(at_text, at) != 0) {
         c->host->error_set(err, TRIFLE_EINVAL, 0, "time out of range");
         return TRIFLE_EINVAL;
     }
