@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/tu_utf8.h"
+
 static int buf_reserve(cli_buf *b, size_t n)
 {
     size_t cap;
@@ -60,34 +62,6 @@ void cli_buf_free(cli_buf *b)
     b->failed = 0;
 }
 
-/* Length of the valid UTF-8 sequence at @p s (1-4), or 0 when the bytes there are not one. */
-static size_t utf8_sequence(const unsigned char *s)
-{
-    size_t n, i;
-    unsigned long cp;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF)
-        n = 2;
-    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-        n = 3;
-    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-        n = 4;
-    else
-        return 0;
-    cp = s[0] & (0x7Fu >> n);
-    for (i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3Fu);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
 void cli_buf_json_string(cli_buf *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
@@ -123,7 +97,7 @@ void cli_buf_json_string(cli_buf *b, const char *s)
             if (*p < 0x20) {
                 char u[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
                 cli_buf_append(b, u, sizeof(u));
-            } else if ((n = utf8_sequence(p)) == 0) {
+            } else if ((n = tu_utf8_seq((const char *)p, strnlen((const char *)p, 4))) == 0) {
                 cli_buf_puts(b, "\\ufffd");
             } else {
                 cli_buf_append(b, (const char *)p, n);

@@ -38,44 +38,6 @@
 #define DEDUPE_PAIRWISE_MAX 16
 
 /* ---------------------------------------------------------------------------------------------
- * UTF-8 */
-
-size_t trifle__utf8_seq(const char *str, size_t n)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t len, i;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF)
-        len = 2;
-    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-        len = 3;
-    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-        len = 4;
-    else
-        return 0; /* continuation byte, overlong lead C0/C1, or beyond U+10FFFF */
-    if (n < len)
-        return 0;
-    /* the second byte's range excludes overlong forms, surrogates and code points > U+10FFFF */
-    if (s[0] == 0xE0)
-        lo = 0xA0;
-    else if (s[0] == 0xED)
-        hi = 0x9F;
-    else if (s[0] == 0xF0)
-        lo = 0x90;
-    else if (s[0] == 0xF4)
-        hi = 0x8F;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return len;
-}
-
-/* ---------------------------------------------------------------------------------------------
  * Strict scan */
 
 typedef struct long_number {
@@ -213,7 +175,7 @@ static int scan_string(scan_state *st)
             st->i++;
             continue;
         }
-        n = trifle__utf8_seq((const char *)st->s + st->i, st->len - st->i);
+        n = tu_utf8_seq((const char *)st->s + st->i, st->len - st->i);
         if (n == 0)
             return scan_fail(st, st->i, "invalid UTF-8");
         st->i += n;

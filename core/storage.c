@@ -245,7 +245,7 @@ static int driver_error(const trifle_storage *st, int rc, const trifle_error *e,
         *err = *e;
     }
     err->code = rc;
-    trifle__strlcpy_utf8(err->driver, name, sizeof(err->driver));
+    tu_strlcpy_utf8(err->driver, name, sizeof(err->driver));
     return rc;
 }
 
@@ -258,7 +258,7 @@ static int sink_error(const trifle_storage *st, int rc, const trifle_error *e, c
     if (st->sink.rc != 0) {
         (void)trifle__error(err, st->sink.rc, "driver %s: %s %s", st->drv->name, op, st->sink.msg);
         if (err != NULL)
-            trifle__strlcpy_utf8(err->driver, st->drv->name, sizeof(err->driver));
+            tu_strlcpy_utf8(err->driver, st->drv->name, sizeof(err->driver));
         return st->sink.rc;
     }
     return driver_error(st, rc, e, op, err);

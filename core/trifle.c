@@ -51,7 +51,7 @@ int trifle__utf8_valid(const char *s, size_t n)
     size_t i = 0, len;
 
     while (i < n) {
-        if (s[i] == '\0' || (len = trifle__utf8_seq(s + i, n - i)) == 0)
+        if (s[i] == '\0' || (len = tu_utf8_seq(s + i, n - i)) == 0)
             return 0;
         i += len;
     }
@@ -84,7 +84,7 @@ int trifle__key_check(const char *key, int for_write, trifle_error *err)
             seg = ++i;
         } else if (c < 0x80) {
             i++;
-        } else if ((len = trifle__utf8_seq(key + i, strnlen(key + i, 4))) == 0) {
+        } else if ((len = tu_utf8_seq(key + i, strnlen(key + i, 4))) == 0) {
             return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
         } else {
             i += len;

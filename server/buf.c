@@ -11,38 +11,13 @@
 /* ------------------------------------------------------------------------------------------- */
 /* Errors and log lines                                                                         */
 
-/* Copy @p src into @p dst (size bytes), cutting at a UTF-8 character boundary and ending with "…"
- * when it does not fit. */
-static void copy_cut(char *dst, size_t size, const char *src)
-{
-    size_t n = strlen(src), cut;
-
-    if (n < size) {
-        memcpy(dst, src, n + 1);
-        return;
-    }
-    cut = size - 4; /* room for "…" (3 bytes) and the NUL */
-    while (cut > 0 && ((unsigned char)src[cut] & 0xC0) == 0x80)
-        cut--;
-    memcpy(dst, src, cut);
-    memcpy(dst + cut, "\xE2\x80\xA6", 4);
-}
-
 int srv_error(trifle_error *err, int code, const char *fmt, ...)
 {
-    char text[1024];
     va_list ap;
 
-    if (err == NULL)
-        return code;
     va_start(ap, fmt);
-    (void)vsnprintf(text, sizeof(text), fmt, ap);
+    (void)tu_error_vset(err, code, 0, fmt, ap);
     va_end(ap);
-    err->code = code;
-    err->native = 0;
-    err->driver[0] = '\0';
-    err->path[0] = '\0';
-    copy_cut(err->message, sizeof(err->message), text);
     return code;
 }
 
@@ -185,53 +160,6 @@ void srv_buf_release(srv_buf *b)
 /* ------------------------------------------------------------------------------------------- */
 /* UTF-8 and JSON strings                                                                       */
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xE0 && s[1] < 0xA0)
-            return 0; /* overlong */
-        if (c == 0xED && s[1] >= 0xA0)
-            return 0; /* surrogate */
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xF0 && s[1] < 0x90)
-            return 0; /* overlong */
-        if (c == 0xF4 && s[1] >= 0x90)
-            return 0; /* above U+10FFFF */
-        return 4;
-    }
-    return 0;
-}
-
-int srv_utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0, k;
-
-    while (i < n) {
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        if ((k = utf8_seq(p + i, n - i)) == 0)
-            return 0;
-        i += k;
-    }
-    return 1;
-}
-
 void srv_buf_json_string(srv_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -250,7 +178,7 @@ void srv_buf_json_string(srv_buf *b, const char *s, size_t n)
             continue;
         }
         if (p[i] >= 0x80) {
-            size_t k = utf8_seq(p + i, n - i);
+            size_t k = tu_utf8_seq(s + i, n - i);
             if (k == 0) {
                 srv_buf_append(b, "\xEF\xBF\xBD", 3);
                 i++;

@@ -47,7 +47,7 @@ static int scan_string(scanner *s)
     while (s->p < s->end) {
         unsigned char c = (unsigned char)*s->p;
         if (c == '"') {
-            if (!srv_utf8_valid(start, (size_t)(s->p - start)))
+            if (!tu_utf8_valid(start, (size_t)(s->p - start)))
                 return -1;
             s->p++;
             return 0;

@@ -12,6 +12,9 @@
 #include <trifle/trifle.h>
 
 #include "server.h"
+#include "util/tu_error.h"
+#include "util/tu_hex.h"
+#include "util/tu_utf8.h"
 
 /* Fill @p err (may be NULL) with @p code and a printf-style message, cut UTF-8-safely with "…"
  * when it does not fit; returns @p code. */
@@ -94,9 +97,6 @@ void srv_buf_json_cstr(srv_buf *b, const char *s);
 const char *srv_buf_cstr(srv_buf *b);
 /* Release the storage (back to the pool). */
 void srv_buf_release(srv_buf *b);
-
-/* Whether s[0..n) is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
-int srv_utf8_valid(const char *s, size_t n);
 
 /* ------------------------------------------------------------------------------------------- */
 /* json.c: request bodies                                                                       */

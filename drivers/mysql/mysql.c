@@ -530,38 +530,17 @@ static void my_close(trifle_conn *c)
     c->host->free(c);
 }
 
-static int my_hex(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    ch = (char)(ch | 32);
-    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
 /* Percent-decode s[0..n) into a new string; NULL with c->oom on failure, or with *bad set when
  * an escape is malformed or decodes to NUL. */
 static char *my_decode(trifle_conn *c, const char *s, size_t n, int *bad)
 {
     char *out = my_strndup(c, s, n);
-    size_t i, o = 0;
 
-    if (out == NULL)
+    if (out != NULL && tu_pct_decode(out, NULL, s, n, 0) != TU_PCT_OK) {
+        *bad = 1;
+        my_wipe_free(c, out);
         return NULL;
-    for (i = 0; i < n; i++) {
-        if (s[i] == '%') {
-            int hi = i + 2 < n ? my_hex(s[i + 1]) : -1, lo = i + 2 < n ? my_hex(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-                *bad = 1;
-                my_wipe_free(c, out);
-                return NULL;
-            }
-            out[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
     }
-    out[o] = '\0';
     return out;
 }
 

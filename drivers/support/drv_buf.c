@@ -68,28 +68,8 @@ void drv_buf_zero(drv_buf *b)
 void drv_buf_put_utf8(drv_buf *b, unsigned u)
 {
     char s[4];
-    size_t n;
 
-    if (u < 0x80) {
-        s[0] = (char)u;
-        n = 1;
-    } else if (u < 0x800) {
-        s[0] = (char)(0xC0 | (u >> 6));
-        s[1] = (char)(0x80 | (u & 0x3F));
-        n = 2;
-    } else if (u < 0x10000) {
-        s[0] = (char)(0xE0 | (u >> 12));
-        s[1] = (char)(0x80 | ((u >> 6) & 0x3F));
-        s[2] = (char)(0x80 | (u & 0x3F));
-        n = 3;
-    } else {
-        s[0] = (char)(0xF0 | (u >> 18));
-        s[1] = (char)(0x80 | ((u >> 12) & 0x3F));
-        s[2] = (char)(0x80 | ((u >> 6) & 0x3F));
-        s[3] = (char)(0x80 | (u & 0x3F));
-        n = 4;
-    }
-    drv_buf_put(b, s, n);
+    drv_buf_put(b, s, tu_utf8_put(s, u));
 }
 
 void drv_buf_put_jstr(drv_buf *b, const char *s, size_t n)

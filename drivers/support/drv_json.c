@@ -13,28 +13,6 @@ void drv_json_ws(drv_json *js)
         js->p++;
 }
 
-/* Four hex digits at p (the caller checked there are four bytes). */
-static int drv_hex4(const char *p, unsigned *out)
-{
-    unsigned v = 0;
-    int i;
-
-    for (i = 0; i < 4; i++) {
-        char ch = p[i];
-        v <<= 4;
-        if (ch >= '0' && ch <= '9')
-            v |= (unsigned)(ch - '0');
-        else if (ch >= 'a' && ch <= 'f')
-            v |= (unsigned)(ch - 'a' + 10);
-        else if (ch >= 'A' && ch <= 'F')
-            v |= (unsigned)(ch - 'A' + 10);
-        else
-            return 0;
-    }
-    *out = v;
-    return 1;
-}
-
 int drv_json_string(drv_json *js, drv_buf *out)
 {
     const char *p = js->p + 1, *run = p, *end = js->end;
@@ -58,11 +36,11 @@ int drv_json_string(drv_json *js, drv_buf *out)
             return 0;
         if (*p == 'u') {
             unsigned u, lo;
-            if (end - p < 5 || !drv_hex4(p + 1, &u))
+            if (end - p < 5 || tu_hex4(p + 1, &u) != 0)
                 return 0;
             p += 5;
             if (u >= 0xD800 && u <= 0xDBFF) {
-                if (end - p >= 6 && p[0] == '\\' && p[1] == 'u' && drv_hex4(p + 2, &lo) &&
+                if (end - p >= 6 && p[0] == '\\' && p[1] == 'u' && tu_hex4(p + 2, &lo) == 0 &&
                     lo >= 0xDC00 && lo <= 0xDFFF) {
                     u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
                     p += 6;

@@ -25,6 +25,8 @@
 #include <trifle/driver.h>
 
 #include "util/tu_date.h"
+#include "util/tu_hex.h"
+#include "util/tu_utf8.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Growable byte buffer
