@@ -9,9 +9,10 @@
 #include "buf_int.h"
 #include "trifle/driver.h"
 #include "trifle/error.h"
+#include "util/tu_json.h"
 #include "util/tu_utf8.h"
 
-#define TRIFLE__JSON_MAX_DEPTH 512 /* nested objects/arrays accepted by trifle__json_parse */
+#define TRIFLE__JSON_MAX_DEPTH TU_JSON_MAX_DEPTH /* nested objects/arrays trifle__json_parse takes */
 
 /* Parse text[0..len) (need not be NUL-terminated; trailing whitespace allowed, nothing else).
  * Duplicate object members are removed recursively, keeping the last occurrence in the position of
