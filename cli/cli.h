@@ -7,6 +7,8 @@
 
 #include <trifle/trifle.h>
 
+#include "util/tu_error.h"
+
 /* Status of a usage error (unknown command or option, missing or repeated option). It is not a
  * trifle_status: the JSON code is "USAGE" and the exit code 2 (SPEC §11.5, ERRATA minor 22). */
 #define CLI_USAGE 1000
@@ -93,8 +95,9 @@ int cli_flag(const cli_args *a, int option);
  * Returns 0 or the trifle_config_set() status (TRIFLE_ECONFIG names the value at fault). */
 int cli_config_build(trifle_config **out, const cli_args *args, trifle_error *err);
 
-/* Fill @p err with @p code and a printf-style message, truncated UTF-8-safely; returns @p code. */
-int cli_error(trifle_error *err, int code, const char *fmt, ...) TRIFLE_PRINTF(3, 4);
+/* Fill @p err with @p code and a printf-style message, truncated UTF-8-safely with "…"; returns
+ * @p code. The one error formatter of the tree (util/tu_error.h). */
+#define cli_error(...) tu_error_set(__VA_ARGS__)
 
 /* profile.c */
 

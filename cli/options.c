@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/tu_error.h"
-
 #define CMD(c) (1u << CLI_CMD_##c)
 #define ALL_COMMANDS (~0u)
 #define DATA_COMMANDS (CMD(TRACK) | CMD(ASSERT) | CMD(VALUES) | CMD(BEAM) | CMD(SCAN) | CMD(QUERY))
@@ -88,16 +86,6 @@ static const struct {
 };
 
 #define DEFAULT_DRIVER "sqlite:trifle.db"
-
-int cli_error(trifle_error *err, int code, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    (void)tu_error_vset(err, code, 0, fmt, ap);
-    va_end(ap);
-    return code;
-}
 
 void cli_args_free(cli_args *a)
 {

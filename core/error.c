@@ -47,21 +47,6 @@ void trifle_error_clear(trifle_error *err)
         memset(err, 0, sizeof(*err));
 }
 
-int trifle__verror(trifle_error *err, int code, int native, const char *fmt, va_list ap)
-{
-    return tu_error_vset(err, code, native, fmt, ap);
-}
-
-int trifle__error(trifle_error *err, int code, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    (void)trifle__verror(err, code, 0, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 int trifle__error_path(trifle_error *err, int code, const char *path, const char *fmt, ...)
 {
     va_list ap;

@@ -11,16 +11,6 @@
 /* ------------------------------------------------------------------------------------------- */
 /* Errors and log lines                                                                         */
 
-int srv_error(trifle_error *err, int code, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    (void)tu_error_vset(err, code, 0, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 void srv_log(int level, const char *fmt, ...)
 {
     static const char *const names[] = {"error", "warning", "info", "debug"};

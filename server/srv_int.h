@@ -17,8 +17,8 @@
 #include "util/tu_utf8.h"
 
 /* Fill @p err (may be NULL) with @p code and a printf-style message, cut UTF-8-safely with "…"
- * when it does not fit; returns @p code. */
-int srv_error(trifle_error *err, int code, const char *fmt, ...) TRIFLE_PRINTF(3, 4);
+ * when it does not fit; returns @p code. The one error formatter of the tree (util/tu_error.h). */
+#define srv_error(...) tu_error_set(__VA_ARGS__)
 
 /* Log one line to stderr: `trifle serve: <level>: <message>`. Thread-safe (one write(2)). */
 void srv_log(int level, const char *fmt, ...) TRIFLE_PRINTF(2, 3);
