@@ -585,6 +585,7 @@ int trifle__simple_file_parse(trifle__simple_file *out, const char *text, size_t
 
     memset(out, 0, sizeof(*out));
     memset(&r, 0, sizeof(r));
+    r.str = (trifle__buf)TRIFLE__BUF_INIT;
     r.s = (const unsigned char *)text;
     r.len = len;
     if (text == NULL) {
