@@ -250,18 +250,10 @@ static int run_command(const cli_args *a, char **text)
 /* Percent-encode @p s for a URL path segment. */
 static void segment_encode(cli_buf *b, const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
+    char e[3];
 
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~') {
-            cli_buf_putc(b, (char)c);
-        } else {
-            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            cli_buf_append(b, e, 3);
-        }
-    }
+    for (; *s != '\0'; s++)
+        cli_buf_append(b, e, tu_pct_encode_char(e, (unsigned char)*s));
 }
 
 /* list_transponders / delete_transponder: the server's answer, or its error as a tool error. */

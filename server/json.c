@@ -103,16 +103,34 @@ void srv_json_members(srv_json_iter *it, const srv_json *object)
     it->end = object->p + object->n - 1;
 }
 
+/* Step @p it to its next element: past a ',' and white space. Returns 0 at the end. */
+static int next_start(srv_json_iter *it, scanner *s)
+{
+    s->p = it->p;
+    s->end = it->end;
+    skip_ws(s);
+    if (s->p < s->end && *s->p == ',') {
+        s->p++;
+        skip_ws(s);
+    }
+    return s->p < s->end;
+}
+
+/* Take the value at s->p into @p value and move @p it past it. */
+static void take_value(srv_json_iter *it, scanner *s, srv_json *value)
+{
+    value->p = s->p;
+    value->type = type_of(*s->p);
+    skip_value(s);
+    value->n = (size_t)(s->p - value->p);
+    it->p = s->p;
+}
+
 int srv_json_next(srv_json_iter *it, srv_json *name, srv_json *value)
 {
-    scanner s = {it->p, it->end};
+    scanner s;
 
-    skip_ws(&s);
-    if (s.p < s.end && *s.p == ',') {
-        s.p++;
-        skip_ws(&s);
-    }
-    if (s.p >= s.end)
+    if (!next_start(it, &s))
         return 0;
     name->p = s.p;
     name->type = SRV_JSON_STRING;
@@ -121,11 +139,7 @@ int srv_json_next(srv_json_iter *it, srv_json *name, srv_json *value)
     skip_ws(&s);
     s.p++; /* ':' */
     skip_ws(&s);
-    value->p = s.p;
-    value->type = type_of(*s.p);
-    skip_value(&s);
-    value->n = (size_t)(s.p - value->p);
-    it->p = s.p;
+    take_value(it, &s, value);
     return 1;
 }
 
@@ -136,20 +150,11 @@ void srv_json_elements(srv_json_iter *it, const srv_json *array)
 
 int srv_json_next_element(srv_json_iter *it, srv_json *value)
 {
-    scanner s = {it->p, it->end};
+    scanner s;
 
-    skip_ws(&s);
-    if (s.p < s.end && *s.p == ',') {
-        s.p++;
-        skip_ws(&s);
-    }
-    if (s.p >= s.end)
+    if (!next_start(it, &s))
         return 0;
-    value->p = s.p;
-    value->type = type_of(*s.p);
-    skip_value(&s);
-    value->n = (size_t)(s.p - value->p);
-    it->p = s.p;
+    take_value(it, &s, value);
     return 1;
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tu_json.h"
 #include "tu_utf8.h"
 
 int tu_buf_reserve(tu_buf *b, size_t n)
@@ -80,14 +81,13 @@ void tu_buf_printf(tu_buf *b, const char *fmt, ...)
 
 void tu_buf_json_string(tu_buf *b, const char *s, size_t n, unsigned flags)
 {
-    static const char hex[] = "0123456789abcdef";
     size_t i = 0, start = 0;
 
     tu_buf_putc(b, '"');
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
-        char esc[7];
-        size_t elen = 2, k;
+        char esc[6];
+        size_t elen, k;
 
         if (c >= 0x80 && (flags & TU_BUF_JSON_REPAIR)) {
             if ((k = tu_utf8_seq(s + i, n - i)) != 0) {
@@ -99,30 +99,13 @@ void tu_buf_json_string(tu_buf *b, const char *s, size_t n, unsigned flags)
             start = ++i;
             continue;
         }
-        if (c >= 0x20 && c != '"' && c != '\\') {
+        if ((elen = tu_json_escape_char(esc, c)) == 0) {
             i++;
             continue;
         }
         tu_buf_append(b, s + start, i - start);
-        start = ++i;
-        esc[0] = '\\';
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            elen = 6;
-        }
         tu_buf_append(b, esc, elen);
+        start = ++i;
     }
     tu_buf_append(b, s + start, n - start);
     tu_buf_putc(b, '"');

@@ -64,3 +64,18 @@ int tu_pct_decode(char *out, size_t *out_len, const char *s, size_t n, unsigned 
         *out_len = o;
     return rc;
 }
+
+size_t tu_pct_encode_char(char out[3], unsigned char c)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+        out[0] = (char)c;
+        return 1;
+    }
+    out[0] = '%';
+    out[1] = hex[c >> 4];
+    out[2] = hex[c & 15];
+    return 3;
+}

@@ -42,4 +42,8 @@ int tu_hex_decode(unsigned char *out, const char *hex, size_t n);
  * whole text is decoded all the same. */
 int tu_pct_decode(char *out, size_t *out_len, const char *s, size_t n, unsigned flags);
 
+/* Percent-encode byte c into out[0..3): RFC 3986's unreserved characters (ALPHA DIGIT - . _ ~)
+ * stay as they are, every other byte becomes %XX (upper-case hex). Returns 1 or 3. */
+size_t tu_pct_encode_char(char out[3], unsigned char c);
+
 #endif

@@ -46,4 +46,9 @@ int tu_json_validate(tu_json_lex *lx);
  * escapes become U+FFFD. Returns the decoded length. */
 size_t tu_json_unescape(char *out, const char *s, size_t n);
 
+/* The JSON escape of byte c into out[0..6): `\"` `\\` `\n` `\r` `\t` `\b` `\f`, other control
+ * characters as `\u00XX`. Returns its length (2 or 6), or 0 when c needs no escape (every other
+ * byte, including those of multi-byte UTF-8). */
+size_t tu_json_escape_char(char out[6], unsigned char c);
+
 #endif

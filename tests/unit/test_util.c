@@ -5,10 +5,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "util/tu_buf.h"
 #include "util/tu_date.h"
 #include "util/tu_error.h"
 #include "util/tu_hex.h"
@@ -170,6 +172,96 @@ static void hex_and_percent(void **state)
     assert_int_equal(n, 3);
 }
 
+static void percent_encode(void **state)
+{
+    char e[3];
+
+    (void)state;
+    assert_int_equal(tu_pct_encode_char(e, 'a'), 1);
+    assert_int_equal(e[0], 'a');
+    assert_int_equal(tu_pct_encode_char(e, '~'), 1);
+    assert_int_equal(tu_pct_encode_char(e, '/'), 3);
+    assert_memory_equal(e, "%2F", 3);
+    assert_int_equal(tu_pct_encode_char(e, 0xC3), 3);
+    assert_memory_equal(e, "%C3", 3);
+}
+
+/* A tu_buf_ops that counts its calls and fails once `fail_after` grows have been made. */
+typedef struct counting {
+    int grows, releases, fail_after;
+} counting;
+
+static char *counting_grow(void *ctx, char *data, size_t len, size_t need, size_t *cap)
+{
+    counting *c = ctx;
+    char *p;
+
+    (void)len;
+    if (c->grows == c->fail_after)
+        return NULL;
+    if ((p = realloc(data, need + 3)) != NULL) {
+        c->grows++;
+        *cap = need + 3; /* an allocator may hand out more than asked */
+    }
+    return p;
+}
+
+static void counting_release(void *ctx, char *data)
+{
+    ((counting *)ctx)->releases++;
+    free(data);
+}
+
+static void string_buffer(void **state)
+{
+    static const tu_buf_ops ops = {counting_grow, counting_release};
+    counting c = {0, 0, 100};
+    tu_buf b = TU_BUF_INIT(&ops, &c);
+    char *text;
+    int i;
+
+    (void)state;
+    tu_buf_puts(&b, "k=");
+    tu_buf_printf(&b, "%d;", 42);
+    tu_buf_json_string(&b, "a\"\\\n\b\x01\xC3\xA9\xFF", 9, 0);
+    assert_string_equal(b.data, "k=42;\"a\\\"\\\\\\n\\b\\u0001\xC3\xA9\xFF\"");
+    tu_buf_reset(&b);
+    tu_buf_json_string(&b, "\xC3\xA9\xFF\xC3", 4, TU_BUF_JSON_REPAIR);
+    assert_string_equal(tu_buf_cstr(&b), "\"\xC3\xA9\xEF\xBF\xBD\xEF\xBF\xBD\"");
+    assert_int_equal(c.grows, 1);
+    for (i = 0; i < 100; i++)
+        tu_buf_puts(&b, "0123456789");
+    assert_int_equal(b.len, 10 + 1000);
+    assert_true(b.cap >= b.len + 1);
+    text = tu_buf_detach(&b);
+    assert_non_null(text);
+    assert_null(b.data);
+    free(text); /* detach hands the block over: ops->release is not called */
+    assert_int_equal(c.releases, 0);
+
+    /* failure is sticky until reset, and detach then gives NULL and releases the memory */
+    c.fail_after = c.grows + 1;
+    tu_buf_puts(&b, "x");
+    for (i = 0; i < 20; i++)
+        tu_buf_puts(&b, "0123456789");
+    assert_true(tu_buf_failed(&b));
+    tu_buf_puts(&b, "y"); /* dropped: what fitted before the failure stays, nothing after */
+    assert_int_equal(b.len, 1 + 60);
+    assert_int_equal(b.data[b.len], '\0');
+    assert_int_equal(b.data[b.len - 1], '9');
+    assert_null(tu_buf_cstr(&b));
+    assert_null(tu_buf_detach(&b));
+    assert_int_equal(c.releases, 1);
+    assert_false(tu_buf_failed(&b));
+
+    /* no ops: the C library */
+    tu_buf plain = TU_BUF_INIT(NULL, NULL);
+    tu_buf_putc(&plain, 'z');
+    assert_string_equal(tu_buf_cstr(&plain), "z");
+    tu_buf_free(&plain);
+    assert_null(plain.data);
+}
+
 static void civil_dates(void **state)
 {
     int64_t y, t = 0;
@@ -235,6 +327,8 @@ int main(void)
         cmocka_unit_test(json_reports_numbers_in_order),
         cmocka_unit_test(utf8_sequences),
         cmocka_unit_test(hex_and_percent),
+        cmocka_unit_test(percent_encode),
+        cmocka_unit_test(string_buffer),
         cmocka_unit_test(civil_dates),
         cmocka_unit_test(error_formatting),
     };
