@@ -5,6 +5,10 @@
 #include "tu_hex.h"
 #include "tu_utf8.h"
 
+/* The control characters with a short escape, and the letters that name them. */
+static const char short_chars[] = "\b\f\n\r\t";
+static const char short_names[] = "bfnrt";
+
 static int fail(tu_json_lex *lx, size_t at, const char *reason)
 {
     lx->reason = reason;
@@ -253,7 +257,7 @@ int tu_json_validate(tu_json_lex *lx)
 
 size_t tu_json_unescape(char *out, const char *s, size_t n)
 {
-    const char *p = s, *end = s + n;
+    const char *p = s, *end = s + n, *k;
     size_t o = 0;
     unsigned cp, lo;
 
@@ -262,39 +266,23 @@ size_t tu_json_unescape(char *out, const char *s, size_t n)
             out[o++] = *p++;
             continue;
         }
-        switch (p[1]) {
-        case 'b':
-            out[o++] = '\b';
-            break;
-        case 'f':
-            out[o++] = '\f';
-            break;
-        case 'n':
-            out[o++] = '\n';
-            break;
-        case 'r':
-            out[o++] = '\r';
-            break;
-        case 't':
-            out[o++] = '\t';
-            break;
-        case 'u':
-            (void)tu_hex4(p + 2, &cp);
-            p += 6;
-            if (cp >= 0xD800 && cp <= 0xDBFF && end - p >= 6 && p[0] == '\\' && p[1] == 'u' &&
-                tu_hex4(p + 2, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                p += 6;
-            } else if (cp >= 0xD800 && cp <= 0xDFFF) {
-                cp = 0xFFFD; /* unpaired */
-            }
-            o += tu_utf8_put(out + o, cp);
+        if (p[1] != 'u') {
+            /* `\"` `\\` `\/` stand for themselves */
+            k = memchr(short_names, p[1], sizeof(short_names) - 1);
+            out[o++] = k != NULL ? short_chars[k - short_names] : p[1];
+            p += 2;
             continue;
-        default: /* '"', '\\', '/' */
-            out[o++] = p[1];
-            break;
         }
-        p += 2;
+        (void)tu_hex4(p + 2, &cp);
+        p += 6;
+        if (cp >= 0xD800 && cp <= 0xDBFF && end - p >= 6 && p[0] == '\\' && p[1] == 'u' &&
+            tu_hex4(p + 2, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            p += 6;
+        } else if (cp >= 0xD800 && cp <= 0xDFFF) {
+            cp = 0xFFFD; /* unpaired */
+        }
+        o += tu_utf8_put(out + o, cp);
     }
     return o;
 }
@@ -302,36 +290,23 @@ size_t tu_json_unescape(char *out, const char *s, size_t n)
 size_t tu_json_escape_char(char out[6], unsigned char c)
 {
     static const char hex[] = "0123456789abcdef";
+    const char *k;
 
     if (c >= 0x20 && c != '"' && c != '\\')
         return 0;
     out[0] = '\\';
-    switch (c) {
-    case '"':
-    case '\\':
+    if (c == '"' || c == '\\') {
         out[1] = (char)c;
         return 2;
-    case '\n':
-        out[1] = 'n';
-        return 2;
-    case '\r':
-        out[1] = 'r';
-        return 2;
-    case '\t':
-        out[1] = 't';
-        return 2;
-    case '\b':
-        out[1] = 'b';
-        return 2;
-    case '\f':
-        out[1] = 'f';
-        return 2;
-    default:
-        out[1] = 'u';
-        out[2] = '0';
-        out[3] = '0';
-        out[4] = hex[c >> 4];
-        out[5] = hex[c & 15];
-        return 6;
     }
+    if (c != 0 && (k = memchr(short_chars, c, sizeof(short_chars) - 1)) != NULL) {
+        out[1] = short_names[k - short_chars];
+        return 2;
+    }
+    out[1] = 'u';
+    out[2] = '0';
+    out[3] = '0';
+    out[4] = hex[c >> 4];
+    out[5] = hex[c & 15];
+    return 6;
 }
