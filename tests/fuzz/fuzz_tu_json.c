@@ -1,11 +1,13 @@
 /* Fuzz target: the strict JSON lexer every JSON reader of the tree uses (util/tu_json.h). The text
  * is validated strictly and laxly: an error must carry a reason and an offset inside the input,
  * whatever is strict-valid must be lax-valid, and a valid string must decode to no more bytes than
- * its body, as UTF-8 (with no NUL byte when strictly valid). */
+ * its body, as UTF-8 (with no NUL byte when strictly valid), and written back with tu_buf_json_string
+ * it must lex again and decode to the same bytes. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/tu_buf.h"
 #include "util/tu_json.h"
 #include "util/tu_utf8.h"
 
@@ -19,6 +21,30 @@ static int validate(const char *text, size_t n, unsigned flags)
     if (rc != 0 && (lx.reason == NULL || lx.at > n))
         abort();
     return rc;
+}
+
+/* Write s[0..n) as a JSON string and read it back. */
+static void round_trip(const char *s, size_t n)
+{
+    tu_buf b = TU_BUF_INIT(NULL, NULL);
+    tu_json_lex lx = {.flags = TU_JSON_LAX_ESCAPES};
+    char *again;
+
+    tu_buf_json_string(&b, s, n, 0);
+    if (tu_buf_failed(&b)) {
+        tu_buf_free(&b);
+        return;
+    }
+    lx.s = b.data;
+    lx.len = b.len;
+    if (tu_json_validate(&lx) != 0)
+        abort();
+    if ((again = malloc(b.len)) != NULL) {
+        if (tu_json_unescape(again, b.data + 1, b.len - 2) != n || memcmp(again, s, n) != 0)
+            abort();
+        free(again);
+    }
+    tu_buf_free(&b);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -40,6 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (strict == 0 && lx.i == size && memchr(out, '\0', n) != NULL)
             abort();
+        round_trip(out, n);
         free(out);
     }
     return 0;
