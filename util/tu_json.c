@@ -152,8 +152,10 @@ int tu_json_number(tu_json_lex *lx)
     return 0;
 }
 
-static int literal(tu_json_lex *lx, const char *word, size_t n)
+static int literal(tu_json_lex *lx, const char *word)
 {
+    size_t n = strlen(word);
+
     if (lx->len - lx->i < n || memcmp(lx->s + lx->i, word, n) != 0)
         return fail(lx, lx->i, "invalid literal");
     lx->i += n;
@@ -197,17 +199,13 @@ int tu_json_validate(tu_json_lex *lx)
                 return -1;
             break;
         case 't':
-            if (literal(lx, "true", 4) != 0)
-                return -1;
-            break;
         case 'f':
-            if (literal(lx, "false", 5) != 0)
+        case 'n': {
+            char c = lx->s[lx->i];
+            if (literal(lx, c == 't' ? "true" : c == 'f' ? "false" : "null") != 0)
                 return -1;
             break;
-        case 'n':
-            if (literal(lx, "null", 4) != 0)
-                return -1;
-            break;
+        }
         default:
             if (lx->s[lx->i] == '-' || (lx->s[lx->i] >= '0' && lx->s[lx->i] <= '9')) {
                 if (tu_json_number(lx) != 0)
