@@ -4,8 +4,12 @@
 #define TRIFLE_CLI_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include <trifle/trifle.h>
+
+#include "util/tu_buf.h"
+#include "util/tu_error.h"
 
 /* Status of a usage error (unknown command or option, missing or repeated option). It is not a
  * trifle_status: the JSON code is "USAGE" and the exit code 2 (SPEC §11.5, ERRATA minor 22). */
@@ -93,8 +97,9 @@ int cli_flag(const cli_args *a, int option);
  * Returns 0 or the trifle_config_set() status (TRIFLE_ECONFIG names the value at fault). */
 int cli_config_build(trifle_config **out, const cli_args *args, trifle_error *err);
 
-/* Fill @p err with @p code and a printf-style message, truncated UTF-8-safely; returns @p code. */
-int cli_error(trifle_error *err, int code, const char *fmt, ...) TRIFLE_PRINTF(3, 4);
+/* Fill @p err with @p code and a printf-style message, truncated UTF-8-safely with "…"; returns
+ * @p code. The one error formatter of the tree (util/tu_error.h). */
+#define cli_error(...) tu_error_set(__VA_ARGS__)
 
 /* profile.c */
 
@@ -118,22 +123,18 @@ const char *cli_help_text(int command);
 
 /* output.c */
 
-/* A growable text buffer. Allocation failure is sticky: check `failed` once at the end. */
-typedef struct cli_buf {
-    char *data;
-    size_t len;
-    size_t cap;
-    int failed;
-} cli_buf;
+/* A growable text buffer on the C library's allocator (util/tu_buf.h; the cli_buf_* names are
+ * the CLI's spelling of tu_buf_*). Allocation failure is sticky: check `failed` once at the end. */
+typedef tu_buf cli_buf;
 
-#define CLI_BUF_INIT {NULL, 0, 0, 0}
+#define CLI_BUF_INIT TU_BUF_INIT(NULL, NULL)
 
-void cli_buf_append(cli_buf *b, const char *s, size_t n);
-void cli_buf_puts(cli_buf *b, const char *s);
-void cli_buf_putc(cli_buf *b, char c);
+#define cli_buf_append tu_buf_append
+#define cli_buf_puts tu_buf_puts
+#define cli_buf_putc tu_buf_putc
 /* Append @p s as a JSON string literal; invalid UTF-8 bytes become U+FFFD. */
-void cli_buf_json_string(cli_buf *b, const char *s);
-void cli_buf_free(cli_buf *b);
+#define cli_buf_json_string(b, s) tu_buf_json_string((b), (s), strlen(s), TU_BUF_JSON_REPAIR)
+#define cli_buf_free tu_buf_free
 
 /* Re-indent valid JSON text with two spaces per level, one member per line, ": " after names.
  * Number, string and literal tokens are copied byte for byte. */

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/tu_hex.h"
+
 /* The window a tool or resource reads when its arguments give none: the last 24 hours, hourly. */
 #define DEFAULT_SPAN 86400
 #define DEFAULT_GRANULARITY "1h"
@@ -248,18 +250,10 @@ static int run_command(const cli_args *a, char **text)
 /* Percent-encode @p s for a URL path segment. */
 static void segment_encode(cli_buf *b, const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
+    char e[3];
 
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~') {
-            cli_buf_putc(b, (char)c);
-        } else {
-            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            cli_buf_append(b, e, 3);
-        }
-    }
+    for (; *s != '\0'; s++)
+        cli_buf_append(b, e, tu_pct_encode_char(e, (unsigned char)*s));
 }
 
 /* list_transponders / delete_transponder: the server's answer, or its error as a tool error. */
@@ -339,40 +333,14 @@ static int call_tool(void *payload, const mcp_tool *tool, const cJSON *args, cha
 /* Percent-decoding of a URI segment into a new string; NULL for bad escapes or a NUL byte. */
 static char *percent_decode(const char *s)
 {
-    size_t n = strlen(s), i, j = 0;
+    size_t n = strlen(s);
     char *out = malloc(n + 1);
 
-    if (out == NULL)
-        return NULL;
-    for (i = 0; i < n; i++) {
-        if (s[i] == '%') {
-            unsigned v = 0;
-            int k;
-            for (k = 1; k <= 2; k++) {
-                char c = s[i + (size_t)k];
-                v <<= 4;
-                if (c >= '0' && c <= '9')
-                    v |= (unsigned)(c - '0');
-                else if (c >= 'a' && c <= 'f')
-                    v |= (unsigned)(c - 'a' + 10);
-                else if (c >= 'A' && c <= 'F')
-                    v |= (unsigned)(c - 'A' + 10);
-                else
-                    goto bad;
-            }
-            if (v == 0)
-                goto bad;
-            out[j++] = (char)v;
-            i += 2;
-        } else {
-            out[j++] = s[i];
-        }
+    if (out != NULL && tu_pct_decode(out, NULL, s, n, 0) != TU_PCT_OK) {
+        free(out);
+        out = NULL;
     }
-    out[j] = '\0';
     return out;
-bad:
-    free(out);
-    return NULL;
 }
 
 /* trifle://source: what the agent is talking to. */

@@ -87,41 +87,6 @@ static const struct {
 
 #define DEFAULT_DRIVER "sqlite:trifle.db"
 
-/* Back off to the start of a UTF-8 sequence cut by truncation at @p len. */
-static void utf8_trim(char *s, size_t len)
-{
-    size_t i = len;
-
-    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
-        i--;
-    if (i > 0 && ((unsigned char)s[i - 1] & 0x80) != 0) {
-        unsigned char lead = (unsigned char)s[i - 1];
-        size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-        if (len - (i - 1) < need)
-            len = i - 1;
-    }
-    s[len] = '\0';
-}
-
-int cli_error(trifle_error *err, int code, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (err == NULL)
-        return code;
-    trifle_error_clear(err);
-    err->code = code;
-    va_start(ap, fmt);
-    n = vsnprintf(err->message, sizeof(err->message), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        err->message[0] = '\0';
-    else if ((size_t)n >= sizeof(err->message))
-        utf8_trim(err->message, sizeof(err->message) - 1);
-    return code;
-}
-
 void cli_args_free(cli_args *a)
 {
     cli_profile_free(a->profile);

@@ -4,7 +4,7 @@
  *
  *  - Leniency. cJSON accepts `01`, `1.`, `1.e5`, a BOM, control characters as whitespace and
  *    inside strings, and any bytes as "UTF-8". It also cuts a string at `\u0000` without telling
- *    anyone, so `{"a\u0000b":1}` would read as `{"a":1}`. A strict RFC 8259 scan (scan_text) runs
+ *    anyone, so `{"a\u0000b":1}` would read as `{"a":1}`. A strict RFC 8259 scan (util/tu_json.h) runs
  *    first and rejects all of these with a reason and a byte offset. cJSON therefore only ever
  *    sees valid text, and a NULL from it means it could not allocate. Without the scan we could not
  *    tell ENOMEM from a syntax error, because cJSON reports both the same way.
@@ -31,49 +31,12 @@
 
 #include "alloc_int.h"
 #include "error_int.h"
+#include "util/tu_json.h"
 
 /* cJSON 1.7.15 copies at most this many characters of a number literal (number_c_string[64]). */
 #define CJSON_NUMBER_CHARS 63
 /* Objects with more members than this are de-duplicated by sorting instead of pairwise. */
 #define DEDUPE_PAIRWISE_MAX 16
-
-/* ---------------------------------------------------------------------------------------------
- * UTF-8 */
-
-size_t trifle__utf8_seq(const char *str, size_t n)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t len, i;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF)
-        len = 2;
-    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-        len = 3;
-    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-        len = 4;
-    else
-        return 0; /* continuation byte, overlong lead C0/C1, or beyond U+10FFFF */
-    if (n < len)
-        return 0;
-    /* the second byte's range excludes overlong forms, surrogates and code points > U+10FFFF */
-    if (s[0] == 0xE0)
-        lo = 0xA0;
-    else if (s[0] == 0xED)
-        hi = 0x9F;
-    else if (s[0] == 0xF0)
-        lo = 0x90;
-    else if (s[0] == 0xF4)
-        hi = 0x8F;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return len;
-}
 
 /* ---------------------------------------------------------------------------------------------
  * Strict scan */
@@ -84,300 +47,38 @@ typedef struct long_number {
     size_t len;
 } long_number;
 
+/* What the strict scan (util/tu_json.h) counts in a text: its number literals, and those too long
+ * for cJSON's buffer. */
 typedef struct scan_state {
-    const unsigned char *s;
-    size_t len;
-    size_t i;
-    const char *reason; /* first error, or NULL */
-    size_t at;
+    tu_json_lex lex;
     size_t n_numbers;
     size_t n_long;
     long_number *longs; /* when not NULL, the first n_long entries are recorded (second scan) */
 } scan_state;
 
-static int scan_fail(scan_state *st, size_t at, const char *reason)
+static void scan_number(void *ctx, size_t at, size_t len)
 {
-    st->reason = reason;
-    st->at = at;
-    return -1;
-}
+    scan_state *st = ctx;
 
-static int scan_eof(scan_state *st)
-{
-    return scan_fail(st, st->len, "unexpected end of input");
-}
-
-static void skip_ws(scan_state *st)
-{
-    while (st->i < st->len) {
-        unsigned char c = st->s[st->i];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-            break;
-        st->i++;
-    }
-}
-
-static int isxdigit_ascii(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static int hex4(const unsigned char *s, unsigned *out)
-{
-    unsigned v = 0;
-    int k;
-
-    for (k = 0; k < 4; k++) {
-        unsigned char c = s[k];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* A `\u` escape at st->i (pointing at the backslash), including a surrogate pair. */
-static int scan_unicode_escape(scan_state *st)
-{
-    size_t at = st->i;
-    unsigned cp = 0, lo = 0;
-
-    size_t k;
-
-    for (k = at + 2; k < at + 6; k++) {
-        if (k >= st->len)
-            return scan_eof(st);
-        if (!isxdigit_ascii(st->s[k]))
-            return scan_fail(st, at, "invalid \\u escape");
-    }
-    (void)hex4(st->s + at + 2, &cp);
-    if (cp == 0)
-        return scan_fail(st, at, "\\u0000 in string");
-    if (cp >= 0xDC00 && cp <= 0xDFFF)
-        return scan_fail(st, at, "unpaired surrogate in \\u escape");
-    if (cp >= 0xD800 && cp <= 0xDBFF) {
-        if (st->len - at < 12 || st->s[at + 6] != '\\' || st->s[at + 7] != 'u' ||
-            hex4(st->s + at + 8, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF)
-            return scan_fail(st, at, "unpaired surrogate in \\u escape");
-        st->i += 12;
-        return 0;
-    }
-    st->i += 6;
-    return 0;
-}
-
-/* A string at st->i (pointing at the opening quote). */
-static int scan_string(scan_state *st)
-{
-    st->i++;
-    while (st->i < st->len) {
-        unsigned char c = st->s[st->i];
-        size_t n;
-
-        if (c == '"') {
-            st->i++;
-            return 0;
-        }
-        if (c == '\\') {
-            if (st->i + 1 >= st->len)
-                return scan_eof(st);
-            switch (st->s[st->i + 1]) {
-            case '"':
-            case '\\':
-            case '/':
-            case 'b':
-            case 'f':
-            case 'n':
-            case 'r':
-            case 't':
-                st->i += 2;
-                continue;
-            case 'u':
-                if (scan_unicode_escape(st) != 0)
-                    return -1;
-                continue;
-            default:
-                return scan_fail(st, st->i, "invalid escape in string");
-            }
-        }
-        if (c < 0x20)
-            return scan_fail(st, st->i, "control character in string");
-        if (c < 0x80) {
-            st->i++;
-            continue;
-        }
-        n = trifle__utf8_seq((const char *)st->s + st->i, st->len - st->i);
-        if (n == 0)
-            return scan_fail(st, st->i, "invalid UTF-8");
-        st->i += n;
-    }
-    return scan_eof(st);
-}
-
-static int is_digit(scan_state *st)
-{
-    return st->i < st->len && st->s[st->i] >= '0' && st->s[st->i] <= '9';
-}
-
-static int scan_digits(scan_state *st)
-{
-    if (st->i >= st->len)
-        return scan_eof(st);
-    if (!is_digit(st))
-        return scan_fail(st, st->i, "expected a digit");
-    while (is_digit(st))
-        st->i++;
-    return 0;
-}
-
-/* A number at st->i: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
-static int scan_number(scan_state *st)
-{
-    size_t start = st->i;
-
-    if (st->s[st->i] == '-')
-        st->i++;
-    if (st->i < st->len && st->s[st->i] == '0') {
-        st->i++;
-        if (is_digit(st))
-            return scan_fail(st, st->i - 1, "leading zero in number");
-    } else if (scan_digits(st) != 0) {
-        return -1;
-    }
-    if (st->i < st->len && st->s[st->i] == '.') {
-        st->i++;
-        if (scan_digits(st) != 0)
-            return -1;
-    }
-    if (st->i < st->len && (st->s[st->i] == 'e' || st->s[st->i] == 'E')) {
-        st->i++;
-        if (st->i < st->len && (st->s[st->i] == '+' || st->s[st->i] == '-'))
-            st->i++;
-        if (scan_digits(st) != 0)
-            return -1;
-    }
-    if (st->i - start > CJSON_NUMBER_CHARS) {
+    if (len > CJSON_NUMBER_CHARS) {
         if (st->longs != NULL) {
             st->longs[st->n_long].ordinal = st->n_numbers;
-            st->longs[st->n_long].offset = start;
-            st->longs[st->n_long].len = st->i - start;
+            st->longs[st->n_long].offset = at;
+            st->longs[st->n_long].len = len;
         }
         st->n_long++;
     }
     st->n_numbers++;
-    return 0;
 }
 
-static int scan_literal(scan_state *st, const char *word, size_t n)
+/* Validate the whole text strictly (no `\u0000`, no unpaired surrogates), counting numbers. */
+static int scan_text(scan_state *st, const char *text, size_t len)
 {
-    if (st->len - st->i < n || memcmp(st->s + st->i, word, n) != 0)
-        return scan_fail(st, st->i, "invalid literal");
-    st->i += n;
-    return 0;
-}
-
-/* Validate the whole text. Containers are tracked in a bit stack (1 = object). */
-static int scan_text(scan_state *st)
-{
-    unsigned char stack[TRIFLE__JSON_MAX_DEPTH / 8] = {0};
-    size_t depth = 0;
-
-#define IN_OBJECT() ((stack[(depth - 1) / 8] >> ((depth - 1) % 8)) & 1)
-    for (;;) {
-        /* a value is expected at st->i */
-        skip_ws(st);
-        if (st->i >= st->len)
-            return scan_eof(st);
-        switch (st->s[st->i]) {
-        case '{':
-        case '[':
-            if (depth == TRIFLE__JSON_MAX_DEPTH)
-                return scan_fail(st, st->i, "nesting deeper than 512 levels");
-            if (st->s[st->i] == '{')
-                stack[depth / 8] = (unsigned char)(stack[depth / 8] | (1u << (depth % 8)));
-            else
-                stack[depth / 8] = (unsigned char)(stack[depth / 8] & ~(1u << (depth % 8)));
-            depth++;
-            st->i++;
-            skip_ws(st);
-            if (st->i < st->len && st->s[st->i] == (IN_OBJECT() ? '}' : ']')) {
-                st->i++;
-                depth--;
-                break;
-            }
-            if (IN_OBJECT())
-                goto member;
-            continue; /* first array element */
-        case '"':
-            if (scan_string(st) != 0)
-                return -1;
-            break;
-        case 't':
-            if (scan_literal(st, "true", 4) != 0)
-                return -1;
-            break;
-        case 'f':
-            if (scan_literal(st, "false", 5) != 0)
-                return -1;
-            break;
-        case 'n':
-            if (scan_literal(st, "null", 4) != 0)
-                return -1;
-            break;
-        default:
-            if (st->s[st->i] == '-' || (st->s[st->i] >= '0' && st->s[st->i] <= '9')) {
-                if (scan_number(st) != 0)
-                    return -1;
-                break;
-            }
-            return scan_fail(st, st->i, "expected a value");
-        }
-        /* after a value: close containers, or find the next element */
-        for (;;) {
-            if (depth == 0) {
-                skip_ws(st);
-                if (st->i != st->len)
-                    return scan_fail(st, st->i, "unexpected data after the value");
-                return 0;
-            }
-            skip_ws(st);
-            if (st->i >= st->len)
-                return scan_eof(st);
-            if (st->s[st->i] == ',') {
-                st->i++;
-                break;
-            }
-            if (st->s[st->i] != (IN_OBJECT() ? '}' : ']'))
-                return scan_fail(st, st->i,
-                                 IN_OBJECT() ? "expected ',' or '}'" : "expected ',' or ']'");
-            st->i++;
-            depth--;
-        }
-        if (!IN_OBJECT())
-            continue; /* next array element */
-    member:
-        skip_ws(st);
-        if (st->i >= st->len)
-            return scan_eof(st);
-        if (st->s[st->i] != '"')
-            return scan_fail(st, st->i, "expected a member name");
-        if (scan_string(st) != 0)
-            return -1;
-        skip_ws(st);
-        if (st->i >= st->len)
-            return scan_eof(st);
-        if (st->s[st->i] != ':')
-            return scan_fail(st, st->i, "expected ':'");
-        st->i++;
-    }
-#undef IN_OBJECT
+    st->lex.s = text;
+    st->lex.len = len;
+    st->lex.number = scan_number;
+    st->lex.ctx = st;
+    return tu_json_validate(&st->lex);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -447,10 +148,8 @@ static int parse_with_long_numbers(cJSON **out, const char *text, size_t len, si
     if (longs == NULL || values == NULL || copy == NULL)
         goto done;
     memset(&st, 0, sizeof(st));
-    st.s = (const unsigned char *)text;
-    st.len = len;
     st.longs = longs;
-    if (scan_text(&st) != 0 || st.n_long != n_long) {
+    if (scan_text(&st, text, len) != 0 || st.n_long != n_long) {
         rc = TRIFLE_ERROR; /* the same text scanned differently: cannot happen */
         goto done;
     }
@@ -561,10 +260,9 @@ int trifle__json_parse(cJSON **out, const char *text, size_t len, trifle_error *
         len = 0;
     }
     memset(&st, 0, sizeof(st));
-    st.s = (const unsigned char *)text;
-    st.len = len;
-    if (scan_text(&st) != 0)
-        return trifle__error(err, TRIFLE_EINVAL, "invalid JSON: %s at byte %zu", st.reason, st.at);
+    if (scan_text(&st, text, len) != 0)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid JSON: %s at byte %zu", st.lex.reason,
+                             st.lex.at);
     if (st.n_long > 0) {
         rc = parse_with_long_numbers(&root, text, len, st.n_long);
     } else {

@@ -9,8 +9,10 @@
 #include "buf_int.h"
 #include "trifle/driver.h"
 #include "trifle/error.h"
+#include "util/tu_json.h"
+#include "util/tu_utf8.h"
 
-#define TRIFLE__JSON_MAX_DEPTH 512 /* nested objects/arrays accepted by trifle__json_parse */
+#define TRIFLE__JSON_MAX_DEPTH TU_JSON_MAX_DEPTH /* nested objects/arrays trifle__json_parse takes */
 
 /* Parse text[0..len) (need not be NUL-terminated; trailing whitespace allowed, nothing else).
  * Duplicate object members are removed recursively, keeping the last occurrence in the position of
@@ -36,9 +38,5 @@ cJSON *trifle__json_unpack(const trifle_leaf *leaves, size_t n);
 
 /* Compare two strings in byte (memcmp) order, for qsort over trifle_leaf by path. */
 int trifle__leaf_cmp(const void *a, const void *b);
-
-/* Length (1-4) of the well-formed UTF-8 sequence at s[0..n) (n > 0), or 0 when it is not well
- * formed (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */
-size_t trifle__utf8_seq(const char *s, size_t n);
 
 #endif

@@ -38,7 +38,7 @@ int trifle__key_check(const char *key, int for_write, trifle_error *err)
             seg = ++i;
         } else if (c < 0x80) {
             i++;
-        } else if ((len = trifle__utf8_seq(key + i, strnlen(key + i, 4))) == 0) {
+        } else if ((len = tu_utf8_seq(key + i, strnlen(key + i, 4))) == 0) {
             return trifle__error(err, TRIFLE_EINVAL, "invalid metric key");
         } else {
             i += len;

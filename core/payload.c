@@ -104,18 +104,6 @@ static size_t key_segments(const char *k, size_t n)
     return count;
 }
 
-static int utf8_valid(const char *s, size_t n)
-{
-    size_t i = 0, k;
-
-    while (i < n) {
-        if ((k = trifle__utf8_seq(s + i, n - i)) == 0)
-            return 0;
-        i += k;
-    }
-    return 1;
-}
-
 /* Copy path into dst[size] with every byte that is not part of well-formed UTF-8 replaced by
  * U+FFFD, so messages stay valid UTF-8. */
 static void sanitize_utf8(char *dst, size_t size, const char *path)
@@ -124,7 +112,7 @@ static void sanitize_utf8(char *dst, size_t size, const char *path)
 
     while (i < n) {
         const char *src = path + i;
-        size_t take = k = trifle__utf8_seq(path + i, n - i);
+        size_t take = k = tu_utf8_seq(path + i, n - i);
         if (k == 0) {
             src = "\xEF\xBF\xBD";
             take = 3;
@@ -369,7 +357,7 @@ int trifle_payload_from_leaves(trifle_payload **out, const trifle_leaf *leaves, 
         size_t len = strlen(path);
         size_t segments = key_segments(path, len);
 
-        if (segments == 0 || !utf8_valid(path, len)) {
+        if (segments == 0 || !tu_utf8_valid(path, len)) {
             char shown[PATH_MSG_MAX];
             sanitize_utf8(shown, sizeof(shown), path);
             return trifle__error_path(err, TRIFLE_EINVAL, shown, "invalid key at \"%s\"", shown);

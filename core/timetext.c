@@ -166,9 +166,9 @@ static int parse_datetime(cursor *c, int64_t *value, parsed_kind *kind)
     if (!take_digits(c, 4, &year) || !take_char(c, '-') || !take_digits(c, 2, &month) ||
         !take_char(c, '-') || !take_digits(c, 2, &day))
         return 0;
-    if (month < 1 || month > 12 || day < 1 || day > trifle__days_in_month(year, month))
+    if (month < 1 || month > 12 || day < 1 || day > tu_days_in_month(year, month))
         return 0;
-    int64_t date = trifle__days_from_civil(year, month, day) * 86400;
+    int64_t date = tu_days_from_civil(year, month, day) * 86400;
     if (at_end(c)) {
         *value = date; /* local midnight */
         *kind = PARSED_WALL;

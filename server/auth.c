@@ -53,30 +53,11 @@ void srv_hex_encode(char out[65], const unsigned char d[32])
     out[64] = '\0';
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int srv_hex_decode(unsigned char out[32], const char *hex)
 {
-    size_t i;
-
     if (strlen(hex) != 64)
         return -1;
-    for (i = 0; i < 32; i++) {
-        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return 0;
+    return tu_hex_decode(out, hex, 32);
 }
 
 int srv_token_generate(char out[SRV_TOKEN_TEXT_SIZE])

@@ -11,41 +11,6 @@
 /* ------------------------------------------------------------------------------------------- */
 /* Errors and log lines                                                                         */
 
-/* Copy @p src into @p dst (size bytes), cutting at a UTF-8 character boundary and ending with "…"
- * when it does not fit. */
-static void copy_cut(char *dst, size_t size, const char *src)
-{
-    size_t n = strlen(src), cut;
-
-    if (n < size) {
-        memcpy(dst, src, n + 1);
-        return;
-    }
-    cut = size - 4; /* room for "…" (3 bytes) and the NUL */
-    while (cut > 0 && ((unsigned char)src[cut] & 0xC0) == 0x80)
-        cut--;
-    memcpy(dst, src, cut);
-    memcpy(dst + cut, "\xE2\x80\xA6", 4);
-}
-
-int srv_error(trifle_error *err, int code, const char *fmt, ...)
-{
-    char text[1024];
-    va_list ap;
-
-    if (err == NULL)
-        return code;
-    va_start(ap, fmt);
-    (void)vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    err->code = code;
-    err->native = 0;
-    err->driver[0] = '\0';
-    err->path[0] = '\0';
-    copy_cut(err->message, sizeof(err->message), text);
-    return code;
-}
-
 void srv_log(int level, const char *fmt, ...)
 {
     static const char *const names[] = {"error", "warning", "info", "debug"};
@@ -90,58 +55,23 @@ int64_t srv_monotonic_ms(void)
 /* ------------------------------------------------------------------------------------------- */
 /* Buffers                                                                                      */
 
+static char *pool_grow(void *ctx, char *data, size_t len, size_t need, size_t *cap)
+{
+    (void)len;
+    return data == NULL ? srv_pool_acquire(ctx, need, cap) : srv_pool_grow(data, need, cap);
+}
+
+static void pool_release(void *ctx, char *data)
+{
+    (void)ctx;
+    srv_pool_release(data);
+}
+
+static const tu_buf_ops pool_ops = {pool_grow, pool_release};
+
 void srv_buf_init(srv_buf *b, srv_pool *pool)
 {
-    b->pool = pool;
-    b->data = NULL;
-    b->len = 0;
-    b->cap = 0;
-    b->failed = 0;
-}
-
-int srv_buf_reserve(srv_buf *b, size_t extra)
-{
-    size_t need;
-    char *p;
-
-    if (b->failed)
-        return -1;
-    if (extra > SIZE_MAX - b->len - 1) {
-        b->failed = 1;
-        return -1;
-    }
-    need = b->len + extra + 1; /* room for a NUL terminator */
-    if (need <= b->cap)
-        return 0;
-    p = b->data == NULL ? srv_pool_acquire(b->pool, need, &b->cap)
-                        : srv_pool_grow(b->data, need, &b->cap);
-    if (p == NULL) {
-        b->failed = 1;
-        return -1;
-    }
-    b->data = p;
-    return 0;
-}
-
-void srv_buf_append(srv_buf *b, const void *s, size_t n)
-{
-    if (srv_buf_reserve(b, n) != 0)
-        return;
-    if (n > 0)
-        memcpy(b->data + b->len, s, n);
-    b->len += n;
-}
-
-void srv_buf_puts(srv_buf *b, const char *s)
-{
-    srv_buf_append(b, s, strlen(s));
-}
-
-void srv_buf_putc(srv_buf *b, char c)
-{
-    if (srv_buf_reserve(b, 1) != 0)
-        return;
-    b->data[b->len++] = c;
+    *b = (srv_buf)TU_BUF_INIT(&pool_ops, pool);
 }
 
 void srv_buf_uint(srv_buf *b, uint64_t v)
@@ -166,126 +96,8 @@ void srv_buf_int(srv_buf *b, int64_t v)
     }
 }
 
-const char *srv_buf_cstr(srv_buf *b)
-{
-    if (srv_buf_reserve(b, 0) != 0)
-        return NULL;
-    b->data[b->len] = '\0';
-    return b->data;
-}
-
-void srv_buf_release(srv_buf *b)
-{
-    srv_pool_release(b->data);
-    b->data = NULL;
-    b->len = 0;
-    b->cap = 0;
-}
-
 /* ------------------------------------------------------------------------------------------- */
 /* UTF-8 and JSON strings                                                                       */
-
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xE0 && s[1] < 0xA0)
-            return 0; /* overlong */
-        if (c == 0xED && s[1] >= 0xA0)
-            return 0; /* surrogate */
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xF0 && s[1] < 0x90)
-            return 0; /* overlong */
-        if (c == 0xF4 && s[1] >= 0x90)
-            return 0; /* above U+10FFFF */
-        return 4;
-    }
-    return 0;
-}
-
-int srv_utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0, k;
-
-    while (i < n) {
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        if ((k = utf8_seq(p + i, n - i)) == 0)
-            return 0;
-        i += k;
-    }
-    return 1;
-}
-
-void srv_buf_json_string(srv_buf *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0, run;
-
-    srv_buf_putc(b, '"');
-    while (i < n) {
-        /* copy the longest run that needs no escaping at once */
-        run = i;
-        while (run < n && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\')
-            run++;
-        if (run > i) {
-            srv_buf_append(b, p + i, run - i);
-            i = run;
-            continue;
-        }
-        if (p[i] >= 0x80) {
-            size_t k = utf8_seq(p + i, n - i);
-            if (k == 0) {
-                srv_buf_append(b, "\xEF\xBF\xBD", 3);
-                i++;
-            } else {
-                srv_buf_append(b, p + i, k);
-                i += k;
-            }
-            continue;
-        }
-        switch (p[i]) {
-        case '"':
-            srv_buf_append(b, "\\\"", 2);
-            break;
-        case '\\':
-            srv_buf_append(b, "\\\\", 2);
-            break;
-        case '\n':
-            srv_buf_append(b, "\\n", 2);
-            break;
-        case '\r':
-            srv_buf_append(b, "\\r", 2);
-            break;
-        case '\t':
-            srv_buf_append(b, "\\t", 2);
-            break;
-        default: {
-            char u[6] = {'\\', 'u', '0', '0', hex[p[i] >> 4], hex[p[i] & 15]};
-            srv_buf_append(b, u, 6);
-            break;
-        }
-        }
-        i++;
-    }
-    srv_buf_putc(b, '"');
-}
 
 void srv_buf_json_cstr(srv_buf *b, const char *s)
 {

@@ -822,7 +822,7 @@ static int labels_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode 
         return fail(x, kn, path, "invalid stats option prometheus_labels: %s", key);
     if (!is_null(v) && (rc = get_string(x, v, path, 0, &value)) != 0)
         return rc;
-    if (value != NULL && !srv_utf8_valid(value, strlen(value))) {
+    if (value != NULL && !tu_utf8_valid(value, strlen(value))) {
         free(value);
         return fail(x, v, path, "invalid stats option prometheus_labels: not UTF-8");
     }

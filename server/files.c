@@ -19,17 +19,6 @@
 #define FILES_MAX_DEPTH 32
 #define FILE_PATH_MAX 1024
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static void respond_errno(srv_request *r, int e)
 {
     char reason[160];
@@ -43,7 +32,7 @@ static void respond_errno(srv_request *r, int e)
  * after answering 400 `invalid path` (or 500 when out of memory). */
 static char *decode_file(srv_request *r)
 {
-    size_t n, i, o = 0;
+    size_t n, o = 0;
     const char *raw = srv_request_file(r, &n);
     char *p;
     const char *c;
@@ -56,21 +45,10 @@ static char *decode_file(srv_request *r)
         srv_respond_reason(r, 500, "out of memory");
         return NULL;
     }
-    for (i = 0; i < n; i++) {
-        if (raw[i] == '%') {
-            int hi = i + 1 < n ? hex_value(raw[i + 1]) : -1;
-            int lo = i + 2 < n ? hex_value(raw[i + 2]) : -1;
-            if (hi < 0 || lo < 0)
-                goto invalid;
-            p[o++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            p[o++] = raw[i];
-        }
-    }
-    p[o] = '\0';
+    if (tu_pct_decode(p, &o, raw, n, 0) != TU_PCT_OK)
+        goto invalid;
     if (o == 0 || o > FILE_PATH_MAX || memchr(p, '\0', o) != NULL || strchr(p, '\\') != NULL ||
-        p[0] == '/' || !srv_utf8_valid(p, o))
+        p[0] == '/' || !tu_utf8_valid(p, o))
         goto invalid;
     for (c = p;;) {
         const char *slash = strchr(c, '/');

@@ -249,48 +249,16 @@ const char *srv_request_body(srv_request *r, size_t *n)
     return r->body.data != NULL ? r->body.data : "";
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode s[0..n) into a new string (with `+` as a space when @p form). Returns NULL when
  * out of memory; *bad = 1 for a malformed escape or a decoded NUL. */
 static char *pct_decode(const char *s, size_t n, int form, int *bad)
 {
     char *out = malloc(n + 1);
-    size_t i, o = 0;
 
     *bad = 0;
     if (out == NULL)
         return NULL;
-    for (i = 0; i < n; i++) {
-        if (s[i] == '%') {
-            int hi = i + 1 < n ? hex_value(s[i + 1]) : -1;
-            int lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0) {
-                *bad = 1;
-                out[o++] = s[i];
-                continue;
-            }
-            out[o] = (char)(hi << 4 | lo);
-            if (out[o] == '\0')
-                *bad = 1;
-            o++;
-            i += 2;
-        } else if (form && s[i] == '+') {
-            out[o++] = ' ';
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
+    *bad = tu_pct_decode(out, NULL, s, n, TU_PCT_LENIENT | (form ? TU_PCT_PLUS : 0u)) != TU_PCT_OK;
     return out;
 }
 
@@ -361,8 +329,8 @@ static int segment_is(const char *s, size_t n, const char *want)
     for (i = 0; i < n; i++, w++) {
         char c = s[i];
         if (c == '%') {
-            int hi = i + 1 < n ? hex_value(s[i + 1]) : -1,
-                lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
+            int hi = i + 1 < n ? tu_hex_value((unsigned char)s[i + 1]) : -1,
+                lo = i + 2 < n ? tu_hex_value((unsigned char)s[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return 0;
             c = (char)(hi << 4 | lo);

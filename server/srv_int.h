@@ -12,10 +12,14 @@
 #include <trifle/trifle.h>
 
 #include "server.h"
+#include "util/tu_buf.h"
+#include "util/tu_error.h"
+#include "util/tu_hex.h"
+#include "util/tu_utf8.h"
 
 /* Fill @p err (may be NULL) with @p code and a printf-style message, cut UTF-8-safely with "…"
- * when it does not fit; returns @p code. */
-int srv_error(trifle_error *err, int code, const char *fmt, ...) TRIFLE_PRINTF(3, 4);
+ * when it does not fit; returns @p code. The one error formatter of the tree (util/tu_error.h). */
+#define srv_error(...) tu_error_set(__VA_ARGS__)
 
 /* Log one line to stderr: `trifle serve: <level>: <message>`. Thread-safe (one write(2)). */
 void srv_log(int level, const char *fmt, ...) TRIFLE_PRINTF(2, 3);
@@ -70,33 +74,25 @@ void srv_pool_read(srv_pool *p, srv_pool_counters *out);
 /* ------------------------------------------------------------------------------------------- */
 /* buf.c: growable text buffers                                                                 */
 
-/* A growable buffer on a pool (pool NULL: the heap via the same header). Allocation failure is
- * sticky: check `failed` once at the end. */
-typedef struct srv_buf {
-    srv_pool *pool;
-    char *data;
-    size_t len;
-    size_t cap;
-    int failed;
-} srv_buf;
+/* A growable buffer on a pool (pool NULL: the heap via the same header, so srv_pool_release()
+ * frees it either way): util/tu_buf.h on the pool's memory. Allocation failure is sticky: check
+ * `failed` once at the end. The srv_buf_* names are the server's spelling of tu_buf_*. */
+typedef tu_buf srv_buf;
 
 void srv_buf_init(srv_buf *b, srv_pool *pool);
-int srv_buf_reserve(srv_buf *b, size_t extra);
-void srv_buf_append(srv_buf *b, const void *s, size_t n);
-void srv_buf_puts(srv_buf *b, const char *s);
-void srv_buf_putc(srv_buf *b, char c);
+#define srv_buf_reserve tu_buf_reserve
+#define srv_buf_append tu_buf_append
+#define srv_buf_puts tu_buf_puts
+#define srv_buf_putc tu_buf_putc
 void srv_buf_int(srv_buf *b, int64_t v);
 void srv_buf_uint(srv_buf *b, uint64_t v);
 /* Append s[0..n) as a JSON string literal; bytes that are not valid UTF-8 become U+FFFD. */
-void srv_buf_json_string(srv_buf *b, const char *s, size_t n);
+#define srv_buf_json_string(b, s, n) tu_buf_json_string((b), (s), (n), TU_BUF_JSON_REPAIR)
 void srv_buf_json_cstr(srv_buf *b, const char *s);
-/* Append the NUL terminator without counting it in len; returns data or NULL on failure. */
-const char *srv_buf_cstr(srv_buf *b);
+/* The NUL-terminated text; NULL after a failed append. */
+#define srv_buf_cstr tu_buf_cstr
 /* Release the storage (back to the pool). */
-void srv_buf_release(srv_buf *b);
-
-/* Whether s[0..n) is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
-int srv_utf8_valid(const char *s, size_t n);
+#define srv_buf_release tu_buf_free
 
 /* ------------------------------------------------------------------------------------------- */
 /* json.c: request bodies                                                                       */

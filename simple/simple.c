@@ -203,7 +203,7 @@ int trifle__simple_name_check(const char *s, size_t *len_out)
             i++;
             continue;
         }
-        if ((n = trifle__utf8_seq(s + i, len - i)) == 0)
+        if ((n = tu_utf8_seq(s + i, len - i)) == 0)
             return -1;
         i += n;
     }
@@ -1135,18 +1135,6 @@ static int label_name_ok(const char *n)
     return strcmp(n, "path") != 0 && strcmp(n, "le") != 0 && strcmp(n, "quantile") != 0;
 }
 
-static int utf8_ok(const char *s)
-{
-    size_t len = strlen(s), i = 0, n;
-
-    while (i < len) {
-        if ((n = trifle__utf8_seq(s + i, len - i)) == 0)
-            return 0;
-        i += n;
-    }
-    return 1;
-}
-
 static void label_value(trifle__buf *b, const char *v)
 {
     for (; *v != '\0'; v++) {
@@ -1184,7 +1172,7 @@ static int build_labels(char **out, const trifle_simple_options *o, trifle_error
         list[n++].value = o->node_id;
     }
     for (i = 0; i < n; i++)
-        if (!utf8_ok(list[i].value)) {
+        if (!tu_utf8_valid(list[i].value, strlen(list[i].value))) {
             rc = trifle__error(err, TRIFLE_ECONFIG,
                                "invalid stats option node %s: value is not UTF-8", list[i].name);
             goto done;
@@ -1200,7 +1188,7 @@ static int build_labels(char **out, const trifle_simple_options *o, trifle_error
                                l->name ? l->name : "(null)");
             goto done;
         }
-        if (l->value == NULL || !utf8_ok(l->value)) {
+        if (l->value == NULL || !tu_utf8_valid(l->value, strlen(l->value))) {
             rc = trifle__error(err, TRIFLE_ECONFIG,
                                "invalid stats option prometheus_labels.%s: value is not UTF-8",
                                l->name);

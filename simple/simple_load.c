@@ -12,6 +12,7 @@
 #include "alloc_int.h"
 #include "error_int.h"
 #include "json_int.h"
+#include "util/tu_hex.h"
 
 #define MAX_DEPTH 64 /* nesting accepted inside ignored members */
 
@@ -64,53 +65,19 @@ static int expect(reader *r, char c, const char *why)
 
 static int hex4(reader *r, unsigned *out)
 {
-    unsigned v = 0;
-    size_t i;
-
     if (r->len - r->pos < 4)
         return fail(r, "truncated \\u escape");
-    for (i = 0; i < 4; i++) {
-        unsigned char c = r->s[r->pos + i];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
-            return fail(r, "invalid \\u escape");
-    }
+    if (tu_hex4((const char *)r->s + r->pos, out) != 0)
+        return fail(r, "invalid \\u escape");
     r->pos += 4;
-    *out = v;
     return 0;
 }
 
 static void put_utf8(trifle__buf *b, unsigned cp)
 {
     char u[4];
-    size_t n;
 
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    trifle__buf_append(b, u, n);
+    trifle__buf_append(b, u, tu_utf8_put(u, cp));
 }
 
 /* A string literal decoded into r->str (NUL-terminated, never containing NUL). */
@@ -138,7 +105,7 @@ static int string(reader *r)
         if (c < 0x20)
             return fail(r, "control character in string");
         if (c >= 0x80) {
-            seq = trifle__utf8_seq((const char *)r->s + r->pos, r->len - r->pos);
+            seq = tu_utf8_seq((const char *)r->s + r->pos, r->len - r->pos);
             if (seq == 0)
                 return fail(r, "invalid UTF-8");
             trifle__buf_append(&r->str, (const char *)r->s + r->pos, seq);
@@ -618,6 +585,7 @@ int trifle__simple_file_parse(trifle__simple_file *out, const char *text, size_t
 
     memset(out, 0, sizeof(*out));
     memset(&r, 0, sizeof(r));
+    r.str = (trifle__buf)TRIFLE__BUF_INIT;
     r.s = (const unsigned char *)text;
     r.len = len;
     if (text == NULL) {

@@ -612,7 +612,7 @@ static void fill_info(trifle_plugin_info *info, const trifle_driver *t)
 {
     size_t used = 0, k, len;
 
-    trifle__strlcpy_utf8(info->version, t->version, sizeof(info->version));
+    tu_strlcpy_utf8(info->version, t->version, sizeof(info->version));
     info->abi_major = t->abi_major;
     info->abi_minor = t->abi_minor;
     info->caps = t->caps;
@@ -662,13 +662,13 @@ int trifle_plugins_list(trifle_plugin_info **out, size_t *n_out, const char *dri
         }
     }
     for (i = 0; i < n; i++) {
-        trifle__strlcpy_utf8(infos[i].name, c[i].name, sizeof(infos[i].name));
-        trifle__strlcpy_utf8(infos[i].path, c[i].path, sizeof(infos[i].path));
+        tu_strlcpy_utf8(infos[i].name, c[i].name, sizeof(infos[i].name));
+        tu_strlcpy_utf8(infos[i].path, c[i].path, sizeof(infos[i].path));
         trifle_error_clear(&lerr);
         if (load_file(&t, c[i].name, c[i].path, &lerr) == 0)
             fill_info(&infos[i], t);
         else
-            trifle__strlcpy_utf8(infos[i].error, lerr.message, sizeof(infos[i].error));
+            tu_strlcpy_utf8(infos[i].error, lerr.message, sizeof(infos[i].error));
     }
     *out = infos;
     *n_out = n;

@@ -54,7 +54,7 @@ static int driver_error(const trifle_storage *st, int rc, const trifle_error *e,
         *err = *e;
     }
     err->code = rc;
-    trifle__strlcpy_utf8(err->driver, name, sizeof(err->driver));
+    tu_strlcpy_utf8(err->driver, name, sizeof(err->driver));
     return rc;
 }
 
@@ -67,7 +67,7 @@ static int sink_error(const trifle_storage *st, int rc, const trifle_error *e, c
     if (st->sink.rc != 0) {
         (void)trifle__error(err, st->sink.rc, "driver %s: %s %s", st->drv->name, op, st->sink.msg);
         if (err != NULL)
-            trifle__strlcpy_utf8(err->driver, st->drv->name, sizeof(err->driver));
+            tu_strlcpy_utf8(err->driver, st->drv->name, sizeof(err->driver));
         return st->sink.rc;
     }
     return driver_error(st, rc, e, op, err);

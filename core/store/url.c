@@ -12,6 +12,7 @@
 #include "error_int.h"
 #include "trifle/driver.h"
 #include "trifle/storage.h"
+#include "util/tu_hex.h"
 
 #define BAD_URL "invalid driver URL: "
 
@@ -153,46 +154,22 @@ static int parse_bool(const char *text)
     return -1;
 }
 
-static int hex_value(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = ascii_lower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 enum { DECODE_OK = 0, DECODE_BAD_ESCAPE = 1, DECODE_NUL = 2 };
 
 /* Percent-decode s[0..n) into a new string. Returns DECODE_*, or TRIFLE_ENOMEM. */
 static int pct_decode(char **out, const char *s, size_t n)
 {
     char *d;
-    size_t i, j = 0;
-    int hi, lo;
+    int rc;
 
     *out = NULL;
     if ((d = trifle__malloc(n + 1)) == NULL)
         return TRIFLE_ENOMEM;
-    for (i = 0; i < n; i++) {
-        if (s[i] != '%') {
-            d[j++] = s[i];
-            continue;
-        }
-        if (i + 2 >= n || (hi = hex_value((unsigned char)s[i + 1])) < 0 ||
-            (lo = hex_value((unsigned char)s[i + 2])) < 0) {
-            trifle__free(d);
-            return DECODE_BAD_ESCAPE;
-        }
-        if (hi == 0 && lo == 0) {
-            trifle__free(d);
-            return DECODE_NUL;
-        }
-        d[j++] = (char)(hi << 4 | lo);
-        i += 2;
+    rc = tu_pct_decode(d, NULL, s, n, 0);
+    if (rc != TU_PCT_OK) {
+        trifle__free(d);
+        return rc == TU_PCT_NUL ? DECODE_NUL : DECODE_BAD_ESCAPE;
     }
-    d[j] = '\0';
     *out = d;
     return DECODE_OK;
 }
@@ -526,7 +503,7 @@ void trifle__url_scrub(const trifle__url *u, char *msg, size_t size)
     if (!changed)
         return;
     tmp[o.len < sizeof(tmp) ? o.len : sizeof(tmp) - 1] = '\0';
-    trifle__strlcpy_utf8(msg, tmp, size);
+    tu_strlcpy_utf8(msg, tmp, size);
 }
 
 size_t trifle_url_mask(char *buf, size_t size, const char *url)

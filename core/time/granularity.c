@@ -10,33 +10,10 @@
 /* ---------------------------------------------------------------------------------------------
  * Civil calendar */
 
-void trifle__civil_from_days(int64_t days, int64_t *y, int *m, int *d)
-{
-    /* H. Hinnant's civil_from_days: eras of 400 years starting on March 1 */
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-int trifle__days_in_month(int64_t y, int m)
-{
-    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (m == 2 && trifle__floormod(y, 4) == 0 &&
-        (trifle__floormod(y, 100) != 0 || trifle__floormod(y, 400) == 0))
-        return 29;
-    return days[m - 1];
-}
-
 void trifle__civil_from_wall(trifle__civil *c, int64_t wall)
 {
     int64_t sod = trifle__floormod(wall, 86400); /* not wall - days * 86400: no overflow */
-    trifle__civil_from_days(trifle__floordiv(wall, 86400), &c->year, &c->month, &c->day);
+    tu_civil_from_days(trifle__floordiv(wall, 86400), &c->year, &c->month, &c->day);
     c->hour = (int)(sod / 3600);
     c->minute = (int)(sod / 60 % 60);
     c->second = (int)(sod % 60);
@@ -155,8 +132,8 @@ static void grid_cell(const trifle_granularity *g, int week_start, int64_t w, in
     int64_t days = trifle__floordiv(w, 86400);
     int64_t y;
     int m, d;
-    trifle__civil_from_days(days, &y, &m, &d);
-    int64_t jan1 = trifle__days_from_civil(y, 1, 1);
+    tu_civil_from_days(days, &y, &m, &d);
+    int64_t jan1 = tu_days_from_civil(y, 1, 1);
     int64_t s, nx = INT64_MAX; /* INT64_MAX: the cell ends at the next Jan 1 */
     switch (g->unit) {
     case TRIFLE_UNIT_DAY:
@@ -176,30 +153,30 @@ static void grid_cell(const trifle_granularity *g, int week_start, int64_t w, in
     }
     case TRIFLE_UNIT_MONTH: {
         int64_t m0 = round_down(m - 1, n); /* 0-based first month of the cell */
-        s = trifle__days_from_civil(y, (int)m0 + 1, 1);
+        s = tu_days_from_civil(y, (int)m0 + 1, 1);
         if (next != NULL && m0 + n < 12)
-            nx = trifle__days_from_civil(y, (int)(m0 + n) + 1, 1);
+            nx = tu_days_from_civil(y, (int)(m0 + n) + 1, 1);
         break;
     }
     case TRIFLE_UNIT_QUARTER: {
         int64_t q0 = round_down((m - 1) / 3, n); /* 0-based first quarter of the cell */
-        s = trifle__days_from_civil(y, (int)q0 * 3 + 1, 1);
+        s = tu_days_from_civil(y, (int)q0 * 3 + 1, 1);
         if (next != NULL && q0 + n < 4)
-            nx = trifle__days_from_civil(y, (int)(q0 + n) * 3 + 1, 1);
+            nx = tu_days_from_civil(y, (int)(q0 + n) * 3 + 1, 1);
         break;
     }
     default: { /* TRIFLE_UNIT_YEAR: multiples of n, aligned to year 0, no anchor */
         int64_t y0 = n == 1 ? y : trifle__floordiv(y, n) * n;
-        *start = trifle__days_from_civil(y0, 1, 1) * 86400;
+        *start = tu_days_from_civil(y0, 1, 1) * 86400;
         if (next != NULL)
-            *next = trifle__days_from_civil(y0 + n, 1, 1) * 86400;
+            *next = tu_days_from_civil(y0 + n, 1, 1) * 86400;
         return;
     }
     }
     *start = s * 86400;
     if (next != NULL) {
         /* the grid restarts every Jan 1: a cell never runs past it */
-        int64_t next_jan1 = jan1 + 365 + (trifle__days_in_month(y, 2) == 29);
+        int64_t next_jan1 = jan1 + 365 + (tu_days_in_month(y, 2) == 29);
         *next = (nx < next_jan1 ? nx : next_jan1) * 86400;
     }
 }

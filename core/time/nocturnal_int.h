@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "trifle/time.h"
+#include "util/tu_date.h"
 
 #define TRIFLE__TIME_MIN INT64_C(-2208988800)   /* 1900-01-01T00:00:00Z */
 #define TRIFLE__TIME_MAX INT64_C(253402300799)  /* 9999-12-31T23:59:59Z */
@@ -38,22 +39,7 @@ static inline int64_t trifle__floormod(int64_t a, int64_t b)
     return r < 0 ? r + b : r;
 }
 
-/* Days since 1970-01-01 of y-m-d (month 1-12, day 1-31), H. Hinnant's days_from_civil. */
-static inline int64_t trifle__days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* The calendar date of day @p days since 1970-01-01 (inverse of trifle__days_from_civil). */
-void trifle__civil_from_days(int64_t days, int64_t *y, int *m, int *d);
-
-/* Number of days in month m (1-12) of year y. */
-int trifle__days_in_month(int64_t y, int m);
+/* Civil-date arithmetic (days from/to y-m-d, days in a month) is util/tu_date.h's. */
 
 /* Broken-down wall value. */
 typedef struct trifle__civil {

@@ -747,12 +747,12 @@ static void ht_put_object(drv_buf *b, const trifle_leaf *l, size_t lo, size_t hi
 
 static void ht_put_call(trifle_conn *c, const trifle_call *call)
 {
-    char at[DRV_TIME_LEN + 1];
+    char at[TU_TIME_LEN + 1];
 
     drv_buf_puts(&c->req, "{\"key\":");
     drv_buf_put_jstr(&c->req, call->key, strlen(call->key));
     drv_buf_puts(&c->req, ",\"at\":\"");
-    if (drv_time_format(at, call->at) == 0)
+    if (tu_time_format(at, call->at) == 0)
         drv_buf_puts(&c->req, at);
     drv_buf_puts(&c->req, "\",\"values\":");
     ht_put_object(&c->req, call->leaves, 0, call->n_leaves, 0);
@@ -1111,7 +1111,7 @@ static int ht_emit_reply(trifle_conn *c, trifle_sink *sink, const ht_want *w, si
         first = 0;
         text.len = 0;
         if (at_js.p >= at_js.end || *at_js.p != '"' || !drv_json_string(&at_js, &text) ||
-            drv_time_parse_rfc3339(text.p, text.len, &at) != 0)
+            tu_time_parse_rfc3339(text.p, text.len, &at) != 0)
             goto bad;
         obj = val_js.p;
         if (val_js.p >= val_js.end || *val_js.p != '{' || !drv_json_skip(&val_js, 1))
@@ -1165,14 +1165,14 @@ done:
 static int ht_get_range(trifle_conn *c, const char *key, const char *g, const ht_want *w, size_t m,
                         trifle_sink *sink, trifle_error *err)
 {
-    char from[DRV_TIME_LEN + 1], to[DRV_TIME_LEN + 1];
+    char from[TU_TIME_LEN + 1], to[TU_TIME_LEN + 1];
     char *ek = NULL, *eg = NULL;
     drv_buf url;
     ht_reply rp;
     int rc, attempt;
 
     drv_buf_init(&url, c->host, &c->oom);
-    if (drv_time_format(from, w[0].at) != 0 || drv_time_format(to, w[m - 1].at) != 0) {
+    if (tu_time_format(from, w[0].at) != 0 || tu_time_format(to, w[m - 1].at) != 0) {
         c->host->error_set(err, TRIFLE_EINVAL, 0, "http: bucket start outside years 0000-9999");
         return TRIFLE_EINVAL;
     }

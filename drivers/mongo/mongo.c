@@ -322,18 +322,10 @@ static int mg_uri_option_known(const char *name)
 /* Percent-encode everything but RFC 3986's unreserved characters. */
 static void mg_put_pct(drv_buf *b, const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
+    char esc[3];
 
-    for (; *s != '\0'; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-            ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-            drv_buf_put(b, s, 1);
-        } else {
-            char esc[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-            drv_buf_put(b, esc, 3);
-        }
-    }
+    for (; *s != '\0'; s++)
+        drv_buf_put(b, esc, tu_pct_encode_char(esc, (unsigned char)*s));
 }
 
 /* MongoDB collection names: not empty, no '$' or NUL, not in the system namespace. */

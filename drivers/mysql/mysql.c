@@ -177,9 +177,9 @@ static void my_put_u64(drv_buf *b, uint64_t v)
 /* `'YYYY-MM-DD HH:MM:SS'`: the DATETIME(6) literal of Unix seconds at (range-checked), in UTC. */
 static void my_put_at(drv_buf *b, int64_t at)
 {
-    char t[DRV_TIME_LEN + 1];
+    char t[TU_TIME_LEN + 1];
 
-    (void)drv_time_format(t, at);
+    (void)tu_time_format(t, at);
     t[10] = ' ';
     drv_buf_putc(b, '\'');
     drv_buf_put(b, t, 19);
@@ -530,38 +530,17 @@ static void my_close(trifle_conn *c)
     c->host->free(c);
 }
 
-static int my_hex(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    ch = (char)(ch | 32);
-    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
 /* Percent-decode s[0..n) into a new string; NULL with c->oom on failure, or with *bad set when
  * an escape is malformed or decodes to NUL. */
 static char *my_decode(trifle_conn *c, const char *s, size_t n, int *bad)
 {
     char *out = my_strndup(c, s, n);
-    size_t i, o = 0;
 
-    if (out == NULL)
+    if (out != NULL && tu_pct_decode(out, NULL, s, n, 0) != TU_PCT_OK) {
+        *bad = 1;
+        my_wipe_free(c, out);
         return NULL;
-    for (i = 0; i < n; i++) {
-        if (s[i] == '%') {
-            int hi = i + 2 < n ? my_hex(s[i + 1]) : -1, lo = i + 2 < n ? my_hex(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-                *bad = 1;
-                my_wipe_free(c, out);
-                return NULL;
-            }
-            out[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
     }
-    out[o] = '\0';
     return out;
 }
 
@@ -1535,7 +1514,7 @@ static int my_parse_at(const char *s, size_t n, int64_t *out)
 {
     if (s == NULL || n < 19 || s[10] != ' ')
         return 0;
-    return drv_time_parse19(s, out) == 0;
+    return tu_time_parse19(s, out) == 0;
 }
 
 /* Append the values of one column of the distinct buckets as an IN list. `what`: 0 key, 1
@@ -1724,7 +1703,7 @@ static int my_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
 static int my_ping(trifle_conn *c, const char *key, int64_t at, const trifle_leaf *leaves, size_t n,
                    trifle_error *err)
 {
-    char at_text[DRV_TIME_LEN + 1];
+    char at_text[TU_TIME_LEN + 1];
     size_t i;
     int rc;
 
@@ -1740,7 +1719,7 @@ static int my_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
             return my_err(c, err, TRIFLE_EINVAL, 0, "invalid ping leaf %zu", i);
     if ((rc = my_ensure(c, err)) != 0)
         return rc;
-    (void)drv_time_format(at_text, at);
+    (void)tu_time_format(at_text, at);
 
     /* {"at":"<RFC 3339>","data.<path>":<v>,...}: the flat layout of the other SQL drivers */
     c->sql.len = 0;

@@ -1785,7 +1785,7 @@ static int pg_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
     for (i = 0; i < n; i++)
         if (leaves[i].path == NULL || leaves[i].path[0] == '\0' || !isfinite(leaves[i].value))
             return pg_err(c, err, TRIFLE_EINVAL, 0, "invalid ping leaf %zu", i);
-    (void)drv_time_format(at_text, at); /* in range: pg_at_ok() */
+    (void)tu_time_format(at_text, at); /* in range: pg_at_ok() */
 
     /* {"at":"<RFC 3339>","data.<path>":<v>,...}: the SQLite flat layout (ERRATA minor 15) */
     data = &c->par[2];

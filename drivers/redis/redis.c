@@ -606,42 +606,19 @@ static int rd_call(trifle_conn *c, size_t n, enum rd_retry retry, rd_reply_fn fn
  * URL and parameters (SPEC §11.2)
  */
 
-static int rd_hex(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode s[0..n) into a new string. Returns 0, TRIFLE_ENOMEM, or TRIFLE_ECONFIG for a bad
  * escape or a NUL byte. */
 static int rd_decode(const trifle_host_api *host, const char *s, size_t n, char **out)
 {
     char *d = host->alloc(n + 1);
-    size_t i, k = 0;
 
     *out = NULL;
     if (d == NULL)
         return TRIFLE_ENOMEM;
-    for (i = 0; i < n; i++) {
-        if (s[i] != '%') {
-            d[k++] = s[i];
-            continue;
-        }
-        if (i + 2 >= n || rd_hex((unsigned char)s[i + 1]) < 0 ||
-            rd_hex((unsigned char)s[i + 2]) < 0 ||
-            (rd_hex((unsigned char)s[i + 1]) | rd_hex((unsigned char)s[i + 2])) == 0) {
-            host->free(d);
-            return TRIFLE_ECONFIG;
-        }
-        d[k++] = (char)(rd_hex((unsigned char)s[i + 1]) * 16 + rd_hex((unsigned char)s[i + 2]));
-        i += 2;
+    if (tu_pct_decode(d, NULL, s, n, 0) != TU_PCT_OK) {
+        host->free(d);
+        return TRIFLE_ECONFIG;
     }
-    d[k] = '\0';
     *out = d;
     return 0;
 }
@@ -929,7 +906,7 @@ static int rd_time_parse(const char *s, size_t n, int64_t *out)
             return 1;
         }
     }
-    return drv_time_parse_rfc3339(s, n, out) == 0;
+    return tu_time_parse_rfc3339(s, n, out) == 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1939,7 +1916,7 @@ static int rd_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
 
     if (c == NULL || key == NULL || (leaves == NULL && n > 0))
         return TRIFLE_EINVAL;
-    if (drv_time_format(at_text, at) != 0) {
+    if (tu_time_format(at_text, at) != 0) {
         c->host->error_set(err, TRIFLE_EINVAL, 0, "time out of range");
         return TRIFLE_EINVAL;
     }

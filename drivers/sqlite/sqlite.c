@@ -195,7 +195,7 @@ static int sq_oom(trifle_conn *c, trifle_error *err)
  * outside years 0000-9999. */
 static int sq_at_format(char *out, int64_t at, int legacy)
 {
-    if (drv_time_format(out, at) != 0)
+    if (tu_time_format(out, at) != 0)
         return -1;
     if (legacy)
         memcpy(out + 19, ".000000Z", 9);
@@ -213,7 +213,7 @@ static int sq_at_parse_bucket(const char *s, size_t n, int64_t *at, int *legacy)
         *legacy = 1;
     else
         return 0;
-    return s[10] == 'T' && drv_time_parse19(s, at) == 0;
+    return s[10] == 'T' && tu_time_parse19(s, at) == 0;
 }
 
 /* A ping's `at`: RFC 3339 (`T`, `t` or space; any fraction, floored; `Z` or an offset), or
@@ -244,7 +244,7 @@ static int sq_time_parse(const char *s, size_t n, int64_t *out)
             return 1;
         }
     }
-    return drv_time_parse_rfc3339(s, n, out) == 0;
+    return tu_time_parse_rfc3339(s, n, out) == 0;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "util/tu_json.h"
+
 void drv_buf_init(drv_buf *b, const trifle_host_api *host, int *oom)
 {
     b->p = NULL;
@@ -68,72 +70,22 @@ void drv_buf_zero(drv_buf *b)
 void drv_buf_put_utf8(drv_buf *b, unsigned u)
 {
     char s[4];
-    size_t n;
 
-    if (u < 0x80) {
-        s[0] = (char)u;
-        n = 1;
-    } else if (u < 0x800) {
-        s[0] = (char)(0xC0 | (u >> 6));
-        s[1] = (char)(0x80 | (u & 0x3F));
-        n = 2;
-    } else if (u < 0x10000) {
-        s[0] = (char)(0xE0 | (u >> 12));
-        s[1] = (char)(0x80 | ((u >> 6) & 0x3F));
-        s[2] = (char)(0x80 | (u & 0x3F));
-        n = 3;
-    } else {
-        s[0] = (char)(0xF0 | (u >> 18));
-        s[1] = (char)(0x80 | ((u >> 12) & 0x3F));
-        s[2] = (char)(0x80 | ((u >> 6) & 0x3F));
-        s[3] = (char)(0x80 | (u & 0x3F));
-        n = 4;
-    }
-    drv_buf_put(b, s, n);
+    drv_buf_put(b, s, tu_utf8_put(s, u));
 }
 
 void drv_buf_put_jstr(drv_buf *b, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
     size_t i, run = 0;
 
     drv_buf_putc(b, '"');
     for (i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        char esc[6] = {'\\', 'u', '0', '0', 0, 0};
-        size_t esc_len = 2;
+        char esc[6];
+        size_t esc_len = tu_json_escape_char(esc, (unsigned char)s[i]);
 
-        if (ch >= 0x20 && ch != '"' && ch != '\\')
+        if (esc_len == 0)
             continue;
         drv_buf_put(b, s + run, i - run);
-        switch (ch) {
-        case '"':
-            esc[1] = '"';
-            break;
-        case '\\':
-            esc[1] = '\\';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        default:
-            esc[4] = hex[ch >> 4];
-            esc[5] = hex[ch & 15];
-            esc_len = 6;
-            break;
-        }
         drv_buf_put(b, esc, esc_len);
         run = i + 1;
     }

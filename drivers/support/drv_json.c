@@ -1,11 +1,14 @@
 /*
- * The stored-JSON reader of the drivers (drv_support.h): strict RFC 8259, flattening objects to
- * dotted paths as it goes.
+ * The stored-JSON reader of the drivers (drv_support.h): flattening objects to dotted paths as it
+ * goes. Strings and numbers are lexed by the one strict lexer (util/tu_json.h); `\u0000` and unpaired
+ * surrogate escapes are accepted, as stored data written by other libraries may hold them.
  */
 #include "drv_support.h"
 
 #include <math.h>
 #include <string.h>
+
+#include "util/tu_json.h"
 
 void drv_json_ws(drv_json *js)
 {
@@ -13,142 +16,36 @@ void drv_json_ws(drv_json *js)
         js->p++;
 }
 
-/* Four hex digits at p (the caller checked there are four bytes). */
-static int drv_hex4(const char *p, unsigned *out)
-{
-    unsigned v = 0;
-    int i;
-
-    for (i = 0; i < 4; i++) {
-        char ch = p[i];
-        v <<= 4;
-        if (ch >= '0' && ch <= '9')
-            v |= (unsigned)(ch - '0');
-        else if (ch >= 'a' && ch <= 'f')
-            v |= (unsigned)(ch - 'a' + 10);
-        else if (ch >= 'A' && ch <= 'F')
-            v |= (unsigned)(ch - 'A' + 10);
-        else
-            return 0;
-    }
-    *out = v;
-    return 1;
-}
-
 int drv_json_string(drv_json *js, drv_buf *out)
 {
-    const char *p = js->p + 1, *run = p, *end = js->end;
+    tu_json_lex lx = {.s = js->p, .len = (size_t)(js->end - js->p), .flags = TU_JSON_LAX_ESCAPES};
+    size_t body;
 
-    for (;;) {
-        unsigned char ch;
-        if (p >= end)
-            return 0;
-        ch = (unsigned char)*p;
-        if (ch == '"')
-            break;
-        if (ch < 0x20)
-            return 0;
-        if (ch != '\\') {
-            p++;
-            continue;
-        }
-        if (out != NULL)
-            drv_buf_put(out, run, (size_t)(p - run));
-        if (++p >= end)
-            return 0;
-        if (*p == 'u') {
-            unsigned u, lo;
-            if (end - p < 5 || !drv_hex4(p + 1, &u))
-                return 0;
-            p += 5;
-            if (u >= 0xD800 && u <= 0xDBFF) {
-                if (end - p >= 6 && p[0] == '\\' && p[1] == 'u' && drv_hex4(p + 2, &lo) &&
-                    lo >= 0xDC00 && lo <= 0xDFFF) {
-                    u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
-                    p += 6;
-                } else {
-                    u = 0xFFFD;
-                }
-            } else if (u >= 0xDC00 && u <= 0xDFFF) {
-                u = 0xFFFD;
-            }
-            if (out != NULL)
-                drv_buf_put_utf8(out, u);
-        } else {
-            char d;
-            switch (*p) {
-            case '"':
-            case '\\':
-            case '/':
-                d = *p;
-                break;
-            case 'b':
-                d = '\b';
-                break;
-            case 'f':
-                d = '\f';
-                break;
-            case 'n':
-                d = '\n';
-                break;
-            case 'r':
-                d = '\r';
-                break;
-            case 't':
-                d = '\t';
-                break;
-            default:
-                return 0;
-            }
-            if (out != NULL)
-                drv_buf_putc(out, d);
-            p++;
-        }
-        run = p;
-    }
-    if (out != NULL)
-        drv_buf_put(out, run, (size_t)(p - run));
-    js->p = p + 1;
+    if (tu_json_string(&lx) != 0)
+        return 0;
+    body = lx.i - 2; /* between the quotes; decoding never lengthens it */
+    if (out != NULL && body > 0 && drv_buf_grow(out, body) == 0)
+        out->len += tu_json_unescape(out->p + out->len, js->p + 1, body);
+    js->p += lx.i;
     return 1;
 }
 
 int drv_json_number(drv_json *js, double *v, int *numeric)
 {
-    const char *s = js->p, *p = s, *end = js->end;
+    const char *s = js->p, *p;
+    tu_json_lex lx = {.s = s, .len = (size_t)(js->end - s)};
     int upper = 0, plain = 1;
     size_t len;
 
-#define DRV_DIGIT(q) ((q) < end && *(q) >= '0' && *(q) <= '9')
-    if (p < end && *p == '-')
-        p++;
-    if (p < end && *p == '0') {
-        p++;
-    } else if (DRV_DIGIT(p)) {
-        while (DRV_DIGIT(p))
-            p++;
-    } else {
+    if (tu_json_number(&lx) != 0)
         return 0;
+    p = s + lx.i;
+    for (const char *q = s; q < p; q++) {
+        if (*q == '.' || *q == 'e' || *q == 'E')
+            plain = 0;
+        if (*q == 'E')
+            upper = 1;
     }
-    if (p < end && *p == '.') {
-        p++;
-        plain = 0;
-        if (!DRV_DIGIT(p))
-            return 0;
-        while (DRV_DIGIT(p))
-            p++;
-    }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        upper = *p == 'E';
-        plain = 0;
-        p++;
-        if (p < end && (*p == '+' || *p == '-'))
-            p++;
-        if (!DRV_DIGIT(p))
-            return 0;
-        while (DRV_DIGIT(p))
-            p++;
-    }
-#undef DRV_DIGIT
     js->p = p;
     len = (size_t)(p - s);
     *numeric = 0;

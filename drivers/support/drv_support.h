@@ -24,6 +24,10 @@
 
 #include <trifle/driver.h>
 
+#include "util/tu_date.h"
+#include "util/tu_hex.h"
+#include "util/tu_utf8.h"
+
 /* ---------------------------------------------------------------------------------------------
  * Growable byte buffer
  */
@@ -154,24 +158,8 @@ typedef int (*drv_leaf_fn)(void *ctx, const char *path, size_t len, double v);
 int drv_json_flatten(const trifle_host_api *host, drv_buf *path, int max_depth, const char *text,
                      size_t len, drv_leaf_fn leaf, void *ctx);
 
-/* ---------------------------------------------------------------------------------------------
- * Time: proleptic Gregorian UTC without the C library (no TZ, no locale, no time_t range)
- */
-
-#define DRV_TIME_LEN 20 /* strlen("2025-01-15T08:00:00Z") */
-
-/* Unix seconds `at` as `YYYY-MM-DDTHH:MM:SSZ` into out[DRV_TIME_LEN + 1] (NUL-terminated).
- * Returns 0, or -1 outside the years 0000-9999. */
-int drv_time_format(char *out, int64_t at);
-
-/* `YYYY-MM-DD?HH:MM:SS` (the first 19 bytes of s; the byte at 10 is the caller's to check) →
- * Unix seconds. Returns 0, or -1 for another shape or a date or time that does not exist (leap
- * second 60 is accepted). */
-int drv_time_parse19(const char *s, int64_t *out);
-
-/* RFC 3339 date-time, the whole of s[0..n): `T`, `t` or a space between date and time, any
- * fraction (floored), `Z`, `z` or `±hh:mm`. Returns 0 with Unix seconds in *out, or -1. */
-int drv_time_parse_rfc3339(const char *s, size_t n, int64_t *out);
+/* Time: the drivers' stored timestamps are read and written with util/tu_date.h
+ * (tu_time_format, tu_time_parse19, tu_time_parse_rfc3339). */
 
 /* ---------------------------------------------------------------------------------------------
  * Options, names, paths, hashing

@@ -513,20 +513,20 @@ static void test_leaf_cmp_byte_order(void **state)
 static void test_utf8_seq(void **state)
 {
     (void)state;
-    assert_int_equal(trifle__utf8_seq("a", 1), 1);
-    assert_int_equal(trifle__utf8_seq("\xC3\xA9", 2), 2);
-    assert_int_equal(trifle__utf8_seq("\xC3\xA9", 1), 0); /* cut short */
-    assert_int_equal(trifle__utf8_seq("\xE2\x82\xAC", 3), 3);
-    assert_int_equal(trifle__utf8_seq("\xF0\x9F\x98\x80", 4), 4);
-    assert_int_equal(trifle__utf8_seq("\xF4\x8F\xBF\xBF", 4), 4); /* U+10FFFF */
-    assert_int_equal(trifle__utf8_seq("\x80", 1), 0);
-    assert_int_equal(trifle__utf8_seq("\xC1\xBF", 2), 0);         /* overlong */
-    assert_int_equal(trifle__utf8_seq("\xE0\x9F\xBF", 3), 0);     /* overlong */
-    assert_int_equal(trifle__utf8_seq("\xED\xBF\xBF", 3), 0);     /* surrogate */
-    assert_int_equal(trifle__utf8_seq("\xF0\x8F\xBF\xBF", 4), 0); /* overlong */
-    assert_int_equal(trifle__utf8_seq("\xF4\x90\x80\x80", 4), 0); /* > U+10FFFF */
-    assert_int_equal(trifle__utf8_seq("\xF5\x80\x80\x80", 4), 0);
-    assert_int_equal(trifle__utf8_seq("\xE2\x28\xA1", 3), 0);
+    assert_int_equal(tu_utf8_seq("a", 1), 1);
+    assert_int_equal(tu_utf8_seq("\xC3\xA9", 2), 2);
+    assert_int_equal(tu_utf8_seq("\xC3\xA9", 1), 0); /* cut short */
+    assert_int_equal(tu_utf8_seq("\xE2\x82\xAC", 3), 3);
+    assert_int_equal(tu_utf8_seq("\xF0\x9F\x98\x80", 4), 4);
+    assert_int_equal(tu_utf8_seq("\xF4\x8F\xBF\xBF", 4), 4); /* U+10FFFF */
+    assert_int_equal(tu_utf8_seq("\x80", 1), 0);
+    assert_int_equal(tu_utf8_seq("\xC1\xBF", 2), 0);         /* overlong */
+    assert_int_equal(tu_utf8_seq("\xE0\x9F\xBF", 3), 0);     /* overlong */
+    assert_int_equal(tu_utf8_seq("\xED\xBF\xBF", 3), 0);     /* surrogate */
+    assert_int_equal(tu_utf8_seq("\xF0\x8F\xBF\xBF", 4), 0); /* overlong */
+    assert_int_equal(tu_utf8_seq("\xF4\x90\x80\x80", 4), 0); /* > U+10FFFF */
+    assert_int_equal(tu_utf8_seq("\xF5\x80\x80\x80", 4), 0);
+    assert_int_equal(tu_utf8_seq("\xE2\x28\xA1", 3), 0);
 }
 
 /* ---- allocation failures ------------------------------------------------------------------- */
