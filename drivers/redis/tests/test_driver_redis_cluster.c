@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../drivers/redis/rd_slot.h"
+#include "../rd_slot.h"
 #include "driver_host.h"
 #include "loader_int.h"
 #include "trifle/driver.h"
