@@ -6,8 +6,10 @@
  * visibility), which cmake/TrifleDriver.cmake links into every driver built here. Each plugin so
  * carries its own copy of what it uses: it still exports only trifle_driver_<name>_init, still
  * links nothing but its database client, and never calls libtrifle. Nothing here is ABI: the
- * helpers change together with the drivers, in the same commit. (A third-party plugin built
- * against an installed trifle does not get this library; it has only <trifle/driver.h>.)
+ * helpers change together with the drivers, in the same commit. The library is installed as the
+ * driver kit (libtrifle-driver-kit.a, this header in include/trifle-driver-kit/,
+ * trifle-driver-kit.pc, trifle::driver_kit): a third-party plugin links its own copy, so a newer
+ * kit never changes a plugin already built (docs/driver-guide.md, "The driver kit").
  *
  * Memory comes from the host (trifle_host_api.alloc/realloc/free), so the application's
  * allocator and the OOM tests see every byte. An allocation failure is sticky: a buffer sets its
