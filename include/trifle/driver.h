@@ -25,7 +25,7 @@
  * |-------|------|
  * | 1.1   | write_marked(), mark_read(), TRIFLE_CAP_JOURNAL_MARK |
  * | 1.2   | calls(), TRIFLE_CAP_CALLS |
- * | 1.3   | open_params() with the typed trifle_open_params, unload(), an init hook's result honoured |
+ * | 1.3   | open_params() with the typed trifle_open_params, unload(), init hook result honoured |
  */
 #ifndef TRIFLE_DRIVER_H
 #define TRIFLE_DRIVER_H

@@ -211,8 +211,8 @@ static const char *const ab_schemes[] = {ABI_STR(ABI_NAME), "abi", NULL};
 
 /* The members, in table order, for both layouts below. */
 #define ABI_MEMBERS                                                                          \
-    ABI_TABLE_NAME_VALUE, ABI_VERSION_VALUE, ABI_CAPS, ab_schemes, ABI_OPEN_VALUE, ABI_CLOSE_VALUE, \
-        ab_setup, ABI_INC_VALUE, ab_write, ab_get, ABI_PING_VALUE, ABI_SCAN_VALUE
+    ABI_TABLE_NAME_VALUE, ABI_VERSION_VALUE, ABI_CAPS, ab_schemes, ABI_OPEN_VALUE,           \
+        ABI_CLOSE_VALUE, ab_setup, ABI_INC_VALUE, ab_write, ab_get, ABI_PING_VALUE, ABI_SCAN_VALUE
 /* The members after `scan` of the current layout. */
 #define ABI_TAIL                                                                             \
     NULL /* drop: optional */, NULL /* write_marked */, NULL /* mark_read */, NULL /* calls */, \
