@@ -477,18 +477,15 @@ static int mg_open(trifle_conn **out, const trifle_host_api *host, const char *u
     drv_buf text = {NULL, 0, 0, NULL, NULL};
     trifle_conn *c = NULL;
     bson_error_t e;
-    int mode = drv_params_mode(params), bulk = 1, rc = 0, n_params = 0;
+    int mode, bulk = 1, rc = 0, n_params = 0;
     int64_t expire_after = 0;
     size_t i;
 
     if (out == NULL || host == NULL)
         return TRIFLE_EINVAL;
     *out = NULL;
-    if (mode < 0) {
-        host->error_set(err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %d",
-                        params != NULL ? params->id_mode : -1);
-        return TRIFLE_ECONFIG;
-    }
+    if ((rc = drv_open_mode(host, params, &mode, err)) != 0)
+        return rc;
     if (url == NULL ||
         (strncmp(url, "mongodb://", 10) != 0 && strncmp(url, "mongodb+srv://", 14) != 0)) {
         host->error_set(err, TRIFLE_ECONFIG, 0,

@@ -741,16 +741,13 @@ static int my_open(trifle_conn **out, const trifle_host_api *host, const char *u
     const char *table = "trifle_stats", *ping_table = NULL, *bad;
     trifle_conn *c;
     size_t i;
-    int mode = drv_params_mode(params), rc = 0;
+    int mode, rc = 0;
 
     if (out == NULL || host == NULL)
         return TRIFLE_EINVAL;
     *out = NULL;
-    if (mode < 0) {
-        host->error_set(err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %d",
-                        params != NULL ? params->id_mode : -1);
-        return TRIFLE_ECONFIG;
-    }
+    if ((rc = drv_open_mode(host, params, &mode, err)) != 0)
+        return rc;
     if (url == NULL || strncmp(url, "mysql://", 8) != 0) {
         host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: expected mysql://");
         return TRIFLE_ECONFIG;

@@ -568,16 +568,13 @@ static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *u
     trifle_conn *c = NULL;
     char *perr = NULL;
     size_t i, n_opts = 0, k = 0;
-    int mode = drv_params_mode(params), rc;
+    int mode, rc;
 
     if (out == NULL || host == NULL)
         return TRIFLE_EINVAL;
     *out = NULL;
-    if (mode < 0) {
-        host->error_set(err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %d",
-                        params != NULL ? params->id_mode : -1);
-        return TRIFLE_ECONFIG;
-    }
+    if ((rc = drv_open_mode(host, params, &mode, err)) != 0)
+        return rc;
     if (url == NULL ||
         (strncmp(url, "postgres://", 11) != 0 && strncmp(url, "postgresql://", 13) != 0)) {
         host->error_set(err, TRIFLE_ECONFIG, 0,

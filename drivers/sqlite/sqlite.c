@@ -379,17 +379,14 @@ static int sq_open(trifle_conn **out, const trifle_host_api *host, const char *u
     const char *path, *table = "trifle_stats", *ping_table = NULL, *bad;
     char *literal = NULL;
     trifle_conn *c = NULL;
-    int mode = drv_params_mode(params), rc;
+    int mode, rc;
     size_t i;
 
     if (out == NULL || host == NULL)
         return TRIFLE_EINVAL;
     *out = NULL;
-    if (mode < 0) {
-        host->error_set(err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %d",
-                        params != NULL ? params->id_mode : -1);
-        return TRIFLE_ECONFIG;
-    }
+    if ((rc = drv_open_mode(host, params, &mode, err)) != 0)
+        return rc;
     if (url == NULL || strncmp(url, "sqlite:", 7) != 0) {
         host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: expected sqlite:PATH");
         return TRIFLE_ECONFIG;

@@ -30,6 +30,17 @@ int drv_params_mode(const trifle_open_params *params)
     }
 }
 
+int drv_open_mode(const trifle_host_api *host, const trifle_open_params *params, int *mode,
+                  trifle_error *err)
+{
+    if ((*mode = drv_params_mode(params)) >= 0)
+        return 0;
+    host->error_set(err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %d",
+                    params != NULL && TRIFLE_OPEN_PARAMS_HAS(params, id_mode) ? params->id_mode
+                                                                              : -1);
+    return TRIFLE_ECONFIG;
+}
+
 const char *drv_params_separator(const trifle_open_params *params)
 {
     if (params == NULL || !TRIFLE_OPEN_PARAMS_HAS(params, separator) || params->separator == NULL)

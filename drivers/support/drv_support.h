@@ -187,6 +187,11 @@ int drv_opt_mode(const char *value);
  * params is NULL, too short to hold it, or holds no mode this ABI knows. */
 int drv_params_mode(const trifle_open_params *params);
 
+/* drv_params_mode() of params into *mode for open_params(): 0, or TRIFLE_ECONFIG with err set
+ * through host ("invalid identifier mode: <n>"). */
+int drv_open_mode(const trifle_host_api *host, const trifle_open_params *params, int *mode,
+                  trifle_error *err);
+
 /* The separator of open_params()' params, or "::" when params is NULL or too short to hold it. */
 const char *drv_params_separator(const trifle_open_params *params);
 
