@@ -331,8 +331,9 @@ typedef struct trifle_driver {
      * Optional (ABI 1.3): undo what the entry's init hook set up (a client library's global
      * state). The loader calls it once, under its mutex, when it forgets the driver: from
      * trifle_shutdown() before dlclose() (also with TRIFLE_NO_DLCLOSE=1), and when it refuses a
-     * table the entry returned. No connection of the driver is open then. Loading the driver
-     * again calls the entry, and so the init hook, again.
+     * table the entry returned for a reason other than its ABI version or struct_size (then the
+     * table's layout, and so this member, is unknown). No connection of the driver is open then.
+     * Loading the driver again calls the entry, and so the init hook, again.
      */
     void (*unload)(void);
     /* ---- end ABI 1.3 -------------------------------------------------------------------- */
