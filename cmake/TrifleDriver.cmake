@@ -4,8 +4,8 @@
 # ON fails at configure time when it is not (so CI and packagers never lose a driver silently); OFF
 # does not look.
 # Also installed with the CMake package, so a third-party plugin project can call it after
-# find_package(trifle): the plugin then links trifle::driver_api and installs into
-# TRIFLE_PLUGIN_DIR.
+# find_package(trifle): the plugin then links trifle::driver_api and the driver kit
+# (trifle::driver_kit, <drv_support.h>) and installs into TRIFLE_PLUGIN_DIR.
 include(FeatureSummary)
 include(GNUInstallDirs)
 
@@ -51,6 +51,8 @@ function(trifle_add_driver name)
   target_link_libraries(trifle_driver_${name} PRIVATE trifle::driver_api ${targets})
   if(TARGET trifle_driver_support) # inside the trifle-c build: the drivers' shared helpers
     target_link_libraries(trifle_driver_${name} PRIVATE trifle_driver_support)
+  elseif(TARGET trifle::driver_kit) # after find_package(trifle): the same helpers, installed
+    target_link_libraries(trifle_driver_${name} PRIVATE trifle::driver_kit)
   endif()
   if(NOT TRIFLE_BUILD_FUZZ) # fuzz builds leave coverage symbols to the fuzzing executable
     target_link_options(trifle_driver_${name} PRIVATE -Wl,--no-undefined)

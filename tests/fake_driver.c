@@ -511,6 +511,9 @@ static void fk_close(trifle_conn *c)
     c->host->free(c);
 }
 
+/* The ABI 1.0 open() on purpose (no open_params): the core's unit tests that run on the fake
+ * driver so keep the path of drivers built before ABI 1.3, which get the identifier mode as the
+ * string option trifle.joined, exercised (tests/abi covers the typed open_params). */
 static int fk_open(trifle_conn **out, const trifle_host_api *host, const char *url,
                    const char *const *opts, trifle_error *err)
 {

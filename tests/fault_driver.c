@@ -19,7 +19,10 @@
  *                      returned from the inner driver, call _exit(86) instead of returning to the
  *                      core: the store holds the write, the caller never learns it. N >= 1;
  *                      0 (the default) never exits.
- *                Any other `fault_*` option is refused (TRIFLE_ECONFIG).
+ *                Any other `fault_*` option is refused (TRIFLE_ECONFIG). The identifier mode
+ *                and separator arrive typed (open_params, ABI 1.3) and go on typed to an inner
+ *                driver with open_params, or as `trifle.joined`/`trifle.separator` to an older
+ *                one.
  *  Forwarding    every other member is the inner driver's, called with the inner connection.
  */
 #include <dlfcn.h>
@@ -57,8 +60,9 @@ static void ft_close(trifle_conn *c)
 }
 
 static int ft_open(trifle_conn **out, const trifle_host_api *host, const char *url,
-                   const char *const *opts, trifle_error *err)
+                   const trifle_open_params *params, const char *const *opts, trifle_error *err)
 {
+    static const char *const mode_names[] = {"full", "partial", "separated"};
     const char **inner_opts = NULL;
     trifle_conn *c;
     size_t n = 0, k = 0, i;
@@ -82,10 +86,18 @@ static int ft_open(trifle_conn **out, const trifle_host_api *host, const char *u
         if (opts[i + 1] == NULL)
             break;
     }
-    if ((inner_opts = host->alloc((2 * n + 1) * sizeof(*inner_opts))) == NULL) {
+    if ((inner_opts = host->alloc((2 * n + 5) * sizeof(*inner_opts))) == NULL) {
         host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
         rc = TRIFLE_ENOMEM;
         goto done;
+    }
+    if (ft_inner.open_params == NULL) { /* an inner driver of ABI 1.0-1.2 */
+        inner_opts[k++] = "trifle.joined";
+        inner_opts[k++] = params->id_mode >= 0 && params->id_mode <= TRIFLE_ID_SEPARATED
+                              ? mode_names[params->id_mode]
+                              : "invalid";
+        inner_opts[k++] = "trifle.separator";
+        inner_opts[k++] = params->separator;
     }
     for (i = 0; i < 2 * n; i += 2) {
         const char *name = opts[i], *value = opts[i + 1] != NULL ? opts[i + 1] : "";
@@ -114,7 +126,10 @@ static int ft_open(trifle_conn **out, const trifle_host_api *host, const char *u
         }
     }
     inner_opts[k] = NULL;
-    rc = ft_inner.open(&c->inner, host, url + 6, inner_opts, err);
+    if (ft_inner.open_params != NULL)
+        rc = ft_inner.open_params(&c->inner, host, url + 6, params, inner_opts, err);
+    else
+        rc = ft_inner.open(&c->inner, host, url + 6, inner_opts, err);
 done:
     host->free(inner_opts);
     if (rc != 0) {
@@ -251,7 +266,7 @@ static int ft_load(const trifle_host_api *host, trifle_error *err)
         .version = "1.0.0",
         .caps = ft_inner.caps,
         .schemes = ft_schemes,
-        .open = ft_open,
+        .open_params = ft_open,
         .close = ft_close,
         .setup = ft_setup,
         .inc = ft_inc,
@@ -262,6 +277,7 @@ static int ft_load(const trifle_host_api *host, trifle_error *err)
         .drop = ft_inner.drop != NULL ? ft_drop : NULL,
         .write_marked = ft_inner.write_marked != NULL ? ft_write_marked : NULL,
         .mark_read = ft_inner.mark_read != NULL ? ft_mark_read : NULL,
+        .unload = ft_inner.unload, /* the inner entry ran once, from ours: undo it with ours */
     };
     return 0;
 }

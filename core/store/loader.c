@@ -10,10 +10,12 @@
  * per loaded file under the loader mutex (the place for mongoc_init()), and every check of the
  * returned table that fails is TRIFLE_EABI naming the field. The core then copies
  * min(struct_size, sizeof) bytes into a zeroed table it owns and only ever calls through that
- * copy, so members appended after the driver was built read as NULL.
+ * copy, so members appended after the driver was built read as NULL. A failing entry (its init
+ * hook, ABI 1.3) fails the load with the entry's own code and message.
  *
- * Loaded drivers stay until trifle_shutdown() (never with TRIFLE_NO_DLCLOSE=1, so valgrind and ASan
- * can still symbolise plugin frames). */
+ * Loaded drivers stay until trifle_shutdown(), which calls each one's unload hook (ABI 1.3) and
+ * then dlclose()s it (never with TRIFLE_NO_DLCLOSE=1, so valgrind and ASan can still symbolise
+ * plugin frames). */
 #include "loader_int.h"
 
 #include <dirent.h>
@@ -238,10 +240,20 @@ static int no_dlclose(void)
     return v != NULL && strcmp(v, "1") == 0;
 }
 
-static void unload(void *handle)
+/* Forget a driver: its unload hook (ABI 1.3; NULL for older tables), then dlclose. table is the
+ * core's copy, or NULL when the entry never returned one. Caller holds loader_lock. */
+static void unload(const trifle_driver *table, void *handle)
 {
+    if (table != NULL && table->unload != NULL)
+        table->unload();
     if (handle != NULL && !no_dlclose())
         (void)dlclose(handle);
+}
+
+/* The code a failed entry returned, when it is a trifle_status; anything else is TRIFLE_EABI. */
+static int entry_code(int rc)
+{
+    return rc < 0 && rc >= TRIFLE_EIO ? rc : TRIFLE_EABI;
 }
 
 static loaded_driver *find_loaded_name(const char *name)
@@ -262,7 +274,7 @@ static int check_table(trifle_driver *copy, const char *name, const trifle_drive
         const char *field;
         size_t offset;
     } required[] = {
-        {"open", offsetof(trifle_driver, open)},   {"close", offsetof(trifle_driver, close)},
+        {"close", offsetof(trifle_driver, close)},
         {"setup", offsetof(trifle_driver, setup)}, {"inc", offsetof(trifle_driver, inc)},
         {"set", offsetof(trifle_driver, set)},     {"get", offsetof(trifle_driver, get)},
     };
@@ -292,6 +304,10 @@ static int check_table(trifle_driver *copy, const char *name, const trifle_drive
     if (copy->version == NULL || copy->version[0] == '\0')
         return trifle__error(err, TRIFLE_EABI, "driver %s: version is %s", name,
                              copy->version == NULL ? "NULL" : "empty");
+    if (copy->open == NULL && copy->open_params == NULL)
+        return trifle__error(err, TRIFLE_EABI,
+                             "driver %s: required member open is NULL (and so is open_params)",
+                             name);
     for (i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
         memcpy(&member, (const char *)copy + required[i].offset, sizeof(member));
         if (member == NULL)
@@ -341,7 +357,7 @@ static int load_file(const trifle_driver **out, const char *name, const char *pa
     loaded_driver *d, *node = NULL;
     void *handle = NULL, *sym;
     trifle_driver_init_fn init;
-    const trifle_driver *table = NULL;
+    const trifle_driver *table = NULL, *unloading = NULL;
     trifle_error ierr = TRIFLE_ERROR_INIT;
     int rc;
 
@@ -369,8 +385,16 @@ static int load_file(const trifle_driver **out, const char *name, const char *pa
         goto fail;
     }
     memcpy(&init, &sym, sizeof(init)); /* POSIX: dlsym results convert to function pointers */
+    /* Allocate before the entry runs, so that after its init hook only a refused table can fail
+     * the load, and that failure can call the table's unload hook. */
+    if ((node = trifle__calloc(1, sizeof(*node))) == NULL ||
+        (node->name = trifle__strdup(name)) == NULL ||
+        (node->path = trifle__strdup(path)) == NULL) {
+        rc = trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+        goto fail;
+    }
     if ((rc = init(&host_api, &table, &ierr)) != 0) {
-        rc = trifle__error(err, TRIFLE_EABI, "driver %s: %s failed: %s", name, symbol,
+        rc = trifle__error(err, entry_code(rc), "driver %s: %s failed: %s", name, symbol,
                            ierr.message[0] != '\0' ? ierr.message : trifle_strerror(rc));
         goto fail;
     }
@@ -378,14 +402,10 @@ static int load_file(const trifle_driver **out, const char *name, const char *pa
         rc = trifle__error(err, TRIFLE_EABI, "driver %s: %s returned no table", name, symbol);
         goto fail;
     }
-    if ((node = trifle__calloc(1, sizeof(*node))) == NULL ||
-        (node->name = trifle__strdup(name)) == NULL ||
-        (node->path = trifle__strdup(path)) == NULL) {
-        rc = trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+    if ((rc = check_table(&node->table, name, table, err)) != 0) {
+        unloading = &node->table; /* the entry's init hook ran: undo it */
         goto fail;
     }
-    if ((rc = check_table(&node->table, name, table, err)) != 0)
-        goto fail;
     node->dev = sb.st_dev;
     node->ino = sb.st_ino;
     node->handle = handle;
@@ -397,12 +417,12 @@ static int load_file(const trifle_driver **out, const char *name, const char *pa
     *out = &node->table;
     return 0;
 fail:
+    unload(unloading, handle);
     if (node != NULL) {
         trifle__free(node->name);
         trifle__free(node->path);
         trifle__free(node);
     }
-    unload(handle);
     return rc;
 }
 
@@ -539,7 +559,7 @@ void trifle_shutdown(void)
     (void)pthread_mutex_lock(&loader_lock);
     for (d = loaded; d != NULL; d = next) {
         next = d->next;
-        unload(d->handle);
+        unload(&d->table, d->handle);
         trifle__free(d->name);
         trifle__free(d->path);
         trifle__free(d);

@@ -146,13 +146,22 @@ int trifle_storage_open(trifle_storage **out, const char *url, const trifle_stor
     st->mode = mode;
     st->system_tracking = u.system_tracking;
     memcpy(st->separator, sep, strlen(sep) + 1);
-    dopts[0] = "trifle.joined";
-    dopts[1] = trifle__id_mode_name(mode);
-    dopts[2] = "trifle.separator";
-    dopts[3] = st->separator;
-    for (i = 0; i < 2 * u.n_params; i++)
-        dopts[4 + i] = u.params[i];
-    rc = drv->open(&st->conn, trifle__host_api(), u.base, dopts, &e);
+    if (drv->open_params != NULL) {
+        /* ABI 1.3: the mode and separator typed; the options are the URL's own */
+        trifle_open_params params = {sizeof(params), mode, st->separator};
+        for (i = 0; i < 2 * u.n_params; i++)
+            dopts[i] = u.params[i];
+        rc = drv->open_params(&st->conn, trifle__host_api(), u.base, &params, dopts, &e);
+    } else {
+        /* a driver built for ABI 1.0-1.2 reads them as the leading `trifle.*` options */
+        dopts[0] = "trifle.joined";
+        dopts[1] = trifle__id_mode_name(mode);
+        dopts[2] = "trifle.separator";
+        dopts[3] = st->separator;
+        for (i = 0; i < 2 * u.n_params; i++)
+            dopts[4 + i] = u.params[i];
+        rc = drv->open(&st->conn, trifle__host_api(), u.base, dopts, &e);
+    }
     if (rc != 0) {
         trifle__url_scrub(&u, e.message, sizeof(e.message));
         rc = driver_error(st, rc, &e, "open", err);

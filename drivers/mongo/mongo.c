@@ -463,19 +463,21 @@ done:
 }
 
 static int mg_open(trifle_conn **out, const trifle_host_api *host, const char *url,
-                   const char *const *opts, trifle_error *err)
+                   const trifle_open_params *params, const char *const *opts, trifle_error *err)
 {
     const char *coll = MG_DEFAULT_COLLECTION, *ping = NULL, *rest, *db;
     drv_buf text = {NULL, 0, 0, NULL, NULL};
     trifle_conn *c = NULL;
     bson_error_t e;
-    int mode = TRIFLE_ID_FULL, bulk = 1, rc = 0, n_params = 0;
+    int mode, bulk = 1, rc = 0, n_params = 0;
     int64_t expire_after = 0;
     size_t i;
 
     if (out == NULL || host == NULL)
         return TRIFLE_EINVAL;
     *out = NULL;
+    if ((rc = drv_open_mode(host, params, &mode, err)) != 0)
+        return rc;
     if (url == NULL ||
         (strncmp(url, "mongodb://", 10) != 0 && strncmp(url, "mongodb+srv://", 14) != 0)) {
         host->error_set(err, TRIFLE_ECONFIG, 0,
@@ -489,12 +491,7 @@ static int mg_open(trifle_conn **out, const trifle_host_api *host, const char *u
     }
     for (i = 0; opts != NULL && opts[i] != NULL && opts[i + 1] != NULL; i += 2) {
         const char *name = opts[i], *value = opts[i + 1];
-        if (strcmp(name, "trifle.joined") == 0) {
-            if ((mode = drv_opt_mode(value)) < 0) {
-                host->error_set(err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %s", value);
-                return TRIFLE_ECONFIG;
-            }
-        } else if (drv_opt_is_core(name)) {
+        if (drv_opt_is_core(name)) {
             /* the core's: the separator is already inside bucket ids */
         } else if (strcmp(name, "collection") == 0) {
             coll = value;
@@ -1663,7 +1660,7 @@ static const trifle_driver mg_driver = {
     .caps = TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED | TRIFLE_CAP_PING | TRIFLE_CAP_TTL |
             TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES,
     .schemes = mg_schemes,
-    .open = mg_open,
+    .open_params = mg_open,
     .close = mg_close,
     .setup = mg_setup,
     .inc = mg_inc,

@@ -715,16 +715,18 @@ static int my_param(trifle_conn *c, const char *name, const char *value, trifle_
 }
 
 static int my_open(trifle_conn **out, const trifle_host_api *host, const char *url,
-                   const char *const *opts, trifle_error *err)
+                   const trifle_open_params *params, const char *const *opts, trifle_error *err)
 {
     const char *table = "trifle_stats", *ping_table = NULL, *bad;
     trifle_conn *c;
     size_t i;
-    int mode = TRIFLE_ID_FULL, rc = 0;
+    int mode, rc = 0;
 
     if (out == NULL || host == NULL)
         return TRIFLE_EINVAL;
     *out = NULL;
+    if ((rc = drv_open_mode(host, params, &mode, err)) != 0)
+        return rc;
     if (url == NULL || strncmp(url, "mysql://", 8) != 0) {
         host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: expected mysql://");
         return TRIFLE_ECONFIG;
@@ -744,12 +746,8 @@ static int my_open(trifle_conn **out, const trifle_host_api *host, const char *u
         goto done;
     for (i = 0; opts != NULL && opts[i] != NULL; i += 2) {
         const char *name = opts[i], *value = opts[i + 1] != NULL ? opts[i + 1] : "";
-        int known = drv_opt_sql(name, value, &mode, &table, &ping_table);
-        if (known < 0) {
-            rc = my_err(c, err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %s", value);
-            goto done;
-        }
-        if (known == 0 && (rc = my_param(c, name, value, err)) != 0)
+        if (!drv_opt_sql(name, value, &table, &ping_table) &&
+            (rc = my_param(c, name, value, err)) != 0)
             goto done;
         if (opts[i + 1] == NULL)
             break;
@@ -1821,7 +1819,7 @@ static const trifle_driver my_driver = {
             TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES |
             TRIFLE_CAP_JOURNAL_MARK,
     .schemes = my_schemes,
-    .open = my_open,
+    .open_params = my_open,
     .close = my_close,
     .setup = my_setup,
     .inc = my_inc,

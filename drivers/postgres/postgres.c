@@ -560,7 +560,7 @@ static void pg_connect_timeout(trifle_conn *c)
 }
 
 static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *url,
-                   const char *const *opts, trifle_error *err)
+                   const trifle_open_params *params, const char *const *opts, trifle_error *err)
 {
     const char *table = "trifle_stats", *ping_table = NULL, *bad;
     const char **kw = NULL, **val = NULL;
@@ -568,11 +568,13 @@ static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *u
     trifle_conn *c = NULL;
     char *perr = NULL;
     size_t i, n_opts = 0, k = 0;
-    int mode = TRIFLE_ID_FULL, rc;
+    int mode, rc;
 
     if (out == NULL || host == NULL)
         return TRIFLE_EINVAL;
     *out = NULL;
+    if ((rc = drv_open_mode(host, params, &mode, err)) != 0)
+        return rc;
     if (url == NULL ||
         (strncmp(url, "postgres://", 11) != 0 && strncmp(url, "postgresql://", 13) != 0)) {
         host->error_set(err, TRIFLE_ECONFIG, 0,
@@ -625,12 +627,7 @@ static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *u
     val[k++] = url;
     for (i = 0; opts != NULL && opts[i] != NULL; i += 2) {
         const char *name = opts[i], *value = opts[i + 1] != NULL ? opts[i + 1] : "";
-        int known = drv_opt_sql(name, value, &mode, &table, &ping_table);
-        if (known < 0) {
-            rc = pg_err(c, err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %s", value);
-            goto done;
-        }
-        if (known == 0) { /* a libpq connection keyword */
+        if (!drv_opt_sql(name, value, &table, &ping_table)) { /* a libpq connection keyword */
             if (defs == NULL && (defs = PQconndefaults()) == NULL) {
                 rc = pg_oom(c, err);
                 goto done;
@@ -1885,7 +1882,7 @@ static const trifle_driver pg_driver = {
             TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES |
             TRIFLE_CAP_JOURNAL_MARK,
     .schemes = pg_schemes,
-    .open = pg_open,
+    .open_params = pg_open,
     .close = pg_close,
     .setup = pg_setup,
     .inc = pg_inc,

@@ -2232,9 +2232,10 @@ static void rd_close(trifle_conn *c)
 }
 
 static int rd_open_as(trifle_conn **out, const trifle_host_api *host, const char *url,
-                      const char *const *opts, int cluster, trifle_error *err)
+                      const trifle_open_params *params, const char *const *opts, int cluster,
+                      trifle_error *err)
 {
-    const char *prefix = "trfl", *sep = "::", *db_text = NULL;
+    const char *prefix = "trfl", *sep = drv_params_separator(params), *db_text = NULL;
     trifle_conn *c;
     size_t i, pn;
     int rc, db_given = 0;
@@ -2243,6 +2244,11 @@ static int rd_open_as(trifle_conn **out, const trifle_host_api *host, const char
     if (out == NULL || host == NULL)
         return TRIFLE_EINVAL;
     *out = NULL;
+    if (drv_params_mode(params) != TRIFLE_ID_FULL) {
+        host->error_set(err, TRIFLE_ECONFIG, 0,
+                        "redis driver supports only the full identifier mode");
+        return TRIFLE_ECONFIG;
+    }
     c = host->alloc(sizeof(*c));
     if (c == NULL) {
         host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
@@ -2259,16 +2265,7 @@ static int rd_open_as(trifle_conn **out, const trifle_host_api *host, const char
 
     for (i = 0; opts != NULL && opts[i] != NULL; i += 2) {
         const char *name = opts[i], *value = opts[i + 1] != NULL ? opts[i + 1] : "";
-        if (strcmp(name, "trifle.joined") == 0) {
-            if (strcmp(value, "full") != 0) {
-                host->error_set(err, TRIFLE_ECONFIG, 0,
-                                "redis driver supports only the full identifier mode");
-                rc = TRIFLE_ECONFIG;
-                goto done;
-            }
-        } else if (strcmp(name, "trifle.separator") == 0) {
-            sep = value;
-        } else if (drv_opt_is_core(name)) {
+        if (drv_opt_is_core(name)) {
             /* applied by the core */
         } else if (strcmp(name, "prefix") == 0) {
             prefix = value;
@@ -2357,9 +2354,9 @@ static const char *const rd_schemes[] = {
 #endif
 
 static int rd_open(trifle_conn **out, const trifle_host_api *host, const char *url,
-                   const char *const *opts, trifle_error *err)
+                   const trifle_open_params *params, const char *const *opts, trifle_error *err)
 {
-    return rd_open_as(out, host, url, opts, RD_CLUSTER, err);
+    return rd_open_as(out, host, url, params, opts, RD_CLUSTER, err);
 }
 
 /* No TRIFLE_CAP_MODE_*: the core refuses partial and separated before open is called. */
@@ -2377,7 +2374,7 @@ static const trifle_driver rd_driver = {
 #endif
     .version = RD_VERSION,
     .schemes = rd_schemes,
-    .open = rd_open,
+    .open_params = rd_open,
     .close = rd_close,
     .setup = rd_setup,
     .inc = rd_inc,

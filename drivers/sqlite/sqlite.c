@@ -374,17 +374,19 @@ static int sq_exec(trifle_conn *c, const char *sql, const char *table, trifle_er
 }
 
 static int sq_open(trifle_conn **out, const trifle_host_api *host, const char *url,
-                   const char *const *opts, trifle_error *err)
+                   const trifle_open_params *params, const char *const *opts, trifle_error *err)
 {
     const char *path, *table = "trifle_stats", *ping_table = NULL, *bad;
     char *literal = NULL;
     trifle_conn *c = NULL;
-    int mode = TRIFLE_ID_FULL, rc;
+    int mode, rc;
     size_t i;
 
     if (out == NULL || host == NULL)
         return TRIFLE_EINVAL;
     *out = NULL;
+    if ((rc = drv_open_mode(host, params, &mode, err)) != 0)
+        return rc;
     if (url == NULL || strncmp(url, "sqlite:", 7) != 0) {
         host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: expected sqlite:PATH");
         return TRIFLE_ECONFIG;
@@ -404,12 +406,7 @@ static int sq_open(trifle_conn **out, const trifle_host_api *host, const char *u
     }
     for (i = 0; opts != NULL && opts[i] != NULL; i += 2) {
         const char *name = opts[i], *value = opts[i + 1] != NULL ? opts[i + 1] : "";
-        int known = drv_opt_sql(name, value, &mode, &table, &ping_table);
-        if (known < 0) {
-            host->error_set(err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %s", value);
-            return TRIFLE_ECONFIG;
-        }
-        if (known == 0) {
+        if (!drv_opt_sql(name, value, &table, &ping_table)) {
             host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: unknown parameter %s",
                             name);
             return TRIFLE_ECONFIG;
@@ -1490,7 +1487,7 @@ static const trifle_driver sq_driver = {
             TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES |
             TRIFLE_CAP_JOURNAL_MARK,
     .schemes = sq_schemes,
-    .open = sq_open,
+    .open_params = sq_open,
     .close = sq_close,
     .setup = sq_setup,
     .inc = sq_inc,

@@ -16,17 +16,46 @@ int drv_opt_mode(const char *value)
     return -1;
 }
 
+int drv_params_mode(const trifle_open_params *params)
+{
+    if (params == NULL || !TRIFLE_OPEN_PARAMS_HAS(params, id_mode))
+        return -1;
+    switch (params->id_mode) {
+    case TRIFLE_ID_FULL:
+    case TRIFLE_ID_PARTIAL:
+    case TRIFLE_ID_SEPARATED:
+        return params->id_mode;
+    default:
+        return -1;
+    }
+}
+
+int drv_open_mode(const trifle_host_api *host, const trifle_open_params *params, int *mode,
+                  trifle_error *err)
+{
+    if ((*mode = drv_params_mode(params)) >= 0)
+        return 0;
+    host->error_set(err, TRIFLE_ECONFIG, 0, "invalid identifier mode: %d",
+                    params != NULL && TRIFLE_OPEN_PARAMS_HAS(params, id_mode) ? params->id_mode
+                                                                              : -1);
+    return TRIFLE_ECONFIG;
+}
+
+const char *drv_params_separator(const trifle_open_params *params)
+{
+    if (params == NULL || !TRIFLE_OPEN_PARAMS_HAS(params, separator) || params->separator == NULL)
+        return "::";
+    return params->separator;
+}
+
 int drv_opt_is_core(const char *name)
 {
     return strncmp(name, "trifle.", 7) == 0 || strcmp(name, "joined") == 0 ||
            strcmp(name, "separator") == 0 || strcmp(name, "system_tracking") == 0;
 }
 
-int drv_opt_sql(const char *name, const char *value, int *mode, const char **table,
-                const char **ping_table)
+int drv_opt_sql(const char *name, const char *value, const char **table, const char **ping_table)
 {
-    if (strcmp(name, "trifle.joined") == 0)
-        return (*mode = drv_opt_mode(value)) < 0 ? -1 : 1;
     if (drv_opt_is_core(name))
         return 1; /* the separator, for one, is already inside the bucket ids */
     if (strcmp(name, "table") == 0) {

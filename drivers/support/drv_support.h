@@ -6,8 +6,10 @@
  * visibility), which cmake/TrifleDriver.cmake links into every driver built here. Each plugin so
  * carries its own copy of what it uses: it still exports only trifle_driver_<name>_init, still
  * links nothing but its database client, and never calls libtrifle. Nothing here is ABI: the
- * helpers change together with the drivers, in the same commit. (A third-party plugin built
- * against an installed trifle does not get this library; it has only <trifle/driver.h>.)
+ * helpers change together with the drivers, in the same commit. The library is installed as the
+ * driver kit (libtrifle-driver-kit.a, this header in include/trifle-driver-kit/,
+ * trifle-driver-kit.pc, trifle::driver_kit): a third-party plugin links its own copy, so a newer
+ * kit never changes a plugin already built (docs/driver-guide.md, "The driver kit").
  *
  * Memory comes from the host (trifle_host_api.alloc/realloc/free), so the application's
  * allocator and the OOM tests see every byte. An allocation failure is sticky: a buffer sets its
@@ -166,19 +168,29 @@ int drv_json_flatten(const trifle_host_api *host, drv_buf *path, int max_depth, 
  */
 
 /* The identifier mode named by the core's `trifle.joined` option ("full", "partial",
- * "separated"): an enum trifle_id_mode, or -1. */
+ * "separated") of an ABI 1.0-1.2 open(): an enum trifle_id_mode, or -1. */
 int drv_opt_mode(const char *value);
+
+/* The identifier mode of open_params()' params (ABI 1.3): an enum trifle_id_mode, or -1 when
+ * params is NULL, too short to hold it, or holds no mode this ABI knows. */
+int drv_params_mode(const trifle_open_params *params);
+
+/* drv_params_mode() of params into *mode for open_params(): 0, or TRIFLE_ECONFIG with err set
+ * through host ("invalid identifier mode: <n>"). */
+int drv_open_mode(const trifle_host_api *host, const trifle_open_params *params, int *mode,
+                  trifle_error *err);
+
+/* The separator of open_params()' params, or "::" when params is NULL or too short to hold it. */
+const char *drv_params_separator(const trifle_open_params *params);
 
 /* An option the core applies itself, so a driver accepts and ignores it: `trifle.*`, and the URL
  * parameters every driver takes (`joined`, `separator`, `system_tracking`, SPEC §11.2). */
 int drv_opt_is_core(const char *name);
 
-/* The options the SQL drivers (sqlite, postgres) share: `trifle.joined` sets *mode, the core's
- * options are accepted and ignored, `table` and `ping_table` set *table and *ping_table. Returns
- * 1 when name was one of them, 0 when it is none of them (the driver's own or unknown), or -1
- * when the identifier mode is invalid. */
-int drv_opt_sql(const char *name, const char *value, int *mode, const char **table,
-                const char **ping_table);
+/* The options the SQL drivers (sqlite, postgres, mysql) share: the core's options are accepted
+ * and ignored, `table` and `ping_table` set *table and *ping_table. Returns 1 when name was one of
+ * them, 0 when it is none of them (the driver's own or unknown). */
+int drv_opt_sql(const char *name, const char *value, const char **table, const char **ping_table);
 
 /* A table name: 1 to max bytes of [A-Za-z0-9_], not starting with a digit (SPEC §7.5). */
 int drv_name_ok(const char *s, size_t max);

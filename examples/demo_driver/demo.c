@@ -223,8 +223,9 @@ static space *space_ready(trifle_conn *c, trifle_error *err)
 
 /* ---- the operations ------------------------------------------------------------------------- */
 
+/* ABI 1.3: the identifier mode arrives typed in params; opts are the URL's own parameters. */
 static int demo_open(trifle_conn **out, const trifle_host_api *host, const char *url,
-                     const char *const *opts, trifle_error *err)
+                     const trifle_open_params *params, const char *const *opts, trifle_error *err)
 {
     trifle_conn *c;
     const char *table = "trifle_stats";
@@ -236,16 +237,11 @@ static int demo_open(trifle_conn **out, const trifle_host_api *host, const char 
     memset(c, 0, sizeof(*c));
     c->host = host;
     *out = c; /* half-open from here on: close() accepts it */
+    c->mode = params->id_mode; /* the separator is already inside the identifiers */
     for (i = 0; opts[i] != NULL && opts[i + 1] != NULL; i += 2) {
         const char *name = opts[i], *value = opts[i + 1];
 
-        if (strcmp(name, "trifle.joined") == 0)
-            c->mode = strcmp(value, "separated") == 0 ? TRIFLE_ID_SEPARATED
-                      : strcmp(value, "partial") == 0 ? TRIFLE_ID_PARTIAL
-                                                      : TRIFLE_ID_FULL;
-        else if (strcmp(name, "trifle.separator") == 0)
-            ; /* identifiers arrive built: nothing to do */
-        else if (strcmp(name, "table") == 0)
+        if (strcmp(name, "table") == 0)
             table = value;
         else {
             host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: unknown parameter %s",
@@ -505,7 +501,7 @@ static const trifle_driver demo_driver = {
     .caps = TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED | TRIFLE_CAP_PING |
             TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES,
     .schemes = demo_schemes,
-    .open = demo_open,
+    .open_params = demo_open,
     .close = demo_close,
     .setup = demo_setup,
     .inc = demo_inc,

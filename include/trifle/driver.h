@@ -20,6 +20,12 @@
  * trifle_leaf, trifle_bucket, trifle_entry or trifle_write_result change layout. MINOR changes when
  * members are appended to trifle_driver or trifle_host_api. A driver built for an older minor loads
  * (missing members read as NULL); a newer minor or another major is refused.
+ *
+ * | minor | adds |
+ * |-------|------|
+ * | 1.1   | write_marked(), mark_read(), TRIFLE_CAP_JOURNAL_MARK |
+ * | 1.2   | calls(), TRIFLE_CAP_CALLS |
+ * | 1.3   | open_params() with the typed trifle_open_params, unload(), init hook result honoured |
  */
 #ifndef TRIFLE_DRIVER_H
 #define TRIFLE_DRIVER_H
@@ -33,7 +39,7 @@
 TRIFLE_BEGIN_DECLS
 
 #define TRIFLE_DRIVER_ABI_MAJOR 1 /**< see the file comment */
-#define TRIFLE_DRIVER_ABI_MINOR 2 /**< see the file comment */
+#define TRIFLE_DRIVER_ABI_MINOR 3 /**< see the file comment */
 
 /** @name Capability bits (trifle_driver.caps). Unknown bits are ignored by the core. */
 /**@{*/
@@ -58,8 +64,9 @@ TRIFLE_BEGIN_DECLS
 #define TRIFLE_CAP_CALLS (1u << 8)
 /**@}*/
 
-/** Identifier modes (docs/storage-format.md, "Identifiers"); passed to open as option
- *  `trifle.joined`. */
+/** Identifier modes (docs/storage-format.md, "Identifiers"): trifle_open_params.id_mode of
+ *  open_params() (ABI 1.3); a driver without open_params() gets it as the option `trifle.joined`
+ *  of open(). */
 enum trifle_id_mode {
     TRIFLE_ID_FULL = 0,     /**< `key<sep>G<sep>unix` in one column/field */
     TRIFLE_ID_PARTIAL = 1,  /**< `key<sep>G` plus a timestamp */
@@ -150,6 +157,28 @@ typedef struct trifle_call {
     uint64_t seq; /**< the call's journal sequence number (1, 2, ...), 0 with origin NULL */
 } trifle_call;
 
+/* ---- ABI 1.3: typed open parameters (kit) ------------------------------------------------- */
+
+/**
+ * What the core decided about a connection before opening it (ABI 1.3), handed to
+ * trifle_driver.open_params(). The core owns it; it is valid during the call only, so a driver
+ * copies what it keeps. Members are only appended: read one only when struct_size covers it
+ * (TRIFLE_OPEN_PARAMS_HAS()).
+ */
+typedef struct trifle_open_params {
+    size_t struct_size;    /**< sizeof(trifle_open_params) as the core knows it */
+    int id_mode;           /**< the connection's enum trifle_id_mode, already checked against
+                                the driver's TRIFLE_CAP_MODE_* bits */
+    const char *separator; /**< identifier separator, 1-16 bytes, no NUL ("::"); it is already
+                                inside every trifle_bucket.id, so most drivers ignore it */
+} trifle_open_params;
+
+/** 1 when the trifle_open_params @p p (non-NULL) has the member @p m. */
+#define TRIFLE_OPEN_PARAMS_HAS(p, m)                                                          \
+    ((p)->struct_size >= offsetof(trifle_open_params, m) + sizeof((p)->m))
+
+/* ---- end ABI 1.3 typed open parameters ---------------------------------------------------- */
+
 /** Services the core offers to a driver. Valid until the process exits; callable from any thread. */
 typedef struct trifle_host_api {
     uint32_t abi_major;  /**< TRIFLE_DRIVER_ABI_MAJOR of the core */
@@ -190,7 +219,8 @@ typedef struct trifle_host_api {
  * members up to `scan` are required, except `ping` and `scan` when TRIFLE_CAP_PING is not
  * declared; `drop` is optional. ABI 1.1 appends `write_marked` and `mark_read`: both present or both
  * NULL, and present exactly when TRIFLE_CAP_JOURNAL_MARK is declared. ABI 1.2 appends `calls`,
- * present exactly when TRIFLE_CAP_CALLS is declared.
+ * present exactly when TRIFLE_CAP_CALLS is declared. ABI 1.3 appends `open_params` (when set, the
+ * core calls it instead of `open`, which may then be NULL) and the optional `unload`.
  */
 typedef struct trifle_driver {
     uint32_t abi_major;  /**< TRIFLE_DRIVER_ABI_MAJOR the driver was built with */
@@ -203,12 +233,17 @@ typedef struct trifle_driver {
     const char *const *schemes;
 
     /**
-     * Connect (no DDL). @p url is the driver URL without its query string; @p opts is a
-     * NULL-terminated list of name/value pairs: first the core's `trifle.joined` ("full",
-     * "partial", "separated") and `trifle.separator`, then every URL query parameter in order,
-     * percent-decoded. Unknown parameters are the driver's call (sqlite and redis reject them;
-     * postgres and mongo pass them on to their client library). On failure *out is NULL, or a
-     * half-open connection that close() accepts. Codes: ECONN, EAUTH, ECONFIG.
+     * Connect (no DDL); the ABI 1.0 form, called only when open_params is NULL (required then).
+     * @p url is the driver URL without its query string; @p opts is a NULL-terminated list of
+     * name/value pairs: first the core's `trifle.joined` ("full", "partial", "separated") and
+     * `trifle.separator`, then every URL query parameter in order, percent-decoded. Otherwise as
+     * open_params().
+     * @param out   receives the connection
+     * @param host  the core's services (valid until exit)
+     * @param url   driver URL without its query string
+     * @param opts  name/value pairs as above, NULL-terminated
+     * @param err   receives the error (through host->error_set)
+     * @return 0, or ECONN, EAUTH, ECONFIG
      */
     int (*open)(trifle_conn **out, const trifle_host_api *host, const char *url,
                 const char *const *opts, trifle_error *err);
@@ -272,6 +307,36 @@ typedef struct trifle_driver {
      */
     int (*calls)(trifle_conn *conn, const trifle_call *calls, size_t n, trifle_write_result *res,
                  trifle_error *err);
+    /* ---- ABI 1.3 (kit): typed open parameters and the unload hook --------------------- */
+    /**
+     * Optional (ABI 1.3): connect (no DDL), with the identifier mode and separator typed in
+     * @p params instead of strings among the options. When set, the core calls it and never
+     * open(), which may be NULL. Unknown parameters are the driver's call (sqlite and redis
+     * reject them; postgres and mongo pass them on to their client library); the URL parameters
+     * the core reads itself (`joined`, `separator`, `system_tracking`) never reach @p opts. On
+     * failure *out is NULL, or a half-open connection that close() accepts.
+     * @param out     receives the connection
+     * @param host    the core's services (valid until exit)
+     * @param url     driver URL without its query string
+     * @param params  identifier mode and separator (valid during the call)
+     * @param opts    NULL-terminated name/value pairs: every URL query parameter in order,
+     *                percent-decoded; no `trifle.*` entries
+     * @param err     receives the error (through host->error_set)
+     * @return 0, or ECONN, EAUTH, ECONFIG
+     */
+    int (*open_params)(trifle_conn **out, const trifle_host_api *host, const char *url,
+                       const trifle_open_params *params, const char *const *opts,
+                       trifle_error *err);
+    /**
+     * Optional (ABI 1.3): undo what the entry's init hook set up (a client library's global
+     * state). The loader calls it once, under its mutex, when it forgets the driver: from
+     * trifle_shutdown() before dlclose() (also with TRIFLE_NO_DLCLOSE=1), and when it refuses a
+     * table the entry returned for a reason other than its ABI version or struct_size (then the
+     * table's layout, and so this member, is unknown). No connection of the driver is open then.
+     * Loading the driver again calls the entry, and so the init hook, again.
+     */
+    void (*unload)(void);
+    /* ---- end ABI 1.3 -------------------------------------------------------------------- */
     /* APPEND ONLY below this line: bump TRIFLE_DRIVER_ABI_MINOR and add conformance cases. */
 } trifle_driver;
 
@@ -295,10 +360,20 @@ typedef int (*trifle_driver_init_fn)(const trifle_host_api *host, const trifle_d
 
 /**
  * Emit the plugin's one export. The entry refuses a host of another ABI major (the host refuses a
- * driver of another major too), and otherwise hands out the static table. @p name is the bare
- * driver name (`postgres`), @p table the static const trifle_driver. @p init_hook is an expression
- * evaluated once, before the table is returned (0 for none), e.g. a call to mongoc_init(); the
- * loader calls the entry once per process under its mutex.
+ * driver of another major too), runs the init hook, and then hands out the static table. The
+ * loader calls the entry once per load, under its mutex; the table's unload() undoes the hook.
+ *
+ * @param name       the bare driver name (`postgres`)
+ * @param table      the static const trifle_driver
+ * @param init_hook  an int expression evaluated once before the table is returned (0 for none),
+ *                   e.g. `mg_init(host)` or `curl_global_init(CURL_GLOBAL_DEFAULT)`; `host` and
+ *                   `err` are in scope. 0 is success. Since ABI 1.3 any other value fails the
+ *                   load (before, it was ignored): a negative value is returned as it is, as a
+ *                   trifle_status (set a message with host->error_set(err, ...) first); a positive
+ *                   one, a client library's own code, becomes TRIFLE_EDRIVER with that code as
+ *                   `native`. Without a message the error reads "init hook failed (<value>)".
+ *                   The loader reports "driver <name>: trifle_driver_<name>_init failed:
+ *                   <message>" with that code.
  */
 #define TRIFLE_DRIVER_DEFINE_WITH_INIT(name, table, init_hook)                                \
     TRIFLE_DRIVER_EXPORT int trifle_driver_##name##_init(                                    \
@@ -306,13 +381,19 @@ typedef int (*trifle_driver_init_fn)(const trifle_host_api *host, const trifle_d
     TRIFLE_DRIVER_EXPORT int trifle_driver_##name##_init(                                    \
         const trifle_host_api *host, const trifle_driver **out, trifle_error *err)           \
     {                                                                                         \
-        (void)err;                                                                            \
+        int trifle_init_rc_;                                                                  \
         if (out == NULL)                                                                      \
             return TRIFLE_EINVAL;                                                             \
         *out = NULL;                                                                          \
         if (host == NULL || host->abi_major != TRIFLE_DRIVER_ABI_MAJOR)                       \
             return TRIFLE_EABI;                                                               \
-        (void)(init_hook);                                                                    \
+        if ((trifle_init_rc_ = (int)(init_hook)) != 0) {                                      \
+            if (err != NULL && err->code == TRIFLE_OK)                                        \
+                host->error_set(err, trifle_init_rc_ < 0 ? trifle_init_rc_ : TRIFLE_EDRIVER,  \
+                                trifle_init_rc_ > 0 ? trifle_init_rc_ : 0,                    \
+                                "init hook failed (%d)", trifle_init_rc_);                    \
+            return trifle_init_rc_ < 0 ? trifle_init_rc_ : TRIFLE_EDRIVER;                    \
+        }                                                                                     \
         *out = &(table);                                                                      \
         return TRIFLE_OK;                                                                     \
     }

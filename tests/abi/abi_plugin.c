@@ -16,9 +16,19 @@
  *   ABI_INIT_FAILS                           the entry returns TRIFLE_ECONFIG with a message
  *   ABI_NO_TABLE                             the entry succeeds without a table
  *   ABI_UNDEFINED                            calls a function nobody defines (dlopen fails)
+ *   ABI_NO_OPEN / ABI_NO_OPEN_PARAMS         open / open_params (ABI 1.3) is NULL
+ *   ABI_INIT_HOOK=n                          the entry is TRIFLE_DRIVER_DEFINE_WITH_INIT with a
+ *                                            hook returning n (a message too when n < 0)
+ *
+ * Every table of the current layout has an unload hook that appends the driver name and a newline
+ * to the file named by $TRIFLE_ABI_UNLOAD_LOG (when set). get() reports how the connection was
+ * opened: for each bucket it emits `id_mode` (the trifle_id_mode the driver was given) and
+ * `core_opts` (how many `trifle.*` options it saw).
  *
  * The operations are minimal but real: open allocates through the host, so a leak in the
  * loader's or the storage layer's error paths shows under valgrind. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <trifle/driver.h>
@@ -39,11 +49,30 @@
 
 struct trifle_conn {
     const trifle_host_api *host;
+    int id_mode;   /* as given by trifle.joined or trifle_open_params */
+    int core_opts; /* trifle.* options seen by open */
 };
 
 #ifdef ABI_UNDEFINED
 int abi_symbol_nobody_defines(void);
 #endif
+
+/* Count the trifle.* options and read trifle.joined into c->id_mode. */
+static void ab_opts(trifle_conn *c, const char *const *opts)
+{
+    size_t i;
+
+    for (i = 0; opts != NULL && opts[i] != NULL && opts[i + 1] != NULL; i += 2) {
+        if (strncmp(opts[i], "trifle.", 7) != 0)
+            continue;
+        c->core_opts++;
+        if (strcmp(opts[i], "trifle.joined") == 0)
+            c->id_mode = strcmp(opts[i + 1], "partial") == 0     ? TRIFLE_ID_PARTIAL
+                         : strcmp(opts[i + 1], "separated") == 0 ? TRIFLE_ID_SEPARATED
+                         : strcmp(opts[i + 1], "full") == 0      ? TRIFLE_ID_FULL
+                                                                 : -1;
+    }
+}
 
 static int ab_open(trifle_conn **out, const trifle_host_api *host, const char *url,
                    const char *const *opts, trifle_error *err)
@@ -51,7 +80,6 @@ static int ab_open(trifle_conn **out, const trifle_host_api *host, const char *u
     trifle_conn *c;
 
     (void)url;
-    (void)opts;
 #ifdef ABI_UNDEFINED
     if (abi_symbol_nobody_defines() != 0)
         return TRIFLE_ERROR;
@@ -62,8 +90,33 @@ static int ab_open(trifle_conn **out, const trifle_host_api *host, const char *u
         return TRIFLE_ENOMEM;
     }
     c->host = host;
+    c->id_mode = -1;
+    c->core_opts = 0;
+    ab_opts(c, opts);
     *out = c;
     return 0;
+}
+
+ABI_MAYBE_UNUSED static int ab_open_params(trifle_conn **out, const trifle_host_api *host,
+                                           const char *url, const trifle_open_params *params,
+                                           const char *const *opts, trifle_error *err)
+{
+    int rc = ab_open(out, host, url, opts, err);
+
+    if (rc == 0 && TRIFLE_OPEN_PARAMS_HAS(params, id_mode))
+        (*out)->id_mode = params->id_mode;
+    return rc;
+}
+
+ABI_MAYBE_UNUSED static void ab_unload(void)
+{
+    const char *log = getenv("TRIFLE_ABI_UNLOAD_LOG");
+    FILE *f;
+
+    if (log != NULL && (f = fopen(log, "a")) != NULL) {
+        (void)fputs(ABI_STR(ABI_NAME) "\n", f);
+        (void)fclose(f);
+    }
 }
 
 ABI_MAYBE_UNUSED static void ab_close(trifle_conn *c)
@@ -93,11 +146,15 @@ static int ab_write(trifle_conn *c, const trifle_entry *items, size_t n, trifle_
 static int ab_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle_sink *sink,
                   trifle_error *err)
 {
-    (void)c;
+    size_t i;
+    int rc;
+
     (void)buckets;
-    (void)n;
-    (void)sink;
     (void)err;
+    for (i = 0; i < n; i++)
+        if ((rc = c->host->emit(sink, i, "id_mode", c->id_mode)) != 0 ||
+            (rc = c->host->emit(sink, i, "core_opts", c->core_opts)) != 0)
+            return rc;
     return 0;
 }
 
@@ -154,8 +211,22 @@ static const char *const ab_schemes[] = {ABI_STR(ABI_NAME), "abi", NULL};
 
 /* The members, in table order, for both layouts below. */
 #define ABI_MEMBERS                                                                          \
-    ABI_TABLE_NAME_VALUE, ABI_VERSION_VALUE, ABI_CAPS, ab_schemes, ab_open, ABI_CLOSE_VALUE, \
-        ab_setup, ABI_INC_VALUE, ab_write, ab_get, ABI_PING_VALUE, ABI_SCAN_VALUE
+    ABI_TABLE_NAME_VALUE, ABI_VERSION_VALUE, ABI_CAPS, ab_schemes, ABI_OPEN_VALUE,           \
+        ABI_CLOSE_VALUE, ab_setup, ABI_INC_VALUE, ab_write, ab_get, ABI_PING_VALUE, ABI_SCAN_VALUE
+/* The members after `scan` of the current layout. */
+#define ABI_TAIL                                                                             \
+    NULL /* drop: optional */, NULL /* write_marked */, NULL /* mark_read */, NULL /* calls */, \
+        ABI_OPEN_PARAMS_VALUE, ab_unload
+#ifdef ABI_NO_OPEN
+#define ABI_OPEN_VALUE NULL
+#else
+#define ABI_OPEN_VALUE ab_open
+#endif
+#ifdef ABI_NO_OPEN_PARAMS
+#define ABI_OPEN_PARAMS_VALUE NULL
+#else
+#define ABI_OPEN_PARAMS_VALUE ab_open_params
+#endif
 #ifdef ABI_NULL_INC
 #define ABI_INC_VALUE NULL
 #else
@@ -205,8 +276,7 @@ ABI_MAYBE_UNUSED static const struct {
     trifle_driver table;
     char private_tail[64];
 } ab_table_storage = {{ABI_TABLE_MAJOR, ABI_TABLE_MINOR, sizeof(trifle_driver) + 64, ABI_MEMBERS,
-                       NULL /* drop */, NULL /* write_marked */, NULL /* mark_read */,
-                       NULL /* calls */},
+                       ABI_TAIL},
                       {0}};
 #define ABI_TABLE_PTR (&ab_table_storage.table)
 #else
@@ -214,8 +284,7 @@ ABI_MAYBE_UNUSED static const struct {
 #define ABI_STRUCT_SIZE sizeof(trifle_driver)
 #endif
 ABI_MAYBE_UNUSED static const trifle_driver ab_table_storage = {
-    ABI_TABLE_MAJOR, ABI_TABLE_MINOR, ABI_STRUCT_SIZE, ABI_MEMBERS, NULL /* drop: optional */,
-    NULL /* write_marked */, NULL /* mark_read */, NULL /* calls */};
+    ABI_TABLE_MAJOR, ABI_TABLE_MINOR, ABI_STRUCT_SIZE, ABI_MEMBERS, ABI_TAIL};
 #define ABI_TABLE_PTR (&ab_table_storage)
 #endif
 
@@ -225,6 +294,19 @@ ABI_MAYBE_UNUSED static const trifle_driver ab_table_storage = {
 #define ABI_ENTRY_NAME ABI_NAME
 #endif
 
+#ifdef ABI_INIT_HOOK
+/* The real TRIFLE_DRIVER_DEFINE_WITH_INIT, with a hook that returns ABI_INIT_HOOK. */
+static int ab_init_hook(const trifle_host_api *host, trifle_error *err)
+{
+    if (ABI_INIT_HOOK < 0)
+        host->error_set(err, ABI_INIT_HOOK, 0, "client library refused to start");
+    return ABI_INIT_HOOK;
+}
+
+/* One more level, so that ABI_ENTRY_NAME expands before the macro pastes it. */
+#define ABI_DEFINE(n, table, hook) TRIFLE_DRIVER_DEFINE_WITH_INIT(n, table, hook)
+ABI_DEFINE(ABI_ENTRY_NAME, *ABI_TABLE_PTR, ab_init_hook(host, err))
+#else
 /* The entry, written out as TRIFLE_DRIVER_DEFINE does, with the failure switches. Two levels of
  * macros so that ABI_ENTRY_NAME expands before it is pasted. */
 #define ABI_ENTRY2(n) trifle_driver_##n##_init
@@ -251,3 +333,4 @@ TRIFLE_DRIVER_EXPORT int ABI_ENTRY(ABI_ENTRY_NAME)(const trifle_host_api *host,
 #endif
     return TRIFLE_OK;
 }
+#endif

@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -22,6 +24,15 @@ static const char *plugin(const char *name)
     static char path[512];
 
     assert_true((size_t)snprintf(path, sizeof(path), ABI_PLUGIN_DIR "/trifle_%s.so", name) <
+                sizeof(path));
+    return path;
+}
+
+static const char *hooked(const char *name)
+{
+    static char path[512];
+
+    assert_true((size_t)snprintf(path, sizeof(path), ABI_HOOKS_DIR "/trifle_%s.so", name) <
                 sizeof(path));
     return path;
 }
@@ -72,7 +83,7 @@ static void test_good_plugins_load(void **state)
     assert_int_equal(err.code, 0); /* untouched on success */
 }
 
-static void expect_refused(const char *name, int code, const char *message)
+static void expect_refused_at(const char *file, int code, const char *message)
 {
     trifle_error err = TRIFLE_ERROR_INIT;
     const trifle_driver *d = (const trifle_driver *)&err;
@@ -80,11 +91,16 @@ static void expect_refused(const char *name, int code, const char *message)
 
     /* a refused plugin is not cached: asking again gives the same answer */
     for (round = 0; round < 2; round++) {
-        assert_int_equal(trifle_driver_load(&d, plugin(name), NULL, &err), code);
+        assert_int_equal(trifle_driver_load(&d, file, NULL, &err), code);
         assert_null(d);
         assert_int_equal(err.code, code);
         assert_string_equal(err.message, message);
     }
+}
+
+static void expect_refused(const char *name, int code, const char *message)
+{
+    expect_refused_at(plugin(name), code, message);
 }
 
 static void test_broken_plugins_are_refused(void **state)
@@ -94,7 +110,7 @@ static void test_broken_plugins_are_refused(void **state)
     (void)state;
     expect_refused("abi_major", TRIFLE_EABI, ABI_MAJOR_REFUSED);
     expect_refused("abi_newminor", TRIFLE_EABI,
-                   "driver abi_newminor: ABI 1.3 not supported (this libtrifle has ABI 1.2: "
+                   "driver abi_newminor: ABI 1.4 not supported (this libtrifle has ABI 1.3: "
                    "upgrade libtrifle)");
     expect_refused("abi_nocalls", TRIFLE_EABI,
                    "driver abi_nocalls: required member calls is NULL (TRIFLE_CAP_CALLS is "
@@ -113,7 +129,8 @@ static void test_broken_plugins_are_refused(void **state)
     expect_refused("abi_emptyversion", TRIFLE_EABI, "driver abi_emptyversion: version is empty");
     expect_refused("abi_noentry", TRIFLE_EABI,
                    "driver abi_noentry: entry symbol trifle_driver_abi_noentry_init not found");
-    expect_refused("abi_initfail", TRIFLE_EABI,
+    /* the entry's own code, not TRIFLE_EABI: the plugin is fine, its client library is not */
+    expect_refused("abi_initfail", TRIFLE_ECONFIG,
                    "driver abi_initfail: trifle_driver_abi_initfail_init failed: client library "
                    "refused to start");
     expect_refused("abi_notable", TRIFLE_EABI,
@@ -147,6 +164,25 @@ static int ignore_leaf(size_t index, const char *path, double value, void *paylo
     (void)path;
     (void)value;
     (void)payload;
+    return 0;
+}
+
+/* The leaf a trifle_leaf_fn looks for, and what it found. */
+typedef struct wanted_leaf {
+    const char *path;
+    double value;
+    int seen;
+} wanted_leaf;
+
+static int pick_leaf(size_t index, const char *path, double value, void *payload)
+{
+    wanted_leaf *w = payload;
+
+    assert_int_equal(index, 0);
+    if (strcmp(path, w->path) == 0) {
+        w->value = value;
+        w->seen++;
+    }
     return 0;
 }
 
@@ -251,6 +287,108 @@ static void test_plugins_list(void **state)
     trifle_mem_free(list);
 }
 
+/* Open the fixture at file with url, get one bucket and return the leaf `path` its get() reports
+ * (tests/abi/abi_plugin.c: how the connection was opened). */
+static double opened_with(const char *file, const char *url, const char *path)
+{
+    trifle_storage_options opts = {0, NULL, NULL, NULL};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_storage *st = NULL;
+    trifle_bucket b = {"k::1h::0", "k", "1h", 0};
+    wanted_leaf want = {path, 0, 0};
+
+    opts.driver = file;
+    if (trifle_storage_open(&st, url, &opts, &err) != 0)
+        fail_msg("%s: %s", url, err.message);
+    if (trifle_storage_get(st, &b, 1, pick_leaf, &want, &err) != 0)
+        fail_msg("%s: get: %s", url, err.message);
+    trifle_storage_close(st);
+    assert_int_equal(want.seen, 1);
+    return want.value;
+}
+
+/* ABI 1.3: a driver with open_params gets the mode typed and no trifle.* options; a driver of the
+ * 1.2 layout still gets them as strings. */
+static void test_id_mode_typed_and_string(void **state)
+{
+    static const char *const modes[] = {"full", "partial", "separated"};
+    char url[64];
+    int m;
+
+    (void)state;
+    for (m = 0; m < 3; m++) {
+        (void)snprintf(url, sizeof(url), "abi:x?joined=%s", modes[m]);
+        assert_int_equal(opened_with(hooked("abi_params"), url, "id_mode"), m);
+        assert_int_equal(opened_with(hooked("abi_params"), url, "core_opts"), 0);
+        assert_int_equal(opened_with(hooked("abi_minor2"), url, "id_mode"), m);
+        assert_int_equal(opened_with(hooked("abi_minor2"), url, "core_opts"), 2);
+        /* the default fixture sets both open and open_params: open_params wins */
+        assert_int_equal(opened_with(plugin("abi_ok"), url, "core_opts"), 0);
+    }
+    expect_refused_at(hooked("abi_noopen"), TRIFLE_EABI,
+                      "driver abi_noopen: required member open is NULL (and so is open_params)");
+}
+
+/* ABI 1.3: TRIFLE_DRIVER_DEFINE_WITH_INIT returns a failing hook's result, and the loader fails
+ * the load with that code and the hook's message (or a generic one). */
+static void test_init_hook_result(void **state)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    const trifle_driver *d = NULL;
+
+    (void)state;
+    assert_int_equal(trifle_driver_load(&d, hooked("abi_hookok"), NULL, &err), 0);
+    assert_string_equal(d->name, "abi_hookok");
+    expect_refused_at(hooked("abi_hookfail"), TRIFLE_ECONFIG,
+                      "driver abi_hookfail: trifle_driver_abi_hookfail_init failed: client "
+                      "library refused to start");
+    expect_refused_at(hooked("abi_hookcode"), TRIFLE_EDRIVER,
+                      "driver abi_hookcode: trifle_driver_abi_hookcode_init failed: init hook "
+                      "failed (7)");
+}
+
+/* 1 when the unload log holds the line name. */
+static int log_has(const char *log, const char *name)
+{
+    char line[128];
+    FILE *f = fopen(log, "r");
+    int found = 0;
+
+    if (f == NULL)
+        return 0;
+    while (!found && fgets(line, sizeof(line), f) != NULL)
+        found = strncmp(line, name, strlen(name)) == 0 && line[strlen(name)] == '\n';
+    (void)fclose(f);
+    return found;
+}
+
+/* ABI 1.3: trifle_shutdown() calls each loaded driver's unload hook; a refused table's hook runs
+ * at once (its init hook ran); a driver of an older layout has none. */
+static void test_unload_hook(void **state)
+{
+    char log[] = "/tmp/trifle_abi_unload_XXXXXX";
+    trifle_error err = TRIFLE_ERROR_INIT;
+    const trifle_driver *d = NULL;
+    int fd;
+
+    (void)state;
+    assert_true((fd = mkstemp(log)) >= 0);
+    (void)close(fd);
+    trifle_shutdown(); /* what earlier tests loaded is forgotten before the log is set */
+    assert_int_equal(setenv("TRIFLE_ABI_UNLOAD_LOG", log, 1), 0);
+    assert_int_equal(trifle_driver_load(&d, hooked("abi_hookok"), NULL, &err), 0);
+    assert_int_equal(trifle_driver_load(&d, hooked("abi_minor2"), NULL, &err), 0);
+    assert_int_equal(trifle_driver_load(&d, hooked("abi_hookrefused"), NULL, &err), TRIFLE_EABI);
+    assert_string_equal(err.message, "driver abi_hookrefused: name \"other\" does not match");
+    assert_true(log_has(log, "abi_hookrefused"));
+    assert_false(log_has(log, "abi_hookok"));
+    trifle_shutdown();
+    assert_true(log_has(log, "abi_hookok"));
+    assert_false(log_has(log, "abi_minor2")); /* its table ends before unload */
+    assert_int_equal(unsetenv("TRIFLE_ABI_UNLOAD_LOG"), 0);
+    (void)unlink(log);
+}
+
 static int shutdown_all(void **state)
 {
     (void)state;
@@ -267,6 +405,9 @@ int main(void)
         cmocka_unit_test(test_no_ping_is_enotsup),
         cmocka_unit_test(test_describe_and_modes),
         cmocka_unit_test(test_plugins_list),
+        cmocka_unit_test(test_id_mode_typed_and_string),
+        cmocka_unit_test(test_init_hook_result),
+        cmocka_unit_test(test_unload_hook),
     };
 
     return cmocka_run_group_tests(tests, NULL, shutdown_all);

@@ -38,7 +38,6 @@ static void print_json_string(const char *s)
 int main(int argc, char **argv)
 {
     const char *opts[2 * MAX_OPTS + 5];
-    trifle_driver_init_fn init;
     const trifle_driver *drv = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_write_result res;
@@ -47,26 +46,19 @@ int main(int argc, char **argv)
     trifle_call *calls;
     char *base, *q;
     size_t n, i, k = 0;
-    void *dl;
+    void *dl = NULL;
     int rc;
 
     if (argc < 5 || (argc == 6 && strcmp(argv[5], "assert") != 0) || argc > 6) {
         fputs("usage: http_calls PLUGIN URL KEY N [assert]\n", stderr);
         return 2;
     }
-    if ((dl = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL)) == NULL) {
-        fprintf(stderr, "http_calls: %s\n", dlerror());
-        return 2;
-    }
-    *(void **)&init = dlsym(dl, "trifle_driver_http_init");
-    if (init == NULL || init(&test_host, &drv, &err) != 0) {
-        fprintf(stderr, "http_calls: cannot initialise the plugin: %s\n", err.message);
+    if ((drv = test_host_load(argv[1], "http", &dl)) == NULL) {
+        fprintf(stderr, "http_calls: cannot load the plugin %s\n", argv[1]);
         return 2;
     }
     /* the URL without its query string; the query's name=value pairs as options */
     base = strdup(argv[2]);
-    opts[k++] = "trifle.joined";
-    opts[k++] = "full";
     if ((q = strchr(base, '?')) != NULL) {
         char *pair, *save = NULL;
         *q++ = '\0';
@@ -93,7 +85,7 @@ int main(int argc, char **argv)
     memset(&res, 0, sizeof(res));
     res.struct_size = sizeof(res);
     res.failed_item = -1;
-    rc = drv->open(&conn, &test_host, base, opts, &err);
+    rc = test_host_open(drv, &conn, base, TRIFLE_ID_FULL, "::", opts, &err);
     if (rc == 0)
         rc = drv->calls(conn, calls, n, &res, &err);
     printf("{\"rc\":");

@@ -36,6 +36,20 @@ if [ -x "$work/prefix/bin/trifle" ]; then
     *) echo "trifle version does not say $version" >&2; exit 1 ;;
     esac
 fi
+# 2b. the driver kit: a third-party plugin built with trifle_add_driver() (CMake, step 1) and one
+#     built with pkg-config link the installed helpers, export only their entry, and work
+[ -f "$lib/libtrifle-driver-kit.a" ] && [ -f "$work/prefix/include/trifle-driver-kit/drv_support.h" ] ||
+    { echo "the driver kit is not installed" >&2; exit 1; }
+LD_LIBRARY_PATH=$lib "$work/cmake/consumer" "$work/cmake/plugins" kitdemo
+mkdir "$work/pcplugins"
+$CC -std=c11 -shared -fPIC -fvisibility=hidden -Wl,--no-undefined \
+    $(pkg-config --cflags trifle-driver-kit) "$src/consumer/kit_plugin.c" \
+    -o "$work/pcplugins/trifle_kitdemo.so" $(pkg-config --libs trifle-driver-kit)
+LD_LIBRARY_PATH=$lib "$work/cmake/consumer" "$work/pcplugins" kitdemo
+for so in "$work/cmake/plugins/trifle_kitdemo.so" "$work/pcplugins/trifle_kitdemo.so"; do
+    exports=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRW]$/ {print $3}')
+    [ "$exports" = trifle_driver_kitdemo_init ] || { echo "$so exports: $exports" >&2; exit 1; }
+done
 # 3. every installed plugin exports exactly its entry symbol
 for so in "$lib"/trifle-1/trifle_*.so; do
     name=$(basename "$so" .so)

@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +109,66 @@ const trifle_host_api test_host = {
     h_format_double,
     h_parse_double,
 };
+
+const trifle_driver *test_host_load(const char *path, const char *name, void **handle)
+{
+    char symbol[128];
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_driver_init_fn init;
+    const trifle_driver *drv = NULL;
+    void *dl, *sym;
+
+    if ((dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+        fprintf(stderr, "dlopen %s: %s (is the plugin built?)\n", path, dlerror());
+        return NULL;
+    }
+    (void)snprintf(symbol, sizeof(symbol), "trifle_driver_%s_init", name);
+    if ((sym = dlsym(dl, symbol)) == NULL) {
+        fprintf(stderr, "%s exports no %s\n", path, symbol);
+        return NULL;
+    }
+    memcpy(&init, &sym, sizeof(init)); /* object → function pointer, the POSIX way */
+    if (init(&test_host, &drv, &err) != 0 || drv == NULL) {
+        fprintf(stderr, "%s failed: %s\n", symbol, err.message);
+        return NULL;
+    }
+    if (handle != NULL)
+        *handle = dl;
+    return drv;
+}
+
+int test_host_open(const trifle_driver *drv, trifle_conn **out, const char *url, int mode,
+                   const char *separator, const char *const *opts, trifle_error *err)
+{
+    static const char *const names[] = {"full", "partial", "separated"};
+    static const char *const none[] = {NULL};
+    trifle_open_params params;
+    const char *sopts[136];
+    size_t n = 0;
+
+    if (separator == NULL)
+        separator = "::";
+    if (opts == NULL)
+        opts = none;
+    if (drv->open_params != NULL) {
+        params.struct_size = sizeof(params);
+        params.id_mode = mode;
+        params.separator = separator;
+        return drv->open_params(out, &test_host, url, &params, opts, err);
+    }
+    sopts[n++] = "trifle.joined";
+    sopts[n++] = mode >= 0 && mode <= TRIFLE_ID_SEPARATED ? names[mode] : "invalid";
+    sopts[n++] = "trifle.separator";
+    sopts[n++] = separator;
+    while (*opts != NULL && n < sizeof(sopts) / sizeof(sopts[0]) - 1)
+        sopts[n++] = *opts++;
+    if (*opts != NULL) {
+        fprintf(stderr, "test_host_open: too many options\n");
+        abort();
+    }
+    sopts[n] = NULL;
+    return drv->open(out, &test_host, url, sopts, err);
+}
 
 trifle_sink *sink_new(size_t n)
 {

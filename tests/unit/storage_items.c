@@ -9,6 +9,25 @@
 
 #include <cmocka.h>
 
+int storage_open_url(trifle_storage **st, const char *url, trifle_error *err)
+{
+    trifle_storage_options o = {TRIFLE_ID_FULL, NULL, TRIFLE_BUILD_PLUGIN_DIR, NULL};
+
+    return trifle_storage_open(st, url, &o, err);
+}
+
+trifle_storage *storage_new(const char *url)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_storage *st = NULL;
+
+    if (storage_open_url(&st, url, &err) != 0)
+        fail_msg("open %s: %s", url, err.message);
+    if (trifle_storage_setup(st, &err) != 0)
+        fail_msg("setup: %s", err.message);
+    return st;
+}
+
 /* An item for (key, 1h, at) in st's mode with the given leaves (sorted by the caller). */
 void item_init(item *it, trifle_storage *st, const char *key, int64_t at, const trifle_leaf *leaves,
                size_t n)

@@ -9,6 +9,12 @@
 
 #include "trifle/storage.h"
 
+/* trifle_storage_open() of url with the drivers of the build tree. */
+int storage_open_url(trifle_storage **st, const char *url, trifle_error *err);
+
+/* Open url as storage_open_url() does and run setup; fails the test on error. */
+trifle_storage *storage_new(const char *url);
+
 typedef struct item {
     char id[512];
     char key[512];

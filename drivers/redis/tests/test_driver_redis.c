@@ -51,17 +51,18 @@ static char run_id[32];        /* "ut<pid>": prefixes of this run */
  * Opening connections
  */
 
-/* Open url with extra NULL-terminated name/value pairs (URL parameters, already decoded). */
+/* Open url in identifier mode `mode` with extra NULL-terminated name/value pairs (URL
+ * parameters, already decoded). */
+static int conn_open_mode(trifle_conn **c, const char *url, int mode, const char *const *extra,
+                          trifle_error *err)
+{
+    *c = NULL;
+    return test_host_open(drv, c, url, mode, "::", extra, err);
+}
+
 static int conn_open(trifle_conn **c, const char *url, const char *const *extra, trifle_error *err)
 {
-    const char *opts[40] = {"trifle.joined", "full", "trifle.separator", "::"};
-    size_t n = 4;
-
-    while (extra != NULL && *extra != NULL && n < 38)
-        opts[n++] = *extra++;
-    opts[n] = NULL;
-    *c = NULL;
-    return drv->open(c, &test_host, url, opts, err);
+    return conn_open_mode(c, url, TRIFLE_ID_FULL, extra, err);
 }
 
 /* The test server's URL split into the driver URL and its query parameters. */
@@ -97,8 +98,8 @@ static int server_try_open(trifle_conn **c, const char *name, const char *sep,
                            const char *const *extra, trifle_error *err)
 {
     static char prefix[128];
-    const char *opts[40] = {"trifle.joined", "full", "trifle.separator", sep, "prefix", prefix};
-    size_t n = 6, i;
+    const char *opts[40] = {"prefix", prefix};
+    size_t n = 2, i;
 
     (void)snprintf(prefix, sizeof(prefix), "%s_%s", run_id, name);
     for (i = 0; base_params[i] != NULL; i += 2)
@@ -110,7 +111,7 @@ static int server_try_open(trifle_conn **c, const char *name, const char *sep,
         opts[n++] = *extra++;
     opts[n] = NULL;
     *c = NULL;
-    return drv->open(c, &test_host, base_url, opts, err);
+    return test_host_open(drv, c, base_url, TRIFLE_ID_FULL, sep, opts, err);
 }
 
 static trifle_conn *server_open_sep(const char *name, const char *sep, const char *const *extra)
@@ -564,7 +565,6 @@ static void t_config_errors(void **state)
     static const char *const bad_timeout2[] = {"timeout_ms", "5s", NULL};
     static const char *const bad_db[] = {"db", "-1", NULL};
     static const char *const db3[] = {"db", "3", NULL};
-    static const char *const partial[] = {"trifle.joined", "partial", NULL};
 
     (void)state;
     expect_open_error("redis://127.0.0.1:1", unknown, TRIFLE_ECONFIG,
@@ -589,8 +589,15 @@ static void t_config_errors(void **state)
     expect_open_error("rediss://127.0.0.1", NULL, TRIFLE_ECONFIG, "TLS is not supported");
     expect_open_error("http://127.0.0.1", NULL, TRIFLE_ECONFIG, "expected redis://");
     /* the driver double-checks the mode the core already refused (SPEC §13.2 wording) */
-    expect_open_error("redis://127.0.0.1:1", partial, TRIFLE_ECONFIG,
-                      "redis driver supports only the full identifier mode");
+    {
+        trifle_conn *c = NULL;
+        trifle_error err = TRIFLE_ERROR_INIT;
+
+        assert_int_equal(conn_open_mode(&c, "redis://127.0.0.1:1", TRIFLE_ID_PARTIAL, NULL, &err),
+                         TRIFLE_ECONFIG);
+        assert_null(c);
+        assert_string_equal(err.message, "redis driver supports only the full identifier mode");
+    }
 }
 
 /* Through the core: the mode is refused before the driver is asked, and so is rediss://. */
@@ -1950,16 +1957,13 @@ int main(void)
         cmocka_unit_test(t_marks),
     };
     const char *ci = getenv("CI"), *strict = getenv("TRIFLE_TEST_STRICT");
-    trifle_error err = TRIFLE_ERROR_INIT;
     int failed;
 
     /* SIGPIPE keeps its default action: a driver write that raised it would end the program */
     test_host_driver = "redis";
     (void)snprintf(run_id, sizeof(run_id), "ut%d", (int)getpid());
-    if (trifle_driver_load(&drv, "redis", TRIFLE_BUILD_PLUGIN_DIR, &err) != 0) {
-        fprintf(stderr, "cannot load the redis driver: %s\n", err.message);
+    if ((drv = test_host_load(TRIFLE_BUILD_PLUGIN_DIR "/trifle_redis.so", "redis", NULL)) == NULL)
         return 1;
-    }
     server_url = getenv("TRIFLE_TEST_URI_REDIS");
     if (server_url != NULL && server_url[0] == '\0')
         server_url = NULL;

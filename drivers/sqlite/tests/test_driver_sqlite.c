@@ -71,16 +71,10 @@ static void db_path(char *out, size_t size, const char *name)
 }
 
 /* Open with identifier mode `mode` and extra NULL-terminated name/value pairs. */
-static int conn_open_opts(trifle_conn **c, const char *url, const char *mode,
-                          const char *const *extra, trifle_error *err)
+static int conn_open_opts(trifle_conn **c, const char *url, int mode, const char *const *extra,
+                          trifle_error *err)
 {
-    const char *opts[32] = {"trifle.joined", mode, "trifle.separator", "::"};
-    size_t n = 4;
-
-    while (extra != NULL && *extra != NULL && n < 30)
-        opts[n++] = *extra++;
-    opts[n] = NULL;
-    return drv->open(c, &test_host, url, opts, err);
+    return test_host_open(drv, c, url, mode, "::", extra, err);
 }
 
 /* Open `<tmpdir>/<name>.db` in mode and run setup. */
@@ -92,7 +86,7 @@ static trifle_conn *conn_new(const char *name, int mode, const char *const *extr
 
     db_path(path, sizeof(path), name);
     (void)snprintf(url, sizeof(url), "sqlite:%s", path);
-    if (conn_open_opts(&c, url, mode_names[mode], extra, &err) != 0)
+    if (conn_open_opts(&c, url, mode, extra, &err) != 0)
         fail_msg("open %s: %s", url, err.message);
     if (drv->setup(c, &err) != 0)
         fail_msg("setup %s: %s", url, err.message);
@@ -220,9 +214,6 @@ static int group_setup(void **state)
 {
     char path[1024];
     struct stat st;
-    trifle_driver_init_fn init;
-    trifle_error err = TRIFLE_ERROR_INIT;
-    void *sym;
 
     (void)state;
     test_host_driver = "sqlite";
@@ -234,21 +225,8 @@ static int group_setup(void **state)
                 path);
         return -1;
     }
-    plugin = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (plugin == NULL) {
-        fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
+    if ((drv = test_host_load(path, "sqlite", &plugin)) == NULL)
         return -1;
-    }
-    sym = dlsym(plugin, "trifle_driver_sqlite_init");
-    if (sym == NULL) {
-        fprintf(stderr, "%s exports no trifle_driver_sqlite_init\n", path);
-        return -1;
-    }
-    memcpy(&init, &sym, sizeof(init));
-    if (init(&test_host, &drv, &err) != 0 || drv == NULL) {
-        fprintf(stderr, "trifle_driver_sqlite_init failed: %s\n", err.message);
-        return -1;
-    }
     load_sym(&sq3.open_v2, sizeof(sq3.open_v2), "sqlite3_open_v2");
     load_sym(&sq3.exec, sizeof(sq3.exec), "sqlite3_exec");
     load_sym(&sq3.close, sizeof(sq3.close), "sqlite3_close");
@@ -639,7 +617,7 @@ static void test_ruby_schema_and_null_data(void **state)
                 "INSERT INTO trifle_stats (key, data) VALUES ('ev::1h::1736935200', NULL);");
     db_path(path, sizeof(path), "ruby");
     (void)snprintf(url, sizeof(url), "sqlite:%s", path);
-    assert_int_equal(conn_open_opts(&c, url, "full", NULL, &err), 0);
+    assert_int_equal(conn_open_opts(&c, url, TRIFLE_ID_FULL, NULL, &err), 0);
     tb_init(&t, TRIFLE_ID_FULL, "ev", "1h", T0);
     s = get1(c, &t);
     assert_int_equal(sink_count(s, 0), 0);
@@ -1032,8 +1010,8 @@ static void test_marks_old_database(void **state)
                      "TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}');");
     db_path(path, sizeof(path), "marks_old");
     (void)snprintf(url, sizeof(url), "sqlite:%s", path);
-    assert_int_equal(conn_open_opts(&c, url, "full", NULL, &err), 0);
-    assert_int_equal(conn_open_opts(&c2, url, "full", NULL, &err), 0);
+    assert_int_equal(conn_open_opts(&c, url, TRIFLE_ID_FULL, NULL, &err), 0);
+    assert_int_equal(conn_open_opts(&c2, url, TRIFLE_ID_FULL, NULL, &err), 0);
     assert_int_equal(mark_get(c, "j"), 0);
     assert_string_equal(raw("marks_old", "SELECT count(*) FROM sqlite_master WHERE name = "
                                          "'trifle_stats_marks';"),
@@ -1092,10 +1070,9 @@ static void test_fault_wrapper_exit_after_commit(void **state)
     const trifle_leaf one[] = {{"n", 1}};
     trifle_error err = TRIFLE_ERROR_INIT;
     const trifle_driver *fd = NULL;
-    trifle_driver_init_fn init;
     char path[512], url[600];
     trifle_conn *c = NULL;
-    void *fp, *sym;
+    void *fp = NULL;
     int status = 0;
     pid_t pid;
     tbucket t;
@@ -1103,12 +1080,8 @@ static void test_fault_wrapper_exit_after_commit(void **state)
     (void)state;
     assert_int_equal(setenv("TRIFLE_FAULT_INNER", TRIFLE_BUILD_PLUGIN_DIR "/trifle_sqlite.so", 1),
                      0);
-    fp = dlopen(TRIFLE_TEST_PLUGIN_DIR "/trifle_fault.so", RTLD_NOW | RTLD_LOCAL);
-    assert_non_null(fp);
-    sym = dlsym(fp, "trifle_driver_fault_init");
-    assert_non_null(sym);
-    memcpy(&init, &sym, sizeof(init));
-    assert_int_equal(init(&test_host, &fd, &err), 0);
+    fd = test_host_load(TRIFLE_TEST_PLUGIN_DIR "/trifle_fault.so", "fault", &fp);
+    assert_non_null(fd);
     assert_string_equal(fd->name, "fault");
     assert_int_equal(fd->caps, drv->caps);
     assert_non_null(fd->write_marked);
@@ -1117,8 +1090,9 @@ static void test_fault_wrapper_exit_after_commit(void **state)
     db_path(path, sizeof(path), "fault");
     (void)snprintf(url, sizeof(url), "fault:sqlite:%s", path);
     {
-        const char *opts[] = {"trifle.joined", "full", "fault_exit_after", "2", NULL};
-        assert_int_equal(fd->open(&c, &test_host, url, opts, &err), TRIFLE_ECONFIG);
+        const char *opts[] = {"fault_exit_after", "2", NULL};
+        assert_int_equal(test_host_open(fd, &c, url, TRIFLE_ID_FULL, "::", opts, &err),
+                         TRIFLE_ECONFIG);
         assert_string_equal(err.message, "invalid driver URL: unknown parameter fault_exit_after");
         assert_null(c);
     }
@@ -1126,13 +1100,13 @@ static void test_fault_wrapper_exit_after_commit(void **state)
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        const char *opts[] = {"trifle.joined", "full", "trifle.separator", "::",
-                              "fault_exit_after_commit", "2", NULL};
+        const char *opts[] = {"fault_exit_after_commit", "2", NULL};
         trifle_write_result res = {sizeof(res), 0, -1, 0};
         trifle_mark m = {"journal", 41};
         trifle_entry e = {t.b, one, 1};
 
-        if (fd->open(&c, &test_host, url, opts, &err) != 0 || fd->setup(c, &err) != 0 ||
+        if (test_host_open(fd, &c, url, TRIFLE_ID_FULL, "::", opts, &err) != 0 ||
+            fd->setup(c, &err) != 0 ||
             fd->inc(c, &e, 1, &res, &err) != 0)
             _exit(1);
         (void)fd->write_marked(c, NULL, 0, &e, 1, &m, &res, &err);
@@ -1243,7 +1217,7 @@ static void test_missing_table(void **state)
     (void)state;
     db_path(path, sizeof(path), "missing");
     (void)snprintf(url, sizeof(url), "sqlite:%s", path);
-    assert_int_equal(conn_open_opts(&c, url, "partial", extra, &err), 0);
+    assert_int_equal(conn_open_opts(&c, url, TRIFLE_ID_PARTIAL, extra, &err), 0);
     tb_init(&t, TRIFLE_ID_PARTIAL, "a", "1h", T0);
     assert_int_equal(write1(c, 0, &t, l, 1, &err), TRIFLE_ECONFIG);
     assert_string_equal(err.message, "table trifle_stats does not exist (run \"trifle setup\")");
@@ -1268,7 +1242,7 @@ static void expect_open_error(const char *url, const char *const *extra, int cod
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_conn *c = (trifle_conn *)&err; /* must be reset to NULL */
 
-    assert_int_equal(conn_open_opts(&c, url, "full", extra, &err), code);
+    assert_int_equal(conn_open_opts(&c, url, TRIFLE_ID_FULL, extra, &err), code);
     assert_null(c);
     assert_int_equal(err.code, code);
     if (strcmp(err.message, message) != 0)
@@ -1309,7 +1283,7 @@ static void test_open_errors(void **state)
     expect_open_error("postgres://x", NULL, TRIFLE_ECONFIG,
                       "invalid driver URL: expected sqlite:PATH");
     (void)snprintf(url, sizeof(url), "sqlite:%s/no/such/dir/x.db", tmpdir);
-    assert_int_equal(conn_open_opts(&c, url, "full", NULL, &err), TRIFLE_ECONN);
+    assert_int_equal(conn_open_opts(&c, url, TRIFLE_ID_FULL, NULL, &err), TRIFLE_ECONN);
     assert_null(c);
     assert_int_equal(err.native & 0xff, SQLITE_CANTOPEN);
     /* a file that is not a database */
@@ -1322,18 +1296,16 @@ static void test_open_errors(void **state)
         fclose(f);
     }
     (void)snprintf(url, sizeof(url), "sqlite:%s/garbage.db", tmpdir);
-    assert_int_equal(conn_open_opts(&c, url, "full", NULL, &err), TRIFLE_EDRIVER);
+    assert_int_equal(conn_open_opts(&c, url, TRIFLE_ID_FULL, NULL, &err), TRIFLE_EDRIVER);
     assert_int_equal(err.native, SQLITE_NOTADB);
-    /* invalid mode */
-    {
-        const char *opts[] = {"trifle.joined", "mixed", NULL};
-        (void)snprintf(url, sizeof(url), "sqlite:%s/open.db", tmpdir);
-        assert_int_equal(drv->open(&c, &test_host, url, opts, &err), TRIFLE_ECONFIG);
-        assert_string_equal(err.message, "invalid identifier mode: mixed");
-    }
+    /* a mode out of range in trifle_open_params (the core never passes one) */
+    (void)snprintf(url, sizeof(url), "sqlite:%s/open.db", tmpdir);
+    assert_int_equal(conn_open_opts(&c, url, 7, NULL, &err), TRIFLE_ECONFIG);
+    assert_string_equal(err.message, "invalid identifier mode: 7");
+    assert_null(c);
     /* parameters every driver takes, and a 58-byte table name */
     (void)snprintf(url, sizeof(url), "sqlite:%s/open.db", tmpdir);
-    assert_int_equal(conn_open_opts(&c, url, "full", known, &err), 0);
+    assert_int_equal(conn_open_opts(&c, url, TRIFLE_ID_FULL, known, &err), 0);
     assert_int_equal(drv->setup(c, &err), 0);
     drv->close(c);
     drv->close(NULL);
@@ -1353,23 +1325,23 @@ static void test_url_forms(void **state)
     tb_init(&t, TRIFLE_ID_FULL, "a", "1h", T0);
     /* sqlite:///abs/path is /abs/path */
     (void)snprintf(url, sizeof(url), "sqlite://%s/triple.db", tmpdir);
-    assert_int_equal(conn_open_opts(&c, url, "full", NULL, &err), 0);
+    assert_int_equal(conn_open_opts(&c, url, TRIFLE_ID_FULL, NULL, &err), 0);
     drv->close(c);
     (void)snprintf(url, sizeof(url), "%s/triple.db", tmpdir);
     assert_int_equal(stat(url, &st), 0);
     /* relative paths are relative to the working directory */
     assert_non_null(getcwd(cwd, sizeof(cwd)));
     assert_int_equal(chdir(tmpdir), 0);
-    assert_int_equal(conn_open_opts(&c, "sqlite:relative.db", "full", NULL, &err), 0);
+    assert_int_equal(conn_open_opts(&c, "sqlite:relative.db", TRIFLE_ID_FULL, NULL, &err), 0);
     drv->close(c);
     assert_int_equal(stat("relative.db", &st), 0);
     /* "file:" is a file name, not an SQLite URI */
-    assert_int_equal(conn_open_opts(&c, "sqlite:file:uri.db", "full", NULL, &err), 0);
+    assert_int_equal(conn_open_opts(&c, "sqlite:file:uri.db", TRIFLE_ID_FULL, NULL, &err), 0);
     drv->close(c);
     assert_int_equal(stat("file:uri.db", &st), 0);
     assert_int_equal(chdir(cwd), 0);
     /* in memory: everything works, nothing is written to disk */
-    assert_int_equal(conn_open_opts(&c, "sqlite::memory:", "full", NULL, &err), 0);
+    assert_int_equal(conn_open_opts(&c, "sqlite::memory:", TRIFLE_ID_FULL, NULL, &err), 0);
     assert_int_equal(drv->setup(c, &err), 0);
     write1_ok(c, 0, &t, l, 1);
     write1_ok(c, 0, &t, l, 1);
@@ -1456,7 +1428,7 @@ static void test_ping_scan(void **state)
             char path[512], url[600];
             db_path(path, sizeof(path), "ping");
             (void)snprintf(url, sizeof(url), "sqlite:%s", path);
-            assert_int_equal(conn_open_opts(&d, url, "separated", num_extra, &err), 0);
+            assert_int_equal(conn_open_opts(&d, url, TRIFLE_ID_SEPARATED, num_extra, &err), 0);
             s = sink_new(1);
             assert_int_equal(drv->scan(d, "r", &at, s, &err), 0);
             assert_true(at == T0);
@@ -1520,7 +1492,7 @@ static void test_oom(void **state)
         (void)snprintf(url, sizeof(url), "sqlite:%s", path);
         alloc_count = 0;
         alloc_fail_at = n;
-        rc = conn_open_opts(&d, url, "partial", NULL, &err);
+        rc = conn_open_opts(&d, url, TRIFLE_ID_PARTIAL, NULL, &err);
         if (rc == 0) {
             s = sink_new(1);
             rc = drv->get(d, &t.b, 1, s, &err);

@@ -15,19 +15,14 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +36,8 @@
 #include <postgresql/libpq-fe.h>
 #endif
 
+#include "server_helpers.h"
+#include "storage_cases.h"
 #include "storage_items.h"
 #include "trifle/trifle.h"
 
@@ -70,18 +67,7 @@ static struct {
     void (*freemem)(void *);
 } pq;
 
-static void load_sym(void *lib, void *dst, size_t size, const char *name)
-{
-    void *sym = dlsym(lib, name);
-
-    if (sym == NULL) {
-        fprintf(stderr, "libpq symbol %s not found: %s\n", name, dlerror());
-        exit(1);
-    }
-    memcpy(dst, &sym, size); /* object → function pointer, the POSIX way */
-}
-
-#define LOAD(field, name) load_sym(lib, &pq.field, sizeof(pq.field), name)
+#define LOAD(field, name) test_load_sym(lib, &pq.field, sizeof(pq.field), name)
 
 static void pq_load(void)
 {
@@ -147,46 +133,6 @@ static const char *raw_on(PGconn *c, const char *fmt, ...)
 #define raw(...) raw_on(raw_conn, __VA_ARGS__)
 
 /* ---------------------------------------------------------------------------------------------
- * Allocation failures and logs
- */
-
-static atomic_long alloc_count, alloc_fail_at; /* fail allocation number alloc_fail_at (1-based) */
-
-static void *t_malloc(size_t size)
-{
-    if (atomic_load(&alloc_fail_at) > 0 &&
-        atomic_fetch_add(&alloc_count, 1) + 1 == atomic_load(&alloc_fail_at))
-        return NULL;
-    return malloc(size);
-}
-
-static void *t_realloc(void *p, size_t size)
-{
-    if (atomic_load(&alloc_fail_at) > 0 &&
-        atomic_fetch_add(&alloc_count, 1) + 1 == atomic_load(&alloc_fail_at))
-        return NULL;
-    return realloc(p, size);
-}
-
-static void t_free(void *p)
-{
-    free(p);
-}
-
-static atomic_int log_reconnects, log_retries;
-
-static void t_log(int level, const char *origin, const char *message, void *payload)
-{
-    (void)payload;
-    if (strcmp(origin, "postgres") != 0)
-        return;
-    if (level == TRIFLE_LOG_INFO && strstr(message, "reconnecting") != NULL)
-        atomic_fetch_add(&log_reconnects, 1);
-    if (level == TRIFLE_LOG_WARN && strstr(message, "retrying") != NULL)
-        atomic_fetch_add(&log_retries, 1);
-}
-
-/* ---------------------------------------------------------------------------------------------
  * Storage helpers
  */
 
@@ -208,30 +154,9 @@ static void ns_drop(const ns *n)
     (void)raw("DROP TABLE IF EXISTS %s, %s_ping, %s_marks", n->table, n->table, n->table);
 }
 
-static int st_open_url(trifle_storage **st, const char *url, trifle_error *err)
-{
-    trifle_storage_options o = {TRIFLE_ID_FULL, NULL, TRIFLE_BUILD_PLUGIN_DIR, NULL};
-
-    return trifle_storage_open(st, url, &o, err);
-}
-
 static trifle_storage *st_new(const ns *n)
 {
-    trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_storage *st = NULL;
-
-    if (st_open_url(&st, n->url, &err) != 0)
-        fail_msg("open %s: %s", n->url, err.message);
-    if (trifle_storage_setup(st, &err) != 0)
-        fail_msg("setup: %s", err.message);
-    return st;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    (void)nanosleep(&ts, NULL);
+    return storage_new(n->url);
 }
 
 /* A SQLSTATE packed as PostgreSQL's MAKE_SQLSTATE does: the driver's `native` code. */
@@ -243,14 +168,6 @@ static int sqlstate_code(const char *s)
     for (i = 0; i < 5; i++)
         v |= (unsigned)((s[i] - '0') & 0x3F) << (6 * i);
     return (int)v;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* The backend pid of the driver connection named by application_name. */
@@ -469,12 +386,12 @@ static void test_errors(void **state)
     (void)state;
     /* nobody listens */
     (void)snprintf(url, sizeof(url), "%s?host=127.0.0.1&port=1", server);
-    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONN);
+    assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONN);
     assert_non_null(strstr(err.message, "cannot connect to postgres"));
     assert_string_equal(err.driver, "postgres");
     /* a wrong password: EAUTH, and the password appears nowhere */
     (void)snprintf(url, sizeof(url), "%s?password=sekrit-9f3a", server);
-    rc = st_open_url(&st, url, &err);
+    rc = storage_open_url(&st, url, &err);
     if (rc == 0) {
         print_message("note: the server accepts any password; EAUTH not checked\n");
         trifle_storage_close(st);
@@ -487,30 +404,30 @@ static void test_errors(void **state)
     }
     /* a database that does not exist */
     (void)snprintf(url, sizeof(url), "%s?dbname=trifle_no_such_db", server);
-    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONFIG);
     assert_non_null(strstr(err.message, "3D000"));
     /* parameters: table names, unknown names, libpq's own checks */
     (void)snprintf(url, sizeof(url), "%s?table=bad-name", server);
-    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONFIG);
     assert_string_equal(err.message, "invalid table name: bad-name");
     (void)snprintf(url, sizeof(url), "%s?ping_table=a%%20b", server);
-    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONFIG);
     assert_string_equal(err.message, "invalid table name: a b");
     (void)snprintf(url, sizeof(url),
                    "%s?table=t123456789012345678901234567890123456789012345678901234567890",
                    server);
-    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONFIG);
     (void)snprintf(url, sizeof(url), "%s?colection=x", server);
-    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONFIG);
     assert_string_equal(err.message, "invalid driver URL: unknown parameter colection");
     (void)snprintf(url, sizeof(url), "%s?sslmode=sometimes", server);
-    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
-    assert_int_equal(st_open_url(&st, "postgres://[::1", &err), TRIFLE_ECONFIG);
+    assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    assert_int_equal(storage_open_url(&st, "postgres://[::1", &err), TRIFLE_ECONFIG);
     assert_non_null(strstr(err.message, "invalid driver URL"));
 
     /* before setup: the I15 message, for every operation */
     ns_init(&n, "application_name=tpg_errors");
-    assert_int_equal(st_open_url(&st, n.url, &err), 0);
+    assert_int_equal(storage_open_url(&st, n.url, &err), 0);
     /* the libpq parameter reached the server */
     assert_non_null(backend_of("tpg_errors"));
     assert_string_not_equal(backend_of("tpg_errors"), "");
@@ -611,7 +528,7 @@ static void test_reconnect(void **state)
     st = st_new(&n);
     inc1(st, "r", T0, l, 1);
     for (i = 0; i < 4; i++) {
-        int before = atomic_load(&log_reconnects);
+        int before = atomic_load(&test_log_reconnects);
         (void)raw("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
                   "application_name = 'tpg_reconnect'");
         /* wait until the backend is gone */
@@ -635,7 +552,7 @@ static void test_reconnect(void **state)
             assert_int_equal(trifle_storage_scan(st, "r", &at, got_leaf, &g, &err), 0);
             break;
         }
-        assert_int_equal(atomic_load(&log_reconnects), before + 1);
+        assert_int_equal(atomic_load(&test_log_reconnects), before + 1);
     }
     get1(st, "r", T0, &g);
     assert_true(got_value(&g, 0, "count") == 2);
@@ -643,121 +560,24 @@ static void test_reconnect(void **state)
     trifle_storage_close(st);
 }
 
-/* A TCP relay between the driver and the server that can swallow the server's next reply and
- * close both sides: the request was executed, but the driver never hears back. */
-typedef struct relay {
-    int lfd;
-    int port;
-    int up_port;
-    char up_host[256];
-    atomic_int cut;    /* armed (n > 0): drop the n-th server → client read from now and close */
-    atomic_int cuts;   /* replies swallowed */
-    atomic_int refuse; /* close every connection at once: a server that is down */
-    atomic_int stop;
-    pthread_t th;
-} relay;
-
-static void relay_pair(relay *r, int cfd)
-{
-    struct sockaddr_in sa;
-    int ufd = socket(AF_INET, SOCK_STREAM, 0);
-    char buf[65536];
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)r->up_port);
-    if (ufd < 0 || inet_pton(AF_INET, r->up_host, &sa.sin_addr) != 1 ||
-        connect(ufd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        if (ufd >= 0)
-            close(ufd);
-        close(cfd);
-        return;
-    }
-    while (!atomic_load(&r->stop) && !atomic_load(&r->refuse)) {
-        struct pollfd p[2] = {{cfd, POLLIN, 0}, {ufd, POLLIN, 0}};
-        ssize_t k;
-        if (poll(p, 2, 100) <= 0)
-            continue;
-        if (p[0].revents != 0) {
-            k = read(cfd, buf, sizeof(buf));
-            if (k <= 0 || write(ufd, buf, (size_t)k) != k)
-                break;
-        }
-        if (p[1].revents != 0) {
-            k = read(ufd, buf, sizeof(buf));
-            if (k <= 0)
-                break;
-            if (atomic_load(&r->cut) > 0 && atomic_fetch_sub(&r->cut, 1) == 1) {
-                atomic_fetch_add(&r->cuts, 1);
-                break;
-            }
-            if (write(cfd, buf, (size_t)k) != k)
-                break;
-        }
-    }
-    close(ufd);
-    close(cfd);
-}
-
-static void *relay_main(void *p)
-{
-    relay *r = p;
-
-    while (!atomic_load(&r->stop)) {
-        struct pollfd pl = {r->lfd, POLLIN, 0};
-        int cfd;
-        if (poll(&pl, 1, 100) <= 0)
-            continue;
-        cfd = accept(r->lfd, NULL, NULL);
-        if (cfd >= 0 && atomic_load(&r->refuse))
-            close(cfd);
-        else if (cfd >= 0)
-            relay_pair(r, cfd);
-    }
-    return NULL;
-}
-
 /* Start a relay to the server's TCP address; 0, or -1 when the server is not reachable by an
  * IPv4 address (a Unix socket). */
-static int relay_start(relay *r)
+static int relay_start(tcp_relay *r)
 {
     PQconninfoOption *o, *opts = pq.conninfo_parse(server, NULL);
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
+    char host[256] = "";
+    int port = 5432;
 
-    memset(r, 0, sizeof(*r));
-    r->up_port = 5432;
     for (o = opts; o != NULL && o->keyword != NULL; o++) {
         if (strcmp(o->keyword, "host") == 0 && o->val != NULL)
-            (void)snprintf(r->up_host, sizeof(r->up_host), "%s", o->val);
+            (void)snprintf(host, sizeof(host), "%s", o->val);
         if (strcmp(o->keyword, "hostaddr") == 0 && o->val != NULL && o->val[0] != '\0')
-            (void)snprintf(r->up_host, sizeof(r->up_host), "%s", o->val);
+            (void)snprintf(host, sizeof(host), "%s", o->val);
         if (strcmp(o->keyword, "port") == 0 && o->val != NULL && o->val[0] != '\0')
-            r->up_port = atoi(o->val);
+            port = atoi(o->val);
     }
     pq.conninfo_free(opts);
-    if (strcmp(r->up_host, "localhost") == 0)
-        (void)snprintf(r->up_host, sizeof(r->up_host), "127.0.0.1");
-    if (inet_pton(AF_INET, r->up_host, &sa.sin_addr) != 1)
-        return -1;
-    r->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_true(r->lfd >= 0);
-    assert_int_equal(bind(r->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(r->lfd, 8), 0);
-    assert_int_equal(getsockname(r->lfd, (struct sockaddr *)&sa, &len), 0);
-    r->port = ntohs(sa.sin_port);
-    assert_int_equal(pthread_create(&r->th, NULL, relay_main, r), 0);
-    return 0;
-}
-
-static void relay_stop(relay *r)
-{
-    atomic_store(&r->stop, 1);
-    (void)pthread_join(r->th, NULL);
-    close(r->lfd);
+    return tcp_relay_start(r, host, port);
 }
 
 /* SPEC §7.3: a write whose reply is lost reports outcome_unknown (it was in fact applied, so a
@@ -769,7 +589,7 @@ static void test_outcome_unknown(void **state)
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st;
     char params[128];
-    relay r;
+    tcp_relay r;
     item it;
     got g;
     ns n;
@@ -814,7 +634,7 @@ static void test_outcome_unknown(void **state)
     get1(st, "u", T0, &g);
     assert_true(got_value(&g, 0, "count") == 4);
     trifle_storage_close(st);
-    relay_stop(&r);
+    tcp_relay_stop(&r);
     ns_drop(&n);
 }
 
@@ -961,7 +781,7 @@ static void test_marks_lock_order(void **state)
     b.st = st;
     item_init(&b.set, st, "y", T0, five, 1);
     item_init(&b.inc, st, "x", T0, l, 1);
-    retries = atomic_load(&log_retries);
+    retries = atomic_load(&test_log_retries);
     other = raw_open();
     (void)raw_on(other, "BEGIN");
     (void)raw_on(other, "UPDATE %s SET data = data WHERE key = 'x::1h::1736935200'", n.table);
@@ -972,7 +792,7 @@ static void test_marks_lock_order(void **state)
     assert_int_equal(pthread_join(th, NULL), 0);
     pq.finish(other);
     assert_int_equal(b.rc, 0);
-    assert_int_equal(atomic_load(&log_retries), retries);
+    assert_int_equal(atomic_load(&test_log_retries), retries);
     get1(st, "x", T0, &g);
     assert_true(got_value(&g, 0, "count") == 2);
     get1(st, "y", T0, &g);
@@ -998,7 +818,7 @@ static void test_marks_old_tables(void **state)
               "'{}'::jsonb); CREATE TABLE %s_ping (key VARCHAR(255) PRIMARY KEY, at TIMESTAMPTZ "
               "NOT NULL, data JSONB NOT NULL DEFAULT '{}'::jsonb)",
               n.table, n.table);
-    assert_int_equal(st_open_url(&st, n.url, &err), 0);
+    assert_int_equal(storage_open_url(&st, n.url, &err), 0);
     assert_int_equal(mark_of(st, "j"), 0);
     assert_string_equal(raw("SELECT count(*) FROM pg_tables WHERE tablename = '%s_marks'", n.table),
                         "0");
@@ -1024,7 +844,7 @@ static void test_marks_outcome_unknown(void **state)
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st;
     char params[128];
-    relay r;
+    tcp_relay r;
     item it;
     got g;
     ns n;
@@ -1058,7 +878,7 @@ static void test_marks_outcome_unknown(void **state)
     get1(st, "u", T0, &g);
     assert_true(got_value(&g, 0, "count") == 3);
     trifle_storage_close(st);
-    relay_stop(&r);
+    tcp_relay_stop(&r);
     ns_drop(&n);
 }
 
@@ -1102,7 +922,7 @@ static void test_retry_and_locks(void **state)
     memset(&b, 0, sizeof(b));
     b.st = st;
     item_init(&b.it, st, "s", T0, l, 1);
-    atomic_store(&log_retries, 0);
+    atomic_store(&test_log_retries, 0);
     assert_int_equal(pthread_create(&th, NULL, bg_inc_main, &b), 0);
     /* wait until the driver's statement waits for our row lock */
     while (strcmp(raw("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
@@ -1112,7 +932,7 @@ static void test_retry_and_locks(void **state)
     (void)raw_on(locker, "COMMIT");
     assert_int_equal(pthread_join(th, NULL), 0);
     assert_int_equal(b.rc, 0);
-    assert_int_equal(atomic_load(&log_retries), 1);
+    assert_int_equal(atomic_load(&test_log_retries), 1);
     get1(st, "s", T0, &g);
     assert_true(got_value(&g, 0, "count") == 11);
     trifle_storage_close(st);
@@ -1121,7 +941,7 @@ static void test_retry_and_locks(void **state)
     {
         char url[1200];
         (void)snprintf(url, sizeof(url), "%s&options=-c%%20lock_timeout%%3D50", n.url);
-        assert_int_equal(st_open_url(&st, url, &err), 0);
+        assert_int_equal(storage_open_url(&st, url, &err), 0);
     }
     (void)raw_on(locker, "BEGIN");
     (void)raw_on(locker, "SELECT data FROM %s FOR UPDATE", n.table);
@@ -1141,157 +961,35 @@ static void test_retry_and_locks(void **state)
  * totals, no error. */
 static void test_concurrency(void **state)
 {
-    enum { PROCS = 8, INCS = 2000 };
-    const trifle_leaf l[] = {{"count", 1}, {"frac", 0.25}, {"half", 0.5}};
-    pid_t pids[PROCS];
-    trifle_storage *st;
-    int i, status;
-    double t0;
-    got g;
     ns n;
 
     (void)state;
     ns_init(&n, "joined=separated&connect_timeout=120"); /* slow under valgrind: SCRAM */
-    t0 = now_s();
-    for (i = 0; i < PROCS; i++) {
-        pids[i] = fork();
-        assert_true(pids[i] >= 0);
-        if (pids[i] == 0) {
-            trifle_error err = TRIFLE_ERROR_INIT;
-            trifle_storage *cst = NULL;
-            int k, ok = st_open_url(&cst, n.url, &err) == 0 && trifle_storage_setup(cst, &err) == 0;
-            item it;
-            if (ok)
-                item_init(&it, cst, "hot", T0, l, 3);
-            for (k = 0; ok && k < INCS; k++)
-                ok = trifle_storage_inc(cst, &it.e, 1, NULL, &err) == 0;
-            if (!ok)
-                fprintf(stderr, "child %d: %s\n", i, err.message);
-            trifle_storage_close(cst);
-            _exit(ok ? 0 : 1);
-        }
-    }
-    for (i = 0; i < PROCS; i++) {
-        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
-        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
-    print_message("postgres concurrency: %d processes x %d incs in %.2f s\n", PROCS, INCS,
-                  now_s() - t0);
-    st = st_new(&n);
-    get1(st, "hot", T0, &g);
-    assert_true(got_value(&g, 0, "count") == PROCS * INCS);
-    assert_true(got_value(&g, 0, "frac") == PROCS * INCS * 0.25);
-    assert_true(got_value(&g, 0, "half") == PROCS * INCS * 0.5);
+    storage_case_concurrency("postgres", n.url);
     ns_drop(&n);
-    trifle_storage_close(st);
 }
 
 /* Every allocation of a call failing in turn: TRIFLE_ENOMEM each time, then success (valgrind
  * checks that nothing leaks). */
 static void test_oom(void **state)
 {
-    const trifle_leaf l[] = {{"count", 1}, {"meta.x", 0.5}};
-    long k;
     ns n;
 
     (void)state;
     ns_init(&n, "joined=partial");
-    for (k = 1;; k++) {
-        trifle_error err = TRIFLE_ERROR_INIT;
-        trifle_storage *st = NULL;
-        int64_t at;
-        int rc;
-        got g;
-        item it;
-
-        memset(&it, 0, sizeof(it));
-        atomic_store(&alloc_count, 0);
-        atomic_store(&alloc_fail_at, k);
-        rc = st_open_url(&st, n.url, &err);
-        if (rc == 0)
-            rc = trifle_storage_setup(st, &err);
-        if (rc == 0) {
-            item_init(&it, st, "o", T0, l, 2);
-            rc = trifle_storage_inc(st, &it.e, 1, NULL, &err);
-        }
-        if (rc == 0) {
-            memset(&g, 0, sizeof(g));
-            rc = trifle_storage_get(st, &it.e.bucket, 1, got_leaf, &g, &err);
-        }
-        if (rc == 0)
-            rc = trifle_storage_ping(st, "o", T0, l, 2, &err);
-        if (rc == 0)
-            rc = trifle_storage_scan(st, "o", &at, got_leaf, &g, &err);
-        atomic_store(&alloc_fail_at, 0);
-        trifle_storage_close(st);
-        if (rc == 0)
-            break;
-        if (rc != TRIFLE_ENOMEM)
-            fail_msg("allocation %ld failing: %s %s", k, trifle_status_name(rc), err.message);
-    }
-    assert_true(k > 5);
+    storage_case_oom(n.url, 0);
     ns_drop(&n);
 }
 
 /* items/s of 100 inc calls x 1,000 items x 3 leaves, and one get of 8,760 buckets. */
 static void test_throughput(void **state)
 {
-    enum { CALLS = 100, ITEMS = 1000, YEAR = 8760 };
-    const trifle_leaf l[] = {{"count", 1}, {"meta.duration", 0.25}, {"meta.size", 3}};
-    trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_bucket *b = calloc(YEAR, sizeof(*b));
-    item *it = calloc(YEAR, sizeof(*it));
-    trifle_entry *e = calloc(YEAR, sizeof(*e));
-    trifle_storage *st;
-    size_t i, leaves = 0;
-    double t0, dt, first = 0, best = 0;
-    char key[32];
     ns n;
 
     (void)state;
-    assert_true(b != NULL && it != NULL && e != NULL);
     ns_init(&n, NULL);
-    st = st_new(&n);
-    for (i = 0; i < ITEMS; i++) {
-        (void)snprintf(key, sizeof(key), "metric%zu", i);
-        item_init(&it[i], st, key, T0, l, 3);
-        e[i] = it[i].e;
-    }
-    t0 = now_s();
-    for (i = 0; i < CALLS; i++)
-        assert_int_equal(trifle_storage_inc(st, e, ITEMS, NULL, &err), 0);
-    dt = now_s() - t0;
-    print_message("postgres inc throughput: %d calls x %d items (3 leaves) in %.3f s = %.0f "
-                  "items/s\n",
-                  CALLS, ITEMS, dt, CALLS * ITEMS / dt);
-
-    for (i = 0; i < YEAR; i++) {
-        item_init(&it[i], st, "year", T0 + (int64_t)i * 3600, l, 3);
-        e[i] = it[i].e;
-        b[i] = it[i].e.bucket;
-    }
-    assert_int_equal(trifle_storage_inc(st, e, YEAR, NULL, &err), 0);
-    for (i = 0; i < 3; i++) {
-        got *g = calloc(1, sizeof(*g)); /* only the first 64 leaves are kept */
-        double t1 = now_s();
-        assert_non_null(g);
-        assert_int_equal(trifle_storage_get(st, b, YEAR, got_leaf, g, &err), 0);
-        dt = now_s() - t1;
-        if (i == 0)
-            first = dt;
-        if (i == 0 || dt < best)
-            best = dt;
-        leaves = g->n;
-        free(g);
-    }
-    assert_int_equal(leaves, 64);
-    print_message("postgres get of %d buckets: %.1f ms (first call), %.1f ms (best of 3)\n", YEAR,
-                  first * 1000, best * 1000);
+    storage_case_throughput("postgres", n.url);
     ns_drop(&n);
-    trifle_storage_close(st);
-    free(b);
-    free(it);
-    free(e);
 }
 
 static int group_setup(void **state)
@@ -1312,7 +1010,6 @@ static int group_teardown(void **state)
 
 int main(void)
 {
-    static const trifle_allocator a = {t_malloc, t_realloc, t_free};
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_driver_table),    cmocka_unit_test(test_layout),
         cmocka_unit_test(test_ping_layout),     cmocka_unit_test(test_foreign_rows),
@@ -1326,8 +1023,7 @@ int main(void)
     };
     const char *ci = getenv("CI"), *strict = getenv("TRIFLE_TEST_STRICT");
 
-    trifle_set_allocator(&a);
-    trifle_set_log_handler(TRIFLE_LOG_INFO, t_log, NULL);
+    test_server_hooks("postgres");
     server = getenv("TRIFLE_TEST_URI_POSTGRES");
     if (server == NULL || server[0] == '\0') {
         int must =

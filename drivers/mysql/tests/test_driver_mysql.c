@@ -16,22 +16,19 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "server_helpers.h"
+#include "storage_cases.h"
 #include "storage_items.h"
 #include "trifle/trifle.h"
 
@@ -65,18 +62,7 @@ static struct {
     void (*close)(MYSQL_T *);
 } my;
 
-static void load_sym(void *lib, void *dst, size_t size, const char *name)
-{
-    void *sym = dlsym(lib, name);
-
-    if (sym == NULL) {
-        fprintf(stderr, "libmariadb symbol %s not found: %s\n", name, dlerror());
-        exit(1);
-    }
-    memcpy(dst, &sym, size); /* object → function pointer, the POSIX way */
-}
-
-#define LOAD(field, name) load_sym(lib, &my.field, sizeof(my.field), name)
+#define LOAD(field, name) test_load_sym(lib, &my.field, sizeof(my.field), name)
 
 static void my_load(void)
 {
@@ -165,46 +151,6 @@ static const char *raw_on(MYSQL_T *c, const char *fmt, ...)
 #define raw(...) raw_on(raw_conn, __VA_ARGS__)
 
 /* ---------------------------------------------------------------------------------------------
- * Allocation failures and logs
- */
-
-static atomic_long alloc_count, alloc_fail_at; /* fail allocation number alloc_fail_at (1-based) */
-
-static void *t_malloc(size_t size)
-{
-    if (atomic_load(&alloc_fail_at) > 0 &&
-        atomic_fetch_add(&alloc_count, 1) + 1 == atomic_load(&alloc_fail_at))
-        return NULL;
-    return malloc(size);
-}
-
-static void *t_realloc(void *p, size_t size)
-{
-    if (atomic_load(&alloc_fail_at) > 0 &&
-        atomic_fetch_add(&alloc_count, 1) + 1 == atomic_load(&alloc_fail_at))
-        return NULL;
-    return realloc(p, size);
-}
-
-static void t_free(void *p)
-{
-    free(p);
-}
-
-static atomic_int log_reconnects, log_retries;
-
-static void t_log(int level, const char *origin, const char *message, void *payload)
-{
-    (void)payload;
-    if (strcmp(origin, "mysql") != 0)
-        return;
-    if (level == TRIFLE_LOG_INFO && strstr(message, "reconnecting") != NULL)
-        atomic_fetch_add(&log_reconnects, 1);
-    if (level == TRIFLE_LOG_WARN && strstr(message, "retrying") != NULL)
-        atomic_fetch_add(&log_retries, 1);
-}
-
-/* ---------------------------------------------------------------------------------------------
  * Storage helpers
  */
 
@@ -234,38 +180,9 @@ static const char *ns_tables(const ns *n)
                n->table, n->table, n->table);
 }
 
-static int st_open_url(trifle_storage **st, const char *url, trifle_error *err)
-{
-    trifle_storage_options o = {TRIFLE_ID_FULL, NULL, TRIFLE_BUILD_PLUGIN_DIR, NULL};
-
-    return trifle_storage_open(st, url, &o, err);
-}
-
 static trifle_storage *st_new(const ns *n)
 {
-    trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_storage *st = NULL;
-
-    if (st_open_url(&st, n->url, &err) != 0)
-        fail_msg("open %s: %s", n->url, err.message);
-    if (trifle_storage_setup(st, &err) != 0)
-        fail_msg("setup: %s", err.message);
-    return st;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    (void)nanosleep(&ts, NULL);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return storage_new(n->url);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -274,108 +191,14 @@ static double now_s(void)
  * so that the server's processlist entry of the driver's session can be found and killed.
  */
 
-typedef struct relay {
-    int lfd;
-    int port;
-    atomic_int up_local; /* local port of the current upstream connection, 0 = none */
-    atomic_int cut;      /* armed: drop the next server → client bytes and close */
-    atomic_int cuts;     /* replies swallowed */
-    atomic_int refuse;   /* close every connection at once */
-    atomic_int stop;
-    pthread_t th;
-} relay;
-
-static void relay_pair(relay *r, int cfd)
+/* Start a relay to the server (tcp_relay_start() with its host and port). */
+static void relay_start(tcp_relay *r)
 {
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int ufd = socket(AF_INET, SOCK_STREAM, 0);
-    char buf[65536];
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)srv.port);
-    if (ufd < 0 || inet_pton(AF_INET, srv.host, &sa.sin_addr) != 1 ||
-        connect(ufd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        if (ufd >= 0)
-            close(ufd);
-        close(cfd);
-        return;
-    }
-    if (getsockname(ufd, (struct sockaddr *)&sa, &len) == 0)
-        atomic_store(&r->up_local, ntohs(sa.sin_port));
-    while (!atomic_load(&r->stop) && !atomic_load(&r->refuse)) {
-        struct pollfd p[2] = {{cfd, POLLIN, 0}, {ufd, POLLIN, 0}};
-        ssize_t k;
-        if (poll(p, 2, 100) <= 0)
-            continue;
-        if (p[0].revents != 0) {
-            k = read(cfd, buf, sizeof(buf));
-            if (k <= 0 || write(ufd, buf, (size_t)k) != k)
-                break;
-        }
-        if (p[1].revents != 0) {
-            k = read(ufd, buf, sizeof(buf));
-            if (k <= 0)
-                break;
-            if (atomic_exchange(&r->cut, 0)) {
-                atomic_fetch_add(&r->cuts, 1);
-                break;
-            }
-            if (write(cfd, buf, (size_t)k) != k)
-                break;
-        }
-    }
-    atomic_store(&r->up_local, 0);
-    close(ufd);
-    close(cfd);
-}
-
-static void *relay_main(void *p)
-{
-    relay *r = p;
-
-    while (!atomic_load(&r->stop)) {
-        struct pollfd pl = {r->lfd, POLLIN, 0};
-        int cfd;
-        if (poll(&pl, 1, 100) <= 0)
-            continue;
-        cfd = accept(r->lfd, NULL, NULL);
-        if (cfd >= 0 && atomic_load(&r->refuse))
-            close(cfd);
-        else if (cfd >= 0)
-            relay_pair(r, cfd);
-    }
-    return NULL;
-}
-
-static void relay_start(relay *r)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-
-    memset(r, 0, sizeof(*r));
-    r->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_true(r->lfd >= 0);
-    assert_int_equal(bind(r->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(r->lfd, 8), 0);
-    assert_int_equal(getsockname(r->lfd, (struct sockaddr *)&sa, &len), 0);
-    r->port = ntohs(sa.sin_port);
-    assert_int_equal(pthread_create(&r->th, NULL, relay_main, r), 0);
-}
-
-static void relay_stop(relay *r)
-{
-    atomic_store(&r->stop, 1);
-    (void)pthread_join(r->th, NULL);
-    close(r->lfd);
+    assert_int_equal(tcp_relay_start(r, srv.host, (int)srv.port), 0);
 }
 
 /* A namespace whose URL goes through the relay. */
-static void ns_init_relay(ns *n, const relay *r, const char *params)
+static void ns_init_relay(ns *n, const tcp_relay *r, const char *params)
 {
     (void)snprintf(n->table, sizeof(n->table), "tmy_%ld_%u", (long)getpid(), ++table_seq);
     (void)snprintf(n->url, sizeof(n->url), "mysql://%s:%s@127.0.0.1:%d/%s?table=%s%s%s", srv.user,
@@ -629,14 +452,14 @@ static void test_errors(void **state)
     /* nobody listens */
     (void)snprintf(url, sizeof(url), "mysql://%s:%s@127.0.0.1:1/%s", srv.user, srv.password,
                    srv.db);
-    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONN);
+    assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONN);
     assert_non_null(strstr(err.message, "cannot connect to mysql"));
     assert_string_equal(err.driver, "mysql");
     assert_null(strstr(err.message, srv.password));
     /* a wrong password: EAUTH, and the password appears nowhere */
     if (badpass == NULL)
         fail_msg("TRIFLE_TEST_URI_MYSQL_BADPASS is not set (scripts/test-servers.sh exports it)");
-    assert_int_equal(st_open_url(&st, badpass, &err), TRIFLE_EAUTH);
+    assert_int_equal(storage_open_url(&st, badpass, &err), TRIFLE_EAUTH);
     assert_int_equal(err.native, 1045);
     assert_non_null(strstr(err.message, "Access denied"));
     assert_null(strstr(err.message, srv.password));
@@ -645,49 +468,50 @@ static void test_errors(void **state)
                    srv.password, srv.host, srv.port);
     /* 1049 unknown database (the test user has rights on trifle_*: without them MariaDB says
      * 1044, access denied, which is EAUTH) */
-    rc = st_open_url(&st, url, &err);
+    rc = storage_open_url(&st, url, &err);
     assert_int_equal(rc, TRIFLE_ECONFIG);
     assert_int_equal(err.native, 1049);
     assert_string_equal(err.message, "cannot connect to mysql: unknown database trifle_no_such_db");
     /* parameters */
     (void)snprintf(url, sizeof(url), "%s?table=bad-name", server);
-    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONFIG);
     assert_string_equal(err.message, "invalid table name: bad-name");
     (void)snprintf(url, sizeof(url),
                    "%s?table=t123456789012345678901234567890123456789012345678901234567890",
                    server);
-    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONFIG);
     (void)snprintf(url, sizeof(url), "%s?colection=x", server);
-    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONFIG);
     assert_string_equal(err.message, "invalid driver URL: unknown parameter colection");
     (void)snprintf(url, sizeof(url), "%s?ssl_mode=sometimes", server);
-    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONFIG);
     assert_non_null(strstr(err.message, "ssl_mode"));
     (void)snprintf(url, sizeof(url), "%s?connect_timeout=soon", server);
-    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONFIG);
-    assert_int_equal(st_open_url(&st, "mysql://u:pw-9f3a@127.0.0.1:99999/db", &err),
+    assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONFIG);
+    assert_int_equal(storage_open_url(&st, "mysql://u:pw-9f3a@127.0.0.1:99999/db", &err),
                      TRIFLE_ECONFIG);
     if (strstr(err.message, "port") == NULL)
         fail_msg("bad port: %s", err.message);
-    assert_int_equal(st_open_url(&st, "mysql://u:pw-9f3a@127.0.0.1:3306", &err), TRIFLE_ECONFIG);
+    assert_int_equal(storage_open_url(&st, "mysql://u:pw-9f3a@127.0.0.1:3306", &err),
+                     TRIFLE_ECONFIG);
     assert_non_null(strstr(err.message, "database"));
-    assert_int_equal(st_open_url(&st, "mysql://u:p%zz@127.0.0.1/db", &err), TRIFLE_ECONFIG);
+    assert_int_equal(storage_open_url(&st, "mysql://u:p%zz@127.0.0.1/db", &err), TRIFLE_ECONFIG);
     /* TLS required by the client, the test server offers none: refused, not sent in clear */
     (void)snprintf(url, sizeof(url), "%s?ssl_mode=required&connect_timeout=5", server);
-    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONN);
+    assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONN);
     assert_non_null(strstr(err.message, "ssl_mode=required"));
     (void)snprintf(url, sizeof(url), "%s?ssl_mode=VERIFY_IDENTITY&ssl_ca=/nonexistent/ca.pem",
                    server);
-    assert_int_not_equal(st_open_url(&st, url, &err), 0);
+    assert_int_not_equal(storage_open_url(&st, url, &err), 0);
     assert_non_null(strstr(err.message, "cannot connect to mysql"));
     (void)snprintf(url, sizeof(url), "%s?ssl_mode=disabled&connect_timeout=5&read_timeout=30",
                    server);
-    assert_int_equal(st_open_url(&st, url, &err), 0);
+    assert_int_equal(storage_open_url(&st, url, &err), 0);
     trifle_storage_close(st);
 
     /* before setup: "run trifle setup", for every operation; mark_read finds no mark */
     ns_init(&n, NULL);
-    assert_int_equal(st_open_url(&st, n.url, &err), 0);
+    assert_int_equal(storage_open_url(&st, n.url, &err), 0);
     item_init(&it, st, "k", T0, l, 1);
     (void)snprintf(url, sizeof(url), "table %s does not exist (run \"trifle setup\")", n.table);
     assert_int_equal(trifle_storage_inc(st, &it.e, 1, NULL, &err), TRIFLE_ECONFIG);
@@ -716,14 +540,14 @@ static void test_errors(void **state)
     if (unix_url == NULL)
         fail_msg("TRIFLE_TEST_URI_MYSQL_UNIX is not set (scripts/test-servers.sh exports it)");
     (void)snprintf(url, sizeof(url), "%s&table=%s", unix_url, n.table);
-    assert_int_equal(st_open_url(&st, url, &err), 0);
+    assert_int_equal(storage_open_url(&st, url, &err), 0);
     assert_int_equal(trifle_storage_inc(st, &it.e, 1, NULL, &err), 0);
     get1(st, "k", T0, &g);
     assert_true(got_value(&g, 0, "count") == 2);
     trifle_storage_close(st);
     (void)snprintf(url, sizeof(url), "mysql://%s:%s@localhost/%s?socket=/nonexistent/trifle.sock",
                    srv.user, srv.password, srv.db);
-    assert_int_equal(st_open_url(&st, url, &err), TRIFLE_ECONN);
+    assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONN);
     assert_non_null(strstr(err.message, "trifle.sock"));
     ns_drop(&n);
 }
@@ -821,7 +645,7 @@ static void test_reconnect(void **state)
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st;
     int64_t at;
-    relay r;
+    tcp_relay r;
     got g;
     int i;
     ns n;
@@ -832,7 +656,7 @@ static void test_reconnect(void **state)
     st = st_new(&n);
     inc1(st, "r", T0, l, 1);
     for (i = 0; i < 5; i++) {
-        int before = atomic_load(&log_reconnects), port = atomic_load(&r.up_local);
+        int before = atomic_load(&test_log_reconnects), port = atomic_load(&r.up_local);
         const char *id;
 
         assert_int_not_equal(port, 0);
@@ -862,12 +686,12 @@ static void test_reconnect(void **state)
             assert_int_equal(trifle_storage_setup(st, &err), 0);
             break;
         }
-        assert_int_equal(atomic_load(&log_reconnects), before + 1);
+        assert_int_equal(atomic_load(&test_log_reconnects), before + 1);
     }
     get1(st, "r", T0, &g);
     assert_true(got_value(&g, 0, "count") == 2);
     trifle_storage_close(st);
-    relay_stop(&r);
+    tcp_relay_stop(&r);
     ns_drop(&n);
 }
 
@@ -880,7 +704,7 @@ static void test_outcome_unknown(void **state)
     trifle_write_result res = {sizeof(res), 0, -1, 0};
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st;
-    relay r;
+    tcp_relay r;
     item it;
     got g;
     ns n;
@@ -923,7 +747,7 @@ static void test_outcome_unknown(void **state)
     get1(st, "u", T0, &g);
     assert_true(got_value(&g, 0, "count") == 4);
     trifle_storage_close(st);
-    relay_stop(&r);
+    tcp_relay_stop(&r);
     ns_drop(&n);
 }
 
@@ -1059,166 +883,35 @@ static void test_write_marked(void **state)
  * totals, no error. */
 static void test_concurrency(void **state)
 {
-    enum { PROCS = 8, INCS = 2000 };
-    const trifle_leaf l[] = {{"count", 1}, {"frac", 0.25}, {"half", 0.5}};
-    /* TRIFLE_TEST_LIGHT=1 (valgrind): fewer incs, same contention */
-    const int incs = getenv("TRIFLE_TEST_LIGHT") != NULL ? INCS / 10 : INCS;
-    pid_t pids[PROCS];
-    trifle_storage *st;
-    int i, status;
-    double t0;
-    got g;
     ns n;
 
     (void)state;
     ns_init(&n, "joined=separated&connect_timeout=120");
-    t0 = now_s();
-    for (i = 0; i < PROCS; i++) {
-        pids[i] = fork();
-        assert_true(pids[i] >= 0);
-        if (pids[i] == 0) {
-            trifle_error err = TRIFLE_ERROR_INIT;
-            trifle_storage *cst = NULL;
-            int k, ok = st_open_url(&cst, n.url, &err) == 0 && trifle_storage_setup(cst, &err) == 0;
-            item it;
-            if (ok)
-                item_init(&it, cst, "hot", T0, l, 3);
-            for (k = 0; ok && k < incs; k++)
-                ok = trifle_storage_inc(cst, &it.e, 1, NULL, &err) == 0;
-            if (!ok)
-                fprintf(stderr, "child %d: %s\n", i, err.message);
-            trifle_storage_close(cst);
-            _exit(ok ? 0 : 1);
-        }
-    }
-    for (i = 0; i < PROCS; i++) {
-        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
-        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
-    print_message("mysql concurrency: %d processes x %d incs in %.2f s\n", PROCS, incs,
-                  now_s() - t0);
-    st = st_new(&n);
-    get1(st, "hot", T0, &g);
-    assert_true(got_value(&g, 0, "count") == PROCS * incs);
-    assert_true(got_value(&g, 0, "frac") == PROCS * incs * 0.25);
-    assert_true(got_value(&g, 0, "half") == PROCS * incs * 0.5);
+    storage_case_concurrency("mysql", n.url);
     ns_drop(&n);
-    trifle_storage_close(st);
 }
 
 /* Every allocation of a call failing in turn: TRIFLE_ENOMEM each time, then success (valgrind
  * checks that nothing leaks). */
 static void test_oom(void **state)
 {
-    const trifle_leaf l[] = {{"count", 1}, {"meta.x", 0.5}};
-    const trifle_mark mark = {"j", 1};
-    long k;
     ns n;
 
     (void)state;
     ns_init(&n, "joined=partial");
-    for (k = 1;; k++) {
-        trifle_error err = TRIFLE_ERROR_INIT;
-        trifle_storage *st = NULL;
-        uint64_t seq;
-        int64_t at;
-        int rc;
-        got g;
-        item it;
-
-        memset(&it, 0, sizeof(it));
-        atomic_store(&alloc_count, 0);
-        atomic_store(&alloc_fail_at, k);
-        rc = st_open_url(&st, n.url, &err);
-        if (rc == 0)
-            rc = trifle_storage_setup(st, &err);
-        if (rc == 0) {
-            item_init(&it, st, "o", T0, l, 2);
-            rc = trifle_storage_inc(st, &it.e, 1, NULL, &err);
-        }
-        if (rc == 0)
-            rc = trifle_storage_write_marked(st, &it.e, 1, &it.e, 1, &mark, NULL, &err);
-        if (rc == 0)
-            rc = trifle_storage_mark_read(st, "j", &seq, &err);
-        if (rc == 0) {
-            memset(&g, 0, sizeof(g));
-            rc = trifle_storage_get(st, &it.e.bucket, 1, got_leaf, &g, &err);
-        }
-        if (rc == 0)
-            rc = trifle_storage_ping(st, "o", T0, l, 2, &err);
-        if (rc == 0)
-            rc = trifle_storage_scan(st, "o", &at, got_leaf, &g, &err);
-        atomic_store(&alloc_fail_at, 0);
-        trifle_storage_close(st);
-        if (rc == 0)
-            break;
-        if (rc != TRIFLE_ENOMEM)
-            fail_msg("allocation %ld failing: %s %s", k, trifle_status_name(rc), err.message);
-    }
-    assert_true(k > 5);
+    storage_case_oom(n.url, 1);
     ns_drop(&n);
 }
 
 /* items/s of 100 inc calls x 1,000 items x 3 leaves, and one get of 8,760 buckets. */
 static void test_throughput(void **state)
 {
-    enum { CALLS = 100, ITEMS = 1000, YEAR = 8760 };
-    const trifle_leaf l[] = {{"count", 1}, {"meta.duration", 0.25}, {"meta.size", 3}};
-    trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_bucket *b = calloc(YEAR, sizeof(*b));
-    item *it = calloc(YEAR, sizeof(*it));
-    trifle_entry *e = calloc(YEAR, sizeof(*e));
-    const int calls = getenv("TRIFLE_TEST_LIGHT") != NULL ? CALLS / 10 : CALLS;
-    trifle_storage *st;
-    size_t i, leaves = 0;
-    double t0, dt, first = 0, best = 0;
-    char key[32];
     ns n;
 
     (void)state;
-    assert_true(b != NULL && it != NULL && e != NULL);
     ns_init(&n, "joined=separated");
-    st = st_new(&n);
-    for (i = 0; i < ITEMS; i++) {
-        (void)snprintf(key, sizeof(key), "metric%zu", i);
-        item_init(&it[i], st, key, T0, l, 3);
-        e[i] = it[i].e;
-    }
-    t0 = now_s();
-    for (i = 0; i < (size_t)calls; i++)
-        assert_int_equal(trifle_storage_inc(st, e, ITEMS, NULL, &err), 0);
-    dt = now_s() - t0;
-    print_message("mysql inc throughput: %d calls x %d items (3 leaves) in %.3f s = %.0f "
-                  "items/s\n",
-                  calls, ITEMS, dt, calls * ITEMS / dt);
-
-    for (i = 0; i < YEAR; i++) {
-        item_init(&it[i], st, "year", T0 + (int64_t)i * 3600, l, 3);
-        e[i] = it[i].e;
-        b[i] = it[i].e.bucket;
-    }
-    assert_int_equal(trifle_storage_inc(st, e, YEAR, NULL, &err), 0);
-    for (i = 0; i < 3; i++) {
-        got *g = calloc(1, sizeof(*g)); /* only the first 64 leaves are kept */
-        double t1 = now_s();
-        assert_non_null(g);
-        assert_int_equal(trifle_storage_get(st, b, YEAR, got_leaf, g, &err), 0);
-        dt = now_s() - t1;
-        if (i == 0)
-            first = dt;
-        if (i == 0 || dt < best)
-            best = dt;
-        leaves = g->n;
-        free(g);
-    }
-    assert_int_equal(leaves, 64);
-    print_message("mysql get of %d buckets: %.1f ms (first call), %.1f ms (best of 3)\n", YEAR,
-                  first * 1000, best * 1000);
+    storage_case_throughput("mysql", n.url);
     ns_drop(&n);
-    trifle_storage_close(st);
-    free(b);
-    free(it);
-    free(e);
 }
 
 static int group_setup(void **state)
@@ -1238,7 +931,6 @@ static int group_teardown(void **state)
 
 int main(void)
 {
-    static const trifle_allocator a = {t_malloc, t_realloc, t_free};
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_driver_table),    cmocka_unit_test(test_layout),
         cmocka_unit_test(test_ping_layout),     cmocka_unit_test(test_foreign_rows),
@@ -1250,8 +942,7 @@ int main(void)
     };
     const char *ci = getenv("CI"), *strict = getenv("TRIFLE_TEST_STRICT");
 
-    trifle_set_allocator(&a);
-    trifle_set_log_handler(TRIFLE_LOG_INFO, t_log, NULL);
+    test_server_hooks("mysql");
     server = getenv("TRIFLE_TEST_URI_MYSQL");
     if (server == NULL || server[0] == '\0') {
         int must =

@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../drivers/redis/rd_slot.h"
+#include "../rd_slot.h"
 #include "driver_host.h"
 #include "loader_int.h"
 #include "trifle/driver.h"
@@ -148,12 +148,11 @@ static void sleep_ms(long ms)
 static int try_open(trifle_conn **c, const char *url, const char *name, trifle_error *err)
 {
     static char prefix[96];
-    const char *opts[] = {"trifle.joined", "full", "trifle.separator", "::", "prefix", prefix,
-                          NULL};
+    const char *opts[] = {"prefix", prefix, NULL};
 
     (void)snprintf(prefix, sizeof(prefix), "%s_%s", run_id, name);
     *c = NULL;
-    return drv->open(c, &test_host, url, opts, err);
+    return test_host_open(drv, c, url, TRIFLE_ID_FULL, "::", opts, err);
 }
 
 static trifle_conn *open_ok(const char *name)
@@ -714,15 +713,13 @@ int main(void)
         cmocka_unit_test_teardown(t_reshard, reshard_teardown),
     };
     const char *ci = getenv("CI"), *strict = getenv("TRIFLE_TEST_STRICT");
-    trifle_error err = TRIFLE_ERROR_INIT;
     int failed;
 
     test_host_driver = "redis_cluster";
     (void)snprintf(run_id, sizeof(run_id), "utc%d", (int)getpid());
-    if (trifle_driver_load(&drv, "redis_cluster", TRIFLE_BUILD_PLUGIN_DIR, &err) != 0) {
-        fprintf(stderr, "cannot load the redis_cluster driver: %s\n", err.message);
+    drv = test_host_load(TRIFLE_BUILD_PLUGIN_DIR "/trifle_redis_cluster.so", "redis_cluster", NULL);
+    if (drv == NULL)
         return 1;
-    }
     cluster_url = getenv("TRIFLE_TEST_URI_REDIS_CLUSTER");
     if (cluster_url != NULL && cluster_url[0] == '\0')
         cluster_url = NULL;

@@ -1,0 +1,199 @@
+#include "server_helpers.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "trifle/trifle.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * TCP relay */
+
+static void relay_pair(tcp_relay *r, int cfd)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    int ufd = socket(AF_INET, SOCK_STREAM, 0);
+    char buf[65536];
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)r->up_port);
+    if (ufd < 0 || inet_pton(AF_INET, r->up_host, &sa.sin_addr) != 1 ||
+        connect(ufd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        if (ufd >= 0)
+            close(ufd);
+        close(cfd);
+        return;
+    }
+    if (getsockname(ufd, (struct sockaddr *)&sa, &len) == 0)
+        atomic_store(&r->up_local, ntohs(sa.sin_port));
+    while (!atomic_load(&r->stop) && !atomic_load(&r->refuse)) {
+        struct pollfd p[2] = {{cfd, POLLIN, 0}, {ufd, POLLIN, 0}};
+        ssize_t k;
+        if (poll(p, 2, 100) <= 0)
+            continue;
+        if (p[0].revents != 0) {
+            k = read(cfd, buf, sizeof(buf));
+            if (k <= 0 || write(ufd, buf, (size_t)k) != k)
+                break;
+        }
+        if (p[1].revents != 0) {
+            k = read(ufd, buf, sizeof(buf));
+            if (k <= 0)
+                break;
+            if (atomic_load(&r->cut) > 0 && atomic_fetch_sub(&r->cut, 1) == 1) {
+                atomic_fetch_add(&r->cuts, 1);
+                break;
+            }
+            if (write(cfd, buf, (size_t)k) != k)
+                break;
+        }
+    }
+    atomic_store(&r->up_local, 0);
+    close(ufd);
+    close(cfd);
+}
+
+static void *relay_main(void *p)
+{
+    tcp_relay *r = p;
+
+    while (!atomic_load(&r->stop)) {
+        struct pollfd pl = {r->lfd, POLLIN, 0};
+        int cfd;
+        if (poll(&pl, 1, 100) <= 0)
+            continue;
+        cfd = accept(r->lfd, NULL, NULL);
+        if (cfd >= 0 && atomic_load(&r->refuse))
+            close(cfd);
+        else if (cfd >= 0)
+            relay_pair(r, cfd);
+    }
+    return NULL;
+}
+
+int tcp_relay_start(tcp_relay *r, const char *up_host, int up_port)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+
+    memset(r, 0, sizeof(*r));
+    r->up_port = up_port;
+    (void)snprintf(r->up_host, sizeof(r->up_host), "%s",
+                   strcmp(up_host, "localhost") == 0 ? "127.0.0.1" : up_host);
+    if (inet_pton(AF_INET, r->up_host, &sa.sin_addr) != 1)
+        return -1;
+    r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(r->lfd >= 0);
+    assert_int_equal(bind(r->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(r->lfd, 8), 0);
+    assert_int_equal(getsockname(r->lfd, (struct sockaddr *)&sa, &len), 0);
+    r->port = ntohs(sa.sin_port);
+    assert_int_equal(pthread_create(&r->th, NULL, relay_main, r), 0);
+    return 0;
+}
+
+void tcp_relay_stop(tcp_relay *r)
+{
+    atomic_store(&r->stop, 1);
+    (void)pthread_join(r->th, NULL);
+    close(r->lfd);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Allocator and log */
+
+atomic_long test_alloc_count, test_alloc_fail_at;
+atomic_int test_log_reconnects, test_log_retries;
+static const char *log_origin = "";
+
+static int alloc_fails(void)
+{
+    return atomic_load(&test_alloc_fail_at) > 0 &&
+           atomic_fetch_add(&test_alloc_count, 1) + 1 == atomic_load(&test_alloc_fail_at);
+}
+
+static void *t_malloc(size_t size)
+{
+    return alloc_fails() ? NULL : malloc(size);
+}
+
+static void *t_realloc(void *p, size_t size)
+{
+    return alloc_fails() ? NULL : realloc(p, size);
+}
+
+static void t_free(void *p)
+{
+    free(p);
+}
+
+static void t_log(int level, const char *origin, const char *message, void *payload)
+{
+    (void)payload;
+    if (strcmp(origin, log_origin) != 0)
+        return;
+    if (level == TRIFLE_LOG_INFO && strstr(message, "reconnecting") != NULL)
+        atomic_fetch_add(&test_log_reconnects, 1);
+    if (level == TRIFLE_LOG_WARN && strstr(message, "retrying") != NULL)
+        atomic_fetch_add(&test_log_retries, 1);
+}
+
+void test_server_hooks(const char *origin)
+{
+    static const trifle_allocator a = {t_malloc, t_realloc, t_free};
+
+    log_origin = origin;
+    trifle_set_allocator(&a);
+    trifle_set_log_handler(TRIFLE_LOG_INFO, t_log, NULL);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Client library */
+
+void test_load_sym(void *lib, void *dst, size_t size, const char *name)
+{
+    void *sym = dlsym(lib, name);
+
+    if (sym == NULL) {
+        fprintf(stderr, "client library symbol %s not found: %s\n", name, dlerror());
+        exit(1);
+    }
+    memcpy(dst, &sym, size); /* object → function pointer, the POSIX way */
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Time */
+
+void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    (void)nanosleep(&ts, NULL);
+}
+
+double now_s(void)
+{
+    struct timespec ts;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}

@@ -1,0 +1,64 @@
+/* What the tests of the server-backed drivers through the core share (postgres, mysql): a TCP
+ * relay that can lose a reply or refuse connections, a thread-safe core allocator that fails one
+ * allocation, a log handler counting the drivers' reconnect and retry messages, and small time
+ * helpers. Linked from the unit_support library; cmocka checks end the test on failure. */
+#ifndef TRIFLE_TEST_SERVER_HELPERS_H
+#define TRIFLE_TEST_SERVER_HELPERS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+/* ---- a TCP relay between a driver and its server ------------------------------------------ */
+
+/* Listens on 127.0.0.1:port and relays each connection, one at a time, to up_host:up_port. */
+typedef struct tcp_relay {
+    int lfd;
+    int port;            /* where the driver connects */
+    int up_port;         /* the server */
+    char up_host[256];   /* its IPv4 address */
+    atomic_int up_local; /* local port of the current upstream connection, 0 = none (to find
+                            the driver's session in the server's process list) */
+    atomic_int cut;      /* armed (n > 0): swallow the n-th server → client read from now and
+                            close both sides: the request ran, the driver never hears back */
+    atomic_int cuts;     /* replies swallowed */
+    atomic_int refuse;   /* close every connection at once: a server that is down */
+    atomic_int stop;
+    pthread_t th;
+} tcp_relay;
+
+/* Start a relay to up_host (an IPv4 address, or "localhost") port up_port. Returns 0, or -1 when
+ * up_host is not an IPv4 address (a server on a Unix socket): the caller skips. */
+int tcp_relay_start(tcp_relay *r, const char *up_host, int up_port);
+
+/* Stop the relay and close its socket. */
+void tcp_relay_stop(tcp_relay *r);
+
+/* ---- a failing core allocator and log counters -------------------------------------------- */
+
+/* Allocation number test_alloc_fail_at (1-based, counted in test_alloc_count from when it is set)
+ * of the core's allocator fails; 0 = none. Safe with threads. */
+extern atomic_long test_alloc_count, test_alloc_fail_at;
+
+/* The driver's log lines seen: INFO "reconnecting" and WARN "retrying". */
+extern atomic_int test_log_reconnects, test_log_retries;
+
+/* Install the failing allocator (trifle_set_allocator) and a log handler at TRIFLE_LOG_INFO that
+ * counts the lines of the driver named origin ("postgres") in the counters above. */
+void test_server_hooks(const char *origin);
+
+/* ---- a client library's functions ---------------------------------------------------------- */
+
+/* dlsym(lib, name) into the function pointer at dst (size bytes), for the tests that talk to the
+ * server through the client library the driver loaded; exits the program when it is missing. */
+void test_load_sym(void *lib, void *dst, size_t size, const char *name);
+
+/* ---- time ---------------------------------------------------------------------------------- */
+
+/* Sleep ms milliseconds. */
+void sleep_ms(long ms);
+
+/* Seconds on the monotonic clock. */
+double now_s(void);
+
+#endif
