@@ -148,11 +148,10 @@ static void storage_close_cb(conf_ctx *c, void *p)
 
 trifle_storage *conf_storage(conf_ctx *c, const char *url)
 {
-    trifle_storage_options o;
+    trifle_storage_options o = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_storage *st = NULL;
     int rc;
 
-    memset(&o, 0, sizeof(o));
     o.joined = c->mode;
     o.driver = c->driver;
     o.driver_path = c->driver_path;

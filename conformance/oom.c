@@ -199,10 +199,9 @@ static int run_child(const conf_target *t, const char *url, unsigned long n, cha
 /* Drop the run's namespace with a working allocator (not needed for temp files). */
 static void drop_ns(const conf_target *t, const char *url)
 {
-    trifle_storage_options o;
+    trifle_storage_options o = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_storage *st = NULL;
 
-    memset(&o, 0, sizeof(o));
     o.driver = t->driver;
     o.driver_path = t->driver_path;
     conf_register_build_dir();

@@ -152,7 +152,7 @@ static int ignore_leaf(size_t index, const char *path, double value, void *paylo
 
 static void test_no_ping_is_enotsup(void **state)
 {
-    trifle_storage_options opts = {0, NULL, NULL, NULL};
+    trifle_storage_options opts = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st = NULL;
     trifle_leaf leaf = {"up", 1};
@@ -174,7 +174,7 @@ static void test_no_ping_is_enotsup(void **state)
 
 static void expect_describe(const char *name, const char *url, const char *want)
 {
-    trifle_storage_options opts = {0, NULL, NULL, NULL};
+    trifle_storage_options opts = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st = NULL;
     char buf[64];
@@ -189,7 +189,7 @@ static void expect_describe(const char *name, const char *url, const char *want)
 
 static void expect_mode_refused(const char *name, const char *url, const char *message)
 {
-    trifle_storage_options opts = {0, NULL, NULL, NULL};
+    trifle_storage_options opts = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st = NULL;
 

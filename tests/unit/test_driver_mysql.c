@@ -236,7 +236,9 @@ static const char *ns_tables(const ns *n)
 
 static int st_open_url(trifle_storage **st, const char *url, trifle_error *err)
 {
-    trifle_storage_options o = {TRIFLE_ID_FULL, NULL, TRIFLE_BUILD_PLUGIN_DIR, NULL};
+    trifle_storage_options o = {.struct_size = sizeof(trifle_storage_options),
+                                .joined = TRIFLE_ID_FULL,
+                                .driver_path = TRIFLE_BUILD_PLUGIN_DIR};
 
     return trifle_storage_open(st, url, &o, err);
 }

@@ -745,7 +745,7 @@ static void test_quarantine_survives_crash(void **state)
     const char *opts[] = {"buffer.retry_max_ms", "600000", NULL};
     trifle *t;
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_buffer_counters c;
+    trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
 
     (void)state;
     path_in(journal, sizeof(journal), "journal");
