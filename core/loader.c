@@ -345,6 +345,7 @@ static int load_file(const trifle_driver **out, const char *name, const char *pa
     trifle_error ierr = TRIFLE_ERROR_INIT;
     int rc;
 
+    *out = NULL; /* on every failure, so no caller reads an unset table */
     if (stat(path, &sb) != 0)
         return trifle__error(err, TRIFLE_ENOTFOUND, "driver %s not found (searched: %s)", name,
                              path);

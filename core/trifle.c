@@ -550,6 +550,8 @@ static int leafvec_push(leafvec *v, const char *path, double value)
         v->scap = cap;
     }
     memcpy(v->strings + v->slen, path, plen);
+    /* an offset into v->strings until the array stops growing (made a pointer then), so a
+     * realloc of strings moves nothing: NOLINTNEXTLINE(performance-no-int-to-ptr) */
     v->leaves[v->n].path = (const char *)(uintptr_t)v->slen;
     v->leaves[v->n].value = value;
     v->slen += plen;
