@@ -666,7 +666,7 @@ int trifle_plugins_list(trifle_plugin_info **out, size_t *n_out, const char *dri
         trifle__strlcpy_utf8(infos[i].name, c[i].name, sizeof(infos[i].name));
         trifle__strlcpy_utf8(infos[i].path, c[i].path, sizeof(infos[i].path));
         trifle_error_clear(&lerr);
-        if (load_file(&t, c[i].name, c[i].path, &lerr) == 0)
+        if (load_file(&t, c[i].name, c[i].path, &lerr) == 0 && t != NULL)
             fill_info(&infos[i], t);
         else
             trifle__strlcpy_utf8(infos[i].error, lerr.message, sizeof(infos[i].error));

@@ -282,7 +282,7 @@ if want fuzz; then
 fi
 
 # clang-tidy on the C files changed since the merge base with main (scripts/tidy.sh): the
-# whole tree takes about 35 minutes of CPU, too slow for every run on two cores.
+# whole tree takes about 18 minutes on two cores, too slow for every run.
 if want tidy; then
     log "clang-tidy (files changed since the merge base)"
     bash "$ROOT/scripts/tidy.sh" "$ROOT/build/tidy" 2>&1 | tee "$LOGS/tidy.log"

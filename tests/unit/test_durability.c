@@ -259,12 +259,12 @@ static char logged[4096];
 
 static void capture_log(int level, const char *origin, const char *message, void *payload)
 {
+    size_t used = strlen(logged);
+
     (void)origin;
     (void)payload;
-    if (level <= TRIFLE_LOG_WARN && strlen(logged) + strlen(message) + 2 < sizeof(logged)) {
-        strcat(logged, message);
-        strcat(logged, "\n");
-    }
+    if (level <= TRIFLE_LOG_WARN && used + strlen(message) + 2 < sizeof(logged))
+        (void)snprintf(logged + used, sizeof(logged) - used, "%s\n", message);
 }
 
 /* ---------------------------------------------------------------------------------------------

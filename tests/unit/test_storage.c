@@ -46,7 +46,7 @@ static int collect(size_t index, const char *path, double value, void *payload)
     }
     c->leaves[c->n].index = index;
     assert_true(strlen(path) < sizeof(c->leaves[c->n].path));
-    strcpy(c->leaves[c->n].path, path);
+    memcpy(c->leaves[c->n].path, path, strlen(path) + 1);
     c->leaves[c->n].value = value;
     c->n++;
     return c->stop_after != 0 && c->n == (size_t)c->stop_after ? 7 : 0;
