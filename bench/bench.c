@@ -410,7 +410,7 @@ static int bench_inproc(long n, int threads, int rounds, const char *journal_syn
     trifle *t;
     trifle_payload *p = workload_payload();
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_buffer_counters bc;
+    trifle_buffer_counters bc = TRIFLE_BUFFER_COUNTERS_INIT;
     double wall[32], cpu[32], total[32], bytes[32], t0, t1, t2, c0, c1;
     char dir[4096] = "";
     int r;
@@ -497,7 +497,7 @@ static int bench_flush(const char *url, long n)
     trifle *t;
     trifle_payload *p = workload_payload();
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_buffer_counters bc;
+    trifle_buffer_counters bc = TRIFLE_BUFFER_COUNTERS_INIT;
     progress prog;
     double t0, t1, c0, c1;
     uint64_t records;
@@ -605,7 +605,7 @@ static int bench_memory(long n)
     trifle *t;
     trifle_payload *p = workload_payload();
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_buffer_counters bc = {0};
+    trifle_buffer_counters bc = TRIFLE_BUFFER_COUNTERS_INIT;
     char max[32];
     long before, after, calls = 0;
 

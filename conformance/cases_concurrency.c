@@ -26,7 +26,7 @@ static int track_many(trifle *t, const trifle_payload *p, char *msg, size_t size
 
     for (i = 0; i < TRACKS; i++)
         if ((rc = trifle_track(t, CKEY, CAT, p, 0, &err)) != 0) {
-            snprintf(msg, size, "track %d: %s %s", i, trifle_status_name(rc), err.message);
+            (void)snprintf(msg, size, "track %d: %s %s", i, trifle_status_name(rc), err.message);
             return -1;
         }
     return 0;
@@ -69,11 +69,11 @@ static void child(conf_ctx *c, int fd)
         (rc = trifle_config_set(cfg, "buffer.enabled", "false", &err)) != 0 ||
         (rc = trifle_open(&t, cfg, &err)) != 0 ||
         (rc = trifle_payload_parse(&p, CPAYLOAD, strlen(CPAYLOAD), &err)) != 0)
-        snprintf(msg, sizeof(msg), "%s %s", trifle_status_name(rc), err.message);
+        (void)snprintf(msg, sizeof(msg), "%s %s", trifle_status_name(rc), err.message);
     else if (track_many(t, p, msg, sizeof(msg)) != 0)
         rc = -1;
     if (t != NULL && trifle_close(t, &err) != 0 && rc == 0) {
-        snprintf(msg, sizeof(msg), "close: %s", err.message);
+        (void)snprintf(msg, sizeof(msg), "close: %s", err.message);
         rc = -1;
     }
     trifle_free(t);
@@ -96,8 +96,8 @@ static void case_processes(conf_ctx *c)
     if ((t = conf_handle(c, NULL, "granularities", "1h,1d", NULL)) == NULL ||
         conf_handle_close(c, t) != 0)
         return;
-    fflush(stdout);
-    fflush(stderr);
+    (void)fflush(stdout);
+    (void)fflush(stderr);
     for (i = 0; i < PROCESSES; i++) {
         int p[2];
 

@@ -87,14 +87,13 @@ static void case_system_off(conf_ctx *c)
 /* A server nobody listens on: TRIFLE_ECONN from open, or from the first call that needs it. */
 static void case_errors_unreachable(conf_ctx *c)
 {
-    trifle_storage_options o;
+    trifle_storage_options o = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_storage *st = NULL;
     trifle_entry e;
     const char *url = conf_url_unreachable(c);
     const char *step = "open";
     int rc;
 
-    memset(&o, 0, sizeof(o));
     o.joined = c->mode;
     o.driver = c->driver;
     o.driver_path = c->driver_path;

@@ -28,17 +28,17 @@ static cJSON *vectors_load(conf_ctx *c, const char *file)
         return NULL;
     }
     if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
+        (void)fclose(f);
         conf_fail(c, "cannot read %s", path);
         return NULL;
     }
     text = conf_alloc(c, (size_t)len + 1);
     if (fread(text, 1, (size_t)len, f) != (size_t)len) {
-        fclose(f);
+        (void)fclose(f);
         conf_fail(c, "cannot read %s", path);
         return NULL;
     }
-    fclose(f);
+    (void)fclose(f);
     if ((root = cJSON_Parse(text)) == NULL) {
         conf_fail(c, "%s is not JSON", path);
         return NULL;
@@ -212,7 +212,7 @@ static void case_timeline(conf_ctx *c)
                 {
                     char json[32];
 
-                    snprintf(json, sizeof(json), "{\"count\":%zu}", ++j);
+                    (void)snprintf(json, sizeof(json), "{\"count\":%zu}", ++j);
                     CONF_OK(c, conf_printf(c, "%s: track", id),
                             trifle_track(t, key, (int64_t)x->valuedouble, conf_payload(c, json), 0,
                                          &c->err));
@@ -229,7 +229,7 @@ static void case_timeline(conf_ctx *c)
                     CONF_CHECK(c, trifle_series_at(s, j) == (int64_t)x->valuedouble,
                                "%s: bucket %zu starts at %lld, want %lld", id, j,
                                (long long)trifle_series_at(s, j), (long long)x->valuedouble);
-                    snprintf(json, sizeof(json), "{\"count\":%zu}", j + 1);
+                    (void)snprintf(json, sizeof(json), "{\"count\":%zu}", j + 1);
                     if (conf_expect_row(c, s, j, json) != 0)
                         return;
                     j++;

@@ -19,7 +19,7 @@ static void vrecord(conf_ctx *c, int *flag, const char *fmt, va_list ap)
     if (c->failed || c->skipped)
         return;
     *flag = 1;
-    vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
+    (void)vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
 }
 
 void conf_fail(conf_ctx *c, const char *fmt, ...)
@@ -52,7 +52,7 @@ static void *xmalloc(size_t size)
     void *p = calloc(1, size == 0 ? 1 : size);
 
     if (p == NULL) {
-        fputs("trifle-conformance: out of memory\n", stderr);
+        (void)fputs("trifle-conformance: out of memory\n", stderr);
         abort();
     }
     return p;
@@ -113,7 +113,7 @@ char *conf_printf(conf_ctx *c, const char *fmt, ...)
     va_end(ap);
     p = conf_alloc(c, (size_t)n + 1);
     va_start(ap, fmt);
-    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    (void)vsnprintf(p, (size_t)n + 1, fmt, ap);
     va_end(ap);
     return p;
 }
@@ -148,11 +148,10 @@ static void storage_close_cb(conf_ctx *c, void *p)
 
 trifle_storage *conf_storage(conf_ctx *c, const char *url)
 {
-    trifle_storage_options o;
+    trifle_storage_options o = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_storage *st = NULL;
     int rc;
 
-    memset(&o, 0, sizeof(o));
     o.joined = c->mode;
     o.driver = c->driver;
     o.driver_path = c->driver_path;
@@ -243,7 +242,7 @@ static int collect_cb(size_t index, const char *path, double value, void *payloa
         trifle_leaf *v = realloc(r->leaves, cap * sizeof(*v));
 
         if (v == NULL) {
-            fputs("trifle-conformance: out of memory\n", stderr);
+            (void)fputs("trifle-conformance: out of memory\n", stderr);
             abort();
         }
         r->leaves = v;
@@ -324,8 +323,8 @@ int conf_expect(conf_ctx *c, const conf_reads *r, size_t i, const char *what,
                 const trifle_leaf *exp, size_t n, int tol)
 {
     trifle_leaf *want = conf_alloc(c, (n == 0 ? 1 : n) * sizeof(*want));
-    const trifle_leaf *got = r->count[i] > 0 ? &r->leaves[r->start[i]] : NULL;
     size_t ng = r->count[i], a = 0, b = 0;
+    const trifle_leaf *got = ng > 0 ? &r->leaves[r->start[i]] : NULL;
 
     if (n > 0)
         memcpy(want, exp, n * sizeof(*want));

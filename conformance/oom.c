@@ -97,7 +97,7 @@ static int step(run_state *s, const char *name, int rc, const trifle_error *err)
     if (rc != 0 && s->rc == 0) {
         s->rc = rc;
         s->step = name;
-        snprintf(s->message, sizeof(s->message), "%s", err->message);
+        (void)snprintf(s->message, sizeof(s->message), "%s", err->message);
     }
     return rc;
 }
@@ -142,7 +142,7 @@ static int sequence(const conf_target *t, const char *url, run_state *s, char *m
         }
     }
     if (trifle_series_len(series) != 1 || count != 1 || db != 0.25) {
-        snprintf(msg, size, "values after a successful track: %s", json);
+        (void)snprintf(msg, size, "values after a successful track: %s", json);
         result = -1;
         goto done;
     }
@@ -174,13 +174,13 @@ static int run_child(const conf_target *t, const char *url, unsigned long n, cha
     if (r < 0)
         return RUN_BAD;
     if (live != 0) {
-        snprintf(msg, size, "%ld allocations leaked (%s%s)", live,
-                 s.rc != 0 ? "after " : "sequence succeeded", s.rc != 0 ? s.step : "");
+        (void)snprintf(msg, size, "%ld allocations leaked (%s%s)", live,
+                       s.rc != 0 ? "after " : "sequence succeeded", s.rc != 0 ? s.step : "");
         return RUN_BAD;
     }
     if (s.rc != 0 && injected == 0) {
-        snprintf(msg, size, "%s failed without an allocation failure: %s %s", s.step,
-                 trifle_status_name(s.rc), s.message);
+        (void)snprintf(msg, size, "%s failed without an allocation failure: %s %s", s.step,
+                       trifle_status_name(s.rc), s.message);
         return RUN_BAD;
     }
     if (s.rc == 0)
@@ -188,21 +188,20 @@ static int run_child(const conf_target *t, const char *url, unsigned long n, cha
     if (s.rc == TRIFLE_ENOMEM)
         return RUN_FAILED;
     if (s.message[0] == '\0' || s.rc == TRIFLE_ERROR) {
-        snprintf(msg, size, "%s: %s \"%s\" where ENOMEM (or a clean error) was expected", s.step,
-                 trifle_status_name(s.rc), s.message);
+        (void)snprintf(msg, size, "%s: %s \"%s\" where ENOMEM (or a clean error) was expected",
+                       s.step, trifle_status_name(s.rc), s.message);
         return RUN_BAD;
     }
-    snprintf(msg, size, "%s: %s %s", s.step, trifle_status_name(s.rc), s.message);
+    (void)snprintf(msg, size, "%s: %s %s", s.step, trifle_status_name(s.rc), s.message);
     return RUN_OTHER;
 }
 
 /* Drop the run's namespace with a working allocator (not needed for temp files). */
 static void drop_ns(const conf_target *t, const char *url)
 {
-    trifle_storage_options o;
+    trifle_storage_options o = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_storage *st = NULL;
 
-    memset(&o, 0, sizeof(o));
     o.driver = t->driver;
     o.driver_path = t->driver_path;
     conf_register_build_dir();
@@ -222,7 +221,7 @@ int conf_oom_main(conf_target *t, int tap)
     if (tap)
         printf("1..1\n");
     printf("# --oom: failing allocation N = 1, 2, ... of open, setup, track, values, close\n");
-    fflush(stdout);
+    (void)fflush(stdout);
     for (n = 1; n <= OOM_MAX_RUNS && !done && bad[0] == '\0'; n++) {
         char ns[64], msg[512] = "";
         char *url;
@@ -230,13 +229,13 @@ int conf_oom_main(conf_target *t, int tap)
         pid_t pid;
         ssize_t len;
 
-        snprintf(ns, sizeof(ns), "trfl_c_%ld_%lu", (long)getpid(), n);
+        (void)snprintf(ns, sizeof(ns), "trfl_c_%ld_%lu", (long)getpid(), n);
         if ((url = conf_target_url(t, ns, TRIFLE_ID_FULL)) == NULL || pipe(fds) != 0) {
-            snprintf(bad, sizeof(bad), "cannot prepare run %lu", n);
+            (void)snprintf(bad, sizeof(bad), "cannot prepare run %lu", n);
             free(url);
             break;
         }
-        fflush(stdout);
+        (void)fflush(stdout);
         if ((pid = fork()) == 0) {
             int r;
 
@@ -253,10 +252,10 @@ int conf_oom_main(conf_target *t, int tap)
         while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
             ;
         if (pid < 0)
-            snprintf(bad, sizeof(bad), "fork: %s", strerror(errno));
+            (void)snprintf(bad, sizeof(bad), "fork: %s", strerror(errno));
         else if (WIFSIGNALED(status))
-            snprintf(bad, sizeof(bad), "allocation %lu failed: the run died of signal %d", n,
-                     WTERMSIG(status));
+            (void)snprintf(bad, sizeof(bad), "allocation %lu failed: the run died of signal %d", n,
+                           WTERMSIG(status));
         else
             switch (WEXITSTATUS(status)) {
             case RUN_CLEAN: done = 1; break;
@@ -264,10 +263,10 @@ int conf_oom_main(conf_target *t, int tap)
             case RUN_FAILED: failed++; break;
             case RUN_OTHER:
                 if (other++ == 0)
-                    snprintf(first_other, sizeof(first_other), "allocation %lu: %s", n, msg);
+                    (void)snprintf(first_other, sizeof(first_other), "allocation %lu: %s", n, msg);
                 break;
             default:
-                snprintf(bad, sizeof(bad), "allocation %lu failed: %s", n, msg);
+                (void)snprintf(bad, sizeof(bad), "allocation %lu failed: %s", n, msg);
                 break;
             }
         if (t->url != NULL && pid > 0 && (pid = fork()) == 0) { /* a server namespace */
@@ -283,7 +282,7 @@ int conf_oom_main(conf_target *t, int tap)
             size_t i;
 
             for (i = 0; i < 4; i++) {
-                snprintf(path, sizeof(path), "%s/%s%s", t->tmpdir, ns, ext[i]);
+                (void)snprintf(path, sizeof(path), "%s/%s%s", t->tmpdir, ns, ext[i]);
                 (void)unlink(path);
             }
         }
@@ -293,7 +292,7 @@ int conf_oom_main(conf_target *t, int tap)
     if (first_other[0] != '\0')
         printf("# first other status: %s\n", first_other);
     if (bad[0] == '\0' && !done)
-        snprintf(bad, sizeof(bad), "the sequence still failed after %d runs", OOM_MAX_RUNS);
+        (void)snprintf(bad, sizeof(bad), "the sequence still failed after %d runs", OOM_MAX_RUNS);
     if (bad[0] != '\0') {
         printf("not ok 1 - oom.track_values: %s\n0 passed, 1 failed, 0 skipped\n", bad);
         return 1;

@@ -28,6 +28,7 @@
 #include "payload_int.h"
 #include "series_int.h"
 #include "storage_int.h"
+#include "struct_int.h"
 #include "thread_int.h"
 #include "trifle_int.h"
 
@@ -58,7 +59,7 @@ static int check_open(const trifle *t, trifle_error *err)
 int trifle_open(trifle **out, const trifle_config *cfg, trifle_error *err)
 {
     trifle *t = NULL;
-    trifle_storage_options so;
+    trifle_storage_options so = TRIFLE_STORAGE_OPTIONS_INIT;
     int rc, st_tracking;
 
     if (out == NULL || cfg == NULL)
@@ -72,7 +73,6 @@ int trifle_open(trifle **out, const trifle_config *cfg, trifle_error *err)
         goto fail;
     if ((rc = trifle_zone_open(&t->zone, trifle_config_get(cfg, "time_zone"), err)) != 0)
         goto fail;
-    memset(&so, 0, sizeof(so));
     so.joined = t->cfg->joined;
     so.separator = trifle_config_get(cfg, "separator");
     so.driver_path = trifle_config_get(cfg, "driver_path");
@@ -197,13 +197,18 @@ int trifle_flush(trifle *t, trifle_error *err)
     return trifle__buffer_flush(t->buffer, err);
 }
 
+/* trifle_buffer_counters as libtrifle 1.0 had it: the smallest struct_size accepted */
+#define TRIFLE__BUFFER_COUNTERS_SIZE_1 TRIFLE__SIZE_THROUGH(trifle_buffer_counters, rejected_full)
+
 int trifle_buffer_stats(const trifle *t, trifle_buffer_counters *out)
 {
-    if (t == NULL || out == NULL)
+    trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
+
+    if (t == NULL || out == NULL || out->struct_size < TRIFLE__BUFFER_COUNTERS_SIZE_1)
         return TRIFLE_EINVAL;
-    memset(out, 0, sizeof(*out));
     if (t->buffer != NULL)
-        trifle__buffer_get_stats(t->buffer, out);
+        trifle__buffer_get_stats(t->buffer, &c);
+    trifle__struct_out(out, &c, sizeof(c));
     return 0;
 }
 
@@ -489,6 +494,8 @@ static int leafvec_push(leafvec *v, const char *path, double value)
         v->scap = cap;
     }
     memcpy(v->strings + v->slen, path, plen);
+    /* an offset into v->strings until the array stops growing (made a pointer then), so a
+     * realloc of strings moves nothing: NOLINTNEXTLINE(performance-no-int-to-ptr) */
     v->leaves[v->n].path = (const char *)(uintptr_t)v->slen;
     v->leaves[v->n].value = value;
     v->slen += plen;

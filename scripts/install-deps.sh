@@ -34,7 +34,7 @@ PKGS_LIBS=(libglib2.0-dev libcjson-dev libsqlite3-dev sqlite3 libpq-dev libhired
            libmongoc-dev libbson-dev libmicrohttpd-dev libyaml-dev libcmocka-dev zlib1g-dev
            libcurl4-openssl-dev libmariadb-dev)
 PKGS_SERVERS=(postgresql redis-server mariadb-server mariadb-client)
-PKGS_TOOLS=(valgrind wrk prometheus jq curl doxygen chromium)
+PKGS_TOOLS=(valgrind wrk prometheus jq curl doxygen chromium clang-tidy clang-format)
 ALL_PKGS=("${PKGS_BUILD[@]}" "${PKGS_LIBS[@]}" "${PKGS_SERVERS[@]}" "${PKGS_TOOLS[@]}")
 
 TOOLS_BIN=${TRIFLE_TOOLS_BIN:-${HOME:-/root}/.cache/trifle/bin}

@@ -4,14 +4,20 @@
 #   1. release build, -Werror, every ctest (unit, ABI, headers, fuzz replay, CLI, conformance on
 #      every driver, interop)
 #   2. the same suite under ASan+UBSan, except conformance.mongo and interop (see there)
-#   3. ThreadSanitizer over the threaded parts (buffer, journal, Simple Stats)
+#   3. ThreadSanitizer over the threaded parts (buffer, journal, Simple Stats) and over
+#      `trifle serve` under concurrent HTTP load (its thread pool, buffers and Simple Stats)
 #   4. valgrind memcheck over the unit and ABI tests
 #   5. libFuzzer on every fuzz target for a bounded time (clang)
+#   6. clang-tidy (.clang-tidy) over the C files changed since the merge base with main
+#      (scripts/tidy.sh; the whole tree is too slow for every run)
 #   and "standalone": the tracked files alone, copied into an empty directory, build and pass the
-#   unit and sqlite conformance tests there; no tracked file points outside the repository
+#   unit and sqlite conformance tests there; no tracked file points outside the repository;
+#   and "format" (only with TRIFLE_FORMAT_CHECK=1): scripts/format.sh --check
 # and ends with one line "N passed, N failed, N skipped" over all of it.
 # Environment: CI=true makes a missing server a failure (TRIFLE_TEST_STRICT=1);
-# TRIFLE_TEST_QUICK=1 runs step 1 only; TRIFLE_FUZZ_SECONDS (default 20) per fuzz target.
+# TRIFLE_TEST_QUICK=1 runs step 1 only; TRIFLE_FUZZ_SECONDS (default 20) per fuzz target;
+# TRIFLE_TEST_ONLY="tsan tidy ..." runs only the named stages (release standalone asan tsan
+# memcheck fuzz tidy format), e.g. to rerun one; TRIFLE_FORMAT_CHECK=1 adds the format stage.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,8 +28,33 @@ WORK=$(mktemp -d /tmp/trifle-test.XXXXXX)
 LOGS="$ROOT/build/test-logs"
 mkdir -p "$LOGS"
 passed=0 failed=0 skipped=0
+ONLY=${TRIFLE_TEST_ONLY:-}
+QUICK=${TRIFLE_TEST_QUICK:-0}
 
 log() { printf '\n=== %s\n' "$*"; }
+
+# True when stage $1 runs: every stage by default (TRIFLE_TEST_QUICK=1: release only), or the
+# stages TRIFLE_TEST_ONLY names. format runs only when asked for (TRIFLE_FORMAT_CHECK=1 or by name).
+want() {
+    if [ -n "$ONLY" ]; then
+        [[ " $ONLY " == *" $1 "* ]]
+    elif [ "$1" = format ]; then
+        [ "${TRIFLE_FORMAT_CHECK:-0}" = 1 ]
+    else
+        [ "$QUICK" != 1 ] || [ "$1" = release ]
+    fi
+}
+
+# Counts one pass or failure for a check that is not a ctest run.
+count_rc() { # name rc
+    if [ "$2" -eq 0 ]; then
+        echo "$1: ok"
+        passed=$((passed + 1))
+    else
+        echo "$1: FAILED"
+        failed=$((failed + 1))
+    fi
+}
 
 cleanup() {
     if [ -x "$ROOT/scripts/test-servers.sh" ] || [ -f "$ROOT/scripts/test-servers.sh" ]; then
@@ -112,7 +143,8 @@ if [ "${CI:-}" = "true" ]; then
     export TRIFLE_TEST_STRICT=1
 fi
 
-if [ -f "$ROOT/scripts/test-servers.sh" ]; then
+# the stages that talk to the throw-away servers
+if [ -f "$ROOT/scripts/test-servers.sh" ] && { want release || want asan; }; then
     log "starting test servers"
     if bash "$ROOT/scripts/test-servers.sh" start "$WORK/servers"; then
         # shellcheck disable=SC1091
@@ -122,19 +154,21 @@ if [ -f "$ROOT/scripts/test-servers.sh" ]; then
     fi
 fi
 
-log "release build (-Werror)"
-if build "$ROOT/build/release" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRIFLE_WERROR=ON; then
-    run_ctest release "$ROOT/build/release"
-else
-    echo "release build failed"
-    failed=$((failed + 1))
+if want release; then
+    log "release build (-Werror)"
+    if build "$ROOT/build/release" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRIFLE_WERROR=ON; then
+        run_ctest release "$ROOT/build/release"
+    else
+        echo "release build failed"
+        failed=$((failed + 1))
+    fi
 fi
 
 # --- standalone: the repository alone builds and passes its tests (docs/testing.md) ---------------
 # The tracked files only (what a clone holds), copied into an empty directory with nothing beside
 # it; a release -Werror build there and the ctests that read the in-repo vectors. Plus a check
 # that no tracked file points outside the repository. The full suite is not repeated here.
-if [ "${TRIFLE_TEST_QUICK:-0}" != "1" ]; then
+if want standalone; then
     log "standalone: the repository alone"
     sa_start=$(date +%s)
     if ! git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
@@ -174,7 +208,7 @@ if [ "${TRIFLE_TEST_QUICK:-0}" != "1" ]; then
 fi
 # --- end standalone --------------------------------------------------------------------------
 
-if [ "${TRIFLE_TEST_QUICK:-0}" != "1" ]; then
+if want asan; then
     log "ASan+UBSan build"
     if build "$ROOT/build/asan" -DCMAKE_BUILD_TYPE=Debug -DTRIFLE_WERROR=ON \
         -DTRIFLE_SANITIZER=address,undefined; then
@@ -191,27 +225,36 @@ if [ "${TRIFLE_TEST_QUICK:-0}" != "1" ]; then
         echo "sanitizer build failed"
         failed=$((failed + 1))
     fi
+fi
 
+if want tsan; then
     log "ThreadSanitizer build"
     # The code with threads of its own: the buffer and its flush thread, the journal (group
-    # commit, the interval thread), Simple Stats' threads, and the handle's locks.
+    # commit, the interval thread), Simple Stats' threads, and the handle's locks; and `trifle
+    # serve` (a TSan build of the CLI) under concurrent HTTP load: http.load (writers and readers
+    # at once on 8 pool threads, a flushing buffer, Simple Stats), http.lifecycle (bursts cut by
+    # SIGTERM) and http.stats. A report makes the unit test abort (halt_on_error) and the server
+    # exit non-zero with "ThreadSanitizer" on its stderr, which tests/http/harness.py fails on.
     if build "$ROOT/build/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRIFLE_WERROR=ON \
-        -DTRIFLE_SANITIZER=thread -DTRIFLE_BUILD_CLI=OFF; then
+        -DTRIFLE_SANITIZER=thread; then
         TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-            run_ctest tsan "$ROOT/build/tsan" -R '^unit[.](buffer|buffer_threads|journal|durability|pool|simple|trifle)$'
+            run_ctest tsan "$ROOT/build/tsan" \
+            -R '^(unit[.](buffer|buffer_threads|journal|durability|pool|simple|trifle)|http[.](load|lifecycle|stats))$'
     else
         echo "thread sanitizer build failed"
         failed=$((failed + 1))
     fi
+fi
 
+if want memcheck && [ -d "$ROOT/build/release" ]; then
     log "valgrind memcheck"
-    if [ -d "$ROOT/build/release" ]; then
-        # --child-silent-after-fork: the crash tests (unit.durability) kill children that leave
-        # everything allocated on purpose; the parents, which run the same code, are checked.
-        TRIFLE_TEST_LIGHT=1 run_ctest memcheck "$ROOT/build/release" -T memcheck --timeout 900 -R '^(unit\.|abi\.)' \
-            --overwrite MemoryCheckCommandOptions="--error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --child-silent-after-fork=yes --suppressions=$ROOT/tests/valgrind.supp"
-    fi
+    # --child-silent-after-fork: the crash tests (unit.durability) kill children that leave
+    # everything allocated on purpose; the parents, which run the same code, are checked.
+    TRIFLE_TEST_LIGHT=1 run_ctest memcheck "$ROOT/build/release" -T memcheck --timeout 900 -R '^(unit\.|abi\.)' \
+        --overwrite MemoryCheckCommandOptions="--error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --child-silent-after-fork=yes --suppressions=$ROOT/tests/valgrind.supp"
+fi
 
+if want fuzz; then
     log "libFuzzer (${FUZZ_SECONDS}s per target)"
     if CC=clang-14 build "$ROOT/build/fuzz" -DCMAKE_BUILD_TYPE=Debug -DTRIFLE_BUILD_FUZZ=ON \
         -DTRIFLE_BUILD_CLI=OFF; then
@@ -236,6 +279,21 @@ if [ "${TRIFLE_TEST_QUICK:-0}" != "1" ]; then
         echo "fuzz build failed"
         failed=$((failed + 1))
     fi
+fi
+
+# clang-tidy on the C files changed since the merge base with main (scripts/tidy.sh): the
+# whole tree takes about 18 minutes on two cores, too slow for every run.
+if want tidy; then
+    log "clang-tidy (files changed since the merge base)"
+    bash "$ROOT/scripts/tidy.sh" "$ROOT/build/tidy" 2>&1 | tee "$LOGS/tidy.log"
+    count_rc tidy "${PIPESTATUS[0]}"
+fi
+
+# clang-format --check: off until the tree has been formatted once (TRIFLE_FORMAT_CHECK=1).
+if want format; then
+    log "clang-format --check"
+    bash "$ROOT/scripts/format.sh" --check 2>&1 | tee "$LOGS/format.log" | tail -n 30
+    count_rc format "${PIPESTATUS[0]}"
 fi
 
 echo

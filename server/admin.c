@@ -26,7 +26,7 @@ void srv_counters_refresh(srv_server *s)
     srv_counters_flush();
     for (i = 0; i < s->n_sources; i++) {
         srv_source *src = &s->sources[i];
-        trifle_buffer_counters now;
+        trifle_buffer_counters now = TRIFLE_BUFFER_COUNTERS_INIT;
         if (src->t == NULL || trifle_buffer_stats(src->t, &now) != 0)
             continue;
         for (k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {

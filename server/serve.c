@@ -240,7 +240,7 @@ static int make_dirs(const char *path, char *reason, size_t size)
 static int flusher_state(void *payload)
 {
     const srv_source *s = payload;
-    trifle_buffer_counters c;
+    trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
 
     if (s->t == NULL || trifle_buffer_stats(s->t, &c) != 0)
         return SRV_THREAD_IDLE;
@@ -271,7 +271,7 @@ static int open_sources(srv_server *s, trifle_error *err)
         const trifle_config *eff;
         const char *enabled, *async;
         trifle_error e = TRIFLE_ERROR_INIT;
-        trifle_buffer_counters bc;
+        trifle_buffer_counters bc = TRIFLE_BUFFER_COUNTERS_INIT;
         int64_t t0;
         src->cfg = &s->cfg->sources[i];
         (void)snprintf(src->category, sizeof(src->category), "buffer.%s", src->cfg->id);
@@ -471,7 +471,7 @@ static void check_outages(srv_server *s)
     size_t i;
 
     for (i = 0; i < s->n_sources; i++) {
-        trifle_buffer_counters c;
+        trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
         if (s->sources[i].t != NULL && trifle_buffer_stats(s->sources[i].t, &c) == 0)
             srv_outage_tick(&s->sources[i].outage, s->sources[i].cfg->id, &c, now);
     }

@@ -17,9 +17,12 @@
 
 #include "alloc_int.h"
 #include "error_int.h"
+#include "struct_int.h"
 
 #define CACHE_MS 10000
 #define CACHE_SLOTS 8
+/* trifle_simple_storage as libtrifle 1.0 had it: the smallest struct_size accepted */
+#define TRIFLE__SIMPLE_STORAGE_SIZE_1 TRIFLE__SIZE_THROUGH(trifle_simple_storage, store)
 #define WALK_DEPTH 64
 
 /* ---------------------------------------------------------------------------------------------
@@ -97,7 +100,7 @@ static int compute(trifle_simple_storage *out, const char *dir, trifle_error *er
 int trifle_simple_storage_stats(trifle_simple_storage *out, const char *data_dir,
                                 trifle_error *err)
 {
-    trifle_simple_storage st;
+    trifle_simple_storage st = TRIFLE_SIMPLE_STORAGE_INIT;
     int64_t now = trifle__simple_now_ms();
     size_t i, victim = 0;
     char *copy;
@@ -105,11 +108,16 @@ int trifle_simple_storage_stats(trifle_simple_storage *out, const char *data_dir
 
     if (out == NULL || data_dir == NULL || data_dir[0] == '\0')
         return trifle__error(err, TRIFLE_EINVAL, "data directory required");
+    if (out->struct_size < TRIFLE__SIMPLE_STORAGE_SIZE_1)
+        return trifle__error(err, TRIFLE_EINVAL,
+                             "trifle_simple_storage.struct_size %zu is too small (initialise with "
+                             "TRIFLE_SIMPLE_STORAGE_INIT)",
+                             out->struct_size);
     pthread_mutex_lock(&cache_lock);
     for (i = 0; i < CACHE_SLOTS; i++)
         if (cache[i].dir != NULL && strcmp(cache[i].dir, data_dir) == 0 &&
             now - cache[i].at < CACHE_MS && now >= cache[i].at) {
-            *out = cache[i].st;
+            trifle__struct_out(out, &cache[i].st, sizeof(cache[i].st));
             pthread_mutex_unlock(&cache_lock);
             return 0;
         }
@@ -117,7 +125,7 @@ int trifle_simple_storage_stats(trifle_simple_storage *out, const char *data_dir
 
     if ((rc = compute(&st, data_dir, err)) != 0)
         return rc;
-    *out = st;
+    trifle__struct_out(out, &st, sizeof(st));
 
     copy = trifle__strdup(data_dir);
     pthread_mutex_lock(&cache_lock);
@@ -253,7 +261,7 @@ int trifle_simple_system_provider(trifle_simple_writer *w, trifle_error *err, vo
         (p = strstr(buf, "\nThreads:")) != NULL && parse_u64(p + 9, &v) == 0)
         (void)trifle_simple_writer_int(w, "threads", v);
     if (payload != NULL) {
-        trifle_simple_storage st;
+        trifle_simple_storage st = TRIFLE_SIMPLE_STORAGE_INIT;
         int rc = trifle_simple_storage_stats(&st, (const char *)payload, err);
         if (rc != 0)
             return rc;
@@ -264,7 +272,7 @@ int trifle_simple_system_provider(trifle_simple_writer *w, trifle_error *err, vo
 
 int trifle_simple_disk_provider(trifle_simple_writer *w, trifle_error *err, void *payload)
 {
-    trifle_simple_storage st;
+    trifle_simple_storage st = TRIFLE_SIMPLE_STORAGE_INIT;
     int rc = trifle_simple_storage_stats(&st, (const char *)payload, err);
 
     if (rc != 0)

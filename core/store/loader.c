@@ -361,6 +361,7 @@ static int load_file(const trifle_driver **out, const char *name, const char *pa
     trifle_error ierr = TRIFLE_ERROR_INIT;
     int rc;
 
+    *out = NULL; /* on every failure, so no caller reads an unset table */
     if (stat(path, &sb) != 0)
         return trifle__error(err, TRIFLE_ENOTFOUND, "driver %s not found (searched: %s)", name,
                              path);
@@ -685,7 +686,7 @@ int trifle_plugins_list(trifle_plugin_info **out, size_t *n_out, const char *dri
         tu_strlcpy_utf8(infos[i].name, c[i].name, sizeof(infos[i].name));
         tu_strlcpy_utf8(infos[i].path, c[i].path, sizeof(infos[i].path));
         trifle_error_clear(&lerr);
-        if (load_file(&t, c[i].name, c[i].path, &lerr) == 0)
+        if (load_file(&t, c[i].name, c[i].path, &lerr) == 0 && t != NULL)
             fill_info(&infos[i], t);
         else
             tu_strlcpy_utf8(infos[i].error, lerr.message, sizeof(infos[i].error));

@@ -18,8 +18,12 @@
 #include "error_int.h"
 #include "loader_int.h"
 #include "sink_int.h"
+#include "struct_int.h"
 #include "trifle/storage.h"
 #include "url_int.h"
+
+/* trifle_storage_options as libtrifle 1.0 had it: the smallest struct_size accepted */
+#define TRIFLE__STORAGE_OPTIONS_SIZE_1 TRIFLE__SIZE_THROUGH(trifle_storage_options, driver)
 
 struct trifle_storage {
     const trifle_driver *drv; /* the loader's validated copy */
@@ -94,7 +98,7 @@ static int check_mode(const trifle_driver *drv, int mode, trifle_error *err)
 int trifle_storage_open(trifle_storage **out, const char *url, const trifle_storage_options *opts,
                         trifle_error *err)
 {
-    static const trifle_storage_options defaults = {TRIFLE_ID_FULL, NULL, NULL, NULL};
+    trifle_storage_options o = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_error e = TRIFLE_ERROR_INIT;
     trifle__url u;
     trifle_storage *st = NULL;
@@ -106,8 +110,20 @@ int trifle_storage_open(trifle_storage **out, const char *url, const trifle_stor
     if (out == NULL)
         return trifle__error(err, TRIFLE_EINVAL, "invalid argument: out is NULL");
     *out = NULL;
-    if (opts == NULL)
-        opts = &defaults;
+    if (opts != NULL) {
+        rc = trifle__struct_in(&o, sizeof(o), opts, TRIFLE__STORAGE_OPTIONS_SIZE_1);
+        if (rc < 0)
+            return trifle__error(err, TRIFLE_EINVAL,
+                                 "trifle_storage_options.struct_size %zu is too small (initialise "
+                                 "with TRIFLE_STORAGE_OPTIONS_INIT)",
+                                 opts->struct_size);
+        if (rc > 0)
+            return trifle__error(err, TRIFLE_ENOTSUP,
+                                 "trifle_storage_options of %zu bytes sets options this libtrifle "
+                                 "(%zu bytes) does not support",
+                                 opts->struct_size, sizeof(o));
+    }
+    opts = &o;
     if ((rc = trifle__url_parse(&u, url, err)) != 0)
         return rc;
     if (opts->joined < TRIFLE_ID_FULL || opts->joined > TRIFLE_ID_SEPARATED) {

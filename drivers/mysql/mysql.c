@@ -336,13 +336,13 @@ static int my_result_fail(trifle_conn *c, const char *table, trifle_error *err)
     if (e == ER_NO_SUCH_TABLE && table != NULL) {
         /* the server names the table it misses ("Table 'db.t_ping' doesn't exist") */
         char quoted[MY_NAME_MAX + 10];
-        snprintf(quoted, sizeof(quoted), ".%s'", c->mark_table);
+        (void)snprintf(quoted, sizeof(quoted), ".%s'", c->mark_table);
         if (strstr(text, quoted) != NULL) {
             table = c->mark_table;
             c->mark_ready = 0; /* dropped behind our back: created again by the next write */
             c->mark_missing = 1;
         } else {
-            snprintf(quoted, sizeof(quoted), ".%s'", c->ping_table);
+            (void)snprintf(quoted, sizeof(quoted), ".%s'", c->ping_table);
             if (strstr(text, quoted) != NULL)
                 table = c->ping_table;
         }
@@ -758,7 +758,7 @@ static int my_open(trifle_conn **out, const trifle_host_api *host, const char *u
     }
     c->mode = mode;
     drv_table_names(c->table, c->ping_table, table, ping_table);
-    snprintf(c->mark_table, sizeof(c->mark_table), "%s_marks", c->table);
+    (void)snprintf(c->mark_table, sizeof(c->mark_table), "%s_marks", c->table);
     if (c->socket != NULL && c->hostname == NULL) {
         /* the connector takes the socket only for "localhost" (or no host) */
         if ((c->hostname = my_strndup(c, "localhost", 9)) == NULL) {

@@ -398,8 +398,12 @@ TRIFLE_API int trifle_simple_system_provider(trifle_simple_writer *w, trifle_err
 TRIFLE_API int trifle_simple_disk_provider(trifle_simple_writer *w, trifle_error *err,
                                            void *payload);
 
-/** Storage figures of a data directory (the `disk` member of `/stats`), in bytes. */
+/**
+ * Storage figures of a data directory (the `disk` member of `/stats`), in bytes. Initialise with
+ * TRIFLE_SIMPLE_STORAGE_INIT: the library fills only the members the caller's struct_size covers.
+ */
 typedef struct trifle_simple_storage {
+    size_t struct_size; /**< sizeof(trifle_simple_storage), set by the caller */
     int64_t all;       /**< f_blocks · f_frsize of the file system holding the directory */
     int64_t free;      /**< f_bfree · f_frsize */
     int64_t available; /**< f_bavail · f_frsize (unprivileged users) */
@@ -407,13 +411,19 @@ typedef struct trifle_simple_storage {
     int64_t store;     /**< sum of the sizes of regular files under the directory (no symlinks followed) */
 } trifle_simple_storage;
 
+/** Initialiser of a trifle_simple_storage: struct_size set, every figure 0. */
+#define TRIFLE_SIMPLE_STORAGE_INIT {sizeof(trifle_simple_storage), 0, 0, 0, 0, 0}
+
 /**
  * @brief statvfs() figures and the size of the regular files under @p data_dir, cached for 10 s
  * per directory and computed outside the registry lock (writers never wait for the walk).
- * @param out Filled on success.
+ * @param out Initialised with TRIFLE_SIMPLE_STORAGE_INIT; the members its struct_size covers are
+ *            filled on success, struct_size and later members are left alone.
  * @param data_dir The directory.
  * @param err Receives the error on failure; may be NULL.
- * @return 0; TRIFLE_ERROR `cannot stat <dir>: <reason>`; TRIFLE_EINVAL for NULL. Thread-safe.
+ * @return 0; TRIFLE_ERROR `cannot stat <dir>: <reason>`; TRIFLE_EINVAL for NULL or a struct_size
+ *         below the first version's (`trifle_simple_storage.struct_size <n> is too small`).
+ *         Thread-safe.
  */
 TRIFLE_API int trifle_simple_storage_stats(trifle_simple_storage *out, const char *data_dir,
                                            trifle_error *err);

@@ -94,13 +94,22 @@ TRIFLE_API void trifle_shutdown(void);
 /** One connection to one driver. One thread at a time. */
 typedef struct trifle_storage trifle_storage;
 
-/** Options for trifle_storage_open(). Zero-initialise, then set what you need. */
+/**
+ * Options for trifle_storage_open(). Initialise with TRIFLE_STORAGE_OPTIONS_INIT, then set what you
+ * need. struct_size tells the library which version of the struct the caller has: members added
+ * in later versions take their defaults for a caller built against an older one.
+ */
 typedef struct trifle_storage_options {
+    size_t struct_size;      /**< sizeof(trifle_storage_options), set by the initialiser */
     int joined;              /**< a trifle_id_mode; a `joined` URL parameter overrides it */
     const char *separator;   /**< NULL = "::"; a `separator` URL parameter overrides it */
     const char *driver_path; /**< extra plugin directories, or NULL */
     const char *driver;      /**< plugin name or file path to use instead of the URL scheme's */
 } trifle_storage_options;
+
+/** Initialiser of a trifle_storage_options: struct_size set, the full identifier mode, no other
+ *  option. */
+#define TRIFLE_STORAGE_OPTIONS_INIT {sizeof(trifle_storage_options), 0, 0, 0, 0}
 
 /**
  * @brief Parse @p url (docs/cli.md, "Driver URLs"), load its driver and connect.
@@ -109,9 +118,12 @@ typedef struct trifle_storage_options {
  * go to the driver percent-decoded. Passwords are masked as `***` in every message.
  * @param out Receives the connection.
  * @param url The driver URL.
- * @param opts Identifier mode, separator, tracking and plugin search path; NULL for the defaults.
+ * @param opts Identifier mode, separator, tracking and plugin search path, initialised with
+ *             TRIFLE_STORAGE_OPTIONS_INIT; NULL for the defaults.
  * @param err Receives the error on failure; may be NULL.
- * @return 0; TRIFLE_ECONFIG (`invalid driver URL: ...`, `unknown driver: ...`, `<name> driver
+ * @return 0; TRIFLE_EINVAL (`trifle_storage_options.struct_size <n> is too small` for a struct not
+ *         initialised); TRIFLE_ENOTSUP (the struct is newer than this library and sets members it
+ *         does not know); TRIFLE_ECONFIG (`invalid driver URL: ...`, `unknown driver: ...`, `<name> driver
  *         supports only the full identifier mode`); TRIFLE_ENOTFOUND/TRIFLE_EABI from loading;
  *         TRIFLE_ECONN/TRIFLE_EAUTH from connecting. The caller owns *out (trifle_storage_close()).
  */

@@ -147,9 +147,14 @@ TRIFLE_API int trifle_scan(trifle *t, const char *key, int *found, int64_t *at,
  */
 TRIFLE_API int trifle_flush(trifle *t, trifle_error *err);
 
-/** Counters of a handle's write buffer (docs/architecture.md). All zero when the buffer is
- *  disabled. */
+/**
+ * Counters of a handle's write buffer (docs/architecture.md). All zero when the buffer is
+ * disabled. Initialise with TRIFLE_BUFFER_COUNTERS_INIT: struct_size tells the library which
+ * version of the struct the caller has, and it fills only the members that fit, so members can be
+ * appended in later versions without breaking callers built against this one.
+ */
 typedef struct trifle_buffer_counters {
+    size_t struct_size;          /**< sizeof(trifle_buffer_counters), set by the caller */
     uint64_t operations;         /**< track/assert calls accepted into the buffer */
     uint64_t flushes;            /**< flush attempts that wrote everything they took */
     uint64_t flush_errors;       /**< flush attempts that failed (data kept) */
@@ -162,11 +167,16 @@ typedef struct trifle_buffer_counters {
     uint64_t rejected_full;      /**< calls refused with `buffer is full` */
 } trifle_buffer_counters;
 
+/** Initialiser of a trifle_buffer_counters: struct_size set, every counter 0. */
+#define TRIFLE_BUFFER_COUNTERS_INIT {sizeof(trifle_buffer_counters), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+
 /**
  * @brief Read the buffer's counters.
- * @param out Filled with a consistent snapshot. Thread-safe.
  * @param t The handle.
- * @return 0, or TRIFLE_EINVAL for NULL arguments.
+ * @param out Initialised with TRIFLE_BUFFER_COUNTERS_INIT; the members its struct_size covers are
+ *            filled with a consistent snapshot, struct_size and any later members are left alone.
+ * @return 0, or TRIFLE_EINVAL for NULL arguments or a struct_size smaller than the first version
+ *         of the struct (e.g. 0: not initialised). Thread-safe.
  */
 TRIFLE_API int trifle_buffer_stats(const trifle *t, trifle_buffer_counters *out);
 

@@ -188,7 +188,7 @@ static int pick_leaf(size_t index, const char *path, double value, void *payload
 
 static void test_no_ping_is_enotsup(void **state)
 {
-    trifle_storage_options opts = {0, NULL, NULL, NULL};
+    trifle_storage_options opts = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st = NULL;
     trifle_leaf leaf = {"up", 1};
@@ -210,7 +210,7 @@ static void test_no_ping_is_enotsup(void **state)
 
 static void expect_describe(const char *name, const char *url, const char *want)
 {
-    trifle_storage_options opts = {0, NULL, NULL, NULL};
+    trifle_storage_options opts = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st = NULL;
     char buf[64];
@@ -225,7 +225,7 @@ static void expect_describe(const char *name, const char *url, const char *want)
 
 static void expect_mode_refused(const char *name, const char *url, const char *message)
 {
-    trifle_storage_options opts = {0, NULL, NULL, NULL};
+    trifle_storage_options opts = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st = NULL;
 
@@ -291,7 +291,7 @@ static void test_plugins_list(void **state)
  * (tests/abi/abi_plugin.c: how the connection was opened). */
 static double opened_with(const char *file, const char *url, const char *path)
 {
-    trifle_storage_options opts = {0, NULL, NULL, NULL};
+    trifle_storage_options opts = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st = NULL;
     trifle_bucket b = {"k::1h::0", "k", "1h", 0};

@@ -55,7 +55,7 @@ int main(int argc, char **argv)
         {"buffer.close_timeout_ms", "0"},
     };
     trifle_error e = TRIFLE_ERROR_INIT;
-    trifle_buffer_counters stats;
+    trifle_buffer_counters stats = TRIFLE_BUFFER_COUNTERS_INIT;
     trifle_config *cfg = NULL;
     trifle_payload *one = NULL;
     trifle *t = NULL;

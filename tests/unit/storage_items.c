@@ -11,7 +11,10 @@
 
 int storage_open_url(trifle_storage **st, const char *url, trifle_error *err)
 {
-    trifle_storage_options o = {TRIFLE_ID_FULL, NULL, TRIFLE_BUILD_PLUGIN_DIR, NULL};
+    trifle_storage_options o = TRIFLE_STORAGE_OPTIONS_INIT;
+
+    o.joined = TRIFLE_ID_FULL;
+    o.driver_path = TRIFLE_BUILD_PLUGIN_DIR;
 
     return trifle_storage_open(st, url, &o, err);
 }

@@ -139,7 +139,7 @@ static void test_merges_into_one_flush(void **state)
     trifle *t = open_buffered(NULL);
     trifle_payload *p = payload("{\"count\":1,\"m\":{\"d\":0.5}}");
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_buffer_counters c;
+    trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
 
     (void)state;
     track(t, "event::logs", T0, p);
@@ -159,6 +159,36 @@ static void test_merges_into_one_flush(void **state)
     assert_int_equal(trifle_buffer_stats(t, &c), 0);
     assert_int_equal(c.pending_entries, 0);
     assert_int_equal(c.flushes, 1);
+    trifle_payload_free(p);
+    trifle_free(t);
+}
+
+/* struct_size (docs/architecture.md, "Structs that grow"): the library fills only what the
+ * caller's version of the struct has, and refuses a struct that was not initialised. */
+static void test_counters_struct_size(void **state)
+{
+    trifle *t = open_buffered(NULL);
+    trifle_payload *p = payload("{\"count\":1}");
+    struct {
+        trifle_buffer_counters known;
+        uint64_t later; /* a member appended by a newer version of the header */
+    } newer;
+    trifle_buffer_counters c;
+
+    (void)state;
+    track(t, "event::logs", T0, p);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(trifle_buffer_stats(t, &c), TRIFLE_EINVAL);
+    c.struct_size = offsetof(trifle_buffer_counters, rejected_full);
+    assert_int_equal(trifle_buffer_stats(t, &c), TRIFLE_EINVAL);
+    memset(&newer, 0xa5, sizeof(newer));
+    newer.known.struct_size = sizeof(newer);
+    assert_int_equal(trifle_buffer_stats(t, &newer.known), 0);
+    assert_int_equal(newer.known.struct_size, sizeof(newer));
+    assert_int_equal(newer.known.operations, 1);
+    assert_int_equal(newer.known.rejected_full, 0);
+    assert_true(newer.later == UINT64_C(0xa5a5a5a5a5a5a5a5)); /* not ours: left alone */
+    assert_int_equal(trifle_buffer_stats(t, NULL), TRIFLE_EINVAL);
     trifle_payload_free(p);
     trifle_free(t);
 }
@@ -281,7 +311,7 @@ static void test_failed_flush_keeps_everything(void **state)
     fixture *fx = *state;
     trifle *t = fx->t;
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_buffer_counters c;
+    trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
 
     track(t, "k", T0, fx->p);
     flush_fails(t, TRIFLE_ECONN);
@@ -341,7 +371,7 @@ static void test_edata_quarantines_one_record(void **state)
     trifle *t = open_buffered(opts);
     trifle_payload *p = payload("{\"n\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_buffer_counters c;
+    trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
 
     (void)state;
     track(t, "bad", T0, p);
@@ -373,7 +403,7 @@ static void test_outcome_unknown_retries(void **state)
     fixture *fx = *state;
     trifle *t = fx->t;
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_buffer_counters c;
+    trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
 
     track(t, "k", T0, fx->p);
     assert_int_equal(fake_control(db, "fail_unknown", 1), 0);
@@ -393,7 +423,7 @@ static void test_memory_bound(void **state)
     trifle *t = open_buffered(err_opts);
     trifle_payload *p = payload("{\"n\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_buffer_counters c;
+    trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
 
     (void)state;
     track(t, "k", T0, p);          /* 4 records: k and system, at 1h and 1d */
@@ -612,7 +642,7 @@ static void test_bad_keys_refused(void **state)
     static const char *const fifo[] = {"buffer.aggregate", "false", NULL};
     static const char *const bad[] = {"a..b", "", "$x", "a.$b", "__system__key__", "__untracked__"};
     trifle_payload *p = payload("{\"n\":1}");
-    trifle_buffer_counters c;
+    trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
     int mode;
     size_t i;
 
@@ -642,6 +672,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merges_into_one_flush),
+        cmocka_unit_test(test_counters_struct_size),
         cmocka_unit_test(test_composition_in_call_order),
         cmocka_unit_test(test_size_trigger_and_batches),
         cmocka_unit_test(test_timer_flushes_in_background),

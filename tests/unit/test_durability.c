@@ -259,12 +259,12 @@ static char logged[4096];
 
 static void capture_log(int level, const char *origin, const char *message, void *payload)
 {
+    size_t used = strlen(logged);
+
     (void)origin;
     (void)payload;
-    if (level <= TRIFLE_LOG_WARN && strlen(logged) + strlen(message) + 2 < sizeof(logged)) {
-        strcat(logged, message);
-        strcat(logged, "\n");
-    }
+    if (level <= TRIFLE_LOG_WARN && used + strlen(message) + 2 < sizeof(logged))
+        (void)snprintf(logged + used, sizeof(logged) - used, "%s\n", message);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -745,7 +745,7 @@ static void test_quarantine_survives_crash(void **state)
     const char *opts[] = {"buffer.retry_max_ms", "600000", NULL};
     trifle *t;
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_buffer_counters c;
+    trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
 
     (void)state;
     path_in(journal, sizeof(journal), "journal");

@@ -39,10 +39,9 @@ static trifle__pool *new_pool(size_t max)
 {
     trifle_storage *first = NULL;
     trifle__pool *p = NULL;
-    trifle_storage_options so;
+    trifle_storage_options so = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_error err = TRIFLE_ERROR_INIT;
 
-    memset(&so, 0, sizeof(so));
     assert_int_equal(trifle_storage_open(&first, url, &so, &err), 0);
     assert_int_equal(trifle__pool_new(&p, first, url, &so, max, &err), 0);
     return p;

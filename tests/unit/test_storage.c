@@ -46,7 +46,7 @@ static int collect(size_t index, const char *path, double value, void *payload)
     }
     c->leaves[c->n].index = index;
     assert_true(strlen(path) < sizeof(c->leaves[c->n].path));
-    strcpy(c->leaves[c->n].path, path);
+    memcpy(c->leaves[c->n].path, path, strlen(path) + 1);
     c->leaves[c->n].value = value;
     c->n++;
     return c->stop_after != 0 && c->n == (size_t)c->stop_after ? 7 : 0;
@@ -116,7 +116,9 @@ static void test_open_defaults(void **state)
 
 static void test_options_and_overrides(void **state)
 {
-    trifle_storage_options opts = {TRIFLE_ID_PARTIAL, "--", NULL, NULL};
+    trifle_storage_options opts = {.struct_size = sizeof(trifle_storage_options),
+                                   .joined = TRIFLE_ID_PARTIAL,
+                                   .separator = "--"};
     trifle_storage *st;
     char buf[64];
 
@@ -163,7 +165,8 @@ static void expect_open_error(const char *url, const trifle_storage_options *opt
 
 static void test_open_errors(void **state)
 {
-    trifle_storage_options opts = {TRIFLE_ID_FULL, NULL, NULL, NULL};
+    trifle_storage_options opts = {.struct_size = sizeof(trifle_storage_options),
+                                   .joined = TRIFLE_ID_FULL};
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st = NULL;
 
@@ -203,9 +206,48 @@ static void test_open_errors(void **state)
     assert_int_equal(trifle_storage_open(NULL, "fake:e", NULL, &err), TRIFLE_EINVAL);
 }
 
+/* struct_size (docs/architecture.md, "Structs that grow"): an uninitialised struct is refused, a
+ * newer caller's longer struct is read as far as this library knows it, and refused only when it
+ * sets a member this library does not know. */
+static void test_options_struct_size(void **state)
+{
+    struct {
+        trifle_storage_options known;
+        int64_t later; /* a member appended by a newer version of the header */
+    } newer;
+    trifle_storage_options bare;
+    trifle_storage *st;
+    char msg[160];
+
+    (void)state;
+    memset(&bare, 0, sizeof(bare));
+    bare.separator = "--";
+    (void)snprintf(msg, sizeof(msg), "trifle_storage_options.struct_size 0 is too small "
+                                     "(initialise with TRIFLE_STORAGE_OPTIONS_INIT)");
+    expect_open_error("fake:e", &bare, TRIFLE_EINVAL, "", msg);
+    bare.struct_size = sizeof(bare) - 1;
+    (void)snprintf(msg, sizeof(msg), "trifle_storage_options.struct_size %zu is too small "
+                                     "(initialise with TRIFLE_STORAGE_OPTIONS_INIT)",
+                   sizeof(bare) - 1);
+    expect_open_error("fake:e", &bare, TRIFLE_EINVAL, "", msg);
+
+    memset(&newer, 0, sizeof(newer));
+    newer.known.struct_size = sizeof(newer);
+    newer.known.separator = "--";
+    st = open_ok("fake:e", &newer.known);
+    assert_string_equal(trifle_storage_separator(st), "--");
+    trifle_storage_close(st);
+    newer.later = 1;
+    (void)snprintf(msg, sizeof(msg), "trifle_storage_options of %zu bytes sets options this "
+                                     "libtrifle (%zu bytes) does not support",
+                   sizeof(newer), sizeof(trifle_storage_options));
+    expect_open_error("fake:e", &newer.known, TRIFLE_ENOTSUP, "", msg);
+}
+
 static void test_identifier(void **state)
 {
-    trifle_storage_options opts = {TRIFLE_ID_FULL, NULL, NULL, NULL};
+    trifle_storage_options opts = {.struct_size = sizeof(trifle_storage_options),
+                                   .joined = TRIFLE_ID_FULL};
     trifle_storage *st;
     char buf[64], tiny[8];
 
@@ -340,7 +382,8 @@ static void test_set_keeps_other_leaves(void **state)
 static void test_modes_reach_the_driver(void **state)
 {
     static const trifle_leaf one[] = {{"n", 1}};
-    trifle_storage_options opts = {TRIFLE_ID_PARTIAL, NULL, NULL, NULL};
+    trifle_storage_options opts = {.struct_size = sizeof(trifle_storage_options),
+                                   .joined = TRIFLE_ID_PARTIAL};
     trifle_storage *st;
     trifle_entry items[2];
     char ids[2][64];
@@ -779,6 +822,7 @@ int main(void)
         cmocka_unit_test(test_open_defaults),
         cmocka_unit_test(test_options_and_overrides),
         cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_options_struct_size),
         cmocka_unit_test(test_identifier),
         cmocka_unit_test(test_get_groups_by_index),
         cmocka_unit_test(test_set_keeps_other_leaves),

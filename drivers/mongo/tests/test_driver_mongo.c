@@ -214,9 +214,8 @@ static char *url_with(const char *base, const char *params)
 
 static int open_url(trifle_storage **st, const char *url, trifle_error *err)
 {
-    trifle_storage_options o;
+    trifle_storage_options o = TRIFLE_STORAGE_OPTIONS_INIT;
 
-    memset(&o, 0, sizeof(o));
     o.driver_path = TRIFLE_BUILD_PLUGIN_DIR;
     trifle_error_clear(err);
     return trifle_storage_open(st, url, &o, err);

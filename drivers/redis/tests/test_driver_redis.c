@@ -603,12 +603,11 @@ static void t_config_errors(void **state)
 /* Through the core: the mode is refused before the driver is asked, and so is rediss://. */
 static void t_core_refusals(void **state)
 {
-    trifle_storage_options o;
+    trifle_storage_options o = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_storage *st = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
 
     (void)state;
-    memset(&o, 0, sizeof(o));
     o.driver_path = TRIFLE_BUILD_PLUGIN_DIR;
     assert_int_equal(trifle_storage_open(&st, "redis://127.0.0.1:1?joined=partial", &o, &err),
                      TRIFLE_ECONFIG);

@@ -17,7 +17,7 @@ static int got(size_t index, const char *path, double value, void *payload)
 
 static int kitdemo(const char *dir)
 {
-    trifle_storage_options opts = {0, NULL, NULL, NULL};
+    trifle_storage_options opts = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st = NULL;
     trifle_leaf leaf = {"count", 3};
