@@ -712,6 +712,35 @@ done:
     return rc;
 }
 
+int trifle__answers_queries(const trifle *t)
+{
+    return t != NULL && trifle__storage_answers_queries(t->st);
+}
+
+int trifle__query_remote(trifle *t, const char *key, const char *granularity,
+                         const char *request, size_t len, trifle_answer_fn fn, void *ctx,
+                         trifle_error *err)
+{
+    trifle_storage *st;
+    trifle_granularity g;
+    int rc;
+
+    if ((rc = check_open(t, err)) != 0)
+        return rc;
+    if (granularity == NULL || trifle_granularity_parse(&g, granularity, NULL) != 0)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid granularity: %s",
+                             granularity ? granularity : "");
+    /* read-your-writes (SPEC §5.3, ERRATA I6), as trifle_values() */
+    if (t->buffer != NULL &&
+        (rc = trifle__buffer_flush_for_read(t->buffer, key, g.label, err)) != 0)
+        return rc;
+    if ((rc = trifle__pool_get(t->pool, &st, err)) != 0)
+        return rc;
+    rc = trifle__storage_query(st, request, len, fn, ctx, err);
+    trifle__pool_put(t->pool, st, rc);
+    return rc;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Pings */
 

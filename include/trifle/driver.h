@@ -33,7 +33,7 @@
 TRIFLE_BEGIN_DECLS
 
 #define TRIFLE_DRIVER_ABI_MAJOR 1 /**< see the file comment */
-#define TRIFLE_DRIVER_ABI_MINOR 2 /**< see the file comment */
+#define TRIFLE_DRIVER_ABI_MINOR 3 /**< see the file comment */
 
 /** @name Capability bits (trifle_driver.caps). Unknown bits are ignored by the core. */
 /**@{*/
@@ -56,6 +56,12 @@ TRIFLE_BEGIN_DECLS
  *  TRIFLE_ENOTSUP; get() still reads buckets. Conformance cases that store pre-built items
  *  through inc()/set() do not apply to such a driver. */
 #define TRIFLE_CAP_CALLS (1u << 8)
+/** ABI 1.3: query() is implemented: the driver answers a whole metrics query (docs/series.md,
+ *  "Queries") itself, e.g. by handing it to a server whose own engine and stored transponders
+ *  apply (drivers/http: `POST /api/v1/metrics/query`). trifle_query() then checks the request,
+ *  sends it to query() and builds its result from the answer, instead of reading the series with
+ *  get() and computing it in the library. */
+#define TRIFLE_CAP_QUERY (1u << 9)
 /**@}*/
 
 /** Identifier modes (docs/storage-format.md, "Identifiers"); passed to open as option
@@ -150,6 +156,20 @@ typedef struct trifle_call {
     uint64_t seq; /**< the call's journal sequence number (1, 2, ...), 0 with origin NULL */
 } trifle_call;
 
+/**
+ * Receives the answer of a query() (ABI 1.3), once, before query() returns 0. The text is copied.
+ * @param ctx The pointer query() was given.
+ * @param status The HTTP status of the answer: 200, 400, 422 or a 5xx.
+ * @param body The answer's JSON text in the shape `POST /api/v1/metrics/query` answers
+ *        (docs/http-api.md): `{"data":{...}}` for 200, `{"errors":{"status":"error","error":
+ *        "<message>",<extra fields>}}` for 422, `{"errors":{"detail":"..."}}` otherwise.
+ *        Need not be NUL-terminated. The core checks it and turns a malformed one into a
+ *        500 outcome naming what is wrong.
+ * @param len Length of @p body.
+ * @return 0, or TRIFLE_ENOMEM, which the driver returns as it is.
+ */
+typedef int (*trifle_answer_fn)(void *ctx, int status, const char *body, size_t len);
+
 /** Services the core offers to a driver. Valid until the process exits; callable from any thread. */
 typedef struct trifle_host_api {
     uint32_t abi_major;  /**< TRIFLE_DRIVER_ABI_MAJOR of the core */
@@ -190,7 +210,8 @@ typedef struct trifle_host_api {
  * members up to `scan` are required, except `ping` and `scan` when TRIFLE_CAP_PING is not
  * declared; `drop` is optional. ABI 1.1 appends `write_marked` and `mark_read`: both present or both
  * NULL, and present exactly when TRIFLE_CAP_JOURNAL_MARK is declared. ABI 1.2 appends `calls`,
- * present exactly when TRIFLE_CAP_CALLS is declared.
+ * present exactly when TRIFLE_CAP_CALLS is declared. ABI 1.3 appends `query`, present exactly when
+ * TRIFLE_CAP_QUERY is declared.
  */
 typedef struct trifle_driver {
     uint32_t abi_major;  /**< TRIFLE_DRIVER_ABI_MAJOR the driver was built with */
@@ -272,6 +293,20 @@ typedef struct trifle_driver {
      */
     int (*calls)(trifle_conn *conn, const trifle_call *calls, size_t n, trifle_write_result *res,
                  trifle_error *err);
+    /**
+     * Optional (ABI 1.3, with TRIFLE_CAP_QUERY): answer the metrics query @p request (JSON text
+     * of @p len bytes, not NUL-terminated) through @p answer, once. The core has checked the
+     * request's fields up to the transponder (docs/series.md, "Order of checks"), except whether
+     * the granularity is configured: the far side's configuration decides that, and the rest of
+     * the checks. `from` and `to` arrive as RFC 3339 UTC text (`2026-01-24T00:00:00Z`), the
+     * other members as the caller gave them. The answer carries the outcome of the query,
+     * success or refusal; a failure to get one at all (connection, authentication, a status
+     * outside the answer's set) is the driver's error code, which the query reports as a 500
+     * outcome (a 400 for TRIFLE_EINVAL) with the driver's message. A query is a read: a driver
+     * may resend it freely.
+     */
+    int (*query)(trifle_conn *conn, const char *request, size_t len, trifle_answer_fn answer,
+                 void *ctx, trifle_error *err);
     /* APPEND ONLY below this line: bump TRIFLE_DRIVER_ABI_MINOR and add conformance cases. */
 } trifle_driver;
 

@@ -206,7 +206,7 @@ ABI_MAYBE_UNUSED static const struct {
     char private_tail[64];
 } ab_table_storage = {{ABI_TABLE_MAJOR, ABI_TABLE_MINOR, sizeof(trifle_driver) + 64, ABI_MEMBERS,
                        NULL /* drop */, NULL /* write_marked */, NULL /* mark_read */,
-                       NULL /* calls */},
+                       NULL /* calls */, NULL /* query */},
                       {0}};
 #define ABI_TABLE_PTR (&ab_table_storage.table)
 #else
@@ -215,7 +215,7 @@ ABI_MAYBE_UNUSED static const struct {
 #endif
 ABI_MAYBE_UNUSED static const trifle_driver ab_table_storage = {
     ABI_TABLE_MAJOR, ABI_TABLE_MINOR, ABI_STRUCT_SIZE, ABI_MEMBERS, NULL /* drop: optional */,
-    NULL /* write_marked */, NULL /* mark_read */, NULL /* calls */};
+    NULL /* write_marked */, NULL /* mark_read */, NULL /* calls */, NULL /* query */};
 #define ABI_TABLE_PTR (&ab_table_storage)
 #endif
 
