@@ -730,7 +730,7 @@ static void test_damaged_header(void **state)
         fd = open(seg, O_RDWR);
         assert_true(fd >= 0);
         assert_int_equal(pread(fd, h, 64, 0), 64);
-        h[8] = 2;
+        h[8] = 3;
         crc = trifle__crc32c(0, h, 56);
         h[56] = (unsigned char)crc;
         h[57] = (unsigned char)(crc >> 8);
@@ -743,7 +743,7 @@ static void test_damaged_header(void **state)
         memset(&g, 0, sizeof(g));
         assert_int_equal(trifle__journal_replay(j, collect, &g, &err), TRIFLE_EIO);
         free(g.seqs);
-        assert_non_null(strstr(err.message, "format version 2"));
+        assert_non_null(strstr(err.message, "format version 3"));
         assert_non_null(strstr(err.message, seg));
         assert_int_equal(file_size(seg), size);
         trifle__journal_close(j);
