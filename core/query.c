@@ -463,7 +463,8 @@ static int take_answer(trifle_query_result *r, int status, const char *body, siz
         msg = answer_text(errs, "detail");
         if (msg == NULL)
             msg = answer_text(errs, "error");
-        rc = set_outcome(r, status == 400 ? 400 : 500, status == 400 ? TRIFLE_EINVAL : TRIFLE_EDRIVER,
+        rc = set_outcome(r, status == 400 ? 400 : 500,
+                         status == 400 ? TRIFLE_EINVAL : TRIFLE_EDRIVER,
                          "%s: the query %s with status %d: %s", who,
                          status == 400 ? "was refused" : "failed", status,
                          msg != NULL ? msg : parsed ? "no detail" : "(the body is not JSON)");
@@ -475,8 +476,9 @@ static int take_answer(trifle_query_result *r, int status, const char *body, siz
         goto done;
     }
     if (!parsed) {
-        rc = set_outcome(r, 500, TRIFLE_EDRIVER, "%s: the query's answer (status %d) is not JSON: %s",
-                         who, status, e.message);
+        rc = set_outcome(r, 500, TRIFLE_EDRIVER,
+                         "%s: the query's answer (status %d) is not JSON: %s", who, status,
+                         e.message);
         goto done;
     }
     if (status == 200) {
