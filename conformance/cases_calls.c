@@ -124,18 +124,20 @@ static void case_query_answer(conf_ctx *c)
 
     if ((t = conf_handle(c, NULL, "granularities", "1h", NULL)) == NULL)
         return;
-    CONF_OK(c, "track", trifle_track(t, "query.answer", CONF_T0 + 5,
-                                     conf_payload(c, "{\"count\":1}"), 0, &c->err));
-    CONF_OK(c, "track", trifle_track(t, "query.answer", CONF_T0 + 3600,
-                                     conf_payload(c, "{\"count\":2}"), 0, &c->err));
+    CONF_OK(
+        c, "track",
+        trifle_track(t, "query.answer", CONF_T0 + 5, conf_payload(c, "{\"count\":1}"), 0, &c->err));
+    CONF_OK(c, "track",
+            trifle_track(t, "query.answer", CONF_T0 + 3600, conf_payload(c, "{\"count\":2}"), 0,
+                         &c->err));
     CONF_RETURN_IF_FAILED(c);
     (void)snprintf(req, sizeof(req), "%s\"count\"}", base);
     CONF_OK(c, "query", trifle_query(&r, t, req, strlen(req), 0, &c->err));
     CONF_RETURN_IF_FAILED(c);
     CONF_CHECK(c, trifle_query_result_status(r) == 200, "status %d: %s",
                trifle_query_result_status(r), trifle_query_result_message(r));
-    CONF_OK(c, "render", trifle_query_result_render(&text, r, TRIFLE_QUERY_RENDER_DATA, 0,
-                                                    &c->err));
+    CONF_OK(c, "render",
+            trifle_query_result_render(&text, r, TRIFLE_QUERY_RENDER_DATA, 0, &c->err));
     CONF_CHECK(c, text != NULL && strstr(text, "\"value\":3,\"values\":[3],\"count\":1") != NULL,
                "aggregate: %s", text != NULL ? text : "(none)");
     trifle_mem_free(text);
@@ -145,15 +147,16 @@ static void case_query_answer(conf_ctx *c)
     (void)snprintf(req, sizeof(req), "%s\"nope\"}", base);
     CONF_OK(c, "query", trifle_query(&r, t, req, strlen(req), 0, &c->err));
     CONF_RETURN_IF_FAILED(c);
-    CONF_CHECK(c, trifle_query_result_status(r) == 422 &&
-                      trifle_query_result_code(r) == TRIFLE_EINVAL &&
-                      strcmp(trifle_query_result_message(r), "Unknown path(s): nope") == 0,
-               "unknown path: %d %s", trifle_query_result_status(r),
-               trifle_query_result_message(r));
-    CONF_OK(c, "render", trifle_query_result_render(&text, r, TRIFLE_QUERY_RENDER_DATA, 0,
-                                                    &c->err));
-    CONF_CHECK(c, text != NULL && strcmp(text, "{\"missing_paths\":[\"nope\"],"
-                                               "\"available_paths\":[\"count\"]}") == 0,
+    CONF_CHECK(
+        c,
+        trifle_query_result_status(r) == 422 && trifle_query_result_code(r) == TRIFLE_EINVAL &&
+            strcmp(trifle_query_result_message(r), "Unknown path(s): nope") == 0,
+        "unknown path: %d %s", trifle_query_result_status(r), trifle_query_result_message(r));
+    CONF_OK(c, "render",
+            trifle_query_result_render(&text, r, TRIFLE_QUERY_RENDER_DATA, 0, &c->err));
+    CONF_CHECK(c,
+               text != NULL && strcmp(text, "{\"missing_paths\":[\"nope\"],"
+                                            "\"available_paths\":[\"count\"]}") == 0,
                "extra fields: %s", text != NULL ? text : "(none)");
     trifle_mem_free(text);
     trifle_query_result_free(r);

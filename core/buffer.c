@@ -1985,8 +1985,9 @@ static int replay_record(void *vctx, uint64_t seq, int type, const unsigned char
         int rc;
         if (trifle__jrec_noted_split(body, len, &note, &note_len, &op, &op_len) != 0) {
             c->bad++;
-            trifle__log(TRIFLE_LOG_WARN, "core", "journal %s: call %" PRIu64
-                        " not replayed: malformed note", trifle__journal_dir(b->jn), seq);
+            trifle__log(TRIFLE_LOG_WARN, "core",
+                        "journal %s: call %" PRIu64 " not replayed: malformed note",
+                        trifle__journal_dir(b->jn), seq);
             return 0;
         }
         if (b->env.opt->note_fn != NULL &&
@@ -2603,8 +2604,8 @@ static int journal_op(trifle__buffer *b, const char *key, int64_t at, const trif
         /* the note goes in the call's own record: one write, on disk exactly when the call is */
         rc = trifle__jrec_noted_encode(&b->jnoted, tl_note, tl_note_len, &b->jop);
         if (rc == 0)
-            rc = trifle__journal_append(b->jn, TRIFLE__JREC_OP_NOTED, b->jnoted.data,
-                                        b->jnoted.len, seq, err);
+            rc = trifle__journal_append(b->jn, TRIFLE__JREC_OP_NOTED, b->jnoted.data, b->jnoted.len,
+                                        seq, err);
         else
             rc = trifle__error(err, rc, "%s",
                                rc == TRIFLE_ENOMEM ? "out of memory" : "invalid note");

@@ -467,7 +467,9 @@ static int take_answer(trifle_query_result *r, int status, const char *body, siz
                          status == 400 ? TRIFLE_EINVAL : TRIFLE_EDRIVER,
                          "%s: the query %s with status %d: %s", who,
                          status == 400 ? "was refused" : "failed", status,
-                         msg != NULL ? msg : parsed ? "no detail" : "(the body is not JSON)");
+                         msg != NULL ? msg
+                         : parsed    ? "no detail"
+                                     : "(the body is not JSON)");
         goto done;
     }
     if (status != 200 && status != 422) {
@@ -563,8 +565,8 @@ static int ask_remote(query *q)
         rc = TRIFLE_ENOMEM;
         goto done;
     }
-    rc = q->env->remote(q->env->ctx, q->key, q->granularity, text, strlen(text), collect_answer,
-                        &a, &e);
+    rc = q->env->remote(q->env->ctx, q->key, q->granularity, text, strlen(text), collect_answer, &a,
+                        &e);
     if (rc == TRIFLE_ENOMEM)
         goto done;
     if (rc != 0) {
@@ -967,8 +969,8 @@ int trifle__query_answer(trifle_query_result **out, int status, const char *body
     trifle_query_result *r;
 
     *out = NULL;
-    if ((r = trifle__calloc(1, sizeof(*r))) == NULL ||
-        (r->extra = cJSON_CreateObject()) == NULL || (r->message = trifle__strdup("")) == NULL ||
+    if ((r = trifle__calloc(1, sizeof(*r))) == NULL || (r->extra = cJSON_CreateObject()) == NULL ||
+        (r->message = trifle__strdup("")) == NULL ||
         take_answer(r, status, body != NULL ? body : "", body != NULL ? len : 0,
                     who != NULL ? who : "driver") != 0) {
         trifle_query_result_free(r);

@@ -697,8 +697,8 @@ static int guard_answer(void *ctx, int status, const char *body, size_t len)
     return g->fn(g->ctx, status, body != NULL ? body : "", body != NULL ? len : 0);
 }
 
-int trifle__storage_query(trifle_storage *st, const char *request, size_t len,
-                          trifle_answer_fn fn, void *ctx, trifle_error *err)
+int trifle__storage_query(trifle_storage *st, const char *request, size_t len, trifle_answer_fn fn,
+                          void *ctx, trifle_error *err)
 {
     trifle_error e = TRIFLE_ERROR_INIT;
     answer_guard g;
@@ -706,7 +706,9 @@ int trifle__storage_query(trifle_storage *st, const char *request, size_t len,
 
     if (st == NULL || request == NULL || fn == NULL)
         return trifle__error(err, TRIFLE_EINVAL, "invalid argument: %s is NULL",
-                             st == NULL ? "storage" : request == NULL ? "request" : "answer");
+                             st == NULL        ? "storage"
+                             : request == NULL ? "request"
+                                               : "answer");
     if (!trifle__storage_answers_queries(st))
         return trifle__error(err, TRIFLE_ENOTSUP, "driver %s does not answer queries",
                              st->drv->name);

@@ -26,7 +26,7 @@ int trifle__storage_answers_queries(const trifle_storage *st);
  * returned with err->driver set; a driver that returns 0 without answering is TRIFLE_EDRIVER.
  * TRIFLE_ENOTSUP without TRIFLE_CAP_QUERY. Internal: trifle_query() routes here
  * (core/query_handle.c). */
-int trifle__storage_query(trifle_storage *st, const char *request, size_t len,
-                          trifle_answer_fn fn, void *ctx, trifle_error *err);
+int trifle__storage_query(trifle_storage *st, const char *request, size_t len, trifle_answer_fn fn,
+                          void *ctx, trifle_error *err);
 
 #endif

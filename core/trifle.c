@@ -468,10 +468,9 @@ static int write_op(trifle *t, const char *key, int64_t at, const trifle_payload
         return rc;
     /* the buffer checks the key itself, once per change of key */
     if (t->buffer != NULL && values->n > 0)
-        return note != NULL ? trifle__buffer_add_noted(t->buffer, key, at, values, flags,
-                                                       is_track, note, note_len, err)
-                            : trifle__buffer_add(t->buffer, key, at, values, flags, is_track,
-                                                 err);
+        return note != NULL ? trifle__buffer_add_noted(t->buffer, key, at, values, flags, is_track,
+                                                       note, note_len, err)
+                            : trifle__buffer_add(t->buffer, key, at, values, flags, is_track, err);
     if ((rc = trifle__key_check(key, 1, err)) != 0)
         return rc;
     if (trifle_payload_count(values) == 0)
@@ -730,9 +729,8 @@ int trifle__answers_queries(const trifle *t)
     return t != NULL && trifle__storage_answers_queries(t->st);
 }
 
-int trifle__query_remote(trifle *t, const char *key, const char *granularity,
-                         const char *request, size_t len, trifle_answer_fn fn, void *ctx,
-                         trifle_error *err)
+int trifle__query_remote(trifle *t, const char *key, const char *granularity, const char *request,
+                         size_t len, trifle_answer_fn fn, void *ctx, trifle_error *err)
 {
     trifle_storage *st;
     trifle_granularity g;

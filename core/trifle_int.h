@@ -29,7 +29,7 @@ int trifle__answers_queries(const struct trifle *t);
  * `query` call on a pooled connection; @p fn gets the answer (trifle__storage_query). */
 int trifle__query_remote(struct trifle *t, const char *key, const char *granularity,
                          const char *request, size_t len,
-                         int (*fn)(void *ctx, int status, const char *body, size_t len),
-                         void *ctx, trifle_error *err);
+                         int (*fn)(void *ctx, int status, const char *body, size_t len), void *ctx,
+                         trifle_error *err);
 
 #endif

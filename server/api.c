@@ -408,8 +408,8 @@ static void exit_after_init(void)
  * id of its own, the call carries a note naming them into the source's journal, in the same
  * record as the call (idempotency.c): a server killed right after the write still knows, once the
  * journal is replayed, that the call was applied. */
-static int apply_call(srv_source *s, const post_call *c, const char *ikey, size_t nth,
-                      size_t total, trifle_error *e)
+static int apply_call(srv_source *s, const post_call *c, const char *ikey, size_t nth, size_t total,
+                      trifle_error *e)
 {
     char note[SRV_IDEM_NOTE_MAX];
     size_t len = 0;

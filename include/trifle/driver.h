@@ -208,8 +208,8 @@ typedef struct trifle_host_api {
  * The driver's operation table: one static const object per plugin. Members are only appended
  * (bump TRIFLE_DRIVER_ABI_MINOR and add conformance cases); everything up to `drop` is ABI 1.0; all
  * members up to `scan` are required, except `ping` and `scan` when TRIFLE_CAP_PING is not
- * declared; `drop` is optional. ABI 1.1 appends `write_marked` and `mark_read`: both present or both
- * NULL, and present exactly when TRIFLE_CAP_JOURNAL_MARK is declared. ABI 1.2 appends `calls`,
+ * declared; `drop` is optional. ABI 1.1 appends `write_marked` and `mark_read`: both present or
+ * both NULL, and present exactly when TRIFLE_CAP_JOURNAL_MARK is declared. ABI 1.2 appends `calls`,
  * present exactly when TRIFLE_CAP_CALLS is declared. ABI 1.3 appends `query`, present exactly when
  * TRIFLE_CAP_QUERY is declared.
  */

@@ -681,13 +681,11 @@ static void test_remote_answers(void **state)
                   "driver far: the query failed with status 502: (the body is not JSON)", "{}");
     /* malformed answers name what is wrong */
     expect_answer(200, "<html>", 500, TRIFLE_EDRIVER,
-                  "driver far: the query's answer (status 200) is not JSON: invalid JSON*",
-                  "{}");
+                  "driver far: the query's answer (status 200) is not JSON: invalid JSON*", "{}");
     expect_answer(200, "{\"data\":[1]}", 500, TRIFLE_EDRIVER,
                   "driver far: the query's answer (status 200) has no \"data\" object", "{}");
     expect_answer(200, "", 500, TRIFLE_EDRIVER,
-                  "driver far: the query's answer (status 200) is not JSON: invalid JSON*",
-                  "{}");
+                  "driver far: the query's answer (status 200) is not JSON: invalid JSON*", "{}");
     expect_answer(422, "{\"errors\":{\"detail\":\"x\"}}", 500, TRIFLE_EDRIVER,
                   "driver far: the query's answer (status 422) has no \"errors\".\"error\" "
                   "message",
