@@ -109,10 +109,64 @@ static void case_calls_timeline(conf_ctx *c)
     }
 }
 
+/* ABI 1.4, TRIFLE_CAP_QUERY: trifle_query() answered by the driver's far side. Two tracks, then
+ * an aggregate (the sum) and a query that fails on an unknown path, with its message and extra
+ * fields, as the library's own computation gives them. */
+static void case_query_answer(conf_ctx *c)
+{
+    static const char base[] =
+        "{\"key\":\"query.answer\",\"from\":\"2025-01-15T10:00:00Z\","
+        "\"to\":\"2025-01-15T11:00:00Z\",\"granularity\":\"1h\",\"mode\":\"aggregate\","
+        "\"aggregator\":\"sum\",\"value_path\":";
+    trifle_query_result *r = NULL;
+    char req[512], *text = NULL;
+    trifle *t;
+
+    if ((t = conf_handle(c, NULL, "granularities", "1h", NULL)) == NULL)
+        return;
+    CONF_OK(
+        c, "track",
+        trifle_track(t, "query.answer", CONF_T0 + 5, conf_payload(c, "{\"count\":1}"), 0, &c->err));
+    CONF_OK(c, "track",
+            trifle_track(t, "query.answer", CONF_T0 + 3600, conf_payload(c, "{\"count\":2}"), 0,
+                         &c->err));
+    CONF_RETURN_IF_FAILED(c);
+    (void)snprintf(req, sizeof(req), "%s\"count\"}", base);
+    CONF_OK(c, "query", trifle_query(&r, t, req, strlen(req), 0, &c->err));
+    CONF_RETURN_IF_FAILED(c);
+    CONF_CHECK(c, trifle_query_result_status(r) == 200, "status %d: %s",
+               trifle_query_result_status(r), trifle_query_result_message(r));
+    CONF_OK(c, "render",
+            trifle_query_result_render(&text, r, TRIFLE_QUERY_RENDER_DATA, 0, &c->err));
+    CONF_CHECK(c, text != NULL && strstr(text, "\"value\":3,\"values\":[3],\"count\":1") != NULL,
+               "aggregate: %s", text != NULL ? text : "(none)");
+    trifle_mem_free(text);
+    trifle_query_result_free(r);
+    r = NULL;
+    text = NULL;
+    (void)snprintf(req, sizeof(req), "%s\"nope\"}", base);
+    CONF_OK(c, "query", trifle_query(&r, t, req, strlen(req), 0, &c->err));
+    CONF_RETURN_IF_FAILED(c);
+    CONF_CHECK(
+        c,
+        trifle_query_result_status(r) == 422 && trifle_query_result_code(r) == TRIFLE_EINVAL &&
+            strcmp(trifle_query_result_message(r), "Unknown path(s): nope") == 0,
+        "unknown path: %d %s", trifle_query_result_status(r), trifle_query_result_message(r));
+    CONF_OK(c, "render",
+            trifle_query_result_render(&text, r, TRIFLE_QUERY_RENDER_DATA, 0, &c->err));
+    CONF_CHECK(c,
+               text != NULL && strcmp(text, "{\"missing_paths\":[\"nope\"],"
+                                            "\"available_paths\":[\"count\"]}") == 0,
+               "extra fields: %s", text != NULL ? text : "(none)");
+    trifle_mem_free(text);
+    trifle_query_result_free(r);
+}
+
 const conf_case conf_cases_calls[] = {
     {"calls.operations", 0, TRIFLE_CAP_CALLS, 0, case_calls_operations},
     {"calls.doubles", 0, TRIFLE_CAP_CALLS, 0, case_calls_doubles},
     {"calls.awkward", 0, TRIFLE_CAP_CALLS, 0, case_calls_awkward},
     {"calls.timeline", 0, TRIFLE_CAP_CALLS, 0, case_calls_timeline},
+    {"query.answer", 0, TRIFLE_CAP_QUERY, 0, case_query_answer},
     {NULL, 0, 0, 0, NULL},
 };

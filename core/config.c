@@ -449,6 +449,14 @@ void trifle_config_free(trifle_config *cfg)
     trifle__free(cfg);
 }
 
+void trifle_config_set_note_handler(trifle_config *cfg, trifle_note_fn fn, void *payload)
+{
+    if (cfg == NULL)
+        return;
+    cfg->buffer.note_fn = fn;
+    cfg->buffer.note_payload = fn != NULL ? payload : NULL;
+}
+
 int trifle_config_dup(trifle_config **out, const trifle_config *cfg, trifle_error *err)
 {
     trifle_config *c;

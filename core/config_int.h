@@ -19,6 +19,8 @@ typedef struct trifle__buffer_options {
      * empty = off); journal_sync is a TRIFLE__JSYNC_* with its interval */
     int journal_sync;
     int64_t journal_interval_ms, journal_segment_bytes;
+    trifle_note_fn note_fn; /* trifle_config_set_note_handler: replayed notes, NULL: none */
+    void *note_payload;
 } trifle__buffer_options;
 
 struct trifle_config {

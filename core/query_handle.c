@@ -4,13 +4,23 @@
 
 #include "analysis_int.h"
 
+#include <stdio.h>
+
 #include "alloc_int.h"
 #include "error_int.h"
+#include "trifle_int.h"
 
 static int read_values(trifle_series **out, const char *key, int64_t from, int64_t to,
                        const char *granularity, void *ctx, trifle_error *err)
 {
     return trifle_values((trifle *)ctx, out, key, from, to, granularity, 0, err);
+}
+
+static int ask_driver(void *ctx, const char *key, const char *granularity, const char *request,
+                      size_t len, int (*fn)(void *fctx, int status, const char *body, size_t len),
+                      void *fctx, trifle_error *err)
+{
+    return trifle__query_remote((trifle *)ctx, key, granularity, request, len, fn, fctx, err);
 }
 
 int trifle_query(trifle_query_result **out, trifle *t, const char *request, size_t len, int flags,
@@ -26,6 +36,7 @@ int trifle_query_with_reader(trifle_query_result **out, trifle *t, const char *r
     const trifle_config *cfg;
     const char **list;
     trifle__query_env env;
+    char who[64];
     size_t n, i;
     int rc;
 
@@ -45,6 +56,14 @@ int trifle_query_with_reader(trifle_query_result **out, trifle *t, const char *r
     env.flags = flags;
     env.read = reader != NULL ? reader : read_values;
     env.ctx = reader != NULL ? payload : t;
+    env.remote = NULL;
+    env.remote_name = NULL;
+    if (reader == NULL && trifle__answers_queries(t)) {
+        /* the driver answers whole queries (ABI 1.4): its far side reads and computes */
+        (void)snprintf(who, sizeof(who), "driver %s", trifle_driver_name(t));
+        env.remote = ask_driver;
+        env.remote_name = who;
+    }
     rc = trifle__query_run(out, request, len, &env, err);
     trifle__free(list);
     return rc;

@@ -407,7 +407,8 @@ static int calls_write(trifle *t, const char *key, int64_t at, const trifle_payl
 }
 
 static int write_op(trifle *t, const char *key, int64_t at, const trifle_payload *values,
-                    unsigned flags, int is_track, trifle_error *err)
+                    unsigned flags, int is_track, const void *note, size_t note_len,
+                    trifle_error *err)
 {
     write_plan p;
     int rc, tracking;
@@ -416,7 +417,9 @@ static int write_op(trifle *t, const char *key, int64_t at, const trifle_payload
         return rc;
     /* the buffer checks the key itself, once per change of key */
     if (t->buffer != NULL && values->n > 0)
-        return trifle__buffer_add(t->buffer, key, at, values, flags, is_track, err);
+        return note != NULL ? trifle__buffer_add_noted(t->buffer, key, at, values, flags, is_track,
+                                                       note, note_len, err)
+                            : trifle__buffer_add(t->buffer, key, at, values, flags, is_track, err);
     if ((rc = trifle__key_check(key, 1, err)) != 0)
         return rc;
     if (trifle_payload_count(values) == 0)
@@ -449,13 +452,22 @@ static int write_op(trifle *t, const char *key, int64_t at, const trifle_payload
 int trifle_track(trifle *t, const char *key, int64_t at, const trifle_payload *values,
                  unsigned flags, trifle_error *err)
 {
-    return write_op(t, key, at, values, flags, 1, err);
+    return write_op(t, key, at, values, flags, 1, NULL, 0, err);
 }
 
 int trifle_assert(trifle *t, const char *key, int64_t at, const trifle_payload *values,
                   unsigned flags, trifle_error *err)
 {
-    return write_op(t, key, at, values, flags, 0, err);
+    return write_op(t, key, at, values, flags, 0, NULL, 0, err);
+}
+
+int trifle_write_noted(trifle *t, int assert_op, const char *key, int64_t at,
+                       const trifle_payload *values, unsigned flags, const void *note,
+                       size_t note_len, trifle_error *err)
+{
+    if (note == NULL || note_len == 0 || note_len > UINT16_MAX)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: a note is 1 to 65535 bytes");
+    return write_op(t, key, at, values, flags, !assert_op, note, note_len, err);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -660,6 +672,34 @@ done:
     trifle__free(buckets);
     trifle__free(ids);
     leafvec_free(&c.v);
+    return rc;
+}
+
+int trifle__answers_queries(const trifle *t)
+{
+    return t != NULL && trifle__storage_answers_queries(t->st);
+}
+
+int trifle__query_remote(trifle *t, const char *key, const char *granularity, const char *request,
+                         size_t len, trifle_answer_fn fn, void *ctx, trifle_error *err)
+{
+    trifle_storage *st;
+    trifle_granularity g;
+    int rc;
+
+    if ((rc = check_open(t, err)) != 0)
+        return rc;
+    if (granularity == NULL || trifle_granularity_parse(&g, granularity, NULL) != 0)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid granularity: %s",
+                             granularity ? granularity : "");
+    /* read-your-writes (SPEC §5.3, ERRATA I6), as trifle_values() */
+    if (t->buffer != NULL &&
+        (rc = trifle__buffer_flush_for_read(t->buffer, key, g.label, err)) != 0)
+        return rc;
+    if ((rc = trifle__pool_get(t->pool, &st, err)) != 0)
+        return rc;
+    rc = trifle__storage_query(st, request, len, fn, ctx, err);
+    trifle__pool_put(t->pool, st, rc);
     return rc;
 }
 

@@ -9,4 +9,15 @@
 struct trifle;
 void trifle__abandon(struct trifle *t);
 
+/* Whether the handle's driver answers whole queries (TRIFLE_CAP_QUERY). */
+int trifle__answers_queries(const struct trifle *t);
+
+/* trifle_query() through the driver (core/query_handle.c): read-your-writes for @p key at
+ * @p granularity (a flush of what is pending for it, as trifle_values() does), then one driver
+ * `query` call on a pooled connection; @p fn gets the answer (trifle__storage_query). */
+int trifle__query_remote(struct trifle *t, const char *key, const char *granularity,
+                         const char *request, size_t len,
+                         int (*fn)(void *ctx, int status, const char *body, size_t len), void *ctx,
+                         trifle_error *err);
+
 #endif

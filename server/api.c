@@ -7,8 +7,10 @@
 #include "srv_int.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define JSON_TYPE "application/json; charset=utf-8"
 
@@ -382,6 +384,51 @@ static void respond_created(srv_request *r, int status, int batch, size_t n)
     srv_respond(r, status, JSON_TYPE, &b);
 }
 
+/* Test-only fault (docs/testing.md): TRIFLE_TEST_SERVE_EXIT_AFTER_NOTED=<n> makes the server
+ * _exit(86) right after the n-th call that carried a note has been written, before anything
+ * records it: the instant the notes are there for, which a real kill cannot hit on demand. */
+static long exit_after_noted = -1;
+static atomic_long noted_calls;
+static pthread_once_t exit_after_once = PTHREAD_ONCE_INIT;
+
+static void exit_after_init(void)
+{
+    const char *v = getenv("TRIFLE_TEST_SERVE_EXIT_AFTER_NOTED");
+    char *end;
+    long n;
+
+    if (v == NULL || *v == '\0')
+        return;
+    n = strtol(v, &end, 10);
+    if (*end == '\0' && n > 0)
+        exit_after_noted = n;
+}
+
+/* Apply one call. With an Idempotency-Key (@p ikey: the call is number @p nth of @p total) or an
+ * id of its own, the call carries a note naming them into the source's journal, in the same
+ * record as the call (idempotency.c): a server killed right after the write still knows, once the
+ * journal is replayed, that the call was applied. */
+static int apply_call(srv_source *s, const post_call *c, const char *ikey, size_t nth, size_t total,
+                      trifle_error *e)
+{
+    char note[SRV_IDEM_NOTE_MAX];
+    size_t len = 0;
+    int rc;
+
+    if ((ikey != NULL && srv_idem_note_put(note, sizeof(note), &len, nth, total, ikey) != 0) ||
+        (c->id != NULL && srv_idem_note_put(note, sizeof(note), &len, 1, 1, c->id) != 0))
+        len = 0; /* cannot happen: keys are checked and short; the log alone then */
+    if (len == 0)
+        return c->assert_op ? trifle_assert(s->t, c->key, c->at, c->payload, c->flags, e)
+                            : trifle_track(s->t, c->key, c->at, c->payload, c->flags, e);
+    rc = trifle_write_noted(s->t, c->assert_op, c->key, c->at, c->payload, c->flags, note, len, e);
+    pthread_once(&exit_after_once, exit_after_init);
+    if (rc == 0 && exit_after_noted > 0 &&
+        atomic_fetch_add_explicit(&noted_calls, 1, memory_order_relaxed) + 1 == exit_after_noted)
+        _exit(86);
+    return rc;
+}
+
 /* POST /api/v1/metrics: one object (the App's API), or — an extension of this server, advertised
  * in GET /api/v1/source `extensions` — a JSON array of such objects, checked completely before
  * the first is applied. An `Idempotency-Key` header makes a repeat answer the first status
@@ -497,8 +544,7 @@ void srv_api_metrics_post(srv_request *r)
             if (got == SRV_IDEM_REPLAY || got == SRV_IDEM_MISMATCH)
                 goto next; /* applied before */
         }
-        rc = c->assert_op ? trifle_assert(s->t, c->key, c->at, c->payload, c->flags, &e)
-                          : trifle_track(s->t, c->key, c->at, c->payload, c->flags, &e);
+        rc = apply_call(s, c, claimed ? ikey : NULL, i + 1, n, &e);
         if (c->id != NULL && srv_idem_end(idem, s->cfg->id, c->id, rc == 0 ? 201 : 500,
                                           rc == 0 ? 1 : 0, 0) != 0)
             srv_log(TRIFLE_LOG_ERROR, "idempotency: cannot record a write's id");

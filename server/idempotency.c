@@ -17,11 +17,16 @@
  * that a client buffered): such an id is a key of one call, kept the same way, so a client that
  * replays its journal after a crash sends the same ids and nothing is applied twice.
  *
- * One window remains, documented in docs/http-api.md: a crash between a call's write into the
- * source (its buffer journal) and the progress line that follows it applies that one call again
- * on the retry. At start-up the log is read (the last line of a key wins, expired keys are
- * dropped) and rewritten compacted through a temporary file and a rename; the same happens while
- * running once the log holds several lines per live key.
+ * A crash between a call's write into the source and the progress line that follows it is
+ * covered by the source's journal: the call is written with trifle_write_noted(), whose note
+ * (`<applied> <total> <key>` per key) lands in the same journal record, with the same write(2).
+ * When the server starts, the log is loaded first, then each source's trifle_open() replays its
+ * journal and hands every note to srv_idem_noted(), which advances the keys and logs the change
+ * before the replayed calls are stored; the journal keeps a record until it is stored, and the
+ * log holds what older records said. Without a journal (buffer or journal off) the window stays,
+ * as docs/http-api.md says. At start-up the log is read (the last line of a key wins, expired keys
+ * are dropped) and rewritten compacted through a temporary file and a rename; the same happens
+ * while running once the log holds several lines per live key.
  *
  * Keys expire idempotency.window_s seconds after their last change (default 86400). Threads: one
  * mutex guards the table and the file; file writes happen under it (one short write per call). */
@@ -446,5 +451,123 @@ int srv_idem_end(srv_idem *d, const char *source, const char *key, int status, s
     if (rc == 0)
         idem_maybe_compact(d);
     pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Notes in the source journals */
+
+int srv_idem_note_put(char *note, size_t size, size_t *len, size_t applied, size_t total,
+                      const char *key)
+{
+    int n;
+
+    if (!srv_idem_key_ok(key) || applied == 0 || applied > total || *len >= size)
+        return -1;
+    n = snprintf(note + *len, size - *len, "%zu %zu %s\n", applied, total, key);
+    if (n < 0 || (size_t)n >= size - *len)
+        return -1;
+    *len += (size_t)n;
+    return 0;
+}
+
+/* A decimal count without sign or leading zeros, in [1, SIZE_MAX / 2]. */
+static int note_count(const char *p, size_t n, size_t *out)
+{
+    size_t v = 0, i;
+
+    if (n == 0 || n > 19 || p[0] == '0')
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (size_t)(p[i] - '0');
+    }
+    if (v > SIZE_MAX / 2)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int srv_idem_note_walk(const void *note, size_t len, srv_idem_note_fn fn, void *ctx)
+{
+    const char *p = note, *end = p + len;
+    int bad = 0, rc;
+
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *sp1, *sp2;
+        char key[256];
+        size_t applied, total, klen;
+
+        if (nl == NULL) {
+            bad++; /* a line without its end */
+            break;
+        }
+        sp1 = memchr(p, ' ', (size_t)(nl - p));
+        sp2 = sp1 != NULL ? memchr(sp1 + 1, ' ', (size_t)(nl - sp1 - 1)) : NULL;
+        klen = sp2 != NULL ? (size_t)(nl - sp2 - 1) : 0;
+        if (sp2 == NULL || note_count(p, (size_t)(sp1 - p), &applied) != 0 ||
+            note_count(sp1 + 1, (size_t)(sp2 - sp1 - 1), &total) != 0 || applied > total ||
+            klen == 0 || klen >= sizeof(key)) {
+            bad++;
+            p = nl + 1;
+            continue;
+        }
+        memcpy(key, sp2 + 1, klen);
+        key[klen] = '\0';
+        if (strlen(key) != klen || !srv_idem_key_ok(key)) {
+            bad++;
+            p = nl + 1;
+            continue;
+        }
+        if ((rc = fn(ctx, applied, total, key)) != 0)
+            return rc;
+        p = nl + 1;
+    }
+    return bad;
+}
+
+typedef struct noted_ctx {
+    srv_idem *d;
+    const char *source;
+    int64_t now;
+} noted_ctx;
+
+/* One key of a replayed note. Caller holds the lock. */
+static int noted_key(void *vctx, size_t applied, size_t total, const char *key)
+{
+    noted_ctx *x = vctx;
+    char id[400];
+    idem_entry *e;
+
+    idem_id(id, sizeof(id), x->source, key);
+    if ((e = idem_get(x->d, id, 1)) == NULL)
+        return TRIFLE_ENOMEM;
+    if (e->status != 0)
+        return 0; /* finished: the log knew it already */
+    if (e->total != 0 && e->total != total && e->applied > 0)
+        return 0; /* another request under the same key: the log's record stands */
+    if (e->total == total && e->applied >= applied)
+        return 0; /* the log knew it already */
+    e->total = total;
+    e->applied = applied;
+    e->status = applied == total ? 201 : 0; /* every call applied: the answer was a 201 */
+    e->expires = x->now + x->d->window_s;
+    return idem_append(x->d, e, 0) != 0 ? TRIFLE_EIO : 0;
+}
+
+int srv_idem_noted(srv_idem *d, const char *source, const void *note, size_t len)
+{
+    noted_ctx x = {d, source, srv_now()};
+    int rc;
+
+    pthread_mutex_lock(&d->lock);
+    rc = srv_idem_note_walk(note, len, noted_key, &x);
+    pthread_mutex_unlock(&d->lock);
+    if (rc > 0) {
+        srv_log(TRIFLE_LOG_WARN, "source %s: idempotency: %d malformed line%s in a journal note",
+                source, rc, rc == 1 ? "" : "s");
+        rc = 0;
+    }
     return rc;
 }

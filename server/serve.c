@@ -258,6 +258,14 @@ static int source_error(const srv_config *c, size_t i, int rc, const trifle_erro
     return srv_error(err, rc, "sources[%zu] (%s): %s", i, sc->id, e->message);
 }
 
+/* A note the journal replay of a source found (trifle_config_set_note_handler). */
+static int note_handler(void *payload, const void *note, size_t len)
+{
+    srv_source *src = payload;
+
+    return srv_idem_noted(src->idem, src->cfg->id, note, len);
+}
+
 static int open_sources(srv_server *s, trifle_error *err)
 {
     size_t i, j;
@@ -287,7 +295,10 @@ static int open_sources(srv_server *s, trifle_error *err)
                                  src->cfg->id, src->cfg->journal_dir, reason);
         }
         /* trifle_open() replays the journal (and tries to store it) before it returns, so every
-         * write acknowledged before a crash is pending again before the listener opens */
+         * write acknowledged before a crash is pending again before the listener opens; the
+         * notes of the replayed calls advance their Idempotency-Keys (idempotency.c) */
+        src->idem = s->idem;
+        trifle_config_set_note_handler(src->cfg->lib, note_handler, src);
         t0 = srv_monotonic_ms();
         if ((rc = trifle_open(&src->t, src->cfg->lib, &e)) != 0)
             return source_error(s->cfg, i, rc, &e, err);
@@ -640,19 +651,23 @@ int srv_serve(const srv_options *opts, trifle_error *err)
     stats_started = 1;
     /* the library says what a replay did at INFO; afterwards WARN only, since the drivers log
      * each reconnection at INFO and an outage has its own lines (outage.c) */
+    /* issue 13: the Idempotency-Keys of writes, before the sources: their journal replay hands
+     * over the notes of the calls it finds (idempotency.c) */
+    if ((rc = srv_idem_open(&s.idem, s.data_fd, cfg->data_dir, cfg->idempotency_window_s, err)) !=
+        0)
+        goto done;
     trifle_set_log_handler(TRIFLE_LOG_INFO, log_handler, NULL);
     rc = open_sources(&s, err);
     trifle_set_log_handler(TRIFLE_LOG_WARN, log_handler, NULL);
+    if (rc == 0 && srv_idem_sync(s.idem) != 0)
+        rc = srv_error(err, TRIFLE_EIO, "data_dir: %s/idempotency.log: cannot sync: %s",
+                       cfg->data_dir, strerror(errno));
     if (rc != 0 || (rc = protect_files(&s, err)) != 0)
         goto done;
     /* issue 15: saved dashboards and monitors (after the sources: monitors read them) */
     if ((rc = srv_dashboards_open(&s, err)) != 0 || (rc = srv_monitors_start(&s, err)) != 0)
         goto done;
     if ((rc = srv_transponders_open(&s, err)) != 0) /* issue #13 */
-        goto done;
-    /* issue 13: the Idempotency-Keys of writes, before the first request can carry one */
-    if ((rc = srv_idem_open(&s.idem, s.data_fd, cfg->data_dir, cfg->idempotency_window_s, err)) !=
-        0)
         goto done;
     if ((rc = start_listening(&s, err)) != 0 || (rc = srv_http_start(&s, err)) != 0)
         goto done;

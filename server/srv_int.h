@@ -317,6 +317,7 @@ typedef struct srv_source {
     atomic_uint_fast64_t journal_refused;     /* journal refusals since the last log line */
     atomic_uint_fast64_t journal_refused_new; /* ... not yet added to Simple Stats */
     atomic_int_fast64_t journal_logged_ms; /* when the last journal failure was logged, 0: never */
+    struct srv_idem *idem; /* the server's Idempotency-Keys, for the notes its journal replays */
 } srv_source;
 
 /* A file the server holds open: DELETE answers 409 `file in use` (SPEC §10.7, ERRATA minor 21). */
@@ -390,6 +391,25 @@ int srv_idem_end(srv_idem *d, const char *source, const char *key, int status, s
                  int sync);
 /* fdatasync the log: every record appended so far is on disk. 0 or -1. */
 int srv_idem_sync(srv_idem *d);
+
+/* The note a write carries into its source's journal (trifle_write_noted()): one line
+ * `<applied> <total> <key>\n` per key the call advances — the request's Idempotency-Key (the
+ * call is number <applied> of <total>) and the call's own id (`1 1 <id>`). Written in the
+ * same journal record as the call, so a server killed right after the journal write still knows,
+ * after the replay, that the call was applied (srv_idem_noted). */
+#define SRV_IDEM_NOTE_MAX 640
+/* Append one line to note[*len..size); 0, or -1 when it does not fit or @p key is not a key. */
+int srv_idem_note_put(char *note, size_t size, size_t *len, size_t applied, size_t total,
+                      const char *key);
+/* Walk the lines of a note: fn(ctx, applied, total, key) for each well-formed one (1 <= applied
+ * <= total, a key srv_idem_key_ok accepts). Returns the number of malformed lines skipped, or
+ * fn's non-zero value. Never reads past @p len. */
+typedef int (*srv_idem_note_fn)(void *ctx, size_t applied, size_t total, const char *key);
+int srv_idem_note_walk(const void *note, size_t len, srv_idem_note_fn fn, void *ctx);
+/* A note found by the journal replay of @p source (the note handler of trifle_open()): each key
+ * it names has at least <applied> of its <total> calls applied, and is finished (201) when they
+ * are all; the change is logged (one write(2)). 0, or TRIFLE_EIO / TRIFLE_ENOMEM. */
+int srv_idem_noted(srv_idem *d, const char *source, const void *note, size_t len);
 
 /* http.c */
 int srv_http_start(srv_server *s, trifle_error *err);

@@ -91,11 +91,25 @@ typedef struct trifle__query_env {
     int flags; /* trifle_query_flags */
     trifle__query_read_fn read;
     void *ctx;
+    /* Answers the checked request elsewhere (a driver with TRIFLE_CAP_QUERY; NULL: read with
+     * `read` and compute here). Gets the checked key and granularity, the request to send, and
+     * hands the answer to fn (trifle__query_remote). */
+    int (*remote)(void *ctx, const char *key, const char *granularity, const char *request,
+                  size_t len, int (*fn)(void *fctx, int status, const char *body, size_t len),
+                  void *fctx, trifle_error *err);
+    const char *remote_name; /* who answers, for messages: "driver http" */
 } trifle__query_env;
 
 /* SPEC §9.7 over an environment. Returns 0 with *out for every outcome of the request, or
  * TRIFLE_ENOMEM. */
 int trifle__query_run(trifle_query_result **out, const char *request, size_t len,
                       const trifle__query_env *env, trifle_error *err);
+
+/* The result of an answer from elsewhere (trifle_answer_fn, ABI 1.3): @p status and the JSON
+ * @p body of `POST /api/v1/metrics/query`. A malformed answer (not JSON, not the shape of its
+ * status, an unexpected status) is a 500 outcome with TRIFLE_EDRIVER whose message names @p who
+ * and what is wrong. Returns 0 with *out, or TRIFLE_ENOMEM. The fuzz target's entry. */
+int trifle__query_answer(trifle_query_result **out, int status, const char *body, size_t len,
+                         const char *who, trifle_error *err);
 
 #endif

@@ -53,19 +53,16 @@ typedef struct query {
 /* ------------------------------------------------------------------------------------------- */
 /* Outcomes                                                                                     */
 
-/* Record a failed outcome. Returns STOP, or TRIFLE_ENOMEM when even that fails. */
-static int fail(query *q, int status, int code, const char *fmt, ...) TRIFLE_PRINTF(4, 5);
-
-static int fail(query *q, int status, int code, const char *fmt, ...)
+/* Set the outcome of r (message formatted). Returns STOP, or TRIFLE_ENOMEM when even that fails. */
+static int vset_outcome(trifle_query_result *r, int status, int code, const char *fmt, va_list ap)
 {
     trifle__buf b = TRIFLE__BUF_INIT;
     char tmp[512];
-    va_list ap;
+    va_list again;
     int n;
 
-    va_start(ap, fmt);
+    va_copy(again, ap);
     n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
     if (n < 0)
         n = 0;
     if ((size_t)n < sizeof(tmp)) {
@@ -73,19 +70,46 @@ static int fail(query *q, int status, int code, const char *fmt, ...)
     } else {
         /* long paths and values: format again into a buffer of the right size */
         if (trifle__buf_reserve(&b, (size_t)n + 1) == 0) {
-            va_start(ap, fmt);
-            (void)vsnprintf(b.data, (size_t)n + 1, fmt, ap);
-            va_end(ap);
+            (void)vsnprintf(b.data, (size_t)n + 1, fmt, again);
             b.len = (size_t)n;
         }
     }
-    trifle__free(q->r->message);
-    q->r->message = trifle__buf_detach(&b);
-    if (q->r->message == NULL)
+    va_end(again);
+    trifle__free(r->message);
+    r->message = trifle__buf_detach(&b);
+    if (r->message == NULL)
         return TRIFLE_ENOMEM;
-    q->r->status = status;
-    q->r->code = code;
+    r->status = status;
+    r->code = code;
     return STOP;
+}
+
+static int set_outcome(trifle_query_result *r, int status, int code, const char *fmt, ...)
+    TRIFLE_PRINTF(4, 5);
+
+static int set_outcome(trifle_query_result *r, int status, int code, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vset_outcome(r, status, code, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* Record a failed outcome. Returns STOP, or TRIFLE_ENOMEM when even that fails. */
+static int fail(query *q, int status, int code, const char *fmt, ...) TRIFLE_PRINTF(4, 5);
+
+static int fail(query *q, int status, int code, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vset_outcome(q->r, status, code, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 /* Add item under name (NULL: append to an array). On failure item is freed and *oom set. */
@@ -206,10 +230,11 @@ static int check_granularity(query *q)
     if (trifle_granularity_parse(&g, text, &e) != 0)
         return e.code == TRIFLE_ENOMEM ? TRIFLE_ENOMEM
                                        : fail(q, 400, TRIFLE_EINVAL, "%s", e.message);
-    for (i = 0; i < q->env->n_granularities; i++)
+    /* a query answered elsewhere meets that side's configuration, which decides */
+    for (i = 0; q->env->remote == NULL && i < q->env->n_granularities; i++)
         if (strcmp(q->env->granularities[i], text) == 0)
             break;
-    if (i == q->env->n_granularities)
+    if (q->env->remote == NULL && i == q->env->n_granularities)
         return fail(q, 400, TRIFLE_EINVAL, "granularity %s is not configured", text);
     memcpy(q->granularity, text, len + 1);
     return 0;
@@ -406,6 +431,157 @@ static int read_series(query *q)
     trifle_series_free(q->series);
     q->series = t;
     return 0;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Checks 8-12 elsewhere: a driver that answers queries (TRIFLE_CAP_QUERY)                      */
+
+static cJSON *time_utc(int64_t at);
+
+static const char *answer_text(const cJSON *obj, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Fill r from an answer (see trifle__query_answer). 0 or TRIFLE_ENOMEM. */
+static int take_answer(trifle_query_result *r, int status, const char *body, size_t len,
+                       const char *who)
+{
+    trifle_error e = TRIFLE_ERROR_INIT;
+    cJSON *doc = NULL, *data, *errs, *c;
+    const char *msg;
+    int rc, parsed, oom = 0;
+
+    rc = trifle__json_parse(&doc, body, len, &e);
+    if (rc == TRIFLE_ENOMEM)
+        return rc;
+    parsed = rc == 0;
+    errs = parsed ? cJSON_GetObjectItemCaseSensitive(doc, "errors") : NULL;
+    if (status == 400 || (status >= 500 && status <= 599)) {
+        /* a refusal or a failure: the status says it; the body only adds its detail */
+        msg = answer_text(errs, "detail");
+        if (msg == NULL)
+            msg = answer_text(errs, "error");
+        rc = set_outcome(r, status == 400 ? 400 : 500,
+                         status == 400 ? TRIFLE_EINVAL : TRIFLE_EDRIVER,
+                         "%s: the query %s with status %d: %s", who,
+                         status == 400 ? "was refused" : "failed", status,
+                         msg != NULL ? msg
+                         : parsed    ? "no detail"
+                                     : "(the body is not JSON)");
+        goto done;
+    }
+    if (status != 200 && status != 422) {
+        rc = set_outcome(r, 500, TRIFLE_EDRIVER, "%s: the query's answer has status %d", who,
+                         status);
+        goto done;
+    }
+    if (!parsed) {
+        rc = set_outcome(r, 500, TRIFLE_EDRIVER,
+                         "%s: the query's answer (status %d) is not JSON: %s", who, status,
+                         e.message);
+        goto done;
+    }
+    if (status == 200) {
+        data = cJSON_GetObjectItemCaseSensitive(doc, "data");
+        if (!cJSON_IsObject(data)) {
+            rc = set_outcome(r, 500, TRIFLE_EDRIVER,
+                             "%s: the query's answer (status 200) has no \"data\" object", who);
+            goto done;
+        }
+        cJSON_Delete(r->data);
+        r->data = cJSON_DetachItemViaPointer(doc, data);
+        trifle__free(r->message);
+        if ((r->message = trifle__strdup("")) == NULL) {
+            rc = TRIFLE_ENOMEM;
+            goto done;
+        }
+        r->status = 200;
+        r->code = 0;
+        rc = 0;
+        goto done;
+    }
+    /* 422: {"errors":{"status":"error","error":"<message>",<extra fields>}} */
+    if (!cJSON_IsObject(errs) || (msg = answer_text(errs, "error")) == NULL) {
+        rc = set_outcome(r, 500, TRIFLE_EDRIVER,
+                         "%s: the query's answer (status 422) has no \"errors\".\"error\" message",
+                         who);
+        goto done;
+    }
+    rc = set_outcome(r, 422, TRIFLE_EINVAL, "%s", msg);
+    cJSON_ArrayForEach(c, errs)
+    {
+        if (rc == STOP && c->string != NULL && strcmp(c->string, "status") != 0 &&
+            strcmp(c->string, "error") != 0)
+            (void)jadd(r->extra, c->string, cJSON_Duplicate(c, 1), &oom);
+    }
+    if (oom)
+        rc = TRIFLE_ENOMEM;
+done:
+    cJSON_Delete(doc);
+    return rc < 0 ? rc : 0;
+}
+
+/* The answer as a driver hands it over (trifle_answer_fn): copied, taken apart afterwards. */
+typedef struct remote_answer {
+    int status;
+    trifle__buf body;
+} remote_answer;
+
+static int collect_answer(void *ctx, int status, const char *body, size_t len)
+{
+    remote_answer *a = ctx;
+
+    a->status = status;
+    a->body.len = 0;
+    trifle__buf_append(&a->body, body, len);
+    return a->body.failed ? TRIFLE_ENOMEM : 0;
+}
+
+/* Send the checked request, with `from` and `to` resolved (CLI forms such as `now` are the
+ * caller's, so they are turned into instants here), and take the answer as the outcome. */
+static int ask_remote(query *q)
+{
+    trifle_error e = TRIFLE_ERROR_INIT;
+    remote_answer a = {0, TRIFLE__BUF_INIT};
+    cJSON *fw = cJSON_Duplicate(q->req, 1), *from = time_utc(q->from), *to = time_utc(q->to);
+    char *text = NULL;
+    int rc;
+
+    if (fw == NULL || from == NULL || to == NULL ||
+        !cJSON_ReplaceItemInObjectCaseSensitive(fw, "from", from)) {
+        cJSON_Delete(from);
+        cJSON_Delete(to);
+        rc = TRIFLE_ENOMEM;
+        goto done;
+    }
+    if (!cJSON_ReplaceItemInObjectCaseSensitive(fw, "to", to)) {
+        cJSON_Delete(to);
+        rc = TRIFLE_ENOMEM;
+        goto done;
+    }
+    if ((text = trifle__json_print(fw, 0)) == NULL) {
+        rc = TRIFLE_ENOMEM;
+        goto done;
+    }
+    rc = q->env->remote(q->env->ctx, q->key, q->granularity, text, strlen(text), collect_answer, &a,
+                        &e);
+    if (rc == TRIFLE_ENOMEM)
+        goto done;
+    if (rc != 0) {
+        rc = fail(q, rc == TRIFLE_EINVAL ? 400 : 500, rc, "%s", e.message);
+        goto done;
+    }
+    rc = take_answer(q->r, a.status, a.body.data != NULL ? a.body.data : "", a.body.len,
+                     q->env->remote_name != NULL ? q->env->remote_name : "driver");
+    if (rc == 0 && q->r->status != 200)
+        rc = STOP;
+done:
+    cJSON_Delete(fw);
+    trifle__free(text);
+    trifle__buf_free(&a.body);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -735,6 +911,10 @@ static int run(query *q, const char *request, size_t len)
         rc = check_aggregator(q);
     if (rc == 0)
         rc = check_transponder(q);
+    if (rc == 0 && q->env->remote != NULL) {
+        rc = ask_remote(q);
+        goto out;
+    }
     if (rc == 0)
         rc = read_series(q);
     if (rc == 0)
@@ -745,6 +925,7 @@ static int run(query *q, const char *request, size_t len)
         q->r->status = 200;
         q->r->code = 0;
     }
+out:
     q->req = NULL;
     cJSON_Delete(req);
     return rc;
@@ -779,6 +960,23 @@ int trifle__query_run(trifle_query_result **out, const char *request, size_t len
         return trifle__error(err, rc, "%s", rc == TRIFLE_ENOMEM ? "out of memory" : "query failed");
     }
     *out = q.r;
+    return 0;
+}
+
+int trifle__query_answer(trifle_query_result **out, int status, const char *body, size_t len,
+                         const char *who, trifle_error *err)
+{
+    trifle_query_result *r;
+
+    *out = NULL;
+    if ((r = trifle__calloc(1, sizeof(*r))) == NULL || (r->extra = cJSON_CreateObject()) == NULL ||
+        (r->message = trifle__strdup("")) == NULL ||
+        take_answer(r, status, body != NULL ? body : "", body != NULL ? len : 0,
+                    who != NULL ? who : "driver") != 0) {
+        trifle_query_result_free(r);
+        return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+    }
+    *out = r;
     return 0;
 }
 

@@ -204,6 +204,7 @@ struct trifle__buffer {
                                  seq of the record being applied */
     int replaying;            /* replay ignores max_pending and never flushes */
     trifle__jbuf jpay, jop;   /* jlock: the payload encoding cached for jpay_serial; the record */
+    trifle__jbuf jnoted;      /* jlock: an OP_NOTED record (trifle__buffer_add_noted) */
     uint64_t jpay_serial;
     trifle__jbuf jq;          /* flush_lock: QUARANTINE bodies */
     uint64_t snap_seq;        /* flush_lock: journal seq when the last snapshot was taken */
@@ -1976,6 +1977,28 @@ static int replay_record(void *vctx, uint64_t seq, int type, const unsigned char
     trifle__buffer *b = c->b;
     trifle_error e = TRIFLE_ERROR_INIT;
 
+    if (type == TRIFLE__JREC_OP_NOTED) {
+        /* the note is handed over whether or not the call is stored already: its record being in
+         * the journal is what the note's owner learns (trifle_config_set_note_handler) */
+        const unsigned char *note, *op;
+        size_t note_len, op_len;
+        int rc;
+        if (trifle__jrec_noted_split(body, len, &note, &note_len, &op, &op_len) != 0) {
+            c->bad++;
+            trifle__log(TRIFLE_LOG_WARN, "core",
+                        "journal %s: call %" PRIu64 " not replayed: malformed note",
+                        trifle__journal_dir(b->jn), seq);
+            return 0;
+        }
+        if (b->env.opt->note_fn != NULL &&
+            (rc = b->env.opt->note_fn(b->env.opt->note_payload, note, note_len)) != 0)
+            return trifle__error(c->err, rc < 0 ? rc : TRIFLE_ERROR,
+                                 "journal %s: the note of call %" PRIu64 " was refused",
+                                 trifle__journal_dir(b->jn), seq);
+        type = TRIFLE__JREC_OP;
+        body = op;
+        len = op_len;
+    }
     if (type == TRIFLE__JREC_OP) {
         trifle__jrec_op op;
         int rc;
@@ -2539,6 +2562,12 @@ static int wait_for_room(trifle__buffer *b, size_t needed, int *waited, trifle_e
 static int add_fifo(trifle__buffer *b, const char *key, int64_t at, const trifle_payload *v,
                     unsigned flags, int is_track, trifle_error *err);
 
+/* The note of the call this thread is adding (trifle__buffer_add_noted), NULL for none. It rides
+ * in a thread-local rather than down every add path: journal_op runs on the adding thread, inside
+ * that call, and only it reads the note. */
+static _Thread_local const void *tl_note;
+static _Thread_local size_t tl_note_len;
+
 /* Append the OP record of a call to the journal before the call changes anything: nothing is
  * acknowledged that is not journaled. While replaying, the record is in the journal already and
  * its seq is given. The payload's encoding is cached by serial, so a reused payload is encoded
@@ -2571,7 +2600,16 @@ static int journal_op(trifle__buffer *b, const char *key, int64_t at, const trif
     }
     rc = trifle__jrec_op_encode(&b->jop, is_track ? TRIFLE__JOP_TRACK : TRIFLE__JOP_ASSERT,
                                 (flags & TRIFLE_UNTRACKED) ? 1u : 0u, key, at, &b->jpay, v->n);
-    if (rc == 0)
+    if (rc == 0 && tl_note != NULL) {
+        /* the note goes in the call's own record: one write, on disk exactly when the call is */
+        rc = trifle__jrec_noted_encode(&b->jnoted, tl_note, tl_note_len, &b->jop);
+        if (rc == 0)
+            rc = trifle__journal_append(b->jn, TRIFLE__JREC_OP_NOTED, b->jnoted.data, b->jnoted.len,
+                                        seq, err);
+        else
+            rc = trifle__error(err, rc, "%s",
+                               rc == TRIFLE_ENOMEM ? "out of memory" : "invalid note");
+    } else if (rc == 0)
         rc = trifle__journal_append(b->jn, TRIFLE__JREC_OP, b->jop.data, b->jop.len, seq, err);
     else
         rc = rc == TRIFLE_ENOMEM ? trifle__error(err, rc, "out of memory")
@@ -2867,6 +2905,20 @@ int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const tri
     if ((rc = trifle__key_check(key, 1, err)) != 0)
         return rc;
     return add_fifo(b, key, at, v, flags, is_track, err);
+}
+
+int trifle__buffer_add_noted(trifle__buffer *b, const char *key, int64_t at,
+                             const trifle_payload *v, unsigned flags, int is_track,
+                             const void *note, size_t note_len, trifle_error *err)
+{
+    int rc;
+
+    tl_note = note;
+    tl_note_len = note_len;
+    rc = trifle__buffer_add(b, key, at, v, flags, is_track, err);
+    tl_note = NULL;
+    tl_note_len = 0;
+    return rc;
 }
 
 /* Non-aggregate mode: the operation's records, copied, appended to the queue. */
@@ -3182,6 +3234,7 @@ void trifle__buffer_free(trifle__buffer *b)
     trifle__journal_close(b->jn);
     trifle__jbuf_free(&b->jpay);
     trifle__jbuf_free(&b->jop);
+    trifle__jbuf_free(&b->jnoted);
     trifle__jbuf_free(&b->jq);
     for (t = 0; t < b->n_grans_extra; t++)
         trifle__free(b->grans_extra[t]);

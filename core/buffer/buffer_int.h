@@ -48,6 +48,13 @@ int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trif
 int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const trifle_payload *v,
                        unsigned flags, int is_track, trifle_error *err);
 
+/* trifle__buffer_add() with a caller's note (1..65535 bytes) in the call's journal record
+ * (TRIFLE__JREC_OP_NOTED), so the note is on disk exactly when the call is; a replay hands it to
+ * the configuration's note handler. Without a journal the note is not kept. */
+int trifle__buffer_add_noted(trifle__buffer *b, const char *key, int64_t at,
+                             const trifle_payload *v, unsigned flags, int is_track,
+                             const void *note, size_t note_len, trifle_error *err);
+
 /* Write everything pending now and wait for it (explicit flush()). Returns the first error of
  * this flush; pending data is kept. */
 int trifle__buffer_flush(trifle__buffer *b, trifle_error *err);

@@ -11,7 +11,7 @@
  *
  *   segment header, 64 bytes           record, 20 bytes + body
  *   0   8  magic "TRFLJRNL"            0   4  body length L (<= 16 MiB)
- *   8   4  format version (1)          4   4  CRC-32C over bytes 0..3 and 8..20+L
+ *   8   4  format version (2; 1 read)  4   4  CRC-32C over bytes 0..3 and 8..20+L
  *   12  4  header size (64)            8   8  sequence number
  *   16  8  first sequence number       16  4  type (1 .. 65535)
  *   24 32  journal name (ASCII hex)    20  L  body
@@ -63,7 +63,11 @@
 
 #define HEADER_SIZE 64
 #define RECORD_HEADER 20
-#define FORMAT_VERSION 1
+/* Version 2 adds record type 5 (a call with its caller's note). A version-1 reader would skip
+ * such records as unknown types and lose their calls, so segments are written as version 2, which
+ * it refuses instead; version 1 segments are still read. */
+#define FORMAT_VERSION 2
+#define FORMAT_VERSION_MIN 1
 #define MAX_BODY ((size_t)16 << 20) /* a larger length field is damage, never an allocation */
 #define MAX_TYPE 0xFFFF
 #define READ_CHUNK ((size_t)1 << 20)
@@ -222,7 +226,7 @@ static int check_header(const unsigned char *h, uint64_t *first, const char **na
         return HDR_CRC;
     if (get32(h + 8) > FORMAT_VERSION)
         return HDR_NEWER;
-    if (get32(h + 8) != FORMAT_VERSION)
+    if (get32(h + 8) < FORMAT_VERSION_MIN)
         return HDR_VERSION;
     if (get32(h + 12) != HEADER_SIZE || get64(h + 16) == 0 || get32(h + 60) != 0 ||
         !is_name((const char *)h + 24, 32))

@@ -33,7 +33,8 @@ enum {
     TRIFLE__JREC_OP = 1,         /* one track or assert call */
     TRIFLE__JREC_QUARANTINE = 2, /* a record the store rejected, with everything merged into it */
     TRIFLE__JREC_RESOLVED = 3,   /* a quarantine record that is stored now (body: its seq) */
-    TRIFLE__JREC_CHECKPOINT = 4  /* everything up to a seq is stored (drivers without marks) */
+    TRIFLE__JREC_CHECKPOINT = 4, /* everything up to a seq is stored (drivers without marks) */
+    TRIFLE__JREC_OP_NOTED = 5    /* a call with its caller's note (format version 2) */
 };
 
 typedef struct trifle__journal_options {

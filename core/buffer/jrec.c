@@ -337,6 +337,34 @@ int trifle__jrec_quarantine_walk(const unsigned char *body, size_t len, uint64_t
     return rc;
 }
 
+int trifle__jrec_noted_encode(trifle__jbuf *out, const void *note, size_t note_len,
+                              const trifle__jbuf *op)
+{
+    if (note_len == 0 || note_len > UINT16_MAX)
+        return TRIFLE_EINVAL;
+    out->len = 0;
+    if (reserve(out, 2 + note_len + op->len) != 0)
+        return TRIFLE_ENOMEM;
+    (void)put(out, note_len, 2);
+    (void)put_bytes(out, note, note_len);
+    (void)put_bytes(out, op->data, op->len);
+    return 0;
+}
+
+int trifle__jrec_noted_split(const unsigned char *body, size_t len, const unsigned char **note,
+                             size_t *note_len, const unsigned char **op, size_t *op_len)
+{
+    reader r = {body, len};
+    uint64_t n;
+
+    if (get(&r, &n, 2) || n == 0 || get_bytes(&r, note, (size_t)n))
+        return TRIFLE_EINVAL;
+    *note_len = (size_t)n;
+    *op = body + 2 + n;
+    *op_len = len - 2 - (size_t)n;
+    return 0;
+}
+
 void trifle__jrec_resolved_encode(unsigned char out[8], uint64_t seq)
 {
     put_le(out, seq, 8);

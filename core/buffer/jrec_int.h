@@ -21,6 +21,12 @@
  *
  *   RESOLVED    a quarantine record that is stored now: u64 seq of that QUARANTINE record
  *
+ *   OP_NOTED    one call with the caller's note (trifle_write_noted()), in one record so that
+ *               the note is on disk exactly when the call is (journal format version 2)
+ *     u16 note_len     1 .. 65535
+ *     note_len bytes   the note, opaque to the library
+ *     the OP body as above
+ *
  * Decoders check every length against the body and never read past it; a body that does not
  * parse exactly (trailing bytes included) is TRIFLE_EINVAL. Paths and keys are not validated
  * beyond their lengths here: the journal's CRC already vouches for the bytes, and the buffer
@@ -96,6 +102,16 @@ typedef int (*trifle__jrec_record_fn)(void *ctx, const trifle__jrec_record *r);
 int trifle__jrec_quarantine_walk(const unsigned char *body, size_t len, uint64_t *cover,
                                  uint64_t *replaces, trifle__jrec_record_fn fn, void *ctx,
                                  trifle_error *err);
+
+/* OP_NOTED bodies: @p note (1..65535 bytes) in front of the OP body @p op, into @p out
+ * (replacing its contents). 0, TRIFLE_ENOMEM, TRIFLE_EINVAL for a note of another size. */
+int trifle__jrec_noted_encode(trifle__jbuf *out, const void *note, size_t note_len,
+                              const trifle__jbuf *op);
+/* Split an OP_NOTED body into its note and its OP body (both pointing into @p body; the OP body
+ * is decoded with trifle__jrec_op_decode). 0 or TRIFLE_EINVAL (an empty note, a note longer than
+ * the body). */
+int trifle__jrec_noted_split(const unsigned char *body, size_t len, const unsigned char **note,
+                             size_t *note_len, const unsigned char **op, size_t *op_len);
 
 /* RESOLVED bodies. */
 void trifle__jrec_resolved_encode(unsigned char out[8], uint64_t seq);

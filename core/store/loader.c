@@ -328,6 +328,12 @@ static int check_table(trifle_driver *copy, const char *name, const trifle_drive
         return trifle__error(
             err, TRIFLE_EABI,
             "driver %s: required member calls is NULL (TRIFLE_CAP_CALLS is declared)", name);
+    if (copy->abi_minor < 4)
+        copy->caps &= ~(uint64_t)TRIFLE_CAP_QUERY; /* bit 9 meant nothing before ABI 1.4 */
+    if ((copy->caps & TRIFLE_CAP_QUERY) != 0 && copy->query == NULL)
+        return trifle__error(
+            err, TRIFLE_EABI,
+            "driver %s: required member query is NULL (TRIFLE_CAP_QUERY is declared)", name);
     if (copy->abi_minor < core_minor)
         trifle__log(TRIFLE_LOG_INFO, "core",
                     "driver %s: built for ABI %u.%u, members added since then are unavailable",

@@ -510,6 +510,54 @@ int trifle__storage_calls(trifle_storage *st, const trifle_call *calls, size_t n
     return rc != 0 ? driver_error(st, rc, &e, "calls", err) : 0;
 }
 
+int trifle__storage_answers_queries(const trifle_storage *st)
+{
+    return st != NULL && (st->drv->caps & TRIFLE_CAP_QUERY) != 0 && st->drv->query != NULL;
+}
+
+/* Counts the driver's answers, so that none (or two) is an error of the driver. */
+typedef struct answer_guard {
+    trifle_answer_fn fn;
+    void *ctx;
+    int calls;
+} answer_guard;
+
+static int guard_answer(void *ctx, int status, const char *body, size_t len)
+{
+    answer_guard *g = ctx;
+
+    if (g->calls++ > 0)
+        return 0; /* the first answer counts */
+    return g->fn(g->ctx, status, body != NULL ? body : "", body != NULL ? len : 0);
+}
+
+int trifle__storage_query(trifle_storage *st, const char *request, size_t len, trifle_answer_fn fn,
+                          void *ctx, trifle_error *err)
+{
+    trifle_error e = TRIFLE_ERROR_INIT;
+    answer_guard g;
+    int rc;
+
+    if (st == NULL || request == NULL || fn == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: %s is NULL",
+                             st == NULL        ? "storage"
+                             : request == NULL ? "request"
+                                               : "answer");
+    if (!trifle__storage_answers_queries(st))
+        return trifle__error(err, TRIFLE_ENOTSUP, "driver %s does not answer queries",
+                             st->drv->name);
+    g.fn = fn;
+    g.ctx = ctx;
+    g.calls = 0;
+    rc = st->drv->query(st->conn, request, len, guard_answer, &g, &e);
+    if (rc != 0)
+        return driver_error(st, rc, &e, "query", err);
+    if (g.calls == 0)
+        return trifle__error(err, TRIFLE_EDRIVER, "driver %s: query returned no answer",
+                             st->drv->name);
+    return 0;
+}
+
 int trifle_storage_get(trifle_storage *st, const trifle_bucket *buckets, size_t n,
                        trifle_leaf_fn fn, void *payload, trifle_error *err)
 {

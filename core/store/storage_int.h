@@ -16,4 +16,13 @@ int trifle__storage_calls(trifle_storage *st, const trifle_call *calls, size_t n
 /* Whether the storage's driver takes whole calls (TRIFLE_CAP_CALLS). */
 int trifle__storage_takes_calls(const trifle_storage *st);
 
+/* Whether the storage's driver answers whole queries (TRIFLE_CAP_QUERY, ABI 1.3). */
+int trifle__storage_answers_queries(const trifle_storage *st);
+/* One driver `query` call: @p fn gets the answer once (0 returned), or the driver's error is
+ * returned with err->driver set; a driver that returns 0 without answering is TRIFLE_EDRIVER.
+ * TRIFLE_ENOTSUP without TRIFLE_CAP_QUERY. Internal: trifle_query() routes here
+ * (core/query_handle.c). */
+int trifle__storage_query(trifle_storage *st, const char *request, size_t len, trifle_answer_fn fn,
+                          void *ctx, trifle_error *err);
+
 #endif

@@ -11,7 +11,9 @@
  * ABI. The driver declares TRIFLE_CAP_CALLS (ABI 1.2): every track/assert arrives through
  * calls() as made (key, instant, values, operation, untracked) and is sent as it is. inc() and
  * set(), which would need the client to bucket, answer TRIFLE_ENOTSUP. get() maps the buckets of
- * one (key, granularity) to one `GET /api/v1/metrics` and emits the values per bucket index. No
+ * one (key, granularity) to one `GET /api/v1/metrics` and emits the values per bucket index. With
+ * TRIFLE_CAP_QUERY (ABI 1.4) query() posts a whole query to `POST /api/v1/metrics/query`, so the
+ * server's engine, configuration and stored transponders answer it. No
  * ping, no setup DDL, no drop, no journal marks: the capability bits say so.
  *
  * Writes. One `POST /api/v1/metrics` per call, or, when `GET /api/v1/source` lists the `batch`
@@ -1259,13 +1261,62 @@ static int ht_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
     return rc;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Queries (ABI 1.4): the server's engine answers, with its stored transponders
+ */
+
+/* POST /api/v1/metrics/query with the request the core checked; the answer (200, 400, 422, 5xx
+ * but 503) goes to the core as it came, which checks its shape. A query is a read: resent freely
+ * after a lost reply, a 429 or a 503. */
+static int ht_query(trifle_conn *c, const char *request, size_t len, trifle_answer_fn answer,
+                    void *ctx, trifle_error *err)
+{
+    static const char what[] = "POST /api/v1/metrics/query";
+    drv_buf url;
+    ht_reply rp;
+    int rc, attempt;
+
+    drv_buf_init(&url, c->host, &c->oom);
+    c->req.len = 0;
+    drv_buf_put(&c->req, request, len);
+    if ((rc = ht_url(c, &url, "/api/v1/metrics/query")) != 0)
+        goto done;
+    for (attempt = 1;; attempt++) {
+        long wait;
+        if ((rc = ht_exchange(c, url.p, c->req.p, c->req.len, 0, NULL, &rp)) != 0)
+            goto done;
+        if (rp.status == 200 || rp.status == 400 || rp.status == 422 ||
+            (rp.status / 100 == 5 && rp.status != 503)) {
+            rc = answer(ctx, (int)rp.status, c->resp.p != NULL ? c->resp.p : "", c->resp.len);
+            goto done;
+        }
+        if (attempt >= c->attempts || (rp.status == 0 && !rp.sent) ||
+            !(rp.status == 0 || rp.status == 429 || rp.status == 503)) {
+            rc = rp.status == 0 ? ht_transport_error(c, &rp, url.p, err)
+                                : ht_status_error(c, rp.status, what, err);
+            goto done;
+        }
+        if ((wait = ht_backoff_ms(c, attempt)) < 0) {
+            rc = ht_status_error(c, rp.status, "POST /api/v1/metrics/query (Retry-After too long)",
+                                 err);
+            goto done;
+        }
+        ht_sleep_ms(wait);
+    }
+done:
+    if (rc == TRIFLE_ENOMEM)
+        c->host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
+    drv_buf_free(&url);
+    return rc;
+}
+
 static const char *const ht_schemes[] = {"http", "https", NULL};
 
 static const trifle_driver ht_driver = {
     TRIFLE_DRIVER_HEADER,
     .name = HT_NAME,
     .version = HT_VERSION,
-    .caps = TRIFLE_CAP_CALLS,
+    .caps = TRIFLE_CAP_CALLS | TRIFLE_CAP_QUERY,
     .schemes = ht_schemes,
     .open = ht_open,
     .close = ht_close,
@@ -1274,6 +1325,7 @@ static const trifle_driver ht_driver = {
     .set = ht_items,
     .get = ht_get,
     .calls = ht_calls,
+    .query = ht_query,
 };
 
 TRIFLE_DRIVER_DEFINE_WITH_INIT(http, ht_driver, curl_global_init(CURL_GLOBAL_DEFAULT))

@@ -367,10 +367,17 @@ enum trifle_query_flags {
  * `available_paths` includes the response path.
  * Checks run in the order of docs/series.md ("Order of checks"); the first failure is the
  * result.
+ *
+ * When the handle's driver answers queries itself (TRIFLE_CAP_QUERY, driver ABI 1.3: the HTTP
+ * driver), the checks up to the transponder fields run here, except whether the granularity is
+ * configured; `from` and `to` are resolved here (CLI forms included) and sent as UTC instants,
+ * and the driver's far side reads, applies its stored transponders and computes the rest. Its
+ * answer becomes the result; one that is malformed is a 500 outcome (TRIFLE_EDRIVER) naming what
+ * is wrong (docs/http-driver.md, "Queries").
  * @param out Receives a caller-owned result for every outcome of the request, success or not
  *        (trifle_query_result_free()).
  * @param t The handle: its zone, granularity list and max_points apply; it is read with
- *        trifle_values() (read-your-writes).
+ *        trifle_values() (read-your-writes), or its driver answers (see above).
  * @param request JSON text of the request body; need not be NUL-terminated.
  * @param len Length of @p request.
  * @param flags A trifle_query_flags value.
@@ -396,7 +403,8 @@ typedef int (*trifle_query_reader)(trifle_series **out, const char *key, int64_t
 /**
  * @brief trifle_query() with the series read by @p reader instead of trifle_values(): the checks,
  * the handle's zone, granularities and flags are the same. `trifle serve` uses it to apply the
- * stored transponders of a source before the query sees the rows.
+ * stored transponders of a source before the query sees the rows. With a reader the query is
+ * always computed here, even when the driver could answer it.
  * @param out,t,request,len,flags,err As for trifle_query().
  * @param reader Reads the series; NULL reads with trifle_values() as trifle_query() does.
  * @param payload Passed to @p reader.

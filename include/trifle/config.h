@@ -14,6 +14,8 @@
 #ifndef TRIFLE_CONFIG_H
 #define TRIFLE_CONFIG_H
 
+#include <stddef.h>
+
 #include "error.h"
 
 TRIFLE_BEGIN_DECLS
@@ -105,6 +107,32 @@ TRIFLE_API size_t trifle_config_granularity_count(const trifle_config *cfg);
  * @return The label, borrowed from @p cfg, or NULL past the end.
  */
 TRIFLE_API const char *trifle_config_granularity(const trifle_config *cfg, size_t i);
+
+/**
+ * @brief Receives the note of one journaled call during the journal's replay
+ * (trifle_config_set_note_handler()).
+ * @param payload The pointer given to trifle_config_set_note_handler().
+ * @param note The note as trifle_write_noted() was given it; borrowed for the call.
+ * @param len Its length, 1..65535 bytes.
+ * @return 0, or a trifle_status that stops the replay: trifle_open() then fails with it.
+ */
+typedef int (*trifle_note_fn)(void *payload, const void *note, size_t len);
+
+/**
+ * @brief Have trifle_open() hand the notes of the journaled calls it finds to @p fn.
+ *
+ * trifle_write_noted() puts a note in the same journal record as its call (one write(2)), so the
+ * note is on disk exactly when the call is. When trifle_open() replays the journal
+ * (`buffer.journal`), it calls @p fn with the note of every noted call still in the journal,
+ * stored already or not, in journal order, before the handle is returned; calls whose records
+ * were released (stored and their segment deleted) are not seen again. `trifle serve` keeps the
+ * Idempotency-Key of each call this way (docs/http-api.md).
+ * @param cfg The configuration; trifle_config_dup() copies the handler.
+ * @param fn The handler, called on the thread of trifle_open(); NULL removes it.
+ * @param payload Passed to @p fn.
+ */
+TRIFLE_API void trifle_config_set_note_handler(trifle_config *cfg, trifle_note_fn fn,
+                                               void *payload);
 
 /**
  * @brief Parse a boolean text option (true/false/1/0/yes/no/on/off, case-insensitive).

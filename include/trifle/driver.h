@@ -26,6 +26,7 @@
  * | 1.1   | write_marked(), mark_read(), TRIFLE_CAP_JOURNAL_MARK |
  * | 1.2   | calls(), TRIFLE_CAP_CALLS |
  * | 1.3   | open_params() with the typed trifle_open_params, unload(), init hook result honoured |
+ * | 1.4   | query(), TRIFLE_CAP_QUERY, trifle_answer_fn |
  */
 #ifndef TRIFLE_DRIVER_H
 #define TRIFLE_DRIVER_H
@@ -39,7 +40,7 @@
 TRIFLE_BEGIN_DECLS
 
 #define TRIFLE_DRIVER_ABI_MAJOR 1 /**< see the file comment */
-#define TRIFLE_DRIVER_ABI_MINOR 3 /**< see the file comment */
+#define TRIFLE_DRIVER_ABI_MINOR 4 /**< see the file comment */
 
 /** @name Capability bits (trifle_driver.caps). Unknown bits are ignored by the core. */
 /**@{*/
@@ -62,6 +63,12 @@ TRIFLE_BEGIN_DECLS
  *  TRIFLE_ENOTSUP; get() still reads buckets. Conformance cases that store pre-built items
  *  through inc()/set() do not apply to such a driver. */
 #define TRIFLE_CAP_CALLS (1u << 8)
+/** ABI 1.4: query() is implemented: the driver answers a whole metrics query (docs/series.md,
+ *  "Queries") itself, e.g. by handing it to a server whose own engine and stored transponders
+ *  apply (drivers/http: `POST /api/v1/metrics/query`). trifle_query() then checks the request,
+ *  sends it to query() and builds its result from the answer, instead of reading the series with
+ *  get() and computing it in the library. */
+#define TRIFLE_CAP_QUERY (1u << 9)
 /**@}*/
 
 /** Identifier modes (docs/storage-format.md, "Identifiers"): trifle_open_params.id_mode of
@@ -179,6 +186,20 @@ typedef struct trifle_open_params {
 
 /* ---- end ABI 1.3 typed open parameters ---------------------------------------------------- */
 
+/**
+ * Receives the answer of a query() (ABI 1.4), once, before query() returns 0. The text is copied.
+ * @param ctx The pointer query() was given.
+ * @param status The HTTP status of the answer: 200, 400, 422 or a 5xx.
+ * @param body The answer's JSON text in the shape `POST /api/v1/metrics/query` answers
+ *        (docs/http-api.md): `{"data":{...}}` for 200, `{"errors":{"status":"error","error":
+ *        "<message>",<extra fields>}}` for 422, `{"errors":{"detail":"..."}}` otherwise.
+ *        Need not be NUL-terminated. The core checks it and turns a malformed one into a
+ *        500 outcome naming what is wrong.
+ * @param len Length of @p body.
+ * @return 0, or TRIFLE_ENOMEM, which the driver returns as it is.
+ */
+typedef int (*trifle_answer_fn)(void *ctx, int status, const char *body, size_t len);
+
 /** Services the core offers to a driver. Valid until the process exits; callable from any thread. */
 typedef struct trifle_host_api {
     uint32_t abi_major;  /**< TRIFLE_DRIVER_ABI_MAJOR of the core */
@@ -221,6 +242,7 @@ typedef struct trifle_host_api {
  * NULL, and present exactly when TRIFLE_CAP_JOURNAL_MARK is declared. ABI 1.2 appends `calls`,
  * present exactly when TRIFLE_CAP_CALLS is declared. ABI 1.3 appends `open_params` (when set, the
  * core calls it instead of `open`, which may then be NULL) and the optional `unload`.
+ * ABI 1.4 appends `query`, present exactly when TRIFLE_CAP_QUERY is declared.
  */
 typedef struct trifle_driver {
     uint32_t abi_major;  /**< TRIFLE_DRIVER_ABI_MAJOR the driver was built with */
@@ -337,6 +359,21 @@ typedef struct trifle_driver {
      */
     void (*unload)(void);
     /* ---- end ABI 1.3 -------------------------------------------------------------------- */
+    /* ---- ABI 1.4: whole queries ---------------------------------------------------------- */
+    /**
+     * Optional (ABI 1.4, with TRIFLE_CAP_QUERY): answer the metrics query @p request (JSON text
+     * of @p len bytes, not NUL-terminated) through @p answer, once. The core has checked the
+     * request's fields up to the transponder (docs/series.md, "Order of checks"), except whether
+     * the granularity is configured: the far side's configuration decides that, and the rest of
+     * the checks. `from` and `to` arrive as RFC 3339 UTC text (`2026-01-24T00:00:00Z`), the
+     * other members as the caller gave them. The answer carries the outcome of the query,
+     * success or refusal; a failure to get one at all (connection, authentication, a status
+     * outside the answer's set) is the driver's error code, which the query reports as a 500
+     * outcome (a 400 for TRIFLE_EINVAL) with the driver's message. A query is a read: a driver
+     * may resend it freely.
+     */
+    int (*query)(trifle_conn *conn, const char *request, size_t len, trifle_answer_fn answer,
+                 void *ctx, trifle_error *err);
     /* APPEND ONLY below this line: bump TRIFLE_DRIVER_ABI_MINOR and add conformance cases. */
 } trifle_driver;
 

@@ -96,6 +96,28 @@ TRIFLE_API int trifle_assert(trifle *t, const char *key, int64_t at, const trifl
                              unsigned flags, trifle_error *err);
 
 /**
+ * @brief trifle_track() (or trifle_assert()) whose journal record also carries @p note.
+ *
+ * With a buffer and a journal (`buffer.journal`), the note is written in the same record as the
+ * call, with one write(2): when the call returns, both are in the journal, and a process killed at
+ * any instant leaves both or neither. trifle_open() hands the note back during replay to the
+ * handler of trifle_config_set_note_handler(). Without a journal the note is not kept (the call
+ * is made as trifle_track() would), and neither is it for an empty @p values, which writes
+ * nothing. `trifle serve` puts the Idempotency-Key of the request (and the call's position in it)
+ * there, so that a kill between the call and the server's own record of it cannot apply the call
+ * twice (docs/http-api.md).
+ * @param t,key,at,values,flags As for trifle_track().
+ * @param assert_op 0: add the values (trifle_track()); 1: replace them (trifle_assert()).
+ * @param note The note, 1..65535 bytes of any content; copied.
+ * @param note_len Its length.
+ * @param err Receives the error on failure; may be NULL.
+ * @return As trifle_track(); TRIFLE_EINVAL for a NULL or empty note or one above 65535 bytes.
+ */
+TRIFLE_API int trifle_write_noted(trifle *t, int assert_op, const char *key, int64_t at,
+                                  const trifle_payload *values, unsigned flags, const void *note,
+                                  size_t note_len, trifle_error *err);
+
+/**
  * @brief Read the series of @p key between @p from and @p to at @p granularity. The
  * buffer's pending writes for these buckets are flushed first (read-your-writes).
  * @param granularity Any valid granularity, configured or not.

@@ -216,7 +216,7 @@ static const char *const ab_schemes[] = {ABI_STR(ABI_NAME), "abi", NULL};
 /* The members after `scan` of the current layout. */
 #define ABI_TAIL                                                                             \
     NULL /* drop: optional */, NULL /* write_marked */, NULL /* mark_read */, NULL /* calls */, \
-        ABI_OPEN_PARAMS_VALUE, ab_unload
+        ABI_OPEN_PARAMS_VALUE, ab_unload, NULL /* query */
 #ifdef ABI_NO_OPEN
 #define ABI_OPEN_VALUE NULL
 #else

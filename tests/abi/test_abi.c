@@ -71,6 +71,14 @@ static void test_good_plugins_load(void **state)
     assert_null(d->calls);
     assert_non_null(d->inc);
 
+    /* the 1.3 layout (members up to unload): query, appended in 1.4, reads as NULL, and bit 9,
+     * TRIFLE_CAP_QUERY since 1.4, is not taken from a 1.3 table */
+    assert_int_equal(trifle_driver_load(&d, plugin("abi_minor3"), NULL, &err), 0);
+    assert_int_equal(d->abi_minor, 3);
+    assert_int_equal(d->struct_size, offsetof(trifle_driver, query));
+    assert_null(d->query);
+    assert_int_equal(d->caps & TRIFLE_CAP_QUERY, 0);
+
     /* a larger struct_size than the core knows: the known part is copied */
     assert_int_equal(trifle_driver_load(&d, plugin("abi_padded"), NULL, &err), 0);
     assert_int_equal(d->struct_size, sizeof(trifle_driver) + 64);
@@ -110,8 +118,11 @@ static void test_broken_plugins_are_refused(void **state)
     (void)state;
     expect_refused("abi_major", TRIFLE_EABI, ABI_MAJOR_REFUSED);
     expect_refused("abi_newminor", TRIFLE_EABI,
-                   "driver abi_newminor: ABI 1.4 not supported (this libtrifle has ABI 1.3: "
+                   "driver abi_newminor: ABI 1.5 not supported (this libtrifle has ABI 1.4: "
                    "upgrade libtrifle)");
+    expect_refused("abi_noquery", TRIFLE_EABI,
+                   "driver abi_noquery: required member query is NULL (TRIFLE_CAP_QUERY is "
+                   "declared)");
     expect_refused("abi_nocalls", TRIFLE_EABI,
                    "driver abi_nocalls: required member calls is NULL (TRIFLE_CAP_CALLS is "
                    "declared)");
@@ -281,9 +292,9 @@ static void test_plugins_list(void **state)
         else
             failed++;
     }
-    /* ok, oldminor, minor1, padded, noping load; the rest are refused */
-    assert_int_equal(loaded, 5);
-    assert_int_equal(failed, n - 5);
+    /* ok, oldminor, minor1, minor2, padded, noping load; the rest are refused */
+    assert_int_equal(loaded, 6);
+    assert_int_equal(failed, n - 6);
     trifle_mem_free(list);
 }
 

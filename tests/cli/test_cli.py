@@ -106,11 +106,11 @@ class TestInfo(CliCase):
     def test_version(self):
         r = self.run_cli("version")
         self.assertEqual((r.code, r.err), (0, ""), r)
-        self.assertEqual(r.out, '{"version":"1.0.0","driver_abi":"1.3"}\n')
+        self.assertEqual(r.out, '{"version":"1.0.0","driver_abi":"1.4"}\n')
 
     def test_version_pretty(self):
         r = self.run_cli("--pretty", "version")
-        self.assertEqual(r.out, '{\n  "version": "1.0.0",\n  "driver_abi": "1.3"\n}\n')
+        self.assertEqual(r.out, '{\n  "version": "1.0.0",\n  "driver_abi": "1.4"\n}\n')
 
     def test_help_overview_lists_every_command(self):
         for args in (["help"], ["--help"], ["-h"]):
@@ -147,7 +147,7 @@ class TestInfo(CliCase):
         self.assertEqual(os.path.basename(d["path"]), "trifle_sqlite.so")
         self.assertEqual(os.path.realpath(os.path.dirname(d["path"])), os.path.realpath(PLUGINS))
         self.assertRegex(d["version"], r"^\d+\.\d+\.\d+")
-        self.assertEqual(d["abi"], "1.3")
+        self.assertEqual(d["abi"], "1.4")
         self.assertIn("sqlite", d["schemes"])
         # SPEC §7.9: every identifier mode, beam/scan, all-or-nothing batches, real DDL; no TTL.
         self.assertEqual(d["capabilities"],

@@ -1,13 +1,15 @@
 /* libFuzzer target for the bodies of the buffer's journal records (core/buffer/jrec.c): what replay
  * decodes after the journal's CRC has passed. The first input byte picks the record type (OP,
- * QUARANTINE, RESOLVED), the rest is the body.
+ * QUARANTINE, RESOLVED, OP_NOTED), the rest is the body.
  *
  * Properties checked on every input:
  *  - decoding never reads past the body, never crashes, and every failure carries a message;
  *  - an OP that decodes encodes again to a body that decodes to the same call (key, instant,
  *    kind, flags and leaves), and that second encoding is a fixed point;
  *  - a QUARANTINE body that walks encodes again, record by record, to exactly the same bytes;
- *  - a RESOLVED body that decodes encodes again to the same 8 bytes.
+ *  - a RESOLVED body that decodes encodes again to the same 8 bytes;
+ *  - an OP_NOTED body that splits has a note of 1..65535 bytes inside the body, its OP part goes
+ *    through the OP checks, and note and OP part encode again to the same bytes.
  * Any violation calls abort(). */
 #include <stdint.h>
 #include <stdlib.h>
@@ -103,19 +105,40 @@ static void fuzz_resolved(const uint8_t *body, size_t len)
     check(len == 8 && memcmp(again, body, 8) == 0);
 }
 
+static void fuzz_noted(const uint8_t *body, size_t len)
+{
+    const unsigned char *note, *op;
+    size_t note_len, op_len;
+    trifle__jbuf opb = {0}, again = {0};
+
+    if (trifle__jrec_noted_split(body, len, &note, &note_len, &op, &op_len) != 0)
+        return;
+    check(note_len >= 1 && note_len <= 65535 && note == body + 2);
+    check(op == note + note_len && op_len == len - 2 - note_len);
+    fuzz_op(op, op_len);
+    opb.data = (unsigned char *)(uintptr_t)op; /* borrowed: read only, never freed */
+    opb.len = op_len;
+    check(trifle__jrec_noted_encode(&again, note, note_len, &opb) == 0);
+    check(again.len == len && memcmp(again.data, body, len) == 0);
+    trifle__jbuf_free(&again);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
-    switch (data[0] % 3) {
+    switch (data[0] % 4) {
     case 0:
         fuzz_op(data + 1, size - 1);
         break;
     case 1:
         fuzz_quarantine(data + 1, size - 1);
         break;
-    default:
+    case 2:
         fuzz_resolved(data + 1, size - 1);
+        break;
+    default:
+        fuzz_noted(data + 1, size - 1);
         break;
     }
     return 0;

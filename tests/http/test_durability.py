@@ -9,6 +9,7 @@ are in test_crash.py.
   and every write accepted during it is stored afterwards. The store is a private redis-server
   started by the test on a free port, killed and restarted on the same port.
 """
+import http.client
 import json
 import os
 import re
@@ -153,6 +154,62 @@ class JournalDiskFullTest(ServerTestCase):
         self.assertIn(journal, refused[0])
         self.assertEqual(len(again), 1, log)
         self.assertIn("(9 more answered 503 since the last report)", again[0])
+
+
+class IdempotencyWindowTest(ServerTestCase):
+    """The instant between a call's journal write and the server's own record of it (issue #13):
+    TRIFLE_TEST_SERVE_EXIT_AFTER_NOTED makes the server _exit right there, deterministically.
+    The call's Idempotency-Key travels in the same journal record, so after the restart the
+    replay knows the call was applied: the retry with the same key applies the rest once and
+    answers the status of a finished request."""
+
+    def kill_in_window(self, name, calls, exit_after, key):
+        d = self.fresh_dir(name)
+        data = os.path.join(d, "data")
+        cfg = base_config(data, os.path.join(data, "s.db"))
+        srv = Server(d, cfg, env={"TRIFLE_TEST_SERVE_EXIT_AFTER_NOTED": str(exit_after)}).start()
+        with self.assertRaises((ConnectionError, OSError, http.client.HTTPException)):
+            srv.request("POST", "/api/v1/metrics", calls, headers={"Idempotency-Key": key},
+                        token=WRITER)
+        self.assertEqual(srv.wait(), 86, srv.stderr())
+        srv.stop()
+        # the server's own log had not recorded the last call: that is the window
+        with open(os.path.join(data, "idempotency.log")) as f:
+            mine = [ln.split() for ln in f if ln.rstrip().endswith(" " + key)]
+        recorded = int(mine[-1][2]) if mine else 0
+        self.assertEqual(recorded, exit_after - 1, mine)
+        srv = Server(d, cfg).start()
+        self.addCleanup(srv.stop)
+        return srv
+
+    def test_batch_killed_after_a_journal_write(self):
+        calls = [body("win", 1) for _ in range(5)]
+        srv = self.kill_in_window("idem-batch", calls, 3, "k-batch-0001")
+        self.assertEqual(stored(srv, "win"), 3)  # the journal's replay stored calls 1-3
+        for _ in range(2):
+            st, _, raw, doc = srv.request("POST", "/api/v1/metrics", calls,
+                                          headers={"Idempotency-Key": "k-batch-0001"},
+                                          token=WRITER)
+            self.assertEqual(st, 201, raw)
+            self.assertEqual(doc, {"data": {"created": "ok", "count": 5}})
+            self.assertEqual(stored(srv, "win"), 5)  # calls 4 and 5 once, call 3 not again
+
+    def test_last_call_killed_after_its_journal_write(self):
+        """A single call: the kill leaves it applied and unanswered; the retry gets the 201 the
+        request would have had and applies nothing."""
+        srv = self.kill_in_window("idem-one", body("one", 7), 1, "k-single-0001")
+        st, _, raw, doc = srv.request("POST", "/api/v1/metrics", body("one", 7),
+                                      headers={"Idempotency-Key": "k-single-0001"},
+                                      token=WRITER)
+        self.assertEqual((st, doc), (201, {"data": {"created": "ok"}}), raw)
+        self.assertEqual(stored(srv, "one"), 7)
+        # a call's own id (a client's journal origin and seq) is kept the same way
+        named = [dict(body("named", 2), id="0123abcd:42")]
+        srv2 = self.kill_in_window("idem-id", named, 1, "k-named-0001")
+        st, _, raw, _ = srv2.request("POST", "/api/v1/metrics", named,
+                                     headers={"Idempotency-Key": "k-named-0002"}, token=WRITER)
+        self.assertEqual(st, 201, raw)
+        self.assertEqual(stored(srv2, "named"), 2)
 
 
 class JournalFilesTest(ServerTestCase):

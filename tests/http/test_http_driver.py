@@ -11,6 +11,7 @@ as the core drives it) and the `trifle` CLI:
 Python 3 standard library only, plus the openssl command line (a self-signed certificate).
 """
 import gzip
+import http.client
 import http.server
 import json
 import os
@@ -66,8 +67,9 @@ class Stub:
     429/503 if given as (status, retry_after)), or "hang" (read the request, never answer).
     When the script runs out, POSTs get 201. GET /api/v1/source lists `extensions`."""
 
-    def __init__(self, script=(), extensions=(), tls=None):
+    def __init__(self, script=(), extensions=(), tls=None, queries=()):
         self.script = list(script)
+        self.queries = list(queries)  # answers to POST /api/v1/metrics/query: (status, bytes)
         self.extensions = list(extensions)
         self.posts = []  # (headers dict, decoded body)
         self.lock = threading.Lock()
@@ -101,6 +103,16 @@ class Stub:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if self.headers.get("Content-Encoding") == "gzip":
                     raw = gzip.decompress(raw)
+                if self.path == "/api/v1/metrics/query":
+                    with stub.lock:
+                        stub.posts.append((dict(self.headers), json.loads(raw)))
+                        status, data = stub.queries.pop(0)
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 with stub.lock:
                     stub.posts.append((dict(self.headers), json.loads(raw)))
                     action = stub.script.pop(0) if stub.script else 201
@@ -134,11 +146,14 @@ class Stub:
         self.server.server_close()
 
 
-class StubTest(unittest.TestCase):
+class StubBase(unittest.TestCase):
     def stub(self, **kw):
         s = Stub(**kw)
         self.addCleanup(s.close)
         return s
+
+
+class StubTest(StubBase):
 
     def test_request_shape(self):
         s = self.stub()
@@ -251,8 +266,79 @@ class StubTest(unittest.TestCase):
         self.assertEqual(len(s.posts), 1)
 
 
-class ServeTest(unittest.TestCase):
-    """Against the real `trifle serve`."""
+QUERY_KEY = ["q::ev", "--to", "2025-01-15T14:00:00Z"]
+QUERY_ARGS = QUERY_KEY + ["--from", "2025-01-15T10:00:00Z", "--granularity", "1h"]
+
+
+def cli(driver, *args, token=TOKEN):
+    """`trifle --driver DRIVER ARGS...`: (exit status, stdout, stderr)."""
+    env = dict(os.environ, TRIFLE_TOKEN=token)
+    p = subprocess.run([harness.TRIFLE, "--driver", driver] + list(args), env=env,
+                       capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+class QueryStubTest(StubBase):
+    """What the driver makes of the answers of POST /api/v1/metrics/query that a real server
+    does not give on demand: each is an error that names what is wrong."""
+
+    def query(self, answer, *extra):
+        s = self.stub(queries=[answer])
+        code, out, err = cli(s.url(), "query", *QUERY_ARGS, "--mode", "aggregate",
+                             "--aggregator", "sum", "--value-path", "count", *extra)
+        return s, code, out, err
+
+    def test_request(self):
+        body = json.dumps({"data": {"status": "ok", "value": 5}}).encode()
+        s, code, out, err = self.query((200, body), "--slices", "1")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out), {"status": "ok", "value": 5})
+        headers, sent = s.posts[0]
+        self.assertEqual(headers["Authorization"], f"Bearer {TOKEN}")
+        self.assertEqual(sent, {"key": "q::ev", "from": "2025-01-15T10:00:00Z",
+                                "to": "2025-01-15T14:00:00Z", "granularity": "1h",
+                                "mode": "aggregate", "value_path": "count", "aggregator": "sum",
+                                "slices": "1"})
+
+    def test_bad_answers(self):
+        cases = [
+            ((200, b"<html>oops</html>"),
+             "driver http: the query's answer (status 200) is not JSON: invalid JSON"),
+            ((200, b'{"data":[1]}'),
+             'driver http: the query\'s answer (status 200) has no \\"data\\" object'),
+            ((422, b'{"errors":{"detail":"x"}}'),
+             'driver http: the query\'s answer (status 422) has no \\"errors\\".\\"error\\" '
+             "message"),
+            ((500, b'{"errors":{"detail":"Internal server error"}}'),
+             "driver http: the query failed with status 500: Internal server error"),
+            ((502, b"<html>bad gateway</html>"),
+             "driver http: the query failed with status 502: (the body is not JSON)"),
+            ((400, b'{"errors":{"detail":"Bad request"}}'),
+             "driver http: the query was refused with status 400: Bad request"),
+            ((401, b'{"errors":{"detail":"Bad token"}}'),
+             "http: POST /api/v1/metrics/query: 401 unauthorized (check the token)"),
+            ((404, b'{"errors":{"detail":"Page not found"}}'),
+             "http: POST /api/v1/metrics/query: status 404"),
+        ]
+        for answer, words in cases:
+            with self.subTest(answer=answer):
+                _, code, out, err = self.query(answer)
+                self.assertNotEqual(code, 0, out)
+                self.assertEqual(out, "")
+                self.assertIn(words, err)
+
+    def test_422_is_the_query_outcome(self):
+        body = json.dumps({"errors": {"status": "error", "error": "Unknown path(s): count",
+                                      "missing_paths": ["count"], "available_paths": ["n"]}})
+        _, code, out, err = self.query((422, body.encode()))
+        self.assertEqual(code, 3, err)
+        self.assertEqual(json.loads(err), {"error": {
+            "code": "EINVAL", "message": "Unknown path(s): count", "missing_paths": ["count"],
+            "available_paths": ["n"]}})
+
+
+class ServeBase(unittest.TestCase):
+    """Starts the real `trifle serve`."""
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="trfl-httpdrv.")
@@ -294,6 +380,10 @@ class ServeTest(unittest.TestCase):
                             "--granularity", g], env=env, capture_output=True, text=True)
         self.assertEqual(p.returncode, 0, p.stderr)
         return json.loads(p.stdout)["values"][0]
+
+
+class ServeTest(ServeBase):
+    """Against the real `trifle serve`."""
 
     def test_connection_refused(self):
         code, out, _ = run_calls(f"http://127.0.0.1:{free_port()}", "ev", 1)
@@ -434,6 +524,93 @@ class ServeTest(unittest.TestCase):
         self.assertEqual(self.values(port, "kill"), {"count": total})
         self.assertEqual(self.values(port, "__system__key__", "1d"),
                          {"count": total, "keys": {"kill": total}})
+
+
+class QueryTest(ServeBase):
+    """trifle_query through the HTTP driver is answered by the server (POST /api/v1/metrics/query),
+    with the same result as the same query run locally on the server's SQLite file."""
+
+    def api(self, port, method, path, body=None, token=TOKEN):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                         headers={"Authorization": f"Bearer {token}",
+                                  "Content-Type": "application/json"})
+            r = conn.getresponse()
+            return r.status, r.read()
+        finally:
+            conn.close()
+
+    def counters(self, port):
+        st, raw = self.api(port, "GET", "/stats/prometheus", token=harness.READER)
+        self.assertEqual(st, 200, raw)
+        got = {"query": 0, "get": 0}
+        for line in raw.decode().splitlines():
+            for name in got:
+                if line.startswith(f"stats_api_metrics_{name}_total{{"):
+                    got[name] = int(float(line.rsplit(" ", 1)[1]))
+        return got
+
+    def test_query_is_answered_by_the_server(self):
+        proc, port = self.start()
+        self.addCleanup(self.stop, proc)
+        calls = [
+            {"key": "q::ev", "at": "2025-01-15T10:05:00Z",
+             "values": {"count": 2, "duration": {"db": 0.5, "total": 1.25},
+                        "country": {"US": 1, "SK": 1}}},
+            {"key": "q::ev", "at": "2025-01-15T11:10:00Z",
+             "values": {"count": 3, "duration": {"db": 0.25}, "country": {"US": 3}}},
+            {"key": "q::ev", "at": "2025-01-15T13:00:00Z",
+             "values": {"count": 1, "duration": {"total": 3}}},
+        ]
+        st, raw = self.api(port, "POST", "/api/v1/metrics", calls)
+        self.assertEqual(st, 201, raw)
+        remote = f"http://127.0.0.1:{port}"
+        local = "sqlite:" + os.path.join(self.tmp, "main.db")
+        queries = [
+            ["--mode", "aggregate", "--aggregator", "sum", "--value-path", "count"],
+            ["--mode", "aggregate", "--aggregator", "mean", "--value-path", "duration.db",
+             "--slices", "2"],
+            ["--mode", "timeline", "--value-path", "count"],
+            ["--mode", "timeline", "--value-path", "count", "--format", "csv"],
+            ["--mode", "category", "--value-path", "country", "--format", "table"],
+            ["--mode", "aggregate", "--aggregator", "max", "--value-path", "per",
+             "--transpond-paths", "duration.total,count", "--expression", "a / b",
+             "--response", "per"],
+            ["--mode", "aggregate", "--aggregator", "sum", "--value-path", "nope"],  # 422
+            # a CLI time form, resolved by the client
+            QUERY_KEY + ["--from", "2025-01-15", "--granularity", "1d", "--mode", "aggregate",
+                         "--aggregator", "sum", "--value-path", "count"],
+        ]
+        for q in queries:
+            with self.subTest(q=q):
+                args = ["query"] + (q if q[0] == "q::ev" else QUERY_ARGS + q)
+                want = cli(local, *args)
+                got = cli(remote, *args)
+                self.assertEqual(got, want)
+                self.assertEqual(want[0], 3 if "nope" in q else 0, want)
+        # the server computed it: one query counted, no raw read (GET /api/v1/metrics)
+        before = self.counters(port)
+        code, out, err = cli(remote, "query", *QUERY_ARGS, "--mode", "aggregate",
+                             "--aggregator", "sum", "--value-path", "count")
+        self.assertEqual((code, json.loads(out)["value"]), (0, 6), err)
+        after = self.counters(port)
+        self.assertEqual(after["query"] - before["query"], 1, (before, after))
+        self.assertEqual(after["get"] - before["get"], 0, (before, after))
+        # and a transponder stored on the server applies: its path is in the HTTP-driver result,
+        # while the raw values in the SQLite file do not have it
+        st, raw = self.api(port, "POST", "/api/v1/transponders",
+                           {"name": "per count", "key": "q::ev", "paths": "duration.db,count",
+                            "expression": "a / b", "response": "db_per_count"})
+        self.assertEqual(st, 201, raw)
+        args = ["query"] + QUERY_ARGS + ["--mode", "aggregate", "--aggregator", "max",
+                                         "--value-path", "db_per_count"]
+        code, out, err = cli(remote, *args)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out)["value"], 0.25)
+        code, out, err = cli(local, *args)
+        self.assertEqual(code, 3, out)
+        self.assertIn("Unknown path(s): db_per_count", err)
 
 
 if __name__ == "__main__":

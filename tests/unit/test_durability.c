@@ -76,6 +76,10 @@ static void path_in(char *out, size_t size, const char *name)
 
 /* A handle on url with the journal in <work>/journal (journal = NULL: none); no flush thread and
  * no timer unless opts say otherwise, so nothing reaches the store before a flush or close. */
+/* The note handler the next open_handle() sets (trifle_config_set_note_handler), NULL: none. */
+static trifle_note_fn open_note_fn;
+static void *open_note_payload;
+
 static int open_handle(trifle **t, const char *url, const char *journal, const char *const *opts,
                        trifle_error *err)
 {
@@ -100,6 +104,7 @@ static int open_handle(trifle **t, const char *url, const char *journal, const c
     for (i = 0; opts != NULL && opts[i] != NULL; i += 2)
         if (trifle_config_set(cfg, opts[i], opts[i + 1], err) != 0)
             fail_msg("%s=%s: %s", opts[i], opts[i + 1], err->message);
+    trifle_config_set_note_handler(cfg, open_note_fn, open_note_payload);
     rc = trifle_open(t, cfg, err);
     trifle_config_free(cfg);
     return rc;
@@ -346,6 +351,96 @@ static void test_replay_skips_stored_calls(void **state)
     assert_true(stored_total(url) == 42);
     restart(url, journal);
     assert_true(stored_total(url) == 49);
+}
+
+/* The notes a replay hands back, in order. */
+typedef struct notes {
+    char seen[16][16];
+    size_t n;
+    int refuse; /* non-zero: the handler answers this */
+} notes;
+
+static int collect_note(void *payload, const void *note, size_t len)
+{
+    notes *ns = payload;
+
+    if (ns->refuse != 0)
+        return ns->refuse;
+    assert_true(ns->n < 16 && len < 16);
+    memcpy(ns->seen[ns->n], note, len);
+    ns->seen[ns->n++][len] = '\0';
+    return 0;
+}
+
+/* trifle_write_noted: the note travels in the call's journal record, and the replay after a crash
+ * hands back the note of every noted call still in the journal, stored already or not. */
+static void test_notes_come_back_with_their_calls(void **state)
+{
+    char url[512], journal[512];
+    trifle_payload *p = payload("{\"n\":1}"), *empty = payload("{}");
+    trifle_error err = TRIFLE_ERROR_INIT;
+    notes ns;
+    trifle *t;
+    pid_t pid;
+    int status, i;
+
+    (void)state;
+    (void)snprintf(url, sizeof(url), "sqlite:%s/db.sqlite", work);
+    path_in(journal, sizeof(journal), "journal");
+    must_setup(url);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char note[8];
+        t = must_open(url, journal, NULL);
+        track_n(t, p, 3);
+        for (i = 1; i <= 4; i++) {
+            (void)snprintf(note, sizeof(note), "n%d", i);
+            if (trifle_write_noted(t, i == 4, KEY, T0, p, 0, note, strlen(note), &err) != 0)
+                _exit(3);
+            if (i == 2 && trifle_flush(t, &err) != 0) /* n1, n2 stored; n3, n4 pending */
+                _exit(4);
+        }
+        die_now();
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    assert_true(stored_total(url) == 5);
+    /* a handler that refuses a note stops the open with its status */
+    memset(&ns, 0, sizeof(ns));
+    ns.refuse = TRIFLE_EIO;
+    open_note_fn = collect_note;
+    open_note_payload = &ns;
+    assert_int_equal(open_handle(&t, url, journal, NULL, &err), TRIFLE_EIO);
+    assert_non_null(strstr(err.message, "was refused"));
+    trifle_free(t);
+    /* the replay: every note in journal order; the assert (n4) replaced n, it did not add */
+    ns.refuse = 0;
+    t = must_open(url, journal, NULL);
+    open_note_fn = NULL;
+    open_note_payload = NULL;
+    assert_int_equal(ns.n, 4);
+    for (i = 0; i < 4; i++) {
+        char want[8];
+        (void)snprintf(want, sizeof(want), "n%d", i + 1);
+        assert_string_equal(ns.seen[i], want);
+    }
+    assert_int_equal(trifle_close(t, &err), 0);
+    trifle_free(t);
+    assert_true(stored_total(url) == 1);
+    /* bad notes; no journal or no values: the call is made, the note is not kept */
+    t = must_open(url, NULL, NULL);
+    assert_int_equal(trifle_write_noted(t, 0, KEY, T0, p, 0, NULL, 1, &err), TRIFLE_EINVAL);
+    assert_int_equal(trifle_write_noted(t, 0, KEY, T0, p, 0, "x", 0, &err), TRIFLE_EINVAL);
+    assert_int_equal(trifle_write_noted(t, 0, KEY, T0, p, 0, "x", 65536, &err), TRIFLE_EINVAL);
+    assert_string_equal(err.message, "invalid argument: a note is 1 to 65535 bytes");
+    assert_int_equal(trifle_write_noted(t, 0, KEY, T0, p, 0, "x", 1, &err), 0);
+    assert_int_equal(trifle_write_noted(t, 0, KEY, T0, empty, 0, "x", 1, &err), 0);
+    assert_int_equal(trifle_close(t, &err), 0);
+    trifle_free(t);
+    assert_true(stored_total(url) == 2);
+    trifle_payload_free(p);
+    trifle_payload_free(empty);
 }
 
 /* A second process (here: a second handle) cannot take a journal in use. */
@@ -803,6 +898,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replay_after_crash_sqlite, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_replay_skips_stored_calls, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_journal_in_use, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_notes_come_back_with_their_calls, setup_dir,
+                                        teardown_dir),
         cmocka_unit_test_setup_teardown(test_journal_needs_buffer, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_crash_after_commit_is_exactly_once, setup_dir,
                                         teardown_dir),

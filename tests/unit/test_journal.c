@@ -731,7 +731,7 @@ static void test_damaged_header(void **state)
         fd = open(seg, O_RDWR);
         assert_true(fd >= 0);
         assert_int_equal(pread(fd, h, 64, 0), 64);
-        h[8] = 2;
+        h[8] = 3;
         crc = trifle__crc32c(0, h, 56);
         h[56] = (unsigned char)crc;
         h[57] = (unsigned char)(crc >> 8);
@@ -744,7 +744,7 @@ static void test_damaged_header(void **state)
         memset(&g, 0, sizeof(g));
         assert_int_equal(trifle__journal_replay(j, collect, &g, &err), TRIFLE_EIO);
         free(g.seqs);
-        assert_non_null(strstr(err.message, "format version 2"));
+        assert_non_null(strstr(err.message, "format version 3"));
         assert_non_null(strstr(err.message, seg));
         assert_int_equal(file_size(seg), size);
         trifle__journal_close(j);
@@ -796,6 +796,65 @@ static int unmovable_child(uint64_t bad, const char *seg, off_t size)
     trifle__journal_close(j);
     free(g.seqs);
     return 0;
+}
+
+/* Segments are written as format version 2; a version 1 segment (written before record type 5
+ * existed) still replays, and 0 is no version at all. */
+static void set_version(const char *seg, unsigned char version)
+{
+    unsigned char h[64];
+    uint32_t crc;
+    int fd = open(seg, O_RDWR);
+
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, h, 64, 0), 64);
+    h[8] = version;
+    crc = trifle__crc32c(0, h, 56);
+    h[56] = (unsigned char)crc;
+    h[57] = (unsigned char)(crc >> 8);
+    h[58] = (unsigned char)(crc >> 16);
+    h[59] = (unsigned char)(crc >> 24);
+    assert_int_equal(pwrite(fd, h, 64, 0), 64);
+    close(fd);
+}
+
+static void test_format_versions(void **state)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle__journal *j;
+    uint64_t segs[8];
+    char seg[512];
+    unsigned char *image;
+    size_t len;
+    got g;
+
+    (void)state;
+    j = open_j(TRIFLE__JSYNC_NONE, 0, 1 << 20);
+    replay_ok(j, &g);
+    free(g.seqs);
+    append_ok(j, 1);
+    append_ok(j, 2);
+    trifle__journal_close(j);
+    assert_int_equal(list_segs(segs, 8), 1);
+    seg_path(seg, sizeof(seg), segs[0], "");
+    image = slurp(seg, &len);
+    assert_int_equal(image[8], 2); /* written as version 2 */
+    free(image);
+    set_version(seg, 1);
+    j = open_j(TRIFLE__JSYNC_NONE, 0, 1 << 20);
+    replay_ok(j, &g);
+    assert_int_equal(g.n, 2);
+    expect_range(&g, 0, 1, 2);
+    free(g.seqs);
+    trifle__journal_close(j);
+    /* version 0 is damage: the segment is moved aside, nothing replays */
+    set_version(seg, 0);
+    j = open_j(TRIFLE__JSYNC_NONE, 0, 1 << 20);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(trifle__journal_replay(j, collect, &g, &err), 0);
+    assert_int_equal(g.n, 0);
+    free(g.seqs);
+    trifle__journal_close(j);
 }
 
 static void test_damage_unmovable(void **state)
@@ -1255,6 +1314,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crc_middle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damage_unmovable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_format_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_rlimit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_rlimit_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_tmpfs, setup, teardown),

@@ -54,6 +54,7 @@ static trifle_query_result *query_env(fake *f, const char *request, int flags,
     trifle_query_result *r = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
 
+    memset(&env, 0, sizeof(env));
     env.zone = zone;
     env.granularities = granularities;
     env.n_granularities = 3;
@@ -533,6 +534,166 @@ static int starts_with(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* ------------------------------------------------------------------------------------------- */
+/* Answered elsewhere: a driver with TRIFLE_CAP_QUERY (ABI 1.3)                                 */
+
+typedef struct far {
+    int calls, rc, status;
+    const char *body;
+    char request[1024], key[64], granularity[32];
+} far;
+
+static int far_remote(void *ctx, const char *key, const char *granularity, const char *request,
+                      size_t len, int (*fn)(void *fctx, int status, const char *body, size_t len),
+                      void *fctx, trifle_error *err)
+{
+    far *f = ctx;
+
+    f->calls++;
+    (void)snprintf(f->request, sizeof(f->request), "%.*s", (int)len, request);
+    (void)snprintf(f->key, sizeof(f->key), "%s", key);
+    (void)snprintf(f->granularity, sizeof(f->granularity), "%s", granularity);
+    if (f->rc != 0)
+        return trifle__error(err, f->rc, "driver far: no route to the server");
+    return fn(fctx, f->status, f->body, strlen(f->body));
+}
+
+static trifle_query_result *query_far(far *f, const char *request, int flags,
+                                      const trifle_zone *zone)
+{
+    trifle__query_env env;
+    trifle_query_result *r = NULL;
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    memset(&env, 0, sizeof(env));
+    env.zone = zone;
+    env.granularities = granularities;
+    env.n_granularities = 3;
+    env.flags = flags;
+    env.read = fake_read; /* never called: ctx is not a fake */
+    env.ctx = f;
+    env.remote = far_remote;
+    env.remote_name = "driver far";
+    assert_int_equal(trifle__query_run(&r, request, strlen(request), &env, &err), 0);
+    assert_non_null(r);
+    return r;
+}
+
+static void test_remote_forwards(void **state)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_zone *zone = NULL;
+    trifle_query_result *r;
+    far f = {0};
+    char *text;
+
+    (void)state;
+    assert_int_equal(trifle_zone_open(&zone, "Europe/Bratislava", &err), 0);
+    f.status = 200;
+    f.body = "{\"data\":{\"status\":\"ok\",\"value\":7,\"extra\":[1,2.5,null]}}";
+    /* CLI times are the caller's: resolved in its zone and sent as UTC; a granularity the local
+     * configuration lacks (1w) goes to the far side, whose configuration decides */
+    r = query_far(&f,
+                  "{\"key\":\" k \",\"from\":\"2026-01-24\",\"to\":\"@1769216400\","
+                  "\"granularity\":\"1w\",\"mode\":\"aggregate\",\"aggregator\":\"sum\","
+                  "\"value_path\":\"n\",\"slices\":2}",
+                  TRIFLE_QUERY_CLI_TIME, zone);
+    assert_int_equal(f.calls, 1);
+    assert_string_equal(f.request,
+                        "{\"key\":\" k \",\"from\":\"2026-01-23T23:00:00Z\",\"to\":"
+                        "\"2026-01-24T01:00:00Z\",\"granularity\":\"1w\",\"mode\":\"aggregate\","
+                        "\"aggregator\":\"sum\",\"value_path\":\"n\",\"slices\":2}");
+    assert_string_equal(f.key, "k");
+    assert_string_equal(f.granularity, "1w");
+    assert_int_equal(trifle_query_result_status(r), 200);
+    assert_int_equal(trifle_query_result_code(r), 0);
+    assert_string_equal(trifle_query_result_message(r), "");
+    text = render(r, TRIFLE_QUERY_RENDER_HTTP);
+    assert_string_equal(text, "{\"data\":{\"status\":\"ok\",\"value\":7,\"extra\":[1,2.5,null]}}");
+    trifle_mem_free(text);
+    trifle_query_result_free(r);
+    /* the checks before step 8 stay local, with their messages; nothing is sent */
+    f.calls = 0;
+    r = query_far(&f, "{" AGG "\"value_path\":\"n\",\"slices\":0}", 0, NULL);
+    assert_int_equal(trifle_query_result_status(r), 422);
+    assert_string_equal(trifle_query_result_message(r), "slices must be a positive integer.");
+    trifle_query_result_free(r);
+    r = query_far(&f, "{" BASE "\"granularity\":\"5x\",\"mode\":\"timeline\"}", 0, NULL);
+    assert_int_equal(trifle_query_result_status(r), 400);
+    trifle_query_result_free(r);
+    assert_int_equal(f.calls, 0);
+    /* the driver fails to get an answer: its code and message; EINVAL is a 400 */
+    f.rc = TRIFLE_ECONN;
+    r = query_far(&f, "{" AGG "\"value_path\":\"n\"}", 0, NULL);
+    assert_int_equal(trifle_query_result_status(r), 500);
+    assert_int_equal(trifle_query_result_code(r), TRIFLE_ECONN);
+    assert_string_equal(trifle_query_result_message(r), "driver far: no route to the server");
+    trifle_query_result_free(r);
+    f.rc = TRIFLE_EINVAL;
+    r = query_far(&f, "{" AGG "\"value_path\":\"n\"}", 0, NULL);
+    assert_int_equal(trifle_query_result_status(r), 400);
+    trifle_query_result_free(r);
+    trifle_zone_free(zone);
+}
+
+static void expect_answer(int status, const char *body, int want_status, int want_code,
+                          const char *message, const char *extra)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_query_result *r = NULL;
+    char *text;
+
+    size_t n = strlen(message);
+
+    /* a message ending in '*' is a prefix: the JSON reader's own words follow it */
+    if (n > 0 && message[n - 1] != '*')
+        n++;
+    else if (n > 0)
+        n--;
+    assert_int_equal(trifle__query_answer(&r, status, body, strlen(body), "driver far", &err), 0);
+    if (trifle_query_result_status(r) != want_status ||
+        strncmp(trifle_query_result_message(r), message, n) != 0)
+        fail_msg("%d %s\n  got %d \"%s\"\n want %d \"%s\"", status, body,
+                 trifle_query_result_status(r), trifle_query_result_message(r), want_status,
+                 message);
+    assert_int_equal(trifle_query_result_code(r), want_code);
+    text = render(r, TRIFLE_QUERY_RENDER_DATA);
+    assert_string_equal(text, extra);
+    trifle_mem_free(text);
+    trifle_query_result_free(r);
+}
+
+static void test_remote_answers(void **state)
+{
+    (void)state;
+    expect_answer(200, "{\"data\":{\"value\":1}}", 200, 0, "", "{\"value\":1}");
+    /* a 422 keeps the message and the extra fields, as a local outcome has them */
+    expect_answer(422,
+                  "{\"errors\":{\"status\":\"error\",\"error\":\"Unknown path(s): x\","
+                  "\"missing_paths\":[\"x\"],\"available_paths\":[\"n\"]}}",
+                  422, TRIFLE_EINVAL, "Unknown path(s): x",
+                  "{\"missing_paths\":[\"x\"],\"available_paths\":[\"n\"]}");
+    expect_answer(400, "{\"errors\":{\"detail\":\"Bad request\"}}", 400, TRIFLE_EINVAL,
+                  "driver far: the query was refused with status 400: Bad request", "{}");
+    expect_answer(500, "{\"errors\":{\"detail\":\"Internal server error\"}}", 500, TRIFLE_EDRIVER,
+                  "driver far: the query failed with status 500: Internal server error", "{}");
+    expect_answer(502, "<html>bad gateway</html>", 500, TRIFLE_EDRIVER,
+                  "driver far: the query failed with status 502: (the body is not JSON)", "{}");
+    /* malformed answers name what is wrong */
+    expect_answer(200, "<html>", 500, TRIFLE_EDRIVER,
+                  "driver far: the query's answer (status 200) is not JSON: invalid JSON*", "{}");
+    expect_answer(200, "{\"data\":[1]}", 500, TRIFLE_EDRIVER,
+                  "driver far: the query's answer (status 200) has no \"data\" object", "{}");
+    expect_answer(200, "", 500, TRIFLE_EDRIVER,
+                  "driver far: the query's answer (status 200) is not JSON: invalid JSON*", "{}");
+    expect_answer(422, "{\"errors\":{\"detail\":\"x\"}}", 500, TRIFLE_EDRIVER,
+                  "driver far: the query's answer (status 422) has no \"errors\".\"error\" "
+                  "message",
+                  "{}");
+    expect_answer(302, "{}", 500, TRIFLE_EDRIVER, "driver far: the query's answer has status 302",
+                  "{}");
+}
+
 static void test_renderings(void **state)
 {
     fake f = {0};
@@ -619,6 +780,7 @@ static void test_oom(void **state)
             char *text = NULL;
             fake f = {0};
             f.series = default_series;
+            memset(&env, 0, sizeof(env));
             env.zone = NULL;
             env.granularities = granularities;
             env.n_granularities = 3;
@@ -655,6 +817,7 @@ int main(void)
         cmocka_unit_test(test_timeline_data),     cmocka_unit_test(test_category_data),
         cmocka_unit_test(test_transponder),       cmocka_unit_test(test_zone_and_cli_times),
         cmocka_unit_test(test_renderings),        cmocka_unit_test(test_oom),
+        cmocka_unit_test(test_remote_forwards),   cmocka_unit_test(test_remote_answers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
