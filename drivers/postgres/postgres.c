@@ -13,9 +13,8 @@
  * PostgreSQL wraps a lone statement in its own transaction, so it is applied completely or not at
  * all, exactly like `BEGIN; INSERT ...; COMMIT;`, but in one round trip instead of three (libpq
  * cannot send parameters with a multi-statement string, and pipelining three statements buys
- * nothing over one). Items are sent sorted by identifier, the system key's rows last (the hot
- * rows are then locked for the shortest time), so concurrent batches take their row locks in the
- * same order; deadlock and serialisation failures (40P01, 40001) are retried up to
+ * nothing over one). Items are sent sorted by identifier, so concurrent batches take their row
+ * locks in the same order; deadlock and serialisation failures (40P01, 40001) are retried up to
  * three times all the same. write_marked (ABI 1.1) needs more than one statement, so it runs
  * BEGIN, a statement that locks every row of the call in the same sorted order, the same SET and
  * INC statements, an upsert into `<table>_marks` and COMMIT as one explicit transaction (retried
@@ -1112,26 +1111,13 @@ static size_t pg_chars(const char *s)
     return n;
 }
 
-/* Whether a bucket is the system key's. Its rows are the ones every tracked call of a bucket
- * updates, the hottest rows of the table. */
-static int pg_is_system(const trifle_bucket *b)
-{
-    return b->key != NULL && strcmp(b->key, "__system__key__") == 0;
-}
-
-/* The one lock order of every writer: the data rows by identifier, then the system key's rows by
- * identifier. A statement locks its rows as it reaches them and keeps the locks until it commits,
- * so the system rows, which concurrent calls of the same bucket all wait for, are taken last and
- * held for the shortest time: their own update and the commit, not the rest of the statement. */
 static int pg_ord_cmp(const void *pa, const void *pb)
 {
     const trifle_bucket *a = &((const pg_ord *)pa)->e->bucket;
     const trifle_bucket *b = &((const pg_ord *)pb)->e->bucket;
-    int r = pg_is_system(a) - pg_is_system(b);
+    int r = strcmp(a->id, b->id);
 
     if (r != 0)
-        return r;
-    if ((r = strcmp(a->id, b->id)) != 0)
         return r;
     if (a->granularity != NULL && b->granularity != NULL &&
         (r = strcmp(a->granularity, b->granularity)) != 0)
@@ -1204,7 +1190,7 @@ static int pg_write_params(trifle_conn *c, const trifle_entry *items, size_t n, 
         c->ord[i].e = &items[i];
         c->ord[i].i = i;
     }
-    /* one lock order for every writer (pg_ord_cmp) */
+    /* one lock order for every writer: by identifier */
     qsort(c->ord, n, sizeof(*c->ord), pg_ord_cmp);
     for (i = 1; i < n; i++) {
         if (pg_same_bucket(m, &c->ord[i - 1].e->bucket, &c->ord[i].e->bucket))
@@ -1251,8 +1237,8 @@ static int pg_write_params(trifle_conn *c, const trifle_entry *items, size_t n, 
 
 static const int pg_binary[4] = {1, 1, 1, 1};
 
-/* The parameters of the LOCK statement: the buckets of both lists (checked already), in the lock
- * order of every write (pg_ord_cmp), a bucket named in both lists once. */
+/* The parameters of the LOCK statement: the buckets of both lists (checked already), sorted by
+ * identifier like every write, a bucket named in both lists once. */
 static int pg_lock_params(trifle_conn *c, const trifle_entry *set_items, size_t n_set,
                           const trifle_entry *inc_items, size_t n_inc, const char *values[4],
                           int lengths[4], int *np, trifle_error *err)
