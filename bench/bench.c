@@ -465,7 +465,6 @@ static int bench_inproc(long n, int threads, int rounds, const char *journal_syn
     }
     for (r = 0; r < rounds; r++) {
         double sum = 0;
-
         long long b0 = dir[0] ? dir_bytes(dir) : 0;
         c0 = clock_s(threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_PROCESS_CPUTIME_ID);
         t0 = now_s();

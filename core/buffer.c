@@ -128,12 +128,12 @@ typedef struct gcache {
     void *slot_mem; /* the allocation slot lives in (line_alloc) */
 } gcache;
 
+#define CACHE_LINE 64
+
 /* One shard of the pending state (aggregate mode). A thread writes to the shard of its slot, so
  * threads on different shards share no lock and no written cache line per call. Everything here
  * is guarded by the shard's `lock`, except the counters, which the flush thread and the stats
  * read without it (relaxed atomics written under the lock). */
-#define CACHE_LINE 64
-
 typedef struct bshard {
     _Alignas(CACHE_LINE) trifle__mutex lock; /* a shard starts a line (the array: line_alloc) */
     btable tables[2]; /* pending: tables[cur]; the other is empty between flushes */
