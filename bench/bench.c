@@ -225,6 +225,7 @@ typedef struct worker {
     progress *prog; /* thread 0 only */
     long total;
     int threads;
+    double cpu; /* out: CPU seconds of this thread for its slice */
 } worker;
 
 static void *track_worker(void *arg)
@@ -238,6 +239,7 @@ static void *track_worker(void *arg)
     progress *prog = w->prog;
     long i, from = w->from, to = w->to, total = w->total;
     int threads = w->threads;
+    double c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
 
     for (i = from; i < to; i++) {
         if (trifle_track(t, WORKLOAD_KEY, workload_at(i), p, 0, &err) != 0)
@@ -245,6 +247,7 @@ static void *track_worker(void *arg)
         if (prog != NULL && (i & 1023) == 0)
             progress_step(prog, (i - from) * threads, total);
     }
+    w->cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
     return NULL;
 }
 
@@ -411,9 +414,11 @@ static int bench_inproc(long n, int threads, int rounds, const char *journal_syn
     trifle_payload *p = workload_payload();
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_buffer_counters bc = TRIFLE_BUFFER_COUNTERS_INIT;
-    double wall[32], cpu[32], total[32], bytes[32], t0, t1, t2, c0, c1;
+    double wall[32], cpu[32], total[32], bytes[32], tcpu[32], busy[32], t0, t1, t2, c0, c1;
+    double load = -1;
+    FILE *lf;
     char dir[4096] = "";
-    int r;
+    int r, k;
 
     /* async=false and a size above N: the only flush is the explicit one after the loop */
     opt_add(&o, "buffer.async", "false");
@@ -441,7 +446,7 @@ static int bench_inproc(long n, int threads, int rounds, const char *journal_syn
     pthread_cond_init(&c.done, NULL);
     c.threads = threads;
     for (r = 0; r < threads; r++) {
-        c.w[r] = (worker){t, p, 0, 0, NULL, n, threads};
+        c.w[r] = (worker){t, p, 0, 0, NULL, n, threads, 0};
         members[r] = (crew_member){&c, r};
         if (r > 0 && pthread_create(&tid[r], NULL, crew_main, &members[r]) != 0) {
             fprintf(stderr, "trifle-bench: cannot start a thread\n");
@@ -452,7 +457,14 @@ static int bench_inproc(long n, int threads, int rounds, const char *journal_syn
     crew_round(&c, n);
     if (trifle_flush(t, &err) != 0)
         die("flush", &err);
+    /* the 1-minute load average when the timed rounds start: other work on the cores */
+    if ((lf = fopen("/proc/loadavg", "r")) != NULL) {
+        if (fscanf(lf, "%lf", &load) != 1)
+            load = -1;
+        fclose(lf);
+    }
     for (r = 0; r < rounds; r++) {
+        double sum = 0;
         long long b0 = dir[0] ? dir_bytes(dir) : 0;
         c0 = clock_s(threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_PROCESS_CPUTIME_ID);
         t0 = now_s();
@@ -470,12 +482,20 @@ static int bench_inproc(long n, int threads, int rounds, const char *journal_syn
         wall[r] = (double)n / (t1 - t0);
         cpu[r] = (double)n / (c1 - c0);
         total[r] = (double)n / (t2 - t0);
+        /* the threads' own CPU time in their slices: what the code costs, apart from how much
+         * of the machine the scheduler gave the process (cpus_busy) */
+        for (k = 0; k < threads; k++)
+            sum += c.w[k].cpu;
+        tcpu[r] = (double)n / sum;
+        busy[r] = sum / (t1 - t0);
     }
     printf("{\"bench\":\"inproc\",\"impl\":\"c\",\"calls\":%ld,\"threads\":%d,\"rounds\":%d,"
            "\"journal\":\"%s\",\"calls_per_s\":%.1f,\"calls_per_cpu_s\":%.1f,"
-           "\"with_flush_per_s\":%.1f,\"journal_bytes_per_call\":%.1f,\"peak_rss_kb\":%ld}\n",
+           "\"with_flush_per_s\":%.1f,\"journal_bytes_per_call\":%.1f,\"peak_rss_kb\":%ld,"
+           "\"calls_per_thread_cpu_s\":%.1f,\"cpus_busy\":%.3f,\"load_start\":%.2f}\n",
            n, threads, rounds, journal_sync ? journal_sync : "off", median(wall, rounds),
-           median(cpu, rounds), median(total, rounds), median(bytes, rounds), status_kb("VmHWM"));
+           median(cpu, rounds), median(total, rounds), median(bytes, rounds), status_kb("VmHWM"),
+           median(tcpu, rounds), median(busy, rounds), load);
     pthread_mutex_lock(&c.m);
     c.quit = 1;
     pthread_cond_broadcast(&c.go);

@@ -208,6 +208,22 @@ def main():
         w(f"Threads (wall clock, the buffer's shards): 2 threads {rtext(r2)} the single-thread rate, "
           f"4 threads {rtext(r4)}. On this 2-core machine 4 threads share 2 cores.")
         w("")
+        if med(cin2, "cpus_busy") is not None:
+            # what the code costs per thread, apart from how much of the cores it was given
+            w("| threads | calls per thread-CPU-second | CPUs busy (thread CPU / wall) | 1-min load at start |")
+            w("|---:|---:|---:|---:|")
+            for rows in (cin, cin2, cin4):
+                if rows:
+                    w(f"| {rows[0].get('threads')} | {num(med(rows, 'calls_per_thread_cpu_s'))} | "
+                      f"{num(med(rows, 'cpus_busy'), 2)} | {num(med(rows, 'load_start'), 2)} |")
+            w("")
+            t1, t2 = med(cin, "calls_per_thread_cpu_s"), med(cin2, "calls_per_thread_cpu_s")
+            sc = None if not t1 or not t2 else 2 * t2 / t1
+            w(f"The wall ratio is the code's scaling times the share of the cores the threads got. "
+              f"Per thread-CPU-second, 2 threads scale {rtext(sc)}: each thread runs at "
+              f"{'n/a' if sc is None else f'{sc / 2 * 100:.0f}%'} of the single thread's speed; the "
+              f"rest of the gap is CPUs busy below 2, time the scheduler gave to other processes.")
+            w("")
         targets.append(("buffered track, 2 threads ≥ 1.8× one thread (in-process)",
                         rtext(r2), None if r2 is None else r2 >= 1.8, r2, 1.8))
 

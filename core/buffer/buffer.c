@@ -125,18 +125,22 @@ typedef struct gcache {
     double inv;    /* 1.0 / span */
     uint64_t mask; /* slots - 1 */
     gslot *slot;
+    void *slot_mem; /* the allocation slot lives in (line_alloc) */
 } gcache;
+
+#define CACHE_LINE 64
 
 /* One shard of the pending state (aggregate mode). A thread writes to the shard of its slot, so
  * threads on different shards share no lock and no written cache line per call. Everything here
  * is guarded by the shard's `lock`, except the counters, which the flush thread and the stats
  * read without it (relaxed atomics written under the lock). */
 typedef struct bshard {
-    trifle__mutex lock;
+    _Alignas(CACHE_LINE) trifle__mutex lock; /* a shard starts a line (the array: line_alloc) */
     btable tables[2]; /* pending: tables[cur]; the other is empty between flushes */
     int cur;
     uint64_t gen; /* bumps when the pending table is swapped (invalidates record caches) */
     gcache *gc;
+    void *gc_mem; /* the allocation gc lives in (line_alloc) */
     /* the key of the last call (a copy), its hash and an id that changes with its text, so a call
      * with the same key as the last one neither hashes nor compares key strings */
     char *mkey;
@@ -150,8 +154,7 @@ typedef struct bshard {
     _Atomic uint64_t ops_since;  /* calls since the last snapshot */
     _Atomic uint64_t operations; /* calls accepted, ever */
     _Atomic size_t records;      /* tables[cur].count */
-    char pad[64];                /* keeps the next shard's hot fields off this cache line */
-} bshard;
+} bshard; /* a whole number of cache lines: the next shard starts on its own line */
 
 #define SHARDS_MAX 16
 
@@ -165,7 +168,8 @@ struct trifle__buffer {
     pthread_cond_t wake, done, room;
     /* aggregate state: the pending records, in shards (FIFO mode uses shards[0]'s counters) */
     bshard *shards;
-    size_t n_shards; /* a power of two */
+    void *shards_mem; /* the allocation shards live in (line_alloc) */
+    size_t n_shards;  /* a power of two */
     _Atomic int armed; /* a call arrived since the last snapshot (the timer runs) */
     btable retained;   /* flush_lock: records of failed flushes, older than anything pending */
     btable quarantine; /* flush_lock: records the store rejected (EDATA) */
@@ -2320,6 +2324,21 @@ static int journal_start(trifle__buffer *b, const char *dir, trifle_error *err)
 /* ---------------------------------------------------------------------------------------------
  * Public (internal) API */
 
+/* A zeroed block of whole cache lines that shares none of them with another allocation, for
+ * what a thread reads or writes on every call (a shard, its bucket caches): malloc packs small
+ * blocks side by side, and a neighbour that another thread writes would cost that line on every
+ * call. *mem gets what to free. */
+static void *line_alloc(size_t size, void **mem)
+{
+    size_t whole = (size + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
+
+    *mem = NULL;
+    if (whole < size || whole > SIZE_MAX - 2 * CACHE_LINE ||
+        (*mem = trifle__calloc(1, whole + 2 * CACHE_LINE)) == NULL)
+        return NULL;
+    return (char *)*mem + CACHE_LINE - (uintptr_t)*mem % CACHE_LINE;
+}
+
 int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trifle_error *err)
 {
     static const int64_t unit_seconds[] = {1, 60, 3600, 86400, 604800, 2592000, 7776000, 31536000};
@@ -2355,7 +2374,7 @@ int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trif
         while (b->n_shards < SHARDS_MAX && (long)b->n_shards < 2 * (cpus > 0 ? cpus : 1))
             b->n_shards *= 2;
     }
-    if ((b->shards = trifle__calloc(b->n_shards, sizeof(*b->shards))) == NULL)
+    if ((b->shards = line_alloc(b->n_shards * sizeof(*b->shards), &b->shards_mem)) == NULL)
         goto oom;
     for (k = 0; k < b->n_shards; k++) {
         bshard *sh = &b->shards[k];
@@ -2365,7 +2384,8 @@ int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trif
         atomic_init(&sh->operations, 0);
         atomic_init(&sh->records, 0);
         atomic_init(&sh->n_returned, 0);
-        if ((sh->gc = trifle__calloc(env->n_grans ? env->n_grans : 1, sizeof(*sh->gc))) == NULL)
+        sh->gc = line_alloc((env->n_grans ? env->n_grans : 1) * sizeof(*sh->gc), &sh->gc_mem);
+        if (sh->gc == NULL)
             goto oom;
         for (g = 0; g < env->n_grans; g++) {
             int64_t span = unit_seconds[env->grans[g].unit] * env->grans[g].offset;
@@ -2376,7 +2396,7 @@ int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trif
             while (slots < GC_MAX_SLOTS && (int64_t)slots * sh->gc[g].span < 86400)
                 slots *= 2;
             sh->gc[g].mask = slots - 1;
-            if ((sh->gc[g].slot = trifle__calloc(slots, sizeof(gslot))) == NULL)
+            if ((sh->gc[g].slot = line_alloc(slots * sizeof(gslot), &sh->gc[g].slot_mem)) == NULL)
                 goto oom;
         }
     }
@@ -3204,12 +3224,12 @@ void trifle__buffer_free(trifle__buffer *b)
         }
         if (sh->gc != NULL)
             for (g = 0; g < b->env.n_grans; g++)
-                trifle__free(sh->gc[g].slot);
-        trifle__free(sh->gc);
+                trifle__free(sh->gc[g].slot_mem);
+        trifle__free(sh->gc_mem);
         trifle__free(sh->mkey);
         trifle__mutex_destroy(&sh->lock);
     }
-    trifle__free(b->shards);
+    trifle__free(b->shards_mem);
     table_destroy(&b->retained);
     table_destroy(&b->quarantine);
 

@@ -27,11 +27,11 @@ type store struct {
 	mode    string
 	c       *cli
 	g       *goSide
-	sqlDB   *sql.DB           // sqlite, postgres, mysql: the Go side's connection (raw checks)
-	redis   *redis.Client     // redis: the Go side's client
-	mongo   *mongo.Collection // mongo: the collection of this store
-	table   string            // sqlite, postgres, mysql: table; redis: prefix
-	goSetup func() error      // upstream's Setup of the store
+	sqlDB   *sql.DB               // sqlite, postgres, mysql: the Go side's connection (raw checks)
+	redis   redis.UniversalClient // redis, redis_cluster: the Go side's client
+	mongo   *mongo.Collection     // mongo: the collection of this store
+	table   string                // sqlite, postgres, mysql: table; redis, redis_cluster: prefix
+	goSetup func() error          // upstream's Setup of the store
 }
 
 // backend knows how to open a fresh store for one identifier mode.
@@ -46,6 +46,7 @@ var backends = []backend{
 	{"sqlite", "", []string{"full", "partial", "separated"}, newSQLite},
 	{"postgres", "TRIFLE_TEST_URI_POSTGRES", []string{"full", "partial", "separated"}, newPostgres},
 	{"redis", "TRIFLE_TEST_URI_REDIS", []string{"full"}, newRedis},
+	{"redis_cluster", "TRIFLE_TEST_URI_REDIS_CLUSTER", []string{"full"}, newRedisCluster},
 	{"mongo", "TRIFLE_TEST_URI_MONGO", []string{"full", "partial", "separated"}, newMongo},
 	{"mysql", "TRIFLE_TEST_URI_MYSQL", []string{"full", "partial", "separated"}, newMySQL},
 }
@@ -186,6 +187,43 @@ func newRedis(t *testing.T, mode string) *store {
 		_ = client.Close()
 	})
 	s := newStore(t, "redis", mode, withParam(uri, "prefix", prefix), tsg.NewRedisDriver(client, prefix))
+	s.redis, s.table = client, prefix
+	s.goSetup = func() error { return nil } // upstream's Redis driver has no Setup
+	return s
+}
+
+// clusterAddrs gives the nodes of trifle-c's redis_cluster://host:port,host:port/?… URL.
+func clusterAddrs(t *testing.T, uri string) []string {
+	rest, ok := strings.CutPrefix(uri, "redis_cluster://")
+	if !ok {
+		t.Fatalf("TRIFLE_TEST_URI_REDIS_CLUSTER: want redis_cluster://host:port,…, got %q", uri)
+	}
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		rest = rest[:i]
+	}
+	return strings.Split(rest, ",")
+}
+
+// newRedisCluster: trifle-c's redis_cluster plugin on one side, upstream's Redis driver over
+// go-redis's ClusterClient (a redis.UniversalClient, as upstream takes it) on the other, on the
+// three-master cluster of scripts/test-servers.sh.
+func newRedisCluster(t *testing.T, mode string) *store {
+	uri := os.Getenv("TRIFLE_TEST_URI_REDIS_CLUSTER")
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: clusterAddrs(t, uri)})
+	prefix := namespace()
+	t.Cleanup(func() {
+		ctx := context.Background()
+		// a SCAN sees one node: delete the namespace on every master
+		_ = client.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			iter := node.Scan(ctx, 0, prefix+"::*", 1000).Iterator()
+			for iter.Next(ctx) {
+				node.Del(ctx, iter.Val())
+			}
+			return iter.Err()
+		})
+		_ = client.Close()
+	})
+	s := newStore(t, "redis_cluster", mode, withParam(uri, "prefix", prefix), tsg.NewRedisDriver(client, prefix))
 	s.redis, s.table = client, prefix
 	s.goSetup = func() error { return nil } // upstream's Redis driver has no Setup
 	return s

@@ -28,6 +28,8 @@ func init() {
 		{"GoHincrbyAfterCFraction", goHincrbyAfterCFraction},
 		{"CIncrementAfterGoFraction", cIncrementAfterGoFraction},
 	}
+	// the same hashes and commands, routed by hash slot
+	backendCases["redis_cluster"] = backendCases["redis"]
 }
 
 // sqliteRow returns the raw data object of one SQLite bucket (nil if there is no row).

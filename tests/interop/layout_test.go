@@ -43,7 +43,7 @@ func upstreamLayout(t *testing.T, s *store) {
 		if got := sqlRow(t, s, "__system__key__", "1h", hour, atValue); !reflect.DeepEqual(got, system) {
 			t.Errorf("system row %v, want %v", got, system)
 		}
-	case "redis":
+	case "redis", "redis_cluster":
 		ctx := context.Background()
 		got := s.redis.HGetAll(ctx, s.table+"::event::logs::1h::1736935200").Val()
 		if want := map[string]string{"count": "1", "meta.duration": "0.5"}; !reflect.DeepEqual(got, want) {
