@@ -585,7 +585,7 @@ static int resolve_driver(cfg_ctx *x, const char *url, char **out, char **file)
     memcpy(resolved, "sqlite:", 7);
     memcpy(resolved + 7, db, plen + 1);
     if (q != NULL)
-        strcat(resolved, q);
+        memcpy(resolved + 7 + plen, q, strlen(q) + 1); /* the room was counted above */
     *out = resolved;
     *file = db;
     return 0;
@@ -1489,7 +1489,7 @@ static int read_file(const char *path, char **out, size_t *len, trifle_error *er
         char *bigger = realloc(buf, cap);
         if (bigger == NULL) {
             free(buf);
-            fclose(f);
+            (void)fclose(f);
             return srv_error(err, TRIFLE_ENOMEM, "out of memory");
         }
         buf = bigger;
@@ -1499,17 +1499,17 @@ static int read_file(const char *path, char **out, size_t *len, trifle_error *er
             break;
         if (cap >= CFG_MAX_FILE) {
             free(buf);
-            fclose(f);
+            (void)fclose(f);
             return srv_error(err, TRIFLE_ECONFIG, "%s: configuration file larger than 4 MiB", path);
         }
         cap *= 2;
     }
     if (ferror(f)) {
         free(buf);
-        fclose(f);
+        (void)fclose(f);
         return srv_error(err, TRIFLE_ECONFIG, "%s: cannot read the configuration file", path);
     }
-    fclose(f);
+    (void)fclose(f); /* read-only: everything was read and checked with ferror */
     *out = buf;
     *len = n;
     return 0;
@@ -1683,7 +1683,7 @@ int srv_config_default(srv_config **out, trifle_error *err)
     s->setup = 1;
     (void)snprintf(s->where, sizeof(s->where), "zero-config");
     if (s->id == NULL || s->name == NULL || s->driver == NULL || s->sqlite_file == NULL ||
-        s->default_timeframe == NULL || (rc = trifle_config_new(&s->lib, &e)) != 0) {
+        s->default_timeframe == NULL || trifle_config_new(&s->lib, &e) != 0) {
         srv_config_free(c);
         return srv_error(err, TRIFLE_ENOMEM, "out of memory");
     }

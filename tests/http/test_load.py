@@ -1,6 +1,6 @@
 """Concurrent load on one `trifle serve`: writers and readers on keep-alive connections at once,
-so the libmicrohttpd thread pool, the source's buffer and its flush thread, Simple Stats and the
-render paths all run in parallel. scripts/test.sh runs it under ThreadSanitizer (a TSan build of
+and an editor of saved dashboards, so the libmicrohttpd thread pool, the source's buffer and its
+flush thread, Simple Stats, the dashboard store and the render paths all run in parallel. scripts/test.sh runs it under ThreadSanitizer (a TSan build of
 `trifle`), where any race report in the server's stderr fails the test (harness.Server.stop); in
 the release build it checks that no accepted write is lost under load.
 
@@ -34,6 +34,7 @@ class LoadTest(ServerTestCase):
         srv = Server(d, cfg).start()
         created = [0] * WRITERS
         failures = []
+        edits = [0]
         done = threading.Event()
 
         def writer(i):
@@ -69,8 +70,34 @@ class LoadTest(ServerTestCase):
             finally:
                 conn.close()
 
+        def editor():
+            # saved dashboards: a shared, persisted list changed while the others read and write
+            conn = srv.connection(timeout=60)
+            try:
+                while not done.is_set():
+                    st, _, raw, doc = srv.request("POST", "/api/v1/dashboards",
+                                                  {"name": "load %d" % edits[0]}, token=WRITER,
+                                                  conn=conn)
+                    if st != 201:
+                        failures.append("POST dashboard %d: %s" % (st, raw[:200]))
+                        return
+                    st, _, raw, _ = srv.request("GET", "/api/v1/dashboards", token=READER,
+                                                conn=conn)
+                    if st != 200:
+                        failures.append("GET dashboards %d: %s" % (st, raw[:200]))
+                        return
+                    st, _, raw, _ = srv.request("DELETE", "/api/v1/dashboards/" + doc["data"]["id"],
+                                                token=WRITER, conn=conn)
+                    if st != 200:
+                        failures.append("DELETE dashboard %d: %s" % (st, raw[:200]))
+                        return
+                    edits[0] += 1
+            finally:
+                conn.close()
+
         writers = [threading.Thread(target=writer, args=(i,)) for i in range(WRITERS)]
         readers = [threading.Thread(target=reader, args=(i,)) for i in range(READERS)]
+        readers.append(threading.Thread(target=editor))
         for t in writers + readers:
             t.start()
         for t in writers:
@@ -82,6 +109,7 @@ class LoadTest(ServerTestCase):
             t.join()
         srv.stop()  # SIGTERM: the final flush; fails on a sanitizer report or a non-zero exit
         self.assertEqual(failures, [])
+        self.assertGreater(edits[0], 0)
         self.assertEqual(st, 200, raw)
 
         total = sum(created)
