@@ -369,7 +369,7 @@ enum trifle_query_flags {
  * Checks run in the order of docs/series.md ("Order of checks"); the first failure is the
  * result.
  *
- * When the handle's driver answers queries itself (TRIFLE_CAP_QUERY, driver ABI 1.3: the HTTP
+ * When the handle's driver answers queries itself (TRIFLE_CAP_QUERY, driver ABI 1.4: the HTTP
  * driver), the checks up to the transponder fields run here, except whether the granularity is
  * configured; `from` and `to` are resolved here (CLI forms included) and sent as UTC instants,
  * and the driver's far side reads, applies its stored transponders and computes the rest. Its
