@@ -175,13 +175,17 @@ int cli_table_render(cli_buf *out, const cli_table *t, int csv);
 
 /* query.c */
 
-/* The rendering --format asks for (a trifle_query_render) and whether it is JSON; CLI_USAGE for
- * an unknown format. */
+/* The outputs of --format: JSON (the command's value), or its table as aligned text or CSV. The
+ * CLI draws them itself (table.c); libtrifle only hands over the query's data. */
+enum cli_format { CLI_FORMAT_JSON = 0, CLI_FORMAT_TABLE = 1, CLI_FORMAT_CSV = 2 };
+
+/* The output --format asks for (a cli_format) and whether it is JSON; CLI_USAGE for an unknown
+ * format. */
 int cli_query_format(int *style, int *json, const cli_args *a, trifle_error *err);
 
 /* Run `trifle query` on an open handle, appending the rendering to @p out. A failed query returns
- * its status with its message in @p err and its extra fields (JSON members, each preceded by ',')
- * in *extra (caller frees with free()). */
+ * its code (trifle_query_result_code()) with its message in @p err and its extra fields (JSON
+ * members, each preceded by ',') in *extra (caller frees with free()). */
 int cli_query_run(trifle *t, const cli_args *a, int style, cli_buf *out, char **extra,
                   trifle_error *err);
 

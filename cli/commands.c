@@ -171,7 +171,7 @@ static int table_out(cli_buf *out, cli_table *t, int style, trifle_error *err)
 {
     int rc = 0;
 
-    if (cli_table_render(out, t, style == TRIFLE_QUERY_RENDER_CSV) != 0)
+    if (cli_table_render(out, t, style == CLI_FORMAT_CSV) != 0)
         rc = cli_error(err, TRIFLE_ENOMEM, "out of memory");
     cli_table_free(t);
     return rc;
@@ -225,7 +225,7 @@ static int run_values(trifle *t, const cli_args *a, const cli_input *in, int sty
 
     if ((rc = trifle_values(t, &s, a->key, in->from, in->to, in->granularity, skip, err)) != 0)
         return rc;
-    if (style != TRIFLE_QUERY_RENDER_DATA)
+    if (style != CLI_FORMAT_JSON)
         rc = series_table(out, s, in->zone, style, err);
     else if ((rc = trifle_series_to_json(s, in->zone, &json, TRIFLE_JSON_COMPACT, err)) == 0)
         put_owned(out, json);
@@ -245,7 +245,7 @@ static int run_scan(trifle *t, const cli_args *a, const cli_input *in, int style
         goto done;
     if (found)
         (void)trifle_time_format(when, sizeof(when), at, in->zone);
-    if (style != TRIFLE_QUERY_RENDER_DATA) {
+    if (style != CLI_FORMAT_JSON) {
         /* One row: `at` and the leaves of the ping, in path order (a header alone: no ping). */
         const trifle_leaf *leaves = trifle_payload_leaves(p);
         size_t n = found ? trifle_payload_count(p) : 0, k;
@@ -301,7 +301,7 @@ static int run_keys(trifle *t, const cli_input *in, int style, cli_buf *out, tri
     (void)cli_table_init(&tab, 2);
     cli_table_add(&tab, "key");
     cli_table_add(&tab, "count");
-    if (style == TRIFLE_QUERY_RENDER_DATA)
+    if (style == CLI_FORMAT_JSON)
         cli_buf_puts(out, "{\"keys\":[");
     for (k = 0; k < n; k++) {
         double sum = 0, v;
@@ -313,7 +313,7 @@ static int run_keys(trifle *t, const cli_input *in, int style, cli_buf *out, tri
             if (trifle_series_value(s, i, paths[k], &v) == 0)
                 sum += v;
         (void)trifle_format_double(num, sum);
-        if (style == TRIFLE_QUERY_RENDER_DATA) {
+        if (style == CLI_FORMAT_JSON) {
             cli_buf_puts(out, shown > 0 ? ",{\"key\":" : "{\"key\":");
             cli_buf_json_string(out, paths[k] + strlen(KEYS_PREFIX));
             cli_buf_puts(out, ",\"count\":");
@@ -325,7 +325,7 @@ static int run_keys(trifle *t, const cli_input *in, int style, cli_buf *out, tri
         }
         shown++;
     }
-    if (style == TRIFLE_QUERY_RENDER_DATA) {
+    if (style == CLI_FORMAT_JSON) {
         cli_buf_puts(out, "]}");
         cli_table_free(&tab);
     } else {
@@ -360,7 +360,7 @@ static int run_data(const cli_args *a, cli_buf *out, int *json, char **extra, tr
     trifle *t = NULL;
     cli_input in;
     unsigned flags;
-    int rc, rc_close, style = 0;
+    int rc, rc_close, style = CLI_FORMAT_JSON;
     trifle_error close_err = TRIFLE_ERROR_INIT;
 
     memset(&in, 0, sizeof(in));

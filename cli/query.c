@@ -13,9 +13,9 @@ static const struct {
     const char *name;
     int style;
 } formats[] = {
-    {"json", TRIFLE_QUERY_RENDER_DATA},
-    {"table", TRIFLE_QUERY_RENDER_TABLE},
-    {"csv", TRIFLE_QUERY_RENDER_CSV},
+    {"json", CLI_FORMAT_JSON},
+    {"table", CLI_FORMAT_TABLE},
+    {"csv", CLI_FORMAT_CSV},
 };
 
 /* Request fields and the options they come from; absent options are left out of the request. */
@@ -43,7 +43,7 @@ int cli_query_format(int *style, int *json, const cli_args *a, trifle_error *err
     for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
         if (strcmp(formats[i].name, f) == 0) {
             *style = formats[i].style;
-            *json = formats[i].style == TRIFLE_QUERY_RENDER_DATA;
+            *json = formats[i].style == CLI_FORMAT_JSON;
             return 0;
         }
     }
@@ -156,15 +156,15 @@ int cli_query_run(trifle *t, const cli_args *a, int style, cli_buf *out, char **
     }
     if ((rc = trifle_query(&r, t, req.data, req.len, TRIFLE_QUERY_CLI_TIME, err)) != 0)
         goto done;
-    if (trifle_query_result_status(r) != 200) {
+    if (trifle_query_result_outcome(r) != TRIFLE_QUERY_OK) {
         rc = query_failure(r, extra, err);
         goto done;
     }
     if ((rc = trifle_query_result_render(&text, r, TRIFLE_QUERY_RENDER_DATA, TRIFLE_JSON_COMPACT,
                                          err)) != 0)
         goto done;
-    if (style == TRIFLE_QUERY_RENDER_TABLE || style == TRIFLE_QUERY_RENDER_CSV)
-        rc = table_render(out, text, style == TRIFLE_QUERY_RENDER_CSV, err);
+    if (style == CLI_FORMAT_TABLE || style == CLI_FORMAT_CSV)
+        rc = table_render(out, text, style == CLI_FORMAT_CSV, err);
     else
         cli_buf_puts(out, text);
     trifle_mem_free(text);

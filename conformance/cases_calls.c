@@ -134,8 +134,8 @@ static void case_query_answer(conf_ctx *c)
     (void)snprintf(req, sizeof(req), "%s\"count\"}", base);
     CONF_OK(c, "query", trifle_query(&r, t, req, strlen(req), 0, &c->err));
     CONF_RETURN_IF_FAILED(c);
-    CONF_CHECK(c, trifle_query_result_status(r) == 200, "status %d: %s",
-               trifle_query_result_status(r), trifle_query_result_message(r));
+    CONF_CHECK(c, trifle_query_result_outcome(r) == TRIFLE_QUERY_OK, "outcome %d: %s",
+               trifle_query_result_outcome(r), trifle_query_result_message(r));
     CONF_OK(c, "render",
             trifle_query_result_render(&text, r, TRIFLE_QUERY_RENDER_DATA, 0, &c->err));
     CONF_CHECK(c, text != NULL && strstr(text, "\"value\":3,\"values\":[3],\"count\":1") != NULL,
@@ -149,9 +149,10 @@ static void case_query_answer(conf_ctx *c)
     CONF_RETURN_IF_FAILED(c);
     CONF_CHECK(
         c,
-        trifle_query_result_status(r) == 422 && trifle_query_result_code(r) == TRIFLE_EINVAL &&
+        trifle_query_result_outcome(r) == TRIFLE_QUERY_INVALID &&
+            trifle_query_result_code(r) == TRIFLE_EINVAL &&
             strcmp(trifle_query_result_message(r), "Unknown path(s): nope") == 0,
-        "unknown path: %d %s", trifle_query_result_status(r), trifle_query_result_message(r));
+        "unknown path: %d %s", trifle_query_result_outcome(r), trifle_query_result_message(r));
     CONF_OK(c, "render",
             trifle_query_result_render(&text, r, TRIFLE_QUERY_RENDER_DATA, 0, &c->err));
     CONF_CHECK(c,

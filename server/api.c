@@ -604,6 +604,58 @@ static int query_read(trifle_series **out, const char *key, int64_t from, int64_
     return rc;
 }
 
+/* The HTTP status of a query's outcome (docs/http-api.md, "POST /api/v1/metrics/query"). */
+static int query_status(int outcome)
+{
+    switch (outcome) {
+    case TRIFLE_QUERY_OK:
+        return 200;
+    case TRIFLE_QUERY_MALFORMED:
+        return 400;
+    case TRIFLE_QUERY_INVALID:
+        return 422;
+    default:
+        return 500;
+    }
+}
+
+/* The response body of a query's outcome: 200 `{"data":<data>}`; 422 `{"errors":{"status":
+ * "error","error":"<message>",<extra fields>}}`; 400 and 500 the generic detail (a 500's
+ * message goes to the log). @p json is the result's TRIFLE_QUERY_RENDER_DATA text: the data
+ * object, or the extra fields object on failure. The message is escaped as libtrifle writes JSON
+ * strings (no repair: it is the library's text), so the bytes are those the library rendered
+ * before 1.0.0. */
+static void query_body(srv_buf *b, int status, const trifle_query_result *res, const char *json)
+{
+    const char *msg;
+    size_t n;
+
+    switch (status) {
+    case 200:
+        srv_buf_puts(b, "{\"data\":");
+        srv_buf_puts(b, json);
+        srv_buf_putc(b, '}');
+        return;
+    case 422:
+        msg = trifle_query_result_message(res);
+        srv_buf_puts(b, "{\"errors\":{\"status\":\"error\",\"error\":");
+        tu_buf_json_string(b, msg, strlen(msg), 0);
+        /* `{"allowed":[...]}` → `,"allowed":[...]`; `{}` → nothing */
+        n = strlen(json);
+        if (n > 2 && json[0] == '{') {
+            srv_buf_putc(b, ',');
+            srv_buf_append(b, json + 1, n - 2);
+        }
+        srv_buf_puts(b, "}}");
+        return;
+    default:
+        srv_buf_puts(b, "{\"errors\":{\"detail\":");
+        srv_buf_json_cstr(b, status_detail(status));
+        srv_buf_puts(b, "}}");
+        return;
+    }
+}
+
 void srv_api_metrics_query(srv_request *r)
 {
     srv_source *s = srv_request_source(r);
@@ -625,13 +677,13 @@ void srv_api_metrics_query(srv_request *r)
     rc = trifle_query_with_reader(&res, s->t, body, n, TRIFLE_QUERY_HTTP_TIME, query_read, r, &e);
     srv_thread_mark(SRV_THREAD_RUNNING);
     if (rc == 0)
-        rc = trifle_query_result_render(&text, res, TRIFLE_QUERY_RENDER_HTTP, TRIFLE_JSON_COMPACT,
+        rc = trifle_query_result_render(&text, res, TRIFLE_QUERY_RENDER_DATA, TRIFLE_JSON_COMPACT,
                                         &e);
     if (rc != 0) {
         respond_failure(r, rc == TRIFLE_EINVAL ? TRIFLE_ERROR : rc, &e);
         goto done;
     }
-    status = trifle_query_result_status(res);
+    status = query_status(trifle_query_result_outcome(res));
     if (status == 500)
         srv_log(TRIFLE_LOG_ERROR, "source %s: query: %s: %s", s->cfg->id,
                 trifle_status_name(trifle_query_result_code(res)),
@@ -639,7 +691,7 @@ void srv_api_metrics_query(srv_request *r)
     if (status == 200)
         srv_count(SRV_API_QUERY, 1);
     srv_response_buf(r, &b);
-    srv_buf_puts(&b, text);
+    query_body(&b, status, res, text);
     srv_respond(r, status, JSON_TYPE, &b);
 done:
     trifle_mem_free(text);

@@ -836,7 +836,8 @@ static const char *const stats_keys[] = {
     "public",  "buffer_size", "flush_interval_ms", "checkpoint_interval_ms",
     NULL};
 
-/* `stats:` (SPEC §10.8): validated by the Simple Stats module's own option parser. */
+/* `stats:` (SPEC §10.8): the module's keys are validated by its own option parser; the server's
+ * (which stats /stats shows, and to whom) are kept here. */
 static int stats_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v, const char *path,
                      void *payload)
 {
@@ -858,6 +859,17 @@ static int stats_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *
         return unknown_key(x, kn, path);
     if ((rc = get_text(x, v, path, &text)) != 0)
         return rc;
+    if (strcmp(key, "include_storage_stats_in_api") == 0 || strcmp(key, "public") == 0) {
+        int b;
+        if (trifle_parse_bool(&b, text) != 0)
+            rc = fail(x, v, path, "invalid stats option %s: %s", key, text);
+        else if (strcmp(key, "public") == 0)
+            x->c->stats_public = b;
+        else
+            x->c->stats_storage = b;
+        free(text);
+        return rc;
+    }
     rc = trifle_simple_options_set(&x->c->stats, key, text, &e);
     free(text);
     return rc == 0 ? 0 : lib_fail(x, v, path, rc, &e);
@@ -1463,6 +1475,7 @@ static int set_defaults(srv_config *c)
     c->monitors_tick_ms = 1000;
     c->idempotency_window_s = 86400;
     trifle_simple_options_init(&c->stats);
+    c->stats_storage = 1;
     (void)snprintf(host, sizeof(host), "%s",
                    uname(&u) == 0 && u.nodename[0] != '\0' ? u.nodename : "localhost");
     c->node_id = strdup(host);

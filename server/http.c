@@ -531,7 +531,7 @@ static int authorise(srv_request *r, int access)
 
     if (access == ACCESS_NONE)
         return 1;
-    if (access == ACCESS_STATS && s->cfg->stats.is_public)
+    if (access == ACCESS_STATS && s->cfg->stats_public)
         return 1;
     token = bearer(r, &tn);
     if (access == ACCESS_TOKEN) {

@@ -463,11 +463,9 @@ static int start_stats(srv_server *s, trifle_simple_label **labels, trifle_error
     if (!o.enabled)
         return 0;
     if ((rc = trifle_simple_register("system", trifle_simple_system_provider,
-                                     o.include_storage_stats_in_api ? c->data_dir : NULL, err)) !=
-            0 ||
-        (o.include_storage_stats_in_api &&
-         (rc = trifle_simple_register("disk", trifle_simple_disk_provider, c->data_dir, err)) !=
-             0) ||
+                                     c->stats_storage ? c->data_dir : NULL, err)) != 0 ||
+        (c->stats_storage && (rc = trifle_simple_register("disk", trifle_simple_disk_provider,
+                                                          c->data_dir, err)) != 0) ||
         (rc = trifle_simple_register("pool", srv_pools_provider, s, err)) != 0)
         return rc;
     return 0;

@@ -201,6 +201,8 @@ typedef struct srv_config {
     srv_token *tokens;
     size_t n_tokens;
     trifle_simple_options stats; /* stats: (SPEC §10.8); its strings are set at start-up */
+    int stats_storage;           /* stats.include_storage_stats_in_api: `disk`, `system.store` */
+    int stats_public;            /* stats.public: /stats* without a token */
     srv_label *labels;           /* stats.prometheus_labels as configured ("" removes a default) */
     size_t n_labels;
     /* monitors: (issue 15) */

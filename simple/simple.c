@@ -1030,7 +1030,6 @@ void trifle_simple_options_init(trifle_simple_options *opts)
     opts->buffer_size = DEF_BUFFER_SIZE;
     opts->flush_interval_ms = DEF_FLUSH_MS;
     opts->checkpoint_interval_ms = DEF_CHECKPOINT_MS;
-    opts->include_storage_stats_in_api = 1;
 }
 
 static int parse_i64(const char *s, int64_t *out)
@@ -1073,8 +1072,6 @@ static const struct flag {
     {"enabled", offsetof(trifle_simple_options, enabled)},
     {"persist", offsetof(trifle_simple_options, persist)},
     {"no_buffer", offsetof(trifle_simple_options, no_buffer)},
-    {"include_storage_stats_in_api", offsetof(trifle_simple_options, include_storage_stats_in_api)},
-    {"public", offsetof(trifle_simple_options, is_public)},
 };
 
 int trifle_simple_options_set(trifle_simple_options *opts, const char *key, const char *value,

@@ -105,10 +105,11 @@ typedef struct trifle__query_env {
 int trifle__query_run(trifle_query_result **out, const char *request, size_t len,
                       const trifle__query_env *env, trifle_error *err);
 
-/* The result of an answer from elsewhere (trifle_answer_fn, ABI 1.3): @p status and the JSON
+/* The result of an answer from elsewhere (trifle_answer_fn, ABI 1.4): @p status and the JSON
  * @p body of `POST /api/v1/metrics/query`. A malformed answer (not JSON, not the shape of its
- * status, an unexpected status) is a 500 outcome with TRIFLE_EDRIVER whose message names @p who
- * and what is wrong. Returns 0 with *out, or TRIFLE_ENOMEM. The fuzz target's entry. */
+ * status, an unexpected status) is a TRIFLE_QUERY_FAILED outcome with TRIFLE_EDRIVER whose
+ * message names @p who and what is wrong. Returns 0 with *out, or TRIFLE_ENOMEM. The fuzz
+ * target's entry. */
 int trifle__query_answer(trifle_query_result **out, int status, const char *body, size_t len,
                          const char *who, trifle_error *err);
 

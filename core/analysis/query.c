@@ -1,6 +1,10 @@
-/* The metrics query (SPEC §9.7, ERRATA I11 and minor 18) over an abstract environment, and the
- * rendering of its result for the HTTP server and the CLI. trifle_query() (query_handle.c) binds
- * the environment to a stats handle; the unit tests bind it to series built by hand.
+/* The metrics query (SPEC §9.7, ERRATA I11 and minor 18) over an abstract environment, and its
+ * result: an outcome (trifle_query_outcome), a code, a message and the `data` object or the extra
+ * error fields. How an outcome is answered (HTTP status and body, CLI error line, tables) is the
+ * server's and the CLI's business (server/api.c, cli/query.c); the one place HTTP statuses are
+ * read here is a driver's answer (take_answer), which the driver ABI hands over in the terms of
+ * `POST /api/v1/metrics/query`. trifle_query() (query_handle.c) binds the environment to a stats
+ * handle; the unit tests bind it to series built by hand.
  *
  * The checks run in the SPEC's order and the first failure becomes the result. Helpers return 0 to
  * go on, STOP when they have recorded a failed outcome, or a negative status (out of memory). */
@@ -15,7 +19,6 @@
 #include "buf_int.h"
 #include "error_int.h"
 #include "json_int.h"
-#include "numfmt_int.h"
 
 #define STOP 1
 #define MAX_SLICES 1000000
@@ -25,7 +28,7 @@ enum { MODE_AGGREGATE, MODE_TIMELINE, MODE_CATEGORY };
 static const char *const mode_names[] = {"aggregate", "timeline", "category"};
 
 struct trifle_query_result {
-    int status;    /* 200, 400, 422, 500 */
+    int outcome;   /* a trifle_query_outcome */
     int code;      /* 0, TRIFLE_EINVAL or the storage error's code */
     char *message; /* "" on success */
     cJSON *data;   /* the `data` object on success */
@@ -54,7 +57,7 @@ typedef struct query {
 /* Outcomes                                                                                     */
 
 /* Set the outcome of r (message formatted). Returns STOP, or TRIFLE_ENOMEM when even that fails. */
-static int vset_outcome(trifle_query_result *r, int status, int code, const char *fmt, va_list ap)
+static int vset_outcome(trifle_query_result *r, int outcome, int code, const char *fmt, va_list ap)
 {
     trifle__buf b = TRIFLE__BUF_INIT;
     char tmp[512];
@@ -79,35 +82,35 @@ static int vset_outcome(trifle_query_result *r, int status, int code, const char
     r->message = trifle__buf_detach(&b);
     if (r->message == NULL)
         return TRIFLE_ENOMEM;
-    r->status = status;
+    r->outcome = outcome;
     r->code = code;
     return STOP;
 }
 
-static int set_outcome(trifle_query_result *r, int status, int code, const char *fmt, ...)
+static int set_outcome(trifle_query_result *r, int outcome, int code, const char *fmt, ...)
     TRIFLE_PRINTF(4, 5);
 
-static int set_outcome(trifle_query_result *r, int status, int code, const char *fmt, ...)
+static int set_outcome(trifle_query_result *r, int outcome, int code, const char *fmt, ...)
 {
     va_list ap;
     int rc;
 
     va_start(ap, fmt);
-    rc = vset_outcome(r, status, code, fmt, ap);
+    rc = vset_outcome(r, outcome, code, fmt, ap);
     va_end(ap);
     return rc;
 }
 
 /* Record a failed outcome. Returns STOP, or TRIFLE_ENOMEM when even that fails. */
-static int fail(query *q, int status, int code, const char *fmt, ...) TRIFLE_PRINTF(4, 5);
+static int fail(query *q, int outcome, int code, const char *fmt, ...) TRIFLE_PRINTF(4, 5);
 
-static int fail(query *q, int status, int code, const char *fmt, ...)
+static int fail(query *q, int outcome, int code, const char *fmt, ...)
 {
     va_list ap;
     int rc;
 
     va_start(ap, fmt);
-    rc = vset_outcome(q->r, status, code, fmt, ap);
+    rc = vset_outcome(q->r, outcome, code, fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -189,7 +192,7 @@ static int check_key(query *q)
     size_t len;
 
     if (!cJSON_IsString(v) || (len = trifle__trim(v->valuestring, &t)) == 0)
-        return fail(q, 400, TRIFLE_EINVAL, "key must be a non-empty string");
+        return fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL, "key must be a non-empty string");
     q->key = copy_text(t, len, 0);
     return q->key == NULL ? TRIFLE_ENOMEM : 0;
 }
@@ -202,12 +205,13 @@ static int check_time(query *q, const char *name, int64_t *out)
         q->env->flags & TRIFLE_QUERY_CLI_TIME ? TRIFLE_TIME_CLI : TRIFLE_TIME_OFFSET_REQUIRED;
 
     if (v == NULL)
-        return fail(q, 400, TRIFLE_EINVAL, "%s is required", name);
+        return fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL, "%s is required", name);
     if (!cJSON_IsString(v))
-        return fail(q, 400, TRIFLE_EINVAL, "%s must be a time string", name);
+        return fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL, "%s must be a time string", name);
     if (trifle_time_parse(out, v->valuestring, q->env->zone, flags, &e) != 0)
-        return e.code == TRIFLE_ENOMEM ? TRIFLE_ENOMEM
-                                       : fail(q, 400, TRIFLE_EINVAL, "%s", e.message);
+        return e.code == TRIFLE_ENOMEM
+                   ? TRIFLE_ENOMEM
+                   : fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL, "%s", e.message);
     return 0;
 }
 
@@ -221,21 +225,24 @@ static int check_granularity(query *q)
     char text[64];
 
     if (!cJSON_IsString(v))
-        return fail(q, 400, TRIFLE_EINVAL, "granularity is required");
+        return fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL, "granularity is required");
     len = trifle__trim(v->valuestring, &t);
     if (len >= sizeof(text))
-        return fail(q, 400, TRIFLE_EINVAL, "invalid granularity: %.*s", (int)len, t);
+        return fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL, "invalid granularity: %.*s", (int)len,
+                    t);
     memcpy(text, t, len);
     text[len] = '\0';
     if (trifle_granularity_parse(&g, text, &e) != 0)
-        return e.code == TRIFLE_ENOMEM ? TRIFLE_ENOMEM
-                                       : fail(q, 400, TRIFLE_EINVAL, "%s", e.message);
+        return e.code == TRIFLE_ENOMEM
+                   ? TRIFLE_ENOMEM
+                   : fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL, "%s", e.message);
     /* a query answered elsewhere meets that side's configuration, which decides */
     for (i = 0; q->env->remote == NULL && i < q->env->n_granularities; i++)
         if (strcmp(q->env->granularities[i], text) == 0)
             break;
     if (q->env->remote == NULL && i == q->env->n_granularities)
-        return fail(q, 400, TRIFLE_EINVAL, "granularity %s is not configured", text);
+        return fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL, "granularity %s is not configured",
+                    text);
     memcpy(q->granularity, text, len + 1);
     return 0;
 }
@@ -251,9 +258,10 @@ static int check_mode(query *q)
     if (v == NULL)
         v = field(q, "format");
     if (v == NULL)
-        return fail(q, 400, TRIFLE_EINVAL, "mode is required (aggregate, timeline or category)");
+        return fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL,
+                    "mode is required (aggregate, timeline or category)");
     if (!cJSON_IsString(v))
-        return fail(q, 400, TRIFLE_EINVAL, "mode must be a string");
+        return fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL, "mode must be a string");
     len = trifle__trim(v->valuestring, &t);
     m = copy_text(t, len, 1);
     if (m == NULL)
@@ -263,7 +271,7 @@ static int check_mode(query *q)
             break;
     trifle__free(m);
     if (i == 3)
-        return fail(q, 400, TRIFLE_EINVAL, "invalid mode: %s", v->valuestring);
+        return fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL, "invalid mode: %s", v->valuestring);
     q->mode = i;
     return 0;
 }
@@ -288,7 +296,7 @@ static int check_slices(query *q)
             d = t[i] >= '0' && t[i] <= '9' ? (d > MAX_SLICES ? d : d * 10 + (t[i] - '0')) : -1;
     }
     if (!(d >= 1 && d <= MAX_SLICES && d == floor(d)))
-        return fail(q, 422, TRIFLE_EINVAL, "slices must be a positive integer.");
+        return fail(q, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL, "slices must be a positive integer.");
     q->slices = (size_t)d;
     return 0;
 }
@@ -299,22 +307,23 @@ static int check_value_path_shape(query *q)
     const char *t;
 
     if (v == NULL)
-        return fail(q, 400, TRIFLE_EINVAL, "value_path is required");
+        return fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL, "value_path is required");
     if (cJSON_IsString(v)) {
         if (trifle__trim(v->valuestring, &t) == 0)
-            return fail(q, 400, TRIFLE_EINVAL, "value_path must not be blank");
+            return fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL, "value_path must not be blank");
         return 0;
     }
     if (cJSON_IsArray(v)) {
         cJSON_ArrayForEach(c, v)
         {
             if (!cJSON_IsString(c))
-                return fail(q, 400, TRIFLE_EINVAL,
+                return fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL,
                             "value_path must be a string or an array of strings");
         }
         return 0;
     }
-    return fail(q, 400, TRIFLE_EINVAL, "value_path must be a string or an array of strings");
+    return fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL,
+                "value_path must be a string or an array of strings");
 }
 
 static int check_aggregator(query *q)
@@ -329,10 +338,10 @@ static int check_aggregator(query *q)
     if (q->mode != MODE_AGGREGATE)
         return 0;
     if (v == NULL)
-        return fail(q, 422, TRIFLE_EINVAL,
+        return fail(q, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL,
                     "Aggregator must be provided (options: max, mean, min, sum).");
     if (!cJSON_IsString(v))
-        return fail(q, 422, TRIFLE_EINVAL, "Aggregator must be a string.");
+        return fail(q, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL, "Aggregator must be a string.");
     len = trifle__trim(v->valuestring, &t);
     name = copy_text(t, len, 1);
     if (name == NULL)
@@ -341,7 +350,8 @@ static int check_aggregator(query *q)
     trifle__free(name);
     if (rc == 0)
         return 0;
-    rc = fail(q, 422, TRIFLE_EINVAL, "Unsupported aggregator \"%s\".", v->valuestring);
+    rc = fail(q, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL, "Unsupported aggregator \"%s\".",
+              v->valuestring);
     if (rc == STOP && extra_strings(q, "allowed", allowed, 4) != 0)
         return TRIFLE_ENOMEM;
     return rc;
@@ -387,20 +397,22 @@ static int check_transponder(query *q)
         cJSON_ArrayForEach(c, paths)
         {
             if (!cJSON_IsString(c)) {
-                rc = fail(q, 400, TRIFLE_EINVAL, "transpond_paths must be an array of strings");
+                rc = fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL,
+                          "transpond_paths must be an array of strings");
                 goto done;
             }
             list[i++] = c->valuestring;
         }
     } else if (paths != NULL) {
-        rc = fail(q, 400, TRIFLE_EINVAL, "transpond_paths must be an array of strings");
+        rc = fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL,
+                  "transpond_paths must be an array of strings");
         goto done;
     }
     rc = trifle_expression_compile(&q->expr, list, n,
                                    cJSON_IsString(expr) ? expr->valuestring : NULL,
                                    cJSON_IsString(resp) ? resp->valuestring : NULL, &e);
     if (rc == TRIFLE_EINVAL)
-        rc = fail(q, 422, TRIFLE_EINVAL, "%s", e.message);
+        rc = fail(q, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL, "%s", e.message);
 done:
     trifle__free(list);
     trifle__free(split);
@@ -420,12 +432,13 @@ static int read_series(query *q)
     if (rc == TRIFLE_ENOMEM)
         return rc;
     if (rc != 0)
-        return fail(q, rc == TRIFLE_EINVAL ? 400 : 500, rc, "%s", e.message);
+        return fail(q, rc == TRIFLE_EINVAL ? TRIFLE_QUERY_MALFORMED : TRIFLE_QUERY_FAILED, rc, "%s",
+                    e.message);
     if (q->expr == NULL)
         return 0;
     rc = trifle_expression_apply(&t, q->expr, q->series, &e);
     if (rc == TRIFLE_EINVAL)
-        return fail(q, 422, TRIFLE_EINVAL, "%s", e.message);
+        return fail(q, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL, "%s", e.message);
     if (rc != 0)
         return rc;
     trifle_series_free(q->series);
@@ -444,7 +457,10 @@ static const char *answer_text(const cJSON *obj, const char *name)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* Fill r from an answer (see trifle__query_answer). 0 or TRIFLE_ENOMEM. */
+/* Fill r from an answer (see trifle__query_answer). The driver ABI (trifle_answer_fn) hands it
+ * over as the HTTP status and body of `POST /api/v1/metrics/query`, so this is where such a
+ * status becomes an outcome: 200 OK, 400 MALFORMED, 422 INVALID, 5xx FAILED; anything else, or a
+ * body not of its status's shape, is FAILED with TRIFLE_EDRIVER. 0 or TRIFLE_ENOMEM. */
 static int take_answer(trifle_query_result *r, int status, const char *body, size_t len,
                        const char *who)
 {
@@ -463,7 +479,7 @@ static int take_answer(trifle_query_result *r, int status, const char *body, siz
         msg = answer_text(errs, "detail");
         if (msg == NULL)
             msg = answer_text(errs, "error");
-        rc = set_outcome(r, status == 400 ? 400 : 500,
+        rc = set_outcome(r, status == 400 ? TRIFLE_QUERY_MALFORMED : TRIFLE_QUERY_FAILED,
                          status == 400 ? TRIFLE_EINVAL : TRIFLE_EDRIVER,
                          "%s: the query %s with status %d: %s", who,
                          status == 400 ? "was refused" : "failed", status,
@@ -473,12 +489,12 @@ static int take_answer(trifle_query_result *r, int status, const char *body, siz
         goto done;
     }
     if (status != 200 && status != 422) {
-        rc = set_outcome(r, 500, TRIFLE_EDRIVER, "%s: the query's answer has status %d", who,
-                         status);
+        rc = set_outcome(r, TRIFLE_QUERY_FAILED, TRIFLE_EDRIVER,
+                         "%s: the query's answer has status %d", who, status);
         goto done;
     }
     if (!parsed) {
-        rc = set_outcome(r, 500, TRIFLE_EDRIVER,
+        rc = set_outcome(r, TRIFLE_QUERY_FAILED, TRIFLE_EDRIVER,
                          "%s: the query's answer (status %d) is not JSON: %s", who, status,
                          e.message);
         goto done;
@@ -486,7 +502,7 @@ static int take_answer(trifle_query_result *r, int status, const char *body, siz
     if (status == 200) {
         data = cJSON_GetObjectItemCaseSensitive(doc, "data");
         if (!cJSON_IsObject(data)) {
-            rc = set_outcome(r, 500, TRIFLE_EDRIVER,
+            rc = set_outcome(r, TRIFLE_QUERY_FAILED, TRIFLE_EDRIVER,
                              "%s: the query's answer (status 200) has no \"data\" object", who);
             goto done;
         }
@@ -497,19 +513,19 @@ static int take_answer(trifle_query_result *r, int status, const char *body, siz
             rc = TRIFLE_ENOMEM;
             goto done;
         }
-        r->status = 200;
+        r->outcome = TRIFLE_QUERY_OK;
         r->code = 0;
         rc = 0;
         goto done;
     }
     /* 422: {"errors":{"status":"error","error":"<message>",<extra fields>}} */
     if (!cJSON_IsObject(errs) || (msg = answer_text(errs, "error")) == NULL) {
-        rc = set_outcome(r, 500, TRIFLE_EDRIVER,
+        rc = set_outcome(r, TRIFLE_QUERY_FAILED, TRIFLE_EDRIVER,
                          "%s: the query's answer (status 422) has no \"errors\".\"error\" message",
                          who);
         goto done;
     }
-    rc = set_outcome(r, 422, TRIFLE_EINVAL, "%s", msg);
+    rc = set_outcome(r, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL, "%s", msg);
     cJSON_ArrayForEach(c, errs)
     {
         if (rc == STOP && c->string != NULL && strcmp(c->string, "status") != 0 &&
@@ -570,12 +586,13 @@ static int ask_remote(query *q)
     if (rc == TRIFLE_ENOMEM)
         goto done;
     if (rc != 0) {
-        rc = fail(q, rc == TRIFLE_EINVAL ? 400 : 500, rc, "%s", e.message);
+        rc = fail(q, rc == TRIFLE_EINVAL ? TRIFLE_QUERY_MALFORMED : TRIFLE_QUERY_FAILED, rc, "%s",
+                  e.message);
         goto done;
     }
     rc = take_answer(q->r, a.status, a.body.data != NULL ? a.body.data : "", a.body.len,
                      q->env->remote_name != NULL ? q->env->remote_name : "driver");
-    if (rc == 0 && q->r->status != 200)
+    if (rc == 0 && q->r->outcome != TRIFLE_QUERY_OK)
         rc = STOP;
 done:
     cJSON_Delete(fw);
@@ -609,7 +626,7 @@ static int check_value_path(query *q)
         }
     }
     if (n == 0) {
-        rc = fail(q, 422, TRIFLE_EINVAL, "Value path required.");
+        rc = fail(q, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL, "Value path required.");
         goto done;
     }
     if (n > 1) {
@@ -626,8 +643,8 @@ static int check_value_path(query *q)
                 rc = TRIFLE_ENOMEM;
         }
         if (rc == 0) {
-            rc =
-                fail(q, 422, TRIFLE_EINVAL, "Only a single value_path is supported for this tool.");
+            rc = fail(q, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL,
+                      "Only a single value_path is supported for this tool.");
             if (rc == STOP && extra_strings(q, "provided_paths", (const char *const *)trimmed, n))
                 rc = TRIFLE_ENOMEM;
         }
@@ -643,8 +660,8 @@ static int check_value_path(query *q)
         goto done;
     }
     if (strchr(q->path_sent, '*') != NULL) {
-        rc = fail(q, 422, TRIFLE_EINVAL, "Wildcards are not supported in value_path \"%s\"",
-                  q->path_sent);
+        rc = fail(q, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL,
+                  "Wildcards are not supported in value_path \"%s\"", q->path_sent);
         goto done;
     }
     rc = trifle__path_parse(&tp, q->path_sent, NULL);
@@ -661,7 +678,7 @@ static int check_value_path(query *q)
         goto done;
     if (q->mode != MODE_CATEGORY && trifle__strset_find(&q->available, q->path) < 0) {
         const char *missing = q->path;
-        rc = fail(q, 422, TRIFLE_EINVAL, "Unknown path(s): %s", q->path);
+        rc = fail(q, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL, "Unknown path(s): %s", q->path);
         if (rc == STOP &&
             (extra_strings(q, "missing_paths", &missing, 1) != 0 || extra_available(q) != 0))
             rc = TRIFLE_ENOMEM;
@@ -767,8 +784,8 @@ static int run_aggregate(query *q)
     for (i = 0; i < n; i++)
         kept += present[i];
     if (kept == 0) {
-        rc = fail(q, 422, TRIFLE_EINVAL, "No data available for path %s in the selected timeframe.",
-                  q->path);
+        rc = fail(q, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL,
+                  "No data available for path %s in the selected timeframe.", q->path);
         if (rc == STOP && extra_available(q) != 0)
             rc = TRIFLE_ENOMEM;
         goto done;
@@ -842,7 +859,7 @@ static int run_formatter(query *q)
         goto done;
     }
     if (matched.n == 0) {
-        rc = fail(q, 422, TRIFLE_EINVAL,
+        rc = fail(q, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL,
                   "No matching data found for path %s in the selected timeframe.", q->path);
         if (rc == STOP && extra_available(q) != 0)
             rc = TRIFLE_ENOMEM;
@@ -889,10 +906,10 @@ static int run(query *q, const char *request, size_t len)
     if (rc == TRIFLE_ENOMEM)
         return rc;
     if (rc != 0)
-        return fail(q, 400, TRIFLE_EINVAL, "%s", e.message);
+        return fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL, "%s", e.message);
     q->req = req;
     if (!cJSON_IsObject(req))
-        rc = fail(q, 400, TRIFLE_EINVAL, "query request must be a JSON object");
+        rc = fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL, "query request must be a JSON object");
     if (rc == 0)
         rc = check_key(q);
     if (rc == 0)
@@ -922,7 +939,7 @@ static int run(query *q, const char *request, size_t len)
     if (rc == 0)
         rc = q->mode == MODE_AGGREGATE ? run_aggregate(q) : run_formatter(q);
     if (rc == 0) {
-        q->r->status = 200;
+        q->r->outcome = TRIFLE_QUERY_OK;
         q->r->code = 0;
     }
 out:
@@ -983,9 +1000,9 @@ int trifle__query_answer(trifle_query_result **out, int status, const char *body
 /* ------------------------------------------------------------------------------------------- */
 /* Accessors and rendering                                                                      */
 
-int trifle_query_result_status(const trifle_query_result *r)
+int trifle_query_result_outcome(const trifle_query_result *r)
 {
-    return r == NULL ? 500 : r->status;
+    return r == NULL ? TRIFLE_QUERY_FAILED : r->outcome;
 }
 
 int trifle_query_result_code(const trifle_query_result *r)
@@ -998,164 +1015,14 @@ const char *trifle_query_result_message(const trifle_query_result *r)
     return r == NULL || r->message == NULL ? "" : r->message;
 }
 
-/* Add copies of the extra fields to obj (they are small). */
-static void add_extra(cJSON *obj, const trifle_query_result *r, int *oom)
-{
-    cJSON *c;
-
-    cJSON_ArrayForEach(c, r->extra)(void) jadd(obj, c->string, cJSON_Duplicate(c, 1), oom);
-}
-
-/* The wrapper tree of a rendering (references into r), or NULL when the rendering is r->data or
- * r->extra itself. */
-static cJSON *render_tree(const trifle_query_result *r, int style, int *oom)
-{
-    cJSON *doc, *inner;
-
-    if (r->status == 200 && style != TRIFLE_QUERY_RENDER_HTTP)
-        return NULL; /* the data object itself */
-    if (r->status != 200 && style == TRIFLE_QUERY_RENDER_DATA)
-        return NULL; /* the extra object itself */
-    doc = cJSON_CreateObject();
-    if (r->status == 200) {
-        /* an object node sharing the data's members; deleting it leaves them alone (1.7.15's
-         * cJSON_AddItemReferenceToObject leaks its node when the key cannot be copied) */
-        (void)jadd(doc, "data", cJSON_CreateObjectReference(r->data->child), oom);
-        return doc;
-    }
-    if (style == TRIFLE_QUERY_RENDER_HTTP) {
-        inner = jadd(doc, "errors", cJSON_CreateObject(), oom);
-        if (r->status == 422) {
-            (void)jadd(inner, "status", cJSON_CreateString("error"), oom);
-            (void)jadd(inner, "error", cJSON_CreateString(r->message), oom);
-            if (!*oom)
-                add_extra(inner, r, oom);
-        } else {
-            (void)jadd(
-                inner, "detail",
-                cJSON_CreateString(r->status == 400 ? "Bad request" : "Internal server error"),
-                oom);
-        }
-        return doc;
-    }
-    inner = jadd(doc, "error", cJSON_CreateObject(), oom);
-    (void)jadd(inner, "code", cJSON_CreateString(trifle_status_name(r->code)), oom);
-    (void)jadd(inner, "message", cJSON_CreateString(r->message), oom);
-    if (!*oom)
-        add_extra(inner, r, oom);
-    return doc;
-}
-
-static void csv_field(trifle__buf *b, const char *s)
-{
-    if (strpbrk(s, ",\"\r\n") == NULL) {
-        trifle__buf_puts(b, s);
-        return;
-    }
-    trifle__buf_putc(b, '"');
-    for (; *s != '\0'; s++) {
-        if (*s == '"')
-            trifle__buf_putc(b, '"');
-        trifle__buf_putc(b, *s);
-    }
-    trifle__buf_putc(b, '"');
-}
-
-/* Text of one table cell (a string, a number or null); numbers are written into buf. */
-static const char *cell_text(char buf[32], const cJSON *c, const char *null_text)
-{
-    if (cJSON_IsString(c))
-        return c->valuestring;
-    if (cJSON_IsNumber(c) && isfinite(c->valuedouble)) {
-        (void)trifle__fmt_double(buf, c->valuedouble);
-        return buf;
-    }
-    return null_text;
-}
-
-/* One line of the table: CSV fields, or cells padded to width[] and separated by two spaces. */
-static void table_line(trifle__buf *b, const cJSON *cells, const size_t *width, size_t ncol)
-{
-    const cJSON *c;
-    char num[32];
-    size_t k = 0;
-
-    cJSON_ArrayForEach(c, cells)
-    {
-        const char *t = cell_text(num, c, width != NULL ? "-" : "");
-        if (k > 0)
-            trifle__buf_puts(b, width != NULL ? "  " : ",");
-        if (width == NULL) {
-            csv_field(b, t);
-        } else {
-            size_t len = strlen(t);
-            trifle__buf_puts(b, t);
-            while (c->next != NULL && k < ncol && len++ < width[k])
-                trifle__buf_putc(b, ' ');
-        }
-        k++;
-    }
-    trifle__buf_putc(b, '\n');
-}
-
-static int render_table(char **out, const trifle_query_result *r, int csv)
-{
-    const cJSON *table = cJSON_GetObjectItemCaseSensitive(r->data, "table");
-    const cJSON *cols = cJSON_GetObjectItemCaseSensitive(table, "columns");
-    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(table, "rows"), *row, *c;
-    trifle__buf b = TRIFLE__BUF_INIT;
-    size_t ncol = (size_t)cJSON_GetArraySize(cols), *width = NULL, k;
-    char num[32];
-
-    if (!csv) {
-        width = trifle__calloc(ncol ? ncol : 1, sizeof(*width));
-        if (width == NULL)
-            return TRIFLE_ENOMEM;
-        k = 0;
-        cJSON_ArrayForEach(c, cols) width[k++] = strlen(cell_text(num, c, "-"));
-        cJSON_ArrayForEach(row, rows)
-        {
-            k = 0;
-            cJSON_ArrayForEach(c, row)
-            {
-                size_t len = strlen(cell_text(num, c, "-"));
-                if (k < ncol && len > width[k])
-                    width[k] = len;
-                k++;
-            }
-        }
-    }
-    table_line(&b, cols, width, ncol);
-    cJSON_ArrayForEach(row, rows) table_line(&b, row, width, ncol);
-    trifle__free(width);
-    *out = trifle__buf_detach(&b);
-    return *out == NULL ? TRIFLE_ENOMEM : 0;
-}
-
 int trifle_query_result_render(char **out, const trifle_query_result *r, int style, int flags,
                                trifle_error *err)
 {
-    cJSON *doc;
-    int oom = 0;
-
     *out = NULL;
-    if (r == NULL || style < TRIFLE_QUERY_RENDER_DATA || style > TRIFLE_QUERY_RENDER_TABLE)
+    if (r == NULL || style != TRIFLE_QUERY_RENDER_DATA)
         return trifle__error(err, TRIFLE_EINVAL, "unknown query rendering %d", style);
-    if (r->status == 200 &&
-        (style == TRIFLE_QUERY_RENDER_CSV || style == TRIFLE_QUERY_RENDER_TABLE)) {
-        if (render_table(out, r, style == TRIFLE_QUERY_RENDER_CSV) != 0)
-            return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
-        return 0;
-    }
-    if (style == TRIFLE_QUERY_RENDER_CSV || style == TRIFLE_QUERY_RENDER_TABLE)
-        style = TRIFLE_QUERY_RENDER_CLI;
-    doc = render_tree(r, style, &oom);
-    if (!oom)
-        *out = trifle__json_print(doc != NULL        ? doc
-                                  : r->status == 200 ? r->data
-                                                     : r->extra,
-                                  (flags & TRIFLE_JSON_PRETTY) != 0);
-    cJSON_Delete(doc);
+    *out = trifle__json_print(r->outcome == TRIFLE_QUERY_OK ? r->data : r->extra,
+                              (flags & TRIFLE_JSON_PRETTY) != 0);
     if (*out == NULL)
         return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
     return 0;

@@ -345,7 +345,8 @@ TRIFLE_API size_t trifle_designator_label(const trifle_designator *d, double v, 
 /* ------------------------------------------------------------------------------------------- */
 /* Query (docs/series.md, "Queries")                                                           */
 
-/** The outcome of trifle_query(): the `data` object, or an error with its HTTP status. */
+/** The outcome of trifle_query(): the `data` object, or an error with its kind
+ *  (trifle_query_outcome), code, message and extra fields. */
 typedef struct trifle_query_result trifle_query_result;
 
 /** Flags for trifle_query(). */
@@ -362,18 +363,19 @@ enum trifle_query_flags {
  * `format` when `mode` is absent), `value_path` (string or array of strings), `aggregator`,
  * `slices`, and the transponder fields: `transpond_paths` (array of strings or one
  * comma-separated string), `expression`, `response`. When any transponder field is present the
- * expression is compiled after the `value_path` shape check (its errors are 422 with the
- * trifle_expression_compile() messages) and applied to the rows right after they are read, so
- * `available_paths` includes the response path.
+ * expression is compiled after the `value_path` shape check (its errors are TRIFLE_QUERY_INVALID
+ * with the trifle_expression_compile() messages) and applied to the rows right after they are
+ * read, so `available_paths` includes the response path.
  * Checks run in the order of docs/series.md ("Order of checks"); the first failure is the
  * result.
  *
- * When the handle's driver answers queries itself (TRIFLE_CAP_QUERY, driver ABI 1.3: the HTTP
+ * When the handle's driver answers queries itself (TRIFLE_CAP_QUERY, driver ABI 1.4: the HTTP
  * driver), the checks up to the transponder fields run here, except whether the granularity is
  * configured; `from` and `to` are resolved here (CLI forms included) and sent as UTC instants,
  * and the driver's far side reads, applies its stored transponders and computes the rest. Its
- * answer becomes the result; one that is malformed is a 500 outcome (TRIFLE_EDRIVER) naming what
- * is wrong (docs/http-driver.md, "Queries").
+ * answer (an HTTP status and body, docs/http-driver.md, "Queries") becomes the outcome: 200,
+ * 400, 422 and 5xx give TRIFLE_QUERY_OK, _MALFORMED, _INVALID and _FAILED; one that is malformed
+ * is a TRIFLE_QUERY_FAILED outcome (TRIFLE_EDRIVER) naming what is wrong.
  * @param out Receives a caller-owned result for every outcome of the request, success or not
  *        (trifle_query_result_free()).
  * @param t The handle: its zone, granularity list and max_points apply; it is read with
@@ -382,7 +384,7 @@ enum trifle_query_flags {
  * @param len Length of @p request.
  * @param flags A trifle_query_flags value.
  * @param err Receives the error on failure; may be NULL.
- * @return 0 when *out was produced (inspect trifle_query_result_status()); TRIFLE_ENOMEM; or
+ * @return 0 when *out was produced (inspect trifle_query_result_outcome()); TRIFLE_ENOMEM; or
  *         TRIFLE_EINVAL when @p t or @p request is NULL. Thread-safe (as the handle).
  */
 TRIFLE_API int trifle_query(trifle_query_result **out, trifle *t, const char *request, size_t len,
@@ -394,7 +396,8 @@ TRIFLE_API int trifle_query(trifle_query_result **out, trifle *t, const char *re
  * @param out Receives a caller-owned series on success.
  * @param key,from,to,granularity The checked request fields.
  * @param payload The pointer given to trifle_query_with_reader().
- * @param err Receives the error on failure; TRIFLE_EINVAL gives a 400 outcome, anything else 500.
+ * @param err Receives the error on failure; TRIFLE_EINVAL gives a
+ *        TRIFLE_QUERY_MALFORMED outcome, anything else TRIFLE_QUERY_FAILED.
  * @return 0 or a status.
  */
 typedef int (*trifle_query_reader)(trifle_series **out, const char *key, int64_t from, int64_t to,
@@ -420,18 +423,33 @@ TRIFLE_API int trifle_query_with_reader(trifle_query_result **out, trifle *t, co
  */
 TRIFLE_API void trifle_query_result_free(trifle_query_result *r);
 
-/**
- * @brief The HTTP status of the outcome: 200 (success), 400 (malformed request, timeline too
- * long), 422 (the validation messages of docs/series.md and transponder errors) or 500 (storage
- * failure).
- * @param r The result; borrowed.
- * @return The status. Thread-safe for concurrent readers.
- */
-TRIFLE_API int trifle_query_result_status(const trifle_query_result *r);
+/** The outcome of a query, in the query's own terms: trifle_query_result_outcome(). Callers
+ *  map it to their protocol; `trifle serve` answers 200, 400, 422 and 500 (docs/http-api.md).
+ *  Append only; values are never reused. */
+enum trifle_query_outcome {
+    TRIFLE_QUERY_OK = 0,        /**< success: the `data` object (trifle_query_result_render()) */
+    TRIFLE_QUERY_MALFORMED = 1, /**< the request is malformed or refused before it is read: not
+                                     JSON, a missing or ill-typed field, an unknown granularity,
+                                     a timeline too long (docs/series.md, checks 1-7) */
+    TRIFLE_QUERY_INVALID = 2,   /**< the request is well-formed but cannot be answered: the
+                                     validation messages of docs/series.md and transponder errors;
+                                     the extra fields (`allowed`, `missing_paths`, ...) may say
+                                     more */
+    TRIFLE_QUERY_FAILED = 3     /**< reading failed: the storage or the answering driver
+                                     (trifle_query_result_code() says which error) */
+};
 
 /**
- * @brief The outcome as a trifle_status: 0 on success, TRIFLE_EINVAL for 400 and 422, the storage
- * error's code (TRIFLE_ECONN, TRIFLE_EDRIVER, ...) for 500.
+ * @brief The outcome of a query (see trifle_query_outcome).
+ * @param r The result; borrowed. NULL gives TRIFLE_QUERY_FAILED.
+ * @return A trifle_query_outcome value. Thread-safe for concurrent readers.
+ */
+TRIFLE_API int trifle_query_result_outcome(const trifle_query_result *r);
+
+/**
+ * @brief The outcome as a trifle_status: 0 on success, TRIFLE_EINVAL for TRIFLE_QUERY_MALFORMED
+ * and TRIFLE_QUERY_INVALID, the storage error's code (TRIFLE_ECONN, TRIFLE_EDRIVER, ...) for
+ * TRIFLE_QUERY_FAILED.
  * @param r The result; borrowed.
  * @return The status code. Thread-safe for concurrent readers.
  */
@@ -445,33 +463,21 @@ TRIFLE_API int trifle_query_result_code(const trifle_query_result *r);
  */
 TRIFLE_API const char *trifle_query_result_message(const trifle_query_result *r);
 
-/** Renderings of a query result for trifle_query_result_render(). */
+/** Renderings of a query result for trifle_query_result_render(). The HTTP response body and
+ *  the CLI's output are drawn by `trifle serve` and `trifle` from this one (values 1-4, the
+ *  HTTP, CLI, CSV and table renderings before 1.0.0, are retired and never reused). */
 enum trifle_query_render {
     /** Success: the `data` object. Failure: the extra error fields as an object
      *  (`{"allowed":[...]}`, `{"missing_paths":[...],"available_paths":[...]}`, or `{}`). */
-    TRIFLE_QUERY_RENDER_DATA = 0,
-    /** The complete HTTP response body: `{"data":{...}}`; for 422
-     *  `{"errors":{"status":"error","error":"<message>",<extra fields>}}`; for 400
-     *  `{"errors":{"detail":"Bad request"}}`; for 500 `{"errors":{"detail":"Internal server
-     *  error"}}`. */
-    TRIFLE_QUERY_RENDER_HTTP = 1,
-    /** The CLI's output: success: the `data` object (stdout); failure:
-     *  `{"error":{"code":"EINVAL","message":"<message>",<extra fields>}}` (stderr). */
-    TRIFLE_QUERY_RENDER_CLI = 2,
-    /** Success: the `table` as CSV (RFC 4180, CRLF-free: rows end in "\n"; empty field for null).
-     *  Failure: as TRIFLE_QUERY_RENDER_CLI. */
-    TRIFLE_QUERY_RENDER_CSV = 3,
-    /** Success: the `table` as aligned text columns separated by two spaces, header first, `-`
-     *  for null. Failure: as TRIFLE_QUERY_RENDER_CLI. */
-    TRIFLE_QUERY_RENDER_TABLE = 4
+    TRIFLE_QUERY_RENDER_DATA = 0
 };
 
 /**
- * @brief Render a result as text.
- * @param out Receives caller-owned NUL-terminated text without a trailing newline for the JSON
- *        renderings (trifle_mem_free()).
+ * @brief Render a result as JSON text.
+ * @param out Receives caller-owned NUL-terminated text without a trailing newline
+ *        (trifle_mem_free()).
  * @param style A trifle_query_render value.
- * @param flags TRIFLE_JSON_COMPACT or TRIFLE_JSON_PRETTY (JSON renderings only).
+ * @param flags TRIFLE_JSON_COMPACT or TRIFLE_JSON_PRETTY.
  * @param r The result; borrowed.
  * @param err Receives the error on failure; may be NULL.
  * @return 0, TRIFLE_EINVAL for an unknown style, or TRIFLE_ENOMEM. Thread-safe.

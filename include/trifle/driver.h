@@ -194,7 +194,7 @@ typedef struct trifle_open_params {
  *        (docs/http-api.md): `{"data":{...}}` for 200, `{"errors":{"status":"error","error":
  *        "<message>",<extra fields>}}` for 422, `{"errors":{"detail":"..."}}` otherwise.
  *        Need not be NUL-terminated. The core checks it and turns a malformed one into a
- *        500 outcome naming what is wrong.
+ *        TRIFLE_QUERY_FAILED outcome (TRIFLE_EDRIVER) naming what is wrong.
  * @param len Length of @p body.
  * @return 0, or TRIFLE_ENOMEM, which the driver returns as it is.
  */

@@ -75,10 +75,6 @@ typedef struct trifle_simple_options {
     int64_t buffer_size;  /**< FIFO capacity in operations, 1 … 1 048 576; default 1000 */
     int64_t flush_interval_ms;      /**< consumer nap when the FIFO is empty, 1 … 3 600 000; 1000 */
     int64_t checkpoint_interval_ms; /**< save period when changed, 100 … 86 400 000; 10000 */
-    /** Not used by the module: read by `trifle serve` (adds `disk` and `system.store`). Default 1. */
-    int include_storage_stats_in_api;
-    /** Not used by the module: read by `trifle serve` (`/stats*` without a token). Default 0. */
-    int is_public;
     const char *node_name; /**< value of the default Prometheus label `name`; NULL omits it */
     const char *node_id;   /**< value of the default Prometheus label `id`; NULL omits it */
     /**
@@ -100,10 +96,11 @@ TRIFLE_API void trifle_simple_options_init(trifle_simple_options *opts);
 /**
  * @brief Set one option from its YAML text, validating it now (for configuration loaders).
  *
- * Keys: `enabled`, `persist`, `no_buffer`, `include_storage_stats_in_api`, `public` (booleans:
- * true/false/1/0/yes/no/on/off), `buffer_size`, `flush_interval_ms`, `checkpoint_interval_ms`
- * (decimal integers in the ranges of docs/configuration.md). `data_dir`, the node name/id and
- * `prometheus_labels` are set directly in the struct.
+ * Keys: `enabled`, `persist`, `no_buffer` (booleans: true/false/1/0/yes/no/on/off), `buffer_size`,
+ * `flush_interval_ms`, `checkpoint_interval_ms` (decimal integers in the ranges of
+ * docs/configuration.md). `data_dir`, the node name/id and `prometheus_labels` are set directly in
+ * the struct. The server's own `stats:` keys (`include_storage_stats_in_api`, `public`) are not
+ * the module's: `trifle serve` reads them itself.
  * @param opts Initialised options; unchanged on failure.
  * @param key The option name without `stats.`.
  * @param value The value as YAML text.

@@ -316,6 +316,12 @@ class ApiTest(ServerTestCase):
         self.assertEqual(doc, {"errors": {"status": "error",
                                           "error": 'Unsupported aggregator "median".',
                                           "allowed": ["max", "mean", "min", "sum"]}})
+        # the bytes too: server/api.c draws the body from the outcome, message and extra fields
+        self.assertEqual(raw, b'{"errors":{"status":"error","error":"Unsupported aggregator '
+                              b'\\"median\\".","allowed":["max","mean","min","sum"]}}')
+        st, _, raw, doc = self.query(dict(q, slices=0))
+        self.assertEqual((st, raw), (422, b'{"errors":{"status":"error",'
+                                          b'"error":"slices must be a positive integer."}}'))
         st, _, raw, doc = self.query(dict(q, value_path="nope"))
         self.assertEqual(st, 422, raw)
         self.assertEqual(doc["errors"]["missing_paths"], ["nope"])

@@ -104,6 +104,12 @@ class ConfigErrorTest(ServerTestCase):
                     "invalid stats option prometheus_labels: __x")
         self.expect(good(extra_top="stats: {enabled: perhaps}"), "4:18: stats.enabled",
                     "invalid stats option enabled: perhaps")
+        # the server's own stats keys (server/config.c, not the module's parser): same wording
+        self.expect(good(extra_top="stats: {public: perhaps}"), "4:17: stats.public",
+                    "invalid stats option public: perhaps")
+        self.expect(good(extra_top="stats: {include_storage_stats_in_api: 2}"),
+                    "4:39: stats.include_storage_stats_in_api",
+                    "invalid stats option include_storage_stats_in_api: 2")
         # null means "none" only where none makes sense
         text = good().replace('  listen: "127.0.0.1:0"', '  listen: "127.0.0.1:0"\n  threads: ~')
         self.expect(text, "3:12: http.threads",
