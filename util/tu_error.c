@@ -1,5 +1,7 @@
 #include "tu_error.h"
 
+#undef tu_error_set /* the analyser's spelling (tu_error.h) is for callers only */
+
 #include <stdio.h>
 #include <string.h>
 

@@ -25,6 +25,7 @@
  * that deduplicates by name applies it once. */
 #include "buffer_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -841,7 +842,7 @@ static int write_records(trifle__buffer *b, bentry **rec, size_t n, write_outcom
         if ((rec[i]->wr_ops = ops_of(rec[i])) == 0) /* only placeholders: nothing to write */
             out->done[out->n_done++] = rec[i];
     for (phase = OP_SET; phase >= OP_ADD && rc == 0; phase--) {
-        for (start = 0, m = 0; start < n && rc == 0;) {
+        for (start = 0; start < n && rc == 0;) {
             size_t applied, j;
             ptrdiff_t failed;
             int unknown;
@@ -1260,7 +1261,7 @@ static void checkpoint_write(trifle__buffer *b, uint64_t seq)
 /* 0 when the checkpoint file is missing or unreadable. */
 static uint64_t checkpoint_read(const char *dir)
 {
-    char path[4200], text[32];
+    char path[4200], text[32], *end;
     unsigned long long v;
     ssize_t n;
     int fd;
@@ -1273,7 +1274,9 @@ static uint64_t checkpoint_read(const char *dir)
     if (n <= 0)
         return 0;
     text[n] = '\0';
-    return sscanf(text, "%llu", &v) == 1 ? (uint64_t)v : 0;
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    return end != text && errno == 0 ? (uint64_t)v : 0;
 }
 
 /* After a flush: advance the checkpoint and delete the journal segments nothing needs. */
@@ -2469,8 +2472,9 @@ static int key_memo(bshard *sh, const char *key, trifle_error *err)
         return 0;
     if ((rc = trifle__key_check(key, 1, err)) != 0)
         return rc;
+    assert(key != NULL); /* trifle__key_check refuses NULL */
     len = strlen(key);
-    if (len + 1 > sh->mkey_cap) {
+    if (sh->mkey == NULL || len + 1 > sh->mkey_cap) {
         char *m = trifle__realloc(sh->mkey, len + 1);
         if (m == NULL)
             return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
@@ -2834,10 +2838,8 @@ lock:
     /* names the tracking key for entry_reserve_system: the memo's key (even ids), or the
      * untracked key (1) */
     tk_id = untracked ? 1 : sh->mkey_id * 2;
-    if (is_track && (rc = add_cached(b, sh, key, at, v, flags, tk_id, op, &seq, err)) > 0) {
-        rc = 0;
+    if (is_track && (rc = add_cached(b, sh, key, at, v, flags, tk_id, op, &seq, err)) > 0)
         goto accept;
-    }
     if (rc < 0)
         goto unlock;
     for (g = 0; g < n; g++) {
