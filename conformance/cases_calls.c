@@ -89,7 +89,7 @@ static void case_calls_timeline(conf_ctx *c)
         return;
     for (i = 0; i < 3; i++) {
         char json[32];
-        snprintf(json, sizeof(json), "{\"count\":%zu}", i + 1);
+        (void)snprintf(json, sizeof(json), "{\"count\":%zu}", i + 1);
         CONF_OK(c, "track", trifle_track(t, "calls.tl", CONF_T0 + (hours[i] - 1) * 3600 + 59,
                                          conf_payload(c, json), 0, &c->err));
     }
@@ -103,7 +103,7 @@ static void case_calls_timeline(conf_ctx *c)
                    "bucket %zu starts at %lld", j, (long long)trifle_series_at(s, j));
         for (i = 0; i < 3; i++)
             if ((size_t)hours[i] == j)
-                snprintf(want, sizeof(want), "{\"count\":%zu}", i + 1);
+                (void)snprintf(want, sizeof(want), "{\"count\":%zu}", i + 1);
         if (conf_expect_row(c, s, j, want) != 0)
             return;
     }

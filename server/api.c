@@ -243,8 +243,10 @@ static int string_member(const srv_json *v, char **out)
 static int ascii_ieq(const char *a, const char *b)
 {
     for (; *a != '\0' && *b != '\0'; a++, b++) {
-        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a + 32) : *a;
-        if (x != *b)
+        unsigned char x = (unsigned char)*a;
+        if (x >= 'A' && x <= 'Z')
+            x = (unsigned char)(x + ('a' - 'A'));
+        if (x != (unsigned char)*b)
             return 0;
     }
     return *a == *b;
