@@ -23,42 +23,42 @@ enum opt_kind { K_BOOL, K_INT, K_SPECIAL };
 typedef struct opt_def {
     const char *name;
     enum opt_kind kind;
+    int buffer;         /* 1: a buffer.* option (its own error message) */
     int64_t min, max;
     size_t offset;      /* of the int64_t / int field for K_INT / K_BOOL */
     const char *deflt;  /* default text */
-    int buffer;         /* 1: a buffer.* option (its own error message) */
 } opt_def;
 
 #define OFF(f) offsetof(trifle_config, f)
 
 /* Index order is the order of cfg->text[]. */
 static const opt_def opts[] = {
-    {"driver", K_SPECIAL, 0, 0, 0, NULL, 0},
-    {"time_zone", K_SPECIAL, 0, 0, 0, "UTC", 0},
-    {"week_start", K_SPECIAL, 0, 0, 0, "monday", 0},
-    {"granularities", K_SPECIAL, 0, 0, 0, "1m,1h,1d,1w,1mo,1q,1y", 0},
-    {"joined", K_SPECIAL, 0, 0, 0, "full", 0},
-    {"separator", K_SPECIAL, 0, 0, 0, "::", 0},
-    {"system_tracking", K_BOOL, 0, 1, OFF(system_tracking), "true", 0},
-    {"max_points", K_INT, 1, 10000000, OFF(max_points), "100000", 0},
-    {"connections", K_INT, 1, 64, OFF(connections), "1", 0},
-    {"driver_path", K_SPECIAL, 0, 0, 0, NULL, 0},
-    {"buffer.enabled", K_BOOL, 0, 1, OFF(buffer.enabled), "true", 1},
-    {"buffer.duration_ms", K_INT, 0, 86400000, OFF(buffer.duration_ms), "1000", 1},
-    {"buffer.size", K_INT, 1, 1000000, OFF(buffer.size), "256", 1},
-    {"buffer.aggregate", K_BOOL, 0, 1, OFF(buffer.aggregate), "true", 1},
-    {"buffer.async", K_BOOL, 0, 1, OFF(buffer.async), "true", 1},
-    {"buffer.max_pending", K_INT, 1, 100000000, OFF(buffer.max_pending), "100000", 1},
-    {"buffer.full_policy", K_SPECIAL, 0, 0, 0, "block", 1},
-    {"buffer.block_timeout_ms", K_INT, 0, 3600000, OFF(buffer.block_timeout_ms), "30000", 1},
-    {"buffer.retry_initial_ms", K_INT, 1, 60000, OFF(buffer.retry_initial_ms), "100", 1},
-    {"buffer.retry_max_ms", K_INT, 1, 3600000, OFF(buffer.retry_max_ms), "30000", 1},
-    {"buffer.close_timeout_ms", K_INT, 0, 3600000, OFF(buffer.close_timeout_ms), "10000", 1},
-    {"buffer.batch_items", K_INT, 1, 1000000, OFF(buffer.batch_items), "1000", 1},
-    {"buffer.journal", K_SPECIAL, 0, 0, 0, NULL, 1},
-    {"buffer.journal_sync", K_SPECIAL, 0, 0, 0, "interval:5", 1},
-    {"buffer.journal_segment_bytes", K_INT, 4096, (int64_t)1 << 40,
-     OFF(buffer.journal_segment_bytes), "67108864", 1},
+    {"driver", K_SPECIAL, 0, 0, 0, 0, NULL},
+    {"time_zone", K_SPECIAL, 0, 0, 0, 0, "UTC"},
+    {"week_start", K_SPECIAL, 0, 0, 0, 0, "monday"},
+    {"granularities", K_SPECIAL, 0, 0, 0, 0, "1m,1h,1d,1w,1mo,1q,1y"},
+    {"joined", K_SPECIAL, 0, 0, 0, 0, "full"},
+    {"separator", K_SPECIAL, 0, 0, 0, 0, "::"},
+    {"system_tracking", K_BOOL, 0, 0, 1, OFF(system_tracking), "true"},
+    {"max_points", K_INT, 0, 1, 10000000, OFF(max_points), "100000"},
+    {"connections", K_INT, 0, 1, 64, OFF(connections), "1"},
+    {"driver_path", K_SPECIAL, 0, 0, 0, 0, NULL},
+    {"buffer.enabled", K_BOOL, 1, 0, 1, OFF(buffer.enabled), "true"},
+    {"buffer.duration_ms", K_INT, 1, 0, 86400000, OFF(buffer.duration_ms), "1000"},
+    {"buffer.size", K_INT, 1, 1, 1000000, OFF(buffer.size), "256"},
+    {"buffer.aggregate", K_BOOL, 1, 0, 1, OFF(buffer.aggregate), "true"},
+    {"buffer.async", K_BOOL, 1, 0, 1, OFF(buffer.async), "true"},
+    {"buffer.max_pending", K_INT, 1, 1, 100000000, OFF(buffer.max_pending), "100000"},
+    {"buffer.full_policy", K_SPECIAL, 1, 0, 0, 0, "block"},
+    {"buffer.block_timeout_ms", K_INT, 1, 0, 3600000, OFF(buffer.block_timeout_ms), "30000"},
+    {"buffer.retry_initial_ms", K_INT, 1, 1, 60000, OFF(buffer.retry_initial_ms), "100"},
+    {"buffer.retry_max_ms", K_INT, 1, 1, 3600000, OFF(buffer.retry_max_ms), "30000"},
+    {"buffer.close_timeout_ms", K_INT, 1, 0, 3600000, OFF(buffer.close_timeout_ms), "10000"},
+    {"buffer.batch_items", K_INT, 1, 1, 1000000, OFF(buffer.batch_items), "1000"},
+    {"buffer.journal", K_SPECIAL, 1, 0, 0, 0, NULL},
+    {"buffer.journal_sync", K_SPECIAL, 1, 0, 0, 0, "interval:5"},
+    {"buffer.journal_segment_bytes", K_INT, 1, 4096, (int64_t)1 << 40,
+     OFF(buffer.journal_segment_bytes), "67108864"},
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))

@@ -229,7 +229,8 @@ static int parse_tree(cfg_ctx *x, const char *text, size_t len, ynode **root)
             break;
         case YAML_MAPPING_END_EVENT:
         case YAML_SEQUENCE_END_EVENT:
-            depth--;
+            if (depth > 0) /* libyaml balances its events; never below the root */
+                depth--;
             break;
         default:
             break;
@@ -275,6 +276,10 @@ static int fail(cfg_ctx *x, const ynode *n, const char *path, const char *fmt, .
     return srv_error(x->err, TRIFLE_ECONFIG, "%s:%zu:%zu: %s: %s", x->file, n ? n->line : 1,
                      n ? n->col : 1, path, msg);
 }
+#ifdef __clang_analyzer__
+/* The analyser does not follow variadic functions: spelled out, fail() visibly fails. */
+#define fail(x, n, path, ...) (fail((x), (n), (path), __VA_ARGS__), TRIFLE_ECONFIG)
+#endif
 
 /* `<parent>.<key>` or `<parent>[<i>]` into a path buffer. */
 static void path_key(char *out, size_t size, const char *parent, const char *key)
@@ -1722,7 +1727,7 @@ void srv_config_free(srv_config *c)
 
     if (c == NULL)
         return;
-    for (i = 0; i < c->n_sources; i++) {
+    for (i = 0; c->sources != NULL && i < c->n_sources; i++) {
         srv_source_config *s = &c->sources[i];
         free(s->id);
         free(s->name);

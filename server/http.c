@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#define ZLIB_CONST /* next_in takes const input: no cast that drops const */
 #include <zlib.h>
 
 /* libmicrohttpd's per-connection memory (request line, headers, I/O buffers). It zeroes the whole
@@ -695,7 +696,7 @@ static void feed_gzip(srv_request *r, const char *data, size_t n)
 {
     size_t max = r->srv->cfg->max_body_bytes;
 
-    r->z.next_in = (Bytef *)(uintptr_t)data;
+    r->z.next_in = (const Bytef *)data;
     r->z.avail_in = (uInt)n;
     while (r->z.avail_in > 0) {
         size_t room, before;

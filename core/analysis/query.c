@@ -370,7 +370,7 @@ static int check_transponder(query *q)
 
     if (paths == NULL && expr == NULL && resp == NULL)
         return 0;
-    if (cJSON_IsString(paths)) {
+    if (paths != NULL && cJSON_IsString(paths)) {
         /* one comma-separated string, as given to `trifle query --transpond-paths a,b` */
         char *p;
         split = trifle__strdup(paths->valuestring);
@@ -409,8 +409,9 @@ static int check_transponder(query *q)
         goto done;
     }
     rc = trifle_expression_compile(&q->expr, list, n,
-                                   cJSON_IsString(expr) ? expr->valuestring : NULL,
-                                   cJSON_IsString(resp) ? resp->valuestring : NULL, &e);
+                                   expr != NULL && cJSON_IsString(expr) ? expr->valuestring : NULL,
+                                   resp != NULL && cJSON_IsString(resp) ? resp->valuestring : NULL,
+                                   &e);
     if (rc == TRIFLE_EINVAL)
         rc = fail(q, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL, "%s", e.message);
 done:
