@@ -52,8 +52,9 @@ void drv_buf_init(drv_buf *b, const trifle_host_api *host, int *oom);
  * never initialised is fine too (a half-open connection). */
 void drv_buf_free(drv_buf *b);
 
-/* Make room for n more bytes (capacity doubles from 256). Returns 0, or -1 with *b->oom set; -1
- * at once when *b->oom is already set. */
+/* Make room for n more bytes (util/tu_buf's growth: capacity doubles from 64, with a byte to
+ * spare for drv_buf_zero()). Returns 0, or -1 with *b->oom set; -1 at once when *b->oom is
+ * already set. */
 int drv_buf_grow(drv_buf *b, size_t n);
 
 /* Append s[0..n); dropped when memory runs out (see the file comment). */
