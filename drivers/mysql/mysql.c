@@ -275,24 +275,17 @@ static int my_err(trifle_conn *c, trifle_error *err, int code, int native, const
 /* Fill err with code and a formatted, password-free message. */
 static int my_err(trifle_conn *c, trifle_error *err, int code, int native, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
-    int n;
 
     va_start(ap, fmt);
-    n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    code = drv_verr(c->host, c->secret, err, code, native, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        msg[0] = '\0';
-    drv_scrub(msg, sizeof(msg), c->secret);
-    c->host->error_set(err, code, native, "%s", msg);
     return code;
 }
 
 static int my_oom(trifle_conn *c, trifle_error *err)
 {
-    c->host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
-    return TRIFLE_ENOMEM;
+    return drv_oom(c->host, err);
 }
 
 /* Is e a connector error meaning the connection is gone? */

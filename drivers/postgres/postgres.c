@@ -231,24 +231,17 @@ static int pg_err(trifle_conn *c, trifle_error *err, int code, int native, const
 
 static int pg_err(trifle_conn *c, trifle_error *err, int code, int native, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
-    int n;
 
     va_start(ap, fmt);
-    n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    code = drv_verr(c->host, c->secret, err, code, native, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        msg[0] = '\0';
-    drv_scrub(msg, sizeof(msg), c->secret);
-    c->host->error_set(err, code, native, "%s", msg);
     return code;
 }
 
 static int pg_oom(trifle_conn *c, trifle_error *err)
 {
-    c->host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
-    return TRIFLE_ENOMEM;
+    return drv_oom(c->host, err);
 }
 
 /* libpq's multi-line text as one line: lines trimmed, `LOCATION:` lines dropped, "; " between. */

@@ -21,6 +21,7 @@
 #ifndef TRIFLE_DRV_SUPPORT_H
 #define TRIFLE_DRV_SUPPORT_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -210,6 +211,32 @@ int drv_path_ok(const char *p, size_t n);
 /* Replace every occurrence of secret (a password; NULL or "" does nothing) in the NUL-terminated
  * msg of size bytes by `***`, so that no driver message shows it. The result is cut to 511 bytes. */
 void drv_scrub(char *msg, size_t size, const char *secret);
+
+/**
+ * Fill err through host->error_set() with code, native and the message fmt/ap formatted, cut to
+ * 511 bytes and scrubbed of secret (drv_scrub()). A driver's `x_err(conn, err, code, native, fmt,
+ * ...)` is this with its host and password.
+ *
+ * @param host   the host API (error_set)
+ * @param secret the connection's password, or NULL
+ * @param err    receives the error
+ * @param code   a trifle_status (negative)
+ * @param native the server's or the client library's own error number, or 0
+ * @param fmt    printf format of the message
+ * @param ap     its arguments
+ * @return code
+ */
+int drv_verr(const trifle_host_api *host, const char *secret, trifle_error *err, int code,
+             int native, const char *fmt, va_list ap) TRIFLE_PRINTF(6, 0);
+
+/**
+ * Fill err through host->error_set() with TRIFLE_ENOMEM and "out of memory".
+ *
+ * @param host the host API (error_set)
+ * @param err  receives the error
+ * @return TRIFLE_ENOMEM
+ */
+int drv_oom(const trifle_host_api *host, trifle_error *err);
 
 /* Byte order of paths a[0..an) and b[0..bn): memcmp, then the shorter first. */
 int drv_pathcmp(const char *a, size_t an, const char *b, size_t bn);
