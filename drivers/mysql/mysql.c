@@ -113,12 +113,7 @@ struct trifle_conn {
     size_t cap_ends;
     my_ord *ord; /* write order */
     size_t cap_ord;
-    size_t *chain; /* get: next bucket index with the same identifier, SIZE_MAX = end */
-    size_t cap_chain;
-    size_t *first; /* get: first bucket index of each distinct identifier */
-    size_t cap_first;
-    uint32_t *slots; /* get: distinct identifier + 1, 0 = empty */
-    size_t cap_slots;
+    drv_buckets bk; /* get: the distinct identifiers asked for */
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -510,9 +505,7 @@ static void my_close(trifle_conn *c)
     drv_buf_free(&c->tmp);
     c->host->free(c->ends);
     c->host->free(c->ord);
-    c->host->free(c->chain);
-    c->host->free(c->first);
-    c->host->free(c->slots);
+    drv_buckets_free(&c->bk, c->host);
     c->host->free(c->hostname);
     c->host->free(c->user);
     my_wipe_free(c, c->secret);
@@ -1488,7 +1481,7 @@ static int my_get_leaf(void *ctx, const char *path, size_t len, double v)
     int rc = 0;
 
     (void)len;
-    for (i = g->index; i != SIZE_MAX && rc == 0; i = g->c->chain[i])
+    for (i = g->index; i != SIZE_MAX && rc == 0; i = g->c->bk.chain[i])
         rc = g->deliver(g->dctx, i, path, v);
     return rc;
 }
@@ -1518,10 +1511,10 @@ static void my_in_list(trifle_conn *c, const trifle_bucket *buckets, size_t nd, 
 
     drv_buf_puts(b, " IN (");
     for (i = 0; i < nd && !c->oom; i++) {
-        const trifle_bucket *bk = &buckets[c->first[i]];
+        const trifle_bucket *bk = &buckets[c->bk.first[i]];
         int seen = 0;
         for (j = i > 8 ? i - 8 : 0; j < i && !seen; j++) {
-            const trifle_bucket *o = &buckets[c->first[j]];
+            const trifle_bucket *o = &buckets[c->bk.first[j]];
             seen = what == 0   ? strcmp(o->id, bk->id) == 0
                    : what == 1 ? strcmp(o->granularity, bk->granularity) == 0
                                : o->at == bk->at;
@@ -1546,7 +1539,7 @@ static int my_read(trifle_conn *c, const trifle_bucket *buckets, size_t n, my_de
                    void *dctx, trifle_error *err)
 {
     const int m = c->mode;
-    size_t i, nd = 0, mask, slots = 16;
+    size_t i;
     MYSQL_RES *r = NULL;
     MYSQL_ROW row;
     my_get_ctx ctx;
@@ -1556,45 +1549,21 @@ static int my_read(trifle_conn *c, const trifle_bucket *buckets, size_t n, my_de
     c->oom = 0;
     if (n > UINT32_MAX / 4)
         return my_err(c, err, TRIFLE_EINVAL, 0, "too many buckets in one call: %zu", n);
-    while (slots < 2 * n)
-        slots *= 2;
-    if (drv_array_reserve(c->host, (void **)&c->chain, &c->cap_chain, n, sizeof(*c->chain)) != 0 ||
-        drv_array_reserve(c->host, (void **)&c->first, &c->cap_first, n, sizeof(*c->first)) != 0 ||
-        drv_array_reserve(c->host, (void **)&c->slots, &c->cap_slots, slots,
-                          sizeof(*c->slots)) != 0)
+    if (drv_buckets_reset(&c->bk, c->host, n) != 0)
         return my_oom(c, err);
-    mask = slots - 1;
-    memset(c->slots, 0, slots * sizeof(*c->slots));
 
     /* the distinct identifiers; chain[] links the indexes naming each one */
     for (i = 0; i < n; i++) {
         const trifle_bucket *b = &buckets[i];
         const char *g = m == TRIFLE_ID_SEPARATED ? b->granularity : "";
         int64_t at = m == TRIFLE_ID_FULL ? 0 : b->at;
-        uint32_t h;
 
         if (b->id == NULL || g == NULL)
             return my_err(c, err, TRIFLE_EINVAL, 0, "bucket %zu is incomplete", i);
         if (m != TRIFLE_ID_FULL && !my_at_ok(at))
             return my_err(c, err, TRIFLE_EINVAL, 0, "time out of range: %lld (bucket %zu)",
                           (long long)at, i);
-        c->chain[i] = SIZE_MAX;
-        for (h = drv_bucket_hash(b->id, strlen(b->id), g, strlen(g), at);; h++) {
-            uint32_t s = c->slots[h & mask];
-            size_t j;
-            if (s == 0) {
-                c->slots[h & mask] = (uint32_t)(nd + 1);
-                c->first[nd++] = i;
-                break;
-            }
-            j = c->first[s - 1];
-            if (strcmp(buckets[j].id, b->id) == 0 && (m == TRIFLE_ID_FULL || buckets[j].at == at) &&
-                (m != TRIFLE_ID_SEPARATED || strcmp(buckets[j].granularity, g) == 0)) {
-                c->chain[i] = c->chain[j];
-                c->chain[j] = i;
-                break;
-            }
-        }
+        (void)drv_buckets_add(&c->bk, buckets, i, m);
     }
     if ((rc = my_ensure(c, err)) != 0)
         return rc;
@@ -1606,14 +1575,14 @@ static int my_read(trifle_conn *c, const trifle_bucket *buckets, size_t n, my_de
                                                      "FROM ");
     my_put_ident(&c->sql, c->table);
     drv_buf_puts(&c->sql, " WHERE `key`");
-    my_in_list(c, buckets, nd, 0);
+    my_in_list(c, buckets, c->bk.n, 0);
     if (m == TRIFLE_ID_SEPARATED) {
         drv_buf_puts(&c->sql, " AND `granularity`");
-        my_in_list(c, buckets, nd, 1);
+        my_in_list(c, buckets, c->bk.n, 1);
     }
     if (m != TRIFLE_ID_FULL) {
         drv_buf_puts(&c->sql, " AND `at`");
-        my_in_list(c, buckets, nd, 2);
+        my_in_list(c, buckets, c->bk.n, 2);
     }
     if (c->oom)
         return my_oom(c, err);
@@ -1638,7 +1607,6 @@ static int my_read(trifle_conn *c, const trifle_bucket *buckets, size_t n, my_de
         const char *key = row[0], *g = "";
         size_t key_len = len[0], g_len = 0;
         int64_t at = 0;
-        uint32_t h;
 
         if (key == NULL || row[data_col] == NULL)
             continue;
@@ -1649,24 +1617,15 @@ static int my_read(trifle_conn *c, const trifle_bucket *buckets, size_t n, my_de
         }
         if (m != TRIFLE_ID_FULL && !my_parse_at(row[data_col - 1], len[data_col - 1], &at))
             continue;
-        for (h = drv_bucket_hash(key, key_len, g, g_len, at); c->slots[h & mask] != 0; h++) {
-            const trifle_bucket *b;
-            ctx.index = c->first[c->slots[h & mask] - 1];
-            b = &buckets[ctx.index];
-            if ((m != TRIFLE_ID_FULL && b->at != at) || strlen(b->id) != key_len ||
-                memcmp(b->id, key, key_len) != 0)
-                continue;
-            if (m == TRIFLE_ID_SEPARATED &&
-                (strlen(b->granularity) != g_len || memcmp(b->granularity, g, g_len) != 0))
-                continue;
-            rc = my_flatten(c, row[data_col], len[data_col], my_get_leaf, &ctx);
-            if (rc != 0)
-                rc = rc == TRIFLE_ENOMEM
-                         ? my_oom(c, err)
-                         : my_err(c, err, rc, 0, "cannot deliver the values of bucket %zu",
-                                  ctx.index);
-            break; /* identifiers are distinct */
-        }
+        ctx.index = drv_buckets_find(&c->bk, buckets, m, key, key_len, g, g_len, at);
+        if (ctx.index == SIZE_MAX)
+            continue;
+        rc = my_flatten(c, row[data_col], len[data_col], my_get_leaf, &ctx);
+        if (rc != 0)
+            rc = rc == TRIFLE_ENOMEM
+                     ? my_oom(c, err)
+                     : my_err(c, err, rc, 0, "cannot deliver the values of bucket %zu",
+                              ctx.index);
     }
     mysql_free_result(r);
     return rc;

@@ -116,12 +116,7 @@ struct trifle_conn {
     drv_buf path;                     /* path of the JSON member being read */
     pg_ord *ord;                      /* write order */
     size_t cap_ord;
-    size_t *chain; /* get: next bucket index with the same identifier, SIZE_MAX = end */
-    size_t cap_chain;
-    size_t *first; /* get: first bucket index of each distinct identifier */
-    size_t cap_first;
-    uint32_t *slots;  /* get: distinct identifier + 1, 0 = empty */
-    size_t cap_slots; /* a power of two */
+    drv_buckets bk; /* get: the distinct identifiers asked for */
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -501,9 +496,7 @@ static void pg_close(trifle_conn *c)
         drv_buf_free(&c->par[i]);
     drv_buf_free(&c->path);
     c->host->free(c->ord);
-    c->host->free(c->chain);
-    c->host->free(c->first);
-    c->host->free(c->slots);
+    drv_buckets_free(&c->bk, c->host);
     if (c->secret != NULL)
         memset(c->secret, 0, strlen(c->secret));
     c->host->free(c->secret);
@@ -1608,7 +1601,7 @@ static int pg_get_leaf(void *ctx, const char *path, size_t len, double v)
     int rc = 0;
 
     (void)len;
-    for (i = g->index; i != SIZE_MAX && rc == 0; i = g->c->chain[i])
+    for (i = g->index; i != SIZE_MAX && rc == 0; i = g->c->bk.chain[i])
         rc = g->c->host->emit(g->sink, i, path, v);
     return rc;
 }
@@ -1620,7 +1613,7 @@ static int pg_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
     const int np = m == TRIFLE_ID_FULL ? 1 : m == TRIFLE_ID_PARTIAL ? 2 : 3;
     const char *values[3];
     int lengths[3], formats[3] = {1, 1, 1};
-    size_t i, nd = 0, mask, slots = 16;
+    size_t i;
     PGresult *r = NULL;
     pg_get_ctx ctx;
     pg_call q;
@@ -1633,15 +1626,8 @@ static int pg_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
     c->oom = 0;
     if (n > INT32_MAX)
         return pg_err(c, err, TRIFLE_EINVAL, 0, "too many buckets in one call: %zu", n);
-    while (slots < 2 * n)
-        slots *= 2;
-    if (drv_array_reserve(c->host, (void **)&c->chain, &c->cap_chain, n, sizeof(*c->chain)) != 0 ||
-        drv_array_reserve(c->host, (void **)&c->first, &c->cap_first, n, sizeof(*c->first)) != 0 ||
-        drv_array_reserve(c->host, (void **)&c->slots, &c->cap_slots, slots,
-                          sizeof(*c->slots)) != 0)
+    if (drv_buckets_reset(&c->bk, c->host, n) != 0)
         return pg_oom(c, err);
-    mask = slots - 1;
-    memset(c->slots, 0, slots * sizeof(*c->slots));
 
     /* the distinct identifiers go to the server; chain[] links the indexes naming each one */
     pg_array_begin(&c->par[0], PG_OID_TEXT, 0); /* element counts are patched below */
@@ -1654,7 +1640,6 @@ static int pg_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
         const char *g = m == TRIFLE_ID_SEPARATED ? b->granularity : "";
         int64_t at = m == TRIFLE_ID_FULL ? 0 : b->at;
         size_t id_len, g_len;
-        uint32_t h;
 
         if (b->id == NULL || g == NULL)
             return pg_err(c, err, TRIFLE_EINVAL, 0, "bucket %zu is incomplete", i);
@@ -1663,36 +1648,20 @@ static int pg_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
                           (long long)at, i);
         id_len = strlen(b->id);
         g_len = strlen(g);
-        c->chain[i] = SIZE_MAX;
-        for (h = drv_bucket_hash(b->id, id_len, g, g_len, at);; h++) {
-            uint32_t s = c->slots[h & mask];
-            size_t j;
-            if (s == 0) {
-                c->slots[h & mask] = (uint32_t)(nd + 1);
-                c->first[nd++] = i;
-                pg_array_text(&c->par[0], b->id, id_len);
-                if (m == TRIFLE_ID_SEPARATED)
-                    pg_array_text(&c->par[1], g, g_len);
-                if (m != TRIFLE_ID_FULL)
-                    pg_array_at(&c->par[np - 1], at);
-                break;
-            }
-            j = c->first[s - 1];
-            if (strcmp(buckets[j].id, b->id) == 0 && (m == TRIFLE_ID_FULL || buckets[j].at == at) &&
-                (m != TRIFLE_ID_SEPARATED || strcmp(buckets[j].granularity, g) == 0)) {
-                /* named again (a get may repeat a bucket): every index gets the row */
-                c->chain[i] = c->chain[j];
-                c->chain[j] = i;
-                break;
-            }
-        }
+        if (!drv_buckets_add(&c->bk, buckets, i, m))
+            continue; /* named again (a get may repeat a bucket): every index gets the row */
+        pg_array_text(&c->par[0], b->id, id_len);
+        if (m == TRIFLE_ID_SEPARATED)
+            pg_array_text(&c->par[1], g, g_len);
+        if (m != TRIFLE_ID_FULL)
+            pg_array_at(&c->par[np - 1], at);
     }
     if (c->oom)
         return pg_oom(c, err);
     for (i = 0; i < (size_t)np; i++) {
         if (c->par[i].len > INT32_MAX)
             return pg_err(c, err, TRIFLE_EINVAL, 0, "get of %zu buckets is too large to send", n);
-        pg_patch_u32(&c->par[i], 12, (uint32_t)nd);
+        pg_patch_u32(&c->par[i], 12, (uint32_t)c->bk.n);
         values[i] = c->par[i].p;
         lengths[i] = (int)c->par[i].len;
     }
@@ -1716,7 +1685,6 @@ static int pg_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
         const char *key = PQgetvalue(r, row, 0), *g = "";
         size_t key_len = (size_t)PQgetlength(r, row, 0), g_len = 0;
         int64_t at = 0;
-        uint32_t h;
 
         if (PQgetisnull(r, row, 0) || PQgetisnull(r, row, data_col))
             continue;
@@ -1726,25 +1694,16 @@ static int pg_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
         }
         if (m != TRIFLE_ID_FULL && !pg_parse_int64(PQgetvalue(r, row, data_col - 1), &at))
             continue;
-        for (h = drv_bucket_hash(key, key_len, g, g_len, at); c->slots[h & mask] != 0; h++) {
-            const trifle_bucket *b;
-            ctx.index = c->first[c->slots[h & mask] - 1];
-            b = &buckets[ctx.index];
-            if ((m != TRIFLE_ID_FULL && b->at != at) || strlen(b->id) != key_len ||
-                memcmp(b->id, key, key_len) != 0)
-                continue;
-            if (m == TRIFLE_ID_SEPARATED &&
-                (strlen(b->granularity) != g_len || memcmp(b->granularity, g, g_len) != 0))
-                continue;
-            rc = pg_flatten(c, PQgetvalue(r, row, data_col), (size_t)PQgetlength(r, row, data_col),
-                            pg_get_leaf, &ctx);
-            if (rc != 0)
-                rc = rc == TRIFLE_ENOMEM
-                         ? pg_oom(c, err)
-                         : pg_err(c, err, rc, 0, "cannot deliver the values of bucket %zu",
-                                  ctx.index);
-            break; /* identifiers sent are distinct */
-        }
+        ctx.index = drv_buckets_find(&c->bk, buckets, m, key, key_len, g, g_len, at);
+        if (ctx.index == SIZE_MAX)
+            continue;
+        rc = pg_flatten(c, PQgetvalue(r, row, data_col), (size_t)PQgetlength(r, row, data_col),
+                        pg_get_leaf, &ctx);
+        if (rc != 0)
+            rc = rc == TRIFLE_ENOMEM
+                     ? pg_oom(c, err)
+                     : pg_err(c, err, rc, 0, "cannot deliver the values of bucket %zu",
+                              ctx.index);
     }
     PQclear(r);
     return rc;

@@ -246,4 +246,89 @@ int drv_pathcmp(const char *a, size_t an, const char *b, size_t bn);
  * 0 and at 0 when they are not part of the identifier). */
 uint32_t drv_bucket_hash(const char *id, size_t id_len, const char *g, size_t g_len, int64_t at);
 
+/* ---------------------------------------------------------------------------------------------
+ * The buckets of one get
+ */
+
+/**
+ * Does the identifier of a stored row (key[0..key_len), granularity g[0..g_len) and time at, as
+ * far as mode stores them) name bucket b?
+ *
+ * @param b       a bucket the core asked for (id, and granularity in TRIFLE_ID_SEPARATED, set)
+ * @param mode    the connection's enum trifle_id_mode
+ * @param key     the row's identifier
+ * @param key_len its length
+ * @param g       the row's granularity (ignored unless mode is TRIFLE_ID_SEPARATED)
+ * @param g_len   its length
+ * @param at      the row's time (ignored in TRIFLE_ID_FULL)
+ * @return 1 or 0
+ */
+int drv_bucket_is(const trifle_bucket *b, int mode, const char *key, size_t key_len,
+                  const char *g, size_t g_len, int64_t at);
+
+/**
+ * The distinct identifiers among the buckets of one get, hashed with drv_bucket_hash(), so that
+ * a driver asks the database for each once and gives a returned row to every index naming it (a
+ * get may name one bucket twice). Zero-initialise it; drv_buckets_reset() before each get,
+ * drv_buckets_free() with the connection.
+ */
+typedef struct drv_buckets {
+    size_t *chain;    /**< chain[i]: the next index naming the same bucket as index i, or SIZE_MAX */
+    size_t cap_chain; /**< capacity of chain */
+    size_t *first;    /**< first[d]: the first index naming distinct identifier d */
+    size_t cap_first; /**< capacity of first */
+    uint32_t *slots;  /**< open-addressing table: distinct identifier + 1, 0 = empty */
+    size_t cap_slots; /**< capacity of slots */
+    size_t mask;      /**< the table's size (a power of two, at least twice n) minus 1 */
+    size_t n;         /**< distinct identifiers so far */
+} drv_buckets;
+
+/**
+ * Empty x and make room for n buckets.
+ *
+ * @param x    the set
+ * @param host allocates
+ * @param n    the buckets of the get (at most UINT32_MAX / 4)
+ * @return 0, or -1 when memory runs out (x stays valid and empty or as it was)
+ */
+int drv_buckets_reset(drv_buckets *x, const trifle_host_api *host, size_t n);
+
+/**
+ * Add buckets[i], whose id (and in TRIFLE_ID_SEPARATED granularity) the caller has checked to be
+ * non-NULL: either a new distinct identifier (x->first[x->n - 1] is i) or a repeat of an earlier
+ * index, which it is chained to.
+ *
+ * @param x       the set, reset for at least i + 1 buckets
+ * @param buckets the get's buckets
+ * @param i       the index to add (each index once, in order)
+ * @param mode    the connection's enum trifle_id_mode
+ * @return 1 when buckets[i] is new, 0 when it repeats one
+ */
+int drv_buckets_add(drv_buckets *x, const trifle_bucket *buckets, size_t i, int mode);
+
+/**
+ * The first index of the bucket a stored row names (drv_bucket_is()); the others follow through
+ * x->chain.
+ *
+ * @param x       the set
+ * @param buckets the get's buckets
+ * @param mode    the connection's enum trifle_id_mode
+ * @param key     the row's identifier
+ * @param key_len its length
+ * @param g       the row's granularity ("" unless mode is TRIFLE_ID_SEPARATED)
+ * @param g_len   its length
+ * @param at      the row's time (0 in TRIFLE_ID_FULL)
+ * @return the index, or SIZE_MAX when the row names none of the buckets
+ */
+size_t drv_buckets_find(const drv_buckets *x, const trifle_bucket *buckets, int mode,
+                        const char *key, size_t key_len, const char *g, size_t g_len, int64_t at);
+
+/**
+ * Free x's memory; x is empty and zeroed afterwards.
+ *
+ * @param x    the set (a zeroed one is fine)
+ * @param host allocated it
+ */
+void drv_buckets_free(drv_buckets *x, const trifle_host_api *host);
+
 #endif
