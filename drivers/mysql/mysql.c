@@ -244,16 +244,6 @@ static void my_put_object(trifle_conn *c, drv_buf *b, const trifle_leaf *leaves,
     drv_buf_putc(b, '}');
 }
 
-/* Characters of UTF-8 text (continuation bytes are not counted). */
-static size_t my_chars(const char *s)
-{
-    size_t n = 0;
-
-    for (; *s != '\0'; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
 static int my_at_ok(int64_t at)
 {
     return at >= MY_AT_MIN && at <= MY_AT_MAX;
@@ -1066,18 +1056,6 @@ static size_t my_overflowing(trifle_conn *c, const trifle_entry *inc, size_t n)
     return o.found;
 }
 
-static int my_bucket_cmp(const trifle_bucket *a, const trifle_bucket *b)
-{
-    int r = strcmp(a->id, b->id);
-
-    if (r != 0)
-        return r;
-    if (a->granularity != NULL && b->granularity != NULL &&
-        (r = strcmp(a->granularity, b->granularity)) != 0)
-        return r;
-    return a->at < b->at ? -1 : a->at > b->at;
-}
-
 /* The order of inc items: by their list of paths (items of one group are adjacent), then by
  * identifier. */
 static int my_paths_cmp(const trifle_entry *a, const trifle_entry *b)
@@ -1094,7 +1072,7 @@ static int my_paths_cmp(const trifle_entry *a, const trifle_entry *b)
 
 static int my_ord_cmp_id(const void *pa, const void *pb)
 {
-    return my_bucket_cmp(&((const my_ord *)pa)->e->bucket, &((const my_ord *)pb)->e->bucket);
+    return drv_bucket_cmp(&((const my_ord *)pa)->e->bucket, &((const my_ord *)pb)->e->bucket);
 }
 
 static int my_ord_cmp_group(const void *pa, const void *pb)
@@ -1102,7 +1080,7 @@ static int my_ord_cmp_group(const void *pa, const void *pb)
     const my_ord *a = pa, *b = pb;
     int r = my_paths_cmp(a->e, b->e);
 
-    return r != 0 ? r : my_bucket_cmp(&a->e->bucket, &b->e->bucket);
+    return r != 0 ? r : drv_bucket_cmp(&a->e->bucket, &b->e->bucket);
 }
 
 /* Check the items before anything is sent. EDATA (with *failed, counted from base) for an
@@ -1117,8 +1095,8 @@ static int my_check_items(trifle_conn *c, const trifle_entry *items, size_t n, s
         if (b->id == NULL || (c->mode == TRIFLE_ID_SEPARATED && b->granularity == NULL) ||
             items[i].leaves == NULL || items[i].n_leaves == 0)
             return my_err(c, err, TRIFLE_EINVAL, 0, "item %zu is incomplete", base + i);
-        if (my_chars(b->id) > MY_ID_MAX ||
-            (c->mode == TRIFLE_ID_SEPARATED && my_chars(b->granularity) > MY_ID_MAX)) {
+        if (tu_utf8_count(b->id) > MY_ID_MAX ||
+            (c->mode == TRIFLE_ID_SEPARATED && tu_utf8_count(b->granularity) > MY_ID_MAX)) {
             *failed = (ptrdiff_t)(base + i);
             return my_err(c, err, TRIFLE_EDATA, 0,
                           "identifier of item %zu is longer than %d characters: %.64s...",
@@ -1662,7 +1640,7 @@ static int my_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
     c->oom = 0;
     if (!my_at_ok(at))
         return my_err(c, err, TRIFLE_EINVAL, 0, "time out of range: %lld", (long long)at);
-    if (my_chars(key) > MY_ID_MAX)
+    if (tu_utf8_count(key) > MY_ID_MAX)
         return my_err(c, err, TRIFLE_EINVAL, 0, "ping key is longer than %d characters", MY_ID_MAX);
     for (i = 0; i < n; i++)
         if (leaves[i].path == NULL || leaves[i].path[0] == '\0' || !isfinite(leaves[i].value))

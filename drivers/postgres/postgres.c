@@ -1084,39 +1084,9 @@ static int pg_parse_int64(const char *s, int64_t *out)
     return 1;
 }
 
-/* Characters of UTF-8 text (continuation bytes are not counted). */
-static size_t pg_chars(const char *s)
-{
-    size_t n = 0;
-
-    for (; *s != '\0'; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
 static int pg_ord_cmp(const void *pa, const void *pb)
 {
-    const trifle_bucket *a = &((const pg_ord *)pa)->e->bucket;
-    const trifle_bucket *b = &((const pg_ord *)pb)->e->bucket;
-    int r = strcmp(a->id, b->id);
-
-    if (r != 0)
-        return r;
-    if (a->granularity != NULL && b->granularity != NULL &&
-        (r = strcmp(a->granularity, b->granularity)) != 0)
-        return r;
-    return a->at < b->at ? -1 : a->at > b->at;
-}
-
-static int pg_same_bucket(int mode, const trifle_bucket *a, const trifle_bucket *b)
-{
-    if (strcmp(a->id, b->id) != 0)
-        return 0;
-    if (mode == TRIFLE_ID_FULL)
-        return 1;
-    if (mode == TRIFLE_ID_SEPARATED && strcmp(a->granularity, b->granularity) != 0)
-        return 0;
-    return a->at == b->at;
+    return drv_bucket_cmp(&((const pg_ord *)pa)->e->bucket, &((const pg_ord *)pb)->e->bucket);
 }
 
 /* Check the items before anything is sent. EDATA (with *failed) for an identifier that cannot be
@@ -1133,8 +1103,8 @@ static int pg_check_items(trifle_conn *c, const trifle_entry *items, size_t n, p
         if (b->id == NULL || (c->mode == TRIFLE_ID_SEPARATED && b->granularity == NULL) ||
             items[i].leaves == NULL || items[i].n_leaves == 0)
             return pg_err(c, err, TRIFLE_EINVAL, 0, "item %zu is incomplete", i);
-        if (pg_chars(b->id) > PG_ID_MAX ||
-            (c->mode == TRIFLE_ID_SEPARATED && pg_chars(b->granularity) > PG_ID_MAX)) {
+        if (tu_utf8_count(b->id) > PG_ID_MAX ||
+            (c->mode == TRIFLE_ID_SEPARATED && tu_utf8_count(b->granularity) > PG_ID_MAX)) {
             *failed = (ptrdiff_t)i;
             return pg_err(c, err, TRIFLE_EDATA, 0,
                           "identifier of item %zu is longer than %d characters: %.64s...", i,
@@ -1176,7 +1146,7 @@ static int pg_write_params(trifle_conn *c, const trifle_entry *items, size_t n, 
     /* one lock order for every writer: by identifier */
     qsort(c->ord, n, sizeof(*c->ord), pg_ord_cmp);
     for (i = 1; i < n; i++) {
-        if (pg_same_bucket(m, &c->ord[i - 1].e->bucket, &c->ord[i].e->bucket))
+        if (drv_bucket_same(m, &c->ord[i - 1].e->bucket, &c->ord[i].e->bucket))
             return pg_err(c, err, TRIFLE_EINVAL, 0, "items %zu and %zu name the same bucket %s",
                           c->ord[i - 1].i, c->ord[i].i, c->ord[i].e->bucket.id);
     }
@@ -1244,7 +1214,7 @@ static int pg_lock_params(trifle_conn *c, const trifle_entry *set_items, size_t 
         pg_array_begin(&c->par[*np - 1], PG_OID_TIMESTAMPTZ, 0);
     for (i = 0; i < n; i++) {
         const trifle_bucket *b = &c->ord[i].e->bucket;
-        if (i > 0 && pg_same_bucket(m, &c->ord[i - 1].e->bucket, b))
+        if (i > 0 && drv_bucket_same(m, &c->ord[i - 1].e->bucket, b))
             continue;
         nd++;
         pg_array_text(&c->par[0], b->id, strlen(b->id));
@@ -1729,7 +1699,7 @@ static int pg_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
     c->oom = 0;
     if (!pg_at_ok(at))
         return pg_err(c, err, TRIFLE_EINVAL, 0, "time out of range: %lld", (long long)at);
-    if (pg_chars(key) > PG_ID_MAX)
+    if (tu_utf8_count(key) > PG_ID_MAX)
         return pg_err(c, err, TRIFLE_EINVAL, 0, "ping key is longer than %d characters", PG_ID_MAX);
     for (i = 0; i < n; i++)
         if (leaves[i].path == NULL || leaves[i].path[0] == '\0' || !isfinite(leaves[i].value))

@@ -16,6 +16,29 @@ int drv_bucket_is(const trifle_bucket *b, int mode, const char *key, size_t key_
            (strlen(b->granularity) == g_len && memcmp(b->granularity, g, g_len) == 0);
 }
 
+int drv_bucket_cmp(const trifle_bucket *a, const trifle_bucket *b)
+{
+    int r = strcmp(a->id, b->id);
+
+    if (r != 0)
+        return r;
+    if (a->granularity != NULL && b->granularity != NULL &&
+        (r = strcmp(a->granularity, b->granularity)) != 0)
+        return r;
+    return a->at < b->at ? -1 : a->at > b->at;
+}
+
+int drv_bucket_same(int mode, const trifle_bucket *a, const trifle_bucket *b)
+{
+    if (strcmp(a->id, b->id) != 0)
+        return 0;
+    if (mode == TRIFLE_ID_FULL)
+        return 1;
+    if (mode == TRIFLE_ID_SEPARATED && strcmp(a->granularity, b->granularity) != 0)
+        return 0;
+    return a->at == b->at;
+}
+
 int drv_buckets_reset(drv_buckets *x, const trifle_host_api *host, size_t n)
 {
     size_t slots = 16;
@@ -50,8 +73,7 @@ int drv_buckets_add(drv_buckets *x, const trifle_bucket *buckets, size_t i, int 
             return 1;
         }
         j = x->first[s - 1];
-        if (strcmp(buckets[j].id, b->id) == 0 && (mode == TRIFLE_ID_FULL || buckets[j].at == at) &&
-            (mode != TRIFLE_ID_SEPARATED || strcmp(buckets[j].granularity, g) == 0)) {
+        if (drv_bucket_same(mode, &buckets[j], b)) {
             x->chain[i] = x->chain[j];
             x->chain[j] = i;
             return 0;

@@ -251,6 +251,27 @@ uint32_t drv_bucket_hash(const char *id, size_t id_len, const char *g, size_t g_
  */
 
 /**
+ * The order in which the SQL drivers write and lock buckets: by id, then granularity (when both
+ * have one), then time.
+ *
+ * @param a a bucket
+ * @param b another
+ * @return negative, 0 or positive, as strcmp()
+ */
+int drv_bucket_cmp(const trifle_bucket *a, const trifle_bucket *b);
+
+/**
+ * Do a and b name the same stored bucket in mode (the granularity counts only in
+ * TRIFLE_ID_SEPARATED, the time not in TRIFLE_ID_FULL)?
+ *
+ * @param mode the connection's enum trifle_id_mode
+ * @param a    a bucket (id, and granularity in TRIFLE_ID_SEPARATED, set)
+ * @param b    another
+ * @return 1 or 0
+ */
+int drv_bucket_same(int mode, const trifle_bucket *a, const trifle_bucket *b);
+
+/**
  * Does the identifier of a stored row (key[0..key_len), granularity g[0..g_len) and time at, as
  * far as mode stores them) name bucket b?
  *
