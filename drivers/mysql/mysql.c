@@ -707,11 +707,8 @@ static int my_open(trifle_conn **out, const trifle_host_api *host, const char *u
         host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: expected mysql://");
         return TRIFLE_ECONFIG;
     }
-    if ((c = host->alloc(sizeof(*c))) == NULL) {
-        host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
+    if ((c = drv_calloc(host, sizeof(*c), err)) == NULL)
         return TRIFLE_ENOMEM;
-    }
-    memset(c, 0, sizeof(*c));
     c->host = host;
     c->connect_timeout = MY_CONNECT_TIMEOUT;
     drv_buf_init(&c->sql, host, &c->oom);

@@ -567,12 +567,8 @@ static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *u
                         "invalid driver URL: expected postgres:// or postgresql://");
         return TRIFLE_ECONFIG;
     }
-    c = host->alloc(sizeof(*c));
-    if (c == NULL) {
-        host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
+    if ((c = drv_calloc(host, sizeof(*c), err)) == NULL)
         return TRIFLE_ENOMEM;
-    }
-    memset(c, 0, sizeof(*c));
     c->host = host;
     drv_buf_init(&c->sql, host, &c->oom);
     for (i = 0; i < sizeof(c->par) / sizeof(c->par[0]); i++)

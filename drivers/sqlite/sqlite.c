@@ -419,12 +419,8 @@ static int sq_open(trifle_conn **out, const trifle_host_api *host, const char *u
         return TRIFLE_ECONFIG;
     }
 
-    c = host->alloc(sizeof(*c));
-    if (c == NULL) {
-        host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
+    if ((c = drv_calloc(host, sizeof(*c), err)) == NULL)
         return TRIFLE_ENOMEM;
-    }
-    memset(c, 0, sizeof(*c));
     c->host = host;
     c->mode = mode;
     drv_buf_init(&c->sql, host, &c->oom);

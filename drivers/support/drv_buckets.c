@@ -6,8 +6,8 @@
 
 #include <string.h>
 
-int drv_bucket_is(const trifle_bucket *b, int mode, const char *key, size_t key_len,
-                  const char *g, size_t g_len, int64_t at)
+int drv_bucket_is(const trifle_bucket *b, int mode, const char *key, size_t key_len, const char *g,
+                  size_t g_len, int64_t at)
 {
     if ((mode != TRIFLE_ID_FULL && b->at != at) || strlen(b->id) != key_len ||
         memcmp(b->id, key, key_len) != 0)

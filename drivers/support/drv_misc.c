@@ -187,3 +187,15 @@ int drv_oom(const trifle_host_api *host, trifle_error *err)
     host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
     return TRIFLE_ENOMEM;
 }
+
+void *drv_calloc(const trifle_host_api *host, size_t size, trifle_error *err)
+{
+    void *p = host->alloc(size);
+
+    if (p == NULL) {
+        (void)drv_oom(host, err);
+        return NULL;
+    }
+    memset(p, 0, size);
+    return p;
+}

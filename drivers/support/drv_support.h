@@ -238,6 +238,17 @@ int drv_verr(const trifle_host_api *host, const char *secret, trifle_error *err,
  */
 int drv_oom(const trifle_host_api *host, trifle_error *err);
 
+/**
+ * A zero-filled block of size bytes from host->alloc (a connection being opened); when memory
+ * runs out, err gets drv_oom()'s error.
+ *
+ * @param host the host API (alloc, error_set)
+ * @param size bytes wanted
+ * @param err  receives the error
+ * @return the block, or NULL (err set to TRIFLE_ENOMEM)
+ */
+void *drv_calloc(const trifle_host_api *host, size_t size, trifle_error *err);
+
 /* Byte order of paths a[0..an) and b[0..bn): memcmp, then the shorter first. */
 int drv_pathcmp(const char *a, size_t an, const char *b, size_t bn);
 
@@ -284,8 +295,8 @@ int drv_bucket_same(int mode, const trifle_bucket *a, const trifle_bucket *b);
  * @param at      the row's time (ignored in TRIFLE_ID_FULL)
  * @return 1 or 0
  */
-int drv_bucket_is(const trifle_bucket *b, int mode, const char *key, size_t key_len,
-                  const char *g, size_t g_len, int64_t at);
+int drv_bucket_is(const trifle_bucket *b, int mode, const char *key, size_t key_len, const char *g,
+                  size_t g_len, int64_t at);
 
 /**
  * The distinct identifiers among the buckets of one get, hashed with drv_bucket_hash(), so that
@@ -294,7 +305,7 @@ int drv_bucket_is(const trifle_bucket *b, int mode, const char *key, size_t key_
  * drv_buckets_free() with the connection.
  */
 typedef struct drv_buckets {
-    size_t *chain;    /**< chain[i]: the next index naming the same bucket as index i, or SIZE_MAX */
+    size_t *chain; /**< chain[i]: the next index naming the same bucket as index i, or SIZE_MAX */
     size_t cap_chain; /**< capacity of chain */
     size_t *first;    /**< first[d]: the first index naming distinct identifier d */
     size_t cap_first; /**< capacity of first */
