@@ -36,6 +36,8 @@
 #include "trifle/driver.h"
 #include "trifle/storage.h"
 
+#include "server_helpers.h"
+
 #define T0 INT64_C(1736935200) /* 2025-01-15T10:00:00Z */
 #define T0_TEXT "2025-01-15T10:00:00Z"
 
@@ -73,17 +75,6 @@ static struct {
     char *(*bson_as_relaxed_extended_json)(const void *, size_t *);
     void (*bson_free)(void *);
 } mc;
-
-static void load_sym(void *dst, size_t size, const char *name)
-{
-    void *sym = dlsym(plugin, name);
-
-    if (sym == NULL) {
-        fprintf(stderr, "symbol %s not found through the plugin: %s\n", name, dlerror());
-        exit(1);
-    }
-    memcpy(dst, &sym, size); /* object → function pointer, the POSIX way */
-}
 
 /* Run one command (JSON text) on `db`; returns the reply as cJSON (caller frees) or NULL when
  * the command failed, with the error in *e. */
@@ -486,14 +477,6 @@ static void proxy_stop(proxy *p)
     close(p->lfd);
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* Stop (1) or resume (0) forwarding, and wait until the proxy thread honours it. */
 static void proxy_freeze(proxy *p, int on)
 {
@@ -517,14 +500,6 @@ static char *proxy_uri(const proxy *p)
 
     at = memchr(h, '@', (size_t)(end - h));
     return fmt("mongodb://%.*s127.0.0.1:%d%s", at != NULL ? (int)(at + 1 - h) : 0, h, p->port, end);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1397,14 +1372,15 @@ int main(void)
         fprintf(stderr, "cannot load the plugin: %s\n", dlerror());
         return 1;
     }
-    load_sym(&mc.client_new, sizeof(mc.client_new), "mongoc_client_new");
-    load_sym(&mc.client_destroy, sizeof(mc.client_destroy), "mongoc_client_destroy");
-    load_sym(&mc.command_simple, sizeof(mc.command_simple), "mongoc_client_command_simple");
-    load_sym(&mc.bson_new_from_json, sizeof(mc.bson_new_from_json), "bson_new_from_json");
-    load_sym(&mc.bson_destroy, sizeof(mc.bson_destroy), "bson_destroy");
-    load_sym(&mc.bson_as_relaxed_extended_json, sizeof(mc.bson_as_relaxed_extended_json),
-             "bson_as_relaxed_extended_json");
-    load_sym(&mc.bson_free, sizeof(mc.bson_free), "bson_free");
+#define LOAD(field, name) test_load_sym(plugin, &mc.field, sizeof(mc.field), name)
+    LOAD(client_new, "mongoc_client_new");
+    LOAD(client_destroy, "mongoc_client_destroy");
+    LOAD(command_simple, "mongoc_client_command_simple");
+    LOAD(bson_new_from_json, "bson_new_from_json");
+    LOAD(bson_destroy, "bson_destroy");
+    LOAD(bson_as_relaxed_extended_json, "bson_as_relaxed_extended_json");
+    LOAD(bson_free, "bson_free");
+#undef LOAD
 
     /* the database: the URI's path, else the driver's default */
     path = strstr(server_uri, "://");

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "driver_host.h"
+#include "server_helpers.h"
 #include "loader_int.h"
 #include "trifle/driver.h"
 #include "trifle/storage.h"
@@ -428,14 +429,6 @@ static long long rint_cmd(rconn *c, const char *cmd, const char *key)
     v = r->i;
     rv_free(r);
     return v;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
 }
 
 /* ---------------------------------------------------------------------------------------------
