@@ -15,8 +15,8 @@
 #include <cmocka.h>
 
 #include "../fake_driver.h"
-#include "track_helpers.h"
 #include "trifle/trifle.h"
+#include "unit_helpers.h"
 
 #define T0 1736937465 /* 2025-01-15T10:37:45Z */
 #define THREADS 8

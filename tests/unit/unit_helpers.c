@@ -1,6 +1,7 @@
-/* See track_helpers.h. */
-#include "track_helpers.h"
+/* See unit_helpers.h. */
+#include "unit_helpers.h"
 
+#include <locale.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,4 +17,13 @@ trifle_payload *test_payload(const char *json)
     if (trifle_payload_parse(&p, json, strlen(json), &err) != 0)
         fail_msg("payload %s: %s", json, err.message);
     return p;
+}
+
+void test_decimal_comma_locale(void)
+{
+    if (setlocale(LC_NUMERIC, "de_DE.UTF-8") == NULL &&
+        setlocale(LC_NUMERIC, "de_DE.utf8") == NULL) {
+        print_message("SKIP locale check: no de_DE.UTF-8 locale (apt-get install locales)\n");
+        skip();
+    }
 }
