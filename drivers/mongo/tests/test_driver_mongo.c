@@ -246,16 +246,6 @@ static trifle_entry entry(trifle_storage *st, char *idbuf, size_t cap, const cha
     return e;
 }
 
-static trifle_write_result result_init(void)
-{
-    trifle_write_result r;
-
-    memset(&r, 0, sizeof(r));
-    r.struct_size = sizeof(r);
-    r.failed_item = -1;
-    return r;
-}
-
 static void inc_ok(trifle_storage *st, const trifle_entry *e, size_t n)
 {
     trifle_error err = TRIFLE_ERROR_INIT;
@@ -803,7 +793,7 @@ static void edata_batch(const char *extra)
     const char *coll = new_ns();
     trifle_storage *st = open_ok(fmt("collection=%s%s", coll, extra));
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_write_result res = result_init();
+    trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
     trifle_leaf ok_l[] = {{"n", 1}}, bad_l[] = {{"n", 1}, {"s", 1}};
     char id[3][64];
     trifle_entry e[3];
@@ -850,7 +840,7 @@ static void test_leaf_object(void **state)
     const char *coll = new_ns();
     trifle_storage *st = open_ok(fmt("collection=%s", coll));
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_write_result res = result_init();
+    trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
     trifle_leaf leaf[] = {{"a", 1}, {"n", 1}}, obj[] = {{"a.b", 2}, {"n", 1}};
     char id[2][64];
     trifle_entry e[2];
@@ -868,11 +858,11 @@ static void test_leaf_object(void **state)
     assert_int_equal(trifle_storage_inc(st, &e[0], 1, &res, &err), TRIFLE_EDATA);
     assert_int_equal(err.native, 28); /* PathNotViable: a number where an object must go */
     assert_int_equal(res.failed_item, 0);
-    res = result_init();
+    res = (trifle_write_result)TRIFLE_WRITE_RESULT_INIT;
     assert_int_equal(trifle_storage_inc(st, &e[1], 1, &res, &err), TRIFLE_EDATA);
     assert_int_equal(err.native, 14); /* TypeMismatch: $inc on an object */
     assert_int_equal(res.failed_item, 0);
-    res = result_init();
+    res = (trifle_write_result)TRIFLE_WRITE_RESULT_INIT;
     assert_int_equal(trifle_storage_set(st, &e[0], 1, &res, &err), TRIFLE_EDATA);
     assert_int_equal(res.failed_item, 0);
     b[0] = e[0].bucket;
@@ -1078,7 +1068,7 @@ static void test_reconnect(void **state)
      * and the next write goes through */
     for (i = 0; i < 3; i++) {
         proxy_cut(&p);
-        res = result_init();
+        res = (trifle_write_result)TRIFLE_WRITE_RESULT_INIT;
         trifle_error_clear(&err);
         rc = trifle_storage_inc(st, &e, 1, &res, &err);
         if (rc == 0) {
@@ -1109,7 +1099,7 @@ static void test_timeout(void **state)
     const char *coll = new_ns();
     trifle_storage *st = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_write_result res = result_init();
+    trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
     trifle_leaf l[] = {{"count", 1}};
     char id[64];
     trifle_entry e;
@@ -1169,7 +1159,7 @@ static void test_server_gone(void **state)
     const char *coll = new_ns();
     trifle_storage *st = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_write_result res = result_init();
+    trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
     trifle_leaf l[] = {{"count", 1}};
     char id[64];
     trifle_entry e;
