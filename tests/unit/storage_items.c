@@ -98,3 +98,11 @@ void get1(trifle_storage *st, const char *key, int64_t at, got *g)
     if (trifle_storage_get(st, &it.e.bucket, 1, got_leaf, g, &err) != 0)
         fail_msg("get %s: %s", it.id, err.message);
 }
+
+void *bg_inc_main(void *p)
+{
+    bg_inc *b = p;
+
+    b->rc = trifle_storage_inc(b->st, &b->it.e, 1, NULL, &b->err);
+    return NULL;
+}

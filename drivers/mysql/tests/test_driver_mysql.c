@@ -709,21 +709,6 @@ static void test_outcome_unknown(void **state)
     ns_drop(&n);
 }
 
-typedef struct bg_inc {
-    trifle_storage *st;
-    item it;
-    int rc;
-    trifle_error err;
-} bg_inc;
-
-static void *bg_inc_main(void *p)
-{
-    bg_inc *b = p;
-
-    b->rc = trifle_storage_inc(b->st, &b->it.e, 1, NULL, &b->err);
-    return NULL;
-}
-
 /* The merge happens on the server under the row lock: a write that waits for another
  * transaction's lock adds to what that transaction committed, not to what it read before. */
 static void test_row_lock(void **state)

@@ -842,21 +842,6 @@ static void test_marks_outcome_unknown(void **state)
     ns_drop(&n);
 }
 
-typedef struct bg_inc {
-    trifle_storage *st;
-    item it;
-    int rc;
-    trifle_error err;
-} bg_inc;
-
-static void *bg_inc_main(void *p)
-{
-    bg_inc *b = p;
-
-    b->rc = trifle_storage_inc(b->st, &b->it.e, 1, NULL, &b->err);
-    return NULL;
-}
-
 /* SPEC §7.4: a serialisation failure (40001) is retried inside the driver; lock timeouts map to
  * EBUSY. */
 static void test_retry_and_locks(void **state)
