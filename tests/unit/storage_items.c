@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -105,4 +106,13 @@ void *bg_inc_main(void *p)
 
     b->rc = trifle_storage_inc(b->st, &b->it.e, 1, NULL, &b->err);
     return NULL;
+}
+
+void test_ns_init(test_ns *n, const char *prefix, const char *base, const char *params)
+{
+    static unsigned seq;
+
+    (void)snprintf(n->table, sizeof(n->table), "%s_%ld_%u", prefix, (long)getpid(), ++seq);
+    (void)snprintf(n->url, sizeof(n->url), "%s?table=%s%s%s", base, n->table,
+                   params != NULL && params[0] != '\0' ? "&" : "", params != NULL ? params : "");
 }

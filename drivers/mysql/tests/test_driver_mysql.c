@@ -35,7 +35,6 @@
 #define T0 INT64_C(1736935200) /* 2025-01-15T10:00:00Z */
 
 static const char *server; /* $TRIFLE_TEST_URI_MYSQL */
-static unsigned table_seq;
 
 /* The parts of the server URL. */
 static struct {
@@ -154,17 +153,12 @@ static const char *raw_on(MYSQL_T *c, const char *fmt, ...)
  * Storage helpers
  */
 
-typedef struct ns {
-    char table[64];
-    char url[1024];
-} ns;
+typedef test_ns ns;
 
 /* A fresh namespace and the URL for it with extra parameters ("joined=partial&..."). */
 static void ns_init(ns *n, const char *params)
 {
-    (void)snprintf(n->table, sizeof(n->table), "tmy_%ld_%u", (long)getpid(), ++table_seq);
-    (void)snprintf(n->url, sizeof(n->url), "%s?table=%s%s%s", server, n->table,
-                   params != NULL && params[0] != '\0' ? "&" : "", params != NULL ? params : "");
+    test_ns_init(n, "tmy", server, params);
 }
 
 static void ns_drop(const ns *n)
@@ -200,10 +194,11 @@ static void relay_start(tcp_relay *r)
 /* A namespace whose URL goes through the relay. */
 static void ns_init_relay(ns *n, const tcp_relay *r, const char *params)
 {
-    (void)snprintf(n->table, sizeof(n->table), "tmy_%ld_%u", (long)getpid(), ++table_seq);
-    (void)snprintf(n->url, sizeof(n->url), "mysql://%s:%s@127.0.0.1:%d/%s?table=%s%s%s", srv.user,
-                   srv.password, r->port, srv.db, n->table,
-                   params != NULL && params[0] != '\0' ? "&" : "", params != NULL ? params : "");
+    char base[512];
+
+    (void)snprintf(base, sizeof(base), "mysql://%s:%s@127.0.0.1:%d/%s", srv.user, srv.password,
+                   r->port, srv.db);
+    test_ns_init(n, "tmy", base, params);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -44,7 +44,6 @@
 #define T0 INT64_C(1736935200) /* 2025-01-15T10:00:00Z */
 
 static const char *server; /* $TRIFLE_TEST_URI_POSTGRES */
-static unsigned table_seq;
 
 /* ---------------------------------------------------------------------------------------------
  * libpq through dlsym
@@ -136,17 +135,12 @@ static const char *raw_on(PGconn *c, const char *fmt, ...)
  * Storage helpers
  */
 
-typedef struct ns {
-    char table[64];
-    char url[1024];
-} ns;
+typedef test_ns ns;
 
 /* A fresh namespace and the URL for it with extra parameters ("joined=partial&..."). */
 static void ns_init(ns *n, const char *params)
 {
-    (void)snprintf(n->table, sizeof(n->table), "tpg_%ld_%u", (long)getpid(), ++table_seq);
-    (void)snprintf(n->url, sizeof(n->url), "%s?table=%s%s%s", server, n->table,
-                   params != NULL && params[0] != '\0' ? "&" : "", params != NULL ? params : "");
+    test_ns_init(n, "tpg", server, params);
 }
 
 static void ns_drop(const ns *n)
