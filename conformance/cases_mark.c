@@ -8,21 +8,11 @@
 
 #define KEY "event::marks"
 
-static trifle_write_result result_init(void)
-{
-    trifle_write_result r;
-
-    memset(&r, 0, sizeof(r));
-    r.struct_size = sizeof(r);
-    r.failed_item = -1;
-    return r;
-}
-
 /* One write_marked that must succeed. 0 or -1 (recorded). */
 static int marked_ok(conf_ctx *c, trifle_storage *st, const trifle_entry *set, size_t n_set,
                      const trifle_entry *inc, size_t n_inc, const char *name, uint64_t seq)
 {
-    trifle_write_result res = result_init();
+    trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
     trifle_mark m = {name, seq};
     int rc;
 
@@ -137,7 +127,7 @@ static int all_or_nothing(conf_ctx *c, const trifle_entry *set, size_t n_set,
                           const trifle_entry *inc, size_t n_inc, ptrdiff_t bad, uint64_t seq,
                           const char *what)
 {
-    trifle_write_result res = result_init();
+    trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
     trifle_mark m = {"j", seq};
     trifle_bucket *b = conf_alloc(c, (n_set + n_inc) * sizeof(*b));
     conf_reads *r;

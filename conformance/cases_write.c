@@ -6,21 +6,10 @@
 
 #define KEY "event::logs"
 
-/* A write result as the core hands it to a driver: zero-filled, failed_item -1. */
-static trifle_write_result result_init(void)
-{
-    trifle_write_result r;
-
-    memset(&r, 0, sizeof(r));
-    r.struct_size = sizeof(r);
-    r.failed_item = -1;
-    return r;
-}
-
 /* One inc or set call that must succeed and leave the result in its success state. */
 static int write_ok(conf_ctx *c, int set, const trifle_entry *e, size_t n)
 {
-    trifle_write_result res = result_init();
+    trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
     const char *what = set ? "set" : "inc";
     int rc;
 
@@ -310,7 +299,7 @@ static void case_keys_awkward(conf_ctx *c)
  * with failed_item naming the item. Returns 1 applied, 0 refused, -1 failure (recorded). */
 static int write_or_edata(conf_ctx *c, const trifle_entry *e, const char *what)
 {
-    trifle_write_result res = result_init();
+    trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
     int rc;
 
     trifle_error_clear(&c->err);

@@ -13,6 +13,7 @@
 #include "error_int.h"
 #include "json_int.h"
 #include "util/tu_hex.h"
+#include "util/tu_json.h"
 
 #define MAX_DEPTH 64 /* nesting accepted inside ignored members */
 
@@ -171,56 +172,50 @@ static int string(reader *r)
     return 0;
 }
 
-/* A number literal (RFC 8259 grammar). *is_int: no fraction, no exponent and within int64, with
- * the value in *out. */
+/* The value of the number literal s[0..n), which tu_json_number() accepted, when it is an integer
+ * (no fraction, no exponent) within int64: 0, else -1. */
+static int int64_of(const unsigned char *s, size_t n, int64_t *out)
+{
+    int neg = n > 0 && s[0] == '-';
+    uint64_t acc = 0, limit = neg ? (uint64_t)INT64_MAX + 1u : (uint64_t)INT64_MAX;
+    size_t i;
+
+    for (i = (size_t)neg; i < n; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (s[i] < '0' || s[i] > '9' || acc > (limit - d) / 10)
+            return -1; /* '.', 'e', 'E', or too large */
+        acc = acc * 10 + d;
+    }
+    *out = neg ? (acc == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)acc) : (int64_t)acc;
+    return 0;
+}
+
+/* A number literal, checked by util's JSON lexer (its reasons mapped to this file's: a missing
+ * integer part is "expected a value", a missing fraction or exponent digit "invalid number", a
+ * leading zero is reported at the digit after it). *is_int: no fraction, no exponent and within
+ * int64, with the value in *out. */
 static int number(reader *r, int *is_int, int64_t *out)
 {
-    int neg = 0, integral = 1, overflow = 0;
-    uint64_t acc = 0, limit;
+    tu_json_lex lx;
+    size_t start, int_start;
 
     ws(r);
-    if (r->pos < r->len && r->s[r->pos] == '-') {
-        neg = 1;
-        r->pos++;
-    }
-    limit = neg ? (uint64_t)INT64_MAX + 1u : (uint64_t)INT64_MAX;
-    if (r->pos >= r->len || r->s[r->pos] < '0' || r->s[r->pos] > '9')
-        return fail(r, "expected a value");
-    if (r->s[r->pos] == '0') {
-        r->pos++;
-        if (r->pos < r->len && r->s[r->pos] >= '0' && r->s[r->pos] <= '9')
+    start = r->pos;
+    int_start = start + (start < r->len && r->s[start] == '-');
+    memset(&lx, 0, sizeof(lx));
+    lx.s = (const char *)r->s;
+    lx.len = r->len;
+    lx.i = start;
+    if (tu_json_number(&lx) != 0) {
+        if (strcmp(lx.reason, "leading zero in number") == 0) {
+            r->pos = lx.at + 1;
             return fail(r, "leading zero in number");
-    } else {
-        while (r->pos < r->len && r->s[r->pos] >= '0' && r->s[r->pos] <= '9') {
-            unsigned d = (unsigned)(r->s[r->pos] - '0');
-            if (acc > (limit - d) / 10)
-                overflow = 1;
-            else
-                acc = acc * 10 + d;
-            r->pos++;
         }
+        r->pos = lx.at;
+        return fail(r, lx.at == int_start ? "expected a value" : "invalid number");
     }
-    if (r->pos < r->len && r->s[r->pos] == '.') {
-        integral = 0;
-        r->pos++;
-        if (r->pos >= r->len || r->s[r->pos] < '0' || r->s[r->pos] > '9')
-            return fail(r, "invalid number");
-        while (r->pos < r->len && r->s[r->pos] >= '0' && r->s[r->pos] <= '9')
-            r->pos++;
-    }
-    if (r->pos < r->len && (r->s[r->pos] == 'e' || r->s[r->pos] == 'E')) {
-        integral = 0;
-        r->pos++;
-        if (r->pos < r->len && (r->s[r->pos] == '+' || r->s[r->pos] == '-'))
-            r->pos++;
-        if (r->pos >= r->len || r->s[r->pos] < '0' || r->s[r->pos] > '9')
-            return fail(r, "invalid number");
-        while (r->pos < r->len && r->s[r->pos] >= '0' && r->s[r->pos] <= '9')
-            r->pos++;
-    }
-    *is_int = integral && !overflow;
-    if (*is_int)
-        *out = neg ? (acc == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)acc) : (int64_t)acc;
+    r->pos = lx.i;
+    *is_int = int64_of(r->s + start, lx.i - start, out) == 0;
     return 0;
 }
 

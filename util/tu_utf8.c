@@ -75,3 +75,12 @@ size_t tu_utf8_put(char *out, unsigned long cp)
     out[3] = (char)(0x80 | (cp & 0x3F));
     return 4;
 }
+
+size_t tu_utf8_count(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s != '\0'; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}

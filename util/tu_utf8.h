@@ -16,4 +16,8 @@ int tu_utf8_valid(const char *s, size_t n);
  * out[0..4) and return its length, 1 to 4. */
 size_t tu_utf8_put(char *out, unsigned long cp);
 
+/* The number of characters (code points) of the NUL-terminated s: its bytes that do not continue
+ * a sequence (10xxxxxx), which for well-formed UTF-8 is its length in characters. */
+size_t tu_utf8_count(const char *s);
+
 #endif

@@ -113,12 +113,7 @@ struct trifle_conn {
     size_t cap_ends;
     my_ord *ord; /* write order */
     size_t cap_ord;
-    size_t *chain; /* get: next bucket index with the same identifier, SIZE_MAX = end */
-    size_t cap_chain;
-    size_t *first; /* get: first bucket index of each distinct identifier */
-    size_t cap_first;
-    uint32_t *slots; /* get: distinct identifier + 1, 0 = empty */
-    size_t cap_slots;
+    drv_buckets bk; /* get: the distinct identifiers asked for */
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -249,16 +244,6 @@ static void my_put_object(trifle_conn *c, drv_buf *b, const trifle_leaf *leaves,
     drv_buf_putc(b, '}');
 }
 
-/* Characters of UTF-8 text (continuation bytes are not counted). */
-static size_t my_chars(const char *s)
-{
-    size_t n = 0;
-
-    for (; *s != '\0'; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
 static int my_at_ok(int64_t at)
 {
     return at >= MY_AT_MIN && at <= MY_AT_MAX;
@@ -275,24 +260,17 @@ static int my_err(trifle_conn *c, trifle_error *err, int code, int native, const
 /* Fill err with code and a formatted, password-free message. */
 static int my_err(trifle_conn *c, trifle_error *err, int code, int native, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
-    int n;
 
     va_start(ap, fmt);
-    n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    code = drv_verr(c->host, c->secret, err, code, native, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        msg[0] = '\0';
-    drv_scrub(msg, sizeof(msg), c->secret);
-    c->host->error_set(err, code, native, "%s", msg);
     return code;
 }
 
 static int my_oom(trifle_conn *c, trifle_error *err)
 {
-    c->host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
-    return TRIFLE_ENOMEM;
+    return drv_oom(c->host, err);
 }
 
 /* Is e a connector error meaning the connection is gone? */
@@ -517,9 +495,7 @@ static void my_close(trifle_conn *c)
     drv_buf_free(&c->tmp);
     c->host->free(c->ends);
     c->host->free(c->ord);
-    c->host->free(c->chain);
-    c->host->free(c->first);
-    c->host->free(c->slots);
+    drv_buckets_free(&c->bk, c->host);
     c->host->free(c->hostname);
     c->host->free(c->user);
     my_wipe_free(c, c->secret);
@@ -731,11 +707,8 @@ static int my_open(trifle_conn **out, const trifle_host_api *host, const char *u
         host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: expected mysql://");
         return TRIFLE_ECONFIG;
     }
-    if ((c = host->alloc(sizeof(*c))) == NULL) {
-        host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
+    if ((c = drv_calloc(host, sizeof(*c), err)) == NULL)
         return TRIFLE_ENOMEM;
-    }
-    memset(c, 0, sizeof(*c));
     c->host = host;
     c->connect_timeout = MY_CONNECT_TIMEOUT;
     drv_buf_init(&c->sql, host, &c->oom);
@@ -1080,18 +1053,6 @@ static size_t my_overflowing(trifle_conn *c, const trifle_entry *inc, size_t n)
     return o.found;
 }
 
-static int my_bucket_cmp(const trifle_bucket *a, const trifle_bucket *b)
-{
-    int r = strcmp(a->id, b->id);
-
-    if (r != 0)
-        return r;
-    if (a->granularity != NULL && b->granularity != NULL &&
-        (r = strcmp(a->granularity, b->granularity)) != 0)
-        return r;
-    return a->at < b->at ? -1 : a->at > b->at;
-}
-
 /* The order of inc items: by their list of paths (items of one group are adjacent), then by
  * identifier. */
 static int my_paths_cmp(const trifle_entry *a, const trifle_entry *b)
@@ -1108,7 +1069,7 @@ static int my_paths_cmp(const trifle_entry *a, const trifle_entry *b)
 
 static int my_ord_cmp_id(const void *pa, const void *pb)
 {
-    return my_bucket_cmp(&((const my_ord *)pa)->e->bucket, &((const my_ord *)pb)->e->bucket);
+    return drv_bucket_cmp(&((const my_ord *)pa)->e->bucket, &((const my_ord *)pb)->e->bucket);
 }
 
 static int my_ord_cmp_group(const void *pa, const void *pb)
@@ -1116,7 +1077,7 @@ static int my_ord_cmp_group(const void *pa, const void *pb)
     const my_ord *a = pa, *b = pb;
     int r = my_paths_cmp(a->e, b->e);
 
-    return r != 0 ? r : my_bucket_cmp(&a->e->bucket, &b->e->bucket);
+    return r != 0 ? r : drv_bucket_cmp(&a->e->bucket, &b->e->bucket);
 }
 
 /* Check the items before anything is sent. EDATA (with *failed, counted from base) for an
@@ -1131,8 +1092,8 @@ static int my_check_items(trifle_conn *c, const trifle_entry *items, size_t n, s
         if (b->id == NULL || (c->mode == TRIFLE_ID_SEPARATED && b->granularity == NULL) ||
             items[i].leaves == NULL || items[i].n_leaves == 0)
             return my_err(c, err, TRIFLE_EINVAL, 0, "item %zu is incomplete", base + i);
-        if (my_chars(b->id) > MY_ID_MAX ||
-            (c->mode == TRIFLE_ID_SEPARATED && my_chars(b->granularity) > MY_ID_MAX)) {
+        if (tu_utf8_count(b->id) > MY_ID_MAX ||
+            (c->mode == TRIFLE_ID_SEPARATED && tu_utf8_count(b->granularity) > MY_ID_MAX)) {
             *failed = (ptrdiff_t)(base + i);
             return my_err(c, err, TRIFLE_EDATA, 0,
                           "identifier of item %zu is longer than %d characters: %.64s...",
@@ -1495,7 +1456,7 @@ static int my_get_leaf(void *ctx, const char *path, size_t len, double v)
     int rc = 0;
 
     (void)len;
-    for (i = g->index; i != SIZE_MAX && rc == 0; i = g->c->chain[i])
+    for (i = g->index; i != SIZE_MAX && rc == 0; i = g->c->bk.chain[i])
         rc = g->deliver(g->dctx, i, path, v);
     return rc;
 }
@@ -1525,10 +1486,10 @@ static void my_in_list(trifle_conn *c, const trifle_bucket *buckets, size_t nd, 
 
     drv_buf_puts(b, " IN (");
     for (i = 0; i < nd && !c->oom; i++) {
-        const trifle_bucket *bk = &buckets[c->first[i]];
+        const trifle_bucket *bk = &buckets[c->bk.first[i]];
         int seen = 0;
         for (j = i > 8 ? i - 8 : 0; j < i && !seen; j++) {
-            const trifle_bucket *o = &buckets[c->first[j]];
+            const trifle_bucket *o = &buckets[c->bk.first[j]];
             seen = what == 0   ? strcmp(o->id, bk->id) == 0
                    : what == 1 ? strcmp(o->granularity, bk->granularity) == 0
                                : o->at == bk->at;
@@ -1553,7 +1514,7 @@ static int my_read(trifle_conn *c, const trifle_bucket *buckets, size_t n, my_de
                    void *dctx, trifle_error *err)
 {
     const int m = c->mode;
-    size_t i, nd = 0, mask, slots = 16;
+    size_t i;
     MYSQL_RES *r = NULL;
     MYSQL_ROW row;
     my_get_ctx ctx;
@@ -1563,45 +1524,21 @@ static int my_read(trifle_conn *c, const trifle_bucket *buckets, size_t n, my_de
     c->oom = 0;
     if (n > UINT32_MAX / 4)
         return my_err(c, err, TRIFLE_EINVAL, 0, "too many buckets in one call: %zu", n);
-    while (slots < 2 * n)
-        slots *= 2;
-    if (drv_array_reserve(c->host, (void **)&c->chain, &c->cap_chain, n, sizeof(*c->chain)) != 0 ||
-        drv_array_reserve(c->host, (void **)&c->first, &c->cap_first, n, sizeof(*c->first)) != 0 ||
-        drv_array_reserve(c->host, (void **)&c->slots, &c->cap_slots, slots,
-                          sizeof(*c->slots)) != 0)
+    if (drv_buckets_reset(&c->bk, c->host, n) != 0)
         return my_oom(c, err);
-    mask = slots - 1;
-    memset(c->slots, 0, slots * sizeof(*c->slots));
 
     /* the distinct identifiers; chain[] links the indexes naming each one */
     for (i = 0; i < n; i++) {
         const trifle_bucket *b = &buckets[i];
         const char *g = m == TRIFLE_ID_SEPARATED ? b->granularity : "";
         int64_t at = m == TRIFLE_ID_FULL ? 0 : b->at;
-        uint32_t h;
 
         if (b->id == NULL || g == NULL)
             return my_err(c, err, TRIFLE_EINVAL, 0, "bucket %zu is incomplete", i);
         if (m != TRIFLE_ID_FULL && !my_at_ok(at))
             return my_err(c, err, TRIFLE_EINVAL, 0, "time out of range: %lld (bucket %zu)",
                           (long long)at, i);
-        c->chain[i] = SIZE_MAX;
-        for (h = drv_bucket_hash(b->id, strlen(b->id), g, strlen(g), at);; h++) {
-            uint32_t s = c->slots[h & mask];
-            size_t j;
-            if (s == 0) {
-                c->slots[h & mask] = (uint32_t)(nd + 1);
-                c->first[nd++] = i;
-                break;
-            }
-            j = c->first[s - 1];
-            if (strcmp(buckets[j].id, b->id) == 0 && (m == TRIFLE_ID_FULL || buckets[j].at == at) &&
-                (m != TRIFLE_ID_SEPARATED || strcmp(buckets[j].granularity, g) == 0)) {
-                c->chain[i] = c->chain[j];
-                c->chain[j] = i;
-                break;
-            }
-        }
+        (void)drv_buckets_add(&c->bk, buckets, i, m);
     }
     if ((rc = my_ensure(c, err)) != 0)
         return rc;
@@ -1613,14 +1550,14 @@ static int my_read(trifle_conn *c, const trifle_bucket *buckets, size_t n, my_de
                                                      "FROM ");
     my_put_ident(&c->sql, c->table);
     drv_buf_puts(&c->sql, " WHERE `key`");
-    my_in_list(c, buckets, nd, 0);
+    my_in_list(c, buckets, c->bk.n, 0);
     if (m == TRIFLE_ID_SEPARATED) {
         drv_buf_puts(&c->sql, " AND `granularity`");
-        my_in_list(c, buckets, nd, 1);
+        my_in_list(c, buckets, c->bk.n, 1);
     }
     if (m != TRIFLE_ID_FULL) {
         drv_buf_puts(&c->sql, " AND `at`");
-        my_in_list(c, buckets, nd, 2);
+        my_in_list(c, buckets, c->bk.n, 2);
     }
     if (c->oom)
         return my_oom(c, err);
@@ -1645,7 +1582,6 @@ static int my_read(trifle_conn *c, const trifle_bucket *buckets, size_t n, my_de
         const char *key = row[0], *g = "";
         size_t key_len = len[0], g_len = 0;
         int64_t at = 0;
-        uint32_t h;
 
         if (key == NULL || row[data_col] == NULL)
             continue;
@@ -1656,24 +1592,15 @@ static int my_read(trifle_conn *c, const trifle_bucket *buckets, size_t n, my_de
         }
         if (m != TRIFLE_ID_FULL && !my_parse_at(row[data_col - 1], len[data_col - 1], &at))
             continue;
-        for (h = drv_bucket_hash(key, key_len, g, g_len, at); c->slots[h & mask] != 0; h++) {
-            const trifle_bucket *b;
-            ctx.index = c->first[c->slots[h & mask] - 1];
-            b = &buckets[ctx.index];
-            if ((m != TRIFLE_ID_FULL && b->at != at) || strlen(b->id) != key_len ||
-                memcmp(b->id, key, key_len) != 0)
-                continue;
-            if (m == TRIFLE_ID_SEPARATED &&
-                (strlen(b->granularity) != g_len || memcmp(b->granularity, g, g_len) != 0))
-                continue;
-            rc = my_flatten(c, row[data_col], len[data_col], my_get_leaf, &ctx);
-            if (rc != 0)
-                rc = rc == TRIFLE_ENOMEM
-                         ? my_oom(c, err)
-                         : my_err(c, err, rc, 0, "cannot deliver the values of bucket %zu",
-                                  ctx.index);
-            break; /* identifiers are distinct */
-        }
+        ctx.index = drv_buckets_find(&c->bk, buckets, m, key, key_len, g, g_len, at);
+        if (ctx.index == SIZE_MAX)
+            continue;
+        rc = my_flatten(c, row[data_col], len[data_col], my_get_leaf, &ctx);
+        if (rc != 0)
+            rc = rc == TRIFLE_ENOMEM
+                     ? my_oom(c, err)
+                     : my_err(c, err, rc, 0, "cannot deliver the values of bucket %zu",
+                              ctx.index);
     }
     mysql_free_result(r);
     return rc;
@@ -1710,7 +1637,7 @@ static int my_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
     c->oom = 0;
     if (!my_at_ok(at))
         return my_err(c, err, TRIFLE_EINVAL, 0, "time out of range: %lld", (long long)at);
-    if (my_chars(key) > MY_ID_MAX)
+    if (tu_utf8_count(key) > MY_ID_MAX)
         return my_err(c, err, TRIFLE_EINVAL, 0, "ping key is longer than %d characters", MY_ID_MAX);
     for (i = 0; i < n; i++)
         if (leaves[i].path == NULL || leaves[i].path[0] == '\0' || !isfinite(leaves[i].value))

@@ -116,12 +116,7 @@ struct trifle_conn {
     drv_buf path;                     /* path of the JSON member being read */
     pg_ord *ord;                      /* write order */
     size_t cap_ord;
-    size_t *chain; /* get: next bucket index with the same identifier, SIZE_MAX = end */
-    size_t cap_chain;
-    size_t *first; /* get: first bucket index of each distinct identifier */
-    size_t cap_first;
-    uint32_t *slots;  /* get: distinct identifier + 1, 0 = empty */
-    size_t cap_slots; /* a power of two */
+    drv_buckets bk; /* get: the distinct identifiers asked for */
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -231,24 +226,17 @@ static int pg_err(trifle_conn *c, trifle_error *err, int code, int native, const
 
 static int pg_err(trifle_conn *c, trifle_error *err, int code, int native, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
-    int n;
 
     va_start(ap, fmt);
-    n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    code = drv_verr(c->host, c->secret, err, code, native, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        msg[0] = '\0';
-    drv_scrub(msg, sizeof(msg), c->secret);
-    c->host->error_set(err, code, native, "%s", msg);
     return code;
 }
 
 static int pg_oom(trifle_conn *c, trifle_error *err)
 {
-    c->host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
-    return TRIFLE_ENOMEM;
+    return drv_oom(c->host, err);
 }
 
 /* libpq's multi-line text as one line: lines trimmed, `LOCATION:` lines dropped, "; " between. */
@@ -508,9 +496,7 @@ static void pg_close(trifle_conn *c)
         drv_buf_free(&c->par[i]);
     drv_buf_free(&c->path);
     c->host->free(c->ord);
-    c->host->free(c->chain);
-    c->host->free(c->first);
-    c->host->free(c->slots);
+    drv_buckets_free(&c->bk, c->host);
     if (c->secret != NULL)
         memset(c->secret, 0, strlen(c->secret));
     c->host->free(c->secret);
@@ -581,12 +567,8 @@ static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *u
                         "invalid driver URL: expected postgres:// or postgresql://");
         return TRIFLE_ECONFIG;
     }
-    c = host->alloc(sizeof(*c));
-    if (c == NULL) {
-        host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
+    if ((c = drv_calloc(host, sizeof(*c), err)) == NULL)
         return TRIFLE_ENOMEM;
-    }
-    memset(c, 0, sizeof(*c));
     c->host = host;
     drv_buf_init(&c->sql, host, &c->oom);
     for (i = 0; i < sizeof(c->par) / sizeof(c->par[0]); i++)
@@ -1098,39 +1080,9 @@ static int pg_parse_int64(const char *s, int64_t *out)
     return 1;
 }
 
-/* Characters of UTF-8 text (continuation bytes are not counted). */
-static size_t pg_chars(const char *s)
-{
-    size_t n = 0;
-
-    for (; *s != '\0'; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
 static int pg_ord_cmp(const void *pa, const void *pb)
 {
-    const trifle_bucket *a = &((const pg_ord *)pa)->e->bucket;
-    const trifle_bucket *b = &((const pg_ord *)pb)->e->bucket;
-    int r = strcmp(a->id, b->id);
-
-    if (r != 0)
-        return r;
-    if (a->granularity != NULL && b->granularity != NULL &&
-        (r = strcmp(a->granularity, b->granularity)) != 0)
-        return r;
-    return a->at < b->at ? -1 : a->at > b->at;
-}
-
-static int pg_same_bucket(int mode, const trifle_bucket *a, const trifle_bucket *b)
-{
-    if (strcmp(a->id, b->id) != 0)
-        return 0;
-    if (mode == TRIFLE_ID_FULL)
-        return 1;
-    if (mode == TRIFLE_ID_SEPARATED && strcmp(a->granularity, b->granularity) != 0)
-        return 0;
-    return a->at == b->at;
+    return drv_bucket_cmp(&((const pg_ord *)pa)->e->bucket, &((const pg_ord *)pb)->e->bucket);
 }
 
 /* Check the items before anything is sent. EDATA (with *failed) for an identifier that cannot be
@@ -1147,8 +1099,8 @@ static int pg_check_items(trifle_conn *c, const trifle_entry *items, size_t n, p
         if (b->id == NULL || (c->mode == TRIFLE_ID_SEPARATED && b->granularity == NULL) ||
             items[i].leaves == NULL || items[i].n_leaves == 0)
             return pg_err(c, err, TRIFLE_EINVAL, 0, "item %zu is incomplete", i);
-        if (pg_chars(b->id) > PG_ID_MAX ||
-            (c->mode == TRIFLE_ID_SEPARATED && pg_chars(b->granularity) > PG_ID_MAX)) {
+        if (tu_utf8_count(b->id) > PG_ID_MAX ||
+            (c->mode == TRIFLE_ID_SEPARATED && tu_utf8_count(b->granularity) > PG_ID_MAX)) {
             *failed = (ptrdiff_t)i;
             return pg_err(c, err, TRIFLE_EDATA, 0,
                           "identifier of item %zu is longer than %d characters: %.64s...", i,
@@ -1190,7 +1142,7 @@ static int pg_write_params(trifle_conn *c, const trifle_entry *items, size_t n, 
     /* one lock order for every writer: by identifier */
     qsort(c->ord, n, sizeof(*c->ord), pg_ord_cmp);
     for (i = 1; i < n; i++) {
-        if (pg_same_bucket(m, &c->ord[i - 1].e->bucket, &c->ord[i].e->bucket))
+        if (drv_bucket_same(m, &c->ord[i - 1].e->bucket, &c->ord[i].e->bucket))
             return pg_err(c, err, TRIFLE_EINVAL, 0, "items %zu and %zu name the same bucket %s",
                           c->ord[i - 1].i, c->ord[i].i, c->ord[i].e->bucket.id);
     }
@@ -1258,7 +1210,7 @@ static int pg_lock_params(trifle_conn *c, const trifle_entry *set_items, size_t 
         pg_array_begin(&c->par[*np - 1], PG_OID_TIMESTAMPTZ, 0);
     for (i = 0; i < n; i++) {
         const trifle_bucket *b = &c->ord[i].e->bucket;
-        if (i > 0 && pg_same_bucket(m, &c->ord[i - 1].e->bucket, b))
+        if (i > 0 && drv_bucket_same(m, &c->ord[i - 1].e->bucket, b))
             continue;
         nd++;
         pg_array_text(&c->par[0], b->id, strlen(b->id));
@@ -1615,7 +1567,7 @@ static int pg_get_leaf(void *ctx, const char *path, size_t len, double v)
     int rc = 0;
 
     (void)len;
-    for (i = g->index; i != SIZE_MAX && rc == 0; i = g->c->chain[i])
+    for (i = g->index; i != SIZE_MAX && rc == 0; i = g->c->bk.chain[i])
         rc = g->c->host->emit(g->sink, i, path, v);
     return rc;
 }
@@ -1627,7 +1579,7 @@ static int pg_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
     const int np = m == TRIFLE_ID_FULL ? 1 : m == TRIFLE_ID_PARTIAL ? 2 : 3;
     const char *values[3];
     int lengths[3], formats[3] = {1, 1, 1};
-    size_t i, nd = 0, mask, slots = 16;
+    size_t i;
     PGresult *r = NULL;
     pg_get_ctx ctx;
     pg_call q;
@@ -1640,15 +1592,8 @@ static int pg_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
     c->oom = 0;
     if (n > INT32_MAX)
         return pg_err(c, err, TRIFLE_EINVAL, 0, "too many buckets in one call: %zu", n);
-    while (slots < 2 * n)
-        slots *= 2;
-    if (drv_array_reserve(c->host, (void **)&c->chain, &c->cap_chain, n, sizeof(*c->chain)) != 0 ||
-        drv_array_reserve(c->host, (void **)&c->first, &c->cap_first, n, sizeof(*c->first)) != 0 ||
-        drv_array_reserve(c->host, (void **)&c->slots, &c->cap_slots, slots,
-                          sizeof(*c->slots)) != 0)
+    if (drv_buckets_reset(&c->bk, c->host, n) != 0)
         return pg_oom(c, err);
-    mask = slots - 1;
-    memset(c->slots, 0, slots * sizeof(*c->slots));
 
     /* the distinct identifiers go to the server; chain[] links the indexes naming each one */
     pg_array_begin(&c->par[0], PG_OID_TEXT, 0); /* element counts are patched below */
@@ -1661,7 +1606,6 @@ static int pg_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
         const char *g = m == TRIFLE_ID_SEPARATED ? b->granularity : "";
         int64_t at = m == TRIFLE_ID_FULL ? 0 : b->at;
         size_t id_len, g_len;
-        uint32_t h;
 
         if (b->id == NULL || g == NULL)
             return pg_err(c, err, TRIFLE_EINVAL, 0, "bucket %zu is incomplete", i);
@@ -1670,36 +1614,20 @@ static int pg_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
                           (long long)at, i);
         id_len = strlen(b->id);
         g_len = strlen(g);
-        c->chain[i] = SIZE_MAX;
-        for (h = drv_bucket_hash(b->id, id_len, g, g_len, at);; h++) {
-            uint32_t s = c->slots[h & mask];
-            size_t j;
-            if (s == 0) {
-                c->slots[h & mask] = (uint32_t)(nd + 1);
-                c->first[nd++] = i;
-                pg_array_text(&c->par[0], b->id, id_len);
-                if (m == TRIFLE_ID_SEPARATED)
-                    pg_array_text(&c->par[1], g, g_len);
-                if (m != TRIFLE_ID_FULL)
-                    pg_array_at(&c->par[np - 1], at);
-                break;
-            }
-            j = c->first[s - 1];
-            if (strcmp(buckets[j].id, b->id) == 0 && (m == TRIFLE_ID_FULL || buckets[j].at == at) &&
-                (m != TRIFLE_ID_SEPARATED || strcmp(buckets[j].granularity, g) == 0)) {
-                /* named again (a get may repeat a bucket): every index gets the row */
-                c->chain[i] = c->chain[j];
-                c->chain[j] = i;
-                break;
-            }
-        }
+        if (!drv_buckets_add(&c->bk, buckets, i, m))
+            continue; /* named again (a get may repeat a bucket): every index gets the row */
+        pg_array_text(&c->par[0], b->id, id_len);
+        if (m == TRIFLE_ID_SEPARATED)
+            pg_array_text(&c->par[1], g, g_len);
+        if (m != TRIFLE_ID_FULL)
+            pg_array_at(&c->par[np - 1], at);
     }
     if (c->oom)
         return pg_oom(c, err);
     for (i = 0; i < (size_t)np; i++) {
         if (c->par[i].len > INT32_MAX)
             return pg_err(c, err, TRIFLE_EINVAL, 0, "get of %zu buckets is too large to send", n);
-        pg_patch_u32(&c->par[i], 12, (uint32_t)nd);
+        pg_patch_u32(&c->par[i], 12, (uint32_t)c->bk.n);
         values[i] = c->par[i].p;
         lengths[i] = (int)c->par[i].len;
     }
@@ -1723,7 +1651,6 @@ static int pg_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
         const char *key = PQgetvalue(r, row, 0), *g = "";
         size_t key_len = (size_t)PQgetlength(r, row, 0), g_len = 0;
         int64_t at = 0;
-        uint32_t h;
 
         if (PQgetisnull(r, row, 0) || PQgetisnull(r, row, data_col))
             continue;
@@ -1733,25 +1660,16 @@ static int pg_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
         }
         if (m != TRIFLE_ID_FULL && !pg_parse_int64(PQgetvalue(r, row, data_col - 1), &at))
             continue;
-        for (h = drv_bucket_hash(key, key_len, g, g_len, at); c->slots[h & mask] != 0; h++) {
-            const trifle_bucket *b;
-            ctx.index = c->first[c->slots[h & mask] - 1];
-            b = &buckets[ctx.index];
-            if ((m != TRIFLE_ID_FULL && b->at != at) || strlen(b->id) != key_len ||
-                memcmp(b->id, key, key_len) != 0)
-                continue;
-            if (m == TRIFLE_ID_SEPARATED &&
-                (strlen(b->granularity) != g_len || memcmp(b->granularity, g, g_len) != 0))
-                continue;
-            rc = pg_flatten(c, PQgetvalue(r, row, data_col), (size_t)PQgetlength(r, row, data_col),
-                            pg_get_leaf, &ctx);
-            if (rc != 0)
-                rc = rc == TRIFLE_ENOMEM
-                         ? pg_oom(c, err)
-                         : pg_err(c, err, rc, 0, "cannot deliver the values of bucket %zu",
-                                  ctx.index);
-            break; /* identifiers sent are distinct */
-        }
+        ctx.index = drv_buckets_find(&c->bk, buckets, m, key, key_len, g, g_len, at);
+        if (ctx.index == SIZE_MAX)
+            continue;
+        rc = pg_flatten(c, PQgetvalue(r, row, data_col), (size_t)PQgetlength(r, row, data_col),
+                        pg_get_leaf, &ctx);
+        if (rc != 0)
+            rc = rc == TRIFLE_ENOMEM
+                     ? pg_oom(c, err)
+                     : pg_err(c, err, rc, 0, "cannot deliver the values of bucket %zu",
+                              ctx.index);
     }
     PQclear(r);
     return rc;
@@ -1777,7 +1695,7 @@ static int pg_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
     c->oom = 0;
     if (!pg_at_ok(at))
         return pg_err(c, err, TRIFLE_EINVAL, 0, "time out of range: %lld", (long long)at);
-    if (pg_chars(key) > PG_ID_MAX)
+    if (tu_utf8_count(key) > PG_ID_MAX)
         return pg_err(c, err, TRIFLE_EINVAL, 0, "ping key is longer than %d characters", PG_ID_MAX);
     for (i = 0; i < n; i++)
         if (leaves[i].path == NULL || leaves[i].path[0] == '\0' || !isfinite(leaves[i].value))

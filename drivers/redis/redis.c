@@ -2249,12 +2249,8 @@ static int rd_open_as(trifle_conn **out, const trifle_host_api *host, const char
                         "redis driver supports only the full identifier mode");
         return TRIFLE_ECONFIG;
     }
-    c = host->alloc(sizeof(*c));
-    if (c == NULL) {
-        host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
+    if ((c = drv_calloc(host, sizeof(*c), err)) == NULL)
         return TRIFLE_ENOMEM;
-    }
-    memset(c, 0, sizeof(*c));
     c->host = host;
     c->timeout_ms = RD_DEFAULT_TIMEOUT_MS;
     c->cluster = cluster;

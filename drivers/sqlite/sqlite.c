@@ -419,12 +419,8 @@ static int sq_open(trifle_conn **out, const trifle_host_api *host, const char *u
         return TRIFLE_ECONFIG;
     }
 
-    c = host->alloc(sizeof(*c));
-    if (c == NULL) {
-        host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
+    if ((c = drv_calloc(host, sizeof(*c), err)) == NULL)
         return TRIFLE_ENOMEM;
-    }
-    memset(c, 0, sizeof(*c));
     c->host = host;
     c->mode = mode;
     drv_buf_init(&c->sql, host, &c->oom);
@@ -743,11 +739,7 @@ static int sq_read_chunk(trifle_conn *c, const void *base, size_t stride, size_t
         for (h = drv_bucket_hash(key, key_len, g, g_len, at); c->slots[h & mask] != 0; h++) {
             unsigned i = c->slots[h & mask] - 1u;
             const trifle_bucket *b = sq_bucket(base, stride, lo + i);
-            if ((c->mode != TRIFLE_ID_FULL && b->at != at) || strlen(b->id) != key_len ||
-                memcmp(b->id, key, key_len) != 0)
-                continue;
-            if (c->mode == TRIFLE_ID_SEPARATED &&
-                (strlen(b->granularity) != g_len || memcmp(b->granularity, g, g_len) != 0))
+            if (!drv_bucket_is(b, c->mode, key, key_len, g, g_len, at))
                 continue;
             if (sink != NULL) {
                 /* a get may name one bucket twice: every index gets the row */

@@ -1,11 +1,57 @@
 /*
  * Growable byte buffers and arrays for the drivers (drv_support.h), allocated through the host.
+ *
+ * drv_buf is the kit's stable face (its fields are used by name in every driver and in
+ * third-party plugins); the growth and the JSON string writer are util/tu_buf's, run on a tu_buf
+ * view of the same bytes that allocates through the host. What stays here is what tu_buf does not
+ * have: the owner's shared `oom` flag and the inline append of drv_buf_putc().
  */
 #include "drv_support.h"
 
 #include <string.h>
 
-#include "util/tu_json.h"
+#include "util/tu_buf.h"
+
+static char *host_grow(void *ctx, char *data, size_t len, size_t need, size_t *cap)
+{
+    const trifle_host_api *host = ctx;
+    char *p = data != NULL ? host->realloc(data, need) : host->alloc(need);
+
+    (void)len;
+    if (p != NULL)
+        *cap = need;
+    return p;
+}
+
+static void host_release(void *ctx, char *data)
+{
+    ((const trifle_host_api *)ctx)->free(data);
+}
+
+static const tu_buf_ops host_ops = {host_grow, host_release};
+
+/* b's bytes as a tu_buf that allocates through b->host. */
+static tu_buf view(const drv_buf *b)
+{
+    tu_buf t = TU_BUF_INIT(&host_ops, (void *)b->host);
+
+    t.data = b->p;
+    t.len = b->len;
+    t.cap = b->cap;
+    return t;
+}
+
+/* Take t's bytes back into b; a failed append sets the owner's flag. Returns 0 or -1. */
+static int store(drv_buf *b, const tu_buf *t)
+{
+    b->p = t->data;
+    b->len = t->len;
+    b->cap = t->cap;
+    if (!tu_buf_failed(t))
+        return 0;
+    *b->oom = 1;
+    return -1;
+}
 
 void drv_buf_init(drv_buf *b, const trifle_host_api *host, int *oom)
 {
@@ -25,25 +71,12 @@ void drv_buf_free(drv_buf *b)
 
 int drv_buf_grow(drv_buf *b, size_t n)
 {
-    size_t cap = b->cap != 0 ? b->cap : 256;
-    char *p;
+    tu_buf t = view(b);
 
     if (*b->oom)
         return -1;
-    if (n > SIZE_MAX / 4 - b->len) {
-        *b->oom = 1;
-        return -1;
-    }
-    while (cap - b->len < n)
-        cap *= 2;
-    p = b->p != NULL ? b->host->realloc(b->p, cap) : b->host->alloc(cap);
-    if (p == NULL) {
-        *b->oom = 1;
-        return -1;
-    }
-    b->p = p;
-    b->cap = cap;
-    return 0;
+    (void)tu_buf_reserve(&t, n);
+    return store(b, &t);
 }
 
 void drv_buf_put(drv_buf *b, const void *s, size_t n)
@@ -76,21 +109,12 @@ void drv_buf_put_utf8(drv_buf *b, unsigned u)
 
 void drv_buf_put_jstr(drv_buf *b, const char *s, size_t n)
 {
-    size_t i, run = 0;
+    tu_buf t = view(b);
 
-    drv_buf_putc(b, '"');
-    for (i = 0; i < n; i++) {
-        char esc[6];
-        size_t esc_len = tu_json_escape_char(esc, (unsigned char)s[i]);
-
-        if (esc_len == 0)
-            continue;
-        drv_buf_put(b, s + run, i - run);
-        drv_buf_put(b, esc, esc_len);
-        run = i + 1;
-    }
-    drv_buf_put(b, s + run, n - run);
-    drv_buf_putc(b, '"');
+    if (*b->oom)
+        return;
+    tu_buf_json_string(&t, s, n, 0);
+    (void)store(b, &t);
 }
 
 void drv_buf_put_num(drv_buf *b, double v)

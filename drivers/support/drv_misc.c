@@ -3,6 +3,8 @@
  */
 #include "drv_support.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 int drv_opt_mode(const char *value)
@@ -166,4 +168,34 @@ void drv_scrub(char *msg, size_t size, const char *secret)
         o = size - 1;
     memcpy(msg, tmp, o);
     msg[o] = '\0';
+}
+
+int drv_verr(const trifle_host_api *host, const char *secret, trifle_error *err, int code,
+             int native, const char *fmt, va_list ap)
+{
+    char msg[512];
+
+    if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+        msg[0] = '\0';
+    drv_scrub(msg, sizeof(msg), secret);
+    host->error_set(err, code, native, "%s", msg);
+    return code;
+}
+
+int drv_oom(const trifle_host_api *host, trifle_error *err)
+{
+    host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
+    return TRIFLE_ENOMEM;
+}
+
+void *drv_calloc(const trifle_host_api *host, size_t size, trifle_error *err)
+{
+    void *p = host->alloc(size);
+
+    if (p == NULL) {
+        (void)drv_oom(host, err);
+        return NULL;
+    }
+    memset(p, 0, size);
+    return p;
 }

@@ -21,6 +21,7 @@
 #ifndef TRIFLE_DRV_SUPPORT_H
 #define TRIFLE_DRV_SUPPORT_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,8 +53,9 @@ void drv_buf_init(drv_buf *b, const trifle_host_api *host, int *oom);
  * never initialised is fine too (a half-open connection). */
 void drv_buf_free(drv_buf *b);
 
-/* Make room for n more bytes (capacity doubles from 256). Returns 0, or -1 with *b->oom set; -1
- * at once when *b->oom is already set. */
+/* Make room for n more bytes (util/tu_buf's growth: capacity doubles from 64, with a byte to
+ * spare for drv_buf_zero()). Returns 0, or -1 with *b->oom set; -1 at once when *b->oom is
+ * already set. */
 int drv_buf_grow(drv_buf *b, size_t n);
 
 /* Append s[0..n); dropped when memory runs out (see the file comment). */
@@ -210,6 +212,43 @@ int drv_path_ok(const char *p, size_t n);
  * msg of size bytes by `***`, so that no driver message shows it. The result is cut to 511 bytes. */
 void drv_scrub(char *msg, size_t size, const char *secret);
 
+/**
+ * Fill err through host->error_set() with code, native and the message fmt/ap formatted, cut to
+ * 511 bytes and scrubbed of secret (drv_scrub()). A driver's `x_err(conn, err, code, native, fmt,
+ * ...)` is this with its host and password.
+ *
+ * @param host   the host API (error_set)
+ * @param secret the connection's password, or NULL
+ * @param err    receives the error
+ * @param code   a trifle_status (negative)
+ * @param native the server's or the client library's own error number, or 0
+ * @param fmt    printf format of the message
+ * @param ap     its arguments
+ * @return code
+ */
+int drv_verr(const trifle_host_api *host, const char *secret, trifle_error *err, int code,
+             int native, const char *fmt, va_list ap) TRIFLE_PRINTF(6, 0);
+
+/**
+ * Fill err through host->error_set() with TRIFLE_ENOMEM and "out of memory".
+ *
+ * @param host the host API (error_set)
+ * @param err  receives the error
+ * @return TRIFLE_ENOMEM
+ */
+int drv_oom(const trifle_host_api *host, trifle_error *err);
+
+/**
+ * A zero-filled block of size bytes from host->alloc (a connection being opened); when memory
+ * runs out, err gets drv_oom()'s error.
+ *
+ * @param host the host API (alloc, error_set)
+ * @param size bytes wanted
+ * @param err  receives the error
+ * @return the block, or NULL (err set to TRIFLE_ENOMEM)
+ */
+void *drv_calloc(const trifle_host_api *host, size_t size, trifle_error *err);
+
 /* Byte order of paths a[0..an) and b[0..bn): memcmp, then the shorter first. */
 int drv_pathcmp(const char *a, size_t an, const char *b, size_t bn);
 
@@ -217,5 +256,111 @@ int drv_pathcmp(const char *a, size_t an, const char *b, size_t bn);
  * bytes, then a SplitMix64 finaliser mixing in `at`. Pass what the connection's mode stores (g_len
  * 0 and at 0 when they are not part of the identifier). */
 uint32_t drv_bucket_hash(const char *id, size_t id_len, const char *g, size_t g_len, int64_t at);
+
+/* ---------------------------------------------------------------------------------------------
+ * The buckets of one get
+ */
+
+/**
+ * The order in which the SQL drivers write and lock buckets: by id, then granularity (when both
+ * have one), then time.
+ *
+ * @param a a bucket
+ * @param b another
+ * @return negative, 0 or positive, as strcmp()
+ */
+int drv_bucket_cmp(const trifle_bucket *a, const trifle_bucket *b);
+
+/**
+ * Do a and b name the same stored bucket in mode (the granularity counts only in
+ * TRIFLE_ID_SEPARATED, the time not in TRIFLE_ID_FULL)?
+ *
+ * @param mode the connection's enum trifle_id_mode
+ * @param a    a bucket (id, and granularity in TRIFLE_ID_SEPARATED, set)
+ * @param b    another
+ * @return 1 or 0
+ */
+int drv_bucket_same(int mode, const trifle_bucket *a, const trifle_bucket *b);
+
+/**
+ * Does the identifier of a stored row (key[0..key_len), granularity g[0..g_len) and time at, as
+ * far as mode stores them) name bucket b?
+ *
+ * @param b       a bucket the core asked for (id, and granularity in TRIFLE_ID_SEPARATED, set)
+ * @param mode    the connection's enum trifle_id_mode
+ * @param key     the row's identifier
+ * @param key_len its length
+ * @param g       the row's granularity (ignored unless mode is TRIFLE_ID_SEPARATED)
+ * @param g_len   its length
+ * @param at      the row's time (ignored in TRIFLE_ID_FULL)
+ * @return 1 or 0
+ */
+int drv_bucket_is(const trifle_bucket *b, int mode, const char *key, size_t key_len, const char *g,
+                  size_t g_len, int64_t at);
+
+/**
+ * The distinct identifiers among the buckets of one get, hashed with drv_bucket_hash(), so that
+ * a driver asks the database for each once and gives a returned row to every index naming it (a
+ * get may name one bucket twice). Zero-initialise it; drv_buckets_reset() before each get,
+ * drv_buckets_free() with the connection.
+ */
+typedef struct drv_buckets {
+    size_t *chain; /**< chain[i]: the next index naming the same bucket as index i, or SIZE_MAX */
+    size_t cap_chain; /**< capacity of chain */
+    size_t *first;    /**< first[d]: the first index naming distinct identifier d */
+    size_t cap_first; /**< capacity of first */
+    uint32_t *slots;  /**< open-addressing table: distinct identifier + 1, 0 = empty */
+    size_t cap_slots; /**< capacity of slots */
+    size_t mask;      /**< the table's size (a power of two, at least twice n) minus 1 */
+    size_t n;         /**< distinct identifiers so far */
+} drv_buckets;
+
+/**
+ * Empty x and make room for n buckets.
+ *
+ * @param x    the set
+ * @param host allocates
+ * @param n    the buckets of the get (at most UINT32_MAX / 4)
+ * @return 0, or -1 when memory runs out (x stays valid and empty or as it was)
+ */
+int drv_buckets_reset(drv_buckets *x, const trifle_host_api *host, size_t n);
+
+/**
+ * Add buckets[i], whose id (and in TRIFLE_ID_SEPARATED granularity) the caller has checked to be
+ * non-NULL: either a new distinct identifier (x->first[x->n - 1] is i) or a repeat of an earlier
+ * index, which it is chained to.
+ *
+ * @param x       the set, reset for at least i + 1 buckets
+ * @param buckets the get's buckets
+ * @param i       the index to add (each index once, in order)
+ * @param mode    the connection's enum trifle_id_mode
+ * @return 1 when buckets[i] is new, 0 when it repeats one
+ */
+int drv_buckets_add(drv_buckets *x, const trifle_bucket *buckets, size_t i, int mode);
+
+/**
+ * The first index of the bucket a stored row names (drv_bucket_is()); the others follow through
+ * x->chain.
+ *
+ * @param x       the set
+ * @param buckets the get's buckets
+ * @param mode    the connection's enum trifle_id_mode
+ * @param key     the row's identifier
+ * @param key_len its length
+ * @param g       the row's granularity ("" unless mode is TRIFLE_ID_SEPARATED)
+ * @param g_len   its length
+ * @param at      the row's time (0 in TRIFLE_ID_FULL)
+ * @return the index, or SIZE_MAX when the row names none of the buckets
+ */
+size_t drv_buckets_find(const drv_buckets *x, const trifle_bucket *buckets, int mode,
+                        const char *key, size_t key_len, const char *g, size_t g_len, int64_t at);
+
+/**
+ * Free x's memory; x is empty and zeroed afterwards.
+ *
+ * @param x    the set (a zeroed one is fine)
+ * @param host allocated it
+ */
+void drv_buckets_free(drv_buckets *x, const trifle_host_api *host);
 
 #endif

@@ -438,6 +438,11 @@ typedef int (*trifle_driver_init_fn)(const trifle_host_api *host, const trifle_d
 /** TRIFLE_DRIVER_DEFINE_WITH_INIT() without an init hook. */
 #define TRIFLE_DRIVER_DEFINE(name, table) TRIFLE_DRIVER_DEFINE_WITH_INIT(name, table, 0)
 
+/** Initializer of a write result as the core hands it to a driver: struct_size set, nothing
+ *  applied, failed_item -1, outcome known (`trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;`).
+ */
+#define TRIFLE_WRITE_RESULT_INIT {sizeof(trifle_write_result), 0, -1, 0}
+
 /** Fill the fields of a write result that fit in the caller's struct_size. */
 #define TRIFLE_WRITE_RESULT_SET(res, applied_, failed_, unknown_)                             \
     do {                                                                                      \

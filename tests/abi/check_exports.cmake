@@ -3,20 +3,11 @@
 # A driver plugin must export exactly one dynamic symbol, trifle_driver_<NAME>_init (SPEC §7.1,
 # STYLE §2): everything else is static or hidden, so two plugins can never clash and a static build
 # can list every entry in one registry.
-foreach(var NM FILE NAME)
-  if(NOT DEFINED ${var})
-    message(FATAL_ERROR "check_exports.cmake: ${var} is not set")
-  endif()
-endforeach()
-
-execute_process(COMMAND ${NM} -D --defined-only ${FILE}
-                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "${NM} -D --defined-only ${FILE} failed (${rc}): ${err}")
-endif()
+set(SCRIPT check_exports.cmake)
+set(required NM FILE NAME)
+include(${CMAKE_CURRENT_LIST_DIR}/dynamic_symbols.cmake)
 
 # Lines look like "0000000000003780 T trifle_driver_fake_init".
-string(REGEX MATCHALL "[^\n]+" lines "${out}")
 set(symbols "")
 foreach(line IN LISTS lines)
   string(REGEX REPLACE "^.*[ \t]([^ \t]+)$" "\\1" sym "${line}")

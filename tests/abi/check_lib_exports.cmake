@@ -4,19 +4,10 @@
 # symbol must match MATCH and none may match FORBID. libtrifle exports trifle_* but no
 # trifle_simple_* (Simple Stats is libtrifle-simple's), libtrifle-simple exports trifle_simple_*
 # only (the core basics it compiles in stay local).
-foreach(var NM FILE MATCH)
-  if(NOT DEFINED ${var})
-    message(FATAL_ERROR "check_lib_exports.cmake: ${var} is not set")
-  endif()
-endforeach()
+set(SCRIPT check_lib_exports.cmake)
+set(required NM FILE MATCH)
+include(${CMAKE_CURRENT_LIST_DIR}/dynamic_symbols.cmake)
 
-execute_process(COMMAND ${NM} -D --defined-only ${FILE}
-                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "${NM} -D --defined-only ${FILE} failed (${rc}): ${err}")
-endif()
-
-string(REGEX MATCHALL "[^\n]+" lines "${out}")
 set(bad "")
 set(count 0)
 foreach(line IN LISTS lines)

@@ -10,15 +10,8 @@
 #include <string.h>
 
 #include "buf_int.h"
+#include "fuzz.h"
 #include "simple_int.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)  \
-    do {             \
-        if (!(cond)) \
-            abort(); \
-    } while (0)
 
 static int item_cmp(const trifle__simple_item *a, const trifle__simple_item *b)
 {

@@ -7,16 +7,9 @@
 #include <string.h>
 
 #include "alloc_int.h"
+#include "fuzz.h"
 #include "trifle/driver.h"
 #include "url_int.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)  \
-    do {             \
-        if (!(cond)) \
-            abort(); \
-    } while (0)
 
 static void check_parsed(const trifle__url *u, const char *text)
 {

@@ -31,6 +31,19 @@ STAR = "trf_test_star_reader_00004"
 EXPIRED = "trf_test_expired_token_005"
 NOBODY = "trf_test_unknown_token_0006"
 
+# The start of a `tokens:` section: WRITER reads and writes source `main`, READER reads it.
+RW_TOKENS = f"""\
+tokens:
+  - name: writer
+    sha256: "{digest(WRITER)}"
+    grants:
+      - {{source: main, read: true, write: true}}
+  - name: reader
+    sha256: "{digest(READER)}"
+    grants:
+      - {{source: main, read: true}}
+"""
+
 LISTENING = re.compile(r"listening on (?:http://)?(\S+)")
 
 
@@ -57,16 +70,7 @@ sources:
     time_zone: UTC
 {source_extra}
 {extra_sources}
-tokens:
-  - name: writer
-    sha256: "{digest(WRITER)}"
-    grants:
-      - {{source: main, read: true, write: true}}
-  - name: reader
-    sha256: "{digest(READER)}"
-    grants:
-      - {{source: main, read: true}}
-  - name: admin
+{RW_TOKENS}  - name: admin
     sha256: "{digest(ADMIN)}"
     admin: true
     grants: []

@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import ssl
 import subprocess
@@ -50,14 +49,6 @@ def run_calls(url, key, n, op=None, env_token=TOKEN, timeout=120):
     if p.returncode == 2:
         raise AssertionError(f"http_calls failed to run: {p.stderr}")
     return p.returncode, json.loads(p.stdout), dt
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Stub:
@@ -386,7 +377,7 @@ class ServeTest(ServeBase):
     """Against the real `trifle serve`."""
 
     def test_connection_refused(self):
-        code, out, _ = run_calls(f"http://127.0.0.1:{free_port()}", "ev", 1)
+        code, out, _ = run_calls(f"http://127.0.0.1:{harness.free_port()}", "ev", 1)
         self.assertEqual((code, out["rc"], out["applied"], out["unknown"]), (1, "ECONN", 0, 0))
         self.assertIn("127.0.0.1", out["message"])
 
@@ -412,7 +403,7 @@ class ServeTest(ServeBase):
     def test_buffered_replay(self):
         """A close that cannot reach the server keeps the calls in the journal; the next open
         replays them, once."""
-        port = free_port()
+        port = harness.free_port()
         code, out = self.buffered(port, "rep", 40, "close")
         self.assertEqual((code, out["rc"]), (1, "EDRIVER"), out)
         self.assertIn("could not be written", out["message"])

@@ -11,7 +11,7 @@ import subprocess
 import unittest
 
 import harness
-from harness import READER, WRITER, Server, ServerTestCase, digest
+from harness import READER, WRITER, Server, ServerTestCase
 
 URI = os.environ.get("TRIFLE_TEST_URI_MYSQL", "")
 STRICT = os.environ.get("CI") == "true" or os.environ.get("TRIFLE_TEST_STRICT") == "1"
@@ -32,16 +32,7 @@ sources:
     granularities: [1h, 1d]
     buffer:
       enabled: false
-tokens:
-  - name: writer
-    sha256: "{digest(WRITER)}"
-    grants:
-      - {{source: main, read: true, write: true}}
-  - name: reader
-    sha256: "{digest(READER)}"
-    grants:
-      - {{source: main, read: true}}
-"""
+{harness.RW_TOKENS}"""
 
 
 class MySQLSourceTest(ServerTestCase):

@@ -1,7 +1,8 @@
 /* What the tests of the server-backed drivers through the core share (postgres, mysql): a TCP
  * relay that can lose a reply or refuse connections, a thread-safe core allocator that fails one
  * allocation, a log handler counting the drivers' reconnect and retry messages, and small time
- * helpers. Linked from the unit_support library; cmocka checks end the test on failure. */
+ * helpers; the symbol loader and the time helpers are the one copy every test uses. Linked from
+ * the unit_support library; cmocka checks end the test on failure. */
 #ifndef TRIFLE_TEST_SERVER_HELPERS_H
 #define TRIFLE_TEST_SERVER_HELPERS_H
 
@@ -55,7 +56,7 @@ void test_load_sym(void *lib, void *dst, size_t size, const char *name);
 
 /* ---- time ---------------------------------------------------------------------------------- */
 
-/* Sleep ms milliseconds. */
+/* Sleep ms milliseconds (all of them: a signal does not cut the sleep short). */
 void sleep_ms(long ms);
 
 /* Seconds on the monotonic clock. */

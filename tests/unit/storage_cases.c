@@ -174,3 +174,50 @@ void storage_case_throughput(const char *driver, const char *url)
     free(it);
     free(e);
 }
+
+void storage_case_outcome_unknown(const char *driver, const char *url, tcp_relay *r)
+{
+    const trifle_leaf l[] = {{"count", 1}};
+    trifle_write_result res = {sizeof(res), 0, -1, 0};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_storage *st = storage_new(url);
+    char down[96];
+    item it;
+    got g;
+
+    inc1(st, "u", T0, l, 1); /* prepares the statements on this session */
+    get1(st, "u", T0, &g);
+
+    item_init(&it, st, "u", T0, l, 1);
+    atomic_store(&r->cut, 1);
+    assert_int_equal(trifle_storage_inc(st, &it.e, 1, &res, &err), TRIFLE_ECONN);
+    assert_int_equal(atomic_load(&r->cuts), 1);
+    assert_int_equal(res.outcome_unknown, 1);
+    assert_int_equal(res.applied, 0);
+    assert_int_equal(res.failed_item, -1);
+    assert_non_null(strstr(err.message, "outcome unknown"));
+    /* the next call reconnects; the lost write had been applied */
+    inc1(st, "u", T0, l, 1);
+    get1(st, "u", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 3);
+
+    atomic_store(&r->cut, 1);
+    get1(st, "u", T0, &g); /* sent again on a new connection */
+    assert_int_equal(atomic_load(&r->cuts), 2);
+    assert_true(got_value(&g, 0, "count") == 3);
+
+    /* the server goes away between calls: ECONN, known not applied; back again: success */
+    atomic_store(&r->refuse, 1);
+    sleep_ms(300); /* the relay closes the live connection within 100 ms */
+    res.outcome_unknown = 0;
+    assert_int_equal(trifle_storage_inc(st, &it.e, 1, &res, &err), TRIFLE_ECONN);
+    assert_int_equal(res.outcome_unknown, 0);
+    (void)snprintf(down, sizeof(down), "cannot connect to %s", driver);
+    assert_non_null(strstr(err.message, down));
+    assert_int_equal(trifle_storage_inc(st, &it.e, 1, &res, &err), TRIFLE_ECONN);
+    atomic_store(&r->refuse, 0);
+    inc1(st, "u", T0, l, 1);
+    get1(st, "u", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 4);
+    trifle_storage_close(st);
+}

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -97,4 +98,21 @@ void get1(trifle_storage *st, const char *key, int64_t at, got *g)
     item_init(&it, st, key, at, NULL, 0);
     if (trifle_storage_get(st, &it.e.bucket, 1, got_leaf, g, &err) != 0)
         fail_msg("get %s: %s", it.id, err.message);
+}
+
+void *bg_inc_main(void *p)
+{
+    bg_inc *b = p;
+
+    b->rc = trifle_storage_inc(b->st, &b->it.e, 1, NULL, &b->err);
+    return NULL;
+}
+
+void test_ns_init(test_ns *n, const char *prefix, const char *base, const char *params)
+{
+    static unsigned seq;
+
+    (void)snprintf(n->table, sizeof(n->table), "%s_%ld_%u", prefix, (long)getpid(), ++seq);
+    (void)snprintf(n->url, sizeof(n->url), "%s?table=%s%s%s", base, n->table,
+                   params != NULL && params[0] != '\0' ? "&" : "", params != NULL ? params : "");
 }

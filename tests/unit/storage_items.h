@@ -50,4 +50,26 @@ size_t got_count(const got *g, size_t index);
 /* One get of the item (key, 1h, at) into g; fails the test on error. */
 void get1(trifle_storage *st, const char *key, int64_t at, got *g);
 
+/* A namespace of its own for one test of a server-backed SQL driver: the table
+ * "<prefix>_<pid>_<n>" (n counts up within the process) and the URL
+ * "<base>?table=<table>[&<params>]" (params NULL or "" for none). */
+typedef struct test_ns {
+    char table[64];
+    char url[1024];
+} test_ns;
+
+void test_ns_init(test_ns *n, const char *prefix, const char *base, const char *params);
+
+/* An inc of item it through st on a thread of its own, for the tests where it waits for a row
+ * lock: pthread_create(&th, NULL, bg_inc_main, &b), then pthread_join and check rc (and err). */
+typedef struct bg_inc {
+    trifle_storage *st;
+    item it;
+    int rc;
+    trifle_error err;
+} bg_inc;
+
+/* The thread function of a bg_inc (p); returns NULL. */
+void *bg_inc_main(void *p);
+
 #endif

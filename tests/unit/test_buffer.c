@@ -15,6 +15,7 @@
 
 #include "../fake_driver.h"
 #include "trifle/trifle.h"
+#include "unit_helpers.h"
 
 #define T0 1736937465 /* 2025-01-15T10:37:45Z */
 #define H0 1736935200 /* its 1h bucket */
@@ -50,16 +51,6 @@ static trifle *open_buffered(const char *const *opts)
         fail_msg("open: %s", err.message);
     trifle_config_free(cfg);
     return t;
-}
-
-static trifle_payload *payload(const char *json)
-{
-    trifle_payload *p = NULL;
-    trifle_error err = TRIFLE_ERROR_INIT;
-
-    if (trifle_payload_parse(&p, json, strlen(json), &err) != 0)
-        fail_msg("payload %s: %s", json, err.message);
-    return p;
 }
 
 static double counter(const char *name)
@@ -119,7 +110,7 @@ static int fx_open(void **state)
     if (fx == NULL)
         return -1;
     fx->t = open_buffered(NULL);
-    fx->p = payload("{\"n\":1}");
+    fx->p = test_payload("{\"n\":1}");
     *state = fx;
     return 0;
 }
@@ -137,7 +128,7 @@ static int fx_close(void **state)
 static void test_merges_into_one_flush(void **state)
 {
     trifle *t = open_buffered(NULL);
-    trifle_payload *p = payload("{\"count\":1,\"m\":{\"d\":0.5}}");
+    trifle_payload *p = test_payload("{\"count\":1,\"m\":{\"d\":0.5}}");
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
 
@@ -168,7 +159,7 @@ static void test_merges_into_one_flush(void **state)
 static void test_counters_struct_size(void **state)
 {
     trifle *t = open_buffered(NULL);
-    trifle_payload *p = payload("{\"count\":1}");
+    trifle_payload *p = test_payload("{\"count\":1}");
     struct {
         trifle_buffer_counters known;
         uint64_t later; /* a member appended by a newer version of the header */
@@ -196,9 +187,9 @@ static void test_counters_struct_size(void **state)
 static void test_composition_in_call_order(void **state)
 {
     trifle *t = open_buffered(NULL);
-    trifle_payload *one = payload("{\"a\":1,\"b\":1}");
-    trifle_payload *five = payload("{\"a\":5}");
-    trifle_payload *two = payload("{\"a\":2}");
+    trifle_payload *one = test_payload("{\"a\":1,\"b\":1}");
+    trifle_payload *five = test_payload("{\"a\":5}");
+    trifle_payload *two = test_payload("{\"a\":2}");
     trifle_error err = TRIFLE_ERROR_INIT;
 
     (void)state;
@@ -225,7 +216,7 @@ static void test_size_trigger_and_batches(void **state)
 {
     static const char *const opts[] = {"buffer.size", "3", "buffer.batch_items", "1", NULL};
     trifle *t = open_buffered(opts);
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
 
     (void)state;
     track(t, "a", T0, p);
@@ -243,7 +234,7 @@ static void test_timer_flushes_in_background(void **state)
 {
     static const char *const opts[] = {"buffer.async", "true", "buffer.duration_ms", "20", NULL};
     trifle *t = open_buffered(opts);
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     int i;
 
     (void)state;
@@ -263,7 +254,7 @@ static void test_read_your_writes(void **state)
 {
     static const char *const opts[] = {"buffer.async", "true", "buffer.duration_ms", "0", NULL};
     trifle *t = open_buffered(opts);
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
 
     (void)state;
     track(t, "k", T0, p);
@@ -283,7 +274,7 @@ static void read_during_flush(const char *aggregate)
                                 "buffer.aggregate", aggregate, "connections",        "2",
                                 NULL};
     trifle *t = open_buffered(opts);
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     int i;
 
     assert_int_equal(fake_control(db, "slow_inc_ms", 300), 0);
@@ -348,8 +339,8 @@ static void test_partially_applied_call_is_not_repeated(void **state)
 static void test_applied_set_is_not_repeated(void **state)
 {
     trifle *t = open_buffered(NULL);
-    trifle_payload *add = payload("{\"a\":1}");
-    trifle_payload *set = payload("{\"b\":9}");
+    trifle_payload *add = test_payload("{\"a\":1}");
+    trifle_payload *set = test_payload("{\"b\":9}");
     trifle_error err = TRIFLE_ERROR_INIT;
 
     (void)state;
@@ -369,7 +360,7 @@ static void test_edata_quarantines_one_record(void **state)
 {
     static const char *const opts[] = {"buffer.retry_max_ms", "600000", NULL};
     trifle *t = open_buffered(opts);
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
 
@@ -421,7 +412,7 @@ static void test_memory_bound(void **state)
                                            "buffer.full_policy", "error", NULL};
     static const char *const block_opts[] = {"buffer.max_pending", "4", "buffer.size", "4", NULL};
     trifle *t = open_buffered(err_opts);
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
 
@@ -452,7 +443,7 @@ static void test_memory_bound(void **state)
 static void test_close_flushes_or_reports(void **state)
 {
     trifle *t = open_buffered(NULL);
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
 
     (void)state;
@@ -477,8 +468,8 @@ static void test_fifo_mode(void **state)
 {
     static const char *const opts[] = {"buffer.aggregate", "false", NULL};
     trifle *t = open_buffered(opts);
-    trifle_payload *p = payload("{\"n\":1}");
-    trifle_payload *s = payload("{\"n\":10}");
+    trifle_payload *p = test_payload("{\"n\":1}");
+    trifle_payload *s = test_payload("{\"n\":10}");
     trifle_error err = TRIFLE_ERROR_INIT;
 
     (void)state;
@@ -518,7 +509,7 @@ static void test_threads_exact_totals(void **state)
     static const char *const opts[] = {"buffer.async", "true", "buffer.size", "256",
                                        "buffer.duration_ms", "5", NULL};
     trifle *t = open_buffered(opts);
-    trifle_payload *p = payload("{\"n\":1,\"f\":{\"q\":0.25}}");
+    trifle_payload *p = test_payload("{\"n\":1,\"f\":{\"q\":0.25}}");
     pthread_t th[4];
     worker w = {t, p, 5000};
     int i;
@@ -551,7 +542,7 @@ static void test_hot_path_does_not_allocate(void **state)
 {
     static const trifle_allocator counting = {count_malloc, count_realloc, free};
     trifle *t;
-    trifle_payload *p = payload("{\"a\":1,\"b\":{\"c\":2,\"d\":3},\"e\":4}");
+    trifle_payload *p = test_payload("{\"a\":1,\"b\":{\"c\":2,\"d\":3},\"e\":4}");
     long before;
     int i;
 
@@ -585,8 +576,8 @@ static void test_bucket_cache_boundaries(void **state)
 static void test_key_cache_compares_text(void **state)
 {
     trifle *t = open_buffered(NULL);
-    trifle_payload *p = payload("{\"n\":1}");
-    trifle_payload *q = payload("{\"m\":1,\"n\":2}");
+    trifle_payload *p = test_payload("{\"n\":1}");
+    trifle_payload *q = test_payload("{\"m\":1,\"n\":2}");
     trifle_error err = TRIFLE_ERROR_INIT;
     char key[8];
     int i;
@@ -617,7 +608,7 @@ static void test_key_cache_compares_text(void **state)
 static void test_caches_follow_flushes(void **state)
 {
     trifle *t = open_buffered(NULL);
-    trifle_payload *p = payload("{\"n\":1,\"x\":{\"y\":0.5}}");
+    trifle_payload *p = test_payload("{\"n\":1,\"x\":{\"y\":0.5}}");
     trifle_error err = TRIFLE_ERROR_INIT;
     int round, i;
 
@@ -641,7 +632,7 @@ static void test_bad_keys_refused(void **state)
 {
     static const char *const fifo[] = {"buffer.aggregate", "false", NULL};
     static const char *const bad[] = {"a..b", "", "$x", "a.$b", "__system__key__", "__untracked__"};
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
     int mode;
     size_t i;

@@ -16,6 +16,7 @@
 
 #include "../fake_driver.h"
 #include "trifle/trifle.h"
+#include "unit_helpers.h"
 
 #define T0 1736937465 /* 2025-01-15T10:37:45Z */
 #define THREADS 8
@@ -42,16 +43,6 @@ static trifle *open_buffered(const char *async, const char *duration)
         fail_msg("open: %s", err.message);
     trifle_config_free(cfg);
     return t;
-}
-
-static trifle_payload *payload(const char *json)
-{
-    trifle_payload *p = NULL;
-    trifle_error err = TRIFLE_ERROR_INIT;
-
-    if (trifle_payload_parse(&p, json, strlen(json), &err) != 0)
-        fail_msg("payload %s: %s", json, err.message);
-    return p;
 }
 
 static double value(trifle *t, const char *key, int64_t at, const char *g, const char *path)
@@ -100,7 +91,7 @@ static void test_stress_exact_totals(void **state)
     const char *light = getenv("TRIFLE_TEST_LIGHT");
     long per_thread = light != NULL && light[0] == '1' ? 20000 : 1000000;
     trifle *t = open_buffered("true", "5");
-    trifle_payload *p = payload("{\"n\":1,\"w\":{\"x\":0.5}}");
+    trifle_payload *p = test_payload("{\"n\":1,\"w\":{\"x\":0.5}}");
     trifle_error err = TRIFLE_ERROR_INIT;
     pthread_t th[THREADS];
     writer w[THREADS];
@@ -185,7 +176,7 @@ static void *pair_second(void *v)
 static void ordered(int set_first)
 {
     trifle *t = open_buffered("false", "0"); /* nothing flushes between the two calls */
-    trifle_payload *set = payload("{\"g\":100}"), *add = payload("{\"g\":1}");
+    trifle_payload *set = test_payload("{\"g\":100}"), *add = test_payload("{\"g\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
     pair q;
     pthread_t a, b;
@@ -253,7 +244,7 @@ static void test_journal_with_threads_and_quarantine(void **state)
     char dir[] = "/tmp/trifle_threads_XXXXXX", url[96], db[64], cmd[128];
     trifle_config *cfg = NULL;
     trifle *t = NULL;
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
     pthread_t th[4];
     writer w[4];

@@ -26,6 +26,7 @@
 #include "../fake_driver.h"
 #include "trifle/trifle.h"
 #include "trifle_int.h"
+#include "unit_helpers.h"
 
 #define T0 1736937465 /* 2025-01-15T10:37:45Z */
 #define KEY "orders"
@@ -140,16 +141,6 @@ static void restart(const char *url, const char *journal)
     if (trifle_close(t, &err) != 0)
         fail_msg("close after replay: %s", err.message);
     trifle_free(t);
-}
-
-static trifle_payload *payload(const char *json)
-{
-    trifle_payload *p = NULL;
-    trifle_error err = TRIFLE_ERROR_INIT;
-
-    if (trifle_payload_parse(&p, json, strlen(json), &err) != 0)
-        fail_msg("payload %s: %s", json, err.message);
-    return p;
 }
 
 /* The stored value of leaf `n` of KEY's bucket at T0, read without a journal (so nothing is
@@ -297,7 +288,7 @@ static void crash_child(const crash_args *a)
 
     assert_true(pid >= 0);
     if (pid == 0) {
-        trifle_payload *p = payload("{\"n\":1}");
+        trifle_payload *p = test_payload("{\"n\":1}");
         trifle *t = must_open(a->url, a->journal, NULL);
         trifle_error err = TRIFLE_ERROR_INIT;
         size_t i;
@@ -316,7 +307,7 @@ static void crash_child(const crash_args *a)
 static void test_replay_after_crash_sqlite(void **state)
 {
     char url[512], journal[512];
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     trifle *t;
     trifle_error err = TRIFLE_ERROR_INIT;
 
@@ -377,7 +368,7 @@ static int collect_note(void *payload, const void *note, size_t len)
 static void test_notes_come_back_with_their_calls(void **state)
 {
     char url[512], journal[512];
-    trifle_payload *p = payload("{\"n\":1}"), *empty = payload("{}");
+    trifle_payload *p = test_payload("{\"n\":1}"), *empty = test_payload("{}");
     trifle_error err = TRIFLE_ERROR_INIT;
     notes ns;
     trifle *t;
@@ -488,7 +479,7 @@ static void test_journal_needs_buffer(void **state)
 static void test_crash_after_commit_is_exactly_once(void **state)
 {
     char url[512], furl[1024], journal[512];
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     trifle *t;
     trifle_error err = TRIFLE_ERROR_INIT;
     pid_t pid;
@@ -614,7 +605,7 @@ static void test_crc_flipped_mid_segment(void **state)
 static void test_full_disk(void **state)
 {
     char url[512], journal[512];
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     trifle *t;
     trifle_error err = TRIFLE_ERROR_INIT;
     int fds[2], status;
@@ -678,7 +669,7 @@ static void test_full_disk(void **state)
 
 static void kill_cycle(const char *url, const char *journal, const char *sync, int round)
 {
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     trifle *t;
     trifle_error err = TRIFLE_ERROR_INIT;
     int fds[2], status;
@@ -765,7 +756,7 @@ static void *tracker(void *v)
 static void test_always_with_threads(void **state)
 {
     char url[512], journal[512];
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     const char *opts[] = {"buffer.async", "true", "buffer.duration_ms", "2",
                           "buffer.journal_sync", "always", NULL};
     trifle *t;
@@ -811,7 +802,7 @@ static void test_unknown_outcome_is_verified(void **state)
 {
     char journal[512];
     const char *url = fake_url();
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     trifle *t;
     trifle_error err = TRIFLE_ERROR_INIT;
 
@@ -836,7 +827,7 @@ static void test_quarantine_survives_crash(void **state)
 {
     char journal[512];
     const char *url = fake_url();
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     const char *opts[] = {"buffer.retry_max_ms", "600000", NULL};
     trifle *t;
     trifle_error err = TRIFLE_ERROR_INIT;
@@ -871,7 +862,7 @@ static void test_close_leaves_calls_in_the_journal(void **state)
 {
     char journal[512];
     const char *url = fake_url();
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     trifle *t;
     trifle_error err = TRIFLE_ERROR_INIT;
 

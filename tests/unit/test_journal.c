@@ -30,6 +30,7 @@
 #include <cmocka.h>
 
 #include "oom_alloc.h"
+#include "server_helpers.h"
 #include "trifle/common.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -1162,13 +1163,6 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
 }
 
 static void test_interval(void **state)

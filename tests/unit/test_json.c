@@ -15,6 +15,7 @@
 #include "alloc_int.h"
 #include "json_int.h"
 #include "oom_alloc.h"
+#include "unit_helpers.h"
 #include "vectors.h"
 
 /* ---- helpers ------------------------------------------------------------------------------- */
@@ -327,12 +328,7 @@ static void test_locale_independent(void **state)
     char *out;
 
     (void)state;
-    if (setlocale(LC_NUMERIC, "de_DE.UTF-8") == NULL &&
-        setlocale(LC_NUMERIC, "de_DE.utf8") == NULL) {
-        print_message("SKIP locale check: no de_DE.UTF-8 locale (apt-get install locales)\n");
-        skip();
-        return;
-    }
+    test_decimal_comma_locale();
     assert_string_equal(localeconv()->decimal_point, ",");
     v = parse_ok("[2.5,-0.125,1e-7]");
     assert_true(cJSON_GetArrayItem(v, 0)->valuedouble == 2.5);

@@ -11,6 +11,7 @@
 
 #include "../fake_driver.h"
 #include "trifle/trifle.h"
+#include "unit_helpers.h"
 
 #define T0 1736937465 /* 2025-01-15T10:37:45Z */
 #define H0 1736935200 /* its 1h bucket */
@@ -65,16 +66,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static trifle_payload *payload(const char *json)
-{
-    trifle_payload *p = NULL;
-    trifle_error err = TRIFLE_ERROR_INIT;
-
-    if (trifle_payload_parse(&p, json, strlen(json), &err) != 0)
-        fail_msg("payload %s: %s", json, err.message);
-    return p;
-}
-
 static double counter(const fixture *f, const char *name)
 {
     return fake_counter(f->db, name);
@@ -99,7 +90,7 @@ static void expect_row(trifle *t, const char *key, int64_t at, const char *g, co
 static void test_track_is_one_inc_batch(void **state)
 {
     fixture *f = *state;
-    trifle_payload *p = payload("{\"count\":1,\"meta\":{\"duration\":2.5}}");
+    trifle_payload *p = test_payload("{\"count\":1,\"meta\":{\"duration\":2.5}}");
     trifle_error err = TRIFLE_ERROR_INIT;
 
     assert_int_equal(trifle_track(f->t, "event::logs", T0, p, 0, &err), 0);
@@ -136,7 +127,7 @@ static int seen_leaf(size_t index, const char *path, double value, void *payload
 static void test_identifiers_reach_the_driver(void **state)
 {
     fixture *f = *state;
-    trifle_payload *p = payload("{\"n\":7}");
+    trifle_payload *p = test_payload("{\"n\":7}");
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *probe = NULL;
     trifle_bucket b[2];
@@ -166,8 +157,8 @@ static void test_identifiers_reach_the_driver(void **state)
 static void test_assert_is_set_then_inc(void **state)
 {
     fixture *f = *state;
-    trifle_payload *add = payload("{\"a\":5,\"b\":1}");
-    trifle_payload *set = payload("{\"a\":2}");
+    trifle_payload *add = test_payload("{\"a\":5,\"b\":1}");
+    trifle_payload *set = test_payload("{\"a\":2}");
     trifle_error err = TRIFLE_ERROR_INIT;
 
     assert_int_equal(trifle_track(f->t, "k", T0, add, 0, &err), 0);
@@ -185,7 +176,7 @@ static void test_assert_is_set_then_inc(void **state)
 static void test_empty_values_write_nothing(void **state)
 {
     fixture *f = *state;
-    trifle_payload *p = payload("{\"a\":{}}");
+    trifle_payload *p = test_payload("{\"a\":{}}");
     trifle_error err = TRIFLE_ERROR_INIT;
 
     assert_int_equal(trifle_track(f->t, "k", T0, p, 0, &err), 0);
@@ -197,7 +188,7 @@ static void test_empty_values_write_nothing(void **state)
 
 static void expect_key_error(trifle *t, const char *key, const char *message)
 {
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
 
     assert_int_equal(trifle_track(t, key, T0, p, 0, &err), TRIFLE_EINVAL);
@@ -232,7 +223,7 @@ static void test_key_validation(void **state)
     expect_key_error(f->t, "__untracked__", "reserved key: __untracked__");
     long_key[200] = '\0'; /* 200 bytes is the limit, inclusive */
     {
-        trifle_payload *p = payload("{\"n\":1}");
+        trifle_payload *p = test_payload("{\"n\":1}");
         assert_int_equal(trifle_track(f->t, long_key, T0, p, 0, &err), 0);
         assert_int_equal(trifle_track(f->t, "a$b.c::d", T0, p, 0, &err), 0);
         trifle_payload_free(p);
@@ -246,7 +237,7 @@ static void test_key_validation(void **state)
 static void test_time_range(void **state)
 {
     fixture *f = *state;
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
 
     assert_int_equal(trifle_track(f->t, "k", -2208988801LL, p, 0, &err), TRIFLE_EINVAL);
@@ -260,7 +251,7 @@ static void test_time_range(void **state)
 static void test_values_timeline_and_blanks(void **state)
 {
     fixture *f = *state;
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_series *s = NULL;
     double v = 0;
@@ -326,7 +317,7 @@ static void test_system_tracking_off_and_url_overrides(void **state)
 {
     fixture *f = *state;
     static const char *const opts[] = {"system_tracking", "false", "joined", "partial", NULL};
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_config *cfg = NULL;
     trifle *t;
@@ -369,8 +360,8 @@ static void test_system_tracking_off_and_url_overrides(void **state)
 static void test_beam_and_scan(void **state)
 {
     fixture *f = *state;
-    trifle_payload *p = payload("{\"cpu\":0.5,\"disk\":{\"free\":10}}");
-    trifle_payload *q = payload("{\"cpu\":1}");
+    trifle_payload *p = test_payload("{\"cpu\":0.5,\"disk\":{\"free\":10}}");
+    trifle_payload *q = test_payload("{\"cpu\":1}");
     trifle_payload *got = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
     int found = -1;
@@ -404,7 +395,7 @@ static void test_beam_and_scan(void **state)
 static void test_driver_errors_surface(void **state)
 {
     fixture *f = *state;
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
 
     assert_int_equal(fake_control(f->db, "fail_inc", 1), 0);
@@ -418,7 +409,7 @@ static void test_driver_errors_surface(void **state)
 static void test_closed_handle(void **state)
 {
     fixture *f = *state;
-    trifle_payload *p = payload("{\"n\":1}");
+    trifle_payload *p = test_payload("{\"n\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_series *s = NULL;
     trifle_payload *got = NULL;

@@ -137,6 +137,8 @@ static void utf8_sequences(void **state)
     assert_int_equal(tu_utf8_valid("a\xC3", 2), 0);
     assert_int_equal(tu_utf8_put(out, 0x41), 1);
     assert_int_equal(tu_utf8_put(out, 0x10FFFF), 4);
+    assert_int_equal(tu_utf8_count(""), 0);
+    assert_int_equal(tu_utf8_count("a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80"), 4);
     assert_memory_equal(out, "\xF4\x8F\xBF\xBF", 4);
 }
 

@@ -36,6 +36,8 @@
 #include "trifle/driver.h"
 #include "trifle/storage.h"
 
+#include "server_helpers.h"
+
 #define T0 INT64_C(1736935200) /* 2025-01-15T10:00:00Z */
 #define T0_TEXT "2025-01-15T10:00:00Z"
 
@@ -73,17 +75,6 @@ static struct {
     char *(*bson_as_relaxed_extended_json)(const void *, size_t *);
     void (*bson_free)(void *);
 } mc;
-
-static void load_sym(void *dst, size_t size, const char *name)
-{
-    void *sym = dlsym(plugin, name);
-
-    if (sym == NULL) {
-        fprintf(stderr, "symbol %s not found through the plugin: %s\n", name, dlerror());
-        exit(1);
-    }
-    memcpy(dst, &sym, size); /* object → function pointer, the POSIX way */
-}
 
 /* Run one command (JSON text) on `db`; returns the reply as cJSON (caller frees) or NULL when
  * the command failed, with the error in *e. */
@@ -253,16 +244,6 @@ static trifle_entry entry(trifle_storage *st, char *idbuf, size_t cap, const cha
     e.leaves = l;
     e.n_leaves = n;
     return e;
-}
-
-static trifle_write_result result_init(void)
-{
-    trifle_write_result r;
-
-    memset(&r, 0, sizeof(r));
-    r.struct_size = sizeof(r);
-    r.failed_item = -1;
-    return r;
 }
 
 static void inc_ok(trifle_storage *st, const trifle_entry *e, size_t n)
@@ -486,14 +467,6 @@ static void proxy_stop(proxy *p)
     close(p->lfd);
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* Stop (1) or resume (0) forwarding, and wait until the proxy thread honours it. */
 static void proxy_freeze(proxy *p, int on)
 {
@@ -517,14 +490,6 @@ static char *proxy_uri(const proxy *p)
 
     at = memchr(h, '@', (size_t)(end - h));
     return fmt("mongodb://%.*s127.0.0.1:%d%s", at != NULL ? (int)(at + 1 - h) : 0, h, p->port, end);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -828,7 +793,7 @@ static void edata_batch(const char *extra)
     const char *coll = new_ns();
     trifle_storage *st = open_ok(fmt("collection=%s%s", coll, extra));
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_write_result res = result_init();
+    trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
     trifle_leaf ok_l[] = {{"n", 1}}, bad_l[] = {{"n", 1}, {"s", 1}};
     char id[3][64];
     trifle_entry e[3];
@@ -875,7 +840,7 @@ static void test_leaf_object(void **state)
     const char *coll = new_ns();
     trifle_storage *st = open_ok(fmt("collection=%s", coll));
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_write_result res = result_init();
+    trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
     trifle_leaf leaf[] = {{"a", 1}, {"n", 1}}, obj[] = {{"a.b", 2}, {"n", 1}};
     char id[2][64];
     trifle_entry e[2];
@@ -893,11 +858,11 @@ static void test_leaf_object(void **state)
     assert_int_equal(trifle_storage_inc(st, &e[0], 1, &res, &err), TRIFLE_EDATA);
     assert_int_equal(err.native, 28); /* PathNotViable: a number where an object must go */
     assert_int_equal(res.failed_item, 0);
-    res = result_init();
+    res = (trifle_write_result)TRIFLE_WRITE_RESULT_INIT;
     assert_int_equal(trifle_storage_inc(st, &e[1], 1, &res, &err), TRIFLE_EDATA);
     assert_int_equal(err.native, 14); /* TypeMismatch: $inc on an object */
     assert_int_equal(res.failed_item, 0);
-    res = result_init();
+    res = (trifle_write_result)TRIFLE_WRITE_RESULT_INIT;
     assert_int_equal(trifle_storage_set(st, &e[0], 1, &res, &err), TRIFLE_EDATA);
     assert_int_equal(res.failed_item, 0);
     b[0] = e[0].bucket;
@@ -1103,7 +1068,7 @@ static void test_reconnect(void **state)
      * and the next write goes through */
     for (i = 0; i < 3; i++) {
         proxy_cut(&p);
-        res = result_init();
+        res = (trifle_write_result)TRIFLE_WRITE_RESULT_INIT;
         trifle_error_clear(&err);
         rc = trifle_storage_inc(st, &e, 1, &res, &err);
         if (rc == 0) {
@@ -1134,7 +1099,7 @@ static void test_timeout(void **state)
     const char *coll = new_ns();
     trifle_storage *st = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_write_result res = result_init();
+    trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
     trifle_leaf l[] = {{"count", 1}};
     char id[64];
     trifle_entry e;
@@ -1194,7 +1159,7 @@ static void test_server_gone(void **state)
     const char *coll = new_ns();
     trifle_storage *st = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_write_result res = result_init();
+    trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
     trifle_leaf l[] = {{"count", 1}};
     char id[64];
     trifle_entry e;
@@ -1397,14 +1362,15 @@ int main(void)
         fprintf(stderr, "cannot load the plugin: %s\n", dlerror());
         return 1;
     }
-    load_sym(&mc.client_new, sizeof(mc.client_new), "mongoc_client_new");
-    load_sym(&mc.client_destroy, sizeof(mc.client_destroy), "mongoc_client_destroy");
-    load_sym(&mc.command_simple, sizeof(mc.command_simple), "mongoc_client_command_simple");
-    load_sym(&mc.bson_new_from_json, sizeof(mc.bson_new_from_json), "bson_new_from_json");
-    load_sym(&mc.bson_destroy, sizeof(mc.bson_destroy), "bson_destroy");
-    load_sym(&mc.bson_as_relaxed_extended_json, sizeof(mc.bson_as_relaxed_extended_json),
-             "bson_as_relaxed_extended_json");
-    load_sym(&mc.bson_free, sizeof(mc.bson_free), "bson_free");
+#define LOAD(field, name) test_load_sym(plugin, &mc.field, sizeof(mc.field), name)
+    LOAD(client_new, "mongoc_client_new");
+    LOAD(client_destroy, "mongoc_client_destroy");
+    LOAD(command_simple, "mongoc_client_command_simple");
+    LOAD(bson_new_from_json, "bson_new_from_json");
+    LOAD(bson_destroy, "bson_destroy");
+    LOAD(bson_as_relaxed_extended_json, "bson_as_relaxed_extended_json");
+    LOAD(bson_free, "bson_free");
+#undef LOAD
 
     /* the database: the URI's path, else the driver's default */
     path = strstr(server_uri, "://");

@@ -44,7 +44,6 @@
 #define T0 INT64_C(1736935200) /* 2025-01-15T10:00:00Z */
 
 static const char *server; /* $TRIFLE_TEST_URI_POSTGRES */
-static unsigned table_seq;
 
 /* ---------------------------------------------------------------------------------------------
  * libpq through dlsym
@@ -136,17 +135,12 @@ static const char *raw_on(PGconn *c, const char *fmt, ...)
  * Storage helpers
  */
 
-typedef struct ns {
-    char table[64];
-    char url[1024];
-} ns;
+typedef test_ns ns;
 
 /* A fresh namespace and the URL for it with extra parameters ("joined=partial&..."). */
 static void ns_init(ns *n, const char *params)
 {
-    (void)snprintf(n->table, sizeof(n->table), "tpg_%ld_%u", (long)getpid(), ++table_seq);
-    (void)snprintf(n->url, sizeof(n->url), "%s?table=%s%s%s", server, n->table,
-                   params != NULL && params[0] != '\0' ? "&" : "", params != NULL ? params : "");
+    test_ns_init(n, "tpg", server, params);
 }
 
 static void ns_drop(const ns *n)
@@ -580,18 +574,12 @@ static int relay_start(tcp_relay *r)
     return tcp_relay_start(r, host, port);
 }
 
-/* SPEC §7.3: a write whose reply is lost reports outcome_unknown (it was in fact applied, so a
- * blind retry would count it twice); a read whose reply is lost is simply sent again. */
+/* SPEC §7.3: replies lost through a relay and a server that is down
+ * (storage_case_outcome_unknown). */
 static void test_outcome_unknown(void **state)
 {
-    const trifle_leaf l[] = {{"count", 1}};
-    trifle_write_result res = {sizeof(res), 0, -1, 0};
-    trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_storage *st;
     char params[128];
     tcp_relay r;
-    item it;
-    got g;
     ns n;
 
     (void)state;
@@ -599,41 +587,7 @@ static void test_outcome_unknown(void **state)
         skip();
     (void)snprintf(params, sizeof(params), "host=127.0.0.1&port=%d&sslmode=disable", r.port);
     ns_init(&n, params);
-    st = st_new(&n);
-    inc1(st, "u", T0, l, 1); /* prepares the statement on this session */
-    get1(st, "u", T0, &g);
-
-    item_init(&it, st, "u", T0, l, 1);
-    atomic_store(&r.cut, 1);
-    assert_int_equal(trifle_storage_inc(st, &it.e, 1, &res, &err), TRIFLE_ECONN);
-    assert_int_equal(atomic_load(&r.cuts), 1);
-    assert_int_equal(res.outcome_unknown, 1);
-    assert_int_equal(res.applied, 0);
-    assert_int_equal(res.failed_item, -1);
-    assert_non_null(strstr(err.message, "outcome unknown"));
-    /* the next call reconnects; the lost write had been applied */
-    inc1(st, "u", T0, l, 1);
-    get1(st, "u", T0, &g);
-    assert_true(got_value(&g, 0, "count") == 3);
-
-    atomic_store(&r.cut, 1);
-    get1(st, "u", T0, &g); /* sent again on a new connection */
-    assert_int_equal(atomic_load(&r.cuts), 2);
-    assert_true(got_value(&g, 0, "count") == 3);
-
-    /* the server goes away between calls: ECONN, known not applied; back again: success */
-    atomic_store(&r.refuse, 1);
-    sleep_ms(300); /* the relay closes the live connection within 100 ms */
-    res.outcome_unknown = 0;
-    assert_int_equal(trifle_storage_inc(st, &it.e, 1, &res, &err), TRIFLE_ECONN);
-    assert_int_equal(res.outcome_unknown, 0);
-    assert_non_null(strstr(err.message, "cannot connect to postgres"));
-    assert_int_equal(trifle_storage_inc(st, &it.e, 1, &res, &err), TRIFLE_ECONN);
-    atomic_store(&r.refuse, 0);
-    inc1(st, "u", T0, l, 1);
-    get1(st, "u", T0, &g);
-    assert_true(got_value(&g, 0, "count") == 4);
-    trifle_storage_close(st);
+    storage_case_outcome_unknown("postgres", n.url, &r);
     tcp_relay_stop(&r);
     ns_drop(&n);
 }
@@ -880,21 +834,6 @@ static void test_marks_outcome_unknown(void **state)
     trifle_storage_close(st);
     tcp_relay_stop(&r);
     ns_drop(&n);
-}
-
-typedef struct bg_inc {
-    trifle_storage *st;
-    item it;
-    int rc;
-    trifle_error err;
-} bg_inc;
-
-static void *bg_inc_main(void *p)
-{
-    bg_inc *b = p;
-
-    b->rc = trifle_storage_inc(b->st, &b->it.e, 1, NULL, &b->err);
-    return NULL;
 }
 
 /* SPEC §7.4: a serialisation failure (40001) is retried inside the driver; lock timeouts map to

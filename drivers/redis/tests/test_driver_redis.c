@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "driver_host.h"
+#include "server_helpers.h"
 #include "loader_int.h"
 #include "trifle/driver.h"
 #include "trifle/storage.h"
@@ -430,14 +431,6 @@ static long long rint_cmd(rconn *c, const char *cmd, const char *key)
     return v;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Items
  */
@@ -472,16 +465,6 @@ static void titem_init(titem *t, const char *key, int64_t at, ...)
     t->e.n_leaves = n;
 }
 
-static trifle_write_result wres(void)
-{
-    trifle_write_result r;
-
-    memset(&r, 0, sizeof(r));
-    r.struct_size = sizeof(r);
-    r.failed_item = -1;
-    return r;
-}
-
 static int do_write(trifle_conn *c, int is_set, const titem *items, size_t n,
                     trifle_write_result *res, trifle_error *err)
 {
@@ -496,7 +479,7 @@ static int do_write(trifle_conn *c, int is_set, const titem *items, size_t n,
 
 static void write_ok(trifle_conn *c, int is_set, const titem *items, size_t n)
 {
-    trifle_write_result res = wres();
+    trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
     trifle_error err = TRIFLE_ERROR_INIT;
 
     if (do_write(c, is_set, items, n, &res, &err) != 0)
@@ -862,7 +845,7 @@ static void t_fake_lost_reply(void **state)
     fake f = fake_start(fake_lost_reply, "");
     trifle_conn *c = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_write_result res = wres();
+    trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
     titem it;
 
     (void)state;
@@ -876,7 +859,7 @@ static void t_fake_lost_reply(void **state)
     /* write_marked too: the script may have run, mark included */
     {
         trifle_mark m = {"j", 3};
-        res = wres();
+        res = (trifle_write_result)TRIFLE_WRITE_RESULT_INIT;
         assert_int_equal(drv->write_marked(c, NULL, 0, &it.e, 1, &m, &res, &err), TRIFLE_ECONN);
         assert_int_equal(res.outcome_unknown, 1);
         assert_int_equal(res.applied, 0);
@@ -918,7 +901,7 @@ static void t_fake_script_replies(void **state)
     fake f = fake_start(fake_noscript, "");
     trifle_conn *c = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_write_result res = wres();
+    trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
     titem it[2];
 
     (void)state;
@@ -971,7 +954,7 @@ static void t_fake_reconnect(void **state)
     fake f;
     trifle_conn *c = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_write_result res = wres();
+    trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
     trifle_sink *s;
     titem it;
 
@@ -1332,7 +1315,7 @@ static void t_get_many(void **state)
 static void expect_edata(trifle_conn *c, int is_set, const titem *it, size_t n, ptrdiff_t item,
                          const char *message)
 {
-    trifle_write_result res = wres();
+    trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
     trifle_error err = TRIFLE_ERROR_INIT;
 
     assert_int_equal(do_write(c, is_set, it, n, &res, &err), TRIFLE_EDATA);
@@ -1402,7 +1385,7 @@ static void t_big_batches(void **state)
     trifle_entry *e = calloc(N, sizeof(*e));
     trifle_leaf *l = calloc(L, sizeof(*l)), three[3] = {{"a", 1}, {"b.c", 0.5}, {"d", -2}};
     char(*ids)[48] = calloc(N, 48), (*paths)[16] = calloc(L, 16);
-    trifle_write_result res = wres();
+    trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_sink *s;
     rconn *r;
@@ -1468,7 +1451,7 @@ static int marked(trifle_conn *c, const titem *set, size_t n_set, const titem *i
         es[i] = set[i].e;
     for (i = 0; i < n_inc; i++)
         ei[i] = inc[i].e;
-    *res = wres();
+    *res = (trifle_write_result)TRIFLE_WRITE_RESULT_INIT;
     return drv->write_marked(c, es, n_set, ei, n_inc, &m, res, err);
 }
 
@@ -1800,7 +1783,7 @@ static void t_concurrency(void **state)
             int k, bad = 0;
             titem_init(&it, "k", T0, "n", 1.0, "f.half", 0.5, "f.quarter", 0.25, NULL);
             for (k = 0; k < K; k++) {
-                trifle_write_result res = wres();
+                trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
                 trifle_error err = TRIFLE_ERROR_INIT;
                 bad |= do_write(cc, 0, &it, 1, &res, &err) != 0;
             }
@@ -1889,7 +1872,7 @@ static void t_oom(void **state)
         for (n = 1, fails = 0;; n++) {
             if (step > 0)
                 c = server_open("oom"); /* a fresh connection: its buffers grow again */
-            res = wres();
+            res = (trifle_write_result)TRIFLE_WRITE_RESULT_INIT;
             s = sink_new(1);
             alloc_count = 0;
             alloc_fail_at = n;

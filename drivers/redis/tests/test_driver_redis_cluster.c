@@ -32,6 +32,7 @@
 
 #include "../rd_slot.h"
 #include "driver_host.h"
+#include "server_helpers.h"
 #include "loader_int.h"
 #include "trifle/driver.h"
 #include "trifle/storage.h"
@@ -130,14 +131,6 @@ static size_t owner_of(unsigned s)
     }
     fail_msg("no master owns slot %u", s);
     return 0;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "driver_host.h"
+#include "server_helpers.h"
 #include "trifle/driver.h"
 #include "vectors.h"
 
@@ -49,17 +50,6 @@ static struct {
     const char *(*errmsg)(sqlite3 *);
     void (*free)(void *);
 } sq3;
-
-static void load_sym(void *dst, size_t size, const char *name)
-{
-    void *sym = dlsym(plugin, name);
-
-    if (sym == NULL) {
-        fprintf(stderr, "symbol %s not found through the plugin: %s\n", name, dlerror());
-        exit(1);
-    }
-    memcpy(dst, &sym, size); /* object → function pointer, the POSIX way */
-}
 
 /* ---------------------------------------------------------------------------------------------
  * Helpers
@@ -198,14 +188,6 @@ static double cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Group setup
  */
@@ -227,11 +209,11 @@ static int group_setup(void **state)
     }
     if ((drv = test_host_load(path, "sqlite", &plugin)) == NULL)
         return -1;
-    load_sym(&sq3.open_v2, sizeof(sq3.open_v2), "sqlite3_open_v2");
-    load_sym(&sq3.exec, sizeof(sq3.exec), "sqlite3_exec");
-    load_sym(&sq3.close, sizeof(sq3.close), "sqlite3_close");
-    load_sym(&sq3.errmsg, sizeof(sq3.errmsg), "sqlite3_errmsg");
-    load_sym(&sq3.free, sizeof(sq3.free), "sqlite3_free");
+    test_load_sym(plugin, &sq3.open_v2, sizeof(sq3.open_v2), "sqlite3_open_v2");
+    test_load_sym(plugin, &sq3.exec, sizeof(sq3.exec), "sqlite3_exec");
+    test_load_sym(plugin, &sq3.close, sizeof(sq3.close), "sqlite3_close");
+    test_load_sym(plugin, &sq3.errmsg, sizeof(sq3.errmsg), "sqlite3_errmsg");
+    test_load_sym(plugin, &sq3.free, sizeof(sq3.free), "sqlite3_free");
     (void)snprintf(tmpdir, sizeof(tmpdir), "/tmp/trifle_sqlite_XXXXXX");
     if (mkdtemp(tmpdir) == NULL) {
         perror("mkdtemp");

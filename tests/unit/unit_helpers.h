@@ -1,0 +1,18 @@
+/* Small helpers for any unit test: payloads for the tests that track through a trifle handle, and
+ * the decimal-comma locale of the locale-independence tests. Linked from the unit_support
+ * library; cmocka checks end (or skip) the test. */
+#ifndef TRIFLE_TEST_UNIT_HELPERS_H
+#define TRIFLE_TEST_UNIT_HELPERS_H
+
+#include "trifle/trifle.h"
+
+/* The payload of the JSON text json (the caller frees it with trifle_payload_free); fails the
+ * test, naming the text and the parser's message, when it does not parse. */
+trifle_payload *test_payload(const char *json);
+
+/* Switch LC_NUMERIC to German (de_DE.UTF-8, whose decimal point is a comma), so a test can show
+ * that number text does not follow the locale; skips the test when the machine has no such
+ * locale. The caller restores "C" at its end. */
+void test_decimal_comma_locale(void);
+
+#endif
