@@ -5,14 +5,12 @@
  *   trifle-bench inproc  N [--threads T] [--rounds R]      track into a buffered handle whose flush
  *                [--journal always|none|interval:MS]       never runs while the loop is timed; with
  *                                                          --journal, every call is journaled first
- *                                                          (a fresh directory under $TMPDIR) and the
- *                                                          journal's bytes per call are reported
- *   trifle-bench flush   URL N                             N calls into distinct 1m buckets, held,
- *                                                          then one timed flush (items/s, leaves/s)
- *   trifle-bench fill-year URL                             one year of 1h buckets (8,760) of
- *                                                          bench::year, for `values`
- *   trifle-bench values  URL [--reps R]                    values over those 8,760 buckets
- *   trifle-bench memory  N                                 RSS of N distinct buffered buckets
+ *                                                          (a fresh directory under $TMPDIR) and
+ * the journal's bytes per call are reported trifle-bench flush   URL N N calls into distinct 1m
+ * buckets, held, then one timed flush (items/s, leaves/s) trifle-bench fill-year URL one year of 1h
+ * buckets (8,760) of bench::year, for `values` trifle-bench values  URL [--reps R] values over
+ * those 8,760 buckets trifle-bench memory  N                                 RSS of N distinct
+ * buffered buckets
  *
  * Workload (the issue): one key, five leaves (two nested), granularities 1m,1h,1d, timestamps
  * spread over one day. Output: one JSON object per run on stdout. A progress line is drawn on
@@ -72,13 +70,12 @@ static void die(const char *what, const trifle_error *err)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: trifle-bench track URL N [--buffered] [--threads T]\n"
-            "       trifle-bench inproc N [--threads T] [--rounds R] [--journal SYNC]\n"
-            "       trifle-bench flush URL N\n"
-            "       trifle-bench fill-year URL\n"
-            "       trifle-bench values URL [--reps R]\n"
-            "       trifle-bench memory N\n");
+    fprintf(stderr, "usage: trifle-bench track URL N [--buffered] [--threads T]\n"
+                    "       trifle-bench inproc N [--threads T] [--rounds R] [--journal SYNC]\n"
+                    "       trifle-bench flush URL N\n"
+                    "       trifle-bench fill-year URL\n"
+                    "       trifle-bench values URL [--reps R]\n"
+                    "       trifle-bench memory N\n");
     exit(2);
 }
 
@@ -195,8 +192,8 @@ static void close_handle(trifle *t)
 /* One key, five leaves, two of them nested. */
 static trifle_payload *workload_payload(void)
 {
-    static const char json[] =
-        "{\"count\":1,\"duration\":2.5,\"lines\":241,\"meta\":{\"db\":0.25,\"cache\":{\"hits\":3}}}";
+    static const char json[] = "{\"count\":1,\"duration\":2.5,\"lines\":241,\"meta\":{\"db\":0.25,"
+                               "\"cache\":{\"hits\":3}}}";
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_payload *p = NULL;
 
@@ -349,7 +346,8 @@ static void remove_dir(const char *dir)
 
 /* The threads of `inproc` live for all its rounds, as an application's threads do: a round
  * starts them on their slice together and ends when all are done. (Threads made anew each round
- * would time their own start-up: thread creation, first-touch page faults of their buffer shard.) */
+ * would time their own start-up: thread creation, first-touch page faults of their buffer shard.)
+ */
 typedef struct crew {
     pthread_mutex_t m;
     pthread_cond_t go, done;

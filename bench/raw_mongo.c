@@ -38,8 +38,9 @@ static int fill_year(mongoc_client_t *client, const char *db, const char *name)
 
     (void)mongoc_collection_drop(coll, NULL);
     keys = BCON_NEW("key", BCON_INT32(1));
-    cmd = BCON_NEW("createIndexes", BCON_UTF8(name), "indexes", "[", "{", "key", BCON_DOCUMENT(keys),
-                   "name", BCON_UTF8("key_1"), "unique", BCON_BOOL(true), "}", "]");
+    cmd =
+        BCON_NEW("createIndexes", BCON_UTF8(name), "indexes", "[", "{", "key", BCON_DOCUMENT(keys),
+                 "name", BCON_UTF8("key_1"), "unique", BCON_BOOL(true), "}", "]");
     ok = mongoc_collection_write_command_with_opts(coll, cmd, NULL, NULL, &error);
     bson_destroy(keys);
     bson_destroy(cmd);
@@ -92,14 +93,15 @@ int main(int argc, char **argv)
         if ((uri = mongoc_uri_new_with_error(argv[1], &error)) == NULL ||
             (client = mongoc_client_new_from_uri_with_error(uri, &error)) == NULL)
             goto fail;
-        rc = fill_year(client,
-                       mongoc_uri_get_database(uri) != NULL ? mongoc_uri_get_database(uri) : "trifle",
-                       argv[3]);
+        rc = fill_year(
+            client, mongoc_uri_get_database(uri) != NULL ? mongoc_uri_get_database(uri) : "trifle",
+            argv[3]);
         goto done;
     }
     if (argc < 3 || argc > 4 || (n = strtol(argv[2], &end, 10)) < 1 || *end != '\0' ||
         (argc == 4 && (batch = strtol(argv[3], &end, 10)) < 1)) {
-        fprintf(stderr, "usage: trifle-bench-raw-mongo URI N [BATCH] | URI --fill-year COLLECTION\n");
+        fprintf(stderr,
+                "usage: trifle-bench-raw-mongo URI N [BATCH] | URI --fill-year COLLECTION\n");
         return 2;
     }
     mongoc_init();
@@ -117,7 +119,8 @@ int main(int argc, char **argv)
         goto fail;
     t0 = now_s();
     for (i = 0; i < n;) {
-        mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, NULL);
+        mongoc_bulk_operation_t *bulk =
+            mongoc_collection_create_bulk_operation_with_opts(coll, NULL);
         long k;
 
         for (k = 0; k < batch && i < n; k++, i++) {

@@ -24,7 +24,8 @@ static double now_s(void)
 
 static int fail(sqlite3 *db, const char *what)
 {
-    fprintf(stderr, "trifle-bench-raw-sqlite: %s: %s\n", what, db != NULL ? sqlite3_errmsg(db) : "");
+    fprintf(stderr, "trifle-bench-raw-sqlite: %s: %s\n", what,
+            db != NULL ? sqlite3_errmsg(db) : "");
     sqlite3_close(db);
     return 1;
 }
@@ -45,11 +46,12 @@ int main(int argc, char **argv)
     }
     if (sqlite3_open(argv[1], &db) != SQLITE_OK)
         return fail(db, "open");
-    if (sqlite3_exec(db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;"
-                     "DROP TABLE IF EXISTS raw_upsert;"
-                     "CREATE TABLE raw_upsert (key TEXT PRIMARY KEY, data TEXT NOT NULL DEFAULT '{}');",
-                     NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlite3_exec(
+            db,
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;"
+            "DROP TABLE IF EXISTS raw_upsert;"
+            "CREATE TABLE raw_upsert (key TEXT PRIMARY KEY, data TEXT NOT NULL DEFAULT '{}');",
+            NULL, NULL, NULL) != SQLITE_OK)
         return fail(db, "setup");
     if (sqlite3_prepare_v2(db,
                            "INSERT INTO raw_upsert (key, data) VALUES (?, ?) ON CONFLICT (key) DO "

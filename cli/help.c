@@ -183,10 +183,11 @@ static const char drivers_text[] =
     "Example:\n"
     "  trifle drivers --pretty\n";
 
-static const char version_text[] = "Usage: trifle version\n"
-                                   "\n"
-                                   "Print the library version and the driver ABI version:\n"
-                                   "{\"version\":\"<major.minor.patch>\",\"driver_abi\":\"<major.minor>\"}.\n";
+static const char version_text[] =
+    "Usage: trifle version\n"
+    "\n"
+    "Print the library version and the driver ABI version:\n"
+    "{\"version\":\"<major.minor.patch>\",\"driver_abi\":\"<major.minor>\"}.\n";
 
 static const char help_text[] =
     "Usage: trifle help [COMMAND]\n"

@@ -26,29 +26,41 @@
 static const char *const aggregators[] = {"sum", "mean", "min", "max", NULL};
 static const char *const write_modes[] = {"track", "assert", NULL};
 
-#define WINDOW_ARGS                                                                                \
-    {"from", MCP_T_STRING, 0,                                                                      \
-     "start of the window: now, @UNIX, RFC 3339 with offset, or YYYY-MM-DD[THH:MM[:SS]] in the "  \
-     "source's time zone (default: 24 hours before `to`)",                                        \
-     NULL},                                                                                        \
-        {"to", MCP_T_STRING, 0, "end of the window, as `from` (default: now)", NULL},              \
-        {"granularity", MCP_T_STRING, 0,                                                       \
-         "bucket size: 1m, 15m, 1h, 1d, 1w, 1mo, 1q, 1y (default 1h)", NULL}
+#define WINDOW_ARGS                                                                              \
+    {"from", MCP_T_STRING, 0,                                                                    \
+     "start of the window: now, @UNIX, RFC 3339 with offset, or YYYY-MM-DD[THH:MM[:SS]] in the " \
+     "source's time zone (default: 24 hours before `to`)",                                       \
+     NULL},                                                                                      \
+        {"to", MCP_T_STRING, 0, "end of the window, as `from` (default: now)", NULL},            \
+    {                                                                                            \
+        "granularity", MCP_T_STRING, 0,                                                          \
+            "bucket size: 1m, 15m, 1h, 1d, 1w, 1mo, 1q, 1y (default 1h)", NULL                   \
+    }
 
-#define KEY_ARG {"key", MCP_T_STRING, 1, "metric key, e.g. event::signup", NULL}
-#define PATH_ARG                                                                                   \
-    {"value_path", MCP_T_STRING, 1, "dotted leaf path, e.g. count or duration.db", NULL}
-#define SLICES_ARG                                                                                 \
-    {"slices", MCP_T_INTEGER, 0, "split the window into this many slices (default 1)", NULL}
+#define KEY_ARG                                                        \
+    {                                                                  \
+        "key", MCP_T_STRING, 1, "metric key, e.g. event::signup", NULL \
+    }
+#define PATH_ARG                                                                           \
+    {                                                                                      \
+        "value_path", MCP_T_STRING, 1, "dotted leaf path, e.g. count or duration.db", NULL \
+    }
+#define SLICES_ARG                                                                             \
+    {                                                                                          \
+        "slices", MCP_T_INTEGER, 0, "split the window into this many slices (default 1)", NULL \
+    }
 
 static const mcp_arg list_metrics_args[] = {WINDOW_ARGS};
 static const mcp_arg fetch_series_args[] = {
-    KEY_ARG, WINDOW_ARGS,
+    KEY_ARG,
+    WINDOW_ARGS,
     {"skip_blanks", MCP_T_BOOLEAN, 0, "leave out buckets without data", NULL}};
 static const mcp_arg aggregate_args[] = {
-    KEY_ARG, PATH_ARG,
+    KEY_ARG,
+    PATH_ARG,
     {"aggregator", MCP_T_STRING, 1, "how to combine the values", aggregators},
-    WINDOW_ARGS, SLICES_ARG};
+    WINDOW_ARGS,
+    SLICES_ARG};
 static const mcp_arg format_args[] = {KEY_ARG, PATH_ARG, WINDOW_ARGS, SLICES_ARG};
 static const mcp_arg write_args[] = {
     KEY_ARG,
@@ -60,9 +72,8 @@ static const mcp_arg write_args[] = {
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-static const mcp_arg list_transponders_args[] = {{"key", MCP_T_STRING, 0,
-                                                  "only the transponders of this key pattern",
-                                                  NULL}};
+static const mcp_arg list_transponders_args[] = {
+    {"key", MCP_T_STRING, 0, "only the transponders of this key pattern", NULL}};
 static const mcp_arg delete_transponder_args[] = {
     {"id", MCP_T_STRING, 1, "the id of the transponder (see list_transponders)", NULL}};
 
@@ -133,10 +144,12 @@ typedef struct mcp_ctx {
 } mcp_ctx;
 
 /* Options a tool sets; everything else comes from the command line. */
-static const int tool_options[] = {CLI_OPT_KEY,         CLI_OPT_VALUES,     CLI_OPT_AT,
-                                   CLI_OPT_UNTRACKED,   CLI_OPT_FROM,       CLI_OPT_TO,
-                                   CLI_OPT_GRANULARITY, CLI_OPT_SKIP_BLANKS, CLI_OPT_MODE,
-                                   CLI_OPT_VALUE_PATH,  CLI_OPT_AGGREGATOR, CLI_OPT_SLICES,
+static const int tool_options[] = {CLI_OPT_KEY,         CLI_OPT_VALUES,
+                                   CLI_OPT_AT,          CLI_OPT_UNTRACKED,
+                                   CLI_OPT_FROM,        CLI_OPT_TO,
+                                   CLI_OPT_GRANULARITY, CLI_OPT_SKIP_BLANKS,
+                                   CLI_OPT_MODE,        CLI_OPT_VALUE_PATH,
+                                   CLI_OPT_AGGREGATOR,  CLI_OPT_SLICES,
                                    CLI_OPT_FORMAT,      CLI_OPT_TRANSPOND_PATHS,
                                    CLI_OPT_EXPRESSION,  CLI_OPT_RESPONSE};
 
@@ -160,8 +173,7 @@ static void window(cli_args *a, const cJSON *args, call_text *ct)
     if (a->opt[CLI_OPT_FROM] == NULL) {
         /* 24 hours before `to` needs `to` as an instant; with an explicit `to` the agent gives
          * `from` too, else it gets 24 hours before now. */
-        (void)snprintf(ct->from, sizeof(ct->from), "@%" PRId64,
-                       (int64_t)time(NULL) - DEFAULT_SPAN);
+        (void)snprintf(ct->from, sizeof(ct->from), "@%" PRId64, (int64_t)time(NULL) - DEFAULT_SPAN);
         a->opt[CLI_OPT_FROM] = ct->from;
     }
     a->opt[CLI_OPT_GRANULARITY] =

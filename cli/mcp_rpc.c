@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const mcp_protocol_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26",
-                                             "2024-11-05", NULL};
+const char *const mcp_protocol_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05",
+                                             NULL};
 
 static void invalid(mcp_message *m, int code, const char *why)
 {
@@ -291,8 +291,7 @@ static int args_check(const mcp_tool *t, const cJSON *args, char *why, size_t si
     const cJSON *a;
     size_t i;
 
-    cJSON_ArrayForEach(a, args)
-    {
+    cJSON_ArrayForEach (a, args) {
         const mcp_arg *def = NULL;
         int ok;
 

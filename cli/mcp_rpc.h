@@ -23,8 +23,8 @@
 
 /* What one line holds. */
 enum mcp_kind {
-    MCP_MSG_INVALID = 0, /* answered with `code` and `message`, id null unless one was readable */
-    MCP_MSG_REQUEST,     /* method and id: answered */
+    MCP_MSG_INVALID = 0,  /* answered with `code` and `message`, id null unless one was readable */
+    MCP_MSG_REQUEST,      /* method and id: answered */
     MCP_MSG_NOTIFICATION, /* method, no id: never answered */
     MCP_MSG_RESPONSE,     /* result or error with an id: we send no requests, so it is dropped */
     MCP_MSG_EMPTY         /* a blank line: ignored */
@@ -32,13 +32,13 @@ enum mcp_kind {
 
 /* One message read from a line. */
 typedef struct mcp_message {
-    int kind;             /* an mcp_kind */
-    cJSON *doc;           /* the parsed line (owned), NULL when it did not parse */
-    const cJSON *id;      /* string or integer id, borrowed from doc; NULL when absent or bad */
-    const char *method;   /* borrowed from doc */
-    const cJSON *params;  /* object or NULL, borrowed from doc */
-    int code;             /* MCP_MSG_INVALID: the JSON-RPC error code */
-    char message[128];    /* MCP_MSG_INVALID: why */
+    int kind;            /* an mcp_kind */
+    cJSON *doc;          /* the parsed line (owned), NULL when it did not parse */
+    const cJSON *id;     /* string or integer id, borrowed from doc; NULL when absent or bad */
+    const char *method;  /* borrowed from doc */
+    const cJSON *params; /* object or NULL, borrowed from doc */
+    int code;            /* MCP_MSG_INVALID: the JSON-RPC error code */
+    char message[128];   /* MCP_MSG_INVALID: why */
 } mcp_message;
 
 /* Read one message from @p len bytes of @p line (no newline; need not be NUL-terminated). Never
@@ -55,7 +55,7 @@ enum mcp_type { MCP_T_STRING, MCP_T_INTEGER, MCP_T_BOOLEAN, MCP_T_OBJECT };
 /* One argument of a tool; its JSON Schema is derived from this. */
 typedef struct mcp_arg {
     const char *name;
-    int type;                /* an mcp_type */
+    int type; /* an mcp_type */
     int required;
     const char *description;
     const char *const *choices; /* NULL-terminated `enum` of a string argument, or NULL */

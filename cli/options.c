@@ -67,11 +67,11 @@ static const optdef optdefs[CLI_OPT__COUNT] = {
 };
 
 static const char *const command_names[CLI_CMD__COUNT] = {
-    [CLI_CMD_SETUP] = "setup",     [CLI_CMD_TRACK] = "track", [CLI_CMD_ASSERT] = "assert",
-    [CLI_CMD_VALUES] = "values",   [CLI_CMD_BEAM] = "beam",   [CLI_CMD_SCAN] = "scan",
-    [CLI_CMD_QUERY] = "query",     [CLI_CMD_KEYS] = "keys",   [CLI_CMD_SERVE] = "serve",
-    [CLI_CMD_MCP] = "mcp",         [CLI_CMD_DRIVERS] = "drivers",
-    [CLI_CMD_VERSION] = "version", [CLI_CMD_HELP] = "help",
+    [CLI_CMD_SETUP] = "setup",   [CLI_CMD_TRACK] = "track",     [CLI_CMD_ASSERT] = "assert",
+    [CLI_CMD_VALUES] = "values", [CLI_CMD_BEAM] = "beam",       [CLI_CMD_SCAN] = "scan",
+    [CLI_CMD_QUERY] = "query",   [CLI_CMD_KEYS] = "keys",       [CLI_CMD_SERVE] = "serve",
+    [CLI_CMD_MCP] = "mcp",       [CLI_CMD_DRIVERS] = "drivers", [CLI_CMD_VERSION] = "version",
+    [CLI_CMD_HELP] = "help",
 };
 
 /* Which global option sets which trifle_config option (SPEC §11.1 → §1). */

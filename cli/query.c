@@ -113,12 +113,11 @@ static int table_render(cli_buf *out, const char *data, int csv, trifle_error *e
         cJSON_Delete(doc);
         return doc == NULL ? cli_error(err, TRIFLE_ENOMEM, "out of memory") : 0;
     }
-    cJSON_ArrayForEach(c, cols) cli_table_add(&tab, cJSON_GetStringValue(c));
-    cJSON_ArrayForEach(row, rows)
-    {
+    cJSON_ArrayForEach (c, cols)
+        cli_table_add(&tab, cJSON_GetStringValue(c));
+    cJSON_ArrayForEach (row, rows) {
         size_t k = 0;
-        cJSON_ArrayForEach(c, row)
-        {
+        cJSON_ArrayForEach (c, row) {
             char num[32];
             if (k++ == tab.ncol)
                 break;

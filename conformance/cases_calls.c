@@ -19,17 +19,20 @@ static void case_calls_operations(conf_ctx *c)
 
     if ((t = conf_handle(c, NULL, "granularities", "1h,1d", NULL)) == NULL)
         return;
-    CONF_OK(c, "track", trifle_track(t, "calls.ops", CONF_T0 + 60,
-                                     conf_payload(c, "{\"count\":1,\"a\":{\"b\":0.5,\"c\":-2.5}}"),
-                                     0, &c->err));
-    CONF_OK(c, "track", trifle_track(t, "calls.ops", CONF_T0 + 61,
-                                     conf_payload(c, "{\"count\":1,\"a\":{\"b\":0.5,\"c\":-2.5}}"),
-                                     0, &c->err));
-    CONF_OK(c, "assert", trifle_assert(t, "calls.ops", CONF_T0 + 120,
-                                       conf_payload(c, "{\"x\":7,\"count\":10}"), 0, &c->err));
-    CONF_OK(c, "track untracked", trifle_track(t, "calls.ops", CONF_T0 + 180,
-                                               conf_payload(c, "{\"count\":1}"), TRIFLE_UNTRACKED,
-                                               &c->err));
+    CONF_OK(c, "track",
+            trifle_track(t, "calls.ops", CONF_T0 + 60,
+                         conf_payload(c, "{\"count\":1,\"a\":{\"b\":0.5,\"c\":-2.5}}"), 0,
+                         &c->err));
+    CONF_OK(c, "track",
+            trifle_track(t, "calls.ops", CONF_T0 + 61,
+                         conf_payload(c, "{\"count\":1,\"a\":{\"b\":0.5,\"c\":-2.5}}"), 0,
+                         &c->err));
+    CONF_OK(c, "assert",
+            trifle_assert(t, "calls.ops", CONF_T0 + 120, conf_payload(c, "{\"x\":7,\"count\":10}"),
+                          0, &c->err));
+    CONF_OK(c, "track untracked",
+            trifle_track(t, "calls.ops", CONF_T0 + 180, conf_payload(c, "{\"count\":1}"),
+                         TRIFLE_UNTRACKED, &c->err));
     for (i = 0; i < 2; i++) {
         if ((s = conf_values(c, t, "calls.ops", CONF_T0, CONF_T0, gs[i])) == NULL ||
             conf_expect_row(c, s, 0, "{\"count\":11,\"a\":{\"b\":1,\"c\":-5},\"x\":7}") != 0)
@@ -50,8 +53,7 @@ static void case_calls_doubles(conf_ctx *c)
     if ((t = conf_handle(c, NULL, "granularities", "1h", NULL)) == NULL ||
         (tenth = conf_payload(c, "{\"s\":0.1}")) == NULL)
         return;
-    CONF_OK(c, "assert", trifle_assert(t, "calls.d", CONF_T0, conf_payload(c, values), 0,
-                                       &c->err));
+    CONF_OK(c, "assert", trifle_assert(t, "calls.d", CONF_T0, conf_payload(c, values), 0, &c->err));
     for (i = 0; i < 3; i++)
         CONF_OK(c, "track", trifle_track(t, "calls.sum", CONF_T0, tenth, 0, &c->err));
     if ((s = conf_values(c, t, "calls.d", CONF_T0, CONF_T0, "1h")) == NULL ||
@@ -90,8 +92,9 @@ static void case_calls_timeline(conf_ctx *c)
     for (i = 0; i < 3; i++) {
         char json[32];
         (void)snprintf(json, sizeof(json), "{\"count\":%zu}", i + 1);
-        CONF_OK(c, "track", trifle_track(t, "calls.tl", CONF_T0 + (hours[i] - 1) * 3600 + 59,
-                                         conf_payload(c, json), 0, &c->err));
+        CONF_OK(c, "track",
+                trifle_track(t, "calls.tl", CONF_T0 + (hours[i] - 1) * 3600 + 59,
+                             conf_payload(c, json), 0, &c->err));
     }
     if ((s = conf_values(c, t, "calls.tl", CONF_T0 - 3600, CONF_T0 + 6 * 3600, "1h")) == NULL)
         return;
@@ -147,12 +150,12 @@ static void case_query_answer(conf_ctx *c)
     (void)snprintf(req, sizeof(req), "%s\"nope\"}", base);
     CONF_OK(c, "query", trifle_query(&r, t, req, strlen(req), 0, &c->err));
     CONF_RETURN_IF_FAILED(c);
-    CONF_CHECK(
-        c,
-        trifle_query_result_outcome(r) == TRIFLE_QUERY_INVALID &&
-            trifle_query_result_code(r) == TRIFLE_EINVAL &&
-            strcmp(trifle_query_result_message(r), "Unknown path(s): nope") == 0,
-        "unknown path: %d %s", trifle_query_result_outcome(r), trifle_query_result_message(r));
+    CONF_CHECK(c,
+               trifle_query_result_outcome(r) == TRIFLE_QUERY_INVALID &&
+                   trifle_query_result_code(r) == TRIFLE_EINVAL &&
+                   strcmp(trifle_query_result_message(r), "Unknown path(s): nope") == 0,
+               "unknown path: %d %s", trifle_query_result_outcome(r),
+               trifle_query_result_message(r));
     CONF_OK(c, "render",
             trifle_query_result_render(&text, r, TRIFLE_QUERY_RENDER_DATA, 0, &c->err));
     CONF_CHECK(c,

@@ -1,6 +1,7 @@
 /* Concurrency (SPEC §7.4, §7.10, ERRATA minor 20): 8 processes × 2,000 unbuffered tracks of one
  * key with nested dyadic fractions at the same time give exact totals in the data and in the
- * system record; --threads N does the same with N threads sharing one handle (run it under TSan). */
+ * system record; --threads N does the same with N threads sharing one handle (run it under TSan).
+ */
 #include "harness.h"
 
 #include <errno.h>
@@ -41,12 +42,12 @@ static void expect_totals(conf_ctx *c, trifle *t, long n)
     for (i = 0; i < 2; i++) {
         if ((s = conf_values(c, t, CKEY, CAT, CAT, gs[i])) == NULL ||
             conf_expect_row(c, s, 0,
-                            conf_printf(c, "{\"count\":%ld,\"duration\":{\"db\":%ld,\"total\":%ld}}",
+                            conf_printf(c,
+                                        "{\"count\":%ld,\"duration\":{\"db\":%ld,\"total\":%ld}}",
                                         n, n / 2, n / 4)) != 0 ||
             (s = conf_values(c, t, "__system__key__", CAT, CAT, gs[i])) == NULL ||
-            conf_expect_row(c, s, 0,
-                            conf_printf(c, "{\"count\":%ld,\"keys\":{\"" CKEY "\":%ld}}", n, n)) !=
-                0)
+            conf_expect_row(
+                c, s, 0, conf_printf(c, "{\"count\":%ld,\"keys\":{\"" CKEY "\":%ld}}", n, n)) != 0)
             return;
     }
 }

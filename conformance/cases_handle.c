@@ -75,8 +75,8 @@ static void case_system_off(conf_ctx *c)
     if ((t = conf_handle(c, conf_url_with(c, "system_tracking=false"), "granularities", "1h",
                          NULL)) == NULL)
         return;
-    CONF_OK(c, "track", trifle_track(t, "quiet", CONF_T0, conf_payload(c, "{\"count\":1}"), 0,
-                                     &c->err));
+    CONF_OK(c, "track",
+            trifle_track(t, "quiet", CONF_T0, conf_payload(c, "{\"count\":1}"), 0, &c->err));
     if ((s = conf_values(c, t, "__system__key__", CONF_T0, CONF_T0, "1h")) == NULL ||
         conf_expect_row(c, s, 0, "{}") != 0 ||
         (s = conf_values(c, t, "quiet", CONF_T0, CONF_T0, "1h")) == NULL)
@@ -173,6 +173,7 @@ const conf_case conf_cases_handle[] = {
     {"system.items", CONF_PER_MODE, 0, 0, case_system_items},
     {"system.off", 0, 0, TRIFLE_CAP_CALLS, case_system_off},
     {"errors.unreachable", 0, 0, 0, case_errors_unreachable},
-    {"errors.before_setup", CONF_PER_MODE | CONF_NO_SETUP, 0, TRIFLE_CAP_CALLS, case_errors_before_setup},
+    {"errors.before_setup", CONF_PER_MODE | CONF_NO_SETUP, 0, TRIFLE_CAP_CALLS,
+     case_errors_before_setup},
     {NULL, 0, 0, 0, NULL},
 };

@@ -112,8 +112,7 @@ static void case_marks_only(conf_ctx *c)
         marked_ok(c, c->st, NULL, 0, NULL, 0, "j.a", 3) || mark_is(c, c->st, "j.a", 3) ||
         mark_is(c, c->st, "j.b", 0) || marked_ok(c, c->st, NULL, 0, NULL, 0, "j.b", 1) ||
         marked_ok(c, c->st, NULL, 0, NULL, 0, "j.a", 9) || mark_is(c, c->st, "j.a", 9) ||
-        mark_is(c, c->st, "j.b", 1) ||
-        marked_ok(c, c->st, NULL, 0, NULL, 0, "j.a", INT64_MAX) ||
+        mark_is(c, c->st, "j.b", 1) || marked_ok(c, c->st, NULL, 0, NULL, 0, "j.a", INT64_MAX) ||
         mark_is(c, c->st, "j.a", INT64_MAX) || mark_is(c, c->st, "j.b", 1) ||
         (r = conf_get(c, c->st, &e.bucket, 1)) == NULL)
         return;
@@ -162,9 +161,10 @@ static int all_or_nothing(conf_ctx *c, const trifle_entry *set, size_t n_set,
         const trifle_entry *e = i < n_set ? &set[i] : &inc[i - n_set];
         if ((ptrdiff_t)i == bad)
             continue;
-        if (conf_expect(c, r, i, conf_printf(c, "%s: item %zu after %s", what, i,
-                                             rc == 0 ? "success" : "EDATA"),
-                        e->leaves, rc == 0 ? e->n_leaves : 0, CONF_EXACT) != 0)
+        if (conf_expect(
+                c, r, i,
+                conf_printf(c, "%s: item %zu after %s", what, i, rc == 0 ? "success" : "EDATA"),
+                e->leaves, rc == 0 ? e->n_leaves : 0, CONF_EXACT) != 0)
             return -1;
     }
     return 0;
@@ -240,8 +240,7 @@ static void case_survives_reopen(conf_ctx *c)
         mark_is(c, st, "a1b2c3d4e5f60718293a4b5c6d7e8f90", 41) ||
         (r = conf_get(c, st, &e.bucket, 1)) == NULL)
         return;
-    (void)conf_expect(c, r, 0, "data read on a new connection", CONF_LEAVES({"n", 2}),
-                      CONF_EXACT);
+    (void)conf_expect(c, r, 0, "data read on a new connection", CONF_LEAVES({"n", 2}), CONF_EXACT);
 }
 
 const conf_case conf_cases_mark[] = {

@@ -117,8 +117,9 @@ static void case_ping_handle(conf_ctx *c)
         conf_fail_err(c, "payload json", rc);
         return;
     }
-    (void)conf_expect_json(c, "handle scan after beam", json, "{\"ok\":1,\"lat\":{\"p50\":0.5,"
-                                                              "\"p99\":2}}");
+    (void)conf_expect_json(c, "handle scan after beam", json,
+                           "{\"ok\":1,\"lat\":{\"p50\":0.5,"
+                           "\"p99\":2}}");
     trifle_mem_free(json);
 }
 

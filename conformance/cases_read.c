@@ -130,8 +130,8 @@ static void expect_id(conf_ctx *c, trifle_storage *st, const char *sep, const ch
     if (conf_bucket(c, st, out, key, g, at) != 0)
         return;
     if (strcmp(out->id, want) != 0)
-        conf_fail(c, "identifier of (%s, %s, %lld) is \"%s\", want \"%s\"", key, g,
-                  (long long)at, out->id, want);
+        conf_fail(c, "identifier of (%s, %s, %lld) is \"%s\", want \"%s\"", key, g, (long long)at,
+                  out->id, want);
 }
 
 static void case_ids_format(conf_ctx *c)

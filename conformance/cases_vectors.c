@@ -71,9 +71,9 @@ static const char *granularity_list(conf_ctx *c, const cJSON *list, const char *
     const cJSON *v;
     char *out = conf_strdup(c, "");
 
-    cJSON_ArrayForEach(v, list)
-    {
-        const char *z = str_of(v, "zone"), *w = str_of(v, "week_start"), *g = str_of(v, "granularity");
+    cJSON_ArrayForEach (v, list) {
+        const char *z = str_of(v, "zone"), *w = str_of(v, "week_start"),
+                   *g = str_of(v, "granularity");
         const char *p = out;
         size_t len;
         int seen = 0;
@@ -100,8 +100,7 @@ static const char **week_starts(conf_ctx *c, const cJSON *list, const char *zone
     const cJSON *v;
     size_t n = 0, i;
 
-    cJSON_ArrayForEach(v, list)
-    {
+    cJSON_ArrayForEach (v, list) {
         const char *z = str_of(v, "zone"), *w = str_of(v, "week_start");
 
         if (z == NULL || w == NULL || strcmp(z, zone) != 0)
@@ -133,8 +132,7 @@ static void floor_zone(conf_ctx *c, const char *zone)
 
         if (t == NULL)
             return;
-        cJSON_ArrayForEach(v, list)
-        {
+        cJSON_ArrayForEach (v, list) {
             const char *id = str_of(v, "id"), *z = str_of(v, "zone"), *w = str_of(v, "week_start");
             const char *g = str_of(v, "granularity"), *key;
             int64_t at, want;
@@ -144,17 +142,18 @@ static void floor_zone(conf_ctx *c, const char *zone)
 
             if (z == NULL || w == NULL || strcmp(z, zone) != 0 || strcmp(w, ws[i]) != 0)
                 continue;
-            CONF_CHECK(c, id != NULL && g != NULL && int_of(v, "at_unix", &at) == 0 &&
-                              int_of(v, "expected", &want) == 0,
+            CONF_CHECK(c,
+                       id != NULL && g != NULL && int_of(v, "at_unix", &at) == 0 &&
+                           int_of(v, "expected", &want) == 0,
                        "malformed floor vector %s", id != NULL ? id : "?");
             key = conf_printf(c, "v:%s", id);
             CONF_OK(c, conf_printf(c, "%s: track", id), trifle_track(t, key, at, one, 0, &c->err));
             if ((s = conf_values(c, t, key, at, at, g)) == NULL)
                 return;
             CONF_CHECK(c, trifle_series_len(s) == 1 && trifle_series_at(s, 0) == want,
-                       "%s: values(%s, %s) gives %zu rows starting %lld, want one at %lld", id,
-                       g, str_of(v, "at"), trifle_series_len(s),
-                       (long long)trifle_series_at(s, 0), (long long)want);
+                       "%s: values(%s, %s) gives %zu rows starting %lld, want one at %lld", id, g,
+                       str_of(v, "at"), trifle_series_len(s), (long long)trifle_series_at(s, 0),
+                       (long long)want);
             if (conf_expect_row(c, s, 0, "{\"count\":1}") != 0 ||
                 conf_bucket(c, c->st, &b, key, g, want) != 0 ||
                 (r = conf_get(c, c->st, &b, 1)) == NULL ||
@@ -191,8 +190,7 @@ static void case_timeline(conf_ctx *c)
 
             if (t == NULL)
                 return;
-            cJSON_ArrayForEach(v, list)
-            {
+            cJSON_ArrayForEach (v, list) {
                 const char *id = str_of(v, "id"), *zn = str_of(v, "zone");
                 const char *w = str_of(v, "week_start"), *g = str_of(v, "granularity"), *key;
                 const cJSON *exp = cJSON_GetObjectItemCaseSensitive(v, "expected"), *x;
@@ -202,14 +200,13 @@ static void case_timeline(conf_ctx *c)
 
                 if (zn == NULL || w == NULL || strcmp(zn, zone) != 0 || strcmp(w, ws[i]) != 0)
                     continue;
-                CONF_CHECK(c, id != NULL && g != NULL && cJSON_IsArray(exp) &&
-                                  int_of(v, "from_unix", &from) == 0 &&
-                                  int_of(v, "to_unix", &to) == 0,
+                CONF_CHECK(c,
+                           id != NULL && g != NULL && cJSON_IsArray(exp) &&
+                               int_of(v, "from_unix", &from) == 0 && int_of(v, "to_unix", &to) == 0,
                            "malformed timeline vector %s", id != NULL ? id : "?");
                 key = conf_printf(c, "t:%s", id);
                 n = (size_t)cJSON_GetArraySize(exp);
-                cJSON_ArrayForEach(x, exp)
-                {
+                cJSON_ArrayForEach (x, exp) {
                     char json[32];
 
                     (void)snprintf(json, sizeof(json), "{\"count\":%zu}", ++j);
@@ -222,8 +219,7 @@ static void case_timeline(conf_ctx *c)
                 CONF_CHECK(c, trifle_series_len(s) == n, "%s: %zu buckets, want %zu", id,
                            trifle_series_len(s), n);
                 j = 0;
-                cJSON_ArrayForEach(x, exp)
-                {
+                cJSON_ArrayForEach (x, exp) {
                     char json[32];
 
                     CONF_CHECK(c, trifle_series_at(s, j) == (int64_t)x->valuedouble,

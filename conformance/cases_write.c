@@ -46,8 +46,9 @@ static void case_inc_accumulates(conf_ctx *c)
     b[1] = e[1].bucket;
     if ((r = conf_get(c, c->st, b, 2)) == NULL)
         return;
-    if (conf_expect(c, r, 0, "1h bucket after 3 incs", CONF_LEAVES({"count", 3},
-                    {"duration.db", 0.75}, {"duration.total", 6}), CONF_EXACT) != 0)
+    if (conf_expect(c, r, 0, "1h bucket after 3 incs",
+                    CONF_LEAVES({"count", 3}, {"duration.db", 0.75}, {"duration.total", 6}),
+                    CONF_EXACT) != 0)
         return;
     (void)conf_expect(c, r, 1, "1d bucket after 3 incs", CONF_LEAVES({"count", 6}), CONF_EXACT);
 }
@@ -100,8 +101,8 @@ static void case_inc_set_mixed(conf_ctx *c)
     b[0] = e[0].bucket;
     b[1] = e[1].bucket;
     if ((r = conf_get(c, c->st, b, 2)) == NULL ||
-        conf_expect(c, r, 0, "set, inc, set, inc",
-                    CONF_LEAVES({"x", 12.5}, {"y", 4.5}, {"z", -3}), CONF_EXACT))
+        conf_expect(c, r, 0, "set, inc, set, inc", CONF_LEAVES({"x", 12.5}, {"y", 4.5}, {"z", -3}),
+                    CONF_EXACT))
         return;
     (void)conf_expect(c, r, 1, "second item of the inc calls", CONF_LEAVES({"y", 2}), CONF_EXACT);
 }
@@ -146,13 +147,29 @@ static void case_batch_10000(conf_ctx *c)
 /* ---- doubles (SPEC §4.4, ERRATA B8) -------------------------------------------------------- */
 
 /* set stores the canonical text of the value, so every driver must give back the same double */
-static const double exact_values[] = {
-    0.1, 0.2, 0.30000000000000004, 1e-300, 5e-324, 2.2250738585072014e-308,
-    1.7976931348623157e308, -2.5, 123456789.12345679, 1e21, 1e-7, 3.141592653589793,
-    -0.0, 9007199254740992.0, 4.35, 1.0000000000000002, 123e-20, -1e-5, 100, 0};
+static const double exact_values[] = {0.1,
+                                      0.2,
+                                      0.30000000000000004,
+                                      1e-300,
+                                      5e-324,
+                                      2.2250738585072014e-308,
+                                      1.7976931348623157e308,
+                                      -2.5,
+                                      123456789.12345679,
+                                      1e21,
+                                      1e-7,
+                                      3.141592653589793,
+                                      -0.0,
+                                      9007199254740992.0,
+                                      4.35,
+                                      1.0000000000000002,
+                                      123e-20,
+                                      -1e-5,
+                                      100,
+                                      0};
 
-static void check_paths_values(conf_ctx *c, const double *v, size_t n, int set, int times,
-                               int tol, const char *what)
+static void check_paths_values(conf_ctx *c, const double *v, size_t n, int set, int times, int tol,
+                               const char *what)
 {
     trifle_leaf *l = conf_alloc(c, n * sizeof(*l));
     trifle_leaf *want = conf_alloc(c, n * sizeof(*want));
@@ -195,8 +212,11 @@ static void case_doubles_inc_dyadic(conf_ctx *c)
 static void case_doubles_inc_decimal(conf_ctx *c)
 {
     /* |v| >= 1e-5: within every driver's precision, Redis's 17 decimals included (ERRATA B8) */
-    static const double v[] = {0.1, 0.3, 12345.6789, -98765.4321, 1.5e-5, 3.3333333333333335,
-                               10000000000.1, 2.718281828459045, -0.001};
+    static const double v[] = {0.1,           0.3,
+                               12345.6789,    -98765.4321,
+                               1.5e-5,        3.3333333333333335,
+                               10000000000.1, 2.718281828459045,
+                               -0.001};
 
     check_paths_values(c, v, sizeof(v) / sizeof(v[0]), 0, 10, CONF_REL,
                        "10 incs of decimal values (relative 1e-12)");
@@ -213,11 +233,30 @@ static void case_doubles_inc_tiny(conf_ctx *c)
 
 /* ---- awkward paths and keys ---------------------------------------------------------------- */
 
-static const char *const awkward_paths[] = {
-    "it's", "say \"hi\"", "a$b", "price$", "\xc3\xbc.\xc3\xb1", "\xe6\x97\xa5\xe6\x9c\xac.x",
-    "back\\slash", "with space", "tab\tin", "emoji\xf0\x9f\x98\x80", "semi;colon,comma",
-    "percent%20", "x.y.z.w.v", "[0]", "{brace}", "=eq&amp", "-dash", "0lead", "colon::sep",
-    "a.b'c.d\"e", "'", "\"", "\\", "q?x#y"};
+static const char *const awkward_paths[] = {"it's",
+                                            "say \"hi\"",
+                                            "a$b",
+                                            "price$",
+                                            "\xc3\xbc.\xc3\xb1",
+                                            "\xe6\x97\xa5\xe6\x9c\xac.x",
+                                            "back\\slash",
+                                            "with space",
+                                            "tab\tin",
+                                            "emoji\xf0\x9f\x98\x80",
+                                            "semi;colon,comma",
+                                            "percent%20",
+                                            "x.y.z.w.v",
+                                            "[0]",
+                                            "{brace}",
+                                            "=eq&amp",
+                                            "-dash",
+                                            "0lead",
+                                            "colon::sep",
+                                            "a.b'c.d\"e",
+                                            "'",
+                                            "\"",
+                                            "\\",
+                                            "q?x#y"};
 
 #define N_AWKWARD (sizeof(awkward_paths) / sizeof(awkward_paths[0]))
 
@@ -261,10 +300,18 @@ static void case_paths_awkward(conf_ctx *c)
                           "\"a$b\":{\"it's\":4}}");
 }
 
-static const char *const awkward_keys[] = {
-    "it's \"quoted\"", "back\\slash", "spa ce", ("\xc3\xbcn\xc3\xaf/c\xc3\xb6" /* ünï/cödé 日 */
-                                             "d\xc3\xa9 \xe6\x97\xa5"),
-    "pct%25", "a$b", "semi;colon", "k", "k2", "K", "q?x=y&z"};
+static const char *const awkward_keys[] = {"it's \"quoted\"",
+                                           "back\\slash",
+                                           "spa ce",
+                                           ("\xc3\xbcn\xc3\xaf/c\xc3\xb6" /* ünï/cödé 日 */
+                                            "d\xc3\xa9 \xe6\x97\xa5"),
+                                           "pct%25",
+                                           "a$b",
+                                           "semi;colon",
+                                           "k",
+                                           "k2",
+                                           "K",
+                                           "q?x=y&z"};
 
 #define N_KEYS (sizeof(awkward_keys) / sizeof(awkward_keys[0]))
 

@@ -170,8 +170,8 @@ const char *conf_url_with(conf_ctx *c, const char *params)
     return conf_printf(c, "%s%c%s", c->url, strchr(c->url, '?') != NULL ? '&' : '?', params);
 }
 
-int conf_bucket(conf_ctx *c, trifle_storage *st, trifle_bucket *b, const char *key,
-                const char *g, int64_t at)
+int conf_bucket(conf_ctx *c, trifle_storage *st, trifle_bucket *b, const char *key, const char *g,
+                int64_t at)
 {
     char buf[512];
     size_t n = trifle_storage_identifier(st, buf, sizeof(buf), key, g, at);
@@ -229,8 +229,7 @@ static int collect_cb(size_t index, const char *path, double value, void *payloa
         k->why = conf_printf(k->c, "index %zu delivered after index %zu", index, k->last);
         return 0;
     }
-    if (k->have_last && index == k->last &&
-        strcmp(path, r->leaves[r->n_leaves - 1].path) <= 0) {
+    if (k->have_last && index == k->last && strcmp(path, r->leaves[r->n_leaves - 1].path) <= 0) {
         k->why = conf_printf(k->c, "index %zu: path \"%s\" delivered after \"%s\"", index, path,
                              r->leaves[r->n_leaves - 1].path);
         return 0;
@@ -337,8 +336,7 @@ int conf_expect(conf_ctx *c, const conf_reads *r, size_t i, const char *what,
             return -1;
         }
         if (cmp > 0) {
-            conf_fail(c, "%s: leaf \"%s\" missing (want %.17g)", what, want[b].path,
-                      want[b].value);
+            conf_fail(c, "%s: leaf \"%s\" missing (want %.17g)", what, want[b].path, want[b].value);
             return -1;
         }
         if (!conf_same(got[a].value, want[b].value, tol)) {
@@ -516,8 +514,8 @@ int conf_expect_row(conf_ctx *c, const trifle_series *s, size_t i, const char *w
         conf_fail_err(c, "row json", rc);
         return -1;
     }
-    rc = conf_expect_json(c, conf_printf(c, "row %zu (at %lld)", i,
-                                         (long long)trifle_series_at(s, i)),
+    rc = conf_expect_json(c,
+                          conf_printf(c, "row %zu (at %lld)", i, (long long)trifle_series_at(s, i)),
                           json, want_json);
     trifle_mem_free(json);
     return rc;

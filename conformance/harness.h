@@ -63,11 +63,11 @@ typedef struct conf_ctx {
 
 /** One row of a case table. */
 typedef struct conf_case {
-    const char *name;          /**< dotted name, `[a-z0-9_.]` */
-    unsigned flags;            /**< CONF_* */
-    uint64_t needs;            /**< capabilities the driver must declare, else the case is n/a */
-    uint64_t lacks;            /**< capabilities the driver must not declare, else n/a */
-    void (*run)(conf_ctx *c);  /**< the body */
+    const char *name;         /**< dotted name, `[a-z0-9_.]` */
+    unsigned flags;           /**< CONF_* */
+    uint64_t needs;           /**< capabilities the driver must declare, else the case is n/a */
+    uint64_t lacks;           /**< capabilities the driver must not declare, else n/a */
+    void (*run)(conf_ctx *c); /**< the body */
 } conf_case;
 
 /* Case tables, each ended by a row with name NULL (cases_<area>.c). */
@@ -91,35 +91,35 @@ void conf_skip(conf_ctx *c, const char *fmt, ...) TRIFLE_PRINTF(2, 3);
 /**@}*/
 
 /** Run @p expr (which reports into &c->err); on a non-zero result record it and return. */
-#define CONF_OK(c, what, expr)                                                                 \
-    do {                                                                                       \
-        int conf_rc_;                                                                          \
-        trifle_error_clear(&(c)->err);                                                         \
-        if ((conf_rc_ = (expr)) != 0) {                                                        \
-            conf_fail_err((c), (what), conf_rc_);                                              \
-            return;                                                                            \
-        }                                                                                      \
+#define CONF_OK(c, what, expr)                    \
+    do {                                          \
+        int conf_rc_;                             \
+        trifle_error_clear(&(c)->err);            \
+        if ((conf_rc_ = (expr)) != 0) {           \
+            conf_fail_err((c), (what), conf_rc_); \
+            return;                               \
+        }                                         \
     } while (0)
 
 /** If @p cond is false record the message and return. */
-#define CONF_CHECK(c, cond, ...)                                                               \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            conf_fail((c), __VA_ARGS__);                                                       \
-            return;                                                                            \
-        }                                                                                      \
+#define CONF_CHECK(c, cond, ...)         \
+    do {                                 \
+        if (!(cond)) {                   \
+            conf_fail((c), __VA_ARGS__); \
+            return;                      \
+        }                                \
     } while (0)
 
 /** Return from the body when a helper has recorded a failure. */
-#define CONF_RETURN_IF_FAILED(c)                                                               \
-    do {                                                                                       \
-        if ((c)->failed || (c)->skipped)                                                       \
-            return;                                                                            \
+#define CONF_RETURN_IF_FAILED(c)         \
+    do {                                 \
+        if ((c)->failed || (c)->skipped) \
+            return;                      \
     } while (0)
 
 /** `const trifle_leaf *, size_t` arguments from brace pairs: CONF_LEAVES({"a", 1}, {"b.c", 2}). */
-#define CONF_LEAVES(...)                                                                       \
-    ((const trifle_leaf[]){__VA_ARGS__}),                                                      \
+#define CONF_LEAVES(...)                  \
+    ((const trifle_leaf[]){__VA_ARGS__}), \
         (sizeof((const trifle_leaf[]){__VA_ARGS__}) / sizeof(trifle_leaf))
 
 /** @name Memory owned by the case (released after the body) */
@@ -140,26 +140,25 @@ trifle_storage *conf_storage(conf_ctx *c, const char *url);
 /** c->url with extra query parameters appended (`"separator=--"`), owned by the case. */
 const char *conf_url_with(conf_ctx *c, const char *params);
 /** Fill @p b for (@p key, @p g, @p at) with the identifier of @p st. 0 or -1 (recorded). */
-int conf_bucket(conf_ctx *c, trifle_storage *st, trifle_bucket *b, const char *key,
-                const char *g, int64_t at);
+int conf_bucket(conf_ctx *c, trifle_storage *st, trifle_bucket *b, const char *key, const char *g,
+                int64_t at);
 /** Fill @p e: its bucket and a sorted copy of @p leaves. 0 or -1 (recorded). */
 int conf_entry(conf_ctx *c, trifle_storage *st, trifle_entry *e, const char *key, const char *g,
                int64_t at, const trifle_leaf *leaves, size_t n);
 
 /** The leaves trifle_storage_get()/trifle_storage_scan() delivered, per bucket index. */
 typedef struct conf_reads {
-    size_t n;              /**< buckets asked for */
-    size_t *start;         /**< first leaf of index i in leaves */
-    size_t *count;         /**< leaves of index i */
-    trifle_leaf *leaves;   /**< every leaf delivered, grouped by index; paths owned by the case */
-    size_t n_leaves;       /**< total */
+    size_t n;            /**< buckets asked for */
+    size_t *start;       /**< first leaf of index i in leaves */
+    size_t *count;       /**< leaves of index i */
+    trifle_leaf *leaves; /**< every leaf delivered, grouped by index; paths owned by the case */
+    size_t n_leaves;     /**< total */
 } conf_reads;
 
 /** One trifle_storage_get(); NULL on failure (recorded). Checks the grouping/order promise. */
 conf_reads *conf_get(conf_ctx *c, trifle_storage *st, const trifle_bucket *b, size_t n);
 /** One trifle_storage_scan(); NULL on failure; @p rc_out receives its status (ENOTFOUND too). */
-conf_reads *conf_scan(conf_ctx *c, trifle_storage *st, const char *key, int64_t *at,
-                      int *rc_out);
+conf_reads *conf_scan(conf_ctx *c, trifle_storage *st, const char *key, int64_t *at, int *rc_out);
 /** Compare index @p i with exactly @p exp. 0 or -1 (recorded, naming @p what). */
 int conf_expect(conf_ctx *c, const conf_reads *r, size_t i, const char *what,
                 const trifle_leaf *exp, size_t n, int tol);
@@ -196,13 +195,13 @@ void conf_sort_leaves(trifle_leaf *v, size_t n);
 
 /** What the runner resolved from its arguments (runner.c); also drives --oom (oom.c). */
 typedef struct conf_target {
-    char name[64];           /**< driver name */
-    const char *driver;      /**< --driver argument (name or file), or NULL: from the URL */
-    char *driver_path;       /**< --driver-path plus the directory of a --driver file, or NULL */
-    const char *url;         /**< DRIVER_URL or TRIFLE_TEST_URI_<NAME>; NULL: a temp file */
-    const char *temp_url;    /**< printf format (dir, namespace) of a temp file URL, or NULL */
-    const char *ns_param;    /**< URL parameter carrying the namespace */
-    char tmpdir[512];        /**< directory of temp files, "" until made */
+    char name[64];        /**< driver name */
+    const char *driver;   /**< --driver argument (name or file), or NULL: from the URL */
+    char *driver_path;    /**< --driver-path plus the directory of a --driver file, or NULL */
+    const char *url;      /**< DRIVER_URL or TRIFLE_TEST_URI_<NAME>; NULL: a temp file */
+    const char *temp_url; /**< printf format (dir, namespace) of a temp file URL, or NULL */
+    const char *ns_param; /**< URL parameter carrying the namespace */
+    char tmpdir[512];     /**< directory of temp files, "" until made */
 } conf_target;
 
 /* target.c */

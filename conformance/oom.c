@@ -20,11 +20,11 @@
 
 /* Exit codes of a run. */
 enum {
-    RUN_CLEAN = 0,    /* the sequence completed and allocation N was never reached */
+    RUN_CLEAN = 0,     /* the sequence completed and allocation N was never reached */
     RUN_SURVIVED = 10, /* allocation N failed, the sequence still succeeded */
-    RUN_FAILED = 11,  /* allocation N failed, a step returned ENOMEM */
-    RUN_OTHER = 12,   /* allocation N failed, a step returned another status with a message */
-    RUN_BAD = 20      /* wrong values, a leak, a status without message: msg says */
+    RUN_FAILED = 11,   /* allocation N failed, a step returned ENOMEM */
+    RUN_OTHER = 12,    /* allocation N failed, a step returned another status with a message */
+    RUN_BAD = 20       /* wrong values, a leak, a status without message: msg says */
 };
 
 /* ---- the counting allocator ---------------------------------------------------------------- */
@@ -158,15 +158,14 @@ done:
     return result;
 }
 
-static int run_child(const conf_target *t, const char *url, unsigned long n, char *msg,
-                     size_t size)
+static int run_child(const conf_target *t, const char *url, unsigned long n, char *msg, size_t size)
 {
     static const trifle_allocator a = {oom_malloc, oom_realloc, oom_free};
     run_state s;
     int r;
 
     memset(&s, 0, sizeof(s));
-    trifle_set_allocator(&a); /* before any other libtrifle call */
+    trifle_set_allocator(&a);  /* before any other libtrifle call */
     conf_register_build_dir(); /* set-up of the test itself: allocations from here on count */
     fail_at = calls + n;
     r = sequence(t, url, &s, msg, size);
@@ -258,9 +257,15 @@ int conf_oom_main(conf_target *t, int tap)
                            WTERMSIG(status));
         else
             switch (WEXITSTATUS(status)) {
-            case RUN_CLEAN: done = 1; break;
-            case RUN_SURVIVED: survived++; break;
-            case RUN_FAILED: failed++; break;
+            case RUN_CLEAN:
+                done = 1;
+                break;
+            case RUN_SURVIVED:
+                survived++;
+                break;
+            case RUN_FAILED:
+                failed++;
+                break;
             case RUN_OTHER:
                 if (other++ == 0)
                     (void)snprintf(first_other, sizeof(first_other), "allocation %lu: %s", n, msg);
@@ -287,8 +292,8 @@ int conf_oom_main(conf_target *t, int tap)
             }
         }
     }
-    printf("# %lu runs: %lu ENOMEM, %lu other statuses, %lu survived the failure\n", n - 1,
-           failed, other, survived);
+    printf("# %lu runs: %lu ENOMEM, %lu other statuses, %lu survived the failure\n", n - 1, failed,
+           other, survived);
     if (first_other[0] != '\0')
         printf("# first other status: %s\n", first_other);
     if (bad[0] == '\0' && !done)

@@ -85,22 +85,24 @@ typedef struct instance {
 static const conf_case *const *case_tables(void)
 {
     static const conf_case *const tables[] = {
-        conf_cases_write,   conf_cases_read,        conf_cases_ping, conf_cases_handle,
-        conf_cases_vectors, conf_cases_concurrency, conf_cases_mark, conf_cases_calls, NULL};
+        conf_cases_write,  conf_cases_read,    conf_cases_ping,
+        conf_cases_handle, conf_cases_vectors, conf_cases_concurrency,
+        conf_cases_mark,   conf_cases_calls,   NULL};
     return tables;
 }
 
 static void usage(FILE *f)
 {
-    fputs("usage: trifle-conformance [--driver NAME|PATH] [DRIVER_URL] [--driver-path DIRS]\n"
-          "                          [--only GLOB[,GLOB...]] [--list] [--tap] [--threads N] [--oom]\n"
-          "                          [--namespace-param NAME] [--skip-file FILE]\n"
-          "                          [--server-flavor NAME] [--vectors DIR] [--verbose]\n"
-          "The URL defaults to $TRIFLE_TEST_URI_<NAME>; sqlite uses a temp file per case.\n"
-          "The test vectors default to the installed kit's share/trifle-1/vectors.\n"
-          "Exit: 0 no failure, 1 failure, 2 usage, 77 no server (1 with CI=true or\n"
-          "TRIFLE_TEST_STRICT=1). See docs/driver-guide.md.\n",
-          f);
+    fputs(
+        "usage: trifle-conformance [--driver NAME|PATH] [DRIVER_URL] [--driver-path DIRS]\n"
+        "                          [--only GLOB[,GLOB...]] [--list] [--tap] [--threads N] [--oom]\n"
+        "                          [--namespace-param NAME] [--skip-file FILE]\n"
+        "                          [--server-flavor NAME] [--vectors DIR] [--verbose]\n"
+        "The URL defaults to $TRIFLE_TEST_URI_<NAME>; sqlite uses a temp file per case.\n"
+        "The test vectors default to the installed kit's share/trifle-1/vectors.\n"
+        "Exit: 0 no failure, 1 failure, 2 usage, 77 no server (1 with CI=true or\n"
+        "TRIFLE_TEST_STRICT=1). See docs/driver-guide.md.\n",
+        f);
 }
 
 /* `--name value` or `--name=value`; advances *i past a separate value. */
@@ -487,16 +489,26 @@ static int selected(const char *only, const char *name)
 static const char *cap_name(uint64_t cap)
 {
     switch (cap) {
-    case TRIFLE_CAP_MODE_PARTIAL: return "MODE_PARTIAL";
-    case TRIFLE_CAP_MODE_SEPARATED: return "MODE_SEPARATED";
-    case TRIFLE_CAP_PING: return "PING";
-    case TRIFLE_CAP_TTL: return "TTL";
-    case TRIFLE_CAP_ATOMIC_BATCH: return "ATOMIC_BATCH";
-    case TRIFLE_CAP_EXACT_DOUBLES: return "EXACT_DOUBLES";
-    case TRIFLE_CAP_JOURNAL_MARK: return "JOURNAL_MARK";
-    case TRIFLE_CAP_SETUP: return "SETUP";
-    case TRIFLE_CAP_CALLS: return "CALLS";
-    default: return "?";
+    case TRIFLE_CAP_MODE_PARTIAL:
+        return "MODE_PARTIAL";
+    case TRIFLE_CAP_MODE_SEPARATED:
+        return "MODE_SEPARATED";
+    case TRIFLE_CAP_PING:
+        return "PING";
+    case TRIFLE_CAP_TTL:
+        return "TTL";
+    case TRIFLE_CAP_ATOMIC_BATCH:
+        return "ATOMIC_BATCH";
+    case TRIFLE_CAP_EXACT_DOUBLES:
+        return "EXACT_DOUBLES";
+    case TRIFLE_CAP_JOURNAL_MARK:
+        return "JOURNAL_MARK";
+    case TRIFLE_CAP_SETUP:
+        return "SETUP";
+    case TRIFLE_CAP_CALLS:
+        return "CALLS";
+    default:
+        return "?";
     }
 }
 
@@ -707,8 +719,7 @@ static void log_to_stderr(int level, const char *origin, const char *message, vo
     static const char *const names[] = {"error", "warn", "info", "debug"};
 
     (void)payload;
-    fprintf(stderr, "[%s %s] %s\n", origin, level >= 0 && level <= 3 ? names[level] : "?",
-            message);
+    fprintf(stderr, "[%s %s] %s\n", origin, level >= 0 && level <= 3 ? names[level] : "?", message);
 }
 
 static const char *server_flavor(const options *o, const conf_target *t)
@@ -797,8 +808,7 @@ int main(int argc, char **argv)
     else if (TRIFLE_SOURCE_DIR[0] != '\0')
         snprintf(skip_path, sizeof(skip_path), "%s/drivers/%s/conformance.skip", TRIFLE_SOURCE_DIR,
                  t.name);
-    if (skip_path[0] != '\0' &&
-        skips_load(skip_path, o.skip_file != NULL, &skips, &n_skips) != 0) {
+    if (skip_path[0] != '\0' && skips_load(skip_path, o.skip_file != NULL, &skips, &n_skips) != 0) {
         rc = EXIT_FAIL;
         goto done;
     }
@@ -821,8 +831,8 @@ int main(int argc, char **argv)
         if (cases[i].na[0] != '\0' || !selected(o.only, cases[i].name))
             continue;
         n++;
-        run_one(&t, &o, drv->caps, &cases[i], n,
-                skips_match(skips, n_skips, flavor, cases[i].name), &tot);
+        run_one(&t, &o, drv->caps, &cases[i], n, skips_match(skips, n_skips, flavor, cases[i].name),
+                &tot);
     }
     printf("%d passed, %d failed, %d skipped\n", tot.passed, tot.failed, tot.skipped);
     rc = tot.failed > 0 ? EXIT_FAIL : 0;

@@ -54,4 +54,3 @@ void *trifle_mem_realloc(void *ptr, size_t size)
 {
     return trifle__realloc(ptr, size);
 }
-

@@ -8,7 +8,7 @@
 #include "trifle/common.h"
 
 void *trifle__malloc(size_t size);
-void *trifle__calloc(size_t n, size_t size);      /* NULL on overflow */
+void *trifle__calloc(size_t n, size_t size); /* NULL on overflow */
 void *trifle__realloc(void *ptr, size_t size);
 void *trifle__reallocarray(void *ptr, size_t n, size_t size); /* NULL on overflow */
 void trifle__free(void *ptr);

@@ -23,10 +23,10 @@ enum opt_kind { K_BOOL, K_INT, K_SPECIAL };
 typedef struct opt_def {
     const char *name;
     enum opt_kind kind;
-    int buffer;         /* 1: a buffer.* option (its own error message) */
+    int buffer; /* 1: a buffer.* option (its own error message) */
     int64_t min, max;
-    size_t offset;      /* of the int64_t / int field for K_INT / K_BOOL */
-    const char *deflt;  /* default text */
+    size_t offset;     /* of the int64_t / int field for K_INT / K_BOOL */
+    const char *deflt; /* default text */
 } opt_def;
 
 #define OFF(f) offsetof(trifle_config, f)
@@ -156,7 +156,9 @@ int trifle__config_parse_mode(const char *text, int *mode)
 
 const char *trifle__config_mode_name(int mode)
 {
-    return mode == TRIFLE_ID_PARTIAL ? "partial" : mode == TRIFLE_ID_SEPARATED ? "separated" : "full";
+    return mode == TRIFLE_ID_PARTIAL     ? "partial"
+           : mode == TRIFLE_ID_SEPARATED ? "separated"
+                                         : "full";
 }
 
 static void free_granularities(trifle_granularity *g)
@@ -185,7 +187,8 @@ int trifle_config_set_granularities(trifle_config *cfg, const char *const *list,
         int dup = 0;
 
         if (list[i] == NULL || trifle_granularity_parse(&one, list[i], NULL) != 0) {
-            rc = trifle__error(err, TRIFLE_ECONFIG, "invalid granularity \"%s\" in granularities[%zu]",
+            rc = trifle__error(err, TRIFLE_ECONFIG,
+                               "invalid granularity \"%s\" in granularities[%zu]",
                                list[i] ? list[i] : "", i);
             goto done;
         }
@@ -305,7 +308,8 @@ static int set_special(trifle_config *cfg, int idx, const char *value, trifle_er
     if (strcmp(name, "separator") == 0) {
         size_t len = strlen(value);
         if (len < 1 || len > 16)
-            return trifle__error(err, TRIFLE_ECONFIG, "separator must be 1 to 16 bytes without NUL");
+            return trifle__error(err, TRIFLE_ECONFIG,
+                                 "separator must be 1 to 16 bytes without NUL");
         return set_text(cfg, idx, value, err);
     }
     if (strcmp(name, "buffer.journal") == 0) {

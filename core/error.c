@@ -5,10 +5,9 @@
 
 #include "trifle/common.h"
 
-static const char *const names[] = {"OK",     "ERROR",   "ENOMEM",    "EINVAL", "ENOTFOUND",
-                                    "ENOTSUP", "ECONFIG", "ECONN",     "EAUTH",  "ETIMEDOUT",
-                                    "EBUSY",   "EABI",    "EDRIVER",   "EDATA",  "ECLOSED",
-                                    "EIO"};
+static const char *const names[] = {
+    "OK",    "ERROR",     "ENOMEM", "EINVAL", "ENOTFOUND", "ENOTSUP", "ECONFIG", "ECONN",
+    "EAUTH", "ETIMEDOUT", "EBUSY",  "EABI",   "EDRIVER",   "EDATA",   "ECLOSED", "EIO"};
 static const char *const texts[] = {"success",
                                     "unexpected internal failure",
                                     "out of memory",

@@ -8,8 +8,8 @@
 #include "util/tu_error.h"
 
 /* Fill err (may be NULL) with code and a formatted message; path and driver are cleared.
- * Returns code, so `return trifle__error(err, TRIFLE_EINVAL, "...")` reads naturally. The message is
- * truncated on a UTF-8 boundary and ends in "…" when it did not fit. */
+ * Returns code, so `return trifle__error(err, TRIFLE_EINVAL, "...")` reads naturally. The message
+ * is truncated on a UTF-8 boundary and ends in "…" when it did not fit. */
 #define trifle__error(...) tu_error_set(__VA_ARGS__)
 /* As trifle__error, with the store's native code and a va_list. */
 #define trifle__verror(err, code, native, fmt, ap) tu_error_vset(err, code, native, fmt, ap)

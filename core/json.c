@@ -4,8 +4,8 @@
  *
  *  - Leniency. cJSON accepts `01`, `1.`, `1.e5`, a BOM, control characters as whitespace and
  *    inside strings, and any bytes as "UTF-8". It also cuts a string at `\u0000` without telling
- *    anyone, so `{"a\u0000b":1}` would read as `{"a":1}`. A strict RFC 8259 scan (util/tu_json.h) runs
- *    first and rejects all of these with a reason and a byte offset. cJSON therefore only ever
+ *    anyone, so `{"a\u0000b":1}` would read as `{"a":1}`. A strict RFC 8259 scan (util/tu_json.h)
+ * runs first and rejects all of these with a reason and a byte offset. cJSON therefore only ever
  *    sees valid text, and a NULL from it means it could not allocate. Without the scan we could not
  *    tell ENOMEM from a syntax error, because cJSON reports both the same way.
  *  - Long number literals. Stock 1.7.15 copies at most 63 characters of a literal before calling

@@ -1,6 +1,7 @@
 /* JSON on top of cJSON (the given, well-kept parser; see docs/architecture.md for why we wrap it):
  * duplicate members collapse to the last one (SPEC §4.1), output numbers use the canonical text of
- * SPEC §4.5 (cJSON's printer does not), and non-finite numbers are written as null. Never installed. */
+ * SPEC §4.5 (cJSON's printer does not), and non-finite numbers are written as null. Never
+ * installed. */
 #ifndef TRIFLE_JSON_INT_H
 #define TRIFLE_JSON_INT_H
 
@@ -12,7 +13,8 @@
 #include "util/tu_json.h"
 #include "util/tu_utf8.h"
 
-#define TRIFLE__JSON_MAX_DEPTH TU_JSON_MAX_DEPTH /* nested objects/arrays trifle__json_parse takes */
+#define TRIFLE__JSON_MAX_DEPTH \
+    TU_JSON_MAX_DEPTH /* nested objects/arrays trifle__json_parse takes */
 
 /* Parse text[0..len) (need not be NUL-terminated; trailing whitespace allowed, nothing else).
  * Duplicate object members are removed recursively, keeping the last occurrence in the position of

@@ -320,11 +320,11 @@ size_t trifle__fmt_plain(char *buf, size_t size, double v)
     int k, n, i;
     size_t len = 0;
 
-#define PUT(c)                                                                                  \
-    do {                                                                                        \
-        if (len + 1 < size)                                                                     \
-            buf[len] = (c);                                                                     \
-        len++;                                                                                  \
+#define PUT(c)              \
+    do {                    \
+        if (len + 1 < size) \
+            buf[len] = (c); \
+        len++;              \
     } while (0)
     if (size == 0)
         return 0;

@@ -12,9 +12,9 @@ size_t trifle__fmt_double(char *buf, double v);
  * comes from the printf search. Same output by contract; the tests hold one against the other. */
 size_t trifle__fmt_double_reference(char *buf, double v);
 
-/* Parse the whole of text[0..len) as a JSON-ish decimal number `[+-]digits[.digits][(e|E)[+-]digits]`
- * (also `.5`, `5.`), locale-independently. Returns 0 with a finite *out, or -1 (syntax or overflow
- * to infinity). */
+/* Parse the whole of text[0..len) as a JSON-ish decimal number
+ * `[+-]digits[.digits][(e|E)[+-]digits]` (also `.5`, `5.`), locale-independently. Returns 0 with a
+ * finite *out, or -1 (syntax or overflow to infinity). */
 int trifle__parse_double(const char *text, size_t len, double *out);
 
 /* Plain positional text for designators (SPEC §8.7): shortest round-trip digits, never an exponent,

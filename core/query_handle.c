@@ -29,8 +29,8 @@ int trifle_query(trifle_query_result **out, trifle *t, const char *request, size
     return trifle_query_with_reader(out, t, request, len, flags, NULL, NULL, err);
 }
 
-int trifle_query_with_reader(trifle_query_result **out, trifle *t, const char *request,
-                             size_t len, int flags, trifle_query_reader reader, void *payload,
+int trifle_query_with_reader(trifle_query_result **out, trifle *t, const char *request, size_t len,
+                             int flags, trifle_query_reader reader, void *payload,
                              trifle_error *err)
 {
     const trifle_config *cfg;

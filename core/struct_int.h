@@ -15,7 +15,8 @@
 
 /* Bytes from the start of type up to and including member: the size of the version whose last
  * member that is. */
-#define TRIFLE__SIZE_THROUGH(type, member) (offsetof(type, member) + sizeof(((const type *)0)->member))
+#define TRIFLE__SIZE_THROUGH(type, member) \
+    (offsetof(type, member) + sizeof(((const type *)0)->member))
 
 /* The struct_size a caller wrote into its struct at p (the first member of every versioned struct,
  * read through memcpy so that no type is needed). */
@@ -37,14 +38,15 @@ static inline void trifle__struct_out(void *dst, const void *src, size_t src_siz
     if (n > src_size)
         n = src_size;
     if (n > sizeof(size_t))
-        memcpy((char *)dst + sizeof(size_t), (const char *)src + sizeof(size_t), n - sizeof(size_t));
+        memcpy((char *)dst + sizeof(size_t), (const char *)src + sizeof(size_t),
+               n - sizeof(size_t));
 }
 
 /* Input: copies the caller's src (its struct_size bytes, at least min_size) over dst, the callee's
  * full struct holding the defaults, so members an older caller lacks keep their defaults. A newer
  * caller's struct is accepted when every byte the callee does not know is zero (the INIT macros
- * zero them, or memset: that is the default of every appended member); else 1 is returned, meaning "set
- * members this library does not support". Returns -1 for a size below min_size, 0 on success;
+ * zero them, or memset: that is the default of every appended member); else 1 is returned, meaning
+ * "set members this library does not support". Returns -1 for a size below min_size, 0 on success;
  * dst is unchanged unless 0 is returned. */
 static inline int trifle__struct_in(void *dst, size_t dst_size, const void *src, size_t min_size)
 {

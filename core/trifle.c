@@ -39,8 +39,8 @@ struct trifle {
     trifle_config *cfg; /* effective configuration (URL parameters applied) */
     trifle_zone *zone;
     trifle_storage *st;
-    trifle__pool *pool; /* the driver connections; a connection sees one thread at a time */
-    trifle__buffer *buffer;  /* NULL when buffer.enabled is false */
+    trifle__pool *pool;     /* the driver connections; a connection sees one thread at a time */
+    trifle__buffer *buffer; /* NULL when buffer.enabled is false */
     _Atomic int closed;
 };
 
@@ -93,9 +93,8 @@ int trifle_open(trifle **out, const trifle_config *cfg, trifle_error *err)
         (rc = trifle_config_set(t->cfg, "separator", trifle_storage_separator(t->st), err)) != 0)
         goto fail;
     st_tracking = trifle_storage_system_tracking(t->st);
-    if (st_tracking >= 0 &&
-        (rc = trifle_config_set(t->cfg, "system_tracking", st_tracking ? "true" : "false", err)) !=
-            0)
+    if (st_tracking >= 0 && (rc = trifle_config_set(t->cfg, "system_tracking",
+                                                    st_tracking ? "true" : "false", err)) != 0)
         goto fail;
     /* the others open with the effective settings, so they resolve exactly like the first */
     so.joined = t->cfg->joined;
@@ -144,7 +143,7 @@ int trifle_close(trifle *t, trifle_error *err)
         return trifle__error(err, TRIFLE_ECLOSED, "buffer is closed");
     if (t->buffer != NULL)
         rc = trifle__buffer_close(t->buffer, err); /* final flush, with retries */
-    trifle__pool_close(t->pool); /* waits for calls in progress */
+    trifle__pool_close(t->pool);                   /* waits for calls in progress */
     t->st = NULL;
     return rc;
 }
@@ -154,7 +153,8 @@ void trifle__abandon(trifle *t)
     if (t == NULL)
         return;
     atomic_store(&t->closed, 1);
-    trifle__buffer_free(t->buffer); /* stops the flush thread, writes nothing, unlocks the journal */
+    trifle__buffer_free(
+        t->buffer); /* stops the flush thread, writes nothing, unlocks the journal */
     t->buffer = NULL;
     trifle__pool_close(t->pool);
     t->st = NULL;

@@ -12,12 +12,12 @@
 #      (scripts/tidy.sh; the whole tree is too slow for every run)
 #   and "standalone": the tracked files alone, copied into an empty directory, build and pass the
 #   unit and sqlite conformance tests there; no tracked file points outside the repository;
-#   and "format" (only with TRIFLE_FORMAT_CHECK=1): scripts/format.sh --check
+#   7. clang-format --check over every tracked C file (scripts/format.sh)
 # and ends with one line "N passed, N failed, N skipped" over all of it.
 # Environment: CI=true makes a missing server a failure (TRIFLE_TEST_STRICT=1);
 # TRIFLE_TEST_QUICK=1 runs step 1 only; TRIFLE_FUZZ_SECONDS (default 20) per fuzz target;
 # TRIFLE_TEST_ONLY="tsan tidy ..." runs only the named stages (release standalone asan tsan
-# memcheck fuzz tidy format), e.g. to rerun one; TRIFLE_FORMAT_CHECK=1 adds the format stage.
+# memcheck fuzz tidy format), e.g. to rerun one.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -34,12 +34,10 @@ QUICK=${TRIFLE_TEST_QUICK:-0}
 log() { printf '\n=== %s\n' "$*"; }
 
 # True when stage $1 runs: every stage by default (TRIFLE_TEST_QUICK=1: release only), or the
-# stages TRIFLE_TEST_ONLY names. format runs only when asked for (TRIFLE_FORMAT_CHECK=1 or by name).
+# stages TRIFLE_TEST_ONLY names.
 want() {
     if [ -n "$ONLY" ]; then
         [[ " $ONLY " == *" $1 "* ]]
-    elif [ "$1" = format ]; then
-        [ "${TRIFLE_FORMAT_CHECK:-0}" = 1 ]
     else
         [ "$QUICK" != 1 ] || [ "$1" = release ]
     fi
@@ -289,7 +287,7 @@ if want tidy; then
     count_rc tidy "${PIPESTATUS[0]}"
 fi
 
-# clang-format --check: off until the tree has been formatted once (TRIFLE_FORMAT_CHECK=1).
+# clang-format --check: every tracked C source and header is formatted (scripts/format.sh rewrites).
 if want format; then
     log "clang-format --check"
     bash "$ROOT/scripts/format.sh" --check 2>&1 | tee "$LOGS/format.log" | tail -n 30

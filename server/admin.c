@@ -50,8 +50,8 @@ void srv_counters_refresh(srv_server *s)
         src->last = now;
         {
             /* the server's own: writes answered 503 because the journal refused them */
-            uint64_t d = atomic_exchange_explicit(&src->journal_refused_new, 0,
-                                                  memory_order_relaxed);
+            uint64_t d =
+                atomic_exchange_explicit(&src->journal_refused_new, 0, memory_order_relaxed);
             if (d > 0)
                 (void)trifle_simple_incr(src->category, "journal_refused",
                                          d > INT64_MAX ? INT64_MAX : (int64_t)d, NULL);

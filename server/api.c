@@ -49,14 +49,16 @@ static int failure_status(srv_request *r, int rc, const trifle_error *e)
          * once when a write succeeds again (srv_api_metrics_post) */
         int64_t now = srv_monotonic_ms(),
                 last = atomic_load_explicit(&src->journal_logged_ms, memory_order_relaxed);
-        uint64_t refused = atomic_fetch_add_explicit(&src->journal_refused, 1,
-                                                     memory_order_relaxed) + 1;
+        uint64_t refused =
+            atomic_fetch_add_explicit(&src->journal_refused, 1, memory_order_relaxed) + 1;
         atomic_fetch_add_explicit(&src->journal_refused_new, 1, memory_order_relaxed);
         if ((last == 0 || now - last >= JOURNAL_LOG_MS) &&
             atomic_compare_exchange_strong(&src->journal_logged_ms, &last, now)) {
             atomic_fetch_sub_explicit(&src->journal_refused, refused, memory_order_relaxed);
-            srv_log(TRIFLE_LOG_ERROR, "source %s: the journal cannot take writes (%" PRIu64
-                    " answered 503 since the last report): %s", src->cfg->id, refused, e->message);
+            srv_log(TRIFLE_LOG_ERROR,
+                    "source %s: the journal cannot take writes (%" PRIu64
+                    " answered 503 since the last report): %s",
+                    src->cfg->id, refused, e->message);
         }
         return 503;
     }
@@ -273,8 +275,7 @@ static void post_call_free(post_call *c)
 /* Parse the object @p obj into @p c. 0; 400 (missing or mistyped fields, an unparsable `at`, an
  * unknown operation); 422 with @p e holding the values violation (SPEC §4.1); or a negative
  * library status (out of memory). */
-static int post_call_parse(const srv_source *s, const srv_json *obj, post_call *c,
-                           trifle_error *e)
+static int post_call_parse(const srv_source *s, const srv_json *obj, post_call *c, trifle_error *e)
 {
     srv_json name, value, f_key = {0}, f_at = {0}, f_values = {0}, f_op = {0}, f_untracked = {0},
                           f_id = {0};
@@ -547,8 +548,8 @@ void srv_api_metrics_post(srv_request *r)
                 goto next; /* applied before */
         }
         rc = apply_call(s, c, claimed ? ikey : NULL, i + 1, n, &e);
-        if (c->id != NULL && srv_idem_end(idem, s->cfg->id, c->id, rc == 0 ? 201 : 500,
-                                          rc == 0 ? 1 : 0, 0) != 0)
+        if (c->id != NULL &&
+            srv_idem_end(idem, s->cfg->id, c->id, rc == 0 ? 201 : 500, rc == 0 ? 1 : 0, 0) != 0)
             srv_log(TRIFLE_LOG_ERROR, "idempotency: cannot record a write's id");
         if (rc != 0) {
             status = failure_status(r, rc, &e);

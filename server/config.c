@@ -756,8 +756,7 @@ static int idempotency_key(cfg_ctx *x, const char *key, const ynode *kn, const y
 {
     (void)payload;
     if (strcmp(key, "window_s") == 0)
-        return set_int_field(x, v, path, key, 1, (int64_t)366 * 86400,
-                             &x->c->idempotency_window_s);
+        return set_int_field(x, v, path, key, 1, (int64_t)366 * 86400, &x->c->idempotency_window_s);
     return unknown_key(x, kn, path);
 }
 
@@ -1354,7 +1353,8 @@ static int load_tokens(cfg_ctx *x, const ynode *n)
     return 0;
 }
 
-/* --- monitors (issue 15) ------------------------------------------------------------------------ */
+/* --- monitors (issue 15) ------------------------------------------------------------------------
+ */
 
 static int monitors_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v,
                         const char *path, void *payload)
@@ -1417,8 +1417,8 @@ enum {
     TOP_IDEMPOTENCY,
     TOP__COUNT
 };
-static const char *const top_keys[TOP__COUNT] = {"http",   "data_dir", "driver_path", "node",
-                                                 "limits", "sources",  "tokens",      "stats",
+static const char *const top_keys[TOP__COUNT] = {"http",     "data_dir",   "driver_path", "node",
+                                                 "limits",   "sources",    "tokens",      "stats",
                                                  "monitors", "idempotency"};
 
 typedef struct top_ctx {
@@ -1663,8 +1663,7 @@ int srv_config_load(srv_config **out, const char *path, trifle_error *err)
         (rc = map_each(&x, top.value[TOP_MONITORS], "monitors", monitors_key, NULL)) != 0)
         goto done;
     if (top.value[TOP_IDEMPOTENCY] != NULL && !is_null(top.value[TOP_IDEMPOTENCY]) &&
-        (rc = map_each(&x, top.value[TOP_IDEMPOTENCY], "idempotency", idempotency_key, NULL)) !=
-            0)
+        (rc = map_each(&x, top.value[TOP_IDEMPOTENCY], "idempotency", idempotency_key, NULL)) != 0)
         goto done;
     *out = c;
     c = NULL;

@@ -22,8 +22,8 @@ struct srv_dashboards {
 
 /* A checked string member: 1 and *out when present, 0 when absent (and not required), -1 after
  * answering 422. */
-static int get_text(srv_request *r, const cJSON *o, const char *name, const char *field,
-                    size_t max, int required, const char **out)
+static int get_text(srv_request *r, const cJSON *o, const char *name, const char *field, size_t max,
+                    int required, const char **out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
 
@@ -108,8 +108,7 @@ static cJSON *widget_of(srv_request *r, const srv_source *src, const cJSON *w, s
         return NULL;
     }
     i = 0;
-    cJSON_ArrayForEach(p, paths)
-    {
+    cJSON_ArrayForEach (p, paths) {
         if (!cJSON_IsString(p) || p->valuestring[0] == '\0' || strlen(p->valuestring) > 200 ||
             strchr(p->valuestring, '*') != NULL) {
             (void)snprintf(field, sizeof(field), "widgets[%zu].paths[%zu]", index, i);
@@ -160,8 +159,7 @@ static cJSON *widget_of(srv_request *r, const srv_source *src, const cJSON *w, s
         cJSON_AddStringToObject(out, "aggregator", agg != NULL ? agg : "sum") == NULL ||
         cJSON_AddStringToObject(out, "granularity", gran) == NULL)
         goto oom;
-    cJSON_ArrayForEach(p, paths)
-    {
+    cJSON_ArrayForEach (p, paths) {
         cJSON *c = cJSON_CreateString(p->valuestring);
         if (c == NULL || !cJSON_AddItemToArray(list, c)) {
             cJSON_Delete(c);
@@ -206,8 +204,7 @@ static cJSON *dashboard_of(srv_request *r, const srv_source *src, const cJSON *i
         srv_respond_detail(r, 500, "Internal server error");
         return NULL;
     }
-    cJSON_ArrayForEach(w, widgets)
-    {
+    cJSON_ArrayForEach (w, widgets) {
         cJSON *c = widget_of(r, src, w, i++);
         if (c == NULL) {
             cJSON_Delete(out);
@@ -291,8 +288,7 @@ void srv_dashboards_handle(srv_request *r, int item)
         goto done;
     srv_store_now(now, srv_now());
     if (item) {
-        (void)cJSON_AddItemToObject(doc, "id",
-                                    cJSON_Duplicate(cJSON_GetObjectItem(old, "id"), 0));
+        (void)cJSON_AddItemToObject(doc, "id", cJSON_Duplicate(cJSON_GetObjectItem(old, "id"), 0));
         (void)cJSON_AddItemToObject(doc, "created_at",
                                     cJSON_Duplicate(cJSON_GetObjectItem(old, "created_at"), 0));
     } else {

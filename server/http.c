@@ -81,7 +81,7 @@ struct srv_request {
     const char *file; /* /_local/files/:file, /api/v1/{dashboards,monitors}/:id; raw */
     size_t file_len;
     const char *method;
-    const srv_token *token; /* ACCESS_TOKEN routes */
+    const srv_token *token;                     /* ACCESS_TOKEN routes */
     const char *headers[2 * SRV_EXTRA_HEADERS]; /* name, value (static strings) */
     size_t n_headers;
 };
@@ -594,9 +594,8 @@ static int authorise(srv_request *r, int access)
         }
     }
     srv_token_grant(tok, (size_t)(r->source - s->sources), &rd, &wr);
-    if ((access == ACCESS_CHANGE && !wr) ||
-        (access == ACCESS_READ && !rd) || (access == ACCESS_WRITE && !wr) ||
-        (access == ACCESS_READ_OR_WRITE && !rd && !wr) ||
+    if ((access == ACCESS_CHANGE && !wr) || (access == ACCESS_READ && !rd) ||
+        (access == ACCESS_WRITE && !wr) || (access == ACCESS_READ_OR_WRITE && !rd && !wr) ||
         (access == ACCESS_WRITE && r->source->cfg->read_only)) {
         srv_respond_detail(r, 403, "Forbidden");
         return 0;
@@ -789,8 +788,8 @@ static int begin(srv_request *r, const char *method)
         return 0;
     if (r->route == R_METRICS_POST || r->route == R_QUERY)
         return begin_body(r);
-    if (r->route >= R_DASHBOARDS && r->route <= R_TRANSPONDER && (strcmp(method, "POST") == 0 ||
-                                                                  strcmp(method, "PUT") == 0))
+    if (r->route >= R_DASHBOARDS && r->route <= R_TRANSPONDER &&
+        (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0))
         return begin_body(r);
     return 0;
 }

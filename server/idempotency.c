@@ -238,9 +238,8 @@ static int idem_load(srv_idem *d, int64_t now)
         size_t applied, total;
         idem_entry *e;
 
-        if (strchr(line, '\n') == NULL ||
-            sscanf(line, "%lld %d %zu %zu %79s %299s", &expires, &status, &applied, &total, source,
-                   key) != 6)
+        if (strchr(line, '\n') == NULL || sscanf(line, "%lld %d %zu %zu %79s %299s", &expires,
+                                                 &status, &applied, &total, source, key) != 6)
             continue;
         idem_id(id, sizeof(id), source, key);
         if ((int64_t)expires <= now) {

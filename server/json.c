@@ -54,8 +54,8 @@ int srv_json_parse(srv_json *out, const char *text, size_t n)
     lx.i = 0;
     tu_json_ws(&lx);
     start = lx.i;
-    while (end > start && (text[end - 1] == ' ' || text[end - 1] == '\t' ||
-                           text[end - 1] == '\n' || text[end - 1] == '\r'))
+    while (end > start && (text[end - 1] == ' ' || text[end - 1] == '\t' || text[end - 1] == '\n' ||
+                           text[end - 1] == '\r'))
         end--;
     out->p = text + start;
     out->n = end - start;

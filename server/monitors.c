@@ -56,8 +56,7 @@ struct srv_monitors {
     int stop;
     int wake;
     srv_thread *self;
-    atomic_llong evaluations, eval_errors, alerts, recoveries, delivered, failed_attempts,
-        dropped;
+    atomic_llong evaluations, eval_errors, alerts, recoveries, delivered, failed_attempts, dropped;
     atomic_int failing; /* monitors whose last delivery attempt failed */
 };
 
@@ -338,8 +337,8 @@ static cJSON *settings_of(srv_request *r, const cJSON *in)
     threshold = v->valuedouble;
     v = cJSON_GetObjectItemCaseSensitive(in, "interval_s");
     if (v != NULL && !cJSON_IsNull(v)) {
-        if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-            v->valuedouble < 1 || v->valuedouble > 86400) {
+        if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 1 ||
+            v->valuedouble > 86400) {
             srv_store_invalid(r, "interval_s", "must be a whole number of seconds, 1 to 86400");
             return NULL;
         }
@@ -376,9 +375,9 @@ static cJSON *settings_of(srv_request *r, const cJSON *in)
 }
 
 /* The members of a monitor that the thread maintains (copied over on PUT). */
-static const char *const runtime_members[] = {"state",   "value",      "evaluated_at",
-                                              "evaluated_unix", "history", "outbox",
-                                              "delivery", "created_at", NULL};
+static const char *const runtime_members[] = {"state",          "value",      "evaluated_at",
+                                              "evaluated_unix", "history",    "outbox",
+                                              "delivery",       "created_at", NULL};
 
 /* ------------------------------------------------------------------------------------------- */
 /* CRUD                                                                                         */
@@ -613,9 +612,9 @@ static int condition_met(int condition, double v, double threshold)
 static cJSON *event_of(const cJSON *mon, const char *source, const char *state,
                        const char *previous, int has, double value, const char *at)
 {
-    static const char *const copied[] = {"id",          "name",      "key",       "value_path",
-                                         "aggregator",  "window",    "granularity",
-                                         "condition",   "threshold", NULL};
+    static const char *const copied[] = {"id",         "name",   "key",         "value_path",
+                                         "aggregator", "window", "granularity", "condition",
+                                         "threshold",  NULL};
     cJSON *ev = cJSON_CreateObject(), *m;
     char eid[17];
     size_t i;
@@ -624,9 +623,8 @@ static cJSON *event_of(const cJSON *mon, const char *source, const char *state,
         return NULL;
     srv_store_new_id(eid);
     (void)cJSON_AddStringToObject(ev, "event_id", eid);
-    (void)cJSON_AddStringToObject(ev, "event",
-                                  strcmp(state, "alert") == 0 ? "monitor.alert"
-                                                              : "monitor.recovered");
+    (void)cJSON_AddStringToObject(
+        ev, "event", strcmp(state, "alert") == 0 ? "monitor.alert" : "monitor.recovered");
     (void)cJSON_AddStringToObject(ev, "state", state);
     (void)cJSON_AddStringToObject(ev, "previous_state", previous);
     if (has)
@@ -686,7 +684,7 @@ static int record(struct srv_monitors *m, cJSON *mon, const char *source, int64_
     }
     cJSON_DeleteItemFromObject(mon, "error");
     is_alert = has && condition_met(one_of(str_of(mon, "condition"), conditions, 4), value,
-                                     num_of(mon, "threshold"));
+                                    num_of(mon, "threshold"));
     state = is_alert ? "alert" : "ok";
     if (strcmp(previous, state) == 0)
         return 0;
@@ -710,8 +708,8 @@ static int record(struct srv_monitors *m, cJSON *mon, const char *source, int64_
     else
         atomic_fetch_add(&m->recoveries, 1);
     outbox = array_member(mon, "outbox");
-    if (outbox != NULL && (ev = event_of(mon, source, state, was_alert ? "alert" : "ok", has,
-                                         value, at)) != NULL) {
+    if (outbox != NULL &&
+        (ev = event_of(mon, source, state, was_alert ? "alert" : "ok", has, value, at)) != NULL) {
         cJSON *entry = cJSON_CreateObject();
         if (entry == NULL) {
             cJSON_Delete(ev);
@@ -945,8 +943,7 @@ static int count_failing(struct srv_monitors *m, int64_t *alerting, int64_t *tot
     for (i = 0; i < m->stores.n; i++) {
         cJSON *mon;
         pthread_mutex_lock(&m->stores.of[i].lock);
-        cJSON_ArrayForEach(mon, m->stores.of[i].items)
-        {
+        cJSON_ArrayForEach (mon, m->stores.of[i].items) {
             (*total)++;
             if (strcmp(str_of(mon, "state"), "alert") == 0)
                 (*alerting)++;

@@ -315,8 +315,7 @@ static int open_sources(srv_server *s, trifle_error *err)
                     src->cfg->read_only ? ", read-only" : "", src->cfg->setup ? ", setup" : "");
         }
         if (src->cfg->journal_dir != NULL && trifle_buffer_stats(src->t, &bc) == 0) {
-            const char *sync =
-                trifle_config_get(trifle_get_config(src->t), "buffer.journal_sync");
+            const char *sync = trifle_config_get(trifle_get_config(src->t), "buffer.journal_sync");
             srv_log(TRIFLE_LOG_INFO,
                     "source %s: journal %s (sync %s), opened and replayed in %" PRId64
                     " ms, %" PRIu64 " entries pending%s",

@@ -209,9 +209,9 @@ typedef struct srv_config {
     char **webhook_allow; /* host names, addresses or CIDR blocks; NULL: loopback only */
     size_t n_webhook_allow;
     int webhook_timeout_ms;
-    int webhook_retries;    /* attempts after the first */
-    int webhook_backoff_ms; /* first retry delay, doubled each time */
-    int monitors_tick_ms;   /* how often the thread looks for due monitors */
+    int webhook_retries;          /* attempts after the first */
+    int webhook_backoff_ms;       /* first retry delay, doubled each time */
+    int monitors_tick_ms;         /* how often the thread looks for due monitors */
     int64_t idempotency_window_s; /* idempotency.window_s: how long Idempotency-Keys are kept */
 } srv_config;
 
@@ -342,7 +342,7 @@ typedef struct srv_server {
     size_t n_sources;
     int data_fd; /* data_dir, opened at start-up */
     struct MHD_Daemon *daemon;
-    int listen_fd;      /* bound at start-up; listen() once every source is open */
+    int listen_fd; /* bound at start-up; listen() once every source is open */
     int listen_backlog;
     srv_pool request_pool;
     srv_pool response_pool;
@@ -353,9 +353,9 @@ typedef struct srv_server {
     atomic_int stopping;           /* graceful shutdown began: new requests get 503 */
     pthread_mutex_t counters_lock; /* serialises srv_counters_refresh() */
     int stats_enabled;
-    int listen_from_cli; /* --listen replaced http.listen */
-    struct srv_monitors *monitors; /* monitors.c */
-    struct srv_dashboards *dashboards; /* dashboards.c: one store per source */
+    int listen_from_cli;                   /* --listen replaced http.listen */
+    struct srv_monitors *monitors;         /* monitors.c */
+    struct srv_dashboards *dashboards;     /* dashboards.c: one store per source */
     struct srv_transponders *transponders; /* transponders.c: one store per source */
     struct srv_idem *idem;                 /* idempotency.c: the Idempotency-Keys of writes */
     srv_dispatch_fn dispatch;              /* routes.c: srv_dispatch, set before srv_http_start() */

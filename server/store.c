@@ -105,12 +105,14 @@ int srv_store_open(srv_store *st, const char *data_dir, const char *kind, const 
     (void)snprintf(dir, n, "%s/%s", data_dir, kind);
     (void)snprintf(st->path, n + strlen(name) + 6, "%s/%s.json", dir, name);
     if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
-        rc = srv_error(err, TRIFLE_ERROR, "cannot create %s: %s", dir, errno_text(why, sizeof(why), errno));
+        rc = srv_error(err, TRIFLE_ERROR, "cannot create %s: %s", dir,
+                       errno_text(why, sizeof(why), errno));
         goto done;
     }
     got = read_all(st->path, &text, &len);
     if (got < 0) {
-        rc = srv_error(err, TRIFLE_ERROR, "cannot read %s: %s", st->path, errno_text(why, sizeof(why), errno));
+        rc = srv_error(err, TRIFLE_ERROR, "cannot read %s: %s", st->path,
+                       errno_text(why, sizeof(why), errno));
         goto done;
     }
     st->items = got == 1 ? cJSON_CreateArray() : cJSON_ParseWithLength(text, len);
@@ -119,8 +121,8 @@ int srv_store_open(srv_store *st, const char *data_dir, const char *kind, const 
         goto done;
     }
     if (st->items == NULL || !cJSON_IsArray(st->items)) {
-        rc = srv_error(err, TRIFLE_ERROR, "%s: not a JSON array (fix or remove the file)",
-                       st->path);
+        rc =
+            srv_error(err, TRIFLE_ERROR, "%s: not a JSON array (fix or remove the file)", st->path);
         goto done;
     }
     n = (size_t)cJSON_GetArraySize(st->items);
@@ -181,13 +183,15 @@ int srv_store_save(srv_store *st, trifle_error *err)
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0 || write_fully(fd, text, strlen(text)) != 0 || write_fully(fd, "\n", 1) != 0 ||
         fsync(fd) != 0) {
-        rc = srv_error(err, TRIFLE_ERROR, "cannot write %s: %s", tmp, errno_text(why, sizeof(why), errno));
+        rc = srv_error(err, TRIFLE_ERROR, "cannot write %s: %s", tmp,
+                       errno_text(why, sizeof(why), errno));
         goto done;
     }
     (void)close(fd);
     fd = -1;
     if (rename(tmp, st->path) != 0) {
-        rc = srv_error(err, TRIFLE_ERROR, "cannot rename %s: %s", tmp, errno_text(why, sizeof(why), errno));
+        rc = srv_error(err, TRIFLE_ERROR, "cannot rename %s: %s", tmp,
+                       errno_text(why, sizeof(why), errno));
         goto done;
     }
     /* the rename is durable once the directory is */

@@ -119,8 +119,7 @@ static int paths_of(const cJSON *v, char **buf, const char *list[MAX_PATHS])
 
     *buf = NULL;
     if (cJSON_IsArray(v)) {
-        cJSON_ArrayForEach(p, v)
-        {
+        cJSON_ArrayForEach (p, v) {
             if (!cJSON_IsString(p) || n == MAX_PATHS)
                 return -1;
             list[n++] = p->valuestring;
@@ -216,21 +215,20 @@ static cJSON *item_of(srv_request *r, const cJSON *old, const cJSON *in)
     response = cJSON_GetObjectItemCaseSensitive(config, "response");
     n = paths_of(paths, &split, list);
     if (n < 0) {
-        changeset_error(r, "config", paths == NULL ? "at least one path is required"
-                                                   : "paths must be a list of at most 26 strings");
+        changeset_error(r, "config",
+                        paths == NULL ? "at least one path is required"
+                                      : "paths must be a list of at most 26 strings");
         goto fail;
     }
-    if (trifle_expression_validate(list, (size_t)n,
-                                   cJSON_IsString(expression) ? expression->valuestring : NULL,
-                                   cJSON_IsString(response) ? response->valuestring : NULL,
-                                   &e) != 0) {
+    if (trifle_expression_validate(
+            list, (size_t)n, cJSON_IsString(expression) ? expression->valuestring : NULL,
+            cJSON_IsString(response) ? response->valuestring : NULL, &e) != 0) {
         changeset_error(r, "config", e.message);
         goto fail;
     }
     if ((out = cJSON_CreateObject()) == NULL ||
-        cJSON_AddStringToObject(out, "name",
-                                cJSON_IsString(name) ? name->valuestring : key->valuestring) ==
-            NULL ||
+        cJSON_AddStringToObject(
+            out, "name", cJSON_IsString(name) ? name->valuestring : key->valuestring) == NULL ||
         cJSON_AddStringToObject(out, "key", key->valuestring) == NULL ||
         (cfg = cJSON_AddObjectToObject(out, "config")) == NULL ||
         (arr = cJSON_AddArrayToObject(cfg, "paths")) == NULL ||
@@ -329,8 +327,7 @@ static void respond_list(srv_request *r, cJSON *items)
         srv_respond_detail(r, 500, "Internal server error");
         goto done;
     }
-    cJSON_ArrayForEach(it, items)
-    {
+    cJSON_ArrayForEach (it, items) {
         list[i].order = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "order"));
         list[i].seq = i;
         list[i].item = it;
@@ -441,8 +438,7 @@ int srv_transponders_apply(srv_server *s, const srv_source *src, const char *key
     st = store_of(s, src);
     /* copy the matching ones out, so the store is not locked while the series is transformed */
     pthread_mutex_lock(&st->lock);
-    cJSON_ArrayForEach(it, st->items)
-    {
+    cJSON_ArrayForEach (it, st->items) {
         const char *pattern = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "key"));
         pending *grown;
 
@@ -472,8 +468,7 @@ int srv_transponders_apply(srv_server *s, const srv_source *src, const char *key
         trifle_series *out = NULL;
         size_t np = 0;
 
-        cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(cfg, "paths"))
-        {
+        cJSON_ArrayForEach (p, cJSON_GetObjectItemCaseSensitive(cfg, "paths")) {
             if (np < MAX_PATHS)
                 paths[np++] = cJSON_GetStringValue(p);
         }

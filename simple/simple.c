@@ -227,7 +227,8 @@ static int key_make(skey *k, const char *cat, const char *name)
         h = (h ^ (unsigned char)cat[i]) * 0x100000001b3u;
     }
     k->cat_len = i;
-    h = (h ^ 0xffu) * 0x100000001b3u; /* 0xff never occurs in UTF-8: no (a.b, c) vs (a, b.c) clash */
+    h = (h ^ 0xffu) *
+        0x100000001b3u; /* 0xff never occurs in UTF-8: no (a.b, c) vs (a, b.c) clash */
     for (i = 0; name[i] != '\0'; i++) {
         if (i == TRIFLE_SIMPLE_NAME_MAX)
             return -1;
@@ -600,8 +601,7 @@ int trifle_simple_decr(const char *category, const char *name, int64_t delta, tr
     return update(OP_DECR, category, name, delta, err);
 }
 
-int trifle_simple_absolute(const char *category, const char *name, int64_t value,
-                           trifle_error *err)
+int trifle_simple_absolute(const char *category, const char *name, int64_t value, trifle_error *err)
 {
     return update(OP_SET, category, name, value, err);
 }
@@ -830,8 +830,7 @@ static int save_now(trifle_error *err)
     pthread_mutex_unlock(&S.lock);
     pthread_mutex_unlock(&S.save_lock);
     if (rc != 0) {
-        trifle__log(TRIFLE_LOG_WARN, "core", "%s (retried at the next checkpoint)",
-                    local.message);
+        trifle__log(TRIFLE_LOG_WARN, "core", "%s (retried at the next checkpoint)", local.message);
         if (err != NULL)
             *err = local;
     }
@@ -902,8 +901,8 @@ static void quarantine(const char *path, const char *reason)
         }
     }
     if (moved) {
-        trifle__log(TRIFLE_LOG_WARN, "core", "stats: %s: %s; renamed to %s, starting empty",
-                    path, reason, b.data);
+        trifle__log(TRIFLE_LOG_WARN, "core", "stats: %s: %s; renamed to %s, starting empty", path,
+                    reason, b.data);
     } else {
         errtext(e != 0 ? e : EEXIST, why, sizeof(why));
         trifle__log(TRIFLE_LOG_ERROR, "core",

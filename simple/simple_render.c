@@ -386,15 +386,14 @@ int trifle__simple_json(trifle__buf *b, const trifle__snode *root)
 static const char *const abbreviations[] = {"s",  "ms", "us", "ns", "sec", "b", "kb",
                                             "mb", "gb", "tb", "pb", "m",   "h", "d"};
 static const char *const type_words[] = {"counter", "gauge", "histogram", "summary"};
-static const char *const base_units[] = {"amperes", "bytes",  "celsius", "grams",
-                                         "joules",  "kelvin", "meters",  "metres",
-                                         "seconds", "volts"};
-static const char *const other_units[] = {"minutes", "hours",  "days",     "weeks",  "kelvins",
-                                          "fahrenheit", "rankine", "inches", "yards", "miles",
-                                          "bits",    "calories", "pounds", "ounces"};
-static const char *const unit_prefixes[] = {"pico", "nano", "micro", "milli", "centi", "deci",
-                                            "deca", "hecto", "kilo", "kibi",  "mega",  "mibi",
-                                            "giga", "gibi", "tera", "tebi",  "peta",  "pebi"};
+static const char *const base_units[] = {"amperes", "bytes",  "celsius", "grams",   "joules",
+                                         "kelvin",  "meters", "metres",  "seconds", "volts"};
+static const char *const other_units[] = {"minutes",    "hours",    "days",   "weeks", "kelvins",
+                                          "fahrenheit", "rankine",  "inches", "yards", "miles",
+                                          "bits",       "calories", "pounds", "ounces"};
+static const char *const unit_prefixes[] = {"pico", "nano",  "micro", "milli", "centi", "deci",
+                                            "deca", "hecto", "kilo",  "kibi",  "mega",  "mibi",
+                                            "giga", "gibi",  "tera",  "tebi",  "peta",  "pebi"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 

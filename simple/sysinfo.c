@@ -97,8 +97,7 @@ static int compute(trifle_simple_storage *out, const char *dir, trifle_error *er
     return 0;
 }
 
-int trifle_simple_storage_stats(trifle_simple_storage *out, const char *data_dir,
-                                trifle_error *err)
+int trifle_simple_storage_stats(trifle_simple_storage *out, const char *data_dir, trifle_error *err)
 {
     trifle_simple_storage st = TRIFLE_SIMPLE_STORAGE_INIT;
     int64_t now = trifle__simple_now_ms();

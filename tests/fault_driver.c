@@ -43,10 +43,10 @@ struct trifle_conn {
     long exit_after; /* fault_exit_after_commit, 0 = never */
 };
 
-static trifle_driver ft_driver;   /* filled by the entry from the inner driver's table */
-static trifle_driver ft_inner;    /* the inner table, zero-extended to this ABI's size */
-static void *ft_handle;           /* dlopen handle of the inner plugin (kept until exit) */
-static atomic_long ft_commits;    /* successful writes of every wrapper connection */
+static trifle_driver ft_driver; /* filled by the entry from the inner driver's table */
+static trifle_driver ft_inner;  /* the inner table, zero-extended to this ABI's size */
+static void *ft_handle;         /* dlopen handle of the inner plugin (kept until exit) */
+static atomic_long ft_commits;  /* successful writes of every wrapper connection */
 
 /* ---------------------------------------------------------------------------------------------
  * Connection */

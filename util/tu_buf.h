@@ -31,7 +31,10 @@ typedef struct tu_buf {
 } tu_buf;
 
 /* An empty buffer on ops (NULL: the C library) with context ctx. */
-#define TU_BUF_INIT(ops, ctx) {NULL, 0, 0, 0, (ops), (ctx)}
+#define TU_BUF_INIT(ops, ctx)       \
+    {                               \
+        NULL, 0, 0, 0, (ops), (ctx) \
+    }
 
 /* Ensure room for n more bytes and the NUL; returns 0 or -1 (and marks the buffer failed).
  * Capacity grows by doubling from 64. */

@@ -86,9 +86,11 @@ int tu_time_parse19(const char *s, int64_t *out)
         !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) || !digits(s + 11, 2, &h) ||
         !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &se))
         return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > (unsigned)tu_days_in_month(y, (int)mo) || h > 23 || mi > 59 || se > 60)
+    if (mo < 1 || mo > 12 || d < 1 || d > (unsigned)tu_days_in_month(y, (int)mo) || h > 23 ||
+        mi > 59 || se > 60)
         return -1;
-    *out = tu_days_from_civil(y, (int)mo, (int)d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + se;
+    *out =
+        tu_days_from_civil(y, (int)mo, (int)d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + se;
     return 0;
 }
 

@@ -9,7 +9,8 @@
 #include "trifle/error.h"
 
 /* Copy the NUL-terminated src into dst of size n, cutting on a UTF-8 character boundary and
- * ending in "…" (U+2026) when it does not fit. n = 0 writes nothing; n < 4 and too long gives "". */
+ * ending in "…" (U+2026) when it does not fit. n = 0 writes nothing; n < 4 and too long gives "".
+ */
 void tu_strlcpy_utf8(char *dst, const char *src, size_t n);
 
 /* Fill err (may be NULL) with code, native and the message fmt formats (at most 1023 bytes are

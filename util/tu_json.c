@@ -48,8 +48,7 @@ static int unicode_escape(tu_json_lex *lx)
     if (cp == 0 && !lax)
         return fail(lx, at, "\\u0000 in string");
     if (cp >= 0xD800 && cp <= 0xDBFF && lx->len - at >= 12 && lx->s[at + 6] == '\\' &&
-        lx->s[at + 7] == 'u' && tu_hex4(lx->s + at + 8, &lo) == 0 && lo >= 0xDC00 &&
-        lo <= 0xDFFF) {
+        lx->s[at + 7] == 'u' && tu_hex4(lx->s + at + 8, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
         lx->i += 12;
         return 0;
     }

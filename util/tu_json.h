@@ -10,8 +10,9 @@
 #define TU_JSON_MAX_DEPTH 512 /* nested objects/arrays accepted */
 
 /* tu_json_lex.flags */
-#define TU_JSON_LAX_ESCAPES 1u /* accept `\u0000` and unpaired surrogate escapes (decoded as NUL
-                                  and U+FFFD); without it they are errors */
+#define TU_JSON_LAX_ESCAPES                                              \
+    1u /* accept `\u0000` and unpaired surrogate escapes (decoded as NUL \
+          and U+FFFD); without it they are errors */
 
 /* One scan. Zero it, set s, len and (optionally) flags, number and ctx. */
 typedef struct tu_json_lex {

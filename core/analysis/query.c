@@ -314,8 +314,7 @@ static int check_value_path_shape(query *q)
         return 0;
     }
     if (cJSON_IsArray(v)) {
-        cJSON_ArrayForEach(c, v)
-        {
+        cJSON_ArrayForEach (c, v) {
             if (!cJSON_IsString(c))
                 return fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL,
                             "value_path must be a string or an array of strings");
@@ -394,8 +393,7 @@ static int check_transponder(query *q)
         if (list == NULL)
             return TRIFLE_ENOMEM;
         i = 0;
-        cJSON_ArrayForEach(c, paths)
-        {
+        cJSON_ArrayForEach (c, paths) {
             if (!cJSON_IsString(c)) {
                 rc = fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL,
                           "transpond_paths must be an array of strings");
@@ -408,10 +406,9 @@ static int check_transponder(query *q)
                   "transpond_paths must be an array of strings");
         goto done;
     }
-    rc = trifle_expression_compile(&q->expr, list, n,
-                                   expr != NULL && cJSON_IsString(expr) ? expr->valuestring : NULL,
-                                   resp != NULL && cJSON_IsString(resp) ? resp->valuestring : NULL,
-                                   &e);
+    rc = trifle_expression_compile(
+        &q->expr, list, n, expr != NULL && cJSON_IsString(expr) ? expr->valuestring : NULL,
+        resp != NULL && cJSON_IsString(resp) ? resp->valuestring : NULL, &e);
     if (rc == TRIFLE_EINVAL)
         rc = fail(q, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL, "%s", e.message);
 done:
@@ -527,8 +524,7 @@ static int take_answer(trifle_query_result *r, int status, const char *body, siz
         goto done;
     }
     rc = set_outcome(r, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL, "%s", msg);
-    cJSON_ArrayForEach(c, errs)
-    {
+    cJSON_ArrayForEach (c, errs) {
         if (rc == STOP && c->string != NULL && strcmp(c->string, "status") != 0 &&
             strcmp(c->string, "error") != 0)
             (void)jadd(r->extra, c->string, cJSON_Duplicate(c, 1), &oom);
@@ -620,8 +616,7 @@ static int check_value_path(query *q)
     if (cJSON_IsString(v)) {
         list[n++] = v->valuestring;
     } else {
-        cJSON_ArrayForEach(c, v)
-        {
+        cJSON_ArrayForEach (c, v) {
             if (trifle__trim(c->valuestring, &t) > 0)
                 list[n++] = c->valuestring;
         }
@@ -826,8 +821,7 @@ static void match_keys(trifle__strset *matched, const cJSON *obj, const trifle__
 {
     const cJSON *c;
 
-    cJSON_ArrayForEach(c, obj)
-    {
+    cJSON_ArrayForEach (c, obj) {
         if (c->string != NULL && trifle__strset_find(available, c->string) >= 0)
             (void)trifle__strset_add(matched, c->string, strlen(c->string));
     }
@@ -848,7 +842,8 @@ static int run_formatter(query *q)
     } else {
         rc = trifle__category(&result, q->series, q->path, q->slices, NULL, NULL, &e);
         if (rc == 0 && cJSON_IsArray(result)) {
-            cJSON_ArrayForEach(c, result) match_keys(&matched, c, &q->available);
+            cJSON_ArrayForEach (c, result)
+                match_keys(&matched, c, &q->available);
         } else if (rc == 0) {
             match_keys(&matched, result, &q->available);
         }

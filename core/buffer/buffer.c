@@ -80,7 +80,7 @@ typedef struct bentry {
     char *id;         /* stored identifier (owned) */
     char *paths;      /* the leaves' paths, NUL-terminated, one after the other */
     uint32_t paths_len, paths_cap;
-    uint32_t n, cap;  /* leaves */
+    uint32_t n, cap; /* leaves */
     uint32_t fast_cap;
     unsigned char fast_real; /* every leaf fast_map points to has an op (is not a placeholder) */
     unsigned char fast_same; /* fast_map is the identity: exactly the payload's paths */
@@ -102,8 +102,8 @@ typedef struct bop {
     struct bop *next;
     bentry *entries;
     size_t n;
-    uint64_t seq;  /* journal seq of the call (0 without a journal) */
-    uint64_t qseq; /* seq of its QUARANTINE record once quarantined (marks) */
+    uint64_t seq;            /* journal seq of the call (0 without a journal) */
+    uint64_t qseq;           /* seq of its QUARANTINE record once quarantined (marks) */
     unsigned char untracked; /* calls mode: the call was made with TRIFLE_UNTRACKED */
 } bop;
 
@@ -161,7 +161,7 @@ typedef struct bshard {
 
 struct trifle__buffer {
     trifle__buffer_env env;
-    int mode;          /* trifle_id_mode of the storage */
+    int mode; /* trifle_id_mode of the storage */
     int aggregate;
     int calls; /* the driver takes whole calls (TRIFLE_CAP_CALLS): calls mode, FIFO, no buckets */
     trifle__mutex lock;
@@ -169,8 +169,8 @@ struct trifle__buffer {
     pthread_cond_t wake, done, room;
     /* aggregate state: the pending records, in shards (FIFO mode uses shards[0]'s counters) */
     bshard *shards;
-    void *shards_mem; /* the allocation shards live in (line_alloc) */
-    size_t n_shards;  /* a power of two */
+    void *shards_mem;  /* the allocation shards live in (line_alloc) */
+    size_t n_shards;   /* a power of two */
     _Atomic int armed; /* a call arrived since the last snapshot (the timer runs) */
     btable retained;   /* flush_lock: records of failed flushes, older than anything pending */
     btable quarantine; /* flush_lock: records the store rejected (EDATA) */
@@ -203,22 +203,22 @@ struct trifle__buffer {
      * FIFO mode) and then `jlock`, so a snapshot that holds every shard lock sees no append in
      * progress: the journal's last seq then divides the calls exactly. */
     trifle__journal *jn;
-    trifle__mutex jlock;      /* serialises appends and guards jpay, jop */
-    int marks;                /* the driver commits journal marks: exactly-once replay */
-    uint64_t replay_seq;      /* while replaying (one thread, before the flush thread starts), the
-                                 seq of the record being applied */
-    int replaying;            /* replay ignores max_pending and never flushes */
-    trifle__jbuf jpay, jop;   /* jlock: the payload encoding cached for jpay_serial; the record */
-    trifle__jbuf jnoted;      /* jlock: an OP_NOTED record (trifle__buffer_add_noted) */
+    trifle__mutex jlock;    /* serialises appends and guards jpay, jop */
+    int marks;              /* the driver commits journal marks: exactly-once replay */
+    uint64_t replay_seq;    /* while replaying (one thread, before the flush thread starts), the
+                               seq of the record being applied */
+    int replaying;          /* replay ignores max_pending and never flushes */
+    trifle__jbuf jpay, jop; /* jlock: the payload encoding cached for jpay_serial; the record */
+    trifle__jbuf jnoted;    /* jlock: an OP_NOTED record (trifle__buffer_add_noted) */
     uint64_t jpay_serial;
-    trifle__jbuf jq;          /* flush_lock: QUARANTINE bodies */
-    uint64_t snap_seq;        /* flush_lock: journal seq when the last snapshot was taken */
-    uint64_t stored_seq;      /* flush_lock: every operation up to it is stored (or quarantined
-                                 under a QUARANTINE record that is in force) */
-    uint64_t verify_seq;      /* flush_lock: a marked write of this seq has an unknown outcome */
-    uint64_t q_cover_max;     /* flush_lock: the highest cover of a QUARANTINE record */
-    char **grans_extra;       /* granularity labels of replayed quarantine records that the
-                                 configuration no longer has (owned) */
+    trifle__jbuf jq;      /* flush_lock: QUARANTINE bodies */
+    uint64_t snap_seq;    /* flush_lock: journal seq when the last snapshot was taken */
+    uint64_t stored_seq;  /* flush_lock: every operation up to it is stored (or quarantined
+                             under a QUARANTINE record that is in force) */
+    uint64_t verify_seq;  /* flush_lock: a marked write of this seq has an unknown outcome */
+    uint64_t q_cover_max; /* flush_lock: the highest cover of a QUARANTINE record */
+    char **grans_extra;   /* granularity labels of replayed quarantine records that the
+                             configuration no longer has (owned) */
     size_t n_grans_extra;
 };
 
@@ -814,11 +814,11 @@ done:
 
 /* Outcome of writing a set of records. */
 typedef struct write_outcome {
-    bentry **done;        /* fully written: the caller removes and recycles them */
+    bentry **done; /* fully written: the caller removes and recycles them */
     size_t n_done;
-    bentry **quarantine;  /* rejected by the store because of stored data */
+    bentry **quarantine; /* rejected by the store because of stored data */
     size_t n_quarantine;
-    size_t unknown;       /* calls whose outcome was unknown */
+    size_t unknown; /* calls whose outcome was unknown */
 } write_outcome;
 
 /* Write records rec[0..n) (sorted) as SPEC §6.3 says: every SET part first, then every ADD part,
@@ -1713,8 +1713,7 @@ static int flush_fifo(trifle__buffer *b, int with_quarantine, trifle_error *err)
             b->stored_seq = b->q_cover_max;
         outcome_free(&o);
     }
-    if (with_quarantine && b->kept_q != NULL &&
-        (!b->marks || b->stored_seq >= b->q_cover_max)) {
+    if (with_quarantine && b->kept_q != NULL && (!b->marks || b->stored_seq >= b->q_cover_max)) {
         /* retry the quarantined operations in order; stop at the first that still fails */
         trifle_error qerr = TRIFLE_ERROR_INIT;
         while (b->kept_q != NULL) {
@@ -1732,8 +1731,7 @@ static int flush_fifo(trifle__buffer *b, int with_quarantine, trifle_error *err)
             if (b->marks) {
                 uint64_t stored = 0;
                 qmark_name(b, op->qseq, name, sizeof(name));
-                if (op->entries[0].unknown && mark_read(b, name, &stored, &qerr) == 0 &&
-                    stored > 0)
+                if (op->entries[0].unknown && mark_read(b, name, &stored, &qerr) == 0 && stored > 0)
                     qrc = 0;
                 if (qrc != 0) {
                     qrc = write_marked_records(b, rec, op->n, name, op->qseq, &o, &qerr);
@@ -1874,9 +1872,8 @@ static int flush_now(trifle__buffer *b, int with_quarantine, trifle_error *err)
     } else {
         report_failure(b, &e);
         b->backoff_ms = b->backoff_ms == 0 ? b->env.opt->retry_initial_ms
-                                           : b->backoff_ms * 2 > b->env.opt->retry_max_ms
-                                                 ? b->env.opt->retry_max_ms
-                                                 : b->backoff_ms * 2;
+                        : b->backoff_ms * 2 > b->env.opt->retry_max_ms ? b->env.opt->retry_max_ms
+                                                                       : b->backoff_ms * 2;
         b->retry_at_ms = b->last_flush_ms + b->backoff_ms;
     }
     if (with_quarantine)
@@ -2013,8 +2010,7 @@ static int replay_record(void *vctx, uint64_t seq, int type, const unsigned char
             return 0;
         if ((rc = trifle__jrec_op_decode(body, len, &op, &e)) == 0) {
             b->replay_seq = seq;
-            rc = trifle__buffer_add(b, op.key, op.at, op.payload,
-                                    op.flags ? TRIFLE_UNTRACKED : 0u,
+            rc = trifle__buffer_add(b, op.key, op.at, op.payload, op.flags ? TRIFLE_UNTRACKED : 0u,
                                     op.kind == TRIFLE__JOP_TRACK, &e);
             trifle__jrec_op_clear(&op);
         }
@@ -2858,8 +2854,7 @@ lock:
     }
     if (rc != 0)
         goto unlock;
-    if (miss > 0 && !b->replaying &&
-        pending_count(b) + miss > (size_t)b->env.opt->max_pending) {
+    if (miss > 0 && !b->replaying && pending_count(b) + miss > (size_t)b->env.opt->max_pending) {
         /* wait without any shard lock (a flush needs them all), then start again */
         if (is_track)
             trifle__mutex_unlock(&sh->lock);

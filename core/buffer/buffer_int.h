@@ -20,8 +20,8 @@ typedef struct trifle__buffer trifle__buffer;
 
 /* What the buffer borrows from its handle; everything outlives the buffer. */
 typedef struct trifle__buffer_env {
-    trifle_storage *st;  /* the first connection: identifiers and other questions without I/O */
-    trifle__pool *pool;  /* every driver call takes a connection from here */
+    trifle_storage *st; /* the first connection: identifiers and other questions without I/O */
+    trifle__pool *pool; /* every driver call takes a connection from here */
     const trifle_granularity *grans;
     size_t n_grans;
     const trifle_zone *zone;
@@ -41,10 +41,10 @@ int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trif
 /* Merge one track (is_track) or assert into the pending state, journaled first when the buffer
  * has a journal (TRIFLE_EIO: the journal could not take it, nothing changed; with
  * buffer.journal_sync=always the call returns after the record is on disk). The payload was
- * validated by the caller and is not empty; the key is checked here (trifle__key_check for a write), except when it
- * is the text of the key the buffer last accepted. Returns 0, TRIFLE_EINVAL (invalid or reserved
- * key, time out of range), TRIFLE_EBUSY `buffer is full`, TRIFLE_ECLOSED, TRIFLE_ENOMEM. Never
- * returns flush errors. */
+ * validated by the caller and is not empty; the key is checked here (trifle__key_check for a
+ * write), except when it is the text of the key the buffer last accepted. Returns 0, TRIFLE_EINVAL
+ * (invalid or reserved key, time out of range), TRIFLE_EBUSY `buffer is full`, TRIFLE_ECLOSED,
+ * TRIFLE_ENOMEM. Never returns flush errors. */
 int trifle__buffer_add(trifle__buffer *b, const char *key, int64_t at, const trifle_payload *v,
                        unsigned flags, int is_track, trifle_error *err);
 

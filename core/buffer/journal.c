@@ -112,8 +112,8 @@ uint32_t trifle__crc32c_portable(uint32_t crc, const void *data, size_t n)
     while (n >= 8) {
         uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
                              (uint32_t)p[3] << 24);
-        uint32_t hi = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 |
-                      (uint32_t)p[7] << 24;
+        uint32_t hi =
+            (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
         crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
               crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^ crc_table[3][hi & 0xff] ^
               crc_table[2][(hi >> 8) & 0xff] ^ crc_table[1][(hi >> 16) & 0xff] ^
@@ -128,7 +128,7 @@ uint32_t trifle__crc32c_portable(uint32_t crc, const void *data, size_t n)
 
 #ifdef JOURNAL_CRC_SSE42
 __attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, const void *data,
-                                                                size_t n)
+                                                               size_t n)
 {
     const unsigned char *p = data;
     uint32_t c = ~crc;
@@ -961,8 +961,8 @@ int trifle__journal_open(trifle__journal **out, const trifle__journal_options *o
         ;
     if (rc != 0) {
         if (errno == EWOULDBLOCK)
-            rc = trifle__error(err, TRIFLE_EBUSY, "journal %s is in use by another process",
-                               j->dir);
+            rc =
+                trifle__error(err, TRIFLE_EBUSY, "journal %s is in use by another process", j->dir);
         else
             rc = io_error(err, errno, "cannot lock %s/%s", j->dir, LOCK_FILE);
         goto fail;
@@ -1131,8 +1131,7 @@ static void move_damage(trifle__journal *j, reader *r, const char *name, uint64_
     if (off < HEADER_SIZE) {
         if (unlinkat(j->dirfd, name, 0) != 0 || fsync(j->dirfd) != 0) {
             e = errno;
-            (void)snprintf(fail, sizeof(fail), "copied to %s but cannot delete the segment",
-                           cname);
+            (void)snprintf(fail, sizeof(fail), "copied to %s but cannot delete the segment", cname);
         }
     } else if (ftruncate(r->fd, (off_t)off) != 0 || fdatasync(r->fd) != 0) {
         e = errno;
@@ -1142,8 +1141,8 @@ report:
     if (fail[0] != '\0') {
         errtext(e, why, sizeof(why));
         trifle__log(TRIFLE_LOG_WARN, "core",
-                    "journal segment %s/%s: %s at byte %" PRIu64 "; %s: %s; left in place",
-                    j->dir, name, reason, off, fail, why);
+                    "journal segment %s/%s: %s at byte %" PRIu64 "; %s: %s; left in place", j->dir,
+                    name, reason, off, fail, why);
     } else {
         trifle__log(TRIFLE_LOG_WARN, "core",
                     "journal segment %s/%s: %s at byte %" PRIu64 "; %" PRIu64
@@ -1208,8 +1207,8 @@ static int replay_segment(trifle__journal *j, reader *r, uint64_t num, uint64_t 
     }
     if (first != num || first <= *last) {
         (void)snprintf(reason, sizeof(reason),
-                       "segment header says first sequence number %" PRIu64
-                       " (file name %" PRIu64 ", previous record %" PRIu64 ")",
+                       "segment header says first sequence number %" PRIu64 " (file name %" PRIu64
+                       ", previous record %" PRIu64 ")",
                        first, num, *last);
         move_damage(j, r, name, 0, reason);
         goto done;
@@ -1439,8 +1438,7 @@ int trifle__journal_append(trifle__journal *j, int type, const void *body, size_
         return trifle__error(err, TRIFLE_EINVAL, "invalid journal record type %d", type);
     if (len > MAX_BODY)
         return trifle__error(err, TRIFLE_EINVAL,
-                             "journal record of %zu bytes is over the limit of %zu", len,
-                             MAX_BODY);
+                             "journal record of %zu bytes is over the limit of %zu", len, MAX_BODY);
     if (len > 0 && body == NULL)
         return trifle__error(err, TRIFLE_EINVAL, "invalid argument: journal record body");
     s = atomic_load_explicit(&j->last_seq, memory_order_relaxed) + 1;
@@ -1502,8 +1500,8 @@ void trifle__journal_release(trifle__journal *j, uint64_t upto)
         seg_name(name, sizeof(name), j->segs[keep_from].first);
         if (unlinkat(j->dirfd, name, 0) != 0 && errno != ENOENT) {
             errtext(errno, why, sizeof(why));
-            trifle__log(TRIFLE_LOG_WARN, "core", "cannot delete journal segment %s/%s: %s",
-                        j->dir, name, why);
+            trifle__log(TRIFLE_LOG_WARN, "core", "cannot delete journal segment %s/%s: %s", j->dir,
+                        name, why);
             break;
         }
         deleted++;

@@ -47,14 +47,15 @@ typedef struct trifle__journal_options {
 /* Called for each good record by trifle__journal_replay(), in sequence order. A non-zero return
  * stops the replay and is returned by it. */
 typedef int (*trifle__journal_record_fn)(void *ctx, uint64_t seq, int type,
-                                          const unsigned char *body, size_t len);
+                                         const unsigned char *body, size_t len);
 
 /* Open (or create) the journal in o->dir and lock it against other processes (an flock on a lock
  * file; TRIFLE_EBUSY `journal <dir> is in use by another process`). The journal's name — a random
  * id made at creation and kept in the directory — identifies it in the store's marks. Nothing is
  * read yet: call trifle__journal_replay() once before the first append.
  * TRIFLE_EIO (naming the path and errno text), TRIFLE_EBUSY, TRIFLE_ENOMEM. */
-int trifle__journal_open(trifle__journal **out, const trifle__journal_options *o, trifle_error *err);
+int trifle__journal_open(trifle__journal **out, const trifle__journal_options *o,
+                         trifle_error *err);
 
 /* The journal's name: 32 lowercase hex digits. Borrowed. */
 const char *trifle__journal_name(const trifle__journal *j);

@@ -134,8 +134,8 @@ int trifle__jrec_payload_encode(trifle__jbuf *out, const trifle_payload *p)
     return 0;
 }
 
-int trifle__jrec_op_encode(trifle__jbuf *out, int kind, unsigned flags, const char *key,
-                           int64_t at, const trifle__jbuf *payload, size_t n_leaves)
+int trifle__jrec_op_encode(trifle__jbuf *out, int kind, unsigned flags, const char *key, int64_t at,
+                           const trifle__jbuf *payload, size_t n_leaves)
 {
     size_t klen = strlen(key);
 

@@ -58,8 +58,8 @@ int trifle__jrec_payload_encode(trifle__jbuf *out, const trifle_payload *p);
 
 /* Encode an OP body from its parts and the payload encoding made by
  * trifle__jrec_payload_encode() (with @p n_leaves leaves) into @p out. */
-int trifle__jrec_op_encode(trifle__jbuf *out, int kind, unsigned flags, const char *key,
-                           int64_t at, const trifle__jbuf *payload, size_t n_leaves);
+int trifle__jrec_op_encode(trifle__jbuf *out, int kind, unsigned flags, const char *key, int64_t at,
+                           const trifle__jbuf *payload, size_t n_leaves);
 
 /* A decoded OP: key and payload are owned (free with trifle__jrec_op_clear). */
 typedef struct trifle__jrec_op {

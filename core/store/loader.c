@@ -274,9 +274,9 @@ static int check_table(trifle_driver *copy, const char *name, const trifle_drive
         const char *field;
         size_t offset;
     } required[] = {
-        {"close", offsetof(trifle_driver, close)},
-        {"setup", offsetof(trifle_driver, setup)}, {"inc", offsetof(trifle_driver, inc)},
-        {"set", offsetof(trifle_driver, set)},     {"get", offsetof(trifle_driver, get)},
+        {"close", offsetof(trifle_driver, close)}, {"setup", offsetof(trifle_driver, setup)},
+        {"inc", offsetof(trifle_driver, inc)},     {"set", offsetof(trifle_driver, set)},
+        {"get", offsetof(trifle_driver, get)},
     };
     void (*member)(void);
     size_t i, n;

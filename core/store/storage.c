@@ -5,7 +5,8 @@
  * Which plugin serves a URL: trifle_storage_options.driver when set (a name or a file), else the
  * built-in scheme map of SPEC §7.1, else a plugin named exactly like the (lower-cased) scheme if
  * one is in the search path. The last rule lets third-party drivers work without a core change:
- * `trifle_clickhouse.so` serves `clickhouse://...`. Other schemes are `unknown driver: <scheme>`. */
+ * `trifle_clickhouse.so` serves `clickhouse://...`. Other schemes are `unknown driver: <scheme>`.
+ */
 #include "storage_int.h"
 
 #include <inttypes.h>
@@ -252,9 +253,11 @@ size_t trifle_storage_describe(const trifle_storage *st, char *buf, size_t size)
 {
     static const struct {
         const char *name, *display;
-    } names[] = {
-        {"sqlite", "SQLite"}, {"postgres", "Postgres"}, {"redis", "Redis"},
-        {"mongo", "Mongo"},   {"mysql", "MySQL"}};
+    } names[] = {{"sqlite", "SQLite"},
+                 {"postgres", "Postgres"},
+                 {"redis", "Redis"},
+                 {"mongo", "Mongo"},
+                 {"mysql", "MySQL"}};
     static const char *const modes[] = {"(J)", "(P)", "(S)"};
     text_out o = {buf, size, 0};
     char first[2];
@@ -455,8 +458,7 @@ int trifle_storage_write_marked(trifle_storage *st, const trifle_entry *set_item
     return rc != 0 ? driver_error(st, rc, &e, "write_marked", err) : 0;
 }
 
-int trifle_storage_mark_read(trifle_storage *st, const char *name, uint64_t *seq,
-                             trifle_error *err)
+int trifle_storage_mark_read(trifle_storage *st, const char *name, uint64_t *seq, trifle_error *err)
 {
     trifle_error e = TRIFLE_ERROR_INIT;
     int rc;

@@ -21,10 +21,11 @@ static const struct {
     const char *driver;
     int authority; /* the scheme must be followed by "//" */
 } scheme_map[] = {
-    {"sqlite", "sqlite", 0},     {"postgres", "postgres", 1}, {"postgresql", "postgres", 1},
-    {"redis", "redis", 1},       {"redis+unix", "redis", 1},  {"mongodb", "mongo", 1},
-    {"mongodb+srv", "mongo", 1}, {"http", "http", 1},         {"https", "http", 1},
-    {"redis+cluster", "redis_cluster", 1},
+    {"sqlite", "sqlite", 0},       {"postgres", "postgres", 1},
+    {"postgresql", "postgres", 1}, {"redis", "redis", 1},
+    {"redis+unix", "redis", 1},    {"mongodb", "mongo", 1},
+    {"mongodb+srv", "mongo", 1},   {"http", "http", 1},
+    {"https", "http", 1},          {"redis+cluster", "redis_cluster", 1},
 };
 
 static int ascii_lower(int c)

@@ -69,7 +69,7 @@ static int ascii_iequal(const char *a, const char *b)
 int trifle_weekday_parse(int *out, const char *text, trifle_error *err)
 {
     static const char *const names[7] = {"sunday",   "monday", "tuesday", "wednesday",
-                                          "thursday", "friday", "saturday"};
+                                         "thursday", "friday", "saturday"};
     if (text == NULL)
         return trifle__error(err, TRIFLE_ECONFIG, "invalid week start: ");
     int day = -1;

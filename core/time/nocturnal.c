@@ -226,8 +226,8 @@ int trifle_add(int64_t *out, const trifle_zone *zone, int64_t at, int64_t n, int
             int month = (int)trifle__floormod(total, 12) + 1;
             int dim = tu_days_in_month(year, month);
             int day = c.day < dim ? c.day : dim; /* 01-31 + 1mo = 02-28 */
-            wall = tu_days_from_civil(year, month, day) * 86400 +
-                   (int64_t)c.hour * 3600 + c.minute * 60 + c.second;
+            wall = tu_days_from_civil(year, month, day) * 86400 + (int64_t)c.hour * 3600 +
+                   c.minute * 60 + c.second;
         }
         r = trifle__resolve(zone, wall, 1, off);
     }

@@ -14,11 +14,11 @@
 #include "trifle/time.h"
 #include "util/tu_date.h"
 
-#define TRIFLE__TIME_MIN INT64_C(-2208988800)   /* 1900-01-01T00:00:00Z */
-#define TRIFLE__TIME_MAX INT64_C(253402300799)  /* 9999-12-31T23:59:59Z */
-#define TRIFLE__YEAR1 INT64_C(-62135596800)     /* 0001-01-01T00:00:00 in wall seconds */
-#define TRIFLE__OFFSET_MAX 1000000              /* granularity offsets 1 ... 1 000 000 */
-#define TRIFLE__YEAR_OFFSET_MAX 9999            /* larger `Ny` floor 9999-12-31 to year 0 */
+#define TRIFLE__TIME_MIN INT64_C(-2208988800)  /* 1900-01-01T00:00:00Z */
+#define TRIFLE__TIME_MAX INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
+#define TRIFLE__YEAR1 INT64_C(-62135596800)    /* 0001-01-01T00:00:00 in wall seconds */
+#define TRIFLE__OFFSET_MAX 1000000             /* granularity offsets 1 ... 1 000 000 */
+#define TRIFLE__YEAR_OFFSET_MAX 9999           /* larger `Ny` floor 9999-12-31 to year 0 */
 
 /* True when @p at lies in the range the library accepts from callers. */
 static inline int trifle__time_in_range(int64_t at)
@@ -50,8 +50,8 @@ typedef struct trifle__civil {
 void trifle__civil_from_wall(trifle__civil *c, int64_t wall);
 
 /* Grids (SPEC §2.3). @p g must be valid (trifle__granularity_valid) and @p week_start 0-6.
- * trifle__grid_floor is floorwall(w), the greatest grid value <= w; trifle__grid_next is gridnext(w),
- * the smallest grid value > w; trifle__grid_ceil is the smallest grid value >= w. */
+ * trifle__grid_floor is floorwall(w), the greatest grid value <= w; trifle__grid_next is
+ * gridnext(w), the smallest grid value > w; trifle__grid_ceil is the smallest grid value >= w. */
 int64_t trifle__grid_floor(const trifle_granularity *g, int week_start, int64_t wall);
 int64_t trifle__grid_next(const trifle_granularity *g, int week_start, int64_t wall);
 int64_t trifle__grid_ceil(const trifle_granularity *g, int week_start, int64_t wall);
@@ -61,7 +61,8 @@ static inline int trifle__granularity_valid(const trifle_granularity *g)
 {
     if (g == NULL || g->unit < TRIFLE_UNIT_SECOND || g->unit > TRIFLE_UNIT_YEAR || g->offset < 1)
         return 0;
-    return g->offset <= (g->unit == TRIFLE_UNIT_YEAR ? TRIFLE__YEAR_OFFSET_MAX : TRIFLE__OFFSET_MAX);
+    return g->offset <=
+           (g->unit == TRIFLE_UNIT_YEAR ? TRIFLE__YEAR_OFFSET_MAX : TRIFLE__OFFSET_MAX);
 }
 
 /* A transition (SPEC §2.2): the instant `at` with offset(at - 1) = before != after = offset(at). */

@@ -52,10 +52,10 @@ typedef struct zone_block {
 struct trifle_zone {
     char *name;
     GTimeZone *tz;
-    int64_t t_first; /* first / last GLib interval boundary in the domain; */
-    int64_t t_last;  /* t_first > t_last when the offset never changes */
-    int32_t off_first; /* offset before t_first */
-    int32_t off_last;  /* offset from t_last on */
+    int64_t t_first;    /* first / last GLib interval boundary in the domain; */
+    int64_t t_last;     /* t_first > t_last when the offset never changes */
+    int32_t off_first;  /* offset before t_first */
+    int32_t off_last;   /* offset from t_last on */
     int64_t block_base; /* block index of t_first */
     size_t n_blocks;
     _Atomic(zone_block *) *blocks;

@@ -56,9 +56,9 @@
 #define HT_DEFAULT_ATTEMPTS 4
 #define HT_DEFAULT_RETRY_AFTER_MAX_S 30
 #define HT_DEFAULT_BATCH_SIZE 500
-#define HT_MAX_DEPTH 64       /* nesting of a values object read back */
-#define HT_BODY_SNIPPET 200   /* bytes of a server's error body quoted in a message */
-#define HT_KEY_HEX 32         /* Idempotency-Key: 128 bits in hex */
+#define HT_MAX_DEPTH 64     /* nesting of a values object read back */
+#define HT_BODY_SNIPPET 200 /* bytes of a server's error body quoted in a message */
+#define HT_KEY_HEX 32       /* Idempotency-Key: 128 bits in hex */
 
 enum { BATCH_AUTO = -1, BATCH_OFF = 0, BATCH_ON = 1 };
 
@@ -73,14 +73,14 @@ struct trifle_conn {
     int batch_mode; /* BATCH_* */
     int gzip;
     size_t batch_size;
-    int probed;   /* GET /api/v1/source answered */
+    int probed; /* GET /api/v1/source answered */
     int ext_batch, ext_idem;
     int oom;
-    drv_buf req;  /* request body (JSON) */
-    drv_buf gz;   /* compressed body */
-    drv_buf resp; /* response body */
-    drv_buf path; /* JSON reader's dotted path */
-    long retry_after; /* seconds from the last response's Retry-After, -1 none */
+    drv_buf req;         /* request body (JSON) */
+    drv_buf gz;          /* compressed body */
+    drv_buf resp;        /* response body */
+    drv_buf path;        /* JSON reader's dotted path */
+    long retry_after;    /* seconds from the last response's Retry-After, -1 none */
     curl_off_t uploaded; /* body bytes sent by the current exchange (ht_on_progress) */
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -200,8 +200,8 @@ static size_t ht_on_header(char *data, size_t size, size_t nmemb, void *ud)
         return n;
     for (i = sizeof(name) - 1; i < n && (data[i] == ' ' || data[i] == '\t'); i++) {
     }
-    for (len = 0; i + len < n && data[i + len] != '\r' && data[i + len] != '\n' &&
-                  len < sizeof(value) - 1;
+    for (len = 0;
+         i + len < n && data[i + len] != '\r' && data[i + len] != '\n' && len < sizeof(value) - 1;
          len++)
         value[len] = data[i + len];
     while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
@@ -380,8 +380,7 @@ static int ht_status_error(trifle_conn *c, long status, const char *what, trifle
                            "http: %s: 413 payload too large (the server's body limit): %s", what,
                            snip);
     else
-        c->host->error_set(err, code, (int)status, "http: %s: status %ld: %s", what, status,
-                           snip);
+        c->host->error_set(err, code, (int)status, "http: %s: status %ld: %s", what, status, snip);
     return code;
 }
 
@@ -738,8 +737,7 @@ static void ht_put_object(drv_buf *b, const trifle_leaf *l, size_t lo, size_t hi
             i++;
             continue;
         }
-        while (j < hi && strncmp(l[j].path + skip, seg, sl) == 0 &&
-               l[j].path[skip + sl] == '.')
+        while (j < hi && strncmp(l[j].path + skip, seg, sl) == 0 && l[j].path[skip + sl] == '.')
             j++;
         ht_put_object(b, l, i, j, skip + sl + 1);
         i = j;
@@ -765,8 +763,7 @@ static void ht_put_call(trifle_conn *c, const trifle_call *call)
     if (c->ext_idem && call->origin != NULL && call->seq != 0) {
         /* a journaled call names itself: a replay after a crash sends the same id */
         char id[96];
-        (void)snprintf(id, sizeof(id), ",\"id\":\"%.64s:%" PRIu64 "\"", call->origin,
-                       call->seq);
+        (void)snprintf(id, sizeof(id), ",\"id\":\"%.64s:%" PRIu64 "\"", call->origin, call->seq);
         drv_buf_puts(&c->req, id);
     }
     drv_buf_putc(&c->req, '}');
@@ -799,8 +796,7 @@ static int ht_gzip(trifle_conn *c)
     z.zalloc = ht_zalloc;
     z.zfree = ht_zfree;
     z.opaque = (voidpf)c->host;
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-        Z_OK)
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return TRIFLE_ENOMEM;
     bound = deflateBound(&z, (uLong)c->req.len);
     c->gz.len = 0;
@@ -884,8 +880,7 @@ static int ht_send_write(trifle_conn *c, int *unknown, int *too_large, trifle_er
                                   "(no idempotency extension)");
                 goto done;
             }
-        } else if (rp.status == 429 || rp.status == 503 ||
-                   (rp.status == 409 && c->ext_idem)) {
+        } else if (rp.status == 429 || rp.status == 503 || (rp.status == 409 && c->ext_idem)) {
             /* refused (or, 409, the same key still being applied): resending is safe */
             if (attempt >= c->attempts) {
                 rc = ht_status_error(c, rp.status, "POST /api/v1/metrics", err);
@@ -1313,18 +1308,12 @@ done:
 static const char *const ht_schemes[] = {"http", "https", NULL};
 
 static const trifle_driver ht_driver = {
-    TRIFLE_DRIVER_HEADER,
-    .name = HT_NAME,
-    .version = HT_VERSION,
-    .caps = TRIFLE_CAP_CALLS | TRIFLE_CAP_QUERY,
-    .schemes = ht_schemes,
-    .open = ht_open,
-    .close = ht_close,
-    .setup = ht_setup,
-    .inc = ht_items,
-    .set = ht_items,
-    .get = ht_get,
-    .calls = ht_calls,
+    TRIFLE_DRIVER_HEADER,  .name = HT_NAME,
+    .version = HT_VERSION, .caps = TRIFLE_CAP_CALLS | TRIFLE_CAP_QUERY,
+    .schemes = ht_schemes, .open = ht_open,
+    .close = ht_close,     .setup = ht_setup,
+    .inc = ht_items,       .set = ht_items,
+    .get = ht_get,         .calls = ht_calls,
     .query = ht_query,
 };
 

@@ -1225,8 +1225,8 @@ static int mg_index_buckets(trifle_conn *c, const trifle_bucket *b, size_t n, si
     while (size < 2 * n)
         size *= 2;
     if (n > UINT32_MAX - 1 ||
-        drv_array_reserve(c->host, (void **)&c->slots, &c->cap_slots, size,
-                          sizeof(*c->slots)) != 0 ||
+        drv_array_reserve(c->host, (void **)&c->slots, &c->cap_slots, size, sizeof(*c->slots)) !=
+            0 ||
         drv_array_reserve(c->host, (void **)&c->chain, &c->cap_chain, n, sizeof(*c->chain)) != 0) {
         c->oom = 1;
         return TRIFLE_ENOMEM;

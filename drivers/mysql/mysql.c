@@ -88,15 +88,15 @@ typedef struct my_ssl_opt {
 struct trifle_conn {
     const trifle_host_api *host;
     MYSQL *my;
-    int mode;         /* enum trifle_id_mode */
-    int oom;          /* an allocation failed during the current call */
-    int mariadb;      /* the server is MariaDB (else MySQL) */
-    int mark_ready;   /* the mark table is known to exist on this server */
-    int mark_missing; /* the last failure was the mark table missing */
+    int mode;            /* enum trifle_id_mode */
+    int oom;             /* an allocation failed during the current call */
+    int mariadb;         /* the server is MariaDB (else MySQL) */
+    int mark_ready;      /* the mark table is known to exist on this server */
+    int mark_missing;    /* the last failure was the mark table missing */
     unsigned last_errno; /* the server's error number of the last failed statement */
-    int ssl_enforce;  /* ssl_mode=required or stricter */
-    int ssl_verify;   /* ssl_mode=verify_ca or verify_identity */
-    int ssl_disabled; /* ssl_mode=disabled */
+    int ssl_enforce;     /* ssl_mode=required or stricter */
+    int ssl_verify;      /* ssl_mode=verify_ca or verify_identity */
+    int ssl_disabled;    /* ssl_mode=disabled */
     unsigned connect_timeout, read_timeout, write_timeout; /* seconds, 0 = the connector's */
     unsigned port;
     unsigned long packet; /* @@max_allowed_packet of the session */
@@ -628,9 +628,9 @@ static int my_param(trifle_conn *c, const char *name, const char *value, trifle_
         const char *name;
         enum mysql_option opt;
     } ssl_params[] = {
-        {"ssl_ca", MYSQL_OPT_SSL_CA},         {"ssl_capath", MYSQL_OPT_SSL_CAPATH},
-        {"ssl_cert", MYSQL_OPT_SSL_CERT},     {"ssl_key", MYSQL_OPT_SSL_KEY},
-        {"ssl_cipher", MYSQL_OPT_SSL_CIPHER}, {"ssl_crl", MYSQL_OPT_SSL_CRL},
+        {"ssl_ca", MYSQL_OPT_SSL_CA},           {"ssl_capath", MYSQL_OPT_SSL_CAPATH},
+        {"ssl_cert", MYSQL_OPT_SSL_CERT},       {"ssl_key", MYSQL_OPT_SSL_KEY},
+        {"ssl_cipher", MYSQL_OPT_SSL_CIPHER},   {"ssl_crl", MYSQL_OPT_SSL_CRL},
         {"ssl_crlpath", MYSQL_OPT_SSL_CRLPATH}, {"tls_version", MARIADB_OPT_TLS_VERSION},
     };
     size_t i;
@@ -643,7 +643,7 @@ static int my_param(trifle_conn *c, const char *name, const char *value, trifle_
     }
     if (strcmp(name, "connect_timeout") == 0 || strcmp(name, "read_timeout") == 0 ||
         strcmp(name, "write_timeout") == 0) {
-        unsigned *dst = name[0] == 'c' ? &c->connect_timeout
+        unsigned *dst = name[0] == 'c'   ? &c->connect_timeout
                         : name[0] == 'r' ? &c->read_timeout
                                          : &c->write_timeout;
         if (!my_seconds(value, dst))
@@ -672,8 +672,9 @@ static int my_param(trifle_conn *c, const char *name, const char *value, trifle_
     for (i = 0; i < sizeof(ssl_params) / sizeof(ssl_params[0]); i++) {
         if (strcmp(name, ssl_params[i].name) == 0) {
             if (c->n_ssl == MY_N_SSL)
-                return my_err(c, err, TRIFLE_ECONFIG, 0, "invalid driver URL: too many ssl_* "
-                                                         "parameters");
+                return my_err(c, err, TRIFLE_ECONFIG, 0,
+                              "invalid driver URL: too many ssl_* "
+                              "parameters");
             c->ssl[c->n_ssl].opt = ssl_params[i].opt;
             if ((c->ssl[c->n_ssl].value = my_strndup(c, value, strlen(value))) == NULL)
                 return my_oom(c, err);
@@ -1096,8 +1097,8 @@ static int my_check_items(trifle_conn *c, const trifle_entry *items, size_t n, s
             (c->mode == TRIFLE_ID_SEPARATED && tu_utf8_count(b->granularity) > MY_ID_MAX)) {
             *failed = (ptrdiff_t)(base + i);
             return my_err(c, err, TRIFLE_EDATA, 0,
-                          "identifier of item %zu is longer than %d characters: %.64s...",
-                          base + i, MY_ID_MAX, b->id);
+                          "identifier of item %zu is longer than %d characters: %.64s...", base + i,
+                          MY_ID_MAX, b->id);
         }
         if (c->mode != TRIFLE_ID_FULL && !my_at_ok(b->at))
             return my_err(c, err, TRIFLE_EINVAL, 0, "time out of range: %lld (item %zu)",
@@ -1443,8 +1444,8 @@ static int my_mark_read(trifle_conn *c, const char *name, uint64_t *seq, trifle_
 /* Where one read's rows go. */
 typedef struct my_get_ctx {
     trifle_conn *c;
-    trifle_sink *sink;       /* scan */
-    my_deliver_fn deliver;   /* get */
+    trifle_sink *sink;     /* scan */
+    my_deliver_fn deliver; /* get */
     void *dctx;
     size_t index; /* first bucket index of the row's identifier */
 } my_get_ctx;
@@ -1599,8 +1600,7 @@ static int my_read(trifle_conn *c, const trifle_bucket *buckets, size_t n, my_de
         if (rc != 0)
             rc = rc == TRIFLE_ENOMEM
                      ? my_oom(c, err)
-                     : my_err(c, err, rc, 0, "cannot deliver the values of bucket %zu",
-                              ctx.index);
+                     : my_err(c, err, rc, 0, "cannot deliver the values of bucket %zu", ctx.index);
     }
     mysql_free_result(r);
     return rc;

@@ -88,8 +88,8 @@ enum {
     PG_N_ST
 };
 
-static const char *const pg_st_names[PG_N_ST] = {"trifle_inc",  "trifle_set",  "trifle_get",
-                                                 "trifle_ping", "trifle_scan", "trifle_mark",
+static const char *const pg_st_names[PG_N_ST] = {"trifle_inc",       "trifle_set",  "trifle_get",
+                                                 "trifle_ping",      "trifle_scan", "trifle_mark",
                                                  "trifle_mark_read", "trifle_lock"};
 
 /* One write item in the order it is sent. */
@@ -107,14 +107,14 @@ struct trifle_conn {
     int doomed;        /* the server sent a FATAL error while we were idle */
     unsigned prepared; /* bit per PG_ST_*: prepared on the current session */
     char table[PG_NAME_MAX + 1];
-    char ping_table[PG_NAME_MAX + 6]; /* the default "<table>_ping" may be 5 bytes longer */
+    char ping_table[PG_NAME_MAX + 6];  /* the default "<table>_ping" may be 5 bytes longer */
     char marks_table[PG_NAME_MAX + 7]; /* "<table>_marks": journal marks (ABI 1.1) */
     int marks_ready;                   /* marks_table is known to exist */
-    char *secret;                     /* the password, masked in every message */
-    drv_buf sql;                      /* statement text being built */
-    drv_buf par[4];                   /* parameters of the statement being sent */
-    drv_buf path;                     /* path of the JSON member being read */
-    pg_ord *ord;                      /* write order */
+    char *secret;                      /* the password, masked in every message */
+    drv_buf sql;                       /* statement text being built */
+    drv_buf par[4];                    /* parameters of the statement being sent */
+    drv_buf path;                      /* path of the JSON member being read */
+    pg_ord *ord;                       /* write order */
     size_t cap_ord;
     drv_buckets bk; /* get: the distinct identifiers asked for */
 };
@@ -745,11 +745,11 @@ static int pg_sql(trifle_conn *c, int st)
         if (st == PG_ST_SET)
             drv_buf_puts(b, ") DO UPDATE SET data = t.data || EXCLUDED.data");
         else
-            drv_buf_puts(b,
-                    ") DO UPDATE SET data = t.data || (SELECT COALESCE(jsonb_object_agg(d.key, "
-                    "(CASE WHEN jsonb_typeof(t.data -> d.key) = 'number' THEN (t.data ->> "
-                    "d.key)::numeric ELSE 0 END) + (d.value #>> '{}')::numeric), '{}'::jsonb) "
-                    "FROM jsonb_each(EXCLUDED.data) AS d)");
+            drv_buf_puts(
+                b, ") DO UPDATE SET data = t.data || (SELECT COALESCE(jsonb_object_agg(d.key, "
+                   "(CASE WHEN jsonb_typeof(t.data -> d.key) = 'number' THEN (t.data ->> "
+                   "d.key)::numeric ELSE 0 END) + (d.value #>> '{}')::numeric), '{}'::jsonb) "
+                   "FROM jsonb_each(EXCLUDED.data) AS d)");
         break;
     case PG_ST_GET:
         drv_buf_puts(b, get_head[m]);
@@ -760,9 +760,8 @@ static int pg_sql(trifle_conn *c, int st)
     case PG_ST_PING:
         drv_buf_puts(b, "INSERT INTO ");
         drv_buf_puts(b, c->ping_table);
-        drv_buf_puts(b,
-                " (key, at, data) VALUES ($1, $2, $3::jsonb) ON CONFLICT (key) DO UPDATE "
-                "SET at = EXCLUDED.at, data = EXCLUDED.data");
+        drv_buf_puts(b, " (key, at, data) VALUES ($1, $2, $3::jsonb) ON CONFLICT (key) DO UPDATE "
+                        "SET at = EXCLUDED.at, data = EXCLUDED.data");
         n = 3;
         break;
     case PG_ST_MARK:
@@ -1026,9 +1025,8 @@ static int pg_setup(trifle_conn *c, trifle_error *err)
     drv_buf_puts(&c->sql, schema[c->mode]);
     drv_buf_puts(&c->sql, "CREATE TABLE IF NOT EXISTS ");
     drv_buf_puts(&c->sql, c->ping_table);
-    drv_buf_puts(&c->sql,
-            " (key VARCHAR(255) PRIMARY KEY, at TIMESTAMPTZ NOT NULL, data JSONB NOT "
-            "NULL DEFAULT '{}'::jsonb);");
+    drv_buf_puts(&c->sql, " (key VARCHAR(255) PRIMARY KEY, at TIMESTAMPTZ NOT NULL, data JSONB NOT "
+                          "NULL DEFAULT '{}'::jsonb);");
     pg_marks_sql(c);
     if ((rc = pg_simple(c, NULL, err)) == 0)
         c->marks_ready = 1;
@@ -1165,7 +1163,7 @@ static int pg_write_params(trifle_conn *c, const trifle_entry *items, size_t n, 
         if (m != TRIFLE_ID_FULL)
             pg_array_at(&c->par[*np - 2], e->bucket.at);
         at = data->len;
-        pg_put_u32(data, 0); /* patched below */
+        pg_put_u32(data, 0);   /* patched below */
         drv_buf_putc(data, 1); /* jsonb's binary format version */
         drv_buf_putc(data, '{');
         pg_put_members(c, data, e->leaves, e->n_leaves, "");
@@ -1330,7 +1328,7 @@ static int pg_txn_exec(trifle_conn *c, int st, const char *sql, int n, const cha
         *lost = 1;
         pg_oneline(text, sizeof(text),
                    r != NULL && PQresultErrorMessage(r)[0] != '\0' ? PQresultErrorMessage(r)
-                                                                    : PQerrorMessage(c->pg));
+                                                                   : PQerrorMessage(c->pg));
         rc = pg_err(c, err, TRIFLE_ECONN, pg_sqlstate_code(sqlstate),
                     "connection to postgres lost: %s", text);
     } else {
@@ -1382,8 +1380,8 @@ static int pg_marked_txn(trifle_conn *c, const trifle_entry *set_items, size_t n
          * create) every row in one sorted run first, as a lone inc or set does. */
         if ((rc = pg_lock_params(c, set_items, n_set, inc_items, n_inc, values, lengths, &np,
                                  err)) != 0 ||
-            (rc = pg_txn_exec(c, PG_ST_LOCK, NULL, np, values, lengths, pg_binary, c->table,
-                              state, lost, err)) != 0)
+            (rc = pg_txn_exec(c, PG_ST_LOCK, NULL, np, values, lengths, pg_binary, c->table, state,
+                              lost, err)) != 0)
             return rc;
     }
     if (n_set > 0) {
@@ -1668,8 +1666,7 @@ static int pg_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
         if (rc != 0)
             rc = rc == TRIFLE_ENOMEM
                      ? pg_oom(c, err)
-                     : pg_err(c, err, rc, 0, "cannot deliver the values of bucket %zu",
-                              ctx.index);
+                     : pg_err(c, err, rc, 0, "cannot deliver the values of bucket %zu", ctx.index);
     }
     PQclear(r);
     return rc;

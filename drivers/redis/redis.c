@@ -157,14 +157,14 @@ static const char rd_script[] =
  * (seeds, CLUSTER SLOTS, MOVED/ASK replies). Connected lazily, replaced after any failure. */
 typedef struct rd_node {
     redisContext *ctx;
-    int broken;     /* the context must be replaced before the next command */
-    int need_load;  /* cluster: SCRIPT LOAD before the next script on this node */
-    char *host;     /* NULL for a Unix socket (trifle_conn.path) */
+    int broken;    /* the context must be replaced before the next command */
+    int need_load; /* cluster: SCRIPT LOAD before the next script on this node */
+    char *host;    /* NULL for a Unix socket (trifle_conn.path) */
     int port;
     char addr[128]; /* "127.0.0.1:6379" or the socket path, for messages */
     /* this round's pipeline (rd_round_run): c->cmd[req_off..+req_len), c->pos[pos_off..+ncmds) */
     size_t req_off, req_len, pos_off, ncmds;
-    int load_rc;            /* its SCRIPT LOAD failed: ... */
+    int load_rc;           /* its SCRIPT LOAD failed: ... */
     trifle_error load_err; /* ... and why */
 } rd_node;
 
@@ -183,7 +183,7 @@ typedef struct rd_unit {
 
 struct trifle_conn {
     const trifle_host_api *host;
-    rd_node *cur;  /* the node commands go to (rd_call, rd_connect) */
+    rd_node *cur; /* the node commands go to (rd_call, rd_connect) */
     rd_node **nodes;
     size_t n_nodes, cap_nodes;
     int cluster;   /* the redis_cluster driver: keys are routed by hash slot */
@@ -396,8 +396,8 @@ static int rd_reply_fail(trifle_conn *c, const redisReply *r, const char *op, co
         code = TRIFLE_EBUSY;
     len = r->len > 200 ? 200 : (int)r->len;
     if (code == TRIFLE_EAUTH)
-        c->host->error_set(err, code, 0, "redis at %s rejected the credentials: %.*s",
-                           c->cur->addr, len, r->str);
+        c->host->error_set(err, code, 0, "redis at %s rejected the credentials: %.*s", c->cur->addr,
+                           len, r->str);
     else if (rd_starts(r, "TRIFLE_EDATA"))
         c->host->error_set(err, code, 0, "%.*s", len, r->str);
     else if (key != NULL)
@@ -500,7 +500,7 @@ static int rd_connect(trifle_conn *c, trifle_error *err)
     tv.tv_sec = c->timeout_ms / 1000;
     tv.tv_usec = (c->timeout_ms % 1000) * 1000;
     c->cur->ctx = c->cur->host != NULL ? redisConnectWithTimeout(c->cur->host, c->cur->port, tv)
-                                 : redisConnectUnixWithTimeout(c->path, tv);
+                                       : redisConnectUnixWithTimeout(c->path, tv);
     if (c->cur->ctx == NULL || c->cur->ctx->err != 0)
         return rd_ctx_fail(c, "connect", err);
     if (redisSetTimeout(c->cur->ctx, tv) != REDIS_OK)
@@ -936,7 +936,7 @@ typedef struct rd_op {
     enum rd_retry retry;
     int script; /* the units run rd_script: SCRIPT LOAD it on nodes that lack it */
     const char *name;
-    unsigned (*slot)(trifle_conn *c, size_t u, void *payload);      /* the unit's key's slot */
+    unsigned (*slot)(trifle_conn *c, size_t u, void *payload);          /* the unit's key's slot */
     void (*build)(trifle_conn *c, drv_buf *b, size_t u, void *payload); /* its commands */
     rd_reply_fn fn; /* called with i = u * ncmd + j, as if the call were one pipeline */
 } rd_op;
@@ -968,8 +968,7 @@ static unsigned rd_slot_of(trifle_conn *c, const char *a, const char *b)
 
 /* CLUSTER SLOTS: [[start, end, [ip, port, id...], replicas...], ...] into c->slot_node. An empty
  * or "?" ip means the node that answered. */
-static int rd_slots_reply(trifle_conn *c, size_t i, redisReply *r, void *payload,
-                          trifle_error *err)
+static int rd_slots_reply(trifle_conn *c, size_t i, redisReply *r, void *payload, trifle_error *err)
 {
     const rd_node *asked = payload;
     size_t j;
@@ -1067,8 +1066,8 @@ static int rd_endpoint(trifle_conn *c, const char *s, size_t n)
             colon = s + i - 1;
             break;
         }
-    if (colon == NULL || rd_parse_long(colon + 1, n - (size_t)(colon + 1 - s), 1, 65535,
-                                       &port) != 0)
+    if (colon == NULL ||
+        rd_parse_long(colon + 1, n - (size_t)(colon + 1 - s), 1, 65535, &port) != 0)
         return -1;
     h = s;
     hn = (size_t)(colon - s);
@@ -1182,8 +1181,8 @@ static void rd_take(trifle_conn *c, rd_round *rr, size_t p, redisReply *r)
  * or a unit that was not sent, is tried once more next round on a new connection; a write that
  * may have been sent fails with an unknown outcome. The slot map is read again (a failover, a
  * node removed). */
-static void rd_node_lost(trifle_conn *c, rd_job *job, rd_node *node, size_t from, int sent,
-                         int rc, const trifle_error *e)
+static void rd_node_lost(trifle_conn *c, rd_job *job, rd_node *node, size_t from, int sent, int rc,
+                         const trifle_error *e)
 {
     size_t i, p;
 
@@ -1677,8 +1676,8 @@ static int rd_cl_write_reply(trifle_conn *c, size_t i, redisReply *r, void *payl
 static int rd_cl_write(trifle_conn *c, const trifle_entry *items, size_t n, int inc,
                        trifle_write_result *res, trifle_error *err)
 {
-    static const rd_op op = {1, RD_WRITE, 1, "EVALSHA", rd_cl_write_slot, rd_cl_write_build,
-                             rd_cl_write_reply};
+    static const rd_op op = {
+        1, RD_WRITE, 1, "EVALSHA", rd_cl_write_slot, rd_cl_write_build, rd_cl_write_reply};
     rd_cl_write_ctx w;
     rd_job job = {.op = &op, .n = n, .payload = &w};
     size_t applied, u;
@@ -1705,8 +1704,8 @@ static int rd_cl_write(trifle_conn *c, const trifle_entry *items, size_t n, int 
     unknown = job.unknown;
     for (u = applied + 1; u < n && !unknown; u++)
         unknown = c->units[u].state == RD_U_DONE;
-    TRIFLE_WRITE_RESULT_SET(res, applied,
-                            rc == TRIFLE_EDATA ? (ptrdiff_t)job.first_failed : -1, unknown);
+    TRIFLE_WRITE_RESULT_SET(res, applied, rc == TRIFLE_EDATA ? (ptrdiff_t)job.first_failed : -1,
+                            unknown);
     return rc;
 fail:
     TRIFLE_WRITE_RESULT_SET(res, 0, -1, 0);
@@ -2156,8 +2155,8 @@ static int rd_drop_node(trifle_conn *c, trifle_error *err)
         c->cmd = c->aux;
         c->aux = tmp;
         unknown_command = 0;
-        rc = rd_call(c, c->cluster ? d.n_keys : 1, RD_READ, rd_unlink_reply, &unknown_command,
-                     NULL, "UNLINK", err);
+        rc = rd_call(c, c->cluster ? d.n_keys : 1, RD_READ, rd_unlink_reply, &unknown_command, NULL,
+                     "UNLINK", err);
         if (rc != 0 && unknown_command && !c->cluster) {
             /* Redis < 4: the same keys with DEL; the word follows the array header */
             char *p = memchr(c->cmd.p, '\n', c->cmd.len);

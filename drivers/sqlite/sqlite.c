@@ -75,7 +75,7 @@ struct trifle_conn {
     int mode; /* enum trifle_id_mode */
     int oom;  /* an allocation failed during the current call */
     char table[SQ_NAME_MAX + 1];
-    char ping_table[SQ_NAME_MAX + 6]; /* the default "<table>_ping" may be 5 bytes longer */
+    char ping_table[SQ_NAME_MAX + 6];  /* the default "<table>_ping" may be 5 bytes longer */
     char marks_table[SQ_NAME_MAX + 7]; /* "<table>_marks": journal marks (ABI 1.1) */
     int marks_ready; /* marks_table is known to exist (created or seen by this connection) */
     sqlite3_stmt *select[SQ_N_CLASSES];
@@ -546,7 +546,7 @@ static int sq_setup(trifle_conn *c, trifle_error *err)
     drv_buf_puts(&c->sql, "CREATE TABLE IF NOT EXISTS ");
     drv_buf_puts(&c->sql, c->ping_table);
     drv_buf_puts(&c->sql,
-            " (key TEXT PRIMARY KEY, at TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}');");
+                 " (key TEXT PRIMARY KEY, at TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}');");
     sq_marks_sql(c);
     drv_buf_putc(&c->sql, '\0');
     if (c->oom)
@@ -1134,8 +1134,8 @@ static int sq_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_
         return TRIFLE_OK;
     c->oom = 0;
     sq_scratch_reset(c);
-    if ((rc = sq_check_leaves(c, items, n, 0, err)) == 0 &&
-        (rc = sq_prepare_write(c, err)) == 0 && (rc = sq_begin(c, err)) == 0)
+    if ((rc = sq_check_leaves(c, items, n, 0, err)) == 0 && (rc = sq_prepare_write(c, err)) == 0 &&
+        (rc = sq_begin(c, err)) == 0)
         rc = sq_end(c, sq_write_items(c, items, n, is_set, 0, &failed, err), err);
     if (rc != 0)
         TRIFLE_WRITE_RESULT_SET(res, 0, failed, 0);

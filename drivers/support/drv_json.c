@@ -1,7 +1,7 @@
 /*
  * The stored-JSON reader of the drivers (drv_support.h): flattening objects to dotted paths as it
- * goes. Strings and numbers are lexed by the one strict lexer (util/tu_json.h); `\u0000` and unpaired
- * surrogate escapes are accepted, as stored data written by other libraries may hold them.
+ * goes. Strings and numbers are lexed by the one strict lexer (util/tu_json.h); `\u0000` and
+ * unpaired surrogate escapes are accepted, as stored data written by other libraries may hold them.
  */
 #include "drv_support.h"
 
@@ -266,8 +266,8 @@ int drv_json_flatten(const trifle_host_api *host, drv_buf *path, int max_depth, 
                      size_t len, drv_leaf_fn leaf, void *ctx)
 {
     flat_walk w = {leaf, ctx, 0};
-    drv_json js = {.host = host, .path = path, .max_depth = max_depth, .value = flat_value,
-                   .ctx = &w};
+    drv_json js = {
+        .host = host, .path = path, .max_depth = max_depth, .value = flat_value, .ctx = &w};
 
     path->len = 0;
     (void)drv_json_walk(&js, text, len);

@@ -209,7 +209,8 @@ void drv_table_names(char *table_out, char *ping_out, const char *table, const c
 int drv_path_ok(const char *p, size_t n);
 
 /* Replace every occurrence of secret (a password; NULL or "" does nothing) in the NUL-terminated
- * msg of size bytes by `***`, so that no driver message shows it. The result is cut to 511 bytes. */
+ * msg of size bytes by `***`, so that no driver message shows it. The result is cut to 511 bytes.
+ */
 void drv_scrub(char *msg, size_t size, const char *secret);
 
 /**

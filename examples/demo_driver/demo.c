@@ -23,10 +23,10 @@ typedef struct leaf {
 } leaf;
 
 typedef struct bucket {
-    char *row;            /* the identity: id, plus granularity and at in the modes that have them */
+    char *row; /* the identity: id, plus granularity and at in the modes that have them */
     leaf *leaves;
     size_t n, cap;
-    struct bucket *next;  /* hash chain */
+    struct bucket *next; /* hash chain */
 } bucket;
 
 typedef struct ping {
@@ -52,9 +52,9 @@ static space *spaces;
 
 struct trifle_conn {
     const trifle_host_api *host;
-    char *space;  /* "<url>|<table>" */
+    char *space; /* "<url>|<table>" */
     char *table;
-    int mode;     /* a trifle_id_mode */
+    int mode; /* a trifle_id_mode */
 };
 
 static char *dup_str(const trifle_host_api *h, const char *s)
@@ -216,8 +216,8 @@ static space *space_ready(trifle_conn *c, trifle_error *err)
     space *s = space_find(c->space);
 
     if (s == NULL)
-        c->host->error_set(err, TRIFLE_ECONFIG, 0,
-                           "table %s does not exist (run \"trifle setup\")", c->table);
+        c->host->error_set(err, TRIFLE_ECONFIG, 0, "table %s does not exist (run \"trifle setup\")",
+                           c->table);
     return s;
 }
 
@@ -236,7 +236,7 @@ static int demo_open(trifle_conn **out, const trifle_host_api *host, const char 
         return TRIFLE_ENOMEM;
     memset(c, 0, sizeof(*c));
     c->host = host;
-    *out = c; /* half-open from here on: close() accepts it */
+    *out = c;                  /* half-open from here on: close() accepts it */
     c->mode = params->id_mode; /* the separator is already inside the identifiers */
     for (i = 0; opts[i] != NULL && opts[i + 1] != NULL; i += 2) {
         const char *name = opts[i], *value = opts[i + 1];
@@ -383,8 +383,8 @@ static int demo_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trif
     if ((s = space_ready(c, err)) == NULL)
         rc = TRIFLE_ECONFIG;
     for (i = 0; i < n && rc == TRIFLE_OK; i++) {
-        const bucket *b = row_of(c, &buckets[i], row, sizeof(row)) == 0 ? bucket_find(s, row)
-                                                                         : NULL;
+        const bucket *b =
+            row_of(c, &buckets[i], row, sizeof(row)) == 0 ? bucket_find(s, row) : NULL;
 
         if (b != NULL) /* a missing bucket emits nothing */
             rc = emit_leaves(c, sink, i, b->leaves, b->n);

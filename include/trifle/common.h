@@ -34,9 +34,9 @@
 #define TRIFLE_PRINTF(f, a)
 #endif
 
-#define TRIFLE_VERSION_MAJOR 1 /**< library major version (the SONAME) */
-#define TRIFLE_VERSION_MINOR 0 /**< library minor version */
-#define TRIFLE_VERSION_PATCH 0 /**< library patch version */
+#define TRIFLE_VERSION_MAJOR 1        /**< library major version (the SONAME) */
+#define TRIFLE_VERSION_MINOR 0        /**< library minor version */
+#define TRIFLE_VERSION_PATCH 0        /**< library patch version */
 #define TRIFLE_VERSION_STRING "1.0.0" /**< "major.minor.patch" */
 
 TRIFLE_BEGIN_DECLS
@@ -54,11 +54,12 @@ typedef struct trifle trifle;
  */
 TRIFLE_API const char *trifle_version(void);
 
-/** Replaceable allocator; every libtrifle allocation and every driver allocation goes through it. */
+/** Replaceable allocator; every libtrifle allocation and every driver allocation goes through it.
+ */
 typedef struct trifle_allocator {
-    void *(*malloc)(size_t size);              /**< like malloc(3) */
-    void *(*realloc)(void *ptr, size_t size);  /**< like realloc(3) */
-    void (*free)(void *ptr);                   /**< like free(3) */
+    void *(*malloc)(size_t size);             /**< like malloc(3) */
+    void *(*realloc)(void *ptr, size_t size); /**< like realloc(3) */
+    void (*free)(void *ptr);                  /**< like free(3) */
 } trifle_allocator;
 
 /**
@@ -75,8 +76,8 @@ TRIFLE_API void trifle_set_allocator(const trifle_allocator *a);
 TRIFLE_API void trifle_mem_free(void *ptr);
 
 /**
- * @brief Allocate through the allocator of trifle_set_allocator(), so trifle_mem_free() releases it.
- * For libraries built on libtrifle (libtrifle-simple) whose results the caller frees with
+ * @brief Allocate through the allocator of trifle_set_allocator(), so trifle_mem_free() releases
+ * it. For libraries built on libtrifle (libtrifle-simple) whose results the caller frees with
  * trifle_mem_free().
  * @param size Bytes; 0 allocates a minimal block.
  * @return The memory, or NULL when the allocator failed. Thread-safe.
@@ -111,7 +112,8 @@ enum trifle_log_level {
 typedef void (*trifle_log_fn)(int level, const char *origin, const char *message, void *payload);
 
 /**
- * @brief Install the process-wide log handler. libtrifle never prints; with no handler it is silent.
+ * @brief Install the process-wide log handler. libtrifle never prints; with no handler it is
+ * silent.
  * @param max_level Messages above this level are not formatted at all.
  * @param fn The handler, or NULL to turn logging off.
  * @param payload Passed to every call of @p fn.

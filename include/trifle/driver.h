@@ -111,17 +111,18 @@ typedef struct trifle_bucket {
 
 /** One write item: a bucket and the leaves to add (inc) or replace (set). */
 typedef struct trifle_entry {
-    trifle_bucket bucket;       /**< distinct within one call */
-    const trifle_leaf *leaves;  /**< sorted by path in byte order, paths unique, n_leaves >= 1 */
-    size_t n_leaves;            /**< number of leaves */
+    trifle_bucket bucket;      /**< distinct within one call */
+    const trifle_leaf *leaves; /**< sorted by path in byte order, paths unique, n_leaves >= 1 */
+    size_t n_leaves;           /**< number of leaves */
 } trifle_entry;
 
 /** Outcome of a failed inc/set (docs/driver-guide.md). The core zero-fills it and sets
  *  failed_item = -1. */
 typedef struct trifle_write_result {
-    size_t struct_size;  /**< sizeof(trifle_write_result) as the core knows it */
-    size_t applied;      /**< number of leading items known to be applied */
-    ptrdiff_t failed_item; /**< index of the item rejected because of stored data (EDATA), else -1 */
+    size_t struct_size; /**< sizeof(trifle_write_result) as the core knows it */
+    size_t applied;     /**< number of leading items known to be applied */
+    ptrdiff_t
+        failed_item;     /**< index of the item rejected because of stored data (EDATA), else -1 */
     int outcome_unknown; /**< 1 when the request was sent but the reply was lost */
 } trifle_write_result;
 
@@ -181,7 +182,7 @@ typedef struct trifle_open_params {
 } trifle_open_params;
 
 /** 1 when the trifle_open_params @p p (non-NULL) has the member @p m. */
-#define TRIFLE_OPEN_PARAMS_HAS(p, m)                                                          \
+#define TRIFLE_OPEN_PARAMS_HAS(p, m) \
     ((p)->struct_size >= offsetof(trifle_open_params, m) + sizeof((p)->m))
 
 /* ---- end ABI 1.3 typed open parameters ---------------------------------------------------- */
@@ -200,14 +201,15 @@ typedef struct trifle_open_params {
  */
 typedef int (*trifle_answer_fn)(void *ctx, int status, const char *body, size_t len);
 
-/** Services the core offers to a driver. Valid until the process exits; callable from any thread. */
+/** Services the core offers to a driver. Valid until the process exits; callable from any thread.
+ */
 typedef struct trifle_host_api {
-    uint32_t abi_major;  /**< TRIFLE_DRIVER_ABI_MAJOR of the core */
-    uint32_t abi_minor;  /**< TRIFLE_DRIVER_ABI_MINOR of the core */
-    size_t struct_size;  /**< sizeof(trifle_host_api) in the core */
-    void *(*alloc)(size_t size);             /**< the application's allocator (may fail: NULL) */
+    uint32_t abi_major;                       /**< TRIFLE_DRIVER_ABI_MAJOR of the core */
+    uint32_t abi_minor;                       /**< TRIFLE_DRIVER_ABI_MINOR of the core */
+    size_t struct_size;                       /**< sizeof(trifle_host_api) in the core */
+    void *(*alloc)(size_t size);              /**< the application's allocator (may fail: NULL) */
     void *(*realloc)(void *ptr, size_t size); /**< likewise */
-    void (*free)(void *ptr);                 /**< likewise; NULL is fine */
+    void (*free)(void *ptr);                  /**< likewise; NULL is fine */
     /** Fill @p err (which may be NULL) with a code, the store's native code and a message. */
     void (*error_set)(trifle_error *err, int code, int native, const char *fmt, ...)
         TRIFLE_PRINTF(4, 5);
@@ -238,8 +240,8 @@ typedef struct trifle_host_api {
  * The driver's operation table: one static const object per plugin. Members are only appended
  * (bump TRIFLE_DRIVER_ABI_MINOR and add conformance cases); everything up to `drop` is ABI 1.0; all
  * members up to `scan` are required, except `ping` and `scan` when TRIFLE_CAP_PING is not
- * declared; `drop` is optional. ABI 1.1 appends `write_marked` and `mark_read`: both present or both
- * NULL, and present exactly when TRIFLE_CAP_JOURNAL_MARK is declared. ABI 1.2 appends `calls`,
+ * declared; `drop` is optional. ABI 1.1 appends `write_marked` and `mark_read`: both present or
+ * both NULL, and present exactly when TRIFLE_CAP_JOURNAL_MARK is declared. ABI 1.2 appends `calls`,
  * present exactly when TRIFLE_CAP_CALLS is declared. ABI 1.3 appends `open_params` (when set, the
  * core calls it instead of `open`, which may then be NULL) and the optional `unload`.
  * ABI 1.4 appends `query`, present exactly when TRIFLE_CAP_QUERY is declared.
@@ -287,8 +289,8 @@ typedef struct trifle_driver {
     int (*get)(trifle_conn *conn, const trifle_bucket *buckets, size_t n, trifle_sink *sink,
                trifle_error *err);
     /** Replace the ping of @p key with @p at (not floored) and the flat `data` leaves. */
-    int (*ping)(trifle_conn *conn, const char *key, int64_t at, const trifle_leaf *leaves,
-                size_t n, trifle_error *err);
+    int (*ping)(trifle_conn *conn, const char *key, int64_t at, const trifle_leaf *leaves, size_t n,
+                trifle_error *err);
     /** Read the ping of @p key: *at_out and its numeric data leaves (emit index 0, no `data.`
      *  prefix). TRIFLE_ENOTFOUND when there is none. */
     int (*scan)(trifle_conn *conn, const char *key, int64_t *at_out, trifle_sink *sink,
@@ -391,8 +393,8 @@ typedef int (*trifle_driver_init_fn)(const trifle_host_api *host, const trifle_d
 #endif
 
 /** The header fields of a trifle_driver initialiser: `{TRIFLE_DRIVER_HEADER, .name = "x", ...}`. */
-#define TRIFLE_DRIVER_HEADER                                                                  \
-    .abi_major = TRIFLE_DRIVER_ABI_MAJOR, .abi_minor = TRIFLE_DRIVER_ABI_MINOR,               \
+#define TRIFLE_DRIVER_HEADER                                                    \
+    .abi_major = TRIFLE_DRIVER_ABI_MAJOR, .abi_minor = TRIFLE_DRIVER_ABI_MINOR, \
     .struct_size = sizeof(trifle_driver)
 
 /**
@@ -412,27 +414,30 @@ typedef int (*trifle_driver_init_fn)(const trifle_host_api *host, const trifle_d
  *                   The loader reports "driver <name>: trifle_driver_<name>_init failed:
  *                   <message>" with that code.
  */
-#define TRIFLE_DRIVER_DEFINE_WITH_INIT(name, table, init_hook)                                \
+#define TRIFLE_DRIVER_DEFINE_WITH_INIT(name, table, init_hook)                               \
     TRIFLE_DRIVER_EXPORT int trifle_driver_##name##_init(                                    \
         const trifle_host_api *host, const trifle_driver **out, trifle_error *err);          \
     TRIFLE_DRIVER_EXPORT int trifle_driver_##name##_init(                                    \
         const trifle_host_api *host, const trifle_driver **out, trifle_error *err)           \
-    {                                                                                         \
-        int trifle_init_rc_;                                                                  \
-        if (out == NULL)                                                                      \
-            return TRIFLE_EINVAL;                                                             \
-        *out = NULL;                                                                          \
-        if (host == NULL || host->abi_major != TRIFLE_DRIVER_ABI_MAJOR)                       \
-            return TRIFLE_EABI;                                                               \
-        if ((trifle_init_rc_ = (int)(init_hook)) != 0) {                                      \
-            if (err != NULL && err->code == TRIFLE_OK)                                        \
-                host->error_set(err, trifle_init_rc_ < 0 ? trifle_init_rc_ : TRIFLE_EDRIVER,  \
-                                trifle_init_rc_ > 0 ? trifle_init_rc_ : 0,                    \
-                                "init hook failed (%d)", trifle_init_rc_);                    \
-            return trifle_init_rc_ < 0 ? trifle_init_rc_ : TRIFLE_EDRIVER;                    \
-        }                                                                                     \
-        *out = &(table);                                                                      \
-        return TRIFLE_OK;                                                                     \
+    {                                                                                        \
+        int trifle_init_rc_;                                                                 \
+        if (out == NULL)                                                                     \
+            return TRIFLE_EINVAL;                                                            \
+        *out = NULL;                                                                         \
+        if (host == NULL || host->abi_major != TRIFLE_DRIVER_ABI_MAJOR)                      \
+            return TRIFLE_EABI;                                                              \
+        if ((trifle_init_rc_ = (int)(init_hook)) != 0) {                                     \
+            if (err != NULL && err->code == TRIFLE_OK)                                       \
+                host->error_set(                                                             \
+                    err,                                                                     \
+                    trifle_init_rc_<0 ? trifle_init_rc_ : TRIFLE_EDRIVER, trifle_init_rc_> 0 \
+                        ? trifle_init_rc_                                                    \
+                        : 0,                                                                 \
+                    "init hook failed (%d)", trifle_init_rc_);                               \
+            return trifle_init_rc_ < 0 ? trifle_init_rc_ : TRIFLE_EDRIVER;                   \
+        }                                                                                    \
+        *out = &(table);                                                                     \
+        return TRIFLE_OK;                                                                    \
     }
 
 /** TRIFLE_DRIVER_DEFINE_WITH_INIT() without an init hook. */
@@ -441,16 +446,19 @@ typedef int (*trifle_driver_init_fn)(const trifle_host_api *host, const trifle_d
 /** Initializer of a write result as the core hands it to a driver: struct_size set, nothing
  *  applied, failed_item -1, outcome known (`trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;`).
  */
-#define TRIFLE_WRITE_RESULT_INIT {sizeof(trifle_write_result), 0, -1, 0}
+#define TRIFLE_WRITE_RESULT_INIT              \
+    {                                         \
+        sizeof(trifle_write_result), 0, -1, 0 \
+    }
 
 /** Fill the fields of a write result that fit in the caller's struct_size. */
-#define TRIFLE_WRITE_RESULT_SET(res, applied_, failed_, unknown_)                             \
-    do {                                                                                      \
-        if ((res) != NULL && (res)->struct_size >= sizeof(trifle_write_result)) {             \
-            (res)->applied = (applied_);                                                      \
-            (res)->failed_item = (failed_);                                                   \
-            (res)->outcome_unknown = (unknown_);                                              \
-        }                                                                                     \
+#define TRIFLE_WRITE_RESULT_SET(res, applied_, failed_, unknown_)                 \
+    do {                                                                          \
+        if ((res) != NULL && (res)->struct_size >= sizeof(trifle_write_result)) { \
+            (res)->applied = (applied_);                                          \
+            (res)->failed_item = (failed_);                                       \
+            (res)->outcome_unknown = (unknown_);                                  \
+        }                                                                         \
     } while (0)
 
 TRIFLE_END_DECLS

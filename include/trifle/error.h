@@ -2,8 +2,8 @@
  * @file trifle/error.h
  * @brief Status codes and the caller-owned error record used by every fallible call.
  *
- * Fallible functions return `int`: 0 on success or a negative trifle_status. Their last parameter is
- * a `trifle_error *` that may be NULL and is left untouched on success:
+ * Fallible functions return `int`: 0 on success or a negative trifle_status. Their last parameter
+ * is a `trifle_error *` that may be NULL and is left untouched on success:
  * @code
  * trifle_error err = TRIFLE_ERROR_INIT;
  * if (trifle_track(t, "event::logs", now, payload, 0, &err) != 0)
@@ -19,26 +19,27 @@ TRIFLE_BEGIN_DECLS
 
 /** Status codes. Append only: values are never reused or renumbered. */
 typedef enum trifle_status {
-    TRIFLE_OK = 0,           /**< success */
-    TRIFLE_ERROR = -1,       /**< unexpected internal failure */
-    TRIFLE_ENOMEM = -2,      /**< allocation failure */
-    TRIFLE_EINVAL = -3,      /**< invalid argument: key, values, time, granularity, series input */
-    TRIFLE_ENOTFOUND = -4,   /**< driver plugin missing; Simple Stats entry missing; no ping */
-    TRIFLE_ENOTSUP = -5,     /**< the driver lacks a capability */
-    TRIFLE_ECONFIG = -6,     /**< configuration rejected */
-    TRIFLE_ECONN = -7,       /**< cannot reach storage */
-    TRIFLE_EAUTH = -8,       /**< storage rejected the credentials */
-    TRIFLE_ETIMEDOUT = -9,   /**< storage timeout */
-    TRIFLE_EBUSY = -10,      /**< buffer full, or storage locked */
-    TRIFLE_EABI = -11,       /**< plugin ABI mismatch */
-    TRIFLE_EDRIVER = -12,    /**< other storage error; `native` keeps the store's code */
-    TRIFLE_EDATA = -13,      /**< stored data prevents the write (text in a field to increment) */
-    TRIFLE_ECLOSED = -14,    /**< handle or buffer closed */
-    TRIFLE_EIO = -15         /**< the write-ahead journal could not take a write (disk full,
-                                  I/O error); nothing was acknowledged */
+    TRIFLE_OK = 0,         /**< success */
+    TRIFLE_ERROR = -1,     /**< unexpected internal failure */
+    TRIFLE_ENOMEM = -2,    /**< allocation failure */
+    TRIFLE_EINVAL = -3,    /**< invalid argument: key, values, time, granularity, series input */
+    TRIFLE_ENOTFOUND = -4, /**< driver plugin missing; Simple Stats entry missing; no ping */
+    TRIFLE_ENOTSUP = -5,   /**< the driver lacks a capability */
+    TRIFLE_ECONFIG = -6,   /**< configuration rejected */
+    TRIFLE_ECONN = -7,     /**< cannot reach storage */
+    TRIFLE_EAUTH = -8,     /**< storage rejected the credentials */
+    TRIFLE_ETIMEDOUT = -9, /**< storage timeout */
+    TRIFLE_EBUSY = -10,    /**< buffer full, or storage locked */
+    TRIFLE_EABI = -11,     /**< plugin ABI mismatch */
+    TRIFLE_EDRIVER = -12,  /**< other storage error; `native` keeps the store's code */
+    TRIFLE_EDATA = -13,    /**< stored data prevents the write (text in a field to increment) */
+    TRIFLE_ECLOSED = -14,  /**< handle or buffer closed */
+    TRIFLE_EIO = -15       /**< the write-ahead journal could not take a write (disk full,
+                                I/O error); nothing was acknowledged */
 } trifle_status;
 
-/** Caller-owned, fixed-size error record: no allocation, no thread-local state, safe across dlopen. */
+/** Caller-owned, fixed-size error record: no allocation, no thread-local state, safe across dlopen.
+ */
 typedef struct trifle_error {
     int code;          /**< a trifle_status */
     int native;        /**< the store's own code (SQLITE_BUSY, a SQLSTATE as integer, ...) or 0 */
@@ -53,7 +54,10 @@ _Static_assert(sizeof(trifle_error) == 2 * sizeof(int) + 16 + 256 + 256,
 #endif
 
 /** Initialiser for a trifle_error on the stack. */
-#define TRIFLE_ERROR_INIT {0, 0, "", "", ""}
+#define TRIFLE_ERROR_INIT \
+    {                     \
+        0, 0, "", "", ""  \
+    }
 
 /**
  * @brief A static description of a status code ("invalid argument").

@@ -38,8 +38,8 @@ TRIFLE_API int trifle_payload_parse(trifle_payload **out, const char *json, size
  * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_EINVAL naming the path at fault (err->path set too); TRIFLE_ENOMEM.
  */
-TRIFLE_API int trifle_payload_from_leaves(trifle_payload **out, const trifle_leaf *leaves,
-                                          size_t n, trifle_error *err);
+TRIFLE_API int trifle_payload_from_leaves(trifle_payload **out, const trifle_leaf *leaves, size_t n,
+                                          trifle_error *err);
 
 /**
  * @brief Free a payload; NULL is fine.

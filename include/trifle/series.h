@@ -11,7 +11,8 @@
 
 TRIFLE_BEGIN_DECLS
 
-/** A series. Immutable once built (thread-safe to read); functions that transform return a new one. */
+/** A series. Immutable once built (thread-safe to read); functions that transform return a new one.
+ */
 typedef struct trifle_series trifle_series;
 
 /**
@@ -44,8 +45,7 @@ TRIFLE_API int64_t trifle_series_at(const trifle_series *s, size_t i);
  * @param out Receives the value.
  * @return 0 and *out, or TRIFLE_ENOTFOUND when absent or not numeric.
  */
-TRIFLE_API int trifle_series_value(const trifle_series *s, size_t i, const char *path,
-                                   double *out);
+TRIFLE_API int trifle_series_value(const trifle_series *s, size_t i, const char *path, double *out);
 
 /**
  * @brief Row @p i as JSON text (canonical numbers). Caller-owned (trifle_mem_free()).

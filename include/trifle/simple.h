@@ -52,7 +52,7 @@ TRIFLE_BEGIN_DECLS
 /** The kind of an entry (docs/simple-stats.md, "Model"). */
 enum trifle_simple_kind {
     TRIFLE_SIMPLE_COUNTER = 0, /**< only ever incremented by deltas >= 0 */
-    TRIFLE_SIMPLE_GAUGE = 1    /**< decremented, or set by absolute/gauge, at least once: for good */
+    TRIFLE_SIMPLE_GAUGE = 1 /**< decremented, or set by absolute/gauge, at least once: for good */
 };
 
 /** One Prometheus label: a name and a value, both borrowed. */
@@ -67,13 +67,13 @@ typedef struct trifle_simple_label {
  * duration of trifle_simple_configure(), which copies them.
  */
 typedef struct trifle_simple_options {
-    size_t struct_size; /**< sizeof(trifle_simple_options), set by trifle_simple_options_init() */
-    int enabled;        /**< default 1; 0 makes every call a no-op */
-    int persist;        /**< default 1; save to `<data_dir>/stats/simple` (needs data_dir) */
+    size_t struct_size;   /**< sizeof(trifle_simple_options), set by trifle_simple_options_init() */
+    int enabled;          /**< default 1; 0 makes every call a no-op */
+    int persist;          /**< default 1; save to `<data_dir>/stats/simple` (needs data_dir) */
     const char *data_dir; /**< the server's data directory; default NULL */
     int no_buffer;        /**< default 1: apply under the lock; 0: bounded FIFO + consumer thread */
     int64_t buffer_size;  /**< FIFO capacity in operations, 1 … 1 048 576; default 1000 */
-    int64_t flush_interval_ms;      /**< consumer nap when the FIFO is empty, 1 … 3 600 000; 1000 */
+    int64_t flush_interval_ms; /**< consumer nap when the FIFO is empty, 1 … 3 600 000; 1000 */
     int64_t checkpoint_interval_ms; /**< save period when changed, 100 … 86 400 000; 10000 */
     const char *node_name; /**< value of the default Prometheus label `name`; NULL omits it */
     const char *node_id;   /**< value of the default Prometheus label `id`; NULL omits it */
@@ -295,8 +295,7 @@ TRIFLE_API int trifle_simple_writer_int(trifle_simple_writer *w, const char *pat
  * @param value The value; must be finite.
  * @return As trifle_simple_writer_int(); TRIFLE_EINVAL also for NaN and infinities.
  */
-TRIFLE_API int trifle_simple_writer_number(trifle_simple_writer *w, const char *path,
-                                           double value);
+TRIFLE_API int trifle_simple_writer_number(trifle_simple_writer *w, const char *path, double value);
 
 /**
  * @brief Enter (creating if needed) the member @p name of the current object, taken literally:
@@ -401,15 +400,19 @@ TRIFLE_API int trifle_simple_disk_provider(trifle_simple_writer *w, trifle_error
  */
 typedef struct trifle_simple_storage {
     size_t struct_size; /**< sizeof(trifle_simple_storage), set by the caller */
-    int64_t all;       /**< f_blocks · f_frsize of the file system holding the directory */
-    int64_t free;      /**< f_bfree · f_frsize */
-    int64_t available; /**< f_bavail · f_frsize (unprivileged users) */
-    int64_t used;      /**< all − free */
-    int64_t store;     /**< sum of the sizes of regular files under the directory (no symlinks followed) */
+    int64_t all;        /**< f_blocks · f_frsize of the file system holding the directory */
+    int64_t free;       /**< f_bfree · f_frsize */
+    int64_t available;  /**< f_bavail · f_frsize (unprivileged users) */
+    int64_t used;       /**< all − free */
+    int64_t
+        store; /**< sum of the sizes of regular files under the directory (no symlinks followed) */
 } trifle_simple_storage;
 
 /** Initialiser of a trifle_simple_storage: struct_size set, every figure 0. */
-#define TRIFLE_SIMPLE_STORAGE_INIT {sizeof(trifle_simple_storage), 0, 0, 0, 0, 0}
+#define TRIFLE_SIMPLE_STORAGE_INIT                   \
+    {                                                \
+        sizeof(trifle_simple_storage), 0, 0, 0, 0, 0 \
+    }
 
 /**
  * @brief statvfs() figures and the size of the regular files under @p data_dir, cached for 10 s

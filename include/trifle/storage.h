@@ -26,16 +26,16 @@ typedef struct trifle_plugin_info {
 
 /**
  * @brief List every `trifle_*.so` in the search path (@p driver_path, TRIFLE_DRIVER_PATH, the
- * directories of trifle_driver_dir_add(), the installed plugin directory), first occurrence of a name
- * wins, loading each to read its table. Plugins that fail are listed with `error` set.
+ * directories of trifle_driver_dir_add(), the installed plugin directory), first occurrence of a
+ * name wins, loading each to read its table. Plugins that fail are listed with `error` set.
  * @param driver_path Extra colon-separated directories searched first, or NULL.
  * @param out Caller-owned array (trifle_mem_free()).
  * @param n_out Receives the number of entries.
  * @param err Receives the error on failure; may be NULL.
  * @return 0 or TRIFLE_ENOMEM (a plugin that fails to load is an entry, not an error). Thread-safe.
  */
-TRIFLE_API int trifle_plugins_list(trifle_plugin_info **out, size_t *n_out,
-                                   const char *driver_path, trifle_error *err);
+TRIFLE_API int trifle_plugins_list(trifle_plugin_info **out, size_t *n_out, const char *driver_path,
+                                   trifle_error *err);
 
 /**
  * @brief Load (once per process) the driver called @p name_or_path and return its operation
@@ -109,7 +109,10 @@ typedef struct trifle_storage_options {
 
 /** Initialiser of a trifle_storage_options: struct_size set, the full identifier mode, no other
  *  option. */
-#define TRIFLE_STORAGE_OPTIONS_INIT {sizeof(trifle_storage_options), 0, 0, 0, 0}
+#define TRIFLE_STORAGE_OPTIONS_INIT                \
+    {                                              \
+        sizeof(trifle_storage_options), 0, 0, 0, 0 \
+    }
 
 /**
  * @brief Parse @p url (docs/cli.md, "Driver URLs"), load its driver and connect.
@@ -123,8 +126,8 @@ typedef struct trifle_storage_options {
  * @param err Receives the error on failure; may be NULL.
  * @return 0; TRIFLE_EINVAL (`trifle_storage_options.struct_size <n> is too small` for a struct not
  *         initialised); TRIFLE_ENOTSUP (the struct is newer than this library and sets members it
- *         does not know); TRIFLE_ECONFIG (`invalid driver URL: ...`, `unknown driver: ...`, `<name> driver
- *         supports only the full identifier mode`); TRIFLE_ENOTFOUND/TRIFLE_EABI from loading;
+ *         does not know); TRIFLE_ECONFIG (`invalid driver URL: ...`, `unknown driver: ...`, `<name>
+ * driver supports only the full identifier mode`); TRIFLE_ENOTFOUND/TRIFLE_EABI from loading;
  *         TRIFLE_ECONN/TRIFLE_EAUTH from connecting. The caller owns *out (trifle_storage_close()).
  */
 TRIFLE_API int trifle_storage_open(trifle_storage **out, const char *url,

@@ -25,9 +25,9 @@ typedef enum trifle_unit {
 
 /** A parsed granularity such as `15m`. Plain data: copy it freely. */
 typedef struct trifle_granularity {
-    int64_t offset;  /**< 1 ... 1 000 000 */
-    int unit;        /**< a trifle_unit */
-    char label[32];  /**< the text exactly as given (`01h` and `1h` are distinct labels) */
+    int64_t offset; /**< 1 ... 1 000 000 */
+    int unit;       /**< a trifle_unit */
+    char label[32]; /**< the text exactly as given (`01h` and `1h` are distinct labels) */
 } trifle_granularity;
 
 /**
@@ -78,8 +78,13 @@ TRIFLE_API int32_t trifle_zone_offset(const trifle_zone *zone, int64_t at);
 
 /** Weekdays for week_start, 0 = Sunday (as the `week_start` option counts them). */
 enum trifle_weekday {
-    TRIFLE_SUNDAY = 0, TRIFLE_MONDAY = 1, TRIFLE_TUESDAY = 2, TRIFLE_WEDNESDAY = 3,
-    TRIFLE_THURSDAY = 4, TRIFLE_FRIDAY = 5, TRIFLE_SATURDAY = 6
+    TRIFLE_SUNDAY = 0,
+    TRIFLE_MONDAY = 1,
+    TRIFLE_TUESDAY = 2,
+    TRIFLE_WEDNESDAY = 3,
+    TRIFLE_THURSDAY = 4,
+    TRIFLE_FRIDAY = 5,
+    TRIFLE_SATURDAY = 6
 };
 
 /**
@@ -149,9 +154,9 @@ TRIFLE_API size_t trifle_time_format(char *buf, size_t size, int64_t at, const t
 
 /** Flags for trifle_time_parse(). */
 enum trifle_time_flags {
-    TRIFLE_TIME_OFFSET_REQUIRED = 0,  /**< HTTP rule (docs/http-api.md): an offset is mandatory */
-    TRIFLE_TIME_CLI = 1               /**< CLI rule (docs/cli.md): also `now`, `@<unix>`, local
-                                           `YYYY-MM-DDTHH:MM[:SS]` and `YYYY-MM-DD` in @p zone */
+    TRIFLE_TIME_OFFSET_REQUIRED = 0, /**< HTTP rule (docs/http-api.md): an offset is mandatory */
+    TRIFLE_TIME_CLI = 1              /**< CLI rule (docs/cli.md): also `now`, `@<unix>`, local
+                                          `YYYY-MM-DDTHH:MM[:SS]` and `YYYY-MM-DD` in @p zone */
 };
 
 /**
@@ -168,8 +173,8 @@ enum trifle_time_flags {
  * @param err Receives the error on failure; may be NULL.
  * @return 0, or TRIFLE_EINVAL `invalid time: <text>` / `time out of range`.
  */
-TRIFLE_API int trifle_time_parse(int64_t *out, const char *text, const trifle_zone *zone,
-                                 int flags, trifle_error *err);
+TRIFLE_API int trifle_time_parse(int64_t *out, const char *text, const trifle_zone *zone, int flags,
+                                 trifle_error *err);
 
 TRIFLE_END_DECLS
 

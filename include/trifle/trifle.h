@@ -136,7 +136,8 @@ TRIFLE_API int trifle_values(trifle *t, trifle_series **out, const char *key, in
 
 /**
  * @brief Store the status ping of @p key (docs/storage-format.md, "Pings"): replaces the
- * previous one; not bucketed, not buffered. TRIFLE_ENOTSUP `driver does not support beam/scan` without the capability.
+ * previous one; not bucketed, not buffered. TRIFLE_ENOTSUP `driver does not support beam/scan`
+ * without the capability.
  * @param t The handle.
  * @param key Metric key, checked as for trifle_track().
  * @param at The ping instant, Unix seconds (not floored).
@@ -190,7 +191,10 @@ typedef struct trifle_buffer_counters {
 } trifle_buffer_counters;
 
 /** Initialiser of a trifle_buffer_counters: struct_size set, every counter 0. */
-#define TRIFLE_BUFFER_COUNTERS_INIT {sizeof(trifle_buffer_counters), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+#define TRIFLE_BUFFER_COUNTERS_INIT                                  \
+    {                                                                \
+        sizeof(trifle_buffer_counters), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 \
+    }
 
 /**
  * @brief Read the buffer's counters.

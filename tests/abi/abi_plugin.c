@@ -210,11 +210,11 @@ ABI_MAYBE_UNUSED static int ab_scan(trifle_conn *c, const char *key, int64_t *at
 static const char *const ab_schemes[] = {ABI_STR(ABI_NAME), "abi", NULL};
 
 /* The members, in table order, for both layouts below. */
-#define ABI_MEMBERS                                                                          \
-    ABI_TABLE_NAME_VALUE, ABI_VERSION_VALUE, ABI_CAPS, ab_schemes, ABI_OPEN_VALUE,           \
+#define ABI_MEMBERS                                                                \
+    ABI_TABLE_NAME_VALUE, ABI_VERSION_VALUE, ABI_CAPS, ab_schemes, ABI_OPEN_VALUE, \
         ABI_CLOSE_VALUE, ab_setup, ABI_INC_VALUE, ab_write, ab_get, ABI_PING_VALUE, ABI_SCAN_VALUE
 /* The members after `scan` of the current layout. */
-#define ABI_TAIL                                                                             \
+#define ABI_TAIL                                                                                \
     NULL /* drop: optional */, NULL /* write_marked */, NULL /* mark_read */, NULL /* calls */, \
         ABI_OPEN_PARAMS_VALUE, ab_unload, NULL /* query */
 #ifdef ABI_NO_OPEN
@@ -275,9 +275,8 @@ ABI_MAYBE_UNUSED static const abi_driver_1_0 ab_table_storage = {1, 0, sizeof(ab
 ABI_MAYBE_UNUSED static const struct {
     trifle_driver table;
     char private_tail[64];
-} ab_table_storage = {{ABI_TABLE_MAJOR, ABI_TABLE_MINOR, sizeof(trifle_driver) + 64, ABI_MEMBERS,
-                       ABI_TAIL},
-                      {0}};
+} ab_table_storage = {
+    {ABI_TABLE_MAJOR, ABI_TABLE_MINOR, sizeof(trifle_driver) + 64, ABI_MEMBERS, ABI_TAIL}, {0}};
 #define ABI_TABLE_PTR (&ab_table_storage.table)
 #else
 #ifndef ABI_STRUCT_SIZE

@@ -17,7 +17,8 @@
 /* the abi_major fixture claims major 2 with this build's minor */
 #define ABI_STR_(x) #x
 #define ABI_STR(x) ABI_STR_(x)
-#define ABI_MAJOR_REFUSED "driver abi_major: ABI 2." ABI_STR(TRIFLE_DRIVER_ABI_MINOR) " not supported"
+#define ABI_MAJOR_REFUSED \
+    "driver abi_major: ABI 2." ABI_STR(TRIFLE_DRIVER_ABI_MINOR) " not supported"
 
 static const char *plugin(const char *name)
 {

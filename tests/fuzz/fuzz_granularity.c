@@ -25,8 +25,8 @@ static void open_zones(void)
  * an ordinary instant. */
 static const int64_t instants[] = {
     TRIFLE__TIME_MIN, TRIFLE__TIME_MIN + 1, TRIFLE__TIME_MAX, TRIFLE__TIME_MAX - 1,
-    1743867000 - 1,   1743867000,           1743867000 + 1, 1743868800,
-    1759591800 - 1,   1759591800,           1759591800 + 1, 1736937465,
+    1743867000 - 1,   1743867000,           1743867000 + 1,   1743868800,
+    1759591800 - 1,   1759591800,           1759591800 + 1,   1736937465,
 };
 
 static void check_floor(const trifle_zone *z, int ws, const trifle_granularity *g, int64_t x)
@@ -72,8 +72,8 @@ static void check_timeline(const trifle_zone *z, int ws, const trifle_granularit
         abort();
     for (size_t i = 0; i < n; i++) {
         int64_t b;
-        if (pts[i] >= TRIFLE__TIME_MIN && (trifle_floor(&b, z, ws, g, pts[i], NULL) != 0 ||
-                                           b != pts[i]))
+        if (pts[i] >= TRIFLE__TIME_MIN &&
+            (trifle_floor(&b, z, ws, g, pts[i], NULL) != 0 || b != pts[i]))
             abort();
         if (i > 0 && pts[i] <= pts[i - 1])
             abort();

@@ -35,8 +35,8 @@ static void same_call(const trifle__jrec_op *a, const trifle__jrec_op *b)
     check(a->payload->n == b->payload->n);
     for (i = 0; i < a->payload->n; i++) {
         check(strcmp(a->payload->leaves[i].path, b->payload->leaves[i].path) == 0);
-        check(memcmp(&a->payload->leaves[i].value, &b->payload->leaves[i].value,
-                     sizeof(double)) == 0);
+        check(memcmp(&a->payload->leaves[i].value, &b->payload->leaves[i].value, sizeof(double)) ==
+              0);
     }
 }
 

@@ -22,10 +22,8 @@ static void check(int ok)
 
 static const char *const modes[] = {"a", "b", NULL};
 static const mcp_arg args[] = {
-    {"key", MCP_T_STRING, 1, "k", NULL},
-    {"n", MCP_T_INTEGER, 0, "n", NULL},
-    {"flag", MCP_T_BOOLEAN, 0, "f", NULL},
-    {"values", MCP_T_OBJECT, 0, "v", NULL},
+    {"key", MCP_T_STRING, 1, "k", NULL},   {"n", MCP_T_INTEGER, 0, "n", NULL},
+    {"flag", MCP_T_BOOLEAN, 0, "f", NULL}, {"values", MCP_T_OBJECT, 0, "v", NULL},
     {"mode", MCP_T_STRING, 0, "m", modes},
 };
 static const mcp_tool tools[] = {

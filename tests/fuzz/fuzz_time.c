@@ -41,8 +41,8 @@ static void check_instant(const trifle_zone *z, int64_t at)
         abort();
     /* RFC 3339 round trip */
     size_t n = trifle_time_format(text, sizeof(text), at, z);
-    if (n != strlen(text) || trifle_time_parse(&back, text, NULL, TRIFLE_TIME_OFFSET_REQUIRED,
-                                               NULL) != 0 || back != at)
+    if (n != strlen(text) ||
+        trifle_time_parse(&back, text, NULL, TRIFLE_TIME_OFFSET_REQUIRED, NULL) != 0 || back != at)
         abort();
     for (int i = 0; i < 8; i++) {
         for (int ws = TRIFLE_SUNDAY; ws <= TRIFLE_MONDAY; ws++) {
@@ -50,8 +50,8 @@ static void check_instant(const trifle_zone *z, int64_t at)
             if (trifle_floor(&b, z, ws, &grans[i], at, NULL) != 0 || b > at)
                 abort();
             /* idempotent, unless the bucket starts before 1900 (then b is no valid input) */
-            if (b >= TRIFLE__TIME_MIN && (trifle_floor(&bb, z, ws, &grans[i], b, NULL) != 0 ||
-                                          bb != b))
+            if (b >= TRIFLE__TIME_MIN &&
+                (trifle_floor(&bb, z, ws, &grans[i], b, NULL) != 0 || bb != b))
                 abort();
             /* the bucket of `at` as a one-point timeline, and a few buckets before it */
             int64_t *pts = NULL;

@@ -1,8 +1,8 @@
 /* Fuzz target: the strict JSON lexer every JSON reader of the tree uses (util/tu_json.h). The text
  * is validated strictly and laxly: an error must carry a reason and an offset inside the input,
  * whatever is strict-valid must be lax-valid, and a valid string must decode to no more bytes than
- * its body, as UTF-8 (with no NUL byte when strictly valid), and written back with tu_buf_json_string
- * it must lex again and decode to the same bytes. */
+ * its body, as UTF-8 (with no NUL byte when strictly valid), and written back with
+ * tu_buf_json_string it must lex again and decode to the same bytes. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -48,11 +48,10 @@ static int fail(const char *what, int rc, const trifle_error *e)
 int main(int argc, char **argv)
 {
     static const char *const opts[][2] = {
-        {"granularities", "1h"},          {"buffer.enabled", "true"},
-        {"buffer.async", "false"},        {"buffer.duration_ms", "0"},
-        {"buffer.size", "1000000"},       {"buffer.max_pending", "1000000"},
-        {"buffer.journal_sync", "always"},
-        {"buffer.close_timeout_ms", "0"},
+        {"granularities", "1h"},           {"buffer.enabled", "true"},
+        {"buffer.async", "false"},         {"buffer.duration_ms", "0"},
+        {"buffer.size", "1000000"},        {"buffer.max_pending", "1000000"},
+        {"buffer.journal_sync", "always"}, {"buffer.close_timeout_ms", "0"},
     };
     trifle_error e = TRIFLE_ERROR_INIT;
     trifle_buffer_counters stats = TRIFLE_BUFFER_COUNTERS_INIT;

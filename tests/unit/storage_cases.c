@@ -92,8 +92,8 @@ void storage_case_concurrency(const char *driver, const char *url)
         if (pids[i] == 0) {
             trifle_error err = TRIFLE_ERROR_INIT;
             trifle_storage *cst = NULL;
-            int k, ok = storage_open_url(&cst, url, &err) == 0 &&
-                        trifle_storage_setup(cst, &err) == 0;
+            int k,
+                ok = storage_open_url(&cst, url, &err) == 0 && trifle_storage_setup(cst, &err) == 0;
             item it;
             if (ok)
                 item_init(&it, cst, "hot", T0, l, 3);
@@ -167,8 +167,8 @@ void storage_case_throughput(const char *driver, const char *url)
         free(g);
     }
     assert_int_equal(leaves, 64);
-    print_message("%s get of %d buckets: %.1f ms (first call), %.1f ms (best of 3)\n", driver,
-                  YEAR, first * 1000, best * 1000);
+    print_message("%s get of %d buckets: %.1f ms (first call), %.1f ms (best of 3)\n", driver, YEAR,
+                  first * 1000, best * 1000);
     trifle_storage_close(st);
     free(b);
     free(it);

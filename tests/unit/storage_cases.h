@@ -2,7 +2,8 @@
  * test_driver_mysql.c), each on the URL of a fresh namespace the caller made and drops: the
  * out-of-memory loop, eight processes incrementing one bucket, the throughput report, and
  * replies lost on the way. They use the failing allocator of server_helpers.h
- * (test_server_hooks() installed) and fail the test through cmocka. TRIFLE_TEST_LIGHT=1 (valgrind) makes the loops ten times shorter. */
+ * (test_server_hooks() installed) and fail the test through cmocka. TRIFLE_TEST_LIGHT=1 (valgrind)
+ * makes the loops ten times shorter. */
 #ifndef TRIFLE_TEST_STORAGE_CASES_H
 #define TRIFLE_TEST_STORAGE_CASES_H
 

@@ -270,8 +270,14 @@ static void test_read_your_writes(void **state)
 static void read_during_flush(const char *aggregate)
 {
     /* two connections: the read does not queue behind the flush for one */
-    const char *const opts[] = {"buffer.async",     "true",    "buffer.duration_ms", "1",
-                                "buffer.aggregate", aggregate, "connections",        "2",
+    const char *const opts[] = {"buffer.async",
+                                "true",
+                                "buffer.duration_ms",
+                                "1",
+                                "buffer.aggregate",
+                                aggregate,
+                                "connections",
+                                "2",
                                 NULL};
     trifle *t = open_buffered(opts);
     trifle_payload *p = test_payload("{\"n\":1}");
@@ -408,7 +414,7 @@ static void test_outcome_unknown_retries(void **state)
 
 static void test_memory_bound(void **state)
 {
-    static const char *const err_opts[] = {"buffer.max_pending", "4", "buffer.size", "4",
+    static const char *const err_opts[] = {"buffer.max_pending", "4",     "buffer.size", "4",
                                            "buffer.full_policy", "error", NULL};
     static const char *const block_opts[] = {"buffer.max_pending", "4", "buffer.size", "4", NULL};
     trifle *t = open_buffered(err_opts);
@@ -417,8 +423,8 @@ static void test_memory_bound(void **state)
     trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
 
     (void)state;
-    track(t, "k", T0, p);          /* 4 records: k and system, at 1h and 1d */
-    track(t, "k", T0 + 1, p);      /* same records: fits */
+    track(t, "k", T0, p);     /* 4 records: k and system, at 1h and 1d */
+    track(t, "k", T0 + 1, p); /* same records: fits */
     assert_int_equal(trifle_track(t, "other", T0, p, 0, &err), TRIFLE_EBUSY);
     assert_string_equal(err.message, "buffer is full");
     assert_int_equal(trifle_buffer_stats(t, &c), 0);
@@ -506,8 +512,8 @@ static void *work(void *arg)
 
 static void test_threads_exact_totals(void **state)
 {
-    static const char *const opts[] = {"buffer.async", "true", "buffer.size", "256",
-                                       "buffer.duration_ms", "5", NULL};
+    static const char *const opts[] = {"buffer.async",       "true", "buffer.size", "256",
+                                       "buffer.duration_ms", "5",    NULL};
     trifle *t = open_buffered(opts);
     trifle_payload *p = test_payload("{\"n\":1,\"f\":{\"q\":0.25}}");
     pthread_t th[4];
@@ -670,7 +676,8 @@ int main(void)
         cmocka_unit_test(test_read_your_writes),
         cmocka_unit_test(test_read_waits_for_flush_in_flight),
         cmocka_unit_test_setup_teardown(test_failed_flush_keeps_everything, fx_open, fx_close),
-        cmocka_unit_test_setup_teardown(test_partially_applied_call_is_not_repeated, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_partially_applied_call_is_not_repeated, fx_open,
+                                        fx_close),
         cmocka_unit_test(test_applied_set_is_not_repeated),
         cmocka_unit_test(test_edata_quarantines_one_record),
         cmocka_unit_test_setup_teardown(test_outcome_unknown_retries, fx_open, fx_close),

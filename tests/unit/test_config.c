@@ -154,8 +154,7 @@ static void test_granularity_lists_vectors(void **state)
     int cases = 0;
 
     (void)state;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItem(doc, "config_lists"))
-    {
+    cJSON_ArrayForEach (c, cJSON_GetObjectItem(doc, "config_lists")) {
         trifle_config *cfg = new_config();
         trifle_error err = TRIFLE_ERROR_INIT;
         cJSON *input = cJSON_GetObjectItem(c, "input");
@@ -167,8 +166,7 @@ static void test_granularity_lists_vectors(void **state)
             const char *items[32];
             size_t n = 0;
             cJSON *it;
-            cJSON_ArrayForEach(it, input)
-            {
+            cJSON_ArrayForEach (it, input) {
                 assert_true(n < 32);
                 items[n++] = it->valuestring;
             }
@@ -183,8 +181,7 @@ static void test_granularity_lists_vectors(void **state)
             assert_int_equal(rc, 0);
             assert_int_equal(trifle_config_granularity_count(cfg),
                              (size_t)cJSON_GetArraySize(expected));
-            cJSON_ArrayForEach(e, expected)
-            {
+            cJSON_ArrayForEach (e, expected) {
                 assert_string_equal(trifle_config_granularity(cfg, i), e->valuestring);
                 i++;
             }
@@ -249,12 +246,9 @@ static void test_parse_bool(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_invalid_values),
-        cmocka_unit_test(test_normalised_values),
-        cmocka_unit_test(test_granularity_lists_vectors),
-        cmocka_unit_test(test_dup_is_deep),
-        cmocka_unit_test(test_cross_checks),
+        cmocka_unit_test(test_defaults),          cmocka_unit_test(test_invalid_values),
+        cmocka_unit_test(test_normalised_values), cmocka_unit_test(test_granularity_lists_vectors),
+        cmocka_unit_test(test_dup_is_deep),       cmocka_unit_test(test_cross_checks),
         cmocka_unit_test(test_parse_bool),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

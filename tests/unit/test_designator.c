@@ -41,8 +41,7 @@ static int check_cases(const trifle_designator *d, const cJSON *c)
     char buf[TRIFLE_DESIGNATOR_LABEL_SIZE];
     int n = 0;
 
-    cJSON_ArrayForEach(k, cases)
-    {
+    cJSON_ArrayForEach (k, cases) {
         double v = cJSON_GetArrayItem(k, 0)->valuedouble;
         const char *want = cJSON_GetArrayItem(k, 1)->valuestring;
         size_t len = trifle_designator_label(d, v, buf, sizeof(buf));
@@ -66,8 +65,7 @@ static void test_linear(void **state)
     int n = 0;
 
     (void)state;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(vectors, "linear"))
-    {
+    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vectors, "linear")) {
         trifle_error err = TRIFLE_ERROR_INIT;
         trifle_designator *d = NULL;
         assert_int_equal(
@@ -85,8 +83,7 @@ static void test_geometric(void **state)
     int n = 0;
 
     (void)state;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(vectors, "geometric"))
-    {
+    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vectors, "geometric")) {
         trifle_error err = TRIFLE_ERROR_INIT;
         trifle_designator *d = NULL;
         assert_int_equal(trifle_designator_new_geometric(&d, num(c, "min"), num(c, "max"), &err),
@@ -103,14 +100,14 @@ static void test_custom(void **state)
     int n = 0;
 
     (void)state;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(vectors, "custom"))
-    {
+    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vectors, "custom")) {
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(c, "buckets"), *e;
         trifle_error err = TRIFLE_ERROR_INIT;
         trifle_designator *d = NULL;
         double buckets[64];
         size_t k = 0;
-        cJSON_ArrayForEach(e, b) buckets[k++] = e->valuedouble;
+        cJSON_ArrayForEach (e, b)
+            buckets[k++] = e->valuedouble;
         assert_int_equal(trifle_designator_new_custom(&d, buckets, k, &err), 0);
         n += check_cases(d, c);
         trifle_designator_free(d);

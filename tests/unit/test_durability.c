@@ -187,7 +187,8 @@ static char **segments(const char *dir, size_t *n)
     assert_non_null(d);
     while ((e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
-        if (strncmp(e->d_name, "seg-", 4) != 0 || (len > 8 && strcmp(e->d_name + len - 8, ".corrupt") == 0))
+        if (strncmp(e->d_name, "seg-", 4) != 0 ||
+            (len > 8 && strcmp(e->d_name + len - 8, ".corrupt") == 0))
             continue;
         list = realloc(list, (*n + 1) * sizeof(*list));
         assert_non_null(list);
@@ -466,9 +467,9 @@ static void test_journal_needs_buffer(void **state)
     (void)state;
     (void)snprintf(url, sizeof(url), "sqlite:%s/db.sqlite", work);
     path_in(journal, sizeof(journal), "journal");
-    assert_int_equal(open_handle(&t, url, journal,
-                                 (const char *const[]){"buffer.enabled", "false", NULL}, &err),
-                     TRIFLE_ECONFIG);
+    assert_int_equal(
+        open_handle(&t, url, journal, (const char *const[]){"buffer.enabled", "false", NULL}, &err),
+        TRIFLE_ECONFIG);
     assert_string_equal(err.message, "invalid buffer option journal: the journal needs "
                                      "buffer.enabled");
 }
@@ -487,8 +488,7 @@ static void test_crash_after_commit_is_exactly_once(void **state)
 
     (void)state;
     (void)snprintf(url, sizeof(url), "sqlite:%s/db.sqlite", work);
-    (void)snprintf(furl, sizeof(furl), "fault:sqlite:%s/db.sqlite?fault_exit_after_commit=2",
-                   work);
+    (void)snprintf(furl, sizeof(furl), "fault:sqlite:%s/db.sqlite?fault_exit_after_commit=2", work);
     path_in(journal, sizeof(journal), "journal");
     must_setup(url);
     pid = fork();
@@ -511,7 +511,7 @@ static void test_crash_after_commit_is_exactly_once(void **state)
     assert_true((WIFEXITED(status) && WEXITSTATUS(status) == 86) ||
                 (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
     assert_true(stored_total(url) == 35); /* both commits are in the file */
-    t = must_open(url, journal, NULL);   /* replay: the mark says all 35 are stored */
+    t = must_open(url, journal, NULL);    /* replay: the mark says all 35 are stored */
     assert_int_equal(trifle_close(t, &err), 0);
     trifle_free(t);
     assert_true(stored_total(url) == 35);
@@ -683,8 +683,8 @@ static void kill_cycle(const char *url, const char *journal, const char *sync, i
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        const char *opts[] = {"buffer.async", "true", "buffer.duration_ms", "5",
-                              "buffer.journal_sync", sync, NULL};
+        const char *opts[] = {
+            "buffer.async", "true", "buffer.duration_ms", "5", "buffer.journal_sync", sync, NULL};
         char one = 1;
         (void)close(fds[0]);
         t = must_open(url, journal, opts);
@@ -757,8 +757,8 @@ static void test_always_with_threads(void **state)
 {
     char url[512], journal[512];
     trifle_payload *p = test_payload("{\"n\":1}");
-    const char *opts[] = {"buffer.async", "true", "buffer.duration_ms", "2",
-                          "buffer.journal_sync", "always", NULL};
+    const char *opts[] = {"buffer.async", "true", "buffer.duration_ms", "2", "buffer.journal_sync",
+                          "always",       NULL};
     trifle *t;
     trifle_error err = TRIFLE_ERROR_INIT;
     pthread_t th[4];

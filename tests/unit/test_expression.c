@@ -40,7 +40,8 @@ static const char **paths_of(const cJSON *c, size_t *n)
     size_t i = 0;
 
     assert_non_null(list);
-    cJSON_ArrayForEach(e, p) list[i++] = e->valuestring;
+    cJSON_ArrayForEach (e, p)
+        list[i++] = e->valuestring;
     *n = i;
     return list;
 }
@@ -63,8 +64,7 @@ static void test_transform_vectors(void **state)
     int cases = 0, rows_checked = 0, errors = 0;
 
     (void)state;
-    cJSON_ArrayForEach(c, get(vectors, "transform"))
-    {
+    cJSON_ArrayForEach (c, get(vectors, "transform")) {
         trifle_series *s = series_from_json_parts(NULL, get(c, "rows")), *out = NULL;
         trifle_error err = TRIFLE_ERROR_INIT;
         size_t n, i;
@@ -116,8 +116,7 @@ static void test_validate_vectors(void **state)
     int ok = 0, bad = 0;
 
     (void)state;
-    cJSON_ArrayForEach(c, get(vectors, "validate"))
-    {
+    cJSON_ArrayForEach (c, get(vectors, "validate")) {
         trifle_error err = TRIFLE_ERROR_INIT;
         size_t n;
         const char **paths = paths_of(c, &n);

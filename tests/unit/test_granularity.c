@@ -44,14 +44,14 @@ static void test_valid_vectors(void **state)
     (void)state;
     int count = 0;
     const cJSON *c;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(vec, "valid"))
-    {
+    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vec, "valid")) {
         trifle_granularity g;
         trifle_error err = TRIFLE_ERROR_INIT;
         memset(&g, 0x5a, sizeof(g));
         if (trifle_granularity_parse(&g, str(c, "input"), &err) != 0)
             fail_msg("%s: %s", str(c, "input"), err.message);
-        assert_int_equal(g.offset, (int64_t)cJSON_GetObjectItemCaseSensitive(c, "offset")->valuedouble);
+        assert_int_equal(g.offset,
+                         (int64_t)cJSON_GetObjectItemCaseSensitive(c, "offset")->valuedouble);
         assert_true(g.unit >= TRIFLE_UNIT_SECOND && g.unit <= TRIFLE_UNIT_YEAR);
         assert_string_equal(unit_text[g.unit], str(c, "unit"));
         assert_string_equal(g.label, str(c, "label"));
@@ -67,8 +67,7 @@ static void test_invalid_vectors(void **state)
     (void)state;
     int count = 0;
     const cJSON *c;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(vec, "invalid"))
-    {
+    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vec, "invalid")) {
         trifle_granularity g;
         trifle_error err = TRIFLE_ERROR_INIT;
         assert_int_equal(trifle_granularity_parse(&g, str(c, "input"), &err), TRIFLE_EINVAL);
@@ -141,20 +140,19 @@ static void test_weekday(void **state)
     static const struct {
         const char *text;
         int day;
-    } good[] = {{"sunday", 0},   {"Monday", 1},    {"TUESDAY", 2}, {"wEdNeSdAy", 3},
-                {"thursday", 4}, {"friday", 5},    {"saturday", 6}, {"sun", 0},
-                {"MON", 1},      {"Tue", 2},       {"wed", 3},      {"thu", 4},
-                {"fri", 5},      {"sat", 6},       {"0", 0},        {"6", 6},
-                {"3", 3}};
+    } good[] = {{"sunday", 0}, {"Monday", 1},   {"TUESDAY", 2}, {"wEdNeSdAy", 3}, {"thursday", 4},
+                {"friday", 5}, {"saturday", 6}, {"sun", 0},     {"MON", 1},       {"Tue", 2},
+                {"wed", 3},    {"thu", 4},      {"fri", 5},     {"sat", 6},       {"0", 0},
+                {"6", 6},      {"3", 3}};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         int day = -1;
         trifle_error err = TRIFLE_ERROR_INIT;
         assert_int_equal(trifle_weekday_parse(&day, good[i].text, &err), 0);
         assert_int_equal(day, good[i].day);
     }
-    static const char *const bad[] = {"",       "7",      "-1",    "01",       " monday",
-                                      "monday ", "mo",    "sunda", "sundays",  "weds",
-                                      "thur",    "1.0",   "+1",    "dimanche", "su n"};
+    static const char *const bad[] = {"",        "7",   "-1",    "01",       " monday",
+                                      "monday ", "mo",  "sunda", "sundays",  "weds",
+                                      "thur",    "1.0", "+1",    "dimanche", "su n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int day = 42;
         trifle_error err = TRIFLE_ERROR_INIT;

@@ -319,9 +319,9 @@ static void test_crc32c(void **state)
             whole = trifle__crc32c_portable(0, big + i, k);
             assert_int_equal(trifle__crc32c(0, big + i, k), whole);
             split = k / 3;
-            assert_int_equal(trifle__crc32c(trifle__crc32c(0, big + i, split), big + i + split,
-                                            k - split),
-                             whole);
+            assert_int_equal(
+                trifle__crc32c(trifle__crc32c(0, big + i, split), big + i + split, k - split),
+                whole);
         }
 }
 
@@ -416,9 +416,9 @@ static void test_round_trip(void **state)
         free(g.seqs);
         assert_int_equal(trifle__journal_append(j, 0, "x", 1, &seq, &err), TRIFLE_EINVAL);
         assert_int_equal(trifle__journal_append(j, 70000, "x", 1, &seq, &err), TRIFLE_EINVAL);
-        assert_int_equal(trifle__journal_append(j, TRIFLE__JREC_OP, NULL, (size_t)17 << 20, &seq,
-                                                &err),
-                         TRIFLE_EINVAL);
+        assert_int_equal(
+            trifle__journal_append(j, TRIFLE__JREC_OP, NULL, (size_t)17 << 20, &seq, &err),
+            TRIFLE_EINVAL);
         assert_non_null(strstr(err.message, "over the limit"));
         /* an empty body is a record too */
         assert_int_equal(trifle__journal_append(j, TRIFLE__JREC_CHECKPOINT, NULL, 0, &seq, &err),
@@ -928,15 +928,13 @@ static int full_disk_child(int ignore_sigxfsz)
     if (trifle__journal_append(j, TRIFLE__JREC_OP, body, sizeof(body), &seq, &err) != 0 ||
         seq != 11)
         return 15;
-    if (trifle__journal_append(j, TRIFLE__JREC_OP, body, sizeof(body), &seq, &err) !=
-        TRIFLE_EIO)
+    if (trifle__journal_append(j, TRIFLE__JREC_OP, body, sizeof(body), &seq, &err) != TRIFLE_EIO)
         return 16;
     if (strstr(err.message, seg) == NULL || strstr(err.message, "File too large") == NULL)
         return 17;
     if (file_size(seg) != before + 100) /* cut back: nothing of the failed record */
         return 18;
-    if (trifle__journal_append(j, TRIFLE__JREC_OP, body, sizeof(body), &seq, &err) !=
-        TRIFLE_EIO)
+    if (trifle__journal_append(j, TRIFLE__JREC_OP, body, sizeof(body), &seq, &err) != TRIFLE_EIO)
         return 19;
     rl.rlim_cur = rl.rlim_max;
     if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
@@ -1079,8 +1077,7 @@ static void *gc_worker(void *arg)
         if (trifle__journal_append(s->j, TRIFLE__JREC_OP, body, sizeof(body), &seq, &err) != 0)
             s->failures++;
         pthread_mutex_unlock(&s->append_lock);
-        if (trifle__journal_sync_to(s->j, seq, &err) != 0 ||
-            trifle__journal_synced_seq(s->j) < seq)
+        if (trifle__journal_sync_to(s->j, seq, &err) != 0 || trifle__journal_synced_seq(s->j) < seq)
             s->failures++;
         s->calls++;
     }
@@ -1136,8 +1133,7 @@ static void test_group_commit(void **state)
     assert_int_equal(st.records, (uint64_t)THREADS * s.per_thread);
     assert_int_equal(trifle__journal_synced_seq(s.j), st.records);
     /* callers shared fdatasyncs (the count includes one per segment rotation) */
-    print_message("group commit: %d sync_to calls, %" PRIu64 " fdatasyncs, %" PRIu64
-                  " segments\n",
+    print_message("group commit: %d sync_to calls, %" PRIu64 " fdatasyncs, %" PRIu64 " segments\n",
                   s.calls, st.syncs, st.segments_created);
     assert_true(st.syncs < (uint64_t)s.calls);
     assert_true(st.segments_created > 1);

@@ -419,8 +419,7 @@ static trifle_leaf *leaves_from_object(const cJSON *flat, size_t *n)
     const cJSON *m;
 
     *n = 0;
-    cJSON_ArrayForEach(m, flat)
-    {
+    cJSON_ArrayForEach (m, flat) {
         assert_true(cJSON_IsNumber(m));
         l[*n].path = m->string;
         l[*n].value = m->valuedouble;
@@ -436,8 +435,7 @@ static void test_unpack_vectors(void **state)
     int count = 0;
 
     (void)state;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(doc, "unpack"))
-    {
+    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(doc, "unpack")) {
         const cJSON *expected = cJSON_GetObjectItemCaseSensitive(c, "expected");
         size_t n;
         trifle_leaf *l = leaves_from_object(cJSON_GetObjectItemCaseSensitive(c, "flat"), &n);

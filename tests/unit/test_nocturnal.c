@@ -106,8 +106,7 @@ static void log_tzdata_version(void)
     }
     line[strcspn(line, "\n")] = '\0';
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(vec, "meta");
-    print_message("tz data: %s (%s); vectors generated with %s\n", path, line,
-                  str(meta, "tzdata"));
+    print_message("tz data: %s (%s); vectors generated with %s\n", path, line, str(meta, "tzdata"));
 }
 
 static int setup(void **state)
@@ -136,8 +135,7 @@ static void test_floor_vectors(void **state)
     (void)state;
     int failures = 0, count = 0;
     const cJSON *c;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(vec, "floor"))
-    {
+    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vec, "floor")) {
         const trifle_zone *z = zone(str(c, "zone"));
         trifle_granularity g = gran(str(c, "granularity"));
         int ws = weekday(str(c, "week_start"));
@@ -146,7 +144,8 @@ static void test_floor_vectors(void **state)
         trifle_error err = TRIFLE_ERROR_INIT;
         count++;
         /* the RFC 3339 input text names the same instant */
-        if (trifle_time_parse(&parsed, str(c, "at"), NULL, TRIFLE_TIME_OFFSET_REQUIRED, &err) != 0 ||
+        if (trifle_time_parse(&parsed, str(c, "at"), NULL, TRIFLE_TIME_OFFSET_REQUIRED, &err) !=
+                0 ||
             parsed != at) {
             print_error("%s: parse %s -> %lld (%s)\n", str(c, "id"), str(c, "at"),
                         (long long)parsed, err.message);
@@ -160,9 +159,8 @@ static void test_floor_vectors(void **state)
         fmt(local, b, z);
         if (b != num(c, "expected") || strcmp(local, str(c, "expected_local")) != 0) {
             print_error("%s: %s %s %s at %s: got %lld %s, want %lld %s\n", str(c, "id"),
-                        str(c, "zone"), str(c, "week_start"), g.label, str(c, "at"),
-                        (long long)b, local, (long long)num(c, "expected"),
-                        str(c, "expected_local"));
+                        str(c, "zone"), str(c, "week_start"), g.label, str(c, "at"), (long long)b,
+                        local, (long long)num(c, "expected"), str(c, "expected_local"));
             failures++;
         }
     }
@@ -176,8 +174,7 @@ static void test_add_vectors(void **state)
     (void)state;
     int failures = 0, count = 0;
     const cJSON *c;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(vec, "add"))
-    {
+    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vec, "add")) {
         const trifle_zone *z = zone(str(c, "zone"));
         char one[40];
         (void)snprintf(one, sizeof(one), "1%s", str(c, "unit"));
@@ -209,8 +206,7 @@ static void test_timeline_vectors(void **state)
     (void)state;
     int failures = 0, count = 0;
     const cJSON *c;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(vec, "timeline"))
-    {
+    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vec, "timeline")) {
         const trifle_zone *z = zone(str(c, "zone"));
         trifle_granularity g = gran(str(c, "granularity"));
         int ws = weekday(str(c, "week_start"));
@@ -220,8 +216,8 @@ static void test_timeline_vectors(void **state)
         size_t n = 0;
         trifle_error err = TRIFLE_ERROR_INIT;
         count++;
-        if (trifle_timeline(&pts, &n, z, ws, &g, num(c, "from_unix"), num(c, "to_unix"), 0,
-                            &err) != 0) {
+        if (trifle_timeline(&pts, &n, z, ws, &g, num(c, "from_unix"), num(c, "to_unix"), 0, &err) !=
+            0) {
             print_error("%s: %s\n", str(c, "id"), err.message);
             failures++;
             continue;
@@ -262,10 +258,10 @@ static int in_b(const trifle_zone *z, int ws, const trifle_granularity *g, int64
     return off > before && trifle__grid_floor(g, ws, w - 1) > x - 1 + before;
 }
 
-static const char *const sweep_grans[] = {"1s", "7s",  "15s", "1m", "5m", "7m", "15m", "20m",
-                                          "30m", "33m", "45m", "90m", "1h", "2h", "5h", "6h",
-                                          "1d", "2d",  "3d",  "7d", "1w", "2w", "4w",  "1mo",
-                                          "2mo", "5mo", "1q", "2q", "3q", "1y", "2y", "10y"};
+static const char *const sweep_grans[] = {"1s",  "7s",  "15s", "1m",  "5m", "7m", "15m", "20m",
+                                          "30m", "33m", "45m", "90m", "1h", "2h", "5h",  "6h",
+                                          "1d",  "2d",  "3d",  "7d",  "1w", "2w", "4w",  "1mo",
+                                          "2mo", "5mo", "1q",  "2q",  "3q", "1y", "2y",  "10y"};
 
 /* Check floor and timeline on [lo, hi] stepping by `step` seconds (B must be a subset of the
  * step-aligned instants). Every bucket start found by brute force must be listed by the timeline,
@@ -286,8 +282,8 @@ static int sweep(const char *zname, int ws, const trifle_granularity *g, int64_t
     for (size_t i = 0; i < n; i++) {
         if ((i > 0 && pts[i] <= pts[i - 1]) || floor_ok(z, ws, g, pts[i]) != pts[i] ||
             (i > 0 && floor_ok(z, ws, g, pts[i] - 1) != pts[i - 1])) {
-            print_error("%s %s ws=%d: timeline point %zu = %lld is wrong\n", zname, g->label, ws,
-                        i, (long long)pts[i]);
+            print_error("%s %s ws=%d: timeline point %zu = %lld is wrong\n", zname, g->label, ws, i,
+                        (long long)pts[i]);
             failures++;
         }
     }
@@ -304,8 +300,8 @@ static int sweep(const char *zname, int ws, const trifle_granularity *g, int64_t
         if (in_b(z, ws, g, x)) {
             last_b = x;
             if (k >= n || pts[k] != x) {
-                print_error("%s %s ws=%d: timeline misses bucket start %lld\n", zname, g->label,
-                            ws, (long long)x);
+                print_error("%s %s ws=%d: timeline misses bucket start %lld\n", zname, g->label, ws,
+                            (long long)x);
                 failures++;
             } else {
                 k++;
@@ -375,8 +371,7 @@ static void test_definition_around_2025_transitions(void **state)
     const char *names[MAX_ZONES];
     size_t n_names = 0;
     const cJSON *c;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(vec, "floor"))
-    {
+    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vec, "floor")) {
         size_t i = 0;
         while (i < n_names && strcmp(names[i], str(c, "zone")) != 0)
             i++;
@@ -417,15 +412,15 @@ static void test_definition_historical(void **state)
         const char *zone;
         int64_t around;
     } cases[] = {
-        {"Pacific/Apia", 1325239200},        /* 2011-12-30 skipped entirely */
-        {"Pacific/Kiritimati", 788918400},   /* 1995-01-01: -10:00 -> +14:00 */
-        {"Asia/Kathmandu", 504901800},       /* 1986: +05:30 -> +05:45 */
-        {"Africa/Monrovia", 63590400},       /* 1972: -00:44:30 -> 00:00 */
-        {"Europe/London", -875491200},       /* 1942 double summer time */
-        {"America/St_Johns", 1741500000},    /* -03:30 / -02:30 */
-        {"Antarctica/Troll", 1743296400},    /* +00:00 -> +02:00 */
-        {"Africa/Casablanca", 1740276000},   /* Ramadan: backward in February */
-        {"Europe/Bratislava", -1693699200},  /* 1916: the first summer time */
+        {"Pacific/Apia", 1325239200},       /* 2011-12-30 skipped entirely */
+        {"Pacific/Kiritimati", 788918400},  /* 1995-01-01: -10:00 -> +14:00 */
+        {"Asia/Kathmandu", 504901800},      /* 1986: +05:30 -> +05:45 */
+        {"Africa/Monrovia", 63590400},      /* 1972: -00:44:30 -> 00:00 */
+        {"Europe/London", -875491200},      /* 1942 double summer time */
+        {"America/St_Johns", 1741500000},   /* -03:30 / -02:30 */
+        {"Antarctica/Troll", 1743296400},   /* +00:00 -> +02:00 */
+        {"Africa/Casablanca", 1740276000},  /* Ramadan: backward in February */
+        {"Europe/Bratislava", -1693699200}, /* 1916: the first summer time */
     };
     int failures = 0;
     for (size_t i = 0; i < (test_light() ? 2 : sizeof(cases) / sizeof(cases[0])); i++) {
@@ -443,8 +438,7 @@ static void test_definition_historical(void **state)
             }
         }
         if (found == 0) {
-            print_error("%s: no transition near %lld\n", cases[i].zone,
-                        (long long)cases[i].around);
+            print_error("%s: no transition near %lld\n", cases[i].zone, (long long)cases[i].around);
             failures++;
         }
     }
@@ -467,10 +461,11 @@ static uint64_t rnd(void)
 static void test_cache_matches_glib(void **state)
 {
     (void)state;
-    static const char *const names[] = {"Europe/Bratislava", "America/New_York",
+    static const char *const names[] = {"Europe/Bratislava",   "America/New_York",
                                         "Australia/Lord_Howe", "America/Santiago",
-                                        "America/Havana", "Asia/Kolkata", "Pacific/Apia",
-                                        "Africa/Casablanca", "Europe/Dublin", "UTC"};
+                                        "America/Havana",      "Asia/Kolkata",
+                                        "Pacific/Apia",        "Africa/Casablanca",
+                                        "Europe/Dublin",       "UTC"};
     int failures = 0;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         trifle_zone *z = NULL;
@@ -513,8 +508,8 @@ static void test_cache_matches_glib(void **state)
         }
         /* random instants and windows */
         for (int k = 0; k < 1000; k++) {
-            int64_t x = TRIFLE__TIME_MIN + (int64_t)(rnd() % (uint64_t)(TRIFLE__TIME_MAX -
-                                                                         TRIFLE__TIME_MIN));
+            int64_t x = TRIFLE__TIME_MIN +
+                        (int64_t)(rnd() % (uint64_t)(TRIFLE__TIME_MAX - TRIFLE__TIME_MIN));
             if (k % 2 == 0) /* half of them in 1900-2100, where the history is */
                 x = TRIFLE__TIME_MIN + (int64_t)(rnd() % UINT64_C(6311433600));
             int64_t w = (int64_t)(rnd() % UINT64_C(100000000));
@@ -733,8 +728,7 @@ static void test_ranges(void **state)
     assert_int_equal(trifle_floor(&b, bts, 1, &g1y, TRIFLE__TIME_MIN + 1800, &err), 0);
     assert_true(b < TRIFLE__TIME_MIN);
     /* `5000y` floors 2025 to year 0 */
-    expect_einval(trifle_floor(&b, NULL, 1, &g5000y, 1736937465, &err), &err,
-                  "time out of range");
+    expect_einval(trifle_floor(&b, NULL, 1, &g5000y, 1736937465, &err), &err, "time out of range");
     assert_int_equal(trifle_floor(&b, NULL, 1, &g5000y, TRIFLE__TIME_MAX, &err), 0);
     assert_int_equal(b, tu_days_from_civil(5000, 1, 1) * 86400);
     /* bad arguments */
@@ -754,8 +748,7 @@ static void test_ranges(void **state)
                   "time out of range");
     expect_einval(trifle_add(&b, bts, 0, INT64_MAX / 2, TRIFLE_UNIT_YEAR, &err), &err,
                   "time out of range");
-    expect_einval(trifle_add(&b, bts, 0, 8030, TRIFLE_UNIT_YEAR, &err), &err,
-                  "time out of range");
+    expect_einval(trifle_add(&b, bts, 0, 8030, TRIFLE_UNIT_YEAR, &err), &err, "time out of range");
     assert_int_equal(trifle_add(&b, NULL, 0, 8029, TRIFLE_UNIT_YEAR, &err), 0);
     assert_int_equal(b, tu_days_from_civil(9999, 1, 1) * 86400);
     assert_int_equal(trifle_add(&b, NULL, TRIFLE__TIME_MAX, -8099, TRIFLE_UNIT_YEAR, &err), 0);
@@ -771,12 +764,11 @@ static void test_ranges(void **state)
     assert_int_equal(trifle_timeline(&pts, &n, bts, 1, &g1h, 7200, 3600, 0, &err), 0);
     assert_null(pts);
     assert_int_equal(n, 0);
-    assert_int_equal(trifle_timeline(&pts, &n, bts, 1, &g1h, 3600, 3600 + 10 * 3600, 11, &err),
-                     0);
+    assert_int_equal(trifle_timeline(&pts, &n, bts, 1, &g1h, 3600, 3600 + 10 * 3600, 11, &err), 0);
     assert_int_equal(n, 11);
     trifle_mem_free(pts);
-    expect_einval(trifle_timeline(&pts, &n, bts, 1, &g1h, 3600, 3600 + 10 * 3600, 10, &err),
-                  &err, "timeline too long: more than 10 points");
+    expect_einval(trifle_timeline(&pts, &n, bts, 1, &g1h, 3600, 3600 + 10 * 3600, 10, &err), &err,
+                  "timeline too long: more than 10 points");
     assert_null(pts);
     assert_int_equal(n, 0);
     expect_einval(trifle_timeline(&pts, &n, bts, 1, &g1h, 0, TRIFLE__TIME_MAX + 1, 0, &err), &err,
@@ -784,10 +776,9 @@ static void test_ranges(void **state)
     /* the whole range at 1y, both ends included: 9999-12-31T23:59:59Z is already 10000-01-01
      * in Bratislava, so 1900 ... 10000 */
     trifle_granularity g1y_ = gran("1y");
-    assert_int_equal(
-        trifle_timeline(&pts, &n, bts, 1, &g1y_, TRIFLE__TIME_MIN + 7200, TRIFLE__TIME_MAX, 0,
-                        &err),
-        0);
+    assert_int_equal(trifle_timeline(&pts, &n, bts, 1, &g1y_, TRIFLE__TIME_MIN + 7200,
+                                     TRIFLE__TIME_MAX, 0, &err),
+                     0);
     assert_int_equal(n, 10001 - 1900);
     trifle_mem_free(pts);
 }
@@ -807,9 +798,9 @@ static void expect_unknown_zone(const char *name)
 static void test_zone_names(void **state)
 {
     (void)state;
-    static const char *const good[] = {"UTC",           "Europe/Bratislava", "Etc/GMT+1",
-                                       "America/Argentina/Buenos_Aires", "EST5EDT",
-                                       "America/Port-au-Prince", "Etc/UTC", "GMT"};
+    static const char *const good[] = {
+        "UTC",     "Europe/Bratislava",      "Etc/GMT+1", "America/Argentina/Buenos_Aires",
+        "EST5EDT", "America/Port-au-Prince", "Etc/UTC",   "GMT"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         trifle_zone *z = NULL;
         trifle_error err = TRIFLE_ERROR_INIT;
@@ -817,13 +808,35 @@ static void test_zone_names(void **state)
         assert_string_equal(trifle_zone_name(z), good[i]);
         trifle_zone_free(z);
     }
-    static const char *const bad[] = {
-        "",       "+01:00",   "-05:00",     "+0100",           "Z",          "z",
-        "utc",    "Foo/Bar",  "GMT+1",      "UTC+3",           "EST5",       "XYZ",
-        " UTC",   "UTC ",     "localtime",  "posixrules",      "zone.tab",   "tzdata.zi",
-        "leapseconds", "/etc/localtime", "../zoneinfo/UTC", "Europe//Bratislava",
-        "Europe/Bratislava/", "posix/Europe/Bratislava", "right/Europe/Bratislava",
-        "CET-1CEST,M3.5.0,M10.5.0/3", "europe/bratislava", "Europe", "Europe/"};
+    static const char *const bad[] = {"",
+                                      "+01:00",
+                                      "-05:00",
+                                      "+0100",
+                                      "Z",
+                                      "z",
+                                      "utc",
+                                      "Foo/Bar",
+                                      "GMT+1",
+                                      "UTC+3",
+                                      "EST5",
+                                      "XYZ",
+                                      " UTC",
+                                      "UTC ",
+                                      "localtime",
+                                      "posixrules",
+                                      "zone.tab",
+                                      "tzdata.zi",
+                                      "leapseconds",
+                                      "/etc/localtime",
+                                      "../zoneinfo/UTC",
+                                      "Europe//Bratislava",
+                                      "Europe/Bratislava/",
+                                      "posix/Europe/Bratislava",
+                                      "right/Europe/Bratislava",
+                                      "CET-1CEST,M3.5.0,M10.5.0/3",
+                                      "europe/bratislava",
+                                      "Europe",
+                                      "Europe/"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         expect_unknown_zone(bad[i]);
     expect_unknown_zone(NULL);

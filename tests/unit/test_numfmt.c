@@ -36,8 +36,7 @@ static void test_number_format_vectors(void **state)
     int count = 0;
 
     (void)state;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(doc, "number_format"))
-    {
+    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(doc, "number_format")) {
         const char *input = cJSON_GetObjectItemCaseSensitive(c, "input")->valuestring;
         const char *text = cJSON_GetObjectItemCaseSensitive(c, "text")->valuestring;
         double v = strtod(input, NULL);

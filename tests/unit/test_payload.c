@@ -185,8 +185,7 @@ static void check_pack_case(int idx, const char *via, int rc, trifle_payload *p,
         assert_int_equal(trifle_payload_count(p) == 0,
                          cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "noop")));
         assert_sorted(p);
-        cJSON_ArrayForEach(e, flat)
-        {
+        cJSON_ArrayForEach (e, flat) {
             assert_value(p, e->string, e->valuedouble);
         }
         trifle_payload_free(p);
@@ -200,8 +199,7 @@ static void test_pack_vectors(void **state)
     int idx = 0, via_json = 0, via_leaves = 0;
 
     (void)state;
-    cJSON_ArrayForEach(c, cases)
-    {
+    cJSON_ArrayForEach (c, cases) {
         const cJSON *input = cJSON_GetObjectItemCaseSensitive(c, "input");
         trifle__buf text = TRIFLE__BUF_INIT;
         leaf_list leaves;

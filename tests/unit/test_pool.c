@@ -226,9 +226,9 @@ static void test_memory_sqlite_refuses_a_pool(void **state)
     assert_int_equal(trifle_config_set(cfg, "connections", "2", &err), 0);
     assert_int_equal(trifle_open(&t, cfg, &err), TRIFLE_ECONFIG);
     assert_null(t);
-    assert_string_equal(err.message,
-                        "invalid option connections: 2 with sqlite::memory:, where every connection "
-                        "is a database of its own (use 1, or a file)");
+    assert_string_equal(
+        err.message, "invalid option connections: 2 with sqlite::memory:, where every connection "
+                     "is a database of its own (use 1, or a file)");
     assert_int_equal(trifle_config_set(cfg, "connections", "1", &err), 0);
     assert_int_equal(trifle_open(&t, cfg, &err), 0);
     trifle_free(t);
@@ -321,8 +321,8 @@ static void test_postgres_writers(void **state)
             fail_msg("TRIFLE_TEST_URI_POSTGRES is not set (TRIFLE_TEST_STRICT)");
         skip();
     }
-    (void)snprintf(driver, sizeof(driver), "%s%ctable=pool_%d", base,
-                   strchr(base, '?') ? '&' : '?', (int)getpid());
+    (void)snprintf(driver, sizeof(driver), "%s%ctable=pool_%d", base, strchr(base, '?') ? '&' : '?',
+                   (int)getpid());
     concurrent_writers(driver, 8, 250);
 }
 

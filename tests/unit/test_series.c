@@ -49,8 +49,7 @@ static void test_normalize(void **state)
     int cases = 0;
 
     (void)state;
-    cJSON_ArrayForEach(c, section("normalize"))
-    {
+    cJSON_ArrayForEach (c, section("normalize")) {
         trifle_series *s = series_from_json_parts(NULL, get(c, "values"));
         const cJSON *want = get(c, "expected");
         size_t i;
@@ -68,8 +67,7 @@ static void test_available_paths(void **state)
     const cJSON *c;
 
     (void)state;
-    cJSON_ArrayForEach(c, section("available_paths"))
-    {
+    cJSON_ArrayForEach (c, section("available_paths")) {
         trifle_series *s = series_from_json_parts(NULL, get(c, "values"));
         trifle_error err = TRIFLE_ERROR_INIT;
         char **list = NULL;
@@ -90,8 +88,7 @@ static void test_slicing(void **state)
     const cJSON *c;
 
     (void)state;
-    cJSON_ArrayForEach(c, section("slicing"))
-    {
+    cJSON_ArrayForEach (c, section("slicing")) {
         const cJSON *items = get(c, "items");
         size_t n = (size_t)get(c, "n")->valuedouble, groups, start, size, g, i;
         cJSON *got = cJSON_CreateArray();
@@ -113,8 +110,7 @@ static void test_aggregate(void **state)
     int errors = 0;
 
     (void)state;
-    cJSON_ArrayForEach(c, section("aggregate"))
-    {
+    cJSON_ArrayForEach (c, section("aggregate")) {
         trifle_series *s = series_from_vector(get(c, "series"));
         trifle_error err = TRIFLE_ERROR_INIT;
         double *values = NULL;
@@ -193,8 +189,7 @@ static void test_resolve_paths(void **state)
     const cJSON *c;
 
     (void)state;
-    cJSON_ArrayForEach(c, section("resolve_paths"))
-    {
+    cJSON_ArrayForEach (c, section("resolve_paths")) {
         trifle_series *s = series_from_json_parts(NULL, get(c, "values"));
         trifle_error err = TRIFLE_ERROR_INIT;
         char **list = NULL;
@@ -216,8 +211,7 @@ static void formatter_vectors(const char *name)
 {
     const cJSON *c;
 
-    cJSON_ArrayForEach(c, section(name))
-    {
+    cJSON_ArrayForEach (c, section(name)) {
         trifle_series *s = series_from_vector(get(c, "series"));
         trifle_error err = TRIFLE_ERROR_INIT;
         size_t slices = (size_t)get(c, "slices")->valuedouble;

@@ -575,7 +575,9 @@ static pthread_t main_thread;
 
 static void thread_hook(const char *role, int event, void *payload)
 {
-    int r = strcmp(role, "stats-consumer") == 0 ? 0 : strcmp(role, "stats-checkpoint") == 0 ? 1 : -1;
+    int r = strcmp(role, "stats-consumer") == 0     ? 0
+            : strcmp(role, "stats-checkpoint") == 0 ? 1
+                                                    : -1;
 
     assert_ptr_equal(payload, &hook_seen);
     assert_true(r >= 0 && event >= 0 && event <= 3);
@@ -602,7 +604,8 @@ static void test_thread_hook(void **state)
     o.flush_interval_ms = 1;
     assert_int_equal(trifle_simple_configure(&o, &err), 0);
     assert_int_equal(trifle_simple_start(&err), 0);
-    /* start returns only after both threads told START (the server's /debug/threads relies on it) */
+    /* start returns only after both threads told START (the server's /debug/threads relies on it)
+     */
     pthread_mutex_lock(&hook_lock);
     started[0] = hook_seen[0][TRIFLE_SIMPLE_THREAD_START];
     started[1] = hook_seen[1][TRIFLE_SIMPLE_THREAD_START];
@@ -941,29 +944,39 @@ static void test_file_parse(void **state)
         size_t n;
         int format;
     } cases[] = {
-        {"{\"version\":2,\"stats\":{\"a\":{\"n\":1}},\"gauges\":{\"a\":[\"n\",\"zz\"]}}", NULL, 1, 2},
+        {"{\"version\":2,\"stats\":{\"a\":{\"n\":1}},\"gauges\":{\"a\":[\"n\",\"zz\"]}}", NULL, 1,
+         2},
         {"{\"gauges\":{},\"stats\":{},\"version\":2,\"extra\":[1,{\"x\":null},true]}", NULL, 0, 2},
-        {"{\"version\":2,\"stats\":{\"a\":{\"n\":1}},\"stats\":{\"b\":{\"n\":2,\"m\":3}}}", NULL, 2, 2},
+        {"{\"version\":2,\"stats\":{\"a\":{\"n\":1}},\"stats\":{\"b\":{\"n\":2,\"m\":3}}}", NULL, 2,
+         2},
         {"{\"a\":{\"n\":1,\"n\":2}}", NULL, 1, 1},
         {"{}", NULL, 0, 1},
-        {"{\"version\":\"2\",\"stats\":{\"x\":{\"y\":1}}}", "invalid stats file: category is not an object at byte 11", 0, 0},
+        {"{\"version\":\"2\",\"stats\":{\"x\":{\"y\":1}}}",
+         "invalid stats file: category is not an object at byte 11", 0, 0},
         /* no object `stats`: read as INFINI, where `version` must be a category */
-        {"{\"version\":2,\"stats\":[]}", "invalid stats file: category is not an object at byte 11", 0, 0},
+        {"{\"version\":2,\"stats\":[]}", "invalid stats file: category is not an object at byte 11",
+         0, 0},
         {"", "invalid stats file: the document is not an object at byte 0", 0, 0},
         {"[]", "invalid stats file: the document is not an object at byte 0", 0, 0},
         {"{\"a\":{\"n\":1}", "invalid stats file: expected ',' or '}' at byte 12", 0, 0},
-        {"{\"a\":{\"n\":1}} x", "invalid stats file: trailing characters after the document at byte 14", 0, 0},
-        {"{\"a\":{\"n\":1.5}}", "invalid stats file: value is not an int64 integer at byte 10", 0, 0},
-        {"{\"a\":{\"n\":1e3}}", "invalid stats file: value is not an int64 integer at byte 10", 0, 0},
-        {"{\"a\":{\"n\":9223372036854775808}}", "invalid stats file: value is not an int64 integer at byte 10", 0, 0},
+        {"{\"a\":{\"n\":1}} x",
+         "invalid stats file: trailing characters after the document at byte 14", 0, 0},
+        {"{\"a\":{\"n\":1.5}}", "invalid stats file: value is not an int64 integer at byte 10", 0,
+         0},
+        {"{\"a\":{\"n\":1e3}}", "invalid stats file: value is not an int64 integer at byte 10", 0,
+         0},
+        {"{\"a\":{\"n\":9223372036854775808}}",
+         "invalid stats file: value is not an int64 integer at byte 10", 0, 0},
         {"{\"a\":{\"n\":-9223372036854775808}}", NULL, 1, 1},
         {"{\"a\":{\"n\":01}}", "invalid stats file: leading zero in number at byte 11", 0, 0},
         {"{\"a\":{\"\":1}}", "invalid stats file: invalid stats name at byte 6", 0, 0},
         {"{\"a\":{\"\\u0000\":1}}", "invalid stats file: \\u0000 in string at byte 13", 0, 0},
-        {"{\"a\":{\"\\ud800\":1}}", "invalid stats file: unpaired surrogate escape at byte 13", 0, 0},
+        {"{\"a\":{\"\\ud800\":1}}", "invalid stats file: unpaired surrogate escape at byte 13", 0,
+         0},
         {"{\"a\":{\"\xff\":1}}", "invalid stats file: invalid UTF-8 at byte 7", 0, 0},
         {"{\"version\":3,\"stats\":{}}", "invalid stats file: unsupported version at byte 0", 0, 0},
-        {"{\"version\":2,\"stats\":{\"a\":{\"n\":1}},\"gauges\":{\"a\":\"n\"}}", "invalid stats file: gauges category is not an array at byte 49", 0, 0},
+        {"{\"version\":2,\"stats\":{\"a\":{\"n\":1}},\"gauges\":{\"a\":\"n\"}}",
+         "invalid stats file: gauges category is not an array at byte 49", 0, 0},
     };
     size_t i;
 
@@ -1091,14 +1104,14 @@ static void configure_labels(const char *node_name, const char *node_id,
 static void fill_prometheus_registry(void)
 {
     assert_int_equal(trifle_simple_incr("api", "metrics.track", 18420, NULL), 0);
-    assert_int_equal(trifle_simple_incr("http", "x.y", 1, NULL), 0);         /* counter */
-    assert_int_equal(trifle_simple_gauge("http", "x_y", 2, NULL), 0);        /* same name, gauge */
-    assert_int_equal(trifle_simple_incr("p.q", "r", 10, NULL), 0);           /* same dotted path */
-    assert_int_equal(trifle_simple_incr("p", "q.r", 20, NULL), 0);           /* as this one */
-    assert_int_equal(trifle_simple_gauge("Q", "latency_ms", 7, NULL), 0);    /* abbreviated unit */
+    assert_int_equal(trifle_simple_incr("http", "x.y", 1, NULL), 0);      /* counter */
+    assert_int_equal(trifle_simple_gauge("http", "x_y", 2, NULL), 0);     /* same name, gauge */
+    assert_int_equal(trifle_simple_incr("p.q", "r", 10, NULL), 0);        /* same dotted path */
+    assert_int_equal(trifle_simple_incr("p", "q.r", 20, NULL), 0);        /* as this one */
+    assert_int_equal(trifle_simple_gauge("Q", "latency_ms", 7, NULL), 0); /* abbreviated unit */
     assert_int_equal(trifle_simple_incr("x", "5xx", 1, NULL), 0);
     assert_int_equal(trifle_simple_gauge("g", "openItems_Count", 4, NULL), 0); /* case, _count */
-    assert_int_equal(trifle_simple_incr("back\\slash", "n", 1, NULL), 0);    /* HELP escaping */
+    assert_int_equal(trifle_simple_incr("back\\slash", "n", 1, NULL), 0);      /* HELP escaping */
     assert_int_equal(trifle_simple_incr("t", "elapsed_in_ms", 1500, NULL), 0);
     assert_int_equal(trifle_simple_register("system", system_like, NULL, NULL), 0);
     assert_int_equal(trifle_simple_register("9lives", count_calls, NULL, NULL), 0);
@@ -1116,51 +1129,50 @@ static void test_render_prometheus_exact(void **state)
     configure_labels("no\"de\\1\n", "id-1", labels, 3);
     fill_prometheus_registry();
     text = render_prom();
-    assert_string_equal(text,
-                        "# HELP _9lives_x 9lives.x\n"
-                        "# TYPE _9lives_x gauge\n"
-                        "_9lives_x" L "} 1\n"
-                        "# HELP stats_api_metrics_track_total stats.api.metrics.track\n"
-                        "# TYPE stats_api_metrics_track_total counter\n"
-                        "stats_api_metrics_track_total" L "} 18420\n"
-                        "# HELP stats_back_slash_n_total stats.back\\\\slash.n\n"
-                        "# TYPE stats_back_slash_n_total counter\n"
-                        "stats_back_slash_n_total" L "} 1\n"
-                        "# HELP stats_g_openitemscount stats.g.openItems_Count\n"
-                        "# TYPE stats_g_openitemscount gauge\n"
-                        "stats_g_openitemscount" L "} 4\n"
-                        "# HELP stats_http_x_y stats.http.x.y, stats.http.x_y\n"
-                        "# TYPE stats_http_x_y gauge\n"
-                        "stats_http_x_y" L ",path=\"stats.http.x.y\"} 1\n"
-                        "stats_http_x_y" L ",path=\"stats.http.x_y\"} 2\n"
-                        "# HELP stats_p_q_r_total stats.p.q.r\n"
-                        "# TYPE stats_p_q_r_total counter\n"
-                        "stats_p_q_r_total" L ",path=\"stats.p.q\\\\.r\"} 20\n"
-                        "stats_p_q_r_total" L ",path=\"stats.p\\\\.q.r\"} 10\n"
-                        "# HELP stats_q_latencyms stats.Q.latency_ms\n"
-                        "# TYPE stats_q_latencyms gauge\n"
-                        "stats_q_latencyms" L "} 7\n"
-                        "# HELP stats_t_elapsed_seconds_total stats.t.elapsed_in_ms\n"
-                        "# TYPE stats_t_elapsed_seconds_total counter\n"
-                        "stats_t_elapsed_seconds_total" L "} 1.5\n"
-                        "# HELP stats_x_5xx_total stats.x.5xx\n"
-                        "# TYPE stats_x_5xx_total counter\n"
-                        "stats_x_5xx_total" L "} 1\n"
-                        "# HELP system_cpu system.cpu\n"
-                        "# TYPE system_cpu gauge\n"
-                        "system_cpu" L "} 3\n"
-                        "# HELP system_load system.load\n"
-                        "# TYPE system_load gauge\n"
-                        "system_load" L "} 0.25\n"
-                        "# HELP system_sys_seconds system.sys_in_ms\n"
-                        "# TYPE system_sys_seconds gauge\n"
-                        "system_sys_seconds" L "} 1.234\n"
-                        "# HELP system_uptime_seconds system.uptime_in_ms\n"
-                        "# TYPE system_uptime_seconds gauge\n"
-                        "system_uptime_seconds" L "} 360\n"
-                        "# HELP system_user_seconds system.user_in_ms\n"
-                        "# TYPE system_user_seconds gauge\n"
-                        "system_user_seconds" L "} -0.005\n");
+    assert_string_equal(text, "# HELP _9lives_x 9lives.x\n"
+                              "# TYPE _9lives_x gauge\n"
+                              "_9lives_x" L "} 1\n"
+                              "# HELP stats_api_metrics_track_total stats.api.metrics.track\n"
+                              "# TYPE stats_api_metrics_track_total counter\n"
+                              "stats_api_metrics_track_total" L "} 18420\n"
+                              "# HELP stats_back_slash_n_total stats.back\\\\slash.n\n"
+                              "# TYPE stats_back_slash_n_total counter\n"
+                              "stats_back_slash_n_total" L "} 1\n"
+                              "# HELP stats_g_openitemscount stats.g.openItems_Count\n"
+                              "# TYPE stats_g_openitemscount gauge\n"
+                              "stats_g_openitemscount" L "} 4\n"
+                              "# HELP stats_http_x_y stats.http.x.y, stats.http.x_y\n"
+                              "# TYPE stats_http_x_y gauge\n"
+                              "stats_http_x_y" L ",path=\"stats.http.x.y\"} 1\n"
+                              "stats_http_x_y" L ",path=\"stats.http.x_y\"} 2\n"
+                              "# HELP stats_p_q_r_total stats.p.q.r\n"
+                              "# TYPE stats_p_q_r_total counter\n"
+                              "stats_p_q_r_total" L ",path=\"stats.p.q\\\\.r\"} 20\n"
+                              "stats_p_q_r_total" L ",path=\"stats.p\\\\.q.r\"} 10\n"
+                              "# HELP stats_q_latencyms stats.Q.latency_ms\n"
+                              "# TYPE stats_q_latencyms gauge\n"
+                              "stats_q_latencyms" L "} 7\n"
+                              "# HELP stats_t_elapsed_seconds_total stats.t.elapsed_in_ms\n"
+                              "# TYPE stats_t_elapsed_seconds_total counter\n"
+                              "stats_t_elapsed_seconds_total" L "} 1.5\n"
+                              "# HELP stats_x_5xx_total stats.x.5xx\n"
+                              "# TYPE stats_x_5xx_total counter\n"
+                              "stats_x_5xx_total" L "} 1\n"
+                              "# HELP system_cpu system.cpu\n"
+                              "# TYPE system_cpu gauge\n"
+                              "system_cpu" L "} 3\n"
+                              "# HELP system_load system.load\n"
+                              "# TYPE system_load gauge\n"
+                              "system_load" L "} 0.25\n"
+                              "# HELP system_sys_seconds system.sys_in_ms\n"
+                              "# TYPE system_sys_seconds gauge\n"
+                              "system_sys_seconds" L "} 1.234\n"
+                              "# HELP system_uptime_seconds system.uptime_in_ms\n"
+                              "# TYPE system_uptime_seconds gauge\n"
+                              "system_uptime_seconds" L "} 360\n"
+                              "# HELP system_user_seconds system.user_in_ms\n"
+                              "# TYPE system_user_seconds gauge\n"
+                              "system_user_seconds" L "} -0.005\n");
     trifle_mem_free(text);
 }
 
@@ -1356,7 +1368,8 @@ static void test_providers(void **state)
 
     assert_int_equal(trifle_simple_register("c", conflicting, NULL, NULL), 0);
     assert_int_equal(trifle_simple_render_json(&out, &err), TRIFLE_EINVAL);
-    assert_string_equal(err.message, "stats provider c: \"a.b\": a number and an object share a path");
+    assert_string_equal(err.message,
+                        "stats provider c: \"a.b\": a number and an object share a path");
     assert_int_equal(trifle_simple_unregister("c"), 0);
 
     for (i = 0; i < 4; i++) {
@@ -1432,17 +1445,16 @@ static void test_storage_and_system(void **state)
                                      "(initialise with TRIFLE_SIMPLE_STORAGE_INIT)");
     st.struct_size = sizeof(st);
 
-    assert_int_equal(trifle_simple_register("system", trifle_simple_system_provider, tmp_root,
-                                            NULL),
-                     0);
+    assert_int_equal(
+        trifle_simple_register("system", trifle_simple_system_provider, tmp_root, NULL), 0);
     assert_int_equal(trifle_simple_register("disk", trifle_simple_disk_provider, tmp_root, NULL),
                      0);
     json = render_json();
     {
-        static const char *const keys[] = {"\"uptime_in_ms\": ", "\"cpu\": ", "\"user_in_ms\": ",
-                                           "\"sys_in_ms\": ",    "\"mem\": ", "\"threads\": ",
-                                           "\"store\": 18",      "\"all\": ", "\"available\": ",
-                                           "\"free\": ",         "\"used\": "};
+        static const char *const keys[] = {
+            "\"uptime_in_ms\": ", "\"cpu\": ",     "\"user_in_ms\": ", "\"sys_in_ms\": ",
+            "\"mem\": ",          "\"threads\": ", "\"store\": 18",    "\"all\": ",
+            "\"available\": ",    "\"free\": ",    "\"used\": "};
         for (i = 0; i < (int)(sizeof(keys) / sizeof(keys[0])); i++)
             if (strstr(json, keys[i]) == NULL)
                 fail_msg("missing %s in\n%s", keys[i], json);
@@ -1452,9 +1464,8 @@ static void test_storage_and_system(void **state)
     trifle_mem_free(json);
 
     /* a provider error fails the render: a missing data directory */
-    assert_int_equal(trifle_simple_register("disk", trifle_simple_disk_provider, "/nonexistent/x",
-                                            NULL),
-                     0);
+    assert_int_equal(
+        trifle_simple_register("disk", trifle_simple_disk_provider, "/nonexistent/x", NULL), 0);
     assert_int_equal(trifle_simple_render_json(&json, &err), TRIFLE_ERROR);
     assert_non_null(strstr(err.message, "cannot stat /nonexistent/x"));
 }
@@ -1541,8 +1552,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_file_parse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_render_json_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_render_prometheus_exact, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_prometheus_defaults_and_spec_example, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_prometheus_defaults_and_spec_example, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prometheus_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_promtool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_providers, setup, teardown),

@@ -222,12 +222,14 @@ static void test_options_struct_size(void **state)
     (void)state;
     memset(&bare, 0, sizeof(bare));
     bare.separator = "--";
-    (void)snprintf(msg, sizeof(msg), "trifle_storage_options.struct_size 0 is too small "
-                                     "(initialise with TRIFLE_STORAGE_OPTIONS_INIT)");
+    (void)snprintf(msg, sizeof(msg),
+                   "trifle_storage_options.struct_size 0 is too small "
+                   "(initialise with TRIFLE_STORAGE_OPTIONS_INIT)");
     expect_open_error("fake:e", &bare, TRIFLE_EINVAL, "", msg);
     bare.struct_size = sizeof(bare) - 1;
-    (void)snprintf(msg, sizeof(msg), "trifle_storage_options.struct_size %zu is too small "
-                                     "(initialise with TRIFLE_STORAGE_OPTIONS_INIT)",
+    (void)snprintf(msg, sizeof(msg),
+                   "trifle_storage_options.struct_size %zu is too small "
+                   "(initialise with TRIFLE_STORAGE_OPTIONS_INIT)",
                    sizeof(bare) - 1);
     expect_open_error("fake:e", &bare, TRIFLE_EINVAL, "", msg);
 
@@ -238,8 +240,9 @@ static void test_options_struct_size(void **state)
     assert_string_equal(trifle_storage_separator(st), "--");
     trifle_storage_close(st);
     newer.later = 1;
-    (void)snprintf(msg, sizeof(msg), "trifle_storage_options of %zu bytes sets options this "
-                                     "libtrifle (%zu bytes) does not support",
+    (void)snprintf(msg, sizeof(msg),
+                   "trifle_storage_options of %zu bytes sets options this "
+                   "libtrifle (%zu bytes) does not support",
                    sizeof(newer), sizeof(trifle_storage_options));
     expect_open_error("fake:e", &newer.known, TRIFLE_ENOTSUP, "", msg);
 }

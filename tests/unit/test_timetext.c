@@ -125,13 +125,16 @@ static void test_parse_offset_forms(void **state)
     (void)state;
     const int req = TRIFLE_TIME_OFFSET_REQUIRED;
     static const char *const same[] = {
-        "2025-01-15T10:37:45Z",        "2025-01-15t10:37:45z",        "2025-01-15 10:37:45Z",
-        "2025-01-15T11:37:45+01:00",   "2025-01-15T11:37:45+0100",    "2025-01-15T05:37:45-05:00",
-        "2025-01-15T05:37:45-0500",    "2025-01-15T10:37:45.999Z",    "2025-01-15T10:37:45.0Z",
-        "2025-01-15T10:37:45-00:00",   "2025-01-15T10:37:45+00:00",   " \t2025-01-15T10:37:45Z\r\n",
-        "2025-01-15T11:37:45 01:00",   "2025-01-15T11:37:45 0100",    "2025-01-15 11:37:45 01:00",
-        "2025-01-15T10:37:45.000000000000000000000000000000000001Z",
-        "2025-01-16T00:07:45+13:30",   "2025-01-14T10:38:45-23:59",   "2025-01-15T16:22:45.5+05:45",
+        "2025-01-15T10:37:45Z",        "2025-01-15t10:37:45z",
+        "2025-01-15 10:37:45Z",        "2025-01-15T11:37:45+01:00",
+        "2025-01-15T11:37:45+0100",    "2025-01-15T05:37:45-05:00",
+        "2025-01-15T05:37:45-0500",    "2025-01-15T10:37:45.999Z",
+        "2025-01-15T10:37:45.0Z",      "2025-01-15T10:37:45-00:00",
+        "2025-01-15T10:37:45+00:00",   " \t2025-01-15T10:37:45Z\r\n",
+        "2025-01-15T11:37:45 01:00",   "2025-01-15T11:37:45 0100",
+        "2025-01-15 11:37:45 01:00",   "2025-01-15T10:37:45.000000000000000000000000000000000001Z",
+        "2025-01-16T00:07:45+13:30",   "2025-01-14T10:38:45-23:59",
+        "2025-01-15T16:22:45.5+05:45",
     };
     for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
         int64_t at = parse_ok(same[i], NULL, req);
@@ -160,12 +163,12 @@ static void test_parse_errors(void **state)
     static const char *const bad[] = {
         "",
         "   ",
-        "2025-01-15",                    /* local forms need TRIFLE_TIME_CLI */
+        "2025-01-15", /* local forms need TRIFLE_TIME_CLI */
         "2025-01-15T10:37",
         "2025-01-15T10:37:45",
         "now",
         "@0",
-        "2025-01-15T10:37Z",             /* seconds are mandatory with an offset */
+        "2025-01-15T10:37Z", /* seconds are mandatory with an offset */
         "2025-1-15T10:37:45Z",
         "25-01-15T10:37:45Z",
         "+2025-01-15T10:37:45Z",
@@ -181,7 +184,7 @@ static void test_parse_errors(void **state)
         "1900-02-29T00:00:00Z",
         "2025-01-15T24:00:00Z",
         "2025-01-15T23:60:00Z",
-        "2025-01-15T23:59:60Z",          /* leap seconds are rejected */
+        "2025-01-15T23:59:60Z", /* leap seconds are rejected */
         "2025-01-15T1:37:45Z",
         "2025-01-15T10:37:45.Z",
         "2025-01-15T10:37:45,5Z",
@@ -199,7 +202,7 @@ static void test_parse_errors(void **state)
         "2025-01-15T10:37:45GMT",
         "2025-01-15X10:37:45Z",
         "2025-01-15TT10:37:45Z",
-        "2025-01-15T10:37:45\x00Z",       /* reads as a local time */
+        "2025-01-15T10:37:45\x00Z", /* reads as a local time */
         "\xef\xbc\x92\xef\xbc\x90\xef\xbc\x92\xef\xbc\x95-01-15T10:37:45Z",
         "2025-01-15T10:37:45\xc2\xa0Z",
     };
@@ -208,9 +211,23 @@ static void test_parse_errors(void **state)
     expect_parse_error(NULL, NULL, TRIFLE_TIME_OFFSET_REQUIRED, "invalid time: ");
     /* CLI-only errors */
     static const char *const bad_cli[] = {
-        "NOW", "now!", "@", "@1.5", "@ 1", "@1e9", "@--1", "@0x10", "@99999999999999999999",
-        "2025-01-15T10", "2025-01-15T10:37:45.5", "2025-01-15T10:37:4", "2025-01",
-        "tomorrow", "2025-01-15T", "2025-01-15 10:37:45 +", "2025",
+        "NOW",
+        "now!",
+        "@",
+        "@1.5",
+        "@ 1",
+        "@1e9",
+        "@--1",
+        "@0x10",
+        "@99999999999999999999",
+        "2025-01-15T10",
+        "2025-01-15T10:37:45.5",
+        "2025-01-15T10:37:4",
+        "2025-01",
+        "tomorrow",
+        "2025-01-15T",
+        "2025-01-15 10:37:45 +",
+        "2025",
     };
     for (size_t i = 0; i < sizeof(bad_cli) / sizeof(bad_cli[0]); i++)
         expect_parse_error(bad_cli[i], "Europe/Bratislava", TRIFLE_TIME_CLI, NULL);
@@ -272,9 +289,14 @@ static uint64_t rnd(void)
 static void test_round_trips(void **state)
 {
     (void)state;
-    static const char *const names[] = {"UTC", "Europe/Bratislava", "America/New_York",
-                                        "Australia/Lord_Howe", "America/Santiago",
-                                        "America/Havana", "Asia/Kolkata", "Africa/Monrovia",
+    static const char *const names[] = {"UTC",
+                                        "Europe/Bratislava",
+                                        "America/New_York",
+                                        "Australia/Lord_Howe",
+                                        "America/Santiago",
+                                        "America/Havana",
+                                        "Asia/Kolkata",
+                                        "Africa/Monrovia",
                                         "Pacific/Apia"};
     int checked = 0;
     for (size_t zi = 0; zi < sizeof(names) / sizeof(names[0]); zi++) {
@@ -283,8 +305,8 @@ static void test_round_trips(void **state)
         for (int k = 0; k < rounds; k++) {
             int64_t x;
             if (k < rounds / 2) {
-                x = TRIFLE__TIME_MIN + (int64_t)(rnd() % (uint64_t)(TRIFLE__TIME_MAX -
-                                                                     TRIFLE__TIME_MIN + 1));
+                x = TRIFLE__TIME_MIN +
+                    (int64_t)(rnd() % (uint64_t)(TRIFLE__TIME_MAX - TRIFLE__TIME_MIN + 1));
             } else {
                 /* every minute around the transitions of 2011 and 2025 */
                 trifle__transition t;
@@ -326,10 +348,8 @@ static void test_round_trips(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_format),
-        cmocka_unit_test(test_parse_offset_forms),
-        cmocka_unit_test(test_parse_errors),
-        cmocka_unit_test(test_parse_cli),
+        cmocka_unit_test(test_format),       cmocka_unit_test(test_parse_offset_forms),
+        cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_parse_cli),
         cmocka_unit_test(test_round_trips),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);

@@ -164,8 +164,8 @@ static void test_assert_is_set_then_inc(void **state)
     assert_int_equal(trifle_track(f->t, "k", T0, add, 0, &err), 0);
     assert_int_equal(trifle_assert(f->t, "k", T0, set, 0, &err), 0);
     assert_true(counter(f, "set.calls") == 1);
-    assert_true(counter(f, "set.items") == 2);  /* data items only */
-    assert_true(counter(f, "inc.calls") == 2);  /* the track, then the assert's system items */
+    assert_true(counter(f, "set.items") == 2);   /* data items only */
+    assert_true(counter(f, "inc.calls") == 2);   /* the track, then the assert's system items */
     assert_true(counter(f, "inc.batch.1") == 2); /* system items of 1h and 1d */
     expect_row(f->t, "k", T0, "1h", "{\"a\":2,\"b\":1}");
     expect_row(f->t, "__system__key__", T0, "1h", "{\"count\":2,\"keys\":{\"k\":2}}");

@@ -39,8 +39,19 @@ static void expect_json_error(const char *text, const char *reason, size_t at)
 static void json_accepts_rfc8259(void **state)
 {
     static const char *const ok[] = {
-        "0", "-0", "1.5e-3", "1E+2", "\"\"", "\"\\u00e9\\ud83d\\ude00\"", "true", "false",
-        "null", " {\"a\" : [1, {\"b\":null}] } ", "[]", "{}", "\"caf\xC3\xA9\"",
+        "0",
+        "-0",
+        "1.5e-3",
+        "1E+2",
+        "\"\"",
+        "\"\\u00e9\\ud83d\\ude00\"",
+        "true",
+        "false",
+        "null",
+        " {\"a\" : [1, {\"b\":null}] } ",
+        "[]",
+        "{}",
+        "\"caf\xC3\xA9\"",
     };
     tu_json_lex lx;
     size_t i;

@@ -110,8 +110,8 @@ static MYSQL_T *raw_open(void)
 {
     MYSQL_T *c = my.init(NULL);
 
-    if (c == NULL || my.real_connect(c, srv.host, srv.user, srv.password, srv.db, srv.port, NULL,
-                                     0) == NULL)
+    if (c == NULL ||
+        my.real_connect(c, srv.host, srv.user, srv.password, srv.db, srv.port, NULL, 0) == NULL)
         fail_msg("raw connection to %s:%u: %s", srv.host, srv.port,
                  c != NULL ? my.error(c) : "out of memory");
     (void)my.query(c, "SET NAMES utf8mb4");
@@ -293,10 +293,9 @@ static void test_layout(void **state)
                             "0.2");
         assert_string_equal(raw("SELECT JSON_EXTRACT(data, '$.gauge') FROM `%s`", n.table), "-7");
         assert_null(raw("SELECT JSON_EXTRACT(data, '$.meta') FROM `%s`", n.table));
-        assert_string_equal(raw("SELECT `key` FROM `%s`", n.table),
-                            m == 0   ? "event::1h::1736935200"
-                            : m == 1 ? "event::1h"
-                                     : "event");
+        assert_string_equal(raw("SELECT `key` FROM `%s`", n.table), m == 0 ? "event::1h::1736935200"
+                                                                    : m == 1 ? "event::1h"
+                                                                             : "event");
         if (m > 0) /* UTC wall time in a zone-less DATETIME(6), as trifle_stats_go writes it */
             assert_string_equal(raw("SELECT CAST(`at` AS CHAR) FROM `%s`", n.table),
                                 "2025-01-15 10:00:00.000000");
@@ -419,8 +418,7 @@ static void test_numbers(void **state)
     get1(st, "num", T0, &g);
     for (k = 0; k < 5; k++)
         if (got_value(&g, 0, l[k].path) != want[k])
-            fail_msg("%s: got %.17g, want %.17g", l[k].path, got_value(&g, 0, l[k].path),
-                     want[k]);
+            fail_msg("%s: got %.17g, want %.17g", l[k].path, got_value(&g, 0, l[k].path), want[k]);
     assert_true(got_value(&g, 0, "a") == 0.30000000000000004);
     assert_string_equal(raw("SELECT JSON_EXTRACT(data, '$.a') FROM `%s`", n.table),
                         "0.30000000000000004");
@@ -583,8 +581,7 @@ static void test_atomic_batch(void **state)
     assert_true(got_value(&g, 0, "count") == 1);
 
     /* the server rejects one row of the second statement: nothing of the batch is applied */
-    (void)raw("ALTER TABLE `%s` ADD CONSTRAINT no_c CHECK (`key` <> 'c::1h::1736935200')",
-              n.table);
+    (void)raw("ALTER TABLE `%s` ADD CONSTRAINT no_c CHECK (`key` <> 'c::1h::1736935200')", n.table);
     item_init(&it[1], st, "b", T0, l, 1);
     {
         trifle_entry e[3] = {it[0].e, it[1].e, it[2].e};
@@ -655,8 +652,7 @@ static void test_reconnect(void **state)
         const char *id;
 
         assert_int_not_equal(port, 0);
-        id = raw("SELECT id FROM information_schema.processlist WHERE host = '127.0.0.1:%d'",
-                 port);
+        id = raw("SELECT id FROM information_schema.processlist WHERE host = '127.0.0.1:%d'", port);
         assert_string_not_equal(id, "");
         (void)raw("KILL CONNECTION %s", id);
         /* wait until the relay saw the server close the session */
@@ -769,11 +765,10 @@ static void test_write_marked(void **state)
     item_init(&inc_it[2], st, "bad", T0, li, 1);
     {
         trifle_entry inc_e[2] = {inc_it[0].e, inc_it[1].e};
-        assert_int_equal(
-            trifle_storage_write_marked(st, &set_it.e, 1, inc_e, 2, &mark, &res, &err), 0);
-        mark.seq = 42;
-        assert_int_equal(trifle_storage_write_marked(st, NULL, 0, inc_e, 1, &mark, &res, &err),
+        assert_int_equal(trifle_storage_write_marked(st, &set_it.e, 1, inc_e, 2, &mark, &res, &err),
                          0);
+        mark.seq = 42;
+        assert_int_equal(trifle_storage_write_marked(st, NULL, 0, inc_e, 1, &mark, &res, &err), 0);
     }
     assert_int_equal(trifle_storage_mark_read(st, "journal-1", &seq, &err), 0);
     assert_true(seq == 42);
@@ -870,13 +865,20 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_driver_table),    cmocka_unit_test(test_layout),
-        cmocka_unit_test(test_ping_layout),     cmocka_unit_test(test_foreign_rows),
-        cmocka_unit_test(test_numbers),         cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_atomic_batch),    cmocka_unit_test(test_reconnect),
-        cmocka_unit_test(test_outcome_unknown), cmocka_unit_test(test_row_lock),
-        cmocka_unit_test(test_write_marked),    cmocka_unit_test(test_concurrency),
-        cmocka_unit_test(test_oom),             cmocka_unit_test(test_throughput),
+        cmocka_unit_test(test_driver_table),
+        cmocka_unit_test(test_layout),
+        cmocka_unit_test(test_ping_layout),
+        cmocka_unit_test(test_foreign_rows),
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_atomic_batch),
+        cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_outcome_unknown),
+        cmocka_unit_test(test_row_lock),
+        cmocka_unit_test(test_write_marked),
+        cmocka_unit_test(test_concurrency),
+        cmocka_unit_test(test_oom),
+        cmocka_unit_test(test_throughput),
     };
     const char *ci = getenv("CI"), *strict = getenv("TRIFLE_TEST_STRICT");
 

@@ -950,13 +950,13 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_driver_table),    cmocka_unit_test(test_layout),
-        cmocka_unit_test(test_ping_layout),     cmocka_unit_test(test_foreign_rows),
-        cmocka_unit_test(test_numbers),         cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_atomic_batch),    cmocka_unit_test(test_reconnect),
-        cmocka_unit_test(test_outcome_unknown), cmocka_unit_test(test_retry_and_locks),
-        cmocka_unit_test(test_concurrency),     cmocka_unit_test(test_oom),
-        cmocka_unit_test(test_throughput),      cmocka_unit_test(test_marks),
+        cmocka_unit_test(test_driver_table),     cmocka_unit_test(test_layout),
+        cmocka_unit_test(test_ping_layout),      cmocka_unit_test(test_foreign_rows),
+        cmocka_unit_test(test_numbers),          cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_atomic_batch),     cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_outcome_unknown),  cmocka_unit_test(test_retry_and_locks),
+        cmocka_unit_test(test_concurrency),      cmocka_unit_test(test_oom),
+        cmocka_unit_test(test_throughput),       cmocka_unit_test(test_marks),
         cmocka_unit_test(test_marks_old_tables), cmocka_unit_test(test_marks_outcome_unknown),
         cmocka_unit_test(test_marks_lock_order),
     };

@@ -215,8 +215,7 @@ static const char *hash_of(const char *name, size_t i)
     static int k;
 
     k = (k + 1) % 2;
-    (void)snprintf(out[k], sizeof(out[k]), "%s_%s::k%zu::1h::%lld", run_id, name, i,
-                   (long long)T0);
+    (void)snprintf(out[k], sizeof(out[k]), "%s_%s::k%zu::1h::%lld", run_id, name, i, (long long)T0);
     return out[k];
 }
 
@@ -309,10 +308,19 @@ static void t_not_a_cluster(void **state)
 static void t_slots_match_server(void **state)
 {
     static const char *const keys[] = {
-        "foo", "bar", "123456789", "{user1000}.following", "foo{}{bar}", "{foo", "a{b}c{d}",
-        "trfl::page_views::1h::1736935200", "trfl::page_views::1d::1736899200",
-        "trfl::page_views::ping", "trfl::__system__key__::1h::1736935200",
-        "my:{tenant7}::orders::1mo::1735689600", "x::\xc3\xa9t\xc3\xa9::1w::1736726400",
+        "foo",
+        "bar",
+        "123456789",
+        "{user1000}.following",
+        "foo{}{bar}",
+        "{foo",
+        "a{b}c{d}",
+        "trfl::page_views::1h::1736935200",
+        "trfl::page_views::1d::1736899200",
+        "trfl::page_views::ping",
+        "trfl::__system__key__::1h::1736935200",
+        "my:{tenant7}::orders::1mo::1735689600",
+        "x::\xc3\xa9t\xc3\xa9::1w::1736726400",
     };
     size_t i;
 
@@ -382,8 +390,7 @@ static void t_layout(void **state)
     drop_ok(c);
     for (i = 0; i < 30; i++) {
         const char *h = hash_of("layout", i);
-        assert_string_equal(cli(ports[owner_of(rd_key_slot(h, strlen(h)))], "EXISTS '%s'", h),
-                            "0");
+        assert_string_equal(cli(ports[owner_of(rd_key_slot(h, strlen(h)))], "EXISTS '%s'", h), "0");
     }
     drv->close(c);
 }
@@ -402,9 +409,8 @@ static void t_atomic_per_bucket(void **state)
     (void)state;
     need_cluster();
     c = open_ok("atomic");
-    assert_string_equal(cli(ports[owner_of(rd_key_slot(h1, strlen(h1)))],
-                            "HSET '%s' count not-a-number", h1),
-                        "1");
+    assert_string_equal(
+        cli(ports[owner_of(rd_key_slot(h1, strlen(h1)))], "HSET '%s' count not-a-number", h1), "1");
     rc = inc_all(c, 3, &res, &err);
     assert_int_equal(rc, TRIFLE_EDATA);
     assert_true(strstr(err.message, "not a number") != NULL);

@@ -423,8 +423,7 @@ static void check_canonical(const char *text, const cJSON *expected_flat, const 
     int n = 0, want;
 
     assert_non_null(doc);
-    cJSON_ArrayForEach(it, doc)
-    {
+    cJSON_ArrayForEach (it, doc) {
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(expected_flat, it->string);
         assert_false(cJSON_IsObject(it));
         if (prev != NULL)
@@ -452,8 +451,7 @@ static void test_sqlite_read_vectors(void **state)
 
     (void)state;
     assert_true(cJSON_GetArraySize(vecs) >= 4);
-    cJSON_ArrayForEach(v, vecs)
-    {
+    cJSON_ArrayForEach (v, vecs) {
         const cJSON *stored = cJSON_GetObjectItemCaseSensitive(v, "stored");
         const cJSON *flat = cJSON_GetObjectItemCaseSensitive(v, "expected_flat"), *e;
         cJSON *non_numeric = cJSON_CreateObject();
@@ -469,14 +467,12 @@ static void test_sqlite_read_vectors(void **state)
         raw(name, sql);
         s = get1(c, &t);
         assert_int_equal(sink_count(s, 0), (size_t)cJSON_GetArraySize(flat));
-        cJSON_ArrayForEach(e, flat)
-        {
+        cJSON_ArrayForEach (e, flat) {
             assert_true(sink_value(s, 0, e->string) == e->valuedouble);
         }
         sink_free(s);
         /* a write folds every layout into one flat row and keeps non-numeric values */
-        cJSON_ArrayForEach(e, stored)
-        {
+        cJSON_ArrayForEach (e, stored) {
             if (!cJSON_IsNumber(e) && !cJSON_IsObject(e))
                 cJSON_AddItemToObject(non_numeric, e->string, cJSON_Duplicate(e, 1));
         }
@@ -1088,8 +1084,7 @@ static void test_fault_wrapper_exit_after_commit(void **state)
         trifle_entry e = {t.b, one, 1};
 
         if (test_host_open(fd, &c, url, TRIFLE_ID_FULL, "::", opts, &err) != 0 ||
-            fd->setup(c, &err) != 0 ||
-            fd->inc(c, &e, 1, &res, &err) != 0)
+            fd->setup(c, &err) != 0 || fd->inc(c, &e, 1, &res, &err) != 0)
             _exit(1);
         (void)fd->write_marked(c, NULL, 0, &e, 1, &m, &res, &err);
         _exit(2); /* not reached: the second committed write exits */

@@ -99,17 +99,9 @@ static int kd_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
 static const char *const kd_schemes[] = {"kitdemo", NULL};
 
 static const trifle_driver kd_driver = {
-    TRIFLE_DRIVER_HEADER,
-    .name = "kitdemo",
-    .version = "0.0.1",
-    .caps = 0,
-    .schemes = kd_schemes,
-    .close = kd_close,
-    .setup = kd_setup,
-    .inc = kd_write,
-    .set = kd_write,
-    .get = kd_get,
-    .open_params = kd_open,
+    TRIFLE_DRIVER_HEADER,  .name = "kitdemo", .version = "0.0.1",     .caps = 0,
+    .schemes = kd_schemes, .close = kd_close, .setup = kd_setup,      .inc = kd_write,
+    .set = kd_write,       .get = kd_get,     .open_params = kd_open,
 };
 
 TRIFLE_DRIVER_DEFINE(kitdemo, kd_driver)
