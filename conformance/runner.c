@@ -93,7 +93,7 @@ static const conf_case *const *case_tables(void)
 
 static void usage(FILE *f)
 {
-    fputs(
+    (void)fputs(
         "usage: trifle-conformance [--driver NAME|PATH] [DRIVER_URL] [--driver-path DIRS]\n"
         "                          [--only GLOB[,GLOB...]] [--list] [--tap] [--threads N] [--oom]\n"
         "                          [--namespace-param NAME] [--skip-file FILE]\n"
@@ -119,7 +119,7 @@ static int opt_value(int argc, char **argv, int *i, const char *name, const char
     if (argv[*i][n] != '\0')
         return 0;
     if (*i + 1 >= argc) {
-        fprintf(stderr, "trifle-conformance: %s needs a value\n", name);
+        (void)fprintf(stderr, "trifle-conformance: %s needs a value\n", name);
         return -1;
     }
     *out = argv[++*i];
@@ -158,12 +158,12 @@ static int parse_args(options *o, int argc, char **argv)
             if (r < 0)
                 return -1;
         } else if (a[0] == '-') {
-            fprintf(stderr, "trifle-conformance: unknown option %s\n", a);
+            (void)fprintf(stderr, "trifle-conformance: unknown option %s\n", a);
             return -1;
         } else if (o->url == NULL) {
             o->url = a;
         } else {
-            fprintf(stderr, "trifle-conformance: more than one DRIVER_URL (%s)\n", a);
+            (void)fprintf(stderr, "trifle-conformance: more than one DRIVER_URL (%s)\n", a);
             return -1;
         }
     }
@@ -172,21 +172,22 @@ static int parse_args(options *o, int argc, char **argv)
         long n = strtol(threads, &end, 10);
 
         if (*threads == '\0' || *end != '\0' || n < 1 || n > 64) {
-            fprintf(stderr, "trifle-conformance: --threads must be 1 to 64, not %s\n", threads);
+            (void)fprintf(stderr, "trifle-conformance: --threads must be 1 to 64, not %s\n",
+                          threads);
             return -1;
         }
         o->threads = (int)n;
     }
     if (o->ns_param != NULL && o->ns_param[0] == '\0') {
-        fputs("trifle-conformance: --namespace-param must not be empty\n", stderr);
+        (void)fputs("trifle-conformance: --namespace-param must not be empty\n", stderr);
         return -1;
     }
     if (o->driver == NULL && o->url == NULL) {
-        fputs("trifle-conformance: give --driver NAME|PATH or a DRIVER_URL\n", stderr);
+        (void)fputs("trifle-conformance: give --driver NAME|PATH or a DRIVER_URL\n", stderr);
         return -1;
     }
     if (o->oom && o->driver == NULL) {
-        fputs("trifle-conformance: --oom needs --driver\n", stderr);
+        (void)fputs("trifle-conformance: --oom needs --driver\n", stderr);
         return -1;
     }
     return 0;
@@ -214,8 +215,8 @@ static const char *vectors_find(const char *given, char *buf, size_t size)
         errno = 0;
         if (is_dir(given))
             return given;
-        fprintf(stderr, "trifle-conformance: --vectors %s: %s\n", given,
-                errno != 0 ? strerror(errno) : "not a directory");
+        (void)fprintf(stderr, "trifle-conformance: --vectors %s: %s\n", given,
+                      errno != 0 ? strerror(errno) : "not a directory");
         return NULL;
     }
     n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -246,7 +247,8 @@ static int strict_mode(void)
 static int no_server(const char *why)
 {
     if (strict_mode()) {
-        fprintf(stderr, "trifle-conformance: %s (failing: CI=true or TRIFLE_TEST_STRICT=1)\n", why);
+        (void)fprintf(stderr, "trifle-conformance: %s (failing: CI=true or TRIFLE_TEST_STRICT=1)\n",
+                      why);
         printf("0 passed, 1 failed, 0 skipped\n");
         return EXIT_FAIL;
     }
@@ -259,7 +261,7 @@ static char *xstrdup(const char *s)
     char *p = strdup(s);
 
     if (p == NULL) {
-        fputs("trifle-conformance: out of memory\n", stderr);
+        (void)fputs("trifle-conformance: out of memory\n", stderr);
         exit(EXIT_FAIL);
     }
     return p;
@@ -270,7 +272,7 @@ static void env_name(char *buf, size_t size, const char *prefix, const char *nam
 {
     size_t i = strlen(prefix);
 
-    snprintf(buf, size, "%s%s", prefix, name);
+    (void)snprintf(buf, size, "%s%s", prefix, name);
     for (; buf[i] != '\0'; i++)
         if (buf[i] >= 'a' && buf[i] <= 'z')
             buf[i] = (char)(buf[i] - 'a' + 'A');
@@ -281,7 +283,7 @@ static int no_server_for(const char *name)
     char why[256], var[96];
 
     env_name(var, sizeof(var), "TRIFLE_TEST_URI_", name);
-    snprintf(why, sizeof(why), "no %s server: set %s or pass a DRIVER_URL", name, var);
+    (void)snprintf(why, sizeof(why), "no %s server: set %s or pass a DRIVER_URL", name, var);
     return no_server(why);
 }
 
@@ -300,22 +302,26 @@ static int target_init(conf_target *t, const options *o)
 
         if (strncmp(base, "trifle_", 7) != 0 || len <= 10 || strcmp(base + len - 3, ".so") != 0 ||
             len - 10 >= sizeof(t->name)) {
-            fprintf(stderr, "trifle-conformance: plugin file %s is not named trifle_<name>.so\n",
-                    o->driver);
+            (void)fprintf(stderr,
+                          "trifle-conformance: plugin file %s is not named trifle_<name>.so\n",
+                          o->driver);
             return EXIT_USAGE;
         }
         memcpy(t->name, base + 7, len - 10);
         if ((t->driver_path = malloc(size)) == NULL)
             return EXIT_FAIL;
-        snprintf(t->driver_path, size, "%.*s%s%s", (int)(dlen == 0 ? 1 : dlen), o->driver,
-                 o->driver_path != NULL ? ":" : "", o->driver_path != NULL ? o->driver_path : "");
+        (void)snprintf(t->driver_path, size, "%.*s%s%s", (int)(dlen == 0 ? 1 : dlen), o->driver,
+                       o->driver_path != NULL ? ":" : "",
+                       o->driver_path != NULL ? o->driver_path : "");
     } else {
         if (o->driver != NULL) {
-            if (strlen(o->driver) >= sizeof(t->name)) {
-                fprintf(stderr, "trifle-conformance: driver name too long: %s\n", o->driver);
+            size_t nlen = strlen(o->driver);
+
+            if (nlen >= sizeof(t->name)) {
+                (void)fprintf(stderr, "trifle-conformance: driver name too long: %s\n", o->driver);
                 return EXIT_USAGE;
             }
-            strcpy(t->name, o->driver);
+            memcpy(t->name, o->driver, nlen + 1);
         }
         if (o->driver_path != NULL)
             t->driver_path = xstrdup(o->driver_path);
@@ -357,7 +363,7 @@ static void target_rm_tmpdir(conf_target *t)
     while ((e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        snprintf(path, sizeof(path), "%s/%s", t->tmpdir, e->d_name);
+        (void)snprintf(path, sizeof(path), "%s/%s", t->tmpdir, e->d_name);
         (void)unlink(path);
     }
     closedir(d);
@@ -383,7 +389,7 @@ static int skips_load(const char *path, int required, skip_rule **out, size_t *n
     if (f == NULL) {
         if (errno == ENOENT && !required)
             return 0; /* a driver without deviations has no file */
-        fprintf(stderr, "trifle-conformance: cannot read %s: %s\n", path, strerror(errno));
+        (void)fprintf(stderr, "trifle-conformance: cannot read %s: %s\n", path, strerror(errno));
         return -1;
     }
     while (fgets(line, sizeof(line), f) != NULL) {
@@ -397,8 +403,8 @@ static int skips_load(const char *path, int required, skip_rule **out, size_t *n
             continue;
         if (*p == '[') {
             if ((end = strchr(p, ']')) == NULL) {
-                fprintf(stderr, "%s:%d: unclosed [flavor]\n", path, lineno);
-                fclose(f);
+                (void)fprintf(stderr, "%s:%d: unclosed [flavor]\n", path, lineno);
+                (void)fclose(f);
                 free(v);
                 return -1;
             }
@@ -409,15 +415,16 @@ static int skips_load(const char *path, int required, skip_rule **out, size_t *n
         glob = p;
         p += strcspn(p, " \t");
         if (*p == '\0') {
-            fprintf(stderr, "%s:%d: a reason is required after the case glob\n", path, lineno);
-            fclose(f);
+            (void)fprintf(stderr, "%s:%d: a reason is required after the case glob\n", path,
+                          lineno);
+            (void)fclose(f);
             free(v);
             return -1;
         }
         *p++ = '\0';
         reason = p + strspn(p, " \t");
         if ((nv = realloc(v, (n + 1) * sizeof(*v))) == NULL) {
-            fclose(f);
+            (void)fclose(f);
             free(v);
             return -1;
         }
@@ -428,7 +435,7 @@ static int skips_load(const char *path, int required, skip_rule **out, size_t *n
         v[n].line = lineno;
         n++;
     }
-    fclose(f);
+    (void)fclose(f);
     *out = v;
     *n_out = n;
     return 0;
@@ -523,7 +530,7 @@ static void caps_text(char *buf, size_t size, uint64_t caps)
             len += (size_t)snprintf(buf + len, len < size ? size - len : 0, "%s%s",
                                     len > 0 ? "|" : "", cap_name(bit));
     if (len == 0)
-        snprintf(buf, size, "none");
+        (void)snprintf(buf, size, "none");
 }
 
 static void explain_na(char *buf, size_t size, const char *verb, uint64_t bits)
@@ -531,7 +538,7 @@ static void explain_na(char *buf, size_t size, const char *verb, uint64_t bits)
     char caps[128];
 
     caps_text(caps, sizeof(caps), bits);
-    snprintf(buf, size, "driver %s %s", verb, caps);
+    (void)snprintf(buf, size, "driver %s %s", verb, caps);
 }
 
 static instance *cases_expand(uint64_t caps, size_t *n_out)
@@ -553,7 +560,7 @@ static instance *cases_expand(uint64_t caps, size_t *n_out)
                 if (n == cap) {
                     cap = cap == 0 ? 64 : cap * 2;
                     if ((v = realloc(v, cap * sizeof(*v))) == NULL) {
-                        fputs("trifle-conformance: out of memory\n", stderr);
+                        (void)fputs("trifle-conformance: out of memory\n", stderr);
                         exit(EXIT_FAIL);
                     }
                 }
@@ -562,9 +569,9 @@ static instance *cases_expand(uint64_t caps, size_t *n_out)
                 in->k = k;
                 in->mode = m;
                 if (k->flags & CONF_PER_MODE)
-                    snprintf(in->name, sizeof(in->name), "%s.%s", k->name, conf_mode_name(m));
+                    (void)snprintf(in->name, sizeof(in->name), "%s.%s", k->name, conf_mode_name(m));
                 else
-                    snprintf(in->name, sizeof(in->name), "%s", k->name);
+                    (void)snprintf(in->name, sizeof(in->name), "%s", k->name);
                 if (m == TRIFLE_ID_PARTIAL)
                     needs |= TRIFLE_CAP_MODE_PARTIAL;
                 if (m == TRIFLE_ID_SEPARATED)
@@ -627,12 +634,12 @@ static void run_one(conf_target *t, const options *o, uint64_t caps, const insta
     if (rule != NULL) {
         printf("ok %d - %s # SKIP %s (conformance.skip:%d)\n", n, in->name, rule->reason,
                rule->line);
-        fflush(stdout);
+        (void)fflush(stdout);
         tot->skipped++;
         return;
     }
     /* minor 12: only [A-Za-z0-9_], well under the 58-byte table name limit */
-    snprintf(ns, sizeof(ns), "trfl_c_%ld_%d", (long)getpid(), n);
+    (void)snprintf(ns, sizeof(ns), "trfl_c_%ld_%d", (long)getpid(), n);
     if ((url = conf_target_url(t, ns, in->mode)) == NULL) {
         printf("not ok %d - %s: cannot build the driver URL\n", n, in->name);
         tot->failed++;
@@ -673,7 +680,7 @@ static void run_one(conf_target *t, const options *o, uint64_t caps, const insta
     }
     if (dt >= 2.0)
         printf("# %s took %.1f s\n", in->name, dt);
-    fflush(stdout);
+    (void)fflush(stdout);
     free(url);
 }
 
@@ -685,7 +692,7 @@ static int probe(conf_target *t)
     char *url;
     int rc = 0;
 
-    snprintf(ns, sizeof(ns), "trfl_c_%ld_0", (long)getpid());
+    (void)snprintf(ns, sizeof(ns), "trfl_c_%ld_0", (long)getpid());
     if ((url = conf_target_url(t, ns, TRIFLE_ID_FULL)) == NULL)
         return EXIT_FAIL;
     memset(&c, 0, sizeof(c));
@@ -707,10 +714,10 @@ static int probe(conf_target *t)
     if (c.err.code == TRIFLE_ECONN || c.err.code == TRIFLE_ETIMEDOUT) {
         char why[1200]; /* "<case> server not reachable: " + reason[1024] */
 
-        snprintf(why, sizeof(why), "%s server not reachable: %s", t->name, c.reason);
+        (void)snprintf(why, sizeof(why), "%s server not reachable: %s", t->name, c.reason);
         return no_server(why);
     }
-    fprintf(stderr, "trifle-conformance: %s\n", c.reason);
+    (void)fprintf(stderr, "trifle-conformance: %s\n", c.reason);
     return EXIT_FAIL;
 }
 
@@ -719,7 +726,8 @@ static void log_to_stderr(int level, const char *origin, const char *message, vo
     static const char *const names[] = {"error", "warn", "info", "debug"};
 
     (void)payload;
-    fprintf(stderr, "[%s %s] %s\n", origin, level >= 0 && level <= 3 ? names[level] : "?", message);
+    (void)fprintf(stderr, "[%s %s] %s\n", origin, level >= 0 && level <= 3 ? names[level] : "?",
+                  message);
 }
 
 static const char *server_flavor(const options *o, const conf_target *t)
@@ -775,12 +783,12 @@ int main(int argc, char **argv)
         trifle_set_log_handler(TRIFLE_LOG_DEBUG, log_to_stderr, NULL);
     conf_register_build_dir();
     if (t.name[0] == '\0' && trifle_driver_for_url(t.name, sizeof(t.name), o.url, &err) != 0) {
-        fprintf(stderr, "trifle-conformance: %s\n", err.message);
+        (void)fprintf(stderr, "trifle-conformance: %s\n", err.message);
         return EXIT_USAGE;
     }
     target_finish(&t, &o);
     if (trifle_driver_load(&drv, t.driver != NULL ? t.driver : t.name, t.driver_path, &err) != 0) {
-        fprintf(stderr, "trifle-conformance: %s\n", err.message);
+        (void)fprintf(stderr, "trifle-conformance: %s\n", err.message);
         free(t.driver_path);
         return EXIT_FAIL;
     }
@@ -804,10 +812,10 @@ int main(int argc, char **argv)
         goto done;
     }
     if (o.skip_file != NULL)
-        snprintf(skip_path, sizeof(skip_path), "%s", o.skip_file);
+        (void)snprintf(skip_path, sizeof(skip_path), "%s", o.skip_file);
     else if (TRIFLE_SOURCE_DIR[0] != '\0')
-        snprintf(skip_path, sizeof(skip_path), "%s/drivers/%s/conformance.skip", TRIFLE_SOURCE_DIR,
-                 t.name);
+        (void)snprintf(skip_path, sizeof(skip_path), "%s/drivers/%s/conformance.skip",
+                       TRIFLE_SOURCE_DIR, t.name);
     if (skip_path[0] != '\0' && skips_load(skip_path, o.skip_file != NULL, &skips, &n_skips) != 0) {
         rc = EXIT_FAIL;
         goto done;
@@ -826,7 +834,7 @@ int main(int argc, char **argv)
            (unsigned)drv->abi_minor, caps, flavor != NULL ? ", server flavor " : "",
            flavor != NULL ? flavor : "");
     printf("# vectors %s\n", o.vectors);
-    fflush(stdout);
+    (void)fflush(stdout);
     for (i = 0, n = 0; i < n_cases; i++) {
         if (cases[i].na[0] != '\0' || !selected(o.only, cases[i].name))
             continue;

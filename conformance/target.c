@@ -32,11 +32,11 @@ int conf_target_tmpdir(conf_target *t)
 
     if (t->tmpdir[0] != '\0')
         return 0;
-    snprintf(t->tmpdir, sizeof(t->tmpdir), "%s/trfl-conf.XXXXXX",
-             base != NULL && base[0] == '/' ? base : "/tmp");
+    (void)snprintf(t->tmpdir, sizeof(t->tmpdir), "%s/trfl-conf.XXXXXX",
+                   base != NULL && base[0] == '/' ? base : "/tmp");
     if (mkdtemp(t->tmpdir) == NULL) {
-        fprintf(stderr, "trifle-conformance: cannot make a temp directory %s: %s\n", t->tmpdir,
-                strerror(errno));
+        (void)fprintf(stderr, "trifle-conformance: cannot make a temp directory %s: %s\n",
+                      t->tmpdir, strerror(errno));
         t->tmpdir[0] = '\0';
         return -1;
     }
@@ -47,13 +47,14 @@ int conf_target_tmpdir(conf_target *t)
 static char *url_strip(const char *url, const char *n1, const char *n2)
 {
     const char *q = strchr(url, '?'), *p;
-    char *out = malloc(strlen(url) + 1), *w;
+    size_t url_len = strlen(url);
+    char *out = malloc(url_len + 1), *w;
     char sep = '?';
 
     if (out == NULL)
         return NULL;
     if (q == NULL) {
-        strcpy(out, url);
+        memcpy(out, url, url_len + 1);
         return out;
     }
     memcpy(out, url, (size_t)(q - url));
@@ -88,14 +89,14 @@ char *conf_target_url(conf_target *t, const char *ns, int mode)
             return NULL;
         n = strlen(t->temp_url) + strlen(t->tmpdir) + strlen(ns) + 1;
         if ((base = malloc(n)) != NULL)
-            snprintf(base, n, t->temp_url, t->tmpdir, ns);
+            (void)snprintf(base, n, t->temp_url, t->tmpdir, ns);
     }
     if (base == NULL)
         return NULL;
     n = strlen(base) + strlen(t->ns_param) + strlen(ns) + 32;
     if ((url = malloc(n)) != NULL)
-        snprintf(url, n, "%s%c%s=%s&joined=%s", base, strchr(base, '?') != NULL ? '&' : '?',
-                 t->ns_param, ns, conf_mode_name(mode));
+        (void)snprintf(url, n, "%s%c%s=%s&joined=%s", base, strchr(base, '?') != NULL ? '&' : '?',
+                       t->ns_param, ns, conf_mode_name(mode));
     free(base);
     return url;
 }

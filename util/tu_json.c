@@ -266,7 +266,10 @@ size_t tu_json_unescape(char *out, const char *s, size_t n)
         if (p[1] != 'u') {
             /* `\"` `\\` `\/` stand for themselves */
             k = memchr(short_names, p[1], sizeof(short_names) - 1);
-            out[o++] = k != NULL ? short_chars[k - short_names] : p[1];
+            if (k != NULL)
+                out[o++] = short_chars[k - short_names];
+            else
+                out[o++] = p[1];
             p += 2;
             continue;
         }

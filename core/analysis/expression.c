@@ -515,19 +515,19 @@ static int write_response(cJSON **row, const trifle__path *resp, double v)
         if (next != NULL && !cJSON_IsNull(next) && !cJSON_IsObject(next))
             return TRIFLE_EINVAL;
         if (next == NULL || cJSON_IsNull(next)) {
-            cJSON *obj = cJSON_CreateObject();
-            if (obj == NULL)
+            cJSON *child = cJSON_CreateObject();
+            if (child == NULL)
                 return TRIFLE_ENOMEM;
             if (next != NULL) {
-                if (!cJSON_ReplaceItemInObjectCaseSensitive(cur, resp->seg[i], obj)) {
-                    cJSON_Delete(obj);
+                if (!cJSON_ReplaceItemInObjectCaseSensitive(cur, resp->seg[i], child)) {
+                    cJSON_Delete(child);
                     return TRIFLE_ENOMEM;
                 }
-            } else if (!cJSON_AddItemToObject(cur, resp->seg[i], obj)) {
-                cJSON_Delete(obj);
+            } else if (!cJSON_AddItemToObject(cur, resp->seg[i], child)) {
+                cJSON_Delete(child);
                 return TRIFLE_ENOMEM;
             }
-            next = obj;
+            next = child;
         }
         cur = next;
     }

@@ -168,7 +168,9 @@ static const char *ht_snippet(trifle_conn *c, char *out, size_t size)
 
     for (i = 0; i < n; i++) {
         char ch = c->resp.p[i];
-        out[i] = (ch >= 0x20 && ch < 0x7f) ? ch : ' ';
+        if (ch < 0x20 || ch >= 0x7f)
+            ch = ' ';
+        out[i] = ch;
     }
     out[n] = '\0';
     return out;

@@ -583,6 +583,7 @@ static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *u
             rc = pg_oom(c, err);
             goto done;
         }
+        // NOLINTNEXTLINE(readability-suspicious-call-argument): (out, size, text)
         pg_oneline(text, sizeof(text), perr);
         rc = pg_err(c, err, TRIFLE_ECONFIG, 0, "invalid driver URL: %s", text);
         goto done;

@@ -375,14 +375,14 @@ static void test_numbers(void **state)
     trifle_error err = TRIFLE_ERROR_INIT;
     static const trifle_leaf neg0[] = {{"z", -0.0}};
     char text[700];
-    int i;
 
     (void)state;
     /* long literals are read exactly (2^53 + 1 + a tiny bit rounds up) */
-    strcpy(text, "{\"a\":9007199254740993.");
-    for (i = 0; i < 80; i++)
-        strcat(text, "0");
-    strcat(text, "1,\"b\":1234567890123456789012345678901234567890123456789012345678901234567890}");
+    /* 80 zeros: the precision of an integer conversion is its minimum number of digits */
+    (void)snprintf(text, sizeof(text),
+                   "{\"a\":9007199254740993.%.80d1,\"b\":"
+                   "1234567890123456789012345678901234567890123456789012345678901234567890}",
+                   0);
     p = parse_ok(text);
     assert_value(p, "a", 9007199254740994.0);
     assert_value(
@@ -392,10 +392,7 @@ static void test_numbers(void **state)
     /* overflowing literals are not finite (ERRATA 23), underflow is 0 */
     assert_parse_fails("{\"x\":{\"y\":1e400}}", "value at \"x.y\" is not finite", "x.y");
     assert_parse_fails("{\"x\":-1e400}", "value at \"x\" is not finite", "x");
-    strcpy(text, "{\"huge\":1");
-    for (i = 0; i < 400; i++)
-        strcat(text, "0");
-    strcat(text, "}");
+    (void)snprintf(text, sizeof(text), "{\"huge\":1%.400d}", 0);
     assert_parse_fails(text, "value at \"huge\" is not finite", "huge");
     p = parse_ok("{\"tiny\":1e-400,\"n\":-0,\"m\":-0.0e5}");
     assert_value(p, "tiny", 0);
@@ -431,10 +428,10 @@ static void test_keys(void **state)
     assert_parse_fails("{\"ok\":1,\"b\xff\":1}", "invalid JSON: invalid UTF-8 at byte 10", "");
     assert_parse_fails("{\"a\\u0000b\":1}", "invalid JSON: \\u0000 in string at byte 3", "");
     /* a path too long for the message is cut on a character boundary */
-    strcpy(text, "{\"");
+    memcpy(text, "{\"", 2);
     for (i = 0; i < 300; i++)
-        strcat(text, "\xC3\xA9");
-    strcat(text, "\":{\"$\":1}}");
+        memcpy(text + 2 + 2 * i, "\xC3\xA9", 2);
+    memcpy(text + 2 + 2 * 300, "\":{\"$\":1}}", sizeof("\":{\"$\":1}}"));
     assert_int_equal(trifle_payload_parse(&p, text, strlen(text), &err), TRIFLE_EINVAL);
     assert_int_equal(strncmp(err.message, "invalid key at \"\xC3\xA9", 18), 0);
     assert_int_equal(strcmp(err.message + strlen(err.message) - 3, "\xE2\x80\xA6"), 0);

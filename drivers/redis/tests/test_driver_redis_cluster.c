@@ -652,6 +652,7 @@ static void t_reshard(void **state)
         assert_int_equal(owner_of(slots[j]), dst);
     sleep_ms(200);
     for (j = 0; j < n_slots; j++) /* and back, still under load */
+        // NOLINTNEXTLINE(readability-suspicious-call-argument): moved back from dst to src
         migrate_slot(slots[j], dst, src, NULL, probe);
     sleep_ms(200);
     close(ctl[1]); /* stop */
