@@ -87,7 +87,7 @@ int mcp_message_read(mcp_message *out, const char *line, size_t len)
         out->kind = MCP_MSG_RESPONSE;
         return 0;
     }
-    if (!cJSON_IsString(method) || method->valuestring[0] == '\0') {
+    if (method == NULL || !cJSON_IsString(method) || method->valuestring[0] == '\0') {
         invalid(out, MCP_INVALID_REQUEST, "Invalid Request: \"method\" must be a non-empty string");
         return 0;
     }

@@ -119,10 +119,10 @@ int cli_report(const trifle_error *err, const char *extra)
     cli_error_json(&b, err, extra);
     cli_buf_putc(&b, '\n');
     if (b.failed)
-        fputs("{\"error\":{\"code\":\"ENOMEM\",\"message\":\"out of memory\"}}\n", stderr);
+        (void)fputs("{\"error\":{\"code\":\"ENOMEM\",\"message\":\"out of memory\"}}\n", stderr);
     else
-        fputs(b.data, stderr);
-    fflush(stderr);
+        (void)fputs(b.data, stderr);
+    (void)fflush(stderr);
     cli_buf_free(&b);
     return cli_exit_code(code);
 }

@@ -46,10 +46,11 @@ static int split_exp_form(const char *tmp, char *d, int *e)
     const char *p = tmp, *epos = strchr(tmp, 'e');
     int k = 0;
 
+    d[0] = '0'; /* overwritten: %e output has a digit before the 'e' */
     for (; p < epos; p++)
         if (*p >= '0' && *p <= '9')
             d[k++] = *p;
-    *e = atoi(epos + 1);
+    *e = (int)strtol(epos + 1, NULL, 10); /* the exponent of our own %e output */
     return k;
 }
 
@@ -58,6 +59,8 @@ static void step_last_digit(char *d, int k, int *e, int dir)
 {
     int i = k - 1;
 
+    if (k < 1) /* not reached: %e output has a digit before the 'e' */
+        return;
     if (dir > 0) {
         while (i >= 0 && d[i] == '9')
             d[i--] = '0';
@@ -69,7 +72,7 @@ static void step_last_digit(char *d, int k, int *e, int dir)
         }
         return;
     }
-    while (d[i] == '0')
+    while (i > 0 && d[i] == '0') /* d[0] is 1 to 9 */
         d[i--] = '9';
     d[i]--;
     if (d[0] == '0') { /* 1.000 -> 0.999 = 9.99 × 10^(e-1), all nines */

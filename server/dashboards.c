@@ -257,7 +257,7 @@ void srv_dashboards_handle(srv_request *r, int item)
         goto done;
     }
     if (strcmp(method, "DELETE") == 0) {
-        if ((old = srv_store_find(st, id, idn, &index)) == NULL) {
+        if (srv_store_find(st, id, idn, &index) == NULL) {
             srv_respond_detail(r, 404, "Page not found");
             goto done;
         }

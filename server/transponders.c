@@ -227,8 +227,9 @@ static cJSON *item_of(srv_request *r, const cJSON *old, const cJSON *in)
         goto fail;
     }
     if ((out = cJSON_CreateObject()) == NULL ||
-        cJSON_AddStringToObject(
-            out, "name", cJSON_IsString(name) ? name->valuestring : key->valuestring) == NULL ||
+        cJSON_AddStringToObject(out, "name",
+                                name != NULL && cJSON_IsString(name) ? name->valuestring
+                                                                     : key->valuestring) == NULL ||
         cJSON_AddStringToObject(out, "key", key->valuestring) == NULL ||
         (cfg = cJSON_AddObjectToObject(out, "config")) == NULL ||
         (arr = cJSON_AddArrayToObject(cfg, "paths")) == NULL ||

@@ -66,6 +66,7 @@ static int expect(reader *r, char c, const char *why)
 
 static int hex4(reader *r, unsigned *out)
 {
+    *out = 0;
     if (r->len - r->pos < 4)
         return fail(r, "truncated \\u escape");
     if (tu_hex4((const char *)r->s + r->pos, out) != 0)

@@ -732,7 +732,8 @@ int trifle__simple_prometheus(trifle__buf *b, const trifle__snode *root, const c
         goto done;
     }
     /* type per base name: counter when every sample is a stats counter */
-    qsort(s.v, s.n, sizeof(*s.v), by_base);
+    if (s.n > 0) /* s.v is NULL when nothing was collected */
+        qsort(s.v, s.n, sizeof(*s.v), by_base);
     for (i = 0; i < s.n; i = j) {
         int counter = 1;
         for (j = i; j < s.n && strcmp(s.v[j].base, s.v[i].base) == 0; j++)
@@ -753,7 +754,8 @@ int trifle__simple_prometheus(trifle__buf *b, const trifle__snode *root, const c
         }
     }
     /* families by final name, in byte order */
-    qsort(s.v, s.n, sizeof(*s.v), by_name_dotted);
+    if (s.n > 0)
+        qsort(s.v, s.n, sizeof(*s.v), by_name_dotted);
     for (i = 0; i < s.n; i = j) {
         for (j = i; j < s.n && strcmp(s.v[j].name, s.v[i].name) == 0; j++)
             ;

@@ -18,7 +18,7 @@ int tu_buf_reserve(tu_buf *b, size_t n)
     if (n > SIZE_MAX - b->len - 1)
         goto fail;
     need = b->len + n + 1;
-    if (need <= b->cap)
+    if (need <= b->cap && b->data != NULL) /* a NULL data has cap 0; said for the analyser */
         return 0;
     cap = b->cap < 64 ? 64 : b->cap;
     while (cap < need)

@@ -275,7 +275,7 @@ int trifle__timeline(cJSON **out, const trifle_series *s, const char *path, size
         rc = trifle__path_parse(&tp, paths.v[k], err);
         if (rc != 0)
             break;
-        if (slices <= 1) {
+        if (slices <= 1 || n == 0) { /* no rows (s may be NULL): no groups either */
             rc = timeline_rows(list, s, 0, n, &tp, zone, flags, fn, payload, err);
         } else {
             for (g = 0; rc == 0 && g < groups; g++) {

@@ -295,7 +295,7 @@ static void pg_msg_sqlstate(const char *msg, char state[6])
  * database or a bad option → ECONFIG. */
 static int pg_conn_fail(trifle_conn *c, trifle_error *err)
 {
-    char text[400], state[6];
+    char text[400], state[6] = "";
     const char *raw = c->pg != NULL ? PQerrorMessage(c->pg) : "out of memory";
     int code = TRIFLE_ECONN;
 

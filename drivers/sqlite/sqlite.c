@@ -31,6 +31,7 @@
  */
 #include <sqlite3.h>
 
+#include <assert.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -821,6 +822,7 @@ static int sq_row_build(trifle_conn *c, const trifle_entry *it, const sq_ent *s,
                 }
                 drv_buf_put_num(b, sum);
             } else {
+                assert(raw != NULL); /* the loop above visits s[i] itself */
                 drv_buf_put(b, c->arena.p + raw->raw_off, raw->raw_len);
             }
             i = g;

@@ -257,7 +257,7 @@ static int demo_open(trifle_conn **out, const trifle_host_api *host, const char 
     n = strlen(url) + strlen(table) + 2;
     if ((c->table = dup_str(host, table)) == NULL || (c->space = host->alloc(n)) == NULL)
         return TRIFLE_ENOMEM;
-    snprintf(c->space, n, "%s|%s", url, table);
+    (void)snprintf(c->space, n, "%s|%s", url, table);
     return TRIFLE_OK;
 }
 

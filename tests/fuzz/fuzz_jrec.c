@@ -34,9 +34,12 @@ static void same_call(const trifle__jrec_op *a, const trifle__jrec_op *b)
     check(strcmp(a->key, b->key) == 0);
     check(a->payload->n == b->payload->n);
     for (i = 0; i < a->payload->n; i++) {
+        uint64_t x, y; /* the values bit for bit: -0 and NaN payloads must survive too */
+
         check(strcmp(a->payload->leaves[i].path, b->payload->leaves[i].path) == 0);
-        check(memcmp(&a->payload->leaves[i].value, &b->payload->leaves[i].value, sizeof(double)) ==
-              0);
+        memcpy(&x, &a->payload->leaves[i].value, sizeof(x));
+        memcpy(&y, &b->payload->leaves[i].value, sizeof(y));
+        check(x == y);
     }
 }
 
@@ -116,7 +119,7 @@ static void fuzz_noted(const uint8_t *body, size_t len)
     check(note_len >= 1 && note_len <= 65535 && note == body + 2);
     check(op == note + note_len && op_len == len - 2 - note_len);
     fuzz_op(op, op_len);
-    opb.data = (unsigned char *)(uintptr_t)op; /* borrowed: read only, never freed */
+    opb.data = (unsigned char *)op; /* borrowed: read only, never freed */
     opb.len = op_len;
     check(trifle__jrec_noted_encode(&again, note, note_len, &opb) == 0);
     check(again.len == len && memcmp(again.data, body, len) == 0);

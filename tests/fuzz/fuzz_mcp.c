@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../cli/mcp_rpc.c"
+#include "../../cli/mcp_rpc.c" // NOLINT(bugprone-suspicious-include): its static functions
 
 static void check(int ok)
 {

@@ -1227,7 +1227,7 @@ static void test_concurrency(void **state)
             for (k = 0; rc == 0 && k < incs; k++)
                 rc = trifle_storage_inc(cs, &e, 1, NULL, &ce);
             if (rc != 0)
-                fprintf(stderr, "child %d: %s %s\n", i, trifle_status_name(rc), ce.message);
+                (void)fprintf(stderr, "child %d: %s %s\n", i, trifle_status_name(rc), ce.message);
             trifle_storage_close(cs);
             _exit(rc == 0 ? 0 : 1);
         }
@@ -1266,7 +1266,7 @@ static int count_leaf(size_t index, const char *path, double value, void *payloa
 static void test_bench(void **state)
 {
     const char *bench = getenv("TRIFLE_TEST_BENCH"), *calls_env = getenv("TRIFLE_TEST_BENCH_CALLS");
-    const int calls = calls_env != NULL ? atoi(calls_env) : 100;
+    const int calls = calls_env != NULL ? (int)strtol(calls_env, NULL, 10) : 100;
     const char *coll = new_ns();
     trifle_storage *st;
     trifle_error err = TRIFLE_ERROR_INIT;
@@ -1359,7 +1359,7 @@ int main(void)
     }
     plugin = dlopen(TRIFLE_BUILD_PLUGIN_DIR "/trifle_mongo.so", RTLD_NOW | RTLD_LOCAL);
     if (plugin == NULL) {
-        fprintf(stderr, "cannot load the plugin: %s\n", dlerror());
+        (void)fprintf(stderr, "cannot load the plugin: %s\n", dlerror());
         return 1;
     }
 #define LOAD(field, name) test_load_sym(plugin, &mc.field, sizeof(mc.field), name)
@@ -1381,12 +1381,12 @@ int main(void)
         (void)snprintf(server_db, sizeof(server_db), "trifle");
     raw_client = mc.client_new(server_uri);
     if (raw_client == NULL) {
-        fprintf(stderr, "cannot parse TRIFLE_TEST_URI_MONGO\n");
+        (void)fprintf(stderr, "cannot parse TRIFLE_TEST_URI_MONGO\n");
         return 1;
     }
     info = raw_try("admin", "{\"buildInfo\":1}", &e);
     if (info == NULL) {
-        fprintf(stderr, "server %s not reachable: %s\n", server_uri, e.message);
+        (void)fprintf(stderr, "server %s not reachable: %s\n", server_uri, e.message);
         return 1;
     }
     ferret = cJSON_GetObjectItemCaseSensitive(info, "ferretdbVersion") != NULL;

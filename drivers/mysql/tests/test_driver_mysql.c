@@ -68,7 +68,7 @@ static void my_load(void)
     void *lib = dlopen("libmariadb.so.3", RTLD_NOW | RTLD_LOCAL);
 
     if (lib == NULL) {
-        fprintf(stderr, "cannot load libmariadb.so.3: %s\n", dlerror());
+        (void)fprintf(stderr, "cannot load libmariadb.so.3: %s\n", dlerror());
         exit(1);
     }
     LOAD(init, "mysql_init");
@@ -99,7 +99,7 @@ static int parse_server(void)
     if (colon == NULL)
         return -1;
     (void)snprintf(srv.host, sizeof(srv.host), "%.*s", (int)(colon - p), p);
-    srv.port = (unsigned)atoi(colon + 1);
+    srv.port = (unsigned)strtol(colon + 1, NULL, 10);
     (void)snprintf(srv.db, sizeof(srv.db), "%s", slash + 1);
     return 0;
 }
@@ -887,12 +887,13 @@ int main(void)
     if (server == NULL || server[0] == '\0') {
         int must =
             (ci != NULL && strcmp(ci, "true") == 0) || (strict != NULL && strcmp(strict, "1") == 0);
-        fprintf(stderr, "%s: TRIFLE_TEST_URI_MYSQL is not set\n", must ? "error" : "skip");
+        (void)fprintf(stderr, "%s: TRIFLE_TEST_URI_MYSQL is not set\n", must ? "error" : "skip");
         return must ? 1 : 77;
     }
     if (parse_server() != 0) {
-        fprintf(stderr, "error: TRIFLE_TEST_URI_MYSQL must be mysql://user:password@host:port/db "
-                        "without a query\n");
+        (void)fprintf(stderr,
+                      "error: TRIFLE_TEST_URI_MYSQL must be mysql://user:password@host:port/db "
+                      "without a query\n");
         return 1;
     }
     my_load();

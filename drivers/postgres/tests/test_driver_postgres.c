@@ -73,7 +73,7 @@ static void pq_load(void)
     void *lib = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
 
     if (lib == NULL) {
-        fprintf(stderr, "cannot load libpq.so.5: %s\n", dlerror());
+        (void)fprintf(stderr, "cannot load libpq.so.5: %s\n", dlerror());
         exit(1);
     }
     LOAD(connectdb, "PQconnectdb");
@@ -568,7 +568,7 @@ static int relay_start(tcp_relay *r)
         if (strcmp(o->keyword, "hostaddr") == 0 && o->val != NULL && o->val[0] != '\0')
             (void)snprintf(host, sizeof(host), "%s", o->val);
         if (strcmp(o->keyword, "port") == 0 && o->val != NULL && o->val[0] != '\0')
-            port = atoi(o->val);
+            port = (int)strtol(o->val, NULL, 10);
     }
     pq.conninfo_free(opts);
     return tcp_relay_start(r, host, port);
@@ -967,11 +967,12 @@ int main(void)
     if (server == NULL || server[0] == '\0') {
         int must =
             (ci != NULL && strcmp(ci, "true") == 0) || (strict != NULL && strcmp(strict, "1") == 0);
-        fprintf(stderr, "%s: TRIFLE_TEST_URI_POSTGRES is not set\n", must ? "error" : "skip");
+        (void)fprintf(stderr, "%s: TRIFLE_TEST_URI_POSTGRES is not set\n", must ? "error" : "skip");
         return must ? 1 : 77;
     }
     if (strchr(server, '?') != NULL) {
-        fprintf(stderr, "error: TRIFLE_TEST_URI_POSTGRES must be a libpq URI without a query\n");
+        (void)fprintf(stderr,
+                      "error: TRIFLE_TEST_URI_POSTGRES must be a libpq URI without a query\n");
         return 1;
     }
     pq_load();
