@@ -5,8 +5,8 @@
 #   (default)   the files changed since the merge base with REF (TRIFLE_TIDY_BASE, default main,
 #               else origin/main), committed or not; a changed header is checked through one .c file
 #               that includes it. On REF itself (nothing to compare), the files of the last commit.
-#   --all       every file in compile_commands.json: about 18 minutes on two cores, too slow for
-#               every CI run (docs/testing.md, "The tsan, tidy and format stages")
+#   --all       every file in compile_commands.json: about 4 minutes on two cores; the tidy stage
+#               of scripts/test.sh (docs/testing.md, "The tsan, tidy and format stages")
 #   BUILD_DIR   where compile_commands.json is (default build/tidy, configured here if missing)
 # Exit status 0 when clang-tidy finds nothing (every check is an error, WarningsAsErrors), 1 when
 # it finds something, 2 when it cannot run.
