@@ -89,6 +89,9 @@ typedef struct bentry {
     unsigned char unknown;   /* quarantine with marks: its last write's outcome is unknown */
     unsigned char qdirty;    /* quarantine with marks: holds calls its journal record lacks */
     unsigned char home;      /* the shard that made it: a recycled record goes back there */
+    /* the allocations e and leaves live in (line_alloc); mem is NULL for a record inside an
+     * operation's array (FIFO mode) */
+    void *mem, *leaves_mem;
 } bentry;
 
 typedef struct btable {
@@ -152,7 +155,10 @@ typedef struct bshard {
      * only its own records, so two threads never write to neighbouring memory */
     bentry *returned;
     _Atomic size_t n_returned;
-    _Atomic uint64_t ops_since;  /* calls since the last snapshot */
+    _Atomic uint64_t ops_since; /* calls since the last snapshot */
+    /* the shard's ops_since at which it next sums every shard's count (accepted); 0 after a
+     * snapshot. Owned by the shard's lock. */
+    uint64_t next_check;
     _Atomic uint64_t operations; /* calls accepted, ever */
     _Atomic size_t records;      /* tables[cur].count */
 } bshard; /* a whole number of cache lines: the next shard starts on its own line */
@@ -300,14 +306,44 @@ static const char *leaf_path(const bentry *e, size_t i)
     return e->paths + e->leaves[i].path;
 }
 
+/* A zeroed block of whole cache lines that shares none of them with another allocation, for
+ * what a thread reads or writes on every call (a shard, its bucket caches): malloc packs small
+ * blocks side by side, and a neighbour that another thread writes would cost that line on every
+ * call. *mem gets what to free. */
+static void *line_alloc(size_t size, void **mem)
+{
+    size_t whole = (size + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
+
+    *mem = NULL;
+    if (whole < size || whole > SIZE_MAX - 2 * CACHE_LINE ||
+        (*mem = trifle__calloc(1, whole + 2 * CACHE_LINE)) == NULL)
+        return NULL;
+    return (char *)*mem + CACHE_LINE - (uintptr_t)*mem % CACHE_LINE;
+}
+
 static void entry_destroy(bentry *e)
 {
     trifle__free(e->paths);
-    trifle__free(e->leaves);
+    trifle__free(e->leaves_mem);
     trifle__free(e->fast_map);
     trifle__free(e->key);
     trifle__free(e->id);
-    trifle__free(e);
+    trifle__free(e->mem);
+}
+
+/* A zeroed record of its own cache lines: a call writes its first line and its leaves, and the
+ * main thread's records come from the same heap as the objects every thread reads (the handle,
+ * the buffer, often the payload). Packed next to one of those, a record would cost the other
+ * threads that line on every call: how fast two threads ran depended on where malloc happened
+ * to put things (bench/NOTES.md, "Two threads in process"). */
+static bentry *entry_alloc(void)
+{
+    void *mem;
+    bentry *e = line_alloc(sizeof(*e), &mem);
+
+    if (e != NULL)
+        e->mem = mem;
+    return e;
 }
 
 /* Forget a record's contents but keep its arrays for reuse. */
@@ -348,7 +384,7 @@ static bentry *entry_new(trifle__buffer *b, bshard *sh, const char *key, const c
     }
     if ((e = sh->free_list) != NULL) {
         sh->free_list = e->next;
-    } else if ((e = trifle__calloc(1, sizeof(*e))) == NULL)
+    } else if ((e = entry_alloc()) == NULL)
         return NULL;
     e->home = (unsigned char)(sh - b->shards);
     e->next = NULL;
@@ -405,10 +441,16 @@ static int leaf_insert(bentry *e, size_t pos, const char *path, size_t plen)
     }
     if (e->n == e->cap) {
         size_t cap = e->cap ? (size_t)e->cap * 2 : 8;
+        void *mem;
         bleaf *l;
-        if (cap > UINT32_MAX || (l = trifle__reallocarray(e->leaves, cap, sizeof(*l))) == NULL)
+        /* whole lines of its own, like the record (entry_alloc) */
+        if (cap > UINT32_MAX || (l = line_alloc(cap * sizeof(*l), &mem)) == NULL)
             return TRIFLE_ENOMEM;
+        if (e->n > 0)
+            memcpy(l, e->leaves, e->n * sizeof(*l));
+        trifle__free(e->leaves_mem);
         e->leaves = l;
+        e->leaves_mem = mem;
         e->cap = (uint32_t)cap;
     }
     memmove(e->leaves + pos + 1, e->leaves + pos, (e->n - pos) * sizeof(*e->leaves));
@@ -1368,6 +1410,7 @@ static int take_snapshot(trifle__buffer *b, uint64_t *snap_seq, trifle_error *er
         sh->cur ^= 1;
         sh->gen++;
         atomic_store_explicit(&sh->ops_since, 0, memory_order_relaxed);
+        sh->next_check = 0;
         atomic_store_explicit(&sh->records, 0, memory_order_relaxed);
     }
     atomic_store(&b->armed, 0);
@@ -1584,7 +1627,7 @@ static void op_free(bop *op)
     for (i = 0; i < op->n; i++) {
         bentry *e = &op->entries[i];
         trifle__free(e->paths);
-        trifle__free(e->leaves);
+        trifle__free(e->leaves_mem);
         trifle__free(e->fast_map);
         trifle__free(e->key);
         trifle__free(e->id);
@@ -1626,6 +1669,7 @@ static void take_queue(trifle__buffer *b)
     b->in_flight = b->q_n > 0;
     b->q_n = 0;
     atomic_store_explicit(&b->shards[0].ops_since, 0, memory_order_relaxed);
+    b->shards[0].next_check = 0;
     atomic_store(&b->armed, 0);
     if (b->jn != NULL)
         b->snap_seq = trifle__journal_last_seq(b->jn);
@@ -2152,7 +2196,7 @@ static int qload_record(void *vctx, const trifle__jrec_record *r)
         e = &c->op->entries[c->op->n++];
         return entry_from_record(b, e, r) != 0 ? TRIFLE_ENOMEM : 0;
     }
-    if ((e = trifle__calloc(1, sizeof(*e))) == NULL)
+    if ((e = entry_alloc()) == NULL)
         return TRIFLE_ENOMEM;
     if (entry_from_record(b, e, r) != 0) {
         entry_destroy(e);
@@ -2322,21 +2366,6 @@ static int journal_start(trifle__buffer *b, const char *dir, trifle_error *err)
 
 /* ---------------------------------------------------------------------------------------------
  * Public (internal) API */
-
-/* A zeroed block of whole cache lines that shares none of them with another allocation, for
- * what a thread reads or writes on every call (a shard, its bucket caches): malloc packs small
- * blocks side by side, and a neighbour that another thread writes would cost that line on every
- * call. *mem gets what to free. */
-static void *line_alloc(size_t size, void **mem)
-{
-    size_t whole = (size + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
-
-    *mem = NULL;
-    if (whole < size || whole > SIZE_MAX - 2 * CACHE_LINE ||
-        (*mem = trifle__calloc(1, whole + 2 * CACHE_LINE)) == NULL)
-        return NULL;
-    return (char *)*mem + CACHE_LINE - (uintptr_t)*mem % CACHE_LINE;
-}
 
 int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trifle_error *err)
 {
@@ -2649,8 +2678,19 @@ static int journal_wait(trifle__buffer *b, uint64_t seq, trifle_error *err)
 }
 
 /* Count an accepted call in its shard and wake the flush thread when it has something new to
- * do: the first call after a snapshot starts the timer, buffer.size calls (summed over the
- * shards every 64 calls of a shard, and whenever one shard alone reaches it) trigger a flush.
+ * do: the first call after a snapshot starts the timer, buffer.size calls summed over the shards
+ * trigger a flush.
+ *
+ * The sum reads every shard's counter, a cache line that another thread writes on each of its
+ * calls, so a shard sums only at checkpoints: after a sum that leaves R calls to the size, the
+ * next one comes R / n_shards calls of this shard later (at least 64; at once when this shard
+ * alone reaches the size). While every shard sums, the gaps shrink as the total nears the size
+ * and a flush starts within 64 calls per shard of it; a shard that sat idle since its last sum
+ * may run on to its checkpoint, so the bound is size / n_shards + 64 calls per shard. For sizes
+ * up to 64 calls per shard (the default 256) every gap is 64 calls. A thread with a size of a
+ * million sums a few times per million calls instead of every 64 calls, which cost two threads
+ * 4-5% of their speed (bench/NOTES.md, "Two threads in process").
+ *
  * Caller holds the shard's lock, or `lock` in FIFO mode (have_lock = 1, with shards[0]). Returns
  * 1 when the caller must flush itself (no flush thread and the size is reached). */
 static int accepted(trifle__buffer *b, bshard *sh, int have_lock)
@@ -2668,8 +2708,14 @@ static int accepted(trifle__buffer *b, bshard *sh, int have_lock)
         return 0; /* the replay flushes once at its end */
     if (!atomic_load_explicit(&b->armed, memory_order_relaxed))
         first = !atomic_exchange(&b->armed, 1);
-    if (local >= size || (local & 63) == 0)
-        full = ops_since(b) >= size;
+    if (local >= sh->next_check || local >= size) {
+        uint64_t total = ops_since(b), step = 0;
+
+        full = total >= size;
+        if (!full)
+            step = (size - total) / b->n_shards;
+        sh->next_check = local + (step > 64 ? step : 64);
+    }
     if (first || full) {
         if (!have_lock)
             trifle__mutex_lock(&b->lock);

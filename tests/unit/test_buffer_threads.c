@@ -306,6 +306,107 @@ static void test_journal_with_threads_and_quarantine(void **state)
     trifle_payload_free(p);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * buffer.size counts the calls of every shard: a thread sums the shards' counters only at
+ * checkpoints (accepted() in core/buffer/buffer.c), yet a flush starts within 64 calls of the
+ * size, whichever threads made the calls */
+
+typedef struct sizer {
+    trifle *t;
+    const trifle_payload *p;
+    long n; /* calls to make; with stop_at_flush, at most */
+    int stop_at_flush;
+    long made;        /* calls made (up to the one that flushed) */
+    uint64_t flushes; /* the buffer's flush count after the last call */
+} sizer;
+
+static void *track_until(void *v)
+{
+    sizer *s = v;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_buffer_counters bc = TRIFLE_BUFFER_COUNTERS_INIT;
+    uint64_t before;
+
+    if (trifle_buffer_stats(s->t, &bc) != 0)
+        return NULL;
+    before = bc.flushes;
+    for (s->made = 0; s->made < s->n;) {
+        if (trifle_track(s->t, "size::key", T0, s->p, 0, &err) != 0)
+            return NULL;
+        s->made++;
+        if (trifle_buffer_stats(s->t, &bc) != 0)
+            return NULL;
+        s->flushes = bc.flushes;
+        if (s->stop_at_flush && bc.flushes > before)
+            break;
+    }
+    return NULL;
+}
+
+static void run_sizer(sizer *s)
+{
+    pthread_t tid;
+
+    /* a new thread each time: threads take shard slots in turn, so each run has its own shard */
+    assert_int_equal(pthread_create(&tid, NULL, track_until, s), 0);
+    assert_int_equal(pthread_join(tid, NULL), 0);
+}
+
+static void test_size_counts_every_shard(void **state)
+{
+    trifle_config *cfg = NULL;
+    trifle *t = NULL;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_payload *p = NULL;
+    char url[64];
+    sizer a, b, c;
+
+    (void)state;
+    assert_int_equal(trifle_driver_dir_add(TRIFLE_TEST_PLUGIN_DIR, &err), 0);
+    (void)snprintf(url, sizeof(url), "fake:size%d", ++db_counter);
+    assert_int_equal(trifle_config_new(&cfg, &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "driver", url, &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "granularities", "1h", &err), 0);
+    /* no flush thread: the call that finds the size reached flushes, inside the call */
+    assert_int_equal(trifle_config_set(cfg, "buffer.async", "false", &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "buffer.duration_ms", "0", &err), 0);
+    assert_int_equal(trifle_config_set(cfg, "buffer.size", "4000", &err), 0);
+    if (trifle_open(&t, cfg, &err) != 0)
+        fail_msg("open: %s", err.message);
+    trifle_config_free(cfg);
+    assert_int_equal(trifle_payload_parse(&p, "{\"n\":1}", 7, &err), 0);
+
+    /* one shard alone below the size, then a second one below it, then the first again: the
+     * first's checkpoint was set when it was alone, so the third run tests that a shard's gap
+     * shrinks as the total nears the size */
+    a = (sizer){t, p, 1500, 0, 0, 0};
+    run_sizer(&a);
+    b = (sizer){t, p, 2000, 0, 0, 0};
+    run_sizer(&b);
+    assert_int_equal(b.flushes, 0);
+    c = (sizer){t, p, 4000, 1, 0, 0};
+    run_sizer(&c);
+    assert_int_equal(c.flushes, 1);
+    /* 3,500 pending before; a flush at the size, within the 64 calls of the last gap */
+    assert_true(3500 + c.made >= 4000);
+    assert_true(3500 + c.made <= 4000 + 64);
+    assert_true(value(t, "size::key", T0, "1h", "n") == (double)(3500 + c.made));
+
+    /* and a shard that wrote most of the size before the other one came */
+    b = (sizer){t, p, 3000, 0, 0, 0};
+    run_sizer(&b);
+    assert_int_equal(b.flushes, 1);
+    c = (sizer){t, p, 4000, 1, 0, 0};
+    run_sizer(&c);
+    assert_int_equal(c.flushes, 2);
+    assert_true(3000 + c.made >= 4000);
+    assert_true(3000 + c.made <= 4000 + 64);
+
+    assert_int_equal(trifle_close(t, &err), 0);
+    trifle_free(t);
+    trifle_payload_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_assert_then_track),
         cmocka_unit_test(test_track_then_assert),
         cmocka_unit_test(test_journal_with_threads_and_quarantine),
+        cmocka_unit_test(test_size_counts_every_shard),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
