@@ -7,7 +7,8 @@ import (
 
 // packWrite is the start every upstream driver's Inc and Set share: with no keys nothing
 // happens (not even the check of the connection), a driver without its connection fails with
-// "<what> requires <field>", and values that pack to nothing write nothing (a nil result).
+// what ("<driver> requires <field>"), and values that pack to nothing write nothing. It returns
+// the packed values; the caller writes nothing when there are none.
 func packWrite(keys []Key, values map[string]any, connected bool, what string) (map[string]any, error) {
 	if len(keys) == 0 {
 		return nil, nil
