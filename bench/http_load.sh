@@ -36,49 +36,19 @@ always | none | interval:*) JOURNAL_YAML="journal_sync: \"$JOURNAL\"" ;;
 *) echo "JOURNAL must be off, interval, always, none or interval:<ms> (got $JOURNAL)" >&2; exit 2 ;;
 esac
 TOKEN=trf_bench_load_token_000000001
-WORK=$(mktemp -d /tmp/trifle-bench.XXXXXX)
-SERVER_PID=
+# shellcheck source=bench/serve.sh
+. "$ROOT/bench/serve.sh"
+bench_work trifle-bench
 
-cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "work directory: $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-
-mkdir -p "$WORK/data"
-SHA=$(printf '%s' "$TOKEN" | sha256sum | cut -d' ' -f1)
-cat > "$WORK/trifle.yaml" <<YAML
-http:
-  listen: "127.0.0.1:0"
-  threads: $SERVER_THREADS
-data_dir: data
+bench_config <<YAML
 limits:
   max_connections: 1024
 sources:
   - id: main
     driver: "sqlite:data/bench.db"
     buffer: {enabled: true, duration_ms: 1000, size: 256, $JOURNAL_YAML}
-tokens:
-  - name: bench
-    sha256: "$SHA"
-    grants: [{source: main, read: true, write: true}]
-stats:
-  persist: false
 YAML
-
-"$BIN" serve --config "$WORK/trifle.yaml" 2> "$WORK/server.log" &
-SERVER_PID=$!
-ADDR=
-for _ in $(seq 1 200); do
-    ADDR=$(sed -n 's/.*listening on http:\/\/\([^ ]*\).*/\1/p' "$WORK/server.log" | head -1)
-    [ -n "$ADDR" ] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
-    sleep 0.05
-done
-[ -n "$ADDR" ] || { echo "server did not start" >&2; cat "$WORK/server.log" >&2; exit 1; }
+bench_serve 200
 
 cat > "$WORK/post.lua" <<LUA
 -- every thread counts its 201 responses; done() sums them over the threads

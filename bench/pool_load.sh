@@ -12,6 +12,7 @@
 #                   one key, filled first with batch POSTs (default write)
 #   DURATION (5s), CONNECTIONS (wrk connections: 32 for write, 8 for read), SERVER_THREADS (16)
 #   BENCH_JSON=FILE appends the result as one JSON line (bench/run.sh passes /dev/stdout)
+#   BENCH_KEEP=1    keeps the work directory
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,27 +31,13 @@ read) CONNECTIONS=${CONNECTIONS:-8} ;;
 *) echo "MODE must be write or read (got $MODE)" >&2; exit 2 ;;
 esac
 TOKEN=trf_bench_pool_token_0000000001
-WORK=$(mktemp -d /tmp/trifle-pool.XXXXXX)
-SERVER_PID=
 TABLE=pool_${MODE}_$$_$RANDOM
 case $DRIVER in *\?*) URL="$DRIVER&table=$TABLE" ;; *) URL="$DRIVER?table=$TABLE" ;; esac
+# shellcheck source=bench/serve.sh
+. "$ROOT/bench/serve.sh"
+bench_work trifle-pool
 
-cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-SHA=$(printf '%s' "$TOKEN" | sha256sum | cut -d' ' -f1)
-mkdir -p "$WORK/data"
-cat >"$WORK/trifle.yaml" <<YAML
-http:
-  listen: "127.0.0.1:0"
-  threads: $SERVER_THREADS
-data_dir: data
+bench_config <<YAML
 limits:
   max_connections: 1024
   max_body_bytes: 4194304
@@ -61,23 +48,8 @@ sources:
     connections: $POOL
     system_tracking: ${SYSTEM_TRACKING:-true}
     buffer: {enabled: false}
-tokens:
-  - name: bench
-    sha256: "$SHA"
-    grants: [{source: main, read: true, write: true}]
-stats:
-  persist: false
 YAML
-"$BIN" serve --config "$WORK/trifle.yaml" 2>"$WORK/server.log" &
-SERVER_PID=$!
-ADDR=
-for _ in $(seq 1 300); do
-    ADDR=$(sed -n 's/.*listening on http:\/\/\([^ ]*\).*/\1/p' "$WORK/server.log" | head -1)
-    [ -n "$ADDR" ] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
-    sleep 0.05
-done
-[ -n "$ADDR" ] || { echo "server did not start" >&2; cat "$WORK/server.log" >&2; exit 1; }
+bench_serve 300
 
 if [ "$MODE" = read ]; then
     # one year of 1h buckets of bench::year, in batch POSTs of 730 calls

@@ -48,6 +48,28 @@ def failure(rows):
     return None
 
 
+def shown(v, rows):
+    """A measured number, else why it is missing: the failure of rows, or n/a."""
+    if v is not None:
+        return num(v)
+    return f"failed: {failure(rows)}" if failure(rows) else "n/a"
+
+
+def c_and_go(results, bench, backends):
+    """(backend, trifle-c rows, trifle_stats_go rows) of one benchmark, backend by backend."""
+    for b in backends:
+        yield (b, pick(results, bench=bench, impl="c", backend=b),
+               pick(results, bench=bench, impl="go", backend=b))
+
+
+def section(w, title, *lines):
+    """A `## title` heading, a blank line, then lines (a table's header and rule, say)."""
+    w(f"## {title}")
+    w("")
+    for line in lines:
+        w(line)
+
+
 def num(v, digits=0):
     if v is None:
         return "n/a"
@@ -145,10 +167,9 @@ def main():
     w("")
 
     # ---- track
-    w("## Track")
-    w("")
-    w("| backend | mode | trifle-c N | trifle-c calls/s | trifle_stats_go N | Go calls/s | trifle-c / Go | CPU µs per call C | CPU µs per call Go | trifle-c / Go on CPU | peak RSS C | peak RSS Go |")
-    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    section(w, "Track",
+            "| backend | mode | trifle-c N | trifle-c calls/s | trifle_stats_go N | Go calls/s | trifle-c / Go | CPU µs per call C | CPU µs per call Go | trifle-c / Go on CPU | peak RSS C | peak RSS Go |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for b in backends:
         for buffered, label, field in ((False, "unbuffered", "calls_per_s"), (True, "buffered, incl. close", "with_close_per_s")):
             c = pick(results, bench="track", impl="c", backend=b, buffered=buffered, threads=1)
@@ -159,9 +180,7 @@ def main():
             gn = g[0].get("calls", "") if g else ""
             ccpu = cpu_per_call(c)
             gcpu = cpu_per_call(g)
-            ctext = num(cv) if cv is not None else f"failed: {failure(c)}" if failure(c) else "n/a"
-            gtext = num(gv) if gv is not None else f"failed: {failure(g)}" if failure(g) else "n/a"
-            w(f"| {NAMES[b]} | {label} | {cn} | {ctext} | {gn} | {gtext} | {rtext(rv)} | {num(ccpu, 1)} | "
+            w(f"| {NAMES[b]} | {label} | {cn} | {shown(cv, c)} | {gn} | {shown(gv, g)} | {rtext(rv)} | {num(ccpu, 1)} | "
               f"{num(gcpu, 1)} | {rtext(ratio(gcpu, ccpu))} | {rss(c)} | {rss(g)} |")
             need = 10 if buffered else 2
             if go:
@@ -175,10 +194,9 @@ def main():
     w("")
 
     # ---- in-process
-    w("## In-process buffered track")
-    w("")
-    w("| implementation | threads | N per round | calls/s (wall) | calls per CPU-second | incl. final flush | peak RSS |")
-    w("|---|---:|---:|---:|---:|---:|---:|")
+    section(w, "In-process buffered track",
+            "| implementation | threads | N per round | calls/s (wall) | calls per CPU-second | incl. final flush | peak RSS |",
+            "|---|---:|---:|---:|---:|---:|---:|")
     cin = pick(results, bench="inproc", impl="c", threads=1, journal="off")
     cin2 = pick(results, bench="inproc", impl="c", threads=2, journal="off")
     cin4 = pick(results, bench="inproc", impl="c", threads=4, journal="off")
@@ -283,13 +301,10 @@ def main():
         w("")
 
     # ---- flush vs raw
-    w("## Sustained flush against each backend's raw limit")
-    w("")
-    w("| backend | trifle-c N calls | items (records) | trifle-c items/s | leaf updates/s | raw tool | raw limit | flush / raw | Go flush: calls/s | trifle-c / Go (calls/s) |")
-    w("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|")
-    for b in backends:
-        c = pick(results, bench="flush", impl="c", backend=b)
-        g = pick(results, bench="flush", impl="go", backend=b)
+    section(w, "Sustained flush against each backend's raw limit",
+            "| backend | trifle-c N calls | items (records) | trifle-c items/s | leaf updates/s | raw tool | raw limit | flush / raw | Go flush: calls/s | trifle-c / Go (calls/s) |",
+            "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+    for b, c, g in c_and_go(results, "flush", backends):
         raw = pick(results, bench="raw", backend=b)
         items, leaves = med(c, "items_per_s"), med(c, "leaves_per_s")
         rawv = med(raw, "rows_per_s")
@@ -301,8 +316,7 @@ def main():
         gcalls = med(g, "calls_per_s")
         tool = raw[0].get("tool", "") if raw else ", ".join(x for x in meta.get("raw_missing", []) if x.startswith(b)) or "n/a"
         rawtext = f"{num(rawv)} {RAW_UNIT[b]}" if rawv is not None else (f"failed: {failure(raw)}" if failure(raw) else "n/a")
-        ctext = num(items) if items is not None else (f"failed: {failure(c)}" if failure(c) else "n/a")
-        w(f"| {NAMES[b]} | {c[0].get('calls', '') if c else ''} | {c[0].get('items', '') if c else ''} | {ctext} | {num(leaves)} | "
+        w(f"| {NAMES[b]} | {c[0].get('calls', '') if c else ''} | {c[0].get('items', '') if c else ''} | {shown(items, c)} | {num(leaves)} | "
           f"{tool} | {rawtext} | {'n/a' if rv is None else f'{rv * 100:.0f}%'} | {num(gcalls)} | {rtext(ratio(c_calls, gcalls))} |")
         targets.append((f"sustained flush ≥ 50% of the raw limit, {NAMES[b]}",
                         "n/a" if rv is None else f"{rv * 100:.0f}%", None if rv is None else rv >= 0.5, rv, 0.5))
@@ -315,13 +329,10 @@ def main():
     w("")
 
     # ---- values
-    w("## Values over one year of 1h buckets (8,760)")
-    w("")
-    w("| backend | trifle-c seconds | Go seconds | trifle-c / Go | peak RSS C | peak RSS Go | note |")
-    w("|---|---:|---:|---:|---:|---:|---|")
-    for b in backends:
-        c = pick(results, bench="values", impl="c", backend=b)
-        g = pick(results, bench="values", impl="go", backend=b)
+    section(w, "Values over one year of 1h buckets (8,760)",
+            "| backend | trifle-c seconds | Go seconds | trifle-c / Go | peak RSS C | peak RSS Go | note |",
+            "|---|---:|---:|---:|---:|---:|---|")
+    for b, c, g in c_and_go(results, "values", backends):
         cs, gs = med(c, "seconds"), med(g, "seconds")
         rv = ratio(gs, cs)
         note = ""

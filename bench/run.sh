@@ -216,6 +216,7 @@ if ((QUICK)); then
     N_MEMORY=100000
 fi
 
+declare -A RAW_CLIENT=([mongo]=libmongoc-1.0 [mysql]=libmariadb)
 raw_limit() { # raw_limit BACKEND REP
     local b=$1 rep=$2
     case $b in
@@ -264,17 +265,13 @@ else:
 print(json.dumps(row))
 EOF
         redis-cli -u "$TRIFLE_TEST_URI_REDIS" --scan --pattern 'rawbench:*' | xargs -r -n 1000 redis-cli -u "$TRIFLE_TEST_URI_REDIS" del >/dev/null 2>&1 || true ;;
-    mongo)
-        if [[ -x $BUILD/bench/trifle-bench-raw-mongo ]]; then
-            run backend=mongo rep="$rep" -- "$BUILD/bench/trifle-bench-raw-mongo" "$TRIFLE_TEST_URI_MONGO" "${N_RAW[mongo]}"
+    mongo | mysql)
+        # trifle-bench-raw-<backend>, built only when its client library is found
+        local tool=$BUILD/bench/trifle-bench-raw-$b uri=TRIFLE_TEST_URI_${b^^}
+        if [[ -x $tool ]]; then
+            run backend="$b" rep="$rep" -- "$tool" "${!uri}" "${N_RAW[$b]}"
         else
-            meta "raw_missing" "mongo: trifle-bench-raw-mongo was not built (libmongoc-1.0 missing)"
-        fi ;;
-    mysql)
-        if [[ -x $BUILD/bench/trifle-bench-raw-mysql ]]; then
-            run backend=mysql rep="$rep" -- "$BUILD/bench/trifle-bench-raw-mysql" "$TRIFLE_TEST_URI_MYSQL" "${N_RAW[mysql]}"
-        else
-            meta "raw_missing" "mysql: trifle-bench-raw-mysql was not built (libmariadb missing)"
+            meta "raw_missing" "$b: trifle-bench-raw-$b was not built (${RAW_CLIENT[$b]} missing)"
         fi ;;
     esac
 }

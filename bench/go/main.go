@@ -133,44 +133,16 @@ func openDriver(raw string) (trifle.Driver, func()) {
 		if path == ":memory:" {
 			path = "file::memory:"
 		}
-		db, err := sql.Open("sqlite", path)
-		if err != nil {
-			die("sqlite: %v", err)
-		}
-		db.SetMaxOpenConns(1) // one connection, as trifle-c's default; keeps :memory: one database
-		d := trifle.NewSQLiteDriver(db, params.Get("table"), trifle.JoinedFull)
-		if err := d.Setup(); err != nil {
-			die("sqlite setup: %v", err)
-		}
-		return d, func() { _ = db.Close() }
+		return openSQL("sqlite", "sqlite", path, func(db *sql.DB) sqlDriver {
+			return trifle.NewSQLiteDriver(db, params.Get("table"), trifle.JoinedFull)
+		})
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
-		u, err := url.Parse(raw)
-		if err != nil {
-			die("postgres url: %v", err)
-		}
-		q := u.Query()
-		table := q.Get("table")
-		q.Del("table")
-		u.RawQuery = q.Encode()
-		db, err := sql.Open("pgx", u.String())
-		if err != nil {
-			die("postgres: %v", err)
-		}
-		db.SetMaxOpenConns(1)
-		d := trifle.NewPostgresDriver(db, table, trifle.JoinedFull)
-		if err := d.Setup(); err != nil {
-			die("postgres setup: %v", err)
-		}
-		return d, func() { _ = db.Close() }
+		u, table := cutParam(raw, "postgres", "table")
+		return openSQL("postgres", "pgx", u.String(), func(db *sql.DB) sqlDriver {
+			return trifle.NewPostgresDriver(db, table, trifle.JoinedFull)
+		})
 	case strings.HasPrefix(raw, "redis://"):
-		u, err := url.Parse(raw)
-		if err != nil {
-			die("redis url: %v", err)
-		}
-		q := u.Query()
-		prefix := q.Get("prefix")
-		q.Del("prefix")
-		u.RawQuery = q.Encode()
+		u, prefix := cutParam(raw, "redis", "prefix")
 		opt, err := redis.ParseURL(u.String())
 		if err != nil {
 			die("redis url: %v", err)
@@ -182,17 +154,10 @@ func openDriver(raw string) (trifle.Driver, func()) {
 		}
 		return trifle.NewRedisDriver(client, prefix), func() { _ = client.Close() }
 	case strings.HasPrefix(raw, "mongodb://"):
-		u, err := url.Parse(raw)
-		if err != nil {
-			die("mongo url: %v", err)
-		}
-		q := u.Query()
-		collection := q.Get("collection")
+		u, collection := cutParam(raw, "mongo", "collection")
 		if collection == "" {
 			collection = "trifle_stats"
 		}
-		q.Del("collection")
-		u.RawQuery = q.Encode()
 		database := strings.TrimPrefix(u.Path, "/")
 		if database == "" {
 			database = "trifle"
@@ -210,6 +175,43 @@ func openDriver(raw string) (trifle.Driver, func()) {
 	}
 	die("unsupported driver URL: %s", raw)
 	return nil, nil
+}
+
+// sqlDriver is an upstream SQL driver: a Driver with a Setup that creates its table.
+type sqlDriver interface {
+	trifle.Driver
+	Setup() error
+}
+
+// openSQL opens a database/sql connection of driverName to dsn, limited to one connection
+// (trifle-c's default; it also keeps sqlite's :memory: one database), and sets up the driver
+// newDriver builds on it; what names the backend in errors.
+func openSQL(what, driverName, dsn string, newDriver func(*sql.DB) sqlDriver) (trifle.Driver, func()) {
+	db, err := sql.Open(driverName, dsn)
+	if err != nil {
+		die("%s: %v", what, err)
+	}
+	db.SetMaxOpenConns(1)
+	d := newDriver(db)
+	if err := d.Setup(); err != nil {
+		die("%s setup: %v", what, err)
+	}
+	return d, func() { _ = db.Close() }
+}
+
+// cutParam parses a driver URL and takes trifle-c's parameter param (table, prefix, collection)
+// out of its query, which then goes to the client library as it is; what names the backend in
+// errors.
+func cutParam(raw, what, param string) (*url.URL, string) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		die("%s url: %v", what, err)
+	}
+	q := u.Query()
+	value := q.Get(param)
+	q.Del(param)
+	u.RawQuery = q.Encode()
+	return u, value
 }
 
 func splitParams(s string) (string, url.Values) {

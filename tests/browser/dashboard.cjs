@@ -31,6 +31,14 @@ async function waitStatus(page, text) {
     text, { timeout: 15000 });
 }
 
+// Fills the fields of the monitor form by name, in the order given, then submits it.
+async function submitMonitor(page, fields) {
+  for (const [name, value] of Object.entries(fields)) {
+    await page.fill(`#mon-form [name="${name}"]`, value);
+  }
+  await page.click('#mon-form button');
+}
+
 async function signIn(page, token) {
   await page.goto(spec.url + '/');
   await page.waitForSelector('#signin:not([hidden])');
@@ -159,22 +167,16 @@ async function explore(page, width) {
   assert.equal(mon, 'signups');
   if (width === 1280) {
     step('create a monitor from the form');
-    await page.fill('#mon-form [name="name"]', 'logins');
-    await page.fill('#mon-form [name="key"]', 'event::login');
-    await page.fill('#mon-form [name="threshold"]', '0');
-    await page.fill('#mon-form [name="interval_s"]', '1');
-    await page.fill('#mon-form [name="webhook_url"]', 'http://127.0.0.1:9/hook');
-    await page.click('#mon-form button');
+    const hook = 'http://127.0.0.1:9/hook';
+    await submitMonitor(page, {
+      name: 'logins', key: 'event::login', threshold: '0', interval_s: '1', webhook_url: hook,
+    });
     await waitStatus(page, 'Monitor created.');
     const names = await page.$$eval('#mon-table > tbody > tr > th', (t) => t.map((x) => x.textContent));
     assert.deepEqual(names, ['signups', 'logins']);
     // a bad field is reported with its name (Chromium logs the 422 it asked for)
     expected.push('1280 explore: Failed to load resource: the server responded with a status of 422');
-    await page.fill('#mon-form [name="key"]', 'event::login');
-    await page.fill('#mon-form [name="window"]', '1mo');
-    await page.fill('#mon-form [name="threshold"]', '1');
-    await page.fill('#mon-form [name="webhook_url"]', 'http://127.0.0.1:9/hook');
-    await page.click('#mon-form button');
+    await submitMonitor(page, { key: 'event::login', window: '1mo', threshold: '1', webhook_url: hook });
     await waitStatus(page, 'window: must be a duration');
   }
   await page.screenshot({ path: path.join(spec.artefacts, `monitors-${width}.png`), fullPage: true });

@@ -7,10 +7,9 @@ Every case runs the real binary against a real SQLite file in its own temporary 
 every TRIFLE_* variable removed from the environment. TRIFLE_CLI_WRAPPER (e.g.
 "valgrind --error-exitcode=99 --leak-check=full -q") is put in front of each run.
 
-Only the Python standard library is used.
+Only the Python standard library is used (and tests/http/harness.py for the arguments).
 """
 
-import argparse
 import json
 import os
 import shlex
@@ -19,6 +18,9 @@ import subprocess
 import sys
 import tempfile
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http"))
+import harness  # noqa: E402  (tests/http/harness.py, found through the line above)
 
 TRIFLE = None      # path of the binary under test
 PLUGINS = None     # the build tree's plugin directory
@@ -853,17 +855,10 @@ class TestConfigFile(CliCase):
 
 def main():
     global TRIFLE, PLUGINS, TMP_ROOT
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trifle", required=True, help="the trifle binary under test")
-    parser.add_argument("--plugins", required=True, help="the build tree's plugin directory")
-    parser.add_argument("--tmp", default=None, help="directory for temporary files")
-    args, rest = parser.parse_known_args()
-    TRIFLE = os.path.abspath(args.trifle)
-    PLUGINS = os.path.abspath(args.plugins)
-    if args.tmp:
-        os.makedirs(args.tmp, exist_ok=True)
-        TMP_ROOT = os.path.abspath(args.tmp)
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    args, argv = harness.script_args(__doc__.splitlines()[0],
+                                     plugins="the build tree's plugin directory")
+    TRIFLE, PLUGINS, TMP_ROOT = args.trifle, args.plugins, args.tmp
+    unittest.main(argv=argv, verbosity=2)
 
 
 if __name__ == "__main__":

@@ -223,15 +223,41 @@ def gz(data):
 
 
 class ServerTestCase(unittest.TestCase):
-    """A fresh temp directory per test class, with helpers for configs."""
+    """A fresh temp directory per test class, with helpers for configs, and optionally one server
+    the class's tests share: set SERVER to start_class_server's arguments to have setUpClass
+    start it (or call start_class_server); tearDownClass stops it."""
+
+    SERVER = None
+    srv = None
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="trifle-http-")
+        if cls.SERVER is not None:
+            cls.start_class_server(**cls.SERVER)
 
     @classmethod
     def tearDownClass(cls):
+        if cls.srv is not None:
+            cls.srv.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def start_class_server(cls, name, db="stats.db", extra="", **config):
+        """Starts the class's server in fresh_dir(name) (cls.dir) with base_config (cls.cfg): its
+        data directory and the SQLite file db in it, base_config's keyword arguments, then
+        extra appended to the text."""
+        cls.dir = cls.fresh_dir(name)
+        data = os.path.join(cls.dir, "data")
+        cls.cfg = base_config(data, os.path.join(data, db), **config) + extra
+        cls.srv = Server(cls.dir, cls.cfg).start()
+        return cls.srv
+
+    @classmethod
+    def restart_class_server(cls):
+        """Stops the class's server and starts it again on the same directory and configuration."""
+        cls.srv.stop()
+        cls.srv = Server(cls.dir, cls.cfg).start()
 
     @classmethod
     def fresh_dir(cls, name):
@@ -258,6 +284,26 @@ def run_main():
     if not os.path.exists(TRIFLE) and shutil.which(TRIFLE) is None:
         sys.exit("trifle binary not found: set TRIFLE_BIN or pass its path")
     unittest.main(verbosity=2)
+
+
+def script_args(description, **dirs):
+    """Parses what ctest passes a test script: --trifle BIN, --NAME DIR for each NAME=help in
+    dirs (required), and --tmp DIR (optional; created). The paths come back absolute, tmp None
+    when not given. Returns the arguments and the argv for unittest.main (script and the rest)."""
+    import argparse
+    import sys
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--trifle", required=True, help="the trifle binary under test")
+    for name, text in dirs.items():
+        parser.add_argument("--" + name, required=True, help=text)
+    parser.add_argument("--tmp", default=None, help="directory for temporary files")
+    args, rest = parser.parse_known_args()
+    for name in ("trifle", *dirs):
+        setattr(args, name, os.path.abspath(getattr(args, name)))
+    if args.tmp:
+        os.makedirs(args.tmp, exist_ok=True)
+        args.tmp = os.path.abspath(args.tmp)
+    return args, [sys.argv[0]] + rest
 
 
 def free_port():

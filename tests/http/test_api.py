@@ -1,8 +1,6 @@
 """The Trifle App compatible API over real HTTP (SPEC §9, ERRATA I9, minor 3, 18)."""
 import json
 import os
-import socket
-import time
 
 import harness
 from harness import ADMIN, READER, STAR, WRITER, Server, ServerTestCase, base_config, gz
@@ -13,19 +11,8 @@ JSON = {"Content-Type": "application/json"}
 class ApiTest(ServerTestCase):
     """One source `main`, so requests need no X-Trifle-Source-Id."""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        d = cls.fresh_dir("api")
-        cfg = base_config(os.path.join(d, "data"), os.path.join(d, "data", "stats.db"),
-                          limits="  max_points: 50",
-                          source_extra="    granularities: [1m, 1h, 1d]\n")
-        cls.srv = Server(d, cfg).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-        super().tearDownClass()
+    SERVER = dict(name="api", limits="  max_points: 50",
+                  source_extra="    granularities: [1m, 1h, 1d]\n")
 
     def post(self, body, token=WRITER, headers=None):
         h = dict(JSON)

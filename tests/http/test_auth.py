@@ -1,6 +1,5 @@
 """Authentication and authorisation (SPEC §9.2): every row of the table, in its order."""
 import json
-import os
 
 import harness
 from harness import (ADMIN, EXPIRED, NOBODY, READER, STAR, WRITER, Server, ServerTestCase,
@@ -45,11 +44,6 @@ class AuthTest(ServerTestCase):
         super().setUpClass()
         d = cls.fresh_dir("auth")
         cls.srv = Server(d, config(d)).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-        super().tearDownClass()
 
     def req(self, method, path, auth=None, source=None, body=None):
         h = {}

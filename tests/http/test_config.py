@@ -57,101 +57,106 @@ class ConfigErrorTest(ServerTestCase):
         if code == 4:
             self.assertEqual(err["code"], "ECONFIG")
 
+    def expect_each(self, cases, make=lambda text: text):
+        """expect() for every (text, where, message) of cases, each as a subtest; the
+        configuration is make(text) (a good() with text in its place, say)."""
+        for text, where, message in cases:
+            with self.subTest(where=where):
+                self.expect(make(text), where, message)
+
     def test_unknown_keys(self):
-        self.expect(good() + "colour: blue\n", "13:1: colour",
-                    "unknown configuration key colour")
-        self.expect(good(source_extra="    colour: blue"), "8:5: sources[0].colour",
-                    "unknown configuration key sources[0].colour")
-        self.expect(good(source_extra="    buffer: {size: 10, sizes: 1}"),
-                    "8:24: sources[0].buffer.sizes",
-                    "unknown configuration key sources[0].buffer.sizes")
-        self.expect(good(extra_top="http2: {}"), "4:1: http2", "unknown configuration key http2")
-        self.expect(good(extra_top="stats: {persist: true, colour: 1}"), "4:24: stats.colour",
-                    "unknown configuration key stats.colour")
+        self.expect_each([
+            (good() + "colour: blue\n", "13:1: colour", "unknown configuration key colour"),
+            (good(source_extra="    colour: blue"), "8:5: sources[0].colour",
+             "unknown configuration key sources[0].colour"),
+            (good(source_extra="    buffer: {size: 10, sizes: 1}"), "8:24: sources[0].buffer.sizes",
+             "unknown configuration key sources[0].buffer.sizes"),
+            (good(extra_top="http2: {}"), "4:1: http2", "unknown configuration key http2"),
+            (good(extra_top="stats: {persist: true, colour: 1}"), "4:24: stats.colour",
+             "unknown configuration key stats.colour"),
+        ])
 
     def test_library_values(self):
-        self.expect(good(source_extra="    time_zone: Mars/Base"), "8:16: sources[0].time_zone",
-                    "unknown time zone: Mars/Base")
-        self.expect(good(source_extra="    granularities: [1h, 5x, 1d]"), "8:25: sources[0]",
-                    'invalid granularity "5x" in granularities[1]')
-        self.expect(good(source_extra="    granularities: []"), "8:20: sources[0]",
-                    "granularities must not be empty")
-        self.expect(good(source_extra="    week_start: someday"), "8:17: sources[0].week_start",
-                    "invalid week start: someday")
-        self.expect(good(source_extra="    joined: diagonal"), "8:13: sources[0].joined",
-                    "invalid identifier mode: diagonal")
-        self.expect(good(source_extra="    buffer:\n      size: 0"),
-                    "9:13: sources[0].buffer.size", "invalid buffer option size: 0")
-        self.expect(good(source_extra="    max_points: 0"), "8:17: sources[0].max_points",
-                    "invalid option max_points: 0")
-        self.expect(good(source_extra="    read_only: maybe"), "8:16: sources[0].read_only",
-                    "invalid option read_only: maybe")
-        self.expect(good(source_extra="    default_granularity: 1m\n    granularities: [1h]"),
-                    "8:26: sources[0]", "default_granularity 1m is not one of granularities (1h)")
+        self.expect_each([
+            ("time_zone: Mars/Base", "8:16: sources[0].time_zone", "unknown time zone: Mars/Base"),
+            ("granularities: [1h, 5x, 1d]", "8:25: sources[0]",
+             'invalid granularity "5x" in granularities[1]'),
+            ("granularities: []", "8:20: sources[0]", "granularities must not be empty"),
+            ("week_start: someday", "8:17: sources[0].week_start", "invalid week start: someday"),
+            ("joined: diagonal", "8:13: sources[0].joined", "invalid identifier mode: diagonal"),
+            ("buffer:\n      size: 0", "9:13: sources[0].buffer.size",
+             "invalid buffer option size: 0"),
+            ("max_points: 0", "8:17: sources[0].max_points", "invalid option max_points: 0"),
+            ("read_only: maybe", "8:16: sources[0].read_only", "invalid option read_only: maybe"),
+            ("default_granularity: 1m\n    granularities: [1h]", "8:26: sources[0]",
+             "default_granularity 1m is not one of granularities (1h)"),
+        ], make=lambda text: good(source_extra="    " + text))
 
     def test_server_values(self):
-        self.expect(good(extra_top="limits: {max_body_bytes: 0}"), "4:26: limits.max_body_bytes",
-                    "invalid option max_body_bytes: 0")
-        text = good().replace('  listen: "127.0.0.1:0"', '  listen: "127.0.0.1:0"\n  threads: 0')
-        self.expect(text, "3:12: http.threads", "invalid option threads: 0")
-        text = good().replace('"127.0.0.1:0"', "localhost")
-        self.expect(text, "2:11: http.listen",
-                    'invalid listen address "localhost": expected host:port')
-        self.expect(good(extra_top="stats: {buffer_size: 0}"), "4:22: stats.buffer_size",
-                    "invalid stats option buffer_size: 0")
-        self.expect(good(extra_top="stats: {prometheus_labels: {__x: y}}"),
-                    "4:29: stats.prometheus_labels.__x",
-                    "invalid stats option prometheus_labels: __x")
-        self.expect(good(extra_top="stats: {enabled: perhaps}"), "4:18: stats.enabled",
-                    "invalid stats option enabled: perhaps")
-        # the server's own stats keys (server/config.c, not the module's parser): same wording
-        self.expect(good(extra_top="stats: {public: perhaps}"), "4:17: stats.public",
-                    "invalid stats option public: perhaps")
-        self.expect(good(extra_top="stats: {include_storage_stats_in_api: 2}"),
-                    "4:39: stats.include_storage_stats_in_api",
-                    "invalid stats option include_storage_stats_in_api: 2")
-        # null means "none" only where none makes sense
-        text = good().replace('  listen: "127.0.0.1:0"', '  listen: "127.0.0.1:0"\n  threads: ~')
-        self.expect(text, "3:12: http.threads",
-                    "a value is required (remove the key for its default)")
+        listen = '  listen: "127.0.0.1:0"'
+        self.expect_each([
+            (good(extra_top="limits: {max_body_bytes: 0}"), "4:26: limits.max_body_bytes",
+             "invalid option max_body_bytes: 0"),
+            (good().replace(listen, listen + "\n  threads: 0"), "3:12: http.threads",
+             "invalid option threads: 0"),
+            (good().replace('"127.0.0.1:0"', "localhost"), "2:11: http.listen",
+             'invalid listen address "localhost": expected host:port'),
+            (good(extra_top="stats: {buffer_size: 0}"), "4:22: stats.buffer_size",
+             "invalid stats option buffer_size: 0"),
+            (good(extra_top="stats: {prometheus_labels: {__x: y}}"),
+             "4:29: stats.prometheus_labels.__x", "invalid stats option prometheus_labels: __x"),
+            (good(extra_top="stats: {enabled: perhaps}"), "4:18: stats.enabled",
+             "invalid stats option enabled: perhaps"),
+            # the server's own stats keys (server/config.c, not the module's parser): same wording
+            (good(extra_top="stats: {public: perhaps}"), "4:17: stats.public",
+             "invalid stats option public: perhaps"),
+            (good(extra_top="stats: {include_storage_stats_in_api: 2}"),
+             "4:39: stats.include_storage_stats_in_api",
+             "invalid stats option include_storage_stats_in_api: 2"),
+            # null means "none" only where none makes sense
+            (good().replace(listen, listen + "\n  threads: ~"), "3:12: http.threads",
+             "a value is required (remove the key for its default)"),
+        ])
 
     def test_structure(self):
-        self.expect(good().replace("sources:\n  - id: main\n    driver: \"sqlite:data/c.db\"\n",
-                                   "sources: []\n"), "5:10: sources", "sources must not be empty")
-        self.expect(good().replace('    driver: "sqlite:data/c.db"\n', "    name: x\n"),
-                    "6:5: sources[0]", "driver required")
-        self.expect(good().replace("  - id: main\n", "  - id: \"bad id\"\n"),
-                    "6:9: sources[0].id",
-                    'invalid source id "bad id" (expected ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$)')
-        dup = good(source_extra='  - id: main\n    driver: "sqlite:data/d.db"')
-        self.expect(dup, "8:5: sources[1]", "duplicate source id main (also sources[0])")
-        self.expect(good().replace("data_dir: data\n", ""), "1:1: data_dir", "data_dir required")
-        self.expect(good(data="missing"), "3:11: data_dir",
-                    "%s/missing: No such file or directory" % os.path.join(self.tmp, "cfg"))
-        self.expect(good(data="trifle.yaml"), "3:11: data_dir",
-                    "%s/trifle.yaml: not a directory" % os.path.join(self.tmp, "cfg"))
-        self.expect(good().replace("http:\n", "http:\n  listen: x\n"), "3:3: http.listen",
-                    "duplicate key (first at line 2)")
-        self.expect("sources: [\n", "2:1: sources[0]", "invalid YAML: did not find expected node "
-                    "content while parsing a flow node")
-        self.expect("- a\n- b\n", "1:1: (document)", "expected a mapping, got a sequence")
-        self.expect(good(source_extra="    granularities: {a: 1}"), "8:20: sources[0].granularities",
-                    "expected a sequence, got a mapping")
+        cfg_dir = os.path.join(self.tmp, "cfg")
+        self.expect_each([
+            (good().replace("sources:\n  - id: main\n    driver: \"sqlite:data/c.db\"\n",
+                            "sources: []\n"), "5:10: sources", "sources must not be empty"),
+            (good().replace('    driver: "sqlite:data/c.db"\n', "    name: x\n"),
+             "6:5: sources[0]", "driver required"),
+            (good().replace("  - id: main\n", "  - id: \"bad id\"\n"), "6:9: sources[0].id",
+             'invalid source id "bad id" (expected ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$)'),
+            (good(source_extra='  - id: main\n    driver: "sqlite:data/d.db"'), "8:5: sources[1]",
+             "duplicate source id main (also sources[0])"),
+            (good().replace("data_dir: data\n", ""), "1:1: data_dir", "data_dir required"),
+            (good(data="missing"), "3:11: data_dir",
+             "%s/missing: No such file or directory" % cfg_dir),
+            (good(data="trifle.yaml"), "3:11: data_dir",
+             "%s/trifle.yaml: not a directory" % cfg_dir),
+            (good().replace("http:\n", "http:\n  listen: x\n"), "3:3: http.listen",
+             "duplicate key (first at line 2)"),
+            ("sources: [\n", "2:1: sources[0]",
+             "invalid YAML: did not find expected node content while parsing a flow node"),
+            ("- a\n- b\n", "1:1: (document)", "expected a mapping, got a sequence"),
+            (good(source_extra="    granularities: {a: 1}"), "8:20: sources[0].granularities",
+             "expected a sequence, got a mapping"),
+        ])
 
     def test_tokens(self):
-        bad_grant = TOKENS.replace("source: main", "source: nosuch")
-        self.expect(good(tokens=bad_grant), "12:23: tokens[0].grants[0].source",
-                    'unknown source nosuch (grants name a configured source id or "*")')
-        short = TOKENS.replace(digest(WRITER), digest(WRITER)[:63])
-        self.expect(good(tokens=short), "11:13: tokens[0].sha256",
-                    "sha256 must be 64 hex digits (printf '%s' \"$TOKEN\" | sha256sum)")
         twice = TOKENS + "  - {name: again, sha256: \"%s\"}\n" % digest(WRITER).upper()
-        self.expect(good(tokens=twice), "13:27: tokens[1].sha256",
-                    "duplicate sha256 (also tokens[0])")
-        expiry = TOKENS + "    expires_at: tomorrow\n"
-        self.expect(good(tokens=expiry), "13:17: tokens[0].expires_at",
-                    "invalid time: tomorrow (expected RFC 3339 with an offset)")
-        self.expect(good(tokens="tokens:\n  - {name: x}\n"), "10:5: tokens[0]", "sha256 required")
+        self.expect_each([
+            (good(tokens=TOKENS.replace("source: main", "source: nosuch")),
+             "12:23: tokens[0].grants[0].source",
+             'unknown source nosuch (grants name a configured source id or "*")'),
+            (good(tokens=TOKENS.replace(digest(WRITER), digest(WRITER)[:63])),
+             "11:13: tokens[0].sha256",
+             "sha256 must be 64 hex digits (printf '%s' \"$TOKEN\" | sha256sum)"),
+            (good(tokens=twice), "13:27: tokens[1].sha256", "duplicate sha256 (also tokens[0])"),
+            (good(tokens=TOKENS + "    expires_at: tomorrow\n"), "13:17: tokens[0].expires_at",
+             "invalid time: tomorrow (expected RFC 3339 with an offset)"),
+            (good(tokens="tokens:\n  - {name: x}\n"), "10:5: tokens[0]", "sha256 required"),
+        ])
 
     def test_environment(self):
         text = good().replace('"sqlite:data/c.db"', '"sqlite:${TRIFLE_TEST_UNSET_VARIABLE}/c.db"')

@@ -5,27 +5,14 @@ import json
 import os
 
 import harness
-from harness import READER, STAR, WRITER, NOBODY, Server, ServerTestCase, base_config
+from harness import READER, STAR, WRITER, NOBODY, ServerTestCase
 
 WIDGET = {"title": "Signups", "key": "event::signup", "paths": ["count", "duration"],
           "mode": "timeline", "granularity": "1h", "range": "7d"}
 
 
 class DashboardsTest(ServerTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.dir = cls.fresh_dir("dash")
-        cls.cfg = base_config(os.path.join(cls.dir, "data"),
-                              os.path.join(cls.dir, "data", "stats.db"),
-                              source_extra="    granularities: [1m, 1h, 1d]\n")
-        cls.srv = Server(cls.dir, cls.cfg).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-        super().tearDownClass()
+    SERVER = dict(name="dash", source_extra="    granularities: [1m, 1h, 1d]\n")
 
     def create(self, body, token=WRITER):
         return self.srv.request("POST", "/api/v1/dashboards", body, token=token)
@@ -159,8 +146,7 @@ class DashboardsTest(ServerTestCase):
         path = os.path.join(self.dir, "data", "dashboards", "main.json")
         with open(path) as f:
             self.assertIn(did, [d["id"] for d in json.load(f)])
-        type(self).srv.stop()
-        type(self).srv = Server(self.dir, self.cfg).start()
+        self.restart_class_server()
         st, _, _, doc = self.srv.request("GET", "/api/v1/dashboards/" + did, token=READER)
         self.assertEqual((st, doc["data"]["name"]), (200, "Persisted"))
 

@@ -29,11 +29,6 @@ class FilesTest(ServerTestCase):
                         token=WRITER)
         cls.d = d
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-        super().tearDownClass()
-
     def setUp(self):
         q = os.path.join(self.data, "queue")
         os.makedirs(os.path.join(q, "deep"), exist_ok=True)

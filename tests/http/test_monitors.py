@@ -70,14 +70,11 @@ def now_iso():
 
 class MonitorsTest(ServerTestCase):
 
+    SERVER = dict(name="mon", source_extra="    granularities: [1m, 1h]\n", extra=MONITORS)
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.dir = cls.fresh_dir("mon")
-        cls.cfg = base_config(os.path.join(cls.dir, "data"),
-                              os.path.join(cls.dir, "data", "stats.db"),
-                              source_extra="    granularities: [1m, 1h]\n") + MONITORS
-        cls.srv = Server(cls.dir, cls.cfg).start()
         cls.rx = Receiver()
 
     @classmethod
@@ -140,8 +137,7 @@ class MonitorsTest(ServerTestCase):
         self.assertEqual([h["state"] for h in m["history"]], ["ok", "alert"])
 
         # a restart while alerting must not send the alert again
-        type(self).srv.stop()
-        type(self).srv = Server(self.dir, self.cfg).start()
+        self.restart_class_server()
         m = self.get_monitor(mid)
         self.assertEqual(m["state"], "alert")
         before = m["evaluated_at"]

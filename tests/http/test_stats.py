@@ -3,29 +3,22 @@
 import os
 import shutil
 import subprocess
-import unittest
 
 import harness
 from harness import ADMIN, READER, WRITER, Server, ServerTestCase, base_config
 
 
 class StatsTest(ServerTestCase):
+    SERVER = dict(name="stats", db="s.db",
+                  stats="  prometheus_labels: {type: trifle-test, region: \"eu\\\"1\"}")
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        d = cls.fresh_dir("stats")
-        cfg = base_config(os.path.join(d, "data"), os.path.join(d, "data", "s.db"),
-                          stats="  prometheus_labels: {type: trifle-test, region: \"eu\\\"1\"}")
-        cls.srv = Server(d, cfg).start()
         for i in range(3):
             cls.srv.request("POST", "/api/v1/metrics",
                             {"key": "s", "at": "2026-01-01T00:00:00Z", "values": {"n": i}},
                             token=WRITER)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-        super().tearDownClass()
 
     def test_stats_json(self):
         self.assertReason(self.srv.request("GET", "/stats"), 401, "Bad token")

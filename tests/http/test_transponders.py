@@ -8,7 +8,7 @@ import os
 import urllib.parse
 
 import harness
-from harness import READER, STAR, WRITER, NOBODY, Server, ServerTestCase, base_config
+from harness import READER, STAR, WRITER, NOBODY, ServerTestCase
 
 FROM, TO = "2026-01-15T10:00:00Z", "2026-01-15T11:00:00Z"
 
@@ -20,14 +20,11 @@ def metrics_path(key):
 
 class TranspondersTest(ServerTestCase):
 
+    SERVER = dict(name="transponders", source_extra="    granularities: [1h, 1d]\n")
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.dir = cls.fresh_dir("transponders")
-        cls.cfg = base_config(os.path.join(cls.dir, "data"),
-                              os.path.join(cls.dir, "data", "stats.db"),
-                              source_extra="    granularities: [1h, 1d]\n")
-        cls.srv = Server(cls.dir, cls.cfg).start()
         for key, values, at in (
                 ("event::logs", {"count": 4, "duration": 2}, "2026-01-15T10:20:00Z"),
                 ("event::logs", {"count": 1, "duration": 3}, "2026-01-15T11:05:00Z"),
@@ -38,11 +35,6 @@ class TranspondersTest(ServerTestCase):
                                             {"key": key, "at": at, "values": values},
                                             token=WRITER)
             assert st == 201, raw
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-        super().tearDownClass()
 
     def setUp(self):
         # every case starts without transponders
@@ -239,8 +231,7 @@ class TranspondersTest(ServerTestCase):
         with open(path) as f:
             self.assertEqual([x["id"] for x in json.load(f)], [t["id"]])
         self.assertFalse(os.path.exists(path + ".tmp"))
-        type(self).srv.stop()
-        type(self).srv = Server(self.dir, self.cfg).start()
+        self.restart_class_server()
         st, _, _, doc = self.srv.request("GET", "/api/v1/transponders/" + t["id"], token=READER)
         self.assertEqual((st, doc["data"]), (200, t))
         self.assertEqual(self.values("other")[0]["plus"], 3)

@@ -179,14 +179,25 @@ func newRedis(t *testing.T, mode string) *store {
 	client := redis.NewClient(opt)
 	prefix := namespace()
 	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := client.Scan(ctx, 0, prefix+"::*", 1000).Iterator()
-		for iter.Next(ctx) {
-			client.Del(ctx, iter.Val())
-		}
+		_ = delNamespace(context.Background(), client, prefix)
 		_ = client.Close()
 	})
-	s := newStore(t, "redis", mode, withParam(uri, "prefix", prefix), tsg.NewRedisDriver(client, prefix))
+	return newRedisStore(t, "redis", mode, uri, client, prefix)
+}
+
+// delNamespace deletes the keys under prefix that a SCAN of node sees.
+func delNamespace(ctx context.Context, node *redis.Client, prefix string) error {
+	iter := node.Scan(ctx, 0, prefix+"::*", 1000).Iterator()
+	for iter.Next(ctx) {
+		node.Del(ctx, iter.Val())
+	}
+	return iter.Err()
+}
+
+// newRedisStore: trifle-c's plugin (named backend) at uri with the prefix on one side,
+// upstream's Redis driver over client on the other.
+func newRedisStore(t *testing.T, backend, mode, uri string, client redis.UniversalClient, prefix string) *store {
+	s := newStore(t, backend, mode, withParam(uri, "prefix", prefix), tsg.NewRedisDriver(client, prefix))
 	s.redis, s.table = client, prefix
 	s.goSetup = func() error { return nil } // upstream's Redis driver has no Setup
 	return s
@@ -215,18 +226,11 @@ func newRedisCluster(t *testing.T, mode string) *store {
 		ctx := context.Background()
 		// a SCAN sees one node: delete the namespace on every master
 		_ = client.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
-			iter := node.Scan(ctx, 0, prefix+"::*", 1000).Iterator()
-			for iter.Next(ctx) {
-				node.Del(ctx, iter.Val())
-			}
-			return iter.Err()
+			return delNamespace(ctx, node, prefix)
 		})
 		_ = client.Close()
 	})
-	s := newStore(t, "redis_cluster", mode, withParam(uri, "prefix", prefix), tsg.NewRedisDriver(client, prefix))
-	s.redis, s.table = client, prefix
-	s.goSetup = func() error { return nil } // upstream's Redis driver has no Setup
-	return s
+	return newRedisStore(t, "redis_cluster", mode, uri, client, prefix)
 }
 
 func newMongo(t *testing.T, mode string) *store {

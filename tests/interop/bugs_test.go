@@ -165,11 +165,9 @@ func goHincrbyAfterCFraction(t *testing.T, s *store) {
 
 // cIncrementAfterGoFraction: the reverse order works on both sides.
 func cIncrementAfterGoFraction(t *testing.T, s *store) {
-	hour := at("2025-01-15T10:00:00Z")
 	s.g.track(key, w1At, map[string]any{"count": 0.5})
 	s.c.track(key, w1At, map[string]any{"count": 1})
-	checkSeries(t, "trifle-c 1h", s.c.values(key, w1At, w1At, "1h"), one(hour, flat{"count": 1.5}))
-	checkSeries(t, "go 1h", s.g.values(key, w1At, w1At, "1h"), one(hour, flat{"count": 1.5}))
+	checkHourBoth(t, s, flat{"count": 1.5})
 }
 
 // TestGoNocturnal covers upstream's time bucketing bugs that make it file or look for a
@@ -244,8 +242,7 @@ func goDecimalIncrements(t *testing.T, s *store) {
 	}
 	checkSeries(t, "trifle-c 1h", s.c.values(key, w1At, w1At, "1h"), one(hour, flat{"count": 3, "tiny": 0}))
 	s.c.track(key, w1At, map[string]any{"count": 0.25, "tiny": 1e-11})
-	checkSeries(t, "trifle-c 1h", s.c.values(key, w1At, w1At, "1h"), one(hour, flat{"count": 3.25, "tiny": 1e-11}))
-	checkSeries(t, "go 1h", s.g.values(key, w1At, w1At, "1h"), one(hour, flat{"count": 3.25, "tiny": 1e-11}))
+	checkHourBoth(t, s, flat{"count": 3.25, "tiny": 1e-11})
 }
 
 // cTinyFractionsGoIncrements: a value trifle-c stored exactly (5e-324, 0.1 + 0.2) is read
@@ -262,9 +259,7 @@ func cTinyFractionsGoIncrements(t *testing.T, s *store) {
 // cDashKeyGoReads: trifle-c spells a leading '-' of a member name as \u002d (MariaDB's JSON path
 // parser rejects `$."-x"`); every JSON reader, upstream's included, decodes it to '-'.
 func cDashKeyGoReads(t *testing.T, s *store) {
-	hour := at("2025-01-15T10:00:00Z")
 	s.c.track(key, w1At, map[string]any{"-dash": 1})
 	s.c.track(key, w1At, map[string]any{"-dash": 2})
-	checkSeries(t, "go 1h", s.g.values(key, w1At, w1At, "1h"), one(hour, flat{"-dash": 3}))
-	checkSeries(t, "trifle-c 1h", s.c.values(key, w1At, w1At, "1h"), one(hour, flat{"-dash": 3}))
+	checkHourBoth(t, s, flat{"-dash": 3})
 }

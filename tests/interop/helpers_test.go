@@ -381,3 +381,11 @@ func checkSeries(t *testing.T, who string, got series, want []bucket) {
 
 // one is a single-bucket expectation.
 func one(start time.Time, want flat) []bucket { return []bucket{{start, want}} }
+
+// checkHourBoth: trifle-c, then the Go side, read exactly want for key in the 1h bucket of w1At.
+func checkHourBoth(t *testing.T, s *store, want flat) {
+	t.Helper()
+	hour := at("2025-01-15T10:00:00Z")
+	checkSeries(t, "trifle-c 1h", s.c.values(key, w1At, w1At, "1h"), one(hour, want))
+	checkSeries(t, "go 1h", s.g.values(key, w1At, w1At, "1h"), one(hour, want))
+}

@@ -12,7 +12,6 @@ writing lines to the server's stdin directly.
 Without the SDK the test exits 77 (skipped), or fails under CI=true / TRIFLE_TEST_STRICT=1.
 """
 
-import argparse
 import asyncio
 import json
 import os
@@ -21,6 +20,9 @@ import subprocess
 import sys
 import tempfile
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http"))
+import harness  # noqa: E402  (tests/http/harness.py: script_args and, below, a real server)
 
 TRIFLE = None
 TMP_ROOT = None
@@ -42,6 +44,30 @@ WINDOW = {"from": "2026-01-15T00:00:00Z", "to": "2026-01-15T23:00:00Z", "granula
 def environ():
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIFLE_")}
     return env
+
+
+def run_session(params, body, errlog_path=None):
+    """Starts `trifle mcp` with params through the SDK's stdio client, does the initialize
+    handshake and returns (its result, await body(session)); 60 s at most. The server's stderr
+    goes to errlog_path, or to ours without one."""
+    async def talk(errlog):
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as s:
+                init = await s.initialize()
+                return init, await body(s)
+
+    async def main():
+        if errlog_path is None:
+            return await talk(sys.stderr)
+        with open(errlog_path, "w") as errlog:
+            return await talk(errlog)
+
+    return asyncio.run(asyncio.wait_for(main(), 60))
+
+
+async def list_transponders(session):
+    """The list_transponders tool without arguments."""
+    return await session.call_tool("list_transponders", {})
 
 
 class McpCase(unittest.TestCase):
@@ -75,15 +101,7 @@ class McpCase(unittest.TestCase):
         """Run `body(session)` against a fresh `trifle mcp` after the handshake."""
         params = StdioServerParameters(command=TRIFLE, args=["mcp", "--driver", self.url],
                                        env=self.env, cwd=self.dir)
-
-        async def main():
-            with open(os.path.join(self.dir, "stderr.log"), "w") as errlog:
-                async with stdio_client(params, errlog=errlog) as (read, write):
-                    async with ClientSession(read, write) as s:
-                        init = await s.initialize()
-                        return init, await body(s)
-
-        result = asyncio.run(asyncio.wait_for(main(), 60))
+        result = run_session(params, body, os.path.join(self.dir, "stderr.log"))
         self.assertQuietStderr()
         return result
 
@@ -258,9 +276,6 @@ class TestRemote(McpCase):
 
     def setUp(self):
         super().setUp()
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http"))
-        import harness
-        harness.TRIFLE = TRIFLE
         self.h = harness
         os.makedirs(os.path.join(self.dir, "srv", "data"))
         cfg = harness.base_config(os.path.join(self.dir, "srv", "data"),
@@ -284,15 +299,7 @@ class TestRemote(McpCase):
         params = StdioServerParameters(command=TRIFLE, args=["mcp", "--driver", url],
                                        env=dict(self.env, TRIFLE_TOKEN=token or self.h.READER),
                                        cwd=self.dir)
-
-        async def main():
-            with open(os.path.join(self.dir, "stderr.log"), "w") as errlog:
-                async with stdio_client(params, errlog=errlog) as (read, write):
-                    async with ClientSession(read, write) as s:
-                        await s.initialize()
-                        return await body(s)
-
-        result = asyncio.run(asyncio.wait_for(main(), 60))
+        _, result = run_session(params, body, os.path.join(self.dir, "stderr.log"))
         self.assertQuietStderr()
         return result
 
@@ -331,14 +338,7 @@ class TestRemote(McpCase):
         params = StdioServerParameters(command=TRIFLE,
                                        args=["mcp", "--config", cfg, "--source", "prod"],
                                        env=self.env, cwd=self.dir)
-
-        async def main():
-            async with stdio_client(params) as (read, write):
-                async with ClientSession(read, write) as s:
-                    await s.initialize()
-                    return await s.call_tool("list_transponders", {})
-
-        r = asyncio.run(asyncio.wait_for(main(), 60))
+        _, r = run_session(params, list_transponders)
         self.assertFalse(r.is_error, r)
         self.assertEqual([t["id"] for t in self.text(r)["data"]], self.ids)
 
@@ -347,46 +347,28 @@ class TestRemote(McpCase):
         params = StdioServerParameters(command=TRIFLE, args=["mcp", "--driver", url],
                                        env=self.env, cwd=self.dir)
 
-        async def main():
-            async with stdio_client(params) as (read, write):
-                async with ClientSession(read, write) as s:
-                    await s.initialize()
-                    return (await s.read_resource("trifle://source"),
-                            await s.call_tool("list_transponders", {}))
+        async def body(s):
+            return await s.read_resource("trifle://source"), await list_transponders(s)
 
-        source, listed = asyncio.run(asyncio.wait_for(main(), 60))
+        _, (source, listed) = run_session(params, body)
         self.assertFalse(listed.is_error, listed)  # the token in the URL was used
         self.assertEqual(json.loads(source.contents[0].text)["driver"],
                          "http://%s/?source=main&token=***" % self.srv.address)
         self.srv.stop()
-
-        async def refused():
-            async with stdio_client(params) as (read, write):
-                async with ClientSession(read, write) as s:
-                    await s.initialize()
-                    return await s.call_tool("list_transponders", {})
-
-        r = asyncio.run(asyncio.wait_for(refused(), 60))
+        _, r = run_session(params, list_transponders)
         self.assertTrue(r.is_error)
         self.assertNotIn(self.h.READER, r.content[0].text)
         self.assertIn("GET http://%s/api/v1/transponders: " % self.srv.address,
                       r.content[0].text)
 
     def test_bad_token_is_a_tool_error(self):
-        async def body(s):
-            return await s.call_tool("list_transponders", {})
-
-        r = self.remote(body, token=self.h.NOBODY)
+        r = self.remote(list_transponders, token=self.h.NOBODY)
         self.assertTrue(r.is_error)
         self.assertEqual(r.content[0].text, 'HTTP 401: {"errors":{"detail":"Bad token"}}')
 
     def test_refused_connection_is_a_tool_error(self):
         self.srv.stop()
-
-        async def body(s):
-            return await s.call_tool("list_transponders", {})
-
-        r = self.remote(body)
+        r = self.remote(list_transponders)
         self.assertTrue(r.is_error)
         doc = json.loads(r.content[0].text)
         self.assertEqual(doc["error"]["code"], "ECONN")
@@ -435,15 +417,10 @@ class TestJsonRpc(McpCase):
 
 def main():
     global TRIFLE, TMP_ROOT
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trifle", required=True)
-    parser.add_argument("--tmp", default=None)
-    args, rest = parser.parse_known_args()
-    TRIFLE = os.path.abspath(args.trifle)
-    if args.tmp:
-        os.makedirs(args.tmp, exist_ok=True)
-        TMP_ROOT = os.path.abspath(args.tmp)
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    args, argv = harness.script_args(__doc__.splitlines()[0])
+    TRIFLE, TMP_ROOT = args.trifle, args.tmp
+    harness.TRIFLE = TRIFLE
+    unittest.main(argv=argv, verbosity=2)
 
 
 if __name__ == "__main__":

@@ -31,9 +31,7 @@ func NewMongoDriver(collection *mongo.Collection, mode JoinedIdentifier) *MongoD
 }
 
 // Description is MongoDriver(J|P|S).
-func (d *MongoDriver) Description() string {
-	return "MongoDriver(" + modeLetter(d.JoinedIdentifier) + ")"
-}
+func (d *MongoDriver) Description() string { return describe("MongoDriver", d.JoinedIdentifier) }
 
 // Setup creates upstream's unique index for the mode (+ the TTL index with ExpireAfter).
 func (d *MongoDriver) Setup(ctx context.Context) error {
@@ -115,18 +113,12 @@ func (d *MongoDriver) Set(keys []Key, values map[string]any) error {
 }
 
 func (d *MongoDriver) write(keys []Key, values map[string]any, set bool) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	if d.Collection == nil {
-		return fmt.Errorf("mongo driver requires Collection")
-	}
-	packed := Pack(values)
-	if len(packed) == 0 {
-		return nil
+	packed, err := packWrite(keys, values, d.Collection != nil, "mongo driver requires Collection")
+	if err != nil || len(packed) == 0 {
+		return err
 	}
 	var models []mongo.WriteModel
-	add := func(k Key, p map[string]any, s bool) error {
+	err = eachBucket(keys, packed, set, d.SystemTracking, func(k Key, p map[string]any, s bool) error {
 		f, err := d.filter(k)
 		if err != nil {
 			return err
@@ -137,16 +129,9 @@ func (d *MongoDriver) write(keys []Key, values map[string]any, set bool) error {
 		}
 		models = append(models, mongo.NewUpdateOneModel().SetFilter(f).SetUpdate(u).SetUpsert(true))
 		return nil
-	}
-	for _, k := range keys {
-		if err := add(k, packed, set); err != nil {
-			return err
-		}
-		if d.SystemTracking {
-			if err := add(systemKey(k), systemData(k, 1), false); err != nil {
-				return err
-			}
-		}
+	})
+	if err != nil {
+		return err
 	}
 	ctx := context.Background()
 	if d.BulkWrite {

@@ -30,17 +30,12 @@ type MySQLDriver struct {
 
 // NewMySQLDriver mirrors upstream (empty table name → trifle_stats, separator "::").
 func NewMySQLDriver(db *sql.DB, tableName string, mode JoinedIdentifier) *MySQLDriver {
-	if tableName == "" {
-		tableName = "trifle_stats"
-	}
-	return &MySQLDriver{DB: db, TableName: tableName, Separator: "::", JoinedIdentifier: mode,
-		SystemTracking: true}
+	return &MySQLDriver{DB: db, TableName: tableOrDefault(tableName), Separator: "::",
+		JoinedIdentifier: mode, SystemTracking: true}
 }
 
 // Description is MySQLDriver(J|P|S).
-func (d *MySQLDriver) Description() string {
-	return "MySQLDriver(" + modeLetter(d.JoinedIdentifier) + ")"
-}
+func (d *MySQLDriver) Description() string { return describe("MySQLDriver", d.JoinedIdentifier) }
 
 func mysqlQuote(name string) string {
 	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
@@ -150,33 +145,16 @@ func (d *MySQLDriver) Set(keys []Key, values map[string]any) error {
 }
 
 func (d *MySQLDriver) write(keys []Key, values map[string]any, set bool) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	if d.DB == nil {
-		return fmt.Errorf("mysql driver requires DB")
-	}
-	packed := Pack(values)
-	if len(packed) == 0 {
-		return nil
-	}
-	d.cast() // outside the transaction
-	tx, err := d.DB.Begin()
-	if err != nil {
+	packed, err := packWrite(keys, values, d.DB != nil, "mysql driver requires DB")
+	if err != nil || len(packed) == 0 {
 		return err
 	}
-	defer func() { _ = tx.Rollback() }()
-	for _, k := range keys {
-		if err := d.upsert(tx, k, packed, set); err != nil {
-			return err
-		}
-		if d.SystemTracking {
-			if err := d.upsert(tx, systemKey(k), systemData(k, 1), false); err != nil {
-				return err
-			}
-		}
-	}
-	return tx.Commit()
+	d.cast() // outside the transaction
+	return inTx(d.DB, func(tx *sql.Tx) error {
+		return eachBucket(keys, packed, set, d.SystemTracking, func(k Key, p map[string]any, s bool) error {
+			return d.upsert(tx, k, p, s)
+		})
+	})
 }
 
 // Get reads every bucket with one SELECT and unpacks the flat JSON objects in key order.

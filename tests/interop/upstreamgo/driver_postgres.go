@@ -22,17 +22,13 @@ type PostgresDriver struct {
 
 // NewPostgresDriver mirrors upstream; open db with the pgx stdlib driver ("pgx").
 func NewPostgresDriver(db *sql.DB, tableName string, mode JoinedIdentifier) *PostgresDriver {
-	if tableName == "" {
-		tableName = "trifle_stats"
-	}
+	tableName = tableOrDefault(tableName)
 	return &PostgresDriver{DB: db, TableName: tableName, PingTableName: tableName + "_ping",
 		Separator: "::", JoinedIdentifier: mode, SystemTracking: true}
 }
 
 // Description is PostgresDriver(J|P|S).
-func (d *PostgresDriver) Description() string {
-	return "PostgresDriver(" + modeLetter(d.JoinedIdentifier) + ")"
-}
+func (d *PostgresDriver) Description() string { return describe("PostgresDriver", d.JoinedIdentifier) }
 
 // Setup creates the table of the mode (nothing for the ping table).
 func (d *PostgresDriver) Setup() error {
@@ -155,32 +151,15 @@ func (d *PostgresDriver) Set(keys []Key, values map[string]any) error {
 }
 
 func (d *PostgresDriver) write(keys []Key, values map[string]any, set bool) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	if d.DB == nil {
-		return fmt.Errorf("postgres driver requires DB")
-	}
-	packed := Pack(values)
-	if len(packed) == 0 {
-		return nil
-	}
-	tx, err := d.DB.Begin()
-	if err != nil {
+	packed, err := packWrite(keys, values, d.DB != nil, "postgres driver requires DB")
+	if err != nil || len(packed) == 0 {
 		return err
 	}
-	defer func() { _ = tx.Rollback() }()
-	for _, k := range keys {
-		if err := d.merge(tx, k, packed, set); err != nil {
-			return err
-		}
-		if d.SystemTracking {
-			if err := d.merge(tx, systemKey(k), systemData(k, 1), false); err != nil {
-				return err
-			}
-		}
-	}
-	return tx.Commit()
+	return inTx(d.DB, func(tx *sql.Tx) error {
+		return eachBucket(keys, packed, set, d.SystemTracking, func(k Key, p map[string]any, s bool) error {
+			return d.merge(tx, k, p, s)
+		})
+	})
 }
 
 // Get issues one SELECT per bucket and unpacks the flat JSONB object.

@@ -75,37 +75,21 @@ func (d *RedisDriver) Set(keys []Key, values map[string]any) error {
 }
 
 func (d *RedisDriver) write(keys []Key, values map[string]any, set bool) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	if d.Client == nil {
-		return fmt.Errorf("redis driver requires Client")
-	}
-	packed := Pack(values)
-	if len(packed) == 0 {
-		return nil
+	packed, err := packWrite(keys, values, d.Client != nil, "redis driver requires Client")
+	if err != nil || len(packed) == 0 {
+		return err
 	}
 	ctx := context.Background()
-	for _, k := range keys {
-		h := d.hash(k)
-		if set {
-			args := make([]any, 0, 2*len(packed))
-			for _, f := range sortedFields(packed) {
-				args = append(args, f, packed[f])
-			}
-			if err := d.Client.HSet(ctx, h, args...).Err(); err != nil {
-				return err
-			}
-		} else if err := d.increment(ctx, h, packed); err != nil {
-			return err
+	return eachBucket(keys, packed, set, d.SystemTracking, func(k Key, p map[string]any, s bool) error {
+		if !s {
+			return d.increment(ctx, d.hash(k), p)
 		}
-		if d.SystemTracking {
-			if err := d.increment(ctx, d.hash(systemKey(k)), systemData(k, 1)); err != nil {
-				return err
-			}
+		args := make([]any, 0, 2*len(p))
+		for _, f := range sortedFields(p) {
+			args = append(args, f, p[f])
 		}
-	}
-	return nil
+		return d.Client.HSet(ctx, d.hash(k), args...).Err()
+	})
 }
 
 // Get runs HGETALL per bucket; numeric-looking strings become float64, then Unpack.

@@ -25,17 +25,12 @@ type SQLiteDriver struct {
 
 // NewSQLiteDriver mirrors upstream (empty table name → trifle_stats, separator "::").
 func NewSQLiteDriver(db *sql.DB, tableName string, mode JoinedIdentifier) *SQLiteDriver {
-	if tableName == "" {
-		tableName = "trifle_stats"
-	}
-	return &SQLiteDriver{DB: db, TableName: tableName, Separator: "::", JoinedIdentifier: mode,
-		SystemTracking: true}
+	return &SQLiteDriver{DB: db, TableName: tableOrDefault(tableName), Separator: "::",
+		JoinedIdentifier: mode, SystemTracking: true}
 }
 
 // Description is SQLiteDriver(J|P|S).
-func (d *SQLiteDriver) Description() string {
-	return "SQLiteDriver(" + modeLetter(d.JoinedIdentifier) + ")"
-}
+func (d *SQLiteDriver) Description() string { return describe("SQLiteDriver", d.JoinedIdentifier) }
 
 // Setup runs the pragmas and upstream's CREATE TABLE for the mode.
 func (d *SQLiteDriver) Setup() error {
@@ -97,41 +92,19 @@ func (d *SQLiteDriver) Set(keys []Key, values map[string]any) error {
 }
 
 func (d *SQLiteDriver) write(keys []Key, values map[string]any, set bool) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	if d.DB == nil {
-		return fmt.Errorf("sqlite driver requires DB")
-	}
-	packed := Pack(values)
-	if len(packed) == 0 {
-		return nil
-	}
-	tx, err := d.DB.Begin()
-	if err != nil {
+	packed, err := packWrite(keys, values, d.DB != nil, "sqlite driver requires DB")
+	if err != nil || len(packed) == 0 {
 		return err
 	}
-	defer func() { _ = tx.Rollback() }()
-	for _, k := range keys {
-		id, err := d.ident(k)
-		if err != nil {
-			return err
-		}
-		if err := d.upsert(tx, id, packed, set); err != nil {
-			return err
-		}
-		if !d.SystemTracking {
-			continue
-		}
-		sid, err := d.ident(systemKey(k))
-		if err != nil {
-			return err
-		}
-		if err := d.upsert(tx, sid, systemData(k, 1), false); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
+	return inTx(d.DB, func(tx *sql.Tx) error {
+		return eachBucket(keys, packed, set, d.SystemTracking, func(k Key, p map[string]any, s bool) error {
+			id, err := d.ident(k)
+			if err != nil {
+				return err
+			}
+			return d.upsert(tx, id, p, s)
+		})
+	})
 }
 
 // upsert issues one statement per sorted batch of 10 packed keys:

@@ -17,14 +17,24 @@ const (
 	JoinedSeparated
 )
 
-func modeLetter(m JoinedIdentifier) string {
+// describe is a driver's Description: its name and the letter of its mode, "SQLiteDriver(J)".
+func describe(driver string, m JoinedIdentifier) string {
+	letter := "J"
 	switch m {
 	case JoinedPartial:
-		return "P"
+		letter = "P"
 	case JoinedSeparated:
-		return "S"
+		letter = "S"
 	}
-	return "J"
+	return driver + "(" + letter + ")"
+}
+
+// tableOrDefault is upstream's table name of the SQL drivers: trifle_stats when none is given.
+func tableOrDefault(name string) string {
+	if name == "" {
+		return "trifle_stats"
+	}
+	return name
 }
 
 // Key is one bucket address.

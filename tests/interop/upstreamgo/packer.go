@@ -3,6 +3,7 @@ package triflestats
 import (
 	"encoding/json"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -59,35 +60,16 @@ func Unpack(flat map[string]any) map[string]any {
 	return out
 }
 
+var float64Type = reflect.TypeOf(float64(0))
+
 // toFloat is upstream's numeric coercion: Go numbers, json.Number and numeric strings
 // (strconv.ParseFloat after TrimSpace) that are finite; never bools.
 func toFloat(v any) (float64, bool) {
 	var f float64
 	switch x := v.(type) {
-	case float64:
-		f = x
-	case float32:
-		f = float64(x)
-	case int:
-		f = float64(x)
-	case int8:
-		f = float64(x)
-	case int16:
-		f = float64(x)
-	case int32:
-		f = float64(x)
-	case int64:
-		f = float64(x)
-	case uint:
-		f = float64(x)
-	case uint8:
-		f = float64(x)
-	case uint16:
-		f = float64(x)
-	case uint32:
-		f = float64(x)
-	case uint64:
-		f = float64(x)
+	case float64, float32, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		// exactly these types (not types defined on them), converted as float64(x) would
+		f = reflect.ValueOf(x).Convert(float64Type).Float()
 	case json.Number:
 		p, err := x.Float64()
 		if err != nil {
