@@ -148,7 +148,7 @@ static char *param_copy(srv_request *r, const char *name, int *bad)
     return strdup(v);
 }
 
-static int granularity_listed(const srv_source *s, const char *g)
+int srv_source_has_granularity(const srv_source *s, const char *g)
 {
     size_t i;
 
@@ -181,7 +181,7 @@ void srv_api_metrics_get(srv_request *r)
     if (bad || k[0] == '\0' || from == NULL || to == NULL || g == NULL ||
         trifle_time_parse(&t_from, from, s->zone, TRIFLE_TIME_OFFSET_REQUIRED, NULL) != 0 ||
         trifle_time_parse(&t_to, to, s->zone, TRIFLE_TIME_OFFSET_REQUIRED, NULL) != 0 ||
-        !granularity_listed(s, g) ||
+        !srv_source_has_granularity(s, g) ||
         (skip != NULL && trifle_parse_bool(&skip_blanks, trim(skip)) != 0)) {
         srv_respond_detail(r, 400, "Bad request");
         goto done;

@@ -211,6 +211,18 @@ done:
     return rc;
 }
 
+int srv_store_save_or_500(srv_request *r, srv_store *st, const char *kind)
+{
+    trifle_error e = TRIFLE_ERROR_INIT;
+
+    if (srv_store_save(st, &e) == 0)
+        return 0;
+    srv_log(TRIFLE_LOG_ERROR, "%s: %s", kind, e.message);
+    if (r != NULL)
+        srv_respond_detail(r, 500, "Internal server error");
+    return -1;
+}
+
 cJSON *srv_store_find(srv_store *st, const char *id, size_t n, int *index)
 {
     int i, count = cJSON_GetArraySize(st->items);
@@ -274,28 +286,43 @@ void srv_store_invalid(srv_request *r, const char *field, const char *message)
     srv_respond(r, 422, JSON_TYPE, &b);
 }
 
-cJSON *srv_store_body(srv_request *r, const char *wrapper)
+void srv_store_changeset(srv_request *r, const char *field, const char *message)
 {
-    size_t n;
-    const char *body = srv_request_body(r, &n);
-    cJSON *root = cJSON_ParseWithLength(body, n), *inner;
+    srv_buf b;
 
-    if (root == NULL) {
-        srv_respond_detail(r, 400, "Bad request");
-        return NULL;
+    srv_response_buf(r, &b);
+    srv_buf_puts(&b, "{\"errors\":{");
+    srv_buf_json_cstr(&b, field);
+    srv_buf_puts(&b, ":[");
+    srv_buf_json_cstr(&b, message);
+    srv_buf_puts(&b, "]}}");
+    srv_respond(r, 422, JSON_TYPE, &b);
+}
+
+int srv_store_text(srv_request *r, const cJSON *o, const char *name, const char *field, size_t max,
+                   int required, const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    const char *why = NULL;
+
+    *out = NULL;
+    if (v == NULL || cJSON_IsNull(v)) {
+        if (!required)
+            return 0;
+        why = "is required";
+    } else if (!cJSON_IsString(v)) {
+        why = "must be a string";
+    } else if (required && v->valuestring[0] == '\0') {
+        why = "must not be empty";
+    } else if (strlen(v->valuestring) > max) {
+        why = "is too long";
     }
-    inner = cJSON_GetObjectItemCaseSensitive(root, wrapper);
-    if (cJSON_IsObject(inner)) {
-        (void)cJSON_DetachItemViaPointer(root, inner);
-        cJSON_Delete(root);
-        root = inner;
+    if (why != NULL) {
+        srv_store_invalid(r, field, why);
+        return -1;
     }
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        srv_store_invalid(r, "body", "must be a JSON object");
-        return NULL;
-    }
-    return root;
+    *out = v->valuestring;
+    return 1;
 }
 
 void srv_store_now(char buf[40], int64_t now)
@@ -329,4 +356,20 @@ void srv_stores_close(srv_stores *set)
     free(set->of);
     set->of = NULL;
     set->n = 0;
+}
+
+int srv_stores_new(srv_stores **out, srv_server *s, const char *kind, trifle_error *err)
+{
+    if ((*out = calloc(1, sizeof(**out))) == NULL)
+        return srv_error(err, TRIFLE_ENOMEM, "out of memory");
+    return srv_stores_open(*out, s, kind, err);
+}
+
+void srv_stores_free(srv_stores **set)
+{
+    if (*set == NULL)
+        return;
+    srv_stores_close(*set);
+    free(*set);
+    *set = NULL;
 }
