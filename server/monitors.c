@@ -502,6 +502,15 @@ static int condition_met(int condition, double v, double threshold)
     }
 }
 
+/* `"value": <value>`, or null without one. */
+static void add_value(cJSON *o, int has, double value)
+{
+    if (has)
+        (void)cJSON_AddNumberToObject(o, "value", value);
+    else
+        (void)cJSON_AddNullToObject(o, "value");
+}
+
 /* The event of a change of state, as the webhook receives it. */
 static cJSON *event_of(const cJSON *mon, const char *source, const char *state,
                        const char *previous, int has, double value, const char *at)
@@ -521,10 +530,7 @@ static cJSON *event_of(const cJSON *mon, const char *source, const char *state,
         ev, "event", strcmp(state, "alert") == 0 ? "monitor.alert" : "monitor.recovered");
     (void)cJSON_AddStringToObject(ev, "state", state);
     (void)cJSON_AddStringToObject(ev, "previous_state", previous);
-    if (has)
-        (void)cJSON_AddNumberToObject(ev, "value", value);
-    else
-        (void)cJSON_AddNullToObject(ev, "value");
+    add_value(ev, has, value);
     (void)cJSON_AddStringToObject(ev, "at", at);
     (void)cJSON_AddStringToObject(ev, "source", source);
     m = cJSON_AddObjectToObject(ev, "monitor");
@@ -587,10 +593,7 @@ static int record(struct srv_monitors *m, cJSON *mon, const char *source, int64_
     if (history != NULL && (h = cJSON_CreateObject()) != NULL) {
         (void)cJSON_AddStringToObject(h, "at", at);
         (void)cJSON_AddStringToObject(h, "state", state);
-        if (has)
-            (void)cJSON_AddNumberToObject(h, "value", value);
-        else
-            (void)cJSON_AddNullToObject(h, "value");
+        add_value(h, has, value);
         (void)cJSON_AddItemToArray(history, h);
         while (cJSON_GetArraySize(history) > HISTORY_MAX)
             cJSON_DeleteItemFromArray(history, 0);

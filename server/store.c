@@ -154,7 +154,7 @@ void srv_store_close(srv_store *st)
     pthread_mutex_destroy(&st->lock);
 }
 
-static int write_fully(int fd, const char *p, size_t n)
+int srv_write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(fd, p, n);
@@ -181,7 +181,7 @@ int srv_store_save(srv_store *st, trifle_error *err)
     }
     (void)snprintf(tmp, n, "%s.tmp", st->path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0 || write_fully(fd, text, strlen(text)) != 0 || write_fully(fd, "\n", 1) != 0 ||
+    if (fd < 0 || srv_write_all(fd, text, strlen(text)) != 0 || srv_write_all(fd, "\n", 1) != 0 ||
         fsync(fd) != 0) {
         rc = srv_error(err, TRIFLE_ERROR, "cannot write %s: %s", tmp,
                        errno_text(why, sizeof(why), errno));
@@ -271,32 +271,39 @@ void srv_store_respond(srv_request *r, int status, const cJSON *data)
     srv_respond(r, status, JSON_TYPE, &b);
 }
 
-void srv_store_invalid(srv_request *r, const char *field, const char *message)
+/* 422 `{"errors":{"detail":"<field>: <message>","field":"<field>"}}`, or in the App's changeset
+ * shape `{"errors":{"<field>":["<message>"]}}`. */
+static void respond_invalid(srv_request *r, const char *field, const char *message, int changeset)
 {
     char detail[300];
     srv_buf b;
 
-    (void)snprintf(detail, sizeof(detail), "%s: %s", field, message);
     srv_response_buf(r, &b);
-    srv_buf_puts(&b, "{\"errors\":{\"detail\":");
-    srv_buf_json_cstr(&b, detail);
-    srv_buf_puts(&b, ",\"field\":");
-    srv_buf_json_cstr(&b, field);
+    srv_buf_puts(&b, "{\"errors\":{");
+    if (changeset) {
+        srv_buf_json_cstr(&b, field);
+        srv_buf_puts(&b, ":[");
+        srv_buf_json_cstr(&b, message);
+        srv_buf_putc(&b, ']');
+    } else {
+        (void)snprintf(detail, sizeof(detail), "%s: %s", field, message);
+        srv_buf_puts(&b, "\"detail\":");
+        srv_buf_json_cstr(&b, detail);
+        srv_buf_puts(&b, ",\"field\":");
+        srv_buf_json_cstr(&b, field);
+    }
     srv_buf_puts(&b, "}}");
     srv_respond(r, 422, JSON_TYPE, &b);
 }
 
+void srv_store_invalid(srv_request *r, const char *field, const char *message)
+{
+    respond_invalid(r, field, message, 0);
+}
+
 void srv_store_changeset(srv_request *r, const char *field, const char *message)
 {
-    srv_buf b;
-
-    srv_response_buf(r, &b);
-    srv_buf_puts(&b, "{\"errors\":{");
-    srv_buf_json_cstr(&b, field);
-    srv_buf_puts(&b, ":[");
-    srv_buf_json_cstr(&b, message);
-    srv_buf_puts(&b, "]}}");
-    srv_respond(r, 422, JSON_TYPE, &b);
+    respond_invalid(r, field, message, 1);
 }
 
 int srv_store_text(srv_request *r, const cJSON *o, const char *name, const char *field, size_t max,
