@@ -164,7 +164,7 @@ static const char *type_name(int type)
                                         [MCP_T_BOOLEAN] = "boolean",
                                         [MCP_T_OBJECT] = "object"};
 
-    return type > 0 && (size_t)type < sizeof(names) / sizeof(names[0]) ? names[type] : "string";
+    return type >= 0 && (size_t)type < sizeof(names) / sizeof(names[0]) ? names[type] : "string";
 }
 
 static cJSON *initialize(mcp_server *s, const cJSON *params, int *code, const char **why)

@@ -480,6 +480,21 @@ static int unknown_key(cfg_ctx *x, const ynode *keynode, const char *path)
     return fail(x, keynode, path, "unknown configuration key %s", path);
 }
 
+/* A zeroed array for the items of sequence @p n and one more (so it is never empty); NULL with
+ * *rc after reporting that @p n is not a sequence, or that memory ran out. */
+static void *seq_array(cfg_ctx *x, const ynode *n, const char *path, size_t size, int *rc)
+{
+    void *a;
+
+    if (n->kind != Y_SEQ) {
+        *rc = fail(x, n, path, "expected a sequence, got %s", kind_name(n));
+        return NULL;
+    }
+    if ((a = calloc(n->n + 1, size)) == NULL)
+        *rc = srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
+    return a;
+}
+
 /* Whether @p key is one of the NULL-terminated @p keys. */
 static int listed(const char *const *keys, const char *key)
 {
@@ -1069,14 +1084,12 @@ static int source_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode 
         trifle_granularity g;
         if (v->kind == Y_SCALAR) /* a comma-separated list, as the CLI takes it */
             return lib_option(x, s->lib, "granularities", v, path, NULL);
-        if (v->kind != Y_SEQ)
-            return fail(x, v, path, "expected a sequence, got %s", kind_name(v));
+        if ((list = seq_array(x, v, path, sizeof(*list), &rc)) == NULL)
+            return rc;
         /* the key path of the message is the source: the library text names the entry
          * (`sources[0]: invalid granularity "5x" in granularities[2]`, SPEC §12) */
         (void)snprintf(parent, sizeof(parent), "%.*s",
                        (int)(strlen(path) - strlen(".granularities")), path);
-        if ((list = calloc(v->n + 1, sizeof(*list))) == NULL)
-            return srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
         rc = 0;
         for (n = 0; n < v->n && rc == 0; n++) {
             char item[512];
@@ -1206,10 +1219,8 @@ static int load_sources(cfg_ctx *x, const ynode *n)
 
     if (n == NULL || is_null(n) || (n->kind == Y_SEQ && n->n == 0))
         return fail(x, n, "sources", "sources must not be empty");
-    if (n->kind != Y_SEQ)
-        return fail(x, n, "sources", "expected a sequence, got %s", kind_name(n));
-    if ((c->sources = calloc(n->n, sizeof(*c->sources))) == NULL)
-        return srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
+    if ((c->sources = seq_array(x, n, "sources", sizeof(*c->sources), &rc)) == NULL)
+        return rc;
     for (i = 0; i < n->n; i++) {
         path_index(path, sizeof(path), "sources", i);
         c->n_sources = i + 1;
@@ -1318,10 +1329,8 @@ static int token_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *
         return unknown_key(x, kn, path);
     if (is_null(v))
         return 0;
-    if (v->kind != Y_SEQ)
-        return fail(x, v, path, "expected a sequence, got %s", kind_name(v));
-    if ((t->grants = calloc(v->n ? v->n : 1, sizeof(*t->grants))) == NULL)
-        return srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
+    if ((t->grants = seq_array(x, v, path, sizeof(*t->grants), &rc)) == NULL)
+        return rc;
     for (i = 0; i < v->n; i++) {
         char item[512];
         grant_ctx gc = {&t->grants[i], 0};
@@ -1344,10 +1353,8 @@ static int load_tokens(cfg_ctx *x, const ynode *n)
 
     if (n == NULL || is_null(n))
         return 0;
-    if (n->kind != Y_SEQ)
-        return fail(x, n, "tokens", "expected a sequence, got %s", kind_name(n));
-    if ((c->tokens = calloc(n->n ? n->n : 1, sizeof(*c->tokens))) == NULL)
-        return srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
+    if ((c->tokens = seq_array(x, n, "tokens", sizeof(*c->tokens), &rc)) == NULL)
+        return rc;
     for (i = 0; i < n->n; i++) {
         token_ctx tc = {&c->tokens[i], 0, NULL};
         path_index(path, sizeof(path), "tokens", i);
@@ -1381,10 +1388,8 @@ static int monitors_key(cfg_ctx *x, const char *key, const ynode *kn, const ynod
 
     (void)payload;
     if (strcmp(key, "webhook_allow") == 0) {
-        if (v->kind != Y_SEQ)
-            return fail(x, v, path, "expected a sequence, got %s", kind_name(v));
-        if ((c->webhook_allow = calloc(v->n + 1, sizeof(*c->webhook_allow))) == NULL)
-            return srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
+        if ((c->webhook_allow = seq_array(x, v, path, sizeof(*c->webhook_allow), &rc)) == NULL)
+            return rc;
         for (n = 0; n < v->n; n++) {
             char item[512];
             path_index(item, sizeof(item), path, n);
