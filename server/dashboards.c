@@ -10,7 +10,6 @@
 #include "store.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define MAX_WIDGETS 50

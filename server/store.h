@@ -24,9 +24,8 @@ typedef struct srv_store {
 } srv_store;
 
 /* Open the store of @p kind ("dashboards", "monitors", "transponders") for source @p source_id
- * under
- * @p data_dir, creating its directory; the file is read when it exists. A file that is not a
- * JSON array of objects is an error naming it (it is never overwritten). */
+ * under @p data_dir, creating its directory; the file is read when it exists. A file that is not
+ * a JSON array of objects is an error naming it (it is never overwritten). */
 int srv_store_open(srv_store *st, const char *data_dir, const char *kind, const char *source_id,
                    trifle_error *err);
 void srv_store_close(srv_store *st);
@@ -91,7 +90,8 @@ typedef struct srv_crud {
     /* The checked item built from the body @p in (and the stored @p old on PUT), without id or
      * times; NULL after answering (422, or 500 when out of memory). */
     cJSON *(*build)(srv_request *r, const cJSON *old, const cJSON *in);
-    /* Optional: add the kind's own members after the id and times (@p old: NULL on POST). */
+    /* Optional: add the kind's own members after the id and created_at (or the carried ones),
+     * before updated_at (@p old: NULL on POST). */
     void (*stamp)(cJSON *doc, const cJSON *old);
     /* Optional: answer GET of the list (default: the items as stored). */
     void (*list)(srv_request *r, cJSON *items);
