@@ -100,8 +100,9 @@ typedef struct srv_crud {
 } srv_crud;
 
 /* Answer a request of a /api/v1/<kind> route (@p item: the :id route) from the store of the
- * request's source in @p stores: GET the list or one item, POST (create, 201), PUT (replace),
- * DELETE. An unknown id is 404, a bad body 400/422, a failed save 500 with nothing changed. */
+ * request's source in @p stores: GET the list or one item, POST (create, 201) to the list, PUT
+ * (replace) or DELETE an item; http.c routes no other method. An unknown id is 404, a bad body
+ * 400/422, a failed save 500 with nothing changed. */
 void srv_crud_handle(srv_request *r, int item, srv_stores *stores, const srv_crud *k);
 
 #endif
