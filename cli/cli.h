@@ -93,6 +93,13 @@ void cli_args_free(cli_args *a);
 /* Whether the flag option @p option (--untracked, --skip-blanks, --pretty) is on. */
 int cli_flag(const cli_args *a, int option);
 
+/* Room for any option's key, with its NUL. */
+#define CLI_OPTION_KEY_MAX 32
+
+/* The name of @p option with `_` for `-` (--time-zone: "time_zone"), in @p buf: the name of the
+ * same setting in trifle_config, in a config file's source and in a §9.7 query body. */
+const char *cli_option_key(int option, char buf[CLI_OPTION_KEY_MAX]);
+
 /* Build the library configuration from the global options (buffer disabled, SPEC §11.1).
  * Returns 0 or the trifle_config_set() status (TRIFLE_ECONFIG names the value at fault). */
 int cli_config_build(trifle_config **out, const cli_args *args, trifle_error *err);

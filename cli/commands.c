@@ -28,46 +28,50 @@ static int missing(trifle_error *err, const char *what)
     return cli_error(err, CLI_USAGE, "missing %s", what);
 }
 
-/* Usage errors come before everything else: options the command cannot run without. */
-static int check_required(const cli_args *a, trifle_error *err)
+enum { NEED_KEY = 1, NEED_VALUES = 2, NEED_WINDOW = 4, NEED_MODE = 8 };
+
+/* What a command cannot run without (NEED_* bits). */
+static unsigned needs(int command)
 {
-    switch (a->command) {
+    switch (command) {
     case CLI_CMD_TRACK:
     case CLI_CMD_ASSERT:
     case CLI_CMD_BEAM:
-        if (a->key == NULL)
-            return missing(err, "metric key (KEY or --key)");
-        if (a->opt[CLI_OPT_VALUES] == NULL)
-            return missing(err, "option --values");
-        break;
+        return NEED_KEY | NEED_VALUES;
     case CLI_CMD_VALUES:
+        return NEED_KEY | NEED_WINDOW;
     case CLI_CMD_QUERY:
-        if (a->key == NULL)
-            return missing(err, "metric key (KEY or --key)");
-        if (a->opt[CLI_OPT_FROM] == NULL)
-            return missing(err, "option --from");
-        if (a->opt[CLI_OPT_TO] == NULL)
-            return missing(err, "option --to");
-        if (a->opt[CLI_OPT_GRANULARITY] == NULL)
-            return missing(err, "option --granularity");
-        if (a->command == CLI_CMD_QUERY && a->opt[CLI_OPT_MODE] == NULL)
-            return missing(err, "option --mode");
-        break;
+        return NEED_KEY | NEED_WINDOW | NEED_MODE;
     case CLI_CMD_SCAN:
-        if (a->key == NULL)
-            return missing(err, "metric key (KEY or --key)");
-        break;
+        return NEED_KEY;
     case CLI_CMD_KEYS:
-        if (a->opt[CLI_OPT_FROM] == NULL)
-            return missing(err, "option --from");
-        if (a->opt[CLI_OPT_TO] == NULL)
-            return missing(err, "option --to");
-        if (a->opt[CLI_OPT_GRANULARITY] == NULL)
-            return missing(err, "option --granularity");
-        break;
+        return NEED_WINDOW;
     default:
-        break;
+        return 0;
     }
+}
+
+/* Usage errors come before everything else: options the command cannot run without, in this
+ * order. */
+static int check_required(const cli_args *a, trifle_error *err)
+{
+    static const struct {
+        unsigned need;
+        int option;
+        const char *what;
+    } checks[] = {{NEED_VALUES, CLI_OPT_VALUES, "option --values"},
+                  {NEED_WINDOW, CLI_OPT_FROM, "option --from"},
+                  {NEED_WINDOW, CLI_OPT_TO, "option --to"},
+                  {NEED_WINDOW, CLI_OPT_GRANULARITY, "option --granularity"},
+                  {NEED_MODE, CLI_OPT_MODE, "option --mode"}};
+    unsigned need = needs(a->command);
+    size_t i;
+
+    if ((need & NEED_KEY) && a->key == NULL)
+        return missing(err, "metric key (KEY or --key)");
+    for (i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
+        if ((need & checks[i].need) && a->opt[checks[i].option] == NULL)
+            return missing(err, checks[i].what);
     return 0;
 }
 

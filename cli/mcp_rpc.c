@@ -156,18 +156,15 @@ static char *error_reply(const cJSON *id, int code, const char *message)
 /* ------------------------------------------------------------------------------------------- */
 /* Methods                                                                                      */
 
+/* The JSON Schema type of an argument (an mcp_type). */
 static const char *type_name(int type)
 {
-    switch (type) {
-    case MCP_T_INTEGER:
-        return "integer";
-    case MCP_T_BOOLEAN:
-        return "boolean";
-    case MCP_T_OBJECT:
-        return "object";
-    default:
-        return "string";
-    }
+    static const char *const names[] = {[MCP_T_STRING] = "string",
+                                        [MCP_T_INTEGER] = "integer",
+                                        [MCP_T_BOOLEAN] = "boolean",
+                                        [MCP_T_OBJECT] = "object"};
+
+    return type >= 0 && (size_t)type < sizeof(names) / sizeof(names[0]) ? names[type] : "string";
 }
 
 static cJSON *initialize(mcp_server *s, const cJSON *params, int *code, const char **why)

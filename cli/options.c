@@ -74,16 +74,10 @@ static const char *const command_names[CLI_CMD__COUNT] = {
     [CLI_CMD_HELP] = "help",
 };
 
-/* Which global option sets which trifle_config option (SPEC §11.1 → §1). */
-static const struct {
-    int option;
-    const char *config;
-} config_map[] = {
-    {CLI_OPT_TIME_ZONE, "time_zone"},         {CLI_OPT_WEEK_START, "week_start"},
-    {CLI_OPT_GRANULARITIES, "granularities"}, {CLI_OPT_JOINED, "joined"},
-    {CLI_OPT_SEPARATOR, "separator"},         {CLI_OPT_SYSTEM_TRACKING, "system_tracking"},
-    {CLI_OPT_MAX_POINTS, "max_points"},       {CLI_OPT_DRIVER_PATH, "driver_path"},
-};
+/* The global options that set the trifle_config option of the same key (SPEC §11.1 → §1). */
+static const int config_options[] = {
+    CLI_OPT_TIME_ZONE, CLI_OPT_WEEK_START,      CLI_OPT_GRANULARITIES, CLI_OPT_JOINED,
+    CLI_OPT_SEPARATOR, CLI_OPT_SYSTEM_TRACKING, CLI_OPT_MAX_POINTS,    CLI_OPT_DRIVER_PATH};
 
 #define DEFAULT_DRIVER "sqlite:trifle.db"
 
@@ -96,6 +90,17 @@ void cli_args_free(cli_args *a)
 int cli_flag(const cli_args *a, int option)
 {
     return a->opt[option] != NULL && strcmp(a->opt[option], "true") == 0;
+}
+
+const char *cli_option_key(int option, char buf[CLI_OPTION_KEY_MAX])
+{
+    size_t i;
+
+    (void)snprintf(buf, CLI_OPTION_KEY_MAX, "%s", optdefs[option].name);
+    for (i = 0; buf[i] != '\0'; i++)
+        if (buf[i] == '-')
+            buf[i] = '_';
+    return buf;
 }
 
 static int command_find(const char *word)
@@ -314,9 +319,11 @@ int cli_config_build(trifle_config **out, const cli_args *args, trifle_error *er
     driver = args->opt[CLI_OPT_DRIVER] != NULL ? args->opt[CLI_OPT_DRIVER] : DEFAULT_DRIVER;
     if ((rc = trifle_config_set(cfg, "driver", driver, err)) != 0)
         goto done;
-    for (i = 0; i < sizeof(config_map) / sizeof(config_map[0]); i++) {
-        const char *v = args->opt[config_map[i].option];
-        if (v != NULL && (rc = trifle_config_set(cfg, config_map[i].config, v, err)) != 0)
+    for (i = 0; i < sizeof(config_options) / sizeof(config_options[0]); i++) {
+        const char *v = args->opt[config_options[i]];
+        char key[CLI_OPTION_KEY_MAX];
+        if (v != NULL &&
+            (rc = trifle_config_set(cfg, cli_option_key(config_options[i], key), v, err)) != 0)
             goto done;
     }
     /* Each command reports its own storage errors (SPEC §11.1). */

@@ -28,21 +28,10 @@
 
 #define PROFILE_MAX_FILE (1u << 20)
 
-/* A source's settings and the options they fill; `token` is handled apart. */
-static const struct {
-    const char *name;
-    int option;
-} settings[] = {
-    {"driver", CLI_OPT_DRIVER},
-    {"granularities", CLI_OPT_GRANULARITIES},
-    {"time_zone", CLI_OPT_TIME_ZONE},
-    {"week_start", CLI_OPT_WEEK_START},
-    {"joined", CLI_OPT_JOINED},
-    {"separator", CLI_OPT_SEPARATOR},
-    {"system_tracking", CLI_OPT_SYSTEM_TRACKING},
-    {"max_points", CLI_OPT_MAX_POINTS},
-    {"driver_path", CLI_OPT_DRIVER_PATH},
-};
+/* The options a source's settings fill, each under the option's key; `token` is handled apart. */
+static const int settings[] = {CLI_OPT_DRIVER,          CLI_OPT_GRANULARITIES, CLI_OPT_TIME_ZONE,
+                               CLI_OPT_WEEK_START,      CLI_OPT_JOINED,        CLI_OPT_SEPARATOR,
+                               CLI_OPT_SYSTEM_TRACKING, CLI_OPT_MAX_POINTS,    CLI_OPT_DRIVER_PATH};
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -133,7 +122,7 @@ static int source_read(cli_profile *p, char **token, loader *l, const yaml_node_
         const yaml_node_t *k = yaml_document_get_node(&l->doc, pair->key);
         const yaml_node_t *v = yaml_document_get_node(&l->doc, pair->value);
         const char *key = scalar(k);
-        char **slot = NULL;
+        char **slot = NULL, option_key[CLI_OPTION_KEY_MAX];
         size_t i;
         int rc;
 
@@ -144,7 +133,7 @@ static int source_read(cli_profile *p, char **token, loader *l, const yaml_node_
             slot = token;
         } else {
             for (i = 0; i < N_SETTINGS; i++)
-                if (strcmp(settings[i].name, key) == 0)
+                if (strcmp(cli_option_key(settings[i], option_key), key) == 0)
                     slot = &p->values[i];
         }
         if (slot == NULL)
@@ -328,8 +317,8 @@ int cli_profile_apply(cli_args *a, trifle_error *err)
     if (p == NULL)
         goto done;
     for (i = 0; i < N_SETTINGS; i++)
-        if (a->opt[settings[i].option] == NULL)
-            a->opt[settings[i].option] = p->values[i];
+        if (a->opt[settings[i]] == NULL)
+            a->opt[settings[i]] = p->values[i];
     /* The HTTP driver reads its token from TRIFLE_TOKEN, which keeps it out of the URL; a token
      * already in the environment wins, as every environment variable wins over the file. */
     if (token != NULL && (getenv("TRIFLE_TOKEN") == NULL || getenv("TRIFLE_TOKEN")[0] == '\0') &&

@@ -8,42 +8,25 @@
 #include <cjson/cJSON.h>
 #include <trifle/analysis.h>
 
-/* Output formats of --format, in the order of the message. */
-static const struct {
-    const char *name;
-    int style;
-} formats[] = {
-    {"json", CLI_FORMAT_JSON},
-    {"table", CLI_FORMAT_TABLE},
-    {"csv", CLI_FORMAT_CSV},
-};
+/* The names of the output formats of --format, by style. */
+static const char *const formats[] = {
+    [CLI_FORMAT_JSON] = "json", [CLI_FORMAT_TABLE] = "table", [CLI_FORMAT_CSV] = "csv"};
 
-/* Request fields and the options they come from; absent options are left out of the request. */
-static const struct {
-    const char *field;
-    int option;
-} fields[] = {
-    {"from", CLI_OPT_FROM},
-    {"to", CLI_OPT_TO},
-    {"granularity", CLI_OPT_GRANULARITY},
-    {"mode", CLI_OPT_MODE},
-    {"value_path", CLI_OPT_VALUE_PATH},
-    {"aggregator", CLI_OPT_AGGREGATOR},
-    {"slices", CLI_OPT_SLICES},
-    {"transpond_paths", CLI_OPT_TRANSPOND_PATHS},
-    {"expression", CLI_OPT_EXPRESSION},
-    {"response", CLI_OPT_RESPONSE},
-};
+/* The options that become request fields under their keys; absent ones are left out. */
+static const int fields[] = {
+    CLI_OPT_FROM,       CLI_OPT_TO,         CLI_OPT_GRANULARITY, CLI_OPT_MODE,
+    CLI_OPT_VALUE_PATH, CLI_OPT_AGGREGATOR, CLI_OPT_SLICES,      CLI_OPT_TRANSPOND_PATHS,
+    CLI_OPT_EXPRESSION, CLI_OPT_RESPONSE};
 
 int cli_query_format(int *style, int *json, const cli_args *a, trifle_error *err)
 {
     const char *f = a->opt[CLI_OPT_FORMAT] != NULL ? a->opt[CLI_OPT_FORMAT] : "json";
-    size_t i;
+    int i;
 
-    for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
-        if (strcmp(formats[i].name, f) == 0) {
-            *style = formats[i].style;
-            *json = formats[i].style == CLI_FORMAT_JSON;
+    for (i = 0; i < (int)(sizeof(formats) / sizeof(formats[0])); i++) {
+        if (strcmp(formats[i], f) == 0) {
+            *style = i;
+            *json = i == CLI_FORMAT_JSON;
             return 0;
         }
     }
@@ -59,11 +42,12 @@ static void request_build(cli_buf *req, const cli_args *a)
     cli_buf_puts(req, "{\"key\":");
     cli_buf_json_string(req, a->key);
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        const char *v = a->opt[fields[i].option];
+        const char *v = a->opt[fields[i]];
+        char key[CLI_OPTION_KEY_MAX];
         if (v == NULL)
             continue;
         cli_buf_putc(req, ',');
-        cli_buf_json_string(req, fields[i].field);
+        cli_buf_json_string(req, cli_option_key(fields[i], key));
         cli_buf_putc(req, ':');
         cli_buf_json_string(req, v);
     }

@@ -68,26 +68,25 @@ static int64_t clamp(uint64_t v)
     return v > INT64_MAX ? INT64_MAX : (int64_t)v;
 }
 
-static int write_pool(trifle_simple_writer *w, srv_pool *p)
+/* `<tag>: {allocated, acquired, ...}`: the figures of one pool, as read for `_all`. */
+static int write_pool(trifle_simple_writer *w, const char *tag, const srv_pool_counters *c)
 {
-    srv_pool_counters c;
+    static const char *const names[] = {
+        "allocated", "acquired",  "returned",   "dropped",       "throttled",         "inuse",
+        "invalid",   "pool_size", "pool_items", "max_item_size", "default_item_size", "max_count",
+        "max_size"};
+    const uint64_t values[] = {c->allocated,  c->acquired,      c->returned,          c->dropped,
+                               c->throttled,  c->inuse,         c->invalid,           c->pool_size,
+                               c->pool_items, c->max_item_size, c->default_item_size, c->max_count,
+                               c->max_size};
+    size_t i;
     int rc = 0;
 
-    srv_pool_read(p, &c);
-    rc |= trifle_simple_writer_enter(w, p->tag);
-    rc |= trifle_simple_writer_int(w, "allocated", clamp(c.allocated));
-    rc |= trifle_simple_writer_int(w, "acquired", clamp(c.acquired));
-    rc |= trifle_simple_writer_int(w, "returned", clamp(c.returned));
-    rc |= trifle_simple_writer_int(w, "dropped", clamp(c.dropped));
-    rc |= trifle_simple_writer_int(w, "throttled", clamp(c.throttled));
-    rc |= trifle_simple_writer_int(w, "inuse", clamp(c.inuse));
-    rc |= trifle_simple_writer_int(w, "invalid", clamp(c.invalid));
-    rc |= trifle_simple_writer_int(w, "pool_size", clamp(c.pool_size));
-    rc |= trifle_simple_writer_int(w, "pool_items", clamp(c.pool_items));
-    rc |= trifle_simple_writer_int(w, "max_item_size", clamp(c.max_item_size));
-    rc |= trifle_simple_writer_int(w, "default_item_size", clamp(c.default_item_size));
-    rc |= trifle_simple_writer_int(w, "max_count", clamp(c.max_count));
-    rc |= trifle_simple_writer_int(w, "max_size", clamp(c.max_size));
+    _Static_assert(sizeof(values) / sizeof(values[0]) == sizeof(names) / sizeof(names[0]),
+                   "a name for every figure");
+    rc |= trifle_simple_writer_enter(w, tag);
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        rc |= trifle_simple_writer_int(w, names[i], clamp(values[i]));
     rc |= trifle_simple_writer_leave(w);
     return rc != 0 ? TRIFLE_ENOMEM : 0;
 }
@@ -103,8 +102,8 @@ int srv_pools_provider(trifle_simple_writer *w, trifle_error *err, void *payload
     if (trifle_simple_writer_enter(w, "bytes") != 0 ||
         trifle_simple_writer_int(w, "_all.pool_items", clamp(a.pool_items + b.pool_items)) != 0 ||
         trifle_simple_writer_int(w, "_all.pool_size", clamp(a.pool_size + b.pool_size)) != 0 ||
-        write_pool(w, &s->request_pool) != 0 || write_pool(w, &s->response_pool) != 0 ||
-        trifle_simple_writer_leave(w) != 0)
+        write_pool(w, s->request_pool.tag, &a) != 0 ||
+        write_pool(w, s->response_pool.tag, &b) != 0 || trifle_simple_writer_leave(w) != 0)
         return srv_error(err, TRIFLE_ENOMEM, "cannot render the pool figures");
     return 0;
 }

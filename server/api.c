@@ -107,7 +107,6 @@ void srv_api_source(srv_request *r)
 {
     srv_source *s = srv_request_source(r);
     srv_buf b;
-    size_t i;
 
     srv_response_buf(r, &b);
     srv_buf_puts(&b, "{\"data\":{\"api_version\":\"v1\",\"server_version\":");
@@ -121,13 +120,9 @@ void srv_api_source(srv_request *r)
     srv_buf_json_cstr(&b, s->cfg->default_timeframe);
     srv_buf_puts(&b, ",\"default_granularity\":");
     srv_buf_json_cstr(&b, s->default_granularity);
-    srv_buf_puts(&b, ",\"available_granularities\":[");
-    for (i = 0; i < s->n_granularities; i++) {
-        if (i > 0)
-            srv_buf_putc(&b, ',');
-        srv_buf_json_cstr(&b, s->granularities[i]);
-    }
-    srv_buf_puts(&b, "],\"time_zone\":");
+    srv_buf_puts(&b, ",\"available_granularities\":");
+    srv_source_granularities_json(&b, s);
+    srv_buf_puts(&b, ",\"time_zone\":");
     srv_buf_json_cstr(&b, trifle_zone_name(s->zone));
     /* issue 13: what this server adds to the App's API (docs/http-api.md) */
     srv_buf_puts(&b, ",\"extensions\":[\"batch\",\"idempotency\"]");
@@ -148,7 +143,20 @@ static char *param_copy(srv_request *r, const char *name, int *bad)
     return strdup(v);
 }
 
-static int granularity_listed(const srv_source *s, const char *g)
+void srv_source_granularities_json(srv_buf *b, const srv_source *s)
+{
+    size_t i;
+
+    srv_buf_putc(b, '[');
+    for (i = 0; i < s->n_granularities; i++) {
+        if (i > 0)
+            srv_buf_putc(b, ',');
+        srv_buf_json_cstr(b, s->granularities[i]);
+    }
+    srv_buf_putc(b, ']');
+}
+
+int srv_source_has_granularity(const srv_source *s, const char *g)
 {
     size_t i;
 
@@ -181,7 +189,7 @@ void srv_api_metrics_get(srv_request *r)
     if (bad || k[0] == '\0' || from == NULL || to == NULL || g == NULL ||
         trifle_time_parse(&t_from, from, s->zone, TRIFLE_TIME_OFFSET_REQUIRED, NULL) != 0 ||
         trifle_time_parse(&t_to, to, s->zone, TRIFLE_TIME_OFFSET_REQUIRED, NULL) != 0 ||
-        !granularity_listed(s, g) ||
+        !srv_source_has_granularity(s, g) ||
         (skip != NULL && trifle_parse_bool(&skip_blanks, trim(skip)) != 0)) {
         srv_respond_detail(r, 400, "Bad request");
         goto done;

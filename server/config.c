@@ -480,6 +480,38 @@ static int unknown_key(cfg_ctx *x, const ynode *keynode, const char *path)
     return fail(x, keynode, path, "unknown configuration key %s", path);
 }
 
+/* A zeroed array for the items of sequence @p n and one more (so it is never empty); NULL with
+ * *rc after reporting that @p n is not a sequence, or that memory ran out. */
+static void *seq_array(cfg_ctx *x, const ynode *n, const char *path, size_t size, int *rc)
+{
+    void *a;
+
+    if (n->kind != Y_SEQ) {
+        *rc = fail(x, n, path, "expected a sequence, got %s", kind_name(n));
+        return NULL;
+    }
+    if ((a = calloc(n->n + 1, size)) == NULL)
+        *rc = srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
+    return a;
+}
+
+/* Whether @p key is one of the NULL-terminated @p keys. */
+static int listed(const char *const *keys, const char *key)
+{
+    for (; *keys != NULL; keys++)
+        if (strcmp(*keys, key) == 0)
+            return 1;
+    return 0;
+}
+
+/* A non-empty string into *slot, replacing what it held. */
+static int set_string(cfg_ctx *x, const ynode *v, const char *path, char **slot)
+{
+    free(*slot);
+    *slot = NULL;
+    return get_string(x, v, path, 1, slot);
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* Paths                                                                                        */
 
@@ -669,20 +701,85 @@ int srv_listen_parse(srv_listen_addr *out, const char *text, const char **reason
 /* ------------------------------------------------------------------------------------------- */
 /* Sections                                                                                     */
 
-static int set_int_field(cfg_ctx *x, const ynode *v, const char *path, const char *key, int64_t lo,
-                         int64_t hi, int64_t *out)
+/* An integer option of a section: its range, its default and its member of srv_config. */
+typedef struct int_option {
+    const char *key;
+    int64_t lo, hi, dflt;
+    size_t offset; /* of the member */
+    int type;      /* INT_MEMBER, SIZE_MEMBER or I64_MEMBER: the member's type */
+} int_option;
+
+enum { INT_MEMBER, SIZE_MEMBER, I64_MEMBER };
+
+#define MEMBER(m, type) offsetof(srv_config, m), type
+
+/* http: (threads' default is the number of CPUs, set_defaults()) */
+static const int_option http_ints[] = {
+    {"threads", 1, 256, 1, MEMBER(threads, INT_MEMBER)},
+    {"read_timeout_ms", 1, 3600000, 10000, MEMBER(read_timeout_ms, INT_MEMBER)},
+    {"write_timeout_ms", 1, 3600000, 10000, MEMBER(write_timeout_ms, INT_MEMBER)},
+    {"idle_timeout_s", 1, 86400, 0, MEMBER(idle_timeout_s, INT_MEMBER)},
+    {"shutdown_timeout_ms", 0, 3600000, 10000, MEMBER(shutdown_timeout_ms, INT_MEMBER)},
+    {NULL, 0, 0, 0, 0, 0}};
+
+static const int_option limits_ints[] = {
+    {"max_body_bytes", 1, (int64_t)1 << 30, 1048576, MEMBER(max_body_bytes, SIZE_MEMBER)},
+    {"max_points", 1, 10000000, 100000, MEMBER(max_points, SIZE_MEMBER)},
+    {"max_connections", 1, 65536, 256, MEMBER(max_connections, SIZE_MEMBER)},
+    {"max_list_entries", 1, 1000000, 10000, MEMBER(max_list_entries, SIZE_MEMBER)},
+    {NULL, 0, 0, 0, 0, 0}};
+
+/* monitors: (issue 15) */
+static const int_option monitors_ints[] = {
+    {"webhook_timeout_ms", 100, 600000, 5000, MEMBER(webhook_timeout_ms, INT_MEMBER)},
+    {"webhook_retries", 0, 100, 5, MEMBER(webhook_retries, INT_MEMBER)},
+    {"webhook_backoff_ms", 1, 3600000, 1000, MEMBER(webhook_backoff_ms, INT_MEMBER)},
+    {"tick_ms", 10, 60000, 1000, MEMBER(monitors_tick_ms, INT_MEMBER)},
+    {NULL, 0, 0, 0, 0, 0}};
+
+/* idempotency: (docs/http-api.md, "Idempotency-Key") */
+static const int_option idempotency_ints[] = {
+    {"window_s", 1, (int64_t)366 * 86400, 86400, MEMBER(idempotency_window_s, I64_MEMBER)},
+    {NULL, 0, 0, 0, 0, 0}};
+
+static const int_option *const all_ints[] = {http_ints, limits_ints, monitors_ints,
+                                             idempotency_ints};
+
+static void int_store(srv_config *c, const int_option *o, int64_t v)
+{
+    char *member = (char *)c + o->offset;
+
+    if (o->type == INT_MEMBER)
+        *(int *)(void *)member = (int)v;
+    else if (o->type == SIZE_MEMBER)
+        *(size_t *)(void *)member = (size_t)v;
+    else
+        *(int64_t *)(void *)member = v;
+}
+
+/* Key @p key of a section whose integer options are @p opts: set it, or report it unknown. */
+static int int_key(cfg_ctx *x, const int_option *opts, const char *key, const ynode *kn,
+                   const ynode *v, const char *path)
 {
     char fmt[96];
+    int64_t i = 0;
+    int rc;
 
-    (void)snprintf(fmt, sizeof(fmt), "invalid option %s: %%s", key);
-    return get_int(x, v, path, lo, hi, fmt, out);
+    for (; opts->key != NULL; opts++) {
+        if (strcmp(opts->key, key) != 0)
+            continue;
+        (void)snprintf(fmt, sizeof(fmt), "invalid option %s: %%s", key);
+        rc = get_int(x, v, path, opts->lo, opts->hi, fmt, &i);
+        int_store(x->c, opts, i);
+        return rc;
+    }
+    return unknown_key(x, kn, path);
 }
 
 static int http_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v, const char *path,
                     void *payload)
 {
     srv_config *c = x->c;
-    int64_t i = 0;
     int rc;
 
     (void)payload;
@@ -703,80 +800,32 @@ static int http_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v
         c->listen_col = v->col;
         return 0;
     }
-    if (strcmp(key, "threads") == 0) {
-        rc = set_int_field(x, v, path, key, 1, 256, &i);
-        c->threads = (int)i;
-    } else if (strcmp(key, "read_timeout_ms") == 0) {
-        rc = set_int_field(x, v, path, key, 1, 3600000, &i);
-        c->read_timeout_ms = (int)i;
-    } else if (strcmp(key, "write_timeout_ms") == 0) {
-        rc = set_int_field(x, v, path, key, 1, 3600000, &i);
-        c->write_timeout_ms = (int)i;
-    } else if (strcmp(key, "idle_timeout_s") == 0) {
-        rc = set_int_field(x, v, path, key, 1, 86400, &i);
-        c->idle_timeout_s = (int)i;
-    } else if (strcmp(key, "shutdown_timeout_ms") == 0) {
-        rc = set_int_field(x, v, path, key, 0, 3600000, &i);
-        c->shutdown_timeout_ms = (int)i;
-    } else {
-        rc = unknown_key(x, kn, path);
-    }
-    return rc;
+    return int_key(x, http_ints, key, kn, v, path);
 }
 
 static int limits_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v,
                       const char *path, void *payload)
 {
-    srv_config *c = x->c;
-    int64_t i = 0;
-    int rc;
-
     (void)payload;
-    if (strcmp(key, "max_body_bytes") == 0) {
-        rc = set_int_field(x, v, path, key, 1, (int64_t)1 << 30, &i);
-        c->max_body_bytes = (size_t)i;
-    } else if (strcmp(key, "max_points") == 0) {
-        rc = set_int_field(x, v, path, key, 1, 10000000, &i);
-        c->max_points = (size_t)i;
-    } else if (strcmp(key, "max_connections") == 0) {
-        rc = set_int_field(x, v, path, key, 1, 65536, &i);
-        c->max_connections = (size_t)i;
-    } else if (strcmp(key, "max_list_entries") == 0) {
-        rc = set_int_field(x, v, path, key, 1, 1000000, &i);
-        c->max_list_entries = (size_t)i;
-    } else {
-        rc = unknown_key(x, kn, path);
-    }
-    return rc;
+    return int_key(x, limits_ints, key, kn, v, path);
 }
 
-/* idempotency: (docs/http-api.md, "Idempotency-Key") */
 static int idempotency_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v,
                            const char *path, void *payload)
 {
     (void)payload;
-    if (strcmp(key, "window_s") == 0)
-        return set_int_field(x, v, path, key, 1, (int64_t)366 * 86400, &x->c->idempotency_window_s);
-    return unknown_key(x, kn, path);
+    return int_key(x, idempotency_ints, key, kn, v, path);
 }
 
 static int node_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v, const char *path,
                     void *payload)
 {
-    char **slot;
-    int rc;
-
     (void)payload;
     if (strcmp(key, "id") == 0)
-        slot = &x->c->node_id;
-    else if (strcmp(key, "name") == 0)
-        slot = &x->c->node_name;
-    else
-        return unknown_key(x, kn, path);
-    free(*slot);
-    *slot = NULL;
-    rc = get_string(x, v, path, 1, slot);
-    return rc;
+        return set_string(x, v, path, &x->c->node_id);
+    if (strcmp(key, "name") == 0)
+        return set_string(x, v, path, &x->c->node_name);
+    return unknown_key(x, kn, path);
 }
 
 static int lib_fail(cfg_ctx *x, const ynode *n, const char *path, int rc, const trifle_error *e);
@@ -847,7 +896,6 @@ static int stats_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *
 {
     trifle_error e = TRIFLE_ERROR_INIT;
     char *text = NULL;
-    size_t i;
     int rc;
 
     (void)payload;
@@ -856,10 +904,7 @@ static int stats_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *
             return 0;
         return map_each(x, v, path, labels_key, NULL);
     }
-    for (i = 0; stats_keys[i] != NULL; i++)
-        if (strcmp(stats_keys[i], key) == 0)
-            break;
-    if (stats_keys[i] == NULL)
+    if (!listed(stats_keys, key))
         return unknown_key(x, kn, path);
     if ((rc = get_text(x, v, path, &text)) != 0)
         return rc;
@@ -897,6 +942,24 @@ static int lib_fail(cfg_ctx *x, const ynode *n, const char *path, int rc, const 
     return fail(x, n, path, "%s", e->message);
 }
 
+/* Option @p name of @p lib from the scalar @p v (trifle_config_set()); the library's message,
+ * followed by ` (<hint>)` when @p hint is given and the value is refused. */
+static int lib_option(cfg_ctx *x, trifle_config *lib, const char *name, const ynode *v,
+                      const char *path, const char *hint)
+{
+    trifle_error e = TRIFLE_ERROR_INIT;
+    char *text = NULL;
+    int rc;
+
+    if ((rc = get_text(x, v, path, &text)) != 0)
+        return rc;
+    rc = trifle_config_set(lib, name, text, &e);
+    free(text);
+    if (rc == TRIFLE_ECONFIG && hint != NULL)
+        return fail(x, v, path, "%s (%s)", e.message, hint);
+    return rc == 0 ? 0 : lib_fail(x, v, path, rc, &e);
+}
+
 static const char *const buffer_keys[] = {"enabled",
                                           "duration_ms",
                                           "size",
@@ -917,9 +980,7 @@ static int buffer_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode 
                       const char *path, void *payload)
 {
     source_ctx *sc = payload;
-    trifle_error e = TRIFLE_ERROR_INIT;
     char name[64], *text = NULL;
-    size_t i;
     int rc;
 
     if (strcmp(key, "journal") == 0) {
@@ -944,20 +1005,13 @@ static int buffer_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode 
         free(text);
         return rc;
     }
-    for (i = 0; buffer_keys[i] != NULL; i++)
-        if (strcmp(buffer_keys[i], key) == 0)
-            break;
-    if (buffer_keys[i] == NULL)
+    if (!listed(buffer_keys, key))
         return unknown_key(x, kn, path);
-    if ((rc = get_text(x, v, path, &text)) != 0)
-        return rc;
     (void)snprintf(name, sizeof(name), "buffer.%s", key);
-    rc = trifle_config_set(sc->s->lib, name, text, &e);
-    free(text);
-    if (rc == TRIFLE_ECONFIG && strcmp(key, "journal_sync") == 0)
-        return fail(x, v, path, "%s (expected always, none or interval:<ms> with 1..60000 ms)",
-                    e.message);
-    return rc == 0 ? 0 : lib_fail(x, v, path, rc, &e);
+    return lib_option(x, sc->s->lib, name, v, path,
+                      strcmp(key, "journal_sync") == 0
+                          ? "expected always, none or interval:<ms> with 1..60000 ms"
+                          : NULL);
 }
 
 static int source_id_ok(const char *id)
@@ -984,13 +1038,10 @@ static int source_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode 
     srv_source_config *s = sc->s;
     trifle_error e = TRIFLE_ERROR_INIT;
     char *text = NULL;
-    size_t i;
     int rc;
 
     if (strcmp(key, "id") == 0) {
-        free(s->id);
-        s->id = NULL;
-        if ((rc = get_string(x, v, path, 1, &s->id)) != 0)
+        if ((rc = set_string(x, v, path, &s->id)) != 0)
             return rc;
         if (!source_id_ok(s->id))
             return fail(x, v, path, "invalid source id \"%s\" (expected %s)", s->id,
@@ -1002,9 +1053,7 @@ static int source_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode 
         char **slot = key[0] == 'n'                           ? &s->name
                       : strcmp(key, "default_timeframe") == 0 ? &s->default_timeframe
                                                               : &s->default_granularity;
-        free(*slot);
-        *slot = NULL;
-        return get_string(x, v, path, 1, slot);
+        return set_string(x, v, path, slot);
     }
     if (strcmp(key, "driver") == 0) {
         char *file = NULL, *url = NULL;
@@ -1033,22 +1082,14 @@ static int source_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode 
         char parent[512];
         size_t n;
         trifle_granularity g;
-        if (v->kind == Y_SCALAR) {
-            /* a comma-separated list, as the CLI takes it */
-            if ((rc = get_text(x, v, path, &text)) != 0)
-                return rc;
-            rc = trifle_config_set(s->lib, "granularities", text, &e);
-            free(text);
-            return rc == 0 ? 0 : lib_fail(x, v, path, rc, &e);
-        }
-        if (v->kind != Y_SEQ)
-            return fail(x, v, path, "expected a sequence, got %s", kind_name(v));
+        if (v->kind == Y_SCALAR) /* a comma-separated list, as the CLI takes it */
+            return lib_option(x, s->lib, "granularities", v, path, NULL);
+        if ((list = seq_array(x, v, path, sizeof(*list), &rc)) == NULL)
+            return rc;
         /* the key path of the message is the source: the library text names the entry
          * (`sources[0]: invalid granularity "5x" in granularities[2]`, SPEC §12) */
         (void)snprintf(parent, sizeof(parent), "%.*s",
                        (int)(strlen(path) - strlen(".granularities")), path);
-        if ((list = calloc(v->n + 1, sizeof(*list))) == NULL)
-            return srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
         rc = 0;
         for (n = 0; n < v->n && rc == 0; n++) {
             char item[512];
@@ -1068,20 +1109,11 @@ static int source_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode 
         free(list);
         return rc;
     }
-    for (i = 0; library_keys[i] != NULL; i++)
-        if (strcmp(library_keys[i], key) == 0)
-            break;
-    if (library_keys[i] == NULL)
+    if (!listed(library_keys, key))
         return unknown_key(x, kn, path);
-    if ((rc = get_text(x, v, path, &text)) != 0)
-        return rc;
-    rc = trifle_config_set(s->lib, key, text, &e);
-    free(text);
-    if (rc != 0)
-        return lib_fail(x, v, path, rc, &e);
-    if (strcmp(key, "max_points") == 0)
+    if ((rc = lib_option(x, s->lib, key, v, path, NULL)) == 0 && strcmp(key, "max_points") == 0)
         sc->has_max_points = 1;
-    return 0;
+    return rc;
 }
 
 /* `<data_dir>/journal/<id>`: source ids are safe path components (source_id_ok: no `/`, no
@@ -1187,10 +1219,8 @@ static int load_sources(cfg_ctx *x, const ynode *n)
 
     if (n == NULL || is_null(n) || (n->kind == Y_SEQ && n->n == 0))
         return fail(x, n, "sources", "sources must not be empty");
-    if (n->kind != Y_SEQ)
-        return fail(x, n, "sources", "expected a sequence, got %s", kind_name(n));
-    if ((c->sources = calloc(n->n, sizeof(*c->sources))) == NULL)
-        return srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
+    if ((c->sources = seq_array(x, n, "sources", sizeof(*c->sources), &rc)) == NULL)
+        return rc;
     for (i = 0; i < n->n; i++) {
         path_index(path, sizeof(path), "sources", i);
         c->n_sources = i + 1;
@@ -1267,11 +1297,8 @@ static int token_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *
     size_t i;
     int rc;
 
-    if (strcmp(key, "name") == 0) {
-        free(t->name);
-        t->name = NULL;
-        return get_string(x, v, path, 1, &t->name);
-    }
+    if (strcmp(key, "name") == 0)
+        return set_string(x, v, path, &t->name);
     if (strcmp(key, "admin") == 0)
         return get_bool(x, v, path, "invalid option admin: %s", &t->admin);
     if (strcmp(key, "sha256") == 0) {
@@ -1302,10 +1329,8 @@ static int token_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *
         return unknown_key(x, kn, path);
     if (is_null(v))
         return 0;
-    if (v->kind != Y_SEQ)
-        return fail(x, v, path, "expected a sequence, got %s", kind_name(v));
-    if ((t->grants = calloc(v->n ? v->n : 1, sizeof(*t->grants))) == NULL)
-        return srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
+    if ((t->grants = seq_array(x, v, path, sizeof(*t->grants), &rc)) == NULL)
+        return rc;
     for (i = 0; i < v->n; i++) {
         char item[512];
         grant_ctx gc = {&t->grants[i], 0};
@@ -1328,10 +1353,8 @@ static int load_tokens(cfg_ctx *x, const ynode *n)
 
     if (n == NULL || is_null(n))
         return 0;
-    if (n->kind != Y_SEQ)
-        return fail(x, n, "tokens", "expected a sequence, got %s", kind_name(n));
-    if ((c->tokens = calloc(n->n ? n->n : 1, sizeof(*c->tokens))) == NULL)
-        return srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
+    if ((c->tokens = seq_array(x, n, "tokens", sizeof(*c->tokens), &rc)) == NULL)
+        return rc;
     for (i = 0; i < n->n; i++) {
         token_ctx tc = {&c->tokens[i], 0, NULL};
         path_index(path, sizeof(path), "tokens", i);
@@ -1360,16 +1383,13 @@ static int monitors_key(cfg_ctx *x, const char *key, const ynode *kn, const ynod
                         const char *path, void *payload)
 {
     srv_config *c = x->c;
-    int64_t i = 0;
     size_t n;
     int rc;
 
     (void)payload;
     if (strcmp(key, "webhook_allow") == 0) {
-        if (v->kind != Y_SEQ)
-            return fail(x, v, path, "expected a sequence, got %s", kind_name(v));
-        if ((c->webhook_allow = calloc(v->n + 1, sizeof(*c->webhook_allow))) == NULL)
-            return srv_error(x->err, TRIFLE_ENOMEM, "out of memory");
+        if ((c->webhook_allow = seq_array(x, v, path, sizeof(*c->webhook_allow), &rc)) == NULL)
+            return rc;
         for (n = 0; n < v->n; n++) {
             char item[512];
             path_index(item, sizeof(item), path, n);
@@ -1384,22 +1404,7 @@ static int monitors_key(cfg_ctx *x, const char *key, const ynode *kn, const ynod
         }
         return 0;
     }
-    if (strcmp(key, "webhook_timeout_ms") == 0) {
-        rc = set_int_field(x, v, path, key, 100, 600000, &i);
-        c->webhook_timeout_ms = (int)i;
-    } else if (strcmp(key, "webhook_retries") == 0) {
-        rc = set_int_field(x, v, path, key, 0, 100, &i);
-        c->webhook_retries = (int)i;
-    } else if (strcmp(key, "webhook_backoff_ms") == 0) {
-        rc = set_int_field(x, v, path, key, 1, 3600000, &i);
-        c->webhook_backoff_ms = (int)i;
-    } else if (strcmp(key, "tick_ms") == 0) {
-        rc = set_int_field(x, v, path, key, 10, 60000, &i);
-        c->monitors_tick_ms = (int)i;
-    } else {
-        rc = unknown_key(x, kn, path);
-    }
-    return rc;
+    return int_key(x, monitors_ints, key, kn, v, path);
 }
 
 /* --- top level -------------------------------------------------------------------------------- */
@@ -1440,6 +1445,14 @@ static int top_key(cfg_ctx *x, const char *key, const ynode *kn, const ynode *v,
     return unknown_key(x, kn, path);
 }
 
+/* Walk the mapping of top-level key @p i with @p fn, unless it is absent or null. */
+static int load_section(cfg_ctx *x, const top_ctx *top, int i, key_fn fn)
+{
+    if (top->value[i] == NULL || is_null(top->value[i]))
+        return 0;
+    return map_each(x, top->value[i], top_keys[i], fn, NULL);
+}
+
 static int check_data_dir(cfg_ctx *x, const ynode *n)
 {
     struct stat st;
@@ -1460,25 +1473,17 @@ static int check_data_dir(cfg_ctx *x, const ynode *n)
 
 static int set_defaults(srv_config *c)
 {
+    const int_option *o;
     struct utsname u;
     char host[256];
+    size_t i;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
     c->listen = strdup("127.0.0.1:8080");
+    for (i = 0; i < sizeof(all_ints) / sizeof(all_ints[0]); i++)
+        for (o = all_ints[i]; o->key != NULL; o++)
+            int_store(c, o, o->dflt);
     c->threads = cpus < 1 ? 1 : cpus > 256 ? 256 : (int)cpus;
-    c->read_timeout_ms = 10000;
-    c->write_timeout_ms = 10000;
-    c->idle_timeout_s = 0;
-    c->shutdown_timeout_ms = 10000;
-    c->max_body_bytes = 1048576;
-    c->max_points = 100000;
-    c->max_connections = 256;
-    c->max_list_entries = 10000;
-    c->webhook_timeout_ms = 5000;
-    c->webhook_retries = 5;
-    c->webhook_backoff_ms = 1000;
-    c->monitors_tick_ms = 1000;
-    c->idempotency_window_s = 86400;
     trifle_simple_options_init(&c->stats);
     c->stats_storage = 1;
     (void)snprintf(host, sizeof(host), "%s",
@@ -1594,8 +1599,7 @@ int srv_config_load(srv_config **out, const char *path, trifle_error *err)
     if ((rc = map_each(&x, root, "", top_key, &top)) != 0)
         goto done;
 
-    if (top.value[TOP_HTTP] != NULL && !is_null(top.value[TOP_HTTP]) &&
-        (rc = map_each(&x, top.value[TOP_HTTP], "http", http_key, NULL)) != 0)
+    if ((rc = load_section(&x, &top, TOP_HTTP, http_key)) != 0)
         goto done;
     if (top.value[TOP_DATA_DIR] == NULL || is_null(top.value[TOP_DATA_DIR])) {
         rc = fail(&x, top.value[TOP_DATA_DIR] ? top.value[TOP_DATA_DIR] : root, "data_dir",
@@ -1646,24 +1650,13 @@ int srv_config_load(srv_config **out, const char *path, trifle_error *err)
         }
         srv_buf_release(&b);
     }
-    if (top.value[TOP_NODE] != NULL && !is_null(top.value[TOP_NODE]) &&
-        (rc = map_each(&x, top.value[TOP_NODE], "node", node_key, NULL)) != 0)
-        goto done;
-    if (top.value[TOP_LIMITS] != NULL && !is_null(top.value[TOP_LIMITS]) &&
-        (rc = map_each(&x, top.value[TOP_LIMITS], "limits", limits_key, NULL)) != 0)
-        goto done;
-    if ((rc = load_sources(&x, top.value[TOP_SOURCES] ? top.value[TOP_SOURCES] : root)) != 0)
-        goto done;
-    if ((rc = load_tokens(&x, top.value[TOP_TOKENS])) != 0)
-        goto done;
-    if (top.value[TOP_STATS] != NULL && !is_null(top.value[TOP_STATS]) &&
-        (rc = map_each(&x, top.value[TOP_STATS], "stats", stats_key, NULL)) != 0)
-        goto done;
-    if (top.value[TOP_MONITORS] != NULL && !is_null(top.value[TOP_MONITORS]) &&
-        (rc = map_each(&x, top.value[TOP_MONITORS], "monitors", monitors_key, NULL)) != 0)
-        goto done;
-    if (top.value[TOP_IDEMPOTENCY] != NULL && !is_null(top.value[TOP_IDEMPOTENCY]) &&
-        (rc = map_each(&x, top.value[TOP_IDEMPOTENCY], "idempotency", idempotency_key, NULL)) != 0)
+    if ((rc = load_section(&x, &top, TOP_NODE, node_key)) != 0 ||
+        (rc = load_section(&x, &top, TOP_LIMITS, limits_key)) != 0 ||
+        (rc = load_sources(&x, top.value[TOP_SOURCES] ? top.value[TOP_SOURCES] : root)) != 0 ||
+        (rc = load_tokens(&x, top.value[TOP_TOKENS])) != 0 ||
+        (rc = load_section(&x, &top, TOP_STATS, stats_key)) != 0 ||
+        (rc = load_section(&x, &top, TOP_MONITORS, monitors_key)) != 0 ||
+        (rc = load_section(&x, &top, TOP_IDEMPOTENCY, idempotency_key)) != 0)
         goto done;
     *out = c;
     c = NULL;

@@ -81,7 +81,7 @@ void srv_web_sources(srv_request *r)
 {
     srv_server *s = srv_request_server(r);
     const srv_token *tok = srv_request_token(r);
-    size_t i, j;
+    size_t i;
     int first = 1;
     srv_buf b;
 
@@ -103,13 +103,9 @@ void srv_web_sources(srv_request *r)
         srv_buf_puts(&b, src->cfg->read_only ? ",\"type\":\"database\"" : ",\"type\":\"project\"");
         srv_buf_puts(&b, rd ? ",\"read\":true" : ",\"read\":false");
         srv_buf_puts(&b, wr ? ",\"write\":true" : ",\"write\":false");
-        srv_buf_puts(&b, ",\"granularities\":[");
-        for (j = 0; j < src->n_granularities; j++) {
-            if (j > 0)
-                srv_buf_putc(&b, ',');
-            srv_buf_json_cstr(&b, src->granularities[j]);
-        }
-        srv_buf_puts(&b, "],\"default_granularity\":");
+        srv_buf_puts(&b, ",\"granularities\":");
+        srv_source_granularities_json(&b, src);
+        srv_buf_puts(&b, ",\"default_granularity\":");
         srv_buf_json_cstr(&b, src->default_granularity);
         srv_buf_puts(&b, ",\"time_zone\":");
         srv_buf_json_cstr(&b, trifle_zone_name(src->zone));

@@ -72,53 +72,49 @@ invalid:
 static int walk(srv_request *r, char *path, int *parent, const char **last, struct stat *st)
 {
     srv_server *s = srv_request_server(r);
-    int fd = s->data_fd;
+    int fd = s->data_fd, e = 0, link = 0;
     char *comp = path, *slash;
 
     while ((slash = strchr(comp, '/')) != NULL) {
+        struct stat lst;
         int next;
         *slash = '\0';
         next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (next < 0) {
-            int e = errno;
-            struct stat lst;
-            if (e == ELOOP || (e == ENOTDIR && fstatat(fd, comp, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
-                               S_ISLNK(lst.st_mode)))
-                srv_respond_reason(r, 403, "symlinks are not followed");
-            else if (e == ENOENT || e == ENOTDIR)
-                srv_respond_reason(r, 404, "file not found");
-            else
-                respond_errno(r, e);
-            *slash = '/';
-            if (fd != s->data_fd)
-                close(fd);
-            return -1;
+            e = errno;
+            link =
+                e == ELOOP || (e == ENOTDIR && fstatat(fd, comp, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
+                               S_ISLNK(lst.st_mode));
         }
         *slash = '/';
+        if (next < 0)
+            goto fail;
         if (fd != s->data_fd)
             close(fd);
         fd = next;
         comp = slash + 1;
     }
     if (fstatat(fd, comp, st, AT_SYMLINK_NOFOLLOW) != 0) {
-        int e = errno;
-        if (e == ENOENT || e == ENOTDIR)
-            srv_respond_reason(r, 404, "file not found");
-        else
-            respond_errno(r, e);
-        if (fd != s->data_fd)
-            close(fd);
-        return -1;
+        e = errno;
+        goto fail;
     }
     if (S_ISLNK(st->st_mode)) {
-        srv_respond_reason(r, 403, "symlinks are not followed");
-        if (fd != s->data_fd)
-            close(fd);
-        return -1;
+        link = 1;
+        goto fail;
     }
     *parent = fd;
     *last = comp;
     return 0;
+fail:
+    if (link)
+        srv_respond_reason(r, 403, "symlinks are not followed");
+    else if (e == ENOENT || e == ENOTDIR)
+        srv_respond_reason(r, 404, "file not found");
+    else
+        respond_errno(r, e);
+    if (fd != s->data_fd)
+        close(fd);
+    return -1;
 }
 
 /* ------------------------------------------------------------------------------------------- */

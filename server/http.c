@@ -165,34 +165,37 @@ void srv_response_buf(srv_request *r, srv_buf *b)
     srv_buf_init(b, &r->srv->response_pool);
 }
 
-void srv_respond_detail(srv_request *r, int status, const char *detail)
+/* `{"errors":{"detail":<text>}}` (the App's API), or
+ * `{"status":<status>,"error":{"reason":<text>}}` (Trifle Stats' /_local/files and /debug). */
+static void respond_error(srv_request *r, int status, const char *text, int reason)
 {
     srv_buf b;
 
     srv_response_buf(r, &b);
-    srv_buf_puts(&b, "{\"errors\":{\"detail\":");
-    srv_buf_json_cstr(&b, detail);
+    if (reason) {
+        srv_buf_puts(&b, "{\"status\":");
+        srv_buf_int(&b, status);
+        srv_buf_puts(&b, ",\"error\":{\"reason\":");
+    } else {
+        srv_buf_puts(&b, "{\"errors\":{\"detail\":");
+    }
+    srv_buf_json_cstr(&b, text);
     srv_buf_puts(&b, "}}");
-    if (status == 503)
+    if (status == 503 && !reason)
         r->retry_after = 1;
     if (status == 401 || status == 403)
         srv_count(SRV_API_AUTH_FAILED, 1);
     srv_respond(r, status, "application/json; charset=utf-8", &b);
 }
 
+void srv_respond_detail(srv_request *r, int status, const char *detail)
+{
+    respond_error(r, status, detail, 0);
+}
+
 void srv_respond_reason(srv_request *r, int status, const char *reason)
 {
-    srv_buf b;
-
-    srv_response_buf(r, &b);
-    srv_buf_puts(&b, "{\"status\":");
-    srv_buf_int(&b, status);
-    srv_buf_puts(&b, ",\"error\":{\"reason\":");
-    srv_buf_json_cstr(&b, reason);
-    srv_buf_puts(&b, "}}");
-    if (status == 401 || status == 403)
-        srv_count(SRV_API_AUTH_FAILED, 1);
-    srv_respond(r, status, "application/json; charset=utf-8", &b);
+    respond_error(r, status, reason, 1);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -606,6 +609,20 @@ static int authorise(srv_request *r, int access)
 /* ------------------------------------------------------------------------------------------- */
 /* Bodies                                                                                       */
 
+/* The length of *v up to the first of @p stop, without surrounding white space (*v is moved past
+ * the leading white space). */
+static size_t trim(const char **v, const char *stop)
+{
+    size_t n;
+
+    while (is_space(**v))
+        (*v)++;
+    n = strcspn(*v, stop);
+    while (n > 0 && is_space((*v)[n - 1]))
+        n--;
+    return n;
+}
+
 /* Whether the Content-Type is JSON (parameters allowed) or absent. */
 static int json_media_type(const char *ct)
 {
@@ -613,11 +630,7 @@ static int json_media_type(const char *ct)
 
     if (ct == NULL)
         return 1;
-    while (is_space(*ct))
-        ct++;
-    n = strcspn(ct, ";");
-    while (n > 0 && is_space(ct[n - 1]))
-        n--;
+    n = trim(&ct, ";");
     return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
 }
 
@@ -628,11 +641,7 @@ static int content_encoding(const char *ce)
 
     if (ce == NULL)
         return 0;
-    while (is_space(*ce))
-        ce++;
-    n = strlen(ce);
-    while (n > 0 && is_space(ce[n - 1]))
-        n--;
+    n = trim(&ce, "");
     if (n == 8 && strncasecmp(ce, "identity", 8) == 0)
         return 0;
     if ((n == 4 && strncasecmp(ce, "gzip", 4) == 0) ||

@@ -150,20 +150,6 @@ static int idem_line(char *out, size_t size, const idem_entry *e)
                     e->applied, e->total, (int)(nl - e->id), e->id, nl + 1);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int idem_compact(srv_idem *d);
 
 static int idem_append(srv_idem *d, const idem_entry *e, int sync)
@@ -171,7 +157,7 @@ static int idem_append(srv_idem *d, const idem_entry *e, int sync)
     char line[IDEM_LINE_MAX];
     int n = idem_line(line, sizeof(line), e);
 
-    if (n <= 0 || (size_t)n >= sizeof(line) || write_all(d->fd, line, (size_t)n) != 0)
+    if (n <= 0 || (size_t)n >= sizeof(line) || srv_write_all(d->fd, line, (size_t)n) != 0)
         return -1;
     d->lines++;
     return sync ? fdatasync(d->fd) : 0;
@@ -274,7 +260,7 @@ static int idem_compact(srv_idem *d)
         const idem_entry *e;
         for (e = d->tab[i]; e != NULL; e = e->next) {
             int n = idem_line(line, sizeof(line), e);
-            if (n <= 0 || (size_t)n >= sizeof(line) || write_all(fd, line, (size_t)n) != 0) {
+            if (n <= 0 || (size_t)n >= sizeof(line) || srv_write_all(fd, line, (size_t)n) != 0) {
                 close(fd);
                 return -1;
             }

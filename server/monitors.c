@@ -250,45 +250,9 @@ static int64_t window_seconds(const char *text)
     return g.offset * unit[g.unit];
 }
 
-static int granularity_listed(const srv_source *s, const char *g)
-{
-    size_t i;
-
-    for (i = 0; i < s->n_granularities; i++)
-        if (strcmp(s->granularities[i], g) == 0)
-            return 1;
-    return 0;
-}
-
-/* A string member (required unless @p dflt). Returns the string, or NULL after answering. */
-static const char *text_of(srv_request *r, const cJSON *in, const char *name, size_t max,
-                           const char *dflt)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, name);
-
-    if ((v == NULL || cJSON_IsNull(v)) && dflt != NULL)
-        return dflt;
-    if (v == NULL || cJSON_IsNull(v)) {
-        srv_store_invalid(r, name, "is required");
-        return NULL;
-    }
-    if (!cJSON_IsString(v)) {
-        srv_store_invalid(r, name, "must be a string");
-        return NULL;
-    }
-    if (v->valuestring[0] == '\0' && dflt == NULL) {
-        srv_store_invalid(r, name, "must not be empty");
-        return NULL;
-    }
-    if (strlen(v->valuestring) > max) {
-        srv_store_invalid(r, name, "is too long");
-        return NULL;
-    }
-    return v->valuestring;
-}
-
-/* The checked settings of a monitor, built from @p in; NULL after answering. */
-static cJSON *settings_of(srv_request *r, const cJSON *in)
+/* The checked settings of a monitor, built from @p in; NULL after answering (srv_crud.build:
+ * called before the store is locked, as the URL check may resolve a host name). */
+static cJSON *settings_of(srv_request *r, const cJSON *old, const cJSON *in)
 {
     const srv_config *c = srv_request_server(r)->cfg;
     const char *name, *key, *path, *agg, *window, *gran, *cond, *url, *why;
@@ -299,15 +263,18 @@ static cJSON *settings_of(srv_request *r, const cJSON *in)
     char pin[300];
     cJSON *out;
 
-    if ((key = text_of(r, in, "key", 1000, NULL)) == NULL ||
-        (name = text_of(r, in, "name", 200, key)) == NULL ||
-        (path = text_of(r, in, "value_path", 200, NULL)) == NULL ||
-        (agg = text_of(r, in, "aggregator", 10, NULL)) == NULL ||
-        (window = text_of(r, in, "window", 31, NULL)) == NULL ||
-        (gran = text_of(r, in, "granularity", 31, NULL)) == NULL ||
-        (cond = text_of(r, in, "condition", 2, NULL)) == NULL ||
-        (url = text_of(r, in, "webhook_url", 2000, NULL)) == NULL)
+    (void)old; /* a PUT gives every setting */
+    if (srv_store_text(r, in, "key", "key", 1000, 1, &key) < 0 ||
+        srv_store_text(r, in, "name", "name", 200, 0, &name) < 0 ||
+        srv_store_text(r, in, "value_path", "value_path", 200, 1, &path) < 0 ||
+        srv_store_text(r, in, "aggregator", "aggregator", 10, 1, &agg) < 0 ||
+        srv_store_text(r, in, "window", "window", 31, 1, &window) < 0 ||
+        srv_store_text(r, in, "granularity", "granularity", 31, 1, &gran) < 0 ||
+        srv_store_text(r, in, "condition", "condition", 2, 1, &cond) < 0 ||
+        srv_store_text(r, in, "webhook_url", "webhook_url", 2000, 1, &url) < 0)
         return NULL;
+    if (name == NULL)
+        name = key;
     if (strchr(path, '*') != NULL) {
         srv_store_invalid(r, "value_path", "must not contain *");
         return NULL;
@@ -321,7 +288,7 @@ static cJSON *settings_of(srv_request *r, const cJSON *in)
                           "must be a duration such as 15m (s, m, h, d or w; at most 400 days)");
         return NULL;
     }
-    if (!granularity_listed(srv_request_source(r), gran)) {
+    if (!srv_source_has_granularity(srv_request_source(r), gran)) {
         srv_store_invalid(r, "granularity", "is not one of the source's granularities");
         return NULL;
     }
@@ -390,113 +357,40 @@ static void wake(struct srv_monitors *m)
     pthread_mutex_unlock(&m->lock);
 }
 
-static int save_or_500(srv_request *r, srv_store *st)
+/* A new monitor starts unknown; new settings are evaluated at the next tick. */
+static void monitor_stamp(cJSON *doc, const cJSON *old)
 {
-    trifle_error e = TRIFLE_ERROR_INIT;
-
-    if (srv_store_save(st, &e) == 0)
-        return 0;
-    srv_log(TRIFLE_LOG_ERROR, "monitors: %s", e.message);
-    if (r != NULL)
-        srv_respond_detail(r, 500, "Internal server error");
-    return -1;
+    if (old != NULL) {
+        cJSON_DeleteItemFromObject(doc, "evaluated_unix");
+        (void)cJSON_AddNumberToObject(doc, "evaluated_unix", 0);
+        return;
+    }
+    (void)cJSON_AddStringToObject(doc, "state", "unknown");
+    (void)cJSON_AddNullToObject(doc, "value");
+    (void)cJSON_AddNullToObject(doc, "evaluated_at");
+    (void)cJSON_AddNumberToObject(doc, "evaluated_unix", 0);
+    (void)cJSON_AddArrayToObject(doc, "history");
+    (void)cJSON_AddArrayToObject(doc, "outbox");
 }
+
+static void monitors_changed(srv_server *s)
+{
+    wake(s->monitors);
+}
+
+static const srv_crud monitors_crud = {
+    .kind = "monitors",
+    .wrapper = "monitor",
+    .check_unlocked = 1,
+    .carried = runtime_members,
+    .build = settings_of,
+    .stamp = monitor_stamp,
+    .changed = monitors_changed,
+};
 
 void srv_monitors_handle(srv_request *r, int item)
 {
-    srv_server *s = srv_request_server(r);
-    struct srv_monitors *m = s->monitors;
-    srv_store *st = &m->stores.of[srv_request_source(r) - s->sources];
-    const char *method = srv_request_method(r), *id = NULL;
-    cJSON *in = NULL, *doc = NULL, *old = NULL;
-    char now[40], newid[17];
-    size_t idn = 0, i;
-    int index = -1, changed = 0;
-
-    if (item)
-        id = srv_request_file(r, &idn);
-    if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
-        /* checked outside the lock: the URL check may resolve a host name */
-        if ((in = srv_store_body(r, "monitor")) == NULL || (doc = settings_of(r, in)) == NULL) {
-            cJSON_Delete(in);
-            return;
-        }
-        cJSON_Delete(in);
-    }
-    pthread_mutex_lock(&st->lock);
-    old = item ? srv_store_find(st, id, idn, &index) : NULL;
-    if (item && old == NULL) {
-        srv_respond_detail(r, 404, "Page not found");
-        goto done;
-    }
-    if (strcmp(method, "GET") == 0) {
-        srv_store_respond(r, 200, item ? old : st->items);
-        goto done;
-    }
-    if (strcmp(method, "DELETE") == 0) {
-        old = cJSON_DetachItemFromArray(st->items, index);
-        if (save_or_500(r, st) != 0) {
-            (void)cJSON_InsertItemInArray(st->items, index, old);
-            goto done;
-        }
-        doc = cJSON_CreateObject();
-        (void)cJSON_AddItemToObject(doc, "id", cJSON_DetachItemFromObject(old, "id"));
-        (void)cJSON_AddTrueToObject(doc, "deleted");
-        cJSON_Delete(old);
-        srv_store_respond(r, 200, doc);
-        goto done;
-    }
-    if (!item && cJSON_GetArraySize(st->items) >= SRV_STORE_MAX_ITEMS) {
-        srv_store_invalid(r, "body", "this source already has 500 monitors");
-        goto done;
-    }
-    srv_store_now(now, srv_now());
-    if (item) {
-        (void)cJSON_AddItemToObject(doc, "id", cJSON_Duplicate(cJSON_GetObjectItem(old, "id"), 0));
-        for (i = 0; runtime_members[i] != NULL; i++) {
-            cJSON *v = cJSON_GetObjectItem(old, runtime_members[i]);
-            if (v != NULL)
-                (void)cJSON_AddItemToObject(doc, runtime_members[i], cJSON_Duplicate(v, 1));
-        }
-        /* new settings: evaluate at the next tick */
-        cJSON_DeleteItemFromObject(doc, "evaluated_unix");
-        (void)cJSON_AddNumberToObject(doc, "evaluated_unix", 0);
-    } else {
-        srv_store_new_id(newid);
-        (void)cJSON_AddStringToObject(doc, "id", newid);
-        (void)cJSON_AddStringToObject(doc, "created_at", now);
-        (void)cJSON_AddStringToObject(doc, "state", "unknown");
-        (void)cJSON_AddNullToObject(doc, "value");
-        (void)cJSON_AddNullToObject(doc, "evaluated_at");
-        (void)cJSON_AddNumberToObject(doc, "evaluated_unix", 0);
-        (void)cJSON_AddArrayToObject(doc, "history");
-        (void)cJSON_AddArrayToObject(doc, "outbox");
-    }
-    (void)cJSON_AddStringToObject(doc, "updated_at", now);
-    if (item) {
-        old = cJSON_DetachItemFromArray(st->items, index);
-        (void)cJSON_InsertItemInArray(st->items, index, doc);
-    } else {
-        (void)cJSON_AddItemToArray(st->items, doc);
-        old = NULL;
-    }
-    if (save_or_500(r, st) != 0) {
-        if (item)
-            (void)cJSON_ReplaceItemInArray(st->items, index, old);
-        else
-            cJSON_Delete(cJSON_DetachItemFromArray(st->items, cJSON_GetArraySize(st->items) - 1));
-        doc = NULL;
-        goto done;
-    }
-    srv_store_respond(r, item ? 200 : 201, doc);
-    cJSON_Delete(old);
-    doc = NULL;
-    changed = 1;
-done:
-    pthread_mutex_unlock(&st->lock);
-    cJSON_Delete(doc);
-    if (changed)
-        wake(m);
+    srv_crud_handle(r, item, &srv_request_server(r)->monitors->stores, &monitors_crud);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -608,6 +502,15 @@ static int condition_met(int condition, double v, double threshold)
     }
 }
 
+/* `"value": <value>`, or null without one. */
+static void add_value(cJSON *o, int has, double value)
+{
+    if (has)
+        (void)cJSON_AddNumberToObject(o, "value", value);
+    else
+        (void)cJSON_AddNullToObject(o, "value");
+}
+
 /* The event of a change of state, as the webhook receives it. */
 static cJSON *event_of(const cJSON *mon, const char *source, const char *state,
                        const char *previous, int has, double value, const char *at)
@@ -627,10 +530,7 @@ static cJSON *event_of(const cJSON *mon, const char *source, const char *state,
         ev, "event", strcmp(state, "alert") == 0 ? "monitor.alert" : "monitor.recovered");
     (void)cJSON_AddStringToObject(ev, "state", state);
     (void)cJSON_AddStringToObject(ev, "previous_state", previous);
-    if (has)
-        (void)cJSON_AddNumberToObject(ev, "value", value);
-    else
-        (void)cJSON_AddNullToObject(ev, "value");
+    add_value(ev, has, value);
     (void)cJSON_AddStringToObject(ev, "at", at);
     (void)cJSON_AddStringToObject(ev, "source", source);
     m = cJSON_AddObjectToObject(ev, "monitor");
@@ -693,10 +593,7 @@ static int record(struct srv_monitors *m, cJSON *mon, const char *source, int64_
     if (history != NULL && (h = cJSON_CreateObject()) != NULL) {
         (void)cJSON_AddStringToObject(h, "at", at);
         (void)cJSON_AddStringToObject(h, "state", state);
-        if (has)
-            (void)cJSON_AddNumberToObject(h, "value", value);
-        else
-            (void)cJSON_AddNullToObject(h, "value");
+        add_value(h, has, value);
         (void)cJSON_AddItemToArray(history, h);
         while (cJSON_GetArraySize(history) > HISTORY_MAX)
             cJSON_DeleteItemFromArray(history, 0);
@@ -765,7 +662,7 @@ static void evaluate_source(struct srv_monitors *m, size_t si)
         /* skip a monitor that was changed or deleted meanwhile: its new settings come next */
         if (mon != NULL && strcmp(str_of(mon, "updated_at"), jobs[i].updated_at) == 0) {
             (void)record(m, mon, src->cfg->id, now, rc == 0, has, value);
-            (void)save_or_500(NULL, st);
+            (void)srv_store_save_or_500(NULL, st, "monitors");
         }
         pthread_mutex_unlock(&st->lock);
         job_free(&jobs[i]);
@@ -923,7 +820,7 @@ static void deliver_source(struct srv_monitors *m, size_t si)
             }
             (void)cJSON_AddStringToObject(status, "at", at);
             set_member(mon, "delivery", status);
-            (void)save_or_500(NULL, st);
+            (void)srv_store_save_or_500(NULL, st, "monitors");
         }
         pthread_mutex_unlock(&st->lock);
         free(d->url);

@@ -24,6 +24,9 @@
 /* Log one line to stderr: `trifle serve: <level>: <message>`. Thread-safe (one write(2)). */
 void srv_log(int level, const char *fmt, ...) TRIFLE_PRINTF(2, 3);
 
+/* Write all of p[0..n) to @p fd, retrying after EINTR (store.c). 0, or -1 (errno from write(2)). */
+int srv_write_all(int fd, const char *p, size_t n);
+
 /* The current time: Unix seconds / a monotonic clock in milliseconds. */
 int64_t srv_now(void);
 int64_t srv_monotonic_ms(void);
@@ -353,12 +356,12 @@ typedef struct srv_server {
     atomic_int stopping;           /* graceful shutdown began: new requests get 503 */
     pthread_mutex_t counters_lock; /* serialises srv_counters_refresh() */
     int stats_enabled;
-    int listen_from_cli;                   /* --listen replaced http.listen */
-    struct srv_monitors *monitors;         /* monitors.c */
-    struct srv_dashboards *dashboards;     /* dashboards.c: one store per source */
-    struct srv_transponders *transponders; /* transponders.c: one store per source */
-    struct srv_idem *idem;                 /* idempotency.c: the Idempotency-Keys of writes */
-    srv_dispatch_fn dispatch;              /* routes.c: srv_dispatch, set before srv_http_start() */
+    int listen_from_cli;             /* --listen replaced http.listen */
+    struct srv_monitors *monitors;   /* monitors.c */
+    struct srv_stores *dashboards;   /* dashboards.c: one store per source (store.h) */
+    struct srv_stores *transponders; /* transponders.c: one store per source (store.h) */
+    struct srv_idem *idem;           /* idempotency.c: the Idempotency-Keys of writes */
+    srv_dispatch_fn dispatch;        /* routes.c: srv_dispatch, set before srv_http_start() */
 } srv_server;
 
 /* ------------------------------------------------------------------------------------------- */
@@ -473,6 +476,10 @@ void srv_api_source(srv_request *r);
 void srv_api_metrics_get(srv_request *r);
 void srv_api_metrics_post(srv_request *r);
 void srv_api_metrics_query(srv_request *r);
+/* The granularities of source @p s as a JSON array of strings. */
+void srv_source_granularities_json(srv_buf *b, const srv_source *s);
+/* Whether @p g is one of the granularities of source @p s (compared as written). */
+int srv_source_has_granularity(const srv_source *s, const char *g);
 
 /* admin.c: /stats, /debug */
 void srv_admin_stats(srv_request *r, int prometheus);

@@ -154,7 +154,7 @@ void srv_store_close(srv_store *st)
     pthread_mutex_destroy(&st->lock);
 }
 
-static int write_fully(int fd, const char *p, size_t n)
+int srv_write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(fd, p, n);
@@ -181,7 +181,7 @@ int srv_store_save(srv_store *st, trifle_error *err)
     }
     (void)snprintf(tmp, n, "%s.tmp", st->path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0 || write_fully(fd, text, strlen(text)) != 0 || write_fully(fd, "\n", 1) != 0 ||
+    if (fd < 0 || srv_write_all(fd, text, strlen(text)) != 0 || srv_write_all(fd, "\n", 1) != 0 ||
         fsync(fd) != 0) {
         rc = srv_error(err, TRIFLE_ERROR, "cannot write %s: %s", tmp,
                        errno_text(why, sizeof(why), errno));
@@ -209,6 +209,18 @@ done:
     free(tmp);
     cJSON_free(text);
     return rc;
+}
+
+int srv_store_save_or_500(srv_request *r, srv_store *st, const char *kind)
+{
+    trifle_error e = TRIFLE_ERROR_INIT;
+
+    if (srv_store_save(st, &e) == 0)
+        return 0;
+    srv_log(TRIFLE_LOG_ERROR, "%s: %s", kind, e.message);
+    if (r != NULL)
+        srv_respond_detail(r, 500, "Internal server error");
+    return -1;
 }
 
 cJSON *srv_store_find(srv_store *st, const char *id, size_t n, int *index)
@@ -259,43 +271,65 @@ void srv_store_respond(srv_request *r, int status, const cJSON *data)
     srv_respond(r, status, JSON_TYPE, &b);
 }
 
-void srv_store_invalid(srv_request *r, const char *field, const char *message)
+/* 422 `{"errors":{"detail":"<field>: <message>","field":"<field>"}}`, or in the App's changeset
+ * shape `{"errors":{"<field>":["<message>"]}}`. */
+static void respond_invalid(srv_request *r, const char *field, const char *message, int changeset)
 {
     char detail[300];
     srv_buf b;
 
-    (void)snprintf(detail, sizeof(detail), "%s: %s", field, message);
     srv_response_buf(r, &b);
-    srv_buf_puts(&b, "{\"errors\":{\"detail\":");
-    srv_buf_json_cstr(&b, detail);
-    srv_buf_puts(&b, ",\"field\":");
-    srv_buf_json_cstr(&b, field);
+    srv_buf_puts(&b, "{\"errors\":{");
+    if (changeset) {
+        srv_buf_json_cstr(&b, field);
+        srv_buf_puts(&b, ":[");
+        srv_buf_json_cstr(&b, message);
+        srv_buf_putc(&b, ']');
+    } else {
+        (void)snprintf(detail, sizeof(detail), "%s: %s", field, message);
+        srv_buf_puts(&b, "\"detail\":");
+        srv_buf_json_cstr(&b, detail);
+        srv_buf_puts(&b, ",\"field\":");
+        srv_buf_json_cstr(&b, field);
+    }
     srv_buf_puts(&b, "}}");
     srv_respond(r, 422, JSON_TYPE, &b);
 }
 
-cJSON *srv_store_body(srv_request *r, const char *wrapper)
+void srv_store_invalid(srv_request *r, const char *field, const char *message)
 {
-    size_t n;
-    const char *body = srv_request_body(r, &n);
-    cJSON *root = cJSON_ParseWithLength(body, n), *inner;
+    respond_invalid(r, field, message, 0);
+}
 
-    if (root == NULL) {
-        srv_respond_detail(r, 400, "Bad request");
-        return NULL;
+void srv_store_changeset(srv_request *r, const char *field, const char *message)
+{
+    respond_invalid(r, field, message, 1);
+}
+
+int srv_store_text(srv_request *r, const cJSON *o, const char *name, const char *field, size_t max,
+                   int required, const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    const char *why = NULL;
+
+    *out = NULL;
+    if (v == NULL || cJSON_IsNull(v)) {
+        if (!required)
+            return 0;
+        why = "is required";
+    } else if (!cJSON_IsString(v)) {
+        why = "must be a string";
+    } else if (required && v->valuestring[0] == '\0') {
+        why = "must not be empty";
+    } else if (strlen(v->valuestring) > max) {
+        why = "is too long";
     }
-    inner = cJSON_GetObjectItemCaseSensitive(root, wrapper);
-    if (cJSON_IsObject(inner)) {
-        (void)cJSON_DetachItemViaPointer(root, inner);
-        cJSON_Delete(root);
-        root = inner;
+    if (why != NULL) {
+        srv_store_invalid(r, field, why);
+        return -1;
     }
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        srv_store_invalid(r, "body", "must be a JSON object");
-        return NULL;
-    }
-    return root;
+    *out = v->valuestring;
+    return 1;
 }
 
 void srv_store_now(char buf[40], int64_t now)
@@ -329,4 +363,20 @@ void srv_stores_close(srv_stores *set)
     free(set->of);
     set->of = NULL;
     set->n = 0;
+}
+
+int srv_stores_new(srv_stores **out, srv_server *s, const char *kind, trifle_error *err)
+{
+    if ((*out = calloc(1, sizeof(**out))) == NULL)
+        return srv_error(err, TRIFLE_ENOMEM, "out of memory");
+    return srv_stores_open(*out, s, kind, err);
+}
+
+void srv_stores_free(srv_stores **set)
+{
+    if (*set == NULL)
+        return;
+    srv_stores_close(*set);
+    free(*set);
+    *set = NULL;
 }

@@ -27,30 +27,6 @@
 
 #define SYSTEM_KEY "__system__key__"
 #define MAX_PATHS 26
-#define JSON_TYPE "application/json; charset=utf-8"
-
-struct srv_transponders {
-    srv_stores stores;
-};
-
-static srv_store *store_of(srv_server *s, const srv_source *src)
-{
-    return &s->transponders->stores.of[src - s->sources];
-}
-
-/* 422 `{"errors": {"<field>": ["<message>"]}}`, the App's changeset shape. */
-static void changeset_error(srv_request *r, const char *field, const char *message)
-{
-    srv_buf b;
-
-    srv_response_buf(r, &b);
-    srv_buf_puts(&b, "{\"errors\":{");
-    srv_buf_json_cstr(&b, field);
-    srv_buf_puts(&b, ":[");
-    srv_buf_json_cstr(&b, message);
-    srv_buf_puts(&b, "]}}");
-    srv_respond(r, 422, JSON_TYPE, &b);
-}
 
 static int is_regex(const char *pattern)
 {
@@ -143,7 +119,7 @@ static int paths_of(const cJSON *v, char **buf, const char *list[MAX_PATHS])
 }
 
 /* The checked item built from the stored @p old (NULL: create) and the request @p in, or NULL
- * after answering. */
+ * after answering (srv_crud.build). */
 static cJSON *item_of(srv_request *r, const cJSON *old, const cJSON *in)
 {
     const srv_source *src = srv_request_source(r);
@@ -168,11 +144,12 @@ static cJSON *item_of(srv_request *r, const cJSON *old, const cJSON *in)
             key = cJSON_GetObjectItemCaseSensitive(old, "key");
     }
     if (!cJSON_IsString(key) || key->valuestring[0] == '\0') {
-        changeset_error(r, "key", key == NULL ? "can't be blank" : "must be a non-empty string");
+        srv_store_changeset(r, "key",
+                            key == NULL ? "can't be blank" : "must be a non-empty string");
         return NULL;
     }
     if (strlen(key->valuestring) > 1000) {
-        changeset_error(r, "key", "should be at most 1000 character(s)");
+        srv_store_changeset(r, "key", "should be at most 1000 character(s)");
         return NULL;
     }
     if (is_regex(key->valuestring)) {
@@ -181,22 +158,22 @@ static cJSON *item_of(srv_request *r, const cJSON *old, const cJSON *in)
             char reason[100];
             (void)regerror(rc, &re, reason, sizeof(reason));
             (void)snprintf(why, sizeof(why), "is not a valid regular expression: %s", reason);
-            changeset_error(r, "key", why);
+            srv_store_changeset(r, "key", why);
             return NULL;
         }
         regfree(&re);
     }
     if (name != NULL && !cJSON_IsNull(name) &&
         (!cJSON_IsString(name) || strlen(name->valuestring) > 200)) {
-        changeset_error(r, "name", "must be a string of at most 200 characters");
+        srv_store_changeset(r, "name", "must be a string of at most 200 characters");
         return NULL;
     }
     if (get_bool(cJSON_GetObjectItemCaseSensitive(in, "enabled"), &enabled) < 0) {
-        changeset_error(r, "enabled", "is invalid");
+        srv_store_changeset(r, "enabled", "is invalid");
         return NULL;
     }
     if (get_order(cJSON_GetObjectItemCaseSensitive(in, "order"), &order) < 0) {
-        changeset_error(r, "order", "is invalid");
+        srv_store_changeset(r, "order", "is invalid");
         return NULL;
     }
     /* config: given whole, else from the top-level fields, else (PUT) the stored one */
@@ -207,7 +184,7 @@ static cJSON *item_of(srv_request *r, const cJSON *old, const cJSON *in)
     if (config == NULL && old != NULL)
         config = cJSON_GetObjectItemCaseSensitive(old, "config");
     if (!cJSON_IsObject(config)) {
-        changeset_error(r, "config", config == NULL ? "can't be blank" : "is invalid");
+        srv_store_changeset(r, "config", config == NULL ? "can't be blank" : "is invalid");
         return NULL;
     }
     paths = cJSON_GetObjectItemCaseSensitive(config, "paths");
@@ -215,15 +192,15 @@ static cJSON *item_of(srv_request *r, const cJSON *old, const cJSON *in)
     response = cJSON_GetObjectItemCaseSensitive(config, "response");
     n = paths_of(paths, &split, list);
     if (n < 0) {
-        changeset_error(r, "config",
-                        paths == NULL ? "at least one path is required"
-                                      : "paths must be a list of at most 26 strings");
+        srv_store_changeset(r, "config",
+                            paths == NULL ? "at least one path is required"
+                                          : "paths must be a list of at most 26 strings");
         goto fail;
     }
     if (trifle_expression_validate(
             list, (size_t)n, cJSON_IsString(expression) ? expression->valuestring : NULL,
             cJSON_IsString(response) ? response->valuestring : NULL, &e) != 0) {
-        changeset_error(r, "config", e.message);
+        srv_store_changeset(r, "config", e.message);
         goto fail;
     }
     if ((out = cJSON_CreateObject()) == NULL ||
@@ -254,51 +231,6 @@ fail:
     cJSON_Delete(out);
     free(split);
     return NULL;
-}
-
-static int save(srv_request *r, srv_store *st)
-{
-    trifle_error e = TRIFLE_ERROR_INIT;
-
-    if (srv_store_save(st, &e) == 0)
-        return 0;
-    srv_log(TRIFLE_LOG_ERROR, "transponders: %s", e.message);
-    srv_respond_detail(r, 500, "Internal server error");
-    return -1;
-}
-
-/* Copy member @p name of @p from into @p to (if present). */
-static void carry(cJSON *to, const cJSON *from, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, name);
-
-    if (v != NULL)
-        (void)cJSON_AddItemToObject(to, name, cJSON_Duplicate(v, 1));
-}
-
-/* The request body: `{transponder: {...}}` or the object itself; NULL after a 400/422 answer. */
-static cJSON *body_of(srv_request *r)
-{
-    size_t n;
-    const char *body = srv_request_body(r, &n);
-    cJSON *root = cJSON_ParseWithLength(body, n), *inner;
-
-    if (root == NULL) {
-        srv_respond_detail(r, 400, "Bad request");
-        return NULL;
-    }
-    inner = cJSON_GetObjectItemCaseSensitive(root, "transponder");
-    if (cJSON_IsObject(inner)) {
-        (void)cJSON_DetachItemViaPointer(root, inner);
-        cJSON_Delete(root);
-        root = inner;
-    }
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        srv_respond_detail(r, 422, "Invalid request parameters");
-        return NULL;
-    }
-    return root;
 }
 
 /* One transponder in order: its `order`, then its place in the store. */
@@ -348,81 +280,18 @@ done:
     free(list);
 }
 
+static const srv_crud transponders_crud = {
+    .kind = "transponders",
+    .wrapper = "transponder",
+    .changeset = 1,
+    .delete_echoes = 1,
+    .build = item_of,
+    .list = respond_list,
+};
+
 void srv_transponders_handle(srv_request *r, int item)
 {
-    srv_server *s = srv_request_server(r);
-    const char *method = srv_request_method(r), *id = NULL;
-    srv_store *st = store_of(s, srv_request_source(r));
-    cJSON *in = NULL, *doc = NULL, *old = NULL;
-    char now[40], newid[17];
-    size_t idn = 0;
-    int index = -1;
-
-    if (item)
-        id = srv_request_file(r, &idn);
-    pthread_mutex_lock(&st->lock);
-    if (strcmp(method, "GET") == 0) {
-        if (!item)
-            respond_list(r, st->items);
-        else if ((old = srv_store_find(st, id, idn, NULL)) == NULL)
-            srv_respond_detail(r, 404, "Page not found");
-        else
-            srv_store_respond(r, 200, old);
-        goto done;
-    }
-    if (item && (old = srv_store_find(st, id, idn, &index)) == NULL) {
-        srv_respond_detail(r, 404, "Page not found");
-        goto done;
-    }
-    if (strcmp(method, "DELETE") == 0) {
-        old = cJSON_DetachItemFromArray(st->items, index);
-        if (save(r, st) != 0) {
-            (void)cJSON_InsertItemInArray(st->items, index, old);
-            goto done;
-        }
-        srv_store_respond(r, 200, old);
-        cJSON_Delete(old);
-        goto done;
-    }
-    if (!item && cJSON_GetArraySize(st->items) >= SRV_STORE_MAX_ITEMS) {
-        changeset_error(r, "base", "this source already has 500 transponders");
-        goto done;
-    }
-    if ((in = body_of(r)) == NULL || (doc = item_of(r, old, in)) == NULL)
-        goto done;
-    srv_store_now(now, srv_now());
-    if (item) {
-        cJSON *id_copy = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(old, "id"), 0);
-        cJSON_AddItemToObject(doc, "id", id_copy);
-        carry(doc, old, "created_at");
-    } else {
-        srv_store_new_id(newid);
-        (void)cJSON_AddStringToObject(doc, "id", newid);
-        (void)cJSON_AddStringToObject(doc, "created_at", now);
-    }
-    (void)cJSON_AddStringToObject(doc, "updated_at", now);
-    if (item) {
-        old = cJSON_DetachItemFromArray(st->items, index);
-        (void)cJSON_InsertItemInArray(st->items, index, doc);
-    } else {
-        (void)cJSON_AddItemToArray(st->items, doc);
-    }
-    if (save(r, st) != 0) {
-        if (item)
-            (void)cJSON_ReplaceItemInArray(st->items, index, old);
-        else
-            cJSON_Delete(cJSON_DetachItemFromArray(st->items, cJSON_GetArraySize(st->items) - 1));
-        doc = NULL;
-        goto done;
-    }
-    srv_store_respond(r, item ? 200 : 201, doc);
-    if (item)
-        cJSON_Delete(old);
-    doc = NULL; /* owned by the store */
-done:
-    pthread_mutex_unlock(&st->lock);
-    cJSON_Delete(in);
-    cJSON_Delete(doc);
+    srv_crud_handle(r, item, srv_request_server(r)->transponders, &transponders_crud);
 }
 
 int srv_transponders_apply(srv_server *s, const srv_source *src, const char *key,
@@ -436,7 +305,7 @@ int srv_transponders_apply(srv_server *s, const srv_source *src, const char *key
 
     if (s->transponders == NULL || strcmp(key, SYSTEM_KEY) == 0)
         return 0;
-    st = store_of(s, src);
+    st = &s->transponders->of[src - s->sources];
     /* copy the matching ones out, so the store is not locked while the series is transformed */
     pthread_mutex_lock(&st->lock);
     cJSON_ArrayForEach (it, st->items) {
@@ -493,19 +362,10 @@ int srv_transponders_apply(srv_server *s, const srv_source *src, const char *key
 
 int srv_transponders_open(srv_server *s, trifle_error *err)
 {
-    struct srv_transponders *d = calloc(1, sizeof(*d));
-
-    if (d == NULL)
-        return srv_error(err, TRIFLE_ENOMEM, "out of memory");
-    s->transponders = d;
-    return srv_stores_open(&d->stores, s, "transponders", err);
+    return srv_stores_new(&s->transponders, s, "transponders", err);
 }
 
 void srv_transponders_close(srv_server *s)
 {
-    if (s->transponders == NULL)
-        return;
-    srv_stores_close(&s->transponders->stores);
-    free(s->transponders);
-    s->transponders = NULL;
+    srv_stores_free(&s->transponders);
 }

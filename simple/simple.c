@@ -1131,20 +1131,6 @@ static int label_name_ok(const char *n)
     return strcmp(n, "path") != 0 && strcmp(n, "le") != 0 && strcmp(n, "quantile") != 0;
 }
 
-static void label_value(trifle__buf *b, const char *v)
-{
-    for (; *v != '\0'; v++) {
-        if (*v == '\\')
-            trifle__buf_puts(b, "\\\\");
-        else if (*v == '"')
-            trifle__buf_puts(b, "\\\"");
-        else if (*v == '\n')
-            trifle__buf_puts(b, "\\n");
-        else
-            trifle__buf_putc(b, *v);
-    }
-}
-
 /* ERRATA minor 7: the configured map extends the defaults (see simple.h). */
 static int build_labels(char **out, const trifle_simple_options *o, trifle_error *err)
 {
@@ -1206,7 +1192,7 @@ static int build_labels(char **out, const trifle_simple_options *o, trifle_error
         first = 0;
         trifle__buf_puts(&b, list[i].name);
         trifle__buf_puts(&b, "=\"");
-        label_value(&b, list[i].value);
+        trifle__simple_prom_escape(&b, list[i].value, 1);
         trifle__buf_putc(&b, '"');
     }
     trifle__buf_append(&b, "", 0);
@@ -1302,26 +1288,25 @@ done:
     return rc;
 }
 
+/* Stop one of the module's threads if it runs: raise its flag under its lock, wake it, join. */
+static void stop_thread(pthread_t *thread, int *on, pthread_mutex_t *lock, pthread_cond_t *wake,
+                        int *stop)
+{
+    if (!*on)
+        return;
+    pthread_mutex_lock(lock);
+    *stop = 1;
+    (void)pthread_cond_broadcast(wake);
+    pthread_mutex_unlock(lock);
+    (void)pthread_join(*thread, NULL);
+    *on = 0;
+    *stop = 0;
+}
+
 static void stop_threads(void)
 {
-    if (S.consumer_on) {
-        pthread_mutex_lock(&S.fifo);
-        S.consumer_stop = 1;
-        (void)pthread_cond_broadcast(&S.fifo_wake);
-        pthread_mutex_unlock(&S.fifo);
-        (void)pthread_join(S.consumer, NULL);
-        S.consumer_on = 0;
-        S.consumer_stop = 0;
-    }
-    if (S.checkpointer_on) {
-        pthread_mutex_lock(&S.ck_lock);
-        S.ck_stop = 1;
-        (void)pthread_cond_broadcast(&S.ck_wake);
-        pthread_mutex_unlock(&S.ck_lock);
-        (void)pthread_join(S.checkpointer, NULL);
-        S.checkpointer_on = 0;
-        S.ck_stop = 0;
-    }
+    stop_thread(&S.consumer, &S.consumer_on, &S.fifo, &S.fifo_wake, &S.consumer_stop);
+    stop_thread(&S.checkpointer, &S.checkpointer_on, &S.ck_lock, &S.ck_wake, &S.ck_stop);
 }
 
 int trifle_simple_start(trifle_error *err)

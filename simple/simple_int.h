@@ -72,6 +72,10 @@ int trifle__simple_json(trifle__buf *b, const trifle__snode *root);
 /* label_text: the configured labels already rendered as `a="x",b="y"` (may be ""). */
 int trifle__simple_prometheus(trifle__buf *b, const trifle__snode *root, const char *label_text);
 
+/* Append @p s escaped for the Prometheus text format: backslash and newline, and `"` when
+ * @p quotes (a label value; HELP text keeps its quotes). */
+void trifle__simple_prom_escape(trifle__buf *b, const char *s, int quotes);
+
 /* Prometheus metric name for a path (no `_total`, no collision handling): exposed for tests.
  * Returns a caller-owned string (trifle__free) or NULL on OOM; *seconds is set when the value is
  * to be divided by 1000 (`_in_ms` → `_seconds`). */

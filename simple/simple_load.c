@@ -92,6 +92,7 @@ static int string(reader *r)
     for (;;) {
         unsigned char c;
         size_t start = r->pos, seq;
+        unsigned cp, lo;
 
         while (r->pos < r->len && r->s[r->pos] != '"' && r->s[r->pos] != '\\' &&
                r->s[r->pos] >= 0x20 && r->s[r->pos] < 0x80)
@@ -119,52 +120,33 @@ static int string(reader *r)
         if (r->pos >= r->len)
             return fail(r, "unterminated string");
         c = r->s[r->pos++];
-        switch (c) {
-        case '"':
-        case '\\':
-        case '/':
-            trifle__buf_putc(&r->str, (char)c);
-            break;
-        case 'b':
-            trifle__buf_putc(&r->str, '\b');
-            break;
-        case 'f':
-            trifle__buf_putc(&r->str, '\f');
-            break;
-        case 'n':
-            trifle__buf_putc(&r->str, '\n');
-            break;
-        case 'r':
-            trifle__buf_putc(&r->str, '\r');
-            break;
-        case 't':
-            trifle__buf_putc(&r->str, '\t');
-            break;
-        case 'u': {
-            unsigned cp, lo;
-            if (hex4(r, &cp) != 0)
-                return -1;
-            if (cp == 0)
-                return fail(r, "\\u0000 in string");
-            if (cp >= 0xDC00 && cp <= 0xDFFF)
-                return fail(r, "unpaired surrogate escape");
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                if (r->len - r->pos < 2 || r->s[r->pos] != '\\' || r->s[r->pos + 1] != 'u')
-                    return fail(r, "unpaired surrogate escape");
-                r->pos += 2;
-                if (hex4(r, &lo) != 0)
-                    return -1;
-                if (lo < 0xDC00 || lo > 0xDFFF)
-                    return fail(r, "unpaired surrogate escape");
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        if (c != 'u') {
+            static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+            const char *e = c != '\0' ? strchr(from, c) : NULL;
+            if (e == NULL) {
+                r->pos--;
+                return fail(r, "invalid escape");
             }
-            put_utf8(&r->str, cp);
-            break;
+            trifle__buf_putc(&r->str, to[e - from]);
+            continue;
         }
-        default:
-            r->pos--;
-            return fail(r, "invalid escape");
+        if (hex4(r, &cp) != 0)
+            return -1;
+        if (cp == 0)
+            return fail(r, "\\u0000 in string");
+        if (cp >= 0xDC00 && cp <= 0xDFFF)
+            return fail(r, "unpaired surrogate escape");
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (r->len - r->pos < 2 || r->s[r->pos] != '\\' || r->s[r->pos + 1] != 'u')
+                return fail(r, "unpaired surrogate escape");
+            r->pos += 2;
+            if (hex4(r, &lo) != 0)
+                return -1;
+            if (lo < 0xDC00 || lo > 0xDFFF)
+                return fail(r, "unpaired surrogate escape");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
         }
+        put_utf8(&r->str, cp);
     }
     if (trifle__buf_failed(&r->str)) {
         r->oom = 1;
@@ -406,27 +388,6 @@ static int counter_member(reader *r, void *ctx)
     return push(r, cat->out, cat->name, r->str.data, v); /* r->str: still the member's name */
 }
 
-/* `"<category>": {"<name>": <int>, ...}`. */
-static int category_member(reader *r, void *ctx)
-{
-    category cat = {ctx, trifle__strdup(r->str.data)};
-    int rc;
-
-    if (cat.name == NULL) {
-        r->oom = 1;
-        return -1;
-    }
-    rc = object(r, "category is not an object", 1, counter_member, &cat);
-    trifle__free(cat.name);
-    return rc;
-}
-
-/* `{"<category>": {...}, ...}`: the INFINI document or the version-2 `stats` member. */
-static int stats_object(reader *r, pending *out)
-{
-    return object(r, "expected an object", 1, category_member, out);
-}
-
 /* `"<name>"` in the array of a gauges category. */
 static int gauge_element(reader *r, void *ctx)
 {
@@ -440,19 +401,41 @@ static int gauge_element(reader *r, void *ctx)
     return push(r, cat->out, cat->name, r->str.data, 0);
 }
 
-/* `"<category>": ["<name>", ...]` → pairs in the pending list (values unused). */
-static int gauges_member(reader *r, void *ctx)
+/* The value of a category member (its name still in r->str): `{"<name>": <int>, ...}` of the
+ * stats, or `["<name>", ...]` of the gauges (pairs in the pending list, values unused). */
+static int category_value(reader *r, pending *out, int gauges)
 {
-    category cat = {ctx, trifle__strdup(r->str.data)};
+    category cat = {out, trifle__strdup(r->str.data)};
     int rc;
 
     if (cat.name == NULL) {
         r->oom = 1;
         return -1;
     }
-    rc = array(r, "gauges category is not an array", gauge_element, &cat);
+    if (gauges)
+        rc = array(r, "gauges category is not an array", gauge_element, &cat);
+    else
+        rc = object(r, "category is not an object", 1, counter_member, &cat);
     trifle__free(cat.name);
     return rc;
+}
+
+/* `"<category>": {"<name>": <int>, ...}`. */
+static int category_member(reader *r, void *ctx)
+{
+    return category_value(r, ctx, 0);
+}
+
+/* `{"<category>": {...}, ...}`: the INFINI document or the version-2 `stats` member. */
+static int stats_object(reader *r, pending *out)
+{
+    return object(r, "expected an object", 1, category_member, out);
+}
+
+/* `"<category>": ["<name>", ...]`. */
+static int gauges_member(reader *r, void *ctx)
+{
+    return category_value(r, ctx, 1);
 }
 
 /* `{"<category>": ["<name>", ...], ...}`. */
@@ -642,50 +625,38 @@ void trifle__simple_file_free(trifle__simple_file *f)
     memset(f, 0, sizeof(*f));
 }
 
-void trifle__simple_file_write(trifle__buf *b, const trifle__simple_item *items, size_t n)
+/* The members `"<category>": ...` of the version-2 document for @p items: each category's items
+ * as an object of `"<name>": <value>`, or (@p gauges) the gauges alone as an array of names. */
+static void write_categories(trifle__buf *b, const trifle__simple_item *items, size_t n, int gauges)
 {
-    size_t i;
     const char *cat = NULL;
-    int first_cat = 1;
+    size_t i;
 
-    trifle__buf_puts(b, "{\"version\":2,\"stats\":{");
     for (i = 0; i < n; i++) {
-        if (cat == NULL || strcmp(cat, items[i].category) != 0) {
-            if (cat != NULL)
-                trifle__buf_putc(b, '}');
-            if (i > 0)
-                trifle__buf_putc(b, ',');
-            cat = items[i].category;
-            trifle__buf_json_string(b, cat, strlen(cat));
-            trifle__buf_puts(b, ":{");
-        } else {
-            trifle__buf_putc(b, ',');
-        }
-        trifle__buf_json_string(b, items[i].name, strlen(items[i].name));
-        trifle__buf_printf(b, ":%lld", (long long)items[i].value);
-    }
-    if (cat != NULL)
-        trifle__buf_putc(b, '}');
-    trifle__buf_puts(b, "},\"gauges\":{");
-    cat = NULL;
-    for (i = 0; i < n; i++) {
-        if (items[i].kind != TRIFLE_SIMPLE_GAUGE)
+        if (gauges && items[i].kind != TRIFLE_SIMPLE_GAUGE)
             continue;
         if (cat == NULL || strcmp(cat, items[i].category) != 0) {
             if (cat != NULL)
-                trifle__buf_putc(b, ']');
-            if (!first_cat)
-                trifle__buf_putc(b, ',');
-            first_cat = 0;
+                trifle__buf_puts(b, gauges ? "]," : "},");
             cat = items[i].category;
             trifle__buf_json_string(b, cat, strlen(cat));
-            trifle__buf_puts(b, ":[");
+            trifle__buf_puts(b, gauges ? ":[" : ":{");
         } else {
             trifle__buf_putc(b, ',');
         }
         trifle__buf_json_string(b, items[i].name, strlen(items[i].name));
+        if (!gauges)
+            trifle__buf_printf(b, ":%lld", (long long)items[i].value);
     }
     if (cat != NULL)
-        trifle__buf_putc(b, ']');
+        trifle__buf_putc(b, gauges ? ']' : '}');
+}
+
+void trifle__simple_file_write(trifle__buf *b, const trifle__simple_item *items, size_t n)
+{
+    trifle__buf_puts(b, "{\"version\":2,\"stats\":{");
+    write_categories(b, items, n, 0);
+    trifle__buf_puts(b, "},\"gauges\":{");
+    write_categories(b, items, n, 1);
     trifle__buf_puts(b, "}}");
 }

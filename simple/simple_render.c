@@ -148,6 +148,23 @@ static int segment_ok(const char *s, size_t len)
     return trifle__simple_name_check(tmp, NULL) == 0;
 }
 
+/* A new member s[0..len) of @p parent, or NULL after recording the failure (out of memory). */
+static trifle__snode *add_kid(trifle_simple_writer *w, trifle__snode *parent, const char *s,
+                              size_t len, int type)
+{
+    char tmp[TRIFLE_SIMPLE_NAME_MAX + 1];
+    trifle__snode *kid;
+
+    memcpy(tmp, s, len);
+    tmp[len] = '\0';
+    if ((kid = node_new(tmp, type)) == NULL || append_kid(parent, kid) != 0) {
+        trifle__snode_free(kid);
+        (void)wfail(w, TRIFLE_ENOMEM, "out of memory%s", "");
+        return NULL;
+    }
+    return kid;
+}
+
 /* Walk/create the objects of path's leading segments; the last segment is returned in *last. */
 static int walk(trifle_simple_writer *w, const char *path, trifle__snode **parent,
                 const char **last, size_t *last_len)
@@ -178,13 +195,8 @@ static int walk(trifle_simple_writer *w, const char *path, trifle__snode **paren
         }
         next = find_kid(cur, seg, len);
         if (next == NULL) {
-            char tmp[TRIFLE_SIMPLE_NAME_MAX + 1];
-            memcpy(tmp, seg, len);
-            tmp[len] = '\0';
-            if ((next = node_new(tmp, N_OBJECT)) == NULL || append_kid(cur, next) != 0) {
-                trifle__snode_free(next);
-                return wfail(w, TRIFLE_ENOMEM, "out of memory%s", "");
-            }
+            if ((next = add_kid(w, cur, seg, len, N_OBJECT)) == NULL)
+                return TRIFLE_ENOMEM;
         } else if (next->type != N_OBJECT) {
             return wfail(w, TRIFLE_EINVAL, "\"%s\": a number and an object share a path", path);
         }
@@ -205,15 +217,8 @@ static int put_leaf(trifle_simple_writer *w, const char *path, int type, int64_t
     leaf = find_kid(parent, last, len);
     if (leaf != NULL && leaf->type == N_OBJECT)
         return wfail(w, TRIFLE_EINVAL, "\"%s\": a number and an object share a path", path);
-    if (leaf == NULL) {
-        char tmp[TRIFLE_SIMPLE_NAME_MAX + 1];
-        memcpy(tmp, last, len);
-        tmp[len] = '\0';
-        if ((leaf = node_new(tmp, type)) == NULL || append_kid(parent, leaf) != 0) {
-            trifle__snode_free(leaf);
-            return wfail(w, TRIFLE_ENOMEM, "out of memory%s", "");
-        }
-    }
+    if (leaf == NULL && (leaf = add_kid(w, parent, last, len, type)) == NULL)
+        return TRIFLE_ENOMEM;
     leaf->type = type;
     leaf->i = i;
     leaf->d = d;
@@ -642,29 +647,17 @@ static void gauge_suffix(char *name)
     }
 }
 
-static void help_text(trifle__buf *b, const char *s)
+void trifle__simple_prom_escape(trifle__buf *b, const char *s, int quotes)
 {
     for (; *s != '\0'; s++) {
         if (*s == '\\')
             trifle__buf_puts(b, "\\\\");
+        else if (*s == '"' && quotes)
+            trifle__buf_puts(b, "\\\"");
         else if (*s == '\n')
             trifle__buf_puts(b, "\\n");
         else
             trifle__buf_putc(b, *s);
-    }
-}
-
-static void label_value(trifle__buf *b, const char *v)
-{
-    for (; *v != '\0'; v++) {
-        if (*v == '\\')
-            trifle__buf_puts(b, "\\\\");
-        else if (*v == '"')
-            trifle__buf_puts(b, "\\\"");
-        else if (*v == '\n')
-            trifle__buf_puts(b, "\\n");
-        else
-            trifle__buf_putc(b, *v);
     }
 }
 
@@ -686,7 +679,7 @@ static int family(trifle__buf *b, sample *v, size_t lo, size_t hi, const char *l
             if (label_text[0] != '\0')
                 trifle__buf_putc(&lb, ',');
             trifle__buf_puts(&lb, "path=\"");
-            label_value(&lb, dup ? v[i].dotted_esc : v[i].dotted);
+            trifle__simple_prom_escape(&lb, dup ? v[i].dotted_esc : v[i].dotted, 1);
             trifle__buf_putc(&lb, '"');
         }
         if (trifle__buf_failed(&lb) || (v[i].labels = trifle__strdup(lb.data)) == NULL) {
@@ -701,7 +694,7 @@ static int family(trifle__buf *b, sample *v, size_t lo, size_t hi, const char *l
             continue;
         if (i > lo)
             trifle__buf_puts(b, ", ");
-        help_text(b, v[i].dotted);
+        trifle__simple_prom_escape(b, v[i].dotted, 0);
     }
     trifle__buf_printf(b, "\n# TYPE %s %s\n", v[lo].name, counter ? "counter" : "gauge");
     qsort(v + lo, hi - lo, sizeof(*v), by_labels);
