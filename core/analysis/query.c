@@ -249,7 +249,7 @@ static int check_granularity(query *q)
 
 /* The required string field v, trimmed and lower-cased, into *out (trifle__free() it). A missing v
  * fails with outcome and the message `missing`, one that is not a string with `not_string`.
- * Returns 0, STOP (*out NULL) or TRIFLE_ENOMEM. */
+ * Returns 0, or STOP or TRIFLE_ENOMEM with *out NULL. */
 static int required_text(query *q, const cJSON *v, int outcome, const char *missing,
                          const char *not_string, char **out)
 {
@@ -277,7 +277,7 @@ static int check_mode(query *q)
     rc = required_text(q, v, TRIFLE_QUERY_MALFORMED,
                        "mode is required (aggregate, timeline or category)",
                        "mode must be a string", &m);
-    if (rc != 0)
+    if (m == NULL)
         return rc;
     for (i = 0; i < 3; i++)
         if (strcmp(m, mode_names[i]) == 0)
@@ -350,7 +350,7 @@ static int check_aggregator(query *q)
     rc = required_text(q, v, TRIFLE_QUERY_INVALID,
                        "Aggregator must be provided (options: max, mean, min, sum).",
                        "Aggregator must be a string.", &name);
-    if (rc != 0)
+    if (name == NULL)
         return rc;
     rc = trifle_aggregator_parse(&q->aggregator, name, NULL);
     trifle__free(name);

@@ -998,12 +998,8 @@ static int ht_leaf(drv_json *js, int depth, void *ctx)
     double v = 0;
     int numeric = 0;
 
-    if (drv_json_at_number(js)) {
-        if (!drv_json_number(js, &v, &numeric))
-            return 0;
-    } else if (!drv_json_skip(js, depth + 1)) {
+    if (!drv_json_value(js, depth, &v, &numeric))
         return 0;
-    }
     if (numeric && e->rc == 0) {
         drv_buf_zero(js->path);
         if (e->c->oom)

@@ -1107,17 +1107,7 @@ done:
     return rc;
 }
 
-static int mg_inc(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
-                  trifle_error *err)
-{
-    return mg_write(c, items, n, 0, res, err);
-}
-
-static int mg_set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
-                  trifle_error *err)
-{
-    return mg_write(c, items, n, 1, res, err);
-}
+DRV_DEFINE_INC_SET(mg_inc, mg_set, mg_write)
 
 /* ---------------------------------------------------------------------------------------------
  * Reads

@@ -254,19 +254,7 @@ static int my_at_ok(int64_t at)
  * appears in a message.
  */
 
-static int my_err(trifle_conn *c, trifle_error *err, int code, int native, const char *fmt, ...)
-    TRIFLE_PRINTF(5, 6);
-
-/* Fill err with code and a formatted, password-free message. */
-static int my_err(trifle_conn *c, trifle_error *err, int code, int native, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    code = drv_verr(c->host, c->secret, err, code, native, fmt, ap);
-    va_end(ap);
-    return code;
-}
+DRV_DEFINE_ERR(my_err)
 
 static int my_oom(trifle_conn *c, trifle_error *err)
 {
@@ -1736,28 +1724,7 @@ done:
  * The plugin's one export
  */
 
-static const char *const my_schemes[] = {"mysql", NULL};
-
-static const trifle_driver my_driver = {
-    TRIFLE_DRIVER_HEADER,
-    .name = MY_NAME,
-    .version = "1.0.0",
-    .caps = TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED | TRIFLE_CAP_PING |
-            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES |
-            TRIFLE_CAP_JOURNAL_MARK,
-    .schemes = my_schemes,
-    .open_params = my_open,
-    .close = my_close,
-    .setup = my_setup,
-    .inc = my_inc,
-    .set = my_set,
-    .get = my_get,
-    .ping = my_ping,
-    .scan = my_scan,
-    .drop = my_drop,
-    .write_marked = my_write_marked,
-    .mark_read = my_mark_read,
-};
+DRV_SQL_DRIVER(my, MY_NAME, "1.0.0", "mysql");
 
 /* The entry's one-time work (the loader runs it once, under its mutex): mysql_library_init(),
  * which is not thread-safe, and pinning libmariadb in memory. Its one-time state (error texts,

@@ -221,18 +221,7 @@ static int pg_state_is(const char *state, const char *want)
 }
 
 /* Fill err with code and a formatted, password-free message. */
-static int pg_err(trifle_conn *c, trifle_error *err, int code, int native, const char *fmt, ...)
-    TRIFLE_PRINTF(5, 6);
-
-static int pg_err(trifle_conn *c, trifle_error *err, int code, int native, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    code = drv_verr(c->host, c->secret, err, code, native, fmt, ap);
-    va_end(ap);
-    return code;
-}
+DRV_DEFINE_ERR(pg_err)
 
 static int pg_oom(trifle_conn *c, trifle_error *err)
 {
@@ -1265,17 +1254,7 @@ done:
     return rc;
 }
 
-static int pg_inc(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
-                  trifle_error *err)
-{
-    return pg_write(c, items, n, 0, res, err);
-}
-
-static int pg_set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
-                  trifle_error *err)
-{
-    return pg_write(c, items, n, 1, res, err);
-}
+DRV_DEFINE_INC_SET(pg_inc, pg_set, pg_write)
 
 /* ---------------------------------------------------------------------------------------------
  * Journal marks (ABI 1.1): the table "<table>_marks" (name TEXT PRIMARY KEY, seq BIGINT NOT
@@ -1788,27 +1767,6 @@ done:
  * The plugin's one export
  */
 
-static const char *const pg_schemes[] = {"postgres", "postgresql", NULL};
-
-static const trifle_driver pg_driver = {
-    TRIFLE_DRIVER_HEADER,
-    .name = PG_NAME,
-    .version = "1.1.0",
-    .caps = TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED | TRIFLE_CAP_PING |
-            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES |
-            TRIFLE_CAP_JOURNAL_MARK,
-    .schemes = pg_schemes,
-    .open_params = pg_open,
-    .close = pg_close,
-    .setup = pg_setup,
-    .inc = pg_inc,
-    .set = pg_set,
-    .get = pg_get,
-    .ping = pg_ping,
-    .scan = pg_scan,
-    .drop = pg_drop,
-    .write_marked = pg_write_marked,
-    .mark_read = pg_mark_read,
-};
+DRV_SQL_DRIVER(pg, PG_NAME, "1.1.0", "postgres", "postgresql");
 
 TRIFLE_DRIVER_DEFINE(postgres, pg_driver)

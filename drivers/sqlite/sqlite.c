@@ -294,12 +294,8 @@ static int sq_leaf(drv_json *js, int depth, void *ctx)
     double v = 0;
     int numeric = 0;
 
-    if (drv_json_at_number(js)) {
-        if (!drv_json_number(js, &v, &numeric))
-            return 0;
-    } else if (!drv_json_skip(js, depth + 1)) {
+    if (!drv_json_value(js, depth, &v, &numeric))
         return 0;
-    }
     if (numeric || row->keep_raw)
         sq_ent_add(row, numeric, v, start, (size_t)(js->p - start));
     return 1;
@@ -1144,17 +1140,7 @@ static int sq_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_
     return rc;
 }
 
-static int sq_inc(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
-                  trifle_error *err)
-{
-    return sq_write(c, items, n, 0, res, err);
-}
-
-static int sq_set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
-                  trifle_error *err)
-{
-    return sq_write(c, items, n, 1, res, err);
-}
+DRV_DEFINE_INC_SET(sq_inc, sq_set, sq_write)
 
 /* ---------------------------------------------------------------------------------------------
  * Journal marks (ABI 1.1): the table "<table>_marks" (name TEXT PRIMARY KEY, seq INTEGER NOT
@@ -1471,27 +1457,6 @@ done:
  * The plugin's one export
  */
 
-static const char *const sq_schemes[] = {"sqlite", NULL};
-
-static const trifle_driver sq_driver = {
-    TRIFLE_DRIVER_HEADER,
-    .name = SQ_NAME,
-    .version = "1.1.0",
-    .caps = TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED | TRIFLE_CAP_PING |
-            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES |
-            TRIFLE_CAP_JOURNAL_MARK,
-    .schemes = sq_schemes,
-    .open_params = sq_open,
-    .close = sq_close,
-    .setup = sq_setup,
-    .inc = sq_inc,
-    .set = sq_set,
-    .get = sq_get,
-    .ping = sq_ping,
-    .scan = sq_scan,
-    .drop = sq_drop,
-    .write_marked = sq_write_marked,
-    .mark_read = sq_mark_read,
-};
+DRV_SQL_DRIVER(sq, SQ_NAME, "1.1.0", "sqlite");
 
 TRIFLE_DRIVER_DEFINE(sqlite, sq_driver)

@@ -240,6 +240,15 @@ static int skip_any(drv_json *js)
     }
 }
 
+int drv_json_value(drv_json *js, int depth, double *v, int *numeric)
+{
+    *v = 0;
+    *numeric = 0;
+    if (drv_json_at_number(js))
+        return drv_json_number(js, v, numeric);
+    return drv_json_skip(js, depth + 1);
+}
+
 /* drv_json_value_fn: a number is a leaf (when the walk has not failed and its path suits the
  * core); anything else, including an object nested deeper than max_depth, is skipped. */
 static int flat_value(drv_json *js, int depth, void *ctx)

@@ -136,6 +136,18 @@ int drv_json_literal(drv_json *js, const char *word, size_t n);
  * 1 deep): anything nested deeper than js->max_depth is invalid. Returns 1 past it, or 0. */
 int drv_json_skip(drv_json *js, int depth);
 
+/**
+ * Consume the member value at js->p for a drv_json_value_fn: a number is read (drv_json_number()),
+ * anything else is validated and skipped as a value nested depth + 1 deep (drv_json_skip()).
+ *
+ * @param js      the reader, at the value's first byte
+ * @param depth   the value_fn's depth (of the object the member belongs to)
+ * @param v       receives the number, or 0
+ * @param numeric receives 1 when *v got a finite double, else 0 (not a number, or out of range)
+ * @return 1 past the value, or 0 when it is not valid JSON
+ */
+int drv_json_value(drv_json *js, int depth, double *v, int *numeric);
+
 /* Does js->p start a number (`-` or a digit)? js->p must be before js->end. */
 static inline int drv_json_at_number(const drv_json *js)
 {
@@ -229,6 +241,81 @@ void drv_scrub(char *msg, size_t size, const char *secret);
  */
 int drv_verr(const trifle_host_api *host, const char *secret, trifle_error *err, int code,
              int native, const char *fmt, va_list ap) TRIFLE_PRINTF(6, 0);
+
+/**
+ * Define `static int name(trifle_conn *c, trifle_error *err, int code, int native, const char
+ * *fmt, ...)`, a driver's error function: drv_verr() with c->host and the password c->secret, so
+ * the driver's connection struct needs those two members. It returns code.
+ *
+ * @param name the function's name (`pg_err`)
+ */
+#define DRV_DEFINE_ERR(name)                                                                       \
+    static int name(trifle_conn *c, trifle_error *err, int code, int native, const char *fmt, ...) \
+        TRIFLE_PRINTF(5, 6);                                                                       \
+    static int name(trifle_conn *c, trifle_error *err, int code, int native, const char *fmt, ...) \
+    {                                                                                              \
+        va_list ap;                                                                                \
+                                                                                                   \
+        va_start(ap, fmt);                                                                         \
+        code = drv_verr(c->host, c->secret, err, code, native, fmt, ap);                           \
+        va_end(ap);                                                                                \
+        return code;                                                                               \
+    }
+
+/**
+ * Define `static int inc(trifle_conn *, const trifle_entry *, size_t, trifle_write_result *,
+ * trifle_error *)` and `set(...)`, a driver's trifle_driver.inc and .set, as its
+ * `int write(c, items, n, int set, res, err)` with set 0 and 1.
+ *
+ * @param inc   the inc function's name (`pg_inc`)
+ * @param set   the set function's name (`pg_set`)
+ * @param write the driver's writer, which both call
+ */
+#define DRV_DEFINE_INC_SET(inc, set, write)                                                       \
+    static int inc(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res, \
+                   trifle_error *err)                                                             \
+    {                                                                                             \
+        return write(c, items, n, 0, res, err);                                                   \
+    }                                                                                             \
+    static int set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res, \
+                   trifle_error *err)                                                             \
+    {                                                                                             \
+        return write(c, items, n, 1, res, err);                                                   \
+    }
+
+/**
+ * Define the export table of a SQL driver of this tree (sqlite, postgres, mysql), `static const
+ * trifle_driver <p>_driver`, for TRIFLE_DRIVER_DEFINE(): the capabilities they share (the partial
+ * and separated identifier modes, ping, atomic batches, setup, exact doubles, journal marks) and
+ * the entry points <p>_open (as open_params), <p>_close, _setup, _inc, _set, _get, _ping, _scan,
+ * _drop, _write_marked and _mark_read, which the driver defines. Its URL schemes, `static const
+ * char *const <p>_schemes[]`, are the arguments after drv_version.
+ *
+ * @param p        the driver's prefix (`pg`)
+ * @param drv_name its name (trifle_driver.name)
+ * @param drv_version its version text
+ */
+#define DRV_SQL_DRIVER(p, drv_name, drv_version, ...)                                   \
+    static const char *const p##_schemes[] = {__VA_ARGS__, NULL};                       \
+    static const trifle_driver p##_driver = {                                           \
+        TRIFLE_DRIVER_HEADER,                                                           \
+        .name = drv_name,                                                               \
+        .version = drv_version,                                                         \
+        .caps = TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED | TRIFLE_CAP_PING | \
+                TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES | \
+                TRIFLE_CAP_JOURNAL_MARK,                                                \
+        .schemes = p##_schemes,                                                         \
+        .open_params = p##_open,                                                        \
+        .close = p##_close,                                                             \
+        .setup = p##_setup,                                                             \
+        .inc = p##_inc,                                                                 \
+        .set = p##_set,                                                                 \
+        .get = p##_get,                                                                 \
+        .ping = p##_ping,                                                               \
+        .scan = p##_scan,                                                               \
+        .drop = p##_drop,                                                               \
+        .write_marked = p##_write_marked,                                               \
+        .mark_read = p##_mark_read}
 
 /**
  * Fill err through host->error_set() with TRIFLE_ENOMEM and "out of memory".
