@@ -863,13 +863,14 @@ static int my_run(trifle_conn *c, my_call *q, MYSQL_RES **out, trifle_error *err
     }
 }
 
-/* Run the text in c->sql (one or more statements, idempotent). */
-static int my_simple(trifle_conn *c, const char *table, trifle_error *err)
+/* Run the idempotent text in c->sql (one or more statements on table); with want_rows, its result
+ * set goes to *r. */
+static int my_query(trifle_conn *c, const char *table, int want_rows, MYSQL_RES **r,
+                    trifle_error *err)
 {
     my_call q;
-    MYSQL_RES *r;
-    int rc;
 
+    *r = NULL;
     if (c->oom)
         return my_oom(c, err);
     memset(&q, 0, sizeof(q));
@@ -877,7 +878,16 @@ static int my_simple(trifle_conn *c, const char *table, trifle_error *err)
     q.len = c->sql.len;
     q.table = table;
     q.idempotent = 1;
-    rc = my_run(c, &q, &r, err);
+    q.want_rows = want_rows;
+    return my_run(c, &q, r, err);
+}
+
+/* Run the text in c->sql (one or more statements, idempotent). */
+static int my_simple(trifle_conn *c, const char *table, trifle_error *err)
+{
+    MYSQL_RES *r;
+    int rc = my_query(c, table, 0, &r, err);
+
     if (r != NULL)
         mysql_free_result(r);
     return rc;
@@ -946,7 +956,9 @@ static int my_ensure(trifle_conn *c, trifle_error *err)
     return 0;
 }
 
-static int my_setup(trifle_conn *c, trifle_error *err)
+/* Start a call that sends one text: no allocation failed yet, the connection made if it is not,
+ * c->sql empty. TRIFLE_EINVAL when c is NULL. */
+static int my_begin(trifle_conn *c, trifle_error *err)
 {
     int rc;
 
@@ -956,6 +968,25 @@ static int my_setup(trifle_conn *c, trifle_error *err)
     if ((rc = my_ensure(c, err)) != 0)
         return rc;
     c->sql.len = 0;
+    return 0;
+}
+
+/* Append head, the table's name, where and the value as a string literal to c->sql. */
+static void my_put_select(trifle_conn *c, const char *head, const char *table, const char *where,
+                          const char *value)
+{
+    drv_buf_puts(&c->sql, head);
+    my_put_ident(&c->sql, table);
+    drv_buf_puts(&c->sql, where);
+    my_put_cstr(&c->sql, value);
+}
+
+static int my_setup(trifle_conn *c, trifle_error *err)
+{
+    int rc = my_begin(c, err);
+
+    if (rc != 0)
+        return rc;
     my_create_sql(c, &c->sql, 1, 1, 1);
     if ((rc = my_simple(c, NULL, err)) == 0)
         c->mark_ready = 1;
@@ -964,14 +995,10 @@ static int my_setup(trifle_conn *c, trifle_error *err)
 
 static int my_drop(trifle_conn *c, trifle_error *err)
 {
-    int rc;
+    int rc = my_begin(c, err);
 
-    if (c == NULL)
-        return TRIFLE_EINVAL;
-    c->oom = 0;
-    if ((rc = my_ensure(c, err)) != 0)
+    if (rc != 0)
         return rc;
-    c->sql.len = 0;
     drv_buf_puts(&c->sql, "DROP TABLE IF EXISTS ");
     my_put_ident(&c->sql, c->table);
     if (strcmp(c->table, c->ping_table) != 0) {
@@ -1335,25 +1362,19 @@ done:
     return rc;
 }
 
-static int my_inc(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
-                  trifle_error *err)
+/* inc (set 0) or set (1): my_write() with one of its lists. */
+static int my_write_list(trifle_conn *c, const trifle_entry *items, size_t n, int set,
+                         trifle_write_result *res, trifle_error *err)
 {
     if (c == NULL || (n > 0 && items == NULL))
         return TRIFLE_EINVAL;
     if (n == 0)
         return TRIFLE_OK;
-    return my_write(c, NULL, 0, items, n, NULL, res, err);
+    return set ? my_write(c, items, n, NULL, 0, NULL, res, err)
+               : my_write(c, NULL, 0, items, n, NULL, res, err);
 }
 
-static int my_set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
-                  trifle_error *err)
-{
-    if (c == NULL || (n > 0 && items == NULL))
-        return TRIFLE_EINVAL;
-    if (n == 0)
-        return TRIFLE_OK;
-    return my_write(c, items, n, NULL, 0, NULL, res, err);
-}
+DRV_DEFINE_INC_SET(my_inc, my_set, my_write_list)
 
 static int my_write_marked(trifle_conn *c, const trifle_entry *set_items, size_t n_set,
                            const trifle_entry *inc_items, size_t n_inc, const trifle_mark *mark,
@@ -1381,30 +1402,18 @@ static int my_mark_read(trifle_conn *c, const char *name, uint64_t *seq, trifle_
     trifle_error e = TRIFLE_ERROR_INIT;
     MYSQL_RES *r = NULL;
     MYSQL_ROW row;
-    my_call q;
     int rc;
 
     if (c == NULL || name == NULL || seq == NULL)
         return TRIFLE_EINVAL;
-    c->oom = 0;
     *seq = 0;
-    if ((rc = my_ensure(c, err)) != 0)
+    if ((rc = my_begin(c, err)) != 0)
         return rc;
-    c->sql.len = 0;
-    drv_buf_puts(&c->sql, "SELECT `seq` FROM ");
-    my_put_ident(&c->sql, c->mark_table);
-    drv_buf_puts(&c->sql, " WHERE `name` = ");
-    my_put_cstr(&c->sql, name);
+    my_put_select(c, "SELECT `seq` FROM ", c->mark_table, " WHERE `name` = ", name);
     if (c->oom)
         return my_oom(c, err);
-    memset(&q, 0, sizeof(q));
-    q.sql = c->sql.p;
-    q.len = c->sql.len;
-    q.idempotent = 1;
-    q.want_rows = 1;
-    q.table = c->mark_table;
     c->mark_missing = 0;
-    rc = my_run(c, &q, &r, &e);
+    rc = my_query(c, c->mark_table, 1, &r, &e);
     if (rc == TRIFLE_ECONFIG && c->mark_missing)
         return 0; /* no mark storage yet */
     if (rc != 0) {
@@ -1507,7 +1516,6 @@ static int my_read(trifle_conn *c, const trifle_bucket *buckets, size_t n, my_de
     MYSQL_RES *r = NULL;
     MYSQL_ROW row;
     my_get_ctx ctx;
-    my_call q;
     int rc = 0;
 
     c->oom = 0;
@@ -1548,15 +1556,7 @@ static int my_read(trifle_conn *c, const trifle_bucket *buckets, size_t n, my_de
         drv_buf_puts(&c->sql, " AND `at`");
         my_in_list(c, buckets, c->bk.n, 2);
     }
-    if (c->oom)
-        return my_oom(c, err);
-    memset(&q, 0, sizeof(q));
-    q.sql = c->sql.p;
-    q.len = c->sql.len;
-    q.table = c->table;
-    q.idempotent = 1;
-    q.want_rows = 1;
-    if ((rc = my_run(c, &q, &r, err)) != 0)
+    if ((rc = my_query(c, c->table, 1, &r, err)) != 0)
         return rc;
     if (r == NULL)
         return my_err(c, err, TRIFLE_EDRIVER, 0, "mysql: get returned no result set");
@@ -1666,30 +1666,16 @@ static int my_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink
     MYSQL_RES *r = NULL;
     MYSQL_ROW row;
     my_get_ctx ctx;
-    my_call q;
     int64_t at;
     int rc;
 
     if (c == NULL || key == NULL || at_out == NULL || sink == NULL)
         return TRIFLE_EINVAL;
-    c->oom = 0;
-    if ((rc = my_ensure(c, err)) != 0)
+    if ((rc = my_begin(c, err)) != 0)
         return rc;
-    c->sql.len = 0;
-    drv_buf_puts(&c->sql, "SELECT `at`, `data` FROM ");
-    my_put_ident(&c->sql, c->ping_table);
-    drv_buf_puts(&c->sql, " WHERE `key` = ");
-    my_put_cstr(&c->sql, key);
+    my_put_select(c, "SELECT `at`, `data` FROM ", c->ping_table, " WHERE `key` = ", key);
     drv_buf_puts(&c->sql, " ORDER BY `at` DESC LIMIT 1");
-    if (c->oom)
-        return my_oom(c, err);
-    memset(&q, 0, sizeof(q));
-    q.sql = c->sql.p;
-    q.len = c->sql.len;
-    q.table = c->ping_table;
-    q.idempotent = 1;
-    q.want_rows = 1;
-    if ((rc = my_run(c, &q, &r, err)) != 0)
+    if ((rc = my_query(c, c->ping_table, 1, &r, err)) != 0)
         return rc;
     if (r == NULL || (row = mysql_fetch_row(r)) == NULL) {
         rc = my_err(c, err, TRIFLE_ENOTFOUND, 0, "no ping for key %s", key);
