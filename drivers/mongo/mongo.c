@@ -109,13 +109,10 @@ struct trifle_conn {
 
 static char *mg_strdup(trifle_conn *c, const char *s)
 {
-    size_t n = strlen(s) + 1;
-    char *p = c->host->alloc(n);
+    char *p = drv_strdup(c->host, s);
 
     if (p == NULL)
         c->oom = 1;
-    else
-        memcpy(p, s, n);
     return p;
 }
 

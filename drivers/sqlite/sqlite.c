@@ -344,15 +344,14 @@ static void sq_close(trifle_conn *c)
         sqlite3_finalize(c->select[i]);
         sqlite3_finalize(c->upsert[i]);
     }
-    sqlite3_finalize(c->delete_legacy);
-    sqlite3_finalize(c->begin);
-    sqlite3_finalize(c->begin_read);
-    sqlite3_finalize(c->commit);
-    sqlite3_finalize(c->rollback);
-    sqlite3_finalize(c->ping);
-    sqlite3_finalize(c->scan);
-    sqlite3_finalize(c->mark_upsert);
-    sqlite3_finalize(c->mark_select);
+    {
+        sqlite3_stmt *const fixed[] = {c->delete_legacy, c->begin,       c->begin_read,
+                                       c->commit,        c->rollback,    c->ping,
+                                       c->scan,          c->mark_upsert, c->mark_select};
+
+        for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+            sqlite3_finalize(fixed[i]);
+    }
     (void)sqlite3_close_v2(c->db);
     drv_buf_free(&c->sql);
     drv_buf_free(&c->arena);
@@ -583,14 +582,16 @@ static const trifle_bucket *sq_bucket(const void *base, size_t stride, size_t i)
     return (const trifle_bucket *)(const void *)((const char *)base + i * stride);
 }
 
+/* The identifier columns of each mode. */
+static const char *const sq_cols[] = {
+    [TRIFLE_ID_FULL] = "key",
+    [TRIFLE_ID_PARTIAL] = "key, at",
+    [TRIFLE_ID_SEPARATED] = "key, granularity, at",
+};
+
 /* The SELECT for chunks of up to sq_classes[ci] identifiers (SPEC §7.5). */
 static int sq_select(trifle_conn *c, size_t k, sqlite3_stmt **out, unsigned *cls, trifle_error *err)
 {
-    static const char *const head[] = {
-        [TRIFLE_ID_FULL] = "SELECT key, data FROM ",
-        [TRIFLE_ID_PARTIAL] = "SELECT key, at, data FROM ",
-        [TRIFLE_ID_SEPARATED] = "SELECT key, granularity, at, data FROM ",
-    };
     static const char *const term[] = {
         [TRIFLE_ID_FULL] = "?",
         [TRIFLE_ID_PARTIAL] = "(key = ? AND at IN (?, ?))",
@@ -603,8 +604,9 @@ static int sq_select(trifle_conn *c, size_t k, sqlite3_stmt **out, unsigned *cls
         ci++;
     *cls = sq_classes[ci];
     if (c->select[ci] == NULL) {
-        sq_sql3(c, head[c->mode], c->table,
-                c->mode == TRIFLE_ID_FULL ? " WHERE key IN (" : " WHERE ");
+        sq_sql3(c, "SELECT ", sq_cols[c->mode], ", data FROM ");
+        drv_buf_puts(&c->sql, c->table);
+        drv_buf_puts(&c->sql, c->mode == TRIFLE_ID_FULL ? " WHERE key IN (" : " WHERE ");
         for (j = 0; j < sq_classes[ci]; j++) {
             if (j > 0)
                 drv_buf_puts(&c->sql, c->mode == TRIFLE_ID_FULL ? ", " : " OR ");
@@ -867,11 +869,6 @@ static int sq_prepare_write(trifle_conn *c, trifle_error *err)
  * statement per up to 500 rows instead of one per row halves the cost of a write). */
 static int sq_upsert_stmt(trifle_conn *c, size_t ci, sqlite3_stmt **out, trifle_error *err)
 {
-    static const char *const cols[] = {
-        [TRIFLE_ID_FULL] = "key",
-        [TRIFLE_ID_PARTIAL] = "key, at",
-        [TRIFLE_ID_SEPARATED] = "key, granularity, at",
-    };
     static const char *const row[] = {
         [TRIFLE_ID_FULL] = "(?, ?)",
         [TRIFLE_ID_PARTIAL] = "(?, ?, ?)",
@@ -882,7 +879,7 @@ static int sq_upsert_stmt(trifle_conn *c, size_t ci, sqlite3_stmt **out, trifle_
 
     if (c->upsert[ci] == NULL) {
         sq_sql3(c, "INSERT INTO ", c->table, " (");
-        drv_buf_puts(&c->sql, cols[c->mode]);
+        drv_buf_puts(&c->sql, sq_cols[c->mode]);
         drv_buf_puts(&c->sql, ", data) VALUES ");
         for (j = 0; j < sq_classes[ci]; j++) {
             if (j > 0)
@@ -890,7 +887,7 @@ static int sq_upsert_stmt(trifle_conn *c, size_t ci, sqlite3_stmt **out, trifle_
             drv_buf_puts(&c->sql, row[c->mode]);
         }
         drv_buf_puts(&c->sql, " ON CONFLICT (");
-        drv_buf_puts(&c->sql, cols[c->mode]);
+        drv_buf_puts(&c->sql, sq_cols[c->mode]);
         drv_buf_puts(&c->sql, ") DO UPDATE SET data = excluded.data;");
         if ((rc = sq_prepare_sql(c, &c->upsert[ci], c->table, err)) != 0)
             return rc;

@@ -211,17 +211,18 @@ static int skip_any(drv_json *js)
             continue;
         case ']':
         case '}':
-            if (depth == 0)
-                return 0;
-            depth--;
-            js->p++;
-            break;
         case ',':
-        case ':':
+        case ':': {
+            int closes = *js->p == ']' || *js->p == '}';
+
             if (depth == 0)
                 return 0;
             js->p++;
-            continue;
+            if (!closes)
+                continue; /* a separator: the value goes on */
+            depth--;
+            break;
+        }
         case 't':
         case 'f':
         case 'n': {

@@ -188,6 +188,16 @@ int drv_oom(const trifle_host_api *host, trifle_error *err)
     return TRIFLE_ENOMEM;
 }
 
+char *drv_strdup(const trifle_host_api *host, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = host->alloc(n);
+
+    if (p != NULL)
+        memcpy(p, s, n);
+    return p;
+}
+
 void *drv_calloc(const trifle_host_api *host, size_t size, trifle_error *err)
 {
     void *p = host->alloc(size);

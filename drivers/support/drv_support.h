@@ -337,6 +337,15 @@ int drv_oom(const trifle_host_api *host, trifle_error *err);
  */
 void *drv_calloc(const trifle_host_api *host, size_t size, trifle_error *err);
 
+/**
+ * A copy of the NUL-terminated s from host->alloc.
+ *
+ * @param host the host API (alloc)
+ * @param s    the text
+ * @return the copy (free it with host->free), or NULL when memory runs out
+ */
+char *drv_strdup(const trifle_host_api *host, const char *s);
+
 /* Byte order of paths a[0..an) and b[0..bn): memcmp, then the shorter first. */
 int drv_pathcmp(const char *a, size_t an, const char *b, size_t bn);
 
