@@ -682,6 +682,7 @@ static int my_param(trifle_conn *c, const char *name, const char *value, trifle_
 static int my_open(trifle_conn **out, const trifle_host_api *host, const char *url,
                    const trifle_open_params *params, const char *const *opts, trifle_error *err)
 {
+    static const char *const prefixes[] = {"mysql://", NULL};
     const char *table = "trifle_stats", *ping_table = NULL, *bad;
     trifle_conn *c;
     size_t i;
@@ -690,12 +691,8 @@ static int my_open(trifle_conn **out, const trifle_host_api *host, const char *u
     if (out == NULL || host == NULL)
         return TRIFLE_EINVAL;
     *out = NULL;
-    if ((rc = drv_open_mode(host, params, &mode, err)) != 0)
+    if ((rc = drv_open_url(host, params, url, prefixes, "mysql://", &mode, err)) != 0)
         return rc;
-    if (url == NULL || strncmp(url, "mysql://", 8) != 0) {
-        host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: expected mysql://");
-        return TRIFLE_ECONFIG;
-    }
     if ((c = drv_calloc(host, sizeof(*c), err)) == NULL)
         return TRIFLE_ENOMEM;
     c->host = host;

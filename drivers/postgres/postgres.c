@@ -551,6 +551,7 @@ static void pg_connect_timeout(trifle_conn *c)
 static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *url,
                    const trifle_open_params *params, const char *const *opts, trifle_error *err)
 {
+    static const char *const prefixes[] = {"postgres://", "postgresql://", NULL};
     const char *table = "trifle_stats", *ping_table = NULL, *bad;
     const char **kw = NULL, **val = NULL;
     PQconninfoOption *parsed = NULL, *defs = NULL, *o;
@@ -562,14 +563,9 @@ static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *u
     if (out == NULL || host == NULL)
         return TRIFLE_EINVAL;
     *out = NULL;
-    if ((rc = drv_open_mode(host, params, &mode, err)) != 0)
+    if ((rc = drv_open_url(host, params, url, prefixes, "postgres:// or postgresql://", &mode,
+                           err)) != 0)
         return rc;
-    if (url == NULL ||
-        (strncmp(url, "postgres://", 11) != 0 && strncmp(url, "postgresql://", 13) != 0)) {
-        host->error_set(err, TRIFLE_ECONFIG, 0,
-                        "invalid driver URL: expected postgres:// or postgresql://");
-        return TRIFLE_ECONFIG;
-    }
     if ((c = drv_calloc(host, sizeof(*c), err)) == NULL)
         return TRIFLE_ENOMEM;
     c->host = host;

@@ -372,6 +372,7 @@ static int sq_exec(trifle_conn *c, const char *sql, const char *table, trifle_er
 static int sq_open(trifle_conn **out, const trifle_host_api *host, const char *url,
                    const trifle_open_params *params, const char *const *opts, trifle_error *err)
 {
+    static const char *const prefixes[] = {"sqlite:", NULL};
     const char *path, *table = "trifle_stats", *ping_table = NULL, *bad;
     char *literal = NULL;
     trifle_conn *c = NULL;
@@ -381,12 +382,8 @@ static int sq_open(trifle_conn **out, const trifle_host_api *host, const char *u
     if (out == NULL || host == NULL)
         return TRIFLE_EINVAL;
     *out = NULL;
-    if ((rc = drv_open_mode(host, params, &mode, err)) != 0)
+    if ((rc = drv_open_url(host, params, url, prefixes, "sqlite:PATH", &mode, err)) != 0)
         return rc;
-    if (url == NULL || strncmp(url, "sqlite:", 7) != 0) {
-        host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: expected sqlite:PATH");
-        return TRIFLE_ECONFIG;
-    }
     path = url + 7;
     if (strncmp(path, "//", 2) == 0) {
         if (path[2] != '/') {
@@ -627,6 +624,19 @@ static int sq_bind_text(sqlite3_stmt *st, int i, const char *s, int len, int *rc
         *rc =
             s != NULL ? sqlite3_bind_text(st, i, s, len, SQLITE_STATIC) : sqlite3_bind_null(st, i);
     return *rc;
+}
+
+/* Bind text to the first parameter of st (on table) and step it. Returns what sqlite3_step()
+ * returned (SQLITE_ROW, SQLITE_DONE, an error code), or a negative status with err set when the
+ * bind failed. */
+static int sq_bind_step(trifle_conn *c, sqlite3_stmt *st, const char *text, const char *table,
+                        trifle_error *err)
+{
+    int brc = SQLITE_OK;
+
+    if (sq_bind_text(st, 1, text, -1, &brc) != SQLITE_OK)
+        return sq_fail(c, brc, table, err);
+    return sqlite3_step(st);
 }
 
 /* Emit the numeric leaves of one stored row for bucket index. */
@@ -1216,7 +1226,7 @@ done:
  * creates the table: a read takes no write lock. */
 static int sq_mark_read(trifle_conn *c, const char *name, uint64_t *seq, trifle_error *err)
 {
-    int rc, brc = SQLITE_OK;
+    int rc;
     sqlite3_int64 v;
 
     if (c == NULL || name == NULL || seq == NULL)
@@ -1237,12 +1247,8 @@ static int sq_mark_read(trifle_conn *c, const char *name, uint64_t *seq, trifle_
             return sq_fail(c, rc, c->marks_table, err);
         }
     }
-    sq_bind_text(c->mark_select, 1, name, -1, &brc);
-    if (brc != SQLITE_OK) {
-        rc = sq_fail(c, brc, c->marks_table, err);
+    if ((rc = sq_bind_step(c, c->mark_select, name, c->marks_table, err)) < 0)
         goto done;
-    }
-    rc = sqlite3_step(c->mark_select);
     if (rc == SQLITE_DONE) {
         rc = 0;
     } else if (rc == SQLITE_ROW) {
@@ -1369,7 +1375,7 @@ static int sq_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
 static int sq_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink *sink,
                    trifle_error *err)
 {
-    int rc, brc = SQLITE_OK;
+    int rc;
     int64_t at = 0;
     size_t i;
 
@@ -1383,12 +1389,8 @@ static int sq_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink
         if ((rc = sq_prepare_sql(c, &c->scan, c->ping_table, err)) != 0)
             return rc;
     }
-    sq_bind_text(c->scan, 1, key, -1, &brc);
-    if (brc != SQLITE_OK) {
-        rc = sq_fail(c, brc, c->ping_table, err);
+    if ((rc = sq_bind_step(c, c->scan, key, c->ping_table, err)) < 0)
         goto done;
-    }
-    rc = sqlite3_step(c->scan);
     if (rc == SQLITE_DONE) {
         c->host->error_set(err, TRIFLE_ENOTFOUND, 0, "no ping for key %s", key);
         rc = TRIFLE_ENOTFOUND;

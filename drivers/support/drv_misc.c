@@ -43,6 +43,21 @@ int drv_open_mode(const trifle_host_api *host, const trifle_open_params *params,
     return TRIFLE_ECONFIG;
 }
 
+int drv_open_url(const trifle_host_api *host, const trifle_open_params *params, const char *url,
+                 const char *const *prefixes, const char *expected, int *mode, trifle_error *err)
+{
+    size_t i;
+    int rc;
+
+    if ((rc = drv_open_mode(host, params, mode, err)) != 0)
+        return rc;
+    for (i = 0; url != NULL && prefixes[i] != NULL; i++)
+        if (strncmp(url, prefixes[i], strlen(prefixes[i])) == 0)
+            return 0;
+    host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: expected %s", expected);
+    return TRIFLE_ECONFIG;
+}
+
 const char *drv_params_separator(const trifle_open_params *params)
 {
     if (params == NULL || !TRIFLE_OPEN_PARAMS_HAS(params, separator) || params->separator == NULL)

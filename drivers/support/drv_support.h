@@ -194,6 +194,23 @@ int drv_params_mode(const trifle_open_params *params);
 int drv_open_mode(const trifle_host_api *host, const trifle_open_params *params, int *mode,
                   trifle_error *err);
 
+/**
+ * The checks that start a storage driver's open_params(): the identifier mode of params into
+ * *mode (drv_open_mode()), then the URL's beginning.
+ *
+ * @param host     the host API (error_set)
+ * @param params   open_params()' params
+ * @param url      open_params()' url, or NULL
+ * @param prefixes the beginnings the driver takes ("postgres://", ...), NULL-terminated
+ * @param expected what the message says a URL begins with ("postgres:// or postgresql://")
+ * @param mode     receives the identifier mode
+ * @param err      receives the error
+ * @return 0, or TRIFLE_ECONFIG with err set (drv_open_mode()'s message, or "invalid driver URL:
+ *         expected <expected>")
+ */
+int drv_open_url(const trifle_host_api *host, const trifle_open_params *params, const char *url,
+                 const char *const *prefixes, const char *expected, int *mode, trifle_error *err);
+
 /* The separator of open_params()' params, or "::" when params is NULL or too short to hold it. */
 const char *drv_params_separator(const trifle_open_params *params);
 
