@@ -217,8 +217,6 @@ static void my_put_path(trifle_conn *c, drv_buf *b, const char *prefix, const ch
 static void my_put_object(trifle_conn *c, drv_buf *b, const trifle_leaf *leaves, size_t n,
                           const char *prefix, const char *at_text)
 {
-    size_t i, plen = strlen(prefix);
-
     drv_buf_putc(b, '{');
     if (at_text != NULL) {
         drv_buf_puts(b, "\"at\":\"");
@@ -227,20 +225,7 @@ static void my_put_object(trifle_conn *c, drv_buf *b, const trifle_leaf *leaves,
         if (n > 0)
             drv_buf_putc(b, ',');
     }
-    for (i = 0; i < n; i++) {
-        if (i > 0)
-            drv_buf_putc(b, ',');
-        if (plen == 0) {
-            my_put_key(b, leaves[i].path, strlen(leaves[i].path));
-        } else {
-            c->path.len = 0;
-            drv_buf_put(&c->path, prefix, plen);
-            drv_buf_puts(&c->path, leaves[i].path);
-            my_put_key(b, c->path.p, c->path.len);
-        }
-        drv_buf_putc(b, ':');
-        drv_buf_put_num(b, leaves[i].value);
-    }
+    drv_buf_put_members(b, &c->path, prefix, leaves, n, my_put_key);
     drv_buf_putc(b, '}');
 }
 
@@ -1614,19 +1599,14 @@ static int my_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
                    trifle_error *err)
 {
     char at_text[TU_TIME_LEN + 1];
-    size_t i;
     int rc;
 
     if (c == NULL || key == NULL || (n > 0 && leaves == NULL))
         return TRIFLE_EINVAL;
     c->oom = 0;
-    if (!my_at_ok(at))
-        return my_err(c, err, TRIFLE_EINVAL, 0, "time out of range: %lld", (long long)at);
-    if (tu_utf8_count(key) > MY_ID_MAX)
-        return my_err(c, err, TRIFLE_EINVAL, 0, "ping key is longer than %d characters", MY_ID_MAX);
-    for (i = 0; i < n; i++)
-        if (leaves[i].path == NULL || leaves[i].path[0] == '\0' || !isfinite(leaves[i].value))
-            return my_err(c, err, TRIFLE_EINVAL, 0, "invalid ping leaf %zu", i);
+    if ((rc = drv_ping_check(c->host, c->secret, my_at_ok(at), at, key, MY_ID_MAX, leaves, n,
+                             err)) != 0)
+        return rc;
     if ((rc = my_ensure(c, err)) != 0)
         return rc;
     (void)tu_time_format(at_text, at);
@@ -1652,9 +1632,7 @@ static int my_scan_leaf(void *ctx, const char *path, size_t len, double v)
 {
     my_get_ctx *g = ctx;
 
-    if (len <= 5 || memcmp(path, "data.", 5) != 0)
-        return 0;
-    return g->c->host->emit(g->sink, 0, path + 5, v);
+    return drv_ping_emit(g->c->host, g->sink, path, len, v);
 }
 
 static int my_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink *sink,

@@ -175,28 +175,6 @@ static void pg_array_at(drv_buf *b, int64_t at)
     pg_put_i64(b, (at - PG_EPOCH_2000) * 1000000);
 }
 
-/* Append the members `"<prefix><path>":<v>` of leaves, separated by commas. */
-static void pg_put_members(trifle_conn *c, drv_buf *b, const trifle_leaf *leaves, size_t n,
-                           const char *prefix)
-{
-    size_t i, plen = strlen(prefix);
-
-    for (i = 0; i < n; i++) {
-        if (i > 0)
-            drv_buf_putc(b, ',');
-        if (plen == 0) {
-            drv_buf_put_jstr(b, leaves[i].path, strlen(leaves[i].path));
-        } else {
-            c->path.len = 0;
-            drv_buf_put(&c->path, prefix, plen);
-            drv_buf_puts(&c->path, leaves[i].path);
-            drv_buf_put_jstr(b, c->path.p, c->path.len);
-        }
-        drv_buf_putc(b, ':');
-        drv_buf_put_num(b, leaves[i].value);
-    }
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Errors (STYLE §3; SPEC §13; ERRATA I15). `native` is the SQLSTATE packed as PostgreSQL packs it
  * internally (MAKE_SQLSTATE: six bits per character, first character lowest), 0 when the failure
@@ -1151,7 +1129,7 @@ static int pg_write_params(trifle_conn *c, const trifle_entry *items, size_t n, 
         pg_put_u32(data, 0);   /* patched below */
         drv_buf_putc(data, 1); /* jsonb's binary format version */
         drv_buf_putc(data, '{');
-        pg_put_members(c, data, e->leaves, e->n_leaves, "");
+        drv_buf_put_members(data, &c->path, "", e->leaves, e->n_leaves, drv_buf_put_jstr);
         drv_buf_putc(data, '}');
         if (!c->oom)
             pg_patch_u32(data, at, (uint32_t)(data->len - at - 4));
@@ -1657,19 +1635,14 @@ static int pg_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
     PGresult *r = NULL;
     drv_buf *data;
     pg_call q;
-    size_t i;
     int rc;
 
     if (c == NULL || key == NULL || (n > 0 && leaves == NULL))
         return TRIFLE_EINVAL;
     c->oom = 0;
-    if (!pg_at_ok(at))
-        return pg_err(c, err, TRIFLE_EINVAL, 0, "time out of range: %lld", (long long)at);
-    if (tu_utf8_count(key) > PG_ID_MAX)
-        return pg_err(c, err, TRIFLE_EINVAL, 0, "ping key is longer than %d characters", PG_ID_MAX);
-    for (i = 0; i < n; i++)
-        if (leaves[i].path == NULL || leaves[i].path[0] == '\0' || !isfinite(leaves[i].value))
-            return pg_err(c, err, TRIFLE_EINVAL, 0, "invalid ping leaf %zu", i);
+    if ((rc = drv_ping_check(c->host, c->secret, pg_at_ok(at), at, key, PG_ID_MAX, leaves, n,
+                             err)) != 0)
+        return rc;
     (void)tu_time_format(at_text, at); /* in range: pg_at_ok() */
 
     /* {"at":"<RFC 3339>","data.<path>":<v>,...}: the SQLite flat layout (ERRATA minor 15) */
@@ -1680,7 +1653,7 @@ static int pg_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
     drv_buf_putc(data, '"');
     if (n > 0)
         drv_buf_putc(data, ',');
-    pg_put_members(c, data, leaves, n, "data.");
+    drv_buf_put_members(data, &c->path, "data.", leaves, n, drv_buf_put_jstr);
     drv_buf_putc(data, '}');
     drv_buf_putc(data, '\0');
     if (c->oom)
@@ -1704,9 +1677,7 @@ static int pg_scan_leaf(void *ctx, const char *path, size_t len, double v)
 {
     pg_get_ctx *g = ctx;
 
-    if (len <= 5 || memcmp(path, "data.", 5) != 0)
-        return 0;
-    return g->c->host->emit(g->sink, 0, path + 5, v);
+    return drv_ping_emit(g->c->host, g->sink, path, len, v);
 }
 
 static int pg_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink *sink,

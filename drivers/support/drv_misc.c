@@ -3,6 +3,7 @@
  */
 #include "drv_support.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,6 +57,46 @@ int drv_open_url(const trifle_host_api *host, const trifle_open_params *params, 
             return 0;
     host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: expected %s", expected);
     return TRIFLE_ECONFIG;
+}
+
+/* drv_verr() with the arguments given here. */
+static int drv_err(const trifle_host_api *host, const char *secret, trifle_error *err, int code,
+                   const char *fmt, ...) TRIFLE_PRINTF(5, 6);
+
+static int drv_err(const trifle_host_api *host, const char *secret, trifle_error *err, int code,
+                   const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    code = drv_verr(host, secret, err, code, 0, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int drv_ping_check(const trifle_host_api *host, const char *secret, int in_range, int64_t at,
+                   const char *key, int id_max, const trifle_leaf *leaves, size_t n,
+                   trifle_error *err)
+{
+    size_t i;
+
+    if (!in_range)
+        return drv_err(host, secret, err, TRIFLE_EINVAL, "time out of range: %lld", (long long)at);
+    if (tu_utf8_count(key) > (size_t)id_max)
+        return drv_err(host, secret, err, TRIFLE_EINVAL, "ping key is longer than %d characters",
+                       id_max);
+    for (i = 0; i < n; i++)
+        if (leaves[i].path == NULL || leaves[i].path[0] == '\0' || !isfinite(leaves[i].value))
+            return drv_err(host, secret, err, TRIFLE_EINVAL, "invalid ping leaf %zu", i);
+    return 0;
+}
+
+int drv_ping_emit(const trifle_host_api *host, trifle_sink *sink, const char *path, size_t len,
+                  double v)
+{
+    if (len <= 5 || memcmp(path, "data.", 5) != 0)
+        return 0;
+    return host->emit(sink, 0, path + 5, v);
 }
 
 const char *drv_params_separator(const trifle_open_params *params)

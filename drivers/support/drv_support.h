@@ -86,6 +86,23 @@ void drv_buf_put_jstr(drv_buf *b, const char *s, size_t n);
 /* Append finite v in canonical number text (SPEC §4.5), printed by host->format_double. */
 void drv_buf_put_num(drv_buf *b, double v);
 
+/* Writes the member name s[0..n) into b: drv_buf_put_jstr(), or a driver's variant of it. */
+typedef void (*drv_key_fn)(drv_buf *b, const char *s, size_t n);
+
+/**
+ * Append the JSON object members `"<prefix><path>":<value>` of leaves[0..n), separated by
+ * commas (no braces), values in canonical number text (drv_buf_put_num()).
+ *
+ * @param b       receives the members
+ * @param scratch builds the prefixed names (its len is reset; unused when prefix is "")
+ * @param prefix  put before every path ("data.", or "")
+ * @param leaves  the leaves
+ * @param n       how many
+ * @param key     writes each name
+ */
+void drv_buf_put_members(drv_buf *b, drv_buf *scratch, const char *prefix,
+                         const trifle_leaf *leaves, size_t n, drv_key_fn key);
+
 /* Make room for `want` elements of `size` bytes in the array *p, whose capacity is *cap elements
  * (exactly want: callers that append one by one double it themselves). Returns 0, or -1 leaving
  * *p and *cap as they were. */
@@ -180,6 +197,40 @@ int drv_json_flatten(const trifle_host_api *host, drv_buf *path, int max_depth, 
 /* ---------------------------------------------------------------------------------------------
  * Options, names, paths, hashing
  */
+
+/**
+ * Check the arguments of a SQL driver's ping: the time (in_range: the driver's verdict on at), the
+ * key's length in characters and each leaf (a non-empty path and a finite value).
+ *
+ * @param host     the host API (error_set)
+ * @param secret   the connection's password, or NULL (drv_verr())
+ * @param in_range whether the driver can store at
+ * @param at       the ping's time
+ * @param key      the ping's key
+ * @param id_max   the most characters a key may have
+ * @param leaves   the leaves
+ * @param n        how many
+ * @param err      receives the error
+ * @return 0, or TRIFLE_EINVAL with err set ("time out of range: <at>", "ping key is longer than
+ *         <id_max> characters" or "invalid ping leaf <i>")
+ */
+int drv_ping_check(const trifle_host_api *host, const char *secret, int in_range, int64_t at,
+                   const char *key, int id_max, const trifle_leaf *leaves, size_t n,
+                   trifle_error *err);
+
+/**
+ * A leaf of a stored ping in the SQL drivers' flat layout (`{"at":...,"data.<path>":<v>}`) for
+ * scan: a path under `data.` goes to sink (index 0) without that prefix, any other is skipped.
+ *
+ * @param host the host API (emit)
+ * @param sink scan's sink
+ * @param path the stored path
+ * @param len  its length
+ * @param v    its value
+ * @return emit()'s result, or 0 for a skipped path
+ */
+int drv_ping_emit(const trifle_host_api *host, trifle_sink *sink, const char *path, size_t len,
+                  double v);
 
 /* The identifier mode named by the core's `trifle.joined` option ("full", "partial",
  * "separated") of an ABI 1.0-1.2 open(): an enum trifle_id_mode, or -1. */
