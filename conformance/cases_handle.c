@@ -128,15 +128,6 @@ static int before_setup_ok(conf_ctx *c, const char *what, int rc)
     return -1;
 }
 
-static int count_leaf(size_t index, const char *path, double value, void *payload)
-{
-    (void)index;
-    (void)path;
-    (void)value;
-    ++*(size_t *)payload;
-    return 0;
-}
-
 static void case_errors_before_setup(conf_ctx *c)
 {
     trifle_entry e;
@@ -147,7 +138,7 @@ static void case_errors_before_setup(conf_ctx *c)
     if (conf_entry(c, c->st, &e, "k", "1h", CONF_T0, CONF_LEAVES({"count", 1})) != 0)
         return;
     trifle_error_clear(&c->err);
-    rc = trifle_storage_get(c->st, &e.bucket, 1, count_leaf, &n, &c->err);
+    rc = trifle_storage_get(c->st, &e.bucket, 1, conf_count_leaf, &n, &c->err);
     if (before_setup_ok(c, "get", rc) < 0)
         return;
     CONF_CHECK(c, n == 0, "get before setup delivered %zu leaves", n);

@@ -196,29 +196,23 @@ static void case_edata_all_or_nothing(conf_ctx *c)
     (void)all_or_nothing(c, set, 2, inc, 1, 1, 3, "300-byte key");
 }
 
-#define BATCH 10000
-
 /* 10,000 items in one call (5,000 set, 5,000 inc) and the mark. */
 static void case_batch_10000(conf_ctx *c)
 {
-    trifle_entry *e = conf_alloc(c, BATCH * sizeof(*e));
-    trifle_bucket *b = conf_alloc(c, BATCH * sizeof(*b));
+    trifle_bucket *b = NULL;
+    trifle_entry *e = conf_batch(c, CONF_BATCH, &b);
     conf_reads *r;
     size_t i;
 
-    for (i = 0; i < BATCH; i++) {
-        trifle_leaf l[2] = {{"count", (double)(i % 7 + 1)}, {"n.v", 0.5}};
-
-        if (conf_entry(c, c->st, &e[i], "batch", "1h", CONF_T0 + (int64_t)i * 3600, l, 2) != 0)
-            return;
-        b[i] = e[i].bucket;
-    }
-    if (marked_ok(c, c->st, e, BATCH / 2, e + BATCH / 2, BATCH - BATCH / 2, "j", 77) != 0 ||
-        marked_ok(c, c->st, NULL, 0, e + BATCH / 2, BATCH - BATCH / 2, "j", 78) != 0 ||
-        (r = conf_get(c, c->st, b, BATCH)) == NULL)
+    if (e == NULL ||
+        marked_ok(c, c->st, e, CONF_BATCH / 2, e + CONF_BATCH / 2, CONF_BATCH - CONF_BATCH / 2, "j",
+                  77) != 0 ||
+        marked_ok(c, c->st, NULL, 0, e + CONF_BATCH / 2, CONF_BATCH - CONF_BATCH / 2, "j", 78) !=
+            0 ||
+        (r = conf_get(c, c->st, b, CONF_BATCH)) == NULL)
         return;
-    for (i = 0; i < BATCH; i++) {
-        double k = i < BATCH / 2 ? 1 : 2;
+    for (i = 0; i < CONF_BATCH; i++) {
+        double k = i < CONF_BATCH / 2 ? 1 : 2;
         trifle_leaf l[2] = {{"count", k * (double)(i % 7 + 1)}, {"n.v", k * 0.5}};
 
         if (conf_expect(c, r, i, conf_printf(c, "item %zu", i), l, 2, CONF_EXACT))

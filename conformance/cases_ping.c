@@ -123,15 +123,6 @@ static void case_ping_handle(conf_ctx *c)
     trifle_mem_free(json);
 }
 
-static int ignore_leaf(size_t index, const char *path, double value, void *payload)
-{
-    (void)index;
-    (void)path;
-    (void)value;
-    (void)payload;
-    return 0;
-}
-
 /* Without TRIFLE_CAP_PING every ping entry point says so. */
 static void case_ping_unsupported(conf_ctx *c)
 {
@@ -145,7 +136,7 @@ static void case_ping_unsupported(conf_ctx *c)
     CONF_CHECK(c, rc == TRIFLE_ENOTSUP, "ping without the PING capability: %s, want ENOTSUP",
                trifle_status_name(rc));
     trifle_error_clear(&c->err);
-    rc = trifle_storage_scan(c->st, "k", &at, ignore_leaf, NULL, &c->err);
+    rc = trifle_storage_scan(c->st, "k", &at, conf_count_leaf, NULL, &c->err);
     CONF_CHECK(c, rc == TRIFLE_ENOTSUP, "scan without the PING capability: %s, want ENOTSUP",
                trifle_status_name(rc));
     if ((t = conf_handle(c, NULL, "granularities", "1h", NULL)) == NULL)

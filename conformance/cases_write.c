@@ -107,38 +107,30 @@ static void case_inc_set_mixed(conf_ctx *c)
     (void)conf_expect(c, r, 1, "second item of the inc calls", CONF_LEAVES({"y", 2}), CONF_EXACT);
 }
 
-#define BATCH 10000
-
 /* One call of 10,000 items each way; every item comes back. */
 static void case_batch_10000(conf_ctx *c)
 {
-    trifle_entry *e = conf_alloc(c, BATCH * sizeof(*e));
-    trifle_bucket *b = conf_alloc(c, BATCH * sizeof(*b));
+    trifle_bucket *b = NULL;
+    trifle_entry *e = conf_batch(c, CONF_BATCH, &b);
     conf_reads *r;
     size_t i;
 
-    for (i = 0; i < BATCH; i++) {
-        trifle_leaf l[2] = {{"count", (double)(i % 7 + 1)}, {"n.v", 0.5}};
-
-        if (conf_entry(c, c->st, &e[i], "batch", "1h", CONF_T0 + (int64_t)i * 3600, l, 2) != 0)
-            return;
-        b[i] = e[i].bucket;
-    }
-    if (write_ok(c, 0, e, BATCH) != 0 || (r = conf_get(c, c->st, b, BATCH)) == NULL)
+    if (e == NULL || write_ok(c, 0, e, CONF_BATCH) != 0 ||
+        (r = conf_get(c, c->st, b, CONF_BATCH)) == NULL)
         return;
-    for (i = 0; i < BATCH; i++) {
+    for (i = 0; i < CONF_BATCH; i++) {
         trifle_leaf l[2] = {{"count", (double)(i % 7 + 1)}, {"n.v", 0.5}};
 
         if (conf_expect(c, r, i, conf_printf(c, "item %zu after inc", i), l, 2, CONF_EXACT))
             return;
     }
-    for (i = 0; i < BATCH; i++)
+    for (i = 0; i < CONF_BATCH; i++)
         if (conf_entry(c, c->st, &e[i], "batch", "1h", CONF_T0 + (int64_t)i * 3600,
                        CONF_LEAVES({"count", 1})) != 0)
             return;
-    if (write_ok(c, 1, e, BATCH) != 0 || (r = conf_get(c, c->st, b, BATCH)) == NULL)
+    if (write_ok(c, 1, e, CONF_BATCH) != 0 || (r = conf_get(c, c->st, b, CONF_BATCH)) == NULL)
         return;
-    for (i = 0; i < BATCH; i++)
+    for (i = 0; i < CONF_BATCH; i++)
         if (conf_expect(c, r, i, conf_printf(c, "item %zu after set", i),
                         CONF_LEAVES({"count", 1}, {"n.v", 0.5}), CONF_EXACT))
             return;

@@ -201,6 +201,33 @@ int conf_entry(conf_ctx *c, trifle_storage *st, trifle_entry *e, const char *key
     return conf_bucket(c, st, &e->bucket, key, g, at);
 }
 
+trifle_entry *conf_batch(conf_ctx *c, size_t n, trifle_bucket **b_out)
+{
+    trifle_entry *e = conf_alloc(c, (n == 0 ? 1 : n) * sizeof(*e));
+    trifle_bucket *b = conf_alloc(c, (n == 0 ? 1 : n) * sizeof(*b));
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        trifle_leaf l[2] = {{"count", (double)(i % 7 + 1)}, {"n.v", 0.5}};
+
+        if (conf_entry(c, c->st, &e[i], "batch", "1h", CONF_T0 + (int64_t)i * 3600, l, 2) != 0)
+            return NULL;
+        b[i] = e[i].bucket;
+    }
+    *b_out = b;
+    return e;
+}
+
+int conf_count_leaf(size_t index, const char *path, double value, void *payload)
+{
+    (void)index;
+    (void)path;
+    (void)value;
+    if (payload != NULL)
+        ++*(size_t *)payload;
+    return 0;
+}
+
 /* Collects the leaves of one get/scan and checks the promise of trifle_leaf_fn: leaves of one
  * index come together, indexes ascending, paths ascending within an index. */
 typedef struct collector {
@@ -276,46 +303,45 @@ static conf_reads *reads_new(conf_ctx *c, size_t n)
     return r;
 }
 
+/* Make k ready to collect the leaves of n buckets for c. */
+static void collect_begin(collector *k, conf_ctx *c, size_t n)
+{
+    memset(k, 0, sizeof(*k));
+    k->c = c;
+    k->r = reads_new(c, n);
+    trifle_error_clear(&c->err);
+}
+
+/* What k collected in the call named what, or NULL (recorded) when the call's status rc (ok: the
+ * one other status that succeeds) failed or a promise was broken. */
+static conf_reads *collect_end(collector *k, const char *what, int rc, int ok)
+{
+    if (rc != 0 && rc != ok) {
+        conf_fail_err(k->c, what, rc);
+        return NULL;
+    }
+    if (k->why != NULL) {
+        conf_fail(k->c, "%s: %s", what, k->why);
+        return NULL;
+    }
+    return k->r;
+}
+
 conf_reads *conf_get(conf_ctx *c, trifle_storage *st, const trifle_bucket *b, size_t n)
 {
     collector k;
-    int rc;
 
-    memset(&k, 0, sizeof(k));
-    k.c = c;
-    k.r = reads_new(c, n);
-    trifle_error_clear(&c->err);
-    if ((rc = trifle_storage_get(st, b, n, collect_cb, &k, &c->err)) != 0) {
-        conf_fail_err(c, "get", rc);
-        return NULL;
-    }
-    if (k.why != NULL) {
-        conf_fail(c, "get: %s", k.why);
-        return NULL;
-    }
-    return k.r;
+    collect_begin(&k, c, n);
+    return collect_end(&k, "get", trifle_storage_get(st, b, n, collect_cb, &k, &c->err), 0);
 }
 
 conf_reads *conf_scan(conf_ctx *c, trifle_storage *st, const char *key, int64_t *at, int *rc_out)
 {
     collector k;
-    int rc;
 
-    memset(&k, 0, sizeof(k));
-    k.c = c;
-    k.r = reads_new(c, 1);
-    trifle_error_clear(&c->err);
-    rc = trifle_storage_scan(st, key, at, collect_cb, &k, &c->err);
-    *rc_out = rc;
-    if (rc != 0 && rc != TRIFLE_ENOTFOUND) {
-        conf_fail_err(c, "scan", rc);
-        return NULL;
-    }
-    if (k.why != NULL) {
-        conf_fail(c, "scan: %s", k.why);
-        return NULL;
-    }
-    return k.r;
+    collect_begin(&k, c, 1);
+    *rc_out = trifle_storage_scan(st, key, at, collect_cb, &k, &c->err);
+    return collect_end(&k, "scan", *rc_out, TRIFLE_ENOTFOUND);
 }
 
 int conf_expect(conf_ctx *c, const conf_reads *r, size_t i, const char *what,

@@ -146,6 +146,32 @@ int conf_bucket(conf_ctx *c, trifle_storage *st, trifle_bucket *b, const char *k
 int conf_entry(conf_ctx *c, trifle_storage *st, trifle_entry *e, const char *key, const char *g,
                int64_t at, const trifle_leaf *leaves, size_t n);
 
+/** The size of the batch cases' one call. */
+#define CONF_BATCH 10000
+
+/**
+ * The @p n entries of the batch cases in c->st, owned by the case: entry i is ("batch", "1h",
+ * CONF_T0 + i hours) with the leaves count = i % 7 + 1 and n.v = 0.5.
+ *
+ * @param c     the case
+ * @param n     how many
+ * @param b_out receives their buckets (owned by the case)
+ * @return the entries, or NULL on failure (recorded)
+ */
+trifle_entry *conf_batch(conf_ctx *c, size_t n, trifle_bucket **b_out);
+
+/**
+ * A trifle_leaf_fn that counts the leaves it is given, for the cases that look only at how many
+ * a call delivers.
+ *
+ * @param index   ignored
+ * @param path    ignored
+ * @param value   ignored
+ * @param payload a size_t incremented per leaf, or NULL to count nothing
+ * @return 0
+ */
+int conf_count_leaf(size_t index, const char *path, double value, void *payload);
+
 /** The leaves trifle_storage_get()/trifle_storage_scan() delivered, per bucket index. */
 typedef struct conf_reads {
     size_t n;            /**< buckets asked for */

@@ -493,42 +493,23 @@ static int selected(const char *only, const char *name)
 
 /* ---- cases ---------------------------------------------------------------------------------- */
 
-static const char *cap_name(uint64_t cap)
-{
-    switch (cap) {
-    case TRIFLE_CAP_MODE_PARTIAL:
-        return "MODE_PARTIAL";
-    case TRIFLE_CAP_MODE_SEPARATED:
-        return "MODE_SEPARATED";
-    case TRIFLE_CAP_PING:
-        return "PING";
-    case TRIFLE_CAP_TTL:
-        return "TTL";
-    case TRIFLE_CAP_ATOMIC_BATCH:
-        return "ATOMIC_BATCH";
-    case TRIFLE_CAP_EXACT_DOUBLES:
-        return "EXACT_DOUBLES";
-    case TRIFLE_CAP_JOURNAL_MARK:
-        return "JOURNAL_MARK";
-    case TRIFLE_CAP_SETUP:
-        return "SETUP";
-    case TRIFLE_CAP_CALLS:
-        return "CALLS";
-    default:
-        return "?";
-    }
-}
+/* TRIFLE_CAP_* names, by bit: bit i is 1u << i. */
+static const char *const cap_names[] = {
+    "MODE_PARTIAL", "MODE_SEPARATED", "PING",         "TTL",   "ATOMIC_BATCH",
+    "SETUP",        "EXACT_DOUBLES",  "JOURNAL_MARK", "CALLS",
+};
+_Static_assert(TRIFLE_CAP_CALLS == 1u << (sizeof(cap_names) / sizeof(cap_names[0]) - 1),
+               "cap_names ends at TRIFLE_CAP_CALLS");
 
 static void caps_text(char *buf, size_t size, uint64_t caps)
 {
-    uint64_t bit;
-    size_t len = 0;
+    size_t i, len = 0;
 
     buf[0] = '\0';
-    for (bit = 1; bit != 0 && bit <= TRIFLE_CAP_CALLS; bit <<= 1)
-        if (caps & bit)
+    for (i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++)
+        if (caps & (UINT64_C(1) << i))
             len += (size_t)snprintf(buf + len, len < size ? size - len : 0, "%s%s",
-                                    len > 0 ? "|" : "", cap_name(bit));
+                                    len > 0 ? "|" : "", cap_names[i]);
     if (len == 0)
         (void)snprintf(buf, size, "none");
 }

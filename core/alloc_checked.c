@@ -26,6 +26,21 @@ void *trifle__reallocarray(void *ptr, size_t n, size_t size)
     return trifle__realloc(ptr, n * size);
 }
 
+void *trifle__array_grow(void *ptr, size_t *cap, size_t n, size_t size, size_t first)
+{
+    size_t want;
+    void *p;
+
+    if (n < *cap)
+        return ptr;
+    if (*cap > SIZE_MAX / 2)
+        return NULL;
+    want = *cap != 0 ? *cap * 2 : first;
+    if ((p = trifle__reallocarray(ptr, want, size)) != NULL)
+        *cap = want;
+    return p;
+}
+
 char *trifle__strndup(const char *s, size_t n)
 {
     char *d = trifle__malloc(n + 1);

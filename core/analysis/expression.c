@@ -70,7 +70,7 @@ static int is_ident_start(char c)
 
 static int tokenize(token **out, size_t *n_out, const char *text, size_t len, trifle_error *err)
 {
-    token *tok = NULL;
+    token *tok = NULL, *nt;
     size_t n = 0, cap = 0, i = 0;
 
     *out = NULL;
@@ -107,16 +107,12 @@ static int tokenize(token **out, size_t *n_out, const char *text, size_t len, tr
             i++;
         }
         t.len = i - t.pos;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            token *nt = trifle__reallocarray(tok, nc, sizeof(*tok));
-            if (nt == NULL) {
-                trifle__free(tok);
-                return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
-            }
-            tok = nt;
-            cap = nc;
+        nt = trifle__array_grow(tok, &cap, n, sizeof(*tok), 16);
+        if (nt == NULL) {
+            trifle__free(tok);
+            return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
         }
+        tok = nt;
         tok[n++] = t;
     }
     *out = tok;
@@ -130,16 +126,12 @@ static int tokenize(token **out, size_t *n_out, const char *text, size_t len, tr
 static int emit(parser *p, int kind, int arg, size_t argc, double num)
 {
     trifle_expression *e = p->e;
-    op o;
+    op o, *code;
 
-    if (e->n_code == e->cap_code) {
-        size_t nc = e->cap_code ? e->cap_code * 2 : 16;
-        op *code = trifle__reallocarray(e->code, nc, sizeof(*code));
-        if (code == NULL)
-            return trifle__error(p->err, TRIFLE_ENOMEM, "out of memory");
-        e->code = code;
-        e->cap_code = nc;
-    }
+    code = trifle__array_grow(e->code, &e->cap_code, e->n_code, sizeof(*code), 16);
+    if (code == NULL)
+        return trifle__error(p->err, TRIFLE_ENOMEM, "out of memory");
+    e->code = code;
     o.kind = kind;
     o.arg = arg;
     o.argc = argc;
@@ -292,32 +284,30 @@ static int parse_factor(parser *p)
     return rc;
 }
 
-static int parse_term(parser *p)
+/* One level of left-associative operators: operands read by operand, joined by the tokens t1
+ * (the operation op1) and t2 (op2). */
+static int parse_binary(parser *p, int (*operand)(parser *), int t1, int op1, int t2, int op2)
 {
-    int rc = parse_factor(p);
+    int rc = operand(p);
 
-    while (rc == 0 && (peek_is(p, T_STAR) || peek_is(p, T_SLASH))) {
-        int kind = peek(p)->kind == T_STAR ? OP_MUL : OP_DIV;
+    while (rc == 0 && (peek_is(p, t1) || peek_is(p, t2))) {
+        int kind = peek(p)->kind == t1 ? op1 : op2;
         p->pos++;
-        rc = parse_factor(p);
+        rc = operand(p);
         if (rc == 0)
             rc = emit(p, kind, 0, 0, 0);
     }
     return rc;
 }
 
+static int parse_term(parser *p)
+{
+    return parse_binary(p, parse_factor, T_STAR, OP_MUL, T_SLASH, OP_DIV);
+}
+
 static int parse_expression(parser *p)
 {
-    int rc = parse_term(p);
-
-    while (rc == 0 && (peek_is(p, T_PLUS) || peek_is(p, T_MINUS))) {
-        int kind = peek(p)->kind == T_PLUS ? OP_ADD : OP_SUB;
-        p->pos++;
-        rc = parse_term(p);
-        if (rc == 0)
-            rc = emit(p, kind, 0, 0, 0);
-    }
-    return rc;
+    return parse_binary(p, parse_term, T_PLUS, OP_ADD, T_MINUS, OP_SUB);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -394,12 +384,7 @@ int trifle_expression_compile(trifle_expression **out, const char *const *paths,
     if (rc != 0)
         goto done;
     /* 6. parse */
-    memset(&p, 0, sizeof(p));
-    p.text = text;
-    p.tok = tok;
-    p.n_tok = n_tok;
-    p.e = e;
-    p.err = err;
+    p = (parser){.text = text, .tok = tok, .n_tok = n_tok, .e = e, .err = err};
     rc = parse_expression(&p);
     if (rc == 0 && p.pos < n_tok)
         rc = unexpected(&p, &tok[p.pos]);
@@ -495,6 +480,17 @@ static double evaluate(const trifle_expression *e, const cJSON *row, double *sta
 
 /* Write v (NaN = null) at the response path of *row, which may be replaced (a null row becomes an
  * object). Returns 0, TRIFLE_EINVAL (intermediate is not absent/null/object) or TRIFLE_ENOMEM. */
+/* Put item in obj as key, replacing the member of that name (replace: there is one) or adding
+ * it. Takes item. Returns 0 or TRIFLE_ENOMEM. */
+static int put_member(cJSON *obj, const char *key, cJSON *item, int replace)
+{
+    if (replace ? cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item)
+                : cJSON_AddItemToObject(obj, key, item))
+        return 0;
+    cJSON_Delete(item);
+    return TRIFLE_ENOMEM;
+}
+
 static int write_response(cJSON **row, const trifle__path *resp, double v)
 {
     cJSON *cur, *value;
@@ -518,15 +514,8 @@ static int write_response(cJSON **row, const trifle__path *resp, double v)
             cJSON *child = cJSON_CreateObject();
             if (child == NULL)
                 return TRIFLE_ENOMEM;
-            if (next != NULL) {
-                if (!cJSON_ReplaceItemInObjectCaseSensitive(cur, resp->seg[i], child)) {
-                    cJSON_Delete(child);
-                    return TRIFLE_ENOMEM;
-                }
-            } else if (!cJSON_AddItemToObject(cur, resp->seg[i], child)) {
-                cJSON_Delete(child);
+            if (put_member(cur, resp->seg[i], child, next != NULL) != 0)
                 return TRIFLE_ENOMEM;
-            }
             next = child;
         }
         cur = next;
@@ -534,16 +523,8 @@ static int write_response(cJSON **row, const trifle__path *resp, double v)
     value = isnan(v) ? cJSON_CreateNull() : cJSON_CreateNumber(v);
     if (value == NULL)
         return TRIFLE_ENOMEM;
-    if (cJSON_GetObjectItemCaseSensitive(cur, resp->seg[i]) != NULL) {
-        if (!cJSON_ReplaceItemInObjectCaseSensitive(cur, resp->seg[i], value)) {
-            cJSON_Delete(value);
-            return TRIFLE_ENOMEM;
-        }
-    } else if (!cJSON_AddItemToObject(cur, resp->seg[i], value)) {
-        cJSON_Delete(value);
-        return TRIFLE_ENOMEM;
-    }
-    return 0;
+    return put_member(cur, resp->seg[i], value,
+                      cJSON_GetObjectItemCaseSensitive(cur, resp->seg[i]) != NULL);
 }
 
 int trifle_expression_apply(trifle_series **out, const trifle_expression *e, const trifle_series *s,

@@ -192,6 +192,15 @@ static int callback_failed(trifle_error *err, int rc, const char *which)
                          trifle_strerror(rc < 0 ? rc : TRIFLE_ERROR));
 }
 
+/* raw as JSON text for a callback into *out (NULL when raw is). Returns 0, or TRIFLE_ENOMEM
+ * with err set. */
+static int raw_text(char **out, const cJSON *raw, trifle_error *err)
+{
+    if (raw != NULL && (*out = trifle__json_print(raw, 0)) == NULL)
+        return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+    return 0;
+}
+
 /* One timeline entry of row i at tp; *out NULL on allocation failure (rc 0) or error (rc). */
 static int timeline_entry(cJSON **out, const trifle_series *s, size_t i, const trifle__path *tp,
                           const trifle_zone *zone, int flags, trifle_timeline_fn fn, void *payload,
@@ -206,8 +215,8 @@ static int timeline_entry(cJSON **out, const trifle_series *s, size_t i, const t
         char *raw_json = NULL;
         const char *json = NULL;
         int rc;
-        if (raw != NULL && (raw_json = trifle__json_print(raw, 0)) == NULL)
-            return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+        if (raw_text(&raw_json, raw, err) != 0)
+            return TRIFLE_ENOMEM;
         rc = fn(&json, s->at[i], raw_json, payload);
         trifle__free(raw_json);
         if (rc != 0)
@@ -343,14 +352,14 @@ static int category_group(cJSON *obj, const trifle_series *s, size_t from, size_
         double sum = 0;
         for (i = from; i < to; i++) {
             const cJSON *raw = trifle__fetch(s->rows[i], &tps[k]);
+            const char *key = NULL;
             double amount = 0;
             (void)trifle__numeric(raw, &amount);
             if (fn != NULL) {
                 char *raw_json = NULL;
-                const char *key = NULL;
                 int rc;
-                if (raw != NULL && (raw_json = trifle__json_print(raw, 0)) == NULL)
-                    return trifle__error(err, TRIFLE_ENOMEM, "out of memory");
+                if (raw_text(&raw_json, raw, err) != 0)
+                    return TRIFLE_ENOMEM;
                 rc = fn(&key, &amount, paths->v[k], raw_json, payload);
                 trifle__free(raw_json);
                 if (rc != 0)

@@ -247,25 +247,38 @@ static int check_granularity(query *q)
     return 0;
 }
 
+/* The required string field v, trimmed and lower-cased, into *out (trifle__free() it). A missing v
+ * fails with outcome and the message `missing`, one that is not a string with `not_string`.
+ * Returns 0, or STOP or TRIFLE_ENOMEM with *out NULL. */
+static int required_text(query *q, const cJSON *v, int outcome, const char *missing,
+                         const char *not_string, char **out)
+{
+    const char *t;
+    size_t len;
+
+    *out = NULL;
+    if (v == NULL)
+        return fail(q, outcome, TRIFLE_EINVAL, "%s", missing);
+    if (!cJSON_IsString(v))
+        return fail(q, outcome, TRIFLE_EINVAL, "%s", not_string);
+    len = trifle__trim(v->valuestring, &t);
+    *out = copy_text(t, len, 1);
+    return *out == NULL ? TRIFLE_ENOMEM : 0;
+}
+
 static int check_mode(query *q)
 {
     const cJSON *v = field(q, "mode");
     char *m;
-    const char *t;
-    size_t len;
-    int i;
+    int i, rc;
 
     if (v == NULL)
         v = field(q, "format");
-    if (v == NULL)
-        return fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL,
-                    "mode is required (aggregate, timeline or category)");
-    if (!cJSON_IsString(v))
-        return fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL, "mode must be a string");
-    len = trifle__trim(v->valuestring, &t);
-    m = copy_text(t, len, 1);
+    rc = required_text(q, v, TRIFLE_QUERY_MALFORMED,
+                       "mode is required (aggregate, timeline or category)",
+                       "mode must be a string", &m);
     if (m == NULL)
-        return TRIFLE_ENOMEM;
+        return rc;
     for (i = 0; i < 3; i++)
         if (strcmp(m, mode_names[i]) == 0)
             break;
@@ -329,22 +342,16 @@ static int check_aggregator(query *q)
 {
     static const char *const allowed[] = {"max", "mean", "min", "sum"};
     const cJSON *v = field(q, "aggregator");
-    const char *t;
-    size_t len;
     char *name;
     int rc;
 
     if (q->mode != MODE_AGGREGATE)
         return 0;
-    if (v == NULL)
-        return fail(q, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL,
-                    "Aggregator must be provided (options: max, mean, min, sum).");
-    if (!cJSON_IsString(v))
-        return fail(q, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL, "Aggregator must be a string.");
-    len = trifle__trim(v->valuestring, &t);
-    name = copy_text(t, len, 1);
+    rc = required_text(q, v, TRIFLE_QUERY_INVALID,
+                       "Aggregator must be provided (options: max, mean, min, sum).",
+                       "Aggregator must be a string.", &name);
     if (name == NULL)
-        return TRIFLE_ENOMEM;
+        return rc;
     rc = trifle_aggregator_parse(&q->aggregator, name, NULL);
     trifle__free(name);
     if (rc == 0)
@@ -755,13 +762,33 @@ static void data_timeframe(cJSON *d, const query *q, int *oom)
     (void)jadd(tf, "granularity", cJSON_CreateString(q->granularity), oom);
 }
 
-static void data_tail(cJSON *d, const query *q, const trifle__strset *matched, int *oom)
+/* Add the members that follow the mode's own to d and make it the result's data (oom: whether
+ * building d has failed so far). Takes d. Returns 0, or TRIFLE_ENOMEM with d freed. */
+static int data_finish(query *q, cJSON *d, const trifle__strset *matched, int oom)
 {
     (void)jadd(d, "available_paths",
-               json_strings((const char *const *)q->available.v, q->available.n), oom);
-    (void)jadd(d, "matched_paths", json_strings((const char *const *)matched->v, matched->n), oom);
+               json_strings((const char *const *)q->available.v, q->available.n), &oom);
+    (void)jadd(d, "matched_paths", json_strings((const char *const *)matched->v, matched->n), &oom);
     if (matched->n > 0)
-        (void)jadd(d, "table", build_table(q, matched), oom);
+        (void)jadd(d, "table", build_table(q, matched), &oom);
+    if (oom) {
+        cJSON_Delete(d);
+        return TRIFLE_ENOMEM;
+    }
+    q->r->data = d;
+    return 0;
+}
+
+/* The failure of a query whose path matched nothing ("No data available", ...), listing the
+ * available paths. Returns STOP or TRIFLE_ENOMEM. */
+static int fail_no_data(query *q, const char *what)
+{
+    int rc = fail(q, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL,
+                  "%s for path %s in the selected timeframe.", what, q->path);
+
+    if (rc == STOP && extra_available(q) != 0)
+        rc = TRIFLE_ENOMEM;
+    return rc;
 }
 
 static int run_aggregate(query *q)
@@ -780,10 +807,7 @@ static int run_aggregate(query *q)
     for (i = 0; i < n; i++)
         kept += present[i];
     if (kept == 0) {
-        rc = fail(q, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL,
-                  "No data available for path %s in the selected timeframe.", q->path);
-        if (rc == STOP && extra_available(q) != 0)
-            rc = TRIFLE_ENOMEM;
+        rc = fail_no_data(q, "No data available");
         goto done;
     }
     d = data_head(q, &oom);
@@ -801,12 +825,7 @@ static int run_aggregate(query *q)
     data_timeframe(d, q, &oom);
     if (trifle__strset_add(&matched, q->path, strlen(q->path)) != 0)
         oom = 1;
-    data_tail(d, q, &matched, &oom);
-    if (oom) {
-        rc = TRIFLE_ENOMEM;
-        goto done;
-    }
-    q->r->data = d;
+    rc = data_finish(q, d, &matched, oom);
     d = NULL;
 done:
     cJSON_Delete(d);
@@ -855,22 +874,14 @@ static int run_formatter(query *q)
         goto done;
     }
     if (matched.n == 0) {
-        rc = fail(q, TRIFLE_QUERY_INVALID, TRIFLE_EINVAL,
-                  "No matching data found for path %s in the selected timeframe.", q->path);
-        if (rc == STOP && extra_available(q) != 0)
-            rc = TRIFLE_ENOMEM;
+        rc = fail_no_data(q, "No matching data found");
         goto done;
     }
     d = data_head(q, &oom);
     data_timeframe(d, q, &oom);
     (void)jadd(d, "result", result, &oom);
     result = NULL;
-    data_tail(d, q, &matched, &oom);
-    if (oom) {
-        rc = TRIFLE_ENOMEM;
-        goto done;
-    }
-    q->r->data = d;
+    rc = data_finish(q, d, &matched, oom);
     d = NULL;
 done:
     cJSON_Delete(result);
@@ -892,10 +903,33 @@ void trifle_query_result_free(trifle_query_result *r)
     trifle__free(r);
 }
 
+static int check_from(query *q)
+{
+    return check_time(q, "from", &q->from);
+}
+
+static int check_to(query *q)
+{
+    return check_time(q, "to", &q->to);
+}
+
 static int run(query *q, const char *request, size_t len)
 {
+    /* the request's fields, in the order their failures are reported */
+    static int (*const checks[])(query *) = {
+        check_key,
+        check_from,
+        check_to,
+        check_granularity,
+        check_mode,
+        check_slices,
+        check_value_path_shape,
+        check_aggregator,
+        check_transponder,
+    };
     trifle_error e = TRIFLE_ERROR_INIT;
     cJSON *req = NULL;
+    size_t i;
     int rc;
 
     rc = trifle__json_parse(&req, request, len, &e);
@@ -906,24 +940,8 @@ static int run(query *q, const char *request, size_t len)
     q->req = req;
     if (!cJSON_IsObject(req))
         rc = fail(q, TRIFLE_QUERY_MALFORMED, TRIFLE_EINVAL, "query request must be a JSON object");
-    if (rc == 0)
-        rc = check_key(q);
-    if (rc == 0)
-        rc = check_time(q, "from", &q->from);
-    if (rc == 0)
-        rc = check_time(q, "to", &q->to);
-    if (rc == 0)
-        rc = check_granularity(q);
-    if (rc == 0)
-        rc = check_mode(q);
-    if (rc == 0)
-        rc = check_slices(q);
-    if (rc == 0)
-        rc = check_value_path_shape(q);
-    if (rc == 0)
-        rc = check_aggregator(q);
-    if (rc == 0)
-        rc = check_transponder(q);
+    for (i = 0; rc == 0 && i < sizeof(checks) / sizeof(checks[0]); i++)
+        rc = checks[i](q);
     if (rc == 0 && q->env->remote != NULL) {
         rc = ask_remote(q);
         goto out;

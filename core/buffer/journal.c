@@ -238,16 +238,15 @@ static int check_header(const unsigned char *h, uint64_t *first, const char **na
 
 static const char *header_problem(int hc)
 {
-    switch (hc) {
-    case HDR_MAGIC:
-        return "not a journal segment header (bad magic)";
-    case HDR_CRC:
-        return "segment header CRC mismatch";
-    case HDR_VERSION:
-        return "unknown segment format version";
-    default:
-        return "invalid segment header fields";
-    }
+    static const char *const text[] = {
+        [HDR_MAGIC] = "not a journal segment header (bad magic)",
+        [HDR_CRC] = "segment header CRC mismatch",
+        [HDR_VERSION] = "unknown segment format version",
+    };
+
+    if (hc > 0 && (size_t)hc < sizeof(text) / sizeof(text[0]) && text[hc] != NULL)
+        return text[hc];
+    return "invalid segment header fields";
 }
 
 typedef struct jrec {
@@ -532,6 +531,26 @@ static int sync_failed_error(trifle__journal *j, trifle_error *err)
 /* Group commit, with smu held: returns once every record up to seq is on disk. One caller at a
  * time runs fdatasync (without smu, so appends and the other callers go on); the others wait for
  * it and look again, and usually find their record covered by it. */
+/* Under smu: count an fdatasync of the segment starting at record first, which covers the records
+ * up to upto, and record its outcome e (0 or an errno). After a failed fdatasync the kernel may
+ * have dropped the dirty pages, and a later fdatasync can succeed without them: those records stay
+ * failed. */
+static void sync_done(trifle__journal *j, int e, uint64_t upto, uint64_t first)
+{
+    atomic_fetch_add_explicit(&j->n_syncs, 1, memory_order_relaxed);
+    if (e == 0) {
+        if (upto > j->synced_seq)
+            j->synced_seq = upto;
+        return;
+    }
+    if (j->fail_hi == 0 || j->synced_seq < j->fail_lo)
+        j->fail_lo = j->synced_seq;
+    if (upto > j->fail_hi)
+        j->fail_hi = upto;
+    j->fail_errno = e;
+    j->fail_first = first;
+}
+
 static int sync_locked(trifle__journal *j, uint64_t seq, trifle_error *err)
 {
     for (;;) {
@@ -560,22 +579,9 @@ static int sync_locked(trifle__journal *j, uint64_t seq, trifle_error *err)
             e = errno;
         trifle__mutex_lock(&j->smu);
         j->syncing = 0;
-        atomic_fetch_add_explicit(&j->n_syncs, 1, memory_order_relaxed);
-        if (e == 0) {
-            if (target > j->synced_seq)
-                j->synced_seq = target;
-        } else {
-            /* After a failed fdatasync the kernel may have dropped the dirty pages, and a later
-             * fdatasync can succeed without them: those records stay failed, and appends move
-             * to a new segment. */
-            if (j->fail_hi == 0 || j->synced_seq < j->fail_lo)
-                j->fail_lo = j->synced_seq;
-            if (target > j->fail_hi)
-                j->fail_hi = target;
-            j->fail_errno = e;
-            j->fail_first = first;
-            atomic_store(&j->rotate, 1);
-        }
+        sync_done(j, e, target, first);
+        if (e != 0)
+            atomic_store(&j->rotate, 1); /* appends move to a new segment */
         (void)pthread_cond_broadcast(&j->synced);
     }
 }
@@ -1361,16 +1367,8 @@ static int start_segment(trifle__journal *j, uint64_t first, trifle_error *err)
     if (old >= 0 && j->synced_seq < old_last) {
         /* one fdatasync per segment whatever the policy: close() then covers all of them */
         e = fdatasync(old) != 0 ? errno : 0;
-        atomic_fetch_add_explicit(&j->n_syncs, 1, memory_order_relaxed);
-        if (e == 0) {
-            j->synced_seq = old_last;
-        } else {
-            if (j->fail_hi == 0 || j->synced_seq < j->fail_lo)
-                j->fail_lo = j->synced_seq;
-            if (old_last > j->fail_hi)
-                j->fail_hi = old_last;
-            j->fail_errno = e;
-            j->fail_first = j->cur_first;
+        sync_done(j, e, old_last, j->cur_first);
+        if (e != 0) {
             errtext(e, why, sizeof(why));
             trifle__log(TRIFLE_LOG_WARN, "core",
                         "journal %s: cannot sync segment %016" PRIx64 " before closing it: %s",

@@ -356,16 +356,19 @@ int trifle_storage_drop(trifle_storage *st, trifle_error *err)
     return 0;
 }
 
-/* The result a write call fills: the caller's, or local when it gave none; zeroed, no item
- * failed. */
-static trifle_write_result *result_reset(trifle_write_result *res, trifle_write_result *local)
+/* The start of a write call: *res becomes the result it fills (the caller's, or local when it
+ * gave none), zeroed, no item failed; then st is checked. Returns 0 or TRIFLE_EINVAL. */
+static int write_begin(trifle_storage *st, trifle_write_result **res, trifle_write_result *local,
+                       trifle_error *err)
 {
-    if (res == NULL)
-        res = local;
-    memset(res, 0, sizeof(*res));
-    res->struct_size = sizeof(*res);
-    res->failed_item = -1;
-    return res;
+    if (*res == NULL)
+        *res = local;
+    memset(*res, 0, sizeof(**res));
+    (*res)->struct_size = sizeof(**res);
+    (*res)->failed_item = -1;
+    if (st == NULL)
+        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: storage is NULL");
+    return 0;
 }
 
 /* The items of a write: each has an identifier and at least one leaf. */
@@ -393,9 +396,8 @@ static int write_call(trifle_storage *st, int add, const trifle_entry *items, si
     trifle_write_result local;
     int rc;
 
-    res = result_reset(res, &local);
-    if (st == NULL)
-        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: storage is NULL");
+    if ((rc = write_begin(st, &res, &local, err)) != 0)
+        return rc;
     if (n == 0)
         return 0;
     if ((rc = check_items(items, n, "items", err)) != 0)
@@ -442,9 +444,8 @@ int trifle_storage_write_marked(trifle_storage *st, const trifle_entry *set_item
     trifle_write_result local;
     int rc;
 
-    res = result_reset(res, &local);
-    if (st == NULL)
-        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: storage is NULL");
+    if ((rc = write_begin(st, &res, &local, err)) != 0)
+        return rc;
     if (!(st->drv->caps & TRIFLE_CAP_JOURNAL_MARK) || st->drv->write_marked == NULL)
         return trifle__error(err, TRIFLE_ENOTSUP, "driver %s does not support journal marks",
                              st->drv->name);
@@ -491,9 +492,8 @@ int trifle__storage_calls(trifle_storage *st, const trifle_call *calls, size_t n
     size_t i;
     int rc;
 
-    res = result_reset(res, &local);
-    if (st == NULL)
-        return trifle__error(err, TRIFLE_EINVAL, "invalid argument: storage is NULL");
+    if ((rc = write_begin(st, &res, &local, err)) != 0)
+        return rc;
     if (!trifle__storage_takes_calls(st))
         return trifle__error(err, TRIFLE_ENOTSUP, "driver %s does not take whole calls",
                              st->drv->name);

@@ -89,16 +89,6 @@ struct trifle_conn {
  * Small helpers
  */
 
-static char *ht_strdup(const trifle_host_api *host, const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = host->alloc(n);
-
-    if (p != NULL)
-        memcpy(p, s, n);
-    return p;
-}
-
 /* A decimal option in [lo, hi]; 0 or -1. */
 static int ht_long(const char *v, long lo, long hi, long *out)
 {
@@ -451,40 +441,50 @@ static int ht_has_extension(const char *text, size_t n, const char *ext)
     return ht_find(p, (size_t)(close - p), want, wl) != NULL;
 }
 
+/* Send a read (a GET, or a POST of body[0..n)) to url, again after a backoff while the request
+ * was sent but no reply came, or the reply was 429 or 503, for c->attempts tries in all. Returns
+ * 0 with the last reply in *rp (its status is not 0: a read that got no reply fails with
+ * ht_transport_error()), or an error; what names the request in the messages. */
+static int ht_read(trifle_conn *c, const char *url, const char *body, size_t n, const char *what,
+                   ht_reply *rp, trifle_error *err)
+{
+    char why[96];
+    long wait;
+    int rc, attempt;
+
+    for (attempt = 1;; attempt++) {
+        if ((rc = ht_exchange(c, url, body, n, 0, NULL, rp)) != 0)
+            return rc;
+        if (rp->status == 0 && (!rp->sent || attempt >= c->attempts))
+            return ht_transport_error(c, rp, url, err);
+        if (attempt >= c->attempts || !(rp->status == 0 || rp->status == 429 || rp->status == 503))
+            return 0;
+        if ((wait = ht_backoff_ms(c, attempt)) < 0) {
+            (void)snprintf(why, sizeof(why), "%s (Retry-After too long)", what);
+            return ht_status_error(c, rp->status, why, err);
+        }
+        ht_sleep_ms(wait);
+    }
+}
+
 static int ht_probe(trifle_conn *c, trifle_error *err)
 {
     drv_buf url;
     ht_reply rp;
-    int rc, attempt;
+    int rc;
 
     if (c->probed)
         return 0;
     drv_buf_init(&url, c->host, &c->oom);
     if ((rc = ht_url(c, &url, "/api/v1/source")) != 0)
         goto done;
-    for (attempt = 1;; attempt++) {
-        long wait;
-        if ((rc = ht_exchange(c, url.p, NULL, 0, 0, NULL, &rp)) != 0)
-            goto done;
-        if (rp.status == 0) {
-            if (!rp.sent || attempt >= c->attempts) {
-                rc = ht_transport_error(c, &rp, url.p, err);
-                goto done;
-            }
-        } else if (rp.status / 100 == 2) {
-            break;
-        } else if (rp.status == 404) {
-            c->resp.len = 0; /* a server without /source: no extensions */
-            break;
-        } else if (!((rp.status == 429 || rp.status == 503) && attempt < c->attempts)) {
-            rc = ht_status_error(c, rp.status, "GET /api/v1/source", err);
-            goto done;
-        }
-        if ((wait = ht_backoff_ms(c, attempt)) < 0) {
-            rc = ht_status_error(c, rp.status, "GET /api/v1/source (Retry-After too long)", err);
-            goto done;
-        }
-        ht_sleep_ms(wait);
+    if ((rc = ht_read(c, url.p, NULL, 0, "GET /api/v1/source", &rp, err)) != 0)
+        goto done;
+    if (rp.status == 404) {
+        c->resp.len = 0; /* a server without /source: no extensions */
+    } else if (rp.status / 100 != 2) {
+        rc = ht_status_error(c, rp.status, "GET /api/v1/source", err);
+        goto done;
     }
     c->ext_batch = ht_has_extension(c->resp.p, c->resp.len, "batch");
     c->ext_idem = ht_has_extension(c->resp.p, c->resp.len, "idempotency");
@@ -556,11 +556,8 @@ static int ht_open(trifle_conn **out, const trifle_host_api *host, const char *u
     int b;
 
     *out = NULL;
-    if ((c = host->alloc(sizeof(*c))) == NULL) {
-        host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
+    if ((c = drv_calloc(host, sizeof(*c), err)) == NULL)
         return TRIFLE_ENOMEM;
-    }
-    memset(c, 0, sizeof(*c));
     c->host = host;
     *out = c;
     drv_buf_init(&c->req, host, &c->oom);
@@ -606,7 +603,7 @@ static int ht_open(trifle_conn **out, const trifle_host_api *host, const char *u
             source = value;
         } else if (strcmp(name, "ca") == 0) {
             host->free(c->cainfo);
-            if ((c->cainfo = ht_strdup(host, value)) == NULL)
+            if ((c->cainfo = drv_strdup(host, value)) == NULL)
                 goto oom;
         } else if (strcmp(name, "timeout_ms") == 0) {
             if (ht_long(value, 1, 86400000, &c->timeout_ms) != 0)
@@ -998,12 +995,8 @@ static int ht_leaf(drv_json *js, int depth, void *ctx)
     double v = 0;
     int numeric = 0;
 
-    if (drv_json_at_number(js)) {
-        if (!drv_json_number(js, &v, &numeric))
-            return 0;
-    } else if (!drv_json_skip(js, depth + 1)) {
+    if (!drv_json_value(js, depth, &v, &numeric))
         return 0;
-    }
     if (numeric && e->rc == 0) {
         drv_buf_zero(js->path);
         if (e->c->oom)
@@ -1168,7 +1161,7 @@ static int ht_get_range(trifle_conn *c, const char *key, const char *g, const ht
     char *ek = NULL, *eg = NULL;
     drv_buf url;
     ht_reply rp;
-    int rc, attempt;
+    int rc;
 
     drv_buf_init(&url, c->host, &c->oom);
     if (tu_time_format(from, w[0].at) != 0 || tu_time_format(to, w[m - 1].at) != 0) {
@@ -1194,26 +1187,9 @@ static int ht_get_range(trifle_conn *c, const char *key, const char *g, const ht
         rc = TRIFLE_ENOMEM;
         goto done;
     }
-    for (attempt = 1;; attempt++) {
-        long wait;
-        if ((rc = ht_exchange(c, url.p, NULL, 0, 0, NULL, &rp)) != 0)
-            goto done;
-        if (rp.status == 200) {
-            rc = ht_emit_reply(c, sink, w, m, err);
-            goto done;
-        }
-        if (attempt >= c->attempts || (rp.status == 0 && !rp.sent) ||
-            !(rp.status == 0 || rp.status == 429 || rp.status == 503)) {
-            rc = rp.status == 0 ? ht_transport_error(c, &rp, url.p, err)
-                                : ht_status_error(c, rp.status, "GET /api/v1/metrics", err);
-            goto done;
-        }
-        if ((wait = ht_backoff_ms(c, attempt)) < 0) {
-            rc = ht_status_error(c, rp.status, "GET /api/v1/metrics (Retry-After too long)", err);
-            goto done;
-        }
-        ht_sleep_ms(wait);
-    }
+    if ((rc = ht_read(c, url.p, NULL, 0, "GET /api/v1/metrics", &rp, err)) == 0)
+        rc = rp.status == 200 ? ht_emit_reply(c, sink, w, m, err)
+                              : ht_status_error(c, rp.status, "GET /api/v1/metrics", err);
 done:
     if (rc == TRIFLE_ENOMEM)
         c->host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
@@ -1271,35 +1247,20 @@ static int ht_query(trifle_conn *c, const char *request, size_t len, trifle_answ
     static const char what[] = "POST /api/v1/metrics/query";
     drv_buf url;
     ht_reply rp;
-    int rc, attempt;
+    int rc;
 
     drv_buf_init(&url, c->host, &c->oom);
     c->req.len = 0;
     drv_buf_put(&c->req, request, len);
     if ((rc = ht_url(c, &url, "/api/v1/metrics/query")) != 0)
         goto done;
-    for (attempt = 1;; attempt++) {
-        long wait;
-        if ((rc = ht_exchange(c, url.p, c->req.p, c->req.len, 0, NULL, &rp)) != 0)
-            goto done;
-        if (rp.status == 200 || rp.status == 400 || rp.status == 422 ||
-            (rp.status / 100 == 5 && rp.status != 503)) {
-            rc = answer(ctx, (int)rp.status, c->resp.p != NULL ? c->resp.p : "", c->resp.len);
-            goto done;
-        }
-        if (attempt >= c->attempts || (rp.status == 0 && !rp.sent) ||
-            !(rp.status == 0 || rp.status == 429 || rp.status == 503)) {
-            rc = rp.status == 0 ? ht_transport_error(c, &rp, url.p, err)
-                                : ht_status_error(c, rp.status, what, err);
-            goto done;
-        }
-        if ((wait = ht_backoff_ms(c, attempt)) < 0) {
-            rc = ht_status_error(c, rp.status, "POST /api/v1/metrics/query (Retry-After too long)",
-                                 err);
-            goto done;
-        }
-        ht_sleep_ms(wait);
-    }
+    if ((rc = ht_read(c, url.p, c->req.p, c->req.len, what, &rp, err)) != 0)
+        goto done;
+    if (rp.status == 200 || rp.status == 400 || rp.status == 422 ||
+        (rp.status / 100 == 5 && rp.status != 503))
+        rc = answer(ctx, (int)rp.status, c->resp.p != NULL ? c->resp.p : "", c->resp.len);
+    else
+        rc = ht_status_error(c, rp.status, what, err);
 done:
     if (rc == TRIFLE_ENOMEM)
         c->host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");

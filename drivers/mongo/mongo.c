@@ -109,13 +109,10 @@ struct trifle_conn {
 
 static char *mg_strdup(trifle_conn *c, const char *s)
 {
-    size_t n = strlen(s) + 1;
-    char *p = c->host->alloc(n);
+    char *p = drv_strdup(c->host, s);
 
     if (p == NULL)
         c->oom = 1;
-    else
-        memcpy(p, s, n);
     return p;
 }
 
@@ -465,6 +462,7 @@ done:
 static int mg_open(trifle_conn **out, const trifle_host_api *host, const char *url,
                    const trifle_open_params *params, const char *const *opts, trifle_error *err)
 {
+    static const char *const prefixes[] = {"mongodb://", "mongodb+srv://", NULL};
     const char *coll = MG_DEFAULT_COLLECTION, *ping = NULL, *rest, *db;
     drv_buf text = {NULL, 0, 0, NULL, NULL};
     trifle_conn *c = NULL;
@@ -476,14 +474,9 @@ static int mg_open(trifle_conn **out, const trifle_host_api *host, const char *u
     if (out == NULL || host == NULL)
         return TRIFLE_EINVAL;
     *out = NULL;
-    if ((rc = drv_open_mode(host, params, &mode, err)) != 0)
+    if ((rc = drv_open_url(host, params, url, prefixes, "mongodb://… or mongodb+srv://…", &mode,
+                           err)) != 0)
         return rc;
-    if (url == NULL ||
-        (strncmp(url, "mongodb://", 10) != 0 && strncmp(url, "mongodb+srv://", 14) != 0)) {
-        host->error_set(err, TRIFLE_ECONFIG, 0,
-                        "invalid driver URL: expected mongodb://… or mongodb+srv://…");
-        return TRIFLE_ECONFIG;
-    }
     if (strchr(url, '?') != NULL) {
         host->error_set(err, TRIFLE_ECONFIG, 0,
                         "invalid driver URL: parameters come as options, not in the URL");
@@ -698,7 +691,8 @@ static int mg_retry_ok(const trifle_conn *c, int rc)
         }                                               \
     } while (0)
 
-static int mg_setup(trifle_conn *c, trifle_error *err)
+/* setup or drop: once() on a ready connection, through MG_RETRY. */
+static int mg_admin(trifle_conn *c, int (*once)(trifle_conn *, trifle_error *), trifle_error *err)
 {
     int rc;
 
@@ -706,8 +700,13 @@ static int mg_setup(trifle_conn *c, trifle_error *err)
         return TRIFLE_EINVAL;
     if ((rc = mg_ready(c, err)) != 0)
         return rc;
-    MG_RETRY(c, mg_setup_once(c, err));
+    MG_RETRY(c, once(c, err));
     return rc;
+}
+
+static int mg_setup(trifle_conn *c, trifle_error *err)
+{
+    return mg_admin(c, mg_setup_once, err);
 }
 
 static int mg_drop_one(trifle_conn *c, const char *coll, trifle_error *err)
@@ -738,36 +737,35 @@ static int mg_drop_once(trifle_conn *c, trifle_error *err)
 
 static int mg_drop(trifle_conn *c, trifle_error *err)
 {
-    int rc;
-
-    if (c == NULL)
-        return TRIFLE_EINVAL;
-    if ((rc = mg_ready(c, err)) != 0)
-        return rc;
-    MG_RETRY(c, mg_drop_once(c, err));
-    return rc;
+    return mg_admin(c, mg_drop_once, err);
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Paths: which leaves of an item cannot be stored beside the others (ERRATA I2)
  */
 
+/* A path looked for by mg_find(). */
+typedef struct mg_path {
+    const char *p;
+    size_t n;
+} mg_path;
+
+/* bsearch() order of an mg_path and a leaf. */
+static int mg_find_cmp(const void *key, const void *leaf)
+{
+    const mg_path *q = key;
+    const char *path = ((const trifle_leaf *)leaf)->path;
+
+    return drv_pathcmp(q->p, q->n, path, strlen(path));
+}
+
 /* The index of the leaf whose path is q[0..n) in the sorted leaves [0, hi), or -1. */
 static ptrdiff_t mg_find(const trifle_leaf *l, size_t hi, const char *q, size_t n)
 {
-    size_t lo = 0;
+    mg_path key = {q, n};
+    const trifle_leaf *hit = hi > 0 ? bsearch(&key, l, hi, sizeof(*l), mg_find_cmp) : NULL;
 
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int r = drv_pathcmp(l[mid].path, strlen(l[mid].path), q, n);
-        if (r == 0)
-            return (ptrdiff_t)mid;
-        if (r < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
+    return hit != NULL ? hit - l : -1;
 }
 
 /* Mark in c->skip every leaf that is a dotted prefix of another leaf ("a" beside "a.b"): in a
@@ -1107,17 +1105,7 @@ done:
     return rc;
 }
 
-static int mg_inc(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
-                  trifle_error *err)
-{
-    return mg_write(c, items, n, 0, res, err);
-}
-
-static int mg_set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
-                  trifle_error *err)
-{
-    return mg_write(c, items, n, 1, res, err);
-}
+DRV_DEFINE_INC_SET(mg_inc, mg_set, mg_write)
 
 /* ---------------------------------------------------------------------------------------------
  * Reads

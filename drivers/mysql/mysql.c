@@ -217,8 +217,6 @@ static void my_put_path(trifle_conn *c, drv_buf *b, const char *prefix, const ch
 static void my_put_object(trifle_conn *c, drv_buf *b, const trifle_leaf *leaves, size_t n,
                           const char *prefix, const char *at_text)
 {
-    size_t i, plen = strlen(prefix);
-
     drv_buf_putc(b, '{');
     if (at_text != NULL) {
         drv_buf_puts(b, "\"at\":\"");
@@ -227,20 +225,7 @@ static void my_put_object(trifle_conn *c, drv_buf *b, const trifle_leaf *leaves,
         if (n > 0)
             drv_buf_putc(b, ',');
     }
-    for (i = 0; i < n; i++) {
-        if (i > 0)
-            drv_buf_putc(b, ',');
-        if (plen == 0) {
-            my_put_key(b, leaves[i].path, strlen(leaves[i].path));
-        } else {
-            c->path.len = 0;
-            drv_buf_put(&c->path, prefix, plen);
-            drv_buf_puts(&c->path, leaves[i].path);
-            my_put_key(b, c->path.p, c->path.len);
-        }
-        drv_buf_putc(b, ':');
-        drv_buf_put_num(b, leaves[i].value);
-    }
+    drv_buf_put_members(b, &c->path, prefix, leaves, n, my_put_key);
     drv_buf_putc(b, '}');
 }
 
@@ -254,19 +239,7 @@ static int my_at_ok(int64_t at)
  * appears in a message.
  */
 
-static int my_err(trifle_conn *c, trifle_error *err, int code, int native, const char *fmt, ...)
-    TRIFLE_PRINTF(5, 6);
-
-/* Fill err with code and a formatted, password-free message. */
-static int my_err(trifle_conn *c, trifle_error *err, int code, int native, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    code = drv_verr(c->host, c->secret, err, code, native, fmt, ap);
-    va_end(ap);
-    return code;
-}
+DRV_DEFINE_ERR(my_err)
 
 static int my_oom(trifle_conn *c, trifle_error *err)
 {
@@ -694,6 +667,7 @@ static int my_param(trifle_conn *c, const char *name, const char *value, trifle_
 static int my_open(trifle_conn **out, const trifle_host_api *host, const char *url,
                    const trifle_open_params *params, const char *const *opts, trifle_error *err)
 {
+    static const char *const prefixes[] = {"mysql://", NULL};
     const char *table = "trifle_stats", *ping_table = NULL, *bad;
     trifle_conn *c;
     size_t i;
@@ -702,12 +676,8 @@ static int my_open(trifle_conn **out, const trifle_host_api *host, const char *u
     if (out == NULL || host == NULL)
         return TRIFLE_EINVAL;
     *out = NULL;
-    if ((rc = drv_open_mode(host, params, &mode, err)) != 0)
+    if ((rc = drv_open_url(host, params, url, prefixes, "mysql://", &mode, err)) != 0)
         return rc;
-    if (url == NULL || strncmp(url, "mysql://", 8) != 0) {
-        host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: expected mysql://");
-        return TRIFLE_ECONFIG;
-    }
     if ((c = drv_calloc(host, sizeof(*c), err)) == NULL)
         return TRIFLE_ENOMEM;
     c->host = host;
@@ -875,13 +845,14 @@ static int my_run(trifle_conn *c, my_call *q, MYSQL_RES **out, trifle_error *err
     }
 }
 
-/* Run the text in c->sql (one or more statements, idempotent). */
-static int my_simple(trifle_conn *c, const char *table, trifle_error *err)
+/* Run the idempotent text in c->sql (one or more statements on table); with want_rows, its result
+ * set goes to *r. */
+static int my_query(trifle_conn *c, const char *table, int want_rows, MYSQL_RES **r,
+                    trifle_error *err)
 {
     my_call q;
-    MYSQL_RES *r;
-    int rc;
 
+    *r = NULL;
     if (c->oom)
         return my_oom(c, err);
     memset(&q, 0, sizeof(q));
@@ -889,7 +860,16 @@ static int my_simple(trifle_conn *c, const char *table, trifle_error *err)
     q.len = c->sql.len;
     q.table = table;
     q.idempotent = 1;
-    rc = my_run(c, &q, &r, err);
+    q.want_rows = want_rows;
+    return my_run(c, &q, r, err);
+}
+
+/* Run the text in c->sql (one or more statements, idempotent). */
+static int my_simple(trifle_conn *c, const char *table, trifle_error *err)
+{
+    MYSQL_RES *r;
+    int rc = my_query(c, table, 0, &r, err);
+
     if (r != NULL)
         mysql_free_result(r);
     return rc;
@@ -958,7 +938,9 @@ static int my_ensure(trifle_conn *c, trifle_error *err)
     return 0;
 }
 
-static int my_setup(trifle_conn *c, trifle_error *err)
+/* Start a call that sends one text: no allocation failed yet, the connection made if it is not,
+ * c->sql empty. TRIFLE_EINVAL when c is NULL. */
+static int my_begin(trifle_conn *c, trifle_error *err)
 {
     int rc;
 
@@ -968,6 +950,25 @@ static int my_setup(trifle_conn *c, trifle_error *err)
     if ((rc = my_ensure(c, err)) != 0)
         return rc;
     c->sql.len = 0;
+    return 0;
+}
+
+/* Append head, the table's name, where and the value as a string literal to c->sql. */
+static void my_put_select(trifle_conn *c, const char *head, const char *table, const char *where,
+                          const char *value)
+{
+    drv_buf_puts(&c->sql, head);
+    my_put_ident(&c->sql, table);
+    drv_buf_puts(&c->sql, where);
+    my_put_cstr(&c->sql, value);
+}
+
+static int my_setup(trifle_conn *c, trifle_error *err)
+{
+    int rc = my_begin(c, err);
+
+    if (rc != 0)
+        return rc;
     my_create_sql(c, &c->sql, 1, 1, 1);
     if ((rc = my_simple(c, NULL, err)) == 0)
         c->mark_ready = 1;
@@ -976,14 +977,10 @@ static int my_setup(trifle_conn *c, trifle_error *err)
 
 static int my_drop(trifle_conn *c, trifle_error *err)
 {
-    int rc;
+    int rc = my_begin(c, err);
 
-    if (c == NULL)
-        return TRIFLE_EINVAL;
-    c->oom = 0;
-    if ((rc = my_ensure(c, err)) != 0)
+    if (rc != 0)
         return rc;
-    c->sql.len = 0;
     drv_buf_puts(&c->sql, "DROP TABLE IF EXISTS ");
     my_put_ident(&c->sql, c->table);
     if (strcmp(c->table, c->ping_table) != 0) {
@@ -1347,25 +1344,19 @@ done:
     return rc;
 }
 
-static int my_inc(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
-                  trifle_error *err)
+/* inc (set 0) or set (1): my_write() with one of its lists. */
+static int my_write_list(trifle_conn *c, const trifle_entry *items, size_t n, int set,
+                         trifle_write_result *res, trifle_error *err)
 {
     if (c == NULL || (n > 0 && items == NULL))
         return TRIFLE_EINVAL;
     if (n == 0)
         return TRIFLE_OK;
-    return my_write(c, NULL, 0, items, n, NULL, res, err);
+    return set ? my_write(c, items, n, NULL, 0, NULL, res, err)
+               : my_write(c, NULL, 0, items, n, NULL, res, err);
 }
 
-static int my_set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
-                  trifle_error *err)
-{
-    if (c == NULL || (n > 0 && items == NULL))
-        return TRIFLE_EINVAL;
-    if (n == 0)
-        return TRIFLE_OK;
-    return my_write(c, items, n, NULL, 0, NULL, res, err);
-}
+DRV_DEFINE_INC_SET(my_inc, my_set, my_write_list)
 
 static int my_write_marked(trifle_conn *c, const trifle_entry *set_items, size_t n_set,
                            const trifle_entry *inc_items, size_t n_inc, const trifle_mark *mark,
@@ -1393,30 +1384,18 @@ static int my_mark_read(trifle_conn *c, const char *name, uint64_t *seq, trifle_
     trifle_error e = TRIFLE_ERROR_INIT;
     MYSQL_RES *r = NULL;
     MYSQL_ROW row;
-    my_call q;
     int rc;
 
     if (c == NULL || name == NULL || seq == NULL)
         return TRIFLE_EINVAL;
-    c->oom = 0;
     *seq = 0;
-    if ((rc = my_ensure(c, err)) != 0)
+    if ((rc = my_begin(c, err)) != 0)
         return rc;
-    c->sql.len = 0;
-    drv_buf_puts(&c->sql, "SELECT `seq` FROM ");
-    my_put_ident(&c->sql, c->mark_table);
-    drv_buf_puts(&c->sql, " WHERE `name` = ");
-    my_put_cstr(&c->sql, name);
+    my_put_select(c, "SELECT `seq` FROM ", c->mark_table, " WHERE `name` = ", name);
     if (c->oom)
         return my_oom(c, err);
-    memset(&q, 0, sizeof(q));
-    q.sql = c->sql.p;
-    q.len = c->sql.len;
-    q.idempotent = 1;
-    q.want_rows = 1;
-    q.table = c->mark_table;
     c->mark_missing = 0;
-    rc = my_run(c, &q, &r, &e);
+    rc = my_query(c, c->mark_table, 1, &r, &e);
     if (rc == TRIFLE_ECONFIG && c->mark_missing)
         return 0; /* no mark storage yet */
     if (rc != 0) {
@@ -1519,7 +1498,6 @@ static int my_read(trifle_conn *c, const trifle_bucket *buckets, size_t n, my_de
     MYSQL_RES *r = NULL;
     MYSQL_ROW row;
     my_get_ctx ctx;
-    my_call q;
     int rc = 0;
 
     c->oom = 0;
@@ -1560,15 +1538,7 @@ static int my_read(trifle_conn *c, const trifle_bucket *buckets, size_t n, my_de
         drv_buf_puts(&c->sql, " AND `at`");
         my_in_list(c, buckets, c->bk.n, 2);
     }
-    if (c->oom)
-        return my_oom(c, err);
-    memset(&q, 0, sizeof(q));
-    q.sql = c->sql.p;
-    q.len = c->sql.len;
-    q.table = c->table;
-    q.idempotent = 1;
-    q.want_rows = 1;
-    if ((rc = my_run(c, &q, &r, err)) != 0)
+    if ((rc = my_query(c, c->table, 1, &r, err)) != 0)
         return rc;
     if (r == NULL)
         return my_err(c, err, TRIFLE_EDRIVER, 0, "mysql: get returned no result set");
@@ -1629,19 +1599,14 @@ static int my_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
                    trifle_error *err)
 {
     char at_text[TU_TIME_LEN + 1];
-    size_t i;
     int rc;
 
     if (c == NULL || key == NULL || (n > 0 && leaves == NULL))
         return TRIFLE_EINVAL;
     c->oom = 0;
-    if (!my_at_ok(at))
-        return my_err(c, err, TRIFLE_EINVAL, 0, "time out of range: %lld", (long long)at);
-    if (tu_utf8_count(key) > MY_ID_MAX)
-        return my_err(c, err, TRIFLE_EINVAL, 0, "ping key is longer than %d characters", MY_ID_MAX);
-    for (i = 0; i < n; i++)
-        if (leaves[i].path == NULL || leaves[i].path[0] == '\0' || !isfinite(leaves[i].value))
-            return my_err(c, err, TRIFLE_EINVAL, 0, "invalid ping leaf %zu", i);
+    if ((rc = drv_ping_check(c->host, c->secret, my_at_ok(at), at, key, MY_ID_MAX, leaves, n,
+                             err)) != 0)
+        return rc;
     if ((rc = my_ensure(c, err)) != 0)
         return rc;
     (void)tu_time_format(at_text, at);
@@ -1667,9 +1632,7 @@ static int my_scan_leaf(void *ctx, const char *path, size_t len, double v)
 {
     my_get_ctx *g = ctx;
 
-    if (len <= 5 || memcmp(path, "data.", 5) != 0)
-        return 0;
-    return g->c->host->emit(g->sink, 0, path + 5, v);
+    return drv_ping_emit(g->c->host, g->sink, path, len, v);
 }
 
 static int my_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink *sink,
@@ -1678,30 +1641,16 @@ static int my_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink
     MYSQL_RES *r = NULL;
     MYSQL_ROW row;
     my_get_ctx ctx;
-    my_call q;
     int64_t at;
     int rc;
 
     if (c == NULL || key == NULL || at_out == NULL || sink == NULL)
         return TRIFLE_EINVAL;
-    c->oom = 0;
-    if ((rc = my_ensure(c, err)) != 0)
+    if ((rc = my_begin(c, err)) != 0)
         return rc;
-    c->sql.len = 0;
-    drv_buf_puts(&c->sql, "SELECT `at`, `data` FROM ");
-    my_put_ident(&c->sql, c->ping_table);
-    drv_buf_puts(&c->sql, " WHERE `key` = ");
-    my_put_cstr(&c->sql, key);
+    my_put_select(c, "SELECT `at`, `data` FROM ", c->ping_table, " WHERE `key` = ", key);
     drv_buf_puts(&c->sql, " ORDER BY `at` DESC LIMIT 1");
-    if (c->oom)
-        return my_oom(c, err);
-    memset(&q, 0, sizeof(q));
-    q.sql = c->sql.p;
-    q.len = c->sql.len;
-    q.table = c->ping_table;
-    q.idempotent = 1;
-    q.want_rows = 1;
-    if ((rc = my_run(c, &q, &r, err)) != 0)
+    if ((rc = my_query(c, c->ping_table, 1, &r, err)) != 0)
         return rc;
     if (r == NULL || (row = mysql_fetch_row(r)) == NULL) {
         rc = my_err(c, err, TRIFLE_ENOTFOUND, 0, "no ping for key %s", key);
@@ -1736,28 +1685,7 @@ done:
  * The plugin's one export
  */
 
-static const char *const my_schemes[] = {"mysql", NULL};
-
-static const trifle_driver my_driver = {
-    TRIFLE_DRIVER_HEADER,
-    .name = MY_NAME,
-    .version = "1.0.0",
-    .caps = TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED | TRIFLE_CAP_PING |
-            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES |
-            TRIFLE_CAP_JOURNAL_MARK,
-    .schemes = my_schemes,
-    .open_params = my_open,
-    .close = my_close,
-    .setup = my_setup,
-    .inc = my_inc,
-    .set = my_set,
-    .get = my_get,
-    .ping = my_ping,
-    .scan = my_scan,
-    .drop = my_drop,
-    .write_marked = my_write_marked,
-    .mark_read = my_mark_read,
-};
+DRV_SQL_DRIVER(my, MY_NAME, "1.0.0", "mysql");
 
 /* The entry's one-time work (the loader runs it once, under its mutex): mysql_library_init(),
  * which is not thread-safe, and pinning libmariadb in memory. Its one-time state (error texts,

@@ -175,28 +175,6 @@ static void pg_array_at(drv_buf *b, int64_t at)
     pg_put_i64(b, (at - PG_EPOCH_2000) * 1000000);
 }
 
-/* Append the members `"<prefix><path>":<v>` of leaves, separated by commas. */
-static void pg_put_members(trifle_conn *c, drv_buf *b, const trifle_leaf *leaves, size_t n,
-                           const char *prefix)
-{
-    size_t i, plen = strlen(prefix);
-
-    for (i = 0; i < n; i++) {
-        if (i > 0)
-            drv_buf_putc(b, ',');
-        if (plen == 0) {
-            drv_buf_put_jstr(b, leaves[i].path, strlen(leaves[i].path));
-        } else {
-            c->path.len = 0;
-            drv_buf_put(&c->path, prefix, plen);
-            drv_buf_puts(&c->path, leaves[i].path);
-            drv_buf_put_jstr(b, c->path.p, c->path.len);
-        }
-        drv_buf_putc(b, ':');
-        drv_buf_put_num(b, leaves[i].value);
-    }
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Errors (STYLE §3; SPEC §13; ERRATA I15). `native` is the SQLSTATE packed as PostgreSQL packs it
  * internally (MAKE_SQLSTATE: six bits per character, first character lowest), 0 when the failure
@@ -220,19 +198,22 @@ static int pg_state_is(const char *state, const char *want)
     return state != NULL && strcmp(state, want) == 0;
 }
 
-/* Fill err with code and a formatted, password-free message. */
-static int pg_err(trifle_conn *c, trifle_error *err, int code, int native, const char *fmt, ...)
-    TRIFLE_PRINTF(5, 6);
-
-static int pg_err(trifle_conn *c, trifle_error *err, int code, int native, const char *fmt, ...)
+/* Should a statement that failed with SQLSTATE state be tried again? Yes after a deadlock or a
+ * serialization failure, PG_RETRIES times (counted in *retries), each logged. */
+static int pg_retry_conflict(trifle_conn *c, const char *state, int *retries)
 {
-    va_list ap;
-
-    va_start(ap, fmt);
-    code = drv_verr(c->host, c->secret, err, code, native, fmt, ap);
-    va_end(ap);
-    return code;
+    if (!(pg_state_is(state, "40P01") || pg_state_is(state, "40001")) || *retries >= PG_RETRIES)
+        return 0;
+    ++*retries;
+    if (c->host->log != NULL)
+        c->host->log(TRIFLE_LOG_WARN, PG_NAME, "%s (SQLSTATE %s); retrying (%d of %d)",
+                     pg_state_is(state, "40P01") ? "deadlock detected" : "serialization failure",
+                     state, *retries, PG_RETRIES);
+    return 1;
 }
+
+/* Fill err with code and a formatted, password-free message. */
+DRV_DEFINE_ERR(pg_err)
 
 static int pg_oom(trifle_conn *c, trifle_error *err)
 {
@@ -548,6 +529,7 @@ static void pg_connect_timeout(trifle_conn *c)
 static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *url,
                    const trifle_open_params *params, const char *const *opts, trifle_error *err)
 {
+    static const char *const prefixes[] = {"postgres://", "postgresql://", NULL};
     const char *table = "trifle_stats", *ping_table = NULL, *bad;
     const char **kw = NULL, **val = NULL;
     PQconninfoOption *parsed = NULL, *defs = NULL, *o;
@@ -559,14 +541,9 @@ static int pg_open(trifle_conn **out, const trifle_host_api *host, const char *u
     if (out == NULL || host == NULL)
         return TRIFLE_EINVAL;
     *out = NULL;
-    if ((rc = drv_open_mode(host, params, &mode, err)) != 0)
+    if ((rc = drv_open_url(host, params, url, prefixes, "postgres:// or postgresql://", &mode,
+                           err)) != 0)
         return rc;
-    if (url == NULL ||
-        (strncmp(url, "postgres://", 11) != 0 && strncmp(url, "postgresql://", 13) != 0)) {
-        host->error_set(err, TRIFLE_ECONFIG, 0,
-                        "invalid driver URL: expected postgres:// or postgresql://");
-        return TRIFLE_ECONFIG;
-    }
     if ((c = drv_calloc(host, sizeof(*c), err)) == NULL)
         return TRIFLE_ENOMEM;
     c->host = host;
@@ -703,11 +680,6 @@ static int pg_sql(trifle_conn *c, int st)
         [TRIFLE_ID_PARTIAL] = "$1::text[], $2::timestamptz[]",
         [TRIFLE_ID_SEPARATED] = "$1::text[], $2::text[], $3::timestamptz[]",
     };
-    static const char *const arrays[] = {
-        [TRIFLE_ID_FULL] = "$1::text[], $2::jsonb[]",
-        [TRIFLE_ID_PARTIAL] = "$1::text[], $2::timestamptz[], $3::jsonb[]",
-        [TRIFLE_ID_SEPARATED] = "$1::text[], $2::text[], $3::timestamptz[], $4::jsonb[]",
-    };
     static const char *const get[] = {
         [TRIFLE_ID_FULL] = " WHERE key = ANY($1::text[])",
         [TRIFLE_ID_PARTIAL] =
@@ -724,6 +696,23 @@ static int pg_sql(trifle_conn *c, int st)
         [TRIFLE_ID_SEPARATED] = "SELECT t.key, t.granularity, floor(extract(epoch FROM "
                                 "t.at))::bigint AS at, t.data FROM ",
     };
+    /* the statements with one table and a fixed text around it */
+    static const struct {
+        const char *head, *tail;
+        int n;
+    } simple[] = {
+        [PG_ST_PING] = {"INSERT INTO ",
+                        " (key, at, data) VALUES ($1, $2, $3::jsonb) ON CONFLICT (key) DO UPDATE "
+                        "SET at = EXCLUDED.at, data = EXCLUDED.data",
+                        3},
+        [PG_ST_SCAN] = {"SELECT floor(extract(epoch FROM at))::bigint, data FROM ",
+                        " WHERE key = $1 ORDER BY at DESC LIMIT 1", 1},
+        [PG_ST_MARK] = {"INSERT INTO ",
+                        " (name, seq) VALUES ($1, $2::bigint) ON CONFLICT (name) DO UPDATE SET "
+                        "seq = EXCLUDED.seq",
+                        2},
+        [PG_ST_MARK_READ] = {"SELECT seq FROM ", " WHERE name = $1", 1},
+    };
     drv_buf *b = &c->sql;
     int m = c->mode, n = m == TRIFLE_ID_FULL ? 2 : m == TRIFLE_ID_PARTIAL ? 3 : 4;
 
@@ -731,26 +720,39 @@ static int pg_sql(trifle_conn *c, int st)
     switch (st) {
     case PG_ST_INC:
     case PG_ST_SET:
+    case PG_ST_LOCK:
+        /* INSERT INTO <table> AS t (<cols>, data) SELECT u.<cols>, <data> FROM unnest(<arrays>)
+         * AS u(<cols>[, data]) ON CONFLICT (<cols>) ...; LOCK takes no data array, and its ON
+         * CONFLICT DO UPDATE locks the rows its WHERE refuses too, without writing them */
         drv_buf_puts(b, "INSERT INTO ");
         drv_buf_puts(b, c->table);
         drv_buf_puts(b, " AS t (");
         drv_buf_puts(b, pg_cols[m]);
         drv_buf_puts(b, ", data) SELECT ");
         drv_buf_puts(b, ucols[m]);
-        drv_buf_puts(b, ", u.data FROM unnest(");
-        drv_buf_puts(b, arrays[m]);
+        drv_buf_puts(b, st == PG_ST_LOCK ? ", '{}'::jsonb FROM unnest(" : ", u.data FROM unnest(");
+        drv_buf_puts(b, lock_arrays[m]);
+        if (st != PG_ST_LOCK) {
+            drv_buf_puts(b, ", $");
+            drv_buf_putc(b, (char)('0' + n));
+            drv_buf_puts(b, "::jsonb[]");
+        }
         drv_buf_puts(b, ") AS u(");
         drv_buf_puts(b, pg_cols[m]);
-        drv_buf_puts(b, ", data) ON CONFLICT (");
+        drv_buf_puts(b, st == PG_ST_LOCK ? ") ON CONFLICT (" : ", data) ON CONFLICT (");
         drv_buf_puts(b, pg_cols[m]);
-        if (st == PG_ST_SET)
+        if (st == PG_ST_LOCK) {
+            drv_buf_puts(b, ") DO UPDATE SET data = t.data WHERE false");
+            n--;
+        } else if (st == PG_ST_SET) {
             drv_buf_puts(b, ") DO UPDATE SET data = t.data || EXCLUDED.data");
-        else
+        } else {
             drv_buf_puts(
                 b, ") DO UPDATE SET data = t.data || (SELECT COALESCE(jsonb_object_agg(d.key, "
                    "(CASE WHEN jsonb_typeof(t.data -> d.key) = 'number' THEN (t.data ->> "
                    "d.key)::numeric ELSE 0 END) + (d.value #>> '{}')::numeric), '{}'::jsonb) "
                    "FROM jsonb_each(EXCLUDED.data) AS d)");
+        }
         break;
     case PG_ST_GET:
         drv_buf_puts(b, get_head[m]);
@@ -758,48 +760,11 @@ static int pg_sql(trifle_conn *c, int st)
         drv_buf_puts(b, get[m]);
         n--;
         break;
-    case PG_ST_PING:
-        drv_buf_puts(b, "INSERT INTO ");
-        drv_buf_puts(b, c->ping_table);
-        drv_buf_puts(b, " (key, at, data) VALUES ($1, $2, $3::jsonb) ON CONFLICT (key) DO UPDATE "
-                        "SET at = EXCLUDED.at, data = EXCLUDED.data");
-        n = 3;
-        break;
-    case PG_ST_MARK:
-        drv_buf_puts(b, "INSERT INTO ");
-        drv_buf_puts(b, c->marks_table);
-        drv_buf_puts(b, " (name, seq) VALUES ($1, $2::bigint) ON CONFLICT (name) DO UPDATE SET "
-                        "seq = EXCLUDED.seq");
-        n = 2;
-        break;
-    case PG_ST_LOCK:
-        /* ON CONFLICT DO UPDATE locks the rows its WHERE refuses too, without writing them */
-        drv_buf_puts(b, "INSERT INTO ");
-        drv_buf_puts(b, c->table);
-        drv_buf_puts(b, " AS t (");
-        drv_buf_puts(b, pg_cols[m]);
-        drv_buf_puts(b, ", data) SELECT ");
-        drv_buf_puts(b, ucols[m]);
-        drv_buf_puts(b, ", '{}'::jsonb FROM unnest(");
-        drv_buf_puts(b, lock_arrays[m]);
-        drv_buf_puts(b, ") AS u(");
-        drv_buf_puts(b, pg_cols[m]);
-        drv_buf_puts(b, ") ON CONFLICT (");
-        drv_buf_puts(b, pg_cols[m]);
-        drv_buf_puts(b, ") DO UPDATE SET data = t.data WHERE false");
-        n--;
-        break;
-    case PG_ST_MARK_READ:
-        drv_buf_puts(b, "SELECT seq FROM ");
-        drv_buf_puts(b, c->marks_table);
-        drv_buf_puts(b, " WHERE name = $1");
-        n = 1;
-        break;
-    default:
-        drv_buf_puts(b, "SELECT floor(extract(epoch FROM at))::bigint, data FROM ");
-        drv_buf_puts(b, c->ping_table);
-        drv_buf_puts(b, " WHERE key = $1 ORDER BY at DESC LIMIT 1");
-        n = 1;
+    default: /* PING, SCAN, MARK, MARK_READ */
+        drv_buf_puts(b, simple[st].head);
+        drv_buf_puts(b, st == PG_ST_MARK || st == PG_ST_MARK_READ ? c->marks_table : c->ping_table);
+        drv_buf_puts(b, simple[st].tail);
+        n = simple[st].n;
         break;
     }
     drv_buf_putc(b, '\0');
@@ -947,13 +912,7 @@ static int pg_run(trifle_conn *c, pg_call *q, PGresult **out, trifle_error *err)
             PQclear(bad);
             continue;
         }
-        if ((pg_state_is(state, "40P01") || pg_state_is(state, "40001")) && retries < PG_RETRIES) {
-            retries++;
-            if (c->host->log != NULL)
-                c->host->log(TRIFLE_LOG_WARN, PG_NAME, "%s (SQLSTATE %s); retrying (%d of %d)",
-                             pg_state_is(state, "40P01") ? "deadlock detected"
-                                                         : "serialization failure",
-                             state, retries, PG_RETRIES);
+        if (pg_retry_conflict(c, state, &retries)) {
             PQclear(bad);
             continue;
         }
@@ -975,6 +934,15 @@ static void pg_lock_sql(trifle_conn *c)
     drv_buf_puts(&c->sql, "SELECT pg_advisory_xact_lock(1953654380, hashtext('");
     drv_buf_puts(&c->sql, c->table);
     drv_buf_puts(&c->sql, "'));");
+}
+
+/* Start the DDL of setup or drop in c->sql: the advisory lock, then head and the data table. */
+static void pg_ddl_start(trifle_conn *c, const char *head)
+{
+    c->oom = 0;
+    pg_lock_sql(c);
+    drv_buf_puts(&c->sql, head);
+    drv_buf_puts(&c->sql, c->table);
 }
 
 static int pg_simple(trifle_conn *c, const char *table, trifle_error *err)
@@ -1019,10 +987,7 @@ static int pg_setup(trifle_conn *c, trifle_error *err)
 
     if (c == NULL)
         return TRIFLE_EINVAL;
-    c->oom = 0;
-    pg_lock_sql(c);
-    drv_buf_puts(&c->sql, "CREATE TABLE IF NOT EXISTS ");
-    drv_buf_puts(&c->sql, c->table);
+    pg_ddl_start(c, "CREATE TABLE IF NOT EXISTS ");
     drv_buf_puts(&c->sql, schema[c->mode]);
     drv_buf_puts(&c->sql, "CREATE TABLE IF NOT EXISTS ");
     drv_buf_puts(&c->sql, c->ping_table);
@@ -1038,10 +1003,7 @@ static int pg_drop(trifle_conn *c, trifle_error *err)
 {
     if (c == NULL)
         return TRIFLE_EINVAL;
-    c->oom = 0;
-    pg_lock_sql(c);
-    drv_buf_puts(&c->sql, "DROP TABLE IF EXISTS ");
-    drv_buf_puts(&c->sql, c->table);
+    pg_ddl_start(c, "DROP TABLE IF EXISTS ");
     if (strcmp(c->table, c->ping_table) != 0) {
         drv_buf_puts(&c->sql, ", ");
         drv_buf_puts(&c->sql, c->ping_table);
@@ -1167,7 +1129,7 @@ static int pg_write_params(trifle_conn *c, const trifle_entry *items, size_t n, 
         pg_put_u32(data, 0);   /* patched below */
         drv_buf_putc(data, 1); /* jsonb's binary format version */
         drv_buf_putc(data, '{');
-        pg_put_members(c, data, e->leaves, e->n_leaves, "");
+        drv_buf_put_members(data, &c->path, "", e->leaves, e->n_leaves, drv_buf_put_jstr);
         drv_buf_putc(data, '}');
         if (!c->oom)
             pg_patch_u32(data, at, (uint32_t)(data->len - at - 4));
@@ -1265,17 +1227,7 @@ done:
     return rc;
 }
 
-static int pg_inc(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
-                  trifle_error *err)
-{
-    return pg_write(c, items, n, 0, res, err);
-}
-
-static int pg_set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
-                  trifle_error *err)
-{
-    return pg_write(c, items, n, 1, res, err);
-}
+DRV_DEFINE_INC_SET(pg_inc, pg_set, pg_write)
 
 /* ---------------------------------------------------------------------------------------------
  * Journal marks (ABI 1.1): the table "<table>_marks" (name TEXT PRIMARY KEY, seq BIGINT NOT
@@ -1360,6 +1312,24 @@ static int pg_marked_prepare(trifle_conn *c, size_t n_set, size_t n_inc, trifle_
     return 0;
 }
 
+/* In pg_marked_txn: the n items (from index first of the call on) through statement st
+ * (PG_ST_SET or PG_ST_INC), nothing when n is 0. EDATA sets *failed. */
+static int pg_marked_write(trifle_conn *c, int st, const trifle_entry *items, size_t n,
+                           size_t first, const char *values[4], int lengths[4], ptrdiff_t *failed,
+                           char state[6], int *lost, trifle_error *err)
+{
+    ptrdiff_t f = -1;
+    int np = 0, rc;
+
+    if (n == 0)
+        return 0;
+    if ((rc = pg_write_params(c, items, n, &f, values, lengths, &np, err)) == 0)
+        rc = pg_txn_exec(c, st, NULL, np, values, lengths, pg_binary, c->table, state, lost, err);
+    if (rc == TRIFLE_EDATA)
+        *failed = f >= 0 ? (ptrdiff_t)first + f : n == 1 ? (ptrdiff_t)first : -1;
+    return rc;
+}
+
 /* BEGIN, the SET statement, the INC statement, the mark, COMMIT: one attempt. *committing is set
  * once COMMIT is sent. EDATA sets *failed (set items first, then inc items). */
 static int pg_marked_txn(trifle_conn *c, const trifle_entry *set_items, size_t n_set,
@@ -1370,7 +1340,6 @@ static int pg_marked_txn(trifle_conn *c, const trifle_entry *set_items, size_t n
     const char *values[4];
     int lengths[4], np = 0, rc;
     char seq[24];
-    ptrdiff_t f = -1;
 
     *committing = 0;
     if ((rc = pg_txn_exec(c, -1, "BEGIN", 0, NULL, NULL, NULL, NULL, state, lost, err)) != 0)
@@ -1385,24 +1354,11 @@ static int pg_marked_txn(trifle_conn *c, const trifle_entry *set_items, size_t n
                               lost, err)) != 0)
             return rc;
     }
-    if (n_set > 0) {
-        if ((rc = pg_write_params(c, set_items, n_set, &f, values, lengths, &np, err)) == 0)
-            rc = pg_txn_exec(c, PG_ST_SET, NULL, np, values, lengths, pg_binary, c->table, state,
-                             lost, err);
-        if (rc == TRIFLE_EDATA)
-            *failed = f >= 0 ? f : n_set == 1 ? 0 : -1;
-        if (rc != 0)
-            return rc;
-    }
-    if (n_inc > 0) {
-        if ((rc = pg_write_params(c, inc_items, n_inc, &f, values, lengths, &np, err)) == 0)
-            rc = pg_txn_exec(c, PG_ST_INC, NULL, np, values, lengths, pg_binary, c->table, state,
-                             lost, err);
-        if (rc == TRIFLE_EDATA)
-            *failed = f >= 0 ? (ptrdiff_t)n_set + f : n_inc == 1 ? (ptrdiff_t)n_set : -1;
-        if (rc != 0)
-            return rc;
-    }
+    if ((rc = pg_marked_write(c, PG_ST_SET, set_items, n_set, 0, values, lengths, failed, state,
+                              lost, err)) != 0 ||
+        (rc = pg_marked_write(c, PG_ST_INC, inc_items, n_inc, n_set, values, lengths, failed, state,
+                              lost, err)) != 0)
+        return rc;
     (void)snprintf(seq, sizeof(seq), "%llu", (unsigned long long)mark->seq);
     values[0] = mark->name;
     values[1] = seq;
@@ -1489,13 +1445,7 @@ static int pg_write_marked(trifle_conn *c, const trifle_entry *set_items, size_t
             c->prepared = 0;
             continue;
         }
-        if ((pg_state_is(state, "40P01") || pg_state_is(state, "40001")) && retries < PG_RETRIES) {
-            retries++;
-            if (c->host->log != NULL)
-                c->host->log(TRIFLE_LOG_WARN, PG_NAME, "%s (SQLSTATE %s); retrying (%d of %d)",
-                             pg_state_is(state, "40P01") ? "deadlock detected"
-                                                         : "serialization failure",
-                             state, retries, PG_RETRIES);
+        if (pg_retry_conflict(c, state, &retries)) {
             continue;
         }
         break;
@@ -1685,19 +1635,14 @@ static int pg_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
     PGresult *r = NULL;
     drv_buf *data;
     pg_call q;
-    size_t i;
     int rc;
 
     if (c == NULL || key == NULL || (n > 0 && leaves == NULL))
         return TRIFLE_EINVAL;
     c->oom = 0;
-    if (!pg_at_ok(at))
-        return pg_err(c, err, TRIFLE_EINVAL, 0, "time out of range: %lld", (long long)at);
-    if (tu_utf8_count(key) > PG_ID_MAX)
-        return pg_err(c, err, TRIFLE_EINVAL, 0, "ping key is longer than %d characters", PG_ID_MAX);
-    for (i = 0; i < n; i++)
-        if (leaves[i].path == NULL || leaves[i].path[0] == '\0' || !isfinite(leaves[i].value))
-            return pg_err(c, err, TRIFLE_EINVAL, 0, "invalid ping leaf %zu", i);
+    if ((rc = drv_ping_check(c->host, c->secret, pg_at_ok(at), at, key, PG_ID_MAX, leaves, n,
+                             err)) != 0)
+        return rc;
     (void)tu_time_format(at_text, at); /* in range: pg_at_ok() */
 
     /* {"at":"<RFC 3339>","data.<path>":<v>,...}: the SQLite flat layout (ERRATA minor 15) */
@@ -1708,7 +1653,7 @@ static int pg_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
     drv_buf_putc(data, '"');
     if (n > 0)
         drv_buf_putc(data, ',');
-    pg_put_members(c, data, leaves, n, "data.");
+    drv_buf_put_members(data, &c->path, "data.", leaves, n, drv_buf_put_jstr);
     drv_buf_putc(data, '}');
     drv_buf_putc(data, '\0');
     if (c->oom)
@@ -1732,9 +1677,7 @@ static int pg_scan_leaf(void *ctx, const char *path, size_t len, double v)
 {
     pg_get_ctx *g = ctx;
 
-    if (len <= 5 || memcmp(path, "data.", 5) != 0)
-        return 0;
-    return g->c->host->emit(g->sink, 0, path + 5, v);
+    return drv_ping_emit(g->c->host, g->sink, path, len, v);
 }
 
 static int pg_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink *sink,
@@ -1788,27 +1731,6 @@ done:
  * The plugin's one export
  */
 
-static const char *const pg_schemes[] = {"postgres", "postgresql", NULL};
-
-static const trifle_driver pg_driver = {
-    TRIFLE_DRIVER_HEADER,
-    .name = PG_NAME,
-    .version = "1.1.0",
-    .caps = TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED | TRIFLE_CAP_PING |
-            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES |
-            TRIFLE_CAP_JOURNAL_MARK,
-    .schemes = pg_schemes,
-    .open_params = pg_open,
-    .close = pg_close,
-    .setup = pg_setup,
-    .inc = pg_inc,
-    .set = pg_set,
-    .get = pg_get,
-    .ping = pg_ping,
-    .scan = pg_scan,
-    .drop = pg_drop,
-    .write_marked = pg_write_marked,
-    .mark_read = pg_mark_read,
-};
+DRV_SQL_DRIVER(pg, PG_NAME, "1.1.0", "postgres", "postgresql");
 
 TRIFLE_DRIVER_DEFINE(postgres, pg_driver)

@@ -1211,20 +1211,9 @@ static void rd_node_lost(trifle_conn *c, rd_job *job, rd_node *node, size_t from
 /* Room for n units and m pipeline positions. */
 static int rd_reserve(trifle_conn *c, size_t n, size_t m)
 {
-    if (n > c->cap_units) {
-        rd_unit *v = c->host->realloc(c->units, n * sizeof(*v));
-        if (v == NULL || n > SIZE_MAX / sizeof(*v))
-            return -1;
-        c->units = v;
-        c->cap_units = n;
-    }
-    if (m > c->cap_pos) {
-        size_t *v = c->host->realloc(c->pos, m * sizeof(*v));
-        if (v == NULL || m > SIZE_MAX / sizeof(*v))
-            return -1;
-        c->pos = v;
-        c->cap_pos = m;
-    }
+    if (drv_array_reserve(c->host, (void **)&c->units, &c->cap_units, n, sizeof(*c->units)) != 0 ||
+        drv_array_reserve(c->host, (void **)&c->pos, &c->cap_pos, m, sizeof(*c->pos)) != 0)
+        return -1;
     return 0;
 }
 

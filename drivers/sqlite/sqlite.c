@@ -294,12 +294,8 @@ static int sq_leaf(drv_json *js, int depth, void *ctx)
     double v = 0;
     int numeric = 0;
 
-    if (drv_json_at_number(js)) {
-        if (!drv_json_number(js, &v, &numeric))
-            return 0;
-    } else if (!drv_json_skip(js, depth + 1)) {
+    if (!drv_json_value(js, depth, &v, &numeric))
         return 0;
-    }
     if (numeric || row->keep_raw)
         sq_ent_add(row, numeric, v, start, (size_t)(js->p - start));
     return 1;
@@ -348,15 +344,14 @@ static void sq_close(trifle_conn *c)
         sqlite3_finalize(c->select[i]);
         sqlite3_finalize(c->upsert[i]);
     }
-    sqlite3_finalize(c->delete_legacy);
-    sqlite3_finalize(c->begin);
-    sqlite3_finalize(c->begin_read);
-    sqlite3_finalize(c->commit);
-    sqlite3_finalize(c->rollback);
-    sqlite3_finalize(c->ping);
-    sqlite3_finalize(c->scan);
-    sqlite3_finalize(c->mark_upsert);
-    sqlite3_finalize(c->mark_select);
+    {
+        sqlite3_stmt *const fixed[] = {c->delete_legacy, c->begin,       c->begin_read,
+                                       c->commit,        c->rollback,    c->ping,
+                                       c->scan,          c->mark_upsert, c->mark_select};
+
+        for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+            sqlite3_finalize(fixed[i]);
+    }
     (void)sqlite3_close_v2(c->db);
     drv_buf_free(&c->sql);
     drv_buf_free(&c->arena);
@@ -377,6 +372,7 @@ static int sq_exec(trifle_conn *c, const char *sql, const char *table, trifle_er
 static int sq_open(trifle_conn **out, const trifle_host_api *host, const char *url,
                    const trifle_open_params *params, const char *const *opts, trifle_error *err)
 {
+    static const char *const prefixes[] = {"sqlite:", NULL};
     const char *path, *table = "trifle_stats", *ping_table = NULL, *bad;
     char *literal = NULL;
     trifle_conn *c = NULL;
@@ -386,12 +382,8 @@ static int sq_open(trifle_conn **out, const trifle_host_api *host, const char *u
     if (out == NULL || host == NULL)
         return TRIFLE_EINVAL;
     *out = NULL;
-    if ((rc = drv_open_mode(host, params, &mode, err)) != 0)
+    if ((rc = drv_open_url(host, params, url, prefixes, "sqlite:PATH", &mode, err)) != 0)
         return rc;
-    if (url == NULL || strncmp(url, "sqlite:", 7) != 0) {
-        host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: expected sqlite:PATH");
-        return TRIFLE_ECONFIG;
-    }
     path = url + 7;
     if (strncmp(path, "//", 2) == 0) {
         if (path[2] != '/') {
@@ -587,14 +579,16 @@ static const trifle_bucket *sq_bucket(const void *base, size_t stride, size_t i)
     return (const trifle_bucket *)(const void *)((const char *)base + i * stride);
 }
 
+/* The identifier columns of each mode. */
+static const char *const sq_cols[] = {
+    [TRIFLE_ID_FULL] = "key",
+    [TRIFLE_ID_PARTIAL] = "key, at",
+    [TRIFLE_ID_SEPARATED] = "key, granularity, at",
+};
+
 /* The SELECT for chunks of up to sq_classes[ci] identifiers (SPEC §7.5). */
 static int sq_select(trifle_conn *c, size_t k, sqlite3_stmt **out, unsigned *cls, trifle_error *err)
 {
-    static const char *const head[] = {
-        [TRIFLE_ID_FULL] = "SELECT key, data FROM ",
-        [TRIFLE_ID_PARTIAL] = "SELECT key, at, data FROM ",
-        [TRIFLE_ID_SEPARATED] = "SELECT key, granularity, at, data FROM ",
-    };
     static const char *const term[] = {
         [TRIFLE_ID_FULL] = "?",
         [TRIFLE_ID_PARTIAL] = "(key = ? AND at IN (?, ?))",
@@ -607,8 +601,9 @@ static int sq_select(trifle_conn *c, size_t k, sqlite3_stmt **out, unsigned *cls
         ci++;
     *cls = sq_classes[ci];
     if (c->select[ci] == NULL) {
-        sq_sql3(c, head[c->mode], c->table,
-                c->mode == TRIFLE_ID_FULL ? " WHERE key IN (" : " WHERE ");
+        sq_sql3(c, "SELECT ", sq_cols[c->mode], ", data FROM ");
+        drv_buf_puts(&c->sql, c->table);
+        drv_buf_puts(&c->sql, c->mode == TRIFLE_ID_FULL ? " WHERE key IN (" : " WHERE ");
         for (j = 0; j < sq_classes[ci]; j++) {
             if (j > 0)
                 drv_buf_puts(&c->sql, c->mode == TRIFLE_ID_FULL ? ", " : " OR ");
@@ -629,6 +624,19 @@ static int sq_bind_text(sqlite3_stmt *st, int i, const char *s, int len, int *rc
         *rc =
             s != NULL ? sqlite3_bind_text(st, i, s, len, SQLITE_STATIC) : sqlite3_bind_null(st, i);
     return *rc;
+}
+
+/* Bind text to the first parameter of st (on table) and step it. Returns what sqlite3_step()
+ * returned (SQLITE_ROW, SQLITE_DONE, an error code), or a negative status with err set when the
+ * bind failed. */
+static int sq_bind_step(trifle_conn *c, sqlite3_stmt *st, const char *text, const char *table,
+                        trifle_error *err)
+{
+    int brc = SQLITE_OK;
+
+    if (sq_bind_text(st, 1, text, -1, &brc) != SQLITE_OK)
+        return sq_fail(c, brc, table, err);
+    return sqlite3_step(st);
 }
 
 /* Emit the numeric leaves of one stored row for bucket index. */
@@ -871,11 +879,6 @@ static int sq_prepare_write(trifle_conn *c, trifle_error *err)
  * statement per up to 500 rows instead of one per row halves the cost of a write). */
 static int sq_upsert_stmt(trifle_conn *c, size_t ci, sqlite3_stmt **out, trifle_error *err)
 {
-    static const char *const cols[] = {
-        [TRIFLE_ID_FULL] = "key",
-        [TRIFLE_ID_PARTIAL] = "key, at",
-        [TRIFLE_ID_SEPARATED] = "key, granularity, at",
-    };
     static const char *const row[] = {
         [TRIFLE_ID_FULL] = "(?, ?)",
         [TRIFLE_ID_PARTIAL] = "(?, ?, ?)",
@@ -886,7 +889,7 @@ static int sq_upsert_stmt(trifle_conn *c, size_t ci, sqlite3_stmt **out, trifle_
 
     if (c->upsert[ci] == NULL) {
         sq_sql3(c, "INSERT INTO ", c->table, " (");
-        drv_buf_puts(&c->sql, cols[c->mode]);
+        drv_buf_puts(&c->sql, sq_cols[c->mode]);
         drv_buf_puts(&c->sql, ", data) VALUES ");
         for (j = 0; j < sq_classes[ci]; j++) {
             if (j > 0)
@@ -894,7 +897,7 @@ static int sq_upsert_stmt(trifle_conn *c, size_t ci, sqlite3_stmt **out, trifle_
             drv_buf_puts(&c->sql, row[c->mode]);
         }
         drv_buf_puts(&c->sql, " ON CONFLICT (");
-        drv_buf_puts(&c->sql, cols[c->mode]);
+        drv_buf_puts(&c->sql, sq_cols[c->mode]);
         drv_buf_puts(&c->sql, ") DO UPDATE SET data = excluded.data;");
         if ((rc = sq_prepare_sql(c, &c->upsert[ci], c->table, err)) != 0)
             return rc;
@@ -1144,17 +1147,7 @@ static int sq_write(trifle_conn *c, const trifle_entry *items, size_t n, int is_
     return rc;
 }
 
-static int sq_inc(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
-                  trifle_error *err)
-{
-    return sq_write(c, items, n, 0, res, err);
-}
-
-static int sq_set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
-                  trifle_error *err)
-{
-    return sq_write(c, items, n, 1, res, err);
-}
+DRV_DEFINE_INC_SET(sq_inc, sq_set, sq_write)
 
 /* ---------------------------------------------------------------------------------------------
  * Journal marks (ABI 1.1): the table "<table>_marks" (name TEXT PRIMARY KEY, seq INTEGER NOT
@@ -1233,7 +1226,7 @@ done:
  * creates the table: a read takes no write lock. */
 static int sq_mark_read(trifle_conn *c, const char *name, uint64_t *seq, trifle_error *err)
 {
-    int rc, brc = SQLITE_OK;
+    int rc;
     sqlite3_int64 v;
 
     if (c == NULL || name == NULL || seq == NULL)
@@ -1254,12 +1247,8 @@ static int sq_mark_read(trifle_conn *c, const char *name, uint64_t *seq, trifle_
             return sq_fail(c, rc, c->marks_table, err);
         }
     }
-    sq_bind_text(c->mark_select, 1, name, -1, &brc);
-    if (brc != SQLITE_OK) {
-        rc = sq_fail(c, brc, c->marks_table, err);
+    if ((rc = sq_bind_step(c, c->mark_select, name, c->marks_table, err)) < 0)
         goto done;
-    }
-    rc = sqlite3_step(c->mark_select);
     if (rc == SQLITE_DONE) {
         rc = 0;
     } else if (rc == SQLITE_ROW) {
@@ -1386,7 +1375,7 @@ static int sq_ping(trifle_conn *c, const char *key, int64_t at, const trifle_lea
 static int sq_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink *sink,
                    trifle_error *err)
 {
-    int rc, brc = SQLITE_OK;
+    int rc;
     int64_t at = 0;
     size_t i;
 
@@ -1400,12 +1389,8 @@ static int sq_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink
         if ((rc = sq_prepare_sql(c, &c->scan, c->ping_table, err)) != 0)
             return rc;
     }
-    sq_bind_text(c->scan, 1, key, -1, &brc);
-    if (brc != SQLITE_OK) {
-        rc = sq_fail(c, brc, c->ping_table, err);
+    if ((rc = sq_bind_step(c, c->scan, key, c->ping_table, err)) < 0)
         goto done;
-    }
-    rc = sqlite3_step(c->scan);
     if (rc == SQLITE_DONE) {
         c->host->error_set(err, TRIFLE_ENOTFOUND, 0, "no ping for key %s", key);
         rc = TRIFLE_ENOTFOUND;
@@ -1471,27 +1456,6 @@ done:
  * The plugin's one export
  */
 
-static const char *const sq_schemes[] = {"sqlite", NULL};
-
-static const trifle_driver sq_driver = {
-    TRIFLE_DRIVER_HEADER,
-    .name = SQ_NAME,
-    .version = "1.1.0",
-    .caps = TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED | TRIFLE_CAP_PING |
-            TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES |
-            TRIFLE_CAP_JOURNAL_MARK,
-    .schemes = sq_schemes,
-    .open_params = sq_open,
-    .close = sq_close,
-    .setup = sq_setup,
-    .inc = sq_inc,
-    .set = sq_set,
-    .get = sq_get,
-    .ping = sq_ping,
-    .scan = sq_scan,
-    .drop = sq_drop,
-    .write_marked = sq_write_marked,
-    .mark_read = sq_mark_read,
-};
+DRV_SQL_DRIVER(sq, SQ_NAME, "1.1.0", "sqlite");
 
 TRIFLE_DRIVER_DEFINE(sqlite, sq_driver)

@@ -125,6 +125,27 @@ void drv_buf_put_num(drv_buf *b, double v)
     drv_buf_put(b, tmp, n);
 }
 
+void drv_buf_put_members(drv_buf *b, drv_buf *scratch, const char *prefix,
+                         const trifle_leaf *leaves, size_t n, drv_key_fn key)
+{
+    size_t i, plen = strlen(prefix);
+
+    for (i = 0; i < n; i++) {
+        if (i > 0)
+            drv_buf_putc(b, ',');
+        if (plen == 0) {
+            key(b, leaves[i].path, strlen(leaves[i].path));
+        } else {
+            scratch->len = 0;
+            drv_buf_put(scratch, prefix, plen);
+            drv_buf_puts(scratch, leaves[i].path);
+            key(b, scratch->p, scratch->len);
+        }
+        drv_buf_putc(b, ':');
+        drv_buf_put_num(b, leaves[i].value);
+    }
+}
+
 int drv_array_reserve(const trifle_host_api *host, void **p, size_t *cap, size_t want, size_t size)
 {
     void *q;

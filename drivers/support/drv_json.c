@@ -211,17 +211,18 @@ static int skip_any(drv_json *js)
             continue;
         case ']':
         case '}':
-            if (depth == 0)
-                return 0;
-            depth--;
-            js->p++;
-            break;
         case ',':
-        case ':':
+        case ':': {
+            int closes = *js->p == ']' || *js->p == '}';
+
             if (depth == 0)
                 return 0;
             js->p++;
-            continue;
+            if (!closes)
+                continue; /* a separator: the value goes on */
+            depth--;
+            break;
+        }
         case 't':
         case 'f':
         case 'n': {
@@ -238,6 +239,15 @@ static int skip_any(drv_json *js)
         if (depth == 0)
             return 1;
     }
+}
+
+int drv_json_value(drv_json *js, int depth, double *v, int *numeric)
+{
+    *v = 0;
+    *numeric = 0;
+    if (drv_json_at_number(js))
+        return drv_json_number(js, v, numeric);
+    return drv_json_skip(js, depth + 1);
 }
 
 /* drv_json_value_fn: a number is a leaf (when the walk has not failed and its path suits the

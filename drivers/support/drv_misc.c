@@ -3,6 +3,7 @@
  */
 #include "drv_support.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,6 +42,61 @@ int drv_open_mode(const trifle_host_api *host, const trifle_open_params *params,
                     params != NULL && TRIFLE_OPEN_PARAMS_HAS(params, id_mode) ? params->id_mode
                                                                               : -1);
     return TRIFLE_ECONFIG;
+}
+
+int drv_open_url(const trifle_host_api *host, const trifle_open_params *params, const char *url,
+                 const char *const *prefixes, const char *expected, int *mode, trifle_error *err)
+{
+    size_t i;
+    int rc;
+
+    if ((rc = drv_open_mode(host, params, mode, err)) != 0)
+        return rc;
+    for (i = 0; url != NULL && prefixes[i] != NULL; i++)
+        if (strncmp(url, prefixes[i], strlen(prefixes[i])) == 0)
+            return 0;
+    host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: expected %s", expected);
+    return TRIFLE_ECONFIG;
+}
+
+/* drv_verr() with the arguments given here. */
+static int drv_err(const trifle_host_api *host, const char *secret, trifle_error *err, int code,
+                   const char *fmt, ...) TRIFLE_PRINTF(5, 6);
+
+static int drv_err(const trifle_host_api *host, const char *secret, trifle_error *err, int code,
+                   const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    code = drv_verr(host, secret, err, code, 0, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int drv_ping_check(const trifle_host_api *host, const char *secret, int in_range, int64_t at,
+                   const char *key, int id_max, const trifle_leaf *leaves, size_t n,
+                   trifle_error *err)
+{
+    size_t i;
+
+    if (!in_range)
+        return drv_err(host, secret, err, TRIFLE_EINVAL, "time out of range: %lld", (long long)at);
+    if (tu_utf8_count(key) > (size_t)id_max)
+        return drv_err(host, secret, err, TRIFLE_EINVAL, "ping key is longer than %d characters",
+                       id_max);
+    for (i = 0; i < n; i++)
+        if (leaves[i].path == NULL || leaves[i].path[0] == '\0' || !isfinite(leaves[i].value))
+            return drv_err(host, secret, err, TRIFLE_EINVAL, "invalid ping leaf %zu", i);
+    return 0;
+}
+
+int drv_ping_emit(const trifle_host_api *host, trifle_sink *sink, const char *path, size_t len,
+                  double v)
+{
+    if (len <= 5 || memcmp(path, "data.", 5) != 0)
+        return 0;
+    return host->emit(sink, 0, path + 5, v);
 }
 
 const char *drv_params_separator(const trifle_open_params *params)
@@ -186,6 +242,16 @@ int drv_oom(const trifle_host_api *host, trifle_error *err)
 {
     host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
     return TRIFLE_ENOMEM;
+}
+
+char *drv_strdup(const trifle_host_api *host, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = host->alloc(n);
+
+    if (p != NULL)
+        memcpy(p, s, n);
+    return p;
 }
 
 void *drv_calloc(const trifle_host_api *host, size_t size, trifle_error *err)

@@ -86,6 +86,23 @@ void drv_buf_put_jstr(drv_buf *b, const char *s, size_t n);
 /* Append finite v in canonical number text (SPEC §4.5), printed by host->format_double. */
 void drv_buf_put_num(drv_buf *b, double v);
 
+/* Writes the member name s[0..n) into b: drv_buf_put_jstr(), or a driver's variant of it. */
+typedef void (*drv_key_fn)(drv_buf *b, const char *s, size_t n);
+
+/**
+ * Append the JSON object members `"<prefix><path>":<value>` of leaves[0..n), separated by
+ * commas (no braces), values in canonical number text (drv_buf_put_num()).
+ *
+ * @param b       receives the members
+ * @param scratch builds the prefixed names (its len is reset; unused when prefix is "")
+ * @param prefix  put before every path ("data.", or "")
+ * @param leaves  the leaves
+ * @param n       how many
+ * @param key     writes each name
+ */
+void drv_buf_put_members(drv_buf *b, drv_buf *scratch, const char *prefix,
+                         const trifle_leaf *leaves, size_t n, drv_key_fn key);
+
 /* Make room for `want` elements of `size` bytes in the array *p, whose capacity is *cap elements
  * (exactly want: callers that append one by one double it themselves). Returns 0, or -1 leaving
  * *p and *cap as they were. */
@@ -136,6 +153,18 @@ int drv_json_literal(drv_json *js, const char *word, size_t n);
  * 1 deep): anything nested deeper than js->max_depth is invalid. Returns 1 past it, or 0. */
 int drv_json_skip(drv_json *js, int depth);
 
+/**
+ * Consume the member value at js->p for a drv_json_value_fn: a number is read (drv_json_number()),
+ * anything else is validated and skipped as a value nested depth + 1 deep (drv_json_skip()).
+ *
+ * @param js      the reader, at the value's first byte
+ * @param depth   the value_fn's depth (of the object the member belongs to)
+ * @param v       receives the number, or 0
+ * @param numeric receives 1 when *v got a finite double, else 0 (not a number, or out of range)
+ * @return 1 past the value, or 0 when it is not valid JSON
+ */
+int drv_json_value(drv_json *js, int depth, double *v, int *numeric);
+
 /* Does js->p start a number (`-` or a digit)? js->p must be before js->end. */
 static inline int drv_json_at_number(const drv_json *js)
 {
@@ -169,6 +198,40 @@ int drv_json_flatten(const trifle_host_api *host, drv_buf *path, int max_depth, 
  * Options, names, paths, hashing
  */
 
+/**
+ * Check the arguments of a SQL driver's ping: the time (in_range: the driver's verdict on at), the
+ * key's length in characters and each leaf (a non-empty path and a finite value).
+ *
+ * @param host     the host API (error_set)
+ * @param secret   the connection's password, or NULL (drv_verr())
+ * @param in_range whether the driver can store at
+ * @param at       the ping's time
+ * @param key      the ping's key
+ * @param id_max   the most characters a key may have
+ * @param leaves   the leaves
+ * @param n        how many
+ * @param err      receives the error
+ * @return 0, or TRIFLE_EINVAL with err set ("time out of range: <at>", "ping key is longer than
+ *         <id_max> characters" or "invalid ping leaf <i>")
+ */
+int drv_ping_check(const trifle_host_api *host, const char *secret, int in_range, int64_t at,
+                   const char *key, int id_max, const trifle_leaf *leaves, size_t n,
+                   trifle_error *err);
+
+/**
+ * A leaf of a stored ping in the SQL drivers' flat layout (`{"at":...,"data.<path>":<v>}`) for
+ * scan: a path under `data.` goes to sink (index 0) without that prefix, any other is skipped.
+ *
+ * @param host the host API (emit)
+ * @param sink scan's sink
+ * @param path the stored path
+ * @param len  its length
+ * @param v    its value
+ * @return emit()'s result, or 0 for a skipped path
+ */
+int drv_ping_emit(const trifle_host_api *host, trifle_sink *sink, const char *path, size_t len,
+                  double v);
+
 /* The identifier mode named by the core's `trifle.joined` option ("full", "partial",
  * "separated") of an ABI 1.0-1.2 open(): an enum trifle_id_mode, or -1. */
 int drv_opt_mode(const char *value);
@@ -181,6 +244,23 @@ int drv_params_mode(const trifle_open_params *params);
  * through host ("invalid identifier mode: <n>"). */
 int drv_open_mode(const trifle_host_api *host, const trifle_open_params *params, int *mode,
                   trifle_error *err);
+
+/**
+ * The checks that start a storage driver's open_params(): the identifier mode of params into
+ * *mode (drv_open_mode()), then the URL's beginning.
+ *
+ * @param host     the host API (error_set)
+ * @param params   open_params()' params
+ * @param url      open_params()' url, or NULL
+ * @param prefixes the beginnings the driver takes ("postgres://", ...), NULL-terminated
+ * @param expected what the message says a URL begins with ("postgres:// or postgresql://")
+ * @param mode     receives the identifier mode
+ * @param err      receives the error
+ * @return 0, or TRIFLE_ECONFIG with err set (drv_open_mode()'s message, or "invalid driver URL:
+ *         expected <expected>")
+ */
+int drv_open_url(const trifle_host_api *host, const trifle_open_params *params, const char *url,
+                 const char *const *prefixes, const char *expected, int *mode, trifle_error *err);
 
 /* The separator of open_params()' params, or "::" when params is NULL or too short to hold it. */
 const char *drv_params_separator(const trifle_open_params *params);
@@ -231,6 +311,81 @@ int drv_verr(const trifle_host_api *host, const char *secret, trifle_error *err,
              int native, const char *fmt, va_list ap) TRIFLE_PRINTF(6, 0);
 
 /**
+ * Define `static int name(trifle_conn *c, trifle_error *err, int code, int native, const char
+ * *fmt, ...)`, a driver's error function: drv_verr() with c->host and the password c->secret, so
+ * the driver's connection struct needs those two members. It returns code.
+ *
+ * @param name the function's name (`pg_err`)
+ */
+#define DRV_DEFINE_ERR(name)                                                                       \
+    static int name(trifle_conn *c, trifle_error *err, int code, int native, const char *fmt, ...) \
+        TRIFLE_PRINTF(5, 6);                                                                       \
+    static int name(trifle_conn *c, trifle_error *err, int code, int native, const char *fmt, ...) \
+    {                                                                                              \
+        va_list ap;                                                                                \
+                                                                                                   \
+        va_start(ap, fmt);                                                                         \
+        code = drv_verr(c->host, c->secret, err, code, native, fmt, ap);                           \
+        va_end(ap);                                                                                \
+        return code;                                                                               \
+    }
+
+/**
+ * Define `static int inc(trifle_conn *, const trifle_entry *, size_t, trifle_write_result *,
+ * trifle_error *)` and `set(...)`, a driver's trifle_driver.inc and .set, as its
+ * `int write(c, items, n, int set, res, err)` with set 0 and 1.
+ *
+ * @param inc   the inc function's name (`pg_inc`)
+ * @param set   the set function's name (`pg_set`)
+ * @param write the driver's writer, which both call
+ */
+#define DRV_DEFINE_INC_SET(inc, set, write)                                                       \
+    static int inc(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res, \
+                   trifle_error *err)                                                             \
+    {                                                                                             \
+        return write(c, items, n, 0, res, err);                                                   \
+    }                                                                                             \
+    static int set(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res, \
+                   trifle_error *err)                                                             \
+    {                                                                                             \
+        return write(c, items, n, 1, res, err);                                                   \
+    }
+
+/**
+ * Define the export table of a SQL driver of this tree (sqlite, postgres, mysql), `static const
+ * trifle_driver <p>_driver`, for TRIFLE_DRIVER_DEFINE(): the capabilities they share (the partial
+ * and separated identifier modes, ping, atomic batches, setup, exact doubles, journal marks) and
+ * the entry points <p>_open (as open_params), <p>_close, _setup, _inc, _set, _get, _ping, _scan,
+ * _drop, _write_marked and _mark_read, which the driver defines. Its URL schemes, `static const
+ * char *const <p>_schemes[]`, are the arguments after drv_version.
+ *
+ * @param p        the driver's prefix (`pg`)
+ * @param drv_name its name (trifle_driver.name)
+ * @param drv_version its version text
+ */
+#define DRV_SQL_DRIVER(p, drv_name, drv_version, ...)                                   \
+    static const char *const p##_schemes[] = {__VA_ARGS__, NULL};                       \
+    static const trifle_driver p##_driver = {                                           \
+        TRIFLE_DRIVER_HEADER,                                                           \
+        .name = drv_name,                                                               \
+        .version = drv_version,                                                         \
+        .caps = TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED | TRIFLE_CAP_PING | \
+                TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP | TRIFLE_CAP_EXACT_DOUBLES | \
+                TRIFLE_CAP_JOURNAL_MARK,                                                \
+        .schemes = p##_schemes,                                                         \
+        .open_params = p##_open,                                                        \
+        .close = p##_close,                                                             \
+        .setup = p##_setup,                                                             \
+        .inc = p##_inc,                                                                 \
+        .set = p##_set,                                                                 \
+        .get = p##_get,                                                                 \
+        .ping = p##_ping,                                                               \
+        .scan = p##_scan,                                                               \
+        .drop = p##_drop,                                                               \
+        .write_marked = p##_write_marked,                                               \
+        .mark_read = p##_mark_read}
+
+/**
  * Fill err through host->error_set() with TRIFLE_ENOMEM and "out of memory".
  *
  * @param host the host API (error_set)
@@ -249,6 +404,15 @@ int drv_oom(const trifle_host_api *host, trifle_error *err);
  * @return the block, or NULL (err set to TRIFLE_ENOMEM)
  */
 void *drv_calloc(const trifle_host_api *host, size_t size, trifle_error *err);
+
+/**
+ * A copy of the NUL-terminated s from host->alloc.
+ *
+ * @param host the host API (alloc)
+ * @param s    the text
+ * @return the copy (free it with host->free), or NULL when memory runs out
+ */
+char *drv_strdup(const trifle_host_api *host, const char *s);
 
 /* Byte order of paths a[0..an) and b[0..bn): memcmp, then the shorter first. */
 int drv_pathcmp(const char *a, size_t an, const char *b, size_t bn);
