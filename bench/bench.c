@@ -159,6 +159,16 @@ static void opt_add(opts *o, const char *name, const char *value)
     o->value[o->n++] = value;
 }
 
+/* A buffer that flushes only when told to: no flush thread, no timer, a size above any run's
+ * calls, and max_pending (a decimal string that must outlive o) as the only bound. */
+static void opt_manual_buffer(opts *o, const char *max_pending)
+{
+    opt_add(o, "buffer.async", "false");
+    opt_add(o, "buffer.size", "1000000");
+    opt_add(o, "buffer.duration_ms", "0");
+    opt_add(o, "buffer.max_pending", max_pending);
+}
+
 static trifle *open_handle(const char *url, const char *granularities, const opts *o)
 {
     trifle_error err = TRIFLE_ERROR_INIT;
@@ -419,10 +429,7 @@ static int bench_inproc(long n, int threads, int rounds, const char *journal_syn
     int r, k;
 
     /* async=false and a size above N: the only flush is the explicit one after the loop */
-    opt_add(&o, "buffer.async", "false");
-    opt_add(&o, "buffer.size", "1000000");
-    opt_add(&o, "buffer.duration_ms", "0");
-    opt_add(&o, "buffer.max_pending", "10000000");
+    opt_manual_buffer(&o, "10000000");
     if (journal_sync != NULL) {
         const char *tmp = getenv("TMPDIR");
         snprintf(dir, sizeof(dir), "%s/trifle-bench-journal.XXXXXX", tmp ? tmp : "/tmp");
@@ -521,10 +528,7 @@ static int bench_flush(const char *url, long n)
     uint64_t records;
     long i;
 
-    opt_add(&o, "buffer.async", "false");
-    opt_add(&o, "buffer.size", "1000000");
-    opt_add(&o, "buffer.duration_ms", "0");
-    opt_add(&o, "buffer.max_pending", "100000000");
+    opt_manual_buffer(&o, "100000000");
     t = open_handle(url, "1m,1h,1d", &o);
     for (i = 0; i < n; i++) /* every call a new minute: n + n/60 + n/1440 distinct buckets */
         if (trifle_track(t, WORKLOAD_KEY, DAY0 + (int64_t)i * 60, p, 0, &err) != 0)
@@ -563,10 +567,7 @@ static int bench_fill_year(const char *url)
     trifle_error err = TRIFLE_ERROR_INIT;
     int i;
 
-    opt_add(&o, "buffer.async", "false");
-    opt_add(&o, "buffer.size", "1000000");
-    opt_add(&o, "buffer.duration_ms", "0");
-    opt_add(&o, "buffer.max_pending", "1000000");
+    opt_manual_buffer(&o, "1000000");
     t = open_handle(url, "1h", &o);
     for (i = 0; i < YEAR_HOURS; i++) /* every bucket filled once */
         if (trifle_track(t, "bench::year", DAY0 + (int64_t)i * 3600, p, 0, &err) != 0)
@@ -628,10 +629,7 @@ static int bench_memory(long n)
     long before, after, calls = 0;
 
     snprintf(max, sizeof(max), "%ld", n < 500000 ? 1000000 : 2 * n); /* never the bound */
-    opt_add(&o, "buffer.async", "false");
-    opt_add(&o, "buffer.size", "1000000");
-    opt_add(&o, "buffer.duration_ms", "0");
-    opt_add(&o, "buffer.max_pending", max);
+    opt_manual_buffer(&o, max);
     t = open_handle("sqlite::memory:", "1m,1h,1d", &o);
     before = status_kb("VmRSS");
     while (bc.pending_entries < (uint64_t)n) {
