@@ -24,4 +24,16 @@ static inline void trifle__mutex_unlock(trifle__mutex *m)
     (void)pthread_mutex_unlock(m);
 }
 
+/* End a worker thread that sleeps on `wake` under `m` and leaves its loop once *stop is set: set
+ * it under the lock, wake every waiter, and join. */
+static inline void trifle__thread_stop(trifle__mutex *m, pthread_cond_t *wake, int *stop,
+                                       pthread_t thread)
+{
+    trifle__mutex_lock(m);
+    *stop = 1;
+    (void)pthread_cond_broadcast(wake);
+    trifle__mutex_unlock(m);
+    (void)pthread_join(thread, NULL);
+}
+
 #endif

@@ -269,13 +269,8 @@ static int item_cmp(const void *a, const void *b)
 {
     const trifle_bucket *x = &((const trifle_entry *)a)->bucket;
     const trifle_bucket *y = &((const trifle_entry *)b)->bucket;
-    int c = strcmp(x->id, y->id);
 
-    if (c == 0)
-        c = strcmp(x->granularity, y->granularity);
-    if (c == 0)
-        c = (x->at > y->at) - (x->at < y->at);
-    return c;
+    return trifle__identity_cmp(x->id, x->granularity, x->at, y->id, y->granularity, y->at);
 }
 
 /* Data items (with_data) and/or system items (with_system) of one write, sorted and merged. */

@@ -321,13 +321,19 @@ static void *line_alloc(size_t size, void **mem)
     return (char *)*mem + CACHE_LINE - (uintptr_t)*mem % CACHE_LINE;
 }
 
-static void entry_destroy(bentry *e)
+/* What a record owns, not the record itself (a FIFO operation's records live in its array). */
+static void entry_free_parts(bentry *e)
 {
     trifle__free(e->paths);
     trifle__free(e->leaves_mem);
     trifle__free(e->fast_map);
     trifle__free(e->key);
     trifle__free(e->id);
+}
+
+static void entry_destroy(bentry *e)
+{
+    entry_free_parts(e);
     trifle__free(e->mem);
 }
 
@@ -718,13 +724,8 @@ static void recycle(trifle__buffer *b, bentry *e)
 static int entry_order(const void *a, const void *b)
 {
     const bentry *x = *(bentry *const *)a, *y = *(bentry *const *)b;
-    int c = strcmp(x->id, y->id);
 
-    if (c == 0)
-        c = strcmp(x->gran, y->gran);
-    if (c == 0)
-        c = (x->at > y->at) - (x->at < y->at);
-    return c;
+    return trifle__identity_cmp(x->id, x->gran, x->at, y->id, y->gran, y->at);
 }
 
 /* Records of a table, sorted by stored identifier, with records that are one stored row folded
@@ -1624,14 +1625,8 @@ static void op_free(bop *op)
 
     if (op == NULL)
         return;
-    for (i = 0; i < op->n; i++) {
-        bentry *e = &op->entries[i];
-        trifle__free(e->paths);
-        trifle__free(e->leaves_mem);
-        trifle__free(e->fast_map);
-        trifle__free(e->key);
-        trifle__free(e->id);
-    }
+    for (i = 0; i < op->n; i++)
+        entry_free_parts(&op->entries[i]);
     trifle__free(op->entries);
     trifle__free(op);
 }
@@ -2072,7 +2067,7 @@ static int replay_record(void *vctx, uint64_t seq, int type, const unsigned char
         return 0;
     }
     if (type == TRIFLE__JREC_QUARANTINE && b->marks) {
-        qrec *r;
+        qrec *r, *m;
         uint64_t cover, replaces;
         if (trifle__jrec_quarantine_walk(body, len, &cover, &replaces, NULL, NULL, &e) != 0) {
             c->bad++;
@@ -2081,14 +2076,9 @@ static int replay_record(void *vctx, uint64_t seq, int type, const unsigned char
                         trifle__journal_dir(b->jn), seq, e.message);
             return 0;
         }
-        if (c->nq == c->capq) {
-            size_t cap = c->capq ? c->capq * 2 : 8;
-            qrec *m = trifle__reallocarray(c->q, cap, sizeof(*m));
-            if (m == NULL)
-                return trifle__error(c->err, TRIFLE_ENOMEM, "out of memory");
-            c->q = m;
-            c->capq = cap;
-        }
+        if ((m = trifle__array_grow(c->q, &c->capq, c->nq, sizeof(*c->q), 8)) == NULL)
+            return trifle__error(c->err, TRIFLE_ENOMEM, "out of memory");
+        c->q = m;
         r = &c->q[c->nq];
         if ((r->body = trifle__malloc(len)) == NULL)
             return trifle__error(c->err, TRIFLE_ENOMEM, "out of memory");
@@ -2105,14 +2095,10 @@ static int replay_record(void *vctx, uint64_t seq, int type, const unsigned char
         uint64_t q;
         if (trifle__jrec_resolved_decode(body, len, &q) != 0)
             return 0;
-        if (c->nr == c->capr) {
-            size_t cap = c->capr ? c->capr * 2 : 8;
-            uint64_t *m = trifle__reallocarray(c->resolved, cap, sizeof(*m));
-            if (m == NULL)
-                return trifle__error(c->err, TRIFLE_ENOMEM, "out of memory");
-            c->resolved = m;
-            c->capr = cap;
-        }
+        uint64_t *m = trifle__array_grow(c->resolved, &c->capr, c->nr, sizeof(*m), 8);
+        if (m == NULL)
+            return trifle__error(c->err, TRIFLE_ENOMEM, "out of memory");
+        c->resolved = m;
         c->resolved[c->nr++] = q;
     }
     return 0; /* CHECKPOINT and types of newer writers carry nothing to replay */
@@ -3243,13 +3229,8 @@ void trifle__buffer_free(trifle__buffer *b)
 
     if (b == NULL)
         return;
-    if (b->thread_started) {
-        trifle__mutex_lock(&b->lock);
-        b->stop = 1;
-        (void)pthread_cond_broadcast(&b->wake);
-        trifle__mutex_unlock(&b->lock);
-        (void)pthread_join(b->thread, NULL);
-    }
+    if (b->thread_started)
+        trifle__thread_stop(&b->lock, &b->wake, &b->stop, b->thread);
     for (t = 0; b->shards != NULL && t < b->n_shards; t++) {
         bshard *sh = &b->shards[t];
         size_t g;

@@ -1015,13 +1015,8 @@ void trifle__journal_close(trifle__journal *j)
 {
     if (j == NULL)
         return;
-    if (j->has_thread) {
-        trifle__mutex_lock(&j->smu);
-        j->stop = 1;
-        (void)pthread_cond_broadcast(&j->tick);
-        trifle__mutex_unlock(&j->smu);
-        (void)pthread_join(j->thread, NULL);
-    }
+    if (j->has_thread)
+        trifle__thread_stop(&j->smu, &j->tick, &j->stop, j->thread);
     if (j->fd >= 0) {
         trifle_error err = TRIFLE_ERROR_INIT;
         trifle__mutex_lock(&j->smu);

@@ -3,6 +3,8 @@
 #define TRIFLE_STORAGE_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "trifle/driver.h"
 #include "trifle/storage.h"
@@ -24,5 +26,20 @@ int trifle__storage_answers_queries(const trifle_storage *st);
  * (core/query_handle.c). */
 int trifle__storage_query(trifle_storage *st, const char *request, size_t len, trifle_answer_fn fn,
                           void *ctx, trifle_error *err);
+
+/* The order of stored identities, the same in every identifier mode: identifier string, then
+ * granularity label, then bucket start. The handle sorts a write's items by it and the buffer a
+ * flush's records, so that two writers lock rows in one order. */
+static inline int trifle__identity_cmp(const char *id_a, const char *gran_a, int64_t at_a,
+                                       const char *id_b, const char *gran_b, int64_t at_b)
+{
+    int c = strcmp(id_a, id_b);
+
+    if (c == 0)
+        c = strcmp(gran_a, gran_b);
+    if (c == 0)
+        c = (at_a > at_b) - (at_a < at_b);
+    return c;
+}
 
 #endif
