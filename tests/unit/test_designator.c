@@ -11,27 +11,11 @@
 #include "analysis_helpers.h"
 #include "vectors.h"
 
-static cJSON *vectors;
-
 static int setup(void **state)
 {
     (void)state;
     vectors = vectors_load("designators.json");
     return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cJSON_Delete(vectors);
-    return 0;
-}
-
-static double num(const cJSON *obj, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    assert_true(cJSON_IsNumber(v));
-    return v->valuedouble;
 }
 
 /* Every [input, label] case of one designator, plus the non-finite inputs. */
@@ -68,9 +52,10 @@ static void test_linear(void **state)
     cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vectors, "linear")) {
         trifle_error err = TRIFLE_ERROR_INIT;
         trifle_designator *d = NULL;
-        assert_int_equal(
-            trifle_designator_new_linear(&d, num(c, "min"), num(c, "max"), num(c, "step"), &err),
-            0);
+        assert_int_equal(trifle_designator_new_linear(&d, vector_num(c, "min"),
+                                                      vector_num(c, "max"), vector_num(c, "step"),
+                                                      &err),
+                         0);
         n += check_cases(d, c);
         trifle_designator_free(d);
     }
@@ -86,8 +71,9 @@ static void test_geometric(void **state)
     cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vectors, "geometric")) {
         trifle_error err = TRIFLE_ERROR_INIT;
         trifle_designator *d = NULL;
-        assert_int_equal(trifle_designator_new_geometric(&d, num(c, "min"), num(c, "max"), &err),
-                         0);
+        assert_int_equal(
+            trifle_designator_new_geometric(&d, vector_num(c, "min"), vector_num(c, "max"), &err),
+            0);
         n += check_cases(d, c);
         trifle_designator_free(d);
     }
@@ -210,5 +196,5 @@ int main(void)
         cmocka_unit_test(test_custom),       cmocka_unit_test(test_construction_errors),
         cmocka_unit_test(test_labels_edges), cmocka_unit_test(test_oom),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, vectors_teardown);
 }

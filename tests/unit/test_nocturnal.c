@@ -17,8 +17,6 @@
 #include "trifle/time.h"
 #include "vectors.h"
 
-static cJSON *vec;
-
 /* ---------------------------------------------------------------------------------------------
  * Helpers */
 
@@ -40,14 +38,6 @@ static const trifle_zone *zone(const char *name)
     assert_true(n_zones < MAX_ZONES);
     zones[n_zones++] = z;
     return z;
-}
-
-static const char *str(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsString(v))
-        fail_msg("vector field %s is not a string", key);
-    return v->valuestring;
 }
 
 static int64_t num(const cJSON *o, const char *key)
@@ -105,26 +95,25 @@ static void log_tzdata_version(void)
         fclose(f);
     }
     line[strcspn(line, "\n")] = '\0';
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(vec, "meta");
-    print_message("tz data: %s (%s); vectors generated with %s\n", path, line, str(meta, "tzdata"));
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(vectors, "meta");
+    print_message("tz data: %s (%s); vectors generated with %s\n", path, line,
+                  vector_str(meta, "tzdata"));
 }
 
 static int setup(void **state)
 {
     (void)state;
-    vec = vectors_load("nocturnal.json");
+    vectors = vectors_load("nocturnal.json");
     log_tzdata_version();
     return 0;
 }
 
 static int teardown(void **state)
 {
-    (void)state;
     for (size_t i = 0; i < n_zones; i++)
         trifle_zone_free(zones[i]);
     n_zones = 0;
-    cJSON_Delete(vec);
-    return 0;
+    return vectors_teardown(state);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -135,32 +124,33 @@ static void test_floor_vectors(void **state)
     (void)state;
     int failures = 0, count = 0;
     const cJSON *c;
-    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vec, "floor")) {
-        const trifle_zone *z = zone(str(c, "zone"));
-        trifle_granularity g = gran(str(c, "granularity"));
-        int ws = weekday(str(c, "week_start"));
+    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vectors, "floor")) {
+        const trifle_zone *z = zone(vector_str(c, "zone"));
+        trifle_granularity g = gran(vector_str(c, "granularity"));
+        int ws = weekday(vector_str(c, "week_start"));
         int64_t at = num(c, "at_unix"), parsed = 0, b = 0;
         char local[40];
         trifle_error err = TRIFLE_ERROR_INIT;
         count++;
         /* the RFC 3339 input text names the same instant */
-        if (trifle_time_parse(&parsed, str(c, "at"), NULL, TRIFLE_TIME_OFFSET_REQUIRED, &err) !=
-                0 ||
+        if (trifle_time_parse(&parsed, vector_str(c, "at"), NULL, TRIFLE_TIME_OFFSET_REQUIRED,
+                              &err) != 0 ||
             parsed != at) {
-            print_error("%s: parse %s -> %lld (%s)\n", str(c, "id"), str(c, "at"),
+            print_error("%s: parse %s -> %lld (%s)\n", vector_str(c, "id"), vector_str(c, "at"),
                         (long long)parsed, err.message);
             failures++;
         }
         if (trifle_floor(&b, z, ws, &g, at, &err) != 0) {
-            print_error("%s: %s\n", str(c, "id"), err.message);
+            print_error("%s: %s\n", vector_str(c, "id"), err.message);
             failures++;
             continue;
         }
         fmt(local, b, z);
-        if (b != num(c, "expected") || strcmp(local, str(c, "expected_local")) != 0) {
-            print_error("%s: %s %s %s at %s: got %lld %s, want %lld %s\n", str(c, "id"),
-                        str(c, "zone"), str(c, "week_start"), g.label, str(c, "at"), (long long)b,
-                        local, (long long)num(c, "expected"), str(c, "expected_local"));
+        if (b != num(c, "expected") || strcmp(local, vector_str(c, "expected_local")) != 0) {
+            print_error("%s: %s %s %s at %s: got %lld %s, want %lld %s\n", vector_str(c, "id"),
+                        vector_str(c, "zone"), vector_str(c, "week_start"), g.label,
+                        vector_str(c, "at"), (long long)b, local, (long long)num(c, "expected"),
+                        vector_str(c, "expected_local"));
             failures++;
         }
     }
@@ -174,25 +164,26 @@ static void test_add_vectors(void **state)
     (void)state;
     int failures = 0, count = 0;
     const cJSON *c;
-    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vec, "add")) {
-        const trifle_zone *z = zone(str(c, "zone"));
+    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vectors, "add")) {
+        const trifle_zone *z = zone(vector_str(c, "zone"));
         char one[40];
-        (void)snprintf(one, sizeof(one), "1%s", str(c, "unit"));
+        (void)snprintf(one, sizeof(one), "1%s", vector_str(c, "unit"));
         trifle_granularity unit = gran(one); /* the unit's enum value, by the grammar */
         int64_t r = 0;
         char local[40];
         trifle_error err = TRIFLE_ERROR_INIT;
         count++;
         if (trifle_add(&r, z, num(c, "at_unix"), num(c, "amount"), unit.unit, &err) != 0) {
-            print_error("%s: %s\n", str(c, "id"), err.message);
+            print_error("%s: %s\n", vector_str(c, "id"), err.message);
             failures++;
             continue;
         }
         fmt(local, r, z);
-        if (r != num(c, "expected") || strcmp(local, str(c, "expected_local")) != 0) {
-            print_error("%s: %s %+lld%s: got %lld %s, want %lld %s\n", str(c, "id"), str(c, "at"),
-                        (long long)num(c, "amount"), str(c, "unit"), (long long)r, local,
-                        (long long)num(c, "expected"), str(c, "expected_local"));
+        if (r != num(c, "expected") || strcmp(local, vector_str(c, "expected_local")) != 0) {
+            print_error("%s: %s %+lld%s: got %lld %s, want %lld %s\n", vector_str(c, "id"),
+                        vector_str(c, "at"), (long long)num(c, "amount"), vector_str(c, "unit"),
+                        (long long)r, local, (long long)num(c, "expected"),
+                        vector_str(c, "expected_local"));
             failures++;
         }
     }
@@ -206,10 +197,10 @@ static void test_timeline_vectors(void **state)
     (void)state;
     int failures = 0, count = 0;
     const cJSON *c;
-    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vec, "timeline")) {
-        const trifle_zone *z = zone(str(c, "zone"));
-        trifle_granularity g = gran(str(c, "granularity"));
-        int ws = weekday(str(c, "week_start"));
+    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vectors, "timeline")) {
+        const trifle_zone *z = zone(vector_str(c, "zone"));
+        trifle_granularity g = gran(vector_str(c, "granularity"));
+        int ws = weekday(vector_str(c, "week_start"));
         const cJSON *want = cJSON_GetObjectItemCaseSensitive(c, "expected");
         const cJSON *want_local = cJSON_GetObjectItemCaseSensitive(c, "expected_local");
         int64_t *pts = NULL;
@@ -218,7 +209,7 @@ static void test_timeline_vectors(void **state)
         count++;
         if (trifle_timeline(&pts, &n, z, ws, &g, num(c, "from_unix"), num(c, "to_unix"), 0, &err) !=
             0) {
-            print_error("%s: %s\n", str(c, "id"), err.message);
+            print_error("%s: %s\n", vector_str(c, "id"), err.message);
             failures++;
             continue;
         }
@@ -230,8 +221,9 @@ static void test_timeline_vectors(void **state)
                   strcmp(local, cJSON_GetArrayItem(want_local, (int)i)->valuestring) != 0;
         }
         if (bad) {
-            print_error("%s: %s %s %s..%s: got %zu points:\n", str(c, "id"), str(c, "zone"),
-                        g.label, str(c, "from"), str(c, "to"), n);
+            print_error("%s: %s %s %s..%s: got %zu points:\n", vector_str(c, "id"),
+                        vector_str(c, "zone"), g.label, vector_str(c, "from"), vector_str(c, "to"),
+                        n);
             for (size_t i = 0; i < n; i++) {
                 char local[40];
                 print_error("  %lld %s\n", (long long)pts[i], fmt(local, pts[i], z));
@@ -371,12 +363,12 @@ static void test_definition_around_2025_transitions(void **state)
     const char *names[MAX_ZONES];
     size_t n_names = 0;
     const cJSON *c;
-    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vec, "floor")) {
+    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vectors, "floor")) {
         size_t i = 0;
-        while (i < n_names && strcmp(names[i], str(c, "zone")) != 0)
+        while (i < n_names && strcmp(names[i], vector_str(c, "zone")) != 0)
             i++;
         if (i == n_names && n_names < MAX_ZONES)
-            names[n_names++] = str(c, "zone");
+            names[n_names++] = vector_str(c, "zone");
     }
     int failures = 0, transitions = 0, sweeps = 0;
     const int64_t y2025 = 1735689600, y2026 = 1767225600;

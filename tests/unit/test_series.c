@@ -12,19 +12,10 @@
 #include "analysis_int.h"
 #include "vectors.h"
 
-static cJSON *vectors;
-
 static int setup(void **state)
 {
     (void)state;
     vectors = vectors_load("series.json");
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cJSON_Delete(vectors);
     return 0;
 }
 
@@ -36,11 +27,6 @@ static const cJSON *section(const char *name)
     return s;
 }
 
-static const cJSON *get(const cJSON *obj, const char *name)
-{
-    return cJSON_GetObjectItemCaseSensitive(obj, name);
-}
-
 /* ------------------------------------------------------------------------------------------- */
 
 static void test_normalize(void **state)
@@ -50,8 +36,8 @@ static void test_normalize(void **state)
 
     (void)state;
     cJSON_ArrayForEach (c, section("normalize")) {
-        trifle_series *s = series_from_json_parts(NULL, get(c, "values"));
-        const cJSON *want = get(c, "expected");
+        trifle_series *s = series_from_json_parts(NULL, vector_get(c, "values"));
+        const cJSON *want = vector_get(c, "expected");
         size_t i;
         assert_int_equal(trifle_series_len(s), cJSON_GetArraySize(want));
         for (i = 0; i < trifle_series_len(s); i++)
@@ -68,7 +54,7 @@ static void test_available_paths(void **state)
 
     (void)state;
     cJSON_ArrayForEach (c, section("available_paths")) {
-        trifle_series *s = series_from_json_parts(NULL, get(c, "values"));
+        trifle_series *s = series_from_json_parts(NULL, vector_get(c, "values"));
         trifle_error err = TRIFLE_ERROR_INIT;
         char **list = NULL;
         size_t n = 99;
@@ -76,7 +62,7 @@ static void test_available_paths(void **state)
         assert_int_equal(trifle_series_available_paths(&list, &n, s, &err), 0);
         assert_null(list[n]);
         got = strings_json(list, n);
-        assert_true(json_check(got, get(c, "expected"), "available_paths"));
+        assert_true(json_check(got, vector_get(c, "expected"), "available_paths"));
         cJSON_Delete(got);
         trifle_mem_free(list);
         trifle_series_free(s);
@@ -89,17 +75,17 @@ static void test_slicing(void **state)
 
     (void)state;
     cJSON_ArrayForEach (c, section("slicing")) {
-        const cJSON *items = get(c, "items");
-        size_t n = (size_t)get(c, "n")->valuedouble, groups, start, size, g, i;
+        const cJSON *items = vector_get(c, "items");
+        size_t n = (size_t)vector_get(c, "n")->valuedouble, groups, start, size, g, i;
         cJSON *got = cJSON_CreateArray();
-        trifle__slices(n, (size_t)get(c, "slices")->valuedouble, &groups, &start, &size);
+        trifle__slices(n, (size_t)vector_get(c, "slices")->valuedouble, &groups, &start, &size);
         for (g = 0; g < groups; g++) {
             cJSON *group = cJSON_CreateArray();
             for (i = start + g * size; i < start + (g + 1) * size; i++)
                 cJSON_AddItemToArray(group, cJSON_Duplicate(cJSON_GetArrayItem(items, (int)i), 1));
             cJSON_AddItemToArray(got, group);
         }
-        assert_true(json_check(got, get(c, "groups"), "slicing"));
+        assert_true(json_check(got, vector_get(c, "groups"), "slicing"));
         cJSON_Delete(got);
     }
 }
@@ -111,17 +97,19 @@ static void test_aggregate(void **state)
 
     (void)state;
     cJSON_ArrayForEach (c, section("aggregate")) {
-        trifle_series *s = series_from_vector(get(c, "series"));
+        trifle_series *s = series_from_vector(vector_get(c, "series"));
         trifle_error err = TRIFLE_ERROR_INIT;
         double *values = NULL;
         unsigned char *present = NULL;
         size_t n = 99, i;
         int agg = -1, rc;
-        const cJSON *want = get(c, "expected"), *error = get(c, "error");
+        const cJSON *want = vector_get(c, "expected"), *error = vector_get(c, "error");
 
-        assert_int_equal(trifle_aggregator_parse(&agg, get(c, "aggregator")->valuestring, &err), 0);
-        rc = trifle_series_aggregate(&values, &present, &n, s, agg, get(c, "path")->valuestring,
-                                     (size_t)get(c, "slices")->valuedouble, &err);
+        assert_int_equal(
+            trifle_aggregator_parse(&agg, vector_get(c, "aggregator")->valuestring, &err), 0);
+        rc = trifle_series_aggregate(&values, &present, &n, s, agg,
+                                     vector_get(c, "path")->valuestring,
+                                     (size_t)vector_get(c, "slices")->valuedouble, &err);
         if (error != NULL) {
             assert_int_equal(rc, TRIFLE_EINVAL);
             assert_string_equal(err.message, error->valuestring);
@@ -190,15 +178,15 @@ static void test_resolve_paths(void **state)
 
     (void)state;
     cJSON_ArrayForEach (c, section("resolve_paths")) {
-        trifle_series *s = series_from_json_parts(NULL, get(c, "values"));
+        trifle_series *s = series_from_json_parts(NULL, vector_get(c, "values"));
         trifle_error err = TRIFLE_ERROR_INIT;
         char **list = NULL;
         size_t n = 99;
         cJSON *got;
         assert_int_equal(
-            trifle_series_resolve_paths(&list, &n, s, get(c, "path")->valuestring, &err), 0);
+            trifle_series_resolve_paths(&list, &n, s, vector_get(c, "path")->valuestring, &err), 0);
         got = strings_json(list, n);
-        if (!json_check(got, get(c, "expected"), get(c, "path")->valuestring))
+        if (!json_check(got, vector_get(c, "expected"), vector_get(c, "path")->valuestring))
             fail();
         cJSON_Delete(got);
         trifle_mem_free(list);
@@ -212,10 +200,10 @@ static void formatter_vectors(const char *name)
     const cJSON *c;
 
     cJSON_ArrayForEach (c, section(name)) {
-        trifle_series *s = series_from_vector(get(c, "series"));
+        trifle_series *s = series_from_vector(vector_get(c, "series"));
         trifle_error err = TRIFLE_ERROR_INIT;
-        size_t slices = (size_t)get(c, "slices")->valuedouble;
-        const char *path = get(c, "path")->valuestring;
+        size_t slices = (size_t)vector_get(c, "slices")->valuedouble;
+        const char *path = vector_get(c, "path")->valuestring;
         char *text = NULL;
         cJSON *got;
         int rc;
@@ -227,7 +215,7 @@ static void formatter_vectors(const char *name)
         assert_int_equal(rc, 0);
         got = cJSON_Parse(text);
         assert_non_null(got);
-        if (!json_check(got, get(c, "expected"), path))
+        if (!json_check(got, vector_get(c, "expected"), path))
             fail();
         cJSON_Delete(got);
         trifle_mem_free(text);
@@ -518,5 +506,5 @@ int main(void)
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_oom),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, vectors_teardown);
 }

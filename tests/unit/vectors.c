@@ -1,7 +1,15 @@
 #include "vectors.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include <cmocka.h>
+
+cJSON *vectors;
 
 cJSON *vectors_load(const char *name)
 {
@@ -38,6 +46,37 @@ cJSON *vectors_load(const char *name)
         exit(1);
     }
     return doc;
+}
+
+int vectors_teardown(void **state)
+{
+    (void)state;
+    cJSON_Delete(vectors);
+    vectors = NULL;
+    return 0;
+}
+
+const cJSON *vector_get(const cJSON *o, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, key);
+}
+
+const char *vector_str(const cJSON *o, const char *key)
+{
+    const cJSON *v = vector_get(o, key);
+
+    if (!cJSON_IsString(v))
+        fail_msg("vector field %s is not a string", key);
+    return v->valuestring;
+}
+
+double vector_num(const cJSON *o, const char *key)
+{
+    const cJSON *v = vector_get(o, key);
+
+    if (!cJSON_IsNumber(v))
+        fail_msg("vector field %s is not a number", key);
+    return v->valuedouble;
 }
 
 int test_light(void)

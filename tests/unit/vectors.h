@@ -9,6 +9,22 @@
  * Aborts the test program with a message when the file is missing or unparsable. */
 cJSON *vectors_load(const char *name);
 
+/* The vector file of a program driven by one: its group setup loads it with vectors_load() and
+ * vectors_teardown frees it. */
+extern cJSON *vectors;
+
+/* A cmocka group teardown: frees `vectors` (NULL is fine). */
+int vectors_teardown(void **state);
+
+/* Member @p key of the vector object @p o (NULL when absent). */
+const cJSON *vector_get(const cJSON *o, const char *key);
+
+/* The string member @p key of @p o; fails the test, naming the key, when it is not a string. */
+const char *vector_str(const cJSON *o, const char *key);
+
+/* The number member @p key of @p o; fails the test, naming the key, when it is not a number. */
+double vector_num(const cJSON *o, const char *key);
+
 /* 1 when TRIFLE_TEST_LIGHT is set: the valgrind memcheck stage of scripts/test.sh sets it so
  * exhaustive sweeps run a representative slice (their full runs happen in the release and
  * sanitizer stages). */
