@@ -17,6 +17,7 @@
 #include "../fake_driver.h"
 #include "trifle/trifle.h"
 #include "unit_helpers.h"
+#include "vectors.h"
 
 #define T0 1736937465 /* 2025-01-15T10:37:45Z */
 #define THREADS 8
@@ -88,8 +89,7 @@ static void *write_mixed(void *v)
 
 static void test_stress_exact_totals(void **state)
 {
-    const char *light = getenv("TRIFLE_TEST_LIGHT");
-    long per_thread = light != NULL && light[0] == '1' ? 20000 : 1000000;
+    long per_thread = test_light() ? 20000 : 1000000;
     trifle *t = open_buffered("true", "5");
     trifle_payload *p = test_payload("{\"n\":1,\"w\":{\"x\":0.5}}");
     trifle_error err = TRIFLE_ERROR_INIT;

@@ -41,36 +41,17 @@ static trifle_payload *payload_n1; /* {"n":1}, the payload of every call */
 /* ---------------------------------------------------------------------------------------------
  * Helpers */
 
-static int rm_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    char sub[1024];
-
-    if (d == NULL)
-        return unlink(path);
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        (void)snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-        (void)rm_tree(sub);
-    }
-    (void)closedir(d);
-    return rmdir(path);
-}
-
 static int setup_dir(void **state)
 {
     (void)state;
     payload_n1 = test_payload("{\"n\":1}");
-    (void)snprintf(work, sizeof(work), "/tmp/trifle_durability_XXXXXX");
-    return mkdtemp(work) == NULL ? -1 : 0;
+    return test_mkdtemp(work, sizeof(work), "durability");
 }
 
 static int teardown_dir(void **state)
 {
     (void)state;
-    (void)rm_tree(work);
+    test_rm_rf(work);
     trifle_payload_free(payload_n1);
     payload_n1 = NULL;
     return 0;

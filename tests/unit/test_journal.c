@@ -31,6 +31,8 @@
 
 #include "oom_alloc.h"
 #include "server_helpers.h"
+#include "unit_helpers.h"
+#include "vectors.h"
 #include "trifle/common.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -38,37 +40,6 @@
 
 static char tmp_root[256];
 static char jdir[300];
-
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    DIR *d;
-    struct dirent *e;
-
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        if ((d = opendir(path)) != NULL) {
-            while ((e = readdir(d)) != NULL) {
-                char child[1024];
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                    continue;
-                (void)snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
-                rm_rf(child);
-            }
-            closedir(d);
-        }
-        (void)rmdir(path);
-    } else {
-        (void)unlink(path);
-    }
-}
-
-static int light(void)
-{
-    const char *v = getenv("TRIFLE_TEST_LIGHT");
-    return v != NULL && strcmp(v, "1") == 0;
-}
 
 /* Captured warnings (the interval thread may log too). */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -91,8 +62,7 @@ static void log_handler(int level, const char *origin, const char *message, void
 static int setup(void **state)
 {
     (void)state;
-    (void)snprintf(tmp_root, sizeof(tmp_root), "/tmp/trifle_journal_XXXXXX");
-    if (mkdtemp(tmp_root) == NULL)
+    if (test_mkdtemp(tmp_root, sizeof(tmp_root), "journal") != 0)
         return -1;
     (void)snprintf(jdir, sizeof(jdir), "%s/j", tmp_root);
     n_log = 0;
@@ -105,7 +75,7 @@ static int teardown(void **state)
     (void)state;
     (void)umount2(tmp_root, MNT_DETACH); /* test_full_disk_tmpfs, if it failed half-way */
     trifle_set_log_handler(TRIFLE_LOG_ERROR, NULL, NULL);
-    rm_rf(tmp_root);
+    test_rm_rf(tmp_root);
     return 0;
 }
 
@@ -1033,7 +1003,7 @@ static void test_full_disk_tmpfs(void **state)
     assert_int_equal(trifle__journal_last_seq(j), good);
     trifle__journal_close(j);
     assert_int_equal(n_log, 0);
-    rm_rf(jdir);
+    test_rm_rf(jdir);
     assert_int_equal(umount(tmp_root), 0);
 }
 
@@ -1116,7 +1086,7 @@ static void test_group_commit(void **state)
     (void)state;
     memset(&s, 0, sizeof(s));
     pthread_mutex_init(&s.append_lock, NULL);
-    s.per_thread = light() ? 20 : 100;
+    s.per_thread = test_light() ? 20 : 100;
     s.j = open_j(TRIFLE__JSYNC_ALWAYS, 0, 8192); /* small segments: rotations race syncs */
     replay_ok(s.j, &g);
     free(g.seqs);

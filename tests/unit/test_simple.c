@@ -27,47 +27,19 @@
 
 #include "simple_int.h"
 #include "trifle/simple.h"
+#include "unit_helpers.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Helpers */
 
 static char tmp_root[256];
 
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    DIR *d;
-    struct dirent *e;
-
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        (void)chmod(path, 0700);
-        if ((d = opendir(path)) != NULL) {
-            while ((e = readdir(d)) != NULL) {
-                char child[1024];
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                    continue;
-                (void)snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
-                rm_rf(child);
-            }
-            closedir(d);
-        }
-        (void)rmdir(path);
-    } else {
-        (void)unlink(path);
-    }
-}
-
 static int setup(void **state)
 {
     (void)state;
     trifle_simple_reset();
     trifle__simple_set_clock(NULL);
-    (void)snprintf(tmp_root, sizeof(tmp_root), "/tmp/trifle_simple_XXXXXX");
-    if (mkdtemp(tmp_root) == NULL)
-        return -1;
-    return 0;
+    return test_mkdtemp(tmp_root, sizeof(tmp_root), "simple");
 }
 
 static int teardown(void **state)
@@ -75,7 +47,7 @@ static int teardown(void **state)
     (void)state;
     trifle_simple_reset();
     trifle__simple_set_clock(NULL);
-    rm_rf(tmp_root);
+    test_rm_rf(tmp_root);
     return 0;
 }
 

@@ -1,11 +1,16 @@
 /* See unit_helpers.h. */
 #include "unit_helpers.h"
 
+#include <dirent.h>
 #include <locale.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -26,4 +31,36 @@ void test_decimal_comma_locale(void)
         print_message("SKIP locale check: no de_DE.UTF-8 locale (apt-get install locales)\n");
         skip();
     }
+}
+
+int test_mkdtemp(char *out, size_t size, const char *name)
+{
+    (void)snprintf(out, size, "/tmp/trifle_%s_XXXXXX", name);
+    return mkdtemp(out) == NULL ? -1 : 0;
+}
+
+void test_rm_rf(const char *path)
+{
+    struct stat st;
+    DIR *d;
+    struct dirent *e;
+
+    if (lstat(path, &st) != 0)
+        return;
+    if (!S_ISDIR(st.st_mode)) {
+        (void)unlink(path);
+        return;
+    }
+    (void)chmod(path, 0700);
+    if ((d = opendir(path)) != NULL) {
+        while ((e = readdir(d)) != NULL) {
+            char child[1024];
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            (void)snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
+            test_rm_rf(child);
+        }
+        (void)closedir(d);
+    }
+    (void)rmdir(path);
 }

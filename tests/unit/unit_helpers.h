@@ -4,6 +4,8 @@
 #ifndef TRIFLE_TEST_UNIT_HELPERS_H
 #define TRIFLE_TEST_UNIT_HELPERS_H
 
+#include <stddef.h>
+
 #include "trifle/trifle.h"
 
 /* The payload of the JSON text json (the caller frees it with trifle_payload_free); fails the
@@ -14,5 +16,13 @@ trifle_payload *test_payload(const char *json);
  * that number text does not follow the locale; skips the test when the machine has no such
  * locale. The caller restores "C" at its end. */
 void test_decimal_comma_locale(void);
+
+/* A fresh directory /tmp/trifle_<name>_XXXXXX into @p out (@p size bytes); 0, or -1 when it
+ * cannot be made. */
+int test_mkdtemp(char *out, size_t size, const char *name);
+
+/* Remove @p path and everything below it (directories are made writable first); quiet when it
+ * is already gone. */
+void test_rm_rf(const char *path);
 
 #endif
