@@ -51,25 +51,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    if (f == NULL)
-        return NULL;
-    (void)fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    (void)fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 static void spit(const char *path, const char *text)
 {
     FILE *f = fopen(path, "wb");
@@ -626,7 +607,7 @@ static void test_persist_round_trip(void **state)
     assert_int_equal(trifle_simple_stop(&err), 0);
 
     path_of(p, sizeof(p), "stats/simple");
-    text = slurp(p);
+    text = test_read_file(p, NULL);
     assert_non_null(text);
     assert_string_equal(text, "{\"version\":2,\"stats\":{\"api\":{\"metrics.track\":3},"
                               "\"q\":{\"\\\"quoted\\\"\\\\\":9223372036854775807,\"depth\":-2,"
@@ -677,7 +658,7 @@ static void test_stop_drains_then_saves(void **state)
         assert_int_equal(trifle_simple_incr("late", "n", 1, NULL), 0);
     assert_int_equal(trifle_simple_stop(&err), 0);
     path_of(p, sizeof(p), "stats/simple");
-    text = slurp(p);
+    text = test_read_file(p, NULL);
     assert_non_null(text);
     assert_string_equal(text, "{\"version\":2,\"stats\":{\"late\":{\"n\":1000}},\"gauges\":{}}");
     free(text);
@@ -701,7 +682,7 @@ static void test_periodic_checkpoint(void **state)
     for (i = 0; i < 500 && text == NULL; i++) {
         struct timespec ts = {0, 10000000};
         (void)nanosleep(&ts, NULL);
-        text = slurp(p);
+        text = test_read_file(p, NULL);
     }
     assert_non_null(text);
     assert_string_equal(text, "{\"version\":2,\"stats\":{\"ck\":{\"n\":7}},\"gauges\":{}}");
@@ -783,7 +764,7 @@ static void test_corrupt_file_renamed(void **state)
     {
         char first[1024];
         (void)snprintf(first, sizeof(first), "%s/%s", dir, name);
-        text = slurp(first);
+        text = test_read_file(first, NULL);
     }
     assert_non_null(text);
     free(text);
@@ -819,12 +800,12 @@ static void test_failed_save_then_success(void **state)
     assert_int_equal(trifle_simple_save(&err), TRIFLE_ERROR);
     assert_non_null(strstr(err.message, "open simple.tmp: Is a directory"));
     assert_int_equal(get("stats", "save_errors"), 2);
-    text = slurp(p); /* the previous file is intact */
+    text = test_read_file(p, NULL); /* the previous file is intact */
     assert_string_equal(text, "{\"version\":2,\"stats\":{\"a\":{\"n\":1}},\"gauges\":{}}");
     free(text);
     assert_int_equal(rmdir(tmpf), 0);
     assert_int_equal(trifle_simple_save(&err), 0);
-    text = slurp(p);
+    text = test_read_file(p, NULL);
     assert_string_equal(text,
                         "{\"version\":2,\"stats\":{\"a\":{\"n\":2},\"stats\":{\"save_errors\":2}},"
                         "\"gauges\":{}}");
@@ -883,7 +864,7 @@ static void test_kill9_snapshots(void **state)
         assert_int_equal(kill(pid, SIGKILL), 0);
         assert_int_equal(waitpid(pid, &status, 0), pid);
         assert_true(WIFSIGNALED(status));
-        text = slurp(p);
+        text = test_read_file(p, NULL);
         if (text == NULL && round == 0)
             continue; /* killed before the first save */
         assert_non_null(text);

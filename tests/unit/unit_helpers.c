@@ -33,6 +33,28 @@ void test_decimal_comma_locale(void)
     }
 }
 
+char *test_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+
+    if (f == NULL)
+        return NULL;
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    n = ftell(f);
+    assert_true(n >= 0);
+    assert_int_equal(fseek(f, 0, SEEK_SET), 0);
+    buf = malloc((size_t)n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = '\0';
+    (void)fclose(f);
+    if (len != NULL)
+        *len = (size_t)n;
+    return buf;
+}
+
 int test_mkdtemp(char *out, size_t size, const char *name)
 {
     (void)snprintf(out, size, "/tmp/trifle_%s_XXXXXX", name);

@@ -17,6 +17,10 @@ trifle_payload *test_payload(const char *json);
  * locale. The caller restores "C" at its end. */
 void test_decimal_comma_locale(void);
 
+/* The contents of the file @p path, NUL-terminated (the caller frees them), and their length in
+ * *@p len when @p len is not NULL; NULL when the file cannot be opened. */
+char *test_read_file(const char *path, size_t *len);
+
 /* A fresh directory /tmp/trifle_<name>_XXXXXX into @p out (@p size bytes); 0, or -1 when it
  * cannot be made. */
 int test_mkdtemp(char *out, size_t size, const char *name);
