@@ -15,6 +15,7 @@
 
 #include "nocturnal_int.h"
 #include "trifle/time.h"
+#include "unit_helpers.h"
 #include "vectors.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -442,14 +443,6 @@ static void test_definition_historical(void **state)
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
 static void test_cache_matches_glib(void **state)
 {
     (void)state;
@@ -500,11 +493,12 @@ static void test_cache_matches_glib(void **state)
         }
         /* random instants and windows */
         for (int k = 0; k < 1000; k++) {
-            int64_t x = TRIFLE__TIME_MIN +
-                        (int64_t)(rnd() % (uint64_t)(TRIFLE__TIME_MAX - TRIFLE__TIME_MIN));
+            int64_t x =
+                TRIFLE__TIME_MIN + (int64_t)(test_xorshift(&rng_state) %
+                                             (uint64_t)(TRIFLE__TIME_MAX - TRIFLE__TIME_MIN));
             if (k % 2 == 0) /* half of them in 1900-2100, where the history is */
-                x = TRIFLE__TIME_MIN + (int64_t)(rnd() % UINT64_C(6311433600));
-            int64_t w = (int64_t)(rnd() % UINT64_C(100000000));
+                x = TRIFLE__TIME_MIN + (int64_t)(test_xorshift(&rng_state) % UINT64_C(6311433600));
+            int64_t w = (int64_t)(test_xorshift(&rng_state) % UINT64_C(100000000));
             trifle__transition r1, r2;
             int h1, h2;
             if (trifle_zone_offset(z, x) != trifle__zone_offset_direct(z, x))

@@ -99,9 +99,7 @@ static void test_round_trip_random(void **state)
         double v;
         char buf[40];
 
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        (void)test_xorshift(&x);
         memcpy(&v, &x, sizeof(v));
         if (!isfinite(v))
             continue;
@@ -204,13 +202,6 @@ static void test_locale_independent(void **state)
  * printf search they stand in for: byte for byte, on random bit patterns and on the values the
  * fast paths are for (short decimals, binary fractions, sums, values where v·10^q nears 2^50). */
 static uint64_t rng_state = 0x2545F4914F6CDD1Du;
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
 
 static void assert_fast_matches_reference(double v)
 {
@@ -232,7 +223,7 @@ static void test_fast_path_matches_reference(void **state)
 
     (void)state;
     for (i = 0; i < rounds; i++) {
-        uint64_t bits = rng(), r = rng();
+        uint64_t bits = test_xorshift(&rng_state), r = test_xorshift(&rng_state);
         double v, m;
         int q = (int)((r >> 32) % 23), digits = 1 + (int)((r >> 40) % 17);
 
@@ -240,7 +231,7 @@ static void test_fast_path_matches_reference(void **state)
         if (isfinite(v))
             assert_fast_matches_reference(v);
         /* a short decimal: an integer of 1..17 digits over 10^q */
-        m = (double)(rng() % (uint64_t)pow10[digits]);
+        m = (double)(test_xorshift(&rng_state) % (uint64_t)pow10[digits]);
         v = m / pow10[q];
         assert_fast_matches_reference(v);
         assert_fast_matches_reference(-v);

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "unit_helpers.h"
 #include "vectors.h"
 
 #include "nocturnal_int.h"
@@ -276,14 +277,6 @@ static void test_parse_cli(void **state)
 
 static uint64_t rng_state = 0x2545f4914f6cdd1du;
 
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
 /* format -> parse gives the instant back; the local text of an instant resolves to it, or to the
  * earlier occurrence of the same wall value. */
 static void test_round_trips(void **state)
@@ -306,7 +299,8 @@ static void test_round_trips(void **state)
             int64_t x;
             if (k < rounds / 2) {
                 x = TRIFLE__TIME_MIN +
-                    (int64_t)(rnd() % (uint64_t)(TRIFLE__TIME_MAX - TRIFLE__TIME_MIN + 1));
+                    (int64_t)(test_xorshift(&rng_state) %
+                              (uint64_t)(TRIFLE__TIME_MAX - TRIFLE__TIME_MIN + 1));
             } else {
                 /* every minute around the transitions of 2011 and 2025 */
                 trifle__transition t;

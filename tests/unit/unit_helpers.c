@@ -55,6 +55,14 @@ char *test_read_file(const char *path, size_t *len)
     return buf;
 }
 
+uint64_t test_xorshift(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
 int test_mkdtemp(char *out, size_t size, const char *name)
 {
     (void)snprintf(out, size, "/tmp/trifle_%s_XXXXXX", name);

@@ -5,6 +5,7 @@
 #define TRIFLE_TEST_UNIT_HELPERS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "trifle/trifle.h"
 
@@ -20,6 +21,10 @@ void test_decimal_comma_locale(void);
 /* The contents of the file @p path, NUL-terminated (the caller frees them), and their length in
  * *@p len when @p len is not NULL; NULL when the file cannot be opened. */
 char *test_read_file(const char *path, size_t *len);
+
+/* The next number of the xorshift64 generator whose state (non-zero) is *@p state: a cheap,
+ * repeatable stream for randomised tests. */
+uint64_t test_xorshift(uint64_t *state);
 
 /* A fresh directory /tmp/trifle_<name>_XXXXXX into @p out (@p size bytes); 0, or -1 when it
  * cannot be made. */
