@@ -55,6 +55,34 @@ char *test_read_file(const char *path, size_t *len)
     return buf;
 }
 
+#define MAX_ZONES 32
+static trifle_zone *zones[MAX_ZONES];
+static size_t n_zones;
+
+const trifle_zone *test_zone(const char *name)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_zone *z = NULL;
+    size_t i;
+
+    for (i = 0; i < n_zones; i++)
+        if (strcmp(trifle_zone_name(zones[i]), name) == 0)
+            return zones[i];
+    if (trifle_zone_open(&z, name, &err) != 0)
+        fail_msg("cannot open zone %s: %s", name, err.message);
+    assert_true(n_zones < MAX_ZONES);
+    zones[n_zones++] = z;
+    return z;
+}
+
+int test_zones_free(void **state)
+{
+    (void)state;
+    while (n_zones > 0)
+        trifle_zone_free(zones[--n_zones]);
+    return 0;
+}
+
 uint64_t test_xorshift(uint64_t *state)
 {
     *state ^= *state << 13;

@@ -22,6 +22,13 @@ void test_decimal_comma_locale(void);
  * *@p len when @p len is not NULL; NULL when the file cannot be opened. */
 char *test_read_file(const char *path, size_t *len);
 
+/* The zone @p name, opened once and kept until test_zones_free() (so its transition cache is
+ * exercised across tests); fails the test, naming the zone, when it cannot be opened. */
+const trifle_zone *test_zone(const char *name);
+
+/* Free the zones test_zone() opened; a cmocka group teardown. */
+int test_zones_free(void **state);
+
 /* The next number of the xorshift64 generator whose state (non-zero) is *@p state: a cheap,
  * repeatable stream for randomised tests. */
 uint64_t test_xorshift(uint64_t *state);

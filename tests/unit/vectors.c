@@ -79,6 +79,11 @@ double vector_num(const cJSON *o, const char *key)
     return v->valuedouble;
 }
 
+int64_t vector_int(const cJSON *o, const char *key)
+{
+    return (int64_t)vector_num(o, key);
+}
+
 int test_light(void)
 {
     const char *v = getenv("TRIFLE_TEST_LIGHT");

@@ -4,6 +4,7 @@
 #define TRIFLE_TEST_VECTORS_H
 
 #include <cjson/cJSON.h>
+#include <stdint.h>
 
 /* Parse <TRIFLE_VECTORS_DIR>/<name> (env TRIFLE_VECTORS_DIR overrides the compiled-in path).
  * Aborts the test program with a message when the file is missing or unparsable. */
@@ -24,6 +25,9 @@ const char *vector_str(const cJSON *o, const char *key);
 
 /* The number member @p key of @p o; fails the test, naming the key, when it is not a number. */
 double vector_num(const cJSON *o, const char *key);
+
+/* vector_num() as a whole number (instants, amounts). */
+int64_t vector_int(const cJSON *o, const char *key);
 
 /* 1 when TRIFLE_TEST_LIGHT is set: the valgrind memcheck stage of scripts/test.sh sets it so
  * exhaustive sweeps run a representative slice (their full runs happen in the release and
