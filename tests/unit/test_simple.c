@@ -293,6 +293,26 @@ static void test_options(void **state)
 {
     /* label names Prometheus or the module refuse (__reserved is the first, below) */
     static const char *const bad_labels[] = {"9lives", "a-b", "path", "le", "camelCase"};
+    /* option, refused value, message */
+    static const char *const refused[][3] = {
+        /* the server's stats keys are not the module's (server/config.c reads them) */
+        {"public", "yes", "unknown configuration key stats.public"},
+        {"include_storage_stats_in_api", "0",
+         "unknown configuration key stats.include_storage_stats_in_api"},
+        {"buffer_size", "0", "invalid stats option buffer_size: 0"},
+        {"buffer_size", "1048577", "invalid stats option buffer_size: 1048577"},
+        {"buffer_size", "1k", "invalid stats option buffer_size: 1k"},
+        {"buffer_size", "", "invalid stats option buffer_size: "},
+        {"flush_interval_ms", "0", "invalid stats option flush_interval_ms: 0"},
+        {"flush_interval_ms", "3600001", "invalid stats option flush_interval_ms: 3600001"},
+        {"checkpoint_interval_ms", "99", "invalid stats option checkpoint_interval_ms: 99"},
+        {"checkpoint_interval_ms", "86400001",
+         "invalid stats option checkpoint_interval_ms: 86400001"},
+        {"checkpoint_interval_ms", "99999999999999999999",
+         "invalid stats option checkpoint_interval_ms: 99999999999999999999"},
+        {"enabled", "maybe", "invalid stats option enabled: maybe"},
+        {"bogus", "1", "unknown configuration key stats.bogus"},
+    };
     trifle_simple_options o;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_simple_label labels[2];
@@ -314,26 +334,8 @@ static void test_options(void **state)
     assert_int_equal(trifle_simple_options_set(&o, "checkpoint_interval_ms", "86400000", &err), 0);
     assert_int_equal(trifle_simple_options_set(&o, "no_buffer", "off", &err), 0);
     assert_int_equal(o.no_buffer, 0);
-    /* the server's stats keys are not the module's (server/config.c reads them) */
-    expect_set_error("public", "yes", "unknown configuration key stats.public");
-    expect_set_error("include_storage_stats_in_api", "0",
-                     "unknown configuration key stats.include_storage_stats_in_api");
-
-    expect_set_error("buffer_size", "0", "invalid stats option buffer_size: 0");
-    expect_set_error("buffer_size", "1048577", "invalid stats option buffer_size: 1048577");
-    expect_set_error("buffer_size", "1k", "invalid stats option buffer_size: 1k");
-    expect_set_error("buffer_size", "", "invalid stats option buffer_size: ");
-    expect_set_error("flush_interval_ms", "0", "invalid stats option flush_interval_ms: 0");
-    expect_set_error("flush_interval_ms", "3600001",
-                     "invalid stats option flush_interval_ms: 3600001");
-    expect_set_error("checkpoint_interval_ms", "99",
-                     "invalid stats option checkpoint_interval_ms: 99");
-    expect_set_error("checkpoint_interval_ms", "86400001",
-                     "invalid stats option checkpoint_interval_ms: 86400001");
-    expect_set_error("checkpoint_interval_ms", "99999999999999999999",
-                     "invalid stats option checkpoint_interval_ms: 99999999999999999999");
-    expect_set_error("enabled", "maybe", "invalid stats option enabled: maybe");
-    expect_set_error("bogus", "1", "unknown configuration key stats.bogus");
+    for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        expect_set_error(refused[i][0], refused[i][1], refused[i][2]);
 
     /* the same ranges when the struct is filled directly */
     trifle_simple_options_init(&o);
