@@ -26,27 +26,17 @@ static char db[64];
 /* Open a buffered handle on a fresh fake database; opts are name/value pairs. */
 static trifle *open_buffered(const char *const *opts)
 {
-    trifle_config *cfg = NULL;
+    trifle_config *cfg;
     trifle *t = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
     char url[128];
-    size_t i;
 
     assert_int_equal(trifle_driver_dir_add(TRIFLE_TEST_PLUGIN_DIR, &err), 0);
     (void)snprintf(db, sizeof(db), "buffer%d", ++db_counter);
     (void)snprintf(url, sizeof(url), "fake:%s", db);
-    assert_int_equal(trifle_config_new(&cfg, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "driver", url, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "granularities", "1h,1d", &err), 0);
-    /* defaults for these tests: no thread, no size trigger, fast retries */
-    assert_int_equal(trifle_config_set(cfg, "buffer.async", "false", &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.size", "100000", &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.retry_initial_ms", "1", &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.retry_max_ms", "20", &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.close_timeout_ms", "200", &err), 0);
-    for (i = 0; opts != NULL && opts[i] != NULL; i += 2)
-        if (trifle_config_set(cfg, opts[i], opts[i + 1], &err) != 0)
-            fail_msg("%s=%s: %s", opts[i], opts[i + 1], err.message);
+    cfg = test_config(url, (const char *const[]){"granularities", "1h,1d", NULL});
+    test_config_set(cfg, test_buffer_manual); /* the defaults of these tests */
+    test_config_set(cfg, opts);
     if (trifle_open(&t, cfg, &err) != 0)
         fail_msg("open: %s", err.message);
     trifle_config_free(cfg);

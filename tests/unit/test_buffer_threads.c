@@ -28,17 +28,11 @@ static int db_counter;
 /* A handle on the fake store @p url, configured by the name/value pairs @p opts. */
 static trifle *open_fake(const char *url, const char *const *opts)
 {
-    trifle_config *cfg = NULL;
+    trifle_config *cfg = test_config(url, opts);
     trifle *t = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
-    size_t i;
 
     assert_int_equal(trifle_driver_dir_add(TRIFLE_TEST_PLUGIN_DIR, &err), 0);
-    assert_int_equal(trifle_config_new(&cfg, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "driver", url, &err), 0);
-    for (i = 0; opts[i] != NULL; i += 2)
-        if (trifle_config_set(cfg, opts[i], opts[i + 1], &err) != 0)
-            fail_msg("%s=%s: %s", opts[i], opts[i + 1], err.message);
     if (trifle_open(&t, cfg, &err) != 0)
         fail_msg("open: %s", err.message);
     trifle_config_free(cfg);

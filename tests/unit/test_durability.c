@@ -71,27 +71,17 @@ static void *open_note_payload;
 static int open_handle(trifle **t, const char *url, const char *journal, const char *const *opts,
                        trifle_error *err)
 {
-    trifle_config *cfg = NULL;
-    size_t i;
+    trifle_config *cfg = test_config(
+        url, (const char *const[]){"granularities", "1h", "buffer.duration_ms", "0", NULL});
     int rc;
 
     *t = NULL;
     assert_int_equal(trifle_driver_dir_add(TRIFLE_TEST_PLUGIN_DIR, err), 0);
     assert_int_equal(trifle_driver_dir_add(TRIFLE_BUILD_PLUGIN_DIR, err), 0);
-    assert_int_equal(trifle_config_new(&cfg, err), 0);
-    assert_int_equal(trifle_config_set(cfg, "driver", url, err), 0);
-    assert_int_equal(trifle_config_set(cfg, "granularities", "1h", err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.async", "false", err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.size", "100000", err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.duration_ms", "0", err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.retry_initial_ms", "1", err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.retry_max_ms", "20", err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.close_timeout_ms", "200", err), 0);
+    test_config_set(cfg, test_buffer_manual);
     if (journal != NULL)
-        assert_int_equal(trifle_config_set(cfg, "buffer.journal", journal, err), 0);
-    for (i = 0; opts != NULL && opts[i] != NULL; i += 2)
-        if (trifle_config_set(cfg, opts[i], opts[i + 1], err) != 0)
-            fail_msg("%s=%s: %s", opts[i], opts[i + 1], err->message);
+        test_config_set(cfg, (const char *const[]){"buffer.journal", journal, NULL});
+    test_config_set(cfg, opts);
     trifle_config_set_note_handler(cfg, open_note_fn, open_note_payload);
     rc = trifle_open(t, cfg, err);
     trifle_config_free(cfg);
@@ -825,26 +815,26 @@ static void test_close_leaves_calls_in_the_journal(void **state)
     assert_true(stored_total(h.url) == 17);
 }
 
+/* A test in a fresh directory <work>. */
+#define IN_DIR(test) cmocka_unit_test_setup_teardown(test, setup_dir, teardown_dir)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_replay_after_crash_sqlite, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_replay_skips_stored_calls, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_journal_in_use, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_notes_come_back_with_their_calls, setup_dir,
-                                        teardown_dir),
-        cmocka_unit_test_setup_teardown(test_journal_needs_buffer, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_crash_after_commit_is_exactly_once, setup_dir,
-                                        teardown_dir),
-        cmocka_unit_test_setup_teardown(test_torn_tail, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_crc_flipped_mid_segment, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_full_disk, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_kill9_loop, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_always_with_threads, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_unknown_outcome_is_verified, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_quarantine_survives_crash, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_close_leaves_calls_in_the_journal, setup_dir,
-                                        teardown_dir),
+        IN_DIR(test_replay_after_crash_sqlite),
+        IN_DIR(test_replay_skips_stored_calls),
+        IN_DIR(test_journal_in_use),
+        IN_DIR(test_notes_come_back_with_their_calls),
+        IN_DIR(test_journal_needs_buffer),
+        IN_DIR(test_crash_after_commit_is_exactly_once),
+        IN_DIR(test_torn_tail),
+        IN_DIR(test_crc_flipped_mid_segment),
+        IN_DIR(test_full_disk),
+        IN_DIR(test_kill9_loop),
+        IN_DIR(test_always_with_threads),
+        IN_DIR(test_unknown_outcome_is_verified),
+        IN_DIR(test_quarantine_survives_crash),
+        IN_DIR(test_close_leaves_calls_in_the_journal),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

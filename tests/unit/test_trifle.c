@@ -28,17 +28,11 @@ typedef struct fixture {
 /* A configuration on @p url with granularities 1h and 1d, unbuffered, and then @p opts. */
 static trifle_config *new_config(const char *url, const char *const *opts)
 {
-    trifle_config *cfg = NULL;
-    trifle_error err = TRIFLE_ERROR_INIT;
-    size_t i;
-
-    assert_int_equal(trifle_config_new(&cfg, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "driver", url, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "granularities", "1h,1d", &err), 0);
     /* these tests observe each operation at the driver: unbuffered (test_buffer covers the rest) */
-    assert_int_equal(trifle_config_set(cfg, "buffer.enabled", "false", &err), 0);
-    for (i = 0; opts != NULL && opts[i] != NULL; i += 2)
-        assert_int_equal(trifle_config_set(cfg, opts[i], opts[i + 1], &err), 0);
+    trifle_config *cfg = test_config(
+        url, (const char *const[]){"granularities", "1h,1d", "buffer.enabled", "false", NULL});
+
+    test_config_set(cfg, opts);
     return cfg;
 }
 
@@ -445,22 +439,24 @@ static void test_open_errors(void **state)
     trifle_config_free(cfg);
 }
 
+/* A test on the fixture: a fresh fake database and its handle. */
+#define WITH_HANDLE(test) cmocka_unit_test_setup_teardown(test, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_track_is_one_inc_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_identifiers_reach_the_driver, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_assert_is_set_then_inc, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_empty_values_write_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_key_validation, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_time_range, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_values_timeline_and_blanks, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_values_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_system_tracking_off_and_url_overrides, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_beam_and_scan, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_driver_errors_surface, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_closed_handle, setup, teardown),
+        WITH_HANDLE(test_track_is_one_inc_batch),
+        WITH_HANDLE(test_identifiers_reach_the_driver),
+        WITH_HANDLE(test_assert_is_set_then_inc),
+        WITH_HANDLE(test_empty_values_write_nothing),
+        WITH_HANDLE(test_key_validation),
+        WITH_HANDLE(test_time_range),
+        WITH_HANDLE(test_values_timeline_and_blanks),
+        WITH_HANDLE(test_values_errors),
+        WITH_HANDLE(test_system_tracking_off_and_url_overrides),
+        WITH_HANDLE(test_beam_and_scan),
+        WITH_HANDLE(test_driver_errors_surface),
+        WITH_HANDLE(test_closed_handle),
         cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests_name("trifle", tests, NULL, NULL);

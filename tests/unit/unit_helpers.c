@@ -24,6 +24,39 @@ trifle_payload *test_payload(const char *json)
     return p;
 }
 
+const char *const test_buffer_manual[] = {"buffer.async",
+                                          "false",
+                                          "buffer.size",
+                                          "100000",
+                                          "buffer.retry_initial_ms",
+                                          "1",
+                                          "buffer.retry_max_ms",
+                                          "20",
+                                          "buffer.close_timeout_ms",
+                                          "200",
+                                          NULL};
+
+void test_config_set(trifle_config *cfg, const char *const *opts)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    size_t i;
+
+    for (i = 0; opts != NULL && opts[i] != NULL; i += 2)
+        if (trifle_config_set(cfg, opts[i], opts[i + 1], &err) != 0)
+            fail_msg("%s=%s: %s", opts[i], opts[i + 1], err.message);
+}
+
+trifle_config *test_config(const char *driver, const char *const *opts)
+{
+    trifle_config *cfg = NULL;
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    assert_int_equal(trifle_config_new(&cfg, &err), 0);
+    test_config_set(cfg, (const char *const[]){"driver", driver, NULL});
+    test_config_set(cfg, opts);
+    return cfg;
+}
+
 void test_decimal_comma_locale(void)
 {
     if (setlocale(LC_NUMERIC, "de_DE.UTF-8") == NULL &&

@@ -13,6 +13,18 @@
  * test, naming the text and the parser's message, when it does not parse. */
 trifle_payload *test_payload(const char *json);
 
+/* Set the name/value pairs @p opts (NULL-terminated; NULL: none) in @p cfg; fails the test,
+ * naming the option, when one is refused. */
+void test_config_set(trifle_config *cfg, const char *const *opts);
+
+/* A new configuration with driver @p driver (a URL) and then @p opts as test_config_set() sets
+ * them; the caller frees it. */
+trifle_config *test_config(const char *driver, const char *const *opts);
+
+/* Buffer options for tests that decide when writes happen: no flush thread, no size trigger,
+ * fast retries and a short close (name/value pairs for test_config_set()). */
+extern const char *const test_buffer_manual[];
+
 /* Switch LC_NUMERIC to German (de_DE.UTF-8, whose decimal point is a comma), so a test can show
  * that number text does not follow the locale; skips the test when the machine has no such
  * locale. The caller restores "C" at its end. */
