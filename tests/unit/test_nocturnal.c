@@ -90,21 +90,6 @@ static int teardown(void **state)
 /* ---------------------------------------------------------------------------------------------
  * Vectors */
 
-/* Run @p check over every case of the vector section @p name; no case may fail. */
-static void run_section(const char *name, int (*check)(const cJSON *c))
-{
-    int failures = 0, count = 0;
-    const cJSON *c;
-
-    cJSON_ArrayForEach (c, vector_get(vectors, name)) {
-        count++;
-        failures += check(c);
-    }
-    print_message("%s vectors: %d, failures: %d\n", name, count, failures);
-    assert_true(count > 0);
-    assert_int_equal(failures, 0);
-}
-
 /* One case of the "floor" vectors; the number of its failures, each printed. */
 static int check_floor(const cJSON *c)
 {
@@ -141,7 +126,7 @@ static int check_floor(const cJSON *c)
 static void test_floor_vectors(void **state)
 {
     (void)state;
-    run_section("floor", check_floor);
+    vectors_run("floor", check_floor);
 }
 
 /* One case of the "add" vectors: 1 (printed) when it fails. */
@@ -173,7 +158,7 @@ static int check_add(const cJSON *c)
 static void test_add_vectors(void **state)
 {
     (void)state;
-    run_section("add", check_add);
+    vectors_run("add", check_add);
 }
 
 /* One case of the "timeline" vectors: 1 (printed) when it fails. */
@@ -214,7 +199,7 @@ static int check_timeline(const cJSON *c)
 static void test_timeline_vectors(void **state)
 {
     (void)state;
-    run_section("timeline", check_timeline);
+    vectors_run("timeline", check_timeline);
 }
 
 /* ---------------------------------------------------------------------------------------------

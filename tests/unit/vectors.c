@@ -56,6 +56,20 @@ int vectors_teardown(void **state)
     return 0;
 }
 
+void vectors_run(const char *name, int (*check)(const cJSON *c))
+{
+    int failures = 0, count = 0;
+    const cJSON *c;
+
+    cJSON_ArrayForEach (c, vector_get(vectors, name)) {
+        count++;
+        failures += check(c);
+    }
+    print_message("%s vectors: %d, failures: %d\n", name, count, failures);
+    assert_true(count > 0);
+    assert_int_equal(failures, 0);
+}
+
 const cJSON *vector_get(const cJSON *o, const char *key)
 {
     return cJSON_GetObjectItemCaseSensitive(o, key);

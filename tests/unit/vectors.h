@@ -17,6 +17,11 @@ extern cJSON *vectors;
 /* A cmocka group teardown: frees `vectors` (NULL is fine). */
 int vectors_teardown(void **state);
 
+/* Run @p check over every case of the section @p name of `vectors`; @p check returns the number
+ * of its failures (printing each) or fails the test itself. The section must have cases and no
+ * case may fail. */
+void vectors_run(const char *name, int (*check)(const cJSON *c));
+
 /* Member @p key of the vector object @p o (NULL when absent). */
 const cJSON *vector_get(const cJSON *o, const char *key);
 
