@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 #include <float.h>
@@ -43,62 +44,63 @@ static int check_cases(const trifle_designator *d, const cJSON *c)
     return n;
 }
 
-static void test_linear(void **state)
+/* The designator of one vector of section @p kind ("linear", "geometric" or "custom"). */
+static trifle_designator *designator_of(const char *kind, const cJSON *c)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_designator *d = NULL;
+    double buckets[64];
+    size_t k = 0;
+    const cJSON *e;
+    int rc;
+
+    if (strcmp(kind, "linear") == 0) {
+        rc = trifle_designator_new_linear(&d, vector_num(c, "min"), vector_num(c, "max"),
+                                          vector_num(c, "step"), &err);
+    } else if (strcmp(kind, "geometric") == 0) {
+        rc = trifle_designator_new_geometric(&d, vector_num(c, "min"), vector_num(c, "max"), &err);
+    } else {
+        cJSON_ArrayForEach (e, vector_get(c, "buckets")) {
+            assert_true(k < sizeof(buckets) / sizeof(buckets[0]));
+            buckets[k++] = e->valuedouble;
+        }
+        rc = trifle_designator_new_custom(&d, buckets, k, &err);
+    }
+    if (rc != 0)
+        fail_msg("%s designator: %s", kind, err.message);
+    return d;
+}
+
+/* Every vector of section @p kind labels its cases; more than 20 cases in all. */
+static void check_kind(const char *kind)
 {
     const cJSON *c;
     int n = 0;
 
-    (void)state;
-    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vectors, "linear")) {
-        trifle_error err = TRIFLE_ERROR_INIT;
-        trifle_designator *d = NULL;
-        assert_int_equal(trifle_designator_new_linear(&d, vector_num(c, "min"),
-                                                      vector_num(c, "max"), vector_num(c, "step"),
-                                                      &err),
-                         0);
+    cJSON_ArrayForEach (c, vector_get(vectors, kind)) {
+        trifle_designator *d = designator_of(kind, c);
         n += check_cases(d, c);
         trifle_designator_free(d);
     }
     assert_true(n > 20);
+}
+
+static void test_linear(void **state)
+{
+    (void)state;
+    check_kind("linear");
 }
 
 static void test_geometric(void **state)
 {
-    const cJSON *c;
-    int n = 0;
-
     (void)state;
-    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vectors, "geometric")) {
-        trifle_error err = TRIFLE_ERROR_INIT;
-        trifle_designator *d = NULL;
-        assert_int_equal(
-            trifle_designator_new_geometric(&d, vector_num(c, "min"), vector_num(c, "max"), &err),
-            0);
-        n += check_cases(d, c);
-        trifle_designator_free(d);
-    }
-    assert_true(n > 20);
+    check_kind("geometric");
 }
 
 static void test_custom(void **state)
 {
-    const cJSON *c;
-    int n = 0;
-
     (void)state;
-    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vectors, "custom")) {
-        const cJSON *b = cJSON_GetObjectItemCaseSensitive(c, "buckets"), *e;
-        trifle_error err = TRIFLE_ERROR_INIT;
-        trifle_designator *d = NULL;
-        double buckets[64];
-        size_t k = 0;
-        cJSON_ArrayForEach (e, b)
-            buckets[k++] = e->valuedouble;
-        assert_int_equal(trifle_designator_new_custom(&d, buckets, k, &err), 0);
-        n += check_cases(d, c);
-        trifle_designator_free(d);
-    }
-    assert_true(n > 20);
+    check_kind("custom");
 }
 
 static void test_construction_errors(void **state)
