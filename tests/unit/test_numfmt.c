@@ -29,26 +29,23 @@ static void assert_formats(double v, const char *expected)
     assert_int_equal(n, strlen(expected));
 }
 
+/* One "number_format" vector: its input number formats as its text. */
+static int check_format(const cJSON *c)
+{
+    const char *text = vector_str(c, "text");
+    double v = strtod(vector_str(c, "input"), NULL);
+    char buf[40];
+
+    assert_formats(v, text);
+    assert_int_equal(trifle_format_double(buf, v), strlen(text));
+    assert_string_equal(buf, text);
+    return 0;
+}
+
 static void test_number_format_vectors(void **state)
 {
-    cJSON *doc = vectors_load("packer.json");
-    const cJSON *c;
-    int count = 0;
-
     (void)state;
-    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(doc, "number_format")) {
-        const char *input = cJSON_GetObjectItemCaseSensitive(c, "input")->valuestring;
-        const char *text = cJSON_GetObjectItemCaseSensitive(c, "text")->valuestring;
-        double v = strtod(input, NULL);
-        char buf[40];
-
-        assert_formats(v, text);
-        assert_int_equal(trifle_format_double(buf, v), strlen(text));
-        assert_string_equal(buf, text);
-        count++;
-    }
-    assert_true(count >= 20);
-    cJSON_Delete(doc);
+    assert_true(vectors_run("number_format", check_format) >= 20);
 }
 
 static void test_shortest_near_powers_of_two(void **state)
@@ -263,5 +260,5 @@ int main(void)
         cmocka_unit_test(test_locale_independent),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, vectors_setup_packer, vectors_teardown);
 }

@@ -56,7 +56,7 @@ int vectors_teardown(void **state)
     return 0;
 }
 
-void vectors_run(const char *name, int (*check)(const cJSON *c))
+int vectors_run(const char *name, int (*check)(const cJSON *c))
 {
     int failures = 0, count = 0;
     const cJSON *c;
@@ -68,6 +68,14 @@ void vectors_run(const char *name, int (*check)(const cJSON *c))
     print_message("%s vectors: %d, failures: %d\n", name, count, failures);
     assert_true(count > 0);
     assert_int_equal(failures, 0);
+    return count;
+}
+
+int vectors_setup_packer(void **state)
+{
+    (void)state;
+    vectors = vectors_load("packer.json");
+    return 0;
 }
 
 const cJSON *vector_get(const cJSON *o, const char *key)

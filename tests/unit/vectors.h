@@ -19,8 +19,11 @@ int vectors_teardown(void **state);
 
 /* Run @p check over every case of the section @p name of `vectors`; @p check returns the number
  * of its failures (printing each) or fails the test itself. The section must have cases and no
- * case may fail. */
-void vectors_run(const char *name, int (*check)(const cJSON *c));
+ * case may fail. Returns the number of cases. */
+int vectors_run(const char *name, int (*check)(const cJSON *c));
+
+/* A cmocka group setup that loads packer.json into `vectors`. */
+int vectors_setup_packer(void **state);
 
 /* Member @p key of the vector object @p o (NULL when absent). */
 const cJSON *vector_get(const cJSON *o, const char *key);
