@@ -14,6 +14,7 @@
 #include <pthread.h>
 
 #include "nocturnal_int.h"
+#include "oom_alloc.h"
 #include "trifle/time.h"
 #include "unit_helpers.h"
 #include "vectors.h"
@@ -546,26 +547,6 @@ static void test_concurrent_first_use(void **state)
  * Out of memory: opening fails cleanly at every allocation; a zone whose cache cannot grow still
  * answers through GLib directly */
 
-static int allocations_left = -1; /* -1: no limit */
-
-static void *oom_malloc(size_t n)
-{
-    if (allocations_left == 0)
-        return NULL;
-    if (allocations_left > 0)
-        allocations_left--;
-    return malloc(n);
-}
-
-static void *oom_realloc(void *p, size_t n)
-{
-    if (allocations_left == 0)
-        return NULL;
-    if (allocations_left > 0)
-        allocations_left--;
-    return realloc(p, n);
-}
-
 static void test_out_of_memory(void **state)
 {
     (void)state;
@@ -583,13 +564,12 @@ static void test_out_of_memory(void **state)
     }
     trifle_zone_free(ref);
 
-    const trifle_allocator a = {oom_malloc, oom_realloc, free};
-    trifle_set_allocator(&a);
+    oom_begin(-1);
     trifle_zone *z = NULL;
     int n = 0;
     for (;; n++) {
         trifle_error err = TRIFLE_ERROR_INIT;
-        allocations_left = n;
+        oom_budget = n;
         int rc = trifle_zone_open(&z, "America/Havana", &err);
         if (rc == 0)
             break;
@@ -599,7 +579,7 @@ static void test_out_of_memory(void **state)
     }
     assert_true(n > 0);
     /* no block of the cache can be filled from now on */
-    allocations_left = 0;
+    oom_budget = 0;
     for (size_t gi = 0; gi < N_GRANS; gi++) {
         trifle_granularity g = gran(grans[gi]);
         for (int i = 0; i < N_X; i++) {
@@ -621,9 +601,9 @@ static void test_out_of_memory(void **state)
                      TRIFLE_ENOMEM);
     assert_null(pts);
     assert_int_equal(np, 0);
-    allocations_left = -1;
+    oom_budget = -1;
     trifle_zone_free(z);
-    trifle_set_allocator(NULL);
+    oom_end();
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "../fake_driver.h"
+#include "oom_alloc.h"
 #include "trifle/storage.h"
 
 #define FAKE_SO TRIFLE_TEST_PLUGIN_DIR "/trifle_fake.so"
@@ -713,28 +714,6 @@ static void test_argument_checks(void **state)
  * succeeds. Each failing run must be TRIFLE_ENOMEM and leave the store as it was (valgrind and
  * ASan check that nothing leaks). */
 
-static long alloc_budget = -1; /* -1: unlimited */
-
-static void *budget_malloc(size_t n)
-{
-    if (alloc_budget == 0)
-        return NULL;
-    if (alloc_budget > 0)
-        alloc_budget--;
-    return malloc(n);
-}
-
-static void *budget_realloc(void *p, size_t n)
-{
-    if (alloc_budget == 0)
-        return NULL;
-    if (alloc_budget > 0)
-        alloc_budget--;
-    return realloc(p, n);
-}
-
-static const trifle_allocator budget_allocator = {budget_malloc, budget_realloc, free};
-
 static double read_total(trifle_storage *st, const trifle_bucket *b)
 {
     collector c = {0};
@@ -762,10 +741,10 @@ static void test_out_of_memory(void **state)
     int rc;
 
     (void)state;
-    trifle_set_allocator(&budget_allocator);
+    oom_begin(-1);
     /* open */
     for (n = 0;; n++) {
-        alloc_budget = n;
+        oom_budget = n;
         rc = trifle_storage_open(&st, "fake:oom?joined=partial&table=x", NULL, &err);
         if (rc == TRIFLE_ECONFIG) { /* the fake rejects "table": the driver was reached */
             assert_string_equal(err.message, "invalid driver URL: unknown parameter table");
@@ -774,7 +753,7 @@ static void test_out_of_memory(void **state)
         assert_int_equal(rc, TRIFLE_ENOMEM);
         assert_null(st);
     }
-    alloc_budget = -1;
+    oom_budget = -1;
     st = open_ok("fake:oom", NULL);
     for (i = 0; i < 4; i++) {
         make_item(st, &items[i], ids[i], "o", "1h", (int64_t)i * 3600, l, 3);
@@ -782,9 +761,9 @@ static void test_out_of_memory(void **state)
     }
     /* inc: all or nothing under allocation failure */
     for (n = 0;; n++) {
-        alloc_budget = n;
+        oom_budget = n;
         rc = trifle_storage_inc(st, items, 4, NULL, &err);
-        alloc_budget = -1;
+        oom_budget = -1;
         if (rc == 0)
             break;
         assert_int_equal(rc, TRIFLE_ENOMEM);
@@ -797,9 +776,9 @@ static void test_out_of_memory(void **state)
         assert_true(read_total(st, &reads[i]) == 6);
     /* get */
     for (n = 0;; n++) {
-        alloc_budget = n;
+        oom_budget = n;
         rc = trifle_storage_get(st, reads, 4, collect, &c, &err);
-        alloc_budget = -1;
+        oom_budget = -1;
         if (rc == 0)
             break;
         assert_int_equal(rc, TRIFLE_ENOMEM);
@@ -809,8 +788,8 @@ static void test_out_of_memory(void **state)
     assert_int_equal(c.n, 12);
     collector_reset(&c);
     trifle_storage_close(st);
-    alloc_budget = -1;
-    trifle_set_allocator(NULL);
+    oom_budget = -1;
+    oom_end();
 }
 
 int main(void)
