@@ -124,18 +124,23 @@ static char *fk_strdup(const trifle_host_api *h, const char *s)
     size_t n = strlen(s) + 1;
     char *d = h->alloc(n);
 
-    if (d != NULL)
-        memcpy(d, s, n);
-    return d;
+    return d != NULL ? memcpy(d, s, n) : NULL;
 }
 
 static void fk_leaves_free(const trifle_host_api *h, fk_leaf *leaves, size_t n)
 {
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        h->free(leaves[i].path);
+    while (n > 0)
+        h->free(leaves[--n].path);
     h->free(leaves);
+}
+
+/* A stored bucket or ping: its leaves, its key and the record itself. */
+static void fk_record_free(const trifle_host_api *h, void *record, char *key, fk_leaf *leaves,
+                           size_t n)
+{
+    fk_leaves_free(h, leaves, n);
+    h->free(key);
+    h->free(record);
 }
 
 static void fk_data_free(const trifle_host_api *h, fk_db *db)
@@ -148,9 +153,7 @@ static void fk_data_free(const trifle_host_api *h, fk_db *db)
     for (i = 0; i < db->n_slots; i++) {
         for (b = db->slots[i]; b != NULL; b = nb) {
             nb = b->next;
-            fk_leaves_free(h, b->leaves, b->n);
-            h->free(b->key);
-            h->free(b);
+            fk_record_free(h, b, b->key, b->leaves, b->n);
         }
     }
     h->free(db->slots);
@@ -158,9 +161,7 @@ static void fk_data_free(const trifle_host_api *h, fk_db *db)
     db->n_slots = db->n_buckets = 0;
     for (p = db->pings; p != NULL; p = np) {
         np = p->next;
-        fk_leaves_free(h, p->leaves, p->n);
-        h->free(p->key);
-        h->free(p);
+        fk_record_free(h, p, p->key, p->leaves, p->n);
     }
     db->pings = NULL;
     for (m = db->marks; m != NULL; m = nm) {
