@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "../fake_driver.h"
+#include "oom_alloc.h"
 #include "trifle/trifle.h"
 #include "unit_helpers.h"
 
@@ -508,37 +509,24 @@ static void test_threads_exact_totals(void **state)
     trifle_payload_free(p);
 }
 
-/* Counting allocator: the steady-state hot path must not allocate. */
-static _Atomic long allocations;
-static void *count_malloc(size_t n)
-{
-    allocations++;
-    return malloc(n);
-}
-static void *count_realloc(void *p, size_t n)
-{
-    allocations++;
-    return realloc(p, n);
-}
-
+/* The steady-state hot path does not allocate (oom_alloc counts the calls; no thread runs). */
 static void test_hot_path_does_not_allocate(void **state)
 {
-    static const trifle_allocator counting = {count_malloc, count_realloc, free};
     trifle *t;
     trifle_payload *p = test_payload("{\"a\":1,\"b\":{\"c\":2,\"d\":3},\"e\":4}");
     long before;
     int i;
 
     (void)state;
-    trifle_set_allocator(&counting);
+    oom_begin(-1);
     t = open_buffered(NULL);
     track(t, "k", T0, p); /* warm up: records, slots, caches */
-    before = allocations;
+    before = oom_calls;
     for (i = 0; i < 10000; i++)
         track(t, "k", T0 + (i % 60), p);
-    assert_int_equal(allocations - before, 0);
+    assert_int_equal(oom_calls - before, 0);
     trifle_free(t);
-    trifle_set_allocator(NULL);
+    oom_end();
     trifle_payload_free(p);
 }
 
