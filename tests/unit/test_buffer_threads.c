@@ -228,16 +228,10 @@ static void ordered(int set_first)
     trifle_payload_free(add);
 }
 
-static void test_assert_then_track(void **state)
+/* ordered() with the assert first (state "assert") or the track first. */
+static void test_ordered(void **state)
 {
-    (void)state;
-    ordered(1);
-}
-
-static void test_track_then_assert(void **state)
-{
-    (void)state;
-    ordered(0);
+    ordered(strcmp(*state, "assert") == 0);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -287,8 +281,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stress_exact_totals),
-        cmocka_unit_test(test_assert_then_track),
-        cmocka_unit_test(test_track_then_assert),
+        UNIT_TEST_WITH(test_assert_then_track, test_ordered, "assert"),
+        UNIT_TEST_WITH(test_track_then_assert, test_ordered, "track"),
         cmocka_unit_test(test_journal_with_threads_and_quarantine),
     };
 

@@ -10,6 +10,7 @@
 #include <math.h>
 
 #include "analysis_helpers.h"
+#include "unit_helpers.h"
 #include "vectors.h"
 
 static int setup(void **state)
@@ -85,22 +86,10 @@ static void check_kind(const char *kind)
     assert_true(n > 20);
 }
 
-static void test_linear(void **state)
+/* Every vector of the designator kind named by the state ("linear", "geometric", "custom"). */
+static void test_kind(void **state)
 {
-    (void)state;
-    check_kind("linear");
-}
-
-static void test_geometric(void **state)
-{
-    (void)state;
-    check_kind("geometric");
-}
-
-static void test_custom(void **state)
-{
-    (void)state;
-    check_kind("custom");
+    check_kind(*state);
 }
 
 static void test_construction_errors(void **state)
@@ -194,9 +183,12 @@ static void test_oom(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_linear),       cmocka_unit_test(test_geometric),
-        cmocka_unit_test(test_custom),       cmocka_unit_test(test_construction_errors),
-        cmocka_unit_test(test_labels_edges), cmocka_unit_test(test_oom),
+        UNIT_TEST_WITH(test_linear, test_kind, "linear"),
+        UNIT_TEST_WITH(test_geometric, test_kind, "geometric"),
+        UNIT_TEST_WITH(test_custom, test_kind, "custom"),
+        cmocka_unit_test(test_construction_errors),
+        cmocka_unit_test(test_labels_edges),
+        cmocka_unit_test(test_oom),
     };
     return cmocka_run_group_tests(tests, setup, vectors_teardown);
 }

@@ -9,6 +9,13 @@
 
 #include "trifle/trifle.h"
 
+/* A cmocka case named @p test that runs @p fn with @p arg as its state: one function for a
+ * family of cases that differ in one argument, each still its own case. */
+#define UNIT_TEST_WITH(test, fn, arg)                                    \
+    {                                                                    \
+        .name = #test, .test_func = (fn), .initial_state = (void *)(arg) \
+    }
+
 /* The payload of the JSON text json (the caller frees it with trifle_payload_free); fails the
  * test, naming the text and the parser's message, when it does not parse. */
 trifle_payload *test_payload(const char *json);
