@@ -192,15 +192,6 @@ static void test_refused_by_name_too(void **state)
     assert_non_null(d);
 }
 
-static int ignore_leaf(size_t index, const char *path, double value, void *payload)
-{
-    (void)index;
-    (void)path;
-    (void)value;
-    (void)payload;
-    return 0;
-}
-
 /* The leaf a trifle_leaf_fn looks for, and what it found. */
 typedef struct wanted_leaf {
     const char *path;
@@ -225,13 +216,15 @@ static void test_no_ping_is_enotsup(void **state)
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st = NULL;
     trifle_leaf leaf = {"up", 1};
+    wanted_leaf none = {"up", 0, 0}; /* nothing reaches the callback */
     int64_t at = 0;
 
     (void)state;
     assert_int_equal(open_file(&st, plugin("abi_noping"), "abi:x", &err), 0);
     assert_int_equal(trifle_storage_ping(st, "k", 1, &leaf, 1, &err), TRIFLE_ENOTSUP);
     assert_string_equal(err.message, "driver does not support beam/scan");
-    assert_int_equal(trifle_storage_scan(st, "k", &at, ignore_leaf, NULL, &err), TRIFLE_ENOTSUP);
+    assert_int_equal(trifle_storage_scan(st, "k", &at, pick_leaf, &none, &err), TRIFLE_ENOTSUP);
+    assert_int_equal(none.seen, 0);
     assert_string_equal(err.message, "driver does not support beam/scan");
     assert_string_equal(err.driver, "");
     err.code = 0;
