@@ -789,16 +789,30 @@ static void test_oom(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_shape),     cmocka_unit_test(test_check1_key),
-        cmocka_unit_test(test_check2_times),      cmocka_unit_test(test_check3_granularity),
-        cmocka_unit_test(test_check4_mode),       cmocka_unit_test(test_check5_slices),
-        cmocka_unit_test(test_check6_value_path), cmocka_unit_test(test_check7_aggregator),
-        cmocka_unit_test(test_check8_read),       cmocka_unit_test(test_check9_to_12_paths),
-        cmocka_unit_test(test_aggregate_data),    cmocka_unit_test(test_aggregate_no_data),
-        cmocka_unit_test(test_timeline_data),     cmocka_unit_test(test_category_data),
-        cmocka_unit_test(test_transponder),       cmocka_unit_test(test_zone_and_cli_times),
-        cmocka_unit_test(test_renderings),        cmocka_unit_test(test_oom),
-        cmocka_unit_test(test_remote_forwards),   cmocka_unit_test(test_remote_answers),
+        /* the checks, in their order */
+        cmocka_unit_test(test_request_shape),
+        cmocka_unit_test(test_check1_key),
+        cmocka_unit_test(test_check2_times),
+        cmocka_unit_test(test_check3_granularity),
+        cmocka_unit_test(test_check4_mode),
+        cmocka_unit_test(test_check5_slices),
+        cmocka_unit_test(test_check6_value_path),
+        cmocka_unit_test(test_check7_aggregator),
+        cmocka_unit_test(test_check8_read),
+        cmocka_unit_test(test_check9_to_12_paths),
+        /* the data objects */
+        cmocka_unit_test(test_aggregate_data),
+        cmocka_unit_test(test_aggregate_no_data),
+        cmocka_unit_test(test_timeline_data),
+        cmocka_unit_test(test_category_data),
+        cmocka_unit_test(test_transponder),
+        /* zones, renderings, allocation failures */
+        cmocka_unit_test(test_zone_and_cli_times),
+        cmocka_unit_test(test_renderings),
+        cmocka_unit_test(test_oom),
+        /* answered by a driver with TRIFLE_CAP_QUERY */
+        cmocka_unit_test(test_remote_forwards),
+        cmocka_unit_test(test_remote_answers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

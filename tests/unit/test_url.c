@@ -332,11 +332,19 @@ static void test_long_message_is_cut(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_schemes),        cmocka_unit_test(test_scheme_errors),
-        cmocka_unit_test(test_params),         cmocka_unit_test(test_joined_values),
-        cmocka_unit_test(test_param_errors),   cmocka_unit_test(test_separator_and_bool),
-        cmocka_unit_test(test_mask),           cmocka_unit_test(test_secrets_and_scrub),
-        cmocka_unit_test(test_driver_for_url), cmocka_unit_test(test_long_message_is_cut),
+        /* schemes and the driver they name */
+        cmocka_unit_test(test_schemes),
+        cmocka_unit_test(test_scheme_errors),
+        /* query parameters */
+        cmocka_unit_test(test_params),
+        cmocka_unit_test(test_joined_values),
+        cmocka_unit_test(test_param_errors),
+        cmocka_unit_test(test_separator_and_bool),
+        /* what messages show of a URL, and the driver a URL names */
+        cmocka_unit_test(test_mask),
+        cmocka_unit_test(test_secrets_and_scrub),
+        cmocka_unit_test(test_driver_for_url),
+        cmocka_unit_test(test_long_message_is_cut),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
