@@ -110,23 +110,37 @@ static const trifle_host_api *fk_host;
 /* ---------------------------------------------------------------------------------------------
  * Memory */
 
+/* Leave the store's lock with @p rc, which names running out of memory in @p err. */
+static int fk_unlock(const trifle_host_api *h, int rc, trifle_error *err)
+{
+    (void)pthread_mutex_unlock(&fk_lock);
+    if (rc == TRIFLE_ENOMEM)
+        h->error_set(err, rc, 0, "out of memory");
+    return rc;
+}
+
 static char *fk_strdup(const trifle_host_api *h, const char *s)
 {
     size_t n = strlen(s) + 1;
     char *d = h->alloc(n);
 
-    if (d != NULL)
-        memcpy(d, s, n);
-    return d;
+    return d != NULL ? memcpy(d, s, n) : NULL;
 }
 
 static void fk_leaves_free(const trifle_host_api *h, fk_leaf *leaves, size_t n)
 {
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        h->free(leaves[i].path);
+    while (n > 0)
+        h->free(leaves[--n].path);
     h->free(leaves);
+}
+
+/* A stored bucket or ping: its leaves, its key and the record itself. */
+static void fk_record_free(const trifle_host_api *h, void *record, char *key, fk_leaf *leaves,
+                           size_t n)
+{
+    fk_leaves_free(h, leaves, n);
+    h->free(key);
+    h->free(record);
 }
 
 static void fk_data_free(const trifle_host_api *h, fk_db *db)
@@ -139,9 +153,7 @@ static void fk_data_free(const trifle_host_api *h, fk_db *db)
     for (i = 0; i < db->n_slots; i++) {
         for (b = db->slots[i]; b != NULL; b = nb) {
             nb = b->next;
-            fk_leaves_free(h, b->leaves, b->n);
-            h->free(b->key);
-            h->free(b);
+            fk_record_free(h, b, b->key, b->leaves, b->n);
         }
     }
     h->free(db->slots);
@@ -149,9 +161,7 @@ static void fk_data_free(const trifle_host_api *h, fk_db *db)
     db->n_slots = db->n_buckets = 0;
     for (p = db->pings; p != NULL; p = np) {
         np = p->next;
-        fk_leaves_free(h, p->leaves, p->n);
-        h->free(p->key);
-        h->free(p);
+        fk_record_free(h, p, p->key, p->leaves, p->n);
     }
     db->pings = NULL;
     for (m = db->marks; m != NULL; m = nm) {
@@ -599,10 +609,7 @@ static int fk_open(trifle_conn **out, const trifle_host_api *host, const char *u
         rc = db->fail_code;
     }
 done:
-    (void)pthread_mutex_unlock(&fk_lock);
-    if (rc == TRIFLE_ENOMEM)
-        host->error_set(err, rc, 0, "out of memory");
-    return rc;
+    return fk_unlock(host, rc, err);
 }
 
 static int fk_setup(trifle_conn *c, trifle_error *err)
@@ -749,11 +756,8 @@ static int fk_write(trifle_conn *c, int add, const trifle_entry *items, size_t n
             TRIFLE_WRITE_RESULT_SET(res, apply, db->fail_item >= 0 ? (ptrdiff_t)apply : -1, 0);
     }
 done:
-    (void)pthread_mutex_unlock(&fk_lock);
     h->free(touched);
-    if (rc == TRIFLE_ENOMEM)
-        h->error_set(err, rc, 0, "out of memory");
-    return rc;
+    return fk_unlock(h, rc, err);
 }
 
 static int fk_inc(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
@@ -844,11 +848,8 @@ static int fk_write_marked(trifle_conn *c, const trifle_entry *set_items, size_t
         TRIFLE_WRITE_RESULT_SET(res, 0, -1, 1);
     }
 done:
-    (void)pthread_mutex_unlock(&fk_lock);
     h->free(touched);
-    if (rc == TRIFLE_ENOMEM)
-        h->error_set(err, rc, 0, "out of memory");
-    return rc;
+    return fk_unlock(h, rc, err);
 }
 
 static int fk_mark_read(trifle_conn *c, const char *name, uint64_t *seq, trifle_error *err)
@@ -1067,10 +1068,7 @@ static int fk_scan(trifle_conn *c, const char *key, int64_t *at_out, trifle_sink
     for (i = 0; i < p->n && rc == 0; i++)
         rc = h->emit(sink, 0, p->leaves[i].path, p->leaves[i].value);
 done:
-    (void)pthread_mutex_unlock(&fk_lock);
-    if (rc == TRIFLE_ENOMEM)
-        h->error_set(err, rc, 0, "out of memory");
-    return rc;
+    return fk_unlock(h, rc, err);
 }
 
 static const char *const fk_schemes[] = {"fake", NULL};

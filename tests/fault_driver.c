@@ -34,6 +34,8 @@
 
 #include <trifle/driver.h>
 
+#include "drv_support.h"
+
 #define FT_EXIT_CODE 86 /* what a crashed child exits with */
 #define FT_NAME_MAX 64  /* bytes of the inner driver's name */
 
@@ -75,11 +77,8 @@ static int ft_open(trifle_conn **out, const trifle_host_api *host, const char *u
         host->error_set(err, TRIFLE_ECONFIG, 0, "invalid driver URL: expected fault:<inner URL>");
         return TRIFLE_ECONFIG;
     }
-    if ((c = host->alloc(sizeof(*c))) == NULL) {
-        host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
+    if ((c = drv_calloc(host, sizeof(*c), err)) == NULL)
         return TRIFLE_ENOMEM;
-    }
-    memset(c, 0, sizeof(*c));
     c->host = host;
     for (i = 0; opts != NULL && opts[i] != NULL; i += 2) {
         n++;
@@ -87,8 +86,7 @@ static int ft_open(trifle_conn **out, const trifle_host_api *host, const char *u
             break;
     }
     if ((inner_opts = host->alloc((2 * n + 5) * sizeof(*inner_opts))) == NULL) {
-        host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
-        rc = TRIFLE_ENOMEM;
+        rc = drv_oom(host, err);
         goto done;
     }
     if (ft_inner.open_params == NULL) { /* an inner driver of ABI 1.0-1.2 */

@@ -17,56 +17,76 @@
 /* the abi_major fixture claims major 2 with this build's minor */
 #define ABI_STR_(x) #x
 #define ABI_STR(x) ABI_STR_(x)
-#define ABI_MAJOR_REFUSED \
-    "driver abi_major: ABI 2." ABI_STR(TRIFLE_DRIVER_ABI_MINOR) " not supported"
+#define ABI_MAJOR_WHAT "ABI 2." ABI_STR(TRIFLE_DRIVER_ABI_MINOR) " not supported"
+#define ABI_MAJOR_REFUSED "driver abi_major: " ABI_MAJOR_WHAT
 
+/* <dir>/trifle_<name>.so in @p path (512 bytes). */
+static const char *so_in(char *path, const char *dir, const char *name)
+{
+    assert_true((size_t)snprintf(path, 512, "%s/trifle_%s.so", dir, name) < 512);
+    return path;
+}
+
+/* The fixtures of tests/abi/abi_plugin.c, of its hook variants, and the named ones. */
 static const char *plugin(const char *name)
 {
     static char path[512];
-
-    assert_true((size_t)snprintf(path, sizeof(path), ABI_PLUGIN_DIR "/trifle_%s.so", name) <
-                sizeof(path));
-    return path;
+    return so_in(path, ABI_PLUGIN_DIR, name);
 }
 
 static const char *hooked(const char *name)
 {
     static char path[512];
-
-    assert_true((size_t)snprintf(path, sizeof(path), ABI_HOOKS_DIR "/trifle_%s.so", name) <
-                sizeof(path));
-    return path;
+    return so_in(path, ABI_HOOKS_DIR, name);
 }
 
 static const char *named(const char *name)
 {
     static char path[512];
-
-    assert_true((size_t)snprintf(path, sizeof(path), ABI_NAMED_DIR "/trifle_%s.so", name) <
-                sizeof(path));
-    return path;
+    return so_in(path, ABI_NAMED_DIR, name);
 }
 
-static void test_good_plugins_load(void **state)
+/* trifle_storage_open() of @p url through the plugin file @p file. */
+static int open_file(trifle_storage **st, const char *file, const char *url, trifle_error *err)
+{
+    trifle_storage_options opts = TRIFLE_STORAGE_OPTIONS_INIT;
+
+    opts.driver = file;
+    return trifle_storage_open(st, url, &opts, err);
+}
+
+/* The driver table of the plugin @p file, which must load (leaving the error untouched). */
+static const trifle_driver *load_ok(const char *file)
 {
     trifle_error err = TRIFLE_ERROR_INIT;
     const trifle_driver *d = NULL;
 
+    if (trifle_driver_load(&d, file, NULL, &err) != 0)
+        fail_msg("%s: %s", file, err.message);
+    assert_non_null(d);
+    assert_int_equal(err.code, 0); /* untouched on success */
+    return d;
+}
+
+static void test_good_plugins_load(void **state)
+{
+    const trifle_driver *d;
+
     (void)state;
-    assert_int_equal(trifle_driver_load(&d, plugin("abi_ok"), NULL, &err), 0);
+    d = load_ok(plugin("abi_ok"));
     assert_string_equal(d->name, "abi_ok");
     assert_string_equal(d->version, "0.0.1");
     assert_string_equal(d->schemes[0], "abi_ok");
     assert_non_null(d->scan);
 
     /* the 1.0 layout declared as such (an older minor once members are appended) */
-    assert_int_equal(trifle_driver_load(&d, plugin("abi_oldminor"), NULL, &err), 0);
+    d = load_ok(plugin("abi_oldminor"));
     assert_int_equal(d->abi_minor, 0);
     assert_int_equal(d->struct_size, offsetof(trifle_driver, scan) + sizeof(d->scan));
     assert_non_null(d->inc);
 
     /* the 1.1 layout (members up to mark_read): calls, appended in 1.2, reads as NULL */
-    assert_int_equal(trifle_driver_load(&d, plugin("abi_minor1"), NULL, &err), 0);
+    d = load_ok(plugin("abi_minor1"));
     assert_int_equal(d->abi_minor, 1);
     assert_int_equal(d->struct_size, offsetof(trifle_driver, calls));
     assert_null(d->calls);
@@ -74,22 +94,21 @@ static void test_good_plugins_load(void **state)
 
     /* the 1.3 layout (members up to unload): query, appended in 1.4, reads as NULL, and bit 9,
      * TRIFLE_CAP_QUERY since 1.4, is not taken from a 1.3 table */
-    assert_int_equal(trifle_driver_load(&d, plugin("abi_minor3"), NULL, &err), 0);
+    d = load_ok(plugin("abi_minor3"));
     assert_int_equal(d->abi_minor, 3);
     assert_int_equal(d->struct_size, offsetof(trifle_driver, query));
     assert_null(d->query);
     assert_int_equal(d->caps & TRIFLE_CAP_QUERY, 0);
 
     /* a larger struct_size than the core knows: the known part is copied */
-    assert_int_equal(trifle_driver_load(&d, plugin("abi_padded"), NULL, &err), 0);
+    d = load_ok(plugin("abi_padded"));
     assert_int_equal(d->struct_size, sizeof(trifle_driver) + 64);
     assert_non_null(d->scan);
 
     /* ping and scan are optional without TRIFLE_CAP_PING */
-    assert_int_equal(trifle_driver_load(&d, plugin("abi_noping"), NULL, &err), 0);
+    d = load_ok(plugin("abi_noping"));
     assert_null(d->ping);
     assert_null(d->scan);
-    assert_int_equal(err.code, 0); /* untouched on success */
 }
 
 static void expect_refused_at(const char *file, int code, const char *message)
@@ -107,54 +126,57 @@ static void expect_refused_at(const char *file, int code, const char *message)
     }
 }
 
-static void expect_refused(const char *name, int code, const char *message)
+/* The fixture @p name is refused with @p code and "driver <name>: <what>". */
+static void expect_refused(const char *name, int code, const char *what)
 {
+    char message[512];
+
+    (void)snprintf(message, sizeof(message), "driver %s: %s", name, what);
     expect_refused_at(plugin(name), code, message);
 }
 
 static void test_broken_plugins_are_refused(void **state)
 {
+    static const struct {
+        const char *name;
+        int code;
+        const char *what; /* the message after "driver <name>: " */
+    } cases[] = {
+        {"abi_major", TRIFLE_EABI, ABI_MAJOR_WHAT},
+        {"abi_newminor", TRIFLE_EABI,
+         "ABI 1.5 not supported (this libtrifle has ABI 1.4: upgrade libtrifle)"},
+        {"abi_noquery", TRIFLE_EABI,
+         "required member query is NULL (TRIFLE_CAP_QUERY is declared)"},
+        {"abi_nocalls", TRIFLE_EABI,
+         "required member calls is NULL (TRIFLE_CAP_CALLS is declared)"},
+        {"abi_short", TRIFLE_EABI, "struct_size 24 too small"},
+        {"abi_nullinc", TRIFLE_EABI, "required member inc is NULL"},
+        {"abi_nullclose", TRIFLE_EABI, "required member close is NULL"},
+        {"abi_nullscan", TRIFLE_EABI, "required member scan is NULL (TRIFLE_CAP_PING is declared)"},
+        {"abi_wrongname", TRIFLE_EABI, "name \"other\" does not match"},
+        {"abi_nullname", TRIFLE_EABI, "name is NULL"},
+        {"abi_noversion", TRIFLE_EABI, "version is NULL"},
+        {"abi_emptyversion", TRIFLE_EABI, "version is empty"},
+        {"abi_noentry", TRIFLE_EABI, "entry symbol trifle_driver_abi_noentry_init not found"},
+        /* the entry's own code, not TRIFLE_EABI: the plugin is fine, its client library is not */
+        {"abi_initfail", TRIFLE_ECONFIG,
+         "trifle_driver_abi_initfail_init failed: client library refused to start"},
+        {"abi_notable", TRIFLE_EABI, "trifle_driver_abi_notable_init returned no table"},
+    };
     char want[1024];
+    size_t i;
 
     (void)state;
-    expect_refused("abi_major", TRIFLE_EABI, ABI_MAJOR_REFUSED);
-    expect_refused("abi_newminor", TRIFLE_EABI,
-                   "driver abi_newminor: ABI 1.5 not supported (this libtrifle has ABI 1.4: "
-                   "upgrade libtrifle)");
-    expect_refused("abi_noquery", TRIFLE_EABI,
-                   "driver abi_noquery: required member query is NULL (TRIFLE_CAP_QUERY is "
-                   "declared)");
-    expect_refused("abi_nocalls", TRIFLE_EABI,
-                   "driver abi_nocalls: required member calls is NULL (TRIFLE_CAP_CALLS is "
-                   "declared)");
-    expect_refused("abi_short", TRIFLE_EABI, "driver abi_short: struct_size 24 too small");
-    expect_refused("abi_nullinc", TRIFLE_EABI, "driver abi_nullinc: required member inc is NULL");
-    expect_refused("abi_nullclose", TRIFLE_EABI,
-                   "driver abi_nullclose: required member close is NULL");
-    expect_refused("abi_nullscan", TRIFLE_EABI,
-                   "driver abi_nullscan: required member scan is NULL (TRIFLE_CAP_PING is "
-                   "declared)");
-    expect_refused("abi_wrongname", TRIFLE_EABI,
-                   "driver abi_wrongname: name \"other\" does not match");
-    expect_refused("abi_nullname", TRIFLE_EABI, "driver abi_nullname: name is NULL");
-    expect_refused("abi_noversion", TRIFLE_EABI, "driver abi_noversion: version is NULL");
-    expect_refused("abi_emptyversion", TRIFLE_EABI, "driver abi_emptyversion: version is empty");
-    expect_refused("abi_noentry", TRIFLE_EABI,
-                   "driver abi_noentry: entry symbol trifle_driver_abi_noentry_init not found");
-    /* the entry's own code, not TRIFLE_EABI: the plugin is fine, its client library is not */
-    expect_refused("abi_initfail", TRIFLE_ECONFIG,
-                   "driver abi_initfail: trifle_driver_abi_initfail_init failed: client library "
-                   "refused to start");
-    expect_refused("abi_notable", TRIFLE_EABI,
-                   "driver abi_notable: trifle_driver_abi_notable_init returned no table");
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        expect_refused(cases[i].name, cases[i].code, cases[i].what);
     (void)snprintf(want, sizeof(want),
                    "driver abi_undef: %s: undefined symbol: abi_symbol_nobody_defines (check with "
                    "ldd)",
                    plugin("abi_undef"));
-    expect_refused("abi_undef", TRIFLE_EABI, want);
+    expect_refused_at(plugin("abi_undef"), TRIFLE_EABI, want);
     (void)snprintf(want, sizeof(want), "driver abi_missing not found (searched: %s)",
                    plugin("abi_missing"));
-    expect_refused("abi_missing", TRIFLE_ENOTFOUND, want);
+    expect_refused_at(plugin("abi_missing"), TRIFLE_ENOTFOUND, want);
 }
 
 static void test_refused_by_name_too(void **state)
@@ -168,15 +190,6 @@ static void test_refused_by_name_too(void **state)
     assert_string_equal(err.message, ABI_MAJOR_REFUSED);
     assert_int_equal(trifle_driver_load(&d, "abi_ok", ABI_PLUGIN_DIR, &err), 0);
     assert_non_null(d);
-}
-
-static int ignore_leaf(size_t index, const char *path, double value, void *payload)
-{
-    (void)index;
-    (void)path;
-    (void)value;
-    (void)payload;
-    return 0;
 }
 
 /* The leaf a trifle_leaf_fn looks for, and what it found. */
@@ -200,18 +213,18 @@ static int pick_leaf(size_t index, const char *path, double value, void *payload
 
 static void test_no_ping_is_enotsup(void **state)
 {
-    trifle_storage_options opts = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st = NULL;
     trifle_leaf leaf = {"up", 1};
+    wanted_leaf none = {"up", 0, 0}; /* nothing reaches the callback */
     int64_t at = 0;
 
     (void)state;
-    opts.driver = plugin("abi_noping");
-    assert_int_equal(trifle_storage_open(&st, "abi:x", &opts, &err), 0);
+    assert_int_equal(open_file(&st, plugin("abi_noping"), "abi:x", &err), 0);
     assert_int_equal(trifle_storage_ping(st, "k", 1, &leaf, 1, &err), TRIFLE_ENOTSUP);
     assert_string_equal(err.message, "driver does not support beam/scan");
-    assert_int_equal(trifle_storage_scan(st, "k", &at, ignore_leaf, NULL, &err), TRIFLE_ENOTSUP);
+    assert_int_equal(trifle_storage_scan(st, "k", &at, pick_leaf, &none, &err), TRIFLE_ENOTSUP);
+    assert_int_equal(none.seen, 0);
     assert_string_equal(err.message, "driver does not support beam/scan");
     assert_string_equal(err.driver, "");
     err.code = 0;
@@ -222,13 +235,11 @@ static void test_no_ping_is_enotsup(void **state)
 
 static void expect_describe(const char *name, const char *url, const char *want)
 {
-    trifle_storage_options opts = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st = NULL;
     char buf[64];
 
-    opts.driver = named(name);
-    if (trifle_storage_open(&st, url, &opts, &err) != 0)
+    if (open_file(&st, named(name), url, &err) != 0)
         fail_msg("%s: %s", url, err.message);
     assert_int_equal(trifle_storage_describe(st, buf, sizeof(buf)), strlen(want));
     assert_string_equal(buf, want);
@@ -237,12 +248,10 @@ static void expect_describe(const char *name, const char *url, const char *want)
 
 static void expect_mode_refused(const char *name, const char *url, const char *message)
 {
-    trifle_storage_options opts = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st = NULL;
 
-    opts.driver = named(name);
-    assert_int_equal(trifle_storage_open(&st, url, &opts, &err), TRIFLE_ECONFIG);
+    assert_int_equal(open_file(&st, named(name), url, &err), TRIFLE_ECONFIG);
     assert_null(st);
     assert_string_equal(err.message, message);
 }
@@ -303,14 +312,12 @@ static void test_plugins_list(void **state)
  * (tests/abi/abi_plugin.c: how the connection was opened). */
 static double opened_with(const char *file, const char *url, const char *path)
 {
-    trifle_storage_options opts = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st = NULL;
     trifle_bucket b = {"k::1h::0", "k", "1h", 0};
     wanted_leaf want = {path, 0, 0};
 
-    opts.driver = file;
-    if (trifle_storage_open(&st, url, &opts, &err) != 0)
+    if (open_file(&st, file, url, &err) != 0)
         fail_msg("%s: %s", url, err.message);
     if (trifle_storage_get(st, &b, 1, pick_leaf, &want, &err) != 0)
         fail_msg("%s: get: %s", url, err.message);
@@ -345,12 +352,8 @@ static void test_id_mode_typed_and_string(void **state)
  * the load with that code and the hook's message (or a generic one). */
 static void test_init_hook_result(void **state)
 {
-    trifle_error err = TRIFLE_ERROR_INIT;
-    const trifle_driver *d = NULL;
-
     (void)state;
-    assert_int_equal(trifle_driver_load(&d, hooked("abi_hookok"), NULL, &err), 0);
-    assert_string_equal(d->name, "abi_hookok");
+    assert_string_equal(load_ok(hooked("abi_hookok"))->name, "abi_hookok");
     expect_refused_at(hooked("abi_hookfail"), TRIFLE_ECONFIG,
                       "driver abi_hookfail: trifle_driver_abi_hookfail_init failed: client "
                       "library refused to start");

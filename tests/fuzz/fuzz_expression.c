@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "trifle/analysis.h"
 
 #define MAX_FIELDS 30
@@ -23,14 +24,6 @@ static const char series_json[] = "{\"at\":[0,60,120,180,240],\"values\":["
                                   "[1,2,3]]}";
 
 static trifle_series *sample;
-
-static void check(int ok)
-{
-    if (!ok)
-        abort();
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -65,24 +58,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     rc = trifle_expression_compile(&e, paths, n_paths, fields[0], response, &err);
     rc2 = trifle_expression_validate(paths, n_paths, fields[0], response, &err2);
-    check(rc == rc2);
+    CHECK(rc == rc2);
     if (rc != 0) {
-        check(e == NULL);
-        check(rc == TRIFLE_EINVAL || rc == TRIFLE_ENOMEM);
-        check(err.message[0] != '\0' && strcmp(err.message, err2.message) == 0);
+        CHECK(e == NULL);
+        CHECK(rc == TRIFLE_EINVAL || rc == TRIFLE_ENOMEM);
+        CHECK(err.message[0] != '\0' && strcmp(err.message, err2.message) == 0);
     } else {
         rc = trifle_expression_apply(&out, e, sample, &err);
-        check(rc == 0 || rc == TRIFLE_EINVAL || rc == TRIFLE_ENOMEM);
+        CHECK(rc == 0 || rc == TRIFLE_EINVAL || rc == TRIFLE_ENOMEM);
         if (rc == 0) {
-            check(trifle_series_len(out) == trifle_series_len(sample));
+            CHECK(trifle_series_len(out) == trifle_series_len(sample));
             for (i = 0; i < trifle_series_len(out); i++) {
                 char *row = NULL;
-                check(trifle_series_at(out, i) == trifle_series_at(sample, i));
-                check(trifle_series_row_json(out, i, &row, 0, &err) == 0);
+                CHECK(trifle_series_at(out, i) == trifle_series_at(sample, i));
+                CHECK(trifle_series_row_json(out, i, &row, 0, &err) == 0);
                 trifle_mem_free(row);
             }
         } else {
-            check(out == NULL && strncmp(err.message, "cannot write to response path", 29) == 0);
+            CHECK(out == NULL && strncmp(err.message, "cannot write to response path", 29) == 0);
         }
     }
     trifle_series_free(out);

@@ -5,10 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "nocturnal_int.h"
 #include "trifle/time.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const trifle_zone *zones[2];
 

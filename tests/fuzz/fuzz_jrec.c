@@ -15,31 +15,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "jrec_int.h"
 #include "payload_int.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check(int ok)
-{
-    if (!ok)
-        abort();
-}
 
 static void same_call(const trifle__jrec_op *a, const trifle__jrec_op *b)
 {
     size_t i;
 
-    check(a->kind == b->kind && a->flags == b->flags && a->at == b->at);
-    check(strcmp(a->key, b->key) == 0);
-    check(a->payload->n == b->payload->n);
+    CHECK(a->kind == b->kind && a->flags == b->flags && a->at == b->at);
+    CHECK(strcmp(a->key, b->key) == 0);
+    CHECK(a->payload->n == b->payload->n);
     for (i = 0; i < a->payload->n; i++) {
         uint64_t x, y; /* the values bit for bit: -0 and NaN payloads must survive too */
 
-        check(strcmp(a->payload->leaves[i].path, b->payload->leaves[i].path) == 0);
+        CHECK(strcmp(a->payload->leaves[i].path, b->payload->leaves[i].path) == 0);
         memcpy(&x, &a->payload->leaves[i].value, sizeof(x));
         memcpy(&y, &b->payload->leaves[i].value, sizeof(y));
-        check(x == y);
+        CHECK(x == y);
     }
 }
 
@@ -47,8 +40,8 @@ static void encode(const trifle__jrec_op *op, trifle__jbuf *body)
 {
     trifle__jbuf pay = {0};
 
-    check(trifle__jrec_payload_encode(&pay, op->payload) == 0);
-    check(trifle__jrec_op_encode(body, op->kind, op->flags, op->key, op->at, &pay,
+    CHECK(trifle__jrec_payload_encode(&pay, op->payload) == 0);
+    CHECK(trifle__jrec_op_encode(body, op->kind, op->flags, op->key, op->at, &pay,
                                  op->payload->n) == 0);
     trifle__jbuf_free(&pay);
 }
@@ -60,14 +53,14 @@ static void fuzz_op(const uint8_t *body, size_t len)
     trifle_error err = TRIFLE_ERROR_INIT;
 
     if (trifle__jrec_op_decode(body, len, &a, &err) != 0) {
-        check(err.code != 0 && err.message[0] != '\0');
+        CHECK(err.code != 0 && err.message[0] != '\0');
         return;
     }
     encode(&a, &e1);
-    check(trifle__jrec_op_decode(e1.data, e1.len, &b, &err) == 0);
+    CHECK(trifle__jrec_op_decode(e1.data, e1.len, &b, &err) == 0);
     same_call(&a, &b);
     encode(&b, &e2);
-    check(e1.len == e2.len && memcmp(e1.data, e2.data, e1.len) == 0);
+    CHECK(e1.len == e2.len && memcmp(e1.data, e2.data, e1.len) == 0);
     trifle__jrec_op_clear(&a);
     trifle__jrec_op_clear(&b);
     trifle__jbuf_free(&e1);
@@ -76,7 +69,7 @@ static void fuzz_op(const uint8_t *body, size_t len)
 
 static int reencode(void *ctx, const trifle__jrec_record *r)
 {
-    check(trifle__jrec_quarantine_add(ctx, r) == 0);
+    CHECK(trifle__jrec_quarantine_add(ctx, r) == 0);
     return 0;
 }
 
@@ -87,13 +80,13 @@ static void fuzz_quarantine(const uint8_t *body, size_t len)
     trifle_error err = TRIFLE_ERROR_INIT;
 
     if (trifle__jrec_quarantine_walk(body, len, &cover, &replaces, NULL, NULL, &err) != 0) {
-        check(err.code != 0 && err.message[0] != '\0');
+        CHECK(err.code != 0 && err.message[0] != '\0');
         return;
     }
-    check(trifle__jrec_quarantine_begin(&out, cover, replaces) == 0);
-    check(trifle__jrec_quarantine_walk(body, len, &c2, &r2, reencode, &out, &err) == 0);
-    check(c2 == cover && r2 == replaces);
-    check(out.len == len && memcmp(out.data, body, len) == 0);
+    CHECK(trifle__jrec_quarantine_begin(&out, cover, replaces) == 0);
+    CHECK(trifle__jrec_quarantine_walk(body, len, &c2, &r2, reencode, &out, &err) == 0);
+    CHECK(c2 == cover && r2 == replaces);
+    CHECK(out.len == len && memcmp(out.data, body, len) == 0);
     trifle__jbuf_free(&out);
 }
 
@@ -105,7 +98,7 @@ static void fuzz_resolved(const uint8_t *body, size_t len)
     if (trifle__jrec_resolved_decode(body, len, &seq) != 0)
         return;
     trifle__jrec_resolved_encode(again, seq);
-    check(len == 8 && memcmp(again, body, 8) == 0);
+    CHECK(len == 8 && memcmp(again, body, 8) == 0);
 }
 
 static void fuzz_noted(const uint8_t *body, size_t len)
@@ -116,13 +109,13 @@ static void fuzz_noted(const uint8_t *body, size_t len)
 
     if (trifle__jrec_noted_split(body, len, &note, &note_len, &op, &op_len) != 0)
         return;
-    check(note_len >= 1 && note_len <= 65535 && note == body + 2);
-    check(op == note + note_len && op_len == len - 2 - note_len);
+    CHECK(note_len >= 1 && note_len <= 65535 && note == body + 2);
+    CHECK(op == note + note_len && op_len == len - 2 - note_len);
     fuzz_op(op, op_len);
     opb.data = (unsigned char *)op; /* borrowed: read only, never freed */
     opb.len = op_len;
-    check(trifle__jrec_noted_encode(&again, note, note_len, &opb) == 0);
-    check(again.len == len && memcmp(again.data, body, len) == 0);
+    CHECK(trifle__jrec_noted_encode(&again, note, note_len, &opb) == 0);
+    CHECK(again.len == len && memcmp(again.data, body, len) == 0);
     trifle__jbuf_free(&again);
 }
 

@@ -13,12 +13,7 @@
 #include <string.h>
 
 #include "../../cli/mcp_rpc.c" // NOLINT(bugprone-suspicious-include): its static functions
-
-static void check(int ok)
-{
-    if (!ok)
-        abort();
-}
+#include "fuzz.h"
 
 static const char *const modes[] = {"a", "b", NULL};
 static const mcp_arg args[] = {
@@ -62,21 +57,19 @@ static void check_reply(const char *text)
     cJSON *doc = cJSON_Parse(text);
     const cJSON *result, *error;
 
-    check(strchr(text, '\n') == NULL);
-    check(cJSON_IsObject(doc));
-    check(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(doc, "jsonrpc")));
-    check(cJSON_GetObjectItemCaseSensitive(doc, "id") != NULL);
+    CHECK(strchr(text, '\n') == NULL);
+    CHECK(cJSON_IsObject(doc));
+    CHECK(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(doc, "jsonrpc")));
+    CHECK(cJSON_GetObjectItemCaseSensitive(doc, "id") != NULL);
     result = cJSON_GetObjectItemCaseSensitive(doc, "result");
     error = cJSON_GetObjectItemCaseSensitive(doc, "error");
-    check((result != NULL) != (error != NULL));
+    CHECK((result != NULL) != (error != NULL));
     if (error != NULL) {
-        check(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(error, "code")));
-        check(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(error, "message")));
+        CHECK(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(error, "code")));
+        CHECK(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(error, "message")));
     }
     cJSON_Delete(doc);
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -106,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (mcp_message_read(&m, p, len) == 0) {
             if (m.kind == MCP_MSG_NOTIFICATION || m.kind == MCP_MSG_EMPTY ||
                 m.kind == MCP_MSG_RESPONSE)
-                check(reply == NULL);
+                CHECK(reply == NULL);
             mcp_message_free(&m);
         }
         cJSON_free(reply);

@@ -14,25 +14,18 @@
 #include <string.h>
 
 #include "alloc_int.h"
+#include "fuzz.h"
 #include "json_int.h"
 #include "payload_int.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check(int ok)
-{
-    if (!ok)
-        abort();
-}
 
 static void same_leaves(const trifle_payload *a, const trifle_payload *b)
 {
     size_t i;
 
-    check(trifle_payload_count(a) == trifle_payload_count(b));
+    CHECK(trifle_payload_count(a) == trifle_payload_count(b));
     for (i = 0; i < trifle_payload_count(a); i++) {
-        check(strcmp(trifle_payload_leaves(a)[i].path, trifle_payload_leaves(b)[i].path) == 0);
-        check(trifle_payload_leaves(a)[i].value == trifle_payload_leaves(b)[i].value);
+        CHECK(strcmp(trifle_payload_leaves(a)[i].path, trifle_payload_leaves(b)[i].path) == 0);
+        CHECK(trifle_payload_leaves(a)[i].value == trifle_payload_leaves(b)[i].value);
     }
 }
 
@@ -42,8 +35,8 @@ static void round_trip(const trifle_payload *p, int flags)
     trifle_payload *again = NULL;
     char *text = NULL;
 
-    check(trifle_payload_to_json(p, &text, flags, &err) == 0);
-    check(trifle_payload_parse(&again, text, strlen(text), &err) == 0);
+    CHECK(trifle_payload_to_json(p, &text, flags, &err) == 0);
+    CHECK(trifle_payload_parse(&again, text, strlen(text), &err) == 0);
     same_leaves(p, again);
     trifle_payload_free(again);
     trifle_mem_free(text);
@@ -56,19 +49,19 @@ static void json_fixed_point(const char *data, size_t size)
     char *first, *second;
     int rc = trifle__json_parse(&a, data, size, &err);
 
-    check(rc == 0 || rc == TRIFLE_EINVAL);
+    CHECK(rc == 0 || rc == TRIFLE_EINVAL);
     if (rc != 0)
         return;
     first = trifle__json_print(a, 0);
-    check(first != NULL);
-    check(trifle__json_parse(&b, first, strlen(first), &err) == 0);
+    CHECK(first != NULL);
+    CHECK(trifle__json_parse(&b, first, strlen(first), &err) == 0);
     second = trifle__json_print(b, 1);
-    check(second != NULL);
+    CHECK(second != NULL);
     cJSON_Delete(b);
-    check(trifle__json_parse(&b, second, strlen(second), &err) == 0);
+    CHECK(trifle__json_parse(&b, second, strlen(second), &err) == 0);
     trifle__free(second);
     second = trifle__json_print(b, 0);
-    check(second != NULL && strcmp(first, second) == 0);
+    CHECK(second != NULL && strcmp(first, second) == 0);
     trifle__free(first);
     trifle__free(second);
     cJSON_Delete(a);
@@ -86,14 +79,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_fixed_point((const char *)data, size);
     rc = trifle_payload_parse(&p, (const char *)data, size, &err);
     if (rc != 0) {
-        check(rc == TRIFLE_EINVAL && p == NULL && err.code == rc && err.message[0] != '\0');
+        CHECK(rc == TRIFLE_EINVAL && p == NULL && err.code == rc && err.message[0] != '\0');
         return 0;
     }
     l = trifle_payload_leaves(p);
     for (i = 0; i < trifle_payload_count(p); i++) {
-        check(isfinite(l[i].value) && !(l[i].value == 0 && signbit(l[i].value)));
-        check(i == 0 || strcmp(l[i - 1].path, l[i].path) < 0);
-        check(trifle_payload_get(p, l[i].path, NULL) == 0);
+        CHECK(isfinite(l[i].value) && !(l[i].value == 0 && signbit(l[i].value)));
+        CHECK(i == 0 || strcmp(l[i - 1].path, l[i].path) < 0);
+        CHECK(trifle_payload_get(p, l[i].path, NULL) == 0);
     }
     round_trip(p, TRIFLE_JSON_COMPACT);
     round_trip(p, TRIFLE_JSON_PRETTY);

@@ -7,9 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "srv_int.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "srv_int.h"
 
 static void walk(const srv_json *v, const char *lo, const char *hi, int depth)
@@ -38,8 +39,6 @@ static void walk(const srv_json *v, const char *lo, const char *hi, int depth)
         }
     }
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -6,10 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "nocturnal_int.h"
 #include "trifle/time.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const zone_names[4] = {NULL, "America/New_York", "Australia/Lord_Howe",
                                           "America/Santiago"};

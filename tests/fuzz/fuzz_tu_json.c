@@ -7,11 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "util/tu_buf.h"
 #include "util/tu_json.h"
 #include "util/tu_utf8.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int validate(const char *text, size_t n, unsigned flags)
 {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "oom_alloc.h"
 #include "series_int.h"
 #include "trifle/analysis.h"
 
@@ -92,35 +93,17 @@ static inline cJSON *strings_json(char **list, size_t n)
     return a;
 }
 
-/* An allocator that fails every allocation from number oom_fail_at on (0 = never fails). */
-static size_t oom_count, oom_fail_at;
-
-static inline void *oom_malloc(size_t n)
-{
-    if (oom_fail_at != 0 && ++oom_count >= oom_fail_at)
-        return NULL;
-    return malloc(n);
-}
-
-static inline void *oom_realloc(void *p, size_t n)
-{
-    if (oom_fail_at != 0 && ++oom_count >= oom_fail_at)
-        return NULL;
-    return realloc(p, n);
-}
-
+/* Fail every allocation from number @p fail_at on (oom_alloc.h's budget mode), until oom_stop(). */
 static inline void oom_start(size_t fail_at)
 {
-    static const trifle_allocator a = {oom_malloc, oom_realloc, free};
-    oom_count = 0;
-    oom_fail_at = fail_at;
-    trifle_set_allocator(&a);
+    oom_begin(-1);
+    oom_budget = (long)fail_at - 1;
 }
 
 static inline void oom_stop(void)
 {
-    oom_fail_at = 0;
-    trifle_set_allocator(NULL);
+    oom_budget = -1;
+    oom_end();
 }
 
 #endif

@@ -6,12 +6,23 @@
 
 long oom_fail_at = -1;
 long oom_calls, oom_live;
+long oom_budget = -1;
+
+/* 1 when the allocation being made is to fail. */
+static int oom_fails(void)
+{
+    if (++oom_calls == oom_fail_at || oom_budget == 0)
+        return 1;
+    if (oom_budget > 0)
+        oom_budget--;
+    return 0;
+}
 
 static void *oom_malloc(size_t n)
 {
     void *p;
 
-    if (++oom_calls == oom_fail_at)
+    if (oom_fails())
         return NULL;
     p = malloc(n);
     if (p != NULL)
@@ -23,7 +34,7 @@ static void *oom_realloc(void *ptr, size_t n)
 {
     void *p;
 
-    if (++oom_calls == oom_fail_at)
+    if (oom_fails())
         return NULL;
     p = realloc(ptr, n);
     if (p != NULL && ptr == NULL)

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "../fake_driver.h"
+#include "oom_alloc.h"
 #include "trifle/trifle.h"
 #include "unit_helpers.h"
 
@@ -26,27 +27,17 @@ static char db[64];
 /* Open a buffered handle on a fresh fake database; opts are name/value pairs. */
 static trifle *open_buffered(const char *const *opts)
 {
-    trifle_config *cfg = NULL;
+    trifle_config *cfg;
     trifle *t = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
     char url[128];
-    size_t i;
 
     assert_int_equal(trifle_driver_dir_add(TRIFLE_TEST_PLUGIN_DIR, &err), 0);
     (void)snprintf(db, sizeof(db), "buffer%d", ++db_counter);
     (void)snprintf(url, sizeof(url), "fake:%s", db);
-    assert_int_equal(trifle_config_new(&cfg, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "driver", url, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "granularities", "1h,1d", &err), 0);
-    /* defaults for these tests: no thread, no size trigger, fast retries */
-    assert_int_equal(trifle_config_set(cfg, "buffer.async", "false", &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.size", "100000", &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.retry_initial_ms", "1", &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.retry_max_ms", "20", &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.close_timeout_ms", "200", &err), 0);
-    for (i = 0; opts != NULL && opts[i] != NULL; i += 2)
-        if (trifle_config_set(cfg, opts[i], opts[i + 1], &err) != 0)
-            fail_msg("%s=%s: %s", opts[i], opts[i + 1], err.message);
+    cfg = test_config(url, (const char *const[]){"granularities", "1h,1d", NULL});
+    test_config_set(cfg, test_buffer_manual); /* the defaults of these tests */
+    test_config_set(cfg, opts);
     if (trifle_open(&t, cfg, &err) != 0)
         fail_msg("open: %s", err.message);
     trifle_config_free(cfg);
@@ -88,6 +79,22 @@ static void track(trifle *t, const char *key, int64_t at, const trifle_payload *
         fail_msg("track: %s", err.message);
 }
 
+static void flush_ok(trifle *t)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    if (trifle_flush(t, &err) != 0)
+        fail_msg("flush: %s", err.message);
+}
+
+static void assert_ok(trifle *t, const char *key, int64_t at, const trifle_payload *p)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    if (trifle_assert(t, key, at, p, 0, &err) != 0)
+        fail_msg("assert: %s", err.message);
+}
+
 /* The next inc call fails; the flush that makes it returns `code`. */
 static void flush_fails(trifle *t, int code)
 {
@@ -97,42 +104,55 @@ static void flush_fails(trifle *t, int code)
     assert_int_equal(trifle_flush(t, &err), code);
 }
 
-/* The common fixture: a handle with the defaults above and the payload {"n":1}. */
-typedef struct fixture {
-    trifle *t;
-    trifle_payload *p;
-} fixture;
+/* The payload {"n":1}, made once for the whole program. */
+static trifle_payload *n1;
 
+static int make_n1(void **state)
+{
+    (void)state;
+    n1 = test_payload("{\"n\":1}");
+    return 0;
+}
+
+static int free_n1(void **state)
+{
+    (void)state;
+    trifle_payload_free(n1);
+    return 0;
+}
+
+/* The common fixture: a handle with the defaults above and the options the test's prestate
+ * names (NULL: none). */
 static int fx_open(void **state)
 {
-    fixture *fx = calloc(1, sizeof(*fx));
-
-    if (fx == NULL)
-        return -1;
-    fx->t = open_buffered(NULL);
-    fx->p = test_payload("{\"n\":1}");
-    *state = fx;
+    *state = open_buffered(*state);
     return 0;
 }
 
 static int fx_close(void **state)
 {
-    fixture *fx = *state;
-
-    trifle_payload_free(fx->p);
-    trifle_free(fx->t);
-    free(fx);
+    trifle_free(*state);
     return 0;
+}
+
+/* Wait (bounded: 500 naps of @p nap_ms) until the driver saw an inc call; the naps taken. */
+static int wait_for_inc(long nap_ms)
+{
+    int i;
+
+    for (i = 0; i < 500 && counter("inc.calls") < 1; i++) {
+        struct timespec ts = {0, nap_ms * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return i;
 }
 
 static void test_merges_into_one_flush(void **state)
 {
-    trifle *t = open_buffered(NULL);
+    trifle *t = *state;
     trifle_payload *p = test_payload("{\"count\":1,\"m\":{\"d\":0.5}}");
-    trifle_error err = TRIFLE_ERROR_INIT;
     trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
 
-    (void)state;
     track(t, "event::logs", T0, p);
     track(t, "event::logs", T0 + 60, p);
     track(t, "event::logs", T0 + 120, p);
@@ -141,7 +161,7 @@ static void test_merges_into_one_flush(void **state)
     assert_int_equal(c.operations, 3);
     assert_int_equal(c.pending_operations, 3);
     assert_int_equal(c.pending_entries, 4);
-    assert_int_equal(trifle_flush(t, &err), 0);
+    flush_ok(t);
     assert_true(counter("inc.calls") == 1);
     assert_true(counter("inc.items") == 4);
     /* the Go [T] vector: three buffered tracks in one bucket count 3 (SPEC §3.4) */
@@ -151,14 +171,13 @@ static void test_merges_into_one_flush(void **state)
     assert_int_equal(c.pending_entries, 0);
     assert_int_equal(c.flushes, 1);
     trifle_payload_free(p);
-    trifle_free(t);
 }
 
 /* struct_size (docs/architecture.md, "Structs that grow"): the library fills only what the
  * caller's version of the struct has, and refuses a struct that was not initialised. */
 static void test_counters_struct_size(void **state)
 {
-    trifle *t = open_buffered(NULL);
+    trifle *t = *state;
     trifle_payload *p = test_payload("{\"count\":1}");
     struct {
         trifle_buffer_counters known;
@@ -166,7 +185,6 @@ static void test_counters_struct_size(void **state)
     } newer;
     trifle_buffer_counters c;
 
-    (void)state;
     track(t, "event::logs", T0, p);
     memset(&c, 0, sizeof(c));
     assert_int_equal(trifle_buffer_stats(t, &c), TRIFLE_EINVAL);
@@ -181,88 +199,74 @@ static void test_counters_struct_size(void **state)
     assert_true(newer.later == UINT64_C(0xa5a5a5a5a5a5a5a5)); /* not ours: left alone */
     assert_int_equal(trifle_buffer_stats(t, NULL), TRIFLE_EINVAL);
     trifle_payload_free(p);
-    trifle_free(t);
 }
 
 static void test_composition_in_call_order(void **state)
 {
-    trifle *t = open_buffered(NULL);
+    trifle *t = *state;
     trifle_payload *one = test_payload("{\"a\":1,\"b\":1}");
     trifle_payload *five = test_payload("{\"a\":5}");
     trifle_payload *two = test_payload("{\"a\":2}");
-    trifle_error err = TRIFLE_ERROR_INIT;
 
-    (void)state;
     /* track then assert then track: a = 5 + 2 (SET(v)+ADD(b) = SET(v+b)); b = 1 */
     track(t, "k", T0, one);
-    assert_int_equal(trifle_assert(t, "k", T0, five, 0, &err), 0);
+    assert_ok(t, "k", T0, five);
     track(t, "k", T0, two);
-    assert_int_equal(trifle_flush(t, &err), 0);
+    flush_ok(t);
     assert_true(counter("set.calls") == 1); /* SET leaves in one set call */
     assert_true(counter("inc.calls") == 1); /* ADD leaves (b, system items) in one inc call */
     expect_row(t, "k", T0, "1h", "{\"a\":7,\"b\":1}");
     /* an assert after increments replaces them */
     track(t, "k", T0, one);
-    assert_int_equal(trifle_assert(t, "k", T0, two, 0, &err), 0);
+    assert_ok(t, "k", T0, two);
     expect_row(t, "k", T0, "1h", "{\"a\":2,\"b\":2}");
     expect_row(t, "__system__key__", T0, "1d", "{\"count\":5,\"keys\":{\"k\":5}}");
     trifle_payload_free(one);
     trifle_payload_free(five);
     trifle_payload_free(two);
-    trifle_free(t);
 }
+
+static const char *const opts_size_trigger_and_batches[] = {"buffer.size", "3",
+                                                            "buffer.batch_items", "1", NULL};
 
 static void test_size_trigger_and_batches(void **state)
 {
-    static const char *const opts[] = {"buffer.size", "3", "buffer.batch_items", "1", NULL};
-    trifle *t = open_buffered(opts);
-    trifle_payload *p = test_payload("{\"n\":1}");
+    trifle *t = *state;
 
-    (void)state;
-    track(t, "a", T0, p);
-    track(t, "b", T0, p);
+    track(t, "a", T0, n1);
+    track(t, "b", T0, n1);
     assert_true(counter("inc.calls") == 0);
-    track(t, "c", T0, p); /* third operation: flush on the caller's thread (async = false) */
+    track(t, "c", T0, n1); /* third operation: flush on the caller's thread (async = false) */
     /* 3 keys × 2 granularities + 2 system records, one record per call (batch_items = 1) */
     assert_true(counter("inc.calls") == 8);
     assert_true(counter("inc.items") == 8);
-    trifle_payload_free(p);
-    trifle_free(t);
 }
+
+static const char *const opts_timer_flushes_in_background[] = {"buffer.async", "true",
+                                                               "buffer.duration_ms", "20", NULL};
 
 static void test_timer_flushes_in_background(void **state)
 {
-    static const char *const opts[] = {"buffer.async", "true", "buffer.duration_ms", "20", NULL};
-    trifle *t = open_buffered(opts);
-    trifle_payload *p = test_payload("{\"n\":1}");
+    trifle *t = *state;
     int i;
 
-    (void)state;
-    track(t, "k", T0, p);
-    /* wait (bounded) for the flush thread's timer */
-    for (i = 0; i < 500 && counter("inc.calls") < 1; i++) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    track(t, "k", T0, n1);
+    i = wait_for_inc(10); /* the flush thread's timer */
     if (counter("inc.calls") != 1)
         fail_msg("inc.calls = %g after %d polls", counter("inc.calls"), i);
-    trifle_payload_free(p);
-    trifle_free(t);
 }
+
+static const char *const opts_read_your_writes[] = {"buffer.async", "true", "buffer.duration_ms",
+                                                    "0", NULL};
 
 static void test_read_your_writes(void **state)
 {
-    static const char *const opts[] = {"buffer.async", "true", "buffer.duration_ms", "0", NULL};
-    trifle *t = open_buffered(opts);
-    trifle_payload *p = test_payload("{\"n\":1}");
+    trifle *t = *state;
 
-    (void)state;
-    track(t, "k", T0, p);
-    track(t, "k", T0, p);
+    track(t, "k", T0, n1);
+    track(t, "k", T0, n1);
     expect_row(t, "k", T0, "1h", "{\"n\":2}"); /* values() flushed first */
     assert_true(counter("inc.calls") == 1);
-    trifle_payload_free(p);
-    trifle_free(t);
 }
 
 /* A read while a flush is writing what the reader tracked waits for that flush: the records are
@@ -280,19 +284,13 @@ static void read_during_flush(const char *aggregate)
                                 "2",
                                 NULL};
     trifle *t = open_buffered(opts);
-    trifle_payload *p = test_payload("{\"n\":1}");
-    int i;
 
     assert_int_equal(fake_control(db, "slow_inc_ms", 300), 0);
-    track(t, "k", T0, p);
-    track(t, "k", T0, p);
-    for (i = 0; i < 500 && counter("inc.calls") < 1; i++) { /* the timer's flush is inside inc */
-        struct timespec ts = {0, 2 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    track(t, "k", T0, n1);
+    track(t, "k", T0, n1);
+    (void)wait_for_inc(2); /* until the timer's flush is inside inc */
     assert_true(counter("inc.calls") >= 1);
     expect_row(t, "k", T0, "1h", "{\"n\":2}");
-    trifle_payload_free(p);
     trifle_free(t);
 }
 
@@ -305,19 +303,17 @@ static void test_read_waits_for_flush_in_flight(void **state)
 
 static void test_failed_flush_keeps_everything(void **state)
 {
-    fixture *fx = *state;
-    trifle *t = fx->t;
-    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle *t = *state;
     trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
 
-    track(t, "k", T0, fx->p);
+    track(t, "k", T0, n1);
     flush_fails(t, TRIFLE_ECONN);
     assert_int_equal(trifle_buffer_stats(t, &c), 0);
     assert_int_equal(c.flush_errors, 1);
     assert_int_equal(c.pending_entries, 4);
     /* newer writes compose behind the kept ones */
-    track(t, "k", T0, fx->p);
-    assert_int_equal(trifle_flush(t, &err), 0);
+    track(t, "k", T0, n1);
+    flush_ok(t);
     expect_row(t, "k", T0, "1h", "{\"n\":2}");
     expect_row(t, "__system__key__", T0, "1h", "{\"count\":2,\"keys\":{\"k\":2}}");
     assert_int_equal(trifle_buffer_stats(t, &c), 0);
@@ -327,15 +323,13 @@ static void test_failed_flush_keeps_everything(void **state)
 
 static void test_partially_applied_call_is_not_repeated(void **state)
 {
-    fixture *fx = *state;
-    trifle *t = fx->t;
-    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle *t = *state;
 
-    track(t, "k", T0, fx->p);
+    track(t, "k", T0, n1);
     /* the next inc applies its first 2 of 4 items, then fails */
     assert_int_equal(fake_control(db, "fail_applied", 2), 0);
     flush_fails(t, TRIFLE_ECONN);
-    assert_int_equal(trifle_flush(t, &err), 0);
+    flush_ok(t);
     assert_true(counter("inc.batch.1") == 2); /* only the two unapplied items were resent */
     expect_row(t, "k", T0, "1h", "{\"n\":1}");
     expect_row(t, "k", T0, "1d", "{\"n\":1}");
@@ -344,35 +338,32 @@ static void test_partially_applied_call_is_not_repeated(void **state)
 
 static void test_applied_set_is_not_repeated(void **state)
 {
-    trifle *t = open_buffered(NULL);
+    trifle *t = *state;
     trifle_payload *add = test_payload("{\"a\":1}");
     trifle_payload *set = test_payload("{\"b\":9}");
-    trifle_error err = TRIFLE_ERROR_INIT;
 
-    (void)state;
     track(t, "k", T0, add);
-    assert_int_equal(trifle_assert(t, "k", T0, set, 0, &err), 0);
+    assert_ok(t, "k", T0, set);
     flush_fails(t, TRIFLE_ECONN); /* set went through, inc failed */
     assert_true(counter("set.calls") == 1);
-    assert_int_equal(trifle_flush(t, &err), 0);
+    flush_ok(t);
     assert_true(counter("set.calls") == 1); /* the set is not repeated */
     expect_row(t, "k", T0, "1h", "{\"a\":1,\"b\":9}");
     trifle_payload_free(add);
     trifle_payload_free(set);
-    trifle_free(t);
 }
+
+static const char *const opts_edata_quarantines_one_record[] = {"buffer.retry_max_ms", "600000",
+                                                                NULL};
 
 static void test_edata_quarantines_one_record(void **state)
 {
-    static const char *const opts[] = {"buffer.retry_max_ms", "600000", NULL};
-    trifle *t = open_buffered(opts);
-    trifle_payload *p = test_payload("{\"n\":1}");
+    trifle *t = *state;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
 
-    (void)state;
-    track(t, "bad", T0, p);
-    track(t, "good", T0, p);
+    track(t, "bad", T0, n1);
+    track(t, "good", T0, n1);
     /* items are sorted: __system__key__::1d, __system__key__::1h, bad::1d, bad::1h, good::...;
      * the store rejects item 2 (bad::1d) because of stored data, after applying items 0 and 1 */
     assert_int_equal(fake_control(db, "fail_code", TRIFLE_EDATA), 0);
@@ -381,7 +372,7 @@ static void test_edata_quarantines_one_record(void **state)
     /* the rejected record waits in quarantine (retried alone after retry_max_ms); everything
      * else is written by the next flush */
     assert_int_equal(fake_control(db, "reset_stats", 1), 0);
-    assert_int_equal(trifle_flush(t, &err), 0);
+    flush_ok(t);
     assert_true(counter("inc.items") == 3); /* bad::1h, good::1d, good::1h */
     assert_int_equal(trifle_buffer_stats(t, &c), 0);
     assert_int_equal(c.quarantined, 1);
@@ -391,21 +382,17 @@ static void test_edata_quarantines_one_record(void **state)
     /* reads never wait for quarantined records (ERRATA I6), and close writes them */
     expect_row(t, "bad", T0, "1d", "{}");
     assert_int_equal(trifle_close(t, &err), 0);
-    trifle_payload_free(p);
-    trifle_free(t);
 }
 
 static void test_outcome_unknown_retries(void **state)
 {
-    fixture *fx = *state;
-    trifle *t = fx->t;
-    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle *t = *state;
     trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
 
-    track(t, "k", T0, fx->p);
+    track(t, "k", T0, n1);
     assert_int_equal(fake_control(db, "fail_unknown", 1), 0);
     flush_fails(t, TRIFLE_ECONN);
-    assert_int_equal(trifle_flush(t, &err), 0);
+    flush_ok(t);
     assert_int_equal(trifle_buffer_stats(t, &c), 0);
     assert_int_equal(c.unknown_outcomes, 1);
     /* at-least-once: the lost reply's items were applied and are applied again */
@@ -418,79 +405,71 @@ static void test_memory_bound(void **state)
                                            "buffer.full_policy", "error", NULL};
     static const char *const block_opts[] = {"buffer.max_pending", "4", "buffer.size", "4", NULL};
     trifle *t = open_buffered(err_opts);
-    trifle_payload *p = test_payload("{\"n\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
 
     (void)state;
-    track(t, "k", T0, p);     /* 4 records: k and system, at 1h and 1d */
-    track(t, "k", T0 + 1, p); /* same records: fits */
-    assert_int_equal(trifle_track(t, "other", T0, p, 0, &err), TRIFLE_EBUSY);
+    track(t, "k", T0, n1);     /* 4 records: k and system, at 1h and 1d */
+    track(t, "k", T0 + 1, n1); /* same records: fits */
+    assert_int_equal(trifle_track(t, "other", T0, n1, 0, &err), TRIFLE_EBUSY);
     assert_string_equal(err.message, "buffer is full");
     assert_int_equal(trifle_buffer_stats(t, &c), 0);
     assert_int_equal(c.rejected_full, 1);
     assert_int_equal(c.operations, 2); /* the refused call left nothing behind */
-    assert_int_equal(trifle_flush(t, &err), 0);
-    track(t, "other", T0, p);
+    flush_ok(t);
+    track(t, "other", T0, n1);
     trifle_free(t);
 
     /* block: with no flush thread the blocked caller flushes to make room (ERRATA minor 5) */
     t = open_buffered(block_opts);
-    track(t, "k", T0, p);
-    track(t, "other", T0, p);
+    track(t, "k", T0, n1);
+    track(t, "other", T0, n1);
     assert_int_equal(trifle_buffer_stats(t, &c), 0);
     assert_int_equal(c.blocked_waits, 1);
     expect_row(t, "k", T0, "1h", "{\"n\":1}");
     expect_row(t, "other", T0, "1h", "{\"n\":1}");
-    trifle_payload_free(p);
     trifle_free(t);
 }
 
 static void test_close_flushes_or_reports(void **state)
 {
     trifle *t = open_buffered(NULL);
-    trifle_payload *p = test_payload("{\"n\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
 
     (void)state;
-    track(t, "k", T0, p);
+    track(t, "k", T0, n1);
     assert_int_equal(trifle_close(t, &err), 0);
     assert_true(counter("inc.calls") == 1);
-    assert_int_equal(trifle_track(t, "k", T0, p, 0, &err), TRIFLE_ECLOSED);
+    assert_int_equal(trifle_track(t, "k", T0, n1, 0, &err), TRIFLE_ECLOSED);
     trifle_free(t);
 
     /* storage down for good: close gives up after close_timeout_ms and says so */
     t = open_buffered(NULL);
-    track(t, "k", T0, p);
+    track(t, "k", T0, n1);
     assert_int_equal(fake_control(db, "fail_count", -1), 0);
     assert_int_equal(fake_control(db, "fail_inc", 1), 0);
     assert_int_equal(trifle_close(t, &err), TRIFLE_EDRIVER);
     assert_non_null(strstr(err.message, "4 buffered operations could not be written: "));
     trifle_free(t);
-    trifle_payload_free(p);
 }
+
+static const char *const opts_fifo_mode[] = {"buffer.aggregate", "false", NULL};
 
 static void test_fifo_mode(void **state)
 {
-    static const char *const opts[] = {"buffer.aggregate", "false", NULL};
-    trifle *t = open_buffered(opts);
-    trifle_payload *p = test_payload("{\"n\":1}");
+    trifle *t = *state;
     trifle_payload *s = test_payload("{\"n\":10}");
-    trifle_error err = TRIFLE_ERROR_INIT;
 
-    (void)state;
-    track(t, "k", T0, p);
-    assert_int_equal(trifle_assert(t, "k", T0, s, 0, &err), 0);
-    track(t, "k", T0, p);
-    assert_int_equal(trifle_flush(t, &err), 0);
+    track(t, "k", T0, n1);
+    assert_ok(t, "k", T0, s);
+    track(t, "k", T0, n1);
+    flush_ok(t);
     /* every operation is its own batch, in order */
     assert_true(counter("inc.calls") == 3);
     assert_true(counter("set.calls") == 1);
     expect_row(t, "k", T0, "1h", "{\"n\":11}");
     expect_row(t, "__system__key__", T0, "1h", "{\"count\":3,\"keys\":{\"k\":3}}");
-    trifle_payload_free(p);
     trifle_payload_free(s);
-    trifle_free(t);
 }
 
 typedef struct worker {
@@ -510,17 +489,17 @@ static void *work(void *arg)
     return NULL;
 }
 
+static const char *const opts_threads_exact_totals[] = {
+    "buffer.async", "true", "buffer.size", "256", "buffer.duration_ms", "5", NULL};
+
 static void test_threads_exact_totals(void **state)
 {
-    static const char *const opts[] = {"buffer.async",       "true", "buffer.size", "256",
-                                       "buffer.duration_ms", "5",    NULL};
-    trifle *t = open_buffered(opts);
+    trifle *t = *state;
     trifle_payload *p = test_payload("{\"n\":1,\"f\":{\"q\":0.25}}");
     pthread_t th[4];
     worker w = {t, p, 5000};
     int i;
 
-    (void)state;
     for (i = 0; i < 4; i++)
         assert_int_equal(pthread_create(&th[i], NULL, work, &w), 0);
     for (i = 0; i < 4; i++)
@@ -528,74 +507,58 @@ static void test_threads_exact_totals(void **state)
     expect_row(t, "shared", T0, "1h", "{\"f\":{\"q\":5000},\"n\":20000}");
     expect_row(t, "__system__key__", T0, "1d", "{\"count\":20000,\"keys\":{\"shared\":20000}}");
     trifle_payload_free(p);
-    trifle_free(t);
 }
 
-/* Counting allocator: the steady-state hot path must not allocate. */
-static _Atomic long allocations;
-static void *count_malloc(size_t n)
-{
-    allocations++;
-    return malloc(n);
-}
-static void *count_realloc(void *p, size_t n)
-{
-    allocations++;
-    return realloc(p, n);
-}
-
+/* The steady-state hot path does not allocate (oom_alloc counts the calls; no thread runs). */
 static void test_hot_path_does_not_allocate(void **state)
 {
-    static const trifle_allocator counting = {count_malloc, count_realloc, free};
     trifle *t;
     trifle_payload *p = test_payload("{\"a\":1,\"b\":{\"c\":2,\"d\":3},\"e\":4}");
     long before;
     int i;
 
     (void)state;
-    trifle_set_allocator(&counting);
+    oom_begin(-1);
     t = open_buffered(NULL);
     track(t, "k", T0, p); /* warm up: records, slots, caches */
-    before = allocations;
+    before = oom_calls;
     for (i = 0; i < 10000; i++)
         track(t, "k", T0 + (i % 60), p);
-    assert_int_equal(allocations - before, 0);
+    assert_int_equal(oom_calls - before, 0);
     trifle_free(t);
-    trifle_set_allocator(NULL);
+    oom_end();
     trifle_payload_free(p);
 }
 
 static void test_bucket_cache_boundaries(void **state)
 {
-    fixture *fx = *state;
+    trifle *t = *state;
 
-    track(fx->t, "k", H0 + 3599, fx->p); /* last second of the hour */
-    track(fx->t, "k", H0 + 3600, fx->p); /* first second of the next */
-    track(fx->t, "k", H0, fx->p);        /* back into the first */
-    expect_row(fx->t, "k", H0, "1h", "{\"n\":2}");
-    expect_row(fx->t, "k", H0 + 3600, "1h", "{\"n\":1}");
-    expect_row(fx->t, "k", H0, "1d", "{\"n\":3}");
+    track(t, "k", H0 + 3599, n1); /* last second of the hour */
+    track(t, "k", H0 + 3600, n1); /* first second of the next */
+    track(t, "k", H0, n1);        /* back into the first */
+    expect_row(t, "k", H0, "1h", "{\"n\":2}");
+    expect_row(t, "k", H0 + 3600, "1h", "{\"n\":1}");
+    expect_row(t, "k", H0, "1d", "{\"n\":3}");
 }
 
 /* The hot path recognises the last call's key by its text, not by its address, and the system
  * record's cached keys.<key> slot by that key and the untracked flag. */
 static void test_key_cache_compares_text(void **state)
 {
-    trifle *t = open_buffered(NULL);
-    trifle_payload *p = test_payload("{\"n\":1}");
+    trifle *t = *state;
     trifle_payload *q = test_payload("{\"m\":1,\"n\":2}");
     trifle_error err = TRIFLE_ERROR_INIT;
     char key[8];
     int i;
 
-    (void)state;
     for (i = 0; i < 7; i++) { /* one buffer rewritten between calls: ka kb ka kb ka kb ka */
         (void)snprintf(key, sizeof(key), "k%c", i % 2 ? 'b' : 'a');
-        track(t, key, T0 + i, p);
-        track(t, key, T0 + i, p); /* the same again: every cache hits */
+        track(t, key, T0 + i, n1);
+        track(t, key, T0 + i, n1); /* the same again: every cache hits */
     }
-    assert_int_equal(trifle_track(t, key, T0, p, TRIFLE_UNTRACKED, &err), 0);
-    track(t, key, T0, p);
+    assert_int_equal(trifle_track(t, key, T0, n1, TRIFLE_UNTRACKED, &err), 0);
+    track(t, key, T0, n1);
     assert_int_equal(trifle_track(t, key, T0, q, TRIFLE_UNTRACKED, &err), 0);
     key[1] = 'c'; /* same length, same address, another key */
     track(t, key, T0, q);
@@ -604,32 +567,27 @@ static void test_key_cache_compares_text(void **state)
     expect_row(t, "kc", T0, "1h", "{\"m\":1,\"n\":2}");
     expect_row(t, "__system__key__", T0, "1d",
                "{\"count\":18,\"keys\":{\"__untracked__\":2,\"ka\":9,\"kb\":6,\"kc\":1}}");
-    trifle_payload_free(p);
     trifle_payload_free(q);
-    trifle_free(t);
 }
 
 /* Records cached by the hot path belong to the pending table they were found in: after a flush
  * swapped it, the same calls start new records (nothing is added to records already written). */
 static void test_caches_follow_flushes(void **state)
 {
-    trifle *t = open_buffered(NULL);
+    trifle *t = *state;
     trifle_payload *p = test_payload("{\"n\":1,\"x\":{\"y\":0.5}}");
-    trifle_error err = TRIFLE_ERROR_INIT;
     int round, i;
 
-    (void)state;
     for (round = 0; round < 3; round++) {
         for (i = 0; i < 100; i++)
             track(t, "k", T0 + i * 3600, p); /* a 1h bucket per call, a new day every 24 */
-        assert_int_equal(trifle_flush(t, &err), 0);
+        flush_ok(t);
     }
     assert_true(counter("inc.calls") == 3);
     expect_row(t, "k", T0, "1h", "{\"n\":3,\"x\":{\"y\":1.5}}");
     expect_row(t, "k", T0 + 99 * 3600, "1h", "{\"n\":3,\"x\":{\"y\":1.5}}");
     expect_row(t, "__system__key__", T0 + 30 * 3600, "1d", "{\"count\":72,\"keys\":{\"k\":72}}");
     trifle_payload_free(p);
-    trifle_free(t);
 }
 
 /* Buffered writes check the key in the buffer, once per change of key: every bad key is still
@@ -638,7 +596,6 @@ static void test_bad_keys_refused(void **state)
 {
     static const char *const fifo[] = {"buffer.aggregate", "false", NULL};
     static const char *const bad[] = {"a..b", "", "$x", "a.$b", "__system__key__", "__untracked__"};
-    trifle_payload *p = test_payload("{\"n\":1}");
     trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
     int mode;
     size_t i;
@@ -648,13 +605,13 @@ static void test_bad_keys_refused(void **state)
         trifle *t = open_buffered(mode ? fifo : NULL);
         for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
             trifle_error err = TRIFLE_ERROR_INIT;
-            track(t, "good", T0, p);
-            assert_int_equal(trifle_track(t, bad[i], T0, p, 0, &err), TRIFLE_EINVAL);
-            assert_int_equal(trifle_assert(t, bad[i], T0, p, 0, &err), TRIFLE_EINVAL);
+            track(t, "good", T0, n1);
+            assert_int_equal(trifle_track(t, bad[i], T0, n1, 0, &err), TRIFLE_EINVAL);
+            assert_int_equal(trifle_assert(t, bad[i], T0, n1, 0, &err), TRIFLE_EINVAL);
         }
         {
             trifle_error err = TRIFLE_ERROR_INIT;
-            assert_int_equal(trifle_track(t, NULL, T0, p, 0, &err), TRIFLE_EINVAL);
+            assert_int_equal(trifle_track(t, NULL, T0, n1, 0, &err), TRIFLE_EINVAL);
             assert_string_equal(err.message, "invalid metric key");
         }
         assert_int_equal(trifle_buffer_stats(t, &c), 0);
@@ -662,34 +619,41 @@ static void test_bad_keys_refused(void **state)
         expect_row(t, "good", T0, "1h", "{\"n\":6}");
         trifle_free(t);
     }
-    trifle_payload_free(p);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_merges_into_one_flush),
-        cmocka_unit_test(test_counters_struct_size),
-        cmocka_unit_test(test_composition_in_call_order),
-        cmocka_unit_test(test_size_trigger_and_batches),
-        cmocka_unit_test(test_timer_flushes_in_background),
-        cmocka_unit_test(test_read_your_writes),
+        cmocka_unit_test_setup_teardown(test_merges_into_one_flush, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_counters_struct_size, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_composition_in_call_order, fx_open, fx_close),
+        cmocka_unit_test_prestate_setup_teardown(test_size_trigger_and_batches, fx_open, fx_close,
+                                                 (void *)opts_size_trigger_and_batches),
+        cmocka_unit_test_prestate_setup_teardown(test_timer_flushes_in_background, fx_open,
+                                                 fx_close,
+                                                 (void *)opts_timer_flushes_in_background),
+        cmocka_unit_test_prestate_setup_teardown(test_read_your_writes, fx_open, fx_close,
+                                                 (void *)opts_read_your_writes),
         cmocka_unit_test(test_read_waits_for_flush_in_flight),
         cmocka_unit_test_setup_teardown(test_failed_flush_keeps_everything, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_partially_applied_call_is_not_repeated, fx_open,
                                         fx_close),
-        cmocka_unit_test(test_applied_set_is_not_repeated),
-        cmocka_unit_test(test_edata_quarantines_one_record),
+        cmocka_unit_test_setup_teardown(test_applied_set_is_not_repeated, fx_open, fx_close),
+        cmocka_unit_test_prestate_setup_teardown(test_edata_quarantines_one_record, fx_open,
+                                                 fx_close,
+                                                 (void *)opts_edata_quarantines_one_record),
         cmocka_unit_test_setup_teardown(test_outcome_unknown_retries, fx_open, fx_close),
         cmocka_unit_test(test_memory_bound),
         cmocka_unit_test(test_close_flushes_or_reports),
-        cmocka_unit_test(test_fifo_mode),
-        cmocka_unit_test(test_threads_exact_totals),
+        cmocka_unit_test_prestate_setup_teardown(test_fifo_mode, fx_open, fx_close,
+                                                 (void *)opts_fifo_mode),
+        cmocka_unit_test_prestate_setup_teardown(test_threads_exact_totals, fx_open, fx_close,
+                                                 (void *)opts_threads_exact_totals),
         cmocka_unit_test(test_hot_path_does_not_allocate),
         cmocka_unit_test_setup_teardown(test_bucket_cache_boundaries, fx_open, fx_close),
-        cmocka_unit_test(test_key_cache_compares_text),
-        cmocka_unit_test(test_caches_follow_flushes),
+        cmocka_unit_test_setup_teardown(test_key_cache_compares_text, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_caches_follow_flushes, fx_open, fx_close),
         cmocka_unit_test(test_bad_keys_refused),
     };
-    return cmocka_run_group_tests_name("buffer", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("buffer", tests, make_n1, free_n1);
 }

@@ -17,6 +17,7 @@
 #include "../fake_driver.h"
 #include "trifle/trifle.h"
 #include "unit_helpers.h"
+#include "vectors.h"
 
 #define T0 1736937465 /* 2025-01-15T10:37:45Z */
 #define THREADS 8
@@ -24,25 +25,38 @@
 
 static int db_counter;
 
-static trifle *open_buffered(const char *async, const char *duration)
+/* A handle on the fake store @p url, configured by the name/value pairs @p opts. */
+static trifle *open_fake(const char *url, const char *const *opts)
 {
-    trifle_config *cfg = NULL;
+    trifle_config *cfg = test_config(url, opts);
     trifle *t = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
-    char url[64];
 
     assert_int_equal(trifle_driver_dir_add(TRIFLE_TEST_PLUGIN_DIR, &err), 0);
-    (void)snprintf(url, sizeof(url), "fake:threads%d", ++db_counter);
-    assert_int_equal(trifle_config_new(&cfg, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "driver", url, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "granularities", "1h,1d", &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.async", async, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.duration_ms", duration, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.size", "5000", &err), 0);
     if (trifle_open(&t, cfg, &err) != 0)
         fail_msg("open: %s", err.message);
     trifle_config_free(cfg);
     return t;
+}
+
+static trifle *open_buffered(const char *async, const char *duration)
+{
+    char url[64];
+
+    (void)snprintf(url, sizeof(url), "fake:threads%d", ++db_counter);
+    return open_fake(url, (const char *const[]){"granularities", "1h,1d", "buffer.async", async,
+                                                "buffer.duration_ms", duration, "buffer.size",
+                                                "5000", NULL});
+}
+
+/* Close (which must succeed) and free. */
+static void close_ok(trifle *t)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    if (trifle_close(t, &err) != 0)
+        fail_msg("close: %s", err.message);
+    trifle_free(t);
 }
 
 static double value(trifle *t, const char *key, int64_t at, const char *g, const char *path)
@@ -61,14 +75,22 @@ static double value(trifle *t, const char *key, int64_t at, const char *g, const
 /* ---------------------------------------------------------------------------------------------
  * Stress: THREADS writers × N tracks over KEYS keys and two days, flushes running meanwhile */
 
+/* Which keys and days the writers visit: call i of writer w tracks <prefix><k> with
+ * k = (i * stride + w) % keys, on day (i / keys) % days after T0. */
+typedef struct plan {
+    const char *prefix;
+    long keys, stride, days;
+} plan;
+
 typedef struct writer {
     trifle *t;
     const trifle_payload *p;
+    const plan *plan;
     long n;
     int index, failures;
 } writer;
 
-static void *write_mixed(void *v)
+static void *write_keys(void *v)
 {
     writer *w = v;
     trifle_error err = TRIFLE_ERROR_INIT;
@@ -76,38 +98,48 @@ static void *write_mixed(void *v)
     long i;
 
     for (i = 0; i < w->n; i++) {
-        /* every thread visits every key and both days, in its own order */
-        long k = (i * 7 + w->index) % KEYS;
-        int64_t at = T0 + ((i / KEYS) % 2) * 86400;
-        (void)snprintf(key, sizeof(key), "stress.k%ld", k);
+        long k = (i * w->plan->stride + w->index) % w->plan->keys;
+        int64_t at = T0 + ((i / w->plan->keys) % w->plan->days) * 86400;
+        (void)snprintf(key, sizeof(key), "%s%ld", w->plan->prefix, k);
         if (trifle_track(w->t, key, at, w->p, 0, &err) != 0)
             w->failures++;
     }
     return NULL;
 }
 
-static void test_stress_exact_totals(void **state)
+/* Run @p n writers w[0..n) of @p t and @p p along @p pl, @p calls calls each; none fails. */
+static void run_writers(const plan *pl, writer *w, int n, trifle *t, const trifle_payload *p,
+                        long calls)
 {
-    const char *light = getenv("TRIFLE_TEST_LIGHT");
-    long per_thread = light != NULL && light[0] == '1' ? 20000 : 1000000;
-    trifle *t = open_buffered("true", "5");
-    trifle_payload *p = test_payload("{\"n\":1,\"w\":{\"x\":0.5}}");
-    trifle_error err = TRIFLE_ERROR_INIT;
     pthread_t th[THREADS];
-    writer w[THREADS];
-    double total = 0, halves = 0, system = 0;
-    char key[32];
-    int i, k, d;
+    int i;
 
-    (void)state;
-    for (i = 0; i < THREADS; i++) {
-        w[i] = (writer){t, p, per_thread, i, 0};
-        assert_int_equal(pthread_create(&th[i], NULL, write_mixed, &w[i]), 0);
+    assert_true(n <= THREADS);
+    for (i = 0; i < n; i++) {
+        w[i] = (writer){t, p, pl, calls, i, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, write_keys, &w[i]), 0);
     }
-    for (i = 0; i < THREADS; i++) {
+    for (i = 0; i < n; i++) {
         assert_int_equal(pthread_join(th[i], NULL), 0);
         assert_int_equal(w[i].failures, 0);
     }
+}
+
+static void test_stress_exact_totals(void **state)
+{
+    /* every thread visits every key and both days, in its own order */
+    static const plan mixed = {"stress.k", KEYS, 7, 2};
+    long per_thread = test_light() ? 20000 : 1000000;
+    trifle *t = open_buffered("true", "5");
+    trifle_payload *p = test_payload("{\"n\":1,\"w\":{\"x\":0.5}}");
+    trifle_error err = TRIFLE_ERROR_INIT;
+    writer w[THREADS];
+    double total = 0, halves = 0, system = 0;
+    char key[32];
+    int k, d;
+
+    (void)state;
+    run_writers(&mixed, w, THREADS, t, p, per_thread);
     assert_int_equal(trifle_flush(t, &err), 0);
     for (k = 0; k < KEYS; k++)
         for (d = 0; d < 2; d++) {
@@ -120,8 +152,7 @@ static void test_stress_exact_totals(void **state)
     assert_true(total == (double)THREADS * per_thread);
     assert_true(halves == 0.5 * THREADS * per_thread);
     assert_true(system == (double)THREADS * per_thread);
-    assert_int_equal(trifle_close(t, &err), 0);
-    trifle_free(t);
+    close_ok(t);
     trifle_payload_free(p);
 }
 
@@ -137,38 +168,27 @@ typedef struct pair {
     int set_first, failures;
 } pair;
 
-static void *pair_first(void *v)
+/* One side of a pair (0: the first call of each round, 1: the second). */
+typedef struct side {
+    pair *q;
+    int second;
+} side;
+
+static void *pair_side(void *v)
 {
-    pair *q = v;
+    const side *sd = v;
+    pair *q = sd->q;
     trifle_error err = TRIFLE_ERROR_INIT;
     int r;
 
     for (r = 0; r < q->rounds; r++) {
         int64_t at = T0 + (int64_t)r * 3600;
-        while (atomic_load(&q->turn) != 2 * r)
+        while (atomic_load(&q->turn) != 2 * r + sd->second)
             ;
-        if ((q->set_first ? trifle_assert(q->t, "ordered", at, q->set, 0, &err)
-                          : trifle_track(q->t, "ordered", at, q->add, 0, &err)) != 0)
+        if ((q->set_first != sd->second ? trifle_assert(q->t, "ordered", at, q->set, 0, &err)
+                                        : trifle_track(q->t, "ordered", at, q->add, 0, &err)) != 0)
             q->failures++;
-        atomic_store(&q->turn, 2 * r + 1);
-    }
-    return NULL;
-}
-
-static void *pair_second(void *v)
-{
-    pair *q = v;
-    trifle_error err = TRIFLE_ERROR_INIT;
-    int r;
-
-    for (r = 0; r < q->rounds; r++) {
-        int64_t at = T0 + (int64_t)r * 3600;
-        while (atomic_load(&q->turn) != 2 * r + 1)
-            ;
-        if ((q->set_first ? trifle_track(q->t, "ordered", at, q->add, 0, &err)
-                          : trifle_assert(q->t, "ordered", at, q->set, 0, &err)) != 0)
-            q->failures++;
-        atomic_store(&q->turn, 2 * r + 2);
+        atomic_store(&q->turn, 2 * r + sd->second + 1);
     }
     return NULL;
 }
@@ -179,6 +199,7 @@ static void ordered(int set_first)
     trifle_payload *set = test_payload("{\"g\":100}"), *add = test_payload("{\"g\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
     pair q;
+    side first = {&q, 0}, second = {&q, 1};
     pthread_t a, b;
     int r;
 
@@ -190,8 +211,8 @@ static void ordered(int set_first)
     q.set_first = set_first;
     q.failures = 0;
     /* both threads have written before (so each has its shard) */
-    assert_int_equal(pthread_create(&a, NULL, pair_first, &q), 0);
-    assert_int_equal(pthread_create(&b, NULL, pair_second, &q), 0);
+    assert_int_equal(pthread_create(&a, NULL, pair_side, &first), 0);
+    assert_int_equal(pthread_create(&b, NULL, pair_side, &second), 0);
     assert_int_equal(pthread_join(a, NULL), 0);
     assert_int_equal(pthread_join(b, NULL), 0);
     assert_int_equal(q.failures, 0);
@@ -202,107 +223,57 @@ static void ordered(int set_first)
         if (g != (set_first ? 101.0 : 100.0))
             fail_msg("round %d: g = %g (set %s)", r, g, set_first ? "first" : "second");
     }
-    assert_int_equal(trifle_close(t, &err), 0);
-    trifle_free(t);
+    close_ok(t);
     trifle_payload_free(set);
     trifle_payload_free(add);
 }
 
-static void test_assert_then_track(void **state)
+/* ordered() with the assert first (state "assert") or the track first. */
+static void test_ordered(void **state)
 {
-    (void)state;
-    ordered(1);
-}
-
-static void test_track_then_assert(void **state)
-{
-    (void)state;
-    ordered(0);
+    ordered(strcmp(*state, "assert") == 0);
 }
 
 /* ---------------------------------------------------------------------------------------------
  * The journal under threads: calls appended by several threads while the flush thread appends
  * QUARANTINE records (a write the store rejected) — every total exact afterwards */
 
-static void *track_keys(void *v)
-{
-    writer *w = v;
-    trifle_error err = TRIFLE_ERROR_INIT;
-    char key[32];
-    long i;
-
-    for (i = 0; i < w->n; i++) {
-        (void)snprintf(key, sizeof(key), "jq.k%ld", (i + w->index) % 4);
-        if (trifle_track(w->t, key, T0, w->p, 0, &err) != 0)
-            w->failures++;
-    }
-    return NULL;
-}
-
 static void test_journal_with_threads_and_quarantine(void **state)
 {
-    char dir[] = "/tmp/trifle_threads_XXXXXX", url[96], db[64], cmd[128];
-    trifle_config *cfg = NULL;
-    trifle *t = NULL;
+    char dir[64], url[96], db[64];
+    trifle *t;
     trifle_payload *p = test_payload("{\"n\":1}");
-    trifle_error err = TRIFLE_ERROR_INIT;
-    pthread_t th[4];
     writer w[4];
     double total = 0;
-    int i, k;
+    int k;
 
     (void)state;
-    assert_non_null(mkdtemp(dir));
+    assert_int_equal(test_mkdtemp(dir, sizeof(dir), "threads"), 0);
     (void)snprintf(db, sizeof(db), "threads%d", ++db_counter);
     (void)snprintf(url, sizeof(url), "fake:%s", db);
-    assert_int_equal(trifle_driver_dir_add(TRIFLE_TEST_PLUGIN_DIR, &err), 0);
-    assert_int_equal(trifle_config_new(&cfg, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "driver", url, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "granularities", "1h", &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.duration_ms", "1", &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.retry_initial_ms", "1", &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.retry_max_ms", "5", &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.journal", dir, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.journal_sync", "none", &err), 0);
-    assert_int_equal(trifle_open(&t, cfg, &err), 0);
-    trifle_config_free(cfg);
+    t = open_fake(url, (const char *const[]){"granularities", "1h", "buffer.duration_ms", "1",
+                                             "buffer.retry_initial_ms", "1", "buffer.retry_max_ms",
+                                             "5", "buffer.journal", dir, "buffer.journal_sync",
+                                             "none", NULL});
     /* the next marked writes are refused (EDATA on their first item): quarantine records */
     assert_int_equal(fake_control(db, "fail_code", TRIFLE_EDATA), 0);
     assert_int_equal(fake_control(db, "fail_item", 0), 0);
     assert_int_equal(fake_control(db, "fail_count", 3), 0);
     assert_int_equal(fake_control(db, "fail_write_marked", 1), 0);
-    for (i = 0; i < 4; i++) {
-        w[i] = (writer){t, p, 20000, i, 0};
-        assert_int_equal(pthread_create(&th[i], NULL, track_keys, &w[i]), 0);
-    }
-    for (i = 0; i < 4; i++) {
-        assert_int_equal(pthread_join(th[i], NULL), 0);
-        assert_int_equal(w[i].failures, 0);
-    }
-    assert_int_equal(trifle_close(t, &err), 0); /* the quarantine is retried at close */
-    trifle_free(t);
+    run_writers(&(const plan){"jq.k", 4, 1, 1}, w, 4, t, p, 20000);
+    close_ok(t); /* the quarantine is retried at close */
     /* read back through a fresh handle on the same fake store */
-    {
-        trifle_config *c2 = NULL;
-        trifle *r = NULL;
-        assert_int_equal(trifle_config_new(&c2, &err), 0);
-        assert_int_equal(trifle_config_set(c2, "driver", url, &err), 0);
-        assert_int_equal(trifle_config_set(c2, "granularities", "1h", &err), 0);
-        assert_int_equal(trifle_config_set(c2, "buffer.enabled", "false", &err), 0);
-        assert_int_equal(trifle_open(&r, c2, &err), 0);
-        trifle_config_free(c2);
-        for (k = 0; k < 4; k++) {
-            char key[16];
-            (void)snprintf(key, sizeof(key), "jq.k%d", k);
-            total += value(r, key, T0, "1h", "n");
-        }
-        assert_true(total == 4.0 * 20000);
-        assert_true(value(r, "__system__key__", T0, "1h", "count") == 4.0 * 20000);
-        assert_int_equal(trifle_close(r, &err), 0);
-        trifle_free(r);
+    t = open_fake(url,
+                  (const char *const[]){"granularities", "1h", "buffer.enabled", "false", NULL});
+    for (k = 0; k < 4; k++) {
+        char key[16];
+        (void)snprintf(key, sizeof(key), "jq.k%d", k);
+        total += value(t, key, T0, "1h", "n");
     }
-    (void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_true(total == 4.0 * 20000);
+    assert_true(value(t, "__system__key__", T0, "1h", "count") == 4.0 * 20000);
+    close_ok(t);
+    test_rm_rf(dir);
     trifle_payload_free(p);
 }
 
@@ -411,8 +382,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stress_exact_totals),
-        cmocka_unit_test(test_assert_then_track),
-        cmocka_unit_test(test_track_then_assert),
+        UNIT_TEST_WITH(test_assert_then_track, test_ordered, "assert"),
+        UNIT_TEST_WITH(test_track_then_assert, test_ordered, "track"),
         cmocka_unit_test(test_journal_with_threads_and_quarantine),
         cmocka_unit_test(test_size_counts_every_shard),
     };

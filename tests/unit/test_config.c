@@ -23,7 +23,8 @@ static trifle_config *new_config(void)
     return cfg;
 }
 
-static void expect_error(trifle_config *cfg, const char *name, const char *value, int code,
+/* Setting @p name to @p value fails with TRIFLE_ECONFIG and @p message, and changes nothing. */
+static void expect_error(trifle_config *cfg, const char *name, const char *value,
                          const char *message)
 {
     trifle_error err = TRIFLE_ERROR_INIT;
@@ -32,8 +33,8 @@ static void expect_error(trifle_config *cfg, const char *name, const char *value
 
     if (before != NULL)
         (void)snprintf(saved, sizeof(saved), "%s", before);
-    assert_int_equal(trifle_config_set(cfg, name, value, &err), code);
-    assert_int_equal(err.code, code);
+    assert_int_equal(trifle_config_set(cfg, name, value, &err), TRIFLE_ECONFIG);
+    assert_int_equal(err.code, TRIFLE_ECONFIG);
     assert_string_equal(err.message, message);
     /* a rejected value leaves the option as it was */
     if (before != NULL)
@@ -75,42 +76,39 @@ static void test_defaults(void **state)
 
 static void test_invalid_values(void **state)
 {
+    /* option, rejected value, the message naming it (always TRIFLE_ECONFIG) */
+    static const char *const cases[][3] = {
+        {"time_zone", "Foo/Bar", "unknown time zone: Foo/Bar"},
+        {"time_zone", "+01:00", "unknown time zone: +01:00"},
+        {"time_zone", "", "unknown time zone: "},
+        {"week_start", "funday", "invalid week start: funday"},
+        {"week_start", "7", "invalid week start: 7"},
+        {"joined", "halfway", "invalid identifier mode: halfway"},
+        {"separator", "", "separator must be 1 to 16 bytes without NUL"},
+        {"separator", "12345678901234567", "separator must be 1 to 16 bytes without NUL"},
+        {"max_points", "0", "invalid option max_points: 0"},
+        {"max_points", "10000001", "invalid option max_points: 10000001"},
+        {"max_points", "12abc", "invalid option max_points: 12abc"},
+        {"max_points", " 12", "invalid option max_points:  12"},
+        {"connections", "65", "invalid option connections: 65"},
+        {"system_tracking", "maybe", "invalid option system_tracking: maybe"},
+        {"buffer.size", "0", "invalid buffer option size: 0"},
+        {"buffer.duration_ms", "-1", "invalid buffer option duration_ms: -1"},
+        {"buffer.full_policy", "drop", "invalid buffer option full_policy: drop"},
+        {"buffer.enabled", "", "invalid buffer option enabled: "},
+        {"buffer.retry_initial_ms", "0", "invalid buffer option retry_initial_ms: 0"},
+        {"driver", "", "driver required"},
+        {"colour", "blue", "unknown configuration key colour"},
+        {"granularities", "1h,5x,1d", "invalid granularity \"5x\" in granularities[1]"},
+        {"granularities", "", "granularities must not be empty"},
+        {"granularities", "1h,,1d", "invalid granularity \"\" in granularities[1]"},
+    };
     trifle_config *cfg = new_config();
+    size_t i;
 
     (void)state;
-    expect_error(cfg, "time_zone", "Foo/Bar", TRIFLE_ECONFIG, "unknown time zone: Foo/Bar");
-    expect_error(cfg, "time_zone", "+01:00", TRIFLE_ECONFIG, "unknown time zone: +01:00");
-    expect_error(cfg, "time_zone", "", TRIFLE_ECONFIG, "unknown time zone: ");
-    expect_error(cfg, "week_start", "funday", TRIFLE_ECONFIG, "invalid week start: funday");
-    expect_error(cfg, "week_start", "7", TRIFLE_ECONFIG, "invalid week start: 7");
-    expect_error(cfg, "joined", "halfway", TRIFLE_ECONFIG, "invalid identifier mode: halfway");
-    expect_error(cfg, "separator", "", TRIFLE_ECONFIG,
-                 "separator must be 1 to 16 bytes without NUL");
-    expect_error(cfg, "separator", "12345678901234567", TRIFLE_ECONFIG,
-                 "separator must be 1 to 16 bytes without NUL");
-    expect_error(cfg, "max_points", "0", TRIFLE_ECONFIG, "invalid option max_points: 0");
-    expect_error(cfg, "max_points", "10000001", TRIFLE_ECONFIG,
-                 "invalid option max_points: 10000001");
-    expect_error(cfg, "max_points", "12abc", TRIFLE_ECONFIG, "invalid option max_points: 12abc");
-    expect_error(cfg, "max_points", " 12", TRIFLE_ECONFIG, "invalid option max_points:  12");
-    expect_error(cfg, "connections", "65", TRIFLE_ECONFIG, "invalid option connections: 65");
-    expect_error(cfg, "system_tracking", "maybe", TRIFLE_ECONFIG,
-                 "invalid option system_tracking: maybe");
-    expect_error(cfg, "buffer.size", "0", TRIFLE_ECONFIG, "invalid buffer option size: 0");
-    expect_error(cfg, "buffer.duration_ms", "-1", TRIFLE_ECONFIG,
-                 "invalid buffer option duration_ms: -1");
-    expect_error(cfg, "buffer.full_policy", "drop", TRIFLE_ECONFIG,
-                 "invalid buffer option full_policy: drop");
-    expect_error(cfg, "buffer.enabled", "", TRIFLE_ECONFIG, "invalid buffer option enabled: ");
-    expect_error(cfg, "buffer.retry_initial_ms", "0", TRIFLE_ECONFIG,
-                 "invalid buffer option retry_initial_ms: 0");
-    expect_error(cfg, "driver", "", TRIFLE_ECONFIG, "driver required");
-    expect_error(cfg, "colour", "blue", TRIFLE_ECONFIG, "unknown configuration key colour");
-    expect_error(cfg, "granularities", "1h,5x,1d", TRIFLE_ECONFIG,
-                 "invalid granularity \"5x\" in granularities[1]");
-    expect_error(cfg, "granularities", "", TRIFLE_ECONFIG, "granularities must not be empty");
-    expect_error(cfg, "granularities", "1h,,1d", TRIFLE_ECONFIG,
-                 "invalid granularity \"\" in granularities[1]");
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        expect_error(cfg, cases[i][0], cases[i][1], cases[i][2]);
     trifle_config_free(cfg);
 }
 
@@ -118,31 +116,30 @@ static void test_normalised_values(void **state)
 {
     trifle_config *cfg = new_config();
     trifle_error err = TRIFLE_ERROR_INIT;
-    static const char *const bools[][2] = {{"TRUE", "true"}, {"0", "false"}, {"Yes", "true"},
-                                           {"off", "false"}, {"On", "true"}, {"no", "false"}};
+    /* option, accepted value, the text read back (in order: later sets override earlier ones) */
+    static const char *const cases[][3] = {
+        {"time_zone", "Europe/Bratislava", "Europe/Bratislava"},
+        {"week_start", "SUN", "sunday"},
+        {"week_start", "3", "wednesday"},
+        {"joined", "NONE", "separated"},
+        {"joined", "null", "separated"},
+        {"joined", "Partial", "partial"},
+        {"granularities", " 1h , 1d,1h ", "1h,1d"},
+        {"buffer.async", "TRUE", "true"},
+        {"buffer.async", "0", "false"},
+        {"buffer.async", "Yes", "true"},
+        {"buffer.async", "off", "false"},
+        {"buffer.async", "On", "true"},
+        {"buffer.async", "no", "false"},
+        {"buffer.full_policy", "ERROR", "error"},
+    };
     size_t i;
 
     (void)state;
-    assert_int_equal(trifle_config_set(cfg, "time_zone", "Europe/Bratislava", &err), 0);
-    assert_string_equal(trifle_config_get(cfg, "time_zone"), "Europe/Bratislava");
-    assert_int_equal(trifle_config_set(cfg, "week_start", "SUN", &err), 0);
-    assert_string_equal(trifle_config_get(cfg, "week_start"), "sunday");
-    assert_int_equal(trifle_config_set(cfg, "week_start", "3", &err), 0);
-    assert_string_equal(trifle_config_get(cfg, "week_start"), "wednesday");
-    assert_int_equal(trifle_config_set(cfg, "joined", "NONE", &err), 0);
-    assert_string_equal(trifle_config_get(cfg, "joined"), "separated");
-    assert_int_equal(trifle_config_set(cfg, "joined", "null", &err), 0);
-    assert_string_equal(trifle_config_get(cfg, "joined"), "separated");
-    assert_int_equal(trifle_config_set(cfg, "joined", "Partial", &err), 0);
-    assert_string_equal(trifle_config_get(cfg, "joined"), "partial");
-    assert_int_equal(trifle_config_set(cfg, "granularities", " 1h , 1d,1h ", &err), 0);
-    assert_string_equal(trifle_config_get(cfg, "granularities"), "1h,1d");
-    for (i = 0; i < sizeof(bools) / sizeof(bools[0]); i++) {
-        assert_int_equal(trifle_config_set(cfg, "buffer.async", bools[i][0], &err), 0);
-        assert_string_equal(trifle_config_get(cfg, "buffer.async"), bools[i][1]);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(trifle_config_set(cfg, cases[i][0], cases[i][1], &err), 0);
+        assert_string_equal(trifle_config_get(cfg, cases[i][0]), cases[i][2]);
     }
-    assert_int_equal(trifle_config_set(cfg, "buffer.full_policy", "ERROR", &err), 0);
-    assert_string_equal(trifle_config_get(cfg, "buffer.full_policy"), "error");
     trifle_config_free(cfg);
 }
 

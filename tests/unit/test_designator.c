@@ -3,35 +3,21 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 #include <float.h>
 #include <math.h>
 
 #include "analysis_helpers.h"
+#include "unit_helpers.h"
 #include "vectors.h"
-
-static cJSON *vectors;
 
 static int setup(void **state)
 {
     (void)state;
     vectors = vectors_load("designators.json");
     return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cJSON_Delete(vectors);
-    return 0;
-}
-
-static double num(const cJSON *obj, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    assert_true(cJSON_IsNumber(v));
-    return v->valuedouble;
 }
 
 /* Every [input, label] case of one designator, plus the non-finite inputs. */
@@ -59,60 +45,51 @@ static int check_cases(const trifle_designator *d, const cJSON *c)
     return n;
 }
 
-static void test_linear(void **state)
+/* The designator of one vector of section @p kind ("linear", "geometric" or "custom"). */
+static trifle_designator *designator_of(const char *kind, const cJSON *c)
 {
-    const cJSON *c;
-    int n = 0;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_designator *d = NULL;
+    double buckets[64];
+    size_t k = 0;
+    const cJSON *e;
+    int rc;
 
-    (void)state;
-    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vectors, "linear")) {
-        trifle_error err = TRIFLE_ERROR_INIT;
-        trifle_designator *d = NULL;
-        assert_int_equal(
-            trifle_designator_new_linear(&d, num(c, "min"), num(c, "max"), num(c, "step"), &err),
-            0);
-        n += check_cases(d, c);
-        trifle_designator_free(d);
-    }
-    assert_true(n > 20);
-}
-
-static void test_geometric(void **state)
-{
-    const cJSON *c;
-    int n = 0;
-
-    (void)state;
-    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vectors, "geometric")) {
-        trifle_error err = TRIFLE_ERROR_INIT;
-        trifle_designator *d = NULL;
-        assert_int_equal(trifle_designator_new_geometric(&d, num(c, "min"), num(c, "max"), &err),
-                         0);
-        n += check_cases(d, c);
-        trifle_designator_free(d);
-    }
-    assert_true(n > 20);
-}
-
-static void test_custom(void **state)
-{
-    const cJSON *c;
-    int n = 0;
-
-    (void)state;
-    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vectors, "custom")) {
-        const cJSON *b = cJSON_GetObjectItemCaseSensitive(c, "buckets"), *e;
-        trifle_error err = TRIFLE_ERROR_INIT;
-        trifle_designator *d = NULL;
-        double buckets[64];
-        size_t k = 0;
-        cJSON_ArrayForEach (e, b)
+    if (strcmp(kind, "linear") == 0) {
+        rc = trifle_designator_new_linear(&d, vector_num(c, "min"), vector_num(c, "max"),
+                                          vector_num(c, "step"), &err);
+    } else if (strcmp(kind, "geometric") == 0) {
+        rc = trifle_designator_new_geometric(&d, vector_num(c, "min"), vector_num(c, "max"), &err);
+    } else {
+        cJSON_ArrayForEach (e, vector_get(c, "buckets")) {
+            assert_true(k < sizeof(buckets) / sizeof(buckets[0]));
             buckets[k++] = e->valuedouble;
-        assert_int_equal(trifle_designator_new_custom(&d, buckets, k, &err), 0);
+        }
+        rc = trifle_designator_new_custom(&d, buckets, k, &err);
+    }
+    if (rc != 0)
+        fail_msg("%s designator: %s", kind, err.message);
+    return d;
+}
+
+/* Every vector of section @p kind labels its cases; more than 20 cases in all. */
+static void check_kind(const char *kind)
+{
+    const cJSON *c;
+    int n = 0;
+
+    cJSON_ArrayForEach (c, vector_get(vectors, kind)) {
+        trifle_designator *d = designator_of(kind, c);
         n += check_cases(d, c);
         trifle_designator_free(d);
     }
     assert_true(n > 20);
+}
+
+/* Every vector of the designator kind named by the state ("linear", "geometric", "custom"). */
+static void test_kind(void **state)
+{
+    check_kind(*state);
 }
 
 static void test_construction_errors(void **state)
@@ -206,9 +183,12 @@ static void test_oom(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_linear),       cmocka_unit_test(test_geometric),
-        cmocka_unit_test(test_custom),       cmocka_unit_test(test_construction_errors),
-        cmocka_unit_test(test_labels_edges), cmocka_unit_test(test_oom),
+        UNIT_TEST_WITH(test_linear, test_kind, "linear"),
+        UNIT_TEST_WITH(test_geometric, test_kind, "geometric"),
+        UNIT_TEST_WITH(test_custom, test_kind, "custom"),
+        cmocka_unit_test(test_construction_errors),
+        cmocka_unit_test(test_labels_edges),
+        cmocka_unit_test(test_oom),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, vectors_teardown);
 }

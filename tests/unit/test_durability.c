@@ -31,42 +31,29 @@
 #define T0 1736937465 /* 2025-01-15T10:37:45Z */
 #define KEY "orders"
 
+#define PATH_SIZE 512 /* the URL and journal buffers */
+
 static char work[256]; /* a fresh directory per test */
 static int fake_counter_db;
 static char fake_db[64];
+static trifle_payload *payload_n1; /* {"n":1}, the payload of every call */
 
 /* ---------------------------------------------------------------------------------------------
  * Helpers */
 
-static int rm_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    char sub[1024];
-
-    if (d == NULL)
-        return unlink(path);
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        (void)snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-        (void)rm_tree(sub);
-    }
-    (void)closedir(d);
-    return rmdir(path);
-}
-
 static int setup_dir(void **state)
 {
     (void)state;
-    (void)snprintf(work, sizeof(work), "/tmp/trifle_durability_XXXXXX");
-    return mkdtemp(work) == NULL ? -1 : 0;
+    payload_n1 = test_payload("{\"n\":1}");
+    return test_mkdtemp(work, sizeof(work), "durability");
 }
 
 static int teardown_dir(void **state)
 {
     (void)state;
-    (void)rm_tree(work);
+    test_rm_rf(work);
+    trifle_payload_free(payload_n1);
+    payload_n1 = NULL;
     return 0;
 }
 
@@ -84,27 +71,17 @@ static void *open_note_payload;
 static int open_handle(trifle **t, const char *url, const char *journal, const char *const *opts,
                        trifle_error *err)
 {
-    trifle_config *cfg = NULL;
-    size_t i;
+    trifle_config *cfg = test_config(
+        url, (const char *const[]){"granularities", "1h", "buffer.duration_ms", "0", NULL});
     int rc;
 
     *t = NULL;
     assert_int_equal(trifle_driver_dir_add(TRIFLE_TEST_PLUGIN_DIR, err), 0);
     assert_int_equal(trifle_driver_dir_add(TRIFLE_BUILD_PLUGIN_DIR, err), 0);
-    assert_int_equal(trifle_config_new(&cfg, err), 0);
-    assert_int_equal(trifle_config_set(cfg, "driver", url, err), 0);
-    assert_int_equal(trifle_config_set(cfg, "granularities", "1h", err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.async", "false", err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.size", "100000", err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.duration_ms", "0", err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.retry_initial_ms", "1", err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.retry_max_ms", "20", err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.close_timeout_ms", "200", err), 0);
+    test_config_set(cfg, test_buffer_manual);
     if (journal != NULL)
-        assert_int_equal(trifle_config_set(cfg, "buffer.journal", journal, err), 0);
-    for (i = 0; opts != NULL && opts[i] != NULL; i += 2)
-        if (trifle_config_set(cfg, opts[i], opts[i + 1], err) != 0)
-            fail_msg("%s=%s: %s", opts[i], opts[i + 1], err->message);
+        test_config_set(cfg, (const char *const[]){"buffer.journal", journal, NULL});
+    test_config_set(cfg, opts);
     trifle_config_set_note_handler(cfg, open_note_fn, open_note_payload);
     rc = trifle_open(t, cfg, err);
     trifle_config_free(cfg);
@@ -121,6 +98,16 @@ static trifle *must_open(const char *url, const char *journal, const char *const
     return t;
 }
 
+/* Close (which must succeed) and free a handle. */
+static void must_close(trifle *t)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    if (trifle_close(t, &err) != 0)
+        fail_msg("close: %s", err.message);
+    trifle_free(t);
+}
+
 static void must_setup(const char *url)
 {
     trifle *t = must_open(url, NULL, NULL);
@@ -128,19 +115,21 @@ static void must_setup(const char *url)
 
     if (trifle_setup(t, &err) != 0)
         fail_msg("setup: %s", err.message);
-    assert_int_equal(trifle_close(t, &err), 0);
-    trifle_free(t);
+    must_close(t);
 }
 
 /* A restart that only replays: open (the journal is replayed and flushed), close, free. */
 static void restart(const char *url, const char *journal)
 {
-    trifle *t = must_open(url, journal, NULL);
-    trifle_error err = TRIFLE_ERROR_INIT;
+    must_close(must_open(url, journal, NULL));
+}
 
-    if (trifle_close(t, &err) != 0)
-        fail_msg("close after replay: %s", err.message);
-    trifle_free(t);
+/* The URL of a set-up SQLite file <work>/db.sqlite and the journal directory <work>/journal. */
+static void sqlite_store(char url[PATH_SIZE], char journal[PATH_SIZE])
+{
+    (void)snprintf(url, PATH_SIZE, "sqlite:%s/db.sqlite", work);
+    path_in(journal, PATH_SIZE, "journal");
+    must_setup(url);
 }
 
 /* The stored value of leaf `n` of KEY's bucket at T0, read without a journal (so nothing is
@@ -161,18 +150,18 @@ static double stored_total(const char *url)
         v = strtod(p + 4, NULL);
     trifle_mem_free(json);
     trifle_series_free(s);
-    assert_int_equal(trifle_close(t, &err), 0);
-    trifle_free(t);
+    must_close(t);
     return v;
 }
 
-static void track_n(trifle *t, const trifle_payload *p, int n)
+/* n calls of the payload `payload_n1` to KEY at T0. */
+static void track_n(trifle *t, int n)
 {
     trifle_error err = TRIFLE_ERROR_INIT;
     int i;
 
     for (i = 0; i < n; i++)
-        if (trifle_track(t, KEY, T0, p, 0, &err) != 0)
+        if (trifle_track(t, KEY, T0, payload_n1, 0, &err) != 0)
             fail_msg("track %d: %s", i, err.message);
 }
 
@@ -289,14 +278,13 @@ static void crash_child(const crash_args *a)
 
     assert_true(pid >= 0);
     if (pid == 0) {
-        trifle_payload *p = test_payload("{\"n\":1}");
         trifle *t = must_open(a->url, a->journal, NULL);
         trifle_error err = TRIFLE_ERROR_INIT;
         size_t i;
         for (i = 0; i < 4 && a->calls[i] > 0; i++) {
             if (i > 0 && trifle_flush(t, &err) != 0)
                 _exit(3);
-            track_n(t, p, a->calls[i]);
+            track_n(t, a->calls[i]);
         }
         die_now(); /* with the last batch pending */
     }
@@ -307,38 +295,30 @@ static void crash_child(const crash_args *a)
 /* Calls buffered and journaled, then the process dies (no close): the next open stores them. */
 static void test_replay_after_crash_sqlite(void **state)
 {
-    char url[512], journal[512];
-    trifle_payload *p = test_payload("{\"n\":1}");
+    char url[PATH_SIZE], journal[PATH_SIZE];
     trifle *t;
-    trifle_error err = TRIFLE_ERROR_INIT;
 
     (void)state;
-    (void)snprintf(url, sizeof(url), "sqlite:%s/db.sqlite", work);
-    path_in(journal, sizeof(journal), "journal");
-    must_setup(url);
+    sqlite_store(url, journal);
     crash_child(&(crash_args){url, journal, {100}});
     assert_true(stored_total(url) == 0);
     t = must_open(url, journal, NULL); /* replays and flushes */
     assert_true(stored_total(url) == 100);
-    track_n(t, p, 5);
-    assert_int_equal(trifle_close(t, &err), 0);
-    trifle_free(t);
+    track_n(t, 5);
+    must_close(t);
     assert_true(stored_total(url) == 105);
     /* a clean close leaves nothing to replay */
     restart(url, journal);
     assert_true(stored_total(url) == 105);
-    trifle_payload_free(p);
 }
 
 /* Replay after a crash AFTER flushes: calls already stored are not stored again. */
 static void test_replay_skips_stored_calls(void **state)
 {
-    char url[512], journal[512];
+    char url[PATH_SIZE], journal[PATH_SIZE];
 
     (void)state;
-    (void)snprintf(url, sizeof(url), "sqlite:%s/db.sqlite", work);
-    path_in(journal, sizeof(journal), "journal");
-    must_setup(url);
+    sqlite_store(url, journal);
     crash_child(&(crash_args){url, journal, {30, 12, 7}}); /* the 7 are pending at the crash */
     assert_true(stored_total(url) == 42);
     restart(url, journal);
@@ -368,8 +348,8 @@ static int collect_note(void *payload, const void *note, size_t len)
  * hands back the note of every noted call still in the journal, stored already or not. */
 static void test_notes_come_back_with_their_calls(void **state)
 {
-    char url[512], journal[512];
-    trifle_payload *p = test_payload("{\"n\":1}"), *empty = test_payload("{}");
+    char url[PATH_SIZE], journal[PATH_SIZE];
+    trifle_payload *empty = test_payload("{}");
     trifle_error err = TRIFLE_ERROR_INIT;
     notes ns;
     trifle *t;
@@ -377,18 +357,17 @@ static void test_notes_come_back_with_their_calls(void **state)
     int status, i;
 
     (void)state;
-    (void)snprintf(url, sizeof(url), "sqlite:%s/db.sqlite", work);
-    path_in(journal, sizeof(journal), "journal");
-    must_setup(url);
+    sqlite_store(url, journal);
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         char note[8];
         t = must_open(url, journal, NULL);
-        track_n(t, p, 3);
+        track_n(t, 3);
         for (i = 1; i <= 4; i++) {
             (void)snprintf(note, sizeof(note), "n%d", i);
-            if (trifle_write_noted(t, i == 4, KEY, T0, p, 0, note, strlen(note), &err) != 0)
+            if (trifle_write_noted(t, i == 4, KEY, T0, payload_n1, 0, note, strlen(note), &err) !=
+                0)
                 _exit(3);
             if (i == 2 && trifle_flush(t, &err) != 0) /* n1, n2 stored; n3, n4 pending */
                 _exit(4);
@@ -417,50 +396,44 @@ static void test_notes_come_back_with_their_calls(void **state)
         (void)snprintf(want, sizeof(want), "n%d", i + 1);
         assert_string_equal(ns.seen[i], want);
     }
-    assert_int_equal(trifle_close(t, &err), 0);
-    trifle_free(t);
+    must_close(t);
     assert_true(stored_total(url) == 1);
     /* bad notes; no journal or no values: the call is made, the note is not kept */
     t = must_open(url, NULL, NULL);
-    assert_int_equal(trifle_write_noted(t, 0, KEY, T0, p, 0, NULL, 1, &err), TRIFLE_EINVAL);
-    assert_int_equal(trifle_write_noted(t, 0, KEY, T0, p, 0, "x", 0, &err), TRIFLE_EINVAL);
-    assert_int_equal(trifle_write_noted(t, 0, KEY, T0, p, 0, "x", 65536, &err), TRIFLE_EINVAL);
+    assert_int_equal(trifle_write_noted(t, 0, KEY, T0, payload_n1, 0, NULL, 1, &err),
+                     TRIFLE_EINVAL);
+    assert_int_equal(trifle_write_noted(t, 0, KEY, T0, payload_n1, 0, "x", 0, &err), TRIFLE_EINVAL);
+    assert_int_equal(trifle_write_noted(t, 0, KEY, T0, payload_n1, 0, "x", 65536, &err),
+                     TRIFLE_EINVAL);
     assert_string_equal(err.message, "invalid argument: a note is 1 to 65535 bytes");
-    assert_int_equal(trifle_write_noted(t, 0, KEY, T0, p, 0, "x", 1, &err), 0);
+    assert_int_equal(trifle_write_noted(t, 0, KEY, T0, payload_n1, 0, "x", 1, &err), 0);
     assert_int_equal(trifle_write_noted(t, 0, KEY, T0, empty, 0, "x", 1, &err), 0);
-    assert_int_equal(trifle_close(t, &err), 0);
-    trifle_free(t);
+    must_close(t);
     assert_true(stored_total(url) == 2);
-    trifle_payload_free(p);
     trifle_payload_free(empty);
 }
 
 /* A second process (here: a second handle) cannot take a journal in use. */
 static void test_journal_in_use(void **state)
 {
-    char url[512], journal[512];
+    char url[PATH_SIZE], journal[PATH_SIZE];
     trifle *t, *u = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
 
     (void)state;
-    (void)snprintf(url, sizeof(url), "sqlite:%s/db.sqlite", work);
-    path_in(journal, sizeof(journal), "journal");
-    must_setup(url);
+    sqlite_store(url, journal);
     t = must_open(url, journal, NULL);
     assert_int_equal(open_handle(&u, url, journal, NULL, &err), TRIFLE_EBUSY);
     assert_null(u);
     assert_non_null(strstr(err.message, journal));
-    assert_int_equal(trifle_close(t, &err), 0);
-    trifle_free(t);
-    t = must_open(url, journal, NULL);
-    assert_int_equal(trifle_close(t, &err), 0);
-    trifle_free(t);
+    must_close(t);
+    restart(url, journal);
 }
 
 /* The journal needs the buffer. */
 static void test_journal_needs_buffer(void **state)
 {
-    char url[512], journal[512];
+    char url[PATH_SIZE], journal[PATH_SIZE];
     trifle *t = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
 
@@ -479,18 +452,15 @@ static void test_journal_needs_buffer(void **state)
 
 static void test_crash_after_commit_is_exactly_once(void **state)
 {
-    char url[512], furl[1024], journal[512];
-    trifle_payload *p = test_payload("{\"n\":1}");
+    char url[PATH_SIZE], furl[1024], journal[PATH_SIZE];
     trifle *t;
     trifle_error err = TRIFLE_ERROR_INIT;
     pid_t pid;
     int status;
 
     (void)state;
-    (void)snprintf(url, sizeof(url), "sqlite:%s/db.sqlite", work);
+    sqlite_store(url, journal);
     (void)snprintf(furl, sizeof(furl), "fault:sqlite:%s/db.sqlite?fault_exit_after_commit=2", work);
-    path_in(journal, sizeof(journal), "journal");
-    must_setup(url);
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -500,9 +470,9 @@ static void test_crash_after_commit_is_exactly_once(void **state)
         if (setenv("TRIFLE_FAULT_INNER", inner, 1) != 0) /* a fresh child: no other thread */
             _exit(2);
         t = must_open(furl, journal, NULL);
-        track_n(t, p, 10);
+        track_n(t, 10);
         (void)trifle_flush(t, &err);
-        track_n(t, p, 25);
+        track_n(t, 25);
         (void)trifle_flush(t, &err);
         _exit(3); /* not reached when the fault fires */
     }
@@ -511,11 +481,8 @@ static void test_crash_after_commit_is_exactly_once(void **state)
     assert_true((WIFEXITED(status) && WEXITSTATUS(status) == 86) ||
                 (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
     assert_true(stored_total(url) == 35); /* both commits are in the file */
-    t = must_open(url, journal, NULL);    /* replay: the mark says all 35 are stored */
-    assert_int_equal(trifle_close(t, &err), 0);
-    trifle_free(t);
+    restart(url, journal);                /* replay: the mark says all 35 are stored */
     assert_true(stored_total(url) == 35);
-    trifle_payload_free(p);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -545,7 +512,6 @@ static void record_geometry(const char *url, off_t *header, off_t *record)
 static void restart_after_damage(const char *url, const char *journal, const char *seg)
 {
     trifle *t;
-    trifle_error err = TRIFLE_ERROR_INIT;
 
     logged[0] = '\0';
     trifle_set_log_handler(TRIFLE_LOG_WARN, capture_log, NULL);
@@ -553,18 +519,15 @@ static void restart_after_damage(const char *url, const char *journal, const cha
     trifle_set_log_handler(TRIFLE_LOG_ERROR, NULL, NULL);
     assert_non_null(strstr(logged, seg));
     assert_int_equal(count_corrupt(journal), 1);
-    assert_int_equal(trifle_close(t, &err), 0);
-    trifle_free(t);
+    must_close(t);
 }
 
 static void test_torn_tail(void **state)
 {
-    char url[512], journal[512], seg[1024];
+    char url[PATH_SIZE], journal[PATH_SIZE], seg[1024];
 
     (void)state;
-    (void)snprintf(url, sizeof(url), "sqlite:%s/db.sqlite", work);
-    path_in(journal, sizeof(journal), "journal");
-    must_setup(url);
+    sqlite_store(url, journal);
     crash_child(&(crash_args){url, journal, {20}});
     last_segment(journal, seg, sizeof(seg));
     assert_int_equal(truncate(seg, file_size(seg) - 3), 0); /* the last record is torn */
@@ -574,15 +537,13 @@ static void test_torn_tail(void **state)
 
 static void test_crc_flipped_mid_segment(void **state)
 {
-    char url[512], journal[512], seg[1024];
+    char url[PATH_SIZE], journal[PATH_SIZE], seg[1024];
     off_t header, record, at;
     unsigned char c;
     int fd;
 
     (void)state;
-    (void)snprintf(url, sizeof(url), "sqlite:%s/db.sqlite", work);
-    path_in(journal, sizeof(journal), "journal");
-    must_setup(url);
+    sqlite_store(url, journal);
     record_geometry(url, &header, &record);
     crash_child(&(crash_args){url, journal, {20}});
     last_segment(journal, seg, sizeof(seg));
@@ -604,8 +565,7 @@ static void test_crc_flipped_mid_segment(void **state)
  * the acknowledged calls. */
 static void test_full_disk(void **state)
 {
-    char url[512], journal[512];
-    trifle_payload *p = test_payload("{\"n\":1}");
+    char url[PATH_SIZE], journal[PATH_SIZE];
     trifle *t;
     trifle_error err = TRIFLE_ERROR_INIT;
     int fds[2], status;
@@ -613,9 +573,7 @@ static void test_full_disk(void **state)
     pid_t pid;
 
     (void)state;
-    (void)snprintf(url, sizeof(url), "sqlite:%s/db.sqlite", work);
-    path_in(journal, sizeof(journal), "journal");
-    must_setup(url);
+    sqlite_store(url, journal);
     assert_int_equal(pipe(fds), 0);
     pid = fork();
     assert_true(pid >= 0);
@@ -630,7 +588,7 @@ static void test_full_disk(void **state)
         t = must_open(url, journal, NULL);
         if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
             _exit(2);
-        while (n < 100000 && (rc = trifle_track(t, KEY, T0, p, 0, &err)) == 0)
+        while (n < 100000 && (rc = trifle_track(t, KEY, T0, payload_n1, 0, &err)) == 0)
             n++;
         /* the failed call: EIO naming the journal directory */
         if (rc != TRIFLE_EIO || strstr(err.message, journal) == NULL) {
@@ -638,7 +596,7 @@ static void test_full_disk(void **state)
             _exit(4);
         }
         /* still failing, still nothing acknowledged */
-        if (trifle_track(t, KEY, T0, p, 0, &err) != TRIFLE_EIO)
+        if (trifle_track(t, KEY, T0, payload_n1, 0, &err) != TRIFLE_EIO)
             _exit(5);
         fprintf(out, "%ld\n", n);
         fflush(out);
@@ -656,11 +614,8 @@ static void test_full_disk(void **state)
             fail_msg("child: status %d, said %s", status, line);
     }
     assert_true(acked > 10);
-    t = must_open(url, journal, NULL);
-    assert_int_equal(trifle_close(t, &err), 0);
-    trifle_free(t);
+    restart(url, journal);
     assert_true(stored_total(url) == (double)acked);
-    trifle_payload_free(p);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -669,7 +624,6 @@ static void test_full_disk(void **state)
 
 static void kill_cycle(const char *url, const char *journal, const char *sync, int round)
 {
-    trifle_payload *p = test_payload("{\"n\":1}");
     trifle *t;
     trifle_error err = TRIFLE_ERROR_INIT;
     int fds[2], status;
@@ -689,7 +643,7 @@ static void kill_cycle(const char *url, const char *journal, const char *sync, i
         (void)close(fds[0]);
         t = must_open(url, journal, opts);
         for (;;) {
-            if (trifle_track(t, KEY, T0, p, 0, &err) != 0)
+            if (trifle_track(t, KEY, T0, payload_n1, 0, &err) != 0)
                 _exit(7);
             if (write(fds[1], &one, 1) != 1)
                 _exit(8);
@@ -710,25 +664,20 @@ static void kill_cycle(const char *url, const char *journal, const char *sync, i
         acked += r;
     (void)close(fds[0]);
     assert_true(acked > 0);
-    t = must_open(url, journal, NULL);
-    assert_int_equal(trifle_close(t, &err), 0);
-    trifle_free(t);
+    restart(url, journal);
     after = stored_total(url) - before;
     /* a call journaled but killed before it reported is stored too: at most one (one thread) */
     if (!(after >= (double)acked && after <= (double)acked + 1))
         fail_msg("round %d (%s): acknowledged %ld, stored %.0f", round, sync, acked, after);
-    trifle_payload_free(p);
 }
 
 static void test_kill9_loop(void **state)
 {
-    char url[512], journal[512];
+    char url[PATH_SIZE], journal[PATH_SIZE];
     int round;
 
     (void)state;
-    (void)snprintf(url, sizeof(url), "sqlite:%s/db.sqlite", work);
-    path_in(journal, sizeof(journal), "journal");
-    must_setup(url);
+    sqlite_store(url, journal);
     for (round = 0; round < 5; round++)
         kill_cycle(url, journal, round % 2 ? "always" : "interval:5", round);
 }
@@ -755,154 +704,137 @@ static void *tracker(void *v)
 
 static void test_always_with_threads(void **state)
 {
-    char url[512], journal[512];
-    trifle_payload *p = test_payload("{\"n\":1}");
+    char url[PATH_SIZE], journal[PATH_SIZE];
     const char *opts[] = {"buffer.async", "true", "buffer.duration_ms", "2", "buffer.journal_sync",
                           "always",       NULL};
     trifle *t;
-    trifle_error err = TRIFLE_ERROR_INIT;
     pthread_t th[4];
     thread_arg args[4];
     int i;
 
     (void)state;
-    (void)snprintf(url, sizeof(url), "sqlite:%s/db.sqlite", work);
-    path_in(journal, sizeof(journal), "journal");
-    must_setup(url);
+    sqlite_store(url, journal);
     t = must_open(url, journal, opts);
     for (i = 0; i < 4; i++) {
-        args[i] = (thread_arg){t, p, 300, 0};
+        args[i] = (thread_arg){t, payload_n1, 300, 0};
         assert_int_equal(pthread_create(&th[i], NULL, tracker, &args[i]), 0);
     }
     for (i = 0; i < 4; i++) {
         assert_int_equal(pthread_join(th[i], NULL), 0);
         assert_int_equal(args[i].failures, 0);
     }
-    assert_int_equal(trifle_close(t, &err), 0);
-    trifle_free(t);
+    must_close(t);
     assert_true(stored_total(url) == 1200);
-    trifle_payload_free(p);
 }
 
 /* ---------------------------------------------------------------------------------------------
  * The fake driver: unknown outcomes and the quarantine under marks */
 
-static const char *fake_url(void)
-{
-    static char url[128];
+/* A handle on a fresh fake store, journaled in <work>/journal. */
+typedef struct fake_handle {
+    char url[128], journal[PATH_SIZE];
+    trifle *t;
+} fake_handle;
 
+/* Open @p h with @p opts and track @p calls calls (buffered: nothing is stored yet). */
+static void fake_open(fake_handle *h, const char *const *opts, int calls)
+{
     (void)snprintf(fake_db, sizeof(fake_db), "durability%d", ++fake_counter_db);
-    (void)snprintf(url, sizeof(url), "fake:%s", fake_db);
-    return url;
+    (void)snprintf(h->url, sizeof(h->url), "fake:%s", fake_db);
+    path_in(h->journal, sizeof(h->journal), "journal");
+    h->t = must_open(h->url, h->journal, opts);
+    track_n(h->t, calls);
+}
+
+/* The fake store fails its next marked write as @p control = @p value says. */
+static void fail_marked(const char *control, int value)
+{
+    assert_int_equal(fake_control(fake_db, control, value), 0);
+    assert_int_equal(fake_control(fake_db, "fail_write_marked", 1), 0);
 }
 
 /* A marked write applied but answered with an unknown outcome: the next flush reads the mark
  * back and does not write it again. */
 static void test_unknown_outcome_is_verified(void **state)
 {
-    char journal[512];
-    const char *url = fake_url();
-    trifle_payload *p = test_payload("{\"n\":1}");
-    trifle *t;
+    fake_handle h;
     trifle_error err = TRIFLE_ERROR_INIT;
 
     (void)state;
-    path_in(journal, sizeof(journal), "journal");
-    t = must_open(url, journal, NULL);
-    track_n(t, p, 9);
-    assert_int_equal(fake_control(fake_db, "fail_unknown", 1), 0);
-    assert_int_equal(fake_control(fake_db, "fail_write_marked", 1), 0);
-    assert_int_not_equal(trifle_flush(t, &err), 0);
-    track_n(t, p, 4);
-    assert_int_equal(trifle_flush(t, &err), 0);
-    assert_int_equal(trifle_close(t, &err), 0);
-    trifle_free(t);
-    assert_true(stored_total(url) == 13);
-    trifle_payload_free(p);
+    fake_open(&h, NULL, 9);
+    fail_marked("fail_unknown", 1);
+    assert_int_not_equal(trifle_flush(h.t, &err), 0);
+    track_n(h.t, 4);
+    assert_int_equal(trifle_flush(h.t, &err), 0);
+    must_close(h.t);
+    assert_true(stored_total(h.url) == 13);
 }
 
 /* A record the store rejects waits in the quarantine; a crash keeps it (its QUARANTINE journal
  * record is in force once the next mark commits), and the next open writes it exactly once. */
 static void test_quarantine_survives_crash(void **state)
 {
-    char journal[512];
-    const char *url = fake_url();
-    trifle_payload *p = test_payload("{\"n\":1}");
-    const char *opts[] = {"buffer.retry_max_ms", "600000", NULL};
-    trifle *t;
+    fake_handle h;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
 
     (void)state;
-    path_in(journal, sizeof(journal), "journal");
-    t = must_open(url, journal, opts);
-    track_n(t, p, 6);
+    fake_open(&h, (const char *const[]){"buffer.retry_max_ms", "600000", NULL}, 6);
     /* inc items sort by identifier: __system__key__… (0) before orders… (1) */
     assert_int_equal(fake_control(fake_db, "fail_code", TRIFLE_EDATA), 0);
-    assert_int_equal(fake_control(fake_db, "fail_item", 1), 0);
-    assert_int_equal(fake_control(fake_db, "fail_write_marked", 1), 0);
-    assert_int_equal(trifle_flush(t, &err), TRIFLE_EDATA);
-    track_n(t, p, 2); /* merged into the quarantined record at the next flush */
-    assert_int_equal(trifle_flush(t, &err), 0);
-    assert_int_equal(trifle_buffer_stats(t, &c), 0);
+    fail_marked("fail_item", 1);
+    assert_int_equal(trifle_flush(h.t, &err), TRIFLE_EDATA);
+    track_n(h.t, 2); /* merged into the quarantined record at the next flush */
+    assert_int_equal(trifle_flush(h.t, &err), 0);
+    assert_int_equal(trifle_buffer_stats(h.t, &c), 0);
     assert_int_equal(c.quarantined, 1);
-    assert_true(stored_total(url) == 0);
-    trifle__abandon(t); /* crash with a quarantine */
+    assert_true(stored_total(h.url) == 0);
+    trifle__abandon(h.t); /* crash with a quarantine */
     assert_int_equal(fake_control(fake_db, "reset_stats", 1), 0);
-    t = must_open(url, journal, NULL);
-    assert_int_equal(trifle_close(t, &err), 0);
-    trifle_free(t);
-    assert_true(stored_total(url) == 8);
-    trifle_payload_free(p);
+    restart(h.url, h.journal);
+    assert_true(stored_total(h.url) == 8);
 }
 
 /* A close that cannot write (the store refuses every flush until its timeout) says the calls
  * stay in the journal, and the next open writes them exactly once. */
 static void test_close_leaves_calls_in_the_journal(void **state)
 {
-    char journal[512];
-    const char *url = fake_url();
-    trifle_payload *p = test_payload("{\"n\":1}");
-    trifle *t;
+    fake_handle h;
     trifle_error err = TRIFLE_ERROR_INIT;
 
     (void)state;
-    path_in(journal, sizeof(journal), "journal");
-    t = must_open(url, journal, NULL);
-    track_n(t, p, 17);
-    assert_int_equal(fake_control(fake_db, "fail_count", -1), 0);
-    assert_int_equal(fake_control(fake_db, "fail_write_marked", 1), 0);
-    assert_int_equal(trifle_close(t, &err), TRIFLE_EDRIVER);
+    fake_open(&h, NULL, 17);
+    fail_marked("fail_count", -1);
+    assert_int_equal(trifle_close(h.t, &err), TRIFLE_EDRIVER);
     assert_non_null(strstr(err.message, "stay in the journal"));
-    assert_non_null(strstr(err.message, journal));
-    trifle_free(t);
-    assert_true(stored_total(url) == 0);
+    assert_non_null(strstr(err.message, h.journal));
+    trifle_free(h.t);
+    assert_true(stored_total(h.url) == 0);
     assert_int_equal(fake_control(fake_db, "reset_stats", 1), 0);
-    restart(url, journal);
-    assert_true(stored_total(url) == 17);
-    trifle_payload_free(p);
+    restart(h.url, h.journal);
+    assert_true(stored_total(h.url) == 17);
 }
+
+/* A test in a fresh directory <work>. */
+#define IN_DIR(test) cmocka_unit_test_setup_teardown(test, setup_dir, teardown_dir)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_replay_after_crash_sqlite, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_replay_skips_stored_calls, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_journal_in_use, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_notes_come_back_with_their_calls, setup_dir,
-                                        teardown_dir),
-        cmocka_unit_test_setup_teardown(test_journal_needs_buffer, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_crash_after_commit_is_exactly_once, setup_dir,
-                                        teardown_dir),
-        cmocka_unit_test_setup_teardown(test_torn_tail, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_crc_flipped_mid_segment, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_full_disk, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_kill9_loop, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_always_with_threads, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_unknown_outcome_is_verified, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_quarantine_survives_crash, setup_dir, teardown_dir),
-        cmocka_unit_test_setup_teardown(test_close_leaves_calls_in_the_journal, setup_dir,
-                                        teardown_dir),
+        IN_DIR(test_replay_after_crash_sqlite),
+        IN_DIR(test_replay_skips_stored_calls),
+        IN_DIR(test_journal_in_use),
+        IN_DIR(test_notes_come_back_with_their_calls),
+        IN_DIR(test_journal_needs_buffer),
+        IN_DIR(test_crash_after_commit_is_exactly_once),
+        IN_DIR(test_torn_tail),
+        IN_DIR(test_crc_flipped_mid_segment),
+        IN_DIR(test_full_disk),
+        IN_DIR(test_kill9_loop),
+        IN_DIR(test_always_with_threads),
+        IN_DIR(test_unknown_outcome_is_verified),
+        IN_DIR(test_quarantine_survives_crash),
+        IN_DIR(test_close_leaves_calls_in_the_journal),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,8 +11,6 @@
 #include "analysis_int.h"
 #include "vectors.h"
 
-static cJSON *vectors;
-
 static int setup(void **state)
 {
     (void)state;
@@ -20,22 +18,10 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    cJSON_Delete(vectors);
-    return 0;
-}
-
-static const cJSON *get(const cJSON *obj, const char *name)
-{
-    return cJSON_GetObjectItemCaseSensitive(obj, name);
-}
-
 /* The vector's paths as a C array (caller frees the array, not the strings). */
 static const char **paths_of(const cJSON *c, size_t *n)
 {
-    const cJSON *p = get(c, "paths"), *e;
+    const cJSON *p = vector_get(c, "paths"), *e;
     const char **list = calloc((size_t)cJSON_GetArraySize(p) + 1, sizeof(char *));
     size_t i = 0;
 
@@ -64,16 +50,16 @@ static void test_transform_vectors(void **state)
     int cases = 0, rows_checked = 0, errors = 0;
 
     (void)state;
-    cJSON_ArrayForEach (c, get(vectors, "transform")) {
-        trifle_series *s = series_from_json_parts(NULL, get(c, "rows")), *out = NULL;
+    cJSON_ArrayForEach (c, vector_get(vectors, "transform")) {
+        trifle_series *s = series_from_json_parts(NULL, vector_get(c, "rows")), *out = NULL;
         trifle_error err = TRIFLE_ERROR_INIT;
         size_t n, i;
         const char **paths = paths_of(c, &n);
-        const char *response = get(c, "response")->valuestring;
-        const cJSON *values = get(c, "expected_values"), *rows = get(c, "expected_rows"),
-                    *error = get(c, "error");
-        int rc = trifle_series_transform(&out, s, paths, n, get(c, "expression")->valuestring,
-                                         response, &err);
+        const char *response = vector_get(c, "response")->valuestring;
+        const cJSON *values = vector_get(c, "expected_values"),
+                    *rows = vector_get(c, "expected_rows"), *error = vector_get(c, "error");
+        int rc = trifle_series_transform(&out, s, paths, n,
+                                         vector_get(c, "expression")->valuestring, response, &err);
         if (error != NULL) {
             assert_int_equal(rc, TRIFLE_EINVAL);
             assert_string_equal(err.message, error->valuestring);
@@ -81,14 +67,14 @@ static void test_transform_vectors(void **state)
             errors++;
         } else {
             if (rc != 0)
-                fail_msg("%s: %s", get(c, "expression")->valuestring, err.message);
+                fail_msg("%s: %s", vector_get(c, "expression")->valuestring, err.message);
             assert_int_equal(trifle_series_len(out), trifle_series_len(s));
             for (i = 0; i < trifle_series_len(out); i++) {
                 assert_true(trifle_series_at(out, i) == trifle_series_at(s, i));
                 if (values != NULL) {
                     const cJSON *got = response_value(out->rows[i], response);
                     const cJSON *want = cJSON_GetArrayItem(values, (int)i);
-                    if (!json_check(got, want, get(c, "expression")->valuestring))
+                    if (!json_check(got, want, vector_get(c, "expression")->valuestring))
                         fail();
                 }
                 if (rows != NULL) {
@@ -116,21 +102,21 @@ static void test_validate_vectors(void **state)
     int ok = 0, bad = 0;
 
     (void)state;
-    cJSON_ArrayForEach (c, get(vectors, "validate")) {
+    cJSON_ArrayForEach (c, vector_get(vectors, "validate")) {
         trifle_error err = TRIFLE_ERROR_INIT;
         size_t n;
         const char **paths = paths_of(c, &n);
-        const cJSON *error = get(c, "error");
-        int rc = trifle_expression_validate(paths, n, get(c, "expression")->valuestring,
-                                            get(c, "response")->valuestring, &err);
+        const cJSON *error = vector_get(c, "error");
+        int rc = trifle_expression_validate(paths, n, vector_get(c, "expression")->valuestring,
+                                            vector_get(c, "response")->valuestring, &err);
         if (cJSON_IsNull(error)) {
             if (rc != 0)
-                fail_msg("%s: %s", get(c, "expression")->valuestring, err.message);
+                fail_msg("%s: %s", vector_get(c, "expression")->valuestring, err.message);
             ok++;
         } else {
             assert_int_equal(rc, TRIFLE_EINVAL);
             if (strcmp(err.message, error->valuestring) != 0)
-                fail_msg("%s: got \"%s\", want \"%s\"", get(c, "expression")->valuestring,
+                fail_msg("%s: got \"%s\", want \"%s\"", vector_get(c, "expression")->valuestring,
                          err.message, error->valuestring);
             bad++;
         }
@@ -291,5 +277,5 @@ int main(void)
         cmocka_unit_test(test_response_on_non_object_row),
         cmocka_unit_test(test_oom),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, vectors_teardown);
 }

@@ -12,71 +12,55 @@
 #include "trifle/time.h"
 #include "vectors.h"
 
-static cJSON *vec;
-
 static int setup(void **state)
 {
     (void)state;
-    vec = vectors_load("granularity.json");
+    vectors = vectors_load("granularity.json");
     return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cJSON_Delete(vec);
-    return 0;
-}
-
-static const char *str(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsString(v))
-        fail_msg("vector field %s is not a string", key);
-    return v->valuestring;
 }
 
 /* The unit names in trifle_unit order (the header documents each value's text). */
 static const char *const unit_text[] = {"s", "m", "h", "d", "w", "mo", "q", "y"};
 
+/* One "valid" vector: it parses to its offset, unit and label, the error untouched. */
+static int check_valid(const cJSON *c)
+{
+    trifle_granularity g;
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    memset(&g, 0x5a, sizeof(g));
+    if (trifle_granularity_parse(&g, vector_str(c, "input"), &err) != 0)
+        fail_msg("%s: %s", vector_str(c, "input"), err.message);
+    assert_int_equal(g.offset, vector_int(c, "offset"));
+    assert_true(g.unit >= TRIFLE_UNIT_SECOND && g.unit <= TRIFLE_UNIT_YEAR);
+    assert_string_equal(unit_text[g.unit], vector_str(c, "unit"));
+    assert_string_equal(g.label, vector_str(c, "label"));
+    assert_int_equal(err.code, 0); /* untouched on success */
+    return 0;
+}
+
+/* One "invalid" vector: refused with TRIFLE_EINVAL and its message. */
+static int check_invalid(const cJSON *c)
+{
+    trifle_granularity g;
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    assert_int_equal(trifle_granularity_parse(&g, vector_str(c, "input"), &err), TRIFLE_EINVAL);
+    assert_int_equal(err.code, TRIFLE_EINVAL);
+    assert_string_equal(err.message, vector_str(c, "error"));
+    return 0;
+}
+
 static void test_valid_vectors(void **state)
 {
     (void)state;
-    int count = 0;
-    const cJSON *c;
-    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vec, "valid")) {
-        trifle_granularity g;
-        trifle_error err = TRIFLE_ERROR_INIT;
-        memset(&g, 0x5a, sizeof(g));
-        if (trifle_granularity_parse(&g, str(c, "input"), &err) != 0)
-            fail_msg("%s: %s", str(c, "input"), err.message);
-        assert_int_equal(g.offset,
-                         (int64_t)cJSON_GetObjectItemCaseSensitive(c, "offset")->valuedouble);
-        assert_true(g.unit >= TRIFLE_UNIT_SECOND && g.unit <= TRIFLE_UNIT_YEAR);
-        assert_string_equal(unit_text[g.unit], str(c, "unit"));
-        assert_string_equal(g.label, str(c, "label"));
-        assert_int_equal(err.code, 0); /* untouched on success */
-        count++;
-    }
-    print_message("valid granularities: %d\n", count);
-    assert_true(count > 0);
+    vectors_run("valid", check_valid);
 }
 
 static void test_invalid_vectors(void **state)
 {
     (void)state;
-    int count = 0;
-    const cJSON *c;
-    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(vec, "invalid")) {
-        trifle_granularity g;
-        trifle_error err = TRIFLE_ERROR_INIT;
-        assert_int_equal(trifle_granularity_parse(&g, str(c, "input"), &err), TRIFLE_EINVAL);
-        assert_int_equal(err.code, TRIFLE_EINVAL);
-        assert_string_equal(err.message, str(c, "error"));
-        count++;
-    }
-    print_message("invalid granularities: %d\n", count);
-    assert_true(count > 0);
+    vectors_run("invalid", check_invalid);
 }
 
 static void expect_invalid(const char *text)
@@ -176,5 +160,5 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_weekday),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, vectors_teardown);
 }

@@ -31,6 +31,8 @@
 
 #include "oom_alloc.h"
 #include "server_helpers.h"
+#include "unit_helpers.h"
+#include "vectors.h"
 #include "trifle/common.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -38,37 +40,6 @@
 
 static char tmp_root[256];
 static char jdir[300];
-
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    DIR *d;
-    struct dirent *e;
-
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        if ((d = opendir(path)) != NULL) {
-            while ((e = readdir(d)) != NULL) {
-                char child[1024];
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                    continue;
-                (void)snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
-                rm_rf(child);
-            }
-            closedir(d);
-        }
-        (void)rmdir(path);
-    } else {
-        (void)unlink(path);
-    }
-}
-
-static int light(void)
-{
-    const char *v = getenv("TRIFLE_TEST_LIGHT");
-    return v != NULL && strcmp(v, "1") == 0;
-}
 
 /* Captured warnings (the interval thread may log too). */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -91,8 +62,7 @@ static void log_handler(int level, const char *origin, const char *message, void
 static int setup(void **state)
 {
     (void)state;
-    (void)snprintf(tmp_root, sizeof(tmp_root), "/tmp/trifle_journal_XXXXXX");
-    if (mkdtemp(tmp_root) == NULL)
+    if (test_mkdtemp(tmp_root, sizeof(tmp_root), "journal") != 0)
         return -1;
     (void)snprintf(jdir, sizeof(jdir), "%s/j", tmp_root);
     n_log = 0;
@@ -105,7 +75,7 @@ static int teardown(void **state)
     (void)state;
     (void)umount2(tmp_root, MNT_DETACH); /* test_full_disk_tmpfs, if it failed half-way */
     trifle_set_log_handler(TRIFLE_LOG_ERROR, NULL, NULL);
-    rm_rf(tmp_root);
+    test_rm_rf(tmp_root);
     return 0;
 }
 
@@ -175,6 +145,17 @@ static void replay_ok(trifle__journal *j, got *g)
     assert_false(g->bad_body);
 }
 
+/* A journal opened as open_j() does and replayed, whatever it held. */
+static trifle__journal *open_replayed(int sync, int64_t interval_ms, int64_t segment_bytes)
+{
+    trifle__journal *j = open_j(sync, interval_ms, segment_bytes);
+    got g;
+
+    replay_ok(j, &g);
+    free(g.seqs);
+    return j;
+}
+
 /* The records seen are exactly lo..hi, in order. */
 static void expect_range(const got *g, size_t at, uint64_t lo, uint64_t hi)
 {
@@ -224,21 +205,30 @@ static off_t file_size(const char *path)
     return stat(path, &st) == 0 ? st.st_size : -1;
 }
 
+/* Rewrite the format version in the header of segment @p seg, with a valid header CRC. */
+static void set_version(const char *seg, unsigned char version)
+{
+    unsigned char h[64];
+    uint32_t crc;
+    int fd = open(seg, O_RDWR);
+
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, h, 64, 0), 64);
+    h[8] = version;
+    crc = trifle__crc32c(0, h, 56);
+    h[56] = (unsigned char)crc;
+    h[57] = (unsigned char)(crc >> 8);
+    h[58] = (unsigned char)(crc >> 16);
+    h[59] = (unsigned char)(crc >> 24);
+    assert_int_equal(pwrite(fd, h, 64, 0), 64);
+    close(fd);
+}
+
 static unsigned char *slurp(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf;
-    long n;
+    unsigned char *buf = (unsigned char *)test_read_file(path, len);
 
-    assert_non_null(f);
-    (void)fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    (void)fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
     assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
     return buf;
 }
 
@@ -269,12 +259,9 @@ static off_t record_offset(uint64_t first, uint64_t seq)
 /* Fill a journal: n records (content = seq) in 4 KiB segments, closed. */
 static void fill(uint64_t n)
 {
-    trifle__journal *j = open_j(TRIFLE__JSYNC_NONE, 0, 4096);
-    got g;
+    trifle__journal *j = open_replayed(TRIFLE__JSYNC_NONE, 0, 4096);
     uint64_t i;
 
-    replay_ok(j, &g);
-    free(g.seqs);
     for (i = 1; i <= n; i++)
         assert_int_equal(append_ok(j, i), i);
     trifle__journal_close(j);
@@ -438,9 +425,7 @@ static void test_release(void **state)
     got g;
 
     (void)state;
-    j = open_j(TRIFLE__JSYNC_INTERVAL, 50, 4096);
-    replay_ok(j, &g);
-    free(g.seqs);
+    j = open_replayed(TRIFLE__JSYNC_INTERVAL, 50, 4096);
     for (i = 1; i <= 500; i++)
         append_ok(j, i);
     nsegs = list_segs(segs, 64);
@@ -725,21 +710,8 @@ static void test_damaged_header(void **state)
 
     /* a header of a newer format (valid CRC) is not damage: replay refuses, moves nothing */
     {
-        unsigned char h[64];
-        uint32_t crc;
-        int fd;
         seg_path(seg, sizeof(seg), segs[2], "");
-        fd = open(seg, O_RDWR);
-        assert_true(fd >= 0);
-        assert_int_equal(pread(fd, h, 64, 0), 64);
-        h[8] = 3;
-        crc = trifle__crc32c(0, h, 56);
-        h[56] = (unsigned char)crc;
-        h[57] = (unsigned char)(crc >> 8);
-        h[58] = (unsigned char)(crc >> 16);
-        h[59] = (unsigned char)(crc >> 24);
-        assert_int_equal(pwrite(fd, h, 64, 0), 64);
-        close(fd);
+        set_version(seg, 3);
         size = file_size(seg);
         j = open_j(TRIFLE__JSYNC_NONE, 0, 4096);
         memset(&g, 0, sizeof(g));
@@ -756,9 +728,7 @@ static void test_damaged_header(void **state)
     seg_path(seg, sizeof(seg), 100000, "");
     fclose(fopen(seg, "w"));
     n_log = 0;
-    j = open_j(TRIFLE__JSYNC_NONE, 0, 4096);
-    replay_ok(j, &g);
-    free(g.seqs);
+    j = open_replayed(TRIFLE__JSYNC_NONE, 0, 4096);
     assert_int_equal(file_size(seg), -1); /* empty: just removed */
     assert_int_equal(n_log, 1);
     assert_non_null(strstr(log_lines[0], "torn segment header"));
@@ -801,24 +771,6 @@ static int unmovable_child(uint64_t bad, const char *seg, off_t size)
 
 /* Segments are written as format version 2; a version 1 segment (written before record type 5
  * existed) still replays, and 0 is no version at all. */
-static void set_version(const char *seg, unsigned char version)
-{
-    unsigned char h[64];
-    uint32_t crc;
-    int fd = open(seg, O_RDWR);
-
-    assert_true(fd >= 0);
-    assert_int_equal(pread(fd, h, 64, 0), 64);
-    h[8] = version;
-    crc = trifle__crc32c(0, h, 56);
-    h[56] = (unsigned char)crc;
-    h[57] = (unsigned char)(crc >> 8);
-    h[58] = (unsigned char)(crc >> 16);
-    h[59] = (unsigned char)(crc >> 24);
-    assert_int_equal(pwrite(fd, h, 64, 0), 64);
-    close(fd);
-}
-
 static void test_format_versions(void **state)
 {
     trifle_error err = TRIFLE_ERROR_INIT;
@@ -830,9 +782,7 @@ static void test_format_versions(void **state)
     got g;
 
     (void)state;
-    j = open_j(TRIFLE__JSYNC_NONE, 0, 1 << 20);
-    replay_ok(j, &g);
-    free(g.seqs);
+    j = open_replayed(TRIFLE__JSYNC_NONE, 0, 1 << 20);
     append_ok(j, 1);
     append_ok(j, 2);
     trifle__journal_close(j);
@@ -1008,9 +958,7 @@ static void test_full_disk_tmpfs(void **state)
         return;
     }
     memset(body, 'x', sizeof(body));
-    j = open_j(TRIFLE__JSYNC_ALWAYS, 0, 1 << 20);
-    replay_ok(j, &g);
-    free(g.seqs);
+    j = open_replayed(TRIFLE__JSYNC_ALWAYS, 0, 1 << 20);
     seg_path(seg, sizeof(seg), 1, "");
     for (;;) {
         before = file_size(seg);
@@ -1033,7 +981,7 @@ static void test_full_disk_tmpfs(void **state)
     assert_int_equal(trifle__journal_last_seq(j), good);
     trifle__journal_close(j);
     assert_int_equal(n_log, 0);
-    rm_rf(jdir);
+    test_rm_rf(jdir);
     assert_int_equal(umount(tmp_root), 0);
 }
 
@@ -1116,7 +1064,7 @@ static void test_group_commit(void **state)
     (void)state;
     memset(&s, 0, sizeof(s));
     pthread_mutex_init(&s.append_lock, NULL);
-    s.per_thread = light() ? 20 : 100;
+    s.per_thread = test_light() ? 20 : 100;
     s.j = open_j(TRIFLE__JSYNC_ALWAYS, 0, 8192); /* small segments: rotations race syncs */
     replay_ok(s.j, &g);
     free(g.seqs);
@@ -1170,9 +1118,7 @@ static void test_interval(void **state)
     int i;
 
     (void)state;
-    j = open_j(TRIFLE__JSYNC_INTERVAL, 10, 1 << 20);
-    replay_ok(j, &g);
-    free(g.seqs);
+    j = open_replayed(TRIFLE__JSYNC_INTERVAL, 10, 1 << 20);
     /* idle: nothing to sync, no sync */
     sleep_ms(50);
     trifle__journal_get_stats(j, &st);
@@ -1192,9 +1138,7 @@ static void test_interval(void **state)
     trifle__journal_close(j);
 
     /* close wakes the thread at once, even with a long interval */
-    j = open_j(TRIFLE__JSYNC_INTERVAL, 60000, 1 << 20);
-    replay_ok(j, &g);
-    free(g.seqs);
+    j = open_replayed(TRIFLE__JSYNC_INTERVAL, 60000, 1 << 20);
     append_ok(j, 21);
     t0 = now_ms();
     trifle__journal_close(j);

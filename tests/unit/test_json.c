@@ -425,33 +425,31 @@ static trifle_leaf *leaves_from_object(const cJSON *flat, size_t *n)
     return l;
 }
 
+/* One "unpack" vector: its flat leaves unpack to its expected tree. */
+static int check_unpack(const cJSON *c)
+{
+    const cJSON *expected = vector_get(c, "expected");
+    size_t n;
+    trifle_leaf *l = leaves_from_object(vector_get(c, "flat"), &n);
+    cJSON *got = trifle__json_unpack(l, n);
+    char *text = trifle__json_print(got, 0);
+
+    assert_non_null(got);
+    if (!cJSON_Compare(got, expected, 1)) {
+        char *flat = cJSON_PrintUnformatted(vector_get(c, "flat"));
+        char *want = cJSON_PrintUnformatted(expected);
+        fail_msg("unpack %s: got %s, expected %s", flat, text, want);
+    }
+    trifle__free(text);
+    cJSON_Delete(got);
+    free(l);
+    return 0;
+}
+
 static void test_unpack_vectors(void **state)
 {
-    cJSON *doc = vectors_load("packer.json");
-    const cJSON *c;
-    int count = 0;
-
     (void)state;
-    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(doc, "unpack")) {
-        const cJSON *expected = cJSON_GetObjectItemCaseSensitive(c, "expected");
-        size_t n;
-        trifle_leaf *l = leaves_from_object(cJSON_GetObjectItemCaseSensitive(c, "flat"), &n);
-        cJSON *got = trifle__json_unpack(l, n);
-        char *text = trifle__json_print(got, 0);
-
-        assert_non_null(got);
-        if (!cJSON_Compare(got, expected, 1)) {
-            char *want = cJSON_PrintUnformatted(expected);
-            fail_msg("unpack case %d: got %s, expected %s", count, text, want);
-        }
-        trifle__free(text);
-        cJSON_Delete(got);
-        free(l);
-        count++;
-    }
-    assert_int_equal(count, cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "unpack")));
-    assert_true(count > 0);
-    cJSON_Delete(doc);
+    (void)vectors_run("unpack", check_unpack);
 }
 
 static void assert_unpacks(const trifle_leaf *l, size_t n, const char *expected)
@@ -562,40 +560,61 @@ static void test_oom_parse(void **state)
     trifle__buf_free(&text);
 }
 
-static void test_oom_print_and_unpack(void **state)
+/* Allocation n = 1, 2, ... fails until @p make succeeds; each failure leaks nothing. The number
+ * of failures. */
+static int oom_sweep(const char *what, void *(*make)(const void *ctx), void (*drop)(void *p),
+                     const void *ctx)
 {
-    static const trifle_leaf l[] = {{"a.b", 1}, {"a.c.d", 2.5}, {"e", -1}, {"f.g", 1e-7}, {"a", 3}};
-    cJSON *tree = parse_ok("{\"a\":{\"b\":[1,2,{\"c\":\"text\"}]},\"n\":0.1}");
-    long n;
     int failures = 0;
+    long n;
 
-    (void)state;
     for (n = 1;; n++) {
-        char *out;
+        void *out;
 
         oom_begin(n);
-        out = trifle__json_print(tree, 1);
-        trifle__free(out);
+        out = make(ctx);
+        drop(out);
         if (oom_live != 0)
-            fail_msg("print: allocation %ld failed: %ld blocks leaked", n, oom_live);
+            fail_msg("%s: allocation %ld failed: %ld blocks leaked", what, n, oom_live);
         oom_end();
         if (out != NULL)
-            break;
+            return failures;
         failures++;
     }
-    for (n = 1;; n++) {
-        cJSON *u;
+}
 
-        oom_begin(n);
-        u = trifle__json_unpack(l, 5);
-        cJSON_Delete(u);
-        if (oom_live != 0)
-            fail_msg("unpack: allocation %ld failed: %ld blocks leaked", n, oom_live);
-        oom_end();
-        if (u != NULL)
-            break;
-        failures++;
-    }
+static void *print_pretty(const void *tree)
+{
+    return trifle__json_print(tree, 1);
+}
+
+static void free_text(void *text)
+{
+    trifle__free(text);
+}
+
+static const trifle_leaf oom_leaves[] = {
+    {"a.b", 1}, {"a.c.d", 2.5}, {"e", -1}, {"f.g", 1e-7}, {"a", 3}};
+
+static void *unpack_leaves(const void *unused)
+{
+    (void)unused;
+    return trifle__json_unpack(oom_leaves, 5);
+}
+
+static void free_tree(void *tree)
+{
+    cJSON_Delete(tree);
+}
+
+static void test_oom_print_and_unpack(void **state)
+{
+    cJSON *tree = parse_ok("{\"a\":{\"b\":[1,2,{\"c\":\"text\"}]},\"n\":0.1}");
+    int failures;
+
+    (void)state;
+    failures = oom_sweep("print", print_pretty, free_text, tree);
+    failures += oom_sweep("unpack", unpack_leaves, free_tree, NULL);
     assert_true(failures >= 10);
     cJSON_Delete(tree);
 }
@@ -637,5 +656,5 @@ int main(void)
         cmocka_unit_test(test_cjson_uses_our_allocator),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, vectors_setup_packer, vectors_teardown);
 }

@@ -29,26 +29,23 @@ static void assert_formats(double v, const char *expected)
     assert_int_equal(n, strlen(expected));
 }
 
+/* One "number_format" vector: its input number formats as its text. */
+static int check_format(const cJSON *c)
+{
+    const char *text = vector_str(c, "text");
+    double v = strtod(vector_str(c, "input"), NULL);
+    char buf[40];
+
+    assert_formats(v, text);
+    assert_int_equal(trifle_format_double(buf, v), strlen(text));
+    assert_string_equal(buf, text);
+    return 0;
+}
+
 static void test_number_format_vectors(void **state)
 {
-    cJSON *doc = vectors_load("packer.json");
-    const cJSON *c;
-    int count = 0;
-
     (void)state;
-    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(doc, "number_format")) {
-        const char *input = cJSON_GetObjectItemCaseSensitive(c, "input")->valuestring;
-        const char *text = cJSON_GetObjectItemCaseSensitive(c, "text")->valuestring;
-        double v = strtod(input, NULL);
-        char buf[40];
-
-        assert_formats(v, text);
-        assert_int_equal(trifle_format_double(buf, v), strlen(text));
-        assert_string_equal(buf, text);
-        count++;
-    }
-    assert_true(count >= 20);
-    cJSON_Delete(doc);
+    assert_true(vectors_run("number_format", check_format) >= 20);
 }
 
 static void test_shortest_near_powers_of_two(void **state)
@@ -99,9 +96,7 @@ static void test_round_trip_random(void **state)
         double v;
         char buf[40];
 
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        (void)test_xorshift(&x);
         memcpy(&v, &x, sizeof(v));
         if (!isfinite(v))
             continue;
@@ -204,13 +199,6 @@ static void test_locale_independent(void **state)
  * printf search they stand in for: byte for byte, on random bit patterns and on the values the
  * fast paths are for (short decimals, binary fractions, sums, values where v·10^q nears 2^50). */
 static uint64_t rng_state = 0x2545F4914F6CDD1Du;
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
 
 static void assert_fast_matches_reference(double v)
 {
@@ -232,7 +220,7 @@ static void test_fast_path_matches_reference(void **state)
 
     (void)state;
     for (i = 0; i < rounds; i++) {
-        uint64_t bits = rng(), r = rng();
+        uint64_t bits = test_xorshift(&rng_state), r = test_xorshift(&rng_state);
         double v, m;
         int q = (int)((r >> 32) % 23), digits = 1 + (int)((r >> 40) % 17);
 
@@ -240,7 +228,7 @@ static void test_fast_path_matches_reference(void **state)
         if (isfinite(v))
             assert_fast_matches_reference(v);
         /* a short decimal: an integer of 1..17 digits over 10^q */
-        m = (double)(rng() % (uint64_t)pow10[digits]);
+        m = (double)(test_xorshift(&rng_state) % (uint64_t)pow10[digits]);
         v = m / pow10[q];
         assert_fast_matches_reference(v);
         assert_fast_matches_reference(-v);
@@ -272,5 +260,5 @@ int main(void)
         cmocka_unit_test(test_locale_independent),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, vectors_setup_packer, vectors_teardown);
 }

@@ -19,6 +19,7 @@
 #include "../fake_driver.h"
 #include "pool_int.h"
 #include "trifle/trifle.h"
+#include "unit_helpers.h"
 
 #define T0 1736937465 /* 2025-01-15T10:37:45Z */
 
@@ -35,6 +36,7 @@ static void fresh_fake(void)
     (void)snprintf(url, sizeof(url), "fake:%s", db);
 }
 
+/* A pool of at most @p max connections on a fresh fake database. */
 static trifle__pool *new_pool(size_t max)
 {
     trifle_storage *first = NULL;
@@ -42,6 +44,7 @@ static trifle__pool *new_pool(size_t max)
     trifle_storage_options so = TRIFLE_STORAGE_OPTIONS_INIT;
     trifle_error err = TRIFLE_ERROR_INIT;
 
+    fresh_fake();
     assert_int_equal(trifle_storage_open(&first, url, &so, &err), 0);
     assert_int_equal(trifle__pool_new(&p, first, url, &so, max, &err), 0);
     return p;
@@ -55,7 +58,6 @@ static void test_opens_on_demand(void **state)
     trifle_error err = TRIFLE_ERROR_INIT;
 
     (void)state;
-    fresh_fake();
     p = new_pool(3);
     assert_int_equal(trifle__pool_open_count(p), 1);
     assert_int_equal(trifle__pool_get(p, &a, &err), 0);
@@ -75,11 +77,29 @@ static void test_opens_on_demand(void **state)
 }
 
 typedef struct waiter {
+    pthread_t th;
     trifle__pool *p;
     trifle_storage *got;
     int rc;
     atomic_int done;
 } waiter;
+
+static void nap_50ms(void)
+{
+    struct timespec ts = {0, 50 * 1000000L};
+
+    (void)nanosleep(&ts, NULL);
+}
+
+/* Start @p fn on @p w, a waiter on @p p holding @p got. */
+static void start_waiter(void *(*fn)(void *), waiter *w, trifle__pool *p, trifle_storage *got)
+{
+    w->p = p;
+    w->got = got;
+    w->rc = got == NULL ? -1 : 0;
+    atomic_init(&w->done, 0);
+    assert_int_equal(pthread_create(&w->th, NULL, fn, w), 0);
+}
 
 static void *get_one(void *v)
 {
@@ -94,27 +114,19 @@ static void *get_one(void *v)
 /* With every connection busy a caller waits until one is given back. */
 static void test_full_pool_waits(void **state)
 {
-    trifle__pool *p;
+    trifle__pool *p = new_pool(2);
     trifle_storage *a, *b;
     trifle_error err = TRIFLE_ERROR_INIT;
     waiter w;
-    pthread_t th;
-    struct timespec ts = {0, 50 * 1000000L};
 
     (void)state;
-    fresh_fake();
-    p = new_pool(2);
     assert_int_equal(trifle__pool_get(p, &a, &err), 0);
     assert_int_equal(trifle__pool_get(p, &b, &err), 0);
-    w.p = p;
-    w.got = NULL;
-    w.rc = -1;
-    atomic_init(&w.done, 0);
-    assert_int_equal(pthread_create(&th, NULL, get_one, &w), 0);
-    (void)nanosleep(&ts, NULL);
+    start_waiter(get_one, &w, p, NULL);
+    nap_50ms();
     assert_int_equal(atomic_load(&w.done), 0); /* still waiting */
     trifle__pool_put(p, b, 0);
-    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(pthread_join(w.th, NULL), 0);
     assert_int_equal(w.rc, 0);
     assert_ptr_equal(w.got, b);
     assert_int_equal(trifle__pool_open_count(p), 2);
@@ -133,7 +145,6 @@ static void test_broken_connection_is_replaced(void **state)
     double opens, closes;
 
     (void)state;
-    fresh_fake();
     p = new_pool(2);
     assert_int_equal(trifle__pool_get(p, &a, &err), 0);
     assert_int_equal(trifle__pool_get(p, &b, &err), 0);
@@ -157,9 +168,8 @@ static void test_broken_connection_is_replaced(void **state)
 static void *put_later(void *v)
 {
     waiter *w = v;
-    struct timespec ts = {0, 50 * 1000000L};
 
-    (void)nanosleep(&ts, NULL);
+    nap_50ms();
     w->rc = 1;
     trifle__pool_put(w->p, w->got, 0);
     return NULL;
@@ -168,24 +178,17 @@ static void *put_later(void *v)
 /* Close waits for the call in progress, closes everything, and refuses later calls. */
 static void test_close_waits(void **state)
 {
-    trifle__pool *p;
+    waiter w;
+    trifle__pool *p = new_pool(2);
     trifle_storage *a, *b;
     trifle_error err = TRIFLE_ERROR_INIT;
-    waiter w;
-    pthread_t th;
 
     (void)state;
-    fresh_fake();
-    p = new_pool(2);
     assert_int_equal(trifle__pool_get(p, &a, &err), 0);
-    w.p = p;
-    w.got = a;
-    w.rc = 0;
-    atomic_init(&w.done, 0);
-    assert_int_equal(pthread_create(&th, NULL, put_later, &w), 0);
+    start_waiter(put_later, &w, p, a);
     trifle__pool_close(p);
     assert_int_equal(w.rc, 1); /* the call had ended */
-    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(pthread_join(w.th, NULL), 0);
     assert_int_equal(trifle__pool_open_count(p), 0);
     assert_null(trifle__pool_meta(p));
     assert_int_equal(trifle__pool_get(p, &b, &err), TRIFLE_ECLOSED);
@@ -197,16 +200,13 @@ static void test_close_waits(void **state)
 
 static trifle *open_with(const char *driver, const char *connections, const char *buffered)
 {
-    trifle_config *cfg = NULL;
+    trifle_config *cfg =
+        test_config(driver, (const char *const[]){"granularities", "1h,1d", "connections",
+                                                  connections, "buffer.enabled", buffered, NULL});
     trifle *t = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
 
     assert_int_equal(trifle_driver_dir_add(TRIFLE_BUILD_PLUGIN_DIR, &err), 0);
-    assert_int_equal(trifle_config_new(&cfg, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "driver", driver, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "granularities", "1h,1d", &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "connections", connections, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.enabled", buffered, &err), 0);
     if (trifle_open(&t, cfg, &err) != 0)
         fail_msg("open %s: %s", driver, err.message);
     trifle_config_free(cfg);
@@ -215,15 +215,13 @@ static trifle *open_with(const char *driver, const char *connections, const char
 
 static void test_memory_sqlite_refuses_a_pool(void **state)
 {
-    trifle_config *cfg = NULL;
+    trifle_config *cfg =
+        test_config("sqlite::memory:", (const char *const[]){"connections", "2", NULL});
     trifle *t = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
 
     (void)state;
     assert_int_equal(trifle_driver_dir_add(TRIFLE_BUILD_PLUGIN_DIR, &err), 0);
-    assert_int_equal(trifle_config_new(&cfg, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "driver", "sqlite::memory:", &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "connections", "2", &err), 0);
     assert_int_equal(trifle_open(&t, cfg, &err), TRIFLE_ECONFIG);
     assert_null(t);
     assert_string_equal(
@@ -299,15 +297,13 @@ static void concurrent_writers(const char *driver, int threads, int per_thread)
 
 static void test_sqlite_file_writers(void **state)
 {
-    char dir[] = "/tmp/trifle_pool_XXXXXX", driver[256], file[128];
+    char dir[64], driver[256];
 
     (void)state;
-    assert_non_null(mkdtemp(dir));
-    (void)snprintf(file, sizeof(file), "%s/pool.db", dir);
-    (void)snprintf(driver, sizeof(driver), "sqlite:%s", file);
+    assert_int_equal(test_mkdtemp(dir, sizeof(dir), "pool"), 0);
+    (void)snprintf(driver, sizeof(driver), "sqlite:%s/pool.db", dir);
     concurrent_writers(driver, 6, 300);
-    (void)snprintf(driver, sizeof(driver), "rm -rf '%s'", dir);
-    assert_int_equal(system(driver), 0);
+    test_rm_rf(dir);
 }
 
 static void test_postgres_writers(void **state)

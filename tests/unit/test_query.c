@@ -47,25 +47,38 @@ static const char *default_series =
     "{\"at\":[1769212800,1769216400],\"values\":[{\"count\":40,\"duration\":0.42,"
     "\"meta\":{\"label\":\"fast\"},\"c\":{\"US\":1,\"SK\":2}},{\"count\":2,\"c\":{\"US\":3}}]}";
 
+/* An environment of the three granularities that reads through fake_read with @p ctx. */
+static void env_init(trifle__query_env *env, void *ctx, int flags, const trifle_zone *zone)
+{
+    memset(env, 0, sizeof(*env));
+    env->zone = zone;
+    env->granularities = granularities;
+    env->n_granularities = 3;
+    env->flags = flags;
+    env->read = fake_read;
+    env->ctx = ctx;
+}
+
+/* Run @p request in @p env; the run itself must succeed (the outcome is the result's). */
+static trifle_query_result *run(const trifle__query_env *env, const char *request)
+{
+    trifle_query_result *r = NULL;
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    assert_int_equal(trifle__query_run(&r, request, strlen(request), env, &err), 0);
+    assert_non_null(r);
+    return r;
+}
+
 static trifle_query_result *query_env(fake *f, const char *request, int flags,
                                       const trifle_zone *zone)
 {
     trifle__query_env env;
-    trifle_query_result *r = NULL;
-    trifle_error err = TRIFLE_ERROR_INIT;
 
-    memset(&env, 0, sizeof(env));
-    env.zone = zone;
-    env.granularities = granularities;
-    env.n_granularities = 3;
-    env.flags = flags;
-    env.read = fake_read;
-    env.ctx = f;
     if (f->series == NULL)
         f->series = default_series;
-    assert_int_equal(trifle__query_run(&r, request, strlen(request), &env, &err), 0);
-    assert_non_null(r);
-    return r;
+    env_init(&env, f, flags, zone);
+    return run(&env, request);
 }
 
 static trifle_query_result *query(fake *f, const char *request)
@@ -93,31 +106,44 @@ static char *render(const trifle_query_result *r, int style)
     return text;
 }
 
+/* The data rendering of @p r is @p want; frees @p r. */
+static void expect_rendered(trifle_query_result *r, const char *want)
+{
+    char *text = render(r, TRIFLE_QUERY_RENDER_DATA);
+
+    assert_string_equal(text, want);
+    trifle_mem_free(text);
+    trifle_query_result_free(r);
+}
+
 /* Run a request and check status, message and (for failures) the extra fields. */
 static void expect(const char *request, int status, const char *message, const char *extra)
 {
     fake f = {0};
     trifle_query_result *r = query(&f, request);
-    char *text;
 
     if (status_of(r) != status || strcmp(trifle_query_result_message(r), message) != 0)
         fail_msg("%s\n  got %d \"%s\"\n want %d \"%s\"", request, status_of(r),
                  trifle_query_result_message(r), status, message);
     assert_int_equal(trifle_query_result_code(r), status == 200 ? 0 : TRIFLE_EINVAL);
-    if (extra != NULL) {
-        text = render(r, TRIFLE_QUERY_RENDER_DATA);
-        assert_string_equal(text, extra);
-        trifle_mem_free(text);
-    }
     /* storage is only read once the checks before step 8 passed */
     if (status == 400 || strstr(message, "slices") || strstr(message, "Aggregator") ||
         strstr(message, "aggregator"))
         assert_int_equal(f.calls, 0);
-    trifle_query_result_free(r);
+    if (extra != NULL)
+        expect_rendered(r, extra);
+    else
+        trifle_query_result_free(r);
 }
 
 #define BASE "\"key\":\"k\",\"from\":\"2026-01-24T00:00:00Z\",\"to\":\"2026-01-24T01:00:00Z\","
 #define AGG BASE "\"granularity\":\"1h\",\"mode\":\"aggregate\",\"aggregator\":\"sum\","
+/* the rendered timeframe of BASE's one hour, and the table's two bucket times */
+#define TIMEFRAME                                                                       \
+    "\"timeframe\":{\"from\":\"2026-01-24T00:00:00Z\",\"to\":\"2026-01-24T01:00:00Z\"," \
+    "\"label\":\"custom\",\"granularity\":\"1h\"}"
+#define AT0 "\"2026-01-24T00:00:00Z\""
+#define AT1 "\"2026-01-24T01:00:00Z\""
 
 /* ------------------------------------------------------------------------------------------- */
 /* Checks in order                                                                              */
@@ -253,7 +279,6 @@ static void test_check8_read(void **state)
 {
     fake f = {0};
     trifle_query_result *r;
-    char *text;
 
     (void)state;
     f.rc = TRIFLE_EINVAL;
@@ -263,10 +288,7 @@ static void test_check8_read(void **state)
     assert_int_equal(status_of(r), 400);
     assert_int_equal(trifle_query_result_code(r), TRIFLE_EINVAL);
     assert_string_equal(trifle_query_result_message(r), "timeline too long: more than 10 points");
-    text = render(r, TRIFLE_QUERY_RENDER_DATA);
-    assert_string_equal(text, "{}");
-    trifle_mem_free(text);
-    trifle_query_result_free(r);
+    expect_rendered(r, "{}");
 
     memset(&f, 0, sizeof(f));
     f.rc = TRIFLE_ECONN;
@@ -276,10 +298,7 @@ static void test_check8_read(void **state)
     assert_int_equal(trifle_query_result_outcome(r), TRIFLE_QUERY_FAILED);
     assert_int_equal(trifle_query_result_code(r), TRIFLE_ECONN);
     assert_string_equal(trifle_query_result_message(r), "connection refused");
-    text = render(r, TRIFLE_QUERY_RENDER_DATA);
-    assert_string_equal(text, "{}");
-    trifle_mem_free(text);
-    trifle_query_result_free(r);
+    expect_rendered(r, "{}");
 
     /* the arguments given to the reader: trimmed key and granularity, instants */
     memset(&f, 0, sizeof(f));
@@ -320,55 +339,46 @@ static void test_check9_to_12_paths(void **state)
 /* ------------------------------------------------------------------------------------------- */
 /* Data objects                                                                                 */
 
-static void expect_data(fake *f, const char *request, const char *data)
+/* Run @p request over @p series (NULL: default_series); it succeeds with @p data. */
+static void expect_data(const char *series, const char *request, const char *data)
 {
-    trifle_query_result *r = query(f, request);
-    char *text;
+    fake f = {.series = series};
+    trifle_query_result *r = query(&f, request);
 
     if (status_of(r) != 200)
         fail_msg("%s: %d %s", request, status_of(r), trifle_query_result_message(r));
-    text = render(r, TRIFLE_QUERY_RENDER_DATA);
-    assert_string_equal(text, data);
-    trifle_mem_free(text);
-    trifle_query_result_free(r);
+    expect_rendered(r, data);
 }
 
 static void test_aggregate_data(void **state)
 {
-    fake f = {0};
-
     (void)state;
-    f.series = "{\"at\":[1769212800,1769216400],\"values\":[{\"count\":40,\"duration\":0.42},"
-               "{\"count\":2}]}";
     /* the SPEC §9.7 example */
-    expect_data(&f,
-                "{\"key\":\"event::signup\",\"from\":\"2026-01-24T00:00:00Z\",\"to\":"
-                "\"2026-01-24T01:00:00Z\",\"granularity\":\"1h\",\"mode\":\"aggregate\","
-                "\"value_path\":\"count\",\"aggregator\":\"sum\"}",
-                "{\"status\":\"ok\",\"aggregator\":\"sum\",\"metric_key\":\"event::signup\","
-                "\"value_path\":\"count\",\"slices\":1,\"value\":42,\"values\":[42],\"count\":1,"
-                "\"timeframe\":{\"from\":\"2026-01-24T00:00:00Z\",\"to\":\"2026-01-24T01:00:00Z\","
-                "\"label\":\"custom\",\"granularity\":\"1h\"},"
-                "\"available_paths\":[\"count\",\"duration\"],\"matched_paths\":[\"count\"],"
-                "\"table\":{\"columns\":[\"at\",\"count\"],\"rows\":[[\"2026-01-24T00:00:00Z\",40],"
-                "[\"2026-01-24T01:00:00Z\",2]]}}");
+    expect_data(
+        "{\"at\":[1769212800,1769216400],\"values\":[{\"count\":40,\"duration\":0.42},"
+        "{\"count\":2}]}",
+        "{\"key\":\"event::signup\",\"from\":\"2026-01-24T00:00:00Z\",\"to\":"
+        "\"2026-01-24T01:00:00Z\",\"granularity\":\"1h\",\"mode\":\"aggregate\","
+        "\"value_path\":\"count\",\"aggregator\":\"sum\"}",
+        "{\"status\":\"ok\",\"aggregator\":\"sum\",\"metric_key\":\"event::signup\","
+        "\"value_path\":\"count\",\"slices\":1,\"value\":42,\"values\":[42],\"count\":1," TIMEFRAME
+        ",\"available_paths\":[\"count\",\"duration\"],"
+        "\"matched_paths\":[\"count\"],\"table\":{\"columns\":[\"at\",\"count\"],\"rows\":"
+        "[[" AT0 ",40],[" AT1 ",2]]}}");
     /* slices > 1: no "value"; nulls are removed from "values"; table keeps every bucket */
-    f.series =
-        "{\"at\":[1769212800,1769216400,1769220000],\"values\":[{},{\"d\":5},{\"d\":\"7\"}]}";
-    expect_data(&f, "{" AGG "\"aggregator\":\"min\",\"value_path\":\"d\",\"slices\":\"3\"}",
-                "{\"status\":\"ok\",\"aggregator\":\"min\",\"metric_key\":\"k\",\"value_path\":"
-                "\"d\",\"slices\":3,\"values\":[5,7],\"count\":2,\"timeframe\":{\"from\":"
-                "\"2026-01-24T00:00:00Z\",\"to\":\"2026-01-24T01:00:00Z\",\"label\":\"custom\","
-                "\"granularity\":\"1h\"},\"available_paths\":[\"d\"],\"matched_paths\":[\"d\"],"
-                "\"table\":{\"columns\":[\"at\",\"d\"],\"rows\":[[\"2026-01-24T00:00:00Z\",null],"
-                "[\"2026-01-24T01:00:00Z\",5],[\"2026-01-24T02:00:00Z\",7]]}}");
+    expect_data(
+        "{\"at\":[1769212800,1769216400,1769220000],\"values\":[{},{\"d\":5},{\"d\":\"7\"}]}",
+        "{" AGG "\"aggregator\":\"min\",\"value_path\":\"d\",\"slices\":\"3\"}",
+        "{\"status\":\"ok\",\"aggregator\":\"min\",\"metric_key\":\"k\",\"value_path\":"
+        "\"d\",\"slices\":3,\"values\":[5,7],\"count\":2," TIMEFRAME
+        ",\"available_paths\":[\"d\"],\"matched_paths\":[\"d\"],\"table\":{\"columns\":"
+        "[\"at\",\"d\"],\"rows\":[[" AT0 ",null],[" AT1 ",5],[\"2026-01-24T02:00:00Z\",7]]}}");
 }
 
 static void test_aggregate_no_data(void **state)
 {
     fake f = {0};
     trifle_query_result *r;
-    char *text;
 
     (void)state;
     /* every group's min is null */
@@ -381,10 +391,7 @@ static void test_aggregate_no_data(void **state)
     assert_int_equal(status_of(r), 422);
     assert_string_equal(trifle_query_result_message(r),
                         "No data available for path d in the selected timeframe.");
-    text = render(r, TRIFLE_QUERY_RENDER_DATA);
-    assert_string_equal(text, "{\"available_paths\":[\"d\"]}");
-    trifle_mem_free(text);
-    trifle_query_result_free(r);
+    expect_rendered(r, "{\"available_paths\":[\"d\"]}");
     /* an empty series fails check 12 first */
     f.series = "{\"at\":[],\"values\":[]}";
     r = query(&f, "{" AGG "\"value_path\":\"d\"}");
@@ -395,59 +402,42 @@ static void test_aggregate_no_data(void **state)
 
 static void test_timeline_data(void **state)
 {
-    fake f = {0};
-
     (void)state;
-    f.series = "{\"at\":[1769212800,1769216400],\"values\":[{\"n\":{\"a\":1}},{\"n\":{\"a\":2,"
-               "\"b\":\"x\"}}]}";
-    expect_data(&f,
+    expect_data("{\"at\":[1769212800,1769216400],\"values\":[{\"n\":{\"a\":1}},{\"n\":{\"a\":2,"
+                "\"b\":\"x\"}}]}",
                 "{" BASE "\"granularity\":\"1h\",\"format\":\"timeline\",\"value_path\":\"n.a\"}",
                 "{\"status\":\"ok\",\"formatter\":\"timeline\",\"metric_key\":\"k\",\"value_path\":"
-                "\"n.a\",\"slices\":1,\"timeframe\":{\"from\":\"2026-01-24T00:00:00Z\",\"to\":"
-                "\"2026-01-24T01:00:00Z\",\"label\":\"custom\",\"granularity\":\"1h\"},\"result\":"
-                "{\"n.a\":[{\"at\":\"2026-01-24T00:00:00Z\",\"value\":1},{\"at\":"
-                "\"2026-01-24T01:00:00Z\",\"value\":2}]},\"available_paths\":[\"n.a\"],"
+                "\"n.a\",\"slices\":1," TIMEFRAME ",\"result\":{\"n.a\":[{\"at\":" AT0
+                ",\"value\":1},{\"at\":" AT1 ",\"value\":2}]},\"available_paths\":[\"n.a\"],"
                 "\"matched_paths\":[\"n.a\"],\"table\":{\"columns\":[\"at\",\"n.a\"],\"rows\":"
-                "[[\"2026-01-24T00:00:00Z\",1],[\"2026-01-24T01:00:00Z\",2]]}}");
+                "[[" AT0 ",1],[" AT1 ",2]]}}");
     /* a path that is a leaf in one row and a container in another */
-    f.series = "{\"at\":[1769212800,1769216400],\"values\":[{\"a\":1},{\"a\":{\"b\":2}}]}";
-    expect_data(
-        &f,
-        "{" BASE "\"granularity\":\"1h\",\"mode\":\"timeline\",\"value_path\":\"a\","
-        "\"slices\":2}",
-        "{\"status\":\"ok\",\"formatter\":\"timeline\",\"metric_key\":\"k\",\"value_path\":"
-        "\"a\",\"slices\":2,\"timeframe\":{\"from\":\"2026-01-24T00:00:00Z\",\"to\":"
-        "\"2026-01-24T01:00:00Z\",\"label\":\"custom\",\"granularity\":\"1h\"},\"result\":"
-        "{\"a\":[[{\"at\":\"2026-01-24T00:00:00Z\",\"value\":1}],[{\"at\":"
-        "\"2026-01-24T01:00:00Z\",\"value\":0}]],\"a.b\":[[{\"at\":\"2026-01-24T00:00:00Z\","
-        "\"value\":0}],[{\"at\":\"2026-01-24T01:00:00Z\",\"value\":2}]]},"
-        "\"available_paths\":[\"a\",\"a.b\"],\"matched_paths\":[\"a\",\"a.b\"],\"table\":"
-        "{\"columns\":[\"at\",\"a\",\"a.b\"],\"rows\":[[\"2026-01-24T00:00:00Z\",1,null],"
-        "[\"2026-01-24T01:00:00Z\",null,2]]}}");
+    expect_data("{\"at\":[1769212800,1769216400],\"values\":[{\"a\":1},{\"a\":{\"b\":2}}]}",
+                "{" BASE "\"granularity\":\"1h\",\"mode\":\"timeline\",\"value_path\":\"a\","
+                "\"slices\":2}",
+                "{\"status\":\"ok\",\"formatter\":\"timeline\",\"metric_key\":\"k\",\"value_path\":"
+                "\"a\",\"slices\":2," TIMEFRAME ",\"result\":{\"a\":[[{\"at\":" AT0
+                ",\"value\":1}],[{\"at\":" AT1 ",\"value\":0}]],\"a.b\":[[{\"at\":" AT0
+                ",\"value\":0}],[{\"at\":" AT1
+                ",\"value\":2}]]},\"available_paths\":[\"a\",\"a.b\"],"
+                "\"matched_paths\":[\"a\",\"a.b\"],\"table\":{\"columns\":[\"at\",\"a\",\"a.b\"],"
+                "\"rows\":[[" AT0 ",1,null],[" AT1 ",null,2]]}}");
 }
 
 static void test_category_data(void **state)
 {
-    fake f = {0};
-    trifle_query_result *r;
-
     (void)state;
-    expect_data(&f,
+    expect_data(NULL,
                 "{" BASE "\"granularity\":\"1h\",\"mode\":\"category\",\"value_path\":\"c\","
                 "\"slices\":2}",
                 "{\"status\":\"ok\",\"formatter\":\"category\",\"metric_key\":\"k\",\"value_path\":"
-                "\"c\",\"slices\":2,\"timeframe\":{\"from\":\"2026-01-24T00:00:00Z\",\"to\":"
-                "\"2026-01-24T01:00:00Z\",\"label\":\"custom\",\"granularity\":\"1h\"},\"result\":"
-                "[{\"c.SK\":2,\"c.US\":1},{\"c.SK\":0,\"c.US\":3}],\"available_paths\":[\"c.SK\","
-                "\"c.US\",\"count\",\"duration\"],\"matched_paths\":[\"c.SK\",\"c.US\"],\"table\":"
-                "{\"columns\":[\"at\",\"c.SK\",\"c.US\"],\"rows\":[[\"2026-01-24T00:00:00Z\",2,1],"
-                "[\"2026-01-24T01:00:00Z\",null,3]]}}");
+                "\"c\",\"slices\":2," TIMEFRAME ",\"result\":[{\"c.SK\":2,\"c.US\":1},"
+                "{\"c.SK\":0,\"c.US\":3}],\"available_paths\":[\"c.SK\",\"c.US\",\"count\","
+                "\"duration\"],\"matched_paths\":[\"c.SK\",\"c.US\"],\"table\":{\"columns\":"
+                "[\"at\",\"c.SK\",\"c.US\"],\"rows\":[[" AT0 ",2,1],[" AT1 ",null,3]]}}");
     /* keys exist but none is an available (numeric) path */
-    r = query(&f, "{" BASE "\"granularity\":\"1h\",\"mode\":\"category\",\"value_path\":\"meta\"}");
-    assert_int_equal(status_of(r), 422);
-    assert_string_equal(trifle_query_result_message(r),
-                        "No matching data found for path meta in the selected timeframe.");
-    trifle_query_result_free(r);
+    expect("{" BASE "\"granularity\":\"1h\",\"mode\":\"category\",\"value_path\":\"meta\"}", 422,
+           "No matching data found for path meta in the selected timeframe.", NULL);
     expect("{" BASE "\"granularity\":\"1h\",\"mode\":\"category\",\"value_path\":\"zzz\"}", 422,
            "No matching data found for path zzz in the selected timeframe.",
            "{\"available_paths\":[\"c.SK\",\"c.US\",\"count\",\"duration\"]}");
@@ -458,19 +448,16 @@ static void test_category_data(void **state)
 
 static void test_transponder(void **state)
 {
-    fake f = {0};
-
     (void)state;
-    expect_data(&f,
-                "{" AGG "\"value_path\":\"ratio\",\"transpond_paths\":[\"count\","
-                "\"duration\"],\"expression\":\"a / b\",\"response\":\"ratio\"}",
-                "{\"status\":\"ok\",\"aggregator\":\"sum\",\"metric_key\":\"k\",\"value_path\":"
-                "\"ratio\",\"slices\":1,\"value\":95.23809523809524,\"values\":"
-                "[95.23809523809524],\"count\":1,\"timeframe\":{\"from\":\"2026-01-24T00:00:00Z\","
-                "\"to\":\"2026-01-24T01:00:00Z\",\"label\":\"custom\",\"granularity\":\"1h\"},"
-                "\"available_paths\":[\"c.SK\",\"c.US\",\"count\",\"duration\",\"ratio\"],"
-                "\"matched_paths\":[\"ratio\"],\"table\":{\"columns\":[\"at\",\"ratio\"],\"rows\":"
-                "[[\"2026-01-24T00:00:00Z\",95.23809523809524],[\"2026-01-24T01:00:00Z\",null]]}}");
+    expect_data(
+        NULL,
+        "{" AGG "\"value_path\":\"ratio\",\"transpond_paths\":[\"count\","
+        "\"duration\"],\"expression\":\"a / b\",\"response\":\"ratio\"}",
+        "{\"status\":\"ok\",\"aggregator\":\"sum\",\"metric_key\":\"k\",\"value_path\":"
+        "\"ratio\",\"slices\":1,\"value\":95.23809523809524,\"values\":"
+        "[95.23809523809524],\"count\":1," TIMEFRAME ",\"available_paths\":[\"c.SK\","
+        "\"c.US\",\"count\",\"duration\",\"ratio\"],\"matched_paths\":[\"ratio\"],\"table\":"
+        "{\"columns\":[\"at\",\"ratio\"],\"rows\":[[" AT0 ",95.23809523809524],[" AT1 ",null]]}}");
     /* a comma-separated string, as the CLI passes --transpond-paths */
     expect("{" AGG "\"value_path\":\"r\",\"transpond_paths\":\"count,,duration\","
            "\"expression\":\"c * 2\",\"response\":\"r\"}",
@@ -496,21 +483,27 @@ static void test_transponder(void **state)
 /* ------------------------------------------------------------------------------------------- */
 /* Zones, CLI times, renderings                                                                 */
 
-static void test_zone_and_cli_times(void **state)
+/* Europe/Bratislava (+01:00 in January), the zone of the CLI time tests. */
+static trifle_zone *bratislava(void)
 {
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_zone *zone = NULL;
-    trifle_query_result *r;
-    fake f = {0};
+
+    assert_int_equal(trifle_zone_open(&zone, "Europe/Bratislava", &err), 0);
+    return zone;
+}
+
+static void test_zone_and_cli_times(void **state)
+{
+    static const char request[] =
+        "{\"key\":\"k\",\"from\":\"2026-01-24\",\"to\":\"@1769216400\","
+        "\"granularity\":\"1d\",\"mode\":\"timeline\",\"value_path\":\"n\"}";
+    trifle_zone *zone = bratislava();
+    fake f = {.series = "{\"at\":[1769209200],\"values\":[{\"n\":1}]}"};
+    trifle_query_result *r = query_env(&f, request, TRIFLE_QUERY_CLI_TIME, zone);
     char *text;
 
     (void)state;
-    assert_int_equal(trifle_zone_open(&zone, "Europe/Bratislava", &err), 0);
-    f.series = "{\"at\":[1769209200],\"values\":[{\"n\":1}]}";
-    r = query_env(&f,
-                  "{\"key\":\"k\",\"from\":\"2026-01-24\",\"to\":\"@1769216400\","
-                  "\"granularity\":\"1d\",\"mode\":\"timeline\",\"value_path\":\"n\"}",
-                  TRIFLE_QUERY_CLI_TIME, zone);
     assert_int_equal(status_of(r), 200);
     assert_true(f.from == 1769209200 && f.to == T1); /* local midnight, +01:00 */
     text = render(r, TRIFLE_QUERY_RENDER_DATA);
@@ -523,10 +516,7 @@ static void test_zone_and_cli_times(void **state)
     trifle_mem_free(text);
     trifle_query_result_free(r);
     /* the same request over HTTP rules needs offsets */
-    r = query_env(&f,
-                  "{\"key\":\"k\",\"from\":\"2026-01-24\",\"to\":\"@1769216400\","
-                  "\"granularity\":\"1d\",\"mode\":\"timeline\",\"value_path\":\"n\"}",
-                  TRIFLE_QUERY_HTTP_TIME, zone);
+    r = query_env(&f, request, TRIFLE_QUERY_HTTP_TIME, zone);
     assert_int_equal(status_of(r), 400);
     assert_string_equal(trifle_query_result_message(r), "invalid time: 2026-01-24");
     trifle_query_result_free(r);
@@ -566,35 +556,21 @@ static trifle_query_result *query_far(far *f, const char *request, int flags,
                                       const trifle_zone *zone)
 {
     trifle__query_env env;
-    trifle_query_result *r = NULL;
-    trifle_error err = TRIFLE_ERROR_INIT;
 
-    memset(&env, 0, sizeof(env));
-    env.zone = zone;
-    env.granularities = granularities;
-    env.n_granularities = 3;
-    env.flags = flags;
-    env.read = fake_read; /* never called: ctx is not a fake */
-    env.ctx = f;
+    env_init(&env, f, flags, zone); /* fake_read is never called: ctx is not a fake */
     env.remote = far_remote;
     env.remote_name = "driver far";
-    assert_int_equal(trifle__query_run(&r, request, strlen(request), &env, &err), 0);
-    assert_non_null(r);
-    return r;
+    return run(&env, request);
 }
 
 static void test_remote_forwards(void **state)
 {
-    trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_zone *zone = NULL;
+    trifle_zone *zone = bratislava();
     trifle_query_result *r;
-    far f = {0};
-    char *text;
+    far f = {.status = 200,
+             .body = "{\"data\":{\"status\":\"ok\",\"value\":7,\"extra\":[1,2.5,null]}}"};
 
     (void)state;
-    assert_int_equal(trifle_zone_open(&zone, "Europe/Bratislava", &err), 0);
-    f.status = 200;
-    f.body = "{\"data\":{\"status\":\"ok\",\"value\":7,\"extra\":[1,2.5,null]}}";
     /* CLI times are the caller's: resolved in its zone and sent as UTC; a granularity the local
      * configuration lacks (1w) goes to the far side, whose configuration decides */
     r = query_far(&f,
@@ -612,10 +588,7 @@ static void test_remote_forwards(void **state)
     assert_int_equal(status_of(r), 200);
     assert_int_equal(trifle_query_result_code(r), 0);
     assert_string_equal(trifle_query_result_message(r), "");
-    text = render(r, TRIFLE_QUERY_RENDER_DATA);
-    assert_string_equal(text, "{\"status\":\"ok\",\"value\":7,\"extra\":[1,2.5,null]}");
-    trifle_mem_free(text);
-    trifle_query_result_free(r);
+    expect_rendered(r, "{\"status\":\"ok\",\"value\":7,\"extra\":[1,2.5,null]}");
     /* the checks before step 8 stay local, with their messages; nothing is sent */
     f.calls = 0;
     r = query_far(&f, "{" AGG "\"value_path\":\"n\",\"slices\":0}", 0, NULL);
@@ -645,8 +618,6 @@ static void expect_answer(int status, const char *body, int want_status, int wan
 {
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_query_result *r = NULL;
-    char *text;
-
     size_t n = strlen(message);
 
     /* a message ending in '*' is a prefix: the JSON reader's own words follow it */
@@ -659,41 +630,48 @@ static void expect_answer(int status, const char *body, int want_status, int wan
         fail_msg("%d %s\n  got %d \"%s\"\n want %d \"%s\"", status, body, status_of(r),
                  trifle_query_result_message(r), want_status, message);
     assert_int_equal(trifle_query_result_code(r), want_code);
-    text = render(r, TRIFLE_QUERY_RENDER_DATA);
-    assert_string_equal(text, extra);
-    trifle_mem_free(text);
-    trifle_query_result_free(r);
+    expect_rendered(r, extra);
 }
 
 static void test_remote_answers(void **state)
 {
+    /* the far side's status and body; the status, code, message and data they come to */
+    static const struct {
+        int status;
+        const char *body;
+        int want_status, want_code;
+        const char *message, *extra;
+    } cases[] = {
+        {200, "{\"data\":{\"value\":1}}", 200, 0, "", "{\"value\":1}"},
+        /* a 422 keeps the message and the extra fields, as a local outcome has them */
+        {422,
+         "{\"errors\":{\"status\":\"error\",\"error\":\"Unknown path(s): x\","
+         "\"missing_paths\":[\"x\"],\"available_paths\":[\"n\"]}}",
+         422, TRIFLE_EINVAL, "Unknown path(s): x",
+         "{\"missing_paths\":[\"x\"],\"available_paths\":[\"n\"]}"},
+        {400, "{\"errors\":{\"detail\":\"Bad request\"}}", 400, TRIFLE_EINVAL,
+         "driver far: the query was refused with status 400: Bad request", "{}"},
+        {500, "{\"errors\":{\"detail\":\"Internal server error\"}}", 500, TRIFLE_EDRIVER,
+         "driver far: the query failed with status 500: Internal server error", "{}"},
+        {502, "<html>bad gateway</html>", 500, TRIFLE_EDRIVER,
+         "driver far: the query failed with status 502: (the body is not JSON)", "{}"},
+        /* malformed answers name what is wrong */
+        {200, "<html>", 500, TRIFLE_EDRIVER,
+         "driver far: the query's answer (status 200) is not JSON: invalid JSON*", "{}"},
+        {200, "{\"data\":[1]}", 500, TRIFLE_EDRIVER,
+         "driver far: the query's answer (status 200) has no \"data\" object", "{}"},
+        {200, "", 500, TRIFLE_EDRIVER,
+         "driver far: the query's answer (status 200) is not JSON: invalid JSON*", "{}"},
+        {422, "{\"errors\":{\"detail\":\"x\"}}", 500, TRIFLE_EDRIVER,
+         "driver far: the query's answer (status 422) has no \"errors\".\"error\" message", "{}"},
+        {302, "{}", 500, TRIFLE_EDRIVER, "driver far: the query's answer has status 302", "{}"},
+    };
+    size_t i;
+
     (void)state;
-    expect_answer(200, "{\"data\":{\"value\":1}}", 200, 0, "", "{\"value\":1}");
-    /* a 422 keeps the message and the extra fields, as a local outcome has them */
-    expect_answer(422,
-                  "{\"errors\":{\"status\":\"error\",\"error\":\"Unknown path(s): x\","
-                  "\"missing_paths\":[\"x\"],\"available_paths\":[\"n\"]}}",
-                  422, TRIFLE_EINVAL, "Unknown path(s): x",
-                  "{\"missing_paths\":[\"x\"],\"available_paths\":[\"n\"]}");
-    expect_answer(400, "{\"errors\":{\"detail\":\"Bad request\"}}", 400, TRIFLE_EINVAL,
-                  "driver far: the query was refused with status 400: Bad request", "{}");
-    expect_answer(500, "{\"errors\":{\"detail\":\"Internal server error\"}}", 500, TRIFLE_EDRIVER,
-                  "driver far: the query failed with status 500: Internal server error", "{}");
-    expect_answer(502, "<html>bad gateway</html>", 500, TRIFLE_EDRIVER,
-                  "driver far: the query failed with status 502: (the body is not JSON)", "{}");
-    /* malformed answers name what is wrong */
-    expect_answer(200, "<html>", 500, TRIFLE_EDRIVER,
-                  "driver far: the query's answer (status 200) is not JSON: invalid JSON*", "{}");
-    expect_answer(200, "{\"data\":[1]}", 500, TRIFLE_EDRIVER,
-                  "driver far: the query's answer (status 200) has no \"data\" object", "{}");
-    expect_answer(200, "", 500, TRIFLE_EDRIVER,
-                  "driver far: the query's answer (status 200) is not JSON: invalid JSON*", "{}");
-    expect_answer(422, "{\"errors\":{\"detail\":\"x\"}}", 500, TRIFLE_EDRIVER,
-                  "driver far: the query's answer (status 422) has no \"errors\".\"error\" "
-                  "message",
-                  "{}");
-    expect_answer(302, "{}", 500, TRIFLE_EDRIVER, "driver far: the query's answer has status 302",
-                  "{}");
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        expect_answer(cases[i].status, cases[i].body, cases[i].want_status, cases[i].want_code,
+                      cases[i].message, cases[i].extra);
 }
 
 static void test_renderings(void **state)
@@ -786,13 +764,7 @@ static void test_oom(void **state)
             char *text = NULL;
             fake f = {0};
             f.series = default_series;
-            memset(&env, 0, sizeof(env));
-            env.zone = NULL;
-            env.granularities = granularities;
-            env.n_granularities = 3;
-            env.flags = 0;
-            env.read = fake_read;
-            env.ctx = &f;
+            env_init(&env, &f, 0, NULL);
             oom_start(n);
             rc = trifle__query_run(&r, requests[i], strlen(requests[i]), &env, &err);
             if (rc == 0)
@@ -817,16 +789,30 @@ static void test_oom(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_shape),     cmocka_unit_test(test_check1_key),
-        cmocka_unit_test(test_check2_times),      cmocka_unit_test(test_check3_granularity),
-        cmocka_unit_test(test_check4_mode),       cmocka_unit_test(test_check5_slices),
-        cmocka_unit_test(test_check6_value_path), cmocka_unit_test(test_check7_aggregator),
-        cmocka_unit_test(test_check8_read),       cmocka_unit_test(test_check9_to_12_paths),
-        cmocka_unit_test(test_aggregate_data),    cmocka_unit_test(test_aggregate_no_data),
-        cmocka_unit_test(test_timeline_data),     cmocka_unit_test(test_category_data),
-        cmocka_unit_test(test_transponder),       cmocka_unit_test(test_zone_and_cli_times),
-        cmocka_unit_test(test_renderings),        cmocka_unit_test(test_oom),
-        cmocka_unit_test(test_remote_forwards),   cmocka_unit_test(test_remote_answers),
+        /* the checks, in their order */
+        cmocka_unit_test(test_request_shape),
+        cmocka_unit_test(test_check1_key),
+        cmocka_unit_test(test_check2_times),
+        cmocka_unit_test(test_check3_granularity),
+        cmocka_unit_test(test_check4_mode),
+        cmocka_unit_test(test_check5_slices),
+        cmocka_unit_test(test_check6_value_path),
+        cmocka_unit_test(test_check7_aggregator),
+        cmocka_unit_test(test_check8_read),
+        cmocka_unit_test(test_check9_to_12_paths),
+        /* the data objects */
+        cmocka_unit_test(test_aggregate_data),
+        cmocka_unit_test(test_aggregate_no_data),
+        cmocka_unit_test(test_timeline_data),
+        cmocka_unit_test(test_category_data),
+        cmocka_unit_test(test_transponder),
+        /* zones, renderings, allocation failures */
+        cmocka_unit_test(test_zone_and_cli_times),
+        cmocka_unit_test(test_renderings),
+        cmocka_unit_test(test_oom),
+        /* answered by a driver with TRIFLE_CAP_QUERY */
+        cmocka_unit_test(test_remote_forwards),
+        cmocka_unit_test(test_remote_answers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

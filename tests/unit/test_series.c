@@ -12,19 +12,10 @@
 #include "analysis_int.h"
 #include "vectors.h"
 
-static cJSON *vectors;
-
 static int setup(void **state)
 {
     (void)state;
     vectors = vectors_load("series.json");
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cJSON_Delete(vectors);
     return 0;
 }
 
@@ -36,11 +27,6 @@ static const cJSON *section(const char *name)
     return s;
 }
 
-static const cJSON *get(const cJSON *obj, const char *name)
-{
-    return cJSON_GetObjectItemCaseSensitive(obj, name);
-}
-
 /* ------------------------------------------------------------------------------------------- */
 
 static void test_normalize(void **state)
@@ -50,8 +36,8 @@ static void test_normalize(void **state)
 
     (void)state;
     cJSON_ArrayForEach (c, section("normalize")) {
-        trifle_series *s = series_from_json_parts(NULL, get(c, "values"));
-        const cJSON *want = get(c, "expected");
+        trifle_series *s = series_from_json_parts(NULL, vector_get(c, "values"));
+        const cJSON *want = vector_get(c, "expected");
         size_t i;
         assert_int_equal(trifle_series_len(s), cJSON_GetArraySize(want));
         for (i = 0; i < trifle_series_len(s); i++)
@@ -62,25 +48,45 @@ static void test_normalize(void **state)
     assert_true(cases > 0);
 }
 
-static void test_available_paths(void **state)
+/* @p got (freed here) equals @p want; the trees are printed when not. */
+static void expect_json(cJSON *got, const cJSON *want, const char *what)
 {
+    int same = json_check(got, want, what);
+
+    cJSON_Delete(got);
+    if (!same)
+        fail();
+}
+
+/* The path lists of section @p name: "available_paths" (every path of the series) or
+ * "resolve_paths" (the paths a vector's "path" names). */
+static void check_path_lists(const char *name)
+{
+    int resolve = strcmp(name, "resolve_paths") == 0;
     const cJSON *c;
 
-    (void)state;
-    cJSON_ArrayForEach (c, section("available_paths")) {
-        trifle_series *s = series_from_json_parts(NULL, get(c, "values"));
+    cJSON_ArrayForEach (c, section(name)) {
+        trifle_series *s = series_from_json_parts(NULL, vector_get(c, "values"));
+        const char *what = resolve ? vector_str(c, "path") : name;
         trifle_error err = TRIFLE_ERROR_INIT;
         char **list = NULL;
         size_t n = 99;
-        cJSON *got;
-        assert_int_equal(trifle_series_available_paths(&list, &n, s, &err), 0);
-        assert_null(list[n]);
-        got = strings_json(list, n);
-        assert_true(json_check(got, get(c, "expected"), "available_paths"));
-        cJSON_Delete(got);
+        if (resolve) {
+            assert_int_equal(trifle_series_resolve_paths(&list, &n, s, what, &err), 0);
+        } else {
+            assert_int_equal(trifle_series_available_paths(&list, &n, s, &err), 0);
+            assert_null(list[n]);
+        }
+        expect_json(strings_json(list, n), vector_get(c, "expected"), what);
         trifle_mem_free(list);
         trifle_series_free(s);
     }
+}
+
+static void test_available_paths(void **state)
+{
+    (void)state;
+    check_path_lists("available_paths");
 }
 
 static void test_slicing(void **state)
@@ -89,18 +95,17 @@ static void test_slicing(void **state)
 
     (void)state;
     cJSON_ArrayForEach (c, section("slicing")) {
-        const cJSON *items = get(c, "items");
-        size_t n = (size_t)get(c, "n")->valuedouble, groups, start, size, g, i;
+        const cJSON *items = vector_get(c, "items");
+        size_t n = (size_t)vector_get(c, "n")->valuedouble, groups, start, size, g, i;
         cJSON *got = cJSON_CreateArray();
-        trifle__slices(n, (size_t)get(c, "slices")->valuedouble, &groups, &start, &size);
+        trifle__slices(n, (size_t)vector_get(c, "slices")->valuedouble, &groups, &start, &size);
         for (g = 0; g < groups; g++) {
             cJSON *group = cJSON_CreateArray();
             for (i = start + g * size; i < start + (g + 1) * size; i++)
                 cJSON_AddItemToArray(group, cJSON_Duplicate(cJSON_GetArrayItem(items, (int)i), 1));
             cJSON_AddItemToArray(got, group);
         }
-        assert_true(json_check(got, get(c, "groups"), "slicing"));
-        cJSON_Delete(got);
+        expect_json(got, vector_get(c, "groups"), "slicing");
     }
 }
 
@@ -111,17 +116,19 @@ static void test_aggregate(void **state)
 
     (void)state;
     cJSON_ArrayForEach (c, section("aggregate")) {
-        trifle_series *s = series_from_vector(get(c, "series"));
+        trifle_series *s = series_from_vector(vector_get(c, "series"));
         trifle_error err = TRIFLE_ERROR_INIT;
         double *values = NULL;
         unsigned char *present = NULL;
         size_t n = 99, i;
         int agg = -1, rc;
-        const cJSON *want = get(c, "expected"), *error = get(c, "error");
+        const cJSON *want = vector_get(c, "expected"), *error = vector_get(c, "error");
 
-        assert_int_equal(trifle_aggregator_parse(&agg, get(c, "aggregator")->valuestring, &err), 0);
-        rc = trifle_series_aggregate(&values, &present, &n, s, agg, get(c, "path")->valuestring,
-                                     (size_t)get(c, "slices")->valuedouble, &err);
+        assert_int_equal(
+            trifle_aggregator_parse(&agg, vector_get(c, "aggregator")->valuestring, &err), 0);
+        rc = trifle_series_aggregate(&values, &present, &n, s, agg,
+                                     vector_get(c, "path")->valuestring,
+                                     (size_t)vector_get(c, "slices")->valuedouble, &err);
         if (error != NULL) {
             assert_int_equal(rc, TRIFLE_EINVAL);
             assert_string_equal(err.message, error->valuestring);
@@ -186,24 +193,8 @@ static void test_aggregate_present_optional(void **state)
 
 static void test_resolve_paths(void **state)
 {
-    const cJSON *c;
-
     (void)state;
-    cJSON_ArrayForEach (c, section("resolve_paths")) {
-        trifle_series *s = series_from_json_parts(NULL, get(c, "values"));
-        trifle_error err = TRIFLE_ERROR_INIT;
-        char **list = NULL;
-        size_t n = 99;
-        cJSON *got;
-        assert_int_equal(
-            trifle_series_resolve_paths(&list, &n, s, get(c, "path")->valuestring, &err), 0);
-        got = strings_json(list, n);
-        if (!json_check(got, get(c, "expected"), get(c, "path")->valuestring))
-            fail();
-        cJSON_Delete(got);
-        trifle_mem_free(list);
-        trifle_series_free(s);
-    }
+    check_path_lists("resolve_paths");
 }
 
 /* Run a formatter vector through the public function (text) and compare. */
@@ -212,10 +203,10 @@ static void formatter_vectors(const char *name)
     const cJSON *c;
 
     cJSON_ArrayForEach (c, section(name)) {
-        trifle_series *s = series_from_vector(get(c, "series"));
+        trifle_series *s = series_from_vector(vector_get(c, "series"));
         trifle_error err = TRIFLE_ERROR_INIT;
-        size_t slices = (size_t)get(c, "slices")->valuedouble;
-        const char *path = get(c, "path")->valuestring;
+        size_t slices = (size_t)vector_get(c, "slices")->valuedouble;
+        const char *path = vector_get(c, "path")->valuestring;
         char *text = NULL;
         cJSON *got;
         int rc;
@@ -226,11 +217,9 @@ static void formatter_vectors(const char *name)
             rc = trifle_series_category(&text, s, path, slices, 0, NULL, NULL, &err);
         assert_int_equal(rc, 0);
         got = cJSON_Parse(text);
-        assert_non_null(got);
-        if (!json_check(got, get(c, "expected"), path))
-            fail();
-        cJSON_Delete(got);
         trifle_mem_free(text);
+        assert_non_null(got);
+        expect_json(got, vector_get(c, "expected"), path);
         trifle_series_free(s);
     }
 }
@@ -259,18 +248,29 @@ static trifle_series *sample(void)
     return s;
 }
 
+/* The fixture of the formatter tests: sample() in *state. */
+static int with_sample(void **state)
+{
+    *state = sample();
+    return 0;
+}
+
+static int free_sample(void **state)
+{
+    trifle_series_free(*state);
+    return 0;
+}
+
 static void test_timeline_rfc3339_utc(void **state)
 {
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_series *s = sample();
+    trifle_series *s = *state;
     char *text = NULL;
 
-    (void)state;
     assert_int_equal(trifle_series_timeline(&text, s, "c.US", 1, NULL, 0, NULL, NULL, &err), 0);
     assert_string_equal(text, "{\"c.US\":[{\"at\":\"2025-01-15T00:00:00Z\",\"value\":1},"
                               "{\"at\":\"2025-01-16T00:00:00Z\",\"value\":3}]}");
     trifle_mem_free(text);
-    trifle_series_free(s);
 }
 
 static int timeline_cb(const char **json_out, int64_t at, const char *raw_json, void *payload)
@@ -289,11 +289,10 @@ static int timeline_cb(const char **json_out, int64_t at, const char *raw_json, 
 static void test_timeline_callback(void **state)
 {
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_series *s = sample();
+    trifle_series *s = *state;
     char *text = NULL;
     int calls = 0;
 
-    (void)state;
     assert_int_equal(trifle_series_timeline(&text, s, "c", 1, NULL, TRIFLE_SERIES_UNIX_TIME,
                                             timeline_cb, &calls, &err),
                      0);
@@ -303,7 +302,6 @@ static void test_timeline_callback(void **state)
                               "\"c.SK\":[[1736899200,2],{\"at\":1736985600,\"value\":0}],"
                               "\"c.US\":[[1736899200,1],{\"at\":1736985600,\"value\":3}]}");
     trifle_mem_free(text);
-    trifle_series_free(s);
 }
 
 static int timeline_bad_cb(const char **json_out, int64_t at, const char *raw, void *payload)
@@ -317,11 +315,10 @@ static int timeline_bad_cb(const char **json_out, int64_t at, const char *raw, v
 static void test_timeline_callback_errors(void **state)
 {
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_series *s = sample();
+    trifle_series *s = *state;
     char *text = NULL;
     int flag = 1;
 
-    (void)state;
     assert_int_equal(
         trifle_series_timeline(&text, s, "c.US", 1, NULL, 0, timeline_bad_cb, NULL, &err),
         TRIFLE_EINVAL);
@@ -332,7 +329,6 @@ static void test_timeline_callback_errors(void **state)
     assert_true(strncmp(err.message, "timeline callback failed: ", 26) == 0);
     assert_string_equal(err.message + 26, trifle_strerror(TRIFLE_ENOTSUP));
     assert_null(text);
-    trifle_series_free(s);
 }
 
 static int category_cb(const char **path_out, double *value_out, const char *path,
@@ -351,10 +347,9 @@ static int category_cb(const char **path_out, double *value_out, const char *pat
 static void test_category_callback(void **state)
 {
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_series *s = sample();
+    trifle_series *s = *state;
     char *text = NULL;
 
-    (void)state;
     assert_int_equal(trifle_series_category(&text, s, "c", 1, 0, category_cb, NULL, &err), 0);
     assert_string_equal(text, "{\"europe\":60,\"c.US\":40}");
     trifle_mem_free(text);
@@ -363,7 +358,6 @@ static void test_category_callback(void **state)
     assert_string_equal(text, "[\n  {\n    \"europe\": 20,\n    \"c.US\": 10\n  },\n"
                               "  {\n    \"europe\": 40,\n    \"c.US\": 30\n  }\n]");
     trifle_mem_free(text);
-    trifle_series_free(s);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -460,11 +454,10 @@ static void test_paths(void **state)
 
 static void test_oom(void **state)
 {
-    trifle_series *s = sample();
+    trifle_series *s = *state;
     size_t n;
     int done_all = 0;
 
-    (void)state;
     for (n = 1; !done_all && n < 10000; n++) {
         trifle_error err = TRIFLE_ERROR_INIT;
         char **list = NULL, *text = NULL;
@@ -494,8 +487,10 @@ static void test_oom(void **state)
         }
     }
     assert_true(done_all);
-    trifle_series_free(s);
 }
+
+/* A test on the sample series. */
+#define WITH_SAMPLE(test) cmocka_unit_test_setup_teardown(test, with_sample, free_sample)
 
 int main(void)
 {
@@ -509,14 +504,14 @@ int main(void)
         cmocka_unit_test(test_resolve_paths),
         cmocka_unit_test(test_timeline),
         cmocka_unit_test(test_category),
-        cmocka_unit_test(test_timeline_rfc3339_utc),
-        cmocka_unit_test(test_timeline_callback),
-        cmocka_unit_test(test_timeline_callback_errors),
-        cmocka_unit_test(test_category_callback),
+        WITH_SAMPLE(test_timeline_rfc3339_utc),
+        WITH_SAMPLE(test_timeline_callback),
+        WITH_SAMPLE(test_timeline_callback_errors),
+        WITH_SAMPLE(test_category_callback),
         cmocka_unit_test(test_container),
         cmocka_unit_test(test_from_json_errors),
         cmocka_unit_test(test_paths),
-        cmocka_unit_test(test_oom),
+        WITH_SAMPLE(test_oom),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, vectors_teardown);
 }

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "../fake_driver.h"
+#include "oom_alloc.h"
 #include "trifle/storage.h"
 
 #define FAKE_SO TRIFLE_TEST_PLUGIN_DIR "/trifle_fake.so"
@@ -297,30 +298,41 @@ static void make_bucket(trifle_storage *st, trifle_bucket *b, char *id, size_t i
     b->at = at;
 }
 
+/* An entry of @p n leaves in bucket (@p key, @p g, @p at), its identifier in @p id (64 bytes). */
+static void make_item(trifle_storage *st, trifle_entry *item, char *id, const char *key,
+                      const char *g, int64_t at, const trifle_leaf *leaves, size_t n)
+{
+    memset(item, 0, sizeof(*item));
+    make_bucket(st, &item->bucket, id, 64, key, g, at);
+    item->leaves = leaves;
+    item->n_leaves = n;
+}
+
+/* One entry of @p n leaves in bucket ("s", 1m, 60), incremented into @p st. */
+static void inc_one(trifle_storage *st, trifle_entry *item, char *id, const trifle_leaf *leaves,
+                    size_t n)
+{
+    make_item(st, item, id, "s", "1m", 60, leaves, n);
+    assert_int_equal(trifle_storage_inc(st, item, 1, NULL, NULL), 0);
+}
+
 static void test_get_groups_by_index(void **state)
 {
     static const trifle_leaf l0[] = {{"A", 1}, {"a", 2}, {"a.b", 3}, {"b", 4}, {"\xC3\xA9", 5}};
     static const trifle_leaf l1[] = {{"count", 0.25}};
     static const trifle_leaf l2[] = {{"x", -1.5}, {"y", 1e300}};
     trifle_storage *st = open_ok("fake:group", NULL), *sloppy;
-    trifle_error err = TRIFLE_ERROR_INIT;
     trifle_entry items[3];
     trifle_bucket reads[4];
     char ids[4][64];
-    collector c = {0};
     size_t pass;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    collector c = {0};
 
     (void)state;
-    memset(items, 0, sizeof(items));
-    make_bucket(st, &items[0].bucket, ids[0], 64, "k", "1h", 3600);
-    make_bucket(st, &items[1].bucket, ids[1], 64, "k", "1h", 7200);
-    make_bucket(st, &items[2].bucket, ids[2], 64, "k", "1d", 0);
-    items[0].leaves = l0;
-    items[0].n_leaves = 5;
-    items[1].leaves = l1;
-    items[1].n_leaves = 1;
-    items[2].leaves = l2;
-    items[2].n_leaves = 2;
+    make_item(st, &items[0], ids[0], "k", "1h", 3600, l0, 5);
+    make_item(st, &items[1], ids[1], "k", "1h", 7200, l1, 1);
+    make_item(st, &items[2], ids[2], "k", "1d", 0, l2, 2);
     assert_int_equal(trifle_storage_inc(st, items, 3, NULL, &err), 0);
     assert_int_equal(trifle_storage_inc(st, items, 2, NULL, &err), 0);
 
@@ -365,11 +377,7 @@ static void test_set_keeps_other_leaves(void **state)
     collector c = {0};
 
     (void)state;
-    memset(&item, 0, sizeof(item));
-    make_bucket(st, &item.bucket, id, sizeof(id), "s", "1m", 60);
-    item.leaves = first;
-    item.n_leaves = 2;
-    assert_int_equal(trifle_storage_inc(st, &item, 1, NULL, NULL), 0);
+    inc_one(st, &item, id, first, 2);
     item.leaves = second;
     assert_int_equal(trifle_storage_set(st, &item, 1, NULL, NULL), 0);
     assert_int_equal(trifle_storage_get(st, &item.bucket, 1, collect, &c, NULL), 0);
@@ -396,12 +404,9 @@ static void test_modes_reach_the_driver(void **state)
     (void)state;
     /* partial: one id string, two instants → two buckets */
     st = open_ok("fake:modes", &opts);
-    memset(items, 0, sizeof(items));
-    make_bucket(st, &items[0].bucket, ids[0], 64, "k", "1h", 0);
-    make_bucket(st, &items[1].bucket, ids[1], 64, "k", "1h", 3600);
+    make_item(st, &items[0], ids[0], "k", "1h", 0, one, 1);
+    make_item(st, &items[1], ids[1], "k", "1h", 3600, one, 1);
     assert_string_equal(ids[0], ids[1]);
-    items[0].leaves = items[1].leaves = one;
-    items[0].n_leaves = items[1].n_leaves = 1;
     assert_int_equal(trifle_storage_inc(st, items, 2, NULL, NULL), 0);
     assert_int_equal(trifle_storage_inc(st, items + 1, 1, NULL, NULL), 0);
     reads[0] = items[0].bucket;
@@ -492,11 +497,7 @@ static void test_callback_stops(void **state)
     collector c = {0};
 
     (void)state;
-    memset(&item, 0, sizeof(item));
-    make_bucket(st, &item.bucket, id, sizeof(id), "s", "1m", 60);
-    item.leaves = l;
-    item.n_leaves = 3;
-    assert_int_equal(trifle_storage_inc(st, &item, 1, NULL, NULL), 0);
+    inc_one(st, &item, id, l, 3);
     c.stop_after = 2;
     assert_int_equal(trifle_storage_get(st, &item.bucket, 1, collect, &c, &err), 7);
     assert_int_equal(c.n, 2);
@@ -512,20 +513,17 @@ static void test_injected_write_failures(void **state)
 {
     static const trifle_leaf one[] = {{"n", 1}};
     trifle_storage *st = open_ok("fake:faults", NULL);
-    trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_write_result res;
     trifle_entry items[3];
     trifle_bucket reads[3];
     char ids[3][64];
-    collector c = {0};
     size_t i;
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_write_result res;
+    collector c = {0};
 
     (void)state;
-    memset(items, 0, sizeof(items));
     for (i = 0; i < 3; i++) {
-        make_bucket(st, &items[i].bucket, ids[i], 64, "f", "1h", (int64_t)i * 3600);
-        items[i].leaves = one;
-        items[i].n_leaves = 1;
+        make_item(st, &items[i], ids[i], "f", "1h", (int64_t)i * 3600, one, 1);
         reads[i] = items[i].bucket;
     }
     /* the 2nd inc from now fails with ECONN; nothing of it is applied */
@@ -716,28 +714,6 @@ static void test_argument_checks(void **state)
  * succeeds. Each failing run must be TRIFLE_ENOMEM and leave the store as it was (valgrind and
  * ASan check that nothing leaks). */
 
-static long alloc_budget = -1; /* -1: unlimited */
-
-static void *budget_malloc(size_t n)
-{
-    if (alloc_budget == 0)
-        return NULL;
-    if (alloc_budget > 0)
-        alloc_budget--;
-    return malloc(n);
-}
-
-static void *budget_realloc(void *p, size_t n)
-{
-    if (alloc_budget == 0)
-        return NULL;
-    if (alloc_budget > 0)
-        alloc_budget--;
-    return realloc(p, n);
-}
-
-static const trifle_allocator budget_allocator = {budget_malloc, budget_realloc, free};
-
 static double read_total(trifle_storage *st, const trifle_bucket *b)
 {
     collector c = {0};
@@ -765,10 +741,10 @@ static void test_out_of_memory(void **state)
     int rc;
 
     (void)state;
-    trifle_set_allocator(&budget_allocator);
+    oom_begin(-1);
     /* open */
     for (n = 0;; n++) {
-        alloc_budget = n;
+        oom_budget = n;
         rc = trifle_storage_open(&st, "fake:oom?joined=partial&table=x", NULL, &err);
         if (rc == TRIFLE_ECONFIG) { /* the fake rejects "table": the driver was reached */
             assert_string_equal(err.message, "invalid driver URL: unknown parameter table");
@@ -777,20 +753,17 @@ static void test_out_of_memory(void **state)
         assert_int_equal(rc, TRIFLE_ENOMEM);
         assert_null(st);
     }
-    alloc_budget = -1;
+    oom_budget = -1;
     st = open_ok("fake:oom", NULL);
-    memset(items, 0, sizeof(items));
     for (i = 0; i < 4; i++) {
-        make_bucket(st, &items[i].bucket, ids[i], 64, "o", "1h", (int64_t)i * 3600);
-        items[i].leaves = l;
-        items[i].n_leaves = 3;
+        make_item(st, &items[i], ids[i], "o", "1h", (int64_t)i * 3600, l, 3);
         reads[i] = items[i].bucket;
     }
     /* inc: all or nothing under allocation failure */
     for (n = 0;; n++) {
-        alloc_budget = n;
+        oom_budget = n;
         rc = trifle_storage_inc(st, items, 4, NULL, &err);
-        alloc_budget = -1;
+        oom_budget = -1;
         if (rc == 0)
             break;
         assert_int_equal(rc, TRIFLE_ENOMEM);
@@ -803,9 +776,9 @@ static void test_out_of_memory(void **state)
         assert_true(read_total(st, &reads[i]) == 6);
     /* get */
     for (n = 0;; n++) {
-        alloc_budget = n;
+        oom_budget = n;
         rc = trifle_storage_get(st, reads, 4, collect, &c, &err);
-        alloc_budget = -1;
+        oom_budget = -1;
         if (rc == 0)
             break;
         assert_int_equal(rc, TRIFLE_ENOMEM);
@@ -815,8 +788,8 @@ static void test_out_of_memory(void **state)
     assert_int_equal(c.n, 12);
     collector_reset(&c);
     trifle_storage_close(st);
-    alloc_budget = -1;
-    trifle_set_allocator(NULL);
+    oom_budget = -1;
+    oom_end();
 }
 
 int main(void)

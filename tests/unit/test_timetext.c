@@ -10,44 +10,17 @@
 
 #include <cmocka.h>
 
+#include "unit_helpers.h"
 #include "vectors.h"
 
 #include "nocturnal_int.h"
 #include "trifle/time.h"
 
-#define MAX_ZONES 16
-static trifle_zone *zones[MAX_ZONES];
-static size_t n_zones;
-
-static const trifle_zone *zone(const char *name)
-{
-    for (size_t i = 0; i < n_zones; i++) {
-        if (strcmp(trifle_zone_name(zones[i]), name) == 0)
-            return zones[i];
-    }
-    trifle_zone *z = NULL;
-    trifle_error err = TRIFLE_ERROR_INIT;
-    if (trifle_zone_open(&z, name, &err) != 0)
-        fail_msg("%s", err.message);
-    assert_true(n_zones < MAX_ZONES);
-    zones[n_zones++] = z;
-    return z;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < n_zones; i++)
-        trifle_zone_free(zones[i]);
-    n_zones = 0;
-    return 0;
-}
-
 static void expect_format(int64_t at, const char *zname, const char *want)
 {
     char buf[40];
     memset(buf, 'x', sizeof(buf));
-    size_t n = trifle_time_format(buf, sizeof(buf), at, zname ? zone(zname) : NULL);
+    size_t n = trifle_time_format(buf, sizeof(buf), at, zname ? test_zone(zname) : NULL);
     assert_string_equal(buf, want);
     assert_int_equal(n, strlen(want));
 }
@@ -81,7 +54,7 @@ static void test_format(void **state)
     /* outside any sensible range: still terminated, never overflowing */
     char buf[40];
     assert_true(trifle_time_format(buf, sizeof(buf), INT64_MAX, NULL) < sizeof(buf));
-    assert_true(trifle_time_format(buf, sizeof(buf), INT64_MIN, zone("America/New_York")) <
+    assert_true(trifle_time_format(buf, sizeof(buf), INT64_MIN, test_zone("America/New_York")) <
                 sizeof(buf));
     /* small buffers truncate and stay terminated */
     char small[11];
@@ -97,7 +70,7 @@ static int64_t parse_ok(const char *text, const char *zname, int flags)
 {
     int64_t at = 0;
     trifle_error err = TRIFLE_ERROR_INIT;
-    if (trifle_time_parse(&at, text, zname ? zone(zname) : NULL, flags, &err) != 0)
+    if (trifle_time_parse(&at, text, zname ? test_zone(zname) : NULL, flags, &err) != 0)
         fail_msg("parse \"%s\": %s", text, err.message);
     assert_int_equal(err.code, 0);
     return at;
@@ -112,7 +85,7 @@ static void expect_parse_error(const char *text, const char *zname, int flags, c
         (void)snprintf(want, sizeof(want), "invalid time: %s", text ? text : "");
     else
         (void)snprintf(want, sizeof(want), "%s", message);
-    int rc = trifle_time_parse(&at, text, zname ? zone(zname) : NULL, flags, &err);
+    int rc = trifle_time_parse(&at, text, zname ? test_zone(zname) : NULL, flags, &err);
     if (rc != TRIFLE_EINVAL || strcmp(err.message, want) != 0)
         fail_msg("parse \"%s\": rc %d, \"%s\", want \"%s\"", text ? text : "(null)", rc,
                  err.message, want);
@@ -266,23 +239,15 @@ static void test_parse_cli(void **state)
     char buf[40];
     (void)trifle_time_format(buf, sizeof(buf),
                              parse_ok("2025-10-05T02:15", "Australia/Lord_Howe", cli),
-                             zone("Australia/Lord_Howe"));
+                             test_zone("Australia/Lord_Howe"));
     assert_string_equal(buf, "2025-10-05T02:45:00+11:00");
     (void)trifle_time_format(buf, sizeof(buf),
                              parse_ok("2025-04-06T01:45", "Australia/Lord_Howe", cli),
-                             zone("Australia/Lord_Howe"));
+                             test_zone("Australia/Lord_Howe"));
     assert_string_equal(buf, "2025-04-06T01:45:00+11:00");
 }
 
 static uint64_t rng_state = 0x2545f4914f6cdd1du;
-
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
 
 /* format -> parse gives the instant back; the local text of an instant resolves to it, or to the
  * earlier occurrence of the same wall value. */
@@ -300,13 +265,14 @@ static void test_round_trips(void **state)
                                         "Pacific/Apia"};
     int checked = 0;
     for (size_t zi = 0; zi < sizeof(names) / sizeof(names[0]); zi++) {
-        const trifle_zone *z = zone(names[zi]);
+        const trifle_zone *z = test_zone(names[zi]);
         const int rounds = test_light() ? 400 : 40000;
         for (int k = 0; k < rounds; k++) {
             int64_t x;
             if (k < rounds / 2) {
                 x = TRIFLE__TIME_MIN +
-                    (int64_t)(rnd() % (uint64_t)(TRIFLE__TIME_MAX - TRIFLE__TIME_MIN + 1));
+                    (int64_t)(test_xorshift(&rng_state) %
+                              (uint64_t)(TRIFLE__TIME_MAX - TRIFLE__TIME_MIN + 1));
             } else {
                 /* every minute around the transitions of 2011 and 2025 */
                 trifle__transition t;
@@ -352,5 +318,5 @@ int main(void)
         cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_parse_cli),
         cmocka_unit_test(test_round_trips),
     };
-    return cmocka_run_group_tests(tests, NULL, teardown);
+    return cmocka_run_group_tests(tests, NULL, test_zones_free);
 }

@@ -22,24 +22,29 @@ static int db_counter;
 typedef struct fixture {
     char db[32];
     trifle *t;
+    trifle_payload *n1; /* {"n":1} */
 } fixture;
+
+/* A configuration on @p url with granularities 1h and 1d, unbuffered, and then @p opts. */
+static trifle_config *new_config(const char *url, const char *const *opts)
+{
+    /* these tests observe each operation at the driver: unbuffered (test_buffer covers the rest) */
+    trifle_config *cfg = test_config(
+        url, (const char *const[]){"granularities", "1h,1d", "buffer.enabled", "false", NULL});
+
+    test_config_set(cfg, opts);
+    return cfg;
+}
 
 static trifle *open_handle(const char *db, const char *const *opts)
 {
-    trifle_config *cfg = NULL;
+    trifle_config *cfg;
     trifle *t = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
     char url[128];
-    size_t i;
 
-    assert_int_equal(trifle_config_new(&cfg, &err), 0);
     (void)snprintf(url, sizeof(url), "fake:%s", db);
-    assert_int_equal(trifle_config_set(cfg, "driver", url, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "granularities", "1h,1d", &err), 0);
-    /* these tests observe each operation at the driver: unbuffered (test_buffer covers the rest) */
-    assert_int_equal(trifle_config_set(cfg, "buffer.enabled", "false", &err), 0);
-    for (i = 0; opts != NULL && opts[i] != NULL; i += 2)
-        assert_int_equal(trifle_config_set(cfg, opts[i], opts[i + 1], &err), 0);
+    cfg = new_config(url, opts);
     if (trifle_open(&t, cfg, &err) != 0)
         fail_msg("open: %s", err.message);
     trifle_config_free(cfg);
@@ -54,6 +59,7 @@ static int setup(void **state)
     assert_int_equal(trifle_driver_dir_add(TRIFLE_TEST_PLUGIN_DIR, &err), 0);
     (void)snprintf(f.db, sizeof(f.db), "handle%d", ++db_counter);
     f.t = open_handle(f.db, NULL);
+    f.n1 = test_payload("{\"n\":1}");
     *state = &f;
     return 0;
 }
@@ -63,6 +69,7 @@ static int teardown(void **state)
     fixture *f = *state;
 
     trifle_free(f->t);
+    trifle_payload_free(f->n1);
     return 0;
 }
 
@@ -87,13 +94,23 @@ static void expect_row(trifle *t, const char *key, int64_t at, const char *g, co
     trifle_series_free(s);
 }
 
-static void test_track_is_one_inc_batch(void **state)
+/* trifle_track() of the payload @p json with @p flags succeeds. */
+static void track_ok(trifle *t, const char *key, int64_t at, const char *json, int flags)
 {
-    fixture *f = *state;
-    trifle_payload *p = test_payload("{\"count\":1,\"meta\":{\"duration\":2.5}}");
+    trifle_payload *p = test_payload(json);
     trifle_error err = TRIFLE_ERROR_INIT;
 
-    assert_int_equal(trifle_track(f->t, "event::logs", T0, p, 0, &err), 0);
+    if (trifle_track(t, key, at, p, flags, &err) != 0)
+        fail_msg("track %s %s: %s", key, json, err.message);
+    trifle_payload_free(p);
+}
+
+static void test_track_is_one_inc_batch(void **state)
+{
+    static const char json[] = "{\"count\":1,\"meta\":{\"duration\":2.5}}";
+    fixture *f = *state;
+
+    track_ok(f->t, "event::logs", T0, json, 0);
     /* one transaction: 2 data items + 2 system items (1h, 1d) */
     assert_true(counter(f, "inc.calls") == 1);
     assert_true(counter(f, "inc.items") == 4);
@@ -102,12 +119,11 @@ static void test_track_is_one_inc_batch(void **state)
     expect_row(f->t, "event::logs", T0, "1h", "{\"count\":1,\"meta\":{\"duration\":2.5}}");
     expect_row(f->t, "event::logs", T0, "1d", "{\"count\":1,\"meta\":{\"duration\":2.5}}");
     expect_row(f->t, "__system__key__", T0, "1h", "{\"count\":1,\"keys\":{\"event::logs\":1}}");
-    assert_int_equal(trifle_track(f->t, "event::logs", T0 + 60, p, 0, &err), 0);
-    assert_int_equal(trifle_track(f->t, "other", T0, p, TRIFLE_UNTRACKED, &err), 0);
+    track_ok(f->t, "event::logs", T0 + 60, json, 0);
+    track_ok(f->t, "other", T0, json, TRIFLE_UNTRACKED);
     expect_row(f->t, "event::logs", T0, "1h", "{\"count\":2,\"meta\":{\"duration\":5}}");
     expect_row(f->t, "__system__key__", T0, "1d",
                "{\"count\":3,\"keys\":{\"__untracked__\":1,\"event::logs\":2}}");
-    trifle_payload_free(p);
 }
 
 typedef struct seen {
@@ -127,14 +143,13 @@ static int seen_leaf(size_t index, const char *path, double value, void *payload
 static void test_identifiers_reach_the_driver(void **state)
 {
     fixture *f = *state;
-    trifle_payload *p = test_payload("{\"n\":7}");
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *probe = NULL;
     trifle_bucket b[2];
     seen got = {{0, 0}};
     char url[96];
 
-    assert_int_equal(trifle_track(f->t, "event", T0, p, 0, &err), 0);
+    track_ok(f->t, "event", T0, "{\"n\":7}", 0);
     (void)snprintf(url, sizeof(url), "fake:%s?fake_probe=1", f->db);
     assert_int_equal(trifle_storage_open(&probe, url, NULL, &err), 0);
     /* the stored identifiers are the SPEC §3.2 full-mode strings */
@@ -151,17 +166,15 @@ static void test_identifiers_reach_the_driver(void **state)
     assert_true(got.value[0] == 7);     /* n */
     assert_true(got.value[1] == 1 + 1); /* count + keys.event */
     trifle_storage_close(probe);
-    trifle_payload_free(p);
 }
 
 static void test_assert_is_set_then_inc(void **state)
 {
     fixture *f = *state;
-    trifle_payload *add = test_payload("{\"a\":5,\"b\":1}");
     trifle_payload *set = test_payload("{\"a\":2}");
     trifle_error err = TRIFLE_ERROR_INIT;
 
-    assert_int_equal(trifle_track(f->t, "k", T0, add, 0, &err), 0);
+    track_ok(f->t, "k", T0, "{\"a\":5,\"b\":1}", 0);
     assert_int_equal(trifle_assert(f->t, "k", T0, set, 0, &err), 0);
     assert_true(counter(f, "set.calls") == 1);
     assert_true(counter(f, "set.items") == 2);   /* data items only */
@@ -169,7 +182,6 @@ static void test_assert_is_set_then_inc(void **state)
     assert_true(counter(f, "inc.batch.1") == 2); /* system items of 1h and 1d */
     expect_row(f->t, "k", T0, "1h", "{\"a\":2,\"b\":1}");
     expect_row(f->t, "__system__key__", T0, "1h", "{\"count\":2,\"keys\":{\"k\":2}}");
-    trifle_payload_free(add);
     trifle_payload_free(set);
 }
 
@@ -222,12 +234,8 @@ static void test_key_validation(void **state)
     expect_key_error(f->t, "__system__key__", "reserved key: __system__key__");
     expect_key_error(f->t, "__untracked__", "reserved key: __untracked__");
     long_key[200] = '\0'; /* 200 bytes is the limit, inclusive */
-    {
-        trifle_payload *p = test_payload("{\"n\":1}");
-        assert_int_equal(trifle_track(f->t, long_key, T0, p, 0, &err), 0);
-        assert_int_equal(trifle_track(f->t, "a$b.c::d", T0, p, 0, &err), 0);
-        trifle_payload_free(p);
-    }
+    assert_int_equal(trifle_track(f->t, long_key, T0, f->n1, 0, &err), 0);
+    assert_int_equal(trifle_track(f->t, "a$b.c::d", T0, f->n1, 0, &err), 0);
     assert_true(counter(f, "inc.calls") == 2); /* nothing else reached the driver */
     /* reading the system key is allowed */
     assert_int_equal(trifle_values(f->t, &s, "__system__key__", T0, T0, "1h", 0, &err), 0);
@@ -237,27 +245,24 @@ static void test_key_validation(void **state)
 static void test_time_range(void **state)
 {
     fixture *f = *state;
-    trifle_payload *p = test_payload("{\"n\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
 
-    assert_int_equal(trifle_track(f->t, "k", -2208988801LL, p, 0, &err), TRIFLE_EINVAL);
+    assert_int_equal(trifle_track(f->t, "k", -2208988801LL, f->n1, 0, &err), TRIFLE_EINVAL);
     assert_string_equal(err.message, "time out of range");
-    assert_int_equal(trifle_track(f->t, "k", 253402300800LL, p, 0, &err), TRIFLE_EINVAL);
-    assert_int_equal(trifle_beam(f->t, "k", 253402300800LL, p, &err), TRIFLE_EINVAL);
-    assert_int_equal(trifle_track(f->t, "k", -2208988800LL, p, 0, &err), 0);
-    trifle_payload_free(p);
+    assert_int_equal(trifle_track(f->t, "k", 253402300800LL, f->n1, 0, &err), TRIFLE_EINVAL);
+    assert_int_equal(trifle_beam(f->t, "k", 253402300800LL, f->n1, &err), TRIFLE_EINVAL);
+    assert_int_equal(trifle_track(f->t, "k", -2208988800LL, f->n1, 0, &err), 0);
 }
 
 static void test_values_timeline_and_blanks(void **state)
 {
     fixture *f = *state;
-    trifle_payload *p = test_payload("{\"n\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_series *s = NULL;
     double v = 0;
     char *json = NULL;
 
-    assert_int_equal(trifle_track(f->t, "k", H0 + 3600, p, 0, &err), 0);
+    assert_int_equal(trifle_track(f->t, "k", H0 + 3600, f->n1, 0, &err), 0);
     assert_int_equal(trifle_values(f->t, &s, "k", H0, H0 + 3 * 3600, "1h", 0, &err), 0);
     assert_int_equal(trifle_series_len(s), 4);
     assert_int_equal(trifle_series_at(s, 0), H0);
@@ -287,7 +292,6 @@ static void test_values_timeline_and_blanks(void **state)
     assert_int_equal(trifle_values(f->t, &s, "k", H0, H0 + 3600, "30m", 0, &err), 0);
     assert_int_equal(trifle_series_len(s), 3);
     trifle_series_free(s);
-    trifle_payload_free(p);
 }
 
 static void test_values_errors(void **state)
@@ -317,27 +321,21 @@ static void test_system_tracking_off_and_url_overrides(void **state)
 {
     fixture *f = *state;
     static const char *const opts[] = {"system_tracking", "false", "joined", "partial", NULL};
-    trifle_payload *p = test_payload("{\"n\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_config *cfg = NULL;
+    trifle_config *cfg;
     trifle *t;
     char db[64], url[128];
 
     (void)snprintf(db, sizeof(db), "%s_st", f->db);
     t = open_handle(db, opts);
     assert_string_equal(trifle_config_get(trifle_get_config(t), "joined"), "partial");
-    assert_int_equal(trifle_track(t, "k", T0, p, 0, &err), 0);
+    assert_int_equal(trifle_track(t, "k", T0, f->n1, 0, &err), 0);
     assert_true(fake_counter(db, "inc.items") == 2); /* data only */
     trifle_free(t);
 
     /* URL parameter > configuration (ERRATA I8) */
-    assert_int_equal(trifle_config_new(&cfg, &err), 0);
     (void)snprintf(url, sizeof(url), "fake:%s_url?joined=separated&system_tracking=on", f->db);
-    assert_int_equal(trifle_config_set(cfg, "driver", url, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "granularities", "1h,1d", &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.enabled", "false", &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "joined", "partial", &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "system_tracking", "false", &err), 0);
+    cfg = new_config(url, opts);
     assert_int_equal(trifle_open(&t, cfg, &err), 0);
     assert_string_equal(trifle_config_get(trifle_get_config(t), "joined"), "separated");
     assert_string_equal(trifle_config_get(trifle_get_config(t), "system_tracking"), "true");
@@ -347,14 +345,13 @@ static void test_system_tracking_off_and_url_overrides(void **state)
         assert_string_equal(d, "FakeDriver(S)");
     }
     /* separated mode: every granularity has the same id string; nothing may merge them */
-    assert_int_equal(trifle_track(t, "k", T0, p, 0, &err), 0);
+    assert_int_equal(trifle_track(t, "k", T0, f->n1, 0, &err), 0);
     (void)snprintf(db, sizeof(db), "%s_url", f->db);
     assert_true(fake_counter(db, "inc.items") == 4);
     expect_row(t, "k", T0, "1h", "{\"n\":1}");
     expect_row(t, "k", T0, "1d", "{\"n\":1}");
     trifle_free(t);
     trifle_config_free(cfg);
-    trifle_payload_free(p);
 }
 
 static void test_beam_and_scan(void **state)
@@ -395,21 +392,18 @@ static void test_beam_and_scan(void **state)
 static void test_driver_errors_surface(void **state)
 {
     fixture *f = *state;
-    trifle_payload *p = test_payload("{\"n\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
 
     assert_int_equal(fake_control(f->db, "fail_inc", 1), 0);
-    assert_int_equal(trifle_track(f->t, "k", T0, p, 0, &err), TRIFLE_ECONN);
+    assert_int_equal(trifle_track(f->t, "k", T0, f->n1, 0, &err), TRIFLE_ECONN);
     assert_string_equal(err.driver, "fake");
-    assert_int_equal(trifle_track(f->t, "k", T0, p, 0, &err), 0);
+    assert_int_equal(trifle_track(f->t, "k", T0, f->n1, 0, &err), 0);
     expect_row(f->t, "k", T0, "1h", "{\"n\":1}");
-    trifle_payload_free(p);
 }
 
 static void test_closed_handle(void **state)
 {
     fixture *f = *state;
-    trifle_payload *p = test_payload("{\"n\":1}");
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_series *s = NULL;
     trifle_payload *got = NULL;
@@ -417,13 +411,12 @@ static void test_closed_handle(void **state)
 
     assert_int_equal(trifle_close(f->t, &err), 0);
     assert_true(counter(f, "close.calls") == 1);
-    assert_int_equal(trifle_track(f->t, "k", T0, p, 0, &err), TRIFLE_ECLOSED);
+    assert_int_equal(trifle_track(f->t, "k", T0, f->n1, 0, &err), TRIFLE_ECLOSED);
     assert_string_equal(err.message, "buffer is closed");
     assert_int_equal(trifle_values(f->t, &s, "k", T0, T0, "1h", 0, &err), TRIFLE_ECLOSED);
     assert_int_equal(trifle_scan(f->t, "k", &found, NULL, &got, &err), TRIFLE_ECLOSED);
     assert_int_equal(trifle_flush(f->t, &err), TRIFLE_ECLOSED);
     assert_int_equal(trifle_close(f->t, &err), TRIFLE_ECLOSED);
-    trifle_payload_free(p);
 }
 
 static void test_open_errors(void **state)
@@ -446,22 +439,24 @@ static void test_open_errors(void **state)
     trifle_config_free(cfg);
 }
 
+/* A test on the fixture: a fresh fake database and its handle. */
+#define WITH_HANDLE(test) cmocka_unit_test_setup_teardown(test, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_track_is_one_inc_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_identifiers_reach_the_driver, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_assert_is_set_then_inc, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_empty_values_write_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_key_validation, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_time_range, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_values_timeline_and_blanks, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_values_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_system_tracking_off_and_url_overrides, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_beam_and_scan, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_driver_errors_surface, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_closed_handle, setup, teardown),
+        WITH_HANDLE(test_track_is_one_inc_batch),
+        WITH_HANDLE(test_identifiers_reach_the_driver),
+        WITH_HANDLE(test_assert_is_set_then_inc),
+        WITH_HANDLE(test_empty_values_write_nothing),
+        WITH_HANDLE(test_key_validation),
+        WITH_HANDLE(test_time_range),
+        WITH_HANDLE(test_values_timeline_and_blanks),
+        WITH_HANDLE(test_values_errors),
+        WITH_HANDLE(test_system_tracking_off_and_url_overrides),
+        WITH_HANDLE(test_beam_and_scan),
+        WITH_HANDLE(test_driver_errors_surface),
+        WITH_HANDLE(test_closed_handle),
         cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests_name("trifle", tests, NULL, NULL);

@@ -31,11 +31,8 @@ static int kd_open(trifle_conn **out, const trifle_host_api *host, const char *u
             host->error_set(err, TRIFLE_ECONFIG, 0, "unknown parameter %s", opts[i]);
             return TRIFLE_ECONFIG;
         }
-    if ((c = host->alloc(sizeof(*c))) == NULL) {
-        host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
+    if ((c = drv_calloc(host, sizeof(*c), err)) == NULL)
         return TRIFLE_ENOMEM;
-    }
-    memset(c, 0, sizeof(*c));
     c->host = host;
     drv_buf_init(&c->path, host, &c->oom);
     *out = c;
@@ -48,13 +45,6 @@ static void kd_close(trifle_conn *c)
         return;
     drv_buf_free(&c->path);
     c->host->free(c);
-}
-
-static int kd_setup(trifle_conn *c, trifle_error *err)
-{
-    (void)c;
-    (void)err;
-    return 0;
 }
 
 static int kd_write(trifle_conn *c, const trifle_entry *items, size_t n, trifle_write_result *res,
@@ -75,8 +65,7 @@ static int kd_write(trifle_conn *c, const trifle_entry *items, size_t n, trifle_
     drv_buf_zero(&c->path);
     if (c->oom) {
         c->oom = 0;
-        c->host->error_set(err, TRIFLE_ENOMEM, 0, "out of memory");
-        return TRIFLE_ENOMEM;
+        return drv_oom(c->host, err);
     }
     c->value = l->value;
     return 0;
@@ -86,13 +75,21 @@ static int kd_get(trifle_conn *c, const trifle_bucket *buckets, size_t n, trifle
                   trifle_error *err)
 {
     size_t i;
-    int rc;
+    int rc = 0;
 
     (void)buckets;
     (void)err;
-    for (i = 0; i < n && c->path.len > 0; i++)
-        if ((rc = c->host->emit(sink, i, c->path.p, c->value)) != 0)
-            return rc;
+    /* every bucket holds the one leaf, once there is one */
+    for (i = 0; rc == 0 && i < n && c->path.len > 0; i++)
+        rc = c->host->emit(sink, i, c->path.p, c->value);
+    return rc;
+}
+
+/* Nothing to create: the store lives in the connection. */
+static int kd_setup(trifle_conn *c, trifle_error *err)
+{
+    (void)c;
+    (void)err;
     return 0;
 }
 
