@@ -285,6 +285,7 @@ static void test_journal_with_threads_and_quarantine(void **state)
 typedef struct sizer {
     trifle *t;
     const trifle_payload *p;
+    const char *key;
     long n; /* calls to make; with stop_at_flush, at most */
     int stop_at_flush;
     long made;        /* calls made (up to the one that flushed) */
@@ -302,7 +303,7 @@ static void *track_until(void *v)
         return NULL;
     before = bc.flushes;
     for (s->made = 0; s->made < s->n;) {
-        if (trifle_track(s->t, "size::key", T0, s->p, 0, &err) != 0)
+        if (trifle_track(s->t, s->key, T0, s->p, 0, &err) != 0)
             return NULL;
         s->made++;
         if (trifle_buffer_stats(s->t, &bc) != 0)
@@ -323,58 +324,50 @@ static void run_sizer(sizer *s)
     assert_int_equal(pthread_join(tid, NULL), 0);
 }
 
+/* Two runs on new shards: @p first calls (no flush yet), then calls until the buffer flushes.
+ * With @p pending calls before them, the flush must come once all reach buffer.size (4000),
+ * within the last gap of 64. */
+static void flush_after(trifle *t, const trifle_payload *p, const char *key, long pending,
+                        long first)
+{
+    sizer a = {t, p, key, first, 0, 0, 0}, c = {t, p, key, 4000, 1, 0, 0};
+    trifle_buffer_counters bc = TRIFLE_BUFFER_COUNTERS_INIT;
+    uint64_t flushes;
+
+    assert_int_equal(trifle_buffer_stats(t, &bc), 0);
+    flushes = bc.flushes;
+    run_sizer(&a);
+    assert_int_equal(a.flushes, flushes);
+    run_sizer(&c);
+    assert_int_equal(c.flushes, flushes + 1);
+    pending += first + c.made;
+    assert_true(pending >= 4000 && pending <= 4000 + 64);
+    assert_true(value(t, key, T0, "1h", "n") == (double)pending);
+}
+
 static void test_size_counts_every_shard(void **state)
 {
-    trifle_config *cfg = NULL;
-    trifle *t = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_payload *p = NULL;
     char url[64];
-    sizer a, b, c;
+    sizer a;
+    trifle *t;
 
     (void)state;
-    assert_int_equal(trifle_driver_dir_add(TRIFLE_TEST_PLUGIN_DIR, &err), 0);
     (void)snprintf(url, sizeof(url), "fake:size%d", ++db_counter);
-    assert_int_equal(trifle_config_new(&cfg, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "driver", url, &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "granularities", "1h", &err), 0);
     /* no flush thread: the call that finds the size reached flushes, inside the call */
-    assert_int_equal(trifle_config_set(cfg, "buffer.async", "false", &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.duration_ms", "0", &err), 0);
-    assert_int_equal(trifle_config_set(cfg, "buffer.size", "4000", &err), 0);
-    if (trifle_open(&t, cfg, &err) != 0)
-        fail_msg("open: %s", err.message);
-    trifle_config_free(cfg);
+    t = open_fake(url,
+                  (const char *const[]){"granularities", "1h", "buffer.async", "false",
+                                        "buffer.duration_ms", "0", "buffer.size", "4000", NULL});
     assert_int_equal(trifle_payload_parse(&p, "{\"n\":1}", 7, &err), 0);
-
-    /* one shard alone below the size, then a second one below it, then the first again: the
-     * first's checkpoint was set when it was alone, so the third run tests that a shard's gap
-     * shrinks as the total nears the size */
-    a = (sizer){t, p, 1500, 0, 0, 0};
+    /* a shard alone below the size first: its checkpoint is set while it is alone, and the two
+     * shards after it must still count its calls */
+    a = (sizer){t, p, "size::one", 1500, 0, 0, 0};
     run_sizer(&a);
-    b = (sizer){t, p, 2000, 0, 0, 0};
-    run_sizer(&b);
-    assert_int_equal(b.flushes, 0);
-    c = (sizer){t, p, 4000, 1, 0, 0};
-    run_sizer(&c);
-    assert_int_equal(c.flushes, 1);
-    /* 3,500 pending before; a flush at the size, within the 64 calls of the last gap */
-    assert_true(3500 + c.made >= 4000);
-    assert_true(3500 + c.made <= 4000 + 64);
-    assert_true(value(t, "size::key", T0, "1h", "n") == (double)(3500 + c.made));
-
+    flush_after(t, p, "size::one", 1500, 2000);
     /* and a shard that wrote most of the size before the other one came */
-    b = (sizer){t, p, 3000, 0, 0, 0};
-    run_sizer(&b);
-    assert_int_equal(b.flushes, 1);
-    c = (sizer){t, p, 4000, 1, 0, 0};
-    run_sizer(&c);
-    assert_int_equal(c.flushes, 2);
-    assert_true(3000 + c.made >= 4000);
-    assert_true(3000 + c.made <= 4000 + 64);
-
-    assert_int_equal(trifle_close(t, &err), 0);
-    trifle_free(t);
+    flush_after(t, p, "size::two", 0, 3000);
+    close_ok(t);
     trifle_payload_free(p);
 }
 
