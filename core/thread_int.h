@@ -3,6 +3,7 @@
 #define TRIFLE_THREAD_INT_H
 
 #include <pthread.h>
+#include <time.h>
 
 typedef pthread_mutex_t trifle__mutex;
 typedef pthread_cond_t trifle__cond;
@@ -22,6 +23,18 @@ static inline void trifle__mutex_lock(trifle__mutex *m)
 static inline void trifle__mutex_unlock(trifle__mutex *m)
 {
     (void)pthread_mutex_unlock(m);
+}
+
+/* A condition variable whose timed waits take CLOCK_MONOTONIC deadlines, which a change of the
+ * wall clock does not move. */
+static inline void trifle__cond_init_monotonic(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+
+    (void)pthread_condattr_init(&a);
+    (void)pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    (void)pthread_cond_init(c, &a);
+    (void)pthread_condattr_destroy(&a);
 }
 
 /* End a worker thread that sleeps on `wake` under `m` and leaves its loop once *stop is set: set

@@ -27,6 +27,7 @@
 #include "alloc_int.h"
 #include "error_int.h"
 #include "json_int.h"
+#include "thread_int.h"
 #include "trifle/config.h"
 
 enum { OP_INCR = 0, OP_DECR = 1, OP_SET = 2 };
@@ -147,20 +148,10 @@ void trifle__simple_set_clock(trifle__simple_clock_fn fn)
     clock_fn = fn;
 }
 
-static void init_cond(pthread_cond_t *c)
-{
-    pthread_condattr_t a;
-
-    (void)pthread_condattr_init(&a);
-    (void)pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    (void)pthread_cond_init(c, &a);
-    (void)pthread_condattr_destroy(&a);
-}
-
 static void init_once(void)
 {
-    init_cond(&S.fifo_wake);
-    init_cond(&S.ck_wake);
+    trifle__cond_init_monotonic(&S.fifo_wake);
+    trifle__cond_init_monotonic(&S.ck_wake);
     epoch_ms = real_now_ms();
 }
 

@@ -2357,7 +2357,6 @@ int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trif
 {
     static const int64_t unit_seconds[] = {1, 60, 3600, 86400, 604800, 2592000, 7776000, 31536000};
     trifle__buffer *b;
-    pthread_condattr_t ca;
     size_t g, k;
 
     *out = NULL;
@@ -2370,12 +2369,9 @@ int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trif
     b->aggregate = env->opt->aggregate && !b->calls; /* calls are never merged */
     (void)trifle__mutex_init(&b->lock);
     (void)trifle__mutex_init(&b->flush_lock);
-    (void)pthread_condattr_init(&ca);
-    (void)pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    (void)pthread_cond_init(&b->wake, &ca);
-    (void)pthread_cond_init(&b->done, &ca);
-    (void)pthread_cond_init(&b->room, &ca);
-    (void)pthread_condattr_destroy(&ca);
+    trifle__cond_init_monotonic(&b->wake);
+    trifle__cond_init_monotonic(&b->done);
+    trifle__cond_init_monotonic(&b->room);
     (void)trifle__mutex_init(&b->jlock);
     atomic_init(&b->closed, 0);
     atomic_init(&b->armed, 0);

@@ -916,7 +916,6 @@ static int start_thread(trifle__journal *j)
 int trifle__journal_open(trifle__journal **out, const trifle__journal_options *o, trifle_error *err)
 {
     trifle__journal *j;
-    pthread_condattr_t ca;
     int rc;
 
     *out = NULL;
@@ -940,11 +939,8 @@ int trifle__journal_open(trifle__journal **out, const trifle__journal_options *o
     j->segment_bytes = (uint64_t)o->segment_bytes;
     (void)trifle__mutex_init(&j->lmu);
     (void)trifle__mutex_init(&j->smu);
-    (void)pthread_condattr_init(&ca);
-    (void)pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    (void)pthread_cond_init(&j->synced, &ca);
-    (void)pthread_cond_init(&j->tick, &ca);
-    (void)pthread_condattr_destroy(&ca);
+    trifle__cond_init_monotonic(&j->synced);
+    trifle__cond_init_monotonic(&j->tick);
     if ((j->dir = trifle__strdup(o->dir)) == NULL) {
         rc = trifle__error(err, TRIFLE_ENOMEM, "out of memory");
         goto fail;
