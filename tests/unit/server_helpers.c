@@ -182,6 +182,23 @@ void test_load_sym(void *lib, void *dst, size_t size, const char *name)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * The server of a test program */
+
+const char *test_server_url(const char *name, const char *what, int *status)
+{
+    const char *url = getenv(name), *ci = getenv("CI"), *strict = getenv("TRIFLE_TEST_STRICT");
+    int need;
+
+    if (url != NULL && url[0] != '\0')
+        return url;
+    need = (ci != NULL && strcmp(ci, "true") == 0) || (strict != NULL && strcmp(strict, "1") == 0);
+    (void)fprintf(stderr, "%s is not set: %s %s\n", name, what,
+                  need ? "required (CI/TRIFLE_TEST_STRICT)" : "skipped");
+    *status = need ? 1 : 77;
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Time */
 
 void sleep_ms(long ms)

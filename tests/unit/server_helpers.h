@@ -54,6 +54,13 @@ void test_server_hooks(const char *origin);
  * server through the client library the driver loaded; exits the program when it is missing. */
 void test_load_sym(void *lib, void *dst, size_t size, const char *name);
 
+/* ---- the server of a test program ---------------------------------------------------------- */
+
+/* $name when it is set and not empty. Else NULL, after a line on stderr saying that what (the
+ * tests that need the server) are skipped, or required when CI=true or TRIFLE_TEST_STRICT=1; then
+ * *status is the program's exit status: 1 when they are required, else 77 (a ctest skip). */
+const char *test_server_url(const char *name, const char *what, int *status);
+
 /* ---- time ---------------------------------------------------------------------------------- */
 
 /* Sleep ms milliseconds (all of them: a signal does not cut the sleep short). */
