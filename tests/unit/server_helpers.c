@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "driver_host.h"
 #include "trifle/trifle.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -182,6 +183,103 @@ void test_load_sym(void *lib, void *dst, size_t size, const char *name)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * A driver plugin called directly */
+
+const char *test_fmt(const char *fmt, ...)
+{
+    static char out[4][512];
+    static int k;
+    va_list ap;
+
+    k = (k + 1) % 4;
+    va_start(ap, fmt);
+    (void)vsnprintf(out[k], sizeof(out[k]), fmt, ap);
+    va_end(ap);
+    return out[k];
+}
+
+void test_drop_ok(const trifle_driver *drv, trifle_conn *c)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+
+    if (drv->drop(c, &err) != 0)
+        fail_msg("drop: %s", err.message);
+}
+
+void test_open_refused(const char *url, int rc, const trifle_conn *c, const trifle_error *err,
+                       int code, const char *message)
+{
+    if (rc != code)
+        fail_msg("open %s: code %d (%s), want %d", url, rc, err->message, code);
+    assert_null(c);
+    if (strstr(err->message, message) == NULL)
+        fail_msg("open %s: message \"%s\" lacks \"%s\"", url, err->message, message);
+}
+
+/* Step `step` of test_oom_steps on *c. */
+static int oom_call(const trifle_driver *drv, const test_oom_calls *k, int step, trifle_conn **c,
+                    trifle_sink *s, trifle_write_result *res, trifle_error *err)
+{
+    int64_t at;
+
+    switch (step) {
+    case 0:
+        return k->open(c, k->ctx, err);
+    case 1:
+        return k->write(*c, k->ctx, res, err);
+    case 2:
+        return drv->get(*c, k->buckets, k->n_buckets, s, err);
+    case 3:
+        return drv->ping(*c, k->key, k->at, k->leaf, 1, err);
+    default:
+        return drv->scan(*c, k->key, &at, s, err);
+    }
+}
+
+trifle_conn *test_oom_steps(const trifle_driver *drv, const test_oom_calls *calls)
+{
+    trifle_conn *c = NULL;
+    int step;
+
+    for (step = 0; step < 5; step++) {
+        int fails = 0;
+        long n;
+
+        for (n = 1;; n++) {
+            trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
+            trifle_error err = TRIFLE_ERROR_INIT;
+            trifle_sink *s;
+            int rc;
+
+            /* a fresh connection: its buffers grow again */
+            if (step > 0 && calls->open(&c, calls->ctx, &err) != 0)
+                fail_msg("open: %s", err.message);
+            s = sink_new(calls->n_buckets);
+            alloc_count = 0;
+            alloc_fail_at = n;
+            rc = oom_call(drv, calls, step, &c, s, &res, &err);
+            alloc_fail_at = 0;
+            sink_free(s);
+            if (rc == 0)
+                break;
+            if (rc != TRIFLE_ENOMEM)
+                print_message("step %d, allocation %ld: %d %s\n", step, n, rc, err.message);
+            assert_int_equal(rc, TRIFLE_ENOMEM);
+            assert_int_equal(res.outcome_unknown, 0);
+            fails++;
+            drv->close(c);
+            c = NULL;
+        }
+        assert_true(fails > 0); /* every step allocates at least once */
+        if (step < 4) {
+            drv->close(c);
+            c = NULL;
+        }
+    }
+    return c;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * The server of a test program */
 
 const char *test_server_url(const char *name, const char *what, int *status)
@@ -196,6 +294,22 @@ const char *test_server_url(const char *name, const char *what, int *status)
                   need ? "required (CI/TRIFLE_TEST_STRICT)" : "skipped");
     *status = need ? 1 : 77;
     return NULL;
+}
+
+int test_run_groups(const char *name, const struct CMUnitTest *offline, size_t n_offline,
+                    const struct CMUnitTest *server, size_t n_server, const char *url, int status)
+{
+    char group[128];
+    int failed;
+
+    (void)snprintf(group, sizeof(group), "%s (offline)", name);
+    failed = _cmocka_run_group_tests(group, offline, n_offline, NULL, NULL);
+    if (url == NULL)
+        return failed != 0 ? 1 : status;
+    (void)snprintf(group, sizeof(group), "%s (server)", name);
+    failed += _cmocka_run_group_tests(group, server, n_server, NULL, NULL);
+    trifle_shutdown();
+    return failed != 0;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -9,6 +9,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "trifle/driver.h"
 
 /* ---- a TCP relay between a driver and its server ------------------------------------------ */
 
@@ -60,6 +63,48 @@ void test_load_sym(void *lib, void *dst, size_t size, const char *name);
  * tests that need the server) are skipped, or required when CI=true or TRIFLE_TEST_STRICT=1; then
  * *status is the program's exit status: 1 when they are required, else 77 (a ctest skip). */
 const char *test_server_url(const char *name, const char *what, int *status);
+
+struct CMUnitTest;
+
+/* The exit status of a program whose offline tests need no server and whose server tests need
+ * the server at url (from test_server_url, with its status): both groups run, named "<name>
+ * (offline)" and "<name> (server)", then trifle_shutdown(); without url only the offline ones
+ * run, and status is returned when they pass. */
+int test_run_groups(const char *name, const struct CMUnitTest *offline, size_t n_offline,
+                    const struct CMUnitTest *server, size_t n_server, const char *url, int status);
+
+/* ---- a driver plugin called directly (driver_host.h) ---------------------------------------- */
+
+/* printf into one of four static buffers taken in turn, so that a few results (hash names, keys)
+ * can be in use at once. */
+const char *test_fmt(const char *fmt, ...) TRIFLE_PRINTF(1, 2);
+
+/* drv->drop(c); fails the test on error. */
+void test_drop_ok(const trifle_driver *drv, trifle_conn *c);
+
+/* An open of url returned rc with c and err: rc must be code, c NULL, and the message must
+ * contain message; fails the test otherwise. */
+void test_open_refused(const char *url, int rc, const trifle_conn *c, const trifle_error *err,
+                       int code, const char *message);
+
+/* What test_oom_steps calls: open (step 0, and a fresh connection before each later step),
+ * write (step 1), get of buckets (step 2), ping of key at `at` with leaf (step 3) and scan of
+ * key (step 4). */
+typedef struct test_oom_calls {
+    int (*open)(trifle_conn **c, void *ctx, trifle_error *err);
+    int (*write)(trifle_conn *c, void *ctx, trifle_write_result *res, trifle_error *err);
+    const trifle_bucket *buckets;
+    size_t n_buckets;
+    const char *key;
+    int64_t at;
+    const trifle_leaf *leaf;
+    void *ctx;
+} test_oom_calls;
+
+/* Each step of calls with allocation 1, 2, ... of the test host failing in turn until it
+ * succeeds: every failure is TRIFLE_ENOMEM with a known outcome, and every step fails at least
+ * once. Returns the open connection of the last step. */
+trifle_conn *test_oom_steps(const trifle_driver *drv, const test_oom_calls *calls);
 
 /* ---- time ---------------------------------------------------------------------------------- */
 
