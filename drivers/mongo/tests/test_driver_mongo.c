@@ -154,6 +154,29 @@ static cJSON *raw_docs(const char *coll)
     return batch;
 }
 
+static void expect_doc(const cJSON *doc, const char *want_json);
+
+/* The first document of coll (by key) is want_json; with n >= 0, coll holds n documents. */
+static void expect_first_doc(const char *coll, int n, const char *want_json)
+{
+    cJSON *docs = raw_docs(coll);
+
+    if (n >= 0)
+        assert_int_equal(cJSON_GetArraySize(docs), n);
+    expect_doc(cJSON_GetArrayItem(docs, 0), want_json);
+    cJSON_Delete(docs);
+}
+
+/* 1 when the index list of coll names needle. */
+static int indexes_name(const char *coll, const char *needle)
+{
+    cJSON *idx = raw(fmt("{\"listIndexes\":\"%s\"}", coll));
+    int found = json_contains(idx, needle);
+
+    cJSON_Delete(idx);
+    return found;
+}
+
 /* Compare a document with JSON text, member order ignored. */
 static void expect_doc(const cJSON *doc, const char *want_json)
 {
@@ -492,6 +515,43 @@ static char *proxy_uri(const proxy *p)
     return fmt("mongodb://%.*s127.0.0.1:%d%s", at != NULL ? (int)(at + 1 - h) : 0, h, p->port, end);
 }
 
+/* A storage through a proxy, and in it the item (ev, 1h, T0) of one leaf count = 1,
+ * incremented once. */
+typedef struct proxied {
+    proxy p;
+    trifle_storage *st;
+    trifle_leaf l[1];
+    char id[64];
+    trifle_entry e;
+} proxied;
+
+/* Start x->p and open x->st through it on a new collection with the URL parameters params (""
+ * or "&..."), then increment x->e; skips the test when the server has no TCP address to relay. */
+static void proxied_open(proxied *x, const char *params)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    const char *coll = new_ns();
+    char *url;
+
+    x->st = NULL;
+    if (proxy_start(&x->p) != 0)
+        skip();
+    url = url_with(proxy_uri(&x->p), fmt("collection=%s%s", coll, params));
+    if (open_url(&x->st, url, &err) != 0)
+        fail_msg("open through the proxy: %s", err.message);
+    x->l[0].path = "count";
+    x->l[0].value = 1;
+    x->e = entry(x->st, x->id, sizeof(x->id), "ev", "1h", T0, x->l, 1);
+    inc_ok(x->st, &x->e, 1);
+}
+
+/* Drop and close x->st, stop the proxy. */
+static void proxied_close(proxied *x)
+{
+    drop_close(x->st);
+    proxy_stop(&x->p);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * open: parameters and connection errors
  */
@@ -513,20 +573,21 @@ static void expect_open_fails(const char *url, int code, const char *needle)
 
 static void test_open_parameters(void **state)
 {
+    /* URL parameters and what the ECONFIG message names */
+    static const char *const bad[][2] = {
+        {"bogus=1", "unknown parameter bogus"},
+        {"expire_after=-1", "invalid option expire_after: -1"},
+        {"expire_after=1h", "invalid option expire_after: 1h"},
+        {"bulk_write=maybe", "invalid option bulk_write: maybe"},
+        {"collection=a$b", "invalid collection name: a$b"},
+        {"collection=ok&ping_collection=system.x", "invalid collection name: system.x"},
+        {"connectTimeoutMS=soon", "invalid driver URL"},
+    };
+    size_t i;
+
     (void)state;
-    expect_open_fails(url_with(NULL, "bogus=1"), TRIFLE_ECONFIG, "unknown parameter bogus");
-    expect_open_fails(url_with(NULL, "expire_after=-1"), TRIFLE_ECONFIG,
-                      "invalid option expire_after: -1");
-    expect_open_fails(url_with(NULL, "expire_after=1h"), TRIFLE_ECONFIG,
-                      "invalid option expire_after: 1h");
-    expect_open_fails(url_with(NULL, "bulk_write=maybe"), TRIFLE_ECONFIG,
-                      "invalid option bulk_write: maybe");
-    expect_open_fails(url_with(NULL, "collection=a$b"), TRIFLE_ECONFIG,
-                      "invalid collection name: a$b");
-    expect_open_fails(url_with(NULL, "collection=ok&ping_collection=system.x"), TRIFLE_ECONFIG,
-                      "invalid collection name: system.x");
-    expect_open_fails(url_with(NULL, "connectTimeoutMS=soon"), TRIFLE_ECONFIG,
-                      "invalid driver URL");
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_open_fails(url_with(NULL, bad[i][0]), TRIFLE_ECONFIG, bad[i][1]);
     expect_open_fails("mongodb://", TRIFLE_ECONFIG, "invalid driver URL");
 }
 
@@ -667,16 +728,11 @@ static void test_layout(void **state)
         {
             trifle_leaf pl[] = {{"a", 1}, {"b.c", 2.5}};
             assert_int_equal(trifle_storage_ping(st, "svc", T0 + 7, pl, 2, &err), 0);
-            docs = raw_docs(fmt("%s_ping", coll));
-            assert_int_equal(cJSON_GetArraySize(docs), 1);
-            expect_doc(cJSON_GetArrayItem(docs, 0),
-                       "{\"key\":\"svc\",\"at\":{\"$date\":\"2025-01-15T10:00:07Z\"},"
-                       "\"data\":{\"a\":1,\"b\":{\"c\":2.5}},"
-                       "\"expire_at\":{\"$date\":\"2025-01-15T11:00:07Z\"}}");
-            cJSON_Delete(docs);
-            idx = raw(fmt("{\"listIndexes\":\"%s_ping\"}", coll));
-            assert_true(json_contains(idx, "\"key_1\""));
-            cJSON_Delete(idx);
+            expect_first_doc(fmt("%s_ping", coll), 1,
+                             "{\"key\":\"svc\",\"at\":{\"$date\":\"2025-01-15T10:00:07Z\"},"
+                             "\"data\":{\"a\":1,\"b\":{\"c\":2.5}},"
+                             "\"expire_at\":{\"$date\":\"2025-01-15T11:00:07Z\"}}");
+            assert_true(indexes_name(fmt("%s_ping", coll), "\"key_1\""));
         }
         drop_close(st);
     }
@@ -691,7 +747,6 @@ static void test_no_ttl(void **state)
     trifle_leaf l[] = {{"count", 1}};
     char id[64];
     trifle_entry e;
-    cJSON *docs, *idx;
     int w0 = warnings;
 
     (void)state;
@@ -700,13 +755,8 @@ static void test_no_ttl(void **state)
     assert_int_equal(warnings, w0);
     e = entry(st, id, sizeof(id), "ev", "1h", T0, l, 1);
     set_ok(st, &e, 1);
-    docs = raw_docs(coll);
-    expect_doc(cJSON_GetArrayItem(docs, 0),
-               "{\"key\":\"ev::1h::1736935200\",\"data\":{\"count\":1}}");
-    cJSON_Delete(docs);
-    idx = raw(fmt("{\"listIndexes\":\"%s\"}", coll));
-    assert_false(json_contains(idx, "expire_at"));
-    cJSON_Delete(idx);
+    expect_first_doc(coll, -1, "{\"key\":\"ev::1h::1736935200\",\"data\":{\"count\":1}}");
+    assert_false(indexes_name(coll, "expire_at"));
     drop_close(st);
 }
 
@@ -846,7 +896,6 @@ static void test_leaf_object(void **state)
     trifle_entry e[2];
     trifle_bucket b[2];
     static const char *const want[] = {"a=1 n=1", "a.b=2 n=1"};
-    cJSON *docs;
 
     (void)state;
     assert_int_equal(trifle_storage_setup(st, &err), 0);
@@ -868,10 +917,7 @@ static void test_leaf_object(void **state)
     b[0] = e[0].bucket;
     b[1] = e[1].bucket;
     get_expect(st, b, 2, want);
-    docs = raw_docs(coll);
-    expect_doc(cJSON_GetArrayItem(docs, 0),
-               fmt("{\"key\":\"%s\",\"data\":{\"a\":1,\"n\":1}}", id[0]));
-    cJSON_Delete(docs);
+    expect_first_doc(coll, -1, fmt("{\"key\":\"%s\",\"data\":{\"a\":1,\"n\":1}}", id[0]));
     drop_close(st);
 }
 
@@ -886,7 +932,6 @@ static void test_prefix_in_item(void **state)
     char id[64];
     trifle_entry e;
     static const char *const want[] = {"a-z=8 a.b.c=9 n=2"};
-    cJSON *docs;
     int w0 = warnings;
 
     (void)state;
@@ -898,10 +943,8 @@ static void test_prefix_in_item(void **state)
     set_ok(st, &e, 1); /* set: the same rule; a-z=4 a.b.c=3 n=1 */
     l[3].value = 6;
     inc_ok(st, &e, 1);
-    docs = raw_docs(coll);
-    expect_doc(cJSON_GetArrayItem(docs, 0),
-               fmt("{\"key\":\"%s\",\"data\":{\"a\":{\"b\":{\"c\":9}},\"a-z\":8,\"n\":2}}", id));
-    cJSON_Delete(docs);
+    expect_first_doc(
+        coll, -1, fmt("{\"key\":\"%s\",\"data\":{\"a\":{\"b\":{\"c\":9}},\"a-z\":8,\"n\":2}}", id));
     get_expect(st, &e.bucket, 1, want);
     drop_close(st);
 }
@@ -1020,57 +1063,46 @@ static void test_before_setup(void **state)
 
 static void test_reconnect(void **state)
 {
-    const char *coll = new_ns();
-    trifle_storage *st = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_write_result res;
-    trifle_leaf l[] = {{"count", 1}};
-    char id[64];
-    trifle_entry e;
+    proxied x;
     reads r;
-    proxy p;
     int rc, i, ok = 0, unknown = 0;
 
     (void)state;
-    if (proxy_start(&p) != 0)
-        skip();
-    rc = open_url(&st, url_with(proxy_uri(&p), fmt("collection=%s", coll)), &err);
-    if (rc != 0)
-        fail_msg("open through the proxy: %s", err.message);
-    assert_int_equal(trifle_storage_setup(st, &err), 0);
-    e = entry(st, id, sizeof(id), "ev", "1h", T0, l, 1);
-    inc_ok(st, &e, 1);
+    proxied_open(&x, "");
+    assert_int_equal(trifle_storage_setup(x.st, &err), 0);
     ok++;
 
     /* a read right after the connection died: retried once on a new connection */
-    proxy_cut(&p);
-    rc = get_into(st, &e.bucket, 1, &r, &err);
+    proxy_cut(&x.p);
+    rc = get_into(x.st, &x.e.bucket, 1, &r, &err);
     if (rc != 0)
         fail_msg("get after a cut: %s %s", trifle_status_name(rc), err.message);
     assert_string_equal(r.text[0], "count=1");
 
     /* setup, ping and scan likewise */
-    proxy_cut(&p);
-    assert_int_equal(trifle_storage_setup(st, &err), 0);
-    proxy_cut(&p);
-    assert_int_equal(trifle_storage_ping(st, "svc", T0, l, 1, &err), 0);
-    proxy_cut(&p);
-    scan_expect(st, "svc", T0, "count=1");
+    proxy_cut(&x.p);
+    assert_int_equal(trifle_storage_setup(x.st, &err), 0);
+    proxy_cut(&x.p);
+    assert_int_equal(trifle_storage_ping(x.st, "svc", T0, x.l, 1, &err), 0);
+    proxy_cut(&x.p);
+    scan_expect(x.st, "svc", T0, "count=1");
 
     /* a write after the connection died while idle (a server restart): libmongoc notices the
      * closed socket before sending (idle > 1 s) and reconnects */
-    proxy_cut(&p);
+    proxy_cut(&x.p);
     sleep_ms(1200);
-    inc_ok(st, &e, 1);
+    inc_ok(x.st, &x.e, 1);
     ok++;
 
     /* a write right after the cut may be lost on the way: then it says so (outcome_unknown),
      * and the next write goes through */
     for (i = 0; i < 3; i++) {
-        proxy_cut(&p);
+        proxy_cut(&x.p);
         res = (trifle_write_result)TRIFLE_WRITE_RESULT_INIT;
         trifle_error_clear(&err);
-        rc = trifle_storage_inc(st, &e, 1, &res, &err);
+        rc = trifle_storage_inc(x.st, &x.e, 1, &res, &err);
         if (rc == 0) {
             ok++;
         } else {
@@ -1079,10 +1111,10 @@ static void test_reconnect(void **state)
                          trifle_status_name(rc), err.message, res.outcome_unknown, res.applied);
             unknown++;
         }
-        inc_ok(st, &e, 1);
+        inc_ok(x.st, &x.e, 1);
         ok++;
     }
-    rc = get_into(st, &e.bucket, 1, &r, &err);
+    rc = get_into(x.st, &x.e.bucket, 1, &r, &err);
     assert_int_equal(rc, 0);
     {
         /* the writes that reported outcome_unknown never left the dead sockets */
@@ -1090,107 +1122,79 @@ static void test_reconnect(void **state)
         if (got != ok)
             fail_msg("count %g after %d acknowledged and %d unknown incs", got, ok, unknown);
     }
-    drop_close(st);
-    proxy_stop(&p);
+    proxied_close(&x);
 }
 
 static void test_timeout(void **state)
 {
-    const char *coll = new_ns();
-    trifle_storage *st = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
-    trifle_leaf l[] = {{"count", 1}};
-    char id[64];
-    trifle_entry e;
+    proxied x;
     reads r;
-    proxy p;
     double t;
     int rc;
 
     (void)state;
-    if (proxy_start(&p) != 0)
-        skip();
-    rc = open_url(&st,
-                  url_with(proxy_uri(&p),
-                           fmt("collection=%s&socketTimeoutMS=3000&connectTimeoutMS=3000", coll)),
-                  &err);
-    if (rc != 0)
-        fail_msg("open through the proxy: %s", err.message);
-    e = entry(st, id, sizeof(id), "ev", "1h", T0, l, 1);
-    inc_ok(st, &e, 1);
+    proxied_open(&x, "&socketTimeoutMS=3000&connectTimeoutMS=3000");
 
     /* a write sent on a live connection whose reply never comes */
-    proxy_freeze(&p, 1);
-    rc = trifle_storage_inc(st, &e, 1, &res, &err);
+    proxy_freeze(&x.p, 1);
+    rc = trifle_storage_inc(x.st, &x.e, 1, &res, &err);
     if (rc != TRIFLE_ETIMEDOUT)
         fail_msg("inc while frozen: %s %s, want ETIMEDOUT", trifle_status_name(rc), err.message);
     assert_int_equal(res.outcome_unknown, 1);
     assert_int_equal(res.applied, 0);
     assert_non_null(strstr(err.message, "timed out"));
-    proxy_cut(&p); /* while frozen: the stalled request is never delivered */
-    proxy_freeze(&p, 0);
+    proxy_cut(&x.p); /* while frozen: the stalled request is never delivered */
+    proxy_freeze(&x.p, 0);
 
     /* a read likewise, and the driver does not repeat it (libmongoc may check the server and
      * retry the read once itself, each bounded by the timeouts) */
-    rc = get_into(st, &e.bucket, 1, &r, &err);
+    rc = get_into(x.st, &x.e.bucket, 1, &r, &err);
     if (rc != 0)
         fail_msg("get after a timed-out write: %s %s", trifle_status_name(rc), err.message);
-    proxy_freeze(&p, 1);
+    proxy_freeze(&x.p, 1);
     t = now_s();
-    rc = get_into(st, &e.bucket, 1, &r, &err);
+    rc = get_into(x.st, &x.e.bucket, 1, &r, &err);
     if (rc != TRIFLE_ETIMEDOUT)
         fail_msg("get while frozen: %s %s, want ETIMEDOUT", trifle_status_name(rc), err.message);
     if (now_s() - t > 13.0)
         fail_msg("get while frozen took %.3f s: %s", now_s() - t, err.message);
-    proxy_cut(&p);
-    proxy_freeze(&p, 0);
-    rc = get_into(st, &e.bucket, 1, &r, &err);
+    proxy_cut(&x.p);
+    proxy_freeze(&x.p, 0);
+    rc = get_into(x.st, &x.e.bucket, 1, &r, &err);
     if (rc != 0)
         fail_msg("get after the freeze: %s %s", trifle_status_name(rc), err.message);
     assert_string_equal(r.text[0], "count=1");
-    drop_close(st);
-    proxy_stop(&p);
+    proxied_close(&x);
 }
 
 /* The server goes away: ECONN naming the cause; when it is back, the next call succeeds. */
 static void test_server_gone(void **state)
 {
-    const char *coll = new_ns();
-    trifle_storage *st = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
-    trifle_leaf l[] = {{"count", 1}};
-    char id[64];
-    trifle_entry e;
+    proxied x;
     reads r;
-    proxy p;
     int rc;
 
     (void)state;
-    if (proxy_start(&p) != 0)
-        skip();
-    rc = open_url(&st, url_with(proxy_uri(&p), fmt("collection=%s", coll)), &err);
-    if (rc != 0)
-        fail_msg("open through the proxy: %s", err.message);
-    e = entry(st, id, sizeof(id), "ev", "1h", T0, l, 1);
-    inc_ok(st, &e, 1);
-    atomic_store(&p.refuse, 1);
-    proxy_cut(&p);
-    rc = get_into(st, &e.bucket, 1, &r, &err);
+    proxied_open(&x, "");
+    atomic_store(&x.p.refuse, 1);
+    proxy_cut(&x.p);
+    rc = get_into(x.st, &x.e.bucket, 1, &r, &err);
     assert_int_equal(rc, TRIFLE_ECONN);
     assert_non_null(strstr(err.message, "mongo: "));
-    rc = trifle_storage_inc(st, &e, 1, &res, &err);
+    rc = trifle_storage_inc(x.st, &x.e, 1, &res, &err);
     assert_int_equal(rc, TRIFLE_ECONN);
     assert_int_equal(res.applied, 0);
     assert_int_equal(res.outcome_unknown, 0); /* never sent */
-    atomic_store(&p.refuse, 0);
-    inc_ok(st, &e, 1); /* at once: no 5 s cooldown (README "Connection loss") */
-    rc = get_into(st, &e.bucket, 1, &r, &err);
+    atomic_store(&x.p.refuse, 0);
+    inc_ok(x.st, &x.e, 1); /* at once: no 5 s cooldown (README "Connection loss") */
+    rc = get_into(x.st, &x.e.bucket, 1, &r, &err);
     assert_int_equal(rc, 0);
     assert_string_equal(r.text[0], "count=2");
-    drop_close(st);
-    proxy_stop(&p);
+    proxied_close(&x);
 }
 
 /* ---------------------------------------------------------------------------------------------
