@@ -92,7 +92,7 @@ static trifle_conn *conn_new(const char *name, int mode, const char *const *extr
 }
 
 typedef struct tbucket {
-    char id[512];
+    char id[512], key[512];
     trifle_bucket b;
 } tbucket;
 
@@ -104,8 +104,9 @@ static void tb_init(tbucket *t, int mode, const char *key, const char *g, int64_
         (void)snprintf(t->id, sizeof(t->id), "%s::%s", key, g);
     else
         (void)snprintf(t->id, sizeof(t->id), "%s", key);
+    (void)snprintf(t->key, sizeof(t->key), "%s", key);
     t->b.id = t->id;
-    t->b.key = key;
+    t->b.key = t->key;
     t->b.granularity = g;
     t->b.at = at;
 }
@@ -793,6 +794,8 @@ static void items_new(tbucket **t, trifle_entry **e, size_t n, const char *prefi
     *t = calloc(n, sizeof(**t));
     *e = calloc(n, sizeof(**e));
     assert_true(*t != NULL && *e != NULL);
+    if (*t == NULL || *e == NULL)
+        abort(); /* not reached: assert_true does not return on failure */
     for (i = 0; i < n; i++) {
         (void)snprintf(key, sizeof(key), "%s%zu", prefix, i);
         tb_init(&(*t)[i], TRIFLE_ID_FULL, key, "1h", T0);
