@@ -171,7 +171,7 @@ void test_server_hooks(const char *origin)
 /* ---------------------------------------------------------------------------------------------
  * Client library */
 
-void test_load_sym(void *lib, void *dst, size_t size, const char *name)
+static void test_load_sym(void *lib, void *dst, size_t size, const char *name)
 {
     void *sym = dlsym(lib, name);
 
@@ -180,6 +180,24 @@ void test_load_sym(void *lib, void *dst, size_t size, const char *name)
         exit(1);
     }
     memcpy(dst, &sym, size); /* object → function pointer, the POSIX way */
+}
+
+void *test_load_syms(void *lib, const char *soname, ...)
+{
+    va_list ap;
+    void *dst;
+
+    if (lib == NULL && (lib = dlopen(soname, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+        (void)fprintf(stderr, "cannot load %s: %s\n", soname, dlerror());
+        exit(1);
+    }
+    va_start(ap, soname);
+    while ((dst = va_arg(ap, void *)) != NULL) {
+        size_t size = va_arg(ap, size_t);
+        test_load_sym(lib, dst, size, va_arg(ap, const char *));
+    }
+    va_end(ap);
+    return lib;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -53,9 +53,13 @@ void test_server_hooks(const char *origin);
 
 /* ---- a client library's functions ---------------------------------------------------------- */
 
-/* dlsym(lib, name) into the function pointer at dst (size bytes), for the tests that talk to the
- * server through the client library the driver loaded; exits the program when it is missing. */
-void test_load_sym(void *lib, void *dst, size_t size, const char *name);
+/* The functions of a client library, for the tests that talk to the server through the library
+ * the driver loaded: lib (or, when it is NULL, dlopen(soname)), then for each triple of the
+ * argument list, up to a NULL dst, dlsym(lib, name) into the function pointer at dst (size
+ * bytes): TEST_SYM(s, field, name) makes the triple of s.field. Exits the program when the
+ * library or a symbol is missing. Returns lib. */
+void *test_load_syms(void *lib, const char *soname, ...);
+#define TEST_SYM(s, field, name) (void *)&(s).field, sizeof((s).field), (const char *)(name)
 
 /* ---- the server of a test program ---------------------------------------------------------- */
 

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -350,6 +351,40 @@ int sql_group_teardown(void **state)
     group_backend->close(group_backend->conn);
     trifle_shutdown();
     return 0;
+}
+
+const char *sql_server(sql_backend *b, const char *var, int *status)
+{
+    test_server_hooks(b->driver);
+    b->server = test_server_url(var, "the tests", status);
+    return b->server;
+}
+
+void *sql_case_row_lock(const sql_backend *b, trifle_storage *st, const char *table,
+                        const char *update, const char *waiting)
+{
+    const trifle_leaf l[] = {{"count", 1}};
+    void *locker = b->open();
+    pthread_t th;
+    bg_inc bg;
+    got g;
+
+    inc1(st, "s", T0, l, 1);
+    (void)sql_raw(b, locker, "BEGIN");
+    (void)sql_raw(b, locker, update, table);
+    memset(&bg, 0, sizeof(bg));
+    bg.st = st;
+    item_init(&bg.it, st, "s", T0, l, 1);
+    assert_int_equal(pthread_create(&th, NULL, bg_inc_main, &bg), 0);
+    /* wait until the driver's statement waits for our row lock */
+    while (strcmp(sql_raw(b, NULL, waiting, table), "0") == 0)
+        sleep_ms(10);
+    (void)sql_raw(b, locker, "COMMIT");
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(bg.rc, 0);
+    get1(st, "s", T0, &g);
+    assert_true(got_value(&g, 0, "count") == 11);
+    return locker;
 }
 
 void sql_ns_init(const sql_backend *b, test_ns *n, const char *params)

@@ -129,6 +129,18 @@ int sql_group_teardown(void **state);
 /* b->exec of the SQL formatted from fmt on conn, or on b->conn when conn is NULL. */
 const char *sql_raw(const sql_backend *b, void *conn, const char *fmt, ...) TRIFLE_PRINTF(3, 4);
 
+/* test_server_hooks(b->driver), then b->server = test_server_url(var): NULL, with the exit
+ * status in *status, when the tests cannot run. */
+const char *sql_server(sql_backend *b, const char *var, int *status);
+
+/* A transaction of the test's own (BEGIN on a new connection) runs update, printf format of the
+ * table name: it sets the count of "s" (incremented once here) to 10, and holds the row. An inc
+ * of "s" through st on a thread of its own waits for it (until waiting, a format of the table
+ * name too, counts a waiting statement), and after the COMMIT adds to what the transaction
+ * committed: 11. Returns the transaction's connection, open (b->close). */
+void *sql_case_row_lock(const sql_backend *b, trifle_storage *st, const char *table,
+                        const char *update, const char *waiting);
+
 /* A fresh namespace of b with extra URL parameters (NULL for none), and its tables dropped. */
 void sql_ns_init(const sql_backend *b, test_ns *n, const char *params);
 void sql_ns_drop(const sql_backend *b, const test_ns *n);

@@ -1366,15 +1366,15 @@ int main(void)
         (void)fprintf(stderr, "cannot load the plugin: %s\n", dlerror());
         return 1;
     }
-#define LOAD(field, name) test_load_sym(plugin, &mc.field, sizeof(mc.field), name)
-    LOAD(client_new, "mongoc_client_new");
-    LOAD(client_destroy, "mongoc_client_destroy");
-    LOAD(command_simple, "mongoc_client_command_simple");
-    LOAD(bson_new_from_json, "bson_new_from_json");
-    LOAD(bson_destroy, "bson_destroy");
-    LOAD(bson_as_relaxed_extended_json, "bson_as_relaxed_extended_json");
-    LOAD(bson_free, "bson_free");
-#undef LOAD
+#define SYM(field, name) TEST_SYM(mc, field, name)
+    (void)test_load_syms(plugin, NULL, SYM(client_new, "mongoc_client_new"),
+                         SYM(client_destroy, "mongoc_client_destroy"),
+                         SYM(command_simple, "mongoc_client_command_simple"),
+                         SYM(bson_new_from_json, "bson_new_from_json"),
+                         SYM(bson_destroy, "bson_destroy"),
+                         SYM(bson_as_relaxed_extended_json, "bson_as_relaxed_extended_json"),
+                         SYM(bson_free, "bson_free"), (void *)NULL);
+#undef SYM
 
     /* the database: the URI's path, else the driver's default */
     path = strstr(server_uri, "://");

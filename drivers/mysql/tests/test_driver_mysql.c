@@ -61,24 +61,15 @@ static struct {
     void (*close)(MYSQL_T *);
 } my;
 
-#define LOAD(field, name) test_load_sym(lib, &my.field, sizeof(my.field), name)
+#define SYM(field, name) TEST_SYM(my, field, name)
 
 static void my_load(void)
 {
-    void *lib = dlopen("libmariadb.so.3", RTLD_NOW | RTLD_LOCAL);
-
-    if (lib == NULL) {
-        (void)fprintf(stderr, "cannot load libmariadb.so.3: %s\n", dlerror());
-        exit(1);
-    }
-    LOAD(init, "mysql_init");
-    LOAD(real_connect, "mysql_real_connect");
-    LOAD(query, "mysql_query");
-    LOAD(store_result, "mysql_store_result");
-    LOAD(fetch_row, "mysql_fetch_row");
-    LOAD(free_result, "mysql_free_result");
-    LOAD(error, "mysql_error");
-    LOAD(close, "mysql_close");
+    (void)test_load_syms(NULL, "libmariadb.so.3", SYM(init, "mysql_init"),
+                         SYM(real_connect, "mysql_real_connect"), SYM(query, "mysql_query"),
+                         SYM(store_result, "mysql_store_result"), SYM(fetch_row, "mysql_fetch_row"),
+                         SYM(free_result, "mysql_free_result"), SYM(error, "mysql_error"),
+                         SYM(close, "mysql_close"), (void *)NULL);
 }
 
 /* Split $TRIFLE_TEST_URI_MYSQL (no percent escapes in the test server's URL). */
@@ -432,36 +423,17 @@ static void test_reconnect(void **state)
  * transaction's lock adds to what that transaction committed, not to what it read before. */
 static void test_row_lock(void **state)
 {
-    const trifle_leaf l[] = {{"count", 1}};
     trifle_storage *st;
-    MYSQL_T *locker;
-    pthread_t th;
-    bg_inc b;
-    got g;
     ns n;
 
     (void)state;
     st = sql_new(&backend, &n, NULL);
-    inc1(st, "s", T0, l, 1);
-    locker = raw_open();
-    (void)raw_on(locker, "START TRANSACTION");
-    (void)raw_on(locker, "UPDATE `%s` SET data = JSON_SET(data, '$.count', 10)", n.table);
-    memset(&b, 0, sizeof(b));
-    b.st = st;
-    item_init(&b.it, st, "s", T0, l, 1);
-    assert_int_equal(pthread_create(&th, NULL, bg_inc_main, &b), 0);
-    /* wait until the driver's statement waits for our row lock (a user sees its own sessions) */
-    while (strcmp(raw("SELECT COUNT(*) FROM information_schema.processlist WHERE id <> "
-                      "CONNECTION_ID() AND command = 'Query' AND info LIKE 'INSERT INTO `%s`%%'",
-                      n.table),
-                  "0") == 0)
-        sleep_ms(10);
-    (void)raw_on(locker, "COMMIT");
-    assert_int_equal(pthread_join(th, NULL), 0);
-    assert_int_equal(b.rc, 0);
-    get1(st, "s", T0, &g);
-    assert_true(got_value(&g, 0, "count") == 11);
-    my.close(locker);
+    /* a user sees its own sessions in the process list */
+    my_close(sql_case_row_lock(&backend, st, n.table,
+                               "UPDATE `%s` SET data = JSON_SET(data, '$.count', 10)",
+                               "SELECT COUNT(*) FROM information_schema.processlist WHERE id <> "
+                               "CONNECTION_ID() AND command = 'Query' AND info LIKE "
+                               "'INSERT INTO `%s`%%'"));
     trifle_storage_close(st);
     sql_ns_drop(&backend, &n);
 }
@@ -549,9 +521,7 @@ int main(void)
     };
     int status;
 
-    test_server_hooks("mysql");
-    server = test_server_url("TRIFLE_TEST_URI_MYSQL", "the tests", &status);
-    if (server == NULL)
+    if ((server = sql_server(&backend, "TRIFLE_TEST_URI_MYSQL", &status)) == NULL)
         return status;
     if (parse_server() != 0) {
         (void)fprintf(stderr,
@@ -559,7 +529,6 @@ int main(void)
                       "without a query\n");
         return 1;
     }
-    backend.server = server;
     my_load();
     return SQL_RUN_TESTS(&backend, tests);
 }

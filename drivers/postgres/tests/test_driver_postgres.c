@@ -66,30 +66,17 @@ static struct {
     void (*freemem)(void *);
 } pq;
 
-#define LOAD(field, name) test_load_sym(lib, &pq.field, sizeof(pq.field), name)
+#define SYM(field, name) TEST_SYM(pq, field, name)
 
 static void pq_load(void)
 {
-    void *lib = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
-
-    if (lib == NULL) {
-        (void)fprintf(stderr, "cannot load libpq.so.5: %s\n", dlerror());
-        exit(1);
-    }
-    LOAD(connectdb, "PQconnectdb");
-    LOAD(status, "PQstatus");
-    LOAD(error_message, "PQerrorMessage");
-    LOAD(finish, "PQfinish");
-    LOAD(exec, "PQexec");
-    LOAD(result_status, "PQresultStatus");
-    LOAD(result_error_message, "PQresultErrorMessage");
-    LOAD(ntuples, "PQntuples");
-    LOAD(getvalue, "PQgetvalue");
-    LOAD(getisnull, "PQgetisnull");
-    LOAD(clear, "PQclear");
-    LOAD(conninfo_parse, "PQconninfoParse");
-    LOAD(conninfo_free, "PQconninfoFree");
-    LOAD(freemem, "PQfreemem");
+    (void)test_load_syms(
+        NULL, "libpq.so.5", SYM(connectdb, "PQconnectdb"), SYM(status, "PQstatus"),
+        SYM(error_message, "PQerrorMessage"), SYM(finish, "PQfinish"), SYM(exec, "PQexec"),
+        SYM(result_status, "PQresultStatus"), SYM(result_error_message, "PQresultErrorMessage"),
+        SYM(ntuples, "PQntuples"), SYM(getvalue, "PQgetvalue"), SYM(getisnull, "PQgetisnull"),
+        SYM(clear, "PQclear"), SYM(conninfo_parse, "PQconninfoParse"),
+        SYM(conninfo_free, "PQconninfoFree"), SYM(freemem, "PQfreemem"), (void *)NULL);
 }
 
 static PGconn *raw_open(void)
@@ -609,36 +596,20 @@ static void test_retry_and_locks(void **state)
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st;
     PGconn *locker;
-    pthread_t th;
-    bg_inc b;
+    item it;
     got g;
     ns n;
 
     (void)state;
-    sql_ns_init(&backend, &n,
-                "application_name=tpg_retry&options=-c%20default_transaction_isolation%"
-                "3Drepeatable%5C%20read");
-    st = storage_new(n.url);
-    inc1(st, "s", T0, l, 1);
-    locker = raw_open();
-    (void)raw_on(locker, "BEGIN");
-    (void)raw_on(locker, "UPDATE %s SET data = data || '{\"count\": 10}'", n.table);
-    memset(&b, 0, sizeof(b));
-    b.st = st;
-    item_init(&b.it, st, "s", T0, l, 1);
+    st = sql_new(&backend, &n,
+                 "application_name=tpg_retry&options=-c%20default_transaction_isolation%"
+                 "3Drepeatable%5C%20read");
     atomic_store(&test_log_retries, 0);
-    assert_int_equal(pthread_create(&th, NULL, bg_inc_main, &b), 0);
-    /* wait until the driver's statement waits for our row lock */
-    while (strcmp(raw("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                      "'tpg_retry' AND wait_event_type = 'Lock'"),
-                  "0") == 0)
-        sleep_ms(10);
-    (void)raw_on(locker, "COMMIT");
-    assert_int_equal(pthread_join(th, NULL), 0);
-    assert_int_equal(b.rc, 0);
+    locker =
+        sql_case_row_lock(&backend, st, n.table, "UPDATE %s SET data = data || '{\"count\": 10}'",
+                          "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                          "'tpg_retry' AND wait_event_type = 'Lock'");
     assert_int_equal(atomic_load(&test_log_retries), 1);
-    get1(st, "s", T0, &g);
-    assert_true(got_value(&g, 0, "count") == 11);
     trifle_storage_close(st);
 
     /* lock_timeout → EBUSY, nothing applied, outcome known */
@@ -649,8 +620,8 @@ static void test_retry_and_locks(void **state)
     }
     (void)raw_on(locker, "BEGIN");
     (void)raw_on(locker, "SELECT data FROM %s FOR UPDATE", n.table);
-    item_init(&b.it, st, "s", T0, l, 1);
-    assert_int_equal(trifle_storage_inc(st, &b.it.e, 1, &res, &err), TRIFLE_EBUSY);
+    item_init(&it, st, "s", T0, l, 1);
+    assert_int_equal(trifle_storage_inc(st, &it.e, 1, &res, &err), TRIFLE_EBUSY);
     assert_int_equal(res.outcome_unknown, 0);
     assert_non_null(strstr(err.message, "55P03"));
     (void)raw_on(locker, "ROLLBACK");
@@ -675,16 +646,13 @@ int main(void)
     };
     int status;
 
-    test_server_hooks("postgres");
-    server = test_server_url("TRIFLE_TEST_URI_POSTGRES", "the tests", &status);
-    if (server == NULL)
+    if ((server = sql_server(&backend, "TRIFLE_TEST_URI_POSTGRES", &status)) == NULL)
         return status;
     if (strchr(server, '?') != NULL) {
         (void)fprintf(stderr,
                       "error: TRIFLE_TEST_URI_POSTGRES must be a libpq URI without a query\n");
         return 1;
     }
-    backend.server = server;
     pq_load();
     return SQL_RUN_TESTS(&backend, tests);
 }

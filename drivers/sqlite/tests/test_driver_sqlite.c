@@ -239,11 +239,10 @@ static int group_setup(void **state)
     }
     if ((drv = test_host_load(path, "sqlite", &plugin)) == NULL)
         return -1;
-    test_load_sym(plugin, &sq3.open_v2, sizeof(sq3.open_v2), "sqlite3_open_v2");
-    test_load_sym(plugin, &sq3.exec, sizeof(sq3.exec), "sqlite3_exec");
-    test_load_sym(plugin, &sq3.close, sizeof(sq3.close), "sqlite3_close");
-    test_load_sym(plugin, &sq3.errmsg, sizeof(sq3.errmsg), "sqlite3_errmsg");
-    test_load_sym(plugin, &sq3.free, sizeof(sq3.free), "sqlite3_free");
+    (void)test_load_syms(plugin, NULL, TEST_SYM(sq3, open_v2, "sqlite3_open_v2"),
+                         TEST_SYM(sq3, exec, "sqlite3_exec"), TEST_SYM(sq3, close, "sqlite3_close"),
+                         TEST_SYM(sq3, errmsg, "sqlite3_errmsg"),
+                         TEST_SYM(sq3, free, "sqlite3_free"), (void *)NULL);
     (void)snprintf(tmpdir, sizeof(tmpdir), "/tmp/trifle_sqlite_XXXXXX");
     if (mkdtemp(tmpdir) == NULL) {
         perror("mkdtemp");
