@@ -89,10 +89,27 @@ static void *relay_main(void *p)
     return NULL;
 }
 
+int test_listen(int *port)
+{
+    struct sockaddr_in a;
+    socklen_t n = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+    assert_true(fd >= 0);
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fd, 16), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &n), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
 int tcp_relay_start(tcp_relay *r, const char *up_host, int up_port)
 {
     struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
 
     memset(r, 0, sizeof(*r));
     r->up_port = up_port;
@@ -100,15 +117,7 @@ int tcp_relay_start(tcp_relay *r, const char *up_host, int up_port)
                    strcmp(up_host, "localhost") == 0 ? "127.0.0.1" : up_host);
     if (inet_pton(AF_INET, r->up_host, &sa.sin_addr) != 1)
         return -1;
-    r->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_true(r->lfd >= 0);
-    assert_int_equal(bind(r->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(r->lfd, 8), 0);
-    assert_int_equal(getsockname(r->lfd, (struct sockaddr *)&sa, &len), 0);
-    r->port = ntohs(sa.sin_port);
+    r->lfd = test_listen(&r->port);
     assert_int_equal(pthread_create(&r->th, NULL, relay_main, r), 0);
     return 0;
 }
@@ -222,6 +231,16 @@ void test_drop_ok(const trifle_driver *drv, trifle_conn *c)
 
     if (drv->drop(c, &err) != 0)
         fail_msg("drop: %s", err.message);
+}
+
+uint64_t test_mark_read(const trifle_driver *drv, trifle_conn *c, const char *name)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    uint64_t seq = 99;
+
+    if (drv->mark_read(c, name, &seq, &err) != 0)
+        fail_msg("mark_read %s: %s", name, err.message);
+    return seq;
 }
 
 void test_open_refused(const char *url, int rc, const trifle_conn *c, const trifle_error *err,

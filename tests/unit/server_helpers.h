@@ -31,6 +31,10 @@ typedef struct tcp_relay {
     pthread_t th;
 } tcp_relay;
 
+/* A socket listening on a free port of 127.0.0.1 (SO_REUSEADDR); *port receives the port. Fails
+ * the test on error. */
+int test_listen(int *port);
+
 /* Start a relay to up_host (an IPv4 address, or "localhost") port up_port. Returns 0, or -1 when
  * up_host is not an IPv4 address (a server on a Unix socket): the caller skips. */
 int tcp_relay_start(tcp_relay *r, const char *up_host, int up_port);
@@ -85,6 +89,9 @@ const char *test_fmt(const char *fmt, ...) TRIFLE_PRINTF(1, 2);
 
 /* drv->drop(c); fails the test on error. */
 void test_drop_ok(const trifle_driver *drv, trifle_conn *c);
+
+/* The journal mark `name` as drv->mark_read reads it on c; fails the test on error. */
+uint64_t test_mark_read(const trifle_driver *drv, trifle_conn *c, const char *name);
 
 /* An open of url returned rc with c and err: rc must be code, c NULL, and the message must
  * contain message; fails the test otherwise. */

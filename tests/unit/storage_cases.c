@@ -616,12 +616,31 @@ void sql_test_throughput(void **state)
     sql_run(state, SQL_THROUGHPUT);
 }
 
-/* The first half of test_atomic_batch, on st of namespace table: an identifier longer than 255
- * characters is EDATA with failed_item, checked before anything is sent; then, with a CHECK
- * constraint refusing c, the server's refusal rolls the whole batch back (EDRIVER,
- * b->check_code). c is incremented with c_leaves; "a" has count 1 afterwards, "b" nothing. */
-static void batch_rollback(const sql_backend *b, trifle_storage *st, const char *table,
-                           const trifle_leaf *c_leaves, size_t n_c)
+int storage_batch_refused(trifle_storage *st, const item *it, size_t n, int rc, long failed_item,
+                          const char *needle)
+{
+    trifle_write_result res = {sizeof(res), 7, -1, 0};
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_entry e[8];
+    size_t i;
+
+    assert_true(n <= 8);
+    for (i = 0; i < n && i < 8; i++)
+        e[i] = it[i].e;
+    assert_int_equal(trifle_storage_inc(st, e, n, &res, &err), rc);
+    assert_int_equal(res.failed_item, failed_item);
+    assert_int_equal(res.applied, 0);
+    assert_int_equal(res.outcome_unknown, 0);
+    assert_non_null(strstr(err.message, needle));
+    return err.native;
+}
+
+/* test_atomic_batch on st of namespace table: an identifier longer than 255 characters is EDATA
+ * with failed_item, checked before anything is sent; with a CHECK constraint refusing c, the
+ * server's refusal rolls the whole batch back (EDRIVER, b->check_code): "a" keeps count 1, "b"
+ * gets nothing; one bucket twice in a batch is b->twice_rc (0: both apply, the second row of the
+ * upsert updates the first). */
+static void atomic_batch(const sql_backend *b, trifle_storage *st, const char *table)
 {
     const trifle_leaf l[] = {{"count", 1}};
     trifle_write_result res = {sizeof(res), 7, -1, 0};
@@ -635,58 +654,34 @@ static void batch_rollback(const sql_backend *b, trifle_storage *st, const char 
     long_key[250] = '\0';
     item_init(&it[0], st, "a", T0, l, 1);
     item_init(&it[1], st, long_key, T0, l, 1); /* 250 + "::1h::1736935200" > 255 characters */
-    item_init(&it[2], st, "c", T0, c_leaves, n_c);
-    {
-        trifle_entry e[3] = {it[0].e, it[1].e, it[2].e};
-        assert_int_equal(trifle_storage_inc(st, e, 3, &res, &err), TRIFLE_EDATA);
-        assert_int_equal(res.failed_item, 1);
-        assert_int_equal(res.applied, 0);
-        assert_int_equal(res.outcome_unknown, 0);
-        assert_non_null(strstr(err.message, "longer than 255"));
-    }
+    item_init(&it[2], st, "c", T0, b->c_leaves, b->n_c_leaves);
+    (void)storage_batch_refused(st, it, 3, TRIFLE_EDATA, 1, "longer than 255");
     get1(st, "a", T0, &g);
     assert_true(got_value(&g, 0, "count") == 1);
 
-    /* the server rejects one row of the batch: nothing of it is applied */
     (void)sql_raw(b, NULL, b->check_sql, table, "no_c", "c::1h::1736935200");
     item_init(&it[1], st, "b", T0, l, 1);
-    {
-        trifle_entry e[3] = {it[0].e, it[1].e, it[2].e};
-        res.failed_item = -1;
-        assert_int_equal(trifle_storage_inc(st, e, 3, &res, &err), TRIFLE_EDRIVER);
-        assert_int_equal(res.applied, 0);
-        assert_int_equal(res.failed_item, -1);
-        assert_int_equal(res.outcome_unknown, 0);
-        assert_non_null(strstr(err.message, b->check_code));
-    }
+    (void)storage_batch_refused(st, it, 3, TRIFLE_EDRIVER, -1, b->check_code);
     get1(st, "a", T0, &g);
     assert_true(got_value(&g, 0, "count") == 1);
     get1(st, "b", T0, &g);
     assert_int_equal(g.n, 0);
+    {
+        trifle_entry e[2] = {it[0].e, it[0].e};
+        assert_int_equal(trifle_storage_inc(st, e, 2, &res, &err), b->twice_rc);
+    }
+    get1(st, "a", T0, &g);
+    assert_true(got_value(&g, 0, "count") == (b->twice_rc == 0 ? 3 : 1));
 }
 
 void sql_test_atomic_batch(void **state)
 {
     const sql_backend *b = *state;
-    const trifle_leaf l[] = {{"count", 1}};
-    trifle_write_result res = {sizeof(res), 7, -1, 0};
-    trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st;
     test_ns n;
-    item a;
-    got g;
 
     st = sql_new(b, &n, NULL);
-    batch_rollback(b, st, n.table, b->c_leaves, b->n_c_leaves);
-    /* one bucket twice in a batch: refused, or both apply (the second row of the upsert updates
-     * the first) */
-    item_init(&a, st, "a", T0, l, 1);
-    {
-        trifle_entry e[2] = {a.e, a.e};
-        assert_int_equal(trifle_storage_inc(st, e, 2, &res, &err), b->twice_rc);
-    }
-    get1(st, "a", T0, &g);
-    assert_true(got_value(&g, 0, "count") == (b->twice_rc == 0 ? 3 : 1));
+    atomic_batch(b, st, n.table);
     if (b->batch_more != NULL)
         b->batch_more(st);
     sql_ns_drop(b, &n);

@@ -46,6 +46,11 @@ void storage_case_reconnect(trifle_storage *st, int calls, void (*kill)(void *ct
  * finds no mark, and setup, twice, then makes an inc of it (key "k", count 1) work. */
 void storage_case_before_setup(trifle_storage *st, const char *table, int native);
 
+/* An inc of the n (at most 8) items it as one batch returns rc with failed_item, nothing applied
+ * and the outcome known, and a message containing needle. Returns the error's native code. */
+int storage_batch_refused(trifle_storage *st, const item *it, size_t n, int rc, long failed_item,
+                          const char *needle);
+
 /* server?table=... with a bad table name, one too long, and an unknown parameter: ECONFIG with
  * the messages the drivers share. server has no query. */
 void storage_case_bad_params(const char *server);
@@ -163,7 +168,8 @@ void sql_test_ping_layout(void **state);
 void sql_test_foreign_rows(void **state);
 /* Sums of three incs read back bit for bit (b->sums), and stored as b->sum_a. */
 void sql_test_numbers(void **state);
-/* sql_case_batch_rollback, then one bucket twice in a batch (b->twice_rc) and b->batch_more. */
+/* A failing batch: too long an identifier, a row the server refuses (the whole batch rolls
+ * back), one bucket twice (b->twice_rc); then b->batch_more. */
 void sql_test_atomic_batch(void **state);
 /* storage_case_outcome_unknown through b->ns_relay. */
 void sql_test_outcome_unknown(void **state);

@@ -458,8 +458,6 @@ static int proxy_start(proxy *p)
 {
     char host[256], port[16];
     struct addrinfo hints, *ai = NULL;
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
 
     memset(p, 0, sizeof(*p));
     if (!uri_host_port(server_uri, host, sizeof(host), port, sizeof(port)))
@@ -471,14 +469,7 @@ static int proxy_start(proxy *p)
     memcpy(&p->up, ai->ai_addr, ai->ai_addrlen);
     p->up_len = ai->ai_addrlen;
     freeaddrinfo(ai);
-    p->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(p->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(p->lfd, 16), 0);
-    assert_int_equal(getsockname(p->lfd, (struct sockaddr *)&sa, &len), 0);
-    p->port = ntohs(sa.sin_port);
+    p->lfd = test_listen(&p->port);
     assert_int_equal(pthread_create(&p->thread, NULL, proxy_main, p), 0);
     return 0;
 }
@@ -953,31 +944,20 @@ static void test_prefix_in_item(void **state)
  * ping / scan / drop / before setup
  */
 
-typedef struct scan_text {
-    char text[1024];
-} scan_text;
-
-static int scan_collect(size_t index, const char *path, double value, void *payload)
-{
-    scan_text *s = payload;
-
-    assert_int_equal(index, 0);
-    (void)snprintf(s->text + strlen(s->text), sizeof(s->text) - strlen(s->text), "%s%s=%.17g",
-                   s->text[0] != '\0' ? " " : "", path, value);
-    return 0;
-}
-
 static void scan_expect(trifle_storage *st, const char *key, int64_t at, const char *want)
 {
     trifle_error err = TRIFLE_ERROR_INIT;
-    scan_text s = {""};
     int64_t got = 0;
-    int rc = trifle_storage_scan(st, key, &got, scan_collect, &s, &err);
+    reads s;
+    int rc;
 
+    memset(&s, 0, sizeof(s));
+    s.n = 1; /* a scan delivers index 0 only */
+    rc = trifle_storage_scan(st, key, &got, collect, &s, &err);
     if (rc != 0)
         fail_msg("scan %s: %s %s", key, trifle_status_name(rc), err.message);
     assert_int_equal(got, at);
-    assert_string_equal(s.text, want);
+    assert_string_equal(s.text[0], want);
 }
 
 static void test_ping_scan(void **state)
@@ -986,13 +966,13 @@ static void test_ping_scan(void **state)
     trifle_storage *st = open_ok(fmt("collection=%s&ping_collection=%s_p", coll, coll));
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_leaf l1[] = {{"b.c", 2.5}, {"a", 1}}, l2[] = {{"z", -1}};
-    scan_text s = {""};
+    reads s = {{""}, 1};
     int64_t at = 0;
     cJSON *docs;
 
     (void)state;
     assert_int_equal(trifle_storage_setup(st, &err), 0);
-    assert_int_equal(trifle_storage_scan(st, "svc", &at, scan_collect, &s, &err), TRIFLE_ENOTFOUND);
+    assert_int_equal(trifle_storage_scan(st, "svc", &at, collect, &s, &err), TRIFLE_ENOTFOUND);
     assert_int_equal(trifle_storage_ping(st, "svc", T0, l1, 2, &err), 0);
     scan_expect(st, "svc", T0, "a=1 b.c=2.5");
     assert_int_equal(trifle_storage_ping(st, "svc", -86399, l2, 1, &err), 0); /* 1969-12-31 */
@@ -1258,12 +1238,11 @@ static void test_concurrency(void **state)
  * Throughput (TRIFLE_TEST_BENCH=1): 100 inc calls x 1,000 items of 3 leaves; one get of 8,760
  */
 
-static int count_leaf(size_t index, const char *path, double value, void *payload)
+/* trifle_leaf_fn counting the leaves in *(size_t *)n. */
+static int count_leaf(size_t index, const char *path, double value, void *n)
 {
-    (void)index;
-    (void)path;
-    (void)value;
-    ++*(size_t *)payload;
+    (void)index, (void)path, (void)value;
+    *(size_t *)n += 1;
     return 0;
 }
 
@@ -1317,13 +1296,6 @@ static void test_bench(void **state)
 /* ---------------------------------------------------------------------------------------------
  */
 
-static int group_setup(void **state)
-{
-    (void)state;
-    trifle_set_log_handler(TRIFLE_LOG_WARN, on_log, NULL);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1347,33 +1319,23 @@ int main(void)
         cmocka_unit_test(test_concurrency),
         cmocka_unit_test(test_bench),
     };
-    const char *strict = getenv("TRIFLE_TEST_STRICT"), *ci = getenv("CI");
     const char *path;
     cJSON *info;
     raw_error e;
     size_t len;
     int rc;
 
-    server_uri = getenv("TRIFLE_TEST_URI_MONGO");
-    if (server_uri == NULL || server_uri[0] == '\0') {
-        int must =
-            (strict != NULL && strcmp(strict, "1") == 0) || (ci != NULL && strcmp(ci, "true") == 0);
-        printf("# %s: TRIFLE_TEST_URI_MONGO is not set\n", must ? "FAIL" : "SKIP");
-        return must ? 1 : 77;
-    }
-    plugin = dlopen(TRIFLE_BUILD_PLUGIN_DIR "/trifle_mongo.so", RTLD_NOW | RTLD_LOCAL);
-    if (plugin == NULL) {
-        (void)fprintf(stderr, "cannot load the plugin: %s\n", dlerror());
-        return 1;
-    }
+    server_uri = test_server_url("TRIFLE_TEST_URI_MONGO", "the tests", &rc);
+    if (server_uri == NULL)
+        return rc;
 #define SYM(field, name) TEST_SYM(mc, field, name)
-    (void)test_load_syms(plugin, NULL, SYM(client_new, "mongoc_client_new"),
-                         SYM(client_destroy, "mongoc_client_destroy"),
-                         SYM(command_simple, "mongoc_client_command_simple"),
-                         SYM(bson_new_from_json, "bson_new_from_json"),
-                         SYM(bson_destroy, "bson_destroy"),
-                         SYM(bson_as_relaxed_extended_json, "bson_as_relaxed_extended_json"),
-                         SYM(bson_free, "bson_free"), (void *)NULL);
+    plugin = test_load_syms(
+        NULL, TRIFLE_BUILD_PLUGIN_DIR "/trifle_mongo.so", SYM(client_new, "mongoc_client_new"),
+        SYM(client_destroy, "mongoc_client_destroy"),
+        SYM(command_simple, "mongoc_client_command_simple"),
+        SYM(bson_new_from_json, "bson_new_from_json"), SYM(bson_destroy, "bson_destroy"),
+        SYM(bson_as_relaxed_extended_json, "bson_as_relaxed_extended_json"),
+        SYM(bson_free, "bson_free"), (void *)NULL);
 #undef SYM
 
     /* the database: the URI's path, else the driver's default */
@@ -1398,7 +1360,8 @@ int main(void)
     printf("# server: %s\n", ferret ? "FerretDB" : "MongoDB");
     if (getenv("TRIFLE_TEST_FILTER") != NULL) /* e.g. "test_bench" */
         cmocka_set_test_filter(getenv("TRIFLE_TEST_FILTER"));
-    rc = cmocka_run_group_tests(tests, group_setup, NULL);
+    trifle_set_log_handler(TRIFLE_LOG_WARN, on_log, NULL);
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
     mc.client_destroy(raw_client);
     trifle_shutdown();
     return rc;

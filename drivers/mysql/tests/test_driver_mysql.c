@@ -361,24 +361,14 @@ static void test_errors(void **state)
 static void batch_overflow(trifle_storage *st)
 {
     const trifle_leaf l[] = {{"count", 1}}, big[] = {{"x", 1.7976931348623157e308}};
-    trifle_write_result res = {sizeof(res), 7, -1, 0};
-    trifle_error err = TRIFLE_ERROR_INIT;
     item o[3];
     got g;
 
     item_init(&o[0], st, "ok1", T0, l, 1);
     item_init(&o[1], st, "big", T0, big, 1);
     item_init(&o[2], st, "ok2", T0, l, 1);
-    assert_int_equal(trifle_storage_inc(st, &o[1].e, 1, &res, &err), 0);
-    {
-        trifle_entry e[3] = {o[0].e, o[1].e, o[2].e};
-        res.failed_item = -1;
-        assert_int_equal(trifle_storage_inc(st, e, 3, &res, &err), TRIFLE_EDATA);
-        assert_int_equal(res.failed_item, 1);
-        assert_int_equal(res.applied, 0);
-        assert_int_equal(err.native, 1690);
-        assert_non_null(strstr(err.message, "item 1 overflows"));
-    }
+    inc1(st, "big", T0, big, 1);
+    assert_int_equal(storage_batch_refused(st, o, 3, TRIFLE_EDATA, 1, "item 1 overflows"), 1690);
     get1(st, "ok1", T0, &g);
     assert_int_equal(g.n, 0);
     get1(st, "big", T0, &g);

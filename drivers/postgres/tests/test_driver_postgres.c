@@ -547,7 +547,6 @@ static void test_marks_old_tables(void **state)
  * again on a new session, so the data is there once. */
 static void test_marks_outcome_unknown(void **state)
 {
-    const trifle_leaf l[] = {{"count", 1}};
     trifle_write_result res = {sizeof(res), 0, -1, 0};
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st;
@@ -560,7 +559,7 @@ static void test_marks_outcome_unknown(void **state)
     if (ns_relay(&n, &r) != 0)
         skip();
     st = storage_new(n.url);
-    item_init(&it, st, "u", T0, l, 1);
+    item_init(&it, st, "u", T0, count_one, 1);
     assert_int_equal(marked(st, NULL, 0, &it.e, 1, "j", 1, &res, &err), 0); /* prepares */
 
     /* BEGIN, INC, mark, COMMIT: the 4th reply is COMMIT's */
@@ -591,7 +590,6 @@ static void test_marks_outcome_unknown(void **state)
  * EBUSY. */
 static void test_retry_and_locks(void **state)
 {
-    const trifle_leaf l[] = {{"count", 1}};
     trifle_write_result res = {sizeof(res), 0, -1, 0};
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st;
@@ -620,7 +618,7 @@ static void test_retry_and_locks(void **state)
     }
     (void)raw_on(locker, "BEGIN");
     (void)raw_on(locker, "SELECT data FROM %s FOR UPDATE", n.table);
-    item_init(&it, st, "s", T0, l, 1);
+    item_init(&it, st, "s", T0, count_one, 1);
     assert_int_equal(trifle_storage_inc(st, &it.e, 1, &res, &err), TRIFLE_EBUSY);
     assert_int_equal(res.outcome_unknown, 0);
     assert_non_null(strstr(err.message, "55P03"));

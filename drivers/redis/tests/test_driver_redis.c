@@ -145,15 +145,13 @@ typedef struct rv {
 
 static void rv_free(rv *v)
 {
-    size_t i;
-
-    if (v == NULL)
-        return;
-    for (i = 0; i < v->n; i++)
-        rv_free(v->e[i]);
-    free(v->e);
-    free(v->s);
-    free(v);
+    if (v != NULL) {
+        while (v->n > 0)
+            rv_free(v->e[--v->n]);
+        free(v->e);
+        free(v->s);
+        free(v);
+    }
 }
 
 /* Parse one value of b[*pos..len): 1 complete, 0 incomplete, -1 malformed. */
@@ -258,14 +256,15 @@ static rv *rconn_read(rconn *c)
 
 static void write_all(int fd, const char *p, size_t n)
 {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
+    size_t off = 0;
+    ssize_t w;
+
+    /* until all is sent, the peer has gone (0), or a write fails other than by a signal */
+    while (off < n && (w = write(fd, p + off, n - off)) != 0) {
+        if (w > 0)
+            off += (size_t)w;
+        else if (errno != EINTR)
             return;
-        p += w;
-        n -= (size_t)w;
     }
 }
 
@@ -602,25 +601,6 @@ static int closed_port(void)
     return port;
 }
 
-/* A listening socket on a free loopback port; *port receives the port. */
-static int listener(int *port)
-{
-    struct sockaddr_in a;
-    socklen_t n = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-
-    assert_true(fd >= 0);
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(fd, 16), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &n), 0);
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
 static void t_unreachable(void **state)
 {
     char url[128];
@@ -647,7 +627,7 @@ static void t_timeout_open(void **state)
     char url[128];
     trifle_conn *c = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
-    int port, fd = listener(&port);
+    int port, fd = test_listen(&port);
 
     (void)state;
     (void)snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
@@ -719,7 +699,7 @@ static pid_t fake_pid; /* the running fake server, killed by fake_teardown if a 
 static fake fake_start(fake_fn fn, const char *params)
 {
     fake f;
-    int lfd = listener(&f.port);
+    int lfd = test_listen(&f.port);
 
     (void)snprintf(f.url, sizeof(f.url), "redis://127.0.0.1:%d%s", f.port, params);
     f.pid = fork();
@@ -1396,16 +1376,6 @@ static int marked(trifle_conn *c, const titem *set, size_t n_set, const titem *i
     return drv->write_marked(c, es, n_set, ei, n_inc, &m, res, err);
 }
 
-static uint64_t mark_of(trifle_conn *c, const char *name)
-{
-    trifle_error err = TRIFLE_ERROR_INIT;
-    uint64_t seq = 99;
-
-    if (drv->mark_read(c, name, &seq, &err) != 0)
-        fail_msg("mark_read %s: %s", name, err.message);
-    return seq;
-}
-
 /* The mark hash `<prefix><sep>marks`; the script's checks cover the whole call, so a refused item
  * leaves data and mark as they were; an inc may follow a set of the same field that replaces a
  * value it could not add to; drop removes the hash. */
@@ -1423,7 +1393,7 @@ static void t_marks(void **state)
     c = server_open("marks");
     r = rconn_open();
     (void)snprintf(mkey, sizeof(mkey), "%s_marks::marks", run_id);
-    assert_int_equal(mark_of(c, "j1"), 0);
+    assert_int_equal(test_mark_read(drv, c, "j1"), 0);
     RCMD_OK(r, "HSET", hkey("marks", "k", T0), "count", "2", "x", "text");
     /* set count=5, x=1 on k; inc k2 and k: k = {count 7, x 2, y 0.5}; x was text before */
     titem_init(&s[0], "k", T0, "count", 5.0, "x", 1.0, NULL);
@@ -1437,10 +1407,10 @@ static void t_marks(void **state)
     sink_free(sk);
     assert_string_equal(rget(r, hkey("marks", "k2", T0), "count"), "2");
     assert_string_equal(rget(r, mkey, "j1"), "7");
-    assert_int_equal(mark_of(c, "j1"), 7);
-    assert_int_equal(mark_of(c, "j2"), 0);
+    assert_int_equal(test_mark_read(drv, c, "j1"), 7);
+    assert_int_equal(test_mark_read(drv, c, "j2"), 0);
     assert_int_equal(marked(c, NULL, 0, NULL, 0, "j2", (uint64_t)INT64_MAX, &res, &err), 0);
-    assert_true(mark_of(c, "j2") == (uint64_t)INT64_MAX);
+    assert_true(test_mark_read(drv, c, "j2") == (uint64_t)INT64_MAX);
     assert_int_equal(rint_cmd(r, "HLEN", mkey), 2);
 
     /* inc item 1 meets a stored text value: EDATA 1 + 1 set item, nothing written */
@@ -1457,13 +1427,13 @@ static void t_marks(void **state)
     assert_string_equal(err.message, msg);
     assert_int_equal(rint_cmd(r, "EXISTS", hkey("marks", "new1", T0)), 0);
     assert_int_equal(rint_cmd(r, "EXISTS", hkey("marks", "new2", T0)), 0);
-    assert_int_equal(mark_of(c, "j1"), 7);
+    assert_int_equal(test_mark_read(drv, c, "j1"), 7);
     /* a set item of another type is counted first */
     RCMD_OK(r, "RPUSH", hkey("marks", "l", T0), "x");
     titem_init(&s[1], "l", T0, "n", 1.0, NULL);
     assert_int_equal(marked(c, s, 2, i, 3, "j1", 8, &res, &err), TRIFLE_EDATA);
     assert_int_equal(res.failed_item, 1);
-    assert_int_equal(mark_of(c, "j1"), 7);
+    assert_int_equal(test_mark_read(drv, c, "j1"), 7);
     /* a mark key of another type: refused before anything is written */
     RCMD_OK(r, "DEL", mkey);
     RCMD_OK(r, "RPUSH", mkey, "x");
@@ -1473,11 +1443,11 @@ static void t_marks(void **state)
     assert_int_equal(rint_cmd(r, "EXISTS", hkey("marks", "new1", T0)), 0);
     RCMD_OK(r, "DEL", mkey);
     assert_int_equal(marked(c, s, 1, i, 1, "j1", 8, &res, &err), 0);
-    assert_int_equal(mark_of(c, "j1"), 8);
+    assert_int_equal(test_mark_read(drv, c, "j1"), 8);
     /* drop removes the mark hash with the rest */
     test_drop_ok(drv, c);
     assert_int_equal(rint_cmd(r, "EXISTS", mkey), 0);
-    assert_int_equal(mark_of(c, "j1"), 0);
+    assert_int_equal(test_mark_read(drv, c, "j1"), 0);
     rconn_close(r);
     drv->close(c);
 }

@@ -253,17 +253,25 @@ static void expect_open_error(const char *url, int code, const char *message)
 
 static void t_url_errors(void **state)
 {
+    /* the status, the URL and what the message says */
+    static const struct {
+        int code;
+        const char *url, *message;
+    } bad[] = {
+        {TRIFLE_ECONFIG, "redis://127.0.0.1:6379", "expected redis_cluster://"},
+        {TRIFLE_ECONFIG, "redis_cluster://127.0.0.1:1,,127.0.0.1:2", "empty cluster node"},
+        {TRIFLE_ECONFIG, "redis_cluster://127.0.0.1:1,127.0.0.1:99999", "invalid port \"99999\""},
+        {TRIFLE_ECONFIG, "redis_cluster://127.0.0.1:1/2", "only database 0"},
+        {TRIFLE_ECONFIG, "redis_cluster://[::1:1", "missing ']'"},
+        /* port 1 refuses connections: every seed is tried, the last failure is reported */
+        {TRIFLE_ECONN, "redis+cluster://127.0.0.1:1,127.0.0.1:1",
+         "cannot connect to redis at 127.0.0.1:1"},
+    };
+    size_t i;
+
     (void)state;
-    expect_open_error("redis://127.0.0.1:6379", TRIFLE_ECONFIG, "expected redis_cluster://");
-    expect_open_error("redis_cluster://127.0.0.1:1,,127.0.0.1:2", TRIFLE_ECONFIG,
-                      "empty cluster node");
-    expect_open_error("redis_cluster://127.0.0.1:1,127.0.0.1:99999", TRIFLE_ECONFIG,
-                      "invalid port \"99999\"");
-    expect_open_error("redis_cluster://127.0.0.1:1/2", TRIFLE_ECONFIG, "only database 0");
-    expect_open_error("redis_cluster://[::1:1", TRIFLE_ECONFIG, "missing ']'");
-    /* port 1 refuses connections: every seed is tried, the last failure is reported */
-    expect_open_error("redis+cluster://127.0.0.1:1,127.0.0.1:1", TRIFLE_ECONN,
-                      "cannot connect to redis at 127.0.0.1:1");
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_open_error(bad[i].url, bad[i].code, bad[i].message);
 }
 
 /* The plain server of test-servers.sh is no cluster node: a clear ECONFIG. */

@@ -847,16 +847,6 @@ static void test_atomicity(void **state)
  * Journal marks (ABI 1.1)
  */
 
-static uint64_t mark_get(trifle_conn *c, const char *name)
-{
-    trifle_error err = TRIFLE_ERROR_INIT;
-    uint64_t seq = 99;
-
-    if (drv->mark_read(c, name, &seq, &err) != 0)
-        fail_msg("mark_read %s: %s", name, err.message);
-    return seq;
-}
-
 static int marked(trifle_conn *c, const trifle_entry *set, size_t n_set, const trifle_entry *inc,
                   size_t n_inc, const char *name, uint64_t seq, trifle_write_result *res,
                   trifle_error *err)
@@ -888,7 +878,7 @@ static void test_marks_with_data(void **state)
         c = conn_new(name, mode, extra);
         assert_string_equal(raw(name, "PRAGMA table_info(mk_marks);"),
                             "0|name|TEXT|0|NULL|1\n1|seq|INTEGER|1|NULL|0");
-        assert_int_equal(mark_get(c, "j1"), 0);
+        assert_int_equal(test_mark_read(drv, c, "j1"), 0);
         tb_init(&t, mode, "k", "1h", T0);
         tb_init(&u, mode, "k", "1d", T0);
         write1_ok(c, 0, &t, b, 2);
@@ -901,8 +891,8 @@ static void test_marks_with_data(void **state)
         inc[0].leaves = inc[1].leaves = b;
         inc[0].n_leaves = inc[1].n_leaves = 2;
         assert_int_equal(marked(c, set, 1, inc, 2, "j1", 7, &res, &err), 0);
-        assert_int_equal(mark_get(c, "j1"), 7);
-        assert_int_equal(mark_get(c, "j2"), 0);
+        assert_int_equal(test_mark_read(drv, c, "j1"), 7);
+        assert_int_equal(test_mark_read(drv, c, "j2"), 0);
         expect_get(c, &t, 3, "count", 7.0, "x", 1.0, "y", 1.0, NULL);
         expect_get(c, &u, -1, "count", 2.0, NULL);
         /* no items: only the mark moves; marks of another journal are separate rows */
@@ -910,7 +900,7 @@ static void test_marks_with_data(void **state)
         assert_int_equal(marked(c, NULL, 0, NULL, 0, "j2", 3, &res, &err), 0);
         assert_string_equal(raw(name, "SELECT name, seq FROM mk_marks ORDER BY name;"),
                             "j1|9\nj2|3");
-        assert_int_equal(mark_get(c, "j1"), 9);
+        assert_int_equal(test_mark_read(drv, c, "j1"), 9);
         drv->close(c);
     }
 }
@@ -952,7 +942,7 @@ static void test_marks_edata_rolls_back(void **state)
     assert_string_equal(err.message, "value at \"m\" of k3::1h::1736935200 is not finite");
     assert_string_equal(raw("marks_edata", "SELECT key, data FROM trifle_stats;"),
                         "k3::1h::1736935200|{\"m\":1.7976931348623157e+308}");
-    assert_int_equal(mark_get(c, "j"), 4);
+    assert_int_equal(test_mark_read(drv, c, "j"), 4);
     /* the inc reads what the set of the same call wrote: big + big overflows (inc item 0) ... */
     set[1].leaves = big;
     set[1].bucket = t[3].b;
@@ -960,13 +950,13 @@ static void test_marks_edata_rolls_back(void **state)
     inc[0].bucket = t[3].b;
     assert_int_equal(marked(c, set, 2, inc, 1, "j", 5, &res, &err), TRIFLE_EDATA);
     assert_int_equal(res.failed_item, 2);
-    assert_int_equal(mark_get(c, "j"), 4);
+    assert_int_equal(test_mark_read(drv, c, "j"), 4);
     /* ... and -big + big is 0 */
     set[1].leaves = negbig;
     assert_int_equal(marked(c, set, 2, inc, 1, "j", 5, &res, &err), 0);
     assert_string_equal(raw("marks_edata", "SELECT key, data FROM trifle_stats ORDER BY key;"),
                         "k0::1h::1736935200|{\"m\":1}\nk3::1h::1736935200|{\"m\":0}");
-    assert_int_equal(mark_get(c, "j"), 5);
+    assert_int_equal(test_mark_read(drv, c, "j"), 5);
     drv->close(c);
 }
 
@@ -989,7 +979,7 @@ static void test_marks_old_database(void **state)
     url = db_url("marks_old");
     assert_int_equal(conn_open_opts(&c, url, TRIFLE_ID_FULL, NULL, &err), 0);
     assert_int_equal(conn_open_opts(&c2, url, TRIFLE_ID_FULL, NULL, &err), 0);
-    assert_int_equal(mark_get(c, "j"), 0);
+    assert_int_equal(test_mark_read(drv, c, "j"), 0);
     assert_string_equal(raw("marks_old", "SELECT count(*) FROM sqlite_master WHERE name = "
                                          "'trifle_stats_marks';"),
                         "0");
@@ -1009,17 +999,17 @@ static void test_marks_old_database(void **state)
     e.bucket = t.b;
     assert_int_equal(marked(c, NULL, 0, &e, 1, "j", 2, &res, &err), 0);
     assert_string_equal(raw("marks_old", "SELECT name, seq FROM trifle_stats_marks;"), "j|2");
-    assert_int_equal(mark_get(c2, "j"), 2); /* the other connection sees it now */
+    assert_int_equal(test_mark_read(drv, c2, "j"), 2); /* the other connection sees it now */
     /* a later set up changes nothing */
     assert_int_equal(drv->setup(c2, &err), 0);
-    assert_int_equal(mark_get(c, "j"), 2);
+    assert_int_equal(test_mark_read(drv, c, "j"), 2);
     /* drop removes the mark table; reads answer 0 again, a new write_marked recreates it */
     assert_int_equal(drv->drop(c, &err), 0);
     assert_string_equal(raw("marks_old", "SELECT count(*) FROM sqlite_master;"), "0");
-    assert_int_equal(mark_get(c, "j"), 0);
-    assert_int_equal(mark_get(c2, "j"), 0);
+    assert_int_equal(test_mark_read(drv, c, "j"), 0);
+    assert_int_equal(test_mark_read(drv, c2, "j"), 0);
     assert_int_equal(marked(c, NULL, 0, NULL, 0, "j", 3, &res, &err), 0);
-    assert_int_equal(mark_get(c2, "j"), 3);
+    assert_int_equal(test_mark_read(drv, c2, "j"), 3);
     drv->close(c);
     drv->close(c2);
 }
@@ -1035,7 +1025,7 @@ static void test_marks_survive_reopen(void **state)
                      0);
     drv->close(c);
     c = conn_new("marks_reopen", TRIFLE_ID_PARTIAL, NULL);
-    assert_true(mark_get(c, "a/b:c.d-e_f") == (uint64_t)INT64_MAX);
+    assert_true(test_mark_read(drv, c, "a/b:c.d-e_f") == (uint64_t)INT64_MAX);
     drv->close(c);
 }
 
