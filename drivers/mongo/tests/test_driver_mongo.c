@@ -246,12 +246,42 @@ static trifle_storage *open_ok(const char *params)
     return st;
 }
 
+/* A fresh collection (its name in *coll) opened with the URL parameters extra ("" or "&...") and
+ * set up. */
+static trifle_storage *open_setup(const char **coll, const char *extra)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_storage *st;
+
+    *coll = new_ns();
+    st = open_ok(fmt("collection=%s%s", *coll, extra));
+    assert_int_equal(trifle_storage_setup(st, &err), 0);
+    return st;
+}
+
 static void drop_close(trifle_storage *st)
 {
     trifle_error err = TRIFLE_ERROR_INIT;
 
     assert_int_equal(trifle_storage_drop(st, &err), 0);
     trifle_storage_close(st);
+}
+
+static trifle_entry entry(trifle_storage *st, char *idbuf, size_t cap, const char *key,
+                          const char *g, int64_t at, const trifle_leaf *l, size_t n);
+
+/* The item (ev, 1h, T0) with one leaf count = 1, in the identifier mode of a storage. */
+typedef struct ev_item {
+    trifle_leaf l[1];
+    char id[64];
+    trifle_entry e;
+} ev_item;
+
+static void ev_init(ev_item *x, trifle_storage *st)
+{
+    x->l[0].path = "count";
+    x->l[0].value = 1;
+    x->e = entry(st, x->id, sizeof(x->id), "ev", "1h", T0, x->l, 1);
 }
 
 static trifle_entry entry(trifle_storage *st, char *idbuf, size_t cap, const char *key,
@@ -506,14 +536,11 @@ static char *proxy_uri(const proxy *p)
     return fmt("mongodb://%.*s127.0.0.1:%d%s", at != NULL ? (int)(at + 1 - h) : 0, h, p->port, end);
 }
 
-/* A storage through a proxy, and in it the item (ev, 1h, T0) of one leaf count = 1,
- * incremented once. */
+/* A storage through a proxy, and in it the item ev, incremented once. */
 typedef struct proxied {
     proxy p;
     trifle_storage *st;
-    trifle_leaf l[1];
-    char id[64];
-    trifle_entry e;
+    ev_item ev;
 } proxied;
 
 /* Start x->p and open x->st through it on a new collection with the URL parameters params (""
@@ -530,10 +557,8 @@ static void proxied_open(proxied *x, const char *params)
     url = url_with(proxy_uri(&x->p), fmt("collection=%s%s", coll, params));
     if (open_url(&x->st, url, &err) != 0)
         fail_msg("open through the proxy: %s", err.message);
-    x->l[0].path = "count";
-    x->l[0].value = 1;
-    x->e = entry(x->st, x->id, sizeof(x->id), "ev", "1h", T0, x->l, 1);
-    inc_ok(x->st, &x->e, 1);
+    ev_init(&x->ev, x->st);
+    inc_ok(x->st, &x->ev.e, 1);
 }
 
 /* Drop and close x->st, stop the proxy. */
@@ -732,20 +757,17 @@ static void test_layout(void **state)
 /* Without expire_after nothing carries expire_at and no TTL index is made. */
 static void test_no_ttl(void **state)
 {
-    const char *coll = new_ns();
-    trifle_storage *st = open_ok(fmt("collection=%s", coll));
+    const char *coll;
+    trifle_storage *st = open_setup(&coll, "");
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_leaf l[] = {{"count", 1}};
-    char id[64];
-    trifle_entry e;
+    ev_item ev;
     int w0 = warnings;
 
     (void)state;
-    assert_int_equal(trifle_storage_setup(st, &err), 0);
     assert_int_equal(trifle_storage_setup(st, &err), 0); /* idempotent */
     assert_int_equal(warnings, w0);
-    e = entry(st, id, sizeof(id), "ev", "1h", T0, l, 1);
-    set_ok(st, &e, 1);
+    ev_init(&ev, st);
+    set_ok(st, &ev.e, 1);
     expect_first_doc(coll, -1, "{\"key\":\"ev::1h::1736935200\",\"data\":{\"count\":1}}");
     assert_false(indexes_name(coll, "expire_at"));
     drop_close(st);
@@ -800,9 +822,8 @@ static void test_reads_foreign(void **state)
  * cross (key, granularity) pairs match only their own documents. */
 static void test_reads_exact(void **state)
 {
-    const char *coll = new_ns();
-    trifle_storage *st = open_ok(fmt("collection=%s&joined=separated", coll));
-    trifle_error err = TRIFLE_ERROR_INIT;
+    const char *coll;
+    trifle_storage *st = open_setup(&coll, "&joined=separated");
     trifle_leaf l1[] = {{"v", 1}}, l2[] = {{"v", 2}};
     char id[4][64];
     trifle_entry e[2];
@@ -810,7 +831,6 @@ static void test_reads_exact(void **state)
     static const char *const want[] = {"v=1", "v=2", "", "", "v=1"};
 
     (void)state;
-    assert_int_equal(trifle_storage_setup(st, &err), 0);
     e[0] = entry(st, id[0], 64, "x", "1h", T0, l1, 1);
     e[1] = entry(st, id[1], 64, "y", "1d", T0 + 3600, l2, 1);
     inc_ok(st, e, 2);
@@ -878,8 +898,8 @@ static void test_edata_one_by_one(void **state)
  * the stored data wins (README "Leaves and objects"). */
 static void test_leaf_object(void **state)
 {
-    const char *coll = new_ns();
-    trifle_storage *st = open_ok(fmt("collection=%s", coll));
+    const char *coll;
+    trifle_storage *st = open_setup(&coll, "");
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
     trifle_leaf leaf[] = {{"a", 1}, {"n", 1}}, obj[] = {{"a.b", 2}, {"n", 1}};
@@ -889,7 +909,6 @@ static void test_leaf_object(void **state)
     static const char *const want[] = {"a=1 n=1", "a.b=2 n=1"};
 
     (void)state;
-    assert_int_equal(trifle_storage_setup(st, &err), 0);
     e[0] = entry(st, id[0], 64, "leaf_first", "1h", T0, leaf, 2);
     e[1] = entry(st, id[1], 64, "obj_first", "1h", T0, obj, 2);
     inc_ok(st, e, 2);
@@ -916,9 +935,8 @@ static void test_leaf_object(void **state)
  * §4.3), and the call succeeds instead of failing with 40 ConflictingUpdateOperators. */
 static void test_prefix_in_item(void **state)
 {
-    const char *coll = new_ns();
-    trifle_storage *st = open_ok(fmt("collection=%s", coll));
-    trifle_error err = TRIFLE_ERROR_INIT;
+    const char *coll;
+    trifle_storage *st = open_setup(&coll, "");
     trifle_leaf l[] = {{"a", 1}, {"a-z", 4}, {"a.b", 2}, {"a.b.c", 3}, {"n", 1}};
     char id[64];
     trifle_entry e;
@@ -926,7 +944,6 @@ static void test_prefix_in_item(void **state)
     int w0 = warnings;
 
     (void)state;
-    assert_int_equal(trifle_storage_setup(st, &err), 0);
     e = entry(st, id, sizeof(id), "k", "1h", T0, l, 5);
     inc_ok(st, &e, 1);
     assert_int_equal(warnings - w0, 1);
@@ -997,19 +1014,16 @@ static void test_ping_scan(void **state)
 
 static void test_drop(void **state)
 {
-    const char *coll = new_ns();
-    trifle_storage *st = open_ok(fmt("collection=%s", coll));
+    const char *coll;
+    trifle_storage *st = open_setup(&coll, "");
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_leaf l[] = {{"count", 1}};
-    char id[64];
-    trifle_entry e;
+    ev_item ev;
     cJSON *r;
 
     (void)state;
-    assert_int_equal(trifle_storage_setup(st, &err), 0);
-    e = entry(st, id, sizeof(id), "ev", "1h", T0, l, 1);
-    inc_ok(st, &e, 1);
-    assert_int_equal(trifle_storage_ping(st, "svc", T0, l, 1, &err), 0);
+    ev_init(&ev, st);
+    inc_ok(st, &ev.e, 1);
+    assert_int_equal(trifle_storage_ping(st, "svc", T0, ev.l, 1, &err), 0);
     assert_int_equal(trifle_storage_drop(st, &err), 0);
     assert_int_equal(trifle_storage_drop(st, &err), 0); /* nothing left to drop: fine */
     r = raw(fmt("{\"listCollections\":1,\"filter\":{\"name\":{\"$in\":[\"%s\",\"%s_ping\"]}}}",
@@ -1024,16 +1038,14 @@ static void test_before_setup(void **state)
 {
     const char *coll = new_ns();
     trifle_storage *st = open_ok(fmt("collection=%s", coll));
-    trifle_leaf l[] = {{"count", 1}};
-    char id[64];
-    trifle_entry e;
+    ev_item ev;
     static const char *const none[] = {""}, *const one[] = {"count=1"};
 
     (void)state;
-    e = entry(st, id, sizeof(id), "ev", "1h", T0, l, 1);
-    get_expect(st, &e.bucket, 1, none);
-    inc_ok(st, &e, 1);
-    get_expect(st, &e.bucket, 1, one);
+    ev_init(&ev, st);
+    get_expect(st, &ev.e.bucket, 1, none);
+    inc_ok(st, &ev.e, 1);
+    get_expect(st, &ev.e.bucket, 1, one);
     drop_close(st);
 }
 
@@ -1056,7 +1068,7 @@ static void test_reconnect(void **state)
 
     /* a read right after the connection died: retried once on a new connection */
     proxy_cut(&x.p);
-    rc = get_into(x.st, &x.e.bucket, 1, &r, &err);
+    rc = get_into(x.st, &x.ev.e.bucket, 1, &r, &err);
     if (rc != 0)
         fail_msg("get after a cut: %s %s", trifle_status_name(rc), err.message);
     assert_string_equal(r.text[0], "count=1");
@@ -1065,7 +1077,7 @@ static void test_reconnect(void **state)
     proxy_cut(&x.p);
     assert_int_equal(trifle_storage_setup(x.st, &err), 0);
     proxy_cut(&x.p);
-    assert_int_equal(trifle_storage_ping(x.st, "svc", T0, x.l, 1, &err), 0);
+    assert_int_equal(trifle_storage_ping(x.st, "svc", T0, x.ev.l, 1, &err), 0);
     proxy_cut(&x.p);
     scan_expect(x.st, "svc", T0, "count=1");
 
@@ -1073,7 +1085,7 @@ static void test_reconnect(void **state)
      * closed socket before sending (idle > 1 s) and reconnects */
     proxy_cut(&x.p);
     sleep_ms(1200);
-    inc_ok(x.st, &x.e, 1);
+    inc_ok(x.st, &x.ev.e, 1);
     ok++;
 
     /* a write right after the cut may be lost on the way: then it says so (outcome_unknown),
@@ -1082,7 +1094,7 @@ static void test_reconnect(void **state)
         proxy_cut(&x.p);
         res = (trifle_write_result)TRIFLE_WRITE_RESULT_INIT;
         trifle_error_clear(&err);
-        rc = trifle_storage_inc(x.st, &x.e, 1, &res, &err);
+        rc = trifle_storage_inc(x.st, &x.ev.e, 1, &res, &err);
         if (rc == 0) {
             ok++;
         } else {
@@ -1091,10 +1103,10 @@ static void test_reconnect(void **state)
                          trifle_status_name(rc), err.message, res.outcome_unknown, res.applied);
             unknown++;
         }
-        inc_ok(x.st, &x.e, 1);
+        inc_ok(x.st, &x.ev.e, 1);
         ok++;
     }
-    rc = get_into(x.st, &x.e.bucket, 1, &r, &err);
+    rc = get_into(x.st, &x.ev.e.bucket, 1, &r, &err);
     assert_int_equal(rc, 0);
     {
         /* the writes that reported outcome_unknown never left the dead sockets */
@@ -1119,7 +1131,7 @@ static void test_timeout(void **state)
 
     /* a write sent on a live connection whose reply never comes */
     proxy_freeze(&x.p, 1);
-    rc = trifle_storage_inc(x.st, &x.e, 1, &res, &err);
+    rc = trifle_storage_inc(x.st, &x.ev.e, 1, &res, &err);
     if (rc != TRIFLE_ETIMEDOUT)
         fail_msg("inc while frozen: %s %s, want ETIMEDOUT", trifle_status_name(rc), err.message);
     assert_int_equal(res.outcome_unknown, 1);
@@ -1130,19 +1142,19 @@ static void test_timeout(void **state)
 
     /* a read likewise, and the driver does not repeat it (libmongoc may check the server and
      * retry the read once itself, each bounded by the timeouts) */
-    rc = get_into(x.st, &x.e.bucket, 1, &r, &err);
+    rc = get_into(x.st, &x.ev.e.bucket, 1, &r, &err);
     if (rc != 0)
         fail_msg("get after a timed-out write: %s %s", trifle_status_name(rc), err.message);
     proxy_freeze(&x.p, 1);
     t = now_s();
-    rc = get_into(x.st, &x.e.bucket, 1, &r, &err);
+    rc = get_into(x.st, &x.ev.e.bucket, 1, &r, &err);
     if (rc != TRIFLE_ETIMEDOUT)
         fail_msg("get while frozen: %s %s, want ETIMEDOUT", trifle_status_name(rc), err.message);
     if (now_s() - t > 13.0)
         fail_msg("get while frozen took %.3f s: %s", now_s() - t, err.message);
     proxy_cut(&x.p);
     proxy_freeze(&x.p, 0);
-    rc = get_into(x.st, &x.e.bucket, 1, &r, &err);
+    rc = get_into(x.st, &x.ev.e.bucket, 1, &r, &err);
     if (rc != 0)
         fail_msg("get after the freeze: %s %s", trifle_status_name(rc), err.message);
     assert_string_equal(r.text[0], "count=1");
@@ -1162,16 +1174,16 @@ static void test_server_gone(void **state)
     proxied_open(&x, "");
     atomic_store(&x.p.refuse, 1);
     proxy_cut(&x.p);
-    rc = get_into(x.st, &x.e.bucket, 1, &r, &err);
+    rc = get_into(x.st, &x.ev.e.bucket, 1, &r, &err);
     assert_int_equal(rc, TRIFLE_ECONN);
     assert_non_null(strstr(err.message, "mongo: "));
-    rc = trifle_storage_inc(x.st, &x.e, 1, &res, &err);
+    rc = trifle_storage_inc(x.st, &x.ev.e, 1, &res, &err);
     assert_int_equal(rc, TRIFLE_ECONN);
     assert_int_equal(res.applied, 0);
     assert_int_equal(res.outcome_unknown, 0); /* never sent */
     atomic_store(&x.p.refuse, 0);
-    inc_ok(x.st, &x.e, 1); /* at once: no 5 s cooldown (README "Connection loss") */
-    rc = get_into(x.st, &x.e.bucket, 1, &r, &err);
+    inc_ok(x.st, &x.ev.e, 1); /* at once: no 5 s cooldown (README "Connection loss") */
+    rc = get_into(x.st, &x.ev.e.bucket, 1, &r, &err);
     assert_int_equal(rc, 0);
     assert_string_equal(r.text[0], "count=2");
     proxied_close(&x);
