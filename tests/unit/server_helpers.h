@@ -1,8 +1,11 @@
-/* What the tests of the server-backed drivers through the core share (postgres, mysql): a TCP
+/* What the tests of the server-backed drivers share. Through the core (postgres, mysql): a TCP
  * relay that can lose a reply or refuse connections, a thread-safe core allocator that fails one
- * allocation, a log handler counting the drivers' reconnect and retry messages, and small time
- * helpers; the symbol loader and the time helpers are the one copy every test uses. Linked from
- * the unit_support library; cmocka checks end the test on failure. */
+ * allocation, a log handler counting the drivers' reconnect and retry messages. Calling a plugin
+ * directly (redis, redis_cluster, sqlite; driver_host.h): the allocation-failure steps, the check
+ * of a refused open, drop and mark helpers. For every driver test program: the server URL from
+ * the environment and the offline/server groups, the client library's symbols, a loopback
+ * listener and the time helpers, one copy each. Linked from the unit_support library; cmocka
+ * checks end the test on failure. */
 #ifndef TRIFLE_TEST_SERVER_HELPERS_H
 #define TRIFLE_TEST_SERVER_HELPERS_H
 
