@@ -154,6 +154,29 @@ static cJSON *raw_docs(const char *coll)
     return batch;
 }
 
+static void expect_doc(const cJSON *doc, const char *want_json);
+
+/* The first document of coll (by key) is want_json; with n >= 0, coll holds n documents. */
+static void expect_first_doc(const char *coll, int n, const char *want_json)
+{
+    cJSON *docs = raw_docs(coll);
+
+    if (n >= 0)
+        assert_int_equal(cJSON_GetArraySize(docs), n);
+    expect_doc(cJSON_GetArrayItem(docs, 0), want_json);
+    cJSON_Delete(docs);
+}
+
+/* 1 when the index list of coll names needle. */
+static int indexes_name(const char *coll, const char *needle)
+{
+    cJSON *idx = raw(fmt("{\"listIndexes\":\"%s\"}", coll));
+    int found = json_contains(idx, needle);
+
+    cJSON_Delete(idx);
+    return found;
+}
+
 /* Compare a document with JSON text, member order ignored. */
 static void expect_doc(const cJSON *doc, const char *want_json)
 {
@@ -223,12 +246,42 @@ static trifle_storage *open_ok(const char *params)
     return st;
 }
 
+/* A fresh collection (its name in *coll) opened with the URL parameters extra ("" or "&...") and
+ * set up. */
+static trifle_storage *open_setup(const char **coll, const char *extra)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    trifle_storage *st;
+
+    *coll = new_ns();
+    st = open_ok(fmt("collection=%s%s", *coll, extra));
+    assert_int_equal(trifle_storage_setup(st, &err), 0);
+    return st;
+}
+
 static void drop_close(trifle_storage *st)
 {
     trifle_error err = TRIFLE_ERROR_INIT;
 
     assert_int_equal(trifle_storage_drop(st, &err), 0);
     trifle_storage_close(st);
+}
+
+static trifle_entry entry(trifle_storage *st, char *idbuf, size_t cap, const char *key,
+                          const char *g, int64_t at, const trifle_leaf *l, size_t n);
+
+/* The item (ev, 1h, T0) with one leaf count = 1, in the identifier mode of a storage. */
+typedef struct ev_item {
+    trifle_leaf l[1];
+    char id[64];
+    trifle_entry e;
+} ev_item;
+
+static void ev_init(ev_item *x, trifle_storage *st)
+{
+    x->l[0].path = "count";
+    x->l[0].value = 1;
+    x->e = entry(st, x->id, sizeof(x->id), "ev", "1h", T0, x->l, 1);
 }
 
 static trifle_entry entry(trifle_storage *st, char *idbuf, size_t cap, const char *key,
@@ -435,8 +488,6 @@ static int proxy_start(proxy *p)
 {
     char host[256], port[16];
     struct addrinfo hints, *ai = NULL;
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
 
     memset(p, 0, sizeof(*p));
     if (!uri_host_port(server_uri, host, sizeof(host), port, sizeof(port)))
@@ -448,14 +499,7 @@ static int proxy_start(proxy *p)
     memcpy(&p->up, ai->ai_addr, ai->ai_addrlen);
     p->up_len = ai->ai_addrlen;
     freeaddrinfo(ai);
-    p->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(p->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(p->lfd, 16), 0);
-    assert_int_equal(getsockname(p->lfd, (struct sockaddr *)&sa, &len), 0);
-    p->port = ntohs(sa.sin_port);
+    p->lfd = test_listen(&p->port);
     assert_int_equal(pthread_create(&p->thread, NULL, proxy_main, p), 0);
     return 0;
 }
@@ -492,6 +536,38 @@ static char *proxy_uri(const proxy *p)
     return fmt("mongodb://%.*s127.0.0.1:%d%s", at != NULL ? (int)(at + 1 - h) : 0, h, p->port, end);
 }
 
+/* A storage through a proxy, and in it the item ev, incremented once. */
+typedef struct proxied {
+    proxy p;
+    trifle_storage *st;
+    ev_item ev;
+} proxied;
+
+/* Start x->p and open x->st through it on a new collection with the URL parameters params (""
+ * or "&..."), then increment x->e; skips the test when the server has no TCP address to relay. */
+static void proxied_open(proxied *x, const char *params)
+{
+    trifle_error err = TRIFLE_ERROR_INIT;
+    const char *coll = new_ns();
+    char *url;
+
+    x->st = NULL;
+    if (proxy_start(&x->p) != 0)
+        skip();
+    url = url_with(proxy_uri(&x->p), fmt("collection=%s%s", coll, params));
+    if (open_url(&x->st, url, &err) != 0)
+        fail_msg("open through the proxy: %s", err.message);
+    ev_init(&x->ev, x->st);
+    inc_ok(x->st, &x->ev.e, 1);
+}
+
+/* Drop and close x->st, stop the proxy. */
+static void proxied_close(proxied *x)
+{
+    drop_close(x->st);
+    proxy_stop(&x->p);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * open: parameters and connection errors
  */
@@ -513,20 +589,21 @@ static void expect_open_fails(const char *url, int code, const char *needle)
 
 static void test_open_parameters(void **state)
 {
+    /* URL parameters and what the ECONFIG message names */
+    static const char *const bad[][2] = {
+        {"bogus=1", "unknown parameter bogus"},
+        {"expire_after=-1", "invalid option expire_after: -1"},
+        {"expire_after=1h", "invalid option expire_after: 1h"},
+        {"bulk_write=maybe", "invalid option bulk_write: maybe"},
+        {"collection=a$b", "invalid collection name: a$b"},
+        {"collection=ok&ping_collection=system.x", "invalid collection name: system.x"},
+        {"connectTimeoutMS=soon", "invalid driver URL"},
+    };
+    size_t i;
+
     (void)state;
-    expect_open_fails(url_with(NULL, "bogus=1"), TRIFLE_ECONFIG, "unknown parameter bogus");
-    expect_open_fails(url_with(NULL, "expire_after=-1"), TRIFLE_ECONFIG,
-                      "invalid option expire_after: -1");
-    expect_open_fails(url_with(NULL, "expire_after=1h"), TRIFLE_ECONFIG,
-                      "invalid option expire_after: 1h");
-    expect_open_fails(url_with(NULL, "bulk_write=maybe"), TRIFLE_ECONFIG,
-                      "invalid option bulk_write: maybe");
-    expect_open_fails(url_with(NULL, "collection=a$b"), TRIFLE_ECONFIG,
-                      "invalid collection name: a$b");
-    expect_open_fails(url_with(NULL, "collection=ok&ping_collection=system.x"), TRIFLE_ECONFIG,
-                      "invalid collection name: system.x");
-    expect_open_fails(url_with(NULL, "connectTimeoutMS=soon"), TRIFLE_ECONFIG,
-                      "invalid driver URL");
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_open_fails(url_with(NULL, bad[i][0]), TRIFLE_ECONFIG, bad[i][1]);
     expect_open_fails("mongodb://", TRIFLE_ECONFIG, "invalid driver URL");
 }
 
@@ -667,16 +744,11 @@ static void test_layout(void **state)
         {
             trifle_leaf pl[] = {{"a", 1}, {"b.c", 2.5}};
             assert_int_equal(trifle_storage_ping(st, "svc", T0 + 7, pl, 2, &err), 0);
-            docs = raw_docs(fmt("%s_ping", coll));
-            assert_int_equal(cJSON_GetArraySize(docs), 1);
-            expect_doc(cJSON_GetArrayItem(docs, 0),
-                       "{\"key\":\"svc\",\"at\":{\"$date\":\"2025-01-15T10:00:07Z\"},"
-                       "\"data\":{\"a\":1,\"b\":{\"c\":2.5}},"
-                       "\"expire_at\":{\"$date\":\"2025-01-15T11:00:07Z\"}}");
-            cJSON_Delete(docs);
-            idx = raw(fmt("{\"listIndexes\":\"%s_ping\"}", coll));
-            assert_true(json_contains(idx, "\"key_1\""));
-            cJSON_Delete(idx);
+            expect_first_doc(fmt("%s_ping", coll), 1,
+                             "{\"key\":\"svc\",\"at\":{\"$date\":\"2025-01-15T10:00:07Z\"},"
+                             "\"data\":{\"a\":1,\"b\":{\"c\":2.5}},"
+                             "\"expire_at\":{\"$date\":\"2025-01-15T11:00:07Z\"}}");
+            assert_true(indexes_name(fmt("%s_ping", coll), "\"key_1\""));
         }
         drop_close(st);
     }
@@ -685,28 +757,19 @@ static void test_layout(void **state)
 /* Without expire_after nothing carries expire_at and no TTL index is made. */
 static void test_no_ttl(void **state)
 {
-    const char *coll = new_ns();
-    trifle_storage *st = open_ok(fmt("collection=%s", coll));
+    const char *coll;
+    trifle_storage *st = open_setup(&coll, "");
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_leaf l[] = {{"count", 1}};
-    char id[64];
-    trifle_entry e;
-    cJSON *docs, *idx;
+    ev_item ev;
     int w0 = warnings;
 
     (void)state;
-    assert_int_equal(trifle_storage_setup(st, &err), 0);
     assert_int_equal(trifle_storage_setup(st, &err), 0); /* idempotent */
     assert_int_equal(warnings, w0);
-    e = entry(st, id, sizeof(id), "ev", "1h", T0, l, 1);
-    set_ok(st, &e, 1);
-    docs = raw_docs(coll);
-    expect_doc(cJSON_GetArrayItem(docs, 0),
-               "{\"key\":\"ev::1h::1736935200\",\"data\":{\"count\":1}}");
-    cJSON_Delete(docs);
-    idx = raw(fmt("{\"listIndexes\":\"%s\"}", coll));
-    assert_false(json_contains(idx, "expire_at"));
-    cJSON_Delete(idx);
+    ev_init(&ev, st);
+    set_ok(st, &ev.e, 1);
+    expect_first_doc(coll, -1, "{\"key\":\"ev::1h::1736935200\",\"data\":{\"count\":1}}");
+    assert_false(indexes_name(coll, "expire_at"));
     drop_close(st);
 }
 
@@ -759,9 +822,8 @@ static void test_reads_foreign(void **state)
  * cross (key, granularity) pairs match only their own documents. */
 static void test_reads_exact(void **state)
 {
-    const char *coll = new_ns();
-    trifle_storage *st = open_ok(fmt("collection=%s&joined=separated", coll));
-    trifle_error err = TRIFLE_ERROR_INIT;
+    const char *coll;
+    trifle_storage *st = open_setup(&coll, "&joined=separated");
     trifle_leaf l1[] = {{"v", 1}}, l2[] = {{"v", 2}};
     char id[4][64];
     trifle_entry e[2];
@@ -769,7 +831,6 @@ static void test_reads_exact(void **state)
     static const char *const want[] = {"v=1", "v=2", "", "", "v=1"};
 
     (void)state;
-    assert_int_equal(trifle_storage_setup(st, &err), 0);
     e[0] = entry(st, id[0], 64, "x", "1h", T0, l1, 1);
     e[1] = entry(st, id[1], 64, "y", "1d", T0 + 3600, l2, 1);
     inc_ok(st, e, 2);
@@ -837,8 +898,8 @@ static void test_edata_one_by_one(void **state)
  * the stored data wins (README "Leaves and objects"). */
 static void test_leaf_object(void **state)
 {
-    const char *coll = new_ns();
-    trifle_storage *st = open_ok(fmt("collection=%s", coll));
+    const char *coll;
+    trifle_storage *st = open_setup(&coll, "");
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
     trifle_leaf leaf[] = {{"a", 1}, {"n", 1}}, obj[] = {{"a.b", 2}, {"n", 1}};
@@ -846,10 +907,8 @@ static void test_leaf_object(void **state)
     trifle_entry e[2];
     trifle_bucket b[2];
     static const char *const want[] = {"a=1 n=1", "a.b=2 n=1"};
-    cJSON *docs;
 
     (void)state;
-    assert_int_equal(trifle_storage_setup(st, &err), 0);
     e[0] = entry(st, id[0], 64, "leaf_first", "1h", T0, leaf, 2);
     e[1] = entry(st, id[1], 64, "obj_first", "1h", T0, obj, 2);
     inc_ok(st, e, 2);
@@ -868,10 +927,7 @@ static void test_leaf_object(void **state)
     b[0] = e[0].bucket;
     b[1] = e[1].bucket;
     get_expect(st, b, 2, want);
-    docs = raw_docs(coll);
-    expect_doc(cJSON_GetArrayItem(docs, 0),
-               fmt("{\"key\":\"%s\",\"data\":{\"a\":1,\"n\":1}}", id[0]));
-    cJSON_Delete(docs);
+    expect_first_doc(coll, -1, fmt("{\"key\":\"%s\",\"data\":{\"a\":1,\"n\":1}}", id[0]));
     drop_close(st);
 }
 
@@ -879,18 +935,15 @@ static void test_leaf_object(void **state)
  * §4.3), and the call succeeds instead of failing with 40 ConflictingUpdateOperators. */
 static void test_prefix_in_item(void **state)
 {
-    const char *coll = new_ns();
-    trifle_storage *st = open_ok(fmt("collection=%s", coll));
-    trifle_error err = TRIFLE_ERROR_INIT;
+    const char *coll;
+    trifle_storage *st = open_setup(&coll, "");
     trifle_leaf l[] = {{"a", 1}, {"a-z", 4}, {"a.b", 2}, {"a.b.c", 3}, {"n", 1}};
     char id[64];
     trifle_entry e;
     static const char *const want[] = {"a-z=8 a.b.c=9 n=2"};
-    cJSON *docs;
     int w0 = warnings;
 
     (void)state;
-    assert_int_equal(trifle_storage_setup(st, &err), 0);
     e = entry(st, id, sizeof(id), "k", "1h", T0, l, 5);
     inc_ok(st, &e, 1);
     assert_int_equal(warnings - w0, 1);
@@ -898,10 +951,8 @@ static void test_prefix_in_item(void **state)
     set_ok(st, &e, 1); /* set: the same rule; a-z=4 a.b.c=3 n=1 */
     l[3].value = 6;
     inc_ok(st, &e, 1);
-    docs = raw_docs(coll);
-    expect_doc(cJSON_GetArrayItem(docs, 0),
-               fmt("{\"key\":\"%s\",\"data\":{\"a\":{\"b\":{\"c\":9}},\"a-z\":8,\"n\":2}}", id));
-    cJSON_Delete(docs);
+    expect_first_doc(
+        coll, -1, fmt("{\"key\":\"%s\",\"data\":{\"a\":{\"b\":{\"c\":9}},\"a-z\":8,\"n\":2}}", id));
     get_expect(st, &e.bucket, 1, want);
     drop_close(st);
 }
@@ -910,31 +961,20 @@ static void test_prefix_in_item(void **state)
  * ping / scan / drop / before setup
  */
 
-typedef struct scan_text {
-    char text[1024];
-} scan_text;
-
-static int scan_collect(size_t index, const char *path, double value, void *payload)
-{
-    scan_text *s = payload;
-
-    assert_int_equal(index, 0);
-    (void)snprintf(s->text + strlen(s->text), sizeof(s->text) - strlen(s->text), "%s%s=%.17g",
-                   s->text[0] != '\0' ? " " : "", path, value);
-    return 0;
-}
-
 static void scan_expect(trifle_storage *st, const char *key, int64_t at, const char *want)
 {
     trifle_error err = TRIFLE_ERROR_INIT;
-    scan_text s = {""};
     int64_t got = 0;
-    int rc = trifle_storage_scan(st, key, &got, scan_collect, &s, &err);
+    reads s;
+    int rc;
 
+    memset(&s, 0, sizeof(s));
+    s.n = 1; /* a scan delivers index 0 only */
+    rc = trifle_storage_scan(st, key, &got, collect, &s, &err);
     if (rc != 0)
         fail_msg("scan %s: %s %s", key, trifle_status_name(rc), err.message);
     assert_int_equal(got, at);
-    assert_string_equal(s.text, want);
+    assert_string_equal(s.text[0], want);
 }
 
 static void test_ping_scan(void **state)
@@ -943,13 +983,13 @@ static void test_ping_scan(void **state)
     trifle_storage *st = open_ok(fmt("collection=%s&ping_collection=%s_p", coll, coll));
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_leaf l1[] = {{"b.c", 2.5}, {"a", 1}}, l2[] = {{"z", -1}};
-    scan_text s = {""};
+    reads s = {{""}, 1};
     int64_t at = 0;
     cJSON *docs;
 
     (void)state;
     assert_int_equal(trifle_storage_setup(st, &err), 0);
-    assert_int_equal(trifle_storage_scan(st, "svc", &at, scan_collect, &s, &err), TRIFLE_ENOTFOUND);
+    assert_int_equal(trifle_storage_scan(st, "svc", &at, collect, &s, &err), TRIFLE_ENOTFOUND);
     assert_int_equal(trifle_storage_ping(st, "svc", T0, l1, 2, &err), 0);
     scan_expect(st, "svc", T0, "a=1 b.c=2.5");
     assert_int_equal(trifle_storage_ping(st, "svc", -86399, l2, 1, &err), 0); /* 1969-12-31 */
@@ -974,19 +1014,16 @@ static void test_ping_scan(void **state)
 
 static void test_drop(void **state)
 {
-    const char *coll = new_ns();
-    trifle_storage *st = open_ok(fmt("collection=%s", coll));
+    const char *coll;
+    trifle_storage *st = open_setup(&coll, "");
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_leaf l[] = {{"count", 1}};
-    char id[64];
-    trifle_entry e;
+    ev_item ev;
     cJSON *r;
 
     (void)state;
-    assert_int_equal(trifle_storage_setup(st, &err), 0);
-    e = entry(st, id, sizeof(id), "ev", "1h", T0, l, 1);
-    inc_ok(st, &e, 1);
-    assert_int_equal(trifle_storage_ping(st, "svc", T0, l, 1, &err), 0);
+    ev_init(&ev, st);
+    inc_ok(st, &ev.e, 1);
+    assert_int_equal(trifle_storage_ping(st, "svc", T0, ev.l, 1, &err), 0);
     assert_int_equal(trifle_storage_drop(st, &err), 0);
     assert_int_equal(trifle_storage_drop(st, &err), 0); /* nothing left to drop: fine */
     r = raw(fmt("{\"listCollections\":1,\"filter\":{\"name\":{\"$in\":[\"%s\",\"%s_ping\"]}}}",
@@ -1001,16 +1038,14 @@ static void test_before_setup(void **state)
 {
     const char *coll = new_ns();
     trifle_storage *st = open_ok(fmt("collection=%s", coll));
-    trifle_leaf l[] = {{"count", 1}};
-    char id[64];
-    trifle_entry e;
+    ev_item ev;
     static const char *const none[] = {""}, *const one[] = {"count=1"};
 
     (void)state;
-    e = entry(st, id, sizeof(id), "ev", "1h", T0, l, 1);
-    get_expect(st, &e.bucket, 1, none);
-    inc_ok(st, &e, 1);
-    get_expect(st, &e.bucket, 1, one);
+    ev_init(&ev, st);
+    get_expect(st, &ev.e.bucket, 1, none);
+    inc_ok(st, &ev.e, 1);
+    get_expect(st, &ev.e.bucket, 1, one);
     drop_close(st);
 }
 
@@ -1020,57 +1055,46 @@ static void test_before_setup(void **state)
 
 static void test_reconnect(void **state)
 {
-    const char *coll = new_ns();
-    trifle_storage *st = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_write_result res;
-    trifle_leaf l[] = {{"count", 1}};
-    char id[64];
-    trifle_entry e;
+    proxied x;
     reads r;
-    proxy p;
     int rc, i, ok = 0, unknown = 0;
 
     (void)state;
-    if (proxy_start(&p) != 0)
-        skip();
-    rc = open_url(&st, url_with(proxy_uri(&p), fmt("collection=%s", coll)), &err);
-    if (rc != 0)
-        fail_msg("open through the proxy: %s", err.message);
-    assert_int_equal(trifle_storage_setup(st, &err), 0);
-    e = entry(st, id, sizeof(id), "ev", "1h", T0, l, 1);
-    inc_ok(st, &e, 1);
+    proxied_open(&x, "");
+    assert_int_equal(trifle_storage_setup(x.st, &err), 0);
     ok++;
 
     /* a read right after the connection died: retried once on a new connection */
-    proxy_cut(&p);
-    rc = get_into(st, &e.bucket, 1, &r, &err);
+    proxy_cut(&x.p);
+    rc = get_into(x.st, &x.ev.e.bucket, 1, &r, &err);
     if (rc != 0)
         fail_msg("get after a cut: %s %s", trifle_status_name(rc), err.message);
     assert_string_equal(r.text[0], "count=1");
 
     /* setup, ping and scan likewise */
-    proxy_cut(&p);
-    assert_int_equal(trifle_storage_setup(st, &err), 0);
-    proxy_cut(&p);
-    assert_int_equal(trifle_storage_ping(st, "svc", T0, l, 1, &err), 0);
-    proxy_cut(&p);
-    scan_expect(st, "svc", T0, "count=1");
+    proxy_cut(&x.p);
+    assert_int_equal(trifle_storage_setup(x.st, &err), 0);
+    proxy_cut(&x.p);
+    assert_int_equal(trifle_storage_ping(x.st, "svc", T0, x.ev.l, 1, &err), 0);
+    proxy_cut(&x.p);
+    scan_expect(x.st, "svc", T0, "count=1");
 
     /* a write after the connection died while idle (a server restart): libmongoc notices the
      * closed socket before sending (idle > 1 s) and reconnects */
-    proxy_cut(&p);
+    proxy_cut(&x.p);
     sleep_ms(1200);
-    inc_ok(st, &e, 1);
+    inc_ok(x.st, &x.ev.e, 1);
     ok++;
 
     /* a write right after the cut may be lost on the way: then it says so (outcome_unknown),
      * and the next write goes through */
     for (i = 0; i < 3; i++) {
-        proxy_cut(&p);
+        proxy_cut(&x.p);
         res = (trifle_write_result)TRIFLE_WRITE_RESULT_INIT;
         trifle_error_clear(&err);
-        rc = trifle_storage_inc(st, &e, 1, &res, &err);
+        rc = trifle_storage_inc(x.st, &x.ev.e, 1, &res, &err);
         if (rc == 0) {
             ok++;
         } else {
@@ -1079,10 +1103,10 @@ static void test_reconnect(void **state)
                          trifle_status_name(rc), err.message, res.outcome_unknown, res.applied);
             unknown++;
         }
-        inc_ok(st, &e, 1);
+        inc_ok(x.st, &x.ev.e, 1);
         ok++;
     }
-    rc = get_into(st, &e.bucket, 1, &r, &err);
+    rc = get_into(x.st, &x.ev.e.bucket, 1, &r, &err);
     assert_int_equal(rc, 0);
     {
         /* the writes that reported outcome_unknown never left the dead sockets */
@@ -1090,107 +1114,79 @@ static void test_reconnect(void **state)
         if (got != ok)
             fail_msg("count %g after %d acknowledged and %d unknown incs", got, ok, unknown);
     }
-    drop_close(st);
-    proxy_stop(&p);
+    proxied_close(&x);
 }
 
 static void test_timeout(void **state)
 {
-    const char *coll = new_ns();
-    trifle_storage *st = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
-    trifle_leaf l[] = {{"count", 1}};
-    char id[64];
-    trifle_entry e;
+    proxied x;
     reads r;
-    proxy p;
     double t;
     int rc;
 
     (void)state;
-    if (proxy_start(&p) != 0)
-        skip();
-    rc = open_url(&st,
-                  url_with(proxy_uri(&p),
-                           fmt("collection=%s&socketTimeoutMS=3000&connectTimeoutMS=3000", coll)),
-                  &err);
-    if (rc != 0)
-        fail_msg("open through the proxy: %s", err.message);
-    e = entry(st, id, sizeof(id), "ev", "1h", T0, l, 1);
-    inc_ok(st, &e, 1);
+    proxied_open(&x, "&socketTimeoutMS=3000&connectTimeoutMS=3000");
 
     /* a write sent on a live connection whose reply never comes */
-    proxy_freeze(&p, 1);
-    rc = trifle_storage_inc(st, &e, 1, &res, &err);
+    proxy_freeze(&x.p, 1);
+    rc = trifle_storage_inc(x.st, &x.ev.e, 1, &res, &err);
     if (rc != TRIFLE_ETIMEDOUT)
         fail_msg("inc while frozen: %s %s, want ETIMEDOUT", trifle_status_name(rc), err.message);
     assert_int_equal(res.outcome_unknown, 1);
     assert_int_equal(res.applied, 0);
     assert_non_null(strstr(err.message, "timed out"));
-    proxy_cut(&p); /* while frozen: the stalled request is never delivered */
-    proxy_freeze(&p, 0);
+    proxy_cut(&x.p); /* while frozen: the stalled request is never delivered */
+    proxy_freeze(&x.p, 0);
 
     /* a read likewise, and the driver does not repeat it (libmongoc may check the server and
      * retry the read once itself, each bounded by the timeouts) */
-    rc = get_into(st, &e.bucket, 1, &r, &err);
+    rc = get_into(x.st, &x.ev.e.bucket, 1, &r, &err);
     if (rc != 0)
         fail_msg("get after a timed-out write: %s %s", trifle_status_name(rc), err.message);
-    proxy_freeze(&p, 1);
+    proxy_freeze(&x.p, 1);
     t = now_s();
-    rc = get_into(st, &e.bucket, 1, &r, &err);
+    rc = get_into(x.st, &x.ev.e.bucket, 1, &r, &err);
     if (rc != TRIFLE_ETIMEDOUT)
         fail_msg("get while frozen: %s %s, want ETIMEDOUT", trifle_status_name(rc), err.message);
     if (now_s() - t > 13.0)
         fail_msg("get while frozen took %.3f s: %s", now_s() - t, err.message);
-    proxy_cut(&p);
-    proxy_freeze(&p, 0);
-    rc = get_into(st, &e.bucket, 1, &r, &err);
+    proxy_cut(&x.p);
+    proxy_freeze(&x.p, 0);
+    rc = get_into(x.st, &x.ev.e.bucket, 1, &r, &err);
     if (rc != 0)
         fail_msg("get after the freeze: %s %s", trifle_status_name(rc), err.message);
     assert_string_equal(r.text[0], "count=1");
-    drop_close(st);
-    proxy_stop(&p);
+    proxied_close(&x);
 }
 
 /* The server goes away: ECONN naming the cause; when it is back, the next call succeeds. */
 static void test_server_gone(void **state)
 {
-    const char *coll = new_ns();
-    trifle_storage *st = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
-    trifle_leaf l[] = {{"count", 1}};
-    char id[64];
-    trifle_entry e;
+    proxied x;
     reads r;
-    proxy p;
     int rc;
 
     (void)state;
-    if (proxy_start(&p) != 0)
-        skip();
-    rc = open_url(&st, url_with(proxy_uri(&p), fmt("collection=%s", coll)), &err);
-    if (rc != 0)
-        fail_msg("open through the proxy: %s", err.message);
-    e = entry(st, id, sizeof(id), "ev", "1h", T0, l, 1);
-    inc_ok(st, &e, 1);
-    atomic_store(&p.refuse, 1);
-    proxy_cut(&p);
-    rc = get_into(st, &e.bucket, 1, &r, &err);
+    proxied_open(&x, "");
+    atomic_store(&x.p.refuse, 1);
+    proxy_cut(&x.p);
+    rc = get_into(x.st, &x.ev.e.bucket, 1, &r, &err);
     assert_int_equal(rc, TRIFLE_ECONN);
     assert_non_null(strstr(err.message, "mongo: "));
-    rc = trifle_storage_inc(st, &e, 1, &res, &err);
+    rc = trifle_storage_inc(x.st, &x.ev.e, 1, &res, &err);
     assert_int_equal(rc, TRIFLE_ECONN);
     assert_int_equal(res.applied, 0);
     assert_int_equal(res.outcome_unknown, 0); /* never sent */
-    atomic_store(&p.refuse, 0);
-    inc_ok(st, &e, 1); /* at once: no 5 s cooldown (README "Connection loss") */
-    rc = get_into(st, &e.bucket, 1, &r, &err);
+    atomic_store(&x.p.refuse, 0);
+    inc_ok(x.st, &x.ev.e, 1); /* at once: no 5 s cooldown (README "Connection loss") */
+    rc = get_into(x.st, &x.ev.e.bucket, 1, &r, &err);
     assert_int_equal(rc, 0);
     assert_string_equal(r.text[0], "count=2");
-    drop_close(st);
-    proxy_stop(&p);
+    proxied_close(&x);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1254,12 +1250,11 @@ static void test_concurrency(void **state)
  * Throughput (TRIFLE_TEST_BENCH=1): 100 inc calls x 1,000 items of 3 leaves; one get of 8,760
  */
 
-static int count_leaf(size_t index, const char *path, double value, void *payload)
+/* trifle_leaf_fn counting the leaves in *(size_t *)n. */
+static int count_leaf(size_t index, const char *path, double value, void *n)
 {
-    (void)index;
-    (void)path;
-    (void)value;
-    ++*(size_t *)payload;
+    (void)index, (void)path, (void)value;
+    *(size_t *)n += 1;
     return 0;
 }
 
@@ -1313,13 +1308,6 @@ static void test_bench(void **state)
 /* ---------------------------------------------------------------------------------------------
  */
 
-static int group_setup(void **state)
-{
-    (void)state;
-    trifle_set_log_handler(TRIFLE_LOG_WARN, on_log, NULL);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1343,34 +1331,24 @@ int main(void)
         cmocka_unit_test(test_concurrency),
         cmocka_unit_test(test_bench),
     };
-    const char *strict = getenv("TRIFLE_TEST_STRICT"), *ci = getenv("CI");
     const char *path;
     cJSON *info;
     raw_error e;
     size_t len;
     int rc;
 
-    server_uri = getenv("TRIFLE_TEST_URI_MONGO");
-    if (server_uri == NULL || server_uri[0] == '\0') {
-        int must =
-            (strict != NULL && strcmp(strict, "1") == 0) || (ci != NULL && strcmp(ci, "true") == 0);
-        printf("# %s: TRIFLE_TEST_URI_MONGO is not set\n", must ? "FAIL" : "SKIP");
-        return must ? 1 : 77;
-    }
-    plugin = dlopen(TRIFLE_BUILD_PLUGIN_DIR "/trifle_mongo.so", RTLD_NOW | RTLD_LOCAL);
-    if (plugin == NULL) {
-        (void)fprintf(stderr, "cannot load the plugin: %s\n", dlerror());
-        return 1;
-    }
-#define LOAD(field, name) test_load_sym(plugin, &mc.field, sizeof(mc.field), name)
-    LOAD(client_new, "mongoc_client_new");
-    LOAD(client_destroy, "mongoc_client_destroy");
-    LOAD(command_simple, "mongoc_client_command_simple");
-    LOAD(bson_new_from_json, "bson_new_from_json");
-    LOAD(bson_destroy, "bson_destroy");
-    LOAD(bson_as_relaxed_extended_json, "bson_as_relaxed_extended_json");
-    LOAD(bson_free, "bson_free");
-#undef LOAD
+    server_uri = test_server_url("TRIFLE_TEST_URI_MONGO", "the tests", &rc);
+    if (server_uri == NULL)
+        return rc;
+#define SYM(field, name) TEST_SYM(mc, field, name)
+    plugin = test_load_syms(
+        NULL, TRIFLE_BUILD_PLUGIN_DIR "/trifle_mongo.so", SYM(client_new, "mongoc_client_new"),
+        SYM(client_destroy, "mongoc_client_destroy"),
+        SYM(command_simple, "mongoc_client_command_simple"),
+        SYM(bson_new_from_json, "bson_new_from_json"), SYM(bson_destroy, "bson_destroy"),
+        SYM(bson_as_relaxed_extended_json, "bson_as_relaxed_extended_json"),
+        SYM(bson_free, "bson_free"), (void *)NULL);
+#undef SYM
 
     /* the database: the URI's path, else the driver's default */
     path = strstr(server_uri, "://");
@@ -1394,7 +1372,8 @@ int main(void)
     printf("# server: %s\n", ferret ? "FerretDB" : "MongoDB");
     if (getenv("TRIFLE_TEST_FILTER") != NULL) /* e.g. "test_bench" */
         cmocka_set_test_filter(getenv("TRIFLE_TEST_FILTER"));
-    rc = cmocka_run_group_tests(tests, group_setup, NULL);
+    trifle_set_log_handler(TRIFLE_LOG_WARN, on_log, NULL);
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
     mc.client_destroy(raw_client);
     trifle_shutdown();
     return rc;

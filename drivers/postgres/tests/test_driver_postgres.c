@@ -66,33 +66,18 @@ static struct {
     void (*freemem)(void *);
 } pq;
 
-#define LOAD(field, name) test_load_sym(lib, &pq.field, sizeof(pq.field), name)
+#define SYM(field, name) TEST_SYM(pq, field, name)
 
 static void pq_load(void)
 {
-    void *lib = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
-
-    if (lib == NULL) {
-        (void)fprintf(stderr, "cannot load libpq.so.5: %s\n", dlerror());
-        exit(1);
-    }
-    LOAD(connectdb, "PQconnectdb");
-    LOAD(status, "PQstatus");
-    LOAD(error_message, "PQerrorMessage");
-    LOAD(finish, "PQfinish");
-    LOAD(exec, "PQexec");
-    LOAD(result_status, "PQresultStatus");
-    LOAD(result_error_message, "PQresultErrorMessage");
-    LOAD(ntuples, "PQntuples");
-    LOAD(getvalue, "PQgetvalue");
-    LOAD(getisnull, "PQgetisnull");
-    LOAD(clear, "PQclear");
-    LOAD(conninfo_parse, "PQconninfoParse");
-    LOAD(conninfo_free, "PQconninfoFree");
-    LOAD(freemem, "PQfreemem");
+    (void)test_load_syms(
+        NULL, "libpq.so.5", SYM(connectdb, "PQconnectdb"), SYM(status, "PQstatus"),
+        SYM(error_message, "PQerrorMessage"), SYM(finish, "PQfinish"), SYM(exec, "PQexec"),
+        SYM(result_status, "PQresultStatus"), SYM(result_error_message, "PQresultErrorMessage"),
+        SYM(ntuples, "PQntuples"), SYM(getvalue, "PQgetvalue"), SYM(getisnull, "PQgetisnull"),
+        SYM(clear, "PQclear"), SYM(conninfo_parse, "PQconninfoParse"),
+        SYM(conninfo_free, "PQconninfoFree"), SYM(freemem, "PQfreemem"), (void *)NULL);
 }
-
-static PGconn *raw_conn;
 
 static PGconn *raw_open(void)
 {
@@ -103,20 +88,14 @@ static PGconn *raw_open(void)
     return c;
 }
 
-/* Run sql on the raw connection; the first value of the first row, "" without rows, or NULL
- * for SQL NULL. Each call's text replaces the previous one's. */
-static const char *raw_on(PGconn *c, const char *fmt, ...)
+/* backend.exec: sql on the connection c (a PGconn). */
+static const char *pg_exec(void *c, const char *sql)
 {
     static char out[8192];
-    char sql[4096];
     PGresult *r;
     ExecStatusType st;
-    va_list ap;
     int null;
 
-    va_start(ap, fmt);
-    (void)vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
     r = pq.exec(c, sql);
     st = pq.result_status(r);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
@@ -129,28 +108,75 @@ static const char *raw_on(PGconn *c, const char *fmt, ...)
     return null ? NULL : out;
 }
 
-#define raw(...) raw_on(raw_conn, __VA_ARGS__)
-
 /* ---------------------------------------------------------------------------------------------
  * Storage helpers
  */
 
 typedef test_ns ns;
 
-/* A fresh namespace and the URL for it with extra parameters ("joined=partial&..."). */
-static void ns_init(ns *n, const char *params)
+static void *pg_open(void);
+static void pg_close(void *c);
+static int ns_relay(ns *n, tcp_relay *r);
+static void layout(const ns *n, trifle_storage *st, int m);
+
+/* The sums three incs of test_numbers' leaves must give: exact decimals, as the Ruby gem. */
+static const double exact_sums[] = {0.3, 3e300, -7.5, 1.5e-323, 3.7037036703703701e-7};
+static const trifle_leaf foreign_leaves[] = {{"label", 2}, {"n", 1}};
+static const trifle_leaf count_one[] = {{"count", 1}};
+static const char *const schemes[] = {"postgres", "postgresql", NULL};
+
+/* PostgreSQL's dialect for the shared SQL tests (storage_cases.h). */
+static sql_backend backend = {
+    .driver = "postgres",
+    .version = "1.1.0",
+    .schemes = schemes,
+    .prefix = "tpg",
+    .exec = pg_exec,
+    .open = pg_open,
+    .close = pg_close,
+    .ns_relay = ns_relay,
+    .layout = layout,
+    .drop_sql = "DROP TABLE IF EXISTS %s, %s_ping, %s_marks",
+    .tables_sql = "SELECT count(*) FROM pg_tables WHERE tablename IN (%s)",
+    .check_sql = "ALTER TABLE %s ADD CONSTRAINT %s CHECK (key <> '%s')",
+    .check_code = "23514",
+    .leaf_sql = "SELECT data->>'%s' FROM %s",
+    .ping_sql = "SELECT key || ' ' || extract(epoch FROM at)::bigint || ' ' || data::text FROM %s",
+    .ping_want = "health 1736935207 {\"at\": \"2025-01-15T10:00:07Z\", \"data.up\": 1, "
+                 "\"data.cpu.load\": 0.5}",
+    .ping_nest_sql = "UPDATE %s SET data = data || '{\"data\": {\"up\": 2}, \"x\": 5}'",
+    .foreign_sql = "INSERT INTO %s (key, data) VALUES ('k::1h::1736935200', '{\"meta.duration\": "
+                   "2, \"meta\": {\"duration\": 4, \"deep\": {\"x\": 1e-7}}, \"label\": "
+                   "\"text\", \"n\": null, \"arr\": [1, 2], \"big\": 1e400, \"a..b\": 3, "
+                   "\"t\": true}')",
+    .foreign_leaves = foreign_leaves,
+    .n_foreign_leaves = 2,
+    .sums = exact_sums,
+    .sum_a = "0.3", /* a double sum would give 0.30000000000000004 */
+    .c_leaves = count_one,
+    .n_c_leaves = 1,
+    .twice_rc = TRIFLE_EINVAL, /* the same items in another order would hit the same rows */
+    .batch_more = NULL,
+    .throughput_params = NULL,
+    .oom_marks = 0,
+};
+
+/* SQL on the connection c, or on the test's main connection. */
+#define raw_on(c, ...) sql_raw(&backend, (c), __VA_ARGS__)
+#define raw(...) sql_raw(&backend, NULL, __VA_ARGS__)
+
+/* backend.open: a connection that keeps notices to itself. */
+static void *pg_open(void)
 {
-    test_ns_init(n, "tpg", server, params);
+    PGconn *c = raw_open();
+
+    (void)raw_on(c, "SET client_min_messages = warning");
+    return c;
 }
 
-static void ns_drop(const ns *n)
+static void pg_close(void *c)
 {
-    (void)raw("DROP TABLE IF EXISTS %s, %s_ping, %s_marks", n->table, n->table, n->table);
-}
-
-static trifle_storage *st_new(const ns *n)
-{
-    return storage_new(n->url);
+    pq.finish(c);
 }
 
 /* A SQLSTATE packed as PostgreSQL's MAKE_SQLSTATE does: the driver's `native` code. */
@@ -174,206 +200,54 @@ static const char *backend_of(const char *app)
  * Tests
  */
 
-static void test_driver_table(void **state)
+/* backend.layout: the columns, key and row of identifier mode m exactly as psql sees them (the
+ * schema of SPEC §7.6, verbatim). */
+static void layout(const ns *n, trifle_storage *st, int m)
 {
-    const trifle_driver *d = NULL;
-    trifle_error err = TRIFLE_ERROR_INIT;
-    char path[600];
-
-    (void)state;
-    (void)snprintf(path, sizeof(path), "%s/trifle_postgres.so", TRIFLE_BUILD_PLUGIN_DIR);
-    assert_int_equal(trifle_driver_load(&d, path, NULL, &err), 0);
-    assert_string_equal(d->name, "postgres");
-    assert_string_equal(d->version, "1.1.0");
-    assert_int_equal(d->caps, TRIFLE_CAP_MODE_PARTIAL | TRIFLE_CAP_MODE_SEPARATED |
-                                  TRIFLE_CAP_PING | TRIFLE_CAP_ATOMIC_BATCH | TRIFLE_CAP_SETUP |
-                                  TRIFLE_CAP_EXACT_DOUBLES | TRIFLE_CAP_JOURNAL_MARK);
-    assert_non_null(d->write_marked);
-    assert_non_null(d->mark_read);
-    assert_string_equal(d->schemes[0], "postgres");
-    assert_string_equal(d->schemes[1], "postgresql");
-    assert_null(d->schemes[2]);
-    assert_non_null(d->drop);
-}
-
-/* The rows, columns and types exactly as psql sees them, in every identifier mode. */
-static void test_layout(void **state)
-{
-    static const char *const modes[] = {"full", "partial", "separated"};
     static const char *const pk[] = {"key", "key, at", "key, granularity, at"};
-    const trifle_leaf l[] = {{"count", 1}, {"meta.duration", 2.5}, {"q\"x", 0.1}};
-    const trifle_leaf s[] = {{"gauge", -7}};
-    trifle_error err = TRIFLE_ERROR_INIT;
-    int m;
 
-    (void)state;
-    for (m = 0; m < 3; m++) {
-        char params[64];
-        trifle_storage *st;
-        item it[2];
-        ns n;
-
-        (void)snprintf(params, sizeof(params), "joined=%s", modes[m]);
-        ns_init(&n, params);
-        st = st_new(&n);
-        item_init(&it[0], st, "event", T0, l, 3);
-        assert_int_equal(trifle_storage_inc(st, &it[0].e, 1, NULL, &err), 0);
-        assert_int_equal(trifle_storage_inc(st, &it[0].e, 1, NULL, &err), 0);
-        item_init(&it[1], st, "event", T0, s, 1);
-        assert_int_equal(trifle_storage_set(st, &it[1].e, 1, NULL, &err), 0);
-
-        /* the schema of SPEC §7.6, verbatim */
-        assert_string_equal(raw("SELECT string_agg(column_name || ' ' || data_type || "
-                                "coalesce('(' || character_maximum_length || ')', '') || ' ' || "
-                                "is_nullable || coalesce(' ' || column_default, ''), ', ' ORDER BY "
-                                "ordinal_position) FROM information_schema.columns WHERE "
-                                "table_name = '%s'",
-                                n.table),
-                            m == 0 ? "key character varying(255) NO, data jsonb NO '{}'::jsonb"
-                            : m == 1
-                                ? "key character varying(255) NO, at timestamp with time zone "
-                                  "NO, data jsonb NO '{}'::jsonb"
-                                : "key character varying(255) NO, granularity character "
-                                  "varying(255) NO, at timestamp with time zone NO, data jsonb "
-                                  "NO '{}'::jsonb");
-        assert_string_equal(raw("SELECT string_agg(a.attname, ', ' ORDER BY k.n) FROM pg_index "
-                                "i CROSS JOIN unnest(i.indkey) WITH ORDINALITY AS k(att, n) JOIN "
-                                "pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.att "
-                                "WHERE i.indrelid = '%s'::regclass AND i.indisprimary",
-                                n.table),
-                            pk[m]);
-        /* one row: flat dotted keys, exact numeric sums (0.1 + 0.1 = 0.2) */
-        assert_string_equal(raw("SELECT count(*) FROM %s", n.table), "1");
-        assert_string_equal(raw("SELECT data::text FROM %s", n.table),
-                            "{\"q\\\"x\": 0.2, \"count\": 2, \"gauge\": -7, \"meta.duration\": "
-                            "5.0}");
-        assert_string_equal(raw("SELECT key FROM %s", n.table), m == 0   ? "event::1h::1736935200"
-                                                                : m == 1 ? "event::1h"
-                                                                         : "event");
-        if (m > 0)
-            assert_string_equal(
-                raw("SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
-                    "FROM %s",
-                    n.table),
-                "2025-01-15T10:00:00Z");
-        if (m == 2)
-            assert_string_equal(raw("SELECT granularity FROM %s", n.table), "1h");
-        assert_int_equal(trifle_storage_drop(st, &err), 0);
-        assert_null(raw("SELECT to_regclass('%s')", n.table));
-        assert_null(raw("SELECT to_regclass('%s_ping')", n.table));
-        trifle_storage_close(st);
-    }
-}
-
-static void test_ping_layout(void **state)
-{
-    const trifle_leaf l[] = {{"cpu.load", 0.5}, {"up", 1}};
-    trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_storage *st;
-    int64_t at = 0;
-    got g;
-    ns n;
-
-    (void)state;
-    ns_init(&n, "ping_table=tpg_custom_ping");
-    st = st_new(&n);
-    assert_int_equal(trifle_storage_ping(st, "health", T0 + 7, l, 2, &err), 0);
-    assert_string_equal(raw("SELECT key || ' ' || extract(epoch FROM at)::bigint || ' ' || "
-                            "data::text FROM tpg_custom_ping"),
-                        "health 1736935207 {\"at\": \"2025-01-15T10:00:07Z\", \"data.up\": 1, "
-                        "\"data.cpu.load\": 0.5}");
-    /* scan takes the data.* leaves only, without the prefix; foreign nested copies sum */
-    (void)raw("UPDATE tpg_custom_ping SET data = data || '{\"data\": {\"up\": 2}, \"x\": 5}'");
-    memset(&g, 0, sizeof(g));
-    assert_int_equal(trifle_storage_scan(st, "health", &at, got_leaf, &g, &err), 0);
-    assert_true(at == T0 + 7);
-    assert_int_equal(g.n, 2);
-    assert_true(got_value(&g, 0, "cpu.load") == 0.5);
-    assert_true(got_value(&g, 0, "up") == 3);
-    memset(&g, 0, sizeof(g));
-    assert_int_equal(trifle_storage_scan(st, "nobody", &at, got_leaf, &g, &err), TRIFLE_ENOTFOUND);
-    assert_int_equal(trifle_storage_drop(st, &err), 0);
-    assert_null(raw("SELECT to_regclass('tpg_custom_ping')"));
-    trifle_storage_close(st);
-}
-
-/* Rows written by others: nested copies are summed, text and nulls are skipped, a text leaf
- * counts as 0 when incremented (ERRATA I5), and a bucket asked for twice is delivered twice. */
-static void test_foreign_rows(void **state)
-{
-    const trifle_leaf l[] = {{"label", 2}, {"n", 1}};
-    trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_storage *st;
-    trifle_bucket b[3];
-    item it;
-    got g;
-    ns n;
-
-    (void)state;
-    ns_init(&n, NULL);
-    st = st_new(&n);
-    (void)raw("INSERT INTO %s (key, data) VALUES ('k::1h::1736935200', '{\"meta.duration\": 2, "
-              "\"meta\": {\"duration\": 4, \"deep\": {\"x\": 1e-7}}, \"label\": \"text\", \"n\": "
-              "null, \"arr\": [1, 2], \"big\": 1e400, \"a..b\": 3, \"t\": true}')",
-              n.table);
-    item_init(&it, st, "k", T0, NULL, 0);
-    b[0] = it.e.bucket;
-    b[1] = it.e.bucket;
-    b[2] = it.e.bucket;
-    b[2].id = "missing::1h::1736935200";
-    memset(&g, 0, sizeof(g));
-    assert_int_equal(trifle_storage_get(st, b, 3, got_leaf, &g, &err), 0);
-    assert_int_equal(got_count(&g, 0), 2);
-    assert_true(got_value(&g, 0, "meta.duration") == 6);
-    assert_true(got_value(&g, 0, "meta.deep.x") == 1e-7);
-    assert_int_equal(got_count(&g, 1), 2);
-    assert_true(got_value(&g, 1, "meta.duration") == 6);
-    assert_int_equal(got_count(&g, 2), 0);
-
-    inc1(st, "k", T0, l, 2);
-    get1(st, "k", T0, &g);
-    assert_true(got_value(&g, 0, "label") == 2);
-    assert_true(got_value(&g, 0, "n") == 1);
-    assert_string_equal(raw("SELECT data->>'label' FROM %s", n.table), "2");
-    ns_drop(&n);
-    trifle_storage_close(st);
-}
-
-/* Doubles survive the numeric round trip; sums are exact decimals (as the Ruby gem). */
-static void test_numbers(void **state)
-{
-    const trifle_leaf l[] = {
-        {"a", 0.1}, {"big", 1e300}, {"neg", -2.5}, {"tiny", 5e-324}, {"x", 1.2345678901234567e-7}};
-    trifle_storage *st;
-    int i;
-    got g;
-    ns n;
-
-    (void)state;
-    ns_init(&n, NULL);
-    st = st_new(&n);
-    for (i = 0; i < 3; i++)
-        inc1(st, "num", T0, l, 5);
-    get1(st, "num", T0, &g);
-    assert_true(got_value(&g, 0, "a") == 0.3); /* a double sum would give 0.30000000000000004 */
-    assert_true(got_value(&g, 0, "big") == 3e300);
-    assert_true(got_value(&g, 0, "neg") == -7.5);
-    assert_true(got_value(&g, 0, "tiny") == 1.5e-323);
-    assert_true(got_value(&g, 0, "x") == 3.7037036703703701e-7);
-    assert_string_equal(raw("SELECT data->>'a' FROM %s", n.table), "0.3");
-    ns_drop(&n);
-    trifle_storage_close(st);
+    (void)st;
+    assert_string_equal(raw("SELECT string_agg(column_name || ' ' || data_type || "
+                            "coalesce('(' || character_maximum_length || ')', '') || ' ' || "
+                            "is_nullable || coalesce(' ' || column_default, ''), ', ' ORDER BY "
+                            "ordinal_position) FROM information_schema.columns WHERE "
+                            "table_name = '%s'",
+                            n->table),
+                        m == 0   ? "key character varying(255) NO, data jsonb NO '{}'::jsonb"
+                        : m == 1 ? "key character varying(255) NO, at timestamp with time zone "
+                                   "NO, data jsonb NO '{}'::jsonb"
+                                 : "key character varying(255) NO, granularity character "
+                                   "varying(255) NO, at timestamp with time zone NO, data jsonb "
+                                   "NO '{}'::jsonb");
+    assert_string_equal(raw("SELECT string_agg(a.attname, ', ' ORDER BY k.n) FROM pg_index "
+                            "i CROSS JOIN unnest(i.indkey) WITH ORDINALITY AS k(att, n) JOIN "
+                            "pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.att "
+                            "WHERE i.indrelid = '%s'::regclass AND i.indisprimary",
+                            n->table),
+                        pk[m]);
+    /* one row: flat dotted keys, exact numeric sums (0.1 + 0.1 = 0.2) */
+    assert_string_equal(raw("SELECT count(*) FROM %s", n->table), "1");
+    assert_string_equal(raw("SELECT data::text FROM %s", n->table),
+                        "{\"q\\\"x\": 0.2, \"count\": 2, \"gauge\": -7, \"meta.duration\": "
+                        "5.0}");
+    assert_string_equal(raw("SELECT key FROM %s", n->table), m == 0   ? "event::1h::1736935200"
+                                                             : m == 1 ? "event::1h"
+                                                                      : "event");
+    if (m > 0)
+        assert_string_equal(
+            raw("SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+                "FROM %s",
+                n->table),
+            "2025-01-15T10:00:00Z");
+    if (m == 2)
+        assert_string_equal(raw("SELECT granularity FROM %s", n->table), "1h");
 }
 
 static void test_errors(void **state)
 {
-    const trifle_leaf l[] = {{"count", 1}};
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st = NULL;
     char url[1200];
-    int64_t at;
-    item it;
-    got g;
     int rc;
     ns n;
 
@@ -401,163 +275,59 @@ static void test_errors(void **state)
     assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONFIG);
     assert_non_null(strstr(err.message, "3D000"));
     /* parameters: table names, unknown names, libpq's own checks */
-    (void)snprintf(url, sizeof(url), "%s?table=bad-name", server);
-    assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONFIG);
-    assert_string_equal(err.message, "invalid table name: bad-name");
+    storage_case_bad_params(server);
     (void)snprintf(url, sizeof(url), "%s?ping_table=a%%20b", server);
     assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONFIG);
     assert_string_equal(err.message, "invalid table name: a b");
-    (void)snprintf(url, sizeof(url),
-                   "%s?table=t123456789012345678901234567890123456789012345678901234567890",
-                   server);
-    assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONFIG);
-    (void)snprintf(url, sizeof(url), "%s?colection=x", server);
-    assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONFIG);
-    assert_string_equal(err.message, "invalid driver URL: unknown parameter colection");
     (void)snprintf(url, sizeof(url), "%s?sslmode=sometimes", server);
     assert_int_equal(storage_open_url(&st, url, &err), TRIFLE_ECONFIG);
     assert_int_equal(storage_open_url(&st, "postgres://[::1", &err), TRIFLE_ECONFIG);
     assert_non_null(strstr(err.message, "invalid driver URL"));
 
     /* before setup: the I15 message, for every operation */
-    ns_init(&n, "application_name=tpg_errors");
+    sql_ns_init(&backend, &n, "application_name=tpg_errors");
     assert_int_equal(storage_open_url(&st, n.url, &err), 0);
     /* the libpq parameter reached the server */
     assert_non_null(backend_of("tpg_errors"));
     assert_string_not_equal(backend_of("tpg_errors"), "");
-    item_init(&it, st, "k", T0, l, 1);
-    (void)snprintf(url, sizeof(url), "table %s does not exist (run \"trifle setup\")", n.table);
-    assert_int_equal(trifle_storage_inc(st, &it.e, 1, NULL, &err), TRIFLE_ECONFIG);
-    assert_string_equal(err.message, url);
-    assert_int_equal(trifle_storage_set(st, &it.e, 1, NULL, &err), TRIFLE_ECONFIG);
-    memset(&g, 0, sizeof(g));
-    assert_int_equal(trifle_storage_get(st, &it.e.bucket, 1, got_leaf, &g, &err), TRIFLE_ECONFIG);
-    assert_string_equal(err.message, url);
-    (void)snprintf(url, sizeof(url), "table %s_ping does not exist (run \"trifle setup\")",
-                   n.table);
-    assert_int_equal(trifle_storage_ping(st, "k", T0, l, 1, &err), TRIFLE_ECONFIG);
-    assert_string_equal(err.message, url);
-    assert_int_equal(trifle_storage_scan(st, "k", &at, got_leaf, &g, &err), TRIFLE_ECONFIG);
-    assert_string_equal(err.message, url);
-    /* setup then makes everything work on the same connection */
-    assert_int_equal(trifle_storage_setup(st, &err), 0);
-    assert_int_equal(trifle_storage_setup(st, &err), 0);
-    assert_int_equal(trifle_storage_inc(st, &it.e, 1, NULL, &err), 0);
-    ns_drop(&n);
+    storage_case_before_setup(st, n.table, 0);
+    sql_ns_drop(&backend, &n);
     trifle_storage_close(st);
 }
 
-/* ERRATA I4: an identifier that does not fit VARCHAR(255) is EDATA with failed_item, checked
- * before anything is sent; a server-side failure rolls the whole batch back. */
-static void test_atomic_batch(void **state)
+/* Make the server end the session of application name app, and wait until it has. */
+static void kill_backend(void *app)
 {
-    const trifle_leaf l[] = {{"count", 1}};
-    trifle_write_result res = {sizeof(res), 7, -1, 0};
-    trifle_error err = TRIFLE_ERROR_INIT;
-    char long_key[300];
-    trifle_storage *st;
-    item it[3];
-    got g;
-    ns n;
-
-    (void)state;
-    ns_init(&n, NULL);
-    st = st_new(&n);
-    inc1(st, "a", T0, l, 1);
-    memset(long_key, 'x', 250);
-    long_key[250] = '\0';
-    item_init(&it[0], st, "a", T0, l, 1);
-    item_init(&it[1], st, long_key, T0, l, 1); /* 250 + "::1h::1736935200" > 255 characters */
-    item_init(&it[2], st, "c", T0, l, 1);
-    {
-        trifle_entry e[3] = {it[0].e, it[1].e, it[2].e};
-        assert_int_equal(trifle_storage_inc(st, e, 3, &res, &err), TRIFLE_EDATA);
-        assert_int_equal(res.failed_item, 1);
-        assert_int_equal(res.applied, 0);
-        assert_int_equal(res.outcome_unknown, 0);
-        assert_non_null(strstr(err.message, "longer than 255"));
-    }
-    get1(st, "a", T0, &g);
-    assert_true(got_value(&g, 0, "count") == 1);
-
-    /* the server rejects one row of the batch: nothing of it is applied */
-    (void)raw("ALTER TABLE %s ADD CONSTRAINT no_c CHECK (key <> 'c::1h::1736935200')", n.table);
-    item_init(&it[1], st, "b", T0, l, 1);
-    {
-        trifle_entry e[3] = {it[0].e, it[1].e, it[2].e};
-        res.failed_item = -1;
-        assert_int_equal(trifle_storage_inc(st, e, 3, &res, &err), TRIFLE_EDRIVER);
-        assert_int_equal(res.applied, 0);
-        assert_int_equal(res.failed_item, -1);
-        assert_int_equal(res.outcome_unknown, 0);
-        assert_non_null(strstr(err.message, "23514"));
-    }
-    get1(st, "a", T0, &g);
-    assert_true(got_value(&g, 0, "count") == 1);
-    get1(st, "b", T0, &g);
-    assert_int_equal(g.n, 0);
-    /* the same items in another order hit the same rows: duplicates are refused */
-    {
-        trifle_entry e[2] = {it[0].e, it[0].e};
-        assert_int_equal(trifle_storage_inc(st, e, 2, &res, &err), TRIFLE_EINVAL);
-    }
-    ns_drop(&n);
-    trifle_storage_close(st);
+    (void)raw("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+              "'%s'",
+              (const char *)app);
+    /* wait until the backend is gone */
+    while (strcmp(raw("SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s'",
+                      (const char *)app),
+                  "0") != 0)
+        sleep_ms(10);
 }
 
 /* The server closes the connection (pg_terminate_backend, as a restart does): the next call of
  * every kind reconnects once and succeeds, and a write is applied exactly once. */
 static void test_reconnect(void **state)
 {
-    const trifle_leaf l[] = {{"count", 1}};
-    trifle_error err = TRIFLE_ERROR_INIT;
+    char app[] = "tpg_reconnect";
     trifle_storage *st;
-    int64_t at;
-    got g;
-    int i;
     ns n;
 
     (void)state;
-    ns_init(&n, "application_name=tpg_reconnect");
-    st = st_new(&n);
-    inc1(st, "r", T0, l, 1);
-    for (i = 0; i < 4; i++) {
-        int before = atomic_load(&test_log_reconnects);
-        (void)raw("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
-                  "application_name = 'tpg_reconnect'");
-        /* wait until the backend is gone */
-        while (strcmp(raw("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                          "'tpg_reconnect'"),
-                      "0") != 0)
-            sleep_ms(10);
-        switch (i) {
-        case 0:
-            inc1(st, "r", T0, l, 1);
-            break;
-        case 1:
-            get1(st, "r", T0, &g);
-            assert_true(got_value(&g, 0, "count") == 2);
-            break;
-        case 2:
-            assert_int_equal(trifle_storage_ping(st, "r", T0, l, 1, &err), 0);
-            break;
-        default:
-            memset(&g, 0, sizeof(g));
-            assert_int_equal(trifle_storage_scan(st, "r", &at, got_leaf, &g, &err), 0);
-            break;
-        }
-        assert_int_equal(atomic_load(&test_log_reconnects), before + 1);
-    }
-    get1(st, "r", T0, &g);
-    assert_true(got_value(&g, 0, "count") == 2);
-    ns_drop(&n);
+    st = sql_new(&backend, &n, "application_name=tpg_reconnect");
+    storage_case_reconnect(st, 4, kill_backend, app);
+    sql_ns_drop(&backend, &n);
     trifle_storage_close(st);
 }
 
-/* Start a relay to the server's TCP address; 0, or -1 when the server is not reachable by an
- * IPv4 address (a Unix socket). */
-static int relay_start(tcp_relay *r)
+/* backend.ns_relay: a relay to the server's TCP address and a namespace through it; 0, or -1
+ * when the server is not reachable by an IPv4 address (a Unix socket). */
+static int ns_relay(ns *n, tcp_relay *r)
 {
+    char params[128];
     PQconninfoOption *o, *opts = pq.conninfo_parse(server, NULL);
     char host[256] = "";
     int port = 5432;
@@ -571,25 +341,11 @@ static int relay_start(tcp_relay *r)
             port = (int)strtol(o->val, NULL, 10);
     }
     pq.conninfo_free(opts);
-    return tcp_relay_start(r, host, port);
-}
-
-/* SPEC §7.3: replies lost through a relay and a server that is down
- * (storage_case_outcome_unknown). */
-static void test_outcome_unknown(void **state)
-{
-    char params[128];
-    tcp_relay r;
-    ns n;
-
-    (void)state;
-    if (relay_start(&r) != 0)
-        skip();
-    (void)snprintf(params, sizeof(params), "host=127.0.0.1&port=%d&sslmode=disable", r.port);
-    ns_init(&n, params);
-    storage_case_outcome_unknown("postgres", n.url, &r);
-    tcp_relay_stop(&r);
-    ns_drop(&n);
+    if (tcp_relay_start(r, host, port) != 0)
+        return -1;
+    (void)snprintf(params, sizeof(params), "host=127.0.0.1&port=%d&sslmode=disable", r->port);
+    sql_ns_init(&backend, n, params);
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -630,8 +386,7 @@ static void test_marks(void **state)
     ns n;
 
     (void)state;
-    ns_init(&n, NULL);
-    st = st_new(&n);
+    st = sql_new(&backend, &n, NULL);
     assert_string_equal(raw("SELECT string_agg(column_name || ' ' || data_type || ' ' || "
                             "is_nullable, ', ' ORDER BY ordinal_position) FROM "
                             "information_schema.columns WHERE table_name = '%s_marks'",
@@ -675,7 +430,7 @@ static void test_marks(void **state)
         assert_int_equal(res.outcome_unknown, 0);
     }
     /* the server refuses the inc statement: the set statement before it is rolled back too */
-    (void)raw("ALTER TABLE %s ADD CONSTRAINT no_c CHECK (key <> 'c::1h::1736935200')", n.table);
+    (void)raw(backend.check_sql, n.table, "no_c", "c::1h::1736935200");
     item_init(&bad, st, "c", T0, one, 1);
     {
         trifle_entry set[1] = {i1.e}, inc[1] = {bad.e};
@@ -692,7 +447,7 @@ static void test_marks(void **state)
     /* the connection is fine afterwards */
     assert_int_equal(marked(st, &i1.e, 1, NULL, 0, "j2", 4, &res, &err), 0);
     assert_int_equal(mark_of(st, "j2"), 4);
-    ns_drop(&n);
+    sql_ns_drop(&backend, &n);
     trifle_storage_close(st);
 }
 
@@ -727,8 +482,7 @@ static void test_marks_lock_order(void **state)
     ns n;
 
     (void)state;
-    ns_init(&n, NULL);
-    st = st_new(&n);
+    st = sql_new(&backend, &n, NULL);
     inc1(st, "x", T0, l, 1);
     inc1(st, "y", T0, l, 1);
     memset(&b, 0, sizeof(b));
@@ -751,7 +505,7 @@ static void test_marks_lock_order(void **state)
     assert_true(got_value(&g, 0, "count") == 2);
     get1(st, "y", T0, &g);
     assert_true(got_value(&g, 0, "count") == 5);
-    ns_drop(&n);
+    sql_ns_drop(&backend, &n);
     trifle_storage_close(st);
 }
 
@@ -767,7 +521,7 @@ static void test_marks_old_tables(void **state)
     ns n;
 
     (void)state;
-    ns_init(&n, NULL);
+    sql_ns_init(&backend, &n, NULL);
     (void)raw("CREATE TABLE %s (key VARCHAR(255) PRIMARY KEY, data JSONB NOT NULL DEFAULT "
               "'{}'::jsonb); CREATE TABLE %s_ping (key VARCHAR(255) PRIMARY KEY, at TIMESTAMPTZ "
               "NOT NULL, data JSONB NOT NULL DEFAULT '{}'::jsonb)",
@@ -785,7 +539,7 @@ static void test_marks_old_tables(void **state)
                         "0");
     assert_int_equal(mark_of(st, "j"), 0);
     trifle_storage_close(st);
-    ns_drop(&n);
+    sql_ns_drop(&backend, &n);
 }
 
 /* The reply of COMMIT is lost: outcome_unknown, and the mark read afterwards says it committed.
@@ -793,23 +547,19 @@ static void test_marks_old_tables(void **state)
  * again on a new session, so the data is there once. */
 static void test_marks_outcome_unknown(void **state)
 {
-    const trifle_leaf l[] = {{"count", 1}};
     trifle_write_result res = {sizeof(res), 0, -1, 0};
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st;
-    char params[128];
     tcp_relay r;
     item it;
     got g;
     ns n;
 
     (void)state;
-    if (relay_start(&r) != 0)
+    if (ns_relay(&n, &r) != 0)
         skip();
-    (void)snprintf(params, sizeof(params), "host=127.0.0.1&port=%d&sslmode=disable", r.port);
-    ns_init(&n, params);
-    st = st_new(&n);
-    item_init(&it, st, "u", T0, l, 1);
+    st = storage_new(n.url);
+    item_init(&it, st, "u", T0, count_one, 1);
     assert_int_equal(marked(st, NULL, 0, &it.e, 1, "j", 1, &res, &err), 0); /* prepares */
 
     /* BEGIN, INC, mark, COMMIT: the 4th reply is COMMIT's */
@@ -833,47 +583,31 @@ static void test_marks_outcome_unknown(void **state)
     assert_true(got_value(&g, 0, "count") == 3);
     trifle_storage_close(st);
     tcp_relay_stop(&r);
-    ns_drop(&n);
+    sql_ns_drop(&backend, &n);
 }
 
 /* SPEC §7.4: a serialisation failure (40001) is retried inside the driver; lock timeouts map to
  * EBUSY. */
 static void test_retry_and_locks(void **state)
 {
-    const trifle_leaf l[] = {{"count", 1}};
     trifle_write_result res = {sizeof(res), 0, -1, 0};
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_storage *st;
     PGconn *locker;
-    pthread_t th;
-    bg_inc b;
+    item it;
     got g;
     ns n;
 
     (void)state;
-    ns_init(&n, "application_name=tpg_retry&options=-c%20default_transaction_isolation%"
-                "3Drepeatable%5C%20read");
-    st = st_new(&n);
-    inc1(st, "s", T0, l, 1);
-    locker = raw_open();
-    (void)raw_on(locker, "BEGIN");
-    (void)raw_on(locker, "UPDATE %s SET data = data || '{\"count\": 10}'", n.table);
-    memset(&b, 0, sizeof(b));
-    b.st = st;
-    item_init(&b.it, st, "s", T0, l, 1);
+    st = sql_new(&backend, &n,
+                 "application_name=tpg_retry&options=-c%20default_transaction_isolation%"
+                 "3Drepeatable%5C%20read");
     atomic_store(&test_log_retries, 0);
-    assert_int_equal(pthread_create(&th, NULL, bg_inc_main, &b), 0);
-    /* wait until the driver's statement waits for our row lock */
-    while (strcmp(raw("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                      "'tpg_retry' AND wait_event_type = 'Lock'"),
-                  "0") == 0)
-        sleep_ms(10);
-    (void)raw_on(locker, "COMMIT");
-    assert_int_equal(pthread_join(th, NULL), 0);
-    assert_int_equal(b.rc, 0);
+    locker =
+        sql_case_row_lock(&backend, st, n.table, "UPDATE %s SET data = data || '{\"count\": 10}'",
+                          "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                          "'tpg_retry' AND wait_event_type = 'Lock'");
     assert_int_equal(atomic_load(&test_log_retries), 1);
-    get1(st, "s", T0, &g);
-    assert_true(got_value(&g, 0, "count") == 11);
     trifle_storage_close(st);
 
     /* lock_timeout → EBUSY, nothing applied, outcome known */
@@ -884,8 +618,8 @@ static void test_retry_and_locks(void **state)
     }
     (void)raw_on(locker, "BEGIN");
     (void)raw_on(locker, "SELECT data FROM %s FOR UPDATE", n.table);
-    item_init(&b.it, st, "s", T0, l, 1);
-    assert_int_equal(trifle_storage_inc(st, &b.it.e, 1, &res, &err), TRIFLE_EBUSY);
+    item_init(&it, st, "s", T0, count_one, 1);
+    assert_int_equal(trifle_storage_inc(st, &it.e, 1, &res, &err), TRIFLE_EBUSY);
     assert_int_equal(res.outcome_unknown, 0);
     assert_non_null(strstr(err.message, "55P03"));
     (void)raw_on(locker, "ROLLBACK");
@@ -893,91 +627,30 @@ static void test_retry_and_locks(void **state)
     get1(st, "s", T0, &g);
     assert_true(got_value(&g, 0, "count") == 11);
     trifle_storage_close(st);
-    ns_drop(&n);
-}
-
-/* 8 processes x 2,000 incs of the same leaves, and 8 concurrent setups of a new table: exact
- * totals, no error. */
-static void test_concurrency(void **state)
-{
-    ns n;
-
-    (void)state;
-    ns_init(&n, "joined=separated&connect_timeout=120"); /* slow under valgrind: SCRAM */
-    storage_case_concurrency("postgres", n.url);
-    ns_drop(&n);
-}
-
-/* Every allocation of a call failing in turn: TRIFLE_ENOMEM each time, then success (valgrind
- * checks that nothing leaks). */
-static void test_oom(void **state)
-{
-    ns n;
-
-    (void)state;
-    ns_init(&n, "joined=partial");
-    storage_case_oom(n.url, 0);
-    ns_drop(&n);
-}
-
-/* items/s of 100 inc calls x 1,000 items x 3 leaves, and one get of 8,760 buckets. */
-static void test_throughput(void **state)
-{
-    ns n;
-
-    (void)state;
-    ns_init(&n, NULL);
-    storage_case_throughput("postgres", n.url);
-    ns_drop(&n);
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    raw_conn = raw_open();
-    (void)raw("SET client_min_messages = warning");
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    pq.finish(raw_conn);
-    trifle_shutdown();
-    return 0;
+    sql_ns_drop(&backend, &n);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_driver_table),     cmocka_unit_test(test_layout),
-        cmocka_unit_test(test_ping_layout),      cmocka_unit_test(test_foreign_rows),
-        cmocka_unit_test(test_numbers),          cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_atomic_batch),     cmocka_unit_test(test_reconnect),
-        cmocka_unit_test(test_outcome_unknown),  cmocka_unit_test(test_retry_and_locks),
-        cmocka_unit_test(test_concurrency),      cmocka_unit_test(test_oom),
-        cmocka_unit_test(test_throughput),       cmocka_unit_test(test_marks),
-        cmocka_unit_test(test_marks_old_tables), cmocka_unit_test(test_marks_outcome_unknown),
+        SQL_TESTS(&backend),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_retry_and_locks),
+        cmocka_unit_test(test_marks),
+        cmocka_unit_test(test_marks_old_tables),
+        cmocka_unit_test(test_marks_outcome_unknown),
         cmocka_unit_test(test_marks_lock_order),
     };
-    const char *ci = getenv("CI"), *strict = getenv("TRIFLE_TEST_STRICT");
+    int status;
 
-    test_server_hooks("postgres");
-    server = getenv("TRIFLE_TEST_URI_POSTGRES");
-    if (server == NULL || server[0] == '\0') {
-        int must =
-            (ci != NULL && strcmp(ci, "true") == 0) || (strict != NULL && strcmp(strict, "1") == 0);
-        (void)fprintf(stderr, "%s: TRIFLE_TEST_URI_POSTGRES is not set\n", must ? "error" : "skip");
-        return must ? 1 : 77;
-    }
+    if ((server = sql_server(&backend, "TRIFLE_TEST_URI_POSTGRES", &status)) == NULL)
+        return status;
     if (strchr(server, '?') != NULL) {
         (void)fprintf(stderr,
                       "error: TRIFLE_TEST_URI_POSTGRES must be a libpq URI without a query\n");
         return 1;
     }
     pq_load();
-    /* TRIFLE_TEST_FILTER=test_reconnect runs one test (cmocka glob) */
-    if (getenv("TRIFLE_TEST_FILTER") != NULL)
-        cmocka_set_test_filter(getenv("TRIFLE_TEST_FILTER"));
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return SQL_RUN_TESTS(&backend, tests);
 }

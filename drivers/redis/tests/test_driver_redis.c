@@ -130,12 +130,6 @@ static trifle_conn *server_open(const char *name)
     return server_open_sep(name, "::", NULL);
 }
 
-static void need_server(void)
-{
-    if (server_url == NULL)
-        skip();
-}
-
 /* ---------------------------------------------------------------------------------------------
  * A small RESP client for looking at the server the way redis-cli does
  */
@@ -151,15 +145,13 @@ typedef struct rv {
 
 static void rv_free(rv *v)
 {
-    size_t i;
-
-    if (v == NULL)
-        return;
-    for (i = 0; i < v->n; i++)
-        rv_free(v->e[i]);
-    free(v->e);
-    free(v->s);
-    free(v);
+    if (v != NULL) {
+        while (v->n > 0)
+            rv_free(v->e[--v->n]);
+        free(v->e);
+        free(v->s);
+        free(v);
+    }
 }
 
 /* Parse one value of b[*pos..len): 1 complete, 0 incomplete, -1 malformed. */
@@ -189,36 +181,31 @@ static int rv_parse(const char *b, size_t len, size_t *pos, rv **out)
         v->i = strtoll(line + 1, NULL, 10);
         break;
     case '$':
-        n = strtoll(line + 1, NULL, 10);
-        if (n < 0) {
-            v->type = 0;
-            break;
-        }
-        if (len - p < (size_t)n + 2) {
-            rv_free(v);
-            return 0;
-        }
-        v->len = (size_t)n;
-        v->s = malloc(v->len + 1);
-        memcpy(v->s, b + p, v->len);
-        v->s[v->len] = '\0';
-        p += v->len + 2;
-        break;
     case '*':
         n = strtoll(line + 1, NULL, 10);
-        if (n < 0) {
+        if (n < 0) { /* a null bulk string or array */
             v->type = 0;
-            break;
-        }
-        v->e = calloc((size_t)n + 1, sizeof(*v->e));
-        for (i = 0; i < (size_t)n; i++) {
-            int rc = rv_parse(b, len, &p, &v->e[i]);
-            if (rc != 1) {
-                v->n = i;
+        } else if (v->type == '$') {
+            if (len - p < (size_t)n + 2) {
                 rv_free(v);
-                return rc;
+                return 0;
             }
-            v->n = i + 1;
+            v->len = (size_t)n;
+            v->s = malloc(v->len + 1);
+            memcpy(v->s, b + p, v->len);
+            v->s[v->len] = '\0';
+            p += v->len + 2;
+        } else {
+            v->e = calloc((size_t)n + 1, sizeof(*v->e));
+            for (i = 0; i < (size_t)n; i++) {
+                int rc = rv_parse(b, len, &p, &v->e[i]);
+                if (rc != 1) {
+                    v->n = i;
+                    rv_free(v);
+                    return rc;
+                }
+                v->n = i + 1;
+            }
         }
         break;
     default:
@@ -269,14 +256,15 @@ static rv *rconn_read(rconn *c)
 
 static void write_all(int fd, const char *p, size_t n)
 {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
+    size_t off = 0;
+    ssize_t w;
+
+    /* until all is sent, the peer has gone (0), or a write fails other than by a signal */
+    while (off < n && (w = write(fd, p + off, n - off)) != 0) {
+        if (w > 0)
+            off += (size_t)w;
+        else if (errno != EINTR)
             return;
-        p += w;
-        n -= (size_t)w;
     }
 }
 
@@ -507,20 +495,7 @@ static trifle_sink *get1(trifle_conn *c, const char *key, int64_t at)
 /* The full hash name of (key, 1h, at) under the prefix of test `name`. */
 static const char *hkey(const char *name, const char *key, int64_t at)
 {
-    static char out[4][300];
-    static int k;
-
-    k = (k + 1) % 4;
-    (void)snprintf(out[k], sizeof(out[k]), "%s_%s::%s::1h::%lld", run_id, name, key, (long long)at);
-    return out[k];
-}
-
-static void drop_ok(trifle_conn *c)
-{
-    trifle_error err = TRIFLE_ERROR_INIT;
-
-    if (drv->drop(c, &err) != 0)
-        fail_msg("drop: %s", err.message);
+    return test_fmt("%s_%s::%s::1h::%lld", run_id, name, key, (long long)at);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -534,11 +509,7 @@ static void expect_open_error(const char *url, const char *const *extra, int cod
     trifle_error err = TRIFLE_ERROR_INIT;
     int rc = conn_open(&c, url, extra, &err);
 
-    if (rc != code)
-        fail_msg("open %s: code %d (%s), want %d", url, rc, err.message, code);
-    assert_null(c);
-    if (strstr(err.message, message) == NULL)
-        fail_msg("open %s: message \"%s\" lacks \"%s\"", url, err.message, message);
+    test_open_refused(url, rc, c, &err, code, message);
 }
 
 static void t_config_errors(void **state)
@@ -548,29 +519,33 @@ static void t_config_errors(void **state)
     static const char *const bad_timeout2[] = {"timeout_ms", "5s", NULL};
     static const char *const bad_db[] = {"db", "-1", NULL};
     static const char *const db3[] = {"db", "3", NULL};
+    /* URL, options, and what the ECONFIG message says */
+    static const struct {
+        const char *url;
+        const char *const *extra;
+        const char *message;
+    } bad[] = {
+        {"redis://127.0.0.1:1", unknown, "invalid driver URL: unknown parameter table"},
+        {"redis://127.0.0.1:1", bad_timeout, "invalid option timeout_ms: 0"},
+        {"redis://127.0.0.1:1", bad_timeout2, "invalid option timeout_ms: 5s"},
+        {"redis+unix:///tmp/x.sock", bad_db, "invalid option db: -1"},
+        {"redis://127.0.0.1:1/2", db3, "disagree"},
+        {"redis://127.0.0.1:99999", NULL, "invalid port \"99999\""},
+        {"redis://127.0.0.1:x", NULL, "invalid port \"x\""},
+        {"redis://127.0.0.1/abc", NULL, "database must be a number, not \"abc\""},
+        {"redis://secret@127.0.0.1", NULL, "credentials must be [user]:password"},
+        {"redis://:a%zz@127.0.0.1", NULL, "bad percent-encoding"},
+        {"redis://[::1", NULL, "missing ']'"},
+        {"redis+unix://", NULL, "missing socket path"},
+        {"redis+unix://host/x.sock", NULL, "use redis+unix:///path/to/socket"},
+        {"rediss://127.0.0.1", NULL, "TLS is not supported"},
+        {"http://127.0.0.1", NULL, "expected redis://"},
+    };
+    size_t i;
 
     (void)state;
-    expect_open_error("redis://127.0.0.1:1", unknown, TRIFLE_ECONFIG,
-                      "invalid driver URL: unknown parameter table");
-    expect_open_error("redis://127.0.0.1:1", bad_timeout, TRIFLE_ECONFIG,
-                      "invalid option timeout_ms: 0");
-    expect_open_error("redis://127.0.0.1:1", bad_timeout2, TRIFLE_ECONFIG,
-                      "invalid option timeout_ms: 5s");
-    expect_open_error("redis+unix:///tmp/x.sock", bad_db, TRIFLE_ECONFIG, "invalid option db: -1");
-    expect_open_error("redis://127.0.0.1:1/2", db3, TRIFLE_ECONFIG, "disagree");
-    expect_open_error("redis://127.0.0.1:99999", NULL, TRIFLE_ECONFIG, "invalid port \"99999\"");
-    expect_open_error("redis://127.0.0.1:x", NULL, TRIFLE_ECONFIG, "invalid port \"x\"");
-    expect_open_error("redis://127.0.0.1/abc", NULL, TRIFLE_ECONFIG,
-                      "database must be a number, not \"abc\"");
-    expect_open_error("redis://secret@127.0.0.1", NULL, TRIFLE_ECONFIG,
-                      "credentials must be [user]:password");
-    expect_open_error("redis://:a%zz@127.0.0.1", NULL, TRIFLE_ECONFIG, "bad percent-encoding");
-    expect_open_error("redis://[::1", NULL, TRIFLE_ECONFIG, "missing ']'");
-    expect_open_error("redis+unix://", NULL, TRIFLE_ECONFIG, "missing socket path");
-    expect_open_error("redis+unix://host/x.sock", NULL, TRIFLE_ECONFIG,
-                      "use redis+unix:///path/to/socket");
-    expect_open_error("rediss://127.0.0.1", NULL, TRIFLE_ECONFIG, "TLS is not supported");
-    expect_open_error("http://127.0.0.1", NULL, TRIFLE_ECONFIG, "expected redis://");
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_open_error(bad[i].url, bad[i].extra, TRIFLE_ECONFIG, bad[i].message);
     /* the driver double-checks the mode the core already refused (SPEC §13.2 wording) */
     {
         trifle_conn *c = NULL;
@@ -626,25 +601,6 @@ static int closed_port(void)
     return port;
 }
 
-/* A listening socket on a free loopback port; *port receives the port. */
-static int listener(int *port)
-{
-    struct sockaddr_in a;
-    socklen_t n = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-
-    assert_true(fd >= 0);
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(fd, 16), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &n), 0);
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
 static void t_unreachable(void **state)
 {
     char url[128];
@@ -671,7 +627,7 @@ static void t_timeout_open(void **state)
     char url[128];
     trifle_conn *c = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
-    int port, fd = listener(&port);
+    int port, fd = test_listen(&port);
 
     (void)state;
     (void)snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
@@ -743,7 +699,7 @@ static pid_t fake_pid; /* the running fake server, killed by fake_teardown if a 
 static fake fake_start(fake_fn fn, const char *params)
 {
     fake f;
-    int lfd = listener(&f.port);
+    int lfd = test_listen(&f.port);
 
     (void)snprintf(f.url, sizeof(f.url), "redis://127.0.0.1:%d%s", f.port, params);
     f.pid = fork();
@@ -793,6 +749,33 @@ static const char *fake_common(const rv *a)
     return NULL;
 }
 
+/* A scenario that answers the common commands, and command cmd (NULL: any other) with first on
+ * connection 0 and later on the others; anything else is an error. */
+typedef struct fake_script {
+    const char *cmd, *first, *later;
+} fake_script;
+
+static const fake_script *fake_scene; /* what fake_scripted plays (read by the forked server) */
+
+static const char *fake_scripted(int conn, int cmd, const rv *a)
+{
+    const char *r = fake_common(a);
+
+    (void)cmd;
+    if (r != NULL)
+        return r;
+    if (fake_scene->cmd == NULL || arg_is(a, 0, fake_scene->cmd))
+        return conn == 0 ? fake_scene->first : fake_scene->later;
+    return "-ERR unexpected\r\n";
+}
+
+/* A fake server playing scene. */
+static fake fake_play(const fake_script *scene)
+{
+    fake_scene = scene;
+    return fake_start(fake_scripted, "");
+}
+
 static const char *fake_noauth(int conn, int cmd, const rv *a)
 {
     (void)conn, (void)cmd, (void)a;
@@ -830,19 +813,11 @@ static void t_fake_auth(void **state)
 }
 
 /* The write reaches the server, which closes the connection without answering. */
-static const char *fake_lost_reply(int conn, int cmd, const rv *a)
-{
-    const char *r = fake_common(a);
-
-    (void)conn, (void)cmd;
-    if (r != NULL)
-        return r;
-    return arg_is(a, 0, "EVALSHA") ? FAKE_CLOSE : "-ERR unexpected\r\n";
-}
+static const fake_script lost_reply = {"EVALSHA", FAKE_CLOSE, FAKE_CLOSE};
 
 static void t_fake_lost_reply(void **state)
 {
-    fake f = fake_start(fake_lost_reply, "");
+    fake f = fake_play(&lost_reply);
     trifle_conn *c = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_write_result res = TRIFLE_WRITE_RESULT_INIT;
@@ -886,15 +861,8 @@ static const char *fake_noscript(int conn, int cmd, const rv *a)
 }
 
 /* The script reports stored data in the way of item 1. */
-static const char *fake_edata(int conn, int cmd, const rv *a)
-{
-    const char *r = fake_common(a);
-
-    (void)conn, (void)cmd;
-    if (r != NULL)
-        return r;
-    return "-TRIFLE_EDATA 1 not a number trfl::k::1h::0 a\r\n";
-}
+#define EDATA_REPLY "-TRIFLE_EDATA 1 not a number trfl::k::1h::0 a\r\n"
+static const fake_script edata = {NULL, EDATA_REPLY, EDATA_REPLY};
 
 static void t_fake_script_replies(void **state)
 {
@@ -912,7 +880,7 @@ static void t_fake_script_replies(void **state)
     drv->close(c);
     fake_stop(&f);
 
-    f = fake_start(fake_edata, "");
+    f = fake_play(&edata);
     assert_int_equal(conn_open(&c, f.url, NULL, &err), 0);
     assert_int_equal(do_write(c, 0, it, 2, &res, &err), TRIFLE_EDATA);
     assert_int_equal(res.failed_item, 1);
@@ -924,30 +892,10 @@ static void t_fake_script_replies(void **state)
 }
 
 /* Connection 0 answers one write and hangs up (idle timeout, restart); connection 1 works. */
-static const char *fake_idle_close(int conn, int cmd, const rv *a)
-{
-    const char *r = fake_common(a);
-
-    (void)cmd;
-    if (r != NULL)
-        return r;
-    if (arg_is(a, 0, "EVALSHA"))
-        return conn == 0 ? "!:1\r\n" : ":1\r\n";
-    return "-ERR unexpected\r\n";
-}
+static const fake_script idle_close = {"EVALSHA", "!:1\r\n", ":1\r\n"};
 
 /* The first HGETALL loses the connection before any reply; the read is retried once. */
-static const char *fake_read_retry(int conn, int cmd, const rv *a)
-{
-    const char *r = fake_common(a);
-
-    (void)cmd;
-    if (r != NULL)
-        return r;
-    if (arg_is(a, 0, "HGETALL"))
-        return conn == 0 ? FAKE_CLOSE : "*2\r\n$1\r\na\r\n$1\r\n5\r\n";
-    return "-ERR unexpected\r\n";
-}
+static const fake_script read_retry = {"HGETALL", FAKE_CLOSE, "*2\r\n$1\r\na\r\n$1\r\n5\r\n"};
 
 static void t_fake_reconnect(void **state)
 {
@@ -961,7 +909,7 @@ static void t_fake_reconnect(void **state)
     (void)state;
     /* the second write must not be sent on the dead connection, where its reply would be
      * lost (ECONN + outcome_unknown): poll() notices the close and the driver reconnects */
-    f = fake_start(fake_idle_close, "");
+    f = fake_play(&idle_close);
     assert_int_equal(conn_open(&c, f.url, NULL, &err), 0);
     titem_init(&it, "k", T0, "a", 1.0, NULL);
     assert_int_equal(do_write(c, 0, &it, 1, &res, &err), 0);
@@ -973,7 +921,7 @@ static void t_fake_reconnect(void **state)
     drv->close(c);
     fake_stop(&f);
 
-    f = fake_start(fake_read_retry, "");
+    f = fake_play(&read_retry);
     assert_int_equal(conn_open(&c, f.url, NULL, &err), 0);
     log_warn = 0;
     s = get1(c, "k", T0);
@@ -985,22 +933,12 @@ static void t_fake_reconnect(void **state)
 }
 
 /* HGETALL never answered: ETIMEDOUT; the next call works on a new connection. */
-static const char *fake_slow(int conn, int cmd, const rv *a)
-{
-    const char *r = fake_common(a);
-
-    (void)cmd;
-    if (r != NULL)
-        return r;
-    if (arg_is(a, 0, "HGETALL"))
-        return conn == 0 ? FAKE_SILENT : "*0\r\n";
-    return "-ERR unexpected\r\n";
-}
+static const fake_script slow = {"HGETALL", FAKE_SILENT, "*0\r\n"};
 
 static void t_fake_timeout(void **state)
 {
     static const char *const fast[] = {"timeout_ms", "200", NULL};
-    fake f = fake_start(fake_slow, "");
+    fake f = fake_play(&slow);
     trifle_conn *c = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_bucket b = {"k::1h::0", "k", "1h", 0};
@@ -1021,22 +959,12 @@ static void t_fake_timeout(void **state)
  * several megabytes, while the driver is still sending it: the send fails (ECONNRESET), and the
  * read is sent again on a new connection. The test keeps SIGPIPE's default action, so a write
  * that raised it would end the program. */
-static const char *fake_reset(int conn, int cmd, const rv *a)
-{
-    const char *r = fake_common(a);
-
-    (void)cmd;
-    if (r != NULL)
-        return r;
-    if (arg_is(a, 0, "HGETALL"))
-        return conn == 0 ? FAKE_CLOSE : "*0\r\n";
-    return "-ERR unexpected\r\n";
-}
+static const fake_script reset = {"HGETALL", FAKE_CLOSE, "*0\r\n"};
 
 static void t_fake_reset(void **state)
 {
     enum { N = 200000 }; /* about 9 MB of HGETALLs: more than the socket buffers hold */
-    fake f = fake_start(fake_reset, "");
+    fake f = fake_play(&reset);
     trifle_conn *c = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_bucket *b = calloc(N, sizeof(*b));
@@ -1071,7 +999,6 @@ static void t_layout(void **state)
     trifle_sink *s;
 
     (void)state;
-    need_server();
     c = server_open("layout");
     r = rconn_open();
     titem_init(&it[0], "event", T0, "count", 1.0, "meta.duration", 2.5, NULL);
@@ -1102,7 +1029,7 @@ static void t_layout(void **state)
     assert_true(sink_value(s, 0, "meta.duration") == 5.0);
     sink_free(s);
 
-    drop_ok(c);
+    test_drop_ok(drv, c);
     assert_int_equal(rint_cmd(r, "EXISTS", hkey("layout", "event", T0)), 0);
     rconn_close(r);
     drv->close(c);
@@ -1121,7 +1048,6 @@ static void t_prefix_separator(void **state)
     trifle_error err = TRIFLE_ERROR_INIT;
 
     (void)state;
-    need_server();
     r = rconn_open();
     c = server_open_sep("sep", "--", custom);
     memset(&it, 0, sizeof(it));
@@ -1157,7 +1083,6 @@ static void t_ping_layout(void **state)
     rv *v;
 
     (void)state;
-    need_server();
     c = server_open("ping");
     r = rconn_open();
     (void)snprintf(key, sizeof(key), "%s_ping::health::ping", run_id);
@@ -1217,7 +1142,7 @@ static void t_ping_layout(void **state)
     sink_free(s);
     /* ping replaces whatever the key held */
     assert_int_equal(drv->ping(c, "health", T0, l, 2, &err), 0);
-    drop_ok(c);
+    test_drop_ok(drv, c);
     rconn_close(r);
     drv->close(c);
 }
@@ -1239,7 +1164,6 @@ static void t_get_skips(void **state)
     size_t i, n = sizeof(fields) / sizeof(fields[0]);
 
     (void)state;
-    need_server();
     c = server_open("skips");
     r = rconn_open();
     for (i = 0; i < n; i++)
@@ -1252,7 +1176,7 @@ static void t_get_skips(void **state)
             assert_true(sink_value(s, 0, fields[i][0]) == strtod(fields[i][2], NULL));
     }
     sink_free(s);
-    drop_ok(c);
+    test_drop_ok(drv, c);
     rconn_close(r);
     drv->close(c);
 }
@@ -1271,7 +1195,6 @@ static void t_get_many(void **state)
     size_t i;
 
     (void)state;
-    need_server();
     c = server_open("many");
     for (i = 0; i < 16; i++)
         titem_init(&it[i], "m", T0 + (int64_t)i * 3600 * 500, "v", (double)i, NULL);
@@ -1301,7 +1224,7 @@ static void t_get_many(void **state)
     assert_int_equal(drv->get(c, &b[500], 1, s, &err), 0);
     assert_true(sink_value(s, 0, "v") == 1.0);
     sink_free(s);
-    drop_ok(c);
+    test_drop_ok(drv, c);
     rconn_close(r);
     drv->close(c);
     free(b);
@@ -1337,7 +1260,6 @@ static void t_edata_atomic(void **state)
     char msg[200];
 
     (void)state;
-    need_server();
     c = server_open("edata");
     r = rconn_open();
     titem_init(&it[0], "a", T0, "n", 1.0, NULL);
@@ -1372,7 +1294,7 @@ static void t_edata_atomic(void **state)
     RCMD_OK(r, "HSET", hkey("edata", "b", T0), "x", "text");
     write_ok(c, 1, it, 3);
     assert_string_equal(rget(r, hkey("edata", "b", T0), "x"), "1");
-    drop_ok(c);
+    test_drop_ok(drv, c);
     rconn_close(r);
     drv->close(c);
 }
@@ -1392,7 +1314,6 @@ static void t_big_batches(void **state)
     size_t i;
 
     (void)state;
-    need_server();
     c = server_open("big");
     for (i = 0; i < N; i++) {
         (void)snprintf(ids[i], 48, "b%zu::1h::%lld", i % 97, (long long)(T0 + (int64_t)i * 3600));
@@ -1426,7 +1347,7 @@ static void t_big_batches(void **state)
     assert_true(sink_value(s, 0, "p04999") == 2 * 4999.0);
     assert_true(sink_value(s, 0, "a") == 2.0);
     sink_free(s);
-    drop_ok(c);
+    test_drop_ok(drv, c);
     rconn_close(r);
     drv->close(c);
     free(e);
@@ -1455,16 +1376,6 @@ static int marked(trifle_conn *c, const titem *set, size_t n_set, const titem *i
     return drv->write_marked(c, es, n_set, ei, n_inc, &m, res, err);
 }
 
-static uint64_t mark_of(trifle_conn *c, const char *name)
-{
-    trifle_error err = TRIFLE_ERROR_INIT;
-    uint64_t seq = 99;
-
-    if (drv->mark_read(c, name, &seq, &err) != 0)
-        fail_msg("mark_read %s: %s", name, err.message);
-    return seq;
-}
-
 /* The mark hash `<prefix><sep>marks`; the script's checks cover the whole call, so a refused item
  * leaves data and mark as they were; an inc may follow a set of the same field that replaces a
  * value it could not add to; drop removes the hash. */
@@ -1479,11 +1390,10 @@ static void t_marks(void **state)
     rconn *r;
 
     (void)state;
-    need_server();
     c = server_open("marks");
     r = rconn_open();
     (void)snprintf(mkey, sizeof(mkey), "%s_marks::marks", run_id);
-    assert_int_equal(mark_of(c, "j1"), 0);
+    assert_int_equal(test_mark_read(drv, c, "j1"), 0);
     RCMD_OK(r, "HSET", hkey("marks", "k", T0), "count", "2", "x", "text");
     /* set count=5, x=1 on k; inc k2 and k: k = {count 7, x 2, y 0.5}; x was text before */
     titem_init(&s[0], "k", T0, "count", 5.0, "x", 1.0, NULL);
@@ -1497,10 +1407,10 @@ static void t_marks(void **state)
     sink_free(sk);
     assert_string_equal(rget(r, hkey("marks", "k2", T0), "count"), "2");
     assert_string_equal(rget(r, mkey, "j1"), "7");
-    assert_int_equal(mark_of(c, "j1"), 7);
-    assert_int_equal(mark_of(c, "j2"), 0);
+    assert_int_equal(test_mark_read(drv, c, "j1"), 7);
+    assert_int_equal(test_mark_read(drv, c, "j2"), 0);
     assert_int_equal(marked(c, NULL, 0, NULL, 0, "j2", (uint64_t)INT64_MAX, &res, &err), 0);
-    assert_true(mark_of(c, "j2") == (uint64_t)INT64_MAX);
+    assert_true(test_mark_read(drv, c, "j2") == (uint64_t)INT64_MAX);
     assert_int_equal(rint_cmd(r, "HLEN", mkey), 2);
 
     /* inc item 1 meets a stored text value: EDATA 1 + 1 set item, nothing written */
@@ -1517,13 +1427,13 @@ static void t_marks(void **state)
     assert_string_equal(err.message, msg);
     assert_int_equal(rint_cmd(r, "EXISTS", hkey("marks", "new1", T0)), 0);
     assert_int_equal(rint_cmd(r, "EXISTS", hkey("marks", "new2", T0)), 0);
-    assert_int_equal(mark_of(c, "j1"), 7);
+    assert_int_equal(test_mark_read(drv, c, "j1"), 7);
     /* a set item of another type is counted first */
     RCMD_OK(r, "RPUSH", hkey("marks", "l", T0), "x");
     titem_init(&s[1], "l", T0, "n", 1.0, NULL);
     assert_int_equal(marked(c, s, 2, i, 3, "j1", 8, &res, &err), TRIFLE_EDATA);
     assert_int_equal(res.failed_item, 1);
-    assert_int_equal(mark_of(c, "j1"), 7);
+    assert_int_equal(test_mark_read(drv, c, "j1"), 7);
     /* a mark key of another type: refused before anything is written */
     RCMD_OK(r, "DEL", mkey);
     RCMD_OK(r, "RPUSH", mkey, "x");
@@ -1533,11 +1443,11 @@ static void t_marks(void **state)
     assert_int_equal(rint_cmd(r, "EXISTS", hkey("marks", "new1", T0)), 0);
     RCMD_OK(r, "DEL", mkey);
     assert_int_equal(marked(c, s, 1, i, 1, "j1", 8, &res, &err), 0);
-    assert_int_equal(mark_of(c, "j1"), 8);
+    assert_int_equal(test_mark_read(drv, c, "j1"), 8);
     /* drop removes the mark hash with the rest */
-    drop_ok(c);
+    test_drop_ok(drv, c);
     assert_int_equal(rint_cmd(r, "EXISTS", mkey), 0);
-    assert_int_equal(mark_of(c, "j1"), 0);
+    assert_int_equal(test_mark_read(drv, c, "j1"), 0);
     rconn_close(r);
     drv->close(c);
 }
@@ -1557,7 +1467,6 @@ static void t_database_select(void **state)
     size_t i;
 
     (void)state;
-    need_server();
     /* the test server's database (URL path or db parameter), and another one */
     slash = strncmp(base_url, "redis://", 8) == 0 ? strchr(base_url + 8, '/') : NULL;
     if (slash != NULL && slash[1] != '\0')
@@ -1596,7 +1505,6 @@ static void t_auth(void **state)
     size_t n;
 
     (void)state;
-    need_server();
     if (strncmp(base_url, "redis://", 8) != 0)
         skip();
     p = strrchr(base_url + 8, '@');
@@ -1672,7 +1580,7 @@ static void t_requirepass(void **state)
     s = get1(c, "k", T0);
     assert_true(sink_value(s, 0, "n") == 5.0);
     sink_free(s);
-    drop_ok(c);
+    test_drop_ok(drv, c);
     drv->close(c);
 
     c = NULL;
@@ -1736,7 +1644,6 @@ static void t_reconnect(void **state)
     trifle_error err = TRIFLE_ERROR_INIT;
 
     (void)state;
-    need_server();
     if (strncmp(base_url, "redis://", 8) != 0)
         skip(); /* finds the driver's connection by TCP port */
     c = server_open("reco");
@@ -1760,7 +1667,7 @@ static void t_reconnect(void **state)
     write_ok(c, 0, &it, 1);
     assert_string_equal(rget(r, hkey("reco", "k", T0), "n"), "4");
     assert_int_equal(drv->setup(c, &err), 0);
-    drop_ok(c);
+    test_drop_ok(drv, c);
     rconn_close(r);
     drv->close(c);
 }
@@ -1775,7 +1682,6 @@ static void t_concurrency(void **state)
     int i, status;
 
     (void)state;
-    need_server();
     for (i = 0; i < P; i++) {
         pids[i] = fork();
         assert_true(pids[i] >= 0);
@@ -1803,7 +1709,7 @@ static void t_concurrency(void **state)
     assert_true(sink_value(s, 0, "f.half") == P * K * 0.5);
     assert_true(sink_value(s, 0, "f.quarter") == P * K * 0.25);
     sink_free(s);
-    drop_ok(c);
+    test_drop_ok(drv, c);
     drv->close(c);
 }
 
@@ -1819,7 +1725,6 @@ static void t_drop(void **state)
     int i;
 
     (void)state;
-    need_server();
     (void)snprintf(prefix, sizeof(prefix), "%s_d*[a]?\\", run_id);
     (void)snprintf(other, sizeof(other), "%s_dx[a]z\\", run_id); /* what the raw glob matches */
     (void)snprintf(k1, sizeof(k1), "%s::k::1h::0", other);
@@ -1853,66 +1758,33 @@ static void t_drop(void **state)
     drv->close(c);
 }
 
+/* test_oom_steps: open, and a fresh connection before each later step. */
+static int oom_open(trifle_conn **c, void *ctx, trifle_error *err)
+{
+    (void)ctx;
+    return server_try_open(c, "oom", "::", NULL, err);
+}
+
+static int oom_write(trifle_conn *c, void *it, trifle_write_result *res, trifle_error *err)
+{
+    return do_write(c, 0, it, 1, res, err);
+}
+
 /* Every allocation of open, inc, get, ping and scan may fail: ENOMEM, nothing leaked (ASan and
  * valgrind check the leaks), and each operation works once allocations succeed again. */
 static void t_oom(void **state)
 {
-    trifle_conn *c = NULL;
-    trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_write_result res;
     trifle_leaf l = {"up", 1.0};
+    test_oom_calls calls = {oom_open, oom_write, NULL, 1, "k", T0, &l, NULL};
+    trifle_conn *c;
     titem it;
-    trifle_sink *s;
-    int64_t at;
-    int rc, step, fails;
-    long n;
 
     (void)state;
-    need_server();
     titem_init(&it, "k", T0, "n", 1.0, NULL);
-    for (step = 0; step < 5; step++) {
-        for (n = 1, fails = 0;; n++) {
-            if (step > 0)
-                c = server_open("oom"); /* a fresh connection: its buffers grow again */
-            res = (trifle_write_result)TRIFLE_WRITE_RESULT_INIT;
-            s = sink_new(1);
-            alloc_count = 0;
-            alloc_fail_at = n;
-            switch (step) {
-            case 0:
-                rc = server_try_open(&c, "oom", "::", NULL, &err);
-                break;
-            case 1:
-                rc = do_write(c, 0, &it, 1, &res, &err);
-                break;
-            case 2:
-                rc = drv->get(c, &it.e.bucket, 1, s, &err);
-                break;
-            case 3:
-                rc = drv->ping(c, "k", T0, &l, 1, &err);
-                break;
-            default:
-                rc = drv->scan(c, "k", &at, s, &err);
-                break;
-            }
-            alloc_fail_at = 0;
-            sink_free(s);
-            if (rc == 0)
-                break;
-            assert_int_equal(rc, TRIFLE_ENOMEM);
-            if (step == 1)
-                assert_int_equal(res.outcome_unknown, 0);
-            fails++;
-            drv->close(c);
-            c = NULL;
-        }
-        assert_true(fails > 0); /* every step allocates at least once */
-        if (step < 4) {
-            drv->close(c);
-            c = NULL;
-        }
-    }
-    drop_ok(c);
+    calls.buckets = &it.e.bucket;
+    calls.ctx = &it;
+    c = test_oom_steps(drv, &calls);
+    test_drop_ok(drv, c);
     drv->close(c);
 }
 
@@ -1940,28 +1812,16 @@ int main(void)
         cmocka_unit_test(t_oom),         cmocka_unit_test(t_requirepass),
         cmocka_unit_test(t_marks),
     };
-    const char *ci = getenv("CI"), *strict = getenv("TRIFLE_TEST_STRICT");
-    int failed;
+    int status;
 
     /* SIGPIPE keeps its default action: a driver write that raised it would end the program */
     test_host_driver = "redis";
     (void)snprintf(run_id, sizeof(run_id), "ut%d", (int)getpid());
     if ((drv = test_host_load(TRIFLE_BUILD_PLUGIN_DIR "/trifle_redis.so", "redis", NULL)) == NULL)
         return 1;
-    server_url = getenv("TRIFLE_TEST_URI_REDIS");
-    if (server_url != NULL && server_url[0] == '\0')
-        server_url = NULL;
+    server_url = test_server_url("TRIFLE_TEST_URI_REDIS", "real-server tests", &status);
     if (server_url != NULL)
         server_split();
-    failed = cmocka_run_group_tests_name("redis driver (offline)", offline, NULL, NULL);
-    if (server_url == NULL) {
-        int need =
-            (ci != NULL && strcmp(ci, "true") == 0) || (strict != NULL && strcmp(strict, "1") == 0);
-        (void)fprintf(stderr, "TRIFLE_TEST_URI_REDIS is not set: real-server tests %s\n",
-                      need ? "required (CI/TRIFLE_TEST_STRICT)" : "skipped");
-        return failed != 0 || need ? 1 : 77;
-    }
-    failed += cmocka_run_group_tests_name("redis driver (server)", server, NULL, NULL);
-    trifle_shutdown();
-    return failed != 0;
+    return test_run_groups("redis driver", offline, sizeof(offline) / sizeof(offline[0]), server,
+                           sizeof(server) / sizeof(server[0]), server_url, status);
 }

@@ -214,26 +214,7 @@ static double count_of(trifle_conn *c, size_t i)
 /* The stored hash of bucket k<i> of test name. */
 static const char *hash_of(const char *name, size_t i)
 {
-    static char out[2][160];
-    static int k;
-
-    k = (k + 1) % 2;
-    (void)snprintf(out[k], sizeof(out[k]), "%s_%s::k%zu::1h::%lld", run_id, name, i, (long long)T0);
-    return out[k];
-}
-
-static void drop_ok(trifle_conn *c)
-{
-    trifle_error err = TRIFLE_ERROR_INIT;
-
-    if (drv->drop(c, &err) != 0)
-        fail_msg("drop: %s", err.message);
-}
-
-static void need_cluster(void)
-{
-    if (cluster_url == NULL)
-        skip();
+    return test_fmt("%s_%s::k%zu::1h::%lld", run_id, name, i, (long long)T0);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -267,26 +248,30 @@ static void expect_open_error(const char *url, int code, const char *message)
     trifle_conn *c = NULL;
     int rc = try_open(&c, url, "bad", &err);
 
-    if (rc != code)
-        fail_msg("open %s: code %d (%s), want %d", url, rc, err.message, code);
-    assert_null(c);
-    if (strstr(err.message, message) == NULL)
-        fail_msg("open %s: message \"%s\" lacks \"%s\"", url, err.message, message);
+    test_open_refused(url, rc, c, &err, code, message);
 }
 
 static void t_url_errors(void **state)
 {
+    /* the status, the URL and what the message says */
+    static const struct {
+        int code;
+        const char *url, *message;
+    } bad[] = {
+        {TRIFLE_ECONFIG, "redis://127.0.0.1:6379", "expected redis_cluster://"},
+        {TRIFLE_ECONFIG, "redis_cluster://127.0.0.1:1,,127.0.0.1:2", "empty cluster node"},
+        {TRIFLE_ECONFIG, "redis_cluster://127.0.0.1:1,127.0.0.1:99999", "invalid port \"99999\""},
+        {TRIFLE_ECONFIG, "redis_cluster://127.0.0.1:1/2", "only database 0"},
+        {TRIFLE_ECONFIG, "redis_cluster://[::1:1", "missing ']'"},
+        /* port 1 refuses connections: every seed is tried, the last failure is reported */
+        {TRIFLE_ECONN, "redis+cluster://127.0.0.1:1,127.0.0.1:1",
+         "cannot connect to redis at 127.0.0.1:1"},
+    };
+    size_t i;
+
     (void)state;
-    expect_open_error("redis://127.0.0.1:6379", TRIFLE_ECONFIG, "expected redis_cluster://");
-    expect_open_error("redis_cluster://127.0.0.1:1,,127.0.0.1:2", TRIFLE_ECONFIG,
-                      "empty cluster node");
-    expect_open_error("redis_cluster://127.0.0.1:1,127.0.0.1:99999", TRIFLE_ECONFIG,
-                      "invalid port \"99999\"");
-    expect_open_error("redis_cluster://127.0.0.1:1/2", TRIFLE_ECONFIG, "only database 0");
-    expect_open_error("redis_cluster://[::1:1", TRIFLE_ECONFIG, "missing ']'");
-    /* port 1 refuses connections: every seed is tried, the last failure is reported */
-    expect_open_error("redis+cluster://127.0.0.1:1,127.0.0.1:1", TRIFLE_ECONN,
-                      "cannot connect to redis at 127.0.0.1:1");
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_open_error(bad[i].url, bad[i].code, bad[i].message);
 }
 
 /* The plain server of test-servers.sh is no cluster node: a clear ECONFIG. */
@@ -329,7 +314,6 @@ static void t_slots_match_server(void **state)
     size_t i;
 
     (void)state;
-    need_cluster();
     for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         unsigned want = (unsigned)strtoul(cli(ports[0], "CLUSTER KEYSLOT '%s'", keys[i]), NULL, 10);
         if (rd_key_slot(keys[i], strlen(keys[i])) != want)
@@ -352,7 +336,6 @@ static void t_layout(void **state)
     int64_t at = 0;
 
     (void)state;
-    need_cluster();
     c = open_ok("layout");
     if (drv->setup(c, &err) != 0)
         fail_msg("setup: %s", err.message);
@@ -391,7 +374,7 @@ static void t_layout(void **state)
             cli(ports[owner_of(rd_key_slot(ping, strlen(ping)))], "HGET '%s' at", ping),
             "2025-01-15T10:00:00Z");
     }
-    drop_ok(c);
+    test_drop_ok(drv, c);
     for (i = 0; i < 30; i++) {
         const char *h = hash_of("layout", i);
         assert_string_equal(cli(ports[owner_of(rd_key_slot(h, strlen(h)))], "EXISTS '%s'", h), "0");
@@ -411,7 +394,6 @@ static void t_atomic_per_bucket(void **state)
     int rc;
 
     (void)state;
-    need_cluster();
     c = open_ok("atomic");
     assert_string_equal(
         cli(ports[owner_of(rd_key_slot(h1, strlen(h1)))], "HSET '%s' count not-a-number", h1), "1");
@@ -423,8 +405,21 @@ static void t_atomic_per_bucket(void **state)
     assert_int_equal(res.outcome_unknown, 1);
     assert_true(count_of(c, 0) == 1);
     assert_true(count_of(c, 2) == 1);
-    drop_ok(c);
+    test_drop_ok(drv, c);
     drv->close(c);
+}
+
+/* test_oom_steps: open, and a fresh connection before each later step. */
+static int oom_open(trifle_conn **c, void *ctx, trifle_error *err)
+{
+    (void)ctx;
+    return try_open(c, cluster_url, "oom", err);
+}
+
+static int oom_write(trifle_conn *c, void *ctx, trifle_write_result *res, trifle_error *err)
+{
+    (void)ctx;
+    return inc_all(c, 30, res, err);
 }
 
 /* Allocation failures (host->alloc returning NULL at every position in turn) in open, inc, get,
@@ -432,20 +427,14 @@ static void t_atomic_per_bucket(void **state)
  * valgrind see that nothing leaks. */
 static void t_oom(void **state)
 {
-    trifle_write_result res = {sizeof(res), 0, -1, 0};
-    trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_conn *c = NULL;
     trifle_leaf leaf = {"up", 1};
+    test_oom_calls calls = {oom_open, oom_write, NULL, 30, "k0", T0, &leaf, NULL};
     trifle_bucket b[30];
     char ids[30][64];
-    trifle_sink *s;
-    int64_t at;
-    int rc, step, fails;
+    trifle_conn *c;
     size_t i;
-    long n;
 
     (void)state;
-    need_cluster();
     for (i = 0; i < 30; i++) { /* the buckets inc_all() writes */
         (void)snprintf(ids[i], sizeof(ids[i]), "k%zu::1h::%lld", i, (long long)T0);
         b[i].id = ids[i];
@@ -453,54 +442,12 @@ static void t_oom(void **state)
         b[i].granularity = "1h";
         b[i].at = T0;
     }
-    for (step = 0; step < 5; step++) {
-        for (n = 1, fails = 0;; n++) {
-            if (step > 0)
-                c = open_ok("oom"); /* a fresh connection: its buffers grow again */
-            s = sink_new(30);
-            res.applied = 0;
-            res.failed_item = -1;
-            res.outcome_unknown = 0;
-            alloc_count = 0;
-            alloc_fail_at = n;
-            switch (step) {
-            case 0:
-                rc = try_open(&c, cluster_url, "oom", &err);
-                break;
-            case 1:
-                rc = inc_all(c, 30, &res, &err);
-                break;
-            case 2:
-                rc = drv->get(c, b, 30, s, &err);
-                break;
-            case 3:
-                rc = drv->ping(c, "k0", T0, &leaf, 1, &err);
-                break;
-            default:
-                rc = drv->scan(c, "k0", &at, s, &err);
-                break;
-            }
-            alloc_fail_at = 0;
-            sink_free(s);
-            if (rc == 0)
-                break;
-            if (rc != TRIFLE_ENOMEM)
-                fail_msg("step %d, allocation %ld: %d %s", step, n, rc, err.message);
-            assert_int_equal(res.outcome_unknown, 0);
-            fails++;
-            drv->close(c);
-            c = NULL;
-        }
-        assert_true(fails > 0); /* every step allocates at least once */
-        if (step < 4) {
-            drv->close(c);
-            c = NULL;
-        }
-    }
+    calls.buckets = b;
+    c = test_oom_steps(drv, &calls);
     /* the 30 incs went in once, whatever failed before */
     for (i = 0; i < 30; i++)
         assert_true(count_of(c, i) == 1);
-    drop_ok(c);
+    test_drop_ok(drv, c);
     drv->close(c);
 }
 
@@ -612,7 +559,6 @@ static void t_reshard(void **state)
     struct timespec t0, t1;
 
     (void)state;
-    need_cluster();
     /* the slots of the buckets on the first key's master */
     src = owner_of(rd_key_slot(hash_of("reshard", 0), strlen(hash_of("reshard", 0))));
     dst = (src + 1) % n_ports;
@@ -679,7 +625,7 @@ static void t_reshard(void **state)
            n_slots, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
            rounds, RS_KEYS);
     assert_true(rounds > 10);
-    drop_ok(c);
+    test_drop_ok(drv, c);
     drv->close(stale);
     drv->close(c);
 }
@@ -717,31 +663,19 @@ int main(void)
         cmocka_unit_test(t_oom),
         cmocka_unit_test_teardown(t_reshard, reshard_teardown),
     };
-    const char *ci = getenv("CI"), *strict = getenv("TRIFLE_TEST_STRICT");
-    int failed;
+    int status;
 
     test_host_driver = "redis_cluster";
     (void)snprintf(run_id, sizeof(run_id), "utc%d", (int)getpid());
     drv = test_host_load(TRIFLE_BUILD_PLUGIN_DIR "/trifle_redis_cluster.so", "redis_cluster", NULL);
     if (drv == NULL)
         return 1;
-    cluster_url = getenv("TRIFLE_TEST_URI_REDIS_CLUSTER");
-    if (cluster_url != NULL && cluster_url[0] == '\0')
-        cluster_url = NULL;
+    cluster_url = test_server_url("TRIFLE_TEST_URI_REDIS_CLUSTER", "cluster tests", &status);
     if (cluster_url != NULL && parse_ports(cluster_url) != 0) {
         (void)fprintf(stderr,
                       "TRIFLE_TEST_URI_REDIS_CLUSTER: expected redis_cluster://host:port,...\n");
         return 1;
     }
-    failed = cmocka_run_group_tests_name("redis_cluster driver (offline)", offline, NULL, NULL);
-    if (cluster_url == NULL) {
-        int need =
-            (ci != NULL && strcmp(ci, "true") == 0) || (strict != NULL && strcmp(strict, "1") == 0);
-        (void)fprintf(stderr, "TRIFLE_TEST_URI_REDIS_CLUSTER is not set: cluster tests %s\n",
-                      need ? "required (CI/TRIFLE_TEST_STRICT)" : "skipped");
-        return failed != 0 || need ? 1 : 77;
-    }
-    failed += cmocka_run_group_tests_name("redis_cluster driver (cluster)", server, NULL, NULL);
-    trifle_shutdown();
-    return failed != 0;
+    return test_run_groups("redis_cluster driver", offline, sizeof(offline) / sizeof(offline[0]),
+                           server, sizeof(server) / sizeof(server[0]), cluster_url, status);
 }

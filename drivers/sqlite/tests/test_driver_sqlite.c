@@ -60,6 +60,15 @@ static void db_path(char *out, size_t size, const char *name)
     (void)snprintf(out, size, "%s/%s.db", tmpdir, name);
 }
 
+/* The URL of the database file `name` (in a buffer the next call reuses). */
+static const char *db_url(const char *name)
+{
+    static char url[600];
+
+    (void)snprintf(url, sizeof(url), "sqlite:%s/%s.db", tmpdir, name);
+    return url;
+}
+
 /* Open with identifier mode `mode` and extra NULL-terminated name/value pairs. */
 static int conn_open_opts(trifle_conn **c, const char *url, int mode, const char *const *extra,
                           trifle_error *err)
@@ -70,12 +79,11 @@ static int conn_open_opts(trifle_conn **c, const char *url, int mode, const char
 /* Open `<tmpdir>/<name>.db` in mode and run setup. */
 static trifle_conn *conn_new(const char *name, int mode, const char *const *extra)
 {
-    char path[512], url[600];
+    const char *url;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_conn *c = NULL;
 
-    db_path(path, sizeof(path), name);
-    (void)snprintf(url, sizeof(url), "sqlite:%s", path);
+    url = db_url(name);
     if (conn_open_opts(&c, url, mode, extra, &err) != 0)
         fail_msg("open %s: %s", url, err.message);
     if (drv->setup(c, &err) != 0)
@@ -84,7 +92,7 @@ static trifle_conn *conn_new(const char *name, int mode, const char *const *extr
 }
 
 typedef struct tbucket {
-    char id[512];
+    char id[512], key[512];
     trifle_bucket b;
 } tbucket;
 
@@ -96,8 +104,9 @@ static void tb_init(tbucket *t, int mode, const char *key, const char *g, int64_
         (void)snprintf(t->id, sizeof(t->id), "%s::%s", key, g);
     else
         (void)snprintf(t->id, sizeof(t->id), "%s", key);
+    (void)snprintf(t->key, sizeof(t->key), "%s", key);
     t->b.id = t->id;
-    t->b.key = key;
+    t->b.key = t->key;
     t->b.granularity = g;
     t->b.at = at;
 }
@@ -131,6 +140,27 @@ static trifle_sink *get1(trifle_conn *c, const tbucket *t)
     if (drv->get(c, &t->b, 1, s, &err) != 0)
         fail_msg("get %s: %s", t->id, err.message);
     return s;
+}
+
+/* One get of t: count leaves (no check when count < 0), and the values of the path, value pairs
+ * that follow, up to a NULL path. */
+static void expect_get(trifle_conn *c, const tbucket *t, long count, ...)
+{
+    trifle_sink *s = get1(c, t);
+    const char *path;
+    va_list ap;
+
+    if (count >= 0)
+        assert_int_equal(sink_count(s, 0), (size_t)count);
+    va_start(ap, count);
+    while ((path = va_arg(ap, const char *)) != NULL) {
+        double v = va_arg(ap, double);
+        if (sink_value(s, 0, path) != v)
+            print_message("%s: %.17g, want %.17g\n", path, sink_value(s, 0, path), v);
+        assert_true(sink_value(s, 0, path) == v);
+    }
+    va_end(ap);
+    sink_free(s);
 }
 
 typedef struct rows {
@@ -209,11 +239,10 @@ static int group_setup(void **state)
     }
     if ((drv = test_host_load(path, "sqlite", &plugin)) == NULL)
         return -1;
-    test_load_sym(plugin, &sq3.open_v2, sizeof(sq3.open_v2), "sqlite3_open_v2");
-    test_load_sym(plugin, &sq3.exec, sizeof(sq3.exec), "sqlite3_exec");
-    test_load_sym(plugin, &sq3.close, sizeof(sq3.close), "sqlite3_close");
-    test_load_sym(plugin, &sq3.errmsg, sizeof(sq3.errmsg), "sqlite3_errmsg");
-    test_load_sym(plugin, &sq3.free, sizeof(sq3.free), "sqlite3_free");
+    (void)test_load_syms(plugin, NULL, TEST_SYM(sq3, open_v2, "sqlite3_open_v2"),
+                         TEST_SYM(sq3, exec, "sqlite3_exec"), TEST_SYM(sq3, close, "sqlite3_close"),
+                         TEST_SYM(sq3, errmsg, "sqlite3_errmsg"),
+                         TEST_SYM(sq3, free, "sqlite3_free"), (void *)NULL);
     (void)snprintf(tmpdir, sizeof(tmpdir), "/tmp/trifle_sqlite_XXXXXX");
     if (mkdtemp(tmpdir) == NULL) {
         perror("mkdtemp");
@@ -323,7 +352,6 @@ static void test_inc_set_get_every_mode(void **state)
     (void)state;
     for (mode = 0; mode < 3; mode++) {
         trifle_conn *c;
-        trifle_sink *s;
         tbucket t, other;
         (void)snprintf(name, sizeof(name), "modes_%s", mode_names[mode]);
         c = conn_new(name, mode, NULL);
@@ -331,22 +359,11 @@ static void test_inc_set_get_every_mode(void **state)
         tb_init(&other, mode, "event", "1d", T0);
         write1_ok(c, 0, &t, inc, 2);
         write1_ok(c, 0, &t, inc, 2);
-        s = get1(c, &t);
-        assert_int_equal(sink_count(s, 0), 2);
-        assert_true(sink_value(s, 0, "a") == 2);
-        assert_true(sink_value(s, 0, "b.c") == 5);
-        sink_free(s);
+        expect_get(c, &t, 2, "a", 2.0, "b.c", 5.0, NULL);
         write1_ok(c, 1, &t, set, 2);
         write1_ok(c, 0, &t, inc2, 1);
-        s = get1(c, &t);
-        assert_int_equal(sink_count(s, 0), 3);
-        assert_true(sink_value(s, 0, "a") == 12);
-        assert_true(sink_value(s, 0, "b.c") == 5);
-        assert_true(sink_value(s, 0, "z") == 0.5);
-        sink_free(s);
-        s = get1(c, &other);
-        assert_int_equal(sink_count(s, 0), 0);
-        sink_free(s);
+        expect_get(c, &t, 3, "a", 12.0, "b.c", 5.0, "z", 0.5, NULL);
+        expect_get(c, &other, 0, NULL);
         assert_string_equal(raw(name, mode == 0   ? "SELECT key, data FROM trifle_stats;"
                                       : mode == 1 ? "SELECT key, at, data FROM trifle_stats;"
                                                   : "SELECT key, granularity, at, data FROM "
@@ -501,7 +518,6 @@ static void test_legacy_at_rows(void **state)
         const char *cols = mode == 1 ? "key, at" : "key, granularity, at";
         const char *vals = mode == 1 ? "'ev::1h'" : "'ev', '1h'";
         trifle_conn *c = conn_new(name, mode, NULL);
-        trifle_sink *s;
         tbucket t;
         tb_init(&t, mode, "ev", "1h", T0);
         (void)snprintf(sql, sizeof(sql),
@@ -511,17 +527,11 @@ static void test_legacy_at_rows(void **state)
                        "', '{\"a\":3,\"m.d\":1}');",
                        cols, vals, cols, vals);
         raw(name, sql);
-        s = get1(c, &t);
-        assert_int_equal(sink_count(s, 0), 2);
-        assert_true(sink_value(s, 0, "a") == 5);
-        assert_true(sink_value(s, 0, "m.d") == 2);
-        sink_free(s);
+        expect_get(c, &t, 2, "a", 5.0, "m.d", 2.0, NULL);
         write1_ok(c, 0, &t, inc, 1);
         assert_string_equal(raw(name, "SELECT at, data FROM trifle_stats;"),
                             T0_TEXT "|{\"a\":6,\"m.d\":2,\"s\":\"x\"}");
-        s = get1(c, &t);
-        assert_true(sink_value(s, 0, "a") == 6);
-        sink_free(s);
+        expect_get(c, &t, -1, "a", 6.0, NULL);
         /* only a legacy row: it is rewritten canonically and deleted */
         raw(name, "DELETE FROM trifle_stats;");
         (void)snprintf(sql, sizeof(sql),
@@ -540,7 +550,6 @@ static void test_non_numeric_and_invalid_json(void **state)
     const trifle_leaf inc[] = {{"a", 2}, {"c", 1}};
     const trifle_leaf set[] = {{"b", 7}};
     trifle_conn *c = conn_new("nonnum", TRIFLE_ID_FULL, NULL);
-    trifle_sink *s;
     tbucket t, u, w;
 
     (void)state;
@@ -553,17 +562,9 @@ static void test_non_numeric_and_invalid_json(void **state)
                   "INSERT INTO trifle_stats (key, data) VALUES ('bad::1h::1736935200', "
                   "'{\"a\":1');"
                   "INSERT INTO trifle_stats (key, data) VALUES ('arr::1h::1736935200', '[1,2]');");
-    s = get1(c, &t);
-    assert_int_equal(sink_count(s, 0), 2); /* c and o.E; ".e" has an empty segment */
-    assert_true(sink_value(s, 0, "c") == 1);
-    assert_true(sink_value(s, 0, "o.E") == 20);
-    sink_free(s);
-    s = get1(c, &u);
-    assert_int_equal(sink_count(s, 0), 0);
-    sink_free(s);
-    s = get1(c, &w);
-    assert_int_equal(sink_count(s, 0), 0);
-    sink_free(s);
+    expect_get(c, &t, 2, "c", 1.0, "o.E", 20.0, NULL); /* c and o.E; ".e" has an empty segment */
+    expect_get(c, &u, 0, NULL);
+    expect_get(c, &w, 0, NULL);
 
     /* inc onto text counts from 0 (ERRATA I5); other values are carried over as they were */
     write1_ok(c, 0, &t, inc, 2);
@@ -585,21 +586,15 @@ static void test_ruby_schema_and_null_data(void **state)
     const trifle_leaf inc[] = {{"a", 1}};
     trifle_conn *c = NULL;
     trifle_error err = TRIFLE_ERROR_INIT;
-    trifle_sink *s;
-    char path[512], url[600];
     tbucket t;
 
     (void)state;
     raw("ruby", "CREATE TABLE trifle_stats (key varchar(255), data json);"
                 "CREATE UNIQUE INDEX idx_key ON trifle_stats (key);"
                 "INSERT INTO trifle_stats (key, data) VALUES ('ev::1h::1736935200', NULL);");
-    db_path(path, sizeof(path), "ruby");
-    (void)snprintf(url, sizeof(url), "sqlite:%s", path);
-    assert_int_equal(conn_open_opts(&c, url, TRIFLE_ID_FULL, NULL, &err), 0);
+    assert_int_equal(conn_open_opts(&c, db_url("ruby"), TRIFLE_ID_FULL, NULL, &err), 0);
     tb_init(&t, TRIFLE_ID_FULL, "ev", "1h", T0);
-    s = get1(c, &t);
-    assert_int_equal(sink_count(s, 0), 0);
-    sink_free(s);
+    expect_get(c, &t, 0, NULL);
     write1_ok(c, 0, &t, inc, 1);
     write1_ok(c, 0, &t, inc, 1);
     assert_string_equal(raw("ruby", "SELECT key, data FROM trifle_stats;"),
@@ -689,9 +684,7 @@ static void test_doubles_round_trip(void **state)
     tb_init(&u, TRIFLE_ID_FULL, "sum", "1h", T0);
     write1_ok(c, 0, &u, a, 1);
     write1_ok(c, 0, &u, b, 1);
-    s = get1(c, &u);
-    assert_true(sink_value(s, 0, "s") == 0.1 + 0.2);
-    sink_free(s);
+    expect_get(c, &u, -1, "s", 0.1 + 0.2, NULL);
     assert_string_equal(raw("doubles", "SELECT data FROM trifle_stats WHERE key LIKE 'sum%';"),
                         "{\"s\":0.30000000000000004}");
     drv->close(c);
@@ -789,6 +782,28 @@ static void test_batch_10k(void **state)
     batch(TRIFLE_ID_SEPARATED, 10000);
 }
 
+/* n items "<prefix><i>" (1h, T0, full identifiers) of the leaves l, in new arrays *t and *e (the
+ * caller frees both). */
+static void items_new(tbucket **t, trifle_entry **e, size_t n, const char *prefix,
+                      const trifle_leaf *l, size_t n_l)
+{
+    char key[32];
+    size_t i;
+
+    *t = calloc(n, sizeof(**t));
+    *e = calloc(n, sizeof(**e));
+    assert_true(*t != NULL && *e != NULL);
+    if (*t == NULL || *e == NULL)
+        abort(); /* not reached: assert_true does not return on failure */
+    for (i = 0; i < n; i++) {
+        (void)snprintf(key, sizeof(key), "%s%zu", prefix, i);
+        tb_init(&(*t)[i], TRIFLE_ID_FULL, key, "1h", T0);
+        (*e)[i].bucket = (*t)[i].b;
+        (*e)[i].leaves = l;
+        (*e)[i].n_leaves = n_l;
+    }
+}
+
 static void test_atomicity(void **state)
 {
     const trifle_leaf l[] = {{"a", 1}};
@@ -796,25 +811,13 @@ static void test_atomicity(void **state)
     trifle_write_result res = {sizeof(res), 0, -1, 0};
     trifle_error err = TRIFLE_ERROR_INIT;
     const size_t n = 1200;
-    tbucket *t = calloc(n, sizeof(*t));
-    trifle_entry *e = calloc(n, sizeof(*e));
-    char key[16];
-    size_t i;
+    trifle_entry *e;
+    tbucket *t;
 
     (void)state;
-    assert_true(t != NULL && e != NULL);
-    if (t == NULL || e == NULL) { /* not reached: assert_true does not return on failure */
-        free(t);
-        free(e);
-        return;
-    }
-    for (i = 0; i < n; i++) {
-        (void)snprintf(key, sizeof(key), "k%zu", i);
-        tb_init(&t[i], TRIFLE_ID_FULL, i == 1100 ? "bad" : key, "1h", T0);
-        e[i].bucket = t[i].b;
-        e[i].leaves = l;
-        e[i].n_leaves = 1;
-    }
+    items_new(&t, &e, n, "k", l, 1);
+    tb_init(&t[1100], TRIFLE_ID_FULL, "bad", "1h", T0);
+    e[1100].bucket = t[1100].b;
     write1_ok(c, 0, &t[0], l, 1);
     raw("atomic", "CREATE TRIGGER no_bad_i BEFORE INSERT ON trifle_stats WHEN NEW.key LIKE 'bad%' "
                   "BEGIN SELECT RAISE(ABORT, 'bad key refused'); END;");
@@ -844,16 +847,6 @@ static void test_atomicity(void **state)
  * Journal marks (ABI 1.1)
  */
 
-static uint64_t mark_get(trifle_conn *c, const char *name)
-{
-    trifle_error err = TRIFLE_ERROR_INIT;
-    uint64_t seq = 99;
-
-    if (drv->mark_read(c, name, &seq, &err) != 0)
-        fail_msg("mark_read %s: %s", name, err.message);
-    return seq;
-}
-
 static int marked(trifle_conn *c, const trifle_entry *set, size_t n_set, const trifle_entry *inc,
                   size_t n_inc, const char *name, uint64_t seq, trifle_write_result *res,
                   trifle_error *err)
@@ -874,7 +867,6 @@ static void test_marks_with_data(void **state)
     trifle_write_result res;
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_entry set[1], inc[2];
-    trifle_sink *s;
     trifle_conn *c;
     tbucket t, u;
     int mode;
@@ -886,7 +878,7 @@ static void test_marks_with_data(void **state)
         c = conn_new(name, mode, extra);
         assert_string_equal(raw(name, "PRAGMA table_info(mk_marks);"),
                             "0|name|TEXT|0|NULL|1\n1|seq|INTEGER|1|NULL|0");
-        assert_int_equal(mark_get(c, "j1"), 0);
+        assert_int_equal(test_mark_read(drv, c, "j1"), 0);
         tb_init(&t, mode, "k", "1h", T0);
         tb_init(&u, mode, "k", "1d", T0);
         write1_ok(c, 0, &t, b, 2);
@@ -899,23 +891,16 @@ static void test_marks_with_data(void **state)
         inc[0].leaves = inc[1].leaves = b;
         inc[0].n_leaves = inc[1].n_leaves = 2;
         assert_int_equal(marked(c, set, 1, inc, 2, "j1", 7, &res, &err), 0);
-        assert_int_equal(mark_get(c, "j1"), 7);
-        assert_int_equal(mark_get(c, "j2"), 0);
-        s = get1(c, &t);
-        assert_int_equal(sink_count(s, 0), 3);
-        assert_true(sink_value(s, 0, "count") == 7);
-        assert_true(sink_value(s, 0, "x") == 1);
-        assert_true(sink_value(s, 0, "y") == 1);
-        sink_free(s);
-        s = get1(c, &u);
-        assert_true(sink_value(s, 0, "count") == 2);
-        sink_free(s);
+        assert_int_equal(test_mark_read(drv, c, "j1"), 7);
+        assert_int_equal(test_mark_read(drv, c, "j2"), 0);
+        expect_get(c, &t, 3, "count", 7.0, "x", 1.0, "y", 1.0, NULL);
+        expect_get(c, &u, -1, "count", 2.0, NULL);
         /* no items: only the mark moves; marks of another journal are separate rows */
         assert_int_equal(marked(c, NULL, 0, NULL, 0, "j1", 9, &res, &err), 0);
         assert_int_equal(marked(c, NULL, 0, NULL, 0, "j2", 3, &res, &err), 0);
         assert_string_equal(raw(name, "SELECT name, seq FROM mk_marks ORDER BY name;"),
                             "j1|9\nj2|3");
-        assert_int_equal(mark_get(c, "j1"), 9);
+        assert_int_equal(test_mark_read(drv, c, "j1"), 9);
         drv->close(c);
     }
 }
@@ -957,7 +942,7 @@ static void test_marks_edata_rolls_back(void **state)
     assert_string_equal(err.message, "value at \"m\" of k3::1h::1736935200 is not finite");
     assert_string_equal(raw("marks_edata", "SELECT key, data FROM trifle_stats;"),
                         "k3::1h::1736935200|{\"m\":1.7976931348623157e+308}");
-    assert_int_equal(mark_get(c, "j"), 4);
+    assert_int_equal(test_mark_read(drv, c, "j"), 4);
     /* the inc reads what the set of the same call wrote: big + big overflows (inc item 0) ... */
     set[1].leaves = big;
     set[1].bucket = t[3].b;
@@ -965,13 +950,13 @@ static void test_marks_edata_rolls_back(void **state)
     inc[0].bucket = t[3].b;
     assert_int_equal(marked(c, set, 2, inc, 1, "j", 5, &res, &err), TRIFLE_EDATA);
     assert_int_equal(res.failed_item, 2);
-    assert_int_equal(mark_get(c, "j"), 4);
+    assert_int_equal(test_mark_read(drv, c, "j"), 4);
     /* ... and -big + big is 0 */
     set[1].leaves = negbig;
     assert_int_equal(marked(c, set, 2, inc, 1, "j", 5, &res, &err), 0);
     assert_string_equal(raw("marks_edata", "SELECT key, data FROM trifle_stats ORDER BY key;"),
                         "k0::1h::1736935200|{\"m\":1}\nk3::1h::1736935200|{\"m\":0}");
-    assert_int_equal(mark_get(c, "j"), 5);
+    assert_int_equal(test_mark_read(drv, c, "j"), 5);
     drv->close(c);
 }
 
@@ -984,18 +969,17 @@ static void test_marks_old_database(void **state)
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_conn *c = NULL, *c2 = NULL;
     trifle_entry e;
-    char path[512], url[600];
+    const char *url;
     tbucket t;
 
     (void)state;
     raw("marks_old", "CREATE TABLE trifle_stats (key TEXT PRIMARY KEY, data TEXT NOT NULL "
                      "DEFAULT '{}'); CREATE TABLE trifle_stats_ping (key TEXT PRIMARY KEY, at "
                      "TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}');");
-    db_path(path, sizeof(path), "marks_old");
-    (void)snprintf(url, sizeof(url), "sqlite:%s", path);
+    url = db_url("marks_old");
     assert_int_equal(conn_open_opts(&c, url, TRIFLE_ID_FULL, NULL, &err), 0);
     assert_int_equal(conn_open_opts(&c2, url, TRIFLE_ID_FULL, NULL, &err), 0);
-    assert_int_equal(mark_get(c, "j"), 0);
+    assert_int_equal(test_mark_read(drv, c, "j"), 0);
     assert_string_equal(raw("marks_old", "SELECT count(*) FROM sqlite_master WHERE name = "
                                          "'trifle_stats_marks';"),
                         "0");
@@ -1015,17 +999,17 @@ static void test_marks_old_database(void **state)
     e.bucket = t.b;
     assert_int_equal(marked(c, NULL, 0, &e, 1, "j", 2, &res, &err), 0);
     assert_string_equal(raw("marks_old", "SELECT name, seq FROM trifle_stats_marks;"), "j|2");
-    assert_int_equal(mark_get(c2, "j"), 2); /* the other connection sees it now */
+    assert_int_equal(test_mark_read(drv, c2, "j"), 2); /* the other connection sees it now */
     /* a later set up changes nothing */
     assert_int_equal(drv->setup(c2, &err), 0);
-    assert_int_equal(mark_get(c, "j"), 2);
+    assert_int_equal(test_mark_read(drv, c, "j"), 2);
     /* drop removes the mark table; reads answer 0 again, a new write_marked recreates it */
     assert_int_equal(drv->drop(c, &err), 0);
     assert_string_equal(raw("marks_old", "SELECT count(*) FROM sqlite_master;"), "0");
-    assert_int_equal(mark_get(c, "j"), 0);
-    assert_int_equal(mark_get(c2, "j"), 0);
+    assert_int_equal(test_mark_read(drv, c, "j"), 0);
+    assert_int_equal(test_mark_read(drv, c2, "j"), 0);
     assert_int_equal(marked(c, NULL, 0, NULL, 0, "j", 3, &res, &err), 0);
-    assert_int_equal(mark_get(c2, "j"), 3);
+    assert_int_equal(test_mark_read(drv, c2, "j"), 3);
     drv->close(c);
     drv->close(c2);
 }
@@ -1041,7 +1025,7 @@ static void test_marks_survive_reopen(void **state)
                      0);
     drv->close(c);
     c = conn_new("marks_reopen", TRIFLE_ID_PARTIAL, NULL);
-    assert_true(mark_get(c, "a/b:c.d-e_f") == (uint64_t)INT64_MAX);
+    assert_true(test_mark_read(drv, c, "a/b:c.d-e_f") == (uint64_t)INT64_MAX);
     drv->close(c);
 }
 
@@ -1179,9 +1163,7 @@ static void test_busy(void **state)
     assert_int_equal(log_warn, 1);
     assert_true(dt >= 5.0);
     assert_int_equal(pthread_join(th, NULL), 0);
-    s = get1(c, &t);
-    assert_true(sink_value(s, 0, "a") == 1);
-    sink_free(s);
+    expect_get(c, &t, -1, "a", 1.0, NULL);
     drv->close(c);
 }
 
@@ -1192,13 +1174,12 @@ static void test_missing_table(void **state)
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_conn *c = NULL;
     trifle_sink *s = sink_new(1);
-    char path[512], url[600];
+    const char *url;
     int64_t at;
     tbucket t;
 
     (void)state;
-    db_path(path, sizeof(path), "missing");
-    (void)snprintf(url, sizeof(url), "sqlite:%s", path);
+    url = db_url("missing");
     assert_int_equal(conn_open_opts(&c, url, TRIFLE_ID_PARTIAL, extra, &err), 0);
     tb_init(&t, TRIFLE_ID_PARTIAL, "a", "1h", T0);
     assert_int_equal(write1(c, 0, &t, l, 1, &err), TRIFLE_ECONFIG);
@@ -1298,7 +1279,6 @@ static void test_url_forms(void **state)
     const trifle_leaf l[] = {{"a", 1}};
     trifle_error err = TRIFLE_ERROR_INIT;
     trifle_conn *c = NULL;
-    trifle_sink *s;
     char url[600], cwd[512];
     struct stat st;
     tbucket t;
@@ -1327,9 +1307,7 @@ static void test_url_forms(void **state)
     assert_int_equal(drv->setup(c, &err), 0);
     write1_ok(c, 0, &t, l, 1);
     write1_ok(c, 0, &t, l, 1);
-    s = get1(c, &t);
-    assert_true(sink_value(s, 0, "a") == 2);
-    sink_free(s);
+    expect_get(c, &t, -1, "a", 2.0, NULL);
     drv->close(c);
 }
 
@@ -1407,9 +1385,8 @@ static void test_ping_scan(void **state)
         {
             const char *num_extra[] = {"table", "st", "ping_table", "num_pings", NULL};
             trifle_conn *d = NULL;
-            char path[512], url[600];
-            db_path(path, sizeof(path), "ping");
-            (void)snprintf(url, sizeof(url), "sqlite:%s", path);
+            const char *url;
+            url = db_url("ping");
             assert_int_equal(conn_open_opts(&d, url, TRIFLE_ID_SEPARATED, num_extra, &err), 0);
             s = sink_new(1);
             assert_int_equal(drv->scan(d, "r", &at, s, &err), 0);
@@ -1468,10 +1445,9 @@ static void test_oom(void **state)
     /* reads, pings, scans and open fail cleanly too */
     for (n = 1;; n++) {
         trifle_conn *d = NULL;
-        char path[512], url[600];
+        const char *url;
         int64_t at;
-        db_path(path, sizeof(path), "oom");
-        (void)snprintf(url, sizeof(url), "sqlite:%s", path);
+        url = db_url("oom");
         alloc_count = 0;
         alloc_fail_at = n;
         rc = conn_open_opts(&d, url, TRIFLE_ID_PARTIAL, NULL, &err);
@@ -1500,27 +1476,13 @@ static void test_throughput(void **state)
     trifle_conn *c = conn_new("bench", TRIFLE_ID_FULL, NULL);
     trifle_write_result res = {sizeof(res), 0, -1, 0};
     trifle_error err = TRIFLE_ERROR_INIT;
-    tbucket *t = calloc(items, sizeof(*t));
-    trifle_entry *e = calloc(items, sizeof(*e));
-    char key[16];
-    trifle_sink *s;
     double t0, dt, cpu0, cpu;
+    trifle_entry *e;
+    tbucket *t;
     size_t i;
 
     (void)state;
-    assert_true(t != NULL && e != NULL);
-    if (t == NULL || e == NULL) { /* not reached: assert_true does not return on failure */
-        free(t);
-        free(e);
-        return;
-    }
-    for (i = 0; i < items; i++) {
-        (void)snprintf(key, sizeof(key), "metric%zu", i);
-        tb_init(&t[i], TRIFLE_ID_FULL, key, "1h", T0);
-        e[i].bucket = t[i].b;
-        e[i].leaves = l;
-        e[i].n_leaves = 3;
-    }
+    items_new(&t, &e, items, "metric", l, 3);
     t0 = now_s();
     cpu0 = cpu_s();
     for (i = 0; i < calls; i++)
@@ -1530,10 +1492,8 @@ static void test_throughput(void **state)
     print_message("sqlite inc throughput: %zu calls x %zu items (3 leaves) in %.3f s = %.0f "
                   "items/s (%.0f items per CPU second)\n",
                   calls, items, dt, (double)(calls * items) / dt, (double)(calls * items) / cpu);
-    s = get1(c, &t[items - 1]);
-    assert_true(sink_value(s, 0, "count") == (double)calls);
-    assert_true(sink_value(s, 0, "meta.duration") == 0.25 * (double)calls);
-    sink_free(s);
+    expect_get(c, &t[items - 1], -1, "count", (double)calls, "meta.duration", 0.25 * (double)calls,
+               NULL);
     drv->close(c);
     free(t);
     free(e);
