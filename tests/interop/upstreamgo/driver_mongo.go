@@ -16,6 +16,7 @@ import (
 // float64) or "$set" (raw value) on dotted "data.<path>" fields, all updates of one call in one
 // ordered bulk write, and one findOne per bucket on read (data returned as stored, not unpacked).
 type MongoDriver struct {
+	incSet           // Inc and Set, over write
 	Collection       *mongo.Collection
 	Separator        string
 	JoinedIdentifier JoinedIdentifier
@@ -26,8 +27,10 @@ type MongoDriver struct {
 
 // NewMongoDriver mirrors upstream (bulk writes on, system tracking on).
 func NewMongoDriver(collection *mongo.Collection, mode JoinedIdentifier) *MongoDriver {
-	return &MongoDriver{Collection: collection, Separator: "::", JoinedIdentifier: mode,
+	d := &MongoDriver{Collection: collection, Separator: "::", JoinedIdentifier: mode,
 		SystemTracking: true, BulkWrite: true}
+	d.incSet = incSet{d.write}
+	return d
 }
 
 // Description is MongoDriver(J|P|S).
@@ -102,16 +105,8 @@ func (d *MongoDriver) update(k Key, packed map[string]any, set bool) (bson.M, er
 	return up, nil
 }
 
-// Inc increments data fields and the system records.
-func (d *MongoDriver) Inc(keys []Key, values map[string]any) error {
-	return d.write(keys, values, false)
-}
-
-// Set sets data fields; the system record is still incremented.
-func (d *MongoDriver) Set(keys []Key, values map[string]any) error {
-	return d.write(keys, values, true)
-}
-
+// write serves Inc (set false), which increments data fields and the system records, and Set (set
+// true), which sets data fields; the system record is still incremented.
 func (d *MongoDriver) write(keys []Key, values map[string]any, set bool) error {
 	packed, err := packWrite(keys, values, d.Collection != nil, "mongo driver requires Collection")
 	if err != nil || len(packed) == 0 {

@@ -20,6 +20,7 @@ import (
 // everything else is upstream's text. Open db with github.com/go-sql-driver/mysql and
 // parseTime=true&loc=UTC, as upstream's README does.
 type MySQLDriver struct {
+	incSet           // Inc and Set, over write
 	DB               *sql.DB
 	TableName        string
 	Separator        string
@@ -30,8 +31,10 @@ type MySQLDriver struct {
 
 // NewMySQLDriver mirrors upstream (empty table name → trifle_stats, separator "::").
 func NewMySQLDriver(db *sql.DB, tableName string, mode JoinedIdentifier) *MySQLDriver {
-	return &MySQLDriver{DB: db, TableName: tableOrDefault(tableName), Separator: "::",
+	d := &MySQLDriver{DB: db, TableName: tableOrDefault(tableName), Separator: "::",
 		JoinedIdentifier: mode, SystemTracking: true}
+	d.incSet = incSet{d.write}
+	return d
 }
 
 // Description is MySQLDriver(J|P|S).
@@ -134,16 +137,9 @@ func (d *MySQLDriver) upsert(tx *sql.Tx, k Key, packed map[string]any, set bool)
 	return err
 }
 
-// Inc adds values on the server (DECIMAL(65,10)) and increments the system records.
-func (d *MySQLDriver) Inc(keys []Key, values map[string]any) error {
-	return d.write(keys, values, false)
-}
-
-// Set replaces the given leaves; the system record is still incremented.
-func (d *MySQLDriver) Set(keys []Key, values map[string]any) error {
-	return d.write(keys, values, true)
-}
-
+// write serves Inc (set false), which adds values on the server (DECIMAL(65,10)) and increments the
+// system records, and Set (set true), which replaces the given leaves; the system record is still
+// incremented.
 func (d *MySQLDriver) write(keys []Key, values map[string]any, set bool) error {
 	packed, err := packWrite(keys, values, d.DB != nil, "mysql driver requires DB")
 	if err != nil || len(packed) == 0 {

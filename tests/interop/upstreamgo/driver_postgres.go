@@ -12,6 +12,7 @@ import (
 // SELECT … LIMIT 1, a merge in Go (float64 sums), and an upsert of the whole flat JSON object,
 // inside one transaction but without row locks (concurrent writers lose updates).
 type PostgresDriver struct {
+	incSet           // Inc and Set, over write
 	DB               *sql.DB
 	TableName        string
 	PingTableName    string
@@ -23,8 +24,10 @@ type PostgresDriver struct {
 // NewPostgresDriver mirrors upstream; open db with the pgx stdlib driver ("pgx").
 func NewPostgresDriver(db *sql.DB, tableName string, mode JoinedIdentifier) *PostgresDriver {
 	tableName = tableOrDefault(tableName)
-	return &PostgresDriver{DB: db, TableName: tableName, PingTableName: tableName + "_ping",
+	d := &PostgresDriver{DB: db, TableName: tableName, PingTableName: tableName + "_ping",
 		Separator: "::", JoinedIdentifier: mode, SystemTracking: true}
+	d.incSet = incSet{d.write}
+	return d
 }
 
 // Description is PostgresDriver(J|P|S).
@@ -140,16 +143,9 @@ func (d *PostgresDriver) merge(tx *sql.Tx, k Key, delta map[string]any, set bool
 	return err
 }
 
-// Inc adds values (read-modify-write per bucket) and increments the system records.
-func (d *PostgresDriver) Inc(keys []Key, values map[string]any) error {
-	return d.write(keys, values, false)
-}
-
-// Set replaces the given leaves; the system record is still incremented.
-func (d *PostgresDriver) Set(keys []Key, values map[string]any) error {
-	return d.write(keys, values, true)
-}
-
+// write serves Inc (set false), which adds values (read-modify-write per bucket) and increments the
+// system records, and Set (set true), which replaces the given leaves; the system record is still
+// incremented.
 func (d *PostgresDriver) write(keys []Key, values map[string]any, set bool) error {
 	packed, err := packWrite(keys, values, d.DB != nil, "postgres driver requires DB")
 	if err != nil || len(packed) == 0 {

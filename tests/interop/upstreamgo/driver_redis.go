@@ -14,6 +14,7 @@ import (
 // uses HINCRBY, a fractional one HINCRBYFLOAT, so an integral increment of a field that holds a
 // fraction fails with "ERR hash value is not an integer".
 type RedisDriver struct {
+	incSet         // Inc and Set, over write
 	Client         redis.UniversalClient
 	Prefix         string
 	Separator      string
@@ -25,7 +26,9 @@ func NewRedisDriver(client redis.UniversalClient, prefix string) *RedisDriver {
 	if prefix == "" {
 		prefix = "trfl"
 	}
-	return &RedisDriver{Client: client, Prefix: prefix, Separator: "::", SystemTracking: true}
+	d := &RedisDriver{Client: client, Prefix: prefix, Separator: "::", SystemTracking: true}
+	d.incSet = incSet{d.write}
+	return d
 }
 
 // Description is RedisDriver(J).
@@ -64,16 +67,9 @@ func (d *RedisDriver) increment(ctx context.Context, hash string, packed map[str
 	return nil
 }
 
-// Inc increments the fields of every bucket, then the system records.
-func (d *RedisDriver) Inc(keys []Key, values map[string]any) error {
-	return d.write(keys, values, false)
-}
-
-// Set writes the fields with one HSET per bucket; the system record is still incremented.
-func (d *RedisDriver) Set(keys []Key, values map[string]any) error {
-	return d.write(keys, values, true)
-}
-
+// write serves Inc (set false), which increments the fields of every bucket, then the system
+// records, and Set (set true), which writes the fields with one HSET per bucket; the system record
+// is still incremented.
 func (d *RedisDriver) write(keys []Key, values map[string]any, set bool) error {
 	packed, err := packWrite(keys, values, d.Client != nil, "redis driver requires Client")
 	if err != nil || len(packed) == 0 {

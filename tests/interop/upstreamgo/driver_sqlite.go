@@ -16,6 +16,7 @@ import (
 // unquoted JSON path '$.meta.duration', i.e. a nested object, so repeated writes of a dotted
 // key leave a flat and a nested copy.
 type SQLiteDriver struct {
+	incSet           // Inc and Set, over write
 	DB               *sql.DB
 	TableName        string
 	Separator        string
@@ -25,8 +26,10 @@ type SQLiteDriver struct {
 
 // NewSQLiteDriver mirrors upstream (empty table name → trifle_stats, separator "::").
 func NewSQLiteDriver(db *sql.DB, tableName string, mode JoinedIdentifier) *SQLiteDriver {
-	return &SQLiteDriver{DB: db, TableName: tableOrDefault(tableName), Separator: "::",
+	d := &SQLiteDriver{DB: db, TableName: tableOrDefault(tableName), Separator: "::",
 		JoinedIdentifier: mode, SystemTracking: true}
+	d.incSet = incSet{d.write}
+	return d
 }
 
 // Description is SQLiteDriver(J|P|S).
@@ -81,16 +84,9 @@ func (d *SQLiteDriver) ident(k Key) (sqlIdent, error) {
 	return sqlIdent{[]string{"key"}, []any{key}, key}, nil
 }
 
-// Inc adds values in every bucket, then increments each bucket's system record.
-func (d *SQLiteDriver) Inc(keys []Key, values map[string]any) error {
-	return d.write(keys, values, false)
-}
-
-// Set replaces the given leaves; the system record is still incremented.
-func (d *SQLiteDriver) Set(keys []Key, values map[string]any) error {
-	return d.write(keys, values, true)
-}
-
+// write serves Inc (set false), which adds values in every bucket, then increments each bucket's
+// system record, and Set (set true), which replaces the given leaves; the system record is still
+// incremented.
 func (d *SQLiteDriver) write(keys []Key, values map[string]any, set bool) error {
 	packed, err := packWrite(keys, values, d.DB != nil, "sqlite driver requires DB")
 	if err != nil || len(packed) == 0 {

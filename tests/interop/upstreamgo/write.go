@@ -5,6 +5,19 @@ import (
 	"errors"
 )
 
+// incSet gives a driver upstream's Inc and Set, both through the driver's one write
+// function (set false: add the values; set true: replace the leaves); the system record is
+// incremented either way. Each New*Driver wires it.
+type incSet struct {
+	write func(keys []Key, values map[string]any, set bool) error
+}
+
+// Inc adds values in every bucket, then increments each bucket's system record.
+func (w incSet) Inc(keys []Key, values map[string]any) error { return w.write(keys, values, false) }
+
+// Set replaces the given leaves; the system record is still incremented.
+func (w incSet) Set(keys []Key, values map[string]any) error { return w.write(keys, values, true) }
+
 // packWrite is the start every upstream driver's Inc and Set share: with no keys nothing
 // happens (not even the check of the connection), a driver without its connection fails with
 // what ("<driver> requires <field>"), and values that pack to nothing write nothing. It returns
