@@ -1,9 +1,11 @@
-/* The Simple Stats persistence file (SPEC §10.3): a small strict JSON reader for exactly the two
- * accepted shapes, and the writer of the version-2 document.
+/* The Simple Stats persistence file (docs/simple-stats.md, "Loading"): a small strict reader for
+ * exactly the two accepted document shapes, and the writer of the version-2 document.
  *
- * A dedicated reader rather than cJSON: values are int64 and must round-trip exactly (cJSON keeps
- * only a double, which is exact to 2^53 only), and the loader runs on files left by crashes and by
- * other programs, so it is fuzzed on its own (tests/fuzz/fuzz_simple_load.c). */
+ * The document's structure is walked here, rather than by cJSON, because values are int64 and
+ * must round-trip exactly (cJSON keeps only a double, exact to 2^53 only); its strings and numbers
+ * are lexed by util's one JSON lexer (util/tu_json.h), whose reasons and byte offsets are the
+ * errors. The loader runs on files left by crashes and by other programs, so it is fuzzed on its
+ * own (tests/fuzz/fuzz_simple_load.c). */
 #include "simple_int.h"
 
 #include <stdlib.h>
@@ -12,7 +14,6 @@
 #include "alloc_int.h"
 #include "error_int.h"
 #include "json_int.h"
-#include "util/tu_hex.h"
 #include "util/tu_json.h"
 
 #define MAX_DEPTH 64 /* nesting accepted inside ignored members */
@@ -64,89 +65,30 @@ static int expect(reader *r, char c, const char *why)
     return 0;
 }
 
-static int hex4(reader *r, unsigned *out)
-{
-    *out = 0;
-    if (r->len - r->pos < 4)
-        return fail(r, "truncated \\u escape");
-    if (tu_hex4((const char *)r->s + r->pos, out) != 0)
-        return fail(r, "invalid \\u escape");
-    r->pos += 4;
-    return 0;
-}
-
-static void put_utf8(trifle__buf *b, unsigned cp)
-{
-    char u[4];
-
-    trifle__buf_append(b, u, tu_utf8_put(u, cp));
-}
-
-/* A string literal decoded into r->str (NUL-terminated, never containing NUL). */
+/* A string literal decoded into r->str (NUL-terminated, never containing NUL): util's lexer
+ * checks it (its reason and offset are the file's error), then it is unescaped in one pass. */
 static int string(reader *r)
 {
-    trifle__buf_reset(&r->str);
-    trifle__buf_append(&r->str, "", 0);
+    tu_json_lex lx;
+    size_t body, n;
+
     if (expect(r, '"', "expected a string") != 0)
         return -1;
-    for (;;) {
-        unsigned char c;
-        size_t start = r->pos, seq;
-        unsigned cp, lo;
-
-        while (r->pos < r->len && r->s[r->pos] != '"' && r->s[r->pos] != '\\' &&
-               r->s[r->pos] >= 0x20 && r->s[r->pos] < 0x80)
-            r->pos++;
-        trifle__buf_append(&r->str, (const char *)r->s + start, r->pos - start);
-        if (r->pos >= r->len)
-            return fail(r, "unterminated string");
-        c = r->s[r->pos];
-        if (c == '"') {
-            r->pos++;
-            break;
-        }
-        if (c < 0x20)
-            return fail(r, "control character in string");
-        if (c >= 0x80) {
-            seq = tu_utf8_seq((const char *)r->s + r->pos, r->len - r->pos);
-            if (seq == 0)
-                return fail(r, "invalid UTF-8");
-            trifle__buf_append(&r->str, (const char *)r->s + r->pos, seq);
-            r->pos += seq;
-            continue;
-        }
-        /* backslash */
-        r->pos++;
-        if (r->pos >= r->len)
-            return fail(r, "unterminated string");
-        c = r->s[r->pos++];
-        if (c != 'u') {
-            static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-            const char *e = c != '\0' ? strchr(from, c) : NULL;
-            if (e == NULL) {
-                r->pos--;
-                return fail(r, "invalid escape");
-            }
-            trifle__buf_putc(&r->str, to[e - from]);
-            continue;
-        }
-        if (hex4(r, &cp) != 0)
-            return -1;
-        if (cp == 0)
-            return fail(r, "\\u0000 in string");
-        if (cp >= 0xDC00 && cp <= 0xDFFF)
-            return fail(r, "unpaired surrogate escape");
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (r->len - r->pos < 2 || r->s[r->pos] != '\\' || r->s[r->pos + 1] != 'u')
-                return fail(r, "unpaired surrogate escape");
-            r->pos += 2;
-            if (hex4(r, &lo) != 0)
-                return -1;
-            if (lo < 0xDC00 || lo > 0xDFFF)
-                return fail(r, "unpaired surrogate escape");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-        }
-        put_utf8(&r->str, cp);
+    memset(&lx, 0, sizeof(lx));
+    lx.s = (const char *)r->s;
+    lx.len = r->len;
+    lx.i = r->pos - 1;
+    if (tu_json_string(&lx) != 0) {
+        r->pos = lx.at;
+        return fail(r, lx.reason);
+    }
+    body = r->pos;
+    n = lx.i - 1 - body;
+    r->pos = lx.i;
+    trifle__buf_reset(&r->str);
+    if (trifle__buf_reserve(&r->str, n) == 0) {
+        r->str.len = tu_json_unescape(r->str.data, (const char *)r->s + body, n);
+        r->str.data[r->str.len] = '\0';
     }
     if (trifle__buf_failed(&r->str)) {
         r->oom = 1;
