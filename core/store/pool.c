@@ -148,7 +148,13 @@ void trifle__pool_put(trifle__pool *p, trifle_storage *st, int rc)
         }
         break;
     }
-    (void)pthread_cond_broadcast(&p->freed);
+    /* one slot came free, so one waiter can go on; waking them all made every server thread
+     * queued on a one-connection pool take the lock for each call. trifle__pool_close waits on
+     * the same condition for every slot, so once closed everyone is woken. */
+    if (p->closed)
+        (void)pthread_cond_broadcast(&p->freed);
+    else
+        (void)pthread_cond_signal(&p->freed);
     trifle__mutex_unlock(&p->lock);
     trifle_storage_close(drop);
 }
