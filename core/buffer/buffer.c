@@ -89,9 +89,6 @@ typedef struct bentry {
     unsigned char unknown;   /* quarantine with marks: its last write's outcome is unknown */
     unsigned char qdirty;    /* quarantine with marks: holds calls its journal record lacks */
     unsigned char home;      /* the shard that made it: a recycled record goes back there */
-    /* the allocations e and leaves live in (line_alloc); mem is NULL for a record inside an
-     * operation's array (FIFO mode) */
-    void *mem, *leaves_mem;
 } bentry;
 
 typedef struct btable {
@@ -325,7 +322,7 @@ static void *line_alloc(size_t size, void **mem)
 static void entry_free_parts(bentry *e)
 {
     trifle__free(e->paths);
-    trifle__free(e->leaves_mem);
+    trifle__free(e->leaves);
     trifle__free(e->fast_map);
     trifle__free(e->key);
     trifle__free(e->id);
@@ -334,22 +331,7 @@ static void entry_free_parts(bentry *e)
 static void entry_destroy(bentry *e)
 {
     entry_free_parts(e);
-    trifle__free(e->mem);
-}
-
-/* A zeroed record of its own cache lines: a call writes its first line and its leaves, and the
- * main thread's records come from the same heap as the objects every thread reads (the handle,
- * the buffer, often the payload). Packed next to one of those, a record would cost the other
- * threads that line on every call: how fast two threads ran depended on where malloc happened
- * to put things (bench/NOTES.md, "Two threads in process"). */
-static bentry *entry_alloc(void)
-{
-    void *mem;
-    bentry *e = line_alloc(sizeof(*e), &mem);
-
-    if (e != NULL)
-        e->mem = mem;
-    return e;
+    trifle__free(e);
 }
 
 /* Forget a record's contents but keep its arrays for reuse. */
@@ -390,7 +372,7 @@ static bentry *entry_new(trifle__buffer *b, bshard *sh, const char *key, const c
     }
     if ((e = sh->free_list) != NULL) {
         sh->free_list = e->next;
-    } else if ((e = entry_alloc()) == NULL)
+    } else if ((e = trifle__calloc(1, sizeof(*e))) == NULL)
         return NULL;
     e->home = (unsigned char)(sh - b->shards);
     e->next = NULL;
@@ -447,16 +429,10 @@ static int leaf_insert(bentry *e, size_t pos, const char *path, size_t plen)
     }
     if (e->n == e->cap) {
         size_t cap = e->cap ? (size_t)e->cap * 2 : 8;
-        void *mem;
         bleaf *l;
-        /* whole lines of its own, like the record (entry_alloc) */
-        if (cap > UINT32_MAX || (l = line_alloc(cap * sizeof(*l), &mem)) == NULL)
+        if (cap > UINT32_MAX || (l = trifle__reallocarray(e->leaves, cap, sizeof(*l))) == NULL)
             return TRIFLE_ENOMEM;
-        if (e->n > 0)
-            memcpy(l, e->leaves, e->n * sizeof(*l));
-        trifle__free(e->leaves_mem);
         e->leaves = l;
-        e->leaves_mem = mem;
         e->cap = (uint32_t)cap;
     }
     memmove(e->leaves + pos + 1, e->leaves + pos, (e->n - pos) * sizeof(*e->leaves));
@@ -2182,7 +2158,7 @@ static int qload_record(void *vctx, const trifle__jrec_record *r)
         e = &c->op->entries[c->op->n++];
         return entry_from_record(b, e, r) != 0 ? TRIFLE_ENOMEM : 0;
     }
-    if ((e = entry_alloc()) == NULL)
+    if ((e = trifle__calloc(1, sizeof(*e))) == NULL)
         return TRIFLE_ENOMEM;
     if (entry_from_record(b, e, r) != 0) {
         entry_destroy(e);
