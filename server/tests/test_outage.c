@@ -40,6 +40,7 @@ static char *capture_end(int *lines)
     (void)fflush(stderr);
     assert_true(dup2(saved_stderr, fileno(stderr)) >= 0);
     (void)close(saved_stderr);
+    saved_stderr = -1;
     size = ftell(captured);
     assert_true(size >= 0);
     text = calloc(1, (size_t)size + 1);
@@ -51,6 +52,40 @@ static char *capture_end(int *lines)
     for (p = text; *p != '\0'; p++)
         *lines += *p == '\n';
     return text;
+}
+
+/* What each test starts from: an outage tracker, the buffer counters, stderr captured. */
+typedef struct fixture {
+    srv_outage o;
+    trifle_buffer_counters c;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+
+    if (f == NULL || srv_outage_init(&f->o) != 0)
+        return -1;
+    f->c = (trifle_buffer_counters)TRIFLE_BUFFER_COUNTERS_INIT;
+    capture_start();
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+
+    if (saved_stderr >= 0) { /* a failed check left stderr captured: give cmocka its stream back */
+        (void)fflush(stderr);
+        (void)dup2(saved_stderr, fileno(stderr));
+        (void)close(saved_stderr);
+        saved_stderr = -1;
+        (void)fclose(captured);
+    }
+    srv_outage_destroy(&f->o);
+    free(f);
+    return 0;
 }
 
 static void fail_flush(srv_outage *o, trifle_buffer_counters *c, const char *why)
@@ -67,40 +102,38 @@ static void fail_flush(srv_outage *o, trifle_buffer_counters *c, const char *why
 
 static void test_one_line_per_minute(void **state)
 {
-    srv_outage o;
-    trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
+    fixture *f = *state;
+    srv_outage *o = &f->o;
+    trifle_buffer_counters *c = &f->c;
     int64_t ms, retries = 0;
     int lines;
     char *text;
 
-    (void)state;
-    assert_int_equal(srv_outage_init(&o), 0);
-    capture_start();
     /* 10 s of flushes that work: nothing to say */
     for (ms = 0; ms < 10000; ms += 1000) {
-        c.flushes++;
-        srv_outage_tick(&o, "main", &c, ms);
+        c->flushes++;
+        srv_outage_tick(o, "main", c, ms);
     }
     /* 125 s of failing flushes, one every 200 ms, 4,000 entries pending and growing; the server
      * ticks once a second */
-    c.pending_entries = 4000;
+    c->pending_entries = 4000;
     for (ms = 10000; ms < 135000; ms += 200) {
-        fail_flush(&o, &c, ms < 70000 ? "connection refused" : "server closed the connection");
+        fail_flush(o, c, ms < 70000 ? "connection refused" : "server closed the connection");
         retries++;
-        c.pending_entries += 10;
+        c->pending_entries += 10;
         if (ms % 1000 == 0)
-            srv_outage_tick(&o, "main", &c, ms);
+            srv_outage_tick(o, "main", c, ms);
     }
     /* the tick at 135 s still sees the failures made since the one before; then a flush works,
      * and the next tick, the first without new failures, ends the outage */
-    srv_outage_tick(&o, "main", &c, 135000);
-    c.flushes++;
-    c.pending_entries = 3;
-    srv_outage_tick(&o, "main", &c, 136000);
+    srv_outage_tick(o, "main", c, 135000);
+    c->flushes++;
+    c->pending_entries = 3;
+    srv_outage_tick(o, "main", c, 136000);
     /* and stays quiet after */
     for (ms = 137000; ms < 200000; ms += 1000) {
-        c.flushes++;
-        srv_outage_tick(&o, "main", &c, ms);
+        c->flushes++;
+        srv_outage_tick(o, "main", c, ms);
     }
     text = capture_end(&lines);
     assert_int_equal(retries, 625);
@@ -117,42 +150,38 @@ static void test_one_line_per_minute(void **state)
                                  "failed flushes; stored the"));
     assert_non_null(strstr(text, "3 pending now"));
     free(text);
-    srv_outage_destroy(&o);
 }
 
 /* An outage shorter than a minute: the start and the end, no summary. */
 static void test_short_outage(void **state)
 {
-    srv_outage o;
-    trifle_buffer_counters c = TRIFLE_BUFFER_COUNTERS_INIT;
+    fixture *f = *state;
+    srv_outage *o = &f->o;
+    trifle_buffer_counters *c = &f->c;
     int64_t ms;
     int lines;
     char *text;
 
-    (void)state;
-    assert_int_equal(srv_outage_init(&o), 0);
-    capture_start();
     for (ms = 0; ms < 3000; ms += 100) {
-        fail_flush(&o, &c, "connection refused");
+        fail_flush(o, c, "connection refused");
         if (ms % 1000 == 0)
-            srv_outage_tick(&o, "events", &c, ms);
+            srv_outage_tick(o, "events", c, ms);
     }
-    srv_outage_tick(&o, "events", &c, 3000); /* sees the failures since 2 s */
-    c.flushes++;
-    srv_outage_tick(&o, "events", &c, 4000);
+    srv_outage_tick(o, "events", c, 3000); /* sees the failures since 2 s */
+    c->flushes++;
+    srv_outage_tick(o, "events", c, 4000);
     text = capture_end(&lines);
     assert_int_equal(lines, 2);
     assert_null(strstr(text, "still fails"));
     assert_non_null(strstr(text, "source events: the store works again after 4.0 s: 30 failed"));
     free(text);
-    srv_outage_destroy(&o);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_one_line_per_minute),
-        cmocka_unit_test(test_short_outage),
+        cmocka_unit_test_setup_teardown(test_one_line_per_minute, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_short_outage, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
