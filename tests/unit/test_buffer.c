@@ -136,11 +136,14 @@ static int fx_close(void **state)
 }
 
 /* Wait (bounded: 500 naps of @p nap_ms) until the driver saw an inc call; the naps taken. */
+/* Poll every nap_ms, for up to 10 s, until the fake store has seen an inc call: on a loaded
+ * machine the flush thread may wait long for a core (a 1 s bound failed once in about 30 runs
+ * of the suite under -j2). Returns the polls made. */
 static int wait_for_inc(long nap_ms)
 {
-    int i;
+    int i, polls = (int)(10000 / nap_ms);
 
-    for (i = 0; i < 500 && counter("inc.calls") < 1; i++) {
+    for (i = 0; i < polls && counter("inc.calls") < 1; i++) {
         struct timespec ts = {0, nap_ms * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
