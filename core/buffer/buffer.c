@@ -303,21 +303,6 @@ static const char *leaf_path(const bentry *e, size_t i)
     return e->paths + e->leaves[i].path;
 }
 
-/* A zeroed block of whole cache lines that shares none of them with another allocation, for
- * what a thread reads or writes on every call (a shard, its bucket caches): malloc packs small
- * blocks side by side, and a neighbour that another thread writes would cost that line on every
- * call. *mem gets what to free. */
-static void *line_alloc(size_t size, void **mem)
-{
-    size_t whole = (size + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
-
-    *mem = NULL;
-    if (whole < size || whole > SIZE_MAX - 2 * CACHE_LINE ||
-        (*mem = trifle__calloc(1, whole + 2 * CACHE_LINE)) == NULL)
-        return NULL;
-    return (char *)*mem + CACHE_LINE - (uintptr_t)*mem % CACHE_LINE;
-}
-
 /* What a record owns, not the record itself (a FIFO operation's records live in its array). */
 static void entry_free_parts(bentry *e)
 {
@@ -2329,6 +2314,21 @@ static int journal_start(trifle__buffer *b, const char *dir, trifle_error *err)
 /* ---------------------------------------------------------------------------------------------
  * Public (internal) API */
 
+/* A zeroed block of whole cache lines that shares none of them with another allocation, for
+ * what a thread reads or writes on every call (a shard, its bucket caches): malloc packs small
+ * blocks side by side, and a neighbour that another thread writes would cost that line on every
+ * call. *mem gets what to free. */
+static void *line_alloc(size_t size, void **mem)
+{
+    size_t whole = (size + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
+
+    *mem = NULL;
+    if (whole < size || whole > SIZE_MAX - 2 * CACHE_LINE ||
+        (*mem = trifle__calloc(1, whole + 2 * CACHE_LINE)) == NULL)
+        return NULL;
+    return (char *)*mem + CACHE_LINE - (uintptr_t)*mem % CACHE_LINE;
+}
+
 int trifle__buffer_new(trifle__buffer **out, const trifle__buffer_env *env, trifle_error *err)
 {
     static const int64_t unit_seconds[] = {1, 60, 3600, 86400, 604800, 2592000, 7776000, 31536000};
@@ -2645,9 +2645,10 @@ static int journal_wait(trifle__buffer *b, uint64_t seq, trifle_error *err)
  * alone reaches the size). While every shard sums, the gaps shrink as the total nears the size
  * and a flush starts within 64 calls per shard of it; a shard that sat idle since its last sum
  * may run on to its checkpoint, so the bound is size / n_shards + 64 calls per shard. For sizes
- * up to 64 calls per shard (the default 256) every gap is 64 calls. A thread with a size of a
- * million sums a few times per million calls instead of every 64 calls, which cost two threads
- * 4-5% of their speed (bench/NOTES.md, "Two threads in process").
+ * up to 64 calls per shard (the default 256 with two or more processors, so four shards or more)
+ * every gap is 64 calls, as before. A thread with a size of a million sums a few times per
+ * million calls instead of every 64 calls, which cost two threads 4-5% of their speed
+ * (bench/NOTES.md, "Two threads in process").
  *
  * Caller holds the shard's lock, or `lock` in FIFO mode (have_lock = 1, with shards[0]). Returns
  * 1 when the caller must flush itself (no flush thread and the size is reached). */
